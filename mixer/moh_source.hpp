@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mixer/frame.hpp"
+
+namespace chorus::mixer {
+
+// One loop of music on hold rendered at one rate: immutable once built, so
+// every listener on every shard can share it without locks.
+class MohClip {
+ public:
+  MohClip(int sample_rate, std::vector<int16_t> pcm);
+
+  // The built-in tune (mixer/tune.hpp), synthesised at `sample_rate`.
+  static std::shared_ptr<const MohClip> tune(int sample_rate);
+  // A WAV (or any libsndfile format) file, mixed to mono and resampled to
+  // `sample_rate`. Throws std::runtime_error when the file cannot be read.
+  static std::shared_ptr<const MohClip> from_file(const std::string& path, int sample_rate);
+
+  // Copies one 20 ms frame starting at loop position `position` (wrapping).
+  void read(uint64_t position, Frame& out) const;
+  int sample_rate() const { return sample_rate_; }
+  size_t length() const { return pcm_.size(); }
+  std::span<const int16_t> pcm() const { return pcm_; }
+
+ private:
+  int sample_rate_;
+  std::vector<int16_t> pcm_;
+};
+
+// A playhead over a shared clip. The mixer keeps one per (conference, MOH
+// file, rate), calls next_frame() once per tick and encodes that frame once
+// for every listener on hold (ARCHITECTURE.md: "encoded once").
+class MohSource {
+ public:
+  explicit MohSource(std::shared_ptr<const MohClip> clip) : clip_(std::move(clip)) {}
+
+  // The next 20 ms of the loop. Never allocates.
+  void next_frame(Frame& out);
+  // Contract form: `rate` must equal sample_rate() (sources are per rate).
+  void next_frame(Frame& out, int rate);
+  // The frame for absolute tick `tick` (stateless: equal ticks, equal frames).
+  void frame_at(uint64_t tick, Frame& out) const;
+
+  int sample_rate() const { return clip_->sample_rate(); }
+  const std::shared_ptr<const MohClip>& clip() const { return clip_; }
+
+ private:
+  std::shared_ptr<const MohClip> clip_;
+  uint64_t position_ = 0;
+};
+
+// Decoded clips keyed by (file, rate): a file is read and resampled once
+// however many listeners play it, and kept for the life of the registry. An
+// empty file name means the built-in tune.
+// Thread-safe (set-up path; the mutex is never taken on the tick).
+class MohRegistry {
+ public:
+  std::shared_ptr<const MohClip> clip(const std::string& file, int sample_rate);
+  // A fresh playhead over the shared clip.
+  MohSource source(const std::string& file, int sample_rate) {
+    return MohSource(clip(file, sample_rate));
+  }
+  size_t size() const;
+
+  // The process-wide registry.
+  static MohRegistry& global();
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, std::shared_ptr<const MohClip>> clips_;
+};
+
+}  // namespace chorus::mixer
