@@ -1,0 +1,67 @@
+#pragma once
+// SRTP / SRTCP (RFC 3711, RFC 7714 AES-GCM) through libsrtp2, keyed by SDES
+// (RFC 4568) inline key||salt. One SrtpSession protects or unprotects one
+// direction of one stream. Key material is never logged or kept after
+// create(); libsrtp holds the derived session keys.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace chorus::rtp {
+
+enum class SrtpSuite { kAesCm128HmacSha1_80, kAesCm128HmacSha1_32, kAeadAes128Gcm, kAeadAes256Gcm };
+
+// RFC 4568 §6.2 / RFC 7714 §14.2 crypto-suite names.
+std::optional<SrtpSuite> srtp_suite_from_name(std::string_view sdp_name);
+std::string_view srtp_suite_name(SrtpSuite suite);
+// Master key + master salt bytes (30 for AES-CM-128, 28 / 44 for GCM-128 / 256).
+size_t srtp_key_salt_size(SrtpSuite suite);
+// Whether the installed libsrtp2 implements the suite (GCM needs an OpenSSL or
+// NSS crypto backend); probed once by creating a session.
+bool srtp_suite_supported(SrtpSuite suite);
+// libsrtp's own version string, e.g. "libsrtp2 2.5.0".
+std::string_view srtp_library_version();
+
+// Why the last call on a session failed.
+enum class SrtpError : uint8_t { kNone, kMalformed, kAuthFailed, kReplay, kNoSpace, kOther };
+
+class SrtpSession {
+ public:
+  enum class Direction { kInbound, kOutbound };
+
+  // nullopt when the suite is unsupported or key_salt has the wrong size.
+  static std::optional<SrtpSession> create(SrtpSuite suite, std::span<const uint8_t> key_salt,
+                                           Direction direction);
+
+  SrtpSession(SrtpSession&& other) noexcept;
+  SrtpSession& operator=(SrtpSession&& other) noexcept;
+  SrtpSession(const SrtpSession&) = delete;
+  SrtpSession& operator=(const SrtpSession&) = delete;
+  ~SrtpSession();
+
+  // In place. protect: len grows by the auth tag (and the SRTCP index); the
+  // buffer needs kProtectOverhead bytes of room past len (libsrtp may write
+  // that far), otherwise false with kNoSpace.
+  static constexpr size_t kProtectOverhead = 144 + 4;  // SRTP_MAX_TRAILER_LEN + SRTCP index
+  bool protect_rtp(uint8_t* buf, size_t& len, size_t capacity);
+  bool unprotect_rtp(uint8_t* buf, size_t& len);  // false: auth fail / replay / malformed
+  bool protect_rtcp(uint8_t* buf, size_t& len, size_t capacity);
+  bool unprotect_rtcp(uint8_t* buf, size_t& len);
+
+  SrtpSuite suite() const { return suite_; }
+  Direction direction() const { return direction_; }
+  SrtpError last_error() const { return last_error_; }
+
+ private:
+  SrtpSession(void* ctx, SrtpSuite suite, Direction direction)
+      : ctx_(ctx), suite_(suite), direction_(direction) {}
+  void* ctx_;  // srtp_t (kept opaque so users need not include <srtp2/srtp.h>)
+  SrtpSuite suite_;
+  Direction direction_;
+  SrtpError last_error_ = SrtpError::kNone;
+};
+
+}  // namespace chorus::rtp
