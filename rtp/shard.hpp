@@ -1,0 +1,141 @@
+#pragma once
+// A media shard: one thread with its own io_context, port pool, buffer pool and
+// streams; a command ring in from the signalling thread and an event ring out
+// to it; and the periodic tick on ABSOLUTE deadlines (steady clock, deadline +=
+// interval, never sleep-and-poll, so no drift), which counts deadline misses
+// and keeps a histogram of tick durations.
+//
+// Per tick, on the shard thread: free streams closed last tick, apply queued
+// commands, per-stream housekeeping (RTCP, inactivity), the tick handler (the
+// mixer: pull, decode, mix, encode, send), then one sendmmsg per socket.
+// Between ticks the thread waits in epoll for readable sockets and drains each
+// with recvmmsg until EAGAIN.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "rtp/asio.hpp"
+#include "rtp/buffer_pool.hpp"
+#include "rtp/command.hpp"
+#include "rtp/event.hpp"
+#include "rtp/histogram.hpp"
+#include "rtp/port_pool.hpp"
+#include "rtp/rtcp_scheduler.hpp"
+#include "rtp/spsc_ring.hpp"
+#include "rtp/stream.hpp"
+#include "rtp/stream_config.hpp"
+#include "rtp/tick_handler.hpp"
+#include "rtp/udp_batch.hpp"
+
+namespace chorus::rtp {
+
+struct ShardConfig {
+  uint32_t index = 0;
+  boost::asio::ip::address bind_address = boost::asio::ip::address_v4::any();
+  uint16_t port_first = 20000;  // even RTP ports in [port_first, port_last]
+  uint16_t port_last = 29999;
+  std::chrono::microseconds tick_interval{20'000};
+  // A tick that starts later than deadline + budget is a miss: counted, and the
+  // schedule skips forward to the next deadline still ahead.
+  std::chrono::microseconds miss_budget{10'000};
+  std::chrono::milliseconds rtp_timeout{30'000};
+  size_t max_streams = 1024;
+  // Packet buffers allocated at start-up: the receive batch plus, per stream,
+  // what its send queues may hold within a tick.
+  size_t buffer_count = 4096;
+  RtcpScheduler::Config rtcp;
+};
+
+class Shard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr size_t kCommandRingSize = 1024;
+  static constexpr size_t kEventRingSize = 4096;
+  using DurationHistogram = Log2Histogram<24>;  // microseconds
+
+  explicit Shard(const ShardConfig& config);
+  ~Shard();  // stop()s, then closes every stream
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // start spawns the thread; stop asks it to finish and joins. Not restartable.
+  void start();
+  void stop();
+  boost::asio::io_context& io() { return io_; }
+  const ShardConfig& config() const { return config_; }
+
+  // Before start(); on_tick runs on the shard thread after the shard applied
+  // its commands. Not owned.
+  void set_tick_handler(TickHandler* handler) { tick_handler_ = handler; }
+
+  // ---- signalling thread (the single producer / consumer of the rings)
+  // False when the ring is full (counted in commands_dropped()).
+  bool post(const Command& command);
+  bool poll_event(Event& event);
+
+  // ---- shard thread (the mixer, from on_tick / on_command)
+  // Allocates an even port (+1 for RTCP unless rtcp-mux) and binds; nullptr
+  // when the pool is exhausted, the id is taken or max_streams is reached.
+  Stream* open_stream(const StreamConfig& config);
+  // Closes the sockets now; the object is freed at the next tick boundary.
+  void close_stream(Stream* stream);
+  Stream* find_stream(StreamId id);
+  size_t stream_count() const { return streams_.size(); }
+  // Shard → signalling; false when the event ring is full (counted).
+  bool post_event(const Event& event);
+  BufferPool& buffers() { return buffers_; }
+  const PortPool& ports() const { return ports_; }
+
+  // ---- any thread (relaxed counters)
+  uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
+  uint64_t deadline_misses() const { return misses_.load(std::memory_order_relaxed); }
+  uint64_t commands_dropped() const { return commands_dropped_.load(std::memory_order_relaxed); }
+  uint64_t events_dropped() const { return events_dropped_.load(std::memory_order_relaxed); }
+  uint64_t datagrams_received() const { return datagrams_.load(std::memory_order_relaxed); }
+  const DurationHistogram& tick_durations_us() const { return tick_durations_; }
+  bool running() const { return running_.load(std::memory_order_acquire); }
+
+ private:
+  void arm_tick();
+  void on_tick_timer(const boost::system::error_code& ec);
+  void apply(const Command& command);
+  void arm_read(Stream* stream, bool rtcp_socket);
+  void drain(Stream* stream, bool rtcp_socket);
+  uint32_t next_ssrc();
+
+  ShardConfig config_;
+  boost::asio::io_context io_{1};
+  boost::asio::steady_timer timer_{io_};
+  TickHandler* tick_handler_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  bool started_ = false;
+
+  BufferPool buffers_;
+  PortPool ports_;
+  UdpReceiveBatch receive_batch_;
+  std::vector<std::unique_ptr<Stream>> streams_;    // reserved to max_streams
+  std::vector<std::unique_ptr<Stream>> graveyard_;  // closed, freed next tick
+  uint64_t rng_state_;
+
+  Clock::time_point deadline_{};
+  uint64_t tick_number_ = 0;
+
+  // Rings: commands (signalling → shard), events (shard → signalling).
+  std::unique_ptr<SpscRing<Command, kCommandRingSize>> commands_;
+  std::unique_ptr<SpscRing<Event, kEventRingSize>> events_;
+
+  alignas(kCacheLine) std::atomic<uint64_t> ticks_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> events_dropped_{0};
+  std::atomic<uint64_t> datagrams_{0};
+  alignas(kCacheLine) std::atomic<uint64_t> commands_dropped_{0};  // written by the producer
+  DurationHistogram tick_durations_;
+};
+
+}  // namespace chorus::rtp

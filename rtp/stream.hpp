@@ -1,0 +1,159 @@
+#pragma once
+// One participant's RTP/RTCP flow on a shard: its socket(s), latching, SRTP in
+// and out, reception statistics (RFC 3550 A.1/A.3/A.8), the RTCP schedule and
+// reports (§6.3, §6.4), RFC 4733 events routed to a DtmfReceiver instead of
+// the jitter buffer, the jitter buffer, and the send path (packetize, protect,
+// queue for the shard's batched send).
+//
+// Latching (symmetric RTP, RFC 4961 §3, as SBCs do behind NAT): the stream
+// sends to the SDP address until media arrives, then to the source of the
+// first authenticated (SRTP) packet, or of the first two in-sequence packets of
+// one SSRC (plain RTP). Once latched, packets from any other address are
+// dropped and counted as strangers; only a new SDP address (set_remote) lifts
+// the latch.
+//
+// Everything here runs on the owning shard's thread.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "rtp/asio.hpp"
+#include "rtp/command.hpp"
+#include "rtp/dtmf.hpp"
+#include "rtp/event.hpp"
+#include "rtp/jitter_buffer.hpp"
+#include "rtp/receive_stats.hpp"
+#include "rtp/rtcp_scheduler.hpp"
+#include "rtp/send_stats.hpp"
+#include "rtp/srtp.hpp"
+#include "rtp/stream_config.hpp"
+#include "rtp/udp_batch.hpp"
+
+namespace chorus::rtp {
+
+class Shard;
+
+class Stream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using udp = boost::asio::ip::udp;
+
+  // Made by Shard::open_stream with sockets already bound.
+  Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
+         std::optional<udp::socket> rtcp_socket, uint32_t local_ssrc,
+         std::chrono::milliseconds rtp_timeout, Clock::time_point now);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  StreamId id() const { return config_.id; }
+  const StreamConfig& config() const { return config_; }
+
+  // ---- the mixer, on the shard thread
+  // One slot per tick (the payload is valid until the next pull()).
+  Slot pull() { return pull(Clock::now()); }
+  Slot pull(Clock::time_point now);
+  // Packetizes (RFC 3550 §5.1), protects and queues one packet; it leaves with
+  // the shard's batched send at the end of the tick. `samples` is the RTP
+  // timestamp advance after this packet. False when there is no destination
+  // yet, the queue is full or protection failed (counted as send_failed).
+  bool send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples, bool marker);
+
+  // ---- signalling (applied from commands)
+  // The SDP address; lifts the latch. rtcp: port 0 = rtp port + 1 (unless muxed).
+  void set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp);
+  // False (and the old keys stay) when a key has the wrong size or the suite is
+  // unsupported. Sizes 0/0 turn SRTP off.
+  bool set_srtp(const SrtpKeys& keys);
+
+  // ---- observation
+  const ReceiveStats& stats() const { return receive_stats_; }
+  const SendStats& send_stats() const { return send_stats_; }
+  const DropCounters& drops() const { return drops_; }
+  const JitterBuffer& jitter_buffer() const { return jitter_; }
+  StreamStats snapshot(Clock::time_point now) const;
+  uint16_t local_port() const { return local_port_; }
+  bool latched() const { return latched_; }
+  bool srtp() const { return srtp_in_.has_value(); }
+  // Where packets go now (the latched source, else the SDP address).
+  const udp::endpoint& destination() const { return latched_ ? latched_rtp_ : remote_rtp_; }
+  uint32_t local_ssrc() const { return local_ssrc_; }
+  uint32_t remote_ssrc() const { return remote_ssrc_; }
+  Clock::time_point last_received() const { return last_received_; }
+  uint64_t rtcp_received() const { return rtcp_received_; }
+  uint64_t rtcp_sent() const { return rtcp_sent_; }
+
+  // ---- the shard's side
+  // A datagram read from this stream's RTP (rtcp_socket=false) or RTCP socket.
+  // The buffer may be modified (SRTP unprotects in place).
+  void on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
+                   Clock::time_point now);
+  // Per tick: RTCP when due, the inactivity check.
+  void on_tick(Clock::time_point now);
+  // Sends what was queued this tick: one sendmmsg per socket.
+  void flush();
+  udp::socket& rtp_socket() { return rtp_socket_; }
+  udp::socket* rtcp_socket() { return rtcp_socket_ ? &*rtcp_socket_ : nullptr; }
+  void close_sockets();
+
+ private:
+  void on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
+  void on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
+               Clock::time_point now);
+  bool accept_source(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
+                     bool authenticated);
+  void send_rtcp_report(Clock::time_point now);
+  const udp::endpoint& rtcp_destination() const;
+  void emit(EventKind kind);
+
+  Shard& shard_;
+  StreamConfig config_;
+  udp::socket rtp_socket_;
+  std::optional<udp::socket> rtcp_socket_;
+  uint16_t local_port_;
+  uint32_t local_ssrc_;
+  std::chrono::milliseconds rtp_timeout_;
+  std::array<char, 32> cname_{};
+  size_t cname_size_ = 0;
+
+  // Addresses: SDP, latched, and the latch candidate (plain RTP).
+  udp::endpoint remote_rtp_;
+  udp::endpoint remote_rtcp_;
+  udp::endpoint latched_rtp_;
+  udp::endpoint latched_rtcp_;
+  bool latched_ = false;
+  bool rtcp_latched_ = false;
+  udp::endpoint candidate_;
+  uint32_t candidate_ssrc_ = 0;
+  uint16_t candidate_seq_ = 0;
+  bool have_candidate_ = false;
+
+  std::optional<SrtpSession> srtp_in_;
+  std::optional<SrtpSession> srtp_out_;
+
+  uint32_t remote_ssrc_ = 0;
+  bool have_remote_ssrc_ = false;
+  ReceiveStats receive_stats_;
+  SendStats send_stats_;
+  RtcpScheduler rtcp_scheduler_;
+  DtmfReceiver dtmf_;
+  JitterBuffer jitter_;
+  DropCounters drops_;
+  Clock::time_point last_received_;
+  bool timed_out_ = false;
+  uint64_t rtcp_received_ = 0;
+  uint64_t rtcp_sent_ = 0;
+  Clock::time_point last_report_{};
+
+  // Send side.
+  uint16_t next_sequence_;
+  uint32_t next_timestamp_;
+  UdpSendQueue rtp_queue_;
+  UdpSendQueue rtcp_queue_;  // used only without rtcp-mux
+};
+
+}  // namespace chorus::rtp

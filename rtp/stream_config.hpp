@@ -1,0 +1,35 @@
+#pragma once
+// How a stream is set up: codec clock, telephone-event payload type, header
+// extension ids, RTCP multiplexing, jitter buffer.
+
+#include <bitset>
+#include <chrono>
+#include <cstdint>
+
+#include "rtp/jitter_buffer.hpp"
+
+namespace chorus::rtp {
+
+// Chosen by the signalling side, unique per shard; names the stream in
+// commands and events.
+using StreamId = uint32_t;
+
+struct StreamConfig {
+  StreamId id = 0;
+  // The RTP clock of the audio payload (G.711: 8000; G.722: 8000 though it
+  // samples at 16000, RFC 3551 §4.5.2; Opus: 48000, RFC 7587 §4.1).
+  uint32_t clock_rate = 8000;
+  uint32_t samples_per_tick = 160;  // RTP timestamp advance per 20 ms
+  uint8_t telephone_event_pt = 0;   // RFC 4733; 0 = none
+  // Payload types accepted for the jitter buffer (the SDP answer's audio
+  // formats, comfort noise included); others are dropped as unknown_pt.
+  std::bitset<128> payload_types = std::bitset<128>().set();
+  uint8_t audio_level_ext_id = 0;  // RFC 6464 id from a=extmap; 0 = none
+  bool rtcp_mux = true;            // RFC 5761; otherwise RTCP on port + 1
+  JitterConfig jitter;
+  // Inactivity before an RTP-timeout event (RTP or RTCP received both count);
+  // zero = the shard's default.
+  std::chrono::milliseconds rtp_timeout{0};
+};
+
+}  // namespace chorus::rtp
