@@ -93,7 +93,8 @@ std::vector<DialogSet::DialogActions> DialogSet::on_deadline(TimePoint now) {
     const auto at = dialog->next_deadline();
     if (!at || *at > now) continue;
     DeadlineActions actions = dialog->on_deadline(now);
-    if (!actions.requests.empty() || actions.reinvite_retry_due || actions.session_expired) {
+    if (!actions.requests.empty() || actions.reinvite_retry_due || actions.session_expired ||
+        actions.session_refresh_due) {
       out.push_back(DialogActions{id, std::move(actions)});
     }
   }

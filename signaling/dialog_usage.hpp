@@ -16,9 +16,10 @@ class Dialog;
 // What a usage asks its owner (the stack / focus) to do when one of its
 // deadlines passes. Requests are complete in-dialog requests without Via.
 struct DeadlineActions {
-  std::vector<Message> requests;    // send now: final NOTIFY, session-timer UPDATE, BYE
-  bool reinvite_retry_due = false;  // RFC 3261 §14.1 back-off over: re-send the re-INVITE
-  bool session_expired = false;     // RFC 4028 §10: no refresh arrived; a BYE is in `requests`
+  std::vector<Message> requests;     // send now: final NOTIFY, session-timer UPDATE, BYE
+  bool reinvite_retry_due = false;   // RFC 3261 §14.1 back-off over: re-send the re-INVITE
+  bool session_expired = false;      // RFC 4028 §10: no refresh arrived; a BYE is in `requests`
+  bool session_refresh_due = false;  // RFC 4028 §7.2: we refresh; send a re-INVITE (with SDP)
 };
 
 enum class UsageKind : uint8_t { kInviteSession, kSubscription };
