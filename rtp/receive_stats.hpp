@@ -26,12 +26,12 @@ class ReceiveStats {
   enum class Verdict : uint8_t {
     kValid,       // counted; the source is (still) valid
     kProbation,   // counted towards probation; the source is not yet valid (A.1)
-    kDuplicate,   // a duplicate or a late packet within kMaxMisorder
-    kBadSequence  // a jump beyond kMaxDropout; two in sequence restart the source
+    kReordered,   // late or duplicate (within kMaxMisorder); A.1 counts it as received
+    kBadSequence  // a jump beyond kMaxDropout, not counted; a second packet in
+                  // sequence after it restarts the source (new base sequence)
   };
-  // One received RTP packet. kDuplicate and kBadSequence are still delivered by
-  // most receivers (a jitter buffer may use a late packet), but they are not
-  // counted as received.  Arrival time drives the jitter estimate (A.8).
+  // One received RTP packet. The verdict is advice: a jitter buffer may still
+  // use a late packet. Arrival time drives the jitter estimate (A.8).
   Verdict on_packet(uint16_t sequence, uint32_t rtp_timestamp, Clock::time_point arrival,
                     size_t payload_bytes);
 
@@ -51,7 +51,7 @@ class ReceiveStats {
   uint32_t jitter() const { return jitter_q4_ >> 4; }  // timestamp units (A.8)
   double jitter_seconds() const;
   uint64_t bytes_received() const { return bytes_; }
-  uint64_t duplicates() const { return duplicates_; }
+  uint64_t reordered() const { return reordered_; }
   uint32_t clock_rate() const { return clock_rate_; }
 
   // Last fraction_lost computed by make_report_block (0-255).
@@ -76,13 +76,14 @@ class ReceiveStats {
   bool seen_any_ = false;
   // A.8 jitter: J scaled by 16 to keep integer precision.
   uint32_t jitter_q4_ = 0;
-  int64_t last_transit_ = 0;
+  uint32_t last_transit_ = 0;
   bool have_transit_ = false;
+  Clock::time_point arrival_base_{};  // arrival times are taken relative to the first
   // §6.4.1 LSR / DLSR.
   uint32_t lsr_ = 0;
   Clock::time_point lsr_arrival_{};
   uint64_t bytes_ = 0;
-  uint64_t duplicates_ = 0;
+  uint64_t reordered_ = 0;
   uint8_t last_fraction_ = 0;
 };
 

@@ -47,8 +47,9 @@ class RtcpScheduler {
   // Any RTCP packet received (§6.3.3 avg_rtcp_size update).
   void on_received(size_t size_octets);
 
-  // Membership as the stream sees it (§6.3.3, §6.3.4).
-  void set_members(uint32_t members, uint32_t senders);
+  // Membership as the stream sees it (§6.3.3). When members drop (BYE or
+  // timeout), §6.3.4 reverse reconsideration pulls tn and tp towards `now`.
+  void set_members(uint32_t members, uint32_t senders, Clock::time_point now);
   void set_we_sent(bool we_sent) { we_sent_ = we_sent; }
 
   Clock::time_point next_send() const { return tn_; }
