@@ -1,0 +1,520 @@
+// RFC 3261 §17 transaction state machines, driven on a manual clock with a
+// fake transport: every timer, every retransmission count, absorption,
+// CANCEL/487 and the ACK for non-2xx.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "signaling/message.hpp"
+#include "signaling/timer.hpp"
+#include "signaling/transaction.hpp"
+
+namespace chorus::sip {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Sent {
+  bool is_request;
+  Message message;
+  Endpoint to;
+};
+
+class FakeTransport : public TransactionTransport {
+ public:
+  bool send_request(const Message& request, const Endpoint& destination) override {
+    sent.push_back({true, request, destination});
+    return !fail;
+  }
+  bool send_response(const Message& response, const Endpoint& source) override {
+    sent.push_back({false, response, source});
+    return !fail;
+  }
+  size_t count(std::string_view method_or_status) const {
+    size_t n = 0;
+    for (const Sent& s : sent) {
+      const std::string what =
+          s.is_request ? std::string(s.message.method_text()) : std::to_string(s.message.status());
+      if (what == method_or_status) ++n;
+    }
+    return n;
+  }
+  std::vector<Sent> sent;
+  bool fail = false;
+};
+
+class FakeUser : public TransactionUser {
+ public:
+  void on_request(TransactionId id, const std::shared_ptr<const Message>& request,
+                  const Endpoint&) override {
+    requests.push_back({id, request});
+    if (on_request_hook) on_request_hook(id);
+  }
+  void on_ack(const Message& ack, const Endpoint&) override { acks.push_back(ack); }
+  void on_cancelled(TransactionId invite, const Message&) override { cancelled.push_back(invite); }
+  void on_stray_response(const Message& response, const Endpoint&) override {
+    strays.push_back(response);
+  }
+  std::vector<std::pair<TransactionId, std::shared_ptr<const Message>>> requests;
+  std::vector<Message> acks;
+  std::vector<TransactionId> cancelled;
+  std::vector<Message> strays;
+  std::function<void(TransactionId)> on_request_hook;
+};
+
+const Endpoint kUdpPeer{TransportKind::kUdp, "127.0.0.1", 5070, 0};
+const Endpoint kTcpPeer{TransportKind::kTcp, "127.0.0.1", 5070, 7};
+
+Message parse(const std::string& text) {
+  auto result = Message::parse(text);
+  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error().reason) << "\n" << text;
+  return std::move(result).value();
+}
+
+std::string request_text(std::string_view method, std::string_view branch,
+                         std::string_view transport = "UDP", uint32_t cseq = 1,
+                         std::string_view cseq_method = {}) {
+  std::string text(method);
+  text += " sip:room@127.0.0.1 SIP/2.0\r\n";
+  text += "Via: SIP/2.0/" + std::string(transport) +
+          " 127.0.0.1:5070;branch=" + std::string(branch) + "\r\n";
+  text += "Max-Forwards: 70\r\n";
+  text += "From: <sip:alice@127.0.0.1>;tag=a1\r\n";
+  text += "To: <sip:room@127.0.0.1>\r\n";
+  text += "Call-ID: call-1@127.0.0.1\r\n";
+  text += "CSeq: " + std::to_string(cseq) + " " +
+          std::string(cseq_method.empty() ? method : cseq_method) + "\r\n";
+  text += "Content-Length: 0\r\n\r\n";
+  return text;
+}
+
+Message response_to(const Message& request, int status, std::string_view tag = "b2") {
+  return make_response(request, status, {}, status == 100 ? std::string_view{} : tag);
+}
+
+class TransactionTest : public ::testing::Test {
+ protected:
+  TransactionTest() : layer_(clock_, transport_, user_) {}
+
+  // Advances the manual clock in 1 ms steps up to `ms` total.
+  void advance(int ms) { clock_.advance(milliseconds(ms)); }
+
+  ClientCallback record() {
+    return [this](const ClientEvent& event) {
+      events_.push_back(event.kind);
+      if (event.response) statuses_.push_back(event.response->status());
+    };
+  }
+
+  ManualTimerService clock_;
+  FakeTransport transport_;
+  FakeUser user_;
+  TransactionLayer layer_;
+  std::vector<ClientEvent::Kind> events_;
+  std::vector<int> statuses_;
+};
+
+// ---- §17.1.1 client INVITE
+
+TEST_F(TransactionTest, ClientInviteOverUdpRetransmitsOnTimerAThenTimesOutOnTimerB) {
+  layer_.send_request(parse(request_text("INVITE", "z9hG4bKc1")), kUdpPeer, record());
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  // Timer A: T1, 2T1, 4T1 ... → sends at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s.
+  advance(499);
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  advance(1);
+  EXPECT_EQ(transport_.count("INVITE"), 2u);
+  advance(1000);
+  EXPECT_EQ(transport_.count("INVITE"), 3u);
+  advance(31500 - 1500);
+  EXPECT_EQ(transport_.count("INVITE"), 7u);
+  EXPECT_TRUE(events_.empty());
+  // Timer B = 64*T1 = 32 s.
+  advance(499);
+  EXPECT_TRUE(events_.empty());
+  advance(1);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0], ClientEvent::Kind::kTimeout);
+  EXPECT_EQ(transport_.count("INVITE"), 7u);
+  EXPECT_EQ(layer_.size(), 0u);
+  EXPECT_EQ(layer_.stats().timeouts, 1u);
+}
+
+TEST_F(TransactionTest, ClientInviteOverTcpNeverRetransmits) {
+  layer_.send_request(parse(request_text("INVITE", "z9hG4bKc2", "TCP")), kTcpPeer, record());
+  advance(31999);
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  advance(1);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0], ClientEvent::Kind::kTimeout);
+}
+
+TEST_F(TransactionTest, ClientInviteProvisionalStopsRetransmissionsAndTimerB) {
+  const Message invite = parse(request_text("INVITE", "z9hG4bKc3"));
+  const TransactionId id = layer_.send_request(invite, kUdpPeer, record());
+  EXPECT_FALSE(layer_.may_cancel(id));
+  layer_.receive(response_to(invite, 180), kUdpPeer);
+  EXPECT_TRUE(layer_.may_cancel(id));
+  EXPECT_EQ(layer_.state(id), TransactionState::kProceeding);
+  advance(60000);
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  EXPECT_EQ(events_, std::vector<ClientEvent::Kind>{ClientEvent::Kind::kResponse});
+  // Timer C (3 min) eventually gives up on a call that rings forever.
+  advance(120000);
+  EXPECT_EQ(events_.back(), ClientEvent::Kind::kTimeout);
+  EXPECT_EQ(layer_.size(), 0u);
+}
+
+// §17.1.1.3: the transaction builds and sends the ACK for a non-2xx final.
+TEST_F(TransactionTest, ClientInviteAcksNon2xxAndResendsAckForRetransmittedFinal) {
+  const Message invite = parse(request_text("INVITE", "z9hG4bKc4"));
+  const TransactionId id = layer_.send_request(invite, kUdpPeer, record());
+  const Message busy = response_to(invite, 486, "busytag");
+  layer_.receive(busy, kUdpPeer);
+  ASSERT_EQ(transport_.count("ACK"), 1u);
+  const Message& ack = transport_.sent.back().message;
+  EXPECT_EQ(ack.request_uri_text(), "sip:room@127.0.0.1");
+  EXPECT_EQ(ack.top_via().branch(), "z9hG4bKc4");
+  EXPECT_EQ(ack.vias().size(), 1u);
+  EXPECT_EQ(ack.cseq().number, 1u);
+  EXPECT_EQ(ack.cseq().method, Method::kAck);
+  EXPECT_EQ(ack.to().tag(), "busytag");
+  EXPECT_EQ(ack.from().tag(), "a1");
+  EXPECT_EQ(ack.call_id(), "call-1@127.0.0.1");
+  EXPECT_EQ(statuses_, std::vector<int>{486});
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+
+  layer_.receive(busy, kUdpPeer);  // our ACK was lost
+  EXPECT_EQ(transport_.count("ACK"), 2u);
+  EXPECT_EQ(statuses_.size(), 1u) << "retransmitted final must not reach the TU";
+  // Timer D: 32 s on UDP, no INVITE retransmission meanwhile.
+  advance(31999);
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  advance(1);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+}
+
+TEST_F(TransactionTest, ClientInviteOverTcpLeavesCompletedAtOnce) {
+  const Message invite = parse(request_text("INVITE", "z9hG4bKc5", "TCP"));
+  const TransactionId id = layer_.send_request(invite, kTcpPeer, record());
+  layer_.receive(response_to(invite, 603), kTcpPeer);
+  EXPECT_EQ(transport_.count("ACK"), 1u);
+  EXPECT_EQ(layer_.state(id), std::nullopt);  // Timer D = 0 for reliable transports
+}
+
+// RFC 6026 §7.2: 2xx retransmissions reach the TU (which ACKs them) until Timer M.
+TEST_F(TransactionTest, ClientInvite2xxGoesToTuAndRetransmitted2xxToo) {
+  const Message invite = parse(request_text("INVITE", "z9hG4bKc6"));
+  const TransactionId id = layer_.send_request(invite, kUdpPeer, record());
+  const Message ok = response_to(invite, 200);
+  layer_.receive(ok, kUdpPeer);
+  layer_.receive(ok, kUdpPeer);
+  EXPECT_EQ(statuses_, (std::vector<int>{200, 200}));
+  EXPECT_EQ(transport_.count("ACK"), 0u) << "the ACK for 2xx belongs to the TU";
+  EXPECT_EQ(layer_.state(id), TransactionState::kAccepted);
+  advance(31999);
+  EXPECT_EQ(transport_.count("INVITE"), 1u);
+  advance(1);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  layer_.receive(ok, kUdpPeer);  // after Timer M: a stray for the TU to re-ACK
+  EXPECT_EQ(user_.strays.size(), 1u);
+}
+
+// ---- §17.1.2 client non-INVITE
+
+TEST_F(TransactionTest, ClientNonInviteTimerEDoublesUpToT2ThenTimerF) {
+  layer_.send_request(parse(request_text("OPTIONS", "z9hG4bKn1")), kUdpPeer, record());
+  // Sends at 0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5 s.
+  advance(3500);
+  EXPECT_EQ(transport_.count("OPTIONS"), 4u);
+  advance(3999);
+  EXPECT_EQ(transport_.count("OPTIONS"), 4u);
+  advance(1);
+  EXPECT_EQ(transport_.count("OPTIONS"), 5u);
+  advance(31500 - 7500);
+  EXPECT_EQ(transport_.count("OPTIONS"), 11u);
+  EXPECT_TRUE(events_.empty());
+  advance(500);
+  EXPECT_EQ(events_, std::vector<ClientEvent::Kind>{ClientEvent::Kind::kTimeout});
+  EXPECT_EQ(transport_.count("OPTIONS"), 11u);
+}
+
+TEST_F(TransactionTest, ClientNonInviteInProceedingRetransmitsEveryT2) {
+  const Message options = parse(request_text("OPTIONS", "z9hG4bKn2"));
+  layer_.send_request(options, kUdpPeer, record());
+  layer_.receive(response_to(options, 100), kUdpPeer);
+  // E was armed for 0.5 s before the 100: fires, then resets to T2.
+  advance(500);
+  EXPECT_EQ(transport_.count("OPTIONS"), 2u);
+  advance(3999);
+  EXPECT_EQ(transport_.count("OPTIONS"), 2u);
+  advance(1);
+  EXPECT_EQ(transport_.count("OPTIONS"), 3u);
+  advance(4000);
+  EXPECT_EQ(transport_.count("OPTIONS"), 4u);
+}
+
+TEST_F(TransactionTest, ClientNonInviteCompletedAbsorbsRetransmittedFinalsForT4) {
+  const Message options = parse(request_text("OPTIONS", "z9hG4bKn3"));
+  const TransactionId id = layer_.send_request(options, kUdpPeer, record());
+  const Message ok = response_to(options, 200);
+  layer_.receive(ok, kUdpPeer);
+  layer_.receive(ok, kUdpPeer);
+  EXPECT_EQ(statuses_, std::vector<int>{200});
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  advance(4999);  // Timer K = T4
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  EXPECT_EQ(transport_.count("OPTIONS"), 1u);
+  advance(1);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  EXPECT_EQ(layer_.stats().retransmissions_absorbed, 1u);
+}
+
+TEST_F(TransactionTest, ClientTransportErrorIsReportedOnce) {
+  transport_.fail = true;
+  const TransactionId id =
+      layer_.send_request(parse(request_text("OPTIONS", "z9hG4bKn4")), kUdpPeer, record());
+  EXPECT_EQ(events_, std::vector<ClientEvent::Kind>{ClientEvent::Kind::kTransportError});
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  advance(64000);
+  EXPECT_EQ(events_.size(), 1u);
+  EXPECT_EQ(transport_.count("OPTIONS"), 1u);
+}
+
+TEST_F(TransactionTest, ResponseMatchesOnBranchAndCSeqMethodOnly) {
+  const Message options = parse(request_text("OPTIONS", "z9hG4bKn5"));
+  layer_.send_request(options, kUdpPeer, record());
+  // Same branch, other method (§17.1.3): not ours.
+  Message other = parse(request_text("INFO", "z9hG4bKn5"));
+  layer_.receive(response_to(other, 200), kUdpPeer);
+  EXPECT_TRUE(statuses_.empty());
+  EXPECT_EQ(user_.strays.size(), 1u);
+  EXPECT_EQ(layer_.stats().stray_responses, 1u);
+}
+
+// ---- §17.2.1 server INVITE
+
+TEST_F(TransactionTest, ServerInviteSends100TryingWhenTuIsSilentFor200ms) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKs1")), kUdpPeer);
+  ASSERT_EQ(user_.requests.size(), 1u);
+  advance(199);
+  EXPECT_EQ(transport_.count("100"), 0u);
+  advance(1);
+  ASSERT_EQ(transport_.count("100"), 1u);
+  EXPECT_TRUE(transport_.sent.back().message.to().tag().empty()) << "§8.2.6.1: no tag on 100";
+  // A retransmitted INVITE is absorbed and answered with the last provisional.
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKs1")), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 1u);
+  EXPECT_EQ(transport_.count("100"), 2u);
+}
+
+TEST_F(TransactionTest, ServerInviteNo100WhenTuAnswersQuickly) {
+  user_.on_request_hook = [this](TransactionId id) {
+    EXPECT_TRUE(layer_.respond(id, response_to(*user_.requests.back().second, 180)));
+  };
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKs2")), kUdpPeer);
+  advance(1000);
+  EXPECT_EQ(transport_.count("100"), 0u);
+  EXPECT_EQ(transport_.count("180"), 1u);
+}
+
+TEST_F(TransactionTest, ServerInviteRetransmitsNon2xxOnTimerGUntilTimerH) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKs3")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 486)));
+  EXPECT_FALSE(layer_.respond(id, response_to(*invite, 500))) << "one final only";
+  EXPECT_EQ(transport_.count("486"), 1u);
+  // G: 0.5, 1, 2, 4, 4, ... → sends at 0.5, 1.5, 3.5, 7.5, 11.5 ... 31.5 s.
+  advance(3500);
+  EXPECT_EQ(transport_.count("486"), 4u);
+  advance(31500 - 3500);
+  EXPECT_EQ(transport_.count("486"), 11u);
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  advance(500);  // Timer H = 64*T1
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  EXPECT_EQ(transport_.count("486"), 11u);
+  EXPECT_EQ(layer_.stats().timeouts, 1u);
+}
+
+TEST_F(TransactionTest, ServerInviteAckForNon2xxConfirmsAndIsAbsorbedForT4) {
+  const std::string invite_text = request_text("INVITE", "z9hG4bKs4");
+  layer_.receive(parse(invite_text), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 404, "t404")));
+  // Retransmitted INVITE in Completed: the final again.
+  layer_.receive(parse(invite_text), kUdpPeer);
+  EXPECT_EQ(transport_.count("404"), 2u);
+  const std::string ack = request_text("ACK", "z9hG4bKs4");
+  layer_.receive(parse(ack), kUdpPeer);
+  EXPECT_EQ(layer_.state(id), TransactionState::kConfirmed);
+  layer_.receive(parse(ack), kUdpPeer);
+  EXPECT_TRUE(user_.acks.empty()) << "ACK for a non-2xx never reaches the TU";
+  advance(10000);
+  EXPECT_EQ(transport_.count("404"), 2u) << "no Timer G after the ACK";
+  EXPECT_EQ(layer_.state(id), std::nullopt);  // Timer I = T4 (5 s) elapsed
+  EXPECT_EQ(user_.requests.size(), 1u);
+}
+
+// RFC 6026: after a 2xx the INVITE transaction absorbs INVITE retransmissions
+// (Accepted, Timer L) and the ACK (new branch) goes to the TU.
+TEST_F(TransactionTest, ServerInvite2xxAcceptedAbsorbsRetransmittedInvite) {
+  const std::string invite_text = request_text("INVITE", "z9hG4bKs5");
+  layer_.receive(parse(invite_text), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 200)));
+  EXPECT_EQ(layer_.state(id), TransactionState::kAccepted);
+  layer_.receive(parse(invite_text), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 1u);
+  EXPECT_EQ(transport_.count("200"), 1u) << "the TU, not the transaction, retransmits 2xx";
+  // The TU's own retransmission passes through while Accepted.
+  EXPECT_TRUE(layer_.respond(id, response_to(*invite, 200)));
+  EXPECT_EQ(transport_.count("200"), 2u);
+  layer_.receive(parse(request_text("ACK", "z9hG4bKs5ack")), kUdpPeer);
+  EXPECT_EQ(user_.acks.size(), 1u);
+  advance(32000);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+}
+
+TEST_F(TransactionTest, ServerInviteOverTcpHasNoTimerGAndNoTimerI) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKs6", "TCP")), kTcpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 480)));
+  advance(10000);
+  EXPECT_EQ(transport_.count("480"), 1u);
+  EXPECT_EQ(transport_.sent.back().to, kTcpPeer);
+  layer_.receive(parse(request_text("ACK", "z9hG4bKs6", "TCP")), kTcpPeer);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+}
+
+// ---- §17.2.2 server non-INVITE
+
+TEST_F(TransactionTest, ServerNonInviteAbsorbsInTryingRepeatsFinalUntilTimerJ) {
+  const std::string text = request_text("OPTIONS", "z9hG4bKs7");
+  layer_.receive(parse(text), kUdpPeer);
+  layer_.receive(parse(text), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 1u);
+  EXPECT_TRUE(transport_.sent.empty()) << "Trying: retransmissions silently absorbed";
+  const auto [id, options] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*options, 200)));
+  layer_.receive(parse(text), kUdpPeer);
+  EXPECT_EQ(transport_.count("200"), 2u);
+  advance(31999);
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  advance(1);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  // After Timer J the same request is new again.
+  layer_.receive(parse(text), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 2u);
+}
+
+TEST_F(TransactionTest, ServerNonInviteProceedingRepeatsProvisional) {
+  const std::string text = request_text("SUBSCRIBE", "z9hG4bKs8");
+  layer_.receive(parse(text), kUdpPeer);
+  const auto [id, request] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*request, 100)));
+  layer_.receive(parse(text), kUdpPeer);
+  EXPECT_EQ(transport_.count("100"), 2u);
+  EXPECT_EQ(layer_.state(id), TransactionState::kProceeding);
+}
+
+TEST_F(TransactionTest, RequestsWithSameBranchFromOtherSentByAreDistinct) {
+  layer_.receive(parse(request_text("OPTIONS", "z9hG4bKsame")), kUdpPeer);
+  std::string other = request_text("OPTIONS", "z9hG4bKsame");
+  other.replace(other.find("127.0.0.1:5070"), 14, "127.0.0.2:5070");
+  layer_.receive(parse(other), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 2u);
+}
+
+// §17.2.3: requests without the magic cookie match on the RFC 2543 fields.
+TEST_F(TransactionTest, Rfc2543RequestRetransmissionAndAckAreMatched) {
+  const std::string invite_text = request_text("INVITE", "old-style-1");
+  layer_.receive(parse(invite_text), kUdpPeer);
+  layer_.receive(parse(invite_text), kUdpPeer);
+  ASSERT_EQ(user_.requests.size(), 1u);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 603)));
+  layer_.receive(parse(request_text("ACK", "old-style-1")), kUdpPeer);
+  EXPECT_EQ(layer_.state(id), TransactionState::kConfirmed);
+  EXPECT_TRUE(user_.acks.empty());
+  // Another CSeq is another transaction.
+  layer_.receive(parse(request_text("INVITE", "old-style-1", "UDP", 2)), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 2u);
+}
+
+// ---- §9.2 CANCEL
+
+TEST_F(TransactionTest, CancelOfRingingInviteAnswers200AndInvite487) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKx1")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 180, "ring")));
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKx1")), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 1u) << "CANCEL is handled by the layer";
+  ASSERT_EQ(user_.cancelled, std::vector<TransactionId>{id});
+  ASSERT_EQ(transport_.count("200"), 1u);
+  ASSERT_EQ(transport_.count("487"), 1u);
+  for (const Sent& s : transport_.sent) {
+    if (s.message.status() == 200) {
+      EXPECT_EQ(s.message.cseq().method, Method::kCancel);
+      EXPECT_EQ(s.message.to().tag(), "ring");
+    }
+    if (s.message.status() == 487) {
+      EXPECT_EQ(s.message.cseq().method, Method::kInvite);
+      EXPECT_EQ(s.message.to().tag(), "ring");
+    }
+  }
+  EXPECT_FALSE(layer_.respond(id, response_to(*invite, 200))) << "already answered 487";
+  layer_.receive(parse(request_text("ACK", "z9hG4bKx1")), kUdpPeer);
+  EXPECT_EQ(layer_.state(id), TransactionState::kConfirmed);
+  // A retransmitted CANCEL gets the same 200, and nothing else happens.
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKx1")), kUdpPeer);
+  EXPECT_EQ(transport_.count("200"), 2u);
+  EXPECT_EQ(user_.cancelled.size(), 1u);
+  EXPECT_EQ(layer_.stats().cancels_matched, 1u);
+}
+
+TEST_F(TransactionTest, CancelForUnknownTransactionIs481) {
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKnothing", "UDP", 1, "CANCEL")), kUdpPeer);
+  ASSERT_EQ(transport_.count("481"), 1u);
+  EXPECT_TRUE(user_.requests.empty());
+  EXPECT_EQ(layer_.stats().cancels_unmatched, 1u);
+}
+
+TEST_F(TransactionTest, CancelAfterFinalIs200WithoutA487) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKx2")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 200)));
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKx2")), kUdpPeer);
+  EXPECT_EQ(transport_.count("487"), 0u);
+  EXPECT_TRUE(user_.cancelled.empty());
+  EXPECT_EQ(transport_.count("200"), 2u);  // the INVITE's and the CANCEL's
+}
+
+TEST_F(TransactionTest, ServerTransportErrorEndsTheTransaction) {
+  layer_.receive(parse(request_text("OPTIONS", "z9hG4bKe1")), kUdpPeer);
+  const auto [id, options] = user_.requests.at(0);
+  transport_.fail = true;
+  EXPECT_TRUE(layer_.respond(id, response_to(*options, 200)));
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  EXPECT_EQ(layer_.stats().transport_errors, 1u);
+}
+
+TEST_F(TransactionTest, DestroyingTheLayerWithPendingTimersIsSafe) {
+  {
+    TransactionLayer layer(clock_, transport_, user_);
+    layer.send_request(parse(request_text("INVITE", "z9hG4bKd1")), kUdpPeer, {});
+    layer.receive(parse(request_text("INVITE", "z9hG4bKd2")), kUdpPeer);
+  }
+  EXPECT_EQ(clock_.pending(), 0u);
+  advance(64000);
+}
+
+}  // namespace
+}  // namespace chorus::sip
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
