@@ -1,0 +1,395 @@
+#include "mixer/conference.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <exception>
+
+#include "mixer/mix_kernel.hpp"
+
+namespace chorus::mixer {
+
+namespace {
+
+// energy_rank_key() puts talkers at 1000+; a barge-in outranks every talker.
+constexpr int kBargePriority = 2000;
+// Limiter gains closer than this make a private mix and the shared one
+// interchangeable (0.2 dB).
+constexpr float kGainMatch = 0.025F;
+
+bool visible(const Participant& p) {
+  return p.settings.role == Role::kParticipant || p.settings.role == Role::kBarge;
+}
+
+}  // namespace
+
+Conference::Conference(ConferenceConfig config)
+    : config_(std::move(config)), bus_(samples_per_tick(kMaxRate), 0) {
+  config_.top_k = std::clamp<size_t>(config_.top_k, 1, kMaxTopK);
+  music_file_ = config_.music_file;
+  picks_.reserve(kMaxTopK + 1);
+  events_.reserve(16);
+  rate_ = config_.fixed_rate > 0 ? config_.fixed_rate : 8000;
+  reconfigure();
+}
+
+std::optional<size_t> Conference::index_of(ParticipantId id) const {
+  const auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Conference::add(ParticipantId id, const CodecParams& codec,
+                     const ParticipantSettings& settings) {
+  if (index_.contains(id)) return false;
+  std::unique_ptr<Participant> p;
+  try {
+    p = std::make_unique<Participant>(id, codec, rate_);
+  } catch (const std::exception&) {
+    return false;  // the codec cannot honour these parameters
+  }
+  p->settings = settings;
+  p->input_gain_q12 = gain_to_q12(settings.input_gain);
+  p->output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
+  p->detector = TalkerDetector(config_.talker);
+  index_[id] = parts_.size();
+  parts_.push_back(std::move(p));
+  reconfigure();
+  return true;
+}
+
+bool Conference::remove(ParticipantId id) {
+  const auto it = index_.find(id);
+  if (it == index_.end()) return false;
+  const size_t i = it->second;
+  index_.erase(it);
+  if (i + 1 != parts_.size()) {
+    parts_[i] = std::move(parts_.back());
+    index_[parts_[i]->id] = i;
+  }
+  parts_.pop_back();
+  reconfigure();
+  return true;
+}
+
+bool Conference::update(ParticipantId id, const ParticipantSettings& settings) {
+  const auto i = index_of(id);
+  if (!i) return false;
+  Participant& p = *parts_[*i];
+  p.settings = settings;
+  p.input_gain_q12 = gain_to_q12(settings.input_gain);
+  p.output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
+  resolve_relations();
+  return true;
+}
+
+void Conference::set_music(const std::string& file) {
+  auto clip = MohRegistry::global().clip(file, rate_);  // throws on an unreadable file
+  music_file_ = file;
+  music_clip_ = std::move(clip);
+  music_ = std::make_unique<MohSource>(music_clip_);
+  music_tick_ = UINT64_MAX;
+}
+
+void Conference::set_span_peers(size_t peers, int rate) {
+  peers_.assign(peers, Peer{});
+  config_.fixed_rate = rate;
+  reconfigure();
+}
+
+void Conference::reconfigure() {
+  int rate = config_.fixed_rate;
+  if (rate <= 0) {
+    rate = 8000;
+    for (const auto& p : parts_) rate = std::max(rate, p->codec.sample_rate);
+  }
+  const bool rate_changed = rate != rate_ || ramp_table_.length() == 0;
+  rate_ = rate;
+  if (rate_changed) {
+    ramp_table_ = RampTable(static_cast<size_t>(rate_) *
+                            static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
+    for (auto& p : parts_) p->set_conference_rate(rate_);
+    // Shared groups are per rate: rebuild them (listeners re-resolve below).
+    groups_.clear();
+    silence_.set_silence(rate_);
+    music_frame_.set_silence(rate_);
+    music_clip_.reset();
+    music_.reset();
+  }
+  if (!music_) {
+    music_clip_ = MohRegistry::global().clip(music_file_, rate_);
+    music_ = std::make_unique<MohSource>(music_clip_);
+    music_tick_ = UINT64_MAX;
+  }
+  // Capacity for the worst tick: every member changes talking state.
+  events_.reserve(2 * parts_.size() + 16);
+  resolve_relations();
+}
+
+size_t Conference::group_for(SharedEncoder::Source source, const CodecParams& codec, float gain) {
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g]->matches(source, codec, gain)) return g;
+  }
+  groups_.push_back(std::make_unique<SharedEncoder>(source, codec, gain, rate_));
+  return groups_.size() - 1;
+}
+
+void Conference::resolve_relations() {
+  visible_ = 0;
+  whisper_edges_.clear();
+  for (auto& g : groups_) g->members = 0;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    Participant& p = *parts_[i];
+    if (visible(p)) ++visible_;
+    p.whisper_target_index.clear();
+    if (p.settings.role == Role::kWhisper) {
+      for (ParticipantId target : p.settings.whisper_targets) {
+        const auto t = index_of(target);
+        if (t && *t != i) {
+          whisper_edges_.emplace_back(i, *t);
+          p.whisper_target_index.push_back(*t);
+        }
+      }
+    }
+    p.bus_group = group_for(SharedEncoder::Source::kBus, p.codec, p.output_gain);
+    p.silence_group = group_for(SharedEncoder::Source::kSilence, p.codec, 1.0F);
+    p.music_group = group_for(SharedEncoder::Source::kMusic, p.codec, 1.0F);
+    ++groups_[p.bus_group]->members;
+  }
+}
+
+Frame& Conference::input_slot(size_t index) {
+  Participant& p = *parts_[index];
+  p.has_input = true;
+  return p.input;
+}
+
+void Conference::set_audio_level(size_t index, uint8_t level_dbov, bool voice) {
+  Participant& p = *parts_[index];
+  p.level_hint = true;
+  p.hint_dbov = level_dbov;
+  p.hint_voice = voice;
+}
+
+void Conference::set_remote(size_t peer, const SpanPacket& packet) {
+  if (peer >= peers_.size()) return;
+  Peer& slot = peers_[peer];
+  if (packet.rate != rate_ || packet.samples != samples() || packet.candidate_count > kMaxTopK) {
+    return;  // a part configured differently: ignore rather than mix garbage
+  }
+  slot.packet = packet;
+  slot.fresh = true;
+}
+
+bool Conference::eligible_speaker(const Participant& p) const {
+  return visible(p) && !p.settings.muted && p.settings.hold == HoldMode::kNone;
+}
+
+void Conference::push_event(ConferenceEvent event) {
+  // The capacity was reserved at set-up; never grow on the tick.
+  if (events_.size() < events_.capacity()) {
+    events_.push_back(event);
+  } else {
+    ++stats_.events_dropped;
+  }
+}
+
+void Conference::detect(Participant& p) {
+  const size_t codec_samples = samples_per_tick(p.codec.sample_rate);
+  if (!p.has_input || p.input.sample_rate != p.codec.sample_rate ||
+      p.input.samples != codec_samples || p.input.channels != 1) {
+    // No frame this tick (or a frame the caller got wrong): silence.
+    assert(!p.has_input || p.input.sample_rate == p.codec.sample_rate);
+    p.input.set_silence(p.codec.sample_rate);
+  }
+  if (p.in_resampler) p.in_resampler->process(p.input, p.input_at_rate);
+  if (p.level_hint) {
+    p.detector.update_from_rfc6464(p.hint_dbov, p.hint_voice);
+  } else {
+    p.detector.update(*p.mix_input);
+  }
+  if (p.detector.changed()) {
+    push_event({p.detector.talking() ? ConferenceEvent::Kind::kStartedTalking
+                                     : ConferenceEvent::Kind::kStoppedTalking,
+                p.id, p.detector.level_dbov()});
+  }
+  p.has_input = false;
+  p.level_hint = false;
+}
+
+void Conference::select_talkers() {
+  // Top-K by insertion into a K-long sorted list: O(N·K) with K small, no
+  // allocation (picks_ has its capacity from construction).
+  const size_t k = config_.top_k;
+  std::array<Pick, kMaxTopK + 1> top{};
+  size_t count = 0;
+  std::array<Pick, kMaxTopK + 1> local{};
+  size_t local_count = 0;
+  auto insert = [k](std::array<Pick, kMaxTopK + 1>& list, size_t& n, Pick pick) {
+    if (n == k && pick.rank <= list[n - 1].rank) return;
+    size_t pos = n < k ? n++ : k - 1;
+    while (pos > 0 && list[pos - 1].rank < pick.rank) {
+      list[pos] = list[pos - 1];
+      --pos;
+    }
+    list[pos] = pick;
+  };
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    Participant& p = *parts_[i];
+    if (!eligible_speaker(p) || !p.detector.talking()) continue;
+    int rank = p.detector.energy_rank_key();
+    if (p.settings.role == Role::kBarge) rank += kBargePriority;
+    if (p.selected) rank += config_.hysteresis_db;
+    insert(top, count, {rank, i});
+    insert(local, local_count, {rank, i});
+  }
+  for (const Peer& peer : peers_) {
+    if (!peer.fresh) continue;
+    for (size_t c = 0; c < peer.packet.candidate_count; ++c) {
+      insert(top, count, {peer.packet.candidates[c].rank, SIZE_MAX});
+    }
+  }
+  for (auto& p : parts_) p->selected = false;
+  for (size_t c = 0; c < count; ++c) {
+    if (top[c].index != SIZE_MAX) parts_[top[c].index]->selected = true;
+  }
+  // What the peers need to rank this part's talkers against theirs.
+  span_out_.candidate_count = static_cast<uint8_t>(local_count);
+  for (size_t c = 0; c < local_count; ++c) {
+    span_out_.candidates[c] = {parts_[local[c].index]->id, local[c].rank};
+  }
+}
+
+void Conference::sum_bus(size_t n) {
+  const std::span<int32_t> bus(bus_.data(), n);
+  std::fill(bus.begin(), bus.end(), 0);
+  for (auto& pp : parts_) {
+    Participant& p = *pp;
+    p.ramp.rising = p.selected;
+    p.contributing = p.ramp.active();
+    if (!p.contributing) continue;
+    contribute(std::span<int32_t>(p.contribution.data(), n), p.mix_input->pcm(), p.input_gain_q12,
+               ramp_table_, p.ramp);
+    accumulate(bus, std::span<const int32_t>(p.contribution.data(), n));
+  }
+  if (!peers_.empty()) {
+    span_out_.rate = rate_;
+    span_out_.samples = static_cast<uint32_t>(n);
+    std::copy_n(bus_.begin(), n, span_out_.partial.begin());
+    for (Peer& peer : peers_) {
+      if (!peer.fresh) {
+        ++stats_.span_packets_missing;
+        continue;
+      }
+      accumulate(bus, std::span<const int32_t>(peer.packet.partial.data(), n));
+    }
+  }
+}
+
+void Conference::route(Participant& p, uint64_t tick) {
+  const bool alone = visible_ == 1 && visible(p);
+  if (p.settings.deaf || p.settings.hold == HoldMode::kInactive) {
+    p.group = static_cast<int>(p.silence_group);
+  } else if (p.settings.hold == HoldMode::kMusic || alone) {
+    p.group = static_cast<int>(p.music_group);
+  } else if (p.contributing || p.whispered_to) {
+    p.group = -1;
+  } else {
+    const SharedEncoder& bus = *groups_[p.bus_group];
+    // Back from a mix of its own: stay private until the limiters agree, so
+    // the gain does not step when the listener joins the shared encode.
+    const bool gains_differ =
+        p.last_group == -1 && bus.done(tick - 1) &&
+        std::abs(p.private_chain.limiter().gain() - bus.chain().limiter().gain()) > kGainMatch;
+    p.group = gains_differ ? -1 : static_cast<int>(p.bus_group);
+  }
+}
+
+void Conference::produce_shared(Participant& p, uint64_t tick) {
+  SharedEncoder& g = *groups_[static_cast<size_t>(p.group)];
+  if (!g.done(tick)) {
+    // A group nobody used last tick has a stale encoder: let it hear what
+    // this listener heard last tick first.
+    if (p.last_group == -1 && !g.done(tick - 1)) g.chain().prime_from(p.private_chain);
+    switch (g.source()) {
+      case SharedEncoder::Source::kBus:
+        g.chain().render_mix(std::span<const int32_t>(bus_.data(), samples()), g.gain());
+        break;
+      case SharedEncoder::Source::kSilence:
+        g.chain().render_pcm(silence_);
+        break;
+      case SharedEncoder::Source::kMusic:
+        if (music_tick_ != tick) {
+          music_->next_frame(music_frame_);
+          music_tick_ = tick;
+        }
+        g.chain().render_pcm(music_frame_);
+        break;
+    }
+    g.chain().encode();
+    g.mark_done(tick);
+    ++stats_.shared_encodes;
+  }
+  p.payload = g.chain().payload();
+  p.output = &g.chain().output();
+}
+
+void Conference::tick(uint64_t tick) {
+  const size_t n = samples();
+  events_.clear();
+  for (auto& p : parts_) detect(*p);
+  select_talkers();
+  sum_bus(n);
+
+  for (auto& p : parts_) p->whispered_to = false;
+  for (const auto& [w, t] : whisper_edges_) {
+    Participant& whisperer = *parts_[w];
+    whisperer.whispering = !whisperer.settings.muted && whisperer.settings.hold == HoldMode::kNone;
+    if (whisperer.whispering) parts_[t]->whispered_to = true;
+  }
+  for (auto& p : parts_) route(*p, tick);
+
+  // Pass 1: listeners with a mix of their own. They run before any shared
+  // group renders this tick, so a group still holds last tick's audio to
+  // prime a listener that just left it.
+  const std::span<const int32_t> bus(bus_.data(), n);
+  for (auto& pp : parts_) {
+    Participant& p = *pp;
+    if (p.group != -1) continue;
+    if (p.last_group >= 0)
+      p.private_chain.prime_from(groups_[static_cast<size_t>(p.last_group)]->chain());
+    const std::span<int32_t> mix(p.mix.data(), n);
+    if (p.contributing) {
+      subtract(mix, bus, std::span<const int32_t>(p.contribution.data(), n));
+    } else {
+      std::copy(bus.begin(), bus.end(), mix.begin());
+    }
+  }
+  // Whispers: O(edges), each added only to its target's own mix.
+  for (const auto& [w, t] : whisper_edges_) {
+    const Participant& whisperer = *parts_[w];
+    Participant& target = *parts_[t];
+    if (!whisperer.whispering || target.group != -1) continue;
+    accumulate_scaled(std::span<int32_t>(target.mix.data(), n), whisperer.mix_input->pcm(),
+                      whisperer.input_gain_q12);
+  }
+  for (auto& pp : parts_) {
+    Participant& p = *pp;
+    if (p.group != -1) continue;
+    p.private_chain.render_mix(std::span<const int32_t>(p.mix.data(), n), p.output_gain);
+    p.payload = p.private_chain.encode();
+    p.output = &p.private_chain.output();
+    ++stats_.private_encodes;
+  }
+
+  // Pass 2: everyone else shares one encode per group.
+  for (auto& pp : parts_) {
+    if (pp->group >= 0) produce_shared(*pp, tick);
+  }
+  for (auto& pp : parts_) pp->last_group = pp->group;
+  for (Peer& peer : peers_) peer.fresh = false;
+  span_out_.tick = tick;
+  ++stats_.ticks;
+}
+
+}  // namespace chorus::mixer

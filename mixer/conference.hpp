@@ -1,0 +1,158 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mixer/codec.hpp"
+#include "mixer/frame.hpp"
+#include "mixer/level.hpp"
+#include "mixer/moh_source.hpp"
+#include "mixer/participant.hpp"
+#include "mixer/ramp.hpp"
+#include "mixer/shared_encoder.hpp"
+#include "mixer/span.hpp"
+
+namespace chorus::mixer {
+
+struct ConferenceConfig {
+  size_t top_k = 3;    // only the K loudest talkers are mixed (WebRTC mixes 3)
+  int ramp_ms = 8;     // raised-cosine entry/exit of a talker
+  int fixed_rate = 0;  // 0: the highest rate any member's codec needs; spanning parts fix it
+  // A talker already mixed keeps its place against a newcomer unless the
+  // newcomer is this much louder (dB), so near-equal voices do not flap.
+  int hysteresis_db = 3;
+  std::string music_file;  // empty: the built-in tune
+  TalkerConfig talker;
+};
+
+// What the conference tells the outside world after a tick.
+struct ConferenceEvent {
+  enum class Kind : uint8_t { kStartedTalking, kStoppedTalking };
+  Kind kind;
+  ParticipantId id;
+  int level_dbov;
+};
+
+struct ConferenceStats {
+  uint64_t ticks = 0;
+  uint64_t private_encodes = 0;       // per-listener encodes (talkers, whisper targets)
+  uint64_t shared_encodes = 0;        // one per shared group in use per tick
+  uint64_t events_dropped = 0;        // event buffer full
+  uint64_t span_packets_missing = 0;  // a peer part's packet was not there in time
+};
+
+// The mixing core of one conference (or of one shard's part of a spanning
+// conference), with no sockets: the caller puts each member's decoded frame
+// in, calls tick(), and takes each listener's payload (and PCM) out.
+//
+// Per tick (ARCHITECTURE.md "The hot path"): resample inputs to the
+// conference rate, detect talkers, choose the K loudest, sum them once into
+// an int32 bus with gain ramps, then per listener either share one encode of
+// the bus (not a talker, no whisper to it, same codec and output gain), or
+// build its own mix = bus − own contribution + whispers to it, limit and
+// encode it. Held, deaf and alone-in-room listeners share the music or
+// silence encode of their codec. O(N + whisper edges); no allocation.
+class Conference {
+ public:
+  explicit Conference(ConferenceConfig config = {});
+  Conference(const Conference&) = delete;
+  Conference& operator=(const Conference&) = delete;
+
+  // ---- set-up: command handling, may allocate --------------------------
+  // False when the id is taken or the codec parameters are unusable.
+  bool add(ParticipantId id, const CodecParams& codec, const ParticipantSettings& settings = {});
+  bool remove(ParticipantId id);
+  // Role, mute, deaf, hold, gains, whisper targets. False for an unknown id.
+  bool update(ParticipantId id, const ParticipantSettings& settings);
+  // Music on hold from a file (any libsndfile format); empty = built-in tune.
+  // Throws std::runtime_error when the file cannot be read (configuration).
+  void set_music(const std::string& file);
+  // This conference is one part of a spanning conference with `peers` other
+  // parts; fixes the rate (every part must use the same).
+  void set_span_peers(size_t peers, int rate);
+
+  size_t size() const { return parts_.size(); }
+  int rate() const { return rate_; }
+  size_t samples() const { return samples_per_tick(rate_); }
+  std::optional<size_t> index_of(ParticipantId id) const;
+  ParticipantId id_at(size_t index) const { return parts_[index]->id; }
+  const ParticipantSettings& settings(size_t index) const { return parts_[index]->settings; }
+  const CodecParams& codec(size_t index) const { return parts_[index]->codec; }
+
+  // ---- per tick: no allocation ---------------------------------------------
+  // The frame to decode this tick's audio into, at the member's codec rate;
+  // a member with no input this tick is taken as silent.
+  Frame& input_slot(size_t index);
+  // RFC 6464 level from the member's packet, used instead of measuring.
+  void set_audio_level(size_t index, uint8_t level_dbov, bool voice);
+  // A peer part's packet for this tick (spanning only).
+  void set_remote(size_t peer, const SpanPacket& packet);
+
+  void tick(uint64_t tick);
+
+  // After tick(): what to send to each listener (payload bytes may be shared
+  // with other listeners; each stream still packetizes with its own SSRC,
+  // sequence and timestamp) and the PCM it encodes, at the conference rate.
+  std::span<const uint8_t> payload(size_t index) const { return parts_[index]->payload; }
+  const Frame& output(size_t index) const { return *parts_[index]->output; }
+  bool shares_encoder(size_t index) const { return parts_[index]->group >= 0; }
+  bool talking(size_t index) const { return parts_[index]->detector.talking(); }
+  bool mixed(size_t index) const { return parts_[index]->contributing; }
+  int level_dbov(size_t index) const { return parts_[index]->detector.level_dbov(); }
+  std::span<const ConferenceEvent> events() const { return events_; }
+  // This part's packet for its peers (spanning only), valid after tick().
+  const SpanPacket& span_out() const { return span_out_; }
+
+  const ConferenceStats& stats() const { return stats_; }
+  size_t shared_groups() const { return groups_.size(); }
+
+ private:
+  struct Peer {
+    SpanPacket packet;
+    bool fresh = false;
+  };
+  struct Pick {
+    int rank;
+    size_t index;  // local index, or SIZE_MAX for a remote candidate
+  };
+
+  void reconfigure();        // after membership or rate changes
+  void resolve_relations();  // whisper edges, alone-in-room, groups per listener
+  size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain);
+  bool eligible_speaker(const Participant& p) const;
+  void detect(Participant& p);
+  void select_talkers();
+  void sum_bus(size_t n);
+  void route(Participant& p, uint64_t tick);
+  void produce_shared(Participant& p, uint64_t tick);
+  void push_event(ConferenceEvent event);
+
+  ConferenceConfig config_;
+  int rate_ = 8000;
+  RampTable ramp_table_;
+  std::vector<std::unique_ptr<Participant>> parts_;
+  std::unordered_map<ParticipantId, size_t> index_;
+  std::vector<std::unique_ptr<SharedEncoder>> groups_;
+  std::vector<std::pair<size_t, size_t>> whisper_edges_;  // (whisperer, target)
+  std::vector<int32_t> bus_;                              // int32 accumulator, one tick at kMaxRate
+  std::vector<Pick> picks_;                               // top-K scratch
+  std::vector<ConferenceEvent> events_;
+  size_t visible_ = 0;  // members that make the room "not alone"
+  std::string music_file_;
+  std::shared_ptr<const MohClip> music_clip_;
+  std::unique_ptr<MohSource> music_;
+  Frame music_frame_;
+  uint64_t music_tick_ = UINT64_MAX;
+  Frame silence_;
+  std::vector<Peer> peers_;
+  SpanPacket span_out_;
+  ConferenceStats stats_;
+};
+
+}  // namespace chorus::mixer

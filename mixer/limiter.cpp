@@ -1,0 +1,85 @@
+#include "mixer/limiter.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace chorus::mixer {
+
+Limiter::Limiter(float release_ms) {
+  // One 20 ms tick is kSubBlocks sub-blocks.
+  const float block_ms = 20.0F / static_cast<float>(kSubBlocks);
+  release_per_block_ = 1.0F - std::exp(-block_ms / std::max(release_ms, 1.0F));
+}
+
+float Limiter::process(std::span<const int32_t> mix, std::span<int16_t> out, float pre_gain) {
+  assert(out.size() >= mix.size());
+  const size_t n = mix.size();
+  if (n == 0) return gain_;
+
+  // Gain each sub-block needs so that its peak stays at or below kThreshold.
+  std::array<float, kSubBlocks> need{};
+  std::array<size_t, kSubBlocks + 1> edge{};
+  bool any_over = false;
+  for (int b = 0; b <= kSubBlocks; ++b) edge[b] = n * static_cast<size_t>(b) / kSubBlocks;
+  for (int b = 0; b < kSubBlocks; ++b) {
+    int32_t peak = 0;
+    for (size_t i = edge[b]; i < edge[b + 1]; ++i) {
+      // |INT32_MIN| would overflow; the accumulator never gets there, but clamp anyway.
+      const int32_t v = mix[i] == std::numeric_limits<int32_t>::min()
+                            ? std::numeric_limits<int32_t>::max()
+                            : std::abs(mix[i]);
+      peak = std::max(peak, v);
+    }
+    const float scaled = static_cast<float>(peak) * pre_gain;
+    need[b] = scaled > kThreshold ? kThreshold / scaled : 1.0F;
+    any_over = any_over || need[b] < 1.0F;
+  }
+
+  if (!any_over && gain_ >= 0.9999F) {
+    // Fast path: nothing to limit and no release in progress.
+    gain_ = 1.0F;
+    if (pre_gain == 1.0F) {
+      for (size_t i = 0; i < n; ++i) out[i] = saturate16(mix[i]);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        const float v = static_cast<float>(mix[i]) * pre_gain;
+        out[i] = saturate16(static_cast<int32_t>(v + (v >= 0.0F ? 0.5F : -0.5F)));
+      }
+    }
+    return gain_;
+  }
+
+  // Gain at each sub-block boundary: release towards unity from the left, but
+  // never above what either neighbouring sub-block allows.
+  std::array<float, kSubBlocks + 1> g{};
+  g[0] = std::min(gain_, need[0]);
+  for (int b = 1; b <= kSubBlocks; ++b) {
+    const float released = g[b - 1] + (1.0F - g[b - 1]) * release_per_block_;
+    float limit = need[b - 1];
+    if (b < kSubBlocks) limit = std::min(limit, need[b]);
+    g[b] = std::min(released, limit);
+  }
+  // Segment b runs from g[b] to g[b+1]; both ends are <= need[b] by
+  // construction, and a linear segment never exceeds its larger end.
+
+  for (int b = 0; b < kSubBlocks; ++b) {
+    const size_t begin = edge[b];
+    const size_t len = edge[b + 1] - begin;
+    if (len == 0) continue;
+    const float step = (g[b + 1] - g[b]) * pre_gain / static_cast<float>(len);
+    float gain = g[b] * pre_gain;
+    for (size_t i = 0; i < len; ++i) {
+      const float v = static_cast<float>(mix[begin + i]) * gain;
+      out[begin + i] = saturate16(static_cast<int32_t>(v + (v >= 0.0F ? 0.5F : -0.5F)));
+      gain += step;
+    }
+  }
+  gain_ = g[kSubBlocks];
+  return gain_;
+}
+
+}  // namespace chorus::mixer

@@ -1,0 +1,41 @@
+#include "mixer/participant.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace chorus::mixer {
+
+int32_t gain_to_q12(float linear) {
+  if (!(linear > 0.0F)) return 0;  // also NaN
+  const float q = std::round(linear * static_cast<float>(kUnityGainQ12));
+  return static_cast<int32_t>(std::min(q, static_cast<float>(kMaxGainQ12)));
+}
+
+Participant::Participant(ParticipantId id_, const CodecParams& codec_, int conference_rate)
+    : id(id_),
+      codec(codec_),
+      contribution(samples_per_tick(kMaxRate), 0),
+      mix(samples_per_tick(kMaxRate), 0),
+      private_chain(codec_, conference_rate) {
+  set_conference_rate(conference_rate);
+}
+
+void Participant::set_conference_rate(int conference_rate) {
+  in_resampler.reset();
+  if (codec.sample_rate != conference_rate) {
+    in_resampler = std::make_unique<Resampler>(codec.sample_rate, conference_rate);
+  }
+  private_chain.set_conference_rate(conference_rate);
+  input.set_silence(codec.sample_rate);
+  input_at_rate.set_silence(conference_rate);
+  mix_input = in_resampler ? &input_at_rate : &input;
+  ramp = {};
+  selected = false;
+  contributing = false;
+  group = -1;
+  last_group = -2;
+  payload = {};
+  output = &private_chain.output();
+}
+
+}  // namespace chorus::mixer

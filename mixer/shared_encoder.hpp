@@ -1,0 +1,104 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "mixer/codec.hpp"
+#include "mixer/frame.hpp"
+#include "mixer/limiter.hpp"
+#include "mixer/resampler.hpp"
+
+namespace chorus::mixer {
+
+// What happens to one listener's mix after summing: output gain and soft
+// limiter at the conference rate, resampling to the codec rate when they
+// differ, and the encoder. A listener with a mix of its own owns one; a
+// SharedEncoder owns one for every listener whose mix is identical.
+class EncodeChain {
+ public:
+  // Allocates the encoder and resampler (set-up time only).
+  EncodeChain(const CodecParams& codec, int conference_rate);
+  EncodeChain(const EncodeChain&) = delete;
+  EncodeChain& operator=(const EncodeChain&) = delete;
+
+  // Rebuilds the resampler after the conference rate changed (set-up time).
+  void set_conference_rate(int conference_rate);
+
+  // Turns the int32 `mix` (at the conference rate) into PCM: gain, limiter,
+  // saturation. No allocation.
+  void render_mix(std::span<const int32_t> mix, float gain);
+  // Takes ready PCM at the conference rate (music on hold, silence).
+  void render_pcm(const Frame& at_conference_rate);
+  // Resamples the rendered PCM to the codec rate and encodes it.
+  std::span<const uint8_t> encode();
+
+  // Before this chain takes over a listener that `source` served last tick:
+  // the same limiter gain, and an encoder (and resampler) that has just heard
+  // what the listener last heard, so the decoder at the far end sees no jump
+  // beyond what the codec itself smooths. `source` must still hold last
+  // tick's output (call before `source` renders this tick).
+  void prime_from(const EncodeChain& source);
+
+  const Frame& output() const { return pcm_; }  // rendered PCM, conference rate
+  std::span<const uint8_t> payload() const { return {payload_.data(), payload_size_}; }
+  const CodecParams& codec() const { return codec_; }
+  uint64_t encodes() const { return encodes_; }
+  const Limiter& limiter() const { return limiter_; }
+
+ private:
+  std::span<const uint8_t> encode_into(const Frame& at_conference_rate, std::span<uint8_t> out);
+
+  CodecParams codec_;
+  int conference_rate_;
+  Limiter limiter_;
+  std::unique_ptr<Resampler> resampler_;  // null when the rates are equal
+  std::unique_ptr<Encoder> encoder_;
+  Frame pcm_;       // conference rate
+  Frame at_codec_;  // codec rate (scratch)
+  std::array<uint8_t, kMaxPayloadBytes> payload_{};
+  size_t payload_size_ = 0;
+  uint64_t encodes_ = 0;
+};
+
+// One encoder and one payload per tick for every listener whose mix is
+// identical (ARCHITECTURE.md "The hot path" step 5): listeners who are not a
+// current talker and hear no whisper, with the same codec settings and output
+// gain; or everyone on music on hold with the same codec; or everyone hearing
+// silence. Each listener's RTP stream still has its own SSRC, sequence numbers
+// and timestamps; only the payload bytes are shared.
+class SharedEncoder {
+ public:
+  enum class Source : uint8_t { kBus, kSilence, kMusic };
+
+  SharedEncoder(Source source, const CodecParams& codec, float gain, int conference_rate)
+      : source_(source), gain_(gain), chain_(codec, conference_rate) {}
+
+  bool matches(Source source, const CodecParams& codec, float gain) const {
+    return source_ == source && chain_.codec() == codec && gain_ == gain;
+  }
+  Source source() const { return source_; }
+  float gain() const { return gain_; }
+  EncodeChain& chain() { return chain_; }
+  const EncodeChain& chain() const { return chain_; }
+
+  // Whether this tick's payload has been produced already.
+  bool done(uint64_t tick) const { return used_ && tick_ == tick; }
+  void mark_done(uint64_t tick) {
+    used_ = true;
+    tick_ = tick;
+  }
+
+  // Listeners that resolve to this group (set-up bookkeeping).
+  size_t members = 0;
+
+ private:
+  Source source_;
+  float gain_;
+  EncodeChain chain_;
+  bool used_ = false;
+  uint64_t tick_ = 0;
+};
+
+}  // namespace chorus::mixer
