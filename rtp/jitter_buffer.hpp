@@ -147,12 +147,11 @@ class JitterBuffer {
   int64_t unwrap_timestamp(uint32_t ts) const;
   int64_t unwrap_sequence(uint16_t seq) const;
   int64_t samples_since_epoch(Clock::time_point t) const;
-  int64_t ideal_play_frame_x2(Clock::time_point now) const;  // twice, for half-frame rounding
+  double ideal_play_frame(Clock::time_point now) const;
   void note_transit(int64_t transit);
   void recompute_target();
   Entry* find(int64_t frame);
-  bool newer_than(int64_t frame) const;  // any stored packet beyond frame?
-  void drop_before(int64_t frame);
+  const Entry* next_after(int64_t frame) const;  // the first stored packet beyond frame
   void store(Entry& e, const JitterPacket& packet, int64_t frame, int64_t ext_seq,
              Clock::time_point arrival);
 
@@ -175,6 +174,8 @@ class JitterBuffer {
   bool in_silence_ = true;  // no talkspurt under way
   uint32_t ticks_since_adjust_ = 0;
   size_t count_ = 0;
+  bool have_jump_candidate_ = false;
+  int64_t jump_candidate_seq_ = 0;
 
   // Transit window (samples) and the statistics derived from it.
   std::array<int64_t, kJitterWindow> transits_{};

@@ -1,0 +1,491 @@
+// The adaptive jitter buffer under scripted networks: reordering, loss,
+// duplication, late packets, DTX and talkspurts (RFC 3551 §4.1 marker), wraps
+// of sequence and timestamp (RFC 3550 §5.1), SSRC changes, sender clock drift.
+#include "rtp/jitter_buffer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace chorus::rtp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+// One packet the scripted sender emits: frame n of the talk, when it arrives.
+struct Scripted {
+  uint32_t index;  // payload carries it, so playout order can be checked
+  uint16_t sequence;
+  uint32_t timestamp;
+  uint32_t ssrc = 0x1234;
+  bool marker = false;
+  Clock::time_point arrival{};
+};
+
+struct Played {
+  SlotKind kind;
+  uint32_t index;  // valid for kPacket
+};
+
+class Simulation {
+ public:
+  Simulation(JitterConfig config = {}, uint32_t clock_rate = 8000, uint32_t spt = 160)
+      : jb_(config, clock_rate, spt) {}
+
+  // Regular sender: frame i sent at start + i*20ms (scaled by drift), arriving
+  // after `delay(i)`.
+  template <class Delay>
+  void send_regular(uint32_t count, uint16_t first_seq, uint32_t first_ts, uint32_t spt,
+                    Delay delay, double drift = 1.0) {
+    for (uint32_t i = 0; i < count; ++i) {
+      Scripted s;
+      s.index = next_index_++;
+      s.sequence = static_cast<uint16_t>(first_seq + i);
+      s.timestamp = first_ts + i * spt;
+      s.marker = i == 0;
+      const auto sent = start_ + microseconds(static_cast<int64_t>(i * 20'000 / drift));
+      s.arrival = sent + delay(i);
+      script_.push_back(s);
+    }
+  }
+  void add(const Scripted& s) { script_.push_back(s); }
+
+  // Runs `ticks` pulls every 20 ms from start + first_tick_offset; inserts every
+  // packet whose arrival is before each pull.
+  std::vector<Played> run(uint32_t ticks, milliseconds first_tick_offset = milliseconds(5)) {
+    std::stable_sort(script_.begin(), script_.end(),
+                     [](const Scripted& a, const Scripted& b) { return a.arrival < b.arrival; });
+    std::vector<Played> out;
+    size_t next = 0;
+    for (uint32_t t = 0; t < ticks; ++t) {
+      const auto now = start_ + first_tick_offset + milliseconds(20) * t;
+      while (next < script_.size() && script_[next].arrival <= now) insert(script_[next++]);
+      const Slot slot = jb_.pull(now);
+      Played p{slot.kind, 0};
+      if (slot.kind == SlotKind::kPacket) {
+        EXPECT_EQ(slot.payload.size(), 4u);
+        p.index = uint32_t{slot.payload[0]} << 24 | uint32_t{slot.payload[1]} << 16 |
+                  uint32_t{slot.payload[2]} << 8 | slot.payload[3];
+      }
+      out.push_back(p);
+      max_depth_ms_ = std::max(max_depth_ms_, jb_.current_depth_ms());
+      EXPECT_LE(jb_.size(), JitterBuffer::kCapacity);
+    }
+    return out;
+  }
+
+  InsertResult insert(const Scripted& s) {
+    const uint8_t payload[4] = {static_cast<uint8_t>(s.index >> 24),
+                                static_cast<uint8_t>(s.index >> 16),
+                                static_cast<uint8_t>(s.index >> 8), static_cast<uint8_t>(s.index)};
+    JitterPacket p;
+    p.payload_type = 0;
+    p.marker = s.marker;
+    p.sequence = s.sequence;
+    p.timestamp = s.timestamp;
+    p.ssrc = s.ssrc;
+    p.payload = payload;
+    last_result_ = jb_.insert(p, s.arrival);
+    results_.push_back(last_result_);
+    return last_result_;
+  }
+
+  JitterBuffer& jb() { return jb_; }
+  Clock::time_point start() const { return start_; }
+  double max_depth_ms() const { return max_depth_ms_; }
+  const std::vector<InsertResult>& results() const { return results_; }
+
+ private:
+  JitterBuffer jb_;
+  Clock::time_point start_ = Clock::time_point() + std::chrono::hours(1);
+  std::vector<Scripted> script_;
+  uint32_t next_index_ = 0;
+  InsertResult last_result_{};
+  std::vector<InsertResult> results_;
+  double max_depth_ms_ = 0;
+};
+
+std::vector<uint32_t> played_indices(const std::vector<Played>& v) {
+  std::vector<uint32_t> out;
+  for (const Played& p : v)
+    if (p.kind == SlotKind::kPacket) out.push_back(p.index);
+  return out;
+}
+
+size_t count_kind(const std::vector<Played>& v, SlotKind kind) {
+  return static_cast<size_t>(
+      std::count_if(v.begin(), v.end(), [kind](const Played& p) { return p.kind == kind; }));
+}
+
+// Lost slots before the last packet played (after it, the stream simply ended:
+// a few concealed slots then silence).
+size_t lost_before_end(const std::vector<Played>& v) {
+  size_t last = 0;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i].kind == SlotKind::kPacket) last = i;
+  size_t n = 0;
+  for (size_t i = 0; i < last; ++i) n += v[i].kind == SlotKind::kLost;
+  return n;
+}
+
+// Played indices are strictly increasing and, with `expected` total, gap-free.
+void expect_in_order(const std::vector<uint32_t>& idx, size_t expected) {
+  ASSERT_EQ(idx.size(), expected);
+  for (size_t i = 0; i < idx.size(); ++i) EXPECT_EQ(idx[i], i) << "at " << i;
+}
+
+auto constant(milliseconds d) {
+  return [d](uint32_t) { return std::chrono::duration_cast<Clock::duration>(d); };
+}
+
+TEST(JitterBuffer, BeforeAnyPacketEverySlotIsNotStarted) {
+  JitterBuffer jb({}, 8000, 160);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(jb.pull(Clock::now()).kind, SlotKind::kNotStarted);
+  EXPECT_FALSE(jb.started());
+  EXPECT_EQ(jb.stats().slots_not_started, 3u);
+}
+
+TEST(JitterBuffer, SteadyStreamPlaysEveryPacketInOrderAfterPreRoll) {
+  JitterConfig config;
+  config.initial_delay_ms = 20;  // nothing to adapt: start at the minimum
+  Simulation sim(config);
+  sim.send_regular(200, 1000, 5000, 160, constant(milliseconds(30)));
+  const auto out = sim.run(215);
+  expect_in_order(played_indices(out), 200);
+  EXPECT_EQ(lost_before_end(out), 0u);
+  // Before the first packet: not started; then pre-roll silence, not loss.
+  EXPECT_EQ(out.front().kind, SlotKind::kNotStarted);
+  const auto first = std::find_if(out.begin(), out.end(),
+                                  [](const Played& p) { return p.kind != SlotKind::kNotStarted; });
+  ASSERT_NE(first, out.end());
+  EXPECT_EQ(first->kind, SlotKind::kSilence);
+  // A steady network keeps the minimum delay: 20 ms target plus the phase
+  // between arrivals and ticks (15 ms here).
+  EXPECT_LE(sim.jb().average_delay_ms(), 40.0);
+  EXPECT_EQ(sim.jb().stats().frames_skipped + sim.jb().stats().frames_inserted, 0u);
+  EXPECT_GE(sim.jb().average_delay_ms(), 0.0);
+  EXPECT_EQ(sim.jb().stats().too_late, 0u);
+}
+
+TEST(JitterBuffer, ReorderedPacketsAreReorderedWithoutLoss) {
+  Simulation sim;
+  // Every other pair arrives swapped (the second 15 ms before the first).
+  sim.send_regular(300, 7, 0, 160, [](uint32_t i) {
+    return std::chrono::duration_cast<Clock::duration>(milliseconds(i % 2 == 0 ? 40 : 25));
+  });
+  const auto out = sim.run(320);
+  expect_in_order(played_indices(out), 300);
+  EXPECT_EQ(lost_before_end(out), 0u);
+  EXPECT_EQ(sim.jb().stats().too_late, 0u);
+}
+
+TEST(JitterBuffer, DuplicatesAreDroppedAndPlayedOnce) {
+  Simulation sim;
+  sim.send_regular(100, 1, 1, 160, constant(milliseconds(10)));
+  for (uint32_t i = 0; i < 100; i += 3) {
+    Scripted dup{i, static_cast<uint16_t>(1 + i), 1 + i * 160};
+    dup.arrival = sim.start() + milliseconds(20 * i + 12);
+    sim.add(dup);
+  }
+  const auto out = sim.run(120);
+  expect_in_order(played_indices(out), 100);
+  EXPECT_EQ(sim.jb().stats().duplicates, 34u);
+}
+
+TEST(JitterBuffer, LostPacketYieldsOneLostSlotAndPlaybackContinues) {
+  Simulation sim;
+  sim.send_regular(50, 100, 0, 160, constant(milliseconds(5)));
+  Simulation lossy;
+  // The same stream without packets 20 and 21.
+  for (uint32_t i = 0; i < 50; ++i) {
+    if (i == 20 || i == 21) continue;
+    Scripted s{i, static_cast<uint16_t>(100 + i), i * 160};
+    s.marker = i == 0;
+    s.arrival = lossy.start() + milliseconds(20 * i + 5);
+    lossy.add(s);
+  }
+  const auto out = lossy.run(70);
+  const auto idx = played_indices(out);
+  ASSERT_EQ(idx.size(), 48u);
+  EXPECT_EQ(lost_before_end(out), 2u);
+  // The two lost slots sit exactly where 20 and 21 would have played.
+  size_t pos = 0;
+  while (out[pos].kind != SlotKind::kPacket) ++pos;
+  EXPECT_EQ(out[pos + 20].kind, SlotKind::kLost);
+  EXPECT_EQ(out[pos + 21].kind, SlotKind::kLost);
+  EXPECT_EQ(out[pos + 22].index, 22u);
+}
+
+TEST(JitterBuffer, PacketArrivingAfterItsSlotIsTooLateAndItsSlotWasLost) {
+  Simulation sim;
+  for (uint32_t i = 0; i < 60; ++i) {
+    Scripted s{i, static_cast<uint16_t>(i), i * 160};
+    s.marker = i == 0;
+    // Packet 30 is held up 400 ms: far beyond the 20-40 ms target.
+    s.arrival = sim.start() + milliseconds(20 * i + (i == 30 ? 400 : 2));
+    sim.add(s);
+  }
+  const auto out = sim.run(80);
+  EXPECT_EQ(sim.jb().stats().too_late, 1u);
+  EXPECT_EQ(lost_before_end(out), 1u);
+  EXPECT_EQ(played_indices(out).size(), 59u);
+}
+
+TEST(JitterBuffer, DtxGapIsSilenceNotLossAndMarkerStartsTheNextTalkspurt) {
+  Simulation sim;
+  // Talkspurt 1: 50 frames. Then the sender stops for 1 s (sequence continues,
+  // timestamp jumps, RFC 3551 §4.1), then talkspurt 2 with the marker bit.
+  for (uint32_t i = 0; i < 100; ++i) {
+    const uint32_t frame = i < 50 ? i : i + 50;
+    Scripted s{i, static_cast<uint16_t>(i), frame * 160};
+    s.marker = i == 0 || i == 50;
+    s.arrival = sim.start() + milliseconds(20 * frame + 3);
+    sim.add(s);
+  }
+  const auto out = sim.run(170);
+  expect_in_order(played_indices(out), 100);
+  // The end of talkspurt 1 looks like loss until talkspurt 2 arrives: at most
+  // max_conceal_ticks concealed slots, then silence for the rest of the gap.
+  EXPECT_LE(lost_before_end(out), JitterConfig{}.max_conceal_ticks);
+  EXPECT_GE(count_kind(out, SlotKind::kSilence), 40u);
+}
+
+TEST(JitterBuffer, TrailingLossIsConcealedBrieflyThenBecomesSilence) {
+  JitterConfig config;
+  config.max_conceal_ticks = 3;
+  Simulation sim(config);
+  sim.send_regular(20, 0, 0, 160, constant(milliseconds(1)));
+  const auto out = sim.run(40);
+  // After the last packet: 3 concealed slots, then silence.
+  size_t last = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i].kind == SlotKind::kPacket) last = i;
+  ASSERT_LT(last + 5, out.size());
+  EXPECT_EQ(out[last + 1].kind, SlotKind::kLost);
+  EXPECT_EQ(out[last + 3].kind, SlotKind::kLost);
+  EXPECT_EQ(out[last + 4].kind, SlotKind::kSilence);
+  EXPECT_EQ(out.back().kind, SlotKind::kSilence);
+}
+
+TEST(JitterBuffer, SequenceAndTimestampWrapAroundAreSeamless) {
+  Simulation sim;
+  // RFC 3550 §5.1: both fields wrap; start just before both wrap points.
+  sim.send_regular(300, 0xFFF0, 0xFFFFFFFFu - 160 * 10, 160, constant(milliseconds(12)));
+  const auto out = sim.run(320);
+  const auto& st = sim.jb().stats();
+  SCOPED_TRACE(::testing::Message() << "skipped " << st.frames_skipped << " inserted "
+                                    << st.frames_inserted << " late " << st.too_late);
+  expect_in_order(played_indices(out), 300);
+  EXPECT_EQ(lost_before_end(out), 0u);
+  EXPECT_EQ(st.resets, 0u);
+}
+
+TEST(JitterBuffer, SsrcChangeResetsAndPlaysTheNewSource) {
+  Simulation sim;
+  sim.send_regular(50, 10, 10, 160, constant(milliseconds(4)));
+  for (uint32_t i = 0; i < 50; ++i) {
+    // New source: unrelated sequence and timestamp, starting right after.
+    Scripted s{50 + i, static_cast<uint16_t>(40000 + i), 900000 + i * 160, 0xBEEF};
+    s.marker = i == 0;
+    s.arrival = sim.start() + milliseconds(20 * (50 + i) + 4);
+    sim.add(s);
+  }
+  const auto out = sim.run(120);
+  EXPECT_EQ(sim.jb().stats().ssrc_changes, 1u);
+  EXPECT_EQ(sim.jb().ssrc(), 0xBEEFu);
+  EXPECT_NE(std::find(sim.results().begin(), sim.results().end(), InsertResult::kStoredAfterReset),
+            sim.results().end());
+  const auto idx = played_indices(out);
+  // Everything of the new source plays, in order; at most the old source's
+  // unplayed tail (the frames still buffered at the switch) is lost.
+  ASSERT_GE(idx.size(), 95u);
+  EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
+  EXPECT_EQ(idx.back(), 99u);
+}
+
+TEST(JitterBuffer, TimelineJumpNeedsTwoPacketsInSequenceToReset) {
+  Simulation sim;
+  sim.send_regular(30, 0, 0, 160, constant(milliseconds(2)));
+  sim.run(40);
+  // A single stray packet with a far timestamp does not disturb the stream...
+  Scripted stray{999, 30, 50'000'000};
+  stray.arrival = sim.start() + milliseconds(800);
+  EXPECT_EQ(sim.insert(stray), InsertResult::kTooEarly);
+  EXPECT_EQ(sim.jb().stats().resets, 0u);
+  // ...but the next one in sequence confirms the jump.
+  Scripted next{1000, 31, 50'000'160};
+  next.arrival = sim.start() + milliseconds(820);
+  EXPECT_EQ(sim.insert(next), InsertResult::kStoredAfterReset);
+  EXPECT_EQ(sim.jb().stats().resets, 1u);
+}
+
+TEST(JitterBuffer, OversizedPayloadIsRefused) {
+  JitterBuffer jb({}, 8000, 160);
+  std::vector<uint8_t> big(JitterBuffer::kMaxPayload + 1);
+  JitterPacket p;
+  p.payload = big;
+  EXPECT_EQ(jb.insert(p, Clock::now()), InsertResult::kTooLarge);
+  EXPECT_EQ(jb.stats().too_large, 1u);
+  EXPECT_FALSE(jb.started());
+}
+
+// The adaptive behaviour, sampled during one continuous run.
+TEST(JitterBuffer, TargetFollowsJitterUpAndDown) {
+  JitterBuffer jb({}, 8000, 160);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> wild(0, 120);
+  const auto start = Clock::time_point() + std::chrono::hours(2);
+  uint32_t i = 0;
+  uint64_t late_in_wild = 0;
+  double calm1 = 0, wild_target = 0, calm2 = 0, wild_depth = 0;
+  std::vector<std::pair<Clock::time_point, uint32_t>> pending;
+  for (uint32_t tick = 0; tick < 1800; ++tick) {
+    const auto now = start + milliseconds(20 * tick + 10);
+    // The sender emits one packet per 20 ms; each arrives after its delay.
+    while (i <= tick) {
+      const int ms = (i >= 500 && i < 1000) ? wild(rng) : 5;
+      pending.emplace_back(start + milliseconds(20 * i + ms), i);
+      ++i;
+    }
+    std::sort(pending.begin(), pending.end());
+    while (!pending.empty() && pending.front().first <= now) {
+      const uint32_t n = pending.front().second;
+      const uint8_t payload[2] = {1, 2};
+      JitterPacket p;
+      p.sequence = static_cast<uint16_t>(n);
+      p.timestamp = n * 160;
+      p.ssrc = 1;
+      p.payload = payload;
+      const auto r = jb.insert(p, pending.front().first);
+      if (r == InsertResult::kTooLate && n >= 700 && n < 1000) ++late_in_wild;
+      pending.erase(pending.begin());
+    }
+    jb.pull(now);
+    if (tick == 490) calm1 = jb.target_delay_ms();
+    if (tick >= 700 && tick < 1000) wild_depth += jb.current_depth_ms() / 300;
+    if (tick == 990) wild_target = jb.target_delay_ms();
+    if (tick == 1790) calm2 = jb.target_delay_ms();
+  }
+  EXPECT_LE(calm1, 25.0);
+  EXPECT_GE(wild_target, 90.0);  // ~95th percentile of 0-120 ms
+  EXPECT_LE(wild_target, 130.0);
+  EXPECT_GE(wild_depth, 40.0);  // on average, media really is held back
+  EXPECT_LE(calm2, 25.0);       // and back once the window forgot the storm
+  // Once adapted (200 packets into the storm), late packets stay near 5%.
+  EXPECT_LE(late_in_wild, 300u * 8 / 100);
+}
+
+class Drift : public ::testing::TestWithParam<double> {};
+
+TEST_P(Drift, SenderClockDriftNeitherGrowsTheBufferNorStarvesIt) {
+  // RFC 3550 timestamps run on the sender's clock: 0.1% fast or slow over
+  // 6000 packets (2 minutes) drifts 120 ms; the buffer must absorb it by
+  // skipping or holding frames, keeping its depth bounded.
+  const double drift = GetParam();
+  Simulation sim;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> jitter(0, 10);
+  sim.send_regular(
+      6000, 0, 0, 160,
+      [&](uint32_t) {
+        return std::chrono::duration_cast<Clock::duration>(milliseconds(10 + jitter(rng)));
+      },
+      drift);
+  const auto out = sim.run(6100);
+  EXPECT_LE(sim.max_depth_ms(), 100.0);
+  EXPECT_LE(sim.jb().average_delay_ms(), 60.0);
+  const size_t played = played_indices(out).size();
+  EXPECT_GE(played, 6000u - 20);  // only drift corrections cost frames
+  EXPECT_LE(sim.jb().stats().too_late, 30u);
+  if (drift > 1) {
+    EXPECT_GE(sim.jb().stats().frames_skipped, 3u);
+  } else {
+    EXPECT_GE(sim.jb().stats().frames_inserted, 3u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FastAndSlow, Drift, ::testing::Values(1.001, 0.999));
+
+TEST(JitterBuffer, G722AdvancesTimestampBy160Per20MsThoughItSamplesAt16k) {
+  // RFC 3551 §4.5.2: G.722's RTP clock is 8000 Hz.
+  Simulation sim({}, 8000, 160);
+  sim.send_regular(100, 0, 0, 160, constant(milliseconds(8)));
+  expect_in_order(played_indices(sim.run(110)), 100);
+}
+
+TEST(JitterBuffer, OpusAt48kUses960SamplesPerTick) {
+  Simulation sim({}, 48000, 960);
+  sim.send_regular(100, 0, 123456, 960, constant(milliseconds(8)));
+  const auto out = sim.run(110);
+  expect_in_order(played_indices(out), 100);
+  EXPECT_EQ(lost_before_end(out), 0u);
+}
+
+TEST(JitterBuffer, PayloadAndHeaderFieldsReachTheSlot) {
+  JitterBuffer jb({}, 8000, 160);
+  const auto t0 = Clock::now();
+  const uint8_t payload[3] = {9, 8, 7};
+  JitterPacket p;
+  p.payload_type = 8;
+  p.marker = true;
+  p.sequence = 5;
+  p.timestamp = 777;
+  p.ssrc = 42;
+  p.payload = payload;
+  p.audio_level = AudioLevel{true, 30};
+  ASSERT_EQ(jb.insert(p, t0), InsertResult::kStored);
+  Slot slot;
+  for (int i = 0; i < 10 && slot.kind != SlotKind::kPacket; ++i)
+    slot = jb.pull(t0 + milliseconds(20 * i));
+  ASSERT_EQ(slot.kind, SlotKind::kPacket);
+  EXPECT_EQ(slot.payload_type, 8);
+  EXPECT_TRUE(slot.marker);
+  EXPECT_EQ(slot.timestamp, 777u);
+  ASSERT_EQ(slot.payload.size(), 3u);
+  EXPECT_EQ(slot.payload[2], 7);
+  ASSERT_TRUE(slot.audio_level.has_value());
+  EXPECT_EQ(slot.audio_level->level_dbov, 30);
+}
+
+TEST(JitterBuffer, RandomGarbageHeadersNeverBreakInvariants) {
+  // Adversarial: arbitrary sequence numbers, timestamps, SSRCs and arrival
+  // times. Nothing may crash, the ring never overflows, and every slot kind is
+  // one of the four.
+  JitterBuffer jb({}, 8000, 160);
+  std::mt19937 rng(1234);
+  const auto start = Clock::time_point() + std::chrono::hours(3);
+  uint8_t payload[64] = {};
+  for (int i = 0; i < 20000; ++i) {
+    JitterPacket p;
+    p.sequence = static_cast<uint16_t>(rng());
+    p.timestamp = (rng() % 4 == 0) ? rng() : static_cast<uint32_t>(i * 160 + rng() % 2000);
+    p.ssrc = rng() % 50 == 0 ? rng() : 77;
+    p.marker = rng() % 7 == 0;
+    p.payload = std::span<const uint8_t>(payload, rng() % 64);
+    jb.insert(p, start + microseconds(i * 20'000 + static_cast<int>(rng() % 100'000)));
+    if (i % 2 == 0) {
+      const Slot s = jb.pull(start + microseconds(i * 20'000));
+      ASSERT_LE(static_cast<int>(s.kind), static_cast<int>(SlotKind::kNotStarted));
+      if (s.kind == SlotKind::kPacket) {
+        ASSERT_LE(s.payload.size(), 64u);
+      }
+    }
+    ASSERT_LE(jb.size(), JitterBuffer::kCapacity);
+    ASSERT_GE(jb.current_depth_ms(), 0.0);
+    ASSERT_LE(jb.target_delay_ms(), 300.0);
+  }
+}
+
+}  // namespace
+}  // namespace chorus::rtp
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
