@@ -29,7 +29,9 @@ class TalkerDetector {
   // Measures a decoded frame; returns talking() afterwards.
   bool update(const Frame& f);
   // RFC 6464 §3: `level_dbov` is the header extension's 0..127 (-dBov; 127 is
-  // silence), `voice` its V bit (treated as speech only above the threshold).
+  // silence), `voice` its V bit (speech only above the threshold too). When
+  // the session negotiated `vad=off` the V bit means nothing (RFC 6464 §4):
+  // pass voice = true.
   // Returns talking() afterwards.
   bool update_from_rfc6464(uint8_t level_dbov, bool voice);
 
@@ -50,7 +52,8 @@ class TalkerDetector {
   bool talking_ = false;
   bool changed_ = false;
   int level_dbov_ = -127;
-  int noise_floor_dbov_ = -127;
+  static constexpr float kInitialFloor = -70.0f;  // a quiet room
+  float noise_floor_dbov_ = kInitialFloor;
   int speech_run_ = 0;
   int quiet_run_ = 0;
 };
