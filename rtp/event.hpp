@@ -48,7 +48,8 @@ enum class EventKind : uint8_t {
   kDtmf,        // digit
   kSsrcChange,  // previous_ssrc → ssrc
   kStats,
-  kUser,  // posted by the mixer through Shard::post_event
+  kCommandFailed,  // user_code = the CommandKind that failed (unknown stream, bad keys)
+  kUser,           // posted by the mixer through Shard::post_event
 };
 
 struct Event {

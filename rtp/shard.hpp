@@ -103,7 +103,9 @@ class Shard {
  private:
   void arm_tick();
   void on_tick_timer(const boost::system::error_code& ec);
+  void run_tick(Clock::time_point now);
   void apply(const Command& command);
+  void fail(const Command& command);
   void arm_read(Stream* stream, bool rtcp_socket);
   void drain(Stream* stream, bool rtcp_socket);
   uint32_t next_ssrc();
@@ -119,8 +121,14 @@ class Shard {
   BufferPool buffers_;
   PortPool ports_;
   UdpReceiveBatch receive_batch_;
-  std::vector<std::unique_ptr<Stream>> streams_;    // reserved to max_streams
-  std::vector<std::unique_ptr<Stream>> graveyard_;  // closed, freed next tick
+  std::vector<std::unique_ptr<Stream>> streams_;  // reserved to max_streams
+  // Closed streams, freed two ticks later: a readiness handler queued before
+  // the close may still hold the pointer (it sees a closed socket and stops).
+  struct Closed {
+    std::unique_ptr<Stream> stream;
+    uint64_t tick;
+  };
+  std::vector<Closed> graveyard_;
   uint64_t rng_state_;
 
   Clock::time_point deadline_{};

@@ -92,6 +92,8 @@ class Stream {
   // The buffer may be modified (SRTP unprotects in place).
   void on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
                    Clock::time_point now);
+  // A datagram too large for a receive buffer (MSG_TRUNC): dropped as malformed.
+  void on_truncated();
   // Per tick: RTCP when due, the inactivity check.
   void on_tick(Clock::time_point now);
   // Sends what was queued this tick: one sendmmsg per socket.
@@ -104,11 +106,10 @@ class Stream {
   void on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
   void on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
                Clock::time_point now);
-  bool accept_source(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
-                     bool authenticated);
+  void consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
+                      bool authenticated);
   void send_rtcp_report(Clock::time_point now);
   const udp::endpoint& rtcp_destination() const;
-  void emit(EventKind kind);
 
   Shard& shard_;
   StreamConfig config_;
@@ -145,6 +146,7 @@ class Stream {
   DropCounters drops_;
   Clock::time_point last_received_;
   bool timed_out_ = false;
+  uint64_t packets_accepted_ = 0;
   uint64_t rtcp_received_ = 0;
   uint64_t rtcp_sent_ = 0;
   Clock::time_point last_report_{};

@@ -1,0 +1,264 @@
+#include "rtp/shard.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace chorus::rtp {
+
+using boost::asio::ip::udp;
+
+namespace {
+
+// Socket receive buffer: a few ticks of a busy stream's packets, so a tick
+// that runs long does not cost packets.
+constexpr int kSocketReceiveBuffer = 256 * 1024;
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Shard::Shard(const ShardConfig& config)
+    : config_(config),
+      buffers_(config.buffer_count),
+      ports_(config.port_first, config.port_last),
+      receive_batch_(buffers_),
+      rng_state_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^ config.index),
+      commands_(std::make_unique<SpscRing<Command, kCommandRingSize>>()),
+      events_(std::make_unique<SpscRing<Event, kEventRingSize>>()) {
+  streams_.reserve(config_.max_streams);
+  graveyard_.reserve(config_.max_streams);
+}
+
+Shard::~Shard() {
+  stop();
+  graveyard_.clear();
+  streams_.clear();
+}
+
+void Shard::start() {
+  if (started_) return;
+  started_ = true;
+  running_.store(true, std::memory_order_release);
+  thread_ = std::thread([this] {
+    deadline_ = Clock::now() + config_.tick_interval;
+    arm_tick();
+    io_.run();
+    running_.store(false, std::memory_order_release);
+  });
+}
+
+void Shard::stop() {
+  if (!thread_.joinable()) return;
+  io_.stop();
+  thread_.join();
+}
+
+bool Shard::post(const Command& command) {
+  if (commands_->try_push(command)) return true;
+  commands_dropped_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+bool Shard::poll_event(Event& event) {
+  return events_->try_pop(event);
+}
+
+bool Shard::post_event(const Event& event) {
+  if (events_->try_push(event)) return true;
+  events_dropped_.store(events_dropped_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  return false;
+}
+
+uint32_t Shard::next_ssrc() {
+  // RFC 3550 §8.1: random SSRCs; 0 is avoided only for readability in traces.
+  uint32_t ssrc;
+  do {
+    ssrc = static_cast<uint32_t>(splitmix64(rng_state_));
+  } while (ssrc == 0);
+  return ssrc;
+}
+
+Stream* Shard::find_stream(StreamId id) {
+  for (const auto& s : streams_)
+    if (s->id() == id) return s.get();
+  return nullptr;
+}
+
+Stream* Shard::open_stream(const StreamConfig& config) {
+  if (streams_.size() >= config_.max_streams || find_stream(config.id) != nullptr) return nullptr;
+  const udp protocol = config_.bind_address.is_v6() ? udp::v6() : udp::v4();
+  for (size_t attempt = 0; attempt < ports_.capacity(); ++attempt) {
+    const std::optional<uint16_t> port = ports_.allocate();
+    if (!port) return nullptr;
+    boost::system::error_code ec;
+    udp::socket rtp(io_);
+    rtp.open(protocol, ec);
+    if (!ec) rtp.bind(udp::endpoint(config_.bind_address, *port), ec);
+    std::optional<udp::socket> rtcp;
+    if (!ec && !config.rtcp_mux) {
+      rtcp.emplace(io_);
+      rtcp->open(protocol, ec);
+      if (!ec)
+        rtcp->bind(udp::endpoint(config_.bind_address, static_cast<uint16_t>(*port + 1)), ec);
+    }
+    if (ec) {
+      // Someone outside the shard holds the port: try the next one.
+      ports_.release(*port);
+      continue;
+    }
+    boost::system::error_code ignored;
+    rtp.non_blocking(true, ignored);
+    rtp.set_option(udp::socket::receive_buffer_size(kSocketReceiveBuffer), ignored);
+    if (rtcp) rtcp->non_blocking(true, ignored);
+    const std::chrono::milliseconds timeout =
+        config.rtp_timeout.count() > 0 ? config.rtp_timeout : config_.rtp_timeout;
+    streams_.push_back(std::make_unique<Stream>(*this, config, std::move(rtp), std::move(rtcp),
+                                                next_ssrc(), timeout, Clock::now()));
+    Stream* stream = streams_.back().get();
+    arm_read(stream, false);
+    if (stream->rtcp_socket() != nullptr) arm_read(stream, true);
+    return stream;
+  }
+  return nullptr;
+}
+
+void Shard::close_stream(Stream* stream) {
+  const auto it = std::find_if(streams_.begin(), streams_.end(),
+                               [stream](const auto& s) { return s.get() == stream; });
+  if (it == streams_.end()) return;
+  stream->close_sockets();  // cancels its pending waits
+  ports_.release(stream->local_port());
+  graveyard_.push_back({std::move(*it), tick_number_});
+  *it = std::move(streams_.back());
+  streams_.pop_back();
+}
+
+void Shard::arm_read(Stream* stream, bool rtcp_socket) {
+  udp::socket& socket = rtcp_socket ? *stream->rtcp_socket() : stream->rtp_socket();
+  socket.async_wait(udp::socket::wait_read,
+                    [this, stream, rtcp_socket](const boost::system::error_code& ec) {
+                      // Aborted: the stream was closed; it may be in the graveyard.
+                      if (ec) return;
+                      drain(stream, rtcp_socket);
+                    });
+}
+
+void Shard::drain(Stream* stream, bool rtcp_socket) {
+  udp::socket* socket = rtcp_socket ? stream->rtcp_socket() : &stream->rtp_socket();
+  if (socket == nullptr || !socket->is_open()) return;  // closed since the wait completed
+  const int fd = socket->native_handle();
+  const Clock::time_point now = Clock::now();
+  // Reactor style: readable → recvmmsg until the socket is empty.
+  for (;;) {
+    const size_t n = receive_batch_.receive(fd);
+    datagrams_.store(datagrams_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) {
+      if (receive_batch_.truncated(i)) {
+        stream->on_truncated();
+        continue;
+      }
+      stream->on_datagram(receive_batch_.datagram(i),
+                          endpoint_from_sockaddr(receive_batch_.source(i)), rtcp_socket, now);
+    }
+    if (n < UdpReceiveBatch::kBatch) break;  // a short batch means the queue is empty
+  }
+  arm_read(stream, rtcp_socket);
+}
+
+void Shard::arm_tick() {
+  timer_.expires_at(deadline_);
+  timer_.async_wait([this](const boost::system::error_code& ec) { on_tick_timer(ec); });
+}
+
+void Shard::on_tick_timer(const boost::system::error_code& ec) {
+  if (ec) return;
+  const Clock::time_point start = Clock::now();
+  if (start > deadline_ + config_.miss_budget) {
+    // Late beyond the budget: count every deadline passed and run this tick
+    // for the latest of them; never try to catch up with a burst of ticks.
+    const auto late = start - deadline_;
+    const auto passed = static_cast<uint64_t>(late / config_.tick_interval);
+    misses_.store(misses_.load(std::memory_order_relaxed) + std::max<uint64_t>(passed, 1),
+                  std::memory_order_relaxed);
+    deadline_ += config_.tick_interval * static_cast<int64_t>(passed);
+  }
+  run_tick(start);
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  tick_durations_.record(static_cast<uint64_t>(std::max<int64_t>(took.count(), 0)));
+  ticks_.store(ticks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // Absolute deadlines: the next tick is due one interval after this one was
+  // due, whenever this one actually ran (no drift).
+  deadline_ += config_.tick_interval;
+  arm_tick();
+}
+
+void Shard::run_tick(Clock::time_point now) {
+  ++tick_number_;
+  // Streams closed two ticks ago can no longer be referenced by a handler.
+  std::erase_if(graveyard_, [this](const Closed& c) { return c.tick + 2 <= tick_number_; });
+  Command command;
+  while (commands_->try_pop(command)) apply(command);
+  for (const auto& stream : streams_) stream->on_tick(now);
+  if (tick_handler_ != nullptr) tick_handler_->on_tick(tick_number_, deadline_);
+  for (const auto& stream : streams_) stream->flush();
+}
+
+void Shard::fail(const Command& command) {
+  Event event;
+  event.kind = EventKind::kCommandFailed;
+  event.stream = command.stream;
+  event.user_code = static_cast<uint32_t>(command.kind);
+  post_event(event);
+}
+
+void Shard::apply(const Command& command) {
+  Stream* stream = command.kind == CommandKind::kOpenStream || command.kind == CommandKind::kUser
+                       ? nullptr
+                       : find_stream(command.stream);
+  Event event;
+  event.stream = command.stream;
+  switch (command.kind) {
+    case CommandKind::kOpenStream: {
+      StreamConfig config = command.config;
+      config.id = command.stream;
+      stream = open_stream(config);
+      event.kind = stream != nullptr ? EventKind::kStreamOpened : EventKind::kStreamOpenFailed;
+      event.local_port = stream != nullptr ? stream->local_port() : 0;
+      post_event(event);
+      return;
+    }
+    case CommandKind::kCloseStream:
+      if (stream == nullptr) return fail(command);
+      event.kind = EventKind::kStats;
+      event.stats = stream->snapshot(Clock::now());
+      post_event(event);
+      close_stream(stream);
+      event.kind = EventKind::kStreamClosed;
+      post_event(event);
+      return;
+    case CommandKind::kSetRemote:
+      if (stream == nullptr) return fail(command);
+      stream->set_remote(command.remote_rtp, command.remote_rtcp);
+      return;
+    case CommandKind::kSetSrtp:
+      if (stream == nullptr || !stream->set_srtp(command.keys)) return fail(command);
+      return;
+    case CommandKind::kRequestStats:
+      if (stream == nullptr) return fail(command);
+      event.kind = EventKind::kStats;
+      event.stats = stream->snapshot(Clock::now());
+      post_event(event);
+      return;
+    case CommandKind::kUser:
+      if (tick_handler_ != nullptr) tick_handler_->on_command(command);
+      return;
+  }
+}
+
+}  // namespace chorus::rtp

@@ -1,0 +1,392 @@
+#include "rtp/stream.hpp"
+
+#include <cstdio>
+
+#include "rtp/packet.hpp"
+#include "rtp/rtcp.hpp"
+#include "rtp/rtcp_time.hpp"
+#include "rtp/shard.hpp"
+
+namespace chorus::rtp {
+
+namespace {
+
+// IPv4 + UDP header octets, for the RTCP average size (RFC 3550 §6.2).
+constexpr size_t kUdpIpOverhead = 28;
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+RtcpScheduler::Config scheduler_config(const RtcpScheduler::Config& base, uint32_t ssrc) {
+  RtcpScheduler::Config c = base;
+  c.seed ^= mix64(ssrc);  // streams must not report in lock-step (RFC 3550 §6.3.1)
+  return c;
+}
+
+}  // namespace
+
+Stream::Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
+               std::optional<udp::socket> rtcp_socket, uint32_t local_ssrc,
+               std::chrono::milliseconds rtp_timeout, Clock::time_point now)
+    : shard_(shard),
+      config_(config),
+      rtp_socket_(std::move(rtp_socket)),
+      rtcp_socket_(std::move(rtcp_socket)),
+      local_port_(0),
+      local_ssrc_(local_ssrc),
+      rtp_timeout_(rtp_timeout),
+      receive_stats_(config.clock_rate),
+      send_stats_(config.clock_rate),
+      rtcp_scheduler_(scheduler_config(shard.config().rtcp, local_ssrc), now),
+      jitter_(config.jitter, config.clock_rate, config.samples_per_tick),
+      last_received_(now),
+      // RFC 3550 §5.1: initial sequence number and timestamp are random.
+      next_sequence_(static_cast<uint16_t>(mix64(local_ssrc) >> 16)),
+      next_timestamp_(static_cast<uint32_t>(mix64(~uint64_t{local_ssrc}) >> 32)),
+      rtp_queue_(shard.buffers()),
+      rtcp_queue_(shard.buffers()) {
+  boost::system::error_code ec;
+  local_port_ = rtp_socket_.local_endpoint(ec).port();
+  const int n = std::snprintf(cname_.data(), cname_.size(), "chorus%u-%08x",
+                              static_cast<unsigned>(shard.config().index),
+                              static_cast<unsigned>(local_ssrc_));
+  cname_size_ = n > 0 ? std::min(static_cast<size_t>(n), cname_.size() - 1) : 0;
+}
+
+Stream::~Stream() {
+  close_sockets();
+}
+
+void Stream::close_sockets() {
+  boost::system::error_code ec;
+  if (rtp_socket_.is_open()) rtp_socket_.close(ec);
+  if (rtcp_socket_ && rtcp_socket_->is_open()) rtcp_socket_->close(ec);
+}
+
+Slot Stream::pull(Clock::time_point now) {
+  return jitter_.pull(now);
+}
+
+bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples,
+                  bool marker) {
+  const udp::endpoint& to = destination();
+  if (to.port() == 0) {
+    ++drops_.send_failed;
+    return false;
+  }
+  const std::span<uint8_t> buffer = rtp_queue_.prepare();
+  const size_t reserve = srtp_out_ ? SrtpSession::kProtectOverhead : 0;
+  if (buffer.size() <= reserve) {
+    ++drops_.send_failed;
+    return false;
+  }
+  const RtpHeader header{payload_type, marker, next_sequence_, next_timestamp_, local_ssrc_};
+  size_t size = write_packet(buffer.first(buffer.size() - reserve), header, payload);
+  if (size == 0 || (srtp_out_ && !srtp_out_->protect_rtp(buffer.data(), size, buffer.size()))) {
+    ++drops_.send_failed;
+    return false;
+  }
+  rtp_queue_.commit(size, to);
+  send_stats_.on_packet_sent(next_timestamp_, payload.size(), Clock::now());
+  ++next_sequence_;
+  next_timestamp_ += samples;
+  return true;
+}
+
+void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
+  remote_rtp_ = rtp;
+  if (rtcp.port() != 0) {
+    remote_rtcp_ = rtcp;
+  } else if (config_.rtcp_mux) {
+    remote_rtcp_ = rtp;
+  } else {
+    // RFC 3550 §11: RTCP on the next higher (odd) port.
+    remote_rtcp_ = udp::endpoint(rtp.address(), static_cast<uint16_t>(rtp.port() + 1));
+  }
+  // A new SDP address (re-INVITE) is the signalling's word: latch afresh.
+  latched_ = false;
+  rtcp_latched_ = false;
+  have_candidate_ = false;
+}
+
+bool Stream::set_srtp(const SrtpKeys& keys) {
+  if (keys.inbound_size == 0 && keys.outbound_size == 0) {
+    srtp_in_.reset();
+    srtp_out_.reset();
+    return true;
+  }
+  auto in = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), keys.inbound_size),
+                                SrtpSession::Direction::kInbound);
+  auto out = SrtpSession::create(keys.suite, std::span(keys.outbound.data(), keys.outbound_size),
+                                 SrtpSession::Direction::kOutbound);
+  if (!in || !out) return false;
+  srtp_in_ = std::move(in);
+  srtp_out_ = std::move(out);
+  return true;
+}
+
+void Stream::on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
+                         Clock::time_point now) {
+  // RFC 5761 §4: on a muxed port the second byte tells RTCP (192-223) from RTP.
+  if (rtcp_socket || is_rtcp(datagram)) {
+    on_rtcp(datagram, from, rtcp_socket, now);
+  } else {
+    on_rtp(datagram, from, now);
+  }
+}
+
+void Stream::on_truncated() {
+  ++drops_.malformed;
+}
+
+void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
+                            bool authenticated) {
+  if (latched_) return;
+  // An authenticated packet proves the key; otherwise two packets in sequence
+  // of one SSRC from one address (a stray or spoofed single packet does not
+  // capture the stream).
+  const bool consistent = have_candidate_ && from == candidate_ && ssrc == candidate_ssrc_ &&
+                          sequence == static_cast<uint16_t>(candidate_seq_ + 1);
+  if (authenticated || consistent) {
+    latched_ = true;
+    latched_rtp_ = from;
+    if (config_.rtcp_mux || !rtcp_socket_) {
+      latched_rtcp_ = from;
+      rtcp_latched_ = true;
+    }
+    return;
+  }
+  have_candidate_ = true;
+  candidate_ = from;
+  candidate_ssrc_ = ssrc;
+  candidate_seq_ = sequence;
+}
+
+void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now) {
+  std::optional<PacketView> packet = PacketView::parse(datagram);
+  if (!packet) {
+    ++drops_.malformed;
+    return;
+  }
+  // Before spending SRTP work on it: once latched, only the latched source counts.
+  if (latched_ && from != latched_rtp_) {
+    ++drops_.stranger;
+    return;
+  }
+  if (srtp_in_) {
+    size_t size = datagram.size();
+    // Plain RTP on an SRTP stream fails authentication here too (RFC 3711 §3.3).
+    if (!srtp_in_->unprotect_rtp(datagram.data(), size)) {
+      ++drops_.auth_failed;
+      return;
+    }
+    packet = PacketView::parse(datagram.first(size));
+    if (!packet) {
+      ++drops_.malformed;
+      return;
+    }
+  }
+  const uint32_t ssrc = packet->ssrc();
+  consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
+
+  if (have_remote_ssrc_ && ssrc != remote_ssrc_) {
+    // RFC 3550 §8.2: the remote changed SSRC (restart, re-INVITE, transfer).
+    Event event;
+    event.kind = EventKind::kSsrcChange;
+    event.stream = id();
+    event.previous_ssrc = remote_ssrc_;
+    event.ssrc = ssrc;
+    shard_.post_event(event);
+    receive_stats_.reset();
+    dtmf_.reset();
+  }
+  remote_ssrc_ = ssrc;
+  have_remote_ssrc_ = true;
+  last_received_ = now;
+  timed_out_ = false;
+  ++packets_accepted_;
+  receive_stats_.on_packet(packet->sequence(), packet->timestamp(), now, packet->payload().size());
+
+  const uint8_t pt = packet->payload_type();
+  if (config_.telephone_event_pt != 0 && pt == config_.telephone_event_pt) {
+    // RFC 4733 events never reach the jitter buffer: the digit is signalling's.
+    if (const std::optional<char> digit = dtmf_.on_packet(packet->timestamp(), packet->payload())) {
+      Event event;
+      event.kind = EventKind::kDtmf;
+      event.stream = id();
+      event.ssrc = ssrc;
+      event.digit = *digit;
+      shard_.post_event(event);
+    }
+    return;
+  }
+  if (!config_.payload_types.test(pt)) {
+    ++drops_.unknown_pt;
+    return;
+  }
+  JitterPacket jp;
+  jp.payload_type = pt;
+  jp.marker = packet->marker();
+  jp.sequence = packet->sequence();
+  jp.timestamp = packet->timestamp();
+  jp.ssrc = ssrc;
+  jp.payload = packet->payload();
+  if (config_.audio_level_ext_id != 0)
+    jp.audio_level = packet->audio_level(config_.audio_level_ext_id);
+  switch (jitter_.insert(jp, now)) {
+    case InsertResult::kStored:
+    case InsertResult::kStoredAfterReset:
+      break;
+    case InsertResult::kDuplicate:
+      ++drops_.duplicate;
+      break;
+    case InsertResult::kTooLate:
+      ++drops_.too_late;
+      break;
+    case InsertResult::kTooLarge:
+      ++drops_.too_large;
+      break;
+    case InsertResult::kTooEarly:
+      ++drops_.too_early;
+      break;
+  }
+}
+
+void Stream::on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
+                     Clock::time_point now) {
+  if (latched_) {
+    // Muxed: the latched address exactly. Separate port: the latched host,
+    // whose RTCP port NAT may have mapped differently.
+    const bool ok = rtcp_socket ? from.address() == latched_rtp_.address() : from == latched_rtp_;
+    if (!ok || (rtcp_socket && rtcp_latched_ && from != latched_rtcp_)) {
+      ++drops_.stranger;
+      return;
+    }
+  }
+  size_t size = datagram.size();
+  if (srtp_in_ && !srtp_in_->unprotect_rtcp(datagram.data(), size)) {
+    ++drops_.auth_failed;
+    return;
+  }
+  const std::optional<RtcpCompoundView> compound = RtcpCompoundView::parse(datagram.first(size));
+  if (!compound) {
+    ++drops_.malformed;
+    return;
+  }
+  if (rtcp_socket && !rtcp_latched_) {
+    latched_rtcp_ = from;
+    rtcp_latched_ = latched_;  // fixed only once RTP itself is latched
+  }
+  ++rtcp_received_;
+  last_received_ = now;  // RTCP keeps a stream alive (a muted or on-hold peer)
+  timed_out_ = false;
+  rtcp_scheduler_.on_received(size + kUdpIpOverhead);
+
+  const uint64_t arrival_ntp = ntp_now();
+  const auto take_blocks = [&](const ReportBlocks& blocks) {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const ReportBlock block = blocks[i];
+      if (block.ssrc == local_ssrc_) send_stats_.on_report_block(block, arrival_ntp);
+    }
+  };
+  for (const RtcpPacketView p : *compound) {
+    if (const auto sr = parse_sender_report(p)) {
+      if (!have_remote_ssrc_ || sr->ssrc == remote_ssrc_)
+        receive_stats_.on_sender_report(sr->info.ntp_timestamp, now);
+      take_blocks(sr->blocks);
+    } else if (const auto rr = parse_receiver_report(p)) {
+      take_blocks(rr->blocks);
+    }
+  }
+}
+
+const Stream::udp::endpoint& Stream::rtcp_destination() const {
+  return rtcp_latched_ ? latched_rtcp_ : remote_rtcp_;
+}
+
+void Stream::on_tick(Clock::time_point now) {
+  if (!timed_out_ && now - last_received_ >= rtp_timeout_) {
+    timed_out_ = true;  // once, until something arrives again
+    Event event;
+    event.kind = EventKind::kRtpTimeout;
+    event.stream = id();
+    event.ssrc = remote_ssrc_;
+    shard_.post_event(event);
+  }
+  if (rtcp_scheduler_.due(now)) send_rtcp_report(now);
+}
+
+void Stream::send_rtcp_report(Clock::time_point now) {
+  const udp::endpoint& to = rtcp_destination();
+  // RFC 3550 §6.4: SR if we sent RTP since the last report, else RR; then SDES
+  // CNAME (§6.1: every compound packet carries it).
+  const bool sender = send_stats_.sent_since(last_report_);
+  last_report_ = now;
+  if (to.port() == 0) {
+    rtcp_scheduler_.on_sent(now, 0);  // nobody to tell yet; keep the schedule going
+    return;
+  }
+  UdpSendQueue& queue = rtcp_socket_ ? rtcp_queue_ : rtp_queue_;
+  const std::span<uint8_t> buffer = queue.prepare();
+  const size_t reserve = srtp_out_ ? SrtpSession::kProtectOverhead : 0;
+  if (buffer.size() <= reserve) {
+    ++drops_.send_failed;
+    return;
+  }
+  std::array<ReportBlock, 1> blocks{};
+  size_t block_count = 0;
+  if (have_remote_ssrc_ && receive_stats_.received() > 0) {
+    blocks[0] = receive_stats_.make_report_block(remote_ssrc_, now);
+    block_count = 1;
+  }
+  RtcpWriter writer(buffer.first(buffer.size() - reserve));
+  const std::span<const ReportBlock> report(blocks.data(), block_count);
+  if (sender) {
+    writer.add_sender_report(local_ssrc_, send_stats_.make_sender_info(ntp_now(), now), report);
+  } else {
+    writer.add_receiver_report(local_ssrc_, report);
+  }
+  writer.add_sdes_cname(local_ssrc_, std::string_view(cname_.data(), cname_size_));
+  size_t size = writer.size();
+  if (!writer.ok() || (srtp_out_ && !srtp_out_->protect_rtcp(buffer.data(), size, buffer.size()))) {
+    ++drops_.send_failed;
+    return;
+  }
+  queue.commit(size, to);
+  ++rtcp_sent_;
+  rtcp_scheduler_.set_we_sent(sender);
+  rtcp_scheduler_.on_sent(now, size + kUdpIpOverhead);
+}
+
+void Stream::flush() {
+  if (rtp_queue_.queued() != 0) drops_.send_failed += rtp_queue_.flush(rtp_socket_.native_handle());
+  if (rtcp_socket_ && rtcp_queue_.queued() != 0)
+    drops_.send_failed += rtcp_queue_.flush(rtcp_socket_->native_handle());
+}
+
+StreamStats Stream::snapshot(Clock::time_point /*now*/) const {
+  StreamStats s;
+  s.packets_received = packets_accepted_;
+  s.bytes_received = receive_stats_.bytes_received();
+  s.rtcp_received = rtcp_received_;
+  s.packets_sent = send_stats_.packets_sent();
+  s.bytes_sent = send_stats_.octets_sent();
+  s.rtcp_sent = rtcp_sent_;
+  s.cumulative_lost = receive_stats_.cumulative_lost();
+  s.fraction_lost = receive_stats_.last_fraction_lost();
+  s.jitter_ms = receive_stats_.jitter_seconds() * 1000.0;
+  if (const auto rtt = send_stats_.round_trip_time())
+    s.rtt_ms = std::chrono::duration<double, std::milli>(*rtt).count();
+  s.jitter_buffer_ms = jitter_.current_depth_ms();
+  s.jitter_buffer_average_ms = jitter_.average_delay_ms();
+  s.remote_ssrc = remote_ssrc_;
+  s.drops = drops_;
+  return s;
+}
+
+}  // namespace chorus::rtp
