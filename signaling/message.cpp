@@ -217,7 +217,7 @@ Result<Message> Message::parse(std::string_view wire) {
     m.method_id_ = parse_method(method);
     auto version = start_line.substr(sp2 + 1);
     auto uri_text = start_line.substr(sp1 + 1, sp2 - sp1 - 1);
-    if (version.empty()) {
+    if (version.empty() || uri_text.empty() || uri_text.front() == ' ' || uri_text.back() == ' ') {
       start_error = ParseError{"Bad Request-Line", true, 400};  // trailing SP
     } else if (!is_version_prefix(version)) {
       start_error = ParseError{"Bad Request-Line", true, 400};

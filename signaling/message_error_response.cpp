@@ -81,7 +81,29 @@ std::optional<std::string> build_error_response(std::string_view wire, const Par
       if (!parse_via(top.substr(0, top.find(';')))) return std::nullopt;
     }
     has_via = true;
-    out += "Via: " + h.value + "\r\n";
+    if (parse_via_list(h.value)) {
+      out += "Via: " + h.value + "\r\n";
+      continue;
+    }
+    // A malformed Via (RFC 4475 §3.1.2.1): keep the sent-by and the
+    // well-formed parameters of its first element, so the answer is itself
+    // well-formed and still matches the branch.
+    auto element = first_list_element(h.value);
+    const size_t semi = element.find(';');
+    if (!parse_via(element.substr(0, semi))) continue;
+    out += "Via: ";
+    out += trim(element.substr(0, semi));
+    if (semi != std::string_view::npos) {
+      for_each_param(element.substr(semi + 1), [&](const Param& p, size_t, size_t) {
+        out += ';';
+        out += p.name;
+        if (p.has_value) {
+          out += '=';
+          out += p.value;
+        }
+      });
+    }
+    out += "\r\n";
   }
   if (!has_via) return std::nullopt;
   auto copy_one = [&](HeaderId id, std::string_view name, bool add_tag) {
