@@ -40,26 +40,38 @@ std::vector<int16_t> read_mono(const std::string& path, int& rate) {
   return mono;
 }
 
-// Resamples a whole clip, compensating the filter delay so that the result
-// starts where the source starts and loops at the same point.
-std::vector<int16_t> resample_clip(const std::vector<int16_t>& in, int from, int to) {
+// Resamples a whole clip as the loop it is: the filter sees the clip's end
+// before its start and its start after its end (circular padding), so the
+// resampled loop joins as smoothly as the original; the filter delay is
+// removed so the result starts where the source starts.
+std::vector<int16_t> resample_loop(const std::vector<int16_t>& in, int from, int to) {
   if (from == to) return in;
   int err = RESAMPLER_ERR_SUCCESS;
   SpeexResamplerState* st = speex_resampler_init(1, static_cast<spx_uint32_t>(from),
                                                  static_cast<spx_uint32_t>(to), 8, &err);
   if (st == nullptr) throw std::runtime_error("MOH: cannot resample");
-  const size_t want =
-      static_cast<size_t>((static_cast<uint64_t>(in.size()) * to + from / 2) / from);
-  const size_t latency = static_cast<size_t>(speex_resampler_get_output_latency(st));
-  std::vector<int16_t> out(want + latency + 64);
-  std::vector<int16_t> padded(in);
-  padded.resize(in.size() + static_cast<size_t>(speex_resampler_get_input_latency(st)) * 2 + 64);
+  const size_t pad = static_cast<size_t>(speex_resampler_get_input_latency(st)) * 2 + 64;
+  std::vector<int16_t> padded;
+  padded.reserve(in.size() + 2 * pad);
+  for (size_t i = 0; i < pad; ++i)
+    padded.push_back(in[(in.size() - pad % in.size() + i) % in.size()]);
+  padded.insert(padded.end(), in.begin(), in.end());
+  for (size_t i = 0; i < pad; ++i) padded.push_back(in[i % in.size()]);
+
+  const auto scale = [&](size_t n) {
+    return static_cast<size_t>(
+        (static_cast<uint64_t>(n) * static_cast<uint64_t>(to) + static_cast<uint64_t>(from) / 2) /
+        static_cast<uint64_t>(from));
+  };
+  const size_t want = scale(in.size());
+  const size_t skip = scale(pad) + static_cast<size_t>(speex_resampler_get_output_latency(st));
+  std::vector<int16_t> out(scale(padded.size()) + 64);
   spx_uint32_t in_len = static_cast<spx_uint32_t>(padded.size());
   spx_uint32_t out_len = static_cast<spx_uint32_t>(out.size());
   speex_resampler_process_int(st, 0, padded.data(), &in_len, out.data(), &out_len);
   speex_resampler_destroy(st);
   std::vector<int16_t> result(want, 0);
-  for (size_t i = 0; i < want && i + latency < out_len; ++i) result[i] = out[i + latency];
+  for (size_t i = 0; i < want && skip + i < out_len; ++i) result[i] = out[skip + i];
   return result;
 }
 
@@ -80,7 +92,7 @@ std::shared_ptr<const MohClip> MohClip::from_file(const std::string& path, int s
   if (sample_rate <= 0 || sample_rate > kMaxRate) throw std::invalid_argument("MOH: bad rate");
   int file_rate = 0;
   std::vector<int16_t> mono = read_mono(path, file_rate);
-  return std::make_shared<const MohClip>(sample_rate, resample_clip(mono, file_rate, sample_rate));
+  return std::make_shared<const MohClip>(sample_rate, resample_loop(mono, file_rate, sample_rate));
 }
 
 void MohClip::read(uint64_t position, Frame& out) const {
