@@ -34,11 +34,11 @@ class EncodeChain {
   // Resamples the rendered PCM to the codec rate and encodes it.
   std::span<const uint8_t> encode();
 
-  // Before this chain takes over a listener that `source` served last tick:
-  // the same limiter gain, and an encoder (and resampler) that has just heard
-  // what the listener last heard, so the decoder at the far end sees no jump
-  // beyond what the codec itself smooths. `source` must still hold last
-  // tick's output (call before `source` renders this tick).
+  // Before this chain takes over a listener that `source` served until last
+  // tick: the same limiter gain, and an encoder (and resampler) that has just
+  // heard the last kPrimeFrames ticks the listener heard, so the decoder at
+  // the far end sees no jump beyond what the codec itself smooths. `source`
+  // must not have rendered this tick yet.
   void prime_from(const EncodeChain& source);
 
   const Frame& output() const { return pcm_; }  // rendered PCM, conference rate
@@ -55,6 +55,11 @@ class EncodeChain {
   Limiter limiter_;
   std::unique_ptr<Resampler> resampler_;  // null when the rates are equal
   std::unique_ptr<Encoder> encoder_;
+  // The last kPrimeFrames rendered frames (conference rate), oldest first
+  // at history_[next_], so another chain can be primed with them.
+  static constexpr size_t kPrimeFrames = 2;
+  std::array<Frame, kPrimeFrames> history_{};
+  size_t next_ = 0;
   Frame pcm_;       // conference rate
   Frame at_codec_;  // codec rate (scratch)
   std::array<uint8_t, kMaxPayloadBytes> payload_{};
