@@ -70,7 +70,8 @@ void InviteSession::on_deadline(Dialog& dialog, TimePoint now, DeadlineActions& 
     case SessionTimer::Due::kNone:
       break;
     case SessionTimer::Due::kRefresh:
-      if (config_.refresh_with_update && !uac_update_cseq_ && !uac_invite_cseq_) {
+      if (config_.refresh_with_update && !update_unsupported_ && !uac_update_cseq_ &&
+          !uac_invite_cseq_) {
         // RFC 4028 §7.4: an offer-less UPDATE refreshes without touching
         // the media session.
         out.requests.push_back(make_update(dialog));
@@ -386,6 +387,11 @@ InviteResponseOutcome InviteSession::on_response(Dialog& dialog, const Message& 
       out.terminated = true;
       if (status == 408) out.bye = make_bye(dialog);
       terminate();
+    } else if ((status == 405 || status == 501) && !uac_update_had_offer_ && timer_.active()) {
+      // RFC 4028 §7.4 allows either method; a peer without UPDATE gets
+      // re-INVITE refreshes.
+      update_unsupported_ = true;
+      out.refresh_by_reinvite = true;
     }
     return out;
   }

@@ -48,6 +48,9 @@ struct InviteResponseOutcome {
   bool rejected = false;              // the re-INVITE/UPDATE failed; the session is unchanged
   bool terminated = false;            // the session ended (non-2xx to the initial INVITE, 481, 408)
   std::optional<Message> bye;         // §14.1: after 408 to a re-INVITE, send this BYE
+  // Our refresh UPDATE was refused as unsupported (405/501): refresh with a
+  // re-INVITE now (and from now on, on_deadline() reports session_refresh_due).
+  bool refresh_by_reinvite = false;
 };
 
 // The INVITE usage of a dialog (RFC 3261 §13-§15, RFC 3311 UPDATE, RFC 4028
@@ -139,6 +142,7 @@ class InviteSession final : public DialogUsage {
   std::optional<uint32_t> uac_update_cseq_;
   bool uac_update_had_offer_ = false;
   uint32_t requested_interval_ = 0;
+  bool update_unsupported_ = false;
   std::optional<TimePoint> retry_at_;
   SessionTimer timer_;
 };
