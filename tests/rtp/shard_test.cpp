@@ -1,0 +1,196 @@
+// The shard: streams opened through the command ring on even ports, port
+// exhaustion, bounded rings that refuse rather than block, and the tick on
+// absolute deadlines with miss counting and a duration histogram.
+#include "rtp/shard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/rtp/shard_test_support.hpp"
+
+namespace chorus::rtp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::loopback_config;
+using testing::open_via_command;
+using testing::wait_kind;
+
+TEST(Shard, OpenStreamCommandAnswersWithAnEvenPortInTheRange) {
+  Shard shard(loopback_config());
+  shard.start();
+  const uint16_t port = open_via_command(shard, 7);
+  ASSERT_NE(port, 0);
+  EXPECT_EQ(port % 2, 0);
+  EXPECT_GE(port, shard.config().port_first);
+  EXPECT_LE(port, shard.config().port_last);
+  // The same id twice is refused.
+  EXPECT_EQ(open_via_command(shard, 7), 0);
+  // Closing reports final stats, then closed.
+  Command close;
+  close.kind = CommandKind::kCloseStream;
+  close.stream = 7;
+  ASSERT_TRUE(shard.post(close));
+  EXPECT_TRUE(wait_kind(shard, EventKind::kStats, 7).has_value());
+  EXPECT_TRUE(wait_kind(shard, EventKind::kStreamClosed, 7).has_value());
+  shard.stop();
+}
+
+TEST(Shard, NonMuxedStreamBindsRtcpOnTheNextOddPort) {
+  Shard shard(loopback_config());
+  StreamConfig config;
+  config.rtcp_mux = false;
+  // Before start() the caller is the shard thread.
+  Stream* s = shard.open_stream(config);
+  ASSERT_NE(s, nullptr);
+  ASSERT_NE(s->rtcp_socket(), nullptr);
+  EXPECT_EQ(s->rtcp_socket()->local_endpoint().port(), s->local_port() + 1);
+}
+
+TEST(Shard, PortPoolExhaustionFailsTheOpenAndClosingFreesThePort) {
+  Shard shard(loopback_config(4));  // two even ports
+  StreamConfig a, b, c;
+  a.id = 1;
+  b.id = 2;
+  c.id = 3;
+  Stream* sa = shard.open_stream(a);
+  Stream* sb = shard.open_stream(b);
+  ASSERT_NE(sa, nullptr);
+  ASSERT_NE(sb, nullptr);
+  EXPECT_EQ(shard.open_stream(c), nullptr);
+  EXPECT_GE(shard.ports().exhausted(), 1u);
+  shard.close_stream(sa);
+  EXPECT_NE(shard.open_stream(c), nullptr);
+  EXPECT_EQ(shard.stream_count(), 2u);
+}
+
+TEST(Shard, OpenFailureIsReportedThroughTheEventRing) {
+  Shard shard(loopback_config(2));  // one even port
+  shard.start();
+  ASSERT_NE(open_via_command(shard, 1), 0);
+  Command c;
+  c.kind = CommandKind::kOpenStream;
+  c.stream = 2;
+  ASSERT_TRUE(shard.post(c));
+  EXPECT_TRUE(wait_kind(shard, EventKind::kStreamOpenFailed, 2).has_value());
+  // A command for a stream that does not exist fails visibly.
+  Command bogus;
+  bogus.kind = CommandKind::kSetRemote;
+  bogus.stream = 99;
+  ASSERT_TRUE(shard.post(bogus));
+  EXPECT_TRUE(wait_kind(shard, EventKind::kCommandFailed, 99).has_value());
+}
+
+TEST(Shard, FullCommandRingRefusesAndCounts) {
+  Shard shard(loopback_config());  // not started: nothing drains the ring
+  Command c;
+  c.kind = CommandKind::kRequestStats;
+  for (size_t i = 0; i < Shard::kCommandRingSize; ++i) ASSERT_TRUE(shard.post(c)) << i;
+  EXPECT_FALSE(shard.post(c));
+  EXPECT_FALSE(shard.post(c));
+  EXPECT_EQ(shard.commands_dropped(), 2u);
+}
+
+TEST(Shard, FullEventRingDropsAndCounts) {
+  Shard shard(loopback_config());
+  Event e;
+  for (size_t i = 0; i < Shard::kEventRingSize; ++i) ASSERT_TRUE(shard.post_event(e));
+  EXPECT_FALSE(shard.post_event(e));
+  EXPECT_EQ(shard.events_dropped(), 1u);
+}
+
+// Counts ticks and their scheduled deadlines on the shard thread.
+class TickLog : public TickHandler {
+ public:
+  void on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) override {
+    if (first_deadline_ == std::chrono::steady_clock::time_point{}) first_deadline_ = deadline;
+    // Every deadline is first + k * 20 ms exactly: absolute, never drifting.
+    const auto offset = deadline - first_deadline_;
+    if (offset % std::chrono::microseconds(20'000) != std::chrono::nanoseconds(0))
+      misaligned.fetch_add(1);
+    if (tick <= last_tick_) non_monotonic.fetch_add(1);
+    last_tick_ = tick;
+    count.fetch_add(1);
+    if (stall_at != 0 && tick == stall_at) std::this_thread::sleep_for(stall);
+  }
+  std::atomic<uint64_t> count{0}, misaligned{0}, non_monotonic{0};
+  uint64_t stall_at = 0;
+  std::chrono::milliseconds stall{0};
+
+ private:
+  std::chrono::steady_clock::time_point first_deadline_{};
+  uint64_t last_tick_ = 0;
+};
+
+TEST(Shard, TicksEvery20MsOnAbsoluteDeadlines) {
+  Shard shard(loopback_config());
+  TickLog log;
+  shard.set_tick_handler(&log);
+  const auto t0 = std::chrono::steady_clock::now();
+  shard.start();
+  std::this_thread::sleep_for(1000ms);
+  shard.stop();
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double expected = elapsed_ms / 20.0;
+  // ~50 ticks in a second; allow scheduling noise on a shared 2-core machine
+  // but no systematic drift (a sleep-20ms loop would lose several).
+  // (A tick the machine delayed past the budget is a counted miss, not drift.)
+  EXPECT_NEAR(static_cast<double>(log.count.load()), expected,
+              3.0 + static_cast<double>(shard.deadline_misses()));
+  EXPECT_EQ(log.misaligned.load(), 0u);
+  EXPECT_EQ(log.non_monotonic.load(), 0u);
+  EXPECT_EQ(shard.ticks(), log.count.load());
+  // Every tick's duration landed in the histogram.
+  EXPECT_EQ(shard.tick_durations_us().count(), shard.ticks());
+  uint64_t sum = 0;
+  for (uint64_t b : shard.tick_durations_us().snapshot()) sum += b;
+  EXPECT_EQ(sum, shard.ticks());
+}
+
+TEST(Shard, StalledTickCountsMissesAndSkipsForwardWithoutABurst) {
+  Shard shard(loopback_config());
+  TickLog log;
+  log.stall_at = 5;
+  log.stall = 110ms;  // five deadlines pass during the stall
+  shard.set_tick_handler(&log);
+  const auto t0 = std::chrono::steady_clock::now();
+  shard.start();
+  std::this_thread::sleep_for(600ms);
+  shard.stop();
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(shard.deadline_misses(), 4u);
+  EXPECT_LE(shard.deadline_misses(), 8u);
+  // The skipped deadlines are not replayed: ticks ≈ elapsed/20 minus the misses.
+  EXPECT_LE(static_cast<double>(log.count.load()), elapsed_ms / 20.0 - 3.0);
+  EXPECT_EQ(log.misaligned.load(), 0u);
+  // The stall itself shows in the histogram's top bucket range (>= 65 ms).
+  EXPECT_GE(shard.tick_durations_us().max(), 100'000u);
+}
+
+TEST(Shard, HistogramBucketsAreLog2OfMicroseconds) {
+  using H = Log2Histogram<24>;
+  EXPECT_EQ(H::bucket_of(0), 0u);
+  EXPECT_EQ(H::bucket_of(1), 1u);
+  EXPECT_EQ(H::bucket_of(2), 2u);
+  EXPECT_EQ(H::bucket_of(3), 2u);
+  EXPECT_EQ(H::bucket_of(1000), 10u);  // 512..1023
+  EXPECT_EQ(H::bucket_of(uint64_t{1} << 40), 23u);
+  H h;
+  for (int i = 0; i < 99; ++i) h.record(100);
+  h.record(20'000);
+  EXPECT_EQ(h.count(), 100u);
+  EXPECT_EQ(h.max(), 20'000u);
+  EXPECT_EQ(h.quantile_upper_bound(0.5), 127u);
+  EXPECT_EQ(h.quantile_upper_bound(1.0), 32'767u);
+}
+
+}  // namespace
+}  // namespace chorus::rtp
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
