@@ -1,0 +1,352 @@
+// Transports on 127.0.0.1: UDP and TCP round trips, stream framing (split and
+// coalesced messages, oversized input), Via received/rport stamping (RFC 3581)
+// and response routing (RFC 3261 §18.2.2).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "signaling/asio.hpp"
+#include "signaling/message.hpp"
+#include "signaling/transport.hpp"
+#include "signaling/transport_routing.hpp"
+
+namespace chorus::sip {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using namespace std::chrono_literals;
+
+std::string options_text(std::string_view via_sent_by, std::string_view via_params = "",
+                         std::string_view transport = "UDP",
+                         std::string_view branch = "z9hG4bKt1") {
+  std::string text = "OPTIONS sip:room@127.0.0.1 SIP/2.0\r\n";
+  text += "Via: SIP/2.0/" + std::string(transport) + " " + std::string(via_sent_by) +
+          ";branch=" + std::string(branch) + std::string(via_params) + "\r\n";
+  text +=
+      "Max-Forwards: 70\r\n"
+      "From: <sip:alice@example.com>;tag=f1\r\n"
+      "To: <sip:room@127.0.0.1>\r\n"
+      "Call-ID: transport-test\r\n"
+      "CSeq: 7 OPTIONS\r\n"
+      "Content-Length: 0\r\n\r\n";
+  return text;
+}
+
+Message parse(const std::string& text) {
+  auto result = Message::parse(text);
+  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error().reason);
+  return std::move(result).value();
+}
+
+// ---- pure routing functions
+
+TEST(ViaStamping, ReceivedAddedWhenSentByDiffersFromSource) {
+  Message request = parse(options_text("10.0.0.9:5070"));
+  stamp_via(request, Endpoint{TransportKind::kUdp, "127.0.0.1", 40000, 1});
+  EXPECT_EQ(request.top_via().received(), "127.0.0.1");
+  EXPECT_FALSE(request.top_via().has_rport());
+}
+
+TEST(ViaStamping, NothingAddedWhenSentByIsTheSourceAndNoRport) {
+  Message request = parse(options_text("127.0.0.1:5070"));
+  stamp_via(request, Endpoint{TransportKind::kUdp, "127.0.0.1", 5070, 1});
+  EXPECT_FALSE(request.top_via().received().has_value());
+}
+
+// RFC 3581 §4: rport requested → rport=<source port> and received (always).
+TEST(ViaStamping, RportFilledWithSourcePortAndReceivedAlwaysAdded) {
+  Message request = parse(options_text("127.0.0.1:5070", ";rport"));
+  stamp_via(request, Endpoint{TransportKind::kUdp, "127.0.0.1", 40001, 1});
+  const Via via = request.top_via();
+  EXPECT_EQ(via.rport(), 40001);
+  EXPECT_EQ(via.received(), "127.0.0.1");
+  EXPECT_EQ(via.branch(), "z9hG4bKt1");
+}
+
+TEST(ResponseRouting, UdpUsesReceivedAndRport) {
+  Message request = parse(options_text("10.0.0.9:5070", ";rport"));
+  const Endpoint source{TransportKind::kUdp, "192.0.2.1", 31000, 1};
+  stamp_via(request, source);
+  const Endpoint to = response_destination(request.top_via(), source);
+  EXPECT_EQ(to.address, "192.0.2.1");
+  EXPECT_EQ(to.port, 31000);
+  EXPECT_EQ(to.connection, 1u);
+}
+
+TEST(ResponseRouting, UdpUsesReceivedAndSentByPortWithoutRport) {
+  Message request = parse(options_text("10.0.0.9:5070"));
+  const Endpoint source{TransportKind::kUdp, "192.0.2.1", 31000, 1};
+  stamp_via(request, source);
+  const Endpoint to = response_destination(request.top_via(), source);
+  EXPECT_EQ(to.address, "192.0.2.1");
+  EXPECT_EQ(to.port, 5070);
+}
+
+TEST(ResponseRouting, UdpDefaultsTo5060AndHonoursMaddr) {
+  const Endpoint source{TransportKind::kUdp, "10.0.0.9", 31000, 1};
+  Message plain = parse(options_text("10.0.0.9"));
+  EXPECT_EQ(response_destination(plain.top_via(), source).port, 5060);
+  Message multicast = parse(options_text("10.0.0.9:5080", ";maddr=239.0.0.1"));
+  const Endpoint to = response_destination(multicast.top_via(), source);
+  EXPECT_EQ(to.address, "239.0.0.1");
+  EXPECT_EQ(to.port, 5080);
+}
+
+TEST(ResponseRouting, ReliableKeepsTheConnectionAndFallsBackToSentByPort) {
+  Message request = parse(options_text("10.0.0.9:5090", ";rport", "TCP"));
+  const Endpoint source{TransportKind::kTcp, "192.0.2.7", 45000, 42};
+  stamp_via(request, source);
+  const Endpoint to = response_destination(request.top_via(), source);
+  EXPECT_EQ(to.connection, 42u);
+  EXPECT_EQ(to.transport, TransportKind::kTcp);
+  EXPECT_EQ(to.address, "192.0.2.7");
+  EXPECT_EQ(to.port, 5090) << "a new connection goes to the sent-by port, not the ephemeral one";
+}
+
+TEST(RequestRouting, RouteBeforeRequestUriWithTransportParam) {
+  Message request = parse(options_text("127.0.0.1:5070"));
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp),
+            (Endpoint{TransportKind::kUdp, "127.0.0.1", 5060, 0}));
+  request.add_header("Route", "<sip:192.0.2.5:5099;transport=tcp;lr>");
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp),
+            (Endpoint{TransportKind::kTcp, "192.0.2.5", 5099, 0}));
+}
+
+TEST(RequestRouting, SipsIsTlsOn5061AndHostnamesAreNotResolved) {
+  Message request = parse(options_text("127.0.0.1:5070"));
+  request.set_request_uri("sips:bob@[::1]");
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp),
+            (Endpoint{TransportKind::kTls, "::1", 5061, 0}));
+  request.set_request_uri("sip:bob@example.com");
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp), std::nullopt);
+  request.set_request_uri("sip:bob@localhost:5062");
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp)->address, "127.0.0.1");
+}
+
+// ---- live transports on loopback
+
+class LiveTransportTest : public ::testing::Test {
+ protected:
+  LiveTransportTest() : transport_(io_, config()) {
+    transport_.set_handler([this](Message message, const Endpoint& source) {
+      received_.push_back(std::move(message));
+      sources_.push_back(source);
+      if (on_message_) on_message_(received_.back(), source);
+    });
+  }
+
+  static TransportConfig config() {
+    TransportConfig config;
+    config.idle_timeout = 300ms;
+    return config;
+  }
+
+  template <class Predicate>
+  bool run_until(Predicate done, std::chrono::milliseconds limit = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.run_for(5ms);
+    }
+    return true;
+  }
+
+  // Reads from a blocking-free TCP client until `count` complete messages
+  // (by blank line + Content-Length: 0) or the time limit.
+  std::string read_tcp(tcp::socket& client, size_t min_bytes) {
+    std::string data;
+    run_until([&] {
+      boost::system::error_code error;
+      const size_t available = client.available(error);
+      if (available > 0) {
+        std::string chunk(available, '\0');
+        client.read_some(asio::buffer(chunk), error);
+        data += chunk;
+      }
+      return data.size() >= min_bytes || error;
+    });
+    return data;
+  }
+
+  asio::io_context io_;
+  TransportLayer transport_;
+  std::vector<Message> received_;
+  std::vector<Endpoint> sources_;
+  std::function<void(const Message&, const Endpoint&)> on_message_;
+};
+
+TEST_F(LiveTransportTest, UdpRoundTripStampsViaAndRoutesResponseToRport) {
+  const Endpoint local = transport_.listen(TransportKind::kUdp, "127.0.0.1", 0);
+  ASSERT_NE(local.port, 0);
+  udp::socket client(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  on_message_ = [this](const Message& request, const Endpoint& source) {
+    EXPECT_TRUE(transport_.send_response(make_response(request, 200, "OK", "tt"), source));
+  };
+  // The client claims a sent-by it does not have (a NAT): rport must win.
+  client.send_to(asio::buffer(options_text("203.0.113.5:5999", ";rport")),
+                 udp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  ASSERT_TRUE(run_until([&] { return !received_.empty(); }));
+  const Via via = received_[0].top_via();
+  EXPECT_EQ(via.received(), "127.0.0.1");
+  EXPECT_EQ(via.rport(), client.local_endpoint().port());
+  EXPECT_EQ(sources_[0].transport, TransportKind::kUdp);
+
+  std::array<char, 4096> buffer{};
+  udp::endpoint from;
+  const size_t size = client.receive_from(asio::buffer(buffer), from);
+  const Message response = parse(std::string(buffer.data(), size));
+  EXPECT_EQ(response.status(), 200);
+  EXPECT_EQ(response.top_via().rport(), client.local_endpoint().port());
+  EXPECT_EQ(from.port(), local.port) << "answered from the socket the request came in on";
+  EXPECT_EQ(transport_.counters().responses_sent_by_class[2], 1u);
+  EXPECT_EQ(transport_.counters().requests_received, 1u);
+}
+
+TEST_F(LiveTransportTest, UdpGarbageIsDroppedAndCountedButAnswerableFaultsGet400) {
+  const Endpoint local = transport_.listen(TransportKind::kUdp, "127.0.0.1", 0);
+  udp::socket client(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const udp::endpoint server(asio::ip::make_address("127.0.0.1"), local.port);
+  client.send_to(asio::buffer(std::string("\x01\x02 not sip at all\r\n\r\n")), server);
+  ASSERT_TRUE(run_until([&] { return transport_.counters().parse_drops == 1; }));
+
+  std::string bad_cseq = options_text("127.0.0.1:5070");
+  bad_cseq.replace(bad_cseq.find("CSeq: 7 OPTIONS"), 15, "CSeq: x OPTIONS");
+  client.send_to(asio::buffer(bad_cseq), server);
+  ASSERT_TRUE(run_until([&] { return transport_.counters().parse_errors_answered == 1; }));
+  std::array<char, 4096> buffer{};
+  udp::endpoint from;
+  const size_t size = client.receive_from(asio::buffer(buffer), from);
+  // The answer copies the broken CSeq, so check the status line as text.
+  const std::string response(buffer.data(), size);
+  const std::string status_line = response.substr(0, response.find("\r\n"));
+  EXPECT_TRUE(status_line.starts_with("SIP/2.0 400 ")) << status_line;
+  EXPECT_NE(status_line.find("CSeq"), std::string::npos) << status_line;
+  EXPECT_NE(response.find("Call-ID: transport-test"), std::string::npos);
+  EXPECT_TRUE(received_.empty());
+}
+
+TEST_F(LiveTransportTest, TcpSplitAndCoalescedMessagesAreFramedAndAnsweredOnTheConnection) {
+  const Endpoint local = transport_.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io_);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  on_message_ = [this](const Message& request, const Endpoint& source) {
+    EXPECT_TRUE(transport_.send_response(make_response(request, 200, "OK", "tt"), source));
+  };
+  const std::string one = options_text("10.1.1.1:5060", "", "TCP", "z9hG4bKsplit");
+  // Split: three writes with the event loop running in between.
+  asio::write(client, asio::buffer(one.substr(0, 10)));
+  io_.run_for(20ms);
+  asio::write(client, asio::buffer(one.substr(10, 100)));
+  io_.run_for(20ms);
+  EXPECT_TRUE(received_.empty());
+  asio::write(client, asio::buffer(one.substr(110)));
+  ASSERT_TRUE(run_until([&] { return received_.size() == 1; }));
+  EXPECT_EQ(sources_[0].transport, TransportKind::kTcp);
+  EXPECT_NE(sources_[0].connection, 0u);
+  // Coalesced: two messages (with a CRLF keep-alive between) in one write.
+  const std::string two = options_text("10.1.1.1:5060", "", "TCP", "z9hG4bKco1") + "\r\n\r\n" +
+                          options_text("10.1.1.1:5060", "", "TCP", "z9hG4bKco2");
+  asio::write(client, asio::buffer(two));
+  ASSERT_TRUE(run_until([&] { return received_.size() == 3; }));
+  EXPECT_EQ(received_[1].top_via().branch(), "z9hG4bKco1");
+  EXPECT_EQ(received_[2].top_via().branch(), "z9hG4bKco2");
+  // The three responses come back on the same connection (§18.2.2), even
+  // though the Via sent-by names another host.
+  const std::string replies = read_tcp(client, 3 * 200);
+  size_t count = 0;
+  for (size_t at = replies.find("SIP/2.0 200"); at != std::string::npos;
+       at = replies.find("SIP/2.0 200", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 3u) << replies;
+  EXPECT_EQ(transport_.connection_count(), 1u);
+}
+
+TEST_F(LiveTransportTest, TcpOversizedMessageClosesTheConnection) {
+  const Endpoint local = transport_.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io_);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  std::string huge = options_text("127.0.0.1:5060", "", "TCP");
+  huge.insert(huge.find("Content-Length"), "X-Padding: " + std::string(70000, 'a') + "\r\n");
+  boost::system::error_code error;
+  asio::write(client, asio::buffer(huge), error);
+  ASSERT_TRUE(run_until([&] { return transport_.counters().framing_errors == 1; }));
+  ASSERT_TRUE(run_until([&] { return transport_.connection_count() == 0; }));
+  EXPECT_TRUE(received_.empty());
+  // The peer sees the close (possibly after an error response).
+  std::string rest;
+  run_until([&] {
+    std::array<char, 1024> chunk{};
+    boost::system::error_code read_error;
+    if (client.available(read_error) == 0 && !read_error) {
+      client.non_blocking(true);
+      client.read_some(asio::buffer(chunk), read_error);
+      client.non_blocking(false);
+      if (read_error == asio::error::would_block) return false;
+    } else {
+      client.read_some(asio::buffer(chunk), read_error);
+    }
+    return read_error == asio::error::eof || read_error == asio::error::connection_reset;
+  });
+}
+
+TEST_F(LiveTransportTest, TcpMissingContentLengthIsAFramingError) {
+  const Endpoint local = transport_.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io_);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  std::string text = options_text("127.0.0.1:5060", "", "TCP");
+  text.erase(text.find("Content-Length: 0\r\n"), 19);
+  asio::write(client, asio::buffer(text));
+  ASSERT_TRUE(run_until([&] { return transport_.counters().framing_errors == 1; }));
+  EXPECT_TRUE(received_.empty());
+}
+
+TEST_F(LiveTransportTest, OutgoingTcpConnectionIsReusedPerPeerAndReapedWhenIdle) {
+  asio::io_context& io = io_;
+  TransportLayer peer(io, config());
+  std::vector<Message> at_peer;
+  peer.set_handler(
+      [&](Message message, const Endpoint&) { at_peer.push_back(std::move(message)); });
+  const Endpoint peer_local = peer.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  transport_.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  const Endpoint to{TransportKind::kTcp, "127.0.0.1", peer_local.port, 0};
+  ASSERT_TRUE(
+      transport_.send_request(parse(options_text("127.0.0.1:1", "", "TCP", "z9hG4bKr1")), to));
+  ASSERT_TRUE(
+      transport_.send_request(parse(options_text("127.0.0.1:1", "", "TCP", "z9hG4bKr2")), to));
+  ASSERT_TRUE(run_until([&] { return at_peer.size() == 2; }));
+  EXPECT_EQ(transport_.counters().connections_opened, 1u);
+  EXPECT_EQ(peer.counters().connections_accepted, 1u);
+  // idle_timeout is 300 ms in this fixture: both ends close it.
+  ASSERT_TRUE(run_until(
+      [&] { return transport_.connection_count() == 0 && peer.connection_count() == 0; }));
+  EXPECT_GE(transport_.counters().connections_closed_idle + peer.counters().connections_closed_idle,
+            1u);
+}
+
+TEST_F(LiveTransportTest, SendToBadAddressFailsWithoutThrowing) {
+  transport_.listen(TransportKind::kUdp, "127.0.0.1", 0);
+  const Message request = parse(options_text("127.0.0.1:5070"));
+  EXPECT_FALSE(
+      transport_.send_request(request, Endpoint{TransportKind::kUdp, "not-an-ip", 5060, 0}));
+  EXPECT_FALSE(transport_.send_request(request, Endpoint{TransportKind::kUdp, "::1", 5060, 0}))
+      << "no IPv6 UDP listener";
+  EXPECT_GE(transport_.counters().send_errors, 2u);
+}
+
+TEST_F(LiveTransportTest, TlsListenerWithoutCertificateIsAStartupError) {
+  EXPECT_THROW(transport_.listen(TransportKind::kTls, "127.0.0.1", 0), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace chorus::sip
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
