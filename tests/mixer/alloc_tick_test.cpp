@@ -1,0 +1,83 @@
+// ARCHITECTURE.md "The hot path": a steady-state tick allocates nothing.
+#include <gtest/gtest.h>
+
+#include "rtp/alloc_counter.hpp"
+#include "tests/mixer/conference_harness.hpp"
+
+CHORUS_DEFINE_COUNTING_NEW();
+
+namespace chorus::mixer {
+namespace {
+
+// Fills every input without allocating (the harness's recording would).
+void feed(Conference& c, uint64_t tick) {
+  for (size_t i = 0; i < c.size(); ++i) {
+    Frame& f = c.input_slot(i);
+    const int rate = c.codec(i).sample_rate;
+    f.sample_rate = rate;
+    f.channels = 1;
+    f.samples = samples_per_tick(rate);
+    f.silent = false;
+    // Members 0..4 talk (a square-ish wave of their own period); others are silent.
+    for (size_t s = 0; s < f.samples; ++s) {
+      const bool talking = i < 5;
+      f.data[s] = talking
+                      ? static_cast<int16_t>(((s + tick * f.samples) / (10 + i)) % 2 ? 4000 : -4000)
+                      : int16_t{0};
+    }
+  }
+}
+
+TEST(AllocTick, SteadyTickWithAHundredParticipantsAllocatesNothing) {
+  Conference c(testing::config(3));
+  for (ParticipantId id = 1; id <= 100; ++id) {
+    ParticipantSettings s;
+    if (id == 50) s.hold = HoldMode::kMusic;
+    if (id == 51) s.hold = HoldMode::kInactive;
+    if (id == 52) s.deaf = true;
+    if (id == 53) s.role = Role::kMonitor;
+    if (id == 54) {
+      s.role = Role::kWhisper;
+      s.whisper_targets = {60, 61};
+    }
+    if (id == 55) s.muted = true;
+    // A few with other codecs so the room resamples and has several groups.
+    CodecParams codec = default_params(CodecId::kPcmu);
+    if (id % 10 == 7) codec = default_params(CodecId::kPcma);
+    if (id == 98) codec = default_params(CodecId::kG722);
+    if (id == 99) codec = default_params(CodecId::kOpus);
+    ASSERT_TRUE(c.add(id, codec, s));
+  }
+  ASSERT_EQ(c.rate(), 48000);
+  // Warm up: talkers get detected, ramps settle, groups are used once.
+  uint64_t tick = 0;
+  for (; tick < 30; ++tick) {
+    feed(c, tick);
+    c.tick(tick);
+  }
+  const uint64_t before = rtp::alloc::count();
+  for (; tick < 80; ++tick) {
+    feed(c, tick);
+    c.tick(tick);
+  }
+  EXPECT_EQ(rtp::alloc::count() - before, 0u);
+  // The tick did real work: talkers mixed, payloads produced.
+  EXPECT_TRUE(c.mixed(0));
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_FALSE(c.payload(i).empty()) << i;
+}
+
+TEST(AllocTick, CounterSeesAllocations) {
+  // The counter works in this binary (a test that cannot fail is a defect).
+  const uint64_t before = rtp::alloc::count();
+  auto* p = new int(3);
+  delete p;
+  EXPECT_EQ(rtp::alloc::count() - before, 1u);
+}
+
+}  // namespace
+}  // namespace chorus::mixer
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
