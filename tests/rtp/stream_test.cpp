@@ -1,0 +1,337 @@
+// A shard stream against a peer on 127.0.0.1: real UDP both ways, latching
+// (symmetric RTP; a stranger cannot move it), SRTP drops, RFC 4733 events,
+// the inactivity timeout, RTCP reports, and garbage input.
+#include "rtp/stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "rtp/dtmf.hpp"
+#include "rtp/rtcp.hpp"
+#include "rtp/rtcp_time.hpp"
+#include "rtp/srtp.hpp"
+#include "tests/rtp/shard_test_support.hpp"
+
+namespace chorus::rtp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::make_rtp;
+using testing::open_via_command;
+using testing::Peer;
+using testing::Recorder;
+using testing::stats_until;
+using testing::wait_kind;
+
+constexpr StreamId kId = 1;
+const std::array<uint8_t, 160> kPayload = [] {
+  std::array<uint8_t, 160> a{};
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i);
+  return a;
+}();
+
+// Sends `count` packets 20 ms apart (a real talker's pace) from `peer`.
+void talk(const Peer& peer, uint16_t port, uint32_t ssrc, uint16_t first_seq, int count,
+          std::chrono::milliseconds spacing = 20ms) {
+  for (int i = 0; i < count; ++i) {
+    const auto seq = static_cast<uint16_t>(first_seq + i);
+    peer.send_to(port, make_rtp(0, seq, seq * 160u, ssrc, kPayload, i == 0));
+    std::this_thread::sleep_for(spacing);
+  }
+}
+
+TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kEcho);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  testing::set_remote(shard, kId, peer.endpoint());
+  talk(peer, port, 0xA1, 100, 25);
+  const auto stats = stats_until(shard, kId, [](const StreamStats& s) {
+    return s.packets_received >= 25 && s.packets_sent >= 20;
+  });
+  EXPECT_EQ(stats.packets_received, 25u);
+  EXPECT_EQ(stats.remote_ssrc, 0xA1u);
+  EXPECT_GE(rec.packets.load(), 20u);
+  // What came back is RTP from one SSRC with consecutive sequence numbers and
+  // the payload we sent.
+  const auto back = peer.receive_all(200ms);
+  std::vector<PacketView> rtp;
+  for (const auto& d : back)
+    if (auto p = PacketView::parse(d); p && !is_rtcp(d)) rtp.push_back(*p);
+  ASSERT_GE(rtp.size(), 10u);
+  for (size_t i = 1; i < rtp.size(); ++i) {
+    EXPECT_EQ(rtp[i].ssrc(), rtp[0].ssrc());
+    EXPECT_EQ(rtp[i].sequence(), static_cast<uint16_t>(rtp[i - 1].sequence() + 1));
+    EXPECT_EQ(rtp[i].timestamp(), rtp[i - 1].timestamp() + 160);
+  }
+  EXPECT_NE(rtp[0].ssrc(), 0xA1u);
+  ASSERT_EQ(rtp[0].payload().size(), kPayload.size());
+  EXPECT_TRUE(std::equal(kPayload.begin(), kPayload.end(), rtp[0].payload().begin()));
+}
+
+TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  ASSERT_NE(port, 0);
+  Peer sdp, media, stranger;
+  testing::set_remote(shard, kId, sdp.endpoint());
+  // Before media arrives, the stream sends to the SDP address.
+  ASSERT_TRUE(sdp.receive(500ms).has_value());
+  // The real source (e.g. behind NAT) sends two in-sequence packets: latched.
+  talk(media, port, 0xB0B, 1, 3, 5ms);
+  ASSERT_TRUE(media.receive(500ms).has_value());
+  sdp.receive_all(60ms);  // drain what was already on its way
+  EXPECT_TRUE(sdp.receive_all(100ms).empty());
+  // A stranger sends valid-looking RTP with the same SSRC: dropped, counted,
+  // and the stream keeps sending to the latched source.
+  talk(stranger, port, 0xB0B, 4, 10, 2ms);
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.stranger >= 10; });
+  EXPECT_EQ(stats.drops.stranger, 10u);
+  EXPECT_EQ(stats.packets_received, 3u);
+  media.receive_all(50ms);
+  EXPECT_GE(media.receive_all(100ms).size(), 3u);
+  EXPECT_TRUE(stranger.receive_all(100ms).empty());
+}
+
+TEST(Stream, SingleStrayPacketDoesNotLatch) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  Peer sdp, stray;
+  testing::set_remote(shard, kId, sdp.endpoint());
+  stray.send_to(port, make_rtp(0, 1, 0, 0x5, kPayload));
+  stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
+  sdp.receive_all(50ms);
+  // Still sending to the SDP address: one packet is no evidence of a source.
+  EXPECT_GE(sdp.receive_all(100ms).size(), 3u);
+  EXPECT_TRUE(stray.receive_all(60ms).empty());
+}
+
+SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
+  SrtpKeys k;
+  k.suite = SrtpSuite::kAesCm128HmacSha1_80;
+  k.inbound_size = k.outbound_size = 30;
+  for (size_t i = 0; i < 30; ++i) {
+    k.inbound[i] = static_cast<uint8_t>(in_seed + i);
+    k.outbound[i] = static_cast<uint8_t>(out_seed + 3 * i);
+  }
+  return k;
+}
+
+TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kEcho);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  testing::set_remote(shard, kId, peer.endpoint());
+  const SrtpKeys keys = make_keys(1, 101);
+  Command set;
+  set.kind = CommandKind::kSetSrtp;
+  set.stream = kId;
+  set.keys = keys;
+  ASSERT_TRUE(shard.post(set));
+  // Commands apply in order at the tick boundary: once this stats request is
+  // answered, the keys are in place.
+  ASSERT_TRUE(testing::request_stats(shard, kId).has_value());
+
+  // Plain RTP on an SRTP stream: dropped as an authentication failure.
+  for (uint16_t i = 0; i < 5; ++i) peer.send_to(port, make_rtp(0, i, i * 160u, 0xC, kPayload));
+  auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.auth_failed >= 5; });
+  EXPECT_EQ(stats.drops.auth_failed, 5u);
+  EXPECT_EQ(stats.packets_received, 0u);
+
+  // Protected with the right key: accepted; with a wrong key: dropped.
+  auto out = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 30),
+                                 SrtpSession::Direction::kOutbound);
+  const SrtpKeys wrong = make_keys(50, 101);
+  auto forged = SrtpSession::create(wrong.suite, std::span(wrong.inbound.data(), 30),
+                                    SrtpSession::Direction::kOutbound);
+  ASSERT_TRUE(out && forged);
+  for (uint16_t i = 10; i < 30; ++i) {
+    auto pkt = make_rtp(0, i, i * 160u, 0xC, kPayload);
+    size_t len = pkt.size();
+    pkt.resize(len + SrtpSession::kProtectOverhead);
+    auto& session = (i % 4 == 3) ? *forged : *out;
+    ASSERT_TRUE(session.protect_rtp(pkt.data(), len, pkt.size()));
+    pkt.resize(len);
+    peer.send_to(port, pkt);
+    std::this_thread::sleep_for(20ms);
+  }
+  stats = stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 15; });
+  EXPECT_EQ(stats.packets_received, 15u);
+  EXPECT_EQ(stats.drops.auth_failed, 10u);
+  // The echo comes back protected with the stream's outbound key.
+  auto in = SrtpSession::create(keys.suite, std::span(keys.outbound.data(), 30),
+                                SrtpSession::Direction::kInbound);
+  ASSERT_TRUE(in);
+  size_t good = 0;
+  for (auto& d : peer.receive_all(200ms)) {
+    if (is_rtcp(d)) continue;
+    size_t len = d.size();
+    if (in->unprotect_rtp(d.data(), len)) ++good;
+  }
+  EXPECT_GE(good, 5u);
+}
+
+TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  StreamConfig config;
+  config.telephone_event_pt = 101;
+  const uint16_t port = open_via_command(shard, kId, config);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  // RFC 4733 §2.5.1: start with marker, continuations, three end packets,
+  // all with the event's timestamp.
+  uint16_t seq = 500;
+  for (int i = 0; i < 6; ++i) {
+    std::array<uint8_t, 4> ev{};
+    const bool end = i >= 3;
+    write_dtmf_event(ev, DtmfEvent{5, static_cast<uint16_t>(160 * (i + 1)), 10, end});
+    peer.send_to(port, make_rtp(101, seq++, 8000, 0xD, ev, i == 0));
+  }
+  const auto digit = wait_kind(shard, EventKind::kDtmf, kId);
+  ASSERT_TRUE(digit.has_value());
+  EXPECT_EQ(digit->digit, '5');
+  EXPECT_FALSE(wait_kind(shard, EventKind::kDtmf, kId, 200ms).has_value());  // never twice
+  EXPECT_EQ(rec.packets.load(), 0u);
+  EXPECT_EQ(rec.lost.load() + rec.silence.load(), 0u);  // jitter buffer never started
+}
+
+TEST(Stream, UnknownPayloadTypesAreDroppedAndCounted) {
+  Shard shard(testing::loopback_config());
+  shard.start();
+  StreamConfig config;
+  config.payload_types.reset();
+  config.payload_types.set(0);
+  const uint16_t port = open_via_command(shard, kId, config);
+  Peer peer;
+  for (uint16_t i = 0; i < 4; ++i)
+    peer.send_to(port, make_rtp(i % 2 == 0 ? 0 : 96, i, i * 160u, 1, kPayload));
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.unknown_pt >= 2; });
+  EXPECT_EQ(stats.drops.unknown_pt, 2u);
+}
+
+TEST(Stream, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
+  Shard shard(testing::loopback_config());
+  shard.start();
+  StreamConfig config;
+  config.rtp_timeout = 150ms;
+  const uint16_t port = open_via_command(shard, kId, config);
+  ASSERT_NE(port, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_kind(shard, EventKind::kRtpTimeout, kId, 1000ms).has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 140ms);
+  EXPECT_FALSE(wait_kind(shard, EventKind::kRtpTimeout, kId, 300ms).has_value());  // once
+  // Media resumes (an RTCP packet counts too), then stops: a new timeout.
+  Peer peer;
+  std::array<uint8_t, 64> rr{};
+  RtcpWriter w(rr);
+  w.add_receiver_report(0x77);
+  w.add_sdes_cname(0x77, "peer");
+  peer.send_to(port, std::span(rr.data(), w.size()));
+  EXPECT_TRUE(wait_kind(shard, EventKind::kRtpTimeout, kId, 1000ms).has_value());
+}
+
+TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
+  ShardConfig sc = testing::loopback_config();
+  sc.rtcp.min_interval_seconds = 0.1;
+  Shard shard(sc);
+  Recorder rec(shard, kId, Recorder::Mode::kEcho);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  Peer peer;
+  testing::set_remote(shard, kId, peer.endpoint());
+  talk(peer, port, 0xE, 1, 20);
+  // Our SR about the stream's packets, so its report about us carries LSR.
+  std::array<uint8_t, 128> sr{};
+  RtcpWriter w(sr);
+  w.add_sender_report(0xE, SenderInfo{ntp_now(), 3200, 20, 3200});
+  w.add_sdes_cname(0xE, "peer@test");
+  peer.send_to(port, std::span(sr.data(), w.size()));
+  bool saw_report = false, saw_cname = false;
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (std::chrono::steady_clock::now() < until && !(saw_report && saw_cname)) {
+    auto d = peer.receive(100ms);
+    if (!d || !is_rtcp(*d)) continue;
+    auto compound = RtcpCompoundView::parse(*d);
+    ASSERT_TRUE(compound.has_value());
+    for (const RtcpPacketView p : *compound) {
+      if (auto s = parse_sender_report(p)) {
+        saw_report = s->blocks.size() == 1 && s->blocks[0].ssrc == 0xE;
+      } else if (auto r = parse_receiver_report(p)) {
+        saw_report = r->blocks.size() == 1 && r->blocks[0].ssrc == 0xE;
+      }
+      if (auto c = sdes_cname(p)) saw_cname = c->starts_with("chorus");
+    }
+  }
+  EXPECT_TRUE(saw_report);
+  EXPECT_TRUE(saw_cname);
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
+  EXPECT_EQ(stats.rtcp_received, 1u);
+  EXPECT_GE(stats.rtcp_sent, 1u);
+}
+
+TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kEcho);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  Peer peer;
+  testing::set_remote(shard, kId, peer.endpoint());
+  std::mt19937 rng(99);
+  int sent = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<uint8_t> junk(rng() % 200);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    if (!junk.empty()) junk[0] = static_cast<uint8_t>((junk[0] & 0x3F) | (i % 2 ? 0x80 : 0x40));
+    if (i % 3 == 0 && junk.size() > 1) junk[1] = static_cast<uint8_t>(200 + rng() % 8);  // "RTCP"
+    peer.send_to(port, junk);
+    ++sent;
+  }
+  // Empty datagram and a header-only RTP packet with a lying CSRC count.
+  peer.send_to(port, std::span<const uint8_t>());
+  const uint8_t lying[12] = {0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+  peer.send_to(port, lying);
+  const auto stats = stats_until(shard, kId, [&](const StreamStats& s) {
+    return s.drops.malformed + s.packets_received + s.rtcp_received + s.drops.unknown_pt +
+               s.drops.too_late + s.drops.too_early + s.drops.duplicate + s.drops.stranger >=
+           static_cast<uint64_t>(sent) + 2;
+  });
+  EXPECT_GE(stats.drops.malformed, 150u);
+  // Still alive: a real packet pair after the junk is received.
+  talk(peer, port, 0xF00, 1, 2, 5ms);
+  const auto after = stats_until(shard, kId, [&](const StreamStats& s) {
+    return s.packets_received >= stats.packets_received + 2;
+  });
+  EXPECT_GE(after.packets_received, stats.packets_received + 2);
+}
+
+}  // namespace
+}  // namespace chorus::rtp
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
