@@ -179,6 +179,7 @@ void Conference::set_remote(size_t peer, const SpanPacket& packet) {
   }
   slot.packet = packet;
   slot.fresh = true;
+  slot.visible = packet.visible;
 }
 
 bool Conference::eligible_speaker(const Participant& p) const {
@@ -287,7 +288,7 @@ void Conference::sum_bus(size_t n) {
 }
 
 void Conference::route(Participant& p, uint64_t tick) {
-  const bool alone = visible_ == 1 && visible(p);
+  const bool alone = visible_ + remote_visible_ == 1 && visible(p);
   if (p.settings.deaf || p.settings.hold == HoldMode::kInactive) {
     p.group = static_cast<int>(p.silence_group);
   } else if (p.settings.hold == HoldMode::kMusic || alone) {
@@ -337,6 +338,9 @@ void Conference::produce_shared(Participant& p, uint64_t tick) {
 void Conference::tick(uint64_t tick) {
   const size_t n = samples();
   events_.clear();
+  remote_visible_ = 0;
+  for (const Peer& peer : peers_) remote_visible_ += peer.visible;
+  span_out_.visible = static_cast<uint32_t>(visible_);
   for (auto& p : parts_) detect(*p);
   select_talkers();
   sum_bus(n);

@@ -116,6 +116,7 @@ class Conference {
   struct Peer {
     SpanPacket packet;
     bool fresh = false;
+    uint32_t visible = 0;  // last known, kept while packets are late
   };
   struct Pick {
     int rank;
@@ -143,7 +144,8 @@ class Conference {
   std::vector<int32_t> bus_;                              // int32 accumulator, one tick at kMaxRate
   std::vector<Pick> picks_;                               // top-K scratch
   std::vector<ConferenceEvent> events_;
-  size_t visible_ = 0;  // members that make the room "not alone"
+  size_t visible_ = 0;         // local members that make the room "not alone"
+  size_t remote_visible_ = 0;  // the same on the other parts (spanning)
   std::string music_file_;
   std::shared_ptr<const MohClip> music_clip_;
   std::unique_ptr<MohSource> music_;
