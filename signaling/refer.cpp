@@ -20,10 +20,16 @@ ReferOutcome reply(Message response) {
 }  // namespace
 
 std::optional<Message> check_refer(const Message& refer, std::string_view to_tag) {
-  const std::vector<std::string_view> values = refer.header_values("Refer-To");
-  if (values.empty()) return make_response(refer, 400, "Missing Refer-To", to_tag);
-  if (values.size() > 1) return make_response(refer, 400, "Multiple Refer-To", to_tag);
-  if (!parse_refer_to(values.front())) return make_response(refer, 400, "Bad Refer-To", to_tag);
+  const std::vector<std::string_view> lines = refer.header_lines("Refer-To");
+  if (lines.empty()) return make_response(refer, 400, "Missing Refer-To", to_tag);
+  if (lines.size() > 1) return make_response(refer, 400, "Multiple Refer-To", to_tag);
+  // Refer-To is not a list header, but "<a>, <b>" on one line is still two
+  // targets (a top-level comma outside <> and quotes).
+  const auto elements = split_comma_list(lines.front());
+  if (elements && elements->size() > 1) {
+    return make_response(refer, 400, "Multiple Refer-To", to_tag);
+  }
+  if (!parse_refer_to(lines.front())) return make_response(refer, 400, "Bad Refer-To", to_tag);
   return std::nullopt;
 }
 
