@@ -5,6 +5,7 @@
 // report block a receiver sends about the source (§6.4.1), with LSR/DLSR from
 // the last SR heard from it.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -48,7 +49,10 @@ class ReceiveStats {
   uint32_t expected() const;  // A.3
   uint32_t received() const { return received_; }
   int64_t cumulative_lost() const;  // expected - received (may be negative: duplicates)
-  uint32_t jitter() const { return jitter_q4_ >> 4; }  // timestamp units (A.8)
+  // Timestamp units (A.8), saturating at 2^32-1 for absurd inputs.
+  uint32_t jitter() const {
+    return static_cast<uint32_t>(std::min<uint64_t>(jitter_q4_ >> 4, 0xFFFFFFFFu));
+  }
   double jitter_seconds() const;
   uint64_t bytes_received() const { return bytes_; }
   uint64_t reordered() const { return reordered_; }
@@ -74,8 +78,9 @@ class ReceiveStats {
   uint32_t expected_prior_ = 0;
   uint32_t received_prior_ = 0;
   bool seen_any_ = false;
-  // A.8 jitter: J scaled by 16 to keep integer precision.
-  uint32_t jitter_q4_ = 0;
+  // A.8 jitter: J scaled by 16 to keep integer precision; 64 bits so that
+  // timestamp jumps near 2^31 cannot wrap the estimate.
+  uint64_t jitter_q4_ = 0;
   uint32_t last_transit_ = 0;
   bool have_transit_ = false;
   Clock::time_point arrival_base_{};  // arrival times are taken relative to the first

@@ -64,6 +64,19 @@ TEST(ReceiveStats, TimestampWrapDoesNotDisturbJitter) {
   EXPECT_EQ(s.jitter(), 0u);
 }
 
+// A sender whose timestamps jump by half the 32-bit space every packet: the
+// estimate must grow towards the jump, never wrap back to a small value.
+TEST(ReceiveStats, HugeTimestampJumpsSaturateRatherThanWrapJitter) {
+  ReceiveStats s(8000);
+  uint32_t previous = 0;
+  for (int i = 0; i < 200; ++i) {
+    s.on_packet(static_cast<uint16_t>(i), i % 2 ? 0x80000000u : 0u, kT0, 0);
+    EXPECT_GE(s.jitter(), previous) << i;
+    previous = s.jitter();
+  }
+  EXPECT_GT(s.jitter(), 0x70000000u);
+}
+
 // RFC 3550 A.8 by hand: 8 kHz, 20 ms packets (160 timestamp units), arrivals
 // at 0, 20, 50, 60, 80, 100 ms. Transit (arrival - timestamp, in units):
 // 0, 0, 80, 0, 0, 0; |D| = 0, 80, 80, 0, 0.
