@@ -147,7 +147,6 @@ TEST(OrtpInterop, StatsAgreeBothWaysUnderSenderJitterAndLoss) {
   EXPECT_GE(final_ours->packets_sent, static_cast<uint64_t>(sent) - 10);
   EXPECT_EQ(theirs->packet_recv, final_ours->packets_sent);
   EXPECT_EQ(theirs->cum_packet_loss, 0);
-  EXPECT_LT(their_jitter->max_jitter / 8.0, 5.0);  // ms
   // Our RTCP reports reached oRTP and it understood them (report blocks).
   EXPECT_GE(theirs->recv_rtcp_packets, 1u);
   // The jitter buffer absorbed the profile: next to no late drops.
