@@ -115,6 +115,8 @@ class TransactionLayer {
   // The request of a live transaction (nullptr if gone).
   std::shared_ptr<const Message> request(TransactionId id) const;
   std::optional<TransactionState> state(TransactionId id) const;
+  // Client: the destination; server: where the request came from.
+  std::optional<Endpoint> peer(TransactionId id) const;
   // True once a client INVITE transaction has seen a provisional response:
   // the condition for sending CANCEL (§9.1).
   bool may_cancel(TransactionId id) const;

@@ -206,6 +206,12 @@ std::optional<TransactionState> TransactionLayer::state(TransactionId id) const 
   return tx->state;
 }
 
+std::optional<Endpoint> TransactionLayer::peer(TransactionId id) const {
+  const Transaction* tx = find(id);
+  if (tx == nullptr) return std::nullopt;
+  return tx->peer;
+}
+
 bool TransactionLayer::may_cancel(TransactionId id) const {
   const Transaction* tx = find(id);
   return tx != nullptr && tx->kind == TransactionKind::kClientInvite &&
