@@ -127,19 +127,28 @@ bool is_target_refresh(Method method) {
 
 std::optional<Dialog> Dialog::create_uas(const Message& request, const Message& response,
                                          uint32_t initial_local_cseq) {
-  if (!request.is_request() || !response.is_response()) return std::nullopt;
+  if (!response.is_response()) return std::nullopt;
   const int status = response.status();
   if (status < 101 || status >= 300) return std::nullopt;
-  const std::string_view local_tag = response.to().tag();
-  if (local_tag.empty() || request.call_id().empty()) return std::nullopt;
+  auto d = create_uas(request, std::string(response.to().tag()), first_contact_value(response),
+                      initial_local_cseq);
+  if (d && status >= 200) d->state_ = DialogState::kConfirmed;
+  return d;
+}
+
+std::optional<Dialog> Dialog::create_uas(const Message& request, std::string local_tag,
+                                         std::string local_contact, uint32_t initial_local_cseq) {
+  if (!request.is_request() || local_tag.empty() || request.call_id().empty()) {
+    return std::nullopt;
+  }
   auto target = contact_uri(request);
   if (!target) return std::nullopt;
 
   Dialog d;
   d.role_ = DialogRole::kUas;
-  d.state_ = status < 200 ? DialogState::kEarly : DialogState::kConfirmed;
+  d.state_ = DialogState::kEarly;
   // §12.1.1: remote tag from From (may be empty for an RFC 2543 peer).
-  d.id_ = DialogId{std::string(request.call_id()), std::string(local_tag),
+  d.id_ = DialogId{std::string(request.call_id()), std::move(local_tag),
                    std::string(request.from().tag())};
   d.secure_ = request.request_uri().is_sips();
   d.local_party_ = party_of(request.to());
@@ -147,7 +156,7 @@ std::optional<Dialog> Dialog::create_uas(const Message& request, const Message& 
   d.local_uri_ = std::string(request.to().uri_text);
   d.remote_uri_ = std::string(request.from().uri_text);
   d.remote_target_ = std::move(*target);
-  d.local_contact_ = first_contact_value(response);
+  d.local_contact_ = std::move(local_contact);
   d.set_route_set_from(request, /*reverse=*/false);
   d.remote_cseq_ = request.cseq().number;
   d.local_cseq_ = initial_local_cseq;

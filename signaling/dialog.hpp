@@ -50,6 +50,12 @@ class Dialog {
   // `initial_local_cseq`, which should be DialogRandom::initial_cseq().
   static std::optional<Dialog> create_uas(const Message& request, const Message& response,
                                           uint32_t initial_local_cseq);
+  // §12.1.1 UAS, before any response exists: an early dialog with our
+  // chosen To tag and Contact. Build the 1xx/2xx with make_response() (or
+  // InviteSession::respond) so they carry that tag and Contact; a 2xx
+  // confirms it (confirm(), which InviteSession::respond calls).
+  static std::optional<Dialog> create_uas(const Message& request, std::string local_tag,
+                                          std::string local_contact, uint32_t initial_local_cseq);
   // §12.1.2 UAC: our dialog-creating `request` and a 1xx-with-To-tag or 2xx
   // response. Each forked response with a different To tag makes a distinct
   // (early) dialog.

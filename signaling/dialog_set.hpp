@@ -77,9 +77,14 @@ class DialogSet {
   void collect_garbage();
 
   // Iteration for the application (roster, dialog event package).
+  // Must not insert or erase dialogs from inside `f`.
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& [id, dialog] : dialogs_) f(*dialog);
+    for (const auto& [id, dialog] : dialogs_) f(static_cast<const Dialog&>(*dialog));
+  }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& [id, dialog] : dialogs_) f(*dialog);
   }
 
  private:

@@ -106,6 +106,19 @@ Subscription* find_subscription(const Dialog& dialog, std::string_view event, st
       }));
 }
 
+std::vector<SubscriptionRef> subscriptions_for_event(DialogSet& dialogs, std::string_view event) {
+  std::vector<SubscriptionRef> out;
+  dialogs.for_each([&](Dialog& dialog) {
+    if (dialog.terminated()) return;
+    for (const auto& usage : dialog.usages()) {
+      if (usage->kind() != UsageKind::kSubscription || usage->terminated()) continue;
+      auto* sub = static_cast<Subscription*>(usage.get());
+      if (iequals(sub->event(), event)) out.push_back(SubscriptionRef{&dialog, sub});
+    }
+  });
+  return out;
+}
+
 namespace {
 
 SubscribeOutcome reply(Message response) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "signaling/dialog.hpp"
 #include "signaling/dialog_random.hpp"
@@ -83,6 +84,15 @@ class Subscription final : public DialogUsage {
 
 // The live subscription of `dialog` named by (event, id), or null.
 Subscription* find_subscription(const Dialog& dialog, std::string_view event, std::string_view id);
+
+// Every live subscription to `event` in `dialogs` with its dialog: what the
+// application walks to send a state change (RFC 6665 §4.2.2) to all
+// subscribers of a package.
+struct SubscriptionRef {
+  Dialog* dialog = nullptr;
+  Subscription* subscription = nullptr;
+};
+std::vector<SubscriptionRef> subscriptions_for_event(DialogSet& dialogs, std::string_view event);
 
 // What a SUBSCRIBE produced.
 struct SubscribeOutcome {

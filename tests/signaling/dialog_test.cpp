@@ -80,6 +80,24 @@ TEST(DialogUas, EarlyFrom180ConfirmedLater) {
   EXPECT_TRUE(d->confirmed());
 }
 
+TEST(DialogUas, CreatedBeforeAnyResponseStampsItsTagAndContact) {
+  const Message invite = parse(kInvite);
+  auto d = Dialog::create_uas(invite, "f7", "<sip:room1@10.0.0.1>;isfocus", 42);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->early());
+  EXPECT_EQ(d->id().local_tag, "f7");
+  const Message ringing = d->make_response(invite, 180);
+  EXPECT_EQ(ringing.to().tag(), "f7");
+  EXPECT_EQ(ringing.header("Contact"), "<sip:room1@10.0.0.1>;isfocus");
+  // §12.1.1: Record-Route is copied into the 18x/2xx.
+  EXPECT_EQ(ringing.header_values("Record-Route").size(), 2u);
+  // A 100 never gets a tag (§8.2.6.1) nor a Contact.
+  const Message trying = d->make_response(invite, 100);
+  EXPECT_TRUE(trying.to().tag().empty());
+  EXPECT_FALSE(trying.has_header("Contact"));
+  EXPECT_FALSE(Dialog::create_uas(invite, "", "<sip:x@y>", 1));
+}
+
 TEST(DialogUas, NoDialogWithout2xxOr1xxTagOrContact) {
   const Message invite = parse(kInvite);
   EXPECT_FALSE(Dialog::create_uas(invite, make_response(invite, 100), 1));

@@ -347,6 +347,27 @@ TEST_F(NotifierTest, NotifyForUnknownSubscriptionIs481) {
   EXPECT_NE(find_subscription(*out.dialog, "CONFERENCE", ""), nullptr);
 }
 
+TEST_F(NotifierTest, SubscriptionsForEventFindsEverySubscriberOfAPackage) {
+  auto a = notifier_.on_subscribe(dialogs_, subscribe(1, "Event: conference\n"), {});
+  std::string other(subscribe(1, "Event: dialog\n").serialize());
+  other.replace(other.find("sub-1@carol"), 11, "sub-2@carol");
+  auto parsed = Message::parse(other);
+  ASSERT_TRUE(parsed.ok());
+  auto b = notifier_.on_subscribe(dialogs_, *parsed, {});
+  ASSERT_EQ(a.response.status(), 200);
+  ASSERT_EQ(b.response.status(), 200);
+  auto refs = subscriptions_for_event(dialogs_, "conference");
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0].subscription, a.subscription);
+  EXPECT_EQ(refs[0].dialog, a.dialog);
+  // A state change goes out as NOTIFY to each.
+  const Message n =
+      refs[0].subscription->make_notify(*refs[0].dialog, {}, refs[0].subscription->full_state());
+  EXPECT_EQ(n.header("Event"), "conference");
+  EXPECT_EQ(subscriptions_for_event(dialogs_, "dialog").size(), 1u);
+  EXPECT_TRUE(subscriptions_for_event(dialogs_, "presence").empty());
+}
+
 TEST(EventPackageRegistryTest, LookupIsCaseInsensitiveAndReplaces) {
   EventPackageRegistry r;
   EXPECT_TRUE(r.empty());
