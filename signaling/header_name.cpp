@@ -58,6 +58,15 @@ constexpr std::array<HeaderInfo, static_cast<size_t>(HeaderId::kCount)> kHeaders
     {"Warning", 0, true},
     {"WWW-Authenticate", 0, false},
     {"Identity", 'y', false},
+    {"Date", 0, false},
+    {"Timestamp", 0, false},
+    {"User-Agent", 0, false},
+    {"Server", 0, false},
+    {"Organization", 0, false},
+    {"Priority", 0, false},
+    {"MIME-Version", 0, false},
+    {"Reply-To", 0, false},
+    {"Content-Transfer-Encoding", 0, false},
 }};
 
 char lower(char c) {

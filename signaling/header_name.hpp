@@ -53,6 +53,15 @@ enum class HeaderId : uint8_t {
   kWarning,
   kWwwAuthenticate,
   kIdentity,  // y
+  kDate,
+  kTimestamp,
+  kUserAgent,
+  kServer,
+  kOrganization,
+  kPriority,
+  kMimeVersion,
+  kReplyTo,
+  kContentTransferEncoding,
   kCount,
 };
 

@@ -345,8 +345,7 @@ Result<Message> Message::parse(std::string_view wire) {
     if (h.id == HeaderId::kRecordRoute && !parse_name_addr_list(m.view(h.value))) {
       return fail("Bad Record-Route");
     }
-    if (h.id == HeaderId::kOther && iequals(m.view(h.name), "Date") &&
-        !valid_sip_date(m.view(h.value))) {
+    if (h.id == HeaderId::kDate && !valid_sip_date(m.view(h.value))) {
       return fail("Bad Date");
     }
   }

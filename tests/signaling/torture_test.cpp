@@ -318,3 +318,8 @@ TEST(Rfc4475Invalid, ErrorResponseCopiesTransactionHeaders) {  // RFC 3261 §8.2
 
 }  // namespace
 }  // namespace chorus::sip
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
