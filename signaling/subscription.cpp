@@ -219,13 +219,8 @@ SubscribeOutcome Notifier::on_subscribe(DialogSet& dialogs, const Message& subsc
   }
   created->set_local_contact(local_contact_);
   Dialog& dialog = dialogs.insert(std::move(*created));
-  SubscribeOutcome out = new_subscription(dialog, subscribe, v, now);
-  if (auth.decision == SubscriptionAuthorization::Decision::kPending && out.subscription &&
-      !out.subscription->terminated()) {
-    out.subscription->set_pending();
-    out.notify = out.subscription->make_notify(dialog, now, NotifyBody{});
-  }
-  return out;
+  return new_subscription(dialog, subscribe, v, now,
+                          auth.decision == SubscriptionAuthorization::Decision::kPending);
 }
 
 SubscribeOutcome Notifier::on_subscribe(Dialog& dialog, const Message& subscribe, TimePoint now) {
@@ -244,12 +239,8 @@ SubscribeOutcome Notifier::on_subscribe(Dialog& dialog, const Message& subscribe
     if (auth.decision == SubscriptionAuthorization::Decision::kReject) {
       return reply(dialog.make_response(subscribe, auth.reject_status, auth.reject_reason));
     }
-    SubscribeOutcome out = new_subscription(dialog, subscribe, v, now);
-    if (auth.decision == SubscriptionAuthorization::Decision::kPending && out.subscription) {
-      out.subscription->set_pending();
-      out.notify = out.subscription->make_notify(dialog, now, NotifyBody{});
-    }
-    return out;
+    return new_subscription(dialog, subscribe, v, now,
+                            auth.decision == SubscriptionAuthorization::Decision::kPending);
   }
 
   SubscribeOutcome out = reply(dialog.make_response(subscribe, 200));
@@ -257,8 +248,11 @@ SubscribeOutcome Notifier::on_subscribe(Dialog& dialog, const Message& subscribe
   out.dialog = &dialog;
   out.subscription = existing;
   if (v.expires == 0) {
-    // §4.2.1.3 unsubscribe: final NOTIFY with the state and reason=timeout.
-    out.notify = existing->make_final_notify(dialog, "timeout", existing->full_state());
+    // §4.2.1.3 unsubscribe: final NOTIFY with the state (none while still
+    // unauthorized) and reason=timeout.
+    const NotifyBody body =
+        existing->status() == SubscriptionStatus::kPending ? NotifyBody{} : existing->full_state();
+    out.notify = existing->make_final_notify(dialog, "timeout", body);
     out.terminated = true;
     return out;
   }
@@ -271,7 +265,7 @@ SubscribeOutcome Notifier::on_subscribe(Dialog& dialog, const Message& subscribe
 }
 
 SubscribeOutcome Notifier::new_subscription(Dialog& dialog, const Message& subscribe,
-                                            const Validated& v, TimePoint now) {
+                                            const Validated& v, TimePoint now, bool pending) {
   SubscribeOutcome out = reply(dialog.make_response(subscribe, 200));
   out.response.set_header("Expires", std::to_string(v.expires));
   out.dialog = &dialog;
@@ -280,13 +274,16 @@ SubscribeOutcome Notifier::new_subscription(Dialog& dialog, const Message& subsc
       std::make_unique<Subscription>(v.event, v.id, v.content_type, v.expires, now, v.package);
   Subscription& sub = static_cast<Subscription&>(dialog.add_usage(std::move(usage)));
   out.subscription = &sub;
+  // §4.2.1.1: a pending subscription's NOTIFY reveals no state.
+  if (pending) sub.set_pending();
+  const NotifyBody body = pending ? NotifyBody{} : sub.full_state();
   if (v.expires == 0) {
     // §4.4.3 fetch: one NOTIFY with the state, and the subscription is over.
-    out.notify = sub.make_final_notify(dialog, "timeout", sub.full_state());
+    out.notify = sub.make_final_notify(dialog, "timeout", body);
     out.terminated = true;
     return out;
   }
-  out.notify = sub.make_notify(dialog, now, sub.full_state());
+  out.notify = sub.make_notify(dialog, now, body);
   return out;
 }
 

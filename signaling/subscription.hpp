@@ -124,7 +124,7 @@ class Notifier {
   std::optional<Message> validate(const Message& subscribe, std::string_view to_tag,
                                   Validated& out) const;
   SubscribeOutcome new_subscription(Dialog& dialog, const Message& subscribe, const Validated& v,
-                                    TimePoint now);
+                                    TimePoint now, bool pending);
 
   const EventPackageRegistry& packages_;
   DialogRandom& random_;

@@ -297,6 +297,8 @@ TEST_F(NotifierTest, PendingThenActivated) {
   EXPECT_TRUE(out.notify->body().empty());
   ASSERT_NE(out.subscription, nullptr);
   EXPECT_EQ(out.subscription->status(), SubscriptionStatus::kPending);
+  EXPECT_EQ(version_, 0);  // no state was produced for an unauthorized subscriber
+  EXPECT_EQ(out.notify->cseq().number, out.dialog->local_cseq());
 
   out.subscription->activate();
   const Message n =
