@@ -11,7 +11,9 @@ std::optional<ExtensionElement> ExtensionIterator::next() {
   if (!valid_ || (!one_byte_ && !two_byte_)) return std::nullopt;
   while (pos_ < block_.size()) {
     const uint8_t first = block_[pos_];
-    if (first == 0) {  // padding byte (RFC 8285 §4.2, §4.3)
+    // ID 0 is reserved for padding (RFC 8285 §4.2, §4.3): one byte, and in the
+    // one-byte form its length nibble is ignored rather than trusted.
+    if (first == 0 || (one_byte_ && (first >> 4) == 0)) {
       ++pos_;
       continue;
     }

@@ -64,12 +64,25 @@ TEST(RtpPacket, FindsOneByteExtensionsAndAudioLevelRfc6464) {
 }
 
 TEST(RtpPacket, OneByteIdFifteenStopsParsingRfc8285Section4_2) {
-  auto buf = bytes({0x90, 0,    0,    1,    0,    0,    0,    1,    0,   0, 0,
-                    1,    0xBE, 0xDE, 0x00, 0x01, 0xF0, 0x21, 0x00, 0x00});  // id 15 first, then
-                                                                             // what looks like id 2
+  auto buf =
+      bytes({0x90, 0, 0,    1,    0,    0,    0,    1,    0,    0,
+             0,    1, 0xBE, 0xDE, 0x00, 0x01, 0xF0, 0x21, 0x00, 0x00});  // id 15 first, then
+                                                                         // what looks like id 2
   const auto p = PacketView::parse(buf);
   ASSERT_TRUE(p);
   EXPECT_FALSE(p->extension(2));
+}
+
+TEST(RtpPacket, OneByteIdZeroIsASinglePaddingByteWhateverItsLength) {
+  // 0x05 (ID 0, "length" 6) then id 2 with one byte.
+  auto buf = bytes(
+      {0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0x00, 0x01, 0x05, 0x20, 0x77, 0x00});
+  const auto p = PacketView::parse(buf);
+  ASSERT_TRUE(p);
+  const auto e = p->extension(2);
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->size(), 1u);
+  EXPECT_EQ((*e)[0], 0x77);
 }
 
 TEST(RtpPacket, TwoByteExtensionFormRfc8285Section4_3) {
