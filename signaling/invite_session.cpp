@@ -303,6 +303,19 @@ void InviteSession::start_timer_from_uac_result(const Message& response, uint32_
 
 InviteResponseOutcome InviteSession::on_response(Dialog& dialog, const Message& response,
                                                  TimePoint now, DialogRandom& random) {
+  // The dialog may end here (481, a failed initial INVITE) and terminate
+  // this usage with it, so note the state first.
+  const InviteState before = state_;
+  InviteResponseOutcome out = handle_response(dialog, response, now, random, before);
+  if (before != InviteState::kTerminated && state_ == InviteState::kTerminated) {
+    out.terminated = true;
+  }
+  return out;
+}
+
+InviteResponseOutcome InviteSession::handle_response(Dialog& dialog, const Message& response,
+                                                     TimePoint now, DialogRandom& random,
+                                                     InviteState before) {
   InviteResponseOutcome out;
   const int status = response.status();
   const Method method = response.method();
@@ -338,7 +351,7 @@ InviteResponseOutcome InviteSession::on_response(Dialog& dialog, const Message& 
     if (uac_invite_had_offer_ && offer_state_ == OfferState::kLocalOffer) {
       offer_state_ = OfferState::kStable;
     }
-    if (state_ == InviteState::kEarly) {
+    if (before == InviteState::kEarly) {
       // §13.2.2.3: the initial INVITE failed.
       out.terminated = true;
       terminate();

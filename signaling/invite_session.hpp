@@ -122,6 +122,8 @@ class InviteSession final : public DialogUsage {
 
  private:
   InviteSession() = default;
+  InviteResponseOutcome handle_response(Dialog& dialog, const Message& response, TimePoint now,
+                                        DialogRandom& random, InviteState before);
   void start_timer_from_uac_result(const Message& response, uint32_t requested, TimePoint now);
 
   DialogRole role_ = DialogRole::kUas;

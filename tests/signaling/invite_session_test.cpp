@@ -8,6 +8,7 @@
 
 #include "signaling/dialog.hpp"
 #include "signaling/dialog_random.hpp"
+#include "signaling/dialog_set.hpp"
 #include "signaling/header_misc.hpp"
 #include "signaling/message.hpp"
 
@@ -385,6 +386,138 @@ TEST(InviteSessionUas, InfoIsDeliveredToTheApplication) {
   const auto out = call.session->on_request(call.dialog, alice_request("INFO", 11), t0, random);
   EXPECT_TRUE(out.deliver);
   EXPECT_FALSE(out.response);
+}
+
+// The whole UAS call as the stack drives it: every message goes through the
+// DialogSet, the dialog's CSeq check and the session.
+TEST(InviteSessionFlow, FullCallThroughTheDialogSet) {
+  DialogSet dialogs;
+  DialogRandom random(99);
+  const TimePoint t0{};
+  const Message invite = initial_invite();
+  ASSERT_TRUE(dialogs.match_request(invite).out_of_dialog);
+
+  auto created = Dialog::create_uas(invite, random.tag(), "<sip:room1@focus.example.com>;isfocus",
+                                    random.initial_cseq());
+  ASSERT_TRUE(created);
+  Dialog& dialog = dialogs.insert(std::move(*created));
+  const DialogId id = dialog.id();
+  auto& session = static_cast<InviteSession&>(
+      dialog.add_usage(InviteSession::create_uas(invite, InviteSession::Config{})));
+  const Message ringing = session.respond(dialog, invite, 180, {}, {}, t0);
+  EXPECT_EQ(ringing.to().tag(), id.local_tag);
+  const Message ok = session.respond(dialog, invite, 200, {}, kSdp, t0);
+  EXPECT_EQ(ok.to().tag(), id.local_tag);
+  EXPECT_EQ(ok.header("Contact"), "<sip:room1@focus.example.com>;isfocus");
+  // Session timer: Alice did not ask, so we refresh (RFC 4028 §9).
+  EXPECT_EQ(ok.header("Session-Expires"), "1800;refresher=uas");
+  EXPECT_FALSE(ok.has_header("Require"));
+  EXPECT_TRUE(dialog.confirmed());
+
+  // Everything Alice sends from now on carries our tag.
+  auto from_alice = [&](std::string_view method, uint32_t cseq, bool sdp) {
+    std::string text = alice_request(method, cseq, sdp).serialize();
+    const size_t at = text.find(";tag=f1");
+    text.replace(at, 7, ";tag=" + id.local_tag);
+    auto parsed = Message::parse(text);
+    EXPECT_TRUE(parsed.ok());
+    return std::move(parsed).value();
+  };
+  auto deliver = [&](const Message& m) {
+    auto match = dialogs.match_request(m);
+    EXPECT_NE(match.dialog, nullptr);
+    if (auto reject = match.dialog->check_request(m)) {
+      InviteRequestOutcome rejected;
+      rejected.response = std::move(*reject);
+      return rejected;
+    }
+    auto* usage = static_cast<InviteSession*>(match.dialog->find_usage(UsageKind::kInviteSession));
+    EXPECT_NE(usage, nullptr);
+    return usage->on_request(*match.dialog, m, t0, random);
+  };
+
+  EXPECT_TRUE(deliver(from_alice("ACK", 10, false)).ack_received);
+  // Hold: a re-INVITE with an offer.
+  const Message hold = from_alice("INVITE", 11, true);
+  ASSERT_TRUE(deliver(hold).deliver);
+  EXPECT_EQ(session.respond(dialog, hold, 200, {}, kSdp, t0).status(), 200);
+  EXPECT_TRUE(deliver(from_alice("ACK", 11, false)).ack_received);
+  // A stale request → 500 from the dialog.
+  auto stale = deliver(from_alice("INFO", 5, false));
+  ASSERT_TRUE(stale.response);
+  EXPECT_EQ(stale.response->status(), 500);
+  // Hang up.
+  auto bye = deliver(from_alice("BYE", 12, false));
+  EXPECT_TRUE(bye.terminated);
+  ASSERT_TRUE(bye.response);
+  EXPECT_EQ(bye.response->status(), 200);
+  dialogs.collect_garbage();
+  EXPECT_EQ(dialogs.find(id), nullptr);
+  // A BYE retransmitted after the dialog is gone → 481 from the set.
+  auto late = dialogs.match_request(from_alice("BYE", 12, false));
+  ASSERT_TRUE(late.reject);
+  EXPECT_EQ(late.reject->status(), 481);
+}
+
+// The focus dials out with session timers and is named refresher.
+TEST(InviteSessionFlow, UacWithSessionTimerRefreshesByUpdate) {
+  DialogRandom random(5);
+  const TimePoint t0{};
+  Message invite = Message::request(Method::kInvite, "sip:bob@example.net");
+  invite.add_header("Via", "SIP/2.0/UDP focus.example.com;branch=z9hG4bKo9");
+  invite.add_header("From", "<sip:room1@focus.example.com>;tag=f9");
+  invite.add_header("To", "<sip:bob@example.net>");
+  invite.add_header("Call-ID", "out-9@focus");
+  invite.add_header("CSeq", "1 INVITE");
+  invite.add_header("Contact", "<sip:room1@focus.example.com>");
+  add_session_timer_request_headers(invite, 1800, 90, /*we_refresh=*/true);
+  invite.set_body("application/sdp", kSdp);
+
+  Message ok = make_response(invite, 200, {}, "b9");
+  ok.set_header("Contact", "<sip:bob@203.0.113.9>");
+  ok.set_header("Session-Expires", "1200;refresher=uac");
+  ok.set_body("application/sdp", kSdp);
+  auto dialog = Dialog::create_uac(invite, ok);
+  ASSERT_TRUE(dialog);
+  auto& session = static_cast<InviteSession&>(
+      dialog->add_usage(InviteSession::create_uac(invite, InviteSession::Config{})));
+  const auto out = session.on_response(*dialog, ok, t0, random);
+  ASSERT_TRUE(out.ack);
+  EXPECT_EQ(out.ack->cseq().number, 1u);
+  EXPECT_TRUE(session.session_timer().active());
+  EXPECT_TRUE(session.session_timer().we_refresh());
+  EXPECT_EQ(session.session_timer().interval(), 1200u);
+  auto actions = dialog->on_deadline(t0 + seconds(600));
+  ASSERT_EQ(actions.requests.size(), 1u);
+  EXPECT_EQ(actions.requests[0].method(), Method::kUpdate);
+  EXPECT_EQ(actions.requests[0].request_uri_text(), "sip:bob@203.0.113.9");
+  EXPECT_EQ(actions.requests[0].cseq().number, 2u);
+  EXPECT_EQ(actions.requests[0].header("Session-Expires"), "1200;refresher=uac");
+}
+
+TEST(InviteSessionUac, CancelledInitialInviteEndsTheSession) {
+  DialogRandom random(5);
+  const Message invite = parse(
+      "INVITE sip:bob@example.net SIP/2.0\n"
+      "Via: SIP/2.0/UDP focus.example.com;branch=z9hG4bKo1\n"
+      "From: <sip:room1@focus.example.com>;tag=f9\n"
+      "To: <sip:bob@example.net>\n"
+      "Call-ID: out-2@focus\n"
+      "CSeq: 1 INVITE\n"
+      "Contact: <sip:room1@focus.example.com>\n"
+      "Content-Length: 0\n\n");
+  Message ringing = make_response(invite, 180, {}, "b1");
+  ringing.set_header("Contact", "<sip:bob@203.0.113.5>");
+  auto dialog = Dialog::create_uac(invite, ringing);
+  ASSERT_TRUE(dialog);
+  auto& session = static_cast<InviteSession&>(
+      dialog->add_usage(InviteSession::create_uac(invite, no_timer_config())));
+  EXPECT_FALSE(session.on_response(*dialog, ringing, {}, random).terminated);
+  EXPECT_EQ(session.state(), InviteState::kEarly);
+  const auto out = session.on_response(*dialog, make_response(invite, 487, {}, "b1"), {}, random);
+  EXPECT_TRUE(out.terminated);
+  EXPECT_FALSE(out.ack);  // the transaction layer ACKs non-2xx (§17.1.1.3)
+  EXPECT_TRUE(dialog->terminated());
 }
 
 TEST(HasSdp, OnlyApplicationSdpBodiesCount) {
