@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,7 +65,14 @@ class MohSource {
 // Thread-safe (set-up path; the mutex is never taken on the tick).
 class MohRegistry {
  public:
+  // Rendering or decoding takes tens of milliseconds: call this on the
+  // signalling thread (or preload()), never from a shard's tick.
   std::shared_ptr<const MohClip> clip(const std::string& file, int sample_rate);
+  // Renders/decodes `file` at each rate now (e.g. the built-in tune at 8, 16
+  // and 48 kHz at start-up), so later clip() calls are map look-ups.
+  void preload(const std::string& file, std::initializer_list<int> rates) {
+    for (int rate : rates) (void)clip(file, rate);
+  }
   // A fresh playhead over the shared clip.
   MohSource source(const std::string& file, int sample_rate) {
     return MohSource(clip(file, sample_rate));

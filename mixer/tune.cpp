@@ -35,29 +35,49 @@ constexpr double kBarSeconds = static_cast<double>(kTuneSeconds) / kChords.size(
 
 // Adds a voice into the circular loop buffer: partials of a band-limited
 // triangle (odd harmonics at 1/k², only those below 0.45 × the rate, so
-// 8 kHz renders do not alias) shaped by `envelope(t)`. Uses a sine
-// recurrence per partial instead of calling sin() per sample.
+// 8 kHz renders do not alias) shaped by `envelope(t)`. A sine recurrence per
+// partial replaces a sin() call per sample.
 template <class Envelope>
 void add_voice(std::vector<float>& loop, int rate, double start_s, double length_s, double hz,
                double level, int max_harmonic, Envelope envelope) {
-  const size_t n = loop.size();
-  const size_t start = static_cast<size_t>(start_s * rate);
-  const size_t count = static_cast<size_t>(length_s * rate);
-  for (int k = 1; k <= max_harmonic; k += 2) {
+  struct Partial {
+    double coeff, s1, s2, gain;
+  };
+  std::array<Partial, 8> partials{};
+  size_t count = 0;
+  for (int k = 1; k <= max_harmonic && count < partials.size(); k += 2) {
     const double f = hz * k;
     if (f >= 0.45 * rate) break;
-    const double gain = level / (k * k) * ((k / 2) % 2 == 0 ? 1.0 : -1.0);
     const double w = 2.0 * std::numbers::pi * f / rate;
-    const double c = 2.0 * std::cos(w);
-    double s1 = std::sin(-w);
-    double s2 = std::sin(-2.0 * w);
-    for (size_t i = 0; i < count; ++i) {
-      const double s0 = c * s1 - s2;
-      s2 = s1;
-      s1 = s0;
-      const double t = static_cast<double>(i) / rate;
-      loop[(start + i) % n] += static_cast<float>(gain * s0 * envelope(t));
+    // s1, s2 are the two samples "before" t = 0, so the first output is sin(0).
+    partials[count++] = {2.0 * std::cos(w), std::sin(-w), std::sin(-2.0 * w),
+                         level / (k * k) * ((k / 2) % 2 == 0 ? 1.0 : -1.0)};
+  }
+  const size_t n = loop.size();
+  size_t at = static_cast<size_t>(start_s * rate) % n;
+  const size_t samples = static_cast<size_t>(length_s * rate);
+  // Envelopes are smooth: evaluate them every kEnvBlock samples and
+  // interpolate linearly in between.
+  constexpr size_t kEnvBlock = 32;
+  double env_from = envelope(0.0);
+  double env_to = env_from;
+  for (size_t i = 0; i < samples; ++i) {
+    if (i % kEnvBlock == 0) {
+      env_from = env_to;
+      env_to = envelope(static_cast<double>(i + kEnvBlock) / rate);
     }
+    const double env =
+        env_from + (env_to - env_from) * static_cast<double>(i % kEnvBlock) / kEnvBlock;
+    double v = 0.0;
+    for (size_t p = 0; p < count; ++p) {
+      Partial& q = partials[p];
+      const double s0 = q.coeff * q.s1 - q.s2;
+      q.s2 = q.s1;
+      q.s1 = s0;
+      v += q.gain * s0;
+    }
+    loop[at] += static_cast<float>(v * env);
+    if (++at == n) at = 0;
   }
 }
 

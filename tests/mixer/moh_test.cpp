@@ -96,8 +96,11 @@ TEST(MohSource, TwoListenersAtOneRateHearTheSameFrames) {
   a.next_frame(fa);
   EXPECT_TRUE(std::equal(fa.pcm().begin(), fa.pcm().end(), at.pcm().begin()));
   // Another rate is another clip of the same tune.
+  registry.preload("", {8000, 16000});
+  EXPECT_EQ(registry.size(), 2u);
   auto c = registry.source("", 8000);
   EXPECT_NE(c.clip().get(), a.clip().get());
+  EXPECT_EQ(c.sample_rate(), 8000);
   EXPECT_EQ(registry.size(), 2u);
 }
 
