@@ -15,7 +15,74 @@ void check(int err, const char* what) {
   if (err != OPUS_OK) throw std::invalid_argument(std::string(what) + ": " + opus_strerror(err));
 }
 
+// The range decoder of RFC 6716 §4.1, just far enough to read the
+// equiprobable header bits at the start of a SILK layer.
+class RangeBits {
+ public:
+  explicit RangeBits(std::span<const uint8_t> frame) : data_(frame) {
+    // §4.1.1: rng = 128, val = 127 - (b0 >> 1), then normalise.
+    rem_ = next();
+    val_ = 127 - (rem_ >> 1);
+    normalize();
+  }
+
+  // §4.1.3.2 ec_dec_bit_logp() with logp = 1: a symbol of probability 1/2.
+  bool bit() {
+    const uint32_t s = rng_ >> 1;
+    const bool one = val_ < s;
+    if (one) {
+      rng_ = s;
+    } else {
+      val_ -= s;
+      rng_ -= s;
+    }
+    normalize();
+    return one;
+  }
+
+ private:
+  uint32_t next() { return pos_ < data_.size() ? data_[pos_++] : 0; }
+
+  // §4.1.2.1: keep rng above 2^23, shifting in one byte at a time.
+  void normalize() {
+    while (rng_ <= (1u << 23)) {
+      rng_ <<= 8;
+      const uint32_t b = next();
+      const uint32_t sym = ((rem_ << 8) | b) >> 1;
+      rem_ = b;
+      val_ = ((val_ << 8) + (255 - (sym & 255))) & 0x7FFFFFFF;
+    }
+  }
+
+  std::span<const uint8_t> data_;
+  size_t pos_ = 0;
+  uint32_t rng_ = 128;
+  uint32_t val_ = 0;
+  uint32_t rem_ = 0;
+};
+
 }  // namespace
+
+bool opus_packet_has_fec(std::span<const uint8_t> packet) {
+  if (packet.size() < 2 || packet.size() > 1275 * 48) return false;
+  const unsigned config = packet[0] >> 3;
+  if (config >= 16) return false;  // RFC 6716 §3.1: CELT-only has no LBRR
+  unsigned char toc = 0;
+  const unsigned char* frames[48] = {};
+  opus_int16 sizes[48] = {};
+  const int count = opus_packet_parse(packet.data(), static_cast<opus_int32>(packet.size()), &toc,
+                                      frames, sizes, nullptr);
+  if (count < 1 || sizes[0] < 1) return false;
+  // SILK frames (20 ms each, or one 10 ms) per Opus frame: SILK-only
+  // configurations cycle 10/20/40/60 ms, hybrid ones 10/20 ms.
+  const unsigned ms_index = config < 12 ? config % 4 : config % 2;
+  const int silk_frames = ms_index <= 1 ? 1 : static_cast<int>(ms_index);
+  // §4.2.3: one VAD flag per SILK frame, then the LBRR flag (mid channel
+  // first when stereo; its flag is enough to say FEC is present).
+  RangeBits bits(std::span(frames[0], static_cast<size_t>(sizes[0])));
+  for (int i = 0; i < silk_frames; ++i) (void)bits.bit();
+  return bits.bit();
+}
 
 bool opus_rate_supported(int rate) {
   return rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
@@ -64,13 +131,10 @@ void OpusDecoderImpl::conceal(Frame& out) {
 }
 
 bool OpusDecoderImpl::decode_fec(std::span<const uint8_t> next_payload, Frame& out) {
-  if (next_payload.size() < 3 || next_payload.size() > 0x7fffffff) {
+  if (!opus_packet_has_fec(next_payload)) {
     conceal(out);
     return false;
   }
-  // RFC 6716 §3.1: TOC configurations 0-15 are SILK-only or hybrid, the only
-  // modes that carry LBRR (FEC) frames.
-  const bool may_have_fec = (next_payload[0] >> 3) < 16;
   out.sample_rate = sample_rate_;
   out.channels = 1;
   out.silent = false;
@@ -82,7 +146,7 @@ bool OpusDecoderImpl::decode_fec(std::span<const uint8_t> next_payload, Frame& o
     return false;
   }
   out.samples = static_cast<size_t>(n);
-  return may_have_fec;
+  return true;
 }
 
 OpusEncoderImpl::OpusEncoderImpl(const CodecParams& params) : params_(params), enc_(nullptr) {

@@ -27,8 +27,8 @@ class OpusDecoderImpl final : public Decoder {
   bool decode(std::span<const uint8_t> payload, Frame& out) override;
   void conceal(Frame& out) override;
   // RFC 7587 §3.3 / RFC 6716 §4.2.4: the next packet's LBRR data rebuilds the
-  // lost 20 ms. Returns true when that packet can carry it (SILK or hybrid
-  // mode) and decoded; libopus itself falls back to PLC when the flag is off.
+  // lost 20 ms. Returns true when that packet carries FEC data; otherwise
+  // conceals (libopus PLC) and returns false.
   bool decode_fec(std::span<const uint8_t> next_payload, Frame& out) override;
   int sample_rate() const override { return sample_rate_; }
 
@@ -56,6 +56,11 @@ class OpusEncoderImpl final : public Encoder {
   OpusEncoder* enc_;
   std::array<int16_t, kMaxSamples> stereo_{};  // mono input duplicated for a stereo encoder
 };
+
+// Whether the first Opus frame of `packet` carries LBRR (in-band FEC) data
+// for the frame before it: RFC 6716 §4.2.3 header bits, read with the range
+// decoder of §4.1. False for CELT-only packets, DTX and malformed input.
+bool opus_packet_has_fec(std::span<const uint8_t> packet);
 
 // Whether libopus accepts `rate` (RFC 6716 §2: 8, 12, 16, 24 or 48 kHz).
 bool opus_rate_supported(int rate);

@@ -266,6 +266,49 @@ TEST(OpusFec, RecoversLostFrameBetterThanPlc) {
   EXPECT_LT(fec_err, plc_err * 0.5) << "fec " << fec_err << " plc " << plc_err;
 }
 
+// RFC 6716 §4.2.3: the LBRR flag read from the packet itself says whether
+// FEC is there, so decode_fec() does not pretend when it is not.
+TEST(OpusFec, LbrrFlagIsReadFromThePacket) {
+  auto speech = testing::speech(16000);
+  const std::vector<int16_t> in =
+      speech ? *speech : tone_signal(16000, {220.0, 660.0, 1320.0}, 3000.0, 2.0);
+  for (bool fec : {true, false}) {
+    SCOPED_TRACE(fec ? "fec on" : "fec off");
+    CodecParams p = opus_at(16000);
+    p.bitrate = 24000;
+    p.fec = fec;
+    auto enc = make_encoder(p);
+    auto dec = make_decoder(p);
+    Frame f, out;
+    std::array<uint8_t, kMaxPayloadBytes> buf{};
+    int with_fec = 0, packets = 0, fec_decodes = 0;
+    for (size_t at = 0; at + 320 <= in.size(); at += 320) {
+      f.sample_rate = 16000;
+      f.samples = 320;
+      std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(at), 320, f.data.begin());
+      const size_t n = enc->encode(f, buf);
+      ++packets;
+      if (opus_packet_has_fec(std::span(buf.data(), n))) ++with_fec;
+      if (dec->decode_fec(std::span(buf.data(), n), out)) ++fec_decodes;
+      EXPECT_EQ(out.samples, 320u);
+    }
+    EXPECT_EQ(with_fec, fec_decodes);
+    if (fec) {
+      EXPECT_GT(with_fec, packets / 3);
+    } else {
+      EXPECT_EQ(with_fec, 0);
+    }
+  }
+  // CELT-only configurations (TOC config >= 16) never carry LBRR; garbage is not FEC.
+  const std::array<uint8_t, 4> celt{static_cast<uint8_t>(31u << 3), 0xff, 0xff, 0xff};
+  EXPECT_FALSE(opus_packet_has_fec(celt));
+  EXPECT_FALSE(opus_packet_has_fec({}));
+  const std::array<uint8_t, 1> toc_only{0x08};
+  EXPECT_FALSE(opus_packet_has_fec(toc_only));
+  const std::array<uint8_t, 3> bad_code3{0x0b, 0x00, 0x00};  // code 3 with zero frames
+  EXPECT_FALSE(opus_packet_has_fec(bad_code3));
+}
+
 TEST(OpusDtx, SilenceBecomesTinyPacketsThatDecodeAsSilent) {
   CodecParams p = opus_at(48000);
   p.dtx = true;
