@@ -4,6 +4,7 @@
 #include <string>
 
 #include "signaling/header_misc.hpp"
+#include "signaling/subscription.hpp"
 
 namespace chorus::sip {
 namespace {
@@ -184,6 +185,14 @@ InviteRequestOutcome InviteSession::on_request(Dialog& dialog, const Message& re
       out.response = dialog.make_response(request, 200);
       out.terminated = true;
       terminate();
+      if (config_.bye_ends_dialog) {
+        for (const auto& usage : dialog.usages()) {
+          if (usage->kind() != UsageKind::kSubscription || usage->terminated()) continue;
+          auto& sub = static_cast<Subscription&>(*usage);
+          out.final_notifies.push_back(
+              sub.make_final_notify(dialog, "noresource", sub.full_state()));
+        }
+      }
       return out;
     }
     default:

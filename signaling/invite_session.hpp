@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "signaling/dialog.hpp"
 #include "signaling/dialog_random.hpp"
@@ -36,6 +37,9 @@ struct InviteRequestOutcome {
   bool terminated = false;
   // A peer re-INVITE still pending when the BYE arrived gets 487 (§15.1.2).
   std::optional<Message> pending_invite_response;
+  // BYE with Config::bye_ends_dialog: final NOTIFYs of the dialog's
+  // subscriptions, to send after the 200.
+  std::vector<Message> final_notifies;
 };
 
 // What a response to one of our requests on the usage means.
@@ -64,6 +68,10 @@ class InviteSession final : public DialogUsage {
     // are the refresher; if false, on_deadline() reports
     // session_refresh_due and the application sends a re-INVITE.
     bool refresh_with_update = true;
+    // BYE ends the whole dialog: subscriptions sharing it (e.g. an in-dialog
+    // conference SUBSCRIBE) get a final NOTIFY "terminated;reason=noresource".
+    // RFC 5057 §5.4 lets them outlive the INVITE usage; false keeps them.
+    bool bye_ends_dialog = true;
   };
 
   // UAS: the initial INVITE we received is pending; the application answers

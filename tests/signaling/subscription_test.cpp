@@ -9,6 +9,7 @@
 #include "signaling/dialog_set.hpp"
 #include "signaling/event_package.hpp"
 #include "signaling/header_event.hpp"
+#include "signaling/invite_session.hpp"
 #include "signaling/message.hpp"
 
 namespace chorus::sip {
@@ -368,6 +369,49 @@ TEST_F(NotifierTest, SubscriptionsForEventFindsEverySubscriberOfAPackage) {
   EXPECT_EQ(n.header("Event"), "conference");
   EXPECT_EQ(subscriptions_for_event(dialogs_, "dialog").size(), 1u);
   EXPECT_TRUE(subscriptions_for_event(dialogs_, "presence").empty());
+}
+
+// A participant subscribed inside its INVITE dialog hangs up: the BYE ends
+// the subscription too, with a final NOTIFY.
+TEST_F(NotifierTest, ByeEndsSubscriptionsSharingTheInviteDialog) {
+  const Message invite = parse(
+      "INVITE sip:room1@focus.example.com SIP/2.0\n"
+      "Via: SIP/2.0/UDP carol.example.com;branch=z9hG4bKi\n"
+      "From: <sip:carol@example.com>;tag=c1\n"
+      "To: <sip:room1@focus.example.com>\n"
+      "Call-ID: sub-1@carol\n"
+      "CSeq: 1 INVITE\n"
+      "Contact: <sip:carol@198.51.100.20:5062>\n"
+      "Content-Length: 0\n\n");
+  auto created = Dialog::create_uas(invite, "f5", "<sip:room1@focus.example.com>", 10);
+  ASSERT_TRUE(created);
+  Dialog& dialog = dialogs_.insert(std::move(*created));
+  auto& session = static_cast<InviteSession&>(
+      dialog.add_usage(InviteSession::create_uas(invite, InviteSession::Config{})));
+  session.respond(dialog, invite, 200, {}, {}, {});
+
+  auto sub = notifier_.on_subscribe(dialogs_, subscribe(2, "Event: conference\n", "f5"), {});
+  ASSERT_EQ(sub.response.status(), 200);
+  EXPECT_EQ(sub.dialog, &dialog);
+  EXPECT_EQ(dialog.usages().size(), 2u);
+
+  const Message bye = parse(
+      "BYE sip:room1@focus.example.com SIP/2.0\n"
+      "Via: SIP/2.0/UDP carol.example.com;branch=z9hG4bKb\n"
+      "From: <sip:carol@example.com>;tag=c1\n"
+      "To: <sip:room1@focus.example.com>;tag=f5\n"
+      "Call-ID: sub-1@carol\n"
+      "CSeq: 3 BYE\n"
+      "Content-Length: 0\n\n");
+  ASSERT_FALSE(dialog.check_request(bye));
+  auto out = session.on_request(dialog, bye, {}, random_);
+  ASSERT_TRUE(out.response);
+  EXPECT_EQ(out.response->status(), 200);
+  ASSERT_EQ(out.final_notifies.size(), 1u);
+  EXPECT_EQ(out.final_notifies[0].header("Subscription-State"), "terminated;reason=noresource");
+  EXPECT_EQ(out.final_notifies[0].header("Event"), "conference");
+  dialogs_.collect_garbage();
+  EXPECT_TRUE(dialogs_.empty());
 }
 
 TEST(EventPackageRegistryTest, LookupIsCaseInsensitiveAndReplaces) {
