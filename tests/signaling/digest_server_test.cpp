@@ -371,6 +371,43 @@ TEST_F(DigestServerTest, RightsAreNamedAndAdminImpliesAll) {
   EXPECT_FALSE(server.has_right("nobody", kRightMonitor));
 }
 
+TEST_F(DigestServerTest, AuthIntCoversTheBody) {
+  // RFC 7616 §3.4.3: HA2 = H(method:uri:H(entity-body)).
+  const std::string nonce = server.make_nonce();
+  const std::string body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n";
+  const std::string ha1 = hex_hash(EVP_sha256(), "alice:chorus.example:s3cret");
+  const std::string ha2 =
+      hex_hash(EVP_sha256(), "INVITE:" + uri + ":" + hex_hash(EVP_sha256(), body));
+  const std::string response =
+      hex_hash(EVP_sha256(), ha1 + ":" + nonce + ":00000001:abc:auth-int:" + ha2);
+  const std::string creds = "Digest username=\"alice\", realm=\"chorus.example\", nonce=\"" +
+                            nonce + "\", uri=\"" + uri + "\", response=\"" + response +
+                            "\", algorithm=SHA-256, cnonce=\"abc\", qop=auth-int, nc=00000001";
+  EXPECT_FALSE(server.verify(creds, "INVITE", uri, body + "tampered").ok);
+  auto r = server.verify(creds, "INVITE", uri, body);
+  EXPECT_TRUE(r.ok) << r.why;
+}
+
+TEST_F(DigestServerTest, SessVariantWhenConfigured) {
+  DigestServer sess{make_config({DigestAlgorithm::kSha256Sess}), [this] { return now; }};
+  sess.add_account(password_account("alice", "s3cret"));
+  auto challenge = parse_digest_params(sess.challenges()[0]);
+  ASSERT_TRUE(challenge);
+  EXPECT_EQ(challenge->get("algorithm"), "SHA-256-sess");
+  const std::string nonce(*challenge->get("nonce"));
+  const std::string ha1 = hex_hash(
+      EVP_sha256(), hex_hash(EVP_sha256(), "alice:chorus.example:s3cret") + ":" + nonce + ":c1");
+  const std::string ha2 = hex_hash(EVP_sha256(), "BYE:" + uri);
+  const std::string response =
+      hex_hash(EVP_sha256(), ha1 + ":" + nonce + ":00000001:c1:auth:" + ha2);
+  const std::string creds = "Digest username=\"alice\", realm=\"chorus.example\", nonce=\"" +
+                            nonce + "\", uri=\"" + uri + "\", response=\"" + response +
+                            "\", algorithm=SHA-256-sess, cnonce=\"c1\", qop=auth, nc=00000001";
+  auto r = sess.verify(creds, "BYE", uri);
+  EXPECT_TRUE(r.ok) << r.why;
+  EXPECT_EQ(r.algorithm, DigestAlgorithm::kSha256Sess);
+}
+
 TEST(DigestParams, ParsesQuotedEscapesAndTokens) {
   auto p = parse_digest_params(
       "Digest  username=\"a\\\"b\" ,realm=\"r\",\r\n nc=00000001, algorithm=SHA-256");
