@@ -147,8 +147,10 @@ InviteRequestOutcome InviteSession::on_request(Dialog& dialog, const Message& re
         awaiting_ack_cseq_.reset();
         out.ack_received = true;
         // §13.2.1: our 2xx carried the offer (the INVITE had none); the ACK
-        // carries the answer.
-        if (offer_state_ == OfferState::kLocalOffer && has_sdp(request)) {
+        // carries the answer. An ACK without one leaves no negotiated
+        // session: the application ends the call (§13.3.1.4 / RFC 6337 §3.1).
+        if (offer_state_ == OfferState::kLocalOffer) {
+          out.ack_without_answer = !has_sdp(request);
           offer_state_ = OfferState::kStable;
         }
       }
@@ -215,7 +217,9 @@ Message InviteSession::respond(Dialog& dialog, const Message& request, int statu
     if (status == 422 && uas_timer_) apply_session_timer(*uas_timer_, r);
     if (!is_final) return r;
     if (ok) {
-      if (offer_state_ == OfferState::kRemoteOffer && !sdp.empty()) {
+      if (offer_state_ == OfferState::kRemoteOffer) {
+        // The 2xx answers the offer (an answer-less 2xx is the
+        // application's bug; do not wedge the session in kRemoteOffer).
         offer_state_ = OfferState::kStable;
       } else if (offer_state_ == OfferState::kStable && !uas_invite_had_offer_ && !sdp.empty()) {
         offer_state_ = OfferState::kLocalOffer;  // §13.2.1: the answer comes in the ACK

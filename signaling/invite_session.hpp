@@ -33,6 +33,8 @@ struct InviteRequestOutcome {
   bool deliver = false;
   // ACK for our 2xx arrived: stop retransmitting it.
   bool ack_received = false;
+  // That ACK should have answered the offer in our 2xx and did not.
+  bool ack_without_answer = false;
   // The session ended (BYE).
   bool terminated = false;
   // A peer re-INVITE still pending when the BYE arrived gets 487 (§15.1.2).

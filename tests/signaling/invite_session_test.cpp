@@ -260,6 +260,33 @@ TEST(InviteSessionGlare, CallIdOwnerWaits2100To4000Ms) {
   }
 }
 
+// §13.2.1: an offer-less re-INVITE from the peer gets our offer in the 2xx;
+// its ACK answers.
+TEST(InviteSessionUas, OfferlessReInviteIsAnsweredInAck) {
+  DialogRandom random(1);
+  const TimePoint t0{};
+  Call call = answered_call(t0);
+  call.session->on_request(call.dialog, alice_request("ACK", 10), t0, random);
+  const Message reinvite = alice_request("INVITE", 11, /*with_sdp=*/false);
+  ASSERT_TRUE(call.session->on_request(call.dialog, reinvite, t0, random).deliver);
+  EXPECT_EQ(call.session->offer_state(), OfferState::kStable);
+  call.session->respond(call.dialog, reinvite, 200, {}, kSdp, t0);
+  EXPECT_EQ(call.session->offer_state(), OfferState::kLocalOffer);
+  auto out = call.session->on_request(call.dialog, alice_request("ACK", 11, true), t0, random);
+  EXPECT_TRUE(out.ack_received);
+  EXPECT_FALSE(out.ack_without_answer);
+  EXPECT_EQ(call.session->offer_state(), OfferState::kStable);
+
+  // Again, but the ACK forgets the answer.
+  const Message again = alice_request("INVITE", 12, false);
+  ASSERT_TRUE(call.session->on_request(call.dialog, again, t0, random).deliver);
+  call.session->respond(call.dialog, again, 200, {}, kSdp, t0);
+  out = call.session->on_request(call.dialog, alice_request("ACK", 12, false), t0, random);
+  EXPECT_TRUE(out.ack_received);
+  EXPECT_TRUE(out.ack_without_answer);
+  EXPECT_EQ(call.session->offer_state(), OfferState::kStable);
+}
+
 TEST(InviteSessionUac, Retransmitted2xxGetsTheSameAck) {
   DialogRandom random(1);
   const TimePoint t0{};
