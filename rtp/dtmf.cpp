@@ -58,6 +58,16 @@ std::optional<char> DtmfReceiver::on_packet(uint32_t rtp_timestamp,
       current_.volume = event->volume;
       return std::nullopt;
     }
+    // RFC 4733 §2.5.2.3: an event longer than the 16-bit duration field is
+    // sent as segments; each new segment's timestamp is the previous one plus
+    // its (maximal) duration. Same event, not ended: a continuation, not a
+    // second key press.
+    if (!current_.end && event->event == current_.event && current_.duration == 0xFFFF &&
+        rtp_timestamp - current_timestamp_ == 0xFFFFu) {
+      current_ = *event;
+      current_timestamp_ = rtp_timestamp;
+      return std::nullopt;
+    }
     // Serial-number comparison: a timestamp before the current event's belongs
     // to an older event delayed in the network.
     if (static_cast<int32_t>(rtp_timestamp - current_timestamp_) < 0) return std::nullopt;

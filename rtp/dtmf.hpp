@@ -43,7 +43,9 @@ std::optional<uint8_t> dtmf_event_code(char digit);  // accepts 'a'-'d' too
 // event code (§2.5.1.1: all packets of one event share the timestamp); a new
 // timestamp starts a new event, even for the same digit pressed twice.
 // Packets older than the current event (reordered retransmissions of a
-// finished one) are ignored.
+// finished one) are ignored. A long event split into segments (§2.5.2.3: a
+// segment of duration 0xFFFF followed by one timestamped 0xFFFF later) stays
+// one digit.
 class DtmfReceiver {
  public:
   std::optional<char> on_packet(uint32_t rtp_timestamp, std::span<const uint8_t> payload);

@@ -86,6 +86,18 @@ TEST(DtmfReceiver, TimestampWrapBetweenEvents) {
   EXPECT_FALSE(rx.on_packet(0xFFFFFF00u, payload(7, true, 800)));
 }
 
+TEST(DtmfReceiver, LongEventSegmentsAreOneDigitRfc4733Section2_5_2_3) {
+  DtmfReceiver rx;
+  EXPECT_EQ(rx.on_packet(10000, payload(0, false, 160)), '0');
+  EXPECT_FALSE(rx.on_packet(10000, payload(0, false, 0xFFFF)));
+  // The next segment starts 0xFFFF later with the same event.
+  EXPECT_FALSE(rx.on_packet(10000 + 0xFFFF, payload(0, false, 160)));
+  EXPECT_FALSE(rx.on_packet(10000 + 0xFFFF, payload(0, true, 800)));
+  EXPECT_TRUE(rx.current()->end);
+  // A real second press after that is still reported.
+  EXPECT_EQ(rx.on_packet(10000 + 0xFFFF + 4000, payload(0, false, 160)), '0');
+}
+
 TEST(DtmfReceiver, DifferentEventAtSameTimestampIsANewEvent) {
   DtmfReceiver rx;
   EXPECT_EQ(rx.on_packet(100, payload(4, false, 160)), '4');
