@@ -33,7 +33,7 @@ void set_policies(SrtpSuite suite, srtp_policy_t& policy) {
       srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
       break;
     case SrtpSuite::kAesCm128HmacSha1_32:
-      // RFC 4568 §6.2.2 / RFC 3711 §5.2: SRTCP keeps the 80-bit tag.
+      // RFC 4568 §6.2.2: only the SRTP tag is 32 bits; SRTCP keeps 80.
       srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&policy.rtp);
       srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
       break;
