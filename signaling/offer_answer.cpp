@@ -77,6 +77,12 @@ bool usable_crypto(const Crypto& c, CryptoSuite suite) {
          c.session_params.empty();
 }
 
+// RFC 4566 §5.7: every media section needs a c=, its own or the session's.
+bool usable_connection(const AudioMedia& a) {
+  return a.connection && a.connection->net_type == "IN" &&
+         (a.connection->addr_type == "IP4" || a.connection->addr_type == "IP6");
+}
+
 std::uint16_t rtcp_port_of(const LocalMedia& media) {
   if (media.rtcp_port != 0) return media.rtcp_port;
   return media.rtp_port == 65535 ? 0 : static_cast<std::uint16_t>(media.rtp_port + 1);
@@ -192,6 +198,10 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
     }
     if (is_dtls(a.proto)) {
       reject("DTLS-SRTP not supported (SDES only)");
+      continue;
+    }
+    if (!usable_connection(a)) {
+      reject("no usable c= line (IN IP4 or IN IP6)");
       continue;
     }
     if (is_savp(a.proto) && caps_.srtp == SrtpPolicy::kOff) {
@@ -438,6 +448,7 @@ Result<Negotiated> OfferAnswer::process_answer(std::string_view remote_answer) {
   if (!parsed_audio) return parsed_audio.error();
   const AudioMedia& a = parsed_audio.value();
   if (is_dtls(a.proto) || !is_rtp(a.proto)) return Error{"answer changed the transport"};
+  if (!usable_connection(a)) return Error{"answer has no usable c= line"};
 
   // Codec: the first answered format that matches something we offered.
   const Media& offered = pending.session.media[index];

@@ -319,7 +319,9 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"disabled stream", SrtpPolicy::kOff, "m=audio 0 RTP/AVP 0\r\n",
                 "stream disabled by the offerer"},
         Refusal{"only video", SrtpPolicy::kOff, "m=video 30000 RTP/AVP 96\r\n", "no audio stream"},
-        Refusal{"raw udp", SrtpPolicy::kOff, "m=audio 30000 udp 0\r\n", "unsupported transport"}),
+        Refusal{"raw udp", SrtpPolicy::kOff, "m=audio 30000 udp 0\r\n", "unsupported transport"},
+        Refusal{"atm address", SrtpPolicy::kOff,
+                "m=audio 30000 RTP/AVP 0\r\nc=ATM NSAP 47.0091\r\n", "no usable c= line"}),
     [](const ::testing::TestParamInfo<Refusal>& info) {
       std::string name;
       for (const char* p = info.param.name; *p; ++p)
@@ -399,6 +401,15 @@ TEST(OfferAnswer, Ipv6LocalAddress) {
   auto out = answer_ok(oa, kBaresip);
   EXPECT_NE(out.sdp.find("c=IN IP6 2001:db8::5\r\n"), std::string::npos);
   EXPECT_NE(out.sdp.find(" IN IP6 2001:db8::5\r\n"), out.sdp.find("c=IN IP6"));
+}
+
+TEST(OfferAnswer, StreamWithoutAnyConnectionLineIsRefused) {
+  OfferAnswer oa(caps(), counting_random());
+  auto out = answer_ok(oa,
+                       "v=0\r\no=peer 42 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n"
+                       "m=audio 7078 RTP/AVP 0\r\n");
+  EXPECT_FALSE(out.negotiated.accepted);
+  EXPECT_NE(out.negotiated.reason.find("no usable c= line"), std::string::npos);
 }
 
 TEST(OfferAnswer, UnparsableOfferIsAnError) {
