@@ -5,7 +5,9 @@
 
 #include <string>
 
+#include "signaling/dialog_dispatch.hpp"
 #include "signaling/dialog_set.hpp"
+#include "signaling/invite_session.hpp"
 #include "signaling/message.hpp"
 
 namespace chorus::sip {
@@ -460,6 +462,49 @@ TEST(DialogSetTest, EraseAndGarbageCollection) {
   set.insert(make_uas_dialog());
   set.erase(id);
   EXPECT_TRUE(set.empty());
+}
+
+Message alice_in_dialog(std::string_view method, uint32_t cseq, std::string_view to_tag = "f1") {
+  return parse(std::string(method) + " sip:room1@focus.example.com SIP/2.0\n" +
+               "Via: SIP/2.0/UDP alice.example.com;branch=z9hG4bKd" + std::to_string(cseq) + "\n" +
+               "From: <sip:alice@example.com>;tag=a1\n" +
+               "To: <sip:room1@focus.example.com>;tag=" + std::string(to_tag) + "\n" +
+               "Call-ID: call-1@alice\n" + "CSeq: " + std::to_string(cseq) + " " +
+               std::string(method) + "\n" + "Content-Length: 0\n\n");
+}
+
+TEST(DialogDispatch, RoutesEachMethodToItsUsage) {
+  DialogSet set;
+  Dialog& d = set.insert(make_uas_dialog());
+  // No INVITE usage yet: session methods get 481, ACK is dropped.
+  auto route = route_request(set, alice_in_dialog("INFO", 320));
+  EXPECT_EQ(route.kind, DialogRoute::Kind::kReject);
+  ASSERT_TRUE(route.response);
+  EXPECT_EQ(route.response->status(), 481);
+  EXPECT_EQ(route_request(set, alice_in_dialog("ACK", 314)).kind, DialogRoute::Kind::kDropped);
+
+  InviteSession::Config config;
+  config.session_timer.enabled = false;
+  auto& session =
+      static_cast<InviteSession&>(d.add_usage(InviteSession::create_uas(parse(kInvite), config)));
+  route = route_request(set, alice_in_dialog("BYE", 321));
+  EXPECT_EQ(route.kind, DialogRoute::Kind::kInviteSession);
+  EXPECT_EQ(route.invite, &session);
+  EXPECT_EQ(route.dialog, &d);
+  EXPECT_EQ(route_request(set, alice_in_dialog("SUBSCRIBE", 322)).kind,
+            DialogRoute::Kind::kSubscribe);
+  EXPECT_EQ(route_request(set, alice_in_dialog("REFER", 323)).kind, DialogRoute::Kind::kRefer);
+  EXPECT_EQ(route_request(set, alice_in_dialog("NOTIFY", 324)).kind, DialogRoute::Kind::kNotify);
+  EXPECT_EQ(route_request(set, alice_in_dialog("MESSAGE", 325)).kind, DialogRoute::Kind::kOther);
+  // Stale CSeq → 500; unknown tag → 481; no tag → out of dialog.
+  route = route_request(set, alice_in_dialog("INFO", 300));
+  EXPECT_EQ(route.kind, DialogRoute::Kind::kReject);
+  EXPECT_EQ(route.response->status(), 500);
+  route = route_request(set, alice_in_dialog("INFO", 400, "zz"));
+  EXPECT_EQ(route.kind, DialogRoute::Kind::kReject);
+  EXPECT_EQ(route.response->status(), 481);
+  EXPECT_EQ(route_request(set, parse(kInvite)).kind, DialogRoute::Kind::kOutOfDialog);
+  EXPECT_EQ(invite_session_of(d), &session);
 }
 
 }  // namespace
