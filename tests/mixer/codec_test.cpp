@@ -395,6 +395,27 @@ TEST(OpusEncoderSettings, StereoEncoderTakesMonoFramesAndBitrateIsHonoured) {
   EXPECT_GT(total, 1000u);
 }
 
+// RFC 7587 §4.2: a packet may hold 2.5-60 ms; the decoder returns what the
+// packet holds (up to kMaxSamples), and refuses what a Frame cannot hold.
+TEST(OpusDecoder, ShortPacketsDecodeAndOverlongOnesAreRefused) {
+  int err = 0;
+  OpusEncoder* raw = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+  ASSERT_EQ(err, OPUS_OK);
+  auto dec = make_decoder(opus_at(48000));
+  std::vector<int16_t> pcm = tone_signal(48000, {500.0}, 6000.0, 0.06);
+  std::array<uint8_t, 1500> packet{};
+  Frame out;
+  const int n10 = opus_encode(raw, pcm.data(), 480, packet.data(), 1500);
+  ASSERT_GT(n10, 0);
+  ASSERT_TRUE(dec->decode(std::span(packet.data(), static_cast<size_t>(n10)), out));
+  EXPECT_EQ(out.samples, 480u);
+  const int n60 = opus_encode(raw, pcm.data(), 2880, packet.data(), 1500);
+  ASSERT_GT(n60, 0);
+  EXPECT_FALSE(dec->decode(std::span(packet.data(), static_cast<size_t>(n60)), out));
+  EXPECT_EQ(out.samples, 960u);  // silence of one tick instead
+  opus_encoder_destroy(raw);
+}
+
 // ---- Bad input ------------------------------------------------------------
 
 TEST(CodecBadInput, CorruptOrOversizedPayloadsAreRejectedWithoutCrashing) {
@@ -419,6 +440,7 @@ TEST(CodecBadInput, CorruptOrOversizedPayloadsAreRejectedWithoutCrashing) {
         EXPECT_LE(out.samples * static_cast<size_t>(out.channels), kMaxSamples);
       }
       (void)dec->decode_fec(junk, out);
+      (void)opus_packet_has_fec(junk);
       EXPECT_LE(out.samples, kMaxSamples);
     }
   }
