@@ -24,7 +24,7 @@ bool range_admits(std::string_view range, const ContentType& type) {
 
 void EventPackageRegistry::add(EventPackage package) {
   for (auto& existing : packages_) {
-    if (iequals(existing->name, package.name)) {
+    if (existing->name == package.name) {
       *existing = std::move(package);
       return;
     }
@@ -34,7 +34,7 @@ void EventPackageRegistry::add(EventPackage package) {
 
 const EventPackage* EventPackageRegistry::find(std::string_view name) const {
   for (const auto& p : packages_) {
-    if (iequals(p->name, name)) return p.get();
+    if (p->name == name) return p.get();
   }
   return nullptr;
 }

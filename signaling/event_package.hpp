@@ -43,8 +43,8 @@ struct EventPackage {
   std::function<NotifyBody(const Subscription& subscription)> full_state;
 };
 
-// Event packages by name (RFC 6665 §8.2.1: event-type tokens compare
-// case-insensitively, like every other SIP token).
+// Event packages by name (RFC 6665 §8.2.1: the event type is compared
+// byte-by-byte, so "Conference" is not the "conference" package).
 class EventPackageRegistry {
  public:
   // Adds or replaces the package of that name. Returned pointers stay valid

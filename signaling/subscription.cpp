@@ -32,7 +32,8 @@ uint32_t Subscription::remaining_seconds(TimePoint now) const {
 }
 
 bool Subscription::matches(std::string_view event, std::string_view id) const {
-  return iequals(event_, event) && id_ == id;
+  // RFC 6665 §8.2.1: event type and id compare byte-by-byte.
+  return event_ == event && id_ == id;
 }
 
 void Subscription::refresh(uint32_t expires, TimePoint now) {
@@ -113,7 +114,7 @@ std::vector<SubscriptionRef> subscriptions_for_event(DialogSet& dialogs, std::st
     for (const auto& usage : dialog.usages()) {
       if (usage->kind() != UsageKind::kSubscription || usage->terminated()) continue;
       auto* sub = static_cast<Subscription*>(usage.get());
-      if (iequals(sub->event(), event)) out.push_back(SubscriptionRef{&dialog, sub});
+      if (sub->event() == event) out.push_back(SubscriptionRef{&dialog, sub});
     }
   });
   return out;

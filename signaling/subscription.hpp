@@ -44,8 +44,8 @@ class Subscription final : public DialogUsage {
   uint32_t remaining_seconds(TimePoint now) const;
   const EventPackage* package() const { return package_; }
 
-  // Whether this subscription is the one an Event header names (package
-  // case-insensitive, id case-sensitive, absent id == "").
+  // Whether this subscription is the one an Event header names (RFC 6665
+  // §8.2.1: package and id compared byte-by-byte; absent id == "").
   bool matches(std::string_view event, std::string_view id) const;
 
   // A refresh (RFC 6665 §4.2.1.2) moves the expiry.

@@ -347,7 +347,9 @@ TEST_F(NotifierTest, NotifyForUnknownSubscriptionIs481) {
   ASSERT_NE(out.dialog, nullptr);
   EXPECT_EQ(find_subscription(*out.dialog, "dialog", ""), nullptr);
   EXPECT_EQ(find_subscription(*out.dialog, "conference", "1"), nullptr);
-  EXPECT_NE(find_subscription(*out.dialog, "CONFERENCE", ""), nullptr);
+  EXPECT_NE(find_subscription(*out.dialog, "conference", ""), nullptr);
+  // RFC 6665 §8.2.1: byte-by-byte.
+  EXPECT_EQ(find_subscription(*out.dialog, "CONFERENCE", ""), nullptr);
 }
 
 TEST_F(NotifierTest, SubscriptionsForEventFindsEverySubscriberOfAPackage) {
@@ -414,7 +416,7 @@ TEST_F(NotifierTest, ByeEndsSubscriptionsSharingTheInviteDialog) {
   EXPECT_TRUE(dialogs_.empty());
 }
 
-TEST(EventPackageRegistryTest, LookupIsCaseInsensitiveAndReplaces) {
+TEST(EventPackageRegistryTest, LookupIsByteByByteAndReplaces) {
   EventPackageRegistry r;
   EXPECT_TRUE(r.empty());
   EXPECT_EQ(r.allow_events(), "");
@@ -424,14 +426,20 @@ TEST(EventPackageRegistryTest, LookupIsCaseInsensitiveAndReplaces) {
   EventPackage refer;
   refer.name = "refer";
   r.add(refer);
-  ASSERT_NE(r.find("Conference"), nullptr);
+  ASSERT_NE(r.find("conference"), nullptr);
+  EXPECT_EQ(r.find("Conference"), nullptr);
   EXPECT_EQ(r.find("presence"), nullptr);
   EventPackage replacement;
-  replacement.name = "CONFERENCE";
+  replacement.name = "conference";
   replacement.min_expires = 5;
   r.add(replacement);
   EXPECT_EQ(r.find("conference")->min_expires, 5u);
-  EXPECT_EQ(r.allow_events(), "CONFERENCE, refer");
+  EXPECT_EQ(r.allow_events(), "conference, refer");
+}
+
+TEST_F(NotifierTest, PackageNameInOtherCaseIsABadEvent) {
+  auto out = notifier_.on_subscribe(dialogs_, subscribe(1, "Event: Conference\n"), {});
+  EXPECT_EQ(out.response.status(), 489);
 }
 
 }  // namespace
