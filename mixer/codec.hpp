@@ -26,7 +26,7 @@ struct CodecParams {
   int channels = 1;    // Opus only: 2 = the peer sends/receives stereo
   int bitrate = 0;     // Opus send bitrate in bit/s; 0 = libopus default for the rate
   int complexity = 5;  // Opus send complexity 0..10
-  bool fec = true;     // Opus: send in-band FEC (RFC 7587 §3.3); receive always honours it
+  bool fec = true;     // Opus: send in-band FEC (RFC 7587 §3.2.1); receive always honours it
   bool dtx = false;    // Opus: send DTX (RFC 7587 §3.1.3)
   int ptime_ms = 20;
   bool operator==(const CodecParams&) const = default;
@@ -34,7 +34,7 @@ struct CodecParams {
 
 // Sensible parameters for `id` at its natural rate (Opus: 48 kHz mono).
 CodecParams default_params(CodecId id);
-// SDP encoding name (RFC 3551 §6 / RFC 7587 §7): "PCMU", "PCMA", "G722", "opus".
+// SDP encoding name (RFC 3551 §6; RFC 7587 registers "opus"): "PCMU", "PCMA", "G722", "opus".
 std::string_view codec_name(CodecId id);
 std::optional<CodecId> codec_from_name(std::string_view encoding_name);  // case-insensitive
 // RTP timestamp advance for one `ptime_ms` packet of `p` (160 for G.722 at 20 ms).
@@ -52,7 +52,7 @@ class Decoder {
   // Packet-loss concealment for one lost 20 ms frame: SpanDSP PLC for G.711,
   // a fading pitch repetition for G.722, libopus PLC for Opus.
   virtual void conceal(Frame& out) = 0;
-  // Opus in-band FEC (RFC 7587 §3.3): rebuilds the lost frame from the NEXT
+  // Opus in-band FEC (RFC 7587 §3.2.1): rebuilds the lost frame from the NEXT
   // packet's redundancy. Returns false (after concealing) when it has none.
   virtual bool decode_fec(std::span<const uint8_t> next_payload, Frame& out) {
     (void)next_payload;
@@ -77,7 +77,8 @@ class Encoder {
   virtual void reset() = 0;
 };
 
-// Whether `payload` is an Opus DTX frame (RFC 7587 §3.1.3: 1–2 bytes, no audio).
+// Whether `payload` is an Opus DTX frame (RFC 7587 §3.1.3): libopus emits
+// 1–2 byte packets with no audio that need not be sent.
 bool is_dtx_payload(CodecId id, std::span<const uint8_t> payload);
 
 // Set-up time only (they allocate). Throw std::invalid_argument on params the

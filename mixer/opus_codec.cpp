@@ -26,7 +26,7 @@ class RangeBits {
     normalize();
   }
 
-  // §4.1.3.2 ec_dec_bit_logp() with logp = 1: a symbol of probability 1/2.
+  // §4.1.3.1 ec_dec_bit_logp() with logp = 1: a symbol of probability 1/2.
   bool bit() {
     const uint32_t s = rng_ >> 1;
     const bool one = val_ < s;

@@ -22,11 +22,11 @@ class OpusDecoderImpl final : public Decoder {
   OpusDecoderImpl(const OpusDecoderImpl&) = delete;
   OpusDecoderImpl& operator=(const OpusDecoderImpl&) = delete;
 
-  // A DTX payload (RFC 7587 §3.1.3: at most 2 bytes) yields libopus's comfort
+  // A DTX payload (RFC 7587 §3.1.3; at most 2 bytes) yields libopus's comfort
   // continuation with out.silent set; an empty payload is corrupt.
   bool decode(std::span<const uint8_t> payload, Frame& out) override;
   void conceal(Frame& out) override;
-  // RFC 7587 §3.3 / RFC 6716 §4.2.4: the next packet's LBRR data rebuilds the
+  // RFC 7587 §3.2.1 / RFC 6716 §4.2.4 (LBRR frames): the next packet's LBRR data rebuilds the
   // lost 20 ms. Returns true when that packet carries FEC data; otherwise
   // conceals (libopus PLC) and returns false.
   bool decode_fec(std::span<const uint8_t> next_payload, Frame& out) override;
