@@ -1,5 +1,6 @@
 #include "signaling/invite_session.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <string>
 
@@ -272,9 +273,14 @@ Message InviteSession::make_reinvite(Dialog& dialog, std::string_view sdp) {
   if (timer_.active()) {
     // RFC 4028 §7.4: every refresh re-states the interval; the refresher
     // stays whoever sends the refreshes (us, as UAC of this transaction).
-    requested_interval_ = timer_.interval();
-    add_session_timer_request_headers(m, requested_interval_, config_.session_timer.min_se,
-                                      /*we_refresh=*/true);
+    // RFC 4028 §7.4: a refresh keeps the current refresher (refresher=uac
+    // if that is us, the UAC of this transaction) and an interval at least
+    // what a 422 demanded.
+    requested_interval_ = std::max(timer_.interval(), interval_floor_);
+    // §7.3: Min-SE carries the largest Min-SE any 422 told us.
+    add_session_timer_request_headers(m, requested_interval_,
+                                      std::max(config_.session_timer.min_se, interval_floor_),
+                                      timer_.we_refresh());
   }
   uac_invite_cseq_ = m.cseq().number;
   retry_at_.reset();
@@ -289,9 +295,14 @@ Message InviteSession::make_update(Dialog& dialog, std::string_view sdp) {
   }
   uac_update_had_offer_ = !sdp.empty();
   if (timer_.active()) {
-    requested_interval_ = timer_.interval();
-    add_session_timer_request_headers(m, requested_interval_, config_.session_timer.min_se,
-                                      /*we_refresh=*/true);
+    // RFC 4028 §7.4: a refresh keeps the current refresher (refresher=uac
+    // if that is us, the UAC of this transaction) and an interval at least
+    // what a 422 demanded.
+    requested_interval_ = std::max(timer_.interval(), interval_floor_);
+    // §7.3: Min-SE carries the largest Min-SE any 422 told us.
+    add_session_timer_request_headers(m, requested_interval_,
+                                      std::max(config_.session_timer.min_se, interval_floor_),
+                                      timer_.we_refresh());
   }
   uac_update_cseq_ = m.cseq().number;
   return m;
@@ -378,6 +389,7 @@ InviteResponseOutcome InviteSession::handle_response(Dialog& dialog, const Messa
     } else if (status == 422) {
       const auto t = session_timer_from_response(response, requested_interval_);
       requested_interval_ = t.retry_interval;
+      interval_floor_ = t.retry_interval;
       retry_at_ = now;
       out.retry_at = retry_at_;
     } else if (status == 481) {

@@ -155,6 +155,7 @@ class InviteSession final : public DialogUsage {
   bool uac_update_had_offer_ = false;
   uint32_t requested_interval_ = 0;
   bool update_unsupported_ = false;
+  uint32_t interval_floor_ = 0;  // the Min-SE of a 422 to our refresh
   std::optional<TimePoint> retry_at_;
   SessionTimer timer_;
 };

@@ -286,6 +286,27 @@ TEST(SessionTimerInSession, PeerWithoutUpdateGetsReInviteRefreshes) {
   EXPECT_TRUE(actions.session_refresh_due);
 }
 
+// RFC 4028 §7.4: our re-INVITE (say, hold) while the peer is the refresher
+// keeps the peer as refresher; a 422 raises the interval of the retry.
+TEST(SessionTimerInSession, OurReInviteKeepsThePeerAsRefresherAndHonours422) {
+  DialogRandom random(1);
+  const TimePoint t0{};
+  TimedCall call =
+      answer(invite_with("Supported: timer\nSession-Expires: 1800;refresher=uac\n"), t0);
+  ASSERT_FALSE(call.session->session_timer().we_refresh());
+  const Message hold = call.session->make_reinvite(call.dialog, {});
+  EXPECT_EQ(hold.header("Session-Expires"), "1800;refresher=uas");
+  Message r422 = make_response(hold, 422);
+  r422.set_header("Min-SE", "2400");
+  const auto out = call.session->on_response(call.dialog, r422, t0, random);
+  ASSERT_TRUE(out.retry_at);
+  EXPECT_EQ(*out.retry_at, t0);
+  const Message retry = call.session->make_reinvite(call.dialog, {});
+  EXPECT_EQ(retry.header("Session-Expires"), "2400;refresher=uas");
+  // §7.3: the retry's Min-SE is the largest a 422 gave.
+  EXPECT_EQ(retry.header("Min-SE"), "2400");
+}
+
 TEST(SessionTimerInSession, UacRefresherIsWatchedAndItsRefreshExtendsTheSession) {
   DialogRandom random(1);
   const TimePoint t0{};
