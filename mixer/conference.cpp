@@ -293,7 +293,7 @@ void Conference::route(Participant& p, uint64_t tick) {
     p.group = static_cast<int>(p.silence_group);
   } else if (p.settings.hold == HoldMode::kMusic || alone) {
     p.group = static_cast<int>(p.music_group);
-  } else if (p.contributing || p.whispered_to) {
+  } else if (p.contributing || p.whispered_to || !config_.share_encoders) {
     p.group = -1;
   } else {
     const SharedEncoder& bus = *groups_[p.bus_group];

@@ -28,6 +28,9 @@ struct ConferenceConfig {
   // newcomer is this much louder (dB), so near-equal voices do not flap.
   int hysteresis_db = 3;
   std::string music_file;  // empty: the built-in tune
+  // Share one encode among listeners with identical mixes. Off only to
+  // measure what sharing saves (bench/mixer_tick.cpp).
+  bool share_encoders = true;
   TalkerConfig talker;
 };
 

@@ -1,0 +1,108 @@
+// A full mixer tick without sockets: Conference objects fed decoded frames,
+// real encoders. 1,000 participants in 100 rooms of 10 (3 talkers each), with
+// G.711 and with Opus, with and without shared encoding; and one 100-person
+// Opus room with 3 talkers, shared vs one encoder per listener.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "mixer/codec.hpp"
+#include "mixer/conference.hpp"
+
+namespace {
+
+using namespace chorus::mixer;
+
+struct Rooms {
+  Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared) {
+    ConferenceConfig config;
+    config.top_k = 3;
+    config.share_encoders = shared;
+    const CodecParams params = default_params(codec);
+    const size_t n = samples_per_tick(params.sample_rate);
+    // 50 ticks of a distinct tone per talker slot, replayed.
+    for (size_t t = 0; t < talkers; ++t) {
+      std::vector<int16_t> pcm(n * 50);
+      for (size_t i = 0; i < pcm.size(); ++i) {
+        pcm[i] = static_cast<int16_t>(
+            5000.0 * std::sin(2.0 * 3.14159265 * (300.0 + 150.0 * t) * i / params.sample_rate));
+      }
+      tones.push_back(std::move(pcm));
+    }
+    for (size_t r = 0; r < rooms; ++r) {
+      auto c = std::make_unique<Conference>(config);
+      for (size_t p = 0; p < per_room; ++p) c->add(r * 1000 + p, params);
+      conferences.push_back(std::move(c));
+    }
+    this->talkers = talkers;
+    samples = n;
+    rate = params.sample_rate;
+    for (int i = 0; i < 10; ++i) tick();  // talkers detected, groups warm
+  }
+
+  void tick() {
+    const size_t offset = (ticks % 50) * samples;
+    for (auto& c : conferences) {
+      for (size_t i = 0; i < c->size(); ++i) {
+        Frame& f = c->input_slot(i);
+        f.sample_rate = rate;
+        f.channels = 1;
+        f.samples = samples;
+        if (i < talkers) {
+          std::copy_n(tones[i].begin() + static_cast<std::ptrdiff_t>(offset), samples,
+                      f.data.begin());
+          f.silent = false;
+        } else {
+          std::fill_n(f.data.begin(), samples, int16_t{0});
+          f.silent = true;
+        }
+      }
+      c->tick(ticks);
+    }
+    ++ticks;
+  }
+
+  uint64_t encodes() const {
+    uint64_t e = 0;
+    for (const auto& c : conferences) e += c->stats().private_encodes + c->stats().shared_encodes;
+    return e;
+  }
+
+  std::vector<std::unique_ptr<Conference>> conferences;
+  std::vector<std::vector<int16_t>> tones;
+  size_t talkers = 0;
+  size_t samples = 0;
+  int rate = 8000;
+  uint64_t ticks = 0;
+};
+
+void run(benchmark::State& state, size_t rooms, size_t per_room, CodecId codec) {
+  const bool shared = state.range(0) != 0;
+  Rooms r(rooms, per_room, 3, codec, shared);
+  const uint64_t before = r.encodes();
+  for (auto _ : state) r.tick();
+  state.counters["encodes_per_tick"] =
+      static_cast<double>(r.encodes() - before) / static_cast<double>(state.iterations());
+  state.counters["participants"] = static_cast<double>(rooms * per_room);
+  state.SetLabel(shared ? "shared encoding" : "one encoder per listener");
+}
+
+void BM_Tick1000In100Rooms_G711(benchmark::State& state) {
+  run(state, 100, 10, CodecId::kPcmu);
+}
+void BM_Tick1000In100Rooms_Opus(benchmark::State& state) {
+  run(state, 100, 10, CodecId::kOpus);
+}
+void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
+  run(state, 1, 100, CodecId::kOpus);
+}
+
+BENCHMARK(BM_Tick1000In100Rooms_G711)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tick1000In100Rooms_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tick100PersonRoom_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
