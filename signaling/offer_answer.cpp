@@ -144,7 +144,13 @@ void OfferAnswer::stamp_origin(Session& session) {
   session.origin.session_version = version_;
 }
 
-std::optional<std::vector<std::uint8_t>> OfferAnswer::new_key(CryptoSuite suite) {
+std::optional<std::vector<std::uint8_t>> OfferAnswer::local_key(const LocalMedia& media,
+                                                                CryptoSuite suite) {
+  for (const auto& given : media.srtp_keys) {
+    if (given.suite == suite && given.key_salt.size() == crypto_key_salt_size(suite)) {
+      return given.key_salt;
+    }
+  }
   std::vector<std::uint8_t> key(crypto_key_salt_size(suite));
   if (!random_(key)) return std::nullopt;
   return key;
@@ -256,7 +262,7 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
       for (CryptoSuite suite : caps_.crypto_suites) {
         for (const auto& c : a.cryptos) {
           if (!usable_crypto(c, suite)) continue;
-          auto key = new_key(suite);
+          auto key = local_key(media, suite);
           if (!key) return Error{"no random bytes for an SRTP key"};
           srtp = NegotiatedSrtp{suite, c.tag, c.keys[0].key_salt, *key};
           Crypto answer_line;
@@ -391,7 +397,7 @@ Result<OfferAnswerOutput> OfferAnswer::create_offer(const LocalMedia& media, Dir
   if (caps_.srtp != SrtpPolicy::kOff) {
     std::uint32_t tag = 1;
     for (CryptoSuite suite : caps_.crypto_suites) {
-      auto key = new_key(suite);
+      auto key = local_key(media, suite);
       if (!key) return Error{"no random bytes for an SRTP key"};
       Crypto c;
       c.tag = tag++;

@@ -68,9 +68,18 @@ struct LocalCapabilities {
   std::string origin_user = "chorus";
 };
 
+// An SRTP master key + salt we already use for a suite. Passing the current
+// key on a re-INVITE keeps our outbound SRTP context (RFC 4568 §7.1.4 lets
+// either side keep its key); without one, a fresh key is drawn.
+struct LocalKey {
+  CryptoSuite suite = CryptoSuite::kAesCm128HmacSha1_80;
+  std::vector<std::uint8_t> key_salt;  // crypto_key_salt_size(suite) bytes
+};
+
 struct LocalMedia {
   std::uint16_t rtp_port = 0;
   std::uint16_t rtcp_port = 0;  // 0: rtp_port + 1 (RFC 3550 §11)
+  std::vector<LocalKey> srtp_keys = {};
 };
 
 // Fills the span with cryptographically strong random bytes; false on failure.
@@ -158,7 +167,8 @@ class OfferAnswer {
 
   Session base_session() const;
   void stamp_origin(Session& session);
-  std::optional<std::vector<std::uint8_t>> new_key(CryptoSuite suite);
+  // The caller's key for `suite` if it gave a well-sized one, else a fresh one.
+  std::optional<std::vector<std::uint8_t>> local_key(const LocalMedia& media, CryptoSuite suite);
 
   LocalCapabilities caps_;
   RandomSource random_;

@@ -419,6 +419,27 @@ TEST(OfferAnswer, UnparsableOfferIsAnError) {
   EXPECT_NE(r.error().message.find("line 1"), std::string::npos);
 }
 
+TEST(OfferAnswer, GivenLocalKeyIsKeptSoRefreshesDoNotRekey) {
+  LocalCapabilities c = caps();
+  c.srtp = SrtpPolicy::kRequired;
+  OfferAnswer oa(c, counting_random());
+  auto first = answer_ok(oa, kSrtpTwoCryptos);
+  ASSERT_TRUE(first.negotiated.srtp);
+  LocalMedia media{40000, 0};
+  media.srtp_keys.push_back(
+      LocalKey{first.negotiated.srtp->suite, first.negotiated.srtp->local_key_salt});
+  auto refresh = answer_ok(oa, kSrtpTwoCryptos, media);
+  ASSERT_TRUE(refresh.negotiated.srtp);
+  EXPECT_EQ(refresh.negotiated.srtp->local_key_salt, first.negotiated.srtp->local_key_salt);
+  EXPECT_EQ(refresh.sdp, first.sdp);  // unchanged description keeps its o= version
+  // A key of the wrong size is not used.
+  media.srtp_keys[0].key_salt.resize(5);
+  auto fresh = answer_ok(oa, kSrtpTwoCryptos, media);
+  EXPECT_EQ(fresh.negotiated.srtp->local_key_salt.size(), 30u);
+  EXPECT_NE(fresh.negotiated.srtp->local_key_salt, first.negotiated.srtp->local_key_salt);
+  EXPECT_EQ(fresh.session.origin.session_version, first.session.origin.session_version + 1);
+}
+
 TEST(OfferAnswer, RandomFailureIsAnErrorNotAWeakKey) {
   LocalCapabilities c = caps();
   c.srtp = SrtpPolicy::kRequired;
