@@ -1,5 +1,8 @@
 #include "signaling/uri.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "signaling/header_params.hpp"
 
 namespace chorus::sip {
@@ -356,18 +359,25 @@ bool uri_equivalent(const Uri& a, const Uri& b) {
     if (pa && !equal_escaped(*pa, *pb, true)) return false;
   }
   // Any other parameter present in both must match.
+  // (A duplicated parameter compares by its first occurrence, as param() reads it.)
   for (const auto& p : a.params()) {
+    auto mine = a.param(p.name);
     auto other = b.param(p.name);
-    if (other && !equal_escaped(p.value, *other, true)) return false;
+    if (other && !equal_escaped(*mine, *other, true)) return false;
   }
-  // Headers: the same set with equal values.
+  // Headers: the same multiset of (case-insensitive name, value).
   auto ha = a.headers();
   auto hb = b.headers();
   if (ha.size() != hb.size()) return false;
-  for (const auto& [name, value] : ha) {
-    auto other = b.header(name);
-    if (!other || *other != value) return false;
-  }
+  auto normalize = [](std::vector<std::pair<std::string, std::string>>& headers) {
+    for (auto& [name, value] : headers) {
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::sort(headers.begin(), headers.end());
+  };
+  normalize(ha);
+  normalize(hb);
+  if (ha != hb) return false;
   return true;
 }
 
