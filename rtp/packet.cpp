@@ -26,6 +26,14 @@ void store32(uint8_t* p, uint32_t v) {
 }  // namespace
 
 std::optional<PacketView> PacketView::parse(std::span<const uint8_t> datagram) {
+  return parse(datagram, true);
+}
+
+std::optional<PacketView> PacketView::parse_header(std::span<const uint8_t> datagram) {
+  return parse(datagram, false);
+}
+
+std::optional<PacketView> PacketView::parse(std::span<const uint8_t> datagram, bool padding) {
   if (datagram.size() < kRtpFixedHeaderSize) return std::nullopt;
   if ((datagram[0] >> 6) != kRtpVersion) return std::nullopt;
 
@@ -45,7 +53,7 @@ std::optional<PacketView> PacketView::parse(std::span<const uint8_t> datagram) {
     header += ext_len;
   }
 
-  if (view.has_padding()) {
+  if (padding && view.has_padding()) {
     // RFC 3550 §5.1: the last octet counts the padding, itself included, so
     // it cannot be zero and must fit after the header.
     const uint8_t padding = datagram.back();

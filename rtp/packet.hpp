@@ -50,6 +50,11 @@ class PacketView {
   // (P=1) is non-zero and fits after the header (RFC 3550 §5.1, A.1 checks).
   // The payload type is not checked against RTCP's range; see is_rtcp().
   static std::optional<PacketView> parse(std::span<const uint8_t> datagram);
+  // The same header checks, but the padding count is not interpreted:
+  // payload() is everything after the header. For SRTP packets before
+  // unprotect, whose padding (and auth tag at the end) are not plain RTP
+  // (RFC 3711 §3.1), so a P bit cannot be checked yet.
+  static std::optional<PacketView> parse_header(std::span<const uint8_t> datagram);
 
   uint8_t version() const { return bytes_[0] >> 6; }
   bool has_padding() const { return (bytes_[0] & 0x20) != 0; }
@@ -79,6 +84,7 @@ class PacketView {
 
  private:
   PacketView() = default;
+  static std::optional<PacketView> parse(std::span<const uint8_t> datagram, bool padding);
   std::span<const uint8_t> bytes_;
   std::span<const uint8_t> extension_block_;
   size_t header_size_ = 0;

@@ -31,6 +31,7 @@ void consume(std::span<const uint8_t> s) {
 }
 
 void fuzz_rtp(std::span<const uint8_t> data) {
+  if (const auto h = PacketView::parse_header(data)) consume(h->payload());
   const auto p = PacketView::parse(data);
   if (!p) return;
   g_sink = g_sink + p->payload_type() + p->marker() + p->sequence() + p->timestamp() + p->ssrc();

@@ -230,6 +230,22 @@ TEST(RtpPacket, RejectsMalformedInput) {
   EXPECT_FALSE(PacketView::parse(cc15));
 }
 
+// Under SRTP the padding count sits in the encrypted payload and the auth tag
+// ends the datagram, so the last byte means nothing before unprotect.
+TEST(RtpPacket, ParseHeaderIgnoresThePaddingCount) {
+  auto buf = bytes({0xA0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 3, 0xFF});
+  EXPECT_FALSE(PacketView::parse(buf));  // 255 bytes of padding don't fit
+  const auto p = PacketView::parse_header(buf);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->has_padding());
+  EXPECT_EQ(p->padding_size(), 0);
+  EXPECT_EQ(p->payload().size(), 4u);
+  // Header checks still apply.
+  EXPECT_FALSE(PacketView::parse_header(std::span(buf).first(11)));
+  buf[0] = 0xA3;  // three CSRCs promised, one word there
+  EXPECT_FALSE(PacketView::parse_header(buf));
+}
+
 TEST(RtpPacket, PaddingMayConsumeTheWholePayload) {
   auto buf = bytes({0xA0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4});
   const auto p = PacketView::parse(buf);

@@ -183,6 +183,28 @@ TEST_P(SrtpSuiteTest, RtpRoundTrip) {
   }
 }
 
+// RFC 3711 §3.1: padding is inside the encrypted portion; the receiver can
+// only check it after unprotect (PacketView::parse_header before).
+TEST_P(SrtpSuiteTest, PaddedPacketRoundTripsAndIsParsedAfterUnprotect) {
+  for (uint16_t seq = 100; seq < 164; ++seq) {
+    Buffer b;
+    std::array<uint8_t, 161> payload{};
+    payload.fill(static_cast<uint8_t>(seq));
+    PacketOptions options;
+    options.pad_to = 16;
+    b.len = write_packet(b.data, RtpHeader{0, false, seq, seq * 160u, 0x5555}, payload, options);
+    ASSERT_TRUE(tx_->protect_rtp(b.data.data(), b.len, b.data.size()));
+    const auto before = PacketView::parse_header(std::span(b.data).first(b.len));
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->sequence(), seq);
+    ASSERT_TRUE(rx_->unprotect_rtp(b.data.data(), b.len));
+    const auto after = PacketView::parse(std::span(b.data).first(b.len));
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->payload().size(), 161u);
+    EXPECT_EQ(after->payload()[160], static_cast<uint8_t>(seq));
+  }
+}
+
 TEST_P(SrtpSuiteTest, TamperedByteIsRejected) {
   Buffer b = rtp_packet(1);
   ASSERT_TRUE(tx_->protect_rtp(b.data.data(), b.len, b.data.size()));
