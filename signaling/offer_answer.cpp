@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <bitset>
+#include <cassert>
 
 #include "signaling/sdp_audio.hpp"
 #include "signaling/sdp_base64.hpp"
@@ -109,6 +110,21 @@ RandomSource openssl_random() {
 OfferAnswer::OfferAnswer(LocalCapabilities capabilities, RandomSource random)
     : caps_(std::move(capabilities)), random_(std::move(random)) {
   if (!random_) random_ = openssl_random();
+#ifndef NDEBUG
+  // Caller misuse, not network input: payload types we offer must be unique
+  // dynamic-or-static RTP types (RFC 3551 §3).
+  std::bitset<128> used;
+  auto claim = [&used](int pt) {
+    assert(pt >= 0 && pt < 128 && !used.test(static_cast<std::size_t>(pt)));
+    used.set(static_cast<std::size_t>(pt));
+  };
+  for (const auto& spec : caps_.codecs) claim(spec.payload_type);
+  if (caps_.telephone_event) {
+    claim(caps_.telephone_event_pt_8000);
+    claim(caps_.telephone_event_pt_48000);
+  }
+  assert(parse_event_list(caps_.telephone_events).has_value());
+#endif
   // RFC 4566 §5.2 suggests an NTP timestamp; any number unique per session
   // works. 62 random bits keep it positive in every signed parser.
   std::uint8_t bytes[8] = {};
