@@ -69,6 +69,9 @@ ReceiveStats::Verdict ReceiveStats::on_packet(uint16_t seq, uint32_t rtp_timesta
     if (seq == bad_seq_) {
       init_sequence(seq);
       ++received_;
+      // A restarted sender has a new timestamp base too: reseed the transit
+      // time rather than count the jump as one huge jitter sample.
+      have_transit_ = false;
     } else {
       bad_seq_ = (uint32_t{seq} + 1) & (kSeqMod - 1);
       return Verdict::kBadSequence;

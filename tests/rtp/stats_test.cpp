@@ -158,6 +158,18 @@ TEST(ReceiveStats, LargeJumpNeedsTwoSequentialPacketsToRestartA1) {
   EXPECT_EQ(s.received(), 2u);
 }
 
+TEST(ReceiveStats, RestartedSenderWithNewTimestampBaseDoesNotSpikeJitter) {
+  ReceiveStats s(8000);
+  auto t = kT0;
+  for (uint16_t seq = 1; seq <= 10; ++seq) s.on_packet(seq, seq * 160u, t += milliseconds(20), 0);
+  uint32_t ts = 0x70000000;
+  for (uint16_t seq = 30000; seq < 30010; ++seq, ts += 160) {
+    s.on_packet(seq, ts, t += milliseconds(20), 0);
+  }
+  EXPECT_EQ(s.extended_highest_sequence(), 30009u);
+  EXPECT_EQ(s.jitter(), 0u);
+}
+
 TEST(ReceiveStats, ResetForgetsTheSource) {
   ReceiveStats s(8000);
   s.on_packet(1, 0, kT0, 10);
