@@ -292,6 +292,60 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   EXPECT_GE(stats.rtcp_sent, 1u);
 }
 
+TEST(Stream, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
+  Shard shard(testing::loopback_config());
+  Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  Peer peer;
+  talk(peer, port, 0x1000, 1, 3, 5ms);
+  // RFC 3550 §8.2: the same party restarts with a new SSRC (new random seq).
+  talk(peer, port, 0x2000, 9000, 3, 5ms);
+  const auto change = wait_kind(shard, EventKind::kSsrcChange, kId);
+  ASSERT_TRUE(change.has_value());
+  EXPECT_EQ(change->previous_ssrc, 0x1000u);
+  EXPECT_EQ(change->ssrc, 0x2000u);
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
+  EXPECT_EQ(stats.remote_ssrc, 0x2000u);
+  EXPECT_EQ(stats.drops.stranger, 0u);
+}
+
+TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
+  ShardConfig sc = testing::loopback_config();
+  sc.rtcp.min_interval_seconds = 0.1;
+  Shard shard(sc);
+  Recorder rec(shard, kId, Recorder::Mode::kEcho);
+  shard.set_tick_handler(&rec);
+  shard.start();
+  StreamConfig config;
+  config.rtcp_mux = false;
+  const uint16_t port = open_via_command(shard, kId, config);
+  ASSERT_NE(port, 0);
+  Peer rtp_peer, rtcp_peer;  // the remote's RTP and RTCP ports
+  Command remote;
+  remote.kind = CommandKind::kSetRemote;
+  remote.stream = kId;
+  remote.remote_rtp = rtp_peer.endpoint();
+  remote.remote_rtcp = rtcp_peer.endpoint();
+  ASSERT_TRUE(shard.post(remote));
+  talk(rtp_peer, port, 0x3000, 1, 10);
+  std::array<uint8_t, 64> rr{};
+  RtcpWriter w(rr);
+  w.add_receiver_report(0x3000);
+  w.add_sdes_cname(0x3000, "odd");
+  rtcp_peer.send_to(static_cast<uint16_t>(port + 1), std::span(rr.data(), w.size()));
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
+  EXPECT_EQ(stats.rtcp_received, 1u);
+  // Our reports arrive at the RTCP port, never at the RTP port.
+  bool rtcp_on_rtcp_port = false;
+  for (const auto& d : rtcp_peer.receive_all(1500ms)) rtcp_on_rtcp_port |= is_rtcp(d);
+  EXPECT_TRUE(rtcp_on_rtcp_port);
+  for (const auto& d : rtp_peer.receive_all(50ms)) EXPECT_FALSE(is_rtcp(d));
+}
+
 TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
