@@ -93,11 +93,13 @@ std::string digest_response(const DigestInput& in) {
   std::string ha1(in.ha1);
   if (is_session_variant(in.algorithm)) {
     // RFC 7616 §3.4.2: HA1 = H(H(user:realm:pass) ":" nonce ":" cnonce).
-    ha1 = digest_hash_hex(in.algorithm,
-                          ha1 + ":" + std::string(in.nonce) + ":" + std::string(in.cnonce));
+    std::string session_key = ha1;
+    session_key.append(":").append(in.nonce).append(":").append(in.cnonce);
+    ha1 = digest_hash_hex(in.algorithm, session_key);
   }
-  std::string a2 = std::string(in.method) + ":" + std::string(in.uri);
-  if (in.qop == "auth-int") a2 += ":" + digest_hash_hex(in.algorithm, in.body);
+  std::string a2(in.method);
+  a2.append(":").append(in.uri);
+  if (in.qop == "auth-int") a2.append(":").append(digest_hash_hex(in.algorithm, in.body));
   const std::string ha2 = digest_hash_hex(in.algorithm, a2);
   std::string kd = ha1;
   kd.append(":").append(in.nonce).append(":").append(in.nc).append(":").append(in.cnonce);
