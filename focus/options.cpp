@@ -1,0 +1,125 @@
+#include "focus/options.hpp"
+
+#include <charconv>
+#include <string_view>
+
+namespace chorus::focus {
+namespace {
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out, Int min, Int max) {
+  long long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return false;
+  }
+  out = static_cast<Int>(value);
+  return true;
+}
+
+// "HOST:PORT", "[V6]:PORT" or "HOST" (port unchanged).
+bool parse_host_port(std::string_view text, std::string& host, uint16_t& port) {
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(text.substr(1, close - 1));
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port_text = rest.substr(1);
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon != std::string_view::npos && text.find(':') == colon) {
+      host = std::string(text.substr(0, colon));
+      port_text = text.substr(colon + 1);
+    } else {
+      host = std::string(text);
+    }
+  }
+  if (host.empty()) return false;
+  if (!port_text.empty() || text.ends_with(':')) {
+    return parse_int<uint16_t>(port_text, port, 0, 65535);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string usage() {
+  return "usage: chorus [options]\n"
+         "  --sip HOST:PORT        SIP listen address (default 127.0.0.1:5060; [::1]:5060 for "
+         "IPv6)\n"
+         "  --no-udp | --no-tcp    disable a SIP transport (both on by default)\n"
+         "  --tls-cert FILE        PEM certificate chain; with --tls-key enables TLS\n"
+         "  --tls-key FILE         PEM private key\n"
+         "  --tls-port PORT        TLS port (default 5061)\n"
+         "  --media-address IP     address announced in SDP (default: the SIP host)\n"
+         "  --rtp-ports FIRST-LAST RTP port range (default 40000-40999)\n"
+         "  --ring-delay-ms N      how long rooms named slow-* ring before answering (2000)\n"
+         "  --help                 this text\n";
+}
+
+std::variant<Options, OptionsError> parse_options(std::span<const char* const> args) {
+  Options options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i] == nullptr ? std::string_view{} : args[i];
+    auto value = [&](std::string_view& out) {
+      if (i + 1 >= args.size() || args[i + 1] == nullptr) return false;
+      out = args[++i];
+      return true;
+    };
+    std::string_view arg;
+    if (flag == "--help" || flag == "-h") {
+      options.help = true;
+    } else if (flag == "--no-udp") {
+      options.udp = false;
+    } else if (flag == "--no-tcp") {
+      options.tcp = false;
+    } else if (flag == "--sip") {
+      if (!value(arg) || !parse_host_port(arg, options.sip_host, options.sip_port)) {
+        return OptionsError{"--sip needs HOST:PORT"};
+      }
+    } else if (flag == "--tls-cert") {
+      if (!value(arg)) return OptionsError{"--tls-cert needs a file"};
+      options.tls_certificate = std::string(arg);
+    } else if (flag == "--tls-key") {
+      if (!value(arg)) return OptionsError{"--tls-key needs a file"};
+      options.tls_private_key = std::string(arg);
+    } else if (flag == "--tls-port") {
+      if (!value(arg) || !parse_int<uint16_t>(arg, options.tls_port, 0, 65535)) {
+        return OptionsError{"--tls-port needs a port number"};
+      }
+    } else if (flag == "--media-address") {
+      if (!value(arg) || arg.empty()) return OptionsError{"--media-address needs an IP"};
+      options.media_address = std::string(arg);
+    } else if (flag == "--rtp-ports") {
+      const size_t dash = value(arg) ? arg.find('-') : std::string_view::npos;
+      if (dash == std::string_view::npos ||
+          !parse_int<uint16_t>(arg.substr(0, dash), options.rtp_first, 1024, 65534) ||
+          !parse_int<uint16_t>(arg.substr(dash + 1), options.rtp_last, 1025, 65535) ||
+          options.rtp_last <= options.rtp_first) {
+        return OptionsError{"--rtp-ports needs FIRST-LAST (1024-65535, FIRST < LAST)"};
+      }
+    } else if (flag == "--ring-delay-ms") {
+      int ms = 0;
+      if (!value(arg) || !parse_int<int>(arg, ms, 0, 600000)) {
+        return OptionsError{"--ring-delay-ms needs 0..600000"};
+      }
+      options.ring_delay = std::chrono::milliseconds(ms);
+    } else {
+      return OptionsError{"unknown option '" + std::string(flag) + "'"};
+    }
+  }
+  if (!options.udp && !options.tcp &&
+      (options.tls_certificate.empty() || options.tls_private_key.empty())) {
+    return OptionsError{"no SIP transport left to listen on"};
+  }
+  if (options.tls_certificate.empty() != options.tls_private_key.empty()) {
+    return OptionsError{"TLS needs both --tls-cert and --tls-key"};
+  }
+  return options;
+}
+
+}  // namespace chorus::focus
