@@ -6,30 +6,6 @@
 
 namespace chorus::sip {
 
-bool is_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-bool is_token_char(char c) {
-  const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  if (alnum) return true;
-  switch (c) {
-    case '-':
-    case '.':
-    case '!':
-    case '%':
-    case '*':
-    case '_':
-    case '+':
-    case '`':
-    case '\'':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && is_ws(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_ws(text.back())) text.remove_suffix(1);
@@ -90,11 +66,21 @@ namespace {
 
 // Index of the next top-level comma at or after `from`, or npos; sets `bad`
 // if a quote or '<' never closes.
+// Characters that matter to the comma scan; everything else is skipped fast.
+struct ListSpecials {
+  bool chars[256] = {};
+  constexpr ListSpecials() {
+    for (char c : {'"', '\\', '<', '>', '(', ')', ','}) chars[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr ListSpecials kListSpecials{};
+
 size_t next_top_level_comma(std::string_view value, size_t from, bool& bad) {
   int angle = 0;
   int comment = 0;
   for (size_t i = from; i < value.size(); ++i) {
     const char c = value[i];
+    if (!kListSpecials.chars[static_cast<unsigned char>(c)]) continue;
     if (c == '"' && comment == 0) {
       auto len = quoted_string_length(value.substr(i));
       if (!len) {
@@ -122,6 +108,10 @@ size_t next_top_level_comma(std::string_view value, size_t from, bool& bad) {
 
 }  // namespace
 
+size_t find_list_comma(std::string_view value, size_t from, bool& unbalanced) {
+  return next_top_level_comma(value, from, unbalanced);
+}
+
 std::optional<std::vector<std::string_view>> split_comma_list(std::string_view value) {
   std::vector<std::string_view> out;
   size_t pos = 0;
@@ -139,10 +129,17 @@ std::optional<std::vector<std::string_view>> split_comma_list(std::string_view v
 }
 
 std::string_view first_list_element(std::string_view value) {
-  bool bad = false;
-  const size_t comma = next_top_level_comma(value, 0, bad);
-  if (bad || comma == std::string_view::npos) return trim(value);
-  return trim(value.substr(0, comma));
+  // Empty elements (",a" or " , a") are skipped, as split_comma_list does.
+  size_t pos = 0;
+  while (true) {
+    bool bad = false;
+    const size_t comma = next_top_level_comma(value, pos, bad);
+    if (bad) return trim(value.substr(pos));
+    const size_t end = comma == std::string_view::npos ? value.size() : comma;
+    auto element = trim(value.substr(pos, end - pos));
+    if (!element.empty() || comma == std::string_view::npos) return element;
+    pos = comma + 1;
+  }
 }
 
 std::optional<std::string_view> ParamList::get(std::string_view name) const {

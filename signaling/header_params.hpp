@@ -15,7 +15,29 @@ namespace chorus::sip {
 
 std::string_view trim(std::string_view text);
 bool iequals(std::string_view a, std::string_view b);
-bool is_ws(char c);
+inline bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+namespace detail {
+// RFC 3261 §25.1 token characters, as a table (these run per byte of input).
+struct TokenTable {
+  bool chars[256] = {};
+  constexpr TokenTable() {
+    for (int c = 'a'; c <= 'z'; ++c) chars[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) chars[c] = true;
+    for (int c = '0'; c <= '9'; ++c) chars[c] = true;
+    for (char c : {'-', '.', '!', '%', '*', '_', '+', '`', '\'', '~'}) {
+      chars[static_cast<unsigned char>(c)] = true;
+    }
+  }
+};
+inline constexpr TokenTable kTokenTable{};
+}  // namespace detail
+
+inline bool is_token_char(char c) {
+  return detail::kTokenTable.chars[static_cast<unsigned char>(c)];
+}
 
 // Parses a decimal number into uint32; nullopt on empty, non-digits or overflow.
 std::optional<uint32_t> parse_uint32(std::string_view digits);
@@ -56,6 +78,34 @@ bool valid_params(std::string_view text);
 
 namespace chorus::sip {
 
+// Index of the next comma at or after `from` that is outside quoted
+// strings, <...> and (comments); npos if none. Sets `unbalanced` if a quote,
+// '<' or '(' never closes.
+size_t find_list_comma(std::string_view value, size_t from, bool& unbalanced);
+
+// Calls fn(element) for each trimmed non-empty element of a comma list, without
+// allocating; stops and returns false when fn does, or when quotes/angles are
+// unbalanced. Returns false for a list with no element.
+template <class F>
+bool for_each_list_element(std::string_view value, F&& fn) {
+  bool any = false;
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    bool unbalanced = false;
+    const size_t comma = find_list_comma(value, pos, unbalanced);
+    if (unbalanced) return false;
+    const size_t end = comma == std::string_view::npos ? value.size() : comma;
+    auto element = trim(value.substr(pos, end - pos));
+    if (!element.empty()) {
+      any = true;
+      if (!fn(element)) return false;
+    }
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return any;
+}
+
 // The first element of a comma list (the whole value if there is no
 // top-level comma). Never allocates.
 std::string_view first_list_element(std::string_view value);
@@ -67,8 +117,6 @@ std::string_view first_list_element(std::string_view value);
 // or an unterminated quoted string.
 template <class F>
 bool for_each_param(std::string_view text, F&& fn);
-
-bool is_token_char(char c);
 
 template <class F>
 bool for_each_param(std::string_view text, F&& fn) {

@@ -1,5 +1,6 @@
 #include "signaling/message.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <charconv>
 
@@ -66,6 +67,21 @@ bool via_routable(std::string_view value) {
   auto element = first_list_element(value);
   const size_t semi = element.find(';');
   return parse_via(element.substr(0, semi)).has_value();
+}
+
+// Validation without building vectors: the parse of a typical request
+// should not allocate beyond its buffer.
+bool valid_via_list(std::string_view value) {
+  return for_each_list_element(value, [](std::string_view e) { return parse_via(e).has_value(); });
+}
+
+bool valid_name_addr_list(std::string_view value) {
+  return for_each_list_element(value,
+                               [](std::string_view e) { return parse_name_addr(e).has_value(); });
+}
+
+bool valid_contact(std::string_view value) {
+  return trim(value) == "*" || valid_name_addr_list(value);
 }
 
 }  // namespace
@@ -282,9 +298,15 @@ Result<Message> Message::parse(std::string_view wire) {
     pos = line_next;
   }
 
-  // Answerable = a request whose top Via can route a response back.
+  // Answerable = a request whose top Via can route a response back (checked
+  // leniently only when the Vias are not all well-formed).
   const HeaderSlot* via_slot = m.find(HeaderId::kVia, {});
-  const bool answerable = !is_response && via_slot && via_routable(m.view(via_slot->value));
+  bool vias_ok = via_slot != nullptr;
+  for (const auto& h : m.headers_) {
+    if (vias_ok && h.id == HeaderId::kVia && !valid_via_list(m.view(h.value))) vias_ok = false;
+  }
+  const bool answerable =
+      !is_response && via_slot && (vias_ok || via_routable(m.view(via_slot->value)));
   auto fail = [&](std::string reason, int status = 400) {
     return ParseError{std::move(reason), answerable, status};
   };
@@ -304,9 +326,7 @@ Result<Message> Message::parse(std::string_view wire) {
 
   // Via
   if (!via_slot) return fail("Missing Via");
-  for (const auto& h : m.headers_) {
-    if (h.id == HeaderId::kVia && !parse_via_list(m.view(h.value))) return fail("Bad Via");
-  }
+  if (!vias_ok) return fail("Bad Via");
   // CSeq
   const size_t cseq_count = count(HeaderId::kCSeq);
   if (cseq_count == 0) return fail("Missing CSeq");
@@ -338,11 +358,11 @@ Result<Message> Message::parse(std::string_view wire) {
   }
   // Contact, Route, Record-Route must parse.
   for (const auto& h : m.headers_) {
-    if (h.id == HeaderId::kContact && !parse_contact(m.view(h.value))) return fail("Bad Contact");
-    if (h.id == HeaderId::kRoute && !parse_name_addr_list(m.view(h.value))) {
+    if (h.id == HeaderId::kContact && !valid_contact(m.view(h.value))) return fail("Bad Contact");
+    if (h.id == HeaderId::kRoute && !valid_name_addr_list(m.view(h.value))) {
       return fail("Bad Route");
     }
-    if (h.id == HeaderId::kRecordRoute && !parse_name_addr_list(m.view(h.value))) {
+    if (h.id == HeaderId::kRecordRoute && !valid_name_addr_list(m.view(h.value))) {
       return fail("Bad Record-Route");
     }
     if (h.id == HeaderId::kDate && !valid_sip_date(m.view(h.value))) {

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "signaling/header_params.hpp"
+
 namespace chorus::sip {
 namespace {
 
@@ -42,23 +44,7 @@ std::string_view method_name(Method method) {
 bool is_token(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum) continue;
-    switch (c) {
-      case '-':
-      case '.':
-      case '!':
-      case '%':
-      case '*':
-      case '_':
-      case '+':
-      case '`':
-      case '\'':
-      case '~':
-        continue;
-      default:
-        return false;
-    }
+    if (!is_token_char(c)) return false;
   }
   return true;
 }

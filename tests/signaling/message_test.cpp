@@ -247,6 +247,19 @@ TEST(Message, MutationSetRemovePrependAndViaParams) {  // RFC 3581 §4, RFC 3261
   EXPECT_EQ(again.request_uri().user, "other");
 }
 
+TEST(Message, EmptyListElementsAreSkipped) {  // found by fuzz_sip_message
+  Message m =
+      parse_ok(replace(kInvite, "Via: SIP/2.0/UDP 192.0.2.10", "Via: , ,SIP/2.0/UDP 192.0.2.10"));
+  EXPECT_EQ(m.top_via().host, "192.0.2.10");
+  EXPECT_EQ(m.header("Via").value().substr(0, 11), "SIP/2.0/UDP");
+  m.set_top_via_param("received", "203.0.113.5");
+  Message again = parse_ok(m.serialize());
+  EXPECT_EQ(again.top_via().received(), "203.0.113.5");
+  EXPECT_EQ(again.vias().size(), 2u);
+  again.remove_first_value("Via");
+  EXPECT_EQ(again.top_via().host, "proxy.example.com");
+}
+
 TEST(Message, MakeResponseFollowsRfc3261Section8_2_6) {
   Message req = parse_ok(replace(kInvite, "Supported: replaces, timer\r\n", "Timestamp: 54\r\n"));
   Message ok = make_response(req, 200, {}, "srv1");
