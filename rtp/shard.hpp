@@ -70,7 +70,7 @@ class Shard {
   const ShardConfig& config() const { return config_; }
 
   // Before start(); on_tick runs on the shard thread after the shard applied
-  // its commands. Not owned.
+  // its commands. Not owned: it must outlive the thread (stop() first).
   void set_tick_handler(TickHandler* handler) { tick_handler_ = handler; }
 
   // ---- signalling thread (the single producer / consumer of the rings)

@@ -26,6 +26,7 @@ constexpr uint64_t kWindowTicks = 60;
 class SteadyEcho : public TickHandler {
  public:
   explicit SteadyEcho(Shard& shard) : shard_(shard) {}
+  ~SteadyEcho() override { shard_.stop(); }  // the shard thread calls on_tick until then
 
   void on_tick(uint64_t, std::chrono::steady_clock::time_point) override {
     for (StreamId id : {kPlain, kSecure}) {

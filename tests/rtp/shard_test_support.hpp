@@ -183,6 +183,9 @@ class Recorder : public TickHandler {
  public:
   enum class Mode { kPullOnly, kEcho, kSendEveryTick };
   Recorder(Shard& shard, StreamId id, Mode mode) : shard_(shard), id_(id), mode_(mode) {}
+  // Declared after the shard, so destroyed first: the shard thread must stop
+  // calling on_tick before this object goes away.
+  ~Recorder() override { shard_.stop(); }
 
   void on_tick(uint64_t, std::chrono::steady_clock::time_point) override {
     Stream* s = shard_.find_stream(id_);
