@@ -2,6 +2,10 @@
 // unprotecting SRTP, jitter-buffering, pulling, packetizing, protecting and
 // sending (sendmmsg), with RTCP reports on the way, performs zero operator new
 // calls on its thread over a window of steady-state ticks.
+//
+// What this does not see: C-level malloc inside libraries. Debian's libsrtp2
+// is built on NSS, which mallocs a cipher context per protect/unprotect (see
+// bench/RESULTS.md, SRTP section); that is libsrtp's, not this code's.
 #include <gtest/gtest.h>
 
 #include <thread>
