@@ -269,8 +269,9 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   w.add_sdes_cname(0xE, "peer@test");
   peer.send_to(port, std::span(sr.data(), w.size()));
   bool saw_report = false, saw_cname = false;
-  const auto until = std::chrono::steady_clock::now() + 2s;
-  while (std::chrono::steady_clock::now() < until && !(saw_report && saw_cname)) {
+  std::optional<SenderReport> our_sr;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until && !(saw_report && saw_cname && our_sr)) {
     auto d = peer.receive(100ms);
     if (!d || !is_rtcp(*d)) continue;
     auto compound = RtcpCompoundView::parse(*d);
@@ -278,6 +279,7 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
     for (const RtcpPacketView p : *compound) {
       if (auto s = parse_sender_report(p)) {
         saw_report = s->blocks.size() == 1 && s->blocks[0].ssrc == 0xE;
+        our_sr = s;
       } else if (auto r = parse_receiver_report(p)) {
         saw_report = r->blocks.size() == 1 && r->blocks[0].ssrc == 0xE;
       }
@@ -290,6 +292,24 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
       stats_until(shard, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
   EXPECT_EQ(stats.rtcp_received, 1u);
   EXPECT_GE(stats.rtcp_sent, 1u);
+  EXPECT_LT(stats.rtt_ms, 0.0);  // unknown until a report about us arrives
+
+  // RFC 3550 §6.4.1: a report block about our SSRC echoing our SR's NTP time
+  // as LSR (with DLSR 0) yields the round trip: here, a few ms of loopback.
+  ASSERT_TRUE(our_sr.has_value());
+  std::array<uint8_t, 128> rr{};
+  RtcpWriter rw(rr);
+  ReportBlock about_us;
+  about_us.ssrc = our_sr->ssrc;
+  about_us.lsr = ntp_middle32(our_sr->info.ntp_timestamp);
+  const std::array<ReportBlock, 1> blocks{about_us};
+  rw.add_receiver_report(0xE, blocks);
+  rw.add_sdes_cname(0xE, "peer@test");
+  peer.send_to(port, std::span(rr.data(), rw.size()));
+  const auto with_rtt =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.rtt_ms >= 0.0; });
+  EXPECT_GE(with_rtt.rtt_ms, 0.0);
+  EXPECT_LT(with_rtt.rtt_ms, 3000.0);
 }
 
 TEST(Stream, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
