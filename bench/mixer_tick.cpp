@@ -16,10 +16,12 @@ namespace {
 using namespace chorus::mixer;
 
 struct Rooms {
-  Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared) {
+  Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared,
+        bool encode = true) {
     ConferenceConfig config;
     config.top_k = 3;
     config.share_encoders = shared;
+    config.encode = encode;
     const CodecParams params = default_params(codec);
     const size_t n = samples_per_tick(params.sample_rate);
     // 50 ticks of a distinct tone per talker slot, replayed.
@@ -89,6 +91,14 @@ void run(benchmark::State& state, size_t rooms, size_t per_room, CodecId codec) 
   state.SetLabel(shared ? "shared encoding" : "one encoder per listener");
 }
 
+// The mix alone (talker detection, top-K, N-1 sums, limiters), no codec:
+// 1,000 G.711 participants in 100 rooms.
+void BM_MixOnly1000In100Rooms(benchmark::State& state) {
+  Rooms r(100, 10, 3, CodecId::kPcmu, true, false);
+  for (auto _ : state) r.tick();
+  state.counters["participants"] = 1000;
+}
+
 void BM_Tick1000In100Rooms_G711(benchmark::State& state) {
   run(state, 100, 10, CodecId::kPcmu);
 }
@@ -99,6 +109,7 @@ void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
   run(state, 1, 100, CodecId::kOpus);
 }
 
+BENCHMARK(BM_MixOnly1000In100Rooms)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick1000In100Rooms_G711)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick1000In100Rooms_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoom_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);

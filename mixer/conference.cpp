@@ -327,11 +327,11 @@ void Conference::produce_shared(Participant& p, uint64_t tick) {
         g.chain().render_pcm(music_frame_);
         break;
     }
-    g.chain().encode();
+    if (config_.encode) g.chain().encode();
     g.mark_done(tick);
     ++stats_.shared_encodes;
   }
-  p.payload = g.chain().payload();
+  p.payload = config_.encode ? g.chain().payload() : std::span<const uint8_t>();
   p.output = &g.chain().output();
 }
 
@@ -381,7 +381,7 @@ void Conference::tick(uint64_t tick) {
     Participant& p = *pp;
     if (p.group != -1) continue;
     p.private_chain.render_mix(std::span<const int32_t>(p.mix.data(), n), p.output_gain);
-    p.payload = p.private_chain.encode();
+    p.payload = config_.encode ? p.private_chain.encode() : std::span<const uint8_t>();
     p.output = &p.private_chain.output();
     ++stats_.private_encodes;
   }

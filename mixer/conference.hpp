@@ -31,6 +31,9 @@ struct ConferenceConfig {
   // Share one encode among listeners with identical mixes. Off only to
   // measure what sharing saves (bench/mixer_tick.cpp).
   bool share_encoders = true;
+  // Produce payloads. Off: PCM only (output()), for taps that record the
+  // mix and for measuring the mix itself apart from the codecs.
+  bool encode = true;
   TalkerConfig talker;
 };
 

@@ -4,8 +4,6 @@
 #include <array>
 #include <cassert>
 #include <cmath>
-#include <cstdlib>
-#include <limits>
 
 namespace chorus::mixer {
 
@@ -26,14 +24,14 @@ float Limiter::process(std::span<const int32_t> mix, std::span<int16_t> out, flo
   bool any_over = false;
   for (int b = 0; b <= kSubBlocks; ++b) edge[b] = n * static_cast<size_t>(b) / kSubBlocks;
   for (int b = 0; b < kSubBlocks; ++b) {
-    int32_t peak = 0;
+    // Max and min separately (vectorises); |INT32_MIN| is taken in 64 bits.
+    int32_t hi = 0;
+    int32_t lo = 0;
     for (size_t i = edge[b]; i < edge[b + 1]; ++i) {
-      // |INT32_MIN| would overflow; the accumulator never gets there, but clamp anyway.
-      const int32_t v = mix[i] == std::numeric_limits<int32_t>::min()
-                            ? std::numeric_limits<int32_t>::max()
-                            : std::abs(mix[i]);
-      peak = std::max(peak, v);
+      hi = std::max(hi, mix[i]);
+      lo = std::min(lo, mix[i]);
     }
+    const int64_t peak = std::max<int64_t>(hi, -static_cast<int64_t>(lo));
     const float scaled = static_cast<float>(peak) * pre_gain;
     need[b] = scaled > kThreshold ? kThreshold / scaled : 1.0F;
     any_over = any_over || need[b] < 1.0F;

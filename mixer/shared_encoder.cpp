@@ -16,29 +16,32 @@ void EncodeChain::set_conference_rate(int conference_rate) {
   if (codec_.sample_rate != conference_rate) {
     resampler_ = std::make_unique<Resampler>(conference_rate, codec_.sample_rate);
   }
-  pcm_.set_silence(conference_rate);
-  for (Frame& f : history_) f.set_silence(conference_rate);
+  for (Frame& f : ring_) f.set_silence(conference_rate);
   at_codec_.set_silence(codec_.sample_rate);
   limiter_.reset();
 }
 
+Frame& EncodeChain::next_frame() {
+  current_ = (current_ + 1) % kPrimeFrames;
+  Frame& f = ring_[current_];
+  f.sample_rate = conference_rate_;
+  f.channels = 1;
+  f.samples = samples_per_tick(conference_rate_);
+  return f;
+}
+
 void EncodeChain::render_mix(std::span<const int32_t> mix, float gain) {
-  const size_t n = samples_per_tick(conference_rate_);
-  assert(mix.size() >= n);
-  pcm_.sample_rate = conference_rate_;
-  pcm_.channels = 1;
-  pcm_.samples = n;
-  limiter_.process(mix.first(n), pcm_.pcm(), gain);
-  pcm_.silent = false;
+  Frame& f = next_frame();
+  assert(mix.size() >= f.samples);
+  limiter_.process(mix.first(f.samples), f.pcm(), gain);
+  f.silent = false;
 }
 
 void EncodeChain::render_pcm(const Frame& at_conference_rate) {
   assert(at_conference_rate.sample_rate == conference_rate_);
-  pcm_.sample_rate = conference_rate_;
-  pcm_.channels = 1;
-  pcm_.samples = samples_per_tick(conference_rate_);
-  std::copy_n(at_conference_rate.data.begin(), pcm_.samples, pcm_.data.begin());
-  pcm_.silent = at_conference_rate.silent;
+  Frame& f = next_frame();
+  std::copy_n(at_conference_rate.data.begin(), f.samples, f.data.begin());
+  f.silent = at_conference_rate.silent;
 }
 
 std::span<const uint8_t> EncodeChain::encode_into(const Frame& at_conference_rate,
@@ -53,9 +56,7 @@ std::span<const uint8_t> EncodeChain::encode_into(const Frame& at_conference_rat
 }
 
 std::span<const uint8_t> EncodeChain::encode() {
-  history_[next_] = pcm_;
-  next_ = (next_ + 1) % kPrimeFrames;
-  payload_size_ = encode_into(pcm_, payload_).size();
+  payload_size_ = encode_into(ring_[current_], payload_).size();
   ++encodes_;
   return payload();
 }
@@ -68,7 +69,8 @@ void EncodeChain::prime_from(const EncodeChain& source) {
   // listener heard instead brings its predictors where the decoder's are
   // (measured within 0.3 dB).
   for (size_t i = 0; i < kPrimeFrames; ++i) {
-    const Frame& f = source.history_[(source.next_ + i) % kPrimeFrames];
+    // Oldest first, ending with the source's latest frame.
+    const Frame& f = source.ring_[(source.current_ + 1 + i) % kPrimeFrames];
     if (f.samples == 0) continue;
     encode_into(f, payload_);
   }

@@ -27,7 +27,7 @@ class EncodeChain {
   void set_conference_rate(int conference_rate);
 
   // Turns the int32 `mix` (at the conference rate) into PCM: gain, limiter,
-  // saturation. No allocation.
+  // saturation. No allocation. Each render starts a new tick's frame.
   void render_mix(std::span<const int32_t> mix, float gain);
   // Takes ready PCM at the conference rate (music on hold, silence).
   void render_pcm(const Frame& at_conference_rate);
@@ -41,7 +41,7 @@ class EncodeChain {
   // must not have rendered this tick yet.
   void prime_from(const EncodeChain& source);
 
-  const Frame& output() const { return pcm_; }  // rendered PCM, conference rate
+  const Frame& output() const { return ring_[current_]; }  // rendered PCM, conference rate
   std::span<const uint8_t> payload() const { return {payload_.data(), payload_size_}; }
   const CodecParams& codec() const { return codec_; }
   uint64_t encodes() const { return encodes_; }
@@ -55,12 +55,14 @@ class EncodeChain {
   Limiter limiter_;
   std::unique_ptr<Resampler> resampler_;  // null when the rates are equal
   std::unique_ptr<Encoder> encoder_;
-  // The last kPrimeFrames rendered frames (conference rate), oldest first
-  // at history_[next_], so another chain can be primed with them.
+  Frame& next_frame();
+
+  // The last kPrimeFrames rendered frames (conference rate); ring_[current_]
+  // is this tick's output. Rendering straight into the ring keeps the
+  // history another chain is primed with at no copying cost.
   static constexpr size_t kPrimeFrames = 2;
-  std::array<Frame, kPrimeFrames> history_{};
-  size_t next_ = 0;
-  Frame pcm_;       // conference rate
+  std::array<Frame, kPrimeFrames> ring_{};
+  size_t current_ = 0;
   Frame at_codec_;  // codec rate (scratch)
   std::array<uint8_t, kMaxPayloadBytes> payload_{};
   size_t payload_size_ = 0;
