@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "mixer/moh_source.hpp"
+
 namespace chorus::mixer {
 
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {
@@ -26,6 +28,10 @@ Engine::~Engine() {
 }
 
 void Engine::start() {
+  // Render the built-in hold music at every conference rate now, on this
+  // thread, so no shard spends a tick synthesising it when its first
+  // conference appears.
+  for (int rate : {8000, 16000, 48000}) MohRegistry::global().clip("", rate);
   for (auto& s : shards_) s->start();
 }
 

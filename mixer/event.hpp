@@ -22,6 +22,7 @@ struct Event {
     kStoppedTalking,
     kInbandDtmf,     // value: the digit (ASCII), heard in the audio itself
     kCommandFailed,  // value: the Command::Kind (unknown conference/participant)
+    kLevel,          // value: smoothed level in -dBov (0..127), once a second per talker
   };
 
   Kind kind = Kind::kParticipantAdded;
@@ -39,7 +40,7 @@ struct Event {
   // A shard event that carries a mixer event; nullopt for rtp's own kinds.
   static std::optional<Event> from_rtp(const rtp::Event& e) {
     if (e.kind != rtp::EventKind::kUser || e.user_code < 1 ||
-        e.user_code > static_cast<uint32_t>(Kind::kCommandFailed)) {
+        e.user_code > static_cast<uint32_t>(Kind::kLevel)) {
       return std::nullopt;
     }
     return Event{static_cast<Kind>(e.user_code), e.user_args[0], e.user_args[1], e.user_args[2]};

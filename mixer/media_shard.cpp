@@ -196,6 +196,12 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
     // RFC 3551 §4.1: the marker bit flags the first packet after a gap.
     m.sending = m.stream->send(m.payload_type, payload, m.timestamp_step, !m.sending);
   }
+  if (config_.level_interval_ticks != 0 && tick % config_.level_interval_ticks == 0) {
+    for (size_t i = 0; i < conf.size(); ++i) {
+      if (!conf.talking(i)) continue;
+      emit({Event::Kind::kLevel, id, conf.id_at(i), static_cast<uint64_t>(-conf.level_dbov(i))});
+    }
+  }
   for (const ConferenceEvent& e : conf.events()) {
     emit({e.kind == ConferenceEvent::Kind::kStartedTalking ? Event::Kind::kStartedTalking
                                                            : Event::Kind::kStoppedTalking,

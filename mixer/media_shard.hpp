@@ -24,6 +24,9 @@ struct MediaShardConfig {
   size_t top_k = 3;
   int ramp_ms = 8;
   TalkerConfig talker;
+  // Every this many ticks each talking participant's level is reported
+  // (kLevel); 0 = never. 50 ticks = once a second.
+  uint64_t level_interval_ticks = 50;
 };
 
 // The mixer half of a media shard (ARCHITECTURE.md "Threads"): the tick

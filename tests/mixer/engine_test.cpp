@@ -162,10 +162,47 @@ TEST(Engine, ThreeCallersOverLoopbackHearEachOtherButNotThemselves) {
       }
     }
   }
+  // Talker and level events came back for every caller.
+  std::array<bool, 3> talking{};
+  std::array<bool, 3> level{};
+  rtp::Event raw;
+  std::optional<Event> e;
+  while (engine.poll_event(0, raw, e)) {
+    if (!e || e->participant < 100 || e->participant > 102) continue;
+    if (e->kind == Event::Kind::kStartedTalking) talking[e->participant - 100] = true;
+    if (e->kind == Event::Kind::kLevel) {
+      level[e->participant - 100] = true;
+      EXPECT_LT(e->value, 40u);  // a 6000-amplitude tone is about -17 dBov
+    }
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(talking[i]) << i;
+    EXPECT_TRUE(level[i]) << i;
+  }
   EXPECT_GT(engine.media(0).mix_ticks(), 30u);
   EXPECT_EQ(engine.media(0).commands_dropped(), 0u);
   EXPECT_GT(engine.media(0).mix_durations_us().count(), 0u);
   engine.stop();
+}
+
+TEST(Engine, MixerEventsRoundTripThroughShardEvents) {
+  const Event e{Event::Kind::kStartedTalking, 9, 1234567890123ULL, 17};
+  const auto back = Event::from_rtp(e.to_rtp());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->kind, e.kind);
+  EXPECT_EQ(back->conference, 9u);
+  EXPECT_EQ(back->participant, 1234567890123ULL);
+  EXPECT_EQ(back->value, 17u);
+  // Stream events and unknown user codes are not mixer events.
+  rtp::Event timeout;
+  timeout.kind = rtp::EventKind::kRtpTimeout;
+  EXPECT_FALSE(Event::from_rtp(timeout).has_value());
+  rtp::Event odd;
+  odd.kind = rtp::EventKind::kUser;
+  for (uint32_t code : {0u, 99u, 0xFFFFFFFFu}) {
+    odd.user_code = code;
+    EXPECT_FALSE(Event::from_rtp(odd).has_value()) << code;
+  }
 }
 
 TEST(Engine, ConferenceOutgrowingAPartSpansAnotherShard) {
