@@ -83,6 +83,8 @@ class Caller {
   }
 
   double heard(double freq) const { return goertzel_amplitude(heard_, freq, 8000); }
+  double level() const { return rms(heard_); }
+  void forget() { heard_.clear(); }
   size_t packets() const { return packets_; }
   size_t samples() const { return heard_.size(); }
 
@@ -179,6 +181,24 @@ TEST(Engine, ThreeCallersOverLoopbackHearEachOtherButNotThemselves) {
     EXPECT_TRUE(talking[i]) << i;
     EXPECT_TRUE(level[i]) << i;
   }
+  // Caller 1 (700 Hz) goes on hold through the command ring: the others stop
+  // hearing it, and it hears music instead of them.
+  ParticipantSettings hold;
+  hold.hold = HoldMode::kMusic;
+  ASSERT_TRUE(engine.update_participant(77, 101, hold));
+  for (auto& c : callers) c->forget();
+  for (int t = 0; t < 40; ++t) {
+    for (auto& c : callers) c->send_frame();
+    next += std::chrono::milliseconds(20);
+    std::this_thread::sleep_until(next);
+    for (auto& c : callers) c->receive(t >= 15);
+  }
+  EXPECT_LT(callers[0]->heard(700), 300.0);
+  EXPECT_GT(callers[0]->heard(900), 1500.0);
+  EXPECT_LT(callers[1]->heard(500), 300.0);
+  EXPECT_LT(callers[1]->heard(900), 300.0);
+  EXPECT_GT(callers[1]->level(), 300.0);  // the music
+
   EXPECT_GT(engine.media(0).mix_ticks(), 30u);
   EXPECT_EQ(engine.media(0).commands_dropped(), 0u);
   EXPECT_GT(engine.media(0).mix_durations_us().count(), 0u);
