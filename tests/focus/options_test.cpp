@@ -1,0 +1,74 @@
+// Command-line parsing of `chorus`.
+
+#include <gtest/gtest.h>
+
+#include <variant>
+#include <vector>
+
+#include "focus/options.hpp"
+
+namespace chorus::focus {
+namespace {
+
+std::variant<Options, OptionsError> parse(std::vector<const char*> args) {
+  return parse_options(std::span<const char* const>(args.data(), args.size()));
+}
+
+TEST(Options, DefaultsAreTheEmbeddedConfiguration) {
+  const auto result = parse({});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  const Options& options = std::get<Options>(result);
+  EXPECT_EQ(options.sip_host, "127.0.0.1");
+  EXPECT_EQ(options.sip_port, 5060);
+  EXPECT_TRUE(options.udp);
+  EXPECT_TRUE(options.tcp);
+  EXPECT_FALSE(options.help);
+}
+
+TEST(Options, SipHostPortIncludingIpv6) {
+  auto result = parse({"--sip", "0.0.0.0:5070"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_EQ(std::get<Options>(result).sip_host, "0.0.0.0");
+  EXPECT_EQ(std::get<Options>(result).sip_port, 5070);
+  result = parse({"--sip", "[::1]:5080"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_EQ(std::get<Options>(result).sip_host, "::1");
+  EXPECT_EQ(std::get<Options>(result).sip_port, 5080);
+}
+
+TEST(Options, BadInputIsAnErrorNotAnException) {
+  for (std::vector<const char*> args : std::vector<std::vector<const char*>>{
+           {"--sip"},
+           {"--sip", "host:99999"},
+           {"--sip", "host:abc"},
+           {"--sip", "[::1"},
+           {"--rtp-ports", "5000"},
+           {"--rtp-ports", "6000-5000"},
+           {"--tls-cert", "cert.pem"},
+           {"--no-udp", "--no-tcp"},
+           {"--ring-delay-ms", "-1"},
+           {"--frobnicate"},
+       }) {
+    SCOPED_TRACE(args.front());
+    EXPECT_TRUE(std::holds_alternative<OptionsError>(parse(args)));
+  }
+}
+
+TEST(Options, HelpAndRanges) {
+  const auto result = parse({"--help", "--rtp-ports", "30000-30100", "--ring-delay-ms", "50"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  const Options& options = std::get<Options>(result);
+  EXPECT_TRUE(options.help);
+  EXPECT_EQ(options.rtp_first, 30000);
+  EXPECT_EQ(options.rtp_last, 30100);
+  EXPECT_EQ(options.ring_delay.count(), 50);
+  EXPECT_NE(usage().find("--sip HOST:PORT"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

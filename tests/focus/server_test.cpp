@@ -1,0 +1,279 @@
+// The stage-2 focus through real SIP exchanges on 127.0.0.1: a client Stack
+// talks to a Server whose timers run on a manual clock.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "focus/server.hpp"
+#include "signaling/transaction_ids.hpp"
+
+namespace chorus::focus {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using sip::ClientEvent;
+using sip::Message;
+using sip::Method;
+
+constexpr std::string_view kOffer =
+    "v=0\r\n"
+    "o=alice 1 1 IN IP4 127.0.0.1\r\n"
+    "s=-\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 30000 RTP/AVP 0 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  ServerTest() : server_(io_, options(), clock_), client_(io_, client_config()) {
+    server_.start();
+    client_.start();
+    sip::StackHandlers handlers;
+    handlers.on_request = [this](const sip::ServerTransaction& tx) {
+      client_requests_.push_back(tx.request());
+      tx.respond(200, "OK");
+    };
+    client_.set_handlers(handlers);
+    focus_ = server_.stack().listening().front();
+  }
+
+  static Options options() {
+    Options options;
+    options.sip_port = 0;
+    options.tcp = false;
+    options.rtp_first = 41000;
+    options.rtp_last = 41009;
+    options.ring_delay = 2000ms;
+    return options;
+  }
+  static sip::StackConfig client_config() {
+    sip::StackConfig config;
+    config.listeners.push_back({sip::TransportKind::kUdp, "127.0.0.1", 0});
+    return config;
+  }
+
+  Message request(Method method, std::string_view user = "room1", std::string_view to_tag = {}) {
+    Message m = Message::request(
+        method, "sip:" + std::string(user) + "@127.0.0.1:" + std::to_string(focus_.port));
+    m.add_header("From", "<sip:alice@127.0.0.1>;tag=" + from_tag_);
+    m.add_header("To", "<sip:" + std::string(user) + "@127.0.0.1>" +
+                           (to_tag.empty() ? "" : ";tag=" + std::string(to_tag)));
+    m.add_header("Call-ID", call_id_);
+    m.add_header("CSeq", std::to_string(++cseq_) + " " + std::string(method_name(method)));
+    m.add_header("Contact", "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + ">");
+    m.set_body({}, {});
+    return m;
+  }
+
+  // Sends and waits for the final response (or timeout); returns all responses.
+  std::vector<Message> exchange(Message m, std::chrono::milliseconds limit = 2000ms) {
+    std::vector<Message> responses;
+    bool done = false;
+    last_id_ = client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
+      if (event.response) responses.push_back(*event.response);
+      if (!event.response || event.response->status() >= 200) done = true;
+    });
+    run_until([&] { return done; }, limit);
+    return responses;
+  }
+
+  template <class Predicate>
+  bool run_until(Predicate predicate, std::chrono::milliseconds limit = 2000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!predicate()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.run_for(5ms);
+    }
+    return true;
+  }
+
+  void ack(const Message& ok, std::string_view body = {}) {
+    Message a = Message::request(Method::kAck, ok.contacts().front().uri_text);
+    a.add_header("From", "<sip:alice@127.0.0.1>;tag=" + from_tag_);
+    a.add_header("To", *ok.header("To"));
+    a.add_header("Call-ID", call_id_);
+    a.add_header("CSeq", std::to_string(ok.cseq().number) + " ACK");
+    if (body.empty()) {
+      a.set_body({}, {});
+    } else {
+      a.set_body("application/sdp", body);
+    }
+    ASSERT_TRUE(client_.send_ack(std::move(a)));
+    io_.run_for(30ms);
+  }
+
+  asio::io_context io_;
+  sip::ManualTimerService clock_;
+  Server server_;
+  sip::Stack client_;
+  sip::Endpoint focus_;
+  std::string call_id_ = "server-test-" + sip::make_tag();
+  std::string from_tag_ = sip::make_tag();
+  uint32_t cseq_ = 0;
+  sip::TransactionId last_id_ = 0;
+  std::vector<Message> client_requests_;
+};
+
+TEST_F(ServerTest, OptionsAdvertisesAllowAcceptSupported) {
+  const auto responses = exchange(request(Method::kOptions));
+  ASSERT_FALSE(responses.empty());
+  const Message& ok = responses.back();
+  EXPECT_EQ(ok.status(), 200);
+  EXPECT_EQ(ok.header_lines("Allow").front(), Server::kAllow);
+  EXPECT_EQ(ok.header_lines("Accept").front(), Server::kAccept);
+  EXPECT_EQ(ok.header_lines("Supported").front(), Server::kSupported);
+  EXPECT_FALSE(ok.to().tag().empty());
+}
+
+TEST_F(ServerTest, InviteWithSdpIsAnsweredAndTheDialogEndsWithBye) {
+  Message invite = request(Method::kInvite);
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_FALSE(responses.empty());
+  const Message& ok = responses.back();
+  ASSERT_EQ(ok.status(), 200);
+  EXPECT_EQ(ok.content_type(), "application/sdp");
+  EXPECT_NE(ok.body().find("m=audio 41000 RTP/AVP 0"), std::string_view::npos) << ok.body();
+  ASSERT_EQ(ok.contacts().size(), 1u);
+  EXPECT_TRUE(ok.contacts().front().has_param("isfocus"));
+  EXPECT_EQ(server_.call_count(), 1u);
+  ack(ok);
+  EXPECT_EQ(server_.stack().stats().acks_matched, 1u);
+
+  const auto bye = exchange(request(Method::kBye, "room1", ok.to().tag()));
+  ASSERT_FALSE(bye.empty());
+  EXPECT_EQ(bye.back().status(), 200);
+  EXPECT_EQ(server_.call_count(), 0u);
+  EXPECT_EQ(server_.dialog_count(), 0u);
+}
+
+// §13.2.1: no offer in the INVITE → our offer in the 200, the answer in the ACK.
+TEST_F(ServerTest, InviteWithoutSdpGetsAnOfferAndTheAckCarriesTheAnswer) {
+  const auto responses = exchange(request(Method::kInvite));
+  ASSERT_FALSE(responses.empty());
+  const Message& ok = responses.back();
+  ASSERT_EQ(ok.status(), 200);
+  EXPECT_NE(ok.body().find("m=audio 41000"), std::string_view::npos);
+  ack(ok,
+      "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
+  EXPECT_EQ(server_.call_count(), 1u);
+}
+
+TEST_F(ServerTest, RefusalsNameTheProblem) {
+  struct Case {
+    Message request;
+    int status;
+    std::string header;
+    std::string value;
+  };
+  Message unknown = request(Method::kOptions);
+  Message register_request = request(Method::kRegister);
+  Message require = request(Method::kOptions);
+  require.add_header("Require", "100rel, timer");
+  Message hops = request(Method::kOptions);
+  hops.set_header("Max-Forwards", "0");
+  Message tel = request(Method::kOptions);
+  tel.set_request_uri("tel:+15551234");
+  Message short_session = request(Method::kInvite, "room2");
+  short_session.add_header("Session-Expires", "30");
+  short_session.set_body("application/sdp", kOffer);
+  Message not_sdp = request(Method::kInvite, "room3");
+  not_sdp.set_body("text/plain", "hello");
+  std::vector<Case> cases;
+  cases.push_back({std::move(register_request), 405, "Allow", std::string(Server::kAllow)});
+  cases.push_back({std::move(require), 420, "Unsupported", "100rel"});
+  cases.push_back({std::move(hops), 483, "", ""});
+  cases.push_back({std::move(tel), 416, "", ""});
+  cases.push_back({std::move(short_session), 422, "Min-SE", "90"});
+  cases.push_back({std::move(not_sdp), 415, "Accept", "application/sdp"});
+  cases.push_back({request(Method::kBye, "room1", "nope"), 481, "", ""});
+  cases.push_back({request(Method::kInfo), 481, "", ""});
+  cases.push_back({request(Method::kSubscribe), 489, "", ""});
+  for (Case& c : cases) {
+    SCOPED_TRACE(std::string(c.request.method_text()) + " → " + std::to_string(c.status));
+    const auto responses = exchange(std::move(c.request));
+    ASSERT_FALSE(responses.empty());
+    EXPECT_EQ(responses.back().status(), c.status);
+    if (!c.header.empty()) {
+      ASSERT_TRUE(responses.back().header(c.header).has_value());
+      EXPECT_EQ(responses.back().header_lines(c.header).front(), c.value);
+    }
+  }
+  EXPECT_EQ(server_.call_count(), 0u);
+}
+
+TEST_F(ServerTest, UnknownMethodIs501) {
+  Message m = Message::request("FROB", "sip:room1@127.0.0.1:" + std::to_string(focus_.port));
+  m.add_header("From", "<sip:alice@127.0.0.1>;tag=" + from_tag_);
+  m.add_header("To", "<sip:room1@127.0.0.1>");
+  m.add_header("Call-ID", call_id_);
+  m.add_header("CSeq", "1 FROB");
+  m.set_body({}, {});
+  const auto responses = exchange(std::move(m));
+  ASSERT_FALSE(responses.empty());
+  EXPECT_EQ(responses.back().status(), 501);
+}
+
+TEST_F(ServerTest, SlowRoomRingsAndCancelEndsItWith487) {
+  Message invite = request(Method::kInvite, "slow-room");
+  invite.set_body("application/sdp", kOffer);
+  std::vector<int> statuses;
+  const sip::TransactionId id =
+      client_.send_request(std::move(invite), [&](const ClientEvent& event) {
+        if (event.response) statuses.push_back(event.response->status());
+      });
+  ASSERT_TRUE(run_until([&] { return !statuses.empty(); }));
+  EXPECT_EQ(statuses, std::vector<int>{180});
+  EXPECT_EQ(server_.call_count(), 1u);
+  ASSERT_NE(client_.cancel(id), 0u);
+  ASSERT_TRUE(run_until([&] { return statuses.size() == 2; }));
+  EXPECT_EQ(statuses.back(), 487);
+  EXPECT_EQ(server_.call_count(), 0u);
+  clock_.advance(3000ms);  // past the ring delay: no 200 may come
+  io_.run_for(50ms);
+  EXPECT_EQ(statuses.size(), 2u);
+}
+
+TEST_F(ServerTest, SlowRoomIsAnsweredAfterTheRingDelay) {
+  Message invite = request(Method::kInvite, "slow-room");
+  invite.set_body("application/sdp", kOffer);
+  std::vector<int> statuses;
+  client_.send_request(std::move(invite), [&](const ClientEvent& event) {
+    if (event.response) statuses.push_back(event.response->status());
+  });
+  ASSERT_TRUE(run_until([&] { return !statuses.empty(); }));
+  clock_.advance(1999ms);
+  io_.run_for(30ms);
+  EXPECT_EQ(statuses, std::vector<int>{180});
+  clock_.advance(1ms);
+  ASSERT_TRUE(run_until([&] { return statuses.size() == 2; }));
+  EXPECT_EQ(statuses.back(), 200);
+}
+
+// §13.3.1.4: a 2xx never ACKed ends the session with a BYE after 64*T1.
+TEST_F(ServerTest, MissingAckEndsTheCallWithBye) {
+  Message invite = request(Method::kInvite);
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  clock_.advance(32000ms);
+  ASSERT_TRUE(run_until([&] { return !client_requests_.empty(); }));
+  EXPECT_EQ(client_requests_.front().method(), Method::kBye);
+  EXPECT_EQ(client_requests_.front().call_id(), call_id_);
+  EXPECT_EQ(server_.call_count(), 0u);
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
