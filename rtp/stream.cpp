@@ -168,7 +168,10 @@ void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t s
 }
 
 void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now) {
-  std::optional<PacketView> packet = PacketView::parse(datagram);
+  // Before SRTP unprotect the padding count (and the tag at the end) are not
+  // plain RTP (RFC 3711 §3.1): only the header can be checked yet.
+  std::optional<PacketView> packet =
+      srtp_in_ ? PacketView::parse_header(datagram) : PacketView::parse(datagram);
   if (!packet) {
     ++drops_.malformed;
     return;

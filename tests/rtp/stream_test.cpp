@@ -188,6 +188,40 @@ TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
   EXPECT_GE(good, 5u);
 }
 
+TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
+  // RFC 3711 §3.1: the padding count is encrypted, so before unprotect the
+  // last byte is the auth tag's; only after it may the P bit be honoured.
+  Shard shard(testing::loopback_config());
+  shard.start();
+  const uint16_t port = open_via_command(shard, kId);
+  ASSERT_NE(port, 0);
+  const SrtpKeys keys = make_keys(7, 77);
+  Command set;
+  set.kind = CommandKind::kSetSrtp;
+  set.stream = kId;
+  set.keys = keys;
+  ASSERT_TRUE(shard.post(set));
+  ASSERT_TRUE(testing::request_stats(shard, kId).has_value());
+  auto out = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 30),
+                                 SrtpSession::Direction::kOutbound);
+  ASSERT_TRUE(out.has_value());
+  Peer peer;
+  for (uint16_t i = 0; i < 8; ++i) {
+    std::vector<uint8_t> pkt(512);
+    PacketOptions options;
+    options.pad_to = 16;  // P=1, padding up to a multiple of 16
+    size_t len = write_packet(pkt, RtpHeader{0, false, i, i * 160u, 0xAB}, kPayload, options);
+    ASSERT_GT(len, 0u);
+    ASSERT_TRUE(out->protect_rtp(pkt.data(), len, pkt.size()));
+    pkt.resize(len);
+    peer.send_to(port, pkt);
+  }
+  const auto stats =
+      stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 8; });
+  EXPECT_EQ(stats.packets_received, 8u);
+  EXPECT_EQ(stats.drops.malformed + stats.drops.auth_failed, 0u);
+}
+
 TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
