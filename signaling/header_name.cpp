@@ -69,9 +69,25 @@ constexpr std::array<HeaderInfo, static_cast<size_t>(HeaderId::kCount)> kHeaders
     {"Content-Transfer-Encoding", 0, false},
 }};
 
-char lower(char c) {
+constexpr char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
+
+struct Bucket {
+  uint8_t count = 0;
+  uint8_t ids[16] = {};
+};
+
+// Header ids by name length, built at compile time from kHeaders.
+constexpr std::array<Bucket, 32> make_buckets() {
+  std::array<Bucket, 32> buckets{};
+  for (size_t i = 1; i < kHeaders.size(); ++i) {
+    auto& b = buckets[kHeaders[i].name.size()];
+    b.ids[b.count++] = static_cast<uint8_t>(i);
+  }
+  return buckets;
+}
+constexpr std::array<Bucket, 32> kByLength = make_buckets();
 
 }  // namespace
 
@@ -84,12 +100,16 @@ HeaderId header_id(std::string_view name) {
     }
     return HeaderId::kOther;
   }
-  // Cheap pre-filter on length and first letter before the full compare.
+  // Candidates bucketed by length, then first/last letter, then the full
+  // compare (this runs once per header line of every message).
+  if (name.size() >= kByLength.size()) return HeaderId::kOther;
+  const auto& bucket = kByLength[name.size()];
   const char first = lower(name[0]);
-  for (size_t i = 1; i < kHeaders.size(); ++i) {
-    const auto& h = kHeaders[i];
-    if (h.name.size() == name.size() && lower(h.name[0]) == first && iequals(h.name, name)) {
-      return static_cast<HeaderId>(i);
+  const char last = lower(name.back());
+  for (uint8_t k = 0; k < bucket.count; ++k) {
+    const auto& h = kHeaders[bucket.ids[k]];
+    if (lower(h.name[0]) == first && lower(h.name.back()) == last && iequals(h.name, name)) {
+      return static_cast<HeaderId>(bucket.ids[k]);
     }
   }
   return HeaderId::kOther;

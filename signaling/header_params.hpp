@@ -14,7 +14,19 @@ namespace chorus::sip {
 // parser, so "LWS" here is just spaces and tabs.
 
 std::string_view trim(std::string_view text);
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names, parameter names, schemes).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i];
+    const char y = b[i];
+    if (x == y) continue;
+    const char lx = (x >= 'A' && x <= 'Z') ? static_cast<char>(x + 32) : x;
+    const char ly = (y >= 'A' && y <= 'Z') ? static_cast<char>(y + 32) : y;
+    if (lx != ly) return false;
+  }
+  return true;
+}
 inline bool is_ws(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }

@@ -26,49 +26,36 @@ int hex_value(char c) {
   return c - 'A' + 10;
 }
 
-// RFC 3261 §25.1 unreserved = alphanum / mark
-bool is_unreserved(char c) {
-  if (is_alnum(c)) return true;
-  switch (c) {
-    case '-':
-    case '_':
-    case '.':
-    case '!':
-    case '~':
-    case '*':
-    case '\'':
-    case '(':
-    case ')':
-      return true;
-    default:
-      return false;
+// A character class as a table: unreserved (§25.1) plus `extra`.
+struct CharClass {
+  bool chars[256] = {};
+  constexpr explicit CharClass(std::string_view extra) {
+    for (int c = 'a'; c <= 'z'; ++c) chars[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) chars[c] = true;
+    for (int c = '0'; c <= '9'; ++c) chars[c] = true;
+    for (char c : std::string_view("-_.!~*'()")) chars[static_cast<unsigned char>(c)] = true;
+    for (char c : extra) chars[static_cast<unsigned char>(c)] = true;
   }
-}
+};
 
-// Every char is unreserved, an escape, or in `extra`.
-bool only_chars(std::string_view text, std::string_view extra) {
+// user-unreserved, password chars, param-unreserved, hnv-unreserved (§25.1)
+constexpr CharClass kUserChars("&=+$,;?/");
+constexpr CharClass kPasswordChars("&=+$,");
+constexpr CharClass kParamChars("[]/:&+$");
+constexpr CharClass kHeaderChars("[]/?:+$");
+
+// Every char is in the class or is a %HH escape.
+bool only_chars(std::string_view text, const CharClass& allowed) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return false;
-      if (!is_hex(text[i + 1]) || !is_hex(text[i + 2])) return false;
-      i += 2;
-      continue;
+    if (allowed.chars[static_cast<unsigned char>(c)]) continue;
+    if (c != '%' || i + 2 >= text.size() || !is_hex(text[i + 1]) || !is_hex(text[i + 2])) {
+      return false;
     }
-    if (is_unreserved(c)) continue;
-    if (extra.find(c) != std::string_view::npos) continue;
-    return false;
+    i += 2;
   }
   return true;
 }
-
-// user-unreserved (§25.1)
-constexpr std::string_view kUserExtra = "&=+$,;?/";
-constexpr std::string_view kPasswordExtra = "&=+$,";
-// param-unreserved
-constexpr std::string_view kParamExtra = "[]/:&+$";
-// hnv-unreserved
-constexpr std::string_view kHeaderExtra = "[]/?:+$";
 
 bool valid_ipv6_reference(std::string_view host) {
   if (host.size() < 4 || host.front() != '[' || host.back() != ']') return false;
@@ -115,13 +102,13 @@ bool valid_uri_params(std::string_view text) {
     if (param.empty()) return false;
     size_t eq = param.find('=');
     auto name = param.substr(0, eq);
-    if (name.empty() || !only_chars(name, kParamExtra)) return false;
+    if (name.empty() || !only_chars(name, kParamChars)) return false;
     if (eq != std::string_view::npos) {
       auto value = param.substr(eq + 1);
       // `;transport=` is malformed but a bare `;name=` value is paramchar*;
       // accept an empty value as the grammar's 1*paramchar is violated only
       // by broken peers we still want to route.
-      if (!only_chars(value, kParamExtra)) return false;
+      if (!only_chars(value, kParamChars)) return false;
     }
     if (semi == std::string_view::npos) break;
     pos = semi + 1;
@@ -136,8 +123,8 @@ bool valid_uri_headers(std::string_view text) {
     auto header = text.substr(pos, amp == std::string_view::npos ? amp : amp - pos);
     size_t eq = header.find('=');
     if (eq == std::string_view::npos || eq == 0) return false;
-    if (!only_chars(header.substr(0, eq), kHeaderExtra)) return false;
-    if (!only_chars(header.substr(eq + 1), kHeaderExtra)) return false;
+    if (!only_chars(header.substr(0, eq), kHeaderChars)) return false;
+    if (!only_chars(header.substr(eq + 1), kHeaderChars)) return false;
     if (amp == std::string_view::npos) break;
     pos = amp + 1;
   }
@@ -154,9 +141,9 @@ bool parse_sip_uri(std::string_view rest, Uri& uri) {
     uri.user = userinfo.substr(0, colon);
     if (colon != std::string_view::npos) {
       uri.password = userinfo.substr(colon + 1);
-      if (!only_chars(uri.password, kPasswordExtra)) return false;
+      if (!only_chars(uri.password, kPasswordChars)) return false;
     }
-    if (uri.user.empty() || !only_chars(uri.user, kUserExtra)) return false;
+    if (uri.user.empty() || !only_chars(uri.user, kUserChars)) return false;
     if (rest.find('@') != std::string_view::npos) return false;
   }
   const size_t q = rest.find('?');
