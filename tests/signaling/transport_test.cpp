@@ -8,6 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include <boost/asio/ssl.hpp>
+#include <cstdlib>
+#include <filesystem>
+
 #include "signaling/asio.hpp"
 #include "signaling/message.hpp"
 #include "signaling/transport.hpp"
@@ -341,6 +347,75 @@ TEST_F(LiveTransportTest, SendToBadAddressFailsWithoutThrowing) {
 
 TEST_F(LiveTransportTest, TlsListenerWithoutCertificateIsAStartupError) {
   EXPECT_THROW(transport_.listen(TransportKind::kTls, "127.0.0.1", 0), std::runtime_error);
+}
+
+// RFC 3261 §26.2.1 TLS: a request over TLS is framed, delivered with its
+// connection and answered on it. The certificate is made for the test.
+TEST(TlsTransport, RequestAndResponseOverTls) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("chorus-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string();
+  const std::string key = (dir / "key.pem").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + key +
+      " -out " + cert + " -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl CLI unavailable";
+
+  asio::io_context io;
+  TransportConfig config;
+  config.tls_certificate_file = cert;
+  config.tls_private_key_file = key;
+  TransportLayer transport(io, config);
+  std::vector<Endpoint> sources;
+  transport.set_handler([&](Message request, const Endpoint& source) {
+    sources.push_back(source);
+    EXPECT_TRUE(transport.send_response(make_response(request, 200, "OK", "tls"), source));
+  });
+  const Endpoint local = transport.listen(TransportKind::kTls, "127.0.0.1", 0);
+  EXPECT_EQ(transport.local_endpoint(TransportKind::kTls), local);
+
+  asio::ssl::context client_context(asio::ssl::context::tls_client);
+  client_context.set_verify_mode(asio::ssl::verify_none);  // self-signed, test only
+  asio::ssl::stream<tcp::socket> client(io, client_context);
+  bool connected = false;
+  client.next_layer().async_connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port),
+      [&](const boost::system::error_code& error) {
+        ASSERT_FALSE(error) << error.message();
+        client.async_handshake(asio::ssl::stream_base::client,
+                               [&](const boost::system::error_code& handshake_error) {
+                                 ASSERT_FALSE(handshake_error) << handshake_error.message();
+                                 connected = true;
+                               });
+      });
+  auto run_until = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) io.run_for(5ms);
+    return done();
+  };
+  ASSERT_TRUE(run_until([&] { return connected; }));
+  const std::string text = options_text("127.0.0.1:5061", "", "TLS", "z9hG4bKtls");
+  asio::async_write(client, asio::buffer(text), [](const boost::system::error_code&, size_t) {});
+  std::array<char, 4096> buffer{};
+  std::string reply;
+  std::function<void()> read = [&] {
+    client.async_read_some(asio::buffer(buffer),
+                           [&](const boost::system::error_code& error, size_t size) {
+                             if (error) return;
+                             reply.append(buffer.data(), size);
+                             read();
+                           });
+  };
+  read();
+  ASSERT_TRUE(run_until([&] { return reply.find("\r\n\r\n") != std::string::npos; }));
+  EXPECT_TRUE(reply.starts_with("SIP/2.0 200 OK\r\n")) << reply;
+  ASSERT_EQ(sources.size(), 1u);
+  EXPECT_EQ(sources[0].transport, TransportKind::kTls);
+  EXPECT_NE(sources[0].connection, 0u);
+  transport.close();
+  io.run_for(20ms);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
