@@ -20,9 +20,11 @@ inline uint16_t default_port(TransportKind kind) {
   return kind == TransportKind::kTls ? 5061 : 5060;
 }
 
-// Where a message came from or goes to. `address` is a numeric IP in text form;
-// `connection` names the stream connection a message arrived on (0: none), so
-// a response can go back on the same connection (RFC 3261 §18.2.2).
+// Where a message came from or goes to. `address` is a numeric IP in text form.
+// `connection` says which local transport object carried it (0: none/any):
+// for TCP/TLS the connection a message arrived on, so a response goes back on
+// it (RFC 3261 §18.2.2); for UDP the listening socket (1-based), so we answer
+// from the address the peer sent to.
 struct Endpoint {
   TransportKind transport = TransportKind::kUdp;
   std::string address;
