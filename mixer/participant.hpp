@@ -57,34 +57,28 @@ struct Participant {
   // (Re)builds rate-dependent state when the conference rate changes.
   void set_conference_rate(int conference_rate);
 
+  // The per-tick flags and indices come first and the large buffers last,
+  // so the conference's passes over all members touch few cache lines.
   ParticipantId id;
   CodecParams codec;
-  ParticipantSettings settings;
   int32_t input_gain_q12 = kUnityGainQ12;
   float output_gain = 1.0F;
 
   // ---- input side
-  Frame input;                              // decoded, at codec.sample_rate (caller fills)
-  bool has_input = false;                   // set when the caller provided this tick's frame
-  std::unique_ptr<Resampler> in_resampler;  // only when codec rate != conference rate
-  Frame input_at_rate;                      // input resampled to the conference rate
-  const Frame* mix_input = nullptr;         // input or input_at_rate
-  TalkerDetector detector;
+  bool has_input = false;   // set when the caller provided this tick's frame
   bool level_hint = false;  // RFC 6464 level given for this tick
   uint8_t hint_dbov = 127;
   bool hint_voice = false;
+  const Frame* mix_input = nullptr;  // input or input_at_rate
+  TalkerDetector detector;
 
   // ---- contribution to the mix
-  RampState ramp;                     // in/out of the top-K set
-  bool selected = false;              // among the K loudest this tick
-  bool contributing = false;          // ramp active this tick: own samples are in the sum
-  bool whispering = false;            // a whisperer whose voice goes to its targets this tick
-  std::vector<int32_t> contribution;  // this tick's samples as summed (gain and ramp applied)
-  std::vector<size_t> whisper_target_index;  // resolved targets (conference indices)
+  RampState ramp;             // in/out of the top-K set
+  bool selected = false;      // among the K loudest this tick
+  bool contributing = false;  // ramp active this tick: own samples are in the sum
+  bool whispering = false;    // a whisperer whose voice goes to its targets this tick
 
   // ---- output side
-  std::vector<int32_t> mix;   // private N-1 mix accumulator
-  EncodeChain private_chain;  // private limiter + resampler + encoder
   bool whispered_to = false;  // some whisper reaches this listener this tick
   int group = -1;             // shared group used this tick; -1 = private
   int last_group = -2;        // previous tick's; -2 = none yet
@@ -93,6 +87,16 @@ struct Participant {
   size_t music_group = 0;
   std::span<const uint8_t> payload;  // this tick's payload (private or shared)
   const Frame* output = nullptr;     // what was encoded, at the conference rate
+
+  // ---- set-up state and buffers
+  ParticipantSettings settings;
+  std::unique_ptr<Resampler> in_resampler;   // only when codec rate != conference rate
+  std::vector<size_t> whisper_target_index;  // resolved targets (conference indices)
+  std::vector<int32_t> contribution;         // this tick's samples as summed (gain, ramp applied)
+  std::vector<int32_t> mix;                  // private N-1 mix accumulator
+  Frame input;                               // decoded, at codec.sample_rate (caller fills)
+  Frame input_at_rate;                       // input resampled to the conference rate
+  EncodeChain private_chain;                 // private limiter + resampler + encoder
 };
 
 }  // namespace chorus::mixer
