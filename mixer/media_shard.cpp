@@ -153,12 +153,12 @@ void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
   Conference& conf = room.conference;
   switch (slot.kind) {
     case rtp::SlotKind::kPacket: {
+      // Another payload type (e.g. RFC 3389 comfort noise) is not our codec's
+      // audio: the participant is taken as silent this tick.
+      if (slot.payload_type != m.payload_type) return;
       Frame& f = conf.input_slot(index);
-      // RFC 3551 §4.5: another payload type (e.g. comfort noise, RFC 3389) is
-      // not our codec's audio: conceal rather than feed it to the decoder.
-      if (slot.payload_type != m.payload_type || !m.decoder->decode(slot.payload, f)) {
-        m.decoder->conceal(f);
-      }
+      // A corrupt payload is concealed like a lost one.
+      if (!m.decoder->decode(slot.payload, f)) m.decoder->conceal(f);
       if (slot.audio_level) {
         conf.set_audio_level(index, slot.audio_level->level_dbov, slot.audio_level->voice);
       }
