@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "signaling/header_session_timer.hpp"
 #include "signaling/header_tokens.hpp"
@@ -58,6 +59,112 @@ bool is_sdp(std::string_view content_type) {
   return lower == "application/sdp";
 }
 
+mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
+  mixer::EngineConfig config;
+  config.shards = 1;
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(
+      options.media_address.empty() ? options.sip_host : options.media_address, error);
+  config.shard.bind_address = error ? boost::asio::ip::make_address(caps.address, error) : address;
+  if (error) config.shard.bind_address = boost::asio::ip::address_v4::loopback();
+  config.shard.port_first = options.rtp_first;
+  config.shard.port_last = options.rtp_last;
+  return config;
+}
+
+// RFC 3264 §8.4: what the peer's direction asks of us. sendonly: it holds us
+// and hears music; inactive: nothing flows at all.
+mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated) {
+  switch (negotiated.remote_direction) {
+    case sdp::Direction::kSendOnly:
+      return mixer::HoldMode::kMusic;
+    case sdp::Direction::kInactive:
+      return mixer::HoldMode::kInactive;
+    default:
+      return negotiated.remote_hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+  }
+}
+
+std::optional<rtp::SrtpSuite> to_rtp_suite(sdp::CryptoSuite suite) {
+  switch (suite) {
+    case sdp::CryptoSuite::kAesCm128HmacSha1_80:
+      return rtp::SrtpSuite::kAesCm128HmacSha1_80;
+    case sdp::CryptoSuite::kAesCm128HmacSha1_32:
+      return rtp::SrtpSuite::kAesCm128HmacSha1_32;
+    case sdp::CryptoSuite::kAeadAes128Gcm:
+      return rtp::SrtpSuite::kAeadAes128Gcm;
+    case sdp::CryptoSuite::kAeadAes256Gcm:
+      return rtp::SrtpSuite::kAeadAes256Gcm;
+  }
+  return std::nullopt;
+}
+
+// The mixer command for a negotiated stream; nullopt when the codec or the
+// keys cannot be carried (the caller answers 488).
+std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated) {
+  const auto codec = mixer::codec_from_name(negotiated.codec.encoding);
+  if (!codec) return std::nullopt;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kAddParticipant;
+  command.codec = mixer::default_params(*codec);
+  command.payload_type = static_cast<uint8_t>(negotiated.codec.payload_type);
+  command.stream.clock_rate = negotiated.codec.clock_rate;
+  command.stream.samples_per_tick = mixer::rtp_timestamp_step(command.codec);
+  command.stream.payload_types.reset();
+  command.stream.payload_types.set(command.payload_type & 0x7F);
+  if (negotiated.telephone_event_pt) {
+    command.stream.telephone_event_pt = static_cast<uint8_t>(*negotiated.telephone_event_pt);
+    command.stream.payload_types.set(command.stream.telephone_event_pt & 0x7F);
+  }
+  command.stream.payload_types.set(13);  // comfort noise (RFC 3389)
+  if (negotiated.audio_level_ext_id) {
+    command.stream.audio_level_ext_id = static_cast<uint8_t>(*negotiated.audio_level_ext_id);
+  }
+  command.stream.rtcp_mux = negotiated.rtcp_mux;
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
+  if (!error && !address.is_unspecified() && negotiated.remote_rtp_port != 0) {
+    command.has_remote = true;
+    command.remote_rtp = {address, negotiated.remote_rtp_port};
+    const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
+    command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  }
+  if (negotiated.srtp) {
+    const auto suite = to_rtp_suite(negotiated.srtp->suite);
+    const auto& in = negotiated.srtp->remote_key_salt;
+    const auto& out = negotiated.srtp->local_key_salt;
+    if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
+        out.size() > rtp::SrtpKeys::kMaxKeySalt) {
+      return std::nullopt;
+    }
+    command.has_srtp = true;
+    command.srtp.suite = *suite;
+    std::copy(in.begin(), in.end(), command.srtp.inbound.begin());
+    command.srtp.inbound_size = static_cast<uint8_t>(in.size());
+    std::copy(out.begin(), out.end(), command.srtp.outbound.begin());
+    command.srtp.outbound_size = static_cast<uint8_t>(out.size());
+  }
+  command.settings.hold = hold_mode(negotiated);
+  return command;
+}
+
+// The shard binds the port only after the SDP was built: write it into the
+// audio m= line (and the explicit a=rtcp, if any) of what we send.
+void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bool rtcp_mux) {
+  if (media_index >= session.media.size()) return;
+  sdp::Media& media = session.media[media_index];
+  media.port = port;
+  for (sdp::Attribute& attribute : media.attributes) {
+    if (attribute.name != "rtcp" || !attribute.value) continue;
+    const std::string rest =
+        attribute.value->substr(std::min(attribute.value->find(' '), attribute.value->size()));
+    attribute.value = std::to_string(rtcp_mux ? port : port + 1) + rest;  // RFC 3605 §2.1
+  }
+}
+
+// Any port in the range stands in until the shard binds the real one.
+constexpr uint16_t kPlaceholderPort = 9;
+
 bool supported_option(std::string_view option) {
   for (std::string_view ours : {"replaces", "join", "norefersub", "tdialog", "timer"}) {
     if (sip::iequals(option, ours)) return true;
@@ -71,9 +178,19 @@ struct Server::Call {
   sip::DialogId id;
   std::string room;
   sip::TransportKind transport = sip::TransportKind::kUdp;
-  uint16_t rtp_port = 0;
+  uint16_t rtp_port = 0;  // 0 until the shard reports it
   sdp::OfferAnswer media;
+  sdp::Session local_session;
+  size_t media_index = 0;
+  bool rtcp_mux = false;
   std::string local_sdp;
+  mixer::ConferenceId conference = 0;
+  mixer::ParticipantId participant = 0;
+  rtp::StreamId stream = 0;
+  mixer::ParticipantSettings settings;
+  // The INVITE waiting for the shard's port, and whether its ring time is over.
+  std::optional<sip::ServerTransaction> pending;
+  bool ring_done = true;
   std::string session_expires;  // echoed in the 2xx (RFC 4028 §9), "" if none
   std::optional<sip::ServerTransaction> ringing;
   sip::TimerId ring_timer = 0;
@@ -85,14 +202,16 @@ Server::Server(boost::asio::io_context& io, Options options)
     : io_(io),
       options_(std::move(options)),
       stack_(io, stack_config(options_)),
-      ports_(options_.rtp_first, options_.rtp_last),
+      engine_(engine_config(options_, capabilities_for(options_))),
+      poll_timer_(io),
       capabilities_(capabilities_for(options_)) {}
 
 Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& timers)
     : io_(io),
       options_(std::move(options)),
       stack_(io, stack_config(options_), timers),
-      ports_(options_.rtp_first, options_.rtp_last),
+      engine_(engine_config(options_, capabilities_for(options_))),
+      poll_timer_(io),
       capabilities_(capabilities_for(options_)) {}
 
 Server::~Server() {
@@ -109,12 +228,24 @@ void Server::start() {
   handlers.on_ack_timeout = [this](const Message& response) { on_ack_timeout(response); };
   stack_.set_handlers(std::move(handlers));
   stack_.start();
+  if (!engine_started_) {
+    engine_.start();
+    engine_started_ = true;
+  }
 }
 
 void Server::stop() {
   std::vector<sip::DialogId> ids;
   for (const auto& [id, call] : calls_) ids.push_back(id);
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
+  // The BYEs are on the wire (UDP) or queued; give the transport a moment.
+  if (!ids.empty()) io_.run_for(std::chrono::milliseconds(50));
+  poll_timer_.cancel();
+  polling_ = false;
+  if (engine_started_) {
+    engine_.stop();
+    engine_started_ = false;
+  }
   stack_.stop();
 }
 
@@ -255,30 +386,20 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     }
   }
 
-  const std::optional<uint16_t> port = ports_.allocate();
-  if (!port) {
-    Message response = sip::make_response(request, 503, "No Media Ports Free", random_.tag());
-    response.set_header("Retry-After", "5");
-    tx.respond(std::move(response));
-    return;
-  }
   auto call = std::make_unique<Call>(capabilities_);
   call->room = room;
   call->transport = tx.source().transport;
-  call->rtp_port = *port;
   call->session_expires = std::move(session_expires);
-  const sdp::LocalMedia media{*port, 0};
+  const sdp::LocalMedia media{kPlaceholderPort, 0};
   // With an offer we answer it; without one the 2xx carries our offer and the
   // ACK the answer (RFC 3261 §13.2.1).
   auto negotiated =
       body.empty() ? call->media.create_offer(media) : call->media.answer(body, media);
   if (!negotiated.ok()) {
-    ports_.release(*port);
     tx.respond(400, reason_text("Bad SDP", negotiated.error().message), random_.tag());
     return;
   }
   if (!body.empty() && !negotiated.value().negotiated.accepted) {
-    ports_.release(*port);
     Message response = sip::make_response(request, 488, "Not Acceptable Here", random_.tag());
     response.add_header(
         "Warning", "304 chorus \"" +
@@ -287,7 +408,25 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     tx.respond(std::move(response));
     return;
   }
-  call->local_sdp = negotiated.value().sdp;
+  // Without an offer we do not know the peer yet: the stream starts with our
+  // first codec and learns the remote address from what arrives (latching).
+  sdp::Negotiated chosen = negotiated.value().negotiated;
+  if (body.empty()) {
+    chosen.codec.payload_type = 0;
+    chosen.codec.encoding = "PCMU";
+    chosen.codec.clock_rate = 8000;
+    chosen.remote_address.clear();
+    chosen.srtp.reset();
+    chosen.media_index = 0;
+  }
+  std::optional<mixer::Command> command = add_command(chosen);
+  if (!command) {
+    tx.respond(488, "Not Acceptable Here", random_.tag());
+    return;
+  }
+  call->local_session = negotiated.value().session;
+  call->media_index = chosen.media_index;
+  call->rtcp_mux = chosen.rtcp_mux;
 
   const bool slow =
       !options_.slow_room_prefix.empty() && room.starts_with(options_.slow_room_prefix);
@@ -297,19 +436,32 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   std::optional<sip::Dialog> dialog =
       sip::Dialog::create_uas(request, first, random_.initial_cseq());
   if (!dialog) {
-    ports_.release(*port);
     tx.respond(400, "Missing Contact", random_.tag());  // §8.1.1.8: a dialog needs one
     return;
   }
   dialog->set_local_contact(contact);
   call->id = dialog->id();
-  const sip::DialogId id = call->id;
-  dialogs_.insert(std::move(*dialog));
-  Call& ref = *calls_.emplace(id, std::move(call)).first->second;
-  if (!slow) {
-    answer_invite(ref, tx);
+  call->conference = conferences_.join(room);
+  call->participant = conferences_.next_participant();
+  call->stream = ++last_stream_;
+  call->settings = command->settings;
+  command->conference = call->conference;
+  command->participant = call->participant;
+  command->stream.id = call->stream;
+  if (!engine_.add_participant(*command)) {
+    if (conferences_.leave(room)) engine_.remove_conference(call->conference);
+    reject_unavailable(tx);
     return;
   }
+  const sip::DialogId id = call->id;
+  by_participant_[call->participant] = id;
+  by_stream_[call->stream] = id;
+  call->pending = tx;
+  call->ring_done = !slow;
+  dialogs_.insert(std::move(*dialog));
+  Call& ref = *calls_.emplace(id, std::move(call)).first->second;
+  schedule_poll();
+  if (!slow) return;  // answered when the shard reports the port
   tx.respond(with_capabilities(std::move(first)));
   ref.ringing = tx;
   ringing_[tx.id()] = id;
@@ -318,11 +470,84 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     if (it == calls_.end() || !it->second->ringing) return;
     Call& call = *it->second;
     call.ring_timer = 0;
+    call.ring_done = true;
+    if (call.rtp_port == 0) return;  // answered when the port arrives
     const sip::ServerTransaction invite = *call.ringing;
     call.ringing.reset();
+    call.pending.reset();
     ringing_.erase(invite.id());
     answer_invite(call, invite);
   });
+}
+
+void Server::reject_unavailable(const sip::ServerTransaction& tx) {
+  // RFC 3261 §21.5.4: the mixer is full for now; try again shortly.
+  Message response = sip::make_response(tx.request(), 503, "Media Unavailable", random_.tag());
+  response.set_header("Retry-After", "5");
+  tx.respond(std::move(response));
+}
+
+void Server::schedule_poll() {
+  if (polling_) return;
+  polling_ = true;
+  poll_timer_.expires_after(std::chrono::milliseconds(5));
+  poll_timer_.async_wait([this](const boost::system::error_code& error) {
+    polling_ = false;
+    if (error) return;
+    poll_engine();
+    if (!calls_.empty()) schedule_poll();
+  });
+}
+
+void Server::poll_engine() {
+  if (!engine_started_) return;
+  for (size_t shard = 0; shard < engine_.shard_count(); ++shard) {
+    rtp::Event raw;
+    std::optional<mixer::Event> event;
+    // Bounded: at most a ring's worth per poll, the rest next time.
+    for (int n = 0; n < 1024 && engine_.poll_event(shard, raw, event); ++n) {
+      if (!event) {
+        if (raw.kind == rtp::EventKind::kRtpTimeout) {
+          const auto it = by_stream_.find(raw.stream);
+          if (it != by_stream_.end()) end_call(sip::DialogId(it->second), /*send_bye=*/true);
+        }
+        continue;
+      }
+      const auto it = by_participant_.find(event->participant);
+      if (it == by_participant_.end()) continue;
+      const auto call = calls_.find(it->second);
+      if (call == calls_.end()) continue;
+      if (event->kind == mixer::Event::Kind::kParticipantAdded) {
+        on_media_added(*call->second, static_cast<uint16_t>(event->value));
+      } else if (event->kind == mixer::Event::Kind::kAddFailed) {
+        on_media_failed(*call->second);
+      }
+    }
+  }
+}
+
+void Server::on_media_added(Call& call, uint16_t port) {
+  if (call.rtp_port != 0) return;
+  call.rtp_port = port;
+  set_local_port(call.local_session, call.media_index, port, call.rtcp_mux);
+  call.local_sdp = call.local_session.serialize();
+  if (!call.pending || !call.ring_done) return;
+  const sip::ServerTransaction invite = *call.pending;
+  call.pending.reset();
+  if (call.ringing) {
+    ringing_.erase(call.ringing->id());
+    call.ringing.reset();
+  }
+  answer_invite(call, invite);
+}
+
+void Server::on_media_failed(Call& call) {
+  if (call.pending) {
+    const sip::ServerTransaction invite = *call.pending;
+    call.pending.reset();
+    reject_unavailable(invite);
+  }
+  end_call(sip::DialogId(call.id), /*send_bye=*/false);
 }
 
 void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
@@ -364,6 +589,13 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
         return;
       }
       const std::string_view body = request.body();
+      if (call->rtp_port == 0) {
+        // RFC 3261 §14.2: an offer while ours is being answered.
+        Message response = dialog.make_response(request, 500);
+        response.set_header("Retry-After", "1");
+        tx.respond(std::move(response));
+        return;
+      }
       const sdp::LocalMedia media{call->rtp_port, 0};
       if (body.empty() && request.method() == Method::kUpdate) {
         tx.respond(dialog.make_response(request, 200));
@@ -387,6 +619,14 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
         return;
       }
       call->local_sdp = negotiated.value().sdp;
+      if (!body.empty()) {
+        // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
+        const mixer::HoldMode hold = hold_mode(negotiated.value().negotiated);
+        if (hold != call->settings.hold) {
+          call->settings.hold = hold;
+          engine_.update_participant(call->conference, call->participant, call->settings);
+        }
+      }
       Message response = with_capabilities(dialog.make_response(request, 200));
       response.set_body("application/sdp", call->local_sdp);
       tx.respond(std::move(response));
@@ -446,7 +686,13 @@ void Server::end_call(const sip::DialogId& id, bool send_bye) {
     Call& call = *it->second;
     if (call.ring_timer != 0) stack_.timers().cancel(call.ring_timer);
     if (call.ringing) ringing_.erase(call.ringing->id());
-    ports_.release(call.rtp_port);
+    if (call.pending && call.pending->request().method() == Method::kInvite && !call.ringing) {
+      call.pending->respond(503, "Media Unavailable", random_.tag());
+    }
+    engine_.remove_participant(call.conference, call.participant);
+    if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
+    by_participant_.erase(call.participant);
+    by_stream_.erase(call.stream);
     calls_.erase(it);
   }
   if (sip::Dialog* dialog = dialogs_.find(id)) {

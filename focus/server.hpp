@@ -6,8 +6,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "focus/conference_registry.hpp"
 #include "focus/options.hpp"
-#include "rtp/port_pool.hpp"
+#include "mixer/engine.hpp"
 #include "signaling/asio.hpp"
 #include "signaling/dialog_random.hpp"
 #include "signaling/dialog_set.hpp"
@@ -16,11 +17,12 @@
 
 namespace chorus::focus {
 
-// The conference focus, stage 2: the SIP side of dial-in without media.
-// Answers OPTIONS with our capabilities; answers an INVITE to
-// sip:<room>@host with 200 and an SDP answer (RFC 3264) naming an RTP port
-// reserved for the call — no media flows yet; the mixer is wired later —
-// then tracks the dialog (ACK, re-INVITE, BYE). Rooms named `slow-*` ring
+// The conference focus: dial-in with media. Answers OPTIONS with our
+// capabilities; an INVITE to sip:<room>@host joins room <room> (created on
+// first use): the negotiated stream is handed to the mixer Engine, and once
+// its shard reports the bound RTP port the 200 carries the SDP answer
+// (RFC 3264) naming that port. Tracks the dialog (ACK, re-INVITE hold/resume,
+// BYE); RTP timeouts end the call with BYE. Rooms named `slow-*` ring
 // (180) for Options::ring_delay before answering, so CANCEL can be tested.
 // Everything runs on the signalling io_context thread.
 class Server {
@@ -39,6 +41,7 @@ class Server {
   sip::Stack& stack() { return stack_; }
   size_t call_count() const { return calls_.size(); }
   size_t dialog_count() const { return dialogs_.size(); }
+  const ConferenceRegistry& conferences() const { return conferences_; }
 
   // RFC 3261 §20.5 / §20.1 / §20.37 values we advertise.
   static constexpr std::string_view kAllow =
@@ -63,6 +66,12 @@ class Server {
   void handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog);
   void answer_invite(Call& call, const sip::ServerTransaction& tx);
   void end_call(const sip::DialogId& id, bool send_bye);
+  // Media: the engine's answer to an add, and its other events.
+  void schedule_poll();
+  void poll_engine();
+  void on_media_added(Call& call, uint16_t port);
+  void on_media_failed(Call& call);
+  void reject_unavailable(const sip::ServerTransaction& tx);
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
@@ -70,13 +79,21 @@ class Server {
   boost::asio::io_context& io_;
   Options options_;
   sip::Stack stack_;
-  rtp::PortPool ports_;
+  mixer::Engine engine_;
+  boost::asio::steady_timer poll_timer_;
+  bool polling_ = false;
+  bool engine_started_ = false;
+  ConferenceRegistry conferences_;
+  rtp::StreamId last_stream_ = 0;
   sip::DialogSet dialogs_;
   sip::DialogRandom random_;
   sdp::LocalCapabilities capabilities_;
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
   // Ringing INVITEs (slow rooms) by server transaction, for CANCEL.
   std::unordered_map<sip::TransactionId, sip::DialogId> ringing_;
+  // Calls by mixer participant id and by RTP stream id, for engine events.
+  std::unordered_map<mixer::ParticipantId, sip::DialogId> by_participant_;
+  std::unordered_map<rtp::StreamId, sip::DialogId> by_stream_;
 };
 
 }  // namespace chorus::focus
