@@ -238,8 +238,8 @@ void Server::stop() {
   std::vector<sip::DialogId> ids;
   for (const auto& [id, call] : calls_) ids.push_back(id);
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
-  // The BYEs are on the wire (UDP) or queued; give the transport a moment.
-  if (!ids.empty()) io_.run_for(std::chrono::milliseconds(50));
+  // UDP BYEs leave synchronously; stream transports send what they can before
+  // the stack closes them (best effort: no retransmission after shutdown).
   poll_timer_.cancel();
   polling_ = false;
   if (engine_started_) {
