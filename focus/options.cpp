@@ -58,6 +58,8 @@ std::string usage() {
          "  --media-address IP     address announced in SDP (default: the SIP host)\n"
          "  --rtp-ports FIRST-LAST RTP port range (default 40000-40999)\n"
          "  --ring-delay-ms N      how long rooms named slow-* ring before answering (2000)\n"
+         "  --rtp-timeout-ms N     no media for this long ends a call with BYE (30000)\n"
+         "  --media-shards N       mixer threads (default 1)\n"
          "  --help                 this text\n";
 }
 
@@ -108,6 +110,18 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
         return OptionsError{"--ring-delay-ms needs 0..600000"};
       }
       options.ring_delay = std::chrono::milliseconds(ms);
+    } else if (flag == "--rtp-timeout-ms") {
+      int ms = 0;
+      if (!value(arg) || !parse_int<int>(arg, ms, 100, 3600000)) {
+        return OptionsError{"--rtp-timeout-ms needs 100..3600000"};
+      }
+      options.rtp_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--media-shards") {
+      int shards = 0;
+      if (!value(arg) || !parse_int<int>(arg, shards, 1, 64)) {
+        return OptionsError{"--media-shards needs 1..64"};
+      }
+      options.media_shards = static_cast<size_t>(shards);
     } else {
       return OptionsError{"unknown option '" + std::string(flag) + "'"};
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -27,6 +28,10 @@ struct Options {
   // this prefix ring (180) for ring_delay before being answered.
   std::string slow_room_prefix = "slow-";
   std::chrono::milliseconds ring_delay{2000};
+  // No RTP/RTCP from a member for this long ends its call with BYE.
+  std::chrono::milliseconds rtp_timeout{30000};
+  // Media shard threads of the mixer engine.
+  size_t media_shards = 1;
   bool help = false;
 };
 

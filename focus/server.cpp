@@ -61,7 +61,7 @@ bool is_sdp(std::string_view content_type) {
 
 mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
   mixer::EngineConfig config;
-  config.shards = 1;
+  config.shards = std::max<size_t>(options.media_shards, 1);
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);
@@ -101,7 +101,8 @@ std::optional<rtp::SrtpSuite> to_rtp_suite(sdp::CryptoSuite suite) {
 
 // The mixer command for a negotiated stream; nullopt when the codec or the
 // keys cannot be carried (the caller answers 488).
-std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated) {
+std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
+                                          std::chrono::milliseconds rtp_timeout) {
   const auto codec = mixer::codec_from_name(negotiated.codec.encoding);
   if (!codec) return std::nullopt;
   mixer::Command command;
@@ -121,6 +122,7 @@ std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated) {
     command.stream.audio_level_ext_id = static_cast<uint8_t>(*negotiated.audio_level_ext_id);
   }
   command.stream.rtcp_mux = negotiated.rtcp_mux;
+  command.stream.rtp_timeout = rtp_timeout;
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
   if (!error && !address.is_unspecified() && negotiated.remote_rtp_port != 0) {
@@ -419,7 +421,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     chosen.srtp.reset();
     chosen.media_index = 0;
   }
-  std::optional<mixer::Command> command = add_command(chosen);
+  std::optional<mixer::Command> command = add_command(chosen, options_.rtp_timeout);
   if (!command) {
     tx.respond(488, "Not Acceptable Here", random_.tag());
     return;

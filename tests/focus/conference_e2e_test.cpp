@@ -155,8 +155,10 @@ class ConferenceE2eTest : public ::testing::Test {
 
   // The server comes after the client so that it is destroyed first: its
   // shutdown BYEs still find the client's handlers alive.
-  void start_server(uint16_t rtp_first, uint16_t rtp_last) {
+  void start_server(uint16_t rtp_first, uint16_t rtp_last,
+                    std::chrono::milliseconds rtp_timeout = 30s) {
     Options options;
+    options.rtp_timeout = rtp_timeout;
     options.sip_port = 0;
     options.tcp = false;
     options.rtp_first = rtp_first;
@@ -384,6 +386,23 @@ TEST_F(ConferenceE2eTest, StopSendsByeToEveryMember) {
   ASSERT_EQ(client_requests_.size(), 2u);
   for (const Message& m : client_requests_) EXPECT_EQ(m.method(), Method::kBye);
   EXPECT_EQ(server_->call_count(), 0u);
+}
+
+// A member whose media stops is hung up on with BYE and leaves the room.
+TEST_F(ConferenceE2eTest, RtpTimeoutEndsTheCallWithBye) {
+  start_server(44500, 44599, 300ms);
+  Caller a(400, "alice"), b(700, "bob");
+  for (Caller* caller : {&a, &b}) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
+  b.sending = false;  // bob goes silent on the wire; alice keeps talking
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (client_requests_.empty() && std::chrono::steady_clock::now() < deadline) {
+    talk({&a}, 5, 5);
+  }
+  ASSERT_FALSE(client_requests_.empty());
+  EXPECT_EQ(client_requests_.front().method(), Method::kBye);
+  EXPECT_EQ(client_requests_.front().call_id(), b.call_id);
+  EXPECT_EQ(server_->call_count(), 1u);
+  EXPECT_EQ(server_->conferences().members("e2e"), 1u);
 }
 
 }  // namespace
