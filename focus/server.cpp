@@ -190,6 +190,9 @@ struct Server::Call {
   mixer::ParticipantId participant = 0;
   rtp::StreamId stream = 0;
   mixer::ParticipantSettings settings;
+  // Our SRTP key, reused in every later answer so the shard's outbound
+  // context stays valid (RFC 4568 §7.1.4).
+  std::vector<sdp::LocalKey> srtp_keys;
   // The INVITE waiting for the shard's port, and whether its ring time is over.
   std::optional<sip::ServerTransaction> pending;
   bool ring_done = true;
@@ -427,6 +430,8 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     return;
   }
   call->local_session = negotiated.value().session;
+  if (chosen.srtp)
+    call->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
   call->media_index = chosen.media_index;
   call->rtcp_mux = chosen.rtcp_mux;
 
@@ -598,7 +603,7 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
         tx.respond(std::move(response));
         return;
       }
-      const sdp::LocalMedia media{call->rtp_port, 0};
+      const sdp::LocalMedia media{call->rtp_port, 0, call->srtp_keys};
       if (body.empty() && request.method() == Method::kUpdate) {
         tx.respond(dialog.make_response(request, 200));
         return;
