@@ -487,6 +487,22 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   });
 }
 
+void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
+  // c=0.0.0.0 (RFC 3264 §8.4, old-style hold) or port 0: keep the old peer.
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
+  if (error || address.is_unspecified() || negotiated.remote_rtp_port == 0) return;
+  const auto shard = engine_.shard_of(call.conference, call.participant);
+  if (!shard) return;
+  rtp::Command command;
+  command.kind = rtp::CommandKind::kSetRemote;
+  command.stream = call.stream;
+  command.remote_rtp = {address, negotiated.remote_rtp_port};
+  const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
+  command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  engine_.shard(*shard).post(command);
+}
+
 void Server::reject_unavailable(const sip::ServerTransaction& tx) {
   // RFC 3261 §21.5.4: the mixer is full for now; try again shortly.
   Message response = sip::make_response(tx.request(), 503, "Media Unavailable", random_.tag());
@@ -627,6 +643,7 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
       }
       call->local_sdp = negotiated.value().sdp;
       if (!body.empty()) {
+        set_remote(*call, negotiated.value().negotiated);
         // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
         const mixer::HoldMode hold = hold_mode(negotiated.value().negotiated);
         if (hold != call->settings.hold) {
@@ -670,7 +687,13 @@ void Server::on_ack(const Message& ack) {
   // Our 2xx carried the offer; the ACK must carry the answer (§13.2.1).
   const auto answer = ack.body().empty() ? sdp::Result<sdp::Negotiated>(sdp::Error{"no answer"})
                                          : call.media.process_answer(ack.body());
-  if (!answer.ok() || !answer.value().accepted) end_call(call.id, /*send_bye=*/true);
+  if (!answer.ok() || !answer.value().accepted) {
+    end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    return;
+  }
+  // The stream started without a peer; now the answer names it. (Its codec
+  // stays the one the stream was added with: our first offered, PCMU.)
+  set_remote(call, answer.value());
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {

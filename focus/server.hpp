@@ -72,6 +72,8 @@ class Server {
   void on_media_added(Call& call, uint16_t port);
   void on_media_failed(Call& call);
   void reject_unavailable(const sip::ServerTransaction& tx);
+  // Points the call's stream at the peer named by an SDP exchange.
+  void set_remote(const Call& call, const sdp::Negotiated& negotiated);
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;

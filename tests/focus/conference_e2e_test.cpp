@@ -388,6 +388,31 @@ TEST_F(ConferenceE2eTest, StopSendsByeToEveryMember) {
   EXPECT_EQ(server_->call_count(), 0u);
 }
 
+// §13.2.1: without an offer in the INVITE the ACK's answer names the peer;
+// alone in the room, the caller hears music there although it never sent.
+TEST_F(ConferenceE2eTest, OfferlessInviteLearnsThePeerFromTheAck) {
+  start_server(44600, 44699);
+  Caller a(400, "alice");
+  const std::optional<Message> ok = exchange(request(a, Method::kInvite, "e2e"));
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  ASSERT_FALSE(ok->contacts().empty());
+  a.to_tag = std::string(ok->to().tag());
+  a.remote_target = ok->contacts().front().uri_text;
+  Message ack = Message::request(Method::kAck, a.remote_target);
+  ack.add_header("From", "<sip:alice@127.0.0.1>;tag=" + a.from_tag);
+  ack.add_header("To", "<sip:e2e@127.0.0.1>;tag=" + a.to_tag);
+  ack.add_header("Call-ID", a.call_id);
+  ack.add_header("CSeq", std::to_string(ok->cseq().number) + " ACK");
+  ack.set_body("application/sdp", a.sdp("sendrecv"));
+  ASSERT_TRUE(client_.send_ack(std::move(ack)));
+  a.sending = false;
+  talk({&a}, 40, 15);
+  EXPECT_EQ(server_->call_count(), 1u);
+  ASSERT_GT(a.samples(), 160u * 10);
+  EXPECT_GT(a.level(), kSilent);  // music on hold for the lone member
+}
+
 // A member whose media stops is hung up on with BYE and leaves the room.
 TEST_F(ConferenceE2eTest, RtpTimeoutEndsTheCallWithBye) {
   start_server(44500, 44599, 300ms);
