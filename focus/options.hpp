@@ -6,8 +6,28 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
+
+#include "signaling/offer_answer.hpp"
 
 namespace chorus::focus {
+
+// A digest account (RFC 7616) and the rights it holds: the sip::kRight*
+// names (monitor, whisper, barge, replace, dial-out, remove, admin,
+// dialog-subscribe; admin implies every other).
+struct Account {
+  std::string user;
+  std::string password;
+  std::vector<std::string> rights;
+};
+
+// Per-room policy. A PIN is given as `;pin=1234` in the Request-URI or
+// collected by DTMF after answer; max_members 0 means Options::max_members.
+struct RoomPolicy {
+  std::string name;
+  std::string pin;
+  size_t max_members = 0;
+};
 
 // What `chorus` runs with. The defaults are the embedded configuration: SIP on
 // 127.0.0.1:5060 over UDP and TCP, RTP ports reserved from 40000-40999.
@@ -32,6 +52,24 @@ struct Options {
   std::chrono::milliseconds rtp_timeout{30000};
   // Media shard threads of the mixer engine.
   size_t media_shards = 1;
+  // Mixed talkers per room (top-K) and Opus send settings.
+  size_t top_k = 3;
+  // Codec preference, our names: opus, G722, PCMU, PCMA (RFC 3264 answer order).
+  std::vector<std::string> codecs = {"opus", "G722", "PCMU", "PCMA"};
+  sdp::SrtpPolicy srtp = sdp::SrtpPolicy::kOff;
+  // Rooms: when only_listed_rooms, INVITEs to other rooms get 404.
+  std::vector<RoomPolicy> rooms;
+  bool only_listed_rooms = false;
+  size_t max_members = 100;
+  // Digest realm and accounts for privileged operations (Join as
+  // monitor/whisper/barge, Replaces of another's dialog, REFER, dialog package).
+  std::string realm = "chorus";
+  std::vector<Account> accounts;
+  // RFC 5359 §2.3 / §2.15 service users at this host.
+  std::string moh_user = "moh";
+  std::string park_user = "park";
+  // Music on hold: a WAV file; empty: the generated tune we ship.
+  std::string moh_file;
   bool help = false;
 };
 

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chorus::focus {
+
+// What a member does in the mix (ARCHITECTURE.md "Roles and relations").
+enum class MemberRole : uint8_t { kParticipant, kMonitor, kWhisper, kBarge };
+
+// The SIP dialog a member is in, as the focus sees it: what RFC 4575's
+// <call><sip> element and RFC 4235's <dialog> element publish, and what a
+// supervisor needs to build Join / Replaces headers (RFC 3911 §5, RFC 3891 §6:
+// call-id, to-tag, from-tag from the supervisor's point of view).
+struct MemberDialog {
+  std::string call_id;
+  std::string local_tag;   // the focus's tag
+  std::string remote_tag;  // the member's tag
+  bool confirmed = false;  // false while dialing out or ringing
+  bool initiator = false;  // true when the focus sent the INVITE (dial-out)
+  std::string local_uri;   // the conference URI (our side's From/To)
+  std::string remote_uri;  // the member's address-of-record
+  std::string remote_target;  // the member's Contact
+};
+
+// One member of a room: one endpoint with one audio stream (RFC 4575 §5.4–5.7).
+struct MemberState {
+  // RFC 4575 <user entity>: the member's URI (From of a dial-in, the target
+  // of a dial-out).
+  std::string entity;
+  std::string display_text;
+  // RFC 4575 <endpoint entity>: unique per member in the room (the dialog's
+  // remote Contact plus a suffix if needed).
+  std::string endpoint;
+  // RFC 4575 §5.6.4 endpoint status: "pending", "dialing-out", "alerting",
+  // "connected", "on-hold", "muted-via-focus", "disconnecting",
+  // "disconnected".
+  std::string status = "connected";
+  // RFC 4575 §5.6.5: "dialed-in", "dialed-out", "focus-owner".
+  std::string joining_method = "dialed-in";
+  MemberRole role = MemberRole::kParticipant;
+  std::string whisper_target;  // endpoint of the member a whisperer talks to
+  bool muted = false;          // muted by the focus (admin, action URN, DTMF)
+  bool talking = false;        // current talker (top-K)
+  bool on_hold = false;
+  std::string codec;       // "PCMU", "opus", …
+  uint32_t clock_rate = 0;
+  uint32_t ssrc = 0;       // the member's RTP SSRC once known, else 0
+  std::string media_label;  // RFC 4575 §5.7 <media id>/<label>
+  MemberDialog dialog;
+};
+
+// A room as published by the conference package.
+struct ConferenceState {
+  std::string room;
+  std::string entity;  // sip:<room>@<host>, the conference URI
+  std::string subject;
+  uint32_t max_members = 0;  // 0: no limit
+  std::vector<MemberState> members;
+};
+
+}  // namespace chorus::focus
