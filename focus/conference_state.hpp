@@ -15,17 +15,18 @@ enum class MemberRole : uint8_t { kParticipant, kMonitor, kWhisper, kBarge };
 // call-id, to-tag, from-tag from the supervisor's point of view).
 struct MemberDialog {
   std::string call_id;
-  std::string local_tag;   // the focus's tag
-  std::string remote_tag;  // the member's tag
-  bool confirmed = false;  // false while dialing out or ringing
-  bool initiator = false;  // true when the focus sent the INVITE (dial-out)
-  std::string local_uri;   // the conference URI (our side's From/To)
-  std::string remote_uri;  // the member's address-of-record
+  std::string local_tag;      // the focus's tag
+  std::string remote_tag;     // the member's tag
+  bool confirmed = false;     // false while dialing out or ringing
+  bool initiator = false;     // true when the focus sent the INVITE (dial-out)
+  std::string local_uri;      // the conference URI (our side's From/To)
+  std::string remote_uri;     // the member's address-of-record
   std::string remote_target;  // the member's Contact
 };
 
 // One member of a room: one endpoint with one audio stream (RFC 4575 §5.4–5.7).
 struct MemberState {
+  uint64_t id = 0;  // the focus's member id (stable for the call; admin API key)
   // RFC 4575 <user entity>: the member's URI (From of a dial-in, the target
   // of a dial-out).
   std::string entity;
@@ -44,10 +45,14 @@ struct MemberState {
   bool muted = false;          // muted by the focus (admin, action URN, DTMF)
   bool talking = false;        // current talker (top-K)
   bool on_hold = false;
-  std::string codec;       // "PCMU", "opus", …
+  std::string codec;  // "PCMU", "opus", …
   uint32_t clock_rate = 0;
-  uint32_t ssrc = 0;       // the member's RTP SSRC once known, else 0
+  uint32_t ssrc = 0;        // the member's RTP SSRC once known, else 0
   std::string media_label;  // RFC 4575 §5.7 <media id>/<label>
+  // Live media figures for operators (admin API), 0 when unknown.
+  int level_dbov = -127;     // last reported input level, dBov
+  double loss_fraction = 0;  // RFC 3550 fraction lost, 0..1
+  double jitter_ms = 0;      // RFC 3550 interarrival jitter
   MemberDialog dialog;
 };
 

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "focus/conference_state.hpp"
+
+namespace chorus::focus {
+
+// The outcome of an operator action; status follows HTTP (200 done,
+// 202 started, 400 bad argument, 404 no such room/member, 409 not possible now).
+struct ControlResult {
+  int status = 200;
+  std::string message;
+  bool ok() const { return status < 300; }
+};
+
+// Something that changed in a room, for live consoles (admin WebSocket).
+struct ControlEvent {
+  enum class Kind : uint8_t {
+    kRoomCreated,
+    kRoomEnded,
+    kMemberJoined,
+    kMemberLeft,
+    kMemberChanged,
+    kTalker
+  };
+  Kind kind = Kind::kMemberChanged;
+  std::string room;
+  uint64_t member = 0;  // 0 for room events
+};
+
+// What an operator can see and do live; the focus Server implements it. Every
+// call happens on the signalling thread (the admin listener shares its
+// io_context), so implementations need no locks.
+class Control {
+ public:
+  virtual ~Control() = default;
+  virtual std::vector<ConferenceState> rooms() const = 0;
+  virtual ControlResult set_muted(std::string_view room, uint64_t member, bool muted) = 0;
+  // Ends the member's call with BYE.
+  virtual ControlResult kick(std::string_view room, uint64_t member) = 0;
+  // whisper_target: the member a whisperer is heard by (0 unless kWhisper).
+  virtual ControlResult set_role(std::string_view room, uint64_t member, MemberRole role,
+                                 uint64_t whisper_target) = 0;
+  // Hold: the member is heard by none and hears music on hold; false resumes.
+  virtual ControlResult set_hold(std::string_view room, uint64_t member, bool hold) = 0;
+  // The focus INVITEs `uri` into `room` (202: the call is being placed).
+  virtual ControlResult dial_out(std::string_view room, std::string_view uri) = 0;
+  // One listener (the admin service); replaces any earlier one.
+  virtual void set_event_listener(std::function<void(const ControlEvent&)> listener) = 0;
+};
+
+}  // namespace chorus::focus
