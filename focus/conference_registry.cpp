@@ -28,4 +28,11 @@ size_t ConferenceRegistry::members(const std::string& room) const {
   return it == rooms_.end() ? 0 : it->second.members;
 }
 
+std::vector<std::string> ConferenceRegistry::names() const {
+  std::vector<std::string> out;
+  out.reserve(rooms_.size());
+  for (const auto& [name, room] : rooms_) out.push_back(name);
+  return out;
+}
+
 }  // namespace chorus::focus

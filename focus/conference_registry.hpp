@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "mixer/command.hpp"
 
@@ -23,6 +24,7 @@ class ConferenceRegistry {
   std::optional<mixer::ConferenceId> find(const std::string& room) const;
   size_t members(const std::string& room) const;
   size_t rooms() const { return rooms_.size(); }
+  std::vector<std::string> names() const;
   mixer::ParticipantId next_participant() { return ++last_participant_; }
 
  private:

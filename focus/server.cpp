@@ -1,5 +1,8 @@
 #include "focus/server.hpp"
 
+#include "focus/media_setup.hpp"
+#include "focus/server_call.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -34,29 +37,16 @@ sdp::LocalCapabilities capabilities_for(const Options& options) {
   sdp::LocalCapabilities caps;
   caps.address = options.media_address.empty() ? options.sip_host : options.media_address;
   if (caps.address == "0.0.0.0" || caps.address == "::") caps.address = "127.0.0.1";
-  return caps;
-}
-
-// A reason phrase must be one line of text (RFC 3261 §25.1 Reason-Phrase).
-std::string reason_text(std::string_view prefix, std::string_view detail) {
-  std::string out(prefix);
-  if (!detail.empty()) {
-    out += ": ";
-    for (char c : detail.substr(0, 100)) {
-      out += (c == '\r' || c == '\n' || static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  // Our codec preference (RFC 3264 §6.1: the answer lists ours in order).
+  std::vector<sdp::CodecSpec> codecs;
+  for (const std::string& name : options.codecs) {
+    for (const sdp::CodecSpec& spec : caps.codecs) {
+      if (sip::iequals(spec.encoding, name)) codecs.push_back(spec);
     }
   }
-  return out;
-}
-
-bool is_sdp(std::string_view content_type) {
-  const std::string_view type = content_type.substr(0, content_type.find(';'));
-  std::string lower;
-  for (char c : type) {
-    if (c != ' ' && c != '\t')
-      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return lower == "application/sdp";
+  if (!codecs.empty()) caps.codecs = std::move(codecs);
+  caps.srtp = options.srtp;
+  return caps;
 }
 
 mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
@@ -69,103 +59,9 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   if (error) config.shard.bind_address = boost::asio::ip::address_v4::loopback();
   config.shard.port_first = options.rtp_first;
   config.shard.port_last = options.rtp_last;
+  config.mixer.top_k = options.top_k;
   return config;
 }
-
-// RFC 3264 §8.4: what the peer's direction asks of us. sendonly: it holds us
-// and hears music; inactive: nothing flows at all.
-mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated) {
-  switch (negotiated.remote_direction) {
-    case sdp::Direction::kSendOnly:
-      return mixer::HoldMode::kMusic;
-    case sdp::Direction::kInactive:
-      return mixer::HoldMode::kInactive;
-    default:
-      return negotiated.remote_hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
-  }
-}
-
-std::optional<rtp::SrtpSuite> to_rtp_suite(sdp::CryptoSuite suite) {
-  switch (suite) {
-    case sdp::CryptoSuite::kAesCm128HmacSha1_80:
-      return rtp::SrtpSuite::kAesCm128HmacSha1_80;
-    case sdp::CryptoSuite::kAesCm128HmacSha1_32:
-      return rtp::SrtpSuite::kAesCm128HmacSha1_32;
-    case sdp::CryptoSuite::kAeadAes128Gcm:
-      return rtp::SrtpSuite::kAeadAes128Gcm;
-    case sdp::CryptoSuite::kAeadAes256Gcm:
-      return rtp::SrtpSuite::kAeadAes256Gcm;
-  }
-  return std::nullopt;
-}
-
-// The mixer command for a negotiated stream; nullopt when the codec or the
-// keys cannot be carried (the caller answers 488).
-std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
-                                          std::chrono::milliseconds rtp_timeout) {
-  const auto codec = mixer::codec_from_name(negotiated.codec.encoding);
-  if (!codec) return std::nullopt;
-  mixer::Command command;
-  command.kind = mixer::Command::Kind::kAddParticipant;
-  command.codec = mixer::default_params(*codec);
-  command.payload_type = static_cast<uint8_t>(negotiated.codec.payload_type);
-  command.stream.clock_rate = negotiated.codec.clock_rate;
-  command.stream.samples_per_tick = mixer::rtp_timestamp_step(command.codec);
-  command.stream.payload_types.reset();
-  command.stream.payload_types.set(command.payload_type & 0x7F);
-  if (negotiated.telephone_event_pt) {
-    command.stream.telephone_event_pt = static_cast<uint8_t>(*negotiated.telephone_event_pt);
-    command.stream.payload_types.set(command.stream.telephone_event_pt & 0x7F);
-  }
-  command.stream.payload_types.set(13);  // comfort noise (RFC 3389)
-  if (negotiated.audio_level_ext_id) {
-    command.stream.audio_level_ext_id = static_cast<uint8_t>(*negotiated.audio_level_ext_id);
-  }
-  command.stream.rtcp_mux = negotiated.rtcp_mux;
-  command.stream.rtp_timeout = rtp_timeout;
-  boost::system::error_code error;
-  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
-  if (!error && !address.is_unspecified() && negotiated.remote_rtp_port != 0) {
-    command.has_remote = true;
-    command.remote_rtp = {address, negotiated.remote_rtp_port};
-    const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
-    command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
-  }
-  if (negotiated.srtp) {
-    const auto suite = to_rtp_suite(negotiated.srtp->suite);
-    const auto& in = negotiated.srtp->remote_key_salt;
-    const auto& out = negotiated.srtp->local_key_salt;
-    if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
-        out.size() > rtp::SrtpKeys::kMaxKeySalt) {
-      return std::nullopt;
-    }
-    command.has_srtp = true;
-    command.srtp.suite = *suite;
-    std::copy(in.begin(), in.end(), command.srtp.inbound.begin());
-    command.srtp.inbound_size = static_cast<uint8_t>(in.size());
-    std::copy(out.begin(), out.end(), command.srtp.outbound.begin());
-    command.srtp.outbound_size = static_cast<uint8_t>(out.size());
-  }
-  command.settings.hold = hold_mode(negotiated);
-  return command;
-}
-
-// The shard binds the port only after the SDP was built: write it into the
-// audio m= line (and the explicit a=rtcp, if any) of what we send.
-void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bool rtcp_mux) {
-  if (media_index >= session.media.size()) return;
-  sdp::Media& media = session.media[media_index];
-  media.port = port;
-  for (sdp::Attribute& attribute : media.attributes) {
-    if (attribute.name != "rtcp" || !attribute.value) continue;
-    const std::string rest =
-        attribute.value->substr(std::min(attribute.value->find(' '), attribute.value->size()));
-    attribute.value = std::to_string(rtcp_mux ? port : port + 1) + rest;  // RFC 3605 §2.1
-  }
-}
-
-// Any port in the range stands in until the shard binds the real one.
-constexpr uint16_t kPlaceholderPort = 9;
 
 bool supported_option(std::string_view option) {
   for (std::string_view ours : {"replaces", "join", "norefersub", "tdialog", "timer"}) {
@@ -176,40 +72,15 @@ bool supported_option(std::string_view option) {
 
 }  // namespace
 
-struct Server::Call {
-  sip::DialogId id;
-  std::string room;
-  sip::TransportKind transport = sip::TransportKind::kUdp;
-  uint16_t rtp_port = 0;  // 0 until the shard reports it
-  sdp::OfferAnswer media;
-  sdp::Session local_session;
-  size_t media_index = 0;
-  bool rtcp_mux = false;
-  std::string local_sdp;
-  mixer::ConferenceId conference = 0;
-  mixer::ParticipantId participant = 0;
-  rtp::StreamId stream = 0;
-  mixer::ParticipantSettings settings;
-  // Our SRTP key, reused in every later answer so the shard's outbound
-  // context stays valid (RFC 4568 §7.1.4).
-  std::vector<sdp::LocalKey> srtp_keys;
-  // The INVITE waiting for the shard's port, and whether its ring time is over.
-  std::optional<sip::ServerTransaction> pending;
-  bool ring_done = true;
-  std::string session_expires;  // echoed in the 2xx (RFC 4028 §9), "" if none
-  std::optional<sip::ServerTransaction> ringing;
-  sip::TimerId ring_timer = 0;
-
-  explicit Call(sdp::LocalCapabilities caps) : media(std::move(caps)) {}
-};
-
 Server::Server(boost::asio::io_context& io, Options options)
     : io_(io),
       options_(std::move(options)),
       stack_(io, stack_config(options_)),
       engine_(engine_config(options_, capabilities_for(options_))),
       poll_timer_(io),
-      capabilities_(capabilities_for(options_)) {}
+      capabilities_(capabilities_for(options_)) {
+  load_accounts();
+}
 
 Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& timers)
     : io_(io),
@@ -217,7 +88,9 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& 
       stack_(io, stack_config(options_), timers),
       engine_(engine_config(options_, capabilities_for(options_))),
       poll_timer_(io),
-      capabilities_(capabilities_for(options_)) {}
+      capabilities_(capabilities_for(options_)) {
+  load_accounts();
+}
 
 Server::~Server() {
   stop();
@@ -243,6 +116,10 @@ void Server::stop() {
   std::vector<sip::DialogId> ids;
   for (const auto& [id, call] : calls_) ids.push_back(id);
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
+  for (const auto& [id, call] : outbound_) {
+    if (call->invite_tx != 0 && call->provisional_seen) stack_.cancel(call->invite_tx);
+  }
+  outbound_.clear();
   // UDP BYEs leave synchronously; stream transports send what they can before
   // the stack closes them (best effort: no retransmission after shutdown).
   poll_timer_.cancel();
@@ -291,9 +168,7 @@ void Server::on_request(const sip::ServerTransaction& tx) {
       tx.respond(489, "Bad Event", random_.tag());
       return;
     case Method::kRefer:
-      // Out-of-dialog REFER would make the focus dial out: not without
-      // authorization (toll fraud), and dial-out is not wired yet.
-      tx.respond(403, "Dial-out Not Authorized", random_.tag());
+      handle_refer(tx, nullptr);
       return;
     default:
       // BYE, INFO, UPDATE, NOTIFY, PRACK outside any dialog (§12.2.2).
@@ -365,6 +240,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     return;
   }
   std::string session_expires;
+  uint32_t session_interval = 0;
   if (const auto value = request.header("Session-Expires")) {
     const auto parsed = sip::parse_session_expires(*value);
     if (!parsed) {
@@ -388,13 +264,20 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     }
     if (uac_supports_timer) {
       session_expires = std::to_string(parsed->delta) + ";refresher=uac";
+      session_interval = parsed->delta;
     }
   }
 
+  // Join, Replaces, room policy and authorization decide where the caller
+  // goes and as what; a refusal has been answered.
+  std::optional<Admission> admission = admit(tx, room);
+  if (!admission) return;
+
   auto call = std::make_unique<Call>(capabilities_);
-  call->room = room;
+  call->room = admission->room;
   call->transport = tx.source().transport;
   call->session_expires = std::move(session_expires);
+  call->session_interval = session_interval;
   const sdp::LocalMedia media{kPlaceholderPort, 0};
   // With an offer we answer it; without one the 2xx carries our offer and the
   // ACK the answer (RFC 3261 §13.2.1).
@@ -417,9 +300,9 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   // first codec and learns the remote address from what arrives (latching).
   sdp::Negotiated chosen = negotiated.value().negotiated;
   if (body.empty()) {
-    chosen.codec.payload_type = 0;
-    chosen.codec.encoding = "PCMU";
-    chosen.codec.clock_rate = 8000;
+    const sdp::CodecSpec& first = call->media.capabilities().codecs.front();
+    chosen.codec = sdp::NegotiatedCodec{first.payload_type, first.encoding, first.clock_rate,
+                                        first.channels, {}};
     chosen.remote_address.clear();
     chosen.srtp.reset();
     chosen.media_index = 0;
@@ -434,10 +317,12 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     call->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
   call->media_index = chosen.media_index;
   call->rtcp_mux = chosen.rtcp_mux;
+  call->codec = chosen.codec.encoding;
+  call->clock_rate = chosen.codec.clock_rate;
 
   const bool slow =
       !options_.slow_room_prefix.empty() && room.starts_with(options_.slow_room_prefix);
-  const std::string contact = contact_for(request.request_uri().user, call->transport);
+  const std::string contact = contact_for(call->room, call->transport);
   Message first = sip::make_response(request, slow ? 180 : 200, {}, random_.tag());
   first.set_header("Contact", contact);
   std::optional<sip::Dialog> dialog =
@@ -448,26 +333,28 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   }
   dialog->set_local_contact(contact);
   call->id = dialog->id();
-  call->conference = conferences_.join(room);
-  call->participant = conferences_.next_participant();
-  call->stream = ++last_stream_;
+  call->entity = request.from().uri.to_string();
+  call->display = std::string(request.from().display_name);
+  call->remote_tag = std::string(request.from().tag());
+  call->member = admission->member != 0 ? admission->member : ++last_member_;
+  call->role = admission->role;
+  call->whisper_target = admission->whisper_target;
+  call->auth_user = admission->auth_user;
+  call->awaiting_pin = admission->awaiting_pin;
+  call->hidden = admission->hidden;
+  call->replaces = admission->replaces;
   call->settings = command->settings;
-  command->conference = call->conference;
-  command->participant = call->participant;
-  command->stream.id = call->stream;
-  if (!engine_.add_participant(*command)) {
-    if (conferences_.leave(room)) engine_.remove_conference(call->conference);
+  call->settings.muted = admission->muted;
+  if (is_service_room(call->room)) call->settings.hold = mixer::HoldMode::kMusic;
+  const sip::DialogId id = call->id;
+  if (!add_media(*call, std::move(*command))) {
     reject_unavailable(tx);
     return;
   }
-  const sip::DialogId id = call->id;
-  by_participant_[call->participant] = id;
-  by_stream_[call->stream] = id;
   call->pending = tx;
   call->ring_done = !slow;
   dialogs_.insert(std::move(*dialog));
   Call& ref = *calls_.emplace(id, std::move(call)).first->second;
-  schedule_poll();
   if (!slow) return;  // answered when the shard reports the port
   tx.respond(with_capabilities(std::move(first)));
   ref.ringing = tx;
@@ -485,6 +372,40 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     ringing_.erase(invite.id());
     answer_invite(call, invite);
   });
+}
+
+bool Server::is_service_room(std::string_view room) const {
+  return room == options_.moh_user || room == options_.park_user;
+}
+
+bool Server::add_media(Call& call, mixer::Command command) {
+  call.conference = conferences_.join(call.room);
+  call.participant = conferences_.next_participant();
+  call.stream = ++last_stream_;
+  if (call.awaiting_pin) {
+    // Until the PIN is right the caller neither hears nor is heard.
+    call.settings.muted = true;
+    call.settings.deaf = true;
+  }
+  call.settings.role = to_mixer_role(call.role);
+  call.settings.whisper_targets.clear();
+  if (call.role == MemberRole::kWhisper) {
+    if (Call* target = find_member(call.room, call.whisper_target)) {
+      call.settings.whisper_targets.push_back(target->participant);
+    }
+  }
+  command.settings = call.settings;
+  command.conference = call.conference;
+  command.participant = call.participant;
+  command.stream.id = call.stream;
+  if (!engine_.add_participant(command)) {
+    if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
+    return false;
+  }
+  by_participant_[call.participant] = call.id;
+  by_stream_[call.stream] = call.id;
+  schedule_poll();
+  return true;
 }
 
 void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
@@ -530,20 +451,44 @@ void Server::poll_engine() {
     // Bounded: at most a ring's worth per poll, the rest next time.
     for (int n = 0; n < 1024 && engine_.poll_event(shard, raw, event); ++n) {
       if (!event) {
+        const auto it = by_stream_.find(raw.stream);
+        if (it == by_stream_.end()) continue;
+        const sip::DialogId id = it->second;
         if (raw.kind == rtp::EventKind::kRtpTimeout) {
-          const auto it = by_stream_.find(raw.stream);
-          if (it != by_stream_.end()) end_call(sip::DialogId(it->second), /*send_bye=*/true);
+          end_call(id, /*send_bye=*/true);
+        } else if (raw.kind == rtp::EventKind::kDtmf) {
+          if (const auto call = calls_.find(id); call != calls_.end()) {
+            on_dtmf(*call->second, raw.digit);
+          }
         }
         continue;
       }
       const auto it = by_participant_.find(event->participant);
       if (it == by_participant_.end()) continue;
-      const auto call = calls_.find(it->second);
-      if (call == calls_.end()) continue;
-      if (event->kind == mixer::Event::Kind::kParticipantAdded) {
-        on_media_added(*call->second, static_cast<uint16_t>(event->value));
-      } else if (event->kind == mixer::Event::Kind::kAddFailed) {
-        on_media_failed(*call->second);
+      const auto found = calls_.find(it->second);
+      if (found == calls_.end()) continue;
+      Call& call = *found->second;
+      switch (event->kind) {
+        case mixer::Event::Kind::kParticipantAdded:
+          on_media_added(call, static_cast<uint16_t>(event->value));
+          break;
+        case mixer::Event::Kind::kAddFailed:
+          on_media_failed(call);
+          break;
+        case mixer::Event::Kind::kStartedTalking:
+        case mixer::Event::Kind::kStoppedTalking:
+          call.talking = event->kind == mixer::Event::Kind::kStartedTalking;
+          if (call.talking) call.level = -static_cast<int>(event->value);
+          publish(call.room, ControlEvent::Kind::kTalker, call.member);
+          break;
+        case mixer::Event::Kind::kLevel:
+          call.level = -static_cast<int>(event->value);
+          break;
+        case mixer::Event::Kind::kInbandDtmf:
+          on_dtmf(call, static_cast<char>(event->value));
+          break;
+        default:
+          break;
       }
     }
   }
@@ -554,6 +499,15 @@ void Server::on_media_added(Call& call, uint16_t port) {
   call.rtp_port = port;
   set_local_port(call.local_session, call.media_index, port, call.rtcp_mux);
   call.local_sdp = call.local_session.serialize();
+  if (call.outbound) {
+    // A dial-out's 2xx carried the offer: our answer rides on the ACK.
+    if (call.ack) {
+      call.ack->set_body("application/sdp", call.local_sdp);
+      stack_.send_ack(*call.ack);
+      publish(call.room, ControlEvent::Kind::kMemberJoined, call.member);
+    }
+    return;
+  }
   if (!call.pending || !call.ring_done) return;
   const sip::ServerTransaction invite = *call.pending;
   call.pending.reset();
@@ -570,7 +524,7 @@ void Server::on_media_failed(Call& call) {
     call.pending.reset();
     reject_unavailable(invite);
   }
-  end_call(sip::DialogId(call.id), /*send_bye=*/false);
+  end_call(sip::DialogId(call.id), /*send_bye=*/call.outbound);
 }
 
 void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
@@ -582,11 +536,42 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
     response.set_header("Require", "timer");
   }
   response.set_body("application/sdp", call.local_sdp);
-  if (tx.respond(std::move(response))) {
-    dialog->confirm();
-  } else {
+  if (!tx.respond(std::move(response))) {
     end_call(call.id, /*send_bye=*/false);  // the INVITE is gone (CANCEL won the race)
+    return;
   }
+  dialog->confirm();
+  arm_session_timer(call);
+  const uint64_t member = call.member;
+  const std::string room = call.room;
+  if (call.replaces) {
+    // RFC 3891 §3: the new dialog is up; the replaced one ends with BYE.
+    const sip::DialogId old = *call.replaces;
+    call.replaces.reset();
+    end_call(old, /*send_bye=*/true);
+    publish(room, ControlEvent::Kind::kMemberChanged, member);
+    return;
+  }
+  publish(room, ControlEvent::Kind::kMemberJoined, member);
+}
+
+void Server::arm_session_timer(Call& call) {
+  if (call.session_timer != 0) {
+    stack_.timers().cancel(call.session_timer);
+    call.session_timer = 0;
+  }
+  if (call.session_interval == 0) return;
+  // RFC 4028 §10: without a refresh, the session ends before the interval
+  // runs out: at SE - min(32, SE/3) the non-refresher sends BYE.
+  const uint32_t se = call.session_interval;
+  const auto wait = std::chrono::seconds(se - std::min<uint32_t>(32, se / 3));
+  const sip::DialogId id = call.id;
+  call.session_timer = stack_.timers().start(wait, [this, id] {
+    const auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    it->second->session_timer = 0;
+    end_call(id, /*send_bye=*/true);
+  });
 }
 
 void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog) {
@@ -604,58 +589,13 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
       return;
     }
     case Method::kInvite:
-    case Method::kUpdate: {
-      // Re-INVITE / UPDATE (RFC 3311): a new offer gets a new answer;
-      // without SDP a re-INVITE gets our offer, an UPDATE a plain 200.
+    case Method::kUpdate:
       if (call == nullptr) {
         tx.respond(dialog.make_response(request, 481));
         return;
       }
-      const std::string_view body = request.body();
-      if (call->rtp_port == 0) {
-        // RFC 3261 §14.2: an offer while ours is being answered.
-        Message response = dialog.make_response(request, 500);
-        response.set_header("Retry-After", "1");
-        tx.respond(std::move(response));
-        return;
-      }
-      const sdp::LocalMedia media{call->rtp_port, 0, call->srtp_keys};
-      if (body.empty() && request.method() == Method::kUpdate) {
-        tx.respond(dialog.make_response(request, 200));
-        return;
-      }
-      if (!body.empty() && !is_sdp(request.content_type())) {
-        Message response = dialog.make_response(request, 415);
-        response.set_header("Accept", "application/sdp");
-        tx.respond(std::move(response));
-        return;
-      }
-      auto negotiated =
-          body.empty() ? call->media.create_offer(media) : call->media.answer(body, media);
-      if (!negotiated.ok()) {
-        tx.respond(
-            dialog.make_response(request, 400, reason_text("Bad SDP", negotiated.error().message)));
-        return;
-      }
-      if (!body.empty() && !negotiated.value().negotiated.accepted) {
-        tx.respond(dialog.make_response(request, 488));  // the old session stays (§14.2)
-        return;
-      }
-      call->local_sdp = negotiated.value().sdp;
-      if (!body.empty()) {
-        set_remote(*call, negotiated.value().negotiated);
-        // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
-        const mixer::HoldMode hold = hold_mode(negotiated.value().negotiated);
-        if (hold != call->settings.hold) {
-          call->settings.hold = hold;
-          engine_.update_participant(call->conference, call->participant, call->settings);
-        }
-      }
-      Message response = with_capabilities(dialog.make_response(request, 200));
-      response.set_body("application/sdp", call->local_sdp);
-      tx.respond(std::move(response));
+      handle_reinvite(tx, dialog, *call);
       return;
-    }
     case Method::kInfo:
     case Method::kNotify:
       tx.respond(dialog.make_response(request, 200));
@@ -664,16 +604,82 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
       tx.respond(with_capabilities(dialog.make_response(request, 200)));
       return;
     case Method::kSubscribe:
-      tx.respond(dialog.make_response(request, 489, "Bad Event"));
+      // Subscriptions live in their own dialogs (RFC 6665 §4.5.2 allows us
+      // to refuse dialog reuse).
+      tx.respond(dialog.make_response(request, 403, "Subscribe Outside This Dialog"));
       return;
     case Method::kRefer:
-      tx.respond(dialog.make_response(request, 403, "Refer Not Authorized"));
+      handle_refer(tx, &dialog);
       return;
     default:
       // PRACK: we never send reliable provisionals (RFC 3262 §3 → 481).
       tx.respond(dialog.make_response(request, 481));
       return;
   }
+}
+
+void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call) {
+  // Re-INVITE / UPDATE (RFC 3311): a new offer gets a new answer; without
+  // SDP a re-INVITE gets our offer, an UPDATE a plain 200.
+  const Message& request = tx.request();
+  const std::string_view body = request.body();
+  if (call.rtp_port == 0) {
+    // RFC 3261 §14.2: an offer while ours is being answered.
+    Message response = dialog.make_response(request, 500);
+    response.set_header("Retry-After", "1");
+    tx.respond(std::move(response));
+    return;
+  }
+  // Any re-INVITE or UPDATE refreshes the session (RFC 4028 §10).
+  arm_session_timer(call);
+  const sdp::LocalMedia media{call.rtp_port, 0, call.srtp_keys};
+  if (body.empty() && request.method() == Method::kUpdate) {
+    tx.respond(dialog.make_response(request, 200));
+    return;
+  }
+  if (!body.empty() && !is_sdp(request.content_type())) {
+    Message response = dialog.make_response(request, 415);
+    response.set_header("Accept", "application/sdp");
+    tx.respond(std::move(response));
+    return;
+  }
+  auto negotiated = body.empty() ? call.media.create_offer(media) : call.media.answer(body, media);
+  if (!negotiated.ok()) {
+    tx.respond(
+        dialog.make_response(request, 400, reason_text("Bad SDP", negotiated.error().message)));
+    return;
+  }
+  if (!body.empty() && !negotiated.value().negotiated.accepted) {
+    tx.respond(dialog.make_response(request, 488));  // the old session stays (§14.2)
+    return;
+  }
+  const sdp::Negotiated& result = negotiated.value().negotiated;
+  if (!body.empty() && !change_codec(call, result)) {
+    // The old session stays (RFC 3264 §8.3.2 lets the answerer keep it).
+    Message response = dialog.make_response(request, 488);
+    response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
+    tx.respond(std::move(response));
+    return;
+  }
+  call.local_sdp = negotiated.value().sdp;
+  if (!body.empty()) {
+    set_remote(call, result);
+    // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
+    mixer::HoldMode hold = hold_mode(result);
+    if (is_service_room(call.room)) hold = mixer::HoldMode::kMusic;
+    if (hold != call.settings.hold) {
+      call.settings.hold = hold;
+      apply_settings(call);
+    }
+  }
+  Message response = with_capabilities(dialog.make_response(request, 200));
+  if (!call.session_expires.empty() && request.method() == Method::kInvite &&
+      request.header("Session-Expires")) {
+    response.set_header("Session-Expires", call.session_expires);
+    response.set_header("Require", "timer");
+  }
+  response.set_body("application/sdp", call.local_sdp);
+  tx.respond(std::move(response));
 }
 
 void Server::on_ack(const Message& ack) {
@@ -691,9 +697,30 @@ void Server::on_ack(const Message& ack) {
     end_call(sip::DialogId(call.id), /*send_bye=*/true);
     return;
   }
-  // The stream started without a peer; now the answer names it. (Its codec
-  // stays the one the stream was added with: our first offered, PCMU.)
+  // The stream started with our first codec and without a peer; now the
+  // answer names both.
+  if (!change_codec(call, answer.value())) {
+    end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    return;
+  }
   set_remote(call, answer.value());
+}
+
+bool Server::change_codec(Call& call, const sdp::Negotiated& negotiated) {
+  if (sip::iequals(negotiated.codec.encoding, call.codec) &&
+      negotiated.codec.clock_rate == call.clock_rate) {
+    return true;
+  }
+  std::optional<mixer::Command> command = add_command(negotiated, options_.rtp_timeout);
+  if (!command) return false;
+  command->conference = call.conference;
+  command->participant = call.participant;
+  command->stream.id = call.stream;
+  command->settings = call.settings;
+  if (!engine_.set_codec(std::move(*command))) return false;
+  call.codec = negotiated.codec.encoding;
+  call.clock_rate = negotiated.codec.clock_rate;
+  return true;
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {
@@ -710,11 +737,20 @@ void Server::on_ack_timeout(const Message& response) {
   end_call(id, /*send_bye=*/true);
 }
 
-void Server::end_call(const sip::DialogId& id, bool send_bye) {
+void Server::send_bye(sip::Dialog& dialog) {
+  if (dialog.terminated()) return;
+  stack_.send_request(dialog.make_request(Method::kBye), [](const sip::ClientEvent&) {});
+}
+
+void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
+  std::string room;
+  uint64_t member = 0;
+  bool replaced = false;
   const auto it = calls_.find(id);
   if (it != calls_.end()) {
     Call& call = *it->second;
     if (call.ring_timer != 0) stack_.timers().cancel(call.ring_timer);
+    if (call.session_timer != 0) stack_.timers().cancel(call.session_timer);
     if (call.ringing) ringing_.erase(call.ringing->id());
     if (call.pending && call.pending->request().method() == Method::kInvite && !call.ringing) {
       call.pending->respond(503, "Media Unavailable", random_.tag());
@@ -723,14 +759,34 @@ void Server::end_call(const sip::DialogId& id, bool send_bye) {
     if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
     by_participant_.erase(call.participant);
     by_stream_.erase(call.stream);
+    room = call.room;
+    member = call.member;
+    // A member whose place was taken by Replaces stays in the roster.
+    for (const auto& [other_id, other] : calls_) {
+      replaced = replaced || (other_id != id && other->member == member);
+    }
     calls_.erase(it);
   }
   if (sip::Dialog* dialog = dialogs_.find(id)) {
-    if (send_bye && !dialog->terminated()) {
-      stack_.send_request(dialog->make_request(Method::kBye), [](const sip::ClientEvent&) {});
-    }
+    if (send_bye_request) send_bye(*dialog);
     dialogs_.erase(id);
   }
+  if (room.empty()) return;
+  if (!replaced) publish(room, ControlEvent::Kind::kMemberLeft, member);
+  after_leave(room);
+}
+
+void Server::after_leave(const std::string& room) {
+  // When the last visible member is gone, hidden members (monitors,
+  // whisperers, services) have nobody to listen to: release them too.
+  std::vector<sip::DialogId> rest;
+  for (const auto& [id, call] : calls_) {
+    if (call->room != room) continue;
+    if (call->visible()) return;
+    rest.push_back(id);
+  }
+  for (const sip::DialogId& id : rest) end_call(id, /*send_bye=*/true);
+  if (!conferences_.find(room)) publish(room, ControlEvent::Kind::kRoomEnded, 0);
 }
 
 }  // namespace chorus::focus

@@ -1,35 +1,42 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "focus/conference_registry.hpp"
+#include "focus/conference_state.hpp"
+#include "focus/control.hpp"
 #include "focus/options.hpp"
 #include "mixer/engine.hpp"
 #include "signaling/asio.hpp"
 #include "signaling/dialog_random.hpp"
 #include "signaling/dialog_set.hpp"
+#include "signaling/digest_server.hpp"
 #include "signaling/offer_answer.hpp"
 #include "signaling/stack.hpp"
 
 namespace chorus::focus {
 
-// The conference focus: dial-in with media. Answers OPTIONS with our
-// capabilities; an INVITE to sip:<room>@host joins room <room> (created on
-// first use): the negotiated stream is handed to the mixer Engine, and once
-// its shard reports the bound RTP port the 200 carries the SDP answer
-// (RFC 3264) naming that port. Tracks the dialog (ACK, re-INVITE hold/resume,
-// BYE); RTP timeouts end the call with BYE. Rooms named `slow-*` ring
+// The conference focus (RFC 4579). Answers OPTIONS with our capabilities;
+// an INVITE to sip:<room>@host joins room <room> (created on first use): the
+// negotiated stream is handed to the mixer Engine, and once its shard reports
+// the bound RTP port the 200 carries the SDP answer (RFC 3264) naming that
+// port. Join (RFC 3911) picks a supervisor role, Replaces (RFC 3891) takes a
+// member's place, REFER (RFC 3515 / RFC 4579 §5.5) dials out, removes
+// members, or acts through action URNs; SUBSCRIBE serves the conference
+// (RFC 4575) and dialog (RFC 4235) packages. Rooms named `slow-*` ring
 // (180) for Options::ring_delay before answering, so CANCEL can be tested.
 // Everything runs on the signalling io_context thread.
-class Server {
+class Server final : public Control {
  public:
   Server(boost::asio::io_context& io, Options options);
   Server(boost::asio::io_context& io, Options options, sip::TimerService& timers);
-  ~Server();
+  ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
@@ -37,11 +44,27 @@ class Server {
   void start();
   // Ends every call with BYE (best effort) and closes the transports.
   void stop();
+  // Applies a new configuration's rooms, accounts and music on hold without
+  // touching calls (SIGHUP). Listeners, ports and shards need a restart.
+  void reload(const Options& options);
 
   sip::Stack& stack() { return stack_; }
+  mixer::Engine& engine() { return engine_; }
   size_t call_count() const { return calls_.size(); }
   size_t dialog_count() const { return dialogs_.size(); }
   const ConferenceRegistry& conferences() const { return conferences_; }
+  // The published state of a room (nullopt if it does not exist).
+  std::optional<ConferenceState> room_state(std::string_view room) const;
+
+  // Control (admin API, action URNs, DTMF keys).
+  std::vector<ConferenceState> rooms() const override;
+  ControlResult set_muted(std::string_view room, uint64_t member, bool muted) override;
+  ControlResult kick(std::string_view room, uint64_t member) override;
+  ControlResult set_role(std::string_view room, uint64_t member, MemberRole role,
+                         uint64_t whisper_target) override;
+  ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
+  ControlResult dial_out(std::string_view room, std::string_view uri) override;
+  void set_event_listener(std::function<void(const ControlEvent&)> listener) override;
 
   // RFC 3261 §20.5 / §20.1 / §20.37 values we advertise.
   static constexpr std::string_view kAllow =
@@ -53,6 +76,21 @@ class Server {
 
  private:
   struct Call;
+  // Where progress of a referred INVITE is reported (RFC 3515 §2.4.5).
+  struct Referral {
+    sip::DialogId dialog;
+    std::string event_id;  // the refer subscription's id (CSeq of the REFER)
+  };
+  // What a dial-out needs beyond the room.
+  struct DialOut {
+    std::string room;
+    std::string target;  // the URI to INVITE, without embedded headers
+    std::vector<std::pair<std::string, std::string>> headers;  // from the Refer-To URI
+    std::string referred_by;
+    std::optional<Referral> referral;
+    bool hidden = false;  // a service call (music on hold, park)
+    mixer::HoldMode hold = mixer::HoldMode::kNone;
+  };
 
   void on_request(const sip::ServerTransaction& tx);
   void on_ack(const sip::Message& ack);
@@ -64,9 +102,44 @@ class Server {
   bool reject_early(const sip::ServerTransaction& tx);
   void handle_new_invite(const sip::ServerTransaction& tx);
   void handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog);
+  void handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call);
   void answer_invite(Call& call, const sip::ServerTransaction& tx);
   void end_call(const sip::DialogId& id, bool send_bye);
+  // A member left: releases hidden members when no visible one is left.
+  void after_leave(const std::string& room);
+  // sip:moh@ / sip:park@ (RFC 5359): every member there hears music on hold.
+  bool is_service_room(std::string_view room) const;
+
+  // Join / Replaces (server_join.cpp).
+  struct Admission;
+  std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);
+  void on_dtmf(Call& call, char digit);
+
+  // REFER and dial-out (server_refer.cpp).
+  void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
+  void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
+                         std::string_view action);
+  void start_dial_out(DialOut request);
+  void on_dial_out_response(const sip::DialogId& pending, const sip::ClientEvent& event);
+  void notify_referrer(const Referral& referral, int status, std::string_view reason);
+  void send_bye(sip::Dialog& dialog);
+
+  // Authorization (server_control.cpp): the user holding `right`, or nullopt
+  // after answering 401 (challenge) or 403.
+  std::optional<std::string> authorize(const sip::ServerTransaction& tx, std::string_view right);
+  void load_accounts();
+  const RoomPolicy* policy_for(std::string_view room) const;
+  // State changed: conference package NOTIFYs and admin events.
+  void publish(const std::string& room, ControlEvent::Kind kind, uint64_t member);
+  void apply_settings(Call& call);
+  Call* find_member(std::string_view room, uint64_t member);
+  MemberState member_state(const Call& call) const;
+  std::string member_state_endpoint(const Call& call) const;
+  // Hook for the event packages: a room's published state changed.
+  void on_room_changed(const std::string& room, ControlEvent::Kind kind);
+
   // Media: the engine's answer to an add, and its other events.
+  bool add_media(Call& call, mixer::Command command);
   void schedule_poll();
   void poll_engine();
   void on_media_added(Call& call, uint16_t port);
@@ -74,9 +147,15 @@ class Server {
   void reject_unavailable(const sip::ServerTransaction& tx);
   // Points the call's stream at the peer named by an SDP exchange.
   void set_remote(const Call& call, const sdp::Negotiated& negotiated);
+  // A new offer/answer picked another codec: the member's stream and mix
+  // slot switch to it (same port). False when the mixer cannot.
+  bool change_codec(Call& call, const sdp::Negotiated& negotiated);
+  // Session timer (RFC 4028 §10): BYE when the refresher stays silent.
+  void arm_session_timer(Call& call);
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
+  std::string conference_uri(std::string_view room) const;
 
   boost::asio::io_context& io_;
   Options options_;
@@ -87,15 +166,20 @@ class Server {
   bool engine_started_ = false;
   ConferenceRegistry conferences_;
   rtp::StreamId last_stream_ = 0;
+  uint64_t last_member_ = 0;
   sip::DialogSet dialogs_;
   sip::DialogRandom random_;
   sdp::LocalCapabilities capabilities_;
+  std::unique_ptr<sip::DigestServer> digest_;
+  std::function<void(const ControlEvent&)> listener_;
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
   // Ringing INVITEs (slow rooms) by server transaction, for CANCEL.
   std::unordered_map<sip::TransactionId, sip::DialogId> ringing_;
   // Calls by mixer participant id and by RTP stream id, for engine events.
   std::unordered_map<mixer::ParticipantId, sip::DialogId> by_participant_;
   std::unordered_map<rtp::StreamId, sip::DialogId> by_stream_;
+  // Dial-outs waiting for a final response, by their placeholder id.
+  std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> outbound_;
 };
 
 }  // namespace chorus::focus

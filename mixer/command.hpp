@@ -30,6 +30,8 @@ struct Command {
     kSetMusic,           // conference, music_file ("" = the built-in tune)
     kSetSpan,            // conference, span_ports, span_rate: this shard holds one part
     kRemoveConference,   // conference (and all its participants)
+    kSetCodec,           // conference, participant, codec, payload_type, stream format,
+                         // settings: a re-offer changed the codec (same port and stream)
   };
 
   Kind kind = Kind::kAddParticipant;

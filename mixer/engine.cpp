@@ -142,6 +142,20 @@ bool Engine::update_participant(ConferenceId conference, ParticipantId participa
   return media_[*shard]->post(c);
 }
 
+bool Engine::set_codec(Command command) {
+  const auto it = placements_.find(command.conference);
+  if (it == placements_.end()) return false;
+  const auto w = it->second.where.find(command.participant);
+  if (w == it->second.where.end()) return false;
+  Placement& placement = it->second;
+  if (command.codec.sample_rate > placement.max_rate) {
+    placement.max_rate = command.codec.sample_rate;
+    if (placement.parts.size() > 1) relink(command.conference, placement);
+  }
+  command.kind = Command::Kind::kSetCodec;
+  return media_[placement.parts[w->second].shard]->post(command);
+}
+
 bool Engine::set_music(ConferenceId conference, const std::string& file) {
   const auto it = placements_.find(conference);
   if (it == placements_.end()) return false;

@@ -47,6 +47,9 @@ class Engine {
   bool update_participant(ConferenceId conference, ParticipantId participant,
                           const ParticipantSettings& settings);
   bool set_music(ConferenceId conference, const std::string& file);
+  // A participant's codec changed (re-INVITE): `command` is filled like an
+  // add (codec, payload_type, stream format, settings); kind is set here.
+  bool set_codec(Command command);
   bool remove_conference(ConferenceId conference);
 
   // Where a participant's stream lives (rtp commands for it go to this shard).

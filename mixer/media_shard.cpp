@@ -92,6 +92,37 @@ void MediaShard::add_participant(const Command& c) {
   emit({Event::Kind::kParticipantAdded, c.conference, c.participant, port});
 }
 
+bool MediaShard::set_codec(const Command& c) {
+  Room* r = room(c.conference);
+  if (r == nullptr) return false;
+  const auto it = r->members.find(c.participant);
+  if (it == r->members.end()) return false;
+  Member& member = *it->second;
+  std::unique_ptr<Decoder> decoder;
+  std::unique_ptr<DtmfDetector> inband;
+  try {
+    decoder = make_decoder(c.codec);
+    if (c.stream.telephone_event_pt == 0)
+      inband = std::make_unique<DtmfDetector>(c.codec.sample_rate);
+  } catch (const std::exception&) {
+    return false;
+  }
+  // A fresh mix slot at the new rate (its encoder, resampler and groups).
+  r->conference.remove(c.participant);
+  if (!r->conference.add(c.participant, c.codec, c.settings)) {
+    remove_participant(*r, c.participant);
+    return false;
+  }
+  member.decoder = std::move(decoder);
+  member.inband_dtmf = std::move(inband);
+  member.payload_type = c.payload_type;
+  member.codec = c.codec.id;
+  member.timestamp_step = rtp_timestamp_step(c.codec);
+  member.stream->set_format(c.stream);
+  reindex(*r);
+  return true;
+}
+
 void MediaShard::remove_participant(Room& r, ParticipantId id) {
   const auto it = r.members.find(id);
   if (it == r.members.end()) return;
@@ -117,6 +148,9 @@ void MediaShard::apply(const Command& c) {
       emit({Event::Kind::kParticipantRemoved, c.conference, c.participant, 0});
       return;
     }
+    case Command::Kind::kSetCodec:
+      if (!set_codec(c)) failed();
+      return;
     case Command::Kind::kUpdateParticipant: {
       Room* r = room(c.conference);
       if (r == nullptr || !r->conference.update(c.participant, c.settings)) return failed();

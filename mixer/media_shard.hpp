@@ -83,6 +83,9 @@ class MediaShard : public rtp::TickHandler {
   void apply(const Command& command);
   void add_participant(const Command& command);
   void remove_participant(Room& room, ParticipantId id);
+  // kSetCodec: the member keeps its stream (port, SSRC, latch) and gets a new
+  // decoder, mix slot and stream format. False: nothing changed.
+  bool set_codec(const Command& command);
   void reindex(Room& room);
   Room* room(ConferenceId id);
   Room& room_or_create(ConferenceId id);

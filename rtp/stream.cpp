@@ -1,5 +1,7 @@
 #include "rtp/stream.hpp"
 
+#include <memory>
+
 #include <cstdio>
 
 #include "rtp/packet.hpp"
@@ -112,6 +114,20 @@ void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
   latched_ = false;
   rtcp_latched_ = false;
   have_candidate_ = false;
+}
+
+void Stream::set_format(const StreamConfig& format) {
+  config_.payload_types = format.payload_types;
+  config_.telephone_event_pt = format.telephone_event_pt;
+  config_.audio_level_ext_id = format.audio_level_ext_id;
+  config_.clock_rate = format.clock_rate;
+  config_.samples_per_tick = format.samples_per_tick;
+  receive_stats_ = ReceiveStats(config_.clock_rate);
+  send_stats_ = SendStats(config_.clock_rate);
+  // The buffer is neither copyable nor movable (it hands out views into its
+  // ring); a new one is built in place.
+  std::destroy_at(&jitter_);
+  std::construct_at(&jitter_, config_.jitter, config_.clock_rate, config_.samples_per_tick);
 }
 
 bool Stream::set_srtp(const SrtpKeys& keys) {

@@ -69,6 +69,12 @@ class Stream {
   // False (and the old keys stay) when a key has the wrong size or the suite is
   // unsupported. Sizes 0/0 turn SRTP off.
   bool set_srtp(const SrtpKeys& keys);
+  // A new media format after a codec change in a re-offer (RFC 3264 §8.3.2):
+  // payload types, telephone-event, clock rate and tick size from `format`
+  // (its id, jitter limits and timeout are ignored). The jitter buffer and
+  // receive statistics start afresh at the new clock; socket, port, SSRC,
+  // latch and SRTP stay.
+  void set_format(const StreamConfig& format);
 
   // ---- observation
   const ReceiveStats& stats() const { return receive_stats_; }

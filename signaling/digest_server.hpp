@@ -34,6 +34,8 @@ inline constexpr std::string_view kRightDialOut = "dial-out";
 inline constexpr std::string_view kRightRemove = "remove";
 inline constexpr std::string_view kRightAdmin = "admin";
 inline constexpr std::string_view kRightDialogSubscribe = "dialog-subscribe";
+// Mute, unmute, hold and resume other members (action URNs, RFC 4579 style).
+inline constexpr std::string_view kRightModerate = "moderate";
 
 struct DigestAccount {
   std::string user;

@@ -1,0 +1,95 @@
+#pragma once
+
+// Server internals shared by focus/server*.cpp: one member's call.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "focus/server.hpp"
+
+namespace chorus::focus {
+
+struct Server::Call {
+  sip::DialogId id;
+  uint64_t member = 0;  // roster id: survives Replaces
+  std::string room;
+  sip::TransportKind transport = sip::TransportKind::kUdp;
+  uint16_t rtp_port = 0;  // 0 until the shard reports it
+  sdp::OfferAnswer media;
+  sdp::Session local_session;
+  size_t media_index = 0;
+  bool rtcp_mux = false;
+  std::string local_sdp;
+  mixer::ConferenceId conference = 0;
+  mixer::ParticipantId participant = 0;
+  rtp::StreamId stream = 0;
+  mixer::ParticipantSettings settings;
+  std::string codec;
+  uint32_t clock_rate = 0;
+  // Our SRTP key, reused in every later answer so the shard's outbound
+  // context stays valid (RFC 4568 §7.1.4).
+  std::vector<sdp::LocalKey> srtp_keys;
+  // The INVITE waiting for the shard's port, and whether its ring time is over.
+  std::optional<sip::ServerTransaction> pending;
+  bool ring_done = true;
+  std::optional<sip::ServerTransaction> ringing;
+  sip::TimerId ring_timer = 0;
+  // RFC 4028: the negotiated interval ("" if none) and its watchdog.
+  std::string session_expires;
+  uint32_t session_interval = 0;
+  sip::TimerId session_timer = 0;
+
+  // Roster (RFC 4575 user/endpoint).
+  std::string entity;   // the member's URI
+  std::string display;  // its display name
+  std::string remote_tag;
+  bool outbound = false;  // dialed out by the focus
+  bool hidden = false;    // a service call (music on hold, park): not a member
+  MemberRole role = MemberRole::kParticipant;
+  uint64_t whisper_target = 0;  // member id a whisperer is heard by
+  bool talking = false;
+  int level = -127;
+  // The account that authorised a supervisor join: DTMF role keys are
+  // honoured only within that account's rights.
+  std::string auth_user;
+  // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix.
+  bool awaiting_pin = false;
+  std::string digits;
+  int pin_failures = 0;
+
+  // Dial-out (REFER, admin): the INVITE we sent and the referrer to tell.
+  std::optional<Referral> referral;
+  sip::TransactionId invite_tx = 0;
+  std::optional<sip::Message> invite;
+  std::optional<sip::Message> ack;  // sent once the answer's port is known
+  bool provisional_seen = false;
+  // The dialog this call takes over (Replaces): BYE'd once this one is up.
+  std::optional<sip::DialogId> replaces;
+
+  explicit Call(sdp::LocalCapabilities caps) : media(std::move(caps)) {}
+
+  // Heard by the room (ARCHITECTURE.md roles): keeps the room alive.
+  bool visible() const {
+    return !hidden && (role == MemberRole::kParticipant || role == MemberRole::kBarge);
+  }
+};
+
+struct Server::Admission {
+  std::string room;
+  MemberRole role = MemberRole::kParticipant;
+  uint64_t whisper_target = 0;
+  std::string auth_user;
+  bool awaiting_pin = false;
+  // Replaces: the call whose place is taken (its member id, mute, role).
+  std::optional<sip::DialogId> replaces;
+  uint64_t member = 0;
+  bool muted = false;
+  bool hidden = false;
+};
+
+mixer::Role to_mixer_role(MemberRole role);
+std::string_view role_name(MemberRole role);
+std::optional<MemberRole> parse_role(std::string_view name);
+
+}  // namespace chorus::focus

@@ -1,0 +1,328 @@
+// The focus's roster, authorization and operator actions (focus::Control).
+
+#include <algorithm>
+#include <cctype>
+
+#include "focus/media_setup.hpp"
+#include "focus/server_call.hpp"
+#include "signaling/uri.hpp"
+
+namespace chorus::focus {
+
+using sip::Message;
+
+namespace {
+
+// RFC 3261 §25.1 user = 1*( unreserved / escaped / user-unreserved ).
+std::string escape_user(std::string_view user) {
+  static constexpr std::string_view kPlain = "-_.!~*'()&=+$,;?/";
+  std::string out;
+  for (char c : user) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || kPlain.find(c) != std::string_view::npos) {
+      out += c;
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+mixer::Role to_mixer_role(MemberRole role) {
+  switch (role) {
+    case MemberRole::kMonitor:
+      return mixer::Role::kMonitor;
+    case MemberRole::kWhisper:
+      return mixer::Role::kWhisper;
+    case MemberRole::kBarge:
+      return mixer::Role::kBarge;
+    case MemberRole::kParticipant:
+      break;
+  }
+  return mixer::Role::kParticipant;
+}
+
+std::string_view role_name(MemberRole role) {
+  switch (role) {
+    case MemberRole::kMonitor:
+      return "monitor";
+    case MemberRole::kWhisper:
+      return "whisper";
+    case MemberRole::kBarge:
+      return "barge";
+    case MemberRole::kParticipant:
+      break;
+  }
+  return "participant";
+}
+
+std::optional<MemberRole> parse_role(std::string_view name) {
+  for (MemberRole role :
+       {MemberRole::kParticipant, MemberRole::kMonitor, MemberRole::kWhisper, MemberRole::kBarge}) {
+    if (sip::iequals(name, role_name(role))) return role;
+  }
+  return std::nullopt;
+}
+
+void Server::load_accounts() {
+  sip::DigestConfig config;
+  config.realm = options_.realm;
+  digest_ = std::make_unique<sip::DigestServer>(std::move(config));
+  for (const Account& account : options_.accounts) {
+    sip::DigestAccount entry;
+    entry.user = account.user;
+    entry.password = account.password;
+    for (const std::string& right : account.rights) entry.rights.insert(right);
+    digest_->add_account(std::move(entry));
+  }
+}
+
+void Server::reload(const Options& options) {
+  options_.rooms = options.rooms;
+  options_.only_listed_rooms = options.only_listed_rooms;
+  options_.max_members = options.max_members;
+  options_.accounts = options.accounts;
+  options_.realm = options.realm;
+  options_.moh_file = options.moh_file;
+  load_accounts();
+  // New music applies to every room from now on.
+  for (const std::string& room : conferences_.names()) {
+    if (const auto id = conferences_.find(room)) engine_.set_music(*id, options_.moh_file);
+  }
+}
+
+std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
+                                             std::string_view right) {
+  const Message& request = tx.request();
+  const std::string tag = random_.tag();
+  if (options_.accounts.empty()) {
+    // Nobody could ever prove the right: no point in a challenge.
+    tx.respond(403, reason_text("Not Authorized", std::string(right) + " needs an account"), tag);
+    return std::nullopt;
+  }
+  bool stale = false;
+  for (std::string_view line : request.header_lines("Authorization")) {
+    const sip::DigestResult result = digest_->verify(
+        line, request.method_text(), request.request_uri().to_string(), request.body());
+    if (result.ok) {
+      if (digest_->has_right(result.user, right)) return result.user;
+      // RFC 3261 §21.4.4: we know who it is, and the answer is no.
+      tx.respond(
+          403, reason_text("Forbidden", "account lacks the " + std::string(right) + " right"), tag);
+      return std::nullopt;
+    }
+    stale = stale || result.stale;
+  }
+  // RFC 3261 §22.3: a UAS challenges with 401 and WWW-Authenticate.
+  Message response = sip::make_response(request, 401, "Unauthorized", tag);
+  for (const std::string& challenge : digest_->challenges(stale)) {
+    response.add_header("WWW-Authenticate", challenge);
+  }
+  tx.respond(std::move(response));
+  return std::nullopt;
+}
+
+const RoomPolicy* Server::policy_for(std::string_view room) const {
+  for (const RoomPolicy& policy : options_.rooms) {
+    if (policy.name == room) return &policy;
+  }
+  return nullptr;
+}
+
+std::string Server::conference_uri(std::string_view room) const {
+  std::string host = options_.sip_host;
+  if (host == "0.0.0.0" || host == "::") host = capabilities_.address;
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  return "sip:" + escape_user(room) + "@" + host +
+         (options_.sip_port == 5060 || options_.sip_port == 0
+              ? std::string()
+              : ":" + std::to_string(options_.sip_port));
+}
+
+Server::Call* Server::find_member(std::string_view room, uint64_t member) {
+  Call* found = nullptr;
+  for (auto& [id, call] : calls_) {
+    if (call->member != member || call->room != room) continue;
+    // While a Replaces is in progress two calls share the member: the new one wins.
+    if (found == nullptr || call->replaces) found = call.get();
+  }
+  return found;
+}
+
+void Server::apply_settings(Call& call) {
+  call.settings.role = to_mixer_role(call.role);
+  call.settings.whisper_targets.clear();
+  if (call.role == MemberRole::kWhisper) {
+    if (Call* target = find_member(call.room, call.whisper_target)) {
+      call.settings.whisper_targets.push_back(target->participant);
+    }
+  }
+  engine_.update_participant(call.conference, call.participant, call.settings);
+}
+
+MemberState Server::member_state(const Call& call) const {
+  MemberState state;
+  state.id = call.member;
+  state.entity = call.entity;
+  state.display_text = call.display;
+  const sip::Dialog* dialog = dialogs_.find(call.id);
+  state.endpoint =
+      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.entity;
+  // Two members may share a Contact (one softphone, two lines): keep unique.
+  state.endpoint += ";chorus-member=" + std::to_string(call.member);
+  const bool confirmed = dialog != nullptr && dialog->confirmed();
+  if (!confirmed) {
+    state.status = call.outbound ? (call.provisional_seen ? "alerting" : "dialing-out") : "pending";
+  } else if (call.settings.hold != mixer::HoldMode::kNone) {
+    state.status = "on-hold";
+  } else if (call.settings.muted) {
+    state.status = "muted-via-focus";
+  } else {
+    state.status = "connected";
+  }
+  state.joining_method = call.outbound ? "dialed-out" : "dialed-in";
+  state.role = call.role;
+  state.muted = call.settings.muted;
+  state.talking = call.talking;
+  state.on_hold = call.settings.hold != mixer::HoldMode::kNone;
+  state.codec = call.codec;
+  state.clock_rate = call.clock_rate;
+  state.media_label = "audio-" + std::to_string(call.member);
+  state.level_dbov = call.level;
+  if (call.role == MemberRole::kWhisper) {
+    for (const auto& [id, other] : calls_) {
+      if (other->member == call.whisper_target && other->room == call.room) {
+        state.whisper_target = member_state_endpoint(*other);
+      }
+    }
+  }
+  state.dialog.call_id = call.id.call_id;
+  state.dialog.local_tag = call.id.local_tag;
+  state.dialog.remote_tag = call.id.remote_tag;
+  state.dialog.confirmed = confirmed;
+  state.dialog.initiator = call.outbound;
+  if (dialog != nullptr) {
+    state.dialog.local_uri = dialog->local_uri();
+    state.dialog.remote_uri = dialog->remote_uri();
+    state.dialog.remote_target = dialog->remote_target();
+  }
+  return state;
+}
+
+std::string Server::member_state_endpoint(const Call& call) const {
+  const sip::Dialog* dialog = dialogs_.find(call.id);
+  std::string endpoint =
+      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.entity;
+  return endpoint + ";chorus-member=" + std::to_string(call.member);
+}
+
+std::optional<ConferenceState> Server::room_state(std::string_view room) const {
+  if (!conferences_.find(std::string(room))) return std::nullopt;
+  ConferenceState state;
+  state.room = std::string(room);
+  state.entity = conference_uri(room);
+  state.subject = std::string(room);
+  const RoomPolicy* policy = policy_for(room);
+  state.max_members = static_cast<uint32_t>(
+      policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
+  std::vector<const Call*> members;
+  for (const auto& [id, call] : calls_) {
+    if (call->room != room || call->hidden || call->awaiting_pin) continue;
+    // During a Replaces the replacing call stands for the member.
+    bool shadowed = false;
+    for (const auto& [other_id, other] : calls_) {
+      shadowed = shadowed || (other.get() != call.get() && other->member == call->member &&
+                              other->replaces && *other->replaces == id);
+    }
+    if (!shadowed) members.push_back(call.get());
+  }
+  std::sort(members.begin(), members.end(),
+            [](const Call* a, const Call* b) { return a->member < b->member; });
+  for (const Call* call : members) state.members.push_back(member_state(*call));
+  return state;
+}
+
+std::vector<ConferenceState> Server::rooms() const {
+  std::vector<ConferenceState> out;
+  for (const std::string& room : conferences_.names()) {
+    if (auto state = room_state(room)) out.push_back(std::move(*state));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ConferenceState& a, const ConferenceState& b) { return a.room < b.room; });
+  return out;
+}
+
+void Server::publish(const std::string& room, ControlEvent::Kind kind, uint64_t member) {
+  if (listener_) listener_(ControlEvent{kind, room, member});
+  on_room_changed(room, kind);
+}
+
+ControlResult Server::set_muted(std::string_view room, uint64_t member, bool muted) {
+  Call* call = find_member(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  if (call->settings.muted != muted) {
+    call->settings.muted = muted;
+    apply_settings(*call);
+    publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+  }
+  return {200, muted ? "muted" : "unmuted"};
+}
+
+ControlResult Server::kick(std::string_view room, uint64_t member) {
+  Call* call = find_member(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  end_call(sip::DialogId(call->id), /*send_bye=*/true);
+  return {200, "removed"};
+}
+
+ControlResult Server::set_role(std::string_view room, uint64_t member, MemberRole role,
+                               uint64_t whisper_target) {
+  Call* call = find_member(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  if (role == MemberRole::kWhisper) {
+    if (whisper_target == member || find_member(room, whisper_target) == nullptr) {
+      return {400, "whisper needs another member of the room as target"};
+    }
+  }
+  call->role = role;
+  if (role == MemberRole::kWhisper) call->whisper_target = whisper_target;
+  apply_settings(*call);
+  publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+  // Someone else may have been the last visible member's company.
+  after_leave(call->room);
+  return {200, std::string(role_name(role))};
+}
+
+ControlResult Server::set_hold(std::string_view room, uint64_t member, bool hold) {
+  Call* call = find_member(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  const mixer::HoldMode mode = hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+  if (call->settings.hold != mode) {
+    call->settings.hold = mode;
+    apply_settings(*call);
+    publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+  }
+  return {200, hold ? "on hold" : "resumed"};
+}
+
+ControlResult Server::dial_out(std::string_view room, std::string_view uri) {
+  const auto parsed = sip::parse_uri(uri);
+  if (!parsed || !parsed->is_sip()) return {400, "a sip: or sips: URI is needed"};
+  if (room.empty()) return {400, "room name is empty"};
+  DialOut request;
+  request.room = std::string(room);
+  request.target = std::string(uri);
+  start_dial_out(std::move(request));
+  return {202, "calling " + std::string(uri)};
+}
+
+void Server::set_event_listener(std::function<void(const ControlEvent&)> listener) {
+  listener_ = std::move(listener);
+}
+
+}  // namespace chorus::focus
