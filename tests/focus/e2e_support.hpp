@@ -1,0 +1,397 @@
+#pragma once
+
+// Shared by the focus end-to-end tests: callers that send a tone as PCMU RTP
+// and measure what they hear (Goertzel), and a fixture with a client
+// sip::Stack talking to an in-process focus Server on 127.0.0.1.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <numbers>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "focus/server.hpp"
+#include "mixer/codec.hpp"
+#include "mixer/goertzel.hpp"
+#include "rtp/packet.hpp"
+#include "signaling/digest_hash.hpp"
+#include "signaling/header_auth.hpp"
+#include "signaling/transaction_ids.hpp"
+
+namespace chorus::focus::e2e {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using sip::ClientEvent;
+using sip::Message;
+using sip::Method;
+
+// Clearly present / clearly absent Goertzel amplitudes for a 6000-peak tone
+// after G.711 and the mixer's limiter.
+constexpr double kHeard = 1500.0;
+constexpr double kSilent = 300.0;
+
+// One caller: its SIP dialog state and a UDP socket sending one tone as PCMU.
+class Caller {
+ public:
+  Caller(double freq, std::string name) : freq_(freq), name_(std::move(name)) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::fcntl(fd_, F_SETFL, O_NONBLOCK);
+    encoder_ = mixer::make_encoder(mixer::default_params(mixer::CodecId::kPcmu));
+    decoder_ = mixer::make_decoder(mixer::default_params(mixer::CodecId::kPcmu));
+  }
+  ~Caller() { ::close(fd_); }
+  Caller(const Caller&) = delete;
+  Caller& operator=(const Caller&) = delete;
+
+  std::string sdp(std::string_view direction) const {
+    return "v=0\r\no=" + name_ + " 1 " + std::to_string(++version_) +
+           " IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio " +
+           std::to_string(port_) +
+           " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=" + std::string(direction) + "\r\n";
+  }
+
+  void send_frame() {
+    if (mixer_port == 0 || !sending) return;
+    mixer::Frame f;
+    f.sample_rate = 8000;
+    f.samples = 160;
+    for (size_t i = 0; i < 160; ++i) {
+      f.data[i] = static_cast<int16_t>(6000.0 * std::sin(phase_));
+      phase_ += 2.0 * std::numbers::pi * freq_ / 8000.0;
+    }
+    std::array<uint8_t, 200> payload{};
+    const size_t size = encoder_->encode(f, payload);
+    std::array<uint8_t, 300> packet{};
+    const rtp::RtpHeader h{0, seq_ == 0, seq_, ts_, 0x2000u + port_};
+    const size_t n = rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size));
+    ++seq_;
+    ts_ += 160;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(mixer_port);
+    ::sendto(fd_, packet.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+
+  // Drains the socket (bounded by what is queued); keeps decoded audio when asked.
+  void receive(bool keep) {
+    std::array<uint8_t, 2048> buf{};
+    for (int i = 0; i < 256; ++i) {
+      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n <= 0) return;
+      ++packets_;
+      const auto view = rtp::PacketView::parse(std::span<const uint8_t>(buf.data(), size_t(n)));
+      if (!view || view->payload_type() != 0) continue;
+      mixer::Frame f;
+      if (keep && decoder_->decode(view->payload(), f)) {
+        heard_.insert(heard_.end(), f.pcm().begin(), f.pcm().end());
+      }
+    }
+  }
+
+  double heard(double freq) const { return mixer::goertzel_amplitude(heard_, freq, 8000); }
+  double level() const { return mixer::rms(heard_); }
+  void forget() { heard_.clear(); }
+  size_t samples() const { return heard_.size(); }
+  double freq() const { return freq_; }
+  const std::string& name() const { return name_; }
+
+  // SIP state, filled by the fixture.
+  std::string call_id = "e2e-" + sip::make_tag();
+  std::string from_tag = sip::make_tag();
+  std::string to_tag;
+  std::string remote_target;
+  uint32_t cseq = 0;
+  uint16_t mixer_port = 0;
+  bool sending = true;
+
+ private:
+  double freq_;
+  std::string name_;
+  mutable int version_ = 0;
+  double phase_ = 0;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  uint16_t seq_ = 0;
+  uint32_t ts_ = 0;
+  size_t packets_ = 0;
+  std::unique_ptr<mixer::Encoder> encoder_;
+  std::unique_ptr<mixer::Decoder> decoder_;
+  std::vector<int16_t> heard_;
+};
+
+std::optional<uint16_t> audio_port(std::string_view sdp) {
+  const size_t at = sdp.find("m=audio ");
+  if (at == std::string_view::npos) return std::nullopt;
+  uint32_t port = 0;
+  size_t i = at + 8;
+  for (; i < sdp.size() && i < at + 14 && sdp[i] >= '0' && sdp[i] <= '9'; ++i) {
+    port = port * 10 + static_cast<uint32_t>(sdp[i] - '0');
+  }
+  if (port == 0 || port > 65535) return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
+class FocusE2e : public ::testing::Test {
+ protected:
+  FocusE2e() : client_(io_, client_config()) {}
+
+  // The server comes after the client so that it is destroyed first: its
+  // shutdown BYEs still find the client's handlers alive.
+  void start_server(uint16_t rtp_first, uint16_t rtp_last,
+                    std::chrono::milliseconds rtp_timeout = 30s,
+                    const std::function<void(Options&)>& tweak = {}) {
+    Options options;
+    if (tweak) tweak(options);
+    options.rtp_timeout = rtp_timeout;
+    options.sip_port = 0;
+    options.tcp = false;
+    options.rtp_first = rtp_first;
+    options.rtp_last = rtp_last;
+    server_.emplace(io_, options);
+    server_->start();
+    client_.start();
+    sip::StackHandlers handlers;
+    handlers.on_request = [this](const sip::ServerTransaction& tx) {
+      client_requests_.push_back(tx.request());
+      if (tx.request().method() == Method::kInvite && callee_ != nullptr) {
+        answer_dial_out(tx);
+        return;
+      }
+      tx.respond(200, "OK");
+    };
+    handlers.on_ack = [this](const Message& ack, const sip::Endpoint&) {
+      client_acks_.push_back(ack);
+      if (callee_ != nullptr && ack.call_id() == callee_->call_id) {
+        if (const auto port = audio_port(ack.body())) callee_->mixer_port = *port;
+      }
+    };
+    client_.set_handlers(handlers);
+    focus_ = server_->stack().listening().front();
+  }
+
+  static sip::StackConfig client_config() {
+    sip::StackConfig config;
+    config.listeners.push_back({sip::TransportKind::kUdp, "127.0.0.1", 0});
+    return config;
+  }
+
+  Message request(Caller& caller, Method method, std::string_view room) {
+    const bool in_dialog = !caller.to_tag.empty();
+    const std::string uri =
+        in_dialog ? caller.remote_target
+                  : "sip:" + std::string(room) + "@127.0.0.1:" + std::to_string(focus_.port);
+    Message m = Message::request(method, uri);
+    m.add_header("From", "<sip:" + caller.name() + "@127.0.0.1>;tag=" + caller.from_tag);
+    m.add_header("To", "<sip:" + std::string(room) + "@127.0.0.1>" +
+                           (in_dialog ? ";tag=" + caller.to_tag : ""));
+    m.add_header("Call-ID", caller.call_id);
+    m.add_header("CSeq", std::to_string(++caller.cseq) + " " + std::string(method_name(method)));
+    m.add_header("Contact",
+                 "<" + client_.contact_uri(caller.name(), sip::TransportKind::kUdp) + ">");
+    m.set_body({}, {});
+    return m;
+  }
+
+  // Sends and runs the io until the final response (bounded); returns it.
+  std::optional<Message> exchange(Message m, std::chrono::milliseconds limit = 3000ms) {
+    std::optional<Message> final_response;
+    bool done = false;
+    client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
+      if (event.response && event.response->status() >= 200) final_response = *event.response;
+      if (!event.response || event.response->status() >= 200) done = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done && std::chrono::steady_clock::now() < deadline) io_.run_for(5ms);
+    return final_response;
+  }
+
+  void ack(Caller& caller, const Message& ok, std::string_view room) {
+    Message a = Message::request(Method::kAck, caller.remote_target);
+    a.add_header("From", "<sip:" + caller.name() + "@127.0.0.1>;tag=" + caller.from_tag);
+    a.add_header("To", "<sip:" + std::string(room) + "@127.0.0.1>;tag=" + caller.to_tag);
+    a.add_header("Call-ID", caller.call_id);
+    a.add_header("CSeq", std::to_string(ok.cseq().number) + " ACK");
+    a.set_body({}, {});
+    ASSERT_TRUE(client_.send_ack(std::move(a)));
+  }
+
+  // INVITE (or re-INVITE) with the caller's SDP; returns the final status.
+  int invite(Caller& caller, std::string_view direction, std::string_view room = "e2e") {
+    Message m = request(caller, Method::kInvite, room);
+    m.set_body("application/sdp", caller.sdp(direction));
+    const std::optional<Message> ok = exchange(std::move(m));
+    if (!ok) return 0;
+    if (ok->status() != 200) return ok->status();
+    EXPECT_EQ(ok->content_type(), "application/sdp");
+    EXPECT_FALSE(ok->contacts().empty());
+    if (ok->contacts().empty()) return 0;
+    EXPECT_TRUE(ok->contacts().front().has_param("isfocus"));  // RFC 4579 §2.4
+    if (caller.to_tag.empty()) {
+      caller.to_tag = std::string(ok->to().tag());
+      caller.remote_target = ok->contacts().front().uri_text;
+    }
+    const std::optional<uint16_t> port = audio_port(ok->body());
+    EXPECT_TRUE(port.has_value()) << ok->body();
+    if (port) caller.mixer_port = *port;
+    ack(caller, *ok, room);
+    return 200;
+  }
+
+  int bye(Caller& caller, std::string_view room = "e2e") {
+    const std::optional<Message> ok = exchange(request(caller, Method::kBye, room));
+    caller.sending = false;
+    return ok ? ok->status() : 0;
+  }
+
+  // `ticks` of 20 ms: everyone sends a frame, the io runs until the next
+  // tick, everyone drains; audio is kept from tick `keep_from` on.
+  void talk(std::vector<Caller*> callers, int ticks, int keep_from) {
+    for (Caller* c : callers) c->forget();
+    auto next = std::chrono::steady_clock::now();
+    for (int t = 0; t < ticks; ++t) {
+      for (Caller* c : callers) c->send_frame();
+      next += 20ms;
+      while (std::chrono::steady_clock::now() < next) {
+        io_.run_for(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        next - std::chrono::steady_clock::now()) +
+                    1ms);
+      }
+      for (Caller* c : callers) c->receive(t >= keep_from);
+    }
+  }
+
+  // ---- requests with extra headers, digest credentials, a callee for dial-out
+
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  // Computes an Authorization value answering `challenge` (RFC 7616 §3.4).
+  static std::string authorization(const Message& challenge_response, const Message& request,
+                                   std::string_view user, std::string_view password) {
+    const auto value = challenge_response.header("WWW-Authenticate");
+    if (!value) return {};
+    const auto challenge = sip::parse_auth_header(*value);
+    if (!challenge) return {};
+    const std::string realm(challenge->param("realm").value_or(""));
+    const std::string nonce(challenge->param("nonce").value_or(""));
+    const auto algorithm =
+        sip::digest_algorithm_from_name(challenge->param("algorithm").value_or("MD5"))
+            .value_or(sip::DigestAlgorithm::kMd5);
+    const std::string ha1 = sip::digest_ha1(algorithm, user, realm, password);
+    const std::string uri = request.request_uri().to_string();
+    sip::DigestInput in;
+    in.algorithm = algorithm;
+    in.ha1 = ha1;
+    in.nonce = nonce;
+    in.nc = "00000001";
+    in.cnonce = "e2ecnonce";
+    in.qop = "auth";
+    in.method = request.method_text();
+    in.uri = uri;
+    const std::string response = sip::digest_response(in);
+    return sip::format_auth_header("Digest",
+                                   {{"username", user},
+                                    {"realm", realm},
+                                    {"nonce", nonce},
+                                    {"uri", uri},
+                                    {"response", response},
+                                    {"algorithm", sip::digest_algorithm_name(algorithm), false},
+                                    {"qop", "auth", false},
+                                    {"nc", "00000001", false},
+                                    {"cnonce", "e2ecnonce"}});
+  }
+
+  // Sends `m` (with `headers` added); on 401 and with credentials, resends
+  // once with Authorization (a new CSeq). Returns the final response.
+  std::optional<Message> exchange_auth(Caller& caller, Message m, const Headers& headers,
+                                       std::string_view user = {}, std::string_view password = {}) {
+    for (const auto& [name, value] : headers) m.add_header(name, value);
+    Message copy = m;
+    std::optional<Message> response = exchange(std::move(m));
+    if (!response || response->status() != 401 || user.empty()) return response;
+    copy.set_header("CSeq", std::to_string(++caller.cseq) + " " + std::string(copy.method_text()));
+    copy.set_header("Authorization", authorization(*response, copy, user, password));
+    return exchange(std::move(copy));
+  }
+
+  // INVITE to `uri` (default: the room) with extra headers; on 200 the
+  // caller is in the call (ACK sent). Returns the final status.
+  int invite_to(Caller& caller, std::string_view direction, std::string_view room,
+                std::string_view uri, const Headers& headers, std::string_view user = {},
+                std::string_view password = {}) {
+    Message m = request(caller, Method::kInvite, room);
+    if (!uri.empty()) m.set_request_uri(uri);
+    m.set_body("application/sdp", caller.sdp(direction));
+    const std::optional<Message> ok = exchange_auth(caller, std::move(m), headers, user, password);
+    if (!ok) return 0;
+    if (ok->status() != 200) return ok->status();
+    caller.to_tag = std::string(ok->to().tag());
+    if (!ok->contacts().empty()) caller.remote_target = ok->contacts().front().uri_text;
+    if (const auto port = audio_port(ok->body())) caller.mixer_port = *port;
+    ack(caller, *ok, room);
+    return 200;
+  }
+
+  // The focus dials out to us: the next INVITE is answered 200 with the
+  // callee's SDP offer (the focus sends an offerless INVITE) from callee's socket.
+  void answer_dial_out(const sip::ServerTransaction& tx) {
+    Caller& callee = *callee_;
+    const Message& invite = tx.request();
+    callee.call_id = std::string(invite.call_id());
+    callee.to_tag = std::string(invite.from().tag());  // the focus's tag
+    if (!invite.contacts().empty()) callee.remote_target = invite.contacts().front().uri_text;
+    Message ok = sip::make_response(invite, 200, "OK", callee.from_tag);
+    ok.set_header("Contact",
+                  "<" + client_.contact_uri(callee.name(), sip::TransportKind::kUdp) + ">");
+    ok.set_body("application/sdp", callee.sdp("sendrecv"));
+    tx.respond(std::move(ok));
+  }
+
+  // Runs the io until `done` or `limit`.
+  void run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) io_.run_for(5ms);
+  }
+
+  // The Join / Replaces / Target-Dialog value naming `caller`'s dialog with
+  // the focus, from a third party's point of view: call-id;to-tag=<focus's
+  // tag>;from-tag=<caller's tag> (RFC 3911 §7.1 / RFC 3891 §6.1).
+  static std::string dialog_ref(const Caller& caller) {
+    return caller.call_id + ";to-tag=" + caller.to_tag + ";from-tag=" + caller.from_tag;
+  }
+
+  std::string room_uri(std::string_view room) const {
+    return "sip:" + std::string(room) + "@127.0.0.1:" + std::to_string(focus_.port);
+  }
+
+  Caller* callee_ = nullptr;
+  std::vector<Message> client_acks_;
+
+  asio::io_context io_;
+  sip::Stack client_;
+  std::optional<Server> server_;
+  sip::Endpoint focus_;
+  std::vector<Message> client_requests_;
+};
+
+}  // namespace chorus::focus::e2e

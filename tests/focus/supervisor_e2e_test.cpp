@@ -1,0 +1,269 @@
+// Supervisor and call-control flows end to end on 127.0.0.1, each checked on
+// the audio: Join as monitor / whisper / barge (RFC 3911), Replaces (RFC
+// 3891), REFER dial-out with sipfrag progress and its toll-fraud guard,
+// REFER method=BYE (RFC 4579 §5.8), REFER with Replaces to the music-on-hold
+// service (RFC 5359 §2.3), action URNs with Target-Dialog (RFC 4538), PIN
+// and member limits.
+#include "tests/focus/e2e_support.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace e2e;
+
+class SupervisorE2eTest : public FocusE2e {
+ protected:
+  void start(uint16_t first, const std::function<void(Options&)>& tweak = {}) {
+    start_server(first, first + 99, 30s, [&](Options& options) {
+      options.accounts = {
+          {"sup", "s3cret", {"monitor", "whisper", "barge", "replace"}},
+          {"op", "0pw", {"dial-out", "remove", "moderate"}},
+          {"guest", "gpw", {}},
+      };
+      if (tweak) tweak(options);
+    });
+  }
+
+  // Count of requests of `method` the client received for `call_id`.
+  size_t received(Method method, std::string_view call_id) const {
+    size_t n = 0;
+    for (const Message& m : client_requests_) {
+      n += m.method() == method && m.call_id() == call_id ? 1 : 0;
+    }
+    return n;
+  }
+
+  // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
+  std::vector<std::string> sipfrags() const {
+    std::vector<std::string> out;
+    for (const Message& m : client_requests_) {
+      if (m.method() != Method::kNotify) continue;
+      std::string_view body = m.body();
+      out.emplace_back(body.substr(0, body.find('\r')));
+    }
+    return out;
+  }
+};
+
+TEST_F(SupervisorE2eTest, JoinAsMonitorHearsEveryoneAndIsHeardByNobody) {
+  start(45000);
+  Caller a(400, "alice"), b(700, "bob"), m(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "sales"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "sales"), 200);
+  const std::string uri = room_uri("sales") + ";mode=monitor";
+  const Headers join = {{"Join", dialog_ref(a)}};
+  // No credentials: challenged; an account without the right: refused.
+  Caller probe(1300, "probe");
+  EXPECT_EQ(invite_to(probe, "sendrecv", "sales", uri, join), 401);
+  Caller guest(1300, "guest");
+  EXPECT_EQ(invite_to(guest, "sendrecv", "sales", uri, join, "guest", "gpw"), 403);
+  ASSERT_EQ(invite_to(m, "sendrecv", "sales", uri, join, "sup", "s3cret"), 200);
+
+  std::vector<Caller*> all{&a, &b, &m};
+  talk(all, 60, 30);
+  EXPECT_GT(m.heard(400), kHeard);
+  EXPECT_GT(m.heard(700), kHeard);
+  EXPECT_LT(a.heard(1100), kSilent);
+  EXPECT_LT(b.heard(1100), kSilent);
+  EXPECT_GT(a.heard(700), kHeard);
+  const auto state = server_->room_state("sales");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 3u);
+  EXPECT_EQ(state->members[2].role, MemberRole::kMonitor);
+}
+
+TEST_F(SupervisorE2eTest, JoinAsWhisperIsHeardOnlyByTheJoinedMember) {
+  start(45100);
+  Caller a(400, "alice"), b(700, "bob"), w(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "desk"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "desk"), 200);
+  ASSERT_EQ(invite_to(w, "sendrecv", "desk", room_uri("desk") + ";mode=whisper",
+                      {{"Join", dialog_ref(a)}}, "sup", "s3cret"),
+            200);
+  std::vector<Caller*> all{&a, &b, &w};
+  talk(all, 60, 30);
+  EXPECT_GT(a.heard(1100), kHeard);   // the target hears the coach
+  EXPECT_LT(b.heard(1100), kSilent);  // the customer does not
+  EXPECT_GT(w.heard(400), kHeard);
+  EXPECT_GT(w.heard(700), kHeard);
+}
+
+TEST_F(SupervisorE2eTest, JoinWithoutModeBargesInAndEveryoneHears) {
+  start(45200);
+  Caller a(400, "alice"), b(700, "bob"), s(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "line"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "line"), 200);
+  ASSERT_EQ(invite_to(s, "sendrecv", "line", room_uri("line"), {{"Join", dialog_ref(b)}}, "sup",
+                      "s3cret"),
+            200);
+  std::vector<Caller*> all{&a, &b, &s};
+  talk(all, 60, 30);
+  EXPECT_GT(a.heard(1100), kHeard);
+  EXPECT_GT(b.heard(1100), kHeard);
+  EXPECT_LT(s.heard(1100), kSilent);
+  EXPECT_GT(s.heard(400), kHeard);
+}
+
+TEST_F(SupervisorE2eTest, JoinToAnUnknownDialogIs481AndABadModeIs400) {
+  start(45300);
+  Caller a(400, "alice"), s(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "x"), 200);
+  EXPECT_EQ(invite_to(s, "sendrecv", "x", {}, {{"Join", "nope;to-tag=1;from-tag=2"}}), 481);
+  Caller t(1100, "sup");
+  EXPECT_EQ(invite_to(t, "sendrecv", "x", room_uri("x") + ";mode=shout", {{"Join", dialog_ref(a)}}),
+            400);
+}
+
+TEST_F(SupervisorE2eTest, ReplacesTakesTheMembersPlaceAndByesTheOldDialog) {
+  start(45400);
+  Caller a(400, "alice"), b(700, "bob");
+  ASSERT_EQ(invite(a, "sendrecv", "r"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "r"), 200);
+  const uint64_t member = server_->room_state("r")->members.front().id;
+  ASSERT_TRUE(server_->set_muted("r", member, true).ok());
+  // Someone else's dialog needs the replace right.
+  Caller mallory(1300, "mallory");
+  EXPECT_EQ(invite_to(mallory, "sendrecv", "r", {}, {{"Replaces", dialog_ref(a)}}), 401);
+  // Alice moves her call to another device (same AOR): no credentials needed.
+  Caller a2(900, "alice");
+  ASSERT_EQ(invite_to(a2, "sendrecv", "r", {}, {{"Replaces", dialog_ref(a)}}), 200);
+  run_until([&] { return received(Method::kBye, a.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, a.call_id), 1u);  // RFC 3891 §3: the old dialog ends
+  const auto state = server_->room_state("r");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 2u);
+  EXPECT_EQ(state->members.front().id, member);  // same roster entry
+  EXPECT_TRUE(state->members.front().muted);     // same mute state
+  ASSERT_TRUE(server_->set_muted("r", member, false).ok());
+  a.sending = false;
+  std::vector<Caller*> all{&a2, &b};
+  talk(all, 60, 30);
+  EXPECT_GT(b.heard(900), kHeard);
+  EXPECT_GT(a2.heard(700), kHeard);
+}
+
+TEST_F(SupervisorE2eTest, ReferDialsOutWithSipfragProgressAndTheCalleeHearsTheRoom) {
+  start(45500);
+  Caller a(400, "alice"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "conf"), 200);
+  const std::string target = "<" + client_.contact_uri("carol", sip::TransportKind::kUdp) + ">";
+  // The toll-fraud guard: no credentials → 401, no dial-out right → 403.
+  std::optional<Message> refused =
+      exchange_auth(a, request(a, Method::kRefer, "conf"), {{"Refer-To", target}}, "guest", "gpw");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status(), 403);
+  callee_ = &c;
+  std::optional<Message> accepted =
+      exchange_auth(a, request(a, Method::kRefer, "conf"), {{"Refer-To", target}}, "op", "0pw");
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(accepted->status(), 202);
+  run_until([&] { return c.mixer_port != 0 && sipfrags().size() >= 2; });
+  ASSERT_NE(c.mixer_port, 0);  // our ACK carried the answer with the mixer's port
+  const auto frags = sipfrags();
+  ASSERT_GE(frags.size(), 2u);
+  EXPECT_EQ(frags.front(), "SIP/2.0 100 Trying");
+  EXPECT_EQ(frags.back(), "SIP/2.0 200 OK");
+  // The INVITE names who asked (RFC 3892) and comes from a focus (RFC 4579).
+  const Message* invite = nullptr;
+  for (const Message& m : client_requests_) {
+    if (m.method() == Method::kInvite) invite = &m;
+  }
+  ASSERT_NE(invite, nullptr);
+  EXPECT_TRUE(invite->header("Referred-By").has_value());
+  ASSERT_FALSE(invite->contacts().empty());
+  EXPECT_TRUE(invite->contacts().front().has_param("isfocus"));
+  EXPECT_TRUE(invite->body().empty());  // the callee offers in its 2xx
+  std::vector<Caller*> all{&a, &c};
+  talk(all, 60, 30);
+  EXPECT_GT(c.heard(400), kHeard);
+  EXPECT_GT(a.heard(1100), kHeard);
+}
+
+TEST_F(SupervisorE2eTest, ReferWithMethodByeRemovesTheMember) {
+  start(45600);
+  Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
+  ASSERT_EQ(invite(a, "sendrecv", "m"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "m"), 200);
+  std::optional<Message> response =
+      exchange_auth(op, request(op, Method::kRefer, "m"),
+                    {{"Refer-To", "<sip:bob@127.0.0.1;method=BYE>"}}, "op", "0pw");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status(), 202);
+  run_until([&] { return received(Method::kBye, b.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, b.call_id), 1u);
+  EXPECT_EQ(server_->call_count(), 1u);
+  EXPECT_EQ(server_->room_state("m")->members.size(), 1u);
+}
+
+TEST_F(SupervisorE2eTest, ReferWithReplacesToTheMohServiceGivesTheTargetMusic) {
+  start(45700);
+  Caller holder(400, "bob"), held(700, "alice");
+  // Bob and Alice talk elsewhere (a dialog the focus does not know); Bob
+  // parks Alice on music: REFER to sip:moh@ with Refer-To naming Alice and
+  // the Bob–Alice dialog in an embedded Replaces (RFC 5359 §2.3).
+  callee_ = &held;
+  const std::string replaces = "abc%40host%3Bto-tag%3D11%3Bfrom-tag%3D22";
+  const std::string target =
+      "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + "?Replaces=" + replaces + ">";
+  std::optional<Message> response =
+      exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", target}});
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status(), 202);
+  run_until([&] { return held.mixer_port != 0; });
+  ASSERT_NE(held.mixer_port, 0);
+  const Message* invite = nullptr;
+  for (const Message& m : client_requests_) {
+    if (m.method() == Method::kInvite) invite = &m;
+  }
+  ASSERT_NE(invite, nullptr);
+  EXPECT_EQ(invite->header("Replaces").value_or(""), "abc@host;to-tag=11;from-tag=22");
+  std::vector<Caller*> all{&held};
+  talk(all, 60, 30);
+  EXPECT_GT(held.level(), 300.0);  // the music-on-hold tune
+}
+
+TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
+  start(45800);
+  Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
+  ASSERT_EQ(invite(a, "sendrecv", "u"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "u"), 200);
+  const std::string target_dialog =
+      a.call_id + ";local-tag=" + a.from_tag + ";remote-tag=" + a.to_tag;
+  std::optional<Message> unknown = exchange_auth(
+      op, request(op, Method::kRefer, "u"),
+      {{"Refer-To", "<urn:sip-action:call:dance>"}, {"Target-Dialog", target_dialog}}, "op", "0pw");
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->status(), 501);
+  std::optional<Message> missing = exchange_auth(op, request(op, Method::kRefer, "u"),
+                                                 {{"Refer-To", "<urn:sip-action:call:mute>"}});
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->status(), 400);
+  std::optional<Message> muted = exchange_auth(
+      op, request(op, Method::kRefer, "u"),
+      {{"Refer-To", "<urn:sip-action:call:mute>"}, {"Target-Dialog", target_dialog}}, "op", "0pw");
+  ASSERT_TRUE(muted.has_value());
+  EXPECT_EQ(muted->status(), 200);
+  std::vector<Caller*> all{&a, &b};
+  talk(all, 60, 30);
+  EXPECT_LT(b.heard(400), kSilent);
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_TRUE(server_->room_state("u")->members.front().muted);
+}
+
+TEST_F(SupervisorE2eTest, RoomPinAndMemberLimit) {
+  start(45900, [](Options& options) { options.rooms = {{"board", "4321", 0}, {"tiny", "", 1}}; });
+  Caller a(400, "alice"), b(700, "bob"), c(900, "carol");
+  EXPECT_EQ(invite_to(a, "sendrecv", "board", room_uri("board") + ";pin=1111", {}), 403);
+  Caller a2(400, "alice");
+  EXPECT_EQ(invite_to(a2, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
+  EXPECT_EQ(invite(b, "sendrecv", "tiny"), 200);
+  EXPECT_EQ(invite(c, "sendrecv", "tiny"), 486);
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
