@@ -22,6 +22,7 @@ struct MemberDialog {
   std::string local_uri;      // the conference URI (our side's From/To)
   std::string remote_uri;     // the member's address-of-record
   std::string remote_target;  // the member's Contact
+  std::string local_target;   // the focus's Contact in that dialog ("" = unknown)
 };
 
 // One member of a room: one endpoint with one audio stream (RFC 4575 §5.4–5.7).
@@ -54,6 +55,13 @@ struct MemberState {
   double loss_fraction = 0;  // RFC 3550 fraction lost, 0..1
   double jitter_ms = 0;      // RFC 3550 interarrival jitter
   MemberDialog dialog;
+  // RFC 4575 §5.6.6 joining-info: when the member joined (Unix seconds, 0 =
+  // unknown) and who made the focus dial it (the REFER's Referred-By / From).
+  int64_t joined_at = 0;
+  std::string joined_by;
+  // Left out of the conference package (a silent monitor); the dialog
+  // package, which only authorised supervisors see, still lists it.
+  bool hidden = false;
 };
 
 // A room as published by the conference package.
