@@ -24,6 +24,24 @@ std::optional<rtp::SrtpSuite> to_rtp_suite(sdp::CryptoSuite suite) {
 
 }  // namespace
 
+std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated) {
+  rtp::SrtpKeys keys;
+  if (!negotiated.srtp) return keys;  // sizes 0: plain RTP
+  const auto suite = to_rtp_suite(negotiated.srtp->suite);
+  const auto& in = negotiated.srtp->remote_key_salt;
+  const auto& out = negotiated.srtp->local_key_salt;
+  if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
+      out.size() > rtp::SrtpKeys::kMaxKeySalt) {
+    return std::nullopt;
+  }
+  keys.suite = *suite;
+  std::copy(in.begin(), in.end(), keys.inbound.begin());
+  keys.inbound_size = static_cast<uint8_t>(in.size());
+  std::copy(out.begin(), out.end(), keys.outbound.begin());
+  keys.outbound_size = static_cast<uint8_t>(out.size());
+  return keys;
+}
+
 // A reason phrase must be one line of text (RFC 3261 §25.1 Reason-Phrase).
 std::string reason_text(std::string_view prefix, std::string_view detail) {
   std::string out(prefix);
@@ -92,19 +110,10 @@ std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
     command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
   }
   if (negotiated.srtp) {
-    const auto suite = to_rtp_suite(negotiated.srtp->suite);
-    const auto& in = negotiated.srtp->remote_key_salt;
-    const auto& out = negotiated.srtp->local_key_salt;
-    if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
-        out.size() > rtp::SrtpKeys::kMaxKeySalt) {
-      return std::nullopt;
-    }
+    const auto keys = srtp_keys(negotiated);
+    if (!keys) return std::nullopt;
     command.has_srtp = true;
-    command.srtp.suite = *suite;
-    std::copy(in.begin(), in.end(), command.srtp.inbound.begin());
-    command.srtp.inbound_size = static_cast<uint8_t>(in.size());
-    std::copy(out.begin(), out.end(), command.srtp.outbound.begin());
-    command.srtp.outbound_size = static_cast<uint8_t>(out.size());
+    command.srtp = *keys;
   }
   command.settings.hold = hold_mode(negotiated);
   return command;

@@ -26,6 +26,9 @@ mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated);
 // keys cannot be carried (the caller answers 488).
 std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
                                           std::chrono::milliseconds rtp_timeout);
+// The SDES keys (RFC 4568) of a negotiated stream for the shard: sizes 0
+// when the stream is plain RTP; nullopt when a key cannot be carried.
+std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated);
 // Writes the bound port into the audio m= line (and a=rtcp) of what we send.
 void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bool rtcp_mux);
 

@@ -313,8 +313,10 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     return;
   }
   call->local_session = negotiated.value().session;
-  if (chosen.srtp)
+  if (chosen.srtp) {
     call->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
+    call->remote_srtp_key = chosen.srtp->remote_key_salt;
+  }
   call->media_index = chosen.media_index;
   call->rtcp_mux = chosen.rtcp_mux;
   call->codec = chosen.codec.encoding;
@@ -664,6 +666,7 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
   call.local_sdp = negotiated.value().sdp;
   if (!body.empty()) {
     set_remote(call, result);
+    update_srtp(call, result);
     // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
     mixer::HoldMode hold = hold_mode(result);
     if (is_service_room(call.room)) hold = mixer::HoldMode::kMusic;
@@ -704,6 +707,28 @@ void Server::on_ack(const Message& ack) {
     return;
   }
   set_remote(call, answer.value());
+}
+
+void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
+  // RFC 4568 §7.1.4: a re-offer may bring a new key (or drop SRTP).
+  const std::vector<uint8_t> remote =
+      negotiated.srtp ? negotiated.srtp->remote_key_salt : std::vector<uint8_t>{};
+  if (remote == call.remote_srtp_key) return;
+  const auto keys = srtp_keys(negotiated);
+  const auto shard = engine_.shard_of(call.conference, call.participant);
+  if (!keys || !shard) return;
+  rtp::Command command;
+  command.kind = rtp::CommandKind::kSetSrtp;
+  command.stream = call.stream;
+  command.keys = *keys;
+  if (engine_.shard(*shard).post(command)) {
+    call.remote_srtp_key = remote;
+    if (negotiated.srtp) {
+      call.srtp_keys = {sdp::LocalKey{negotiated.srtp->suite, negotiated.srtp->local_key_salt}};
+    } else {
+      call.srtp_keys.clear();
+    }
+  }
 }
 
 bool Server::change_codec(Call& call, const sdp::Negotiated& negotiated) {

@@ -150,6 +150,8 @@ class Server final : public Control {
   // A new offer/answer picked another codec: the member's stream and mix
   // slot switch to it (same port). False when the mixer cannot.
   bool change_codec(Call& call, const sdp::Negotiated& negotiated);
+  // A new SDES key (or none) from a re-offer goes to the shard (rtp kSetSrtp).
+  void update_srtp(Call& call, const sdp::Negotiated& negotiated);
   // Session timer (RFC 4028 §10): BYE when the refresher stays silent.
   void arm_session_timer(Call& call);
 

@@ -30,6 +30,8 @@ struct Server::Call {
   // Our SRTP key, reused in every later answer so the shard's outbound
   // context stays valid (RFC 4568 §7.1.4).
   std::vector<sdp::LocalKey> srtp_keys;
+  // The peer's SDES key in use (empty: plain RTP), to spot a re-key.
+  std::vector<uint8_t> remote_srtp_key;
   // The INVITE waiting for the shard's port, and whether its ring time is over.
   std::optional<sip::ServerTransaction> pending;
   bool ring_done = true;

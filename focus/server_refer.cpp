@@ -370,8 +370,10 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     return;
   }
   owned->local_session = negotiated.value().session;
-  if (chosen.srtp)
+  if (chosen.srtp) {
     owned->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
+    owned->remote_srtp_key = chosen.srtp->remote_key_salt;
+  }
   owned->media_index = chosen.media_index;
   owned->rtcp_mux = chosen.rtcp_mux;
   owned->codec = chosen.codec.encoding;

@@ -85,6 +85,22 @@ TEST_F(ConferenceE2eTest, SendonlyReinviteHoldsWithMusicAndSendrecvResumes) {
   EXPECT_LT(b.heard(700), kSilent);
 }
 
+TEST_F(ConferenceE2eTest, ReinviteChangingTheCodecKeepsThePortAndTheAudio) {
+  start_server(44700, 44799);
+  Caller a(400, "alice"), b(700, "bob");
+  std::vector<Caller*> all{&a, &b};
+  for (Caller* caller : all) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
+  const uint16_t port = b.mixer_port;
+  // Bob re-offers A-law only (RFC 3264 §8.3.2): the answer takes it, the
+  // stream keeps its port, and both directions carry PCMA from now on.
+  b.use_pcma(true);
+  ASSERT_EQ(invite(b, "sendrecv"), 200);
+  EXPECT_EQ(b.mixer_port, port);
+  talk(all, 60, 30);
+  EXPECT_GT(b.heard(400), kHeard);  // decoded as PCMA: the mixer encodes A-law now
+  EXPECT_GT(a.heard(700), kHeard);  // and decodes Bob's A-law
+}
+
 TEST_F(ConferenceE2eTest, InactiveReinviteHoldsInSilence) {
   start_server(44200, 44299);
   Caller a(400, "alice"), b(700, "bob");

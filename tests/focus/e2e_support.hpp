@@ -67,7 +67,8 @@ class Caller {
            " IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
            "m=audio " +
            std::to_string(port_) +
-           " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=" + std::string(direction) + "\r\n";
+           " RTP/AVP " + std::to_string(pt_) + "\r\na=rtpmap:" + std::to_string(pt_) +
+           (pt_ == 8 ? " PCMA/8000" : " PCMU/8000") + "\r\na=" + std::string(direction) + "\r\n";
   }
 
   void send_frame() {
@@ -82,7 +83,7 @@ class Caller {
     std::array<uint8_t, 200> payload{};
     const size_t size = encoder_->encode(f, payload);
     std::array<uint8_t, 300> packet{};
-    const rtp::RtpHeader h{0, seq_ == 0, seq_, ts_, 0x2000u + port_};
+    const rtp::RtpHeader h{pt_, seq_ == 0, seq_, ts_, 0x2000u + port_};
     const size_t n = rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size));
     ++seq_;
     ts_ += 160;
@@ -101,12 +102,21 @@ class Caller {
       if (n <= 0) return;
       ++packets_;
       const auto view = rtp::PacketView::parse(std::span<const uint8_t>(buf.data(), size_t(n)));
-      if (!view || view->payload_type() != 0) continue;
+      if (!view || view->payload_type() != pt_) continue;
       mixer::Frame f;
       if (keep && decoder_->decode(view->payload(), f)) {
         heard_.insert(heard_.end(), f.pcm().begin(), f.pcm().end());
       }
     }
+  }
+
+  // Switch between G.711 mu-law (PT 0) and A-law (PT 8): what sdp() offers
+  // and what is sent and decoded from now on.
+  void use_pcma(bool pcma) {
+    pt_ = pcma ? 8 : 0;
+    const auto id = pcma ? mixer::CodecId::kPcma : mixer::CodecId::kPcmu;
+    encoder_ = mixer::make_encoder(mixer::default_params(id));
+    decoder_ = mixer::make_decoder(mixer::default_params(id));
   }
 
   double heard(double freq) const { return mixer::goertzel_amplitude(heard_, freq, 8000); }
@@ -130,6 +140,7 @@ class Caller {
   std::string name_;
   mutable int version_ = 0;
   double phase_ = 0;
+  uint8_t pt_ = 0;
   int fd_ = -1;
   uint16_t port_ = 0;
   uint16_t seq_ = 0;
