@@ -270,6 +270,41 @@ TEST_F(ServerTest, MissingAckEndsTheCallWithBye) {
   EXPECT_EQ(server_.call_count(), 0u);
 }
 
+TEST_F(ServerTest, SessionTimerEndsASessionNobodyRefreshes) {
+  // RFC 4028: the caller asks for 90 s and refreshes itself (refresher=uac).
+  Message invite = request(Method::kInvite);
+  invite.set_header("Session-Expires", "90");
+  invite.set_header("Supported", "timer");
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  const Message ok = responses.back();
+  EXPECT_EQ(ok.header("Session-Expires").value_or(""), "90;refresher=uac");
+  ack(ok);
+  // A refresh (re-INVITE) at 50 s restarts the interval...
+  clock_.advance(50000ms);
+  io_.run_for(20ms);
+  ASSERT_TRUE(client_requests_.empty());
+  Message refresh = request(Method::kInvite, "room1", ok.to().tag());
+  refresh.set_request_uri(ok.contacts().front().uri_text);
+  refresh.set_header("Session-Expires", "90;refresher=uac");
+  refresh.set_header("Supported", "timer");
+  refresh.set_body("application/sdp", kOffer);
+  const auto refreshed = exchange(std::move(refresh));
+  ASSERT_EQ(refreshed.back().status(), 200);
+  ack(refreshed.back());
+  clock_.advance(50000ms);  // 100 s after the start, 50 s after the refresh
+  io_.run_for(20ms);
+  EXPECT_TRUE(client_requests_.empty());
+  EXPECT_EQ(server_.call_count(), 1u);
+  // ...and without another, the focus sends BYE before it runs out
+  // (RFC 4028 §10: at SE - min(32, SE/3) = 60 s).
+  clock_.advance(11000ms);
+  ASSERT_TRUE(run_until([&] { return !client_requests_.empty(); }));
+  EXPECT_EQ(client_requests_.front().method(), Method::kBye);
+  EXPECT_EQ(server_.call_count(), 0u);
+}
+
 }  // namespace
 }  // namespace chorus::focus
 
