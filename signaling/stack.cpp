@@ -49,6 +49,7 @@ Stack::Stack(boost::asio::io_context& io, StackConfig config)
   TransactionUser& above = *this;
   transactions_ = std::make_unique<TransactionLayer>(*timers_, below, above, config_.timers);
   transport_.set_handler([this](Message message, const Endpoint& source) {
+    count_received(message);
     transactions_->receive(std::move(message), source);
   });
 }
@@ -59,6 +60,7 @@ Stack::Stack(boost::asio::io_context& io, StackConfig config, TimerService& time
   TransactionUser& above = *this;
   transactions_ = std::make_unique<TransactionLayer>(*timers_, below, above, config_.timers);
   transport_.set_handler([this](Message message, const Endpoint& source) {
+    count_received(message);
     transactions_->receive(std::move(message), source);
   });
 }
@@ -153,7 +155,9 @@ bool Stack::send_ack(Message ack) {
 
 bool Stack::send_ack(Message ack, const Endpoint& destination) {
   add_via(ack, destination.transport);
-  return transport_.send_request(ack, destination);
+  if (!transport_.send_request(ack, destination)) return false;
+  count_sent(ack);
+  return true;
 }
 
 TransactionId Stack::cancel(TransactionId invite, ClientCallback callback) {
@@ -220,7 +224,7 @@ void Stack::retransmit_ok(const std::string& key) {
   if (it == pending_oks_.end()) return;
   PendingOk& pending = *it->second;
   ++ok_retransmissions_;
-  transport_.send_response(pending.response, pending.source);
+  if (transport_.send_response(pending.response, pending.source)) count_sent(pending.response);
   pending.interval = std::min<Duration>(pending.interval * 2, config_.timers.t2);
   pending.retransmit = timers_->start(pending.interval, [this, key] { retransmit_ok(key); });
 }
@@ -242,7 +246,28 @@ StackStats Stack::stats() const {
   stats.ok_retransmissions = ok_retransmissions_;
   stats.acks_matched = acks_matched_;
   stats.ack_timeouts = ack_timeouts_;
+  stats.messages = messages_;
   return stats;
+}
+
+void Stack::count_received(const Message& message) {
+  const auto method = static_cast<size_t>(message.method());
+  if (method >= MessageCounters::kMethods) return;
+  if (message.is_request()) {
+    ++messages_.requests_received[method];
+  } else {
+    ++messages_.responses_received[{message.method(), message.status()}];
+  }
+}
+
+void Stack::count_sent(const Message& message) {
+  const auto method = static_cast<size_t>(message.method());
+  if (method >= MessageCounters::kMethods) return;
+  if (message.is_request()) {
+    ++messages_.requests_sent[method];
+  } else {
+    ++messages_.responses_sent[{message.method(), message.status()}];
+  }
 }
 
 void Stack::on_request(TransactionId id, const std::shared_ptr<const Message>& request,
@@ -278,11 +303,15 @@ void Stack::on_stray_response(const Message& response, const Endpoint& source) {
 }
 
 bool Stack::send_request(const Message& request, const Endpoint& destination) {
-  return transport_.send_request(request, destination);
+  if (!transport_.send_request(request, destination)) return false;
+  count_sent(request);
+  return true;
 }
 
 bool Stack::send_response(const Message& response, const Endpoint& request_source) {
-  return transport_.send_response(response, request_source);
+  if (!transport_.send_response(response, request_source)) return false;
+  count_sent(response);
+  return true;
 }
 
 }  // namespace chorus::sip

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,8 +78,21 @@ struct StackHandlers {
   std::function<void(const Message& response, const Endpoint& source)> on_stray_response;
 };
 
+// SIP messages by method and status code, for metrics. Counted as they cross
+// the transport (retransmissions included); extension methods count as
+// Method::kUnknown, so the tables stay bounded whatever arrives.
+struct MessageCounters {
+  static constexpr size_t kMethods = static_cast<size_t>(Method::kPublish) + 1;
+  std::array<uint64_t, kMethods> requests_received{};
+  std::array<uint64_t, kMethods> requests_sent{};
+  // (CSeq method, status code) → messages.
+  std::map<std::pair<Method, int>, uint64_t> responses_received;
+  std::map<std::pair<Method, int>, uint64_t> responses_sent;
+};
+
 struct StackStats {
   TransportCounters transport;
+  MessageCounters messages;
   TransactionStats transactions;
   uint64_t ok_retransmissions = 0;  // 2xx to INVITE sent again while waiting for ACK
   uint64_t acks_matched = 0;
@@ -139,6 +154,8 @@ class Stack final : private TransactionUser, private TransactionTransport {
   void retransmit_ok(const std::string& key);
   void give_up_ok(const std::string& key);
   static std::string ok_key(std::string_view call_id, uint32_t cseq);
+  void count_received(const Message& message);
+  void count_sent(const Message& message);
 
   // TransactionUser
   void on_request(TransactionId id, const std::shared_ptr<const Message>& request,
@@ -162,6 +179,7 @@ class Stack final : private TransactionUser, private TransactionTransport {
   uint64_t ok_retransmissions_ = 0;
   uint64_t acks_matched_ = 0;
   uint64_t ack_timeouts_ = 0;
+  MessageCounters messages_;
 };
 
 }  // namespace chorus::sip
