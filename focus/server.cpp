@@ -1,6 +1,7 @@
 #include "focus/server.hpp"
 
 #include "focus/media_setup.hpp"
+#include "focus/event_service.hpp"
 #include "focus/server_call.hpp"
 
 #include <algorithm>
@@ -80,6 +81,7 @@ Server::Server(boost::asio::io_context& io, Options options)
       poll_timer_(io),
       capabilities_(capabilities_for(options_)) {
   load_accounts();
+  make_event_service();
 }
 
 Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& timers)
@@ -90,6 +92,16 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& 
       poll_timer_(io),
       capabilities_(capabilities_for(options_)) {
   load_accounts();
+  make_event_service();
+}
+
+void Server::make_event_service() {
+  events_ = std::make_unique<EventService>(
+      stack_, random_,
+      [this](std::string_view room) { return room_state(room); },
+      [this](const sip::ServerTransaction& tx, std::string_view right) {
+        return authorize(tx, right).has_value();
+      });
 }
 
 Server::~Server() {
@@ -106,6 +118,7 @@ void Server::start() {
   handlers.on_ack_timeout = [this](const Message& response) { on_ack_timeout(response); };
   stack_.set_handlers(std::move(handlers));
   stack_.start();
+  running_ = true;
   if (!engine_started_) {
     engine_.start();
     engine_started_ = true;
@@ -113,6 +126,8 @@ void Server::start() {
 }
 
 void Server::stop() {
+  if (!running_) return;
+  running_ = false;
   std::vector<sip::DialogId> ids;
   for (const auto& [id, call] : calls_) ids.push_back(id);
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
@@ -120,6 +135,7 @@ void Server::stop() {
     if (call->invite_tx != 0 && call->provisional_seen) stack_.cancel(call->invite_tx);
   }
   outbound_.clear();
+  events_->stop();
   // UDP BYEs leave synchronously; stream transports send what they can before
   // the stack closes them (best effort: no retransmission after shutdown).
   poll_timer_.cancel();
@@ -140,12 +156,15 @@ Message Server::with_capabilities(Message response) const {
   response.set_header("Allow", kAllow);
   response.set_header("Accept", kAccept);
   response.set_header("Supported", kSupported);
+  response.set_header("Allow-Events", events_->allow_events());
   return response;
 }
 
 void Server::on_request(const sip::ServerTransaction& tx) {
   if (reject_early(tx)) return;
   const Message& request = tx.request();
+  // Subscription dialogs are the event service's (RFC 6665 §4.1.2.4).
+  if (!request.to().tag().empty() && events_->handle_in_dialog(tx)) return;
   const sip::DialogSet::RequestMatch match = dialogs_.match_request(request);
   if (match.reject) {
     tx.respond(*match.reject);  // §12.2.2: To tag naming no dialog → 481
@@ -164,8 +183,7 @@ void Server::on_request(const sip::ServerTransaction& tx) {
       handle_new_invite(tx);
       return;
     case Method::kSubscribe:
-      // No event package is served yet (RFC 6665 §4.2.1.1 → 489).
-      tx.respond(489, "Bad Event", random_.tag());
+      events_->on_subscribe(tx);  // conference (RFC 4575), dialog (RFC 4235)
       return;
     case Method::kRefer:
       handle_refer(tx, nullptr);

@@ -22,6 +22,8 @@
 
 namespace chorus::focus {
 
+class EventService;
+
 // The conference focus (RFC 4579). Answers OPTIONS with our capabilities;
 // an INVITE to sip:<room>@host joins room <room> (created on first use): the
 // negotiated stream is handed to the mixer Engine, and once its shard reports
@@ -128,6 +130,7 @@ class Server final : public Control {
   // after answering 401 (challenge) or 403.
   std::optional<std::string> authorize(const sip::ServerTransaction& tx, std::string_view right);
   void load_accounts();
+  void make_event_service();
   const RoomPolicy* policy_for(std::string_view room) const;
   // State changed: conference package NOTIFYs and admin events.
   void publish(const std::string& room, ControlEvent::Kind kind, uint64_t member);
@@ -166,6 +169,7 @@ class Server final : public Control {
   boost::asio::steady_timer poll_timer_;
   bool polling_ = false;
   bool engine_started_ = false;
+  bool running_ = false;
   ConferenceRegistry conferences_;
   rtp::StreamId last_stream_ = 0;
   uint64_t last_member_ = 0;
@@ -173,6 +177,8 @@ class Server final : public Control {
   sip::DialogRandom random_;
   sdp::LocalCapabilities capabilities_;
   std::unique_ptr<sip::DigestServer> digest_;
+  // After stack_: destroyed first (its NOTIFYs and timers live in the stack).
+  std::unique_ptr<EventService> events_;
   std::function<void(const ControlEvent&)> listener_;
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
   // Ringing INVITEs (slow rooms) by server transaction, for CANCEL.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "focus/conference_info.hpp"
 #include "focus/server.hpp"
 
 namespace chorus::focus {
@@ -91,7 +92,6 @@ struct Server::Admission {
 };
 
 mixer::Role to_mixer_role(MemberRole role);
-std::string_view role_name(MemberRole role);
 std::optional<MemberRole> parse_role(std::string_view name);
 
 }  // namespace chorus::focus

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "focus/conference_info.hpp"
 #include "focus/media_setup.hpp"
 #include "focus/server_call.hpp"
 #include "signaling/uri.hpp"
@@ -45,20 +46,6 @@ mixer::Role to_mixer_role(MemberRole role) {
       break;
   }
   return mixer::Role::kParticipant;
-}
-
-std::string_view role_name(MemberRole role) {
-  switch (role) {
-    case MemberRole::kMonitor:
-      return "monitor";
-    case MemberRole::kWhisper:
-      return "whisper";
-    case MemberRole::kBarge:
-      return "barge";
-    case MemberRole::kParticipant:
-      break;
-  }
-  return "participant";
 }
 
 std::optional<MemberRole> parse_role(std::string_view name) {

@@ -7,6 +7,7 @@
 
 #include <array>
 
+#include "focus/event_service.hpp"
 #include "focus/media_setup.hpp"
 #include "focus/server_call.hpp"
 #include "signaling/header_dialog_ref.hpp"
@@ -409,8 +410,17 @@ void Server::notify_referrer(const Referral& referral, int status, std::string_v
 }
 
 void Server::on_room_changed(const std::string& room, ControlEvent::Kind kind) {
-  (void)room;
-  (void)kind;
+  switch (kind) {
+    case ControlEvent::Kind::kTalker:
+      events_->publish_talkers(room);  // rate-limited (RFC 4575 §4.6 is silent; we cap it)
+      return;
+    case ControlEvent::Kind::kRoomEnded:
+      events_->room_ended(room);
+      return;
+    default:
+      events_->publish(room);
+      return;
+  }
 }
 
 }  // namespace chorus::focus

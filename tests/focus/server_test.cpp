@@ -195,7 +195,9 @@ TEST_F(ServerTest, RefusalsNameTheProblem) {
   cases.push_back({std::move(not_sdp), 415, "Accept", "application/sdp"});
   cases.push_back({request(Method::kBye, "room1", "nope"), 481, "", ""});
   cases.push_back({request(Method::kInfo), 481, "", ""});
-  cases.push_back({request(Method::kSubscribe), 489, "", ""});
+  Message presence = request(Method::kSubscribe);
+  presence.set_header("Event", "presence");  // not a package of ours (RFC 6665 §8.3.1)
+  cases.push_back({std::move(presence), 489, "Allow-Events", "conference, dialog"});
   for (Case& c : cases) {
     SCOPED_TRACE(std::string(c.request.method_text()) + " → " + std::to_string(c.status));
     const auto responses = exchange(std::move(c.request));

@@ -4,6 +4,8 @@
 // REFER method=BYE (RFC 4579 §5.8), REFER with Replaces to the music-on-hold
 // service (RFC 5359 §2.3), action URNs with Target-Dialog (RFC 4538), PIN
 // and member limits.
+#include <cstdlib>
+
 #include "tests/focus/e2e_support.hpp"
 
 namespace chorus::focus {
@@ -248,6 +250,113 @@ TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
   EXPECT_LT(b.heard(400), kSilent);
   EXPECT_GT(a.heard(700), kHeard);
   EXPECT_TRUE(server_->room_state("u")->members.front().muted);
+}
+
+// xmllint --schema against the RFC 4575 schema typed into tests/focus/schema.
+bool valid_conference_info(const std::string& xml) {
+  char path[] = "/tmp/chorus-conference-info-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return false;
+  const bool written = ::write(fd, xml.data(), xml.size()) == static_cast<ssize_t>(xml.size());
+  ::close(fd);
+  const std::string command = "xmllint --noout --schema " CHORUS_SOURCE_DIR
+                              "/tests/focus/schema/conference-info.xsd " +
+                              std::string(path) + " >/dev/null 2>&1";
+  const bool ok = written && std::system(command.c_str()) == 0;
+  ::unlink(path);
+  return ok;
+}
+
+TEST_F(SupervisorE2eTest, ConferencePackageSendsFullThenPartialStates) {
+  start(46000);
+  Caller a(400, "alice"), b(700, "bob"), watcher(1300, "watcher");
+  ASSERT_EQ(invite(a, "sendrecv", "news"), 200);
+  Message subscribe = request(watcher, Method::kSubscribe, "news");
+  subscribe.set_header("Event", "conference");
+  subscribe.set_header("Accept", "application/conference-info+xml");
+  subscribe.set_header("Expires", "600");
+  const std::optional<Message> ok = exchange(std::move(subscribe));
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  auto notifies = [&] {
+    std::vector<std::string> bodies;
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) {
+        EXPECT_EQ(m.content_type(), "application/conference-info+xml");
+        bodies.emplace_back(m.body());
+      }
+    }
+    return bodies;
+  };
+  run_until([&] { return notifies().size() >= 1; });
+  ASSERT_EQ(notifies().size(), 1u);
+  const std::string full = notifies()[0];
+  EXPECT_NE(full.find("state=\"full\""), std::string::npos) << full;
+  EXPECT_NE(full.find("version=\"1\""), std::string::npos) << full;
+  EXPECT_NE(full.find("sip:alice@127.0.0.1"), std::string::npos) << full;
+  EXPECT_NE(full.find("<user-count>1</user-count>"), std::string::npos) << full;
+  EXPECT_TRUE(valid_conference_info(full)) << full;
+
+  // Bob joins: a partial document, version 2, naming only Bob.
+  ASSERT_EQ(invite(b, "sendrecv", "news"), 200);
+  run_until([&] { return notifies().size() >= 2; });
+  ASSERT_GE(notifies().size(), 2u);
+  const std::string joined = notifies()[1];
+  EXPECT_NE(joined.find("state=\"partial\""), std::string::npos) << joined;
+  EXPECT_NE(joined.find("version=\"2\""), std::string::npos) << joined;
+  EXPECT_NE(joined.find("sip:bob@127.0.0.1"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("sip:alice@127.0.0.1"), std::string::npos) << joined;
+  EXPECT_TRUE(valid_conference_info(joined)) << joined;
+
+  // The focus mutes Alice: version 3 says so.
+  const uint64_t alice = server_->room_state("news")->members.front().id;
+  ASSERT_TRUE(server_->set_muted("news", alice, true).ok());
+  run_until([&] { return notifies().size() >= 3; });
+  ASSERT_GE(notifies().size(), 3u);
+  const std::string muted = notifies()[2];
+  EXPECT_NE(muted.find("version=\"3\""), std::string::npos) << muted;
+  EXPECT_NE(muted.find("muted-via-focus"), std::string::npos) << muted;
+  EXPECT_TRUE(valid_conference_info(muted)) << muted;
+
+  // Bob leaves: his user is deleted.
+  ASSERT_EQ(bye(b, "news"), 200);
+  run_until([&] { return notifies().size() >= 4; });
+  ASSERT_GE(notifies().size(), 4u);
+  const std::string left = notifies()[3];
+  EXPECT_NE(left.find("version=\"4\""), std::string::npos) << left;
+  EXPECT_NE(left.find("state=\"deleted\""), std::string::npos) << left;
+  EXPECT_TRUE(valid_conference_info(left)) << left;
+}
+
+TEST_F(SupervisorE2eTest, DialogPackageNeedsTheRightAndNamesMembersDialogs) {
+  start(46100, [](Options& options) {
+    options.accounts.push_back({"boss", "bpw", {"dialog-subscribe"}});
+  });
+  Caller a(400, "alice"), watcher(1300, "boss");
+  ASSERT_EQ(invite(a, "sendrecv", "floor"), 200);
+  Message subscribe = request(watcher, Method::kSubscribe, "floor");
+  subscribe.set_header("Event", "dialog");
+  subscribe.set_header("Accept", "application/dialog-info+xml");
+  std::optional<Message> refused = exchange_auth(watcher, subscribe, {});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status(), 401);
+  std::optional<Message> ok = exchange_auth(watcher, subscribe, {}, "boss", "bpw");
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  const Message* notify = nullptr;
+  run_until([&] {
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) notify = &m;
+    }
+    return notify != nullptr;
+  });
+  ASSERT_NE(notify, nullptr);
+  EXPECT_EQ(notify->content_type(), "application/dialog-info+xml");
+  const std::string body(notify->body());
+  // What a supervisor needs for Join/Replaces: call-id and both tags.
+  EXPECT_NE(body.find(a.call_id), std::string::npos) << body;
+  EXPECT_NE(body.find(a.from_tag), std::string::npos) << body;
+  EXPECT_NE(body.find(a.to_tag), std::string::npos) << body;
 }
 
 TEST_F(SupervisorE2eTest, RoomPinAndMemberLimit) {
