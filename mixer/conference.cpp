@@ -42,9 +42,9 @@ std::optional<size_t> Conference::index_of(ParticipantId id) const {
 bool Conference::add(ParticipantId id, const CodecParams& codec,
                      const ParticipantSettings& settings) {
   if (index_.contains(id)) return false;
-  std::unique_ptr<Participant> p;
+  std::optional<Participant> p;
   try {
-    p = std::make_unique<Participant>(id, codec, rate_);
+    p.emplace(id, codec, rate_);
   } catch (const std::exception&) {
     return false;  // the codec cannot honour these parameters
   }
@@ -53,7 +53,7 @@ bool Conference::add(ParticipantId id, const CodecParams& codec,
   p->output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
   p->detector = TalkerDetector(config_.talker);
   index_[id] = parts_.size();
-  parts_.push_back(std::move(p));
+  parts_.push_back(std::move(*p));
   reconfigure();
   return true;
 }
@@ -65,7 +65,7 @@ bool Conference::remove(ParticipantId id) {
   index_.erase(it);
   if (i + 1 != parts_.size()) {
     parts_[i] = std::move(parts_.back());
-    index_[parts_[i]->id] = i;
+    index_[parts_[i].id] = i;
   }
   parts_.pop_back();
   reconfigure();
@@ -75,7 +75,7 @@ bool Conference::remove(ParticipantId id) {
 bool Conference::update(ParticipantId id, const ParticipantSettings& settings) {
   const auto i = index_of(id);
   if (!i) return false;
-  Participant& p = *parts_[*i];
+  Participant& p = parts_[*i];
   p.settings = settings;
   p.input_gain_q12 = gain_to_q12(settings.input_gain);
   p.output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
@@ -101,14 +101,14 @@ void Conference::reconfigure() {
   int rate = config_.fixed_rate;
   if (rate <= 0) {
     rate = 8000;
-    for (const auto& p : parts_) rate = std::max(rate, p->codec.sample_rate);
+    for (const Participant& p : parts_) rate = std::max(rate, p.codec.sample_rate);
   }
   const bool rate_changed = rate != rate_ || ramp_table_.length() == 0;
   rate_ = rate;
   if (rate_changed) {
     ramp_table_ = RampTable(static_cast<size_t>(rate_) *
                             static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
-    for (auto& p : parts_) p->set_conference_rate(rate_);
+    for (Participant& p : parts_) p.set_conference_rate(rate_);
     // Shared groups are per rate: rebuild them (listeners re-resolve below).
     groups_.clear();
     silence_.set_silence(rate_);
@@ -139,7 +139,7 @@ void Conference::resolve_relations() {
   whisper_edges_.clear();
   for (auto& g : groups_) g->members = 0;
   for (size_t i = 0; i < parts_.size(); ++i) {
-    Participant& p = *parts_[i];
+    Participant& p = parts_[i];
     if (visible(p)) ++visible_;
     p.whisper_target_index.clear();
     if (p.settings.role == Role::kWhisper) {
@@ -159,13 +159,13 @@ void Conference::resolve_relations() {
 }
 
 Frame& Conference::input_slot(size_t index) {
-  Participant& p = *parts_[index];
+  Participant& p = parts_[index];
   p.has_input = true;
-  return p.input;
+  return p.input();
 }
 
 void Conference::set_audio_level(size_t index, uint8_t level_dbov, bool voice) {
-  Participant& p = *parts_[index];
+  Participant& p = parts_[index];
   p.level_hint = true;
   p.hint_dbov = level_dbov;
   p.hint_voice = voice;
@@ -197,13 +197,18 @@ void Conference::push_event(ConferenceEvent event) {
 
 void Conference::detect(Participant& p) {
   const size_t codec_samples = samples_per_tick(p.codec.sample_rate);
-  if (!p.has_input || p.input.sample_rate != p.codec.sample_rate ||
-      p.input.samples != codec_samples || p.input.channels != 1) {
-    // No frame this tick (or a frame the caller got wrong): silence.
-    assert(!p.has_input || p.input.sample_rate == p.codec.sample_rate);
-    p.input.set_silence(p.codec.sample_rate);
+  Frame& input = p.input();
+  if (!p.has_input || input.sample_rate != p.codec.sample_rate || input.samples != codec_samples ||
+      input.channels != 1) {
+    // No frame this tick (or a frame the caller got wrong): silence. A frame
+    // still zero from an earlier silent tick is not cleared again.
+    assert(!p.has_input || input.sample_rate == p.codec.sample_rate);
+    if (p.has_input || !p.input_zeroed) input.set_silence(p.codec.sample_rate);
+    p.input_zeroed = true;
+  } else {
+    p.input_zeroed = false;
   }
-  if (p.in_resampler) p.in_resampler->process(p.input, p.input_at_rate);
+  if (p.in_resampler) p.in_resampler->process(input, p.buffers->input_at_rate);
   if (p.level_hint) {
     p.detector.update_from_rfc6464(p.hint_dbov, p.hint_voice);
   } else {
@@ -236,7 +241,7 @@ void Conference::select_talkers() {
     list[pos] = pick;
   };
   for (size_t i = 0; i < parts_.size(); ++i) {
-    Participant& p = *parts_[i];
+    Participant& p = parts_[i];
     if (!eligible_speaker(p) || !p.detector.talking()) continue;
     int rank = p.detector.energy_rank_key();
     if (p.settings.role == Role::kBarge) rank += kBargePriority;
@@ -250,28 +255,27 @@ void Conference::select_talkers() {
       insert(top, count, {peer.packet.candidates[c].rank, SIZE_MAX});
     }
   }
-  for (auto& p : parts_) p->selected = false;
+  for (Participant& p : parts_) p.selected = false;
   for (size_t c = 0; c < count; ++c) {
-    if (top[c].index != SIZE_MAX) parts_[top[c].index]->selected = true;
+    if (top[c].index != SIZE_MAX) parts_[top[c].index].selected = true;
   }
   // What the peers need to rank this part's talkers against theirs.
   span_out_.candidate_count = static_cast<uint8_t>(local_count);
   for (size_t c = 0; c < local_count; ++c) {
-    span_out_.candidates[c] = {parts_[local[c].index]->id, local[c].rank};
+    span_out_.candidates[c] = {parts_[local[c].index].id, local[c].rank};
   }
 }
 
 void Conference::sum_bus(size_t n) {
   const std::span<int32_t> bus(bus_.data(), n);
   std::fill(bus.begin(), bus.end(), 0);
-  for (auto& pp : parts_) {
-    Participant& p = *pp;
+  for (Participant& p : parts_) {
     p.ramp.rising = p.selected;
     p.contributing = p.ramp.active();
     if (!p.contributing) continue;
-    contribute(std::span<int32_t>(p.contribution.data(), n), p.mix_input->pcm(), p.input_gain_q12,
-               ramp_table_, p.ramp);
-    accumulate(bus, std::span<const int32_t>(p.contribution.data(), n));
+    contribute(std::span<int32_t>(p.buffers->contribution.data(), n), p.mix_input->pcm(),
+               p.input_gain_q12, ramp_table_, p.ramp);
+    accumulate(bus, std::span<const int32_t>(p.buffers->contribution.data(), n));
   }
   if (!peers_.empty()) {
     span_out_.rate = rate_;
@@ -301,7 +305,7 @@ void Conference::route(Participant& p, uint64_t tick) {
     // the gain does not step when the listener joins the shared encode.
     const bool gains_differ =
         p.last_group == -1 && bus.done(tick - 1) &&
-        std::abs(p.private_chain.limiter().gain() - bus.chain().limiter().gain()) > kGainMatch;
+        std::abs(p.private_chain().limiter().gain() - bus.chain().limiter().gain()) > kGainMatch;
     p.group = gains_differ ? -1 : static_cast<int>(p.bus_group);
   }
 }
@@ -311,7 +315,7 @@ void Conference::produce_shared(Participant& p, uint64_t tick) {
   if (!g.done(tick)) {
     // A group nobody used last tick has a stale encoder: let it hear what
     // this listener heard last tick first.
-    if (p.last_group == -1 && !g.done(tick - 1)) g.chain().prime_from(p.private_chain);
+    if (p.last_group == -1 && !g.done(tick - 1)) g.chain().prime_from(p.private_chain());
     switch (g.source()) {
       case SharedEncoder::Source::kBus:
         g.chain().render_mix(std::span<const int32_t>(bus_.data(), samples()), g.gain());
@@ -341,56 +345,54 @@ void Conference::tick(uint64_t tick) {
   remote_visible_ = 0;
   for (const Peer& peer : peers_) remote_visible_ += peer.visible;
   span_out_.visible = static_cast<uint32_t>(visible_);
-  for (auto& p : parts_) detect(*p);
+  for (Participant& p : parts_) detect(p);
   select_talkers();
   sum_bus(n);
 
-  for (auto& p : parts_) p->whispered_to = false;
+  for (Participant& p : parts_) p.whispered_to = false;
   for (const auto& [w, t] : whisper_edges_) {
-    Participant& whisperer = *parts_[w];
+    Participant& whisperer = parts_[w];
     whisperer.whispering = !whisperer.settings.muted && whisperer.settings.hold == HoldMode::kNone;
-    if (whisperer.whispering) parts_[t]->whispered_to = true;
+    if (whisperer.whispering) parts_[t].whispered_to = true;
   }
-  for (auto& p : parts_) route(*p, tick);
+  for (Participant& p : parts_) route(p, tick);
 
   // Pass 1: listeners with a mix of their own. They run before any shared
   // group renders this tick, so a group still holds last tick's audio to
   // prime a listener that just left it.
   const std::span<const int32_t> bus(bus_.data(), n);
-  for (auto& pp : parts_) {
-    Participant& p = *pp;
+  for (Participant& p : parts_) {
     if (p.group != -1) continue;
     if (p.last_group >= 0)
-      p.private_chain.prime_from(groups_[static_cast<size_t>(p.last_group)]->chain());
-    const std::span<int32_t> mix(p.mix.data(), n);
+      p.private_chain().prime_from(groups_[static_cast<size_t>(p.last_group)]->chain());
+    const std::span<int32_t> mix(p.buffers->mix.data(), n);
     if (p.contributing) {
-      subtract(mix, bus, std::span<const int32_t>(p.contribution.data(), n));
+      subtract(mix, bus, std::span<const int32_t>(p.buffers->contribution.data(), n));
     } else {
       std::copy(bus.begin(), bus.end(), mix.begin());
     }
   }
   // Whispers: O(edges), each added only to its target's own mix.
   for (const auto& [w, t] : whisper_edges_) {
-    const Participant& whisperer = *parts_[w];
-    Participant& target = *parts_[t];
+    const Participant& whisperer = parts_[w];
+    Participant& target = parts_[t];
     if (!whisperer.whispering || target.group != -1) continue;
-    accumulate_scaled(std::span<int32_t>(target.mix.data(), n), whisperer.mix_input->pcm(),
+    accumulate_scaled(std::span<int32_t>(target.buffers->mix.data(), n), whisperer.mix_input->pcm(),
                       whisperer.input_gain_q12);
   }
-  for (auto& pp : parts_) {
-    Participant& p = *pp;
+  for (Participant& p : parts_) {
     if (p.group != -1) continue;
-    p.private_chain.render_mix(std::span<const int32_t>(p.mix.data(), n), p.output_gain);
-    p.payload = config_.encode ? p.private_chain.encode() : std::span<const uint8_t>();
-    p.output = &p.private_chain.output();
+    p.private_chain().render_mix(std::span<const int32_t>(p.buffers->mix.data(), n), p.output_gain);
+    p.payload = config_.encode ? p.private_chain().encode() : std::span<const uint8_t>();
+    p.output = &p.private_chain().output();
     ++stats_.private_encodes;
   }
 
   // Pass 2: everyone else shares one encode per group.
-  for (auto& pp : parts_) {
-    if (pp->group >= 0) produce_shared(*pp, tick);
+  for (Participant& p : parts_) {
+    if (p.group >= 0) produce_shared(p, tick);
+    p.last_group = p.group;
   }
-  for (auto& pp : parts_) pp->last_group = pp->group;
   for (Peer& peer : peers_) peer.fresh = false;
   span_out_.tick = tick;
   ++stats_.ticks;

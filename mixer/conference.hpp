@@ -87,9 +87,9 @@ class Conference {
   int rate() const { return rate_; }
   size_t samples() const { return samples_per_tick(rate_); }
   std::optional<size_t> index_of(ParticipantId id) const;
-  ParticipantId id_at(size_t index) const { return parts_[index]->id; }
-  const ParticipantSettings& settings(size_t index) const { return parts_[index]->settings; }
-  const CodecParams& codec(size_t index) const { return parts_[index]->codec; }
+  ParticipantId id_at(size_t index) const { return parts_[index].id; }
+  const ParticipantSettings& settings(size_t index) const { return parts_[index].settings; }
+  const CodecParams& codec(size_t index) const { return parts_[index].codec; }
 
   // ---- per tick: no allocation ---------------------------------------------
   // The frame to decode this tick's audio into, at the member's codec rate;
@@ -105,12 +105,12 @@ class Conference {
   // After tick(): what to send to each listener (payload bytes may be shared
   // with other listeners; each stream still packetizes with its own SSRC,
   // sequence and timestamp) and the PCM it encodes, at the conference rate.
-  std::span<const uint8_t> payload(size_t index) const { return parts_[index]->payload; }
-  const Frame& output(size_t index) const { return *parts_[index]->output; }
-  bool shares_encoder(size_t index) const { return parts_[index]->group >= 0; }
-  bool talking(size_t index) const { return parts_[index]->detector.talking(); }
-  bool mixed(size_t index) const { return parts_[index]->contributing; }
-  int level_dbov(size_t index) const { return parts_[index]->detector.level_dbov(); }
+  std::span<const uint8_t> payload(size_t index) const { return parts_[index].payload; }
+  const Frame& output(size_t index) const { return *parts_[index].output; }
+  bool shares_encoder(size_t index) const { return parts_[index].group >= 0; }
+  bool talking(size_t index) const { return parts_[index].detector.talking(); }
+  bool mixed(size_t index) const { return parts_[index].contributing; }
+  int level_dbov(size_t index) const { return parts_[index].detector.level_dbov(); }
   std::span<const ConferenceEvent> events() const { return events_; }
   // This part's packet for its peers (spanning only), valid after tick().
   const SpanPacket& span_out() const { return span_out_; }
@@ -143,7 +143,7 @@ class Conference {
   ConferenceConfig config_;
   int rate_ = 8000;
   RampTable ramp_table_;
-  std::vector<std::unique_ptr<Participant>> parts_;
+  std::vector<Participant> parts_;  // dense: every per-tick pass walks it
   std::unordered_map<ParticipantId, size_t> index_;
   std::vector<std::unique_ptr<SharedEncoder>> groups_;
   std::vector<std::pair<size_t, size_t>> whisper_edges_;  // (whisperer, target)

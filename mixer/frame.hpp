@@ -23,9 +23,11 @@ constexpr size_t samples_per_tick(int rate) {
 struct Frame {
   int sample_rate = 8000;
   int channels = 1;
-  size_t samples = 0;                       // per channel
+  size_t samples = 0;   // per channel
+  bool silent = false;  // hint: all zero or comfort noise
+  // Last: at 8 kHz a tick touches the header and the first 320 bytes only,
+  // one page instead of the two a trailing field would add.
   std::array<int16_t, kMaxSamples> data{};  // interleaved if stereo
-  bool silent = false;                      // hint: all zero or comfort noise
 
   // The valid samples (all channels, interleaved).
   std::span<int16_t> pcm() { return {data.data(), samples * static_cast<size_t>(channels)}; }

@@ -1,6 +1,7 @@
 #include "mixer/level.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace chorus::mixer {
@@ -8,17 +9,34 @@ namespace {
 
 constexpr float kFloorRisePerFrame = 1.0f * kTickMs / 1000;  // 1 dB per second
 
+// kLevelEdges[j]: the mean square at which the rounded level goes from -j
+// to -(j+1) dBov, i.e. 32768² · 10^(-(j + 0.5) / 10). Comparing against the
+// table gives exactly lround(10·log10(mean / 32768²)) without a logarithm per
+// frame (one per participant per tick showed in the mix profile).
+const std::array<double, 127> kLevelEdges = [] {
+  std::array<double, 127> edges{};
+  for (size_t j = 0; j < edges.size(); ++j) {
+    edges[j] = 32768.0 * 32768.0 * std::pow(10.0, -(static_cast<double>(j) + 0.5) / 10.0);
+  }
+  return edges;
+}();
+
 }  // namespace
 
 int rms_dbov(std::span<const int16_t> pcm) {
   if (pcm.empty()) return -127;
-  int64_t sum = 0;
-  for (int16_t v : pcm) sum += static_cast<int64_t>(v) * v;
+  // A square fits 31 bits; summing them as uint64 lets the loop vectorise.
+  uint64_t sum = 0;
+  for (int16_t v : pcm) {
+    const int32_t x = v;
+    sum += static_cast<uint32_t>(x * x);
+  }
   const double mean = static_cast<double>(sum) / static_cast<double>(pcm.size());
-  if (mean <= 0.0) return -127;
-  // 0 dBov: the RMS of a full-scale square wave, 32768 (RFC 6464 §3, ITU-T G.100.1).
-  const double db = 10.0 * std::log10(mean / (32768.0 * 32768.0));
-  return static_cast<int>(std::clamp(std::lround(db), -127L, 0L));
+  // 0 dBov: the RMS of a full-scale square wave, 32768 (RFC 6464 §3, ITU-T
+  // G.100.1). The edges fall, so "mean is below the edge" holds for a prefix.
+  const auto below = std::partition_point(kLevelEdges.begin(), kLevelEdges.end(),
+                                          [mean](double edge) { return mean < edge; });
+  return -static_cast<int>(below - kLevelEdges.begin());
 }
 
 TalkerDetector::TalkerDetector(TalkerConfig config) : config_(config) {}

@@ -18,26 +18,19 @@ float Limiter::process(std::span<const int32_t> mix, std::span<int16_t> out, flo
   const size_t n = mix.size();
   if (n == 0) return gain_;
 
-  // Gain each sub-block needs so that its peak stays at or below kThreshold.
-  std::array<float, kSubBlocks> need{};
-  std::array<size_t, kSubBlocks + 1> edge{};
-  bool any_over = false;
-  for (int b = 0; b <= kSubBlocks; ++b) edge[b] = n * static_cast<size_t>(b) / kSubBlocks;
-  for (int b = 0; b < kSubBlocks; ++b) {
+  // One scan of the whole frame first: most frames need no limiting, and a
+  // single long max/min loop vectorises where eight short ones do not.
+  const auto frame_peak = [&](size_t begin, size_t end) {
     // Max and min separately (vectorises); |INT32_MIN| is taken in 64 bits.
     int32_t hi = 0;
     int32_t lo = 0;
-    for (size_t i = edge[b]; i < edge[b + 1]; ++i) {
+    for (size_t i = begin; i < end; ++i) {
       hi = std::max(hi, mix[i]);
       lo = std::min(lo, mix[i]);
     }
-    const int64_t peak = std::max<int64_t>(hi, -static_cast<int64_t>(lo));
-    const float scaled = static_cast<float>(peak) * pre_gain;
-    need[b] = scaled > kThreshold ? kThreshold / scaled : 1.0F;
-    any_over = any_over || need[b] < 1.0F;
-  }
-
-  if (!any_over && gain_ >= 0.9999F) {
+    return static_cast<float>(std::max<int64_t>(hi, -static_cast<int64_t>(lo))) * pre_gain;
+  };
+  if (frame_peak(0, n) <= kThreshold && gain_ >= 0.9999F) {
     // Fast path: nothing to limit and no release in progress.
     gain_ = 1.0F;
     if (pre_gain == 1.0F) {
@@ -49,6 +42,15 @@ float Limiter::process(std::span<const int32_t> mix, std::span<int16_t> out, flo
       }
     }
     return gain_;
+  }
+
+  // Gain each sub-block needs so that its peak stays at or below kThreshold.
+  std::array<float, kSubBlocks> need{};
+  std::array<size_t, kSubBlocks + 1> edge{};
+  for (int b = 0; b <= kSubBlocks; ++b) edge[b] = n * static_cast<size_t>(b) / kSubBlocks;
+  for (int b = 0; b < kSubBlocks; ++b) {
+    const float scaled = frame_peak(edge[b], edge[b + 1]);
+    need[b] = scaled > kThreshold ? kThreshold / scaled : 1.0F;
   }
 
   // Gain at each sub-block boundary: release towards unity from the left, but

@@ -198,9 +198,23 @@ void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
       }
       break;
     }
-    case rtp::SlotKind::kLost:
-      m.decoder->conceal(conf.input_slot(index));
+    case rtp::SlotKind::kLost: {
+      Frame& f = conf.input_slot(index);
+      // The next frame's packet is already here: a codec with in-band FEC
+      // rebuilds this frame from its redundancy (RFC 7587 §3.2.1; libopus
+      // wants decode_fec on the next packet, then that packet decoded as usual
+      // next tick). decode_fec() conceals when the packet carries none.
+      bool fec = false;
+      if (!slot.next_payload.empty() && slot.next_payload_type == m.payload_type) {
+        fec = m.decoder->decode_fec(slot.next_payload, f);
+      } else {
+        m.decoder->conceal(f);
+      }
+      // Owner-thread counters: a relaxed load and store, no read-modify-write.
+      auto& counter = fec ? fec_recovered_ : concealed_;
+      counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       break;
+    }
     case rtp::SlotKind::kSilence:
     case rtp::SlotKind::kNotStarted:
       return;  // no input: the conference takes silence

@@ -56,6 +56,10 @@ class MediaShard : public rtp::TickHandler {
   uint64_t events_dropped() const { return events_dropped_.load(std::memory_order_relaxed); }
   uint64_t mix_ticks() const { return mix_ticks_.load(std::memory_order_relaxed); }
   size_t participant_count() const { return participants_.load(std::memory_order_relaxed); }
+  // Lost frames rebuilt from the next packet's in-band FEC (Opus LBRR,
+  // RFC 7587 §3.2.1), and lost frames the decoder concealed instead.
+  uint64_t frames_fec_recovered() const { return fec_recovered_.load(std::memory_order_relaxed); }
+  uint64_t frames_concealed() const { return concealed_.load(std::memory_order_relaxed); }
   const DurationHistogram& mix_durations_us() const { return mix_durations_; }
 
   // ---- rtp::TickHandler (shard thread)
@@ -101,6 +105,8 @@ class MediaShard : public rtp::TickHandler {
 
   std::atomic<uint64_t> mix_ticks_{0};
   std::atomic<size_t> participants_{0};
+  std::atomic<uint64_t> fec_recovered_{0};
+  std::atomic<uint64_t> concealed_{0};
   std::atomic<uint64_t> events_dropped_{0};
   alignas(rtp::kCacheLine) std::atomic<uint64_t> commands_dropped_{0};  // producer-written
   DurationHistogram mix_durations_;

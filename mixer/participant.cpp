@@ -14,9 +14,7 @@ int32_t gain_to_q12(float linear) {
 Participant::Participant(ParticipantId id_, const CodecParams& codec_, int conference_rate)
     : id(id_),
       codec(codec_),
-      contribution(samples_per_tick(kMaxRate), 0),
-      mix(samples_per_tick(kMaxRate), 0),
-      private_chain(codec_, conference_rate) {
+      buffers(std::make_unique<ParticipantBuffers>(codec_, conference_rate)) {
   set_conference_rate(conference_rate);
 }
 
@@ -25,17 +23,18 @@ void Participant::set_conference_rate(int conference_rate) {
   if (codec.sample_rate != conference_rate) {
     in_resampler = std::make_unique<Resampler>(codec.sample_rate, conference_rate);
   }
-  private_chain.set_conference_rate(conference_rate);
-  input.set_silence(codec.sample_rate);
-  input_at_rate.set_silence(conference_rate);
-  mix_input = in_resampler ? &input_at_rate : &input;
+  buffers->private_chain.set_conference_rate(conference_rate);
+  buffers->input.set_silence(codec.sample_rate);
+  buffers->input_at_rate.set_silence(conference_rate);
+  input_zeroed = true;
+  mix_input = in_resampler ? &buffers->input_at_rate : &buffers->input;
   ramp = {};
   selected = false;
   contributing = false;
   group = -1;
   last_group = -2;
   payload = {};
-  output = &private_chain.output();
+  output = &buffers->private_chain.output();
 }
 
 }  // namespace chorus::mixer

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "mixer/codec.hpp"
 #include "mixer/frame.hpp"
+#include "mixer/huge_page_pool.hpp"
 #include "mixer/level.hpp"
 #include "mixer/ramp.hpp"
 #include "mixer/resampler.hpp"
@@ -48,32 +51,44 @@ struct ParticipantSettings {
   std::vector<ParticipantId> whisper_targets;
 };
 
-// One member of a Conference, with every buffer its tick needs (sized when it
-// is added, so the steady tick allocates nothing). Owned and driven by
-// Conference; the fields are the conference's working state.
+// The buffers one member's tick needs (sized at set-up, so the steady tick
+// allocates nothing). They live out of line: a Frame holds 20 ms at 48 kHz
+// inline (~4 KB) and the private chain several more, and keeping them inside
+// Participant spread the conference's per-tick passes over 1,000 members
+// across ~30 KB strides, a TLB miss per member per pass; out of line they
+// come from a huge-page pool (bench/RESULTS.md, "Mixer").
+struct ParticipantBuffers : HugePageAllocated<ParticipantBuffers> {
+  ParticipantBuffers(const CodecParams& codec, int conference_rate)
+      : private_chain(codec, conference_rate) {}
+
+  Frame input;                                          // decoded, at codec.sample_rate
+  Frame input_at_rate;                                  // input resampled to the conference rate
+  std::array<int32_t, kMaxSamples / 2> contribution{};  // this tick's samples as summed
+  std::array<int32_t, kMaxSamples / 2> mix{};           // private N-1 mix accumulator
+  EncodeChain private_chain;                            // private limiter + resampler + encoder
+};
+
+// One member of a Conference. Owned and driven by Conference, which keeps its
+// members by value in one dense array: the fields every per-tick pass reads
+// come first, set-up state after, and the large buffers are behind `buffers`.
 struct Participant {
   Participant(ParticipantId id_, const CodecParams& codec_, int conference_rate);
 
   // (Re)builds rate-dependent state when the conference rate changes.
   void set_conference_rate(int conference_rate);
 
-  // The per-tick flags and indices come first and the large buffers last,
-  // so the conference's passes over all members touch few cache lines.
-  ParticipantId id;
-  CodecParams codec;
-  int32_t input_gain_q12 = kUnityGainQ12;
-  float output_gain = 1.0F;
+  Frame& input() { return buffers->input; }
+  EncodeChain& private_chain() { return buffers->private_chain; }
+  const EncodeChain& private_chain() const { return buffers->private_chain; }
 
   // ---- input side
-  bool has_input = false;   // set when the caller provided this tick's frame
-  bool level_hint = false;  // RFC 6464 level given for this tick
-  uint8_t hint_dbov = 127;
+  bool has_input = false;     // set when the caller provided this tick's frame
+  bool input_zeroed = false;  // input holds digital silence nobody overwrote since
+  bool level_hint = false;    // RFC 6464 level given for this tick
   bool hint_voice = false;
-  const Frame* mix_input = nullptr;  // input or input_at_rate
-  TalkerDetector detector;
+  uint8_t hint_dbov = 127;
 
   // ---- contribution to the mix
-  RampState ramp;             // in/out of the top-K set
   bool selected = false;      // among the K loudest this tick
   bool contributing = false;  // ramp active this tick: own samples are in the sum
   bool whispering = false;    // a whisperer whose voice goes to its targets this tick
@@ -82,21 +97,24 @@ struct Participant {
   bool whispered_to = false;  // some whisper reaches this listener this tick
   int group = -1;             // shared group used this tick; -1 = private
   int last_group = -2;        // previous tick's; -2 = none yet
-  size_t bus_group = 0;       // groups this listener would use, resolved at set-up
-  size_t silence_group = 0;
-  size_t music_group = 0;
+  int32_t input_gain_q12 = kUnityGainQ12;
+  float output_gain = 1.0F;
+  RampState ramp;                    // in/out of the top-K set
+  const Frame* mix_input = nullptr;  // buffers->input or input_at_rate
   std::span<const uint8_t> payload;  // this tick's payload (private or shared)
   const Frame* output = nullptr;     // what was encoded, at the conference rate
+  TalkerDetector detector;
+  size_t bus_group = 0;  // groups this listener would use, resolved at set-up
+  size_t silence_group = 0;
+  size_t music_group = 0;
+  ParticipantId id;
+  CodecParams codec;
 
-  // ---- set-up state and buffers
+  // ---- set-up state
   ParticipantSettings settings;
   std::unique_ptr<Resampler> in_resampler;   // only when codec rate != conference rate
   std::vector<size_t> whisper_target_index;  // resolved targets (conference indices)
-  std::vector<int32_t> contribution;         // this tick's samples as summed (gain, ramp applied)
-  std::vector<int32_t> mix;                  // private N-1 mix accumulator
-  Frame input;                               // decoded, at codec.sample_rate (caller fills)
-  Frame input_at_rate;                       // input resampled to the conference rate
-  EncodeChain private_chain;                 // private limiter + resampler + encoder
+  std::unique_ptr<ParticipantBuffers> buffers;
 };
 
 }  // namespace chorus::mixer

@@ -7,6 +7,7 @@
 
 #include "mixer/codec.hpp"
 #include "mixer/frame.hpp"
+#include "mixer/huge_page_pool.hpp"
 #include "mixer/limiter.hpp"
 #include "mixer/resampler.hpp"
 
@@ -50,23 +51,26 @@ class EncodeChain {
  private:
   std::span<const uint8_t> encode_into(const Frame& at_conference_rate, std::span<uint8_t> out);
 
+  Frame& next_frame();
+
+  // Small fields first: a listener sharing this chain reads current_ and
+  // payload_size_ every tick, and they should not sit pages away.
   CodecParams codec_;
   int conference_rate_;
+  size_t current_ = 0;
+  size_t payload_size_ = 0;
+  uint64_t encodes_ = 0;
   Limiter limiter_;
   std::unique_ptr<Resampler> resampler_;  // null when the rates are equal
   std::unique_ptr<Encoder> encoder_;
-  Frame& next_frame();
 
   // The last kPrimeFrames rendered frames (conference rate); ring_[current_]
   // is this tick's output. Rendering straight into the ring keeps the
   // history another chain is primed with at no copying cost.
   static constexpr size_t kPrimeFrames = 2;
   std::array<Frame, kPrimeFrames> ring_{};
-  size_t current_ = 0;
-  Frame at_codec_;  // codec rate (scratch)
   std::array<uint8_t, kMaxPayloadBytes> payload_{};
-  size_t payload_size_ = 0;
-  uint64_t encodes_ = 0;
+  Frame at_codec_;  // codec rate (scratch)
 };
 
 // One encoder and one payload per tick for every listener whose mix is
@@ -75,7 +79,7 @@ class EncodeChain {
 // gain; or everyone on music on hold with the same codec; or everyone hearing
 // silence. Each listener's RTP stream still has its own SSRC, sequence numbers
 // and timestamps; only the payload bytes are shared.
-class SharedEncoder {
+class SharedEncoder : public HugePageAllocated<SharedEncoder> {
  public:
   enum class Source : uint8_t { kBus, kSilence, kMusic };
 
@@ -101,11 +105,13 @@ class SharedEncoder {
   size_t members = 0;
 
  private:
+  // done() is asked by every listener of the group every tick: these fields
+  // sit ahead of the (large) chain.
+  bool used_ = false;
+  uint64_t tick_ = 0;
   Source source_;
   float gain_;
   EncodeChain chain_;
-  bool used_ = false;
-  uint64_t tick_ = 0;
 };
 
 }  // namespace chorus::mixer

@@ -311,7 +311,8 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   // Nothing for this frame: a loss, or DTX (the sender paused, RFC 3551 §4.1).
   ++empty_run_;
   bool lost;
-  if (const Entry* next = next_after(play_frame_); next != nullptr && last_played_seq_ >= 0) {
+  const Entry* next = next_after(play_frame_);
+  if (next != nullptr && last_played_seq_ >= 0) {
     // Sequence numbers count packets sent, timestamps count time: the first
     // `missing` frames after the last played one were sent and lost, the rest
     // of the gap was never sent.
@@ -323,6 +324,12 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     lost = !in_silence_ && empty_run_ <= config_.max_conceal_ticks;
   }
   if (!lost) in_silence_ = true;
+  if (lost && next != nullptr && next->frame == play_frame_ + 1) {
+    // The next frame's packet stays stored (it plays next tick); insert()
+    // never reuses its entry before then.
+    slot.next_payload = std::span<const uint8_t>(next->bytes.data(), next->size);
+    slot.next_payload_type = next->payload_type;
+  }
   ++play_frame_;
   slot.kind = lost ? SlotKind::kLost : SlotKind::kSilence;
   (lost ? stats_.slots_lost : stats_.slots_silence)++;

@@ -46,6 +46,12 @@ struct Slot {  // exactly one per 20 ms tick
   uint32_t timestamp = 0;
   std::span<const uint8_t> payload;  // valid until the next pull()
   std::optional<AudioLevel> audio_level;
+  // kLost only, and only when the packet of the very next frame is already
+  // buffered: its payload (still stored; valid until the next pull()) and
+  // payload type, so a codec with in-band FEC (Opus LBRR, RFC 7587 §3.2.1)
+  // can rebuild the lost frame from the redundancy that packet carries.
+  std::span<const uint8_t> next_payload;
+  uint8_t next_payload_type = 0;
 };
 
 struct JitterConfig {

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "mixer/level.hpp"
 #include "mixer/tone.hpp"
@@ -26,6 +29,36 @@ TEST(RmsDbov, FullScaleSquareIsZeroAndSilenceIsMinus127) {
   EXPECT_EQ(rms_dbov(f.pcm()), -3);
   half.next_frame(f);
   EXPECT_EQ(rms_dbov(f.pcm()), -9);
+}
+
+// rms_dbov compares the mean square against precomputed edges instead of
+// taking a logarithm; it must agree with the formula it replaces for every
+// constant level and for arbitrary frames.
+int reference_dbov(std::span<const int16_t> pcm) {
+  if (pcm.empty()) return -127;
+  double sum = 0.0;
+  for (int16_t v : pcm) sum += static_cast<double>(v) * v;
+  const double mean = sum / static_cast<double>(pcm.size());
+  if (mean <= 0.0) return -127;
+  const double db = 10.0 * std::log10(mean / (32768.0 * 32768.0));
+  return static_cast<int>(std::clamp(std::lround(db), -127L, 0L));
+}
+
+TEST(RmsDbov, AgreesWithTheLogarithmForEveryConstantLevelAndRandomFrames) {
+  std::vector<int16_t> pcm(160);
+  for (int v = -32768; v <= 32767; ++v) {
+    std::fill(pcm.begin(), pcm.end(), static_cast<int16_t>(v));
+    ASSERT_EQ(rms_dbov(pcm), reference_dbov(pcm)) << v;
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    // Amplitudes spread over the whole dB range.
+    const double amplitude =
+        std::pow(10.0, std::uniform_real_distribution<double>(-0.5, 4.52)(rng));
+    std::normal_distribution<double> noise(0.0, amplitude);
+    for (auto& s : pcm) s = static_cast<int16_t>(std::clamp(noise(rng), -32768.0, 32767.0));
+    ASSERT_EQ(rms_dbov(pcm), reference_dbov(pcm)) << i;
+  }
 }
 
 // Feeds `frames` 20 ms frames of a 300 Hz tone (amplitude 0 = silence) and

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <span>
 #include <vector>
 
 namespace chorus::rtp {
@@ -26,11 +27,23 @@ struct Scripted {
   uint32_t ssrc = 0x1234;
   bool marker = false;
   Clock::time_point arrival{};
+  uint8_t payload_type = 0;
 };
+
+uint32_t index_of(std::span<const uint8_t> payload) {
+  EXPECT_EQ(payload.size(), 4u);
+  if (payload.size() != 4) return UINT32_MAX;
+  return uint32_t{payload[0]} << 24 | uint32_t{payload[1]} << 16 | uint32_t{payload[2]} << 8 |
+         payload[3];
+}
 
 struct Played {
   SlotKind kind;
   uint32_t index;  // valid for kPacket
+  // The next frame's packet offered with a kLost slot (for in-band FEC).
+  bool has_next = false;
+  uint32_t next_index = 0;
+  uint8_t next_payload_type = 0;
 };
 
 class Simulation {
@@ -68,10 +81,11 @@ class Simulation {
       while (next < script_.size() && script_[next].arrival <= now) insert(script_[next++]);
       const Slot slot = jb_.pull(now);
       Played p{slot.kind, 0};
-      if (slot.kind == SlotKind::kPacket) {
-        EXPECT_EQ(slot.payload.size(), 4u);
-        p.index = uint32_t{slot.payload[0]} << 24 | uint32_t{slot.payload[1]} << 16 |
-                  uint32_t{slot.payload[2]} << 8 | slot.payload[3];
+      if (slot.kind == SlotKind::kPacket) p.index = index_of(slot.payload);
+      if (!slot.next_payload.empty()) {
+        p.has_next = true;
+        p.next_index = index_of(slot.next_payload);
+        p.next_payload_type = slot.next_payload_type;
       }
       out.push_back(p);
       max_depth_ms_ = std::max(max_depth_ms_, jb_.current_depth_ms());
@@ -85,7 +99,7 @@ class Simulation {
                                 static_cast<uint8_t>(s.index >> 16),
                                 static_cast<uint8_t>(s.index >> 8), static_cast<uint8_t>(s.index)};
     JitterPacket p;
-    p.payload_type = 0;
+    p.payload_type = s.payload_type;
     p.marker = s.marker;
     p.sequence = s.sequence;
     p.timestamp = s.timestamp;
@@ -220,6 +234,66 @@ TEST(JitterBuffer, LostPacketYieldsOneLostSlotAndPlaybackContinues) {
   EXPECT_EQ(out[pos + 20].kind, SlotKind::kLost);
   EXPECT_EQ(out[pos + 21].kind, SlotKind::kLost);
   EXPECT_EQ(out[pos + 22].index, 22u);
+}
+
+// In-band FEC (RFC 7587 §3.2.1): a lost slot offers the next frame's packet
+// when, and only when, that packet is already buffered; the packet still
+// plays in its own slot afterwards.
+TEST(JitterBuffer, LostSlotOffersTheNextPacketOnlyWhenItIsBuffered) {
+  Simulation lossy;
+  // 60 frames: 20 is lost alone, 30 and 31 together, and 44 while 45 is
+  // delayed past 44's slot.
+  for (uint32_t i = 0; i < 60; ++i) {
+    if (i == 20 || i == 30 || i == 31 || i == 44) continue;
+    Scripted s{i, static_cast<uint16_t>(100 + i), i * 160};
+    s.marker = i == 0;
+    s.payload_type = static_cast<uint8_t>(96 + i % 2);
+    s.arrival = lossy.start() + milliseconds(20 * i + 5 + (i == 45 ? 45 : 0));
+    lossy.add(s);
+  }
+  const auto out = lossy.run(80);
+  size_t pos = 0;
+  while (out[pos].kind != SlotKind::kPacket) ++pos;
+  ASSERT_EQ(out[pos].index, 0u);
+
+  ASSERT_EQ(out[pos + 20].kind, SlotKind::kLost);
+  EXPECT_TRUE(out[pos + 20].has_next);
+  EXPECT_EQ(out[pos + 20].next_index, 21u);
+  EXPECT_EQ(out[pos + 20].next_payload_type, 97);
+  EXPECT_EQ(out[pos + 21].kind, SlotKind::kPacket);
+  EXPECT_EQ(out[pos + 21].index, 21u);  // not consumed by the lost slot
+
+  // Two in a row: the first has only a later packet buffered (its FEC would
+  // rebuild the wrong frame), the second gets frame 32's.
+  ASSERT_EQ(out[pos + 30].kind, SlotKind::kLost);
+  EXPECT_FALSE(out[pos + 30].has_next);
+  ASSERT_EQ(out[pos + 31].kind, SlotKind::kLost);
+  EXPECT_TRUE(out[pos + 31].has_next);
+  EXPECT_EQ(out[pos + 31].next_index, 32u);
+  EXPECT_EQ(out[pos + 31].next_payload_type, 96);
+  EXPECT_EQ(out[pos + 32].index, 32u);
+
+  // 44 lost while 45 is still in flight: nothing to offer.
+  ASSERT_EQ(out[pos + 44].kind, SlotKind::kLost);
+  EXPECT_FALSE(out[pos + 44].has_next);
+
+  // Only lost slots ever carry a next packet.
+  for (const Played& p : out) {
+    if (p.kind != SlotKind::kLost) {
+      EXPECT_FALSE(p.has_next);
+    }
+  }
+}
+
+// A frame held to grow the delay is reported as kLost but nothing was lost:
+// it must not offer a packet (decoding its FEC would repeat audio).
+TEST(JitterBuffer, HeldFrameOffersNoNextPacket) {
+  Simulation sim;
+  // The sender's clock runs 4 % slow: the buffer thins and holds frames.
+  sim.send_regular(200, 0, 0, 160, constant(milliseconds(3)), 0.96);
+  const auto out = sim.run(230);
+  EXPECT_GT(sim.jb().stats().frames_inserted, 0u);
+  for (const Played& p : out) EXPECT_FALSE(p.has_next);
 }
 
 TEST(JitterBuffer, PacketArrivingAfterItsSlotIsTooLateAndItsSlotWasLost) {
