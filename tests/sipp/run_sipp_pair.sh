@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs a sipp UAS (the party the focus calls) and a sipp UAC (who asks the
+# focus to call it) against a freshly started chorus on free loopback ports,
+# bounded in time; both sipp runs and chorus (stopped with SIGTERM, which
+# BYEs the UAS) must exit 0.
+#   run_sipp_pair.sh CHORUS SIPP UAS.xml UAC.xml [CHORUS_CONFIG]
+# In the UAC scenario [field0] is the UAS's "127.0.0.1:port".
+set -u
+chorus=$1 sipp=$2 uas=$3 uac=$4 config=${5:-}
+work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-sipp.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+free_port() {
+  python3 - <<'PY'
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        u.close()
+        continue
+    t.close(); u.close()
+    print(port)
+    break
+PY
+}
+
+focus_port=$(free_port)
+uas_port=$(free_port)
+uac_port=$(free_port)
+uas_media=$(free_port)
+uac_media=$(free_port)
+args=(--sip "127.0.0.1:$focus_port" --rtp-ports 42100-42199)
+[ -n "$config" ] && args=(--config "$config" "${args[@]}")
+"$chorus" "${args[@]}" >"$work/chorus.log" 2>&1 &
+chorus_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "dial sip:" "$work/chorus.log" 2>/dev/null && break
+  if ! kill -0 "$chorus_pid" 2>/dev/null; then
+    echo "chorus exited early:"; cat "$work/chorus.log"; exit 1
+  fi
+  sleep 0.1
+done
+
+printf 'SEQUENTIAL\n127.0.0.1:%s;\n' "$uas_port" >"$work/uas.csv"
+(cd "$work" && timeout 60 "$sipp" -sf "$uas" -t u1 -i 127.0.0.1 -p "$uas_port" \
+   -mp "$uas_media" -rtp_echo -m 1 -timeout 40s -timeout_error -nostdin \
+   -trace_msg -message_file "$work/uas.messages" -trace_err -error_file "$work/uas.errors" \
+   >"$work/uas.out" 2>&1) &
+uas_pid=$!
+sleep 0.3
+(cd "$work" && timeout 60 "$sipp" -sf "$uac" -t u1 -i 127.0.0.1 -p "$uac_port" \
+   -mp "$uac_media" -inf "$work/uas.csv" -m 1 -l 1 -timeout 30s -timeout_error \
+   -recv_timeout 10000 -nostdin \
+   -trace_msg -message_file "$work/uac.messages" -trace_err -error_file "$work/uac.errors" \
+   "127.0.0.1:$focus_port" >"$work/uac.out" 2>&1)
+uac_status=$?
+
+# The UAS's call is up; stopping chorus sends it the BYE that ends it.
+sleep 1
+kill -TERM "$chorus_pid" 2>/dev/null
+chorus_status=1
+for _ in $(seq 1 100); do
+  if ! kill -0 "$chorus_pid" 2>/dev/null; then wait "$chorus_pid"; chorus_status=$?; break; fi
+  sleep 0.1
+done
+if kill -0 "$chorus_pid" 2>/dev/null; then
+  echo "chorus did not stop on SIGTERM"; kill -KILL "$chorus_pid"; chorus_status=1
+fi
+wait "$uas_pid"
+uas_status=$?
+
+if [ "$uac_status" -ne 0 ] || [ "$uas_status" -ne 0 ] || [ "$chorus_status" -ne 0 ]; then
+  echo "uac exit $uac_status, uas exit $uas_status, chorus exit $chorus_status"
+  for f in uac.errors uac.messages uas.errors uas.messages; do
+    echo "---- $f"; cat "$work/$f" 2>/dev/null
+  done
+  echo "---- uac output"; tail -20 "$work/uac.out"
+  echo "---- uas output"; tail -20 "$work/uas.out"
+  echo "---- chorus"; cat "$work/chorus.log"
+  exit 1
+fi
+echo "ok: $(basename "$uac") calling $(basename "$uas")"
