@@ -1,52 +1,176 @@
 // `chorus`: the conference focus server.
+//
+// Start-up: configuration (embedded default, --config FILE, flags), logging,
+// the root policy, bind, then drop privileges if configured. SIGHUP re-reads
+// the configuration and applies rooms, accounts, music on hold and the log
+// level without touching calls; SIGINT/SIGTERM end every call with BYE and
+// exit.
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <variant>
 
+#include "focus/config.hpp"
+#include "focus/log.hpp"
 #include "focus/options.hpp"
 #include "focus/server.hpp"
 #include "signaling/asio.hpp"
 
-int main(int argc, char** argv) {
-  using chorus::focus::Options;
-  using chorus::focus::OptionsError;
-  const auto parsed = chorus::focus::parse_options(std::span<const char* const>(
-      const_cast<const char* const*>(argv) + 1, static_cast<size_t>(argc > 0 ? argc - 1 : 0)));
-  if (const auto* error = std::get_if<OptionsError>(&parsed)) {
-    std::cerr << "chorus: " << error->message << "\n" << chorus::focus::usage();
-    return 2;
+#include <spdlog/spdlog.h>
+
+namespace {
+
+using chorus::focus::ConfigError;
+using chorus::focus::Options;
+
+// Switches to `user` (its uid, primary gid and supplementary groups) for good.
+// Called after the listeners are bound, so a root start can use port 5060
+// without keeping root.
+void drop_privileges(const std::string& user) {
+  const passwd* entry = ::getpwnam(user.c_str());
+  if (entry == nullptr) throw std::runtime_error("process.user '" + user + "': no such user");
+  const uid_t uid = entry->pw_uid;
+  const gid_t gid = entry->pw_gid;
+  if (::initgroups(user.c_str(), gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+    throw std::runtime_error("cannot switch to user '" + user + "'");
   }
-  const Options& options = std::get<Options>(parsed);
+  // setuid from root to another user must be irreversible.
+  if (uid != 0 && ::setuid(0) == 0) {
+    throw std::runtime_error("could regain root after switching to '" + user + "'");
+  }
+}
+
+// Settings a reload cannot change; saying so beats silently ignoring them.
+void warn_restart_only(const Options& running, const Options& loaded) {
+  const bool changed =
+      running.sip_host != loaded.sip_host || running.sip_port != loaded.sip_port ||
+      running.udp != loaded.udp || running.tcp != loaded.tcp ||
+      running.tls_port != loaded.tls_port || running.tls_certificate != loaded.tls_certificate ||
+      running.tls_private_key != loaded.tls_private_key ||
+      running.media_address != loaded.media_address || running.rtp_first != loaded.rtp_first ||
+      running.rtp_last != loaded.rtp_last || running.media_shards != loaded.media_shards ||
+      running.codecs != loaded.codecs || running.srtp != loaded.srtp ||
+      running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
+      running.admin_port != loaded.admin_port || running.log_file != loaded.log_file;
+  if (changed) {
+    spdlog::warn(
+        "reload: listener, media, codec, admin or log-file settings changed; they apply after a "
+        "restart");
+  }
+}
+
+void print_summary(chorus::focus::Server& server, const Options& options) {
+  for (const chorus::sip::Endpoint& endpoint : server.stack().listening()) {
+    std::cout << "chorus: SIP listening on " << endpoint.to_string() << "\n";
+    spdlog::info("SIP listening on {}", endpoint.to_string());
+  }
+  spdlog::info(
+      "configuration {}: RTP ports {}-{}, {} media shard(s), codecs {}, top-{} mixing, {} "
+      "listed room(s){}, {} account(s), admin {}",
+      options.config_path.empty() ? "<embedded>" : options.config_path, options.rtp_first,
+      options.rtp_last, options.media_shards, fmt::join(options.codecs, ","), options.top_k,
+      options.rooms.size(), options.only_listed_rooms ? " (only those)" : "",
+      options.accounts.size(),
+      options.admin_port == 0 ? std::string("off")
+                              : options.admin_address + ":" + std::to_string(options.admin_port));
+  const std::string host = server.stack().sent_by(chorus::sip::TransportKind::kUdp);
+  std::cout << "chorus: dial sip:<room>@" << host << " to join a conference (e.g. sip:demo@" << host
+            << "); OPTIONS sip:" << host << " shows what the focus supports\n"
+            << std::flush;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::span<const char* const> args(const_cast<const char* const*>(argv) + 1,
+                                          static_cast<size_t>(argc > 0 ? argc - 1 : 0));
+  bool check_only = false;
+  for (const char* arg : args) check_only = check_only || std::string_view(arg) == "--check-config";
+
+  const auto configured = chorus::focus::configure(args);
+  if (const auto* error = std::get_if<ConfigError>(&configured)) {
+    std::cerr << "chorus: " << (error->bad_flag ? "" : "configuration error:\n") << error->message
+              << "\n";
+    if (error->bad_flag && !check_only) std::cerr << chorus::focus::usage();
+    return check_only || !error->bad_flag ? 1 : 2;
+  }
+  const Options& options = std::get<Options>(configured);
   if (options.help) {
     std::cout << chorus::focus::usage();
     return 0;
   }
+  if (options.check_config) {
+    std::cout << "chorus: configuration OK ("
+              << (options.config_path.empty() ? "<embedded>" : options.config_path) << ")\n";
+    return 0;
+  }
+  if (::geteuid() == 0 && !options.allow_root && options.run_as_user.empty()) {
+    std::cerr << "chorus: refusing to run as root (process.allow_root = false); run as an "
+                 "unprivileged user, or set process.user to switch to one after binding\n";
+    return 1;
+  }
+  if (const auto error = chorus::focus::setup_logging(options.log_level, options.log_file)) {
+    std::cerr << "chorus: " << *error << "\n";
+    return 1;
+  }
+
   try {
     boost::asio::io_context io(1);
     chorus::focus::Server server(io, options);
+    Options running = options;
     // Installed before anything is printed: whoever waits for our banner may
     // signal us right after it.
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+    stop_signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
       if (error) return;
       std::cout << "chorus: signal " << signal_number << ", shutting down\n" << std::flush;
+      spdlog::info("signal {}: ending {} call(s) and shutting down", signal_number,
+                   server.call_count());
       server.stop();
       io.stop();
     });
+    boost::asio::signal_set reload_signal(io, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_reload =
+        [&](const boost::system::error_code& error, int) {
+          if (error) return;
+          auto reloaded = chorus::focus::configure(args);
+          if (const auto* problem = std::get_if<ConfigError>(&reloaded)) {
+            spdlog::error("reload failed, keeping the running configuration: {}", problem->message);
+          } else {
+            const Options& loaded = std::get<Options>(reloaded);
+            warn_restart_only(running, loaded);
+            server.reload(loaded);
+            chorus::focus::set_log_level(loaded.log_level);
+            running = loaded;
+            spdlog::info("reloaded {}: {} listed room(s), {} account(s)",
+                         loaded.config_path.empty() ? "<embedded>" : loaded.config_path,
+                         loaded.rooms.size(), loaded.accounts.size());
+          }
+          reload_signal.async_wait(on_reload);
+        };
+    reload_signal.async_wait(on_reload);
+
     server.start();
-    for (const chorus::sip::Endpoint& endpoint : server.stack().listening()) {
-      std::cout << "chorus: SIP listening on " << endpoint.to_string() << "\n";
+    if (::geteuid() == 0 && !options.run_as_user.empty()) {
+      drop_privileges(options.run_as_user);
+      spdlog::info("switched to user {}", options.run_as_user);
     }
-    const std::string host = server.stack().sent_by(chorus::sip::TransportKind::kUdp);
-    std::cout << "chorus: dial sip:<room>@" << host << " to join a conference (e.g. sip:demo@"
-              << host << "); OPTIONS sip:" << host << " shows what the focus supports\n"
-              << std::flush;
+    print_summary(server, options);
     io.run();
+    spdlog::info("stopped");
   } catch (const std::exception& error) {
+    spdlog::critical("{}", error.what());
     std::cerr << "chorus: " << error.what() << "\n";
     return 1;
   }

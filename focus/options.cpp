@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <string_view>
+#include <utility>
+
+#include "focus/log.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -17,7 +20,8 @@ bool parse_int(std::string_view text, Int& out, Int min, Int max) {
   return true;
 }
 
-// "HOST:PORT", "[V6]:PORT" or "HOST" (port unchanged).
+}  // namespace
+
 bool parse_host_port(std::string_view text, std::string& host, uint16_t& port) {
   std::string_view port_text;
   if (text.starts_with('[')) {
@@ -45,10 +49,25 @@ bool parse_host_port(std::string_view text, std::string& host, uint16_t& port) {
   return true;
 }
 
-}  // namespace
+bool parse_port_range(std::string_view text, uint16_t& first, uint16_t& last) {
+  const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return false;
+  uint16_t low = 0;
+  uint16_t high = 0;
+  if (!parse_int<uint16_t>(text.substr(0, dash), low, 1024, 65534) ||
+      !parse_int<uint16_t>(text.substr(dash + 1), high, 1025, 65535) || high <= low) {
+    return false;
+  }
+  first = low;
+  last = high;
+  return true;
+}
 
 std::string usage() {
   return "usage: chorus [options]\n"
+         "  --config FILE          TOML configuration (see deploy/chorus.toml.example); the\n"
+         "                         flags below override it\n"
+         "  --check-config         validate the configuration, print the outcome, exit 0/1\n"
          "  --sip HOST:PORT        SIP listen address (default 127.0.0.1:5060; [::1]:5060 for "
          "IPv6)\n"
          "  --no-udp | --no-tcp    disable a SIP transport (both on by default)\n"
@@ -59,12 +78,13 @@ std::string usage() {
          "  --rtp-ports FIRST-LAST RTP port range (default 40000-40999)\n"
          "  --ring-delay-ms N      how long rooms named slow-* ring before answering (2000)\n"
          "  --rtp-timeout-ms N     no media for this long ends a call with BYE (30000)\n"
-         "  --media-shards N       mixer threads (default 1)\n"
+         "  --media-shards N       mixer threads (default 1); --shards is the same\n"
+         "  --log-level LEVEL      trace, debug, info, warn, error, critical or off\n"
          "  --help                 this text\n";
 }
 
-std::variant<Options, OptionsError> parse_options(std::span<const char* const> args) {
-  Options options;
+std::variant<Options, OptionsError> parse_options(std::span<const char* const> args, Options base) {
+  Options options = std::move(base);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i] == nullptr ? std::string_view{} : args[i];
     auto value = [&](std::string_view& out) {
@@ -97,11 +117,7 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       if (!value(arg) || arg.empty()) return OptionsError{"--media-address needs an IP"};
       options.media_address = std::string(arg);
     } else if (flag == "--rtp-ports") {
-      const size_t dash = value(arg) ? arg.find('-') : std::string_view::npos;
-      if (dash == std::string_view::npos ||
-          !parse_int<uint16_t>(arg.substr(0, dash), options.rtp_first, 1024, 65534) ||
-          !parse_int<uint16_t>(arg.substr(dash + 1), options.rtp_last, 1025, 65535) ||
-          options.rtp_last <= options.rtp_first) {
+      if (!value(arg) || !parse_port_range(arg, options.rtp_first, options.rtp_last)) {
         return OptionsError{"--rtp-ports needs FIRST-LAST (1024-65535, FIRST < LAST)"};
       }
     } else if (flag == "--ring-delay-ms") {
@@ -116,10 +132,20 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
         return OptionsError{"--rtp-timeout-ms needs 100..3600000"};
       }
       options.rtp_timeout = std::chrono::milliseconds(ms);
-    } else if (flag == "--media-shards") {
+    } else if (flag == "--config") {
+      if (!value(arg) || arg.empty()) return OptionsError{"--config needs a file"};
+      options.config_path = std::string(arg);
+    } else if (flag == "--check-config") {
+      options.check_config = true;
+    } else if (flag == "--log-level") {
+      if (!value(arg) || !valid_log_level(arg)) {
+        return OptionsError{"--log-level needs one of " + std::string(kLogLevels)};
+      }
+      options.log_level = std::string(arg);
+    } else if (flag == "--media-shards" || flag == "--shards") {
       int shards = 0;
       if (!value(arg) || !parse_int<int>(arg, shards, 1, 64)) {
-        return OptionsError{"--media-shards needs 1..64"};
+        return OptionsError{std::string(flag) + " needs 1..64"};
       }
       options.media_shards = static_cast<size_t>(shards);
     } else {
@@ -128,10 +154,12 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
   }
   if (!options.udp && !options.tcp &&
       (options.tls_certificate.empty() || options.tls_private_key.empty())) {
-    return OptionsError{"no SIP transport left to listen on"};
+    return OptionsError{"no SIP transport left to listen on (udp, tcp and TLS all off)"};
   }
   if (options.tls_certificate.empty() != options.tls_private_key.empty()) {
-    return OptionsError{"TLS needs both --tls-cert and --tls-key"};
+    return OptionsError{
+        "TLS needs both a certificate and a private key (--tls-cert and --tls-key, "
+        "or sip.tls_certificate and sip.tls_private_key)"};
   }
   return options;
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct Account {
   std::string user;
   std::string password;
   std::vector<std::string> rights;
+  bool operator==(const Account&) const = default;
 };
 
 // Per-room policy. A PIN is given as `;pin=1234` in the Request-URI or
@@ -27,10 +29,13 @@ struct RoomPolicy {
   std::string name;
   std::string pin;
   size_t max_members = 0;
+  bool operator==(const RoomPolicy&) const = default;
 };
 
-// What `chorus` runs with. The defaults are the embedded configuration: SIP on
-// 127.0.0.1:5060 over UDP and TCP, RTP ports reserved from 40000-40999.
+// What `chorus` runs with. The defaults are the embedded configuration
+// (deploy/chorus.toml.example, compiled in; tests/focus/config_test.cpp keeps
+// the two equal): SIP on 127.0.0.1:5060 over UDP and TCP, RTP ports reserved
+// from 40000-40999. focus/config.hpp reads the TOML file into this.
 struct Options {
   std::string sip_host = "127.0.0.1";
   uint16_t sip_port = 5060;
@@ -70,15 +75,46 @@ struct Options {
   std::string park_user = "park";
   // Music on hold: a WAV file; empty: the generated tune we ship.
   std::string moh_file;
+  // Jitter-buffer bounds for every member's stream (rtp::JitterConfig).
+  uint32_t jitter_min_ms = 20;
+  uint32_t jitter_max_ms = 300;
+  uint32_t jitter_initial_ms = 40;
+  // Logging (focus/log.hpp): spdlog level name; empty file: stderr.
+  std::string log_level = "info";
+  std::string log_file;
+  // Admin HTTP+JSON API and console. Port 0: not started. Requests must
+  // carry the token (Authorization: Bearer) unless it is empty.
+  std::string admin_address = "127.0.0.1";
+  uint16_t admin_port = 0;
+  std::string admin_token;
+  // Process policy: with allow_root false, refuse to start as root (unless
+  // run_as_user is set); when started as root, switch to `run_as_user` once
+  // the sockets are bound. Allowed by default: containers and CI run as root.
+  bool allow_root = true;
+  std::string run_as_user;
+
+  // Command-line only: where the configuration came from, and
+  // --check-config (validate, print the outcome, exit 0/1).
+  std::string config_path;
+  bool check_config = false;
   bool help = false;
+
+  bool operator==(const Options&) const = default;
 };
 
 struct OptionsError {
   std::string message;
 };
 
-// Parses argv (without the program name). Never throws.
-std::variant<Options, OptionsError> parse_options(std::span<const char* const> args);
+// Parses argv (without the program name) on top of `base` (the configuration
+// file's settings): flags override the file. Never throws.
+std::variant<Options, OptionsError> parse_options(std::span<const char* const> args,
+                                                  Options base = {});
 std::string usage();
+
+// "HOST:PORT", "[V6]:PORT" or "HOST" (port unchanged). False on bad input.
+bool parse_host_port(std::string_view text, std::string& host, uint16_t& port);
+// "FIRST-LAST" with 1024 <= FIRST < LAST <= 65535. False on bad input.
+bool parse_port_range(std::string_view text, uint16_t& first, uint16_t& last);
 
 }  // namespace chorus::focus

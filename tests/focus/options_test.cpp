@@ -65,6 +65,66 @@ TEST(Options, HelpAndRanges) {
   EXPECT_NE(usage().find("--sip HOST:PORT"), std::string::npos);
 }
 
+TEST(Options, ConfigurationFlags) {
+  const auto result = parse({"--config", "/etc/chorus/chorus.toml", "--check-config", "--shards",
+                             "4", "--log-level", "warn"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  const Options& options = std::get<Options>(result);
+  EXPECT_EQ(options.config_path, "/etc/chorus/chorus.toml");
+  EXPECT_TRUE(options.check_config);
+  EXPECT_EQ(options.media_shards, 4u);
+  EXPECT_EQ(options.log_level, "warn");
+  for (std::vector<const char*> args : std::vector<std::vector<const char*>>{
+           {"--config"},
+           {"--config", ""},
+           {"--shards", "0"},
+           {"--shards", "65"},
+           {"--log-level", "verbose"},
+           {"--log-level"},
+       }) {
+    SCOPED_TRACE(args.front());
+    EXPECT_TRUE(std::holds_alternative<OptionsError>(parse(args)));
+  }
+  EXPECT_NE(std::get<OptionsError>(parse({"--shards", "0"})).message.find("--shards"),
+            std::string::npos);
+}
+
+TEST(Options, FlagsOverrideTheBaseAndKeepTheRest) {
+  Options base;
+  base.sip_port = 5099;
+  base.media_shards = 2;
+  base.rooms = {RoomPolicy{"board", "1", 3}};
+  std::vector<const char*> args = {"--rtp-ports", "30000-30010"};
+  const auto result = parse_options(std::span<const char* const>(args.data(), args.size()), base);
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  const Options& options = std::get<Options>(result);
+  EXPECT_EQ(options.sip_port, 5099);
+  EXPECT_EQ(options.media_shards, 2u);
+  EXPECT_EQ(options.rooms, base.rooms);
+  EXPECT_EQ(options.rtp_first, 30000);
+  EXPECT_EQ(options.rtp_last, 30010);
+}
+
+TEST(Options, HostPortAndRangeHelpers) {
+  std::string host;
+  uint16_t port = 7;
+  EXPECT_TRUE(parse_host_port("example.org", host, port));
+  EXPECT_EQ(host, "example.org");
+  EXPECT_EQ(port, 7);
+  EXPECT_FALSE(parse_host_port(":5060", host, port));
+  EXPECT_FALSE(parse_host_port("[::1]x", host, port));
+  uint16_t first = 1;
+  uint16_t last = 2;
+  EXPECT_FALSE(parse_port_range("1023-2000", first, last));
+  EXPECT_FALSE(parse_port_range("2000-2000", first, last));
+  EXPECT_FALSE(parse_port_range("2000-", first, last));
+  EXPECT_FALSE(parse_port_range("-2000", first, last));
+  EXPECT_EQ(first, 1);  // untouched on failure
+  EXPECT_TRUE(parse_port_range("2000-2001", first, last));
+  EXPECT_EQ(first, 2000);
+  EXPECT_EQ(last, 2001);
+}
+
 }  // namespace
 }  // namespace chorus::focus
 

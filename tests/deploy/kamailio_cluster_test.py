@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Two Chorus nodes behind Kamailio (deploy/kamailio/kamailio.cfg) on 127.0.0.1.
+
+Dials several rooms through Kamailio with two members each and checks that
+  * both members of a room were answered by the same node (the Contact of the
+    200 OK is the node's own host:port),
+  * each member hears the other: every member sends a PCMU tone of its own
+    frequency, and what it receives carries the other's tone, not its own
+    (the focus mixes N-1),
+  * the rooms are spread over both nodes (hashing by room name works),
+then stops one node and checks that rooms created afterwards all land on the
+survivor and still carry audio. Exit 0 on success, 1 on failure, 77 when
+Kamailio is not installed. Bounded: about 20 s, hard limit 90 s.
+
+  kamailio_cluster_test.py CHORUS KAMAILIO_CFG [KAMAILIO_BINARY]
+"""
+
+import math
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+DEADLINE = time.monotonic() + 85
+HOST = "127.0.0.1"
+ROOMS_BEFORE = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+ROOMS_AFTER = ["golf", "hotel", "india", "juliet"]
+TONES = (440.0, 1100.0)  # member 0, member 1
+STREAM_SECONDS = 1.6
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def remaining():
+    left = DEADLINE - time.monotonic()
+    if left <= 0:
+        raise Failure("out of time")
+    return left
+
+
+def free_port(kind=socket.SOCK_DGRAM, even_pair=False):
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if even_pair and (port % 2 or port >= 65534):
+            continue
+        ok = True
+        for p, k in [(port, socket.SOCK_DGRAM), (port, socket.SOCK_STREAM)]:
+            t = socket.socket(socket.AF_INET, k)
+            try:
+                t.bind((HOST, p))
+            except OSError:
+                ok = False
+            t.close()
+        if ok:
+            return port
+    raise Failure("no free port")
+
+
+# --- G.711 mu-law (ITU-T G.711) ---------------------------------------------
+
+def ulaw_encode(sample):
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), clip) + bias
+    exponent, mask = 7, 0x4000
+    while exponent > 0 and not sample & mask:
+        exponent -= 1
+        mask >>= 1
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def ulaw_decode(byte):
+    byte = ~byte & 0xFF
+    value = (((byte & 0x0F) << 3) + 0x84) << ((byte >> 4) & 7)
+    value -= 0x84
+    return -value if byte & 0x80 else value
+
+
+ULAW_TABLE = [ulaw_decode(b) for b in range(256)]
+
+
+def goertzel(samples, freq, rate=8000):
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+# --- A minimal SIP UAC over UDP ---------------------------------------------
+
+class Member:
+    def __init__(self, room, index, proxy_port):
+        self.room, self.index, self.proxy = room, index, (HOST, proxy_port)
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind((HOST, 0))
+        self.sip_port = self.sip.getsockname()[1]
+        rtp_port = free_port(even_pair=True)
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind((HOST, rtp_port))
+        self.rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtcp.bind((HOST, rtp_port + 1))
+        self.rtp_port = rtp_port
+        self.call_id = "%08x@h12-cluster-test" % random.getrandbits(32)
+        self.tag = "%08x" % random.getrandbits(32)
+        self.cseq = 0
+        self.node = None          # "127.0.0.1:PORT" from the answer's Contact
+        self.remote_target = None
+        self.route = []
+        self.to_header = None
+        self.media = None         # (host, port) from the answer's SDP
+        self.received = []        # decoded samples
+        self.seq = random.getrandbits(16)
+        self.ts = random.getrandbits(32)
+        self.ssrc = random.getrandbits(32)
+        self.phase = 0
+
+    def close(self):
+        for s in (self.sip, self.rtp, self.rtcp):
+            s.close()
+
+    def _send(self, text):
+        self.sip.sendto(text.encode(), self.proxy)
+
+    def _headers(self, method, uri, cseq, branch, extra=""):
+        return (f"{method} {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {HOST}:{self.sip_port};branch={branch};rport\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:member{self.index}@{HOST}>;tag={self.tag}\r\n"
+                f"To: {self.to_header}\r\n"
+                f"Call-ID: {self.call_id}\r\n"
+                f"CSeq: {cseq} {method}\r\n"
+                f"Contact: <sip:member{self.index}@{HOST}:{self.sip_port}>\r\n"
+                f"{extra}")
+
+    def _receive(self, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            left = min(end - time.monotonic(), remaining())
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.sip], [], [], left)
+            if not ready:
+                return None
+            data = self.sip.recv(65535).decode(errors="replace")
+            head, _, body = data.partition("\r\n\r\n")
+            lines = head.split("\r\n")
+            if lines[0].startswith("SIP/2.0 "):
+                return int(lines[0].split()[1]), lines[1:], body
+            # A request to us (a BYE from a stopping node): answer 200.
+            self._answer_request(lines, data)
+
+    def _answer_request(self, lines, data):
+        keep = [l for l in lines[1:] if re.match(r"(?i)(via|from|to|call-id|cseq)\s*:", l)]
+        self.sip.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+                         "\r\nContent-Length: 0\r\n\r\n").encode(), self.proxy)
+
+    @staticmethod
+    def _header(lines, name):
+        return [l.split(":", 1)[1].strip() for l in lines
+                if l.split(":", 1)[0].strip().lower() == name]
+
+    def invite(self):
+        uri = f"sip:{self.room}@{HOST}:{self.proxy[1]}"
+        self.to_header = f"<{uri}>"
+        sdp = ("v=0\r\n"
+               f"o=- {self.ssrc} 1 IN IP4 {HOST}\r\n"
+               "s=-\r\n"
+               f"c=IN IP4 {HOST}\r\n"
+               "t=0 0\r\n"
+               f"m=audio {self.rtp_port} RTP/AVP 0\r\n"
+               "a=rtpmap:0 PCMU/8000\r\n"
+               "a=sendrecv\r\n")
+        self.cseq = 1
+        branch = "z9hG4bK%08x" % random.getrandbits(32)
+        message = self._headers("INVITE", uri, 1, branch,
+                                "Content-Type: application/sdp\r\n"
+                                f"Content-Length: {len(sdp)}\r\n\r\n") + sdp
+        self._send(message)
+        sent = time.monotonic()
+        interval = 0.5
+        while True:
+            reply = self._receive(interval)
+            if reply is None:
+                check(time.monotonic() - sent < 8, f"{self.room}/{self.index}: INVITE unanswered")
+                self._send(message)  # RFC 3261 §17.1.1.2 retransmission, roughly
+                continue
+            code, lines, body = reply
+            if code < 200:
+                interval = 4
+                continue
+            check(code == 200, f"{self.room}/{self.index}: INVITE answered {code}")
+            break
+        contact = self._header(lines, "contact") + self._header(lines, "m")
+        check(contact, f"{self.room}: 200 OK without Contact")
+        target = re.search(r"<([^>]+)>", contact[0])
+        self.remote_target = target.group(1) if target else contact[0].split(";")[0]
+        node = re.search(r"@?([0-9.]+):(\d+)", self.remote_target)
+        check(node, f"{self.room}: Contact without host:port: {contact[0]}")
+        self.node = f"{node.group(1)}:{node.group(2)}"
+        self.to_header = self._header(lines, "to")[0]
+        # RFC 3261 §12.1.2: the UAC's route set is the Record-Route reversed.
+        rr = []
+        for value in self._header(lines, "record-route"):
+            rr.extend(v.strip() for v in value.split(","))
+        self.route = list(reversed(rr))
+        check(self.route, f"{self.room}: Kamailio did not Record-Route the dialog")
+        conn = re.search(r"c=IN IP4 ([0-9.]+)", body)
+        port = re.search(r"m=audio (\d+)", body)
+        check(conn and port, f"{self.room}: no audio in the answer SDP")
+        self.media = (conn.group(1), int(port.group(1)))
+        self._ack()
+
+    def _in_dialog(self, method, cseq):
+        branch = "z9hG4bK%08x" % random.getrandbits(32)
+        routes = "".join(f"Route: {r}\r\n" for r in self.route)
+        return self._headers(method, self.remote_target, cseq, branch,
+                             routes + "Content-Length: 0\r\n\r\n")
+
+    def _ack(self):
+        self._send(self._in_dialog("ACK", 1))
+
+    def bye(self):
+        self.cseq += 1
+        message = self._in_dialog("BYE", self.cseq)
+        self._send(message)
+        for _ in range(8):
+            reply = self._receive(0.5)
+            if reply is None:
+                self._send(message)
+                continue
+            if reply[0] >= 200:
+                check(reply[0] == 200, f"{self.room}/{self.index}: BYE answered {reply[0]}")
+                return
+        raise Failure(f"{self.room}/{self.index}: BYE unanswered")
+
+    def send_frame(self, freq):
+        samples = bytearray(160)
+        for i in range(160):
+            value = int(8000 * math.sin(self.phase))
+            self.phase += 2 * math.pi * freq / 8000
+            samples[i] = ulaw_encode(value)
+        header = struct.pack("!BBHII", 0x80, 0, self.seq & 0xFFFF, self.ts & 0xFFFFFFFF,
+                             self.ssrc)
+        self.seq += 1
+        self.ts += 160
+        self.rtp.sendto(header + bytes(samples), self.media)
+
+    def drain(self):
+        while True:
+            ready, _, _ = select.select([self.rtp, self.rtcp], [], [], 0)
+            if not ready:
+                return
+            for s in ready:
+                data = s.recv(2048)
+                if s is not self.rtp or len(data) < 12 or (data[1] & 0x7F) != 0:
+                    continue
+                offset = 12 + 4 * (data[0] & 0x0F)
+                if data[0] & 0x10 and len(data) >= offset + 4:
+                    offset += 4 + 4 * struct.unpack("!H", data[offset + 2:offset + 4])[0]
+                self.received.extend(ULAW_TABLE[b] for b in data[offset:])
+
+
+def stream(members):
+    """Every member sends its tone for STREAM_SECONDS while all receive."""
+    start = time.monotonic()
+    frame = 0
+    while time.monotonic() - start < STREAM_SECONDS:
+        for m in members:
+            m.send_frame(TONES[m.index])
+        frame += 1
+        while time.monotonic() < start + frame * 0.02:
+            for m in members:
+                m.drain()
+            time.sleep(0.002)
+    time.sleep(0.1)
+    for m in members:
+        m.drain()
+
+
+def check_hearing(m):
+    # Skip the first 300 ms (jitter buffer and mixer warm-up).
+    samples = m.received[2400:]
+    check(len(samples) >= 4000,
+          f"{m.room}/{m.index}: only {len(m.received)} samples of audio received")
+    other = goertzel(samples, TONES[1 - m.index])
+    own = goertzel(samples, TONES[m.index])
+    check(other > 20 * max(own, 1.0),
+          f"{m.room}/{m.index}: does not hear the other member "
+          f"(power at other's tone {other:.3g}, at own tone {own:.3g})")
+
+
+def dial_rooms(rooms, proxy_port):
+    members = []
+    for room in rooms:
+        for index in (0, 1):
+            member = Member(room, index, proxy_port)
+            members.append(member)
+            member.invite()
+    stream(members)
+    placement = {}
+    for m in members:
+        check_hearing(m)
+        placement.setdefault(m.room, set()).add(m.node)
+    for m in members:
+        m.bye()
+        m.close()
+    for room, nodes in placement.items():
+        check(len(nodes) == 1, f"room {room} is split over nodes {sorted(nodes)}")
+    return {room: next(iter(nodes)) for room, nodes in placement.items()}
+
+
+def start_chorus(binary, port, rtp_first, work, name):
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    process = subprocess.Popen(
+        [binary, "--sip", f"{HOST}:{port}", "--rtp-ports", f"{rtp_first}-{rtp_first + 99}",
+         "--log-level", "info"],
+        stdout=log, stderr=subprocess.STDOUT)
+    return process, log.name
+
+
+def wait_for(path, text, process, what):
+    while remaining() > 0:
+        try:
+            with open(path, errors="replace") as f:
+                if text in f.read():
+                    return
+        except OSError:
+            pass
+        check(process.poll() is None, f"{what} exited early:\n" + open(path).read()[-3000:])
+        time.sleep(0.05)
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    chorus, cfg = sys.argv[1], sys.argv[2]
+    kamailio = sys.argv[3] if len(sys.argv) > 3 else shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not os.access(kamailio, os.X_OK):
+        print("kamailio not installed: skipped")
+        return 77
+    work = tempfile.mkdtemp(prefix="chorus-kamailio-")
+    processes = []
+    try:
+        node_ports = [free_port(), free_port()]
+        proxy_port = free_port()
+        nodes = []
+        for i, port in enumerate(node_ports):
+            process, log = start_chorus(chorus, port, 43000 + 200 * i, work, f"node{i}")
+            processes.append(process)
+            nodes.append((process, log, f"{HOST}:{port}"))
+        for process, log, _ in nodes:
+            wait_for(log, "dial sip:", process, "chorus")
+        ds_list = os.path.join(work, "dispatcher.list")
+        with open(ds_list, "w") as f:
+            for port in node_ports:
+                f.write(f"1 sip:{HOST}:{port};transport=udp\n")
+        runtime = os.path.join(work, "run")
+        os.mkdir(runtime)
+        kamailio_log = os.path.join(work, "kamailio.log")
+        with open(kamailio_log, "w") as out:
+            front = subprocess.Popen(
+                [kamailio, "-f", cfg, "-DD", "-E", "-n", "1", "-Y", runtime, "-w", work,
+                 "-P", os.path.join(runtime, "kamailio.pid"),
+                 "-A", f"LISTEN_UDP=udp:{HOST}:{proxy_port}",
+                 "-A", f"LISTEN_TCP=tcp:{HOST}:{proxy_port}",
+                 "-A", f'DISPATCHER_LIST="{ds_list}"',
+                 "-A", "PING_INTERVAL=1", "-A", "NODE_TIMEOUT_MS=1000"],
+                stdout=out, stderr=subprocess.STDOUT)
+        processes.append(front)
+        # Kamailio is up when it answers OPTIONS to itself.
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind((HOST, 0))
+        while True:
+            check(front.poll() is None,
+                  "kamailio exited:\n" + open(kamailio_log, errors="replace").read()[-3000:])
+            probe.sendto((f"OPTIONS sip:{HOST}:{proxy_port} SIP/2.0\r\n"
+                          f"Via: SIP/2.0/UDP {HOST}:{probe.getsockname()[1]};branch=z9hG4bKprobe\r\n"
+                          "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\n"
+                          f"To: <sip:{HOST}>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
+                          "Content-Length: 0\r\n\r\n").encode(), (HOST, proxy_port))
+            if select.select([probe], [], [], min(0.2, remaining()))[0]:
+                check(probe.recv(4096).startswith(b"SIP/2.0 200"), "kamailio OPTIONS not 200")
+                break
+        probe.close()
+        time.sleep(1.5)  # one probe round: both nodes active
+
+        placement = dial_rooms(ROOMS_BEFORE, proxy_port)
+        print("placement:", placement)
+        used = set(placement.values())
+        check(used <= {n for _, _, n in nodes}, f"rooms landed on unknown nodes {used}")
+        check(len(used) == 2, f"every room landed on {used}: rooms are not spread by hashing")
+
+        # Stop the node that holds the first room; it must exit cleanly.
+        victim = next(n for n in nodes if n[2] == placement[ROOMS_BEFORE[0]])
+        survivor = next(n for n in nodes if n is not victim)
+        victim[0].send_signal(signal.SIGTERM)
+        check(victim[0].wait(timeout=min(10, remaining())) == 0, "stopped node exited non-zero")
+        time.sleep(2.5)  # the prober notices (interval 1 s, threshold 1)
+
+        after = dial_rooms(ROOMS_AFTER + [ROOMS_BEFORE[0]], proxy_port)
+        print("after stopping", victim[2], after)
+        for room, node in after.items():
+            check(node == survivor[2], f"room {room} landed on {node}, not the survivor "
+                                       f"{survivor[2]}")
+        print("PASS")
+        return 0
+    except Failure as failure:
+        print("FAIL:", failure)
+        for name in sorted(os.listdir(work)):
+            if name.endswith(".log"):
+                print(f"--- {name} (tail)")
+                print(open(os.path.join(work, name), errors="replace").read()[-2500:])
+        return 1
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+// The TOML configuration: the embedded default equals the documented example
+// and the compiled-in defaults; settings, precedence of flags, and errors that
+// name the key, the value and what is allowed.
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "focus/config.hpp"
+#include "focus/log.hpp"
+
+namespace chorus::focus {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A file in the test's temporary directory, removed at scope exit.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    char name[] = "/tmp/chorus-config-test-XXXXXX";
+    const int fd = ::mkstemp(name);
+    if (fd >= 0) ::close(fd);
+    path_ = name;
+    std::ofstream(path_, std::ios::binary) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::variant<Options, ConfigError> apply(const std::string& toml) {
+  return apply_config(toml, "test.toml", Options{});
+}
+
+std::string error_of(const std::variant<Options, ConfigError>& result) {
+  if (const auto* error = std::get_if<ConfigError>(&result)) return error->message;
+  return "";
+}
+
+std::variant<Options, ConfigError> run(std::vector<const char*> args) {
+  return configure(std::span<const char* const>(args.data(), args.size()));
+}
+
+TEST(Config, EmbeddedDefaultIsTheExampleFile) {
+  EXPECT_EQ(embedded_config(), read_file(CHORUS_SOURCE_DIR "/deploy/chorus.toml.example"));
+}
+
+TEST(Config, ExampleFileSpellsOutTheCompiledDefaults) {
+  // Every documented value is the compiled-in one: reading the example on top
+  // of deliberately different options must land exactly on Options{}.
+  Options different;
+  different.sip_port = 1;
+  different.media_shards = 7;
+  different.codecs = {"PCMA"};
+  different.log_level = "off";
+  different.admin_port = 9;
+  different.allow_root = false;
+  different.rtp_timeout = std::chrono::milliseconds(123);
+  different.jitter_max_ms = 999;
+  const auto result = apply_config(embedded_config(), "<embedded>", different);
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_TRUE(std::get<Options>(result) == Options{});
+  // And with no arguments, configure() gives the defaults.
+  const auto plain = run({});
+  ASSERT_TRUE(std::holds_alternative<Options>(plain)) << error_of(plain);
+  EXPECT_TRUE(std::get<Options>(plain) == Options{});
+}
+
+TEST(Config, ReadsEverySection) {
+  const auto result = apply(R"(
+[sip]
+listen = "[::1]:5080"
+udp = false
+tcp = true
+tls_port = 5071
+realm = "example.org"
+slow_room_prefix = ""
+ring_delay_ms = 0
+[media]
+address = "192.0.2.10"
+rtp_ports = "20000-20999"
+shards = 4
+rtp_timeout_ms = 5000
+codecs = ["PCMU", "opus"]
+srtp = "required"
+top_k = 5
+jitter_min_ms = 10
+jitter_initial_ms = 60
+jitter_max_ms = 500
+[conference]
+max_members = 20
+only_listed_rooms = true
+moh_user = "music"
+park_user = "parking"
+[[room]]
+name = "board"
+pin = "4321"
+max_members = 6
+[[room]]
+name = "open"
+[[account]]
+user = "op"
+password = "secret"
+rights = ["admin", "monitor"]
+[log]
+level = "debug"
+file = "/var/log/chorus.log"
+[admin]
+address = "::1"
+port = 8088
+token = "t0ken"
+[process]
+allow_root = true
+user = "chorus"
+)");
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.sip_host, "::1");
+  EXPECT_EQ(o.sip_port, 5080);
+  EXPECT_FALSE(o.udp);
+  EXPECT_TRUE(o.tcp);
+  EXPECT_EQ(o.tls_port, 5071);
+  EXPECT_EQ(o.realm, "example.org");
+  EXPECT_EQ(o.slow_room_prefix, "");
+  EXPECT_EQ(o.ring_delay.count(), 0);
+  EXPECT_EQ(o.media_address, "192.0.2.10");
+  EXPECT_EQ(o.rtp_first, 20000);
+  EXPECT_EQ(o.rtp_last, 20999);
+  EXPECT_EQ(o.media_shards, 4u);
+  EXPECT_EQ(o.rtp_timeout.count(), 5000);
+  EXPECT_EQ(o.codecs, (std::vector<std::string>{"PCMU", "opus"}));
+  EXPECT_EQ(o.srtp, sdp::SrtpPolicy::kRequired);
+  EXPECT_EQ(o.top_k, 5u);
+  EXPECT_EQ(o.jitter_min_ms, 10u);
+  EXPECT_EQ(o.jitter_initial_ms, 60u);
+  EXPECT_EQ(o.jitter_max_ms, 500u);
+  EXPECT_EQ(o.max_members, 20u);
+  EXPECT_TRUE(o.only_listed_rooms);
+  EXPECT_EQ(o.moh_user, "music");
+  EXPECT_EQ(o.park_user, "parking");
+  ASSERT_EQ(o.rooms.size(), 2u);
+  EXPECT_EQ(o.rooms[0], (RoomPolicy{"board", "4321", 6}));
+  EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0}));
+  ASSERT_EQ(o.accounts.size(), 1u);
+  EXPECT_EQ(o.accounts[0], (Account{"op", "secret", {"admin", "monitor"}}));
+  EXPECT_EQ(o.log_level, "debug");
+  EXPECT_EQ(o.log_file, "/var/log/chorus.log");
+  EXPECT_EQ(o.admin_address, "::1");
+  EXPECT_EQ(o.admin_port, 8088);
+  EXPECT_EQ(o.admin_token, "t0ken");
+  EXPECT_TRUE(o.allow_root);
+  EXPECT_EQ(o.run_as_user, "chorus");
+}
+
+struct BadSetting {
+  const char* toml;
+  // Fragments the message must hold: the key, the value, what is allowed.
+  std::vector<const char*> says;
+};
+
+TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
+  const std::vector<BadSetting> cases = {
+      {"[media]\nshards = 0\n", {"test.toml:2", "media.shards", "= 0", "1..64"}},
+      {"[media]\nshards = \"four\"\n", {"media.shards", "\"four\"", "integer"}},
+      {"[sip]\nlisten = \"host:99999\"\n", {"sip.listen", "host:99999", "HOST:PORT"}},
+      {"[sip]\nlisten = \"host:0\"\n", {"sip.listen", "port 1..65535"}},
+      {"[sip]\nudp = \"yes\"\n", {"sip.udp", "\"yes\"", "true or false"}},
+      {"[media]\nrtp_ports = \"6000-5000\"\n", {"media.rtp_ports", "6000-5000", "FIRST < LAST"}},
+      {"[media]\nrtp_ports = \"80-5000\"\n", {"media.rtp_ports", "1024 <="}},
+      {"[media]\ncodecs = [\"opus\", \"GSM\"]\n",
+       {"media.codecs", "GSM", "opus, G722, PCMU, PCMA"}},
+      {"[media]\ncodecs = []\n", {"media.codecs", "at least one"}},
+      {"[media]\ncodecs = [\"PCMU\", \"PCMU\"]\n", {"media.codecs", "at most once"}},
+      {"[media]\nsrtp = \"maybe\"\n",
+       {"media.srtp", "maybe", "\"off\", \"offer\" or \"required\""}},
+      {"[media]\ntop_k = 17\n", {"media.top_k", "17", "1..16"}},
+      {"[media]\naddress = \"not-an-ip\"\n", {"media.address", "not-an-ip", "IPv4/IPv6"}},
+      {"[media]\njitter_min_ms = 200\njitter_max_ms = 100\n",
+       {"media.jitter_*_ms", "jitter_min_ms <= jitter_initial_ms <= jitter_max_ms"}},
+      {"[log]\nlevel = \"loud\"\n", {"log.level", "loud", "trace, debug, info"}},
+      {"[admin]\nport = 70000\n", {"admin.port", "70000", "0..65535"}},
+      {"[admin]\ntoken = \"has space\"\n", {"admin.token", "without spaces"}},
+      {"[conference]\nmoh_file = \"/nonexistent/music.wav\"\n",
+       {"conference.moh_file", "/nonexistent/music.wav", "readable WAV"}},
+      {"[conference]\nonly_listed_rooms = true\n", {"only_listed_rooms", "at least one [[room]]"}},
+      {"[[room]]\npin = \"12\"\n", {"room[1].name", "missing"}},
+      {"[[room]]\nname = \"a b\"\n", {"room[1].name", "\"a b\"", "SIP user name"}},
+      {"[[room]]\nname = \"r\"\npin = \"12ab\"\n", {"room[1].pin", "12ab", "digits"}},
+      {"[[room]]\nname = \"r\"\n[[room]]\nname = \"r\"\n", {"room[2].name", "already used"}},
+      {"[[account]]\nuser = \"u\"\npassword = \"p\"\nrights = [\"god\"]\n",
+       {"account[1].rights", "god", "monitor", "admin"}},
+      {"[[account]]\nuser = \"u\"\n", {"account[1].password", "missing"}},
+      {"[process]\nuser = \"root;rm\"\n", {"process.user", "root;rm"}},
+      {"sip = 5\n", {"sip = 5", "must be a table"}},
+      {"[room]\nname = \"x\"\n", {"room", "array of tables"}},
+  };
+  for (const BadSetting& bad : cases) {
+    SCOPED_TRACE(bad.toml);
+    const std::string message = error_of(apply(bad.toml));
+    ASSERT_FALSE(message.empty());
+    for (const char* fragment : bad.says) {
+      EXPECT_NE(message.find(fragment), std::string::npos) << message << "\nlacks: " << fragment;
+    }
+  }
+}
+
+TEST(Config, UnknownKeysAreErrorsListingTheKnownOnes) {
+  std::string message = error_of(apply("[sip]\nlisten = \"127.0.0.1:5060\"\nlistn = \"x\"\n"));
+  EXPECT_NE(message.find("test.toml:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("sip.listn"), std::string::npos) << message;
+  EXPECT_NE(message.find("unknown key"), std::string::npos) << message;
+  EXPECT_NE(message.find("listen, udp, tcp"), std::string::npos) << message;
+  message = error_of(apply("[medai]\nshards = 2\n"));
+  EXPECT_NE(message.find("medai"), std::string::npos) << message;
+  message = error_of(apply("[[account]]\nuser = \"u\"\npassword = \"p\"\nright = [\"admin\"]\n"));
+  EXPECT_NE(message.find("account[1].right"), std::string::npos) << message;
+}
+
+TEST(Config, EveryProblemIsReportedAtOnce) {
+  const std::string message = error_of(apply("[media]\nshards = 0\ntop_k = 0\n[log]\nlevel = 1\n"));
+  EXPECT_NE(message.find("media.shards"), std::string::npos) << message;
+  EXPECT_NE(message.find("media.top_k"), std::string::npos) << message;
+  EXPECT_NE(message.find("log.level"), std::string::npos) << message;
+}
+
+TEST(Config, SyntaxErrorsGiveLineAndColumnNotAnException) {
+  for (const char* text : {"[sip\n", "listen = \n", "[media]\nshards = 1\nshards = 2\n", "\xff\xfe",
+                           "a = \"unterminated\n", "[[room]]\nname = [\n"}) {
+    SCOPED_TRACE(text);
+    const std::string message = error_of(apply(text));
+    EXPECT_NE(message.find("test.toml:"), std::string::npos) << message;
+    EXPECT_NE(message.find("not valid TOML"), std::string::npos) << message;
+  }
+}
+
+TEST(Config, FileThenFlagsWhereverTheyAppear) {
+  TempFile file(
+      "[sip]\nlisten = \"127.0.0.1:5070\"\n[media]\nshards = 2\nrtp_ports = "
+      "\"30000-30099\"\n[log]\nlevel = \"warn\"\n");
+  // Flags before and after --config both win over the file.
+  const auto result =
+      run({"--shards", "3", "--config", file.path().c_str(), "--log-level", "debug"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.sip_port, 5070);      // from the file
+  EXPECT_EQ(o.rtp_first, 30000);    // from the file
+  EXPECT_EQ(o.media_shards, 3u);    // flag over file
+  EXPECT_EQ(o.log_level, "debug");  // flag over file
+  EXPECT_EQ(o.config_path, file.path());
+  EXPECT_EQ(o.codecs, Options{}.codecs);  // not in the file: the default
+}
+
+TEST(Config, FileAndFlagErrorsAreTold) {
+  auto result = run({"--config", "/nonexistent/chorus.toml"});
+  ASSERT_TRUE(std::holds_alternative<ConfigError>(result));
+  EXPECT_NE(error_of(result).find("/nonexistent/chorus.toml"), std::string::npos);
+  EXPECT_FALSE(std::get<ConfigError>(result).bad_flag);
+
+  TempFile bad("[media]\nshards = 99\n");
+  result = run({"--config", bad.path().c_str()});
+  EXPECT_NE(error_of(result).find(bad.path() + ":2: media.shards = 99"), std::string::npos)
+      << error_of(result);
+
+  result = run({"--log-level", "chatty"});
+  ASSERT_TRUE(std::holds_alternative<ConfigError>(result));
+  EXPECT_TRUE(std::get<ConfigError>(result).bad_flag);
+  EXPECT_NE(error_of(result).find("trace, debug"), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<ConfigError>(run({"--config"})));
+  EXPECT_TRUE(std::holds_alternative<ConfigError>(run({"--shards", "0"})));
+}
+
+TEST(Config, TransportAndTlsCombinationsAcrossFileAndFlags) {
+  TempFile file("[sip]\nudp = false\ntcp = false\n");
+  EXPECT_NE(error_of(run({"--config", file.path().c_str()})).find("no SIP transport"),
+            std::string::npos);
+  TempFile cert("not really a certificate");
+  const std::string half = "[sip]\ntls_certificate = \"" + cert.path() + "\"\n";
+  TempFile tls(half);
+  EXPECT_NE(error_of(run({"--config", tls.path().c_str()})).find("private key"), std::string::npos);
+  const auto fixed = run({"--config", tls.path().c_str(), "--tls-key", cert.path().c_str()});
+  EXPECT_TRUE(std::holds_alternative<Options>(fixed)) << error_of(fixed);
+}
+
+TEST(Config, OversizedFileIsRefused) {
+  TempFile big(std::string(2 << 20, '#'));
+  EXPECT_NE(error_of(load_config_file(big.path(), Options{})).find("larger than 1 MiB"),
+            std::string::npos);
+}
+
+TEST(Log, LevelsAndContext) {
+  EXPECT_TRUE(valid_log_level("info"));
+  EXPECT_TRUE(valid_log_level("off"));
+  EXPECT_FALSE(valid_log_level("INFO"));
+  EXPECT_FALSE(valid_log_level(""));
+  EXPECT_TRUE(setup_logging("nonsense", "").has_value());
+  EXPECT_TRUE(setup_logging("info", "/dev/null/chorus.log").has_value());
+
+  EXPECT_EQ(log_context_prefix(), "");
+  {
+    const std::string call_id = "abc@host";
+    LogContext outer(call_id, "demo");
+    EXPECT_EQ(log_context_prefix(), "[call=abc@host room=demo] ");
+    {
+      LogContext inner("", "other");
+      EXPECT_EQ(log_context_prefix(), "[room=other] ");
+    }
+    EXPECT_EQ(LogContext::call_id(), "abc@host");
+    EXPECT_EQ(LogContext::room(), "demo");
+  }
+  EXPECT_EQ(log_context_prefix(), "");
+}
+
+TEST(Log, FileGetsPatternContextAndLevel) {
+  TempFile file("");
+  ASSERT_FALSE(setup_logging("info", file.path()).has_value());
+  {
+    LogContext context("call-1", "room-1");
+    spdlog::info("joined");
+    spdlog::debug("below the level");
+  }
+  spdlog::warn("no context");
+  set_log_level("debug");
+  spdlog::debug("now visible");
+  spdlog::default_logger()->flush();
+  const std::string text = read_file(file.path());
+  EXPECT_NE(text.find("info [call=call-1 room=room-1] joined"), std::string::npos) << text;
+  EXPECT_EQ(text.find("below the level"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning no context"), std::string::npos) << text;
+  EXPECT_NE(text.find("now visible"), std::string::npos) << text;
+  ASSERT_FALSE(setup_logging("info", "").has_value());  // back to stderr
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
