@@ -6,7 +6,7 @@ namespace chorus::focus {
 
 using nlohmann::json;
 
-std::string_view role_name(MemberRole role) {
+std::string_view member_role_name(MemberRole role) {
   switch (role) {
     case MemberRole::kParticipant:
       return "participant";
@@ -20,10 +20,10 @@ std::string_view role_name(MemberRole role) {
   return "participant";
 }
 
-std::optional<MemberRole> parse_role(std::string_view name) {
+std::optional<MemberRole> parse_member_role(std::string_view name) {
   for (const MemberRole role :
        {MemberRole::kParticipant, MemberRole::kMonitor, MemberRole::kWhisper, MemberRole::kBarge}) {
-    if (role_name(role) == name) return role;
+    if (member_role_name(role) == name) return role;
   }
   return std::nullopt;
 }
@@ -61,7 +61,7 @@ json member_json(const MemberState& m, const ConferenceState& room) {
               {"endpoint", m.endpoint},
               {"status", m.status},
               {"joining", m.joining_method},
-              {"role", role_name(m.role)},
+              {"role", member_role_name(m.role)},
               {"whisper_target", m.whisper_target},
               {"whisper_target_id", target_id},
               {"muted", m.muted},
