@@ -1,0 +1,679 @@
+// The admin listener on 127.0.0.1 with a fake Control: every endpoint, token
+// failures, bad JSON and arguments, unknown rooms and members, method errors,
+// size limits, malformed HTTP, idle timeout, the WebSocket event stream
+// (snapshot, events, levels) and /metrics.
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "focus/admin_server.hpp"
+#include "signaling/asio.hpp"
+// Beast after Asio (signaling/asio.hpp puts <utility> first).
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+namespace chorus::focus {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kToken = "s3cret-token";
+
+// Records every call; rooms "r1" (members 1, 2) and "a b" (member 3).
+class FakeControl final : public Control {
+ public:
+  FakeControl() {
+    ConferenceState r1;
+    r1.room = "r1";
+    r1.entity = "sip:r1@127.0.0.1";
+    r1.members.push_back(member(1, "sip:alice@127.0.0.1", "Alice"));
+    r1.members.push_back(member(2, "sip:bob@127.0.0.1", "B\xffob"));  // not UTF-8
+    ConferenceState spaced;
+    spaced.room = "a b";
+    spaced.members.push_back(member(3, "sip:carol@127.0.0.1", "Carol"));
+    rooms_ = {r1, spaced};
+  }
+
+  static MemberState member(uint64_t id, std::string entity, std::string display) {
+    MemberState m;
+    m.id = id;
+    m.entity = std::move(entity);
+    m.display_text = std::move(display);
+    m.endpoint = m.entity + ";ep";
+    m.codec = "PCMU";
+    m.clock_rate = 8000;
+    return m;
+  }
+
+  std::vector<ConferenceState> rooms() const override { return rooms_; }
+
+  ControlResult set_muted(std::string_view room, uint64_t id, bool muted) override {
+    calls.push_back("mute " + std::string(room) + " " + std::to_string(id) + " " +
+                    (muted ? "1" : "0"));
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    m->muted = muted;
+    return {};
+  }
+  ControlResult kick(std::string_view room, uint64_t id) override {
+    calls.push_back("kick " + std::string(room) + " " + std::to_string(id));
+    return find(room, id) ? ControlResult{} : ControlResult{404, "no such member"};
+  }
+  ControlResult set_role(std::string_view room, uint64_t id, MemberRole role,
+                         uint64_t target) override {
+    calls.push_back("role " + std::string(room) + " " + std::to_string(id) + " " +
+                    std::to_string(static_cast<int>(role)) + " " + std::to_string(target));
+    if (find(room, id) == nullptr) return {404, "no such member"};
+    if (role == MemberRole::kWhisper && find(room, target) == nullptr) {
+      return {409, "no such whisper target"};
+    }
+    return {};
+  }
+  ControlResult set_hold(std::string_view room, uint64_t id, bool hold) override {
+    calls.push_back("hold " + std::string(room) + " " + std::to_string(id) + " " +
+                    (hold ? "1" : "0"));
+    return find(room, id) ? ControlResult{} : ControlResult{404, "no such member"};
+  }
+  ControlResult dial_out(std::string_view room, std::string_view uri) override {
+    calls.push_back("dial " + std::string(room) + " " + std::string(uri));
+    return {202, "calling"};
+  }
+  void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
+    listener_ = std::move(listener);
+  }
+
+  void emit(const ControlEvent& event) {
+    if (listener_) listener_(event);
+  }
+  MemberState* find(std::string_view room, uint64_t id) {
+    for (auto& r : rooms_) {
+      if (r.room != room) continue;
+      for (auto& m : r.members) {
+        if (m.id == id) return &m;
+      }
+    }
+    return nullptr;
+  }
+
+  std::vector<ConferenceState> rooms_;
+  std::vector<std::string> calls;
+  std::function<void(const ControlEvent&)> listener_;
+};
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::string allow;
+  bool keep_alive = false;
+};
+
+// The server runs on its own io_context thread; the test thread is the client
+// (blocking sockets with a receive timeout, so nothing can hang).
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(AdminConfig{}); }
+  void TearDown() override { shutdown(); }
+
+  void start(AdminConfig config) {
+    config.address = "127.0.0.1";
+    config.port = 0;
+    if (config.token.empty() && !no_token_) config.token = kToken;
+    config.levels_interval = 50ms;
+    MetricsSource metrics;
+    metrics.sip = []() -> std::optional<sip::StackStats> {
+      sip::StackStats stats;
+      stats.messages.requests_received[static_cast<size_t>(sip::Method::kInvite)] = 3;
+      stats.transactions.timeouts = 2;
+      return stats;
+    };
+    server_ = std::make_unique<AdminServer>(io_, control_, metrics, config);
+    server_->start();
+    port_ = server_->port();
+    thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(io_);
+      io_.run();
+    });
+  }
+
+  void shutdown() {
+    if (!thread_.joinable()) return;
+    on_io([this] { server_->stop(); });
+    io_.stop();
+    thread_.join();
+    server_.reset();
+    io_.restart();
+  }
+
+  // Runs `fn` on the server's thread and waits for it.
+  template <class Fn>
+  auto on_io(Fn fn) -> decltype(fn()) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto future = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return future.get();
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(client_io_);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+    timeval tv{3, 0};
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return socket;
+  }
+
+  Reply exchange(tcp::socket& socket, http::verb method, std::string target,
+                 std::optional<std::string> body = std::nullopt,
+                 std::string authorization = std::string("Bearer ") + kToken) {
+    http::request<http::string_body> request{method, target, 11};
+    request.set(http::field::host, "127.0.0.1");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
+    if (body) {
+      request.set(http::field::content_type, "application/json");
+      request.body() = *body;
+    }
+    request.prepare_payload();
+    http::write(socket, request);
+    return read_reply(socket);
+  }
+
+  Reply read_reply(tcp::socket& socket) {
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    beast::error_code ec;
+    http::read(socket, buffer, response, ec);
+    if (ec) return Reply{};
+    Reply reply;
+    reply.status = static_cast<int>(response.result_int());
+    reply.body = response.body();
+    reply.content_type = std::string(response[http::field::content_type]);
+    reply.allow = std::string(response[http::field::allow]);
+    reply.keep_alive = response.keep_alive();
+    return reply;
+  }
+
+  Reply request(http::verb method, std::string target,
+                std::optional<std::string> body = std::nullopt,
+                std::string authorization = std::string("Bearer ") + kToken) {
+    tcp::socket socket = connect();
+    return exchange(socket, method, std::move(target), std::move(body), std::move(authorization));
+  }
+
+  // Raw bytes in, whatever comes back until the server closes (or timeout).
+  std::string raw(const std::string& bytes) {
+    tcp::socket socket = connect();
+    asio::write(socket, asio::buffer(bytes));
+    std::string out;
+    char buf[4096];
+    beast::error_code ec;
+    while (true) {
+      const size_t n = socket.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+  // A WebSocket upgrade request (RFC 6455 §4.1) for raw().
+  static std::string upgrade(const std::string& target) {
+    return "GET " + target +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  }
+
+  std::vector<std::string> calls() {
+    return on_io([this] { return control_.calls; });
+  }
+
+  static json error_of(const Reply& reply) {
+    const json body = json::parse(reply.body, nullptr, false);
+    EXPECT_TRUE(body.is_object() && body.contains("error")) << reply.body;
+    return body;
+  }
+
+  bool no_token_ = false;
+  asio::io_context io_;
+  asio::io_context client_io_;
+  FakeControl control_;
+  std::unique_ptr<AdminServer> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(AdminServerTest, ApiNeedsTheBearerToken) {
+  for (const char* auth : {"", "Bearer wrong", "Bearer s3cret-toke", "Basic czNjcmV0",
+                           "Bearer s3cret-token-and-more", "Bearer"}) {
+    SCOPED_TRACE(auth);
+    const Reply reply = request(http::verb::get, "/api/rooms", std::nullopt, auth);
+    EXPECT_EQ(reply.status, 401);
+    error_of(reply);
+  }
+  // The scheme is case-insensitive (RFC 7235 §2.1).
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "bearer s3cret-token").status,
+            200);
+  // Nothing was done on the Control's behalf by refused requests.
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/members/1/kick", std::string("{}"), "Bearer nope")
+          .status,
+      401);
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(AdminServerTest, AnEmptyConfiguredTokenRefusesEveryApiRequest) {
+  shutdown();
+  no_token_ = true;
+  start(AdminConfig{});
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "Bearer ").status, 401);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "").status, 401);
+  // The console and /metrics still answer.
+  EXPECT_EQ(request(http::verb::get, "/", std::nullopt, "").status, 200);
+  EXPECT_EQ(request(http::verb::get, "/metrics", std::nullopt, "").status, 200);
+}
+
+TEST_F(AdminServerTest, ListsRoomsWithTheirMembers) {
+  const Reply reply = request(http::verb::get, "/api/rooms");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "application/json");
+  const json rooms = json::parse(reply.body);
+  ASSERT_TRUE(rooms.is_array());
+  ASSERT_EQ(rooms.size(), 2u);
+  EXPECT_EQ(rooms[0]["room"], "r1");
+  ASSERT_EQ(rooms[0]["members"].size(), 2u);
+  const json& alice = rooms[0]["members"][0];
+  EXPECT_EQ(alice["id"], 1);
+  EXPECT_EQ(alice["entity"], "sip:alice@127.0.0.1");
+  EXPECT_EQ(alice["display"], "Alice");
+  EXPECT_EQ(alice["role"], "participant");
+  EXPECT_EQ(alice["muted"], false);
+  EXPECT_EQ(alice["hold"], false);
+  EXPECT_EQ(alice["talking"], false);
+  EXPECT_EQ(alice["codec"], "PCMU");
+  for (const char* key : {"level", "loss", "jitter", "whisper_target", "status"}) {
+    EXPECT_TRUE(alice.contains(key)) << key;
+  }
+  // Invalid UTF-8 from a peer is replaced, not a failure.
+  EXPECT_EQ(rooms[0]["members"][1]["display"], "B\xef\xbf\xbdob");
+}
+
+TEST_F(AdminServerTest, ShowsOneRoomByItsPercentEncodedName) {
+  Reply reply = request(http::verb::get, "/api/rooms/r1");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(json::parse(reply.body)["members"].size(), 2u);
+  reply = request(http::verb::get, "/api/rooms/a%20b");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(json::parse(reply.body)["room"], "a b");
+  EXPECT_EQ(request(http::verb::get, "/api/rooms/nope").status, 404);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms/%zz").status, 400);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms/r1%").status, 400);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms//r1").status, 400);
+}
+
+TEST_F(AdminServerTest, MuteUnmuteKickHoldAndRoleReachTheControl) {
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/1/mute", R"({"muted":true})").status,
+            200);
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/1/mute", R"({"muted":false})").status,
+            200);
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/2/hold", R"({"hold":true})").status,
+            200);
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/2/kick").status, 200);
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/members/1/role", R"({"role":"monitor"})").status,
+      200);
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/members/1/role", R"({"role":"whisper","target":2})")
+          .status,
+      200);
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/a%20b/members/3/mute", R"({"muted":true})").status,
+      200);
+  const std::vector<std::string> expected = {"mute r1 1 1", "mute r1 1 0",   "hold r1 2 1",
+                                             "kick r1 2",   "role r1 1 1 0", "role r1 1 2 2",
+                                             "mute a b 3 1"};
+  EXPECT_EQ(calls(), expected);
+  // The state change shows in the next listing.
+  const json room = json::parse(request(http::verb::get, "/api/rooms/a%20b").body);
+  EXPECT_EQ(room["members"][0]["muted"], true);
+}
+
+TEST_F(AdminServerTest, BadBodiesAndArgumentsAre400AndNeverReachTheControl) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"/api/rooms/r1/members/1/mute", "{not json"},
+      {"/api/rooms/r1/members/1/mute", ""},
+      {"/api/rooms/r1/members/1/mute", "[true]"},
+      {"/api/rooms/r1/members/1/mute", R"({"muted":"yes"})"},
+      {"/api/rooms/r1/members/1/mute", R"({"mute":true})"},
+      {"/api/rooms/r1/members/1/hold", R"({"hold":1})"},
+      {"/api/rooms/r1/members/1/role", R"({"role":"king"})"},
+      {"/api/rooms/r1/members/1/role", R"({"role":"whisper"})"},
+      {"/api/rooms/r1/members/1/role", R"({"role":"whisper","target":-4})"},
+      {"/api/rooms/r1/members/1/role", R"({"role":"whisper","target":1})"},
+      {"/api/rooms/r1/members/1/role", R"({"role":7})"},
+      {"/api/rooms/r1/members/abc/mute", R"({"muted":true})"},
+      {"/api/rooms/r1/members/0/mute", R"({"muted":true})"},
+      {"/api/rooms/r1/members/99999999999999999999999/mute", R"({"muted":true})"},
+      {"/api/rooms/r1/members/-1/kick", "{}"},
+      {"/api/rooms/r1/dial", R"({"uri":"http://example.com"})"},
+      {"/api/rooms/r1/dial", R"({"uri":"sip:bob@h\r\nX-Evil: 1"})"},
+      {"/api/rooms/r1/dial", R"({"uri":"sip:a b@h"})"},
+      {"/api/rooms/r1/dial", R"({"uri":""})"},
+      {"/api/rooms/r1/dial", R"({"url":"sip:a@h"})"},
+      {"/api/rooms/r1/dial", "\x01\x02\x03"},
+      {"/api/rooms/r1/dial", R"({"uri":"sip:)" + std::string(2000, 'a') + R"("})"},
+  };
+  for (const auto& [target, body] : bad) {
+    SCOPED_TRACE(target + " " + body);
+    const Reply reply = request(http::verb::post, target, body);
+    EXPECT_EQ(reply.status, 400);
+    error_of(reply);
+  }
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(AdminServerTest, UnknownRoomsMembersAndPathsAre404) {
+  Reply reply = request(http::verb::post, "/api/rooms/r1/members/42/mute", R"({"muted":true})");
+  EXPECT_EQ(reply.status, 404);
+  EXPECT_EQ(error_of(reply)["error"], "no such member");
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/zz/members/1/kick").status, 404);
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/1/explode", "{}").status, 404);
+  EXPECT_EQ(request(http::verb::get, "/api/nothing").status, 404);
+  EXPECT_EQ(request(http::verb::get, "/api").status, 404);
+  EXPECT_EQ(request(http::verb::get, "/nothing").status, 404);
+  // A Control refusal keeps its status (409) and message.
+  reply = request(http::verb::post, "/api/rooms/r1/members/1/role",
+                  R"({"role":"whisper","target":77})");
+  EXPECT_EQ(reply.status, 409);
+  EXPECT_EQ(error_of(reply)["error"], "no such whisper target");
+}
+
+TEST_F(AdminServerTest, DialOutIsAccepted202) {
+  const Reply reply =
+      request(http::verb::post, "/api/rooms/r1/dial", R"({"uri":"sip:bob@10.0.0.2"})");
+  EXPECT_EQ(reply.status, 202);
+  EXPECT_EQ(json::parse(reply.body)["ok"], true);
+  EXPECT_EQ(calls(), std::vector<std::string>{"dial r1 sip:bob@10.0.0.2"});
+}
+
+TEST_F(AdminServerTest, WrongMethodsAre405WithAllow) {
+  Reply reply = request(http::verb::get, "/api/rooms/r1/members/1/mute");
+  EXPECT_EQ(reply.status, 405);
+  EXPECT_EQ(reply.allow, "POST");
+  error_of(reply);
+  reply = request(http::verb::post, "/api/rooms", "{}");
+  EXPECT_EQ(reply.status, 405);
+  EXPECT_EQ(reply.allow, "GET, HEAD");
+  EXPECT_EQ(request(http::verb::delete_, "/api/rooms/r1").status, 405);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms/r1/dial").status, 405);
+  EXPECT_EQ(request(http::verb::post, "/metrics", "{}").status, 405);
+  EXPECT_EQ(request(http::verb::put, "/", "x").status, 405);
+  // Without the upgrade, the event stream says what it needs.
+  EXPECT_EQ(request(http::verb::get, "/api/events").status, 400);
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(AdminServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  tcp::socket socket = connect();
+  for (int i = 0; i < 3; ++i) {
+    const Reply reply = exchange(socket, http::verb::get, "/api/rooms");
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_TRUE(reply.keep_alive);
+  }
+  // An error does not end a well-framed connection either.
+  EXPECT_EQ(exchange(socket, http::verb::get, "/api/rooms/none").status, 404);
+  EXPECT_EQ(exchange(socket, http::verb::get, "/api/rooms").status, 200);
+}
+
+TEST_F(AdminServerTest, HeadHasTheLengthButNoBody) {
+  tcp::socket socket = connect();
+  http::request<http::empty_body> head{http::verb::head, "/", 11};
+  http::write(socket, head);
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // a HEAD response has no body whatever its length says
+  http::read(socket, buffer, parser);
+  EXPECT_EQ(parser.get().result_int(), 200u);
+  EXPECT_GT(std::stoul(std::string(parser.get()[http::field::content_length])), 1000u);
+  EXPECT_EQ(buffer.size(), 0u);
+}
+
+TEST_F(AdminServerTest, OversizedAndMalformedRequestsAreRefusedAndClosed) {
+  std::string big = "POST /api/rooms/r1/dial HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                    std::string(kToken) + "\r\nContent-Length: 100000\r\n\r\n";
+  big += std::string(100000, 'a');
+  std::string out = raw(big);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 413")) << out.substr(0, 80);
+
+  out = raw("GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(20000, 'b') + "\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 431")) << out.substr(0, 80);
+
+  for (const std::string& garbage :
+       {std::string("HELLO\r\n\r\n"), std::string("GET / HTTP/9.9.9\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"), std::string("\0\0\0\0\r\n\r\n", 8),
+        std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")}) {
+    out = raw(garbage);
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out.substr(0, 80);
+  }
+  EXPECT_TRUE(calls().empty());
+  // Still serving.
+  EXPECT_EQ(request(http::verb::get, "/api/rooms").status, 200);
+}
+
+TEST_F(AdminServerTest, IdleConnectionsAreClosed) {
+  shutdown();
+  AdminConfig config;
+  config.idle_timeout = 200ms;
+  start(config);
+  tcp::socket socket = connect();
+  asio::write(socket, asio::buffer(std::string("GET / HTTP/1.1\r\n")));  // and then nothing
+  const auto started = std::chrono::steady_clock::now();
+  char buf[64];
+  beast::error_code ec;
+  socket.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST_F(AdminServerTest, ConnectionsBeyondTheCapAreClosed) {
+  shutdown();
+  AdminConfig config;
+  config.max_connections = 2;
+  start(config);
+  tcp::socket a = connect();
+  tcp::socket b = connect();
+  EXPECT_EQ(exchange(a, http::verb::get, "/api/rooms").status, 200);
+  EXPECT_EQ(exchange(b, http::verb::get, "/api/rooms").status, 200);
+  tcp::socket c = connect();
+  EXPECT_EQ(exchange(c, http::verb::get, "/api/rooms").status, 0);  // closed unanswered
+  a.close();
+  b.close();
+  // Once those are gone, new connections are served again.
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  int status = 0;
+  while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+    status = request(http::verb::get, "/api/rooms").status;
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(AdminServerTest, ServesTheConsolePage) {
+  const Reply reply = request(http::verb::get, "/", std::nullopt, "");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(reply.body.find("<title>Chorus console</title>"), std::string::npos);
+  EXPECT_NE(reply.body.find("/api/events"), std::string::npos);
+  // Self-contained: nothing is fetched from another origin.
+  EXPECT_EQ(reply.body.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(reply.body.find("href=\"http"), std::string::npos);
+}
+
+TEST_F(AdminServerTest, MetricsAreOpenByDefaultAndParse) {
+  const Reply reply = request(http::verb::get, "/metrics", std::nullopt, "");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(reply.body.find("\nchorus_rooms 2\n"), std::string::npos);
+  EXPECT_NE(reply.body.find("\nchorus_members 3\n"), std::string::npos);
+  EXPECT_NE(reply.body.find("\nchorus_sip_requests_received_total{method=\"INVITE\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(reply.body.find("\nchorus_sip_transaction_timeouts_total 2\n"), std::string::npos);
+}
+
+TEST_F(AdminServerTest, MetricsCanRequireTheToken) {
+  shutdown();
+  AdminConfig config;
+  config.metrics_token = true;
+  start(config);
+  EXPECT_EQ(request(http::verb::get, "/metrics", std::nullopt, "").status, 401);
+  EXPECT_EQ(request(http::verb::get, "/metrics").status, 200);
+}
+
+class EventStream {
+ public:
+  EventStream(asio::io_context& io, uint16_t port, const std::string& target,
+              const std::string& authorization = {})
+      : ws_(io) {
+    ws_.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    timeval tv{3, 0};
+    setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (!authorization.empty()) {
+      ws_.set_option(websocket::stream_base::decorator([authorization](websocket::request_type& r) {
+        r.set(http::field::authorization, authorization);
+      }));
+    }
+    ws_.handshake(response_, "127.0.0.1", target, ec_);
+  }
+  const beast::error_code& error() const { return ec_; }
+  std::optional<json> next() {
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    ws_.read(buffer, ec);
+    if (ec) return std::nullopt;
+    return json::parse(beast::buffers_to_string(buffer.data()), nullptr, false);
+  }
+  // The next message of `type`, skipping others (e.g. periodic levels).
+  std::optional<json> next_of(const std::string& type) {
+    for (int i = 0; i < 50; ++i) {
+      std::optional<json> message = next();
+      if (!message) return std::nullopt;
+      if ((*message)["type"] == type) return message;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  websocket::stream<tcp::socket> ws_;
+  websocket::response_type response_;
+  beast::error_code ec_;
+};
+
+TEST_F(AdminServerTest, EventStreamRefusesAWrongToken) {
+  EventStream none(client_io_, port_, "/api/events");
+  EXPECT_EQ(none.error(), websocket::error::upgrade_declined);
+  EventStream wrong(client_io_, port_, "/api/events?token=nope");
+  EXPECT_EQ(wrong.error(), websocket::error::upgrade_declined);
+  EXPECT_TRUE(raw(upgrade("/api/events?token=s3cret-tokeN")).starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(raw(upgrade("/api/events?tok=s3cret-token")).starts_with("HTTP/1.1 401"));
+  EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 0u);
+}
+
+TEST_F(AdminServerTest, EventStreamSendsASnapshotThenEventsAndLevels) {
+  EventStream stream(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(stream.error()) << stream.error().message();
+  std::optional<json> snapshot = stream.next();
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ((*snapshot)["type"], "snapshot");
+  ASSERT_EQ((*snapshot)["rooms"].size(), 2u);
+  EXPECT_EQ((*snapshot)["rooms"][0]["members"].size(), 2u);
+  EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 1u);
+
+  // A member changes: the event carries its new state.
+  on_io([this] {
+    control_.find("r1", 2)->muted = true;
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 2});
+    return 0;
+  });
+  std::optional<json> changed = stream.next_of("member_changed");
+  ASSERT_TRUE(changed);
+  EXPECT_EQ((*changed)["room"], "r1");
+  EXPECT_EQ((*changed)["member"], 2);
+  EXPECT_EQ((*changed)["state"]["muted"], true);
+
+  // A member leaves: no state (it is gone), still the ids.
+  on_io([this] {
+    control_.rooms_[0].members.pop_back();
+    control_.emit({ControlEvent::Kind::kMemberLeft, "r1", 2});
+    return 0;
+  });
+  std::optional<json> left = stream.next_of("member_left");
+  ASSERT_TRUE(left);
+  EXPECT_EQ((*left)["member"], 2);
+  EXPECT_FALSE(left->contains("state"));
+
+  // Levels go out when they change.
+  on_io([this] {
+    MemberState* alice = control_.find("r1", 1);
+    alice->level_dbov = -12;
+    alice->talking = true;
+    return 0;
+  });
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    std::optional<json> levels = stream.next_of("levels");
+    ASSERT_TRUE(levels);
+    const json& alice = (*levels)["rooms"][0]["members"][0];
+    seen = alice["level"] == -12 && alice["talking"] == true;
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(AdminServerTest, EventStreamAcceptsTheBearerHeaderAndIsClosedOnStop) {
+  EventStream stream(client_io_, port_, "/api/events", std::string("Bearer ") + kToken);
+  ASSERT_FALSE(stream.error()) << stream.error().message();
+  ASSERT_TRUE(stream.next_of("snapshot"));
+  on_io([this] {
+    server_->stop();
+    return 0;
+  });
+  // Reads now fail (closed), well before the receive timeout.
+  const auto started = std::chrono::steady_clock::now();
+  while (stream.next()) {
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 0u);
+}
+
+TEST_F(AdminServerTest, EventStreamsAreCapped) {
+  shutdown();
+  AdminConfig config;
+  config.max_event_streams = 1;
+  start(config);
+  EventStream first(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(first.error());
+  EventStream second(client_io_, port_, "/api/events?token=s3cret-token");
+  EXPECT_EQ(second.error(), websocket::error::upgrade_declined);
+  EXPECT_TRUE(raw(upgrade("/api/events?token=s3cret-token")).starts_with("HTTP/1.1 409"));
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
