@@ -1,0 +1,168 @@
+// A stand-alone admin listener over an in-memory Control, for the console
+// browser test and the chorusctl test (tests/admin/CMakeLists.txt): room
+// "demo" with Alice (1) and Bob (2). Actions change the state and publish
+// ControlEvents the way the focus Server does; a "levels" ticker makes Alice
+// talk. Prints "port <n>" on stdout once listening; exits on SIGTERM/SIGINT or
+// when stdin closes (so a dying test never leaves it behind).
+//
+//   admin_fixture <token>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "focus/admin_server.hpp"
+#include "signaling/asio.hpp"
+
+namespace chorus::focus {
+namespace {
+
+class DemoControl final : public Control {
+ public:
+  DemoControl() {
+    room_.room = "demo";
+    room_.entity = "sip:demo@127.0.0.1";
+    room_.members.push_back(member("sip:alice@127.0.0.1", "Alice"));
+    room_.members.push_back(member("sip:bob@127.0.0.1", "Bob"));
+  }
+
+  std::vector<ConferenceState> rooms() const override {
+    if (room_.members.empty()) return {};
+    return {room_};
+  }
+  ControlResult set_muted(std::string_view room, uint64_t id, bool muted) override {
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    m->muted = muted;
+    m->status = muted ? "muted-via-focus" : "connected";
+    if (muted) m->talking = false;
+    std::printf("mute %llu %d\n", static_cast<unsigned long long>(id), muted ? 1 : 0);
+    std::fflush(stdout);
+    return changed(id);
+  }
+  ControlResult kick(std::string_view room, uint64_t id) override {
+    if (find(room, id) == nullptr) return {404, "no such member"};
+    std::erase_if(room_.members, [&](const MemberState& m) { return m.id == id; });
+    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
+    return {};
+  }
+  ControlResult set_role(std::string_view room, uint64_t id, MemberRole role,
+                         uint64_t target) override {
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    const MemberState* t = role == MemberRole::kWhisper ? find(room, target) : nullptr;
+    if (role == MemberRole::kWhisper && t == nullptr) return {409, "no such whisper target"};
+    m->role = role;
+    m->whisper_target = t != nullptr ? t->endpoint : "";
+    return changed(id);
+  }
+  ControlResult set_hold(std::string_view room, uint64_t id, bool hold) override {
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    m->on_hold = hold;
+    return changed(id);
+  }
+  ControlResult dial_out(std::string_view room, std::string_view uri) override {
+    if (room != room_.room) return {404, "no such room"};
+    room_.members.push_back(member(std::string(uri), ""));
+    publish({ControlEvent::Kind::kMemberJoined, room_.room, room_.members.back().id});
+    return {202, "calling"};
+  }
+  void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
+    listener_ = std::move(listener);
+  }
+
+  // Alice talks (unless muted) at a level that wanders, like a voice.
+  void tick() {
+    ++ticks_;
+    for (MemberState& m : room_.members) {
+      if (m.id != 1) continue;
+      const bool talking = !m.muted;
+      m.level_dbov = talking ? -10 - static_cast<int>(ticks_ % 20) : -127;
+      if (talking != m.talking) {
+        m.talking = talking;
+        publish({ControlEvent::Kind::kTalker, room_.room, m.id});
+      }
+    }
+  }
+
+ private:
+  MemberState member(std::string entity, std::string display) {
+    MemberState m;
+    m.id = next_id_++;
+    m.entity = std::move(entity);
+    m.display_text = std::move(display);
+    m.endpoint = m.entity;
+    m.codec = "opus";
+    m.clock_rate = 48000;
+    m.loss_fraction = 0.01;
+    m.jitter_ms = 3.5;
+    return m;
+  }
+  MemberState* find(std::string_view room, uint64_t id) {
+    if (room != room_.room) return nullptr;
+    for (MemberState& m : room_.members) {
+      if (m.id == id) return &m;
+    }
+    return nullptr;
+  }
+  ControlResult changed(uint64_t id) {
+    publish({ControlEvent::Kind::kMemberChanged, room_.room, id});
+    return {};
+  }
+  void publish(const ControlEvent& event) {
+    if (listener_) listener_(event);
+  }
+
+  ConferenceState room_;
+  uint64_t next_id_ = 1;
+  uint64_t ticks_ = 0;
+  std::function<void(const ControlEvent&)> listener_;
+};
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  namespace asio = boost::asio;
+  if (argc != 2) {
+    std::cerr << "usage: admin_fixture <token>\n";
+    return 2;
+  }
+  asio::io_context io;
+  chorus::focus::DemoControl control;
+  chorus::focus::AdminConfig config;
+  config.port = 0;
+  config.token = argv[1];
+  chorus::focus::AdminServer server(io, control, {}, config);
+  server.start();
+  std::printf("port %u\n", static_cast<unsigned>(server.port()));
+  std::fflush(stdout);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) { io.stop(); });
+  asio::posix::stream_descriptor in(io, ::dup(STDIN_FILENO));
+  char byte = 0;
+  std::function<void()> watch_stdin = [&] {
+    in.async_read_some(asio::buffer(&byte, 1), [&](const boost::system::error_code& ec, size_t) {
+      if (ec) return io.stop();
+      watch_stdin();
+    });
+  };
+  watch_stdin();
+  asio::steady_timer ticker(io);
+  std::function<void()> tick = [&] {
+    ticker.expires_after(std::chrono::milliseconds(100));
+    ticker.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      control.tick();
+      tick();
+    });
+  };
+  tick();
+  io.run();
+  server.stop();
+  return 0;
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""deploy/chorusctl against a live admin listener (tests/admin/admin_fixture):
+every command, --json, the token from --token and CHORUS_TOKEN, API refusals
+(exit 1 with the API's message), usage errors (exit 2), an unreachable focus
+(exit 3).
+
+  chorusctl_test.py <admin_fixture> <chorusctl>
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+FIXTURE = CTL = None
+TOKEN = "ctl-token"
+
+
+class Chorusctl(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fixture = subprocess.Popen([FIXTURE, TOKEN], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        line = cls.fixture.stdout.readline().split()
+        assert line and line[0] == "port", line
+        cls.url = "http://127.0.0.1:" + line[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fixture.stdin.close()
+        try:
+            cls.fixture.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            cls.fixture.kill()
+            cls.fixture.wait()
+
+    def ctl(self, *args, token=TOKEN, env_token=None, url=None):
+        env = dict(os.environ)
+        env.pop("CHORUS_TOKEN", None)
+        env.pop("CHORUS_URL", None)
+        if env_token is not None:
+            env["CHORUS_TOKEN"] = env_token
+        cmd = [sys.executable, CTL, "--url", url or self.url, "--timeout", "5"]
+        if token is not None:
+            cmd += ["--token", token]
+        done = subprocess.run(cmd + list(args), capture_output=True, text=True, env=env,
+                              timeout=30)
+        return done.returncode, done.stdout, done.stderr
+
+    def member(self, member_id):
+        code, out, _ = self.ctl("--json", "show", "demo")
+        self.assertEqual(code, 0)
+        for m in json.loads(out)["members"]:
+            if m["id"] == member_id:
+                return m
+        return None
+
+    def test_01_rooms_lists_members(self):
+        code, out, err = self.ctl("rooms")
+        self.assertEqual(code, 0, err)
+        self.assertIn("demo", out)
+        self.assertIn("Alice <sip:alice@127.0.0.1>", out)
+        self.assertIn("Bob <sip:bob@127.0.0.1>", out)
+        code, out, _ = self.ctl("--json", "rooms")
+        self.assertEqual(code, 0)
+        self.assertEqual([r["room"] for r in json.loads(out)], ["demo"])
+
+    def test_02_token_from_the_environment(self):
+        code, out, _ = self.ctl("show", "demo", token=None, env_token=TOKEN)
+        self.assertEqual(code, 0)
+        self.assertIn("Alice", out)
+        code, _, err = self.ctl("rooms", token="wrong")
+        self.assertEqual(code, 1)
+        self.assertIn("401", err)
+        self.assertIn("bearer token", err)
+
+    def test_03_mute_unmute(self):
+        self.assertEqual(self.ctl("mute", "demo", "2")[0], 0)
+        self.assertTrue(self.member(2)["muted"])
+        code, out, _ = self.ctl("show", "demo")
+        self.assertIn("muted", out)
+        self.assertEqual(self.ctl("unmute", "demo", "2")[0], 0)
+        self.assertFalse(self.member(2)["muted"])
+
+    def test_04_hold_resume(self):
+        self.assertEqual(self.ctl("hold", "demo", "2")[0], 0)
+        self.assertTrue(self.member(2)["hold"])
+        self.assertEqual(self.ctl("resume", "demo", "2")[0], 0)
+        self.assertFalse(self.member(2)["hold"])
+
+    def test_05_roles(self):
+        self.assertEqual(self.ctl("role", "demo", "2", "monitor")[0], 0)
+        self.assertEqual(self.member(2)["role"], "monitor")
+        self.assertEqual(self.ctl("role", "demo", "2", "whisper", "1")[0], 0)
+        self.assertEqual(self.member(2)["role"], "whisper")
+        self.assertEqual(self.member(2)["whisper_target_id"], 1)
+        code, out, _ = self.ctl("show", "demo")
+        self.assertIn("whisper->1", out)
+        code, _, err = self.ctl("role", "demo", "2", "whisper", "77")
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertNotEqual(self.ctl("role", "demo", "2", "whisper")[0], 0)
+        self.assertEqual(self.ctl("role", "demo", "2", "king")[0], 2)
+        self.assertEqual(self.ctl("role", "demo", "2", "participant")[0], 0)
+
+    def test_06_dial_and_kick(self):
+        code, out, _ = self.ctl("dial", "demo", "sip:carol@127.0.0.1")
+        self.assertEqual(code, 0)
+        self.assertIn("calling", out)
+        members = json.loads(self.ctl("--json", "show", "demo")[1])["members"]
+        carol = [m for m in members if m["entity"] == "sip:carol@127.0.0.1"]
+        self.assertEqual(len(carol), 1)
+        self.assertEqual(self.ctl("kick", "demo", str(carol[0]["id"]))[0], 0)
+        self.assertIsNone(self.member(carol[0]["id"]))
+        code, _, err = self.ctl("dial", "demo", "http://nope")
+        self.assertEqual(code, 1)
+        self.assertIn("400", err)
+
+    def test_07_unknown_things(self):
+        code, _, err = self.ctl("mute", "demo", "99")
+        self.assertEqual(code, 1)
+        self.assertIn("404", err)
+        self.assertEqual(self.ctl("show", "nowhere")[0], 1)
+        self.assertEqual(self.ctl("mute", "demo", "abc")[0], 2)
+        self.assertEqual(self.ctl("mute", "demo", "0")[0], 2)
+        self.assertEqual(self.ctl("frobnicate")[0], 2)
+
+    def test_08_metrics(self):
+        code, out, _ = self.ctl("metrics", token=None)
+        self.assertEqual(code, 0)
+        self.assertIn("# TYPE chorus_rooms gauge", out)
+        self.assertIn("chorus_members 2", out)
+
+    def test_09_unreachable(self):
+        code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")
+        self.assertEqual(code, 3)
+        self.assertIn("cannot reach", err)
+
+
+if __name__ == "__main__":
+    FIXTURE, CTL = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], "-v"])
