@@ -68,9 +68,10 @@ struct HugePageAllocated {
   }
   static void operator delete(void* p, size_t size) {
 #if defined(__SANITIZE_ADDRESS__) || defined(CHORUS_HAS_ASAN)
-    ::operator delete(p, size);
+    (void)size;
+    ::operator delete(p);
 #else
-    if (size > pool().block_bytes()) return ::operator delete(p, size);
+    if (size > pool().block_bytes()) return ::operator delete(p);
     pool().deallocate(p);
 #endif
   }

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace chorus::mixer {
 namespace {
@@ -25,11 +28,27 @@ const std::array<double, 127> kLevelEdges = [] {
 
 int rms_dbov(std::span<const int16_t> pcm) {
   if (pcm.empty()) return -127;
-  // A square fits 31 bits; summing them as uint64 lets the loop vectorise.
   uint64_t sum = 0;
-  for (int16_t v : pcm) {
-    const int32_t x = v;
-    sum += static_cast<uint32_t>(x * x);
+  size_t i = 0;
+#if defined(__SSE2__)
+  // pmaddwd squares eight samples and adds them in pairs; a pair sum is at
+  // most 2·32768² = 2³¹, exact as an unsigned 32-bit lane, which is then
+  // widened into 64-bit accumulators.
+  const __m128i zero = _mm_setzero_si128();
+  __m128i acc = zero;
+  for (; i + 8 <= pcm.size(); i += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pcm.data() + i));
+    const __m128i pairs = _mm_madd_epi16(v, v);
+    acc = _mm_add_epi64(acc, _mm_unpacklo_epi32(pairs, zero));
+    acc = _mm_add_epi64(acc, _mm_unpackhi_epi32(pairs, zero));
+  }
+  alignas(16) std::array<uint64_t, 2> lanes{};
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes.data()), acc);
+  sum = lanes[0] + lanes[1];
+#endif
+  for (; i < pcm.size(); ++i) {
+    const int32_t x = pcm[i];
+    sum += static_cast<uint32_t>(x * x);  // a square fits 31 bits
   }
   const double mean = static_cast<double>(sum) / static_cast<double>(pcm.size());
   // 0 dBov: the RMS of a full-scale square wave, 32768 (RFC 6464 §3, ITU-T

@@ -4,8 +4,57 @@
 #include <array>
 #include <cassert>
 #include <cmath>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace chorus::mixer {
+
+namespace {
+
+// The common case in one pass: saturate every sample to int16 and watch the
+// peak of the saturated values. Saturation keeps order against a threshold
+// below 32767, so "no saturated sample beyond ±kThreshold" is exactly "no
+// sample needs limiting". False when one does (`out` is then rewritten).
+bool convert_if_unlimited(std::span<const int32_t> mix, std::span<int16_t> out) {
+  const size_t n = mix.size();
+  size_t i = 0;
+  int16_t hi = 0;
+  int16_t lo = 0;
+#if defined(__SSE2__)
+  // packssdw saturates and pmaxsw/pminsw compare 16-bit lanes in one
+  // instruction each; baseline x86-64 (SSE2) lacks 32-bit max/min, which the
+  // compiler otherwise emulates with compare-and-blend.
+  __m128i vhi = _mm_setzero_si128();
+  __m128i vlo = _mm_setzero_si128();
+  for (; i + 8 <= n; i += 8) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(mix.data() + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(mix.data() + i + 4));
+    const __m128i packed = _mm_packs_epi32(a, b);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data() + i), packed);
+    vhi = _mm_max_epi16(vhi, packed);
+    vlo = _mm_min_epi16(vlo, packed);
+  }
+  alignas(16) std::array<int16_t, 8> lanes_hi{};
+  alignas(16) std::array<int16_t, 8> lanes_lo{};
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes_hi.data()), vhi);
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes_lo.data()), vlo);
+  for (size_t l = 0; l < 8; ++l) {
+    hi = std::max(hi, lanes_hi[l]);
+    lo = std::min(lo, lanes_lo[l]);
+  }
+#endif
+  for (; i < n; ++i) {
+    out[i] = saturate16(mix[i]);
+    hi = std::max(hi, out[i]);
+    lo = std::min(lo, out[i]);
+  }
+  constexpr auto kLimit = static_cast<int16_t>(Limiter::kThreshold);
+  static_assert(static_cast<float>(kLimit) == Limiter::kThreshold);
+  return hi <= kLimit && lo >= -kLimit;
+}
+
+}  // namespace
 
 Limiter::Limiter(float release_ms) {
   // One 20 ms tick is kSubBlocks sub-blocks.
@@ -17,6 +66,11 @@ float Limiter::process(std::span<const int32_t> mix, std::span<int16_t> out, flo
   assert(out.size() >= mix.size());
   const size_t n = mix.size();
   if (n == 0) return gain_;
+
+  if (pre_gain == 1.0F && gain_ >= 0.9999F && convert_if_unlimited(mix, out)) {
+    gain_ = 1.0F;
+    return gain_;
+  }
 
   // One scan of the whole frame first: most frames need no limiting, and a
   // single long max/min loop vectorises where eight short ones do not.

@@ -12,9 +12,9 @@ int32_t gain_to_q12(float linear) {
 }
 
 Participant::Participant(ParticipantId id_, const CodecParams& codec_, int conference_rate)
-    : id(id_),
-      codec(codec_),
-      buffers(std::make_unique<ParticipantBuffers>(codec_, conference_rate)) {
+    : buffers(std::make_unique<ParticipantBuffers>(codec_, conference_rate)),
+      id(id_),
+      codec(codec_) {
   set_conference_rate(conference_rate);
 }
 

@@ -81,6 +81,8 @@ struct Participant {
   EncodeChain& private_chain() { return buffers->private_chain; }
   const EncodeChain& private_chain() const { return buffers->private_chain; }
 
+  std::unique_ptr<ParticipantBuffers> buffers;  // read by most passes: first
+
   // ---- input side
   bool has_input = false;     // set when the caller provided this tick's frame
   bool input_zeroed = false;  // input holds digital silence nobody overwrote since
@@ -114,7 +116,6 @@ struct Participant {
   ParticipantSettings settings;
   std::unique_ptr<Resampler> in_resampler;   // only when codec rate != conference rate
   std::vector<size_t> whisper_target_index;  // resolved targets (conference indices)
-  std::unique_ptr<ParticipantBuffers> buffers;
 };
 
 }  // namespace chorus::mixer
