@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -92,10 +93,11 @@ std::optional<std::string> setup_logging(std::string_view level, const std::stri
   formatter->add_flag<ContextFlag>('*').set_pattern(kPattern);
   logger->set_formatter(std::move(formatter));
   logger->set_level(*parsed);
-  // Warnings and worse reach the file at once; chatter is flushed by spdlog's
-  // buffer (a crash loses at most some info lines).
+  // Warnings and worse reach the file at once; the rest within a second
+  // (a crash loses at most that much chatter).
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  spdlog::flush_every(std::chrono::seconds(1));
   return std::nullopt;
 }
 

@@ -172,7 +172,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& error) {
     spdlog::critical("{}", error.what());
     std::cerr << "chorus: " << error.what() << "\n";
+    spdlog::shutdown();
     return 1;
   }
+  spdlog::shutdown();  // flushes the log file and stops the flusher thread
   return 0;
 }
