@@ -18,6 +18,8 @@ using sip::Method;
 
 constexpr std::string_view kConferencePackage = "conference";
 constexpr std::string_view kDialogPackage = "dialog";
+// Consecutive retryable NOTIFY failures before the subscription is given up.
+constexpr uint32_t kMaxNotifyRetries = 3;
 
 }  // namespace
 
@@ -252,8 +254,15 @@ void EventService::on_notify_result(Token token, const sip::ClientEvent& event) 
     return;
   }
   if (response.status() >= 300) {
-    // 491 / 500 / 503 / a challenge: the subscriber may have missed a
-    // version, so send the full state again a little later.
+    // 491 / 500 / 503: the subscriber may have missed a version, so the
+    // full state goes again a little later — a few times at most, then the
+    // subscription is dropped, as after a 401/407 challenge we hold no
+    // credentials for (RFC 6665 §4.2.2).
+    const int status = response.status();
+    if (status == 401 || status == 407 || ++s.failures > kMaxNotifyRetries) {
+      remove(token);
+      return;
+    }
     s.resync = true;
     if (s.retry_timer == 0) {
       s.retry_timer = stack_.timers().start(config_.retry_delay, [this, alive = alive_, token] {
@@ -267,6 +276,7 @@ void EventService::on_notify_result(Token token, const sip::ClientEvent& event) 
     }
     return;
   }
+  s.failures = 0;
   if (s.dirty) {
     s.dirty = false;
     if (const auto state = state_of(s.room)) update(token, *state);

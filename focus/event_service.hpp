@@ -54,7 +54,8 @@ class EventService {
     // publish_talkers() sends at most one NOTIFY round per room per interval.
     std::chrono::milliseconds talker_interval{1000};
     // A NOTIFY refused with a retryable status (491/500/503) is retried with
-    // the full state after this delay.
+    // the full state after this delay (three times; then, as after a 401/
+    // 407 we cannot answer, the subscription is dropped).
     std::chrono::milliseconds retry_delay{2000};
   };
 
@@ -113,7 +114,7 @@ class EventService {
     bool in_flight = false;     // a NOTIFY awaits its final response
     bool dirty = false;         // the room changed while it was in flight
     bool resync = false;        // the next NOTIFY carries the full state
-    bool final_sent = false;
+    uint32_t failures = 0;      // consecutive retryable NOTIFY failures
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
   };

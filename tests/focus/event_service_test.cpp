@@ -393,6 +393,57 @@ TEST_F(EventServiceTest, ANotifyAnswered481RemovesTheSubscription) {
   EXPECT_TRUE(run_until([&] { return service_->subscription_count() == 0; }));
 }
 
+TEST_F(EventServiceTest, ARetryableRefusalResendsTheFullStateThenGivesUp) {
+  subscribe_conference();
+  notify_answer_ = 503;
+  rooms_["room1"].members.push_back(member(2, "bob"));
+  service_->publish("room1");
+  EXPECT_EQ(state_of(notify(2), "conference-info"), "partial");
+  // Bob may have been missed: after the retry delay the full state again,
+  // with the next version.
+  notify_answer_ = 200;
+  clock_.advance(2000ms);
+  const Message retry = notify(3);
+  EXPECT_EQ(state_of(retry, "conference-info"), "full");
+  EXPECT_EQ(version_of(retry, "conference-info"), "3");
+  EXPECT_EQ(service_->subscription_count(), 1u);
+
+  // Refused every time: dropped after three retries.
+  notify_answer_ = 500;
+  rooms_["room1"].members[0].muted = true;
+  service_->publish("room1");
+  notify(4);
+  for (size_t n = 5; n <= 7; ++n) {
+    clock_.advance(2000ms);
+    notify(n);
+  }
+  EXPECT_EQ(service_->subscription_count(), 0u);
+  clock_.advance(2000ms);
+  expect_no_more_notifies(7);
+}
+
+TEST_F(EventServiceTest, AChallengeToANotifyEndsTheSubscription) {
+  subscribe_conference();
+  notify_answer_ = 401;  // we hold no credentials for the subscriber
+  rooms_["room1"].members.push_back(member(2, "bob"));
+  service_->publish("room1");
+  notify(2);
+  EXPECT_EQ(service_->subscription_count(), 0u);
+}
+
+TEST_F(EventServiceTest, AFetchGetsOneFinalNotifyWithTheState) {
+  // RFC 6665 §4.4.3: Expires: 0 on a new subscription.
+  const Message ok = send(subscribe("conference", 0));
+  EXPECT_EQ(ok.status(), 200);
+  const Message only = notify(1);
+  EXPECT_EQ(only.header("Subscription-State"), "terminated;reason=timeout");
+  EXPECT_EQ(state_of(only, "conference-info"), "full");
+  EXPECT_EQ(service_->subscription_count(), 0u);
+  rooms_["room1"].members.push_back(member(2, "bob"));
+  service_->publish("room1");
+  expect_no_more_notifies(1);
+}
+
 TEST_F(EventServiceTest, ChangesDuringAnOutstandingNotifyAreCoalesced) {
   subscribe_conference();
   // Three changes before the first NOTIFY's answer can arrive: Bob's join
