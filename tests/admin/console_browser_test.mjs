@@ -1,0 +1,137 @@
+// The web console in headless Chromium (Debian `chromium`, driven by
+// playwright-core) against the admin listener of tests/admin/admin_fixture:
+// the token is entered once, members appear, the talking indicator and level
+// meter follow the event stream, and mute / unmute / dial-out / kick buttons
+// reach the Control and come back as events. A wrong token is refused.
+//
+//   node console_browser_test.mjs <admin_fixture> <dir holding node_modules>
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+
+const [fixturePath, nodeDir] = process.argv.slice(2);
+const { chromium } = createRequire(resolve(nodeDir) + "/")("playwright-core");
+const TOKEN = "console-token";
+const step = (text) => console.log("-- " + text);
+
+const fixture = spawn(fixturePath, [TOKEN], { stdio: ["pipe", "pipe", "inherit"] });
+const lines = [];
+let lineWaiters = [];
+createInterface({ input: fixture.stdout }).on("line", (line) => {
+  lines.push(line);
+  lineWaiters = lineWaiters.filter((w) => !w(line));
+});
+function waitLine(predicate, ms = 10000) {
+  const seen = lines.find(predicate);
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("fixture never printed the expected line")), ms);
+    lineWaiters.push((line) => {
+      if (!predicate(line)) return false;
+      clearTimeout(timer);
+      resolve(line);
+      return true;
+    });
+  });
+}
+
+let browser;
+const watchdog = setTimeout(() => { console.error("FAIL: overall timeout"); process.exit(1); }, 75000);
+try {
+  const port = (await waitLine((l) => l.startsWith("port "))).split(" ")[1];
+  const url = `http://127.0.0.1:${port}/`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+
+  step("a wrong token is refused");
+  {
+    const page = await browser.newPage({ bypassCSP: true });
+    await page.goto(url);
+    await page.fill("#token", "not-the-token");
+    await page.click("#use-token");
+    await page.waitForFunction(() => document.getElementById("message").textContent.includes("bearer token"));
+    assert.equal(await page.locator("tr.member").count(), 0);
+    await page.close();
+  }
+
+  const page = await browser.newPage({ bypassCSP: true });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("dialog", (d) => d.accept());
+  await page.goto(url);
+  assert.equal(await page.title(), "Chorus console");
+
+  step("token entered once: the event stream goes live and lists the members");
+  await page.fill("#token", TOKEN);
+  await page.click("#use-token");
+  await page.waitForFunction(() => document.getElementById("status").textContent === "live");
+  const alice = page.locator('tr.member[data-member-id="1"]');
+  const bob = page.locator('tr.member[data-member-id="2"]');
+  await alice.waitFor();
+  await bob.waitFor();
+  assert.match(await alice.locator(".name").innerText(), /Alice\s+sip:alice@127\.0\.0\.1/);
+  assert.match(await bob.locator(".name").innerText(), /Bob\s+sip:bob@127\.0\.0\.1/);
+  assert.equal(await alice.locator(".codec").innerText(), "opus/48000");
+  // The token stays in this tab's sessionStorage, not in the input.
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("chorus-token")), TOKEN);
+  assert.equal(await page.inputValue("#token"), "");
+
+  step("Alice talks: talking indicator on, level meter moves");
+  await page.waitForFunction(() => document.getElementById("talk-1")?.classList.contains("on"));
+  await page.waitForFunction(() => parseFloat(document.getElementById("level-1")?.style.width) > 50);
+  assert.equal(await page.evaluate(() => document.getElementById("talk-2").classList.contains("on")), false);
+
+  step("mute Alice from the page");
+  await alice.locator("button.mute").click();
+  await waitLine((l) => l === "mute 1 1");
+  await page.waitForFunction(() => {
+    const row = document.querySelector('tr.member[data-member-id="1"]');
+    return row && row.querySelector("button.unmute") && row.textContent.includes("muted");
+  });
+  await page.waitForFunction(() => !document.getElementById("talk-1").classList.contains("on"));
+  await page.waitForFunction(() => parseFloat(document.getElementById("level-1").style.width) === 0);
+
+  step("unmute");
+  await page.locator('tr.member[data-member-id="1"] button.unmute').click();
+  await waitLine((l) => l === "mute 1 0");
+  await page.waitForFunction(() => document.querySelector('tr.member[data-member-id="1"] button.mute'));
+
+  step("dial out, then kick the new member");
+  await page.fill(".room[data-room=demo] .dial-uri", "sip:carol@127.0.0.1");
+  await page.click(".room[data-room=demo] .dial-button");
+  const carol = page.locator('tr.member[data-member-id="3"]');
+  await carol.waitFor();
+  assert.match(await carol.locator(".name").innerText(), /sip:carol@127\.0\.0\.1/);
+  await carol.locator("button.kick").click();
+  await carol.waitFor({ state: "detached" });
+  assert.equal(await page.locator("tr.member").count(), 2);
+
+  step("an API refusal is shown");
+  await page.selectOption('tr.member[data-member-id="2"] select.role', "whisper");
+  await page.evaluate(() => {
+    // Point the whisper at a member that does not exist: the API answers 409.
+    const select = document.querySelector('tr.member[data-member-id="2"] select.target');
+    select.append(new Option("ghost", "77"));
+    select.value = "77";
+  });
+  await page.click('tr.member[data-member-id="2"] button.set-role');
+  await page.waitForFunction(() => document.getElementById("message").textContent.includes("no such whisper target"));
+
+  assert.deepEqual(errors, []);
+  console.log("PASS");
+  process.exitCode = 0;
+} catch (error) {
+  console.error("FAIL:", error);
+  process.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+  if (browser) await browser.close().catch(() => {});
+  fixture.stdin.end();
+  fixture.kill("SIGTERM");
+}
