@@ -1,7 +1,7 @@
 #include "focus/server.hpp"
 
-#include "focus/media_setup.hpp"
 #include "focus/event_service.hpp"
+#include "focus/media_setup.hpp"
 #include "focus/server_call.hpp"
 
 #include <algorithm>
@@ -97,8 +97,7 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& 
 
 void Server::make_event_service() {
   events_ = std::make_unique<EventService>(
-      stack_, random_,
-      [this](std::string_view room) { return room_state(room); },
+      stack_, random_, [this](std::string_view room) { return room_state(room); },
       [this](const sip::ServerTransaction& tx, std::string_view right) {
         return authorize(tx, right).has_value();
       });
@@ -319,8 +318,8 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   sdp::Negotiated chosen = negotiated.value().negotiated;
   if (body.empty()) {
     const sdp::CodecSpec& first = call->media.capabilities().codecs.front();
-    chosen.codec = sdp::NegotiatedCodec{first.payload_type, first.encoding, first.clock_rate,
-                                        first.channels, {}};
+    chosen.codec = sdp::NegotiatedCodec{
+        first.payload_type, first.encoding, first.clock_rate, first.channels, {}};
     chosen.remote_address.clear();
     chosen.srtp.reset();
     chosen.media_index = 0;
@@ -365,7 +364,9 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   call->replaces = admission->replaces;
   call->settings = command->settings;
   call->settings.muted = admission->muted;
-  if (is_service_room(call->room)) call->settings.hold = mixer::HoldMode::kMusic;
+  call->unpark = admission->unpark;
+  call->parked = is_service_room(call->room) && !call->unpark;
+  if (call->parked) call->settings.hold = mixer::HoldMode::kMusic;
   const sip::DialogId id = call->id;
   if (!add_media(*call, std::move(*command))) {
     reject_unavailable(tx);
@@ -395,7 +396,9 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
 }
 
 bool Server::is_service_room(std::string_view room) const {
-  return room == options_.moh_user || room == options_.park_user;
+  return room == options_.moh_user || room == options_.park_user ||
+         (room.size() > options_.park_user.size() + 1 && room.starts_with(options_.park_user) &&
+          room[options_.park_user.size()] == '/');
 }
 
 bool Server::add_media(Call& call, mixer::Command command) {
@@ -564,6 +567,16 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
   arm_session_timer(call);
   const uint64_t member = call.member;
   const std::string room = call.room;
+  if (call.unpark) {
+    // A parked call retrieved: it leaves hold and talks with the retriever.
+    const auto parked = calls_.find(*call.unpark);
+    call.unpark.reset();
+    if (parked != calls_.end()) {
+      parked->second->parked = false;
+      parked->second->settings.hold = mixer::HoldMode::kNone;
+      apply_settings(*parked->second);
+    }
+  }
   if (call.replaces) {
     // RFC 3891 §3: the new dialog is up; the replaced one ends with BYE.
     const sip::DialogId old = *call.replaces;
@@ -687,7 +700,7 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
     update_srtp(call, result);
     // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
     mixer::HoldMode hold = hold_mode(result);
-    if (is_service_room(call.room)) hold = mixer::HoldMode::kMusic;
+    if (call.parked) hold = mixer::HoldMode::kMusic;
     if (hold != call.settings.hold) {
       call.settings.hold = hold;
       apply_settings(call);

@@ -57,6 +57,8 @@ class Server final : public Control {
   const ConferenceRegistry& conferences() const { return conferences_; }
   // The published state of a room (nullopt if it does not exist).
   std::optional<ConferenceState> room_state(std::string_view room) const;
+  // sip:park@host as a room: every parked call (RFC 5359 §2.15).
+  ConferenceState park_state() const;
 
   // Control (admin API, action URNs, DTMF keys).
   std::vector<ConferenceState> rooms() const override;
@@ -173,6 +175,7 @@ class Server final : public Control {
   ConferenceRegistry conferences_;
   rtp::StreamId last_stream_ = 0;
   uint64_t last_member_ = 0;
+  uint64_t last_park_ = 0;
   sip::DialogSet dialogs_;
   sip::DialogRandom random_;
   sdp::LocalCapabilities capabilities_;

@@ -49,6 +49,12 @@ struct Server::Call {
   std::string remote_tag;
   bool outbound = false;  // dialed out by the focus
   bool hidden = false;    // a service call (music on hold, park): not a member
+  // Held by the music-on-hold or park service: hears music, heard by none,
+  // until a retrieval (park) lifts it.
+  bool parked = false;
+  // A park retrieval: the parked call this one talks to, taken off hold
+  // once this call is answered.
+  std::optional<sip::DialogId> unpark;
   MemberRole role = MemberRole::kParticipant;
   uint64_t whisper_target = 0;  // member id a whisperer is heard by
   bool talking = false;
@@ -89,6 +95,8 @@ struct Server::Admission {
   uint64_t member = 0;
   bool muted = false;
   bool hidden = false;
+  // Park retrieval (RFC 5359 §2.15): the parked call the newcomer talks to.
+  std::optional<sip::DialogId> unpark;
 };
 
 mixer::Role to_mixer_role(MemberRole role);

@@ -209,6 +209,7 @@ std::string Server::member_state_endpoint(const Call& call) const {
 }
 
 std::optional<ConferenceState> Server::room_state(std::string_view room) const {
+  if (room == options_.park_user) return park_state();
   if (!conferences_.find(std::string(room))) return std::nullopt;
   ConferenceState state;
   state.room = std::string(room);
@@ -234,6 +235,24 @@ std::optional<ConferenceState> Server::room_state(std::string_view room) const {
   return state;
 }
 
+ConferenceState Server::park_state() const {
+  // sip:park@host: every parked call, whichever park/<n> room holds it; it
+  // exists even when empty so a dialog-package watcher can wait for calls.
+  ConferenceState state;
+  state.room = options_.park_user;
+  state.entity = conference_uri(options_.park_user);
+  state.subject = "parked calls";
+  const std::string prefix = options_.park_user + "/";
+  std::vector<const Call*> parked;
+  for (const auto& [id, call] : calls_) {
+    if (call->room.starts_with(prefix) && call->parked) parked.push_back(call.get());
+  }
+  std::sort(parked.begin(), parked.end(),
+            [](const Call* a, const Call* b) { return a->member < b->member; });
+  for (const Call* call : parked) state.members.push_back(member_state(*call));
+  return state;
+}
+
 std::vector<ConferenceState> Server::rooms() const {
   std::vector<ConferenceState> out;
   for (const std::string& room : conferences_.names()) {
@@ -247,6 +266,9 @@ std::vector<ConferenceState> Server::rooms() const {
 void Server::publish(const std::string& room, ControlEvent::Kind kind, uint64_t member) {
   if (listener_) listener_(ControlEvent{kind, room, member});
   on_room_changed(room, kind);
+  if (room.starts_with(options_.park_user + "/")) {
+    on_room_changed(options_.park_user, ControlEvent::Kind::kMemberChanged);
+  }
 }
 
 ControlResult Server::set_muted(std::string_view room, uint64_t member, bool muted) {

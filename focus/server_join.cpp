@@ -113,6 +113,16 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       return std::nullopt;
     }
     const Call& old = *it->second;
+    if (old.parked && old.room.starts_with(options_.park_user + "/")) {
+      // RFC 5359 §2.15 retrieval: the newcomer talks with the parked caller
+      // in its room (nobody is replaced); anyone with the replace right.
+      const auto user = authorize(tx, sip::kRightReplace);
+      if (!user) return std::nullopt;
+      admission.room = old.room;
+      admission.auth_user = *user;
+      admission.unpark = old.id;
+      return admission;
+    }
     if (aor(request.from().uri.to_string()) != aor(old.entity)) {
       // Someone else's call: only an account with the replace right.
       if (!authorize(tx, sip::kRightReplace)) return std::nullopt;

@@ -165,6 +165,10 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   }
   out.hidden = false;
   out.hold = service ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+  // Each parked call waits in a room of its own (park/<n>) so that its
+  // retrieval can join it there.
+  if (room == options_.park_user)
+    out.room = options_.park_user + "/" + std::to_string(++last_park_);
   start_dial_out(std::move(out));
 }
 
@@ -255,6 +259,7 @@ void Server::start_dial_out(DialOut request) {
   call->member = ++last_member_;
   call->referral = request.referral;
   call->settings.hold = request.hold;
+  call->parked = request.hold == mixer::HoldMode::kMusic;
   const auto target = sip::parse_uri(request.target);
   if (target && target->param("transport") && sip::iequals(*target->param("transport"), "tcp")) {
     call->transport = sip::TransportKind::kTcp;

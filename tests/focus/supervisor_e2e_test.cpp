@@ -224,6 +224,42 @@ TEST_F(SupervisorE2eTest, ReferWithReplacesToTheMohServiceGivesTheTargetMusic) {
   EXPECT_GT(held.level(), 300.0);  // the music-on-hold tune
 }
 
+TEST_F(SupervisorE2eTest, AParkedCallHearsMusicAndIsRetrievedByAnAuthorisedReplaces) {
+  start(46200);
+  Caller holder(400, "bob"), held(700, "alice"), retriever(1100, "sup");
+  callee_ = &held;
+  const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
+                             "?Replaces=bob-alice%40bob%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+  std::optional<Message> response =
+      exchange_auth(holder, request(holder, Method::kRefer, "park"), {{"Refer-To", target}});
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status(), 202);
+  run_until([&] { return held.mixer_port != 0; });
+  ASSERT_NE(held.mixer_port, 0);
+  callee_ = nullptr;
+  std::vector<Caller*> parked{&held};
+  talk(parked, 40, 20);
+  EXPECT_GT(held.level(), 300.0);  // parked callers hear music
+  // sip:park@ publishes the parked dialog (what a retriever builds Replaces from).
+  const auto park = server_->room_state("park");
+  ASSERT_TRUE(park.has_value());
+  ASSERT_EQ(park->members.size(), 1u);
+  EXPECT_EQ(park->members.front().dialog.call_id, held.call_id);
+  // Retrieval needs the replace right; it joins the parked caller, who
+  // leaves hold and is not sent away.
+  Caller stranger(1300, "stranger");
+  EXPECT_EQ(invite_to(stranger, "sendrecv", "park", {}, {{"Replaces", dialog_ref(held)}}), 401);
+  ASSERT_EQ(invite_to(retriever, "sendrecv", "park", {}, {{"Replaces", dialog_ref(held)}}, "sup",
+                      "s3cret"),
+            200);
+  std::vector<Caller*> both{&held, &retriever};
+  talk(both, 60, 30);
+  EXPECT_GT(retriever.heard(700), kHeard);
+  EXPECT_GT(held.heard(1100), kHeard);
+  EXPECT_EQ(received(Method::kBye, held.call_id), 0u);
+  EXPECT_TRUE(server_->room_state("park")->members.empty());
+}
+
 TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
   start(45800);
   Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
