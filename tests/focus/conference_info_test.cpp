@@ -369,6 +369,20 @@ TEST(ConferenceInfo, HostileNamesStayWellFormedAndValid) {
   expect_valid(xml);
 }
 
+TEST(ConferenceInfo, TheSchemaCheckRejectsWhatTheRfcForbids) {
+  // A control for expect_valid(): the schema is live, not a pass-all.
+  if (!testing::have_xmllint()) GTEST_SKIP() << "xmllint (libxml2-utils) is not installed";
+  std::string xml = conference_info_full(room(), 1);
+  const size_t at = xml.find("<status>connected</status>");
+  ASSERT_NE(at, std::string::npos);
+  xml.replace(at, 26, "<status>exploded</status>");
+  EXPECT_FALSE(testing::validate_against("conference-info.xsd", xml).valid);
+  std::string no_entity = conference_info_full(room(), 1);
+  const size_t entity = no_entity.find(" entity=");
+  no_entity.replace(entity, 8, " entityx=");
+  EXPECT_FALSE(testing::validate_against("conference-info.xsd", no_entity).valid);
+}
+
 TEST(XmlSafe, KeepsValidUtf8AndReplacesWhatXmlForbids) {
   EXPECT_EQ(xml_safe("plain"), "plain");
   EXPECT_EQ(xml_safe("tab\tlf\ncr\r"), "tab\tlf\ncr\r");

@@ -115,6 +115,16 @@ TEST(DialogInfo, OneDialogPerMemberWithIdsDirectionStateAndParties) {
   expect_valid(xml);
 }
 
+TEST(DialogInfo, TheSchemaCheckRejectsWhatTheRfcForbids) {
+  // A control for expect_valid(): a <dialog> without its <state> is invalid.
+  if (!testing::have_xmllint()) GTEST_SKIP() << "xmllint (libxml2-utils) is not installed";
+  std::string xml = dialog_info_full(room(), 1);
+  const size_t at = xml.find("<state>confirmed</state>");
+  ASSERT_NE(at, std::string::npos);
+  xml.erase(at, 24);
+  EXPECT_FALSE(testing::validate_against("dialog-info.xsd", xml).valid);
+}
+
 TEST(DialogInfo, StateFollowsTheDialogLifecyclePerRfc4235Section3_7_1) {
   MemberState m;
   m.dialog.initiator = true;
