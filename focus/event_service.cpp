@@ -203,15 +203,19 @@ sip::NotifyBody EventService::full_state(const sip::Subscription& subscription) 
   return document(*created_, *creating_state_, /*full=*/true);
 }
 
-sip::NotifyBody EventService::document(Subscriber& s, const ConferenceState& state, bool full) {
+sip::NotifyBody EventService::document(Subscriber& s, const ConferenceState& state, bool full,
+                                       const ConferenceDiff* diff) {
   // RFC 4575 §4.6 / RFC 4235 §4.1: +1 for every document to this subscriber.
   ++s.version;
   sip::NotifyBody body;
   if (s.conference) {
     body.content_type = std::string(kConferenceInfoType);
-    body.body =
-        full ? conference_info_full(state, s.version)
-             : conference_info_partial(s.known, state, diff_conference(s.known, state), s.version);
+    if (full) {
+      body.body = conference_info_full(state, s.version);
+    } else {
+      body.body = conference_info_partial(
+          s.known, state, diff != nullptr ? *diff : diff_conference(s.known, state), s.version);
+    }
   } else {
     body.content_type = std::string(kDialogInfoType);
     body.body = dialog_info_full(state, s.version);
@@ -297,12 +301,16 @@ void EventService::update(Token token, const ConferenceState& state) {
     return;
   }
   bool full = s.resync;
-  if (!full && s.conference && diff_conference(s.known, state).empty()) return;
+  std::optional<ConferenceDiff> diff;
+  if (s.conference && !full) {
+    diff = diff_conference(s.known, state);
+    if (diff->empty()) return;
+  }
   if (!s.conference) {
     if (!full && dialog_info_full(state, 0) == s.known_dialogs) return;
     full = true;
   }
-  const sip::NotifyBody body = document(s, state, full);
+  const sip::NotifyBody body = document(s, state, full, diff ? &*diff : nullptr);
   send(token, s.subscription->make_notify(*dialog, stack_.timers().now(), body));
 }
 

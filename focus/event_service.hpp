@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "focus/conference_info.hpp"
 #include "focus/conference_state.hpp"
 #include "signaling/dialog_random.hpp"
 #include "signaling/dialog_set.hpp"
@@ -128,7 +129,10 @@ class EventService {
   void subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog);
   // EventPackage::full_state: the document for a NOTIFY the Notifier builds.
   sip::NotifyBody full_state(const sip::Subscription& subscription);
-  sip::NotifyBody document(Subscriber& subscriber, const ConferenceState& state, bool full);
+  // The next document (version +1): full, or partial since `known` (with
+  // `diff` if already computed).
+  sip::NotifyBody document(Subscriber& subscriber, const ConferenceState& state, bool full,
+                           const ConferenceDiff* diff = nullptr);
   void send(Token token, sip::Message notify);
   void on_notify_result(Token token, const sip::ClientEvent& event);
   // Sends the change since the subscriber's last document, if any.
