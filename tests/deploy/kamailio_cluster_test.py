@@ -12,7 +12,11 @@ then stops one node and checks that rooms created afterwards all land on the
 survivor and still carry audio. Exit 0 on success, 1 on failure, 77 when
 Kamailio is not installed. Bounded: about 20 s, hard limit 90 s.
 
-  kamailio_cluster_test.py CHORUS KAMAILIO_CFG [KAMAILIO_BINARY]
+With --load CHORUS_LOAD it also runs bench/load's chorus-load through
+Kamailio (three rooms of three, every participant verified: it hears every
+other talker of its room and never itself) while both nodes are up.
+
+  kamailio_cluster_test.py CHORUS KAMAILIO_CFG [--kamailio BINARY] [--load CHORUS_LOAD]
 """
 
 import math
@@ -350,12 +354,35 @@ def wait_for(path, text, process, what):
         time.sleep(0.05)
 
 
+def run_load(load, proxy_port, work):
+    """chorus-load through the front: its own verification of who hears whom."""
+    out = os.path.join(work, "chorus-load.log")
+    with open(out, "w") as log:
+        result = subprocess.run(
+            [load, "--target", f"{HOST}:{proxy_port}", "--rooms", "3", "--participants", "3",
+             "--verify", "9", "--duration", "3", "--room-prefix", "load-", "--no-progress"],
+            stdout=log, stderr=subprocess.STDOUT, timeout=min(30, remaining()))
+    check(result.returncode == 0, "chorus-load through Kamailio failed (exit %d):\n%s"
+          % (result.returncode, open(out, errors="replace").read()[-3000:]))
+
+
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    options = {}
+    for flag in ("--kamailio", "--load"):
+        if flag in args:
+            i = args.index(flag)
+            if i + 1 >= len(args):
+                print(__doc__)
+                return 2
+            options[flag] = args[i + 1]
+            del args[i:i + 2]
+    if len(args) != 2:
         print(__doc__)
         return 2
-    chorus, cfg = sys.argv[1], sys.argv[2]
-    kamailio = sys.argv[3] if len(sys.argv) > 3 else shutil.which("kamailio") or "/usr/sbin/kamailio"
+    chorus, cfg = args
+    kamailio = options.get("--kamailio") or shutil.which("kamailio") or "/usr/sbin/kamailio"
+    load = options.get("--load")
     if not os.access(kamailio, os.X_OK):
         print("kamailio not installed: skipped")
         return 77
@@ -410,6 +437,9 @@ def main():
         used = set(placement.values())
         check(used <= {n for _, _, n in nodes}, f"rooms landed on unknown nodes {used}")
         check(len(used) == 2, f"every room landed on {used}: rooms are not spread by hashing")
+        if load:
+            run_load(load, proxy_port, work)
+            print("chorus-load through Kamailio: PASS")
 
         # Stop the node that holds the first room; it must exit cleanly.
         victim = next(n for n in nodes if n[2] == placement[ROOMS_BEFORE[0]])
