@@ -4,7 +4,7 @@
 // meter follow the event stream, and mute / unmute / dial-out / kick buttons
 // reach the Control and come back as events. A wrong token is refused.
 //
-//   node console_browser_test.mjs <admin_fixture> <dir holding node_modules>
+//   node console_browser_test.mjs <dir holding node_modules> <admin_fixture>
 
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
 
-const [fixturePath, nodeDir] = process.argv.slice(2);
+const [nodeDir, fixturePath] = process.argv.slice(2);
 const { chromium } = createRequire(resolve(nodeDir) + "/")("playwright-core");
 const TOKEN = "console-token";
 const step = (text) => console.log("-- " + text);

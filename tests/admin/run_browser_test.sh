@@ -2,11 +2,12 @@
 # Installs playwright-core (pinned) into a cache directory of the build tree
 # once, then runs the console browser test. No network and no cache: the
 # test FAILS (it does not skip) and says which step deploy/setup needs.
-#   run_browser_test.sh <admin_fixture> <cache dir> <test .mjs>
+#   run_browser_test.sh <server exe> <cache dir> <test .mjs> [more args]
 set -u
 fixture=$1
 cache=$2
 script=$3
+shift 3
 version=1.49.1
 if [ ! -f "$cache/node_modules/playwright-core/package.json" ]; then
   mkdir -p "$cache"
@@ -22,4 +23,4 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
   echo "FAIL: no chromium (Debian package 'chromium', installed by deploy/setup)"
   exit 1
 fi
-exec node "$script" "$fixture" "$cache"
+exec node "$script" "$cache" "$fixture" "$@"

@@ -1,0 +1,127 @@
+// The console against a real `chorus`: chorus-load dials two participants
+// into one room, the page lists them, a click mutes one, and chorus-load's
+// per-interval reports show the other participant stop hearing the muted
+// one's tone while the muted one still hears the other.
+//
+//   node console_audio_test.mjs <dir holding node_modules> <chorus> <chorus-load>
+//
+// Needs the admin listener wired into chorus (options admin.port/admin.token
+// → focus::AdminServer on the signalling io_context).
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
+
+const [nodeDir, chorusPath, loadPath] = process.argv.slice(2);
+const { chromium } = createRequire(resolve(nodeDir) + "/")("playwright-core");
+const TOKEN = "audio-token";
+const sipPort = 15060 + Math.floor(Math.random() * 2000) * 2;
+const adminPort = sipPort + 1;
+const rtpFirst = 42000 + Math.floor(Math.random() * 100) * 100;
+const step = (text) => console.log("-- " + text);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const dir = mkdtempSync(join(tmpdir(), "chorus-admin-"));
+const config = join(dir, "chorus.toml");
+writeFileSync(config, `[sip]
+listen = "127.0.0.1:${sipPort}"
+tcp = false
+slow_room_prefix = ""
+[media]
+rtp_ports = "${rtpFirst}-${rtpFirst + 99}"
+[admin]
+address = "127.0.0.1"
+port = ${adminPort}
+token = "${TOKEN}"
+`);
+
+const children = [];
+function start(path, args) {
+  const child = spawn(path, args, { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  return child;
+}
+
+let browser;
+const watchdog = setTimeout(() => { console.error("FAIL: overall timeout"); cleanup(); process.exit(1); }, 80000);
+function cleanup() {
+  for (const c of children) c.kill("SIGTERM");
+}
+
+try {
+  step("start chorus with the admin listener on " + adminPort);
+  start(chorusPath, ["--config", config]);
+  const base = `http://127.0.0.1:${adminPort}`;
+  let up = false;
+  for (let i = 0; i < 100 && !up; ++i) {
+    try { up = (await fetch(base + "/metrics")).ok; } catch { await sleep(100); }
+  }
+  assert.ok(up, "chorus's admin listener never answered (is AdminServer wired into chorus?)");
+
+  step("chorus-load dials two participants into one room");
+  const load = start(loadPath, ["--target", `127.0.0.1:${sipPort}`, "--rooms", "1",
+    "--participants", "2", "--verify", "2", "--duration", "18", "--report-interval", "0.5",
+    "--room-prefix", "admin", "--no-progress", "--local-port-base", String(rtpFirst + 200)]);
+  const reports = [];
+  createInterface({ input: load.stdout }).on("line", (line) => {
+    try { const r = JSON.parse(line); if (r.heard) reports.push({ ...r, at: Date.now() }); } catch { /* summary */ }
+  });
+
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  const page = await browser.newPage({ bypassCSP: true });
+  await page.goto(base + "/");
+  await page.fill("#token", TOKEN);
+  await page.click("#use-token");
+
+  step("both members are listed");
+  await page.waitForFunction(() => document.querySelectorAll("tr.member").length === 2, null, { timeout: 20000 });
+
+  // A report's "heard" has every room tone (a participant's own comes back
+  // silent: N-1 mixing). The other's frequency is the one p hears loudest
+  // before the mute; p is then followed on that frequency.
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const inWindow = (p, from, to) => reports.filter((r) => r.participant === p && r.at >= from && r.at <= to);
+  const level = (p, freq, from, to) => mean(inWindow(p, from, to).map((r) => r.heard[freq] ?? 0));
+
+  step("both hear each other before the mute");
+  await sleep(3000);
+  const baselineFrom = Date.now() - 2500;
+  const baselineTo = Date.now();
+  const other = [0, 1].map((p) => {
+    const last = inWindow(p, baselineFrom, baselineTo).at(-1);
+    assert.ok(last, "no report from participant " + p);
+    return Object.entries(last.heard).sort((a, b) => b[1] - a[1])[0][0];
+  });
+  const before = [0, 1].map((p) => level(p, other[p], baselineFrom, baselineTo));
+  console.log("tones:", other, "heard before:", before);
+  assert.ok(before[0] > 100 && before[1] > 100, "participants do not hear each other before the mute");
+
+  step("mute the first member from the page");
+  const row = page.locator("tr.member").first();
+  await row.locator("button.mute").click();
+  await page.waitForFunction(() => document.querySelector("tr.member button.unmute"));
+  const mutedAt = Date.now();
+  await sleep(4000);
+  const after = [0, 1].map((p) => level(p, other[p], mutedAt + 1500, Date.now()));
+  console.log("heard after:", after);
+  const ratios = [after[0] / before[0], after[1] / before[1]];
+  console.log("ratios:", ratios);
+  // One participant (the other one) stops hearing the muted member; the muted
+  // member keeps hearing the other.
+  assert.ok(Math.min(...ratios) < 0.1, "nobody stopped hearing the muted member");
+  assert.ok(Math.max(...ratios) > 0.5, "the muted member stopped hearing the other as well");
+  console.log("PASS");
+  process.exitCode = 0;
+} catch (error) {
+  console.error("FAIL:", error);
+  process.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+  if (browser) await browser.close().catch(() => {});
+  cleanup();
+}
