@@ -175,17 +175,22 @@ void Participant::on_packet(std::span<uint8_t> datagram, Clock::time_point now) 
   const double clock = params_.rtp_clock_rate;
   const double arrival_s = std::chrono::duration<double>(now - epoch_).count();
   const double transit = arrival_s * clock - static_cast<double>(view->timestamp());
+  bool new_timeline = !have_transit_;
   if (have_transit_) {
-    double d = transit - last_transit_;
-    // A timestamp jump (a new talker spurt, a wrap) is not jitter.
-    if (std::fabs(d) < clock) jitter_ts_ += (std::fabs(d) - jitter_ts_) / 16.0;
+    const double d = transit - last_transit_;
+    if (std::fabs(d) < clock) {
+      jitter_ts_ += (std::fabs(d) - jitter_ts_) / 16.0;
+    } else {
+      // A timestamp jump of a second or more (the sender re-based its RTP
+      // clock, e.g. a new encoder or SSRC) starts a new timeline: it is
+      // neither jitter nor lateness.
+      new_timeline = true;
+    }
   }
   last_transit_ = transit;
   have_transit_ = true;
   const double transit_ms = transit / clock * 1000.0;
-  if (transit_ms < min_transit_ms_ || min_transit_ms_ - transit_ms > 1000.0) {
-    min_transit_ms_ = transit_ms;
-  }
+  if (new_timeline || transit_ms < min_transit_ms_) min_transit_ms_ = transit_ms;
   if (transit_ms - min_transit_ms_ > late_ms_) ++counters_.late;
 
   if (decoder_ && view->payload_type() == payload_type_ && !view->payload().empty()) {
