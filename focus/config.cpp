@@ -25,9 +25,10 @@ using Keys = std::span<const std::string_view>;
 
 constexpr std::array<std::string_view, 8> kSections = {"sip",     "media", "conference", "room",
                                                        "account", "log",   "admin",      "process"};
-constexpr std::array<std::string_view, 8> kSipKeys = {
+constexpr std::array<std::string_view, 9> kSipKeys = {
     "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
-    "slow_room_prefix"};
+    "slow_room_prefix", "digest_algorithms"};
+constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 1> kSipExtraKeys = {"ring_delay_ms"};
 constexpr std::array<std::string_view, 10> kMediaKeys = {
     "address", "rtp_ports", "shards",        "rtp_timeout_ms",    "codecs",
@@ -274,6 +275,8 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
               "allowed: a non-empty string without '\"' or '\\\\'", [](const std::string& realm) {
                 return !realm.empty() && realm.find_first_of("\"\\\r\n") == std::string::npos;
               });
+  reader.read(sip, "sip.digest_algorithms", "digest_algorithms", options.digest_algorithms,
+              kDigestAlgorithms, false);
   reader.read(sip, "sip.slow_room_prefix", "slow_room_prefix", options.slow_room_prefix,
               "allowed: \"\" or a room-name prefix (letters, digits, -_.!~*'())",
               [](const std::string& prefix) { return prefix.empty() || is_plain_user(prefix); });

@@ -69,6 +69,10 @@ struct Options {
   // Digest realm and accounts for privileged operations (Join as
   // monitor/whisper/barge, Replaces of another's dialog, REFER, dialog package).
   std::string realm = "chorus";
+  // Challenge algorithms in order of preference (RFC 8760 §2.4: one
+  // WWW-Authenticate each, most preferred first): "SHA-256", "MD5". Some
+  // clients (sipp) answer only the first and know only MD5.
+  std::vector<std::string> digest_algorithms = {"SHA-256", "MD5"};
   std::vector<Account> accounts;
   // RFC 5359 §2.3 / §2.15 service users at this host.
   std::string moh_user = "moh";

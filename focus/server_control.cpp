@@ -59,6 +59,13 @@ std::optional<MemberRole> parse_role(std::string_view name) {
 void Server::load_accounts() {
   sip::DigestConfig config;
   config.realm = options_.realm;
+  config.algorithms.clear();
+  for (const std::string& name : options_.digest_algorithms) {
+    if (const auto algorithm = sip::digest_algorithm_from_name(name)) {
+      config.algorithms.push_back(*algorithm);
+    }
+  }
+  if (config.algorithms.empty()) config.algorithms = {sip::DigestAlgorithm::kSha256};
   digest_ = std::make_unique<sip::DigestServer>(std::move(config));
   for (const Account& account : options_.accounts) {
     sip::DigestAccount entry;
@@ -75,6 +82,7 @@ void Server::reload(const Options& options) {
   options_.max_members = options.max_members;
   options_.accounts = options.accounts;
   options_.realm = options.realm;
+  options_.digest_algorithms = options.digest_algorithms;
   options_.moh_file = options.moh_file;
   load_accounts();
   // New music applies to every room from now on.
