@@ -58,21 +58,22 @@ def remaining():
 
 
 def free_port(kind=socket.SOCK_DGRAM, even_pair=False):
-    for _ in range(200):
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
-        s.close()
-        if even_pair and (port % 2 or port >= 65534):
-            continue
+    """A port free for both UDP and TCP on 127.0.0.1, below the kernel's
+    ephemeral range (32768+) so outgoing connections of other tests do not
+    grab it between this check and our bind."""
+    for _ in range(500):
+        port = random.randrange(20000, 32000)
+        if even_pair:
+            port &= ~1
         ok = True
-        for p, k in [(port, socket.SOCK_DGRAM), (port, socket.SOCK_STREAM)]:
-            t = socket.socket(socket.AF_INET, k)
-            try:
-                t.bind((HOST, p))
-            except OSError:
-                ok = False
-            t.close()
+        for p in ([port, port + 1] if even_pair else [port]):
+            for k in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                t = socket.socket(socket.AF_INET, k)
+                try:
+                    t.bind((HOST, p))
+                except OSError:
+                    ok = False
+                t.close()
         if ok:
             return port
     raise Failure("no free port")
@@ -366,6 +367,52 @@ def run_load(load, proxy_port, work):
           % (result.returncode, open(out, errors="replace").read()[-3000:]))
 
 
+def front_answers(front, log, proxy_port):
+    """Waits until Kamailio answers OPTIONS to itself; False if it exited."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind((HOST, 0))
+    try:
+        while True:
+            if front.poll() is not None:
+                return False
+            probe.sendto((f"OPTIONS sip:{HOST}:{proxy_port} SIP/2.0\r\n"
+                          f"Via: SIP/2.0/UDP {HOST}:{probe.getsockname()[1]};branch=z9hG4bKprobe\r\n"
+                          "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\n"
+                          f"To: <sip:{HOST}>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
+                          "Content-Length: 0\r\n\r\n").encode(), (HOST, proxy_port))
+            if select.select([probe], [], [], min(0.2, remaining()))[0]:
+                check(probe.recv(4096).startswith(b"SIP/2.0 200"), "kamailio OPTIONS not 200")
+                return True
+    finally:
+        probe.close()
+
+
+def start_front(kamailio, cfg, ds_list, work, processes):
+    """Kamailio in the foreground on a free port (retried if another process
+    takes the port first); returns (process, port)."""
+    for attempt in range(3):
+        proxy_port = free_port()
+        runtime = os.path.join(work, f"run{attempt}")
+        os.mkdir(runtime)
+        log = os.path.join(work, "kamailio.log")
+        with open(log, "w") as out:
+            front = subprocess.Popen(
+                [kamailio, "-f", cfg, "-DD", "-E", "-n", "1", "-Y", runtime, "-w", work,
+                 "-P", os.path.join(runtime, "kamailio.pid"),
+                 "-A", f"LISTEN_UDP=udp:{HOST}:{proxy_port}",
+                 "-A", f"LISTEN_TCP=tcp:{HOST}:{proxy_port}",
+                 "-A", f'DISPATCHER_LIST="{ds_list}"',
+                 "-A", "PING_INTERVAL=1", "-A", "NODE_TIMEOUT_MS=1000"],
+                stdout=out, stderr=subprocess.STDOUT)
+        processes.append(front)
+        if front_answers(front, log, proxy_port):
+            time.sleep(1.5)  # one probe round: both nodes active
+            return front, proxy_port
+        text = open(log, errors="replace").read()
+        check(attempt < 2 and "in use" in text, "kamailio exited:\n" + text[-3000:])
+    raise Failure("kamailio did not start")
+
+
 def main():
     args = sys.argv[1:]
     options = {}
@@ -389,47 +436,25 @@ def main():
     work = tempfile.mkdtemp(prefix="chorus-kamailio-")
     processes = []
     try:
-        node_ports = [free_port(), free_port()]
-        proxy_port = free_port()
         nodes = []
-        for i, port in enumerate(node_ports):
-            process, log = start_chorus(chorus, port, 43000 + 200 * i, work, f"node{i}")
-            processes.append(process)
+        for i in range(2):
+            for attempt in range(3):
+                port = free_port()
+                process, log = start_chorus(chorus, port, 43000 + 200 * i, work, f"node{i}")
+                processes.append(process)
+                try:
+                    wait_for(log, "dial sip:", process, "chorus")
+                    break
+                except Failure:
+                    if attempt == 2 or "in use" not in open(log, errors="replace").read():
+                        raise
             nodes.append((process, log, f"{HOST}:{port}"))
-        for process, log, _ in nodes:
-            wait_for(log, "dial sip:", process, "chorus")
+        node_ports = [int(n[2].rsplit(":", 1)[1]) for n in nodes]
         ds_list = os.path.join(work, "dispatcher.list")
         with open(ds_list, "w") as f:
             for port in node_ports:
                 f.write(f"1 sip:{HOST}:{port};transport=udp\n")
-        runtime = os.path.join(work, "run")
-        os.mkdir(runtime)
-        kamailio_log = os.path.join(work, "kamailio.log")
-        with open(kamailio_log, "w") as out:
-            front = subprocess.Popen(
-                [kamailio, "-f", cfg, "-DD", "-E", "-n", "1", "-Y", runtime, "-w", work,
-                 "-P", os.path.join(runtime, "kamailio.pid"),
-                 "-A", f"LISTEN_UDP=udp:{HOST}:{proxy_port}",
-                 "-A", f"LISTEN_TCP=tcp:{HOST}:{proxy_port}",
-                 "-A", f'DISPATCHER_LIST="{ds_list}"',
-                 "-A", "PING_INTERVAL=1", "-A", "NODE_TIMEOUT_MS=1000"],
-                stdout=out, stderr=subprocess.STDOUT)
-        processes.append(front)
-        # Kamailio is up when it answers OPTIONS to itself.
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind((HOST, 0))
-        while True:
-            check(front.poll() is None,
-                  "kamailio exited:\n" + open(kamailio_log, errors="replace").read()[-3000:])
-            probe.sendto((f"OPTIONS sip:{HOST}:{proxy_port} SIP/2.0\r\n"
-                          f"Via: SIP/2.0/UDP {HOST}:{probe.getsockname()[1]};branch=z9hG4bKprobe\r\n"
-                          "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\n"
-                          f"To: <sip:{HOST}>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\n"
-                          "Content-Length: 0\r\n\r\n").encode(), (HOST, proxy_port))
-            if select.select([probe], [], [], min(0.2, remaining()))[0]:
-                check(probe.recv(4096).startswith(b"SIP/2.0 200"), "kamailio OPTIONS not 200")
-                break
-        probe.close()
+        front, proxy_port = start_front(kamailio, cfg, ds_list, work, processes)
         time.sleep(1.5)  # one probe round: both nodes active
 
         placement = dial_rooms(ROOMS_BEFORE, proxy_port)
