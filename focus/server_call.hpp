@@ -2,6 +2,7 @@
 
 // Server internals shared by focus/server*.cpp: one member's call.
 
+#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ struct Server::Call {
   std::string entity;   // the member's URI
   std::string display;  // its display name
   std::string remote_tag;
+  int64_t joined_at = std::time(nullptr);  // RFC 4575 §5.6.6 joining-info
+  std::string joined_by;                   // a dial-out's referrer
   bool outbound = false;  // dialed out by the focus
   bool hidden = false;    // a service call (music on hold, park): not a member
   // Held by the music-on-hold or park service: hears music, heard by none,

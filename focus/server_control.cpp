@@ -196,6 +196,11 @@ MemberState Server::member_state(const Call& call) const {
       }
     }
   }
+  state.joined_at = call.joined_at;
+  state.joined_by = call.joined_by;
+  // Supervisors who are not heard by everyone stay out of the conference
+  // package (RFC 4575 is seen by all members); the dialog package lists them.
+  state.hidden = call.role == MemberRole::kMonitor || call.role == MemberRole::kWhisper;
   state.dialog.call_id = call.id.call_id;
   state.dialog.local_tag = call.id.local_tag;
   state.dialog.remote_tag = call.id.remote_tag;
@@ -205,6 +210,7 @@ MemberState Server::member_state(const Call& call) const {
     state.dialog.local_uri = dialog->local_uri();
     state.dialog.remote_uri = dialog->remote_uri();
     state.dialog.remote_target = dialog->remote_target();
+    state.dialog.local_target = dialog->local_contact();
   }
   return state;
 }

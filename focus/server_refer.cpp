@@ -258,6 +258,7 @@ void Server::start_dial_out(DialOut request) {
   call->entity = request.target;
   call->member = ++last_member_;
   call->referral = request.referral;
+  call->joined_by = request.referred_by;
   call->settings.hold = request.hold;
   call->parked = request.hold == mixer::HoldMode::kMusic;
   const auto target = sip::parse_uri(request.target);
