@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "focus/admin_json.hpp"
 
@@ -48,6 +49,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
 
   void accept();
   void on_event(const ControlEvent& event);
+  void flush_events();
   void broadcast(const std::shared_ptr<const std::string>& message);
   void arm_levels();
   void add(Connection* connection, std::weak_ptr<Connection> weak) {
@@ -66,6 +68,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   bool running = false;
   bool levels_armed = false;
   std::string last_levels;
+  std::vector<ControlEvent> pending_events;  // this burst, sent by flush_events()
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
   std::unordered_map<EventSession*, std::weak_ptr<EventSession>> streams;
 };
@@ -316,7 +319,24 @@ void AdminServer::Impl::broadcast(const std::shared_ptr<const std::string>& mess
 
 void AdminServer::Impl::on_event(const ControlEvent& event) {
   if (streams.empty()) return;
-  broadcast(std::make_shared<const std::string>(dump(event_json(event, control.rooms()))));
+  // Events come in bursts (a join is several changes; talkers flip every
+  // few hundred ms in every room): queue them and answer the whole burst
+  // with one Control::rooms() snapshot once the current handler returns.
+  pending_events.push_back(event);
+  if (pending_events.size() > 1) return;
+  asio::post(io, [weak = weak_from_this()] {
+    if (const auto self = weak.lock()) self->flush_events();
+  });
+}
+
+void AdminServer::Impl::flush_events() {
+  std::vector<ControlEvent> events;
+  events.swap(pending_events);
+  if (!running || streams.empty() || events.empty()) return;
+  const std::vector<ConferenceState> rooms = control.rooms();
+  for (const ControlEvent& event : events) {
+    broadcast(std::make_shared<const std::string>(dump(event_json(event, rooms))));
+  }
 }
 
 void AdminServer::Impl::arm_levels() {

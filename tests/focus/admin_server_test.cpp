@@ -642,6 +642,25 @@ TEST_F(AdminServerTest, EventStreamSendsASnapshotThenEventsAndLevels) {
   EXPECT_TRUE(seen);
 }
 
+TEST_F(AdminServerTest, AnEventBurstArrivesWholeAndInOrder) {
+  EventStream stream(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(stream.error()) << stream.error().message();
+  ASSERT_TRUE(stream.next_of("snapshot"));
+  on_io([this] {
+    control_.emit({ControlEvent::Kind::kTalker, "r1", 1});
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 2});
+    control_.emit({ControlEvent::Kind::kRoomEnded, "gone", 0});
+    return 0;
+  });
+  std::vector<std::string> types;
+  while (types.size() < 3) {
+    std::optional<json> message = stream.next();
+    ASSERT_TRUE(message);
+    if ((*message)["type"] != "levels") types.push_back((*message)["type"]);
+  }
+  EXPECT_EQ(types, (std::vector<std::string>{"talker", "member_changed", "room_ended"}));
+}
+
 TEST_F(AdminServerTest, EventStreamAcceptsTheBearerHeaderAndIsClosedOnStop) {
   EventStream stream(client_io_, port_, "/api/events", std::string("Bearer ") + kToken);
   ASSERT_FALSE(stream.error()) << stream.error().message();
