@@ -111,6 +111,7 @@ class LoadRun {
   Clock::time_point last_progress_;
   uint64_t received_at_progress_ = 0;
   bool tty_ = false;
+  double generator_cpu_s_ = 0;  // our own CPU over the whole run
 };
 
 }  // namespace chorus::load
