@@ -21,8 +21,10 @@
 #include <string>
 #include <variant>
 
+#include "focus/admin_server.hpp"
 #include "focus/config.hpp"
 #include "focus/log.hpp"
+#include "focus/metrics.hpp"
 #include "focus/options.hpp"
 #include "focus/server.hpp"
 #include "signaling/asio.hpp"
@@ -162,6 +164,29 @@ int main(int argc, char** argv) {
     reload_signal.async_wait(on_reload);
 
     server.start();
+    // The admin API, console and /metrics share the signalling thread
+    // (Control needs no locks). Declared after the server: destroyed first.
+    std::unique_ptr<chorus::focus::AdminServer> admin;
+    if (options.admin_port != 0) {
+      if (options.admin_token.empty()) {
+        throw std::runtime_error(
+            "admin.port is set but admin.token is empty: every API request would be refused; "
+            "set admin.token (or admin.port = 0 to turn the admin listener off)");
+      }
+      chorus::focus::AdminConfig config;
+      config.address = options.admin_address;
+      config.port = options.admin_port;
+      config.token = options.admin_token;
+      admin = std::make_unique<chorus::focus::AdminServer>(
+          io, server,
+          chorus::focus::make_metrics_source(server.stack(), server.engine(),
+                                             &server.media_totals()),
+          config);
+      admin->start();  // before dropping privileges: the port may be low
+      std::cout << "chorus: admin console on http://" << options.admin_address << ":"
+                << admin->port() << "/ (API /api, metrics /metrics)\n";
+      spdlog::info("admin API on {}:{}", options.admin_address, admin->port());
+    }
     if (::geteuid() == 0 && !options.run_as_user.empty()) {
       drop_privileges(options.run_as_user);
       spdlog::info("switched to user {}", options.run_as_user);

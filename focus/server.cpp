@@ -1,6 +1,9 @@
 #include "focus/server.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "focus/event_service.hpp"
+#include "focus/log.hpp"
 #include "focus/media_setup.hpp"
 #include "focus/server_call.hpp"
 
@@ -421,7 +424,12 @@ bool Server::add_media(Call& call, mixer::Command command) {
   command.conference = call.conference;
   command.participant = call.participant;
   command.stream.id = call.stream;
+  command.stream.jitter.min_delay_ms = options_.jitter_min_ms;
+  command.stream.jitter.initial_delay_ms = options_.jitter_initial_ms;
+  command.stream.jitter.max_delay_ms = options_.jitter_max_ms;
   if (!engine_.add_participant(command)) {
+    LogContext context(call.id.call_id, call.room);
+    spdlog::warn("mixer refused the member (no port or full command ring): 503");
     if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
     return false;
   }
@@ -462,6 +470,12 @@ void Server::schedule_poll() {
     polling_ = false;
     if (error) return;
     poll_engine();
+    // Once a second every stream reports its RFC 3550 figures and drop
+    // counters (rtp kStats): the admin API's loss/jitter and /metrics.
+    if (++polls_since_stats_ >= 200) {
+      polls_since_stats_ = 0;
+      request_stats();
+    }
     if (!calls_.empty()) schedule_poll();
   });
 }
@@ -474,11 +488,22 @@ void Server::poll_engine() {
     // Bounded: at most a ring's worth per poll, the rest next time.
     for (int n = 0; n < 1024 && engine_.poll_event(shard, raw, event); ++n) {
       if (!event) {
+        if (raw.kind == rtp::EventKind::kStats) {
+          media_totals_.on_stats(raw.stream, raw.stats);
+        } else if (raw.kind == rtp::EventKind::kStreamClosed) {
+          media_totals_.on_closed(raw.stream);
+        }
         const auto it = by_stream_.find(raw.stream);
         if (it == by_stream_.end()) continue;
         const sip::DialogId id = it->second;
         if (raw.kind == rtp::EventKind::kRtpTimeout) {
           end_call(id, /*send_bye=*/true);
+        } else if (raw.kind == rtp::EventKind::kStats) {
+          if (const auto call = calls_.find(id); call != calls_.end()) {
+            call->second->loss_fraction = raw.stats.fraction_lost / 256.0;
+            call->second->jitter_ms = raw.stats.jitter_ms;
+            call->second->ssrc = raw.stats.remote_ssrc;
+          }
         } else if (raw.kind == rtp::EventKind::kDtmf) {
           if (const auto call = calls_.find(id); call != calls_.end()) {
             on_dtmf(*call->second, raw.digit);
@@ -514,6 +539,18 @@ void Server::poll_engine() {
           break;
       }
     }
+  }
+}
+
+void Server::request_stats() {
+  for (const auto& [id, call] : calls_) {
+    if (call->rtp_port == 0) continue;
+    const auto shard = engine_.shard_of(call->conference, call->participant);
+    if (!shard) continue;
+    rtp::Command command;
+    command.kind = rtp::CommandKind::kRequestStats;
+    command.stream = call->stream;
+    engine_.shard(*shard).post(command);  // a full ring skips one report
   }
 }
 
@@ -567,6 +604,11 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
   arm_session_timer(call);
   const uint64_t member = call.member;
   const std::string room = call.room;
+  {
+    LogContext context(call.id.call_id, call.room);
+    spdlog::info("member {} joined ({}, {} {}/{}{})", member, call.entity, role_name(call.role),
+                 call.codec, call.clock_rate, call.replaces ? ", replacing a dialog" : "");
+  }
   if (call.unpark) {
     // A parked call retrieved: it leaves hold and talks with the retriever.
     const auto parked = calls_.find(*call.unpark);
@@ -805,6 +847,10 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
   const auto it = calls_.find(id);
   if (it != calls_.end()) {
     Call& call = *it->second;
+    {
+      LogContext context(call.id.call_id, call.room);
+      spdlog::info("member {} left{}", call.member, send_bye_request ? " (BYE sent)" : "");
+    }
     if (call.ring_timer != 0) stack_.timers().cancel(call.ring_timer);
     if (call.session_timer != 0) stack_.timers().cancel(call.session_timer);
     if (call.ringing) ringing_.erase(call.ringing->id());

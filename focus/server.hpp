@@ -11,6 +11,7 @@
 #include "focus/conference_registry.hpp"
 #include "focus/conference_state.hpp"
 #include "focus/control.hpp"
+#include "focus/metrics_media.hpp"
 #include "focus/options.hpp"
 #include "mixer/engine.hpp"
 #include "signaling/asio.hpp"
@@ -55,6 +56,8 @@ class Server final : public Control {
   size_t call_count() const { return calls_.size(); }
   size_t dialog_count() const { return dialogs_.size(); }
   const ConferenceRegistry& conferences() const { return conferences_; }
+  // RTP/RTCP totals of every stream, live and closed (for /metrics).
+  const MediaTotals& media_totals() const { return media_totals_; }
   // The published state of a room (nullopt if it does not exist).
   std::optional<ConferenceState> room_state(std::string_view room) const;
   // sip:park@host as a room: every parked call (RFC 5359 §2.15).
@@ -146,6 +149,7 @@ class Server final : public Control {
   // Media: the engine's answer to an add, and its other events.
   bool add_media(Call& call, mixer::Command command);
   void schedule_poll();
+  void request_stats();
   void poll_engine();
   void on_media_added(Call& call, uint16_t port);
   void on_media_failed(Call& call);
@@ -172,6 +176,9 @@ class Server final : public Control {
   bool polling_ = false;
   bool engine_started_ = false;
   bool running_ = false;
+  // Polls since the last statistics request (one a second per stream).
+  unsigned polls_since_stats_ = 0;
+  MediaTotals media_totals_;
   ConferenceRegistry conferences_;
   rtp::StreamId last_stream_ = 0;
   uint64_t last_member_ = 0;

@@ -50,8 +50,8 @@ struct Server::Call {
   std::string remote_tag;
   int64_t joined_at = std::time(nullptr);  // RFC 4575 §5.6.6 joining-info
   std::string joined_by;                   // a dial-out's referrer
-  bool outbound = false;  // dialed out by the focus
-  bool hidden = false;    // a service call (music on hold, park): not a member
+  bool outbound = false;                   // dialed out by the focus
+  bool hidden = false;                     // a service call (music on hold, park): not a member
   // Held by the music-on-hold or park service: hears music, heard by none,
   // until a retrieval (park) lifts it.
   bool parked = false;
@@ -62,6 +62,9 @@ struct Server::Call {
   uint64_t whisper_target = 0;  // member id a whisperer is heard by
   bool talking = false;
   int level = -127;
+  double loss_fraction = 0;  // RFC 3550 fraction lost, last report
+  double jitter_ms = 0;
+  uint32_t ssrc = 0;
   // The account that authorised a supervisor join: DTMF role keys are
   // honoured only within that account's rights.
   std::string auth_user;

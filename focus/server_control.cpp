@@ -189,6 +189,9 @@ MemberState Server::member_state(const Call& call) const {
   state.clock_rate = call.clock_rate;
   state.media_label = "audio-" + std::to_string(call.member);
   state.level_dbov = call.level;
+  state.loss_fraction = call.loss_fraction;
+  state.jitter_ms = call.jitter_ms;
+  state.ssrc = call.ssrc;
   if (call.role == MemberRole::kWhisper) {
     for (const auto& [id, other] : calls_) {
       if (other->member == call.whisper_target && other->room == call.room) {

@@ -7,7 +7,10 @@
 
 #include <array>
 
+#include <spdlog/spdlog.h>
+
 #include "focus/event_service.hpp"
+#include "focus/log.hpp"
 #include "focus/media_setup.hpp"
 #include "focus/server_call.hpp"
 #include "signaling/header_dialog_ref.hpp"
@@ -251,6 +254,11 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
 }
 
 void Server::start_dial_out(DialOut request) {
+  {
+    LogContext context({}, request.room);
+    spdlog::info("dialing out to {}{}", request.target,
+                 request.referred_by.empty() ? "" : " referred by " + request.referred_by);
+  }
   auto call = std::make_unique<Call>(capabilities_);
   call->outbound = true;
   call->room = request.room;
