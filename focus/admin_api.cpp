@@ -1,5 +1,7 @@
 #include "focus/admin_api.hpp"
 
+#include "focus/conference_info.hpp"
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -275,7 +277,7 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member,
   if (role_it == args->end() || !role_it->is_string()) {
     return json_error(400, "\"role\" must be participant, monitor, whisper or barge");
   }
-  const std::optional<MemberRole> role = parse_member_role(role_it->get_ref<const std::string&>());
+  const std::optional<MemberRole> role = parse_role(role_it->get_ref<const std::string&>());
   if (!role) return json_error(400, "\"role\" must be participant, monitor, whisper or barge");
   uint64_t target = 0;
   if (*role == MemberRole::kWhisper) {

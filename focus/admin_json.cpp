@@ -1,32 +1,12 @@
 #include "focus/admin_json.hpp"
 
+#include "focus/conference_info.hpp"
+
 #include <algorithm>
 
 namespace chorus::focus {
 
 using nlohmann::json;
-
-std::string_view member_role_name(MemberRole role) {
-  switch (role) {
-    case MemberRole::kParticipant:
-      return "participant";
-    case MemberRole::kMonitor:
-      return "monitor";
-    case MemberRole::kWhisper:
-      return "whisper";
-    case MemberRole::kBarge:
-      return "barge";
-  }
-  return "participant";
-}
-
-std::optional<MemberRole> parse_member_role(std::string_view name) {
-  for (const MemberRole role :
-       {MemberRole::kParticipant, MemberRole::kMonitor, MemberRole::kWhisper, MemberRole::kBarge}) {
-    if (member_role_name(role) == name) return role;
-  }
-  return std::nullopt;
-}
 
 std::string_view event_name(ControlEvent::Kind kind) {
   switch (kind) {
@@ -61,7 +41,7 @@ json member_json(const MemberState& m, const ConferenceState& room) {
               {"endpoint", m.endpoint},
               {"status", m.status},
               {"joining", m.joining_method},
-              {"role", member_role_name(m.role)},
+              {"role", role_name(m.role)},
               {"whisper_target", m.whisper_target},
               {"whisper_target_id", target_id},
               {"muted", m.muted},

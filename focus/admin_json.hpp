@@ -12,8 +12,6 @@
 
 namespace chorus::focus {
 
-std::string_view member_role_name(MemberRole role);
-std::optional<MemberRole> parse_member_role(std::string_view name);
 std::string_view event_name(ControlEvent::Kind kind);
 
 // {"id","entity","display","endpoint","status","joining","role",

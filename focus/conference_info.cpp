@@ -1,5 +1,7 @@
 #include "focus/conference_info.hpp"
 
+#include <cctype>
+
 #include <algorithm>
 #include <array>
 #include <ctime>
@@ -313,6 +315,20 @@ std::string_view role_name(MemberRole role) {
       return "barge";
   }
   return "participant";
+}
+
+std::optional<MemberRole> parse_role(std::string_view name) {
+  for (const MemberRole role :
+       {MemberRole::kParticipant, MemberRole::kMonitor, MemberRole::kWhisper, MemberRole::kBarge}) {
+    const std::string_view known = role_name(role);
+    if (name.size() == known.size() &&
+        std::equal(name.begin(), name.end(), known.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return role;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string_view endpoint_status(const MemberState& member) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,8 @@ inline constexpr std::string_view kChorusInfoNamespace =
 
 // The <roles><entry> name of a role: participant, monitor, whisper, barge.
 std::string_view role_name(MemberRole role);
+// The role a name stands for (case-insensitive), nullopt for anything else.
+std::optional<MemberRole> parse_role(std::string_view name);
 // RFC 4575 §5.6.4 endpoint <status>: the member's status, with "connected"
 // refined to "on-hold" (the member holds the call) or "muted-via-focus".
 // Empty for a status outside the RFC's enumeration (then no <status>).

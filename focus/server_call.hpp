@@ -106,6 +106,5 @@ struct Server::Admission {
 };
 
 mixer::Role to_mixer_role(MemberRole role);
-std::optional<MemberRole> parse_role(std::string_view name);
 
 }  // namespace chorus::focus

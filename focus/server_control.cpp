@@ -48,14 +48,6 @@ mixer::Role to_mixer_role(MemberRole role) {
   return mixer::Role::kParticipant;
 }
 
-std::optional<MemberRole> parse_role(std::string_view name) {
-  for (MemberRole role :
-       {MemberRole::kParticipant, MemberRole::kMonitor, MemberRole::kWhisper, MemberRole::kBarge}) {
-    if (sip::iequals(name, role_name(role))) return role;
-  }
-  return std::nullopt;
-}
-
 void Server::load_accounts() {
   sip::DigestConfig config;
   config.realm = options_.realm;

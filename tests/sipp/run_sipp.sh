@@ -8,37 +8,12 @@ chorus=$1 sipp=$2 scenario=$3 transport=$4 service=${5:-room42}
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-sipp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-free_port() {
-  python3 - <<'PY'
-import socket
-for _ in range(50):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        u.close()
-        continue
-    t.close(); u.close()
-    print(port)
-    break
-PY
-}
+source "$(dirname "$0")/common.sh"
 
 focus_port=$(free_port)
 client_port=$(free_port)
 media_port=$(free_port)
-"$chorus" --sip "127.0.0.1:$focus_port" --rtp-ports 42000-42099 >"$work/chorus.log" 2>&1 &
-chorus_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "dial sip:" "$work/chorus.log" 2>/dev/null && break
-  if ! kill -0 "$chorus_pid" 2>/dev/null; then
-    echo "chorus exited early:"; cat "$work/chorus.log"; exit 1
-  fi
-  sleep 0.1
-done
+start_chorus "$chorus" --sip "127.0.0.1:$focus_port" --rtp-ports 42000-42099
 
 (cd "$work" && timeout 60 "$sipp" -sf "$scenario" -t "$transport" -i 127.0.0.1 \
    -p "$client_port" -mp "$media_port" -s "$service" -m 1 -l 1 \
@@ -47,15 +22,7 @@ done
    "127.0.0.1:$focus_port" >"$work/sipp.out" 2>&1)
 sipp_status=$?
 
-kill -TERM "$chorus_pid" 2>/dev/null
-chorus_status=1
-for _ in $(seq 1 100); do
-  if ! kill -0 "$chorus_pid" 2>/dev/null; then wait "$chorus_pid"; chorus_status=$?; break; fi
-  sleep 0.1
-done
-if kill -0 "$chorus_pid" 2>/dev/null; then
-  echo "chorus did not stop on SIGTERM"; kill -KILL "$chorus_pid"; chorus_status=1
-fi
+stop_chorus
 
 if [ "$sipp_status" -ne 0 ] || [ "$chorus_status" -ne 0 ]; then
   echo "sipp exit $sipp_status, chorus exit $chorus_status"

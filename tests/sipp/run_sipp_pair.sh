@@ -10,24 +10,7 @@ chorus=$1 sipp=$2 uas=$3 uac=$4 config=${5:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-sipp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-free_port() {
-  python3 - <<'PY'
-import socket
-for _ in range(50):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        u.close()
-        continue
-    t.close(); u.close()
-    print(port)
-    break
-PY
-}
+source "$(dirname "$0")/common.sh"
 
 focus_port=$(free_port)
 uas_port=$(free_port)
@@ -36,15 +19,7 @@ uas_media=$(free_port)
 uac_media=$(free_port)
 args=(--sip "127.0.0.1:$focus_port" --rtp-ports 42100-42199)
 [ -n "$config" ] && args=(--config "$config" "${args[@]}")
-"$chorus" "${args[@]}" >"$work/chorus.log" 2>&1 &
-chorus_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "dial sip:" "$work/chorus.log" 2>/dev/null && break
-  if ! kill -0 "$chorus_pid" 2>/dev/null; then
-    echo "chorus exited early:"; cat "$work/chorus.log"; exit 1
-  fi
-  sleep 0.1
-done
+start_chorus "$chorus" "${args[@]}"
 
 printf 'SEQUENTIAL\n127.0.0.1:%s;\n' "$uas_port" >"$work/uas.csv"
 (cd "$work" && timeout 60 "$sipp" -sf "$uas" -t u1 -i 127.0.0.1 -p "$uas_port" \
@@ -62,15 +37,7 @@ uac_status=$?
 
 # The UAS's call is up; stopping chorus sends it the BYE that ends it.
 sleep 1
-kill -TERM "$chorus_pid" 2>/dev/null
-chorus_status=1
-for _ in $(seq 1 100); do
-  if ! kill -0 "$chorus_pid" 2>/dev/null; then wait "$chorus_pid"; chorus_status=$?; break; fi
-  sleep 0.1
-done
-if kill -0 "$chorus_pid" 2>/dev/null; then
-  echo "chorus did not stop on SIGTERM"; kill -KILL "$chorus_pid"; chorus_status=1
-fi
+stop_chorus
 wait "$uas_pid"
 uas_status=$?
 
