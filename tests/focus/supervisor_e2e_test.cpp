@@ -4,9 +4,15 @@
 // REFER method=BYE (RFC 4579 §5.8), REFER with Replaces to the music-on-hold
 // service (RFC 5359 §2.3), action URNs with Target-Dialog (RFC 4538), PIN
 // and member limits.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <cstdlib>
 
 #include "tests/focus/e2e_support.hpp"
+
+extern char** environ;
 
 namespace chorus::focus {
 namespace {
@@ -179,6 +185,91 @@ TEST_F(SupervisorE2eTest, ReferDialsOutWithSipfragProgressAndTheCalleeHearsTheRo
   talk(all, 60, 30);
   EXPECT_GT(c.heard(400), kHeard);
   EXPECT_GT(a.heard(1100), kHeard);
+}
+
+// A free UDP port on 127.0.0.1 (for a sipp peer).
+uint16_t free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(SupervisorE2eTest, ReferMakesTheFocusCallASippUasThatHearsTheRoom) {
+  if (std::system("command -v sipp >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "sipp missing: deploy/setup installs sip-tester";
+  }
+  start(46300);
+  // sipp answers the focus's offerless INVITE (tests/sipp/uas_late_offer.xml
+  // checks the isfocus Contact and Referred-By) and echoes every RTP packet
+  // it receives: what the room sends it comes back into the room. Alice
+  // hearing her own tone (which N-1 never gives back) proves the UAS heard it.
+  const uint16_t sip_port = free_udp_port();
+  const uint16_t media_port = free_udp_port();
+  const std::string scenario = CHORUS_SOURCE_DIR "/tests/sipp/uas_late_offer.xml";
+  const std::string port_text = std::to_string(sip_port);
+  const std::string media_text = std::to_string(media_port);
+  const char* argv[] = {"sipp",
+                        "-sf",
+                        scenario.c_str(),
+                        "-t",
+                        "u1",
+                        "-i",
+                        "127.0.0.1",
+                        "-p",
+                        port_text.c_str(),
+                        "-mp",
+                        media_text.c_str(),
+                        "-rtp_echo",
+                        "-m",
+                        "1",
+                        "-timeout",
+                        "30s",
+                        "-timeout_error",
+                        "-nostdin",
+                        nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawnp(&pid, "sipp", &actions, nullptr, const_cast<char**>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  io_.run_for(300ms);  // sipp binds
+
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "echo"), 200);
+  const std::string target = "<sip:callee@127.0.0.1:" + port_text + ">";
+  std::optional<Message> accepted =
+      exchange_auth(a, request(a, Method::kRefer, "echo"), {{"Refer-To", target}}, "op", "0pw");
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(accepted->status(), 202);
+  run_until([&] { return server_->call_count() == 2; }, 5000ms);
+  ASSERT_EQ(server_->call_count(), 2u) << "the focus did not get the sipp UAS into the room";
+  std::vector<Caller*> all{&a};
+  talk(all, 75, 35);
+  EXPECT_GT(a.heard(400), kHeard) << "the room's audio did not come back from the sipp UAS";
+
+  // The focus ends the UAS's call (and sipp its run) when it stops.
+  server_->stop();
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline) {
+    io_.run_for(20ms);
+  }
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    ADD_FAILURE() << "sipp did not finish after the focus's BYE";
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "sipp's scenario failed";
+  }
 }
 
 TEST_F(SupervisorE2eTest, ReferWithMethodByeRemovesTheMember) {
