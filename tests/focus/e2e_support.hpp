@@ -24,6 +24,7 @@
 #include "focus/server.hpp"
 #include "mixer/codec.hpp"
 #include "mixer/goertzel.hpp"
+#include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
 #include "signaling/digest_hash.hpp"
 #include "signaling/header_auth.hpp"
@@ -66,13 +67,34 @@ class Caller {
     return "v=0\r\no=" + name_ + " 1 " + std::to_string(++version_) +
            " IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
            "m=audio " +
-           std::to_string(port_) +
-           " RTP/AVP " + std::to_string(pt_) + "\r\na=rtpmap:" + std::to_string(pt_) +
-           (pt_ == 8 ? " PCMA/8000" : " PCMU/8000") + "\r\na=" + std::string(direction) + "\r\n";
+           std::to_string(port_) + " RTP/AVP " + std::to_string(pt_) +
+           (telephone_events ? " 101" : "") + "\r\na=rtpmap:" + std::to_string(pt_) +
+           (pt_ == 8 ? " PCMA/8000" : " PCMU/8000") +
+           (telephone_events ? "\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15" : "") +
+           "\r\na=" + std::string(direction) + "\r\n";
   }
+
+  // Queues key presses sent as RFC 4733 events (100 ms each) instead of
+  // audio frames; needs telephone_events in the SDP.
+  void press(std::string_view digits) { pending_digits_ += digits; }
 
   void send_frame() {
     if (mixer_port == 0 || !sending) return;
+    if (!dtmf_.active() && !pending_digits_.empty()) {
+      dtmf_.start(pending_digits_.front(), ts_, 800);
+      pending_digits_.erase(0, 1);
+    }
+    if (dtmf_.active()) {
+      if (const auto event = dtmf_.next()) {
+        std::array<uint8_t, 64> packet{};
+        const rtp::RtpHeader h{101, event->marker, seq_, event->timestamp, 0x2000u + port_};
+        const size_t n = rtp::write_packet(packet, h, event->payload);
+        ++seq_;
+        ts_ += 160;
+        send_datagram(std::span<const uint8_t>(packet.data(), n));
+        return;
+      }
+    }
     mixer::Frame f;
     f.sample_rate = 8000;
     f.samples = 160;
@@ -87,11 +109,15 @@ class Caller {
     const size_t n = rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size));
     ++seq_;
     ts_ += 160;
+    send_datagram(std::span<const uint8_t>(packet.data(), n));
+  }
+
+  void send_datagram(std::span<const uint8_t> datagram) {
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     to.sin_port = htons(mixer_port);
-    ::sendto(fd_, packet.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    ::sendto(fd_, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
   }
 
   // Drains the socket (bounded by what is queued); keeps decoded audio when asked.
@@ -134,6 +160,7 @@ class Caller {
   uint32_t cseq = 0;
   uint16_t mixer_port = 0;
   bool sending = true;
+  bool telephone_events = false;  // offer RFC 4733 telephone-event (PT 101)
 
  private:
   double freq_;
@@ -141,6 +168,8 @@ class Caller {
   mutable int version_ = 0;
   double phase_ = 0;
   uint8_t pt_ = 0;
+  rtp::DtmfSender dtmf_{160};
+  std::string pending_digits_;
   int fd_ = -1;
   uint16_t port_ = 0;
   uint16_t seq_ = 0;

@@ -112,6 +112,44 @@ TEST_F(SupervisorE2eTest, JoinWithoutModeBargesInAndEveryoneHears) {
   EXPECT_GT(s.heard(400), kHeard);
 }
 
+TEST_F(SupervisorE2eTest, SupervisorKeysSwitchAMonitorToBargeIn) {
+  start(46400);
+  Caller a(400, "alice"), b(700, "bob"), s(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "keys"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "keys"), 200);
+  s.telephone_events = true;
+  ASSERT_EQ(invite_to(s, "sendrecv", "keys", room_uri("keys") + ";mode=monitor",
+                      {{"Join", dialog_ref(a)}}, "sup", "s3cret"),
+            200);
+  std::vector<Caller*> all{&a, &b, &s};
+  talk(all, 40, 20);
+  EXPECT_LT(a.heard(1100), kSilent);  // a silent monitor
+  // *3 (RFC 4733 events): barge in, within the account's rights.
+  s.press("*3");
+  talk(all, 30, 30);
+  run_until([&] { return server_->room_state("keys")->members.size() == 3; });
+  talk(all, 60, 30);
+  EXPECT_GT(a.heard(1100), kHeard);
+  EXPECT_GT(b.heard(1100), kHeard);
+  const auto state = server_->room_state("keys");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->members.back().role, MemberRole::kBarge);
+}
+
+TEST_F(SupervisorE2eTest, HiddenMembersLeaveWithTheLastVisibleOne) {
+  start(46450);
+  Caller a(400, "alice"), m(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "solo"), 200);
+  ASSERT_EQ(invite_to(m, "recvonly", "solo", {}, {{"Join", dialog_ref(a)}}, "sup", "s3cret"), 200);
+  EXPECT_EQ(server_->room_state("solo")->members.back().role, MemberRole::kMonitor);
+  ASSERT_EQ(bye(a, "solo"), 200);
+  // Nobody left to listen to: the monitor's call ends with a BYE from the focus.
+  run_until([&] { return received(Method::kBye, m.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, m.call_id), 1u);
+  EXPECT_EQ(server_->call_count(), 0u);
+  EXPECT_FALSE(server_->room_state("solo").has_value());
+}
+
 TEST_F(SupervisorE2eTest, JoinToAnUnknownDialogIs481AndABadModeIs400) {
   start(45300);
   Caller a(400, "alice"), s(1100, "sup");
