@@ -1,10 +1,29 @@
 #include "mixer/dtmf_detector.hpp"
 
+#include <cmath>
 #include <new>
 
 #include <spandsp.h>
 
 namespace chorus::mixer {
+
+namespace {
+
+// SpanDSP's dBm0 scale: a full-scale 16-bit square wave is +6.16 dBm0.
+const double kGateMeanSquare = 32767.0 * 32767.0 * std::pow(10.0, (DtmfDetector::kGateDbm0 - 6.16) / 10.0);
+
+bool quiet(const Frame& f) {
+  const size_t n = f.samples * f.channels;
+  if (n == 0) return true;
+  int64_t sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t s = f.data[i];
+    sum += s * s;
+  }
+  return static_cast<double>(sum) < kGateMeanSquare * static_cast<double>(n);
+}
+
+}  // namespace
 
 DtmfDetector::DtmfDetector(int sample_rate) : sample_rate_(sample_rate) {
   rx_ = dtmf_rx_init(nullptr, &DtmfDetector::on_digits, this);
@@ -25,6 +44,9 @@ void DtmfDetector::on_digits(void* user, const char* digits, int len) {
 
 std::string_view DtmfDetector::process(const Frame& f) {
   digit_count_ = 0;
+  const bool loud = !quiet(f);
+  if (!loud && !was_loud_) return {};
+  was_loud_ = loud;
   const Frame* in = &f;
   if (to_8k_ != nullptr) {
     if (f.sample_rate != sample_rate_ || f.channels != 1) return {};
@@ -33,6 +55,7 @@ std::string_view DtmfDetector::process(const Frame& f) {
   } else if (f.sample_rate != 8000 || f.channels != 1) {
     return {};
   }
+  ++frames_analysed_;
   dtmf_rx(rx_, in->data.data(), static_cast<int>(in->samples));
   return {digits_.data(), digit_count_};
 }

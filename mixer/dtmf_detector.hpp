@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -16,6 +17,13 @@ namespace chorus::mixer {
 // once, when it is recognised. Audio at other rates is first resampled to
 // 8 kHz with a resampler owned here. State is allocated in the constructor;
 // process() never allocates.
+//
+// A quiet gate spares the detector (and the resampler) on frames that cannot
+// hold a digit: a frame whose mean power is below kGateDbm0 (19 dB under the
+// weakest tone Q.24 asks a receiver to accept, -26 dBm0 per tone) is skipped,
+// except the first quiet frame after an analysed one, which still goes in so
+// that the detector sees a digit end. Silent members of a large room cost one
+// sum of squares per frame.
 class DtmfDetector {
  public:
   explicit DtmfDetector(int sample_rate = 8000);
@@ -30,6 +38,10 @@ class DtmfDetector {
   // A lost frame: lets the detector's timing advance without audio.
   void fill_in(size_t samples_8k);
   int sample_rate() const { return sample_rate_; }
+  // Frames given to the detector itself (not skipped by the gate).
+  uint64_t frames_analysed() const { return frames_analysed_; }
+
+  static constexpr double kGateDbm0 = -45.0;
 
  private:
   static void on_digits(void* user, const char* digits, int len);
@@ -40,6 +52,8 @@ class DtmfDetector {
   Frame scratch_;
   std::array<char, 16> digits_{};
   size_t digit_count_ = 0;
+  bool was_loud_ = true;
+  uint64_t frames_analysed_ = 0;
 };
 
 }  // namespace chorus::mixer

@@ -1,7 +1,17 @@
 #include "rtp/shard.hpp"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 namespace chorus::rtp {
 
@@ -20,6 +30,18 @@ uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+// epoll tags: the two control descriptors, else a Stream* (aligned, so bit 0
+// is free) with bit 0 set for its RTCP socket.
+constexpr uint64_t kTagTimer = 0;
+constexpr uint64_t kTagWake = 2;
+constexpr uint64_t kTagRtcp = 1;
+constexpr int kMaxEvents = 256;
+
+int checked(int fd, const char* what) {
+  if (fd < 0) throw std::runtime_error(std::string("rtp shard: ") + what + ": " + std::strerror(errno));
+  return fd;
+}
+
 }  // namespace
 
 Shard::Shard(const ShardConfig& config)
@@ -32,12 +54,26 @@ Shard::Shard(const ShardConfig& config)
       events_(std::make_unique<SpscRing<Event, kEventRingSize>>()) {
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
+  epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+  timer_fd_ = checked(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "timerfd");
+  wake_fd_ = checked(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
+  watch(timer_fd_, kTagTimer);
+  watch(wake_fd_, kTagWake);
 }
 
 Shard::~Shard() {
   stop();
   graveyard_.clear();
   streams_.clear();
+  for (const int fd : {wake_fd_, timer_fd_, epoll_fd_})
+    if (fd >= 0) ::close(fd);
+}
+
+void Shard::watch(int fd, uint64_t tag) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: a batch left in the queue is reported again
+  ev.data.u64 = tag;
+  checked(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl");
 }
 
 void Shard::start() {
@@ -45,17 +81,45 @@ void Shard::start() {
   started_ = true;
   running_.store(true, std::memory_order_release);
   thread_ = std::thread([this] {
-    deadline_ = Clock::now() + config_.tick_interval;
-    arm_tick();
-    io_.run();
+    loop();
     running_.store(false, std::memory_order_release);
   });
 }
 
 void Shard::stop() {
   if (!thread_.joinable()) return;
-  io_.stop();
+  stop_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
   thread_.join();
+}
+
+void Shard::loop() {
+  deadline_ = Clock::now() + config_.tick_interval;
+  arm_tick();
+  std::array<epoll_event, kMaxEvents> events;
+  while (!stop_requested_.load(std::memory_order_acquire)) {
+    const int n = ::epoll_wait(epoll_fd_, events.data(), kMaxEvents, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    bool tick_due = false;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
+      if (tag == kTagTimer) {
+        uint64_t expirations;
+        if (::read(timer_fd_, &expirations, sizeof expirations) > 0) tick_due = true;
+      } else if (tag == kTagWake) {
+        // stop_requested_ is checked by the loop condition
+      } else {
+        // Streams close only inside a tick, which runs after this batch, so
+        // the pointer is live (a closed one is kept two ticks in the graveyard).
+        drain(reinterpret_cast<Stream*>(tag & ~kTagRtcp), (tag & kTagRtcp) != 0);
+      }
+    }
+    if (tick_due) on_tick_timer();
+  }
 }
 
 bool Shard::post(const Command& command) {
@@ -121,8 +185,10 @@ Stream* Shard::open_stream(const StreamConfig& config) {
     streams_.push_back(std::make_unique<Stream>(*this, config, std::move(rtp), std::move(rtcp),
                                                 next_ssrc(), timeout, Clock::now()));
     Stream* stream = streams_.back().get();
-    arm_read(stream, false);
-    if (stream->rtcp_socket() != nullptr) arm_read(stream, true);
+    const auto tag = reinterpret_cast<uint64_t>(stream);
+    watch(stream->rtp_socket().native_handle(), tag);
+    if (stream->rtcp_socket() != nullptr)
+      watch(stream->rtcp_socket()->native_handle(), tag | kTagRtcp);
     return stream;
   }
   return nullptr;
@@ -132,21 +198,16 @@ void Shard::close_stream(Stream* stream) {
   const auto it = std::find_if(streams_.begin(), streams_.end(),
                                [stream](const auto& s) { return s.get() == stream; });
   if (it == streams_.end()) return;
-  stream->close_sockets();  // cancels its pending waits
+  // Out of the epoll set before the descriptors close (closing would drop
+  // them too, unless a descriptor was duplicated).
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->rtp_socket().native_handle(), nullptr);
+  if (stream->rtcp_socket() != nullptr)
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->rtcp_socket()->native_handle(), nullptr);
+  stream->close_sockets();
   ports_.release(stream->local_port());
   graveyard_.push_back({std::move(*it), tick_number_});
   *it = std::move(streams_.back());
   streams_.pop_back();
-}
-
-void Shard::arm_read(Stream* stream, bool rtcp_socket) {
-  udp::socket& socket = rtcp_socket ? *stream->rtcp_socket() : stream->rtp_socket();
-  socket.async_wait(udp::socket::wait_read,
-                    [this, stream, rtcp_socket](const boost::system::error_code& ec) {
-                      // Aborted: the stream was closed; it may be in the graveyard.
-                      if (ec) return;
-                      drain(stream, rtcp_socket);
-                    });
 }
 
 void Shard::drain(Stream* stream, bool rtcp_socket) {
@@ -168,16 +229,20 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
     }
     if (n < UdpReceiveBatch::kBatch) break;  // a short batch means the queue is empty
   }
-  arm_read(stream, rtcp_socket);
 }
 
 void Shard::arm_tick() {
-  timer_.expires_at(deadline_);
-  timer_.async_wait([this](const boost::system::error_code& ec) { on_tick_timer(ec); });
+  // steady_clock is CLOCK_MONOTONIC: the deadline is an absolute timerfd time.
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_.time_since_epoch()).count();
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
-void Shard::on_tick_timer(const boost::system::error_code& ec) {
-  if (ec) return;
+void Shard::on_tick_timer() {
   const Clock::time_point start = Clock::now();
   if (start > deadline_ + config_.miss_budget) {
     // Late beyond the budget: count every deadline passed and run this tick

@@ -8,8 +8,12 @@
 // Per tick, on the shard thread: free streams closed last tick, apply queued
 // commands, per-stream housekeeping (RTCP, inactivity), the tick handler (the
 // mixer: pull, decode, mix, encode, send), then one sendmmsg per socket.
-// Between ticks the thread waits in epoll for readable sockets and drains each
-// with recvmmsg until EAGAIN.
+// Between ticks the thread waits in its own epoll set: every socket is added
+// once, level-triggered, when its stream opens (no re-arming per packet, which
+// Asio's async_wait costs: one epoll_ctl per datagram), a timerfd armed on the
+// absolute tick deadline, and an eventfd that stop() writes. A readable socket
+// is drained with recvmmsg until a short batch. The io_context only owns the
+// sockets; it never runs.
 
 #include <atomic>
 #include <chrono>
@@ -101,21 +105,25 @@ class Shard {
   bool running() const { return running_.load(std::memory_order_acquire); }
 
  private:
+  void loop();
   void arm_tick();
-  void on_tick_timer(const boost::system::error_code& ec);
+  void on_tick_timer();
+  void watch(int fd, uint64_t tag);
   void run_tick(Clock::time_point now);
   void apply(const Command& command);
   void fail(const Command& command);
-  void arm_read(Stream* stream, bool rtcp_socket);
   void drain(Stream* stream, bool rtcp_socket);
   uint32_t next_ssrc();
 
   ShardConfig config_;
-  boost::asio::io_context io_{1};
-  boost::asio::steady_timer timer_{io_};
+  boost::asio::io_context io_{1};  // owns the sockets; never run
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: stop() wakes the loop
   TickHandler* tick_handler_ = nullptr;
   std::thread thread_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> stop_requested_{false};
   bool started_ = false;
 
   BufferPool buffers_;

@@ -5,6 +5,8 @@
 
 #include <spandsp.h>
 
+#include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,49 @@ TEST(DtmfDetector, SpeechIsNotDigits) {
 TEST(DtmfDetector, TooShortToneIsIgnored) {
   // Q.24: tones shorter than ~23 ms need not be recognised; 10 ms must not be.
   EXPECT_EQ(detect(dtmf_audio("5", 10, 100)), "");
+}
+
+// Digits at the weakest level Q.24 asks a receiver to accept (-26 dBm0 per
+// tone) pass the quiet gate; silence and low noise between presses do not
+// reach the detector.
+TEST(DtmfDetector, WeakDigitsPassTheQuietGate) {
+  std::vector<int16_t> pcm(4000, 0);  // 0.5 s of silence first
+  dtmf_tx_state_t* tx = dtmf_tx_init(nullptr);
+  dtmf_tx_set_level(tx, -26, 0);
+  dtmf_tx_set_timing(tx, 50, 55);
+  dtmf_tx_put(tx, "9A0", 3);
+  std::array<int16_t, 160> block{};
+  for (int n; (n = dtmf_tx(tx, block.data(), static_cast<int>(block.size()))) > 0;)
+    pcm.insert(pcm.end(), block.begin(), block.begin() + n);
+  dtmf_tx_free(tx);
+  pcm.resize(pcm.size() + 1600, 0);
+  EXPECT_EQ(detect(pcm), "9A0");
+}
+
+TEST(DtmfDetector, QuietFramesSkipTheDetector) {
+  DtmfDetector det(8000);
+  Frame f;
+  f.set_silence(8000);
+  f.samples = 160;
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(det.process(f), "");
+  EXPECT_LE(det.frames_analysed(), 1u);  // only the first, to end a digit in progress
+  // Low noise at about -50 dBm0 (amplitude +-80) is still under the gate.
+  for (size_t i = 0; i < f.samples; ++i) f.data[i] = static_cast<int16_t>(i % 2 == 0 ? 80 : -80);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(det.process(f), "");
+  EXPECT_LE(det.frames_analysed(), 1u);
+  // A tone at -20 dBm0 is analysed, and the first quiet frame after it too.
+  // Sine amplitude for -20 dBm0 on SpanDSP's scale (full-scale square = +6.16 dBm0).
+  const double amplitude = 32767.0 * std::sqrt(2.0) * std::pow(10.0, (-20.0 - 6.16) / 20.0);
+  const auto tone = testing::tone_signal(8000, {1000.0}, amplitude, 0.1);
+  for (size_t at = 0; at + 160 <= tone.size(); at += 160) {
+    std::copy_n(tone.begin() + static_cast<std::ptrdiff_t>(at), 160, f.data.begin());
+    det.process(f);
+  }
+  const uint64_t loud = det.frames_analysed();
+  EXPECT_GE(loud, 5u);
+  f.set_silence(8000);
+  for (int i = 0; i < 10; ++i) det.process(f);
+  EXPECT_EQ(det.frames_analysed(), loud + 1);
 }
 
 TEST(DtmfDetector, WrongRateFrameIsIgnoredNotMisread) {
