@@ -82,7 +82,7 @@ struct Options {
   // Jitter-buffer bounds for every member's stream (rtp::JitterConfig).
   uint32_t jitter_min_ms = 20;
   uint32_t jitter_max_ms = 300;
-  uint32_t jitter_initial_ms = 40;
+  uint32_t jitter_initial_ms = 20;
   // Logging (focus/log.hpp): spdlog level name; empty file: stderr.
   std::string log_level = "info";
   std::string log_file;

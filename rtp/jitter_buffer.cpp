@@ -84,6 +84,7 @@ void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) 
   in_silence_ = true;
   ticks_since_adjust_ = 0;
   have_jump_candidate_ = false;
+  phase_pending_ = true;
 }
 
 int64_t JitterBuffer::unwrap_timestamp(uint32_t ts) const {
@@ -261,6 +262,14 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     return slot;
   }
   ++ticks_since_adjust_;
+  if (phase_pending_) {
+    // First pull since start(): play frame 0 at the earliest tick that is at
+    // most kHoldAbove frames ahead of its ideal time (never before frame 0).
+    phase_pending_ = false;
+    const auto placed = static_cast<int64_t>(std::floor(ideal_play_frame(now) + kHoldAbove));
+    play_frame_ = std::min<int64_t>(placed, 0);
+    last_played_frame_ = play_frame_ - 1;
+  }
 
   // Keep the playout point at "now - min transit - target" (see the header).
   const double dev = static_cast<double>(play_frame_) - ideal_play_frame(now);

@@ -14,7 +14,12 @@
 // playout point follows "now - min transit - target": when the real playout
 // point drifts from it by a frame (jitter grew or calmed, or the sender's clock
 // runs fast or slow), a frame is held (kLost/kSilence inserted) or skipped,
-// preferably in silence; a talkspurt start re-syncs the delay at once.
+// preferably in silence; a talkspurt start re-syncs the delay at once. The
+// first packet's frame is placed on the tick grid at the first pull after it
+// (the phase of arrivals against ticks is known only then): the earliest tick
+// no more than a quarter frame before "arrival + target", so a stream at zero
+// jitter waits between target - 5 ms and target + 15 ms, not up to a whole
+// extra frame.
 //
 // Sequence numbers and timestamps are unwrapped (RFC 3550 A.1 style) so wraps
 // are invisible; an SSRC change or a jump of the timeline resets the buffer.
@@ -57,7 +62,7 @@ struct Slot {  // exactly one per 20 ms tick
 struct JitterConfig {
   uint32_t min_delay_ms = 20;
   uint32_t max_delay_ms = 300;
-  uint32_t initial_delay_ms = 40;
+  uint32_t initial_delay_ms = 20;
   double percentile = 0.95;       // of per-packet jitter over the window
   uint32_t window_packets = 250;  // ~5 s of 20 ms packets (capped at kJitterWindow)
   // After this many consecutive empty ticks with nothing newer buffered, the
@@ -182,6 +187,7 @@ class JitterBuffer {
   size_t count_ = 0;
   bool have_jump_candidate_ = false;
   int64_t jump_candidate_seq_ = 0;
+  bool phase_pending_ = false;  // started, not yet pulled: place frame 0 at the first pull
 
   // Transit window (samples) and the statistics derived from it.
   std::array<int64_t, kJitterWindow> transits_{};

@@ -173,18 +173,36 @@ TEST(JitterBuffer, SteadyStreamPlaysEveryPacketInOrderAfterPreRoll) {
   const auto out = sim.run(215);
   expect_in_order(played_indices(out), 200);
   EXPECT_EQ(lost_before_end(out), 0u);
-  // Before the first packet: not started; then pre-roll silence, not loss.
+  // Before the first packet: not started; then (pre-roll) silence, never loss.
   EXPECT_EQ(out.front().kind, SlotKind::kNotStarted);
   const auto first = std::find_if(out.begin(), out.end(),
                                   [](const Played& p) { return p.kind != SlotKind::kNotStarted; });
   ASSERT_NE(first, out.end());
-  EXPECT_EQ(first->kind, SlotKind::kSilence);
-  // A steady network keeps the minimum delay: 20 ms target plus the phase
-  // between arrivals and ticks (15 ms here).
-  EXPECT_LE(sim.jb().average_delay_ms(), 40.0);
+  EXPECT_NE(first->kind, SlotKind::kLost);
+  // A steady network keeps the minimum delay. Arrivals fall 15 ms before a
+  // tick here: the first packet plays at that tick, 5 ms before its ideal
+  // time (20 ms target), rather than a whole frame later.
+  EXPECT_NEAR(sim.jb().average_delay_ms(), 15.0, 0.5);
   EXPECT_EQ(sim.jb().stats().frames_skipped + sim.jb().stats().frames_inserted, 0u);
-  EXPECT_GE(sim.jb().average_delay_ms(), 0.0);
   EXPECT_EQ(sim.jb().stats().too_late, 0u);
+}
+
+// Whatever the phase between arrivals and ticks, a steady stream waits
+// between target - 5 ms and target + 15 ms (the tick placed at the first
+// pull), never target + a whole frame.
+TEST(JitterBuffer, PlayoutPhaseKeepsTheDelayNearTheTarget) {
+  for (int phase = 0; phase < 20; ++phase) {
+    JitterConfig config;
+    config.initial_delay_ms = 20;
+    Simulation sim(config);
+    sim.send_regular(100, 1000, 5000, 160, constant(milliseconds(40 + phase)));
+    const auto out = sim.run(110);
+    expect_in_order(played_indices(out), 100);
+    EXPECT_EQ(lost_before_end(out), 0u) << "phase " << phase;
+    EXPECT_GE(sim.jb().average_delay_ms(), 15.0 - 0.5) << "phase " << phase;
+    EXPECT_LE(sim.jb().average_delay_ms(), 35.0 + 0.5) << "phase " << phase;
+    EXPECT_EQ(sim.jb().stats().too_late, 0u) << "phase " << phase;
+  }
 }
 
 TEST(JitterBuffer, ReorderedPacketsAreReorderedWithoutLoss) {
