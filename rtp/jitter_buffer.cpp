@@ -16,7 +16,7 @@ constexpr int64_t kJumpFrames = 250;
 constexpr uint32_t kRecomputeEvery = 16;
 // Playout drift thresholds, in frames (see pull()). Holding early keeps late
 // packets rare; skipping needs a wider margin so the two never oscillate.
-constexpr double kHoldAbove = 0.25;
+constexpr double kHoldAbove = 0.5;
 constexpr double kSkipBelow = -1.25;
 // While a talkspurt is under way a skip drops speech, so it waits for a larger
 // excess (or for the next silence).
@@ -145,8 +145,9 @@ void JitterBuffer::recompute_target() {
   std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(k),
                    scratch_.begin() + static_cast<std::ptrdiff_t>(n));
   // The playout point may run up to kHoldAbove frames early before a hold
-  // corrects it, so that much is added to the percentile.
-  const auto margin = static_cast<int64_t>(kHoldAbove * static_cast<double>(spt_));
+  // corrects it, so that much is added to the percentile, plus a quarter
+  // frame so that the earliest packets still have a cushion over it.
+  const auto margin = static_cast<int64_t>((kHoldAbove + 0.25) * static_cast<double>(spt_));
   target_samples_ =
       std::clamp(scratch_[k] + margin, ms_to_samples(config_.min_delay_ms, clock_rate_),
                  ms_to_samples(config_.max_delay_ms, clock_rate_));

@@ -16,10 +16,11 @@
 // runs fast or slow), a frame is held (kLost/kSilence inserted) or skipped,
 // preferably in silence; a talkspurt start re-syncs the delay at once. The
 // first packet's frame is placed on the tick grid at the first pull after it
-// (the phase of arrivals against ticks is known only then): the earliest tick
-// no more than a quarter frame before "arrival + target", so a stream at zero
-// jitter waits between target - 5 ms and target + 15 ms, not up to a whole
-// extra frame.
+// (the phase of arrivals against ticks is known only then): the tick nearest
+// to "arrival + target", so a stream at zero jitter waits between target -
+// 10 ms and target + 10 ms, not up to a whole extra frame. The target carries
+// that half frame as margin, so the earliest packets still wait out the
+// jitter percentile.
 //
 // Sequence numbers and timestamps are unwrapped (RFC 3550 A.1 style) so wraps
 // are invisible; an SSRC change or a jump of the timeline resets the buffer.

@@ -56,24 +56,25 @@ Shard::Shard(const ShardConfig& config)
   graveyard_.reserve(config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
   timer_fd_ = checked(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "timerfd");
+  sockets_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
   wake_fd_ = checked(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
-  watch(timer_fd_, kTagTimer);
-  watch(wake_fd_, kTagWake);
+  watch(epoll_fd_, timer_fd_, kTagTimer);
+  watch(epoll_fd_, wake_fd_, kTagWake);
 }
 
 Shard::~Shard() {
   stop();
   graveyard_.clear();
   streams_.clear();
-  for (const int fd : {wake_fd_, timer_fd_, epoll_fd_})
+  for (const int fd : {wake_fd_, timer_fd_, sockets_fd_, epoll_fd_})
     if (fd >= 0) ::close(fd);
 }
 
-void Shard::watch(int fd, uint64_t tag) {
+void Shard::watch(int epoll_fd, int fd, uint64_t tag) {
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: a batch left in the queue is reported again
   ev.data.u64 = tag;
-  checked(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl");
+  checked(::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl");
 }
 
 void Shard::start() {
@@ -106,19 +107,29 @@ void Shard::loop() {
     }
     bool tick_due = false;
     for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[static_cast<size_t>(i)].data.u64;
-      if (tag == kTagTimer) {
-        uint64_t expirations;
-        if (::read(timer_fd_, &expirations, sizeof expirations) > 0) tick_due = true;
-      } else if (tag == kTagWake) {
-        // stop_requested_ is checked by the loop condition
-      } else {
-        // Streams close only inside a tick, which runs after this batch, so
-        // the pointer is live (a closed one is kept two ticks in the graveyard).
-        drain(reinterpret_cast<Stream*>(tag & ~kTagRtcp), (tag & kTagRtcp) != 0);
-      }
+      if (events[static_cast<size_t>(i)].data.u64 != kTagTimer) continue;  // wake: see the loop condition
+      uint64_t expirations;
+      if (::read(timer_fd_, &expirations, sizeof expirations) > 0) tick_due = true;
     }
     if (tick_due) on_tick_timer();
+  }
+}
+
+void Shard::drain_ready() {
+  timespec wall{};
+  ::clock_gettime(CLOCK_REALTIME, &wall);
+  drain_now_ = Clock::now();
+  wall_minus_steady_ = std::chrono::seconds(wall.tv_sec) + std::chrono::nanoseconds(wall.tv_nsec) -
+                       drain_now_.time_since_epoch();
+  std::array<epoll_event, kMaxEvents> ready;
+  for (;;) {
+    const int n = ::epoll_wait(sockets_fd_, ready.data(), kMaxEvents, 0);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = ready[static_cast<size_t>(i)].data.u64;
+      // Streams close only inside the tick, after this: the pointer is live.
+      drain(reinterpret_cast<Stream*>(tag & ~kTagRtcp), (tag & kTagRtcp) != 0);
+    }
+    if (n < kMaxEvents) break;
   }
 }
 
@@ -180,15 +191,19 @@ Stream* Shard::open_stream(const StreamConfig& config) {
     rtp.non_blocking(true, ignored);
     rtp.set_option(udp::socket::receive_buffer_size(kSocketReceiveBuffer), ignored);
     if (rtcp) rtcp->non_blocking(true, ignored);
+    // Receive timestamps: datagrams are read on the tick, arrival times kept.
+    const int on = 1;
+    ::setsockopt(rtp.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    if (rtcp) ::setsockopt(rtcp->native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     const std::chrono::milliseconds timeout =
         config.rtp_timeout.count() > 0 ? config.rtp_timeout : config_.rtp_timeout;
     streams_.push_back(std::make_unique<Stream>(*this, config, std::move(rtp), std::move(rtcp),
                                                 next_ssrc(), timeout, Clock::now()));
     Stream* stream = streams_.back().get();
     const auto tag = reinterpret_cast<uint64_t>(stream);
-    watch(stream->rtp_socket().native_handle(), tag);
+    watch(sockets_fd_, stream->rtp_socket().native_handle(), tag);
     if (stream->rtcp_socket() != nullptr)
-      watch(stream->rtcp_socket()->native_handle(), tag | kTagRtcp);
+      watch(sockets_fd_, stream->rtcp_socket()->native_handle(), tag | kTagRtcp);
     return stream;
   }
   return nullptr;
@@ -200,9 +215,9 @@ void Shard::close_stream(Stream* stream) {
   if (it == streams_.end()) return;
   // Out of the epoll set before the descriptors close (closing would drop
   // them too, unless a descriptor was duplicated).
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->rtp_socket().native_handle(), nullptr);
+  ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream->rtp_socket().native_handle(), nullptr);
   if (stream->rtcp_socket() != nullptr)
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, stream->rtcp_socket()->native_handle(), nullptr);
+    ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream->rtcp_socket()->native_handle(), nullptr);
   stream->close_sockets();
   ports_.release(stream->local_port());
   graveyard_.push_back({std::move(*it), tick_number_});
@@ -214,8 +229,6 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
   udp::socket* socket = rtcp_socket ? stream->rtcp_socket() : &stream->rtp_socket();
   if (socket == nullptr || !socket->is_open()) return;  // closed since the wait completed
   const int fd = socket->native_handle();
-  const Clock::time_point now = Clock::now();
-  // Reactor style: readable → recvmmsg until the socket is empty.
   for (;;) {
     const size_t n = receive_batch_.receive(fd);
     datagrams_.store(datagrams_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -224,8 +237,17 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
         stream->on_truncated();
         continue;
       }
+      // The kernel's receive time, within [last tick's drain - 1 s, now];
+      // the drain time when the timestamp is missing or the wall clock stepped.
+      Clock::time_point arrival = drain_now_;
+      timespec ts{};
+      if (receive_batch_.kernel_time(i, ts)) {
+        const auto wall = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+        const Clock::time_point t{std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
+        if (t <= drain_now_ && t > drain_now_ - std::chrono::seconds(1)) arrival = t;
+      }
       stream->on_datagram(receive_batch_.datagram(i),
-                          endpoint_from_sockaddr(receive_batch_.source(i)), rtcp_socket, now);
+                          endpoint_from_sockaddr(receive_batch_.source(i)), rtcp_socket, arrival);
     }
     if (n < UdpReceiveBatch::kBatch) break;  // a short batch means the queue is empty
   }
@@ -267,6 +289,7 @@ void Shard::run_tick(Clock::time_point now) {
   ++tick_number_;
   // Streams closed two ticks ago can no longer be referenced by a handler.
   std::erase_if(graveyard_, [this](const Closed& c) { return c.tick + 2 <= tick_number_; });
+  drain_ready();  // everything received since the last tick, with its arrival time
   Command command;
   while (commands_->try_pop(command)) apply(command);
   for (const auto& stream : streams_) stream->on_tick(now);

@@ -8,12 +8,15 @@
 // Per tick, on the shard thread: free streams closed last tick, apply queued
 // commands, per-stream housekeeping (RTCP, inactivity), the tick handler (the
 // mixer: pull, decode, mix, encode, send), then one sendmmsg per socket.
-// Between ticks the thread waits in its own epoll set: every socket is added
-// once, level-triggered, when its stream opens (no re-arming per packet, which
-// Asio's async_wait costs: one epoll_ctl per datagram), a timerfd armed on the
-// absolute tick deadline, and an eventfd that stop() writes. A readable socket
-// is drained with recvmmsg until a short batch. The io_context only owns the
-// sockets; it never runs.
+// Receiving is batched on the tick: the thread sleeps on a timerfd armed at
+// the absolute tick deadline (and an eventfd that stop() writes), and each
+// tick first drains every socket that a second, never-waited-on epoll set
+// (level-triggered, each socket added once when its stream opens) reports
+// readable, with recvmmsg until a short batch. One wake-up per tick instead of
+// one per datagram; each datagram keeps its own arrival time from the
+// kernel's receive timestamp (SO_TIMESTAMPNS), so jitter and latching see the
+// real arrival, not the tick. Nothing is lost by waiting: the mixer pulls only
+// on the tick. The io_context only owns the sockets; it never runs.
 
 #include <atomic>
 #include <chrono>
@@ -108,16 +111,18 @@ class Shard {
   void loop();
   void arm_tick();
   void on_tick_timer();
-  void watch(int fd, uint64_t tag);
+  void watch(int epoll_fd, int fd, uint64_t tag);
   void run_tick(Clock::time_point now);
   void apply(const Command& command);
   void fail(const Command& command);
+  void drain_ready();
   void drain(Stream* stream, bool rtcp_socket);
   uint32_t next_ssrc();
 
   ShardConfig config_;
   boost::asio::io_context io_{1};  // owns the sockets; never run
-  int epoll_fd_ = -1;
+  int epoll_fd_ = -1;   // the timerfd and the eventfd: the thread blocks here
+  int sockets_fd_ = -1;  // every stream socket: polled once per tick, never waited on
   int timer_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop() wakes the loop
   TickHandler* tick_handler_ = nullptr;
@@ -140,6 +145,10 @@ class Shard {
   uint64_t rng_state_;
 
   Clock::time_point deadline_{};
+  // CLOCK_REALTIME - steady clock, taken once per drain, turns the kernel's
+  // receive timestamps into steady time points.
+  std::chrono::nanoseconds wall_minus_steady_{0};
+  Clock::time_point drain_now_{};
   uint64_t tick_number_ = 0;
 
   // Rings: commands (signalling → shard), events (shard → signalling).

@@ -54,8 +54,8 @@ size_t UdpReceiveBatch::receive(int fd) {
     msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
     msgs_[i].msg_hdr.msg_iov = &iov_[i];
     msgs_[i].msg_hdr.msg_iovlen = 1;
-    msgs_[i].msg_hdr.msg_control = nullptr;
-    msgs_[i].msg_hdr.msg_controllen = 0;
+    msgs_[i].msg_hdr.msg_control = control_[i].bytes.data();
+    msgs_[i].msg_hdr.msg_controllen = control_[i].bytes.size();
     msgs_[i].msg_hdr.msg_flags = 0;
     msgs_[i].msg_len = 0;
   }
@@ -64,6 +64,19 @@ size_t UdpReceiveBatch::receive(int fd) {
     n = ::recvmmsg(fd, msgs_.data(), static_cast<unsigned>(count_), MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
   return n < 0 ? 0 : static_cast<size_t>(n);
+}
+
+bool UdpReceiveBatch::kernel_time(size_t i, timespec& out) const {
+  // CMSG_NXTHDR takes a non-const header; the walk only reads.
+  auto* hdr = const_cast<msghdr*>(&msgs_[i].msg_hdr);
+  for (cmsghdr* c = CMSG_FIRSTHDR(hdr); c != nullptr; c = CMSG_NXTHDR(hdr, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+      std::memcpy(&out, CMSG_DATA(c), sizeof out);
+      return true;
+    }
+  }
+  return false;
 }
 
 UdpSendQueue::~UdpSendQueue() {

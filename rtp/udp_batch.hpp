@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <span>
 
 #include "rtp/asio.hpp"
@@ -35,6 +36,9 @@ class UdpReceiveBatch {
   size_t receive(int fd);
   std::span<uint8_t> datagram(size_t i) { return {buffers_[i], msgs_[i].msg_len}; }
   const sockaddr_storage& source(size_t i) const { return addrs_[i]; }
+  // The kernel's receive time of datagram i (SO_TIMESTAMPNS, CLOCK_REALTIME),
+  // when the socket has that option on; false otherwise.
+  bool kernel_time(size_t i, timespec& out) const;
   // Set when a datagram was larger than a buffer (MSG_TRUNC): drop it.
   bool truncated(size_t i) const { return (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0; }
   size_t buffer_size() const { return pool_.buffer_size(); }
@@ -46,6 +50,10 @@ class UdpReceiveBatch {
   std::array<mmsghdr, kBatch> msgs_{};
   std::array<iovec, kBatch> iov_{};
   std::array<sockaddr_storage, kBatch> addrs_{};
+  struct alignas(cmsghdr) Control {
+    std::array<uint8_t, 64> bytes;  // >= CMSG_SPACE(sizeof(timespec))
+  };
+  std::array<Control, kBatch> control_{};
 };
 
 // Datagrams queued for one socket during a tick, flushed with sendmmsg.

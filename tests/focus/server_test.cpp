@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -139,7 +140,10 @@ TEST_F(ServerTest, InviteWithSdpIsAnsweredAndTheDialogEndsWithBye) {
   const Message& ok = responses.back();
   ASSERT_EQ(ok.status(), 200);
   EXPECT_EQ(ok.content_type(), "application/sdp");
-  EXPECT_NE(ok.body().find("m=audio 41000 RTP/AVP 0"), std::string_view::npos) << ok.body();
+  // A port of the configured range (41000 itself may be held by another
+  // process: an ephemeral port, say; the shard then takes the next pair).
+  EXPECT_TRUE(std::regex_search(std::string(ok.body()), std::regex("m=audio 410[0-9][02468] RTP/AVP 0[ \r]")))
+      << ok.body();
   ASSERT_EQ(ok.contacts().size(), 1u);
   EXPECT_TRUE(ok.contacts().front().has_param("isfocus"));
   EXPECT_EQ(server_.call_count(), 1u);
@@ -159,7 +163,8 @@ TEST_F(ServerTest, InviteWithoutSdpGetsAnOfferAndTheAckCarriesTheAnswer) {
   ASSERT_FALSE(responses.empty());
   const Message& ok = responses.back();
   ASSERT_EQ(ok.status(), 200);
-  EXPECT_NE(ok.body().find("m=audio 41000"), std::string_view::npos);
+  EXPECT_TRUE(std::regex_search(std::string(ok.body()), std::regex("m=audio 410[0-9][02468] ")))
+      << ok.body();
   ack(ok,
       "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
       "m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
