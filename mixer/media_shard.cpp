@@ -190,6 +190,15 @@ void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
       // Another payload type (e.g. RFC 3389 comfort noise) is not our codec's
       // audio: the participant is taken as silent this tick.
       if (slot.payload_type != m.payload_type) return;
+      if (slot.audio_level && slot.audio_level->level_dbov >= kSilentLevelDbov) {
+        // The sender measured silence (RFC 6464): no decode, no in-band DTMF
+        // (a digit is far louder); the conference takes silence and the level.
+        // Decoders pick up at the next loud packet as after DTX.
+        conf.set_audio_level(index, slot.audio_level->level_dbov, slot.audio_level->voice);
+        decodes_skipped_.store(decodes_skipped_.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+        return;
+      }
       Frame& f = conf.input_slot(index);
       // A corrupt payload is concealed like a lost one.
       if (!m.decoder->decode(slot.payload, f)) m.decoder->conceal(f);

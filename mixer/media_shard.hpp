@@ -60,6 +60,10 @@ class MediaShard : public rtp::TickHandler {
   // RFC 7587 §3.2.1), and lost frames the decoder concealed instead.
   uint64_t frames_fec_recovered() const { return fec_recovered_.load(std::memory_order_relaxed); }
   uint64_t frames_concealed() const { return concealed_.load(std::memory_order_relaxed); }
+  // Packets not decoded because their RFC 6464 level said silence
+  // (level >= kSilentLevelDbov): the member counts as silent that tick.
+  uint64_t decodes_skipped() const { return decodes_skipped_.load(std::memory_order_relaxed); }
+  static constexpr uint8_t kSilentLevelDbov = 60;  // -60 dBov and quieter
   const DurationHistogram& mix_durations_us() const { return mix_durations_; }
 
   // ---- rtp::TickHandler (shard thread)
@@ -107,6 +111,7 @@ class MediaShard : public rtp::TickHandler {
   std::atomic<size_t> participants_{0};
   std::atomic<uint64_t> fec_recovered_{0};
   std::atomic<uint64_t> concealed_{0};
+  std::atomic<uint64_t> decodes_skipped_{0};
   std::atomic<uint64_t> events_dropped_{0};
   alignas(rtp::kCacheLine) std::atomic<uint64_t> commands_dropped_{0};  // producer-written
   DurationHistogram mix_durations_;
