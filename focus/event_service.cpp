@@ -315,12 +315,15 @@ void EventService::update(Token token, const ConferenceState& state) {
 }
 
 void EventService::publish(std::string_view room) {
-  const std::optional<ConferenceState> state = state_of(room);
-  if (!state) return;
+  // The room's state is built only when someone watches it: joins and
+  // leaves in unwatched rooms (the common case) cost nothing here.
   std::vector<Token> tokens;
   for (const auto& [token, s] : subscribers_) {
     if (s.room == room) tokens.push_back(token);
   }
+  if (tokens.empty()) return;
+  const std::optional<ConferenceState> state = state_of(room);
+  if (!state) return;
   for (Token token : tokens) update(token, *state);
 }
 
