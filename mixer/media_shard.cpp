@@ -248,6 +248,7 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
     // (RFC 7587 §3.1.3) need not be sent either.
     if (payload.empty() || inactive(conf.settings(i)) || is_dtx_payload(m.codec, payload)) {
       m.sending = false;
+      m.stream->skip(m.timestamp_step);
       continue;
     }
     // RFC 3551 §4.1: the marker bit flags the first packet after a gap.

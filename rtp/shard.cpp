@@ -274,6 +274,9 @@ void Shard::on_tick_timer() {
     misses_.store(misses_.load(std::memory_order_relaxed) + std::max<uint64_t>(passed, 1),
                   std::memory_order_relaxed);
     deadline_ += config_.tick_interval * static_cast<int64_t>(passed);
+    // The skipped ticks' time still passes on every outgoing timeline.
+    for (const auto& stream : streams_)
+      stream->skip(static_cast<uint32_t>(passed) * stream->config().samples_per_tick);
   }
   run_tick(start);
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);

@@ -62,6 +62,11 @@ class Stream {
   // timestamp advance after this packet. False when there is no destination
   // yet, the queue is full or protection failed (counted as send_failed).
   bool send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples, bool marker);
+  // A frame's time passed without a packet (DTX, an inactive stream, a tick
+  // the shard missed): the next packet's timestamp still counts it (RFC 3550
+  // §5.1: the timestamp is the sampling instant), so receivers see the gap as
+  // a gap rather than as every later packet arriving late.
+  void skip(uint32_t samples) { next_timestamp_ += samples; }
 
   // ---- signalling (applied from commands)
   // The SDP address; lifts the latch. rtcp: port 0 = rtp port + 1 (unless muxed).

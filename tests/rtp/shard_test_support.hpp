@@ -181,7 +181,7 @@ inline StreamStats stats_until(Shard& shard, StreamId id,
 // the kinds, and optionally echoes packets back or sends one packet per tick.
 class Recorder : public TickHandler {
  public:
-  enum class Mode { kPullOnly, kEcho, kSendEveryTick };
+  enum class Mode { kPullOnly, kEcho, kSendEveryTick, kSendEveryOtherTick };
   Recorder(Shard& shard, StreamId id, Mode mode) : shard_(shard), id_(id), mode_(mode) {}
   // Declared after the shard, so destroyed first: the shard thread must stop
   // calling on_tick before this object goes away.
@@ -206,9 +206,15 @@ class Recorder : public TickHandler {
         not_started.fetch_add(1, std::memory_order_relaxed);
         break;
     }
-    if (mode_ == Mode::kSendEveryTick) {
-      static constexpr uint8_t kPayload[160] = {};
-      s->send(0, kPayload, 160, false);
+    static constexpr uint8_t kPayload[160] = {};
+    if (mode_ == Mode::kSendEveryTick) s->send(0, kPayload, 160, false);
+    if (mode_ == Mode::kSendEveryOtherTick) {
+      // Every other frame is not sent (as in DTX): its time is skipped.
+      if (++ticks_ % 2 == 0) {
+        s->send(0, kPayload, 160, false);
+      } else {
+        s->skip(160);
+      }
     }
   }
 
@@ -218,6 +224,7 @@ class Recorder : public TickHandler {
   Shard& shard_;
   StreamId id_;
   Mode mode_;
+  uint64_t ticks_ = 0;
 };
 
 }  // namespace chorus::rtp::testing
