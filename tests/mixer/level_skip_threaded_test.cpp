@@ -2,11 +2,7 @@
 // media shard on 127.0.0.1, packets whose client-to-mixer audio level says
 // -60 dBov or quieter are not decoded (counted), louder ones are, and a
 // stream without the extension is always decoded.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -18,6 +14,7 @@
 #include "mixer/engine.hpp"
 #include "mixer/tone.hpp"
 #include "rtp/packet.hpp"
+#include "tests/mixer/engine_test_support.hpp"
 
 namespace chorus::mixer {
 namespace {
@@ -37,60 +34,19 @@ struct Outcome {
 // 20 ms apart, to one participant of a one-shard engine. `levels` = false
 // sends no extension at all.
 Outcome run(bool levels) {
-  EngineConfig config;
-  config.shards = 1;
-  config.shard.bind_address = boost::asio::ip::make_address("127.0.0.1");
-  config.shard.port_first = static_cast<uint16_t>(46000 + (::getpid() % 200) * 10);
-  config.shard.port_last = static_cast<uint16_t>(config.shard.port_first + 9);
-  Engine engine(config);
-  engine.start();
-
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in self{};
-  self.sin_family = AF_INET;
-  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self), 0);
-  socklen_t len = sizeof self;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len);
-
   const CodecParams codec = default_params(CodecId::kOpus);
   Command c;
-  c.kind = Command::Kind::kAddParticipant;
   c.conference = 9;
   c.participant = 1;
   c.codec = codec;
   c.payload_type = kOpusPt;
-  c.stream.id = 1;
-  c.stream.clock_rate = 48000;
-  c.stream.samples_per_tick = 960;
   c.stream.audio_level_ext_id = kLevelExtId;
-  c.has_remote = true;
-  c.remote_rtp = {boost::asio::ip::make_address("127.0.0.1"), ntohs(self.sin_port)};
-  EXPECT_TRUE(engine.add_participant(c).has_value());
-
-  uint16_t port = 0;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (port == 0 && std::chrono::steady_clock::now() < give_up) {
-    rtp::Event raw;
-    std::optional<Event> e;
-    while (engine.poll_event(0, raw, e)) {
-      if (e && e->kind == Event::Kind::kParticipantAdded) port = static_cast<uint16_t>(e->value);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_NE(port, 0);
+  testing::LoopbackMember member(c, 46000);
   Outcome outcome;
-  if (port == 0) {
-    ::close(fd);
-    return outcome;
-  }
+  if (member.port() == 0) return outcome;
 
   auto encoder = make_encoder(codec);
   ToneGenerator tone(48000, {440.0}, 6000.0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  to.sin_port = htons(port);
   auto next = std::chrono::steady_clock::now();
   for (int i = 0; i < kQuietPackets + kLoudPackets; ++i) {
     Frame f;
@@ -106,15 +62,13 @@ Outcome run(bool levels) {
     const rtp::RtpHeader h{kOpusPt, i == 0, static_cast<uint16_t>(i), static_cast<uint32_t>(i) * 960u,
                            0x1e7e1};
     const size_t n = rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size), level);
-    ::sendto(fd, packet.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    member.send(std::span<const uint8_t>(packet.data(), n));
     next += std::chrono::milliseconds(20);
     std::this_thread::sleep_until(next);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // play out the buffer
-  outcome.skipped = engine.media(0).decodes_skipped();
-  outcome.ticks = engine.media(0).mix_ticks();
-  engine.stop();
-  ::close(fd);
+  outcome.skipped = member.engine().media(0).decodes_skipped();
+  outcome.ticks = member.engine().media(0).mix_ticks();
   return outcome;
 }
 

@@ -2,11 +2,7 @@
 // caller sends Opus over UDP with some packets left out; when the packet after
 // a lost one is already buffered, the shard rebuilds the lost frame from that
 // packet's LBRR data (RFC 7587 §3.2.1) instead of concealing it.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -19,6 +15,7 @@
 #include "mixer/opus_codec.hpp"
 #include "mixer/tone.hpp"
 #include "rtp/packet.hpp"
+#include "tests/mixer/engine_test_support.hpp"
 
 namespace chorus::mixer {
 namespace {
@@ -36,65 +33,24 @@ struct Outcome {
 // Sends kPackets Opus packets (20 ms, 48 kHz, paced in real time) to one
 // participant of a one-shard engine, leaving out kDropped.
 Outcome run(bool fec) {
-  EngineConfig config;
-  config.shards = 1;
-  config.shard.bind_address = boost::asio::ip::make_address("127.0.0.1");
-  config.shard.port_first = static_cast<uint16_t>(44000 + (::getpid() % 200) * 10);
-  config.shard.port_last = static_cast<uint16_t>(config.shard.port_first + 9);
-  Engine engine(config);
-  engine.start();
-
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in self{};
-  self.sin_family = AF_INET;
-  self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self), 0);
-  socklen_t len = sizeof self;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len);
-
   CodecParams codec = default_params(CodecId::kOpus);
   codec.bitrate = 24000;
   codec.fec = fec;
   Command c;
-  c.kind = Command::Kind::kAddParticipant;
   c.conference = 5;
   c.participant = 1;
   c.codec = codec;
   c.payload_type = kOpusPt;
-  c.stream.id = 1;
-  c.stream.clock_rate = 48000;
-  c.stream.samples_per_tick = 960;
   // Room for scheduling noise on a shared machine: the packet after a loss
   // must be buffered by the time the lost frame is due.
   c.stream.jitter.min_delay_ms = 60;
   c.stream.jitter.initial_delay_ms = 80;
-  c.has_remote = true;
-  c.remote_rtp = {boost::asio::ip::make_address("127.0.0.1"), ntohs(self.sin_port)};
-  EXPECT_TRUE(engine.add_participant(c).has_value());
-
-  uint16_t port = 0;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (port == 0 && std::chrono::steady_clock::now() < give_up) {
-    rtp::Event raw;
-    std::optional<Event> e;
-    while (engine.poll_event(0, raw, e)) {
-      if (e && e->kind == Event::Kind::kParticipantAdded) port = static_cast<uint16_t>(e->value);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_NE(port, 0);
+  testing::LoopbackMember member(c, 44000);
   Outcome outcome;
-  if (port == 0) {
-    ::close(fd);
-    return outcome;
-  }
+  if (member.port() == 0) return outcome;
 
   auto encoder = make_encoder(codec);
   ToneGenerator tone(48000, {330.0, 990.0}, 6000.0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  to.sin_port = htons(port);
   auto next = std::chrono::steady_clock::now();
   for (int i = 0; i < kPackets; ++i) {
     Frame f;
@@ -111,17 +67,15 @@ Outcome run(bool fec) {
       const rtp::RtpHeader h{kOpusPt, i == 0, static_cast<uint16_t>(i),
                              static_cast<uint32_t>(i) * 960u, 0x5eed};
       const size_t n = rtp::write_packet(packet, h, bytes);
-      ::sendto(fd, packet.data(), n, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      member.send(std::span<const uint8_t>(packet.data(), n));
     }
     next += std::chrono::milliseconds(20);
     std::this_thread::sleep_until(next);
   }
   // Let the jitter buffer play out what is left.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  outcome.recovered = engine.media(0).frames_fec_recovered();
-  outcome.concealed = engine.media(0).frames_concealed();
-  engine.stop();
-  ::close(fd);
+  outcome.recovered = member.engine().media(0).frames_fec_recovered();
+  outcome.concealed = member.engine().media(0).frames_concealed();
   return outcome;
 }
 
