@@ -135,8 +135,9 @@ class Shard {
   PortPool ports_;
   UdpReceiveBatch receive_batch_;
   std::vector<std::unique_ptr<Stream>> streams_;  // reserved to max_streams
-  // Closed streams, freed two ticks later: a readiness handler queued before
-  // the close may still hold the pointer (it sees a closed socket and stops).
+  // Closed streams, freed two ticks later, so that nothing still holding the
+  // pointer within the tick that closed it (the mixer, a drain) touches freed
+  // memory; drain() sees the closed socket and stops.
   struct Closed {
     std::unique_ptr<Stream> stream;
     uint64_t tick;

@@ -1,6 +1,7 @@
 #pragma once
 // Batched UDP I/O on a socket's native handle: recvmmsg(2) into pooled buffers
-// until EAGAIN, and sendmmsg(2) of everything queued during a tick. Linux only.
+// (with each datagram's kernel receive timestamp when the socket asks for
+// SO_TIMESTAMPNS), and sendmmsg(2) of everything queued during a tick. Linux only.
 
 #include <sys/socket.h>
 #include <sys/uio.h>
