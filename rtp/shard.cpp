@@ -58,8 +58,8 @@ Shard::Shard(const ShardConfig& config)
   timer_fd_ = checked(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "timerfd");
   sockets_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
   wake_fd_ = checked(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
-  watch(epoll_fd_, timer_fd_, kTagTimer);
-  watch(epoll_fd_, wake_fd_, kTagWake);
+  checked(watch(epoll_fd_, timer_fd_, kTagTimer) ? 0 : -1, "epoll_ctl");
+  checked(watch(epoll_fd_, wake_fd_, kTagWake) ? 0 : -1, "epoll_ctl");
 }
 
 Shard::~Shard() {
@@ -70,11 +70,11 @@ Shard::~Shard() {
     if (fd >= 0) ::close(fd);
 }
 
-void Shard::watch(int epoll_fd, int fd, uint64_t tag) {
+bool Shard::watch(int epoll_fd, int fd, uint64_t tag) {
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: a batch left in the queue is reported again
   ev.data.u64 = tag;
-  checked(::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl");
+  return ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 void Shard::start() {
@@ -201,9 +201,14 @@ Stream* Shard::open_stream(const StreamConfig& config) {
                                                 next_ssrc(), timeout, Clock::now()));
     Stream* stream = streams_.back().get();
     const auto tag = reinterpret_cast<uint64_t>(stream);
-    watch(sockets_fd_, stream->rtp_socket().native_handle(), tag);
-    if (stream->rtcp_socket() != nullptr)
-      watch(sockets_fd_, stream->rtcp_socket()->native_handle(), tag | kTagRtcp);
+    if (!watch(sockets_fd_, stream->rtp_socket().native_handle(), tag) ||
+        (stream->rtcp_socket() != nullptr &&
+         !watch(sockets_fd_, stream->rtcp_socket()->native_handle(), tag | kTagRtcp))) {
+      // The kernel refused the watch (epoll's max_user_watches, memory): the
+      // open fails like an exhausted port pool instead of ending the thread.
+      close_stream(stream);
+      return nullptr;
+    }
     return stream;
   }
   return nullptr;

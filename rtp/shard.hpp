@@ -111,7 +111,7 @@ class Shard {
   void loop();
   void arm_tick();
   void on_tick_timer();
-  void watch(int epoll_fd, int fd, uint64_t tag);
+  bool watch(int epoll_fd, int fd, uint64_t tag);  // false when epoll_ctl refuses
   void run_tick(Clock::time_point now);
   void apply(const Command& command);
   void fail(const Command& command);

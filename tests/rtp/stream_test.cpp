@@ -31,6 +31,15 @@ const std::array<uint8_t, 160> kPayload = [] {
   return a;
 }();
 
+// The RTP packets among `datagrams` (views into them), RTCP left out.
+template <class Datagrams>
+std::vector<PacketView> rtp_only(const Datagrams& datagrams) {
+  std::vector<PacketView> rtp;
+  for (const auto& d : datagrams)
+    if (auto p = PacketView::parse(d); p && !is_rtcp(d)) rtp.push_back(*p);
+  return rtp;
+}
+
 // Sends `count` packets 20 ms apart (a real talker's pace) from `peer`.
 void talk(const Peer& peer, uint16_t port, uint32_t ssrc, uint16_t first_seq, int count,
           std::chrono::milliseconds spacing = 20ms) {
@@ -60,9 +69,7 @@ TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
   // What came back is RTP from one SSRC with consecutive sequence numbers and
   // the payload we sent.
   const auto back = peer.receive_all(200ms);
-  std::vector<PacketView> rtp;
-  for (const auto& d : back)
-    if (auto p = PacketView::parse(d); p && !is_rtcp(d)) rtp.push_back(*p);
+  const std::vector<PacketView> rtp = rtp_only(back);
   ASSERT_GE(rtp.size(), 10u);
   for (size_t i = 1; i < rtp.size(); ++i) {
     EXPECT_EQ(rtp[i].ssrc(), rtp[0].ssrc());
@@ -90,9 +97,7 @@ TEST(Stream, FramesNotSentStillAdvanceTheTimestamp) {
   Peer peer;
   testing::set_remote(shard, kId, peer.endpoint());
   const auto back = peer.receive_all(400ms);
-  std::vector<PacketView> rtp;
-  for (const auto& d : back)
-    if (auto p = PacketView::parse(d); p && !is_rtcp(d)) rtp.push_back(*p);
+  const std::vector<PacketView> rtp = rtp_only(back);
   ASSERT_GE(rtp.size(), 5u);
   size_t exact = 0;
   for (size_t i = 1; i < rtp.size(); ++i) {
