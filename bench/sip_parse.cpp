@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "signaling/message.hpp"
+#include "signaling/message/message.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "focus/conference_state.hpp"
+#include "focus/events/conference_state.hpp"
 
 namespace chorus::focus {
 

@@ -21,11 +21,11 @@
 #include <string>
 #include <variant>
 
-#include "focus/admin_server.hpp"
-#include "focus/config.hpp"
-#include "focus/log.hpp"
-#include "focus/metrics.hpp"
-#include "focus/options.hpp"
+#include "focus/ops/admin_server.hpp"
+#include "focus/ops/config.hpp"
+#include "focus/ops/log.hpp"
+#include "focus/ops/metrics.hpp"
+#include "focus/ops/options.hpp"
 #include "focus/server.hpp"
 #include "signaling/asio.hpp"
 

@@ -2,17 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include "focus/event_service.hpp"
-#include "focus/log.hpp"
-#include "focus/media_setup.hpp"
-#include "focus/server_call.hpp"
+#include "focus/events/event_service.hpp"
+#include "focus/ops/log.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "focus/rooms/server_call.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
-#include "signaling/header_session_timer.hpp"
-#include "signaling/header_tokens.hpp"
+#include "signaling/message/header_session_timer.hpp"
+#include "signaling/message/header_tokens.hpp"
 
 namespace chorus::focus {
 namespace {

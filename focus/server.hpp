@@ -8,17 +8,17 @@
 #include <unordered_map>
 #include <vector>
 
-#include "focus/conference_registry.hpp"
-#include "focus/conference_state.hpp"
+#include "focus/rooms/conference_registry.hpp"
+#include "focus/events/conference_state.hpp"
 #include "focus/control.hpp"
-#include "focus/metrics_media.hpp"
-#include "focus/options.hpp"
+#include "focus/ops/metrics_media.hpp"
+#include "focus/ops/options.hpp"
 #include "mixer/engine.hpp"
 #include "signaling/asio.hpp"
-#include "signaling/dialog_random.hpp"
-#include "signaling/dialog_set.hpp"
-#include "signaling/digest_server.hpp"
-#include "signaling/offer_answer.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/auth/digest_server.hpp"
+#include "signaling/sdp/offer_answer.hpp"
 #include "signaling/stack.hpp"
 
 namespace chorus::focus {

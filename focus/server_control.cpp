@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
-#include "focus/conference_info.hpp"
-#include "focus/media_setup.hpp"
-#include "focus/server_call.hpp"
-#include "signaling/uri.hpp"
+#include "focus/events/conference_info.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "focus/rooms/server_call.hpp"
+#include "signaling/message/uri.hpp"
 
 namespace chorus::focus {
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cassert>
 
-#include "signaling/timer_asio.hpp"
-#include "signaling/transaction_ids.hpp"
-#include "signaling/transport_routing.hpp"
+#include "signaling/transaction/timer_asio.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
+#include "signaling/transport/transport_routing.hpp"
 
 namespace chorus::sip {
 namespace {

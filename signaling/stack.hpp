@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "signaling/asio.hpp"
-#include "signaling/endpoint.hpp"
-#include "signaling/message.hpp"
-#include "signaling/timer.hpp"
-#include "signaling/transaction.hpp"
-#include "signaling/transport.hpp"
+#include "signaling/transport/endpoint.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/transaction/timer.hpp"
+#include "signaling/transaction/transaction.hpp"
+#include "signaling/transport/transport.hpp"
 
 namespace chorus::sip {
 

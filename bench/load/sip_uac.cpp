@@ -5,9 +5,9 @@
 #include <chrono>
 #include <string_view>
 
-#include "signaling/sdp_attributes.hpp"
-#include "signaling/sdp_base64.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/sdp/sdp_attributes.hpp"
+#include "signaling/sdp/sdp_base64.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::load {
 namespace {

@@ -13,7 +13,7 @@
 #include "bench/load/options.hpp"
 #include "bench/load/participant.hpp"
 #include "signaling/asio.hpp"
-#include "signaling/message.hpp"
+#include "signaling/message/message.hpp"
 #include "signaling/stack.hpp"
 
 namespace chorus::load {

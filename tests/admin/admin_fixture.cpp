@@ -13,7 +13,7 @@
 #include <iostream>
 #include <string>
 
-#include "focus/admin_server.hpp"
+#include "focus/ops/admin_server.hpp"
 #include "signaling/asio.hpp"
 
 namespace chorus::focus {

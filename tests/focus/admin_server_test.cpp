@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "focus/admin_server.hpp"
+#include "focus/ops/admin_server.hpp"
 #include "signaling/asio.hpp"
 // Beast after Asio (signaling/asio.hpp puts <utility> first).
 #include <boost/beast/core.hpp>

@@ -1,6 +1,6 @@
 // RFC 4575 conference-info+xml: full and partial documents checked element
 // by element, and validated against the RFC's schema with xmllint.
-#include "focus/conference_info.hpp"
+#include "focus/events/conference_info.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Rooms are created by their first member and forgotten with their last.
-#include "focus/conference_registry.hpp"
+#include "focus/rooms/conference_registry.hpp"
 
 #include <gtest/gtest.h>
 

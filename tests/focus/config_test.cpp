@@ -13,8 +13,8 @@
 #include <variant>
 #include <vector>
 
-#include "focus/config.hpp"
-#include "focus/log.hpp"
+#include "focus/ops/config.hpp"
+#include "focus/ops/log.hpp"
 
 namespace chorus::focus {
 namespace {

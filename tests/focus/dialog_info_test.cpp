@@ -1,7 +1,7 @@
 // RFC 4235 dialog-info+xml for a room: one <dialog> per member with the ids
 // a supervisor needs for Join / Replaces, checked element by element and
 // validated against the RFC's schema with xmllint.
-#include "focus/dialog_info.hpp"
+#include "focus/events/dialog_info.hpp"
 
 #include <gtest/gtest.h>
 

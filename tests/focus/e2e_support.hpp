@@ -26,9 +26,9 @@
 #include "mixer/goertzel.hpp"
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
-#include "signaling/digest_hash.hpp"
-#include "signaling/header_auth.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/auth/digest_hash.hpp"
+#include "signaling/message/header_auth.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::focus::e2e {
 

@@ -3,7 +3,7 @@
 // checks the NOTIFYs (RFC 6665 §4.2, RFC 4575 §4.6 versions, RFC 4235).
 // The focus's timers run on a manual clock, so expiry and the talker rate
 // limit take no wall time.
-#include "focus/event_service.hpp"
+#include "focus/events/event_service.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,15 +18,15 @@
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 
-#include "focus/conference_info.hpp"
-#include "focus/dialog_info.hpp"
+#include "focus/events/conference_info.hpp"
+#include "focus/events/dialog_info.hpp"
 #include "signaling/asio.hpp"
-#include "signaling/digest_server.hpp"
-#include "signaling/header_event.hpp"
-#include "signaling/message.hpp"
+#include "signaling/auth/digest_server.hpp"
+#include "signaling/message/header_event.hpp"
+#include "signaling/message/message.hpp"
 #include "signaling/stack.hpp"
-#include "signaling/timer.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/transaction/timer.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 #include "tests/focus/schema/xmllint.hpp"
 
 namespace chorus::focus {

@@ -13,12 +13,12 @@
 #include <string>
 #include <thread>
 
-#include "focus/metrics.hpp"
-#include "focus/metrics_media.hpp"
+#include "focus/ops/metrics.hpp"
+#include "focus/ops/metrics_media.hpp"
 #include "signaling/asio.hpp"
-#include "signaling/message.hpp"
+#include "signaling/message/message.hpp"
 #include "signaling/stack.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::focus {
 namespace {

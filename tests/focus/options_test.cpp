@@ -5,7 +5,7 @@
 #include <variant>
 #include <vector>
 
-#include "focus/options.hpp"
+#include "focus/ops/options.hpp"
 
 namespace chorus::focus {
 namespace {

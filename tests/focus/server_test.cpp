@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "focus/server.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::focus {
 namespace {

@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/offer_answer.hpp"
-#include "signaling/sdp_audio.hpp"
-#include "signaling/sdp_session.hpp"
+#include "signaling/sdp/offer_answer.hpp"
+#include "signaling/sdp/sdp_audio.hpp"
+#include "signaling/sdp/sdp_session.hpp"
 
 namespace {
 

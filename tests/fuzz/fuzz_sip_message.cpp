@@ -9,16 +9,16 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/framing.hpp"
-#include "signaling/header_auth.hpp"
-#include "signaling/header_dialog_ref.hpp"
-#include "signaling/header_event.hpp"
-#include "signaling/header_misc.hpp"
-#include "signaling/header_refer.hpp"
-#include "signaling/header_session_timer.hpp"
-#include "signaling/header_tokens.hpp"
-#include "signaling/message.hpp"
-#include "signaling/multipart.hpp"
+#include "signaling/message/framing.hpp"
+#include "signaling/message/header_auth.hpp"
+#include "signaling/message/header_dialog_ref.hpp"
+#include "signaling/message/header_event.hpp"
+#include "signaling/message/header_misc.hpp"
+#include "signaling/message/header_refer.hpp"
+#include "signaling/message/header_session_timer.hpp"
+#include "signaling/message/header_tokens.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/message/multipart.hpp"
 
 namespace {
 

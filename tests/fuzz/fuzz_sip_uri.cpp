@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "signaling/header_name_addr.hpp"
-#include "signaling/header_via.hpp"
-#include "signaling/uri.hpp"
+#include "signaling/message/header_name_addr.hpp"
+#include "signaling/message/header_via.hpp"
+#include "signaling/message/uri.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace chorus::sip;

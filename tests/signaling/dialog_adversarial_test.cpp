@@ -9,15 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "signaling/dialog.hpp"
-#include "signaling/dialog_random.hpp"
-#include "signaling/dialog_set.hpp"
-#include "signaling/event_package.hpp"
-#include "signaling/invite_session.hpp"
-#include "signaling/message.hpp"
-#include "signaling/refer.hpp"
-#include "signaling/sipfrag.hpp"
-#include "signaling/subscription.hpp"
+#include "signaling/dialog/dialog.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/usage/event_package.hpp"
+#include "signaling/dialog/invite_session.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/usage/refer.hpp"
+#include "signaling/usage/sipfrag.hpp"
+#include "signaling/usage/subscription.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -1,14 +1,14 @@
 // RFC 3261 §12 dialogs, fed real INVITE / 1xx / 2xx / ACK exchanges.
-#include "signaling/dialog.hpp"
+#include "signaling/dialog/dialog.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "signaling/dialog_dispatch.hpp"
-#include "signaling/dialog_set.hpp"
-#include "signaling/invite_session.hpp"
-#include "signaling/message.hpp"
+#include "signaling/dialog/dialog_dispatch.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/dialog/invite_session.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "signaling/digest_hash.hpp"
-#include "signaling/digest_params.hpp"
-#include "signaling/digest_server.hpp"
+#include "signaling/auth/digest_hash.hpp"
+#include "signaling/auth/digest_params.hpp"
+#include "signaling/auth/digest_server.hpp"
 
 namespace chorus::sip {
 namespace {

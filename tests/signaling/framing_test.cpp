@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "signaling/framing.hpp"
-#include "signaling/message.hpp"
+#include "signaling/message/framing.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -2,17 +2,17 @@
 // RFC 6665, RFC 3515, RFC 3326, RFC 7616).
 #include <gtest/gtest.h>
 
-#include "signaling/header_auth.hpp"
-#include "signaling/header_cseq.hpp"
-#include "signaling/header_dialog_ref.hpp"
-#include "signaling/header_event.hpp"
-#include "signaling/header_misc.hpp"
-#include "signaling/header_name.hpp"
-#include "signaling/header_name_addr.hpp"
-#include "signaling/header_refer.hpp"
-#include "signaling/header_session_timer.hpp"
-#include "signaling/header_tokens.hpp"
-#include "signaling/header_via.hpp"
+#include "signaling/message/header_auth.hpp"
+#include "signaling/message/header_cseq.hpp"
+#include "signaling/message/header_dialog_ref.hpp"
+#include "signaling/message/header_event.hpp"
+#include "signaling/message/header_misc.hpp"
+#include "signaling/message/header_name.hpp"
+#include "signaling/message/header_name_addr.hpp"
+#include "signaling/message/header_refer.hpp"
+#include "signaling/message/header_session_timer.hpp"
+#include "signaling/message/header_tokens.hpp"
+#include "signaling/message/header_via.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -1,16 +1,16 @@
 // INVITE session usage: offer/answer, re-INVITE as UAS and UAC, glare
 // (RFC 3261 §14), BYE (§15), on real message exchanges.
-#include "signaling/invite_session.hpp"
+#include "signaling/dialog/invite_session.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "signaling/dialog.hpp"
-#include "signaling/dialog_random.hpp"
-#include "signaling/dialog_set.hpp"
-#include "signaling/header_misc.hpp"
-#include "signaling/message.hpp"
+#include "signaling/dialog/dialog.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/message/header_misc.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "signaling/message.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

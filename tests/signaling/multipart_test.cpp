@@ -2,7 +2,7 @@
 // message/sipfrag alongside SDP.
 #include <gtest/gtest.h>
 
-#include "signaling/multipart.hpp"
+#include "signaling/message/multipart.hpp"
 
 namespace chorus::sip {
 namespace {

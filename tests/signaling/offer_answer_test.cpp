@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "signaling/offer_answer.hpp"
-#include "signaling/sdp_audio.hpp"
-#include "signaling/sdp_base64.hpp"
+#include "signaling/sdp/offer_answer.hpp"
+#include "signaling/sdp/sdp_audio.hpp"
+#include "signaling/sdp/sdp_base64.hpp"
 
 namespace chorus::sdp {
 namespace {

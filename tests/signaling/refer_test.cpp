@@ -1,15 +1,15 @@
 // REFER (RFC 3515) with its implicit subscription, Refer-Sub: false
 // (RFC 4488), and message/sipfrag bodies (RFC 3420).
-#include "signaling/refer.hpp"
+#include "signaling/usage/refer.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "signaling/dialog_random.hpp"
-#include "signaling/dialog_set.hpp"
-#include "signaling/message.hpp"
-#include "signaling/sipfrag.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/usage/sipfrag.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
-#include "signaling/sdp_audio.hpp"
-#include "signaling/sdp_base64.hpp"
+#include "signaling/sdp/sdp_audio.hpp"
+#include "signaling/sdp/sdp_base64.hpp"
 
 namespace chorus::sdp {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "signaling/sdp_session.hpp"
+#include "signaling/sdp/sdp_session.hpp"
 
 namespace chorus::sdp {
 namespace {

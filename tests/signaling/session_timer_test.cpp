@@ -1,16 +1,16 @@
 // RFC 4028 session timers: negotiation as UAS, 422, refresh and expiry
 // deadlines on a manual clock, and the UAC side of our refreshes.
-#include "signaling/session_timer.hpp"
+#include "signaling/dialog/session_timer.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "signaling/dialog.hpp"
-#include "signaling/dialog_random.hpp"
-#include "signaling/header_session_timer.hpp"
-#include "signaling/invite_session.hpp"
-#include "signaling/message.hpp"
+#include "signaling/dialog/dialog.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/message/header_session_timer.hpp"
+#include "signaling/dialog/invite_session.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "signaling/asio.hpp"
-#include "signaling/message.hpp"
+#include "signaling/message/message.hpp"
 #include "signaling/stack.hpp"
-#include "signaling/transaction_ids.hpp"
+#include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -1,16 +1,16 @@
 // RFC 6665 notifier: SUBSCRIBE → 200 + NOTIFY active → refresh → expiry →
 // NOTIFY terminated, plus the error answers, on real messages.
-#include "signaling/subscription.hpp"
+#include "signaling/usage/subscription.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "signaling/dialog_set.hpp"
-#include "signaling/event_package.hpp"
-#include "signaling/header_event.hpp"
-#include "signaling/invite_session.hpp"
-#include "signaling/message.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/usage/event_package.hpp"
+#include "signaling/message/header_event.hpp"
+#include "signaling/dialog/invite_session.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 namespace {

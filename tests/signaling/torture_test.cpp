@@ -5,11 +5,11 @@
 #include <iterator>
 #include <string>
 
-#include "signaling/header_auth.hpp"
-#include "signaling/header_misc.hpp"
-#include "signaling/header_tokens.hpp"
-#include "signaling/message.hpp"
-#include "signaling/multipart.hpp"
+#include "signaling/message/header_auth.hpp"
+#include "signaling/message/header_misc.hpp"
+#include "signaling/message/header_tokens.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/message/multipart.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "signaling/message.hpp"
-#include "signaling/timer.hpp"
-#include "signaling/transaction.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/transaction/timer.hpp"
+#include "signaling/transaction/transaction.hpp"
 
 namespace chorus::sip {
 namespace {

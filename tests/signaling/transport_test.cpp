@@ -15,9 +15,9 @@
 #include <filesystem>
 
 #include "signaling/asio.hpp"
-#include "signaling/message.hpp"
-#include "signaling/transport.hpp"
-#include "signaling/transport_routing.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/transport/transport.hpp"
+#include "signaling/transport/transport_routing.hpp"
 
 namespace chorus::sip {
 namespace {

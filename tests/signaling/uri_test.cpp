@@ -1,7 +1,7 @@
 // SIP/SIPS/tel/absolute URIs (RFC 3261 §19.1, RFC 3966, RFC 3986).
 #include <gtest/gtest.h>
 
-#include "signaling/uri.hpp"
+#include "signaling/message/uri.hpp"
 
 namespace chorus::sip {
 namespace {

@@ -1,0 +1,169 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "focus/events/conference_info.hpp"
+#include "focus/events/conference_state.hpp"
+#include "signaling/dialog/dialog_random.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/usage/event_package.hpp"
+#include "signaling/stack.hpp"
+#include "signaling/usage/subscription.hpp"
+
+namespace chorus::focus {
+
+// The notifier side of the focus's two event packages (RFC 6665 §4.2) for
+// subscriptions to a conference URI sip:<room>@host:
+//   Event: conference  RFC 4575 conference-info+xml: the full state on
+//                      subscribe and refresh, partial documents (version +1
+//                      per NOTIFY to that subscriber, §4.6) on each change;
+//   Event: dialog      RFC 4235 dialog-info+xml, full state every time, for
+//                      subscribers holding sip::kRightDialogSubscribe.
+// Subscriptions live in their own dialogs, kept here (not in the Server's
+// DialogSet). One NOTIFY per subscription is outstanding at a time; changes
+// meanwhile are coalesced into the next one (RFC 6665 §4.2.2 rate control).
+// Runs on the Stack's io_context thread; not thread-safe.
+//
+// The Server's part:
+//   - before matching an in-dialog request against its own dialogs, call
+//     handle_in_dialog(tx); true means it was ours and is answered;
+//   - route an out-of-dialog SUBSCRIBE to on_subscribe(tx);
+//   - call publish(room) after any change of a room's ConferenceState (join,
+//     leave, role, mute, hold, dialog confirmed, ...), publish_talkers(room)
+//     when only the talkers changed (rate-limited), room_ended(room) when the
+//     room is gone, stop() before stopping the Stack;
+//   - advertise allow_events() in Allow-Events.
+class EventService {
+ public:
+  // The room's current state, nullopt for a room that does not exist (404).
+  using StateSource = std::function<std::optional<ConferenceState>(std::string_view room)>;
+  // Digest authorization of `right` for the request; when it returns false
+  // it has answered the transaction itself (401 challenge / 403).
+  using Authorizer = std::function<bool(const sip::ServerTransaction&, std::string_view right)>;
+
+  struct Config {
+    uint32_t default_expires = 3600;  // RFC 6665 §4.2.1.1 / RFC 4575 §3.7
+    uint32_t min_expires = 60;        // below → 423 Interval Too Brief
+    uint32_t max_expires = 86400;     // above → granted this
+    // publish_talkers() sends at most one NOTIFY round per room per interval.
+    std::chrono::milliseconds talker_interval{1000};
+    // A NOTIFY refused with a retryable status (491/500/503) is retried with
+    // the full state after this delay (three times; then, as after a 401/
+    // 407 we cannot answer, the subscription is dropped).
+    std::chrono::milliseconds retry_delay{2000};
+  };
+
+  EventService(sip::Stack& stack, sip::DialogRandom& random, StateSource state,
+               Authorizer authorize);
+  EventService(sip::Stack& stack, sip::DialogRandom& random, StateSource state,
+               Authorizer authorize, Config config);
+  // Destroy before the Stack (NOTIFYs and timers left in it find us gone).
+  ~EventService();
+  EventService(const EventService&) = delete;
+  EventService& operator=(const EventService&) = delete;
+
+  // An out-of-dialog SUBSCRIBE to sip:<room>@host: 200 + NOTIFY with the
+  // full state, 404 for an unknown room, 489 (with Allow-Events) for another
+  // package, 423 + Min-Expires below min_expires, 400 / 406 for a bad
+  // request; for the dialog package 401/403 through the Authorizer.
+  void on_subscribe(const sip::ServerTransaction& tx);
+  // Whether the in-dialog request belongs to one of our subscription
+  // dialogs; if so it is answered: SUBSCRIBE refreshes or unsubscribes
+  // (Expires: 0 → final NOTIFY), or subscribes to the other package in the
+  // same dialog; OPTIONS 200; BYE / PRACK 481; any other method 405.
+  bool handle_in_dialog(const sip::ServerTransaction& tx);
+
+  // The room's state changed: each conference subscriber gets a partial
+  // NOTIFY with what changed since its last document (nothing if nothing
+  // it sees changed), each dialog subscriber the full dialog state if it
+  // changed.
+  void publish(std::string_view room);
+  // Only the talkers changed: publish(room) at most once per
+  // Config::talker_interval; changes within the interval go out together
+  // when it ends.
+  void publish_talkers(std::string_view room);
+  // The room is gone: final NOTIFY "terminated;reason=noresource" (RFC 6665
+  // §4.2.2) to every subscriber of the room.
+  void room_ended(std::string_view room);
+  // Shutdown: final NOTIFY "terminated;reason=deactivated" to everyone;
+  // later SUBSCRIBEs get 503.
+  void stop();
+
+  // "conference, dialog" — the Allow-Events value (RFC 6665 §8.2.2).
+  std::string allow_events() const { return packages_.allow_events(); }
+  size_t subscription_count() const { return subscribers_.size(); }
+  size_t subscription_count(std::string_view room) const;
+
+ private:
+  struct Subscriber {
+    sip::Subscription* subscription = nullptr;  // valid while this entry exists
+    sip::DialogId dialog;
+    std::string room;
+    bool conference = true;  // else the dialog package
+    uint32_t version = 0;    // of the last document sent
+    // What the subscriber was last sent: the base of the next partial
+    // (conference) or what the next full state must differ from (dialog).
+    ConferenceState known;
+    std::string known_dialogs;  // dialog package: the last document at version 0
+    bool in_flight = false;     // a NOTIFY awaits its final response
+    bool dirty = false;         // the room changed while it was in flight
+    bool resync = false;        // the next NOTIFY carries the full state
+    uint32_t failures = 0;      // consecutive retryable NOTIFY failures
+    sip::TimerId expiry_timer = 0;
+    sip::TimerId retry_timer = 0;
+  };
+  struct RoomTalkers {
+    bool published = false;
+    sip::TimePoint last_publish{};
+    sip::TimerId pending = 0;
+  };
+  using Token = uint64_t;
+
+  void subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog);
+  // EventPackage::full_state: the document for a NOTIFY the Notifier builds.
+  sip::NotifyBody full_state(const sip::Subscription& subscription);
+  // The next document (version +1): full, or partial since `known` (with
+  // `diff` if already computed).
+  sip::NotifyBody document(Subscriber& subscriber, const ConferenceState& state, bool full,
+                           const ConferenceDiff* diff = nullptr);
+  void send(Token token, sip::Message notify);
+  void on_notify_result(Token token, const sip::ClientEvent& event);
+  // Sends the change since the subscriber's last document, if any.
+  void update(Token token, const ConferenceState& state);
+  // The final NOTIFY ("terminated;reason=…"), with `last` as its document
+  // (none if null), then remove().
+  void end(Token token, std::string_view reason, const ConferenceState* last);
+  void arm_expiry(Token token);
+  void on_expiry(Token token);
+  // Forgets a subscription (terminated, or given up) and collects its dialog.
+  void remove(Token token);
+  Token token_of(const sip::Subscription* subscription) const;
+  std::optional<ConferenceState> state_of(std::string_view room) const;
+  std::string contact_for(std::string_view room, sip::TransportKind transport) const;
+
+  sip::Stack& stack_;
+  sip::DialogRandom& random_;
+  StateSource state_;
+  Authorizer authorize_;
+  Config config_;
+  sip::EventPackageRegistry packages_;
+  sip::DialogSet dialogs_;
+  std::unordered_map<Token, Subscriber> subscribers_;
+  std::unordered_map<std::string, RoomTalkers> talkers_;
+  Token next_token_ = 1;
+  // While the Notifier creates a subscription: its room and its document.
+  const ConferenceState* creating_state_ = nullptr;
+  std::optional<Subscriber> created_;
+  bool stopped_ = false;
+  // Callbacks the Stack or the timers run after we are gone do nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace chorus::focus

@@ -1,0 +1,310 @@
+#include "focus/ops/admin_api.hpp"
+
+#include "focus/events/conference_info.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "focus/ops/admin_console.hpp"
+#include "focus/ops/admin_json.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxUriLength = 1024;
+
+std::string dump(const json& value) {
+  // Names and URIs come from SIP peers and may hold invalid UTF-8: replace
+  // rather than throw.
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+AdminResponse json_ok(int status, const json& value) {
+  AdminResponse response;
+  response.status = status;
+  response.body = dump(value);
+  return response;
+}
+
+AdminResponse method_not_allowed(std::string_view allow) {
+  AdminResponse response = json_error(405, "method not allowed");
+  response.allow = std::string(allow);
+  return response;
+}
+
+AdminResponse from_result(const ControlResult& result) {
+  if (!result.ok()) {
+    return json_error(result.status, result.message.empty() ? "failed" : result.message);
+  }
+  return json_ok(result.status, json{{"ok", true}, {"message", result.message}});
+}
+
+std::optional<json> parse_object(std::string_view body) {
+  json value = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || !value.is_object()) return std::nullopt;
+  return value;
+}
+
+std::optional<uint64_t> parse_id(std::string_view text) {
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0) return std::nullopt;
+  return value;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 §2.1 percent-decoding; `plus_is_space` for form-style queries.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_digit(text[i + 1]);
+      const int lo = hex_digit(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::pair<std::string_view, std::string_view> split_target(std::string_view target) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {target, {}};
+  return {target.substr(0, q), target.substr(q + 1)};
+}
+
+bool has_control_characters(std::string_view text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+AdminResponse json_error(int status, std::string_view message) {
+  AdminResponse response;
+  response.status = status;
+  response.body = dump(json{{"error", message}});
+  return response;
+}
+
+std::optional<std::vector<std::string>> split_path(std::string_view path) {
+  std::vector<std::string> segments;
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  path.remove_prefix(1);
+  if (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.empty()) return segments;
+  while (true) {
+    const size_t slash = path.find('/');
+    const std::string_view raw = path.substr(0, slash);
+    if (raw.empty()) return std::nullopt;
+    std::optional<std::string> decoded = percent_decode(raw, false);
+    if (!decoded || decoded->empty()) return std::nullopt;
+    segments.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) return std::string();
+      return percent_decode(pair.substr(eq + 1), true);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+AdminApi::AdminApi(Control& control, MetricsSource metrics, AdminConfig config)
+    : control_(control), metrics_(std::move(metrics)), config_(std::move(config)) {}
+
+bool AdminApi::token_matches(std::string_view presented) const {
+  const std::string& expected = config_.token;
+  if (expected.empty() || presented.size() != expected.size()) return false;
+  // Compare every byte so the time taken does not reveal a matching prefix.
+  unsigned char diff = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    diff |= static_cast<unsigned char>(expected[i] ^ presented[i]);
+  }
+  return diff == 0;
+}
+
+bool AdminApi::bearer_ok(std::string_view authorization) const {
+  // RFC 6750 §2.1: "Bearer" is case-insensitive (RFC 7235 §2.1 auth-scheme).
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = authorization[i];
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if (lower != kScheme[i]) return false;
+  }
+  std::string_view token = authorization.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token_matches(token);
+}
+
+bool AdminApi::is_event_stream(std::string_view target) {
+  return split_target(target).first == "/api/events";
+}
+
+bool AdminApi::event_stream_authorized(std::string_view authorization,
+                                       std::string_view target) const {
+  if (bearer_ok(authorization)) return true;
+  const std::optional<std::string> token = query_param(split_target(target).second, "token");
+  return token && token_matches(*token);
+}
+
+AdminResponse AdminApi::handle(const AdminRequest& request) {
+  const auto [path, query] = split_target(request.target);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if (path == "/" || path == "/index.html") {
+    if (!get) return method_not_allowed("GET, HEAD");
+    AdminResponse response;
+    response.content_type = "text/html; charset=utf-8";
+    response.body = std::string(console_page());
+    return response;
+  }
+  if (path == "/metrics") {
+    if (!get) return method_not_allowed("GET, HEAD");
+    if (config_.metrics_token && !bearer_ok(request.authorization)) {
+      return json_error(401, "missing or wrong bearer token");
+    }
+    AdminResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = render_metrics(collect_metrics(metrics_, control_.rooms()));
+    return response;
+  }
+  if (path == "/api" || path.starts_with("/api/")) {
+    if (!bearer_ok(request.authorization)) {
+      return json_error(401, "missing or wrong bearer token");
+    }
+    return api(request, path);
+  }
+  return json_error(404, "no such resource");
+}
+
+AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) {
+  const std::optional<std::vector<std::string>> parsed = split_path(path);
+  if (!parsed) return json_error(400, "malformed path");
+  const std::vector<std::string>& s = *parsed;
+  const std::string_view method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  // s[0] == "api"
+  if (s.size() == 2 && s[1] == "events") {
+    if (!get) return method_not_allowed("GET");
+    return json_error(400, "the event stream needs a WebSocket upgrade");
+  }
+  if (s.size() < 2 || s[1] != "rooms") return json_error(404, "no such resource");
+  if (s.size() == 2) {
+    if (!get) return method_not_allowed("GET, HEAD");
+    return json_ok(200, rooms_json(control_.rooms()));
+  }
+  const std::string& room = s[2];
+  if (s.size() == 3) {
+    if (!get) return method_not_allowed("GET, HEAD");
+    for (const ConferenceState& state : control_.rooms()) {
+      if (state.room == room) return json_ok(200, room_json(state));
+    }
+    return json_error(404, "no such room");
+  }
+  if (s.size() == 4 && s[3] == "dial") {
+    if (method != "POST") return method_not_allowed("POST");
+    return dial(room, request.body);
+  }
+  if (s.size() == 6 && s[3] == "members") {
+    const std::string& action = s[5];
+    if (action != "mute" && action != "kick" && action != "role" && action != "hold") {
+      return json_error(404, "no such action");
+    }
+    if (method != "POST") return method_not_allowed("POST");
+    const std::optional<uint64_t> id = parse_id(s[4]);
+    if (!id) return json_error(400, "member id must be a positive integer");
+    return member_action(room, *id, action, request.body);
+  }
+  return json_error(404, "no such resource");
+}
+
+AdminResponse AdminApi::member_action(std::string_view room, uint64_t member,
+                                      std::string_view action, std::string_view body) {
+  if (action == "kick") return from_result(control_.kick(room, member));
+  const std::optional<json> args = parse_object(body);
+  if (!args) return json_error(400, "body must be a JSON object");
+  if (action == "mute") {
+    const auto it = args->find("muted");
+    if (it == args->end() || !it->is_boolean()) {
+      return json_error(400, "\"muted\" must be true or false");
+    }
+    return from_result(control_.set_muted(room, member, it->get<bool>()));
+  }
+  if (action == "hold") {
+    const auto it = args->find("hold");
+    if (it == args->end() || !it->is_boolean()) {
+      return json_error(400, "\"hold\" must be true or false");
+    }
+    return from_result(control_.set_hold(room, member, it->get<bool>()));
+  }
+  // role
+  const auto role_it = args->find("role");
+  if (role_it == args->end() || !role_it->is_string()) {
+    return json_error(400, "\"role\" must be participant, monitor, whisper or barge");
+  }
+  const std::optional<MemberRole> role = parse_role(role_it->get_ref<const std::string&>());
+  if (!role) return json_error(400, "\"role\" must be participant, monitor, whisper or barge");
+  uint64_t target = 0;
+  if (*role == MemberRole::kWhisper) {
+    const auto t = args->find("target");
+    if (t == args->end() || !t->is_number_unsigned() || t->get<uint64_t>() == 0) {
+      return json_error(400, "whisper needs \"target\": the id of the member who hears it");
+    }
+    target = t->get<uint64_t>();
+    if (target == member) return json_error(400, "a member cannot whisper to itself");
+  }
+  return from_result(control_.set_role(room, member, *role, target));
+}
+
+AdminResponse AdminApi::dial(std::string_view room, std::string_view body) {
+  const std::optional<json> args = parse_object(body);
+  if (!args) return json_error(400, "body must be a JSON object");
+  const auto it = args->find("uri");
+  if (it == args->end() || !it->is_string()) return json_error(400, "\"uri\" must be a string");
+  const std::string& uri = it->get_ref<const std::string&>();
+  // The URI goes into a Request-URI and To header: no CR/LF (header
+  // injection), bounded, and a SIP scheme (RFC 3261 §19.1).
+  if (uri.empty() || uri.size() > kMaxUriLength || has_control_characters(uri) ||
+      uri.find(' ') != std::string::npos ||
+      !(uri.starts_with("sip:") || uri.starts_with("sips:"))) {
+    return json_error(400, "\"uri\" must be a sip: or sips: URI");
+  }
+  return from_result(control_.dial_out(room, uri));
+}
+
+}  // namespace chorus::focus

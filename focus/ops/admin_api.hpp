@@ -1,0 +1,100 @@
+#pragma once
+// The admin API without the sockets: one HTTP request in (method, target,
+// Authorization, body), one response out. admin_server.cpp feeds it from
+// Boost.Beast; tests call it directly.
+//
+//   GET  /                                  the web console (no token)
+//   GET  /metrics                           Prometheus text 0.0.4 (token only
+//                                           if AdminConfig::metrics_token)
+//   GET  /api/rooms                         every room with its members
+//   GET  /api/rooms/{room}
+//   POST /api/rooms/{room}/members/{id}/mute  {"muted":true|false}
+//   POST /api/rooms/{room}/members/{id}/kick
+//   POST /api/rooms/{room}/members/{id}/role  {"role":"participant|monitor|whisper|barge",
+//                                              "target":id (whisper only)}
+//   POST /api/rooms/{room}/members/{id}/hold  {"hold":true|false}
+//   POST /api/rooms/{room}/dial               {"uri":"sip:..."}
+//   GET  /api/events                        WebSocket (admin_server.cpp)
+//
+// Every /api request needs `Authorization: Bearer <token>`; the WebSocket may
+// instead carry `?token=` (browsers cannot set headers on a WebSocket). An
+// empty configured token refuses every /api request: the API is off until an
+// operator sets one. Errors are {"error":"..."} with 400/401/404/405/409.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "focus/control.hpp"
+#include "focus/ops/metrics.hpp"
+
+namespace chorus::focus {
+
+struct AdminConfig {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8088;        // 0: ephemeral (tests)
+  std::string token;           // empty: /api refused (401)
+  bool metrics_token = false;  // true: /metrics needs the token as well
+  size_t max_body_bytes = 16 * 1024;
+  size_t max_header_bytes = 8 * 1024;
+  std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
+  size_t max_connections = 64;                     // HTTP connections and event streams together
+  size_t max_event_streams = 16;
+  size_t max_queued_events = 512;  // per stream; a consumer this far behind is closed
+  std::chrono::milliseconds levels_interval{250};  // "levels" messages on event streams
+};
+
+struct AdminRequest {
+  std::string_view method;         // "GET", "POST", ...
+  std::string_view target;         // origin-form: "/api/rooms?x=y"
+  std::string_view authorization;  // the Authorization header value, if any
+  std::string_view body;
+};
+
+struct AdminResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string allow;  // the Allow header of a 405
+};
+
+class AdminApi {
+ public:
+  AdminApi(Control& control, MetricsSource metrics, AdminConfig config);
+
+  AdminResponse handle(const AdminRequest& request);
+
+  // The target names the event stream (/api/events, any query).
+  static bool is_event_stream(std::string_view target);
+  // A WebSocket upgrade to the event stream may proceed: Bearer header or
+  // ?token= matches the configured (non-empty) token.
+  bool event_stream_authorized(std::string_view authorization, std::string_view target) const;
+
+  const AdminConfig& config() const { return config_; }
+
+ private:
+  bool token_matches(std::string_view presented) const;
+  bool bearer_ok(std::string_view authorization) const;
+  AdminResponse api(const AdminRequest& request, std::string_view path);
+  AdminResponse member_action(std::string_view room, uint64_t member, std::string_view action,
+                              std::string_view body);
+  AdminResponse dial(std::string_view room, std::string_view body);
+
+  Control& control_;
+  MetricsSource metrics_;
+  AdminConfig config_;
+};
+
+// Helpers shared with the server and tests.
+AdminResponse json_error(int status, std::string_view message);
+// Splits "/a/b%20c/" into decoded segments; nullopt on a bad %-escape or an
+// empty segment.
+std::optional<std::vector<std::string>> split_path(std::string_view path);
+// Value of `name` in a query string "a=1&token=x" (%-decoded), or nullopt.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+}  // namespace chorus::focus

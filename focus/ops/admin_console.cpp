@@ -1,0 +1,267 @@
+#include "focus/ops/admin_console.hpp"
+
+namespace chorus::focus {
+namespace {
+
+// The page talks to the admin API with `Authorization: Bearer <token>` (the
+// token is typed once and kept in sessionStorage, so it dies with the tab)
+// and follows /api/events over a WebSocket (?token=, as browsers cannot set
+// headers there). All peer-supplied text is inserted with textContent.
+constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chorus console</title>
+<style>
+  :root { --bg:#f6f7f9; --card:#fff; --line:#d9dde3; --text:#1d2430; --dim:#667085;
+          --accent:#2f6fde; --bad:#c62828; --good:#2e7d32; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.4 system-ui, sans-serif; background:var(--bg); color:var(--text); }
+  header { display:flex; gap:12px; align-items:center; padding:10px 16px; background:#1d2430; color:#fff; }
+  header h1 { font-size:16px; margin:0 12px 0 0; }
+  header input { padding:4px 6px; border-radius:4px; border:1px solid #555; width:220px; }
+  #status { margin-left:auto; font-size:12px; }
+  #status.ok::before { content:"\25CF  "; color:#6fdc8c; }
+  #status.down::before { content:"\25CF  "; color:#ff7b7b; }
+  main { padding:16px; display:grid; gap:16px; }
+  .room { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+  .room h2 { font-size:15px; margin:0 0 2px; }
+  .room .entity { color:var(--dim); font-size:12px; }
+  table { width:100%; border-collapse:collapse; margin-top:10px; }
+  th, td { text-align:left; padding:5px 6px; border-bottom:1px solid var(--line); vertical-align:middle; }
+  th { font-size:12px; color:var(--dim); font-weight:600; }
+  .talk { display:inline-block; width:10px; height:10px; border-radius:50%; background:#ccd1d9; }
+  .talk.on { background:var(--good); box-shadow:0 0 6px var(--good); }
+  .meter { width:90px; height:8px; background:#e4e7ec; border-radius:4px; overflow:hidden; }
+  .meter > div { height:100%; width:0; background:linear-gradient(90deg,#4caf50,#ffc107 75%,#f44336); transition:width .15s; }
+  button, select { font:inherit; padding:3px 8px; border-radius:4px; border:1px solid var(--line); background:#fff; cursor:pointer; }
+  button:hover { border-color:var(--accent); }
+  button.danger { color:var(--bad); }
+  .muted-tag { color:var(--bad); font-weight:600; }
+  .dial { display:flex; gap:6px; margin-top:10px; }
+  .dial input { flex:1; padding:4px 6px; border:1px solid var(--line); border-radius:4px; }
+  #message { min-height:1.4em; padding:0 16px; color:var(--bad); }
+  .empty { color:var(--dim); padding:24px 16px; }
+</style>
+</head>
+<body>
+<header>
+  <h1>Chorus</h1>
+  <label for="token">Token</label>
+  <input id="token" type="password" autocomplete="off" placeholder="admin token">
+  <button id="use-token" type="button">Connect</button>
+  <span id="status" class="down">disconnected</span>
+</header>
+<div id="message" role="status"></div>
+<main id="rooms"><div class="empty">No rooms.</div></main>
+<script>
+"use strict";
+const state = { rooms: new Map(), ws: null, retry: 500, timer: null };
+const $ = (id) => document.getElementById(id);
+const token = () => sessionStorage.getItem("chorus-token") || "";
+
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function say(text) { $("message").textContent = text || ""; }
+function setStatus(ok, text) { const s = $("status"); s.className = ok ? "ok" : "down"; s.textContent = text; }
+
+async function api(method, path, body) {
+  const init = { method, headers: { "Authorization": "Bearer " + token() } };
+  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const res = await fetch(path, init);
+  let data = {};
+  try { data = await res.json(); } catch (e) { data = {}; }
+  if (!res.ok) throw new Error((data && data.error) || ("HTTP " + res.status));
+  return data;
+}
+
+async function act(method, path, body) {
+  try { await api(method, path, body); say(""); }
+  catch (e) { say(e.message); }
+}
+
+function memberPath(room, id, action) {
+  return "/api/rooms/" + encodeURIComponent(room) + "/members/" + id + "/" + action;
+}
+
+function levelPercent(dbov) {
+  // -60 dBov and below: empty meter; 0 dBov: full.
+  const v = Math.max(-60, Math.min(0, Number(dbov)));
+  return Math.round((v + 60) / 60 * 100);
+}
+
+function memberRow(room, m, members) {
+  const roleSelect = el("select", { class: "role", "aria-label": "role" });
+  for (const r of ["participant", "monitor", "whisper", "barge"]) {
+    const o = el("option", { value: r, text: r });
+    if (r === m.role) o.selected = true;
+    roleSelect.append(o);
+  }
+  const targetSelect = el("select", { class: "target", "aria-label": "whisper target" });
+  for (const other of members) {
+    if (other.id === m.id) continue;
+    const o = el("option", { value: String(other.id), text: other.display || other.entity || String(other.id) });
+    if (other.id === m.whisper_target_id) o.selected = true;
+    targetSelect.append(o);
+  }
+  const setRole = () => {
+    const body = { role: roleSelect.value };
+    if (roleSelect.value === "whisper") body.target = Number(targetSelect.value);
+    act("POST", memberPath(room.room, m.id, "role"), body);
+  };
+  const name = m.display ? m.display + " " : "";
+  return el("tr", { "data-room": room.room, "data-member-id": String(m.id), class: "member" },
+    el("td", {}, el("span", { class: "talk" + (m.talking ? " on" : ""), id: "talk-" + m.id, title: "talking" })),
+    el("td", { class: "name" }, el("strong", { text: name }), el("span", { class: "entity", text: m.entity })),
+    el("td", { class: "status", text: m.status }),
+    el("td", { class: "codec", text: m.codec ? m.codec + "/" + m.clock_rate : "" }),
+    el("td", {}, el("div", { class: "meter", title: m.level + " dBov" },
+                    el("div", { id: "level-" + m.id, style: "width:" + levelPercent(m.level) + "%" }))),
+    el("td", { class: "loss", text: (100 * (m.loss || 0)).toFixed(1) + "%" }),
+    el("td", { class: "jitter", text: (m.jitter || 0).toFixed(1) + " ms" }),
+    el("td", {}, m.muted ? el("span", { class: "muted-tag", text: "muted" }) : null,
+                 m.hold ? el("span", { class: "muted-tag", text: " held" }) : null),
+    el("td", {},
+      el("button", { type: "button", class: m.muted ? "unmute" : "mute", text: m.muted ? "Unmute" : "Mute",
+                     onclick: () => act("POST", memberPath(room.room, m.id, "mute"), { muted: !m.muted }) }), " ",
+      el("button", { type: "button", class: "hold", text: m.hold ? "Resume" : "Hold",
+                     onclick: () => act("POST", memberPath(room.room, m.id, "hold"), { hold: !m.hold }) }), " ",
+      roleSelect, " ", targetSelect, " ",
+      el("button", { type: "button", class: "set-role", text: "Set role", onclick: setRole }), " ",
+      el("button", { type: "button", class: "kick danger", text: "Kick",
+                     onclick: () => { if (confirm("Remove this member from " + room.room + "?")) act("POST", memberPath(room.room, m.id, "kick")); } })));
+}
+
+function roomCard(room) {
+  const uri = el("input", { type: "text", class: "dial-uri", placeholder: "sip:user@host", "aria-label": "dial-out URI" });
+  const dial = () => { if (uri.value) act("POST", "/api/rooms/" + encodeURIComponent(room.room) + "/dial", { uri: uri.value }); };
+  const head = el("tr", {}, ...["", "member", "status", "codec", "level", "loss", "jitter", "", "actions"].map((t) => el("th", { text: t })));
+  const body = el("tbody", {}, ...room.members.map((m) => memberRow(room, m, room.members)));
+  return el("section", { class: "room", "data-room": room.room },
+    el("h2", { text: room.room + " (" + room.members.length + ")" }),
+    el("div", { class: "entity", text: room.entity || "" }),
+    el("table", {}, el("thead", {}, head), body),
+    el("div", { class: "dial" }, uri, el("button", { type: "button", class: "dial-button", text: "Dial out", onclick: dial })));
+}
+
+function render() {
+  const main = $("rooms");
+  // Keep a half-typed dial-out URI across redraws.
+  const typed = new Map();
+  for (const input of main.querySelectorAll(".room")) {
+    const v = input.querySelector(".dial-uri");
+    if (v && v.value) typed.set(input.dataset.room, { value: v.value, focused: document.activeElement === v });
+  }
+  main.replaceChildren();
+  if (state.rooms.size === 0) { main.append(el("div", { class: "empty", text: "No rooms." })); return; }
+  for (const room of [...state.rooms.values()].sort((a, b) => a.room.localeCompare(b.room))) {
+    const card = roomCard(room);
+    const t = typed.get(room.room);
+    if (t) { const input = card.querySelector(".dial-uri"); input.value = t.value; if (t.focused) setTimeout(() => input.focus(), 0); }
+    main.append(card);
+  }
+}
+
+function upsertMember(roomName, member) {
+  const room = state.rooms.get(roomName);
+  if (!room) return;
+  const i = room.members.findIndex((m) => m.id === member.id);
+  if (i >= 0) room.members[i] = member; else room.members.push(member);
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "snapshot":
+      state.rooms = new Map(msg.rooms.map((r) => [r.room, r]));
+      break;
+    case "room_created":
+      if (msg.state) state.rooms.set(msg.room, msg.state);
+      else if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [] });
+      break;
+    case "room_ended":
+      state.rooms.delete(msg.room);
+      break;
+    case "member_joined":
+    case "member_changed":
+    case "talker":
+      if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [] });
+      if (msg.state) upsertMember(msg.room, msg.state);
+      if (msg.type === "talker" && msg.state) { updateLive(msg.state.id, msg.state.level, msg.state.talking); return; }
+      break;
+    case "member_left": {
+      const room = state.rooms.get(msg.room);
+      if (room) room.members = room.members.filter((m) => m.id !== msg.member);
+      break;
+    }
+    case "levels":
+      for (const r of msg.rooms) {
+        const room = state.rooms.get(r.room);
+        for (const m of r.members) {
+          if (room) { const known = room.members.find((x) => x.id === m.id); if (known) { known.level = m.level; known.talking = m.talking; } }
+          updateLive(m.id, m.level, m.talking);
+        }
+      }
+      return;
+    default:
+      return;
+  }
+  render();
+}
+
+// Talking dot and level meter change often: touch only those two nodes.
+function updateLive(id, level, talking) {
+  const bar = document.getElementById("level-" + id);
+  if (bar) { bar.style.width = levelPercent(level) + "%"; bar.parentElement.title = level + " dBov"; }
+  const dot = document.getElementById("talk-" + id);
+  if (dot) dot.className = "talk" + (talking ? " on" : "");
+}
+
+function connect() {
+  if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+  clearTimeout(state.timer);
+  if (!token()) { setStatus(false, "enter the admin token"); return; }
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(scheme + location.host + "/api/events?token=" + encodeURIComponent(token()));
+  state.ws = ws;
+  ws.onopen = () => { setStatus(true, "live"); state.retry = 500; say(""); };
+  ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); } };
+  ws.onclose = () => {
+    setStatus(false, "disconnected");
+    state.ws = null;
+    // A rejected token shows up as a failed upgrade: ask the API why.
+    api("GET", "/api/rooms").catch((e) => say(e.message));
+    state.timer = setTimeout(connect, state.retry);
+    state.retry = Math.min(state.retry * 2, 10000);
+  };
+}
+
+$("use-token").addEventListener("click", () => {
+  sessionStorage.setItem("chorus-token", $("token").value.trim());
+  $("token").value = "";
+  connect();
+});
+$("token").addEventListener("keydown", (e) => { if (e.key === "Enter") $("use-token").click(); });
+connect();
+</script>
+</body>
+</html>
+)chorus";
+
+}  // namespace
+
+std::string_view console_page() {
+  return kPage;
+}
+
+}  // namespace chorus::focus

@@ -1,0 +1,415 @@
+#include "focus/ops/admin_server.hpp"
+
+// signaling/asio.hpp (via admin_server.hpp) first: <utility> before Asio.
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "focus/ops/admin_json.hpp"
+
+namespace chorus::focus {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kMaxClientMessage = 4096;  // event streams take no commands
+
+std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void close() = 0;
+};
+
+class EventSession;
+
+struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
+  Impl(asio::io_context& io_context, Control& c, MetricsSource metrics, AdminConfig config)
+      : io(io_context),
+        control(c),
+        api(c, std::move(metrics), std::move(config)),
+        acceptor(io_context),
+        levels_timer(io_context),
+        accept_retry(io_context) {}
+
+  void accept();
+  void on_event(const ControlEvent& event);
+  void flush_events();
+  void broadcast(const std::shared_ptr<const std::string>& message);
+  void arm_levels();
+  void add(Connection* connection, std::weak_ptr<Connection> weak) {
+    connections.emplace(connection, std::move(weak));
+  }
+  void remove(Connection* connection) { connections.erase(connection); }
+  void add_stream(EventSession* session, std::weak_ptr<EventSession> weak);
+  void remove_stream(EventSession* session) { streams.erase(session); }
+
+  asio::io_context& io;
+  Control& control;
+  AdminApi api;
+  tcp::acceptor acceptor;
+  asio::steady_timer levels_timer;
+  asio::steady_timer accept_retry;
+  bool running = false;
+  bool levels_armed = false;
+  std::string last_levels;
+  std::vector<ControlEvent> pending_events;  // this burst, sent by flush_events()
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  std::unordered_map<EventSession*, std::weak_ptr<EventSession>> streams;
+};
+
+// One WebSocket event stream (RFC 6455) after a successful upgrade.
+class EventSession final : public Connection, public std::enable_shared_from_this<EventSession> {
+ public:
+  EventSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
+      : server_(std::move(server)), ws_(std::move(socket)) {}
+  ~EventSession() override {
+    server_->remove(this);
+    server_->remove_stream(this);
+  }
+
+  void run(http::request<http::string_body> request) {
+    request_ = std::move(request);
+    server_->add(this, weak_from_this());
+    server_->add_stream(this, weak_from_this());
+    // The WebSocket's own timeouts take over from the HTTP deadline: ping
+    // when idle, give up on a peer that answers nothing (Beast's server
+    // defaults: 300 s idle, 30 s handshake).
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(kMaxClientMessage);
+    ws_.async_accept(request_, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->close();
+      self->accepted_ = true;
+      self->send(
+          std::make_shared<const std::string>(dump(snapshot_json(self->server_->control.rooms()))));
+      self->read();
+    });
+  }
+
+  void send(std::shared_ptr<const std::string> message) {
+    if (closed_ || !accepted_) return;
+    if (queue_.size() >= server_->api.config().max_queued_events) {
+      // A consumer this far behind would make us buffer without bound.
+      return close();
+    }
+    queue_.push_back(std::move(message));
+    if (!writing_) write();
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+ private:
+  void read() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      // Clients have nothing to say on this stream; what they send is dropped.
+      self->in_.consume(self->in_.size());
+      self->read();
+    });
+  }
+
+  void write() {
+    if (closed_ || queue_.empty()) return;
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(*queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      self->writing_ = false;
+                      if (ec) return self->close();
+                      if (!self->queue_.empty()) self->queue_.pop_front();
+                      self->write();
+                    });
+  }
+
+  std::shared_ptr<AdminServer::Impl> server_;
+  websocket::stream<beast::tcp_stream> ws_;
+  http::request<http::string_body> request_;  // the upgrade, kept for async_accept
+  beast::flat_buffer in_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool writing_ = false;
+  bool accepted_ = false;
+  bool closed_ = false;
+};
+
+void AdminServer::Impl::add_stream(EventSession* session, std::weak_ptr<EventSession> weak) {
+  streams.emplace(session, std::move(weak));
+  arm_levels();
+}
+
+// One HTTP/1.1 connection: requests in sequence (keep-alive), each answered
+// by AdminApi, or upgraded to an event stream.
+class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
+      : server_(std::move(server)), stream_(std::move(socket)) {}
+  ~HttpSession() override {
+    if (registered_) server_->remove(this);
+  }
+
+  void run() {
+    server_->add(this, weak_from_this());
+    registered_ = true;
+    read();
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+ private:
+  const AdminConfig& config() const { return server_->api.config(); }
+
+  void read() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->body_limit(config().max_body_bytes);
+    parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
+    stream_.expires_after(config().idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (closed_) return;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      return reply_error(413, "request body too large");
+    }
+    if (ec == http::error::header_limit) {
+      return reply_error(431, "request header too large");
+    }
+    if (ec) return reply_error(400, "malformed HTTP request");
+
+    http::request<http::string_body> request = parser_->release();
+    const std::string_view target(request.target().data(), request.target().size());
+    const auto authorization_field = request[http::field::authorization];
+    const std::string_view authorization(authorization_field.data(), authorization_field.size());
+
+    if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
+      if (!server_->api.event_stream_authorized(authorization, target)) {
+        return reply_error(401, "missing or wrong bearer token");
+      }
+      if (server_->streams.size() >= config().max_event_streams) {
+        return reply_error(409, "too many event streams");
+      }
+      closed_ = true;  // the socket moves to the event stream
+      stream_.expires_never();
+      auto session = std::make_shared<EventSession>(server_, stream_.release_socket());
+      session->run(std::move(request));
+      return;
+    }
+
+    const std::string_view method(request.method_string().data(), request.method_string().size());
+    AdminRequest in;
+    in.method = method;
+    in.target = target;
+    in.authorization = authorization;
+    in.body = request.body();
+    AdminResponse out = server_->api.handle(in);
+    respond(std::move(out), request.version(), request.keep_alive(),
+            request.method() == http::verb::head);
+  }
+
+  void reply_error(int status, std::string_view message) {
+    // After a parse error the stream position is unknown: answer and close.
+    respond(json_error(status, message), 11, /*keep_alive=*/false, /*head=*/false);
+  }
+
+  void respond(AdminResponse out, unsigned version, bool keep_alive, bool head) {
+    response_ = http::response<http::string_body>{};
+    response_.version(version);
+    response_.result(static_cast<unsigned>(out.status));
+    response_.set(http::field::server, "Chorus admin");
+    response_.set(http::field::content_type, out.content_type);
+    response_.set(http::field::cache_control, "no-store");
+    response_.set("X-Content-Type-Options", "nosniff");
+    if (out.content_type.starts_with("text/html")) {
+      // The console is one self-contained page: inline script and style, API
+      // calls and the event stream to this origin only.
+      response_.set("Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "connect-src 'self' ws: wss:; frame-ancestors 'none'");
+    }
+    if (!out.allow.empty()) response_.set(http::field::allow, out.allow);
+    if (out.status == 401) response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
+    response_.keep_alive(keep_alive);
+    const size_t length = out.body.size();
+    if (!head) response_.body() = std::move(out.body);
+    response_.content_length(length);
+    stream_.expires_after(config().idle_timeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        if (ec || !keep_alive) return self->close();
+                        self->read();
+                      });
+  }
+
+  std::shared_ptr<AdminServer::Impl> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  bool registered_ = false;
+  bool closed_ = false;
+};
+
+void AdminServer::Impl::accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (!self->running) return;
+    if (ec) {
+      // Accept errors (EMFILE, ENOBUFS) are transient: listen again shortly
+      // rather than spin on the io_context.
+      self->accept_retry.expires_after(std::chrono::milliseconds(100));
+      self->accept_retry.async_wait([self](beast::error_code wait_error) {
+        if (!wait_error && self->running) self->accept();
+      });
+      return;
+    }
+    if (self->connections.size() >= self->api.config().max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<HttpSession>(self, std::move(socket))->run();
+    }
+    self->accept();
+  });
+}
+
+void AdminServer::Impl::broadcast(const std::shared_ptr<const std::string>& message) {
+  // send() may close a session, which erases it from `streams`: iterate a copy.
+  std::vector<std::shared_ptr<EventSession>> live;
+  live.reserve(streams.size());
+  for (const auto& [raw, weak] : streams) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  for (const auto& session : live) session->send(message);
+}
+
+void AdminServer::Impl::on_event(const ControlEvent& event) {
+  if (streams.empty()) return;
+  // Events come in bursts (a join is several changes; talkers flip every
+  // few hundred ms in every room): queue them and answer the whole burst
+  // with one Control::rooms() snapshot once the current handler returns.
+  pending_events.push_back(event);
+  if (pending_events.size() > 1) return;
+  asio::post(io, [weak = weak_from_this()] {
+    if (const auto self = weak.lock()) self->flush_events();
+  });
+}
+
+void AdminServer::Impl::flush_events() {
+  std::vector<ControlEvent> events;
+  events.swap(pending_events);
+  if (!running || streams.empty() || events.empty()) return;
+  const std::vector<ConferenceState> rooms = control.rooms();
+  for (const ControlEvent& event : events) {
+    broadcast(std::make_shared<const std::string>(dump(event_json(event, rooms))));
+  }
+}
+
+void AdminServer::Impl::arm_levels() {
+  if (levels_armed || !running || streams.empty()) return;
+  levels_armed = true;
+  levels_timer.expires_after(api.config().levels_interval);
+  levels_timer.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    const auto self = weak.lock();
+    if (!self) return;
+    self->levels_armed = false;
+    if (ec || !self->running || self->streams.empty()) return;
+    std::string levels = dump(levels_json(self->control.rooms()));
+    // Only changes go out: a quiet conference costs the streams nothing.
+    if (levels != self->last_levels) {
+      self->last_levels = levels;
+      self->broadcast(std::make_shared<const std::string>(std::move(levels)));
+    }
+    self->arm_levels();
+  });
+}
+
+AdminServer::AdminServer(asio::io_context& io, Control& control, MetricsSource metrics,
+                         AdminConfig config)
+    : impl_(std::make_shared<Impl>(io, control, std::move(metrics), std::move(config))) {}
+
+AdminServer::~AdminServer() {
+  stop();
+}
+
+void AdminServer::start() {
+  Impl& impl = *impl_;
+  if (impl.running) return;
+  const AdminConfig& config = impl.api.config();
+  const tcp::endpoint endpoint(asio::ip::make_address(config.address), config.port);
+  impl.acceptor.open(endpoint.protocol());
+  impl.acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl.acceptor.bind(endpoint);
+  impl.acceptor.listen(asio::socket_base::max_listen_connections);
+  impl.running = true;
+  impl.control.set_event_listener([weak = std::weak_ptr<Impl>(impl_)](const ControlEvent& event) {
+    if (const auto self = weak.lock()) self->on_event(event);
+  });
+  impl.accept();
+}
+
+void AdminServer::stop() {
+  Impl& impl = *impl_;
+  if (!impl.running) return;
+  impl.running = false;
+  impl.control.set_event_listener({});
+  beast::error_code ignored;
+  impl.acceptor.close(ignored);
+  impl.levels_timer.cancel();
+  impl.accept_retry.cancel();
+  std::vector<std::shared_ptr<Connection>> live;
+  for (const auto& [raw, weak] : impl.connections) {
+    if (auto connection = weak.lock()) live.push_back(std::move(connection));
+  }
+  for (const auto& connection : live) connection->close();
+}
+
+uint16_t AdminServer::port() const {
+  beast::error_code ec;
+  const tcp::endpoint endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+size_t AdminServer::connections() const {
+  return impl_->connections.size();
+}
+
+size_t AdminServer::event_streams() const {
+  return impl_->streams.size();
+}
+
+}  // namespace chorus::focus

@@ -1,0 +1,539 @@
+#include "focus/ops/config.hpp"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "focus/ops/log.hpp"
+#include "mixer/span.hpp"
+#include "signaling/auth/digest_server.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using Keys = std::span<const std::string_view>;
+
+constexpr std::array<std::string_view, 8> kSections = {"sip",     "media", "conference", "room",
+                                                       "account", "log",   "admin",      "process"};
+constexpr std::array<std::string_view, 9> kSipKeys = {
+    "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
+    "slow_room_prefix", "digest_algorithms"};
+constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
+constexpr std::array<std::string_view, 1> kSipExtraKeys = {"ring_delay_ms"};
+constexpr std::array<std::string_view, 10> kMediaKeys = {
+    "address", "rtp_ports", "shards",        "rtp_timeout_ms",    "codecs",
+    "srtp",    "top_k",     "jitter_min_ms", "jitter_initial_ms", "jitter_max_ms"};
+constexpr std::array<std::string_view, 5> kConferenceKeys = {"max_members", "only_listed_rooms",
+                                                             "moh_user", "park_user", "moh_file"};
+constexpr std::array<std::string_view, 3> kRoomKeys = {"name", "pin", "max_members"};
+constexpr std::array<std::string_view, 3> kAccountKeys = {"user", "password", "rights"};
+constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
+constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
+constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
+constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
+constexpr std::array<std::string_view, 9> kRights = {
+    sip::kRightMonitor, sip::kRightWhisper,         sip::kRightBarge,
+    sip::kRightReplace, sip::kRightDialOut,         sip::kRightRemove,
+    sip::kRightAdmin,   sip::kRightDialogSubscribe, sip::kRightModerate};
+constexpr uint32_t kMaxJitterMs = 1000;
+
+std::string join(Keys names) {
+  std::string out;
+  for (std::string_view name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+bool contains(Keys names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+bool is_ip_address(const std::string& text) {
+  in6_addr v6{};
+  in_addr v4{};
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 || inet_pton(AF_INET6, text.c_str(), &v6) == 1;
+}
+
+// A SIP user part we can match a Request-URI against: RFC 3261 §25.1
+// unreserved characters only (no escapes, nothing that needs quoting).
+bool is_plain_user(std::string_view text) {
+  if (text.empty() || text.size() > 64) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '!' || c == '~' || c == '*' || c == '\'' || c == '(' ||
+           c == ')';
+  });
+}
+
+bool is_digits(std::string_view text) {
+  return !text.empty() && text.size() <= 32 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool readable(const std::string& path) {
+  return ::access(path.c_str(), R_OK) == 0;
+}
+
+// Walks one parsed document, collecting every problem rather than stopping at
+// the first, so an operator fixes a file in one pass.
+class Reader {
+ public:
+  explicit Reader(std::string_view source) : source_(source) {}
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  void fail(const toml::node* node, std::string_view key, std::string_view allowed) {
+    std::string line(source_);
+    if (node != nullptr && node->source().begin.line > 0) {
+      line += ":" + std::to_string(node->source().begin.line);
+    }
+    line += ": ";
+    line += key;
+    if (node != nullptr) line += " = " + show(*node);
+    line += ": ";
+    line += allowed;
+    errors_.push_back(std::move(line));
+  }
+
+  // Reports keys of `table` not in `known` (typos must not fall back to a
+  // default silently).
+  void check_keys(const toml::table& table, const std::string& prefix, Keys known) {
+    for (const auto& [key, node] : table) {
+      if (!contains(known, key.str())) {
+        fail(&node, prefix + std::string(key.str()),
+             "unknown key (known here: " + join(known) + ")");
+      }
+    }
+  }
+
+  // The sub-table `name` of the root, or nullptr when absent or not a table.
+  const toml::table* section(const toml::table& root, std::string_view name) {
+    const toml::node* node = root.get(name);
+    if (node == nullptr) return nullptr;
+    if (!node->is_table()) {
+      fail(node, name, "must be a table ([" + std::string(name) + "])");
+      return nullptr;
+    }
+    return node->as_table();
+  }
+
+  void read(const toml::table& table, const std::string& key_path, std::string_view key,
+            bool& out) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    if (const auto* value = node->as_boolean()) {
+      out = value->get();
+    } else {
+      fail(node, key_path, "allowed: true or false");
+    }
+  }
+
+  // A string; `valid` (when given) checks it, `allowed` says what is.
+  template <class Valid>
+  void read(const toml::table& table, const std::string& key_path, std::string_view key,
+            std::string& out, std::string_view allowed, Valid valid) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    const auto* value = node->as_string();
+    if (value == nullptr || !valid(value->get())) {
+      fail(node, key_path, allowed);
+      return;
+    }
+    out = value->get();
+  }
+
+  void read(const toml::table& table, const std::string& key_path, std::string_view key,
+            std::string& out) {
+    read(table, key_path, key, out, "allowed: a string", [](const std::string&) { return true; });
+  }
+
+  template <class Int>
+  void read(const toml::table& table, const std::string& key_path, std::string_view key, Int& out,
+            int64_t min, int64_t max) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    const auto* value = node->as_integer();
+    if (value == nullptr || value->get() < min || value->get() > max) {
+      fail(node, key_path,
+           "allowed: an integer " + std::to_string(min) + ".." + std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(value->get());
+  }
+
+  void read(const toml::table& table, const std::string& key_path, std::string_view key,
+            std::chrono::milliseconds& out, int64_t min, int64_t max) {
+    int64_t ms = out.count();
+    read(table, key_path, key, ms, min, max);
+    out = std::chrono::milliseconds(ms);
+  }
+
+  // An array of strings, each one of `allowed_names` (when not empty), no
+  // repeats.
+  void read(const toml::table& table, const std::string& key_path, std::string_view key,
+            std::vector<std::string>& out, Keys allowed_names, bool allow_empty) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    const std::string allowed =
+        "allowed: an array of " +
+        (allowed_names.empty() ? std::string("strings") : "names among " + join(allowed_names)) +
+        (allow_empty ? "" : ", at least one") + ", each at most once";
+    const auto* array = node->as_array();
+    if (array == nullptr || (!allow_empty && array->empty())) {
+      fail(node, key_path, allowed);
+      return;
+    }
+    std::vector<std::string> values;
+    for (const toml::node& element : *array) {
+      const auto* text = element.as_string();
+      if (text == nullptr || (!allowed_names.empty() && !contains(allowed_names, text->get())) ||
+          std::find(values.begin(), values.end(), text->get()) != values.end()) {
+        fail(node, key_path, allowed);
+        return;
+      }
+      values.push_back(text->get());
+    }
+    out = std::move(values);
+  }
+
+ private:
+  static std::string show(const toml::node& node) {
+    std::string text;
+    if (const auto* value = node.as_string()) {
+      text = quoted(value->get());
+    } else {
+      std::ostringstream out;
+      node.visit([&out](const auto& value) { out << value; });
+      text = out.str();
+    }
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    constexpr size_t kMaxShown = 80;
+    if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "...";
+    return text;
+  }
+
+  // As the operator would write it in the file: "value", with \ and "
+  // escaped and control characters shown as \uXXXX.
+  static std::string quoted(const std::string& value) {
+    std::string out = "\"";
+    for (const char c : value) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += kHex[(c >> 4) & 0xf];
+        out += kHex[c & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    return out + "\"";
+  }
+
+  std::string source_;
+  std::vector<std::string> errors_;
+};
+
+void read_sip(Reader& reader, const toml::table& sip, Options& options) {
+  std::vector<std::string_view> known(kSipKeys.begin(), kSipKeys.end());
+  known.insert(known.end(), kSipExtraKeys.begin(), kSipExtraKeys.end());
+  reader.check_keys(sip, "sip.", known);
+  if (const toml::node* node = sip.get("listen")) {
+    std::string host = options.sip_host;
+    uint16_t port = options.sip_port;
+    const auto* text = node->as_string();
+    if (text == nullptr || !parse_host_port(text->get(), host, port) || port == 0) {
+      reader.fail(node, "sip.listen", "allowed: \"HOST:PORT\" or \"[IPv6]:PORT\", port 1..65535");
+    } else {
+      options.sip_host = host;
+      options.sip_port = port;
+    }
+  }
+  reader.read(sip, "sip.udp", "udp", options.udp);
+  reader.read(sip, "sip.tcp", "tcp", options.tcp);
+  reader.read(sip, "sip.tls_port", "tls_port", options.tls_port, 1, 65535);
+  const auto file_or_empty = [](const std::string& path) { return path.empty() || readable(path); };
+  reader.read(sip, "sip.tls_certificate", "tls_certificate", options.tls_certificate,
+              "allowed: \"\" or a readable PEM file", file_or_empty);
+  reader.read(sip, "sip.tls_private_key", "tls_private_key", options.tls_private_key,
+              "allowed: \"\" or a readable PEM file", file_or_empty);
+  reader.read(sip, "sip.realm", "realm", options.realm,
+              "allowed: a non-empty string without '\"' or '\\\\'", [](const std::string& realm) {
+                return !realm.empty() && realm.find_first_of("\"\\\r\n") == std::string::npos;
+              });
+  reader.read(sip, "sip.digest_algorithms", "digest_algorithms", options.digest_algorithms,
+              kDigestAlgorithms, false);
+  reader.read(sip, "sip.slow_room_prefix", "slow_room_prefix", options.slow_room_prefix,
+              "allowed: \"\" or a room-name prefix (letters, digits, -_.!~*'())",
+              [](const std::string& prefix) { return prefix.empty() || is_plain_user(prefix); });
+  reader.read(sip, "sip.ring_delay_ms", "ring_delay_ms", options.ring_delay, 0, 600000);
+}
+
+void read_media(Reader& reader, const toml::table& media, Options& options) {
+  reader.check_keys(media, "media.", kMediaKeys);
+  reader.read(media, "media.address", "address", options.media_address,
+              "allowed: \"\" or an IPv4/IPv6 address",
+              [](const std::string& address) { return address.empty() || is_ip_address(address); });
+  if (const toml::node* node = media.get("rtp_ports")) {
+    const auto* text = node->as_string();
+    if (text == nullptr || !parse_port_range(text->get(), options.rtp_first, options.rtp_last)) {
+      reader.fail(node, "media.rtp_ports",
+                  "allowed: \"FIRST-LAST\", 1024 <= FIRST < LAST <= 65535");
+    }
+  }
+  reader.read(media, "media.shards", "shards", options.media_shards, 1, 64);
+  reader.read(media, "media.rtp_timeout_ms", "rtp_timeout_ms", options.rtp_timeout, 100, 3600000);
+  reader.read(media, "media.codecs", "codecs", options.codecs, kCodecs, false);
+  if (const toml::node* node = media.get("srtp")) {
+    const auto* text = node->as_string();
+    const std::string value = text != nullptr ? text->get() : std::string();
+    if (value == "off") {
+      options.srtp = sdp::SrtpPolicy::kOff;
+    } else if (value == "offer") {
+      options.srtp = sdp::SrtpPolicy::kOffer;
+    } else if (value == "required") {
+      options.srtp = sdp::SrtpPolicy::kRequired;
+    } else {
+      reader.fail(node, "media.srtp", "allowed: \"off\", \"offer\" or \"required\"");
+    }
+  }
+  reader.read(media, "media.top_k", "top_k", options.top_k, 1,
+              static_cast<int64_t>(mixer::kMaxTopK));
+  reader.read(media, "media.jitter_min_ms", "jitter_min_ms", options.jitter_min_ms, 0,
+              kMaxJitterMs);
+  reader.read(media, "media.jitter_initial_ms", "jitter_initial_ms", options.jitter_initial_ms, 0,
+              kMaxJitterMs);
+  reader.read(media, "media.jitter_max_ms", "jitter_max_ms", options.jitter_max_ms, 0,
+              kMaxJitterMs);
+}
+
+void read_conference(Reader& reader, const toml::table& conference, Options& options) {
+  reader.check_keys(conference, "conference.", kConferenceKeys);
+  reader.read(conference, "conference.max_members", "max_members", options.max_members, 1, 100000);
+  reader.read(conference, "conference.only_listed_rooms", "only_listed_rooms",
+              options.only_listed_rooms);
+  const auto user = [](const std::string& name) { return is_plain_user(name); };
+  constexpr std::string_view kUserAllowed =
+      "allowed: a SIP user name (1-64 letters, digits, -_.!~*'())";
+  reader.read(conference, "conference.moh_user", "moh_user", options.moh_user, kUserAllowed, user);
+  reader.read(conference, "conference.park_user", "park_user", options.park_user, kUserAllowed,
+              user);
+  reader.read(conference, "conference.moh_file", "moh_file", options.moh_file,
+              "allowed: \"\" or a readable WAV file",
+              [](const std::string& path) { return path.empty() || readable(path); });
+}
+
+// [[room]] and [[account]]: an array of tables.
+const toml::array* table_array(Reader& reader, const toml::table& root, std::string_view name) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  const auto* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    reader.fail(node, name, "must be an array of tables ([[" + std::string(name) + "]])");
+    return nullptr;
+  }
+  return array;
+}
+
+void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
+  options.rooms.clear();
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    const toml::table& table = *rooms.get(i)->as_table();
+    const std::string prefix = "room[" + std::to_string(i + 1) + "].";
+    reader.check_keys(table, prefix, kRoomKeys);
+    RoomPolicy room;
+    if (table.get("name") == nullptr) {
+      reader.fail(&table, prefix + "name", "missing; every [[room]] needs a name");
+    }
+    reader.read(table, prefix + "name", "name", room.name,
+                "allowed: a SIP user name (1-64 letters, digits, -_.!~*'())",
+                [](const std::string& name) { return is_plain_user(name); });
+    reader.read(table, prefix + "pin", "pin", room.pin, "allowed: \"\" or 1-32 digits",
+                [](const std::string& pin) { return pin.empty() || is_digits(pin); });
+    reader.read(table, prefix + "max_members", "max_members", room.max_members, 0, 100000);
+    if (room.name.empty()) continue;
+    const bool repeated =
+        std::any_of(options.rooms.begin(), options.rooms.end(),
+                    [&](const RoomPolicy& other) { return other.name == room.name; });
+    if (repeated) {
+      reader.fail(table.get("name"), prefix + "name", "already used by an earlier [[room]]");
+      continue;
+    }
+    options.rooms.push_back(std::move(room));
+  }
+}
+
+void read_accounts(Reader& reader, const toml::array& accounts, Options& options) {
+  options.accounts.clear();
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const toml::table& table = *accounts.get(i)->as_table();
+    const std::string prefix = "account[" + std::to_string(i + 1) + "].";
+    reader.check_keys(table, prefix, kAccountKeys);
+    Account account;
+    for (std::string_view required : {"user", "password"}) {
+      if (table.get(required) == nullptr) {
+        reader.fail(&table, prefix + std::string(required),
+                    "missing; every [[account]] needs user and password");
+      }
+    }
+    reader.read(table, prefix + "user", "user", account.user,
+                "allowed: a SIP user name (1-64 letters, digits, -_.!~*'())",
+                [](const std::string& user) { return is_plain_user(user); });
+    reader.read(table, prefix + "password", "password", account.password,
+                "allowed: a non-empty string",
+                [](const std::string& password) { return !password.empty(); });
+    reader.read(table, prefix + "rights", "rights", account.rights, kRights, true);
+    if (account.user.empty() || account.password.empty()) continue;
+    const bool repeated =
+        std::any_of(options.accounts.begin(), options.accounts.end(),
+                    [&](const Account& other) { return other.user == account.user; });
+    if (repeated) {
+      reader.fail(table.get("user"), prefix + "user", "already used by an earlier [[account]]");
+      continue;
+    }
+    options.accounts.push_back(std::move(account));
+  }
+}
+
+void read_log(Reader& reader, const toml::table& log, Options& options) {
+  reader.check_keys(log, "log.", kLogKeys);
+  reader.read(log, "log.level", "level", options.log_level, "allowed: " + std::string(kLogLevels),
+              [](const std::string& level) { return valid_log_level(level); });
+  reader.read(log, "log.file", "file", options.log_file);
+}
+
+void read_admin(Reader& reader, const toml::table& admin, Options& options) {
+  reader.check_keys(admin, "admin.", kAdminKeys);
+  reader.read(admin, "admin.address", "address", options.admin_address,
+              "allowed: an IPv4/IPv6 address",
+              [](const std::string& address) { return is_ip_address(address); });
+  reader.read(admin, "admin.port", "port", options.admin_port, 0, 65535);
+  reader.read(admin, "admin.token", "token", options.admin_token,
+              "allowed: \"\" or printable ASCII without spaces", [](const std::string& token) {
+                return std::all_of(token.begin(), token.end(),
+                                   [](char c) { return c > ' ' && c < 0x7f; });
+              });
+}
+
+void read_process(Reader& reader, const toml::table& process, Options& options) {
+  reader.check_keys(process, "process.", kProcessKeys);
+  reader.read(process, "process.allow_root", "allow_root", options.allow_root);
+  reader.read(process, "process.user", "user", options.run_as_user,
+              "allowed: \"\" or a user name (letters, digits, -_.)", [](const std::string& user) {
+                return user.size() <= 32 && std::all_of(user.begin(), user.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                       });
+              });
+}
+
+// Rules that involve more than one key.
+void check_combinations(Reader& reader, const toml::table& root, const Options& options) {
+  const toml::node* media = root.get("media");
+  const toml::table* media_table = media != nullptr ? media->as_table() : nullptr;
+  const toml::node* jitter_node =
+      media_table != nullptr ? media_table->get("jitter_min_ms") : nullptr;
+  if (!(options.jitter_min_ms <= options.jitter_initial_ms &&
+        options.jitter_initial_ms <= options.jitter_max_ms)) {
+    reader.fail(jitter_node, "media.jitter_*_ms",
+                "need jitter_min_ms <= jitter_initial_ms <= jitter_max_ms (now " +
+                    std::to_string(options.jitter_min_ms) + ", " +
+                    std::to_string(options.jitter_initial_ms) + ", " +
+                    std::to_string(options.jitter_max_ms) + ")");
+  }
+  if (options.only_listed_rooms && options.rooms.empty()) {
+    reader.fail(nullptr, "conference.only_listed_rooms",
+                "true needs at least one [[room]] (no room could ever be joined)");
+  }
+}
+
+}  // namespace
+
+std::variant<Options, ConfigError> apply_config(std::string_view toml, std::string_view source,
+                                                Options base) {
+  toml::table root;
+  try {
+    root = toml::parse(toml, source);
+  } catch (const toml::parse_error& error) {
+    const toml::source_region& where = error.source();
+    return ConfigError{std::string(source) + ":" + std::to_string(where.begin.line) + ":" +
+                       std::to_string(where.begin.column) +
+                       ": not valid TOML: " + std::string(error.description())};
+  }
+  Reader reader(source);
+  reader.check_keys(root, "", kSections);
+  Options options = std::move(base);
+  if (const toml::table* sip = reader.section(root, "sip")) read_sip(reader, *sip, options);
+  if (const toml::table* media = reader.section(root, "media")) read_media(reader, *media, options);
+  if (const toml::table* conference = reader.section(root, "conference")) {
+    read_conference(reader, *conference, options);
+  }
+  if (const toml::array* rooms = table_array(reader, root, "room")) {
+    read_rooms(reader, *rooms, options);
+  }
+  if (const toml::array* accounts = table_array(reader, root, "account")) {
+    read_accounts(reader, *accounts, options);
+  }
+  if (const toml::table* log = reader.section(root, "log")) read_log(reader, *log, options);
+  if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);
+  if (const toml::table* process = reader.section(root, "process")) {
+    read_process(reader, *process, options);
+  }
+  if (reader.errors().empty()) check_combinations(reader, root, options);
+  if (!reader.errors().empty()) {
+    std::string message;
+    for (const std::string& line : reader.errors()) {
+      if (!message.empty()) message += "\n";
+      message += line;
+    }
+    return ConfigError{std::move(message)};
+  }
+  return options;
+}
+
+std::variant<Options, ConfigError> load_config_file(const std::string& path, Options base) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return ConfigError{path + ": cannot read the configuration file"};
+  // A configuration file is small; anything huge is a mistake (a WAV passed
+  // by accident), not something to parse.
+  constexpr std::streamsize kMaxBytes = 1 << 20;
+  std::string text(static_cast<size_t>(kMaxBytes) + 1, '\0');
+  file.read(text.data(), kMaxBytes + 1);
+  if (file.gcount() > kMaxBytes) return ConfigError{path + ": larger than 1 MiB"};
+  text.resize(static_cast<size_t>(file.gcount()));
+  return apply_config(text, path, std::move(base));
+}
+
+std::variant<Options, ConfigError> configure(std::span<const char* const> args) {
+  auto result = apply_config(embedded_config(), "<embedded>", Options{});
+  if (std::holds_alternative<ConfigError>(result)) return result;
+  // The file comes first so that every other flag overrides it, wherever it
+  // appears on the command line. A malformed --config is reported below.
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != nullptr && args[i + 1] != nullptr && std::string_view(args[i]) == "--config") {
+      result = load_config_file(args[i + 1], std::move(std::get<Options>(result)));
+      if (std::holds_alternative<ConfigError>(result)) return result;
+    }
+  }
+  auto flags = parse_options(args, std::move(std::get<Options>(result)));
+  if (auto* error = std::get_if<OptionsError>(&flags)) {
+    return ConfigError{std::move(error->message), true};
+  }
+  return std::move(std::get<Options>(flags));
+}
+
+}  // namespace chorus::focus

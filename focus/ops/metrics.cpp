@@ -1,0 +1,316 @@
+#include "focus/ops/metrics.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <string_view>
+
+#include "mixer/engine.hpp"
+
+namespace chorus::focus {
+namespace {
+
+constexpr std::string_view kDropReasons[] = {
+    "malformed", "auth_failed", "stranger",  "unknown_pt", "too_late",
+    "duplicate", "too_large",   "too_early", "no_buffer",  "send_failed",
+};
+
+uint64_t drop_count(const rtp::DropCounters& d, size_t reason) {
+  const uint64_t values[] = {d.malformed, d.auth_failed, d.stranger,  d.unknown_pt, d.too_late,
+                             d.duplicate, d.too_large,   d.too_early, d.no_buffer,  d.send_failed};
+  return values[reason];
+}
+
+std::string_view method_label(size_t method) {
+  const std::string_view name = sip::method_name(static_cast<sip::Method>(method));
+  return name.empty() ? std::string_view("other") : name;
+}
+
+// Writes families in the format's order: # HELP, # TYPE, then samples.
+class Writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  // labels: already formatted `a="x",b="y"` (escaped), or empty.
+  void sample(std::string_view name, std::string_view labels, uint64_t value) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%" PRIu64, value);
+    line(name, labels, buf);
+  }
+  void sample(std::string_view name, std::string_view labels, double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", value);
+    line(name, labels, buf);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void line(std::string_view name, std::string_view labels, std::string_view value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  std::string out_;
+};
+
+std::string label(std::string_view name, std::string_view value) {
+  std::string out(name);
+  out += "=\"";
+  out += escape_label_value(value);
+  out += '"';
+  return out;
+}
+
+std::string shard_label(uint32_t index) {
+  return label("shard", std::to_string(index));
+}
+
+void render_rooms(Writer& w, const std::vector<ConferenceState>& rooms) {
+  w.family("chorus_rooms", "gauge", "Rooms with at least one member.");
+  w.sample("chorus_rooms", "", static_cast<uint64_t>(rooms.size()));
+  uint64_t members = 0;
+  uint64_t talking = 0;
+  uint64_t muted = 0;
+  uint64_t held = 0;
+  for (const ConferenceState& room : rooms) {
+    members += room.members.size();
+    for (const MemberState& m : room.members) {
+      talking += m.talking ? 1 : 0;
+      muted += m.muted ? 1 : 0;
+      held += m.on_hold ? 1 : 0;
+    }
+  }
+  w.family("chorus_members", "gauge", "Members in all rooms.");
+  w.sample("chorus_members", "", members);
+  w.family("chorus_members_talking", "gauge", "Members currently mixed as talkers.");
+  w.sample("chorus_members_talking", "", talking);
+  w.family("chorus_members_muted", "gauge", "Members muted by the focus.");
+  w.sample("chorus_members_muted", "", muted);
+  w.family("chorus_members_on_hold", "gauge", "Members on hold.");
+  w.sample("chorus_members_on_hold", "", held);
+  w.family("chorus_room_members", "gauge", "Members per room.");
+  for (const ConferenceState& room : rooms) {
+    w.sample("chorus_room_members", label("room", room.room),
+             static_cast<uint64_t>(room.members.size()));
+  }
+}
+
+void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
+  using Histogram = rtp::Shard::DurationHistogram;
+  w.family("chorus_shard_ticks_total", "counter", "Mixer ticks run per media shard.");
+  for (const auto& s : shards) w.sample("chorus_shard_ticks_total", shard_label(s.index), s.ticks);
+  w.family("chorus_shard_deadline_misses_total", "counter",
+           "Ticks that started later than deadline plus budget.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_deadline_misses_total", shard_label(s.index), s.deadline_misses);
+  }
+  w.family("chorus_shard_commands_dropped_total", "counter",
+           "Commands to a shard dropped on a full ring.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_commands_dropped_total", shard_label(s.index), s.commands_dropped);
+  }
+  w.family("chorus_shard_events_dropped_total", "counter",
+           "Events from a shard dropped on a full ring.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_events_dropped_total", shard_label(s.index), s.events_dropped);
+  }
+  w.family("chorus_rtp_datagrams_received_total", "counter",
+           "UDP datagrams read by a media shard (RTP and RTCP, before any check).");
+  for (const auto& s : shards) {
+    w.sample("chorus_rtp_datagrams_received_total", shard_label(s.index), s.datagrams_received);
+  }
+  w.family("chorus_shard_tick_duration_max_seconds", "gauge", "Longest tick so far.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_tick_duration_max_seconds", shard_label(s.index),
+             static_cast<double>(s.tick_duration_max_us) * 1e-6);
+  }
+  // The shard's log2 histogram counts whole microseconds: bucket 0 holds 0,
+  // bucket b holds [2^(b-1), 2^b), i.e. values <= 2^b - 1, which is its `le`.
+  // The last bucket is open-ended (+Inf). The shard keeps no sum, so the
+  // family has _bucket and _count but no _sum.
+  w.family("chorus_shard_tick_duration_seconds", "histogram",
+           "Time a media shard spent in one tick (mixing, encoding, sending).");
+  for (const auto& s : shards) {
+    uint64_t cumulative = 0;
+    const std::string shard = shard_label(s.index);
+    for (size_t b = 0; b + 1 < Histogram::kBuckets; ++b) {
+      cumulative += s.tick_duration_us[b];
+      const uint64_t le_us = b == 0 ? 0 : (uint64_t{1} << b) - 1;
+      char le[32];
+      std::snprintf(le, sizeof le, "%.6f", static_cast<double>(le_us) * 1e-6);
+      w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", le),
+               cumulative);
+    }
+    cumulative += s.tick_duration_us[Histogram::kBuckets - 1];
+    w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", "+Inf"),
+             cumulative);
+    w.sample("chorus_shard_tick_duration_seconds_count", shard, cumulative);
+  }
+}
+
+void render_media(Writer& w, const MediaCounters& m) {
+  w.family("chorus_rtp_packets_received_total", "counter",
+           "RTP packets accepted (after SRTP and source latching).");
+  w.sample("chorus_rtp_packets_received_total", "", m.packets_received);
+  w.family("chorus_rtp_bytes_received_total", "counter", "RTP bytes accepted.");
+  w.sample("chorus_rtp_bytes_received_total", "", m.bytes_received);
+  w.family("chorus_rtp_packets_sent_total", "counter", "RTP packets sent.");
+  w.sample("chorus_rtp_packets_sent_total", "", m.packets_sent);
+  w.family("chorus_rtp_bytes_sent_total", "counter", "RTP bytes sent.");
+  w.sample("chorus_rtp_bytes_sent_total", "", m.bytes_sent);
+  w.family("chorus_rtcp_packets_received_total", "counter", "RTCP packets received.");
+  w.sample("chorus_rtcp_packets_received_total", "", m.rtcp_received);
+  w.family("chorus_rtcp_packets_sent_total", "counter", "RTCP packets sent.");
+  w.sample("chorus_rtcp_packets_sent_total", "", m.rtcp_sent);
+  w.family("chorus_rtp_packets_dropped_total", "counter",
+           "Media packets dropped, by reason (rtp::DropCounters).");
+  for (size_t r = 0; r < std::size(kDropReasons); ++r) {
+    w.sample("chorus_rtp_packets_dropped_total", label("reason", kDropReasons[r]),
+             drop_count(m.drops, r));
+  }
+  w.family("chorus_srtp_auth_failures_total", "counter",
+           "SRTP/SRTCP packets that failed authentication or replay checks.");
+  w.sample("chorus_srtp_auth_failures_total", "", m.drops.auth_failed);
+}
+
+void render_sip(Writer& w, const sip::StackStats& s) {
+  const sip::MessageCounters& m = s.messages;
+  w.family("chorus_sip_requests_received_total", "counter",
+           "SIP requests received, by method (retransmissions included).");
+  for (size_t i = 0; i < m.requests_received.size(); ++i) {
+    if (m.requests_received[i] == 0) continue;
+    w.sample("chorus_sip_requests_received_total", label("method", method_label(i)),
+             m.requests_received[i]);
+  }
+  w.family("chorus_sip_requests_sent_total", "counter", "SIP requests sent, by method.");
+  for (size_t i = 0; i < m.requests_sent.size(); ++i) {
+    if (m.requests_sent[i] == 0) continue;
+    w.sample("chorus_sip_requests_sent_total", label("method", method_label(i)),
+             m.requests_sent[i]);
+  }
+  const auto responses = [&](std::string_view name, const auto& table) {
+    for (const auto& [key, count] : table) {
+      const std::string labels = label("method", method_label(static_cast<size_t>(key.first))) +
+                                 "," + label("code", std::to_string(key.second));
+      w.sample(name, labels, count);
+    }
+  };
+  w.family("chorus_sip_responses_received_total", "counter",
+           "SIP responses received, by CSeq method and status code.");
+  responses("chorus_sip_responses_received_total", m.responses_received);
+  w.family("chorus_sip_responses_sent_total", "counter",
+           "SIP responses sent, by CSeq method and status code.");
+  responses("chorus_sip_responses_sent_total", m.responses_sent);
+
+  w.family("chorus_sip_transaction_timeouts_total", "counter",
+           "Transactions ended by timer B, F or H (RFC 3261 section 17).");
+  w.sample("chorus_sip_transaction_timeouts_total", "", s.transactions.timeouts);
+  w.family("chorus_sip_ack_timeouts_total", "counter",
+           "2xx to INVITE never ACKed within 64*T1 (RFC 3261 section 13.3.1.4).");
+  w.sample("chorus_sip_ack_timeouts_total", "", s.ack_timeouts);
+  w.family("chorus_sip_transactions_total", "counter", "SIP transactions created, by side.");
+  w.sample("chorus_sip_transactions_total", label("side", "client"), s.transactions.client_created);
+  w.sample("chorus_sip_transactions_total", label("side", "server"), s.transactions.server_created);
+  w.family("chorus_sip_retransmissions_total", "counter",
+           "SIP retransmissions sent (timers A, E, G and 2xx to INVITE).");
+  w.sample("chorus_sip_retransmissions_total", "",
+           s.transactions.retransmissions_sent + s.ok_retransmissions);
+  w.family("chorus_sip_transport_errors_total", "counter",
+           "SIP send failures and transaction transport errors.");
+  w.sample("chorus_sip_transport_errors_total", "",
+           s.transport.send_errors + s.transactions.transport_errors);
+  w.family("chorus_sip_malformed_total", "counter", "Malformed SIP input, by outcome.");
+  w.sample("chorus_sip_malformed_total", label("outcome", "answered"),
+           s.transport.parse_errors_answered);
+  w.sample("chorus_sip_malformed_total", label("outcome", "dropped"), s.transport.parse_drops);
+  w.sample("chorus_sip_malformed_total", label("outcome", "oversized"), s.transport.oversized);
+  w.sample("chorus_sip_malformed_total", label("outcome", "framing"), s.transport.framing_errors);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+ShardMetrics shard_metrics(const rtp::Shard& shard) {
+  ShardMetrics m;
+  m.index = shard.config().index;
+  m.ticks = shard.ticks();
+  m.deadline_misses = shard.deadline_misses();
+  m.commands_dropped = shard.commands_dropped();
+  m.events_dropped = shard.events_dropped();
+  m.datagrams_received = shard.datagrams_received();
+  m.tick_duration_us = shard.tick_durations_us().snapshot();
+  m.tick_duration_max_us = shard.tick_durations_us().max();
+  return m;
+}
+
+std::vector<ShardMetrics> shard_metrics(mixer::Engine& engine) {
+  std::vector<ShardMetrics> out;
+  out.reserve(engine.shard_count());
+  for (size_t i = 0; i < engine.shard_count(); ++i) {
+    ShardMetrics m = shard_metrics(engine.shard(i));
+    m.index = static_cast<uint32_t>(i);
+    out.push_back(m);
+  }
+  return out;
+}
+
+MetricsSource make_metrics_source(const sip::Stack& stack, mixer::Engine& engine,
+                                  const MediaTotals* media) {
+  MetricsSource source;
+  source.sip = [&stack]() -> std::optional<sip::StackStats> { return stack.stats(); };
+  source.shards = [&engine] { return shard_metrics(engine); };
+  if (media != nullptr) {
+    source.media = [media]() -> std::optional<MediaCounters> { return media->totals(); };
+  }
+  return source;
+}
+
+MetricsSnapshot collect_metrics(const MetricsSource& source, std::vector<ConferenceState> rooms) {
+  MetricsSnapshot snapshot;
+  snapshot.rooms = std::move(rooms);
+  if (source.sip) snapshot.sip = source.sip();
+  if (source.shards) snapshot.shards = source.shards();
+  if (source.media) snapshot.media = source.media();
+  return snapshot;
+}
+
+std::string render_metrics(const MetricsSnapshot& snapshot) {
+  Writer w;
+  render_rooms(w, snapshot.rooms);
+  if (!snapshot.shards.empty()) render_shards(w, snapshot.shards);
+  if (snapshot.media) render_media(w, *snapshot.media);
+  if (snapshot.sip) render_sip(w, *snapshot.sip);
+  return w.take();
+}
+
+}  // namespace chorus::focus

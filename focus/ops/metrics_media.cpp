@@ -1,0 +1,58 @@
+#include "focus/ops/metrics_media.hpp"
+
+namespace chorus::focus {
+namespace {
+
+void add_drops(rtp::DropCounters& sum, const rtp::DropCounters& d) {
+  sum.malformed += d.malformed;
+  sum.auth_failed += d.auth_failed;
+  sum.stranger += d.stranger;
+  sum.unknown_pt += d.unknown_pt;
+  sum.too_late += d.too_late;
+  sum.duplicate += d.duplicate;
+  sum.too_large += d.too_large;
+  sum.too_early += d.too_early;
+  sum.no_buffer += d.no_buffer;
+  sum.send_failed += d.send_failed;
+}
+
+}  // namespace
+
+void MediaCounters::add(const rtp::StreamStats& stats) {
+  packets_received += stats.packets_received;
+  bytes_received += stats.bytes_received;
+  rtcp_received += stats.rtcp_received;
+  packets_sent += stats.packets_sent;
+  bytes_sent += stats.bytes_sent;
+  rtcp_sent += stats.rtcp_sent;
+  add_drops(drops, stats.drops);
+}
+
+void MediaCounters::add(const MediaCounters& other) {
+  packets_received += other.packets_received;
+  bytes_received += other.bytes_received;
+  rtcp_received += other.rtcp_received;
+  packets_sent += other.packets_sent;
+  bytes_sent += other.bytes_sent;
+  rtcp_sent += other.rtcp_sent;
+  add_drops(drops, other.drops);
+}
+
+void MediaTotals::on_stats(rtp::StreamId stream, const rtp::StreamStats& stats) {
+  live_[stream] = stats;
+}
+
+void MediaTotals::on_closed(rtp::StreamId stream) {
+  const auto it = live_.find(stream);
+  if (it == live_.end()) return;
+  retired_.add(it->second);
+  live_.erase(it);
+}
+
+MediaCounters MediaTotals::totals() const {
+  MediaCounters sum = retired_;
+  for (const auto& [id, stats] : live_) sum.add(stats);
+  return sum;
+}
+
+}  // namespace chorus::focus

@@ -1,0 +1,167 @@
+#include "focus/ops/options.hpp"
+
+#include <charconv>
+#include <string_view>
+#include <utility>
+
+#include "focus/ops/log.hpp"
+
+namespace chorus::focus {
+namespace {
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out, Int min, Int max) {
+  long long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return false;
+  }
+  out = static_cast<Int>(value);
+  return true;
+}
+
+}  // namespace
+
+bool parse_host_port(std::string_view text, std::string& host, uint16_t& port) {
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(text.substr(1, close - 1));
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port_text = rest.substr(1);
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon != std::string_view::npos && text.find(':') == colon) {
+      host = std::string(text.substr(0, colon));
+      port_text = text.substr(colon + 1);
+    } else {
+      host = std::string(text);
+    }
+  }
+  if (host.empty()) return false;
+  if (!port_text.empty() || text.ends_with(':')) {
+    return parse_int<uint16_t>(port_text, port, 0, 65535);
+  }
+  return true;
+}
+
+bool parse_port_range(std::string_view text, uint16_t& first, uint16_t& last) {
+  const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return false;
+  uint16_t low = 0;
+  uint16_t high = 0;
+  if (!parse_int<uint16_t>(text.substr(0, dash), low, 1024, 65534) ||
+      !parse_int<uint16_t>(text.substr(dash + 1), high, 1025, 65535) || high <= low) {
+    return false;
+  }
+  first = low;
+  last = high;
+  return true;
+}
+
+std::string usage() {
+  return "usage: chorus [options]\n"
+         "  --config FILE          TOML configuration (see deploy/chorus.toml.example); the\n"
+         "                         flags below override it\n"
+         "  --check-config         validate the configuration, print the outcome, exit 0/1\n"
+         "  --sip HOST:PORT        SIP listen address (default 127.0.0.1:5060; [::1]:5060 for "
+         "IPv6)\n"
+         "  --no-udp | --no-tcp    disable a SIP transport (both on by default)\n"
+         "  --tls-cert FILE        PEM certificate chain; with --tls-key enables TLS\n"
+         "  --tls-key FILE         PEM private key\n"
+         "  --tls-port PORT        TLS port (default 5061)\n"
+         "  --media-address IP     address announced in SDP (default: the SIP host)\n"
+         "  --rtp-ports FIRST-LAST RTP port range (default 40000-40999)\n"
+         "  --ring-delay-ms N      how long rooms named slow-* ring before answering (2000)\n"
+         "  --rtp-timeout-ms N     no media for this long ends a call with BYE (30000)\n"
+         "  --media-shards N       mixer threads (default 1); --shards is the same\n"
+         "  --log-level LEVEL      trace, debug, info, warn, error, critical or off\n"
+         "  --help                 this text\n";
+}
+
+std::variant<Options, OptionsError> parse_options(std::span<const char* const> args, Options base) {
+  Options options = std::move(base);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i] == nullptr ? std::string_view{} : args[i];
+    auto value = [&](std::string_view& out) {
+      if (i + 1 >= args.size() || args[i + 1] == nullptr) return false;
+      out = args[++i];
+      return true;
+    };
+    std::string_view arg;
+    if (flag == "--help" || flag == "-h") {
+      options.help = true;
+    } else if (flag == "--no-udp") {
+      options.udp = false;
+    } else if (flag == "--no-tcp") {
+      options.tcp = false;
+    } else if (flag == "--sip") {
+      if (!value(arg) || !parse_host_port(arg, options.sip_host, options.sip_port)) {
+        return OptionsError{"--sip needs HOST:PORT"};
+      }
+    } else if (flag == "--tls-cert") {
+      if (!value(arg)) return OptionsError{"--tls-cert needs a file"};
+      options.tls_certificate = std::string(arg);
+    } else if (flag == "--tls-key") {
+      if (!value(arg)) return OptionsError{"--tls-key needs a file"};
+      options.tls_private_key = std::string(arg);
+    } else if (flag == "--tls-port") {
+      if (!value(arg) || !parse_int<uint16_t>(arg, options.tls_port, 0, 65535)) {
+        return OptionsError{"--tls-port needs a port number"};
+      }
+    } else if (flag == "--media-address") {
+      if (!value(arg) || arg.empty()) return OptionsError{"--media-address needs an IP"};
+      options.media_address = std::string(arg);
+    } else if (flag == "--rtp-ports") {
+      if (!value(arg) || !parse_port_range(arg, options.rtp_first, options.rtp_last)) {
+        return OptionsError{"--rtp-ports needs FIRST-LAST (1024-65535, FIRST < LAST)"};
+      }
+    } else if (flag == "--ring-delay-ms") {
+      int ms = 0;
+      if (!value(arg) || !parse_int<int>(arg, ms, 0, 600000)) {
+        return OptionsError{"--ring-delay-ms needs 0..600000"};
+      }
+      options.ring_delay = std::chrono::milliseconds(ms);
+    } else if (flag == "--rtp-timeout-ms") {
+      int ms = 0;
+      if (!value(arg) || !parse_int<int>(arg, ms, 100, 3600000)) {
+        return OptionsError{"--rtp-timeout-ms needs 100..3600000"};
+      }
+      options.rtp_timeout = std::chrono::milliseconds(ms);
+    } else if (flag == "--config") {
+      if (!value(arg) || arg.empty()) return OptionsError{"--config needs a file"};
+      options.config_path = std::string(arg);
+    } else if (flag == "--check-config") {
+      options.check_config = true;
+    } else if (flag == "--log-level") {
+      if (!value(arg) || !valid_log_level(arg)) {
+        return OptionsError{"--log-level needs one of " + std::string(kLogLevels)};
+      }
+      options.log_level = std::string(arg);
+    } else if (flag == "--media-shards" || flag == "--shards") {
+      int shards = 0;
+      if (!value(arg) || !parse_int<int>(arg, shards, 1, 64)) {
+        return OptionsError{std::string(flag) + " needs 1..64"};
+      }
+      options.media_shards = static_cast<size_t>(shards);
+    } else {
+      return OptionsError{"unknown option '" + std::string(flag) + "'"};
+    }
+  }
+  if (!options.udp && !options.tcp &&
+      (options.tls_certificate.empty() || options.tls_private_key.empty())) {
+    return OptionsError{"no SIP transport left to listen on (udp, tcp and TLS all off)"};
+  }
+  if (options.tls_certificate.empty() != options.tls_private_key.empty()) {
+    return OptionsError{
+        "TLS needs both a certificate and a private key (--tls-cert and --tls-key, "
+        "or sip.tls_certificate and sip.tls_private_key)"};
+  }
+  return options;
+}
+
+}  // namespace chorus::focus

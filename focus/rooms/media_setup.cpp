@@ -1,0 +1,136 @@
+#include "focus/rooms/media_setup.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "signaling/asio.hpp"
+
+namespace chorus::focus {
+namespace {
+
+std::optional<rtp::SrtpSuite> to_rtp_suite(sdp::CryptoSuite suite) {
+  switch (suite) {
+    case sdp::CryptoSuite::kAesCm128HmacSha1_80:
+      return rtp::SrtpSuite::kAesCm128HmacSha1_80;
+    case sdp::CryptoSuite::kAesCm128HmacSha1_32:
+      return rtp::SrtpSuite::kAesCm128HmacSha1_32;
+    case sdp::CryptoSuite::kAeadAes128Gcm:
+      return rtp::SrtpSuite::kAeadAes128Gcm;
+    case sdp::CryptoSuite::kAeadAes256Gcm:
+      return rtp::SrtpSuite::kAeadAes256Gcm;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated) {
+  rtp::SrtpKeys keys;
+  if (!negotiated.srtp) return keys;  // sizes 0: plain RTP
+  const auto suite = to_rtp_suite(negotiated.srtp->suite);
+  const auto& in = negotiated.srtp->remote_key_salt;
+  const auto& out = negotiated.srtp->local_key_salt;
+  if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
+      out.size() > rtp::SrtpKeys::kMaxKeySalt) {
+    return std::nullopt;
+  }
+  keys.suite = *suite;
+  std::copy(in.begin(), in.end(), keys.inbound.begin());
+  keys.inbound_size = static_cast<uint8_t>(in.size());
+  std::copy(out.begin(), out.end(), keys.outbound.begin());
+  keys.outbound_size = static_cast<uint8_t>(out.size());
+  return keys;
+}
+
+// A reason phrase must be one line of text (RFC 3261 §25.1 Reason-Phrase).
+std::string reason_text(std::string_view prefix, std::string_view detail) {
+  std::string out(prefix);
+  if (!detail.empty()) {
+    out += ": ";
+    for (char c : detail.substr(0, 100)) {
+      out += (c == '\r' || c == '\n' || static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+    }
+  }
+  return out;
+}
+
+bool is_sdp(std::string_view content_type) {
+  const std::string_view type = content_type.substr(0, content_type.find(';'));
+  std::string lower;
+  for (char c : type) {
+    if (c != ' ' && c != '\t')
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return lower == "application/sdp";
+}
+
+// RFC 3264 §8.4: what the peer's direction asks of us. sendonly: it holds us
+// and hears music; inactive: nothing flows at all.
+mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated) {
+  switch (negotiated.remote_direction) {
+    case sdp::Direction::kSendOnly:
+      return mixer::HoldMode::kMusic;
+    case sdp::Direction::kInactive:
+      return mixer::HoldMode::kInactive;
+    default:
+      return negotiated.remote_hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+  }
+}
+
+// The mixer command for a negotiated stream; nullopt when the codec or the
+// keys cannot be carried (the caller answers 488).
+std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
+                                          std::chrono::milliseconds rtp_timeout) {
+  const auto codec = mixer::codec_from_name(negotiated.codec.encoding);
+  if (!codec) return std::nullopt;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kAddParticipant;
+  command.codec = mixer::default_params(*codec);
+  command.payload_type = static_cast<uint8_t>(negotiated.codec.payload_type);
+  command.stream.clock_rate = negotiated.codec.clock_rate;
+  command.stream.samples_per_tick = mixer::rtp_timestamp_step(command.codec);
+  command.stream.payload_types.reset();
+  command.stream.payload_types.set(command.payload_type & 0x7F);
+  if (negotiated.telephone_event_pt) {
+    command.stream.telephone_event_pt = static_cast<uint8_t>(*negotiated.telephone_event_pt);
+    command.stream.payload_types.set(command.stream.telephone_event_pt & 0x7F);
+  }
+  command.stream.payload_types.set(13);  // comfort noise (RFC 3389)
+  if (negotiated.audio_level_ext_id) {
+    command.stream.audio_level_ext_id = static_cast<uint8_t>(*negotiated.audio_level_ext_id);
+  }
+  command.stream.rtcp_mux = negotiated.rtcp_mux;
+  command.stream.rtp_timeout = rtp_timeout;
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
+  if (!error && !address.is_unspecified() && negotiated.remote_rtp_port != 0) {
+    command.has_remote = true;
+    command.remote_rtp = {address, negotiated.remote_rtp_port};
+    const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
+    command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  }
+  if (negotiated.srtp) {
+    const auto keys = srtp_keys(negotiated);
+    if (!keys) return std::nullopt;
+    command.has_srtp = true;
+    command.srtp = *keys;
+  }
+  command.settings.hold = hold_mode(negotiated);
+  return command;
+}
+
+// The shard binds the port only after the SDP was built: write it into the
+// audio m= line (and the explicit a=rtcp, if any) of what we send.
+void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bool rtcp_mux) {
+  if (media_index >= session.media.size()) return;
+  sdp::Media& media = session.media[media_index];
+  media.port = port;
+  for (sdp::Attribute& attribute : media.attributes) {
+    if (attribute.name != "rtcp" || !attribute.value) continue;
+    const std::string rest =
+        attribute.value->substr(std::min(attribute.value->find(' '), attribute.value->size()));
+    attribute.value = std::to_string(rtcp_mux ? port : port + 1) + rest;  // RFC 3605 §2.1
+  }
+}
+
+}  // namespace chorus::focus

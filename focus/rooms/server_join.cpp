@@ -1,0 +1,222 @@
+// Where a new INVITE goes and as what: Join (RFC 3911), Replaces (RFC 3891),
+// room policy (allowed rooms, PIN, member limit) and supervisor roles; and
+// the DTMF keys members use during a call.
+
+#include "focus/rooms/media_setup.hpp"
+#include "focus/rooms/server_call.hpp"
+#include "signaling/message/header_dialog_ref.hpp"
+
+namespace chorus::focus {
+
+using sip::Message;
+
+namespace {
+
+// The right a supervisor role needs (ARCHITECTURE.md "Roles and relations").
+std::string_view right_for(MemberRole role) {
+  switch (role) {
+    case MemberRole::kMonitor:
+      return sip::kRightMonitor;
+    case MemberRole::kWhisper:
+      return sip::kRightWhisper;
+    case MemberRole::kBarge:
+      return sip::kRightBarge;
+    case MemberRole::kParticipant:
+      break;
+  }
+  return {};
+}
+
+// The address-of-record part of a URI text: "user@host" (lower-case host),
+// what "the same user" means for Replaces.
+std::string aor(std::string_view uri_text) {
+  const auto uri = sip::parse_uri(uri_text);
+  if (!uri) return std::string(uri_text);
+  std::string host(uri->host);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return uri->user_decoded() + "@" + host;
+}
+
+// SDP a=recvonly from the joiner: it wants to listen only (RFC 3264 §6.1).
+bool offer_is_recvonly(std::string_view sdp) {
+  return sdp.find("a=recvonly") != std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
+                                               std::string_view room) {
+  const Message& request = tx.request();
+  Admission admission;
+  admission.room = std::string(room);
+
+  if (const auto join_value = request.header("Join")) {
+    // RFC 3911 §4: the newcomer enters the conversation of the named dialog.
+    const auto join = sip::parse_join(*join_value);
+    if (!join) {
+      tx.respond(400, "Bad Join Header", random_.tag());
+      return std::nullopt;
+    }
+    const Call* joined = nullptr;
+    const sip::DialogSet::Referenced found = dialogs_.find_join(*join_value);
+    if (found.dialog != nullptr) {
+      const auto it = calls_.find(found.dialog->id());
+      if (it != calls_.end()) joined = it->second.get();
+    } else {
+      // An early dialog of ours (a dial-out still ringing) can be joined too.
+      for (const auto& [id, call] : outbound_) {
+        if (id.call_id == join->call_id && id.local_tag == join->from_tag) joined = call.get();
+      }
+    }
+    if (joined == nullptr) {
+      // Unknown dialog, or one not created by INVITE (a subscription): 481.
+      tx.respond(481, "Joined Dialog Does Not Exist", random_.tag());
+      return std::nullopt;
+    }
+    admission.room = joined->room;
+    // The role: `;mode=` in the Request-URI, else recvonly → monitor, else
+    // barge (the joiner becomes a full speaker, RFC 3911 §1's barge-in).
+    MemberRole role = offer_is_recvonly(request.body()) ? MemberRole::kMonitor : MemberRole::kBarge;
+    if (const auto mode = request.request_uri().param("mode")) {
+      const auto parsed = parse_role(*mode);
+      if (!parsed) {
+        tx.respond(400, reason_text("Bad mode", *mode), random_.tag());
+        return std::nullopt;
+      }
+      role = *parsed;
+    }
+    admission.role = role;
+    if (role == MemberRole::kWhisper) admission.whisper_target = joined->member;
+    const std::string_view right = right_for(role);
+    if (!right.empty()) {
+      const auto user = authorize(tx, right);
+      if (!user) return std::nullopt;
+      admission.auth_user = *user;
+    }
+    return admission;
+  }
+
+  if (const auto replaces_value = request.header("Replaces")) {
+    const auto replaces = sip::parse_replaces(*replaces_value);
+    if (!replaces) {
+      tx.respond(400, "Bad Replaces Header", random_.tag());
+      return std::nullopt;
+    }
+    const sip::DialogSet::Referenced found = dialogs_.find_replaces(*replaces_value);
+    if (found.status == sip::DialogSet::ReferencedStatus::kNotEarly) {
+      tx.respond(486, "Busy Here", random_.tag());  // RFC 3891 §3: early-only, but confirmed
+      return std::nullopt;
+    }
+    const auto it = found.dialog != nullptr ? calls_.find(found.dialog->id()) : calls_.end();
+    if (it == calls_.end()) {
+      tx.respond(481, "Replaced Dialog Does Not Exist", random_.tag());
+      return std::nullopt;
+    }
+    const Call& old = *it->second;
+    if (old.parked && old.room.starts_with(options_.park_user + "/")) {
+      // RFC 5359 §2.15 retrieval: the newcomer talks with the parked caller
+      // in its room (nobody is replaced); anyone with the replace right.
+      const auto user = authorize(tx, sip::kRightReplace);
+      if (!user) return std::nullopt;
+      admission.room = old.room;
+      admission.auth_user = *user;
+      admission.unpark = old.id;
+      return admission;
+    }
+    if (aor(request.from().uri.to_string()) != aor(old.entity)) {
+      // Someone else's call: only an account with the replace right.
+      if (!authorize(tx, sip::kRightReplace)) return std::nullopt;
+    }
+    admission.room = old.room;
+    admission.role = old.role;
+    admission.whisper_target = old.whisper_target;
+    admission.member = old.member;
+    admission.muted = old.settings.muted;
+    admission.hidden = old.hidden;
+    admission.auth_user = old.auth_user;
+    admission.replaces = old.id;
+    return admission;
+  }
+
+  // Plain dial-in: the room's policy.
+  const RoomPolicy* policy = policy_for(room);
+  if (policy == nullptr && options_.only_listed_rooms && !is_service_room(room)) {
+    tx.respond(404, "No Such Conference", random_.tag());
+    return std::nullopt;
+  }
+  const size_t limit =
+      policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
+  if (limit != 0 && conferences_.members(std::string(room)) >= limit) {
+    Message response = sip::make_response(request, 486, "Conference Full", random_.tag());
+    response.set_header("Retry-After", "60");
+    tx.respond(std::move(response));
+    return std::nullopt;
+  }
+  if (policy != nullptr && !policy->pin.empty()) {
+    if (const auto pin = request.request_uri().param("pin")) {
+      if (sip::percent_decode(*pin) != policy->pin) {
+        tx.respond(403, "Wrong PIN", random_.tag());
+        return std::nullopt;
+      }
+    } else {
+      admission.awaiting_pin = true;  // collected by DTMF once answered
+    }
+  }
+  return admission;
+}
+
+void Server::on_dtmf(Call& call, char digit) {
+  if (call.awaiting_pin) {
+    // PIN entry: digits then '#'; three wrong PINs end the call.
+    if (digit != '#') {
+      if (call.digits.size() < 32) call.digits += digit;
+      return;
+    }
+    const RoomPolicy* policy = policy_for(call.room);
+    if (policy == nullptr || call.digits == policy->pin) {
+      call.awaiting_pin = false;
+      call.digits.clear();
+      call.settings.muted = false;
+      call.settings.deaf = false;
+      apply_settings(call);
+      publish(call.room, ControlEvent::Kind::kMemberJoined, call.member);
+      return;
+    }
+    call.digits.clear();
+    if (++call.pin_failures >= 3) end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    return;
+  }
+  // Keys: '*' then a digit. *6 toggles one's own mute; a supervisor (a member
+  // who joined with an authorised Join) switches role with *1 monitor,
+  // *2 whisper (to the member it joined on), *3 barge — within its rights.
+  if (digit == '*') {
+    call.digits = "*";
+    return;
+  }
+  if (call.digits != "*") return;
+  call.digits.clear();
+  if (digit == '6') {
+    set_muted(call.room, call.member, !call.settings.muted);
+    return;
+  }
+  if (call.auth_user.empty()) return;
+  MemberRole role;
+  switch (digit) {
+    case '1':
+      role = MemberRole::kMonitor;
+      break;
+    case '2':
+      role = MemberRole::kWhisper;
+      break;
+    case '3':
+      role = MemberRole::kBarge;
+      break;
+    default:
+      return;
+  }
+  if (!digest_->has_right(call.auth_user, right_for(role))) return;
+  if (role == MemberRole::kWhisper && call.whisper_target == 0) return;
+  set_role(call.room, call.member, role, call.whisper_target);
+}
+
+}  // namespace chorus::focus

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "signaling/asio.hpp"
+#include "signaling/transport/endpoint.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/transaction/timer.hpp"
+
+namespace chorus::sip {
+
+struct TransportConfig {
+  // Stream connections with no traffic for this long are closed (both the
+  // ones peers opened and ours).
+  Duration idle_timeout{std::chrono::minutes(5)};
+  // Refuse new stream connections beyond this many (counted).
+  size_t max_connections = 4096;
+  // TLS (RFC 3261 §26.2.1): PEM files; both needed for a TLS listener.
+  std::string tls_certificate_file;
+  std::string tls_private_key_file;
+};
+
+// Monotonic counters, exposed for metrics.
+struct TransportCounters {
+  uint64_t messages_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t requests_received = 0;
+  uint64_t responses_received = 0;
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t requests_sent = 0;
+  std::array<uint64_t, 7> responses_sent_by_class{};  // [1] = 1xx ... [6] = 6xx
+  uint64_t parse_errors_answered = 0;                 // malformed requests answered 400/505/513 ...
+  uint64_t parse_drops = 0;                           // malformed input nobody can be told about
+  uint64_t oversized = 0;                             // over kMaxMessageSize
+  uint64_t framing_errors = 0;                        // streams closed on bad framing (§18.3)
+  uint64_t send_errors = 0;
+  uint64_t connections_accepted = 0;
+  uint64_t connections_opened = 0;
+  uint64_t connections_refused = 0;  // max_connections reached
+  uint64_t connections_closed_idle = 0;
+};
+
+// UDP, TCP and TLS transports of RFC 3261 §18 on one io_context (the
+// signalling thread). Parses what arrives (UDP: one datagram = one message;
+// streams: framed by Content-Length), answers or drops what does not parse,
+// stamps Via received/rport on requests, and hands every message to the
+// handler with where it came from. Sends requests to an Endpoint and routes
+// responses per §18.2.2. Outgoing stream connections are reused per peer.
+class TransportLayer {
+ public:
+  using MessageHandler = std::function<void(Message message, const Endpoint& source)>;
+
+  TransportLayer(boost::asio::io_context& io, TransportConfig config = {});
+  ~TransportLayer();
+  TransportLayer(const TransportLayer&) = delete;
+  TransportLayer& operator=(const TransportLayer&) = delete;
+
+  void set_handler(MessageHandler handler);
+
+  // Binds a listener (port 0: an ephemeral port) and returns its local
+  // endpoint. Throws std::system_error when the address cannot be bound, or
+  // std::runtime_error for TLS without certificate/key — start-up errors.
+  Endpoint listen(TransportKind transport, std::string_view address, uint16_t port);
+
+  // The first listener of that transport (for Via sent-by and Contact).
+  std::optional<Endpoint> local_endpoint(TransportKind transport) const;
+
+  // False if the message cannot be handed to the network right now (bad
+  // address, no listener of that transport, connection limit). Stream sends
+  // are queued; a connection that fails later drops its queue (counted).
+  bool send_request(const Message& request, const Endpoint& destination);
+  bool send_response(const Message& response, const Endpoint& request_source);
+  bool send_raw(const Endpoint& destination, std::string wire);
+
+  // Closes every listener and connection; pending handlers complete with
+  // operation_aborted.
+  void close();
+
+  const TransportCounters& counters() const;
+  size_t connection_count() const;
+
+  struct Impl;  // internal (transport_impl.hpp)
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::sip

@@ -1,0 +1,124 @@
+#pragma once
+
+// Internal to the transport layer: listeners, stream connections and the
+// shared state they report to. Not for use outside transport*.cpp.
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ssl.hpp>
+
+#include "signaling/transport/transport.hpp"
+
+namespace chorus::sip {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+class Connection;
+
+struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl> {
+  Impl(asio::io_context& io_context, TransportConfig cfg);
+
+  struct UdpListener {
+    UdpListener(asio::io_context& io, uint64_t listener_id) : socket(io), id(listener_id) {}
+    udp::socket socket;
+    uint64_t id;
+    Endpoint local;
+    std::vector<char> buffer = std::vector<char>(kMaxMessageSize + 1);
+    udp::endpoint sender;
+  };
+  struct StreamListener {
+    explicit StreamListener(asio::io_context& io) : acceptor(io) {}
+    tcp::acceptor acceptor;
+    Endpoint local;
+  };
+
+  // transport.cpp
+  void receive_udp(UdpListener& listener);
+  // A complete message from any transport: parse, answer or drop on error,
+  // stamp Via, hand to the handler.
+  void deliver(std::string_view wire, const Endpoint& source);
+  bool send_udp(const Endpoint& destination, const std::string& wire);
+  void count_sent(size_t bytes);
+
+  // transport_stream.cpp
+  void accept(StreamListener& listener, TransportKind kind);
+  bool send_stream(const Endpoint& destination, std::string wire);
+  // Frames and delivers what `connection` buffered; false if it was closed.
+  void on_stream_data(Connection& connection);
+  void forget(const Connection& connection);
+  void arm_reaper();
+  void reap_idle();
+  void close_all();
+  std::shared_ptr<Connection> make_connection(TransportKind kind, tcp::socket socket);
+
+  asio::io_context& io;
+  TransportConfig config;
+  TransportCounters counters;
+  MessageHandler handler;
+  std::vector<std::unique_ptr<UdpListener>> udp_listeners;
+  std::vector<std::unique_ptr<StreamListener>> tcp_listeners;
+  std::vector<std::unique_ptr<StreamListener>> tls_listeners;
+  std::unique_ptr<asio::ssl::context> tls_server;
+  std::unique_ptr<asio::ssl::context> tls_client;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
+  std::unordered_map<std::string, uint64_t> by_peer;  // "TCP 1.2.3.4:5060" → connection
+  uint64_t next_connection_id = 1;
+  asio::steady_timer reaper;
+  bool reaper_armed = false;
+  bool closed = false;
+};
+
+// One TCP or TLS connection (RFC 3261 §18.3 framing happens in the Impl).
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(TransportLayer::Impl& owner, uint64_t id, TransportKind kind)
+      : owner_(owner.weak_from_this()), id_(id), kind_(kind) {}
+  virtual ~Connection() = default;
+
+  virtual void start_accepted() = 0;
+  virtual void start_outgoing(const tcp::endpoint& peer) = 0;
+  virtual void close() = 0;
+
+  void send(std::string wire) {
+    outbox_.push_back(std::move(wire));
+    flush();
+  }
+
+  uint64_t id() const { return id_; }
+  TransportKind kind() const { return kind_; }
+  const Endpoint& remote() const { return remote_; }
+  void set_remote(Endpoint remote) { remote_ = std::move(remote); }
+  const std::string& peer_key() const { return peer_key_; }
+  void set_peer_key(std::string key) { peer_key_ = std::move(key); }
+  bool closed() const { return closed_; }
+  bool idle() const { return outbox_.empty() && !writing_; }
+  TimePoint last_activity() const { return last_activity_; }
+  std::string& inbox() { return inbox_; }
+
+ protected:
+  virtual void flush() = 0;
+
+  std::weak_ptr<TransportLayer::Impl> owner_;
+  uint64_t id_;
+  TransportKind kind_;
+  Endpoint remote_;
+  std::string peer_key_;
+  std::string inbox_;
+  std::deque<std::string> outbox_;
+  std::array<char, 8192> chunk_{};
+  bool ready_ = false;
+  bool writing_ = false;
+  bool closed_ = false;
+  TimePoint last_activity_ = Clock::now();
+};
+
+std::string peer_key(TransportKind kind, std::string_view address, uint16_t port);
+
+}  // namespace chorus::sip

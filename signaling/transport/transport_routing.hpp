@@ -1,0 +1,40 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "signaling/transport/endpoint.hpp"
+#include "signaling/message/message.hpp"
+
+namespace chorus::sip {
+
+// RFC 3261 §18.2.1 and RFC 3581 §4: on receipt of a request, add
+// `received=<source IP>` to the top Via when sent-by differs from the packet's
+// source (always when `rport` is present), and fill `rport=<source port>`
+// when the client asked for it with an empty `rport`.
+void stamp_via(Message& request, const Endpoint& source);
+
+// RFC 3261 §18.2.2 and RFC 3581 §4: where a response goes, from the top Via
+// of the response (as stamped on receipt) and where its request came from.
+//  - reliable: back on the request's connection (`connection` kept); if that
+//    is gone, a new connection to received (or sent-by host) : sent-by port;
+//  - maddr: to maddr : sent-by port (default 5060);
+//  - received + rport: to received : rport (the NAT binding);
+//  - received: to received : sent-by port;
+//  - otherwise to sent-by host : port.
+Endpoint response_destination(const Via& top_via, const Endpoint& request_source);
+
+// RFC 3261 §8.1.2 / §16.12 (loose routing): the next hop of an outgoing
+// request — the first Route URI if any, else the Request-URI; its maddr,
+// port and `transport` param (sips → TLS). Only numeric hosts (and
+// "localhost") are resolved: the focus answers and calls back peers by the
+// addresses they gave; DNS (RFC 3263) is not done on the signalling thread.
+std::optional<Endpoint> request_destination(const Message& request,
+                                            TransportKind default_transport);
+
+// True when `host` is a numeric IPv4 or IPv6 address (brackets allowed).
+bool is_ip_literal(std::string_view host);
+// "[::1]" → "::1"; other text unchanged.
+std::string_view strip_brackets(std::string_view host);
+
+}  // namespace chorus::sip
