@@ -179,8 +179,7 @@ int main(int argc, char** argv) {
       config.token = options.admin_token;
       admin = std::make_unique<chorus::focus::AdminServer>(
           io, server,
-          chorus::focus::make_metrics_source(server.stack(), server.engine(),
-                                             &server.media_totals()),
+          chorus::focus::make_metrics_source(server),
           config);
       admin->start();  // before dropping privileges: the port may be low
       std::cout << "chorus: admin console on http://" << options.admin_address << ":"

@@ -5,7 +5,8 @@
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
-#include "focus/rooms/server_call.hpp"
+#include "focus/rooms/admission.hpp"
+#include "mixer/engine.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -13,6 +14,7 @@
 
 #include "signaling/message/header_session_timer.hpp"
 #include "signaling/message/header_tokens.hpp"
+#include "signaling/transaction/timer_asio.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -55,7 +57,7 @@ sdp::LocalCapabilities capabilities_for(const Options& options) {
 
 mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
   mixer::EngineConfig config;
-  config.shards = std::max<size_t>(options.media_shards, 1);
+  config.shards = options.media_shards;  // 0: one shard per core
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);
@@ -64,7 +66,12 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   config.shard.port_first = options.rtp_first;
   config.shard.port_last = options.rtp_last;
   config.mixer.top_k = options.top_k;
+  config.music_file = options.moh_file;  // rooms created from now on
   return config;
+}
+
+std::unique_ptr<mixer::MediaEngine> make_engine(const Options& options) {
+  return std::make_unique<mixer::Engine>(engine_config(options, capabilities_for(options)));
 }
 
 bool supported_option(std::string_view option) {
@@ -77,21 +84,22 @@ bool supported_option(std::string_view option) {
 }  // namespace
 
 Server::Server(boost::asio::io_context& io, Options options)
-    : io_(io),
-      options_(std::move(options)),
-      stack_(io, stack_config(options_)),
-      engine_(engine_config(options_, capabilities_for(options_))),
-      poll_timer_(io),
-      capabilities_(capabilities_for(options_)) {
-  load_accounts();
-  make_event_service();
-}
+    : Server(io, options, nullptr, nullptr) {}
 
 Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& timers)
+    : Server(io, std::move(options), &timers, nullptr) {}
+
+Server::Server(boost::asio::io_context& io, Options options, sip::TimerService& timers,
+               std::unique_ptr<mixer::MediaEngine> engine)
+    : Server(io, std::move(options), &timers, std::move(engine)) {}
+
+Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* timers,
+               std::unique_ptr<mixer::MediaEngine> engine)
     : io_(io),
       options_(std::move(options)),
-      stack_(io, stack_config(options_), timers),
-      engine_(engine_config(options_, capabilities_for(options_))),
+      own_timers_(timers != nullptr ? nullptr : std::make_unique<sip::AsioTimerService>(io)),
+      stack_(io, stack_config(options_), timers != nullptr ? *timers : *own_timers_),
+      engine_(engine ? std::move(engine) : make_engine(options_)),
       poll_timer_(io),
       capabilities_(capabilities_for(options_)) {
   load_accounts();
@@ -122,7 +130,7 @@ void Server::start() {
   stack_.start();
   running_ = true;
   if (!engine_started_) {
-    engine_.start();
+    engine_->start();
     engine_started_ = true;
   }
 }
@@ -131,19 +139,22 @@ void Server::stop() {
   if (!running_) return;
   running_ = false;
   std::vector<sip::DialogId> ids;
-  for (const auto& [id, call] : calls_) ids.push_back(id);
-  for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
-  for (const auto& [id, call] : outbound_) {
-    if (call->invite_tx != 0 && call->provisional_seen) stack_.cancel(call->invite_tx);
+  for (const Room* room : rooms_.all()) {
+    for (const Call* call : room->calls()) ids.push_back(call->id());
   }
-  outbound_.clear();
+  for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
+  for (const auto& [id, call] : dialing_) {
+    if (call->sip.invite_tx != 0 && call->sip.provisional_seen) stack_.cancel(call->sip.invite_tx);
+  }
+  dialing_.clear();
   events_->stop();
   // UDP BYEs leave synchronously; stream transports send what they can before
   // the stack closes them (best effort: no retransmission after shutdown).
   poll_timer_.cancel();
   polling_ = false;
   if (engine_started_) {
-    engine_.stop();
+    poll_engine();  // the removals just submitted, while the shards still run
+    engine_->stop();
     engine_started_ = false;
   }
   stack_.stop();
@@ -294,15 +305,15 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   if (!admission) return;
 
   auto call = std::make_unique<Call>(capabilities_);
-  call->room = admission->room;
-  call->transport = tx.source().transport;
-  call->session_expires = std::move(session_expires);
-  call->session_interval = session_interval;
+  call->roster.room = admission->room;
+  call->sip.transport = tx.source().transport;
+  call->sip.session_expires = std::move(session_expires);
+  call->sip.session_interval = session_interval;
   const sdp::LocalMedia media{kPlaceholderPort, 0};
   // With an offer we answer it; without one the 2xx carries our offer and the
   // ACK the answer (RFC 3261 §13.2.1).
-  auto negotiated =
-      body.empty() ? call->media.create_offer(media) : call->media.answer(body, media);
+  auto negotiated = body.empty() ? call->media.offer_answer.create_offer(media)
+                                 : call->media.offer_answer.answer(body, media);
   if (!negotiated.ok()) {
     tx.respond(400, reason_text("Bad SDP", negotiated.error().message), random_.tag());
     return;
@@ -320,31 +331,17 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   // first codec and learns the remote address from what arrives (latching).
   sdp::Negotiated chosen = negotiated.value().negotiated;
   if (body.empty()) {
-    const sdp::CodecSpec& first = call->media.capabilities().codecs.front();
+    const sdp::CodecSpec& first = call->media.offer_answer.capabilities().codecs.front();
     chosen.codec = sdp::NegotiatedCodec{
         first.payload_type, first.encoding, first.clock_rate, first.channels, {}};
     chosen.remote_address.clear();
     chosen.srtp.reset();
     chosen.media_index = 0;
   }
-  std::optional<mixer::Command> command = add_command(chosen, options_.rtp_timeout);
-  if (!command) {
-    tx.respond(488, "Not Acceptable Here", random_.tag());
-    return;
-  }
-  call->local_session = negotiated.value().session;
-  if (chosen.srtp) {
-    call->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
-    call->remote_srtp_key = chosen.srtp->remote_key_salt;
-  }
-  call->media_index = chosen.media_index;
-  call->rtcp_mux = chosen.rtcp_mux;
-  call->codec = chosen.codec.encoding;
-  call->clock_rate = chosen.codec.clock_rate;
 
   const bool slow =
       !options_.slow_room_prefix.empty() && room.starts_with(options_.slow_room_prefix);
-  const std::string contact = contact_for(call->room, call->transport);
+  const std::string contact = contact_for(call->room(), call->sip.transport);
   Message first = sip::make_response(request, slow ? 180 : 200, {}, random_.tag());
   first.set_header("Contact", contact);
   std::optional<sip::Dialog> dialog =
@@ -354,47 +351,55 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     return;
   }
   dialog->set_local_contact(contact);
-  call->id = dialog->id();
-  call->entity = request.from().uri.to_string();
-  call->display = std::string(request.from().display_name);
-  call->remote_tag = std::string(request.from().tag());
-  call->member = admission->member != 0 ? admission->member : ++last_member_;
-  call->role = admission->role;
-  call->whisper_target = admission->whisper_target;
-  call->auth_user = admission->auth_user;
-  call->awaiting_pin = admission->awaiting_pin;
-  call->hidden = admission->hidden;
-  call->replaces = admission->replaces;
-  call->settings = command->settings;
-  call->settings.muted = admission->muted;
-  call->unpark = admission->unpark;
-  call->parked = is_service_room(call->room) && !call->unpark;
-  if (call->parked) call->settings.hold = mixer::HoldMode::kMusic;
-  const sip::DialogId id = call->id;
-  if (!add_media(*call, std::move(*command))) {
-    reject_unavailable(tx);
-    return;
+  call->sip.id = dialog->id();
+  call->sip.remote_tag = std::string(request.from().tag());
+  call->sip.replaces = admission->replaces;
+  RosterEntry& roster = call->roster;
+  roster.entity = request.from().uri.to_string();
+  roster.display = std::string(request.from().display_name);
+  roster.member = admission->member != 0 ? admission->member : ++last_member_;
+  roster.role = admission->role;
+  roster.whisper_target = admission->whisper_target;
+  roster.auth_user = admission->auth_user;
+  roster.awaiting_pin = admission->awaiting_pin;
+  roster.hidden = admission->hidden;
+  roster.unpark = admission->unpark;
+  roster.parked = is_service_room(roster.room) && !roster.unpark;
+  call->media.settings.muted = admission->muted;
+  if (roster.parked) call->media.settings.hold = mixer::HoldMode::kMusic;
+
+  switch (start_media(call, negotiated.value(), chosen)) {
+    case MediaStart::kQueued:
+      break;
+    case MediaStart::kUnsupported:
+      tx.respond(488, "Not Acceptable Here", random_.tag());
+      return;
+    case MediaStart::kBusy:
+      reject_unavailable(tx);
+      return;
   }
-  call->pending = tx;
-  call->ring_done = !slow;
+  // The call now belongs to its room; it is answered when the shard reports
+  // the port (on_media_added).
+  Call& ref = *rooms_.find_call(dialog->id());
+  ref.sip.pending = tx;
+  ref.sip.ring_done = !slow;
   dialogs_.insert(std::move(*dialog));
-  Call& ref = *calls_.emplace(id, std::move(call)).first->second;
-  if (!slow) return;  // answered when the shard reports the port
+  if (!slow) return;
   tx.respond(with_capabilities(std::move(first)));
-  ref.ringing = tx;
+  ref.sip.ringing = tx;
+  const sip::DialogId id = ref.id();
   ringing_[tx.id()] = id;
-  ref.ring_timer = stack_.timers().start(options_.ring_delay, [this, id] {
-    const auto it = calls_.find(id);
-    if (it == calls_.end() || !it->second->ringing) return;
-    Call& call = *it->second;
-    call.ring_timer = 0;
-    call.ring_done = true;
-    if (call.rtp_port == 0) return;  // answered when the port arrives
-    const sip::ServerTransaction invite = *call.ringing;
-    call.ringing.reset();
-    call.pending.reset();
+  ref.sip.ring_timer = stack_.timers().start(options_.ring_delay, [this, id] {
+    Call* call = rooms_.find_call(id);
+    if (call == nullptr || !call->sip.ringing) return;
+    call->sip.ring_timer = 0;
+    call->sip.ring_done = true;
+    if (call->media.rtp_port == 0) return;  // answered when the port arrives
+    const sip::ServerTransaction invite = *call->sip.ringing;
+    call->sip.ringing.reset();
+    call->sip.pending.reset();
     ringing_.erase(invite.id());
-    answer_invite(call, invite);
+    answer_invite(*call, invite);
   });
 }
 
@@ -404,57 +409,6 @@ bool Server::is_service_room(std::string_view room) const {
           room[options_.park_user.size()] == '/');
 }
 
-bool Server::add_media(Call& call, mixer::Command command) {
-  call.conference = conferences_.join(call.room);
-  call.participant = conferences_.next_participant();
-  call.stream = ++last_stream_;
-  if (call.awaiting_pin) {
-    // Until the PIN is right the caller neither hears nor is heard.
-    call.settings.muted = true;
-    call.settings.deaf = true;
-  }
-  call.settings.role = to_mixer_role(call.role);
-  call.settings.whisper_targets.clear();
-  if (call.role == MemberRole::kWhisper) {
-    if (Call* target = find_member(call.room, call.whisper_target)) {
-      call.settings.whisper_targets.push_back(target->participant);
-    }
-  }
-  command.settings = call.settings;
-  command.conference = call.conference;
-  command.participant = call.participant;
-  command.stream.id = call.stream;
-  command.stream.jitter.min_delay_ms = options_.jitter_min_ms;
-  command.stream.jitter.initial_delay_ms = options_.jitter_initial_ms;
-  command.stream.jitter.max_delay_ms = options_.jitter_max_ms;
-  if (!engine_.add_participant(command)) {
-    LogContext context(call.id.call_id, call.room);
-    spdlog::warn("mixer refused the member (no port or full command ring): 503");
-    if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
-    return false;
-  }
-  by_participant_[call.participant] = call.id;
-  by_stream_[call.stream] = call.id;
-  schedule_poll();
-  return true;
-}
-
-void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
-  // c=0.0.0.0 (RFC 3264 §8.4, old-style hold) or port 0: keep the old peer.
-  boost::system::error_code error;
-  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
-  if (error || address.is_unspecified() || negotiated.remote_rtp_port == 0) return;
-  const auto shard = engine_.shard_of(call.conference, call.participant);
-  if (!shard) return;
-  rtp::Command command;
-  command.kind = rtp::CommandKind::kSetRemote;
-  command.stream = call.stream;
-  command.remote_rtp = {address, negotiated.remote_rtp_port};
-  const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
-  command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
-  engine_.shard(*shard).post(command);
-}
-
 void Server::reject_unavailable(const sip::ServerTransaction& tx) {
   // RFC 3261 §21.5.4: the mixer is full for now; try again shortly.
   Message response = sip::make_response(tx.request(), 503, "Media Unavailable", random_.tag());
@@ -462,167 +416,43 @@ void Server::reject_unavailable(const sip::ServerTransaction& tx) {
   tx.respond(std::move(response));
 }
 
-void Server::schedule_poll() {
-  if (polling_) return;
-  polling_ = true;
-  poll_timer_.expires_after(std::chrono::milliseconds(5));
-  poll_timer_.async_wait([this](const boost::system::error_code& error) {
-    polling_ = false;
-    if (error) return;
-    poll_engine();
-    // Once a second every stream reports its RFC 3550 figures and drop
-    // counters (rtp kStats): the admin API's loss/jitter and /metrics.
-    if (++polls_since_stats_ >= 200) {
-      polls_since_stats_ = 0;
-      request_stats();
-    }
-    if (!calls_.empty()) schedule_poll();
-  });
-}
-
-void Server::poll_engine() {
-  if (!engine_started_) return;
-  for (size_t shard = 0; shard < engine_.shard_count(); ++shard) {
-    rtp::Event raw;
-    std::optional<mixer::Event> event;
-    // Bounded: at most a ring's worth per poll, the rest next time.
-    for (int n = 0; n < 1024 && engine_.poll_event(shard, raw, event); ++n) {
-      if (!event) {
-        if (raw.kind == rtp::EventKind::kStats) {
-          media_totals_.on_stats(raw.stream, raw.stats);
-        } else if (raw.kind == rtp::EventKind::kStreamClosed) {
-          media_totals_.on_closed(raw.stream);
-        }
-        const auto it = by_stream_.find(raw.stream);
-        if (it == by_stream_.end()) continue;
-        const sip::DialogId id = it->second;
-        if (raw.kind == rtp::EventKind::kRtpTimeout) {
-          end_call(id, /*send_bye=*/true);
-        } else if (raw.kind == rtp::EventKind::kStats) {
-          if (const auto call = calls_.find(id); call != calls_.end()) {
-            call->second->loss_fraction = raw.stats.fraction_lost / 256.0;
-            call->second->jitter_ms = raw.stats.jitter_ms;
-            call->second->ssrc = raw.stats.remote_ssrc;
-          }
-        } else if (raw.kind == rtp::EventKind::kDtmf) {
-          if (const auto call = calls_.find(id); call != calls_.end()) {
-            on_dtmf(*call->second, raw.digit);
-          }
-        }
-        continue;
-      }
-      const auto it = by_participant_.find(event->participant);
-      if (it == by_participant_.end()) continue;
-      const auto found = calls_.find(it->second);
-      if (found == calls_.end()) continue;
-      Call& call = *found->second;
-      switch (event->kind) {
-        case mixer::Event::Kind::kParticipantAdded:
-          on_media_added(call, static_cast<uint16_t>(event->value));
-          break;
-        case mixer::Event::Kind::kAddFailed:
-          on_media_failed(call);
-          break;
-        case mixer::Event::Kind::kStartedTalking:
-        case mixer::Event::Kind::kStoppedTalking:
-          call.talking = event->kind == mixer::Event::Kind::kStartedTalking;
-          if (call.talking) call.level = -static_cast<int>(event->value);
-          publish(call.room, ControlEvent::Kind::kTalker, call.member);
-          break;
-        case mixer::Event::Kind::kLevel:
-          call.level = -static_cast<int>(event->value);
-          break;
-        case mixer::Event::Kind::kInbandDtmf:
-          on_dtmf(call, static_cast<char>(event->value));
-          break;
-        default:
-          break;
-      }
-    }
-  }
-}
-
-void Server::request_stats() {
-  for (const auto& [id, call] : calls_) {
-    if (call->rtp_port == 0) continue;
-    const auto shard = engine_.shard_of(call->conference, call->participant);
-    if (!shard) continue;
-    rtp::Command command;
-    command.kind = rtp::CommandKind::kRequestStats;
-    command.stream = call->stream;
-    engine_.shard(*shard).post(command);  // a full ring skips one report
-  }
-}
-
-void Server::on_media_added(Call& call, uint16_t port) {
-  if (call.rtp_port != 0) return;
-  call.rtp_port = port;
-  set_local_port(call.local_session, call.media_index, port, call.rtcp_mux);
-  call.local_sdp = call.local_session.serialize();
-  if (call.outbound) {
-    // A dial-out's 2xx carried the offer: our answer rides on the ACK.
-    if (call.ack) {
-      call.ack->set_body("application/sdp", call.local_sdp);
-      stack_.send_ack(*call.ack);
-      publish(call.room, ControlEvent::Kind::kMemberJoined, call.member);
-    }
-    return;
-  }
-  if (!call.pending || !call.ring_done) return;
-  const sip::ServerTransaction invite = *call.pending;
-  call.pending.reset();
-  if (call.ringing) {
-    ringing_.erase(call.ringing->id());
-    call.ringing.reset();
-  }
-  answer_invite(call, invite);
-}
-
-void Server::on_media_failed(Call& call) {
-  if (call.pending) {
-    const sip::ServerTransaction invite = *call.pending;
-    call.pending.reset();
-    reject_unavailable(invite);
-  }
-  end_call(sip::DialogId(call.id), /*send_bye=*/call.outbound);
-}
-
 void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
-  sip::Dialog* dialog = dialogs_.find(call.id);
+  sip::Dialog* dialog = dialogs_.find(call.id());
   if (dialog == nullptr) return;
   Message response = with_capabilities(dialog->make_response(tx.request(), 200));
-  if (!call.session_expires.empty() && tx.request().method() == Method::kInvite) {
-    response.set_header("Session-Expires", call.session_expires);
+  if (!call.sip.session_expires.empty() && tx.request().method() == Method::kInvite) {
+    response.set_header("Session-Expires", call.sip.session_expires);
     response.set_header("Require", "timer");
   }
-  response.set_body("application/sdp", call.local_sdp);
+  response.set_body("application/sdp", call.media.local_sdp);
   if (!tx.respond(std::move(response))) {
-    end_call(call.id, /*send_bye=*/false);  // the INVITE is gone (CANCEL won the race)
+    end_call(sip::DialogId(call.id()), /*send_bye=*/false);  // CANCEL won the race
     return;
   }
   dialog->confirm();
   arm_session_timer(call);
-  const uint64_t member = call.member;
-  const std::string room = call.room;
+  const uint64_t member = call.member();
+  const std::string room = call.room();
   {
-    LogContext context(call.id.call_id, call.room);
-    spdlog::info("member {} joined ({}, {} {}/{}{})", member, call.entity, role_name(call.role),
-                 call.codec, call.clock_rate, call.replaces ? ", replacing a dialog" : "");
+    LogContext context(call.id().call_id, call.room());
+    spdlog::info("member {} joined ({}, {} {}/{}{})", member, call.roster.entity,
+                 role_name(call.roster.role), call.media.codec, call.media.clock_rate,
+                 call.sip.replaces ? ", replacing a dialog" : "");
   }
-  if (call.unpark) {
+  if (call.roster.unpark) {
     // A parked call retrieved: it leaves hold and talks with the retriever.
-    const auto parked = calls_.find(*call.unpark);
-    call.unpark.reset();
-    if (parked != calls_.end()) {
-      parked->second->parked = false;
-      parked->second->settings.hold = mixer::HoldMode::kNone;
-      apply_settings(*parked->second);
+    Call* parked = rooms_.find_call(*call.roster.unpark);
+    call.roster.unpark.reset();
+    if (parked != nullptr) {
+      parked->roster.parked = false;
+      parked->media.settings.hold = mixer::HoldMode::kNone;
+      apply_settings(*parked);
     }
   }
-  if (call.replaces) {
+  if (call.sip.replaces) {
     // RFC 3891 §3: the new dialog is up; the replaced one ends with BYE.
-    const sip::DialogId old = *call.replaces;
-    call.replaces.reset();
+    const sip::DialogId old = *call.sip.replaces;
+    call.sip.replaces.reset();
     end_call(old, /*send_bye=*/true);
     publish(room, ControlEvent::Kind::kMemberChanged, member);
     return;
@@ -631,20 +461,20 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
 }
 
 void Server::arm_session_timer(Call& call) {
-  if (call.session_timer != 0) {
-    stack_.timers().cancel(call.session_timer);
-    call.session_timer = 0;
+  if (call.sip.session_timer != 0) {
+    stack_.timers().cancel(call.sip.session_timer);
+    call.sip.session_timer = 0;
   }
-  if (call.session_interval == 0) return;
+  if (call.sip.session_interval == 0) return;
   // RFC 4028 §10: without a refresh, the session ends before the interval
   // runs out: at SE - min(32, SE/3) the non-refresher sends BYE.
-  const uint32_t se = call.session_interval;
+  const uint32_t se = call.sip.session_interval;
   const auto wait = std::chrono::seconds(se - std::min<uint32_t>(32, se / 3));
-  const sip::DialogId id = call.id;
-  call.session_timer = stack_.timers().start(wait, [this, id] {
-    const auto it = calls_.find(id);
-    if (it == calls_.end()) return;
-    it->second->session_timer = 0;
+  const sip::DialogId id = call.id();
+  call.sip.session_timer = stack_.timers().start(wait, [this, id] {
+    Call* call = rooms_.find_call(id);
+    if (call == nullptr) return;
+    call->sip.session_timer = 0;
     end_call(id, /*send_bye=*/true);
   });
 }
@@ -655,12 +485,11 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
     return;
   }
   const Message& request = tx.request();
-  const auto call_it = calls_.find(dialog.id());
-  Call* call = call_it == calls_.end() ? nullptr : call_it->second.get();
+  Call* call = rooms_.find_call(dialog.id());
   switch (request.method()) {
     case Method::kBye: {
       tx.respond(dialog.make_response(request, 200));
-      end_call(dialog.id(), /*send_bye=*/false);
+      end_call(sip::DialogId(dialog.id()), /*send_bye=*/false);
       return;
     }
     case Method::kInvite:
@@ -698,8 +527,8 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
   // SDP a re-INVITE gets our offer, an UPDATE a plain 200.
   const Message& request = tx.request();
   const std::string_view body = request.body();
-  if (call.rtp_port == 0) {
-    // RFC 3261 §14.2: an offer while ours is being answered.
+  if (call.media.rtp_port == 0 || call.sip.pending_reoffer || call.media.pending_codec != 0) {
+    // RFC 3261 §14.2: an offer while ours (or the shard's change) is pending.
     Message response = dialog.make_response(request, 500);
     response.set_header("Retry-After", "1");
     tx.respond(std::move(response));
@@ -707,7 +536,7 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
   }
   // Any re-INVITE or UPDATE refreshes the session (RFC 4028 §10).
   arm_session_timer(call);
-  const sdp::LocalMedia media{call.rtp_port, 0, call.srtp_keys};
+  const sdp::LocalMedia media{call.media.rtp_port, 0, call.media.srtp_keys};
   if (body.empty() && request.method() == Method::kUpdate) {
     tx.respond(dialog.make_response(request, 200));
     return;
@@ -718,43 +547,75 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
     tx.respond(std::move(response));
     return;
   }
-  auto negotiated = body.empty() ? call.media.create_offer(media) : call.media.answer(body, media);
+  // Kept until the shard confirms a codec change: a refusal restores it.
+  sdp::OfferAnswer before = call.media.offer_answer;
+  auto negotiated = body.empty() ? call.media.offer_answer.create_offer(media)
+                                 : call.media.offer_answer.answer(body, media);
   if (!negotiated.ok()) {
     tx.respond(
         dialog.make_response(request, 400, reason_text("Bad SDP", negotiated.error().message)));
     return;
   }
   if (!body.empty() && !negotiated.value().negotiated.accepted) {
+    call.media.offer_answer = std::move(before);
     tx.respond(dialog.make_response(request, 488));  // the old session stays (§14.2)
     return;
   }
   const sdp::Negotiated& result = negotiated.value().negotiated;
-  if (!body.empty() && !change_codec(call, result)) {
-    // The old session stays (RFC 3264 §8.3.2 lets the answerer keep it).
-    Message response = dialog.make_response(request, 488);
-    response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
-    tx.respond(std::move(response));
-    return;
-  }
-  call.local_sdp = negotiated.value().sdp;
+  std::optional<mixer::CommandId> codec_change = 0;
+  const std::string old_codec = call.media.codec;
+  const uint32_t old_rate = call.media.clock_rate;
   if (!body.empty()) {
-    set_remote(call, result);
-    update_srtp(call, result);
-    // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
-    mixer::HoldMode hold = hold_mode(result);
-    if (call.parked) hold = mixer::HoldMode::kMusic;
-    if (hold != call.settings.hold) {
-      call.settings.hold = hold;
-      apply_settings(call);
+    codec_change = change_codec(call, result);
+    if (!codec_change) {
+      // The old session stays (RFC 3264 §8.3.2 lets the answerer keep it).
+      call.media.offer_answer = std::move(before);
+      Message response = dialog.make_response(request, 488);
+      response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
+      tx.respond(std::move(response));
+      return;
     }
   }
-  Message response = with_capabilities(dialog.make_response(request, 200));
-  if (!call.session_expires.empty() && request.method() == Method::kInvite &&
+  if (*codec_change != 0) {
+    // Answered once the shard confirms the new codec (on_codec_result); a
+    // refusal restores the old session and answers 488.
+    call.media.previous_offer_answer = std::move(before);
+    call.media.previous_codec = old_codec;
+    call.media.previous_clock_rate = old_rate;
+    call.media.previous_local_sdp = call.media.local_sdp;
+    call.media.pending_negotiated = result;
+    call.media.local_sdp = negotiated.value().sdp;
+    call.sip.pending_reoffer = tx;
+    return;
+  }
+  call.media.local_sdp = negotiated.value().sdp;
+  if (!body.empty()) apply_reoffer(call, result);
+  answer_reoffer(call, tx);
+}
+
+void Server::apply_reoffer(Call& call, const sdp::Negotiated& result) {
+  set_remote(call, result);
+  update_srtp(call, result);
+  // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
+  mixer::HoldMode hold = hold_mode(result);
+  if (call.roster.parked) hold = mixer::HoldMode::kMusic;
+  if (hold != call.media.settings.hold) {
+    call.media.settings.hold = hold;
+    apply_settings(call);
+  }
+}
+
+void Server::answer_reoffer(Call& call, const sip::ServerTransaction& tx) {
+  sip::Dialog* dialog = dialogs_.find(call.id());
+  if (dialog == nullptr) return;
+  const Message& request = tx.request();
+  Message response = with_capabilities(dialog->make_response(request, 200));
+  if (!call.sip.session_expires.empty() && request.method() == Method::kInvite &&
       request.header("Session-Expires")) {
-    response.set_header("Session-Expires", call.session_expires);
+    response.set_header("Session-Expires", call.sip.session_expires);
     response.set_header("Require", "timer");
   }
-  response.set_body("application/sdp", call.local_sdp);
+  response.set_body("application/sdp", call.media.local_sdp);
   tx.respond(std::move(response));
 }
 
@@ -762,63 +623,26 @@ void Server::on_ack(const Message& ack) {
   const sip::DialogSet::RequestMatch match = dialogs_.match_request(ack);
   if (match.dialog == nullptr) return;  // stray ACK: nothing to answer (§17.2.3)
   match.dialog->check_request(ack);
-  const auto it = calls_.find(match.dialog->id());
-  if (it == calls_.end()) return;
-  Call& call = *it->second;
-  if (!call.media.has_pending_offer()) return;
+  Call* found = rooms_.find_call(match.dialog->id());
+  if (found == nullptr) return;
+  Call& call = *found;
+  if (!call.media.offer_answer.has_pending_offer()) return;
   // Our 2xx carried the offer; the ACK must carry the answer (§13.2.1).
-  const auto answer = ack.body().empty() ? sdp::Result<sdp::Negotiated>(sdp::Error{"no answer"})
-                                         : call.media.process_answer(ack.body());
+  const auto answer = ack.body().empty()
+                          ? sdp::Result<sdp::Negotiated>(sdp::Error{"no answer"})
+                          : call.media.offer_answer.process_answer(ack.body());
   if (!answer.ok() || !answer.value().accepted) {
-    end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    end_call(sip::DialogId(call.id()), /*send_bye=*/true);
     return;
   }
   // The stream started with our first codec and without a peer; now the
-  // answer names both.
+  // answer names both. A codec the shard refuses ends the call
+  // (on_codec_result: nothing is pending to answer).
   if (!change_codec(call, answer.value())) {
-    end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    end_call(sip::DialogId(call.id()), /*send_bye=*/true);
     return;
   }
   set_remote(call, answer.value());
-}
-
-void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
-  // RFC 4568 §7.1.4: a re-offer may bring a new key (or drop SRTP).
-  const std::vector<uint8_t> remote =
-      negotiated.srtp ? negotiated.srtp->remote_key_salt : std::vector<uint8_t>{};
-  if (remote == call.remote_srtp_key) return;
-  const auto keys = srtp_keys(negotiated);
-  const auto shard = engine_.shard_of(call.conference, call.participant);
-  if (!keys || !shard) return;
-  rtp::Command command;
-  command.kind = rtp::CommandKind::kSetSrtp;
-  command.stream = call.stream;
-  command.keys = *keys;
-  if (engine_.shard(*shard).post(command)) {
-    call.remote_srtp_key = remote;
-    if (negotiated.srtp) {
-      call.srtp_keys = {sdp::LocalKey{negotiated.srtp->suite, negotiated.srtp->local_key_salt}};
-    } else {
-      call.srtp_keys.clear();
-    }
-  }
-}
-
-bool Server::change_codec(Call& call, const sdp::Negotiated& negotiated) {
-  if (sip::iequals(negotiated.codec.encoding, call.codec) &&
-      negotiated.codec.clock_rate == call.clock_rate) {
-    return true;
-  }
-  std::optional<mixer::Command> command = add_command(negotiated, options_.rtp_timeout);
-  if (!command) return false;
-  command->conference = call.conference;
-  command->participant = call.participant;
-  command->stream.id = call.stream;
-  command->settings = call.settings;
-  if (!engine_.set_codec(std::move(*command))) return false;
-  call.codec = negotiated.codec.encoding;
-  call.clock_rate = negotiated.codec.clock_rate;
-  return true;
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {
@@ -844,30 +668,26 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
   std::string room;
   uint64_t member = 0;
   bool replaced = false;
-  const auto it = calls_.find(id);
-  if (it != calls_.end()) {
-    Call& call = *it->second;
+  if (std::unique_ptr<Call> call = rooms_.release(id)) {
     {
-      LogContext context(call.id.call_id, call.room);
-      spdlog::info("member {} left{}", call.member, send_bye_request ? " (BYE sent)" : "");
+      LogContext context(call->id().call_id, call->room());
+      spdlog::info("member {} left{}", call->member(), send_bye_request ? " (BYE sent)" : "");
     }
-    if (call.ring_timer != 0) stack_.timers().cancel(call.ring_timer);
-    if (call.session_timer != 0) stack_.timers().cancel(call.session_timer);
-    if (call.ringing) ringing_.erase(call.ringing->id());
-    if (call.pending && call.pending->request().method() == Method::kInvite && !call.ringing) {
-      call.pending->respond(503, "Media Unavailable", random_.tag());
+    if (call->sip.ring_timer != 0) stack_.timers().cancel(call->sip.ring_timer);
+    if (call->sip.session_timer != 0) stack_.timers().cancel(call->sip.session_timer);
+    if (call->sip.ringing) ringing_.erase(call->sip.ringing->id());
+    if (call->sip.pending && call->sip.pending->request().method() == Method::kInvite &&
+        !call->sip.ringing) {
+      call->sip.pending->respond(503, "Media Unavailable", random_.tag());
     }
-    engine_.remove_participant(call.conference, call.participant);
-    if (conferences_.leave(call.room)) engine_.remove_conference(call.conference);
-    by_participant_.erase(call.participant);
-    by_stream_.erase(call.stream);
-    room = call.room;
-    member = call.member;
+    if (call->sip.pending_reoffer) {
+      call->sip.pending_reoffer->respond(487, "Request Terminated", random_.tag());
+    }
+    remove_media(*call);
+    room = call->room();
+    member = call->member();
     // A member whose place was taken by Replaces stays in the roster.
-    for (const auto& [other_id, other] : calls_) {
-      replaced = replaced || (other_id != id && other->member == member);
-    }
-    calls_.erase(it);
+    if (const Room* r = rooms_.find(room)) replaced = r->count_member(member) > 0;
   }
   if (sip::Dialog* dialog = dialogs_.find(id)) {
     if (send_bye_request) send_bye(*dialog);
@@ -878,17 +698,35 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
   after_leave(room);
 }
 
-void Server::after_leave(const std::string& room) {
+void Server::after_leave(const std::string& room_name) {
   // When the last visible member is gone, hidden members (monitors,
   // whisperers, services) have nobody to listen to: release them too.
-  std::vector<sip::DialogId> rest;
-  for (const auto& [id, call] : calls_) {
-    if (call->room != room) continue;
-    if (call->visible()) return;
-    rest.push_back(id);
+  Room* room = rooms_.find(room_name);
+  if (room != nullptr) {
+    if (room->has_visible()) return;
+    std::vector<sip::DialogId> rest;
+    for (const Call* call : room->calls()) rest.push_back(call->id());
+    for (const sip::DialogId& id : rest) end_call(id, /*send_bye=*/true);
   }
-  for (const sip::DialogId& id : rest) end_call(id, /*send_bye=*/true);
-  if (!conferences_.find(room)) publish(room, ControlEvent::Kind::kRoomEnded, 0);
+  close_room_if_empty(room_name);
+  if (rooms_.find(room_name) == nullptr) publish(room_name, ControlEvent::Kind::kRoomEnded, 0);
+}
+
+FocusGauges Server::gauges() const {
+  FocusGauges g;
+  g.calls = rooms_.call_count();
+  g.rooms = rooms_.room_count();
+  g.dialogs = dialogs_.size();
+  g.dialing = dialing_.size();
+  g.subscriptions = events_ ? events_->subscription_count() : 0;
+  g.transactions = stack_.transactions().size();
+  g.media_totals_entries = media_totals_.live_streams();
+  g.unsent_removes = unsent_removes_.size();
+  g.removes_in_flight = removes_in_flight_;
+  g.media_commands_failed = media_commands_failed_;
+  g.media_removes_retried = media_removes_retried_;
+  g.joins_refused_busy = joins_refused_busy_;
+  return g;
 }
 
 }  // namespace chorus::focus

@@ -8,16 +8,17 @@
 #include <unordered_map>
 #include <vector>
 
-#include "focus/rooms/conference_registry.hpp"
-#include "focus/events/conference_state.hpp"
 #include "focus/control.hpp"
+#include "focus/events/conference_state.hpp"
 #include "focus/ops/metrics_media.hpp"
 #include "focus/ops/options.hpp"
-#include "mixer/engine.hpp"
+#include "focus/rooms/call.hpp"
+#include "focus/rooms/room.hpp"
+#include "mixer/media_engine.hpp"
 #include "signaling/asio.hpp"
+#include "signaling/auth/digest_server.hpp"
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
-#include "signaling/auth/digest_server.hpp"
 #include "signaling/sdp/offer_answer.hpp"
 #include "signaling/stack.hpp"
 
@@ -25,20 +26,42 @@ namespace chorus::focus {
 
 class EventService;
 
+// Counts of what the focus holds, for /metrics and the churn checks: after
+// every call has ended each returns to its baseline.
+struct FocusGauges {
+  size_t calls = 0;
+  size_t rooms = 0;
+  size_t dialogs = 0;        // call dialogs and refer-subscription dialogs
+  size_t dialing = 0;        // dial-outs waiting for a final response
+  size_t subscriptions = 0;  // conference and dialog package subscribers
+  size_t transactions = 0;   // SIP transactions alive in the stack
+  size_t media_totals_entries = 0;
+  size_t unsent_removes = 0;     // media removals waiting for the engine to take them
+  size_t removes_in_flight = 0;  // submitted, completion not yet seen
+  uint64_t media_commands_failed = 0;
+  uint64_t media_removes_retried = 0;
+  uint64_t joins_refused_busy = 0;  // 503: the media engine pushed back
+};
+
 // The conference focus (RFC 4579). Answers OPTIONS with our capabilities;
 // an INVITE to sip:<room>@host joins room <room> (created on first use): the
-// negotiated stream is handed to the mixer Engine, and once its shard reports
-// the bound RTP port the 200 carries the SDP answer (RFC 3264) naming that
-// port. Join (RFC 3911) picks a supervisor role, Replaces (RFC 3891) takes a
-// member's place, REFER (RFC 3515 / RFC 4579 §5.5) dials out, removes
-// members, or acts through action URNs; SUBSCRIBE serves the conference
-// (RFC 4575) and dialog (RFC 4235) packages. Rooms named `slow-*` ring
-// (180) for Options::ring_delay before answering, so CANCEL can be tested.
-// Everything runs on the signalling io_context thread.
+// negotiated stream goes to the media engine as an acknowledged add, and once
+// its completion reports the bound RTP port the 200 carries the SDP answer
+// (RFC 3264) naming that port. Join (RFC 3911) picks a supervisor role,
+// Replaces (RFC 3891) takes a member's place, REFER (RFC 3515 / RFC 4579
+// §5.5) dials out, removes members, or acts through action URNs; SUBSCRIBE
+// serves the conference (RFC 4575) and dialog (RFC 4235) packages. Rooms
+// (focus/rooms/room.hpp) own their calls. When `sip.slow_room_prefix` is set
+// (a test hook, off by default), rooms named with it ring (180) for
+// Options::ring_delay before answering, so CANCEL can be tested. Everything
+// runs on the signalling io_context thread.
 class Server final : public Control {
  public:
   Server(boost::asio::io_context& io, Options options);
   Server(boost::asio::io_context& io, Options options, sip::TimerService& timers);
+  // With a media engine of the caller's (tests: a fake that records commands).
+  Server(boost::asio::io_context& io, Options options, sip::TimerService& timers,
+         std::unique_ptr<mixer::MediaEngine> engine);
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -52,10 +75,12 @@ class Server final : public Control {
   void reload(const Options& options);
 
   sip::Stack& stack() { return stack_; }
-  mixer::Engine& engine() { return engine_; }
-  size_t call_count() const { return calls_.size(); }
+  const sip::Stack& stack() const { return stack_; }
+  mixer::MediaEngine& engine() { return *engine_; }
+  size_t call_count() const { return rooms_.call_count(); }
   size_t dialog_count() const { return dialogs_.size(); }
-  const ConferenceRegistry& conferences() const { return conferences_; }
+  size_t room_count() const { return rooms_.room_count(); }
+  FocusGauges gauges() const;
   // RTP/RTCP totals of every stream, live and closed (for /metrics).
   const MediaTotals& media_totals() const { return media_totals_; }
   // The published state of a room (nullopt if it does not exist).
@@ -73,6 +98,9 @@ class Server final : public Control {
   ControlResult dial_out(std::string_view room, std::string_view uri) override;
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override;
 
+  // Drains the media engine's events now (tests with a fake engine).
+  void poll_media() { poll_engine(); }
+
   // RFC 3261 §20.5 / §20.1 / §20.37 values we advertise.
   static constexpr std::string_view kAllow =
       "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE, INFO";
@@ -82,12 +110,6 @@ class Server final : public Control {
   static constexpr std::string_view kSupported = "replaces, join, norefersub, tdialog, timer";
 
  private:
-  struct Call;
-  // Where progress of a referred INVITE is reported (RFC 3515 §2.4.5).
-  struct Referral {
-    sip::DialogId dialog;
-    std::string event_id;  // the refer subscription's id (CSeq of the REFER)
-  };
   // What a dial-out needs beyond the room.
   struct DialOut {
     std::string room;
@@ -98,6 +120,10 @@ class Server final : public Control {
     bool hidden = false;  // a service call (music on hold, park)
     mixer::HoldMode hold = mixer::HoldMode::kNone;
   };
+  struct Admission;
+
+  Server(boost::asio::io_context& io, Options options, sip::TimerService* timers,
+         std::unique_ptr<mixer::MediaEngine> engine);
 
   void on_request(const sip::ServerTransaction& tx);
   void on_ack(const sip::Message& ack);
@@ -110,6 +136,9 @@ class Server final : public Control {
   void handle_new_invite(const sip::ServerTransaction& tx);
   void handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog);
   void handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call);
+  void answer_reoffer(Call& call, const sip::ServerTransaction& tx);
+  // The address, keys and direction of an accepted re-offer go to the shard.
+  void apply_reoffer(Call& call, const sdp::Negotiated& result);
   void answer_invite(Call& call, const sip::ServerTransaction& tx);
   void end_call(const sip::DialogId& id, bool send_bye);
   // A member left: releases hidden members when no visible one is left.
@@ -117,12 +146,11 @@ class Server final : public Control {
   // sip:moh@ / sip:park@ (RFC 5359): every member there hears music on hold.
   bool is_service_room(std::string_view room) const;
 
-  // Join / Replaces (server_join.cpp).
-  struct Admission;
+  // Join / Replaces (rooms/admission.cpp).
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);
   void on_dtmf(Call& call, char digit);
 
-  // REFER and dial-out (server_refer.cpp).
+  // REFER and dial-out (services/).
   void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                          std::string_view action);
@@ -140,26 +168,36 @@ class Server final : public Control {
   // State changed: conference package NOTIFYs and admin events.
   void publish(const std::string& room, ControlEvent::Kind kind, uint64_t member);
   void apply_settings(Call& call);
-  Call* find_member(std::string_view room, uint64_t member);
-  MemberState member_state(const Call& call) const;
+  Call* find_member(std::string_view room, uint64_t member) const;
+  MemberState member_state(const Room& room, const Call& call) const;
   std::string member_state_endpoint(const Call& call) const;
   // Hook for the event packages: a room's published state changed.
   void on_room_changed(const std::string& room, ControlEvent::Kind kind);
 
-  // Media: the engine's answer to an add, and its other events.
-  bool add_media(Call& call, mixer::Command command);
+  // Media (rooms/media_session.cpp): one path from a negotiated SDP to the
+  // engine for dial-in and dial-out, the completions, and the engine events.
+  // Records the negotiation in the call's MediaLeg and submits the add; false
+  // when the codec cannot be carried (488) or the engine pushes back (503).
+  enum class MediaStart { kQueued, kUnsupported, kBusy };
+  MediaStart start_media(std::unique_ptr<Call>& call, const sdp::OfferAnswerOutput& output,
+                         const sdp::Negotiated& chosen);
+  void remove_media(Call& call);
+  void submit_remove(mixer::ConferenceId conference, mixer::ParticipantId participant);
+  void close_room_if_empty(const std::string& room);
   void schedule_poll();
-  void request_stats();
   void poll_engine();
+  void on_engine_event(const mixer::Event& event);
   void on_media_added(Call& call, uint16_t port);
   void on_media_failed(Call& call);
+  void on_codec_result(Call& call, bool ok);
   void reject_unavailable(const sip::ServerTransaction& tx);
   // Points the call's stream at the peer named by an SDP exchange.
   void set_remote(const Call& call, const sdp::Negotiated& negotiated);
-  // A new offer/answer picked another codec: the member's stream and mix
-  // slot switch to it (same port). False when the mixer cannot.
-  bool change_codec(Call& call, const sdp::Negotiated& negotiated);
-  // A new SDES key (or none) from a re-offer goes to the shard (rtp kSetSrtp).
+  // A new offer/answer picked another codec: the member's decoder and mix
+  // slot switch to it (same port). Returns the pending command id, 0 when no
+  // change is needed, nullopt when the codec cannot be carried or submitted.
+  std::optional<mixer::CommandId> change_codec(Call& call, const sdp::Negotiated& negotiated);
+  // A new SDES key (or none) from a re-offer goes to the shard.
   void update_srtp(Call& call, const sdp::Negotiated& negotiated);
   // Session timer (RFC 4028 §10): BYE when the refresher stays silent.
   void arm_session_timer(Call& call);
@@ -170,17 +208,17 @@ class Server final : public Control {
 
   boost::asio::io_context& io_;
   Options options_;
+  std::unique_ptr<sip::TimerService> own_timers_;  // when none is injected
   sip::Stack stack_;
-  mixer::Engine engine_;
+  std::unique_ptr<mixer::MediaEngine> engine_;
   boost::asio::steady_timer poll_timer_;
   bool polling_ = false;
   bool engine_started_ = false;
   bool running_ = false;
-  // Polls since the last statistics request (one a second per stream).
+  // Polls since the last statistics request (one a second).
   unsigned polls_since_stats_ = 0;
   MediaTotals media_totals_;
-  ConferenceRegistry conferences_;
-  rtp::StreamId last_stream_ = 0;
+  RoomRegistry rooms_;
   uint64_t last_member_ = 0;
   uint64_t last_park_ = 0;
   sip::DialogSet dialogs_;
@@ -190,14 +228,19 @@ class Server final : public Control {
   // After stack_: destroyed first (its NOTIFYs and timers live in the stack).
   std::unique_ptr<EventService> events_;
   std::function<void(const ControlEvent&)> listener_;
-  std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
   // Ringing INVITEs (slow rooms) by server transaction, for CANCEL.
   std::unordered_map<sip::TransactionId, sip::DialogId> ringing_;
-  // Calls by mixer participant id and by RTP stream id, for engine events.
-  std::unordered_map<mixer::ParticipantId, sip::DialogId> by_participant_;
-  std::unordered_map<rtp::StreamId, sip::DialogId> by_stream_;
-  // Dial-outs waiting for a final response, by their placeholder id.
-  std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> outbound_;
+  // Dial-outs waiting for a final response, by their placeholder id; they
+  // join their room (and the RoomRegistry) once answered.
+  std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> dialing_;
+  // Removals the engine refused (its retry queue was full), retried on every
+  // poll so that no participant or port is left behind. Bounded by the calls
+  // that ended while the engine was saturated.
+  std::vector<std::pair<mixer::ConferenceId, mixer::ParticipantId>> unsent_removes_;
+  size_t removes_in_flight_ = 0;  // submitted, completion not yet seen
+  uint64_t media_commands_failed_ = 0;
+  uint64_t media_removes_retried_ = 0;
+  uint64_t joins_refused_busy_ = 0;
 };
 
 }  // namespace chorus::focus

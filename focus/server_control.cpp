@@ -5,7 +5,7 @@
 
 #include "focus/events/conference_info.hpp"
 #include "focus/rooms/media_setup.hpp"
-#include "focus/rooms/server_call.hpp"
+#include "focus/rooms/admission.hpp"
 #include "signaling/message/uri.hpp"
 
 namespace chorus::focus {
@@ -77,9 +77,14 @@ void Server::reload(const Options& options) {
   options_.digest_algorithms = options.digest_algorithms;
   options_.moh_file = options.moh_file;
   load_accounts();
-  // New music applies to every room from now on.
-  for (const std::string& room : conferences_.names()) {
-    if (const auto id = conferences_.find(room)) engine_.set_music(*id, options_.moh_file);
+  // New music applies to every room from now on: running rooms swap now,
+  // new rooms get it when they open (start_media).
+  for (const Room* room : rooms_.all()) {
+    mixer::Command music;
+    music.kind = mixer::Command::Kind::kSetMusic;
+    music.conference = room->conference();
+    music.music_file = options_.moh_file;
+    if (!engine_->submit(std::move(music))) ++media_commands_failed_;
   }
 }
 
@@ -131,76 +136,58 @@ std::string Server::conference_uri(std::string_view room) const {
               : ":" + std::to_string(options_.sip_port));
 }
 
-Server::Call* Server::find_member(std::string_view room, uint64_t member) {
-  Call* found = nullptr;
-  for (auto& [id, call] : calls_) {
-    if (call->member != member || call->room != room) continue;
-    // While a Replaces is in progress two calls share the member: the new one wins.
-    if (found == nullptr || call->replaces) found = call.get();
-  }
-  return found;
+Call* Server::find_member(std::string_view room, uint64_t member) const {
+  const Room* found = rooms_.find(room);
+  return found != nullptr ? found->find_member(member) : nullptr;
 }
 
-void Server::apply_settings(Call& call) {
-  call.settings.role = to_mixer_role(call.role);
-  call.settings.whisper_targets.clear();
-  if (call.role == MemberRole::kWhisper) {
-    if (Call* target = find_member(call.room, call.whisper_target)) {
-      call.settings.whisper_targets.push_back(target->participant);
-    }
-  }
-  engine_.update_participant(call.conference, call.participant, call.settings);
-}
-
-MemberState Server::member_state(const Call& call) const {
+MemberState Server::member_state(const Room& room, const Call& call) const {
   MemberState state;
-  state.id = call.member;
-  state.entity = call.entity;
-  state.display_text = call.display;
-  const sip::Dialog* dialog = dialogs_.find(call.id);
+  state.id = call.member();
+  state.entity = call.roster.entity;
+  state.display_text = call.roster.display;
+  const sip::Dialog* dialog = dialogs_.find(call.id());
   state.endpoint =
-      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.entity;
+      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.roster.entity;
   // Two members may share a Contact (one softphone, two lines): keep unique.
-  state.endpoint += ";chorus-member=" + std::to_string(call.member);
+  state.endpoint += ";chorus-member=" + std::to_string(call.member());
   const bool confirmed = dialog != nullptr && dialog->confirmed();
   if (!confirmed) {
-    state.status = call.outbound ? (call.provisional_seen ? "alerting" : "dialing-out") : "pending";
-  } else if (call.settings.hold != mixer::HoldMode::kNone) {
+    state.status = call.sip.outbound ? (call.sip.provisional_seen ? "alerting" : "dialing-out") : "pending";
+  } else if (call.media.settings.hold != mixer::HoldMode::kNone) {
     state.status = "on-hold";
-  } else if (call.settings.muted) {
+  } else if (call.media.settings.muted) {
     state.status = "muted-via-focus";
   } else {
     state.status = "connected";
   }
-  state.joining_method = call.outbound ? "dialed-out" : "dialed-in";
-  state.role = call.role;
-  state.muted = call.settings.muted;
-  state.talking = call.talking;
-  state.on_hold = call.settings.hold != mixer::HoldMode::kNone;
-  state.codec = call.codec;
-  state.clock_rate = call.clock_rate;
-  state.media_label = "audio-" + std::to_string(call.member);
-  state.level_dbov = call.level;
-  state.loss_fraction = call.loss_fraction;
-  state.jitter_ms = call.jitter_ms;
-  state.ssrc = call.ssrc;
-  if (call.role == MemberRole::kWhisper) {
-    for (const auto& [id, other] : calls_) {
-      if (other->member == call.whisper_target && other->room == call.room) {
-        state.whisper_target = member_state_endpoint(*other);
-      }
+  state.joining_method = call.sip.outbound ? "dialed-out" : "dialed-in";
+  state.role = call.roster.role;
+  state.muted = call.media.settings.muted;
+  state.talking = call.roster.talking;
+  state.on_hold = call.media.settings.hold != mixer::HoldMode::kNone;
+  state.codec = call.media.codec;
+  state.clock_rate = call.media.clock_rate;
+  state.media_label = "audio-" + std::to_string(call.member());
+  state.level_dbov = call.roster.level;
+  state.loss_fraction = call.roster.loss_fraction;
+  state.jitter_ms = call.roster.jitter_ms;
+  state.ssrc = call.roster.ssrc;
+  if (call.roster.role == MemberRole::kWhisper) {
+    if (const Call* target = room.find_member(call.roster.whisper_target)) {
+      state.whisper_target = member_state_endpoint(*target);
     }
   }
-  state.joined_at = call.joined_at;
-  state.joined_by = call.joined_by;
+  state.joined_at = call.roster.joined_at;
+  state.joined_by = call.roster.joined_by;
   // Supervisors who are not heard by everyone stay out of the conference
   // package (RFC 4575 is seen by all members); the dialog package lists them.
-  state.hidden = call.role == MemberRole::kMonitor || call.role == MemberRole::kWhisper;
-  state.dialog.call_id = call.id.call_id;
-  state.dialog.local_tag = call.id.local_tag;
-  state.dialog.remote_tag = call.id.remote_tag;
+  state.hidden = call.roster.role == MemberRole::kMonitor || call.roster.role == MemberRole::kWhisper;
+  state.dialog.call_id = call.id().call_id;
+  state.dialog.local_tag = call.id().local_tag;
+  state.dialog.remote_tag = call.id().remote_tag;
   state.dialog.confirmed = confirmed;
-  state.dialog.initiator = call.outbound;
+  state.dialog.initiator = call.sip.outbound;
   if (dialog != nullptr) {
     state.dialog.local_uri = dialog->local_uri();
     state.dialog.remote_uri = dialog->remote_uri();
@@ -211,36 +198,35 @@ MemberState Server::member_state(const Call& call) const {
 }
 
 std::string Server::member_state_endpoint(const Call& call) const {
-  const sip::Dialog* dialog = dialogs_.find(call.id);
+  const sip::Dialog* dialog = dialogs_.find(call.id());
   std::string endpoint =
-      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.entity;
-  return endpoint + ";chorus-member=" + std::to_string(call.member);
+      dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.roster.entity;
+  return endpoint + ";chorus-member=" + std::to_string(call.member());
 }
 
-std::optional<ConferenceState> Server::room_state(std::string_view room) const {
-  if (room == options_.park_user) return park_state();
-  if (!conferences_.find(std::string(room))) return std::nullopt;
+std::optional<ConferenceState> Server::room_state(std::string_view room_name) const {
+  if (room_name == options_.park_user) return park_state();
+  const Room* room = rooms_.find(room_name);
+  if (room == nullptr) return std::nullopt;
   ConferenceState state;
-  state.room = std::string(room);
-  state.entity = conference_uri(room);
-  state.subject = std::string(room);
-  const RoomPolicy* policy = policy_for(room);
+  state.room = std::string(room_name);
+  state.entity = conference_uri(room_name);
+  state.subject = std::string(room_name);
+  const RoomPolicy* policy = policy_for(room_name);
   state.max_members = static_cast<uint32_t>(
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
-  std::vector<const Call*> members;
-  for (const auto& [id, call] : calls_) {
-    if (call->room != room || call->hidden || call->awaiting_pin) continue;
-    // During a Replaces the replacing call stands for the member.
-    bool shadowed = false;
-    for (const auto& [other_id, other] : calls_) {
-      shadowed = shadowed || (other.get() != call.get() && other->member == call->member &&
-                              other->replaces && *other->replaces == id);
-    }
-    if (!shadowed) members.push_back(call.get());
+  // O(room): during a Replaces the replacing call stands for the member.
+  const std::vector<Call*> calls = room->calls();
+  std::vector<const sip::DialogId*> replaced;
+  for (const Call* call : calls) {
+    if (call->sip.replaces) replaced.push_back(&*call->sip.replaces);
   }
-  std::sort(members.begin(), members.end(),
-            [](const Call* a, const Call* b) { return a->member < b->member; });
-  for (const Call* call : members) state.members.push_back(member_state(*call));
+  for (const Call* call : calls) {
+    if (call->roster.hidden || call->roster.awaiting_pin) continue;
+    const bool shadowed = std::any_of(replaced.begin(), replaced.end(),
+                                      [call](const sip::DialogId* id) { return *id == call->id(); });
+    if (!shadowed) state.members.push_back(member_state(*room, *call));
+  }
   return state;
 }
 
@@ -252,23 +238,24 @@ ConferenceState Server::park_state() const {
   state.entity = conference_uri(options_.park_user);
   state.subject = "parked calls";
   const std::string prefix = options_.park_user + "/";
-  std::vector<const Call*> parked;
-  for (const auto& [id, call] : calls_) {
-    if (call->room.starts_with(prefix) && call->parked) parked.push_back(call.get());
+  std::vector<std::pair<const Room*, const Call*>> parked;
+  for (const Room* room : rooms_.all()) {
+    if (!room->name().starts_with(prefix)) continue;
+    for (const Call* call : room->calls()) {
+      if (call->roster.parked) parked.emplace_back(room, call);
+    }
   }
   std::sort(parked.begin(), parked.end(),
-            [](const Call* a, const Call* b) { return a->member < b->member; });
-  for (const Call* call : parked) state.members.push_back(member_state(*call));
+            [](const auto& a, const auto& b) { return a.second->member() < b.second->member(); });
+  for (const auto& [room, call] : parked) state.members.push_back(member_state(*room, *call));
   return state;
 }
 
 std::vector<ConferenceState> Server::rooms() const {
   std::vector<ConferenceState> out;
-  for (const std::string& room : conferences_.names()) {
-    if (auto state = room_state(room)) out.push_back(std::move(*state));
+  for (const Room* room : rooms_.all()) {
+    if (auto state = room_state(room->name())) out.push_back(std::move(*state));
   }
-  std::sort(out.begin(), out.end(),
-            [](const ConferenceState& a, const ConferenceState& b) { return a.room < b.room; });
   return out;
 }
 
@@ -283,10 +270,10 @@ void Server::publish(const std::string& room, ControlEvent::Kind kind, uint64_t 
 ControlResult Server::set_muted(std::string_view room, uint64_t member, bool muted) {
   Call* call = find_member(room, member);
   if (call == nullptr) return {404, "no such member"};
-  if (call->settings.muted != muted) {
-    call->settings.muted = muted;
+  if (call->media.settings.muted != muted) {
+    call->media.settings.muted = muted;
     apply_settings(*call);
-    publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+    publish(call->room(), ControlEvent::Kind::kMemberChanged, member);
   }
   return {200, muted ? "muted" : "unmuted"};
 }
@@ -294,7 +281,7 @@ ControlResult Server::set_muted(std::string_view room, uint64_t member, bool mut
 ControlResult Server::kick(std::string_view room, uint64_t member) {
   Call* call = find_member(room, member);
   if (call == nullptr) return {404, "no such member"};
-  end_call(sip::DialogId(call->id), /*send_bye=*/true);
+  end_call(sip::DialogId(call->id()), /*send_bye=*/true);
   return {200, "removed"};
 }
 
@@ -307,12 +294,12 @@ ControlResult Server::set_role(std::string_view room, uint64_t member, MemberRol
       return {400, "whisper needs another member of the room as target"};
     }
   }
-  call->role = role;
-  if (role == MemberRole::kWhisper) call->whisper_target = whisper_target;
+  call->roster.role = role;
+  if (role == MemberRole::kWhisper) call->roster.whisper_target = whisper_target;
   apply_settings(*call);
-  publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+  publish(call->room(), ControlEvent::Kind::kMemberChanged, member);
   // Someone else may have been the last visible member's company.
-  after_leave(call->room);
+  after_leave(call->room());
   return {200, std::string(role_name(role))};
 }
 
@@ -320,10 +307,10 @@ ControlResult Server::set_hold(std::string_view room, uint64_t member, bool hold
   Call* call = find_member(room, member);
   if (call == nullptr) return {404, "no such member"};
   const mixer::HoldMode mode = hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
-  if (call->settings.hold != mode) {
-    call->settings.hold = mode;
+  if (call->media.settings.hold != mode) {
+    call->media.settings.hold = mode;
     apply_settings(*call);
-    publish(call->room, ControlEvent::Kind::kMemberChanged, member);
+    publish(call->room(), ControlEvent::Kind::kMemberChanged, member);
   }
   return {200, hold ? "on hold" : "resumed"};
 }

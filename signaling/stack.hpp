@@ -142,6 +142,7 @@ class Stack final : private TransactionUser, private TransactionTransport {
   TimerService& timers() { return *timers_; }
   boost::asio::io_context& io() { return io_; }
   TransactionLayer& transactions() { return *transactions_; }
+  const TransactionLayer& transactions() const { return *transactions_; }
   TransportLayer& transport() { return transport_; }
   const StackConfig& config() const { return config_; }
 

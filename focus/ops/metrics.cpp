@@ -1,10 +1,12 @@
 #include "focus/ops/metrics.hpp"
 
+#include "focus/server.hpp"
+
 #include <cinttypes>
 #include <cstdio>
 #include <string_view>
 
-#include "mixer/engine.hpp"
+#include "mixer/media_engine.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -110,7 +112,7 @@ void render_rooms(Writer& w, const std::vector<ConferenceState>& rooms) {
 }
 
 void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
-  using Histogram = rtp::Shard::DurationHistogram;
+  constexpr size_t kBuckets = ShardMetrics::kHistogramBuckets;
   w.family("chorus_shard_ticks_total", "counter", "Mixer ticks run per media shard.");
   for (const auto& s : shards) w.sample("chorus_shard_ticks_total", shard_label(s.index), s.ticks);
   w.family("chorus_shard_deadline_misses_total", "counter",
@@ -118,13 +120,34 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
   for (const auto& s : shards) {
     w.sample("chorus_shard_deadline_misses_total", shard_label(s.index), s.deadline_misses);
   }
-  w.family("chorus_shard_commands_dropped_total", "counter",
-           "Commands to a shard dropped on a full ring.");
+  w.family("chorus_shard_commands_deferred_total", "counter",
+           "Commands that waited in the engine's retry queue because the shard's ring was full.");
   for (const auto& s : shards) {
-    w.sample("chorus_shard_commands_dropped_total", shard_label(s.index), s.commands_dropped);
+    w.sample("chorus_shard_commands_deferred_total", shard_label(s.index), s.commands_deferred);
+  }
+  w.family("chorus_shard_commands_refused_total", "counter",
+           "Commands refused for back-pressure (new calls answered 503).");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_commands_refused_total", shard_label(s.index), s.commands_refused);
+  }
+  w.family("chorus_media_retry_queue", "gauge", "Commands waiting in the engine's retry queue.");
+  for (const auto& s : shards) {
+    w.sample("chorus_media_retry_queue", shard_label(s.index), static_cast<uint64_t>(s.retry_queue));
+  }
+  w.family("chorus_shard_members", "gauge", "Participants a media shard holds.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_members", shard_label(s.index), static_cast<uint64_t>(s.members));
+  }
+  w.family("chorus_shard_streams", "gauge", "RTP streams open on a media shard.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_streams", shard_label(s.index), static_cast<uint64_t>(s.streams));
+  }
+  w.family("chorus_shard_ports_free", "gauge", "RTP ports left in a media shard's pool.");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_ports_free", shard_label(s.index), static_cast<uint64_t>(s.ports_free));
   }
   w.family("chorus_shard_events_dropped_total", "counter",
-           "Events from a shard dropped on a full ring.");
+           "Notifications from a shard (talkers, levels, statistics) dropped on a full ring.");
   for (const auto& s : shards) {
     w.sample("chorus_shard_events_dropped_total", shard_label(s.index), s.events_dropped);
   }
@@ -147,7 +170,7 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
   for (const auto& s : shards) {
     uint64_t cumulative = 0;
     const std::string shard = shard_label(s.index);
-    for (size_t b = 0; b + 1 < Histogram::kBuckets; ++b) {
+    for (size_t b = 0; b + 1 < kBuckets; ++b) {
       cumulative += s.tick_duration_us[b];
       const uint64_t le_us = b == 0 ? 0 : (uint64_t{1} << b) - 1;
       char le[32];
@@ -155,11 +178,38 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
       w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", le),
                cumulative);
     }
-    cumulative += s.tick_duration_us[Histogram::kBuckets - 1];
+    cumulative += s.tick_duration_us[kBuckets - 1];
     w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", "+Inf"),
              cumulative);
     w.sample("chorus_shard_tick_duration_seconds_count", shard, cumulative);
   }
+}
+
+void render_focus(Writer& w, const FocusMetrics& f) {
+  const auto gauge = [&w](const char* name, const char* help, uint64_t value) {
+    w.family(name, "gauge", help);
+    w.sample(name, "", value);
+  };
+  gauge("chorus_calls", "Calls the focus holds (members of all rooms, hidden ones included).",
+        f.calls);
+  gauge("chorus_rooms_open", "Rooms the focus holds (with at least one call).", f.rooms);
+  gauge("chorus_dialogs", "Dialogs of calls and of out-of-dialog REFER subscriptions.",
+        f.dialogs);
+  gauge("chorus_dialing", "Dial-outs waiting for a final response.", f.dialing);
+  gauge("chorus_subscriptions", "Conference and dialog package subscriptions.", f.subscriptions);
+  gauge("chorus_sip_transactions", "SIP transactions alive in the stack.", f.transactions);
+  gauge("chorus_media_totals_entries", "Live per-participant entries of the media totals.",
+        f.media_totals_entries);
+  gauge("chorus_media_unsent_removes", "Media removals waiting for the engine to accept them.",
+        f.unsent_removes);
+  gauge("chorus_media_removes_in_flight", "Media removals not yet completed by a shard.",
+        f.removes_in_flight);
+  w.family("chorus_media_commands_failed_total", "counter",
+           "Media commands refused or failed (settings, address, keys, codec).");
+  w.sample("chorus_media_commands_failed_total", "", f.media_commands_failed);
+  w.family("chorus_joins_refused_busy_total", "counter",
+           "New calls answered 503 because the media engine pushed back.");
+  w.sample("chorus_joins_refused_busy_total", "", f.joins_refused_busy);
 }
 
 void render_media(Writer& w, const MediaCounters& m) {
@@ -260,31 +310,14 @@ std::string escape_label_value(std::string_view value) {
   return out;
 }
 
-ShardMetrics shard_metrics(const rtp::Shard& shard) {
-  ShardMetrics m;
-  m.index = shard.config().index;
-  m.ticks = shard.ticks();
-  m.deadline_misses = shard.deadline_misses();
-  m.commands_dropped = shard.commands_dropped();
-  m.events_dropped = shard.events_dropped();
-  m.datagrams_received = shard.datagrams_received();
-  m.tick_duration_us = shard.tick_durations_us().snapshot();
-  m.tick_duration_max_us = shard.tick_durations_us().max();
-  return m;
-}
-
-std::vector<ShardMetrics> shard_metrics(mixer::Engine& engine) {
+std::vector<ShardMetrics> shard_metrics(const mixer::MediaEngine& engine) {
   std::vector<ShardMetrics> out;
   out.reserve(engine.shard_count());
-  for (size_t i = 0; i < engine.shard_count(); ++i) {
-    ShardMetrics m = shard_metrics(engine.shard(i));
-    m.index = static_cast<uint32_t>(i);
-    out.push_back(m);
-  }
+  for (size_t i = 0; i < engine.shard_count(); ++i) out.push_back(engine.shard_status(i));
   return out;
 }
 
-MetricsSource make_metrics_source(const sip::Stack& stack, mixer::Engine& engine,
+MetricsSource make_metrics_source(const sip::Stack& stack, const mixer::MediaEngine& engine,
                                   const MediaTotals* media) {
   MetricsSource source;
   source.sip = [&stack]() -> std::optional<sip::StackStats> { return stack.stats(); };
@@ -295,12 +328,34 @@ MetricsSource make_metrics_source(const sip::Stack& stack, mixer::Engine& engine
   return source;
 }
 
+MetricsSource make_metrics_source(Server& server) {
+  MetricsSource source = make_metrics_source(server.stack(), server.engine(), &server.media_totals());
+  source.focus = [&server]() -> std::optional<FocusMetrics> {
+    const FocusGauges g = server.gauges();
+    FocusMetrics m;
+    m.calls = g.calls;
+    m.rooms = g.rooms;
+    m.dialogs = g.dialogs;
+    m.dialing = g.dialing;
+    m.subscriptions = g.subscriptions;
+    m.transactions = g.transactions;
+    m.media_totals_entries = g.media_totals_entries;
+    m.unsent_removes = g.unsent_removes;
+    m.removes_in_flight = g.removes_in_flight;
+    m.media_commands_failed = g.media_commands_failed;
+    m.joins_refused_busy = g.joins_refused_busy;
+    return m;
+  };
+  return source;
+}
+
 MetricsSnapshot collect_metrics(const MetricsSource& source, std::vector<ConferenceState> rooms) {
   MetricsSnapshot snapshot;
   snapshot.rooms = std::move(rooms);
   if (source.sip) snapshot.sip = source.sip();
   if (source.shards) snapshot.shards = source.shards();
   if (source.media) snapshot.media = source.media();
+  if (source.focus) snapshot.focus = source.focus();
   return snapshot;
 }
 
@@ -310,6 +365,7 @@ std::string render_metrics(const MetricsSnapshot& snapshot) {
   if (!snapshot.shards.empty()) render_shards(w, snapshot.shards);
   if (snapshot.media) render_media(w, *snapshot.media);
   if (snapshot.sip) render_sip(w, *snapshot.sip);
+  if (snapshot.focus) render_focus(w, *snapshot.focus);
   return w.take();
 }
 

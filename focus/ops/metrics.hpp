@@ -13,26 +13,30 @@
 
 #include "focus/events/conference_state.hpp"
 #include "focus/ops/metrics_media.hpp"
-#include "rtp/shard.hpp"
+#include "mixer/media_engine.hpp"
 #include "signaling/stack.hpp"
-
-namespace chorus::mixer {
-class Engine;
-}
 
 namespace chorus::focus {
 
-// One media shard's relaxed counters (rtp::Shard, readable from any thread).
-struct ShardMetrics {
-  uint32_t index = 0;
-  uint64_t ticks = 0;
-  uint64_t deadline_misses = 0;
-  uint64_t commands_dropped = 0;
-  uint64_t events_dropped = 0;
-  uint64_t datagrams_received = 0;
-  // rtp::Shard::DurationHistogram buckets (microseconds, log2) and its max.
-  std::array<uint64_t, rtp::Shard::DurationHistogram::kBuckets> tick_duration_us{};
-  uint64_t tick_duration_max_us = 0;
+class Server;
+
+// One media shard as the engine reports it (relaxed counters).
+using ShardMetrics = mixer::ShardStatus;
+
+// What the focus itself holds (calls, rooms, dialogs, subscriptions …):
+// gauges that return to their baseline once every call has ended.
+struct FocusMetrics {
+  uint64_t calls = 0;
+  uint64_t rooms = 0;
+  uint64_t dialogs = 0;
+  uint64_t dialing = 0;
+  uint64_t subscriptions = 0;
+  uint64_t transactions = 0;
+  uint64_t media_totals_entries = 0;
+  uint64_t unsent_removes = 0;
+  uint64_t removes_in_flight = 0;
+  uint64_t media_commands_failed = 0;
+  uint64_t joins_refused_busy = 0;
 };
 
 // Where /metrics reads from. Every getter runs on the signalling thread when
@@ -41,6 +45,7 @@ struct MetricsSource {
   std::function<std::optional<sip::StackStats>()> sip;
   std::function<std::vector<ShardMetrics>()> shards;
   std::function<std::optional<MediaCounters>()> media;
+  std::function<std::optional<FocusMetrics>()> focus;
 };
 
 struct MetricsSnapshot {
@@ -48,16 +53,18 @@ struct MetricsSnapshot {
   std::optional<sip::StackStats> sip;
   std::vector<ShardMetrics> shards;
   std::optional<MediaCounters> media;
+  std::optional<FocusMetrics> focus;
 };
 
-ShardMetrics shard_metrics(const rtp::Shard& shard);
-// Every shard of the engine (empty before Engine::start made them).
-std::vector<ShardMetrics> shard_metrics(mixer::Engine& engine);
+// Every shard of the engine.
+std::vector<ShardMetrics> shard_metrics(const mixer::MediaEngine& engine);
 
 // A source reading the focus's own objects; each must outlive the source.
 // `media` may be null (no per-stream totals kept).
-MetricsSource make_metrics_source(const sip::Stack& stack, mixer::Engine& engine,
+MetricsSource make_metrics_source(const sip::Stack& stack, const mixer::MediaEngine& engine,
                                   const MediaTotals* media);
+// Everything a running Server has: SIP, shards, media totals, focus gauges.
+MetricsSource make_metrics_source(Server& server);
 
 MetricsSnapshot collect_metrics(const MetricsSource& source, std::vector<ConferenceState> rooms);
 

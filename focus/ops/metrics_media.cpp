@@ -38,15 +38,13 @@ void MediaCounters::add(const MediaCounters& other) {
   add_drops(drops, other.drops);
 }
 
-void MediaTotals::on_stats(rtp::StreamId stream, const rtp::StreamStats& stats) {
-  live_[stream] = stats;
+void MediaTotals::on_stats(Key participant, const rtp::StreamStats& stats) {
+  live_[participant] = stats;
 }
 
-void MediaTotals::on_closed(rtp::StreamId stream) {
-  const auto it = live_.find(stream);
-  if (it == live_.end()) return;
-  retired_.add(it->second);
-  live_.erase(it);
+void MediaTotals::on_closed(Key participant, const rtp::StreamStats& final_stats) {
+  live_.erase(participant);
+  retired_.add(final_stats);
 }
 
 MediaCounters MediaTotals::totals() const {

@@ -1,8 +1,9 @@
 #pragma once
-// Monotonic media totals for /metrics, built from the per-stream snapshots the
-// shards post (rtp::EventKind::kStats on kRequestStats and on close). A live
-// stream contributes its latest snapshot; a closed one is folded into the
-// retired sum, so totals never go backwards when members leave.
+// Monotonic media totals for /metrics, built from the per-participant
+// snapshots the shards post (mixer kStats after kReportStats) and the final
+// counters a removal's completion carries. A live participant contributes its
+// latest snapshot; a removed one is folded into the retired sum, so totals
+// never go backwards when members leave, and no entry outlives its call.
 
 #include <cstdint>
 #include <unordered_map>
@@ -28,15 +29,18 @@ struct MediaCounters {
 // Signalling thread only (where the shard events are polled).
 class MediaTotals {
  public:
-  // A kStats event for `stream` (a newer snapshot replaces the older one).
-  void on_stats(rtp::StreamId stream, const rtp::StreamStats& stats);
-  // kStreamClosed: the stream's last snapshot becomes part of the retired sum.
-  void on_closed(rtp::StreamId stream);
+  using Key = uint64_t;  // the mixer participant id
+  // A kStats event for a live participant (a newer snapshot replaces the older one).
+  void on_stats(Key participant, const rtp::StreamStats& stats);
+  // The removal completed: its final counters become part of the retired sum.
+  void on_closed(Key participant, const rtp::StreamStats& final_stats);
+  // The participant never held a stream (its add failed): forget it.
+  void forget(Key participant) { live_.erase(participant); }
   MediaCounters totals() const;
   size_t live_streams() const { return live_.size(); }
 
  private:
-  std::unordered_map<rtp::StreamId, rtp::StreamStats> live_;
+  std::unordered_map<Key, rtp::StreamStats> live_;
   MediaCounters retired_;
 };
 

@@ -12,7 +12,7 @@
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
-#include "focus/rooms/server_call.hpp"
+#include "focus/rooms/admission.hpp"
 #include "signaling/message/header_dialog_ref.hpp"
 #include "signaling/message/header_refer.hpp"
 #include "signaling/usage/refer.hpp"
@@ -75,7 +75,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   // Which room: the dialog's, or the Request-URI's user part.
   std::string room;
   if (dialog != nullptr) {
-    if (const auto it = calls_.find(dialog->id()); it != calls_.end()) room = it->second->room;
+    if (const Call* call = rooms_.find_call(dialog->id())) room = call->room();
   }
   if (room.empty()) room = request.request_uri().user_decoded();
   if (room.empty()) {
@@ -97,15 +97,17 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     // RFC 4579 §5.8: remove the member the URI names.
     Call* member = nullptr;
     const std::string wanted = plain_target(target);
-    for (auto& [id, call] : calls_) {
-      if (call->room != room || call->hidden) continue;
-      const auto entity = sip::parse_uri(call->entity);
+    const Room* in = rooms_.find(room);
+    for (Call* call : in != nullptr ? in->calls() : std::vector<Call*>{}) {
+      if (call->roster.hidden) continue;
+      const sip::DialogId& id = call->id();
+      const auto entity = sip::parse_uri(call->roster.entity);
       const sip::Dialog* member_dialog = dialogs_.find(id);
       const auto contact =
           member_dialog != nullptr ? sip::parse_uri(member_dialog->remote_target()) : std::nullopt;
       if ((entity && sip::uri_equivalent(*entity, target)) ||
-          (contact && sip::uri_equivalent(*contact, target)) || call->entity == wanted) {
-        member = call.get();
+          (contact && sip::uri_equivalent(*contact, target)) || call->roster.entity == wanted) {
+        member = call;
       }
     }
     if (member == nullptr) {
@@ -113,7 +115,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
       return;
     }
     if (!authorize(tx, sip::kRightRemove)) return;
-    const sip::DialogId member_id = member->id;
+    const sip::DialogId member_id = member->id();
     sip::ReferOutcome outcome =
         dialog != nullptr
             ? sip::accept_refer(*dialog, request, stack_.timers().now())
@@ -221,18 +223,18 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
       return;
     }
   }
-  const auto it = named != nullptr ? calls_.find(named->id()) : calls_.end();
-  if (it == calls_.end()) {
+  Call* named_call = named != nullptr ? rooms_.find_call(named->id()) : nullptr;
+  if (named_call == nullptr) {
     tx.respond(481, "Target Dialog Does Not Exist", local_tag);
     return;
   }
-  Call& member = *it->second;
+  Call& member = *named_call;
   // A member may act on its own call from inside its own dialog.
-  const bool self = dialog != nullptr && dialog->id() == member.id;
+  const bool self = dialog != nullptr && dialog->id() == member.id();
   if (!self && !authorize(tx, known->right)) return;
-  const std::string room = member.room;
-  const uint64_t id = member.member;
-  const sip::DialogId member_dialog = member.id;
+  const std::string room = member.room();
+  const uint64_t id = member.member();
+  const sip::DialogId member_dialog = member.id();
   tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
                                : sip::make_response(request, 200, "OK", local_tag));
   if (action == "call:mute") {
@@ -250,176 +252,6 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     set_role(room, id, MemberRole::kParticipant, 0);
   } else {
     end_call(member_dialog, /*send_bye=*/true);
-  }
-}
-
-void Server::start_dial_out(DialOut request) {
-  {
-    LogContext context({}, request.room);
-    spdlog::info("dialing out to {}{}", request.target,
-                 request.referred_by.empty() ? "" : " referred by " + request.referred_by);
-  }
-  auto call = std::make_unique<Call>(capabilities_);
-  call->outbound = true;
-  call->room = request.room;
-  call->hidden = request.hidden;
-  call->entity = request.target;
-  call->member = ++last_member_;
-  call->referral = request.referral;
-  call->joined_by = request.referred_by;
-  call->settings.hold = request.hold;
-  call->parked = request.hold == mixer::HoldMode::kMusic;
-  const auto target = sip::parse_uri(request.target);
-  if (target && target->param("transport") && sip::iequals(*target->param("transport"), "tcp")) {
-    call->transport = sip::TransportKind::kTcp;
-  }
-  const std::string call_id = random_.tag() + random_.tag() + "@chorus";
-  const std::string local_tag = random_.tag();
-  Message invite = Message::request(Method::kInvite, request.target);
-  invite.set_header("From", "<" + conference_uri(request.room) + ">;tag=" + local_tag);
-  invite.set_header("To", "<" + request.target + ">");
-  invite.set_header("Call-ID", call_id);
-  invite.set_header("CSeq", std::to_string(random_.initial_cseq()) + " INVITE");
-  invite.set_header("Contact", contact_for(request.room, call->transport));
-  invite.set_header("Allow", kAllow);
-  invite.set_header("Supported", kSupported);
-  if (!request.referred_by.empty()) invite.set_header("Referred-By", request.referred_by);
-  for (const auto& [name, value] : request.headers) invite.add_header(name, value);
-  call->id = sip::DialogId{call_id, local_tag, ""};
-  call->invite = invite;
-  const sip::DialogId id = call->id;
-  outbound_.emplace(id, std::move(call));
-  const sip::TransactionId tx = stack_.send_request(
-      std::move(invite),
-      [this, id](const sip::ClientEvent& event) { on_dial_out_response(id, event); });
-  const auto it = outbound_.find(id);
-  if (it == outbound_.end()) return;  // answered synchronously (transport error)
-  if (tx == 0) {
-    if (it->second->referral) notify_referrer(*it->second->referral, 503, "Service Unavailable");
-    outbound_.erase(it);
-    return;
-  }
-  it->second->invite_tx = tx;
-  publish(request.room, ControlEvent::Kind::kMemberJoined, it->second->member);
-}
-
-void Server::on_dial_out_response(const sip::DialogId& pending, const sip::ClientEvent& event) {
-  const auto it = outbound_.find(pending);
-  if (event.kind != sip::ClientEvent::Kind::kResponse || event.response == nullptr) {
-    if (it == outbound_.end()) return;
-    const bool timeout = event.kind == sip::ClientEvent::Kind::kTimeout;
-    if (it->second->referral) {
-      notify_referrer(*it->second->referral, timeout ? 408 : 503,
-                      timeout ? "Request Timeout" : "Service Unavailable");
-    }
-    const std::string room = it->second->room;
-    const uint64_t member = it->second->member;
-    outbound_.erase(it);
-    publish(room, ControlEvent::Kind::kMemberLeft, member);
-    return;
-  }
-  const Message& response = *event.response;
-  const int status = response.status();
-  if (it == outbound_.end()) {
-    // A 2xx retransmission for a call already up: ACK it again (§13.2.2.4).
-    if (status / 100 != 2) return;
-    const sip::DialogId id{pending.call_id, pending.local_tag, std::string(response.to().tag())};
-    const auto call = calls_.find(id);
-    if (call != calls_.end() && call->second->ack && call->second->rtp_port != 0) {
-      stack_.send_ack(*call->second->ack);
-    }
-    return;
-  }
-  Call& call = *it->second;
-  if (status < 200) {
-    if (status > 100 && !call.provisional_seen) {
-      call.provisional_seen = true;
-      if (call.referral) notify_referrer(*call.referral, status, response.reason_phrase());
-      publish(call.room, ControlEvent::Kind::kMemberChanged, call.member);
-    }
-    return;
-  }
-  if (status >= 300) {
-    if (call.referral) notify_referrer(*call.referral, status, response.reason_phrase());
-    const std::string room = call.room;
-    const uint64_t member = call.member;
-    outbound_.erase(it);
-    publish(room, ControlEvent::Kind::kMemberLeft, member);
-    return;
-  }
-  // 2xx: the dialog exists; the callee's offer is in the 2xx.
-  std::unique_ptr<Call> owned = std::move(it->second);
-  outbound_.erase(it);
-  std::optional<sip::Dialog> dialog = sip::Dialog::create_uac(*owned->invite, response);
-  if (!dialog) return;  // a 2xx without Contact/To-tag cannot make a dialog
-  dialog->set_local_contact(contact_for(owned->room, owned->transport));
-  const uint32_t invite_cseq = owned->invite->cseq().number;
-  owned->id = dialog->id();
-  owned->ack = dialog->make_ack(invite_cseq);
-  owned->remote_tag = dialog->id().remote_tag;
-  if (const auto display = response.to().display_name; !display.empty()) {
-    owned->display = std::string(display);
-  }
-  auto fail = [&](int code, std::string_view reason) {
-    // §13.2.2.4: a 2xx is always ACKed; then the session ends with BYE.
-    stack_.send_ack(*owned->ack);
-    dialog->confirm();
-    send_bye(*dialog);
-    if (owned->referral) notify_referrer(*owned->referral, code, reason);
-    publish(owned->room, ControlEvent::Kind::kMemberLeft, owned->member);
-  };
-  const std::string_view body = response.body();
-  if (body.empty() || !is_sdp(response.content_type())) {
-    fail(488, "Not Acceptable Here");
-    return;
-  }
-  auto negotiated = owned->media.answer(body, sdp::LocalMedia{kPlaceholderPort, 0});
-  if (!negotiated.ok() || !negotiated.value().negotiated.accepted) {
-    fail(488, "Not Acceptable Here");
-    return;
-  }
-  const sdp::Negotiated& chosen = negotiated.value().negotiated;
-  std::optional<mixer::Command> command = add_command(chosen, options_.rtp_timeout);
-  if (!command) {
-    fail(488, "Not Acceptable Here");
-    return;
-  }
-  owned->local_session = negotiated.value().session;
-  if (chosen.srtp) {
-    owned->srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
-    owned->remote_srtp_key = chosen.srtp->remote_key_salt;
-  }
-  owned->media_index = chosen.media_index;
-  owned->rtcp_mux = chosen.rtcp_mux;
-  owned->codec = chosen.codec.encoding;
-  owned->clock_rate = chosen.codec.clock_rate;
-  const mixer::HoldMode hold = owned->settings.hold;
-  owned->settings = command->settings;
-  if (hold != mixer::HoldMode::kNone) owned->settings.hold = hold;
-  if (!add_media(*owned, std::move(*command))) {
-    fail(503, "Service Unavailable");
-    return;
-  }
-  dialog->confirm();
-  dialogs_.insert(std::move(*dialog));
-  if (owned->referral) notify_referrer(*owned->referral, 200, "OK");
-  owned->referral.reset();
-  const sip::DialogId id = owned->id;
-  calls_.emplace(id, std::move(owned));
-}
-
-void Server::notify_referrer(const Referral& referral, int status, std::string_view reason) {
-  sip::Dialog* dialog = dialogs_.find(referral.dialog);
-  if (dialog == nullptr) return;
-  sip::Subscription* subscription = sip::find_subscription(*dialog, "refer", referral.event_id);
-  if (subscription == nullptr) return;
-  Message notify =
-      sip::make_refer_notify(*dialog, *subscription, status, reason, stack_.timers().now());
-  stack_.send_request(std::move(notify), [](const sip::ClientEvent&) {});
-  // An out-of-dialog REFER's dialog lives only for its subscription.
-  if (status >= 200 && calls_.find(referral.dialog) == calls_.end()) {
-    dialog->remove_terminated_usages();
-    if (!dialog->has_live_usages()) dialogs_.erase(referral.dialog);
   }
 }
 

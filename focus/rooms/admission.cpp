@@ -2,8 +2,9 @@
 // room policy (allowed rooms, PIN, member limit) and supervisor roles; and
 // the DTMF keys members use during a call.
 
+#include "focus/events/conference_info.hpp"
 #include "focus/rooms/media_setup.hpp"
-#include "focus/rooms/server_call.hpp"
+#include "focus/rooms/admission.hpp"
 #include "signaling/message/header_dialog_ref.hpp"
 
 namespace chorus::focus {
@@ -60,11 +61,10 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     const Call* joined = nullptr;
     const sip::DialogSet::Referenced found = dialogs_.find_join(*join_value);
     if (found.dialog != nullptr) {
-      const auto it = calls_.find(found.dialog->id());
-      if (it != calls_.end()) joined = it->second.get();
+      joined = rooms_.find_call(found.dialog->id());
     } else {
       // An early dialog of ours (a dial-out still ringing) can be joined too.
-      for (const auto& [id, call] : outbound_) {
+      for (const auto& [id, call] : dialing_) {
         if (id.call_id == join->call_id && id.local_tag == join->from_tag) joined = call.get();
       }
     }
@@ -73,7 +73,7 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       tx.respond(481, "Joined Dialog Does Not Exist", random_.tag());
       return std::nullopt;
     }
-    admission.room = joined->room;
+    admission.room = joined->room();
     // The role: `;mode=` in the Request-URI, else recvonly → monitor, else
     // barge (the joiner becomes a full speaker, RFC 3911 §1's barge-in).
     MemberRole role = offer_is_recvonly(request.body()) ? MemberRole::kMonitor : MemberRole::kBarge;
@@ -86,7 +86,7 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       role = *parsed;
     }
     admission.role = role;
-    if (role == MemberRole::kWhisper) admission.whisper_target = joined->member;
+    if (role == MemberRole::kWhisper) admission.whisper_target = joined->member();
     const std::string_view right = right_for(role);
     if (!right.empty()) {
       const auto user = authorize(tx, right);
@@ -107,34 +107,34 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       tx.respond(486, "Busy Here", random_.tag());  // RFC 3891 §3: early-only, but confirmed
       return std::nullopt;
     }
-    const auto it = found.dialog != nullptr ? calls_.find(found.dialog->id()) : calls_.end();
-    if (it == calls_.end()) {
+    const Call* replaced = found.dialog != nullptr ? rooms_.find_call(found.dialog->id()) : nullptr;
+    if (replaced == nullptr) {
       tx.respond(481, "Replaced Dialog Does Not Exist", random_.tag());
       return std::nullopt;
     }
-    const Call& old = *it->second;
-    if (old.parked && old.room.starts_with(options_.park_user + "/")) {
+    const Call& old = *replaced;
+    if (old.roster.parked && old.room().starts_with(options_.park_user + "/")) {
       // RFC 5359 §2.15 retrieval: the newcomer talks with the parked caller
       // in its room (nobody is replaced); anyone with the replace right.
       const auto user = authorize(tx, sip::kRightReplace);
       if (!user) return std::nullopt;
-      admission.room = old.room;
+      admission.room = old.room();
       admission.auth_user = *user;
-      admission.unpark = old.id;
+      admission.unpark = old.id();
       return admission;
     }
-    if (aor(request.from().uri.to_string()) != aor(old.entity)) {
+    if (aor(request.from().uri.to_string()) != aor(old.roster.entity)) {
       // Someone else's call: only an account with the replace right.
       if (!authorize(tx, sip::kRightReplace)) return std::nullopt;
     }
-    admission.room = old.room;
-    admission.role = old.role;
-    admission.whisper_target = old.whisper_target;
-    admission.member = old.member;
-    admission.muted = old.settings.muted;
-    admission.hidden = old.hidden;
-    admission.auth_user = old.auth_user;
-    admission.replaces = old.id;
+    admission.room = old.room();
+    admission.role = old.roster.role;
+    admission.whisper_target = old.roster.whisper_target;
+    admission.member = old.member();
+    admission.muted = old.media.settings.muted;
+    admission.hidden = old.roster.hidden;
+    admission.auth_user = old.roster.auth_user;
+    admission.replaces = old.id();
     return admission;
   }
 
@@ -146,7 +146,8 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
   }
   const size_t limit =
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
-  if (limit != 0 && conferences_.members(std::string(room)) >= limit) {
+  const Room* existing = rooms_.find(room);
+  if (limit != 0 && existing != nullptr && existing->size() >= limit) {
     Message response = sip::make_response(request, 486, "Conference Full", random_.tag());
     response.set_header("Retry-After", "60");
     tx.respond(std::move(response));
@@ -166,40 +167,40 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
 }
 
 void Server::on_dtmf(Call& call, char digit) {
-  if (call.awaiting_pin) {
+  if (call.roster.awaiting_pin) {
     // PIN entry: digits then '#'; three wrong PINs end the call.
     if (digit != '#') {
-      if (call.digits.size() < 32) call.digits += digit;
+      if (call.roster.digits.size() < 32) call.roster.digits += digit;
       return;
     }
-    const RoomPolicy* policy = policy_for(call.room);
-    if (policy == nullptr || call.digits == policy->pin) {
-      call.awaiting_pin = false;
-      call.digits.clear();
-      call.settings.muted = false;
-      call.settings.deaf = false;
+    const RoomPolicy* policy = policy_for(call.room());
+    if (policy == nullptr || call.roster.digits == policy->pin) {
+      call.roster.awaiting_pin = false;
+      call.roster.digits.clear();
+      call.media.settings.muted = false;
+      call.media.settings.deaf = false;
       apply_settings(call);
-      publish(call.room, ControlEvent::Kind::kMemberJoined, call.member);
+      publish(call.room(), ControlEvent::Kind::kMemberJoined, call.member());
       return;
     }
-    call.digits.clear();
-    if (++call.pin_failures >= 3) end_call(sip::DialogId(call.id), /*send_bye=*/true);
+    call.roster.digits.clear();
+    if (++call.roster.pin_failures >= 3) end_call(sip::DialogId(call.id()), /*send_bye=*/true);
     return;
   }
   // Keys: '*' then a digit. *6 toggles one's own mute; a supervisor (a member
   // who joined with an authorised Join) switches role with *1 monitor,
   // *2 whisper (to the member it joined on), *3 barge — within its rights.
   if (digit == '*') {
-    call.digits = "*";
+    call.roster.digits = "*";
     return;
   }
-  if (call.digits != "*") return;
-  call.digits.clear();
+  if (call.roster.digits != "*") return;
+  call.roster.digits.clear();
   if (digit == '6') {
-    set_muted(call.room, call.member, !call.settings.muted);
+    set_muted(call.room(), call.member(), !call.media.settings.muted);
     return;
   }
-  if (call.auth_user.empty()) return;
+  if (call.roster.auth_user.empty()) return;
   MemberRole role;
   switch (digit) {
     case '1':
@@ -214,9 +215,9 @@ void Server::on_dtmf(Call& call, char digit) {
     default:
       return;
   }
-  if (!digest_->has_right(call.auth_user, right_for(role))) return;
-  if (role == MemberRole::kWhisper && call.whisper_target == 0) return;
-  set_role(call.room, call.member, role, call.whisper_target);
+  if (!digest_->has_right(call.roster.auth_user, right_for(role))) return;
+  if (role == MemberRole::kWhisper && call.roster.whisper_target == 0) return;
+  set_role(call.room(), call.member(), role, call.roster.whisper_target);
 }
 
 }  // namespace chorus::focus

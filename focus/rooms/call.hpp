@@ -1,0 +1,143 @@
+#pragma once
+// One member's call, in three parts with one owner each:
+// - SipLeg: the dialog's call-control state (pending transactions, timers,
+//   the dial-out's INVITE and ACK, Replaces in progress). Written only by the
+//   call-control code (focus/server.cpp, focus/services/).
+// - MediaLeg: what the focus asked of the media engine for this call and
+//   what the shard confirmed (conference, participant, port, codec, keys,
+//   mixer settings, the command still awaiting its completion). Written only
+//   by focus/rooms/media_session.cpp and the engine-event handler.
+// - RosterEntry: the member as the room publishes it (RFC 4575 user and
+//   endpoint: id, role, talking, statistics, PIN entry). Written by the room
+//   logic (admission, Control actions, DTMF keys).
+// The Room that holds the call owns it (focus/rooms/room.hpp).
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "focus/events/conference_state.hpp"
+#include "mixer/command.hpp"
+#include "signaling/dialog/dialog_set.hpp"
+#include "signaling/message/message.hpp"
+#include "signaling/sdp/offer_answer.hpp"
+#include "signaling/sdp/sdp_session.hpp"
+#include "signaling/stack.hpp"
+
+namespace chorus::focus {
+
+// Where progress of a referred INVITE is reported (RFC 3515 §2.4.5).
+struct Referral {
+  sip::DialogId dialog;
+  std::string event_id;  // the refer subscription's id (CSeq of the REFER)
+};
+
+struct SipLeg {
+  sip::DialogId id;
+  sip::TransportKind transport = sip::TransportKind::kUdp;
+  std::string remote_tag;
+  // The INVITE waiting for the shard's port, and whether its ring time is over.
+  std::optional<sip::ServerTransaction> pending;
+  bool ring_done = true;
+  std::optional<sip::ServerTransaction> ringing;
+  sip::TimerId ring_timer = 0;
+  // A re-INVITE / UPDATE whose answer waits for the shard (codec change).
+  std::optional<sip::ServerTransaction> pending_reoffer;
+  // RFC 4028: the negotiated interval ("" if none) and its watchdog.
+  std::string session_expires;
+  uint32_t session_interval = 0;
+  sip::TimerId session_timer = 0;
+  // Dial-out (REFER, admin): the INVITE we sent and the referrer to tell.
+  bool outbound = false;
+  std::optional<Referral> referral;
+  sip::TransactionId invite_tx = 0;
+  std::optional<sip::Message> invite;
+  std::optional<sip::Message> ack;  // sent once the answer's port is known
+  bool provisional_seen = false;
+  // The dialog this call takes over (Replaces): BYE'd once this one is up.
+  std::optional<sip::DialogId> replaces;
+};
+
+struct MediaLeg {
+  explicit MediaLeg(sdp::LocalCapabilities caps) : offer_answer(std::move(caps)) {}
+
+  sdp::OfferAnswer offer_answer;
+  sdp::Session local_session;
+  size_t media_index = 0;
+  bool rtcp_mux = false;
+  std::string local_sdp;
+  mixer::ConferenceId conference = 0;
+  mixer::ParticipantId participant = 0;
+  uint16_t rtp_port = 0;  // 0 until the shard reports it
+  mixer::ParticipantSettings settings;
+  std::string codec;
+  uint32_t clock_rate = 0;
+  // Our SRTP key, reused in every later answer so the shard's outbound
+  // context stays valid (RFC 4568 §7.1.4).
+  std::vector<sdp::LocalKey> srtp_keys;
+  // The peer's SDES key in use (empty: plain RTP), to spot a re-key.
+  std::vector<uint8_t> remote_srtp_key;
+  // The add and the codec change still waiting for their completion.
+  mixer::CommandId pending_add = 0;
+  mixer::CommandId pending_codec = 0;
+  // What a pending codec change replaces, restored if the shard refuses it,
+  // and the rest of the re-offer, applied once the shard takes the codec.
+  std::optional<sdp::OfferAnswer> previous_offer_answer;
+  std::string previous_codec;
+  uint32_t previous_clock_rate = 0;
+  std::string previous_local_sdp;
+  std::optional<sdp::Negotiated> pending_negotiated;
+};
+
+struct RosterEntry {
+  uint64_t member = 0;  // roster id: survives Replaces
+  std::string room;
+  std::string entity;   // the member's URI
+  std::string display;  // its display name
+  int64_t joined_at = std::time(nullptr);  // RFC 4575 §5.6.6 joining-info
+  std::string joined_by;                   // a dial-out's referrer
+  bool hidden = false;  // a service call (music on hold, park): not a member
+  // Held by the music-on-hold or park service: hears music, heard by none,
+  // until a retrieval (park) lifts it.
+  bool parked = false;
+  // A park retrieval: the parked call this one talks to, taken off hold
+  // once this call is answered.
+  std::optional<sip::DialogId> unpark;
+  MemberRole role = MemberRole::kParticipant;
+  uint64_t whisper_target = 0;  // member id a whisperer is heard by
+  bool talking = false;
+  int level = -127;
+  double loss_fraction = 0;  // RFC 3550 fraction lost, last report
+  double jitter_ms = 0;
+  uint32_t ssrc = 0;
+  // The account that authorised a supervisor join: DTMF role keys are
+  // honoured only within that account's rights.
+  std::string auth_user;
+  // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix.
+  bool awaiting_pin = false;
+  std::string digits;
+  int pin_failures = 0;
+};
+
+struct Call {
+  explicit Call(sdp::LocalCapabilities caps) : media(std::move(caps)) {}
+
+  SipLeg sip;
+  MediaLeg media;
+  RosterEntry roster;
+
+  const sip::DialogId& id() const { return sip.id; }
+  const std::string& room() const { return roster.room; }
+  uint64_t member() const { return roster.member; }
+  // Heard by the room (ARCHITECTURE.md roles): keeps the room alive.
+  bool visible() const {
+    return !roster.hidden &&
+           (roster.role == MemberRole::kParticipant || roster.role == MemberRole::kBarge);
+  }
+};
+
+mixer::Role to_mixer_role(MemberRole role);
+
+}  // namespace chorus::focus

@@ -1,0 +1,416 @@
+// The focus side of the media command contract (ARCHITECTURE.md "Media
+// commands"): one path from a negotiated SDP to an acknowledged add for
+// dial-in and dial-out alike, the completions that answer the INVITEs, and
+// the engine's notifications (talkers, DTMF, RTP timeouts, statistics). Every
+// command the focus submits is either refused on the spot (an add: 503; a
+// removal: kept and retried) or ends in one completion handled here.
+
+#include <spdlog/spdlog.h>
+
+#include "focus/ops/log.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "focus/server.hpp"
+
+namespace chorus::focus {
+
+namespace {
+
+// How many engine events one poll handles; the rest wait for the next poll.
+constexpr int kEventsPerPoll = 4096;
+
+void set_jitter(mixer::Command& command, const Options& options) {
+  command.stream.jitter.min_delay_ms = options.jitter_min_ms;
+  command.stream.jitter.initial_delay_ms = options.jitter_initial_ms;
+  command.stream.jitter.max_delay_ms = options.jitter_max_ms;
+}
+
+}  // namespace
+
+Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
+                                       const sdp::OfferAnswerOutput& output,
+                                       const sdp::Negotiated& chosen) {
+  Call& call = *owned;
+  std::optional<mixer::Command> command = add_command(chosen, options_.rtp_timeout);
+  if (!command) return MediaStart::kUnsupported;
+  MediaLeg& media = call.media;
+  media.local_session = output.session;
+  if (chosen.srtp) {
+    media.srtp_keys = {sdp::LocalKey{chosen.srtp->suite, chosen.srtp->local_key_salt}};
+    media.remote_srtp_key = chosen.srtp->remote_key_salt;
+  }
+  media.media_index = chosen.media_index;
+  media.rtcp_mux = chosen.rtcp_mux;
+  media.codec = chosen.codec.encoding;
+  media.clock_rate = chosen.codec.clock_rate;
+  // The SDP direction sets the hold; the room's decisions (parked, a
+  // service dial-out's music, a Replaces' mute) stand over it.
+  const mixer::HoldMode room_hold = media.settings.hold;
+  const bool muted = media.settings.muted;
+  media.settings = command->settings;
+  if (room_hold != mixer::HoldMode::kNone) media.settings.hold = room_hold;
+  media.settings.muted = muted;
+  if (call.roster.awaiting_pin) {
+    // Until the PIN is right the caller neither hears nor is heard.
+    media.settings.muted = true;
+    media.settings.deaf = true;
+  }
+  bool created = false;
+  Room& room = rooms_.open(call.room(), &created);
+  media.conference = room.conference();
+  media.participant = rooms_.next_participant();
+  media.settings.role = to_mixer_role(call.roster.role);
+  media.settings.whisper_targets.clear();
+  if (call.roster.role == MemberRole::kWhisper) {
+    if (const Call* target = room.find_member(call.roster.whisper_target)) {
+      media.settings.whisper_targets.push_back(target->media.participant);
+    }
+  }
+  command->settings = media.settings;
+  command->conference = media.conference;
+  command->participant = media.participant;
+  set_jitter(*command, options_);
+  const std::optional<mixer::CommandId> id = engine_->submit(std::move(*command));
+  if (!id) {
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("media engine pushed back (ring and retry queue busy): 503");
+    ++joins_refused_busy_;
+    media.participant = 0;
+    close_room_if_empty(call.room());
+    return MediaStart::kBusy;
+  }
+  media.pending_add = *id;
+  rooms_.adopt(std::move(owned));
+  if (created && !options_.moh_file.empty()) {
+    mixer::Command music;
+    music.kind = mixer::Command::Kind::kSetMusic;
+    music.conference = media.conference;
+    music.music_file = options_.moh_file;
+    if (!engine_->submit(std::move(music))) ++media_commands_failed_;
+  }
+  schedule_poll();
+  return MediaStart::kQueued;
+}
+
+void Server::remove_media(Call& call) {
+  if (call.media.participant == 0) return;
+  submit_remove(call.media.conference, call.media.participant);
+}
+
+void Server::submit_remove(mixer::ConferenceId conference, mixer::ParticipantId participant) {
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kRemoveParticipant;
+  command.conference = conference;
+  command.participant = participant;
+  if (engine_->submit(std::move(command))) {
+    ++removes_in_flight_;
+  } else {
+    // The engine's retry queue is full: keep it and try again next poll.
+    unsent_removes_.emplace_back(conference, participant);
+  }
+  schedule_poll();
+}
+
+void Server::close_room_if_empty(const std::string& room) {
+  const mixer::ConferenceId conference = rooms_.close_if_empty(room);
+  if (conference == 0) return;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kRemoveConference;
+  command.conference = conference;
+  // A refusal leaves only the engine's placement of an empty conference; the
+  // shard frees an empty conference with its last participant anyway.
+  if (!engine_->submit(std::move(command))) ++media_commands_failed_;
+}
+
+void Server::apply_settings(Call& call) {
+  call.media.settings.role = to_mixer_role(call.roster.role);
+  call.media.settings.whisper_targets.clear();
+  if (call.roster.role == MemberRole::kWhisper) {
+    if (const Call* target = find_member(call.room(), call.roster.whisper_target)) {
+      call.media.settings.whisper_targets.push_back(target->media.participant);
+    }
+  }
+  if (call.media.participant == 0) return;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kUpdateParticipant;
+  command.conference = call.media.conference;
+  command.participant = call.media.participant;
+  command.settings = call.media.settings;
+  if (!engine_->submit(std::move(command))) {
+    ++media_commands_failed_;
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("media engine refused a settings change for member {}", call.member());
+  }
+}
+
+void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
+  // c=0.0.0.0 (RFC 3264 §8.4, old-style hold) or port 0: keep the old peer.
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
+  if (error || address.is_unspecified() || negotiated.remote_rtp_port == 0) return;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kSetRemote;
+  command.conference = call.media.conference;
+  command.participant = call.media.participant;
+  command.has_remote = true;
+  command.remote_rtp = {address, negotiated.remote_rtp_port};
+  const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
+  command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  if (!engine_->submit(std::move(command))) ++media_commands_failed_;
+}
+
+void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
+  // RFC 4568 §7.1.4: a re-offer may bring a new key (or drop SRTP).
+  const std::vector<uint8_t> remote =
+      negotiated.srtp ? negotiated.srtp->remote_key_salt : std::vector<uint8_t>{};
+  if (remote == call.media.remote_srtp_key) return;
+  const auto keys = srtp_keys(negotiated);
+  if (!keys) return;
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kSetSrtp;
+  command.conference = call.media.conference;
+  command.participant = call.media.participant;
+  command.has_srtp = true;
+  command.srtp = *keys;
+  if (!engine_->submit(std::move(command))) {
+    ++media_commands_failed_;
+    return;
+  }
+  call.media.remote_srtp_key = remote;
+  if (negotiated.srtp) {
+    call.media.srtp_keys = {
+        sdp::LocalKey{negotiated.srtp->suite, negotiated.srtp->local_key_salt}};
+  } else {
+    call.media.srtp_keys.clear();
+  }
+}
+
+std::optional<mixer::CommandId> Server::change_codec(Call& call,
+                                                     const sdp::Negotiated& negotiated) {
+  if (sip::iequals(negotiated.codec.encoding, call.media.codec) &&
+      negotiated.codec.clock_rate == call.media.clock_rate) {
+    return 0;
+  }
+  std::optional<mixer::Command> command = add_command(negotiated, options_.rtp_timeout);
+  if (!command) return std::nullopt;
+  command->kind = mixer::Command::Kind::kSetCodec;
+  command->conference = call.media.conference;
+  command->participant = call.media.participant;
+  command->settings = call.media.settings;
+  set_jitter(*command, options_);
+  const std::optional<mixer::CommandId> id = engine_->submit(std::move(*command));
+  if (!id) {
+    ++media_commands_failed_;
+    return std::nullopt;
+  }
+  call.media.pending_codec = *id;
+  call.media.codec = negotiated.codec.encoding;
+  call.media.clock_rate = negotiated.codec.clock_rate;
+  return *id;
+}
+
+void Server::on_codec_result(Call& call, bool ok) {
+  MediaLeg& media = call.media;
+  std::optional<sip::ServerTransaction> reoffer = std::move(call.sip.pending_reoffer);
+  call.sip.pending_reoffer.reset();
+  std::optional<sdp::Negotiated> negotiated = std::move(media.pending_negotiated);
+  media.pending_negotiated.reset();
+  if (ok) {
+    media.previous_offer_answer.reset();
+    if (negotiated) apply_reoffer(call, *negotiated);
+    if (reoffer) answer_reoffer(call, *reoffer);
+    return;
+  }
+  {
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("the shard refused the codec change to {}/{}; keeping {}/{}", media.codec,
+                 media.clock_rate, media.previous_codec, media.previous_clock_rate);
+  }
+  if (!reoffer) {
+    // The answer in an ACK named a codec the shard cannot take: the session
+    // cannot go on (the 2xx offer is already accepted).
+    end_call(sip::DialogId(call.id()), /*send_bye=*/true);
+    return;
+  }
+  // RFC 3264 §8.3.2 / RFC 3261 §14.2: refuse the re-offer, keep the old
+  // session as it was (codec, keys, address, direction).
+  if (media.previous_offer_answer) media.offer_answer = std::move(*media.previous_offer_answer);
+  media.previous_offer_answer.reset();
+  media.codec = media.previous_codec;
+  media.clock_rate = media.previous_clock_rate;
+  media.local_sdp = media.previous_local_sdp;
+  sip::Dialog* dialog = dialogs_.find(call.id());
+  if (dialog == nullptr) return;
+  sip::Message response = dialog->make_response(reoffer->request(), 488);
+  response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
+  reoffer->respond(std::move(response));
+}
+
+void Server::schedule_poll() {
+  if (polling_) return;
+  polling_ = true;
+  poll_timer_.expires_after(std::chrono::milliseconds(5));
+  poll_timer_.async_wait([this](const boost::system::error_code& error) {
+    polling_ = false;
+    if (error) return;
+    poll_engine();
+    // Once a second every member's RFC 3550 figures and drop counters
+    // (kStats): the admin API's loss/jitter and /metrics.
+    if (++polls_since_stats_ >= 200) {
+      polls_since_stats_ = 0;
+      if (rooms_.call_count() != 0) {
+        mixer::Command report;
+        report.kind = mixer::Command::Kind::kReportStats;
+        engine_->submit(std::move(report));  // refused: one report skipped
+      }
+    }
+    if (rooms_.call_count() != 0 || removes_in_flight_ != 0 || !unsent_removes_.empty()) {
+      schedule_poll();
+    }
+  });
+}
+
+void Server::poll_engine() {
+  if (!engine_started_) return;
+  if (!unsent_removes_.empty()) {
+    std::vector<std::pair<mixer::ConferenceId, mixer::ParticipantId>> retry;
+    retry.swap(unsent_removes_);
+    for (const auto& [conference, participant] : retry) {
+      ++media_removes_retried_;
+      submit_remove(conference, participant);
+    }
+  }
+  mixer::Event event;
+  for (int n = 0; n < kEventsPerPoll && engine_->poll(event); ++n) on_engine_event(event);
+}
+
+void Server::on_engine_event(const mixer::Event& event) {
+  using Kind = mixer::Event::Kind;
+  using Command = mixer::Command::Kind;
+  if (event.kind == Kind::kDone || event.kind == Kind::kFailed) {
+    const bool done = event.kind == Kind::kDone;
+    switch (event.command) {
+      case Command::kRemoveParticipant:
+        if (removes_in_flight_ > 0) --removes_in_flight_;
+        if (done) {
+          media_totals_.on_closed(event.participant, event.stats);
+        } else {
+          media_totals_.forget(event.participant);  // never held a stream
+        }
+        return;
+      case Command::kAddParticipant: {
+        Call* call = rooms_.find_participant(event.participant);
+        if (call == nullptr || call->media.pending_add != event.id) return;  // hung up since
+        call->media.pending_add = 0;
+        if (done) {
+          on_media_added(*call, static_cast<uint16_t>(event.value));
+        } else {
+          {
+            LogContext context(call->id().call_id, call->room());
+            spdlog::warn("the shard could not add member {}: {}", call->member(),
+                         mixer::failure_name(event.failure));
+          }
+          on_media_failed(*call);
+        }
+        return;
+      }
+      case Command::kSetCodec: {
+        Call* call = rooms_.find_participant(event.participant);
+        if (call == nullptr || call->media.pending_codec != event.id) return;
+        call->media.pending_codec = 0;
+        on_codec_result(*call, done);
+        return;
+      }
+      case Command::kReportStats:
+      case Command::kRemoveConference:
+      case Command::kSetSpan:
+        return;
+      case Command::kSetSrtp:
+        if (done) return;
+        ++media_commands_failed_;
+        if (Call* call = rooms_.find_participant(event.participant)) {
+          // Keys the shard cannot use: no audio could flow, end the call.
+          LogContext context(call->id().call_id, call->room());
+          spdlog::warn("the shard refused the SRTP keys of member {}: BYE", call->member());
+          end_call(sip::DialogId(call->id()), /*send_bye=*/true);
+        }
+        return;
+      case Command::kUpdateParticipant:
+      case Command::kSetRemote:
+      case Command::kSetMusic:
+        if (done) return;
+        ++media_commands_failed_;
+        if (const Call* call = rooms_.find_participant(event.participant)) {
+          LogContext context(call->id().call_id, call->room());
+          spdlog::warn("the shard refused a media change for member {}: {}", call->member(),
+                       mixer::failure_name(event.failure));
+        }
+        return;
+    }
+    return;
+  }
+  Call* call = rooms_.find_participant(event.participant);
+  if (call == nullptr) return;  // ended since: nothing to update, nothing kept
+  switch (event.kind) {
+    case Kind::kStats:
+      media_totals_.on_stats(event.participant, event.stats);
+      call->roster.loss_fraction = event.stats.fraction_lost / 256.0;
+      call->roster.jitter_ms = event.stats.jitter_ms;
+      call->roster.ssrc = event.stats.remote_ssrc;
+      return;
+    case Kind::kRtpTimeout:
+      end_call(sip::DialogId(call->id()), /*send_bye=*/true);
+      return;
+    case Kind::kDtmf:
+      on_dtmf(*call, static_cast<char>(event.value));
+      return;
+    case Kind::kStartedTalking:
+    case Kind::kStoppedTalking:
+      call->roster.talking = event.kind == Kind::kStartedTalking;
+      if (call->roster.talking) call->roster.level = -static_cast<int>(event.value);
+      publish(call->room(), ControlEvent::Kind::kTalker, call->member());
+      return;
+    case Kind::kLevel:
+      call->roster.level = -static_cast<int>(event.value);
+      return;
+    case Kind::kDone:
+    case Kind::kFailed:
+      return;
+  }
+}
+
+void Server::on_media_added(Call& call, uint16_t port) {
+  if (call.media.rtp_port != 0) return;
+  call.media.rtp_port = port;
+  set_local_port(call.media.local_session, call.media.media_index, port, call.media.rtcp_mux);
+  call.media.local_sdp = call.media.local_session.serialize();
+  if (call.sip.outbound) {
+    // A dial-out's 2xx carried the offer: our answer rides on the ACK.
+    if (call.sip.ack) {
+      call.sip.ack->set_body("application/sdp", call.media.local_sdp);
+      stack_.send_ack(*call.sip.ack);
+      publish(call.room(), ControlEvent::Kind::kMemberJoined, call.member());
+    }
+    return;
+  }
+  if (!call.sip.pending || !call.sip.ring_done) return;
+  const sip::ServerTransaction invite = *call.sip.pending;
+  call.sip.pending.reset();
+  if (call.sip.ringing) {
+    ringing_.erase(call.sip.ringing->id());
+    call.sip.ringing.reset();
+  }
+  answer_invite(call, invite);
+}
+
+void Server::on_media_failed(Call& call) {
+  // §13.2.2.4: a dial-out's 2xx is always ACKed, even when the call ends.
+  if (call.sip.outbound && call.sip.ack) stack_.send_ack(*call.sip.ack);
+  if (call.sip.pending) {
+    const sip::ServerTransaction invite = *call.sip.pending;
+    call.sip.pending.reset();
+    reject_unavailable(invite);
+  }
+  end_call(sip::DialogId(call.id()), /*send_bye=*/call.sip.outbound);
+}
+
+}  // namespace chorus::focus

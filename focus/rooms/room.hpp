@@ -1,0 +1,90 @@
+#pragma once
+// A conference room as the focus holds it: the aggregate that owns its
+// members' calls and names its mixer conference. Every per-room question
+// (its members, one member, whether anyone audible is left) is answered from
+// the room's own calls, so it costs O(room), never O(all calls). The
+// RoomRegistry owns the rooms and the process-wide indexes (dialog → call,
+// mixer participant → call) that route SIP requests and engine events in
+// O(1). Signalling thread only.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "focus/rooms/call.hpp"
+#include "mixer/command.hpp"
+
+namespace chorus::focus {
+
+class Room {
+ public:
+  Room(std::string name, mixer::ConferenceId conference)
+      : name_(std::move(name)), conference_(conference) {}
+  Room(const Room&) = delete;
+  Room& operator=(const Room&) = delete;
+
+  const std::string& name() const { return name_; }
+  mixer::ConferenceId conference() const { return conference_; }
+  size_t size() const { return calls_.size(); }
+  bool empty() const { return calls_.empty(); }
+
+  Call* find(const sip::DialogId& id) const;
+  // The call standing for `member`; while a Replaces is in progress two calls
+  // share the member id and the replacing one wins.
+  Call* find_member(uint64_t member) const;
+  // Someone the room can hear is still here (ARCHITECTURE.md roles).
+  bool has_visible() const;
+  // Every call, by member id then dialog (stable documents and logs).
+  std::vector<Call*> calls() const;
+  // The calls a member id names (two during a Replaces).
+  size_t count_member(uint64_t member) const;
+
+ private:
+  friend class RoomRegistry;
+  std::string name_;
+  mixer::ConferenceId conference_;
+  std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
+};
+
+// Rooms by name (ad hoc creation, RFC 4579 §5.2: a room exists while it has
+// a call) and the indexes over all their calls.
+class RoomRegistry {
+ public:
+  // The room `name`, created when missing (`created` says which).
+  Room& open(const std::string& name, bool* created = nullptr);
+  Room* find(std::string_view name) const;
+  // Hands `call` (its room() names the room, which must be open) to its room
+  // and indexes it by dialog and mixer participant.
+  Call& adopt(std::unique_ptr<Call> call);
+  // Takes a call out of its room and the indexes. The room stays, even when
+  // empty: the caller closes it (close_if_empty) once it has told the media
+  // engine.
+  std::unique_ptr<Call> release(const sip::DialogId& id);
+  // Forgets an empty room; returns its conference id, or 0 if it is not empty.
+  mixer::ConferenceId close_if_empty(const std::string& name);
+  // A call changed its dialog id (a dial-out's placeholder became the dialog).
+  void rekey(const sip::DialogId& from, const sip::DialogId& to);
+
+  Call* find_call(const sip::DialogId& id) const;
+  Call* find_participant(mixer::ParticipantId participant) const;
+  Room* room_of(const Call& call) const { return find(call.room()); }
+
+  mixer::ParticipantId next_participant() { return ++last_participant_; }
+  size_t room_count() const { return rooms_.size(); }
+  size_t call_count() const { return by_dialog_.size(); }
+  std::vector<std::string> names() const;  // sorted
+  std::vector<Room*> all() const;          // by name
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;
+  std::unordered_map<sip::DialogId, Call*, sip::DialogIdHash> by_dialog_;
+  std::unordered_map<mixer::ParticipantId, Call*> by_participant_;
+  mixer::ConferenceId last_conference_ = 0;
+  mixer::ParticipantId last_participant_ = 0;
+};
+
+}  // namespace chorus::focus

@@ -1,0 +1,184 @@
+// Calls the focus places (REFER dial-out, the admin API, the RFC 5359
+// services): an offerless INVITE (RFC 3261 §13.2.1), so the callee's 2xx
+// offers and our ACK answers once the shard reports the port; progress goes
+// back to the referrer as sipfrag NOTIFYs (RFC 3515 §2.4.5).
+
+#include <spdlog/spdlog.h>
+
+#include "focus/ops/log.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "focus/server.hpp"
+#include "signaling/message/uri.hpp"
+#include "signaling/usage/refer.hpp"
+
+namespace chorus::focus {
+
+using sip::Message;
+using sip::Method;
+
+void Server::start_dial_out(DialOut request) {
+  {
+    LogContext context({}, request.room);
+    spdlog::info("dialing out to {}{}", request.target,
+                 request.referred_by.empty() ? "" : " referred by " + request.referred_by);
+  }
+  auto call = std::make_unique<Call>(capabilities_);
+  call->sip.outbound = true;
+  call->roster.room = request.room;
+  call->roster.hidden = request.hidden;
+  call->roster.entity = request.target;
+  call->roster.member = ++last_member_;
+  call->sip.referral = request.referral;
+  call->roster.joined_by = request.referred_by;
+  call->media.settings.hold = request.hold;
+  call->roster.parked = request.hold == mixer::HoldMode::kMusic;
+  const auto target = sip::parse_uri(request.target);
+  if (target && target->param("transport") && sip::iequals(*target->param("transport"), "tcp")) {
+    call->sip.transport = sip::TransportKind::kTcp;
+  }
+  const std::string call_id = random_.tag() + random_.tag() + "@chorus";
+  const std::string local_tag = random_.tag();
+  Message invite = Message::request(Method::kInvite, request.target);
+  invite.set_header("From", "<" + conference_uri(request.room) + ">;tag=" + local_tag);
+  invite.set_header("To", "<" + request.target + ">");
+  invite.set_header("Call-ID", call_id);
+  invite.set_header("CSeq", std::to_string(random_.initial_cseq()) + " INVITE");
+  invite.set_header("Contact", contact_for(request.room, call->sip.transport));
+  invite.set_header("Allow", kAllow);
+  invite.set_header("Supported", kSupported);
+  if (!request.referred_by.empty()) invite.set_header("Referred-By", request.referred_by);
+  for (const auto& [name, value] : request.headers) invite.add_header(name, value);
+  call->sip.id = sip::DialogId{call_id, local_tag, ""};
+  call->sip.invite = invite;
+  const sip::DialogId id = call->id();
+  dialing_.emplace(id, std::move(call));
+  const sip::TransactionId tx = stack_.send_request(
+      std::move(invite),
+      [this, id](const sip::ClientEvent& event) { on_dial_out_response(id, event); });
+  const auto it = dialing_.find(id);
+  if (it == dialing_.end()) return;  // answered synchronously (transport error)
+  if (tx == 0) {
+    if (it->second->sip.referral) {
+      notify_referrer(*it->second->sip.referral, 503, "Service Unavailable");
+    }
+    dialing_.erase(it);
+    return;
+  }
+  it->second->sip.invite_tx = tx;
+  publish(request.room, ControlEvent::Kind::kMemberJoined, it->second->member());
+}
+
+void Server::on_dial_out_response(const sip::DialogId& pending, const sip::ClientEvent& event) {
+  const auto it = dialing_.find(pending);
+  if (event.kind != sip::ClientEvent::Kind::kResponse || event.response == nullptr) {
+    if (it == dialing_.end()) return;
+    const bool timeout = event.kind == sip::ClientEvent::Kind::kTimeout;
+    if (it->second->sip.referral) {
+      notify_referrer(*it->second->sip.referral, timeout ? 408 : 503,
+                      timeout ? "Request Timeout" : "Service Unavailable");
+    }
+    const std::string room = it->second->room();
+    const uint64_t member = it->second->member();
+    dialing_.erase(it);
+    publish(room, ControlEvent::Kind::kMemberLeft, member);
+    return;
+  }
+  const Message& response = *event.response;
+  const int status = response.status();
+  if (it == dialing_.end()) {
+    // A 2xx retransmission for a call already up: ACK it again (§13.2.2.4).
+    if (status / 100 != 2) return;
+    const sip::DialogId id{pending.call_id, pending.local_tag, std::string(response.to().tag())};
+    const Call* call = rooms_.find_call(id);
+    if (call != nullptr && call->sip.ack && call->media.rtp_port != 0) {
+      stack_.send_ack(*call->sip.ack);
+    }
+    return;
+  }
+  Call& call = *it->second;
+  if (status < 200) {
+    if (status > 100 && !call.sip.provisional_seen) {
+      call.sip.provisional_seen = true;
+      if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
+      publish(call.room(), ControlEvent::Kind::kMemberChanged, call.member());
+    }
+    return;
+  }
+  if (status >= 300) {
+    if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
+    const std::string room = call.room();
+    const uint64_t member = call.member();
+    dialing_.erase(it);
+    publish(room, ControlEvent::Kind::kMemberLeft, member);
+    return;
+  }
+  // 2xx: the dialog exists; the callee's offer is in the 2xx.
+  std::unique_ptr<Call> owned = std::move(it->second);
+  dialing_.erase(it);
+  std::optional<sip::Dialog> dialog = sip::Dialog::create_uac(*owned->sip.invite, response);
+  if (!dialog) return;  // a 2xx without Contact/To-tag cannot make a dialog
+  dialog->set_local_contact(contact_for(owned->room(), owned->sip.transport));
+  const uint32_t invite_cseq = owned->sip.invite->cseq().number;
+  owned->sip.id = dialog->id();
+  owned->sip.ack = dialog->make_ack(invite_cseq);
+  owned->sip.remote_tag = dialog->id().remote_tag;
+  if (const auto display = response.to().display_name; !display.empty()) {
+    owned->roster.display = std::string(display);
+  }
+  auto fail = [&](int code, std::string_view reason) {
+    // §13.2.2.4: a 2xx is always ACKed; then the session ends with BYE.
+    stack_.send_ack(*owned->sip.ack);
+    dialog->confirm();
+    send_bye(*dialog);
+    if (owned->sip.referral) notify_referrer(*owned->sip.referral, code, reason);
+    publish(owned->room(), ControlEvent::Kind::kMemberLeft, owned->member());
+  };
+  const std::string_view body = response.body();
+  if (body.empty() || !is_sdp(response.content_type())) {
+    fail(488, "Not Acceptable Here");
+    return;
+  }
+  auto negotiated = owned->media.offer_answer.answer(body, sdp::LocalMedia{kPlaceholderPort, 0});
+  if (!negotiated.ok() || !negotiated.value().negotiated.accepted) {
+    fail(488, "Not Acceptable Here");
+    return;
+  }
+  // The same path from a negotiated SDP to the media engine as a dial-in.
+  const sdp::Negotiated chosen = negotiated.value().negotiated;
+  std::optional<Referral> referral = owned->sip.referral;
+  owned->sip.referral.reset();
+  const sip::DialogId id = owned->id();
+  switch (start_media(owned, negotiated.value(), chosen)) {
+    case MediaStart::kQueued:
+      break;
+    case MediaStart::kUnsupported:
+      owned->sip.referral = referral;
+      fail(488, "Not Acceptable Here");
+      return;
+    case MediaStart::kBusy:
+      owned->sip.referral = referral;
+      fail(503, "Service Unavailable");
+      return;
+  }
+  dialog->confirm();
+  dialogs_.insert(std::move(*dialog));
+  if (referral) notify_referrer(*referral, 200, "OK");
+  (void)id;
+}
+
+void Server::notify_referrer(const Referral& referral, int status, std::string_view reason) {
+  sip::Dialog* dialog = dialogs_.find(referral.dialog);
+  if (dialog == nullptr) return;
+  sip::Subscription* subscription = sip::find_subscription(*dialog, "refer", referral.event_id);
+  if (subscription == nullptr) return;
+  Message notify =
+      sip::make_refer_notify(*dialog, *subscription, status, reason, stack_.timers().now());
+  stack_.send_request(std::move(notify), [](const sip::ClientEvent&) {});
+  // An out-of-dialog REFER's dialog lives only for its subscription.
+  if (status >= 200 && rooms_.find_call(referral.dialog) == nullptr) {
+    dialog->remove_terminated_usages();
+    if (!dialog->has_live_usages()) dialogs_.erase(referral.dialog);
+  }
+}
+
+}  // namespace chorus::focus
