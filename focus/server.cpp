@@ -383,12 +383,12 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   Call& ref = *rooms_.find_call(dialog->id());
   ref.sip.pending = tx;
   ref.sip.ring_done = !slow;
+  const sip::DialogId id = ref.id();
+  pending_invites_[tx.id()] = id;
   dialogs_.insert(std::move(*dialog));
   if (!slow) return;
   tx.respond(with_capabilities(std::move(first)));
   ref.sip.ringing = tx;
-  const sip::DialogId id = ref.id();
-  ringing_[tx.id()] = id;
   ref.sip.ring_timer = stack_.timers().start(options_.ring_delay, [this, id] {
     Call* call = rooms_.find_call(id);
     if (call == nullptr || !call->sip.ringing) return;
@@ -398,7 +398,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     const sip::ServerTransaction invite = *call->sip.ringing;
     call->sip.ringing.reset();
     call->sip.pending.reset();
-    ringing_.erase(invite.id());
+    pending_invites_.erase(invite.id());
     answer_invite(*call, invite);
   });
 }
@@ -646,8 +646,8 @@ void Server::on_ack(const Message& ack) {
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {
-  const auto it = ringing_.find(invite.id());
-  if (it == ringing_.end()) return;
+  const auto it = pending_invites_.find(invite.id());
+  if (it == pending_invites_.end()) return;
   const sip::DialogId id = it->second;
   end_call(id, /*send_bye=*/false);  // the stack already answered 487
 }
@@ -675,7 +675,8 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
     }
     if (call->sip.ring_timer != 0) stack_.timers().cancel(call->sip.ring_timer);
     if (call->sip.session_timer != 0) stack_.timers().cancel(call->sip.session_timer);
-    if (call->sip.ringing) ringing_.erase(call->sip.ringing->id());
+    if (call->sip.pending) pending_invites_.erase(call->sip.pending->id());
+    if (call->sip.ringing) pending_invites_.erase(call->sip.ringing->id());
     if (call->sip.pending && call->sip.pending->request().method() == Method::kInvite &&
         !call->sip.ringing) {
       call->sip.pending->respond(503, "Media Unavailable", random_.tag());

@@ -228,8 +228,9 @@ class Server final : public Control {
   // After stack_: destroyed first (its NOTIFYs and timers live in the stack).
   std::unique_ptr<EventService> events_;
   std::function<void(const ControlEvent&)> listener_;
-  // Ringing INVITEs (slow rooms) by server transaction, for CANCEL.
-  std::unordered_map<sip::TransactionId, sip::DialogId> ringing_;
+  // INVITEs not yet answered (the add is pending, or a slow room rings), by
+  // server transaction, so a CANCEL ends the call at once (RFC 3261 §9.2).
+  std::unordered_map<sip::TransactionId, sip::DialogId> pending_invites_;
   // Dial-outs waiting for a final response, by their placeholder id; they
   // join their room (and the RoomRegistry) once answered.
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> dialing_;

@@ -395,8 +395,9 @@ void Server::on_media_added(Call& call, uint16_t port) {
   if (!call.sip.pending || !call.sip.ring_done) return;
   const sip::ServerTransaction invite = *call.sip.pending;
   call.sip.pending.reset();
+  pending_invites_.erase(invite.id());
   if (call.sip.ringing) {
-    ringing_.erase(call.sip.ringing->id());
+    pending_invites_.erase(call.sip.ringing->id());
     call.sip.ringing.reset();
   }
   answer_invite(call, invite);
@@ -408,6 +409,7 @@ void Server::on_media_failed(Call& call) {
   if (call.sip.pending) {
     const sip::ServerTransaction invite = *call.sip.pending;
     call.sip.pending.reset();
+    pending_invites_.erase(invite.id());
     reject_unavailable(invite);
   }
   end_call(sip::DialogId(call.id()), /*send_bye=*/call.sip.outbound);

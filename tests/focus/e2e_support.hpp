@@ -28,6 +28,7 @@
 #include "rtp/packet.hpp"
 #include "signaling/auth/digest_hash.hpp"
 #include "signaling/message/header_auth.hpp"
+#include "signaling/transaction/timer_asio.hpp"
 #include "signaling/transaction/transaction_ids.hpp"
 
 namespace chorus::focus::e2e {
@@ -209,6 +210,22 @@ class FocusE2e : public ::testing::Test {
     options.rtp_first = rtp_first;
     options.rtp_last = rtp_last;
     server_.emplace(io_, options);
+    start_client();
+  }
+
+  // The server on a media engine of the test's (a fake: no sockets, no
+  // threads on the media side).
+  void start_server_with_engine(std::unique_ptr<mixer::MediaEngine> engine,
+                                const std::function<void(Options&)>& tweak = {}) {
+    Options options;
+    if (tweak) tweak(options);
+    options.sip_port = 0;
+    options.tcp = false;
+    server_.emplace(io_, options, timers_, std::move(engine));
+    start_client();
+  }
+
+  void start_client() {
     server_->start();
     client_.start();
     sip::StackHandlers handlers;
@@ -428,6 +445,7 @@ class FocusE2e : public ::testing::Test {
   std::vector<Message> client_acks_;
 
   asio::io_context io_;
+  sip::AsioTimerService timers_{io_};
   sip::Stack client_;
   std::optional<Server> server_;
   sip::Endpoint focus_;
