@@ -80,6 +80,11 @@ class Server final : public Control {
   size_t call_count() const { return rooms_.call_count(); }
   size_t dialog_count() const { return dialogs_.size(); }
   size_t room_count() const { return rooms_.room_count(); }
+  // Calls in `room` (hidden members included); 0 for a room that does not exist.
+  size_t room_calls(std::string_view room) const {
+    const Room* found = rooms_.find(room);
+    return found != nullptr ? found->size() : 0;
+  }
   FocusGauges gauges() const;
   // RTP/RTCP totals of every stream, live and closed (for /metrics).
   const MediaTotals& media_totals() const { return media_totals_; }

@@ -47,7 +47,14 @@ void Server::start_dial_out(DialOut request) {
   invite.set_header("Allow", kAllow);
   invite.set_header("Supported", kSupported);
   if (!request.referred_by.empty()) invite.set_header("Referred-By", request.referred_by);
-  for (const auto& [name, value] : request.headers) invite.add_header(name, value);
+  bool replaces = false;
+  for (const auto& [name, value] : request.headers) {
+    invite.add_header(name, value);
+    replaces = replaces || sip::iequals(name, "Replaces");
+  }
+  // RFC 3891 §3: a UA that ignores Replaces would simply ring; Require makes
+  // it refuse (420) instead of alerting someone the referrer chose.
+  if (replaces) invite.set_header("Require", "replaces");
   call->sip.id = sip::DialogId{call_id, local_tag, ""};
   call->sip.invite = invite;
   const sip::DialogId id = call->id();

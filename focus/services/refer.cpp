@@ -6,6 +6,7 @@
 // codec the callee picked.
 
 #include <array>
+#include <cctype>
 
 #include <spdlog/spdlog.h>
 
@@ -177,28 +178,50 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   start_dial_out(std::move(out));
 }
 
+namespace {
+
+// The action URNs we act on (RFC 4579 §5.5 style REFER with Target-Dialog):
+// one row per action, naming the right it needs and what it does. A name
+// is lower-cased once (URN comparison is case-insensitive, RFC 8141 §3)
+// and looked up here; the handler that runs is the row's, so a name can
+// never reach an action it was not authorised for.
+enum class ActionKind : uint8_t { kMute, kUnmute, kHold, kUnhold, kTerminate, kRemove, kAdd };
+struct Action {
+  std::string_view name;
+  std::string_view right;
+  ActionKind kind;
+};
+constexpr std::array<Action, 7> kActions = {{
+    {"call:mute", sip::kRightModerate, ActionKind::kMute},
+    {"call:unmute", sip::kRightModerate, ActionKind::kUnmute},
+    {"call:hold", sip::kRightModerate, ActionKind::kHold},
+    {"call:unhold", sip::kRightModerate, ActionKind::kUnhold},
+    {"call:terminate", sip::kRightRemove, ActionKind::kTerminate},
+    {"conference:remove", sip::kRightRemove, ActionKind::kRemove},
+    {"conference:add", sip::kRightModerate, ActionKind::kAdd},
+}};
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const Action* find_action(std::string_view name) {
+  const std::string normalised = lower(name);
+  for (const Action& action : kActions) {
+    if (action.name == normalised) return &action;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                                std::string_view action) {
   const Message& request = tx.request();
   const std::string local_tag = dialog != nullptr ? dialog->id().local_tag : random_.tag();
-  // The URNs we act on and the right each needs.
-  struct Action {
-    std::string_view name;
-    std::string_view right;
-  };
-  static constexpr std::array<Action, 7> kActions = {{
-      {"call:mute", sip::kRightModerate},
-      {"call:unmute", sip::kRightModerate},
-      {"call:hold", sip::kRightModerate},
-      {"call:unhold", sip::kRightModerate},
-      {"call:terminate", sip::kRightRemove},
-      {"conference:remove", sip::kRightRemove},
-      {"conference:add", sip::kRightModerate},
-  }};
-  const Action* known = nullptr;
-  for (const Action& candidate : kActions) {
-    if (sip::iequals(candidate.name, action)) known = &candidate;
-  }
+  const Action* known = find_action(action);
   if (known == nullptr) {
     tx.respond(501, reason_text("Unsupported Action", action), local_tag);
     return;
@@ -237,21 +260,29 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   const sip::DialogId member_dialog = member.id();
   tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
                                : sip::make_response(request, 200, "OK", local_tag));
-  if (action == "call:mute") {
-    set_muted(room, id, true);
-  } else if (action == "call:unmute") {
-    set_muted(room, id, false);
-  } else if (action == "call:hold") {
-    set_hold(room, id, true);
-  } else if (action == "call:unhold") {
-    set_hold(room, id, false);
-  } else if (action == "conference:add") {
-    // Into the conversation: off hold, unmuted, a full participant.
-    set_hold(room, id, false);
-    set_muted(room, id, false);
-    set_role(room, id, MemberRole::kParticipant, 0);
-  } else {
-    end_call(member_dialog, /*send_bye=*/true);
+  switch (known->kind) {
+    case ActionKind::kMute:
+      set_muted(room, id, true);
+      return;
+    case ActionKind::kUnmute:
+      set_muted(room, id, false);
+      return;
+    case ActionKind::kHold:
+      set_hold(room, id, true);
+      return;
+    case ActionKind::kUnhold:
+      set_hold(room, id, false);
+      return;
+    case ActionKind::kAdd:
+      // Into the conversation: off hold, unmuted, a full participant.
+      set_hold(room, id, false);
+      set_muted(room, id, false);
+      set_role(room, id, MemberRole::kParticipant, 0);
+      return;
+    case ActionKind::kTerminate:
+    case ActionKind::kRemove:
+      end_call(member_dialog, /*send_bye=*/true);
+      return;
   }
 }
 

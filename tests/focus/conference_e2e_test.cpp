@@ -18,8 +18,8 @@ TEST_F(ConferenceE2eTest, EachCallerHearsTheOthersButNotItselfAndByeLeaves) {
   std::vector<Caller*> all{&a, &b, &c};
   for (Caller* caller : all) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
   EXPECT_EQ(server_->call_count(), 3u);
-  EXPECT_EQ(server_->conferences().rooms(), 1u);
-  EXPECT_EQ(server_->conferences().members("e2e"), 3u);
+  EXPECT_EQ(server_->room_count(), 1u);
+  EXPECT_EQ(server_->room_calls("e2e"), 3u);
   EXPECT_NE(a.mixer_port, b.mixer_port);
   EXPECT_NE(b.mixer_port, c.mixer_port);
   EXPECT_GE(a.mixer_port, 44000);
@@ -41,7 +41,7 @@ TEST_F(ConferenceE2eTest, EachCallerHearsTheOthersButNotItselfAndByeLeaves) {
   // Carol leaves: the other two stop hearing her and still hear each other.
   ASSERT_EQ(bye(c), 200);
   EXPECT_EQ(server_->call_count(), 2u);
-  EXPECT_EQ(server_->conferences().members("e2e"), 2u);
+  EXPECT_EQ(server_->room_calls("e2e"), 2u);
   talk({&a, &b}, 40, 15);
   ASSERT_GT(a.samples(), 160u * 10);
   EXPECT_LT(a.heard(1100), kSilent);
@@ -53,7 +53,7 @@ TEST_F(ConferenceE2eTest, EachCallerHearsTheOthersButNotItselfAndByeLeaves) {
   ASSERT_EQ(bye(a), 200);
   ASSERT_EQ(bye(b), 200);
   EXPECT_EQ(server_->call_count(), 0u);
-  EXPECT_EQ(server_->conferences().rooms(), 0u);
+  EXPECT_EQ(server_->room_count(), 0u);
 }
 
 TEST_F(ConferenceE2eTest, SendonlyReinviteHoldsWithMusicAndSendrecvResumes) {
@@ -125,7 +125,7 @@ TEST_F(ConferenceE2eTest, NoMediaPortLeftIs503WithRetryAfter) {
   EXPECT_EQ(refused->status(), 503);
   EXPECT_TRUE(refused->header("Retry-After").has_value());
   EXPECT_EQ(server_->call_count(), 1u);
-  EXPECT_EQ(server_->conferences().members("e2e"), 1u);
+  EXPECT_EQ(server_->room_calls("e2e"), 1u);
 }
 
 // Graceful shutdown: every member gets a BYE from the focus.
@@ -182,7 +182,7 @@ TEST_F(ConferenceE2eTest, RtpTimeoutEndsTheCallWithBye) {
   EXPECT_EQ(client_requests_.front().method(), Method::kBye);
   EXPECT_EQ(client_requests_.front().call_id(), b.call_id);
   EXPECT_EQ(server_->call_count(), 1u);
-  EXPECT_EQ(server_->conferences().members("e2e"), 1u);
+  EXPECT_EQ(server_->room_calls("e2e"), 1u);
 }
 
 }  // namespace

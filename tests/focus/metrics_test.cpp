@@ -96,7 +96,7 @@ TEST(Metrics, ShardHistogramIsCumulativeAndEndsInInfEqualToCount) {
   shard.tick_duration_us[0] = 1;                                            // 0 µs
   shard.tick_duration_us[3] = 10;                                           // [4, 8) µs
   shard.tick_duration_us[10] = 5;                                           // [512, 1024) µs
-  shard.tick_duration_us[rtp::Shard::DurationHistogram::kBuckets - 1] = 2;  // way over
+  shard.tick_duration_us[ShardMetrics::kHistogramBuckets - 1] = 2;  // way over
   shard.tick_duration_max_us = 20'000'000;
   MetricsSnapshot snapshot;
   snapshot.shards = {shard};
@@ -112,7 +112,7 @@ TEST(Metrics, ShardHistogramIsCumulativeAndEndsInInfEqualToCount) {
   EXPECT_DOUBLE_EQ(s.at(R"(chorus_shard_tick_duration_max_seconds{shard="1"})"), 20.0);
   // Buckets never decrease.
   double previous = 0;
-  for (size_t b = 1; b + 1 < rtp::Shard::DurationHistogram::kBuckets; ++b) {
+  for (size_t b = 1; b + 1 < ShardMetrics::kHistogramBuckets; ++b) {
     char le[32];
     std::snprintf(le, sizeof le, "%.6f", static_cast<double>((uint64_t{1} << b) - 1) * 1e-6);
     const double value = s.at(
@@ -122,28 +122,37 @@ TEST(Metrics, ShardHistogramIsCumulativeAndEndsInInfEqualToCount) {
   }
 }
 
-TEST(Metrics, ShardMetricsReadALiveShard) {
-  rtp::ShardConfig config;
-  config.index = 7;
-  config.bind_address = boost::asio::ip::make_address("127.0.0.1");
-  config.port_first = 46000;
-  config.port_last = 46099;
-  config.buffer_count = 64;
-  config.max_streams = 4;
-  rtp::Shard shard(config);
-  shard.start();
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (shard.ticks() < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  shard.stop();
-  const ShardMetrics m = shard_metrics(shard);
-  EXPECT_EQ(m.index, 7u);
-  EXPECT_GE(m.ticks, 3u);
-  uint64_t recorded = 0;
-  for (uint64_t c : m.tick_duration_us) recorded += c;
-  EXPECT_EQ(recorded, shard.tick_durations_us().count());
-  EXPECT_GE(recorded, 1u);
+TEST(Metrics, FocusGaugesAndShardOccupancyAreRendered) {
+  ShardMetrics shard;
+  shard.index = 0;
+  shard.members = 3;
+  shard.streams = 3;
+  shard.ports_free = 97;
+  shard.retry_queue = 2;
+  shard.commands_deferred = 5;
+  shard.commands_refused = 1;
+  FocusMetrics focus;
+  focus.calls = 3;
+  focus.rooms = 1;
+  focus.dialogs = 4;
+  focus.subscriptions = 2;
+  focus.transactions = 6;
+  focus.media_totals_entries = 3;
+  MetricsSnapshot snapshot;
+  snapshot.shards = {shard};
+  snapshot.focus = focus;
+  const auto s = parse_exposition(render_metrics(snapshot));
+  EXPECT_EQ(s.at(R"(chorus_shard_members{shard="0"})"), 3);
+  EXPECT_EQ(s.at(R"(chorus_shard_streams{shard="0"})"), 3);
+  EXPECT_EQ(s.at(R"(chorus_shard_ports_free{shard="0"})"), 97);
+  EXPECT_EQ(s.at(R"(chorus_media_retry_queue{shard="0"})"), 2);
+  EXPECT_EQ(s.at(R"(chorus_shard_commands_deferred_total{shard="0"})"), 5);
+  EXPECT_EQ(s.at(R"(chorus_shard_commands_refused_total{shard="0"})"), 1);
+  EXPECT_EQ(s.at("chorus_calls"), 3);
+  EXPECT_EQ(s.at("chorus_dialogs"), 4);
+  EXPECT_EQ(s.at("chorus_subscriptions"), 2);
+  EXPECT_EQ(s.at("chorus_sip_transactions"), 6);
+  EXPECT_EQ(s.at("chorus_media_totals_entries"), 3);
 }
 
 TEST(Metrics, MediaFamiliesCoverEveryDropReasonAndSrtpAuthFailures) {
@@ -167,25 +176,30 @@ TEST(Metrics, MediaFamiliesCoverEveryDropReasonAndSrtpAuthFailures) {
   EXPECT_EQ(reasons, 10u);
 }
 
-TEST(MediaTotals, ClosedStreamsStayInTheTotalsAndNewerSnapshotsReplaceOlder) {
+TEST(MediaTotals, RemovedParticipantsStayInTheTotalsAndTheirEntriesGo) {
   MediaTotals totals;
   rtp::StreamStats a;
   a.packets_received = 100;
   a.drops.auth_failed = 1;
   totals.on_stats(1, a);
-  a.packets_received = 150;  // a later snapshot of the same stream
+  a.packets_received = 150;  // a later snapshot of the same participant
   totals.on_stats(1, a);
   rtp::StreamStats b;
   b.packets_received = 7;
   b.packets_sent = 9;
   totals.on_stats(2, b);
   EXPECT_EQ(totals.totals().packets_received, 157u);
-  totals.on_closed(1);
-  totals.on_closed(1);   // twice: counted once
-  totals.on_closed(99);  // unknown: nothing
+  // The removal's completion carries the final counters (160 > the last
+  // snapshot): they replace the live entry, which goes.
+  a.packets_received = 160;
+  totals.on_closed(1, a);
+  EXPECT_EQ(totals.live_streams(), 1u);
+  // A participant whose add failed held nothing: forgotten, not counted.
+  totals.on_stats(3, b);
+  totals.forget(3);
   EXPECT_EQ(totals.live_streams(), 1u);
   const MediaCounters sum = totals.totals();
-  EXPECT_EQ(sum.packets_received, 157u);
+  EXPECT_EQ(sum.packets_received, 167u);
   EXPECT_EQ(sum.packets_sent, 9u);
   EXPECT_EQ(sum.drops.auth_failed, 1u);
 }
