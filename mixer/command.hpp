@@ -15,38 +15,57 @@ namespace chorus::mixer {
 
 // Names a conference on a shard; chosen by the focus (opaque here).
 using ConferenceId = uint64_t;
+// Names one submitted command; assigned by MediaEngine::submit, echoed by its
+// completion event.
+using CommandId = uint64_t;
 
-// What the signalling thread asks a media shard to do. Carried by value over
-// the shard's bounded SPSC mixer ring and applied on the shard thread at the
-// next tick boundary (before the mix), so a tick never sees half a change.
-// Handling a command may allocate; the tick may not.
+// What the engine builds off the shard thread for an add or a codec change
+// (decoder, in-band DTMF detector, the member's mix slot, the stream with
+// its bound sockets, the music clip) and hands over inside the command. The
+// focus never fills it; it is defined in mixer/prepared.hpp.
+struct Prepared;
+struct PreparedDeleter {
+  void operator()(Prepared* prepared) const;
+};
+using PreparedPtr = std::unique_ptr<Prepared, PreparedDeleter>;
+
+// What the signalling thread asks the media side to do (MediaEngine::submit).
+// Applied on the participant's shard at a tick boundary (before the mix), so
+// a tick never sees half a change; every command ends in one completion
+// event (mixer/event.hpp). Commands are moved, never copied, through the ring.
 struct Command {
   enum class Kind : uint8_t {
     kAddParticipant,     // conference, participant, codec, payload_type, stream, settings
-                         // (+ remote/SRTP when known) → event kParticipantAdded/kAddFailed
-    kRemoveParticipant,  // conference, participant → event kParticipantRemoved
-    kUpdateParticipant,  // conference, participant, settings (role, mute, deaf, hold,
-                         // gains, whisper targets)
+                         // (+ remote/SRTP when known) → kDone with the local RTP port
+    kRemoveParticipant,  // conference, participant → kDone with the final statistics
+    kUpdateParticipant,  // settings (role, mute, deaf, hold, gains, whisper targets)
+    kSetCodec,           // codec, payload_type, stream format, settings: a re-offer changed
+                         // the codec (same port, SSRC, SRTP); kFailed keeps the old codec
+    kSetRemote,          // remote_rtp / remote_rtcp: where the participant's media goes
+    kSetSrtp,            // srtp (sizes 0 = plain RTP)
+    kReportStats,        // → one kStats notification per participant of the shard
+                         // (conference/participant ignored), then kDone
     kSetMusic,           // conference, music_file ("" = the built-in tune)
-    kSetSpan,            // conference, span_ports, span_rate: this shard holds one part
-    kRemoveConference,   // conference (and all its participants)
-    kSetCodec,           // conference, participant, codec, payload_type, stream format,
-                         // settings: a re-offer changed the codec (same port and stream)
+    kSetSpan,            // conference, span_ports, span_rate (engine-internal)
+    kRemoveConference,   // conference (and every participant in it)
   };
 
   Kind kind = Kind::kAddParticipant;
+  CommandId id = 0;  // set by MediaEngine::submit
   ConferenceId conference = 0;
   ParticipantId participant = 0;
-  // kAddParticipant
+  // kAddParticipant / kSetCodec
   CodecParams codec;
   uint8_t payload_type = 0;  // negotiated PT for `codec` (both directions)
-  rtp::StreamConfig stream;
+  rtp::StreamConfig stream;  // stream.id is assigned by the engine
+  // kAddParticipant / kSetRemote
   bool has_remote = false;
   boost::asio::ip::udp::endpoint remote_rtp;
-  boost::asio::ip::udp::endpoint remote_rtcp;
+  boost::asio::ip::udp::endpoint remote_rtcp;  // port 0 = rtp port + 1
+  // kAddParticipant / kSetSrtp
   bool has_srtp = false;
   rtp::SrtpKeys srtp;
-  // kAddParticipant / kUpdateParticipant
+  // kAddParticipant / kUpdateParticipant / kSetCodec
   ParticipantSettings settings;
   // kSetMusic
   std::string music_file;
@@ -54,6 +73,8 @@ struct Command {
   size_t top_k = 3;
   int span_rate = 48000;
   std::vector<SpanEndpoint::Port> span_ports;
+  // Built by the engine (never by the caller); owned by the command.
+  PreparedPtr prepared;
 };
 
 }  // namespace chorus::mixer

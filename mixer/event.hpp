@@ -1,50 +1,53 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <string_view>
 
 #include "mixer/command.hpp"
 #include "rtp/event.hpp"
 
 namespace chorus::mixer {
 
-// What a media shard reports about its conferences. Travels through the
-// shard's own bounded event ring (rtp::Shard::post_event, kind kUser), so the
-// signalling thread polls one ring per shard for stream and mixer events
-// alike. RTP timeouts and RFC 4733 digits come from rtp as their own kinds,
-// named by stream id; kParticipantAdded says which stream is whose.
+// Why a command failed. Nothing changed on the shard when a command fails
+// (a failed kSetCodec keeps the old codec; a failed add holds no port).
+enum class Failure : uint8_t {
+  kNone,
+  kUnknownConference,
+  kUnknownParticipant,
+  kDuplicate,     // an add for a participant the conference already has
+  kCodec,         // the codec could not be built
+  kNoPort,        // the shard's port pool or stream table is exhausted
+  kBadKeys,       // SRTP keys refused
+  kCancelled,     // a remove arrived before the add it names was applied
+  kShuttingDown,  // the engine stopped before the command was applied
+};
+std::string_view failure_name(Failure failure);
+
+// What the media side reports, always addressed by conference and
+// participant. Completions (kDone, kFailed) answer one command each and are
+// never dropped; notifications may be, counted in ShardStatus::events_dropped.
 struct Event {
   enum class Kind : uint8_t {
-    kParticipantAdded = 1,  // value: the stream's local RTP port
-    kAddFailed,             // value: 0 unknown, 1 duplicate id, 2 codec, 3 no port/stream
-    kParticipantRemoved,
+    kDone,    // command `id` applied. kAddParticipant: value = local RTP port;
+              // kRemoveParticipant: stats = the stream's final counters
+    kFailed,  // command `id` not applied: `failure` says why
+    // Notifications (id 0).
     kStartedTalking,  // value: level in -dBov (0..127)
     kStoppedTalking,
-    kInbandDtmf,     // value: the digit (ASCII), heard in the audio itself
-    kCommandFailed,  // value: the Command::Kind (unknown conference/participant)
-    kLevel,          // value: smoothed level in -dBov (0..127), once a second per talker
+    kLevel,       // value: smoothed level in -dBov, once a second per talker
+    kDtmf,        // value: the digit (ASCII), RFC 4733 or heard in-band
+    kRtpTimeout,  // nothing received for the configured time
+    kStats,       // stats: RFC 3550 figures and drop counters (after kReportStats)
   };
 
-  Kind kind = Kind::kParticipantAdded;
+  Kind kind = Kind::kDone;
+  CommandId id = 0;
+  Command::Kind command = Command::Kind::kAddParticipant;  // completions: what `id` was
+  Failure failure = Failure::kNone;
   ConferenceId conference = 0;
   ParticipantId participant = 0;
   uint64_t value = 0;
-
-  rtp::Event to_rtp() const {
-    rtp::Event e;
-    e.kind = rtp::EventKind::kUser;
-    e.user_code = static_cast<uint32_t>(kind);
-    e.user_args = {conference, participant, value, 0};
-    return e;
-  }
-  // A shard event that carries a mixer event; nullopt for rtp's own kinds.
-  static std::optional<Event> from_rtp(const rtp::Event& e) {
-    if (e.kind != rtp::EventKind::kUser || e.user_code < 1 ||
-        e.user_code > static_cast<uint32_t>(Kind::kLevel)) {
-      return std::nullopt;
-    }
-    return Event{static_cast<Kind>(e.user_code), e.user_args[0], e.user_args[1], e.user_args[2]};
-  }
+  rtp::StreamStats stats;
 };
 
 }  // namespace chorus::mixer

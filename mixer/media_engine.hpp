@@ -1,0 +1,66 @@
+#pragma once
+// The media side as the focus sees it: one acknowledged command interface.
+//
+// The contract (ARCHITECTURE.md "Media commands"):
+// - Commands name a conference and a participant, never a stream or socket.
+// - submit() either accepts a command (and returns its id) or refuses it
+//   (nullopt: back-pressure, nothing changed). An accepted command ends in
+//   exactly one completion event, kDone or kFailed with a Failure, carrying
+//   the same id. Lifecycle commands (add, remove, codec, keys, remote) are
+//   never lost: when a shard's ring is full they wait, in order, in the
+//   engine's bounded retry queue and go out on a later poll().
+// - An add is refused (nullopt) when its shard is backed up, so the focus
+//   answers the new call 503 + Retry-After instead of queueing without bound.
+// - Only notifications (talker changes, levels, statistics) may be dropped,
+//   and those drops are counted.
+// - Heavy set-up (codec state, music clips, sockets) is done by the engine
+//   on the calling thread and handed to the shard inside the command.
+// Everything here runs on the signalling thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "mixer/command.hpp"
+#include "mixer/event.hpp"
+
+namespace chorus::mixer {
+
+// One shard as /metrics and the churn checks see it (relaxed reads).
+struct ShardStatus {
+  static constexpr size_t kHistogramBuckets = 24;
+  uint32_t index = 0;
+  uint64_t ticks = 0;
+  uint64_t deadline_misses = 0;
+  uint64_t datagrams_received = 0;
+  uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
+  uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full
+  uint64_t commands_refused = 0;     // adds refused for back-pressure (answered 503)
+  size_t retry_queue = 0;            // commands waiting now
+  size_t members = 0;                // participants the shard holds
+  size_t streams = 0;                // rtp streams open on the shard
+  size_t ports_free = 0;             // RTP ports left in the shard's pool
+  std::array<uint64_t, kHistogramBuckets> tick_duration_us{};  // log2 buckets
+  uint64_t tick_duration_max_us = 0;
+};
+
+class MediaEngine {
+ public:
+  virtual ~MediaEngine() = default;
+
+  virtual void start() = 0;
+  // Stops the shards; commands still queued complete as kFailed/kShuttingDown.
+  virtual void stop() = 0;
+
+  // Accepts `command` (its id is assigned here and returned) or refuses it.
+  virtual std::optional<CommandId> submit(Command command) = 0;
+  // The next event from any shard; false when there is none right now. Also
+  // flushes the retry queue into rings that have room.
+  virtual bool poll(Event& event) = 0;
+
+  virtual size_t shard_count() const = 0;
+  virtual ShardStatus shard_status(size_t index) const = 0;
+};
+
+}  // namespace chorus::mixer
