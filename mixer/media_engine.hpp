@@ -43,6 +43,13 @@ struct ShardStatus {
   size_t ports_free = 0;             // RTP ports left in the shard's pool
   std::array<uint64_t, kHistogramBuckets> tick_duration_us{};  // log2 buckets
   uint64_t tick_duration_max_us = 0;
+  // Added by the media side:
+  size_t pending_adds = 0;            // adds (and commands behind them) waiting on the shard
+  uint64_t commands_applied = 0;      // commands the shard applied (fan-out parts counted each)
+  uint64_t mix_ticks = 0;             // ticks the mixer ran
+  uint64_t decodes_skipped = 0;       // RFC 6464 silent packets not decoded
+  uint64_t frames_fec_recovered = 0;  // lost frames rebuilt from Opus in-band FEC
+  uint64_t frames_concealed = 0;      // lost frames concealed by the decoder
 };
 
 class MediaEngine {

@@ -67,8 +67,8 @@ Outcome run(bool levels) {
     std::this_thread::sleep_until(next);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // play out the buffer
-  outcome.skipped = member.engine().media(0).decodes_skipped();
-  outcome.ticks = member.engine().media(0).mix_ticks();
+  outcome.skipped = member.engine().shard_status(0).decodes_skipped;
+  outcome.ticks = member.engine().shard_status(0).mix_ticks;
   return outcome;
 }
 

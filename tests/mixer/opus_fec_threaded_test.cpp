@@ -74,8 +74,8 @@ Outcome run(bool fec) {
   }
   // Let the jitter buffer play out what is left.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  outcome.recovered = member.engine().media(0).frames_fec_recovered();
-  outcome.concealed = member.engine().media(0).frames_concealed();
+  outcome.recovered = member.engine().shard_status(0).frames_fec_recovered;
+  outcome.concealed = member.engine().shard_status(0).frames_concealed;
   return outcome;
 }
 
