@@ -223,8 +223,12 @@ std::optional<CommandId> Engine::submit(Command command) {
     return command.id;
   }
   if (command.kind == Kind::kReportStats) {
-    for (size_t s = 0; s < shards_.size(); ++s)
-      if (!can_take(s)) return std::nullopt;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      if (!can_take(s)) {
+        ++shards_[s].refused;
+        return std::nullopt;
+      }
+    }
     command.id = accept(command.kind, shards_.size(), 0, 0);
     for (size_t s = 0; s < shards_.size(); ++s) {
       Command copy;
@@ -242,8 +246,12 @@ std::optional<CommandId> Engine::submit(Command command) {
   }
   Placement& placement = it->second;
   if (command.kind == Kind::kSetMusic || command.kind == Kind::kRemoveConference) {
-    for (const Part& part : placement.parts)
-      if (!can_take(part.shard)) return std::nullopt;
+    for (const Part& part : placement.parts) {
+      if (!can_take(part.shard)) {
+        ++shards_[part.shard].refused;
+        return std::nullopt;
+      }
+    }
     std::shared_ptr<const MusicClips> music;
     if (command.kind == Kind::kSetMusic) {
       try {
@@ -296,7 +304,10 @@ std::optional<CommandId> Engine::submit(Command command) {
   }
   const size_t part_index = w->second.part;
   const size_t s = placement.parts[part_index].shard;
-  if (!can_take(s)) return std::nullopt;
+  if (!can_take(s)) {
+    ++shards_[s].refused;  // the retry queue is at its limit
+    return std::nullopt;
+  }
   if (command.kind == Kind::kSetCodec) {
     // Built here: a codec that cannot be built fails now and the member
     // keeps the old one.

@@ -36,7 +36,8 @@ struct ShardStatus {
   uint64_t datagrams_received = 0;
   uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
   uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full
-  uint64_t commands_refused = 0;     // adds refused for back-pressure (answered 503)
+  uint64_t commands_refused = 0;     // adds refused for back-pressure (answered 503), and
+                                     // other commands refused at the retry queue's limit
   size_t retry_queue = 0;            // commands waiting now
   size_t members = 0;                // participants the shard holds
   size_t streams = 0;                // rtp streams open on the shard

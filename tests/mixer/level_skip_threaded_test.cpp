@@ -41,7 +41,7 @@ Outcome run(bool levels) {
   c.codec = codec;
   c.payload_type = kOpusPt;
   c.stream.audio_level_ext_id = kLevelExtId;
-  testing::LoopbackMember member(c, 46000);
+  testing::LoopbackMember member(std::move(c), 46000);
   Outcome outcome;
   if (member.port() == 0) return outcome;
 

@@ -45,7 +45,7 @@ Outcome run(bool fec) {
   // must be buffered by the time the lost frame is due.
   c.stream.jitter.min_delay_ms = 60;
   c.stream.jitter.initial_delay_ms = 80;
-  testing::LoopbackMember member(c, 44000);
+  testing::LoopbackMember member(std::move(c), 44000);
   Outcome outcome;
   if (member.port() == 0) return outcome;
 
