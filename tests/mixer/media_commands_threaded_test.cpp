@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "mixer/engine.hpp"
+#include "rtp/dtmf.hpp"
+#include "rtp/packet.hpp"
 #include "tests/mixer/engine_test_support.hpp"
 
 namespace chorus::mixer {
@@ -434,6 +437,44 @@ TEST(MediaCommands, FailedSetCodecKeepsTheOldCodec) {
   for (int t = 0; t < 40; ++t) room.frame(t >= 10);
   room.expect_everyone_hears_everyone();
   EXPECT_EQ(engine.shard_status(0).members, 3u);
+}
+
+// What a stream notices (RFC 4733 digits, RTP timeouts) reaches the focus as
+// notifications addressed to the participant, through the same event ring.
+TEST(MediaCommands, StreamNotificationsAreAddressedToTheParticipant) {
+  Command c = pcmu_add(7, 70);
+  c.stream.telephone_event_pt = 101;
+  c.stream.rtp_timeout = 300ms;
+  testing::LoopbackMember member(std::move(c), 60000);
+  ASSERT_NE(member.port(), 0);
+  EventLog log(member.engine());
+  // RFC 4733 §2.5.1: start with marker, continuations, three end packets.
+  for (uint16_t i = 0; i < 6; ++i) {
+    std::array<uint8_t, 4> ev{};
+    rtp::write_dtmf_event(ev, rtp::DtmfEvent{5, static_cast<uint16_t>(160 * (i + 1)), 10, i >= 3});
+    std::array<uint8_t, 64> packet{};
+    const size_t n = rtp::write_packet(
+        packet, rtp::RtpHeader{101, i == 0, static_cast<uint16_t>(500 + i), 8000, 0xD}, ev);
+    member.send(std::span<const uint8_t>(packet.data(), n));
+  }
+  auto find = [&](Event::Kind kind) -> std::optional<Event> {
+    for (const Event& e : log.events())
+      if (e.kind == kind) return e;
+    return std::nullopt;
+  };
+  ASSERT_TRUE(log.poll_until([&] { return find(Event::Kind::kDtmf).has_value(); }, 3s));
+  const Event digit = *find(Event::Kind::kDtmf);
+  EXPECT_EQ(digit.value, static_cast<uint64_t>('5'));
+  EXPECT_EQ(digit.conference, 7u);
+  EXPECT_EQ(digit.participant, 70u);
+  EXPECT_EQ(digit.id, 0u);
+  // Then silence: one timeout, and the member stays (only the focus removes).
+  ASSERT_TRUE(log.poll_until([&] { return find(Event::Kind::kRtpTimeout).has_value(); }, 3s));
+  const Event timeout = *find(Event::Kind::kRtpTimeout);
+  EXPECT_EQ(timeout.conference, 7u);
+  EXPECT_EQ(timeout.participant, 70u);
+  EXPECT_EQ(member.engine().shard_status(0).members, 1u);
+  EXPECT_EQ(member.engine().shard_status(0).streams, 1u);
 }
 
 }  // namespace
