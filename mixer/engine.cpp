@@ -36,6 +36,10 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
     slot.factory = std::make_unique<rtp::StreamFactory>(*slot.shard);
     slot.media = std::make_unique<MediaShard>(*slot.shard, config_.mixer);
   }
+  // The default music at every conference rate, now, on this thread: no
+  // shard renders or decodes music on its tick, even for adds submitted
+  // before start(). An unreadable file is a configuration error: it throws.
+  default_music_ = music_for(config_.music_file, 0);
 }
 
 Engine::~Engine() {
@@ -45,9 +49,6 @@ Engine::~Engine() {
 void Engine::start() {
   if (started_) return;
   started_ = true;
-  // The default music at every conference rate, now, on this thread: no
-  // shard renders or decodes music on its tick.
-  default_music_ = music_for(config_.music_file, 0);
   for (auto& s : shards_) s.shard->start();
 }
 

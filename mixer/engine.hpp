@@ -32,7 +32,8 @@ struct EngineConfig {
   size_t max_per_part = 400;
   // Commands held per shard on the signalling side while its ring is full.
   size_t retry_queue_limit = 4096;
-  // Music on hold of conferences created from now on ("" = the built-in tune).
+  // Music on hold of conferences created from now on ("" = the built-in tune);
+  // decoded when the Engine is constructed (std::runtime_error if unreadable).
   std::string music_file;
 };
 

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <string>
 #include <map>
 #include <memory>
 #include <thread>
@@ -17,6 +19,7 @@
 #include "mixer/engine.hpp"
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
+#include "tests/mixer/codec_test_util.hpp"
 #include "tests/mixer/engine_test_support.hpp"
 
 namespace chorus::mixer {
@@ -437,6 +440,67 @@ TEST(MediaCommands, FailedSetCodecKeepsTheOldCodec) {
   for (int t = 0; t < 40; ++t) room.frame(t >= 10);
   room.expect_everyone_hears_everyone();
   EXPECT_EQ(engine.shard_status(0).members, 3u);
+}
+
+// EngineConfig::music_file is the music of new conferences; set_default_music
+// changes it for conferences created afterwards; kSetMusic swaps a running
+// conference's. Heard by a caller alone in its conference.
+TEST(MediaCommands, DefaultMusicForNewConferencesAndSetMusicForARunningOne) {
+  const std::string dir = ::testing::TempDir();
+  const std::string low = dir + "/chorus-music-600-" + std::to_string(::getpid()) + ".wav";
+  const std::string high = dir + "/chorus-music-1400-" + std::to_string(::getpid()) + ".wav";
+  testing::write_wav(low, 8000, 1, testing::tone_signal(8000, {600.0}, 8000.0, 1.0));
+  testing::write_wav(high, 8000, 1, testing::tone_signal(8000, {1400.0}, 8000.0, 1.0));
+  EngineConfig config = testing::loopback_engine(testing::test_port_base(40800, 100), 100);
+  config.music_file = low;
+  {
+    Engine engine(config);
+    engine.start();
+    EventLog log(engine);
+    std::vector<std::unique_ptr<Caller>> callers;
+    auto join = [&](ConferenceId conference) {
+      callers.push_back(std::make_unique<Caller>(500));
+      const auto id = engine.submit(pcmu_add(conference, 1, callers.back()->port()));
+      ASSERT_TRUE(id.has_value());
+      const auto done = log.wait(*id);
+      ASSERT_TRUE(done && done->kind == Event::Kind::kDone);
+      callers.back()->set_mixer_port(static_cast<uint16_t>(done->value));
+    };
+    auto next = std::chrono::steady_clock::now();
+    auto listen = [&] {
+      for (auto& c : callers) c->forget();
+      for (int t = 0; t < 40; ++t) {
+        next += 20ms;
+        std::this_thread::sleep_until(next);
+        for (auto& c : callers) c->receive(t >= 10);
+      }
+    };
+    join(1);
+    listen();
+    EXPECT_GT(callers[0]->heard(600), 1000.0);
+    EXPECT_LT(callers[0]->heard(1400), 300.0);
+
+    EXPECT_FALSE(engine.set_default_music("/nonexistent/chorus-music.wav"));
+    ASSERT_TRUE(engine.set_default_music(high));
+    join(2);  // a new conference: the new default
+    listen();
+    EXPECT_GT(callers[1]->heard(1400), 1000.0);
+    EXPECT_LT(callers[1]->heard(600), 300.0);
+    EXPECT_GT(callers[0]->heard(600), 1000.0);  // the running one keeps its music
+
+    Command swap = make(Command::Kind::kSetMusic, 1);
+    swap.music_file = high;
+    const auto id = engine.submit(std::move(swap));
+    ASSERT_TRUE(id.has_value());
+    const auto done = log.wait(*id);
+    ASSERT_TRUE(done.has_value());
+    EXPECT_EQ(done->kind, Event::Kind::kDone);
+    listen();
+    EXPECT_GT(callers[0]->heard(1400), 1000.0);
+    EXPECT_LT(callers[0]->heard(600), 300.0);
+  }
+  std::filesystem::remove(low);
+  std::filesystem::remove(high);
 }
 
 // What a stream notices (RFC 4733 digits, RTP timeouts) reaches the focus as
