@@ -153,6 +153,51 @@ TEST(Engine, ConferenceOutgrowingAPartSpansAnotherShard) {
   EXPECT_EQ(failed->failure, Failure::kUnknownParticipant);
 }
 
+TEST(Engine, FanOutCommandsToASpanningConferenceCompleteOnce) {
+  EngineConfig config = testing::loopback_engine(testing::test_port_base(43000, 100), 100, 2);
+  config.max_per_part = 2;
+  Engine engine(config);
+  const size_t free0 = engine.shard_status(0).ports_free;
+  const size_t free1 = engine.shard_status(1).ports_free;
+  engine.start();
+  EventLog log(engine);
+  std::vector<CommandId> adds;
+  for (ParticipantId p = 1; p <= 4; ++p) adds.push_back(engine.submit(testing::pcmu_add(5, p)).value());
+  for (CommandId id : adds) {
+    const auto e = log.wait(id);
+    ASSERT_TRUE(e && e->kind == Event::Kind::kDone);
+  }
+  ASSERT_EQ(engine.parts(5), 2u);
+  EXPECT_EQ(engine.shard_status(0).members + engine.shard_status(1).members, 4u);
+  auto command = [](Command::Kind kind) {
+    Command c;
+    c.kind = kind;
+    c.conference = 5;
+    return c;
+  };
+  const CommandId music = engine.submit(command(Command::Kind::kSetMusic)).value();
+  const CommandId stats = engine.submit(command(Command::Kind::kReportStats)).value();
+  const CommandId gone = engine.submit(command(Command::Kind::kRemoveConference)).value();
+  for (CommandId id : {music, stats, gone}) {
+    const auto e = log.wait(id);
+    ASSERT_TRUE(e.has_value()) << id;
+    EXPECT_EQ(e->kind, Event::Kind::kDone) << id;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  log.poll();
+  for (CommandId id : {music, stats, gone}) EXPECT_EQ(log.completions(id), 1u) << id;
+  size_t stats_events = 0;
+  for (const Event& e : log.events()) stats_events += e.kind == Event::Kind::kStats ? 1 : 0;
+  EXPECT_EQ(stats_events, 4u);  // one per member, from both shards
+  // Both parts removed their members; every port is back on both shards.
+  ASSERT_TRUE(log.poll_until([&] {
+    return engine.shard_status(0).ports_free == free0 && engine.shard_status(1).ports_free == free1;
+  }));
+  EXPECT_EQ(engine.shard_status(0).members + engine.shard_status(1).members, 0u);
+  EXPECT_EQ(engine.shard_status(0).streams + engine.shard_status(1).streams, 0u);
+  EXPECT_EQ(engine.parts(5), 0u);
+}
+
 TEST(Engine, ZeroShardsMeansOnePerCore) {
   EngineConfig config = testing::loopback_engine(testing::test_port_base(44000, 100), 100, 0);
   config.shard.buffer_count = 64;  // not started: keep each shard small

@@ -512,6 +512,52 @@ TEST(MediaCommands, DefaultMusicForNewConferencesAndSetMusicForARunningOne) {
   std::filesystem::remove(high);
 }
 
+// stop(): what never reached a shard, or never got applied there, completes
+// kFailed/kShuttingDown through poll(); what was applied keeps its kDone.
+TEST(MediaCommands, StopFailsEverythingStillQueuedAndAnswersEverythingElse) {
+  using K = Command::Kind;
+  {
+    EngineConfig config = testing::loopback_engine(testing::test_port_base(36800, 100), 100);
+    Engine engine(config);
+    const size_t baseline = engine.shard_status(0).ports_free;
+    engine.set_command_ring_capacity_for_test(0, 2);
+    std::vector<CommandId> ids;
+    ids.push_back(engine.submit(pcmu_add(1, 1)).value());  // ring
+    ids.push_back(engine.submit(pcmu_add(1, 2)).value());  // ring
+    ids.push_back(engine.submit(make(K::kUpdateParticipant, 1, 1)).value());  // retry queue
+    ids.push_back(engine.submit(make(K::kRemoveParticipant, 1, 2)).value());  // retry queue
+    engine.stop();  // never started
+    EventLog log(engine);
+    log.poll();
+    for (CommandId id : ids) {
+      ASSERT_EQ(log.completions(id), 1u) << id;
+      EXPECT_EQ(log.completion(id)->failure, Failure::kShuttingDown) << id;
+    }
+    EXPECT_EQ(engine.shard_status(0).ports_free, baseline);  // the prepared streams are gone
+  }
+  {
+    Engine engine(testing::loopback_engine(testing::test_port_base(36800, 100), 100));
+    engine.start();
+    std::vector<CommandId> ids;
+    for (ParticipantId p = 1; p <= 40; ++p) ids.push_back(engine.submit(pcmu_add(2, p)).value());
+    std::this_thread::sleep_for(30ms);  // some applied, some pending
+    engine.stop();
+    EventLog log(engine);
+    log.poll();
+    size_t done = 0;
+    for (CommandId id : ids) {
+      ASSERT_EQ(log.completions(id), 1u) << id;
+      const Event e = *log.completion(id);
+      if (e.kind == Event::Kind::kDone) {
+        ++done;
+      } else {
+        EXPECT_EQ(e.failure, Failure::kShuttingDown) << id;
+      }
+    }
+    std::printf("stop: %zu of %zu adds applied before stop\n", done, ids.size());
+  }
+}
+
 // What a stream notices (RFC 4733 digits, RTP timeouts) reaches the focus as
 // notifications addressed to the participant, through the same event ring.
 TEST(MediaCommands, StreamNotificationsAreAddressedToTheParticipant) {
