@@ -449,6 +449,15 @@ TEST(MediaCommands, FailedSetCodecKeepsTheOldCodec) {
   for (int t = 0; t < 40; ++t) room.frame(t >= 10);
   room.expect_everyone_hears_everyone();
   EXPECT_EQ(engine.shard_status(0).members, 3u);
+  // Leaving: the remove's kDone carries the stream's final statistics.
+  const auto leave = engine.submit(make(Command::Kind::kRemoveParticipant, 1, 100));
+  ASSERT_TRUE(leave.has_value());
+  const auto left = log.wait(*leave);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->kind, Event::Kind::kDone);
+  EXPECT_GT(left->stats.packets_received, 80u);
+  EXPECT_GT(left->stats.packets_sent, 80u);
+  EXPECT_EQ(left->stats.drops.malformed, 0u);
 }
 
 // EngineConfig::music_file is the music of new conferences; set_default_music
