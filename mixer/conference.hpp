@@ -145,7 +145,7 @@ class Conference {
     size_t index;  // local index, or SIZE_MAX for a remote candidate
   };
 
-  void reconfigure();        // after membership or rate changes
+  void reconfigure();  // after membership or rate changes
   std::shared_ptr<const MohClip> music_at_rate() const;
   void resolve_relations();  // whisper edges, alone-in-room, groups per listener
   size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain);

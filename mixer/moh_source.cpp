@@ -139,7 +139,8 @@ std::shared_ptr<const MusicClips> MohRegistry::clips(const std::string& file, in
   auto out = std::make_shared<MusicClips>();
   out->file = file;
   for (int rate : MusicClips::kRates) out->by_rate.emplace_back(rate, clip(file, rate));
-  if (extra_rate > 0 && !out->at(extra_rate)) out->by_rate.emplace_back(extra_rate, clip(file, extra_rate));
+  if (extra_rate > 0 && !out->at(extra_rate))
+    out->by_rate.emplace_back(extra_rate, clip(file, extra_rate));
   return out;
 }
 

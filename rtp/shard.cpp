@@ -26,16 +26,15 @@ constexpr uint64_t kTagRtcp = 1;
 constexpr int kMaxEvents = 256;
 
 int checked(int fd, const char* what) {
-  if (fd < 0) throw std::runtime_error(std::string("rtp shard: ") + what + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error(std::string("rtp shard: ") + what + ": " + std::strerror(errno));
   return fd;
 }
 
 }  // namespace
 
 Shard::Shard(const ShardConfig& config)
-    : config_(config),
-      buffers_(config.buffer_count),
-      receive_batch_(buffers_) {
+    : config_(config), buffers_(config.buffer_count), receive_batch_(buffers_) {
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -93,7 +92,8 @@ void Shard::loop() {
     }
     bool tick_due = false;
     for (int i = 0; i < n; ++i) {
-      if (events[static_cast<size_t>(i)].data.u64 != kTagTimer) continue;  // wake: see the loop condition
+      if (events[static_cast<size_t>(i)].data.u64 != kTagTimer)
+        continue;  // wake: see the loop condition
       uint64_t expirations;
       if (::read(timer_fd_, &expirations, sizeof expirations) > 0) tick_due = true;
     }
@@ -189,7 +189,8 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
       timespec ts{};
       if (receive_batch_.kernel_time(i, ts)) {
         const auto wall = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-        const Clock::time_point t{std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
+        const Clock::time_point t{
+            std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
         if (t <= drain_now_ && t > drain_now_ - std::chrono::seconds(1)) arrival = t;
       }
       stream->on_datagram(receive_batch_.datagram(i),

@@ -125,8 +125,8 @@ class Shard {
 
   ShardConfig config_;
   boost::asio::io_context io_{1};  // owns the sockets; never run
-  int epoll_fd_ = -1;   // the timerfd and the eventfd: the thread blocks here
-  int sockets_fd_ = -1;  // every stream socket: polled once per tick, never waited on
+  int epoll_fd_ = -1;              // the timerfd and the eventfd: the thread blocks here
+  int sockets_fd_ = -1;            // every stream socket: polled once per tick, never waited on
   int timer_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop() wakes the loop
   TickHandler* tick_handler_ = nullptr;

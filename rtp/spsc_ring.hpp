@@ -52,9 +52,7 @@ class SpscRing {
     return true;
   }
   // Producer thread: whether a push would succeed now.
-  bool full() {
-    return !room(tail_.load(std::memory_order_relaxed));
-  }
+  bool full() { return !room(tail_.load(std::memory_order_relaxed)); }
 
   // Consumer thread only. False when empty. The value is moved out.
   bool try_pop(T& out) {

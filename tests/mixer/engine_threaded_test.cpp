@@ -162,7 +162,8 @@ TEST(Engine, FanOutCommandsToASpanningConferenceCompleteOnce) {
   engine.start();
   EventLog log(engine);
   std::vector<CommandId> adds;
-  for (ParticipantId p = 1; p <= 4; ++p) adds.push_back(engine.submit(testing::pcmu_add(5, p)).value());
+  for (ParticipantId p = 1; p <= 4; ++p)
+    adds.push_back(engine.submit(testing::pcmu_add(5, p)).value());
   for (CommandId id : adds) {
     const auto e = log.wait(id);
     ASSERT_TRUE(e && e->kind == Event::Kind::kDone);

@@ -7,13 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <string>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -43,7 +43,8 @@ Command make(Command::Kind kind, ConferenceId conference, ParticipantId particip
 // period in which a second one would have shown up).
 void expect_one_completion_each(EventLog& log, const std::vector<CommandId>& ids) {
   ASSERT_TRUE(log.poll_until([&] {
-    return std::all_of(ids.begin(), ids.end(), [&](CommandId id) { return log.completions(id) > 0; });
+    return std::all_of(ids.begin(), ids.end(),
+                       [&](CommandId id) { return log.completions(id) > 0; });
   })) << "some command never completed";
   std::this_thread::sleep_for(100ms);
   log.poll();
@@ -369,7 +370,8 @@ TEST(MediaCommands, BurstOfAddsDoesNotDisturbARunningConference) {
   // under ASan may still lose a tick to the scheduler now and then, so up to
   // two are tolerated (a tick that builds members, as before, missed dozens).
   EXPECT_LE(after.deadline_misses - before.deadline_misses, 2u)
-      << "ticks " << after.ticks - before.ticks << ", max tick " << after.tick_duration_max_us << " us";
+      << "ticks " << after.ticks - before.ticks << ", max tick " << after.tick_duration_max_us
+      << " us";
   std::printf("burst: %zu adds over %llu ticks, %llu deadline misses, max tick %llu us\n", kBurst,
               static_cast<unsigned long long>(after.ticks - before.ticks),
               static_cast<unsigned long long>(after.deadline_misses - before.deadline_misses),
@@ -531,11 +533,11 @@ TEST(MediaCommands, StopFailsEverythingStillQueuedAndAnswersEverythingElse) {
     const size_t baseline = engine.shard_status(0).ports_free;
     engine.set_command_ring_capacity_for_test(0, 2);
     std::vector<CommandId> ids;
-    ids.push_back(engine.submit(pcmu_add(1, 1)).value());  // ring
-    ids.push_back(engine.submit(pcmu_add(1, 2)).value());  // ring
+    ids.push_back(engine.submit(pcmu_add(1, 1)).value());                     // ring
+    ids.push_back(engine.submit(pcmu_add(1, 2)).value());                     // ring
     ids.push_back(engine.submit(make(K::kUpdateParticipant, 1, 1)).value());  // retry queue
     ids.push_back(engine.submit(make(K::kRemoveParticipant, 1, 2)).value());  // retry queue
-    engine.stop();  // never started
+    engine.stop();                                                            // never started
     EventLog log(engine);
     log.poll();
     for (CommandId id : ids) {

@@ -353,7 +353,8 @@ class Driver : public TickHandler, public StreamObserver {
 
 // Polls the driver's event ring (the test thread is the signalling thread)
 // until `match` accepts an event or `timeout` passes.
-inline std::optional<Event> wait_event(Driver& shard, const std::function<bool(const Event&)>& match,
+inline std::optional<Event> wait_event(Driver& shard,
+                                       const std::function<bool(const Event&)>& match,
                                        std::chrono::milliseconds timeout = 2000ms) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   Event e;
