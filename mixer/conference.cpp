@@ -27,6 +27,10 @@ Conference::Conference(ConferenceConfig config)
     : config_(std::move(config)), bus_(samples_per_tick(kMaxRate), 0) {
   config_.top_k = std::clamp<size_t>(config_.top_k, 1, kMaxTopK);
   music_file_ = config_.music_file;
+  if (config_.music) {
+    music_clips_ = config_.music;
+    music_file_ = config_.music->file;
+  }
   picks_.reserve(kMaxTopK + 1);
   events_.reserve(16);
   rate_ = config_.fixed_rate > 0 ? config_.fixed_rate : 8000;
@@ -44,16 +48,32 @@ bool Conference::add(ParticipantId id, const CodecParams& codec,
   if (index_.contains(id)) return false;
   std::optional<Participant> p;
   try {
-    p.emplace(id, codec, rate_);
+    p.emplace(prepare_member(id, codec, rate_));
   } catch (const std::exception&) {
     return false;  // the codec cannot honour these parameters
   }
-  p->settings = settings;
-  p->input_gain_q12 = gain_to_q12(settings.input_gain);
-  p->output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
-  p->detector = TalkerDetector(config_.talker);
+  return adopt(*p, settings);
+}
+
+Participant Conference::prepare_member(ParticipantId id, const CodecParams& codec,
+                                       int conference_rate) {
+  return Participant(id, codec, conference_rate);
+}
+
+bool Conference::adopt(Participant& slot, const ParticipantSettings& settings) {
+  if (index_.contains(slot.id)) return false;
+  const ParticipantId id = slot.id;
   index_[id] = parts_.size();
-  parts_.push_back(std::move(*p));
+  parts_.push_back(std::move(slot));
+  Participant& p = parts_.back();
+  p.settings = settings;
+  p.input_gain_q12 = gain_to_q12(settings.input_gain);
+  p.output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
+  p.detector = TalkerDetector(config_.talker);
+  // Built for another rate (the conference changed since): rebuild the
+  // rate-dependent parts now. reconfigure() does it for everyone when this
+  // member raises the rate.
+  if (p.conference_rate != rate_) p.set_conference_rate(rate_);
   reconfigure();
   return true;
 }
@@ -91,6 +111,22 @@ void Conference::set_music(const std::string& file) {
   music_tick_ = UINT64_MAX;
 }
 
+void Conference::set_music(std::shared_ptr<const MusicClips> clips) {
+  if (!clips) return;
+  music_file_ = clips->file;
+  music_clips_ = std::move(clips);
+  music_clip_ = music_at_rate();
+  music_ = std::make_unique<MohSource>(music_clip_);
+  music_tick_ = UINT64_MAX;
+}
+
+std::shared_ptr<const MohClip> Conference::music_at_rate() const {
+  if (music_clips_ && music_clips_->file == music_file_) {
+    if (auto clip = music_clips_->at(rate_)) return clip;
+  }
+  return MohRegistry::global().clip(music_file_, rate_);
+}
+
 void Conference::set_span_peers(size_t peers, int rate) {
   peers_.assign(peers, Peer{});
   config_.fixed_rate = rate;
@@ -117,7 +153,7 @@ void Conference::reconfigure() {
     music_.reset();
   }
   if (!music_) {
-    music_clip_ = MohRegistry::global().clip(music_file_, rate_);
+    music_clip_ = music_at_rate();
     music_ = std::make_unique<MohSource>(music_clip_);
     music_tick_ = UINT64_MAX;
   }

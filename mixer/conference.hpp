@@ -28,6 +28,10 @@ struct ConferenceConfig {
   // newcomer is this much louder (dB), so near-equal voices do not flap.
   int hysteresis_db = 3;
   std::string music_file;  // empty: the built-in tune
+  // The music resolved off the shard (Engine): used at every rate it covers;
+  // nullptr or a missing rate falls back to MohRegistry::global() (a mutex:
+  // standalone conferences only, never the engine's).
+  std::shared_ptr<const MusicClips> music;
   // Share one encode among listeners with identical mixes. Off only to
   // measure what sharing saves (bench/mixer_tick.cpp).
   bool share_encoders = true;
@@ -73,12 +77,24 @@ class Conference {
   // ---- set-up: command handling, may allocate --------------------------
   // False when the id is taken or the codec parameters are unusable.
   bool add(ParticipantId id, const CodecParams& codec, const ParticipantSettings& settings = {});
+  // A member's mix slot (buffers, private encode chain, resampler) built
+  // off the conference's thread for a conference running at
+  // `conference_rate` (a guess is fine: adopt() rebuilds the rate-dependent
+  // parts when it differs). Throws when the codec cannot honour `codec`.
+  static Participant prepare_member(ParticipantId id, const CodecParams& codec,
+                                    int conference_rate);
+  // Takes a slot from prepare_member(). False (slot untouched) when the id
+  // is taken.
+  bool adopt(Participant& slot, const ParticipantSettings& settings = {});
   bool remove(ParticipantId id);
   // Role, mute, deaf, hold, gains, whisper targets. False for an unknown id.
   bool update(ParticipantId id, const ParticipantSettings& settings);
   // Music on hold from a file (any libsndfile format); empty = built-in tune.
   // Throws std::runtime_error when the file cannot be read (configuration).
   void set_music(const std::string& file);
+  // Music resolved off the shard (Engine): swaps without touching the registry
+  // at any rate `clips` covers.
+  void set_music(std::shared_ptr<const MusicClips> clips);
   // This conference is one part of a spanning conference with `peers` other
   // parts; fixes the rate (every part must use the same).
   void set_span_peers(size_t peers, int rate);
@@ -129,7 +145,8 @@ class Conference {
     size_t index;  // local index, or SIZE_MAX for a remote candidate
   };
 
-  void reconfigure();        // after membership or rate changes
+  void reconfigure();  // after membership or rate changes
+  std::shared_ptr<const MohClip> music_at_rate() const;
   void resolve_relations();  // whisper edges, alone-in-room, groups per listener
   size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain);
   bool eligible_speaker(const Participant& p) const;
@@ -153,6 +170,7 @@ class Conference {
   size_t visible_ = 0;         // local members that make the room "not alone"
   size_t remote_visible_ = 0;  // the same on the other parts (spanning)
   std::string music_file_;
+  std::shared_ptr<const MusicClips> music_clips_;
   std::shared_ptr<const MohClip> music_clip_;
   std::unique_ptr<MohSource> music_;
   Frame music_frame_;

@@ -1,26 +1,45 @@
 #include "mixer/engine.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <limits>
+#include <thread>
 
-#include "mixer/moh_source.hpp"
+#include "mixer/prepared.hpp"
 
 namespace chorus::mixer {
 
+namespace {
+
+constexpr size_t kNone = std::numeric_limits<size_t>::max();
+
+size_t shard_total(size_t configured) {
+  if (configured != 0) return configured;
+  return std::max<size_t>(std::thread::hardware_concurrency(), 1);
+}
+
+}  // namespace
+
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {
-  const size_t n = std::max<size_t>(config_.shards, 1);
+  const size_t n = shard_total(config_.shards);
   const uint32_t first = config_.shard.port_first;
   const uint32_t last = config_.shard.port_last;
   const uint32_t span = (last - first + 1) / static_cast<uint32_t>(n);
+  shards_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     rtp::ShardConfig c = config_.shard;
     c.index = static_cast<uint32_t>(i);
     c.port_first = static_cast<uint16_t>(first + span * i);
     c.port_last = static_cast<uint16_t>(i + 1 == n ? last : first + span * (i + 1) - 1);
-    shards_.push_back(std::make_unique<rtp::Shard>(c));
-    media_.push_back(std::make_unique<MediaShard>(*shards_.back(), config_.mixer));
+    ShardSlot& slot = shards_[i];
+    slot.shard = std::make_unique<rtp::Shard>(c);
+    slot.factory = std::make_unique<rtp::StreamFactory>(*slot.shard);
+    slot.media = std::make_unique<MediaShard>(*slot.shard, config_.mixer);
   }
-  load_.assign(n, 0);
+  // The default music at every conference rate, now, on this thread: no
+  // shard renders or decodes music on its tick, even for adds submitted
+  // before start(). An unreadable file is a configuration error: it throws.
+  default_music_ = music_for(config_.music_file, 0);
 }
 
 Engine::~Engine() {
@@ -28,26 +47,89 @@ Engine::~Engine() {
 }
 
 void Engine::start() {
-  // Render the built-in hold music at every conference rate now, on this
-  // thread, so no shard spends a tick synthesising it when its first
-  // conference appears.
-  for (int rate : {8000, 16000, 48000}) MohRegistry::global().clip("", rate);
-  for (auto& s : shards_) s->start();
+  if (started_) return;
+  started_ = true;
+  for (auto& s : shards_) s.shard->start();
+}
+
+bool Engine::set_default_music(const std::string& file) {
+  try {
+    default_music_ = music_for(file, 0);
+  } catch (const std::exception&) {
+    return false;
+  }
+  config_.music_file = file;
+  return true;
+}
+
+std::shared_ptr<const MusicClips> Engine::music_for(const std::string& file, int extra_rate) {
+  // MohRegistry keeps each clip: only the first call per file and rate decodes.
+  return MohRegistry::global().clips(file, extra_rate);
 }
 
 void Engine::stop() {
-  for (auto& s : shards_) s->stop();
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& s : shards_) s.shard->stop();
+  drain_after_stop();
+}
+
+void Engine::drain_after_stop() {
+  // The shard threads are joined: this thread is now the only one touching
+  // the rings. Completions already made are delivered as they are; what was
+  // never applied fails as kShuttingDown, in per-shard order.
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    ShardSlot& slot = shards_[s];
+    Event e;
+    std::vector<Event> made;
+    while (slot.media->poll(e)) made.push_back(e);
+    std::vector<Command> unapplied;
+    slot.media->take_leftovers(made, unapplied);
+    for (Command& c : slot.retry) unapplied.push_back(std::move(c));
+    slot.retry.clear();
+    for (Event& m : made) {
+      if (m.kind != Event::Kind::kDone && m.kind != Event::Kind::kFailed) {
+        local_.push_back(m);
+      } else if (on_completion(s, m)) {
+        local_.push_back(m);
+      }
+    }
+    for (Command& c : unapplied) {
+      Event f;
+      f.kind = Event::Kind::kFailed;
+      f.id = c.id;
+      f.command = c.kind;
+      f.failure = Failure::kShuttingDown;
+      f.conference = c.conference;
+      f.participant = c.participant;
+      c = Command{};  // prepared objects (bound sockets) freed before the port goes back
+      if (on_completion(s, f)) local_.push_back(f);
+    }
+  }
 }
 
 size_t Engine::least_loaded_shard(const Placement& placement) const {
-  size_t best = std::numeric_limits<size_t>::max();
+  size_t best = kNone;
   for (size_t s = 0; s < shards_.size(); ++s) {
     const bool used = std::any_of(placement.parts.begin(), placement.parts.end(),
                                   [s](const Part& p) { return p.shard == s; });
     if (used) continue;
-    if (best == std::numeric_limits<size_t>::max() || load_[s] < load_[best]) best = s;
+    if (best == kNone || shards_[s].load < shards_[best].load) best = s;
   }
   return best;
+}
+
+std::optional<size_t> Engine::choose_part(const Placement& placement) const {
+  // The part with the fewest participants that still has room.
+  size_t chosen = kNone;
+  for (size_t p = 0; p < placement.parts.size(); ++p) {
+    if (placement.parts[p].participants >= config_.max_per_part) continue;
+    if (chosen == kNone || placement.parts[p].participants < placement.parts[chosen].participants) {
+      chosen = p;
+    }
+  }
+  if (chosen == kNone) return std::nullopt;
+  return chosen;
 }
 
 void Engine::relink(ConferenceId id, Placement& placement) {
@@ -69,120 +151,413 @@ void Engine::relink(ConferenceId id, Placement& placement) {
     c.top_k = placement.top_k;
     c.span_rate = placement.max_rate;
     c.span_ports = std::move(ports[p]);
-    media_[placement.parts[p].shard]->post(c);
+    c.prepared = make_prepared();
+    c.prepared->music = placement.music;
+    // Engine-internal: always queued (it may pass the retry limit by the
+    // few parts of one conference), its completion swallowed.
+    c.id = accept(c.kind, 1, id, 0, true);
+    enqueue(placement.parts[p].shard, std::move(c));
   }
 }
 
-std::optional<size_t> Engine::add_participant(const Command& command) {
-  Placement& placement = placements_[command.conference];
-  placement.top_k = config_.mixer.top_k;
-  // The part with the fewest participants that still has room.
-  size_t chosen = std::numeric_limits<size_t>::max();
-  for (size_t p = 0; p < placement.parts.size(); ++p) {
-    if (placement.parts[p].participants >= config_.max_per_part) continue;
-    if (chosen == std::numeric_limits<size_t>::max() ||
-        placement.parts[p].participants < placement.parts[chosen].participants) {
-      chosen = p;
+bool Engine::can_take(size_t s) const {
+  const ShardSlot& slot = shards_[s];
+  return slot.retry.size() < config_.retry_queue_limit;
+}
+
+bool Engine::can_take_add(size_t s) {
+  ShardSlot& slot = shards_[s];
+  return slot.retry.empty() && !slot.media->ring_full();
+}
+
+void Engine::enqueue(size_t s, Command command) {
+  ShardSlot& slot = shards_[s];
+  if (slot.retry.empty() && slot.media->post(command)) return;
+  // Behind whatever already waits: order per shard is kept.
+  ++slot.deferred;
+  slot.retry.push_back(std::move(command));
+}
+
+void Engine::flush_retry() {
+  for (ShardSlot& slot : shards_) {
+    while (!slot.retry.empty() && slot.media->post(slot.retry.front())) slot.retry.pop_front();
+  }
+}
+
+CommandId Engine::accept(Command::Kind kind, size_t shards, ConferenceId conference,
+                         ParticipantId participant, bool internal) {
+  const CommandId id = next_id_++;
+  Pending p;
+  p.kind = kind;
+  p.remaining = shards;
+  p.internal = internal;
+  p.conference = conference;
+  p.participant = participant;
+  pending_.emplace(id, p);
+  return id;
+}
+
+void Engine::fail_now(const Command& command, Failure failure) {
+  Event e;
+  e.kind = Event::Kind::kFailed;
+  e.id = command.id;
+  e.command = command.kind;
+  e.failure = failure;
+  e.conference = command.conference;
+  e.participant = command.participant;
+  local_.push_back(e);
+}
+
+std::optional<CommandId> Engine::submit(Command command) {
+  flush_retry();
+  command.prepared.reset();  // only the engine prepares
+  if (stopped_) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kShuttingDown);
+    return command.id;
+  }
+  using Kind = Command::Kind;
+  if (command.kind == Kind::kAddParticipant) return submit_add(command);
+  if (command.kind == Kind::kSetSpan) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kInvalid);
+    return command.id;
+  }
+  if (command.kind == Kind::kReportStats) {
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      if (!can_take(s)) {
+        ++shards_[s].refused;
+        return std::nullopt;
+      }
+    }
+    command.id = accept(command.kind, shards_.size(), 0, 0);
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      Command copy;
+      copy.kind = command.kind;
+      copy.id = command.id;
+      enqueue(s, std::move(copy));
+    }
+    return command.id;
+  }
+  const auto it = placements_.find(command.conference);
+  if (it == placements_.end()) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kUnknownConference);
+    return command.id;
+  }
+  Placement& placement = it->second;
+  if (command.kind == Kind::kSetMusic || command.kind == Kind::kRemoveConference) {
+    for (const Part& part : placement.parts) {
+      if (!can_take(part.shard)) {
+        ++shards_[part.shard].refused;
+        return std::nullopt;
+      }
+    }
+    std::shared_ptr<const MusicClips> music;
+    if (command.kind == Kind::kSetMusic) {
+      try {
+        music = music_for(command.music_file, placement.max_rate);
+      } catch (const std::exception&) {
+        command.id = next_id_++;
+        fail_now(command, Failure::kNoMusic);  // the previous music stays
+        return command.id;
+      }
+      placement.music = music;
+    }
+    command.id = accept(command.kind, placement.parts.size(), command.conference, 0);
+    const std::vector<Part> parts = placement.parts;
+    if (command.kind == Kind::kRemoveConference) {
+      for (const Part& part : parts) shards_[part.shard].load -= part.participants;
+      placements_.erase(it);
+    }
+    if (parts.empty()) {
+      // Nothing on any shard yet.
+      pending_.erase(command.id);
+      Event done;
+      done.kind = Event::Kind::kDone;
+      done.id = command.id;
+      done.command = command.kind;
+      done.conference = command.conference;
+      local_.push_back(done);
+      return command.id;
+    }
+    for (const Part& part : parts) {
+      Command c;
+      c.kind = command.kind;
+      c.id = command.id;
+      c.conference = command.conference;
+      c.music_file = command.music_file;
+      if (music) {
+        c.prepared = make_prepared();
+        c.prepared->music = music;
+      }
+      enqueue(part.shard, std::move(c));
+    }
+    return command.id;
+  }
+  // One participant: kRemoveParticipant, kUpdateParticipant, kSetCodec,
+  // kSetRemote, kSetSrtp.
+  const auto w = placement.where.find(command.participant);
+  if (w == placement.where.end()) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kUnknownParticipant);
+    return command.id;
+  }
+  const size_t part_index = w->second.part;
+  const size_t s = placement.parts[part_index].shard;
+  if (!can_take(s)) {
+    ++shards_[s].refused;  // the retry queue is at its limit
+    return std::nullopt;
+  }
+  if (command.kind == Kind::kSetCodec) {
+    // Built here: a codec that cannot be built fails now and the member
+    // keeps the old one.
+    PreparedPtr prepared = make_prepared();
+    const int rate = std::max(placement.max_rate, command.codec.sample_rate);
+    try {
+      prepared->decoder = make_decoder(command.codec);
+      if (command.stream.telephone_event_pt == 0) {
+        prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
+      }
+      prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
+    } catch (const std::exception&) {
+      command.id = next_id_++;
+      fail_now(command, Failure::kCodec);
+      return command.id;
+    }
+    prepared->music = placement.music;
+    command.prepared = std::move(prepared);
+    if (command.codec.sample_rate > placement.max_rate) {
+      placement.max_rate = command.codec.sample_rate;
+      if (placement.parts.size() > 1) relink(command.conference, placement);
     }
   }
-  bool relink_needed = false;
-  if (chosen == std::numeric_limits<size_t>::max()) {
-    size_t shard = least_loaded_shard(placement);
-    if (shard == std::numeric_limits<size_t>::max()) {
+  command.id = accept(command.kind, 1, command.conference, command.participant);
+  if (command.kind == Kind::kRemoveParticipant) {
+    pending_[command.id].add = w->second.add;
+    Part& part = placement.parts[part_index];
+    --part.participants;
+    --shards_[s].load;
+    placement.where.erase(w);
+  }
+  const CommandId id = command.id;
+  enqueue(s, std::move(command));
+  return id;
+}
+
+std::optional<CommandId> Engine::submit_add(Command& command) {
+  Placement& placement = placements_[command.conference];
+  const bool fresh = placement.parts.empty() && placement.where.empty();
+  if (fresh) {
+    placement.top_k = config_.mixer.top_k;
+    placement.music = default_music_;
+  }
+  auto forget_if_fresh = [&] {
+    if (fresh) placements_.erase(command.conference);
+  };
+  if (placement.where.contains(command.participant)) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kDuplicate);
+    return command.id;
+  }
+  // Where it would go (nothing committed yet).
+  std::optional<size_t> chosen = choose_part(placement);
+  size_t new_shard = kNone;
+  if (!chosen) {
+    new_shard = least_loaded_shard(placement);
+    if (new_shard == kNone) {
       // Every shard already holds a part: overfill the smallest part.
-      chosen = 0;
+      size_t smallest = 0;
       for (size_t p = 1; p < placement.parts.size(); ++p) {
-        if (placement.parts[p].participants < placement.parts[chosen].participants) chosen = p;
+        if (placement.parts[p].participants < placement.parts[smallest].participants) smallest = p;
       }
-    } else {
-      placement.parts.push_back({shard, 0});
-      chosen = placement.parts.size() - 1;
-      relink_needed = placement.parts.size() > 1;
+      chosen = smallest;
     }
+  }
+  const size_t s = chosen ? placement.parts[*chosen].shard : new_shard;
+  // Back-pressure: a new call is refused (503) rather than queued.
+  if (!can_take_add(s)) {
+    ++shards_[s].refused;
+    forget_if_fresh();
+    return std::nullopt;
+  }
+  // Built here, off the shard: decoder, in-band DTMF, the mix slot, music,
+  // and the stream with its sockets bound.
+  const int rate = std::max(placement.max_rate, command.codec.sample_rate);
+  PreparedPtr prepared = make_prepared();
+  try {
+    prepared->decoder = make_decoder(command.codec);
+    if (command.stream.telephone_event_pt == 0) {
+      prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
+    }
+    prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
+  } catch (const std::exception&) {
+    forget_if_fresh();
+    command.id = next_id_++;
+    fail_now(command, Failure::kCodec);
+    return command.id;
+  }
+  prepared->music = placement.music;
+  rtp::StreamConfig stream_config = command.stream;
+  stream_config.id = next_stream_id_++;
+  if (next_stream_id_ == 0) next_stream_id_ = 1;
+  command.stream.id = stream_config.id;
+  prepared->stream = shards_[s].factory->open(stream_config);
+  if (!prepared->stream) {
+    forget_if_fresh();
+    command.id = next_id_++;
+    fail_now(command, Failure::kNoPort);
+    return command.id;
+  }
+  const uint16_t port = prepared->stream->local_port();
+  command.prepared = std::move(prepared);
+
+  // Committed.
+  bool relink_needed = false;
+  if (!chosen) {
+    placement.parts.push_back({s, 0});
+    chosen = placement.parts.size() - 1;
+    relink_needed = placement.parts.size() > 1;
   }
   if (command.codec.sample_rate > placement.max_rate) {
     placement.max_rate = command.codec.sample_rate;
     relink_needed = relink_needed || placement.parts.size() > 1;
   }
   if (relink_needed) relink(command.conference, placement);
-  Part& part = placement.parts[chosen];
-  if (!media_[part.shard]->post(command)) return std::nullopt;
+  command.id = accept(command.kind, 1, command.conference, command.participant);
+  Part& part = placement.parts[*chosen];
   ++part.participants;
-  ++load_[part.shard];
-  placement.where[command.participant] = chosen;
-  return part.shard;
+  ++shards_[s].load;
+  placement.where[command.participant] = {*chosen, command.id};
+  streams_[command.id] = {s, port, command.conference, command.participant, false};
+  const CommandId id = command.id;
+  enqueue(s, std::move(command));
+  return id;
 }
 
-bool Engine::remove_participant(ConferenceId conference, ParticipantId participant) {
-  const auto it = placements_.find(conference);
-  if (it == placements_.end()) return false;
-  const auto w = it->second.where.find(participant);
-  if (w == it->second.where.end()) return false;
-  Part& part = it->second.parts[w->second];
-  Command c;
-  c.kind = Command::Kind::kRemoveParticipant;
-  c.conference = conference;
-  c.participant = participant;
-  if (!media_[part.shard]->post(c)) return false;
-  --part.participants;
-  --load_[part.shard];
-  it->second.where.erase(w);
-  return true;
+void Engine::close_stream_record(CommandId add) {
+  const auto it = streams_.find(add);
+  if (it == streams_.end()) return;
+  shards_[it->second.shard].factory->release(it->second.port);
+  streams_.erase(it);
 }
 
-bool Engine::update_participant(ConferenceId conference, ParticipantId participant,
-                                const ParticipantSettings& settings) {
-  const auto shard = shard_of(conference, participant);
-  if (!shard) return false;
-  Command c;
-  c.kind = Command::Kind::kUpdateParticipant;
-  c.conference = conference;
-  c.participant = participant;
-  c.settings = settings;
-  return media_[*shard]->post(c);
-}
-
-bool Engine::set_codec(Command command) {
-  const auto it = placements_.find(command.conference);
-  if (it == placements_.end()) return false;
-  const auto w = it->second.where.find(command.participant);
-  if (w == it->second.where.end()) return false;
-  Placement& placement = it->second;
-  if (command.codec.sample_rate > placement.max_rate) {
-    placement.max_rate = command.codec.sample_rate;
-    if (placement.parts.size() > 1) relink(command.conference, placement);
+bool Engine::on_completion(size_t s, Event& event) {
+  const auto it = pending_.find(event.id);
+  if (it == pending_.end()) return true;  // not ours to count (should not happen)
+  Pending& p = it->second;
+  const bool failed = event.kind == Event::Kind::kFailed;
+  switch (p.kind) {
+    case Command::Kind::kAddParticipant: {
+      if (!failed) {
+        if (auto r = streams_.find(event.id); r != streams_.end()) r->second.live = true;
+        break;
+      }
+      // The stream never became a member (its sockets are closed): its port
+      // is free again, and the placement forgets the participant unless a
+      // remove already did.
+      close_stream_record(event.id);
+      const auto pl = placements_.find(p.conference);
+      if (pl != placements_.end()) {
+        const auto w = pl->second.where.find(p.participant);
+        if (w != pl->second.where.end() && w->second.add == event.id) {
+          --pl->second.parts[w->second.part].participants;
+          --shards_[pl->second.parts[w->second.part].shard].load;
+          pl->second.where.erase(w);
+        }
+      }
+      break;
+    }
+    case Command::Kind::kRemoveParticipant:
+      // Done or not, the stream is closed now (a failed remove means the
+      // member was already gone, its stream with it).
+      close_stream_record(p.add);
+      break;
+    case Command::Kind::kRemoveConference:
+      // Every member of the conference on this shard was removed; the adds
+      // submitted before this command have all completed by now.
+      for (auto r = streams_.begin(); r != streams_.end() && r->first < event.id;) {
+        if (r->second.shard == s && r->second.conference == p.conference && r->second.live) {
+          shards_[s].factory->release(r->second.port);
+          r = streams_.erase(r);
+        } else {
+          ++r;
+        }
+      }
+      break;
+    default:
+      break;
   }
-  command.kind = Command::Kind::kSetCodec;
-  return media_[placement.parts[w->second].shard]->post(command);
+  if (failed && p.failure == Failure::kNone) p.failure = event.failure;
+  if (p.remaining > 1) {
+    --p.remaining;
+    return false;
+  }
+  const bool deliver = !p.internal;
+  if (deliver && p.failure != Failure::kNone && !failed) {
+    // A fan-out whose other part failed.
+    event.kind = Event::Kind::kFailed;
+    event.failure = p.failure;
+  }
+  if (deliver) {
+    event.conference = p.conference;
+    event.participant = p.participant;
+  }
+  pending_.erase(it);
+  return deliver;
 }
 
-bool Engine::set_music(ConferenceId conference, const std::string& file) {
-  const auto it = placements_.find(conference);
-  if (it == placements_.end()) return false;
-  bool ok = true;
-  for (const Part& part : it->second.parts) {
-    Command c;
-    c.kind = Command::Kind::kSetMusic;
-    c.conference = conference;
-    c.music_file = file;
-    ok = media_[part.shard]->post(c) && ok;
+bool Engine::poll(Event& event) {
+  flush_retry();
+  if (!local_.empty()) {
+    event = local_.front();
+    local_.pop_front();
+    return true;
   }
-  return ok;
+  if (stopped_) return false;
+  // Round robin over the shards, one event at a time, so a busy shard does
+  // not starve the others.
+  for (size_t tried = 0; tried < shards_.size(); ++tried) {
+    const size_t s = next_shard_to_poll_;
+    next_shard_to_poll_ = (s + 1) % shards_.size();
+    MediaShard& media = *shards_[s].media;
+    while (media.poll(event)) {
+      if (event.kind != Event::Kind::kDone && event.kind != Event::Kind::kFailed) return true;
+      if (on_completion(s, event)) {
+        flush_retry();  // the ring has room now
+        return true;
+      }
+    }
+  }
+  flush_retry();
+  return false;
 }
 
-bool Engine::remove_conference(ConferenceId conference) {
-  const auto it = placements_.find(conference);
-  if (it == placements_.end()) return false;
-  bool ok = true;
-  for (const Part& part : it->second.parts) {
-    Command c;
-    c.kind = Command::Kind::kRemoveConference;
-    c.conference = conference;
-    ok = media_[part.shard]->post(c) && ok;
-    load_[part.shard] -= part.participants;
-  }
-  placements_.erase(it);
-  return ok;
+ShardStatus Engine::shard_status(size_t index) const {
+  ShardStatus st;
+  const ShardSlot& slot = shards_.at(index);
+  const rtp::Shard& shard = *slot.shard;
+  const MediaShard& media = *slot.media;
+  st.index = static_cast<uint32_t>(index);
+  st.ticks = shard.ticks();
+  st.deadline_misses = shard.deadline_misses();
+  st.datagrams_received = shard.datagrams_received();
+  st.events_dropped = media.events_dropped();
+  st.commands_deferred = slot.deferred;
+  st.commands_refused = slot.refused;
+  st.retry_queue = slot.retry.size();
+  st.members = media.participant_count();
+  st.streams = shard.streams_attached();
+  st.ports_free = slot.factory->ports_free();
+  st.tick_duration_us = shard.tick_durations_us().snapshot();
+  st.tick_duration_max_us = shard.tick_durations_us().max();
+  st.pending_adds = media.pending_adds();
+  st.commands_applied = media.commands_applied();
+  st.mix_ticks = media.mix_ticks();
+  st.decodes_skipped = media.decodes_skipped();
+  st.frames_fec_recovered = media.frames_fec_recovered();
+  st.frames_concealed = media.frames_concealed();
+  return st;
 }
 
 std::optional<size_t> Engine::shard_of(ConferenceId conference, ParticipantId participant) const {
@@ -190,7 +565,7 @@ std::optional<size_t> Engine::shard_of(ConferenceId conference, ParticipantId pa
   if (it == placements_.end()) return std::nullopt;
   const auto w = it->second.where.find(participant);
   if (w == it->second.where.end()) return std::nullopt;
-  return it->second.parts[w->second].shard;
+  return it->second.parts[w->second.part].shard;
 }
 
 size_t Engine::parts(ConferenceId conference) const {
@@ -198,10 +573,8 @@ size_t Engine::parts(ConferenceId conference) const {
   return it == placements_.end() ? 0 : it->second.parts.size();
 }
 
-bool Engine::poll_event(size_t index, rtp::Event& raw, std::optional<Event>& mixer) {
-  if (!shards_[index]->poll_event(raw)) return false;
-  mixer = Event::from_rtp(raw);
-  return true;
+void Engine::set_command_ring_capacity_for_test(size_t index, size_t slots) {
+  shards_.at(index).media->set_command_ring_capacity(slots);
 }
 
 }  // namespace chorus::mixer

@@ -2,88 +2,158 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "mixer/command.hpp"
 #include "mixer/event.hpp"
+#include "mixer/media_engine.hpp"
 #include "mixer/media_shard.hpp"
+#include "mixer/moh_source.hpp"
 #include "rtp/shard.hpp"
+#include "rtp/stream_factory.hpp"
 
 namespace chorus::mixer {
 
 struct EngineConfig {
+  // 0 = std::thread::hardware_concurrency() (at least 1).
   size_t shards = 2;
   // Template for every shard; the port range is split evenly between them.
   rtp::ShardConfig shard;
+  // Per shard: tick budget (commands_per_tick, adds_per_tick), pending FIFO.
   MediaShardConfig mixer;
   // A conference part takes no more participants than this on one shard;
   // past it the conference spans another shard.
   size_t max_per_part = 400;
+  // Commands held per shard on the signalling side while its ring is full.
+  size_t retry_queue_limit = 4096;
+  // Music on hold of conferences created from now on ("" = the built-in tune);
+  // decoded when the Engine is constructed (std::runtime_error if unreadable).
+  std::string music_file;
 };
 
-// The mixer as the signalling thread sees it: N media shards (each an
-// rtp::Shard thread with a MediaShard tick handler), a placement of every
-// conference on one shard (or, once it outgrows one, on several parts linked
-// by span rings), and the command/event rings. Everything here runs on the
-// signalling thread; the shards are reached only through their rings.
-class Engine {
+// The media side as the signalling thread sees it (ARCHITECTURE.md "Media
+// commands"): N media shards, each an rtp::Shard thread with a MediaShard
+// tick handler that owns the shard's one command ring and one event ring; a
+// placement of every conference on one shard (or, once it outgrows one, on
+// several parts linked by span rings); per shard a StreamFactory (the port
+// pool) and a bounded retry queue. Heavy set-up (decoders, mix slots, bound
+// sockets, music clips) is done here, on the calling thread, and handed over
+// in the command. Everything here runs on the signalling thread.
+class Engine : public MediaEngine {
  public:
   explicit Engine(EngineConfig config);
-  ~Engine();
+  ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void start();
-  void stop();
+  // ---- MediaEngine
+  void start() override;
+  void stop() override;
+  std::optional<CommandId> submit(Command command) override;
+  bool poll(Event& event) override;
+  size_t shard_count() const override { return shards_.size(); }
+  ShardStatus shard_status(size_t index) const override;
 
-  // Adds a participant (command.kind must be kAddParticipant): picks the
-  // conference's part with room, spanning a new shard when every part is
-  // full. Returns the shard index, or nullopt when its ring is full.
-  std::optional<size_t> add_participant(const Command& command);
-  bool remove_participant(ConferenceId conference, ParticipantId participant);
-  bool update_participant(ConferenceId conference, ParticipantId participant,
-                          const ParticipantSettings& settings);
-  bool set_music(ConferenceId conference, const std::string& file);
-  // A participant's codec changed (re-INVITE): `command` is filled like an
-  // add (codec, payload_type, stream format, settings); kind is set here.
-  bool set_codec(Command command);
-  bool remove_conference(ConferenceId conference);
+  // Music for conferences created from now on; running conferences keep
+  // theirs (kSetMusic changes one). False (nothing changed) when the file
+  // cannot be read.
+  bool set_default_music(const std::string& file);
 
-  // Where a participant's stream lives (rtp commands for it go to this shard).
+  // Placement, for tests and /metrics: where a participant's stream lives
+  // and how many shards a conference spans (signalling-side view).
   std::optional<size_t> shard_of(ConferenceId conference, ParticipantId participant) const;
   size_t parts(ConferenceId conference) const;
 
-  // Events from shard `index`: `mixer` is set for mixer events; `raw` always
-  // holds the shard event (stream events: timeouts, RFC 4733 digits, stats).
-  bool poll_event(size_t index, rtp::Event& raw, std::optional<Event>& mixer);
-
-  size_t shard_count() const { return shards_.size(); }
-  rtp::Shard& shard(size_t index) { return *shards_[index]; }
-  MediaShard& media(size_t index) { return *media_[index]; }
+  // Test hook: shrinks shard `index`'s command ring to `slots` usable slots
+  // (1..MediaShard::kCommandRingSize) to make back-pressure happen.
+  void set_command_ring_capacity_for_test(size_t index, size_t slots);
 
  private:
   struct Part {
     size_t shard;
     size_t participants = 0;
   };
+  struct Where {
+    size_t part;
+    CommandId add;  // the add that made the participant's stream
+  };
   struct Placement {
     std::vector<Part> parts;
-    std::unordered_map<ParticipantId, size_t> where;  // participant → part index
+    std::unordered_map<ParticipantId, Where> where;
     int max_rate = 8000;
     size_t top_k = 3;
+    std::shared_ptr<const MusicClips> music;
+  };
+  // One shard and what the signalling side keeps for it. Declaration order
+  // is destruction order reversed: the media shard (owner of the members and
+  // their streams) goes first, the rtp shard (io_context, graveyard) last.
+  struct ShardSlot {
+    std::unique_ptr<rtp::Shard> shard;
+    std::unique_ptr<rtp::StreamFactory> factory;
+    std::unique_ptr<MediaShard> media;
+    std::deque<Command> retry;
+    size_t load = 0;  // participants placed
+    uint64_t deferred = 0;
+    uint64_t refused = 0;
+  };
+  // An accepted command whose completion has not been delivered yet.
+  struct Pending {
+    Command::Kind kind;
+    size_t remaining = 1;  // shard completions still expected (fan-out)
+    Failure failure = Failure::kNone;
+    bool internal = false;  // kSetSpan: completion swallowed
+    ConferenceId conference = 0;
+    ParticipantId participant = 0;
+    CommandId add = 0;  // kRemoveParticipant: the add whose stream it closes
+  };
+  // A stream made for an add, until the shard reports it closed; its port
+  // goes back to the pool only then.
+  struct StreamRecord {
+    size_t shard;
+    uint16_t port;
+    ConferenceId conference;
+    ParticipantId participant;
+    bool live = false;  // the add completed kDone
   };
 
   size_t least_loaded_shard(const Placement& placement) const;
+  std::optional<size_t> choose_part(const Placement& placement) const;
   void relink(ConferenceId id, Placement& placement);
+  // Whether shard `s` takes one more command now (ring or retry queue).
+  bool can_take(size_t s) const;
+  bool can_take_add(size_t s);
+  // Into the ring, or behind the retry queue (counted as deferred).
+  void enqueue(size_t s, Command command);
+  void flush_retry();
+  CommandId accept(Command::Kind kind, size_t shards, ConferenceId conference,
+                   ParticipantId participant, bool internal = false);
+  void fail_now(const Command& command, Failure failure);
+  std::optional<CommandId> submit_add(Command& command);
+  std::shared_ptr<const MusicClips> music_for(const std::string& file, int extra_rate);
+  // Bookkeeping for one completion from shard `s`; true when `event` is to
+  // be delivered to the caller (false: swallowed or aggregated).
+  bool on_completion(size_t s, Event& event);
+  void close_stream_record(CommandId add);
+  void drain_after_stop();
 
   EngineConfig config_;
-  std::vector<std::unique_ptr<rtp::Shard>> shards_;
-  std::vector<std::unique_ptr<MediaShard>> media_;
-  std::vector<size_t> load_;  // participants per shard (as placed)
+  std::vector<ShardSlot> shards_;
   std::unordered_map<ConferenceId, Placement> placements_;
+  std::unordered_map<CommandId, Pending> pending_;
+  std::map<CommandId, StreamRecord> streams_;
+  std::deque<Event> local_;  // completions decided here (unknown ids, codec, stop)
+  std::shared_ptr<const MusicClips> default_music_;
+  CommandId next_id_ = 1;
+  rtp::StreamId next_stream_id_ = 1;
+  size_t next_shard_to_poll_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace chorus::mixer

@@ -36,13 +36,21 @@ struct ShardStatus {
   uint64_t datagrams_received = 0;
   uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
   uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full
-  uint64_t commands_refused = 0;     // adds refused for back-pressure (answered 503)
+  uint64_t commands_refused = 0;     // adds refused for back-pressure (answered 503), and
+                                     // other commands refused at the retry queue's limit
   size_t retry_queue = 0;            // commands waiting now
   size_t members = 0;                // participants the shard holds
   size_t streams = 0;                // rtp streams open on the shard
   size_t ports_free = 0;             // RTP ports left in the shard's pool
   std::array<uint64_t, kHistogramBuckets> tick_duration_us{};  // log2 buckets
   uint64_t tick_duration_max_us = 0;
+  // Added by the media side:
+  size_t pending_adds = 0;            // adds (and commands behind them) waiting on the shard
+  uint64_t commands_applied = 0;      // commands the shard applied (fan-out parts counted each)
+  uint64_t mix_ticks = 0;             // ticks the mixer ran
+  uint64_t decodes_skipped = 0;       // RFC 6464 silent packets not decoded
+  uint64_t frames_fec_recovered = 0;  // lost frames rebuilt from Opus in-band FEC
+  uint64_t frames_concealed = 0;      // lost frames concealed by the decoder
 };
 
 class MediaEngine {

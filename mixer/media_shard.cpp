@@ -1,7 +1,9 @@
 #include "mixer/media_shard.hpp"
 
+#include <algorithm>
 #include <exception>
 
+#include "mixer/prepared.hpp"
 #include "rtp/stream.hpp"
 
 namespace chorus::mixer {
@@ -18,20 +20,69 @@ MediaShard::MediaShard(rtp::Shard& shard, MediaShardConfig config)
     : shard_(shard),
       config_(std::move(config)),
       commands_(std::make_unique<rtp::SpscRing<Command, kCommandRingSize>>()),
-      scratch_(std::make_unique<Command>()) {
+      events_(std::make_unique<rtp::SpscRing<Event, kEventRingSize>>()),
+      scratch_(std::make_unique<Command>()),
+      pending_(config_.pending_capacity) {
+  config_.commands_per_tick = std::max<size_t>(config_.commands_per_tick, 1);
+  if (config_.event_ring_capacity != 0) events_->set_capacity(config_.event_ring_capacity);
+  backlog_.reserve(config_.commands_per_tick + config_.pending_capacity + 1);
   shard_.set_tick_handler(this);
+  shard_.set_stream_observer(this);
 }
 
-MediaShard::~MediaShard() = default;
-
-bool MediaShard::post(const Command& command) {
-  if (commands_->try_push(command)) return true;
-  commands_dropped_.fetch_add(1, std::memory_order_relaxed);
-  return false;
+MediaShard::~MediaShard() {
+  // The shard thread has stopped (the engine stops shards first); members'
+  // streams leave the shard before they are freed.
+  for (auto& [id, room] : rooms_) {
+    for (auto& [pid, m] : room->members) {
+      if (m->stream) shard_.detach(*m->stream);
+    }
+  }
 }
 
-void MediaShard::emit(const Event& event) {
-  if (!shard_.post_event(event.to_rtp())) events_dropped_.fetch_add(1, std::memory_order_relaxed);
+bool MediaShard::post(Command& command) {
+  return commands_->try_push(std::move(command));
+}
+
+void MediaShard::take_leftovers(std::vector<Event>& completions, std::vector<Command>& unapplied) {
+  for (Event& e : backlog_) completions.push_back(e);
+  backlog_.clear();
+  while (!pending_.empty()) {
+    Command c;
+    pending_.pop(c);
+    unapplied.push_back(std::move(c));
+  }
+  pending_count_.store(0, std::memory_order_relaxed);
+  Command c;
+  while (commands_->try_pop(c)) unapplied.push_back(std::move(c));
+}
+
+void MediaShard::complete(const Command& c, Failure failure, uint64_t value,
+                          const rtp::StreamStats* stats) {
+  Event e;
+  e.kind = failure == Failure::kNone ? Event::Kind::kDone : Event::Kind::kFailed;
+  e.id = c.id;
+  e.command = c.kind;
+  e.failure = failure;
+  e.conference = c.conference;
+  e.participant = c.participant;
+  e.value = value;
+  if (stats != nullptr) e.stats = *stats;
+  // Completions keep their order: behind any backlog, never dropped.
+  if (backlog_.empty() && events_->try_push(e)) return;
+  backlog_.push_back(e);
+}
+
+void MediaShard::notify(const Event& event) {
+  if (backlog_.empty() && events_->try_push(event)) return;
+  events_dropped_.store(events_dropped_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+}
+
+void MediaShard::flush_backlog() {
+  size_t sent = 0;
+  while (sent < backlog_.size() && events_->try_push(backlog_[sent])) ++sent;
+  if (sent != 0) backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<ptrdiff_t>(sent));
 }
 
 MediaShard::Room* MediaShard::room(ConferenceId id) {
@@ -39,13 +90,22 @@ MediaShard::Room* MediaShard::room(ConferenceId id) {
   return it == rooms_.end() ? nullptr : it->second.get();
 }
 
-MediaShard::Room& MediaShard::room_or_create(ConferenceId id) {
+MediaShard::Member* MediaShard::member(ConferenceId conference, ParticipantId id) {
+  Room* r = room(conference);
+  if (r == nullptr) return nullptr;
+  const auto it = r->members.find(id);
+  return it == r->members.end() ? nullptr : it->second.get();
+}
+
+MediaShard::Room& MediaShard::room_or_create(ConferenceId id, const Command& command) {
   auto& slot = rooms_[id];
   if (!slot) {
     ConferenceConfig c;
     c.top_k = config_.top_k;
     c.ramp_ms = config_.ramp_ms;
     c.talker = config_.talker;
+    // The engine resolved the conference's music off the shard.
+    if (command.prepared) c.music = command.prepared->music;
     slot = std::make_unique<Room>(c);
   }
   return *slot;
@@ -58,127 +118,262 @@ void MediaShard::reindex(Room& room) {
   }
 }
 
-void MediaShard::add_participant(const Command& c) {
-  Room& r = room_or_create(c.conference);
-  auto fail = [&](uint64_t why) {
-    emit({Event::Kind::kAddFailed, c.conference, c.participant, why});
-  };
-  if (r.members.contains(c.participant)) return fail(1);
-  auto member = std::make_unique<Member>();
-  member->id = c.participant;
-  member->payload_type = c.payload_type;
-  member->codec = c.codec.id;
-  member->timestamp_step = rtp_timestamp_step(c.codec);
-  try {
-    member->decoder = make_decoder(c.codec);
-    if (c.stream.telephone_event_pt == 0) {
-      member->inband_dtmf = std::make_unique<DtmfDetector>(c.codec.sample_rate);
-    }
-  } catch (const std::exception&) {
-    return fail(2);
+void MediaShard::add_participant(Command& c) {
+  Room& r = room_or_create(c.conference, c);
+  if (r.members.contains(c.participant)) return complete(c, Failure::kDuplicate);
+  Prepared* pr = c.prepared.get();
+  if (pr == nullptr || !pr->stream || !pr->decoder || !pr->slot) {
+    return complete(c, Failure::kCodec);  // the engine always prepares; a bare add cannot run
   }
-  if (!r.conference.add(c.participant, c.codec, c.settings)) return fail(2);
-  member->stream = shard_.open_stream(c.stream);
-  if (member->stream == nullptr) {
-    r.conference.remove(c.participant);
-    return fail(3);
+  rtp::Stream& stream = *pr->stream;
+  if (c.has_srtp && !stream.set_srtp(c.srtp)) return complete(c, Failure::kBadKeys);
+  if (c.has_remote) stream.set_remote(c.remote_rtp, c.remote_rtcp);
+  // The stream table is full or the kernel refused the watch: the prepared
+  // objects are freed with the command, the port returns on the kFailed.
+  if (!shard_.attach(stream)) return complete(c, Failure::kNoPort);
+  if (!r.conference.adopt(*pr->slot, c.settings)) {
+    shard_.detach(stream);
+    return complete(c, Failure::kDuplicate);
   }
-  if (c.has_remote) member->stream->set_remote(c.remote_rtp, c.remote_rtcp);
-  if (c.has_srtp) member->stream->set_srtp(c.srtp);
-  const uint16_t port = member->stream->local_port();
-  r.members[c.participant] = std::move(member);
+  auto m = std::make_unique<Member>();
+  m->conference = c.conference;
+  m->id = c.participant;
+  m->payload_type = c.payload_type;
+  m->codec = c.codec.id;
+  m->timestamp_step = rtp_timestamp_step(c.codec);
+  m->decoder = std::move(pr->decoder);
+  m->inband_dtmf = std::move(pr->inband_dtmf);
+  m->stream = std::move(pr->stream);
+  m->stream->set_owner_tag(m.get());
+  const uint16_t port = m->stream->local_port();
+  r.members[c.participant] = std::move(m);
   reindex(r);
   participants_.fetch_add(1, std::memory_order_relaxed);
-  emit({Event::Kind::kParticipantAdded, c.conference, c.participant, port});
+  complete(c, Failure::kNone, port);
 }
 
-bool MediaShard::set_codec(const Command& c) {
+void MediaShard::set_codec(Command& c) {
   Room* r = room(c.conference);
-  if (r == nullptr) return false;
+  if (r == nullptr) return complete(c, Failure::kUnknownConference);
   const auto it = r->members.find(c.participant);
-  if (it == r->members.end()) return false;
-  Member& member = *it->second;
-  std::unique_ptr<Decoder> decoder;
-  std::unique_ptr<DtmfDetector> inband;
-  try {
-    decoder = make_decoder(c.codec);
-    if (c.stream.telephone_event_pt == 0)
-      inband = std::make_unique<DtmfDetector>(c.codec.sample_rate);
-  } catch (const std::exception&) {
-    return false;
-  }
-  // A fresh mix slot at the new rate (its encoder, resampler and groups).
+  if (it == r->members.end()) return complete(c, Failure::kUnknownParticipant);
+  Prepared* pr = c.prepared.get();
+  if (pr == nullptr || !pr->decoder || !pr->slot) return complete(c, Failure::kCodec);
+  Member& m = *it->second;
+  // The new mix slot (its encoder, resampler and groups) was built off the
+  // shard: swap it in. Nothing here can fail, so the old codec stays unless
+  // the whole change applies.
   r->conference.remove(c.participant);
-  if (!r->conference.add(c.participant, c.codec, c.settings)) {
-    remove_participant(*r, c.participant);
-    return false;
-  }
-  member.decoder = std::move(decoder);
-  member.inband_dtmf = std::move(inband);
-  member.payload_type = c.payload_type;
-  member.codec = c.codec.id;
-  member.timestamp_step = rtp_timestamp_step(c.codec);
-  member.stream->set_format(c.stream);
+  r->conference.adopt(*pr->slot, c.settings);
+  m.decoder = std::move(pr->decoder);
+  m.inband_dtmf = std::move(pr->inband_dtmf);
+  m.payload_type = c.payload_type;
+  m.codec = c.codec.id;
+  m.timestamp_step = rtp_timestamp_step(c.codec);
+  m.stream->set_format(c.stream);
   reindex(*r);
-  return true;
+  complete(c, Failure::kNone);
 }
 
 void MediaShard::remove_participant(Room& r, ParticipantId id) {
   const auto it = r.members.find(id);
   if (it == r.members.end()) return;
-  shard_.close_stream(it->second->stream);
+  // The graveyard keeps the object two ticks; its sockets close now.
+  shard_.retire(std::move(it->second->stream));
   r.conference.remove(id);
   r.members.erase(it);
   reindex(r);
   participants_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void MediaShard::apply(const Command& c) {
-  auto failed = [&] {
-    emit({Event::Kind::kCommandFailed, c.conference, c.participant, static_cast<uint64_t>(c.kind)});
-  };
+bool MediaShard::waits_in_fifo(const Command& c) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const Command& p = pending_.at(i);
+    if (p.conference == c.conference && p.participant == c.participant) return true;
+  }
+  return false;
+}
+
+template <class Match>
+bool MediaShard::cancel_pending(Match match) {
+  bool had_add = false;
+  pending_.filter([&](const Command& p) { return !match(p); },
+                  [&](Command& p) {
+                    if (p.kind == Command::Kind::kAddParticipant) had_add = true;
+                    // The prepared objects (an unattached stream, a decoder, a
+                    // mix slot) are freed here, on the command path.
+                    complete(p, Failure::kCancelled);
+                  });
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
+  return had_add;
+}
+
+void MediaShard::route(Command& c) {
   switch (c.kind) {
     case Command::Kind::kAddParticipant:
-      add_participant(c);
-      return;
+      pending_.push(std::move(c));
+      break;
+    case Command::Kind::kRemoveParticipant: {
+      const bool add_was_pending = cancel_pending([&](const Command& p) {
+        return p.conference == c.conference && p.participant == c.participant;
+      });
+      if (add_was_pending) {
+        // Never added: nothing to remove, nothing received.
+        const rtp::StreamStats none;
+        complete(c, Failure::kNone, 0, &none);
+      } else {
+        apply(c);
+      }
+      break;
+    }
+    case Command::Kind::kRemoveConference:
+      cancel_pending([&](const Command& p) { return p.conference == c.conference; });
+      apply(c);
+      break;
+    case Command::Kind::kUpdateParticipant:
+    case Command::Kind::kSetCodec:
+    case Command::Kind::kSetRemote:
+    case Command::Kind::kSetSrtp:
+      // Behind the participant's pending add (or a command already waiting
+      // behind it), in order.
+      if (waits_in_fifo(c)) {
+        pending_.push(std::move(c));
+      } else {
+        apply(c);
+      }
+      break;
+    case Command::Kind::kReportStats:
+    case Command::Kind::kSetMusic:
+    case Command::Kind::kSetSpan:
+      apply(c);
+      break;
+  }
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
+}
+
+void MediaShard::apply(Command& c) {
+  commands_applied_.store(commands_applied_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+  switch (c.kind) {
+    case Command::Kind::kAddParticipant:
+      return add_participant(c);
     case Command::Kind::kRemoveParticipant: {
       Room* r = room(c.conference);
-      if (r == nullptr || !r->members.contains(c.participant)) return failed();
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      const auto it = r->members.find(c.participant);
+      if (it == r->members.end()) return complete(c, Failure::kUnknownParticipant);
+      const rtp::StreamStats stats = it->second->stream->snapshot(std::chrono::steady_clock::now());
       remove_participant(*r, c.participant);
-      emit({Event::Kind::kParticipantRemoved, c.conference, c.participant, 0});
-      return;
+      return complete(c, Failure::kNone, 0, &stats);
     }
     case Command::Kind::kSetCodec:
-      if (!set_codec(c)) failed();
-      return;
+      return set_codec(c);
     case Command::Kind::kUpdateParticipant: {
       Room* r = room(c.conference);
-      if (r == nullptr || !r->conference.update(c.participant, c.settings)) return failed();
-      return;
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      if (!r->conference.update(c.participant, c.settings)) {
+        return complete(c, Failure::kUnknownParticipant);
+      }
+      return complete(c, Failure::kNone);
+    }
+    case Command::Kind::kSetRemote:
+    case Command::Kind::kSetSrtp: {
+      if (room(c.conference) == nullptr) return complete(c, Failure::kUnknownConference);
+      Member* m = member(c.conference, c.participant);
+      if (m == nullptr) return complete(c, Failure::kUnknownParticipant);
+      if (c.kind == Command::Kind::kSetRemote) {
+        m->stream->set_remote(c.remote_rtp, c.remote_rtcp);
+      } else if (!m->stream->set_srtp(c.srtp)) {
+        return complete(c, Failure::kBadKeys);  // the old keys stay
+      }
+      return complete(c, Failure::kNone);
+    }
+    case Command::Kind::kReportStats: {
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [id, r] : rooms_) {
+        for (auto& [pid, m] : r->members) {
+          Event e;
+          e.kind = Event::Kind::kStats;
+          e.conference = id;
+          e.participant = pid;
+          e.stats = m->stream->snapshot(now);
+          notify(e);
+        }
+      }
+      return complete(c, Failure::kNone);
     }
     case Command::Kind::kSetMusic: {
-      Room& r = room_or_create(c.conference);
-      try {
-        r.conference.set_music(c.music_file);
-      } catch (const std::exception&) {
-        failed();  // unreadable file: the previous music stays
-      }
-      return;
+      Room& r = room_or_create(c.conference, c);
+      if (!c.prepared || !c.prepared->music) return complete(c, Failure::kNoMusic);
+      r.conference.set_music(c.prepared->music);
+      return complete(c, Failure::kNone);
     }
     case Command::Kind::kSetSpan: {
-      Room& r = room_or_create(c.conference);
+      Room& r = room_or_create(c.conference, c);
       r.conference.set_span_peers(c.span_ports.size(), c.span_rate);
       r.span = c.span_ports.empty() ? nullptr : std::make_unique<SpanEndpoint>(c.span_ports);
-      return;
+      return complete(c, Failure::kNone);
     }
     case Command::Kind::kRemoveConference: {
+      // A part whose adds were all cancelled never made the room: already gone.
       Room* r = room(c.conference);
-      if (r == nullptr) return failed();
-      while (!r->members.empty()) remove_participant(*r, r->members.begin()->first);
-      rooms_.erase(c.conference);
-      return;
+      if (r != nullptr) {
+        while (!r->members.empty()) remove_participant(*r, r->members.begin()->first);
+        rooms_.erase(c.conference);
+      }
+      return complete(c, Failure::kNone);
     }
   }
+}
+
+void MediaShard::apply_pending(size_t adds_budget) {
+  while (!pending_.empty()) {
+    Command& front = pending_.at(0);
+    if (front.kind == Command::Kind::kAddParticipant) {
+      if (adds_budget == 0) break;
+      --adds_budget;
+    }
+    pending_.pop(*scratch_);
+    apply(*scratch_);
+    *scratch_ = Command{};  // frees what the shard did not adopt
+  }
+  pending_count_.store(pending_.size(), std::memory_order_relaxed);
+}
+
+void MediaShard::on_commands(uint64_t /*tick*/) {
+  flush_backlog();
+  // Completions first: while some still wait for room, take no new command
+  // (the engine sees a full ring and holds back), so the backlog stays bounded.
+  if (!backlog_.empty()) return;
+  size_t taken = 0;
+  while (taken < config_.commands_per_tick && !pending_.full() && commands_->try_pop(*scratch_)) {
+    ++taken;
+    route(*scratch_);
+    *scratch_ = Command{};
+  }
+  // Removals and changes above; new members last, a bounded number per tick.
+  apply_pending(config_.adds_per_tick);
+}
+
+void MediaShard::on_rtp_timeout(rtp::Stream& stream) {
+  const auto* m = static_cast<const Member*>(stream.owner_tag());
+  if (m == nullptr) return;
+  Event e;
+  e.kind = Event::Kind::kRtpTimeout;
+  e.conference = m->conference;
+  e.participant = m->id;
+  notify(e);
+}
+
+void MediaShard::on_dtmf(rtp::Stream& stream, char digit) {
+  const auto* m = static_cast<const Member*>(stream.owner_tag());
+  if (m == nullptr) return;
+  Event e;
+  e.kind = Event::Kind::kDtmf;
+  e.conference = m->conference;
+  e.participant = m->id;
+  e.value = static_cast<uint64_t>(static_cast<unsigned char>(digit));
+  notify(e);
 }
 
 void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
@@ -230,7 +425,12 @@ void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
   }
   if (m.inband_dtmf) {
     for (char digit : m.inband_dtmf->process(conf.input_slot(index))) {
-      emit({Event::Kind::kInbandDtmf, id, m.id, static_cast<uint64_t>(digit)});
+      Event e;
+      e.kind = Event::Kind::kDtmf;
+      e.conference = id;
+      e.participant = m.id;
+      e.value = static_cast<uint64_t>(static_cast<unsigned char>(digit));
+      notify(e);
     }
   }
 }
@@ -257,18 +457,26 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
   if (config_.level_interval_ticks != 0 && tick % config_.level_interval_ticks == 0) {
     for (size_t i = 0; i < conf.size(); ++i) {
       if (!conf.talking(i)) continue;
-      emit({Event::Kind::kLevel, id, conf.id_at(i), static_cast<uint64_t>(-conf.level_dbov(i))});
+      Event e;
+      e.kind = Event::Kind::kLevel;
+      e.conference = id;
+      e.participant = conf.id_at(i);
+      e.value = static_cast<uint64_t>(-conf.level_dbov(i));
+      notify(e);
     }
   }
   for (const ConferenceEvent& e : conf.events()) {
-    emit({e.kind == ConferenceEvent::Kind::kStartedTalking ? Event::Kind::kStartedTalking
-                                                           : Event::Kind::kStoppedTalking,
-          id, e.id, static_cast<uint64_t>(-e.level_dbov)});
+    Event out;
+    out.kind = e.kind == ConferenceEvent::Kind::kStartedTalking ? Event::Kind::kStartedTalking
+                                                                : Event::Kind::kStoppedTalking;
+    out.conference = id;
+    out.participant = e.id;
+    out.value = static_cast<uint64_t>(-e.level_dbov);
+    notify(out);
   }
 }
 
 void MediaShard::on_tick(uint64_t tick, std::chrono::steady_clock::time_point /*deadline*/) {
-  while (commands_->try_pop(*scratch_)) apply(*scratch_);
   const auto start = std::chrono::steady_clock::now();
   for (auto& [id, room] : rooms_) tick_room(id, *room, tick);
   const auto took = std::chrono::steady_clock::now() - start;

@@ -13,6 +13,7 @@
 #include "mixer/dtmf_detector.hpp"
 #include "mixer/event.hpp"
 #include "mixer/span.hpp"
+#include "rtp/event.hpp"
 #include "rtp/histogram.hpp"
 #include "rtp/shard.hpp"
 #include "rtp/spsc_ring.hpp"
@@ -27,35 +28,66 @@ struct MediaShardConfig {
   // Every this many ticks each talking participant's level is reported
   // (kLevel); 0 = never. 50 ticks = once a second.
   uint64_t level_interval_ticks = 50;
+  // The per-tick budget (ARCHITECTURE.md "Media commands"): at most this
+  // many commands are taken from the ring per tick ...
+  size_t commands_per_tick = 64;
+  // ... and at most this many adds applied, after everything else.
+  size_t adds_per_tick = 8;
+  // Adds (and commands naming their participant) waiting on the shard for
+  // their turn; the shard stops taking commands while this is full.
+  size_t pending_capacity = 256;
+  // Usable slots of the event ring (0 = all of kEventRingSize); tests shrink
+  // it to make the ring overflow on purpose.
+  size_t event_ring_capacity = 0;
 };
 
-// The mixer half of a media shard (ARCHITECTURE.md "Threads"): the tick
-// handler of one rtp::Shard. Per tick, on the shard thread: apply queued
-// mixer commands, then per conference pull one Slot per participant from its
-// rtp::Stream, decode (or conceal) into the conference, exchange partial sums
-// with the other parts of a spanning conference, mix, and hand each
-// listener's payload to its stream (the shard batches the sends). Nothing on
-// the steady tick allocates, locks or logs.
-class MediaShard : public rtp::TickHandler {
+// The mixer half of a media shard (ARCHITECTURE.md "Threads", "Media
+// commands"): the tick handler and stream observer of one rtp::Shard, and the
+// owner of the shard's only command ring (signalling → shard, mixer::Command)
+// and only event ring (shard → signalling, mixer::Event).
+//
+// Per tick, on the shard thread: push completions left over from last tick,
+// take up to commands_per_tick commands (removals and changes apply at once;
+// adds, and commands naming a participant whose add waits, go to the pending
+// FIFO), then apply up to adds_per_tick pending adds; then per conference
+// pull one Slot per member from its rtp::Stream, decode (or conceal), exchange
+// partial sums with the other parts of a spanning conference, mix, and hand
+// each listener's payload to its stream (the shard batches the sends).
+// Nothing on the steady tick allocates, locks or logs.
+class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
  public:
-  static constexpr size_t kCommandRingSize = 256;
+  static constexpr size_t kCommandRingSize = 1024;
+  static constexpr size_t kEventRingSize = 4096;
   using DurationHistogram = rtp::Log2Histogram<24>;  // microseconds
 
-  // Registers itself as `shard`'s tick handler (call before shard.start()).
+  // Registers itself as `shard`'s tick handler and stream observer (call
+  // before shard.start()).
   MediaShard(rtp::Shard& shard, MediaShardConfig config = {});
+  // After the shard thread stopped: detaches and frees every member's stream.
   ~MediaShard() override;
   MediaShard(const MediaShard&) = delete;
   MediaShard& operator=(const MediaShard&) = delete;
 
-  // ---- signalling thread: the single producer of the command ring.
-  // False when the ring is full (counted, never blocks).
-  bool post(const Command& command);
+  // ---- signalling thread: producer of the command ring, consumer of the
+  // event ring.
+  // False when the ring is full; `command` is then left untouched.
+  bool post(Command& command);
+  bool ring_full() { return commands_->full(); }
+  // Test hook: usable command ring slots (1..kCommandRingSize).
+  void set_command_ring_capacity(size_t slots) { commands_->set_capacity(slots); }
+  bool poll(Event& event) { return events_->try_pop(event); }
+
+  // ---- signalling thread, after the shard thread has stopped (joined):
+  // completions not yet in the event ring, in order, then every command not
+  // applied (ring and pending FIFO), for the engine to fail as kShuttingDown.
+  void take_leftovers(std::vector<Event>& completions, std::vector<Command>& unapplied);
 
   // ---- any thread: relaxed counters.
-  uint64_t commands_dropped() const { return commands_dropped_.load(std::memory_order_relaxed); }
   uint64_t events_dropped() const { return events_dropped_.load(std::memory_order_relaxed); }
   uint64_t mix_ticks() const { return mix_ticks_.load(std::memory_order_relaxed); }
+  uint64_t commands_applied() const { return commands_applied_.load(std::memory_order_relaxed); }
   size_t participant_count() const { return participants_.load(std::memory_order_relaxed); }
+  size_t pending_adds() const { return pending_count_.load(std::memory_order_relaxed); }
   // Lost frames rebuilt from the next packet's in-band FEC (Opus LBRR,
   // RFC 7587 §3.2.1), and lost frames the decoder concealed instead.
   uint64_t frames_fec_recovered() const { return fec_recovered_.load(std::memory_order_relaxed); }
@@ -67,12 +99,19 @@ class MediaShard : public rtp::TickHandler {
   const DurationHistogram& mix_durations_us() const { return mix_durations_; }
 
   // ---- rtp::TickHandler (shard thread)
+  void on_commands(uint64_t tick) override;
   void on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) override;
+  // ---- rtp::StreamObserver (shard thread): addressed to the member.
+  void on_rtp_timeout(rtp::Stream& stream) override;
+  void on_dtmf(rtp::Stream& stream, char digit) override;
 
  private:
   struct Member {
+    ConferenceId conference = 0;
     ParticipantId id = 0;
-    rtp::Stream* stream = nullptr;
+    // Owned here; attached to the shard while a member, retired to the
+    // shard's graveyard (freed two ticks later) when removed.
+    std::unique_ptr<rtp::Stream> stream;
     std::unique_ptr<Decoder> decoder;
     std::unique_ptr<DtmfDetector> inband_dtmf;  // only without RFC 4733
     uint8_t payload_type = 0;
@@ -88,32 +127,94 @@ class MediaShard : public rtp::TickHandler {
     std::unique_ptr<SpanEndpoint> span;
   };
 
-  void apply(const Command& command);
-  void add_participant(const Command& command);
+  // A fixed-capacity FIFO of commands held on the shard (no allocation after
+  // construction).
+  class PendingFifo {
+   public:
+    explicit PendingFifo(size_t capacity) : slots_(capacity < 1 ? 1 : capacity) {}
+    size_t size() const { return size_; }
+    bool full() const { return size_ == slots_.size(); }
+    bool empty() const { return size_ == 0; }
+    Command& at(size_t i) { return slots_[(head_ + i) % slots_.size()]; }
+    void push(Command&& c) {
+      at(size_) = std::move(c);
+      ++size_;
+    }
+    void pop(Command& out) {
+      out = std::move(at(0));
+      at(0) = Command{};
+      head_ = (head_ + 1) % slots_.size();
+      --size_;
+    }
+    // Keeps the entries `keep` accepts, in order; hands the others to `drop`.
+    template <class Keep, class Drop>
+    void filter(Keep keep, Drop drop) {
+      size_t w = 0;
+      for (size_t r = 0; r < size_; ++r) {
+        Command& c = at(r);
+        if (keep(c)) {
+          if (w != r) at(w) = std::move(c);
+          ++w;
+        } else {
+          drop(c);
+          c = Command{};
+        }
+      }
+      for (size_t r = w; r < size_; ++r) at(r) = Command{};
+      size_ = w;
+    }
+
+   private:
+    std::vector<Command> slots_;
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+
+  void route(Command& command);
+  void apply(Command& command);
+  void apply_pending(size_t adds_budget);
+  void add_participant(Command& command);
   void remove_participant(Room& room, ParticipantId id);
-  // kSetCodec: the member keeps its stream (port, SSRC, latch) and gets a new
-  // decoder, mix slot and stream format. False: nothing changed.
-  bool set_codec(const Command& command);
+  void set_codec(Command& command);
+  bool waits_in_fifo(const Command& command);
+  // Cancels every pending entry `match` accepts (kFailed/kCancelled); true
+  // when one of them was an add.
+  template <class Match>
+  bool cancel_pending(Match match);
   void reindex(Room& room);
   Room* room(ConferenceId id);
-  Room& room_or_create(ConferenceId id);
+  Room& room_or_create(ConferenceId id, const Command& command);
+  Member* member(ConferenceId conference, ParticipantId id);
   void tick_room(ConferenceId id, Room& room, uint64_t tick);
   void decode_input(Room& room, size_t index, ConferenceId id);
-  void emit(const Event& event);
+  // Completions: never dropped (a full ring keeps them in backlog_).
+  void complete(const Command& command, Failure failure, uint64_t value = 0,
+                const rtp::StreamStats* stats = nullptr);
+  // Notifications: dropped (counted) when the ring is full or completions wait.
+  void notify(const Event& event);
+  void flush_backlog();
 
   rtp::Shard& shard_;
   MediaShardConfig config_;
   std::unique_ptr<rtp::SpscRing<Command, kCommandRingSize>> commands_;
+  std::unique_ptr<rtp::SpscRing<Event, kEventRingSize>> events_;
   std::unique_ptr<Command> scratch_;  // popped command (large; kept off the stack)
+  PendingFifo pending_;
+  // Completions the event ring had no room for, pushed first next tick.
+  // Reserved to commands_per_tick + pending_capacity: a tick completes at
+  // most what it took from the ring plus what was pending, and no command is
+  // taken while this is not empty.
+  std::vector<Event> backlog_;
   std::unordered_map<ConferenceId, std::unique_ptr<Room>> rooms_;
 
   std::atomic<uint64_t> mix_ticks_{0};
   std::atomic<size_t> participants_{0};
+  std::atomic<size_t> pending_count_{0};
+  std::atomic<uint64_t> commands_applied_{0};
   std::atomic<uint64_t> fec_recovered_{0};
   std::atomic<uint64_t> concealed_{0};
   std::atomic<uint64_t> decodes_skipped_{0};
   std::atomic<uint64_t> events_dropped_{0};
-  alignas(rtp::kCacheLine) std::atomic<uint64_t> commands_dropped_{0};  // producer-written
   DurationHistogram mix_durations_;
 };
 

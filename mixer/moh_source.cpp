@@ -135,6 +135,15 @@ std::shared_ptr<const MohClip> MohRegistry::clip(const std::string& file, int sa
   return made;
 }
 
+std::shared_ptr<const MusicClips> MohRegistry::clips(const std::string& file, int extra_rate) {
+  auto out = std::make_shared<MusicClips>();
+  out->file = file;
+  for (int rate : MusicClips::kRates) out->by_rate.emplace_back(rate, clip(file, rate));
+  if (extra_rate > 0 && !out->at(extra_rate))
+    out->by_rate.emplace_back(extra_rate, clip(file, extra_rate));
+  return out;
+}
+
 size_t MohRegistry::size() const {
   const std::lock_guard lock(mutex_);
   return clips_.size();

@@ -59,6 +59,24 @@ class MohSource {
   uint64_t position_ = 0;
 };
 
+// One conference's music resolved off the shard thread: the file and its
+// clip at every rate the conference may run at (Engine resolves it on the
+// signalling thread and hands it over in the command), so a conference that
+// changes rate on its shard finds its clip here instead of asking the
+// registry (a mutex, maybe a WAV decode) on the tick.
+struct MusicClips {
+  // Conference rates the engine resolves every music for.
+  static constexpr int kRates[] = {8000, 12000, 16000, 24000, 48000};
+  std::string file;  // "" = the built-in tune
+  std::vector<std::pair<int, std::shared_ptr<const MohClip>>> by_rate;
+  // nullptr when `rate` was not resolved.
+  std::shared_ptr<const MohClip> at(int rate) const {
+    for (const auto& [r, clip] : by_rate)
+      if (r == rate) return clip;
+    return nullptr;
+  }
+};
+
 // Decoded clips keyed by (file, rate): a file is read and resampled once
 // however many listeners play it, and kept for the life of the registry. An
 // empty file name means the built-in tune.
@@ -73,6 +91,9 @@ class MohRegistry {
   void preload(const std::string& file, std::initializer_list<int> rates) {
     for (int rate : rates) (void)clip(file, rate);
   }
+  // `file` at every MusicClips::kRates rate (and `extra_rate` when not 0).
+  // Throws std::runtime_error when the file cannot be read.
+  std::shared_ptr<const MusicClips> clips(const std::string& file, int extra_rate = 0);
   // A fresh playhead over the shared clip.
   MohSource source(const std::string& file, int sample_rate) {
     return MohSource(clip(file, sample_rate));

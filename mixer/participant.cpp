@@ -18,14 +18,15 @@ Participant::Participant(ParticipantId id_, const CodecParams& codec_, int confe
   set_conference_rate(conference_rate);
 }
 
-void Participant::set_conference_rate(int conference_rate) {
+void Participant::set_conference_rate(int rate) {
+  conference_rate = rate;
   in_resampler.reset();
-  if (codec.sample_rate != conference_rate) {
-    in_resampler = std::make_unique<Resampler>(codec.sample_rate, conference_rate);
+  if (codec.sample_rate != rate) {
+    in_resampler = std::make_unique<Resampler>(codec.sample_rate, rate);
   }
-  buffers->private_chain.set_conference_rate(conference_rate);
+  buffers->private_chain.set_conference_rate(rate);
   buffers->input.set_silence(codec.sample_rate);
-  buffers->input_at_rate.set_silence(conference_rate);
+  buffers->input_at_rate.set_silence(rate);
   input_zeroed = true;
   mix_input = in_resampler ? &buffers->input_at_rate : &buffers->input;
   ramp = {};

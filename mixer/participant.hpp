@@ -111,6 +111,7 @@ struct Participant {
   size_t music_group = 0;
   ParticipantId id;
   CodecParams codec;
+  int conference_rate = 0;  // the rate the buffers and resampler are built for
 
   // ---- set-up state
   ParticipantSettings settings;

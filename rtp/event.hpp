@@ -1,8 +1,8 @@
 #pragma once
-// Events from a shard to the signalling thread, through a bounded SPSC ring. A
-// full ring drops the event and counts it; the shard never waits.
+// A stream's statistics, and what a stream reports about itself (to the
+// shard's StreamObserver, on the shard thread). The shard has no event ring
+// of its own: the mixer's ring carries everything (mixer/event.hpp).
 
-#include <array>
 #include <cstdint>
 
 #include "rtp/stream_config.hpp"
@@ -40,28 +40,19 @@ struct StreamStats {
   DropCounters drops;
 };
 
-enum class EventKind : uint8_t {
-  kStreamOpened,      // local_port
-  kStreamOpenFailed,  // no free port, bind failed, or duplicate id
-  kStreamClosed,
-  kRtpTimeout,  // nothing received for the configured time
-  kDtmf,        // digit
-  kSsrcChange,  // previous_ssrc → ssrc
-  kStats,
-  kCommandFailed,  // user_code = the CommandKind that failed (unknown stream, bad keys)
-  kUser,           // posted by the mixer through Shard::post_event
-};
-
-struct Event {
-  EventKind kind = EventKind::kUser;
-  StreamId stream = 0;
-  uint16_t local_port = 0;
-  char digit = 0;
-  uint32_t ssrc = 0;
-  uint32_t previous_ssrc = 0;
-  StreamStats stats;
-  uint32_t user_code = 0;
-  std::array<uint64_t, 4> user_args{};
+// What a stream notices on its own (on the shard thread, inside the tick):
+// told to the shard's observer (the mixer), which addresses it to a
+// participant. Streams never free themselves; a timeout is only news.
+class Stream;
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  // Nothing received for the configured time (once, until media returns).
+  virtual void on_rtp_timeout(Stream& /*stream*/) {}
+  // RFC 4733: one digit per key press.
+  virtual void on_dtmf(Stream& /*stream*/, char /*digit*/) {}
+  // RFC 3550 §8.2: the remote changed SSRC.
+  virtual void on_ssrc_change(Stream& /*stream*/, uint32_t /*previous*/, uint32_t /*ssrc*/) {}
 };
 
 }  // namespace chorus::rtp

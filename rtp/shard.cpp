@@ -9,7 +9,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <string>
 
@@ -19,17 +18,6 @@ using boost::asio::ip::udp;
 
 namespace {
 
-// Socket receive buffer: a few ticks of a busy stream's packets, so a tick
-// that runs long does not cost packets.
-constexpr int kSocketReceiveBuffer = 256 * 1024;
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 // epoll tags: the two control descriptors, else a Stream* (aligned, so bit 0
 // is free) with bit 0 set for its RTCP socket.
 constexpr uint64_t kTagTimer = 0;
@@ -38,20 +26,15 @@ constexpr uint64_t kTagRtcp = 1;
 constexpr int kMaxEvents = 256;
 
 int checked(int fd, const char* what) {
-  if (fd < 0) throw std::runtime_error(std::string("rtp shard: ") + what + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error(std::string("rtp shard: ") + what + ": " + std::strerror(errno));
   return fd;
 }
 
 }  // namespace
 
 Shard::Shard(const ShardConfig& config)
-    : config_(config),
-      buffers_(config.buffer_count),
-      ports_(config.port_first, config.port_last),
-      receive_batch_(buffers_),
-      rng_state_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^ config.index),
-      commands_(std::make_unique<SpscRing<Command, kCommandRingSize>>()),
-      events_(std::make_unique<SpscRing<Event, kEventRingSize>>()) {
+    : config_(config), buffers_(config.buffer_count), receive_batch_(buffers_) {
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -65,6 +48,8 @@ Shard::Shard(const ShardConfig& config)
 Shard::~Shard() {
   stop();
   graveyard_.clear();
+  // Attached streams belong to their owners (who detach them before freeing).
+  for (Stream* stream : streams_) detach_sockets(*stream);
   streams_.clear();
   for (const int fd : {wake_fd_, timer_fd_, sockets_fd_, epoll_fd_})
     if (fd >= 0) ::close(fd);
@@ -107,7 +92,8 @@ void Shard::loop() {
     }
     bool tick_due = false;
     for (int i = 0; i < n; ++i) {
-      if (events[static_cast<size_t>(i)].data.u64 != kTagTimer) continue;  // wake: see the loop condition
+      if (events[static_cast<size_t>(i)].data.u64 != kTagTimer)
+        continue;  // wake: see the loop condition
       uint64_t expirations;
       if (::read(timer_fd_, &expirations, sizeof expirations) > 0) tick_due = true;
     }
@@ -133,101 +119,56 @@ void Shard::drain_ready() {
   }
 }
 
-bool Shard::post(const Command& command) {
-  if (commands_->try_push(command)) return true;
-  commands_dropped_.fetch_add(1, std::memory_order_relaxed);
-  return false;
-}
-
-bool Shard::poll_event(Event& event) {
-  return events_->try_pop(event);
-}
-
-bool Shard::post_event(const Event& event) {
-  if (events_->try_push(event)) return true;
-  events_dropped_.store(events_dropped_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-  return false;
-}
-
-uint32_t Shard::next_ssrc() {
-  // RFC 3550 §8.1: random SSRCs; 0 is avoided only for readability in traces.
-  uint32_t ssrc;
-  do {
-    ssrc = static_cast<uint32_t>(splitmix64(rng_state_));
-  } while (ssrc == 0);
-  return ssrc;
-}
-
 Stream* Shard::find_stream(StreamId id) {
-  for (const auto& s : streams_)
-    if (s->id() == id) return s.get();
+  for (Stream* s : streams_)
+    if (s->id() == id) return s;
   return nullptr;
 }
 
-Stream* Shard::open_stream(const StreamConfig& config) {
-  if (streams_.size() >= config_.max_streams || find_stream(config.id) != nullptr) return nullptr;
-  const udp protocol = config_.bind_address.is_v6() ? udp::v6() : udp::v4();
-  for (size_t attempt = 0; attempt < ports_.capacity(); ++attempt) {
-    const std::optional<uint16_t> port = ports_.allocate();
-    if (!port) return nullptr;
-    boost::system::error_code ec;
-    udp::socket rtp(io_);
-    rtp.open(protocol, ec);
-    if (!ec) rtp.bind(udp::endpoint(config_.bind_address, *port), ec);
-    std::optional<udp::socket> rtcp;
-    if (!ec && !config.rtcp_mux) {
-      rtcp.emplace(io_);
-      rtcp->open(protocol, ec);
-      if (!ec)
-        rtcp->bind(udp::endpoint(config_.bind_address, static_cast<uint16_t>(*port + 1)), ec);
-    }
-    if (ec) {
-      // Someone outside the shard holds the port: try the next one.
-      ports_.release(*port);
-      continue;
-    }
-    boost::system::error_code ignored;
-    rtp.non_blocking(true, ignored);
-    rtp.set_option(udp::socket::receive_buffer_size(kSocketReceiveBuffer), ignored);
-    if (rtcp) rtcp->non_blocking(true, ignored);
-    // Receive timestamps: datagrams are read on the tick, arrival times kept.
-    const int on = 1;
-    ::setsockopt(rtp.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-    if (rtcp) ::setsockopt(rtcp->native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-    const std::chrono::milliseconds timeout =
-        config.rtp_timeout.count() > 0 ? config.rtp_timeout : config_.rtp_timeout;
-    streams_.push_back(std::make_unique<Stream>(*this, config, std::move(rtp), std::move(rtcp),
-                                                next_ssrc(), timeout, Clock::now()));
-    Stream* stream = streams_.back().get();
-    const auto tag = reinterpret_cast<uint64_t>(stream);
-    if (!watch(sockets_fd_, stream->rtp_socket().native_handle(), tag) ||
-        (stream->rtcp_socket() != nullptr &&
-         !watch(sockets_fd_, stream->rtcp_socket()->native_handle(), tag | kTagRtcp))) {
-      // The kernel refused the watch (epoll's max_user_watches, memory): the
-      // open fails like an exhausted port pool instead of ending the thread.
-      close_stream(stream);
-      return nullptr;
-    }
-    return stream;
-  }
-  return nullptr;
-}
-
-void Shard::close_stream(Stream* stream) {
-  const auto it = std::find_if(streams_.begin(), streams_.end(),
-                               [stream](const auto& s) { return s.get() == stream; });
-  if (it == streams_.end()) return;
+void Shard::detach_sockets(Stream& stream) {
   // Out of the epoll set before the descriptors close (closing would drop
   // them too, unless a descriptor was duplicated).
-  ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream->rtp_socket().native_handle(), nullptr);
-  if (stream->rtcp_socket() != nullptr)
-    ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream->rtcp_socket()->native_handle(), nullptr);
-  stream->close_sockets();
-  ports_.release(stream->local_port());
-  graveyard_.push_back({std::move(*it), tick_number_});
-  *it = std::move(streams_.back());
-  streams_.pop_back();
+  if (stream.rtp_socket().is_open())
+    ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream.rtp_socket().native_handle(), nullptr);
+  if (stream.rtcp_socket() != nullptr && stream.rtcp_socket()->is_open())
+    ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream.rtcp_socket()->native_handle(), nullptr);
+  stream.close_sockets();
+}
+
+bool Shard::attach(Stream& stream) {
+  if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr ||
+      !stream.rtp_socket().is_open()) {
+    return false;
+  }
+  const auto tag = reinterpret_cast<uint64_t>(&stream);
+  if (!watch(sockets_fd_, stream.rtp_socket().native_handle(), tag)) return false;
+  if (stream.rtcp_socket() != nullptr &&
+      !watch(sockets_fd_, stream.rtcp_socket()->native_handle(), tag | kTagRtcp)) {
+    // The kernel refused the watch (epoll's max_user_watches, memory): the
+    // attach fails like a full stream table instead of ending the thread.
+    ::epoll_ctl(sockets_fd_, EPOLL_CTL_DEL, stream.rtp_socket().native_handle(), nullptr);
+    return false;
+  }
+  streams_.push_back(&stream);
+  stream.on_attached(Clock::now());
+  streams_attached_.store(streams_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+void Shard::detach(Stream& stream) {
+  const auto it = std::find(streams_.begin(), streams_.end(), &stream);
+  if (it != streams_.end()) {
+    *it = streams_.back();
+    streams_.pop_back();
+    streams_attached_.store(streams_.size(), std::memory_order_relaxed);
+  }
+  detach_sockets(stream);
+}
+
+void Shard::retire(std::unique_ptr<Stream> stream) {
+  if (!stream) return;
+  detach(*stream);
+  graveyard_.push_back({std::move(stream), tick_number_});
 }
 
 void Shard::drain(Stream* stream, bool rtcp_socket) {
@@ -248,7 +189,8 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
       timespec ts{};
       if (receive_batch_.kernel_time(i, ts)) {
         const auto wall = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-        const Clock::time_point t{std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
+        const Clock::time_point t{
+            std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
         if (t <= drain_now_ && t > drain_now_ - std::chrono::seconds(1)) arrival = t;
       }
       stream->on_datagram(receive_batch_.datagram(i),
@@ -280,7 +222,7 @@ void Shard::on_tick_timer() {
                   std::memory_order_relaxed);
     deadline_ += config_.tick_interval * static_cast<int64_t>(passed);
     // The skipped ticks' time still passes on every outgoing timeline.
-    for (const auto& stream : streams_)
+    for (Stream* stream : streams_)
       stream->skip(static_cast<uint32_t>(passed) * stream->config().samples_per_tick);
   }
   run_tick(start);
@@ -298,63 +240,10 @@ void Shard::run_tick(Clock::time_point now) {
   // Streams closed two ticks ago can no longer be referenced by a handler.
   std::erase_if(graveyard_, [this](const Closed& c) { return c.tick + 2 <= tick_number_; });
   drain_ready();  // everything received since the last tick, with its arrival time
-  Command command;
-  while (commands_->try_pop(command)) apply(command);
-  for (const auto& stream : streams_) stream->on_tick(now);
+  if (tick_handler_ != nullptr) tick_handler_->on_commands(tick_number_);
+  for (Stream* stream : streams_) stream->on_tick(now);
   if (tick_handler_ != nullptr) tick_handler_->on_tick(tick_number_, deadline_);
-  for (const auto& stream : streams_) stream->flush();
-}
-
-void Shard::fail(const Command& command) {
-  Event event;
-  event.kind = EventKind::kCommandFailed;
-  event.stream = command.stream;
-  event.user_code = static_cast<uint32_t>(command.kind);
-  post_event(event);
-}
-
-void Shard::apply(const Command& command) {
-  Stream* stream = command.kind == CommandKind::kOpenStream || command.kind == CommandKind::kUser
-                       ? nullptr
-                       : find_stream(command.stream);
-  Event event;
-  event.stream = command.stream;
-  switch (command.kind) {
-    case CommandKind::kOpenStream: {
-      StreamConfig config = command.config;
-      config.id = command.stream;
-      stream = open_stream(config);
-      event.kind = stream != nullptr ? EventKind::kStreamOpened : EventKind::kStreamOpenFailed;
-      event.local_port = stream != nullptr ? stream->local_port() : 0;
-      post_event(event);
-      return;
-    }
-    case CommandKind::kCloseStream:
-      if (stream == nullptr) return fail(command);
-      event.kind = EventKind::kStats;
-      event.stats = stream->snapshot(Clock::now());
-      post_event(event);
-      close_stream(stream);
-      event.kind = EventKind::kStreamClosed;
-      post_event(event);
-      return;
-    case CommandKind::kSetRemote:
-      if (stream == nullptr) return fail(command);
-      stream->set_remote(command.remote_rtp, command.remote_rtcp);
-      return;
-    case CommandKind::kSetSrtp:
-      if (stream == nullptr || !stream->set_srtp(command.keys)) return fail(command);
-      return;
-    case CommandKind::kRequestStats:
-      if (stream == nullptr) return fail(command);
-      event.kind = EventKind::kStats;
-      event.stats = stream->snapshot(Clock::now());
-      post_event(event);
-      return;
-    case CommandKind::kUser:
-      if (tick_handler_ != nullptr) tick_handler_->on_command(command);
-      return;
-  }
+  for (Stream* stream : streams_) stream->flush();
 }
 
 }  // namespace chorus::rtp

@@ -215,12 +215,9 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
 
   if (have_remote_ssrc_ && ssrc != remote_ssrc_) {
     // RFC 3550 §8.2: the remote changed SSRC (restart, re-INVITE, transfer).
-    Event event;
-    event.kind = EventKind::kSsrcChange;
-    event.stream = id();
-    event.previous_ssrc = remote_ssrc_;
-    event.ssrc = ssrc;
-    shard_.post_event(event);
+    if (StreamObserver* observer = shard_.stream_observer()) {
+      observer->on_ssrc_change(*this, remote_ssrc_, ssrc);
+    }
     receive_stats_.reset();
     dtmf_.reset();
   }
@@ -235,12 +232,7 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
   if (config_.telephone_event_pt != 0 && pt == config_.telephone_event_pt) {
     // RFC 4733 events never reach the jitter buffer: the digit is signalling's.
     if (const std::optional<char> digit = dtmf_.on_packet(packet->timestamp(), packet->payload())) {
-      Event event;
-      event.kind = EventKind::kDtmf;
-      event.stream = id();
-      event.ssrc = ssrc;
-      event.digit = *digit;
-      shard_.post_event(event);
+      if (StreamObserver* observer = shard_.stream_observer()) observer->on_dtmf(*this, *digit);
     }
     return;
   }
@@ -331,11 +323,7 @@ const Stream::udp::endpoint& Stream::rtcp_destination() const {
 void Stream::on_tick(Clock::time_point now) {
   if (!timed_out_ && now - last_received_ >= rtp_timeout_) {
     timed_out_ = true;  // once, until something arrives again
-    Event event;
-    event.kind = EventKind::kRtpTimeout;
-    event.stream = id();
-    event.ssrc = remote_ssrc_;
-    shard_.post_event(event);
+    if (StreamObserver* observer = shard_.stream_observer()) observer->on_rtp_timeout(*this);
   }
   if (rtcp_scheduler_.due(now)) send_rtcp_report(now);
 }

@@ -42,7 +42,8 @@ class Stream {
   using Clock = std::chrono::steady_clock;
   using udp = boost::asio::ip::udp;
 
-  // Made by Shard::open_stream with sockets already bound.
+  // Made by StreamFactory::open (any thread) with sockets already bound;
+  // used on `shard`'s thread once attached.
   Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
          std::optional<udp::socket> rtcp_socket, uint32_t local_ssrc,
          std::chrono::milliseconds rtp_timeout, Clock::time_point now);
@@ -51,6 +52,10 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   StreamId id() const { return config_.id; }
+  // The owner's tag for its own bookkeeping (the mixer's member), handed back
+  // through StreamObserver callbacks; the stream never reads it.
+  void set_owner_tag(void* tag) { owner_tag_ = tag; }
+  void* owner_tag() const { return owner_tag_; }
   const StreamConfig& config() const { return config_; }
 
   // ---- the mixer, on the shard thread
@@ -105,6 +110,12 @@ class Stream {
                    Clock::time_point now);
   // A datagram too large for a receive buffer (MSG_TRUNC): dropped as malformed.
   void on_truncated();
+  // Attached to the shard (Shard::attach): inactivity counts from now, not
+  // from when the stream was built off the shard.
+  void on_attached(Clock::time_point now) {
+    last_received_ = now;
+    timed_out_ = false;
+  }
   // Per tick: RTCP when due, the inactivity check.
   void on_tick(Clock::time_point now);
   // Sends what was queued this tick: one sendmmsg per socket.
@@ -123,6 +134,7 @@ class Stream {
   const udp::endpoint& rtcp_destination() const;
 
   Shard& shard_;
+  void* owner_tag_ = nullptr;
   StreamConfig config_;
   udp::socket rtp_socket_;
   std::optional<udp::socket> rtcp_socket_;

@@ -41,7 +41,7 @@ Outcome run(bool levels) {
   c.codec = codec;
   c.payload_type = kOpusPt;
   c.stream.audio_level_ext_id = kLevelExtId;
-  testing::LoopbackMember member(c, 46000);
+  testing::LoopbackMember member(std::move(c), 46000);
   Outcome outcome;
   if (member.port() == 0) return outcome;
 
@@ -57,18 +57,20 @@ Outcome run(bool levels) {
     const size_t size = encoder->encode(f, payload);
     std::optional<std::pair<uint8_t, rtp::AudioLevel>> level;
     const bool quiet = i < kQuietPackets;
-    if (levels) level.emplace(kLevelExtId, rtp::AudioLevel{!quiet, quiet ? uint8_t{127} : uint8_t{21}});
+    if (levels)
+      level.emplace(kLevelExtId, rtp::AudioLevel{!quiet, quiet ? uint8_t{127} : uint8_t{21}});
     std::array<uint8_t, kMaxPayloadBytes + 32> packet{};
-    const rtp::RtpHeader h{kOpusPt, i == 0, static_cast<uint16_t>(i), static_cast<uint32_t>(i) * 960u,
-                           0x1e7e1};
-    const size_t n = rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size), level);
+    const rtp::RtpHeader h{kOpusPt, i == 0, static_cast<uint16_t>(i),
+                           static_cast<uint32_t>(i) * 960u, 0x1e7e1};
+    const size_t n =
+        rtp::write_packet(packet, h, std::span<const uint8_t>(payload.data(), size), level);
     member.send(std::span<const uint8_t>(packet.data(), n));
     next += std::chrono::milliseconds(20);
     std::this_thread::sleep_until(next);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // play out the buffer
-  outcome.skipped = member.engine().media(0).decodes_skipped();
-  outcome.ticks = member.engine().media(0).mix_ticks();
+  outcome.skipped = member.engine().shard_status(0).decodes_skipped;
+  outcome.ticks = member.engine().shard_status(0).mix_ticks;
   return outcome;
 }
 

@@ -45,7 +45,7 @@ Outcome run(bool fec) {
   // must be buffered by the time the lost frame is due.
   c.stream.jitter.min_delay_ms = 60;
   c.stream.jitter.initial_delay_ms = 80;
-  testing::LoopbackMember member(c, 44000);
+  testing::LoopbackMember member(std::move(c), 44000);
   Outcome outcome;
   if (member.port() == 0) return outcome;
 
@@ -74,8 +74,8 @@ Outcome run(bool fec) {
   }
   // Let the jitter buffer play out what is left.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  outcome.recovered = member.engine().media(0).frames_fec_recovered();
-  outcome.concealed = member.engine().media(0).frames_concealed();
+  outcome.recovered = member.engine().shard_status(0).frames_fec_recovered;
+  outcome.concealed = member.engine().shard_status(0).frames_concealed;
   return outcome;
 }
 

@@ -69,15 +69,15 @@ TEST(OrtpInterop, StatsAgreeBothWaysUnderSenderJitterAndLoss) {
   config.rtcp.min_interval_seconds = 0.3;
   Shard shard(config);
   testing::Recorder echo(shard, kId, testing::Recorder::Mode::kEcho);
-  shard.set_tick_handler(&echo);
+  testing::Driver driver(shard, &echo);
   shard.start();
-  const uint16_t port = testing::open_via_command(shard, kId);
+  const uint16_t port = testing::open_via_command(driver, kId);
   ASSERT_NE(port, 0);
 
   OrtpSession ortp;
   ASSERT_NE(ortp.port(), 0);
   ASSERT_EQ(rtp_session_set_remote_addr(ortp.get(), "127.0.0.1", port), 0);
-  testing::set_remote(shard, kId, {boost::asio::ip::address_v4::loopback(), ortp.port()});
+  testing::set_remote(driver, kId, {boost::asio::ip::address_v4::loopback(), ortp.port()});
 
   std::mt19937 rng(2024);
   std::uniform_int_distribution<int> delay_us(0, 30'000);
@@ -105,7 +105,7 @@ TEST(OrtpInterop, StatsAgreeBothWaysUnderSenderJitterAndLoss) {
   }
 
   // Our side about oRTP's stream.
-  const auto ours = testing::stats_until(shard, kId, [&](const StreamStats& s) {
+  const auto ours = testing::stats_until(driver, kId, [&](const StreamStats& s) {
     return s.packets_received >= static_cast<uint64_t>(sent);
   });
   // Drain the last echoes into oRTP.
@@ -115,7 +115,7 @@ TEST(OrtpInterop, StatsAgreeBothWaysUnderSenderJitterAndLoss) {
     recv_ts += 160;
     std::this_thread::sleep_for(10ms);
   }
-  const auto final_ours = testing::request_stats(shard, kId);
+  const auto final_ours = testing::request_stats(driver, kId);
   ASSERT_TRUE(final_ours.has_value());
   const rtp_stats_t* theirs = rtp_session_get_stats(ortp.get());
 

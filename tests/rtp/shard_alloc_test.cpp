@@ -74,15 +74,15 @@ TEST(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
   config.rtcp.min_interval_seconds = 0.2;  // RTCP reports inside the window too
   Shard shard(config);
   SteadyEcho echo(shard);
-  shard.set_tick_handler(&echo);
+  testing::Driver driver(shard, &echo);
   shard.start();
-  const uint16_t plain_port = testing::open_via_command(shard, kPlain);
-  const uint16_t secure_port = testing::open_via_command(shard, kSecure);
+  const uint16_t plain_port = testing::open_via_command(driver, kPlain);
+  const uint16_t secure_port = testing::open_via_command(driver, kSecure);
   ASSERT_NE(plain_port, 0);
   ASSERT_NE(secure_port, 0);
   testing::Peer peer;
-  testing::set_remote(shard, kPlain, peer.endpoint());
-  testing::set_remote(shard, kSecure, peer.endpoint());
+  testing::set_remote(driver, kPlain, peer.endpoint());
+  testing::set_remote(driver, kSecure, peer.endpoint());
   SrtpKeys keys;
   keys.suite = SrtpSuite::kAesCm128HmacSha1_80;
   keys.inbound_size = keys.outbound_size = 30;
@@ -94,8 +94,8 @@ TEST(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
   set.kind = CommandKind::kSetSrtp;
   set.stream = kSecure;
   set.keys = keys;
-  ASSERT_TRUE(shard.post(set));
-  ASSERT_TRUE(testing::request_stats(shard, kSecure).has_value());
+  ASSERT_TRUE(driver.post(std::move(set)));
+  ASSERT_TRUE(testing::request_stats(driver, kSecure).has_value());
   auto protect = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 30),
                                      SrtpSession::Direction::kOutbound);
   ASSERT_TRUE(protect.has_value());
@@ -118,7 +118,7 @@ TEST(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
   ASSERT_TRUE(echo.done()) << "the window never completed";
   EXPECT_EQ(echo.allocations(), 0u);
   EXPECT_GE(echo.played(), kWarmupPackets + kWindowTicks);  // traffic really flowed
-  const auto stats = testing::request_stats(shard, kSecure);
+  const auto stats = testing::request_stats(driver, kSecure);
   ASSERT_TRUE(stats.has_value());
   EXPECT_GE(stats->packets_received, 60u);
   EXPECT_EQ(stats->drops.auth_failed, 0u);

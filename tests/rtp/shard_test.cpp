@@ -1,12 +1,15 @@
-// The shard: streams opened through the command ring on even ports, port
-// exhaustion, bounded rings that refuse rather than block, and the tick on
-// absolute deadlines with miss counting and a duration histogram.
+// The shard: streams built off the shard thread (StreamFactory) on even
+// ports and attached by their owner (the test Driver, which plays the
+// mixer's part with its own rings), port exhaustion, bounded rings that
+// refuse rather than block, and the tick on absolute deadlines with miss
+// counting and a duration histogram.
 #include "rtp/shard.hpp"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
+#include "rtp/stream_factory.hpp"
 #include "tests/rtp/shard_test_support.hpp"
 
 namespace chorus::rtp {
@@ -19,30 +22,32 @@ using testing::wait_kind;
 
 TEST(Shard, OpenStreamCommandAnswersWithAnEvenPortInTheRange) {
   Shard shard(loopback_config());
+  testing::Driver driver(shard);
   shard.start();
-  const uint16_t port = open_via_command(shard, 7);
+  const uint16_t port = open_via_command(driver, 7);
   ASSERT_NE(port, 0);
   EXPECT_EQ(port % 2, 0);
   EXPECT_GE(port, shard.config().port_first);
   EXPECT_LE(port, shard.config().port_last);
   // The same id twice is refused.
-  EXPECT_EQ(open_via_command(shard, 7), 0);
+  EXPECT_EQ(open_via_command(driver, 7), 0);
   // Closing reports final stats, then closed.
   Command close;
   close.kind = CommandKind::kCloseStream;
   close.stream = 7;
-  ASSERT_TRUE(shard.post(close));
-  EXPECT_TRUE(wait_kind(shard, EventKind::kStats, 7).has_value());
-  EXPECT_TRUE(wait_kind(shard, EventKind::kStreamClosed, 7).has_value());
+  ASSERT_TRUE(driver.post(std::move(close)));
+  EXPECT_TRUE(wait_kind(driver, EventKind::kStats, 7).has_value());
+  EXPECT_TRUE(wait_kind(driver, EventKind::kStreamClosed, 7).has_value());
   shard.stop();
 }
 
 TEST(Shard, NonMuxedStreamBindsRtcpOnTheNextOddPort) {
   Shard shard(loopback_config());
+  testing::Driver driver(shard);
   StreamConfig config;
   config.rtcp_mux = false;
   // Before start() the caller is the shard thread.
-  Stream* s = shard.open_stream(config);
+  Stream* s = driver.open_now(config);
   ASSERT_NE(s, nullptr);
   ASSERT_NE(s->rtcp_socket(), nullptr);
   EXPECT_EQ(s->rtcp_socket()->local_endpoint().port(), s->local_port() + 1);
@@ -50,54 +55,70 @@ TEST(Shard, NonMuxedStreamBindsRtcpOnTheNextOddPort) {
 
 TEST(Shard, PortPoolExhaustionFailsTheOpenAndClosingFreesThePort) {
   Shard shard(loopback_config(4));  // two even ports
+  testing::Driver driver(shard);
   StreamConfig a, b, c;
   a.id = 1;
   b.id = 2;
   c.id = 3;
-  Stream* sa = shard.open_stream(a);
-  Stream* sb = shard.open_stream(b);
+  Stream* sa = driver.open_now(a);
+  Stream* sb = driver.open_now(b);
   ASSERT_NE(sa, nullptr);
   ASSERT_NE(sb, nullptr);
-  EXPECT_EQ(shard.open_stream(c), nullptr);
-  EXPECT_GE(shard.ports().exhausted(), 1u);
-  shard.close_stream(sa);
-  EXPECT_NE(shard.open_stream(c), nullptr);
+  EXPECT_EQ(driver.open_now(c), nullptr);
+  EXPECT_GE(driver.ports().exhausted(), 1u);
+  driver.close_now(sa);
+  EXPECT_NE(driver.open_now(c), nullptr);
   EXPECT_EQ(shard.stream_count(), 2u);
+  EXPECT_EQ(shard.streams_attached(), 2u);
+}
+
+TEST(Shard, AttachRefusesATakenIdAndAFullTableAndDetachClosesTheSockets) {
+  ShardConfig config = loopback_config(8);
+  config.max_streams = 2;
+  Shard shard(config);
+  StreamFactory factory(shard);
+  StreamConfig a, b, c;
+  a.id = 1;
+  b.id = 1;
+  c.id = 3;
+  auto sa = factory.open(a);
+  auto sb = factory.open(b);
+  auto sc = factory.open(c);
+  ASSERT_TRUE(sa && sb && sc);
+  EXPECT_EQ(factory.ports().in_use(), 3u);
+  EXPECT_TRUE(shard.attach(*sa));
+  EXPECT_FALSE(shard.attach(*sb));  // id 1 is taken
+  EXPECT_TRUE(shard.attach(*sc));
+  StreamConfig d;
+  d.id = 4;
+  auto sd = factory.open(d);
+  ASSERT_TRUE(sd);
+  EXPECT_FALSE(shard.attach(*sd));  // max_streams
+  shard.detach(*sa);
+  EXPECT_FALSE(sa->rtp_socket().is_open());
+  EXPECT_EQ(shard.find_stream(1), nullptr);
+  EXPECT_EQ(shard.stream_count(), 1u);
+  // The owner hands a stream over to be freed two ticks later.
+  shard.retire(std::move(sc));
+  EXPECT_EQ(shard.stream_count(), 0u);
 }
 
 TEST(Shard, OpenFailureIsReportedThroughTheEventRing) {
   Shard shard(loopback_config(2));  // one even port
+  testing::Driver driver(shard);
   shard.start();
-  ASSERT_NE(open_via_command(shard, 1), 0);
+  ASSERT_NE(open_via_command(driver, 1), 0);
   Command c;
   c.kind = CommandKind::kOpenStream;
   c.stream = 2;
-  ASSERT_TRUE(shard.post(c));
-  EXPECT_TRUE(wait_kind(shard, EventKind::kStreamOpenFailed, 2).has_value());
+  ASSERT_TRUE(driver.post(std::move(c)));
+  EXPECT_TRUE(wait_kind(driver, EventKind::kStreamOpenFailed, 2).has_value());
   // A command for a stream that does not exist fails visibly.
   Command bogus;
   bogus.kind = CommandKind::kSetRemote;
   bogus.stream = 99;
-  ASSERT_TRUE(shard.post(bogus));
-  EXPECT_TRUE(wait_kind(shard, EventKind::kCommandFailed, 99).has_value());
-}
-
-TEST(Shard, FullCommandRingRefusesAndCounts) {
-  Shard shard(loopback_config());  // not started: nothing drains the ring
-  Command c;
-  c.kind = CommandKind::kRequestStats;
-  for (size_t i = 0; i < Shard::kCommandRingSize; ++i) ASSERT_TRUE(shard.post(c)) << i;
-  EXPECT_FALSE(shard.post(c));
-  EXPECT_FALSE(shard.post(c));
-  EXPECT_EQ(shard.commands_dropped(), 2u);
-}
-
-TEST(Shard, FullEventRingDropsAndCounts) {
-  Shard shard(loopback_config());
-  Event e;
-  for (size_t i = 0; i < Shard::kEventRingSize; ++i) ASSERT_TRUE(shard.post_event(e));
-  EXPECT_FALSE(shard.post_event(e));
-  EXPECT_EQ(shard.events_dropped(), 1u);
+  ASSERT_TRUE(driver.post(std::move(bogus)));
+  EXPECT_TRUE(wait_kind(driver, EventKind::kCommandFailed, 99).has_value());
 }
 
 // Counts ticks and their scheduled deadlines on the shard thread.

@@ -1,6 +1,9 @@
 #pragma once
 // Test support for shard/stream tests on 127.0.0.1: a plain-socket peer
-// playing the remote party, RTP packet building, and event waiting.
+// playing the remote party, RTP packet building, and a Driver that plays the
+// mixer's part for rtp tests (the shard has no rings of its own): it owns the
+// streams, takes test commands through its own SPSC ring, applies them at the
+// tick boundary and reports through its own event ring.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,13 +14,18 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "rtp/command.hpp"
+#include "rtp/event.hpp"
 #include "rtp/packet.hpp"
 #include "rtp/shard.hpp"
+#include "rtp/spsc_ring.hpp"
+#include "rtp/stream_factory.hpp"
 
 namespace chorus::rtp::testing {
 
@@ -108,9 +116,245 @@ inline ShardConfig loopback_config(uint16_t ports = 20) {
   return c;
 }
 
-// Polls the shard's event ring (the test thread is the signalling thread)
+enum class CommandKind : uint8_t {
+  kOpenStream,    // stream (built by the driver's factory) → kStreamOpened / kStreamOpenFailed
+  kCloseStream,   // → final kStats then kStreamClosed
+  kSetRemote,     // remote_rtp, remote_rtcp
+  kSetSrtp,       // keys
+  kRequestStats,  // → kStats
+};
+
+struct Command {
+  CommandKind kind = CommandKind::kRequestStats;
+  StreamId stream = 0;
+  StreamConfig config;
+  boost::asio::ip::udp::endpoint remote_rtp;
+  boost::asio::ip::udp::endpoint remote_rtcp;
+  SrtpKeys keys;
+  std::unique_ptr<Stream> opened;  // kOpenStream: filled by Driver::post
+};
+
+enum class EventKind : uint8_t {
+  kStreamOpened,
+  kStreamOpenFailed,
+  kStreamClosed,
+  kRtpTimeout,
+  kDtmf,
+  kSsrcChange,
+  kStats,
+  kCommandFailed,
+};
+
+struct Event {
+  EventKind kind = EventKind::kStats;
+  StreamId stream = 0;
+  uint16_t local_port = 0;
+  char digit = 0;
+  uint32_t ssrc = 0;
+  uint32_t previous_ssrc = 0;
+  StreamStats stats;
+};
+
+// The stream owner of rtp tests. Streams are opened by the driver's factory
+// on the test (signalling) thread, attached and owned on the shard thread,
+// retired when closed; ports go back to the factory when the test thread sees
+// the close (or the failed open) in poll_event.
+class Driver : public TickHandler, public StreamObserver {
+ public:
+  static constexpr size_t kRingSize = 1024;
+
+  // Installs itself as `shard`'s tick handler and stream observer (before
+  // start()); `inner` (optional) runs after the driver's commands each tick.
+  explicit Driver(Shard& shard, TickHandler* inner = nullptr)
+      : shard_(shard),
+        inner_(inner),
+        factory_(shard),
+        commands_(std::make_unique<SpscRing<Command, kRingSize>>()),
+        events_(std::make_unique<SpscRing<Event, 4096>>()) {
+    owned_.reserve(shard.config().max_streams);
+    shard.set_tick_handler(this);
+    shard.set_stream_observer(this);
+  }
+  // Declared after the shard (and any inner handler): destroyed first, so it
+  // stops the shard thread before anything it calls goes away.
+  ~Driver() override {
+    shard_.stop();
+    for (auto& s : owned_) shard_.detach(*s);
+  }
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  Shard& shard() { return shard_; }
+  const PortPool& ports() const { return factory_.ports(); }
+
+  // ---- test thread
+  // False when the ring is full (counted). kOpenStream builds the stream here.
+  bool post(Command command) {
+    if (command.kind == CommandKind::kOpenStream) {
+      StreamConfig config = command.config;
+      config.id = command.stream;
+      command.opened = factory_.open(config);
+      if (!command.opened) {
+        Event e;
+        e.kind = EventKind::kStreamOpenFailed;
+        e.stream = command.stream;
+        local_.push_back(e);
+        return true;
+      }
+    }
+    if (commands_->try_push(std::move(command))) return true;
+    if (command.opened) factory_.release(command.opened->local_port());
+    ++commands_dropped_;
+    return false;
+  }
+  bool poll_event(Event& event) {
+    if (!local_.empty()) {
+      event = local_.front();
+      local_.erase(local_.begin());
+      return true;
+    }
+    if (!events_->try_pop(event)) return false;
+    // The shard closed the stream: its port may be handed out again.
+    if ((event.kind == EventKind::kStreamClosed || event.kind == EventKind::kStreamOpenFailed) &&
+        event.local_port != 0) {
+      factory_.release(event.local_port);
+    }
+    return true;
+  }
+  uint64_t commands_dropped() const { return commands_dropped_; }
+  uint64_t events_dropped() const { return events_dropped_.load(std::memory_order_relaxed); }
+
+  // ---- shard thread (before start(), the test thread is the shard thread)
+  Stream* open_now(const StreamConfig& config) {
+    auto stream = factory_.open(config);
+    if (!stream) return nullptr;
+    if (!shard_.attach(*stream)) {
+      const uint16_t port = stream->local_port();
+      stream.reset();
+      factory_.release(port);
+      return nullptr;
+    }
+    owned_.push_back(std::move(stream));
+    return owned_.back().get();
+  }
+  void close_now(Stream* stream) {
+    const uint16_t port = stream->local_port();
+    if (take(stream)) factory_.release(port);
+  }
+
+  // ---- TickHandler / StreamObserver (shard thread)
+  void on_commands(uint64_t) override {
+    while (commands_->try_pop(scratch_)) apply(scratch_);
+  }
+  void on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) override {
+    if (inner_ != nullptr) inner_->on_tick(tick, deadline);
+  }
+  void on_rtp_timeout(Stream& stream) override {
+    Event e;
+    e.kind = EventKind::kRtpTimeout;
+    e.stream = stream.id();
+    e.ssrc = stream.remote_ssrc();
+    post_event(e);
+  }
+  void on_dtmf(Stream& stream, char digit) override {
+    Event e;
+    e.kind = EventKind::kDtmf;
+    e.stream = stream.id();
+    e.ssrc = stream.remote_ssrc();
+    e.digit = digit;
+    post_event(e);
+  }
+  void on_ssrc_change(Stream& stream, uint32_t previous, uint32_t ssrc) override {
+    Event e;
+    e.kind = EventKind::kSsrcChange;
+    e.stream = stream.id();
+    e.previous_ssrc = previous;
+    e.ssrc = ssrc;
+    post_event(e);
+  }
+  bool post_event(const Event& e) {
+    if (events_->try_push(e)) return true;
+    events_dropped_.store(events_dropped_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    return false;
+  }
+
+ private:
+  bool take(Stream* stream) {
+    for (auto& s : owned_) {
+      if (s.get() != stream) continue;
+      std::unique_ptr<Stream> mine = std::move(s);
+      s = std::move(owned_.back());
+      owned_.pop_back();
+      shard_.retire(std::move(mine));
+      return true;
+    }
+    return false;
+  }
+  void apply(Command& c) {
+    Stream* stream = c.kind == CommandKind::kOpenStream ? nullptr : shard_.find_stream(c.stream);
+    Event e;
+    e.stream = c.stream;
+    if (c.kind != CommandKind::kOpenStream && stream == nullptr) {
+      e.kind = EventKind::kCommandFailed;
+      post_event(e);
+      return;
+    }
+    switch (c.kind) {
+      case CommandKind::kOpenStream:
+        if (shard_.attach(*c.opened)) {
+          e.kind = EventKind::kStreamOpened;
+          e.local_port = c.opened->local_port();
+          owned_.push_back(std::move(c.opened));
+        } else {
+          e.kind = EventKind::kStreamOpenFailed;
+          e.local_port = c.opened->local_port();
+          c.opened.reset();  // never attached: sockets close here
+        }
+        post_event(e);
+        return;
+      case CommandKind::kCloseStream:
+        e.kind = EventKind::kStats;
+        e.stats = stream->snapshot(Stream::Clock::now());
+        post_event(e);
+        e.local_port = stream->local_port();
+        take(stream);
+        e.kind = EventKind::kStreamClosed;
+        post_event(e);
+        return;
+      case CommandKind::kSetRemote:
+        stream->set_remote(c.remote_rtp, c.remote_rtcp);
+        return;
+      case CommandKind::kSetSrtp:
+        if (!stream->set_srtp(c.keys)) {
+          e.kind = EventKind::kCommandFailed;
+          post_event(e);
+        }
+        return;
+      case CommandKind::kRequestStats:
+        e.kind = EventKind::kStats;
+        e.stats = stream->snapshot(Stream::Clock::now());
+        post_event(e);
+        return;
+    }
+  }
+
+  Shard& shard_;
+  TickHandler* inner_;
+  StreamFactory factory_;  // test-thread side
+  std::unique_ptr<SpscRing<Command, kRingSize>> commands_;
+  std::unique_ptr<SpscRing<Event, 4096>> events_;
+  std::vector<Event> local_;  // test thread: failures known before the ring
+  uint64_t commands_dropped_ = 0;
+  std::atomic<uint64_t> events_dropped_{0};
+  std::vector<std::unique_ptr<Stream>> owned_;  // shard thread
+  Command scratch_;
+};
+
+// Polls the driver's event ring (the test thread is the signalling thread)
 // until `match` accepts an event or `timeout` passes.
-inline std::optional<Event> wait_event(Shard& shard, const std::function<bool(const Event&)>& match,
+inline std::optional<Event> wait_event(Driver& shard,
+                                       const std::function<bool(const Event&)>& match,
                                        std::chrono::milliseconds timeout = 2000ms) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   Event e;
@@ -122,19 +366,19 @@ inline std::optional<Event> wait_event(Shard& shard, const std::function<bool(co
   return std::nullopt;
 }
 
-inline std::optional<Event> wait_kind(Shard& shard, EventKind kind, StreamId id,
+inline std::optional<Event> wait_kind(Driver& shard, EventKind kind, StreamId id,
                                       std::chrono::milliseconds timeout = 2000ms) {
   return wait_event(
       shard, [&](const Event& e) { return e.kind == kind && e.stream == id; }, timeout);
 }
 
 // Opens a stream through the command ring; returns its port (0 on failure).
-inline uint16_t open_via_command(Shard& shard, StreamId id, StreamConfig config = {}) {
+inline uint16_t open_via_command(Driver& shard, StreamId id, StreamConfig config = {}) {
   Command c;
   c.kind = CommandKind::kOpenStream;
   c.stream = id;
   c.config = config;
-  if (!shard.post(c)) return 0;
+  if (!shard.post(std::move(c))) return 0;
   auto e = wait_event(shard, [&](const Event& ev) {
     return ev.stream == id &&
            (ev.kind == EventKind::kStreamOpened || ev.kind == EventKind::kStreamOpenFailed);
@@ -142,27 +386,27 @@ inline uint16_t open_via_command(Shard& shard, StreamId id, StreamConfig config 
   return e && e->kind == EventKind::kStreamOpened ? e->local_port : 0;
 }
 
-inline void set_remote(Shard& shard, StreamId id, const boost::asio::ip::udp::endpoint& rtp) {
+inline void set_remote(Driver& shard, StreamId id, const boost::asio::ip::udp::endpoint& rtp) {
   Command c;
   c.kind = CommandKind::kSetRemote;
   c.stream = id;
   c.remote_rtp = rtp;
-  shard.post(c);
+  shard.post(std::move(c));
 }
 
 // Stats through the rings (never touching the stream from this thread).
-inline std::optional<StreamStats> request_stats(Shard& shard, StreamId id) {
+inline std::optional<StreamStats> request_stats(Driver& shard, StreamId id) {
   Command c;
   c.kind = CommandKind::kRequestStats;
   c.stream = id;
-  if (!shard.post(c)) return std::nullopt;
+  if (!shard.post(std::move(c))) return std::nullopt;
   auto e = wait_kind(shard, EventKind::kStats, id);
   if (!e) return std::nullopt;
   return e->stats;
 }
 
 // Polls stats until `done` holds (or times out); returns the last stats seen.
-inline StreamStats stats_until(Shard& shard, StreamId id,
+inline StreamStats stats_until(Driver& shard, StreamId id,
                                const std::function<bool(const StreamStats&)>& done,
                                std::chrono::milliseconds timeout = 2000ms) {
   const auto until = std::chrono::steady_clock::now() + timeout;
@@ -228,3 +472,11 @@ class Recorder : public TickHandler {
 };
 
 }  // namespace chorus::rtp::testing
+
+namespace chorus::rtp {
+// The rtp tests speak the driver's command and event types.
+using testing::Command;
+using testing::CommandKind;
+using testing::Event;
+using testing::EventKind;
+}  // namespace chorus::rtp

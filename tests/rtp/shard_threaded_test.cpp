@@ -18,12 +18,12 @@ using namespace std::chrono_literals;
 TEST(ShardThreaded, CommandFloodIsAnsweredOrCountedNeverLost) {
   Shard shard(testing::loopback_config());
   testing::Recorder rec(shard, 1, testing::Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = testing::open_via_command(shard, 1);
+  const uint16_t port = testing::open_via_command(driver, 1);
   ASSERT_NE(port, 0);
   testing::Peer peer;
-  testing::set_remote(shard, 1, peer.endpoint());
+  testing::set_remote(driver, 1, peer.endpoint());
 
   std::atomic<bool> stop{false};
   std::thread talker([&] {
@@ -36,14 +36,17 @@ TEST(ShardThreaded, CommandFloodIsAnsweredOrCountedNeverLost) {
 
   uint64_t accepted = 0, refused = 0, answered = 0;
   uint64_t observed_ticks = 0;
-  Command request;
-  request.kind = CommandKind::kRequestStats;
-  request.stream = 1;
+  const auto request = [] {
+    Command c;
+    c.kind = CommandKind::kRequestStats;
+    c.stream = 1;
+    return c;
+  };
   const auto until = std::chrono::steady_clock::now() + 500ms;
   Event e;
   while (std::chrono::steady_clock::now() < until) {
-    for (int i = 0; i < 200; ++i) (shard.post(request) ? accepted : refused)++;
-    while (shard.poll_event(e))
+    for (int i = 0; i < 200; ++i) (driver.post(request()) ? accepted : refused)++;
+    while (driver.poll_event(e))
       if (e.kind == EventKind::kStats) ++answered;
     // Relaxed cross-thread reads of the shard's counters.
     observed_ticks = std::max(observed_ticks, shard.ticks());
@@ -55,8 +58,8 @@ TEST(ShardThreaded, CommandFloodIsAnsweredOrCountedNeverLost) {
   // Let the shard finish what it accepted.
   const auto drain_until = std::chrono::steady_clock::now() + 1s;
   while (std::chrono::steady_clock::now() < drain_until &&
-         answered + shard.events_dropped() < accepted) {
-    while (shard.poll_event(e))
+         answered + driver.events_dropped() < accepted) {
+    while (driver.poll_event(e))
       if (e.kind == EventKind::kStats) ++answered;
     std::this_thread::sleep_for(2ms);
   }
@@ -66,8 +69,8 @@ TEST(ShardThreaded, CommandFloodIsAnsweredOrCountedNeverLost) {
 
   EXPECT_GT(accepted, 1000u);
   EXPECT_GT(refused, 0u);  // the flood outran the 20 ms tick: the ring filled
-  EXPECT_EQ(shard.commands_dropped(), refused);
-  EXPECT_EQ(answered + shard.events_dropped(), accepted);
+  EXPECT_EQ(driver.commands_dropped(), refused);
+  EXPECT_EQ(answered + driver.events_dropped(), accepted);
   EXPECT_GT(observed_ticks, 10u);
   EXPECT_GT(shard.datagrams_received(), 20u);
   EXPECT_GT(rec.packets.load(), 10u);

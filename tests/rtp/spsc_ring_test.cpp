@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <cstdint>
 
 namespace chorus::rtp {
@@ -60,6 +62,42 @@ TEST(SpscRing, CopiesWholeValues) {
   ASSERT_TRUE(ring.try_pop(out));
   EXPECT_EQ(out.a, 7u);
   EXPECT_EQ(out.text[39], 'y');
+}
+
+TEST(SpscRing, MovesOwnershipThroughTheRingAndLeavesNothingBehind) {
+  SpscRing<std::unique_ptr<int>, 4> ring;
+  auto p = std::make_unique<int>(5);
+  int* raw = p.get();
+  ASSERT_TRUE(ring.try_push(std::move(p)));
+  EXPECT_EQ(p, nullptr);
+  std::unique_ptr<int> out;
+  ASSERT_TRUE(ring.try_pop(out));
+  EXPECT_EQ(out.get(), raw);
+  // A refused push leaves the value with the caller.
+  SpscRing<std::unique_ptr<int>, 2> small;
+  small.set_capacity(1);
+  ASSERT_TRUE(small.try_push(std::make_unique<int>(1)));
+  auto kept = std::make_unique<int>(2);
+  EXPECT_FALSE(small.try_push(std::move(kept)));
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(*kept, 2);
+}
+
+TEST(SpscRing, UsableCapacityCanBeShrunkAtRunTime) {
+  SpscRing<int, 16> ring;
+  ring.set_capacity(3);
+  EXPECT_EQ(ring.usable_capacity(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(ring.try_push(i));
+  EXPECT_TRUE(ring.full());
+  EXPECT_FALSE(ring.try_push(3));
+  int v = 0;
+  ASSERT_TRUE(ring.try_pop(v));
+  EXPECT_FALSE(ring.full());
+  EXPECT_TRUE(ring.try_push(3));
+  ring.set_capacity(0);  // clamped to one slot
+  EXPECT_EQ(ring.usable_capacity(), 1u);
+  ring.set_capacity(1000);  // clamped to N
+  EXPECT_EQ(ring.usable_capacity(), 16u);
 }
 
 TEST(SpscRing, HeadAndTailLiveOnSeparateCacheLines) {

@@ -53,14 +53,14 @@ void talk(const Peer& peer, uint16_t port, uint32_t ssrc, uint16_t first_seq, in
 TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   ASSERT_NE(port, 0);
   Peer peer;
-  testing::set_remote(shard, kId, peer.endpoint());
+  testing::set_remote(driver, kId, peer.endpoint());
   talk(peer, port, 0xA1, 100, 25);
-  const auto stats = stats_until(shard, kId, [](const StreamStats& s) {
+  const auto stats = stats_until(driver, kId, [](const StreamStats& s) {
     return s.packets_received >= 25 && s.packets_sent >= 20;
   });
   EXPECT_EQ(stats.packets_received, 25u);
@@ -90,12 +90,12 @@ TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
 TEST(Stream, FramesNotSentStillAdvanceTheTimestamp) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryOtherTick);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   ASSERT_NE(port, 0);
   Peer peer;
-  testing::set_remote(shard, kId, peer.endpoint());
+  testing::set_remote(driver, kId, peer.endpoint());
   const auto back = peer.receive_all(400ms);
   const std::vector<PacketView> rtp = rtp_only(back);
   ASSERT_GE(rtp.size(), 5u);
@@ -112,12 +112,12 @@ TEST(Stream, FramesNotSentStillAdvanceTheTimestamp) {
 TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   ASSERT_NE(port, 0);
   Peer sdp, media, stranger;
-  testing::set_remote(shard, kId, sdp.endpoint());
+  testing::set_remote(driver, kId, sdp.endpoint());
   // Before media arrives, the stream sends to the SDP address.
   ASSERT_TRUE(sdp.receive(500ms).has_value());
   // The real source (e.g. behind NAT) sends two in-sequence packets: latched.
@@ -129,7 +129,7 @@ TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
   // and the stream keeps sending to the latched source.
   talk(stranger, port, 0xB0B, 4, 10, 2ms);
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.stranger >= 10; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 10; });
   EXPECT_EQ(stats.drops.stranger, 10u);
   EXPECT_EQ(stats.packets_received, 3u);
   media.receive_all(50ms);
@@ -140,13 +140,13 @@ TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
 TEST(Stream, SingleStrayPacketDoesNotLatch) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   Peer sdp, stray;
-  testing::set_remote(shard, kId, sdp.endpoint());
+  testing::set_remote(driver, kId, sdp.endpoint());
   stray.send_to(port, make_rtp(0, 1, 0, 0x5, kPayload));
-  stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
+  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
   sdp.receive_all(50ms);
   // Still sending to the SDP address: one packet is no evidence of a source.
   EXPECT_GE(sdp.receive_all(100ms).size(), 3u);
@@ -167,26 +167,26 @@ SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
 TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   ASSERT_NE(port, 0);
   Peer peer;
-  testing::set_remote(shard, kId, peer.endpoint());
+  testing::set_remote(driver, kId, peer.endpoint());
   const SrtpKeys keys = make_keys(1, 101);
   Command set;
   set.kind = CommandKind::kSetSrtp;
   set.stream = kId;
   set.keys = keys;
-  ASSERT_TRUE(shard.post(set));
+  ASSERT_TRUE(driver.post(std::move(set)));
   // Commands apply in order at the tick boundary: once this stats request is
   // answered, the keys are in place.
-  ASSERT_TRUE(testing::request_stats(shard, kId).has_value());
+  ASSERT_TRUE(testing::request_stats(driver, kId).has_value());
 
   // Plain RTP on an SRTP stream: dropped as an authentication failure.
   for (uint16_t i = 0; i < 5; ++i) peer.send_to(port, make_rtp(0, i, i * 160u, 0xC, kPayload));
   auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.auth_failed >= 5; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.auth_failed >= 5; });
   EXPECT_EQ(stats.drops.auth_failed, 5u);
   EXPECT_EQ(stats.packets_received, 0u);
 
@@ -207,7 +207,7 @@ TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
     peer.send_to(port, pkt);
     std::this_thread::sleep_for(20ms);
   }
-  stats = stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 15; });
+  stats = stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 15; });
   EXPECT_EQ(stats.packets_received, 15u);
   EXPECT_EQ(stats.drops.auth_failed, 10u);
   // The echo comes back protected with the stream's outbound key.
@@ -227,16 +227,17 @@ TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
   // RFC 3711 §3.1: the padding count is encrypted, so before unprotect the
   // last byte is the auth tag's; only after it may the P bit be honoured.
   Shard shard(testing::loopback_config());
+  testing::Driver driver(shard);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   ASSERT_NE(port, 0);
   const SrtpKeys keys = make_keys(7, 77);
   Command set;
   set.kind = CommandKind::kSetSrtp;
   set.stream = kId;
   set.keys = keys;
-  ASSERT_TRUE(shard.post(set));
-  ASSERT_TRUE(testing::request_stats(shard, kId).has_value());
+  ASSERT_TRUE(driver.post(std::move(set)));
+  ASSERT_TRUE(testing::request_stats(driver, kId).has_value());
   auto out = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 30),
                                  SrtpSession::Direction::kOutbound);
   ASSERT_TRUE(out.has_value());
@@ -252,7 +253,7 @@ TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
     peer.send_to(port, pkt);
   }
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 8; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 8; });
   EXPECT_EQ(stats.packets_received, 8u);
   EXPECT_EQ(stats.drops.malformed + stats.drops.auth_failed, 0u);
 }
@@ -260,11 +261,11 @@ TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
 TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
   StreamConfig config;
   config.telephone_event_pt = 101;
-  const uint16_t port = open_via_command(shard, kId, config);
+  const uint16_t port = open_via_command(driver, kId, config);
   ASSERT_NE(port, 0);
   Peer peer;
   // RFC 4733 §2.5.1: start with marker, continuations, three end packets,
@@ -276,40 +277,42 @@ TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
     write_dtmf_event(ev, DtmfEvent{5, static_cast<uint16_t>(160 * (i + 1)), 10, end});
     peer.send_to(port, make_rtp(101, seq++, 8000, 0xD, ev, i == 0));
   }
-  const auto digit = wait_kind(shard, EventKind::kDtmf, kId);
+  const auto digit = wait_kind(driver, EventKind::kDtmf, kId);
   ASSERT_TRUE(digit.has_value());
   EXPECT_EQ(digit->digit, '5');
-  EXPECT_FALSE(wait_kind(shard, EventKind::kDtmf, kId, 200ms).has_value());  // never twice
+  EXPECT_FALSE(wait_kind(driver, EventKind::kDtmf, kId, 200ms).has_value());  // never twice
   EXPECT_EQ(rec.packets.load(), 0u);
   EXPECT_EQ(rec.lost.load() + rec.silence.load(), 0u);  // jitter buffer never started
 }
 
 TEST(Stream, UnknownPayloadTypesAreDroppedAndCounted) {
   Shard shard(testing::loopback_config());
+  testing::Driver driver(shard);
   shard.start();
   StreamConfig config;
   config.payload_types.reset();
   config.payload_types.set(0);
-  const uint16_t port = open_via_command(shard, kId, config);
+  const uint16_t port = open_via_command(driver, kId, config);
   Peer peer;
   for (uint16_t i = 0; i < 4; ++i)
     peer.send_to(port, make_rtp(i % 2 == 0 ? 0 : 96, i, i * 160u, 1, kPayload));
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.drops.unknown_pt >= 2; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.unknown_pt >= 2; });
   EXPECT_EQ(stats.drops.unknown_pt, 2u);
 }
 
 TEST(Stream, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
   Shard shard(testing::loopback_config());
+  testing::Driver driver(shard);
   shard.start();
   StreamConfig config;
   config.rtp_timeout = 150ms;
-  const uint16_t port = open_via_command(shard, kId, config);
+  const uint16_t port = open_via_command(driver, kId, config);
   ASSERT_NE(port, 0);
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(wait_kind(shard, EventKind::kRtpTimeout, kId, 1000ms).has_value());
+  ASSERT_TRUE(wait_kind(driver, EventKind::kRtpTimeout, kId, 1000ms).has_value());
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 140ms);
-  EXPECT_FALSE(wait_kind(shard, EventKind::kRtpTimeout, kId, 300ms).has_value());  // once
+  EXPECT_FALSE(wait_kind(driver, EventKind::kRtpTimeout, kId, 300ms).has_value());  // once
   // Media resumes (an RTCP packet counts too), then stops: a new timeout.
   Peer peer;
   std::array<uint8_t, 64> rr{};
@@ -317,7 +320,7 @@ TEST(Stream, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
   w.add_receiver_report(0x77);
   w.add_sdes_cname(0x77, "peer");
   peer.send_to(port, std::span(rr.data(), w.size()));
-  EXPECT_TRUE(wait_kind(shard, EventKind::kRtpTimeout, kId, 1000ms).has_value());
+  EXPECT_TRUE(wait_kind(driver, EventKind::kRtpTimeout, kId, 1000ms).has_value());
 }
 
 TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
@@ -325,11 +328,11 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   sc.rtcp.min_interval_seconds = 0.1;
   Shard shard(sc);
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   Peer peer;
-  testing::set_remote(shard, kId, peer.endpoint());
+  testing::set_remote(driver, kId, peer.endpoint());
   talk(peer, port, 0xE, 1, 20);
   // Our SR about the stream's packets, so its report about us carries LSR.
   std::array<uint8_t, 128> sr{};
@@ -358,7 +361,7 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   EXPECT_TRUE(saw_report);
   EXPECT_TRUE(saw_cname);
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
   EXPECT_EQ(stats.rtcp_received, 1u);
   EXPECT_GE(stats.rtcp_sent, 1u);
   EXPECT_LT(stats.rtt_ms, 0.0);  // unknown until a report about us arrives
@@ -376,7 +379,7 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   rw.add_sdes_cname(0xE, "peer@test");
   peer.send_to(port, std::span(rr.data(), rw.size()));
   const auto with_rtt =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.rtt_ms >= 0.0; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.rtt_ms >= 0.0; });
   EXPECT_GE(with_rtt.rtt_ms, 0.0);
   EXPECT_LT(with_rtt.rtt_ms, 3000.0);
 }
@@ -384,19 +387,19 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
 TEST(Stream, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   Peer peer;
   talk(peer, port, 0x1000, 1, 3, 5ms);
   // RFC 3550 §8.2: the same party restarts with a new SSRC (new random seq).
   talk(peer, port, 0x2000, 9000, 3, 5ms);
-  const auto change = wait_kind(shard, EventKind::kSsrcChange, kId);
+  const auto change = wait_kind(driver, EventKind::kSsrcChange, kId);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->previous_ssrc, 0x1000u);
   EXPECT_EQ(change->ssrc, 0x2000u);
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
   EXPECT_EQ(stats.remote_ssrc, 0x2000u);
   EXPECT_EQ(stats.drops.stranger, 0u);
 }
@@ -406,11 +409,11 @@ TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
   sc.rtcp.min_interval_seconds = 0.1;
   Shard shard(sc);
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
   StreamConfig config;
   config.rtcp_mux = false;
-  const uint16_t port = open_via_command(shard, kId, config);
+  const uint16_t port = open_via_command(driver, kId, config);
   ASSERT_NE(port, 0);
   Peer rtp_peer, rtcp_peer;  // the remote's RTP and RTCP ports
   Command remote;
@@ -418,7 +421,7 @@ TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
   remote.stream = kId;
   remote.remote_rtp = rtp_peer.endpoint();
   remote.remote_rtcp = rtcp_peer.endpoint();
-  ASSERT_TRUE(shard.post(remote));
+  ASSERT_TRUE(driver.post(std::move(remote)));
   talk(rtp_peer, port, 0x3000, 1, 10);
   std::array<uint8_t, 64> rr{};
   RtcpWriter w(rr);
@@ -426,7 +429,7 @@ TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
   w.add_sdes_cname(0x3000, "odd");
   rtcp_peer.send_to(static_cast<uint16_t>(port + 1), std::span(rr.data(), w.size()));
   const auto stats =
-      stats_until(shard, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
+      stats_until(driver, kId, [](const StreamStats& s) { return s.rtcp_received >= 1; });
   EXPECT_EQ(stats.rtcp_received, 1u);
   // Our reports arrive at the RTCP port, never at the RTP port.
   bool rtcp_on_rtcp_port = false;
@@ -438,11 +441,11 @@ TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
 TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   Shard shard(testing::loopback_config());
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  shard.set_tick_handler(&rec);
+  testing::Driver driver(shard, &rec);
   shard.start();
-  const uint16_t port = open_via_command(shard, kId);
+  const uint16_t port = open_via_command(driver, kId);
   Peer peer;
-  testing::set_remote(shard, kId, peer.endpoint());
+  testing::set_remote(driver, kId, peer.endpoint());
   std::mt19937 rng(99);
   int sent = 0;
   for (int i = 0; i < 300; ++i) {
@@ -457,7 +460,7 @@ TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   peer.send_to(port, std::span<const uint8_t>());
   const uint8_t lying[12] = {0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
   peer.send_to(port, lying);
-  const auto stats = stats_until(shard, kId, [&](const StreamStats& s) {
+  const auto stats = stats_until(driver, kId, [&](const StreamStats& s) {
     return s.drops.malformed + s.packets_received + s.rtcp_received + s.drops.unknown_pt +
                s.drops.too_late + s.drops.too_early + s.drops.duplicate + s.drops.stranger >=
            static_cast<uint64_t>(sent) + 2;
@@ -465,7 +468,7 @@ TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   EXPECT_GE(stats.drops.malformed, 150u);
   // Still alive: a real packet pair after the junk is received.
   talk(peer, port, 0xF00, 1, 2, 5ms);
-  const auto after = stats_until(shard, kId, [&](const StreamStats& s) {
+  const auto after = stats_until(driver, kId, [&](const StreamStats& s) {
     return s.packets_received >= stats.packets_received + 2;
   });
   EXPECT_GE(after.packets_received, stats.packets_received + 2);
