@@ -98,7 +98,8 @@ void print_summary(chorus::focus::Server& server, const Options& options, const 
       "configuration {}: RTP ports {}-{}, {} media shard(s){}, codecs {}, top-{} mixing, {} "
       "listed room(s){}, {} account(s), admin {}",
       options.config_path.empty() ? "<embedded>" : options.config_path, options.rtp_first,
-      options.rtp_last, shards, options.media_shards == 0 ? " (media.shards = 0: one per core)" : "",
+      options.rtp_last, shards,
+      options.media_shards == 0 ? " (media.shards = 0: one per core)" : "",
       fmt::join(options.codecs, ","), options.top_k, options.rooms.size(),
       options.only_listed_rooms ? " (only those)" : "", options.accounts.size(),
       options.admin_port == 0 ? std::string("off")

@@ -115,9 +115,9 @@ std::vector<std::string> config_file_arguments(std::span<const char* const> args
 bool valid_slow_room_prefix(std::string_view prefix) {
   if (prefix.size() > 64) return false;
   for (const char c : prefix) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '!' ||
-                       c == '~' || c == '*' || c == '\'' || c == '(' || c == ')';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.' || c == '!' || c == '~' || c == '*' ||
+                       c == '\'' || c == '(' || c == ')';
     if (!plain) return false;
   }
   return true;
@@ -192,8 +192,7 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       options.log_level = std::string(arg);
     } else if (flag == "--media-shards" || flag == "--shards") {
       int shards = 0;
-      if (!value(arg) ||
-          !parse_int<int>(arg, shards, 0, static_cast<int>(kMaxMediaShards))) {
+      if (!value(arg) || !parse_int<int>(arg, shards, 0, static_cast<int>(kMaxMediaShards))) {
         return OptionsError{std::string(flag) + " needs 0.." + std::to_string(kMaxMediaShards) +
                             " (0: one per core)"};
       }

@@ -236,7 +236,8 @@ TEST(Config, UnknownKeysAreErrorsListingTheKnownOnes) {
 }
 
 TEST(Config, EveryProblemIsReportedAtOnce) {
-  const std::string message = error_of(apply("[media]\nshards = 65\ntop_k = 0\n[log]\nlevel = 1\n"));
+  const std::string message =
+      error_of(apply("[media]\nshards = 65\ntop_k = 0\n[log]\nlevel = 1\n"));
   EXPECT_NE(message.find("media.shards"), std::string::npos) << message;
   EXPECT_NE(message.find("media.top_k"), std::string::npos) << message;
   EXPECT_NE(message.find("log.level"), std::string::npos) << message;
