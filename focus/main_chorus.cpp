@@ -72,24 +72,41 @@ void warn_restart_only(const Options& running, const Options& loaded) {
   }
 }
 
-void print_summary(chorus::focus::Server& server, const Options& options) {
-  for (const chorus::sip::Endpoint& endpoint : server.stack().listening()) {
-    std::cout << "chorus: SIP listening on " << endpoint.to_string() << "\n";
-    spdlog::info("SIP listening on {}", endpoint.to_string());
+// The start-up banner: each line once. It goes to stdout (what an operator at
+// a terminal and the scripts waiting for "dial sip:" read). The log repeats it
+// only when the log is a file: with the default log on stderr, a terminal or
+// the journal would otherwise show every line twice.
+class Banner {
+ public:
+  explicit Banner(const Options& options) : to_log_(!options.log_file.empty()) {}
+  void line(const std::string& text) const {
+    std::cout << "chorus: " << text << "\n" << std::flush;
+    if (to_log_) spdlog::info("{}", text);
   }
+
+ private:
+  bool to_log_;
+};
+
+void print_summary(chorus::focus::Server& server, const Options& options, const Banner& banner) {
+  for (const chorus::sip::Endpoint& endpoint : server.stack().listening()) {
+    banner.line("SIP listening on " + endpoint.to_string());
+  }
+  // The log's own summary line (not part of the banner).
+  const size_t shards = server.engine().shard_count();
   spdlog::info(
-      "configuration {}: RTP ports {}-{}, {} media shard(s), codecs {}, top-{} mixing, {} "
+      "configuration {}: RTP ports {}-{}, {} media shard(s){}, codecs {}, top-{} mixing, {} "
       "listed room(s){}, {} account(s), admin {}",
       options.config_path.empty() ? "<embedded>" : options.config_path, options.rtp_first,
-      options.rtp_last, options.media_shards, fmt::join(options.codecs, ","), options.top_k,
-      options.rooms.size(), options.only_listed_rooms ? " (only those)" : "",
-      options.accounts.size(),
+      options.rtp_last, shards,
+      options.media_shards == 0 ? " (media.shards = 0: one per core)" : "",
+      fmt::join(options.codecs, ","), options.top_k, options.rooms.size(),
+      options.only_listed_rooms ? " (only those)" : "", options.accounts.size(),
       options.admin_port == 0 ? std::string("off")
                               : options.admin_address + ":" + std::to_string(options.admin_port));
   const std::string host = server.stack().sent_by(chorus::sip::TransportKind::kUdp);
-  std::cout << "chorus: dial sip:<room>@" << host << " to join a conference (e.g. sip:demo@" << host
-            << "); OPTIONS sip:" << host << " shows what the focus supports\n"
-            << std::flush;
+  banner.line("dial sip:<room>@" + host + " to join a conference (e.g. sip:demo@" + host +
+              "); OPTIONS sip:" + host + " shows what the focus supports");
 }
 
 }  // namespace
@@ -164,6 +181,7 @@ int main(int argc, char** argv) {
     reload_signal.async_wait(on_reload);
 
     server.start();
+    const Banner banner(options);
     // The admin API, console and /metrics share the signalling thread
     // (Control needs no locks). Declared after the server: destroyed first.
     std::unique_ptr<chorus::focus::AdminServer> admin;
@@ -182,15 +200,14 @@ int main(int argc, char** argv) {
           chorus::focus::make_metrics_source(server),
           config);
       admin->start();  // before dropping privileges: the port may be low
-      std::cout << "chorus: admin console on http://" << options.admin_address << ":"
-                << admin->port() << "/ (API /api, metrics /metrics)\n";
-      spdlog::info("admin API on {}:{}", options.admin_address, admin->port());
+      banner.line("admin console on http://" + options.admin_address + ":" +
+                  std::to_string(admin->port()) + "/ (API /api, metrics /metrics)");
     }
     if (::geteuid() == 0 && !options.run_as_user.empty()) {
       drop_privileges(options.run_as_user);
       spdlog::info("switched to user {}", options.run_as_user);
     }
-    print_summary(server, options);
+    print_summary(server, options, banner);
     io.run();
     spdlog::info("stopped");
   } catch (const std::exception& error) {

@@ -10,6 +10,14 @@
 //   const uint64_t before = chorus::rtp::alloc::count();
 //   ... steady-state work on this thread ...
 //   EXPECT_EQ(chorus::rtp::alloc::count() - before, 0u);
+//
+// Optimised builds: C++14 [expr.new]/10 lets the compiler omit a
+// new-expression whose storage is provably unused (GCC 12 at -O2 drops
+// `delete new int(1)` outright, so the replaced operator new is never called).
+// A test that expects an allocation to be counted must make it observable:
+// pass the pointer through `escape()` before deleting it (an empty asm the
+// optimiser must assume reads the pointer and memory). Counting zero is
+// unaffected: an omitted allocation is no allocation.
 
 #include <atomic>
 #include <cstddef>
@@ -29,6 +37,12 @@ inline uint64_t count() {
 // operator new calls made by every thread of the process.
 inline uint64_t total() {
   return g_count.load(std::memory_order_relaxed);
+}
+
+// Makes `p` (and what it points to) observable, so an optimiser cannot omit
+// the allocation that produced it. Costs no instruction.
+inline void escape(const void* p) {
+  asm volatile("" : : "g"(p) : "memory");
 }
 
 inline void note() {

@@ -278,8 +278,8 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
   reader.read(sip, "sip.digest_algorithms", "digest_algorithms", options.digest_algorithms,
               kDigestAlgorithms, false);
   reader.read(sip, "sip.slow_room_prefix", "slow_room_prefix", options.slow_room_prefix,
-              "allowed: \"\" or a room-name prefix (letters, digits, -_.!~*'())",
-              [](const std::string& prefix) { return prefix.empty() || is_plain_user(prefix); });
+              "allowed: \"\" (off) or a room-name prefix (up to 64 letters, digits, -_.!~*'())",
+              [](const std::string& prefix) { return valid_slow_room_prefix(prefix); });
   reader.read(sip, "sip.ring_delay_ms", "ring_delay_ms", options.ring_delay, 0, 600000);
 }
 
@@ -295,7 +295,8 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
                   "allowed: \"FIRST-LAST\", 1024 <= FIRST < LAST <= 65535");
     }
   }
-  reader.read(media, "media.shards", "shards", options.media_shards, 1, 64);
+  reader.read(media, "media.shards", "shards", options.media_shards, 0,
+              static_cast<int64_t>(kMaxMediaShards));
   reader.read(media, "media.rtp_timeout_ms", "rtp_timeout_ms", options.rtp_timeout, 100, 3600000);
   reader.read(media, "media.codecs", "codecs", options.codecs, kCodecs, false);
   if (const toml::node* node = media.get("srtp")) {
@@ -522,12 +523,11 @@ std::variant<Options, ConfigError> configure(std::span<const char* const> args) 
   auto result = apply_config(embedded_config(), "<embedded>", Options{});
   if (std::holds_alternative<ConfigError>(result)) return result;
   // The file comes first so that every other flag overrides it, wherever it
-  // appears on the command line. A malformed --config is reported below.
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] != nullptr && args[i + 1] != nullptr && std::string_view(args[i]) == "--config") {
-      result = load_config_file(args[i + 1], std::move(std::get<Options>(result)));
-      if (std::holds_alternative<ConfigError>(result)) return result;
-    }
+  // appears on the command line (`--config FILE` or `--check-config FILE`).
+  // A malformed --config is reported below.
+  for (const std::string& path : config_file_arguments(args)) {
+    result = load_config_file(path, std::move(std::get<Options>(result)));
+    if (std::holds_alternative<ConfigError>(result)) return result;
   }
   auto flags = parse_options(args, std::move(std::get<Options>(result)));
   if (auto* error = std::get_if<OptionsError>(&flags)) {

@@ -1,8 +1,10 @@
 #include "focus/ops/options.hpp"
 
 #include <charconv>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "focus/ops/log.hpp"
 
@@ -67,7 +69,8 @@ std::string usage() {
   return "usage: chorus [options]\n"
          "  --config FILE          TOML configuration (see deploy/chorus.toml.example); the\n"
          "                         flags below override it\n"
-         "  --check-config         validate the configuration, print the outcome, exit 0/1\n"
+         "  --check-config [FILE]  validate the configuration (FILE: same as --config FILE),\n"
+         "                         print the outcome, exit 0/1\n"
          "  --sip HOST:PORT        SIP listen address (default 127.0.0.1:5060; [::1]:5060 for "
          "IPv6)\n"
          "  --no-udp | --no-tcp    disable a SIP transport (both on by default)\n"
@@ -76,11 +79,48 @@ std::string usage() {
          "  --tls-port PORT        TLS port (default 5061)\n"
          "  --media-address IP     address announced in SDP (default: the SIP host)\n"
          "  --rtp-ports FIRST-LAST RTP port range (default 40000-40999)\n"
-         "  --ring-delay-ms N      how long rooms named slow-* ring before answering (2000)\n"
+         "  --slow-room-prefix P   test hook: rooms named P* ring before answering (default\n"
+         "                         \"\": off)\n"
+         "  --ring-delay-ms N      how long those rooms ring before answering (2000)\n"
          "  --rtp-timeout-ms N     no media for this long ends a call with BYE (30000)\n"
-         "  --media-shards N       mixer threads (default 1); --shards is the same\n"
+         "  --media-shards N       mixer threads, 0..64 (default 0: one per core); --shards is\n"
+         "                         the same\n"
          "  --log-level LEVEL      trace, debug, info, warn, error, critical or off\n"
          "  --help                 this text\n";
+}
+
+namespace {
+
+// `--check-config FILE`: the FILE, when the next argument is one.
+bool names_file(std::span<const char* const> args, size_t i) {
+  return i + 1 < args.size() && args[i + 1] != nullptr && args[i + 1][0] != '\0' &&
+         args[i + 1][0] != '-';
+}
+
+}  // namespace
+
+std::vector<std::string> config_file_arguments(std::span<const char* const> args) {
+  std::vector<std::string> files;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == nullptr) continue;
+    const std::string_view flag = args[i];
+    if ((flag == "--config" && i + 1 < args.size() && args[i + 1] != nullptr) ||
+        (flag == "--check-config" && names_file(args, i))) {
+      files.emplace_back(args[++i]);
+    }
+  }
+  return files;
+}
+
+bool valid_slow_room_prefix(std::string_view prefix) {
+  if (prefix.size() > 64) return false;
+  for (const char c : prefix) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.' || c == '!' || c == '~' || c == '*' ||
+                       c == '\'' || c == '(' || c == ')';
+    if (!plain) return false;
+  }
+  return true;
 }
 
 std::variant<Options, OptionsError> parse_options(std::span<const char* const> args, Options base) {
@@ -120,6 +160,13 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       if (!value(arg) || !parse_port_range(arg, options.rtp_first, options.rtp_last)) {
         return OptionsError{"--rtp-ports needs FIRST-LAST (1024-65535, FIRST < LAST)"};
       }
+    } else if (flag == "--slow-room-prefix") {
+      // Same rule as sip.slow_room_prefix; "" turns the hook off.
+      if (!value(arg) || !valid_slow_room_prefix(arg)) {
+        return OptionsError{
+            "--slow-room-prefix needs \"\" or a room-name prefix (letters, digits, -_.!~*'())"};
+      }
+      options.slow_room_prefix = std::string(arg);
     } else if (flag == "--ring-delay-ms") {
       int ms = 0;
       if (!value(arg) || !parse_int<int>(arg, ms, 0, 600000)) {
@@ -137,6 +184,7 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       options.config_path = std::string(arg);
     } else if (flag == "--check-config") {
       options.check_config = true;
+      if (names_file(args, i)) options.config_path = args[++i];
     } else if (flag == "--log-level") {
       if (!value(arg) || !valid_log_level(arg)) {
         return OptionsError{"--log-level needs one of " + std::string(kLogLevels)};
@@ -144,8 +192,9 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       options.log_level = std::string(arg);
     } else if (flag == "--media-shards" || flag == "--shards") {
       int shards = 0;
-      if (!value(arg) || !parse_int<int>(arg, shards, 1, 64)) {
-        return OptionsError{std::string(flag) + " needs 1..64"};
+      if (!value(arg) || !parse_int<int>(arg, shards, 0, static_cast<int>(kMaxMediaShards))) {
+        return OptionsError{std::string(flag) + " needs 0.." + std::to_string(kMaxMediaShards) +
+                            " (0: one per core)"};
       }
       options.media_shards = static_cast<size_t>(shards);
     } else {

@@ -49,14 +49,18 @@ struct Options {
   std::string media_address;
   uint16_t rtp_first = 40000;
   uint16_t rtp_last = 40999;
-  // Test hook for CANCEL scenarios: INVITEs to rooms whose name starts with
-  // this prefix ring (180) for ring_delay before being answered.
-  std::string slow_room_prefix = "slow-";
+  // Test hook for CANCEL scenarios, off unless configured: INVITEs to rooms
+  // whose name starts with this prefix ring (180) for ring_delay before being
+  // answered. Empty (the default): no room rings, every INVITE is answered
+  // at once. Tests that need ringing rooms set it (e.g. "slow-").
+  std::string slow_room_prefix;
   std::chrono::milliseconds ring_delay{2000};
   // No RTP/RTCP from a member for this long ends its call with BYE.
   std::chrono::milliseconds rtp_timeout{30000};
-  // Media shard threads of the mixer engine.
-  size_t media_shards = 1;
+  // Media shard threads of the mixer engine; 0 (the default) means one shard
+  // per core (std::thread::hardware_concurrency(), at least 1), resolved by
+  // the engine. At most kMaxMediaShards.
+  size_t media_shards = 0;
   // Mixed talkers per room (top-K) and Opus send settings.
   size_t top_k = 3;
   // Codec preference, our names: opus, G722, PCMU, PCMA (RFC 3264 answer order).
@@ -99,12 +103,16 @@ struct Options {
 
   // Command-line only: where the configuration came from, and
   // --check-config (validate, print the outcome, exit 0/1).
+  // `--check-config FILE` is the same as `--config FILE --check-config`.
   std::string config_path;
   bool check_config = false;
   bool help = false;
 
   bool operator==(const Options&) const = default;
 };
+
+// media.shards / --media-shards: 0 (one per core) .. this.
+inline constexpr size_t kMaxMediaShards = 64;
 
 struct OptionsError {
   std::string message;
@@ -115,6 +123,16 @@ struct OptionsError {
 std::variant<Options, OptionsError> parse_options(std::span<const char* const> args,
                                                   Options base = {});
 std::string usage();
+
+// The configuration files named on the command line, in order: each
+// `--config FILE`, and the FILE of `--check-config FILE` (the argument after
+// --check-config when it does not start with '-'). configure() applies them in
+// this order; Options::config_path is the last.
+std::vector<std::string> config_file_arguments(std::span<const char* const> args);
+
+// sip.slow_room_prefix / --slow-room-prefix: "" (off) or up to 64 SIP
+// user-part characters (RFC 3261 §25.1 unreserved).
+bool valid_slow_room_prefix(std::string_view prefix);
 
 // "HOST:PORT", "[V6]:PORT" or "HOST" (port unchanged). False on bad input.
 bool parse_host_port(std::string_view text, std::string& host, uint16_t& port);

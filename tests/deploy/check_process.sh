@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `chorus` as a process: SIGHUP reloads rooms from the file (and a broken file
 # is refused, keeping the running configuration), SIGTERM exits 0, the log
-# level and log file come from the file, and (when run as root) the root
-# policy: refuse with allow_root = false, switch to process.user after binding.
+# level and log file come from the file, the start-up banner is printed once
+# (log on stderr or in a file), and (when run as root) the root policy: refuse
+# with allow_root = false, switch to process.user after binding.
 #   check_process.sh CHORUS
 set -u
 chorus=$1
@@ -40,6 +41,17 @@ pid=$!; pids+=($pid)
 wait_for "$work/stdout.log" "dial sip:" $pid || fail "chorus did not start"
 wait_for "$work/file.log" "configuration $work/chorus.toml" $pid || fail "no start-up summary in the log file"
 
+# The banner once on stdout (+ stderr), and once in the log file.
+banner_once() {  # FILE PORT
+  local what
+  for what in "SIP listening on UDP 127.0.0.1:$2" "SIP listening on TCP 127.0.0.1:$2" "dial sip:"; do
+    [ "$(grep -cF "$what" "$1")" -eq 1 ] || fail "'$what' $(grep -cF "$what" "$1") times in $1, want 1"
+  done
+}
+banner_once "$work/stdout.log" "$port"
+[ "$(grep -cF "SIP listening on UDP 127.0.0.1:$port" "$work/file.log")" -eq 1 ] ||
+  fail "the log file does not hold the banner line exactly once"
+
 # A reload with two rooms.
 printf '[[room]]\nname = "board"\npin = "1234"\n[[room]]\nname = "open"\n' >>"$work/chorus.toml"
 kill -HUP $pid
@@ -54,6 +66,17 @@ kill -TERM $pid
 wait $pid; status=$?
 [ $status -eq 0 ] || fail "SIGTERM exit status $status"
 grep -q "shutting down" "$work/file.log" || fail "no shutdown line in the log"
+
+# The default log (stderr) and stdout together, as a terminal or the journal
+# shows them: the banner once.
+port=$(free_port)
+"$chorus" --sip "127.0.0.1:$port" --rtp-ports 44100-44199 >"$work/terminal.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for "$work/terminal.log" "dial sip:" $pid || fail "chorus (log on stderr) did not start"
+banner_once "$work/terminal.log" "$port"
+grep -q "info configuration <embedded>" "$work/terminal.log" || fail "no summary line on stderr"
+kill -TERM $pid
+wait $pid || fail "chorus (log on stderr) did not exit 0"
 
 if [ "$(id -u)" = 0 ]; then
   port=$(free_port)

@@ -91,7 +91,7 @@ udp = false
 tcp = true
 tls_port = 5071
 realm = "example.org"
-slow_room_prefix = ""
+slow_room_prefix = "ring-"
 ring_delay_ms = 0
 [media]
 address = "192.0.2.10"
@@ -138,7 +138,7 @@ user = "chorus"
   EXPECT_TRUE(o.tcp);
   EXPECT_EQ(o.tls_port, 5071);
   EXPECT_EQ(o.realm, "example.org");
-  EXPECT_EQ(o.slow_room_prefix, "");
+  EXPECT_EQ(o.slow_room_prefix, "ring-");
   EXPECT_EQ(o.ring_delay.count(), 0);
   EXPECT_EQ(o.media_address, "192.0.2.10");
   EXPECT_EQ(o.rtp_first, 20000);
@@ -177,7 +177,9 @@ struct BadSetting {
 
 TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
   const std::vector<BadSetting> cases = {
-      {"[media]\nshards = 0\n", {"test.toml:2", "media.shards", "= 0", "1..64"}},
+      {"[media]\nshards = 65\n", {"test.toml:2", "media.shards", "= 65", "0..64"}},
+      {"[media]\nshards = -1\n", {"media.shards", "= -1", "0..64"}},
+      {"[sip]\nslow_room_prefix = \"a b\"\n", {"sip.slow_room_prefix", "\"a b\"", "(off)"}},
       {"[media]\nshards = \"four\"\n", {"media.shards", "\"four\"", "integer"}},
       {"[sip]\nlisten = \"host:99999\"\n", {"sip.listen", "host:99999", "HOST:PORT"}},
       {"[sip]\nlisten = \"host:0\"\n", {"sip.listen", "port 1..65535"}},
@@ -234,7 +236,8 @@ TEST(Config, UnknownKeysAreErrorsListingTheKnownOnes) {
 }
 
 TEST(Config, EveryProblemIsReportedAtOnce) {
-  const std::string message = error_of(apply("[media]\nshards = 0\ntop_k = 0\n[log]\nlevel = 1\n"));
+  const std::string message =
+      error_of(apply("[media]\nshards = 65\ntop_k = 0\n[log]\nlevel = 1\n"));
   EXPECT_NE(message.find("media.shards"), std::string::npos) << message;
   EXPECT_NE(message.find("media.top_k"), std::string::npos) << message;
   EXPECT_NE(message.find("log.level"), std::string::npos) << message;
@@ -283,7 +286,63 @@ TEST(Config, FileAndFlagErrorsAreTold) {
   EXPECT_TRUE(std::get<ConfigError>(result).bad_flag);
   EXPECT_NE(error_of(result).find("trace, debug"), std::string::npos);
   EXPECT_TRUE(std::holds_alternative<ConfigError>(run({"--config"})));
-  EXPECT_TRUE(std::holds_alternative<ConfigError>(run({"--shards", "0"})));
+  EXPECT_TRUE(std::holds_alternative<ConfigError>(run({"--shards", "65"})));
+}
+
+// Test hooks are off and the shard count is automatic unless configured.
+TEST(Config, DefaultsTurnTestHooksOffAndShardsToOnePerCore) {
+  const auto result = run({});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_EQ(std::get<Options>(result).slow_room_prefix, "");
+  EXPECT_EQ(std::get<Options>(result).media_shards, 0u);
+  const auto zero = apply("[media]\nshards = 0\n[sip]\nslow_room_prefix = \"slow-\"\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(zero)) << error_of(zero);
+  EXPECT_EQ(std::get<Options>(zero).media_shards, 0u);
+  EXPECT_EQ(std::get<Options>(zero).slow_room_prefix, "slow-");
+  const auto most = apply("[media]\nshards = 64\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(most)) << error_of(most);
+  EXPECT_EQ(std::get<Options>(most).media_shards, kMaxMediaShards);
+}
+
+// `--check-config FILE` is `--config FILE --check-config`.
+TEST(Config, CheckConfigTakesTheFileToo) {
+  TempFile file("[sip]\nlisten = \"127.0.0.1:5077\"\n[media]\nshards = 2\n");
+  for (const std::vector<const char*>& args : std::vector<std::vector<const char*>>{
+           {"--check-config", file.path().c_str()},
+           {"--config", file.path().c_str(), "--check-config"},
+           {"--check-config", "--config", file.path().c_str()},
+       }) {
+    SCOPED_TRACE(args.front());
+    const auto result = run(args);
+    ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+    const Options& o = std::get<Options>(result);
+    EXPECT_TRUE(o.check_config);
+    EXPECT_EQ(o.config_path, file.path());
+    EXPECT_EQ(o.sip_port, 5077);
+    EXPECT_EQ(o.media_shards, 2u);
+  }
+  // Flags still win over the file, wherever they are.
+  const auto flagged = run({"--shards", "3", "--check-config", file.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(flagged)) << error_of(flagged);
+  EXPECT_EQ(std::get<Options>(flagged).media_shards, 3u);
+  // Without a file it checks the embedded default.
+  const auto plain = run({"--check-config"});
+  ASSERT_TRUE(std::holds_alternative<Options>(plain)) << error_of(plain);
+  EXPECT_TRUE(std::get<Options>(plain).check_config);
+  EXPECT_EQ(std::get<Options>(plain).config_path, "");
+  // A bad file named either way is reported with its line.
+  TempFile bad("[media]\nshards = 99\n");
+  for (const std::vector<const char*>& args : std::vector<std::vector<const char*>>{
+           {"--check-config", bad.path().c_str()},
+           {"--config", bad.path().c_str(), "--check-config"},
+       }) {
+    SCOPED_TRACE(args.front());
+    const auto result = run(args);
+    EXPECT_NE(error_of(result).find(bad.path() + ":2: media.shards = 99"), std::string::npos)
+        << error_of(result);
+  }
+  const auto missing = run({"--check-config", "/nonexistent/chorus.toml"});
+  EXPECT_NE(error_of(missing).find("/nonexistent/chorus.toml"), std::string::npos);
 }
 
 TEST(Config, TransportAndTlsCombinationsAcrossFileAndFlags) {

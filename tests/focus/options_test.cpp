@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -23,6 +24,8 @@ TEST(Options, DefaultsAreTheEmbeddedConfiguration) {
   EXPECT_TRUE(options.udp);
   EXPECT_TRUE(options.tcp);
   EXPECT_FALSE(options.help);
+  EXPECT_EQ(options.slow_room_prefix, "");  // test hook off
+  EXPECT_EQ(options.media_shards, 0u);      // one shard per core
 }
 
 TEST(Options, SipHostPortIncludingIpv6) {
@@ -77,7 +80,7 @@ TEST(Options, ConfigurationFlags) {
   for (std::vector<const char*> args : std::vector<std::vector<const char*>>{
            {"--config"},
            {"--config", ""},
-           {"--shards", "0"},
+           {"--shards", "-1"},
            {"--shards", "65"},
            {"--log-level", "verbose"},
            {"--log-level"},
@@ -85,8 +88,54 @@ TEST(Options, ConfigurationFlags) {
     SCOPED_TRACE(args.front());
     EXPECT_TRUE(std::holds_alternative<OptionsError>(parse(args)));
   }
-  EXPECT_NE(std::get<OptionsError>(parse({"--shards", "0"})).message.find("--shards"),
+  EXPECT_NE(std::get<OptionsError>(parse({"--shards", "65"})).message.find("--shards"),
             std::string::npos);
+  const auto automatic = parse({"--media-shards", "0"});
+  ASSERT_TRUE(std::holds_alternative<Options>(automatic));
+  EXPECT_EQ(std::get<Options>(automatic).media_shards, 0u);
+}
+
+TEST(Options, CheckConfigTakesAnOptionalFile) {
+  auto result = parse({"--check-config", "/etc/chorus/chorus.toml"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_TRUE(std::get<Options>(result).check_config);
+  EXPECT_EQ(std::get<Options>(result).config_path, "/etc/chorus/chorus.toml");
+  result = parse({"--config", "/etc/chorus/chorus.toml", "--check-config"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_TRUE(std::get<Options>(result).check_config);
+  EXPECT_EQ(std::get<Options>(result).config_path, "/etc/chorus/chorus.toml");
+  // A flag after --check-config is a flag, not a file.
+  result = parse({"--check-config", "--shards", "2"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_TRUE(std::get<Options>(result).check_config);
+  EXPECT_EQ(std::get<Options>(result).config_path, "");
+  EXPECT_EQ(std::get<Options>(result).media_shards, 2u);
+
+  using Files = std::vector<std::string>;
+  const auto files = [](std::vector<const char*> args) {
+    return config_file_arguments(std::span<const char* const>(args.data(), args.size()));
+  };
+  EXPECT_EQ(files({"--check-config", "a.toml"}), Files{"a.toml"});
+  EXPECT_EQ(files({"--config", "a.toml", "--check-config"}), Files{"a.toml"});
+  EXPECT_EQ(files({"--check-config", "--config", "a.toml"}), Files{"a.toml"});
+  EXPECT_EQ(files({"--check-config"}), Files{});
+  EXPECT_EQ(files({"--shards", "2", "--check-config", "--log-level", "warn"}), Files{});
+  EXPECT_EQ(files({"--config", "a.toml", "--check-config", "b.toml"}), (Files{"a.toml", "b.toml"}));
+}
+
+TEST(Options, SlowRoomPrefixIsATestHookOffByDefault) {
+  auto result = parse({"--slow-room-prefix", "slow-"});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_EQ(std::get<Options>(result).slow_room_prefix, "slow-");
+  result = parse({"--slow-room-prefix", ""});
+  ASSERT_TRUE(std::holds_alternative<Options>(result));
+  EXPECT_EQ(std::get<Options>(result).slow_room_prefix, "");
+  EXPECT_TRUE(std::holds_alternative<OptionsError>(parse({"--slow-room-prefix", "a b"})));
+  EXPECT_TRUE(std::holds_alternative<OptionsError>(parse({"--slow-room-prefix"})));
+  EXPECT_TRUE(valid_slow_room_prefix(""));
+  EXPECT_TRUE(valid_slow_room_prefix("slow-"));
+  EXPECT_FALSE(valid_slow_room_prefix("sl@w"));
+  EXPECT_FALSE(valid_slow_room_prefix(std::string(65, 'a')));
 }
 
 TEST(Options, FlagsOverrideTheBaseAndKeepTheRest) {

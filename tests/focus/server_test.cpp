@@ -50,6 +50,7 @@ class ServerTest : public ::testing::Test {
     options.tcp = false;
     options.rtp_first = 41000;
     options.rtp_last = 41009;
+    options.slow_room_prefix = "slow-";  // the SlowRoom* tests ring
     options.ring_delay = 2000ms;
     return options;
   }

@@ -13,7 +13,7 @@ source "$(dirname "$0")/common.sh"
 focus_port=$(free_port)
 client_port=$(free_port)
 media_port=$(free_port)
-start_chorus "$chorus" --sip "127.0.0.1:$focus_port" --rtp-ports 42000-42099
+start_chorus "$chorus" --sip "127.0.0.1:$focus_port" --rtp-ports 42000-42099 --slow-room-prefix slow-
 
 (cd "$work" && timeout 60 "$sipp" -sf "$scenario" -t "$transport" -i 127.0.0.1 \
    -p "$client_port" -mp "$media_port" -s "$service" -m 1 -l 1 \
