@@ -386,7 +386,12 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   const sip::DialogId id = ref.id();
   pending_invites_[tx.id()] = id;
   dialogs_.insert(std::move(*dialog));
-  if (!slow) return;
+  if (!slow) {
+    // §8.2.6.1: the answer waits for the shard's port; say so at once, so
+    // the caller stops retransmitting and may CANCEL (§9.1).
+    tx.respond(100, "Trying");
+    return;
+  }
   tx.respond(with_capabilities(std::move(first)));
   ref.sip.ringing = tx;
   ref.sip.ring_timer = stack_.timers().start(options_.ring_delay, [this, id] {

@@ -307,6 +307,8 @@ TEST_F(FocusCore, ReferDialOutAddsTheCalleeWithTheCodecItsAnswerChose) {
   EXPECT_EQ(fake_->last(Kind::kAddParticipant)->codec.id, mixer::CodecId::kPcmu);
   EXPECT_EQ(server_->room_state("dial")->members.size(), 2u);
   EXPECT_EQ(bye(alice, "dial"), 200);
+  callee_ = nullptr;
+  EXPECT_EQ(bye(bob, "dial"), 200);
   settle(100ms);
   expect_baseline();
 }
@@ -321,15 +323,20 @@ TEST_F(FocusCore, HangUpWhileTheAddIsPendingRemovesTheParticipantOnceAdded) {
   std::vector<int> statuses;
   send_invite(bob, "race", final, statuses);
   run_until([&] { return fake_->count(Kind::kAddParticipant) == 2; });
-  // The room ends (alice leaves, the moderator kicks bob) before bob's add
-  // completes: bob's INVITE is answered 503, his removal follows his add.
+  // A moderator kicks bob before his add completes: bob's INVITE is
+  // answered 503, his removal is submitted behind his add.
   const auto state = server_->room_state("race");
   ASSERT_TRUE(state.has_value());
-  EXPECT_EQ(bye(alice, "race"), 200);
+  ASSERT_EQ(state->members.size(), 2u);
+  EXPECT_EQ(server_->kick("race", state->members[1].id).status, 200);
   settle();
   ASSERT_TRUE(final.has_value());
   EXPECT_EQ(final->status(), 503);
   fake_->complete_all();  // add done, then remove done (order of submission)
+  settle();
+  EXPECT_EQ(server_->gauges().calls, 1u);  // alice stays
+  fake_->auto_complete = true;
+  EXPECT_EQ(bye(alice, "race"), 200);
   expect_baseline();
 }
 
@@ -362,3 +369,8 @@ TEST_F(FocusCore, RoomQueriesOnlyLookAtTheRoom) {
 
 }  // namespace
 }  // namespace chorus::focus::e2e
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
