@@ -115,7 +115,8 @@ TEST_F(ConferenceE2eTest, InactiveReinviteHoldsInSilence) {
 // The mixer's port range holds one even port: the second caller gets 503
 // with Retry-After (RFC 3261 §21.5.4) and the room keeps its first member.
 TEST_F(ConferenceE2eTest, NoMediaPortLeftIs503WithRetryAfter) {
-  start_server(44300, 44301);
+  // One shard, so its pool holds the range's single even port.
+  start_server(44300, 44301, 30s, [](Options& o) { o.media_shards = 1; });
   Caller a(400, "alice"), b(700, "bob");
   ASSERT_EQ(invite(a, "sendrecv"), 200);
   Message m = request(b, Method::kInvite, "e2e");
