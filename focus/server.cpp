@@ -694,6 +694,9 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
     member = call->member();
     // A member whose place was taken by Replaces stays in the roster.
     if (const Room* r = rooms_.find(room)) replaced = r->count_member(member) > 0;
+    // The last call gone: the room goes now, so what is published next
+    // sees no room (the packages' final "noresource" NOTIFY, RFC 6665 §4.2.2).
+    close_room_if_empty(room);
   }
   if (sip::Dialog* dialog = dialogs_.find(id)) {
     if (send_bye_request) send_bye(*dialog);
