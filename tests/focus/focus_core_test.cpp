@@ -117,8 +117,9 @@ TEST_F(FocusCore, CancelWhileTheAddIsPendingEndsTheCallAndLeavesNothing) {
   send_invite(alice, "pending", final, statuses);
   run_until([&] { return fake_->count(Kind::kAddParticipant) == 1; });
   ASSERT_EQ(fake_->count(Kind::kAddParticipant), 1u);
-  // RFC 3261 §9.1: CANCEL needs a provisional; the stack sent 100 Trying.
-  client_.cancel(invite_tx_);
+  // RFC 3261 §9.1: CANCEL needs a provisional; the focus sent 100 Trying.
+  run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
+  ASSERT_NE(client_.cancel(invite_tx_), 0u);
   run_until([&] { return final.has_value(); });
   ASSERT_TRUE(final.has_value());
   EXPECT_EQ(final->status(), 487);
