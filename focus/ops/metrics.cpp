@@ -120,32 +120,26 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
   for (const auto& s : shards) {
     w.sample("chorus_shard_deadline_misses_total", shard_label(s.index), s.deadline_misses);
   }
-  w.family("chorus_shard_commands_deferred_total", "counter",
-           "Commands that waited in the engine's retry queue because the shard's ring was full.");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_commands_deferred_total", shard_label(s.index), s.commands_deferred);
-  }
-  w.family("chorus_shard_commands_refused_total", "counter",
-           "Commands refused for back-pressure (new calls answered 503).");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_commands_refused_total", shard_label(s.index), s.commands_refused);
-  }
-  w.family("chorus_media_retry_queue", "gauge", "Commands waiting in the engine's retry queue.");
-  for (const auto& s : shards) {
-    w.sample("chorus_media_retry_queue", shard_label(s.index), static_cast<uint64_t>(s.retry_queue));
-  }
-  w.family("chorus_shard_members", "gauge", "Participants a media shard holds.");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_members", shard_label(s.index), static_cast<uint64_t>(s.members));
-  }
-  w.family("chorus_shard_streams", "gauge", "RTP streams open on a media shard.");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_streams", shard_label(s.index), static_cast<uint64_t>(s.streams));
-  }
-  w.family("chorus_shard_ports_free", "gauge", "RTP ports left in a media shard's pool.");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_ports_free", shard_label(s.index), static_cast<uint64_t>(s.ports_free));
-  }
+  // One sample per shard of a field of ShardMetrics.
+  const auto per_shard = [&](const char* name, const char* type, const char* help, auto field) {
+    w.family(name, type, help);
+    for (const auto& s : shards)
+      w.sample(name, shard_label(s.index), static_cast<uint64_t>(s.*field));
+  };
+  per_shard("chorus_shard_commands_deferred_total", "counter",
+            "Commands that waited in the engine's retry queue because the shard's ring was full.",
+            &ShardMetrics::commands_deferred);
+  per_shard("chorus_shard_commands_refused_total", "counter",
+            "Commands refused for back-pressure (new calls answered 503).",
+            &ShardMetrics::commands_refused);
+  per_shard("chorus_media_retry_queue", "gauge", "Commands waiting in the engine's retry queue.",
+            &ShardMetrics::retry_queue);
+  per_shard("chorus_shard_members", "gauge", "Participants a media shard holds.",
+            &ShardMetrics::members);
+  per_shard("chorus_shard_streams", "gauge", "RTP streams open on a media shard.",
+            &ShardMetrics::streams);
+  per_shard("chorus_shard_ports_free", "gauge", "RTP ports left in a media shard's pool.",
+            &ShardMetrics::ports_free);
   w.family("chorus_shard_events_dropped_total", "counter",
            "Notifications from a shard (talkers, levels, statistics) dropped on a full ring.");
   for (const auto& s : shards) {
@@ -193,8 +187,7 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   gauge("chorus_calls", "Calls the focus holds (members of all rooms, hidden ones included).",
         f.calls);
   gauge("chorus_rooms_open", "Rooms the focus holds (with at least one call).", f.rooms);
-  gauge("chorus_dialogs", "Dialogs of calls and of out-of-dialog REFER subscriptions.",
-        f.dialogs);
+  gauge("chorus_dialogs", "Dialogs of calls and of out-of-dialog REFER subscriptions.", f.dialogs);
   gauge("chorus_dialing", "Dial-outs waiting for a final response.", f.dialing);
   gauge("chorus_subscriptions", "Conference and dialog package subscriptions.", f.subscriptions);
   gauge("chorus_sip_transactions", "SIP transactions alive in the stack.", f.transactions);
@@ -329,7 +322,8 @@ MetricsSource make_metrics_source(const sip::Stack& stack, const mixer::MediaEng
 }
 
 MetricsSource make_metrics_source(Server& server) {
-  MetricsSource source = make_metrics_source(server.stack(), server.engine(), &server.media_totals());
+  MetricsSource source =
+      make_metrics_source(server.stack(), server.engine(), &server.media_totals());
   source.focus = [&server]() -> std::optional<FocusMetrics> {
     const FocusGauges g = server.gauges();
     FocusMetrics m;
