@@ -22,9 +22,6 @@ namespace {
 using sip::Message;
 using sip::Method;
 
-// RFC 4028 §4: the smallest session interval we accept (Min-SE default).
-constexpr uint32_t kMinSessionExpires = 90;
-
 sip::StackConfig stack_config(const Options& options) {
   sip::StackConfig config;
   if (options.udp)
@@ -270,33 +267,22 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     tx.respond(std::move(response));
     return;
   }
-  std::string session_expires;
-  uint32_t session_interval = 0;
   if (const auto value = request.header("Session-Expires")) {
-    const auto parsed = sip::parse_session_expires(*value);
-    if (!parsed) {
+    if (!sip::parse_session_expires(*value)) {
       tx.respond(400, "Bad Session-Expires", random_.tag());
       return;
     }
-    if (parsed->delta < kMinSessionExpires) {
-      // RFC 4028 §8.1: too brief → 422 with our minimum.
-      Message response =
-          sip::make_response(request, 422, "Session Interval Too Small", random_.tag());
-      response.set_header("Min-SE", std::to_string(kMinSessionExpires));
-      tx.respond(std::move(response));
-      return;
-    }
-    // RFC 4028 §9: the UAC chose; if it supports timer it refreshes.
-    bool uac_supports_timer = false;
-    for (std::string_view line : request.header_lines("Supported")) {
-      if (const auto tokens = sip::parse_token_list(line)) {
-        uac_supports_timer = uac_supports_timer || sip::token_list_contains(*tokens, "timer");
-      }
-    }
-    if (uac_supports_timer) {
-      session_expires = std::to_string(parsed->delta) + ";refresher=uac";
-      session_interval = parsed->delta;
-    }
+  }
+  // The INVITE usage (RFC 4028 §9 policy applied at once): a Session-Expires
+  // below our Min-SE from a caller that supports timers gets 422.
+  std::unique_ptr<sip::InviteSession> session =
+      sip::InviteSession::create_uas(request, session_config());
+  if (session->initial_rejected_by_timer()) {
+    Message response =
+        sip::make_response(request, 422, "Session Interval Too Small", random_.tag());
+    sip::apply_session_timer(*session->pending_timer_decision(), response);
+    tx.respond(std::move(response));
+    return;
   }
 
   // Join, Replaces, room policy and authorization decide where the caller
@@ -307,8 +293,6 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   auto call = std::make_unique<Call>(capabilities_);
   call->roster.room = admission->room;
   call->sip.transport = tx.source().transport;
-  call->sip.session_expires = std::move(session_expires);
-  call->sip.session_interval = session_interval;
   const sdp::LocalMedia media{kPlaceholderPort, 0};
   // With an offer we answer it; without one the 2xx carries our offer and the
   // ACK the answer (RFC 3261 §13.2.1).
@@ -351,6 +335,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     return;
   }
   dialog->set_local_contact(contact);
+  dialog->add_usage(std::move(session));
   call->sip.id = dialog->id();
   call->sip.remote_tag = std::string(request.from().tag());
   call->sip.replaces = admission->replaces;
@@ -424,18 +409,14 @@ void Server::reject_unavailable(const sip::ServerTransaction& tx) {
 void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
   sip::Dialog* dialog = dialogs_.find(call.id());
   if (dialog == nullptr) return;
-  Message response = with_capabilities(dialog->make_response(tx.request(), 200));
-  if (!call.sip.session_expires.empty() && tx.request().method() == Method::kInvite) {
-    response.set_header("Session-Expires", call.sip.session_expires);
-    response.set_header("Require", "timer");
-  }
-  response.set_body("application/sdp", call.media.local_sdp);
+  // The session confirms the dialog and starts the RFC 4028 timer it
+  // negotiated (Session-Expires, Require: timer in the 2xx).
+  Message response = with_capabilities(
+      session_response(call, *dialog, tx.request(), 200, {}, call.media.local_sdp));
   if (!tx.respond(std::move(response))) {
     end_call(sip::DialogId(call.id()), /*send_bye=*/false);  // CANCEL won the race
     return;
   }
-  dialog->confirm();
-  arm_session_timer(call);
   const uint64_t member = call.member();
   const std::string room = call.room();
   {
@@ -465,25 +446,6 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
   publish(room, ControlEvent::Kind::kMemberJoined, member);
 }
 
-void Server::arm_session_timer(Call& call) {
-  if (call.sip.session_timer != 0) {
-    stack_.timers().cancel(call.sip.session_timer);
-    call.sip.session_timer = 0;
-  }
-  if (call.sip.session_interval == 0) return;
-  // RFC 4028 §10: without a refresh, the session ends before the interval
-  // runs out: at SE - min(32, SE/3) the non-refresher sends BYE.
-  const uint32_t se = call.sip.session_interval;
-  const auto wait = std::chrono::seconds(se - std::min<uint32_t>(32, se / 3));
-  const sip::DialogId id = call.id();
-  call.sip.session_timer = stack_.timers().start(wait, [this, id] {
-    Call* call = rooms_.find_call(id);
-    if (call == nullptr) return;
-    call->sip.session_timer = 0;
-    end_call(id, /*send_bye=*/true);
-  });
-}
-
 void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog) {
   if (std::optional<Message> reject = dialog.check_request(tx.request())) {
     tx.respond(std::move(*reject));  // §12.2.2: CSeq out of order → 500
@@ -492,18 +454,10 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
   const Message& request = tx.request();
   Call* call = rooms_.find_call(dialog.id());
   switch (request.method()) {
-    case Method::kBye: {
-      tx.respond(dialog.make_response(request, 200));
-      end_call(sip::DialogId(dialog.id()), /*send_bye=*/false);
-      return;
-    }
+    case Method::kBye:
     case Method::kInvite:
     case Method::kUpdate:
-      if (call == nullptr) {
-        tx.respond(dialog.make_response(request, 481));
-        return;
-      }
-      handle_reinvite(tx, dialog, *call);
+      on_session_request(tx, dialog, call);  // rooms/invite_usage.cpp
       return;
     case Method::kInfo:
     case Method::kNotify:
@@ -525,129 +479,6 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
       tx.respond(dialog.make_response(request, 481));
       return;
   }
-}
-
-void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call) {
-  // Re-INVITE / UPDATE (RFC 3311): a new offer gets a new answer; without
-  // SDP a re-INVITE gets our offer, an UPDATE a plain 200.
-  const Message& request = tx.request();
-  const std::string_view body = request.body();
-  if (call.media.rtp_port == 0 || call.sip.pending_reoffer || call.media.pending_codec != 0) {
-    // RFC 3261 §14.2: an offer while ours (or the shard's change) is pending.
-    Message response = dialog.make_response(request, 500);
-    response.set_header("Retry-After", "1");
-    tx.respond(std::move(response));
-    return;
-  }
-  // Any re-INVITE or UPDATE refreshes the session (RFC 4028 §10).
-  arm_session_timer(call);
-  const sdp::LocalMedia media{call.media.rtp_port, 0, call.media.srtp_keys};
-  if (body.empty() && request.method() == Method::kUpdate) {
-    tx.respond(dialog.make_response(request, 200));
-    return;
-  }
-  if (!body.empty() && !is_sdp(request.content_type())) {
-    Message response = dialog.make_response(request, 415);
-    response.set_header("Accept", "application/sdp");
-    tx.respond(std::move(response));
-    return;
-  }
-  // Kept until the shard confirms a codec change: a refusal restores it.
-  sdp::OfferAnswer before = call.media.offer_answer;
-  auto negotiated = body.empty() ? call.media.offer_answer.create_offer(media)
-                                 : call.media.offer_answer.answer(body, media);
-  if (!negotiated.ok()) {
-    tx.respond(
-        dialog.make_response(request, 400, reason_text("Bad SDP", negotiated.error().message)));
-    return;
-  }
-  if (!body.empty() && !negotiated.value().negotiated.accepted) {
-    call.media.offer_answer = std::move(before);
-    tx.respond(dialog.make_response(request, 488));  // the old session stays (§14.2)
-    return;
-  }
-  const sdp::Negotiated& result = negotiated.value().negotiated;
-  std::optional<mixer::CommandId> codec_change = 0;
-  const std::string old_codec = call.media.codec;
-  const uint32_t old_rate = call.media.clock_rate;
-  if (!body.empty()) {
-    codec_change = change_codec(call, result);
-    if (!codec_change) {
-      // The old session stays (RFC 3264 §8.3.2 lets the answerer keep it).
-      call.media.offer_answer = std::move(before);
-      Message response = dialog.make_response(request, 488);
-      response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
-      tx.respond(std::move(response));
-      return;
-    }
-  }
-  if (*codec_change != 0) {
-    // Answered once the shard confirms the new codec (on_codec_result); a
-    // refusal restores the old session and answers 488.
-    call.media.previous_offer_answer = std::move(before);
-    call.media.previous_codec = old_codec;
-    call.media.previous_clock_rate = old_rate;
-    call.media.previous_local_sdp = call.media.local_sdp;
-    call.media.pending_negotiated = result;
-    call.media.local_sdp = negotiated.value().sdp;
-    call.sip.pending_reoffer = tx;
-    return;
-  }
-  call.media.local_sdp = negotiated.value().sdp;
-  if (!body.empty()) apply_reoffer(call, result);
-  answer_reoffer(call, tx);
-}
-
-void Server::apply_reoffer(Call& call, const sdp::Negotiated& result) {
-  set_remote(call, result);
-  update_srtp(call, result);
-  // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
-  mixer::HoldMode hold = hold_mode(result);
-  if (call.roster.parked) hold = mixer::HoldMode::kMusic;
-  if (hold != call.media.settings.hold) {
-    call.media.settings.hold = hold;
-    apply_settings(call);
-  }
-}
-
-void Server::answer_reoffer(Call& call, const sip::ServerTransaction& tx) {
-  sip::Dialog* dialog = dialogs_.find(call.id());
-  if (dialog == nullptr) return;
-  const Message& request = tx.request();
-  Message response = with_capabilities(dialog->make_response(request, 200));
-  if (!call.sip.session_expires.empty() && request.method() == Method::kInvite &&
-      request.header("Session-Expires")) {
-    response.set_header("Session-Expires", call.sip.session_expires);
-    response.set_header("Require", "timer");
-  }
-  response.set_body("application/sdp", call.media.local_sdp);
-  tx.respond(std::move(response));
-}
-
-void Server::on_ack(const Message& ack) {
-  const sip::DialogSet::RequestMatch match = dialogs_.match_request(ack);
-  if (match.dialog == nullptr) return;  // stray ACK: nothing to answer (§17.2.3)
-  match.dialog->check_request(ack);
-  Call* found = rooms_.find_call(match.dialog->id());
-  if (found == nullptr) return;
-  Call& call = *found;
-  if (!call.media.offer_answer.has_pending_offer()) return;
-  // Our 2xx carried the offer; the ACK must carry the answer (§13.2.1).
-  const auto answer = ack.body().empty()
-                          ? sdp::Result<sdp::Negotiated>(sdp::Error{"no answer"})
-                          : call.media.offer_answer.process_answer(ack.body());
-  if (!answer.ok() || !answer.value().accepted) {
-    end_call(sip::DialogId(call.id()), /*send_bye=*/true);
-    return;
-  }
-  // The stream started with our first codec and without a peer; now the
-  // answer names both. A codec the shard refuses ends the call
-  // (on_codec_result: nothing is pending to answer).
-  if (!change_codec(call, answer.value())) {
-    end_call(sip::DialogId(call.id()), /*send_bye=*/true);
-    return;
-  }
-  set_remote(call, answer.value());
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {
@@ -679,7 +510,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
       spdlog::info("member {} left{}", call->member(), send_bye_request ? " (BYE sent)" : "");
     }
     if (call->sip.ring_timer != 0) stack_.timers().cancel(call->sip.ring_timer);
-    if (call->sip.session_timer != 0) stack_.timers().cancel(call->sip.session_timer);
+    if (call->sip.session_deadline != 0) stack_.timers().cancel(call->sip.session_deadline);
     if (call->sip.pending) pending_invites_.erase(call->sip.pending->id());
     if (call->sip.ringing) pending_invites_.erase(call->sip.ringing->id());
     if (call->sip.pending && call->sip.pending->request().method() == Method::kInvite &&

@@ -19,6 +19,7 @@
 #include "signaling/auth/digest_server.hpp"
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
+#include "signaling/dialog/invite_session.hpp"
 #include "signaling/sdp/offer_answer.hpp"
 #include "signaling/stack.hpp"
 
@@ -140,6 +141,23 @@ class Server final : public Control {
   bool reject_early(const sip::ServerTransaction& tx);
   void handle_new_invite(const sip::ServerTransaction& tx);
   void handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dialog);
+  // The INVITE usage of call dialogs (rooms/invite_usage.cpp): re-INVITE,
+  // UPDATE, BYE and ACK of a call pass through the dialog's
+  // sip::InviteSession; the focus answers what it delivers and sends what
+  // its deadlines ask for (RFC 4028 refresh, §14.1 glare retry, expiry BYE).
+  sip::InviteSession::Config session_config() const;
+  static sip::InviteSession* invite_session(const sip::Dialog& dialog);
+  void on_session_request(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call* call);
+  // The answer to a request the session delivered (always through
+  // InviteSession::respond); re-arms the call's session deadline.
+  sip::Message session_response(Call& call, sip::Dialog& dialog, const sip::Message& request,
+                                int status, std::string_view reason = {},
+                                std::string_view sdp = {});
+  void arm_session_deadline(Call& call);
+  void on_session_deadline(const sip::DialogId& id);
+  void send_in_session(const sip::DialogId& id, sip::Message request);
+  void send_session_reinvite(Call& call);
+  void on_session_response(const sip::DialogId& id, const sip::ClientEvent& event);
   void handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call);
   void answer_reoffer(Call& call, const sip::ServerTransaction& tx);
   // The address, keys and direction of an accepted re-offer go to the shard.
@@ -204,8 +222,6 @@ class Server final : public Control {
   std::optional<mixer::CommandId> change_codec(Call& call, const sdp::Negotiated& negotiated);
   // A new SDES key (or none) from a re-offer goes to the shard.
   void update_srtp(Call& call, const sdp::Negotiated& negotiated);
-  // Session timer (RFC 4028 §10): BYE when the refresher stays silent.
-  void arm_session_timer(Call& call);
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;

@@ -29,7 +29,8 @@ constexpr std::array<std::string_view, 9> kSipKeys = {
     "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
     "slow_room_prefix", "digest_algorithms"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
-constexpr std::array<std::string_view, 1> kSipExtraKeys = {"ring_delay_ms"};
+constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
+                                                            "min_se", "session_refresh"};
 constexpr std::array<std::string_view, 10> kMediaKeys = {
     "address", "rtp_ports", "shards",        "rtp_timeout_ms",    "codecs",
     "srtp",    "top_k",     "jitter_min_ms", "jitter_initial_ms", "jitter_max_ms"};
@@ -281,6 +282,18 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
               "allowed: \"\" (off) or a room-name prefix (up to 64 letters, digits, -_.!~*'())",
               [](const std::string& prefix) { return valid_slow_room_prefix(prefix); });
   reader.read(sip, "sip.ring_delay_ms", "ring_delay_ms", options.ring_delay, 0, 600000);
+  // RFC 4028 §4: no interval below 90 s; a day at most.
+  reader.read(sip, "sip.min_se", "min_se", options.min_se, 90, 86400);
+  reader.read(sip, "sip.session_expires", "session_expires", options.session_expires, 90, 86400);
+  if (options.session_expires < options.min_se) {
+    reader.fail(sip.get("session_expires"), "sip.session_expires",
+                "allowed: at least sip.min_se (" + std::to_string(options.min_se) + ")");
+  }
+  std::string refresh = options.session_refresh_with_update ? "update" : "reinvite";
+  reader.read(sip, "sip.session_refresh", "session_refresh", refresh,
+              "allowed: \"update\" or \"reinvite\"",
+              [](const std::string& value) { return value == "update" || value == "reinvite"; });
+  options.session_refresh_with_update = refresh == "update";
 }
 
 void read_media(Reader& reader, const toml::table& media, Options& options) {

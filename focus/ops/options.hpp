@@ -55,6 +55,14 @@ struct Options {
   // at once. Tests that need ringing rooms set it (e.g. "slow-").
   std::string slow_room_prefix;
   std::chrono::milliseconds ring_delay{2000};
+  // RFC 4028 session timers on every call (signaling/dialog/session_timer):
+  // the interval we grant or ask for, and the smallest we accept (never
+  // below 90 s, §4). When the caller does not refresh, the focus does, with
+  // an offer-less UPDATE (§7.4), or a re-INVITE when the caller refuses
+  // UPDATE or session_refresh_with_update is false.
+  uint32_t session_expires = 1800;
+  uint32_t min_se = 90;
+  bool session_refresh_with_update = true;
   // No RTP/RTCP from a member for this long ends its call with BYE.
   std::chrono::milliseconds rtp_timeout{30000};
   // Media shard threads of the mixer engine; 0 (the default) means one shard

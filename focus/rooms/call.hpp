@@ -45,10 +45,10 @@ struct SipLeg {
   sip::TimerId ring_timer = 0;
   // A re-INVITE / UPDATE whose answer waits for the shard (codec change).
   std::optional<sip::ServerTransaction> pending_reoffer;
-  // RFC 4028: the negotiated interval ("" if none) and its watchdog.
-  std::string session_expires;
-  uint32_t session_interval = 0;
-  sip::TimerId session_timer = 0;
+  // The dialog's sip::InviteSession (the INVITE usage: re-INVITE, UPDATE,
+  // glare, RFC 4028 timers) keeps its state; this timer fires at its next
+  // deadline (refresh, expiry, glare retry). focus/rooms/invite_usage.cpp.
+  sip::TimerId session_deadline = 0;
   // Dial-out (REFER, admin): the INVITE we sent and the referrer to tell.
   bool outbound = false;
   std::optional<Referral> referral;
@@ -68,6 +68,8 @@ struct MediaLeg {
   size_t media_index = 0;
   bool rtcp_mux = false;
   std::string local_sdp;
+  // The offer of our own re-INVITE (session refresh), ours once answered.
+  std::string offered_sdp;
   mixer::ConferenceId conference = 0;
   mixer::ParticipantId participant = 0;
   uint16_t rtp_port = 0;  // 0 until the shard reports it

@@ -240,7 +240,7 @@ void Server::on_codec_result(Call& call, bool ok) {
   media.local_sdp = media.previous_local_sdp;
   sip::Dialog* dialog = dialogs_.find(call.id());
   if (dialog == nullptr) return;
-  sip::Message response = dialog->make_response(reoffer->request(), 488);
+  sip::Message response = session_response(call, *dialog, reoffer->request(), 488);
   response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
   reoffer->respond(std::move(response));
 }
@@ -388,6 +388,10 @@ void Server::on_media_added(Call& call, uint16_t port) {
     if (call.sip.ack) {
       call.sip.ack->set_body("application/sdp", call.media.local_sdp);
       stack_.send_ack(*call.sip.ack);
+      sip::Dialog* dialog = dialogs_.find(call.id());
+      if (sip::InviteSession* session = dialog ? invite_session(*dialog) : nullptr) {
+        session->answered_in_ack();
+      }
       publish(call.room(), ControlEvent::Kind::kMemberJoined, call.member());
     }
     return;

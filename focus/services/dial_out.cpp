@@ -125,9 +125,16 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   std::optional<sip::Dialog> dialog = sip::Dialog::create_uac(*owned->sip.invite, response);
   if (!dialog) return;  // a 2xx without Contact/To-tag cannot make a dialog
   dialog->set_local_contact(contact_for(owned->room(), owned->sip.transport));
-  const uint32_t invite_cseq = owned->sip.invite->cseq().number;
+  // The INVITE usage of the new dialog (rooms/invite_usage.cpp): it builds
+  // the ACK and starts a session timer if the callee's 2xx asks for one.
+  std::unique_ptr<sip::InviteSession> session =
+      sip::InviteSession::create_uac(*owned->sip.invite, session_config());
+  sip::InviteResponseOutcome outcome =
+      session->on_response(*dialog, response, stack_.timers().now(), random_);
+  dialog->add_usage(std::move(session));
   owned->sip.id = dialog->id();
-  owned->sip.ack = dialog->make_ack(invite_cseq);
+  owned->sip.ack = outcome.ack ? std::move(*outcome.ack)
+                               : dialog->make_ack(owned->sip.invite->cseq().number);
   owned->sip.remote_tag = dialog->id().remote_tag;
   if (const auto display = response.to().display_name; !display.empty()) {
     owned->roster.display = std::string(display);
@@ -170,7 +177,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   dialog->confirm();
   dialogs_.insert(std::move(*dialog));
   if (referral) notify_referrer(*referral, 200, "OK");
-  (void)id;
+  if (Call* placed = rooms_.find_call(id)) arm_session_deadline(*placed);
 }
 
 void Server::notify_referrer(const Referral& referral, int status, std::string_view reason) {

@@ -308,6 +308,10 @@ Message InviteSession::make_update(Dialog& dialog, std::string_view sdp) {
   return m;
 }
 
+void InviteSession::answered_in_ack() {
+  if (offer_state_ == OfferState::kRemoteOffer && !uas_invite_) offer_state_ = OfferState::kStable;
+}
+
 Message InviteSession::make_bye(Dialog& dialog) {
   Message m = dialog.make_request(Method::kBye);
   terminate();

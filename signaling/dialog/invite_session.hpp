@@ -123,6 +123,9 @@ class InviteSession final : public DialogUsage {
   Message make_reinvite(Dialog& dialog, std::string_view sdp = {});
   // UPDATE (RFC 3311), with an offer if `sdp` is non-empty.
   Message make_update(Dialog& dialog, std::string_view sdp = {});
+  // A 2xx to our offer-less INVITE carried an offer (offer_received) and our
+  // ACK now carries the answer (§13.2.1): the offer/answer is complete.
+  void answered_in_ack();
   // BYE (§15.1.1): the session is over as soon as it is sent.
   Message make_bye(Dialog& dialog);
   // A response to INVITE/UPDATE/BYE we sent on this usage (the dialog has

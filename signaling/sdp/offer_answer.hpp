@@ -152,6 +152,10 @@ class OfferAnswer {
   // offered); a stream the peer refused gives accepted == false.
   Result<Negotiated> process_answer(std::string_view remote_answer);
   bool has_pending_offer() const { return pending_.has_value(); }
+  // The request that carried our offer failed (491, 488, timeout): the offer
+  // is void and the last negotiated session stands (RFC 3264 §8, RFC 3261
+  // §14.1).
+  void withdraw_offer() { pending_.reset(); }
 
   const LocalCapabilities& capabilities() const { return caps_; }
   std::uint64_t session_version() const { return version_; }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -38,7 +39,11 @@ class ServerTest : public ::testing::Test {
     sip::StackHandlers handlers;
     handlers.on_request = [this](const sip::ServerTransaction& tx) {
       client_requests_.push_back(tx.request());
+      if (answer_ && answer_(tx)) return;
       tx.respond(200, "OK");
+    };
+    handlers.on_ack = [this](const Message& ack, const sip::Endpoint&) {
+      client_acks_.push_back(ack);
     };
     client_.set_handlers(handlers);
     focus_ = server_.stack().listening().front();
@@ -120,6 +125,9 @@ class ServerTest : public ::testing::Test {
   uint32_t cseq_ = 0;
   sip::TransactionId last_id_ = 0;
   std::vector<Message> client_requests_;
+  std::vector<Message> client_acks_;
+  // The client's own answer to a request of the focus; false: 200 OK.
+  std::function<bool(const sip::ServerTransaction&)> answer_;
 };
 
 TEST_F(ServerTest, OptionsAdvertisesAllowAcceptSupported) {
@@ -189,6 +197,7 @@ TEST_F(ServerTest, RefusalsNameTheProblem) {
   tel.set_request_uri("tel:+15551234");
   Message short_session = request(Method::kInvite, "room2");
   short_session.add_header("Session-Expires", "30");
+  short_session.add_header("Supported", "timer");  // else raised to 90, no 422 (RFC 4028 errata 1687)
   short_session.set_body("application/sdp", kOffer);
   Message not_sdp = request(Method::kInvite, "room3");
   not_sdp.set_body("text/plain", "hello");
@@ -311,6 +320,160 @@ TEST_F(ServerTest, SessionTimerEndsASessionNobodyRefreshes) {
   ASSERT_TRUE(run_until([&] { return !client_requests_.empty(); }));
   EXPECT_EQ(client_requests_.front().method(), Method::kBye);
   EXPECT_EQ(server_.call_count(), 0u);
+}
+
+// RFC 4028 errata 1687: a caller that does not support timers cannot retry
+// after a 422, so its too-short interval is raised to our Min-SE.
+TEST_F(ServerTest, ShortSessionExpiresWithoutTimerSupportIsRaised) {
+  Message invite = request(Method::kInvite);
+  invite.set_header("Session-Expires", "30");
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  EXPECT_EQ(responses.back().header("Session-Expires").value_or(""), "90;refresher=uas");
+  EXPECT_FALSE(responses.back().header("Require").has_value());  // the caller knows no timer
+}
+
+// A 200 to our UPDATE that keeps the timer, as a timer-aware peer sends it.
+bool answer_update_keeping_timer(const sip::ServerTransaction& tx) {
+  if (tx.request().method() != Method::kUpdate) return false;
+  Message ok = sip::make_response(tx.request(), 200, "OK");
+  ok.set_header("Session-Expires", std::string(tx.request().header("Session-Expires").value_or("")));
+  ok.set_header("Require", "timer");
+  tx.respond(std::move(ok));
+  return true;
+}
+
+// RFC 4028 §7.4 / §9: a caller without timer support leaves the refreshing
+// to the focus, which refreshes at half the interval with an offer-less
+// UPDATE, over and over while the peer keeps the timer.
+TEST_F(ServerTest, FocusRefreshesTheSessionWithUpdate) {
+  Message invite = request(Method::kInvite);
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  const Message ok = responses.back();
+  EXPECT_EQ(ok.header("Session-Expires").value_or(""), "1800;refresher=uas");
+  ack(ok);
+  answer_ = answer_update_keeping_timer;
+  clock_.advance(899s);
+  io_.run_for(30ms);
+  EXPECT_TRUE(client_requests_.empty());
+  for (int refresh = 1; refresh <= 2; ++refresh) {
+    SCOPED_TRACE(refresh);
+    clock_.advance(1s);
+    ASSERT_TRUE(run_until([&] { return client_requests_.size() == static_cast<size_t>(refresh); }));
+    const Message& update = client_requests_.back();
+    EXPECT_EQ(update.method(), Method::kUpdate);
+    EXPECT_EQ(update.call_id(), call_id_);
+    EXPECT_TRUE(update.body().empty());  // a refresh, not a new offer
+    // We send this UPDATE and refresh: refresher=uac (§7.4).
+    EXPECT_EQ(update.header("Session-Expires").value_or(""), "1800;refresher=uac");
+    io_.run_for(30ms);
+    EXPECT_EQ(server_.call_count(), 1u);
+    clock_.advance(899s);
+    io_.run_for(30ms);
+  }
+}
+
+// The peer vanished: the refresh gets no answer (Timer F, 64*T1), and the
+// focus ends the call with BYE (RFC 4028 §10, RFC 3261 §14.1).
+TEST_F(ServerTest, UnansweredRefreshEndsTheCall) {
+  Message invite = request(Method::kInvite);
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  ack(responses.back());
+  answer_ = [](const sip::ServerTransaction& tx) {
+    return tx.request().method() == Method::kUpdate;  // swallowed: no answer
+  };
+  clock_.advance(900s);
+  ASSERT_TRUE(run_until([&] { return !client_requests_.empty(); }));
+  EXPECT_EQ(client_requests_.front().method(), Method::kUpdate);
+  for (int i = 0; i < 10 && server_.call_count() != 0; ++i) {
+    clock_.advance(4s);  // the UPDATE's retransmissions, then Timer F
+    io_.run_for(10ms);
+  }
+  ASSERT_TRUE(run_until([&] { return client_requests_.back().method() == Method::kBye; }));
+  EXPECT_EQ(server_.call_count(), 0u);
+}
+
+// RFC 3261 §14.1 glare on the wire. The caller refuses UPDATE, so the
+// focus refreshes with a re-INVITE; the caller's own re-INVITE crosses it.
+// Each side answers the other 491; the focus, which does not own the
+// Call-ID, retries after 0-2 s and the caller's retry then succeeds too.
+TEST_F(ServerTest, ReInviteGlareIsAnswered491AndRetried) {
+  Message invite = request(Method::kInvite);
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  const Message ok = responses.back();
+  ack(ok);
+  std::vector<sip::ServerTransaction> held;
+  answer_ = [&](const sip::ServerTransaction& tx) {
+    if (tx.request().method() == Method::kUpdate) {
+      Message refused = sip::make_response(tx.request(), 405, "Method Not Allowed");
+      refused.set_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+      tx.respond(std::move(refused));
+      return true;
+    }
+    if (tx.request().method() == Method::kInvite) {
+      held.push_back(tx);  // answered by the test below
+      return true;
+    }
+    return false;
+  };
+  clock_.advance(900s);
+  ASSERT_TRUE(run_until([&] { return held.size() == 1; }));
+  ASSERT_EQ(client_requests_.size(), 2u);
+  EXPECT_EQ(client_requests_[0].method(), Method::kUpdate);
+  const Message first = held[0].request();
+  EXPECT_EQ(first.call_id(), call_id_);
+  EXPECT_TRUE(sip::has_sdp(first));  // the refresh re-INVITE carries an offer
+  EXPECT_EQ(first.header("Session-Expires").value_or(""), "1800;refresher=uac");
+
+  // The caller's re-INVITE while the focus's is pending: 491.
+  Message ours = request(Method::kInvite, "room1", ok.to().tag());
+  ours.set_request_uri(ok.contacts().front().uri_text);
+  ours.set_body("application/sdp", kOffer);
+  const auto glare = exchange(std::move(ours));
+  ASSERT_FALSE(glare.empty());
+  EXPECT_EQ(glare.back().status(), 491);
+  // ...and the caller answers the focus's re-INVITE 491 too.
+  held[0].respond(sip::make_response(first, 491, "Request Pending"));
+  io_.run_for(30ms);
+  EXPECT_EQ(held.size(), 1u);
+  EXPECT_EQ(server_.call_count(), 1u);
+
+  // §14.1: not the Call-ID owner, the focus waits 0-2 s, then re-sends.
+  clock_.advance(2010ms);
+  ASSERT_TRUE(run_until([&] { return held.size() == 2; }));
+  const Message retry = held[1].request();
+  EXPECT_EQ(retry.method(), Method::kInvite);
+  EXPECT_GT(retry.cseq().number, first.cseq().number);
+  EXPECT_TRUE(sip::has_sdp(retry));
+  Message answer = sip::make_response(retry, 200, "OK");
+  answer.set_header("Contact", "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + ">");
+  answer.set_header("Session-Expires", "1800;refresher=uac");
+  answer.set_header("Require", "timer");
+  answer.set_body("application/sdp",
+                  "v=0\r\no=alice 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                  "t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
+  held[1].respond(std::move(answer));
+  ASSERT_TRUE(run_until([&] { return !client_acks_.empty(); }));
+  EXPECT_EQ(client_acks_.back().cseq().number, retry.cseq().number);
+  EXPECT_EQ(server_.call_count(), 1u);
+
+  // The caller's own retry now goes through.
+  Message again = request(Method::kInvite, "room1", ok.to().tag());
+  again.set_request_uri(ok.contacts().front().uri_text);
+  again.set_body("application/sdp", kOffer);
+  const auto retried = exchange(std::move(again));
+  ASSERT_FALSE(retried.empty());
+  EXPECT_EQ(retried.back().status(), 200);
+  EXPECT_TRUE(sip::has_sdp(retried.back()));
+  ack(retried.back());
+  EXPECT_EQ(server_.call_count(), 1u);
 }
 
 }  // namespace

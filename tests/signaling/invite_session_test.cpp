@@ -320,6 +320,9 @@ TEST(InviteSessionUac, OfferlessReInviteReceivesOfferIn2xx) {
   EXPECT_TRUE(out.offer_received);
   EXPECT_EQ(call.session->offer_state(), OfferState::kRemoteOffer);
   ASSERT_TRUE(out.ack);
+  // The answer rides on the ACK: the next offer of the peer is welcome.
+  call.session->answered_in_ack();
+  EXPECT_EQ(call.session->offer_state(), OfferState::kStable);
 }
 
 TEST(InviteSessionUac, FailedReInviteKeepsTheSession) {
