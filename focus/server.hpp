@@ -171,6 +171,10 @@ class Server final : public Control {
 
   // Join / Replaces (rooms/admission.cpp).
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);
+  // A dial-out still ringing, named from the Join/Replaces view (to-tag =
+  // our tag, from-tag = an early dialog's remote tag), or nullptr.
+  const Call* find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
+                                    std::string_view from_tag) const;
   void on_dtmf(Call& call, char digit);
 
   // REFER and dial-out (services/).
@@ -233,6 +237,12 @@ class Server final : public Control {
   sip::Stack stack_;
   std::unique_ptr<mixer::MediaEngine> engine_;
   boost::asio::steady_timer poll_timer_;
+  // Freed heap memory goes back to the kernel (malloc_trim) a moment after
+  // the last call ends, and every kTrimPeriod under steady load, so RSS
+  // follows the calls alive rather than the busiest hour's peak.
+  boost::asio::steady_timer trim_timer_;
+  std::chrono::steady_clock::time_point trim_due_{};
+  void schedule_memory_trim(std::chrono::steady_clock::duration delay);
   bool polling_ = false;
   bool engine_started_ = false;
   bool running_ = false;

@@ -2,6 +2,8 @@
 // room policy (allowed rooms, PIN, member limit) and supervisor roles; and
 // the DTMF keys members use during a call.
 
+#include <algorithm>
+
 #include "focus/events/conference_info.hpp"
 #include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
@@ -45,6 +47,20 @@ bool offer_is_recvonly(std::string_view sdp) {
 
 }  // namespace
 
+const Call* Server::find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
+                                          std::string_view from_tag) const {
+  // RFC 3911 §4 / RFC 3891 §3 match the header's to-tag against our local
+  // tag and its from-tag against the remote one. For a dial-out still
+  // ringing, our tag is the From tag of our INVITE and the remote tags are
+  // those of the early dialogs its provisionals created (one per fork).
+  for (const auto& [id, call] : dialing_) {
+    if (id.call_id != call_id || id.local_tag != to_tag) continue;
+    const auto& tags = call->sip.early_remote_tags;
+    if (std::find(tags.begin(), tags.end(), from_tag) != tags.end()) return call.get();
+  }
+  return nullptr;
+}
+
 std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
                                                std::string_view room) {
   const Message& request = tx.request();
@@ -61,12 +77,13 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     const Call* joined = nullptr;
     const sip::DialogSet::Referenced found = dialogs_.find_join(*join_value);
     if (found.dialog != nullptr) {
-      joined = rooms_.find_call(found.dialog->id());
-    } else {
-      // An early dialog of ours (a dial-out still ringing) can be joined too.
-      for (const auto& [id, call] : dialing_) {
-        if (id.call_id == join->call_id && id.local_tag == join->from_tag) joined = call.get();
+      // RFC 3911 §4: an early dialog this UA did not initiate (a caller
+      // still waiting for our answer) cannot be joined: 481.
+      if (!(found.dialog->early() && found.dialog->role() == sip::DialogRole::kUas)) {
+        joined = rooms_.find_call(found.dialog->id());
       }
+    } else {
+      joined = find_ringing_dial_out(join->call_id, join->to_tag, join->from_tag);
     }
     if (joined == nullptr) {
       // Unknown dialog, or one not created by INVITE (a subscription): 481.
@@ -107,7 +124,13 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       tx.respond(486, "Busy Here", random_.tag());  // RFC 3891 §3: early-only, but confirmed
       return std::nullopt;
     }
-    const Call* replaced = found.dialog != nullptr ? rooms_.find_call(found.dialog->id()) : nullptr;
+    // RFC 3891 §3: an early dialog this UA did not initiate (a caller still
+    // waiting for our answer) cannot be replaced: 481.
+    const bool foreign_early = found.dialog != nullptr && found.dialog->early() &&
+                               found.dialog->role() == sip::DialogRole::kUas;
+    const Call* replaced = found.dialog != nullptr && !foreign_early
+                               ? rooms_.find_call(found.dialog->id())
+                               : nullptr;
     if (replaced == nullptr) {
       tx.respond(481, "Replaced Dialog Does Not Exist", random_.tag());
       return std::nullopt;

@@ -56,6 +56,10 @@ struct SipLeg {
   std::optional<sip::Message> invite;
   std::optional<sip::Message> ack;  // sent once the answer's port is known
   bool provisional_seen = false;
+  // A ringing dial-out's early dialogs: the To tags of its provisionals
+  // (one per fork, RFC 3261 §12.1.2), at most kMaxEarlyDialogs.
+  std::vector<std::string> early_remote_tags;
+  static constexpr size_t kMaxEarlyDialogs = 8;
   // The dialog this call takes over (Replaces): BYE'd once this one is up.
   std::optional<sip::DialogId> replaces;
 };

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
 #include "focus/server.hpp"
@@ -104,6 +106,12 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   }
   Call& call = *it->second;
   if (status < 200) {
+    const std::string_view tag = response.to().tag();
+    auto& tags = call.sip.early_remote_tags;
+    if (status > 100 && !tag.empty() && tags.size() < SipLeg::kMaxEarlyDialogs &&
+        std::find(tags.begin(), tags.end(), tag) == tags.end()) {
+      tags.emplace_back(tag);
+    }
     if (status > 100 && !call.sip.provisional_seen) {
       call.sip.provisional_seen = true;
       if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());

@@ -110,4 +110,51 @@ bool ContentType::is(std::string_view type_slash_subtype) const {
          iequals(subtype, type_slash_subtype.substr(slash + 1));
 }
 
+namespace {
+
+// q-value (RFC 3261 §25.1: "0" ["." 0*3DIGIT] / "1" ["." 0*3("0")]): zero?
+bool q_is_zero(std::string_view q) {
+  q = trim(q);
+  if (q.empty() || q[0] != '0') return false;
+  for (char c : q.substr(1)) {
+    if (c != '.' && c != '0') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool accepts_body(const Message& request, std::string_view type, std::string_view subtype) {
+  const std::vector<std::string_view> lines = request.header_lines("Accept");
+  if (lines.empty()) return iequals(type, "application") && iequals(subtype, "sdp");
+  int best = -1;  // specificity of the best match: 0 */*, 1 type/*, 2 exact
+  bool acceptable = false;
+  for (std::string_view line : lines) {
+    const auto ranges = split_comma_list(line);
+    if (!ranges) continue;
+    for (std::string_view range : *ranges) {
+      const auto media = parse_content_type(range);
+      if (!media) continue;
+      int specificity = -1;
+      if (media->type == "*" && media->subtype == "*") {
+        specificity = 0;
+      } else if (iequals(media->type, type) && media->subtype == "*") {
+        specificity = 1;
+      } else if (iequals(media->type, type) && iequals(media->subtype, subtype)) {
+        specificity = 2;
+      }
+      if (specificity < best || specificity < 0) continue;
+      const auto q = media->param("q");
+      const bool zero = q && q_is_zero(*q);
+      if (specificity > best) {
+        best = specificity;
+        acceptable = !zero;
+      } else {
+        acceptable = acceptable || !zero;
+      }
+    }
+  }
+  return acceptable;
+}
+
 }  // namespace chorus::sip

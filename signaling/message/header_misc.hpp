@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "signaling/message/header_params.hpp"
+#include "signaling/message/message.hpp"
 
 namespace chorus::sip {
 
@@ -48,5 +49,13 @@ struct ContentType {
   bool is(std::string_view type_slash_subtype) const;
 };
 std::optional<ContentType> parse_content_type(std::string_view value);
+
+// RFC 3261 §20.1: does a request's Accept allow a body of `type/subtype` in
+// the response? No Accept header: application/sdp only (§20.1's default).
+// Each media-range (`*/*`, `type/*`, `type/subtype`) may carry q; the most
+// specific range that matches decides, and q=0 means "not acceptable". An
+// empty Accept header accepts no body at all. A range that does not parse
+// is ignored (a garbled Accept is not a reason to refuse the call).
+bool accepts_body(const Message& request, std::string_view type, std::string_view subtype);
 
 }  // namespace chorus::sip

@@ -476,6 +476,107 @@ TEST_F(ServerTest, ReInviteGlareIsAnswered491AndRetried) {
   EXPECT_EQ(server_.call_count(), 1u);
 }
 
+// RFC 3261 §21.4.7: an Accept that rules out SDP cannot get our answer.
+TEST_F(ServerTest, InviteWhoseAcceptExcludesSdpGets406) {
+  struct Case {
+    std::string accept;
+    int status;
+  };
+  const std::vector<Case> cases = {{"text/plain", 406},
+                                   {"", 406},
+                                   {"application/*;q=0", 406},
+                                   {"*/*", 200},
+                                   {"application/sdp;q=0.5, application/*;q=0", 200}};
+  int room = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE("Accept: " + c.accept);
+    call_id_ = "accept-" + sip::make_tag();
+    Message invite = request(Method::kInvite, "accept-" + std::to_string(++room));
+    invite.add_header("Accept", c.accept);
+    invite.set_body("application/sdp", kOffer);
+    const auto responses = exchange(std::move(invite));
+    ASSERT_FALSE(responses.empty());
+    EXPECT_EQ(responses.back().status(), c.status);
+    if (responses.back().status() == 200) ack(responses.back());
+  }
+  EXPECT_EQ(server_.call_count(), 2u);
+}
+
+// RFC 3911 §4 / RFC 3891 §3: an early dialog the focus did not initiate (a
+// caller still ringing) can be neither joined nor replaced: 481.
+TEST_F(ServerTest, JoinOrReplacesNamingARingingCallerIs481) {
+  Message ringing = request(Method::kInvite, "slow-room");
+  ringing.set_body("application/sdp", kOffer);
+  std::vector<Message> first;
+  client_.send_request(std::move(ringing), focus_, [&](const ClientEvent& event) {
+    if (event.response) first.push_back(*event.response);
+  });
+  ASSERT_TRUE(run_until([&] { return !first.empty(); }));
+  ASSERT_EQ(first.back().status(), 180);
+  const std::string focus_tag(first.back().to().tag());
+  ASSERT_FALSE(focus_tag.empty());
+  const std::string ringing_call = call_id_;
+  for (const std::string header : {"Join", "Replaces"}) {
+    SCOPED_TRACE(header);
+    call_id_ = "third-" + sip::make_tag();
+    Message invite = request(Method::kInvite, "slow-room");
+    invite.add_header(header, ringing_call + ";to-tag=" + focus_tag + ";from-tag=" + from_tag_);
+    invite.set_body("application/sdp", kOffer);
+    const auto responses = exchange(std::move(invite));
+    ASSERT_FALSE(responses.empty());
+    EXPECT_EQ(responses.back().status(), 481);
+  }
+  EXPECT_EQ(server_.call_count(), 1u);
+}
+
+// RFC 3911 §4: a Join naming a dial-out of the focus that is still ringing
+// is matched with its to-tag against the focus's tag and its from-tag
+// against the callee's; the reversed view names no dialog.
+TEST_F(ServerTest, JoinNamesARingingDialOutFromTheRightSide) {
+  Message invite = request(Method::kInvite, "room1");
+  invite.set_body("application/sdp", kOffer);
+  const auto responses = exchange(std::move(invite));
+  ASSERT_EQ(responses.back().status(), 200);
+  ack(responses.back());
+  std::optional<sip::ServerTransaction> held;
+  answer_ = [&](const sip::ServerTransaction& tx) {
+    if (tx.request().method() != Method::kInvite) return false;
+    Message ringing = sip::make_response(tx.request(), 180, "Ringing", "callee-tag");
+    ringing.set_header("Contact", "<" + client_.contact_uri("bob", sip::TransportKind::kUdp) + ">");
+    tx.respond(std::move(ringing));
+    held = tx;
+    return true;
+  };
+  const ControlResult placed =
+      server_.dial_out("room1", client_.contact_uri("bob", sip::TransportKind::kUdp));
+  ASSERT_EQ(placed.status, 202);
+  ASSERT_TRUE(run_until([&] { return held.has_value(); }));
+  io_.run_for(50ms);  // the 180 reaches the focus
+  const Message dial_out = held->request();
+  const std::string dial_call(dial_out.call_id());
+  const std::string focus_tag(dial_out.from().tag());
+  struct Case {
+    std::string to_tag, from_tag;
+    int status;
+  };
+  // With the right view the dialog is found, and a Join as barge needs an
+  // account with the right (none is configured here): 403. Reversed, no
+  // such dialog: 481.
+  const std::vector<Case> cases = {{focus_tag, "callee-tag", 403}, {"callee-tag", focus_tag, 481}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.to_tag);
+    call_id_ = "joiner-" + sip::make_tag();
+    Message join = request(Method::kInvite, "room1");
+    join.add_header("Join", dial_call + ";to-tag=" + c.to_tag + ";from-tag=" + c.from_tag);
+    join.set_body("application/sdp", kOffer);
+    const auto answered = exchange(std::move(join));
+    ASSERT_FALSE(answered.empty());
+    EXPECT_EQ(answered.back().status(), c.status);
+  }
+  held->respond(sip::make_response(dial_out, 486, "Busy Here"));
+  io_.run_for(50ms);
+}
+
 }  // namespace
 }  // namespace chorus::focus
 

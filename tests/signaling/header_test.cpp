@@ -302,6 +302,40 @@ TEST(HeaderMisc, RetryAfterReasonWarningContentType) {
   EXPECT_FALSE(parse_content_type("a/b;;c"));
 }
 
+// RFC 3261 §20.1 / §21.4.7: which Accept lets an SDP answer through.
+TEST(Accept, MostSpecificRangeDecidesAndQZeroRefuses) {
+  struct Case {
+    std::vector<std::string> accept;  // one header line each; none: no Accept
+    bool sdp;
+  };
+  const std::vector<Case> cases = {
+      {{}, true},                                            // §20.1 default
+      {{"application/sdp"}, true},
+      {{"APPLICATION/SDP"}, true},                           // case-insensitive
+      {{"text/plain"}, false},
+      {{""}, false},                                         // empty: no body at all
+      {{"*/*"}, true},
+      {{"application/*"}, true},
+      {{"application/*;q=0"}, false},
+      {{"*/*;q=0.000"}, false},
+      {{"application/sdp;q=0.5, application/*;q=0"}, true},  // the exact range wins
+      {{"application/sdp;q=0", "*/*"}, false},
+      {{"text/html", "application/sdp;level=1"}, true},      // several lines
+      {{"application/sdp;q=0.001"}, true},
+      {{"garbage, application/sdp"}, true},                  // a bad range is skipped
+  };
+  for (const Case& c : cases) {
+    Message m = Message::request(Method::kInvite, "sip:room@example.com");
+    std::string trace;
+    for (const std::string& line : c.accept) {
+      m.add_header("Accept", line);
+      trace += "[" + line + "]";
+    }
+    SCOPED_TRACE(trace);
+    EXPECT_EQ(accepts_body(m, "application", "sdp"), c.sdp);
+  }
+}
+
 }  // namespace
 }  // namespace chorus::sip
 
