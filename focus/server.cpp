@@ -384,7 +384,6 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   roster.unpark = admission->unpark;
   roster.parked = is_service_room(roster.room) && !roster.unpark;
   call->media.settings.muted = admission->muted;
-  if (roster.parked) call->media.settings.hold = mixer::HoldMode::kMusic;
 
   switch (start_media(call, negotiated.value(), chosen)) {
     case MediaStart::kQueued:
@@ -464,7 +463,7 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
     call.roster.unpark.reset();
     if (parked != nullptr) {
       parked->roster.parked = false;
-      parked->media.settings.hold = mixer::HoldMode::kNone;
+      parked->media.settings.hold = parked->effective_hold();
       apply_settings(*parked);
     }
   }

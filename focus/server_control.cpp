@@ -306,7 +306,11 @@ ControlResult Server::set_role(std::string_view room, uint64_t member, MemberRol
 ControlResult Server::set_hold(std::string_view room, uint64_t member, bool hold) {
   Call* call = find_member(room, member);
   if (call == nullptr) return {404, "no such member"};
-  const mixer::HoldMode mode = hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+  // The focus's hold changes the mix only (no re-INVITE): the member hears
+  // music on hold and is heard by nobody until resumed. A member that holds
+  // the focus itself (sendonly) still gets no RTP (RFC 3264 §6.1).
+  call->media.focus_hold = hold;
+  const mixer::HoldMode mode = call->effective_hold();
   if (call->media.settings.hold != mode) {
     call->media.settings.hold = mode;
     apply_settings(*call);

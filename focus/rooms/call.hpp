@@ -78,6 +78,13 @@ struct MediaLeg {
   mixer::ParticipantId participant = 0;
   uint16_t rtp_port = 0;  // 0 until the shard reports it
   mixer::ParticipantSettings settings;
+  // Hold has two sources (RFC 3264 §6.1, README "Who hears what"): the
+  // member's SDP (sendonly, inactive, c=0.0.0.0: it takes no media, so the
+  // focus sends it no RTP and mixes none of its audio: kInactive) and the
+  // focus's own hold (admin hold, call:hold; parked calls), which plays
+  // music on hold. settings.hold is effective_hold() of the two.
+  mixer::HoldMode peer_hold = mixer::HoldMode::kNone;
+  bool focus_hold = false;
   std::string codec;
   uint32_t clock_rate = 0;
   // Our SRTP key, reused in every later answer so the shard's outbound
@@ -137,6 +144,13 @@ struct Call {
   const sip::DialogId& id() const { return sip.id; }
   const std::string& room() const { return roster.room; }
   uint64_t member() const { return roster.member; }
+  // What the shard applies: the member's own hold wins (it takes no media);
+  // else the focus's hold (or parking) plays music on hold.
+  mixer::HoldMode effective_hold() const {
+    if (media.peer_hold != mixer::HoldMode::kNone) return mixer::HoldMode::kInactive;
+    if (media.focus_hold || roster.parked) return mixer::HoldMode::kMusic;
+    return mixer::HoldMode::kNone;
+  }
   // Heard by the room (ARCHITECTURE.md roles): keeps the room alive.
   bool visible() const {
     return !roster.hidden &&

@@ -160,9 +160,10 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
 void Server::apply_reoffer(Call& call, const sdp::Negotiated& result) {
   set_remote(call, result);
   update_srtp(call, result);
-  // RFC 3264 §8.4: sendonly/inactive holds, sendrecv resumes.
-  mixer::HoldMode hold = hold_mode(result);
-  if (call.roster.parked) hold = mixer::HoldMode::kMusic;
+  // RFC 3264 §8.4: sendonly/inactive holds (no RTP to the member), sendrecv
+  // resumes; a hold of the focus's own stays.
+  call.media.peer_hold = hold_mode(result);
+  const mixer::HoldMode hold = call.effective_hold();
   if (hold != call.media.settings.hold) {
     call.media.settings.hold = hold;
     apply_settings(call);

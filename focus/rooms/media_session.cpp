@@ -42,12 +42,12 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
   media.rtcp_mux = chosen.rtcp_mux;
   media.codec = chosen.codec.encoding;
   media.clock_rate = chosen.codec.clock_rate;
-  // The SDP direction sets the hold; the room's decisions (parked, a
-  // service dial-out's music, a Replaces' mute) stand over it.
-  const mixer::HoldMode room_hold = media.settings.hold;
+  // The SDP direction is the member's hold; the room's decisions (parked,
+  // a service dial-out's music, a Replaces' mute) combine with it.
   const bool muted = media.settings.muted;
+  media.peer_hold = command->settings.hold;
   media.settings = command->settings;
-  if (room_hold != mixer::HoldMode::kNone) media.settings.hold = room_hold;
+  media.settings.hold = call.effective_hold();
   media.settings.muted = muted;
   if (call.roster.awaiting_pin) {
     // Until the PIN is right the caller neither hears nor is heard.

@@ -67,13 +67,15 @@ bool is_sdp(std::string_view content_type) {
 // RFC 3264 §8.4: what the peer's direction asks of us. sendonly: it holds us
 // and hears music; inactive: nothing flows at all.
 mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated) {
+  // RFC 3264 §6.1: a sendonly or inactive offer (or the old c=0.0.0.0 hold)
+  // says the member will not receive: the focus sends it no RTP (RTCP goes
+  // on, §5.1) and mixes none of what it sends (its phone's hold music).
   switch (negotiated.remote_direction) {
     case sdp::Direction::kSendOnly:
-      return mixer::HoldMode::kMusic;
     case sdp::Direction::kInactive:
       return mixer::HoldMode::kInactive;
     default:
-      return negotiated.remote_hold ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
+      return negotiated.remote_hold ? mixer::HoldMode::kInactive : mixer::HoldMode::kNone;
   }
 }
 

@@ -32,7 +32,7 @@ void Server::start_dial_out(DialOut request) {
   call->roster.member = ++last_member_;
   call->sip.referral = request.referral;
   call->roster.joined_by = request.referred_by;
-  call->media.settings.hold = request.hold;
+  // A service call (music on hold, park) is parked: it hears music.
   call->roster.parked = request.hold == mixer::HoldMode::kMusic;
   const auto target = sip::parse_uri(request.target);
   if (target && target->param("transport") && sip::iequals(*target->param("transport"), "tcp")) {

@@ -56,24 +56,25 @@ TEST_F(ConferenceE2eTest, EachCallerHearsTheOthersButNotItselfAndByeLeaves) {
   EXPECT_EQ(server_->room_count(), 0u);
 }
 
-TEST_F(ConferenceE2eTest, SendonlyReinviteHoldsWithMusicAndSendrecvResumes) {
+TEST_F(ConferenceE2eTest, SendonlyHoldGetsNoRtpAndIsNotMixedAndSendrecvResumes) {
   start_server(44100, 44199);
   Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
   std::vector<Caller*> all{&a, &b, &c};
   for (Caller* caller : all) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
   talk(all, 20, 20);
 
-  // Bob holds the focus (RFC 3264 §8.4): heard by nobody, hears music.
+  // Bob holds the focus (RFC 3264 §6.1, §8.4): he said he will not receive,
+  // so the focus sends him no RTP at all, and what he still sends (his
+  // phone's hold music) reaches nobody.
   ASSERT_EQ(invite(b, "sendonly"), 200);
+  talk(all, 10, 10);  // what was in flight arrives
+  const size_t before = b.packets();
   talk(all, 40, 15);
+  EXPECT_EQ(b.packets(), before);  // counted at his socket
   EXPECT_LT(a.heard(700), kSilent);
   EXPECT_LT(c.heard(700), kSilent);
   EXPECT_GT(a.heard(1100), kHeard);
   EXPECT_GT(c.heard(400), kHeard);
-  ASSERT_GT(b.samples(), 160u * 10);
-  EXPECT_LT(b.heard(400), kSilent);
-  EXPECT_LT(b.heard(1100), kSilent);
-  EXPECT_GT(b.level(), kSilent);  // the music, not silence
 
   // Resumed: back to N-1.
   ASSERT_EQ(invite(b, "sendrecv"), 200);
@@ -83,6 +84,54 @@ TEST_F(ConferenceE2eTest, SendonlyReinviteHoldsWithMusicAndSendrecvResumes) {
   EXPECT_GT(b.heard(400), kHeard);
   EXPECT_GT(b.heard(1100), kHeard);
   EXPECT_LT(b.heard(700), kSilent);
+}
+
+// The focus's own hold (admin API, chorusctl, call:hold) changes the mix
+// only, with no re-INVITE: the held member hears music on hold and is heard
+// by nobody; resumed, it is back in the N-1 mix. A sendonly hold of the
+// member's own on top still gets no RTP.
+TEST_F(ConferenceE2eTest, FocusHoldPlaysMusicToTheHeldMemberOnly) {
+  start_server(44800, 44899);
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  std::vector<Caller*> all{&a, &b, &c};
+  for (Caller* caller : all) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
+  talk(all, 20, 20);
+  const auto state = server_->room_state("e2e");
+  ASSERT_TRUE(state.has_value());
+  uint64_t bob = 0;
+  for (const auto& m : state->members) {
+    if (m.entity.find("bob") != std::string::npos) bob = m.id;
+  }
+  ASSERT_NE(bob, 0u);
+
+  ASSERT_EQ(server_->set_hold("e2e", bob, true).status, 200);
+  talk(all, 50, 20);
+  ASSERT_GT(b.samples(), 160u * 10);
+  EXPECT_LT(b.heard(400), kSilent);
+  EXPECT_LT(b.heard(1100), kSilent);
+  EXPECT_GT(b.level(), kSilent);  // music on hold, not silence
+  EXPECT_LT(a.heard(700), kSilent);
+  EXPECT_LT(c.heard(700), kSilent);
+  EXPECT_GT(a.heard(1100), kHeard);
+
+  // Bob also holds (sendonly): no RTP, even though the focus holds him too.
+  ASSERT_EQ(invite(b, "sendonly"), 200);
+  talk(all, 10, 10);
+  const size_t before = b.packets();
+  talk(all, 30, 10);
+  EXPECT_EQ(b.packets(), before);
+  // He resumes his side: the focus's hold stands, music again.
+  ASSERT_EQ(invite(b, "sendrecv"), 200);
+  talk(all, 50, 20);
+  EXPECT_GT(b.level(), kSilent);
+  EXPECT_LT(b.heard(400), kSilent);
+  EXPECT_LT(a.heard(700), kSilent);
+
+  ASSERT_EQ(server_->set_hold("e2e", bob, false).status, 200);
+  talk(all, 50, 20);
+  EXPECT_GT(b.heard(400), kHeard);
+  EXPECT_GT(b.heard(1100), kHeard);
+  EXPECT_GT(a.heard(700), kHeard);
 }
 
 TEST_F(ConferenceE2eTest, ReinviteChangingTheCodecKeepsThePortAndTheAudio) {

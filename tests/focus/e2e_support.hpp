@@ -150,6 +150,8 @@ class Caller {
   double level() const { return mixer::rms(heard_); }
   void forget() { heard_.clear(); }
   size_t samples() const { return heard_.size(); }
+  // RTP datagrams that reached this caller's socket, ever.
+  size_t packets() const { return packets_; }
   double freq() const { return freq_; }
   const std::string& name() const { return name_; }
 

@@ -187,12 +187,13 @@ TEST_F(FocusCore, HoldAndResumeBecomeSettingsUpdates) {
   start();
   Caller alice(440, "alice");
   ASSERT_EQ(invite(alice, "sendrecv", "hold"), 200);
-  // RFC 3264 §8.4: sendonly holds (music), sendrecv resumes.
+  // RFC 3264 §6.1 / §8.4: sendonly holds (the member takes no media: no
+  // RTP to it, none of its audio mixed), sendrecv resumes.
   ASSERT_EQ(invite(alice, "sendonly", "hold"), 200);
   settle();
   const Fake::Submitted* update = fake_->last(Kind::kUpdateParticipant);
   ASSERT_NE(update, nullptr);
-  EXPECT_EQ(update->settings.hold, mixer::HoldMode::kMusic);
+  EXPECT_EQ(update->settings.hold, mixer::HoldMode::kInactive);
   ASSERT_EQ(invite(alice, "inactive", "hold"), 200);
   EXPECT_EQ(fake_->last(Kind::kUpdateParticipant)->settings.hold, mixer::HoldMode::kInactive);
   ASSERT_EQ(invite(alice, "sendrecv", "hold"), 200);
