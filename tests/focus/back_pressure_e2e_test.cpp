@@ -187,6 +187,15 @@ TEST_F(BackPressureE2eTest, ABurstIntoTinyRingsIsAnswered503WithRetryAfterAndLea
     EXPECT_EQ(metric(after, "chorus_media_unsent_removes"), 0.0);
     EXPECT_EQ(metric(after, "chorus_media_removes_in_flight"), 0.0);
   }
+  std::printf(
+      "after hang-up: calls %g, members %g, streams %g, ports free %g (start %g), retry "
+      "queue %g, joins refused %g, shard commands refused %g, deferred %g\n",
+      metric(after, "chorus_calls"), metric(after, "chorus_shard_members"),
+      metric(after, "chorus_shard_streams"), metric(after, "chorus_shard_ports_free"), ports_free,
+      metric(after, "chorus_media_retry_queue"),
+      metric(after, "chorus_joins_refused_busy_total") - refused_before,
+      metric(after, "chorus_shard_commands_refused_total"),
+      metric(after, "chorus_shard_commands_deferred_total"));
   EXPECT_GT(busy_total, 0) << "the ring never filled: the test hooks did not reach the engine";
   EXPECT_GT(ok_total, 0);
   EXPECT_EQ(metric(after, "chorus_joins_refused_busy_total") - refused_before, double(busy_total));
