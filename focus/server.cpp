@@ -71,6 +71,13 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   config.shard.port_last = options.rtp_last;
   config.mixer.top_k = options.top_k;
   config.music_file = options.moh_file;  // rooms created from now on
+  // Test hooks (0: the engine's own sizes).
+  if (options.test_command_ring_slots != 0) {
+    config.command_ring_slots = options.test_command_ring_slots;
+  }
+  if (options.test_retry_queue_limit != 0) {
+    config.retry_queue_limit = options.test_retry_queue_limit;
+  }
   return config;
 }
 

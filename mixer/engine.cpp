@@ -35,6 +35,8 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
     slot.shard = std::make_unique<rtp::Shard>(c);
     slot.factory = std::make_unique<rtp::StreamFactory>(*slot.shard);
     slot.media = std::make_unique<MediaShard>(*slot.shard, config_.mixer);
+    if (config_.command_ring_slots != 0)
+      slot.media->set_command_ring_capacity(config_.command_ring_slots);
   }
   // The default music at every conference rate, now, on this thread: no
   // shard renders or decodes music on its tick, even for adds submitted

@@ -32,6 +32,9 @@ struct EngineConfig {
   size_t max_per_part = 400;
   // Commands held per shard on the signalling side while its ring is full.
   size_t retry_queue_limit = 4096;
+  // Test hook: usable slots of every shard's command ring (0 = all of
+  // MediaShard::kCommandRingSize), as set_command_ring_capacity_for_test().
+  size_t command_ring_slots = 0;
   // Music on hold of conferences created from now on ("" = the built-in tune);
   // decoded when the Engine is constructed (std::runtime_error if unreadable).
   std::string music_file;

@@ -35,6 +35,7 @@ int checked(int fd, const char* what) {
 
 Shard::Shard(const ShardConfig& config)
     : config_(config), buffers_(config.buffer_count), receive_batch_(buffers_) {
+  config_.miss_budget = std::min(config_.miss_budget, config_.tick_interval);
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");

@@ -53,7 +53,9 @@ struct ShardConfig {
   uint16_t port_last = 29999;
   std::chrono::microseconds tick_interval{20'000};
   // A tick that starts later than deadline + budget is a miss: counted, and the
-  // schedule skips forward to the next deadline still ahead.
+  // schedule skips forward to the next deadline still ahead. At most one
+  // tick_interval (the Shard clamps it), so a tick that starts more than one
+  // period late is always counted (chorus_shard_deadline_misses_total).
   std::chrono::microseconds miss_budget{10'000};
   std::chrono::milliseconds rtp_timeout{30'000};
   size_t max_streams = 1024;

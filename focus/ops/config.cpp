@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "focus/ops/log.hpp"
+#include "mixer/media_shard.hpp"
 #include "mixer/span.hpp"
 #include "signaling/auth/digest_server.hpp"
 
@@ -31,9 +32,11 @@ constexpr std::array<std::string_view, 9> kSipKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 10> kMediaKeys = {
-    "address", "rtp_ports", "shards",        "rtp_timeout_ms",    "codecs",
-    "srtp",    "top_k",     "jitter_min_ms", "jitter_initial_ms", "jitter_max_ms"};
+constexpr std::array<std::string_view, 12> kMediaKeys = {
+    "address",           "rtp_ports",     "shards",        "rtp_timeout_ms",
+    "codecs",            "srtp",          "top_k",         "jitter_min_ms",
+    "jitter_initial_ms", "jitter_max_ms", "test_command_ring_slots",
+    "test_retry_queue_limit"};
 constexpr std::array<std::string_view, 5> kConferenceKeys = {"max_members", "only_listed_rooms",
                                                              "moh_user", "park_user", "moh_file"};
 constexpr std::array<std::string_view, 3> kRoomKeys = {"name", "pin", "max_members"};
@@ -333,6 +336,11 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
               kMaxJitterMs);
   reader.read(media, "media.jitter_max_ms", "jitter_max_ms", options.jitter_max_ms, 0,
               kMaxJitterMs);
+  reader.read(media, "media.test_command_ring_slots", "test_command_ring_slots",
+              options.test_command_ring_slots, 0,
+              static_cast<int64_t>(mixer::MediaShard::kCommandRingSize));
+  reader.read(media, "media.test_retry_queue_limit", "test_retry_queue_limit",
+              options.test_retry_queue_limit, 0, 1000000);
 }
 
 void read_conference(Reader& reader, const toml::table& conference, Options& options) {

@@ -69,6 +69,13 @@ struct Options {
   // per core (std::thread::hardware_concurrency(), at least 1), resolved by
   // the engine. At most kMaxMediaShards.
   size_t media_shards = 0;
+  // Test hooks, off (0) unless configured: every shard's command ring takes
+  // at most this many commands, and the engine's per-shard retry queue at
+  // most this many, so that a test from outside the process can make the
+  // engine push back (new calls answered 503). 0: the engine's normal sizes
+  // (mixer::MediaShard::kCommandRingSize, mixer::EngineConfig's limit).
+  size_t test_command_ring_slots = 0;
+  size_t test_retry_queue_limit = 0;
   // Mixed talkers per room (top-K) and Opus send settings.
   size_t top_k = 3;
   // Codec preference, our names: opus, G722, PCMU, PCMA (RFC 3264 answer order).

@@ -10,6 +10,17 @@
 namespace chorus::sip {
 namespace {
 
+// Receive buffer asked for on every UDP listener. The kernel default
+// (net.core.rmem_default, 208 KiB) holds only about 90 small datagrams on
+// loopback (each costs its skb's truesize, not its length): a burst of
+// INVITEs with their ACKs and BYEs while the signalling thread is busy
+// overflowed it (bench/storm: hundreds of drops per 500-INVITE storm). A lost
+// INVITE or BYE is retransmitted, but a lost ACK for a 2xx is not (RFC 3261
+// §13.2.2.4: the UAC only re-ACKs a retransmitted 2xx), so the call hung on
+// until the 2xx retransmissions timed out. The kernel caps the value at
+// net.core.rmem_max.
+constexpr int kUdpReceiveBuffer = 4 * 1024 * 1024;
+
 Endpoint to_endpoint(TransportKind kind, const asio::ip::address& address, uint16_t port,
                      uint64_t connection) {
   return Endpoint{kind, address.to_string(), port, connection};
@@ -42,6 +53,8 @@ Endpoint TransportLayer::listen(TransportKind transport, std::string_view addres
     auto listener = std::make_unique<Impl::UdpListener>(impl.io, impl.udp_listeners.size() + 1);
     const udp::endpoint local(ip, port);
     listener->socket.open(local.protocol());
+    boost::system::error_code ignored;  // a smaller buffer still works
+    listener->socket.set_option(udp::socket::receive_buffer_size(kUdpReceiveBuffer), ignored);
     listener->socket.bind(local);
     const udp::endpoint bound = listener->socket.local_endpoint();
     listener->local = to_endpoint(transport, bound.address(), bound.port(), listener->id);

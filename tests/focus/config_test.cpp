@@ -104,6 +104,8 @@ top_k = 5
 jitter_min_ms = 10
 jitter_initial_ms = 60
 jitter_max_ms = 500
+test_command_ring_slots = 2
+test_retry_queue_limit = 1
 [conference]
 max_members = 20
 only_listed_rooms = true
@@ -151,6 +153,8 @@ user = "chorus"
   EXPECT_EQ(o.jitter_min_ms, 10u);
   EXPECT_EQ(o.jitter_initial_ms, 60u);
   EXPECT_EQ(o.jitter_max_ms, 500u);
+  EXPECT_EQ(o.test_command_ring_slots, 2u);
+  EXPECT_EQ(o.test_retry_queue_limit, 1u);
   EXPECT_EQ(o.max_members, 20u);
   EXPECT_TRUE(o.only_listed_rooms);
   EXPECT_EQ(o.moh_user, "music");
@@ -193,6 +197,8 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[media]\nsrtp = \"maybe\"\n",
        {"media.srtp", "maybe", "\"off\", \"offer\" or \"required\""}},
       {"[media]\ntop_k = 17\n", {"media.top_k", "17", "1..16"}},
+      {"[media]\ntest_command_ring_slots = 1025\n",
+       {"media.test_command_ring_slots", "1025", "0..1024"}},
       {"[media]\naddress = \"not-an-ip\"\n", {"media.address", "not-an-ip", "IPv4/IPv6"}},
       {"[media]\njitter_min_ms = 200\njitter_max_ms = 100\n",
        {"media.jitter_*_ms", "jitter_min_ms <= jitter_initial_ms <= jitter_max_ms"}},

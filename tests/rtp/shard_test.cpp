@@ -191,6 +191,22 @@ TEST(Shard, StalledTickCountsMissesAndSkipsForwardWithoutABurst) {
   EXPECT_GE(shard.tick_durations_us().max(), 100'000u);
 }
 
+TEST(Shard, AMissBudgetAboveOnePeriodIsClampedToOnePeriod) {
+  // Configured as 500 ms, the budget is one period (20 ms): a tick that
+  // starts 90 ms late is counted as a miss, never hidden by the budget.
+  ShardConfig config = loopback_config();
+  config.miss_budget = 500ms;
+  Shard shard(config);
+  TickLog log;
+  log.stall_at = 5;
+  log.stall = 110ms;
+  shard.set_tick_handler(&log);
+  shard.start();
+  std::this_thread::sleep_for(400ms);
+  shard.stop();
+  EXPECT_GE(shard.deadline_misses(), 3u);
+}
+
 TEST(Shard, HistogramBucketsAreLog2OfMicroseconds) {
   using H = Log2Histogram<24>;
   EXPECT_EQ(H::bucket_of(0), 0u);
