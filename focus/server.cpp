@@ -109,8 +109,8 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
 void Server::make_event_service() {
   events_ = std::make_unique<EventService>(
       stack_, random_, [this](std::string_view room) { return room_state(room); },
-      [this](const sip::ServerTransaction& tx, std::string_view right) {
-        return authorize(tx, right).has_value();
+      [this](const sip::ServerTransaction& tx, Operation operation) {
+        return authorize(tx, operation).has_value();
       });
 }
 

@@ -263,7 +263,12 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
                     "connect-src 'self' ws: wss:; frame-ancestors 'none'");
     }
     if (!out.allow.empty()) response_.set(http::field::allow, out.allow);
-    if (out.status == 401) response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
+    if (out.status == 401) {
+      response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
+      for (const std::string& challenge : out.challenges) {
+        response_.insert(http::field::www_authenticate, challenge);
+      }
+    }
     response_.keep_alive(keep_alive);
     const size_t length = out.body.size();
     if (!head) response_.body() = std::move(out.body);
