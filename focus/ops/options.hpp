@@ -25,7 +25,7 @@ struct Account {
   // dial-out, music on hold and park targets, admin dial): patterns as in
   // focus/privileges.hpp ("*@pbx.example.com", "+4420*@gw.example.com").
   // Empty: anywhere. A target outside gets 403.
-  std::vector<std::string> dial_out;
+  std::vector<std::string> dial_out = {};
   bool operator==(const Account&) const = default;
 };
 
