@@ -14,8 +14,8 @@
 #include "focus/privileges.hpp"
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
-#include "signaling/usage/event_package.hpp"
 #include "signaling/stack.hpp"
+#include "signaling/usage/event_package.hpp"
 #include "signaling/usage/subscription.hpp"
 
 namespace chorus::focus {

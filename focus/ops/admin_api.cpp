@@ -225,8 +225,7 @@ bool AdminApi::is_event_stream(std::string_view target) {
   return split_target(target).first == "/api/events";
 }
 
-bool AdminApi::event_stream_authorized(std::string_view authorization,
-                                       std::string_view target) {
+bool AdminApi::event_stream_authorized(std::string_view authorization, std::string_view target) {
   if (bearer_ok(authorization)) return true;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
   if (token && token_matches(*token)) return true;
@@ -279,9 +278,8 @@ AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) 
   const AdminRoute& route = *match.route;
   std::string user;  // empty: the operator's token
   if (!token) {
-    const AccountCheck check =
-        control_.check_account(request.authorization, request.method, request.target,
-                               route.operation);
+    const AccountCheck check = control_.check_account(request.authorization, request.method,
+                                                      request.target, route.operation);
     switch (check.outcome) {
       case AccountCheck::Outcome::kNoCredentials:
       case AccountCheck::Outcome::kWrong:
@@ -355,8 +353,7 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, Ad
   return from_result(control_.set_role(room, member, *role, target));
 }
 
-AdminResponse AdminApi::dial(std::string_view room, std::string_view body,
-                             std::string_view user) {
+AdminResponse AdminApi::dial(std::string_view room, std::string_view body, std::string_view user) {
   const std::optional<json> args = parse_object(body);
   if (!args) return json_error(400, "body must be a JSON object");
   const auto it = args->find("uri");

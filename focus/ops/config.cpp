@@ -35,18 +35,17 @@ constexpr std::array<std::string_view, 10> kMediaKeys = {
     "address", "rtp_ports", "shards",        "rtp_timeout_ms",    "codecs",
     "srtp",    "top_k",     "jitter_min_ms", "jitter_initial_ms", "jitter_max_ms"};
 constexpr std::array<std::string_view, 6> kConferenceKeys = {
-    "max_members", "only_listed_rooms", "moh_user", "park_user", "moh_file",
-    "service_trusted_sources"};
+    "max_members", "only_listed_rooms", "moh_user",
+    "park_user",   "moh_file",          "service_trusted_sources"};
 constexpr std::array<std::string_view, 3> kRoomKeys = {"name", "pin", "max_members"};
-constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights",
-                                                          "dial_out"};
+constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
 constexpr std::array<std::string_view, 10> kRights = {
-    sip::kRightMonitor, sip::kRightWhisper,         sip::kRightBarge,    sip::kRightReplace,
-    sip::kRightDialOut, sip::kRightRemove,          sip::kRightAdmin,    sip::kRightDialogSubscribe,
+    sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge, sip::kRightReplace,
+    sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin, sip::kRightDialogSubscribe,
     sip::kRightModerate, sip::kRightPark};
 constexpr uint32_t kMaxJitterMs = 1000;
 

@@ -151,9 +151,9 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   if (service && replaces && trusted_service_source(tx)) {
     spdlog::info("{} to {} from trusted source {}", privilege(Operation::kReferService).name,
                  target_text, tx.source().to_string());
-  } else if (!authorize_dial(tx, service && replaces ? Operation::kReferService
-                                                     : Operation::kReferDialOut,
-                             target_text)) {
+  } else if (!authorize_dial(
+                 tx, service && replaces ? Operation::kReferService : Operation::kReferDialOut,
+                 target_text)) {
     return;
   }
   sip::ReferOutcome outcome =

@@ -161,10 +161,9 @@ user = "chorus"
   EXPECT_EQ(o.rooms[0], (RoomPolicy{"board", "4321", 6}));
   EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0}));
   ASSERT_EQ(o.accounts.size(), 1u);
-  EXPECT_EQ(o.accounts[0], (Account{"op",
-                                    "secret",
-                                    {"admin", "monitor"},
-                                    {"*@pbx.example.com", "+4420*@192.0.2.10"}}));
+  EXPECT_EQ(
+      o.accounts[0],
+      (Account{"op", "secret", {"admin", "monitor"}, {"*@pbx.example.com", "+4420*@192.0.2.10"}}));
   EXPECT_EQ(o.service_trusted_sources,
             (std::vector<std::string>{"192.0.2.5", "10.1.0.0/16", "2001:db8::/32"}));
   EXPECT_EQ(o.log_level, "debug");

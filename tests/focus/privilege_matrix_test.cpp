@@ -106,8 +106,8 @@ class PrivilegeMatrix : public FocusE2e,
   }
 
   size_t received(Method method, std::string_view call_id = {}) const {
-    return static_cast<size_t>(std::count_if(
-        client_requests_.begin(), client_requests_.end(), [&](const Message& m) {
+    return static_cast<size_t>(
+        std::count_if(client_requests_.begin(), client_requests_.end(), [&](const Message& m) {
           return m.method() == method && (call_id.empty() || m.call_id() == call_id);
         }));
   }
@@ -178,16 +178,16 @@ class PrivilegeMatrix : public FocusE2e,
     in.method = method;
     in.uri = uri;
     const std::string response = sip::digest_response(in);
-    return sip::format_auth_header("Digest", {{"username", user},
-                                              {"realm", realm},
-                                              {"nonce", nonce},
-                                              {"uri", uri},
-                                              {"response", response},
-                                              {"algorithm", sip::digest_algorithm_name(algorithm),
-                                               false},
-                                              {"qop", "auth", false},
-                                              {"nc", "00000001", false},
-                                              {"cnonce", "matrixcnonce"}});
+    return sip::format_auth_header("Digest",
+                                   {{"username", user},
+                                    {"realm", realm},
+                                    {"nonce", nonce},
+                                    {"uri", uri},
+                                    {"response", response},
+                                    {"algorithm", sip::digest_algorithm_name(algorithm), false},
+                                    {"qop", "auth", false},
+                                    {"nc", "00000001", false},
+                                    {"cnonce", "matrixcnonce"}});
   }
 
   Caller alice{400, "alice"}, bob{700, "bob"}, carol{1100, "carol"}, op{1300, "op"},
@@ -279,8 +279,8 @@ Row action_row(Operation operation, const std::string& spelling) {
                    {{"Target-Dialog", target_dialog}});
   };
   row.effect = [operation](PrivilegeMatrix& t, bool allowed) {
-    const bool ends = operation == Operation::kActionTerminate ||
-                      operation == Operation::kActionRemove;
+    const bool ends =
+        operation == Operation::kActionTerminate || operation == Operation::kActionRemove;
     if (ends) {
       t.run_until([&] { return !allowed || t.received(Method::kBye, t.alice.call_id) > 0; });
       EXPECT_EQ(t.received(Method::kBye, t.alice.call_id), allowed ? 1u : 0u);
@@ -434,9 +434,10 @@ std::vector<Row> make_rows() {
     row.tweak = [](Options& options) { options.service_trusted_sources = {"127.0.0.1"}; };
     row.setup = [](PrivilegeMatrix& t) {
       t.callee_ = &t.carol;
-      ASSERT_EQ(t.refer("park", "<" + t.carol_uri() + "?Replaces=p%40q%3Bto-tag%3D1%3Bfrom-tag%3D2>",
-                        {}, {}),
-                202);
+      ASSERT_EQ(
+          t.refer("park", "<" + t.carol_uri() + "?Replaces=p%40q%3Bto-tag%3D1%3Bfrom-tag%3D2>", {},
+                  {}),
+          202);
       t.run_until([&] { return t.carol.mixer_port != 0; });
       ASSERT_NE(t.carol.mixer_port, 0);
       t.callee_ = nullptr;
@@ -488,8 +489,7 @@ std::vector<Row> make_rows() {
   out.push_back(service_row("moh"));
   out.push_back(service_row("park"));
   for (const auto& [name, operation] : action_urns()) {
-    for (const std::string& spelling :
-         {std::string(name), capitalised(name), upper(name)}) {
+    for (const std::string& spelling : {std::string(name), capitalised(name), upper(name)}) {
       out.push_back(action_row(operation, spelling));
     }
   }
@@ -591,12 +591,11 @@ std::vector<std::tuple<size_t, Credentials>> every_cell() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Rows, PrivilegeMatrix, ::testing::ValuesIn(every_cell()),
-    [](const ::testing::TestParamInfo<std::tuple<size_t, Credentials>>& info) {
-      return rows().at(std::get<0>(info.param)).name + "_" +
-             credentials_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Rows, PrivilegeMatrix, ::testing::ValuesIn(every_cell()),
+                         [](const ::testing::TestParamInfo<std::tuple<size_t, Credentials>>& info) {
+                           return rows().at(std::get<0>(info.param)).name + "_" +
+                                  credentials_name(std::get<1>(info.param));
+                         });
 
 TEST(PrivilegeMatrixTable, CoversEveryPrivilegedOperation) {
   for (const Privilege& p : privileges()) {
@@ -611,14 +610,13 @@ TEST(PrivilegeMatrixTable, CoversEveryPrivilegedOperation) {
   for (const auto& [name, operation] : action_urns()) {
     std::string row_name = "ActionUrn_" + std::string(name);
     std::replace(row_name.begin(), row_name.end(), ':', '_');
-    EXPECT_TRUE(std::any_of(rows().begin(), rows().end(),
-                            [&](const Row& row) { return row.name == row_name; }))
-        << name;
+    EXPECT_TRUE(std::any_of(rows().begin(), rows().end(), [&](const Row& row) {
+      return row.name == row_name;
+    })) << name;
   }
-  EXPECT_EQ(static_cast<size_t>(std::count_if(rows().begin(), rows().end(),
-                                              [](const Row& row) {
-                                                return row.name.starts_with("Admin");
-                                              })),
+  EXPECT_EQ(static_cast<size_t>(
+                std::count_if(rows().begin(), rows().end(),
+                              [](const Row& row) { return row.name.starts_with("Admin"); })),
             admin_routes().size());
 }
 

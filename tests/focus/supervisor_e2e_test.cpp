@@ -340,8 +340,8 @@ TEST_F(SupervisorE2eTest, ReferWithReplacesToTheMohServiceGivesTheTargetMusic) {
   const std::string target =
       "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + "?Replaces=" + replaces + ">";
   // The account way (the default): an account with the park right.
-  std::optional<Message> response = exchange_auth(
-      holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", target}}, "pbx", "pbxpw");
+  std::optional<Message> response = exchange_auth(holder, request(holder, Method::kRefer, "moh"),
+                                                  {{"Refer-To", target}}, "pbx", "pbxpw");
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status(), 202);
   run_until([&] { return held.mixer_port != 0; });
@@ -364,8 +364,8 @@ TEST_F(SupervisorE2eTest, AParkedCallHearsMusicAndIsRetrievedByAnAuthorisedRepla
   callee_ = &held;
   const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
                              "?Replaces=bob-alice%40bob%3Bto-tag%3D1%3Bfrom-tag%3D2>";
-  std::optional<Message> response = exchange_auth(
-      holder, request(holder, Method::kRefer, "park"), {{"Refer-To", target}}, "pbx", "pbxpw");
+  std::optional<Message> response = exchange_auth(holder, request(holder, Method::kRefer, "park"),
+                                                  {{"Refer-To", target}}, "pbx", "pbxpw");
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status(), 202);
   run_until([&] { return held.mixer_port != 0; });
@@ -434,8 +434,8 @@ TEST_F(SupervisorE2eTest, ATrustedSourceReferToMohNeedsNoAccountButStillOnlyWith
       exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", plain}});
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(refused->status(), 401);
-  const std::string target =
-      "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + "?Replaces=a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+  const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
+                             "?Replaces=a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2>";
   std::optional<Message> response =
       exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", target}});
   ASSERT_TRUE(response.has_value());
@@ -525,18 +525,16 @@ TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
 // `CALL:TERMINATE` do exactly what their lower-case forms do and need the
 // same right (a moderate account cannot terminate in any spelling).
 TEST_F(SupervisorE2eTest, MixedCaseActionUrnsActLikeLowerCaseAndNeedTheSameRight) {
-  start(47400, [](Options& options) {
-    options.accounts.push_back({"mod", "mpw", {"moderate"}});
-  });
+  start(47400, [](Options& options) { options.accounts.push_back({"mod", "mpw", {"moderate"}}); });
   Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
   ASSERT_EQ(invite(a, "sendrecv", "mc"), 200);
   ASSERT_EQ(invite(b, "sendrecv", "mc"), 200);
   const std::string a_dialog = a.call_id + ";local-tag=" + a.from_tag + ";remote-tag=" + a.to_tag;
   const auto act = [&](const std::string& urn, const char* user, const char* password) {
-    std::optional<Message> r = exchange_auth(
-        op, request(op, Method::kRefer, "mc"),
-        {{"Refer-To", "<urn:sip-action:" + urn + ">"}, {"Target-Dialog", a_dialog}}, user,
-        password);
+    std::optional<Message> r =
+        exchange_auth(op, request(op, Method::kRefer, "mc"),
+                      {{"Refer-To", "<urn:sip-action:" + urn + ">"}, {"Target-Dialog", a_dialog}},
+                      user, password);
     return r ? r->status() : 0;
   };
   for (const char* terminate : {"call:terminate", "Call:Terminate", "CALL:TERMINATE",
