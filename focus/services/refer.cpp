@@ -252,6 +252,7 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     tx.respond(400, "Missing Target-Dialog", local_tag);  // RFC 4538: it names the member
     return;
   }
+  if (dialog == nullptr && !authorize(tx, known->operation)) return;
   const sip::DialogSet::Referenced found = dialogs_.find_target_dialog(*target_dialog);
   // RFC 4538 §4: local/remote as the sender sees them; the sender may be the
   // member itself or a moderator holding the ids, so try both readings.
@@ -273,9 +274,11 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     return;
   }
   Call& member = *named_call;
-  // A member may act on its own call from inside its own dialog.
+  // A member may act on its own call from inside its own dialog; anyone
+  // else needs the right (out of dialog it was checked above, before the
+  // lookup could tell a stranger which dialogs exist).
   const bool self = dialog != nullptr && dialog->id() == member.id();
-  if (!self && !authorize(tx, known->operation)) return;
+  if (dialog != nullptr && !self && !authorize(tx, known->operation)) return;
   const std::string room = member.room();
   const uint64_t id = member.member();
   const sip::DialogId member_dialog = member.id();
