@@ -225,12 +225,20 @@ bool AdminApi::is_event_stream(std::string_view target) {
   return split_target(target).first == "/api/events";
 }
 
-bool AdminApi::event_stream_authorized(std::string_view authorization, std::string_view target) {
-  if (bearer_ok(authorization)) return true;
+int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target) {
+  if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
-  if (token && token_matches(*token)) return true;
-  return control_.check_account(authorization, "GET", target, Operation::kAdminView).outcome ==
-         AccountCheck::Outcome::kAllowed;
+  if (token && token_matches(*token)) return 0;
+  switch (control_.check_account(authorization, "GET", target, Operation::kAdminView).outcome) {
+    case AccountCheck::Outcome::kAllowed:
+      return 0;
+    case AccountCheck::Outcome::kForbidden:
+      return 403;
+    case AccountCheck::Outcome::kNoCredentials:
+    case AccountCheck::Outcome::kWrong:
+      break;
+  }
+  return 401;
 }
 
 AdminResponse AdminApi::unauthorized(bool stale) {

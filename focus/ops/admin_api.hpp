@@ -89,9 +89,11 @@ class AdminApi {
 
   // The target names the event stream (/api/events, any query).
   static bool is_event_stream(std::string_view target);
-  // A WebSocket upgrade to the event stream may proceed: Bearer header or
-  // ?token= matches the configured (non-empty) token.
-  bool event_stream_authorized(std::string_view authorization, std::string_view target);
+  // Whether a WebSocket upgrade to the event stream may proceed: 0 when the
+  // Bearer header or ?token= matches the configured (non-empty) token, or
+  // an account with the view right answers; else the refusal's status (401,
+  // or 403 for an account without the right).
+  int event_stream_refusal(std::string_view authorization, std::string_view target);
 
   const AdminConfig& config() const { return config_; }
 

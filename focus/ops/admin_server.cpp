@@ -218,8 +218,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
-      if (!server_->api.event_stream_authorized(authorization, target)) {
-        return reply_error(401, "missing or wrong bearer token");
+      if (const int refusal = server_->api.event_stream_refusal(authorization, target)) {
+        return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
+                                                   : "missing or wrong bearer token");
       }
       if (server_->streams.size() >= config().max_event_streams) {
         return reply_error(409, "too many event streams");

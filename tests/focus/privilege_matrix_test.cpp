@@ -371,20 +371,24 @@ Row admin_row(const AdminRoute& route) {
       case AdminHandler::kRooms:
       case AdminHandler::kRoom:
         break;
-      case AdminHandler::kEvents:
-        // The WebSocket upgrade takes the same credentials.
-        if (allowed) {
-          const std::string target = "/api/events";
-          const AdminResponse challenge = t.admin("GET", target, {}, {}, {});
-          ASSERT_FALSE(challenge.challenges.empty());
-          const std::string right(privilege(route.operation).right);
-          EXPECT_TRUE(t.admin_->event_stream_authorized(
-              PrivilegeMatrix::http_digest(challenge.challenges.front(), "GET", target,
-                                           "has-" + right, "pw-" + right),
-              target));
-        }
-        EXPECT_FALSE(t.admin_->event_stream_authorized("", "/api/events"));
+      case AdminHandler::kEvents: {
+        // The WebSocket upgrade takes the same credentials, with the same answers.
+        const std::string target = "/api/events";
+        const AdminResponse challenge = t.admin("GET", target, {}, {}, {});
+        ASSERT_FALSE(challenge.challenges.empty());
+        const std::string right(privilege(route.operation).right);
+        const auto refusal = [&](const std::string& user) {
+          return t.admin_->event_stream_refusal(
+              PrivilegeMatrix::http_digest(t.admin("GET", target, {}, {}, {}).challenges.front(),
+                                           "GET", target, user, "pw-" + right),
+              target);
+        };
+        EXPECT_EQ(refusal("has-" + right), 0);
+        EXPECT_EQ(refusal("lacks-" + right), 403);
+        EXPECT_EQ(t.admin_->event_stream_refusal("", target), 401);
+        (void)allowed;
         break;
+      }
       case AdminHandler::kDial:
         break;  // the INVITE check is the matrix's (Privilege::dials)
       case AdminHandler::kMute:
