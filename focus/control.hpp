@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "focus/events/conference_state.hpp"
+#include "focus/privileges.hpp"
 
 namespace chorus::focus {
 
@@ -33,6 +34,20 @@ struct ControlEvent {
   uint64_t member = 0;  // 0 for room events
 };
 
+// Credentials of an admin request checked against the SIP accounts (HTTP
+// Digest, RFC 7616 — the same accounts and rights as SIP).
+struct AccountCheck {
+  enum class Outcome : uint8_t {
+    kNoCredentials,  // no Digest credentials at all: challenge (401)
+    kWrong,          // unknown user, wrong password, stale or replayed nonce: 401
+    kForbidden,      // a valid account without the operation's right: 403
+    kAllowed,
+  };
+  Outcome outcome = Outcome::kNoCredentials;
+  std::string user;
+  bool stale = false;
+};
+
 // What an operator can see and do live; the focus Server implements it. Every
 // call happens on the signalling thread (the admin listener shares its
 // io_context), so implementations need no locks.
@@ -50,6 +65,26 @@ class Control {
   virtual ControlResult set_hold(std::string_view room, uint64_t member, bool hold) = 0;
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   virtual ControlResult dial_out(std::string_view room, std::string_view uri) = 0;
+  // Checks `authorization` (a "Digest ..." value) for `method` and `uri`
+  // against the accounts and the right `operation` needs. Without accounts
+  // nobody can pass (kNoCredentials).
+  virtual AccountCheck check_account(std::string_view authorization, std::string_view method,
+                                     std::string_view uri, Operation operation) {
+    (void)authorization, (void)method, (void)uri, (void)operation;
+    return {};
+  }
+  // WWW-Authenticate values for a 401 (one per digest algorithm); empty when
+  // no account exists. `stale`: the credentials were right but the nonce
+  // had expired (RFC 7616 §3.3).
+  virtual std::vector<std::string> account_challenges(bool stale) {
+    (void)stale;
+    return {};
+  }
+  // Whether the account's dial-out patterns allow the focus to call `uri`.
+  virtual bool dial_out_allowed(std::string_view user, std::string_view uri) const {
+    (void)user, (void)uri;
+    return false;
+  }
   // One listener (the admin service); replaces any earlier one.
   virtual void set_event_listener(std::function<void(const ControlEvent&)> listener) = 0;
 };

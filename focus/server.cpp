@@ -139,8 +139,8 @@ void Server::schedule_memory_trim(std::chrono::steady_clock::duration delay) {
 void Server::make_event_service() {
   events_ = std::make_unique<EventService>(
       stack_, random_, [this](std::string_view room) { return room_state(room); },
-      [this](const sip::ServerTransaction& tx, std::string_view right) {
-        return authorize(tx, right).has_value();
+      [this](const sip::ServerTransaction& tx, Operation operation) {
+        return authorize(tx, operation).has_value();
       });
 }
 

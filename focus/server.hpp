@@ -102,6 +102,10 @@ class Server final : public Control {
                          uint64_t whisper_target) override;
   ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
   ControlResult dial_out(std::string_view room, std::string_view uri) override;
+  AccountCheck check_account(std::string_view authorization, std::string_view method,
+                             std::string_view uri, Operation operation) override;
+  std::vector<std::string> account_challenges(bool stale) override;
+  bool dial_out_allowed(std::string_view user, std::string_view uri) const override;
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override;
 
   // Drains the media engine's events now (tests with a fake engine).
@@ -175,6 +179,9 @@ class Server final : public Control {
   // our tag, from-tag = an early dialog's remote tag), or nullptr.
   const Call* find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
                                     std::string_view from_tag) const;
+  // Room policy of a dial-in (listed rooms, member limit, PIN); false after
+  // answering the refusal.
+  bool admit_by_policy(const sip::ServerTransaction& tx, Admission& admission);
   void on_dtmf(Call& call, char digit);
 
   // REFER and dial-out (services/).
@@ -186,9 +193,16 @@ class Server final : public Control {
   void notify_referrer(const Referral& referral, int status, std::string_view reason);
   void send_bye(sip::Dialog& dialog);
 
-  // Authorization (server_control.cpp): the user holding `right`, or nullopt
-  // after answering 401 (challenge) or 403.
-  std::optional<std::string> authorize(const sip::ServerTransaction& tx, std::string_view right);
+  // Authorization (server_control.cpp): the user holding the operation's
+  // right (focus/privileges.hpp), or nullopt after answering 401 (challenge)
+  // or 403.
+  std::optional<std::string> authorize(const sip::ServerTransaction& tx, Operation operation);
+  // Authorization of a request that makes the focus INVITE `target`: the
+  // operation's right, then the account's dial-out patterns (403 outside).
+  std::optional<std::string> authorize_dial(const sip::ServerTransaction& tx, Operation operation,
+                                            std::string_view target);
+  // The request came from a configured trusted service source.
+  bool trusted_service_source(const sip::ServerTransaction& tx) const;
   void load_accounts();
   void make_event_service();
   const RoomPolicy* policy_for(std::string_view room) const;

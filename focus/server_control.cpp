@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <spdlog/spdlog.h>
+
 #include "focus/events/conference_info.hpp"
 #include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
@@ -76,6 +78,7 @@ void Server::reload(const Options& options) {
   options_.realm = options.realm;
   options_.digest_algorithms = options.digest_algorithms;
   options_.moh_file = options.moh_file;
+  options_.service_trusted_sources = options.service_trusted_sources;
   load_accounts();
   // New music applies to every room from now on: running rooms swap now,
   // new rooms get it when they open (start_media).
@@ -89,12 +92,14 @@ void Server::reload(const Options& options) {
 }
 
 std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
-                                             std::string_view right) {
+                                             Operation operation) {
   const Message& request = tx.request();
   const std::string tag = random_.tag();
+  const Privilege& needed = privilege(operation);
+  const std::string right(needed.right);
   if (options_.accounts.empty()) {
     // Nobody could ever prove the right: no point in a challenge.
-    tx.respond(403, reason_text("Not Authorized", std::string(right) + " needs an account"), tag);
+    tx.respond(403, reason_text("Not Authorized", right + " needs an account"), tag);
     return std::nullopt;
   }
   bool stale = false;
@@ -102,10 +107,11 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
     const sip::DigestResult result = digest_->verify(
         line, request.method_text(), request.request_uri().to_string(), request.body());
     if (result.ok) {
-      if (digest_->has_right(result.user, right)) return result.user;
+      if (digest_->has_right(result.user, needed.right)) return result.user;
       // RFC 3261 §21.4.4: we know who it is, and the answer is no.
-      tx.respond(
-          403, reason_text("Forbidden", "account lacks the " + std::string(right) + " right"), tag);
+      spdlog::info("{} from {} refused: account {} lacks the {} right", needed.name,
+                   tx.source().to_string(), result.user, right);
+      tx.respond(403, reason_text("Forbidden", "account lacks the " + right + " right"), tag);
       return std::nullopt;
     }
     stale = stale || result.stale;
@@ -117,6 +123,56 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
   }
   tx.respond(std::move(response));
   return std::nullopt;
+}
+
+std::optional<std::string> Server::authorize_dial(const sip::ServerTransaction& tx,
+                                                  Operation operation, std::string_view target) {
+  std::optional<std::string> user = authorize(tx, operation);
+  if (!user) return std::nullopt;
+  if (!dial_out_allowed(*user, target)) {
+    spdlog::info("{} from {} refused: {} is outside account {}'s dial-out patterns",
+                 privilege(operation).name, tx.source().to_string(), target, *user);
+    tx.respond(403, "Forbidden (target outside the account's dial-out patterns)", random_.tag());
+    return std::nullopt;
+  }
+  return user;
+}
+
+bool Server::trusted_service_source(const sip::ServerTransaction& tx) const {
+  return address_in_ranges(options_.service_trusted_sources, tx.source().address);
+}
+
+bool Server::dial_out_allowed(std::string_view user, std::string_view uri) const {
+  for (const Account& account : options_.accounts) {
+    if (account.user == user) return focus::dial_out_allowed(account.dial_out, uri);
+  }
+  return false;
+}
+
+AccountCheck Server::check_account(std::string_view authorization, std::string_view method,
+                                   std::string_view uri, Operation operation) {
+  AccountCheck check;
+  constexpr std::string_view kScheme = "digest ";
+  if (options_.accounts.empty() || authorization.size() <= kScheme.size() ||
+      !sip::iequals(authorization.substr(0, kScheme.size()), kScheme)) {
+    return check;  // kNoCredentials
+  }
+  const sip::DigestResult result = digest_->verify(authorization, method, uri);
+  check.user = result.user;
+  check.stale = result.stale;
+  if (!result.ok) {
+    check.outcome = AccountCheck::Outcome::kWrong;
+    return check;
+  }
+  check.outcome = digest_->has_right(result.user, privilege(operation).right)
+                      ? AccountCheck::Outcome::kAllowed
+                      : AccountCheck::Outcome::kForbidden;
+  return check;
+}
+
+std::vector<std::string> Server::account_challenges(bool stale) {
+  if (options_.accounts.empty()) return {};
+  return digest_->challenges(stale);
 }
 
 const RoomPolicy* Server::policy_for(std::string_view room) const {

@@ -147,7 +147,7 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     // The dialog package reveals Call-IDs and tags (enough to Join or
     // Replace a call): authorised supervisors only.
     if (event->package == kDialogPackage && fresh &&
-        !(authorize_ && authorize_(tx, sip::kRightDialogSubscribe))) {
+        !(authorize_ && authorize_(tx, Operation::kDialogSubscribe))) {
       if (!authorize_) respond(403, "Forbidden");
       return;
     }

@@ -11,10 +11,11 @@
 
 #include "focus/events/conference_info.hpp"
 #include "focus/events/conference_state.hpp"
+#include "focus/privileges.hpp"
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
-#include "signaling/usage/event_package.hpp"
 #include "signaling/stack.hpp"
+#include "signaling/usage/event_package.hpp"
 #include "signaling/usage/subscription.hpp"
 
 namespace chorus::focus {
@@ -25,7 +26,7 @@ namespace chorus::focus {
 //                      subscribe and refresh, partial documents (version +1
 //                      per NOTIFY to that subscriber, §4.6) on each change;
 //   Event: dialog      RFC 4235 dialog-info+xml, full state every time, for
-//                      subscribers holding sip::kRightDialogSubscribe.
+//                      subscribers allowed Operation::kDialogSubscribe.
 // Subscriptions live in their own dialogs, kept here (not in the Server's
 // DialogSet). One NOTIFY per subscription is outstanding at a time; changes
 // meanwhile are coalesced into the next one (RFC 6665 §4.2.2 rate control).
@@ -44,9 +45,10 @@ class EventService {
  public:
   // The room's current state, nullopt for a room that does not exist (404).
   using StateSource = std::function<std::optional<ConferenceState>(std::string_view room)>;
-  // Digest authorization of `right` for the request; when it returns false
-  // it has answered the transaction itself (401 challenge / 403).
-  using Authorizer = std::function<bool(const sip::ServerTransaction&, std::string_view right)>;
+  // Digest authorization of `operation` (focus/privileges.hpp) for the
+  // request; when it returns false it has answered the transaction itself
+  // (401 challenge / 403).
+  using Authorizer = std::function<bool(const sip::ServerTransaction&, Operation operation)>;
 
   struct Config {
     uint32_t default_expires = 3600;  // RFC 6665 §4.2.1.1 / RFC 4575 §3.7

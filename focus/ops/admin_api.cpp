@@ -2,6 +2,7 @@
 
 #include "focus/events/conference_info.hpp"
 
+#include <array>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -92,6 +93,50 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
   return {target.substr(0, q), target.substr(q + 1)};
 }
 
+using H = AdminHandler;
+using O = Operation;
+constexpr std::array<AdminRoute, 8> kRoutes = {{
+    {"GET", "/api/rooms", O::kAdminView, H::kRooms},
+    {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
+    {"GET", "/api/events", O::kAdminView, H::kEvents},
+    {"POST", "/api/rooms/{room}/dial", O::kAdminDial, H::kDial},
+    {"POST", "/api/rooms/{room}/members/{id}/mute", O::kAdminMute, H::kMute},
+    {"POST", "/api/rooms/{room}/members/{id}/kick", O::kAdminKick, H::kKick},
+    {"POST", "/api/rooms/{room}/members/{id}/role", O::kAdminRole, H::kRole},
+    {"POST", "/api/rooms/{room}/members/{id}/hold", O::kAdminHold, H::kHold},
+}};
+
+// The route's segments match `segments` ({name} matches any one).
+bool path_matches(std::string_view pattern, const std::vector<std::string>& segments) {
+  const std::optional<std::vector<std::string>> parts = split_path(pattern);
+  if (!parts || parts->size() != segments.size()) return false;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& part = (*parts)[i];
+    if (!(part.starts_with('{') && part.ends_with('}')) && part != segments[i]) return false;
+  }
+  return true;
+}
+
+struct RouteMatch {
+  const AdminRoute* route = nullptr;
+  std::string allow;  // methods of routes matching the path, for a 405
+};
+
+RouteMatch match_route(std::string_view method, const std::vector<std::string>& segments) {
+  RouteMatch match;
+  const bool get = method == "GET" || method == "HEAD";
+  for (const AdminRoute& route : kRoutes) {
+    if (!path_matches(route.path, segments)) continue;
+    if (route.method == method || (get && route.method == "GET")) {
+      match.route = &route;
+      return match;
+    }
+    if (!match.allow.empty()) match.allow += ", ";
+    match.allow += route.method == "GET" ? "GET, HEAD" : std::string(route.method);
+  }
+  return match;
+}
+
 bool has_control_characters(std::string_view text) {
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
@@ -143,6 +188,10 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+std::span<const AdminRoute> admin_routes() {
+  return kRoutes;
+}
+
 AdminApi::AdminApi(Control& control, MetricsSource metrics, AdminConfig config)
     : control_(control), metrics_(std::move(metrics)), config_(std::move(config)) {}
 
@@ -176,11 +225,26 @@ bool AdminApi::is_event_stream(std::string_view target) {
   return split_target(target).first == "/api/events";
 }
 
-bool AdminApi::event_stream_authorized(std::string_view authorization,
-                                       std::string_view target) const {
-  if (bearer_ok(authorization)) return true;
+int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target) {
+  if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
-  return token && token_matches(*token);
+  if (token && token_matches(*token)) return 0;
+  switch (control_.check_account(authorization, "GET", target, Operation::kAdminView).outcome) {
+    case AccountCheck::Outcome::kAllowed:
+      return 0;
+    case AccountCheck::Outcome::kForbidden:
+      return 403;
+    case AccountCheck::Outcome::kNoCredentials:
+    case AccountCheck::Outcome::kWrong:
+      break;
+  }
+  return 401;
+}
+
+AdminResponse AdminApi::unauthorized(bool stale) {
+  AdminResponse response = json_error(401, "missing or wrong bearer token or account credentials");
+  response.challenges = control_.account_challenges(stale);
+  return response;
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {
@@ -203,69 +267,75 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
     response.body = render_metrics(collect_metrics(metrics_, control_.rooms()));
     return response;
   }
-  if (path == "/api" || path.starts_with("/api/")) {
-    if (!bearer_ok(request.authorization)) {
-      return json_error(401, "missing or wrong bearer token");
-    }
-    return api(request, path);
-  }
+  if (path == "/api" || path.starts_with("/api/")) return api(request, path);
   return json_error(404, "no such resource");
 }
 
 AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) {
+  const bool token = bearer_ok(request.authorization);
   const std::optional<std::vector<std::string>> parsed = split_path(path);
-  if (!parsed) return json_error(400, "malformed path");
+  if (!parsed) return token ? json_error(400, "malformed path") : unauthorized(false);
   const std::vector<std::string>& s = *parsed;
-  const std::string_view method = request.method;
-  const bool get = method == "GET" || method == "HEAD";
-  // s[0] == "api"
-  if (s.size() == 2 && s[1] == "events") {
-    if (!get) return method_not_allowed("GET");
-    return json_error(400, "the event stream needs a WebSocket upgrade");
+  const RouteMatch match = match_route(request.method, s);
+  if (match.route == nullptr) {
+    // Without credentials nothing more is said than "authenticate".
+    if (!token) return unauthorized(false);
+    if (!match.allow.empty()) return method_not_allowed(match.allow);
+    return json_error(404, "no such resource");
   }
-  if (s.size() < 2 || s[1] != "rooms") return json_error(404, "no such resource");
-  if (s.size() == 2) {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return json_ok(200, rooms_json(control_.rooms()));
-  }
-  const std::string& room = s[2];
-  if (s.size() == 3) {
-    if (!get) return method_not_allowed("GET, HEAD");
-    for (const ConferenceState& state : control_.rooms()) {
-      if (state.room == room) return json_ok(200, room_json(state));
+  const AdminRoute& route = *match.route;
+  std::string user;  // empty: the operator's token
+  if (!token) {
+    const AccountCheck check = control_.check_account(request.authorization, request.method,
+                                                      request.target, route.operation);
+    switch (check.outcome) {
+      case AccountCheck::Outcome::kNoCredentials:
+      case AccountCheck::Outcome::kWrong:
+        return unauthorized(check.stale);
+      case AccountCheck::Outcome::kForbidden:
+        return json_error(403, "account " + check.user + " lacks the " +
+                                   std::string(privilege(route.operation).right) + " right");
+      case AccountCheck::Outcome::kAllowed:
+        user = check.user;
+        break;
     }
-    return json_error(404, "no such room");
   }
-  if (s.size() == 4 && s[3] == "dial") {
-    if (method != "POST") return method_not_allowed("POST");
-    return dial(room, request.body);
+  switch (route.handler) {
+    case AdminHandler::kRooms:
+      return json_ok(200, rooms_json(control_.rooms()));
+    case AdminHandler::kRoom:
+      for (const ConferenceState& state : control_.rooms()) {
+        if (state.room == s[2]) return json_ok(200, room_json(state));
+      }
+      return json_error(404, "no such room");
+    case AdminHandler::kEvents:
+      return json_error(400, "the event stream needs a WebSocket upgrade");
+    case AdminHandler::kDial:
+      return dial(s[2], request.body, user);
+    case AdminHandler::kMute:
+    case AdminHandler::kKick:
+    case AdminHandler::kRole:
+    case AdminHandler::kHold:
+      break;
   }
-  if (s.size() == 6 && s[3] == "members") {
-    const std::string& action = s[5];
-    if (action != "mute" && action != "kick" && action != "role" && action != "hold") {
-      return json_error(404, "no such action");
-    }
-    if (method != "POST") return method_not_allowed("POST");
-    const std::optional<uint64_t> id = parse_id(s[4]);
-    if (!id) return json_error(400, "member id must be a positive integer");
-    return member_action(room, *id, action, request.body);
-  }
-  return json_error(404, "no such resource");
+  const std::optional<uint64_t> id = parse_id(s[4]);
+  if (!id) return json_error(400, "member id must be a positive integer");
+  return member_action(s[2], *id, route.handler, request.body);
 }
 
-AdminResponse AdminApi::member_action(std::string_view room, uint64_t member,
-                                      std::string_view action, std::string_view body) {
-  if (action == "kick") return from_result(control_.kick(room, member));
+AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, AdminHandler action,
+                                      std::string_view body) {
+  if (action == AdminHandler::kKick) return from_result(control_.kick(room, member));
   const std::optional<json> args = parse_object(body);
   if (!args) return json_error(400, "body must be a JSON object");
-  if (action == "mute") {
+  if (action == AdminHandler::kMute) {
     const auto it = args->find("muted");
     if (it == args->end() || !it->is_boolean()) {
       return json_error(400, "\"muted\" must be true or false");
     }
     return from_result(control_.set_muted(room, member, it->get<bool>()));
   }
-  if (action == "hold") {
+  if (action == AdminHandler::kHold) {
     const auto it = args->find("hold");
     if (it == args->end() || !it->is_boolean()) {
       return json_error(400, "\"hold\" must be true or false");
@@ -291,7 +361,7 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member,
   return from_result(control_.set_role(room, member, *role, target));
 }
 
-AdminResponse AdminApi::dial(std::string_view room, std::string_view body) {
+AdminResponse AdminApi::dial(std::string_view room, std::string_view body, std::string_view user) {
   const std::optional<json> args = parse_object(body);
   if (!args) return json_error(400, "body must be a JSON object");
   const auto it = args->find("uri");
@@ -303,6 +373,9 @@ AdminResponse AdminApi::dial(std::string_view room, std::string_view body) {
       uri.find(' ') != std::string::npos ||
       !(uri.starts_with("sip:") || uri.starts_with("sips:"))) {
     return json_error(400, "\"uri\" must be a sip: or sips: URI");
+  }
+  if (!user.empty() && !control_.dial_out_allowed(user, uri)) {
+    return json_error(403, "\"uri\" is outside the account's dial-out patterns");
   }
   return from_result(control_.dial_out(room, uri));
 }

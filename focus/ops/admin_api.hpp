@@ -16,15 +16,20 @@
 //   POST /api/rooms/{room}/dial               {"uri":"sip:..."}
 //   GET  /api/events                        WebSocket (admin_server.cpp)
 //
-// Every /api request needs `Authorization: Bearer <token>`; the WebSocket may
-// instead carry `?token=` (browsers cannot set headers on a WebSocket). An
-// empty configured token refuses every /api request: the API is off until an
-// operator sets one. Errors are {"error":"..."} with 400/401/404/405/409.
+// Every /api request needs credentials: `Authorization: Bearer <token>` (the
+// operator: every route), or HTTP Digest (RFC 7616) for a SIP account, which
+// then needs the right of the route's operation (admin_routes(),
+// focus/privileges.hpp) — 403 without it — and, to dial, a dial-out pattern
+// covering the URI. The WebSocket may instead carry `?token=` (browsers
+// cannot set headers on a WebSocket). An empty configured token refuses
+// every Bearer request. Errors are {"error":"..."} with
+// 400/401/403/404/405/409.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,7 +65,21 @@ struct AdminResponse {
   std::string content_type = "application/json";
   std::string body;
   std::string allow;  // the Allow header of a 405
+  // A 401's WWW-Authenticate values besides Bearer: Digest challenges when
+  // accounts exist.
+  std::vector<std::string> challenges;
 };
+
+// One row per admin API route: what it is and the operation (so the right)
+// an account needs for it. The API dispatches through this table only.
+enum class AdminHandler : uint8_t { kRooms, kRoom, kEvents, kDial, kMute, kKick, kRole, kHold };
+struct AdminRoute {
+  std::string_view method;  // GET routes answer HEAD as well
+  std::string_view path;    // segments; {name} matches any one segment
+  Operation operation;
+  AdminHandler handler;
+};
+std::span<const AdminRoute> admin_routes();
 
 class AdminApi {
  public:
@@ -70,9 +89,11 @@ class AdminApi {
 
   // The target names the event stream (/api/events, any query).
   static bool is_event_stream(std::string_view target);
-  // A WebSocket upgrade to the event stream may proceed: Bearer header or
-  // ?token= matches the configured (non-empty) token.
-  bool event_stream_authorized(std::string_view authorization, std::string_view target) const;
+  // Whether a WebSocket upgrade to the event stream may proceed: 0 when the
+  // Bearer header or ?token= matches the configured (non-empty) token, or
+  // an account with the view right answers; else the refusal's status (401,
+  // or 403 for an account without the right).
+  int event_stream_refusal(std::string_view authorization, std::string_view target);
 
   const AdminConfig& config() const { return config_; }
 
@@ -80,9 +101,11 @@ class AdminApi {
   bool token_matches(std::string_view presented) const;
   bool bearer_ok(std::string_view authorization) const;
   AdminResponse api(const AdminRequest& request, std::string_view path);
-  AdminResponse member_action(std::string_view room, uint64_t member, std::string_view action,
+  AdminResponse member_action(std::string_view room, uint64_t member, AdminHandler action,
                               std::string_view body);
-  AdminResponse dial(std::string_view room, std::string_view body);
+  // `user`: the account asking (empty: the token), whose dial-out patterns apply.
+  AdminResponse dial(std::string_view room, std::string_view body, std::string_view user);
+  AdminResponse unauthorized(bool stale);
 
   Control& control_;
   MetricsSource metrics_;

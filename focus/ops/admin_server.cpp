@@ -218,8 +218,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
-      if (!server_->api.event_stream_authorized(authorization, target)) {
-        return reply_error(401, "missing or wrong bearer token");
+      if (const int refusal = server_->api.event_stream_refusal(authorization, target)) {
+        return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
+                                                   : "missing or wrong bearer token");
       }
       if (server_->streams.size() >= config().max_event_streams) {
         return reply_error(409, "too many event streams");
@@ -263,7 +264,12 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
                     "connect-src 'self' ws: wss:; frame-ancestors 'none'");
     }
     if (!out.allow.empty()) response_.set(http::field::allow, out.allow);
-    if (out.status == 401) response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
+    if (out.status == 401) {
+      response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
+      for (const std::string& challenge : out.challenges) {
+        response_.insert(http::field::www_authenticate, challenge);
+      }
+    }
     response_.keep_alive(keep_alive);
     const size_t length = out.body.size();
     if (!head) response_.body() = std::move(out.body);

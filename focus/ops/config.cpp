@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "focus/ops/log.hpp"
+#include "focus/privileges.hpp"
 #include "mixer/media_shard.hpp"
 #include "mixer/span.hpp"
 #include "signaling/auth/digest_server.hpp"
@@ -37,18 +38,19 @@ constexpr std::array<std::string_view, 12> kMediaKeys = {
     "codecs",            "srtp",          "top_k",         "jitter_min_ms",
     "jitter_initial_ms", "jitter_max_ms", "test_command_ring_slots",
     "test_retry_queue_limit"};
-constexpr std::array<std::string_view, 5> kConferenceKeys = {"max_members", "only_listed_rooms",
-                                                             "moh_user", "park_user", "moh_file"};
+constexpr std::array<std::string_view, 6> kConferenceKeys = {
+    "max_members", "only_listed_rooms", "moh_user",
+    "park_user",   "moh_file",          "service_trusted_sources"};
 constexpr std::array<std::string_view, 3> kRoomKeys = {"name", "pin", "max_members"};
-constexpr std::array<std::string_view, 3> kAccountKeys = {"user", "password", "rights"};
+constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
-constexpr std::array<std::string_view, 9> kRights = {
-    sip::kRightMonitor, sip::kRightWhisper,         sip::kRightBarge,
-    sip::kRightReplace, sip::kRightDialOut,         sip::kRightRemove,
-    sip::kRightAdmin,   sip::kRightDialogSubscribe, sip::kRightModerate};
+constexpr std::array<std::string_view, 10> kRights = {
+    sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge, sip::kRightReplace,
+    sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin, sip::kRightDialogSubscribe,
+    sip::kRightModerate, sip::kRightPark};
 constexpr uint32_t kMaxJitterMs = 1000;
 
 std::string join(Keys names) {
@@ -212,6 +214,30 @@ class Reader {
     out = std::move(values);
   }
 
+  // An array of strings, each passing `valid`, no repeats (may be empty).
+  template <class Valid>
+  void read_list(const toml::table& table, const std::string& key_path, std::string_view key,
+                 std::vector<std::string>& out, std::string_view allowed, Valid valid) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    const auto* array = node->as_array();
+    if (array == nullptr || array->size() > 256) {
+      fail(node, key_path, allowed);
+      return;
+    }
+    std::vector<std::string> values;
+    for (const toml::node& element : *array) {
+      const auto* text = element.as_string();
+      if (text == nullptr || !valid(text->get()) ||
+          std::find(values.begin(), values.end(), text->get()) != values.end()) {
+        fail(node, key_path, allowed);
+        return;
+      }
+      values.push_back(text->get());
+    }
+    out = std::move(values);
+  }
+
  private:
   static std::string show(const toml::node& node) {
     std::string text;
@@ -357,6 +383,11 @@ void read_conference(Reader& reader, const toml::table& conference, Options& opt
   reader.read(conference, "conference.moh_file", "moh_file", options.moh_file,
               "allowed: \"\" or a readable WAV file",
               [](const std::string& path) { return path.empty() || readable(path); });
+  reader.read_list(conference, "conference.service_trusted_sources", "service_trusted_sources",
+                   options.service_trusted_sources,
+                   "allowed: an array of \"ADDRESS\" or \"ADDRESS/BITS\" (IPv4 or IPv6), each "
+                   "at most once",
+                   [](const std::string& range) { return valid_address_range(range); });
 }
 
 // [[room]] and [[account]]: an array of tables.
@@ -419,6 +450,10 @@ void read_accounts(Reader& reader, const toml::array& accounts, Options& options
                 "allowed: a non-empty string",
                 [](const std::string& password) { return !password.empty(); });
     reader.read(table, prefix + "rights", "rights", account.rights, kRights, true);
+    reader.read_list(table, prefix + "dial_out", "dial_out", account.dial_out,
+                     "allowed: an array of \"USER@HOST\" or \"HOST\" patterns (* and ? as "
+                     "wildcards), each at most once",
+                     [](const std::string& pattern) { return valid_dial_out_pattern(pattern); });
     if (account.user.empty() || account.password.empty()) continue;
     const bool repeated =
         std::any_of(options.accounts.begin(), options.accounts.end(),

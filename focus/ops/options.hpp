@@ -14,12 +14,18 @@
 namespace chorus::focus {
 
 // A digest account (RFC 7616) and the rights it holds: the sip::kRight*
-// names (monitor, whisper, barge, replace, dial-out, remove, admin,
-// dialog-subscribe; admin implies every other).
+// names (monitor, whisper, barge, replace, dial-out, remove, moderate, park,
+// admin, dialog-subscribe; admin implies every other). focus/privileges.hpp
+// says which operation needs which right.
 struct Account {
   std::string user;
   std::string password;
   std::vector<std::string> rights;
+  // Where the focus may send an INVITE on this account's behalf (REFER
+  // dial-out, music on hold and park targets, admin dial): patterns as in
+  // focus/privileges.hpp ("*@pbx.example.com", "+4420*@gw.example.com").
+  // Empty: anywhere. A target outside gets 403.
+  std::vector<std::string> dial_out = {};
   bool operator==(const Account&) const = default;
 };
 
@@ -96,6 +102,10 @@ struct Options {
   // RFC 5359 §2.3 / §2.15 service users at this host.
   std::string moh_user = "moh";
   std::string park_user = "park";
+  // Source addresses ("ADDRESS" or "ADDRESS/BITS") whose REFERs with
+  // Replaces to the music-on-hold or park service need no account (a PBX
+  // of one's own). Empty (the default): those REFERs need the park right.
+  std::vector<std::string> service_trusted_sources;
   // Music on hold: a WAV file; empty: the generated tune we ship.
   std::string moh_file;
   // Jitter-buffer bounds for every member's stream (rtp::JitterConfig).

@@ -15,19 +15,20 @@ using sip::Message;
 
 namespace {
 
-// The right a supervisor role needs (ARCHITECTURE.md "Roles and relations").
-std::string_view right_for(MemberRole role) {
+// The operation a Join in a supervisor role is (ARCHITECTURE.md "Roles and
+// relations"); a participant needs none.
+std::optional<Operation> join_operation(MemberRole role) {
   switch (role) {
     case MemberRole::kMonitor:
-      return sip::kRightMonitor;
+      return Operation::kJoinMonitor;
     case MemberRole::kWhisper:
-      return sip::kRightWhisper;
+      return Operation::kJoinWhisper;
     case MemberRole::kBarge:
-      return sip::kRightBarge;
+      return Operation::kJoinBarge;
     case MemberRole::kParticipant:
       break;
   }
-  return {};
+  return std::nullopt;
 }
 
 // The address-of-record part of a URI text: "user@host" (lower-case host),
@@ -104,12 +105,15 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     }
     admission.role = role;
     if (role == MemberRole::kWhisper) admission.whisper_target = joined->member();
-    const std::string_view right = right_for(role);
-    if (!right.empty()) {
-      const auto user = authorize(tx, right);
+    if (const std::optional<Operation> operation = join_operation(role)) {
+      const auto user = authorize(tx, *operation);
       if (!user) return std::nullopt;
       admission.auth_user = *user;
+      return admission;
     }
+    // A Join as a plain participant needs no right, so it is a dial-in to
+    // the joined room: that room's policy (PIN, member limit) applies.
+    if (!admit_by_policy(tx, admission)) return std::nullopt;
     return admission;
   }
 
@@ -139,7 +143,7 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     if (old.roster.parked && old.room().starts_with(options_.park_user + "/")) {
       // RFC 5359 §2.15 retrieval: the newcomer talks with the parked caller
       // in its room (nobody is replaced); anyone with the replace right.
-      const auto user = authorize(tx, sip::kRightReplace);
+      const auto user = authorize(tx, Operation::kRetrieveParked);
       if (!user) return std::nullopt;
       admission.room = old.room();
       admission.auth_user = *user;
@@ -148,7 +152,7 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     }
     if (aor(request.from().uri.to_string()) != aor(old.roster.entity)) {
       // Someone else's call: only an account with the replace right.
-      if (!authorize(tx, sip::kRightReplace)) return std::nullopt;
+      if (!authorize(tx, Operation::kReplaceOthersCall)) return std::nullopt;
     }
     admission.room = old.room();
     admission.role = old.roster.role;
@@ -162,10 +166,17 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
   }
 
   // Plain dial-in: the room's policy.
+  if (!admit_by_policy(tx, admission)) return std::nullopt;
+  return admission;
+}
+
+bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admission) {
+  const Message& request = tx.request();
+  const std::string& room = admission.room;
   const RoomPolicy* policy = policy_for(room);
   if (policy == nullptr && options_.only_listed_rooms && !is_service_room(room)) {
     tx.respond(404, "No Such Conference", random_.tag());
-    return std::nullopt;
+    return false;
   }
   const size_t limit =
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
@@ -174,19 +185,19 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     Message response = sip::make_response(request, 486, "Conference Full", random_.tag());
     response.set_header("Retry-After", "60");
     tx.respond(std::move(response));
-    return std::nullopt;
+    return false;
   }
   if (policy != nullptr && !policy->pin.empty()) {
     if (const auto pin = request.request_uri().param("pin")) {
       if (sip::percent_decode(*pin) != policy->pin) {
         tx.respond(403, "Wrong PIN", random_.tag());
-        return std::nullopt;
+        return false;
       }
     } else {
       admission.awaiting_pin = true;  // collected by DTMF once answered
     }
   }
-  return admission;
+  return true;
 }
 
 void Server::on_dtmf(Call& call, char digit) {
@@ -238,7 +249,7 @@ void Server::on_dtmf(Call& call, char digit) {
     default:
       return;
   }
-  if (!digest_->has_right(call.roster.auth_user, right_for(role))) return;
+  if (!digest_->has_right(call.roster.auth_user, privilege(*join_operation(role)).right)) return;
   if (role == MemberRole::kWhisper && call.roster.whisper_target == 0) return;
   set_role(call.room(), call.member(), role, call.roster.whisper_target);
 }

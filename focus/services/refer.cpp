@@ -115,7 +115,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
       tx.respond(404, "No Such Member", local_tag);
       return;
     }
-    if (!authorize(tx, sip::kRightRemove)) return;
+    if (!authorize(tx, Operation::kReferBye)) return;
     const sip::DialogId member_id = member->id();
     sip::ReferOutcome outcome =
         dialog != nullptr
@@ -138,13 +138,23 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     return;
   }
 
-  // Dial-out. With Replaces to the music-on-hold or park service the target
-  // only accepts if it holds that dialog (RFC 3891 §3: else 481, no
-  // alerting), so those need no account; any other dial-out does (toll fraud).
+  // Dial-out: the focus will INVITE the Refer-To target, so the referrer
+  // needs an account with the right and a dial-out pattern covering the
+  // target (toll fraud otherwise). With Replaces to the music-on-hold or
+  // park service (RFC 5359) the embedded Replaces names the referrer's own
+  // dialog with the target, which the focus cannot check: a callee that
+  // ignores Replaces would simply ring. So the services need the park
+  // right too, unless the REFER comes from a configured trusted source.
   const bool replaces = refer_to->replaces().has_value();
   const bool service = is_service_room(room);
-  if (!(replaces && service)) {
-    if (!authorize(tx, sip::kRightDialOut)) return;
+  const std::string target_text = plain_target(target);
+  if (service && replaces && trusted_service_source(tx)) {
+    spdlog::info("{} to {} from trusted source {}", privilege(Operation::kReferService).name,
+                 target_text, tx.source().to_string());
+  } else if (!authorize_dial(
+                 tx, service && replaces ? Operation::kReferService : Operation::kReferDialOut,
+                 target_text)) {
+    return;
   }
   sip::ReferOutcome outcome =
       dialog != nullptr
@@ -155,7 +165,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   if (!outcome.accepted) return;
   DialOut out;
   out.room = room;
-  out.target = plain_target(target);
+  out.target = target_text;
   for (auto& [name, value] : target.headers()) {
     if (!forbidden_embedded(name)) out.headers.emplace_back(name, value);
   }
@@ -181,34 +191,28 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
 namespace {
 
 // The action URNs we act on (RFC 4579 §5.5 style REFER with Target-Dialog):
-// one row per action, naming the right it needs and what it does. A name
-// is lower-cased once (URN comparison is case-insensitive, RFC 8141 §3)
-// and looked up here; the handler that runs is the row's, so a name can
-// never reach an action it was not authorised for.
+// one row per action, naming its operation (and so its one right,
+// focus/privileges.hpp) and what it does. A name is normalised once
+// (normalise_action) and looked up here; the handler that runs is the
+// row's, so a name can never reach an action it was not authorised for.
 enum class ActionKind : uint8_t { kMute, kUnmute, kHold, kUnhold, kTerminate, kRemove, kAdd };
 struct Action {
   std::string_view name;
-  std::string_view right;
+  Operation operation;
   ActionKind kind;
 };
 constexpr std::array<Action, 7> kActions = {{
-    {"call:mute", sip::kRightModerate, ActionKind::kMute},
-    {"call:unmute", sip::kRightModerate, ActionKind::kUnmute},
-    {"call:hold", sip::kRightModerate, ActionKind::kHold},
-    {"call:unhold", sip::kRightModerate, ActionKind::kUnhold},
-    {"call:terminate", sip::kRightRemove, ActionKind::kTerminate},
-    {"conference:remove", sip::kRightRemove, ActionKind::kRemove},
-    {"conference:add", sip::kRightModerate, ActionKind::kAdd},
+    {"call:mute", Operation::kActionMute, ActionKind::kMute},
+    {"call:unmute", Operation::kActionUnmute, ActionKind::kUnmute},
+    {"call:hold", Operation::kActionHold, ActionKind::kHold},
+    {"call:unhold", Operation::kActionUnhold, ActionKind::kUnhold},
+    {"call:terminate", Operation::kActionTerminate, ActionKind::kTerminate},
+    {"conference:remove", Operation::kActionRemove, ActionKind::kRemove},
+    {"conference:add", Operation::kActionAdd, ActionKind::kAdd},
 }};
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 const Action* find_action(std::string_view name) {
-  const std::string normalised = lower(name);
+  const std::string normalised = normalise_action(name);
   for (const Action& action : kActions) {
     if (action.name == normalised) return &action;
   }
@@ -216,6 +220,23 @@ const Action* find_action(std::string_view name) {
 }
 
 }  // namespace
+
+std::string normalise_action(std::string_view name) {
+  // URN components (RFC 8141 §2.3: ?+r, ?=q, #f) and ;parameters: no action
+  // takes any, and they must not make a known name look unknown.
+  name = name.substr(0, name.find_first_of(";?#"));
+  std::string out = sip::percent_decode(name);
+  // RFC 8141 §3 leaves the NSS's case to the namespace; sip-action names
+  // are words, compared case-insensitively.
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<std::pair<std::string_view, Operation>> action_urns() {
+  std::vector<std::pair<std::string_view, Operation>> out;
+  for (const Action& action : kActions) out.emplace_back(action.name, action.operation);
+  return out;
+}
 
 void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                                std::string_view action) {
@@ -231,6 +252,7 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     tx.respond(400, "Missing Target-Dialog", local_tag);  // RFC 4538: it names the member
     return;
   }
+  if (dialog == nullptr && !authorize(tx, known->operation)) return;
   const sip::DialogSet::Referenced found = dialogs_.find_target_dialog(*target_dialog);
   // RFC 4538 §4: local/remote as the sender sees them; the sender may be the
   // member itself or a moderator holding the ids, so try both readings.
@@ -252,9 +274,11 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     return;
   }
   Call& member = *named_call;
-  // A member may act on its own call from inside its own dialog.
+  // A member may act on its own call from inside its own dialog; anyone
+  // else needs the right (out of dialog it was checked above, before the
+  // lookup could tell a stranger which dialogs exist).
   const bool self = dialog != nullptr && dialog->id() == member.id();
-  if (!self && !authorize(tx, known->right)) return;
+  if (dialog != nullptr && !self && !authorize(tx, known->operation)) return;
   const std::string room = member.room();
   const uint64_t id = member.member();
   const sip::DialogId member_dialog = member.id();

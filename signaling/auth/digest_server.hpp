@@ -36,6 +36,8 @@ inline constexpr std::string_view kRightAdmin = "admin";
 inline constexpr std::string_view kRightDialogSubscribe = "dialog-subscribe";
 // Mute, unmute, hold and resume other members (action URNs, RFC 4579 style).
 inline constexpr std::string_view kRightModerate = "moderate";
+// Refer a call to the music-on-hold or park service (RFC 5359 §2.3, §2.15).
+inline constexpr std::string_view kRightPark = "park";
 
 struct DigestAccount {
   std::string user;

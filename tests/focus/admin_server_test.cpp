@@ -94,6 +94,24 @@ class FakeControl final : public Control {
     calls.push_back("dial " + std::string(room) + " " + std::string(uri));
     return {202, "calling"};
   }
+  // One account, "acct", allowed exactly the view routes (its "password" is
+  // the whole Authorization value here: the digest itself is the matrix
+  // test's, tests/focus/privilege_matrix_test.cpp).
+  AccountCheck check_account(std::string_view authorization, std::string_view, std::string_view,
+                             Operation operation) override {
+    if (authorization != "Digest acct") {
+      return {authorization.empty() ? AccountCheck::Outcome::kNoCredentials
+                                    : AccountCheck::Outcome::kWrong,
+              {},
+              false};
+    }
+    return {operation == Operation::kAdminView ? AccountCheck::Outcome::kAllowed
+                                               : AccountCheck::Outcome::kForbidden,
+            "acct", false};
+  }
+  std::vector<std::string> account_challenges(bool) override {
+    return {"Digest realm=\"chorus\", nonce=\"n1\", qop=\"auth\""};
+  }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
     listener_ = std::move(listener);
   }
@@ -121,6 +139,7 @@ struct Reply {
   std::string body;
   std::string content_type;
   std::string allow;
+  std::vector<std::string> www_authenticate;
   bool keep_alive = false;
 };
 
@@ -204,6 +223,8 @@ class AdminServerTest : public ::testing::Test {
     reply.body = response.body();
     reply.content_type = std::string(response[http::field::content_type]);
     reply.allow = std::string(response[http::field::allow]);
+    const auto [first, last] = response.equal_range(http::field::www_authenticate);
+    for (auto it = first; it != last; ++it) reply.www_authenticate.emplace_back(it->value());
     reply.keep_alive = response.keep_alive();
     return reply;
   }
@@ -272,6 +293,28 @@ TEST_F(AdminServerTest, ApiNeedsTheBearerToken) {
       request(http::verb::post, "/api/rooms/r1/members/1/kick", std::string("{}"), "Bearer nope")
           .status,
       401);
+  EXPECT_TRUE(calls().empty());
+}
+
+// Accounts (HTTP Digest, RFC 7616) get what their rights allow, route by
+// route: a 401 offers Digest next to Bearer, a valid account without the
+// route's right gets 403, and nothing reaches the Control.
+TEST_F(AdminServerTest, AnAccountGetsTheRoutesItsRightsAllow) {
+  const Reply challenge = request(http::verb::get, "/api/rooms", std::nullopt, "");
+  EXPECT_EQ(challenge.status, 401);
+  EXPECT_EQ(challenge.www_authenticate,
+            (std::vector<std::string>{"Bearer realm=\"chorus\"",
+                                      "Digest realm=\"chorus\", nonce=\"n1\", qop=\"auth\""}));
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "Digest wrong").status, 401);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "Digest acct").status, 200);
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/members/1/kick", std::string("{}"), "Digest acct")
+          .status,
+      403);
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/dial", R"({"uri":"sip:x@10.0.0.2"})", "Digest acct")
+          .status,
+      403);
   EXPECT_TRUE(calls().empty());
 }
 

@@ -111,6 +111,7 @@ max_members = 20
 only_listed_rooms = true
 moh_user = "music"
 park_user = "parking"
+service_trusted_sources = ["192.0.2.5", "10.1.0.0/16", "2001:db8::/32"]
 [[room]]
 name = "board"
 pin = "4321"
@@ -121,6 +122,7 @@ name = "open"
 user = "op"
 password = "secret"
 rights = ["admin", "monitor"]
+dial_out = ["*@pbx.example.com", "+4420*@192.0.2.10"]
 [log]
 level = "debug"
 file = "/var/log/chorus.log"
@@ -163,7 +165,11 @@ user = "chorus"
   EXPECT_EQ(o.rooms[0], (RoomPolicy{"board", "4321", 6}));
   EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0}));
   ASSERT_EQ(o.accounts.size(), 1u);
-  EXPECT_EQ(o.accounts[0], (Account{"op", "secret", {"admin", "monitor"}}));
+  EXPECT_EQ(
+      o.accounts[0],
+      (Account{"op", "secret", {"admin", "monitor"}, {"*@pbx.example.com", "+4420*@192.0.2.10"}}));
+  EXPECT_EQ(o.service_trusted_sources,
+            (std::vector<std::string>{"192.0.2.5", "10.1.0.0/16", "2001:db8::/32"}));
   EXPECT_EQ(o.log_level, "debug");
   EXPECT_EQ(o.log_file, "/var/log/chorus.log");
   EXPECT_EQ(o.admin_address, "::1");
@@ -215,6 +221,14 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[[account]]\nuser = \"u\"\npassword = \"p\"\nrights = [\"god\"]\n",
        {"account[1].rights", "god", "monitor", "admin"}},
       {"[[account]]\nuser = \"u\"\n", {"account[1].password", "missing"}},
+      {"[[account]]\nuser = \"u\"\npassword = \"p\"\ndial_out = [\"a b@x\"]\n",
+       {"account[1].dial_out", "USER@HOST"}},
+      {"[[account]]\nuser = \"u\"\npassword = \"p\"\ndial_out = [\"*@\"]\n",
+       {"account[1].dial_out", "wildcards"}},
+      {"[conference]\nservice_trusted_sources = [\"10.0.0.0/33\"]\n",
+       {"conference.service_trusted_sources", "10.0.0.0/33", "ADDRESS/BITS"}},
+      {"[conference]\nservice_trusted_sources = [\"pbx.example.com\"]\n",
+       {"conference.service_trusted_sources", "pbx.example.com", "IPv4 or IPv6"}},
       {"[process]\nuser = \"root;rm\"\n", {"process.user", "root;rm"}},
       {"sip = 5\n", {"sip = 5", "must be a table"}},
       {"[room]\nname = \"x\"\n", {"room", "array of tables"}},

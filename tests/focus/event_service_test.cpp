@@ -77,8 +77,8 @@ class EventServiceTest : public ::testing::Test {
               if (it == rooms_.end()) return std::nullopt;
               return it->second;
             },
-            [this](const sip::ServerTransaction& tx, std::string_view right) {
-              rights_asked_.emplace_back(right);
+            [this](const sip::ServerTransaction& tx, Operation operation) {
+              rights_asked_.emplace_back(privilege(operation).right);
               if (tx.request().header("Authorization") == "supervisor") return true;
               tx.respond(403, "Forbidden", "auth-tag");
               return false;

@@ -2,12 +2,14 @@
 // the audio: Join as monitor / whisper / barge (RFC 3911), Replaces (RFC
 // 3891), REFER dial-out with sipfrag progress and its toll-fraud guard,
 // REFER method=BYE (RFC 4579 §5.8), REFER with Replaces to the music-on-hold
-// service (RFC 5359 §2.3), action URNs with Target-Dialog (RFC 4538), PIN
-// and member limits.
+// service (RFC 5359 §2.3) by account or trusted source, dial-out patterns,
+// action URNs with Target-Dialog (RFC 4538) in any case, PIN and member
+// limits.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "tests/focus/e2e_support.hpp"
@@ -26,6 +28,7 @@ class SupervisorE2eTest : public FocusE2e {
       options.accounts = {
           {"sup", "s3cret", {"monitor", "whisper", "barge", "replace"}},
           {"op", "0pw", {"dial-out", "remove", "moderate"}},
+          {"pbx", "pbxpw", {"park"}},
           {"guest", "gpw", {}},
       };
       if (tweak) tweak(options);
@@ -336,8 +339,9 @@ TEST_F(SupervisorE2eTest, ReferWithReplacesToTheMohServiceGivesTheTargetMusic) {
   const std::string replaces = "abc%40host%3Bto-tag%3D11%3Bfrom-tag%3D22";
   const std::string target =
       "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + "?Replaces=" + replaces + ">";
-  std::optional<Message> response =
-      exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", target}});
+  // The account way (the default): an account with the park right.
+  std::optional<Message> response = exchange_auth(holder, request(holder, Method::kRefer, "moh"),
+                                                  {{"Refer-To", target}}, "pbx", "pbxpw");
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status(), 202);
   run_until([&] { return held.mixer_port != 0; });
@@ -348,6 +352,7 @@ TEST_F(SupervisorE2eTest, ReferWithReplacesToTheMohServiceGivesTheTargetMusic) {
   }
   ASSERT_NE(invite, nullptr);
   EXPECT_EQ(invite->header("Replaces").value_or(""), "abc@host;to-tag=11;from-tag=22");
+  EXPECT_EQ(invite->header("Require").value_or(""), "replaces");  // RFC 3891 §3
   std::vector<Caller*> all{&held};
   talk(all, 60, 30);
   EXPECT_GT(held.level(), 300.0);  // the music-on-hold tune
@@ -359,8 +364,8 @@ TEST_F(SupervisorE2eTest, AParkedCallHearsMusicAndIsRetrievedByAnAuthorisedRepla
   callee_ = &held;
   const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
                              "?Replaces=bob-alice%40bob%3Bto-tag%3D1%3Bfrom-tag%3D2>";
-  std::optional<Message> response =
-      exchange_auth(holder, request(holder, Method::kRefer, "park"), {{"Refer-To", target}});
+  std::optional<Message> response = exchange_auth(holder, request(holder, Method::kRefer, "park"),
+                                                  {{"Refer-To", target}}, "pbx", "pbxpw");
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status(), 202);
   run_until([&] { return held.mixer_port != 0; });
@@ -389,6 +394,105 @@ TEST_F(SupervisorE2eTest, AParkedCallHearsMusicAndIsRetrievedByAnAuthorisedRepla
   EXPECT_TRUE(server_->room_state("park")->members.empty());
 }
 
+// Issue 13's toll fraud: an unauthenticated REFER to sip:moh@ / sip:park@
+// with an embedded Replaces must not make the focus ring an arbitrary URI.
+TEST_F(SupervisorE2eTest, AnUnauthenticatedReferToMohOrParkIsChallengedAndRingsNobody) {
+  start(47000, [](Options& options) { options.service_trusted_sources = {"10.0.0.0/8"}; });
+  Caller holder(400, "bob"), target_party(700, "victim");
+  callee_ = &target_party;
+  const std::string target = "<" + client_.contact_uri("victim", sip::TransportKind::kUdp) +
+                             "?Replaces=x%40y%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+  for (const char* service : {"moh", "park"}) {
+    SCOPED_TRACE(service);
+    std::optional<Message> refused =
+        exchange_auth(holder, request(holder, Method::kRefer, service), {{"Refer-To", target}});
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->status(), 401);
+    EXPECT_TRUE(refused->header("WWW-Authenticate").has_value());
+    // An account without the park right (dial-out alone is not it): 403.
+    std::optional<Message> forbidden = exchange_auth(
+        holder, request(holder, Method::kRefer, service), {{"Refer-To", target}}, "op", "0pw");
+    ASSERT_TRUE(forbidden.has_value());
+    EXPECT_EQ(forbidden->status(), 403);
+  }
+  io_.run_for(300ms);
+  EXPECT_EQ(std::count_if(client_requests_.begin(), client_requests_.end(),
+                          [](const Message& m) { return m.method() == Method::kInvite; }),
+            0);
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_EQ(server_->call_count(), 0u);
+}
+
+// The other way, configured: a trusted source (one's own PBX) needs no account.
+TEST_F(SupervisorE2eTest, ATrustedSourceReferToMohNeedsNoAccountButStillOnlyWithReplaces) {
+  start(47100, [](Options& options) { options.service_trusted_sources = {"127.0.0.0/8"}; });
+  Caller holder(400, "bob"), held(700, "alice");
+  callee_ = &held;
+  const std::string plain = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) + ">";
+  // Without Replaces it is a plain dial-out: the dial-out right, trusted or not.
+  std::optional<Message> refused =
+      exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", plain}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status(), 401);
+  const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
+                             "?Replaces=a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+  std::optional<Message> response =
+      exchange_auth(holder, request(holder, Method::kRefer, "moh"), {{"Refer-To", target}});
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status(), 202);
+  run_until([&] { return held.mixer_port != 0; });
+  ASSERT_NE(held.mixer_port, 0);
+  std::vector<Caller*> all{&held};
+  talk(all, 60, 30);
+  EXPECT_GT(held.level(), 300.0);  // the music-on-hold tune
+}
+
+// Dial-out patterns: the focus calls only what the account's patterns allow,
+// for every request it sends on the account's behalf (REFER dial-out, MOH /
+// park target, a maddr that would route elsewhere).
+TEST_F(SupervisorE2eTest, DialOutPatternsBoundWhereAnAccountMayMakeTheFocusCall) {
+  start(47200, [](Options& options) {
+    options.accounts.push_back({"local", "lpw", {"dial-out", "park"}, {"*@127.0.0.1"}});
+    options.accounts.push_back({"remote", "rpw", {"dial-out", "park"}, {"*@192.0.2.7"}});
+  });
+  Caller a(400, "alice"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "dp"), 200);
+  const std::string carol = client_.contact_uri("carol", sip::TransportKind::kUdp);
+  const auto status = [&](std::string_view room, const std::string& refer_to, const char* user,
+                          const char* password) {
+    std::optional<Message> r = exchange_auth(a, request(a, Method::kRefer, room),
+                                             {{"Refer-To", refer_to}}, user, password);
+    return r ? r->status() : 0;
+  };
+  const std::string replaces = "?Replaces=a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2";
+  EXPECT_EQ(status("dp", "<" + carol + ">", "remote", "rpw"), 403);
+  EXPECT_EQ(status("moh", "<" + carol + replaces + ">", "remote", "rpw"), 403);
+  EXPECT_EQ(status("dp", "<" + carol + ";maddr=192.0.2.9>", "local", "lpw"), 403);
+  io_.run_for(200ms);
+  EXPECT_EQ(std::count_if(client_requests_.begin(), client_requests_.end(),
+                          [](const Message& m) { return m.method() == Method::kInvite; }),
+            0);
+  callee_ = &c;
+  EXPECT_EQ(status("dp", "<" + carol + ">", "local", "lpw"), 202);
+  run_until([&] { return c.mixer_port != 0; });
+  EXPECT_NE(c.mixer_port, 0);
+  EXPECT_EQ(server_->room_calls("dp"), 2u);
+}
+
+// A Join as a plain participant needs no right, so it gets no more than a
+// dial-in: the joined room's PIN still applies.
+TEST_F(SupervisorE2eTest, AParticipantJoinIsADialInUnderTheRoomsPolicy) {
+  start(47300, [](Options& options) { options.rooms = {{"board", "4321", 0}}; });
+  Caller a(400, "alice"), m(700, "mallory"), m2(700, "mallory");
+  ASSERT_EQ(invite_to(a, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
+  EXPECT_EQ(invite_to(m, "sendrecv", "board", room_uri("board") + ";mode=participant;pin=1",
+                      {{"Join", dialog_ref(a)}}),
+            403);
+  EXPECT_EQ(invite_to(m2, "sendrecv", "board", room_uri("board") + ";mode=participant;pin=4321",
+                      {{"Join", dialog_ref(a)}}),
+            200);
+}
+
 TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
   start(45800);
   Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
@@ -415,6 +519,44 @@ TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
   EXPECT_LT(b.heard(400), kSilent);
   EXPECT_GT(a.heard(700), kHeard);
   EXPECT_TRUE(server_->room_state("u")->members.front().muted);
+}
+
+// Issue 13: the action name is normalised once, so `Call:Mute` and
+// `CALL:TERMINATE` do exactly what their lower-case forms do and need the
+// same right (a moderate account cannot terminate in any spelling).
+TEST_F(SupervisorE2eTest, MixedCaseActionUrnsActLikeLowerCaseAndNeedTheSameRight) {
+  start(47400, [](Options& options) { options.accounts.push_back({"mod", "mpw", {"moderate"}}); });
+  Caller a(400, "alice"), b(700, "bob"), op(1300, "op");
+  ASSERT_EQ(invite(a, "sendrecv", "mc"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "mc"), 200);
+  const std::string a_dialog = a.call_id + ";local-tag=" + a.from_tag + ";remote-tag=" + a.to_tag;
+  const auto act = [&](const std::string& urn, const char* user, const char* password) {
+    std::optional<Message> r =
+        exchange_auth(op, request(op, Method::kRefer, "mc"),
+                      {{"Refer-To", "<urn:sip-action:" + urn + ">"}, {"Target-Dialog", a_dialog}},
+                      user, password);
+    return r ? r->status() : 0;
+  };
+  for (const char* terminate : {"call:terminate", "Call:Terminate", "CALL:TERMINATE",
+                                "conference:remove", "CONFERENCE:Remove"}) {
+    SCOPED_TRACE(terminate);
+    EXPECT_EQ(act(terminate, "mod", "mpw"), 403);
+  }
+  EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
+  EXPECT_EQ(act("Call:Mute", "mod", "mpw"), 200);
+  std::vector<Caller*> all{&a, &b};
+  talk(all, 60, 30);
+  EXPECT_LT(b.heard(400), kSilent);  // Alice is muted, not hung up
+  EXPECT_TRUE(server_->room_state("mc")->members.front().muted);
+  EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
+  EXPECT_EQ(act("CALL:UNMUTE", "mod", "mpw"), 200);
+  talk(all, 60, 30);
+  EXPECT_GT(b.heard(400), kHeard);
+  // And the right holder's CALL:TERMINATE hangs Alice up like call:terminate.
+  EXPECT_EQ(act("CALL:TERMINATE", "op", "0pw"), 200);
+  run_until([&] { return received(Method::kBye, a.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
+  EXPECT_EQ(server_->room_calls("mc"), 1u);
 }
 
 // xmllint --schema against the RFC 4575 schema typed into tests/focus/schema.

@@ -4,7 +4,9 @@
 # bounded in time; both sipp runs and chorus (stopped with SIGTERM, which
 # BYEs the UAS) must exit 0.
 #   run_sipp_pair.sh CHORUS SIPP UAS.xml UAC.xml [CHORUS_CONFIG]
-# In the UAC scenario [field0] is the UAS's "127.0.0.1:port".
+# In the UAC scenario [field0] is the UAS's "127.0.0.1:port". A digest
+# answer ([authentication]) names sip:moh@focus as its uri (sipp's default
+# would be the focus's address alone, which is not the Request-URI).
 set -u
 chorus=$1 sipp=$2 uas=$3 uac=$4 config=${5:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-sipp.XXXXXX")
@@ -30,7 +32,7 @@ uas_pid=$!
 sleep 0.3
 (cd "$work" && timeout 60 "$sipp" -sf "$uac" -t u1 -i 127.0.0.1 -p "$uac_port" \
    -mp "$uac_media" -inf "$work/uas.csv" -m 1 -l 1 -timeout 30s -timeout_error \
-   -recv_timeout 10000 -nostdin \
+   -recv_timeout 10000 -nostdin -auth_uri "moh@127.0.0.1:$focus_port" \
    -trace_msg -message_file "$work/uac.messages" -trace_err -error_file "$work/uac.errors" \
    "127.0.0.1:$focus_port" >"$work/uac.out" 2>&1)
 uac_status=$?

@@ -1,0 +1,643 @@
+// The privilege matrix (issue 13): every privileged operation of the focus,
+// each run with no credentials, a wrong password, an account lacking the
+// operation's right and an account holding it, which must get 401, 401 (or
+// 403), 403 and success — on the wire for SIP (a client sip::Stack against
+// an in-process focus on 127.0.0.1 with a fake media engine), through
+// AdminApi for the admin routes. Refused requests must have no effect, and
+// an operation that makes the focus call someone must send no INVITE unless
+// allowed.
+//
+// The rows are built from the code's own tables: one row per action URN of
+// services/refer.cpp (in three spellings: `call:mute`, `Call:Mute`,
+// `CALL:MUTE` act alike and need the same right) and one per admin route;
+// CoversEveryPrivilegedOperation fails when an Operation of
+// focus/privileges.hpp has no row, so a new privileged operation cannot be
+// added without one.
+
+#include <algorithm>
+#include <memory>
+#include <set>
+
+#include "focus/ops/admin_api.hpp"
+#include "tests/focus/e2e_support.hpp"
+#include "tests/focus/fake_media_engine.hpp"
+
+namespace chorus::focus::e2e {
+namespace {
+
+enum class Credentials : uint8_t { kNone, kWrongPassword, kLacking, kHolding };
+
+std::string credentials_name(Credentials c) {
+  switch (c) {
+    case Credentials::kNone:
+      return "NoCredentials";
+    case Credentials::kWrongPassword:
+      return "WrongPassword";
+    case Credentials::kLacking:
+      return "AccountLackingTheRight";
+    case Credentials::kHolding:
+      return "AccountHoldingTheRight";
+  }
+  return {};
+}
+
+// Every right some operation needs (admin implies each, so it is never one
+// a "lacking" account holds).
+std::vector<std::string> all_rights() {
+  std::set<std::string> rights;
+  for (const Privilege& p : privileges()) rights.emplace(p.right);
+  return {rights.begin(), rights.end()};
+}
+
+class PrivilegeMatrix;
+
+// What a row runs: set up the state the operation needs, perform it with
+// the given user and password (empty user: no credentials), check the
+// effect (allowed or not).
+struct Row {
+  std::string name;
+  Operation operation;
+  int success = 200;
+  std::function<void(Options&)> tweak;
+  std::function<void(PrivilegeMatrix&)> setup;
+  std::function<int(PrivilegeMatrix&, std::string_view user, std::string_view password)> run;
+  std::function<void(PrivilegeMatrix&, bool allowed)> effect;
+};
+
+const std::vector<Row>& rows();
+
+class PrivilegeMatrix : public FocusE2e,
+                        public ::testing::WithParamInterface<std::tuple<size_t, Credentials>> {
+ public:
+  // The rows drive the fixture from outside.
+  using FocusE2e::callee_;
+  using FocusE2e::client_;
+  using FocusE2e::dialog_ref;
+  using FocusE2e::exchange_auth;
+  using FocusE2e::invite;
+  using FocusE2e::invite_to;
+  using FocusE2e::request;
+  using FocusE2e::room_uri;
+  using FocusE2e::run_until;
+  using FocusE2e::server_;
+
+  void start(const std::function<void(Options&)>& tweak) {
+    auto engine = std::make_unique<focus::testing::FakeMediaEngine>();
+    start_server_with_engine(std::move(engine), [&](Options& options) {
+      for (const std::string& right : all_rights()) {
+        options.accounts.push_back({"has-" + right, "pw-" + right, {right}, {}});
+        Account lacking{"lacks-" + right, "pw-" + right, {}, {}};
+        for (const std::string& other : all_rights()) {
+          if (other != right) lacking.rights.push_back(other);
+        }
+        options.accounts.push_back(std::move(lacking));
+      }
+      if (tweak) tweak(options);
+    });
+    admin_.emplace(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+  }
+
+  void settle(std::chrono::milliseconds time = 60ms) {
+    const auto end = std::chrono::steady_clock::now() + time;
+    while (std::chrono::steady_clock::now() < end) {
+      io_.run_for(5ms);
+      server_->poll_media();
+    }
+  }
+
+  size_t received(Method method, std::string_view call_id = {}) const {
+    return static_cast<size_t>(
+        std::count_if(client_requests_.begin(), client_requests_.end(), [&](const Message& m) {
+          return m.method() == method && (call_id.empty() || m.call_id() == call_id);
+        }));
+  }
+  const Message* last_received(Method method) const {
+    const Message* found = nullptr;
+    for (const Message& m : client_requests_) {
+      if (m.method() == method) found = &m;
+    }
+    return found;
+  }
+
+  // Alice and Bob in room "m"; Alice's published state.
+  void two_members() {
+    ASSERT_EQ(invite(alice, "sendrecv", "m"), 200);
+    ASSERT_EQ(invite(bob, "sendrecv", "m"), 200);
+  }
+  MemberState alice_state() const {
+    const std::optional<ConferenceState> room = server_->room_state("m");
+    for (const MemberState& m : room ? room->members : std::vector<MemberState>{}) {
+      if (m.dialog.call_id == alice.call_id) return m;
+    }
+    ADD_FAILURE() << "alice is not in room m";
+    return {};
+  }
+
+  // REFER (out of dialog, from `op`) to sip:<room>@focus with Refer-To.
+  int refer(std::string_view room, const std::string& refer_to, std::string_view user,
+            std::string_view password, Headers extra = {}) {
+    extra.emplace_back("Refer-To", refer_to);
+    const std::optional<Message> response =
+        exchange_auth(op, request(op, Method::kRefer, room), extra, user, password);
+    return response ? response->status() : 0;
+  }
+
+  std::string carol_uri() const { return client_.contact_uri("carol", sip::TransportKind::kUdp); }
+
+  // One admin request, with HTTP Digest (RFC 7616) for `user` when given:
+  // the first try fetches the challenge, the second answers it.
+  AdminResponse admin(std::string_view method, const std::string& target, const std::string& body,
+                      std::string_view user, std::string_view password) {
+    AdminRequest in{method, target, {}, body};
+    AdminResponse first = admin_->handle(in);
+    if (user.empty() || first.status != 401 || first.challenges.empty()) return first;
+    const std::string authorization =
+        http_digest(first.challenges.front(), method, target, user, password);
+    in.authorization = authorization;
+    return admin_->handle(in);
+  }
+
+  static std::string http_digest(std::string_view challenge_text, std::string_view method,
+                                 std::string_view uri, std::string_view user,
+                                 std::string_view password) {
+    const auto challenge = sip::parse_auth_header(challenge_text);
+    if (!challenge) return {};
+    const std::string realm(challenge->param("realm").value_or(""));
+    const std::string nonce(challenge->param("nonce").value_or(""));
+    const auto algorithm =
+        sip::digest_algorithm_from_name(challenge->param("algorithm").value_or("MD5"))
+            .value_or(sip::DigestAlgorithm::kMd5);
+    const std::string ha1 = sip::digest_ha1(algorithm, user, realm, password);
+    sip::DigestInput in;
+    in.algorithm = algorithm;
+    in.ha1 = ha1;
+    in.nonce = nonce;
+    in.nc = "00000001";
+    in.cnonce = "matrixcnonce";
+    in.qop = "auth";
+    in.method = method;
+    in.uri = uri;
+    const std::string response = sip::digest_response(in);
+    return sip::format_auth_header("Digest",
+                                   {{"username", user},
+                                    {"realm", realm},
+                                    {"nonce", nonce},
+                                    {"uri", uri},
+                                    {"response", response},
+                                    {"algorithm", sip::digest_algorithm_name(algorithm), false},
+                                    {"qop", "auth", false},
+                                    {"nc", "00000001", false},
+                                    {"cnonce", "matrixcnonce"}});
+  }
+
+  Caller alice{400, "alice"}, bob{700, "bob"}, carol{1100, "carol"}, op{1300, "op"},
+      mallory{1500, "mallory"};
+  std::optional<AdminApi> admin_;
+  std::string target_;  // what a row dialled or addressed, for its effect check
+};
+
+// ---- the rows
+
+std::string capitalised(std::string_view name) {
+  std::string out(name);
+  bool start = true;
+  for (char& c : out) {
+    if (start) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    start = c == ':';
+  }
+  return out;
+}
+
+std::string upper(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+Row join_row(std::string_view mode, Operation operation) {
+  Row row;
+  row.name = "JoinMode" + capitalised(mode);
+  row.operation = operation;
+  row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+  row.run = [mode = std::string(mode)](PrivilegeMatrix& t, std::string_view user,
+                                       std::string_view password) {
+    return t.invite_to(t.mallory, "sendrecv", "m", t.room_uri("m") + ";mode=" + mode,
+                       {{"Join", PrivilegeMatrix::dialog_ref(t.alice)}}, user, password);
+  };
+  row.effect = [](PrivilegeMatrix& t, bool allowed) {
+    EXPECT_EQ(t.server_->room_calls("m"), allowed ? 3u : 2u);
+  };
+  return row;
+}
+
+// REFER with Replaces to a RFC 5359 service: the focus INVITEs Carol with
+// the embedded Replaces and Require: replaces.
+Row service_row(std::string_view service) {
+  Row row;
+  row.name = "ReferWithReplacesTo" + capitalised(service);
+  row.operation = Operation::kReferService;
+  row.success = 202;
+  row.setup = [](PrivilegeMatrix& t) { t.callee_ = &t.carol; };
+  row.run = [service = std::string(service)](PrivilegeMatrix& t, std::string_view user,
+                                             std::string_view password) {
+    return t.refer(service, "<" + t.carol_uri() + "?Replaces=x%40y%3Bto-tag%3D1%3Bfrom-tag%3D2>",
+                   user, password);
+  };
+  row.effect = [](PrivilegeMatrix& t, bool allowed) {
+    if (!allowed) return;
+    t.run_until([&] { return t.received(Method::kInvite) > 0; });
+    const Message* invite = t.last_received(Method::kInvite);
+    ASSERT_NE(invite, nullptr);
+    EXPECT_EQ(invite->header("Replaces").value_or(""), "x@y;to-tag=1;from-tag=2");
+    // RFC 3891 §3: a UA that ignores Replaces refuses instead of ringing.
+    EXPECT_EQ(invite->header("Require").value_or(""), "replaces");
+  };
+  return row;
+}
+
+// An action URN on Alice, from `op` out of dialog, spelled `spelling`.
+Row action_row(Operation operation, const std::string& spelling) {
+  Row row;
+  row.name = "ActionUrn_" + spelling;
+  std::replace(row.name.begin(), row.name.end(), ':', '_');
+  row.operation = operation;
+  row.setup = [operation](PrivilegeMatrix& t) {
+    t.two_members();
+    const uint64_t id = t.alice_state().id;
+    // What the action undoes must be there first.
+    if (operation == Operation::kActionUnmute || operation == Operation::kActionAdd) {
+      t.server_->set_muted("m", id, true);
+    }
+    if (operation == Operation::kActionUnhold || operation == Operation::kActionAdd) {
+      t.server_->set_hold("m", id, true);
+    }
+  };
+  row.run = [spelling](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+    const std::string target_dialog =
+        t.alice.call_id + ";local-tag=" + t.alice.from_tag + ";remote-tag=" + t.alice.to_tag;
+    return t.refer("m", "<urn:sip-action:" + spelling + ">", user, password,
+                   {{"Target-Dialog", target_dialog}});
+  };
+  row.effect = [operation](PrivilegeMatrix& t, bool allowed) {
+    const bool ends =
+        operation == Operation::kActionTerminate || operation == Operation::kActionRemove;
+    if (ends) {
+      t.run_until([&] { return !allowed || t.received(Method::kBye, t.alice.call_id) > 0; });
+      EXPECT_EQ(t.received(Method::kBye, t.alice.call_id), allowed ? 1u : 0u);
+      EXPECT_EQ(t.server_->room_calls("m"), allowed ? 1u : 2u);
+      return;
+    }
+    const MemberState alice = t.alice_state();
+    EXPECT_EQ(t.received(Method::kBye), 0u);  // no other action ran
+    switch (operation) {
+      case Operation::kActionMute:
+        EXPECT_EQ(alice.muted, allowed);
+        EXPECT_FALSE(alice.on_hold);
+        break;
+      case Operation::kActionUnmute:
+        EXPECT_EQ(alice.muted, !allowed);
+        break;
+      case Operation::kActionHold:
+        EXPECT_EQ(alice.on_hold, allowed);
+        EXPECT_FALSE(alice.muted);
+        break;
+      case Operation::kActionUnhold:
+        EXPECT_EQ(alice.on_hold, !allowed);
+        break;
+      case Operation::kActionAdd:
+        EXPECT_EQ(alice.muted, !allowed);
+        EXPECT_EQ(alice.on_hold, !allowed);
+        break;
+      default:
+        ADD_FAILURE() << "no effect check for " << privilege(operation).name;
+    }
+  };
+  return row;
+}
+
+std::string admin_target(std::string_view pattern, PrivilegeMatrix& t) {
+  std::string out(pattern);
+  const auto replace = [&](std::string_view what, const std::string& with) {
+    const size_t at = out.find(what);
+    if (at != std::string::npos) out.replace(at, what.size(), with);
+  };
+  replace("{room}", "m");
+  replace("{id}", std::to_string(t.alice_state().id));
+  return out;
+}
+
+Row admin_row(const AdminRoute& route) {
+  Row row;
+  row.name = "Admin" + std::string(route.method) + std::string(route.path);
+  for (char& c : row.name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  row.operation = route.operation;
+  row.setup = [](PrivilegeMatrix& t) {
+    t.two_members();
+    t.callee_ = &t.carol;
+  };
+  std::string body;
+  switch (route.handler) {
+    case AdminHandler::kRooms:
+    case AdminHandler::kRoom:
+      break;
+    case AdminHandler::kEvents:
+      row.success = 400;  // allowed, but plain HTTP: "needs a WebSocket upgrade"
+      break;
+    case AdminHandler::kDial:
+      row.success = 202;
+      break;
+    case AdminHandler::kMute:
+      body = R"({"muted":true})";
+      break;
+    case AdminHandler::kHold:
+      body = R"({"hold":true})";
+      break;
+    case AdminHandler::kRole:
+      body = R"({"role":"monitor"})";
+      break;
+    case AdminHandler::kKick:
+      break;
+  }
+  row.run = [route, body](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+    const std::string target = admin_target(route.path, t);
+    const std::string payload =
+        route.handler == AdminHandler::kDial ? R"({"uri":")" + t.carol_uri() + R"("})" : body;
+    return t.admin(route.method, target, payload, user, password).status;
+  };
+  row.effect = [route](PrivilegeMatrix& t, bool allowed) {
+    switch (route.handler) {
+      case AdminHandler::kRooms:
+      case AdminHandler::kRoom:
+        break;
+      case AdminHandler::kEvents: {
+        // The WebSocket upgrade takes the same credentials, with the same answers.
+        const std::string target = "/api/events";
+        const AdminResponse challenge = t.admin("GET", target, {}, {}, {});
+        ASSERT_FALSE(challenge.challenges.empty());
+        const std::string right(privilege(route.operation).right);
+        const auto refusal = [&](const std::string& user) {
+          return t.admin_->event_stream_refusal(
+              PrivilegeMatrix::http_digest(t.admin("GET", target, {}, {}, {}).challenges.front(),
+                                           "GET", target, user, "pw-" + right),
+              target);
+        };
+        EXPECT_EQ(refusal("has-" + right), 0);
+        EXPECT_EQ(refusal("lacks-" + right), 403);
+        EXPECT_EQ(t.admin_->event_stream_refusal("", target), 401);
+        (void)allowed;
+        break;
+      }
+      case AdminHandler::kDial:
+        break;  // the INVITE check is the matrix's (Privilege::dials)
+      case AdminHandler::kMute:
+        EXPECT_EQ(t.alice_state().muted, allowed);
+        break;
+      case AdminHandler::kHold:
+        EXPECT_EQ(t.alice_state().on_hold, allowed);
+        break;
+      case AdminHandler::kRole:
+        EXPECT_EQ(t.alice_state().role, allowed ? MemberRole::kMonitor : MemberRole::kParticipant);
+        break;
+      case AdminHandler::kKick:
+        t.run_until([&] { return !allowed || t.received(Method::kBye, t.alice.call_id) > 0; });
+        EXPECT_EQ(t.received(Method::kBye, t.alice.call_id), allowed ? 1u : 0u);
+        break;
+    }
+  };
+  return row;
+}
+
+std::vector<Row> make_rows() {
+  std::vector<Row> out;
+  out.push_back(join_row("monitor", Operation::kJoinMonitor));
+  out.push_back(join_row("whisper", Operation::kJoinWhisper));
+  out.push_back(join_row("barge", Operation::kJoinBarge));
+  {
+    // Mallory takes Alice's place: someone else's call (RFC 3891 §6.1).
+    Row row;
+    row.name = "ReplacesOfAnotherUsersCall";
+    row.operation = Operation::kReplaceOthersCall;
+    row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.invite_to(t.mallory, "sendrecv", "m", {},
+                         {{"Replaces", PrivilegeMatrix::dialog_ref(t.alice)}}, user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.received(Method::kBye, t.alice.call_id) > 0; });
+      EXPECT_EQ(t.received(Method::kBye, t.alice.call_id), allowed ? 1u : 0u);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // RFC 5359 §2.15: Carol parked (by a trusted PBX), retrieved by Mallory.
+    Row row;
+    row.name = "ParkRetrieval";
+    row.operation = Operation::kRetrieveParked;
+    row.tweak = [](Options& options) { options.service_trusted_sources = {"127.0.0.1"}; };
+    row.setup = [](PrivilegeMatrix& t) {
+      t.callee_ = &t.carol;
+      ASSERT_EQ(
+          t.refer("park", "<" + t.carol_uri() + "?Replaces=p%40q%3Bto-tag%3D1%3Bfrom-tag%3D2>", {},
+                  {}),
+          202);
+      t.run_until([&] { return t.carol.mixer_port != 0; });
+      ASSERT_NE(t.carol.mixer_port, 0);
+      t.callee_ = nullptr;
+      ASSERT_EQ(t.server_->park_state().members.size(), 1u);
+    };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.invite_to(t.mallory, "sendrecv", "park", {},
+                         {{"Replaces", PrivilegeMatrix::dialog_ref(t.carol)}}, user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      EXPECT_EQ(t.server_->park_state().members.empty(), allowed);
+      EXPECT_EQ(t.received(Method::kBye, t.carol.call_id), 0u);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    Row row;
+    row.name = "ReferDialOut";
+    row.operation = Operation::kReferDialOut;
+    row.success = 202;
+    row.setup = [](PrivilegeMatrix& t) {
+      ASSERT_EQ(t.invite(t.alice, "sendrecv", "m"), 200);
+      t.callee_ = &t.carol;
+    };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.refer("m", "<" + t.carol_uri() + ">", user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      if (allowed) t.run_until([&] { return t.server_->room_calls("m") == 2; });
+      EXPECT_EQ(t.server_->room_calls("m"), allowed ? 2u : 1u);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    Row row;
+    row.name = "ReferMethodBye";
+    row.operation = Operation::kReferBye;
+    row.success = 202;
+    row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.refer("m", "<sip:bob@127.0.0.1;method=BYE>", user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.received(Method::kBye, t.bob.call_id) > 0; });
+      EXPECT_EQ(t.received(Method::kBye, t.bob.call_id), allowed ? 1u : 0u);
+    };
+    out.push_back(std::move(row));
+  }
+  out.push_back(service_row("moh"));
+  out.push_back(service_row("park"));
+  for (const auto& [name, operation] : action_urns()) {
+    for (const std::string& spelling : {std::string(name), capitalised(name), upper(name)}) {
+      out.push_back(action_row(operation, spelling));
+    }
+  }
+  {
+    Row row;
+    row.name = "DialogPackageSubscribe";
+    row.operation = Operation::kDialogSubscribe;
+    row.setup = [](PrivilegeMatrix& t) { ASSERT_EQ(t.invite(t.alice, "sendrecv", "m"), 200); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      Message subscribe = t.request(t.op, Method::kSubscribe, "m");
+      subscribe.set_header("Event", "dialog");
+      subscribe.set_header("Accept", "application/dialog-info+xml");
+      const std::optional<Message> response = t.exchange_auth(t.op, subscribe, {}, user, password);
+      return response ? response->status() : 0;
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      if (allowed) t.run_until([&] { return t.received(Method::kNotify) > 0; });
+      EXPECT_EQ(t.received(Method::kNotify) > 0, allowed);
+    };
+    out.push_back(std::move(row));
+  }
+  for (const AdminRoute& route : admin_routes()) out.push_back(admin_row(route));
+  return out;
+}
+
+const std::vector<Row>& rows() {
+  static const std::vector<Row> all = make_rows();
+  return all;
+}
+
+TEST_P(PrivilegeMatrix, AnswersAsTheCredentialsAllow) {
+  const auto [index, credentials] = GetParam();
+  const Row& row = rows().at(index);
+  const Privilege& needed = privilege(row.operation);
+  const std::string right(needed.right);
+  SCOPED_TRACE(row.name + " (" + std::string(needed.name) + ", right " + right + ") with " +
+               credentials_name(credentials));
+  start(row.tweak);
+  if (row.setup) row.setup(*this);
+  if (HasFatalFailure()) return;
+  settle();
+  const size_t invites_before = received(Method::kInvite);
+  const size_t calls_before = server_->call_count();
+
+  std::string user, password;
+  switch (credentials) {
+    case Credentials::kNone:
+      break;
+    case Credentials::kWrongPassword:
+      user = "has-" + right;
+      password = "not-the-password";
+      break;
+    case Credentials::kLacking:
+      user = "lacks-" + right;
+      password = "pw-" + right;
+      break;
+    case Credentials::kHolding:
+      user = "has-" + right;
+      password = "pw-" + right;
+      break;
+  }
+  const int status = row.run(*this, user, password);
+  const bool allowed = credentials == Credentials::kHolding;
+  switch (credentials) {
+    case Credentials::kNone:
+      EXPECT_EQ(status, 401);
+      break;
+    case Credentials::kWrongPassword:
+      EXPECT_TRUE(status == 401 || status == 403) << status;
+      break;
+    case Credentials::kLacking:
+      EXPECT_EQ(status, 403);
+      break;
+    case Credentials::kHolding:
+      EXPECT_EQ(status, row.success);
+      break;
+  }
+  settle();
+  if (row.effect) row.effect(*this, allowed);
+  if (needed.dials) {
+    // The focus called someone only when the account had the right.
+    if (allowed) run_until([&] { return received(Method::kInvite) > invites_before; });
+    settle();
+    EXPECT_EQ(received(Method::kInvite) > invites_before, allowed);
+  } else if (!allowed) {
+    EXPECT_EQ(received(Method::kInvite), invites_before);
+    EXPECT_LE(server_->call_count(), calls_before);
+  }
+}
+
+std::vector<std::tuple<size_t, Credentials>> every_cell() {
+  std::vector<std::tuple<size_t, Credentials>> out;
+  for (size_t i = 0; i < rows().size(); ++i) {
+    for (Credentials c : {Credentials::kNone, Credentials::kWrongPassword, Credentials::kLacking,
+                          Credentials::kHolding}) {
+      out.emplace_back(i, c);
+    }
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, PrivilegeMatrix, ::testing::ValuesIn(every_cell()),
+                         [](const ::testing::TestParamInfo<std::tuple<size_t, Credentials>>& info) {
+                           return rows().at(std::get<0>(info.param)).name + "_" +
+                                  credentials_name(std::get<1>(info.param));
+                         });
+
+TEST(PrivilegeMatrixTable, CoversEveryPrivilegedOperation) {
+  for (const Privilege& p : privileges()) {
+    SCOPED_TRACE(std::string(p.name));
+    const bool covered = std::any_of(rows().begin(), rows().end(),
+                                     [&](const Row& row) { return row.operation == p.operation; });
+    EXPECT_TRUE(covered) << "privileged operation without a row in the matrix";
+    EXPECT_FALSE(p.right.empty());
+    EXPECT_NE(p.right, sip::kRightAdmin) << "admin implies every right: no operation needs only it";
+  }
+  // Every action URN and every admin route is in the matrix, by name.
+  for (const auto& [name, operation] : action_urns()) {
+    std::string row_name = "ActionUrn_" + std::string(name);
+    std::replace(row_name.begin(), row_name.end(), ':', '_');
+    EXPECT_TRUE(std::any_of(rows().begin(), rows().end(), [&](const Row& row) {
+      return row.name == row_name;
+    })) << name;
+  }
+  EXPECT_EQ(static_cast<size_t>(
+                std::count_if(rows().begin(), rows().end(),
+                              [](const Row& row) { return row.name.starts_with("Admin"); })),
+            admin_routes().size());
+}
+
+TEST(PrivilegeMatrixTable, ActionNamesAreNormalisedOnce) {
+  EXPECT_EQ(normalise_action("call:mute"), "call:mute");
+  EXPECT_EQ(normalise_action("Call:Mute"), "call:mute");
+  EXPECT_EQ(normalise_action("CALL:TERMINATE"), "call:terminate");
+  EXPECT_EQ(normalise_action("call%3Amute"), "call:mute");
+  EXPECT_EQ(normalise_action("call:mute;x=1"), "call:mute");
+  EXPECT_EQ(normalise_action("call:mute?=q#f"), "call:mute");
+  EXPECT_EQ(normalise_action("call:mutex"), "call:mutex");  // unknown stays unknown
+}
+
+}  // namespace
+}  // namespace chorus::focus::e2e
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
