@@ -58,6 +58,8 @@ struct SipLeg {
   bool provisional_seen = false;
   // The dialog this call takes over (Replaces): BYE'd once this one is up.
   std::optional<sip::DialogId> replaces;
+  // Whose per-source call cap this call counts against ("" : none).
+  std::string limit_key;
 };
 
 struct MediaLeg {

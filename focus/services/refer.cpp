@@ -146,6 +146,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   if (!(replaces && service)) {
     if (!authorize(tx, sip::kRightDialOut)) return;
   }
+  // An INVITE toward someone other than the referrer: rate-limited.
+  if (refuse_reflection(tx, target.host)) return;
   sip::ReferOutcome outcome =
       dialog != nullptr
           ? sip::accept_refer(*dialog, request, stack_.timers().now())
