@@ -342,6 +342,21 @@ void AbuseGuard::log(std::string_view kind, std::string_view source, std::string
     ++counters_.log_lines_suppressed;
     return;
   }
+  // Many sources at once (spoofed UDP) are still few lines: at most
+  // kLinesPerInterval per interval in all, then one summary line.
+  if (now - lines_since_ >= limits_.log_interval) {
+    if (lines_dropped_ != 0) {
+      spdlog::warn("abuse: limit=log-budget source=- suppressed={}", lines_dropped_);
+    }
+    lines_since_ = now;
+    lines_ = 0;
+    lines_dropped_ = 0;
+  }
+  if (++lines_ > kLinesPerInterval) {
+    ++lines_dropped_;
+    ++counters_.log_lines_suppressed;
+    return;
+  }
   // fail2ban: failregex = abuse: limit=auth-lockout source=<HOST>
   if (account.empty()) {
     spdlog::warn("abuse: limit={} source={} suppressed={}", kind, printable(source),

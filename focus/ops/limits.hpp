@@ -105,9 +105,9 @@ struct LimitCounters {
   uint64_t rate_rejected = 0;
   uint64_t transactions_refused = 0;  // per-source or total transaction cap
   uint64_t auth_failures = 0;
-  uint64_t auth_locked = 0;   // attempts from a locked (source, account) pair
+  uint64_t auth_locked = 0;    // attempts from a locked (source, account) pair
   uint64_t auth_lockouts = 0;  // pairs that became locked
-  uint64_t auth_slowed = 0;   // requests deferred by account_delay
+  uint64_t auth_slowed = 0;    // requests deferred by account_delay
   uint64_t calls_refused = 0;  // per-source call cap
   uint64_t subscriptions_refused = 0;
   uint64_t reflection_refused = 0;
@@ -165,7 +165,8 @@ class AbuseGuard {
 
   // One warn line per (kind, source) per log_interval:
   //   "abuse: limit=<kind> source=<addr>[ account=<user>] suppressed=<n>"
-  // Keyed by (kind, source): a spray of account names is one line too.
+  // Keyed by (kind, source): a spray of account names is one line too; at
+  // most 100 lines per interval in all (then one "limit=log-budget" line).
   void log(std::string_view kind, std::string_view source, std::string_view account = {});
 
   const LimitCounters& counters() const { return counters_; }
@@ -208,6 +209,10 @@ class AbuseGuard {
   // Bounded by the calls the focus holds.
   std::unordered_map<std::string, size_t> calls_;
   LimitCounters counters_;
+  static constexpr size_t kLinesPerInterval = 100;
+  std::chrono::steady_clock::time_point lines_since_{};
+  size_t lines_ = 0;
+  uint64_t lines_dropped_ = 0;
   std::chrono::steady_clock::time_point cpu_sampled_at_{};
   double cpu_seconds_at_ = 0;
   double cpu_percent_ = 0;
