@@ -135,6 +135,7 @@ void Server::start() {
   });
   stack_.start();
   running_ = true;
+  housekeep();
   if (!engine_started_) {
     engine_->start();
     engine_started_ = true;
@@ -144,6 +145,8 @@ void Server::start() {
 void Server::stop() {
   if (!running_) return;
   running_ = false;
+  if (housekeeping_timer_ != 0) stack_.timers().cancel(housekeeping_timer_);
+  housekeeping_timer_ = 0;
   for (const auto& [tx, timer] : deferred_) stack_.timers().cancel(timer);
   deferred_.clear();
   std::vector<sip::DialogId> ids;

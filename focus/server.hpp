@@ -147,6 +147,10 @@ class Server final : public Control {
   bool refuse_reflection(const sip::ServerTransaction& tx, std::string_view destination_host);
   void reply_limited(const sip::ServerTransaction& tx, std::string_view reason,
                      uint32_t retry_after);
+  // Once a second: after a flood has drained (transactions, calls and
+  // subscriptions down by kTrimAfter from their peak) the allocator gives
+  // the freed memory back to the system (malloc_trim), so RSS returns.
+  void housekeep();
   std::string source_of(const sip::ServerTransaction& tx) const {
     return guard_.source_of(tx.request(), tx.source());
   }
@@ -273,6 +277,10 @@ class Server final : public Control {
   // by transaction, with their timers; bounded by kMaxDeferred.
   std::unordered_map<sip::TransactionId, sip::TimerId> deferred_;
   static constexpr size_t kMaxDeferred = 1024;
+  sip::TimerId housekeeping_timer_ = 0;
+  size_t load_peak_ = 0;
+  size_t trimmed_at_ = 0;  // load at the last trim (0: none pending)
+  static constexpr size_t kTrimAfter = 500;
 };
 
 }  // namespace chorus::focus

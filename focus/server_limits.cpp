@@ -4,6 +4,8 @@
 // transaction layer's screen (Server::start); failed digest attempts in
 // Server::authorize.
 
+#include <malloc.h>
+
 #include "focus/events/event_service.hpp"
 #include "focus/server.hpp"
 #include "signaling/message/header_auth.hpp"
@@ -79,6 +81,20 @@ bool Server::refuse_reflection(const sip::ServerTransaction& tx, std::string_vie
   if (guard_.may_reflect(source_of(tx), host)) return false;
   reply_limited(tx, "Too Many Requests Toward Third Parties", 1);
   return true;
+}
+
+void Server::housekeep() {
+  housekeeping_timer_ = stack_.timers().start(std::chrono::seconds(1), [this] { housekeep(); });
+  const size_t load = stack_.transactions().size() + rooms_.call_count() + dialing_.size() +
+                      (events_ ? events_->subscription_count() : 0);
+  load_peak_ = std::max(load_peak_, load);
+  // A flood drained (its peak 500 above now), and then every further 50
+  // gone while it keeps draining (calls ending, subscriptions expiring).
+  if (load_peak_ >= load + kTrimAfter || (trimmed_at_ != 0 && trimmed_at_ >= load + 50)) {
+    ::malloc_trim(0);
+    load_peak_ = load;
+    trimmed_at_ = load;
+  }
 }
 
 }  // namespace chorus::focus
