@@ -113,7 +113,8 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       engine_(engine ? std::move(engine) : make_engine(options_)),
       poll_timer_(io),
       trim_timer_(io),
-      capabilities_(capabilities_for(options_)) {
+      capabilities_(capabilities_for(options_)),
+      guard_(options_.limits) {
   load_accounts();
   make_event_service();
 }
@@ -157,9 +158,15 @@ void Server::start() {
   };
   handlers.on_ack_timeout = [this](const Message& response) { on_ack_timeout(response); };
   stack_.set_handlers(std::move(handlers));
+  // Abuse limits before any state is kept: rate and transaction caps.
+  stack_.transactions().set_screen([this](const Message& request, const sip::Endpoint& peer) {
+    const sip::TransactionLayer& layer = stack_.transactions();
+    return guard_.screen(request, peer, layer.size(), layer.server_transactions_from(peer.address));
+  });
   stack_.start();
   running_ = true;
   schedule_memory_trim(kTrimPeriod);
+  housekeep();
   if (!engine_started_) {
     engine_->start();
     engine_started_ = true;
@@ -169,6 +176,10 @@ void Server::start() {
 void Server::stop() {
   if (!running_) return;
   running_ = false;
+  if (housekeeping_timer_ != 0) stack_.timers().cancel(housekeeping_timer_);
+  housekeeping_timer_ = 0;
+  for (const auto& [tx, timer] : deferred_) stack_.timers().cancel(timer);
+  deferred_.clear();
   std::vector<sip::DialogId> ids;
   for (const Room* room : rooms_.all()) {
     for (const Call* call : room->calls()) ids.push_back(call->id());
@@ -206,6 +217,11 @@ Message Server::with_capabilities(Message response) const {
 }
 
 void Server::on_request(const sip::ServerTransaction& tx) {
+  if (defer_slowed(tx)) return;
+  handle_request(tx);
+}
+
+void Server::handle_request(const sip::ServerTransaction& tx) {
   if (reject_early(tx)) return;
   const Message& request = tx.request();
   // Subscription dialogs are the event service's (RFC 6665 §4.1.2.4).
@@ -228,7 +244,9 @@ void Server::on_request(const sip::ServerTransaction& tx) {
       handle_new_invite(tx);
       return;
     case Method::kSubscribe:
-      events_->on_subscribe(tx);  // conference (RFC 4575), dialog (RFC 4235)
+      if (refuse_subscription(tx)) return;
+      // conference (RFC 4575), dialog (RFC 4235)
+      events_->on_subscribe(tx, source_of(tx));
       return;
     case Method::kRefer:
       handle_refer(tx, nullptr);
@@ -290,6 +308,7 @@ bool Server::reject_early(const sip::ServerTransaction& tx) {
 
 void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   const Message& request = tx.request();
+  if (refuse_overload(tx)) return;
   const std::string room = request.request_uri().user_decoded();
   if (room.empty()) {
     tx.respond(404, "Missing Conference Name", random_.tag());
@@ -329,10 +348,19 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   // goes and as what; a refusal has been answered.
   std::optional<Admission> admission = admit(tx, room);
   if (!admission) return;
+  // Per-source call cap: the account when one authenticated, else the
+  // address of the first untrusted hop.
+  const std::string limit_key =
+      admission->auth_user.empty() ? source_of(tx) : "account:" + admission->auth_user;
+  if (!guard_.may_add_call(limit_key)) {
+    reply_limited(tx, "Too Many Calls From This Source", 5);
+    return;
+  }
 
   auto call = std::make_unique<Call>(capabilities_);
   call->roster.room = admission->room;
   call->sip.transport = tx.source().transport;
+  call->sip.limit_key = limit_key;
   const sdp::LocalMedia media{kPlaceholderPort, 0};
   // With an offer we answer it; without one the 2xx carries our offer and the
   // ACK the answer (RFC 3261 §13.2.1).
@@ -409,6 +437,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   ref.sip.ring_done = !slow;
   const sip::DialogId id = ref.id();
   pending_invites_[tx.id()] = id;
+  guard_.call_added(limit_key);
   dialogs_.insert(std::move(*dialog));
   if (!slow) {
     // §8.2.6.1: the answer waits for the shard's port; say so at once, so
@@ -560,6 +589,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
       call->sip.pending_reoffer->respond(487, "Request Terminated", random_.tag());
     }
     remove_media(*call);
+    if (!call->sip.limit_key.empty()) guard_.call_removed(call->sip.limit_key);
     room = call->room();
     member = call->member();
     // A member whose place was taken by Replaces stays in the roster.
@@ -606,6 +636,11 @@ FocusGauges Server::gauges() const {
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
   g.joins_refused_busy = joins_refused_busy_;
+  g.limits = guard_.counters();
+  g.limit_sources_tracked = guard_.tracked_sources();
+  g.limit_locked_pairs = guard_.locked_pairs();
+  g.limit_deferred = deferred_.size();
+  g.cpu_percent = guard_.cpu_percent();
   return g;
 }
 

@@ -10,6 +10,7 @@
 
 #include "focus/control.hpp"
 #include "focus/events/conference_state.hpp"
+#include "focus/ops/limits.hpp"
 #include "focus/ops/metrics_media.hpp"
 #include "focus/ops/options.hpp"
 #include "focus/rooms/call.hpp"
@@ -42,6 +43,12 @@ struct FocusGauges {
   uint64_t media_commands_failed = 0;
   uint64_t media_removes_retried = 0;
   uint64_t joins_refused_busy = 0;  // 503: the media engine pushed back
+  // Abuse limits (focus/ops/limits.hpp).
+  LimitCounters limits;
+  size_t limit_sources_tracked = 0;
+  size_t limit_locked_pairs = 0;
+  size_t limit_deferred = 0;  // requests waiting out account_delay
+  double cpu_percent = 0;
 };
 
 // The conference focus (RFC 4579). Answers OPTIONS with our capabilities;
@@ -136,6 +143,22 @@ class Server final : public Control {
          std::unique_ptr<mixer::MediaEngine> engine);
 
   void on_request(const sip::ServerTransaction& tx);
+  void handle_request(const sip::ServerTransaction& tx);
+  // Abuse limits around a request (server_limits.cpp). Each returns true
+  // when it answered (or deferred) the request.
+  bool defer_slowed(const sip::ServerTransaction& tx);
+  bool refuse_overload(const sip::ServerTransaction& tx);
+  bool refuse_subscription(const sip::ServerTransaction& tx);
+  bool refuse_reflection(const sip::ServerTransaction& tx, std::string_view destination_host);
+  void reply_limited(const sip::ServerTransaction& tx, std::string_view reason,
+                     uint32_t retry_after);
+  // Once a second: after a flood has drained (transactions, calls and
+  // subscriptions down by kTrimAfter from their peak) the allocator gives
+  // the freed memory back to the system (malloc_trim), so RSS returns.
+  void housekeep();
+  std::string source_of(const sip::ServerTransaction& tx) const {
+    return guard_.source_of(tx.request(), tx.source());
+  }
   void on_ack(const sip::Message& ack);
   void on_cancel(const sip::ServerTransaction& invite);
   void on_ack_timeout(const sip::Message& response);
@@ -203,6 +226,8 @@ class Server final : public Control {
                                             std::string_view target);
   // The request came from a configured trusted service source.
   bool trusted_service_source(const sip::ServerTransaction& tx) const;
+  // 401 with a fresh challenge per algorithm (RFC 3261 §22.3).
+  void challenge(const sip::ServerTransaction& tx, bool stale);
   void load_accounts();
   void make_event_service();
   const RoomPolicy* policy_for(std::string_view room) const;
@@ -287,6 +312,15 @@ class Server final : public Control {
   uint64_t media_commands_failed_ = 0;
   uint64_t media_removes_retried_ = 0;
   uint64_t joins_refused_busy_ = 0;
+  AbuseGuard guard_;
+  // Requests held for account_delay (an account under a password attack),
+  // by transaction, with their timers; bounded by kMaxDeferred.
+  std::unordered_map<sip::TransactionId, sip::TimerId> deferred_;
+  static constexpr size_t kMaxDeferred = 1024;
+  sip::TimerId housekeeping_timer_ = 0;
+  size_t load_peak_ = 0;
+  size_t trimmed_at_ = 0;  // load at the last trim (0: none pending)
+  static constexpr size_t kTrimAfter = 500;
 };
 
 }  // namespace chorus::focus

@@ -79,6 +79,8 @@ void Server::reload(const Options& options) {
   options_.digest_algorithms = options.digest_algorithms;
   options_.moh_file = options.moh_file;
   options_.service_trusted_sources = options.service_trusted_sources;
+  options_.limits = options.limits;
+  guard_.reconfigure(options.limits);
   load_accounts();
   // New music applies to every room from now on: running rooms swap now,
   // new rooms get it when they open (start_media).
@@ -103,9 +105,24 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
     return std::nullopt;
   }
   bool stale = false;
+  std::string source;
   for (std::string_view line : request.header_lines("Authorization")) {
     const sip::DigestResult result = digest_->verify(
         line, request.method_text(), request.request_uri().to_string(), request.body());
+    if (!result.user.empty()) {
+      // Failed attempts per (source, account): a locked pair is answered as
+      // a wrong password whatever it sent, so the lockout is no oracle.
+      if (source.empty()) source = source_of(tx);
+      if (guard_.auth_locked(source, result.user)) {
+        guard_.locked_attempt(source, result.user);
+        continue;
+      }
+      if (result.ok) {
+        guard_.auth_succeeded(source, result.user);
+      } else if (!result.stale) {
+        guard_.auth_failed(source, result.user);
+      }
+    }
     if (result.ok) {
       if (digest_->has_right(result.user, needed.right)) return result.user;
       // RFC 3261 §21.4.4: we know who it is, and the answer is no.
@@ -116,13 +133,17 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
     }
     stale = stale || result.stale;
   }
+  challenge(tx, stale);
+  return std::nullopt;
+}
+
+void Server::challenge(const sip::ServerTransaction& tx, bool stale) {
   // RFC 3261 §22.3: a UAS challenges with 401 and WWW-Authenticate.
-  Message response = sip::make_response(request, 401, "Unauthorized", tag);
-  for (const std::string& challenge : digest_->challenges(stale)) {
-    response.add_header("WWW-Authenticate", challenge);
+  Message response = sip::make_response(tx.request(), 401, "Unauthorized", random_.tag());
+  for (const std::string& value : digest_->challenges(stale)) {
+    response.add_header("WWW-Authenticate", value);
   }
   tx.respond(std::move(response));
-  return std::nullopt;
 }
 
 std::optional<std::string> Server::authorize_dial(const sip::ServerTransaction& tx,

@@ -74,8 +74,16 @@ EventService::Token EventService::token_of(const sip::Subscription* subscription
   return 0;
 }
 
-void EventService::on_subscribe(const sip::ServerTransaction& tx) {
-  subscribe(tx, nullptr);
+void EventService::on_subscribe(const sip::ServerTransaction& tx, std::string source) {
+  subscribe(tx, nullptr, std::move(source));
+}
+
+void EventService::erase_subscriber(Token token) {
+  const auto it = subscribers_.find(token);
+  if (it == subscribers_.end()) return;
+  const auto counted = per_source_.find(it->second.source);
+  if (counted != per_source_.end() && --counted->second == 0) per_source_.erase(counted);
+  subscribers_.erase(it);
 }
 
 bool EventService::handle_in_dialog(const sip::ServerTransaction& tx) {
@@ -108,7 +116,8 @@ bool EventService::handle_in_dialog(const sip::ServerTransaction& tx) {
   }
 }
 
-void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog) {
+void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog,
+                             std::string source) {
   const Message& request = tx.request();
   const std::string tag = dialog != nullptr ? dialog->id().local_tag : random_.tag();
   auto respond = [&](int status, std::string_view reason) {
@@ -171,6 +180,8 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     subscriber.dialog = outcome.dialog->id();
     subscriber.room = room;
     subscriber.conference = outcome.subscription->event() == kConferencePackage;
+    subscriber.source = std::move(source);
+    ++per_source_[subscriber.source];
     token = next_token_++;
     subscribers_.emplace(token, std::move(subscriber));
   } else {
@@ -428,7 +439,7 @@ void EventService::remove(Token token) {
     if (s.expiry_timer != 0) stack_.timers().cancel(s.expiry_timer);
     if (s.retry_timer != 0) stack_.timers().cancel(s.retry_timer);
     if (!s.subscription->terminated()) s.subscription->terminate();
-    subscribers_.erase(it);
+    erase_subscriber(token);
   }
   // Entries whose subscription ended another way (its dialog got a 481)
   // go before collect_garbage() frees the Subscription objects.
@@ -443,7 +454,7 @@ void EventService::remove(Token token) {
     Subscriber& s = subscribers_.at(t);
     if (s.expiry_timer != 0) stack_.timers().cancel(s.expiry_timer);
     if (s.retry_timer != 0) stack_.timers().cancel(s.retry_timer);
-    subscribers_.erase(t);
+    erase_subscriber(t);
   }
   dialogs_.collect_garbage();
 }

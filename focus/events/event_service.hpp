@@ -75,7 +75,9 @@ class EventService {
   // full state, 404 for an unknown room, 489 (with Allow-Events) for another
   // package, 423 + Min-Expires below min_expires, 400 / 406 for a bad
   // request; for the dialog package 401/403 through the Authorizer.
-  void on_subscribe(const sip::ServerTransaction& tx);
+  // `source` (the requester's address, for per-source caps) is kept with the
+  // subscription it creates.
+  void on_subscribe(const sip::ServerTransaction& tx, std::string source = {});
   // Whether the in-dialog request belongs to one of our subscription
   // dialogs; if so it is answered: SUBSCRIBE refreshes or unsubscribes
   // (Expires: 0 → final NOTIFY), or subscribes to the other package in the
@@ -101,6 +103,11 @@ class EventService {
   // "conference, dialog" — the Allow-Events value (RFC 6665 §8.2.2).
   std::string allow_events() const { return packages_.allow_events(); }
   size_t subscription_count() const { return subscribers_.size(); }
+  // Subscriptions created by requests from `source`.
+  size_t subscriptions_from(const std::string& source) const {
+    const auto it = per_source_.find(source);
+    return it == per_source_.end() ? 0 : it->second;
+  }
   size_t subscription_count(std::string_view room) const;
 
  private:
@@ -120,6 +127,7 @@ class EventService {
     uint32_t failures = 0;      // consecutive retryable NOTIFY failures
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
+    std::string source;  // who created it (per-source caps)
   };
   struct RoomTalkers {
     bool published = false;
@@ -128,7 +136,8 @@ class EventService {
   };
   using Token = uint64_t;
 
-  void subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog);
+  void subscribe(const sip::ServerTransaction& tx, sip::Dialog* dialog, std::string source = {});
+  void erase_subscriber(Token token);
   // EventPackage::full_state: the document for a NOTIFY the Notifier builds.
   sip::NotifyBody full_state(const sip::Subscription& subscription);
   // The next document (version +1): full, or partial since `known` (with
@@ -158,6 +167,7 @@ class EventService {
   sip::EventPackageRegistry packages_;
   sip::DialogSet dialogs_;
   std::unordered_map<Token, Subscriber> subscribers_;
+  std::unordered_map<std::string, size_t> per_source_;  // bounded by subscribers_
   std::unordered_map<std::string, RoomTalkers> talkers_;
   Token next_token_ = 1;
   // While the Notifier creates a subscription: its room and its document.

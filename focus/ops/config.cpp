@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "focus/ops/limits.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/privileges.hpp"
 #include "mixer/media_shard.hpp"
@@ -25,8 +26,8 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 8> kSections = {"sip",     "media", "conference", "room",
-                                                       "account", "log",   "admin",      "process"};
+constexpr std::array<std::string_view, 9> kSections = {
+    "sip", "media", "conference", "room", "account", "log", "admin", "process", "limits"};
 constexpr std::array<std::string_view, 9> kSipKeys = {
     "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
     "slow_room_prefix", "digest_algorithms"};
@@ -46,6 +47,15 @@ constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "r
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
+constexpr std::array<std::string_view, 22> kLimitsKeys = {
+    "trusted_proxies",         "exempt",            "rate",
+    "burst",                   "reject_over_rate",  "table_size",
+    "auth_failures",           "auth_lockout_ms",   "account_slow_after",
+    "auth_window_ms",          "account_delay_ms",  "calls_per_source",
+    "subscriptions_per_source", "max_subscriptions", "transactions_per_source",
+    "max_transactions",        "reflection_rate",   "reflection_burst",
+    "overload_cpu_percent",    "overload_calls",    "overload_transactions",
+    "log_interval_ms"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
 constexpr std::array<std::string_view, 10> kRights = {
     sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge, sip::kRightReplace,
@@ -498,6 +508,56 @@ void read_process(Reader& reader, const toml::table& process, Options& options) 
               });
 }
 
+// A list of IPs / CIDR prefixes.
+void read_addresses(Reader& reader, const toml::table& table, const std::string& key_path,
+                    std::string_view key, std::vector<std::string>& out) {
+  std::vector<std::string> values = out;
+  reader.read(table, key_path, key, values, Keys(), true);
+  for (const std::string& value : values) {
+    if (!AddressSet::valid_entry(value)) {
+      reader.fail(table.get(key), key_path,
+                  "allowed: an array of IP addresses or CIDR prefixes (\"192.0.2.0/24\")");
+      return;
+    }
+  }
+  out = std::move(values);
+}
+
+void read_limits(Reader& reader, const toml::table& table, Options& options) {
+  reader.check_keys(table, "limits.", kLimitsKeys);
+  AbuseLimits& l = options.limits;
+  read_addresses(reader, table, "limits.trusted_proxies", "trusted_proxies", l.trusted_proxies);
+  read_addresses(reader, table, "limits.exempt", "exempt", l.exempt);
+  constexpr int64_t kCount = 100000000;
+  reader.read(table, "limits.rate", "rate", l.rate, 0, 1000000);
+  reader.read(table, "limits.burst", "burst", l.burst, 1, 1000000);
+  reader.read(table, "limits.reject_over_rate", "reject_over_rate", l.reject_over_rate);
+  reader.read(table, "limits.table_size", "table_size", l.table_size, 64, 16777216);
+  reader.read(table, "limits.auth_failures", "auth_failures", l.auth_failures, 0, 1000000);
+  reader.read(table, "limits.auth_lockout_ms", "auth_lockout_ms", l.auth_lockout, 0, 86400000);
+  reader.read(table, "limits.account_slow_after", "account_slow_after", l.account_slow_after, 0,
+              1000000);
+  reader.read(table, "limits.auth_window_ms", "auth_window_ms", l.auth_window, 1, 86400000);
+  reader.read(table, "limits.account_delay_ms", "account_delay_ms", l.account_delay, 0, 60000);
+  reader.read(table, "limits.calls_per_source", "calls_per_source", l.calls_per_source, 0, kCount);
+  reader.read(table, "limits.subscriptions_per_source", "subscriptions_per_source",
+              l.subscriptions_per_source, 0, kCount);
+  reader.read(table, "limits.max_subscriptions", "max_subscriptions", l.max_subscriptions, 0,
+              kCount);
+  reader.read(table, "limits.transactions_per_source", "transactions_per_source",
+              l.transactions_per_source, 0, kCount);
+  reader.read(table, "limits.max_transactions", "max_transactions", l.max_transactions, 0, kCount);
+  reader.read(table, "limits.reflection_rate", "reflection_rate", l.reflection_rate, 0, 1000000);
+  reader.read(table, "limits.reflection_burst", "reflection_burst", l.reflection_burst, 1,
+              1000000);
+  reader.read(table, "limits.overload_cpu_percent", "overload_cpu_percent",
+              l.overload_cpu_percent, 0, 100);
+  reader.read(table, "limits.overload_calls", "overload_calls", l.overload_calls, 0, kCount);
+  reader.read(table, "limits.overload_transactions", "overload_transactions",
+              l.overload_transactions, 0, kCount);
+  reader.read(table, "limits.log_interval_ms", "log_interval_ms", l.log_interval, 0, 86400000);
+}
+
 // Rules that involve more than one key.
 void check_combinations(Reader& reader, const toml::table& root, const Options& options) {
   const toml::node* media = root.get("media");
@@ -549,6 +609,9 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);
   if (const toml::table* process = reader.section(root, "process")) {
     read_process(reader, *process, options);
+  }
+  if (const toml::table* limits = reader.section(root, "limits")) {
+    read_limits(reader, *limits, options);
   }
   if (reader.errors().empty()) check_combinations(reader, root, options);
   if (!reader.errors().empty()) {

@@ -179,6 +179,51 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
   }
 }
 
+void render_limits(Writer& w, const FocusMetrics& f) {
+  const LimitCounters& c = f.limits;
+  w.family("chorus_limit_refused_total", "counter",
+           "Requests refused by an abuse limit, by limit and action (README Security).");
+  const struct {
+    const char* labels;
+    uint64_t value;
+  } refused[] = {
+      {R"(limit="rate",action="drop")", c.rate_dropped},
+      {R"(limit="rate",action="503")", c.rate_rejected},
+      {R"(limit="transactions",action="drop")", c.transactions_refused},
+      {R"(limit="auth_locked",action="401")", c.auth_locked},
+      {R"(limit="calls_per_source",action="503")", c.calls_refused},
+      {R"(limit="subscriptions",action="503")", c.subscriptions_refused},
+      {R"(limit="reflection",action="503")", c.reflection_refused},
+      {R"(limit="overload",action="503")", c.overload_refused},
+  };
+  for (const auto& r : refused) w.sample("chorus_limit_refused_total", r.labels, r.value);
+  const auto counter = [&w](const char* name, const char* help, uint64_t value) {
+    w.family(name, "counter", help);
+    w.sample(name, "", value);
+  };
+  const auto gauge = [&w](const char* name, const char* help, uint64_t value) {
+    w.family(name, "gauge", help);
+    w.sample(name, "", value);
+  };
+  counter("chorus_auth_failures_total", "Failed digest attempts (wrong password, bad nonce).",
+          c.auth_failures);
+  counter("chorus_auth_lockouts_total", "(source, account) pairs locked out after failures.",
+          c.auth_lockouts);
+  counter("chorus_auth_slowed_total", "Requests on an account under attack delayed.",
+          c.auth_slowed);
+  counter("chorus_limit_log_lines_suppressed_total",
+          "Abuse log lines not written (one per source and kind per interval).",
+          c.log_lines_suppressed);
+  gauge("chorus_limit_sources_tracked", "Slots of the per-source rate table in use.",
+        f.limit_sources_tracked);
+  gauge("chorus_auth_locked_pairs", "(source, account) pairs locked out now.",
+        f.limit_locked_pairs);
+  gauge("chorus_auth_deferred", "Requests waiting out the account delay.", f.limit_deferred);
+  w.family("chorus_cpu_percent", "gauge",
+           "Process CPU over the last second, percent of all cores (overload budget).");
+  w.sample("chorus_cpu_percent", "", f.cpu_percent);
+}
+
 void render_focus(Writer& w, const FocusMetrics& f) {
   const auto gauge = [&w](const char* name, const char* help, uint64_t value) {
     w.family(name, "gauge", help);
@@ -203,6 +248,7 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_joins_refused_busy_total", "counter",
            "New calls answered 503 because the media engine pushed back.");
   w.sample("chorus_joins_refused_busy_total", "", f.joins_refused_busy);
+  render_limits(w, f);
 }
 
 void render_media(Writer& w, const MediaCounters& m) {
@@ -338,6 +384,11 @@ MetricsSource make_metrics_source(Server& server) {
     m.removes_in_flight = g.removes_in_flight;
     m.media_commands_failed = g.media_commands_failed;
     m.joins_refused_busy = g.joins_refused_busy;
+    m.limits = g.limits;
+    m.limit_sources_tracked = g.limit_sources_tracked;
+    m.limit_locked_pairs = g.limit_locked_pairs;
+    m.limit_deferred = g.limit_deferred;
+    m.cpu_percent = g.cpu_percent;
     return m;
   };
   return source;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "focus/events/conference_state.hpp"
+#include "focus/ops/limits.hpp"
 #include "focus/ops/metrics_media.hpp"
 #include "mixer/media_engine.hpp"
 #include "signaling/stack.hpp"
@@ -37,6 +38,12 @@ struct FocusMetrics {
   uint64_t removes_in_flight = 0;
   uint64_t media_commands_failed = 0;
   uint64_t joins_refused_busy = 0;
+  // Abuse limits (README "Security / Limits").
+  LimitCounters limits;
+  uint64_t limit_sources_tracked = 0;
+  uint64_t limit_locked_pairs = 0;
+  uint64_t limit_deferred = 0;
+  double cpu_percent = 0;
 };
 
 // Where /metrics reads from. Every getter runs on the signalling thread when

@@ -38,6 +38,53 @@ struct RoomPolicy {
   bool operator==(const RoomPolicy&) const = default;
 };
 
+// Abuse limits (README "Security / Limits"; focus/ops/limits.hpp applies
+// them). A "source" is the first untrusted hop: the transport peer, or, when
+// that peer is a trusted proxy, the first Via below the trusted proxies
+// (its `received`, else its sent-by host); an authenticated account is its own
+// source for the per-source call cap. Addresses are IPs or CIDR prefixes.
+struct AbuseLimits {
+  std::vector<std::string> trusted_proxies;
+  // Never limited per source (the host's own tools); totals still apply.
+  std::vector<std::string> exempt = {"127.0.0.1", "::1"};
+  // Token bucket per source over new requests (Kamailio pike style); 0: off.
+  uint32_t rate = 50;  // requests per second
+  uint32_t burst = 100;
+  // Over the rate: drop silently (false) or answer 503 + Retry-After (true).
+  bool reject_over_rate = false;
+  // Slots of each per-source table (rate buckets, failed logins, log lines).
+  size_t table_size = 8192;
+  // Failed digest attempts: a (source, account) pair is locked out after
+  // auth_failures for auth_lockout; an account with account_slow_after
+  // failures from any source within auth_window is answered only after
+  // account_delay (never locked). Locked and slowed requests are answered as a
+  // wrong password.
+  uint32_t auth_failures = 10;
+  std::chrono::milliseconds auth_lockout{600000};
+  uint32_t account_slow_after = 30;
+  std::chrono::milliseconds auth_window{600000};
+  std::chrono::milliseconds account_delay{1000};
+  // Caps: calls per source, subscriptions
+  // per source and in total, live SIP transactions per source and in total.
+  size_t calls_per_source = 100;
+  size_t subscriptions_per_source = 50;
+  size_t max_subscriptions = 5000;
+  size_t transactions_per_source = 1000;
+  size_t max_transactions = 20000;
+  // NOTIFYs (new subscriptions) and dial-out INVITEs toward an address other
+  // than the requester's: per destination address, per second.
+  uint32_t reflection_rate = 5;
+  uint32_t reflection_burst = 10;
+  // Global overload: past any of these, new INVITEs get 503 + Retry-After
+  // (calls in progress keep their audio). 0: that budget is off.
+  uint32_t overload_cpu_percent = 90;  // of all cores, over the last second
+  size_t overload_calls = 5000;
+  size_t overload_transactions = 10000;
+  // One log line per source and kind per interval (fail2ban reads them).
+  std::chrono::milliseconds log_interval{60000};
+  bool operator==(const AbuseLimits&) const = default;
+};
+
 // What `chorus` runs with. The defaults are the embedded configuration
 // (deploy/chorus.toml.example, compiled in; tests/focus/config_test.cpp keeps
 // the two equal): SIP on 127.0.0.1:5060 over UDP and TCP, RTP ports reserved
@@ -125,6 +172,7 @@ struct Options {
   // the sockets are bound. Allowed by default: containers and CI run as root.
   bool allow_root = true;
   std::string run_as_user;
+  AbuseLimits limits;
 
   // Command-line only: where the configuration came from, and
   // --check-config (validate, print the outcome, exit 0/1).

@@ -62,6 +62,8 @@ struct SipLeg {
   static constexpr size_t kMaxEarlyDialogs = 8;
   // The dialog this call takes over (Replaces): BYE'd once this one is up.
   std::optional<sip::DialogId> replaces;
+  // Whose per-source call cap this call counts against ("" : none).
+  std::string limit_key;
 };
 
 struct MediaLeg {

@@ -156,6 +156,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
                  target_text)) {
     return;
   }
+  // An INVITE toward someone other than the referrer: rate-limited.
+  if (refuse_reflection(tx, target.host)) return;
   sip::ReferOutcome outcome =
       dialog != nullptr
           ? sip::accept_refer(*dialog, request, stack_.timers().now())

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "signaling/transport/endpoint.hpp"
@@ -82,7 +83,21 @@ struct TransactionStats {
   uint64_t cancels_matched = 0;
   uint64_t cancels_unmatched = 0;  // answered 481
   uint64_t stray_responses = 0;
+  uint64_t screened_dropped = 0;   // new requests the screen dropped
+  uint64_t screened_rejected = 0;  // new requests the screen answered statelessly
 };
+
+// What becomes of a request that would create a new server transaction
+// (retransmissions and ACKs never reach the screen): the TU's abuse limits
+// decide before any state is kept. kReject answers statelessly (RFC 3261
+// §8.2.7) with `status` and, when not 0, Retry-After (§20.33).
+struct ScreenVerdict {
+  enum class Action : uint8_t { kAccept, kDrop, kReject };
+  Action action = Action::kAccept;
+  int status = 503;
+  uint32_t retry_after = 0;
+};
+using RequestScreen = std::function<ScreenVerdict(const Message& request, const Endpoint& source)>;
 
 // RFC 3261 §17: every client and server transaction of one stack. All input
 // (wire messages, TU responses, timers, transport errors) goes through ONE
@@ -122,6 +137,11 @@ class TransactionLayer {
   bool may_cancel(TransactionId id) const;
 
   size_t size() const { return transactions_.size(); }
+  // Live server transactions whose request came from `address` (the
+  // transport peer), for per-source caps. Bounded by size().
+  size_t server_transactions_from(std::string_view address) const;
+  // Consulted before a new server transaction is created; empty: accept all.
+  void set_screen(RequestScreen screen) { screen_ = std::move(screen); }
   const TransactionStats& stats() const { return stats_; }
   const TransactionTimers& timers_config() const { return config_; }
 
@@ -142,6 +162,8 @@ class TransactionLayer {
   const Transaction* find(TransactionId id) const;
   Transaction& create(TransactionKind kind, std::string key, Message request, Endpoint peer);
   void erase(TransactionId id);
+  // False when the screen dropped or answered the request (no transaction).
+  bool admit(const Message& request, const Endpoint& source);
 
   TimerService& timers_;
   TransactionTransport& transport_;
@@ -151,6 +173,8 @@ class TransactionLayer {
 
   std::unordered_map<TransactionId, std::unique_ptr<Transaction>> transactions_;
   std::unordered_map<std::string, TransactionId> by_key_;
+  RequestScreen screen_;
+  std::unordered_map<std::string, size_t> server_by_peer_;
   std::deque<Event> events_;
   bool draining_ = false;
   TransactionId next_id_ = 1;

@@ -112,6 +112,7 @@ void TransactionLayer::receive_request(Message message, const Endpoint& source) 
     user_.on_ack(message, source);  // §17.2.3: ACK for a 2xx is the TU's business
     return;
   }
+  if (!admit(message, source)) return;
   const TransactionKind kind = message.method() == Method::kInvite
                                    ? TransactionKind::kServerInvite
                                    : TransactionKind::kServerNonInvite;
@@ -126,6 +127,7 @@ void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
     post(Event{Event::Type::kRequest, it->second, std::move(cancel)});  // retransmitted CANCEL
     return;
   }
+  if (!admit(cancel, source)) return;
   // §9.2: the CANCEL gets its own non-INVITE server transaction; its response
   // says whether the INVITE it names exists.
   const auto invite = by_key_.find(server_transaction_key(cancel, /*as_invite=*/true));
@@ -238,6 +240,9 @@ TransactionLayer::Transaction& TransactionLayer::create(TransactionKind kind, st
   tx->reliable = is_reliable(peer.transport);
   tx->peer = std::move(peer);
   Transaction& ref = *tx;
+  if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
+    ++server_by_peer_[ref.peer.address];
+  }
   // A client key collision means the TU reused a branch: a bug (§8.1.1.7).
   // A server key collision cannot happen (we looked it up first).
   by_key_[ref.key] = ref.id;
@@ -253,7 +258,40 @@ void TransactionLayer::erase(TransactionId id) {
   }
   const auto key = by_key_.find(it->second->key);
   if (key != by_key_.end() && key->second == id) by_key_.erase(key);
+  const TransactionKind kind = it->second->kind;
+  if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
+    const auto peer = server_by_peer_.find(it->second->peer.address);
+    if (peer != server_by_peer_.end() && --peer->second == 0) server_by_peer_.erase(peer);
+  }
   transactions_.erase(it);
+}
+
+size_t TransactionLayer::server_transactions_from(std::string_view address) const {
+  const auto it = server_by_peer_.find(std::string(address));
+  return it == server_by_peer_.end() ? 0 : it->second;
+}
+
+bool TransactionLayer::admit(const Message& request, const Endpoint& source) {
+  if (!screen_) return true;
+  const ScreenVerdict verdict = screen_(request, source);
+  switch (verdict.action) {
+    case ScreenVerdict::Action::kAccept:
+      return true;
+    case ScreenVerdict::Action::kDrop:
+      ++stats_.screened_dropped;
+      return false;
+    case ScreenVerdict::Action::kReject: {
+      ++stats_.screened_rejected;
+      // §8.2.7: a stateless answer; the request leaves no state behind.
+      Message response = make_response(request, verdict.status, {}, make_tag());
+      if (verdict.retry_after != 0) {
+        response.set_header("Retry-After", std::to_string(verdict.retry_after));
+      }
+      transport_.send_response(response, source);
+      return false;
+    }
+  }
+  return true;
 }
 
 void TransactionLayer::post(Event event) {

@@ -147,6 +147,12 @@ class Caller {
   }
 
   double heard(double freq) const { return mixer::goertzel_amplitude(heard_, freq, 8000); }
+  // The same over `count` samples from sample `from` (0 when out of range).
+  double heard_in(double freq, size_t from, size_t count) const {
+    if (from + count > heard_.size()) return 0;
+    return mixer::goertzel_amplitude(std::span<const int16_t>(heard_.data() + from, count), freq,
+                                     8000);
+  }
   double level() const { return mixer::rms(heard_); }
   void forget() { heard_.clear(); }
   size_t samples() const { return heard_.size(); }

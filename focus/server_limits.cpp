@@ -1,0 +1,100 @@
+// The abuse limits around a request (README "Security / Limits"): the
+// account slow-down, global overload, subscription caps and reflection
+// toward third parties. Rate and transaction caps run earlier, in the
+// transaction layer's screen (Server::start); failed digest attempts in
+// Server::authorize.
+
+#include <malloc.h>
+
+#include "focus/events/event_service.hpp"
+#include "focus/server.hpp"
+#include "signaling/message/header_auth.hpp"
+
+namespace chorus::focus {
+
+using sip::Message;
+
+void Server::reply_limited(const sip::ServerTransaction& tx, std::string_view reason,
+                           uint32_t retry_after) {
+  // RFC 3261 §21.5.4: temporarily unable; Retry-After says when to come back.
+  Message response = sip::make_response(tx.request(), 503, reason, random_.tag());
+  response.set_header("Retry-After", std::to_string(retry_after));
+  tx.respond(std::move(response));
+}
+
+bool Server::defer_slowed(const sip::ServerTransaction& tx) {
+  if (options_.accounts.empty() || options_.limits.account_delay.count() == 0) return false;
+  const Message& request = tx.request();
+  std::string source;
+  for (std::string_view line : request.header_lines("Authorization")) {
+    const auto parsed = sip::parse_auth_header(line);
+    if (!parsed) continue;
+    const std::string_view user = parsed->param("username").value_or("");
+    if (user.empty() || !guard_.account_slowed(user)) continue;
+    if (source.empty()) source = source_of(tx);
+    // A locked pair is refused at once (as a wrong password) in authorize.
+    if (guard_.auth_locked(source, user)) continue;
+    guard_.account_delayed(source, user);
+    if (deferred_.size() >= kMaxDeferred) {
+      challenge(tx, false);  // as for a wrong password: no oracle
+      return true;
+    }
+    // Every attempt on this account, right or wrong, from anywhere, waits
+    // account_delay: guessing slows down, the owner still gets in.
+    const sip::TransactionId id = tx.id();
+    deferred_[id] = stack_.timers().start(options_.limits.account_delay, [this, tx, id] {
+      if (deferred_.erase(id) == 0) return;
+      handle_request(tx);
+    });
+    return true;
+  }
+  return false;
+}
+
+bool Server::refuse_overload(const sip::ServerTransaction& tx) {
+  const std::string source = source_of(tx);
+  std::string why;
+  if (!guard_.overloaded(rooms_.call_count() + dialing_.size(), stack_.transactions().size(),
+                         guard_.exempt(source), &why)) {
+    return false;
+  }
+  guard_.log("overload-" + why, source);
+  reply_limited(tx, "Overloaded", 5);
+  return true;
+}
+
+bool Server::refuse_subscription(const sip::ServerTransaction& tx) {
+  const std::string source = source_of(tx);
+  if (!guard_.may_subscribe(source, events_->subscriptions_from(source),
+                            events_->subscription_count())) {
+    reply_limited(tx, "Too Many Subscriptions", 10);
+    return true;
+  }
+  // NOTIFYs go to the Contact: toward anyone but the subscriber's own
+  // address they are rate-limited (no reflection of spoofed SUBSCRIBEs).
+  const std::vector<sip::NameAddr> contacts = tx.request().contacts();
+  if (contacts.empty()) return false;
+  return refuse_reflection(tx, contacts.front().uri.host);
+}
+
+bool Server::refuse_reflection(const sip::ServerTransaction& tx, std::string_view host) {
+  if (guard_.may_reflect(source_of(tx), host)) return false;
+  reply_limited(tx, "Too Many Requests Toward Third Parties", 1);
+  return true;
+}
+
+void Server::housekeep() {
+  housekeeping_timer_ = stack_.timers().start(std::chrono::seconds(1), [this] { housekeep(); });
+  const size_t load = stack_.transactions().size() + rooms_.call_count() + dialing_.size() +
+                      (events_ ? events_->subscription_count() : 0);
+  load_peak_ = std::max(load_peak_, load);
+  // A flood drained (its peak 500 above now), and then every further 50
+  // gone while it keeps draining (calls ending, subscriptions expiring).
+  if (load_peak_ >= load + kTrimAfter || (trimmed_at_ != 0 && trimmed_at_ >= load + 50)) {
+    ::malloc_trim(0);
+    load_peak_ = load;
+    trimmed_at_ = load;
+  }
+}
+
+}  // namespace chorus::focus

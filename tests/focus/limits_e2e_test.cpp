@@ -1,0 +1,312 @@
+// Abuse limits on the wire (README "Security / Limits"): digest brute force
+// (lockout per source and account, slow-down per account, no oracle), the
+// per-source request rate, call and subscription caps, reflection toward
+// third parties and the global overload budget. Sources are 127.0.0.2 and
+// 127.0.0.3 (127.0.0.1 is exempt by default).
+
+#include "tests/focus/e2e_support.hpp"
+
+#include "focus/ops/metrics.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace e2e;
+
+sip::StackConfig stack_on(const char* address) {
+  sip::StackConfig config;
+  config.listeners.push_back({sip::TransportKind::kUdp, address, 0});
+  return config;
+}
+
+class LimitsE2eTest : public FocusE2e {
+ protected:
+  LimitsE2eTest() : from2_(io_, stack_on("127.0.0.2")), from3_(io_, stack_on("127.0.0.3")) {}
+
+  void start(uint16_t first, const std::function<void(Options&)>& tweak) {
+    start_server(first, first + 99, 30s, [&](Options& options) {
+      options.accounts = {{"op", "right-pw", {"dialog-subscribe"}}};
+      options.limits.exempt = {"127.0.0.1"};
+      tweak(options);
+    });
+    for (sip::Stack* stack : {&from2_, &from3_}) {
+      stack->start();
+      sip::StackHandlers handlers;
+      handlers.on_request = [](const sip::ServerTransaction& tx) { tx.respond(200, "OK"); };
+      stack->set_handlers(handlers);
+    }
+  }
+
+  // A request from `stack` whose Contact is that stack (NOTIFYs come back to
+  // the sender, so no reflection limit applies).
+  Message request_from(sip::Stack& stack, Caller& caller, Method method, std::string_view room) {
+    Message m = request(caller, method, room);
+    m.set_header("Contact", "<" + stack.contact_uri(caller.name(), sip::TransportKind::kUdp) + ">");
+    return m;
+  }
+
+  std::optional<Message> send_from(sip::Stack& stack, Message m,
+                                   std::chrono::milliseconds limit = 3000ms) {
+    // Shared: an unacknowledged 2xx keeps coming back after we return.
+    struct Outcome {
+      std::optional<Message> final_response;
+      bool done = false;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    stack.send_request(std::move(m), focus_, [outcome](const ClientEvent& event) {
+      if (outcome->done) return;
+      if (event.response && event.response->status() >= 200) {
+        outcome->final_response = *event.response;
+      }
+      if (!event.response || event.response->status() >= 200) outcome->done = true;
+    });
+    // One handler at a time: the answer is seen as soon as it arrives.
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!outcome->done && std::chrono::steady_clock::now() < deadline) io_.run_one_for(5ms);
+    return outcome->final_response;
+  }
+
+  // A dialog-package SUBSCRIBE from `stack` answering `challenge` with
+  // `password` (a fresh Call-ID each time).
+  std::optional<Message> attempt(sip::Stack& stack, const Message& challenge,
+                                 std::string_view password) {
+    Caller who(0, "op");
+    Message m = request_from(stack, who, Method::kSubscribe, "vault");
+    m.set_header("Event", "dialog");
+    m.set_header("Expires", "0");  // a fetch: nothing stays subscribed
+    m.set_header("Authorization", authorization(challenge, m, "op", password));
+    return send_from(stack, std::move(m));
+  }
+
+  std::optional<Message> fresh_challenge(sip::Stack& stack) {
+    Caller who(0, "op");
+    Message m = request_from(stack, who, Method::kSubscribe, "vault");
+    m.set_header("Event", "dialog");
+    return send_from(stack, std::move(m));
+  }
+
+  LimitCounters counters() const { return server_->gauges().limits; }
+
+  sip::Stack from2_;
+  sip::Stack from3_;
+};
+
+TEST_F(LimitsE2eTest, BruteForceLocksTheSourceOutOfTheAccountOnlySlowsTheAccount) {
+  start(47300, [](Options& options) {
+    // 1,000 attempts in a row: only the digest rules act (each attempt's
+    // transaction lives 32 s, Timer J).
+    options.limits.rate = 0;
+    options.limits.transactions_per_source = 5000;
+    options.limits.auth_failures = 10;
+    options.limits.auth_lockout = 5000ms;
+    options.limits.account_slow_after = 5;
+    options.limits.account_delay = 300ms;
+  });
+  Caller member(400, "alice");
+  ASSERT_EQ(invite(member, "sendrecv", "vault"), 200);
+
+  std::optional<Message> challenge = fresh_challenge(from2_);
+  ASSERT_TRUE(challenge && challenge->status() == 401);
+  // The first 10 wrong passwords, one after the other: the 10th locks
+  // 127.0.0.2 out of "op" (from the 6th on the account is slowed).
+  for (int i = 0; i < 10; ++i) {
+    std::optional<Message> answer = attempt(from2_, *challenge, "wrong-" + std::to_string(i));
+    ASSERT_TRUE(answer.has_value()) << "attempt " << i;
+    ASSERT_EQ(answer->status(), 401) << "attempt " << i;
+    challenge = std::move(answer);
+  }
+  EXPECT_EQ(counters().auth_failures, 10u);
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 1u);
+  EXPECT_GE(counters().auth_slowed, 5u);
+
+  // The right password from the locked source: answered as a wrong one.
+  std::optional<Message> locked = attempt(from2_, *challenge, "right-pw");
+  ASSERT_TRUE(locked.has_value());
+  EXPECT_EQ(locked->status(), 401);
+  EXPECT_TRUE(locked->header("WWW-Authenticate").has_value());
+  EXPECT_EQ(counters().auth_locked, 1u);
+
+  // 990 more wrong passwords, 110 in flight at a time.
+  auto answers = std::make_shared<std::vector<Message>>();
+  for (int batch = 0; batch < 9; ++batch) {
+    const size_t expected = answers->size() + 110;
+    for (int i = 0; i < 110; ++i) {
+      Caller who(0, "op");
+      Message m = request_from(from2_, who, Method::kSubscribe, "vault");
+      m.set_header("Event", "dialog");
+      m.set_header("Expires", "0");
+      m.set_header("Authorization",
+                   authorization(*challenge, m, "op", "wrong-" + std::to_string(batch * 110 + i)));
+      from2_.send_request(std::move(m), focus_, [answers](const ClientEvent& event) {
+        if (event.response && event.response->status() >= 200) {
+          answers->push_back(*event.response);
+        }
+      });
+    }
+    run_until([&] { return answers->size() >= expected; }, 10000ms);
+    ASSERT_EQ(answers->size(), expected) << "batch " << batch;
+  }
+  for (const Message& answer : *answers) {
+    // Wrong, locked or slowed: every answer is the wrong-password answer.
+    ASSERT_EQ(answer.status(), 401);
+    ASSERT_TRUE(answer.header("WWW-Authenticate").has_value());
+  }
+  // Only the configured count per lockout was ever verified (a loaded
+  // machine may outlast the 5 s lockout once: then 10 more, and a relock).
+  const LimitCounters after = counters();
+  EXPECT_EQ(after.auth_failures, 10u * after.auth_lockouts);
+  EXPECT_EQ(after.auth_failures + after.auth_locked, 1001u);
+  EXPECT_GE(after.auth_locked, 900u);
+
+  // From another source the owner still gets in, only slowed down.
+  std::optional<Message> other = fresh_challenge(from3_);
+  ASSERT_TRUE(other && other->status() == 401);
+  const auto before = std::chrono::steady_clock::now();
+  std::optional<Message> owner = attempt(from3_, *other, "right-pw");
+  const auto waited = std::chrono::steady_clock::now() - before;
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->status(), 200);
+  EXPECT_GE(waited, 300ms);
+  EXPECT_GE(counters().auth_slowed, 6u);
+
+  // Once the lockout expires the locked source works again.
+  run_until([&] { return server_->gauges().limit_locked_pairs == 0; }, 6000ms);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 0u);
+  std::optional<Message> again = fresh_challenge(from2_);
+  ASSERT_TRUE(again && again->status() == 401);
+  std::optional<Message> back = attempt(from2_, *again, "right-pw");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->status(), 200);
+
+  const std::string metrics = render_metrics(collect_metrics(make_metrics_source(*server_), {}));
+  EXPECT_NE(
+      metrics.find("chorus_auth_lockouts_total " + std::to_string(after.auth_lockouts) + "\n"),
+      std::string::npos);
+  EXPECT_NE(metrics.find("chorus_limit_refused_total{limit=\"auth_locked\",action=\"401\"} " +
+                         std::to_string(after.auth_locked) + "\n"),
+            std::string::npos);
+}
+
+TEST_F(LimitsE2eTest, RequestsOverTheSourceRateAreDroppedOthersAnswered) {
+  start(47400, [](Options& options) {
+    options.limits.rate = 10;
+    options.limits.burst = 20;
+  });
+  auto answered_count = std::make_shared<size_t>(0);
+  size_t& answered = *answered_count;
+  size_t sent = 0;
+  for (int i = 0; i < 100; ++i) {
+    Caller who(0, "scan" + std::to_string(i));
+    from2_.send_request(request_from(from2_, who, Method::kOptions, "x"), focus_,
+                        [answered_count](const ClientEvent& event) {
+                          if (event.response && event.response->status() == 200) {
+                            ++*answered_count;
+                          }
+                        });
+    ++sent;
+  }
+  run_until([] { return false; }, 300ms);
+  // The burst, plus what 10/s refills while they arrive.
+  EXPECT_GE(answered, 20u);
+  EXPECT_LE(answered, 26u);
+  EXPECT_GE(counters().rate_dropped, sent - 26);
+  Caller other(0, "other");
+  std::optional<Message> ok = send_from(from3_, request_from(from3_, other, Method::kOptions, "x"));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status(), 200);
+  EXPECT_EQ(server_->stack().stats().transactions.screened_dropped, counters().rate_dropped);
+}
+
+TEST_F(LimitsE2eTest, OverTheRateWithRejectAnswers503WithRetryAfter) {
+  start(47500, [](Options& options) {
+    options.limits.rate = 1;
+    options.limits.burst = 1;
+    options.limits.reject_over_rate = true;
+  });
+  Caller a(0, "a"), b(0, "b");
+  std::optional<Message> first = send_from(from2_, request_from(from2_, a, Method::kOptions, "x"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status(), 200);
+  std::optional<Message> second = send_from(from2_, request_from(from2_, b, Method::kOptions, "x"));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status(), 503);
+  EXPECT_TRUE(second->header("Retry-After").has_value());
+  EXPECT_EQ(counters().rate_rejected, 1u);
+}
+
+TEST_F(LimitsE2eTest, CallCapPerSourceAndOverloadKeepExistingCallsTalking) {
+  start(47600, [](Options& options) {
+    options.limits.calls_per_source = 1;
+    options.limits.overload_calls = 4;
+    options.limits.overload_cpu_percent = 0;
+  });
+  // Two calls from 127.0.0.1 (exempt from the per-source cap).
+  Caller a(400, "alice"), b(700, "bob");
+  ASSERT_EQ(invite(a, "sendrecv", "cap"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "cap"), 200);
+  // 127.0.0.2: the first call is fine, the second is over its cap.
+  Caller c(0, "carol"), d(0, "dave");
+  Message first = request_from(from2_, c, Method::kInvite, "cap");
+  first.set_body("application/sdp", c.sdp("sendrecv"));
+  std::optional<Message> ok = send_from(from2_, std::move(first));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status(), 200);
+  Message second = request_from(from2_, d, Method::kInvite, "cap");
+  second.set_body("application/sdp", d.sdp("sendrecv"));
+  std::optional<Message> capped = send_from(from2_, std::move(second));
+  ASSERT_TRUE(capped.has_value());
+  EXPECT_EQ(capped->status(), 503);
+  EXPECT_TRUE(capped->header("Retry-After").has_value());
+  EXPECT_EQ(counters().calls_refused, 1u);
+  // A fourth call (exempt source) reaches the overload budget: a new INVITE
+  // from anyone gets 503.
+  Caller f(900, "frank");
+  ASSERT_EQ(invite(f, "sendrecv", "cap"), 200);
+  Caller e(0, "erin");
+  Message third = request_from(from3_, e, Method::kInvite, "cap");
+  third.set_body("application/sdp", e.sdp("sendrecv"));
+  std::optional<Message> overloaded = send_from(from3_, std::move(third));
+  ASSERT_TRUE(overloaded.has_value());
+  EXPECT_EQ(overloaded->status(), 503);
+  EXPECT_TRUE(overloaded->header("Retry-After").has_value());
+  EXPECT_EQ(counters().overload_refused, 1u);
+  // The calls in progress keep their audio.
+  talk({&a, &b}, 60, 20);
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_GT(b.heard(400), kHeard);
+}
+
+TEST_F(LimitsE2eTest, SubscriptionCapAndNotifiesTowardThirdPartiesAreLimited) {
+  start(47700, [](Options& options) {
+    options.limits.subscriptions_per_source = 2;
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 1;
+  });
+  Caller member(400, "alice");
+  ASSERT_EQ(invite(member, "sendrecv", "subs"), 200);
+  const auto subscribe = [&](sip::Stack& stack, std::string_view contact) {
+    Caller who(0, "watcher");
+    Message m = request_from(stack, who, Method::kSubscribe, "subs");
+    m.set_header("Event", "conference");
+    if (!contact.empty()) m.set_header("Contact", contact);
+    std::optional<Message> answer = send_from(stack, std::move(m));
+    return answer ? answer->status() : 0;
+  };
+  EXPECT_EQ(subscribe(from2_, {}), 200);
+  EXPECT_EQ(subscribe(from2_, {}), 200);
+  EXPECT_EQ(subscribe(from2_, {}), 503);  // per-source cap
+  EXPECT_EQ(counters().subscriptions_refused, 1u);
+  // NOTIFYs toward 127.0.0.9, which never asked: one, then refused.
+  EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 200);
+  EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 503);
+  EXPECT_EQ(counters().reflection_refused, 1u);
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,162 @@
+// AbuseGuard and its bounded tables without the network (README "Security /
+// Limits"): who the source is behind trusted proxies, the token bucket, the
+// lockout, and that no flood of sources grows a table.
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "focus/ops/limits.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct FakeClock {
+  std::chrono::steady_clock::time_point now{std::chrono::seconds(1000)};
+  AbuseGuard::Clock clock() {
+    return [this] { return now; };
+  }
+};
+
+sip::Message request_with_vias(std::initializer_list<std::string_view> vias) {
+  std::string text = "OPTIONS sip:x@192.0.2.1 SIP/2.0\r\n";
+  for (std::string_view via : vias) text += "Via: " + std::string(via) + "\r\n";
+  text +=
+      "From: <sip:a@b>;tag=1\r\nTo: <sip:x@192.0.2.1>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+      "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+  auto parsed = sip::Message::parse(text);
+  EXPECT_TRUE(parsed.ok());
+  return parsed.value();
+}
+
+TEST(AddressSet, MatchesAddressesAndPrefixes) {
+  const AddressSet set({"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "bogus"});
+  EXPECT_TRUE(set.contains("10.200.1.1"));
+  EXPECT_TRUE(set.contains("192.0.2.7"));
+  EXPECT_FALSE(set.contains("192.0.2.8"));
+  EXPECT_TRUE(set.contains("[2001:db8::1]"));
+  EXPECT_FALSE(set.contains("2001:db9::1"));
+  EXPECT_FALSE(AddressSet::valid_entry("10.0.0.0/33"));
+  EXPECT_TRUE(AddressSet::valid_entry("::1"));
+}
+
+TEST(AbuseGuard, SourceIsTheFirstViaBelowTheTrustedProxies) {
+  AbuseLimits limits;
+  limits.trusted_proxies = {"192.0.2.10", "192.0.2.11"};
+  AbuseGuard guard(limits);
+  const sip::Endpoint proxy{sip::TransportKind::kUdp, "192.0.2.10", 5060, 0};
+  // Kamailio's own Via on top, then a second trusted hop, then the client
+  // (received= written by the first proxy that saw it).
+  const sip::Message via_two = request_with_vias(
+      {"SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1", "SIP/2.0/UDP 192.0.2.11;branch=z9hG4bK2",
+       "SIP/2.0/UDP 10.1.1.1:5060;received=198.51.100.7;rport=1234;branch=z9hG4bK3"});
+  EXPECT_EQ(guard.source_of(via_two, proxy), "198.51.100.7");
+  const sip::Message spoofed = request_with_vias({"SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1",
+                                                  "SIP/2.0/UDP 203.0.113.5;branch=z9hG4bK2",
+                                                  "SIP/2.0/UDP 192.0.2.11;branch=z9hG4bK3"});
+  // A Via below the first untrusted hop is the client's word: not followed.
+  EXPECT_EQ(guard.source_of(spoofed, proxy), "203.0.113.5");
+  // Not from a trusted proxy: the transport peer, whatever the Vias say.
+  const sip::Endpoint direct{sip::TransportKind::kUdp, "203.0.113.9", 5060, 0};
+  EXPECT_EQ(guard.source_of(via_two, direct), "203.0.113.9");
+}
+
+TEST(AbuseGuard, RateIsATokenBucketPerSource) {
+  FakeClock clock;
+  AbuseLimits limits;
+  limits.rate = 10;
+  limits.burst = 5;
+  limits.exempt = {};
+  AbuseGuard guard(limits, clock.clock());
+  const sip::Message m = request_with_vias({"SIP/2.0/UDP 203.0.113.1;branch=z9hG4bK1"});
+  const sip::Endpoint a{sip::TransportKind::kUdp, "203.0.113.1", 5060, 0};
+  const sip::Endpoint b{sip::TransportKind::kUdp, "203.0.113.2", 5060, 0};
+  using Action = sip::ScreenVerdict::Action;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(guard.screen(m, a, 0, 0).action, Action::kAccept);
+  EXPECT_EQ(guard.screen(m, a, 0, 0).action, Action::kDrop);
+  EXPECT_EQ(guard.screen(m, b, 0, 0).action, Action::kAccept);  // its own bucket
+  clock.now += 100ms;                                           // one token back
+  EXPECT_EQ(guard.screen(m, a, 0, 0).action, Action::kAccept);
+  EXPECT_EQ(guard.screen(m, a, 0, 0).action, Action::kDrop);
+  EXPECT_EQ(guard.counters().rate_dropped, 2u);
+  // Totals and per-source transaction caps.
+  EXPECT_EQ(guard.screen(m, b, limits.max_transactions, 0).action, Action::kDrop);
+  EXPECT_EQ(guard.screen(m, b, 0, limits.transactions_per_source).action, Action::kDrop);
+}
+
+TEST(AbuseGuard, ASourceFloodDoesNotGrowTheTables) {
+  AbuseLimits limits;
+  limits.table_size = 1024;
+  limits.exempt = {};
+  AbuseGuard guard(limits);
+  const sip::Message m = request_with_vias({"SIP/2.0/UDP 203.0.113.1;branch=z9hG4bK1"});
+  for (uint32_t i = 0; i < 100000; ++i) {
+    const std::string address = "10." + std::to_string((i >> 16) & 255) + "." +
+                                std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255);
+    guard.screen(m, {sip::TransportKind::kUdp, address, 5060, 0}, 0, 0);
+    guard.auth_failed(address, "op");
+  }
+  EXPECT_LE(guard.tracked_sources(), 1024u);
+  EXPECT_GT(guard.tracked_sources(), 900u);
+  // 100,000 log lines asked for, few written (one per source and kind while
+  // it stays in the table).
+  EXPECT_GT(guard.counters().log_lines_suppressed, 0u);
+}
+
+TEST(AbuseGuard, LockoutPerPairSlowdownPerAccount) {
+  FakeClock clock;
+  AbuseLimits limits;
+  limits.auth_failures = 3;
+  limits.auth_lockout = 10s;
+  limits.account_slow_after = 5;
+  AbuseGuard guard(limits, clock.clock());
+  for (int i = 0; i < 3; ++i) guard.auth_failed("203.0.113.1", "op");
+  EXPECT_TRUE(guard.auth_locked("203.0.113.1", "op"));
+  EXPECT_FALSE(guard.auth_locked("203.0.113.2", "op"));
+  EXPECT_FALSE(guard.auth_locked("203.0.113.1", "other"));
+  EXPECT_FALSE(guard.account_slowed("op"));
+  guard.auth_failed("203.0.113.2", "op");
+  guard.auth_failed("203.0.113.3", "op");
+  EXPECT_TRUE(guard.account_slowed("op"));
+  EXPECT_FALSE(guard.auth_locked("203.0.113.2", "op"));  // an account is never locked
+  clock.now += 11s;
+  EXPECT_FALSE(guard.auth_locked("203.0.113.1", "op"));
+  EXPECT_EQ(guard.counters().auth_lockouts, 1u);
+}
+
+TEST(AbuseGuard, ReflectionOnlyTowardOthersAndOverloadBudgets) {
+  FakeClock clock;
+  AbuseLimits limits;
+  limits.reflection_rate = 1;
+  limits.reflection_burst = 2;
+  limits.overload_calls = 10;
+  limits.overload_transactions = 100;
+  limits.overload_cpu_percent = 50;
+  double cpu = 0;
+  AbuseGuard guard(limits, clock.clock(), [&cpu] { return cpu; });
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(guard.may_reflect("203.0.113.1", "203.0.113.1"));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "198.51.100.1"));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.2", "198.51.100.1"));
+  EXPECT_FALSE(guard.may_reflect("203.0.113.3", "198.51.100.1"));  // per destination
+  std::string why;
+  EXPECT_FALSE(guard.overloaded(9, 99, false, &why));
+  EXPECT_TRUE(guard.overloaded(10, 0, false, &why));
+  EXPECT_EQ(why, "calls");
+  EXPECT_TRUE(guard.overloaded(0, 100, false, &why));
+  EXPECT_EQ(why, "transactions");
+  clock.now += 2s;
+  cpu += 2.0 * 2 * std::max(1u, std::thread::hardware_concurrency());  // every core busy
+  EXPECT_TRUE(guard.overloaded(0, 0, false, &why));
+  EXPECT_EQ(why, "cpu");
+  EXPECT_FALSE(guard.overloaded(0, 0, true, &why));  // exempt: no CPU budget
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
