@@ -10,6 +10,7 @@
 // mutated sequence can still reach in-dialog states:
 //   $PORT  our capture socket's port (use it in Via and Contact),
 //   $TAG   the To tag the focus last answered for this Call-ID,
+//   $TAG(<call-id>)  the one it answered for that Call-ID,
 //   $AUTH  digest credentials (alice / secret) for the focus's last challenge.
 // What the focus sends lands on the capture socket: responses teach us tags
 // and challenges; requests (NOTIFY, BYE, dial-out INVITE, REFER progress)
@@ -123,15 +124,27 @@ class Session {
     }
     // Let every timer the sequence started run out (transactions, session
     // timers, ringing rooms, subscription expiry).
-    for (int i = 0; i < 8; ++i) advance(5s);
+    advance(40s, 1s);
   }
 
  private:
   void send(std::string_view raw) {
+    static const bool trace = std::getenv("CHORUS_FUZZ_TRACE") != nullptr;
+    if (trace) std::fprintf(stderr, "-> %.*s\n", static_cast<int>(raw.find('\r')), raw.data());
     std::string text(raw);
     // Messages in seeds end lines with LF or CRLF; SIP wants CRLF.
     if (text.find('\r') == std::string::npos) replace_all(text, "\n", "\r\n");
     replace_all(text, "$PORT", std::to_string(source_.port));
+    // $TAG(<call-id>): the To tag the focus gave that other call (Join,
+    // Replaces and Target-Dialog name another dialog).
+    for (size_t at = text.find("$TAG("); at != std::string::npos; at = text.find("$TAG(", at)) {
+      const size_t close = text.find(')', at);
+      if (close == std::string::npos) break;
+      const auto it = tags_.find(text.substr(at + 5, close - at - 5));
+      const std::string tag = it != tags_.end() ? it->second : last_tag_;
+      text.replace(at, close + 1 - at, tag);
+      at += tag.size();
+    }
     if (text.find("$TAG") != std::string::npos) {
       const auto it = tags_.find(raw_call_id(text));
       replace_all(text, "$TAG", it != tags_.end() ? it->second : last_tag_);
@@ -184,10 +197,10 @@ class Session {
     replace_all(text, "$AUTH", value);
   }
 
-  void advance(std::chrono::milliseconds by) {
-    // In 100 ms steps, so what the timers send is answered in between.
+  void advance(std::chrono::milliseconds by, std::chrono::milliseconds steps = 100ms) {
+    // In steps, so what the timers send is answered in between.
     while (by > 0ms) {
-      const auto step = std::min<std::chrono::milliseconds>(by, 100ms);
+      const auto step = std::min<std::chrono::milliseconds>(by, steps);
       timers_.advance(step);
       by -= step;
       pump();
@@ -216,11 +229,15 @@ class Session {
   }
 
   void take(std::string_view wire) {
+    // CHORUS_FUZZ_TRACE=1: print the first line of what the focus sent
+    // (to check that a seed reaches the states it is meant to).
+    static const bool trace = std::getenv("CHORUS_FUZZ_TRACE") != nullptr;
+    if (trace) std::fprintf(stderr, "  <- %.*s\n", static_cast<int>(wire.find('\r')), wire.data());
     auto parsed = Message::parse(wire);
     if (!parsed.ok()) return;
     Message message = std::move(parsed).value();
     if (message.is_response()) {
-      const std::string tag(message.to().tag().value_or(""));
+      const std::string tag(message.to().tag());
       if (!tag.empty()) {
         tags_[std::string(message.call_id())] = tag;
         last_tag_ = tag;
