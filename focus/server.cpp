@@ -40,6 +40,13 @@ sip::StackConfig stack_config(const Options& options) {
     config.transport.tls_certificate_file = options.tls_certificate;
     config.transport.tls_private_key_file = options.tls_private_key;
   }
+  config.transport.tls_verify_peer = options.tls_verify_peer;
+  config.transport.tls_ca_file = options.tls_ca_file;
+  config.transport.handshake_timeout = options.handshake_timeout;
+  config.transport.idle_timeout = options.idle_timeout;
+  config.transport.message_timeout = options.message_timeout;
+  config.transport.max_connections = options.max_connections;
+  config.transport.max_connections_per_source = options.max_connections_per_source;
   return config;
 }
 

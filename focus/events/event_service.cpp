@@ -209,7 +209,9 @@ sip::NotifyBody EventService::full_state(const sip::Subscription& subscription) 
   }
   // The subscription the Notifier is creating right now.
   if (creating_state_ == nullptr) return {};
-  created_.emplace();
+  // Assigned, not emplace()d: clang 14 does not see the nested aggregate as
+  // default-constructible inside its enclosing class (the fuzz build).
+  created_ = Subscriber{};
   created_->conference = subscription.event() == kConferencePackage;
   return document(*created_, *creating_state_, /*full=*/true);
 }

@@ -26,11 +26,15 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 9> kSections = {
-    "sip", "media", "conference", "room", "account", "log", "admin", "process", "limits"};
+constexpr std::array<std::string_view, 10> kSections = {
+    "sip",     "transport", "media", "conference", "room",
+    "account", "log",       "admin", "process",    "limits"};
 constexpr std::array<std::string_view, 9> kSipKeys = {
     "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
     "slow_room_prefix", "digest_algorithms"};
+constexpr std::array<std::string_view, 7> kTransportKeys = {
+    "tls_verify_peer", "tls_ca_file",     "handshake_timeout_ms",      "idle_timeout_ms",
+    "message_timeout_ms", "max_connections", "max_connections_per_source"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
@@ -335,6 +339,24 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
   options.session_refresh_with_update = refresh == "update";
 }
 
+void read_transport(Reader& reader, const toml::table& transport, Options& options) {
+  reader.check_keys(transport, "transport.", kTransportKeys);
+  reader.read(transport, "transport.tls_verify_peer", "tls_verify_peer", options.tls_verify_peer);
+  reader.read(transport, "transport.tls_ca_file", "tls_ca_file", options.tls_ca_file,
+              "allowed: \"\" (the system's trust store) or a readable PEM file",
+              [](const std::string& path) { return path.empty() || readable(path); });
+  reader.read(transport, "transport.handshake_timeout_ms", "handshake_timeout_ms",
+              options.handshake_timeout, 100, 600000);
+  reader.read(transport, "transport.idle_timeout_ms", "idle_timeout_ms", options.idle_timeout, 100,
+              86400000);
+  reader.read(transport, "transport.message_timeout_ms", "message_timeout_ms",
+              options.message_timeout, 100, 600000);
+  reader.read(transport, "transport.max_connections", "max_connections", options.max_connections,
+              1, 1000000);
+  reader.read(transport, "transport.max_connections_per_source", "max_connections_per_source",
+              options.max_connections_per_source, 1, 1000000);
+}
+
 void read_media(Reader& reader, const toml::table& media, Options& options) {
   reader.check_keys(media, "media.", kMediaKeys);
   reader.read(media, "media.address", "address", options.media_address,
@@ -595,6 +617,9 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   reader.check_keys(root, "", kSections);
   Options options = std::move(base);
   if (const toml::table* sip = reader.section(root, "sip")) read_sip(reader, *sip, options);
+  if (const toml::table* transport = reader.section(root, "transport")) {
+    read_transport(reader, *transport, options);
+  }
   if (const toml::table* media = reader.section(root, "media")) read_media(reader, *media, options);
   if (const toml::table* conference = reader.section(root, "conference")) {
     read_conference(reader, *conference, options);

@@ -98,6 +98,15 @@ struct Options {
   std::string tls_certificate;
   std::string tls_private_key;
   uint16_t tls_port = 5061;
+  // [transport]: stream connection bounds and outgoing TLS verification
+  // (sip::TransportConfig says what each does).
+  bool tls_verify_peer = true;
+  std::string tls_ca_file;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds message_timeout{30000};
+  size_t max_connections = 4096;
+  size_t max_connections_per_source = 64;
   // Address written into SDP c= lines; empty: the SIP host.
   std::string media_address;
   uint16_t rtp_first = 40000;

@@ -107,20 +107,29 @@ std::optional<Endpoint> TransportLayer::local_endpoint(TransportKind transport) 
 }
 
 bool TransportLayer::send_request(const Message& request, const Endpoint& destination) {
-  if (!send_raw(destination, request.serialize())) return false;
+  if (destination.transport != TransportKind::kTls && requires_tls(request)) {
+    // RFC 3261 §26.2.2: whoever picked this destination, a sips: request
+    // never leaves over UDP or TCP.
+    ++impl_->counters.sips_refused;
+    ++impl_->counters.send_errors;
+    return false;
+  }
+  if (!send_raw(destination, request.serialize(), next_hop_host(request))) return false;
   ++impl_->counters.requests_sent;
   return true;
 }
 
 bool TransportLayer::send_response(const Message& response, const Endpoint& request_source) {
-  const Endpoint destination = response_destination(response.top_via(), request_source);
-  if (!send_raw(destination, response.serialize())) return false;
+  const Via via = response.top_via();
+  const Endpoint destination = response_destination(via, request_source);
+  if (!send_raw(destination, response.serialize(), strip_brackets(via.host))) return false;
   const int klass = response.status() / 100;
   if (klass >= 1 && klass <= 6) ++impl_->counters.responses_sent_by_class[klass];
   return true;
 }
 
-bool TransportLayer::send_raw(const Endpoint& destination, std::string wire) {
+bool TransportLayer::send_raw(const Endpoint& destination, std::string wire,
+                              std::string_view server_name) {
   Impl& impl = *impl_;
   if (impl.closed || wire.size() > kMaxMessageSize) {
     ++impl.counters.send_errors;
@@ -128,9 +137,13 @@ bool TransportLayer::send_raw(const Endpoint& destination, std::string wire) {
   }
   const bool ok = destination.transport == TransportKind::kUdp
                       ? impl.send_udp(destination, wire)
-                      : impl.send_stream(destination, std::move(wire));
+                      : impl.send_stream(destination, std::move(wire), server_name);
   if (!ok) ++impl.counters.send_errors;
   return ok;
+}
+
+void TransportLayer::inject(std::string_view wire, const Endpoint& source) {
+  if (!impl_->closed) impl_->deliver(wire, source);
 }
 
 void TransportLayer::close() {

@@ -16,14 +16,31 @@
 namespace chorus::sip {
 
 struct TransportConfig {
-  // Stream connections with no traffic for this long are closed (both the
-  // ones peers opened and ours).
+  // Stream connections (TCP, TLS) are bounded in time and number, so a peer
+  // that opens connections and sends nothing, or half a message, holds
+  // nothing for long (RFC 3261 §18.3 leaves these numbers to us).
+  // A connection not ready within this (TLS: the handshake; ours: connect
+  // and handshake) is closed.
+  Duration handshake_timeout{std::chrono::seconds(10)};
+  // No traffic for this long: closed (both the ones peers opened and ours).
   Duration idle_timeout{std::chrono::minutes(5)};
+  // A message whose first byte arrived this long ago and is still not
+  // complete closes its connection (a slow sender cannot keep it open by
+  // trickling bytes).
+  Duration message_timeout{std::chrono::seconds(30)};
   // Refuse new stream connections beyond this many (counted).
   size_t max_connections = 4096;
+  // Refuse connections from an address that already holds this many.
+  size_t max_connections_per_source = 64;
   // TLS (RFC 3261 §26.2.1): PEM files; both needed for a TLS listener.
   std::string tls_certificate_file;
   std::string tls_private_key_file;
+  // Outgoing TLS: the peer's certificate chain must verify against
+  // tls_ca_file (PEM; empty: the system's trust store) and name the target
+  // host in its subjectAltName (RFC 5922 §7.1; no wildcards, §7.2). Off only
+  // when tls_verify_peer is set false.
+  bool tls_verify_peer = true;
+  std::string tls_ca_file;
 };
 
 // Monotonic counters, exposed for metrics.
@@ -43,8 +60,13 @@ struct TransportCounters {
   uint64_t send_errors = 0;
   uint64_t connections_accepted = 0;
   uint64_t connections_opened = 0;
-  uint64_t connections_refused = 0;  // max_connections reached
+  uint64_t connections_refused = 0;         // max_connections reached
+  uint64_t connections_refused_source = 0;  // max_connections_per_source reached
   uint64_t connections_closed_idle = 0;
+  uint64_t connections_closed_handshake = 0;  // not ready within handshake_timeout
+  uint64_t connections_closed_partial = 0;    // a message not complete within message_timeout
+  uint64_t tls_handshakes_failed = 0;         // incl. peer certificates we refused
+  uint64_t sips_refused = 0;                  // sips: request not over TLS (RFC 3261 §26.2.2)
 };
 
 // UDP, TCP and TLS transports of RFC 3261 §18 on one io_context (the
@@ -73,11 +95,18 @@ class TransportLayer {
   std::optional<Endpoint> local_endpoint(TransportKind transport) const;
 
   // False if the message cannot be handed to the network right now (bad
-  // address, no listener of that transport, connection limit). Stream sends
+  // address, no listener of that transport, connection limit, a sips:
+  // Request-URI toward a transport other than TLS). Stream sends
   // are queued; a connection that fails later drops its queue (counted).
   bool send_request(const Message& request, const Endpoint& destination);
   bool send_response(const Message& response, const Endpoint& request_source);
-  bool send_raw(const Endpoint& destination, std::string wire);
+  // `server_name`: the host a new TLS connection must prove (empty: the
+  // destination's address).
+  bool send_raw(const Endpoint& destination, std::string wire, std::string_view server_name = {});
+
+  // A complete message as if it had arrived from `source` (fuzzers and
+  // tests drive the whole stack without sockets this way).
+  void inject(std::string_view wire, const Endpoint& source);
 
   // Closes every listener and connection; pending handlers complete with
   // operation_aborted.

@@ -6,11 +6,14 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <boost/asio/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "signaling/transport/transport.hpp"
 
@@ -49,14 +52,18 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
 
   // transport_stream.cpp
   void accept(StreamListener& listener, TransportKind kind);
-  bool send_stream(const Endpoint& destination, std::string wire);
+  bool send_stream(const Endpoint& destination, std::string wire,
+                   std::string_view server_name = {});
   // Frames and delivers what `connection` buffered; false if it was closed.
   void on_stream_data(Connection& connection);
   void forget(const Connection& connection);
   void arm_reaper();
-  void reap_idle();
+  // Closes connections past handshake_timeout, message_timeout or idle_timeout.
+  void reap();
+  // The client context for outgoing TLS, made on first use.
+  asio::ssl::context& tls_client_context();
   void close_all();
-  std::shared_ptr<Connection> make_connection(TransportKind kind, tcp::socket socket);
+  std::shared_ptr<Connection> make_connection(TransportKind kind, tcp::socket socket, bool outgoing);
 
   asio::io_context& io;
   TransportConfig config;
@@ -69,6 +76,7 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   std::unique_ptr<asio::ssl::context> tls_client;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
   std::unordered_map<std::string, uint64_t> by_peer;  // "TCP 1.2.3.4:5060" → connection
+  std::unordered_map<std::string, size_t> per_source;  // remote address → accepted connections
   uint64_t next_connection_id = 1;
   asio::steady_timer reaper;
   bool reaper_armed = false;
@@ -83,7 +91,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual ~Connection() = default;
 
   virtual void start_accepted() = 0;
-  virtual void start_outgoing(const tcp::endpoint& peer) = 0;
+  // TLS: the peer must prove `server_name` (a host name or an IP literal)
+  // when the layer verifies peers.
+  virtual void start_outgoing(const tcp::endpoint& peer, const std::string& server_name) = 0;
   virtual void close() = 0;
 
   void send(std::string wire) {
@@ -98,9 +108,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& peer_key() const { return peer_key_; }
   void set_peer_key(std::string key) { peer_key_ = std::move(key); }
   bool closed() const { return closed_; }
+  bool ready() const { return ready_; }
+  bool accepted() const { return accepted_; }
+  void set_accepted() { accepted_ = true; }
   bool idle() const { return outbox_.empty() && !writing_; }
+  TimePoint created() const { return created_; }
   TimePoint last_activity() const { return last_activity_; }
   std::string& inbox() { return inbox_; }
+  // When the first byte of the message still incomplete in the inbox arrived.
+  std::optional<TimePoint> partial_since() const { return partial_since_; }
+  void set_partial_since(std::optional<TimePoint> when) { partial_since_ = when; }
 
  protected:
   virtual void flush() = 0;
@@ -116,7 +133,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool ready_ = false;
   bool writing_ = false;
   bool closed_ = false;
-  TimePoint last_activity_ = Clock::now();
+  bool accepted_ = false;
+  TimePoint created_ = Clock::now();
+  TimePoint last_activity_ = created_;
+  std::optional<TimePoint> partial_since_;
 };
 
 std::string peer_key(TransportKind kind, std::string_view address, uint16_t port);

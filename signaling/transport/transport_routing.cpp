@@ -59,17 +59,30 @@ Endpoint response_destination(const Via& via, const Endpoint& source) {
   return out;
 }
 
+bool requires_tls(const Message& request) {
+  if (request.request_uri().is_sips()) return true;
+  const std::vector<NameAddr> routes = request.routes();
+  return !routes.empty() && routes.front().uri.is_sips();
+}
+
+std::string next_hop_host(const Message& request) {
+  const std::vector<NameAddr> routes = request.routes();
+  const Uri& target = routes.empty() ? request.request_uri() : routes.front().uri;
+  return std::string(strip_brackets(target.host));
+}
+
 std::optional<Endpoint> request_destination(const Message& request,
                                             TransportKind default_transport) {
   const std::vector<NameAddr> routes = request.routes();
   const Uri& target = routes.empty() ? request.request_uri() : routes.front().uri;
   if (!target.is_sip()) return std::nullopt;
+  const bool tls_only = requires_tls(request);
   Endpoint out;
-  out.transport = target.is_sips() ? TransportKind::kTls : default_transport;
+  out.transport = tls_only ? TransportKind::kTls : default_transport;
   if (const auto transport = target.param("transport")) {
     TransportKind kind;
     if (!parse_transport(*transport, kind)) return std::nullopt;
-    if (!target.is_sips()) out.transport = kind;
+    if (!tls_only) out.transport = kind;
   }
   std::string_view host = target.host;
   if (const auto maddr = target.param("maddr")) host = *maddr;

@@ -26,11 +26,21 @@ Endpoint response_destination(const Via& top_via, const Endpoint& request_source
 
 // RFC 3261 §8.1.2 / §16.12 (loose routing): the next hop of an outgoing
 // request — the first Route URI if any, else the Request-URI; its maddr,
-// port and `transport` param (sips → TLS). Only numeric hosts (and
+// port and `transport` param. A sips: Request-URI or next hop always means
+// TLS, whatever the route's scheme or transport param says (§26.2.2: a SIPS
+// request is never downgraded on any hop). Only numeric hosts (and
 // "localhost") are resolved: the focus answers and calls back peers by the
 // addresses they gave; DNS (RFC 3263) is not done on the signalling thread.
 std::optional<Endpoint> request_destination(const Message& request,
                                             TransportKind default_transport);
+
+// True when the request must travel over TLS only (sips: Request-URI or
+// next hop, RFC 3261 §26.2.2).
+bool requires_tls(const Message& request);
+// The host the next hop of `request` must prove in its certificate (RFC
+// 5922 §7.1): the first Route's host, else the Request-URI's, brackets
+// stripped; empty when there is none.
+std::string next_hop_host(const Message& request);
 
 // True when `host` is a numeric IPv4 or IPv6 address (brackets allowed).
 bool is_ip_literal(std::string_view host);

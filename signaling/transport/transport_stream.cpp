@@ -1,5 +1,6 @@
 // TCP and TLS transports (RFC 3261 §18.3): Content-Length framing, one
-// connection per peer reused in both directions, idle reaping.
+// connection per peer reused in both directions, handshake / partial-message
+// / idle timeouts, a cap per source address, peer verification for ours.
 
 #include <algorithm>
 
@@ -24,7 +25,7 @@ class StreamConnection final : public Connection {
     if constexpr (kTls) {
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = shared()](const boost::system::error_code& error) {
-                                if (error) return self->fail();
+                                if (error) return self->fail_handshake();
                                 self->on_ready();
                               });
     } else {
@@ -32,13 +33,16 @@ class StreamConnection final : public Connection {
     }
   }
 
-  void start_outgoing(const tcp::endpoint& peer) override {
+  void start_outgoing(const tcp::endpoint& peer, const std::string& server_name) override {
+    if constexpr (kTls) {
+      if (!prove_name(server_name)) return fail();
+    }
     socket().async_connect(peer, [self = shared()](const boost::system::error_code& error) {
       if (error) return self->fail();
       if constexpr (kTls) {
         self->stream_.async_handshake(asio::ssl::stream_base::client,
                                       [self](const boost::system::error_code& handshake_error) {
-                                        if (handshake_error) return self->fail();
+                                        if (handshake_error) return self->fail_handshake();
                                         self->on_ready();
                                       });
       } else {
@@ -79,6 +83,31 @@ class StreamConnection final : public Connection {
 
   void fail() { close(); }
 
+  void fail_handshake() {
+    if (auto owner = owner_.lock()) ++owner->counters.tls_handshakes_failed;
+    close();
+  }
+
+  // RFC 5922 §7.1: the peer must hold a certificate for the host we meant
+  // to reach, an IP literal as an iPAddress SAN, a name as a dNSName SAN
+  // (SNI carries the name, RFC 6066 §3); wildcards never match (§7.2). The
+  // chain itself is checked by the context (verify_peer). False when the
+  // name cannot be set.
+  bool prove_name(const std::string& server_name) {
+    auto owner = owner_.lock();
+    if (!owner || !owner->config.tls_verify_peer) return true;
+    std::string name = server_name.empty() ? remote_.address : server_name;
+    SSL* ssl = stream_.native_handle();
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_WILDCARDS |
+                                               X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    boost::system::error_code error;
+    asio::ip::make_address(name, error);
+    if (!error) return X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1;
+    if (X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1) return false;
+    return SSL_set_tlsext_host_name(ssl, name.c_str()) == 1;
+  }
+
   void read() {
     stream_.async_read_some(asio::buffer(chunk_),
                             [self = shared()](const boost::system::error_code& error, size_t size) {
@@ -112,12 +141,37 @@ class StreamConnection final : public Connection {
 
 }  // namespace
 
+asio::ssl::context& TransportLayer::Impl::tls_client_context() {
+  if (!tls_client) {
+    auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1);
+    if (config.tls_verify_peer) {
+      boost::system::error_code error;
+      if (config.tls_ca_file.empty()) {
+        context->set_default_verify_paths(error);
+      } else {
+        context->load_verify_file(config.tls_ca_file, error);
+      }
+      // An unreadable CA file trusts nobody: every handshake then fails
+      // (counted), nothing falls back to not verifying.
+      context->set_verify_mode(asio::ssl::verify_peer);
+    } else {
+      context->set_verify_mode(asio::ssl::verify_none);
+    }
+    tls_client = std::move(context);
+  }
+  return *tls_client;
+}
+
 std::shared_ptr<Connection> TransportLayer::Impl::make_connection(TransportKind kind,
-                                                                  tcp::socket socket) {
+                                                                  tcp::socket socket,
+                                                                  bool outgoing) {
   const uint64_t id = next_connection_id++;
   std::shared_ptr<Connection> connection;
   if (kind == TransportKind::kTls) {
-    asio::ssl::context& context = tls_server ? *tls_server : *tls_client;
+    asio::ssl::context& context = outgoing ? tls_client_context() : *tls_server;
     connection = std::make_shared<StreamConnection<TlsStream>>(
         *this, id, TlsStream(std::move(socket), context));
   } else {
@@ -134,18 +188,26 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
         const std::shared_ptr<Impl> self = weak.lock();
         if (!self || self->closed || error == asio::error::operation_aborted) return;
         if (!error) {
+          boost::system::error_code endpoint_error;
+          const tcp::endpoint peer = socket.remote_endpoint(endpoint_error);
+          const std::string address = endpoint_error ? "" : peer.address().to_string();
           if (self->connections.size() >= self->config.max_connections) {
             ++self->counters.connections_refused;
             boost::system::error_code ignored;
             socket.close(ignored);
+          } else if (!endpoint_error &&
+                     self->per_source[address] >= self->config.max_connections_per_source) {
+            ++self->counters.connections_refused_source;
+            boost::system::error_code ignored;
+            socket.close(ignored);
           } else {
-            boost::system::error_code endpoint_error;
-            const tcp::endpoint peer = socket.remote_endpoint(endpoint_error);
             if (!endpoint_error) {
               ++self->counters.connections_accepted;
               socket.set_option(tcp::no_delay(true), endpoint_error);
-              auto connection = self->make_connection(kind, std::move(socket));
-              Endpoint remote{kind, peer.address().to_string(), peer.port(), connection->id()};
+              auto connection = self->make_connection(kind, std::move(socket), false);
+              connection->set_accepted();
+              ++self->per_source[address];
+              Endpoint remote{kind, address, peer.port(), connection->id()};
               // Responses and requests to this peer reuse the connection
               // (RFC 3261 §18.2.2, RFC 5923 style reuse).
               std::string key = peer_key(kind, remote.address, remote.port);
@@ -160,7 +222,8 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
       });
 }
 
-bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string wire) {
+bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string wire,
+                                       std::string_view server_name) {
   std::shared_ptr<Connection> connection;
   if (destination.connection != 0) {
     const auto it = connections.find(destination.connection);
@@ -182,20 +245,15 @@ bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string 
       ++counters.connections_refused;
       return false;
     }
-    if (destination.transport == TransportKind::kTls && !tls_client) {
-      auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      context->set_default_verify_paths();
-      context->set_verify_mode(asio::ssl::verify_peer);
-      tls_client = std::move(context);
-    }
     tcp::socket socket(io);
-    connection = make_connection(destination.transport, std::move(socket));
+    connection = make_connection(destination.transport, std::move(socket), true);
     connection->set_remote(
         Endpoint{destination.transport, destination.address, destination.port, connection->id()});
     connection->set_peer_key(key);
     by_peer[key] = connection->id();
     ++counters.connections_opened;
-    connection->start_outgoing(tcp::endpoint(address, destination.port));
+    connection->start_outgoing(tcp::endpoint(address, destination.port), std::string(server_name));
+    arm_reaper();
   }
   count_sent(wire.size());
   connection->send(std::move(wire));
@@ -215,7 +273,11 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
       }
       inbox.erase(0, blank);
     }
-    if (inbox.empty()) return;
+    if (inbox.empty()) {
+      connection.set_partial_since(std::nullopt);
+      return;
+    }
+    if (!connection.partial_since()) connection.set_partial_since(Clock::now());
     const Result<size_t> framed = frame_stream_message(inbox);
     if (!framed.ok()) {
       // §18.3: without a trustworthy Content-Length the stream cannot be
@@ -241,9 +303,11 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
       return;
     }
     const size_t size = framed.value();
-    if (size == 0) return;  // need more bytes
+    if (size == 0) return;  // need more bytes (partial_since keeps running)
     const std::string message = inbox.substr(0, size);
     inbox.erase(0, size);
+    // The next message, if any bytes of it are here, starts now.
+    connection.set_partial_since(std::nullopt);
     deliver(message, connection.remote());
   }
 }
@@ -251,35 +315,48 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
 void TransportLayer::Impl::forget(const Connection& connection) {
   const auto key = by_peer.find(connection.peer_key());
   if (key != by_peer.end() && key->second == connection.id()) by_peer.erase(key);
+  if (connection.accepted()) {
+    const auto source = per_source.find(connection.remote().address);
+    if (source != per_source.end() && --source->second == 0) per_source.erase(source);
+  }
   connections.erase(connection.id());
 }
 
 void TransportLayer::Impl::arm_reaper() {
   if (reaper_armed || closed) return;
   reaper_armed = true;
-  const Duration period = std::clamp<Duration>(config.idle_timeout / 4, Duration(50),
-                                               Duration(std::chrono::seconds(30)));
+  const Duration shortest =
+      std::min({config.handshake_timeout, config.idle_timeout, config.message_timeout});
+  const Duration period =
+      std::clamp<Duration>(shortest / 4, Duration(20), Duration(std::chrono::seconds(30)));
   reaper.expires_after(period);
   std::weak_ptr<Impl> weak = weak_from_this();
   reaper.async_wait([weak](const boost::system::error_code& error) {
     const std::shared_ptr<Impl> self = weak.lock();
     if (!self || error || self->closed) return;
     self->reaper_armed = false;
-    self->reap_idle();
+    self->reap();
     self->arm_reaper();
   });
 }
 
-void TransportLayer::Impl::reap_idle() {
+void TransportLayer::Impl::reap() {
   const TimePoint now = Clock::now();
-  std::vector<std::shared_ptr<Connection>> idle;
+  std::vector<std::pair<std::shared_ptr<Connection>, uint64_t*>> doomed;
   for (const auto& [id, connection] : connections) {
-    if (connection->idle() && now - connection->last_activity() >= config.idle_timeout) {
-      idle.push_back(connection);
+    if (!connection->ready()) {
+      if (now - connection->created() >= config.handshake_timeout) {
+        doomed.emplace_back(connection, &counters.connections_closed_handshake);
+      }
+    } else if (const auto since = connection->partial_since();
+               since && now - *since >= config.message_timeout) {
+      doomed.emplace_back(connection, &counters.connections_closed_partial);
+    } else if (connection->idle() && now - connection->last_activity() >= config.idle_timeout) {
+      doomed.emplace_back(connection, &counters.connections_closed_idle);
     }
   }
-  for (const auto& connection : idle) {
-    ++counters.connections_closed_idle;
+  for (const auto& [connection, counter] : doomed) {
+    ++*counter;
     connection->close();
   }
 }

@@ -1,6 +1,8 @@
 // Transports on 127.0.0.1: UDP and TCP round trips, stream framing (split and
 // coalesced messages, oversized input), Via received/rport stamping (RFC 3581)
-// and response routing (RFC 3261 §18.2.2).
+// and response routing (RFC 3261 §18.2.2); stream bounds (handshake, partial
+// message, idle, per-source cap), outgoing TLS verification (RFC 5922) and
+// sips: never leaving over anything but TLS (RFC 3261 §26.2.2).
 
 #include <gtest/gtest.h>
 
@@ -13,6 +15,8 @@
 #include <boost/asio/ssl.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "signaling/asio.hpp"
 #include "signaling/message/message.hpp"
@@ -121,6 +125,18 @@ TEST(RequestRouting, RouteBeforeRequestUriWithTransportParam) {
   request.add_header("Route", "<sip:192.0.2.5:5099;transport=tcp;lr>");
   EXPECT_EQ(request_destination(request, TransportKind::kUdp),
             (Endpoint{TransportKind::kTcp, "192.0.2.5", 5099, 0}));
+}
+
+// RFC 3261 §26.2.2: a sips: Request-URI goes over TLS on every hop, even
+// when the route it takes is a sip: URI asking for UDP.
+TEST(RequestRouting, SipsRequestUriIsNeverDowngradedByARoute) {
+  Message request = parse(options_text("127.0.0.1:5070"));
+  request.set_request_uri("sips:bob@127.0.0.1:5071");
+  request.add_header("Route", "<sip:192.0.2.5:5099;transport=udp;lr>");
+  EXPECT_EQ(request_destination(request, TransportKind::kUdp),
+            (Endpoint{TransportKind::kTls, "192.0.2.5", 5099, 0}));
+  EXPECT_TRUE(requires_tls(request));
+  EXPECT_EQ(next_hop_host(request), "192.0.2.5");
 }
 
 TEST(RequestRouting, SipsIsTlsOn5061AndHostnamesAreNotResolved) {
@@ -343,6 +359,269 @@ TEST_F(LiveTransportTest, SendToBadAddressFailsWithoutThrowing) {
   EXPECT_FALSE(transport_.send_request(request, Endpoint{TransportKind::kUdp, "::1", 5060, 0}))
       << "no IPv6 UDP listener";
   EXPECT_GE(transport_.counters().send_errors, 2u);
+}
+
+TEST_F(LiveTransportTest, SipsRequestToAUdpOrTcpDestinationIsRefusedAndNothingIsSent) {
+  TransportLayer peer(io_, config());
+  std::vector<Message> at_peer;
+  peer.set_handler([&](Message message, const Endpoint&) { at_peer.push_back(std::move(message)); });
+  const Endpoint udp_peer = peer.listen(TransportKind::kUdp, "127.0.0.1", 0);
+  const Endpoint tcp_peer = peer.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  transport_.listen(TransportKind::kUdp, "127.0.0.1", 0);
+  Message request = parse(options_text("127.0.0.1:1"));
+  request.set_request_uri("sips:bob@127.0.0.1:" + std::to_string(udp_peer.port));
+  EXPECT_FALSE(transport_.send_request(request, udp_peer));
+  EXPECT_FALSE(transport_.send_request(request, tcp_peer));
+  EXPECT_EQ(transport_.counters().sips_refused, 2u);
+  // The same request as sip: goes (the peer is reachable: the refusal was the scheme's).
+  request.set_request_uri("sip:bob@127.0.0.1:" + std::to_string(udp_peer.port));
+  EXPECT_TRUE(transport_.send_request(request, udp_peer));
+  ASSERT_TRUE(run_until([&] { return at_peer.size() == 1; }));
+  io_.run_for(50ms);
+  EXPECT_EQ(at_peer.size(), 1u);
+  EXPECT_EQ(transport_.connection_count(), 0u) << "no TCP connection was opened for the sips request";
+}
+
+// ---- stream connection bounds, each on its own with short timeouts
+
+TransportConfig bounded(Duration handshake, Duration message, Duration idle,
+                        size_t per_source = 64) {
+  TransportConfig config;
+  config.handshake_timeout = handshake;
+  config.message_timeout = message;
+  config.idle_timeout = idle;
+  config.max_connections_per_source = per_source;
+  return config;
+}
+
+// True once the server has closed `client` (EOF or reset), within `limit`.
+bool closed_by_peer(asio::io_context& io, tcp::socket& client, std::chrono::milliseconds limit,
+                    const std::function<void()>& every_50ms = {}) {
+  client.non_blocking(true);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto next_tick = std::chrono::steady_clock::now() + 50ms;
+  while (std::chrono::steady_clock::now() < deadline) {
+    io.run_for(5ms);
+    std::array<char, 256> sink{};
+    boost::system::error_code error;
+    client.read_some(asio::buffer(sink), error);
+    if (error == asio::error::eof || error == asio::error::connection_reset) return true;
+    if (every_50ms && std::chrono::steady_clock::now() >= next_tick) {
+      every_50ms();
+      next_tick += 50ms;
+    }
+  }
+  return false;
+}
+
+TEST(StreamBounds, TlsConnectionThatNeverHandshakesIsClosedAfterTheHandshakeTimeout) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("chorus-hs-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string();
+  const std::string key = (dir / "key.pem").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + key +
+      " -out " + cert + " -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "openssl CLI (deploy/setup installs it)";
+  asio::io_context io;
+  TransportConfig config = bounded(200ms, 10s, 10s);
+  config.tls_certificate_file = cert;
+  config.tls_private_key_file = key;
+  TransportLayer transport(io, config);
+  const Endpoint local = transport.listen(TransportKind::kTls, "127.0.0.1", 0);
+  tcp::socket client(io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(closed_by_peer(io, client, 3000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  EXPECT_EQ(transport.counters().connections_closed_handshake, 1u);
+  EXPECT_EQ(transport.counters().connections_closed_idle, 0u);
+  EXPECT_EQ(transport.connection_count(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StreamBounds, HalfAMessageTrickledByteByByteIsClosedAfterTheMessageTimeout) {
+  asio::io_context io;
+  TransportLayer transport(io, bounded(10s, 300ms, 10s));
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  const std::string text = options_text("127.0.0.1:5060", "", "TCP");
+  size_t sent = 0;
+  // One byte every 50 ms keeps the connection busy (never idle) but the
+  // message never completes.
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(closed_by_peer(io, client, 5000ms, [&] {
+    boost::system::error_code ignored;
+    if (sent + 1 < text.size()) client.write_some(asio::buffer(text.data() + sent++, 1), ignored);
+  }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_EQ(transport.counters().connections_closed_partial, 1u);
+  EXPECT_EQ(transport.counters().connections_closed_idle, 0u);
+  EXPECT_EQ(transport.counters().requests_received, 0u);
+}
+
+TEST(StreamBounds, CompleteMessagesRestartTheMessageClockAndASilentConnectionIdlesOut) {
+  asio::io_context io;
+  TransportLayer transport(io, bounded(10s, 300ms, 400ms));
+  size_t received = 0;
+  transport.set_handler([&](Message, const Endpoint&) { ++received; });
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  // Complete messages, each sent in two halves 100 ms apart, for 1 s: the
+  // message clock restarts with each, so the connection stays.
+  const std::string text = options_text("127.0.0.1:5060", "", "TCP");
+  int halves = 0;
+  const auto busy_until = std::chrono::steady_clock::now() + 900ms;
+  EXPECT_FALSE(closed_by_peer(io, client, 1000ms, [&] {
+    if (std::chrono::steady_clock::now() >= busy_until && halves % 2 == 0) return;
+    const size_t mid = text.size() / 2;
+    boost::system::error_code ignored;
+    if (halves++ % 2 == 0) {
+      asio::write(client, asio::buffer(text.data(), mid), ignored);
+    } else {
+      asio::write(client, asio::buffer(text.data() + mid, text.size() - mid), ignored);
+    }
+  }));
+  EXPECT_GE(received, 4u);
+  EXPECT_EQ(transport.counters().connections_closed_partial, 0u);
+  // Then silence: the idle timeout closes it.
+  ASSERT_TRUE(closed_by_peer(io, client, 3000ms));
+  EXPECT_EQ(transport.counters().connections_closed_idle, 1u);
+}
+
+TEST(StreamBounds, ConnectionsPerSourceAreCappedAndOtherSourcesStillConnect) {
+  asio::io_context io;
+  TransportLayer transport(io, bounded(10s, 10s, 10s, 2));
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), local.port);
+  auto connect_from = [&](const char* source) {
+    auto socket = std::make_unique<tcp::socket>(io);
+    socket->open(tcp::v4());
+    socket->bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    socket->connect(server);
+    return socket;
+  };
+  auto a = connect_from("127.0.0.1");
+  auto b = connect_from("127.0.0.1");
+  io.run_for(50ms);
+  auto c = connect_from("127.0.0.1");
+  EXPECT_TRUE(closed_by_peer(io, *c, 2000ms)) << "third connection from one source refused";
+  auto d = connect_from("127.0.0.2");
+  io.run_for(100ms);
+  EXPECT_EQ(transport.counters().connections_refused_source, 1u);
+  EXPECT_EQ(transport.counters().connections_accepted, 3u);
+  EXPECT_EQ(transport.connection_count(), 3u);
+  // A slot freed by a closed connection can be taken again.
+  a->close();
+  io.run_for(100ms);
+  auto e = connect_from("127.0.0.1");
+  io.run_for(100ms);
+  EXPECT_EQ(transport.counters().connections_accepted, 4u);
+  EXPECT_EQ(transport.counters().connections_refused_source, 1u);
+}
+
+// ---- outgoing TLS verification (RFC 5922 §7): certificates made for the test
+
+class TlsVerification : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("chorus-verify-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(make_ca("ca") && make_ca("rogue-ca")) << "openssl CLI (deploy/setup installs it)";
+    ASSERT_TRUE(make_leaf("good", "ca", "DNS:localhost,IP:127.0.0.1"));
+    ASSERT_TRUE(make_leaf("wrong-name", "ca", "DNS:focus.example.org,IP:192.0.2.9"));
+    ASSERT_TRUE(make_leaf("wildcard", "ca", "DNS:*.localhost"));
+    ASSERT_TRUE(make_leaf("untrusted", "rogue-ca", "DNS:localhost,IP:127.0.0.1"));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  bool make_ca(const std::string& name) {
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+        path(name + ".key") + " -out " + path(name + ".pem") + " -days 1 -subj /CN=" + name +
+        " >/dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+  }
+  bool make_leaf(const std::string& name, const std::string& ca, const std::string& san) {
+    std::ofstream(path(name + ".ext")) << "subjectAltName=" << san << "\n";
+    const std::string command =
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+        path(name + ".key") + " -out " + path(name + ".csr") + " -subj /CN=" + name +
+        " >/dev/null 2>&1 && openssl x509 -req -in " + path(name + ".csr") + " -CA " +
+        path(ca + ".pem") + " -CAkey " + path(ca + ".key") + " -CAcreateserial -days 1 -out " +
+        path(name + ".pem") + " -extfile " + path(name + ".ext") + " >/dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+  }
+
+  // A TLS peer with certificate `leaf`; our side sends an OPTIONS to
+  // sips:room@<host>:<port>. True when the peer received it.
+  bool delivered(const std::string& leaf, const std::string& host, bool verify = true) {
+    asio::io_context io;
+    TransportConfig peer_config;
+    peer_config.tls_certificate_file = path(leaf + ".pem");
+    peer_config.tls_private_key_file = path(leaf + ".key");
+    TransportLayer peer(io, peer_config);
+    size_t received = 0;
+    peer.set_handler([&](Message, const Endpoint&) { ++received; });
+    const Endpoint at = peer.listen(TransportKind::kTls, "127.0.0.1", 0);
+    TransportConfig ours;
+    ours.tls_ca_file = path("ca.pem");
+    ours.tls_verify_peer = verify;
+    TransportLayer transport(io, ours);
+    Message request = parse(options_text("127.0.0.1:5061", "", "TLS"));
+    request.set_request_uri("sips:room@" + host + ":" + std::to_string(at.port));
+    const std::optional<Endpoint> to = request_destination(request, TransportKind::kUdp);
+    EXPECT_TRUE(to && to->transport == TransportKind::kTls);
+    EXPECT_TRUE(transport.send_request(request, *to)) << "queued until the handshake";
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (received == 0 && transport.counters().tls_handshakes_failed == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      io.run_for(5ms);
+    }
+    io.run_for(20ms);
+    handshakes_failed_ = transport.counters().tls_handshakes_failed;
+    transport.close();
+    peer.close();
+    io.run_for(10ms);
+    return received == 1;
+  }
+
+  std::filesystem::path dir_;
+  uint64_t handshakes_failed_ = 0;
+};
+
+TEST_F(TlsVerification, ACertificateFromTheConfiguredCaNamingTheHostConnects) {
+  EXPECT_TRUE(delivered("good", "localhost"));
+  EXPECT_TRUE(delivered("good", "127.0.0.1")) << "an IP target matches an iPAddress SAN";
+  EXPECT_EQ(handshakes_failed_, 0u);
+}
+
+TEST_F(TlsVerification, ACertificateForAnotherNameIsRefused) {
+  EXPECT_FALSE(delivered("wrong-name", "localhost"));
+  EXPECT_EQ(handshakes_failed_, 1u);
+  EXPECT_FALSE(delivered("wrong-name", "127.0.0.1"));
+  EXPECT_EQ(handshakes_failed_, 1u);
+}
+
+TEST_F(TlsVerification, AWildcardNeverMatches) {  // RFC 5922 §7.2
+  EXPECT_FALSE(delivered("wildcard", "localhost"));
+  EXPECT_EQ(handshakes_failed_, 1u);
+}
+
+TEST_F(TlsVerification, ACertificateFromAnUntrustedCaIsRefused) {
+  EXPECT_FALSE(delivered("untrusted", "localhost"));
+  EXPECT_EQ(handshakes_failed_, 1u);
+}
+
+TEST_F(TlsVerification, VerificationOffOnlyByTheExplicitSetting) {
+  EXPECT_TRUE(TransportConfig{}.tls_verify_peer) << "on by default";
+  EXPECT_TRUE(delivered("untrusted", "localhost", false));
+  EXPECT_TRUE(delivered("wrong-name", "localhost", false));
 }
 
 TEST_F(LiveTransportTest, TlsListenerWithoutCertificateIsAStartupError) {
