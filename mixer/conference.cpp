@@ -60,25 +60,41 @@ Participant Conference::prepare_member(ParticipantId id, const CodecParams& code
   return Participant(id, codec, conference_rate);
 }
 
-bool Conference::adopt(Participant& slot, const ParticipantSettings& settings) {
+bool Conference::adopt(Participant& slot, const ParticipantSettings& settings,
+                       PreparedGroups* groups) {
   if (index_.contains(slot.id)) return false;
   const ParticipantId id = slot.id;
   index_[id] = parts_.size();
   parts_.push_back(std::move(slot));
-  Participant& p = parts_.back();
+  take(parts_.back(), settings, groups);
+  return true;
+}
+
+bool Conference::replace(Participant& slot, const ParticipantSettings& settings,
+                         PreparedGroups* groups) {
+  const auto i = index_of(slot.id);
+  if (!i) return false;
+  parts_[*i] = std::move(slot);
+  take(parts_[*i], settings, groups);
+  return true;
+}
+
+void Conference::take(Participant& p, const ParticipantSettings& settings,
+                      PreparedGroups* groups) {
   p.settings = settings;
   p.input_gain_q12 = gain_to_q12(settings.input_gain);
-  p.output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
+  p.output_gain = output_gain(settings);
   p.detector = TalkerDetector(config_.talker);
   // Built for another rate (the conference changed since): rebuild the
   // rate-dependent parts now. reconfigure() does it for everyone when this
   // member raises the rate.
   if (p.conference_rate != rate_) p.set_conference_rate(rate_);
+  offered_groups_ = groups;
   reconfigure();
-  return true;
+  offered_groups_ = nullptr;
 }
 
-bool Conference::remove(ParticipantId id) {
+bool Conference::remove(ParticipantId id, PreparedGroups* groups) {
   const auto it = index_.find(id);
   if (it == index_.end()) return false;
   const size_t i = it->second;
@@ -88,18 +104,23 @@ bool Conference::remove(ParticipantId id) {
     index_[parts_[i].id] = i;
   }
   parts_.pop_back();
+  offered_groups_ = groups;
   reconfigure();
+  offered_groups_ = nullptr;
   return true;
 }
 
-bool Conference::update(ParticipantId id, const ParticipantSettings& settings) {
+bool Conference::update(ParticipantId id, const ParticipantSettings& settings,
+                        PreparedGroups* groups) {
   const auto i = index_of(id);
   if (!i) return false;
   Participant& p = parts_[*i];
   p.settings = settings;
   p.input_gain_q12 = gain_to_q12(settings.input_gain);
-  p.output_gain = std::clamp(settings.output_gain, 0.0F, 8.0F);
+  p.output_gain = output_gain(settings);
+  offered_groups_ = groups;
   resolve_relations();
+  offered_groups_ = nullptr;
   return true;
 }
 
@@ -166,7 +187,18 @@ size_t Conference::group_for(SharedEncoder::Source source, const CodecParams& co
   for (size_t g = 0; g < groups_.size(); ++g) {
     if (groups_[g]->matches(source, codec, gain)) return g;
   }
+  // A group handed in with the member being adopted (built off this thread).
+  if (offered_groups_ != nullptr) {
+    for (std::unique_ptr<SharedEncoder>& offered : *offered_groups_) {
+      if (offered && offered->matches(source, codec, gain) && offered->conference_rate() == rate_) {
+        groups_.push_back(std::move(offered));
+        ++stats_.groups_adopted;
+        return groups_.size() - 1;
+      }
+    }
+  }
   groups_.push_back(std::make_unique<SharedEncoder>(source, codec, gain, rate_));
+  ++stats_.groups_built;
   return groups_.size() - 1;
 }
 

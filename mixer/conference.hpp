@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -55,6 +56,11 @@ struct ConferenceStats {
   uint64_t shared_encodes = 0;        // one per shared group in use per tick
   uint64_t events_dropped = 0;        // event buffer full
   uint64_t span_packets_missing = 0;  // a peer part's packet was not there in time
+  // Shared encoders adopted ready-made (prepare_groups) and built on the
+  // conference's own thread because none was handed in: a rate change, an
+  // output-gain change, or a conference driven without an engine.
+  uint64_t groups_adopted = 0;
+  uint64_t groups_built = 0;
 };
 
 // The mixing core of one conference (or of one shard's part of a spanning
@@ -83,12 +89,28 @@ class Conference {
   // parts when it differs). Throws when the codec cannot honour `codec`.
   static Participant prepare_member(ParticipantId id, const CodecParams& codec,
                                     int conference_rate);
+  // The output gain a member's settings give it (what a shared bus group
+  // built off the conference's thread must match).
+  static float output_gain(const ParticipantSettings& settings) {
+    return std::clamp(settings.output_gain, 0.0F, 8.0F);
+  }
   // Takes a slot from prepare_member(). False (slot untouched) when the id
-  // is taken.
-  bool adopt(Participant& slot, const ParticipantSettings& settings = {});
-  bool remove(ParticipantId id);
+  // is taken. Of `groups` (shared encoders built off the conference's
+  // thread), the ones this conference needs and lacks at its rate are taken
+  // over; the rest stay where they are (the caller frees them).
+  bool adopt(Participant& slot, const ParticipantSettings& settings = {},
+             PreparedGroups* groups = nullptr);
+  // A member's new slot (a codec change) in place of its old one, with one
+  // reconfiguration at the rate the new codec gives. False (slot untouched)
+  // for an unknown id.
+  bool replace(Participant& slot, const ParticipantSettings& settings,
+               PreparedGroups* groups = nullptr);
+  // `groups` as for adopt(): what the conference needs when the rate falls.
+  bool remove(ParticipantId id, PreparedGroups* groups = nullptr);
   // Role, mute, deaf, hold, gains, whisper targets. False for an unknown id.
-  bool update(ParticipantId id, const ParticipantSettings& settings);
+  // `groups` as for adopt(): a bus group for a new output gain.
+  bool update(ParticipantId id, const ParticipantSettings& settings,
+              PreparedGroups* groups = nullptr);
   // Music on hold from a file (any libsndfile format); empty = built-in tune.
   // Throws std::runtime_error when the file cannot be read (configuration).
   void set_music(const std::string& file);
@@ -146,6 +168,9 @@ class Conference {
   };
 
   void reconfigure();  // after membership or rate changes
+  // A slot just placed in parts_: settings, gains, detector, rate; then
+  // reconfigure() with `groups` on offer.
+  void take(Participant& p, const ParticipantSettings& settings, PreparedGroups* groups);
   std::shared_ptr<const MohClip> music_at_rate() const;
   void resolve_relations();  // whisper edges, alone-in-room, groups per listener
   size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain);
@@ -163,6 +188,7 @@ class Conference {
   std::vector<Participant> parts_;  // dense: every per-tick pass walks it
   std::unordered_map<ParticipantId, size_t> index_;
   std::vector<std::unique_ptr<SharedEncoder>> groups_;
+  PreparedGroups* offered_groups_ = nullptr;  // during adopt() only
   std::vector<std::pair<size_t, size_t>> whisper_edges_;  // (whisperer, target)
   std::vector<int32_t> bus_;                              // int32 accumulator, one tick at kMaxRate
   std::vector<Pick> picks_;                               // top-K scratch

@@ -315,13 +315,19 @@ std::optional<CommandId> Engine::submit(Command command) {
     // Built here: a codec that cannot be built fails now and the member
     // keeps the old one.
     PreparedPtr prepared = make_prepared();
-    const int rate = std::max(placement.max_rate, command.codec.sample_rate);
+    const bool spanning = placement.parts.size() > 1;
+    const int rate =
+        rate_after(placement, part_index, command.participant, &command.codec, spanning);
+    std::vector<GroupKey> group_keys;
     try {
       prepared->decoder = make_decoder(command.codec);
       if (command.stream.telephone_event_pt == 0) {
         prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
       }
       prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
+      prepared->groups =
+          prepare_groups(placement, part_index, command.participant, &command.codec,
+                         Conference::output_gain(command.settings), rate, group_keys);
     } catch (const std::exception&) {
       command.id = next_id_++;
       fail_now(command, Failure::kCodec);
@@ -329,10 +335,33 @@ std::optional<CommandId> Engine::submit(Command command) {
     }
     prepared->music = placement.music;
     command.prepared = std::move(prepared);
+    record_groups(placement.parts[part_index], rate, group_keys);
+    w->second.codec = command.codec;
+    w->second.gain = Conference::output_gain(command.settings);
     if (command.codec.sample_rate > placement.max_rate) {
       placement.max_rate = command.codec.sample_rate;
       if (placement.parts.size() > 1) relink(command.conference, placement);
     }
+  }
+  if (command.kind == Kind::kRemoveParticipant || command.kind == Kind::kUpdateParticipant) {
+    // What the conference would otherwise build on its tick: once this
+    // member has left, at a lower rate, the groups the others use; for a new
+    // output gain, its bus group.
+    const bool leaving = command.kind == Kind::kRemoveParticipant;
+    const CodecParams codec = w->second.codec;
+    const float gain = leaving ? 1.0F : Conference::output_gain(command.settings);
+    const CodecParams* staying = leaving ? nullptr : &codec;
+    const int rate = rate_after(placement, part_index, command.participant, staying,
+                                placement.parts.size() > 1);
+    std::vector<GroupKey> keys;
+    PreparedGroups groups =
+        prepare_groups(placement, part_index, command.participant, staying, gain, rate, keys);
+    if (!groups.empty()) {
+      command.prepared = make_prepared();
+      command.prepared->groups = std::move(groups);
+    }
+    record_groups(placement.parts[part_index], rate, keys);
+    if (!leaving) w->second.gain = gain;
   }
   command.id = accept(command.kind, 1, command.conference, command.participant);
   if (command.kind == Kind::kRemoveParticipant) {
@@ -383,16 +412,21 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
     forget_if_fresh();
     return std::nullopt;
   }
-  // Built here, off the shard: decoder, in-band DTMF, the mix slot, music,
-  // and the stream with its sockets bound.
-  const int rate = std::max(placement.max_rate, command.codec.sample_rate);
+  // Built here, off the shard: decoder, in-band DTMF, the mix slot and its
+  // shared encoders, music, and the stream with its sockets bound.
+  const bool spanning = placement.parts.size() + (chosen ? 0 : 1) > 1;
+  const int rate = rate_after(placement, chosen, command.participant, &command.codec, spanning);
   PreparedPtr prepared = make_prepared();
+  std::vector<GroupKey> group_keys;
   try {
     prepared->decoder = make_decoder(command.codec);
     if (command.stream.telephone_event_pt == 0) {
       prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
     }
     prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
+    prepared->groups =
+        prepare_groups(placement, chosen, command.participant, &command.codec,
+                       Conference::output_gain(command.settings), rate, group_keys);
   } catch (const std::exception&) {
     forget_if_fresh();
     command.id = next_id_++;
@@ -417,7 +451,7 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
   // Committed.
   bool relink_needed = false;
   if (!chosen) {
-    placement.parts.push_back({s, 0});
+    placement.parts.push_back({s, 0, {}, 0});
     chosen = placement.parts.size() - 1;
     relink_needed = placement.parts.size() > 1;
   }
@@ -428,13 +462,70 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
   if (relink_needed) relink(command.conference, placement);
   command.id = accept(command.kind, 1, command.conference, command.participant);
   Part& part = placement.parts[*chosen];
+  record_groups(part, rate, group_keys);
   ++part.participants;
   ++shards_[s].load;
-  placement.where[command.participant] = {*chosen, command.id};
+  placement.where[command.participant] = {*chosen, command.id, command.codec,
+                                         Conference::output_gain(command.settings)};
   streams_[command.id] = {s, port, command.conference, command.participant, false};
   const CommandId id = command.id;
   enqueue(s, std::move(command));
   return id;
+}
+
+int Engine::rate_after(const Placement& placement, std::optional<size_t> part,
+                       ParticipantId member, const CodecParams* codec, bool spanning) const {
+  if (spanning) return std::max(placement.max_rate, codec != nullptr ? codec->sample_rate : 0);
+  int rate = 8000;  // Conference::reconfigure's floor
+  if (part) {
+    for (const auto& [id, w] : placement.where) {
+      if (w.part == *part && id != member) rate = std::max(rate, w.codec.sample_rate);
+    }
+  }
+  if (codec != nullptr) rate = std::max(rate, codec->sample_rate);
+  return rate;
+}
+
+PreparedGroups Engine::prepare_groups(const Placement& placement, std::optional<size_t> part,
+                                      ParticipantId member, const CodecParams* codec, float gain,
+                                      int rate, std::vector<GroupKey>& keys) const {
+  auto contains = [](const std::vector<GroupKey>& in, const GroupKey& key) {
+    return std::any_of(in.begin(), in.end(), [&](const GroupKey& k) {
+      return k.source == key.source && k.codec == key.codec && k.gain == key.gain;
+    });
+  };
+  auto member_keys = [](const CodecParams& c, float g) {
+    return std::array<GroupKey, 3>{GroupKey{SharedEncoder::Source::kBus, c, g},
+                                   GroupKey{SharedEncoder::Source::kSilence, c, 1.0F},
+                                   GroupKey{SharedEncoder::Source::kMusic, c, 1.0F}};
+  };
+  const Part* held = part ? &placement.parts[*part] : nullptr;
+  const bool same_rate = held != nullptr && held->groups_rate == rate;
+  std::vector<GroupKey> wanted;
+  if (codec != nullptr) {
+    for (const GroupKey& k : member_keys(*codec, gain)) wanted.push_back(k);
+  }
+  if (!same_rate && part) {
+    // A new rate: the conference drops its groups and rebuilds those its
+    // members use.
+    for (const auto& [id, w] : placement.where) {
+      if (w.part != *part || id == member) continue;
+      for (const GroupKey& k : member_keys(w.codec, w.gain)) wanted.push_back(k);
+    }
+  }
+  if (same_rate) keys = held->groups;
+  PreparedGroups groups;
+  for (const GroupKey& key : wanted) {
+    if (contains(keys, key)) continue;
+    groups.push_back(std::make_unique<SharedEncoder>(key.source, key.codec, key.gain, rate));
+    keys.push_back(key);
+  }
+  return groups;
+}
+
+void Engine::record_groups(Part& part, int rate, std::vector<GroupKey>& keys) {
+  part.groups = std::move(keys);
+  part.groups_rate = rate;
 }
 
 void Engine::close_stream_record(CommandId add) {
@@ -557,6 +648,7 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.commands_applied = media.commands_applied();
   st.mix_ticks = media.mix_ticks();
   st.decodes_skipped = media.decodes_skipped();
+  st.groups_built_on_tick = media.groups_built_on_tick();
   st.frames_fec_recovered = media.frames_fec_recovered();
   st.frames_concealed = media.frames_concealed();
   return st;

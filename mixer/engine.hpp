@@ -78,13 +78,27 @@ class Engine : public MediaEngine {
   void set_command_ring_capacity_for_test(size_t index, size_t slots);
 
  private:
+  // A shared encoder this engine built for a part (ARCHITECTURE.md "Media
+  // commands"): the part's conference is taken to hold it from then on.
+  struct GroupKey {
+    SharedEncoder::Source source;
+    CodecParams codec;
+    float gain;
+  };
   struct Part {
     size_t shard;
     size_t participants = 0;
+    // The shared encoders handed to this part's conference, at groups_rate
+    // (the conference keeps a group until its rate changes, then rebuilds
+    // the ones its members use).
+    std::vector<GroupKey> groups;
+    int groups_rate = 0;
   };
   struct Where {
     size_t part;
     CommandId add;  // the add that made the participant's stream
+    CodecParams codec;
+    float gain = 1.0F;  // output gain (Conference::output_gain)
   };
   struct Placement {
     std::vector<Part> parts;
@@ -128,6 +142,21 @@ class Engine : public MediaEngine {
   size_t least_loaded_shard(const Placement& placement) const;
   std::optional<size_t> choose_part(const Placement& placement) const;
   void relink(ConferenceId id, Placement& placement);
+  // The rate `part`'s conference runs at once `member` has `codec` (nullptr:
+  // once it has left): the highest member rate, or the placement's rate for
+  // a conference spanning shards (fixed for all its parts). `part` nullopt:
+  // a part this command creates.
+  int rate_after(const Placement& placement, std::optional<size_t> part, ParticipantId member,
+                 const CodecParams* codec, bool spanning) const;
+  // The shared encoders `part`'s conference will lack once `member` has
+  // `codec` at output gain `gain` (nullptr: has left) and the conference
+  // runs at `rate`: at a new rate every group its members use, else the
+  // member's own. Built here, off the shard; `keys` is what the part holds
+  // once the command applies (record_groups, after it is committed).
+  PreparedGroups prepare_groups(const Placement& placement, std::optional<size_t> part,
+                                ParticipantId member, const CodecParams* codec, float gain,
+                                int rate, std::vector<GroupKey>& keys) const;
+  static void record_groups(Part& part, int rate, std::vector<GroupKey>& keys);
   // Whether shard `s` takes one more command now (ring or retry queue).
   bool can_take(size_t s) const;
   bool can_take_add(size_t s);

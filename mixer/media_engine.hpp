@@ -49,6 +49,7 @@ struct ShardStatus {
   uint64_t commands_applied = 0;      // commands the shard applied (fan-out parts counted each)
   uint64_t mix_ticks = 0;             // ticks the mixer ran
   uint64_t decodes_skipped = 0;       // RFC 6464 silent packets not decoded
+  uint64_t groups_built_on_tick = 0;  // shared encoders the tick had to build itself
   uint64_t frames_fec_recovered = 0;  // lost frames rebuilt from Opus in-band FEC
   uint64_t frames_concealed = 0;      // lost frames concealed by the decoder
 };

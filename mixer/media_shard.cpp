@@ -131,10 +131,12 @@ void MediaShard::add_participant(Command& c) {
   // The stream table is full or the kernel refused the watch: the prepared
   // objects are freed with the command, the port returns on the kFailed.
   if (!shard_.attach(stream)) return complete(c, Failure::kNoPort);
-  if (!r.conference.adopt(*pr->slot, c.settings)) {
+  const uint64_t built = r.conference.stats().groups_built;
+  if (!r.conference.adopt(*pr->slot, c.settings, &pr->groups)) {
     shard_.detach(stream);
     return complete(c, Failure::kDuplicate);
   }
+  count_groups_built(r.conference.stats().groups_built - built);
   auto m = std::make_unique<Member>();
   m->conference = c.conference;
   m->id = c.participant;
@@ -163,8 +165,9 @@ void MediaShard::set_codec(Command& c) {
   // The new mix slot (its encoder, resampler and groups) was built off the
   // shard: swap it in. Nothing here can fail, so the old codec stays unless
   // the whole change applies.
-  r->conference.remove(c.participant);
-  r->conference.adopt(*pr->slot, c.settings);
+  const uint64_t built = r->conference.stats().groups_built;
+  r->conference.replace(*pr->slot, c.settings, &pr->groups);
+  count_groups_built(r->conference.stats().groups_built - built);
   m.decoder = std::move(pr->decoder);
   m.inband_dtmf = std::move(pr->inband_dtmf);
   m.payload_type = c.payload_type;
@@ -175,12 +178,12 @@ void MediaShard::set_codec(Command& c) {
   complete(c, Failure::kNone);
 }
 
-void MediaShard::remove_participant(Room& r, ParticipantId id) {
+void MediaShard::remove_participant(Room& r, ParticipantId id, PreparedGroups* groups) {
   const auto it = r.members.find(id);
   if (it == r.members.end()) return;
   // The graveyard keeps the object two ticks; its sockets close now.
   shard_.retire(std::move(it->second->stream));
-  r.conference.remove(id);
+  r.conference.remove(id, groups);
   r.members.erase(it);
   reindex(r);
   participants_.fetch_sub(1, std::memory_order_relaxed);
@@ -263,7 +266,10 @@ void MediaShard::apply(Command& c) {
       const auto it = r->members.find(c.participant);
       if (it == r->members.end()) return complete(c, Failure::kUnknownParticipant);
       const rtp::StreamStats stats = it->second->stream->snapshot(std::chrono::steady_clock::now());
-      remove_participant(*r, c.participant);
+      const uint64_t built = r->conference.stats().groups_built;
+      // The rate may fall: the groups the others use come with the command.
+      remove_participant(*r, c.participant, c.prepared ? &c.prepared->groups : nullptr);
+      count_groups_built(r->conference.stats().groups_built - built);
       return complete(c, Failure::kNone, 0, &stats);
     }
     case Command::Kind::kSetCodec:
@@ -271,9 +277,12 @@ void MediaShard::apply(Command& c) {
     case Command::Kind::kUpdateParticipant: {
       Room* r = room(c.conference);
       if (r == nullptr) return complete(c, Failure::kUnknownConference);
-      if (!r->conference.update(c.participant, c.settings)) {
+      const uint64_t built = r->conference.stats().groups_built;
+      if (!r->conference.update(c.participant, c.settings,
+                                c.prepared ? &c.prepared->groups : nullptr)) {
         return complete(c, Failure::kUnknownParticipant);
       }
+      count_groups_built(r->conference.stats().groups_built - built);  // a new output gain
       return complete(c, Failure::kNone);
     }
     case Command::Kind::kSetRemote:

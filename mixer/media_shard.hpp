@@ -95,6 +95,11 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   // Packets not decoded because their RFC 6464 level said silence
   // (level >= kSilentLevelDbov): the member counts as silent that tick.
   uint64_t decodes_skipped() const { return decodes_skipped_.load(std::memory_order_relaxed); }
+  // Shared encoders a conference built on this thread because the command
+  // brought none (ConferenceStats::groups_built).
+  uint64_t groups_built_on_tick() const {
+    return groups_built_on_tick_.load(std::memory_order_relaxed);
+  }
   static constexpr uint8_t kSilentLevelDbov = 60;  // -60 dBov and quieter
   const DurationHistogram& mix_durations_us() const { return mix_durations_; }
 
@@ -174,7 +179,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   void apply(Command& command);
   void apply_pending(size_t adds_budget);
   void add_participant(Command& command);
-  void remove_participant(Room& room, ParticipantId id);
+  void remove_participant(Room& room, ParticipantId id, PreparedGroups* groups = nullptr);
   void set_codec(Command& command);
   bool waits_in_fifo(const Command& command);
   // Cancels every pending entry `match` accepts (kFailed/kCancelled); true
@@ -186,6 +191,9 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   Room& room_or_create(ConferenceId id, const Command& command);
   Member* member(ConferenceId conference, ParticipantId id);
   void tick_room(ConferenceId id, Room& room, uint64_t tick);
+  void count_groups_built(uint64_t n) {
+    if (n != 0) groups_built_on_tick_.fetch_add(n, std::memory_order_relaxed);
+  }
   void decode_input(Room& room, size_t index, ConferenceId id);
   // Completions: never dropped (a full ring keeps them in backlog_).
   void complete(const Command& command, Failure failure, uint64_t value = 0,
@@ -214,6 +222,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   std::atomic<uint64_t> fec_recovered_{0};
   std::atomic<uint64_t> concealed_{0};
   std::atomic<uint64_t> decodes_skipped_{0};
+  std::atomic<uint64_t> groups_built_on_tick_{0};
   std::atomic<uint64_t> events_dropped_{0};
   DurationHistogram mix_durations_;
 };

@@ -4,10 +4,12 @@
 // ARCHITECTURE.md "Media commands".
 //
 //   kAddParticipant  decoder, in-band DTMF detector (only without RFC 4733),
-//                    the member's mix slot, the rtp::Stream with its sockets
+//                    the member's mix slot and the shared encoders it would
+//                    join (the conference adopts those it lacks), the rtp::Stream with its sockets
 //                    bound (port from the engine's pool for that shard), and
 //                    the conference's music
-//   kSetCodec        decoder, in-band DTMF detector, mix slot, music
+//   kSetCodec        decoder, in-band DTMF detector, mix slot, shared
+//                    encoders, music
 //   kSetMusic        music (every conference rate)
 //   kSetSpan         music (a spanning part may be created by it)
 //
@@ -26,6 +28,7 @@
 #include "mixer/dtmf_detector.hpp"
 #include "mixer/moh_source.hpp"
 #include "mixer/participant.hpp"
+#include "mixer/shared_encoder.hpp"
 #include "rtp/stream.hpp"
 
 namespace chorus::mixer {
@@ -34,6 +37,7 @@ struct Prepared {
   std::unique_ptr<Decoder> decoder;
   std::unique_ptr<DtmfDetector> inband_dtmf;
   std::optional<Participant> slot;
+  PreparedGroups groups;  // the shared encoders the slot would join
   std::unique_ptr<rtp::Stream> stream;
   std::shared_ptr<const MusicClips> music;
 };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "mixer/codec.hpp"
 #include "mixer/frame.hpp"
@@ -45,6 +46,7 @@ class EncodeChain {
   const Frame& output() const { return ring_[current_]; }  // rendered PCM, conference rate
   std::span<const uint8_t> payload() const { return {payload_.data(), payload_size_}; }
   const CodecParams& codec() const { return codec_; }
+  int conference_rate() const { return conference_rate_; }
   uint64_t encodes() const { return encodes_; }
   const Limiter& limiter() const { return limiter_; }
 
@@ -89,6 +91,7 @@ class SharedEncoder : public HugePageAllocated<SharedEncoder> {
   bool matches(Source source, const CodecParams& codec, float gain) const {
     return source_ == source && chain_.codec() == codec && gain_ == gain;
   }
+  int conference_rate() const { return chain_.conference_rate(); }
   Source source() const { return source_; }
   float gain() const { return gain_; }
   EncodeChain& chain() { return chain_; }
@@ -113,5 +116,13 @@ class SharedEncoder : public HugePageAllocated<SharedEncoder> {
   float gain_;
   EncodeChain chain_;
 };
+
+// The shared encoders a new member would join (its bus group at its output
+// gain, the silence and the music group), built off the shard thread with
+// the member's mix slot (Conference::prepare_groups) and handed to
+// Conference::adopt, which takes those its conference lacks.
+// When the member raises the conference's rate, the groups its members
+// already use come too, rebuilt at the new rate.
+using PreparedGroups = std::vector<std::unique_ptr<SharedEncoder>>;
 
 }  // namespace chorus::mixer

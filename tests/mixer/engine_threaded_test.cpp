@@ -153,6 +153,62 @@ TEST(Engine, ConferenceOutgrowingAPartSpansAnotherShard) {
   EXPECT_EQ(failed->failure, Failure::kUnknownParticipant);
 }
 
+// The shared encoders (bus, silence, music) a member's listeners share are
+// built by the engine with the command, off the shard: joins with one codec
+// and with a second output gain, a join that raises the room from 8 to
+// 48 kHz (every group the others use rebuilt at the new rate), a codec
+// change and a leave that take it back to 8 kHz, and a gain change all leave
+// the shard nothing to build on its tick.
+TEST(Engine, SharedEncodersAreBuiltOffTheShard) {
+  Engine engine(testing::loopback_engine(testing::test_port_base(44000, 100), 100));
+  engine.start();
+  EventLog log(engine);
+  auto run = [&](Command c) {
+    const auto id = engine.submit(std::move(c));
+    ASSERT_TRUE(id.has_value());
+    const auto done = log.wait(*id);
+    ASSERT_TRUE(done.has_value());
+    ASSERT_EQ(done->kind, Event::Kind::kDone) << failure_name(done->failure);
+  };
+  auto join = [&](ParticipantId p, CodecId codec, float gain) {
+    Command c = testing::pcmu_add(9, p);
+    c.codec = default_params(codec);
+    c.payload_type = codec == CodecId::kOpus ? 111 : 0;
+    c.settings.output_gain = gain;
+    run(std::move(c));
+  };
+  auto command = [](Command::Kind kind, ParticipantId p) {
+    Command c;
+    c.kind = kind;
+    c.conference = 9;
+    c.participant = p;
+    return c;
+  };
+  auto built = [&] { return engine.shard_status(0).groups_built_on_tick; };
+
+  join(1, CodecId::kPcmu, 1.0F);
+  join(2, CodecId::kPcmu, 1.0F);
+  join(3, CodecId::kPcmu, 2.0F);
+  EXPECT_EQ(built(), 0u);
+  join(4, CodecId::kOpus, 1.0F);  // 8 -> 48 kHz
+  EXPECT_EQ(built(), 0u);
+
+  Command change = command(Command::Kind::kSetCodec, 4);  // back to 8 kHz
+  change.codec = default_params(CodecId::kPcmu);
+  change.payload_type = 0;
+  run(std::move(change));
+  EXPECT_EQ(built(), 0u);
+
+  Command gain = command(Command::Kind::kUpdateParticipant, 1);
+  gain.settings.output_gain = 3.0F;
+  run(std::move(gain));
+  EXPECT_EQ(built(), 0u);
+
+  join(5, CodecId::kOpus, 1.0F);
+  run(command(Command::Kind::kRemoveParticipant, 5));  // 48 -> 8 kHz
+  EXPECT_EQ(built(), 0u);
+}
+
 TEST(Engine, FanOutCommandsToASpanningConferenceCompleteOnce) {
   EngineConfig config = testing::loopback_engine(testing::test_port_base(43000, 100), 100, 2);
   config.max_per_part = 2;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "mixer/codec.hpp"
@@ -65,6 +66,49 @@ TEST(SharedEncoding, DifferentCodecSettingsDoNotShare) {
   EXPECT_EQ(c.payload(1).data(), c.payload(3).data());
   EXPECT_NE(c.payload(1).data(), c.payload(2).data());
   EXPECT_NE(c.payload(2).data(), c.payload(4).data());
+}
+
+// Groups handed to adopt() are taken when the conference lacks them at its
+// rate; otherwise the conference builds its own (and counts them).
+TEST(SharedEncoding, AdoptTakesOfferedGroupsItLacks) {
+  Conference c(testing::config(3));
+  const CodecParams pcmu = default_params(CodecId::kPcmu);
+  auto offer = [&](float gain, int rate) {
+    PreparedGroups g;
+    g.push_back(std::make_unique<SharedEncoder>(SharedEncoder::Source::kBus, pcmu, gain, rate));
+    g.push_back(std::make_unique<SharedEncoder>(SharedEncoder::Source::kSilence, pcmu, 1.0F, rate));
+    g.push_back(std::make_unique<SharedEncoder>(SharedEncoder::Source::kMusic, pcmu, 1.0F, rate));
+    return g;
+  };
+  PreparedGroups first = offer(1.0F, 8000);
+  Participant a = Conference::prepare_member(1, pcmu, 8000);
+  ASSERT_TRUE(c.adopt(a, {}, &first));
+  EXPECT_EQ(c.stats().groups_adopted, 3u);
+  EXPECT_EQ(c.stats().groups_built, 0u);
+  EXPECT_TRUE(std::all_of(first.begin(), first.end(), [](const auto& g) { return !g; }));
+
+  // The same groups again: nothing taken, nothing built, the offer intact.
+  PreparedGroups same = offer(1.0F, 8000);
+  Participant b = Conference::prepare_member(2, pcmu, 8000);
+  ASSERT_TRUE(c.adopt(b, {}, &same));
+  EXPECT_EQ(c.stats().groups_adopted, 3u);
+  EXPECT_EQ(c.stats().groups_built, 0u);
+  EXPECT_TRUE(std::all_of(same.begin(), same.end(), [](const auto& g) { return bool(g); }));
+
+  // Built for the wrong rate: not used; without an offer: built here.
+  PreparedGroups wrong_rate = offer(2.0F, 48000);
+  ParticipantSettings louder;
+  louder.output_gain = 2.0F;
+  Participant d = Conference::prepare_member(3, pcmu, 8000);
+  ASSERT_TRUE(c.adopt(d, louder, &wrong_rate));
+  EXPECT_EQ(c.stats().groups_built, 1u);
+  ASSERT_TRUE(c.add(4, pcmu, [] {
+    ParticipantSettings s;
+    s.output_gain = 4.0F;
+    return s;
+  }()));
+  EXPECT_EQ(c.stats().groups_built, 2u);
+  EXPECT_EQ(c.shared_groups(), 5u);
 }
 
 // Decodes listener 1's Opus stream while it moves between its own encoder
