@@ -134,6 +134,9 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
             &ShardMetrics::commands_refused);
   per_shard("chorus_media_retry_queue", "gauge", "Commands waiting in the engine's retry queue.",
             &ShardMetrics::retry_queue);
+  per_shard("chorus_shard_encoder_groups_built_total", "counter",
+            "Shared encoders a shard had to build on its own tick (the command brought none).",
+            &ShardMetrics::groups_built_on_tick);
   per_shard("chorus_shard_members", "gauge", "Participants a media shard holds.",
             &ShardMetrics::members);
   per_shard("chorus_shard_streams", "gauge", "RTP streams open on a media shard.",
