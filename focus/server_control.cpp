@@ -284,14 +284,18 @@ std::string Server::member_state_endpoint(const Call& call) const {
 std::optional<ConferenceState> Server::room_state(std::string_view room_name) const {
   if (room_name == options_.park_user) return park_state();
   const Room* room = rooms_.find(room_name);
-  if (room == nullptr) return std::nullopt;
+  const RoomPolicy* policy = policy_for(room_name);
+  // A configured room exists before its first call and after its last (a
+  // subscription to it gets a conference-info with no users); an ad-hoc
+  // room only while it has calls.
+  if (room == nullptr && policy == nullptr) return std::nullopt;
   ConferenceState state;
   state.room = std::string(room_name);
   state.entity = conference_uri(room_name);
   state.subject = std::string(room_name);
-  const RoomPolicy* policy = policy_for(room_name);
   state.max_members = static_cast<uint32_t>(
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
+  if (room == nullptr) return state;
   // O(room): during a Replaces the replacing call stands for the member.
   const std::vector<Call*> calls = room->calls();
   std::vector<const sip::DialogId*> replaced;

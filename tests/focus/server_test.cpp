@@ -57,6 +57,7 @@ class ServerTest : public ::testing::Test {
     options.rtp_last = 41009;
     options.slow_room_prefix = "slow-";  // the SlowRoom* tests ring
     options.ring_delay = 2000ms;
+    options.rooms.push_back({"planned", "", 0});  // listed, never called into
     return options;
   }
   static sip::StackConfig client_config() {
@@ -224,6 +225,34 @@ TEST_F(ServerTest, RefusalsNameTheProblem) {
     }
   }
   EXPECT_EQ(server_.call_count(), 0u);
+}
+
+// A listed room exists before anyone calls it: a conference subscription is
+// accepted and its first NOTIFY is a full conference-info with no users. An
+// ad-hoc room nobody is in does not exist: 404.
+TEST_F(ServerTest, SubscribeToAListedRoomBeforeItStartsGetsAnEmptyConference) {
+  Message listed = request(Method::kSubscribe, "planned");
+  listed.set_header("Event", "conference");
+  listed.set_header("Expires", "60");
+  const auto responses = exchange(std::move(listed));
+  ASSERT_FALSE(responses.empty());
+  EXPECT_EQ(responses.back().status(), 200);
+  ASSERT_TRUE(run_until([&] { return !client_requests_.empty(); }));
+  const Message& notify = client_requests_.front();
+  EXPECT_EQ(notify.method(), Method::kNotify);
+  EXPECT_EQ(notify.content_type(), "application/conference-info+xml");
+  const std::string body(notify.body());
+  EXPECT_NE(body.find("state=\"full\""), std::string::npos) << body;
+  EXPECT_NE(body.find("<user-count>0</user-count>"), std::string::npos) << body;
+  EXPECT_EQ(body.find("<user "), std::string::npos) << body;
+  EXPECT_NE(notify.header("Subscription-State")->find("active"), std::string_view::npos);
+
+  call_id_ = "adhoc-" + call_id_;
+  Message adhoc = request(Method::kSubscribe, "nobody-here");
+  adhoc.set_header("Event", "conference");
+  const auto refused = exchange(std::move(adhoc));
+  ASSERT_FALSE(refused.empty());
+  EXPECT_EQ(refused.back().status(), 404);
 }
 
 TEST_F(ServerTest, UnknownMethodIs501) {
