@@ -355,7 +355,17 @@ class FocusE2e : public ::testing::Test {
                                    std::string_view user, std::string_view password) {
     const auto value = challenge_response.header("WWW-Authenticate");
     if (!value) return {};
-    const auto challenge = sip::parse_auth_header(*value);
+    return digest_answer(*value, request.method_text(), request.request_uri().to_string(), user,
+                         password);
+  }
+
+ public:
+  // The Digest credentials answering one challenge header value (SIP's
+  // WWW-Authenticate or HTTP's), qop=auth, for `method` on `uri`.
+  static std::string digest_answer(std::string_view challenge_text, std::string_view method,
+                                   std::string_view uri, std::string_view user,
+                                   std::string_view password) {
+    const auto challenge = sip::parse_auth_header(challenge_text);
     if (!challenge) return {};
     const std::string realm(challenge->param("realm").value_or(""));
     const std::string nonce(challenge->param("nonce").value_or(""));
@@ -363,7 +373,6 @@ class FocusE2e : public ::testing::Test {
         sip::digest_algorithm_from_name(challenge->param("algorithm").value_or("MD5"))
             .value_or(sip::DigestAlgorithm::kMd5);
     const std::string ha1 = sip::digest_ha1(algorithm, user, realm, password);
-    const std::string uri = request.request_uri().to_string();
     sip::DigestInput in;
     in.algorithm = algorithm;
     in.ha1 = ha1;
@@ -371,7 +380,7 @@ class FocusE2e : public ::testing::Test {
     in.nc = "00000001";
     in.cnonce = "e2ecnonce";
     in.qop = "auth";
-    in.method = request.method_text();
+    in.method = method;
     in.uri = uri;
     const std::string response = sip::digest_response(in);
     return sip::format_auth_header("Digest",
@@ -386,6 +395,7 @@ class FocusE2e : public ::testing::Test {
                                     {"cnonce", "e2ecnonce"}});
   }
 
+ protected:
   // Sends `m` (with `headers` added); on 401 and with credentials, resends
   // once with Authorization (a new CSeq). Returns the final response.
   std::optional<Message> exchange_auth(Caller& caller, Message m, const Headers& headers,

@@ -152,42 +152,9 @@ class PrivilegeMatrix : public FocusE2e,
     AdminResponse first = admin_->handle(in);
     if (user.empty() || first.status != 401 || first.challenges.empty()) return first;
     const std::string authorization =
-        http_digest(first.challenges.front(), method, target, user, password);
+        digest_answer(first.challenges.front(), method, target, user, password);
     in.authorization = authorization;
     return admin_->handle(in);
-  }
-
-  static std::string http_digest(std::string_view challenge_text, std::string_view method,
-                                 std::string_view uri, std::string_view user,
-                                 std::string_view password) {
-    const auto challenge = sip::parse_auth_header(challenge_text);
-    if (!challenge) return {};
-    const std::string realm(challenge->param("realm").value_or(""));
-    const std::string nonce(challenge->param("nonce").value_or(""));
-    const auto algorithm =
-        sip::digest_algorithm_from_name(challenge->param("algorithm").value_or("MD5"))
-            .value_or(sip::DigestAlgorithm::kMd5);
-    const std::string ha1 = sip::digest_ha1(algorithm, user, realm, password);
-    sip::DigestInput in;
-    in.algorithm = algorithm;
-    in.ha1 = ha1;
-    in.nonce = nonce;
-    in.nc = "00000001";
-    in.cnonce = "matrixcnonce";
-    in.qop = "auth";
-    in.method = method;
-    in.uri = uri;
-    const std::string response = sip::digest_response(in);
-    return sip::format_auth_header("Digest",
-                                   {{"username", user},
-                                    {"realm", realm},
-                                    {"nonce", nonce},
-                                    {"uri", uri},
-                                    {"response", response},
-                                    {"algorithm", sip::digest_algorithm_name(algorithm), false},
-                                    {"qop", "auth", false},
-                                    {"nc", "00000001", false},
-                                    {"cnonce", "matrixcnonce"}});
   }
 
   Caller alice{400, "alice"}, bob{700, "bob"}, carol{1100, "carol"}, op{1300, "op"},
@@ -379,7 +346,7 @@ Row admin_row(const AdminRoute& route) {
         const std::string right(privilege(route.operation).right);
         const auto refusal = [&](const std::string& user) {
           return t.admin_->event_stream_refusal(
-              PrivilegeMatrix::http_digest(t.admin("GET", target, {}, {}, {}).challenges.front(),
+              PrivilegeMatrix::digest_answer(t.admin("GET", target, {}, {}, {}).challenges.front(),
                                            "GET", target, user, "pw-" + right),
               target);
         };
