@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -46,6 +47,9 @@ struct AccountCheck {
   Outcome outcome = Outcome::kNoCredentials;
   std::string user;
   bool stale = false;
+  // The account is under a password attack: answer, right or wrong, only
+  // after this long (as SIP requests on it wait; README "Security").
+  std::chrono::milliseconds delay{0};
 };
 
 // What an operator can see and do live; the focus Server implements it. Every
@@ -67,10 +71,13 @@ class Control {
   virtual ControlResult dial_out(std::string_view room, std::string_view uri) = 0;
   // Checks `authorization` (a "Digest ..." value) for `method` and `uri`
   // against the accounts and the right `operation` needs. Without accounts
-  // nobody can pass (kNoCredentials).
+  // nobody can pass (kNoCredentials). `source` is the peer's address: failed
+  // attempts count per (source, account) as on SIP, and a locked pair gets
+  // kWrong whatever it sent.
   virtual AccountCheck check_account(std::string_view authorization, std::string_view method,
-                                     std::string_view uri, Operation operation) {
-    (void)authorization, (void)method, (void)uri, (void)operation;
+                                     std::string_view uri, Operation operation,
+                                     std::string_view source) {
+    (void)authorization, (void)method, (void)uri, (void)operation, (void)source;
     return {};
   }
   // WWW-Authenticate values for a 401 (one per digest algorithm); empty when

@@ -7,6 +7,7 @@
 #include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
 #include "mixer/engine.hpp"
+#include "mixer/huge_page_pool.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -134,14 +135,20 @@ void Server::schedule_memory_trim(std::chrono::steady_clock::duration delay) {
   trim_timer_.async_wait([this](const boost::system::error_code& error) {
     if (error) return;  // cancelled (stop, or re-armed earlier)
     trim_due_ = {};
-#ifdef __GLIBC__
-    // Each thread's arena keeps what it freed; a busy hour leaves tens of
-    // MB of free pages behind. Returning them costs a few ms here, on the
-    // signalling thread; the shards never allocate on their tick.
-    ::malloc_trim(0);
-#endif
+    give_memory_back();
     if (running_) schedule_memory_trim(kTrimPeriod);
   });
+}
+
+void Server::give_memory_back() {
+  // Empty chunks of the members' buffer pools first, then the C heap: each
+  // thread's arena keeps what it freed, and a busy hour leaves tens of MB of
+  // free pages behind. A few ms here, on the signalling thread; the shards
+  // never allocate on their tick.
+  mixer::HugePagePool::trim_all();
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
 }
 
 void Server::make_event_service() {

@@ -110,7 +110,8 @@ class Server final : public Control {
   ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
   ControlResult dial_out(std::string_view room, std::string_view uri) override;
   AccountCheck check_account(std::string_view authorization, std::string_view method,
-                             std::string_view uri, Operation operation) override;
+                             std::string_view uri, Operation operation,
+                             std::string_view source) override;
   std::vector<std::string> account_challenges(bool stale) override;
   bool dial_out_allowed(std::string_view user, std::string_view uri) const override;
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override;
@@ -282,6 +283,8 @@ class Server final : public Control {
   boost::asio::steady_timer trim_timer_;
   std::chrono::steady_clock::time_point trim_due_{};
   void schedule_memory_trim(std::chrono::steady_clock::duration delay);
+  // Empty buffer-pool chunks and the allocator's free pages back to the system.
+  void give_memory_back();
   bool polling_ = false;
   bool engine_started_ = false;
   bool running_ = false;
@@ -320,7 +323,10 @@ class Server final : public Control {
   sip::TimerId housekeeping_timer_ = 0;
   size_t load_peak_ = 0;
   size_t trimmed_at_ = 0;  // load at the last trim (0: none pending)
+  size_t quiet_from_ = 0;   // load when it last fell
+  size_t quiet_seconds_ = 0;
   static constexpr size_t kTrimAfter = 500;
+  static constexpr size_t kQuietSeconds = 5;
 };
 
 }  // namespace chorus::focus

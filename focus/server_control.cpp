@@ -171,7 +171,8 @@ bool Server::dial_out_allowed(std::string_view user, std::string_view uri) const
 }
 
 AccountCheck Server::check_account(std::string_view authorization, std::string_view method,
-                                   std::string_view uri, Operation operation) {
+                                   std::string_view uri, Operation operation,
+                                   std::string_view source) {
   AccountCheck check;
   constexpr std::string_view kScheme = "digest ";
   if (options_.accounts.empty() || authorization.size() <= kScheme.size() ||
@@ -181,6 +182,27 @@ AccountCheck Server::check_account(std::string_view authorization, std::string_v
   const sip::DigestResult result = digest_->verify(authorization, method, uri);
   check.user = result.user;
   check.stale = result.stale;
+  if (!result.user.empty()) {
+    // The same guard as SIP digest (Server::authorize): an account under
+    // attack answers late, a locked (source, account) pair answers as a
+    // wrong password whatever it sent, and failures count toward the lock.
+    if (options_.limits.account_delay.count() > 0 && guard_.account_slowed(result.user)) {
+      guard_.account_delayed(source, result.user);
+      check.delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+          options_.limits.account_delay);
+    }
+    if (guard_.auth_locked(source, result.user)) {
+      guard_.locked_attempt(source, result.user);
+      check.outcome = AccountCheck::Outcome::kWrong;
+      check.stale = false;
+      return check;
+    }
+    if (result.ok) {
+      guard_.auth_succeeded(source, result.user);
+    } else if (!result.stale) {
+      guard_.auth_failed(source, result.user);
+    }
+  }
   if (!result.ok) {
     check.outcome = AccountCheck::Outcome::kWrong;
     return check;

@@ -4,8 +4,6 @@
 // transaction layer's screen (Server::start); failed digest attempts in
 // Server::authorize.
 
-#include <malloc.h>
-
 #include "focus/events/event_service.hpp"
 #include "focus/server.hpp"
 #include "signaling/message/header_auth.hpp"
@@ -88,12 +86,26 @@ void Server::housekeep() {
   const size_t load = stack_.transactions().size() + rooms_.call_count() + dialing_.size() +
                       (events_ ? events_->subscription_count() : 0);
   load_peak_ = std::max(load_peak_, load);
-  // A flood drained (its peak 500 above now), and then every further 50
-  // gone while it keeps draining (calls ending, subscriptions expiring).
-  if (load_peak_ >= load + kTrimAfter || (trimmed_at_ != 0 && trimmed_at_ >= load + 50)) {
-    ::malloc_trim(0);
+  // Seconds since the load last fell by more than a few (a steady trickle of
+  // OPTIONS or calls moves it by one or two either way).
+  if (load + 5 < quiet_from_) {
+    quiet_from_ = load;
+    quiet_seconds_ = 0;
+  } else {
+    ++quiet_seconds_;
+    quiet_from_ = std::max(quiet_from_, load);
+  }
+  // A flood drained (its peak kTrimAfter above now); then every further 50
+  // gone while it keeps draining (calls ending, subscriptions expiring); and
+  // once more when the drain is over (the load held still for a few
+  // seconds), so the tail of the drain goes back too.
+  const bool flood_drained = load_peak_ >= load + kTrimAfter;
+  const bool draining_on = trimmed_at_ != 0 && trimmed_at_ >= load + 50;
+  const bool drain_over = trimmed_at_ > load && quiet_seconds_ >= kQuietSeconds;
+  if (flood_drained || draining_on || drain_over) {
+    give_memory_back();
     load_peak_ = load;
-    trimmed_at_ = load;
+    trimmed_at_ = drain_over ? 0 : load;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 
 namespace chorus::mixer {
@@ -11,42 +12,107 @@ namespace {
 
 constexpr size_t kAlign = 64;  // a cache line: blocks never share one
 
+// Every pool of the process, for trim_all().
+struct Registry {
+  std::mutex mutex;
+  std::vector<HugePagePool*> pools;
+};
+
+Registry& registry() {
+  static Registry* const instance = new Registry;  // never destroyed, like the pools
+  return *instance;
+}
+
 }  // namespace
 
 HugePagePool::HugePagePool(size_t block_bytes)
-    : block_(std::max(sizeof(FreeBlock), (block_bytes + kAlign - 1) / kAlign * kAlign)) {}
+    : block_(std::max(sizeof(FreeBlock), (block_bytes + kAlign - 1) / kAlign * kAlign)) {
+  Registry& r = registry();
+  const std::lock_guard lock(r.mutex);
+  r.pools.push_back(this);
+}
 
 HugePagePool::~HugePagePool() {
-  for (void* chunk : chunks_) std::free(chunk);
+  {
+    Registry& r = registry();
+    const std::lock_guard lock(r.mutex);
+    std::erase(r.pools, this);
+  }
+  for (const Chunk& chunk : chunks_) std::free(chunk.base);
+}
+
+size_t HugePagePool::trim() {
+  const std::lock_guard lock(mutex_);
+  size_t freed = 0;
+  std::erase_if(chunks_, [&freed](const Chunk& chunk) {
+    if (chunk.live > 0) return false;
+    std::free(chunk.base);
+    freed += kChunkBytes;
+    return true;
+  });
+  return freed;
+}
+
+size_t HugePagePool::trim_all() {
+  Registry& r = registry();
+  const std::lock_guard lock(r.mutex);
+  size_t freed = 0;
+  for (HugePagePool* pool : r.pools) freed += pool->trim();
+  return freed;
+}
+
+size_t HugePagePool::chunks() const {
+  const std::lock_guard lock(mutex_);
+  return chunks_.size();
 }
 
 void* HugePagePool::allocate() {
   const std::lock_guard lock(mutex_);
-  if (free_ != nullptr) {
-    FreeBlock* block = free_;
-    free_ = block->next;
+  if (block_ > kChunkBytes) throw std::bad_alloc();
+  Chunk* target = nullptr;
+  for (Chunk& chunk : chunks_) {
+    if (chunk.free != nullptr || kChunkBytes - chunk.carved >= block_) {
+      target = &chunk;
+      break;
+    }
+  }
+  if (target == nullptr) {
+    chunks_.reserve(chunks_.size() + 1);  // so the emplace_back below cannot throw
+    void* base = std::aligned_alloc(kChunkBytes, kChunkBytes);
+    if (base == nullptr) throw std::bad_alloc();
+    // A hint: without huge pages the pool still works, only slower.
+    (void)::madvise(base, kChunkBytes, MADV_HUGEPAGE);
+    target = &chunks_.emplace_back(Chunk{static_cast<char*>(base), 0, 0, nullptr});
+  }
+  ++target->live;
+  if (target->free != nullptr) {
+    FreeBlock* block = target->free;
+    target->free = block->next;
     return block;
   }
-  if (block_ > kChunkBytes) throw std::bad_alloc();
-  if (bump_ == nullptr || static_cast<size_t>(end_ - bump_) < block_) {
-    chunks_.reserve(chunks_.size() + 1);  // so the push_back below cannot throw
-    void* chunk = std::aligned_alloc(kChunkBytes, kChunkBytes);
-    if (chunk == nullptr) throw std::bad_alloc();
-    // A hint: without huge pages the pool still works, only slower.
-    (void)::madvise(chunk, kChunkBytes, MADV_HUGEPAGE);
-    chunks_.push_back(chunk);
-    bump_ = static_cast<char*>(chunk);
-    end_ = bump_ + kChunkBytes;
-  }
-  void* block = bump_;
-  bump_ += block_;
+  void* block = target->base + target->carved;
+  target->carved += block_;
   return block;
 }
 
 void HugePagePool::deallocate(void* block) {
   if (block == nullptr) return;
+  const auto base = reinterpret_cast<uintptr_t>(block) & ~(uintptr_t{kChunkBytes} - 1);
   const std::lock_guard lock(mutex_);
-  free_ = ::new (block) FreeBlock{free_};
+  for (size_t i = 0; i < chunks_.size(); ++i) {
+    Chunk& chunk = chunks_[i];
+    if (reinterpret_cast<uintptr_t>(chunk.base) != base) continue;
+    chunk.free = ::new (block) FreeBlock{chunk.free};
+    if (--chunk.live > 0) return;
+    // Empty: give it back unless it is the only empty chunk left.
+    size_t empty = 0;
+    for (const Chunk& other : chunks_) empty += other.live == 0 ? 1 : 0;
+    if (empty > 1) {
+      std::free(chunk.base);
+      chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    return;
+  }
 }
 
 }  // namespace chorus::mixer

@@ -25,7 +25,10 @@ namespace chorus::mixer {
 //
 // Set-up time only (adding and removing members): allocate() and
 // deallocate() take a mutex, as several shards may add members at once.
-// Chunks are kept for reuse, never returned to the system.
+// A chunk whose blocks are all free goes back to the system, except one
+// empty chunk kept for the next member; trim_all() gives those spares back
+// too (the focus calls it once a burst has drained), so RSS follows the
+// members alive rather than the busiest hour (a flood of calls, a churn soak).
 class HugePagePool {
  public:
   static constexpr size_t kChunkBytes = size_t{2} << 20;
@@ -39,18 +42,29 @@ class HugePagePool {
   void* allocate();
   void deallocate(void* block);
   size_t block_bytes() const { return block_; }
+  // Chunks held from the system now.
+  size_t chunks() const;
+  // Gives every empty chunk back (the spare too). Returns the bytes freed.
+  size_t trim();
+  // trim() on every pool of the process.
+  static size_t trim_all();
 
  private:
   struct FreeBlock {
     FreeBlock* next;
   };
+  struct Chunk {
+    char* base = nullptr;     // kChunkBytes-aligned
+    size_t live = 0;          // blocks handed out
+    size_t carved = 0;        // bytes at the front ever handed out (the rest is untouched)
+    FreeBlock* free = nullptr;  // carved blocks given back
+  };
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   size_t block_;
-  FreeBlock* free_ = nullptr;
-  char* bump_ = nullptr;  // the unused tail of the newest chunk
-  char* end_ = nullptr;
-  std::vector<void*> chunks_;
+  // Oldest first; allocation fills the oldest chunk with room, so the
+  // newest ones empty out and can be given back.
+  std::vector<Chunk> chunks_;
 };
 
 // Gives T class-level operator new/delete from one HugePagePool per type.

@@ -225,11 +225,13 @@ bool AdminApi::is_event_stream(std::string_view target) {
   return split_target(target).first == "/api/events";
 }
 
-int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target) {
+int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target,
+                                   std::string_view source) {
   if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
   if (token && token_matches(*token)) return 0;
-  switch (control_.check_account(authorization, "GET", target, Operation::kAdminView).outcome) {
+  switch (control_.check_account(authorization, "GET", target, Operation::kAdminView, source)
+              .outcome) {
     case AccountCheck::Outcome::kAllowed:
       return 0;
     case AccountCheck::Outcome::kForbidden:
@@ -286,20 +288,35 @@ AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) 
   const AdminRoute& route = *match.route;
   std::string user;  // empty: the operator's token
   if (!token) {
-    const AccountCheck check = control_.check_account(request.authorization, request.method,
-                                                      request.target, route.operation);
+    const AccountCheck check = control_.check_account(
+        request.authorization, request.method, request.target, route.operation, request.source);
+    AdminResponse refusal;
     switch (check.outcome) {
       case AccountCheck::Outcome::kNoCredentials:
       case AccountCheck::Outcome::kWrong:
-        return unauthorized(check.stale);
+        refusal = unauthorized(check.stale);
+        break;
       case AccountCheck::Outcome::kForbidden:
-        return json_error(403, "account " + check.user + " lacks the " +
-                                   std::string(privilege(route.operation).right) + " right");
+        refusal = json_error(403, "account " + check.user + " lacks the " +
+                                      std::string(privilege(route.operation).right) + " right");
+        break;
       case AccountCheck::Outcome::kAllowed:
         user = check.user;
         break;
     }
+    if (user.empty()) {
+      refusal.delay = check.delay;
+      return refusal;
+    }
+    AdminResponse answer = act(request, s, route, user);
+    answer.delay = check.delay;
+    return answer;
   }
+  return act(request, s, route, user);
+}
+
+AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::string>& s,
+                            const AdminRoute& route, const std::string& user) {
   switch (route.handler) {
     case AdminHandler::kRooms:
       return json_ok(200, rooms_json(control_.rooms()));

@@ -58,6 +58,7 @@ struct AdminRequest {
   std::string_view target;         // origin-form: "/api/rooms?x=y"
   std::string_view authorization;  // the Authorization header value, if any
   std::string_view body;
+  std::string_view source;  // the peer's IP address (failed digest attempts count per source)
 };
 
 struct AdminResponse {
@@ -68,6 +69,9 @@ struct AdminResponse {
   // A 401's WWW-Authenticate values besides Bearer: Digest challenges when
   // accounts exist.
   std::vector<std::string> challenges;
+  // Send it only after this long: the account named is under a password
+  // attack (AccountCheck::delay).
+  std::chrono::milliseconds delay{0};
 };
 
 // One row per admin API route: what it is and the operation (so the right)
@@ -93,7 +97,9 @@ class AdminApi {
   // Bearer header or ?token= matches the configured (non-empty) token, or
   // an account with the view right answers; else the refusal's status (401,
   // or 403 for an account without the right).
-  int event_stream_refusal(std::string_view authorization, std::string_view target);
+  // `source`: the peer's address (failed attempts count per source).
+  int event_stream_refusal(std::string_view authorization, std::string_view target,
+                           std::string_view source = {});
 
   const AdminConfig& config() const { return config_; }
 
@@ -101,6 +107,9 @@ class AdminApi {
   bool token_matches(std::string_view presented) const;
   bool bearer_ok(std::string_view authorization) const;
   AdminResponse api(const AdminRequest& request, std::string_view path);
+  // The route's handler, once the caller is authorised (`user` empty: the token).
+  AdminResponse act(const AdminRequest& request, const std::vector<std::string>& segments,
+                    const AdminRoute& route, const std::string& user);
   AdminResponse member_action(std::string_view room, uint64_t member, AdminHandler action,
                               std::string_view body);
   // `user`: the account asking (empty: the token), whose dial-out patterns apply.

@@ -164,7 +164,7 @@ void AdminServer::Impl::add_stream(EventSession* session, std::weak_ptr<EventSes
 class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), stream_(std::move(socket)) {}
+      : server_(std::move(server)), stream_(std::move(socket)), delay_(stream_.get_executor()) {}
   ~HttpSession() override {
     if (registered_) server_->remove(this);
   }
@@ -178,6 +178,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   void close() override {
     if (closed_) return;
     closed_ = true;
+    delay_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -218,7 +219,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
-      if (const int refusal = server_->api.event_stream_refusal(authorization, target)) {
+      if (const int refusal =
+              server_->api.event_stream_refusal(authorization, target, peer_address())) {
         return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
                                                    : "missing or wrong bearer token");
       }
@@ -238,9 +240,30 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     in.target = target;
     in.authorization = authorization;
     in.body = request.body();
+    const std::string source = peer_address();
+    in.source = source;
     AdminResponse out = server_->api.handle(in);
-    respond(std::move(out), request.version(), request.keep_alive(),
-            request.method() == http::verb::head);
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    const bool head = request.method() == http::verb::head;
+    if (out.delay.count() > 0) {
+      // An account under a password attack: the answer waits, as on SIP.
+      // The connection stays bounded by the idle timeout meanwhile.
+      delay_.expires_after(out.delay);
+      delay_.async_wait([self = shared_from_this(), out = std::move(out), version, keep_alive,
+                         head](beast::error_code ec) mutable {
+        if (ec || self->closed_) return self->close();
+        self->respond(std::move(out), version, keep_alive, head);
+      });
+      return;
+    }
+    respond(std::move(out), version, keep_alive, head);
+  }
+
+  std::string peer_address() const {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
   }
 
   void reply_error(int status, std::string_view message) {
@@ -287,6 +310,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  asio::steady_timer delay_;
   bool registered_ = false;
   bool closed_ = false;
 };

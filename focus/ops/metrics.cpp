@@ -2,6 +2,8 @@
 
 #include "focus/server.hpp"
 
+#include <malloc.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <string_view>
@@ -227,6 +229,21 @@ void render_limits(Writer& w, const FocusMetrics& f) {
   w.sample("chorus_cpu_percent", "", f.cpu_percent);
 }
 
+// The C heap as the allocator sees it: what is in use, and what it holds
+// free (freed but not yet given back, or pinned by a live neighbour). A
+// free share that stays high after a burst is fragmentation, not a leak.
+void render_heap(Writer& w) {
+#ifdef __GLIBC__
+  const struct mallinfo2 info = ::mallinfo2();
+  w.family("chorus_heap_bytes", "gauge",
+           "C heap bytes in use and held free by the allocator (glibc mallinfo2).");
+  w.sample("chorus_heap_bytes", R"(state="in_use")", info.uordblks + info.hblkhd);
+  w.sample("chorus_heap_bytes", R"(state="free")", info.fordblks);
+#else
+  (void)w;
+#endif
+}
+
 void render_focus(Writer& w, const FocusMetrics& f) {
   const auto gauge = [&w](const char* name, const char* help, uint64_t value) {
     w.family(name, "gauge", help);
@@ -252,6 +269,7 @@ void render_focus(Writer& w, const FocusMetrics& f) {
            "New calls answered 503 because the media engine pushed back.");
   w.sample("chorus_joins_refused_busy_total", "", f.joins_refused_busy);
   render_limits(w, f);
+  render_heap(w);
 }
 
 void render_media(Writer& w, const MediaCounters& m) {

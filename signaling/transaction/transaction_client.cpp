@@ -125,7 +125,7 @@ void TransactionMachine::send_ack(Transaction& tx, const Message& response) {
   ack.add_header("Call-ID", request.call_id());
   ack.add_header("CSeq", std::to_string(request.cseq().number) + " ACK");
   ack.set_body({}, {});
-  tx.ack = std::move(ack);
+  tx.ack = std::make_unique<Message>(std::move(ack));
   send_request(tx, *tx.ack, false);
 }
 

@@ -23,7 +23,7 @@ struct TransactionLayer::Transaction {
   bool reliable = false;
 
   std::optional<Message> last_response;  // server: for retransmission
-  std::optional<Message> ack;            // client INVITE: the ACK for a non-2xx final
+  std::unique_ptr<Message> ack;          // client INVITE: the ACK for a non-2xx final
   ClientCallback callback;               // client only
   Duration interval{0};                  // current A / E / G interval
   std::array<TimerId, kTransactionTimerCount> timer_ids{};

@@ -138,6 +138,9 @@ void TransactionMachine::server_non_invite(Transaction& tx, Event& event) {
         send_response(tx, *tx.last_response, false);
       } else {
         tx.state = State::kCompleted;
+        // Completed only repeats the response (a few hundred bytes per
+        // transaction while Timer J runs, 32 s over UDP): the request goes.
+        tx.request.reset();
         if (send_response(tx, *tx.last_response, false)) linger(tx, Timer::kJ, 64 * t.t1);
       }
       return;

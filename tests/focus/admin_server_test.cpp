@@ -98,7 +98,7 @@ class FakeControl final : public Control {
   // the whole Authorization value here: the digest itself is the matrix
   // test's, tests/focus/privilege_matrix_test.cpp).
   AccountCheck check_account(std::string_view authorization, std::string_view, std::string_view,
-                             Operation operation) override {
+                             Operation operation, std::string_view) override {
     if (authorization != "Digest acct") {
       return {authorization.empty() ? AccountCheck::Outcome::kNoCredentials
                                     : AccountCheck::Outcome::kWrong,

@@ -6,6 +6,7 @@
 
 #include "tests/focus/e2e_support.hpp"
 
+#include "focus/ops/admin_api.hpp"
 #include "focus/ops/metrics.hpp"
 
 namespace chorus::focus {
@@ -186,6 +187,59 @@ TEST_F(LimitsE2eTest, BruteForceLocksTheSourceOutOfTheAccountOnlySlowsTheAccount
   EXPECT_NE(metrics.find("chorus_limit_refused_total{limit=\"auth_locked\",action=\"401\"} " +
                          std::to_string(after.auth_locked) + "\n"),
             std::string::npos);
+}
+
+// The admin API's Digest (RFC 7616) is behind the same guard as SIP's: the
+// (source, account) lockout, the account slow-down, no oracle.
+TEST_F(LimitsE2eTest, AdminApiDigestIsBehindTheSameLockoutAndSlowDown) {
+  start(47350, [](Options& options) {
+    options.limits.auth_failures = 10;
+    options.limits.auth_lockout = 1500ms;
+    options.limits.account_slow_after = 5;
+    options.limits.account_delay = 300ms;
+  });
+  AdminApi admin(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+  const std::string target = "/api/rooms";
+  // One GET /api/rooms from `source` answering a fresh challenge.
+  const auto get = [&](std::string_view source, std::string_view password) {
+    AdminRequest in{"GET", target, {}, {}, source};
+    const AdminResponse challenge = admin.handle(in);
+    EXPECT_EQ(challenge.status, 401);
+    EXPECT_FALSE(challenge.challenges.empty());
+    if (challenge.challenges.empty()) return challenge;
+    const std::string authorization =
+        digest_answer(challenge.challenges.front(), "GET", target, "op", password);
+    in.authorization = authorization;
+    return admin.handle(in);
+  };
+
+  for (int i = 0; i < 10; ++i) {
+    const AdminResponse wrong = get("192.0.2.7", "wrong-" + std::to_string(i));
+    ASSERT_EQ(wrong.status, 401) << "attempt " << i;
+    EXPECT_FALSE(wrong.challenges.empty());
+    // From the 6th failure on the account is slowed: the answer waits.
+    EXPECT_EQ(wrong.delay, i >= 5 ? 300ms : 0ms) << "attempt " << i;
+  }
+  EXPECT_EQ(counters().auth_failures, 10u);
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 1u);
+
+  // The right password from the locked source: the wrong-password answer.
+  const AdminResponse locked = get("192.0.2.7", "right-pw");
+  EXPECT_EQ(locked.status, 401);
+  EXPECT_FALSE(locked.challenges.empty());
+  EXPECT_EQ(counters().auth_locked, 1u);
+  EXPECT_EQ(counters().auth_failures, 10u);  // not verified, not counted again
+
+  // Another source with the right password gets in, slowed.
+  const AdminResponse owner = get("192.0.2.8", "right-pw");
+  EXPECT_EQ(owner.status, 200);
+  EXPECT_EQ(owner.delay, 300ms);
+  EXPECT_TRUE(owner.body.starts_with("[")) << owner.body;  // the room list
+
+  // Once the lockout expires the first source gets in again.
+  run_until([&] { return server_->gauges().limit_locked_pairs == 0; }, 3000ms);
+  EXPECT_EQ(get("192.0.2.7", "right-pw").status, 200);
 }
 
 TEST_F(LimitsE2eTest, RequestsOverTheSourceRateAreDroppedOthersAnswered) {

@@ -148,7 +148,7 @@ class PrivilegeMatrix : public FocusE2e,
   // the first try fetches the challenge, the second answers it.
   AdminResponse admin(std::string_view method, const std::string& target, const std::string& body,
                       std::string_view user, std::string_view password) {
-    AdminRequest in{method, target, {}, body};
+    AdminRequest in{method, target, {}, body, {}};
     AdminResponse first = admin_->handle(in);
     if (user.empty() || first.status != 401 || first.challenges.empty()) return first;
     const std::string authorization =

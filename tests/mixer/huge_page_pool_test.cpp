@@ -51,6 +51,40 @@ TEST(HugePagePool, BlocksAreDistinctAlignedWritableAndSpanChunks) {
   EXPECT_EQ(pool.allocate(), blocks[5]);
 }
 
+TEST(HugePagePool, EmptyChunksGoBackToTheSystemButOne) {
+  HugePagePool pool(30000);
+  const size_t per_chunk = HugePagePool::kChunkBytes / pool.block_bytes();
+  std::vector<void*> blocks;
+  for (size_t i = 0; i < 3 * per_chunk + 1; ++i) blocks.push_back(pool.allocate());
+  EXPECT_EQ(pool.chunks(), 4u);
+  // One block left in the first chunk keeps it; of the three that empty out,
+  // one is kept for the next allocation.
+  for (size_t i = 1; i < blocks.size(); ++i) pool.deallocate(blocks[i]);
+  EXPECT_EQ(pool.chunks(), 2u);
+  // Allocation fills the oldest chunk first: its own freed blocks come back
+  // before the spare empty chunk is touched.
+  std::vector<void*> again;
+  for (size_t i = 1; i < per_chunk; ++i) {
+    again.push_back(pool.allocate());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(again.back()) / HugePagePool::kChunkBytes,
+              reinterpret_cast<uintptr_t>(blocks[0]) / HugePagePool::kChunkBytes);
+  }
+  EXPECT_EQ(pool.chunks(), 2u);
+  for (void* b : again) pool.deallocate(b);
+  pool.deallocate(blocks[0]);
+  EXPECT_EQ(pool.chunks(), 1u);  // the spare
+  void* last = pool.allocate();
+  std::memset(last, 1, pool.block_bytes());
+  // trim_all() gives back empty chunks only: this one holds a block.
+  HugePagePool::trim_all();
+  EXPECT_EQ(pool.chunks(), 1u);
+  pool.deallocate(last);
+  EXPECT_EQ(pool.chunks(), 1u);  // kept as the spare
+  EXPECT_GE(HugePagePool::trim_all(), HugePagePool::kChunkBytes);
+  EXPECT_EQ(pool.chunks(), 0u);
+  std::memset(pool.allocate(), 2, pool.block_bytes());  // and it grows again
+}
+
 TEST(HugePagePool, ParticipantBuffersComeAndGoThroughTheirPool) {
   // Whatever the build (the pool is bypassed under ASan), buffers made and
   // destroyed repeatedly stay usable and distinct.
