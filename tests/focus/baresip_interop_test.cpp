@@ -28,19 +28,6 @@ bool have(const char* tool) {
   return std::system(command.c_str()) == 0;
 }
 
-// A free UDP port on 127.0.0.1 for baresip's SIP listener.
-uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::vector<int16_t> read_wav(const fs::path& path) {
   SF_INFO info{};
   SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
@@ -64,7 +51,7 @@ TEST_F(BaresipInteropTest, BaresipAndOurCallerHearEachOtherThroughTheMixer) {
   const std::string make_tone =
       "sox -n -r 8000 -c 1 -b 16 " + tone.string() + " synth 12 sine 440 vol 0.3 2>/dev/null";
   ASSERT_EQ(std::system(make_tone.c_str()), 0);
-  const uint16_t sip_port = free_udp_port();
+  const uint16_t sip_port = free_port();
   {
     std::ofstream config(dir / "config");
     config << "poll_method epoll\n"

@@ -44,6 +44,20 @@ using sip::Method;
 constexpr double kHeard = 1500.0;
 constexpr double kSilent = 300.0;
 
+// A port on 127.0.0.1 free a moment ago (SOCK_DGRAM or SOCK_STREAM), for a
+// peer process (sipp, baresip) or a chorus process to listen on.
+inline uint16_t free_port(int type = SOCK_DGRAM) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 // One caller: its SIP dialog state and a UDP socket sending one tone as PCMU.
 class Caller {
  public:

@@ -54,18 +54,6 @@ int udp_socket(const char* address, uint16_t& port) {
   return fd;
 }
 
-uint16_t free_port(int type) {
-  const int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 void send_to(int fd, uint16_t port, const std::string& text) {
   sockaddr_in to{};
   to.sin_family = AF_INET;

@@ -228,19 +228,6 @@ TEST_F(SupervisorE2eTest, ReferDialsOutWithSipfragProgressAndTheCalleeHearsTheRo
   EXPECT_GT(a.heard(1100), kHeard);
 }
 
-// A free UDP port on 127.0.0.1 (for a sipp peer).
-uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST_F(SupervisorE2eTest, ReferMakesTheFocusCallASippUasThatHearsTheRoom) {
   if (std::system("command -v sipp >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "sipp missing: deploy/setup installs sip-tester";
@@ -250,8 +237,8 @@ TEST_F(SupervisorE2eTest, ReferMakesTheFocusCallASippUasThatHearsTheRoom) {
   // checks the isfocus Contact and Referred-By) and echoes every RTP packet
   // it receives: what the room sends it comes back into the room. Alice
   // hearing her own tone (which N-1 never gives back) proves the UAS heard it.
-  const uint16_t sip_port = free_udp_port();
-  const uint16_t media_port = free_udp_port();
+  const uint16_t sip_port = free_port();
+  const uint16_t media_port = free_port();
   const std::string scenario = CHORUS_SOURCE_DIR "/tests/sipp/uas_late_offer.xml";
   const std::string port_text = std::to_string(sip_port);
   const std::string media_text = std::to_string(media_port);
