@@ -68,7 +68,10 @@ class Control {
   // Hold: the member is heard by none and hears music on hold; false resumes.
   virtual ControlResult set_hold(std::string_view room, uint64_t member, bool hold) = 0;
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
-  virtual ControlResult dial_out(std::string_view room, std::string_view uri) = 0;
+  // `account`: the account that asked ("" : the operator's token); a 3xx
+  // from the callee is followed only to a target that account may call.
+  virtual ControlResult dial_out(std::string_view room, std::string_view uri,
+                                 std::string_view account) = 0;
   // Checks `authorization` (a "Digest ..." value) for `method` and `uri`
   // against the accounts and the right `operation` needs. Without accounts
   // nobody can pass (kNoCredentials). `source` is the peer's address: failed

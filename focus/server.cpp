@@ -175,7 +175,8 @@ void Server::start() {
   // Abuse limits before any state is kept: rate and transaction caps.
   stack_.transactions().set_screen([this](const Message& request, const sip::Endpoint& peer) {
     const sip::TransactionLayer& layer = stack_.transactions();
-    return guard_.screen(request, peer, layer.size(), layer.server_transactions_from(peer.address));
+    return guard_.screen(request, peer, layer.pending(),
+                         layer.server_transactions_from(peer.address));
   });
   stack_.start();
   running_ = true;

@@ -108,7 +108,8 @@ class Server final : public Control {
   ControlResult set_role(std::string_view room, uint64_t member, MemberRole role,
                          uint64_t whisper_target) override;
   ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
-  ControlResult dial_out(std::string_view room, std::string_view uri) override;
+  ControlResult dial_out(std::string_view room, std::string_view uri,
+                         std::string_view account) override;
   AccountCheck check_account(std::string_view authorization, std::string_view method,
                              std::string_view uri, Operation operation,
                              std::string_view source) override;
@@ -137,6 +138,11 @@ class Server final : public Control {
     std::optional<Referral> referral;
     bool hidden = false;  // a service call (music on hold, park)
     mixer::HoldMode hold = mixer::HoldMode::kNone;
+    // Who authorised it: an account (a 3xx is followed only to a target its
+    // dial-out patterns allow), or "" for the operator's token and the
+    // trusted service source.
+    std::string account;
+    std::string source;  // the requester, whose reflection budget a 3xx spends
   };
   struct Admission;
 
@@ -214,6 +220,9 @@ class Server final : public Control {
                          std::string_view action);
   void start_dial_out(DialOut request);
   void on_dial_out_response(const sip::DialogId& pending, const sip::ClientEvent& event);
+  // A 3xx to a ringing dial-out: INVITE the first SIP Contact instead, once,
+  // when it passes the original's authorisation. False: not followed.
+  bool follow_redirect(Call& call, const sip::Message& response);
   void notify_referrer(const Referral& referral, int status, std::string_view reason);
   void send_bye(sip::Dialog& dialog);
 

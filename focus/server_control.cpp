@@ -422,13 +422,15 @@ ControlResult Server::set_hold(std::string_view room, uint64_t member, bool hold
   return {200, hold ? "on hold" : "resumed"};
 }
 
-ControlResult Server::dial_out(std::string_view room, std::string_view uri) {
+ControlResult Server::dial_out(std::string_view room, std::string_view uri,
+                               std::string_view account) {
   const auto parsed = sip::parse_uri(uri);
   if (!parsed || !parsed->is_sip()) return {400, "a sip: or sips: URI is needed"};
   if (room.empty()) return {400, "room name is empty"};
   DialOut request;
   request.room = std::string(room);
   request.target = std::string(uri);
+  request.account = std::string(account);
   start_dial_out(std::move(request));
   return {202, "calling " + std::string(uri)};
 }

@@ -394,7 +394,7 @@ AdminResponse AdminApi::dial(std::string_view room, std::string_view body, std::
   if (!user.empty() && !control_.dial_out_allowed(user, uri)) {
     return json_error(403, "\"uri\" is outside the account's dial-out patterns");
   }
-  return from_result(control_.dial_out(room, uri));
+  return from_result(control_.dial_out(room, uri, user));
 }
 
 }  // namespace chorus::focus

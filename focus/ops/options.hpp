@@ -65,7 +65,8 @@ struct AbuseLimits {
   std::chrono::milliseconds auth_window{600000};
   std::chrono::milliseconds account_delay{1000};
   // Caps: calls per source, subscriptions
-  // per source and in total, live SIP transactions per source and in total.
+  // per source and in total, pending SIP transactions (not yet past their
+  // final response, TransactionLayer::pending) per source and in total.
   size_t calls_per_source = 100;
   size_t subscriptions_per_source = 50;
   size_t max_subscriptions = 5000;

@@ -62,6 +62,12 @@ struct SipLeg {
   static constexpr size_t kMaxEarlyDialogs = 8;
   // The dialog this call takes over (Replaces): BYE'd once this one is up.
   std::optional<sip::DialogId> replaces;
+  // Dial-out: the account that authorised it ("" : the operator's token or
+  // a trusted service source), the requester's address (reflection budget),
+  // and whether its one 3xx has been followed (services/dial_out.cpp).
+  std::string dial_account;
+  std::string dial_source;
+  bool redirected = false;
   // Whose per-source call cap this call counts against ("" : none).
   std::string limit_key;
 };

@@ -32,6 +32,8 @@ void Server::start_dial_out(DialOut request) {
   call->roster.member = ++last_member_;
   call->sip.referral = request.referral;
   call->roster.joined_by = request.referred_by;
+  call->sip.dial_account = request.account;
+  call->sip.dial_source = request.source;
   // A service call (music on hold, park) is parked: it hears music.
   call->roster.parked = request.hold == mixer::HoldMode::kMusic;
   const auto target = sip::parse_uri(request.target);
@@ -119,6 +121,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     }
     return;
   }
+  if (status < 400 && follow_redirect(call, response)) return;
   if (status >= 300) {
     if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
     const std::string room = call.room();
@@ -186,6 +189,59 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   dialogs_.insert(std::move(*dialog));
   if (referral) notify_referrer(*referral, 200, "OK");
   if (Call* placed = rooms_.find_call(id)) arm_session_deadline(*placed);
+}
+
+bool Server::follow_redirect(Call& call, const Message& response) {
+  // Once per dial-out, and never for a call carrying Replaces: the dialog
+  // it names lives at the original target (RFC 5359 services, pickup).
+  if (call.sip.redirected || !call.sip.invite || call.sip.invite->has_header("Replaces")) {
+    return false;
+  }
+  std::optional<sip::Uri> next;
+  for (const auto& contact : response.contacts()) {
+    auto uri = sip::parse_uri(contact.uri_text);
+    if (uri && uri->is_sip()) {
+      next = std::move(uri);
+      break;
+    }
+  }
+  if (!next) return false;
+  const std::string target = sip::request_target(*next);
+  const LogContext context({}, call.room());
+  // The new target passes the same authorisation as the original (RFC 5850
+  // §4: a redirect must not take the focus where the requester could not).
+  if (!call.sip.dial_account.empty() && !dial_out_allowed(call.sip.dial_account, target)) {
+    spdlog::info("dial-out {}: not following {} to {}: outside account {}'s dial-out patterns",
+                 call.roster.entity, response.status(), target, call.sip.dial_account);
+    return false;
+  }
+  if (call.sip.dial_account.empty() && call.roster.hidden) return false;
+  if (!call.sip.dial_source.empty() && !guard_.may_reflect(call.sip.dial_source, next->host)) {
+    spdlog::info("dial-out {}: not following {} to {}: reflection limit", call.roster.entity,
+                 response.status(), target);
+    return false;
+  }
+  // RFC 3261 §8.1.3.4: a new request to the Contact, as the original with
+  // the Request-URI changed and the next CSeq (Call-ID, From, To kept).
+  Message invite = *call.sip.invite;
+  invite.set_request_uri(target);
+  invite.set_header("CSeq", std::to_string(invite.cseq().number + 1) + " INVITE");
+  const auto transport = next->param("transport");
+  call.sip.transport = transport && sip::iequals(*transport, "tcp") ? sip::TransportKind::kTcp
+                                                                     : sip::TransportKind::kUdp;
+  invite.set_header("Contact", contact_for(call.room(), call.sip.transport));
+  spdlog::info("dial-out {}: following {} to {}", call.roster.entity, response.status(), target);
+  call.sip.redirected = true;
+  call.sip.invite = invite;
+  call.sip.provisional_seen = false;
+  call.sip.early_remote_tags.clear();
+  const sip::DialogId id = call.id();
+  const sip::TransactionId tx = stack_.send_request(
+      std::move(invite),
+      [this, id](const sip::ClientEvent& event) { on_dial_out_response(id, event); });
+  if (tx == 0) return false;
+  call.sip.invite_tx = tx;
+  return true;
 }
 
 void Server::notify_referrer(const Referral& referral, int status, std::string_view reason) {

@@ -49,20 +49,6 @@ bool forbidden_embedded(std::string_view name) {
   return false;
 }
 
-// "sip:user@host" as a URI we can send to, without embedded headers or the
-// method parameter.
-std::string plain_target(const sip::Uri& uri) {
-  std::string out = std::string(uri.scheme) + ":";
-  if (!uri.user.empty()) out += std::string(uri.user) + "@";
-  out += uri.host_port();
-  for (const sip::Param& param : uri.params()) {
-    if (sip::iequals(param.name, "method")) continue;
-    out += ";" + std::string(param.name);
-    if (!param.value.empty()) out += "=" + std::string(param.value);
-  }
-  return out;
-}
-
 }  // namespace
 
 void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog) {
@@ -97,7 +83,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   if (sip::iequals(refer_to->method(), "BYE")) {
     // RFC 4579 §5.8: remove the member the URI names.
     Call* member = nullptr;
-    const std::string wanted = plain_target(target);
+    const std::string wanted = sip::request_target(target);
     const Room* in = rooms_.find(room);
     for (Call* call : in != nullptr ? in->calls() : std::vector<Call*>{}) {
       if (call->roster.hidden) continue;
@@ -147,14 +133,17 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   // right too, unless the REFER comes from a configured trusted source.
   const bool replaces = refer_to->replaces().has_value();
   const bool service = is_service_room(room);
-  const std::string target_text = plain_target(target);
+  const std::string target_text = sip::request_target(target);
+  std::string account;
   if (service && replaces && trusted_service_source(tx)) {
     spdlog::info("{} to {} from trusted source {}", privilege(Operation::kReferService).name,
                  target_text, tx.source().to_string());
-  } else if (!authorize_dial(
-                 tx, service && replaces ? Operation::kReferService : Operation::kReferDialOut,
-                 target_text)) {
-    return;
+  } else {
+    const std::optional<std::string> user = authorize_dial(
+        tx, service && replaces ? Operation::kReferService : Operation::kReferDialOut,
+        target_text);
+    if (!user) return;
+    account = *user;
   }
   // An INVITE toward someone other than the referrer: rate-limited.
   if (refuse_reflection(tx, target.host)) return;
@@ -168,6 +157,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   DialOut out;
   out.room = room;
   out.target = target_text;
+  out.account = std::move(account);
+  out.source = source_of(tx);
   for (auto& [name, value] : target.headers()) {
     if (!forbidden_embedded(name)) out.headers.emplace_back(name, value);
   }

@@ -368,4 +368,16 @@ bool uri_equivalent(const Uri& a, const Uri& b) {
   return true;
 }
 
+std::string request_target(const Uri& uri) {
+  std::string out = std::string(uri.scheme) + ":";
+  if (!uri.user.empty()) out += std::string(uri.user) + "@";
+  out += uri.host_port();
+  for (const Param& param : uri.params()) {
+    if (iequals(param.name, "method")) continue;
+    out += ";" + std::string(param.name);
+    if (!param.value.empty()) out += "=" + std::string(param.value);
+  }
+  return out;
+}
+
 }  // namespace chorus::sip

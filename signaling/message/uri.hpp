@@ -55,6 +55,11 @@ struct Uri {
   std::string to_string() const;
 };
 
+// A SIP/SIPS URI as a Request-URI: without its embedded headers and its
+// `method` parameter, which only say how to build a request from it (RFC
+// 3261 §19.1.5); e.g. a Refer-To or a 3xx Contact turned into a target.
+std::string request_target(const Uri& uri);
+
 // Parse one URI. nullopt on anything malformed (bad escapes, bad host, bad or
 // overflowing port, illegal characters, empty scheme). Views point into `text`.
 std::optional<Uri> parse_uri(std::string_view text);

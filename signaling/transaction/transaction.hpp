@@ -137,8 +137,12 @@ class TransactionLayer {
   bool may_cancel(TransactionId id) const;
 
   size_t size() const { return transactions_.size(); }
-  // Live server transactions whose request came from `address` (the
-  // transport peer), for per-source caps. Bounded by size().
+  // Transactions not yet past their final response: size() minus those
+  // only absorbing retransmissions (Completed / Confirmed / Accepted with a
+  // linger timer running, 32 s over UDP). What the overload budget counts.
+  size_t pending() const { return transactions_.size() - lingering_; }
+  // Pending server transactions whose request came from `address` (the
+  // transport peer), for per-source caps. Bounded by pending().
   size_t server_transactions_from(std::string_view address) const;
   // Consulted before a new server transaction is created; empty: accept all.
   void set_screen(RequestScreen screen) { screen_ = std::move(screen); }
@@ -162,6 +166,7 @@ class TransactionLayer {
   const Transaction* find(TransactionId id) const;
   Transaction& create(TransactionKind kind, std::string key, Message request, Endpoint peer);
   void erase(TransactionId id);
+  void forget_peer(const std::string& address);  // one pending server transaction less
   // False when the screen dropped or answered the request (no transaction).
   bool admit(const Message& request, const Endpoint& source);
 
@@ -178,6 +183,7 @@ class TransactionLayer {
   std::deque<Event> events_;
   bool draining_ = false;
   TransactionId next_id_ = 1;
+  size_t lingering_ = 0;
   std::shared_ptr<bool> alive_;  // timer callbacks check it: the layer may be gone
 };
 

@@ -48,6 +48,7 @@ void TransactionMachine::client_invite(Transaction& tx, Event& event) {
           cancel_timer(tx, Timer::kA);
           cancel_timer(tx, Timer::kB);
           cancel_timer(tx, Timer::kC);
+          set_lingering(tx);
           start_timer(tx, Timer::kM, 64 * t.t1);
           notify(tx, ClientEvent::Kind::kResponse, &response);
         } else {

@@ -259,11 +259,17 @@ void TransactionLayer::erase(TransactionId id) {
   const auto key = by_key_.find(it->second->key);
   if (key != by_key_.end() && key->second == id) by_key_.erase(key);
   const TransactionKind kind = it->second->kind;
-  if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
-    const auto peer = server_by_peer_.find(it->second->peer.address);
-    if (peer != server_by_peer_.end() && --peer->second == 0) server_by_peer_.erase(peer);
+  if (it->second->lingering) {
+    --lingering_;
+  } else if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
+    forget_peer(it->second->peer.address);
   }
   transactions_.erase(it);
+}
+
+void TransactionLayer::forget_peer(const std::string& address) {
+  const auto peer = server_by_peer_.find(address);
+  if (peer != server_by_peer_.end() && --peer->second == 0) server_by_peer_.erase(peer);
 }
 
 size_t TransactionLayer::server_transactions_from(std::string_view address) const {
@@ -392,7 +398,18 @@ void TransactionMachine::linger(Transaction& tx, TransactionTimer timer,
   if (tx.reliable || unreliable_delay <= Duration::zero()) {
     terminate(tx);
   } else {
+    set_lingering(tx);
     start_timer(tx, timer, unreliable_delay);
+  }
+}
+
+void TransactionMachine::set_lingering(Transaction& tx) {
+  if (tx.lingering) return;
+  tx.lingering = true;
+  ++layer_.lingering_;
+  // Per-peer counts are of pending server transactions too.
+  if (tx.kind == TransactionKind::kServerInvite || tx.kind == TransactionKind::kServerNonInvite) {
+    layer_.forget_peer(tx.peer.address);
   }
 }
 

@@ -29,6 +29,9 @@ struct TransactionLayer::Transaction {
   std::array<TimerId, kTransactionTimerCount> timer_ids{};
   bool provisional_seen = false;  // client INVITE: may send CANCEL (§9.1)
   bool final_queued = false;      // server: the TU already handed a final response
+  // Past its final response and only absorbing retransmissions until a
+  // linger timer (D, I, J, K, L, M) ends it: not pending work.
+  bool lingering = false;
 };
 
 struct TransactionLayer::Event {
@@ -73,6 +76,8 @@ class TransactionMachine {
 
   // shared (transaction_layer.cpp)
   void start_timer(Transaction& tx, TransactionTimer timer, Duration delay);
+  // Marks the transaction as only absorbing retransmissions from now on.
+  void set_lingering(Transaction& tx);
   void cancel_timer(Transaction& tx, TransactionTimer timer);
   void terminate(Transaction& tx);
   // Timer K/D/I/J are zero on reliable transports: then the state is left at once.

@@ -55,6 +55,7 @@ void TransactionMachine::server_invite(Transaction& tx, Event& event) {
         } else if (status < 300) {
           tx.state = State::kAccepted;
           tx.last_response = response;
+          set_lingering(tx);
           start_timer(tx, Timer::kL, 64 * t.t1);
           send_response(tx, response, false);
         } else {

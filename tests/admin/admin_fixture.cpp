@@ -64,7 +64,7 @@ class DemoControl final : public Control {
     m->on_hold = hold;
     return changed(id);
   }
-  ControlResult dial_out(std::string_view room, std::string_view uri) override {
+  ControlResult dial_out(std::string_view room, std::string_view uri, std::string_view) override {
     if (room != room_.room) return {404, "no such room"};
     room_.members.push_back(member(std::string(uri), ""));
     publish({ControlEvent::Kind::kMemberJoined, room_.room, room_.members.back().id});

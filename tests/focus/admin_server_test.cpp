@@ -90,7 +90,7 @@ class FakeControl final : public Control {
                     (hold ? "1" : "0"));
     return find(room, id) ? ControlResult{} : ControlResult{404, "no such member"};
   }
-  ControlResult dial_out(std::string_view room, std::string_view uri) override {
+  ControlResult dial_out(std::string_view room, std::string_view uri, std::string_view) override {
     calls.push_back("dial " + std::string(room) + " " + std::string(uri));
     return {202, "calling"};
   }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numbers>
 #include <optional>
@@ -253,6 +254,15 @@ class FocusE2e : public ::testing::Test {
     sip::StackHandlers handlers;
     handlers.on_request = [this](const sip::ServerTransaction& tx) {
       client_requests_.push_back(tx.request());
+      if (tx.request().method() == Method::kInvite) {
+        const auto redirect = redirects_.find(std::string(tx.request().request_uri().user));
+        if (redirect != redirects_.end()) {
+          Message moved = sip::make_response(tx.request(), 302, "Moved Temporarily", "moved");
+          moved.set_header("Contact", "<" + redirect->second + ">");
+          tx.respond(std::move(moved));
+          return;
+        }
+      }
       if (tx.request().method() == Method::kInvite && callee_ != nullptr) {
         answer_dial_out(tx);
         return;
@@ -474,6 +484,8 @@ class FocusE2e : public ::testing::Test {
   }
 
   Caller* callee_ = nullptr;
+  // INVITEs to these users (Request-URI user) are answered 302 with the URI.
+  std::map<std::string, std::string> redirects_;
   std::vector<Message> client_acks_;
 
   asio::io_context io_;

@@ -242,6 +242,29 @@ TEST_F(LimitsE2eTest, AdminApiDigestIsBehindTheSameLockoutAndSlowDown) {
   EXPECT_EQ(get("192.0.2.7", "right-pw").status, 200);
 }
 
+// The transaction caps count pending work. A transaction that has sent its
+// final response only absorbs retransmissions for 32 s (Timer J over UDP):
+// a peer doing steady business (OPTIONS keepalives, call after call) is not
+// capped by those, while requests not yet answered are.
+TEST_F(LimitsE2eTest, TransactionCapsCountPendingNotFinishedTransactions) {
+  start(47360, [](Options& options) {
+    options.limits.rate = 0;
+    options.limits.transactions_per_source = 5;
+  });
+  Caller who(0, "keepalive");
+  for (int i = 0; i < 20; ++i) {
+    std::optional<Message> answer =
+        send_from(from2_, request_from(from2_, who, Method::kOptions, "talk"));
+    ASSERT_TRUE(answer.has_value()) << "OPTIONS " << i;
+    EXPECT_EQ(answer->status(), 200) << "OPTIONS " << i;
+  }
+  const sip::TransactionLayer& layer = server_->stack().transactions();
+  EXPECT_GE(layer.size(), 20u);  // all still absorbing retransmissions
+  EXPECT_EQ(layer.pending(), 0u);
+  EXPECT_EQ(layer.server_transactions_from("127.0.0.2"), 0u);
+  EXPECT_EQ(counters().transactions_refused, 0u);
+}
+
 TEST_F(LimitsE2eTest, RequestsOverTheSourceRateAreDroppedOthersAnswered) {
   start(47400, [](Options& options) {
     options.limits.rate = 10;

@@ -577,7 +577,7 @@ TEST_F(ServerTest, JoinNamesARingingDialOutFromTheRightSide) {
     return true;
   };
   const ControlResult placed =
-      server_.dial_out("room1", client_.contact_uri("bob", sip::TransportKind::kUdp));
+      server_.dial_out("room1", client_.contact_uri("bob", sip::TransportKind::kUdp), "");
   ASSERT_EQ(placed.status, 202);
   ASSERT_TRUE(run_until([&] { return held.has_value(); }));
   io_.run_for(50ms);  // the 180 reaches the focus

@@ -466,6 +466,82 @@ TEST_F(SupervisorE2eTest, DialOutPatternsBoundWhereAnAccountMayMakeTheFocusCall)
   EXPECT_EQ(server_->room_calls("dp"), 2u);
 }
 
+// RFC 3261 §8.1.3.4 with RFC 5850 §4's guard: a 3xx from a dial-out's
+// callee is followed once, to its Contact, only when the account that asked
+// may call that target too; the referrer hears the final outcome.
+TEST_F(SupervisorE2eTest, ADialOut3xxIsFollowedOnceAndOnlyWithinTheAccountsPatterns) {
+  start(47250, [](Options& options) {
+    options.accounts.push_back({"local", "lpw", {"dial-out"}, {"*@127.0.0.1"}});
+  });
+  Caller a(400, "alice"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "rd"), 200);
+  const auto uri = [&](const char* user) {
+    return client_.contact_uri(user, sip::TransportKind::kUdp);
+  };
+  redirects_["dave"] = uri("carol");                  // allowed: 127.0.0.1
+  redirects_["erin"] = "sip:carol@192.0.2.9";         // outside the patterns
+  redirects_["frank"] = uri("gina");                  // and gina moves again
+  redirects_["gina"] = uri("carol");
+  const auto refer = [&](const char* user) {
+    std::optional<Message> r =
+        exchange_auth(a, request(a, Method::kRefer, "rd"), {{"Refer-To", "<" + uri(user) + ">"}},
+                      "local", "lpw");
+    return r ? r->status() : 0;
+  };
+  const auto invites_to = [&](std::string_view user) {
+    std::vector<const Message*> out;
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kInvite && m.request_uri().user == user) out.push_back(&m);
+    }
+    return out;
+  };
+  const auto final_sipfrag = [&](size_t before) {
+    run_until([&] {
+      const auto frags = sipfrags();
+      return frags.size() > before && frags.back().find(" 1") == std::string::npos;
+    });
+    const auto frags = sipfrags();
+    return frags.size() > before ? frags.back() : std::string();
+  };
+
+  // Followed: dave's 302 leads to carol, who answers; one call, CSeq + 1.
+  callee_ = &c;
+  size_t frags = sipfrags().size();
+  ASSERT_EQ(refer("dave"), 202);
+  EXPECT_EQ(final_sipfrag(frags), "SIP/2.0 200 OK");
+  run_until([&] { return c.mixer_port != 0; });
+  EXPECT_NE(c.mixer_port, 0);
+  ASSERT_EQ(invites_to("dave").size(), 1u);
+  ASSERT_EQ(invites_to("carol").size(), 1u);
+  const Message& first = *invites_to("dave").front();
+  const Message& second = *invites_to("carol").front();
+  EXPECT_EQ(second.call_id(), first.call_id());
+  EXPECT_EQ(second.from().tag(), first.from().tag());
+  EXPECT_EQ(second.cseq().number, first.cseq().number + 1);
+  EXPECT_EQ(server_->room_calls("rd"), 2u);
+  std::vector<Caller*> all{&a, &c};
+  talk(all, 60, 30);
+  EXPECT_GT(c.heard(400), kHeard);
+  EXPECT_GT(a.heard(1100), kHeard);
+  callee_ = nullptr;
+
+  // Not followed: the Contact is outside the account's dial-out patterns.
+  frags = sipfrags().size();
+  ASSERT_EQ(refer("erin"), 202);
+  EXPECT_EQ(final_sipfrag(frags), "SIP/2.0 302 Moved Temporarily");
+  EXPECT_EQ(invites_to("carol").size(), 1u);  // nothing more toward any carol
+
+  // Followed once only: frank → gina is followed, gina's own 302 is not.
+  frags = sipfrags().size();
+  ASSERT_EQ(refer("frank"), 202);
+  EXPECT_EQ(final_sipfrag(frags), "SIP/2.0 302 Moved Temporarily");
+  EXPECT_EQ(invites_to("frank").size(), 1u);
+  EXPECT_EQ(invites_to("gina").size(), 1u);
+  EXPECT_EQ(invites_to("carol").size(), 1u);
+  EXPECT_EQ(server_->room_calls("rd"), 2u);
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+}
+
 // A Join as a plain participant needs no right, so it gets no more than a
 // dial-in: the joined room's PIN still applies.
 TEST_F(SupervisorE2eTest, AParticipantJoinIsADialInUnderTheRoomsPolicy) {
