@@ -245,7 +245,15 @@ class Server final : public Control {
   void publish(const std::string& room, ControlEvent::Kind kind, uint64_t member);
   void apply_settings(Call& call);
   Call* find_member(std::string_view room, uint64_t member) const;
-  MemberState member_state(const Room& room, const Call& call) const;
+  MemberState member_state(const Room* room, const Call& call) const;
+  // Dial-outs into `room` not yet answered (dialing-out / alerting).
+  std::vector<const Call*> ringing_in(std::string_view room) const;
+  Call* find_ringing(std::string_view room, uint64_t member) const;
+  // A ringing dial-out named by Call-ID and its two tags in either order.
+  Call* find_ringing(std::string_view call_id, std::string_view tag_a,
+                     std::string_view tag_b) const;
+  // Stops a ringing dial-out: CANCEL now, or with its first provisional.
+  bool cancel_dial_out(Call& call);
   std::string member_state_endpoint(const Call& call) const;
   // Hook for the event packages: a room's published state changed.
   void on_room_changed(const std::string& room, ControlEvent::Kind kind);

@@ -240,7 +240,7 @@ Call* Server::find_member(std::string_view room, uint64_t member) const {
   return found != nullptr ? found->find_member(member) : nullptr;
 }
 
-MemberState Server::member_state(const Room& room, const Call& call) const {
+MemberState Server::member_state(const Room* room, const Call& call) const {
   MemberState state;
   state.id = call.member();
   state.entity = call.roster.entity;
@@ -273,7 +273,8 @@ MemberState Server::member_state(const Room& room, const Call& call) const {
   state.jitter_ms = call.roster.jitter_ms;
   state.ssrc = call.roster.ssrc;
   if (call.roster.role == MemberRole::kWhisper) {
-    if (const Call* target = room.find_member(call.roster.whisper_target)) {
+    if (const Call* target =
+            room != nullptr ? room->find_member(call.roster.whisper_target) : nullptr) {
       state.whisper_target = member_state_endpoint(*target);
     }
   }
@@ -287,6 +288,13 @@ MemberState Server::member_state(const Room& room, const Call& call) const {
   state.dialog.remote_tag = call.id().remote_tag;
   state.dialog.confirmed = confirmed;
   state.dialog.initiator = call.sip.outbound;
+  if (!confirmed && call.sip.outbound) {
+    // A ringing dial-out: one early dialog per forked provisional (RFC
+    // 4235 §3.7.1); none yet while only 100 Trying has come back.
+    state.dialog.early_remote_tags = call.sip.early_remote_tags;
+    state.dialog.remote_uri = call.roster.entity;
+    if (call.sip.cancelling) state.status = "disconnecting";
+  }
   if (dialog != nullptr) {
     state.dialog.local_uri = dialog->local_uri();
     state.dialog.remote_uri = dialog->remote_uri();
@@ -317,7 +325,17 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
   state.subject = std::string(room_name);
   state.max_members = static_cast<uint32_t>(
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
-  if (room == nullptr) return state;
+  // Dial-outs into this room still ringing (RFC 4575 dialing-out /
+  // alerting; RFC 4235 trying / early), in the order they were placed.
+  const auto add_ringing = [&] {
+    for (const Call* call : ringing_in(room_name)) {
+      state.members.push_back(member_state(room, *call));
+    }
+  };
+  if (room == nullptr) {
+    add_ringing();
+    return state;
+  }
   // O(room): during a Replaces the replacing call stands for the member.
   const std::vector<Call*> calls = room->calls();
   std::vector<const sip::DialogId*> replaced;
@@ -328,9 +346,61 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
     if (call->roster.hidden || call->roster.awaiting_pin) continue;
     const bool shadowed = std::any_of(replaced.begin(), replaced.end(),
                                       [call](const sip::DialogId* id) { return *id == call->id(); });
-    if (!shadowed) state.members.push_back(member_state(*room, *call));
+    if (!shadowed) state.members.push_back(member_state(room, *call));
   }
+  add_ringing();
   return state;
+}
+
+std::vector<const Call*> Server::ringing_in(std::string_view room) const {
+  // dialing_ holds only calls not yet answered: bounded by the overload
+  // budget, and a handful in practice.
+  std::vector<const Call*> out;
+  for (const auto& [id, call] : dialing_) {
+    if (call->room() == room && !call->roster.hidden) out.push_back(call.get());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Call* a, const Call* b) { return a->member() < b->member(); });
+  return out;
+}
+
+Call* Server::find_ringing(std::string_view room, uint64_t member) const {
+  for (const auto& [id, call] : dialing_) {
+    if (call->room() == room && call->member() == member) return call.get();
+  }
+  return nullptr;
+}
+
+Call* Server::find_ringing(std::string_view call_id, std::string_view tag_a,
+                           std::string_view tag_b) const {
+  // Either reading of the two tags (RFC 4538 §4: as the sender sees them):
+  // one is our From tag, the other one of the early dialogs' To tags, or
+  // empty while only 100 Trying has come back.
+  for (const auto& [id, call] : dialing_) {
+    if (id.call_id != call_id) continue;
+    for (const auto& [ours, theirs] : {std::pair{tag_a, tag_b}, std::pair{tag_b, tag_a}}) {
+      if (id.local_tag != ours) continue;
+      const auto& tags = call->sip.early_remote_tags;
+      if ((theirs.empty() && tags.empty()) ||
+          std::find(tags.begin(), tags.end(), theirs) != tags.end()) {
+        return call.get();
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool Server::cancel_dial_out(Call& call) {
+  if (call.sip.cancelling) return true;
+  call.sip.cancelling = true;
+  // RFC 3261 §9.1: CANCEL only once a provisional has come back; until then
+  // it waits (on_dial_out_response sends it with the first one). The
+  // callee's 487 then ends the call as any failure does.
+  if (call.sip.invite_tx != 0) call.sip.cancel_sent = stack_.cancel(call.sip.invite_tx) != 0;
+  spdlog::info("dial-out to {} in {} cancelled{}", call.roster.entity, call.room(),
+               call.sip.cancel_sent ? "" : " (CANCEL waits for its first provisional)");
+  publish(call.room(), ControlEvent::Kind::kMemberChanged, call.member());
+  return true;
 }
 
 ConferenceState Server::park_state() const {
@@ -350,7 +420,7 @@ ConferenceState Server::park_state() const {
   }
   std::sort(parked.begin(), parked.end(),
             [](const auto& a, const auto& b) { return a.second->member() < b.second->member(); });
-  for (const auto& [room, call] : parked) state.members.push_back(member_state(*room, *call));
+  for (const auto& [room, call] : parked) state.members.push_back(member_state(room, *call));
   return state;
 }
 
@@ -383,7 +453,14 @@ ControlResult Server::set_muted(std::string_view room, uint64_t member, bool mut
 
 ControlResult Server::kick(std::string_view room, uint64_t member) {
   Call* call = find_member(room, member);
-  if (call == nullptr) return {404, "no such member"};
+  if (call == nullptr) {
+    // A dial-out still ringing is stopped with CANCEL.
+    if (Call* ringing = find_ringing(room, member)) {
+      cancel_dial_out(*ringing);
+      return {200, "cancelled"};
+    }
+    return {404, "no such member"};
+  }
   end_call(sip::DialogId(call->id()), /*send_bye=*/true);
   return {200, "removed"};
 }

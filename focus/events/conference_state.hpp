@@ -23,6 +23,9 @@ struct MemberDialog {
   std::string remote_uri;     // the member's address-of-record
   std::string remote_target;  // the member's Contact
   std::string local_target;   // the focus's Contact in that dialog ("" = unknown)
+  // A ringing dial-out: the remote tags of its early dialogs, one per
+  // forked provisional (RFC 3261 §12.1.2); the dialog package lists each.
+  std::vector<std::string> early_remote_tags;
 };
 
 // One member of a room: one endpoint with one audio stream (RFC 4575 §5.4–5.7).

@@ -62,17 +62,25 @@ std::string dialog_info_full(const ConferenceState& state, uint32_t version) {
   set_attribute(root, "entity", state.entity);
   for (const MemberState& member : state.members) {
     const MemberDialog& d = member.dialog;
-    ptree& dialog = add_element(root, "dialog");
-    set_attribute(dialog, "id", dialog_element_id(member));
-    if (!d.call_id.empty()) set_attribute(dialog, "call-id", d.call_id);
-    if (!d.local_tag.empty()) set_attribute(dialog, "local-tag", d.local_tag);
-    if (!d.remote_tag.empty()) set_attribute(dialog, "remote-tag", d.remote_tag);
-    set_attribute(dialog, "direction", d.initiator ? "initiator" : "recipient");
-    add_element(dialog, "state", dialog_state(member));
-    add_participant(dialog, "local", d.local_uri.empty() ? state.entity : d.local_uri, {},
-                    d.local_target);
-    add_participant(dialog, "remote", d.remote_uri.empty() ? member.entity : d.remote_uri,
-                    member.display_text, d.remote_target);
+    // A ringing dial-out that forked has one early dialog per remote tag
+    // (RFC 4235 §3.7.1: each listed on its own).
+    const bool forks = !d.confirmed && d.initiator && !d.early_remote_tags.empty();
+    const size_t count = forks ? d.early_remote_tags.size() : 1;
+    for (size_t i = 0; i < count; ++i) {
+      const std::string& remote_tag = forks ? d.early_remote_tags[i] : d.remote_tag;
+      ptree& dialog = add_element(root, "dialog");
+      set_attribute(dialog, "id",
+                    forks ? dialog_element_id(member) + ";" + remote_tag : dialog_element_id(member));
+      if (!d.call_id.empty()) set_attribute(dialog, "call-id", d.call_id);
+      if (!d.local_tag.empty()) set_attribute(dialog, "local-tag", d.local_tag);
+      if (!remote_tag.empty()) set_attribute(dialog, "remote-tag", remote_tag);
+      set_attribute(dialog, "direction", d.initiator ? "initiator" : "recipient");
+      add_element(dialog, "state", forks ? std::string_view("early") : dialog_state(member));
+      add_participant(dialog, "local", d.local_uri.empty() ? state.entity : d.local_uri, {},
+                      d.local_target);
+      add_participant(dialog, "remote", d.remote_uri.empty() ? member.entity : d.remote_uri,
+                      member.display_text, d.remote_target);
+    }
   }
   std::ostringstream out;
   boost::property_tree::write_xml(

@@ -68,6 +68,8 @@ struct SipLeg {
   std::string dial_account;
   std::string dial_source;
   bool redirected = false;
+  bool cancelling = false;   // stopped while ringing (kick, terminate, REFER BYE)
+  bool cancel_sent = false;  // its CANCEL left (else it waits for a provisional, §9.1)
   // Whose per-source call cap this call counts against ("" : none).
   std::string limit_key;
 };

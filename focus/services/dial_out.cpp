@@ -114,6 +114,10 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
         std::find(tags.begin(), tags.end(), tag) == tags.end()) {
       tags.emplace_back(tag);
     }
+    if (call.sip.cancelling && !call.sip.cancel_sent && call.sip.invite_tx != 0) {
+      // The CANCEL that waited for a provisional (§9.1).
+      call.sip.cancel_sent = stack_.cancel(call.sip.invite_tx) != 0;
+    }
     if (status > 100 && !call.sip.provisional_seen) {
       call.sip.provisional_seen = true;
       if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
@@ -121,7 +125,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     }
     return;
   }
-  if (status < 400 && follow_redirect(call, response)) return;
+  if (status >= 300 && status < 400 && follow_redirect(call, response)) return;
   if (status >= 300) {
     if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
     const std::string room = call.room();
@@ -158,6 +162,12 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     if (owned->sip.referral) notify_referrer(*owned->sip.referral, code, reason);
     publish(owned->room(), ControlEvent::Kind::kMemberLeft, owned->member());
   };
+  if (owned->sip.cancelling) {
+    // Answered while our CANCEL was on its way: the 2xx wins (§9.1), so the
+    // call is ACKed and ended at once.
+    fail(487, "Request Terminated");
+    return;
+  }
   const std::string_view body = response.body();
   if (body.empty() || !is_sdp(response.content_type())) {
     fail(488, "Not Acceptable Here");
@@ -194,7 +204,8 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
 bool Server::follow_redirect(Call& call, const Message& response) {
   // Once per dial-out, and never for a call carrying Replaces: the dialog
   // it names lives at the original target (RFC 5359 services, pickup).
-  if (call.sip.redirected || !call.sip.invite || call.sip.invite->has_header("Replaces")) {
+  if (call.sip.redirected || call.sip.cancelling || !call.sip.invite ||
+      call.sip.invite->has_header("Replaces")) {
     return false;
   }
   std::optional<sip::Uri> next;

@@ -97,12 +97,22 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
         member = call;
       }
     }
+    // A dial-out still ringing to that URI is stopped with CANCEL instead.
+    Call* ringing = nullptr;
     if (member == nullptr) {
+      for (const Call* call : ringing_in(room)) {
+        const auto entity = sip::parse_uri(call->roster.entity);
+        if ((entity && sip::uri_equivalent(*entity, target)) || call->roster.entity == wanted) {
+          ringing = find_ringing(room, call->member());
+        }
+      }
+    }
+    if (member == nullptr && ringing == nullptr) {
       tx.respond(404, "No Such Member", local_tag);
       return;
     }
     if (!authorize(tx, Operation::kReferBye)) return;
-    const sip::DialogId member_id = member->id();
+    const sip::DialogId member_id = member != nullptr ? member->id() : ringing->id();
     sip::ReferOutcome outcome =
         dialog != nullptr
             ? sip::accept_refer(*dialog, request, stack_.timers().now())
@@ -115,7 +125,11 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
       referral = Referral{outcome.dialog->id(), outcome.subscription->id()};
       if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
     }
-    end_call(member_id, /*send_bye=*/true);
+    if (member != nullptr) {
+      end_call(member_id, /*send_bye=*/true);
+    } else if (const auto pending = dialing_.find(member_id); pending != dialing_.end()) {
+      cancel_dial_out(*pending->second);
+    }
     if (referral) notify_referrer(*referral, 200, "OK");
     return;
   }
@@ -263,6 +277,19 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   }
   Call* named_call = named != nullptr ? rooms_.find_call(named->id()) : nullptr;
   if (named_call == nullptr) {
+    // A dial-out of ours still ringing: terminate / remove stop it (CANCEL);
+    // nothing else applies to a call nobody has answered.
+    const auto parsed = sip::parse_target_dialog(*target_dialog);
+    Call* ringing =
+        parsed ? find_ringing(parsed->call_id, parsed->local_tag, parsed->remote_tag) : nullptr;
+    if (ringing != nullptr &&
+        (known->kind == ActionKind::kTerminate || known->kind == ActionKind::kRemove)) {
+      if (dialog != nullptr && !authorize(tx, known->operation)) return;
+      tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
+                                   : sip::make_response(request, 200, "OK", local_tag));
+      cancel_dial_out(*ringing);
+      return;
+    }
     tx.respond(481, "Target Dialog Does Not Exist", local_tag);
     return;
   }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <numbers>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -262,6 +263,15 @@ class FocusE2e : public ::testing::Test {
           tx.respond(std::move(moved));
           return;
         }
+        const std::string user(tx.request().request_uri().user);
+        if (ring_only_.contains(user)) {
+          Message ringing = sip::make_response(tx.request(), 180, "Ringing", "ring-" + user);
+          ringing.set_header("Contact",
+                             "<" + client_.contact_uri(user, sip::TransportKind::kUdp) + ">");
+          tx.respond(std::move(ringing));
+          ringing_[user] = tx;
+          return;
+        }
       }
       if (tx.request().method() == Method::kInvite && callee_ != nullptr) {
         answer_dial_out(tx);
@@ -486,6 +496,10 @@ class FocusE2e : public ::testing::Test {
   Caller* callee_ = nullptr;
   // INVITEs to these users (Request-URI user) are answered 302 with the URI.
   std::map<std::string, std::string> redirects_;
+  // INVITEs to these users ring (180, To tag "ring-<user>") and are kept
+  // unanswered in ringing_.
+  std::set<std::string> ring_only_;
+  std::map<std::string, sip::ServerTransaction> ringing_;
   std::vector<Message> client_acks_;
 
   asio::io_context io_;

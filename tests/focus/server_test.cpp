@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "focus/events/dialog_info.hpp"
 #include "focus/server.hpp"
 #include "signaling/transaction/transaction_ids.hpp"
 
@@ -98,6 +99,16 @@ class ServerTest : public ::testing::Test {
       if (std::chrono::steady_clock::now() > deadline) return false;
       io_.run_for(5ms);
     }
+    return true;
+  }
+
+  // Alice calls into `room` with kOffer and ACKs the 200.
+  bool dial_in(std::string_view room) {
+    Message invite = request(Method::kInvite, room);
+    invite.set_body("application/sdp", kOffer);
+    const auto responses = exchange(std::move(invite));
+    if (responses.empty() || responses.back().status() != 200) return false;
+    ack(responses.back());
     return true;
   }
 
@@ -562,11 +573,7 @@ TEST_F(ServerTest, JoinOrReplacesNamingARingingCallerIs481) {
 // is matched with its to-tag against the focus's tag and its from-tag
 // against the callee's; the reversed view names no dialog.
 TEST_F(ServerTest, JoinNamesARingingDialOutFromTheRightSide) {
-  Message invite = request(Method::kInvite, "room1");
-  invite.set_body("application/sdp", kOffer);
-  const auto responses = exchange(std::move(invite));
-  ASSERT_EQ(responses.back().status(), 200);
-  ack(responses.back());
+  ASSERT_TRUE(dial_in("room1"));
   std::optional<sip::ServerTransaction> held;
   answer_ = [&](const sip::ServerTransaction& tx) {
     if (tx.request().method() != Method::kInvite) return false;
@@ -604,6 +611,75 @@ TEST_F(ServerTest, JoinNamesARingingDialOutFromTheRightSide) {
   }
   held->respond(sip::make_response(dial_out, 486, "Busy Here"));
   io_.run_for(50ms);
+}
+
+// RFC 4575 / RFC 4235: a dial-out is a member from its INVITE on, alerting
+// once a provisional came back, with one early dialog per fork; the admin
+// kick stops it with CANCEL (RFC 3261 §9.1), and the callee's 487 ends it.
+TEST_F(ServerTest, ARingingDialOutIsPublishedPerForkAndKickCancelsIt) {
+  ASSERT_TRUE(dial_in("room1"));
+  std::optional<sip::ServerTransaction> held;
+  answer_ = [&](const sip::ServerTransaction& tx) {
+    if (tx.request().method() != Method::kInvite) return false;
+    // A forking proxy's two branches ring: two early dialogs.
+    for (const char* tag : {"fork-a", "fork-b"}) {
+      Message ringing = sip::make_response(tx.request(), 180, "Ringing", tag);
+      ringing.set_header("Contact",
+                         "<" + client_.contact_uri(tag, sip::TransportKind::kUdp) + ">");
+      tx.respond(std::move(ringing));
+    }
+    held = tx;
+    return true;
+  };
+  const std::string bob = client_.contact_uri("bob", sip::TransportKind::kUdp);
+  ASSERT_EQ(server_.dial_out("room1", bob, "").status, 202);
+  ASSERT_TRUE(run_until([&] { return held.has_value(); }));
+  ASSERT_TRUE(run_until([&] {
+    const auto state = server_.room_state("room1");
+    return state && state->members.size() == 2 &&
+           state->members.back().dialog.early_remote_tags.size() == 2;
+  }));
+  const ConferenceState state = *server_.room_state("room1");
+  const MemberState& ringing = state.members.back();
+  EXPECT_EQ(ringing.status, "alerting");
+  EXPECT_EQ(ringing.joining_method, "dialed-out");
+  EXPECT_EQ(ringing.entity, bob);
+  EXPECT_TRUE(ringing.dialog.initiator);
+  EXPECT_FALSE(ringing.dialog.confirmed);
+  const std::string xml = dialog_info_full(state, 1);
+  for (const char* tag : {"fork-a", "fork-b"}) {
+    EXPECT_TRUE(std::regex_search(
+        xml, std::regex(std::string("<dialog [^>]*remote-tag=\"") + tag +
+                        "\"[^>]*direction=\"initiator\"[^>]*>\\s*<state>early</state>")))
+        << xml;
+  }
+
+  const ControlResult kicked = server_.kick("room1", ringing.id);
+  EXPECT_EQ(kicked.status, 200);
+  EXPECT_EQ(server_.room_state("room1")->members.back().status, "disconnecting");
+  // The CANCEL reached the callee's stack, which answered the INVITE 487.
+  ASSERT_TRUE(run_until([&] { return server_.gauges().dialing == 0; }));
+  EXPECT_FALSE(held->respond(sip::make_response(held->request(), 200, "OK")));
+  EXPECT_EQ(server_.room_state("room1")->members.size(), 1u);
+
+  // Kicked before any provisional: the CANCEL waits for the first one (here
+  // the callee stack's own 100 Trying), then goes.
+  held.reset();
+  answer_ = [&](const sip::ServerTransaction& tx) {
+    if (tx.request().method() != Method::kInvite) return false;
+    held = tx;
+    return true;
+  };
+  ASSERT_EQ(server_.dial_out("room1", bob, "").status, 202);
+  ASSERT_TRUE(run_until([&] { return held.has_value(); }));
+  const auto quiet = server_.room_state("room1");
+  ASSERT_EQ(quiet->members.size(), 2u);
+  EXPECT_EQ(quiet->members.back().status, "dialing-out");
+  EXPECT_TRUE(quiet->members.back().dialog.early_remote_tags.empty());
+  EXPECT_EQ(server_.kick("room1", quiet->members.back().id).status, 200);
+  ASSERT_TRUE(run_until([&] { return server_.gauges().dialing == 0; }));
+  EXPECT_FALSE(held->respond(sip::make_response(held->request(), 200, "OK")));
+  EXPECT_EQ(server_.room_state("room1")->members.size(), 1u);
 }
 
 }  // namespace

@@ -214,10 +214,14 @@ TEST_F(SupervisorE2eTest, ReferDialsOutWithSipfragProgressAndTheCalleeHearsTheRo
   EXPECT_EQ(frags.back(), "SIP/2.0 200 OK");
   // The INVITE names who asked (RFC 3892) and comes from a focus (RFC 4579).
   const Message* invite = nullptr;
+  size_t invites = 0;
   for (const Message& m : client_requests_) {
-    if (m.method() == Method::kInvite) invite = &m;
+    if (m.method() != Method::kInvite) continue;
+    invite = &m;
+    ++invites;
   }
   ASSERT_NE(invite, nullptr);
+  EXPECT_EQ(invites, 1u);  // one INVITE: the 2xx's Contact is the dialog's, not a redirect
   EXPECT_TRUE(invite->header("Referred-By").has_value());
   ASSERT_FALSE(invite->contacts().empty());
   EXPECT_TRUE(invite->contacts().front().has_param("isfocus"));
@@ -540,6 +544,62 @@ TEST_F(SupervisorE2eTest, ADialOut3xxIsFollowedOnceAndOnlyWithinTheAccountsPatte
   EXPECT_EQ(invites_to("carol").size(), 1u);
   EXPECT_EQ(server_->room_calls("rd"), 2u);
   EXPECT_EQ(server_->gauges().dialing, 0u);
+}
+
+// RFC 5850 §5 / RFC 4579 §5.8 on a call the focus placed that is still
+// ringing: call:terminate with Target-Dialog naming its early dialog, and
+// REFER method=BYE naming its URI, stop it with CANCEL (RFC 3261 §9.1).
+TEST_F(SupervisorE2eTest, TerminateAndReferByeCancelARingingDialOut) {
+  start(47270);
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "ring"), 200);
+  ring_only_ = {"dan", "dora"};
+  const auto uri = [&](const char* user) {
+    return client_.contact_uri(user, sip::TransportKind::kUdp);
+  };
+  const auto refer = [&](const Headers& headers) {
+    std::optional<Message> r =
+        exchange_auth(a, request(a, Method::kRefer, "ring"), headers, "op", "0pw");
+    return r ? r->status() : 0;
+  };
+  const auto alerting = [&](const std::string& entity) -> const MemberState* {
+    static std::optional<ConferenceState> state;
+    state = server_->room_state("ring");
+    if (!state) return nullptr;
+    for (const MemberState& m : state->members) {
+      if (m.entity == entity && m.status == "alerting") return &m;
+    }
+    return nullptr;
+  };
+
+  ASSERT_EQ(refer({{"Refer-To", "<" + uri("dan") + ">"}}), 202);
+  run_until([&] { return alerting(uri("dan")) != nullptr; });
+  const MemberState* dan = alerting(uri("dan"));
+  ASSERT_NE(dan, nullptr);
+  ASSERT_EQ(dan->dialog.early_remote_tags, std::vector<std::string>{"ring-dan"});
+  // Target-Dialog as the dialog package shows it: local = the focus's tag.
+  const std::string target_dialog = dan->dialog.call_id + ";local-tag=" + dan->dialog.local_tag +
+                                    ";remote-tag=" + dan->dialog.early_remote_tags.front();
+  EXPECT_EQ(refer({{"Refer-To", "<urn:sip-action:call:terminate>"},
+                   {"Target-Dialog", target_dialog}}),
+            200);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  ASSERT_TRUE(ringing_.contains("dan"));
+  // The CANCEL reached dan's stack, which answered the INVITE 487 itself.
+  EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));
+
+  ASSERT_EQ(refer({{"Refer-To", "<" + uri("dora") + ">"}}), 202);
+  run_until([&] { return alerting(uri("dora")) != nullptr; });
+  ASSERT_NE(alerting(uri("dora")), nullptr);
+  EXPECT_EQ(refer({{"Refer-To", "<" + uri("dora") + ";method=BYE>"}}), 202);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_FALSE(ringing_.at("dora").respond(200, "OK"));
+  EXPECT_EQ(server_->room_calls("ring"), 1u);
+  const auto state = server_->room_state("ring");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->members.size(), 1u);
 }
 
 // A Join as a plain participant needs no right, so it gets no more than a
