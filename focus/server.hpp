@@ -230,6 +230,9 @@ class Server final : public Control {
   // right (focus/privileges.hpp), or nullopt after answering 401 (challenge)
   // or 403.
   std::optional<std::string> authorize(const sip::ServerTransaction& tx, Operation operation);
+  // The (source, account) bookkeeping of one checked Digest answer, SIP or
+  // admin API: false when the pair is locked out (answer as a wrong password).
+  bool count_digest_attempt(std::string_view source, const sip::DigestResult& result);
   // Authorization of a request that makes the focus INVITE `target`: the
   // operation's right, then the account's dial-out patterns (403 outside).
   std::optional<std::string> authorize_dial(const sip::ServerTransaction& tx, Operation operation,
@@ -247,13 +250,13 @@ class Server final : public Control {
   Call* find_member(std::string_view room, uint64_t member) const;
   MemberState member_state(const Room* room, const Call& call) const;
   // Dial-outs into `room` not yet answered (dialing-out / alerting).
-  std::vector<const Call*> ringing_in(std::string_view room) const;
+  std::vector<Call*> ringing_in(std::string_view room) const;
   Call* find_ringing(std::string_view room, uint64_t member) const;
   // A ringing dial-out named by Call-ID and its two tags in either order.
   Call* find_ringing(std::string_view call_id, std::string_view tag_a,
                      std::string_view tag_b) const;
   // Stops a ringing dial-out: CANCEL now, or with its first provisional.
-  bool cancel_dial_out(Call& call);
+  void cancel_dial_out(Call& call);
   std::string member_state_endpoint(const Call& call) const;
   // Hook for the event packages: a room's published state changed.
   void on_room_changed(const std::string& room, ControlEvent::Kind kind);

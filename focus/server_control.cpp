@@ -110,18 +110,8 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
     const sip::DigestResult result = digest_->verify(
         line, request.method_text(), request.request_uri().to_string(), request.body());
     if (!result.user.empty()) {
-      // Failed attempts per (source, account): a locked pair is answered as
-      // a wrong password whatever it sent, so the lockout is no oracle.
       if (source.empty()) source = source_of(tx);
-      if (guard_.auth_locked(source, result.user)) {
-        guard_.locked_attempt(source, result.user);
-        continue;
-      }
-      if (result.ok) {
-        guard_.auth_succeeded(source, result.user);
-      } else if (!result.stale) {
-        guard_.auth_failed(source, result.user);
-      }
+      if (!count_digest_attempt(source, result)) continue;
     }
     if (result.ok) {
       if (digest_->has_right(result.user, needed.right)) return result.user;
@@ -135,6 +125,21 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
   }
   challenge(tx, stale);
   return std::nullopt;
+}
+
+bool Server::count_digest_attempt(std::string_view source, const sip::DigestResult& result) {
+  // Failed attempts per (source, account): a locked pair is answered as a
+  // wrong password whatever it sent, so the lockout is no oracle.
+  if (guard_.auth_locked(source, result.user)) {
+    guard_.locked_attempt(source, result.user);
+    return false;
+  }
+  if (result.ok) {
+    guard_.auth_succeeded(source, result.user);
+  } else if (!result.stale) {
+    guard_.auth_failed(source, result.user);
+  }
+  return true;
 }
 
 void Server::challenge(const sip::ServerTransaction& tx, bool stale) {
@@ -191,16 +196,10 @@ AccountCheck Server::check_account(std::string_view authorization, std::string_v
       check.delay = std::chrono::duration_cast<std::chrono::milliseconds>(
           options_.limits.account_delay);
     }
-    if (guard_.auth_locked(source, result.user)) {
-      guard_.locked_attempt(source, result.user);
+    if (!count_digest_attempt(source, result)) {
       check.outcome = AccountCheck::Outcome::kWrong;
       check.stale = false;
       return check;
-    }
-    if (result.ok) {
-      guard_.auth_succeeded(source, result.user);
-    } else if (!result.stale) {
-      guard_.auth_failed(source, result.user);
     }
   }
   if (!result.ok) {
@@ -352,10 +351,10 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
   return state;
 }
 
-std::vector<const Call*> Server::ringing_in(std::string_view room) const {
+std::vector<Call*> Server::ringing_in(std::string_view room) const {
   // dialing_ holds only calls not yet answered: bounded by the overload
   // budget, and a handful in practice.
-  std::vector<const Call*> out;
+  std::vector<Call*> out;
   for (const auto& [id, call] : dialing_) {
     if (call->room() == room && !call->roster.hidden) out.push_back(call.get());
   }
@@ -390,8 +389,8 @@ Call* Server::find_ringing(std::string_view call_id, std::string_view tag_a,
   return nullptr;
 }
 
-bool Server::cancel_dial_out(Call& call) {
-  if (call.sip.cancelling) return true;
+void Server::cancel_dial_out(Call& call) {
+  if (call.sip.cancelling) return;
   call.sip.cancelling = true;
   // RFC 3261 §9.1: CANCEL only once a provisional has come back; until then
   // it waits (on_dial_out_response sends it with the first one). The
@@ -400,7 +399,6 @@ bool Server::cancel_dial_out(Call& call) {
   spdlog::info("dial-out to {} in {} cancelled{}", call.roster.entity, call.room(),
                call.sip.cancel_sent ? "" : " (CANCEL waits for its first provisional)");
   publish(call.room(), ControlEvent::Kind::kMemberChanged, call.member());
-  return true;
 }
 
 ConferenceState Server::park_state() const {

@@ -304,11 +304,7 @@ AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) 
         user = check.user;
         break;
     }
-    if (user.empty()) {
-      refusal.delay = check.delay;
-      return refusal;
-    }
-    AdminResponse answer = act(request, s, route, user);
+    AdminResponse answer = user.empty() ? std::move(refusal) : act(request, s, route, user);
     answer.delay = check.delay;
     return answer;
   }

@@ -100,10 +100,10 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     // A dial-out still ringing to that URI is stopped with CANCEL instead.
     Call* ringing = nullptr;
     if (member == nullptr) {
-      for (const Call* call : ringing_in(room)) {
+      for (Call* call : ringing_in(room)) {
         const auto entity = sip::parse_uri(call->roster.entity);
         if ((entity && sip::uri_equivalent(*entity, target)) || call->roster.entity == wanted) {
-          ringing = find_ringing(room, call->member());
+          ringing = call;
         }
       }
     }
@@ -127,8 +127,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     }
     if (member != nullptr) {
       end_call(member_id, /*send_bye=*/true);
-    } else if (const auto pending = dialing_.find(member_id); pending != dialing_.end()) {
-      cancel_dial_out(*pending->second);
+    } else {
+      cancel_dial_out(*ringing);  // nothing above touched dialing_
     }
     if (referral) notify_referrer(*referral, 200, "OK");
     return;
