@@ -17,12 +17,13 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 22> kPrivileges = {{
+constexpr std::array<Privilege, 23> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
     {O::kReplaceOthersCall, "Replaces of another user's call", sip::kRightReplace},
     {O::kRetrieveParked, "Replaces retrieving a parked call", sip::kRightReplace},
+    {O::kPickupDialOut, "Replaces picking up a ringing dial-out", sip::kRightPickup},
     {O::kReferDialOut, "REFER dial-out", sip::kRightDialOut, true},
     {O::kReferBye, "REFER method=BYE", sip::kRightRemove},
     {O::kReferService, "REFER to music on hold or park", sip::kRightPark, true},

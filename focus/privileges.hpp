@@ -27,6 +27,8 @@ enum class Operation : uint8_t {
   // retrieval of a parked call (RFC 5359 §2.15).
   kReplaceOthersCall,
   kRetrieveParked,
+  // INVITE with Replaces naming a ringing dial-out (RFC 5359 §2.16 pickup).
+  kPickupDialOut,
   // REFER to a conference URI (RFC 4579 §5.5): dial-out, removal.
   kReferDialOut,
   kReferBye,

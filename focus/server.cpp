@@ -219,8 +219,13 @@ void Server::stop() {
 }
 
 std::string Server::contact_for(std::string_view room, sip::TransportKind transport) const {
-  // RFC 4579 §2.4: the focus marks its Contact with isfocus.
-  return "<" + stack_.contact_uri(room, transport) + ">;isfocus";
+  // RFC 4579 §2.4: the focus marks its Contact with isfocus. The music-on-
+  // hold and park services add the feature tags RFC 5359 §2.3 shows
+  // (RFC 3840 automaton; RFC 4235's +sip.byeless and +sip.rendering): an
+  // automaton that never hangs up by itself and renders nothing it gets.
+  std::string contact = "<" + stack_.contact_uri(room, transport) + ">;isfocus";
+  if (is_service_room(room)) contact += ";automaton;+sip.byeless;+sip.rendering=\"no\"";
+  return contact;
 }
 
 Message Server::with_capabilities(Message response) const {

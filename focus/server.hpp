@@ -207,8 +207,13 @@ class Server final : public Control {
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);
   // A dial-out still ringing, named from the Join/Replaces view (to-tag =
   // our tag, from-tag = an early dialog's remote tag), or nullptr.
-  const Call* find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
-                                    std::string_view from_tag) const;
+  Call* find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
+                              std::string_view from_tag) const;
+  // Directed pickup of a ringing dial-out (Replaces naming its early
+  // dialog): the pickup right, then the dial-out is cancelled and the
+  // newcomer takes its room and role.
+  std::optional<Admission> admit_pickup(const sip::ServerTransaction& tx, Admission admission,
+                                        Call& ringing);
   // Room policy of a dial-in (listed rooms, member limit, PIN); false after
   // answering the refusal.
   bool admit_by_policy(const sip::ServerTransaction& tx, Admission& admission);
@@ -218,12 +223,25 @@ class Server final : public Control {
   void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                          std::string_view action);
+  // The call a Target-Dialog value names, in either reading of its tags: a
+  // member, or a dial-out still ringing; nullopt when it does not parse.
+  struct NamedCall {
+    Call* member = nullptr;
+    Call* ringing = nullptr;
+  };
+  std::optional<NamedCall> resolve_target_dialog(std::string_view value);
+  // REFER method=BYE: the one member of `room` named by Target-Dialog, by
+  // the Call-ID/From/To embedded in the Refer-To URI, or by the URI alone
+  // (refused 485 when several match); nullopt after answering the refusal.
+  std::optional<NamedCall> member_to_remove(const sip::ServerTransaction& tx,
+                                            std::string_view room, const sip::Uri& target);
   void start_dial_out(DialOut request);
   void on_dial_out_response(const sip::DialogId& pending, const sip::ClientEvent& event);
   // A 3xx to a ringing dial-out: INVITE the first SIP Contact instead, once,
   // when it passes the original's authorisation. False: not followed.
   bool follow_redirect(Call& call, const sip::Message& response);
-  void notify_referrer(const Referral& referral, int status, std::string_view reason);
+  void notify_referrer(const Referral& referral, int status, std::string_view reason,
+                       std::span<const std::pair<std::string, std::string>> frag_headers = {});
   void send_bye(sip::Dialog& dialog);
 
   // Authorization (server_control.cpp): the user holding the operation's

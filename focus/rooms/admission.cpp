@@ -2,9 +2,12 @@
 // room policy (allowed rooms, PIN, member limit) and supervisor roles; and
 // the DTMF keys members use during a call.
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "focus/events/conference_info.hpp"
+#include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
 #include "signaling/message/header_dialog_ref.hpp"
@@ -48,8 +51,8 @@ bool offer_is_recvonly(std::string_view sdp) {
 
 }  // namespace
 
-const Call* Server::find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
-                                          std::string_view from_tag) const {
+Call* Server::find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
+                                    std::string_view from_tag) const {
   // RFC 3911 §4 / RFC 3891 §3 match the header's to-tag against our local
   // tag and its from-tag against the remote one. For a dial-out still
   // ringing, our tag is the From tag of our INVITE and the remote tags are
@@ -124,6 +127,15 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       return std::nullopt;
     }
     const sip::DialogSet::Referenced found = dialogs_.find_replaces(*replaces_value);
+    if (found.dialog == nullptr) {
+      // RFC 3891 §3 / RFC 5359 §2.16 directed pickup: a dial-out of ours
+      // still ringing (early-only or not) is taken by the newcomer.
+      if (Call* ringing =
+              find_ringing_dial_out(replaces->call_id, replaces->to_tag, replaces->from_tag);
+          ringing != nullptr && !ringing->roster.hidden && !ringing->sip.cancelling) {
+        return admit_pickup(tx, admission, *ringing);
+      }
+    }
     if (found.status == sip::DialogSet::ReferencedStatus::kNotEarly) {
       tx.respond(486, "Busy Here", random_.tag());  // RFC 3891 §3: early-only, but confirmed
       return std::nullopt;
@@ -165,8 +177,38 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     return admission;
   }
 
+  // Dialled straight to the park service (or blind-transferred there,
+  // which reaches us as the same INVITE): parked like a REFERred call, in a
+  // park/<n> room of its own that sip:park@ publishes (RFC 5359 §2.15).
+  if (admission.room == options_.park_user) {
+    admission.room = options_.park_user + "/" + std::to_string(++last_park_);
+    return admission;
+  }
+
   // Plain dial-in: the room's policy.
   if (!admit_by_policy(tx, admission)) return std::nullopt;
+  return admission;
+}
+
+std::optional<Server::Admission> Server::admit_pickup(const sip::ServerTransaction& tx,
+                                                      Admission admission, Call& ringing) {
+  // The picker needs the pickup right whoever it is: the dial-out was
+  // placed for someone else, and its role may be a supervisor's.
+  const auto user = authorize(tx, Operation::kPickupDialOut);
+  if (!user) return std::nullopt;
+  admission.room = ringing.room();
+  admission.role = ringing.roster.role;
+  admission.whisper_target = ringing.roster.whisper_target;
+  admission.muted = ringing.media.settings.muted;
+  admission.auth_user = *user;
+  {
+    const LogContext context({}, ringing.room());
+    spdlog::info("{} picks up the dial-out to {} (Replaces)", tx.request().from().uri.to_string(),
+                 ringing.roster.entity);
+  }
+  // The original callee stops ringing (CANCEL now or with its first
+  // provisional); its referrer hears 487 as for any cancelled dial-out.
+  cancel_dial_out(ringing);
   return admission;
 }
 

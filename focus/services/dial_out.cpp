@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
 #include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
@@ -197,7 +198,17 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   }
   dialog->confirm();
   dialogs_.insert(std::move(*dialog));
-  if (referral) notify_referrer(*referral, 200, "OK");
+  if (referral) {
+    // RFC 5359 §2.3 F17: the final sipfrag carries the 200's From, To and
+    // Call-ID, so the referrer (the holder) can later build the Replaces
+    // that takes the call back from the service.
+    const std::array<std::pair<std::string, std::string>, 3> frag = {{
+        {"From", std::string(response.header("From").value_or(""))},
+        {"To", std::string(response.header("To").value_or(""))},
+        {"Call-ID", std::string(response.call_id())},
+    }};
+    notify_referrer(*referral, 200, "OK", frag);
+  }
   if (Call* placed = rooms_.find_call(id)) arm_session_deadline(*placed);
 }
 
@@ -255,13 +266,14 @@ bool Server::follow_redirect(Call& call, const Message& response) {
   return true;
 }
 
-void Server::notify_referrer(const Referral& referral, int status, std::string_view reason) {
+void Server::notify_referrer(const Referral& referral, int status, std::string_view reason,
+                             std::span<const std::pair<std::string, std::string>> frag_headers) {
   sip::Dialog* dialog = dialogs_.find(referral.dialog);
   if (dialog == nullptr) return;
   sip::Subscription* subscription = sip::find_subscription(*dialog, "refer", referral.event_id);
   if (subscription == nullptr) return;
-  Message notify =
-      sip::make_refer_notify(*dialog, *subscription, status, reason, stack_.timers().now());
+  Message notify = sip::make_refer_notify(*dialog, *subscription, status, reason,
+                                          stack_.timers().now(), frag_headers);
   stack_.send_request(std::move(notify), [](const sip::ClientEvent&) {});
   // An out-of-dialog REFER's dialog lives only for its subscription.
   if (status >= 200 && rooms_.find_call(referral.dialog) == nullptr) {

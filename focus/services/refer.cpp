@@ -81,38 +81,11 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   }
 
   if (sip::iequals(refer_to->method(), "BYE")) {
-    // RFC 4579 §5.8: remove the member the URI names.
-    Call* member = nullptr;
-    const std::string wanted = sip::request_target(target);
-    const Room* in = rooms_.find(room);
-    for (Call* call : in != nullptr ? in->calls() : std::vector<Call*>{}) {
-      if (call->roster.hidden) continue;
-      const sip::DialogId& id = call->id();
-      const auto entity = sip::parse_uri(call->roster.entity);
-      const sip::Dialog* member_dialog = dialogs_.find(id);
-      const auto contact =
-          member_dialog != nullptr ? sip::parse_uri(member_dialog->remote_target()) : std::nullopt;
-      if ((entity && sip::uri_equivalent(*entity, target)) ||
-          (contact && sip::uri_equivalent(*contact, target)) || call->roster.entity == wanted) {
-        member = call;
-      }
-    }
-    // A dial-out still ringing to that URI is stopped with CANCEL instead.
-    Call* ringing = nullptr;
-    if (member == nullptr) {
-      for (Call* call : ringing_in(room)) {
-        const auto entity = sip::parse_uri(call->roster.entity);
-        if ((entity && sip::uri_equivalent(*entity, target)) || call->roster.entity == wanted) {
-          ringing = call;
-        }
-      }
-    }
-    if (member == nullptr && ringing == nullptr) {
-      tx.respond(404, "No Such Member", local_tag);
-      return;
-    }
+    // RFC 4579 §5.8 / RFC 5850 §6: remove a member. Authorised first, so a
+    // stranger learns nothing of who is in the room.
     if (!authorize(tx, Operation::kReferBye)) return;
-    const sip::DialogId member_id = member != nullptr ? member->id() : ringing->id();
+    const std::optional<NamedCall> named = member_to_remove(tx, room, target);
+    if (!named) return;  // answered
     sip::ReferOutcome outcome =
         dialog != nullptr
             ? sip::accept_refer(*dialog, request, stack_.timers().now())
@@ -125,10 +98,10 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
       referral = Referral{outcome.dialog->id(), outcome.subscription->id()};
       if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
     }
-    if (member != nullptr) {
-      end_call(member_id, /*send_bye=*/true);
+    if (named->member != nullptr) {
+      end_call(sip::DialogId(named->member->id()), /*send_bye=*/true);
     } else {
-      cancel_dial_out(*ringing);  // nothing above touched dialing_
+      cancel_dial_out(*named->ringing);  // nothing above touched dialing_
     }
     if (referral) notify_referrer(*referral, 200, "OK");
     return;
@@ -193,6 +166,119 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   if (room == options_.park_user)
     out.room = options_.park_user + "/" + std::to_string(++last_park_);
   start_dial_out(std::move(out));
+}
+
+std::optional<Server::NamedCall> Server::resolve_target_dialog(std::string_view value) {
+  const auto parsed = sip::parse_target_dialog(value);
+  if (!parsed) return std::nullopt;
+  NamedCall out;
+  // RFC 4538 §4: local/remote as the sender sees them; the sender may be the
+  // member itself or a moderator holding the ids (the dialog package shows
+  // the focus's view), so both readings are tried.
+  sip::Dialog* named = dialogs_.find_target_dialog(value).dialog;
+  if (named == nullptr) named = dialogs_.find_join(value).dialog;
+  if (named == nullptr) {
+    named = dialogs_.find(sip::DialogId{std::string(parsed->call_id),
+                                        std::string(parsed->local_tag),
+                                        std::string(parsed->remote_tag)});
+  }
+  out.member = named != nullptr ? rooms_.find_call(named->id()) : nullptr;
+  if (out.member == nullptr) {
+    // A dial-out of ours still ringing (its early dialog, or no remote tag
+    // while only 100 Trying has come back).
+    out.ringing = find_ringing(parsed->call_id, parsed->local_tag, parsed->remote_tag);
+  }
+  return out;
+}
+
+std::optional<Server::NamedCall> Server::member_to_remove(const sip::ServerTransaction& tx,
+                                                          std::string_view room,
+                                                          const sip::Uri& target) {
+  const Message& request = tx.request();
+  const std::string local_tag = random_.tag();
+  const auto in_room = [&](const NamedCall& named) {
+    const Call* call = named.member != nullptr ? named.member : named.ringing;
+    return call != nullptr && !call->roster.hidden && call->room() == room;
+  };
+  // 1. Target-Dialog (RFC 4538) names the member's dialog with the focus.
+  if (const auto value = request.header("Target-Dialog")) {
+    const std::optional<NamedCall> named = resolve_target_dialog(*value);
+    if (!named) {
+      tx.respond(400, "Bad Target-Dialog", local_tag);
+      return std::nullopt;
+    }
+    if (!in_room(*named)) {
+      tx.respond(481, "Target Dialog Does Not Exist", local_tag);
+      return std::nullopt;
+    }
+    return named;
+  }
+  // 2. The BYE's own Call-ID, From and To embedded in the Refer-To URI
+  //    (RFC 3261 §19.1.1 headers): the member's dialog, either tag order.
+  std::string call_id, from_tag, to_tag;
+  for (const auto& [name, value] : target.headers()) {
+    const auto tag_of = [&](std::string_view header) {
+      const auto parsed = sip::parse_name_addr(header);
+      return parsed ? std::string(parsed->tag()) : std::string();
+    };
+    if (sip::iequals(name, "Call-ID") || sip::iequals(name, "i")) call_id = value;
+    if (sip::iequals(name, "From") || sip::iequals(name, "f")) from_tag = tag_of(value);
+    if (sip::iequals(name, "To") || sip::iequals(name, "t")) to_tag = tag_of(value);
+  }
+  if (!call_id.empty()) {
+    NamedCall named;
+    for (const auto& [ours, theirs] : {std::pair{to_tag, from_tag}, std::pair{from_tag, to_tag}}) {
+      if (named.member == nullptr && !ours.empty() && !theirs.empty()) {
+        named.member = rooms_.find_call(sip::DialogId{call_id, ours, theirs});
+      }
+    }
+    if (named.member == nullptr) named.ringing = find_ringing(call_id, from_tag, to_tag);
+    if (!in_room(named)) {
+      tx.respond(481, "Named Dialog Does Not Exist", local_tag);
+      return std::nullopt;
+    }
+    return named;
+  }
+  // 3. The URI: the member's AOR or its Contact. Two members may share an
+  //    AOR (anonymous callers, one user on two phones): a URI that matches
+  //    more than one is refused, never guessed.
+  const std::string wanted = sip::request_target(target);
+  const auto matches = [&](const Call& call, bool by_contact) {
+    const auto entity = sip::parse_uri(call.roster.entity);
+    if ((entity && sip::uri_equivalent(*entity, target)) || call.roster.entity == wanted) {
+      return true;
+    }
+    if (!by_contact) return false;
+    const sip::Dialog* member_dialog = dialogs_.find(call.id());
+    const auto contact =
+        member_dialog != nullptr ? sip::parse_uri(member_dialog->remote_target()) : std::nullopt;
+    return contact && sip::uri_equivalent(*contact, target);
+  };
+  NamedCall named;
+  size_t found = 0;
+  const Room* in = rooms_.find(room);
+  for (Call* call : in != nullptr ? in->calls() : std::vector<Call*>{}) {
+    if (call->roster.hidden || !matches(*call, /*by_contact=*/true)) continue;
+    named.member = call;
+    ++found;
+  }
+  // A dial-out still ringing to that URI is stopped with CANCEL instead.
+  if (found == 0) {
+    for (Call* call : ringing_in(room)) {
+      if (!matches(*call, /*by_contact=*/false)) continue;
+      named.ringing = call;
+      ++found;
+    }
+  }
+  if (found == 0) {
+    tx.respond(404, "No Such Member", local_tag);
+    return std::nullopt;
+  }
+  if (found > 1) {
+    tx.respond(485, "Ambiguous: several members match; name one by Target-Dialog", local_tag);
+    return std::nullopt;
+  }
+  return named;
 }
 
 namespace {
@@ -260,40 +346,26 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     return;
   }
   if (dialog == nullptr && !authorize(tx, known->operation)) return;
-  const sip::DialogSet::Referenced found = dialogs_.find_target_dialog(*target_dialog);
-  // RFC 4538 §4: local/remote as the sender sees them; the sender may be the
-  // member itself or a moderator holding the ids, so try both readings.
-  sip::Dialog* named = found.dialog;
-  if (named == nullptr) named = dialogs_.find_join(*target_dialog).dialog;
-  if (named == nullptr) {
-    if (const auto parsed = sip::parse_target_dialog(*target_dialog)) {
-      named =
-          dialogs_.find(sip::DialogId{std::string(parsed->call_id), std::string(parsed->local_tag),
-                                      std::string(parsed->remote_tag)});
-    } else {
-      tx.respond(400, "Bad Target-Dialog", local_tag);
-      return;
-    }
+  const std::optional<NamedCall> named = resolve_target_dialog(*target_dialog);
+  if (!named) {
+    tx.respond(400, "Bad Target-Dialog", local_tag);
+    return;
   }
-  Call* named_call = named != nullptr ? rooms_.find_call(named->id()) : nullptr;
-  if (named_call == nullptr) {
+  if (named->member == nullptr) {
     // A dial-out of ours still ringing: terminate / remove stop it (CANCEL);
     // nothing else applies to a call nobody has answered.
-    const auto parsed = sip::parse_target_dialog(*target_dialog);
-    Call* ringing =
-        parsed ? find_ringing(parsed->call_id, parsed->local_tag, parsed->remote_tag) : nullptr;
-    if (ringing != nullptr &&
+    if (named->ringing != nullptr &&
         (known->kind == ActionKind::kTerminate || known->kind == ActionKind::kRemove)) {
       if (dialog != nullptr && !authorize(tx, known->operation)) return;
       tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
                                    : sip::make_response(request, 200, "OK", local_tag));
-      cancel_dial_out(*ringing);
+      cancel_dial_out(*named->ringing);
       return;
     }
     tx.respond(481, "Target Dialog Does Not Exist", local_tag);
     return;
   }
-  Call& member = *named_call;
+  Call& member = *named->member;
   // A member may act on its own call from inside its own dialog; anyone
   // else needs the right (out of dialog it was checked above, before the
   // lookup could tell a stranger which dialogs exist).

@@ -38,6 +38,8 @@ inline constexpr std::string_view kRightDialogSubscribe = "dialog-subscribe";
 inline constexpr std::string_view kRightModerate = "moderate";
 // Refer a call to the music-on-hold or park service (RFC 5359 §2.3, §2.15).
 inline constexpr std::string_view kRightPark = "park";
+// Take a call the focus is still placing (directed pickup, RFC 5359 §2.16).
+inline constexpr std::string_view kRightPickup = "pickup";
 
 struct DigestAccount {
   std::string user;

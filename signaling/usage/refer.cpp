@@ -94,8 +94,9 @@ ReferOutcome accept_refer(Dialog& dialog, const Message& refer, TimePoint now,
 }
 
 Message make_refer_notify(Dialog& dialog, Subscription& subscription, int status,
-                          std::string_view reason, TimePoint now) {
-  const NotifyBody body{std::string(kSipfragContentType), make_sipfrag(status, reason)};
+                          std::string_view reason, TimePoint now,
+                          std::span<const std::pair<std::string, std::string>> headers) {
+  const NotifyBody body{std::string(kSipfragContentType), make_sipfrag(status, reason, headers)};
   if (status >= 200) {
     // §2.4.5: the final NOTIFY ends the subscription; RFC 3515 §2.4.7 and
     // RFC 6665 §4.2.2 name the reason "noresource".

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -53,8 +54,10 @@ ReferOutcome accept_refer(Dialog& dialog, const Message& refer, TimePoint now,
 
 // A progress NOTIFY for the referred request (RFC 3515 §2.4.5): body
 // "SIP/2.0 <status> <reason>" as message/sipfrag. A final status (>= 200)
-// ends the subscription: "terminated;reason=noresource".
+// ends the subscription: "terminated;reason=noresource". `headers` go
+// after the status line (RFC 5359 §2.3 F17: the 200's From, To and Call-ID).
 Message make_refer_notify(Dialog& dialog, Subscription& subscription, int status,
-                          std::string_view reason, TimePoint now);
+                          std::string_view reason, TimePoint now,
+                          std::span<const std::pair<std::string, std::string>> headers = {});
 
 }  // namespace chorus::sip

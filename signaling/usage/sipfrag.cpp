@@ -36,6 +36,22 @@ std::string make_sipfrag(int status, std::string_view reason) {
   return out;
 }
 
+std::string make_sipfrag(int status, std::string_view reason,
+                         std::span<const std::pair<std::string, std::string>> headers) {
+  std::string out = make_sipfrag(status, reason);
+  for (const auto& [name, value] : headers) {
+    if (name.empty() || name.find_first_of("\r\n:") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      continue;
+    }
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  return out;
+}
+
 std::optional<SipfragStatus> parse_sipfrag_status(std::string_view body) {
   // The status line ends at CRLF; be lenient and accept a bare LF or no line
   // end at all (many stacks send "SIP/2.0 200 OK" without CRLF).

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace chorus::sip {
 
@@ -21,6 +23,11 @@ struct SipfragStatus {
 // "SIP/2.0 <status> <reason>\r\n". A reason containing CR or LF is cut at the first
 // one so a caller-supplied phrase can never inject header lines into the fragment.
 std::string make_sipfrag(int status, std::string_view reason);
+// The same with header lines after the status line (RFC 3420 §2: a
+// fragment may carry any of the response's headers), each "Name: value";
+// a header whose name or value holds CR or LF is left out.
+std::string make_sipfrag(int status, std::string_view reason,
+                         std::span<const std::pair<std::string, std::string>> headers);
 
 // Reads the status line of a sipfrag body. Returns nullopt when the fragment does
 // not start with a SIP/2.0 status line (a sipfrag may legally carry a request line

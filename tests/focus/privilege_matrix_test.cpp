@@ -77,6 +77,7 @@ class PrivilegeMatrix : public FocusE2e,
   using FocusE2e::invite;
   using FocusE2e::invite_to;
   using FocusE2e::request;
+  using FocusE2e::ring_only_;
   using FocusE2e::room_uri;
   using FocusE2e::run_until;
   using FocusE2e::server_;
@@ -421,6 +422,41 @@ std::vector<Row> make_rows() {
     row.effect = [](PrivilegeMatrix& t, bool allowed) {
       EXPECT_EQ(t.server_->park_state().members.empty(), allowed);
       EXPECT_EQ(t.received(Method::kBye, t.carol.call_id), 0u);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // RFC 5359 §2.16: Mallory picks up the focus's ringing dial-out to Dan
+    // with Replaces naming its early dialog; allowed, Dan is CANCELled and
+    // Mallory is in the room.
+    Row row;
+    row.name = "PickupOfARingingDialOut";
+    row.operation = Operation::kPickupDialOut;
+    row.setup = [](PrivilegeMatrix& t) {
+      t.two_members();
+      t.ring_only_ = {"dan"};
+      const std::string dan = t.client_.contact_uri("dan", sip::TransportKind::kUdp);
+      ASSERT_EQ(t.refer("m", "<" + dan + ">", "has-dial-out", "pw-dial-out"), 202);
+      t.run_until([&] {
+        const auto room = t.server_->room_state("m");
+        for (const MemberState& m : room ? room->members : std::vector<MemberState>{}) {
+          if (m.entity == dan && m.status == "alerting" && !m.dialog.early_remote_tags.empty()) {
+            t.target_ = m.dialog.call_id + ";to-tag=" + m.dialog.local_tag +
+                        ";from-tag=" + m.dialog.early_remote_tags.front() + ";early-only";
+          }
+        }
+        return !t.target_.empty();
+      });
+      ASSERT_FALSE(t.target_.empty());
+    };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.invite_to(t.mallory, "sendrecv", "m", {}, {{"Replaces", t.target_}}, user,
+                         password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.server_->gauges().dialing == 0; });
+      EXPECT_EQ(t.server_->gauges().dialing, allowed ? 0u : 1u);
+      EXPECT_EQ(t.server_->room_calls("m"), allowed ? 3u : 2u);
     };
     out.push_back(std::move(row));
   }

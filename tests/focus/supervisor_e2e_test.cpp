@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
+#include "signaling/usage/sipfrag.hpp"
 #include "tests/focus/e2e_support.hpp"
 
 extern char** environ;
@@ -42,6 +44,29 @@ class SupervisorE2eTest : public FocusE2e {
       n += m.method() == method && m.call_id() == call_id ? 1 : 0;
     }
     return n;
+  }
+
+  // SUBSCRIBE Event: dialog to `room` as `watcher` (credentials when given):
+  // the final response, and the first NOTIFY of that subscription (a copy).
+  struct DialogWatch {
+    std::optional<Message> response;
+    std::optional<Message> notify;
+  };
+  DialogWatch watch_dialogs(Caller& watcher, std::string_view room, std::string_view user = {},
+                            std::string_view password = {}) {
+    Message subscribe = request(watcher, Method::kSubscribe, room);
+    subscribe.set_header("Event", "dialog");
+    subscribe.set_header("Accept", "application/dialog-info+xml");
+    DialogWatch out;
+    out.response = exchange_auth(watcher, subscribe, {}, user, password);
+    if (!out.response || out.response->status() != 200) return out;
+    run_until([&] {
+      for (const Message& m : client_requests_) {
+        if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) out.notify = m;
+      }
+      return out.notify.has_value();
+    });
+    return out;
   }
 
   // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
@@ -602,6 +627,229 @@ TEST_F(SupervisorE2eTest, TerminateAndReferByeCancelARingingDialOut) {
   EXPECT_EQ(state->members.size(), 1u);
 }
 
+// RFC 5359 §2.16 directed pickup of a call the focus places: Carol takes
+// the ringing dial-out to Dan with Replaces naming its early dialog (as the
+// dialog package shows it) and ;early-only. Dan's INVITE is CANCELled,
+// Carol joins the room in Dan's place and hears it; the pickup right is
+// needed whoever the picker is.
+TEST_F(SupervisorE2eTest, ARingingDialOutIsPickedUpWithReplacesEarlyOnly) {
+  start(48600, [](Options& options) {
+    options.accounts.push_back({"picker", "ppw", {"pickup"}});
+  });
+  Caller a(400, "alice"), op(1300, "op");
+  ASSERT_EQ(invite(a, "sendrecv", "pick"), 200);
+  ring_only_ = {"dan"};
+  const std::string dan_uri = client_.contact_uri("dan", sip::TransportKind::kUdp);
+  std::optional<Message> referred = exchange_auth(op, request(op, Method::kRefer, "pick"),
+                                                  {{"Refer-To", "<" + dan_uri + ">"}}, "op", "0pw");
+  ASSERT_TRUE(referred.has_value());
+  ASSERT_EQ(referred->status(), 202);
+  std::optional<MemberDialog> dan;
+  run_until([&] {
+    const auto state = server_->room_state("pick");
+    for (const MemberState& m : state ? state->members : std::vector<MemberState>{}) {
+      if (m.entity == dan_uri && m.status == "alerting") dan = m.dialog;
+    }
+    return dan.has_value();
+  });
+  ASSERT_TRUE(dan.has_value());
+  ASSERT_EQ(dan->early_remote_tags.size(), 1u);
+  // RFC 3891 §3, the focus's view: to-tag = its own tag, from-tag = Dan's.
+  const std::string replaces = dan->call_id + ";to-tag=" + dan->local_tag +
+                               ";from-tag=" + dan->early_remote_tags.front() + ";early-only";
+  Caller c(1100, "carol"), c2(1100, "carol"), c3(1100, "carol"), c4(1100, "carol");
+  EXPECT_EQ(invite_to(c, "sendrecv", "pick", {}, {{"Replaces", replaces}}), 401);
+  EXPECT_EQ(invite_to(c2, "sendrecv", "pick", {}, {{"Replaces", replaces}}, "sup", "s3cret"), 403);
+  // A from-tag of no early dialog names nothing.
+  EXPECT_EQ(invite_to(c3, "sendrecv", "pick", {},
+                      {{"Replaces", dan->call_id + ";to-tag=" + dan->local_tag +
+                                        ";from-tag=nobody;early-only"}},
+                      "picker", "ppw"),
+            481);
+  EXPECT_EQ(server_->gauges().dialing, 1u);  // refusals stop nothing
+  ASSERT_EQ(invite_to(c4, "sendrecv", "pick", {}, {{"Replaces", replaces}}, "picker", "ppw"), 200);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  // The CANCEL reached Dan's stack, which answered the INVITE 487 itself.
+  ASSERT_TRUE(ringing_.contains("dan"));
+  EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));
+  const auto state = server_->room_state("pick");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 2u);
+  EXPECT_EQ(state->members.back().role, MemberRole::kParticipant);  // the dial-out's role
+  std::vector<Caller*> both{&a, &c4};
+  talk(both, 60, 30);
+  EXPECT_GT(c4.heard(400), kHeard);  // the picker hears the room
+  EXPECT_GT(a.heard(1100), kHeard);  // and the room hears the picker
+}
+
+// RFC 4579 §5.8 / RFC 5850 §6: REFER method=BYE names the member by
+// Target-Dialog, or by the BYE's Call-ID/From/To embedded in the Refer-To
+// URI; by its URI alone only when that names one member. Two anonymous
+// callers share an AOR and a Contact: the URI is refused, never guessed.
+TEST_F(SupervisorE2eTest, ReferByeNamesTheMemberByDialogAndNeverGuessesBetweenTwoAnonymous) {
+  start(48700);
+  Caller x(400, "anonymous"), y(700, "anonymous"), a(1100, "alice"), other(1500, "olga");
+  ASSERT_EQ(invite(x, "sendrecv", "rb"), 200);
+  ASSERT_EQ(invite(y, "sendrecv", "rb"), 200);
+  ASSERT_EQ(invite(a, "sendrecv", "rb"), 200);
+  ASSERT_EQ(invite(other, "sendrecv", "elsewhere"), 200);
+  const auto refer = [&](std::string_view refer_to, const Headers& extra = {}) {
+    Caller op(1300, "op");
+    Headers headers{{"Refer-To", std::string(refer_to)}};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    std::optional<Message> r =
+        exchange_auth(op, request(op, Method::kRefer, "rb"), headers, "op", "0pw");
+    return r ? r->status() : 0;
+  };
+  const auto escape = [](std::string_view text) {
+    std::string out;
+    for (const char ch : text) {
+      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_') {
+        out += ch;
+      } else {
+        char hex[4];
+        std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(ch));
+        out += hex;
+      }
+    }
+    return out;
+  };
+  const std::string anonymous = "<sip:anonymous@127.0.0.1;method=BYE>";
+  EXPECT_EQ(refer(anonymous), 485);
+  // Target-Dialog as the dialog package shows it (local = the focus's tag).
+  EXPECT_EQ(refer(anonymous, {{"Target-Dialog", y.call_id + ";local-tag=" + y.to_tag +
+                                                    ";remote-tag=" + y.from_tag}}),
+            202);
+  run_until([&] { return received(Method::kBye, y.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, y.call_id), 1u);
+  EXPECT_EQ(received(Method::kBye, x.call_id), 0u);
+  // A dialog in another room, or none at all: 481, nobody removed.
+  EXPECT_EQ(refer(anonymous, {{"Target-Dialog", other.call_id + ";local-tag=" + other.to_tag +
+                                                    ";remote-tag=" + other.from_tag}}),
+            481);
+  const std::string embedded = "<sip:anonymous@127.0.0.1;method=BYE?Call-ID=" +
+                               escape(x.call_id) + "&From=" +
+                               escape("<sip:rb@127.0.0.1>;tag=" + x.to_tag) + "&To=" +
+                               escape("<sip:anonymous@127.0.0.1>;tag=" + x.from_tag) + ">";
+  const std::string wrong = "<sip:anonymous@127.0.0.1;method=BYE?Call-ID=" + escape(x.call_id) +
+                            "&From=" + escape("<sip:rb@127.0.0.1>;tag=nope") + ">";
+  EXPECT_EQ(refer(wrong), 481);
+  EXPECT_EQ(received(Method::kBye, x.call_id), 0u);
+  EXPECT_EQ(refer(embedded), 202);
+  run_until([&] { return received(Method::kBye, x.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, x.call_id), 1u);
+  EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
+  EXPECT_EQ(received(Method::kBye, other.call_id), 0u);
+  EXPECT_EQ(server_->room_calls("rb"), 1u);
+  EXPECT_EQ(server_->room_calls("elsewhere"), 1u);
+}
+
+// RFC 5359 §2.3, flow by flow: the music-on-hold service calls Alice with
+// Replaces from a Contact marked automaton / +sip.byeless /
+// +sip.rendering="no"; the final NOTIFY (F17) carries the 200's From, To
+// and Call-ID, from which Bob builds the Replaces that takes Alice back;
+// Alice's phone then ends the service's dialog with BYE.
+TEST_F(SupervisorE2eTest, MohFinalSipfragCarriesTheDialogAndTheHolderRetrievesTheCall) {
+  start(48800);
+  Caller holder(400, "bob"), held(700, "alice");
+  callee_ = &held;
+  const std::string target = "<" + client_.contact_uri("alice", sip::TransportKind::kUdp) +
+                             "?Replaces=bob-alice%40bob%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+  std::optional<Message> response = exchange_auth(holder, request(holder, Method::kRefer, "moh"),
+                                                  {{"Refer-To", target}}, "pbx", "pbxpw");
+  ASSERT_TRUE(response.has_value());
+  ASSERT_EQ(response->status(), 202);
+  std::optional<Message> final_notify;  // a copy: client_requests_ grows
+  run_until([&] {
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kNotify && m.body().starts_with("SIP/2.0 200")) final_notify = m;
+    }
+    return final_notify.has_value() && held.mixer_port != 0;
+  });
+  ASSERT_TRUE(final_notify.has_value());
+  ASSERT_NE(held.mixer_port, 0);
+  const Message* invite = nullptr;
+  for (const Message& m : client_requests_) {
+    if (m.method() == Method::kInvite) invite = &m;
+  }
+  ASSERT_NE(invite, nullptr);
+  const auto contacts = invite->contacts();  // a vector of its own
+  ASSERT_FALSE(contacts.empty());
+  const auto& contact = contacts.front();
+  EXPECT_TRUE(contact.has_param("automaton"));
+  EXPECT_TRUE(contact.has_param("+sip.byeless"));
+  EXPECT_EQ(contact.param("+sip.rendering").value_or(""), "\"no\"");
+  // F17: terminated, and the fragment names the service's dialog with Alice.
+  EXPECT_NE(final_notify->header("Subscription-State").value_or("").find("terminated"),
+            std::string_view::npos);
+  const std::optional<sip::SipfragStatus> frag = sip::parse_sipfrag_status(final_notify->body());
+  ASSERT_TRUE(frag.has_value());
+  std::map<std::string, std::string> lines;
+  std::string_view rest = frag->headers;
+  while (!rest.empty()) {
+    const size_t end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end);
+    if (const size_t colon = line.find(": "); colon != std::string_view::npos) {
+      lines[std::string(line.substr(0, colon))] = std::string(line.substr(colon + 2));
+    }
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 2);
+  }
+  const auto from = sip::parse_name_addr(lines["From"]);
+  const auto to = sip::parse_name_addr(lines["To"]);
+  ASSERT_TRUE(from && to) << final_notify->body();
+  EXPECT_EQ(lines["Call-ID"], held.call_id);
+  EXPECT_EQ(from->tag(), held.to_tag);  // the service's tag
+  EXPECT_EQ(to->tag(), held.from_tag);  // Alice's tag
+  // Bob's INVITE to Alice: to-tag = Alice's tag, from-tag = the service's.
+  const std::string replaces = lines["Call-ID"] + ";to-tag=" + std::string(to->tag()) +
+                               ";from-tag=" + std::string(from->tag());
+  EXPECT_EQ(replaces, held.call_id + ";to-tag=" + held.from_tag + ";from-tag=" + held.to_tag);
+  // Alice accepts it and hangs up on the service (RFC 3891 §3).
+  EXPECT_EQ(bye(held, "moh"), 200);
+  run_until([&] { return server_->room_calls("moh") == 0; });
+  EXPECT_EQ(server_->room_calls("moh"), 0u);
+  EXPECT_EQ(server_->gauges().calls, 0u);
+}
+
+// RFC 5359 §2.15 with the call dialled straight to sip:park@ (or blind-
+// transferred there, which reaches the focus as the same INVITE): parked
+// like a REFERred call, published by SUBSCRIBE sip:park@ Event: dialog with
+// its tags and remote target, and retrieved with Replaces (Carol → Alice).
+TEST_F(SupervisorE2eTest, ACallDialledStraightToParkIsParkedPublishedAndRetrieved) {
+  start(48900, [](Options& options) {
+    options.accounts.push_back({"watch", "wpw", {"dialog-subscribe"}});
+  });
+  Caller alice(700, "alice"), watcher(1300, "watch"), carol(1100, "carol");
+  ASSERT_EQ(invite(alice, "sendrecv", "park"), 200);
+  EXPECT_EQ(server_->room_calls("park"), 0u);  // not a room called "park"
+  std::vector<Caller*> parked{&alice};
+  talk(parked, 40, 20);
+  EXPECT_GT(alice.level(), 300.0);  // music on hold
+  const DialogWatch watch = watch_dialogs(watcher, "park", "watch", "wpw");
+  ASSERT_TRUE(watch.response.has_value());
+  ASSERT_EQ(watch.response->status(), 200);
+  ASSERT_TRUE(watch.notify.has_value());
+  const std::string body(watch.notify->body());
+  EXPECT_NE(body.find("call-id=\"" + alice.call_id + "\""), std::string::npos) << body;
+  EXPECT_NE(body.find("local-tag=\"" + alice.to_tag + "\""), std::string::npos) << body;
+  EXPECT_NE(body.find("remote-tag=\"" + alice.from_tag + "\""), std::string::npos) << body;
+  // The remote target: where a retriever's phone could send its INVITE.
+  EXPECT_NE(body.find("<target uri=\"" + client_.contact_uri("alice", sip::TransportKind::kUdp)),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("<state>confirmed</state>"), std::string::npos) << body;
+  ASSERT_EQ(invite_to(carol, "sendrecv", "park", {}, {{"Replaces", dialog_ref(alice)}}, "sup",
+                      "s3cret"),
+            200);
+  std::vector<Caller*> both{&alice, &carol};
+  talk(both, 60, 30);
+  EXPECT_GT(carol.heard(700), kHeard);
+  EXPECT_GT(alice.heard(1100), kHeard);
+  EXPECT_EQ(received(Method::kBye, alice.call_id), 0u);
+  EXPECT_TRUE(server_->park_state().members.empty());
+}
+
 // A Join as a plain participant needs no right, so it gets no more than a
 // dial-in: the joined room's PIN still applies.
 TEST_F(SupervisorE2eTest, AParticipantJoinIsADialInUnderTheRoomsPolicy) {
@@ -764,25 +1012,15 @@ TEST_F(SupervisorE2eTest, DialogPackageNeedsTheRightAndNamesMembersDialogs) {
   });
   Caller a(400, "alice"), watcher(1300, "boss");
   ASSERT_EQ(invite(a, "sendrecv", "floor"), 200);
-  Message subscribe = request(watcher, Method::kSubscribe, "floor");
-  subscribe.set_header("Event", "dialog");
-  subscribe.set_header("Accept", "application/dialog-info+xml");
-  std::optional<Message> refused = exchange_auth(watcher, subscribe, {});
-  ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->status(), 401);
-  std::optional<Message> ok = exchange_auth(watcher, subscribe, {}, "boss", "bpw");
-  ASSERT_TRUE(ok.has_value());
-  ASSERT_EQ(ok->status(), 200);
-  const Message* notify = nullptr;
-  run_until([&] {
-    for (const Message& m : client_requests_) {
-      if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) notify = &m;
-    }
-    return notify != nullptr;
-  });
-  ASSERT_NE(notify, nullptr);
-  EXPECT_EQ(notify->content_type(), "application/dialog-info+xml");
-  const std::string body(notify->body());
+  const DialogWatch refused = watch_dialogs(watcher, "floor");
+  ASSERT_TRUE(refused.response.has_value());
+  EXPECT_EQ(refused.response->status(), 401);
+  const DialogWatch watch = watch_dialogs(watcher, "floor", "boss", "bpw");
+  ASSERT_TRUE(watch.response.has_value());
+  ASSERT_EQ(watch.response->status(), 200);
+  ASSERT_TRUE(watch.notify.has_value());
+  EXPECT_EQ(watch.notify->content_type(), "application/dialog-info+xml");
+  const std::string body(watch.notify->body());
   // What a supervisor needs for Join/Replaces: call-id and both tags.
   EXPECT_NE(body.find(a.call_id), std::string::npos) << body;
   EXPECT_NE(body.find(a.from_tag), std::string::npos) << body;

@@ -242,6 +242,21 @@ TEST(Sipfrag, ReasonCannotInjectHeaders) {
   EXPECT_EQ(frag, "SIP/2.0 200 OK\r\n");
 }
 
+// RFC 5359 §2.3 F17: the final fragment names the new dialog; a header
+// that would break the fragment's lines is left out, not cut.
+TEST(Sipfrag, CarriesHeaderLinesAndDropsOnesThatWouldInject) {
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"From", "<sip:moh@x>;tag=1"},
+      {"To", "<sip:a@y>;tag=2\r\nContact: <sip:evil@x>"},
+      {"Bad\nName", "v"},
+      {"Call-ID", "c@x"}};
+  const std::string frag = make_sipfrag(200, "OK", headers);
+  EXPECT_EQ(frag, "SIP/2.0 200 OK\r\nFrom: <sip:moh@x>;tag=1\r\nCall-ID: c@x\r\n");
+  const auto parsed = parse_sipfrag_status(frag);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->headers, "From: <sip:moh@x>;tag=1\r\nCall-ID: c@x\r\n");
+}
+
 TEST(Sipfrag, ParsesLenientLineEndsAndKeepsHeaders) {
   auto p = parse_sipfrag_status("SIP/2.0 503 Service Unavailable");
   ASSERT_TRUE(p);
