@@ -67,6 +67,14 @@ class Control {
                                  uint64_t whisper_target) = 0;
   // Hold: the member is heard by none and hears music on hold; false resumes.
   virtual ControlResult set_hold(std::string_view room, uint64_t member, bool hold) = 0;
+  // A caller in the room's waiting room: answered into the room, or
+  // refused (603). 409 for a member that is not waiting.
+  virtual ControlResult admit(std::string_view /*room*/, uint64_t /*member*/) {
+    return {409, "no waiting room here"};
+  }
+  virtual ControlResult refuse(std::string_view /*room*/, uint64_t /*member*/) {
+    return {409, "no waiting room here"};
+  }
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   // `account`: the account that asked ("" : the operator's token); a 3xx
   // from the callee is followed only to a target that account may call.

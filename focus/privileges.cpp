@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 23> kPrivileges = {{
+constexpr std::array<Privilege, 26> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -34,6 +34,8 @@ constexpr std::array<Privilege, 23> kPrivileges = {{
     {O::kActionTerminate, "urn:sip-action:call:terminate", sip::kRightRemove},
     {O::kActionRemove, "urn:sip-action:conference:remove", sip::kRightRemove},
     {O::kActionAdd, "urn:sip-action:conference:add", sip::kRightModerate},
+    {O::kActionAnswer, "urn:sip-action:call:answer", sip::kRightModerate},
+    {O::kActionDecline, "urn:sip-action:call:decline", sip::kRightModerate},
     {O::kDialogSubscribe, "SUBSCRIBE Event: dialog", sip::kRightDialogSubscribe},
     {O::kAdminView, "admin: view rooms and events", sip::kRightDialogSubscribe},
     {O::kAdminMute, "admin: mute", sip::kRightModerate},
@@ -41,6 +43,7 @@ constexpr std::array<Privilege, 23> kPrivileges = {{
     {O::kAdminRole, "admin: role", sip::kRightModerate},
     {O::kAdminHold, "admin: hold", sip::kRightModerate},
     {O::kAdminDial, "admin: dial", sip::kRightDialOut, true},
+    {O::kAdminAdmit, "admin: admit or refuse a waiting caller", sip::kRightModerate},
 }};
 
 constexpr bool in_enum_order() {
@@ -50,7 +53,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminDial) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminAdmit) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);

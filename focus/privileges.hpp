@@ -42,6 +42,8 @@ enum class Operation : uint8_t {
   kActionTerminate,
   kActionRemove,
   kActionAdd,
+  kActionAnswer,
+  kActionDecline,
   // SUBSCRIBE Event: dialog (RFC 4235): the ids Join and Replaces need.
   kDialogSubscribe,
   // The admin API (ops/admin_api.hpp), with an account instead of the token.
@@ -51,6 +53,7 @@ enum class Operation : uint8_t {
   kAdminRole,
   kAdminHold,
   kAdminDial,
+  kAdminAdmit,
 };
 
 struct Privilege {

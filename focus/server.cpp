@@ -413,8 +413,9 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
 
   const bool slow =
       !options_.slow_room_prefix.empty() && room.starts_with(options_.slow_room_prefix);
+  const bool waiting = admission->waiting != nullptr;
   const std::string contact = contact_for(call->room(), call->sip.transport);
-  Message first = sip::make_response(request, slow ? 180 : 200, {}, random_.tag());
+  Message first = sip::make_response(request, slow || waiting ? 180 : 200, {}, random_.tag());
   first.set_header("Contact", contact);
   std::optional<sip::Dialog> dialog =
       sip::Dialog::create_uas(request, first, random_.initial_cseq());
@@ -438,6 +439,11 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   roster.hidden = admission->hidden;
   roster.unpark = admission->unpark;
   roster.parked = is_service_room(roster.room) && !roster.unpark;
+  if (waiting) {
+    roster.waiting = true;
+    roster.waiting_music = admission->waiting->waiting_music;
+    roster.waiting_until = stack_.timers().now() + admission->waiting->waiting_timeout;
+  }
   call->media.settings.muted = admission->muted;
 
   switch (start_media(call, negotiated.value(), chosen)) {
@@ -454,11 +460,24 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   // the port (on_media_added).
   Call& ref = *rooms_.find_call(dialog->id());
   ref.sip.pending = tx;
-  ref.sip.ring_done = !slow;
+  ref.sip.ring_done = !slow && !waiting;
   const sip::DialogId id = ref.id();
   pending_invites_[tx.id()] = id;
   guard_.call_added(limit_key);
   dialogs_.insert(std::move(*dialog));
+  if (waiting) {
+    // The waiting room: 180 now (183 with our SDP once the shard has the
+    // port, for the music), repeated, until a moderator acts or time is up.
+    tx.respond(with_capabilities(std::move(first)));
+    ref.sip.ringing = tx;
+    {
+      const LogContext context(id.call_id, ref.room());
+      spdlog::info("member {} waits for a moderator", ref.member());
+    }
+    arm_waiting_timer(ref);
+    publish(ref.room(), ControlEvent::Kind::kMemberJoined, ref.member());
+    return;
+  }
   if (!slow) {
     // §8.2.6.1: the answer waits for the shard's port; say so at once, so
     // the caller stops retransmitting and may CANCEL (§9.1).
@@ -604,6 +623,12 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
     if (call->sip.pending && call->sip.pending->request().method() == Method::kInvite &&
         !call->sip.ringing) {
       call->sip.pending->respond(503, "Media Unavailable", random_.tag());
+    }
+    if (call->sip.ringing) {
+      // Never answered (ringing, or in the waiting room): its INVITE gets a
+      // final answer instead of a BYE, which an early dialog cannot take.
+      call->sip.ringing->respond(480, "Temporarily Unavailable", call->id().local_tag);
+      send_bye_request = false;
     }
     if (call->sip.pending_reoffer) {
       call->sip.pending_reoffer->respond(487, "Request Terminated", random_.tag());

@@ -108,6 +108,8 @@ class Server final : public Control {
   ControlResult set_role(std::string_view room, uint64_t member, MemberRole role,
                          uint64_t whisper_target) override;
   ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
+  ControlResult admit(std::string_view room, uint64_t member) override;
+  ControlResult refuse(std::string_view room, uint64_t member) override;
   ControlResult dial_out(std::string_view room, std::string_view uri,
                          std::string_view account) override;
   AccountCheck check_account(std::string_view authorization, std::string_view method,
@@ -202,6 +204,14 @@ class Server final : public Control {
   void after_leave(const std::string& room);
   // sip:moh@ / sip:park@ (RFC 5359): every member there hears music on hold.
   bool is_service_room(std::string_view room) const;
+
+  // The waiting room (rooms/waiting_room.cpp): the provisional timer (repeat
+  // every interval, 480 at the deadline), 183/180, admission and refusal.
+  void arm_waiting_timer(Call& call);
+  void on_waiting_timer(const sip::DialogId& id);
+  void send_waiting_provisional(Call& call);
+  void admit_waiting(Call& call);
+  void refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why);
 
   // Join / Replaces (rooms/admission.cpp).
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);

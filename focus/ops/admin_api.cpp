@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 8> kRoutes = {{
+constexpr std::array<AdminRoute, 10> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -104,6 +104,8 @@ constexpr std::array<AdminRoute, 8> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/kick", O::kAdminKick, H::kKick},
     {"POST", "/api/rooms/{room}/members/{id}/role", O::kAdminRole, H::kRole},
     {"POST", "/api/rooms/{room}/members/{id}/hold", O::kAdminHold, H::kHold},
+    {"POST", "/api/rooms/{room}/members/{id}/admit", O::kAdminAdmit, H::kAdmit},
+    {"POST", "/api/rooms/{room}/members/{id}/refuse", O::kAdminAdmit, H::kRefuse},
 }};
 
 // The route's segments match `segments` ({name} matches any one).
@@ -329,6 +331,8 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
     case AdminHandler::kKick:
     case AdminHandler::kRole:
     case AdminHandler::kHold:
+    case AdminHandler::kAdmit:
+    case AdminHandler::kRefuse:
       break;
   }
   const std::optional<uint64_t> id = parse_id(s[4]);
@@ -339,6 +343,8 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
 AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, AdminHandler action,
                                       std::string_view body) {
   if (action == AdminHandler::kKick) return from_result(control_.kick(room, member));
+  if (action == AdminHandler::kAdmit) return from_result(control_.admit(room, member));
+  if (action == AdminHandler::kRefuse) return from_result(control_.refuse(room, member));
   const std::optional<json> args = parse_object(body);
   if (!args) return json_error(400, "body must be a JSON object");
   if (action == AdminHandler::kMute) {

@@ -76,7 +76,18 @@ struct AdminResponse {
 
 // One row per admin API route: what it is and the operation (so the right)
 // an account needs for it. The API dispatches through this table only.
-enum class AdminHandler : uint8_t { kRooms, kRoom, kEvents, kDial, kMute, kKick, kRole, kHold };
+enum class AdminHandler : uint8_t {
+  kRooms,
+  kRoom,
+  kEvents,
+  kDial,
+  kMute,
+  kKick,
+  kRole,
+  kHold,
+  kAdmit,
+  kRefuse
+};
 struct AdminRoute {
   std::string_view method;  // GET routes answer HEAD as well
   std::string_view path;    // segments; {name} matches any one segment

@@ -46,7 +46,8 @@ constexpr std::array<std::string_view, 12> kMediaKeys = {
 constexpr std::array<std::string_view, 6> kConferenceKeys = {
     "max_members", "only_listed_rooms", "moh_user",
     "park_user",   "moh_file",          "service_trusted_sources"};
-constexpr std::array<std::string_view, 3> kRoomKeys = {"name", "pin", "max_members"};
+constexpr std::array<std::string_view, 6> kRoomKeys = {
+    "name", "pin", "max_members", "waiting_room", "waiting_timeout_s", "waiting_music"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
@@ -450,6 +451,12 @@ void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
     reader.read(table, prefix + "pin", "pin", room.pin, "allowed: \"\" or 1-32 digits",
                 [](const std::string& pin) { return pin.empty() || is_digits(pin); });
     reader.read(table, prefix + "max_members", "max_members", room.max_members, 0, 100000);
+    reader.read(table, prefix + "waiting_room", "waiting_room", room.waiting_room);
+    int64_t waiting_timeout = room.waiting_timeout.count();
+    reader.read(table, prefix + "waiting_timeout_s", "waiting_timeout_s", waiting_timeout, 10,
+                86400);
+    room.waiting_timeout = std::chrono::seconds(waiting_timeout);
+    reader.read(table, prefix + "waiting_music", "waiting_music", room.waiting_music);
     if (room.name.empty()) continue;
     const bool repeated =
         std::any_of(options.rooms.begin(), options.rooms.end(),

@@ -35,6 +35,13 @@ struct RoomPolicy {
   std::string name;
   std::string pin;
   size_t max_members = 0;
+  // Waiting room (README "Waiting room"): dial-ins wait unanswered, in an
+  // early dialog, until a moderator admits or refuses them or
+  // waiting_timeout passes (480). With waiting_music they get 183 with our
+  // SDP and hear music on hold as early media; otherwise 180 and no RTP.
+  bool waiting_room = false;
+  std::chrono::seconds waiting_timeout{300};
+  bool waiting_music = true;
   bool operator==(const RoomPolicy&) const = default;
 };
 
@@ -118,6 +125,9 @@ struct Options {
   // at once. Tests that need ringing rooms set it (e.g. "slow-").
   std::string slow_room_prefix;
   std::chrono::milliseconds ring_delay{2000};
+  // How often a waiting caller's provisional response is repeated (RFC 3261
+  // §13.3.1.1: at least once a minute, so proxies do not give up on it).
+  std::chrono::milliseconds waiting_provisional_interval{60000};
   // RFC 4028 session timers on every call (signaling/dialog/session_timer):
   // the interval we grant or ask for, and the smallest we accept (never
   // below 90 s, §4). When the caller does not refresh, the focus does, with

@@ -229,6 +229,7 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
     tx.respond(std::move(response));
     return false;
   }
+  if (policy != nullptr && policy->waiting_room) admission.waiting = policy;
   if (policy != nullptr && !policy->pin.empty()) {
     if (const auto pin = request.request_uri().param("pin")) {
       if (sip::percent_decode(*pin) != policy->pin) {

@@ -15,6 +15,8 @@ struct Server::Admission {
   uint64_t whisper_target = 0;
   std::string auth_user;
   bool awaiting_pin = false;
+  // The room's waiting room holds this dial-in until a moderator acts.
+  const RoomPolicy* waiting = nullptr;
   // Replaces: the call whose place is taken (its member id, mute, role).
   std::optional<sip::DialogId> replaces;
   uint64_t member = 0;

@@ -138,6 +138,11 @@ struct RosterEntry {
   // The account that authorised a supervisor join: DTMF role keys are
   // honoured only within that account's rights.
   std::string auth_user;
+  // Waiting room: the call waits unanswered (its INVITE in SipLeg::ringing)
+  // until admitted, refused or waiting_until; music as early media or none.
+  bool waiting = false;
+  bool waiting_music = true;
+  sip::TimePoint waiting_until{};
   // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix.
   bool awaiting_pin = false;
   std::string digits;
@@ -157,6 +162,9 @@ struct Call {
   // What the shard applies: the member's own hold wins (it takes no media);
   // else the focus's hold (or parking) plays music on hold.
   mixer::HoldMode effective_hold() const {
+    if (roster.waiting) {
+      return roster.waiting_music ? mixer::HoldMode::kMusic : mixer::HoldMode::kInactive;
+    }
     if (media.peer_hold != mixer::HoldMode::kNone) return mixer::HoldMode::kInactive;
     if (media.focus_hold || roster.parked) return mixer::HoldMode::kMusic;
     return mixer::HoldMode::kNone;

@@ -396,6 +396,10 @@ void Server::on_media_added(Call& call, uint16_t port) {
     }
     return;
   }
+  if (call.roster.waiting) {
+    send_waiting_provisional(call);  // 183 with the SDP: the music starts
+    return;
+  }
   if (!call.sip.pending || !call.sip.ring_done) return;
   const sip::ServerTransaction invite = *call.sip.pending;
   call.sip.pending.reset();

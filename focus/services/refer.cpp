@@ -288,13 +288,23 @@ namespace {
 // focus/privileges.hpp) and what it does. A name is normalised once
 // (normalise_action) and looked up here; the handler that runs is the
 // row's, so a name can never reach an action it was not authorised for.
-enum class ActionKind : uint8_t { kMute, kUnmute, kHold, kUnhold, kTerminate, kRemove, kAdd };
+enum class ActionKind : uint8_t {
+  kMute,
+  kUnmute,
+  kHold,
+  kUnhold,
+  kTerminate,
+  kRemove,
+  kAdd,
+  kAnswer,
+  kDecline
+};
 struct Action {
   std::string_view name;
   Operation operation;
   ActionKind kind;
 };
-constexpr std::array<Action, 7> kActions = {{
+constexpr std::array<Action, 9> kActions = {{
     {"call:mute", Operation::kActionMute, ActionKind::kMute},
     {"call:unmute", Operation::kActionUnmute, ActionKind::kUnmute},
     {"call:hold", Operation::kActionHold, ActionKind::kHold},
@@ -302,6 +312,9 @@ constexpr std::array<Action, 7> kActions = {{
     {"call:terminate", Operation::kActionTerminate, ActionKind::kTerminate},
     {"conference:remove", Operation::kActionRemove, ActionKind::kRemove},
     {"conference:add", Operation::kActionAdd, ActionKind::kAdd},
+    // A caller in the waiting room: let in, or refused 603.
+    {"call:answer", Operation::kActionAnswer, ActionKind::kAnswer},
+    {"call:decline", Operation::kActionDecline, ActionKind::kDecline},
 }};
 
 const Action* find_action(std::string_view name) {
@@ -369,8 +382,16 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   // A member may act on its own call from inside its own dialog; anyone
   // else needs the right (out of dialog it was checked above, before the
   // lookup could tell a stranger which dialogs exist).
-  const bool self = dialog != nullptr && dialog->id() == member.id();
+  // (Nobody answers its own call out of the waiting room.)
+  const bool self =
+      dialog != nullptr && dialog->id() == member.id() && known->kind != ActionKind::kAnswer;
   if (dialog != nullptr && !self && !authorize(tx, known->operation)) return;
+  const bool for_waiting =
+      known->kind == ActionKind::kAnswer || known->kind == ActionKind::kDecline;
+  if (for_waiting && !member.roster.waiting) {
+    tx.respond(481, "Target Dialog Is Not Waiting", local_tag);
+    return;
+  }
   const std::string room = member.room();
   const uint64_t id = member.member();
   const sip::DialogId member_dialog = member.id();
@@ -398,6 +419,12 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     case ActionKind::kTerminate:
     case ActionKind::kRemove:
       end_call(member_dialog, /*send_bye=*/true);
+      return;
+    case ActionKind::kAnswer:
+      admit_waiting(member);
+      return;
+    case ActionKind::kDecline:
+      refuse_waiting(member, 603, "Decline", "declined by a moderator");
       return;
   }
 }

@@ -118,6 +118,9 @@ pin = "4321"
 max_members = 6
 [[room]]
 name = "open"
+waiting_room = true
+waiting_timeout_s = 120
+waiting_music = false
 [[account]]
 user = "op"
 password = "secret"
@@ -163,7 +166,8 @@ user = "chorus"
   EXPECT_EQ(o.park_user, "parking");
   ASSERT_EQ(o.rooms.size(), 2u);
   EXPECT_EQ(o.rooms[0], (RoomPolicy{"board", "4321", 6}));
-  EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0}));
+  EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0, true, std::chrono::seconds(120), false}));
+  EXPECT_FALSE(o.rooms[0].waiting_room);
   ASSERT_EQ(o.accounts.size(), 1u);
   EXPECT_EQ(
       o.accounts[0],
@@ -218,6 +222,10 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[[room]]\nname = \"a b\"\n", {"room[1].name", "\"a b\"", "SIP user name"}},
       {"[[room]]\nname = \"r\"\npin = \"12ab\"\n", {"room[1].pin", "12ab", "digits"}},
       {"[[room]]\nname = \"r\"\n[[room]]\nname = \"r\"\n", {"room[2].name", "already used"}},
+      {"[[room]]\nname = \"r\"\nwaiting_timeout_s = 5\n",
+       {"room[1].waiting_timeout_s", "10..86400"}},
+      {"[[room]]\nname = \"r\"\nwaiting_room = \"yes\"\n",
+       {"room[1].waiting_room", "true or false"}},
       {"[[account]]\nuser = \"u\"\npassword = \"p\"\nrights = [\"god\"]\n",
        {"account[1].rights", "god", "monitor", "admin"}},
       {"[[account]]\nuser = \"u\"\n", {"account[1].password", "missing"}},

@@ -120,6 +120,37 @@ class PrivilegeMatrix : public FocusE2e,
     return found;
   }
 
+  // Room "m" as a waiting room (a Row::tweak), and Alice waiting in it:
+  // her INVITE unanswered (its final status lands in alice_final_), her
+  // dialog's ids known from the provisional.
+  static void waiting_room_m(Options& options) {
+    RoomPolicy room;
+    room.name = "m";
+    room.waiting_room = true;
+    options.rooms = {room};
+  }
+  void alice_waits() {
+    Message m = request(alice, Method::kInvite, "m");
+    m.set_body("application/sdp", alice.sdp("sendrecv"));
+    client_.send_request(std::move(m), focus_, [this](const ClientEvent& event) {
+      if (!event.response) return;
+      if (event.response->status() >= 200) alice_final_ = event.response->status();
+      if (event.response->status() > 100) alice.to_tag = std::string(event.response->to().tag());
+    });
+    run_until([&] {
+      const auto room = server_->room_state("m");
+      return room && !room->members.empty() && !alice.to_tag.empty();
+    });
+    ASSERT_EQ(alice_state().status, "pending");
+  }
+  // Whether Alice's INVITE got `status` (0: still unanswered) once `allowed`
+  // let the operation act.
+  void expect_alice_final(bool allowed, int status) {
+    run_until([&] { return !allowed || alice_final_ != 0; });
+    EXPECT_EQ(alice_final_, allowed ? status : 0);
+  }
+  int alice_final_ = 0;
+
   // Alice and Bob in room "m"; Alice's published state.
   void two_members() {
     ASSERT_EQ(invite(alice, "sendrecv", "m"), 200);
@@ -229,7 +260,14 @@ Row action_row(Operation operation, const std::string& spelling) {
   row.name = "ActionUrn_" + spelling;
   std::replace(row.name.begin(), row.name.end(), ':', '_');
   row.operation = operation;
-  row.setup = [operation](PrivilegeMatrix& t) {
+  const bool waiting =
+      operation == Operation::kActionAnswer || operation == Operation::kActionDecline;
+  if (waiting) row.tweak = PrivilegeMatrix::waiting_room_m;
+  row.setup = [operation, waiting](PrivilegeMatrix& t) {
+    if (waiting) {
+      t.alice_waits();
+      return;
+    }
     t.two_members();
     const uint64_t id = t.alice_state().id;
     // What the action undoes must be there first.
@@ -247,6 +285,10 @@ Row action_row(Operation operation, const std::string& spelling) {
                    {{"Target-Dialog", target_dialog}});
   };
   row.effect = [operation](PrivilegeMatrix& t, bool allowed) {
+    if (operation == Operation::kActionAnswer || operation == Operation::kActionDecline) {
+      t.expect_alice_final(allowed, operation == Operation::kActionAnswer ? 200 : 603);
+      return;
+    }
     const bool ends =
         operation == Operation::kActionTerminate || operation == Operation::kActionRemove;
     if (ends) {
@@ -301,7 +343,14 @@ Row admin_row(const AdminRoute& route) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
   row.operation = route.operation;
-  row.setup = [](PrivilegeMatrix& t) {
+  const bool waiting =
+      route.handler == AdminHandler::kAdmit || route.handler == AdminHandler::kRefuse;
+  if (waiting) row.tweak = PrivilegeMatrix::waiting_room_m;
+  row.setup = [waiting](PrivilegeMatrix& t) {
+    if (waiting) {
+      t.alice_waits();
+      return;
+    }
     t.two_members();
     t.callee_ = &t.carol;
   };
@@ -326,6 +375,8 @@ Row admin_row(const AdminRoute& route) {
       body = R"({"role":"monitor"})";
       break;
     case AdminHandler::kKick:
+    case AdminHandler::kAdmit:
+    case AdminHandler::kRefuse:
       break;
   }
   row.run = [route, body](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
@@ -371,6 +422,12 @@ Row admin_row(const AdminRoute& route) {
       case AdminHandler::kKick:
         t.run_until([&] { return !allowed || t.received(Method::kBye, t.alice.call_id) > 0; });
         EXPECT_EQ(t.received(Method::kBye, t.alice.call_id), allowed ? 1u : 0u);
+        break;
+      case AdminHandler::kAdmit:
+        t.expect_alice_final(allowed, 200);
+        break;
+      case AdminHandler::kRefuse:
+        t.expect_alice_final(allowed, 603);
         break;
     }
   };

@@ -1,0 +1,196 @@
+// The waiting room on the wire (README "Waiting room"): a dial-in to a room
+// with waiting_room = true gets 180, then 183 with the focus's SDP and music
+// on hold as early media, repeated while it waits; nobody in the room hears
+// it. A moderator admits it (the Control API as the admin API and chorusctl
+// call it, or urn:sip-action:call:answer) and the INVITE gets its 200; or
+// refuses it (call:decline: 603) or the time runs out (480), each with an
+// RFC 3326 Reason. Checked message by message and on the audio (Goertzel).
+
+#include <algorithm>
+
+#include "tests/focus/e2e_support.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace e2e;
+
+class WaitingRoomE2eTest : public FocusE2e {
+ protected:
+  void start(uint16_t first, std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    start_server(first, first + 99, 30s, [&](Options& options) {
+      RoomPolicy lobby;
+      lobby.name = "lobby";
+      lobby.waiting_room = true;
+      lobby.waiting_timeout = timeout;
+      RoomPolicy quiet = lobby;
+      quiet.name = "quiet";
+      quiet.waiting_music = false;
+      options.rooms = {lobby, quiet};
+      options.waiting_provisional_interval = 300ms;
+      options.accounts = {{"op", "0pw", {"moderate"}}};
+    });
+  }
+
+  // An INVITE left to the focus: every response it gets is kept; the early
+  // media port is taken from the first 183's SDP.
+  struct Pending {
+    std::vector<Message> responses;
+    size_t count(int status) const {
+      return static_cast<size_t>(
+          std::count_if(responses.begin(), responses.end(),
+                        [&](const Message& m) { return m.status() == status; }));
+    }
+    const Message* final_response() const {
+      for (const Message& m : responses) {
+        if (m.status() >= 200) return &m;
+      }
+      return nullptr;
+    }
+  };
+  void call_in(Caller& caller, std::string_view room, Pending& pending) {
+    Message m = request(caller, Method::kInvite, room);
+    m.set_body("application/sdp", caller.sdp("sendrecv"));
+    client_.send_request(std::move(m), focus_, [&caller, &pending](const ClientEvent& event) {
+      if (!event.response) return;
+      const Message& response = *event.response;
+      pending.responses.push_back(response);
+      if (response.status() > 100 && caller.to_tag.empty()) {
+        caller.to_tag = std::string(response.to().tag());
+        if (!response.contacts().empty())
+          caller.remote_target = response.contacts().front().uri_text;
+      }
+      if (response.status() == 183 && caller.mixer_port == 0) {
+        if (const auto port = audio_port(response.body())) caller.mixer_port = *port;
+      }
+    });
+    run_until([&] { return pending.count(180) > 0; });
+  }
+
+  std::optional<MemberState> member(std::string_view room, const Caller& caller) const {
+    const std::optional<ConferenceState> state = server_->room_state(room);
+    if (!state) return std::nullopt;
+    for (const MemberState& m : state->members) {
+      if (m.dialog.call_id == caller.call_id) return m;
+    }
+    return std::nullopt;
+  }
+
+  // REFER from the moderator, out of dialog, with an action URN on `caller`.
+  int action(std::string_view room, std::string_view name, const Caller& caller) {
+    Caller op(1900, "op");
+    const std::string target_dialog =
+        caller.call_id + ";local-tag=" + caller.to_tag + ";remote-tag=" + caller.from_tag;
+    std::optional<Message> r =
+        exchange_auth(op, request(op, Method::kRefer, room),
+                      {{"Refer-To", "<urn:sip-action:" + std::string(name) + ">"},
+                       {"Target-Dialog", target_dialog}},
+                      "op", "0pw");
+    return r ? r->status() : 0;
+  }
+};
+
+TEST_F(WaitingRoomE2eTest, AWaitingCallerHearsMusicIsHeardByNobodyAndIsAdmitted) {
+  start(49000);
+  Caller a(400, "alice"), b(700, "bob");
+  Pending pa;
+  call_in(a, "lobby", pa);
+  ASSERT_EQ(pa.count(180), 1u);  // at once, before the shard has a port
+  run_until([&] { return a.mixer_port != 0; });
+  ASSERT_NE(a.mixer_port, 0) << "no 183 with SDP";
+  const Message* progress = nullptr;
+  for (const Message& m : pa.responses) {
+    if (m.status() == 183) progress = &m;
+  }
+  ASSERT_NE(progress, nullptr);
+  EXPECT_EQ(progress->content_type(), "application/sdp");
+  EXPECT_EQ(progress->to().tag(), a.to_tag);  // one early dialog
+  const std::optional<MemberState> waiting = member("lobby", a);
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->status, "pending");  // RFC 4575: not yet in the conference
+  EXPECT_FALSE(waiting->dialog.confirmed);
+  const uint64_t alice_id = waiting->id;
+  std::vector<Caller*> alone{&a};
+  talk(alone, 40, 20);
+  EXPECT_GT(a.level(), 300.0);   // music on hold as early media
+  EXPECT_GE(pa.count(183), 2u);  // repeated while waiting (interval 300 ms here)
+  EXPECT_EQ(pa.final_response(), nullptr);
+
+  // Alice is let in (what POST .../admit and chorusctl admit call).
+  ASSERT_TRUE(server_->admit("lobby", alice_id).ok());
+  run_until([&] { return pa.final_response() != nullptr; });
+  ASSERT_NE(pa.final_response(), nullptr);
+  const Message ok = *pa.final_response();
+  ASSERT_EQ(ok.status(), 200);
+  EXPECT_EQ(ok.to().tag(), a.to_tag);              // the early dialog is confirmed
+  EXPECT_EQ(audio_port(ok.body()), a.mixer_port);  // the answer the 183 previewed
+  ack(a, ok, "lobby");
+  EXPECT_EQ(server_->admit("lobby", alice_id).status, 409);  // no longer waiting
+  run_until([&] { return member("lobby", a).value_or(MemberState{}).status == "connected"; });
+  EXPECT_EQ(member("lobby", a).value_or(MemberState{}).status, "connected");
+
+  // Bob waits: Alice does not hear him, he hears music.
+  Pending pb;
+  call_in(b, "lobby", pb);
+  run_until([&] { return b.mixer_port != 0; });
+  ASSERT_NE(b.mixer_port, 0);
+  std::vector<Caller*> both{&a, &b};
+  talk(both, 60, 30);
+  EXPECT_LT(a.heard(700), kHeard / 4);  // the waiting caller is heard by nobody
+  EXPECT_GT(b.level(), 300.0);
+  EXPECT_LT(b.heard(400), kHeard / 4);  // and hears the music, not the room
+  // call:answer on someone not waiting is refused; on Bob it lets him in.
+  EXPECT_EQ(action("lobby", "call:answer", a), 481);
+  EXPECT_EQ(action("lobby", "call:answer", b), 200);
+  run_until([&] { return pb.final_response() != nullptr; });
+  ASSERT_NE(pb.final_response(), nullptr);
+  ASSERT_EQ(pb.final_response()->status(), 200);
+  ack(b, *pb.final_response(), "lobby");
+  talk(both, 60, 30);
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_GT(b.heard(400), kHeard);
+}
+
+TEST_F(WaitingRoomE2eTest, DeclinedTimedOutAndSilentWaitingRooms) {
+  start(49100, std::chrono::seconds(2));
+  Caller c(1100, "carol"), d(1300, "dave"), q(1500, "quinn");
+  Pending pc, pd, pq;
+  call_in(c, "lobby", pc);
+  call_in(d, "lobby", pd);
+  call_in(q, "quiet", pq);
+  run_until([&] { return c.mixer_port != 0 && d.mixer_port != 0; });
+  // Declined by a moderator: 603 with a Reason, and gone from the room.
+  EXPECT_EQ(action("lobby", "call:decline", c), 200);
+  run_until([&] { return pc.final_response() != nullptr; });
+  ASSERT_NE(pc.final_response(), nullptr);
+  EXPECT_EQ(pc.final_response()->status(), 603);
+  EXPECT_EQ(pc.final_response()->header("Reason").value_or(""),
+            "SIP;cause=603;text=\"declined by a moderator\"");
+  EXPECT_FALSE(member("lobby", c).has_value());
+  // Nobody came for Dave or Quinn: 480 when the wait is over (2 s here).
+  std::vector<Caller*> waiting{&d, &q};
+  talk(waiting, 40, 0);
+  EXPECT_EQ(pq.count(183), 0u);  // the silent waiting room only rings
+  EXPECT_GE(pq.count(180), 2u);
+  EXPECT_EQ(q.packets(), 0u);  // and sends no RTP (none could be addressed)
+  run_until([&] { return pd.final_response() != nullptr && pq.final_response() != nullptr; },
+            4000ms);
+  ASSERT_NE(pd.final_response(), nullptr);
+  EXPECT_EQ(pd.final_response()->status(), 480);
+  EXPECT_EQ(pd.final_response()->header("Reason").value_or(""),
+            "SIP;cause=480;text=\"waiting room timed out\"");
+  ASSERT_NE(pq.final_response(), nullptr);
+  EXPECT_EQ(pq.final_response()->status(), 480);
+  run_until([&] { return server_->gauges().calls == 0; });
+  EXPECT_EQ(server_->gauges().calls, 0u);
+  EXPECT_FALSE(server_->room_state("lobby").has_value() &&
+               !server_->room_state("lobby")->members.empty());
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
