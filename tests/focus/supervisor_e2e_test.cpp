@@ -34,26 +34,6 @@ class SupervisorE2eTest : public FocusE2e {
       if (tweak) tweak(options);
     });
   }
-
-  // Count of requests of `method` the client received for `call_id`.
-  size_t received(Method method, std::string_view call_id) const {
-    size_t n = 0;
-    for (const Message& m : client_requests_) {
-      n += m.method() == method && m.call_id() == call_id ? 1 : 0;
-    }
-    return n;
-  }
-
-  // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
-  std::vector<std::string> sipfrags() const {
-    std::vector<std::string> out;
-    for (const Message& m : client_requests_) {
-      if (m.method() != Method::kNotify) continue;
-      std::string_view body = m.body();
-      out.emplace_back(body.substr(0, body.find('\r')));
-    }
-    return out;
-  }
 };
 
 TEST_F(SupervisorE2eTest, JoinAsMonitorHearsEveryoneAndIsHeardByNobody) {
