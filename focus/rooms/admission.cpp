@@ -107,7 +107,9 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       role = *parsed;
     }
     admission.role = role;
-    if (role == MemberRole::kWhisper) admission.whisper_target = joined->member();
+    // The member a supervisor joined on: whom it whispers to, now or after
+    // a *2 key (on_dtmf), whatever role it starts in.
+    if (role != MemberRole::kParticipant) admission.whisper_target = joined->member();
     if (const std::optional<Operation> operation = join_operation(role)) {
       const auto user = authorize(tx, *operation);
       if (!user) return std::nullopt;

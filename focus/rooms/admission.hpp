@@ -12,7 +12,7 @@ namespace chorus::focus {
 struct Server::Admission {
   std::string room;
   MemberRole role = MemberRole::kParticipant;
-  uint64_t whisper_target = 0;
+  uint64_t whisper_target = 0;  // a supervisor Join: the joined member
   std::string auth_user;
   bool awaiting_pin = false;
   // The room's waiting room holds this dial-in until a moderator acts.

@@ -129,7 +129,9 @@ struct RosterEntry {
   // once this call is answered.
   std::optional<sip::DialogId> unpark;
   MemberRole role = MemberRole::kParticipant;
-  uint64_t whisper_target = 0;  // member id a whisperer is heard by
+  // The member id a whisperer is heard by; for a supervisor who joined by
+  // Join, the joined member in every role (its *2 key whispers to it).
+  uint64_t whisper_target = 0;
   bool talking = false;
   int level = -127;
   double loss_fraction = 0;  // RFC 3550 fraction lost, last report

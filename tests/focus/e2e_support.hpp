@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -233,7 +234,11 @@ class FocusE2e : public ::testing::Test {
     options.tcp = false;
     options.rtp_first = rtp_first;
     options.rtp_last = rtp_last;
-    server_.emplace(io_, options);
+    if (manual_clock_) {
+      server_.emplace(io_, options, *manual_clock_);
+    } else {
+      server_.emplace(io_, options);
+    }
     start_client();
   }
 
@@ -270,6 +275,13 @@ class FocusE2e : public ::testing::Test {
                              "<" + client_.contact_uri(user, sip::TransportKind::kUdp) + ">");
           tx.respond(std::move(ringing));
           ringing_[user] = tx;
+          return;
+        }
+      }
+      if (tx.request().method() == Method::kInvite) {
+        const auto refusal = refusals_.find(std::string(tx.request().request_uri().user));
+        if (refusal != refusals_.end()) {
+          tx.respond(refusal->second.first, refusal->second.second);
           return;
         }
       }
@@ -493,6 +505,32 @@ class FocusE2e : public ::testing::Test {
     return "sip:" + std::string(room) + "@127.0.0.1:" + std::to_string(focus_.port);
   }
 
+  // Requests of `method` the client received (for `call_id`, when given).
+  size_t received(Method method, std::string_view call_id = {}) const {
+    return static_cast<size_t>(
+        std::count_if(client_requests_.begin(), client_requests_.end(), [&](const Message& m) {
+          return m.method() == method && (call_id.empty() || m.call_id() == call_id);
+        }));
+  }
+  const Message* last_received(Method method) const {
+    const Message* found = nullptr;
+    for (const Message& m : client_requests_) {
+      if (m.method() == method) found = &m;
+    }
+    return found;
+  }
+
+  // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
+  std::vector<std::string> sipfrags() const {
+    std::vector<std::string> out;
+    for (const Message& m : client_requests_) {
+      if (m.method() != Method::kNotify) continue;
+      std::string_view body = m.body();
+      out.emplace_back(body.substr(0, body.find('\r')));
+    }
+    return out;
+  }
+
   Caller* callee_ = nullptr;
   // INVITEs to these users (Request-URI user) are answered 302 with the URI.
   std::map<std::string, std::string> redirects_;
@@ -500,10 +538,15 @@ class FocusE2e : public ::testing::Test {
   // unanswered in ringing_.
   std::set<std::string> ring_only_;
   std::map<std::string, sip::ServerTransaction> ringing_;
+  // INVITEs to these users are refused with this status and reason.
+  std::map<std::string, std::pair<int, std::string>> refusals_;
   std::vector<Message> client_acks_;
 
   asio::io_context io_;
   sip::AsioTimerService timers_{io_};
+  // The focus's SIP clock (transaction timers) when a test drives it:
+  // engaged before start_server; else the real one.
+  std::optional<sip::ManualTimerService> manual_clock_;
   sip::Stack client_;
   std::optional<Server> server_;
   sip::Endpoint focus_;

@@ -76,6 +76,8 @@ class PrivilegeMatrix : public FocusE2e,
   using FocusE2e::exchange_auth;
   using FocusE2e::invite;
   using FocusE2e::invite_to;
+  using FocusE2e::last_received;
+  using FocusE2e::received;
   using FocusE2e::request;
   using FocusE2e::ring_only_;
   using FocusE2e::room_uri;
@@ -104,20 +106,6 @@ class PrivilegeMatrix : public FocusE2e,
       io_.run_for(5ms);
       server_->poll_media();
     }
-  }
-
-  size_t received(Method method, std::string_view call_id = {}) const {
-    return static_cast<size_t>(
-        std::count_if(client_requests_.begin(), client_requests_.end(), [&](const Message& m) {
-          return m.method() == method && (call_id.empty() || m.call_id() == call_id);
-        }));
-  }
-  const Message* last_received(Method method) const {
-    const Message* found = nullptr;
-    for (const Message& m : client_requests_) {
-      if (m.method() == method) found = &m;
-    }
-    return found;
   }
 
   // Room "m" as a waiting room (a Row::tweak), and Alice waiting in it:

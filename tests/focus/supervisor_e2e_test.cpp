@@ -37,15 +37,6 @@ class SupervisorE2eTest : public FocusE2e {
     });
   }
 
-  // Count of requests of `method` the client received for `call_id`.
-  size_t received(Method method, std::string_view call_id) const {
-    size_t n = 0;
-    for (const Message& m : client_requests_) {
-      n += m.method() == method && m.call_id() == call_id ? 1 : 0;
-    }
-    return n;
-  }
-
   // SUBSCRIBE Event: dialog to `room` as `watcher` (credentials when given):
   // the final response, and the first NOTIFY of that subscription (a copy).
   struct DialogWatch {
@@ -66,17 +57,6 @@ class SupervisorE2eTest : public FocusE2e {
       }
       return out.notify.has_value();
     });
-    return out;
-  }
-
-  // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
-  std::vector<std::string> sipfrags() const {
-    std::vector<std::string> out;
-    for (const Message& m : client_requests_) {
-      if (m.method() != Method::kNotify) continue;
-      std::string_view body = m.body();
-      out.emplace_back(body.substr(0, body.find('\r')));
-    }
     return out;
   }
 };
