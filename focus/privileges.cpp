@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 26> kPrivileges = {{
+constexpr std::array<Privilege, 29> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -36,6 +36,9 @@ constexpr std::array<Privilege, 26> kPrivileges = {{
     {O::kActionAdd, "urn:sip-action:conference:add", sip::kRightModerate},
     {O::kActionAnswer, "urn:sip-action:call:answer", sip::kRightModerate},
     {O::kActionDecline, "urn:sip-action:call:decline", sip::kRightModerate},
+    {O::kRemoteAnswer, "ANSWER", sip::kRightModerate},
+    {O::kRemoteReject, "REJECT", sip::kRightModerate},
+    {O::kRemotePickup, "PICKUP (onto the sender's Contact)", sip::kRightPickup, true},
     {O::kDialogSubscribe, "SUBSCRIBE Event: dialog", sip::kRightDialogSubscribe},
     {O::kAdminView, "admin: view rooms and events", sip::kRightDialogSubscribe},
     {O::kAdminMute, "admin: mute", sip::kRightModerate},

@@ -44,6 +44,10 @@ enum class Operation : uint8_t {
   kActionAdd,
   kActionAnswer,
   kActionDecline,
+  // The remote-call-control methods (services/remote_control.cpp).
+  kRemoteAnswer,
+  kRemoteReject,
+  kRemotePickup,
   // SUBSCRIBE Event: dialog (RFC 4235): the ids Join and Replaces need.
   kDialogSubscribe,
   // The admin API (ops/admin_api.hpp), with an account instead of the token.

@@ -271,12 +271,25 @@ void Server::handle_request(const sip::ServerTransaction& tx) {
     case Method::kRefer:
       handle_refer(tx, nullptr);
       return;
+    case Method::kUnknown:  // reject_early let only these through
+      handle_remote_control(tx);
+      return;
     default:
       // BYE, INFO, UPDATE, NOTIFY, PRACK outside any dialog (§12.2.2).
       tx.respond(481, "Call/Transaction Does Not Exist", random_.tag());
       return;
   }
 }
+
+namespace {
+
+// ANSWER, PICKUP and REJECT (services/remote_control.cpp): extension
+// methods the parser reads as kUnknown; method names are case-sensitive.
+bool is_remote_control(std::string_view method) {
+  return method == "ANSWER" || method == "PICKUP" || method == "REJECT";
+}
+
+}  // namespace
 
 bool Server::reject_early(const sip::ServerTransaction& tx) {
   const Message& request = tx.request();
@@ -286,7 +299,7 @@ bool Server::reject_early(const sip::ServerTransaction& tx) {
     return true;
   }
   const Method method = request.method();
-  if (method == Method::kUnknown) {
+  if (method == Method::kUnknown && !is_remote_control(request.method_text())) {
     Message response = sip::make_response(request, 501, "Not Implemented", tag);
     response.set_header("Allow", kAllow);
     tx.respond(std::move(response));

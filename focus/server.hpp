@@ -30,6 +30,21 @@ class EventService;
 
 // Counts of what the focus holds, for /metrics and the churn checks: after
 // every call has ended each returns to its baseline.
+// The text/csv body of ANSWER, PICKUP and REJECT (remote call control):
+// the affected dialog's Call-ID and its two tags (either order), then an
+// optional reason: a status code and text. Views into the parsed body.
+struct RemoteControlBody {
+  std::string_view call_id;
+  std::string_view tag_a;
+  std::string_view tag_b;
+  int code = 0;  // 0: none given
+  std::string_view text;
+};
+// nullopt (and why, in `error`) when the body does not hold one record of
+// at least three ';'- or ','-separated fields, or the code is no status.
+std::optional<RemoteControlBody> parse_remote_control_body(std::string_view body,
+                                                           std::string* error = nullptr);
+
 struct FocusGauges {
   size_t calls = 0;
   size_t rooms = 0;
@@ -124,7 +139,8 @@ class Server final : public Control {
 
   // RFC 3261 §20.5 / §20.1 / §20.37 values we advertise.
   static constexpr std::string_view kAllow =
-      "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE, INFO";
+      "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE, INFO, ANSWER, PICKUP, "
+      "REJECT";
   static constexpr std::string_view kAccept =
       "application/sdp, message/sipfrag, application/conference-info+xml, "
       "application/dialog-info+xml";
@@ -212,6 +228,12 @@ class Server final : public Control {
   void send_waiting_provisional(Call& call);
   void admit_waiting(Call& call);
   void refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why);
+
+  // Remote call control (services/remote_control.cpp): ANSWER, PICKUP and
+  // REJECT on a waiting caller, a ringing dial-out or a member.
+  void handle_remote_control(const sip::ServerTransaction& tx);
+  void redirect_waiting(Call& call, std::string_view target, int status, std::string_view why);
+  void transfer_member(Call& call, std::string_view target);
 
   // Join / Replaces (rooms/admission.cpp).
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);

@@ -108,6 +108,42 @@ class PrivilegeMatrix : public FocusE2e,
     }
   }
 
+  // The focus dials Dan into room "m" (a REFER with the dial-out right);
+  // Dan rings and does not answer. dan_: his early dialog as published.
+  void ring_dan() {
+    ring_only_ = {"dan"};
+    const std::string dan = client_.contact_uri("dan", sip::TransportKind::kUdp);
+    ASSERT_EQ(refer("m", "<" + dan + ">", "has-dial-out", "pw-dial-out"), 202);
+    run_until([&] {
+      const auto room = server_->room_state("m");
+      for (const MemberState& m : room ? room->members : std::vector<MemberState>{}) {
+        if (m.entity == dan && m.status == "alerting" && !m.dialog.early_remote_tags.empty()) {
+          dan_ = m.dialog;
+        }
+      }
+      return !dan_.early_remote_tags.empty();
+    });
+    ASSERT_FALSE(dan_.early_remote_tags.empty());
+  }
+  MemberDialog dan_;
+
+  // ANSWER / PICKUP / REJECT out of dialog from `op`, text/csv `body`;
+  // `contact` replaces op's Contact (PICKUP's target).
+  int remote_control(std::string_view method, const std::string& body, std::string_view user,
+                     std::string_view password, const std::string& contact = {}) {
+    Message m = Message::request(method, room_uri("m"));
+    m.add_header("From", "<sip:op@127.0.0.1>;tag=" + op.from_tag);
+    m.add_header("To", "<sip:m@127.0.0.1>");
+    m.add_header("Call-ID", op.call_id);
+    m.add_header("CSeq", std::to_string(++op.cseq) + " " + std::string(method));
+    m.add_header("Contact",
+                 contact.empty() ? "<" + client_.contact_uri("op", sip::TransportKind::kUdp) + ">"
+                                 : "<" + contact + ">");
+    m.set_body("text/csv", body);
+    const std::optional<Message> response = exchange_auth(op, m, {}, user, password);
+    return response ? response->status() : 0;
+  }
+
   // Room "m" as a waiting room (a Row::tweak), and Alice waiting in it:
   // her INVITE unanswered (its final status lands in alice_final_), her
   // dialog's ids known from the provisional.
@@ -479,20 +515,10 @@ std::vector<Row> make_rows() {
     row.operation = Operation::kPickupDialOut;
     row.setup = [](PrivilegeMatrix& t) {
       t.two_members();
-      t.ring_only_ = {"dan"};
-      const std::string dan = t.client_.contact_uri("dan", sip::TransportKind::kUdp);
-      ASSERT_EQ(t.refer("m", "<" + dan + ">", "has-dial-out", "pw-dial-out"), 202);
-      t.run_until([&] {
-        const auto room = t.server_->room_state("m");
-        for (const MemberState& m : room ? room->members : std::vector<MemberState>{}) {
-          if (m.entity == dan && m.status == "alerting" && !m.dialog.early_remote_tags.empty()) {
-            t.target_ = m.dialog.call_id + ";to-tag=" + m.dialog.local_tag +
-                        ";from-tag=" + m.dialog.early_remote_tags.front() + ";early-only";
-          }
-        }
-        return !t.target_.empty();
-      });
-      ASSERT_FALSE(t.target_.empty());
+      t.ring_dan();
+      const MemberDialog& d = t.dan_;
+      t.target_ = d.call_id + ";to-tag=" + d.local_tag +
+                  ";from-tag=" + d.early_remote_tags.front() + ";early-only";
     };
     row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
       return t.invite_to(t.mallory, "sendrecv", "m", {}, {{"Replaces", t.target_}}, user,
@@ -502,6 +528,48 @@ std::vector<Row> make_rows() {
       t.run_until([&] { return !allowed || t.server_->gauges().dialing == 0; });
       EXPECT_EQ(t.server_->gauges().dialing, allowed ? 0u : 1u);
       EXPECT_EQ(t.server_->room_calls("m"), allowed ? 3u : 2u);
+    };
+    out.push_back(std::move(row));
+  }
+  for (const auto& [method, operation] :
+       {std::pair{"ANSWER", Operation::kRemoteAnswer}, {"REJECT", Operation::kRemoteReject}}) {
+    // Remote call control on Alice in the waiting room.
+    Row row;
+    row.name = std::string("RemoteControl") + method;
+    row.operation = operation;
+    row.tweak = PrivilegeMatrix::waiting_room_m;
+    row.setup = [](PrivilegeMatrix& t) { t.alice_waits(); };
+    row.run = [method = std::string(method)](PrivilegeMatrix& t, std::string_view user,
+                                             std::string_view password) {
+      return t.remote_control(method, t.alice.call_id + ";" + t.alice.from_tag + ";" + t.alice.to_tag,
+                              user, password);
+    };
+    row.effect = [operation = operation](PrivilegeMatrix& t, bool allowed) {
+      t.expect_alice_final(allowed, operation == Operation::kRemoteAnswer ? 200 : 603);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // PICKUP of the focus's ringing dial-out to Dan, onto Carol (the
+    // PICKUP's Contact): Dan is CANCELled and the focus INVITEs Carol.
+    Row row;
+    row.name = "RemoteControlPICKUP";
+    row.operation = Operation::kRemotePickup;
+    row.setup = [](PrivilegeMatrix& t) {
+      t.two_members();
+      t.ring_dan();
+      t.callee_ = &t.carol;
+    };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      const MemberDialog& d = t.dan_;
+      return t.remote_control("PICKUP",
+                              d.call_id + "," + d.local_tag + "," + d.early_remote_tags.front(),
+                              user, password, t.carol_uri());
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.server_->room_calls("m") == 3; });
+      EXPECT_EQ(t.server_->room_calls("m"), allowed ? 3u : 2u);
+      EXPECT_EQ(t.server_->gauges().dialing, allowed ? 0u : 1u);
     };
     out.push_back(std::move(row));
   }

@@ -28,7 +28,8 @@ class WaitingRoomE2eTest : public FocusE2e {
       quiet.waiting_music = false;
       options.rooms = {lobby, quiet};
       options.waiting_provisional_interval = 300ms;
-      options.accounts = {{"op", "0pw", {"moderate"}}};
+      options.accounts = {{"op", "0pw", {"moderate", "dial-out"}},
+                          {"desk", "dpw", {"pickup"}}};
     });
   }
 
@@ -75,6 +76,29 @@ class WaitingRoomE2eTest : public FocusE2e {
     }
     return std::nullopt;
   }
+
+  // ANSWER / PICKUP / REJECT (remote call control) out of dialog from a
+  // controller, with a text/csv body; `contact`: the sender's Contact.
+  std::optional<Message> control(std::string_view method, std::string_view room,
+                                 const std::string& body, std::string_view user,
+                                 std::string_view password, const std::string& contact = {},
+                                 std::string_view type = "text/csv") {
+    Message m = Message::request(method, room_uri(room));
+    m.add_header("From", "<sip:ctl@127.0.0.1>;tag=" + controller_.from_tag);
+    m.add_header("To", "<sip:" + std::string(room) + "@127.0.0.1>");
+    m.add_header("Call-ID", controller_.call_id);
+    m.add_header("CSeq", std::to_string(++controller_.cseq) + " " + std::string(method));
+    m.add_header("Contact",
+                 "<" + (contact.empty() ? client_.contact_uri("ctl", sip::TransportKind::kUdp)
+                                        : contact) +
+                     ">");
+    m.set_body(type, body);
+    return exchange_auth(controller_, std::move(m), {}, user, password);
+  }
+  static std::string ids(const Caller& caller, char separator = ';') {
+    return caller.call_id + separator + caller.from_tag + separator + caller.to_tag;
+  }
+  Caller controller_{1700, "ctl"};
 
   // REFER from the moderator, out of dialog, with an action URN on `caller`.
   int action(std::string_view room, std::string_view name, const Caller& caller) {
@@ -185,6 +209,124 @@ TEST_F(WaitingRoomE2eTest, DeclinedTimedOutAndSilentWaitingRooms) {
   EXPECT_EQ(server_->gauges().calls, 0u);
   EXPECT_FALSE(server_->room_state("lobby").has_value() &&
                !server_->room_state("lobby")->members.empty());
+}
+
+// The remote-call-control methods on each kind of target, message by
+// message: a waiting caller (ANSWER → 200, REJECT → its code, PICKUP → 302
+// to the picker), a ringing dial-out (PICKUP: CANCEL and the picker is
+// called in) and a member (PICKUP: REFER to the picker; REJECT: BYE).
+TEST_F(WaitingRoomE2eTest, AnswerPickupAndRejectActOnEachKindOfCall) {
+  start(49200);
+  // Advertised (RFC 3261 §20.5).
+  std::optional<Message> options = exchange(request(controller_, Method::kOptions, "lobby"));
+  ASSERT_TRUE(options.has_value());
+  std::string allow;
+  for (std::string_view line : options->header_lines("Allow")) allow += std::string(line) + ",";
+  for (const char* method : {"ANSWER", "PICKUP", "REJECT"}) {
+    EXPECT_NE(allow.find(method), std::string::npos) << allow;
+  }
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  Pending pa, pb, pc;
+  call_in(a, "lobby", pa);
+  call_in(b, "lobby", pb);
+  call_in(c, "lobby", pc);
+  // Refusals: no credentials, a bad body, a body of another type, no such
+  // call, and ANSWER needing moderate (desk has only pickup).
+  EXPECT_EQ(control("ANSWER", "lobby", ids(a), {}, {})->status(), 401);
+  EXPECT_EQ(control("ANSWER", "lobby", ids(a), "desk", "dpw")->status(), 403);
+  const std::optional<Message> bad = control("ANSWER", "lobby", a.call_id, "op", "0pw");
+  EXPECT_EQ(bad->status(), 400);
+  EXPECT_NE(bad->reason_phrase().find("Call-ID, From tag and To tag"), std::string_view::npos)
+      << bad->reason_phrase();
+  const std::optional<Message> typed =
+      control("ANSWER", "lobby", ids(a), "op", "0pw", {}, "application/json");
+  EXPECT_EQ(typed->status(), 415);
+  EXPECT_EQ(typed->header("Accept").value_or(""), "text/csv");
+  EXPECT_EQ(control("ANSWER", "lobby", "nope;1;2", "op", "0pw")->status(), 481);
+  EXPECT_EQ(pa.final_response(), nullptr);
+
+  // ANSWER: Alice is let in; the answer has no body.
+  const std::optional<Message> answered = control("ANSWER", "lobby", ids(a), "op", "0pw");
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status(), 200);
+  EXPECT_TRUE(answered->body().empty());
+  run_until([&] { return pa.final_response() != nullptr; });
+  ASSERT_NE(pa.final_response(), nullptr);
+  ASSERT_EQ(pa.final_response()->status(), 200);
+  ack(a, *pa.final_response(), "lobby");
+  EXPECT_EQ(control("ANSWER", "lobby", ids(a), "op", "0pw")->status(), 481);  // not waiting
+
+  // REJECT with a code and text (',' separators, tags in the other order).
+  const std::string reject_bob =
+      b.call_id + "," + b.to_tag + "," + b.from_tag + ",486,busy in a meeting";
+  EXPECT_EQ(control("REJECT", "lobby", reject_bob, "op", "0pw")->status(), 200);
+  run_until([&] { return pb.final_response() != nullptr; });
+  ASSERT_NE(pb.final_response(), nullptr);
+  EXPECT_EQ(pb.final_response()->status(), 486);
+  EXPECT_EQ(pb.final_response()->header("Reason").value_or(""),
+            "SIP;cause=486;text=\"busy in a meeting\"");
+
+  // PICKUP of a waiting caller: 302 to the picker's Contact, with the reason.
+  const std::string desk = client_.contact_uri("desk", sip::TransportKind::kUdp);
+  EXPECT_EQ(control("PICKUP", "lobby", ids(c) + ";302;taken at the desk", "desk", "dpw", desk)
+                ->status(),
+            200);
+  run_until([&] { return pc.final_response() != nullptr; });
+  ASSERT_NE(pc.final_response(), nullptr);
+  EXPECT_EQ(pc.final_response()->status(), 302);
+  ASSERT_FALSE(pc.final_response()->contacts().empty());
+  EXPECT_EQ(pc.final_response()->contacts().front().uri_text, desk);
+  EXPECT_EQ(pc.final_response()->header("Reason").value_or(""),
+            "SIP;cause=302;text=\"taken at the desk\"");
+
+  // PICKUP of a member: the focus REFERs Alice to the picker.
+  EXPECT_EQ(control("PICKUP", "lobby", ids(a), "desk", "dpw", desk)->status(), 200);
+  const Message* refer = nullptr;
+  run_until([&] {
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kRefer && m.call_id() == a.call_id) refer = &m;
+    }
+    return refer != nullptr;
+  });
+  ASSERT_NE(refer, nullptr);
+  EXPECT_EQ(refer->header("Refer-To").value_or(""), "<" + desk + ">");
+  EXPECT_EQ(refer->header("Refer-Sub").value_or(""), "false");
+
+  // PICKUP of a ringing dial-out: Dan is CANCELled, the picker called in.
+  ring_only_ = {"dan"};
+  Caller picker(1500, "desk");
+  callee_ = &picker;
+  const std::string dan_uri = client_.contact_uri("dan", sip::TransportKind::kUdp);
+  std::optional<Message> referred = exchange_auth(
+      controller_, request(controller_, Method::kRefer, "lobby"), {{"Refer-To", "<" + dan_uri + ">"}},
+      "op", "0pw");
+  ASSERT_EQ(referred->status(), 202);
+  std::optional<MemberDialog> dan;
+  run_until([&] {
+    const auto state = server_->room_state("lobby");
+    for (const MemberState& m : state ? state->members : std::vector<MemberState>{}) {
+      if (m.entity == dan_uri && m.status == "alerting") dan = m.dialog;
+    }
+    return dan.has_value();
+  });
+  ASSERT_TRUE(dan.has_value());
+  EXPECT_EQ(control("PICKUP", "lobby",
+                    dan->call_id + ";" + dan->local_tag + ";" + dan->early_remote_tags.front(),
+                    "desk", "dpw", desk)
+                ->status(),
+            200);
+  run_until([&] { return picker.mixer_port != 0 && server_->gauges().dialing == 0; });
+  EXPECT_NE(picker.mixer_port, 0);
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));  // CANCELled: 487 already
+  std::vector<Caller*> talking{&a, &picker};
+  talk(talking, 60, 30);
+  EXPECT_GT(picker.heard(400), kHeard);  // the picker hears the room
+
+  // REJECT of a member: BYE.
+  EXPECT_EQ(control("REJECT", "lobby", ids(a), "op", "0pw")->status(), 200);
+  run_until([&] { return received(Method::kBye, a.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
 }
 
 }  // namespace

@@ -1,0 +1,202 @@
+// Remote call control (README "Remote call control"): the ANSWER, PICKUP and
+// REJECT methods of the remote-call-control draft. Each is sent outside any
+// dialog; its text/csv body names the affected dialog (Call-ID, From tag,
+// To tag, in either order) and, for PICKUP and REJECT, a reason (a SIP
+// status code and optional text), fields separated by ';' (the draft's
+// example) or ','. Target-Dialog, when present, names the controller's own
+// dialog and is not needed to find the target. The answer carries no body.
+//
+//             waiting caller        ringing dial-out        member in the room
+//   ANSWER    200 to its INVITE     481                     481
+//   PICKUP    302 to the PICKUP's   CANCEL, and the focus   REFER to the PICKUP's
+//             Contact (+ Reason)    calls that Contact in   Contact
+//   REJECT    the given code        CANCEL                  BYE
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "focus/ops/log.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "focus/server.hpp"
+#include "signaling/message/uri.hpp"
+
+namespace chorus::focus {
+
+using sip::Message;
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                           text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::optional<RemoteControlBody> parse_remote_control_body(std::string_view body,
+                                                           std::string* error) {
+  const auto fail = [&](std::string_view why) -> std::optional<RemoteControlBody> {
+    if (error != nullptr) *error = std::string(why);
+    return std::nullopt;
+  };
+  body = trim(body.substr(0, body.find_first_of("\r\n")));  // one record
+  RemoteControlBody out;
+  std::string_view* fields[] = {&out.call_id, &out.tag_a, &out.tag_b};
+  for (std::string_view* field : fields) {
+    const size_t cut = body.find_first_of(";,");
+    *field = trim(body.substr(0, cut));
+    body = cut == std::string_view::npos ? std::string_view{} : body.substr(cut + 1);
+    if (field->empty()) return fail("it needs Call-ID, From tag and To tag");
+  }
+  const size_t cut = body.find_first_of(";,");
+  const std::string_view code = trim(body.substr(0, cut));
+  if (!code.empty()) {
+    int value = 0;
+    const auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), value);
+    if (ec != std::errc() || end != code.data() + code.size() || value < 300 || value > 699) {
+      return fail("the reason code must be a SIP status 300-699");
+    }
+    out.code = value;
+    if (cut != std::string_view::npos) out.text = trim(body.substr(cut + 1));
+    // The text goes into a quoted Reason parameter: no quotes, no controls.
+    for (const char c : out.text) {
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+        return fail("the reason text may not hold quotes, backslashes or control characters");
+      }
+    }
+  }
+  return out;
+}
+
+void Server::handle_remote_control(const sip::ServerTransaction& tx) {
+  const Message& request = tx.request();
+  const std::string method(request.method_text());
+  const std::string tag = random_.tag();
+  const bool pickup = method == "PICKUP";
+  const bool reject = method == "REJECT";
+  const Operation operation = pickup   ? Operation::kRemotePickup
+                              : reject ? Operation::kRemoteReject
+                                       : Operation::kRemoteAnswer;
+  const std::string_view type = request.content_type();
+  if (!sip::iequals(trim(type.substr(0, type.find(';'))), "text/csv")) {
+    Message response = sip::make_response(request, 415, "Unsupported Media Type", tag);
+    response.set_header("Accept", "text/csv");
+    tx.respond(std::move(response));
+    return;
+  }
+  std::string error;
+  const std::optional<RemoteControlBody> body = parse_remote_control_body(request.body(), &error);
+  if (!body) {
+    tx.respond(400, reason_text("Bad " + method + " Body", error), tag);
+    return;
+  }
+  // The picker's Contact: where PICKUP sends the call (so it dials out).
+  std::string picker;
+  if (pickup) {
+    const auto contacts = request.contacts();
+    const auto uri = contacts.empty() ? std::nullopt : sip::parse_uri(contacts.front().uri_text);
+    if (!uri || !uri->is_sip()) {
+      tx.respond(400, "PICKUP Needs A SIP Contact", tag);
+      return;
+    }
+    picker = sip::request_target(*uri);
+  }
+  // Authorised before the lookup: a stranger learns nothing of the calls.
+  const std::optional<std::string> user =
+      pickup ? authorize_dial(tx, operation, picker) : authorize(tx, operation);
+  if (!user) return;
+
+  const std::string call_id(body->call_id);
+  const std::string a(body->tag_a), b(body->tag_b);
+  Call* member = rooms_.find_call(sip::DialogId{call_id, a, b});
+  if (member == nullptr) member = rooms_.find_call(sip::DialogId{call_id, b, a});
+  Call* ringing = member == nullptr ? find_ringing(call_id, a, b) : nullptr;
+  if (member == nullptr && ringing == nullptr) {
+    tx.respond(481, "Call Does Not Exist", tag);
+    return;
+  }
+  const Call& target = member != nullptr ? *member : *ringing;
+  const LogContext context(call_id, target.room());
+  spdlog::info("{} from {} on {} ({})", method, user->empty() ? "a trusted source" : *user,
+               target.roster.entity,
+               ringing != nullptr ? "ringing dial-out"
+               : member->roster.waiting ? "waiting caller"
+                                        : "member");
+
+  if (method == "ANSWER") {
+    if (member == nullptr || !member->roster.waiting) {
+      tx.respond(481, "Call Is Not Waiting", tag);
+      return;
+    }
+    tx.respond(200, "OK", tag);
+    admit_waiting(*member);
+    return;
+  }
+  const int code = body->code != 0 ? body->code : (pickup ? 302 : 603);
+  const std::string text = body->text.empty()
+                               ? std::string(pickup ? "picked up" : "rejected by a controller")
+                               : std::string(body->text);
+  if (ringing != nullptr) {
+    // PICKUP makes the focus INVITE a URI of the requester's: rate-limited.
+    if (pickup && refuse_reflection(tx, sip::parse_uri(picker)->host)) return;
+    tx.respond(200, "OK", tag);
+    DialOut out;
+    out.room = ringing->room();
+    out.target = picker;
+    out.account = *user;
+    out.source = source_of(tx);
+    cancel_dial_out(*ringing);
+    if (pickup) start_dial_out(std::move(out));
+    return;
+  }
+  if (member->roster.waiting) {
+    if (pickup) {
+      // Redirected to the picker (RFC 3261 §21.3.3), saying why.
+      tx.respond(200, "OK", tag);
+      redirect_waiting(*member, picker, code >= 300 && code < 400 ? code : 302, text);
+      return;
+    }
+    tx.respond(200, "OK", tag);
+    refuse_waiting(*member, code >= 400 ? code : 603, "Rejected", text);
+    return;
+  }
+  tx.respond(200, "OK", tag);
+  if (pickup) {
+    transfer_member(*member, picker);
+    return;
+  }
+  end_call(sip::DialogId(member->id()), /*send_bye=*/true);
+}
+
+void Server::redirect_waiting(Call& call, std::string_view target, int status,
+                              std::string_view why) {
+  if (!call.sip.ringing) return;
+  const sip::ServerTransaction invite = *call.sip.ringing;
+  Message response =
+      sip::make_response(invite.request(), status, "Moved Temporarily", call.id().local_tag);
+  response.set_header("Contact", "<" + std::string(target) + ">");
+  response.set_header("Reason", "SIP;cause=" + std::to_string(status) + ";text=\"" +
+                                    std::string(why) + "\"");
+  invite.respond(std::move(response));
+  end_call(sip::DialogId(call.id()), /*send_bye=*/false);
+}
+
+void Server::transfer_member(Call& call, std::string_view target) {
+  // RFC 3515: the member is asked to call the picker; its phone ends our
+  // dialog with BYE once transferred. No subscription is asked for (RFC
+  // 4488); NOTIFYs that come anyway are answered 200 in the dialog.
+  sip::Dialog* dialog = dialogs_.find(call.id());
+  if (dialog == nullptr || !dialog->confirmed()) return;
+  Message refer = dialog->make_request(sip::Method::kRefer);
+  refer.set_header("Refer-To", "<" + std::string(target) + ">");
+  refer.set_header("Referred-By", "<" + conference_uri(call.room()) + ">");
+  refer.set_header("Refer-Sub", "false");
+  stack_.send_request(std::move(refer), [](const sip::ClientEvent&) {});
+}
+
+}  // namespace chorus::focus
