@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 29> kPrivileges = {{
+constexpr std::array<Privilege, 31> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -36,6 +36,8 @@ constexpr std::array<Privilege, 29> kPrivileges = {{
     {O::kActionAdd, "urn:sip-action:conference:add", sip::kRightModerate},
     {O::kActionAnswer, "urn:sip-action:call:answer", sip::kRightModerate},
     {O::kActionDecline, "urn:sip-action:call:decline", sip::kRightModerate},
+    {O::kActionIgnore, "urn:sip-action:call:ignore", sip::kRightModerate},
+    {O::kActionSendVm, "urn:sip-action:call:sendvm", sip::kRightModerate},
     {O::kRemoteAnswer, "ANSWER", sip::kRightModerate},
     {O::kRemoteReject, "REJECT", sip::kRightModerate},
     {O::kRemotePickup, "PICKUP (onto the sender's Contact)", sip::kRightPickup, true},

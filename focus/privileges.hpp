@@ -44,6 +44,8 @@ enum class Operation : uint8_t {
   kActionAdd,
   kActionAnswer,
   kActionDecline,
+  kActionIgnore,
+  kActionSendVm,
   // The remote-call-control methods (services/remote_control.cpp).
   kRemoteAnswer,
   kRemoteReject,

@@ -94,7 +94,8 @@ std::unique_ptr<mixer::MediaEngine> make_engine(const Options& options) {
 }
 
 bool supported_option(std::string_view option) {
-  for (std::string_view ours : {"replaces", "join", "norefersub", "tdialog", "timer"}) {
+  for (std::string_view ours :
+       {"replaces", "join", "norefersub", "tdialog", "timer", "action-ref"}) {
     if (sip::iequals(option, ours)) return true;
   }
   return false;

@@ -45,6 +45,9 @@ struct RemoteControlBody {
 std::optional<RemoteControlBody> parse_remote_control_body(std::string_view body,
                                                            std::string* error = nullptr);
 
+// What an action URN does (services/refer.cpp's action table).
+enum class ActionKind : uint8_t;
+
 struct FocusGauges {
   size_t calls = 0;
   size_t rooms = 0;
@@ -144,7 +147,8 @@ class Server final : public Control {
   static constexpr std::string_view kAccept =
       "application/sdp, message/sipfrag, application/conference-info+xml, "
       "application/dialog-info+xml";
-  static constexpr std::string_view kSupported = "replaces, join, norefersub, tdialog, timer";
+  static constexpr std::string_view kSupported =
+      "replaces, join, norefersub, tdialog, timer, action-ref";
 
  private:
   // What a dial-out needs beyond the room.
@@ -255,6 +259,12 @@ class Server final : public Control {
   void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                          std::string_view action);
+  // Answers a REFER 202 (RFC 3515) and sends the implicit subscription's
+  // first NOTIFY; nullopt when the REFER was refused (and answered), else
+  // where the final NOTIFY goes (none: Refer-Sub: false, RFC 4488).
+  std::optional<std::optional<Referral>> accept_referral(const sip::ServerTransaction& tx,
+                                                       sip::Dialog* dialog, std::string_view room);
+  void run_action(ActionKind kind, Call& member);
   // The call a Target-Dialog value names, in either reading of its tags: a
   // member, or a dial-out still ringing; nullopt when it does not parse.
   struct NamedCall {

@@ -281,7 +281,8 @@ MemberState Server::member_state(const Room* room, const Call& call) const {
   state.joined_by = call.roster.joined_by;
   // Supervisors who are not heard by everyone stay out of the conference
   // package (RFC 4575 is seen by all members); the dialog package lists them.
-  state.hidden = call.roster.role == MemberRole::kMonitor || call.roster.role == MemberRole::kWhisper;
+  state.hidden = call.roster.role == MemberRole::kMonitor || call.roster.role == MemberRole::kWhisper ||
+                 (call.roster.waiting && call.roster.waiting_ignored);
   state.dialog.call_id = call.id().call_id;
   state.dialog.local_tag = call.id().local_tag;
   state.dialog.remote_tag = call.id().remote_tag;

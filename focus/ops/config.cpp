@@ -20,6 +20,7 @@
 #include "mixer/media_shard.hpp"
 #include "mixer/span.hpp"
 #include "signaling/auth/digest_server.hpp"
+#include "signaling/message/uri.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -43,9 +44,9 @@ constexpr std::array<std::string_view, 12> kMediaKeys = {
     "codecs",            "srtp",          "top_k",         "jitter_min_ms",
     "jitter_initial_ms", "jitter_max_ms", "test_command_ring_slots",
     "test_retry_queue_limit"};
-constexpr std::array<std::string_view, 6> kConferenceKeys = {
-    "max_members", "only_listed_rooms", "moh_user",
-    "park_user",   "moh_file",          "service_trusted_sources"};
+constexpr std::array<std::string_view, 7> kConferenceKeys = {
+    "max_members", "only_listed_rooms",       "moh_user",     "park_user",
+    "moh_file",    "service_trusted_sources", "voicemail_uri"};
 constexpr std::array<std::string_view, 6> kRoomKeys = {
     "name", "pin", "max_members", "waiting_room", "waiting_timeout_s", "waiting_music"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
@@ -413,6 +414,11 @@ void read_conference(Reader& reader, const toml::table& conference, Options& opt
   reader.read(conference, "conference.moh_user", "moh_user", options.moh_user, kUserAllowed, user);
   reader.read(conference, "conference.park_user", "park_user", options.park_user, kUserAllowed,
               user);
+  reader.read(conference, "conference.voicemail_uri", "voicemail_uri", options.voicemail_uri,
+              "allowed: \"\" or a sip: or sips: URI", [](const std::string& uri) {
+                const auto parsed = sip::parse_uri(uri);
+                return uri.empty() || (parsed && parsed->is_sip());
+              });
   reader.read(conference, "conference.moh_file", "moh_file", options.moh_file,
               "allowed: \"\" or a readable WAV file",
               [](const std::string& path) { return path.empty() || readable(path); });

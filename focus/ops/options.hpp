@@ -169,6 +169,8 @@ struct Options {
   // RFC 5359 §2.3 / §2.15 service users at this host.
   std::string moh_user = "moh";
   std::string park_user = "park";
+  // Where urn:sip-action:call:sendvm sends a call ("" : that action is 501).
+  std::string voicemail_uri;
   // Source addresses ("ADDRESS" or "ADDRESS/BITS") whose REFERs with
   // Replaces to the music-on-hold or park service need no account (a PBX
   // of one's own). Empty (the default): those REFERs need the park right.

@@ -144,6 +144,7 @@ struct RosterEntry {
   // until admitted, refused or waiting_until; music as early media or none.
   bool waiting = false;
   bool waiting_music = true;
+  bool waiting_ignored = false;  // call:ignore: left to time out, off the conference package
   sip::TimePoint waiting_until{};
   // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix.
   bool awaiting_pin = false;

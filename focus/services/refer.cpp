@@ -86,18 +86,9 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     if (!authorize(tx, Operation::kReferBye)) return;
     const std::optional<NamedCall> named = member_to_remove(tx, room, target);
     if (!named) return;  // answered
-    sip::ReferOutcome outcome =
-        dialog != nullptr
-            ? sip::accept_refer(*dialog, request, stack_.timers().now())
-            : sip::accept_refer(dialogs_, request, random_,
-                                contact_for(room, tx.source().transport), stack_.timers().now());
-    tx.respond(std::move(outcome.response));
-    if (!outcome.accepted) return;
-    std::optional<Referral> referral;
-    if (outcome.subscription != nullptr && outcome.dialog != nullptr) {
-      referral = Referral{outcome.dialog->id(), outcome.subscription->id()};
-      if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
-    }
+    const std::optional<std::optional<Referral>> accepted = accept_referral(tx, dialog, room);
+    if (!accepted) return;
+    const std::optional<Referral>& referral = *accepted;
     if (named->member != nullptr) {
       end_call(sip::DialogId(named->member->id()), /*send_bye=*/true);
     } else {
@@ -134,14 +125,10 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   }
   // An INVITE toward someone other than the referrer: rate-limited.
   if (refuse_reflection(tx, target.host)) return;
-  sip::ReferOutcome outcome =
-      dialog != nullptr
-          ? sip::accept_refer(*dialog, request, stack_.timers().now())
-          : sip::accept_refer(dialogs_, request, random_, contact_for(room, tx.source().transport),
-                              stack_.timers().now());
-  tx.respond(std::move(outcome.response));
-  if (!outcome.accepted) return;
+  std::optional<std::optional<Referral>> accepted = accept_referral(tx, dialog, room);
+  if (!accepted) return;
   DialOut out;
+  out.referral = *accepted;
   out.room = room;
   out.target = target_text;
   out.account = std::move(account);
@@ -154,10 +141,6 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     out.referred_by = std::string(*by);
   } else {
     out.referred_by = "<" + request.from().uri.to_string() + ">";
-  }
-  if (outcome.subscription != nullptr && outcome.dialog != nullptr) {
-    out.referral = Referral{outcome.dialog->id(), outcome.subscription->id()};
-    if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
   }
   out.hidden = false;
   out.hold = service ? mixer::HoldMode::kMusic : mixer::HoldMode::kNone;
@@ -281,13 +264,7 @@ std::optional<Server::NamedCall> Server::member_to_remove(const sip::ServerTrans
   return named;
 }
 
-namespace {
-
-// The action URNs we act on (RFC 4579 §5.5 style REFER with Target-Dialog):
-// one row per action, naming its operation (and so its one right,
-// focus/privileges.hpp) and what it does. A name is normalised once
-// (normalise_action) and looked up here; the handler that runs is the
-// row's, so a name can never reach an action it was not authorised for.
+// What an action URN does (declared in server.hpp for Server::run_action).
 enum class ActionKind : uint8_t {
   kMute,
   kUnmute,
@@ -297,14 +274,24 @@ enum class ActionKind : uint8_t {
   kRemove,
   kAdd,
   kAnswer,
-  kDecline
+  kDecline,
+  kIgnore,
+  kSendVm
 };
+
+namespace {
+
+// The action URNs we act on (RFC 4579 §5.5 style REFER with Target-Dialog):
+// one row per action, naming its operation (and so its one right,
+// focus/privileges.hpp) and what it does. A name is normalised once
+// (normalise_action) and looked up here; the handler that runs is the
+// row's, so a name can never reach an action it was not authorised for.
 struct Action {
   std::string_view name;
   Operation operation;
   ActionKind kind;
 };
-constexpr std::array<Action, 9> kActions = {{
+constexpr std::array<Action, 11> kActions = {{
     {"call:mute", Operation::kActionMute, ActionKind::kMute},
     {"call:unmute", Operation::kActionUnmute, ActionKind::kUnmute},
     {"call:hold", Operation::kActionHold, ActionKind::kHold},
@@ -315,6 +302,10 @@ constexpr std::array<Action, 9> kActions = {{
     // A caller in the waiting room: let in, or refused 603.
     {"call:answer", Operation::kActionAnswer, ActionKind::kAnswer},
     {"call:decline", Operation::kActionDecline, ActionKind::kDecline},
+    // Left to wait out its time, off the conference package.
+    {"call:ignore", Operation::kActionIgnore, ActionKind::kIgnore},
+    // To conference.voicemail_uri: a waiting caller by 302, a member by REFER.
+    {"call:sendvm", Operation::kActionSendVm, ActionKind::kSendVm},
 }};
 
 const Action* find_action(std::string_view name) {
@@ -370,9 +361,11 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     if (named->ringing != nullptr &&
         (known->kind == ActionKind::kTerminate || known->kind == ActionKind::kRemove)) {
       if (dialog != nullptr && !authorize(tx, known->operation)) return;
-      tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
-                                   : sip::make_response(request, 200, "OK", local_tag));
+      const std::optional<std::optional<Referral>> referral =
+          accept_referral(tx, dialog, named->ringing->room());
+      if (!referral) return;
       cancel_dial_out(*named->ringing);
+      if (*referral) notify_referrer(**referral, 200, "OK");
       return;
     }
     tx.respond(481, "Target Dialog Does Not Exist", local_tag);
@@ -386,18 +379,50 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   const bool self =
       dialog != nullptr && dialog->id() == member.id() && known->kind != ActionKind::kAnswer;
   if (dialog != nullptr && !self && !authorize(tx, known->operation)) return;
-  const bool for_waiting =
-      known->kind == ActionKind::kAnswer || known->kind == ActionKind::kDecline;
+  const bool for_waiting = known->kind == ActionKind::kAnswer ||
+                           known->kind == ActionKind::kDecline ||
+                           known->kind == ActionKind::kIgnore;
   if (for_waiting && !member.roster.waiting) {
     tx.respond(481, "Target Dialog Is Not Waiting", local_tag);
     return;
   }
+  if (known->kind == ActionKind::kSendVm && options_.voicemail_uri.empty()) {
+    tx.respond(501, "No Voicemail Configured", local_tag);
+    return;
+  }
+  const std::string room = member.room();
+  // The action-referral draft: 202, and the outcome in the implicit
+  // subscription's final NOTIFY (none with Refer-Sub: false, RFC 4488).
+  const std::optional<std::optional<Referral>> referral = accept_referral(tx, dialog, room);
+  if (!referral) return;
+  run_action(known->kind, member);
+  if (*referral) notify_referrer(**referral, 200, "OK");
+}
+
+std::optional<std::optional<Referral>> Server::accept_referral(const sip::ServerTransaction& tx,
+                                                             sip::Dialog* dialog,
+                                                             std::string_view room) {
+  const Message& request = tx.request();
+  sip::ReferOutcome outcome =
+      dialog != nullptr
+          ? sip::accept_refer(*dialog, request, stack_.timers().now())
+          : sip::accept_refer(dialogs_, request, random_, contact_for(room, tx.source().transport),
+                              stack_.timers().now());
+  tx.respond(std::move(outcome.response));
+  if (!outcome.accepted) return std::nullopt;
+  std::optional<Referral> referral;
+  if (outcome.subscription != nullptr && outcome.dialog != nullptr) {
+    referral = Referral{outcome.dialog->id(), outcome.subscription->id()};
+    if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
+  }
+  return referral;
+}
+
+void Server::run_action(ActionKind kind, Call& member) {
   const std::string room = member.room();
   const uint64_t id = member.member();
   const sip::DialogId member_dialog = member.id();
-  tx.respond(dialog != nullptr ? dialog->make_response(request, 200)
-                               : sip::make_response(request, 200, "OK", local_tag));
-  switch (known->kind) {
+  switch (kind) {
     case ActionKind::kMute:
       set_muted(room, id, true);
       return;
@@ -425,6 +450,17 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
       return;
     case ActionKind::kDecline:
       refuse_waiting(member, 603, "Decline", "declined by a moderator");
+      return;
+    case ActionKind::kIgnore:
+      member.roster.waiting_ignored = true;
+      publish(room, ControlEvent::Kind::kMemberChanged, id);
+      return;
+    case ActionKind::kSendVm:
+      if (member.roster.waiting) {
+        redirect_waiting(member, options_.voicemail_uri, 302, "sent to voicemail");
+      } else {
+        transfer_member(member, options_.voicemail_uri);
+      }
       return;
   }
 }

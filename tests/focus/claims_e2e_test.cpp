@@ -84,6 +84,30 @@ class ClaimsE2eTest : public FocusE2e {
     return out;
   }
 
+  // Every NOTIFY to `call_id` reports an action's progress: 100 Trying (the
+  // subscription active) or 200 OK (terminated), and as many of each.
+  void expect_action_notifies(std::string_view call_id) {
+    run_until([&] {
+      const auto sent = notifies(call_id);
+      return !sent.empty() && sent.size() % 2 == 0;
+    });
+    size_t trying = 0, done = 0;
+    for (const Message* m : notifies(call_id)) {
+      EXPECT_TRUE(m->content_type().starts_with("message/sipfrag")) << m->content_type();
+      const std::string_view state = m->header("Subscription-State").value_or("");
+      if (m->body().starts_with("SIP/2.0 100 Trying")) {
+        ++trying;
+        EXPECT_TRUE(state.starts_with("active")) << state;
+      } else {
+        EXPECT_TRUE(m->body().starts_with("SIP/2.0 200 OK")) << m->body();
+        EXPECT_TRUE(state.starts_with("terminated")) << state;
+        ++done;
+      }
+    }
+    EXPECT_GT(done, 0u);
+    EXPECT_EQ(trying, done);
+  }
+
   // `who` presses `digits` (RFC 4733 events, about 8 packets a key, no
   // audio meanwhile); once they are out, everyone talks 60 ticks and the
   // last 30 are kept for Goertzel.
@@ -101,7 +125,7 @@ class ClaimsE2eTest : public FocusE2e {
                            std::string_view user = {}, std::string_view password = {}) {
     std::vector<Caller*> all{&a, &b, &c};
     // call:mute: Alice hears the room, nobody hears her.
-    expect_response(act(from, room, "call:mute", a, user, password), 200, "OK");
+    expect_response(act(from, room, "call:mute", a, user, password), 202, "Accepted");
     talk(all, 60, 30);
     EXPECT_LT(b.heard(400), kSilent);
     EXPECT_LT(c.heard(400), kSilent);
@@ -110,7 +134,7 @@ class ClaimsE2eTest : public FocusE2e {
     EXPECT_TRUE(member(room, a)->muted);
 
     // call:unmute: heard again.
-    expect_response(act(from, room, "call:unmute", a, user, password), 200, "OK");
+    expect_response(act(from, room, "call:unmute", a, user, password), 202, "Accepted");
     talk(all, 60, 30);
     EXPECT_GT(b.heard(400), kHeard);
     EXPECT_GT(c.heard(400), kHeard);
@@ -118,7 +142,7 @@ class ClaimsE2eTest : public FocusE2e {
 
     // call:hold ("Who hears what": held by the focus): music on hold for
     // Alice, nobody hears her, RTP still flows to her, and no re-INVITE.
-    expect_response(act(from, room, "call:hold", a, user, password), 200, "OK");
+    expect_response(act(from, room, "call:hold", a, user, password), 202, "Accepted");
     talk(all, 60, 30);
     ASSERT_GT(a.samples(), 160u * 10);
     EXPECT_LT(a.heard(700), kSilent);
@@ -131,7 +155,7 @@ class ClaimsE2eTest : public FocusE2e {
     EXPECT_EQ(received(Method::kInvite, a.call_id), 0u);
 
     // call:unhold: back in the N-1 mix.
-    expect_response(act(from, room, "call:unhold", a, user, password), 200, "OK");
+    expect_response(act(from, room, "call:unhold", a, user, password), 202, "Accepted");
     talk(all, 60, 30);
     EXPECT_GT(a.heard(700), kHeard);
     EXPECT_GT(b.heard(400), kHeard);
@@ -182,12 +206,12 @@ TEST_F(ClaimsE2eTest, EveryActionUrnActsOnTheMemberTheTargetDialogNames) {
   mute_and_hold_cycle(op, "act", a, b, c, "op", "0pw");
 
   // conference:add: back into the conversation from muted and held at once.
-  expect_response(act(op, "act", "call:mute", a, "op", "0pw"), 200, "OK");
-  expect_response(act(op, "act", "call:hold", a, "op", "0pw"), 200, "OK");
+  expect_response(act(op, "act", "call:mute", a, "op", "0pw"), 202, "Accepted");
+  expect_response(act(op, "act", "call:hold", a, "op", "0pw"), 202, "Accepted");
   talk(all, 40, 20);
   EXPECT_LT(b.heard(400), kSilent);
   EXPECT_LT(a.heard(700), kSilent);
-  expect_response(act(op, "act", "conference:add", a, "op", "0pw"), 200, "OK");
+  expect_response(act(op, "act", "conference:add", a, "op", "0pw"), 202, "Accepted");
   talk(all, 60, 30);
   EXPECT_GT(b.heard(400), kHeard);
   EXPECT_GT(a.heard(700), kHeard);
@@ -197,16 +221,17 @@ TEST_F(ClaimsE2eTest, EveryActionUrnActsOnTheMemberTheTargetDialogNames) {
   EXPECT_FALSE(added->on_hold);
   EXPECT_EQ(added->role, MemberRole::kParticipant);
 
-  // None of these actions creates a refer subscription: no NOTIFY to op.
-  EXPECT_TRUE(notifies(op.call_id).empty());
+  // The action-referral draft: each action's outcome comes in its refer
+  // subscription, 100 Trying and then a final 200 OK that ends it.
+  expect_action_notifies(op.call_id);
   EXPECT_EQ(received(Method::kBye), 0u);
 
   // call:terminate and conference:remove: a BYE to the member each, nothing else.
-  expect_response(act(op, "act", "call:terminate", a, "op", "0pw"), 200, "OK");
+  expect_response(act(op, "act", "call:terminate", a, "op", "0pw"), 202, "Accepted");
   run_until([&] { return received(Method::kBye, a.call_id) > 0; });
   EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
   EXPECT_EQ(server_->room_calls("act"), 2u);
-  expect_response(act(op, "act", "conference:remove", b, "op", "0pw"), 200, "OK");
+  expect_response(act(op, "act", "conference:remove", b, "op", "0pw"), 202, "Accepted");
   run_until([&] { return received(Method::kBye, b.call_id) > 0; });
   EXPECT_EQ(received(Method::kBye, b.call_id), 1u);
   EXPECT_EQ(received(Method::kBye), 2u);
@@ -230,11 +255,11 @@ TEST_F(ClaimsE2eTest, ActionNamesAreNormalisedAndRefusalsNameTheProblem) {
   };
   const Headers alice{{"Target-Dialog", target_dialog(a)}};
 
-  expect_response(refer("CALL%3AMute;reason=test", alice), 200, "OK");
+  expect_response(refer("CALL%3AMute;reason=test", alice), 202, "Accepted");
   talk(all, 60, 30);
   EXPECT_LT(b.heard(400), kSilent);
   EXPECT_TRUE(member("urn", a)->muted);
-  expect_response(refer("Call:UNMUTE#now", alice), 200, "OK");
+  expect_response(refer("Call:UNMUTE#now", alice), 202, "Accepted");
   talk(all, 60, 30);
   EXPECT_GT(b.heard(400), kHeard);
   EXPECT_FALSE(member("urn", a)->muted);
@@ -279,8 +304,8 @@ TEST_F(ClaimsE2eTest, AMemberActsOnItsOwnCallFromInsideItsDialogWithoutCredentia
 
   mute_and_hold_cycle(a, "self", a, b, c);  // no credentials
 
-  expect_response(act(a, "self", "call:mute", a), 200, "OK");
-  expect_response(act(a, "self", "conference:add", a), 200, "OK");
+  expect_response(act(a, "self", "call:mute", a), 202, "Accepted");
+  expect_response(act(a, "self", "conference:add", a), 202, "Accepted");
   talk(all, 60, 30);
   EXPECT_GT(b.heard(400), kHeard);
   EXPECT_FALSE(member("self", a)->muted);
@@ -290,7 +315,7 @@ TEST_F(ClaimsE2eTest, AMemberActsOnItsOwnCallFromInsideItsDialogWithoutCredentia
                                 {{"Refer-To", "<urn:sip-action:call:mute>"}}),
                   400, "Missing Target-Dialog");
   EXPECT_EQ(received(Method::kBye), 0u);
-  EXPECT_TRUE(notifies(a.call_id).empty());
+  expect_action_notifies(a.call_id);  // in the member's own dialog
 }
 
 // README "Dialling in": without ;pin= the caller is answered and waits for

@@ -284,9 +284,16 @@ Row action_row(Operation operation, const std::string& spelling) {
   row.name = "ActionUrn_" + spelling;
   std::replace(row.name.begin(), row.name.end(), ':', '_');
   row.operation = operation;
+  row.success = 202;  // the action-referral draft: 202, the outcome in NOTIFYs
   const bool waiting =
-      operation == Operation::kActionAnswer || operation == Operation::kActionDecline;
-  if (waiting) row.tweak = PrivilegeMatrix::waiting_room_m;
+      operation == Operation::kActionAnswer || operation == Operation::kActionDecline ||
+      operation == Operation::kActionIgnore || operation == Operation::kActionSendVm;
+  if (waiting) {
+    row.tweak = [](Options& options) {
+      PrivilegeMatrix::waiting_room_m(options);
+      options.voicemail_uri = "sip:vm@127.0.0.1";
+    };
+  }
   row.setup = [operation, waiting](PrivilegeMatrix& t) {
     if (waiting) {
       t.alice_waits();
@@ -309,9 +316,22 @@ Row action_row(Operation operation, const std::string& spelling) {
                    {{"Target-Dialog", target_dialog}});
   };
   row.effect = [operation](PrivilegeMatrix& t, bool allowed) {
-    if (operation == Operation::kActionAnswer || operation == Operation::kActionDecline) {
-      t.expect_alice_final(allowed, operation == Operation::kActionAnswer ? 200 : 603);
-      return;
+    switch (operation) {
+      case Operation::kActionAnswer:
+        t.expect_alice_final(allowed, 200);
+        return;
+      case Operation::kActionDecline:
+        t.expect_alice_final(allowed, 603);
+        return;
+      case Operation::kActionSendVm:
+        t.expect_alice_final(allowed, 302);
+        return;
+      case Operation::kActionIgnore:
+        t.expect_alice_final(false, 0);        // still waiting
+        EXPECT_EQ(t.alice_state().hidden, allowed);  // off the conference package
+        return;
+      default:
+        break;
     }
     const bool ends =
         operation == Operation::kActionTerminate || operation == Operation::kActionRemove;

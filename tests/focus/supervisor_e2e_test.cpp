@@ -587,7 +587,7 @@ TEST_F(SupervisorE2eTest, TerminateAndReferByeCancelARingingDialOut) {
                                     ";remote-tag=" + dan->dialog.early_remote_tags.front();
   EXPECT_EQ(refer({{"Refer-To", "<urn:sip-action:call:terminate>"},
                    {"Target-Dialog", target_dialog}}),
-            200);
+            202);
   run_until([&] { return server_->gauges().dialing == 0; });
   EXPECT_EQ(server_->gauges().dialing, 0u);
   ASSERT_TRUE(ringing_.contains("dan"));
@@ -864,7 +864,7 @@ TEST_F(SupervisorE2eTest, ActionUrnMutesTheTargetDialogsMember) {
       op, request(op, Method::kRefer, "u"),
       {{"Refer-To", "<urn:sip-action:call:mute>"}, {"Target-Dialog", target_dialog}}, "op", "0pw");
   ASSERT_TRUE(muted.has_value());
-  EXPECT_EQ(muted->status(), 200);
+  EXPECT_EQ(muted->status(), 202);
   std::vector<Caller*> all{&a, &b};
   talk(all, 60, 30);
   EXPECT_LT(b.heard(400), kSilent);
@@ -894,17 +894,17 @@ TEST_F(SupervisorE2eTest, MixedCaseActionUrnsActLikeLowerCaseAndNeedTheSameRight
     EXPECT_EQ(act(terminate, "mod", "mpw"), 403);
   }
   EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
-  EXPECT_EQ(act("Call:Mute", "mod", "mpw"), 200);
+  EXPECT_EQ(act("Call:Mute", "mod", "mpw"), 202);
   std::vector<Caller*> all{&a, &b};
   talk(all, 60, 30);
   EXPECT_LT(b.heard(400), kSilent);  // Alice is muted, not hung up
   EXPECT_TRUE(server_->room_state("mc")->members.front().muted);
   EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
-  EXPECT_EQ(act("CALL:UNMUTE", "mod", "mpw"), 200);
+  EXPECT_EQ(act("CALL:UNMUTE", "mod", "mpw"), 202);
   talk(all, 60, 30);
   EXPECT_GT(b.heard(400), kHeard);
   // And the right holder's CALL:TERMINATE hangs Alice up like call:terminate.
-  EXPECT_EQ(act("CALL:TERMINATE", "op", "0pw"), 200);
+  EXPECT_EQ(act("CALL:TERMINATE", "op", "0pw"), 202);
   run_until([&] { return received(Method::kBye, a.call_id) > 0; });
   EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
   EXPECT_EQ(server_->room_calls("mc"), 1u);

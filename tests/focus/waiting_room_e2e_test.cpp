@@ -17,8 +17,10 @@ using namespace e2e;
 
 class WaitingRoomE2eTest : public FocusE2e {
  protected:
-  void start(uint16_t first, std::chrono::seconds timeout = std::chrono::seconds(300)) {
+  void start(uint16_t first, std::chrono::seconds timeout = std::chrono::seconds(300),
+             std::string voicemail = {}) {
     start_server(first, first + 99, 30s, [&](Options& options) {
+      options.voicemail_uri = voicemail;
       RoomPolicy lobby;
       lobby.name = "lobby";
       lobby.waiting_room = true;
@@ -101,15 +103,16 @@ class WaitingRoomE2eTest : public FocusE2e {
   Caller controller_{1700, "ctl"};
 
   // REFER from the moderator, out of dialog, with an action URN on `caller`.
-  int action(std::string_view room, std::string_view name, const Caller& caller) {
+  int action(std::string_view room, std::string_view name, const Caller& caller,
+             const Headers& extra = {}) {
     Caller op(1900, "op");
     const std::string target_dialog =
         caller.call_id + ";local-tag=" + caller.to_tag + ";remote-tag=" + caller.from_tag;
+    Headers headers{{"Refer-To", "<urn:sip-action:" + std::string(name) + ">"},
+                    {"Target-Dialog", target_dialog}};
+    headers.insert(headers.end(), extra.begin(), extra.end());
     std::optional<Message> r =
-        exchange_auth(op, request(op, Method::kRefer, room),
-                      {{"Refer-To", "<urn:sip-action:" + std::string(name) + ">"},
-                       {"Target-Dialog", target_dialog}},
-                      "op", "0pw");
+        exchange_auth(op, request(op, Method::kRefer, room), headers, "op", "0pw");
     return r ? r->status() : 0;
   }
 };
@@ -165,7 +168,7 @@ TEST_F(WaitingRoomE2eTest, AWaitingCallerHearsMusicIsHeardByNobodyAndIsAdmitted)
   EXPECT_LT(b.heard(400), kHeard / 4);  // and hears the music, not the room
   // call:answer on someone not waiting is refused; on Bob it lets him in.
   EXPECT_EQ(action("lobby", "call:answer", a), 481);
-  EXPECT_EQ(action("lobby", "call:answer", b), 200);
+  EXPECT_EQ(action("lobby", "call:answer", b), 202);
   run_until([&] { return pb.final_response() != nullptr; });
   ASSERT_NE(pb.final_response(), nullptr);
   ASSERT_EQ(pb.final_response()->status(), 200);
@@ -184,7 +187,7 @@ TEST_F(WaitingRoomE2eTest, DeclinedTimedOutAndSilentWaitingRooms) {
   call_in(q, "quiet", pq);
   run_until([&] { return c.mixer_port != 0 && d.mixer_port != 0; });
   // Declined by a moderator: 603 with a Reason, and gone from the room.
-  EXPECT_EQ(action("lobby", "call:decline", c), 200);
+  EXPECT_EQ(action("lobby", "call:decline", c), 202);
   run_until([&] { return pc.final_response() != nullptr; });
   ASSERT_NE(pc.final_response(), nullptr);
   EXPECT_EQ(pc.final_response()->status(), 603);
@@ -209,6 +212,57 @@ TEST_F(WaitingRoomE2eTest, DeclinedTimedOutAndSilentWaitingRooms) {
   EXPECT_EQ(server_->gauges().calls, 0u);
   EXPECT_FALSE(server_->room_state("lobby").has_value() &&
                !server_->room_state("lobby")->members.empty());
+}
+
+// The action-referral draft's remaining actions on a waiting caller:
+// call:ignore leaves it waiting but off the conference package (the dialog
+// package still lists it); call:sendvm redirects it (302) to the configured
+// voicemail, and answers 501 where none is. action-ref is in Supported and
+// accepted in Require; the outcome comes in the refer subscription.
+TEST_F(WaitingRoomE2eTest, IgnoreAndSendToVoicemailWithActionRef) {
+  start(49300, std::chrono::seconds(300), "sip:vm@127.0.0.1:5999");
+  std::optional<Message> options = exchange(request(controller_, Method::kOptions, "lobby"));
+  ASSERT_TRUE(options.has_value());
+  std::string supported;
+  for (std::string_view line : options->header_lines("Supported")) supported += line;
+  EXPECT_NE(supported.find("action-ref"), std::string::npos) << supported;
+  Caller e(1100, "erin");
+  Pending pe;
+  call_in(e, "lobby", pe);
+  const size_t seen = client_requests_.size();
+  EXPECT_EQ(action("lobby", "call:ignore", e, {{"Require", "action-ref"}}), 202);
+  const auto ignored = member("lobby", e);
+  ASSERT_TRUE(ignored.has_value());
+  EXPECT_TRUE(ignored->hidden);  // out of the conference package
+  EXPECT_EQ(ignored->status, "pending");
+  EXPECT_EQ(pe.final_response(), nullptr);  // still waiting
+  std::vector<std::string> frags;
+  run_until([&] {
+    frags.clear();
+    for (size_t i = seen; i < client_requests_.size(); ++i) {
+      const Message& m = client_requests_[i];
+      if (m.method() == Method::kNotify) {
+        frags.emplace_back(m.body().substr(0, m.body().find('\r')));
+      }
+    }
+    return frags.size() >= 2;
+  });
+  EXPECT_EQ(frags, (std::vector<std::string>{"SIP/2.0 100 Trying", "SIP/2.0 200 OK"}));
+  EXPECT_EQ(action("lobby", "call:sendvm", e), 202);
+  run_until([&] { return pe.final_response() != nullptr; });
+  ASSERT_NE(pe.final_response(), nullptr);
+  EXPECT_EQ(pe.final_response()->status(), 302);
+  ASSERT_FALSE(pe.final_response()->contacts().empty());
+  EXPECT_EQ(pe.final_response()->contacts().front().uri_text, "sip:vm@127.0.0.1:5999");
+}
+
+TEST_F(WaitingRoomE2eTest, SendToVoicemailWithoutOneIs501) {
+  start(49400);
+  Caller e(1100, "erin");
+  Pending pe;
+  call_in(e, "lobby", pe);
+  EXPECT_EQ(action("lobby", "call:sendvm", e), 501);
+  EXPECT_EQ(pe.final_response(), nullptr);
 }
 
 // The remote-call-control methods on each kind of target, message by
