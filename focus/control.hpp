@@ -75,6 +75,13 @@ class Control {
   virtual ControlResult refuse(std::string_view /*room*/, uint64_t /*member*/) {
     return {409, "no waiting room here"};
   }
+  // The call goes to `uri` instead: a waiting caller is redirected (302), a
+  // ringing dial-out CANCELled and `uri` called in (within `account`'s
+  // dial-out patterns; "" : the operator's token), a member transferred.
+  virtual ControlResult pickup(std::string_view /*room*/, uint64_t /*member*/,
+                               std::string_view /*uri*/, std::string_view /*account*/) {
+    return {409, "no pickup here"};
+  }
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   // `account`: the account that asked ("" : the operator's token); a 3xx
   // from the callee is followed only to a target that account may call.

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 31> kPrivileges = {{
+constexpr std::array<Privilege, 32> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -49,6 +49,7 @@ constexpr std::array<Privilege, 31> kPrivileges = {{
     {O::kAdminHold, "admin: hold", sip::kRightModerate},
     {O::kAdminDial, "admin: dial", sip::kRightDialOut, true},
     {O::kAdminAdmit, "admin: admit or refuse a waiting caller", sip::kRightModerate},
+    {O::kAdminPickup, "admin: pick up a call onto a URI", sip::kRightPickup},
 }};
 
 constexpr bool in_enum_order() {
@@ -58,7 +59,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminAdmit) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminPickup) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);

@@ -60,6 +60,7 @@ enum class Operation : uint8_t {
   kAdminHold,
   kAdminDial,
   kAdminAdmit,
+  kAdminPickup,
 };
 
 struct Privilege {

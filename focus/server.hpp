@@ -128,6 +128,8 @@ class Server final : public Control {
   ControlResult set_hold(std::string_view room, uint64_t member, bool hold) override;
   ControlResult admit(std::string_view room, uint64_t member) override;
   ControlResult refuse(std::string_view room, uint64_t member) override;
+  ControlResult pickup(std::string_view room, uint64_t member, std::string_view uri,
+                       std::string_view account) override;
   ControlResult dial_out(std::string_view room, std::string_view uri,
                          std::string_view account) override;
   AccountCheck check_account(std::string_view authorization, std::string_view method,
@@ -237,6 +239,11 @@ class Server final : public Control {
   // REJECT on a waiting caller, a ringing dial-out or a member.
   void handle_remote_control(const sip::ServerTransaction& tx);
   void redirect_waiting(Call& call, std::string_view target, int status, std::string_view why);
+  // PICKUP onto `target`: a ringing dial-out is CANCELled and `target`
+  // called in (on `account`'s behalf), a waiting caller redirected (`status`,
+  // `why`), a member transferred (REFER).
+  void pick_up(Call& call, const std::string& target, const std::string& account,
+               const std::string& source, int status, std::string_view why);
   void transfer_member(Call& call, std::string_view target);
 
   // Join / Replaces (rooms/admission.cpp).

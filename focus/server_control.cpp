@@ -264,6 +264,7 @@ MemberState Server::member_state(const Room* room, const Call& call) const {
   state.muted = call.media.settings.muted;
   state.talking = call.roster.talking;
   state.on_hold = call.media.settings.hold != mixer::HoldMode::kNone;
+  state.waiting = call.roster.waiting;
   state.codec = call.media.codec;
   state.clock_rate = call.media.clock_rate;
   state.media_label = "audio-" + std::to_string(call.member());

@@ -49,6 +49,7 @@ struct MemberState {
   bool muted = false;          // muted by the focus (admin, action URN, DTMF)
   bool talking = false;        // current talker (top-K)
   bool on_hold = false;
+  bool waiting = false;  // in the room's waiting room (README "Waiting room")
   std::string codec;  // "PCMU", "opus", …
   uint32_t clock_rate = 0;
   uint32_t ssrc = 0;        // the member's RTP SSRC once known, else 0

@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 10> kRoutes = {{
+constexpr std::array<AdminRoute, 11> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -106,6 +106,7 @@ constexpr std::array<AdminRoute, 10> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/hold", O::kAdminHold, H::kHold},
     {"POST", "/api/rooms/{room}/members/{id}/admit", O::kAdminAdmit, H::kAdmit},
     {"POST", "/api/rooms/{room}/members/{id}/refuse", O::kAdminAdmit, H::kRefuse},
+    {"POST", "/api/rooms/{room}/members/{id}/pickup", O::kAdminPickup, H::kPickup},
 }};
 
 // The route's segments match `segments` ({name} matches any one).
@@ -333,15 +334,16 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
     case AdminHandler::kHold:
     case AdminHandler::kAdmit:
     case AdminHandler::kRefuse:
+    case AdminHandler::kPickup:
       break;
   }
   const std::optional<uint64_t> id = parse_id(s[4]);
   if (!id) return json_error(400, "member id must be a positive integer");
-  return member_action(s[2], *id, route.handler, request.body);
+  return member_action(s[2], *id, route.handler, request.body, user);
 }
 
 AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, AdminHandler action,
-                                      std::string_view body) {
+                                      std::string_view body, const std::string& user) {
   if (action == AdminHandler::kKick) return from_result(control_.kick(room, member));
   if (action == AdminHandler::kAdmit) return from_result(control_.admit(room, member));
   if (action == AdminHandler::kRefuse) return from_result(control_.refuse(room, member));
@@ -353,6 +355,13 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, Ad
       return json_error(400, "\"muted\" must be true or false");
     }
     return from_result(control_.set_muted(room, member, it->get<bool>()));
+  }
+  if (action == AdminHandler::kPickup) {
+    const auto it = args->find("uri");
+    if (it == args->end() || !it->is_string()) {
+      return json_error(400, "\"uri\" must be the SIP URI the call goes to");
+    }
+    return from_result(control_.pickup(room, member, it->get_ref<const std::string&>(), user));
   }
   if (action == AdminHandler::kHold) {
     const auto it = args->find("hold");

@@ -86,7 +86,8 @@ enum class AdminHandler : uint8_t {
   kRole,
   kHold,
   kAdmit,
-  kRefuse
+  kRefuse,
+  kPickup
 };
 struct AdminRoute {
   std::string_view method;  // GET routes answer HEAD as well
@@ -122,7 +123,7 @@ class AdminApi {
   AdminResponse act(const AdminRequest& request, const std::vector<std::string>& segments,
                     const AdminRoute& route, const std::string& user);
   AdminResponse member_action(std::string_view room, uint64_t member, AdminHandler action,
-                              std::string_view body);
+                              std::string_view body, const std::string& user);
   // `user`: the account asking (empty: the token), whose dial-out patterns apply.
   AdminResponse dial(std::string_view room, std::string_view body, std::string_view user);
   AdminResponse unauthorized(bool stale);

@@ -140,7 +140,14 @@ function memberRow(room, m, members) {
       roleSelect, " ", targetSelect, " ",
       el("button", { type: "button", class: "set-role", text: "Set role", onclick: setRole }), " ",
       el("button", { type: "button", class: "kick danger", text: "Kick",
-                     onclick: () => { if (confirm("Remove this member from " + room.room + "?")) act("POST", memberPath(room.room, m.id, "kick")); } })));
+                     onclick: () => { if (confirm("Remove this member from " + room.room + "?")) act("POST", memberPath(room.room, m.id, "kick")); } }),
+      ...(m.waiting ? [" ",
+        el("button", { type: "button", class: "admit", text: "Admit",
+                       onclick: () => act("POST", memberPath(room.room, m.id, "admit")) }), " ",
+        el("button", { type: "button", class: "refuse danger", text: "Refuse",
+                       onclick: () => act("POST", memberPath(room.room, m.id, "refuse")) }), " ",
+        el("button", { type: "button", class: "pickup", text: "Pick up",
+                       onclick: () => { const uri = prompt("Send this caller to (sip: URI)"); if (uri) act("POST", memberPath(room.room, m.id, "pickup"), { uri }); } })] : [])));
 }
 
 function roomCard(room) {

@@ -46,6 +46,7 @@ json member_json(const MemberState& m, const ConferenceState& room) {
               {"whisper_target_id", target_id},
               {"muted", m.muted},
               {"hold", m.on_hold},
+              {"waiting", m.waiting},
               {"talking", m.talking},
               {"codec", m.codec},
               {"clock_rate", m.clock_rate},

@@ -141,36 +141,62 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
   const std::string text = body->text.empty()
                                ? std::string(pickup ? "picked up" : "rejected by a controller")
                                : std::string(body->text);
-  if (ringing != nullptr) {
-    // PICKUP makes the focus INVITE a URI of the requester's: rate-limited.
-    if (pickup && refuse_reflection(tx, sip::parse_uri(picker)->host)) return;
+  if (pickup) {
+    // PICKUP of a ringing call makes the focus INVITE a URI of the
+    // requester's: rate-limited.
+    if (ringing != nullptr && refuse_reflection(tx, sip::parse_uri(picker)->host)) return;
     tx.respond(200, "OK", tag);
-    DialOut out;
-    out.room = ringing->room();
-    out.target = picker;
-    out.account = *user;
-    out.source = source_of(tx);
-    cancel_dial_out(*ringing);
-    if (pickup) start_dial_out(std::move(out));
-    return;
-  }
-  if (member->roster.waiting) {
-    if (pickup) {
-      // Redirected to the picker (RFC 3261 §21.3.3), saying why.
-      tx.respond(200, "OK", tag);
-      redirect_waiting(*member, picker, code >= 300 && code < 400 ? code : 302, text);
-      return;
-    }
-    tx.respond(200, "OK", tag);
-    refuse_waiting(*member, code >= 400 ? code : 603, "Rejected", text);
+    pick_up(member != nullptr ? *member : *ringing, picker, *user, source_of(tx),
+            code >= 300 && code < 400 ? code : 302, text);
     return;
   }
   tx.respond(200, "OK", tag);
-  if (pickup) {
-    transfer_member(*member, picker);
+  if (ringing != nullptr) {
+    cancel_dial_out(*ringing);
+  } else if (member->roster.waiting) {
+    refuse_waiting(*member, code >= 400 ? code : 603, {}, text);  // the code's own phrase
+  } else {
+    end_call(sip::DialogId(member->id()), /*send_bye=*/true);
+  }
+}
+
+void Server::pick_up(Call& call, const std::string& target, const std::string& account,
+                     const std::string& source, int status, std::string_view why) {
+  if (dialing_.contains(call.id())) {
+    // A dial-out still ringing: CANCEL it and call the picker in instead.
+    DialOut out;
+    out.room = call.room();
+    out.target = target;
+    out.account = account;
+    out.source = source;
+    cancel_dial_out(call);
+    start_dial_out(std::move(out));
     return;
   }
-  end_call(sip::DialogId(member->id()), /*send_bye=*/true);
+  if (call.roster.waiting) {
+    // Redirected to the picker (RFC 3261 §21.3.3), saying why.
+    redirect_waiting(call, target, status, why);
+    return;
+  }
+  transfer_member(call, target);
+}
+
+ControlResult Server::pickup(std::string_view room, uint64_t member, std::string_view uri,
+                             std::string_view account) {
+  const auto parsed = sip::parse_uri(uri);
+  if (!parsed || !parsed->is_sip()) return {400, "a sip: or sips: URI is needed"};
+  Call* call = find_member(room, member);
+  if (call == nullptr) call = find_ringing(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  // Only a ringing dial-out makes the focus place a call: the account's
+  // dial-out patterns decide where (the operator's token: anywhere).
+  const bool dials = call->sip.outbound && dialing_.contains(call->id());
+  if (dials && !account.empty() && !dial_out_allowed(account, uri)) {
+    return {403, "outside the account's dial-out patterns"};
+  }
+  const std::string done = call->roster.waiting || dials ? "picked up" : "transferred";
+  pick_up(*call, std::string(uri), std::string(account), {}, 302, "picked up by an operator");
+  return {200, done};  // `call` may be gone now
 }
 
 void Server::redirect_waiting(Call& call, std::string_view target, int status,

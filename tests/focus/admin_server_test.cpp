@@ -98,6 +98,12 @@ class FakeControl final : public Control {
     calls.push_back("refuse " + std::string(room) + " " + std::to_string(id));
     return find(room, id) ? ControlResult{} : ControlResult{404, "no such member"};
   }
+  ControlResult pickup(std::string_view room, uint64_t id, std::string_view uri,
+                       std::string_view account) override {
+    calls.push_back("pickup " + std::string(room) + " " + std::to_string(id) + " " +
+                    std::string(uri) + " " + std::string(account));
+    return find(room, id) ? ControlResult{} : ControlResult{404, "no such member"};
+  }
   ControlResult dial_out(std::string_view room, std::string_view uri, std::string_view) override {
     calls.push_back("dial " + std::string(room) + " " + std::string(uri));
     return {202, "calling"};
@@ -396,9 +402,22 @@ TEST_F(AdminServerTest, MuteUnmuteKickHoldRoleAdmitAndRefuseReachTheControl) {
   EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/1/admit").status, 200);
   EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/2/refuse").status, 200);
   EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/9/admit").status, 404);
-  const std::vector<std::string> expected = {
-      "mute r1 1 1",   "mute r1 1 0",  "hold r1 2 1", "kick r1 2",   "role r1 1 1 0",
-      "role r1 1 2 2", "mute a b 3 1", "admit r1 1",  "refuse r1 2", "admit r1 9"};
+  EXPECT_EQ(
+      request(http::verb::post, "/api/rooms/r1/members/1/pickup", R"({"uri":"sip:desk@h"})").status,
+      200);
+  EXPECT_EQ(request(http::verb::post, "/api/rooms/r1/members/1/pickup", R"({"to":"x"})").status,
+            400);
+  const std::vector<std::string> expected = {"mute r1 1 1",
+                                             "mute r1 1 0",
+                                             "hold r1 2 1",
+                                             "kick r1 2",
+                                             "role r1 1 1 0",
+                                             "role r1 1 2 2",
+                                             "mute a b 3 1",
+                                             "admit r1 1",
+                                             "refuse r1 2",
+                                             "admit r1 9",
+                                             "pickup r1 1 sip:desk@h "};
   EXPECT_EQ(calls(), expected);
   // The state change shows in the next listing.
   const json room = json::parse(request(http::verb::get, "/api/rooms/a%20b").body);

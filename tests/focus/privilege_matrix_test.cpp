@@ -387,8 +387,9 @@ Row admin_row(const AdminRoute& route) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
   row.operation = route.operation;
-  const bool waiting =
-      route.handler == AdminHandler::kAdmit || route.handler == AdminHandler::kRefuse;
+  const bool waiting = route.handler == AdminHandler::kAdmit ||
+                       route.handler == AdminHandler::kRefuse ||
+                       route.handler == AdminHandler::kPickup;
   if (waiting) row.tweak = PrivilegeMatrix::waiting_room_m;
   row.setup = [waiting](PrivilegeMatrix& t) {
     if (waiting) {
@@ -421,12 +422,15 @@ Row admin_row(const AdminRoute& route) {
     case AdminHandler::kKick:
     case AdminHandler::kAdmit:
     case AdminHandler::kRefuse:
+    case AdminHandler::kPickup:
       break;
   }
   row.run = [route, body](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
     const std::string target = admin_target(route.path, t);
     const std::string payload =
-        route.handler == AdminHandler::kDial ? R"({"uri":")" + t.carol_uri() + R"("})" : body;
+        route.handler == AdminHandler::kDial || route.handler == AdminHandler::kPickup
+            ? R"({"uri":")" + t.carol_uri() + R"("})"
+            : body;
     return t.admin(route.method, target, payload, user, password).status;
   };
   row.effect = [route](PrivilegeMatrix& t, bool allowed) {
@@ -472,6 +476,9 @@ Row admin_row(const AdminRoute& route) {
         break;
       case AdminHandler::kRefuse:
         t.expect_alice_final(allowed, 603);
+        break;
+      case AdminHandler::kPickup:
+        t.expect_alice_final(allowed, 302);  // redirected to Carol
         break;
     }
   };

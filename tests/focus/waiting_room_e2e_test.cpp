@@ -317,6 +317,7 @@ TEST_F(WaitingRoomE2eTest, AnswerPickupAndRejectActOnEachKindOfCall) {
   run_until([&] { return pb.final_response() != nullptr; });
   ASSERT_NE(pb.final_response(), nullptr);
   EXPECT_EQ(pb.final_response()->status(), 486);
+  EXPECT_EQ(pb.final_response()->reason_phrase(), "Busy Here");
   EXPECT_EQ(pb.final_response()->header("Reason").value_or(""),
             "SIP;cause=486;text=\"busy in a meeting\"");
 

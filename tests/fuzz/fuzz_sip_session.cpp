@@ -82,6 +82,12 @@ class Session {
     pinned.name = "pinned";
     pinned.pin = "1234";
     options.rooms.push_back(pinned);
+    chorus::focus::RoomPolicy lobby;  // the waiting room, ANSWER/PICKUP/REJECT
+    lobby.name = "lobby";
+    lobby.waiting_room = true;
+    lobby.waiting_timeout = std::chrono::seconds(20);
+    options.rooms.push_back(lobby);
+    options.voicemail_uri = "sip:vm@127.0.0.1";
     auto engine = std::make_unique<chorus::focus::testing::FakeMediaEngine>();
     fake_ = engine.get();
     server_ = std::make_unique<chorus::focus::Server>(io_, options, timers_, std::move(engine));
