@@ -233,12 +233,14 @@ class Server final : public Control {
   void on_waiting_timer(const sip::DialogId& id);
   void send_waiting_provisional(Call& call);
   void admit_waiting(Call& call);
-  void refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why);
+  // The waiting caller's INVITE gets a final `status` with an RFC 3326
+  // Reason (`why`) and, for a redirect, Contact `redirect`; the call ends.
+  void refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why,
+                      std::string_view redirect = {});
 
   // Remote call control (services/remote_control.cpp): ANSWER, PICKUP and
   // REJECT on a waiting caller, a ringing dial-out or a member.
   void handle_remote_control(const sip::ServerTransaction& tx);
-  void redirect_waiting(Call& call, std::string_view target, int status, std::string_view why);
   // PICKUP onto `target`: a ringing dial-out is CANCELled and `target`
   // called in (on `account`'s behalf), a waiting caller redirected (`status`,
   // `why`), a member transferred (REFER).
@@ -279,6 +281,9 @@ class Server final : public Control {
     Call* ringing = nullptr;
   };
   std::optional<NamedCall> resolve_target_dialog(std::string_view value);
+  // The call whose dialog is `call_id` with these two tags in either order
+  // (ours and the peer's): a member, or a dial-out still ringing.
+  NamedCall find_by_ids(std::string_view call_id, std::string_view tag_a, std::string_view tag_b);
   // REFER method=BYE: the one member of `room` named by Target-Dialog, by
   // the Call-ID/From/To embedded in the Refer-To URI, or by the URI alone
   // (refused 485 when several match); nullopt after answering the refusal.

@@ -74,16 +74,19 @@ void Server::admit_waiting(Call& call) {
   answer_invite(call, invite);
 }
 
-void Server::refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why) {
+void Server::refuse_waiting(Call& call, int status, std::string_view phrase, std::string_view why,
+                            std::string_view redirect) {
   if (!call.sip.ringing) return;
   const sip::ServerTransaction invite = *call.sip.ringing;
   Message response = sip::make_response(invite.request(), status, phrase, call.id().local_tag);
+  if (!redirect.empty()) response.set_header("Contact", "<" + std::string(redirect) + ">");
   // RFC 3326: why the caller was not let in.
   response.set_header("Reason",
                       "SIP;cause=" + std::to_string(status) + ";text=\"" + std::string(why) + "\"");
   {
     const LogContext context(call.id().call_id, call.room());
-    spdlog::info("member {} refused from the waiting room: {} ({})", call.member(), status, why);
+    spdlog::info("member {} leaves the waiting room unanswered: {} ({})", call.member(), status,
+                 why);
   }
   invite.respond(std::move(response));
   end_call(sip::DialogId(call.id()), /*send_bye=*/false);

@@ -154,23 +154,24 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
 std::optional<Server::NamedCall> Server::resolve_target_dialog(std::string_view value) {
   const auto parsed = sip::parse_target_dialog(value);
   if (!parsed) return std::nullopt;
-  NamedCall out;
   // RFC 4538 §4: local/remote as the sender sees them; the sender may be the
   // member itself or a moderator holding the ids (the dialog package shows
   // the focus's view), so both readings are tried.
-  sip::Dialog* named = dialogs_.find_target_dialog(value).dialog;
-  if (named == nullptr) named = dialogs_.find_join(value).dialog;
-  if (named == nullptr) {
-    named = dialogs_.find(sip::DialogId{std::string(parsed->call_id),
-                                        std::string(parsed->local_tag),
-                                        std::string(parsed->remote_tag)});
+  return find_by_ids(parsed->call_id, parsed->local_tag, parsed->remote_tag);
+}
+
+Server::NamedCall Server::find_by_ids(std::string_view call_id, std::string_view tag_a,
+                                      std::string_view tag_b) {
+  NamedCall out;
+  for (const auto& [ours, theirs] : {std::pair{tag_a, tag_b}, std::pair{tag_b, tag_a}}) {
+    if (out.member == nullptr && !ours.empty() && !theirs.empty()) {
+      out.member = rooms_.find_call(
+          sip::DialogId{std::string(call_id), std::string(ours), std::string(theirs)});
+    }
   }
-  out.member = named != nullptr ? rooms_.find_call(named->id()) : nullptr;
-  if (out.member == nullptr) {
-    // A dial-out of ours still ringing (its early dialog, or no remote tag
-    // while only 100 Trying has come back).
-    out.ringing = find_ringing(parsed->call_id, parsed->local_tag, parsed->remote_tag);
-  }
+  // A dial-out of ours still ringing (its early dialog, or no remote tag
+  // while only 100 Trying has come back).
+  if (out.member == nullptr) out.ringing = find_ringing(call_id, tag_a, tag_b);
   return out;
 }
 
@@ -209,13 +210,7 @@ std::optional<Server::NamedCall> Server::member_to_remove(const sip::ServerTrans
     if (sip::iequals(name, "To") || sip::iequals(name, "t")) to_tag = tag_of(value);
   }
   if (!call_id.empty()) {
-    NamedCall named;
-    for (const auto& [ours, theirs] : {std::pair{to_tag, from_tag}, std::pair{from_tag, to_tag}}) {
-      if (named.member == nullptr && !ours.empty() && !theirs.empty()) {
-        named.member = rooms_.find_call(sip::DialogId{call_id, ours, theirs});
-      }
-    }
-    if (named.member == nullptr) named.ringing = find_ringing(call_id, from_tag, to_tag);
+    const NamedCall named = find_by_ids(call_id, from_tag, to_tag);
     if (!in_room(named)) {
       tx.respond(481, "Named Dialog Does Not Exist", local_tag);
       return std::nullopt;
@@ -457,7 +452,8 @@ void Server::run_action(ActionKind kind, Call& member) {
       return;
     case ActionKind::kSendVm:
       if (member.roster.waiting) {
-        redirect_waiting(member, options_.voicemail_uri, 302, "sent to voicemail");
+        refuse_waiting(member, 302, "Moved Temporarily", "sent to voicemail",
+                       options_.voicemail_uri);
       } else {
         transfer_member(member, options_.voicemail_uri);
       }

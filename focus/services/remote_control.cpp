@@ -112,10 +112,9 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
   if (!user) return;
 
   const std::string call_id(body->call_id);
-  const std::string a(body->tag_a), b(body->tag_b);
-  Call* member = rooms_.find_call(sip::DialogId{call_id, a, b});
-  if (member == nullptr) member = rooms_.find_call(sip::DialogId{call_id, b, a});
-  Call* ringing = member == nullptr ? find_ringing(call_id, a, b) : nullptr;
+  const NamedCall named = find_by_ids(call_id, body->tag_a, body->tag_b);
+  Call* member = named.member;
+  Call* ringing = named.ringing;
   if (member == nullptr && ringing == nullptr) {
     tx.respond(481, "Call Does Not Exist", tag);
     return;
@@ -175,7 +174,7 @@ void Server::pick_up(Call& call, const std::string& target, const std::string& a
   }
   if (call.roster.waiting) {
     // Redirected to the picker (RFC 3261 §21.3.3), saying why.
-    redirect_waiting(call, target, status, why);
+    refuse_waiting(call, status, "Moved Temporarily", why, target);
     return;
   }
   transfer_member(call, target);
@@ -197,19 +196,6 @@ ControlResult Server::pickup(std::string_view room, uint64_t member, std::string
   const std::string done = call->roster.waiting || dials ? "picked up" : "transferred";
   pick_up(*call, std::string(uri), std::string(account), {}, 302, "picked up by an operator");
   return {200, done};  // `call` may be gone now
-}
-
-void Server::redirect_waiting(Call& call, std::string_view target, int status,
-                              std::string_view why) {
-  if (!call.sip.ringing) return;
-  const sip::ServerTransaction invite = *call.sip.ringing;
-  Message response =
-      sip::make_response(invite.request(), status, "Moved Temporarily", call.id().local_tag);
-  response.set_header("Contact", "<" + std::string(target) + ">");
-  response.set_header("Reason", "SIP;cause=" + std::to_string(status) + ";text=\"" +
-                                    std::string(why) + "\"");
-  invite.respond(std::move(response));
-  end_call(sip::DialogId(call.id()), /*send_bye=*/false);
 }
 
 void Server::transfer_member(Call& call, std::string_view target) {
