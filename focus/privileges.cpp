@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 32> kPrivileges = {{
+constexpr std::array<Privilege, 33> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -42,6 +42,7 @@ constexpr std::array<Privilege, 32> kPrivileges = {{
     {O::kRemoteReject, "REJECT", sip::kRightModerate},
     {O::kRemotePickup, "PICKUP (onto the sender's Contact)", sip::kRightPickup, true},
     {O::kDialogSubscribe, "SUBSCRIBE Event: dialog", sip::kRightDialogSubscribe},
+    {O::kDialogMessages, "SUBSCRIBE Event: dialog, Accept: message/sip", sip::kRightModerate},
     {O::kAdminView, "admin: view rooms and events", sip::kRightDialogSubscribe},
     {O::kAdminMute, "admin: mute", sip::kRightModerate},
     {O::kAdminKick, "admin: kick", sip::kRightRemove},

@@ -52,6 +52,8 @@ enum class Operation : uint8_t {
   kRemotePickup,
   // SUBSCRIBE Event: dialog (RFC 4235): the ids Join and Replaces need.
   kDialogSubscribe,
+  // The same with Accept: message/sip: the SIP messages themselves.
+  kDialogMessages,
   // The admin API (ops/admin_api.hpp), with an account instead of the token.
   kAdminView,
   kAdminMute,

@@ -393,6 +393,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
 
   auto call = std::make_unique<Call>(capabilities_);
   call->roster.room = admission->room;
+  call->sip.relay = events_->bind_call(std::string(request.call_id()), call->room(), &request);
   call->sip.transport = tx.source().transport;
   call->sip.limit_key = limit_key;
   const sdp::LocalMedia media{kPlaceholderPort, 0};
@@ -688,6 +689,8 @@ FocusGauges Server::gauges() const {
   g.dialogs = dialogs_.size();
   g.dialing = dialing_.size();
   g.subscriptions = events_ ? events_->subscription_count() : 0;
+  g.relay_subscriptions = events_ ? events_->relay_subscriber_count() : 0;
+  g.relay_overflows = events_ ? events_->relay_overflows() : 0;
   g.transactions = stack_.transactions().size();
   g.media_totals_entries = media_totals_.live_streams();
   g.unsent_removes = unsent_removes_.size();

@@ -61,6 +61,8 @@ struct FocusGauges {
   uint64_t media_commands_failed = 0;
   uint64_t media_removes_retried = 0;
   uint64_t joins_refused_busy = 0;  // 503: the media engine pushed back
+  size_t relay_subscriptions = 0;   // dialog subscriptions relaying message/sip
+  uint64_t relay_overflows = 0;     // of those, ended because they could not keep up
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;

@@ -142,7 +142,29 @@ TransactionId Stack::send_request(Message request, const Endpoint& destination,
                                   ClientCallback callback) {
   assert(request.is_request() && request.method() != Method::kAck);
   add_via(request, destination.transport);
-  return transactions_->send_request(std::move(request), destination, std::move(callback));
+  tap(request, MessageDirection::kSent);
+  const bool invite = request.method() == Method::kInvite;
+  return transactions_->send_request(std::move(request), destination,
+                                     tapped(std::move(callback), invite));
+}
+
+ClientCallback Stack::tapped(ClientCallback callback, bool invite) const {
+  // Shown to the tap as they come, except the 2xx retransmissions an
+  // Accepted INVITE transaction passes up (one per forked To tag is new).
+  return [this, callback = std::move(callback), invite,
+          oks = std::vector<std::string>()](const ClientEvent& event) mutable {
+    if (tap_ && event.kind == ClientEvent::Kind::kResponse && event.response != nullptr) {
+      const Message& response = *event.response;
+      bool repeat = false;
+      if (invite && response.status() >= 200 && response.status() < 300) {
+        const std::string tag(response.to().tag());
+        repeat = std::find(oks.begin(), oks.end(), tag) != oks.end();
+        if (!repeat && oks.size() < 16) oks.push_back(tag);
+      }
+      if (!repeat) tap(response, MessageDirection::kReceived);
+    }
+    if (callback) callback(event);
+  };
 }
 
 bool Stack::send_ack(Message ack) {
@@ -157,6 +179,7 @@ bool Stack::send_ack(Message ack, const Endpoint& destination) {
   add_via(ack, destination.transport);
   if (!transport_.send_request(ack, destination)) return false;
   count_sent(ack);
+  tap(ack, MessageDirection::kSent);
   return true;
 }
 
@@ -177,7 +200,9 @@ TransactionId Stack::cancel(TransactionId invite, ClientCallback callback) {
   cancel.add_header("Call-ID", request->call_id());
   cancel.add_header("CSeq", std::to_string(request->cseq().number) + " CANCEL");
   cancel.set_body({}, {});
-  return transactions_->send_request(std::move(cancel), *destination, std::move(callback));
+  tap(cancel, MessageDirection::kSent);
+  return transactions_->send_request(std::move(cancel), *destination,
+                                     tapped(std::move(callback), false));
 }
 
 bool Stack::respond(TransactionId id, Message response) {
@@ -189,8 +214,9 @@ bool Stack::respond(TransactionId id, Message response) {
   const int status = response.status();
   const bool ok_to_invite = request->method() == Method::kInvite && status >= 200 && status < 300;
   std::optional<Message> copy;
-  if (ok_to_invite) copy = response;
+  if (ok_to_invite || tap_) copy = response;
   if (!transactions_->respond(id, std::move(response))) return false;
+  if (copy) tap(*copy, MessageDirection::kSent);
   if (!ok_to_invite) return true;
 
   // §13.3.1.4: the UAS core retransmits the 2xx until the ACK arrives.
@@ -272,6 +298,7 @@ void Stack::count_sent(const Message& message) {
 
 void Stack::on_request(TransactionId id, const std::shared_ptr<const Message>& request,
                        const Endpoint& source) {
+  tap(*request, MessageDirection::kReceived);
   if (handlers_.on_request) {
     handlers_.on_request(ServerTransaction(this, id, request, source));
   } else {
@@ -286,11 +313,14 @@ void Stack::on_ack(const Message& ack, const Endpoint& source) {
     timers_->cancel(it->second->give_up);
     pending_oks_.erase(it);
     ++acks_matched_;
+    tap(ack, MessageDirection::kReceived);  // its retransmissions match nothing
   }
   if (handlers_.on_ack) handlers_.on_ack(ack, source);
 }
 
-void Stack::on_cancelled(TransactionId invite, const Message& cancel) {
+void Stack::on_cancelled(TransactionId invite, const Message& cancel, const Message& terminated) {
+  tap(cancel, MessageDirection::kReceived);
+  tap(terminated, MessageDirection::kSent);
   if (!handlers_.on_cancel) return;
   std::shared_ptr<const Message> request = transactions_->request(invite);
   const std::optional<Endpoint> source = transactions_->peer(invite);

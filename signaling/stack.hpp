@@ -65,6 +65,8 @@ class ServerTransaction {
   Endpoint source_;
 };
 
+enum class MessageDirection : uint8_t { kReceived, kSent };
+
 struct StackHandlers {
   // Every new request except ACK and CANCEL (the stack handles those).
   std::function<void(const ServerTransaction&)> on_request;
@@ -77,6 +79,13 @@ struct StackHandlers {
   // A response no client transaction wanted (e.g. a late 2xx retransmission).
   std::function<void(const Message& response, const Endpoint& source)> on_stray_response;
 };
+
+// A tap on what the transaction user exchanges, each message once and in
+// order (retransmissions and stray responses are not shown): requests
+// received and sent (ACK and CANCEL included), responses sent (the 487 the
+// stack sends after a CANCEL too) and received. For observers only; it must
+// not send anything itself.
+using MessageTap = std::function<void(const Message& message, MessageDirection direction)>;
 
 // SIP messages by method and status code, for metrics. Counted as they cross
 // the transport (retransmissions included); extension methods count as
@@ -112,6 +121,9 @@ class Stack final : private TransactionUser, private TransactionTransport {
   Stack& operator=(const Stack&) = delete;
 
   void set_handlers(StackHandlers handlers) { handlers_ = std::move(handlers); }
+  // Installs (or with an empty function removes) the message tap. Nothing
+  // is copied for it while none is set.
+  void set_message_tap(MessageTap tap) { tap_ = std::move(tap); }
 
   // Binds every configured listener; throws std::system_error /
   // std::runtime_error on failure (start-up).
@@ -162,7 +174,14 @@ class Stack final : private TransactionUser, private TransactionTransport {
   void on_request(TransactionId id, const std::shared_ptr<const Message>& request,
                   const Endpoint& source) override;
   void on_ack(const Message& ack, const Endpoint& source) override;
-  void on_cancelled(TransactionId invite, const Message& cancel) override;
+  void on_cancelled(TransactionId invite, const Message& cancel,
+                    const Message& terminated) override;
+  void tap(const Message& message, MessageDirection direction) const {
+    if (tap_) tap_(message, direction);
+  }
+  // `callback`, which also shows each new response to on_message (a 2xx
+  // retransmission to an INVITE once).
+  ClientCallback tapped(ClientCallback callback, bool invite) const;
   void on_stray_response(const Message& response, const Endpoint& source) override;
   // TransactionTransport
   bool send_request(const Message& request, const Endpoint& destination) override;
@@ -175,6 +194,7 @@ class Stack final : private TransactionUser, private TransactionTransport {
   TransportLayer transport_;
   std::unique_ptr<TransactionLayer> transactions_;
   StackHandlers handlers_;
+  MessageTap tap_;
   std::vector<Endpoint> listening_;
   std::unordered_map<std::string, std::unique_ptr<PendingOk>> pending_oks_;
   uint64_t ok_retransmissions_ = 0;

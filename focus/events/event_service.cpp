@@ -18,6 +18,7 @@ using sip::Method;
 
 constexpr std::string_view kConferencePackage = "conference";
 constexpr std::string_view kDialogPackage = "dialog";
+constexpr std::string_view kMessageType = "message/sip";
 // Consecutive retryable NOTIFY failures before the subscription is given up.
 constexpr uint32_t kMaxNotifyRetries = 3;
 
@@ -39,6 +40,9 @@ EventService::EventService(sip::Stack& stack, sip::DialogRandom& random, StateSo
     package.name = std::string(name);
     package.accept = {
         std::string(name == kConferencePackage ? kConferenceInfoType : kDialogInfoType)};
+    // The remote-call-control draft's relay of the messages themselves;
+    // dialog-info+xml stays the default (first).
+    if (name == kDialogPackage) package.accept.emplace_back(kMessageType);
     package.default_expires = config_.default_expires;
     package.min_expires = config_.min_expires;
     package.max_expires = config_.max_expires;
@@ -52,6 +56,7 @@ EventService::EventService(sip::Stack& stack, sip::DialogRandom& random, StateSo
 EventService::~EventService() {
   // Timers and NOTIFY transactions still pending in the Stack find us gone.
   *alive_ = false;
+  if (relay_subscribers_ > 0) stack_.set_message_tap({});
 }
 
 size_t EventService::subscription_count(std::string_view room) const {
@@ -83,7 +88,9 @@ void EventService::erase_subscriber(Token token) {
   if (it == subscribers_.end()) return;
   const auto counted = per_source_.find(it->second.source);
   if (counted != per_source_.end() && --counted->second == 0) per_source_.erase(counted);
+  const bool relay = it->second.relay;
   subscribers_.erase(it);
+  if (relay) relay_subscriber_removed();
 }
 
 bool EventService::handle_in_dialog(const sip::ServerTransaction& tx) {
@@ -154,9 +161,13 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     const bool fresh = dialog == nullptr ||
                        sip::find_subscription(*dialog, event->package, event->id()) == nullptr;
     // The dialog package reveals Call-IDs and tags (enough to Join or
-    // Replace a call): authorised supervisors only.
-    if (event->package == kDialogPackage && fresh &&
-        !(authorize_ && authorize_(tx, Operation::kDialogSubscribe))) {
+    // Replace a call): authorised supervisors only; the messages themselves
+    // (message/sip) to moderators.
+    const sip::EventPackage* package = packages_.find(event->package);
+    const Operation operation = sip::negotiate_notify_type(*package, request) == kMessageType
+                                    ? Operation::kDialogMessages
+                                    : Operation::kDialogSubscribe;
+    if (event->package == kDialogPackage && fresh && !(authorize_ && authorize_(tx, operation))) {
       if (!authorize_) respond(403, "Forbidden");
       return;
     }
@@ -181,9 +192,19 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     subscriber.room = room;
     subscriber.conference = outcome.subscription->event() == kConferencePackage;
     subscriber.source = std::move(source);
+    subscriber.relay = outcome.subscription->content_type() == kMessageType;
+    if (subscriber.relay) {
+      for (std::string_view type : request.header_values("Accept")) {
+        type = type.substr(0, type.find(';'));
+        while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+        subscriber.multipart = subscriber.multipart || sip::iequals(type, "multipart/mixed");
+      }
+    }
     ++per_source_[subscriber.source];
     token = next_token_++;
+    const bool relay = subscriber.relay;
     subscribers_.emplace(token, std::move(subscriber));
+    if (relay) relay_subscriber_added();
   } else {
     token = token_of(outcome.subscription);
   }
@@ -202,7 +223,11 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
 }
 
 sip::NotifyBody EventService::full_state(const sip::Subscription& subscription) {
+  // message/sip has no state document: the first NOTIFY (and those after a
+  // refresh) carry no body, the relayed messages follow (sip_relay.cpp).
+  const bool relay = subscription.content_type() == kMessageType;
   if (const Token token = token_of(&subscription); token != 0) {
+    if (relay) return {};
     Subscriber& s = subscribers_.at(token);
     const std::optional<ConferenceState> state = state_of(s.room);
     return document(s, state ? *state : s.known, /*full=*/true);
@@ -213,6 +238,7 @@ sip::NotifyBody EventService::full_state(const sip::Subscription& subscription) 
   // default-constructible inside its enclosing class (the fuzz build).
   created_ = Subscriber{};
   created_->conference = subscription.event() == kConferencePackage;
+  if (relay) return {};
   return document(*created_, *creating_state_, /*full=*/true);
 }
 
@@ -294,6 +320,18 @@ void EventService::on_notify_result(Token token, const sip::ClientEvent& event) 
     return;
   }
   s.failures = 0;
+  if (s.relay) {
+    // The NOTIFY carried the first relay_sent messages: done with them.
+    const size_t done = std::min(s.relay_sent, s.relay_queue.size());
+    s.relay_queue.erase(s.relay_queue.begin(), s.relay_queue.begin() + static_cast<long>(done));
+    s.relay_sent = 0;
+    if (s.relay_queue.empty() && !s.ending.empty()) {
+      end(token, std::string(s.ending), nullptr);
+      return;
+    }
+    flush_relay(token);
+    return;
+  }
   if (s.dirty) {
     s.dirty = false;
     if (const auto state = state_of(s.room)) update(token, *state);
@@ -304,6 +342,10 @@ void EventService::update(Token token, const ConferenceState& state) {
   auto it = subscribers_.find(token);
   if (it == subscribers_.end()) return;
   Subscriber& s = it->second;
+  if (s.relay) {
+    flush_relay(token);  // no state document: the queued messages, if any
+    return;
+  }
   if (s.in_flight) {
     s.dirty = true;  // coalesced into the NOTIFY after this one is answered
     return;
@@ -399,9 +441,17 @@ void EventService::end(Token token, std::string_view reason, const ConferenceSta
   auto it = subscribers_.find(token);
   if (it == subscribers_.end()) return;
   Subscriber& s = it->second;
+  if (s.relay && reason == "noresource" && !s.relay_queue.empty() && !stopped_) {
+    // The room's last messages (the 200 to its last BYE) still go out,
+    // in order, before the subscription ends (flush_relay's last NOTIFY).
+    s.ending = std::string(reason);
+    flush_relay(token);
+    return;
+  }
   sip::Dialog* dialog = dialogs_.find(s.dialog);
   if (dialog != nullptr && !s.subscription->terminated()) {
-    const sip::NotifyBody body = last != nullptr ? document(s, *last, true) : sip::NotifyBody{};
+    const sip::NotifyBody body =
+        last != nullptr && !s.relay ? document(s, *last, true) : sip::NotifyBody{};
     stack_.send_request(s.subscription->make_final_notify(*dialog, reason, body),
                         [](const sip::ClientEvent&) {});
   }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "focus/events/conference_info.hpp"
 #include "focus/events/conference_state.hpp"
+#include "focus/events/relay_binding.hpp"
 #include "focus/privileges.hpp"
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
@@ -27,6 +29,11 @@ namespace chorus::focus {
 //                      per NOTIFY to that subscriber, §4.6) on each change;
 //   Event: dialog      RFC 4235 dialog-info+xml, full state every time, for
 //                      subscribers allowed Operation::kDialogSubscribe.
+//   Event: dialog      with Accept: message/sip (and no dialog-info+xml
+//                      before it), for subscribers allowed
+//                      Operation::kDialogMessages: the SIP messages
+//                      themselves (the remote-call-control draft), see
+//                      bind_call().
 // Subscriptions live in their own dialogs, kept here (not in the Server's
 // DialogSet). One NOTIFY per subscription is outstanding at a time; changes
 // meanwhile are coalesced into the next one (RFC 6665 §4.2.2 rate control).
@@ -60,6 +67,14 @@ class EventService {
     // the full state after this delay (three times; then, as after a 401/
     // 407 we cannot answer, the subscription is dropped).
     std::chrono::milliseconds retry_delay{2000};
+    // message/sip subscriptions: messages waiting for one subscriber (its
+    // NOTIFY in flight) before the subscription is ended as too slow, and
+    // messages per NOTIFY when it accepts multipart/mixed.
+    size_t relay_queue_limit = 64;
+    size_t relay_batch = 8;
+    // How long an ended call's messages are still relayed (the answer to
+    // its last BYE).
+    std::chrono::milliseconds relay_linger{4000};
   };
 
   EventService(sip::Stack& stack, sip::DialogRandom& random, StateSource state,
@@ -100,6 +115,22 @@ class EventService {
   // later SUBSCRIBEs get 503.
   void stop();
 
+  // message/sip relay: the messages of call `call_id` (INVITE, ACK, BYE,
+  // CANCEL, UPDATE, PRACK and their responses, both ways, as the Stack's
+  // message tap shows them) belong to `room` while the returned binding
+  // lives, and a little after (Config::relay_linger). `first` is relayed
+  // at once: the request that created the call, which the tap showed
+  // before anyone knew its room.
+  RelayBinding bind_call(const std::string& call_id, const std::string& room,
+                         const sip::Message* first = nullptr);
+  // What a message/sip NOTIFY carries of `message`: the message with
+  // Authorization and Proxy-Authorization removed and the SDP key lines
+  // (a=crypto, a=key-mgmt, k=) taken out of its body.
+  static std::string relayed_text(const sip::Message& message);
+  // message/sip subscriptions ended because their queue overflowed.
+  uint64_t relay_overflows() const { return relay_overflows_; }
+  size_t relay_subscriber_count() const { return relay_subscribers_; }
+
   // "conference, dialog" — the Allow-Events value (RFC 6665 §8.2.2).
   std::string allow_events() const { return packages_.allow_events(); }
   size_t subscription_count() const { return subscribers_.size(); }
@@ -128,6 +159,19 @@ class EventService {
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
     std::string source;  // who created it (per-source caps)
+    // message/sip: relayed messages not yet acknowledged (the first
+    // `relay_sent` of them are in the NOTIFY in flight), in order.
+    bool relay = false;
+    bool multipart = false;  // Accept lists multipart/mixed
+    std::deque<std::string> relay_queue;
+    size_t relay_sent = 0;
+    // The room ended while messages were queued: they go first, then the
+    // final NOTIFY with this reason.
+    std::string ending;
+  };
+  struct BoundCall {
+    std::string room;
+    size_t bindings = 0;  // calls that claimed this Call-ID (duplicates)
   };
   struct RoomTalkers {
     bool published = false;
@@ -158,6 +202,15 @@ class EventService {
   Token token_of(const sip::Subscription* subscription) const;
   std::optional<ConferenceState> state_of(std::string_view room) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
+  // message/sip relay (events/sip_relay.cpp).
+  void on_tapped(const sip::Message& message);
+  void relay_to_room(const std::string& room, const sip::Message& message);
+  void release_call(const std::string& call_id);
+  // Sends the next batch of the subscriber's relay queue if none is in flight.
+  void flush_relay(Token token);
+  void relay_subscriber_added();
+  void relay_subscriber_removed();
+  bool room_has_relay(std::string_view room) const;
 
   sip::Stack& stack_;
   sip::DialogRandom& random_;
@@ -169,6 +222,11 @@ class EventService {
   std::unordered_map<Token, Subscriber> subscribers_;
   std::unordered_map<std::string, size_t> per_source_;  // bounded by subscribers_
   std::unordered_map<std::string, RoomTalkers> talkers_;
+  // Call-ID → room for the message/sip relay; one entry per live call (plus
+  // those lingering for relay_linger), so bounded by the calls.
+  std::unordered_map<std::string, BoundCall> bound_calls_;
+  size_t relay_subscribers_ = 0;
+  uint64_t relay_overflows_ = 0;
   Token next_token_ = 1;
   // While the Notifier creates a subscription: its room and its document.
   const ConferenceState* creating_state_ = nullptr;

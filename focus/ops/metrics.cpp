@@ -268,6 +268,12 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_joins_refused_busy_total", "counter",
            "New calls answered 503 because the media engine pushed back.");
   w.sample("chorus_joins_refused_busy_total", "", f.joins_refused_busy);
+  gauge("chorus_relay_subscriptions",
+        "Dialog subscriptions relaying the SIP messages themselves (message/sip).",
+        f.relay_subscriptions);
+  w.family("chorus_relay_overflows_total", "counter",
+           "message/sip subscriptions ended because their NOTIFY queue overflowed.");
+  w.sample("chorus_relay_overflows_total", "", f.relay_overflows);
   render_limits(w, f);
   render_heap(w);
 }
@@ -420,6 +426,8 @@ MetricsSource make_metrics_source(Server& server) {
     m.removes_in_flight = g.removes_in_flight;
     m.media_commands_failed = g.media_commands_failed;
     m.joins_refused_busy = g.joins_refused_busy;
+    m.relay_subscriptions = g.relay_subscriptions;
+    m.relay_overflows = g.relay_overflows;
     m.limits = g.limits;
     m.limit_sources_tracked = g.limit_sources_tracked;
     m.limit_locked_pairs = g.limit_locked_pairs;

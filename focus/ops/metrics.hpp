@@ -38,6 +38,8 @@ struct FocusMetrics {
   uint64_t removes_in_flight = 0;
   uint64_t media_commands_failed = 0;
   uint64_t joins_refused_busy = 0;
+  uint64_t relay_subscriptions = 0;
+  uint64_t relay_overflows = 0;
   // Abuse limits (README "Security / Limits").
   LimitCounters limits;
   uint64_t limit_sources_tracked = 0;

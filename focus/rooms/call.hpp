@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "focus/events/conference_state.hpp"
+#include "focus/events/relay_binding.hpp"
 #include "mixer/command.hpp"
 #include "signaling/dialog/dialog_set.hpp"
 #include "signaling/message/message.hpp"
@@ -36,6 +37,9 @@ struct Referral {
 
 struct SipLeg {
   sip::DialogId id;
+  // While the call lives its messages reach the room's message/sip
+  // subscribers (EventService::bind_call).
+  RelayBinding relay;
   sip::TransportKind transport = sip::TransportKind::kUdp;
   std::string remote_tag;
   // The INVITE waiting for the shard's port, and whether its ring time is over.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 
+#include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/rooms/media_setup.hpp"
 #include "focus/server.hpp"
@@ -62,6 +63,7 @@ void Server::start_dial_out(DialOut request) {
   if (replaces) invite.set_header("Require", "replaces");
   call->sip.id = sip::DialogId{call_id, local_tag, ""};
   call->sip.invite = invite;
+  call->sip.relay = events_->bind_call(call_id, request.room);
   const sip::DialogId id = call->id();
   dialing_.emplace(id, std::move(call));
   const sip::TransactionId tx = stack_.send_request(

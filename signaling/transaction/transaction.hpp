@@ -65,8 +65,10 @@ class TransactionUser {
   virtual void on_ack(const Message& ack, const Endpoint& source) = 0;
   // A CANCEL matched INVITE server transaction `invite` that had no final
   // response yet; the layer already answered the CANCEL 200 and the INVITE
-  // 487 (§9.2). The TU drops whatever it was preparing for that INVITE.
-  virtual void on_cancelled(TransactionId invite, const Message& cancel) = 0;
+  // 487 (§9.2), `terminated`. The TU drops whatever it was preparing for
+  // that INVITE.
+  virtual void on_cancelled(TransactionId invite, const Message& cancel,
+                            const Message& terminated) = 0;
   // A response that matched no client transaction (§17.1.3): for instance a
   // 2xx retransmission after the INVITE transaction ended (§13.2.2.4).
   virtual void on_stray_response(const Message& response, const Endpoint& source) = 0;

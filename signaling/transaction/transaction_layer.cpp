@@ -154,8 +154,10 @@ void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
   respond(cancel_id, make_response(*request, 200, "OK", tag));
   if (!invite_tx->final_queued && invite_tx->state == TransactionState::kProceeding) {
     const TransactionId invite_id = invite_tx->id;
-    respond(invite_id, make_response(*invite_tx->request, 487, "Request Terminated", tag));
-    user_.on_cancelled(invite_id, *request);
+    Message terminated = make_response(*invite_tx->request, 487, "Request Terminated", tag);
+    const Message sent = terminated;
+    respond(invite_id, std::move(terminated));
+    user_.on_cancelled(invite_id, *request, sent);
   }
 }
 

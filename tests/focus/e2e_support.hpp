@@ -260,6 +260,10 @@ class FocusE2e : public ::testing::Test {
     sip::StackHandlers handlers;
     handlers.on_request = [this](const sip::ServerTransaction& tx) {
       client_requests_.push_back(tx.request());
+      if (tx.request().method() == Method::kNotify && hold_notifies_) {
+        held_.push_back(tx);  // a subscriber that does not keep up
+        return;
+      }
       if (tx.request().method() == Method::kInvite) {
         const auto redirect = redirects_.find(std::string(tx.request().request_uri().user));
         if (redirect != redirects_.end()) {
@@ -290,6 +294,9 @@ class FocusE2e : public ::testing::Test {
         return;
       }
       tx.respond(200, "OK");
+    };
+    handlers.on_cancel = [this](const sip::ServerTransaction&, const Message& cancel) {
+      client_cancels_.push_back(cancel);  // the stack answered 200 and 487
     };
     handlers.on_ack = [this](const Message& ack, const sip::Endpoint&) {
       client_acks_.push_back(ack);
@@ -537,10 +544,14 @@ class FocusE2e : public ::testing::Test {
   // INVITEs to these users ring (180, To tag "ring-<user>") and are kept
   // unanswered in ringing_.
   std::set<std::string> ring_only_;
+  // NOTIFYs left unanswered (in held_) while set.
+  bool hold_notifies_ = false;
+  std::vector<sip::ServerTransaction> held_;
   std::map<std::string, sip::ServerTransaction> ringing_;
   // INVITEs to these users are refused with this status and reason.
   std::map<std::string, std::pair<int, std::string>> refusals_;
   std::vector<Message> client_acks_;
+  std::vector<Message> client_cancels_;
 
   asio::io_context io_;
   sip::AsioTimerService timers_{io_};

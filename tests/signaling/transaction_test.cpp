@@ -53,7 +53,9 @@ class FakeUser : public TransactionUser {
     if (on_request_hook) on_request_hook(id);
   }
   void on_ack(const Message& ack, const Endpoint&) override { acks.push_back(ack); }
-  void on_cancelled(TransactionId invite, const Message&) override { cancelled.push_back(invite); }
+  void on_cancelled(TransactionId invite, const Message&, const Message&) override {
+    cancelled.push_back(invite);
+  }
   void on_stray_response(const Message& response, const Endpoint&) override {
     strays.push_back(response);
   }
