@@ -151,15 +151,16 @@ TransactionId Stack::send_request(Message request, const Endpoint& destination,
 ClientCallback Stack::tapped(ClientCallback callback, bool invite) const {
   // Shown to the tap as they come, except the 2xx retransmissions an
   // Accepted INVITE transaction passes up (one per forked To tag is new).
-  return [this, callback = std::move(callback), invite,
-          oks = std::vector<std::string>()](const ClientEvent& event) mutable {
+  // The tags live outside the callback, which the transaction layer copies.
+  auto oks = invite ? std::make_shared<std::vector<std::string>>() : nullptr;
+  return [this, callback = std::move(callback), oks](const ClientEvent& event) {
     if (tap_ && event.kind == ClientEvent::Kind::kResponse && event.response != nullptr) {
       const Message& response = *event.response;
       bool repeat = false;
-      if (invite && response.status() >= 200 && response.status() < 300) {
+      if (oks && response.status() >= 200 && response.status() < 300) {
         const std::string tag(response.to().tag());
-        repeat = std::find(oks.begin(), oks.end(), tag) != oks.end();
-        if (!repeat && oks.size() < 16) oks.push_back(tag);
+        repeat = std::find(oks->begin(), oks->end(), tag) != oks->end();
+        if (!repeat && oks->size() < 16) oks->push_back(tag);
       }
       if (!repeat) tap(response, MessageDirection::kReceived);
     }

@@ -56,7 +56,8 @@ EventService::EventService(sip::Stack& stack, sip::DialogRandom& random, StateSo
 EventService::~EventService() {
   // Timers and NOTIFY transactions still pending in the Stack find us gone.
   *alive_ = false;
-  if (relay_subscribers_ > 0) stack_.set_message_tap({});
+  // The tap points at us: gone with us (also when its removal is pending).
+  if (tap_installed_) stack_.set_message_tap({});
 }
 
 size_t EventService::subscription_count(std::string_view room) const {

@@ -226,6 +226,7 @@ class EventService {
   // those lingering for relay_linger), so bounded by the calls.
   std::unordered_map<std::string, BoundCall> bound_calls_;
   size_t relay_subscribers_ = 0;
+  bool tap_installed_ = false;  // the Stack's message tap calls on_tapped
   uint64_t relay_overflows_ = 0;
   Token next_token_ = 1;
   // While the Notifier creates a subscription: its room and its document.

@@ -110,6 +110,7 @@ void EventService::relay_subscriber_added() {
   // it exchanges (nothing is copied for the tap before).
   stack_.set_message_tap(
       [this](const sip::Message& message, sip::MessageDirection) { on_tapped(message); });
+  tap_installed_ = true;
 }
 
 void EventService::relay_subscriber_removed() {
@@ -117,7 +118,9 @@ void EventService::relay_subscriber_removed() {
   // Not now: this may run inside the tap itself (a subscriber ended for
   // overflow while a message was relayed).
   boost::asio::post(stack_.io(), [this, alive = alive_] {
-    if (*alive && relay_subscribers_ == 0) stack_.set_message_tap({});
+    if (!*alive || relay_subscribers_ > 0) return;
+    stack_.set_message_tap({});
+    tap_installed_ = false;
   });
 }
 

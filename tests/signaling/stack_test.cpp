@@ -234,6 +234,95 @@ TEST(Stack, CancelAfterRingingGets200AndTheInvite487) {
   EXPECT_EQ(cancels, 1);
 }
 
+// What a tap saw: "in INVITE", "out 180 INVITE", ...
+std::string tapped_line(const Message& m, MessageDirection direction) {
+  return std::string(direction == MessageDirection::kReceived ? "in " : "out ") +
+         (m.is_request()
+              ? std::string(method_name(m.method()))
+              : std::to_string(m.status()) + " " + std::string(method_name(m.cseq().method)));
+}
+
+TEST(Stack, MessageTapShowsEachMessageOnceInOrder) {
+  asio::io_context io;
+  Stack alice(io, loopback());
+  Stack focus(io, loopback());
+  alice.start();
+  focus.start();
+  std::vector<std::string> alice_saw, focus_saw;
+  alice.set_message_tap(
+      [&](const Message& m, MessageDirection d) { alice_saw.push_back(tapped_line(m, d)); });
+  focus.set_message_tap(
+      [&](const Message& m, MessageDirection d) { focus_saw.push_back(tapped_line(m, d)); });
+  StackHandlers handlers;
+  handlers.on_request = [](const ServerTransaction& tx) {
+    if (tx.request().method() == Method::kInvite && tx.request().call_id() == "tap-2") {
+      tx.respond(180, "Ringing", "ring-tag");  // left ringing: CANCELled below
+      return;
+    }
+    if (tx.request().method() == Method::kInvite) tx.respond(180, "Ringing", "ok-tag");
+    Message ok = make_response(tx.request(), 200, "OK", "ok-tag");
+    ok.set_header("Contact", "<sip:room@127.0.0.1>");
+    tx.respond(std::move(ok));
+  };
+  focus.set_handlers(handlers);
+
+  // INVITE / 180 / 200; the ACK waits until the 200 came twice (§13.3.1.4).
+  std::vector<Message> oks;
+  Message invite = new_request(Method::kInvite, focus.listening().front(), "tap-1");
+  alice.send_request(std::move(invite), [&](const ClientEvent& event) {
+    if (event.response && event.response->status() == 200) oks.push_back(*event.response);
+  });
+  ASSERT_TRUE(run_until(
+      io, [&] { return oks.size() >= 2; }, 2000ms));
+  Message ack = Message::request(
+      Method::kAck, "sip:room@127.0.0.1:" + std::to_string(focus.listening().front().port));
+  ack.add_header("From", std::string(oks.front().header("From").value_or("")));
+  ack.add_header("To", std::string(oks.front().header("To").value_or("")));
+  ack.add_header("Call-ID", "tap-1");
+  ack.add_header("CSeq", "1 ACK");
+  ack.set_body({}, {});
+  ASSERT_TRUE(alice.send_ack(ack));
+  ASSERT_TRUE(alice.send_ack(ack));  // sent twice; the focus shows it once
+  io.run_for(50ms);
+  const std::vector<std::string> alice_call{"out INVITE", "in 180 INVITE", "in 200 INVITE",
+                                            "out ACK", "out ACK"};
+  EXPECT_EQ(alice_saw, alice_call);  // the 2xx retransmission is not shown again
+  const std::vector<std::string> focus_call{"in INVITE", "out 180 INVITE", "out 200 INVITE",
+                                            "in ACK"};
+  EXPECT_EQ(focus_saw, focus_call);
+
+  // CANCEL: the stack's own 487 is shown where it is sent.
+  alice_saw.clear();
+  focus_saw.clear();
+  std::vector<int> statuses;
+  const TransactionId ringing =
+      alice.send_request(new_request(Method::kInvite, focus.listening().front(), "tap-2"),
+                         [&](const ClientEvent& event) {
+                           if (event.response) statuses.push_back(event.response->status());
+                         });
+  ASSERT_TRUE(run_until(io, [&] { return !statuses.empty(); }));
+  ASSERT_NE(alice.cancel(ringing), 0u);
+  ASSERT_TRUE(run_until(io, [&] { return statuses.size() == 2; }));
+  io.run_for(50ms);
+  const std::vector<std::string> alice_cancel{"out INVITE", "in 180 INVITE", "out CANCEL",
+                                              "in 200 CANCEL", "in 487 INVITE"};
+  EXPECT_EQ(alice_saw, alice_cancel);
+  const std::vector<std::string> focus_cancel{"in INVITE", "out 180 INVITE", "in CANCEL",
+                                              "out 487 INVITE"};
+  EXPECT_EQ(focus_saw, focus_cancel);
+
+  // No tap: nothing shown.
+  focus.set_message_tap({});
+  focus_saw.clear();
+  std::vector<int> none;
+  alice.send_request(new_request(Method::kOptions, focus.listening().front(), "tap-3"),
+                     [&](const ClientEvent& event) {
+                       if (event.response) none.push_back(event.response->status());
+                     });
+  ASSERT_TRUE(run_until(io, [&] { return !none.empty(); }));
+  EXPECT_TRUE(focus_saw.empty());
+}
+
 TEST(Stack, UnhandledRequestsGet503) {
   asio::io_context io;
   Stack alice(io, loopback());
