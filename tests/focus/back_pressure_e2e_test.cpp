@@ -21,38 +21,11 @@ using namespace e2e;
 
 class BackPressureE2eTest : public FocusE2e {
  protected:
-  // GET `path` from the admin listener while the io (which serves it) runs.
+  // GET `path` from the admin listener; the body of its 200.
   std::string http_get(uint16_t port, std::string_view path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    to.sin_port = htons(port);
-    // The listener's backlog accepts the connection before the io runs.
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-    const std::string request =
-        "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    EXPECT_EQ(::send(fd, request.data(), request.size(), 0), ssize_t(request.size()));
-    ::fcntl(fd, F_SETFL, O_NONBLOCK);
-    std::string reply;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      io_.run_for(2ms);
-      char buf[16384];
-      ssize_t n = 0;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, size_t(n));
-      if (n == 0) break;  // closed: the whole reply is here
-      const size_t head = reply.find("\r\n\r\n");
-      const size_t length_at = reply.find("Content-Length: ");
-      if (head != std::string::npos && length_at != std::string::npos && length_at < head) {
-        const size_t length = std::stoul(reply.substr(length_at + 16));
-        if (reply.size() >= head + 4 + length) break;
-      }
-    }
-    ::close(fd);
-    EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply.substr(0, 200);
-    const size_t head = reply.find("\r\n\r\n");
-    return head == std::string::npos ? std::string() : reply.substr(head + 4);
+    const HttpReply reply = http(port, "GET", path);
+    EXPECT_EQ(reply.status, 200) << reply.body.substr(0, 200);
+    return reply.body;
   }
 
   // The sum of every sample of `name` (all label sets) in a Prometheus text.

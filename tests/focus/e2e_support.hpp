@@ -496,6 +496,56 @@ class FocusE2e : public ::testing::Test {
   }
 
   // Runs the io until `done` or `limit`.
+  // One HTTP/1.1 request to the admin listener on `port` while the io
+  // (which serves it) runs; `bearer`: the operator token, if any.
+  struct HttpReply {
+    int status = 0;
+    std::string body;
+  };
+  HttpReply http(uint16_t port, std::string_view method, std::string_view path,
+                 std::string_view body = {}, std::string_view bearer = {}) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(port);
+    // The listener's backlog accepts the connection before the io runs.
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    std::string request = std::string(method) + " " + std::string(path) +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!bearer.empty()) request += "Authorization: Bearer " + std::string(bearer) + "\r\n";
+    if (!body.empty()) {
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    }
+    request += "\r\n" + std::string(body);
+    EXPECT_EQ(::send(fd, request.data(), request.size(), 0), ssize_t(request.size()));
+    ::fcntl(fd, F_SETFL, O_NONBLOCK);
+    std::string reply;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(2ms);
+      char buf[16384];
+      ssize_t n = 0;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, size_t(n));
+      if (n == 0) break;  // closed: the whole reply is here
+      const size_t head = reply.find("\r\n\r\n");
+      const size_t length_at = reply.find("Content-Length: ");
+      if (head != std::string::npos && length_at != std::string::npos && length_at < head) {
+        const size_t length = std::stoul(reply.substr(length_at + 16));
+        if (reply.size() >= head + 4 + length) break;
+      }
+    }
+    ::close(fd);
+    HttpReply out;
+    if (reply.starts_with("HTTP/1.1 ") && reply.size() >= 12)
+      out.status = std::stoi(reply.substr(9, 3));
+    const size_t head = reply.find("\r\n\r\n");
+    if (head != std::string::npos) out.body = reply.substr(head + 4);
+    return out;
+  }
+
   void run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 3000ms) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done() && std::chrono::steady_clock::now() < deadline) io_.run_for(5ms);

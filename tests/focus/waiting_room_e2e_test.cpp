@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "focus/ops/admin_server.hpp"
+#include "focus/ops/metrics.hpp"
 #include "tests/focus/e2e_support.hpp"
 
 namespace chorus::focus {
@@ -382,6 +384,63 @@ TEST_F(WaitingRoomE2eTest, AnswerPickupAndRejectActOnEachKindOfCall) {
   EXPECT_EQ(control("REJECT", "lobby", ids(a), "op", "0pw")->status(), 200);
   run_until([&] { return received(Method::kBye, a.call_id) > 0; });
   EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
+}
+
+TEST_F(WaitingRoomE2eTest, TheAdminApiAdmitsRefusesAndPicksUpWaitingCallers) {
+  start(49800);
+  AdminConfig config;
+  config.address = "127.0.0.1";
+  config.port = 0;
+  config.token = "waiting-token";
+  AdminServer admin(io_, *server_, make_metrics_source(*server_), config);
+  admin.start();
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  Pending pa, pb, pc;
+  call_in(a, "lobby", pa);
+  call_in(b, "lobby", pb);
+  call_in(c, "lobby", pc);
+  const auto path = [&](const Caller& caller, std::string_view action) {
+    const std::optional<MemberState> m = member("lobby", caller);
+    EXPECT_TRUE(m.has_value());
+    return "/api/rooms/lobby/members/" + std::to_string(m ? m->id : 0) + "/" + std::string(action);
+  };
+  // The member JSON says who waits.
+  const HttpReply listed = http(admin.port(), "GET", "/api/rooms/lobby", {}, "waiting-token");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_NE(listed.body.find("\"waiting\":true"), std::string::npos) << listed.body;
+  // No token: 401; then admit Alice: her INVITE gets its 200.
+  EXPECT_EQ(http(admin.port(), "POST", path(a, "admit")).status, 401);
+  EXPECT_EQ(pa.final_response(), nullptr);
+  EXPECT_EQ(http(admin.port(), "POST", path(a, "admit"), {}, "waiting-token").status, 200);
+  run_until([&] { return pa.final_response() != nullptr; });
+  ASSERT_NE(pa.final_response(), nullptr);
+  ASSERT_EQ(pa.final_response()->status(), 200);
+  ack(a, *pa.final_response(), "lobby");
+  // Admitting her again: 409, she no longer waits.
+  EXPECT_EQ(http(admin.port(), "POST", path(a, "admit"), {}, "waiting-token").status, 409);
+  // Refuse Bob: 603 with a Reason.
+  EXPECT_EQ(http(admin.port(), "POST", path(b, "refuse"), {}, "waiting-token").status, 200);
+  run_until([&] { return pb.final_response() != nullptr; });
+  ASSERT_NE(pb.final_response(), nullptr);
+  EXPECT_EQ(pb.final_response()->status(), 603);
+  EXPECT_TRUE(pb.final_response()->has_header("Reason"));
+  // Pick up Carol onto the desk: 302 to that URI.
+  const std::string desk = client_.contact_uri("desk", sip::TransportKind::kUdp);
+  EXPECT_EQ(
+      http(admin.port(), "POST", path(c, "pickup"), "{\"uri\":\"" + desk + "\"}", "waiting-token")
+          .status,
+      200);
+  run_until([&] { return pc.final_response() != nullptr; });
+  ASSERT_NE(pc.final_response(), nullptr);
+  EXPECT_EQ(pc.final_response()->status(), 302);
+  ASSERT_FALSE(pc.final_response()->contacts().empty());
+  EXPECT_EQ(pc.final_response()->contacts().front().uri_text, desk);
+  // Only Alice is left, in the room.
+  const std::optional<ConferenceState> state = server_->room_state("lobby");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 1u);
+  EXPECT_EQ(state->members.front().dialog.call_id, a.call_id);
+  EXPECT_FALSE(state->members.front().waiting);
 }
 
 }  // namespace
