@@ -1,7 +1,10 @@
 // A stand-alone admin listener over an in-memory Control, for the console
 // browser test and the chorusctl test (tests/admin/CMakeLists.txt): room
-// "demo" with Alice (1) and Bob (2). Actions change the state and publish
-// ControlEvents the way the focus Server does; a "levels" ticker makes Alice
+// "demo" with Alice (1) and Bob (2) connected and three callers in its waiting
+// room (3, 4, 5: unanswered, "pending", as focus::Server::member_state shows
+// them). Actions change the state and publish ControlEvents the way the focus
+// Server does, and print themselves on stdout ("mute <id> <0|1>", "admit
+// <id>", "refuse <id>", "pickup <id> <uri>"); a "levels" ticker makes Alice
 // talk. Prints "port <n>" on stdout once listening; exits on SIGTERM/SIGINT or
 // when stdin closes (so a dying test never leaves it behind).
 //
@@ -26,6 +29,11 @@ class DemoControl final : public Control {
     room_.entity = "sip:demo@127.0.0.1";
     room_.members.push_back(member("sip:alice@127.0.0.1", "Alice"));
     room_.members.push_back(member("sip:bob@127.0.0.1", "Bob"));
+    for (const char* who : {"sip:dave@127.0.0.1", "sip:erin@127.0.0.1", "sip:frank@127.0.0.1"}) {
+      MemberState& m = room_.members.emplace_back(member(who, ""));
+      m.waiting = true;
+      m.status = "pending";
+    }
   }
 
   std::vector<ConferenceState> rooms() const override {
@@ -38,14 +46,12 @@ class DemoControl final : public Control {
     m->muted = muted;
     m->status = muted ? "muted-via-focus" : "connected";
     if (muted) m->talking = false;
-    std::printf("mute %llu %d\n", static_cast<unsigned long long>(id), muted ? 1 : 0);
-    std::fflush(stdout);
+    print_action("mute", id, muted ? "1" : "0");
     return changed(id);
   }
   ControlResult kick(std::string_view room, uint64_t id) override {
     if (find(room, id) == nullptr) return {404, "no such member"};
-    std::erase_if(room_.members, [&](const MemberState& m) { return m.id == id; });
-    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
+    leave(id);
     return {};
   }
   ControlResult set_role(std::string_view room, uint64_t id, MemberRole role,
@@ -63,6 +69,40 @@ class DemoControl final : public Control {
     if (m == nullptr) return {404, "no such member"};
     m->on_hold = hold;
     return changed(id);
+  }
+  // The status codes and messages of focus::Server::admit / refuse / pickup.
+  ControlResult admit(std::string_view room, uint64_t id) override {
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    if (!m->waiting) return {409, "member is not in the waiting room"};
+    m->waiting = false;
+    m->status = "connected";
+    print_action("admit", id);
+    changed(id);
+    return {200, "admitted"};
+  }
+  ControlResult refuse(std::string_view room, uint64_t id) override {
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    if (!m->waiting) return {409, "member is not in the waiting room"};
+    print_action("refuse", id);
+    leave(id);
+    return {200, "refused"};
+  }
+  // A waiting caller is redirected (302) and leaves. The Server also CANCELs
+  // a ringing dial-out or transfers a connected member; the fixture has
+  // neither, so anyone not waiting gets 409.
+  ControlResult pickup(std::string_view room, uint64_t id, std::string_view uri,
+                       std::string_view) override {
+    if (!uri.starts_with("sip:") && !uri.starts_with("sips:")) {
+      return {400, "a sip: or sips: URI is needed"};
+    }
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
+    if (!m->waiting) return {409, "the fixture picks up waiting callers only"};
+    print_action("pickup", id, uri);
+    leave(id);
+    return {200, "picked up"};
   }
   ControlResult dial_out(std::string_view room, std::string_view uri, std::string_view) override {
     if (room != room_.room) return {404, "no such room"};
@@ -107,6 +147,15 @@ class DemoControl final : public Control {
       if (m.id == id) return &m;
     }
     return nullptr;
+  }
+  void leave(uint64_t id) {
+    std::erase_if(room_.members, [&](const MemberState& m) { return m.id == id; });
+    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
+  }
+  static void print_action(const char* action, uint64_t id, std::string_view arg = {}) {
+    std::printf("%s %llu%s%.*s\n", action, static_cast<unsigned long long>(id),
+                arg.empty() ? "" : " ", static_cast<int>(arg.size()), arg.data());
+    std::fflush(stdout);
   }
   ControlResult changed(uint64_t id) {
     publish({ControlEvent::Kind::kMemberChanged, room_.room, id});

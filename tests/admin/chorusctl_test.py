@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """deploy/chorusctl against a live admin listener (tests/admin/admin_fixture):
-every command, --json, the token from --token and CHORUS_TOKEN, API refusals
+every command (admit / refuse / pickup on the fixture's waiting callers 3, 4,
+5), --json, the token from --token and CHORUS_TOKEN, API refusals
 (exit 1 with the API's message), usage errors (exit 2), an unreachable focus
 (exit 3).
 
@@ -11,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import unittest
 
 FIXTURE = CTL = None
@@ -25,6 +27,11 @@ class Chorusctl(unittest.TestCase):
         line = cls.fixture.stdout.readline().split()
         assert line and line[0] == "port", line
         cls.url = "http://127.0.0.1:" + line[1]
+        # The action lines the fixture prints ("mute 2 1", "admit 3", ...).
+        cls.printed = []
+        cls.printed_lock = threading.Condition()
+        cls.reader = threading.Thread(target=cls.read_actions, daemon=True)
+        cls.reader.start()
 
     @classmethod
     def tearDownClass(cls):
@@ -55,6 +62,24 @@ class Chorusctl(unittest.TestCase):
             if m["id"] == member_id:
                 return m
         return None
+
+    @classmethod
+    def read_actions(cls):
+        for line in cls.fixture.stdout:
+            with cls.printed_lock:
+                cls.printed.append(line.rstrip("\n"))
+                cls.printed_lock.notify_all()
+
+    def wait_printed(self, line, timeout=5):
+        """Waits for the fixture to print `line` (it prints each action
+        before answering it, so it is due by the time chorusctl returns)."""
+        with self.printed_lock:
+            self.printed_lock.wait_for(lambda: line in self.printed, timeout=timeout)
+            self.assertIn(line, self.printed)
+
+    def waiting_room_actions(self):
+        with self.printed_lock:
+            return [l for l in self.printed if l.partition(" ")[0] in ("admit", "refuse", "pickup")]
 
     def test_01_rooms_lists_members(self):
         code, out, err = self.ctl("rooms")
@@ -130,7 +155,59 @@ class Chorusctl(unittest.TestCase):
         code, out, _ = self.ctl("metrics", token=None)
         self.assertEqual(code, 0)
         self.assertIn("# TYPE chorus_rooms gauge", out)
-        self.assertIn("chorus_members 2", out)
+        self.assertIn("chorus_members 5", out)
+
+    def test_10_admit(self):
+        before = self.member(3)
+        self.assertTrue(before["waiting"])
+        self.assertEqual(before["status"], "pending")
+        code, out, err = self.ctl("admit", "demo", "3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: admitted\n")
+        self.wait_printed("admit 3")
+        after = self.member(3)
+        self.assertFalse(after["waiting"])
+        self.assertEqual(after["status"], "connected")
+        # Admitted once: no longer in the waiting room.
+        code, _, err = self.ctl("admit", "demo", "3")
+        self.assertEqual(code, 1)
+        self.assertIn("409 member is not in the waiting room", err)
+
+    def test_11_refuse(self):
+        code, out, _ = self.ctl("--json", "refuse", "demo", "4")
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out)["message"], "refused")
+        self.wait_printed("refuse 4")
+        self.assertIsNone(self.member(4))
+        code, _, err = self.ctl("refuse", "demo", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("409 member is not in the waiting room", err)
+        self.assertIsNotNone(self.member(1))
+
+    def test_12_pickup(self):
+        code, _, err = self.ctl("pickup", "demo", "5", "http://desk")
+        self.assertEqual(code, 1)
+        self.assertIn("400", err)
+        self.assertEqual(self.ctl("pickup", "demo", "5")[0], 2)  # no URI
+        self.assertTrue(self.member(5)["waiting"])
+        code, out, err = self.ctl("pickup", "demo", "5", "sip:desk@127.0.0.1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: picked up\n")
+        self.wait_printed("pickup 5 sip:desk@127.0.0.1")
+        self.assertIsNone(self.member(5))
+
+    def test_13_waiting_room_refusals(self):
+        for args in (("admit", "demo", "99"), ("refuse", "demo", "99"),
+                     ("pickup", "demo", "99", "sip:desk@127.0.0.1"),
+                     ("admit", "nowhere", "1")):
+            code, out, err = self.ctl(*args)
+            self.assertEqual(code, 1, args)
+            self.assertEqual(out, "", args)
+            self.assertIn("404 no such member", err, args)
+        self.assertEqual(self.ctl("refuse", "demo", "abc")[0], 2)
+        # Only the successful actions reached the Control.
+        self.assertEqual(self.waiting_room_actions(),
+                         ["admit 3", "refuse 4", "pickup 5 sip:desk@127.0.0.1"])
 
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")

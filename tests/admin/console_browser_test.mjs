@@ -2,7 +2,9 @@
 // playwright-core) against the admin listener of tests/admin/admin_fixture:
 // the token is entered once, members appear, the talking indicator and level
 // meter follow the event stream, and mute / unmute / dial-out / kick buttons
-// reach the Control and come back as events. A wrong token is refused.
+// reach the Control and come back as events. Waiting callers (3, 4, 5) alone
+// get Admit / Refuse / Pick up, and each reaches the Control (the fixture
+// prints it) and changes the page. A wrong token is refused.
 //
 //   node console_browser_test.mjs <dir holding node_modules> <admin_fixture>
 
@@ -63,7 +65,16 @@ try {
   const page = await browser.newPage({ bypassCSP: true });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("dialog", (d) => d.accept());
+  // confirm() (kick) is accepted; prompt() (Pick up) gets promptAnswer.
+  const prompts = [];
+  let promptAnswer = null;
+  page.on("dialog", (d) => {
+    if (d.type() !== "prompt") return d.accept();
+    prompts.push(d.message());
+    return promptAnswer === null ? d.dismiss() : d.accept(promptAnswer);
+  });
+  const pickupRequests = [];
+  page.on("request", (r) => { if (r.url().endsWith("/pickup")) pickupRequests.push(r.postData()); });
   await page.goto(url);
   assert.equal(await page.title(), "Chorus console");
 
@@ -78,9 +89,24 @@ try {
   assert.match(await alice.locator(".name").innerText(), /Alice\s+sip:alice@127\.0\.0\.1/);
   assert.match(await bob.locator(".name").innerText(), /Bob\s+sip:bob@127\.0\.0\.1/);
   assert.equal(await alice.locator(".codec").innerText(), "opus/48000");
+  assert.equal(await page.locator("tr.member").count(), 5);
   // The token stays in this tab's sessionStorage, not in the input.
   assert.equal(await page.evaluate(() => sessionStorage.getItem("chorus-token")), TOKEN);
   assert.equal(await page.inputValue("#token"), "");
+
+  step("waiting callers have Admit / Refuse / Pick up, connected members do not");
+  const waitingButtons = (id) => page.locator(
+    `tr.member[data-member-id="${id}"] button.admit, tr.member[data-member-id="${id}"] button.refuse, ` +
+    `tr.member[data-member-id="${id}"] button.pickup`);
+  for (const id of [3, 4, 5]) {
+    const row = page.locator(`tr.member[data-member-id="${id}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator(".status").innerText(), "pending");
+    assert.equal(await row.locator("button.admit").innerText(), "Admit");
+    assert.equal(await row.locator("button.refuse").innerText(), "Refuse");
+    assert.equal(await row.locator("button.pickup").innerText(), "Pick up");
+  }
+  for (const id of [1, 2]) assert.equal(await waitingButtons(id).count(), 0);
 
   step("Alice talks: talking indicator on, level meter moves");
   await page.waitForFunction(() => document.getElementById("talk-1")?.classList.contains("on"));
@@ -105,12 +131,45 @@ try {
   step("dial out, then kick the new member");
   await page.fill(".room[data-room=demo] .dial-uri", "sip:carol@127.0.0.1");
   await page.click(".room[data-room=demo] .dial-button");
-  const carol = page.locator('tr.member[data-member-id="3"]');
+  const carol = page.locator('tr.member[data-member-id="6"]');
   await carol.waitFor();
   assert.match(await carol.locator(".name").innerText(), /sip:carol@127\.0\.0\.1/);
   await carol.locator("button.kick").click();
   await carol.waitFor({ state: "detached" });
-  assert.equal(await page.locator("tr.member").count(), 2);
+  assert.equal(await page.locator("tr.member").count(), 5);
+
+  step("Admit the waiting caller 3: it is connected and loses the waiting buttons");
+  await page.click('tr.member[data-member-id="3"] button.admit');
+  await waitLine((l) => l === "admit 3");
+  await page.waitForFunction(() => {
+    const row = document.querySelector('tr.member[data-member-id="3"]');
+    return row && row.querySelector(".status").textContent === "connected";
+  });
+  assert.equal(await waitingButtons(3).count(), 0);
+  assert.equal(await page.locator('tr.member[data-member-id="3"] button.mute').count(), 1);
+  assert.equal(await waitingButtons(4).count(), 3);
+
+  step("Refuse the waiting caller 4: it leaves the page");
+  await page.click('tr.member[data-member-id="4"] button.refuse');
+  await waitLine((l) => l === "refuse 4");
+  await page.locator('tr.member[data-member-id="4"]').waitFor({ state: "detached" });
+  assert.equal(await page.locator("tr.member").count(), 4);
+
+  step("Pick up the waiting caller 5: cancelling the prompt sends nothing, an answer sends it there");
+  await page.click('tr.member[data-member-id="5"] button.pickup');
+  assert.equal(prompts.length, 1);
+  promptAnswer = "sip:desk@127.0.0.1";
+  await page.click('tr.member[data-member-id="5"] button.pickup');
+  await waitLine((l) => l === "pickup 5 sip:desk@127.0.0.1");
+  await page.locator('tr.member[data-member-id="5"]').waitFor({ state: "detached" });
+  assert.equal(prompts.length, 2);
+  assert.deepEqual(pickupRequests.map((b) => JSON.parse(b)), [{ uri: "sip:desk@127.0.0.1" }]);
+  assert.match(prompts[1], /sip: URI/);
+  assert.equal(await page.locator("tr.member").count(), 3);
+  assert.equal(await page.locator(".room[data-room=demo] h2").innerText(), "demo (3)");
+  // Each button reached the Control once, and nothing else did.
+  assert.deepEqual(lines.filter((l) => /^(admit|refuse|pickup) /.test(l)),
+                   ["admit 3", "refuse 4", "pickup 5 sip:desk@127.0.0.1"]);
 
   step("an API refusal is shown");
   await page.selectOption('tr.member[data-member-id="2"] select.role', "whisper");
