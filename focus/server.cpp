@@ -70,6 +70,8 @@ sdp::LocalCapabilities capabilities_for(const Options& options) {
 mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
   mixer::EngineConfig config;
   config.shards = options.media_shards;  // 0: one shard per core
+  config.pin_shards = options.media_pin_shards;
+  config.shard.realtime_priority = options.media_realtime_priority;
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);
@@ -186,6 +188,31 @@ void Server::start() {
   if (!engine_started_) {
     engine_->start();
     engine_started_ = true;
+    log_shard_scheduling();
+  }
+}
+
+void Server::log_shard_scheduling() {
+  for (size_t i = 0; i < engine_->shard_count(); ++i) {
+    const mixer::ShardStatus st = engine_->shard_status(i);
+    if (st.realtime_priority > 0) {
+      if (st.realtime_error == 0) {
+        spdlog::info("media shard {}: SCHED_FIFO priority {}", i, st.realtime_priority);
+      } else {
+        spdlog::warn(
+            "media shard {}: SCHED_FIFO priority {} refused ({}): running on the normal "
+            "scheduler (grant CAP_SYS_NICE, or set media.realtime_priority = 0)",
+            i, st.realtime_priority, std::strerror(st.realtime_error));
+      }
+    }
+    if (st.cpu >= 0) {
+      if (st.pin_error == 0) {
+        spdlog::info("media shard {}: pinned to CPU {}", i, st.cpu);
+      } else {
+        spdlog::warn("media shard {}: pinning to CPU {} refused ({}): running unpinned", i, st.cpu,
+                     std::strerror(st.pin_error));
+      }
+    }
   }
 }
 

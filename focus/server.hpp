@@ -379,6 +379,9 @@ class Server final : public Control {
   void schedule_memory_trim(std::chrono::steady_clock::duration delay);
   // Empty buffer-pool chunks and the allocator's free pages back to the system.
   void give_memory_back();
+  // After the engine started: what the shards' real-time scheduling and
+  // pinning came to (a warning for each refusal; the shards run on).
+  void log_shard_scheduling();
   bool polling_ = false;
   bool engine_started_ = false;
   bool running_ = false;

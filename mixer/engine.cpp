@@ -29,6 +29,7 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   for (size_t i = 0; i < n; ++i) {
     rtp::ShardConfig c = config_.shard;
     c.index = static_cast<uint32_t>(i);
+    if (config_.pin_shards) c.cpu = static_cast<int>(i % shard_total(0));
     c.port_first = static_cast<uint16_t>(first + span * i);
     c.port_last = static_cast<uint16_t>(i + 1 == n ? last : first + span * (i + 1) - 1);
     ShardSlot& slot = shards_[i];
@@ -634,6 +635,10 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.index = static_cast<uint32_t>(index);
   st.ticks = shard.ticks();
   st.deadline_misses = shard.deadline_misses();
+  st.cpu = shard.config().cpu;
+  st.realtime_priority = shard.config().realtime_priority;
+  st.realtime_error = shard.realtime_error();
+  st.pin_error = shard.pin_error();
   st.datagrams_received = shard.datagrams_received();
   st.events_dropped = media.events_dropped();
   st.commands_deferred = slot.deferred;

@@ -23,6 +23,8 @@ namespace chorus::mixer {
 struct EngineConfig {
   // 0 = std::thread::hardware_concurrency() (at least 1).
   size_t shards = 2;
+  // Shard i pinned to CPU i mod hardware_concurrency() (shard.cpu ignored).
+  bool pin_shards = false;
   // Template for every shard; the port range is split evenly between them.
   rtp::ShardConfig shard;
   // Per shard: tick budget (commands_per_tick, adds_per_tick), pending FIFO.

@@ -33,6 +33,11 @@ struct ShardStatus {
   uint32_t index = 0;
   uint64_t ticks = 0;
   uint64_t deadline_misses = 0;
+  // Scheduling asked for (ShardConfig) and the errno that refused it (0: applied).
+  int cpu = -1;
+  int realtime_priority = 0;
+  int realtime_error = 0;
+  int pin_error = 0;
   uint64_t datagrams_received = 0;
   uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
   uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full

@@ -1,5 +1,7 @@
 #include "rtp/shard.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -9,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 #include <string>
 
@@ -67,10 +70,29 @@ void Shard::start() {
   if (started_) return;
   started_ = true;
   running_.store(true, std::memory_order_release);
-  thread_ = std::thread([this] {
+  std::promise<void> scheduled;
+  std::future<void> ready = scheduled.get_future();
+  thread_ = std::thread([this, &scheduled] {
+    apply_scheduling();
+    scheduled.set_value();  // `scheduled` is not touched after this
     loop();
     running_.store(false, std::memory_order_release);
   });
+  ready.wait();  // the owner reads realtime_error() / pin_error() next
+}
+
+void Shard::apply_scheduling() {
+  if (config_.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<size_t>(config_.cpu), &set);
+    pin_error_ = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+  }
+  if (config_.realtime_priority > 0) {
+    sched_param param{};
+    param.sched_priority = std::clamp(config_.realtime_priority, 1, 99);
+    realtime_error_ = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
+  }
 }
 
 void Shard::stop() {

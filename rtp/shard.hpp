@@ -63,6 +63,13 @@ struct ShardConfig {
   // what its send queues may hold within a tick.
   size_t buffer_count = 4096;
   RtcpScheduler::Config rtcp;
+  // Scheduling of the shard thread, each off by default: SCHED_FIFO at this
+  // priority (1..99; 0: the normal scheduler), and pinned to this CPU (-1:
+  // anywhere). Refused without the capability (CAP_SYS_NICE, or a cgroup
+  // that forbids it): the thread runs on as it was and the refusal shows in
+  // realtime_error() / pin_error().
+  int realtime_priority = 0;
+  int cpu = -1;
 };
 
 class Shard {
@@ -114,8 +121,14 @@ class Shard {
   uint64_t datagrams_received() const { return datagrams_.load(std::memory_order_relaxed); }
   const DurationHistogram& tick_durations_us() const { return tick_durations_; }
   bool running() const { return running_.load(std::memory_order_acquire); }
+  // After start(): 0 when the requested scheduling was applied (or none was
+  // requested), else the errno that refused it.
+  int realtime_error() const { return realtime_error_; }
+  int pin_error() const { return pin_error_; }
 
  private:
+  // Applies ShardConfig::realtime_priority and cpu to the calling thread.
+  void apply_scheduling();
   void loop();
   void arm_tick();
   void on_tick_timer();
@@ -135,6 +148,9 @@ class Shard {
   StreamObserver* observer_ = nullptr;
   std::thread thread_;
   std::atomic<bool> running_{false};
+  // Written by the shard thread before start() returns (start waits for it).
+  int realtime_error_ = 0;
+  int pin_error_ = 0;
   std::atomic<bool> stop_requested_{false};
   bool started_ = false;
 

@@ -39,11 +39,20 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 12> kMediaKeys = {
-    "address",           "rtp_ports",     "shards",        "rtp_timeout_ms",
-    "codecs",            "srtp",          "top_k",         "jitter_min_ms",
-    "jitter_initial_ms", "jitter_max_ms", "test_command_ring_slots",
-    "test_retry_queue_limit"};
+constexpr std::array<std::string_view, 14> kMediaKeys = {"address",
+                                                         "rtp_ports",
+                                                         "shards",
+                                                         "realtime_priority",
+                                                         "pin_shards",
+                                                         "rtp_timeout_ms",
+                                                         "codecs",
+                                                         "srtp",
+                                                         "top_k",
+                                                         "jitter_min_ms",
+                                                         "jitter_initial_ms",
+                                                         "jitter_max_ms",
+                                                         "test_command_ring_slots",
+                                                         "test_retry_queue_limit"};
 constexpr std::array<std::string_view, 7> kConferenceKeys = {
     "max_members", "only_listed_rooms",       "moh_user",     "park_user",
     "moh_file",    "service_trusted_sources", "voicemail_uri"};
@@ -373,6 +382,9 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
   }
   reader.read(media, "media.shards", "shards", options.media_shards, 0,
               static_cast<int64_t>(kMaxMediaShards));
+  reader.read(media, "media.realtime_priority", "realtime_priority",
+              options.media_realtime_priority, 0, 99);
+  reader.read(media, "media.pin_shards", "pin_shards", options.media_pin_shards);
   reader.read(media, "media.rtp_timeout_ms", "rtp_timeout_ms", options.rtp_timeout, 100, 3600000);
   reader.read(media, "media.codecs", "codecs", options.codecs, kCodecs, false);
   if (const toml::node* node = media.get("srtp")) {

@@ -142,6 +142,12 @@ struct Options {
   // per core (std::thread::hardware_concurrency(), at least 1), resolved by
   // the engine. At most kMaxMediaShards.
   size_t media_shards = 0;
+  // Shard threads on SCHED_FIFO at this priority (1..99; 0, the default:
+  // the normal scheduler), and each pinned to one CPU (shard i on CPU i mod
+  // the CPU count). Without the capability the shards run on unchanged and
+  // the focus logs a warning at start-up.
+  int media_realtime_priority = 0;
+  bool media_pin_shards = false;
   // Test hooks, off (0) unless configured: every shard's command ring takes
   // at most this many commands, and the engine's per-shard retry queue at
   // most this many, so that a test from outside the process can make the

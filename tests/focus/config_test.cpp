@@ -68,6 +68,8 @@ TEST(Config, ExampleFileSpellsOutTheCompiledDefaults) {
   Options different;
   different.sip_port = 1;
   different.media_shards = 7;
+  different.media_realtime_priority = 50;
+  different.media_pin_shards = true;
   different.codecs = {"PCMA"};
   different.log_level = "off";
   different.admin_port = 9;
@@ -97,6 +99,8 @@ ring_delay_ms = 0
 address = "192.0.2.10"
 rtp_ports = "20000-20999"
 shards = 4
+realtime_priority = 20
+pin_shards = true
 rtp_timeout_ms = 5000
 codecs = ["PCMU", "opus"]
 srtp = "required"
@@ -151,6 +155,8 @@ user = "chorus"
   EXPECT_EQ(o.rtp_first, 20000);
   EXPECT_EQ(o.rtp_last, 20999);
   EXPECT_EQ(o.media_shards, 4u);
+  EXPECT_EQ(o.media_realtime_priority, 20);
+  EXPECT_TRUE(o.media_pin_shards);
   EXPECT_EQ(o.rtp_timeout.count(), 5000);
   EXPECT_EQ(o.codecs, (std::vector<std::string>{"PCMU", "opus"}));
   EXPECT_EQ(o.srtp, sdp::SrtpPolicy::kRequired);
@@ -193,6 +199,8 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
   const std::vector<BadSetting> cases = {
       {"[media]\nshards = 65\n", {"test.toml:2", "media.shards", "= 65", "0..64"}},
       {"[media]\nshards = -1\n", {"media.shards", "= -1", "0..64"}},
+      {"[media]\nrealtime_priority = 100\n", {"media.realtime_priority", "= 100", "0..99"}},
+      {"[media]\npin_shards = 1\n", {"media.pin_shards", "true or false"}},
       {"[sip]\nslow_room_prefix = \"a b\"\n", {"sip.slow_room_prefix", "\"a b\"", "(off)"}},
       {"[media]\nshards = \"four\"\n", {"media.shards", "\"four\"", "integer"}},
       {"[sip]\nlisten = \"host:99999\"\n", {"sip.listen", "host:99999", "HOST:PORT"}},

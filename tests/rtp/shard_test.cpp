@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <atomic>
+
 #include <thread>
 
 #include "rtp/stream_factory.hpp"
@@ -205,6 +209,67 @@ TEST(Shard, AMissBudgetAboveOnePeriodIsClampedToOnePeriod) {
   std::this_thread::sleep_for(400ms);
   shard.stop();
   EXPECT_GE(shard.deadline_misses(), 3u);
+}
+
+// Records, on the shard thread, its scheduling policy and the CPUs it may run on.
+struct SchedulingProbe : TickHandler {
+  std::atomic<int> policy{-1};
+  std::atomic<int> cpus{-1};
+  std::atomic<int> on_cpu0{-1};
+  std::atomic<uint64_t> ticks{0};
+  void on_tick(uint64_t, std::chrono::steady_clock::time_point) override {
+    if (ticks.fetch_add(1) != 0) return;
+    sched_param param{};
+    int p = -1;
+    if (::pthread_getschedparam(::pthread_self(), &p, &param) == 0) policy = p;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::pthread_getaffinity_np(::pthread_self(), sizeof set, &set) == 0) {
+      cpus = CPU_COUNT(&set);
+      on_cpu0 = CPU_ISSET(0, &set) ? 1 : 0;
+    }
+  }
+};
+
+TEST(Shard, RealtimeSchedulingAndPinningAreAppliedOrTheirRefusalIsReported) {
+  ShardConfig config = loopback_config();
+  config.cpu = 0;
+  config.realtime_priority = 10;
+  Shard shard(config);
+  SchedulingProbe probe;
+  shard.set_tick_handler(&probe);
+  shard.start();
+  // start() returns once the thread has tried: the outcome is readable now.
+  const int realtime = shard.realtime_error();
+  const int pin = shard.pin_error();
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (probe.ticks.load() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  shard.stop();
+  ASSERT_GE(probe.ticks.load(), 3u);  // refused or not, the shard ticks on
+  // Without CAP_SYS_NICE (a container) SCHED_FIFO is refused with EPERM.
+  EXPECT_TRUE(realtime == 0 || realtime == EPERM) << realtime;
+  EXPECT_EQ(probe.policy.load(), realtime == 0 ? SCHED_FIFO : SCHED_OTHER);
+  EXPECT_TRUE(pin == 0 || pin == EINVAL) << pin;  // EINVAL: a cpuset without CPU 0
+  if (pin == 0) {
+    EXPECT_EQ(probe.cpus.load(), 1);
+    EXPECT_EQ(probe.on_cpu0.load(), 1);
+  }
+
+  // Nothing asked: nothing changed, nothing refused.
+  Shard plain(loopback_config());
+  SchedulingProbe normal;
+  plain.set_tick_handler(&normal);
+  plain.start();
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (normal.ticks.load() < 1 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  plain.stop();
+  EXPECT_EQ(plain.realtime_error(), 0);
+  EXPECT_EQ(plain.pin_error(), 0);
+  EXPECT_EQ(normal.policy.load(), SCHED_OTHER);
 }
 
 TEST(Shard, HistogramBucketsAreLog2OfMicroseconds) {
