@@ -71,13 +71,6 @@ class ActionReferralE2eTest : public FocusE2e {
     return out;
   }
 
-  std::vector<const Message*> notifies(const Referral& referral) const {
-    std::vector<const Message*> out;
-    for (const Message& m : client_requests_) {
-      if (m.method() == Method::kNotify && m.call_id() == referral.call_id) out.push_back(&m);
-    }
-    return out;
-  }
   static std::string sipfrag(const Message& notify) {
     return std::string(notify.body().substr(0, notify.body().find('\r')));
   }
@@ -97,11 +90,11 @@ class ActionReferralE2eTest : public FocusE2e {
     EXPECT_FALSE(focus_tag.empty());                    // a dialog for the subscription
     EXPECT_FALSE(referral.answer->contacts().empty());  // and the focus's end of it
     run_until([&] {
-      const auto sent = notifies(referral);
+      const auto sent = notifies(referral.call_id);
       return !sent.empty() && subscription_state(*sent.back()).starts_with("terminated");
     });
     run_until([] { return false; }, 150ms);  // nothing follows the final NOTIFY
-    const std::vector<const Message*> sent = notifies(referral);
+    const std::vector<const Message*> sent = notifies(referral.call_id);
     ASSERT_EQ(sent.size(), 2u);
     for (const Message* notify : sent) {
       SCOPED_TRACE(notify->serialize());
@@ -124,7 +117,7 @@ class ActionReferralE2eTest : public FocusE2e {
     ASSERT_TRUE(referral.answer.has_value());
     EXPECT_EQ(referral.answer->status(), status) << referral.answer->serialize();
     run_until([] { return false; }, 200ms);
-    EXPECT_TRUE(notifies(referral).empty());
+    EXPECT_TRUE(notifies(referral.call_id).empty());
   }
 
   // The focus hung `member` up: one BYE in its dialog, to its Contact.
@@ -349,20 +342,12 @@ TEST_F(ActionReferralE2eTest, IgnoreLeavesTheCallerWaitingOffTheConferencePackag
   Caller w(1100, "walt"), watcher(1300, "watcher");
   Pending pending;
   ASSERT_NO_FATAL_FAILURE(waits(w, pending));
-  Message subscribe = request(watcher, Method::kSubscribe, "lobby");
-  subscribe.set_header("Event", "conference");
-  subscribe.set_header("Accept", "application/conference-info+xml");
-  subscribe.set_header("Expires", "600");
-  const std::optional<Message> subscribed = exchange(std::move(subscribe));
+  const std::optional<Message> subscribed = subscribe_conference(watcher, "lobby");
   ASSERT_TRUE(subscribed.has_value());
   ASSERT_EQ(subscribed->status(), 200);
   const auto package = [&] {
     std::vector<std::string> bodies;
-    for (const Message& m : client_requests_) {
-      if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) {
-        bodies.emplace_back(m.body());
-      }
-    }
+    for (const Message* m : notifies(watcher.call_id)) bodies.emplace_back(m->body());
     return bodies;
   };
   run_until([&] { return !package().empty(); });

@@ -587,6 +587,25 @@ class FocusE2e : public ::testing::Test {
     return found;
   }
 
+  // The NOTIFYs received in the dialog(s) of Call-ID `call_id`, in order.
+  std::vector<const Message*> notifies(std::string_view call_id) const {
+    std::vector<const Message*> out;
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kNotify && m.call_id() == call_id) out.push_back(&m);
+    }
+    return out;
+  }
+
+  // SUBSCRIBE Event: conference (RFC 4575) to `room` as `watcher`; the
+  // final response.
+  std::optional<Message> subscribe_conference(Caller& watcher, std::string_view room) {
+    Message subscribe = request(watcher, Method::kSubscribe, room);
+    subscribe.set_header("Event", "conference");
+    subscribe.set_header("Accept", "application/conference-info+xml");
+    subscribe.set_header("Expires", "600");
+    return exchange(std::move(subscribe));
+  }
+
   // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).
   std::vector<std::string> sipfrags() const {
     std::vector<std::string> out;
