@@ -65,25 +65,6 @@ class ClaimsE2eTest : public FocusE2e {
     return exchange(std::move(m));
   }
 
-  // The member whose dialog has `caller`'s Call-ID.
-  std::optional<MemberState> member(std::string_view room, const Caller& caller) const {
-    const auto state = server_->room_state(room);
-    if (!state) return std::nullopt;
-    for (const MemberState& m : state->members) {
-      if (m.dialog.call_id == caller.call_id) return m;
-    }
-    return std::nullopt;
-  }
-
-  // NOTIFYs received in the dialog whose Call-ID is `call_id`.
-  std::vector<const Message*> notifies(std::string_view call_id) const {
-    std::vector<const Message*> out;
-    for (const Message& m : client_requests_) {
-      if (m.method() == Method::kNotify && m.call_id() == call_id) out.push_back(&m);
-    }
-    return out;
-  }
-
   // Every NOTIFY to `call_id` reports an action's progress: 100 Trying (the
   // subscription active) or 200 OK (terminated), and as many of each.
   void expect_action_notifies(std::string_view call_id) {

@@ -562,6 +562,66 @@ class FocusE2e : public ::testing::Test {
     return "sip:" + std::string(room) + "@127.0.0.1:" + std::to_string(focus_.port);
   }
 
+  // ---- the waiting room and action URNs
+
+  // An INVITE left to the focus (a waiting room keeps it unanswered): every
+  // response it gets is kept.
+  struct Pending {
+    std::vector<Message> responses;
+    size_t count(int status) const {
+      return static_cast<size_t>(
+          std::count_if(responses.begin(), responses.end(),
+                        [&](const Message& m) { return m.status() == status; }));
+    }
+    const Message* final_response() const {
+      for (const Message& m : responses) {
+        if (m.status() >= 200) return &m;
+      }
+      return nullptr;
+    }
+  };
+
+  // Dials in to `room` and runs until the 180; the early dialog's tag and
+  // Contact fill `caller`, the early media port comes from the first 183's
+  // SDP (later, while the io runs).
+  void call_in(Caller& caller, std::string_view room, Pending& pending) {
+    Message m = request(caller, Method::kInvite, room);
+    m.set_body("application/sdp", caller.sdp("sendrecv"));
+    client_.send_request(std::move(m), focus_, [&caller, &pending](const ClientEvent& event) {
+      if (!event.response) return;
+      const Message& response = *event.response;
+      pending.responses.push_back(response);
+      if (response.status() > 100 && caller.to_tag.empty()) {
+        caller.to_tag = std::string(response.to().tag());
+        if (!response.contacts().empty())
+          caller.remote_target = response.contacts().front().uri_text;
+      }
+      if (response.status() == 183 && caller.mixer_port == 0) {
+        if (const auto port = audio_port(response.body())) caller.mixer_port = *port;
+      }
+    });
+    run_until([&] { return pending.count(180) > 0; });
+  }
+
+  // `caller` as the focus publishes it in `room`, if there.
+  std::optional<MemberState> member(std::string_view room, const Caller& caller) const {
+    const std::optional<ConferenceState> state = server_->room_state(room);
+    if (!state) return std::nullopt;
+    for (const MemberState& m : state->members) {
+      if (m.dialog.call_id == caller.call_id) return m;
+    }
+    return std::nullopt;
+  }
+
+  // RFC 4538 Target-Dialog naming `caller`'s dialog with the focus, as the
+  // focus sees it (local-tag: the focus's) or, `member_view`, as the
+  // member itself does.
+  static std::string target_dialog(const Caller& caller, bool member_view = false) {
+    const std::string& local = member_view ? caller.from_tag : caller.to_tag;
+    const std::string& remote = member_view ? caller.to_tag : caller.from_tag;
+    return caller.call_id + ";local-tag=" + local + ";remote-tag=" + remote;
+  }
+
   // Requests of `method` the client received (for `call_id`, when given).
   size_t received(Method method, std::string_view call_id = {}) const {
     return static_cast<size_t>(
@@ -575,6 +635,25 @@ class FocusE2e : public ::testing::Test {
       if (m.method() == method) found = &m;
     }
     return found;
+  }
+
+  // The NOTIFYs received in the dialog(s) of Call-ID `call_id`, in order.
+  std::vector<const Message*> notifies(std::string_view call_id) const {
+    std::vector<const Message*> out;
+    for (const Message& m : client_requests_) {
+      if (m.method() == Method::kNotify && m.call_id() == call_id) out.push_back(&m);
+    }
+    return out;
+  }
+
+  // SUBSCRIBE Event: conference (RFC 4575) to `room` as `watcher`; the
+  // final response.
+  std::optional<Message> subscribe_conference(Caller& watcher, std::string_view room) {
+    Message subscribe = request(watcher, Method::kSubscribe, room);
+    subscribe.set_header("Event", "conference");
+    subscribe.set_header("Accept", "application/conference-info+xml");
+    subscribe.set_header("Expires", "600");
+    return exchange(std::move(subscribe));
   }
 
   // The sipfrag status lines of NOTIFYs received (RFC 3515 §2.4.5).

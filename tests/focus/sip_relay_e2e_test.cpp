@@ -48,11 +48,7 @@ class SipRelayE2eTest : public FocusE2e {
   }
 
   std::vector<const Message*> notifies_to(const Caller& watcher) const {
-    std::vector<const Message*> out;
-    for (const Message& m : client_requests_) {
-      if (m.method() == Method::kNotify && m.call_id() == watcher.call_id) out.push_back(&m);
-    }
-    return out;
+    return notifies(watcher.call_id);
   }
 
   // The messages the NOTIFYs to `watcher` relayed, in order; `batches`

@@ -929,11 +929,7 @@ TEST_F(SupervisorE2eTest, ConferencePackageSendsFullThenPartialStates) {
   start(46000);
   Caller a(400, "alice"), b(700, "bob"), watcher(1300, "watcher");
   ASSERT_EQ(invite(a, "sendrecv", "news"), 200);
-  Message subscribe = request(watcher, Method::kSubscribe, "news");
-  subscribe.set_header("Event", "conference");
-  subscribe.set_header("Accept", "application/conference-info+xml");
-  subscribe.set_header("Expires", "600");
-  const std::optional<Message> ok = exchange(std::move(subscribe));
+  const std::optional<Message> ok = subscribe_conference(watcher, "news");
   ASSERT_TRUE(ok.has_value());
   ASSERT_EQ(ok->status(), 200);
   auto notifies = [&] {

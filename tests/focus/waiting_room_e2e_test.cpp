@@ -37,50 +37,6 @@ class WaitingRoomE2eTest : public FocusE2e {
     });
   }
 
-  // An INVITE left to the focus: every response it gets is kept; the early
-  // media port is taken from the first 183's SDP.
-  struct Pending {
-    std::vector<Message> responses;
-    size_t count(int status) const {
-      return static_cast<size_t>(
-          std::count_if(responses.begin(), responses.end(),
-                        [&](const Message& m) { return m.status() == status; }));
-    }
-    const Message* final_response() const {
-      for (const Message& m : responses) {
-        if (m.status() >= 200) return &m;
-      }
-      return nullptr;
-    }
-  };
-  void call_in(Caller& caller, std::string_view room, Pending& pending) {
-    Message m = request(caller, Method::kInvite, room);
-    m.set_body("application/sdp", caller.sdp("sendrecv"));
-    client_.send_request(std::move(m), focus_, [&caller, &pending](const ClientEvent& event) {
-      if (!event.response) return;
-      const Message& response = *event.response;
-      pending.responses.push_back(response);
-      if (response.status() > 100 && caller.to_tag.empty()) {
-        caller.to_tag = std::string(response.to().tag());
-        if (!response.contacts().empty())
-          caller.remote_target = response.contacts().front().uri_text;
-      }
-      if (response.status() == 183 && caller.mixer_port == 0) {
-        if (const auto port = audio_port(response.body())) caller.mixer_port = *port;
-      }
-    });
-    run_until([&] { return pending.count(180) > 0; });
-  }
-
-  std::optional<MemberState> member(std::string_view room, const Caller& caller) const {
-    const std::optional<ConferenceState> state = server_->room_state(room);
-    if (!state) return std::nullopt;
-    for (const MemberState& m : state->members) {
-      if (m.dialog.call_id == caller.call_id) return m;
-    }
-    return std::nullopt;
-  }
-
   // ANSWER / PICKUP / REJECT (remote call control) out of dialog from a
   // controller, with a text/csv body; `contact`: the sender's Contact.
   std::optional<Message> control(std::string_view method, std::string_view room,
@@ -108,10 +64,8 @@ class WaitingRoomE2eTest : public FocusE2e {
   int action(std::string_view room, std::string_view name, const Caller& caller,
              const Headers& extra = {}) {
     Caller op(1900, "op");
-    const std::string target_dialog =
-        caller.call_id + ";local-tag=" + caller.to_tag + ";remote-tag=" + caller.from_tag;
     Headers headers{{"Refer-To", "<urn:sip-action:" + std::string(name) + ">"},
-                    {"Target-Dialog", target_dialog}};
+                    {"Target-Dialog", target_dialog(caller)}};
     headers.insert(headers.end(), extra.begin(), extra.end());
     std::optional<Message> r =
         exchange_auth(op, request(op, Method::kRefer, room), headers, "op", "0pw");
