@@ -228,6 +228,33 @@ TEST(OfferAnswer, SrtpOfferWithTwoCryptoLinesFollowsOurSuitePreference) {
   EXPECT_NE(t.find("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"), std::string::npos);
 }
 
+TEST(OfferAnswer, AesGcmIsPreferredWhenOfferedAfterAesCm) {
+  // RFC 7714 SDES: the peer lists AES-CM first, GCM second; by default we
+  // take GCM (cheaper per packet) and answer its tag alone.
+  LocalCapabilities c = caps();
+  c.srtp = SrtpPolicy::kOffer;
+  OfferAnswer oa(c, counting_random());
+  const std::string gcm_key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHA==";  // 16 + 12 bytes
+  auto out =
+      answer_ok(oa, sdp("m=audio 30000 RTP/SAVP 0\r\n"
+                        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" +
+                        kKey80 + "\r\na=crypto:2 AEAD_AES_128_GCM inline:" + gcm_key + "\r\n"));
+  ASSERT_TRUE(out.negotiated.accepted) << out.negotiated.reason;
+  ASSERT_TRUE(out.negotiated.srtp);
+  EXPECT_EQ(out.negotiated.srtp->suite, CryptoSuite::kAeadAes128Gcm);
+  EXPECT_EQ(out.negotiated.srtp->tag, 2u);
+  EXPECT_EQ(base64_encode(out.negotiated.srtp->remote_key_salt), gcm_key);
+  EXPECT_EQ(out.negotiated.srtp->local_key_salt.size(), 28u);
+  const std::string& t = out.sdp;
+  EXPECT_EQ(t.find("a=crypto:"), t.rfind("a=crypto:"));
+  EXPECT_NE(t.find("a=crypto:2 AEAD_AES_128_GCM inline:"), std::string::npos) << t;
+  // A peer without GCM still gets AES-CM.
+  OfferAnswer plain(c, counting_random());
+  auto cm = answer_ok(plain, kSrtpTwoCryptos);
+  ASSERT_TRUE(cm.negotiated.srtp);
+  EXPECT_EQ(cm.negotiated.srtp->suite, CryptoSuite::kAesCm128HmacSha1_80);
+}
+
 TEST(OfferAnswer, CryptoLinesWeCannotHonourAreSkipped) {
   LocalCapabilities c = caps();
   c.srtp = SrtpPolicy::kRequired;
@@ -467,8 +494,8 @@ TEST(OfferAnswer, OfferListsOurCodecsEventsAndCrypto) {
   EXPECT_EQ(a->rtpmap(110)->clock_rate, 48000u);
   EXPECT_EQ(a->rtpmap(101)->clock_rate, 8000u);
   EXPECT_EQ(a->cryptos.size(), 4u);
-  EXPECT_EQ(a->cryptos[2].known_suite(), CryptoSuite::kAeadAes128Gcm);
-  EXPECT_EQ(a->cryptos[2].keys[0].key_salt.size(), 28u);
+  EXPECT_EQ(a->cryptos[0].known_suite(), CryptoSuite::kAeadAes128Gcm);  // preferred first
+  EXPECT_EQ(a->cryptos[0].keys[0].key_salt.size(), 28u);
   EXPECT_EQ(a->cryptos[3].keys[0].key_salt.size(), 44u);
   EXPECT_TRUE(a->rtcp_mux);
   EXPECT_EQ(a->rtcp->port, 40010);
@@ -489,7 +516,12 @@ TEST(OfferAnswer, AnswerToOurOfferIsNegotiated) {
   auto offer = oa.create_offer(LocalMedia{40000, 0}, Direction::kSendRecv);
   ASSERT_TRUE(offer.ok());
   auto a = parse_audio(offer->session, 0);
-  const auto& our_tag2_key = a->cryptos[1].keys[0].key_salt;
+  // Our lines in our order of preference: 1 AEAD_AES_128_GCM, 2
+  // AES_CM_128_HMAC_SHA1_80, 3 AES_CM_128_HMAC_SHA1_32, 4 AEAD_AES_256_GCM.
+  ASSERT_EQ(a->cryptos.size(), 4u);
+  EXPECT_EQ(a->cryptos[0].suite, "AEAD_AES_128_GCM");
+  ASSERT_EQ(a->cryptos[2].suite, "AES_CM_128_HMAC_SHA1_32");
+  const auto& our_tag3_key = a->cryptos[2].keys[0].key_salt;
   const std::string answer =
       sdp("m=audio 6000 RTP/AVP 9 101\r\n"
           "a=rtpmap:9 G722/8000\r\n"
@@ -497,7 +529,7 @@ TEST(OfferAnswer, AnswerToOurOfferIsNegotiated) {
           "a=fmtp:101 0-15\r\n"
           "a=recvonly\r\n"
           "a=rtcp:6005\r\n"
-          "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:" +
+          "a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:" +
           kKey32 +
           "\r\n"
           "a=extmap:4 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n");
@@ -515,7 +547,7 @@ TEST(OfferAnswer, AnswerToOurOfferIsNegotiated) {
   EXPECT_EQ(n->local_direction, Direction::kSendOnly);
   ASSERT_TRUE(n->srtp);
   EXPECT_EQ(n->srtp->suite, CryptoSuite::kAesCm128HmacSha1_32);
-  EXPECT_EQ(n->srtp->local_key_salt, our_tag2_key);
+  EXPECT_EQ(n->srtp->local_key_salt, our_tag3_key);
   EXPECT_EQ(base64_encode(n->srtp->remote_key_salt), kKey32);
   EXPECT_EQ(n->audio_level_ext_id, 4);
 }
