@@ -173,7 +173,9 @@ uint32_t JitterBuffer::allocate(size_t size) {
       lo = offset;
     }
   };
-  if (held_ && held_size_ > 0) consider(held_order_, held_offset_);
+  for (const Lent& l : lent_) {
+    if (l.size > 0) consider(l.order, l.offset);
+  }
   if (count_ > 0) {
     for (size_t i = 0; i < capacity_; ++i) {
       const Entry& e = entries_[i];
@@ -350,7 +352,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
 
 Slot JitterBuffer::pull(Clock::time_point now) {
   Slot slot;
-  held_ = false;  // the last pull's payload is the caller's no longer
+  lent_ = {};  // the last pull's payloads are the caller's no longer
   if (!started_) {
     ++stats_.slots_not_started;
     slot.kind = SlotKind::kNotStarted;
@@ -396,10 +398,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     e->used = false;
     --count_;
     // Its bytes stay reserved until the next pull (the slot's view).
-    held_ = true;
-    held_offset_ = e->offset;
-    held_size_ = e->size;
-    held_order_ = e->order;
+    lent_[0] = {e->order, e->offset, e->size};
     last_played_seq_ = e->ext_seq;
     last_played_frame_ = play_frame_;
     empty_run_ = 0;
@@ -435,8 +434,10 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   if (!lost) in_silence_ = true;
   if (lost && next != nullptr && next->frame == play_frame_ + 1) {
     // The next frame's packet stays stored (it plays next tick); insert()
-    // never reuses its entry before then.
+    // never reuses its entry before then, and its bytes stay reserved even
+    // if a new source resets the buffer meanwhile.
     slot.next_payload = payload_of(*next);
+    lent_[1] = {next->order, next->offset, next->size};
     slot.next_payload_type = next->payload_type;
   }
   ++play_frame_;

@@ -36,7 +36,8 @@
 // 1276-byte packets fit at any depth and a deep buffer of them does not: the
 // packet that finds no room is refused as kNoRoom, counted). Payloads are
 // written at a circular head behind the oldest bytes still needed (the
-// earliest-stored packet held, and the payload the last pull() handed out).
+// earliest-stored packet held, and the payloads the last pull() handed out,
+// which stay reserved until the next pull() even if the buffer resets).
 // One block is allocated in the constructor; insert() and pull() never
 // allocate.
 
@@ -93,7 +94,7 @@ enum class InsertResult : uint8_t {
   kStoredAfterReset,  // SSRC change or timeline jump: the buffer was reset first
   kDuplicate,
   kTooLate,   // its playout time has passed
-  kTooLarge,  // payload larger than a slot
+  kTooLarge,  // payload larger than max_payload()
   kTooEarly,  // beyond the ring but not far enough to be a jump
   kNoRoom,    // the payload arena is full (a deep buffer of large packets)
 };
@@ -135,7 +136,7 @@ class JitterBuffer {
   static constexpr size_t kJitterWindow = 512;
   // Ring frames beyond the maximum delay: the playout point may trail its
   // ideal by up to 2.25 frames before a skip, a packet's frame rounds, and
-  // one slot stays free for the payload the last pull() handed out.
+  // the ring's last frame stays free (the entry played last).
   static constexpr size_t kSlackFrames = 8;
   static constexpr size_t kMinCapacity = 16;   // frames (320 ms at 20 ms)
   static constexpr size_t kMaxCapacity = 256;  // frames; the delay is capped to fit
@@ -251,14 +252,16 @@ class JitterBuffer {
   uint64_t delay_count_ = 0;
 
   JitterStats stats_;
-  // The payload arena: the next write goes at head_ (or wraps to 0); the
-  // payload the last pull() handed out stays reserved until the next pull().
+  // The payload arena: the next write goes at head_ (or wraps to 0); what
+  // the last pull() handed out stays reserved until the next pull().
   size_t head_ = 0;
   uint64_t next_order_ = 0;
-  bool held_ = false;
-  uint32_t held_offset_ = 0;
-  uint16_t held_size_ = 0;
-  uint64_t held_order_ = 0;
+  struct Lent {  // arena bytes a Slot points at (size 0: none)
+    uint64_t order = 0;
+    uint32_t offset = 0;
+    uint16_t size = 0;
+  };
+  std::array<Lent, 2> lent_{};  // the played payload, the next_payload offered
 
   // One block, allocated in the constructor: capacity_ entries, the transit
   // window, then the payload arena.

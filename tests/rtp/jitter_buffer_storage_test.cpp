@@ -328,7 +328,7 @@ TEST(JitterBufferStorage, ArenaNeverHandsOutOverwrittenBytes) {
   EXPECT_GT(played, kCount / 2);
 }
 
-// The payload a pull() handed out stays intact until the next pull(), even if
+// The payloads a pull() handed out stay intact until the next pull(), even if
 // the arena wraps and the source resets in between.
 TEST(JitterBufferStorage, HandedOutPayloadSurvivesInsertsUntilTheNextPull) {
   JitterBuffer jb({}, 48000, 960, kOpusMax, kOpusBudget);
@@ -351,6 +351,35 @@ TEST(JitterBufferStorage, HandedOutPayloadSurvivesInsertsUntilTheNextPull) {
   uint32_t index = 99;
   EXPECT_TRUE(intact(s.payload, &index));
   EXPECT_EQ(index, 0u);
+}
+
+TEST(JitterBufferStorage, OfferedNextPayloadSurvivesAResetUntilTheNextPull) {
+  JitterBuffer jb({}, 48000, 960, kOpusMax, kOpusBudget);
+  const auto start = Clock::time_point() + std::chrono::hours(1);
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint32_t i = 0; i < 64; ++i) payloads.push_back(payload_of(i, kOpusMax));
+  // Frames 0, 1, then 2 lost and 3 buffered: the slot of frame 2 is kLost
+  // and offers packet 3 for FEC.
+  Slot s;
+  for (int tick = 0; tick < 12 && s.next_payload.empty(); ++tick) {
+    const auto now = start + milliseconds(20) * tick;
+    if (tick < 4 && tick != 2) {
+      const auto i = static_cast<uint32_t>(tick);
+      ASSERT_EQ(jb.insert(packet(i, payloads[i], 960), now), InsertResult::kStored);
+    }
+    s = jb.pull(now + milliseconds(5));
+  }
+  ASSERT_EQ(s.kind, SlotKind::kLost);
+  ASSERT_FALSE(s.next_payload.empty());
+  for (uint32_t i = 4; i < 64; ++i) {
+    JitterPacket p = packet(i, payloads[i], 960, 1000);
+    p.ssrc = 0xbeef;
+    jb.insert(p, start + milliseconds(200));
+  }
+  EXPECT_GT(jb.stats().no_room, 0u);
+  uint32_t index = 99;
+  EXPECT_TRUE(intact(s.next_payload, &index));
+  EXPECT_EQ(index, 3u);
 }
 
 }  // namespace
