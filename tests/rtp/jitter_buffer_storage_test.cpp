@@ -328,26 +328,38 @@ TEST(JitterBufferStorage, ArenaNeverHandsOutOverwrittenBytes) {
   EXPECT_GT(played, kCount / 2);
 }
 
+// 64 largest Opus payloads, for the tests below.
+std::vector<std::vector<uint8_t>> largest_payloads() {
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint32_t i = 0; i < 64; ++i) payloads.push_back(payload_of(i, kOpusMax));
+  return payloads;
+}
+
+// A new source (RFC 3550 §8.2) resets the buffer, then its packets from
+// `first` on fill the arena until there is no room.
+void reset_and_fill(JitterBuffer& jb, const std::vector<std::vector<uint8_t>>& payloads,
+                    uint32_t first, Clock::time_point at) {
+  for (uint32_t i = first; i < payloads.size(); ++i) {
+    JitterPacket p = packet(i, payloads[i], 960, 1000);
+    p.ssrc = 0xbeef;
+    jb.insert(p, at);
+  }
+  EXPECT_GT(jb.stats().no_room, 0u);
+}
+
 // The payloads a pull() handed out stay intact until the next pull(), even if
 // the arena wraps and the source resets in between.
 TEST(JitterBufferStorage, HandedOutPayloadSurvivesInsertsUntilTheNextPull) {
   JitterBuffer jb({}, 48000, 960, kOpusMax, kOpusBudget);
   const auto start = Clock::time_point() + std::chrono::hours(1);
-  std::vector<std::vector<uint8_t>> payloads;
-  for (uint32_t i = 0; i < 64; ++i) payloads.push_back(payload_of(i, kOpusMax));
+  const auto payloads = largest_payloads();
   ASSERT_EQ(jb.insert(packet(0, payloads[0], 960), start), InsertResult::kStored);
   Slot s;
   for (int tick = 0; tick < 10 && s.kind != SlotKind::kPacket; ++tick) {
     s = jb.pull(start + milliseconds(20) * tick);
   }
   ASSERT_EQ(s.kind, SlotKind::kPacket);
-  // A new source resets the buffer, then fills the arena with large packets.
-  for (uint32_t i = 1; i < 64; ++i) {
-    JitterPacket p = packet(i, payloads[i], 960, 1000);
-    p.ssrc = 0xbeef;
-    jb.insert(p, start + milliseconds(200));
-  }
-  EXPECT_GT(jb.stats().no_room, 0u);
+  reset_and_fill(jb, payloads, 1, start + milliseconds(200));
   uint32_t index = 99;
   EXPECT_TRUE(intact(s.payload, &index));
   EXPECT_EQ(index, 0u);
@@ -356,8 +368,7 @@ TEST(JitterBufferStorage, HandedOutPayloadSurvivesInsertsUntilTheNextPull) {
 TEST(JitterBufferStorage, OfferedNextPayloadSurvivesAResetUntilTheNextPull) {
   JitterBuffer jb({}, 48000, 960, kOpusMax, kOpusBudget);
   const auto start = Clock::time_point() + std::chrono::hours(1);
-  std::vector<std::vector<uint8_t>> payloads;
-  for (uint32_t i = 0; i < 64; ++i) payloads.push_back(payload_of(i, kOpusMax));
+  const auto payloads = largest_payloads();
   // Frames 0, 1, then 2 lost and 3 buffered: the slot of frame 2 is kLost
   // and offers packet 3 for FEC.
   Slot s;
@@ -371,12 +382,7 @@ TEST(JitterBufferStorage, OfferedNextPayloadSurvivesAResetUntilTheNextPull) {
   }
   ASSERT_EQ(s.kind, SlotKind::kLost);
   ASSERT_FALSE(s.next_payload.empty());
-  for (uint32_t i = 4; i < 64; ++i) {
-    JitterPacket p = packet(i, payloads[i], 960, 1000);
-    p.ssrc = 0xbeef;
-    jb.insert(p, start + milliseconds(200));
-  }
-  EXPECT_GT(jb.stats().no_room, 0u);
+  reset_and_fill(jb, payloads, 4, start + milliseconds(200));
   uint32_t index = 99;
   EXPECT_TRUE(intact(s.next_payload, &index));
   EXPECT_EQ(index, 3u);
