@@ -83,6 +83,23 @@ uint32_t rtp_timestamp_step(const CodecParams& p) {
   return static_cast<uint32_t>(p.rtp_clock_rate) * static_cast<uint32_t>(p.ptime_ms) / 1000;
 }
 
+size_t max_payload_bytes(const CodecParams& p) {
+  switch (p.id) {
+    case CodecId::kPcmu:
+    case CodecId::kPcma:
+    case CodecId::kG722:
+      return static_cast<size_t>(p.ptime_ms) * 8;  // 64 kbit/s = 8 bytes a millisecond
+    case CodecId::kOpus:
+      return 1276;
+  }
+  return kMaxPayloadBytes;
+}
+
+size_t jitter_frame_budget(const CodecParams& p) {
+  if (p.id == CodecId::kOpus) return static_cast<size_t>(p.ptime_ms) * 128'000 / 8 / 1000;
+  return max_payload_bytes(p);
+}
+
 bool is_dtx_payload(CodecId id, std::span<const uint8_t> payload) {
   return id == CodecId::kOpus && !payload.empty() && payload.size() <= 2;
 }

@@ -39,6 +39,15 @@ std::string_view codec_name(CodecId id);
 std::optional<CodecId> codec_from_name(std::string_view encoding_name);  // case-insensitive
 // RTP timestamp advance for one `ptime_ms` packet of `p` (160 for G.722 at 20 ms).
 uint32_t rtp_timestamp_step(const CodecParams& p);
+// The largest legitimate RTP payload of one `ptime_ms` packet of `p`, what a
+// jitter buffer slot holds: G.711 one byte per sample and G.722 64 kbit/s
+// (160 at 20 ms); Opus a TOC byte and one frame of at most 1275 bytes
+// (RFC 6716 §3.2.1, §3.4 R2), 1276 — libopus's own cap.
+size_t max_payload_bytes(const CodecParams& p);
+// Payload bytes per 20 ms frame a jitter buffer budgets for: the maximum for
+// G.711/G.722 (constant bit rate); for Opus 128 kbit/s, twice what WebRTC
+// sends for voice, so larger packets still fit while the buffer is not deep.
+size_t jitter_frame_budget(const CodecParams& p);
 
 // Decodes one participant's stream. All state is allocated at construction;
 // decode/conceal/decode_fec never allocate (hot path).

@@ -276,7 +276,7 @@ void Conference::detect(Participant& p) {
   } else {
     p.input_zeroed = false;
   }
-  if (p.in_resampler) p.in_resampler->process(input, p.buffers->input_at_rate);
+  if (p.in_resampler) p.in_resampler->process(input);
   if (p.level_hint) {
     p.detector.update_from_rfc6464(p.hint_dbov, p.hint_voice);
   } else {

@@ -28,7 +28,7 @@ bool quiet(const Frame& f) {
 DtmfDetector::DtmfDetector(int sample_rate) : sample_rate_(sample_rate) {
   rx_ = dtmf_rx_init(nullptr, &DtmfDetector::on_digits, this);
   if (rx_ == nullptr) throw std::bad_alloc();
-  if (sample_rate != 8000) to_8k_ = std::make_unique<Resampler>(sample_rate, 8000);
+  if (sample_rate != 8000) to_8k_ = std::make_unique<RateStage>(sample_rate, 8000);
 }
 
 DtmfDetector::~DtmfDetector() {
@@ -50,8 +50,7 @@ std::string_view DtmfDetector::process(const Frame& f) {
   const Frame* in = &f;
   if (to_8k_ != nullptr) {
     if (f.sample_rate != sample_rate_ || f.channels != 1) return {};
-    to_8k_->process(f, scratch_);
-    in = &scratch_;
+    in = &to_8k_->process(f);
   } else if (f.sample_rate != 8000 || f.channels != 1) {
     return {};
   }

@@ -48,8 +48,7 @@ class DtmfDetector {
 
   int sample_rate_;
   dtmf_rx_state_s* rx_ = nullptr;
-  std::unique_ptr<Resampler> to_8k_;  // when sample_rate_ != 8000
-  Frame scratch_;
+  std::unique_ptr<RateStage> to_8k_;  // when sample_rate_ != 8000
   std::array<char, 16> digits_{};
   size_t digit_count_ = 0;
   bool was_loud_ = true;

@@ -336,6 +336,9 @@ std::optional<CommandId> Engine::submit(Command command) {
     }
     prepared->music = placement.music;
     command.prepared = std::move(prepared);
+    // The stream's jitter buffer is rebuilt with slots for the new codec.
+    command.stream.max_payload = static_cast<uint16_t>(max_payload_bytes(command.codec));
+    command.stream.frame_budget = static_cast<uint16_t>(jitter_frame_budget(command.codec));
     record_groups(placement.parts[part_index], rate, group_keys);
     w->second.codec = command.codec;
     w->second.gain = Conference::output_gain(command.settings);
@@ -436,6 +439,8 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
   }
   prepared->music = placement.music;
   rtp::StreamConfig stream_config = command.stream;
+  stream_config.max_payload = static_cast<uint16_t>(max_payload_bytes(command.codec));
+  stream_config.frame_budget = static_cast<uint16_t>(jitter_frame_budget(command.codec));
   stream_config.id = next_stream_id_++;
   if (next_stream_id_ == 0) next_stream_id_ = 1;
   command.stream.id = stream_config.id;

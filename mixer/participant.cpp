@@ -22,13 +22,12 @@ void Participant::set_conference_rate(int rate) {
   conference_rate = rate;
   in_resampler.reset();
   if (codec.sample_rate != rate) {
-    in_resampler = std::make_unique<Resampler>(codec.sample_rate, rate);
+    in_resampler = std::make_unique<RateStage>(codec.sample_rate, rate);
   }
   buffers->private_chain.set_conference_rate(rate);
   buffers->input.set_silence(codec.sample_rate);
-  buffers->input_at_rate.set_silence(rate);
   input_zeroed = true;
-  mix_input = in_resampler ? &buffers->input_at_rate : &buffers->input;
+  mix_input = in_resampler ? &in_resampler->out : &buffers->input;
   ramp = {};
   selected = false;
   contributing = false;

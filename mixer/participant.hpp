@@ -62,7 +62,6 @@ struct ParticipantBuffers : HugePageAllocated<ParticipantBuffers> {
       : private_chain(codec, conference_rate) {}
 
   Frame input;                                          // decoded, at codec.sample_rate
-  Frame input_at_rate;                                  // input resampled to the conference rate
   std::array<int32_t, kMaxSamples / 2> contribution{};  // this tick's samples as summed
   std::array<int32_t, kMaxSamples / 2> mix{};           // private N-1 mix accumulator
   EncodeChain private_chain;                            // private limiter + resampler + encoder
@@ -102,7 +101,7 @@ struct Participant {
   int32_t input_gain_q12 = kUnityGainQ12;
   float output_gain = 1.0F;
   RampState ramp;                    // in/out of the top-K set
-  const Frame* mix_input = nullptr;  // buffers->input or input_at_rate
+  const Frame* mix_input = nullptr;  // buffers->input or in_resampler->out
   std::span<const uint8_t> payload;  // this tick's payload (private or shared)
   const Frame* output = nullptr;     // what was encoded, at the conference rate
   TalkerDetector detector;
@@ -115,7 +114,9 @@ struct Participant {
 
   // ---- set-up state
   ParticipantSettings settings;
-  std::unique_ptr<Resampler> in_resampler;   // only when codec rate != conference rate
+  // Input resampled to the conference rate (and the frame it lands in), only
+  // when the codec rate differs from it.
+  std::unique_ptr<RateStage> in_resampler;
   std::vector<size_t> whisper_target_index;  // resolved targets (conference indices)
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "mixer/frame.hpp"
+#include "mixer/huge_page_pool.hpp"
 
 struct SpeexResamplerState_;
 
@@ -34,6 +35,22 @@ class Resampler {
   int to_rate_;
   int channels_;
   SpeexResamplerState_* state_ = nullptr;  // null when the rates are equal
+};
+
+// A rate conversion and the frame it writes into, built only where two rates
+// differ: a member whose codec runs at the conference rate carries neither
+// (a Frame is ~3.9 KB; issue #16). Set-up time only, like the Resampler.
+struct RateStage : HugePageAllocated<RateStage> {
+  RateStage(int from_rate, int to_rate) : resampler(from_rate, to_rate) {
+    out.set_silence(to_rate);
+  }
+  // Converts `in` into `out` and returns it.
+  const Frame& process(const Frame& in) {
+    resampler.process(in, out);
+    return out;
+  }
+  Resampler resampler;
+  Frame out;
 };
 
 }  // namespace chorus::mixer

@@ -14,10 +14,9 @@ void EncodeChain::set_conference_rate(int conference_rate) {
   conference_rate_ = conference_rate;
   resampler_.reset();
   if (codec_.sample_rate != conference_rate) {
-    resampler_ = std::make_unique<Resampler>(conference_rate, codec_.sample_rate);
+    resampler_ = std::make_unique<RateStage>(conference_rate, codec_.sample_rate);
   }
   for (Frame& f : ring_) f.set_silence(conference_rate);
-  at_codec_.set_silence(codec_.sample_rate);
   limiter_.reset();
 }
 
@@ -47,10 +46,7 @@ void EncodeChain::render_pcm(const Frame& at_conference_rate) {
 std::span<const uint8_t> EncodeChain::encode_into(const Frame& at_conference_rate,
                                                   std::span<uint8_t> out) {
   const Frame* in = &at_conference_rate;
-  if (resampler_) {
-    resampler_->process(at_conference_rate, at_codec_);
-    in = &at_codec_;
-  }
+  if (resampler_) in = &resampler_->process(at_conference_rate);
   const size_t size = encoder_->encode(*in, out);
   return out.first(size);
 }

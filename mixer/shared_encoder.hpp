@@ -63,7 +63,7 @@ class EncodeChain {
   size_t payload_size_ = 0;
   uint64_t encodes_ = 0;
   Limiter limiter_;
-  std::unique_ptr<Resampler> resampler_;  // null when the rates are equal
+  std::unique_ptr<RateStage> resampler_;  // to the codec rate; null when the rates are equal
   std::unique_ptr<Encoder> encoder_;
 
   // The last kPrimeFrames rendered frames (conference rate); ring_[current_]
@@ -72,7 +72,6 @@ class EncodeChain {
   static constexpr size_t kPrimeFrames = 2;
   std::array<Frame, kPrimeFrames> ring_{};
   std::array<uint8_t, kMaxPayloadBytes> payload_{};
-  Frame at_codec_;  // codec rate (scratch)
 };
 
 // One encoder and one payload per tick for every listener whose mix is

@@ -1,6 +1,10 @@
 #include "rtp/jitter_buffer.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <climits>
+#include <cstdint>
+#include <memory>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -12,6 +16,8 @@ namespace {
 // A packet further than this from the playout point (either way) is a jump of
 // the sender's timeline (clock restart), not jitter: ~5 s at 20 ms.
 constexpr int64_t kJumpFrames = 250;
+// |transit| bound, in samples (see note_transit).
+constexpr int64_t kTransitLimit = int64_t{1} << 30;
 // Recompute the target delay every this many packets (nth_element over the window).
 constexpr uint32_t kRecomputeEvery = 16;
 // Playout drift thresholds, in frames (see pull()). Holding early keeps late
@@ -36,27 +42,60 @@ int64_t ms_to_samples(uint32_t ms, uint32_t clock_rate) {
 }  // namespace
 
 JitterBuffer::JitterBuffer(const JitterConfig& config, uint32_t clock_rate,
-                           uint32_t samples_per_tick)
+                           uint32_t samples_per_tick, size_t max_payload, size_t frame_budget)
     : config_(config),
       clock_rate_(clock_rate),
       spt_(samples_per_tick),
       window_(std::clamp<size_t>(config.window_packets, kRecomputeEvery, kJitterWindow)),
-      ring_(std::make_unique<std::array<Entry, kCapacity>>()) {
+      capacity_(kMinCapacity),
+      mask_(kMinCapacity - 1),
+      max_payload_(std::clamp<size_t>(max_payload, 1, UINT16_MAX)) {
   assert(clock_rate > 0 && samples_per_tick > 0);
   if (config_.max_delay_ms < config_.min_delay_ms) config_.max_delay_ms = config_.min_delay_ms;
-  // The ring bounds the delay it can hold.
-  const uint32_t ring_ms =
-      static_cast<uint32_t>((kCapacity - 2) * static_cast<uint64_t>(spt_) * 1000 / clock_rate_);
+  // The ring holds the maximum delay plus the slack (in frames, rounded up).
+  const uint64_t frame_ms_x1000 = static_cast<uint64_t>(spt_) * 1'000'000 / clock_rate_;
+  const uint64_t delay_frames =
+      (static_cast<uint64_t>(config_.max_delay_ms) * 1000 + frame_ms_x1000 - 1) /
+      std::max<uint64_t>(frame_ms_x1000, 1);
+  capacity_ = std::bit_ceil(std::clamp<size_t>(static_cast<size_t>(delay_frames) + kSlackFrames,
+                                               kMinCapacity, kMaxCapacity));
+  mask_ = capacity_ - 1;
+  // A delay past the largest ring is capped to what it holds.
+  const uint32_t ring_ms = static_cast<uint32_t>((capacity_ - kSlackFrames) *
+                                                 static_cast<uint64_t>(spt_) * 1000 / clock_rate_);
   config_.max_delay_ms = std::min(config_.max_delay_ms, ring_ms);
   config_.min_delay_ms = std::min(config_.min_delay_ms, config_.max_delay_ms);
   config_.initial_delay_ms =
       std::clamp(config_.initial_delay_ms, config_.min_delay_ms, config_.max_delay_ms);
   config_.percentile = std::clamp(config_.percentile, 0.0, 1.0);
   target_samples_ = ms_to_samples(config_.initial_delay_ms, clock_rate_);
+
+  // The arena: the budget for every frame of the ring, one largest packet
+  // more (what a wrap may leave unused at the end), and never less than four
+  // largest packets (the one handed out, the next, and fragmentation).
+  const size_t per_frame =
+      frame_budget == 0 ? max_payload_ : std::min(frame_budget, max_payload_);
+  arena_bytes_ = std::max(capacity_ * per_frame + max_payload_, 4 * max_payload_);
+
+  // One block: entries, transit window, arena. Arena bytes are left
+  // uninitialised (written before they are read).
+  static_assert(sizeof(Entry) % alignof(int32_t) == 0);
+  static_assert(alignof(Entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  const size_t entry_bytes = capacity_ * sizeof(Entry);
+  const size_t window_bytes = window_ * sizeof(int32_t);
+  storage_bytes_ = entry_bytes + window_bytes + arena_bytes_;
+  storage_ = std::make_unique_for_overwrite<std::byte[]>(storage_bytes_);
+  entries_ = std::uninitialized_value_construct_n(reinterpret_cast<Entry*>(storage_.get()),
+                                                  capacity_) -
+             capacity_;
+  transits_ = std::uninitialized_value_construct_n(
+                  reinterpret_cast<int32_t*>(storage_.get() + entry_bytes), window_) -
+              window_;
+  arena_ = reinterpret_cast<uint8_t*>(storage_.get() + entry_bytes + window_bytes);
 }
 
 void JitterBuffer::reset() {
-  for (Entry& e : *ring_) e.used = false;
+  for (size_t i = 0; i < capacity_; ++i) entries_[i].used = false;
   count_ = 0;
   started_ = false;
   transit_count_ = 0;
@@ -107,21 +146,68 @@ double JitterBuffer::ideal_play_frame(Clock::time_point now) const {
 }
 
 JitterBuffer::Entry* JitterBuffer::find(int64_t frame) {
-  Entry& e = (*ring_)[static_cast<size_t>(frame) % kCapacity];
+  Entry& e = entry(frame);
   return e.used && e.frame == frame ? &e : nullptr;
 }
 
 const JitterBuffer::Entry* JitterBuffer::next_after(int64_t frame) const {
   if (count_ == 0) return nullptr;
-  for (int64_t f = frame + 1; f < frame + static_cast<int64_t>(kCapacity); ++f) {
-    const Entry& e = (*ring_)[static_cast<size_t>(f) % kCapacity];
+  for (int64_t f = frame + 1; f < frame + static_cast<int64_t>(capacity_); ++f) {
+    const Entry& e = entry(f);
     if (e.used && e.frame == f) return &e;
   }
   return nullptr;
 }
 
+uint32_t JitterBuffer::allocate(size_t size) {
+  if (size == 0) return 0;
+  // The oldest bytes still needed start at `lo`; everything stored since lies
+  // after it, circularly, up to head_.
+  bool any = false;
+  uint64_t oldest = 0;
+  size_t lo = 0;
+  const auto consider = [&](uint64_t order, size_t offset) {
+    if (!any || order < oldest) {
+      any = true;
+      oldest = order;
+      lo = offset;
+    }
+  };
+  for (const Lent& l : lent_) {
+    if (l.size > 0) consider(l.order, l.offset);
+  }
+  if (count_ > 0) {
+    for (size_t i = 0; i < capacity_; ++i) {
+      const Entry& e = entries_[i];
+      if (e.used && e.size > 0) consider(e.order, e.offset);
+    }
+  }
+  size_t at;
+  if (!any) {
+    at = 0;  // nothing needed: start over at the front
+  } else if (head_ > lo) {
+    if (head_ + size <= arena_bytes_) {
+      at = head_;
+    } else if (size <= lo) {
+      at = 0;  // wrap; the tail end stays unused this lap
+    } else {
+      return kNoOffset;
+    }
+  } else if (head_ < lo && head_ + size <= lo) {
+    at = head_;
+  } else {
+    return kNoOffset;  // head_ == lo: a full lap is held
+  }
+  head_ = at + size;
+  return static_cast<uint32_t>(at);
+}
+
 void JitterBuffer::note_transit(int64_t transit) {
-  transits_[transit_next_] = transit;
+  // Transit stays near zero (it is relative to the first packet's): hours of
+  // clock drift fit in 30 bits, so differences of two fit in 32; beyond that
+  // it is clamped (a stream that far off resets on the timeline jump).
+  transit = std::clamp<int64_t>(transit, -kTransitLimit, kTransitLimit);
+  transits_[transit_next_] = static_cast<int32_t>(transit);
   transit_next_ = (transit_next_ + 1) % window_;
   transit_count_ = std::min(transit_count_ + 1, window_);
   if (transit < min_transit_) min_transit_ = transit;  // at once: a faster path is news
@@ -134,27 +220,29 @@ void JitterBuffer::note_transit(int64_t transit) {
 void JitterBuffer::recompute_target() {
   const size_t n = transit_count_;
   if (n == 0) return;
-  int64_t min = transits_[0];
+  // nth_element reorders a copy; one per thread serves every buffer on it.
+  static thread_local std::array<int32_t, kJitterWindow> scratch_storage;
+  int32_t* const scratch = scratch_storage.data();
+  int32_t min = transits_[0];
   for (size_t i = 0; i < n; ++i) {
-    scratch_[i] = transits_[i];
+    scratch[i] = transits_[i];
     min = std::min(min, transits_[i]);
   }
   min_transit_ = min;  // the window forgets old minima: follows clock drift
-  for (size_t i = 0; i < n; ++i) scratch_[i] -= min;
+  for (size_t i = 0; i < n; ++i) scratch[i] -= min;
   const auto k = static_cast<size_t>(config_.percentile * static_cast<double>(n - 1));
-  std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(k),
-                   scratch_.begin() + static_cast<std::ptrdiff_t>(n));
+  std::nth_element(scratch, scratch + k, scratch + n);
   // The playout point may run up to kHoldAbove frames early before a hold
   // corrects it, so that much is added to the percentile, plus a quarter
   // frame so that the earliest packets still have a cushion over it.
   const auto margin = static_cast<int64_t>((kHoldAbove + 0.25) * static_cast<double>(spt_));
   target_samples_ =
-      std::clamp(scratch_[k] + margin, ms_to_samples(config_.min_delay_ms, clock_rate_),
+      std::clamp(int64_t{scratch[k]} + margin, ms_to_samples(config_.min_delay_ms, clock_rate_),
                  ms_to_samples(config_.max_delay_ms, clock_rate_));
 }
 
 void JitterBuffer::store(Entry& e, const JitterPacket& packet, int64_t frame, int64_t ext_seq,
-                         Clock::time_point arrival) {
+                         uint32_t offset, Clock::time_point arrival) {
   if (e.used) --count_;  // cannot happen while the invariant holds; keep the count right
   e.used = true;
   e.frame = frame;
@@ -165,13 +253,15 @@ void JitterBuffer::store(Entry& e, const JitterPacket& packet, int64_t frame, in
   e.size = static_cast<uint16_t>(packet.payload.size());
   e.audio_level = packet.audio_level;
   e.arrival = arrival;
-  if (!packet.payload.empty()) std::memcpy(e.bytes.data(), packet.payload.data(), e.size);
+  e.offset = offset;
+  e.order = next_order_++;
+  if (!packet.payload.empty()) std::memcpy(arena_ + offset, packet.payload.data(), e.size);
   ++count_;
   ++stats_.stored;
 }
 
 InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point arrival) {
-  if (packet.payload.size() > kMaxPayload) {
+  if (packet.payload.size() > max_payload_) {
     ++stats_.too_large;
     return InsertResult::kTooLarge;
   }
@@ -223,21 +313,26 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
     ++stats_.too_late;
     return InsertResult::kTooLate;
   }
-  // One slot stays free so the payload handed out by the last pull() is never
-  // overwritten before the next pull().
-  if (frame >= play_frame_ + static_cast<int64_t>(kCapacity) - 1) {
+  // The ring's last frame stays free: the entry played last (its payload is
+  // reserved in the arena until the next pull()) is never reused before then.
+  if (frame >= play_frame_ + static_cast<int64_t>(capacity_) - 1) {
     ++stats_.too_early;
     return InsertResult::kTooEarly;
   }
-  Entry& e = (*ring_)[static_cast<size_t>(frame) % kCapacity];
+  Entry& e = entry(frame);
   if (e.used && e.frame == frame) {
     ++stats_.duplicates;
     return InsertResult::kDuplicate;
   }
 
+  const uint32_t offset = allocate(packet.payload.size());
+  if (offset == kNoOffset) {
+    ++stats_.no_room;
+    return InsertResult::kNoRoom;
+  }
   const bool talkspurt_start =
       packet.marker && in_silence_ && count_ == 0 && !was_reset && !just_started;
-  store(e, packet, frame, ext_seq, arrival);
+  store(e, packet, frame, ext_seq, offset, arrival);
   last_ext_ts_ = std::max(last_ext_ts_, ext_ts);
   last_ext_seq_ = std::max(last_ext_seq_, ext_seq);
   newest_frame_ = std::max(newest_frame_, frame);
@@ -257,6 +352,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
 
 Slot JitterBuffer::pull(Clock::time_point now) {
   Slot slot;
+  lent_ = {};  // the last pull's payloads are the caller's no longer
   if (!started_) {
     ++stats_.slots_not_started;
     slot.kind = SlotKind::kNotStarted;
@@ -301,6 +397,8 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   if (e != nullptr) {
     e->used = false;
     --count_;
+    // Its bytes stay reserved until the next pull (the slot's view).
+    lent_[0] = {e->order, e->offset, e->size};
     last_played_seq_ = e->ext_seq;
     last_played_frame_ = play_frame_;
     empty_run_ = 0;
@@ -313,7 +411,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     slot.payload_type = e->payload_type;
     slot.marker = e->marker;
     slot.timestamp = e->timestamp;
-    slot.payload = std::span<const uint8_t>(e->bytes.data(), e->size);
+    slot.payload = payload_of(*e);
     slot.audio_level = e->audio_level;
     return slot;
   }
@@ -336,8 +434,10 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   if (!lost) in_silence_ = true;
   if (lost && next != nullptr && next->frame == play_frame_ + 1) {
     // The next frame's packet stays stored (it plays next tick); insert()
-    // never reuses its entry before then.
-    slot.next_payload = std::span<const uint8_t>(next->bytes.data(), next->size);
+    // never reuses its entry before then, and its bytes stay reserved even
+    // if a new source resets the buffer meanwhile.
+    slot.next_payload = payload_of(*next);
+    lent_[1] = {next->order, next->offset, next->size};
     slot.next_payload_type = next->payload_type;
   }
   ++play_frame_;

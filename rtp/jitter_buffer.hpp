@@ -24,15 +24,32 @@
 //
 // Sequence numbers and timestamps are unwrapped (RFC 3550 A.1 style) so wraps
 // are invisible; an SSRC change or a jump of the timeline resets the buffer.
-// No allocation after construction.
+//
+// Storage is sized for the stream, not for the worst case (issue #16): the
+// ring holds as many frames as the configured maximum delay needs plus
+// kSlackFrames (rounded up to a power of two, at least kMinCapacity), and the
+// payloads sit in one byte arena, each packet's bytes contiguous. A packet
+// larger than `max_payload` (the codec's largest 20 ms frame: G.711 and G.722
+// 160 bytes, Opus 1276) is refused as kTooLarge, never truncated. The arena
+// holds `frame_budget` bytes for every frame of the ring (G.711/G.722: the
+// maximum, so it never runs out; Opus: a 128 kbit/s budget, so a few
+// 1276-byte packets fit at any depth and a deep buffer of them does not: the
+// packet that finds no room is refused as kNoRoom, counted). Payloads are
+// written at a circular head behind the oldest bytes still needed (the
+// earliest-stored packet held, and the payloads the last pull() handed out,
+// which stay reserved until the next pull() even if the buffer resets).
+// One block is allocated in the constructor; insert() and pull() never
+// allocate.
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <type_traits>
 
 #include "rtp/packet.hpp"
 
@@ -77,8 +94,9 @@ enum class InsertResult : uint8_t {
   kStoredAfterReset,  // SSRC change or timeline jump: the buffer was reset first
   kDuplicate,
   kTooLate,   // its playout time has passed
-  kTooLarge,  // payload larger than a slot
+  kTooLarge,  // payload larger than max_payload()
   kTooEarly,  // beyond the ring but not far enough to be a jump
+  kNoRoom,    // the payload arena is full (a deep buffer of large packets)
 };
 
 // A packet as the jitter buffer needs it (decoupled from the wire format so the
@@ -99,6 +117,7 @@ struct JitterStats {
   uint64_t too_late = 0;
   uint64_t too_large = 0;
   uint64_t too_early = 0;
+  uint64_t no_room = 0;  // refused: the payload arena had no room left
   uint64_t resets = 0;  // SSRC changes and timeline jumps
   uint64_t ssrc_changes = 0;
   uint64_t slots_packet = 0;
@@ -113,13 +132,22 @@ struct JitterStats {
 class JitterBuffer {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr size_t kCapacity = 64;           // frames (1.28 s at 20 ms)
-  static constexpr size_t kMaxPayload = 1500 - 12;  // a full MTU's payload
+  static constexpr size_t kMaxPayload = 1500 - 12;  // a full MTU's payload: the default slot
   static constexpr size_t kJitterWindow = 512;
+  // Ring frames beyond the maximum delay: the playout point may trail its
+  // ideal by up to 2.25 frames before a skip, a packet's frame rounds, and
+  // the ring's last frame stays free (the entry played last).
+  static constexpr size_t kSlackFrames = 8;
+  static constexpr size_t kMinCapacity = 16;   // frames (320 ms at 20 ms)
+  static constexpr size_t kMaxCapacity = 256;  // frames; the delay is capped to fit
 
   // samples_per_tick: the RTP timestamp advance per 20 ms frame, which comes
   // from the codec's RTP clock (G.722: 160, RFC 3551 §4.5.2), not its sample rate.
-  JitterBuffer(const JitterConfig& config, uint32_t clock_rate, uint32_t samples_per_tick);
+  // max_payload: the largest payload of one packet (at least 1).
+  // frame_budget: payload bytes per ring frame the arena is sized for (0 or
+  // more than max_payload: max_payload, room for a full ring of the largest).
+  JitterBuffer(const JitterConfig& config, uint32_t clock_rate, uint32_t samples_per_tick,
+               size_t max_payload = kMaxPayload, size_t frame_budget = 0);
   JitterBuffer(const JitterBuffer&) = delete;
   JitterBuffer& operator=(const JitterBuffer&) = delete;
 
@@ -140,6 +168,15 @@ class JitterBuffer {
   double average_delay_ms() const;
   // Packets currently held.
   size_t size() const { return count_; }
+  // Frames the ring holds (a power of two); a packet this many frames or
+  // more ahead of the playout point, less one, is kTooEarly.
+  size_t capacity() const { return capacity_; }
+  // The largest payload of one packet; a larger packet is kTooLarge.
+  size_t max_payload() const { return max_payload_; }
+  // Bytes of the payload arena.
+  size_t arena_bytes() const { return arena_bytes_; }
+  // Bytes allocated for the ring entries, the payload arena and the transit window.
+  size_t storage_bytes() const { return storage_bytes_; }
 
  private:
   struct Entry {
@@ -151,9 +188,11 @@ class JitterBuffer {
     bool marker = false;
     uint16_t size = 0;
     std::optional<AudioLevel> audio_level;
+    uint32_t offset = 0;  // of the payload in the arena
+    uint64_t order = 0;   // store order: the arena is written in this order
     Clock::time_point arrival;
-    std::array<uint8_t, kMaxPayload> bytes;
   };
+  static_assert(std::is_trivially_destructible_v<Entry>);
 
   void start(const JitterPacket& packet, Clock::time_point arrival);
   int64_t unwrap_timestamp(uint32_t ts) const;
@@ -162,15 +201,25 @@ class JitterBuffer {
   double ideal_play_frame(Clock::time_point now) const;
   void note_transit(int64_t transit);
   void recompute_target();
+  static constexpr uint32_t kNoOffset = UINT32_MAX;
+  Entry& entry(int64_t frame) const { return entries_[static_cast<size_t>(frame) & mask_]; }
+  std::span<const uint8_t> payload_of(const Entry& e) const { return {arena_ + e.offset, e.size}; }
+  // Where `size` payload bytes go in the arena, or kNoOffset when they do not fit.
+  uint32_t allocate(size_t size);
   Entry* find(int64_t frame);
   const Entry* next_after(int64_t frame) const;  // the first stored packet beyond frame
-  void store(Entry& e, const JitterPacket& packet, int64_t frame, int64_t ext_seq,
+  void store(Entry& e, const JitterPacket& packet, int64_t frame, int64_t ext_seq, uint32_t offset,
              Clock::time_point arrival);
 
   JitterConfig config_;
   uint32_t clock_rate_;
   int64_t spt_;  // samples per tick
   size_t window_;
+  size_t capacity_;  // frames, a power of two
+  size_t mask_;
+  size_t max_payload_;
+  size_t arena_bytes_ = 0;
+  size_t storage_bytes_ = 0;
 
   bool started_ = false;
   uint32_t ssrc_ = 0;
@@ -190,9 +239,9 @@ class JitterBuffer {
   int64_t jump_candidate_seq_ = 0;
   bool phase_pending_ = false;  // started, not yet pulled: place frame 0 at the first pull
 
-  // Transit window (samples) and the statistics derived from it.
-  std::array<int64_t, kJitterWindow> transits_{};
-  std::array<int64_t, kJitterWindow> scratch_{};
+  // Transit window (samples, window_ of them in storage_; 32 bits hold
+  // hours of clock drift) and the statistics derived from it.
+  int32_t* transits_ = nullptr;
   size_t transit_count_ = 0;
   size_t transit_next_ = 0;
   uint32_t since_recompute_ = 0;
@@ -203,7 +252,22 @@ class JitterBuffer {
   uint64_t delay_count_ = 0;
 
   JitterStats stats_;
-  std::unique_ptr<std::array<Entry, kCapacity>> ring_;  // ~96 KiB: on the heap, once
+  // The payload arena: the next write goes at head_ (or wraps to 0); what
+  // the last pull() handed out stays reserved until the next pull().
+  size_t head_ = 0;
+  uint64_t next_order_ = 0;
+  struct Lent {  // arena bytes a Slot points at (size 0: none)
+    uint64_t order = 0;
+    uint32_t offset = 0;
+    uint16_t size = 0;
+  };
+  std::array<Lent, 2> lent_{};  // the played payload, the next_payload offered
+
+  // One block, allocated in the constructor: capacity_ entries, the transit
+  // window, then the payload arena.
+  std::unique_ptr<std::byte[]> storage_;
+  Entry* entries_ = nullptr;
+  uint8_t* arena_ = nullptr;
 };
 
 }  // namespace chorus::rtp

@@ -45,13 +45,14 @@ Stream::Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
       receive_stats_(config.clock_rate),
       send_stats_(config.clock_rate),
       rtcp_scheduler_(scheduler_config(shard.config().rtcp, local_ssrc), now),
-      jitter_(config.jitter, config.clock_rate, config.samples_per_tick),
+      jitter_(config.jitter, config.clock_rate, config.samples_per_tick, config.max_payload,
+              config.frame_budget),
       last_received_(now),
       // RFC 3550 §5.1: initial sequence number and timestamp are random.
       next_sequence_(static_cast<uint16_t>(mix64(local_ssrc) >> 16)),
       next_timestamp_(static_cast<uint32_t>(mix64(~uint64_t{local_ssrc}) >> 32)),
-      rtp_queue_(shard.buffers()),
-      rtcp_queue_(shard.buffers()) {
+      rtp_queue_(shard.buffers()) {
+  if (rtcp_socket_) rtcp_queue_.emplace(shard.buffers());
   boost::system::error_code ec;
   local_port_ = rtp_socket_.local_endpoint(ec).port();
   const int n = std::snprintf(cname_.data(), cname_.size(), "chorus%u-%08x",
@@ -122,12 +123,16 @@ void Stream::set_format(const StreamConfig& format) {
   config_.audio_level_ext_id = format.audio_level_ext_id;
   config_.clock_rate = format.clock_rate;
   config_.samples_per_tick = format.samples_per_tick;
+  config_.max_payload = format.max_payload;
+  config_.frame_budget = format.frame_budget;
   receive_stats_ = ReceiveStats(config_.clock_rate);
   send_stats_ = SendStats(config_.clock_rate);
   // The buffer is neither copyable nor movable (it hands out views into its
-  // ring); a new one is built in place.
+  // ring); a new one, sized for the new codec, is built in place (its one
+  // allocation happens here, on the command, never per packet).
   std::destroy_at(&jitter_);
-  std::construct_at(&jitter_, config_.jitter, config_.clock_rate, config_.samples_per_tick);
+  std::construct_at(&jitter_, config_.jitter, config_.clock_rate, config_.samples_per_tick,
+                    config_.max_payload, config_.frame_budget);
 }
 
 bool Stream::set_srtp(const SrtpKeys& keys) {
@@ -260,6 +265,7 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
       ++drops_.too_late;
       break;
     case InsertResult::kTooLarge:
+    case InsertResult::kNoRoom:  // too large for the room the arena has left
       ++drops_.too_large;
       break;
     case InsertResult::kTooEarly:
@@ -338,7 +344,7 @@ void Stream::send_rtcp_report(Clock::time_point now) {
     rtcp_scheduler_.on_sent(now, 0);  // nobody to tell yet; keep the schedule going
     return;
   }
-  UdpSendQueue& queue = rtcp_socket_ ? rtcp_queue_ : rtp_queue_;
+  UdpSendQueue& queue = rtcp_queue_ ? *rtcp_queue_ : rtp_queue_;
   const std::span<uint8_t> buffer = queue.prepare();
   const size_t reserve = srtp_out_ ? SrtpSession::kProtectOverhead : 0;
   if (buffer.size() <= reserve) {
@@ -372,8 +378,8 @@ void Stream::send_rtcp_report(Clock::time_point now) {
 
 void Stream::flush() {
   if (rtp_queue_.queued() != 0) drops_.send_failed += rtp_queue_.flush(rtp_socket_.native_handle());
-  if (rtcp_socket_ && rtcp_queue_.queued() != 0)
-    drops_.send_failed += rtcp_queue_.flush(rtcp_socket_->native_handle());
+  if (rtcp_socket_ && rtcp_queue_ && rtcp_queue_->queued() != 0)
+    drops_.send_failed += rtcp_queue_->flush(rtcp_socket_->native_handle());
 }
 
 StreamStats Stream::snapshot(Clock::time_point /*now*/) const {

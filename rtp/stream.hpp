@@ -80,8 +80,8 @@ class Stream {
   // unsupported. Sizes 0/0 turn SRTP off.
   bool set_srtp(const SrtpKeys& keys);
   // A new media format after a codec change in a re-offer (RFC 3264 §8.3.2):
-  // payload types, telephone-event, clock rate and tick size from `format`
-  // (its id, jitter limits and timeout are ignored). The jitter buffer and
+  // payload types, telephone-event, clock rate, tick size and largest payload
+  // from `format` (its id, jitter limits and timeout are ignored). The jitter buffer and
   // receive statistics start afresh at the new clock; socket, port, SSRC,
   // latch and SRTP stay.
   void set_format(const StreamConfig& format);
@@ -178,7 +178,7 @@ class Stream {
   uint16_t next_sequence_;
   uint32_t next_timestamp_;
   UdpSendQueue rtp_queue_;
-  UdpSendQueue rtcp_queue_;  // used only without rtcp-mux
+  std::optional<UdpSendQueue> rtcp_queue_;  // only with a separate RTCP socket (no rtcp-mux)
 };
 
 }  // namespace chorus::rtp

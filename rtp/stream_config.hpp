@@ -27,6 +27,14 @@ struct StreamConfig {
   uint8_t audio_level_ext_id = 0;  // RFC 6464 id from a=extmap; 0 = none
   bool rtcp_mux = true;            // RFC 5761; otherwise RTCP on port + 1
   JitterConfig jitter;
+  // The largest payload the jitter buffer keeps per packet: the codec's
+  // largest 20 ms frame (mixer::max_payload_bytes; the engine sets it from
+  // the codec). Larger packets are dropped as too_large.
+  uint16_t max_payload = JitterBuffer::kMaxPayload;
+  // Payload bytes per frame the jitter buffer's arena budgets for
+  // (mixer::jitter_frame_budget; 0 = max_payload). A packet the arena has
+  // no room for is dropped as too_large as well.
+  uint16_t frame_budget = 0;
   // Inactivity before an RTP-timeout event (RTP or RTCP received both count);
   // zero = the shard's default.
   std::chrono::milliseconds rtp_timeout{0};

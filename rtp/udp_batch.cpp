@@ -101,8 +101,9 @@ void UdpSendQueue::commit(size_t size, const udp::endpoint& destination) {
   iov_[count_].iov_len = size;
   mmsghdr& m = msgs_[count_];
   std::memset(&m, 0, sizeof(m));
-  m.msg_hdr.msg_name = &addrs_[count_];
-  m.msg_hdr.msg_namelen = sockaddr_from_endpoint(destination, addrs_[count_]);
+  addrs_[count_] = destination;
+  m.msg_hdr.msg_name = addrs_[count_].data();
+  m.msg_hdr.msg_namelen = static_cast<socklen_t>(addrs_[count_].size());
   m.msg_hdr.msg_iov = &iov_[count_];
   m.msg_hdr.msg_iovlen = 1;
   ++count_;

@@ -60,7 +60,10 @@ class UdpReceiveBatch {
 // Datagrams queued for one socket during a tick, flushed with sendmmsg.
 class UdpSendQueue {
  public:
-  static constexpr size_t kCapacity = 16;
+  // Per stream and tick: one RTP packet and one RTCP compound at most (the
+  // shard flushes after every tick), with room to spare. One queue per
+  // stream socket, so it is kept small (issue #16).
+  static constexpr size_t kCapacity = 4;
 
   explicit UdpSendQueue(BufferPool& pool) : pool_(pool) {}
   ~UdpSendQueue();
@@ -84,7 +87,7 @@ class UdpSendQueue {
   std::array<uint8_t*, kCapacity> buffers_{};
   std::array<mmsghdr, kCapacity> msgs_{};
   std::array<iovec, kCapacity> iov_{};
-  std::array<sockaddr_storage, kCapacity> addrs_{};
+  std::array<boost::asio::ip::udp::endpoint, kCapacity> addrs_{};  // a sockaddr_in/in6 each
 };
 
 }  // namespace chorus::rtp

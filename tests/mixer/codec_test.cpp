@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <stdexcept>
@@ -486,6 +487,39 @@ TEST(CodecNames, SdpEncodingNamesRoundTripCaseInsensitively) {
   EXPECT_EQ(rtp_timestamp_step(default_params(CodecId::kG722)), 160u);
   EXPECT_EQ(rtp_timestamp_step(default_params(CodecId::kOpus)), 960u);
   EXPECT_EQ(rtp_timestamp_step(default_params(CodecId::kPcmu)), 160u);
+}
+
+// What a jitter buffer slot must hold (issue #16): every payload our own
+// encoders produce for 20 ms, at the highest Opus bitrate too (RFC 6716
+// §3.4 R2: a frame is at most 1275 bytes, plus the TOC byte).
+TEST(CodecPayloadSize, EncodersNeverExceedTheLargestPayloadAJitterBufferKeeps) {
+  EXPECT_EQ(max_payload_bytes(default_params(CodecId::kPcmu)), 160u);
+  EXPECT_EQ(max_payload_bytes(default_params(CodecId::kPcma)), 160u);
+  EXPECT_EQ(max_payload_bytes(default_params(CodecId::kG722)), 160u);
+  EXPECT_EQ(max_payload_bytes(default_params(CodecId::kOpus)), 1276u);
+  EXPECT_EQ(jitter_frame_budget(default_params(CodecId::kPcmu)), 160u);
+  EXPECT_EQ(jitter_frame_budget(default_params(CodecId::kOpus)), 320u);  // 128 kbit/s
+  CodecParams loud_opus = opus_at(48000);
+  loud_opus.bitrate = 510000;
+  loud_opus.complexity = 10;
+  for (const CodecParams& p : {default_params(CodecId::kPcmu), default_params(CodecId::kPcma),
+                               default_params(CodecId::kG722), loud_opus}) {
+    SCOPED_TRACE(codec_name(p.id));
+    auto enc = make_encoder(p);
+    ToneGenerator tones(p.sample_rate, {440.0, 1250.0, 3100.0, 7000.0}, 7000.0);
+    Frame f;
+    std::array<uint8_t, kMaxPayloadBytes> buf{};
+    size_t largest = 0;
+    for (int i = 0; i < 50; ++i) {
+      tones.next_frame(f);
+      largest = std::max(largest, enc->encode(f, buf));
+    }
+    EXPECT_GT(largest, 0u);
+    EXPECT_LE(largest, max_payload_bytes(p));
+    if (p.id == CodecId::kOpus) {
+      EXPECT_GT(largest, jitter_frame_budget(p)) << "a burst above the arena's budget";
+    }
+  }
 }
 
 }  // namespace

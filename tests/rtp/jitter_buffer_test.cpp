@@ -89,7 +89,7 @@ class Simulation {
       }
       out.push_back(p);
       max_depth_ms_ = std::max(max_depth_ms_, jb_.current_depth_ms());
-      EXPECT_LE(jb_.size(), JitterBuffer::kCapacity);
+      EXPECT_LE(jb_.size(), jb_.capacity());
     }
     return out;
   }
@@ -419,7 +419,7 @@ TEST(JitterBuffer, TimelineJumpNeedsTwoPacketsInSequenceToReset) {
 
 TEST(JitterBuffer, OversizedPayloadIsRefused) {
   JitterBuffer jb({}, 8000, 160);
-  std::vector<uint8_t> big(JitterBuffer::kMaxPayload + 1);
+  std::vector<uint8_t> big(jb.max_payload() + 1);
   JitterPacket p;
   p.payload = big;
   EXPECT_EQ(jb.insert(p, Clock::now()), InsertResult::kTooLarge);
@@ -568,7 +568,7 @@ TEST(JitterBuffer, RandomGarbageHeadersNeverBreakInvariants) {
         ASSERT_LE(s.payload.size(), 64u);
       }
     }
-    ASSERT_LE(jb.size(), JitterBuffer::kCapacity);
+    ASSERT_LE(jb.size(), jb.capacity());
     ASSERT_GE(jb.current_depth_ms(), 0.0);
     ASSERT_LE(jb.target_delay_ms(), 300.0);
   }
