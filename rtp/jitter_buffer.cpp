@@ -102,6 +102,7 @@ void JitterBuffer::reset() {
   transit_next_ = 0;
   since_recompute_ = 0;
   have_jump_candidate_ = false;
+  late_run_ = 0;
   target_samples_ = ms_to_samples(config_.initial_delay_ms, clock_rate_);
 }
 
@@ -306,6 +307,32 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
     frame = 0;
   }
   have_jump_candidate_ = false;
+
+  if (frame < play_frame_ && count_ == 0 && in_silence_ && !was_reset) {
+    // Nothing buffered and every packet late, paced as the sender sends: it
+    // paused without advancing its timestamp (RFC 3550 §5.1 says it should)
+    // and its timeline now lags our playout by the pause. The delay estimate
+    // would take seconds to catch up while everything is dropped; three such
+    // packets in sequence re-anchor the playout on them instead. Nothing is
+    // cut: the buffer is empty and the room hears silence meanwhile.
+    const bool paced = arrival - late_run_arrival_ >= std::chrono::milliseconds(10);
+    late_run_ = late_run_ > 0 && ext_seq == late_run_seq_ + 1 && paced ? late_run_ + 1 : 1;
+    late_run_seq_ = ext_seq;
+    late_run_arrival_ = arrival;
+    if (late_run_ >= 3) {
+      late_run_ = 0;
+      ++stats_.stale_resyncs;
+      ++stats_.resets;
+      reset();
+      start(packet, arrival);
+      was_reset = true;
+      ext_ts = unwrap_timestamp(packet.timestamp);
+      ext_seq = unwrap_sequence(packet.sequence);
+      frame = 0;
+    }
+  } else {
+    late_run_ = 0;
+  }
   // Every packet on the timeline informs the delay estimate, late ones most of all.
   note_transit(samples_since_epoch(arrival) - (ext_ts - base_ts_));
 

@@ -120,6 +120,7 @@ struct JitterStats {
   uint64_t no_room = 0;  // refused: the payload arena had no room left
   uint64_t resets = 0;  // SSRC changes and timeline jumps
   uint64_t ssrc_changes = 0;
+  uint64_t stale_resyncs = 0;  // resets for a sender whose timeline fell behind
   uint64_t slots_packet = 0;
   uint64_t slots_lost = 0;
   uint64_t slots_silence = 0;
@@ -237,6 +238,12 @@ class JitterBuffer {
   size_t count_ = 0;
   bool have_jump_candidate_ = false;
   int64_t jump_candidate_seq_ = 0;
+  // Late packets in sequence, each paced at least half a frame after the
+  // previous one, while nothing is buffered: a sender that resumed without
+  // advancing its timestamp over a pause (see insert()).
+  uint32_t late_run_ = 0;
+  int64_t late_run_seq_ = 0;
+  Clock::time_point late_run_arrival_{};
   bool phase_pending_ = false;  // started, not yet pulled: place frame 0 at the first pull
 
   // Transit window (samples, window_ of them in storage_; 32 bits hold

@@ -417,6 +417,54 @@ TEST(JitterBuffer, TimelineJumpNeedsTwoPacketsInSequenceToReset) {
   EXPECT_EQ(sim.jb().stats().resets, 1u);
 }
 
+TEST(JitterBuffer, ASenderResumingWithAFrozenTimestampIsHeardWithinAFewFrames) {
+  // 50 frames, a 600 ms pause during which the sender's timestamp does not
+  // advance (a gateway that stops its clock on silence), then 50 more,
+  // paced at 20 ms but now 30 frames behind our playout.
+  Simulation sim;
+  for (uint32_t i = 0; i < 100; ++i) {
+    Scripted s{i, static_cast<uint16_t>(i), i * 160};
+    s.marker = i == 0;
+    s.arrival = sim.start() + milliseconds(20 * (i < 50 ? i : i + 30) + 3);
+    sim.add(s);
+  }
+  const auto out = sim.run(140);
+  const auto idx = played_indices(out);
+  // The first talkspurt whole, then the second from its fourth packet on
+  // (three late packets in sequence re-anchor the playout).
+  ASSERT_GE(idx.size(), 96u);
+  EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
+  EXPECT_EQ(idx.back(), 99u);
+  EXPECT_EQ(sim.jb().stats().stale_resyncs, 1u);
+  // Heard within a few frames of the first resumed packet's arrival (tick 80).
+  size_t first_after = 0;
+  for (size_t t = 80; t < out.size(); ++t) {
+    if (out[t].kind == SlotKind::kPacket && out[t].index >= 50) {
+      first_after = t;
+      break;
+    }
+  }
+  EXPECT_GT(first_after, 0u);
+  EXPECT_LE(first_after, 80u + 6u);
+}
+
+TEST(JitterBuffer, ALateBurstAfterASpikeDoesNotReanchor) {
+  // A 200 ms delay spike: the buffer runs dry, then the held packets arrive
+  // back to back (not paced). They are late and dropped as before; the
+  // stream continues on its own timeline without a resync.
+  Simulation sim;
+  for (uint32_t i = 0; i < 100; ++i) {
+    Scripted s{i, static_cast<uint16_t>(i), i * 160};
+    s.marker = i == 0;
+    const uint32_t sent = 20 * i;
+    // Frames 40..49 are held until 1,000 ms + 1 ms apart.
+    s.arrival = sim.start() + milliseconds(i >= 40 && i < 50 ? 1000 + (i - 40) / 5 : sent + 3);
+    sim.add(s);
+  }
+  sim.run(130);
+  EXPECT_EQ(sim.jb().stats().stale_resyncs, 0u);
+}
+
 TEST(JitterBuffer, OversizedPayloadIsRefused) {
   JitterBuffer jb({}, 8000, 160);
   std::vector<uint8_t> big(jb.max_payload() + 1);
