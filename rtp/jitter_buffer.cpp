@@ -283,6 +283,16 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
   int64_t ext_ts = unwrap_timestamp(packet.timestamp);
   int64_t ext_seq = unwrap_sequence(packet.sequence);
   int64_t frame = floor_div(ext_ts - base_ts_ + spt_ / 2, spt_);
+  // A new timeline starting at this packet (its frame 0).
+  const auto restart = [&] {
+    ++stats_.resets;
+    reset();
+    start(packet, arrival);
+    was_reset = true;
+    ext_ts = unwrap_timestamp(packet.timestamp);
+    ext_seq = unwrap_sequence(packet.sequence);
+    frame = 0;
+  };
 
   if (frame < play_frame_ - kJumpFrames || frame > play_frame_ + kJumpFrames) {
     // Far off the timeline. Two in sequence mean the sender restarted its
@@ -298,13 +308,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
       ++stats_.too_early;
       return InsertResult::kTooEarly;
     }
-    ++stats_.resets;
-    reset();
-    start(packet, arrival);
-    was_reset = true;
-    ext_ts = unwrap_timestamp(packet.timestamp);
-    ext_seq = unwrap_sequence(packet.sequence);
-    frame = 0;
+    restart();
   }
   have_jump_candidate_ = false;
 
@@ -322,13 +326,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
     if (late_run_ >= 3) {
       late_run_ = 0;
       ++stats_.stale_resyncs;
-      ++stats_.resets;
-      reset();
-      start(packet, arrival);
-      was_reset = true;
-      ext_ts = unwrap_timestamp(packet.timestamp);
-      ext_seq = unwrap_sequence(packet.sequence);
-      frame = 0;
+      restart();
     }
   } else {
     late_run_ = 0;
