@@ -28,6 +28,7 @@
 #include "focus/ops/metrics.hpp"
 #include "focus/ops/options.hpp"
 #include "focus/server.hpp"
+#include "rtp/srtp.hpp"
 #include "signaling/asio.hpp"
 
 #include <spdlog/spdlog.h>
@@ -107,6 +108,7 @@ void print_summary(chorus::focus::Server& server, const Options& options, const 
       options.only_listed_rooms ? " (only those)" : "", options.accounts.size(),
       options.admin_port == 0 ? std::string("off")
                               : options.admin_address + ":" + std::to_string(options.admin_port));
+  spdlog::info("SRTP: {}", chorus::rtp::srtp_backend());
   const std::string host = server.stack().sent_by(chorus::sip::TransportKind::kUdp);
   banner.line("dial sip:<room>@" + host + " to join a conference (e.g. sip:demo@" + host +
               "); OPTIONS sip:" + host + " shows what the focus supports");

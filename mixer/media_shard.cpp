@@ -463,6 +463,10 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
     // RFC 3551 §4.1: the marker bit flags the first packet after a gap.
     m.sending = m.stream->send(m.payload_type, payload, m.timestamp_step, !m.sending);
   }
+  // One send batch per room: this room's packets (and any RTCP its streams
+  // queued this tick) leave now, not after every other room of the shard is
+  // mixed, so a room's delay does not grow with its shard's load (issue #16).
+  for (size_t i = 0; i < conf.size(); ++i) room.by_index[i]->stream->flush();
   if (config_.level_interval_ticks != 0 && tick % config_.level_interval_ticks == 0) {
     for (size_t i = 0; i < conf.size(); ++i) {
       if (!conf.talking(i)) continue;

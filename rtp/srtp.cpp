@@ -155,6 +155,14 @@ std::string_view srtp_library_version() {
   return srtp_get_version_string();
 }
 
+#ifndef CHORUS_SRTP_BACKEND
+#define CHORUS_SRTP_BACKEND "libsrtp2 (backend not recorded by the build)"
+#endif
+
+std::string_view srtp_backend() {
+  return CHORUS_SRTP_BACKEND;
+}
+
 std::optional<SrtpSession> SrtpSession::create(SrtpSuite suite, std::span<const uint8_t> key_salt,
                                                Direction direction) {
   srtp_t ctx = create_ctx(suite, key_salt, direction);

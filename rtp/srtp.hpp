@@ -24,6 +24,10 @@ size_t srtp_key_salt_size(SrtpSuite suite);
 bool srtp_suite_supported(SrtpSuite suite);
 // libsrtp's own version string, e.g. "libsrtp2 2.5.0".
 std::string_view srtp_library_version();
+// Which libsrtp2 build is linked and on which crypto, e.g. "libsrtp2 2.5.0-3
+// on OpenSSL, static (Debian source)" or the system package on NSS (CMake's
+// choice: deploy/build-libsrtp2).
+std::string_view srtp_backend();
 
 // Why the last call on a session failed.
 enum class SrtpError : uint8_t { kNone, kMalformed, kAuthFailed, kReplay, kNoSpace, kOther };

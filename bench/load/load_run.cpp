@@ -580,7 +580,8 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       ",\"participants_per_room\":" + std::to_string(per_room_) +
       ",\"participants_up\":" + std::to_string(s.participants_up) +
       ",\"codec\":" + quoted(mixer::codec_name(options_.codec)) +
-      ",\"srtp\":" + (options_.srtp ? "true" : "false") +
+      ",\"srtp\":" + (options_.srtp ? "true" : "false") + ",\"srtp_suite\":" +
+      (options_.srtp ? quoted(rtp::srtp_suite_name(options_.srtp_suite)) : std::string("null")) +
       ",\"talkers\":" + std::to_string(std::min(options_.talkers, per_room_)) +
       ",\"seconds\":" + fixed(s.seconds, 2) +
       ",\"sip\":{\"invites\":" + std::to_string(sip.invites) +

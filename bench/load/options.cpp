@@ -39,6 +39,8 @@ std::string usage() {
          "  --codec NAME           pcmu | pcma | g722 | opus (default pcmu)\n"
          "  --opus-complexity N    0..10 (default 5)\n"
          "  --srtp                 offer RTP/SAVP with a=crypto AES_CM_128_HMAC_SHA1_80\n"
+         "  --srtp-suite NAME      the a=crypto suite (implies --srtp): AES_CM_128_HMAC_SHA1_80\n"
+         "                         or AEAD_AES_128_GCM\n"
          "  --levels               send RFC 6464 audio levels (a=extmap)\n"
          "  --duration S           seconds of audio after set-up (default 10)\n"
          "  --talkers K            participants per room sending tone (default all)\n"
@@ -107,6 +109,14 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       if (!number(o.opus_complexity, 0, 10)) return bad("0..10");
     } else if (flag == "--srtp") {
       o.srtp = true;
+    } else if (flag == "--srtp-suite") {
+      const auto suite = value() ? rtp::srtp_suite_from_name(arg) : std::nullopt;
+      if (!suite || (*suite != rtp::SrtpSuite::kAesCm128HmacSha1_80 &&
+                     *suite != rtp::SrtpSuite::kAeadAes128Gcm)) {
+        return bad("AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM");
+      }
+      o.srtp = true;
+      o.srtp_suite = *suite;
     } else if (flag == "--levels") {
       o.levels = true;
     } else if (flag == "--duration") {

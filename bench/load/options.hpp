@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "mixer/codec.hpp"
+#include "rtp/srtp.hpp"
 
 namespace chorus::load {
 
@@ -37,6 +38,8 @@ struct Options {
   mixer::CodecId codec = mixer::CodecId::kPcmu;
   int opus_complexity = 5;
   bool srtp = false;
+  // --srtp-suite: AES_CM_128_HMAC_SHA1_80 (default) or AEAD_AES_128_GCM (RFC 7714).
+  rtp::SrtpSuite srtp_suite = rtp::SrtpSuite::kAesCm128HmacSha1_80;
   bool levels = false;  // RFC 6464 audio-level header extension on what we send
   double duration_s = 10.0;
   int talkers = -1;  // per room; -1 = everyone

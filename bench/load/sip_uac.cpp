@@ -132,8 +132,9 @@ std::string SipUac::offer(const Participant& p) const {
   sdp += "a=ptime:20\r\n";
   if (options_.levels) sdp += "a=extmap:1 " + std::string(sdp::kAudioLevelUri) + "\r\n";
   if (options_.srtp) {
-    sdp +=
-        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + sdp::base64_encode(p.local_key()) + "\r\n";
+    sdp += "a=crypto:1 " + std::string(rtp::srtp_suite_name(options_.srtp_suite)) + " inline:" +
+           sdp::base64_encode(p.local_key().first(rtp::srtp_key_salt_size(options_.srtp_suite))) +
+           "\r\n";
   }
   sdp += "a=sendrecv\r\n";
   return sdp;
@@ -227,7 +228,7 @@ bool SipUac::apply_answer(Participant& p, const sip::Message& ok) {
       address = std::string(line.substr(9));
     } else if (line.starts_with("a=crypto:") && !crypto) {
       auto parsed = sdp::parse_crypto(line.substr(9));
-      if (parsed && parsed->known_suite() == sdp::CryptoSuite::kAesCm128HmacSha1_80 &&
+      if (parsed && rtp::srtp_suite_from_name(parsed->suite) == options_.srtp_suite &&
           !parsed->keys.empty()) {
         crypto = std::move(parsed.value());
       }
@@ -252,10 +253,12 @@ bool SipUac::apply_answer(Participant& p, const sip::Message& ok) {
   }
   if (options_.srtp) {
     if (!crypto) {
-      last_error_ = "answer without an AES_CM_128_HMAC_SHA1_80 a=crypto";
+      last_error_ = "answer without an " + std::string(rtp::srtp_suite_name(options_.srtp_suite)) +
+                    " a=crypto";
       return false;
     }
-    if (!p.set_srtp(rtp::SrtpSuite::kAesCm128HmacSha1_80, p.local_key(),
+    if (!p.set_srtp(options_.srtp_suite,
+                    p.local_key().first(rtp::srtp_key_salt_size(options_.srtp_suite)),
                     crypto->keys.front().key_salt)) {
       last_error_ = "libsrtp refused the keys";
       return false;

@@ -29,6 +29,19 @@
 
 namespace chorus::mixer::testing {
 
+// A UDP socket bound to an ephemeral port of 127.0.0.1; its port in `port`.
+inline int loopback_udp_socket(uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 class LoopbackMember {
  public:
   // `command` names the conference, participant, codec and payload type;
@@ -100,14 +113,7 @@ class LoopbackMember {
 class Caller {
  public:
   explicit Caller(double freq) : freq_(freq) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = loopback_udp_socket(port_);
     ::fcntl(fd_, F_SETFL, O_NONBLOCK);
     encoder_ = make_encoder(default_params(CodecId::kPcmu));
     decoder_ = make_decoder(default_params(CodecId::kPcmu));

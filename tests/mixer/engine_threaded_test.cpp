@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <thread>
 #include <vector>
@@ -253,6 +255,117 @@ TEST(Engine, FanOutCommandsToASpanningConferenceCompleteOnce) {
   EXPECT_EQ(engine.shard_status(0).members + engine.shard_status(1).members, 0u);
   EXPECT_EQ(engine.shard_status(0).streams + engine.shard_status(1).streams, 0u);
   EXPECT_EQ(engine.parts(5), 0u);
+}
+
+// A listener's socket that keeps each datagram's kernel receive time
+// (SO_TIMESTAMPNS, set as loopback delivers it, i.e. when the shard sent it).
+class TimedSink {
+ public:
+  TimedSink() {
+    fd_ = testing::loopback_udp_socket(port_);
+    const int on = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    ::fcntl(fd_, F_SETFL, O_NONBLOCK);
+  }
+  ~TimedSink() { ::close(fd_); }
+  TimedSink(const TimedSink&) = delete;
+  TimedSink& operator=(const TimedSink&) = delete;
+  uint16_t port() const { return port_; }
+  // Appends the receive time (ns, CLOCK_REALTIME) of every datagram waiting.
+  void drain(std::vector<int64_t>& times) const {
+    for (;;) {
+      std::array<uint8_t, 2048> buf{};
+      iovec iov{buf.data(), buf.size()};
+      alignas(cmsghdr) std::array<uint8_t, 128> control{};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      if (::recvmsg(fd_, &msg, 0) <= 0) return;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts{};
+          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          times.push_back(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
+        }
+      }
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// A room's packets leave as soon as that room is mixed, not at the end of
+// the shard's tick (issue #16): with two rooms whose members were attached
+// alternately, every tick's packets arrive room by room, never interleaved
+// in attach order as one end-of-tick flush of all streams would send them.
+TEST(Engine, EachRoomsPacketsLeaveTogetherAsSoonAsItIsMixed) {
+  Engine engine(testing::loopback_engine(testing::test_port_base(35000, 100), 100));
+  engine.start();
+  EventLog log(engine);
+  // One talker per room (its packets come back to it and are not watched),
+  // then two listeners per room, attached A, B, A, B.
+  std::vector<std::unique_ptr<Caller>> talkers;
+  std::vector<std::unique_ptr<TimedSink>> sinks;  // 0, 2: room 1; 1, 3: room 2
+  std::vector<CommandId> adds;
+  for (ConferenceId room : {1u, 2u}) {
+    talkers.push_back(std::make_unique<Caller>(room == 1 ? 500.0 : 900.0));
+    const auto id = engine.submit(testing::pcmu_add(room, 10 * room, talkers.back()->port()));
+    ASSERT_TRUE(id.has_value());
+    adds.push_back(*id);
+  }
+  for (ParticipantId p = 0; p < 4; ++p) {
+    sinks.push_back(std::make_unique<TimedSink>());
+    const ConferenceId room = p % 2 == 0 ? 1 : 2;
+    const auto id = engine.submit(testing::pcmu_add(room, 100 + p, sinks.back()->port()));
+    ASSERT_TRUE(id.has_value());
+    adds.push_back(*id);
+  }
+  for (size_t i = 0; i < adds.size(); ++i) {
+    const auto done = log.wait(adds[i]);
+    ASSERT_TRUE(done.has_value());
+    ASSERT_EQ(done->kind, Event::Kind::kDone) << failure_name(done->failure);
+    if (i < talkers.size()) talkers[i]->set_mixer_port(static_cast<uint16_t>(done->value));
+  }
+  // Arrival times of the listeners' packets, each tagged with its room.
+  std::vector<std::pair<int64_t, int>> arrivals;
+  auto next = std::chrono::steady_clock::now();
+  for (int t = 0; t < 50; ++t) {
+    for (auto& talker : talkers) talker->send_frame();
+    next += std::chrono::milliseconds(20);
+    std::this_thread::sleep_until(next);
+    for (auto& talker : talkers) talker->receive(false);
+    for (size_t i = 0; i < sinks.size(); ++i) {
+      std::vector<int64_t> times;
+      sinks[i]->drain(times);
+      for (int64_t at : times) arrivals.emplace_back(at, static_cast<int>(i % 2));
+    }
+  }
+  std::sort(arrivals.begin(), arrivals.end());
+  // Ticks are 20 ms apart and one tick's sends take well under 5 ms: split
+  // the arrivals at gaps over 5 ms and count, in each tick that reached all
+  // four listeners, how often the room changes from one packet to the next.
+  size_t full_ticks = 0;
+  size_t grouped = 0;
+  for (size_t begin = 0; begin < arrivals.size();) {
+    size_t end = begin + 1;
+    while (end < arrivals.size() && arrivals[end].first - arrivals[end - 1].first < 5'000'000)
+      ++end;
+    if (end - begin == 4) {
+      ++full_ticks;
+      size_t changes = 0;
+      for (size_t k = begin + 1; k < end; ++k)
+        changes += arrivals[k].second != arrivals[k - 1].second;
+      grouped += changes == 1 ? 1 : 0;
+    }
+    begin = end;
+  }
+  ASSERT_GE(full_ticks, 20u) << arrivals.size() << " packets";
+  // Interleaved sending changes room at every packet (3 changes a tick).
+  EXPECT_GE(grouped, full_ticks * 9 / 10) << grouped << " of " << full_ticks;
 }
 
 TEST(Engine, ZeroShardsMeansOnePerCore) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -89,14 +90,35 @@ TEST(Srtp, ReportsLibraryAndSupportedSuites) {
   for (SrtpSuite s : kAllSuites) {
     if (srtp_suite_supported(s)) supported += std::string(srtp_suite_name(s)) + " ";
   }
-  std::printf("libsrtp: %s; supported suites: %s\n", std::string(srtp_library_version()).c_str(),
+  std::printf("libsrtp: %s (%s); supported suites: %s\n",
+              std::string(srtp_library_version()).c_str(), std::string(srtp_backend()).c_str(),
               supported.c_str());
   ::testing::Test::RecordProperty("libsrtp", std::string(srtp_library_version()));
+  ::testing::Test::RecordProperty("srtp_backend", std::string(srtp_backend()));
   ::testing::Test::RecordProperty("srtp_suites", supported);
   EXPECT_FALSE(srtp_library_version().empty());
   // AES-CM is in every libsrtp build.
   EXPECT_TRUE(srtp_suite_supported(SrtpSuite::kAesCm128HmacSha1_80));
   EXPECT_TRUE(srtp_suite_supported(SrtpSuite::kAesCm128HmacSha1_32));
+}
+
+// The OpenSSL build is linked statically: the system's NSS-backed libsrtp2
+// must not be mapped beside it (its symbols would shadow or be shadowed by
+// ours), and GCM, which needs a crypto backend, must work.
+TEST(Srtp, OpenSslBuildIsTheOnlyLibsrtpInTheProcess) {
+  const std::string backend(srtp_backend());
+  if (backend.find("OpenSSL") == std::string::npos) {
+    GTEST_SKIP() << "system libsrtp2 in use: " << backend;
+  }
+  std::ifstream maps("/proc/self/maps");
+  ASSERT_TRUE(maps.good());
+  std::string line;
+  while (std::getline(maps, line)) {
+    EXPECT_EQ(line.find("libsrtp2.so"), std::string::npos) << line;
+    EXPECT_EQ(line.find("libnss3.so"), std::string::npos) << line;
+  }
+  EXPECT_TRUE(srtp_suite_supported(SrtpSuite::kAeadAes128Gcm));
+  EXPECT_TRUE(srtp_suite_supported(SrtpSuite::kAeadAes256Gcm));
 }
 
 TEST(Srtp, KnownAnswerRtpAesCm128HmacSha1_80) {
