@@ -1,5 +1,7 @@
 #include "mixer/engine.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <exception>
 #include <limits>
@@ -9,13 +11,29 @@
 
 namespace chorus::mixer {
 
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.empty()) {
+    for (unsigned cpu = 0; cpu < std::max(std::thread::hardware_concurrency(), 1u); ++cpu)
+      cpus.push_back(static_cast<int>(cpu));
+  }
+  return cpus;
+}
+
 namespace {
 
 constexpr size_t kNone = std::numeric_limits<size_t>::max();
 
 size_t shard_total(size_t configured) {
   if (configured != 0) return configured;
-  return std::max<size_t>(std::thread::hardware_concurrency(), 1);
+  return std::max<size_t>(allowed_cpus().size(), 1);
 }
 
 }  // namespace
@@ -26,10 +44,11 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   const uint32_t last = config_.shard.port_last;
   const uint32_t span = (last - first + 1) / static_cast<uint32_t>(n);
   shards_.resize(n);
+  const std::vector<int> cpus = allowed_cpus();
   for (size_t i = 0; i < n; ++i) {
     rtp::ShardConfig c = config_.shard;
     c.index = static_cast<uint32_t>(i);
-    if (config_.pin_shards) c.cpu = static_cast<int>(i % shard_total(0));
+    if (config_.pin_shards) c.cpu = cpus[i % cpus.size()];
     c.port_first = static_cast<uint16_t>(first + span * i);
     c.port_last = static_cast<uint16_t>(i + 1 == n ? last : first + span * (i + 1) - 1);
     ShardSlot& slot = shards_[i];

@@ -20,10 +20,15 @@
 
 namespace chorus::mixer {
 
+// The CPUs this process may run on (sched_getaffinity: taskset, a cgroup
+// cpuset), in ascending order; every online CPU when that call fails.
+std::vector<int> allowed_cpus();
+
 struct EngineConfig {
-  // 0 = std::thread::hardware_concurrency() (at least 1).
+  // 0 = one per CPU the process may run on (allowed_cpus(), at least 1).
   size_t shards = 2;
-  // Shard i pinned to CPU i mod hardware_concurrency() (shard.cpu ignored).
+  // Shard i pinned to the (i mod n)-th of the n allowed CPUs, so a taskset
+  // or cpuset around the process is honoured (shard.cpu ignored).
   bool pin_shards = false;
   // Template for every shard; the port range is split evenly between them.
   rtp::ShardConfig shard;

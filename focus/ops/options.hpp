@@ -139,7 +139,7 @@ struct Options {
   // No RTP/RTCP from a member for this long ends its call with BYE.
   std::chrono::milliseconds rtp_timeout{30000};
   // Media shard threads of the mixer engine; 0 (the default) means one shard
-  // per core (std::thread::hardware_concurrency(), at least 1), resolved by
+  // per CPU the process may run on (mixer::allowed_cpus(), at least 1), resolved by
   // the engine. At most kMaxMediaShards.
   size_t media_shards = 0;
   // Shard threads on SCHED_FIFO at this priority (1..99; 0, the default:

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -372,7 +373,36 @@ TEST(Engine, ZeroShardsMeansOnePerCore) {
   EngineConfig config = testing::loopback_engine(testing::test_port_base(44000, 100), 100, 0);
   config.shard.buffer_count = 64;  // not started: keep each shard small
   Engine engine(config);
-  EXPECT_EQ(engine.shard_count(), std::max<size_t>(std::thread::hardware_concurrency(), 1));
+  EXPECT_EQ(engine.shard_count(), std::max<size_t>(allowed_cpus().size(), 1));
+}
+
+// Pinning follows the process's own CPU set: run on the last allowed CPU
+// only (as `taskset -c N` would), every shard is pinned to that CPU, never
+// to CPU 0 or to a CPU the set excludes.
+TEST(Engine, PinnedShardsStayInsideTheProcessCpuSet) {
+  const std::vector<int> all = allowed_cpus();
+  ASSERT_FALSE(all.empty());
+  cpu_set_t before;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof before, &before), 0);
+  cpu_set_t only;
+  CPU_ZERO(&only);
+  CPU_SET(all.back(), &only);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof only, &only), 0);
+  EXPECT_EQ(allowed_cpus(), std::vector<int>{all.back()});
+  EngineConfig config = testing::loopback_engine(testing::test_port_base(35000, 100), 100, 2);
+  config.pin_shards = true;
+  config.shard.buffer_count = 64;
+  {
+    Engine engine(config);
+    engine.start();
+    for (size_t i = 0; i < engine.shard_count(); ++i) {
+      const ShardStatus st = engine.shard_status(i);
+      EXPECT_EQ(st.cpu, all.back()) << i;
+      EXPECT_EQ(st.pin_error, 0) << i;
+    }
+    engine.stop();
+  }
+  ASSERT_EQ(::sched_setaffinity(0, sizeof before, &before), 0);
 }
 
 }  // namespace
