@@ -79,6 +79,10 @@ class UdpSendQueue {
   // datagrams the kernel refused. Buffers go back to the pool.
   size_t flush(int fd);
   size_t queued() const { return count_; }
+  // The io_uring path (rtp/uring_io.hpp): the caller sends these messages
+  // itself, then release()s the buffers once every send has completed.
+  std::span<const mmsghdr> messages() const { return {msgs_.data(), count_}; }
+  void release();
 
  private:
   BufferPool& pool_;
