@@ -82,9 +82,11 @@ struct ShardConfig {
   // realtime_error() / pin_error().
   int realtime_priority = 0;
   int cpu = -1;
-  // Socket I/O: recvmmsg/sendmmsg per socket (kMmsg), or io_uring when the
-  // start-up probe passes (kAuto, kUring). See bench/RESULTS.md, issue #16.
-  IoBackend io = IoBackend::kMmsg;
+  // Socket I/O: io_uring when the start-up probe passes (kAuto, kUring), or
+  // recvmmsg/sendmmsg per socket (kMmsg, and wherever the probe fails).
+  // kAuto: io_uring cost 0.65-0.82 of the CPU per participant (bench/RESULTS.md,
+  // issue #16).
+  IoBackend io = IoBackend::kAuto;
   // Tests: the io_uring probe fails as where the kernel refuses io_uring.
   bool test_uring_unavailable = false;
 };
