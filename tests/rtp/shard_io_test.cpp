@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "rtp/shard.hpp"
 #include "tests/rtp/shard_test_support.hpp"
@@ -124,6 +125,27 @@ TEST_P(ShardIo, AStreamClosedWithDatagramsInFlightNeverFeedsItsSuccessor) {
   EXPECT_EQ(s.packets_received, kPackets);
   EXPECT_EQ(later.packets_received, kPackets);
   EXPECT_EQ(later.remote_ssrc, 0xBEEFu);
+}
+
+// A datagram larger than a receive buffer (2048 bytes) is cut by the kernel
+// (MSG_TRUNC): dropped and counted as malformed, and the packets around it
+// still arrive.
+TEST_P(ShardIo, ADatagramLargerThanABufferIsCountedAsTruncated) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  testing::Driver driver(shard);
+  shard.start();
+  const uint16_t port = open_via_command(driver, 1);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  std::vector<uint8_t> huge(3000, 0x80);
+  peer.send_to(port, make_rtp(0, 1, 160, 0x55, kPayload, true));
+  peer.send_to(port, huge);
+  peer.send_to(port, make_rtp(0, 2, 320, 0x55, kPayload));
+  const StreamStats s = stats_until(driver, 1, [](const StreamStats& st) {
+    return st.packets_received >= 2 && st.drops.malformed >= 1;
+  });
+  EXPECT_EQ(s.packets_received, 2u);
+  EXPECT_EQ(s.drops.malformed, 1u);
 }
 
 // The probe's verdict: media.io = "mmsg" never tries io_uring; "uring" with
