@@ -4,10 +4,11 @@
 
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
-#include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
+#include "focus/rooms/media_setup.hpp"
 #include "mixer/engine.hpp"
 #include "mixer/huge_page_pool.hpp"
+#include "rtp/io_backend.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -72,6 +73,7 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   config.shards = options.media_shards;  // 0: one shard per core
   config.pin_shards = options.media_pin_shards;
   config.shard.realtime_priority = options.media_realtime_priority;
+  config.shard.io = rtp::parse_io_backend(options.media_io).value_or(rtp::IoBackend::kMmsg);
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);
@@ -204,6 +206,11 @@ void Server::log_shard_scheduling() {
             "scheduler (grant CAP_SYS_NICE, or set media.realtime_priority = 0)",
             i, st.realtime_priority, std::strerror(st.realtime_error));
       }
+    }
+    if (st.io_error != 0) {
+      spdlog::warn(
+          "media shard {}: io_uring unavailable ({}): using recvmmsg/sendmmsg (media.io = \"{}\")",
+          i, std::strerror(st.io_error), options_.media_io);
     }
     if (st.cpu >= 0) {
       if (st.pin_error == 0) {

@@ -663,6 +663,8 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.realtime_priority = shard.config().realtime_priority;
   st.realtime_error = shard.realtime_error();
   st.pin_error = shard.pin_error();
+  st.io_backend = rtp::io_backend_name(shard.io_backend());
+  st.io_error = shard.io_error();
   st.datagrams_received = shard.datagrams_received();
   st.events_dropped = media.events_dropped();
   st.commands_deferred = slot.deferred;

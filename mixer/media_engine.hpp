@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "mixer/command.hpp"
 #include "mixer/event.hpp"
@@ -38,6 +39,10 @@ struct ShardStatus {
   int realtime_priority = 0;
   int realtime_error = 0;
   int pin_error = 0;
+  // The socket I/O in use ("uring" or "mmsg"), and why io_uring is not when
+  // it was asked for (an errno; 0 otherwise).
+  std::string_view io_backend = "mmsg";
+  int io_error = 0;
   uint64_t datagrams_received = 0;
   uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
   uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full

@@ -26,6 +26,7 @@ MediaShard::MediaShard(rtp::Shard& shard, MediaShardConfig config)
   config_.commands_per_tick = std::max<size_t>(config_.commands_per_tick, 1);
   if (config_.event_ring_capacity != 0) events_->set_capacity(config_.event_ring_capacity);
   backlog_.reserve(config_.commands_per_tick + config_.pending_capacity + 1);
+  room_streams_.reserve(shard_.config().max_streams);
   shard_.set_tick_handler(this);
   shard_.set_stream_observer(this);
 }
@@ -466,7 +467,9 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
   // One send batch per room: this room's packets (and any RTCP its streams
   // queued this tick) leave now, not after every other room of the shard is
   // mixed, so a room's delay does not grow with its shard's load (issue #16).
-  for (size_t i = 0; i < conf.size(); ++i) room.by_index[i]->stream->flush();
+  room_streams_.clear();
+  for (size_t i = 0; i < conf.size(); ++i) room_streams_.push_back(room.by_index[i]->stream.get());
+  shard_.send_now(room_streams_);
   if (config_.level_interval_ticks != 0 && tick % config_.level_interval_ticks == 0) {
     for (size_t i = 0; i < conf.size(); ++i) {
       if (!conf.talking(i)) continue;

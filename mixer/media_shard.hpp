@@ -213,6 +213,9 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   // most what it took from the ring plus what was pending, and no command is
   // taken while this is not empty.
   std::vector<Event> backlog_;
+  // The streams of the room being sent (Shard::send_now); reserved to the
+  // shard's max_streams, so the tick never allocates.
+  std::vector<rtp::Stream*> room_streams_;
   std::unordered_map<ConferenceId, std::unique_ptr<Room>> rooms_;
 
   std::atomic<uint64_t> mix_ticks_{0};

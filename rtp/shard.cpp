@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <stdexcept>
@@ -39,6 +40,14 @@ int checked(int fd, const char* what) {
 Shard::Shard(const ShardConfig& config)
     : config_(config), buffers_(config.buffer_count), receive_batch_(buffers_) {
   config_.miss_budget = std::min(config_.miss_budget, config_.tick_interval);
+  if (config_.io != IoBackend::kMmsg) {
+    // The probe: io_uring with every operation the shard needs, or the
+    // recvmmsg/sendmmsg path (the owner logs io_error()).
+    if (config_.test_uring_unavailable)
+      io_error_ = ENOSYS;
+    else
+      uring_ = UringIo::open(2 * config_.max_streams, buffers_.buffer_size(), io_error_);
+  }
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -55,6 +64,7 @@ Shard::~Shard() {
   // Attached streams belong to their owners (who detach them before freeing).
   for (Stream* stream : streams_) detach_sockets(*stream);
   streams_.clear();
+  uring_.reset();
   for (const int fd : {wake_fd_, timer_fd_, sockets_fd_, epoll_fd_})
     if (fd >= 0) ::close(fd);
 }
@@ -124,12 +134,32 @@ void Shard::loop() {
   }
 }
 
-void Shard::drain_ready() {
+void Shard::take_clock() {
   timespec wall{};
   ::clock_gettime(CLOCK_REALTIME, &wall);
   drain_now_ = Clock::now();
   wall_minus_steady_ = std::chrono::seconds(wall.tv_sec) + std::chrono::nanoseconds(wall.tv_nsec) -
                        drain_now_.time_since_epoch();
+}
+
+Shard::Clock::time_point Shard::arrival(const timespec* kernel_time) const {
+  // The kernel's receive time, within [last tick's drain - 1 s, now]; the
+  // drain time when the timestamp is missing or the wall clock stepped.
+  if (kernel_time == nullptr) return drain_now_;
+  const auto wall =
+      std::chrono::seconds(kernel_time->tv_sec) + std::chrono::nanoseconds(kernel_time->tv_nsec);
+  const Clock::time_point t{std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
+  return t <= drain_now_ && t > drain_now_ - std::chrono::seconds(1) ? t : drain_now_;
+}
+
+void Shard::drain_ready() {
+  take_clock();
+  if (uring_) {
+    uring_->reap(*this);
+    uring_->arm_pending();  // new sockets, and receives the kernel ended
+    uring_->submit();
+    return;
+  }
   std::array<epoll_event, kMaxEvents> ready;
   for (;;) {
     const int n = ::epoll_wait(sockets_fd_, ready.data(), kMaxEvents, 0);
@@ -149,6 +179,7 @@ Stream* Shard::find_stream(StreamId id) {
 }
 
 void Shard::detach_sockets(Stream& stream) {
+  if (uring_) uring_->remove_stream(stream);  // cancels its receives before the sockets close
   // Out of the epoll set before the descriptors close (closing would drop
   // them too, unless a descriptor was duplicated).
   if (stream.rtp_socket().is_open())
@@ -162,6 +193,19 @@ bool Shard::attach(Stream& stream) {
   if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr ||
       !stream.rtp_socket().is_open()) {
     return false;
+  }
+  if (uring_) {
+    // Slots for 2 * max_streams sockets: never short while the table has room.
+    if (!uring_->add_socket(stream, stream.rtp_socket().native_handle(), false) ||
+        (stream.rtcp_socket() != nullptr &&
+         !uring_->add_socket(stream, stream.rtcp_socket()->native_handle(), true))) {
+      uring_->remove_stream(stream);
+      return false;
+    }
+    streams_.push_back(&stream);
+    stream.on_attached(Clock::now());
+    streams_attached_.store(streams_.size(), std::memory_order_relaxed);
+    return true;
   }
   const auto tag = reinterpret_cast<uint64_t>(&stream);
   if (!watch(sockets_fd_, stream.rtp_socket().native_handle(), tag)) return false;
@@ -206,18 +250,11 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
         stream->on_truncated();
         continue;
       }
-      // The kernel's receive time, within [last tick's drain - 1 s, now];
-      // the drain time when the timestamp is missing or the wall clock stepped.
-      Clock::time_point arrival = drain_now_;
       timespec ts{};
-      if (receive_batch_.kernel_time(i, ts)) {
-        const auto wall = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-        const Clock::time_point t{
-            std::chrono::duration_cast<Clock::duration>(wall - wall_minus_steady_)};
-        if (t <= drain_now_ && t > drain_now_ - std::chrono::seconds(1)) arrival = t;
-      }
+      const bool stamped = receive_batch_.kernel_time(i, ts);
       stream->on_datagram(receive_batch_.datagram(i),
-                          endpoint_from_sockaddr(receive_batch_.source(i)), rtcp_socket, arrival);
+                          endpoint_from_sockaddr(receive_batch_.source(i)), rtcp_socket,
+                          arrival(stamped ? &ts : nullptr));
     }
     if (n < UdpReceiveBatch::kBatch) break;  // a short batch means the queue is empty
   }
@@ -266,7 +303,54 @@ void Shard::run_tick(Clock::time_point now) {
   if (tick_handler_ != nullptr) tick_handler_->on_commands(tick_number_);
   for (Stream* stream : streams_) stream->on_tick(now);
   if (tick_handler_ != nullptr) tick_handler_->on_tick(tick_number_, deadline_);
-  for (Stream* stream : streams_) stream->flush();
+  flush_all();
+}
+
+void Shard::send_now(std::span<Stream* const> streams) {
+  if (!uring_) {
+    for (Stream* stream : streams) stream->flush();
+    return;
+  }
+  const size_t before = uring_->sends_in_flight();
+  for (Stream* stream : streams) stream->flush(*uring_);
+  if (uring_->sends_in_flight() != before) uring_->submit();
+}
+
+void Shard::flush_all() {
+  if (!uring_) {
+    for (Stream* stream : streams_) stream->flush();
+    return;
+  }
+  // What no room sent early this tick, then every completion of the tick.
+  const size_t before = uring_->sends_in_flight();
+  for (Stream* stream : streams_) stream->flush(*uring_);
+  if (uring_->sends_in_flight() == 0) return;
+  if (uring_->sends_in_flight() != before) uring_->submit();
+  // MSG_DONTWAIT sends complete within the submit (a full socket buffer is
+  // -EAGAIN, not a wait); the buffers go back to the pool only after their
+  // completions. Receives reaped on the way are delivered as at a drain.
+  take_clock();
+  for (int i = 0; i < 1000 && uring_->sends_in_flight() != 0; ++i) {
+    uring_->reap(*this);
+    if (uring_->sends_in_flight() != 0) uring_->wait(std::chrono::milliseconds(1));
+  }
+  if (uring_->sends_in_flight() != 0) std::abort();  // the kernel still owns pool buffers
+  for (Stream* stream : streams_) stream->sent();
+}
+
+void Shard::on_received(Stream& stream, bool rtcp, std::span<uint8_t> datagram,
+                        const sockaddr_storage& source, const timespec* kernel_time,
+                        bool truncated) {
+  datagrams_.store(datagrams_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (truncated) {
+    stream.on_truncated();
+    return;
+  }
+  stream.on_datagram(datagram, endpoint_from_sockaddr(source), rtcp, arrival(kernel_time));
+}
+
+void Shard::on_sent(Stream& stream, int result) {
+  stream.on_sent(result);
 }
 
 }  // namespace chorus::rtp

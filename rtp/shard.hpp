@@ -24,6 +24,16 @@
 // kernel's receive timestamp (SO_TIMESTAMPNS), so jitter and latching see the
 // real arrival, not the tick. Nothing is lost by waiting: the mixer pulls only
 // on the tick. The io_context only owns the sockets; it never runs.
+//
+// With io_uring (ShardConfig::io, issue #16; rtp/uring_io.hpp) the same tick
+// does the same work in a few system calls for the whole shard: each socket
+// has a multishot recvmsg armed, so datagrams land in a shared buffer ring
+// between ticks without waking the thread, and the drain reaps their
+// completions (with the SO_TIMESTAMPNS arrival time, in arrival order per
+// socket); after the mixer tick every stream's queued datagrams go out as
+// sendmsg SQEs in one io_uring_enter. The probe in the constructor decides:
+// when io_uring is refused (seccomp, io_uring_disabled, an old kernel) the
+// shard keeps recvmmsg/sendmmsg and io_error() says why.
 
 #include <atomic>
 #include <chrono>
@@ -37,12 +47,14 @@
 #include "rtp/buffer_pool.hpp"
 #include "rtp/event.hpp"
 #include "rtp/histogram.hpp"
+#include "rtp/io_backend.hpp"
 #include "rtp/rtcp_scheduler.hpp"
 #include "rtp/spsc_ring.hpp"
 #include "rtp/stream.hpp"
 #include "rtp/stream_config.hpp"
 #include "rtp/tick_handler.hpp"
 #include "rtp/udp_batch.hpp"
+#include "rtp/uring_io.hpp"
 
 namespace chorus::rtp {
 
@@ -70,9 +82,16 @@ struct ShardConfig {
   // realtime_error() / pin_error().
   int realtime_priority = 0;
   int cpu = -1;
+  // Socket I/O: io_uring when the start-up probe passes (kAuto, kUring), or
+  // recvmmsg/sendmmsg per socket (kMmsg, and wherever the probe fails).
+  // kAuto: io_uring cost 0.65-0.82 of the CPU per participant (bench/RESULTS.md,
+  // issue #16).
+  IoBackend io = IoBackend::kAuto;
+  // Tests: the io_uring probe fails as where the kernel refuses io_uring.
+  bool test_uring_unavailable = false;
 };
 
-class Shard {
+class Shard : private UringSink {
  public:
   using Clock = std::chrono::steady_clock;
   using DurationHistogram = Log2Histogram<24>;  // microseconds
@@ -111,6 +130,11 @@ class Shard {
   void retire(std::unique_ptr<Stream> stream);
   Stream* find_stream(StreamId id);
   size_t stream_count() const { return streams_.size(); }
+  // Sends what `streams` (attached ones) queued so far this tick, now rather
+  // than at the tick's end: a room's packets leave as soon as it is mixed.
+  // recvmmsg/sendmmsg: one sendmmsg per socket; io_uring: their sendmsg SQEs
+  // in one submission, completions reaped at the tick's end. Never blocks.
+  void send_now(std::span<Stream* const> streams);
   BufferPool& buffers() { return buffers_; }
 
   // ---- any thread (relaxed counters)
@@ -125,6 +149,10 @@ class Shard {
   // requested), else the errno that refused it.
   int realtime_error() const { return realtime_error_; }
   int pin_error() const { return pin_error_; }
+  // The socket I/O in use (kUring or kMmsg; never kAuto), and why io_uring
+  // is not when it was asked for (an errno; 0 otherwise).
+  IoBackend io_backend() const { return uring_ ? IoBackend::kUring : IoBackend::kMmsg; }
+  int io_error() const { return io_error_; }
 
  private:
   // Applies ShardConfig::realtime_priority and cpu to the calling thread.
@@ -137,6 +165,14 @@ class Shard {
   void run_tick(Clock::time_point now);
   void drain_ready();
   void drain(Stream* stream, bool rtcp_socket);
+  void take_clock();
+  Clock::time_point arrival(const timespec* kernel_time) const;
+  void flush_all();
+  // UringSink
+  void on_received(Stream& stream, bool rtcp, std::span<uint8_t> datagram,
+                   const sockaddr_storage& source, const timespec* kernel_time,
+                   bool truncated) override;
+  void on_sent(Stream& stream, int result) override;
 
   ShardConfig config_;
   boost::asio::io_context io_{1};  // owns the sockets; never run
@@ -156,6 +192,8 @@ class Shard {
 
   BufferPool buffers_;
   UdpReceiveBatch receive_batch_;
+  std::unique_ptr<UringIo> uring_;  // null: recvmmsg/sendmmsg
+  int io_error_ = 0;
   std::vector<Stream*> streams_;  // attached (owned elsewhere); reserved to max_streams
   // Retired streams, freed two ticks later, so that nothing still holding the
   // pointer within the tick that retired it (the mixer, a drain) touches freed

@@ -1,13 +1,13 @@
 #include "rtp/stream.hpp"
 
-#include <memory>
-
 #include <cstdio>
+#include <memory>
 
 #include "rtp/packet.hpp"
 #include "rtp/rtcp.hpp"
 #include "rtp/rtcp_time.hpp"
 #include "rtp/shard.hpp"
+#include "rtp/uring_io.hpp"
 
 namespace chorus::rtp {
 
@@ -380,6 +380,22 @@ void Stream::flush() {
   if (rtp_queue_.queued() != 0) drops_.send_failed += rtp_queue_.flush(rtp_socket_.native_handle());
   if (rtcp_socket_ && rtcp_queue_ && rtcp_queue_->queued() != 0)
     drops_.send_failed += rtcp_queue_->flush(rtcp_socket_->native_handle());
+}
+
+void Stream::flush(UringIo& io) {
+  for (const mmsghdr& m : rtp_queue_.unsubmitted())
+    io.send(*this, rtp_socket_.native_handle(), m.msg_hdr);
+  rtp_queue_.mark_submitted();
+  if (rtcp_socket_ && rtcp_queue_) {
+    for (const mmsghdr& m : rtcp_queue_->unsubmitted())
+      io.send(*this, rtcp_socket_->native_handle(), m.msg_hdr);
+    rtcp_queue_->mark_submitted();
+  }
+}
+
+void Stream::sent() {
+  rtp_queue_.release();
+  if (rtcp_queue_) rtcp_queue_->release();
 }
 
 StreamStats Stream::snapshot(Clock::time_point /*now*/) const {

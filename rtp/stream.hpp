@@ -36,6 +36,7 @@
 namespace chorus::rtp {
 
 class Shard;
+class UringIo;
 
 class Stream {
  public:
@@ -120,6 +121,14 @@ class Stream {
   void on_tick(Clock::time_point now);
   // Sends what was queued this tick: one sendmmsg per socket.
   void flush();
+  // The io_uring path: queues one sendmsg per datagram not yet handed over
+  // on `io` (the shard submits them), each result comes back in on_sent(),
+  // and sent() frees the buffers once every send of the tick has completed.
+  void flush(UringIo& io);
+  void on_sent(int result) {
+    if (result < 0) ++drops_.send_failed;
+  }
+  void sent();
   udp::socket& rtp_socket() { return rtp_socket_; }
   udp::socket* rtcp_socket() { return rtcp_socket_ ? &*rtcp_socket_ : nullptr; }
   void close_sockets();

@@ -126,9 +126,14 @@ size_t UdpSendQueue::flush(int fd) {
       ++sent;
     }
   }
+  release();
+  return refused;
+}
+
+void UdpSendQueue::release() {
   for (size_t i = 0; i < count_; ++i) pool_.release(buffers_[i]);
   count_ = 0;
-  return refused;
+  submitted_ = 0;
 }
 
 }  // namespace chorus::rtp

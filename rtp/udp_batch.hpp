@@ -79,10 +79,20 @@ class UdpSendQueue {
   // datagrams the kernel refused. Buffers go back to the pool.
   size_t flush(int fd);
   size_t queued() const { return count_; }
+  // The io_uring path (rtp/uring_io.hpp): the caller sends the messages not
+  // yet handed over (a stream may be sent early in the tick, by its room,
+  // and again at the tick's end), marks them handed over, and release()s the
+  // buffers once every send has completed.
+  std::span<const mmsghdr> unsubmitted() const {
+    return {msgs_.data() + submitted_, count_ - submitted_};
+  }
+  void mark_submitted() { submitted_ = count_; }
+  void release();
 
  private:
   BufferPool& pool_;
   size_t count_ = 0;
+  size_t submitted_ = 0;        // io_uring: messages [0, submitted_) handed to the kernel
   uint8_t* pending_ = nullptr;  // prepared, not committed
   std::array<uint8_t*, kCapacity> buffers_{};
   std::array<mmsghdr, kCapacity> msgs_{};

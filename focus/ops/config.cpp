@@ -19,6 +19,7 @@
 #include "focus/privileges.hpp"
 #include "mixer/media_shard.hpp"
 #include "mixer/span.hpp"
+#include "rtp/io_backend.hpp"
 #include "signaling/auth/digest_server.hpp"
 #include "signaling/message/uri.hpp"
 
@@ -39,11 +40,12 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 14> kMediaKeys = {"address",
+constexpr std::array<std::string_view, 15> kMediaKeys = {"address",
                                                          "rtp_ports",
                                                          "shards",
                                                          "realtime_priority",
                                                          "pin_shards",
+                                                         "io",
                                                          "rtp_timeout_ms",
                                                          "codecs",
                                                          "srtp",
@@ -385,6 +387,8 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
   reader.read(media, "media.realtime_priority", "realtime_priority",
               options.media_realtime_priority, 0, 99);
   reader.read(media, "media.pin_shards", "pin_shards", options.media_pin_shards);
+  reader.read(media, "media.io", "io", options.media_io, "allowed: \"auto\", \"uring\" or \"mmsg\"",
+              [](const std::string& io) { return rtp::parse_io_backend(io).has_value(); });
   reader.read(media, "media.rtp_timeout_ms", "rtp_timeout_ms", options.rtp_timeout, 100, 3600000);
   reader.read(media, "media.codecs", "codecs", options.codecs, kCodecs, false);
   if (const toml::node* node = media.get("srtp")) {

@@ -145,6 +145,12 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
             &ShardMetrics::streams);
   per_shard("chorus_shard_ports_free", "gauge", "RTP ports left in a media shard's pool.",
             &ShardMetrics::ports_free);
+  w.family("chorus_shard_io_uring", "gauge",
+           "1 when a media shard's sockets use io_uring, 0 for recvmmsg/sendmmsg (media.io).");
+  for (const auto& s : shards) {
+    w.sample("chorus_shard_io_uring", shard_label(s.index),
+             static_cast<uint64_t>(s.io_backend == "uring" ? 1 : 0));
+  }
   w.family("chorus_shard_events_dropped_total", "counter",
            "Notifications from a shard (talkers, levels, statistics) dropped on a full ring.");
   for (const auto& s : shards) {

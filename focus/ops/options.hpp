@@ -148,6 +148,12 @@ struct Options {
   // the focus logs a warning at start-up.
   int media_realtime_priority = 0;
   bool media_pin_shards = false;
+  // Socket I/O of the media shards (issue #16): "auto" (the default: io_uring
+  // when the start-up probe passes), "uring" (io_uring, every socket of a
+  // shard in a few submissions per tick) or "mmsg" (recvmmsg/sendmmsg per
+  // socket and tick). Where io_uring is refused the shards use mmsg and the
+  // focus logs a warning.
+  std::string media_io = "auto";
   // Test hooks, off (0) unless configured: every shard's command ring takes
   // at most this many commands, and the engine's per-shard retry queue at
   // most this many, so that a test from outside the process can make the

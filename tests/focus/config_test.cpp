@@ -101,6 +101,7 @@ rtp_ports = "20000-20999"
 shards = 4
 realtime_priority = 20
 pin_shards = true
+io = "uring"
 rtp_timeout_ms = 5000
 codecs = ["PCMU", "opus"]
 srtp = "required"
@@ -157,6 +158,7 @@ user = "chorus"
   EXPECT_EQ(o.media_shards, 4u);
   EXPECT_EQ(o.media_realtime_priority, 20);
   EXPECT_TRUE(o.media_pin_shards);
+  EXPECT_EQ(o.media_io, "uring");
   EXPECT_EQ(o.rtp_timeout.count(), 5000);
   EXPECT_EQ(o.codecs, (std::vector<std::string>{"PCMU", "opus"}));
   EXPECT_EQ(o.srtp, sdp::SrtpPolicy::kRequired);
@@ -201,6 +203,7 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[media]\nshards = -1\n", {"media.shards", "= -1", "0..64"}},
       {"[media]\nrealtime_priority = 100\n", {"media.realtime_priority", "= 100", "0..99"}},
       {"[media]\npin_shards = 1\n", {"media.pin_shards", "true or false"}},
+      {"[media]\nio = \"epoll\"\n", {"media.io", "\"epoll\"", "\"auto\", \"uring\" or \"mmsg\""}},
       {"[sip]\nslow_room_prefix = \"a b\"\n", {"sip.slow_room_prefix", "\"a b\"", "(off)"}},
       {"[media]\nshards = \"four\"\n", {"media.shards", "\"four\"", "integer"}},
       {"[sip]\nlisten = \"host:99999\"\n", {"sip.listen", "host:99999", "HOST:PORT"}},

@@ -131,6 +131,10 @@ TEST(Metrics, FocusGaugesAndShardOccupancyAreRendered) {
   shard.retry_queue = 2;
   shard.commands_deferred = 5;
   shard.commands_refused = 1;
+  shard.io_backend = "uring";
+  ShardMetrics fallback = shard;  // io_uring refused: recvmmsg/sendmmsg
+  fallback.index = 1;
+  fallback.io_backend = "mmsg";
   FocusMetrics focus;
   focus.calls = 3;
   focus.rooms = 1;
@@ -139,9 +143,11 @@ TEST(Metrics, FocusGaugesAndShardOccupancyAreRendered) {
   focus.transactions = 6;
   focus.media_totals_entries = 3;
   MetricsSnapshot snapshot;
-  snapshot.shards = {shard};
+  snapshot.shards = {shard, fallback};
   snapshot.focus = focus;
   const auto s = parse_exposition(render_metrics(snapshot));
+  EXPECT_EQ(s.at(R"(chorus_shard_io_uring{shard="0"})"), 1);
+  EXPECT_EQ(s.at(R"(chorus_shard_io_uring{shard="1"})"), 0);
   EXPECT_EQ(s.at(R"(chorus_shard_members{shard="0"})"), 3);
   EXPECT_EQ(s.at(R"(chorus_shard_streams{shard="0"})"), 3);
   EXPECT_EQ(s.at(R"(chorus_shard_ports_free{shard="0"})"), 97);

@@ -1,7 +1,7 @@
-// The hot path allocates nothing: a warmed-up shard receiving (recvmmsg),
-// unprotecting SRTP, jitter-buffering, pulling, packetizing, protecting and
-// sending (sendmmsg), with RTCP reports on the way, performs zero operator new
-// calls on its thread over a window of steady-state ticks.
+// The hot path allocates nothing: a warmed-up shard receiving (recvmmsg, or
+// io_uring completions), unprotecting SRTP, jitter-buffering, pulling,
+// packetizing, protecting and sending (sendmmsg, or one io_uring submit), with RTCP reports on the
+// way, performs zero operator new calls on its thread over a window of steady-state ticks.
 //
 // What this does not see: C-level malloc inside libraries. Debian's libsrtp2
 // is built on NSS, which mallocs a cipher context per protect/unprotect (see
@@ -69,10 +69,21 @@ class SteadyEcho : public TickHandler {
   std::atomic<bool> done_{false};
 };
 
-TEST(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
-  ShardConfig config = testing::loopback_config();
+// On both socket I/O paths: recvmmsg/sendmmsg, and io_uring (completions
+// reaped, buffers recycled into the buffer ring, sends submitted at once).
+class ShardAlloc : public ::testing::TestWithParam<IoBackend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == IoBackend::kUring && !testing::uring_available())
+      GTEST_SKIP() << "io_uring unavailable here";
+  }
+};
+
+TEST_P(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
+  ShardConfig config = testing::loopback_config(20, GetParam());
   config.rtcp.min_interval_seconds = 0.2;  // RTCP reports inside the window too
   Shard shard(config);
+  ASSERT_EQ(shard.io_backend(), GetParam());
   SteadyEcho echo(shard);
   testing::Driver driver(shard, &echo);
   shard.start();
@@ -124,6 +135,10 @@ TEST(ShardAlloc, SteadyStateShardPerformsZeroHeapAllocationsPerPacket) {
   EXPECT_EQ(stats->drops.auth_failed, 0u);
   shard.stop();
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ShardAlloc,
+                         ::testing::Values(IoBackend::kMmsg, IoBackend::kUring),
+                         testing::IoBackendParamName());
 
 }  // namespace
 }  // namespace chorus::rtp

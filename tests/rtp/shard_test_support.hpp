@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -106,8 +107,9 @@ inline uint16_t test_port_base() {
   return static_cast<uint16_t>(31000 + (::getpid() % 800) * 40);
 }
 
-inline ShardConfig loopback_config(uint16_t ports = 20) {
+inline ShardConfig loopback_config(uint16_t ports = 20, IoBackend io = IoBackend::kMmsg) {
   ShardConfig c;
+  c.io = io;
   c.bind_address = boost::asio::ip::address_v4::loopback();
   c.port_first = test_port_base();
   c.port_last = static_cast<uint16_t>(c.port_first + ports - 1);
@@ -115,6 +117,23 @@ inline ShardConfig loopback_config(uint16_t ports = 20) {
   c.max_streams = 16;
   return c;
 }
+
+// Whether a shard here gets io_uring when it asks (the probe passes).
+inline bool uring_available() {
+  ShardConfig c;
+  c.io = IoBackend::kUring;
+  c.max_streams = 1;
+  c.buffer_count = 64;
+  return Shard(c).io_backend() == IoBackend::kUring;
+}
+
+// Names a test parameterised over the socket I/O path: ".../mmsg", ".../uring".
+struct IoBackendParamName {
+  template <class ParamInfo>
+  std::string operator()(const ParamInfo& info) const {
+    return std::string(io_backend_name(info.param));
+  }
+};
 
 enum class CommandKind : uint8_t {
   kOpenStream,    // stream (built by the driver's factory) → kStreamOpened / kStreamOpenFailed

@@ -25,6 +25,15 @@ using testing::stats_until;
 using testing::wait_kind;
 
 constexpr StreamId kId = 1;
+
+// Every stream test runs on both socket I/O paths of the shard (issue #16).
+class StreamIo : public ::testing::TestWithParam<IoBackend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == IoBackend::kUring && !testing::uring_available())
+      GTEST_SKIP() << "io_uring unavailable here";
+  }
+};
 const std::array<uint8_t, 160> kPayload = [] {
   std::array<uint8_t, 160> a{};
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i);
@@ -50,8 +59,8 @@ void talk(const Peer& peer, uint16_t port, uint32_t ssrc, uint16_t first_seq, in
   }
 }
 
-TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -87,8 +96,8 @@ TEST(Stream, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
 // RFC 3550 §5.1: the timestamp is the sampling instant, so a frame that is
 // not sent (DTX, inactive) still moves the timeline: every other frame
 // skipped shows as consecutive sequence numbers 320 samples apart.
-TEST(Stream, FramesNotSentStillAdvanceTheTimestamp) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, FramesNotSentStillAdvanceTheTimestamp) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryOtherTick);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -109,8 +118,8 @@ TEST(Stream, FramesNotSentStillAdvanceTheTimestamp) {
   EXPECT_GE(exact * 2, rtp.size() - 1);
 }
 
-TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -137,8 +146,8 @@ TEST(Stream, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
   EXPECT_TRUE(stranger.receive_all(100ms).empty());
 }
 
-TEST(Stream, SingleStrayPacketDoesNotLatch) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, SingleStrayPacketDoesNotLatch) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -164,8 +173,8 @@ SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
   return k;
 }
 
-TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -223,10 +232,10 @@ TEST(Stream, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
   EXPECT_GE(good, 5u);
 }
 
-TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
+TEST_P(StreamIo, SrtpPacketsWithPaddingAreAccepted) {
   // RFC 3711 §3.1: the padding count is encrypted, so before unprotect the
   // last byte is the auth tag's; only after it may the P bit be honoured.
-  Shard shard(testing::loopback_config());
+  Shard shard(testing::loopback_config(20, GetParam()));
   testing::Driver driver(shard);
   shard.start();
   const uint16_t port = open_via_command(driver, kId);
@@ -258,8 +267,8 @@ TEST(Stream, SrtpPacketsWithPaddingAreAccepted) {
   EXPECT_EQ(stats.drops.malformed + stats.drops.auth_failed, 0u);
 }
 
-TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -285,8 +294,8 @@ TEST(Stream, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
   EXPECT_EQ(rec.lost.load() + rec.silence.load(), 0u);  // jitter buffer never started
 }
 
-TEST(Stream, UnknownPayloadTypesAreDroppedAndCounted) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, UnknownPayloadTypesAreDroppedAndCounted) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   testing::Driver driver(shard);
   shard.start();
   StreamConfig config;
@@ -301,8 +310,8 @@ TEST(Stream, UnknownPayloadTypesAreDroppedAndCounted) {
   EXPECT_EQ(stats.drops.unknown_pt, 2u);
 }
 
-TEST(Stream, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   testing::Driver driver(shard);
   shard.start();
   StreamConfig config;
@@ -323,8 +332,8 @@ TEST(Stream, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
   EXPECT_TRUE(wait_kind(driver, EventKind::kRtpTimeout, kId, 1000ms).has_value());
 }
 
-TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
-  ShardConfig sc = testing::loopback_config();
+TEST_P(StreamIo, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
+  ShardConfig sc = testing::loopback_config(20, GetParam());
   sc.rtcp.min_interval_seconds = 0.1;
   Shard shard(sc);
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
@@ -384,8 +393,8 @@ TEST(Stream, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   EXPECT_LT(with_rtt.rtt_ms, 3000.0);
 }
 
-TEST(Stream, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -404,8 +413,8 @@ TEST(Stream, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
   EXPECT_EQ(stats.drops.stranger, 0u);
 }
 
-TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
-  ShardConfig sc = testing::loopback_config();
+TEST_P(StreamIo, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
+  ShardConfig sc = testing::loopback_config(20, GetParam());
   sc.rtcp.min_interval_seconds = 0.1;
   Shard shard(sc);
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
@@ -438,8 +447,8 @@ TEST(Stream, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
   for (const auto& d : rtp_peer.receive_all(50ms)) EXPECT_FALSE(is_rtcp(d));
 }
 
-TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
-  Shard shard(testing::loopback_config());
+TEST_P(StreamIo, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
+  Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kEcho);
   testing::Driver driver(shard, &rec);
   shard.start();
@@ -473,6 +482,9 @@ TEST(Stream, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   });
   EXPECT_GE(after.packets_received, stats.packets_received + 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StreamIo, ::testing::Values(IoBackend::kMmsg, IoBackend::kUring),
+                         testing::IoBackendParamName());
 
 }  // namespace
 }  // namespace chorus::rtp
