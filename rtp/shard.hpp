@@ -91,7 +91,7 @@ struct ShardConfig {
   bool test_uring_unavailable = false;
 };
 
-class Shard : private UringSink {
+class Shard final : private UringSink {
  public:
   using Clock = std::chrono::steady_clock;
   using DurationHistogram = Log2Histogram<24>;  // microseconds
