@@ -74,6 +74,8 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   config.pin_shards = options.media_pin_shards;
   config.shard.realtime_priority = options.media_realtime_priority;
   config.shard.io = rtp::parse_io_backend(options.media_io).value_or(rtp::IoBackend::kMmsg);
+  config.shard.port_mode =
+      rtp::parse_port_mode(options.media_port_mode).value_or(rtp::PortMode::kPerMember);
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);
@@ -205,6 +207,18 @@ void Server::log_shard_scheduling() {
             "media shard {}: SCHED_FIFO priority {} refused ({}): running on the normal "
             "scheduler (grant CAP_SYS_NICE, or set media.realtime_priority = 0)",
             i, st.realtime_priority, std::strerror(st.realtime_error));
+      }
+    }
+    if (st.port_mode == "shared") {
+      spdlog::info("media shard {}: shared port {} (receive buffer {} KiB, send {} KiB)", i,
+                   st.shared_port, st.shared_receive_buffer / 1024, st.shared_send_buffer / 1024);
+      // The kernel reports twice what it books; a tick of 2 datagrams per
+      // member needs about 2 KiB of that per member.
+      if (static_cast<size_t>(st.shared_receive_buffer) < 4 * st.max_streams * 1024) {
+        spdlog::warn(
+            "media shard {}: shared port receive buffer {} KiB is short for {} members: raise "
+            "net.core.rmem_max (or grant CAP_NET_ADMIN) to at least {} KiB",
+            i, st.shared_receive_buffer / 1024, st.max_streams, 4 * st.max_streams);
       }
     }
     if (st.io_error != 0) {

@@ -664,6 +664,13 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.realtime_error = shard.realtime_error();
   st.pin_error = shard.pin_error();
   st.io_backend = rtp::io_backend_name(shard.io_backend());
+  st.port_mode = rtp::port_mode_name(shard.config().port_mode);
+  st.shared_port = shard.shared_port();
+  st.shared_receive_buffer = shard.shared_receive_buffer();
+  st.shared_send_buffer = shard.shared_send_buffer();
+  st.max_streams = shard.config().max_streams;
+  st.unknown_source_drops = shard.unknown_source_drops();
+  st.route_conflicts = shard.route_conflicts();
   st.io_error = shard.io_error();
   st.datagrams_received = shard.datagrams_received();
   st.events_dropped = media.events_dropped();

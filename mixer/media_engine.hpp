@@ -43,6 +43,16 @@ struct ShardStatus {
   // it was asked for (an errno; 0 otherwise).
   std::string_view io_backend = "mmsg";
   int io_error = 0;
+  // "per-member" or "shared" (ShardConfig::port_mode); shared: its one port,
+  // the socket buffers the kernel granted, datagrams from sources no member
+  // claims and claims refused because another member holds the address/SSRC.
+  std::string_view port_mode = "per-member";
+  uint16_t shared_port = 0;
+  int shared_receive_buffer = 0;
+  int shared_send_buffer = 0;
+  size_t max_streams = 0;
+  uint64_t unknown_source_drops = 0;
+  uint64_t route_conflicts = 0;
   uint64_t datagrams_received = 0;
   uint64_t events_dropped = 0;       // notifications only (talker, level, stats)
   uint64_t commands_deferred = 0;    // waited in the retry queue because the ring was full

@@ -33,4 +33,23 @@ constexpr std::optional<IoBackend> parse_io_backend(std::string_view name) {
   return std::nullopt;
 }
 
+// How a shard's streams meet the network (issue #16). Per-member: every
+// stream binds its own port (and RTCP on port + 1 without rtcp-mux); the
+// default, and what NAT'd peers need. Shared: one socket per shard, members
+// told apart by source address (ShardConfig::port_mode; rtp/route_table.hpp).
+enum class PortMode : uint8_t {
+  kPerMember,
+  kShared,
+};
+
+constexpr std::string_view port_mode_name(PortMode mode) {
+  return mode == PortMode::kShared ? "shared" : "per-member";
+}
+
+constexpr std::optional<PortMode> parse_port_mode(std::string_view name) {
+  for (const PortMode m : {PortMode::kPerMember, PortMode::kShared})
+    if (port_mode_name(m) == name) return m;
+  return std::nullopt;
+}
+
 }  // namespace chorus::rtp

@@ -13,8 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "rtp/packet.hpp"
 
 namespace chorus::rtp {
 
@@ -38,9 +42,16 @@ int checked(int fd, const char* what) {
 }  // namespace
 
 Shard::Shard(const ShardConfig& config)
-    : config_(config), buffers_(config.buffer_count), receive_batch_(buffers_) {
+    : config_(config),
+      buffers_(config.buffer_count),
+      receive_batch_(buffers_),
+      // Up to four sources per stream (SDP and latched, RTP and RTCP).
+      source_routes_(config.port_mode == PortMode::kShared ? 4 * config.max_streams : 0),
+      ssrc_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0) {
   config_.miss_budget = std::min(config_.miss_budget, config_.tick_interval);
-  if (config_.io != IoBackend::kMmsg) {
+  if (config_.port_mode == PortMode::kShared) {
+    open_shared_socket();
+  } else if (config_.io != IoBackend::kMmsg) {
     // The probe: io_uring with every operation the shard needs, or the
     // recvmmsg/sendmmsg path (the owner logs io_error()).
     if (config_.test_uring_unavailable)
@@ -65,7 +76,7 @@ Shard::~Shard() {
   for (Stream* stream : streams_) detach_sockets(*stream);
   streams_.clear();
   uring_.reset();
-  for (const int fd : {wake_fd_, timer_fd_, sockets_fd_, epoll_fd_})
+  for (const int fd : {wake_fd_, timer_fd_, sockets_fd_, epoll_fd_, shared_fd_})
     if (fd >= 0) ::close(fd);
 }
 
@@ -154,6 +165,10 @@ Shard::Clock::time_point Shard::arrival(const timespec* kernel_time) const {
 
 void Shard::drain_ready() {
   take_clock();
+  if (shared_fd_ >= 0) {
+    drain_shared();
+    return;
+  }
   if (uring_) {
     uring_->reap(*this);
     uring_->arm_pending();  // new sockets, and receives the kernel ended
@@ -179,6 +194,10 @@ Stream* Shard::find_stream(StreamId id) {
 }
 
 void Shard::detach_sockets(Stream& stream) {
+  if (stream.shared()) {
+    remove_routes(stream);
+    return;
+  }
   if (uring_) uring_->remove_stream(stream);  // cancels its receives before the sockets close
   // Out of the epoll set before the descriptors close (closing would drop
   // them too, unless a descriptor was duplicated).
@@ -190,10 +209,17 @@ void Shard::detach_sockets(Stream& stream) {
 }
 
 bool Shard::attach(Stream& stream) {
-  if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr ||
-      !stream.rtp_socket().is_open()) {
-    return false;
+  if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr) return false;
+  if (shared_fd_ >= 0) {
+    if (!stream.shared()) return false;
+    streams_.push_back(&stream);
+    stream.routes().attached = true;
+    update_routes(stream);
+    stream.on_attached(Clock::now());
+    streams_attached_.store(streams_.size(), std::memory_order_relaxed);
+    return true;
   }
+  if (stream.shared() || !stream.rtp_socket().is_open()) return false;
   if (uring_) {
     // Slots for 2 * max_streams sockets: never short while the table has room.
     if (!uring_->add_socket(stream, stream.rtp_socket().native_handle(), false) ||
@@ -307,6 +333,10 @@ void Shard::run_tick(Clock::time_point now) {
 }
 
 void Shard::send_now(std::span<Stream* const> streams) {
+  if (shared_fd_ >= 0) {
+    send_shared(streams);
+    return;
+  }
   if (!uring_) {
     for (Stream* stream : streams) stream->flush();
     return;
@@ -317,6 +347,10 @@ void Shard::send_now(std::span<Stream* const> streams) {
 }
 
 void Shard::flush_all() {
+  if (shared_fd_ >= 0) {
+    send_shared(streams_);
+    return;
+  }
   if (!uring_) {
     for (Stream* stream : streams_) stream->flush();
     return;
@@ -336,6 +370,190 @@ void Shard::flush_all() {
   }
   if (uring_->sends_in_flight() != 0) std::abort();  // the kernel still owns pool buffers
   for (Stream* stream : streams_) stream->sent();
+}
+
+// ---- shared-port mode
+
+void Shard::open_shared_socket() {
+  const bool v6 = config_.bind_address.is_v6();
+  shared_fd_ = checked(
+      ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket");
+  sockaddr_storage local{};
+  const socklen_t size =
+      sockaddr_from_endpoint(udp::endpoint(config_.bind_address, config_.port_first), local);
+  if (::bind(shared_fd_, reinterpret_cast<const sockaddr*>(&local), size) != 0) {
+    const int error = errno;
+    ::close(shared_fd_);
+    shared_fd_ = -1;
+    throw std::runtime_error("rtp shard " + std::to_string(config_.index) + ": shared port " +
+                             config_.bind_address.to_string() + ":" +
+                             std::to_string(config_.port_first) + ": " + std::strerror(error));
+  }
+  shared_port_ = config_.port_first;
+  const int on = 1;
+  ::setsockopt(shared_fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  // Every member's datagrams of a tick or two queue here: ask for room for
+  // 8 KiB of kernel memory per stream and at least 4 MiB, forced past
+  // net.core.rmem_max/wmem_max where the process may (CAP_NET_ADMIN), else
+  // whatever those limits allow (the owner warns when it is short).
+  const int want = static_cast<int>(std::max<size_t>(4u << 20, config_.max_streams * 8192));
+  for (const auto& [force, plain] :
+       {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    if (::setsockopt(shared_fd_, SOL_SOCKET, force, &want, sizeof want) != 0)
+      ::setsockopt(shared_fd_, SOL_SOCKET, plain, &want, sizeof want);
+  }
+  socklen_t len = sizeof shared_rcvbuf_;
+  ::getsockopt(shared_fd_, SOL_SOCKET, SO_RCVBUF, &shared_rcvbuf_, &len);
+  len = sizeof shared_sndbuf_;
+  ::getsockopt(shared_fd_, SOL_SOCKET, SO_SNDBUF, &shared_sndbuf_, &len);
+}
+
+namespace {
+
+// The SSRC a datagram names: RTCP's sender (RFC 5761 §4 tells them apart),
+// else RTP's. None for what is neither.
+std::optional<uint32_t> peek_ssrc(std::span<const uint8_t> d) {
+  if (d.size() < 8 || (d[0] >> 6) != 2) return std::nullopt;
+  size_t at = 8;
+  if (is_rtcp(d))
+    at = 4;
+  else if (d.size() < 12)
+    return std::nullopt;
+  return uint32_t{d[at]} << 24 | uint32_t{d[at + 1]} << 16 | uint32_t{d[at + 2]} << 8 | d[at + 3];
+}
+
+}  // namespace
+
+void Shard::drain_shared() {
+  // Bounded per tick, so a flood cannot hold the tick: what is left waits
+  // in the socket (and the kernel drops beyond its buffer, counted as the
+  // socket's drops, never by us).
+  const size_t max_calls = std::max<size_t>(16, 4 * config_.max_streams / UdpReceiveBatch::kBatch);
+  uint64_t unknown = 0;
+  for (size_t call = 0; call < max_calls; ++call) {
+    const size_t n = receive_batch_.receive(shared_fd_);
+    receive_calls_.store(receive_calls_.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+    datagrams_.store(datagrams_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) {
+      const sockaddr_storage& source = receive_batch_.source(i);
+      const std::span<uint8_t> datagram = receive_batch_.datagram(i);
+      Stream* stream = source_routes_.find(SourceKey::from(source)).value_or(nullptr);
+      if (stream == nullptr) {
+        // An unknown source reaches a stream only through an SSRC that stream
+        // may claim (signalled, or authenticated by SRTP, which the stream
+        // checks again before it accepts anything).
+        if (const std::optional<uint32_t> ssrc = peek_ssrc(datagram))
+          stream = ssrc_routes_.find(*ssrc).value_or(nullptr);
+      }
+      if (stream == nullptr) {
+        ++unknown;
+        continue;
+      }
+      if (receive_batch_.truncated(i)) {
+        stream->on_truncated();
+        continue;
+      }
+      timespec ts{};
+      const bool stamped = receive_batch_.kernel_time(i, ts);
+      stream->on_datagram(datagram, endpoint_from_sockaddr(source), false,
+                          arrival(stamped ? &ts : nullptr));
+    }
+    if (n < UdpReceiveBatch::kBatch) break;
+  }
+  if (unknown != 0)
+    unknown_source_.store(unknown_source_.load(std::memory_order_relaxed) + unknown,
+                          std::memory_order_relaxed);
+}
+
+void Shard::update_routes(Stream& stream) {
+  Stream::Routes& have = stream.routes();
+  if (!have.attached) return;
+  const Stream::Routes want = stream.wanted_routes();
+  const auto wanted = [&want](const SourceKey& key) {
+    return std::find(want.sources.begin(),
+                     want.sources.begin() + static_cast<std::ptrdiff_t>(want.count),
+                     key) != want.sources.begin() + static_cast<std::ptrdiff_t>(want.count);
+  };
+  for (size_t i = 0; i < have.count;) {
+    if (wanted(have.sources[i])) {
+      ++i;
+      continue;
+    }
+    source_routes_.erase(have.sources[i], &stream);
+    have.sources[i] = have.sources[--have.count];
+  }
+  uint64_t conflicts = 0;
+  for (size_t i = 0; i < want.count; ++i) {
+    const SourceKey& key = want.sources[i];
+    const auto end = have.sources.begin() + static_cast<std::ptrdiff_t>(have.count);
+    if (std::find(have.sources.begin(), end, key) != end) continue;
+    if (source_routes_.insert(key, &stream))
+      have.sources[have.count++] = key;
+    else
+      ++conflicts;
+  }
+  if (have.ssrc != want.ssrc) {
+    if (have.ssrc) ssrc_routes_.erase(*have.ssrc, &stream);
+    have.ssrc.reset();
+    if (want.ssrc) {
+      if (ssrc_routes_.insert(*want.ssrc, &stream))
+        have.ssrc = want.ssrc;
+      else
+        ++conflicts;
+    }
+  }
+  if (conflicts != 0)
+    route_conflicts_.store(route_conflicts_.load(std::memory_order_relaxed) + conflicts,
+                           std::memory_order_relaxed);
+}
+
+void Shard::remove_routes(Stream& stream) {
+  Stream::Routes& have = stream.routes();
+  for (size_t i = 0; i < have.count; ++i) source_routes_.erase(have.sources[i], &stream);
+  if (have.ssrc) ssrc_routes_.erase(*have.ssrc, &stream);
+  have = Stream::Routes{};
+}
+
+void Shard::send_shared(std::span<Stream* const> streams) {
+  // Every stream's queued datagrams in sendmmsg calls of up to kBatch,
+  // whatever stream they belong to; the buffers go back once all are sent.
+  size_t n = 0;
+  bool any = false;
+  for (Stream* stream : streams) {
+    for (const mmsghdr& m : stream->send_queue().unsubmitted()) {
+      out_msgs_[n] = m;
+      out_owners_[n] = stream;
+      any = true;
+      if (++n == out_msgs_.size()) {
+        send_shared_batch(n);
+        n = 0;
+      }
+    }
+  }
+  if (n != 0) send_shared_batch(n);
+  if (!any) return;
+  for (Stream* stream : streams) stream->sent();
+}
+
+void Shard::send_shared_batch(size_t count) {
+  size_t sent = 0;
+  uint64_t calls = 0;
+  while (sent < count) {
+    ++calls;
+    const int n = ::sendmmsg(shared_fd_, out_msgs_.data() + sent,
+                             static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      // EAGAIN (buffer full) or this destination's error: skip it, keep the rest.
+      out_owners_[sent]->on_send_refused();
+      ++sent;
+    }
+  }
+  send_calls_.store(send_calls_.load(std::memory_order_relaxed) + calls, std::memory_order_relaxed);
 }
 
 void Shard::on_received(Stream& stream, bool rtcp, std::span<uint8_t> datagram,

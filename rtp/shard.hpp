@@ -48,6 +48,7 @@
 #include "rtp/event.hpp"
 #include "rtp/histogram.hpp"
 #include "rtp/io_backend.hpp"
+#include "rtp/route_table.hpp"
 #include "rtp/rtcp_scheduler.hpp"
 #include "rtp/spsc_ring.hpp"
 #include "rtp/stream.hpp"
@@ -87,6 +88,12 @@ struct ShardConfig {
   // kAuto: io_uring cost 0.65-0.82 of the CPU per participant (bench/RESULTS.md,
   // issue #16).
   IoBackend io = IoBackend::kAuto;
+  // Per-member ports (the default) or one socket per shard
+  // (PortMode::kShared): bound to port_first at construction, members told
+  // apart by source address (rtp/route_table.hpp), recvmmsg and sendmmsg of
+  // up to UdpReceiveBatch::kBatch datagrams per call for the whole shard.
+  // The shared mode always uses recvmmsg/sendmmsg (io_backend() says kMmsg).
+  PortMode port_mode = PortMode::kPerMember;
   // Tests: the io_uring probe fails as where the kernel refuses io_uring.
   bool test_uring_unavailable = false;
 };
@@ -136,6 +143,11 @@ class Shard final : private UringSink {
   // in one submission, completions reaped at the tick's end. Never blocks.
   void send_now(std::span<Stream* const> streams);
   BufferPool& buffers() { return buffers_; }
+  // Shared-port mode: the port every stream of the shard uses, and the
+  // route tables brought in line with what `stream` claims now (the stream
+  // calls it when its SDP address, latch, SRTP or SSRC changes).
+  uint16_t shared_port() const { return shared_port_; }
+  void update_routes(Stream& stream);
 
   // ---- any thread (relaxed counters)
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
@@ -143,6 +155,16 @@ class Shard final : private UringSink {
   // Streams attached now (a relaxed copy of stream_count()).
   size_t streams_attached() const { return streams_attached_.load(std::memory_order_relaxed); }
   uint64_t datagrams_received() const { return datagrams_.load(std::memory_order_relaxed); }
+  // Shared-port mode: datagrams from a source no stream claims (dropped
+  // before any stream sees them), claims refused because another stream holds
+  // the address or SSRC, and the recvmmsg/sendmmsg calls made on the socket.
+  uint64_t unknown_source_drops() const { return unknown_source_.load(std::memory_order_relaxed); }
+  uint64_t route_conflicts() const { return route_conflicts_.load(std::memory_order_relaxed); }
+  uint64_t shared_receive_calls() const { return receive_calls_.load(std::memory_order_relaxed); }
+  uint64_t shared_send_calls() const { return send_calls_.load(std::memory_order_relaxed); }
+  // The shared socket's receive and send buffers as the kernel granted them.
+  int shared_receive_buffer() const { return shared_rcvbuf_; }
+  int shared_send_buffer() const { return shared_sndbuf_; }
   const DurationHistogram& tick_durations_us() const { return tick_durations_; }
   bool running() const { return running_.load(std::memory_order_acquire); }
   // After start(): 0 when the requested scheduling was applied (or none was
@@ -168,6 +190,12 @@ class Shard final : private UringSink {
   void take_clock();
   Clock::time_point arrival(const timespec* kernel_time) const;
   void flush_all();
+  // Shared-port mode.
+  void open_shared_socket();
+  void drain_shared();
+  void send_shared(std::span<Stream* const> streams);
+  void send_shared_batch(size_t count);
+  void remove_routes(Stream& stream);
   // UringSink
   void on_received(Stream& stream, bool rtcp, std::span<uint8_t> datagram,
                    const sockaddr_storage& source, const timespec* kernel_time,
@@ -195,6 +223,15 @@ class Shard final : private UringSink {
   std::unique_ptr<UringIo> uring_;  // null: recvmmsg/sendmmsg
   int io_error_ = 0;
   std::vector<Stream*> streams_;  // attached (owned elsewhere); reserved to max_streams
+  // Shared-port mode: the socket, its routes and the outgoing batch.
+  int shared_fd_ = -1;
+  uint16_t shared_port_ = 0;
+  int shared_rcvbuf_ = 0;
+  int shared_sndbuf_ = 0;
+  FixedMap<SourceKey, Stream*, SourceKeyHash> source_routes_;
+  FixedMap<uint32_t, Stream*, SsrcHash> ssrc_routes_;
+  std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};
+  std::array<Stream*, UdpReceiveBatch::kBatch> out_owners_{};
   // Retired streams, freed two ticks later, so that nothing still holding the
   // pointer within the tick that retired it (the mixer, a drain) touches freed
   // memory; drain() sees the closed socket and stops.
@@ -215,6 +252,10 @@ class Shard final : private UringSink {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> datagrams_{0};
   std::atomic<size_t> streams_attached_{0};
+  std::atomic<uint64_t> unknown_source_{0};
+  std::atomic<uint64_t> route_conflicts_{0};
+  std::atomic<uint64_t> receive_calls_{0};
+  std::atomic<uint64_t> send_calls_{0};
   DurationHistogram tick_durations_;
 };
 

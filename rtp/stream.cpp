@@ -61,6 +61,13 @@ Stream::Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
   cname_size_ = n > 0 ? std::min(static_cast<size_t>(n), cname_.size() - 1) : 0;
 }
 
+Stream::Stream(Shard& shard, const StreamConfig& config, uint16_t shared_port, uint32_t local_ssrc,
+               std::chrono::milliseconds rtp_timeout, Clock::time_point now)
+    : Stream(shard, config, udp::socket(shard.io()), std::nullopt, local_ssrc, rtp_timeout, now) {
+  shared_ = true;
+  local_port_ = shared_port;
+}
+
 Stream::~Stream() {
   close_sockets();
 }
@@ -115,6 +122,34 @@ void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
   latched_ = false;
   rtcp_latched_ = false;
   have_candidate_ = false;
+  reroute();
+}
+
+Stream::Routes Stream::wanted_routes() const {
+  Routes r;
+  const auto add = [&r](const udp::endpoint& ep) {
+    if (ep.port() == 0) return;
+    const SourceKey key = SourceKey::from(ep);
+    for (size_t i = 0; i < r.count; ++i)
+      if (r.sources[i] == key) return;
+    r.sources[r.count++] = key;
+  };
+  add(remote_rtp_);
+  add(remote_rtcp_);
+  if (latched_) add(latched_rtp_);
+  if (rtcp_latched_) add(latched_rtcp_);
+  // SSRCs can be spoofed: one is claimed only where the SDP signalled it or
+  // SRTP authenticated it (every packet an SRTP stream accepted passed its
+  // authentication check).
+  if (config_.signalled_ssrc)
+    r.ssrc = config_.signalled_ssrc;
+  else if (srtp_in_ && have_remote_ssrc_)
+    r.ssrc = remote_ssrc_;
+  return r;
+}
+
+void Stream::reroute() {
+  if (shared_ && routes_.attached) shard_.update_routes(*this);
 }
 
 void Stream::set_format(const StreamConfig& format) {
@@ -139,6 +174,7 @@ bool Stream::set_srtp(const SrtpKeys& keys) {
   if (keys.inbound_size == 0 && keys.outbound_size == 0) {
     srtp_in_.reset();
     srtp_out_.reset();
+    reroute();
     return true;
   }
   auto in = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), keys.inbound_size),
@@ -148,6 +184,7 @@ bool Stream::set_srtp(const SrtpKeys& keys) {
   if (!in || !out) return false;
   srtp_in_ = std::move(in);
   srtp_out_ = std::move(out);
+  reroute();
   return true;
 }
 
@@ -155,7 +192,9 @@ void Stream::on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from,
                          Clock::time_point now) {
   // RFC 5761 §4: on a muxed port the second byte tells RTCP (192-223) from RTP.
   if (rtcp_socket || is_rtcp(datagram)) {
-    on_rtcp(datagram, from, rtcp_socket, now);
+    // A peer without rtcp-mux sends RTCP from its own RTCP port, even to a
+    // shared port: judge it as if it came in on an RTCP socket.
+    on_rtcp(datagram, from, rtcp_socket || (shared_ && !config_.rtcp_mux), now);
   } else {
     on_rtp(datagram, from, now);
   }
@@ -176,10 +215,11 @@ void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t s
   if (authenticated || consistent) {
     latched_ = true;
     latched_rtp_ = from;
-    if (config_.rtcp_mux || !rtcp_socket_) {
+    if (config_.rtcp_mux || (!shared_ && !rtcp_socket_)) {
       latched_rtcp_ = from;
       rtcp_latched_ = true;
     }
+    reroute();
     return;
   }
   have_candidate_ = true;
@@ -197,8 +237,11 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     ++drops_.malformed;
     return;
   }
-  // Before spending SRTP work on it: once latched, only the latched source counts.
-  if (latched_ && from != latched_rtp_) {
+  // Before spending SRTP work on it: once latched, only the latched source
+  // counts. Shared-port mode: an SRTP packet from elsewhere reached this
+  // stream by its authenticated SSRC; it may re-latch, if it authenticates.
+  const bool relatch = latched_ && from != latched_rtp_;
+  if (relatch && !(shared_ && srtp_in_)) {
     ++drops_.stranger;
     return;
   }
@@ -216,6 +259,12 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     }
   }
   const uint32_t ssrc = packet->ssrc();
+  if (relatch) {
+    // Authenticated from a new source (a NAT rebinding): follow it.
+    latched_rtp_ = from;
+    if (config_.rtcp_mux) latched_rtcp_ = from;
+    reroute();
+  }
   consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
 
   if (have_remote_ssrc_ && ssrc != remote_ssrc_) {
@@ -226,8 +275,10 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     receive_stats_.reset();
     dtmf_.reset();
   }
+  const bool ssrc_news = !have_remote_ssrc_ || remote_ssrc_ != ssrc;
   remote_ssrc_ = ssrc;
   have_remote_ssrc_ = true;
+  if (ssrc_news && srtp_in_) reroute();  // an authenticated SSRC is a route
   last_received_ = now;
   timed_out_ = false;
   ++packets_accepted_;
@@ -298,6 +349,7 @@ void Stream::on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, boo
   if (rtcp_socket && !rtcp_latched_) {
     latched_rtcp_ = from;
     rtcp_latched_ = latched_;  // fixed only once RTP itself is latched
+    if (rtcp_latched_) reroute();
   }
   ++rtcp_received_;
   last_received_ = now;  // RTCP keeps a stream alive (a muted or on-hold peer)
@@ -377,12 +429,14 @@ void Stream::send_rtcp_report(Clock::time_point now) {
 }
 
 void Stream::flush() {
+  if (shared_) return;  // the shard sends for it (send_queue())
   if (rtp_queue_.queued() != 0) drops_.send_failed += rtp_queue_.flush(rtp_socket_.native_handle());
   if (rtcp_socket_ && rtcp_queue_ && rtcp_queue_->queued() != 0)
     drops_.send_failed += rtcp_queue_->flush(rtcp_socket_->native_handle());
 }
 
 void Stream::flush(UringIo& io) {
+  if (shared_) return;
   for (const mmsghdr& m : rtp_queue_.unsubmitted())
     io.send(*this, rtp_socket_.native_handle(), m.msg_hdr);
   rtp_queue_.mark_submitted();

@@ -12,6 +12,16 @@
 // dropped and counted as strangers; only a new SDP address (set_remote) lifts
 // the latch.
 //
+// In the shared-port mode (ShardConfig::port_mode, issue #16) the stream has
+// no socket: the shard receives for it on its one socket and hands it the
+// datagrams whose source is one of the stream's routes (its SDP and latched
+// addresses) or, from an unknown address, whose SSRC it claims (signalled by
+// a=ssrc, or authenticated by SRTP). Its datagrams leave in the shard's
+// batched sends. Two things differ: RTCP from a peer without rtcp-mux
+// arrives on the same port (told apart by payload type, RFC 5761 §4), and an
+// SRTP stream re-latches to a new source on an authenticated packet (a NAT
+// rebinding), which per-member ports drop as strangers.
+//
 // Everything here runs on the owning shard's thread.
 
 #include <array>
@@ -27,6 +37,7 @@
 #include "rtp/event.hpp"
 #include "rtp/jitter_buffer.hpp"
 #include "rtp/receive_stats.hpp"
+#include "rtp/route_table.hpp"
 #include "rtp/rtcp_scheduler.hpp"
 #include "rtp/send_stats.hpp"
 #include "rtp/srtp.hpp"
@@ -47,6 +58,9 @@ class Stream {
   // used on `shard`'s thread once attached.
   Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
          std::optional<udp::socket> rtcp_socket, uint32_t local_ssrc,
+         std::chrono::milliseconds rtp_timeout, Clock::time_point now);
+  // The shared-port mode: no socket of its own; `shared_port` is the shard's.
+  Stream(Shard& shard, const StreamConfig& config, uint16_t shared_port, uint32_t local_ssrc,
          std::chrono::milliseconds rtp_timeout, Clock::time_point now);
   ~Stream();
   Stream(const Stream&) = delete;
@@ -130,6 +144,22 @@ class Stream {
   }
   void sent();
   udp::socket& rtp_socket() { return rtp_socket_; }
+  bool shared() const { return shared_; }
+  // Shared-port mode: the datagrams queued this tick (the shard sends them
+  // with its own socket, then calls sent()), and a refused one.
+  UdpSendQueue& send_queue() { return rtp_queue_; }
+  void on_send_refused() { ++drops_.send_failed; }
+  // Shared-port mode: the sources and the SSRC this stream claims in its
+  // shard's route tables (what it should claim now; and what the shard has
+  // registered for it, which the shard keeps here).
+  struct Routes {
+    std::array<SourceKey, 4> sources{};
+    size_t count = 0;
+    std::optional<uint32_t> ssrc;
+    bool attached = false;  // the shard routes to this stream
+  };
+  Routes wanted_routes() const;
+  Routes& routes() { return routes_; }
   udp::socket* rtcp_socket() { return rtcp_socket_ ? &*rtcp_socket_ : nullptr; }
   void close_sockets();
 
@@ -141,12 +171,16 @@ class Stream {
                       bool authenticated);
   void send_rtcp_report(Clock::time_point now);
   const udp::endpoint& rtcp_destination() const;
+  // Shared-port mode: tells the shard the stream's routes changed.
+  void reroute();
 
   Shard& shard_;
   void* owner_tag_ = nullptr;
   StreamConfig config_;
   udp::socket rtp_socket_;
   std::optional<udp::socket> rtcp_socket_;
+  bool shared_ = false;
+  Routes routes_;
   uint16_t local_port_;
   uint32_t local_ssrc_;
   std::chrono::milliseconds rtp_timeout_;

@@ -5,6 +5,7 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "rtp/jitter_buffer.hpp"
 
@@ -35,6 +36,10 @@ struct StreamConfig {
   // (mixer::jitter_frame_budget; 0 = max_payload). A packet the arena has
   // no room for is dropped as too_large as well.
   uint16_t frame_budget = 0;
+  // The peer's SSRC when its SDP signals one (RFC 5576 a=ssrc). The
+  // shared-port mode routes packets from an address it does not know to
+  // this stream by it (a NAT'd member); nothing else uses it.
+  std::optional<uint32_t> signalled_ssrc;
   // Inactivity before an RTP-timeout event (RTP or RTCP received both count);
   // zero = the shard's default.
   std::chrono::milliseconds rtp_timeout{0};

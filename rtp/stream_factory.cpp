@@ -28,6 +28,7 @@ uint64_t splitmix64(uint64_t& state) {
 
 StreamFactory::StreamFactory(Shard& shard)
     : shard_(shard),
+      shared_(shard.config().port_mode == PortMode::kShared),
       ports_(shard.config().port_first, shard.config().port_last),
       rng_state_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^
                  shard.config().index) {}
@@ -43,6 +44,13 @@ uint32_t StreamFactory::next_ssrc() {
 
 std::unique_ptr<Stream> StreamFactory::open(const StreamConfig& config) {
   const ShardConfig& sc = shard_.config();
+  const std::chrono::milliseconds timeout =
+      config.rtp_timeout.count() > 0 ? config.rtp_timeout : sc.rtp_timeout;
+  if (sc.port_mode == PortMode::kShared) {
+    // No port of its own: the shard's socket, routes by source address.
+    return std::make_unique<Stream>(shard_, config, shard_.shared_port(), next_ssrc(), timeout,
+                                    Stream::Clock::now());
+  }
   const udp protocol = sc.bind_address.is_v6() ? udp::v6() : udp::v4();
   for (size_t attempt = 0; attempt < ports_.capacity(); ++attempt) {
     const std::optional<uint16_t> port = ports_.allocate();
@@ -70,8 +78,6 @@ std::unique_ptr<Stream> StreamFactory::open(const StreamConfig& config) {
     const int on = 1;
     ::setsockopt(rtp.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     if (rtcp) ::setsockopt(rtcp->native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-    const std::chrono::milliseconds timeout =
-        config.rtp_timeout.count() > 0 ? config.rtp_timeout : sc.rtp_timeout;
     return std::make_unique<Stream>(shard_, config, std::move(rtp), std::move(rtcp), next_ssrc(),
                                     timeout, Stream::Clock::now());
   }

@@ -6,6 +6,9 @@
 // pool only through release(), which the owner calls once the shard has
 // reported the stream closed (never while a socket might still be open).
 //
+// In the shared-port mode (ShardConfig::port_mode) a stream binds nothing:
+// it uses the shard's one socket, and the pool stays untouched.
+//
 // One factory per shard, used by one thread (the signalling thread).
 
 #include <cstddef>
@@ -29,8 +32,11 @@ class StreamFactory {
   // A stream with bound sockets, not yet attached to the shard; nullptr when
   // every port of the range is in use or cannot be bound.
   std::unique_ptr<Stream> open(const StreamConfig& config);
-  // A port of a stream the shard has closed (or that never reached it).
-  void release(uint16_t port) { ports_.release(port); }
+  // A port of a stream the shard has closed (or that never reached it). In
+  // the shared-port mode streams take no port from the pool: nothing to do.
+  void release(uint16_t port) {
+    if (!shared_) ports_.release(port);
+  }
 
   const PortPool& ports() const { return ports_; }
   size_t ports_free() const { return ports_.capacity() - ports_.in_use(); }
@@ -39,6 +45,7 @@ class StreamFactory {
   uint32_t next_ssrc();
 
   Shard& shard_;
+  bool shared_;
   PortPool ports_;
   uint64_t rng_state_;
 };

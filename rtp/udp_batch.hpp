@@ -25,7 +25,7 @@ socklen_t sockaddr_from_endpoint(const boost::asio::ip::udp::endpoint& ep, socka
 // construction and reused for every recvmmsg.
 class UdpReceiveBatch {
  public:
-  static constexpr size_t kBatch = 32;
+  static constexpr size_t kBatch = 64;
 
   explicit UdpReceiveBatch(BufferPool& pool);
   ~UdpReceiveBatch();

@@ -40,12 +40,13 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 15> kMediaKeys = {"address",
+constexpr std::array<std::string_view, 16> kMediaKeys = {"address",
                                                          "rtp_ports",
                                                          "shards",
                                                          "realtime_priority",
                                                          "pin_shards",
                                                          "io",
+                                                         "port_mode",
                                                          "rtp_timeout_ms",
                                                          "codecs",
                                                          "srtp",
@@ -389,6 +390,9 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
   reader.read(media, "media.pin_shards", "pin_shards", options.media_pin_shards);
   reader.read(media, "media.io", "io", options.media_io, "allowed: \"auto\", \"uring\" or \"mmsg\"",
               [](const std::string& io) { return rtp::parse_io_backend(io).has_value(); });
+  reader.read(media, "media.port_mode", "port_mode", options.media_port_mode,
+              "allowed: \"per-member\" or \"shared\"",
+              [](const std::string& mode) { return rtp::parse_port_mode(mode).has_value(); });
   reader.read(media, "media.rtp_timeout_ms", "rtp_timeout_ms", options.rtp_timeout, 100, 3600000);
   reader.read(media, "media.codecs", "codecs", options.codecs, kCodecs, false);
   if (const toml::node* node = media.get("srtp")) {

@@ -151,6 +151,18 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
     w.sample("chorus_shard_io_uring", shard_label(s.index),
              static_cast<uint64_t>(s.io_backend == "uring" ? 1 : 0));
   }
+  w.family("chorus_rtp_unknown_source_drops_total", "counter",
+           "Datagrams on a shared media port from a source no member claims (media.port_mode "
+           "= \"shared\"; 0 with per-member ports).");
+  for (const auto& s : shards) {
+    w.sample("chorus_rtp_unknown_source_drops_total", shard_label(s.index), s.unknown_source_drops);
+  }
+  w.family("chorus_rtp_route_conflicts_total", "counter",
+           "Shared media port: a member's address or SSRC claim refused because another member "
+           "holds it.");
+  for (const auto& s : shards) {
+    w.sample("chorus_rtp_route_conflicts_total", shard_label(s.index), s.route_conflicts);
+  }
   w.family("chorus_shard_events_dropped_total", "counter",
            "Notifications from a shard (talkers, levels, statistics) dropped on a full ring.");
   for (const auto& s : shards) {

@@ -154,6 +154,9 @@ struct Options {
   // socket and tick). Where io_uring is refused the shards use mmsg and the
   // focus logs a warning.
   std::string media_io = "auto";
+  // "per-member" (a port per member, the default) or "shared" (one port per
+  // shard, members told apart by source address: behind an SBC or rtpengine).
+  std::string media_port_mode = "per-member";
   // Test hooks, off (0) unless configured: every shard's command ring takes
   // at most this many commands, and the engine's per-shard retry queue at
   // most this many, so that a test from outside the process can make the

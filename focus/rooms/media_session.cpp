@@ -381,7 +381,10 @@ void Server::on_engine_event(const mixer::Event& event) {
 void Server::on_media_added(Call& call, uint16_t port) {
   if (call.media.rtp_port != 0) return;
   call.media.rtp_port = port;
-  set_local_port(call.media.local_session, call.media.media_index, port, call.media.rtcp_mux);
+  // A shared media port (media.port_mode) takes RTCP on the RTP port even
+  // from a peer that does not mux: a=rtcp says so (RFC 3605).
+  set_local_port(call.media.local_session, call.media.media_index, port,
+                 call.media.rtcp_mux || options_.media_port_mode == "shared");
   call.media.local_sdp = call.media.local_session.serialize();
   if (call.sip.outbound) {
     // A dial-out's 2xx carried the offer: our answer rides on the ACK.

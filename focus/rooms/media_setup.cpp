@@ -102,6 +102,7 @@ std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
     command.stream.audio_level_ext_id = static_cast<uint8_t>(*negotiated.audio_level_ext_id);
   }
   command.stream.rtcp_mux = negotiated.rtcp_mux;
+  command.stream.signalled_ssrc = negotiated.remote_ssrc;
   command.stream.rtp_timeout = rtp_timeout;
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);

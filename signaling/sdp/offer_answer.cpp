@@ -65,6 +65,17 @@ void fill_remote_transport(const AudioMedia& a, Negotiated& n) {
     n.remote_rtcp_address = n.remote_address;
     n.remote_rtcp_port = a.port == 65535 ? 0 : static_cast<std::uint16_t>(a.port + 1);
   }
+  // One SSRC only: with several (an RFC 5576 group) which one carries the
+  // audio is not for us to guess.
+  n.remote_ssrc.reset();
+  for (const SsrcAttribute& s : a.ssrcs) {
+    if (!n.remote_ssrc) {
+      n.remote_ssrc = s.ssrc;
+    } else if (*n.remote_ssrc != s.ssrc) {
+      n.remote_ssrc.reset();
+      break;
+    }
+  }
   n.remote_direction = effective_remote_direction(a);
   n.remote_hold = !receives(n.remote_direction);
   n.remote_ptime = a.ptime;

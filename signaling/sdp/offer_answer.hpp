@@ -118,6 +118,8 @@ struct Negotiated {
   std::uint16_t remote_rtp_port = 0;
   std::string remote_rtcp_address;
   std::uint16_t remote_rtcp_port = 0;
+  // The peer's RTP SSRC when its SDP signals exactly one (RFC 5576 a=ssrc).
+  std::optional<std::uint32_t> remote_ssrc;
   bool rtcp_mux = false;
   Direction local_direction = Direction::kSendRecv;   // what we do
   Direction remote_direction = Direction::kSendRecv;  // what the peer does

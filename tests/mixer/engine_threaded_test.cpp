@@ -371,6 +371,77 @@ TEST(Engine, EachRoomsPacketsLeaveTogetherAsSoonAsItIsMixed) {
   EXPECT_GE(grouped, full_ticks * 9 / 10) << grouped << " of " << full_ticks;
 }
 
+// media.port_mode = "shared" (issue #16): every member of two shards talks
+// to its shard's one port; each still hears the others and not itself, and a
+// stranger sending to that port is heard by no one (counted instead).
+TEST(Engine, MembersOnASharedPortHearEachOtherAndNoStranger) {
+  std::unique_ptr<Engine> made;
+  for (uint16_t attempt = 0; attempt < 10 && !made; ++attempt) {
+    EngineConfig config = testing::loopback_engine(
+        static_cast<uint16_t>(testing::test_port_base(37800, 20) + 4 * attempt), 4, 2);
+    config.shard.port_mode = rtp::PortMode::kShared;
+    try {
+      made = std::make_unique<Engine>(config);
+    } catch (const std::runtime_error&) {
+      // another test process holds the port: the next one
+    }
+  }
+  ASSERT_NE(made, nullptr);
+  Engine& engine = *made;
+  engine.start();
+  EventLog log(engine);
+  const double freqs[] = {500, 700, 900};
+  std::vector<std::unique_ptr<Caller>> callers;
+  std::vector<CommandId> adds;
+  for (size_t i = 0; i < 3; ++i) {
+    callers.push_back(std::make_unique<Caller>(freqs[i]));
+    const auto id = engine.submit(testing::pcmu_add(78, 200 + i, callers.back()->port()));
+    ASSERT_TRUE(id.has_value());
+    adds.push_back(*id);
+  }
+  uint16_t shared_port = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto done = log.wait(adds[i]);
+    ASSERT_TRUE(done.has_value());
+    ASSERT_EQ(done->kind, Event::Kind::kDone) << failure_name(done->failure);
+    if (i == 0) shared_port = static_cast<uint16_t>(done->value);
+    EXPECT_EQ(done->value, shared_port);  // one room on one shard: one port
+    callers[i]->set_mixer_port(static_cast<uint16_t>(done->value));
+  }
+  Caller stranger(1300);
+  stranger.set_mixer_port(shared_port);
+  auto next = std::chrono::steady_clock::now();
+  for (int t = 0; t < 60; ++t) {
+    for (auto& c : callers) c->send_frame();
+    stranger.send_frame();
+    next += std::chrono::milliseconds(20);
+    std::this_thread::sleep_until(next);
+    for (auto& c : callers) c->receive(t >= 30);
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    const Caller& c = *callers[i];
+    ASSERT_GT(c.samples(), 160u * 10);
+    EXPECT_LT(c.heard(1300), 300.0);
+    for (size_t j = 0; j < 3; ++j) {
+      if (i == j) {
+        EXPECT_LT(c.heard(freqs[j]), 300.0);
+      } else {
+        EXPECT_GT(c.heard(freqs[j]), 1500.0);
+      }
+    }
+  }
+  uint64_t unknown = 0;
+  for (size_t s = 0; s < engine.shard_count(); ++s) {
+    const ShardStatus st = engine.shard_status(s);
+    EXPECT_EQ(st.port_mode, "shared");
+    EXPECT_EQ(st.io_backend, "mmsg");
+    unknown += st.unknown_source_drops;
+  }
+  EXPECT_GE(unknown, 55u);
+  engine.stop();
+}
+
 TEST(Engine, ZeroShardsMeansOnePerCore) {
   EngineConfig config = testing::loopback_engine(testing::test_port_base(44000, 100), 100, 0);
   config.shard.buffer_count = 64;  // not started: keep each shard small

@@ -1,0 +1,178 @@
+#pragma once
+// The shared-port mode's demultiplexing tables (issue #16): which stream a
+// datagram on a shard's one socket belongs to, by its source address (the
+// SDP address, then the latched one) or, only where the SSRC is signalled
+// (a=ssrc) or authenticated (SRTP), by its SSRC.
+//
+// A fixed-capacity open-addressing map (linear probing, backward-shift
+// deletion, no tombstones): all memory is taken at construction, so lookups,
+// inserts and erases on the shard thread never allocate. A key already
+// present is never overwritten: the first stream to claim an address or an
+// SSRC keeps it (a later claim fails and the caller counts a conflict), so a
+// member cannot take over another's route by signalling the same address or
+// SSRC.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "rtp/asio.hpp"
+
+namespace chorus::rtp {
+
+// A UDP source as the kernel reports it, hashable and comparable bytewise.
+struct SourceKey {
+  std::array<uint8_t, 16> address{};  // IPv4 in the first 4 bytes
+  uint16_t port = 0;
+  uint8_t family = 0;  // 4 or 6
+
+  static SourceKey from(const boost::asio::ip::udp::endpoint& ep) {
+    SourceKey k;
+    k.port = ep.port();
+    if (ep.address().is_v4()) {
+      k.family = 4;
+      const auto b = ep.address().to_v4().to_bytes();
+      std::memcpy(k.address.data(), b.data(), b.size());
+    } else {
+      k.family = 6;
+      const auto b = ep.address().to_v6().to_bytes();
+      std::memcpy(k.address.data(), b.data(), b.size());
+      k.unmap();
+    }
+    return k;
+  }
+  // Straight from the kernel's address, without building an endpoint.
+  static SourceKey from(const sockaddr_storage& addr) {
+    SourceKey k;
+    if (addr.ss_family == AF_INET) {
+      const auto& in = reinterpret_cast<const sockaddr_in&>(addr);
+      k.family = 4;
+      k.port = ntohs(in.sin_port);
+      std::memcpy(k.address.data(), &in.sin_addr, 4);
+    } else if (addr.ss_family == AF_INET6) {
+      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(addr);
+      k.family = 6;
+      k.port = ntohs(in6.sin6_port);
+      std::memcpy(k.address.data(), &in6.sin6_addr, 16);
+      k.unmap();
+    }
+    return k;
+  }
+  bool operator==(const SourceKey&) const = default;
+
+ private:
+  // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the SDP names
+  // them as IPv4. Both become the IPv4 key.
+  void unmap() {
+    static constexpr std::array<uint8_t, 12> kPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(address.data(), kPrefix.data(), kPrefix.size()) != 0) return;
+    family = 4;
+    std::memmove(address.data(), address.data() + 12, 4);
+    std::memset(address.data() + 4, 0, 12);
+  }
+};
+
+struct SourceKeyHash {
+  size_t operator()(const SourceKey& k) const {
+    // FNV-1a over the bytes that matter, then a finaliser: sources that
+    // differ only in the port spread over the table.
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const size_t n = k.family == 4 ? 4 : 16;
+    for (size_t i = 0; i < n; ++i) h = (h ^ k.address[i]) * 0x100000001b3ULL;
+    h = (h ^ k.port) * 0x100000001b3ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+};
+
+struct SsrcHash {
+  size_t operator()(uint32_t ssrc) const {
+    uint64_t h = ssrc * 0x9E3779B97F4A7C15ULL;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+};
+
+template <class Key, class Value, class Hash>
+class FixedMap {
+ public:
+  // Room for at least `entries` keys at a load factor of at most one half.
+  explicit FixedMap(size_t entries) {
+    size_t capacity = 16;
+    while (capacity < 2 * entries) capacity *= 2;
+    slots_.resize(capacity);
+    mask_ = capacity - 1;
+    limit_ = capacity / 2;
+  }
+
+  // False when the key is present already (its value stays) or the map is full.
+  bool insert(const Key& key, Value value) {
+    if (size_ >= limit_) return false;
+    for (size_t i = index(key);; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (!s.used) {
+        s = Slot{key, value, true};
+        ++size_;
+        return true;
+      }
+      if (s.key == key) return false;
+    }
+  }
+  std::optional<Value> find(const Key& key) const {
+    for (size_t i = index(key);; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (!s.used) return std::nullopt;
+      if (s.key == key) return s.value;
+    }
+  }
+  // Removes `key` only while it maps to `value` (a stream never removes a
+  // route another stream holds). True when removed.
+  bool erase(const Key& key, Value value) {
+    size_t i = index(key);
+    for (;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (!s.used) return false;
+      if (s.key == key) {
+        if (!(s.value == value)) return false;
+        break;
+      }
+    }
+    // Backward-shift deletion: pull later members of the probe run into the
+    // hole while their home slot allows it, so lookups never need tombstones.
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask_; slots_[j].used; j = (j + 1) & mask_) {
+      const size_t home = index(slots_[j].key);
+      // j may move into the hole unless its home lies cyclically in (hole, j].
+      const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+      if (stays) continue;
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+    slots_[hole].used = false;
+    --size_;
+    return true;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    Key key{};
+    Value value{};
+    bool used = false;
+  };
+  size_t index(const Key& key) const { return Hash{}(key)&mask_; }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t limit_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace chorus::rtp
