@@ -56,6 +56,40 @@ TEST_F(ConferenceE2eTest, EachCallerHearsTheOthersButNotItselfAndByeLeaves) {
   EXPECT_EQ(server_->room_count(), 0u);
 }
 
+// media.port_mode = "shared" (issue #16): every member of the room is
+// answered with its shard's one port, RTCP included (a=rtcp names the same
+// port: these callers do not mux), and the N-1 mix is unchanged.
+TEST_F(ConferenceE2eTest, OnASharedMediaPortEveryCallerHearsTheOthersButNotItself) {
+  start_server(44900, 44909, 30s, [](Options& o) {
+    o.media_port_mode = "shared";
+    o.media_shards = 1;
+  });
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  std::vector<Caller*> all{&a, &b, &c};
+  for (Caller* caller : all) ASSERT_EQ(invite(*caller, "sendrecv"), 200);
+  EXPECT_EQ(a.mixer_port, 44900);
+  EXPECT_EQ(b.mixer_port, 44900);
+  EXPECT_EQ(c.mixer_port, 44900);
+  EXPECT_NE(a.answer.find("a=rtcp:44900"), std::string::npos) << a.answer;
+  talk(all, 60, 30);
+  for (Caller* me : all) {
+    SCOPED_TRACE(me->name());
+    ASSERT_GT(me->samples(), 160u * 10);
+    for (Caller* other : all) {
+      if (other == me) {
+        EXPECT_LT(me->heard(other->freq()), kSilent);
+      } else {
+        EXPECT_GT(me->heard(other->freq()), kHeard);
+      }
+    }
+  }
+  ASSERT_EQ(bye(c), 200);
+  talk({&a, &b}, 40, 15);
+  EXPECT_LT(a.heard(1100), kSilent);
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_GT(b.heard(400), kHeard);
+}
+
 TEST_F(ConferenceE2eTest, SendonlyHoldGetsNoRtpAndIsNotMixedAndSendrecvResumes) {
   start_server(44100, 44199);
   Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");

@@ -185,6 +185,7 @@ class Caller {
   std::string remote_target;
   uint32_t cseq = 0;
   uint16_t mixer_port = 0;
+  std::string answer;  // the SDP of the last 2xx to our INVITE
   bool sending = true;
   bool telephone_events = false;  // offer RFC 4733 telephone-event (PT 101)
 
@@ -372,6 +373,7 @@ class FocusE2e : public ::testing::Test {
     const std::optional<uint16_t> port = audio_port(ok->body());
     EXPECT_TRUE(port.has_value()) << ok->body();
     if (port) caller.mixer_port = *port;
+    caller.answer = std::string(ok->body());
     ack(caller, *ok, room);
     return 200;
   }
