@@ -164,31 +164,35 @@ void DtlsHandshake::on_datagram(std::span<const uint8_t> datagram) {
     ++ignored_;
     return;
   }
-  if (BIO_write(in_, datagram.data(), static_cast<int>(datagram.size())) !=
-      static_cast<int>(datagram.size())) {
-    ++ignored_;
-    return;
+  // One record at a time: OpenSSL reads a BIO write as one datagram and,
+  // when a record only makes it retransmit (a repeated ClientHello packed
+  // with the client's next flight), may drop the rest of that datagram.
+  std::span<const uint8_t> rest = datagram;
+  while (const auto record = parse_dtls_record(rest)) {
+    if (state_ == DtlsState::kFailed || state_ == DtlsState::kClosed) break;
+    const auto bytes = rest.first(record->size());
+    rest = rest.subspan(record->size());
+    if (BIO_write(in_, bytes.data(), static_cast<int>(bytes.size())) !=
+        static_cast<int>(bytes.size())) {
+      ++ignored_;
+      return;
+    }
+    advance();
   }
-  advance();
 }
 
 void DtlsHandshake::advance() {
   ERR_clear_error();
-  // A datagram may hold several records; OpenSSL stops at one it answers by
-  // retransmitting (a repeated ClientHello) with the rest still buffered, so
-  // go on while records are pending (bounded: at most a datagram's worth).
-  for (int i = 0; i < 32 && state_ == DtlsState::kHandshaking; ++i) {
+  if (state_ == DtlsState::kHandshaking) {
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
       complete();
-      break;
+    } else {
+      const int e = SSL_get_error(ssl_, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        fail(fingerprint_mismatch_ ? DtlsFailure::kFingerprintMismatch : DtlsFailure::kProtocol);
+      }
     }
-    const int e = SSL_get_error(ssl_, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-      fail(fingerprint_mismatch_ ? DtlsFailure::kFingerprintMismatch : DtlsFailure::kProtocol);
-      break;
-    }
-    if (SSL_has_pending(ssl_) != 1) break;
   }
   if (state_ == DtlsState::kConnected) {
     // Records after the handshake: a retransmitted client Finished (OpenSSL

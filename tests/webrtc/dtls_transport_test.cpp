@@ -288,6 +288,27 @@ TEST_F(Fixture, LostFinalFlightIsResentWhenTheClientRetransmits) {
   EXPECT_EQ(server.state(), DtlsState::kConnected);
 }
 
+// A client whose timer fired resends its ClientHello and packs it with its
+// next flight into one datagram: the server must still read the whole flight.
+TEST_F(Fixture, RepeatedClientHelloPackedWithTheNextFlightIsHandled) {
+  DtlsContext context(cert);
+  DtlsTestClient client;
+  DtlsHandshake server(context, client.fingerprint());
+  const auto hello = client.step();
+  ASSERT_EQ(hello.size(), 1u);
+  server.on_datagram(hello[0]);
+  for (const auto& d : server_output(server)) client.receive(d);
+  const auto flight5 = client.step();
+  ASSERT_EQ(flight5.size(), 1u);
+  Datagram packed = hello[0];
+  packed.insert(packed.end(), flight5[0].begin(), flight5[0].end());
+  server.on_datagram(packed);
+  EXPECT_EQ(server.state(), DtlsState::kConnected) << dtls_failure_name(server.failure());
+  for (const auto& d : server_output(server)) client.receive(d);
+  client.step();
+  EXPECT_TRUE(client.connected());
+}
+
 TEST(DtlsRecord, FramingSplitsAndPacksWholeRecords) {
   std::vector<uint8_t> bytes;
   auto add = [&](uint8_t type, uint16_t epoch, size_t len) {

@@ -23,7 +23,6 @@ namespace {
 const char kLocalUfrag[] = "ChRs";
 const char kLocalPwd[] = "chorus-local-password-0123";
 const char kRemoteUfrag[] = "BrWs";
-const char kRemotePwd[] = "browser-remote-password-99";
 
 const uint16_t kClientKnown[] = {STUN_ATTRIBUTE_USERNAME,       STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
                                  STUN_ATTRIBUTE_ERROR_CODE,     STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
