@@ -83,6 +83,12 @@ class DtlsTestClient {
     return DTLSv1_get_timeout(ssl_, &tv) == 1 && tv.tv_sec == 0 && tv.tv_usec == 0;
   }
 
+  // Sends close_notify (RFC 5246 §7.2.1), as a page that hangs up does.
+  std::vector<Datagram> close() {
+    SSL_shutdown(ssl_);
+    return drain();
+  }
+
   bool connected() const { return connected_; }
   bool failed() const { return failed_; }
   Fingerprint peer_fingerprint() const {

@@ -309,6 +309,18 @@ TEST_F(Fixture, RepeatedClientHelloPackedWithTheNextFlightIsHandled) {
   EXPECT_TRUE(client.connected());
 }
 
+TEST_F(Fixture, CloseNotifyAfterTheHandshakeClosesIt) {
+  DtlsContext context(cert);
+  DtlsTestClient client;
+  DtlsHandshake server(context, client.fingerprint());
+  run(client, server);
+  ASSERT_EQ(server.state(), DtlsState::kConnected);
+  const auto bye = client.close();
+  ASSERT_FALSE(bye.empty());
+  for (const auto& d : bye) server.on_datagram(d);
+  EXPECT_EQ(server.state(), DtlsState::kClosed);
+}
+
 TEST(DtlsRecord, FramingSplitsAndPacksWholeRecords) {
   std::vector<uint8_t> bytes;
   auto add = [&](uint8_t type, uint16_t epoch, size_t len) {

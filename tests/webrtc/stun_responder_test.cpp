@@ -107,6 +107,33 @@ TEST(StunResponder, ValidCheckGetsSuccessWithXorMappedAddressIntegrityAndFingerp
   EXPECT_EQ(m->sin_addr.s_addr, f->sin_addr.s_addr);
 }
 
+TEST(StunResponder, Ipv6SourceIsReflectedInXorMappedAddress) {
+  StunResponder responder(kLocalUfrag, kLocalPwd, kRemoteUfrag);
+  Browser browser;
+  const auto req = browser.check(username(), kLocalPwd);
+  sockaddr_storage from{};
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&from);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(61000);
+  inet_pton(AF_INET6, "2001:db8::42", &in6->sin6_addr);
+  std::array<uint8_t, StunResponder::kMaxResponse> out{};
+  const StunResult r = responder.on_request(req, from, sizeof(sockaddr_in6), out);
+  ASSERT_TRUE(r.valid());
+  StunMessage response;
+  ASSERT_EQ(
+      stun_agent_validate(&browser.agent, &response, out.data(), r.response_size, nullptr, nullptr),
+      STUN_VALIDATION_SUCCESS);
+  sockaddr_storage mapped{};
+  socklen_t mapped_len = sizeof(mapped);
+  ASSERT_EQ(stun_usage_ice_conncheck_process(&response, &mapped, &mapped_len,
+                                             STUN_USAGE_ICE_COMPATIBILITY_RFC5245),
+            STUN_USAGE_ICE_RETURN_SUCCESS);
+  const auto* m6 = reinterpret_cast<const sockaddr_in6*>(&mapped);
+  EXPECT_EQ(m6->sin6_family, AF_INET6);
+  EXPECT_EQ(m6->sin6_port, in6->sin6_port);
+  EXPECT_EQ(std::memcmp(&m6->sin6_addr, &in6->sin6_addr, 16), 0);
+}
+
 TEST(StunResponder, ResponseIntegrityIsKeyedWithTheLocalPassword) {
   // A browser agent that signed with a different password cannot validate the
   // answer: MESSAGE-INTEGRITY is keyed with the local pwd, not copied.
