@@ -64,9 +64,10 @@ struct StunCounters {
 
 class StunResponder {
  public:
-  // A response is at most the request's USERNAME plus fixed attributes; a
-  // buffer of this size always fits (RFC 5389 §7.1: < MTU; 548 for IPv4).
-  static constexpr size_t kMaxResponse = 576;
+  // A success response is the header, the request's USERNAME (at most
+  // 256 + 1 + 256 bytes, padded), XOR-MAPPED-ADDRESS (IPv6: 20), MESSAGE-
+  // INTEGRITY and FINGERPRINT: 20 + 520 + 24 + 24 + 8 = 596 bytes at most.
+  static constexpr size_t kMaxResponse = 640;
 
   // Credentials longer than kMaxIceCredential are truncated (the SDP parser
   // refuses them first). An empty remote ufrag (not known yet) accepts any

@@ -204,6 +204,25 @@ TEST(StunResponder, UnknownUsernameIsAnswered401AndCounted) {
   EXPECT_EQ(responder.counters().unknown_username, 4u);
 }
 
+// RFC 8839 §5.4: ufrags up to 256 characters; the answer echoes both.
+TEST(StunResponder, LongestCredentialsStillFitTheResponseBuffer) {
+  const std::string local(256, 'L');
+  const std::string remote(256, 'R');
+  const std::string pwd(256, 'p');
+  StunResponder responder(local, pwd, remote);
+  Browser browser;
+  const auto req = browser.check(local + ":" + remote, pwd);
+  sockaddr_storage from{};
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&from);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(1);
+  std::array<uint8_t, StunResponder::kMaxResponse> out{};
+  const StunResult r = responder.on_request(req, from, sizeof(sockaddr_in6), out);
+  EXPECT_TRUE(r.valid());
+  EXPECT_GT(r.response_size, 576u);
+  EXPECT_EQ(responder.counters().no_room, 0u);
+}
+
 TEST(StunResponder, RemoteUfragNotYetKnownAcceptsAnyRemotePart) {
   StunResponder responder(kLocalUfrag, kLocalPwd, "");
   Browser browser;
