@@ -1,0 +1,195 @@
+#include "webrtc/stun_responder.hpp"
+
+#include <stun/stunagent.h>
+#include <stun/usages/ice.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace chorus::webrtc {
+
+namespace {
+
+// Attributes a Binding request may carry that we understand (RFC 5389 §15,
+// RFC 8445 §16.1). Comprehension-optional ones (0x8000–0xFFFF: FINGERPRINT,
+// ICE-CONTROLLING, Chrome's GOOG-NETWORK-INFO, ...) never trigger 420.
+const uint16_t kKnownAttributes[] = {
+    STUN_ATTRIBUTE_USERNAME,       STUN_ATTRIBUTE_MESSAGE_INTEGRITY, STUN_ATTRIBUTE_ERROR_CODE,
+    STUN_ATTRIBUTE_PRIORITY,       STUN_ATTRIBUTE_USE_CANDIDATE,     STUN_ATTRIBUTE_FINGERPRINT,
+    STUN_ATTRIBUTE_ICE_CONTROLLED, STUN_ATTRIBUTE_ICE_CONTROLLING,   0};
+
+// The agent holds no state for a responder: its saved transaction ids are
+// only written when it sends requests, which a lite agent never does. One per
+// thread, so members cost no 11 KB agent each.
+StunAgent& thread_agent() {
+  thread_local StunAgent agent = [] {
+    StunAgent a;
+    stun_agent_init(&a, kKnownAttributes, STUN_COMPATIBILITY_RFC5389,
+                    static_cast<StunAgentUsageFlags>(STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS |
+                                                     STUN_AGENT_USAGE_USE_FINGERPRINT));
+    return a;
+  }();
+  return agent;
+}
+
+// A lite agent stays controlled: with the smallest tie-breaker, a peer that
+// also claims ICE-CONTROLLED gets 487 and takes the controlling role
+// (RFC 8445 §7.3.1.1, controlled agent: "less than ... 487"; libnice 0.1.21
+// reports both outcomes as STUN_USAGE_ICE_RETURN_ROLE_CONFLICT).
+constexpr uint64_t kTieBreaker = 0;
+
+}  // namespace
+
+// libnice asks for the password of the USERNAME it found; refusing makes
+// stun_agent_validate return STUN_VALIDATION_UNAUTHORIZED.
+struct StunValidater {
+  static bool call(StunAgent*, StunMessage*, uint8_t* username, uint16_t username_len,
+                   uint8_t** password, size_t* password_len, void* user) {
+    auto* self = static_cast<StunResponder*>(user);
+    if (username == nullptr || !self->username_matches({username, username_len})) {
+      self->last_username_ok_ = false;
+      return false;
+    }
+    self->last_username_ok_ = true;
+    *password = self->local_pwd_.bytes.data();
+    *password_len = self->local_pwd_.size;
+    return true;
+  }
+};
+
+void StunResponder::Credential::assign(std::string_view s) {
+  size = static_cast<uint16_t>(std::min(s.size(), bytes.size()));
+  std::memcpy(bytes.data(), s.data(), size);
+}
+
+StunResponder::StunResponder(std::string_view local_ufrag, std::string_view local_pwd,
+                             std::string_view remote_ufrag) {
+  set_credentials(local_ufrag, local_pwd, remote_ufrag);
+}
+
+void StunResponder::set_credentials(std::string_view local_ufrag, std::string_view local_pwd,
+                                    std::string_view remote_ufrag) {
+  local_ufrag_.assign(local_ufrag);
+  local_pwd_.assign(local_pwd);
+  remote_ufrag_.assign(remote_ufrag);
+}
+
+// RFC 8445 §7.3: USERNAME = "<our ufrag>:<their ufrag>".
+bool StunResponder::username_matches(std::span<const uint8_t> username) const {
+  const auto local = local_ufrag_.view();
+  if (username.size() <= local.size() || username[local.size()] != ':') return false;
+  if (!std::equal(local.begin(), local.end(), username.begin())) return false;
+  const auto remote = username.subspan(local.size() + 1);
+  if (remote_ufrag_.size == 0) return true;
+  return std::ranges::equal(remote, remote_ufrag_.view());
+}
+
+StunResult StunResponder::finish(StunOutcome outcome, size_t size) {
+  switch (outcome) {
+    case StunOutcome::kSuccess:
+      ++counters_.success;
+      break;
+    case StunOutcome::kBadIntegrity:
+      ++counters_.bad_integrity;
+      break;
+    case StunOutcome::kUnknownUsername:
+      ++counters_.unknown_username;
+      break;
+    case StunOutcome::kBadRequest:
+      ++counters_.bad_request;
+      break;
+    case StunOutcome::kUnknownAttribute:
+      ++counters_.unknown_attribute;
+      break;
+    case StunOutcome::kRoleConflict:
+      ++counters_.role_conflict;
+      break;
+    case StunOutcome::kIgnored:
+      ++counters_.ignored;
+      break;
+    case StunOutcome::kMalformed:
+      ++counters_.malformed;
+      break;
+  }
+  StunResult r;
+  r.outcome = outcome;
+  r.response_size = size;
+  return r;
+}
+
+StunResult StunResponder::on_request(std::span<const uint8_t> datagram,
+                                     const sockaddr_storage& from, socklen_t from_len,
+                                     std::span<uint8_t> out) {
+  StunAgent& agent = thread_agent();
+  StunMessage request;
+  StunMessage response;
+  last_username_ok_ = false;
+  const StunValidationStatus status = stun_agent_validate(
+      &agent, &request, datagram.data(), datagram.size(), &StunValidater::call, this);
+
+  // Builds an error response to `request` without MESSAGE-INTEGRITY (the
+  // request was not authenticated, RFC 5389 §10.1.2) but with FINGERPRINT.
+  auto error = [&](StunOutcome outcome, StunError code) {
+    if (!stun_agent_init_error(&agent, &response, out.data(), out.size(), &request, code)) {
+      ++counters_.no_room;
+      return finish(outcome, 0);
+    }
+    const size_t n = stun_agent_finish_message(&agent, &response, nullptr, 0);
+    if (n == 0) ++counters_.no_room;
+    return finish(outcome, n);
+  };
+
+  switch (status) {
+    case STUN_VALIDATION_SUCCESS:
+      break;
+    case STUN_VALIDATION_NOT_STUN:
+    case STUN_VALIDATION_INCOMPLETE_STUN:
+    case STUN_VALIDATION_BAD_REQUEST:  // no cookie, bad or missing FINGERPRINT (§7.3)
+      return finish(StunOutcome::kMalformed, 0);
+    case STUN_VALIDATION_UNMATCHED_RESPONSE:
+      return finish(StunOutcome::kIgnored, 0);
+    default:
+      break;
+  }
+  // From here `request` is a parsed STUN message.
+  if (stun_message_get_class(&request) != STUN_REQUEST) return finish(StunOutcome::kIgnored, 0);
+
+  switch (status) {
+    case STUN_VALIDATION_SUCCESS:
+      break;
+    case STUN_VALIDATION_UNAUTHORIZED_BAD_REQUEST:  // USERNAME or MESSAGE-INTEGRITY missing
+      return error(StunOutcome::kBadRequest, STUN_ERROR_BAD_REQUEST);
+    case STUN_VALIDATION_UNAUTHORIZED:
+      return last_username_ok_ ? error(StunOutcome::kBadIntegrity, STUN_ERROR_UNAUTHORIZED)
+                               : error(StunOutcome::kUnknownUsername, STUN_ERROR_UNAUTHORIZED);
+    case STUN_VALIDATION_UNKNOWN_REQUEST_ATTRIBUTE: {
+      const size_t n = stun_agent_build_unknown_attributes_error(&agent, &response, out.data(),
+                                                                 out.size(), &request);
+      if (n == 0) ++counters_.no_room;
+      return finish(StunOutcome::kUnknownAttribute, n);
+    }
+    default:
+      return finish(StunOutcome::kMalformed, 0);
+  }
+
+  bool controlling = false;
+  size_t len = out.size();
+  const StunUsageIceReturn ret = stun_usage_ice_conncheck_create_reply(
+      &agent, &request, &response, out.data(), &len, &from, from_len, &controlling, kTieBreaker,
+      STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
+  if (ret == STUN_USAGE_ICE_RETURN_INVALID_METHOD) return finish(StunOutcome::kBadRequest, len);
+  if ((ret != STUN_USAGE_ICE_RETURN_SUCCESS && ret != STUN_USAGE_ICE_RETURN_ROLE_CONFLICT) ||
+      len == 0) {
+    if (ret == STUN_USAGE_ICE_RETURN_MEMORY_ERROR) ++counters_.no_room;
+    return finish(StunOutcome::kMalformed, 0);
+  }
+  if (stun_message_get_class(&response) == STUN_ERROR) {
+    return finish(StunOutcome::kRoleConflict, len);
+  }
+  StunResult r = finish(StunOutcome::kSuccess, len);
+  r.use_candidate = stun_usage_ice_conncheck_use_candidate(&request);
+  r.priority = stun_usage_ice_conncheck_priority(&request);
+  return r;
+}
+
+}  // namespace chorus::webrtc

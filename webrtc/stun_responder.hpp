@@ -1,0 +1,107 @@
+#pragma once
+// The ICE-lite side of connectivity checks (RFC 8445 §2.5, §7.3): answer a
+// STUN Binding request (RFC 5389) whose USERNAME is "<local ufrag>:<remote
+// ufrag>" and whose MESSAGE-INTEGRITY is keyed with the local password
+// (short-term credentials, §10.1). Decoding, HMAC and FINGERPRINT are
+// libnice's STUN library (stun/stunagent.h, stun/usages/ice.h), not ours.
+//
+// One responder per member, used on its shard's thread. `on_request` works on
+// the caller's buffers: it keeps no pointer past the call and allocates
+// nothing of its own. libnice builds messages in the caller's buffer, but its
+// HMAC-SHA1 (stun_sha1 over GnuTLS's gnutls_hmac_init) mallocs twice per
+// MESSAGE-INTEGRITY computed, so a valid check costs four small mallocs
+// inside GnuTLS (tests/webrtc/stun_alloc_test.cpp measures it). Checks arrive
+// every few seconds per member (consent, RFC 7675 §5.1), not per packet.
+//
+// A lite agent is always controlled (§6.1.1): a request claiming
+// ICE-CONTROLLED gets 487 Role Conflict, so the full agent takes control.
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace chorus::webrtc {
+
+// RFC 8839 §5.4: ice-ufrag 4–256 characters, ice-pwd 22–256.
+inline constexpr size_t kMaxIceCredential = 256;
+
+enum class StunOutcome : uint8_t {
+  kSuccess,           // valid check: success response written; latch `from`, refresh consent
+  kBadIntegrity,      // MESSAGE-INTEGRITY does not match the local password: 401 written
+  kUnknownUsername,   // USERNAME is not "local:remote": 401 written (RFC 5389 §10.1.2)
+  kBadRequest,        // no USERNAME or no MESSAGE-INTEGRITY, or not a Binding: 400 written
+  kUnknownAttribute,  // a comprehension-required attribute we do not know: 420 written
+  kRoleConflict,      // peer claims to be controlled too: 487 written (§7.3.1.1)
+  kIgnored,           // indication, response or error class: nothing to answer (silently dropped)
+  kMalformed,         // not STUN, no magic cookie, bad or missing FINGERPRINT: dropped
+};
+
+struct StunResult {
+  StunOutcome outcome = StunOutcome::kMalformed;
+  size_t response_size = 0;    // bytes written to `out`; 0: send nothing
+  bool use_candidate = false;  // the controlling agent nominates this pair (§7.3.1.5)
+  uint32_t priority = 0;       // PRIORITY of the check (a peer-reflexive candidate's)
+  // The check came from `from` with the right credentials: the caller latches
+  // `from` as the member's media address and refreshes its consent timer.
+  bool valid() const { return outcome == StunOutcome::kSuccess; }
+};
+
+struct StunCounters {
+  uint64_t success = 0;
+  uint64_t bad_integrity = 0;
+  uint64_t unknown_username = 0;
+  uint64_t bad_request = 0;
+  uint64_t unknown_attribute = 0;
+  uint64_t role_conflict = 0;
+  uint64_t ignored = 0;
+  uint64_t malformed = 0;
+  uint64_t no_room = 0;  // `out` too small for the answer
+};
+
+class StunResponder {
+ public:
+  // A success response is the header, the request's USERNAME (at most
+  // 256 + 1 + 256 bytes, padded), XOR-MAPPED-ADDRESS (IPv6: 20), MESSAGE-
+  // INTEGRITY and FINGERPRINT: 20 + 520 + 24 + 24 + 8 = 596 bytes at most.
+  static constexpr size_t kMaxResponse = 640;
+
+  // Credentials longer than kMaxIceCredential are truncated (the SDP parser
+  // refuses them first). An empty remote ufrag (not known yet) accepts any
+  // "<local>:<x>" USERNAME.
+  StunResponder(std::string_view local_ufrag, std::string_view local_pwd,
+                std::string_view remote_ufrag);
+  // ICE restart or re-offer with new credentials (RFC 8445 §9). No allocation.
+  void set_credentials(std::string_view local_ufrag, std::string_view local_pwd,
+                       std::string_view remote_ufrag);
+
+  // One datagram the demux classified as STUN, received from `from`. Writes the
+  // answer (success or error) into `out`; the caller sends result.response_size
+  // bytes back to `from`.
+  StunResult on_request(std::span<const uint8_t> datagram, const sockaddr_storage& from,
+                        socklen_t from_len, std::span<uint8_t> out);
+
+  const StunCounters& counters() const { return counters_; }
+
+ private:
+  struct Credential {
+    std::array<uint8_t, kMaxIceCredential> bytes{};
+    uint16_t size = 0;
+    std::span<const uint8_t> view() const { return {bytes.data(), size}; }
+    void assign(std::string_view s);
+  };
+  friend struct StunValidater;  // libnice's credential callback (stun_responder.cpp)
+  bool username_matches(std::span<const uint8_t> username) const;
+  StunResult finish(StunOutcome outcome, size_t size);
+
+  Credential local_ufrag_;
+  Credential local_pwd_;
+  Credential remote_ufrag_;
+  bool last_username_ok_ = false;  // set by the validater during one on_request
+  StunCounters counters_;
+};
+
+}  // namespace chorus::webrtc
