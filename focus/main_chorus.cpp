@@ -66,10 +66,11 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.rtp_last != loaded.rtp_last || running.media_shards != loaded.media_shards ||
       running.media_realtime_priority != loaded.media_realtime_priority ||
       running.media_pin_shards != loaded.media_pin_shards || running.media_io != loaded.media_io ||
-      running.media_port_mode != loaded.media_port_mode || running.codecs != loaded.codecs ||
-      running.srtp != loaded.srtp || running.top_k != loaded.top_k ||
-      running.admin_address != loaded.admin_address || running.admin_port != loaded.admin_port ||
-      running.log_file != loaded.log_file;
+      running.media_port_mode != loaded.media_port_mode ||
+      running.media_max_streams_per_shard != loaded.media_max_streams_per_shard ||
+      running.codecs != loaded.codecs || running.srtp != loaded.srtp ||
+      running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
+      running.admin_port != loaded.admin_port || running.log_file != loaded.log_file;
   if (changed) {
     spdlog::warn(
         "reload: listener, media, codec, admin or log-file settings changed; they apply after a "

@@ -76,6 +76,9 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   config.shard.io = rtp::parse_io_backend(options.media_io).value_or(rtp::IoBackend::kMmsg);
   config.shard.port_mode =
       rtp::parse_port_mode(options.media_port_mode).value_or(rtp::PortMode::kPerMember);
+  config.shard.max_streams = options.media_max_streams_per_shard;
+  // The receive batch plus up to 4 queued datagrams per stream and tick.
+  config.shard.buffer_count = std::max<size_t>(4096, 4 * config.shard.max_streams + 256);
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(
       options.media_address.empty() ? options.sip_host : options.media_address, error);

@@ -40,13 +40,14 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 16> kMediaKeys = {"address",
+constexpr std::array<std::string_view, 17> kMediaKeys = {"address",
                                                          "rtp_ports",
                                                          "shards",
                                                          "realtime_priority",
                                                          "pin_shards",
                                                          "io",
                                                          "port_mode",
+                                                         "max_streams_per_shard",
                                                          "rtp_timeout_ms",
                                                          "codecs",
                                                          "srtp",
@@ -390,6 +391,8 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
   reader.read(media, "media.pin_shards", "pin_shards", options.media_pin_shards);
   reader.read(media, "media.io", "io", options.media_io, "allowed: \"auto\", \"uring\" or \"mmsg\"",
               [](const std::string& io) { return rtp::parse_io_backend(io).has_value(); });
+  reader.read(media, "media.max_streams_per_shard", "max_streams_per_shard",
+              options.media_max_streams_per_shard, 16, 16384);
   reader.read(media, "media.port_mode", "port_mode", options.media_port_mode,
               "allowed: \"per-member\" or \"shared\"",
               [](const std::string& mode) { return rtp::parse_port_mode(mode).has_value(); });

@@ -157,6 +157,9 @@ struct Options {
   // "per-member" (a port per member, the default) or "shared" (one port per
   // shard, members told apart by source address: behind an SBC or rtpengine).
   std::string media_port_mode = "per-member";
+  // Members (RTP streams) one media shard holds at most; its buffers, route
+  // tables and io_uring slots are sized for it at start-up.
+  size_t media_max_streams_per_shard = 1024;
   // Test hooks, off (0) unless configured: every shard's command ring takes
   // at most this many commands, and the engine's per-shard retry queue at
   // most this many, so that a test from outside the process can make the

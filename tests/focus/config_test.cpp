@@ -102,6 +102,8 @@ shards = 4
 realtime_priority = 20
 pin_shards = true
 io = "uring"
+port_mode = "shared"
+max_streams_per_shard = 2048
 rtp_timeout_ms = 5000
 codecs = ["PCMU", "opus"]
 srtp = "required"
@@ -159,6 +161,8 @@ user = "chorus"
   EXPECT_EQ(o.media_realtime_priority, 20);
   EXPECT_TRUE(o.media_pin_shards);
   EXPECT_EQ(o.media_io, "uring");
+  EXPECT_EQ(o.media_port_mode, "shared");
+  EXPECT_EQ(o.media_max_streams_per_shard, 2048u);
   EXPECT_EQ(o.rtp_timeout.count(), 5000);
   EXPECT_EQ(o.codecs, (std::vector<std::string>{"PCMU", "opus"}));
   EXPECT_EQ(o.srtp, sdp::SrtpPolicy::kRequired);
@@ -204,6 +208,9 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[media]\nrealtime_priority = 100\n", {"media.realtime_priority", "= 100", "0..99"}},
       {"[media]\npin_shards = 1\n", {"media.pin_shards", "true or false"}},
       {"[media]\nio = \"epoll\"\n", {"media.io", "\"epoll\"", "\"auto\", \"uring\" or \"mmsg\""}},
+      {"[media]\nport_mode = \"one\"\n",
+       {"media.port_mode", "\"one\"", "\"per-member\" or \"shared\""}},
+      {"[media]\nmax_streams_per_shard = 8\n", {"media.max_streams_per_shard", "= 8", "16..16384"}},
       {"[sip]\nslow_room_prefix = \"a b\"\n", {"sip.slow_room_prefix", "\"a b\"", "(off)"}},
       {"[media]\nshards = \"four\"\n", {"media.shards", "\"four\"", "integer"}},
       {"[sip]\nlisten = \"host:99999\"\n", {"sip.listen", "host:99999", "HOST:PORT"}},
