@@ -202,8 +202,9 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
     }
   }
   if (!options.udp && !options.tcp &&
-      (options.tls_certificate.empty() || options.tls_private_key.empty())) {
-    return OptionsError{"no SIP transport left to listen on (udp, tcp and TLS all off)"};
+      (options.tls_certificate.empty() || options.tls_private_key.empty()) &&
+      options.ws_port == 0 && options.wss_port == 0) {
+    return OptionsError{"no SIP transport left to listen on (udp, tcp, TLS, WS and WSS all off)"};
   }
   if (options.tls_certificate.empty() != options.tls_private_key.empty()) {
     return OptionsError{

@@ -420,6 +420,9 @@ TEST(Config, WebSocketListenersCertificateAndOrigins) {
   EXPECT_TRUE(std::holds_alternative<Options>(
       run({"--config", no_cert.path().c_str(), "--tls-cert", cert.path().c_str(), "--tls-key",
            cert.path().c_str()})));
+  // WS alone is a transport to listen on.
+  TempFile ws_only("[sip]\nudp = false\ntcp = false\nws_port = 8080\n");
+  EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", ws_only.path().c_str()})));
   TempFile bad_origin("[sip]\nws_allowed_origins = [\"https://x.example.com/page\"]\n");
   EXPECT_NE(error_of(run({"--config", bad_origin.path().c_str()})).find("sip.ws_allowed_origins"),
             std::string::npos);
