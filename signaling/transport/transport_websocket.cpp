@@ -180,6 +180,7 @@ class WebSocketConnection final : public Connection {
     }
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
       response.set(http::field::sec_websocket_protocol, "sip");
+      response.set(http::field::server, "Chorus");  // not Beast's name and version
     }));
     // Bounds: the handshake is ours (the reaper's handshake_timeout, ready_
     // is set once accepted); Beast pings a quiet client at half the idle

@@ -84,6 +84,7 @@ class Client {
   }
 
   unsigned status() const { return response_.result_int(); }
+  std::string server() const { return std::string(response_[http::field::server]); }
   std::string protocol() const {
     return std::string(response_[http::field::sec_websocket_protocol]);
   }

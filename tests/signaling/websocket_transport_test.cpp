@@ -112,6 +112,7 @@ TEST_F(WebSocketTransport, OptionsOverWsIsAnswered200OnTheSameConnection) {
   WsClient client(io_, io_);
   ASSERT_TRUE(client.open(local_.port));
   EXPECT_EQ(client.protocol(), "sip");
+  EXPECT_EQ(client.server(), "Chorus");
   client.start_reading();
   ASSERT_TRUE(client.send(ws_options()));
   ASSERT_TRUE(run_until(io_, [&] { return !client.received().empty(); }));
@@ -226,6 +227,25 @@ TEST_F(WebSocketTransport, ThePerSourceCapRefusesTheNextConnection) {
   WsClient other_source(io_, io_);
   EXPECT_TRUE(other_source.open(local_.port, {}, "127.0.0.2"));
   EXPECT_EQ(transport_->connection_count(), 3u);
+}
+
+// The handshake timeout covers the upgrade: a connection that sends half an
+// upgrade request and stops is closed (RFC 7118 needs nothing special here;
+// the stream bounds of the security issue apply).
+TEST_F(WebSocketTransport, AnUpgradeNotCompletedInTimeIsClosed) {
+  TransportConfig config;
+  config.handshake_timeout = 200ms;
+  start(config);
+  tcp::socket raw(io_);
+  raw.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local_.port));
+  const std::string half = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+  asio::write(raw, asio::buffer(half));
+  const auto start_time = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until(io_, [&] { return transport_->connection_count() == 1; }));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return transport_->connection_count() == 0; }, 3000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start_time, 150ms);
+  EXPECT_EQ(transport_->counters().connections_closed_handshake, 1u);
 }
 
 // A live client answers pings and stays; one that never reads (so never
