@@ -211,6 +211,49 @@ TEST_F(WebSocketTransport, AMessageInSeveralFramesIsOneSipMessage) {  // RFC 645
   EXPECT_EQ(requests_.size(), 1u);
 }
 
+// A flow key belongs to the live connection that named it first: another
+// client naming the same host cannot take its requests over, until the
+// first one is gone.
+TEST_F(WebSocketTransport, AFlowKeyIsNotTakenOverWhileItsConnectionLives) {
+  start();
+  WsClient first(io_, io_);
+  WsClient second(io_, io_);
+  ASSERT_TRUE(first.open(local_.port));
+  ASSERT_TRUE(second.open(local_.port));
+  first.start_reading();
+  second.start_reading();
+  ASSERT_TRUE(first.send(ws_options("WS", "z9hG4bKa")));
+  ASSERT_TRUE(run_until(io_, [&] { return first.received().size() == 1; }));
+  ASSERT_TRUE(second.send(ws_options("WS", "z9hG4bKb")));
+  ASSERT_TRUE(run_until(io_, [&] { return second.received().size() == 1; }));
+
+  auto notify = [] {
+    Message m = Message::request(Method::kNotify, "sip:alice@df7jal23ls0d.invalid;transport=ws");
+    m.add_header("Via", "SIP/2.0/WS 127.0.0.1;branch=" + make_branch());
+    m.add_header("From", "<sip:room@127.0.0.1>;tag=r");
+    m.add_header("To", "<sip:alice@example.com>;tag=f1");
+    m.add_header("Call-ID", "flow");
+    m.add_header("CSeq", "1 NOTIFY");
+    m.set_body({}, {});
+    return m;
+  };
+  const Endpoint target{TransportKind::kWs, "df7jal23ls0d.invalid", 0, 0};
+  ASSERT_TRUE(transport_->send_request(notify(), target));
+  ASSERT_TRUE(run_until(io_, [&] { return first.received().size() == 2; }));
+  io_.run_for(50ms);
+  EXPECT_EQ(second.received().size(), 1u);
+
+  // The first goes away; the second names the host again and now owns it.
+  beast::get_lowest_layer(first.ws()).close();
+  ASSERT_TRUE(run_until(io_, [&] { return transport_->connection_count() == 1; }));
+  EXPECT_FALSE(transport_->send_request(notify(), target)) << "no flow until it is named again";
+  ASSERT_TRUE(second.send(ws_options("WS", "z9hG4bKc")));
+  ASSERT_TRUE(run_until(io_, [&] { return second.received().size() == 2; }));
+  ASSERT_TRUE(transport_->send_request(notify(), target));
+  ASSERT_TRUE(run_until(io_, [&] { return second.received().size() == 3; }));
+  EXPECT_TRUE(second.received()[2].starts_with("NOTIFY ")) << second.received()[2];
+}
+
 // The security issue's caps apply: the per-source cap counts WS connections
 // with TCP's and refuses the next one.
 TEST_F(WebSocketTransport, ThePerSourceCapRefusesTheNextConnection) {
