@@ -39,9 +39,18 @@ sip::StackConfig stack_config(const Options& options) {
     config.listeners.push_back({sip::TransportKind::kTcp, options.sip_host, options.sip_port});
   if (!options.tls_certificate.empty() && !options.tls_private_key.empty()) {
     config.listeners.push_back({sip::TransportKind::kTls, options.sip_host, options.tls_port});
-    config.transport.tls_certificate_file = options.tls_certificate;
-    config.transport.tls_private_key_file = options.tls_private_key;
   }
+  if (options.ws_port != 0) {
+    config.listeners.push_back({sip::TransportKind::kWs, options.sip_host, options.ws_port});
+  }
+  if (options.wss_port != 0) {
+    config.listeners.push_back({sip::TransportKind::kWss, options.sip_host, options.wss_port});
+  }
+  config.transport.tls_certificate_file = options.tls_certificate;
+  config.transport.tls_private_key_file = options.tls_private_key;
+  config.transport.wss_certificate_file = options.wss_certificate;
+  config.transport.wss_private_key_file = options.wss_private_key;
+  config.transport.ws_allowed_origins = options.ws_allowed_origins;
   config.transport.tls_verify_peer = options.tls_verify_peer;
   config.transport.tls_ca_file = options.tls_ca_file;
   config.transport.handshake_timeout = options.handshake_timeout;

@@ -105,6 +105,9 @@ std::string Stack::sent_by(TransportKind transport) const {
 }
 
 std::string Stack::contact_uri(std::string_view user, TransportKind transport) const {
+  // RFC 7118 §5.2 writes transport=ws for WS and WSS alike (a sips: URI
+  // means WSS); a plain sip: URI with transport=wss is what WSS clients
+  // understand in practice, so WSS says so.
   std::string uri = transport == TransportKind::kTls ? "sips:" : "sip:";
   if (!user.empty()) {
     uri += user;
@@ -112,6 +115,8 @@ std::string Stack::contact_uri(std::string_view user, TransportKind transport) c
   }
   uri += sent_by(transport);
   if (transport == TransportKind::kTcp) uri += ";transport=tcp";
+  if (transport == TransportKind::kWs) uri += ";transport=ws";
+  if (transport == TransportKind::kWss) uri += ";transport=wss";
   return uri;
 }
 
@@ -141,10 +146,14 @@ TransactionId Stack::send_request(Message request, ClientCallback callback) {
 TransactionId Stack::send_request(Message request, const Endpoint& destination,
                                   ClientCallback callback) {
   assert(request.is_request() && request.method() != Method::kAck);
-  add_via(request, destination.transport);
+  // A WebSocket client: its connection, pinned for the whole transaction
+  // (none: the send fails and the transaction reports a transport error).
+  Endpoint target = destination;
+  transport_.pin_flow(target);
+  add_via(request, target.transport);
   tap(request, MessageDirection::kSent);
   const bool invite = request.method() == Method::kInvite;
-  return transactions_->send_request(std::move(request), destination,
+  return transactions_->send_request(std::move(request), target,
                                      tapped(std::move(callback), invite));
 }
 
@@ -177,8 +186,10 @@ bool Stack::send_ack(Message ack) {
 }
 
 bool Stack::send_ack(Message ack, const Endpoint& destination) {
-  add_via(ack, destination.transport);
-  if (!transport_.send_request(ack, destination)) return false;
+  Endpoint target = destination;
+  transport_.pin_flow(target);
+  add_via(ack, target.transport);
+  if (!transport_.send_request(ack, target)) return false;
   count_sent(ack);
   tap(ack, MessageDirection::kSent);
   return true;

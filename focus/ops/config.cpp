@@ -31,9 +31,20 @@ using Keys = std::span<const std::string_view>;
 constexpr std::array<std::string_view, 10> kSections = {
     "sip",     "transport", "media", "conference", "room",
     "account", "log",       "admin", "process",    "limits"};
-constexpr std::array<std::string_view, 9> kSipKeys = {
-    "listen",          "udp", "tcp", "tls_port", "tls_certificate", "tls_private_key", "realm",
-    "slow_room_prefix", "digest_algorithms"};
+constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
+                                                       "udp",
+                                                       "tcp",
+                                                       "tls_port",
+                                                       "tls_certificate",
+                                                       "tls_private_key",
+                                                       "realm",
+                                                       "ws_port",
+                                                       "wss_port",
+                                                       "wss_certificate",
+                                                       "wss_private_key",
+                                                       "ws_allowed_origins",
+                                                       "slow_room_prefix",
+                                                       "digest_algorithms"};
 constexpr std::array<std::string_view, 7> kTransportKeys = {
     "tls_verify_peer", "tls_ca_file",     "handshake_timeout_ms",      "idle_timeout_ms",
     "message_timeout_ms", "max_connections", "max_connections_per_source"};
@@ -307,6 +318,17 @@ class Reader {
   std::vector<std::string> errors_;
 };
 
+// An RFC 6454 origin as browsers send it ("https://host[:port]", no path),
+// or "*".
+bool valid_ws_origin(const std::string& origin) {
+  if (origin == "*") return true;
+  const size_t scheme = origin.find("://");
+  if (scheme == std::string::npos || scheme == 0) return false;
+  const std::string_view rest = std::string_view(origin).substr(scheme + 3);
+  return !rest.empty() && rest.size() < 256 &&
+         rest.find_first_of("/?#\"' \t\r\n") == std::string_view::npos;
+}
+
 void read_sip(Reader& reader, const toml::table& sip, Options& options) {
   std::vector<std::string_view> known(kSipKeys.begin(), kSipKeys.end());
   known.insert(known.end(), kSipExtraKeys.begin(), kSipExtraKeys.end());
@@ -330,6 +352,15 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
               "allowed: \"\" or a readable PEM file", file_or_empty);
   reader.read(sip, "sip.tls_private_key", "tls_private_key", options.tls_private_key,
               "allowed: \"\" or a readable PEM file", file_or_empty);
+  reader.read(sip, "sip.ws_port", "ws_port", options.ws_port, 0, 65535);
+  reader.read(sip, "sip.wss_port", "wss_port", options.wss_port, 0, 65535);
+  reader.read(sip, "sip.wss_certificate", "wss_certificate", options.wss_certificate,
+              "allowed: \"\" (the TLS certificate) or a readable PEM file", file_or_empty);
+  reader.read(sip, "sip.wss_private_key", "wss_private_key", options.wss_private_key,
+              "allowed: \"\" (the TLS private key) or a readable PEM file", file_or_empty);
+  reader.read_list(sip, "sip.ws_allowed_origins", "ws_allowed_origins", options.ws_allowed_origins,
+                   "allowed: a list of origins (\"https://host[:port]\") or \"*\"",
+                   [](const std::string& origin) { return valid_ws_origin(origin); });
   reader.read(sip, "sip.realm", "realm", options.realm,
               "allowed: a non-empty string without '\"' or '\\\\'", [](const std::string& realm) {
                 return !realm.empty() && realm.find_first_of("\"\\\r\n") == std::string::npos;

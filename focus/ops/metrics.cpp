@@ -374,20 +374,25 @@ void render_sip(Writer& w, const sip::StackStats& s) {
   w.sample("chorus_sip_malformed_total", label("outcome", "oversized"), s.transport.oversized);
   w.sample("chorus_sip_malformed_total", label("outcome", "framing"), s.transport.framing_errors);
   w.family("chorus_sip_connections_closed_total", "counter",
-           "TCP/TLS connections closed or refused by the transport's bounds, by reason.");
+           "TCP/TLS/WS/WSS connections closed or refused by the transport's bounds, by reason.");
   const std::pair<std::string_view, uint64_t> closed[] = {
       {"idle", s.transport.connections_closed_idle},
       {"handshake_timeout", s.transport.connections_closed_handshake},
       {"partial_message_timeout", s.transport.connections_closed_partial},
       {"refused_total_cap", s.transport.connections_refused},
       {"refused_source_cap", s.transport.connections_refused_source},
-      {"tls_handshake_failed", s.transport.tls_handshakes_failed}};
+      {"tls_handshake_failed", s.transport.tls_handshakes_failed},
+      {"ws_handshake_refused", s.transport.ws_handshakes_refused},
+      {"ws_message_too_big", s.transport.ws_messages_too_big}};
   for (const auto& [reason, count] : closed) {
     w.sample("chorus_sip_connections_closed_total", label("reason", reason), count);
   }
   w.family("chorus_sip_sips_refused_total", "counter",
            "sips: requests not sent because their next hop was not TLS (RFC 3261 26.2.2).");
   w.sample("chorus_sip_sips_refused_total", "", s.transport.sips_refused);
+  w.family("chorus_sip_ws_no_flow_total", "counter",
+           "Requests to a WebSocket client not sent: its connection was gone (RFC 7118 5).");
+  w.sample("chorus_sip_ws_no_flow_total", "", s.transport.ws_no_flow);
 }
 
 }  // namespace

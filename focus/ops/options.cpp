@@ -202,13 +202,23 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
     }
   }
   if (!options.udp && !options.tcp &&
-      (options.tls_certificate.empty() || options.tls_private_key.empty())) {
-    return OptionsError{"no SIP transport left to listen on (udp, tcp and TLS all off)"};
+      (options.tls_certificate.empty() || options.tls_private_key.empty()) &&
+      options.ws_port == 0 && options.wss_port == 0) {
+    return OptionsError{"no SIP transport left to listen on (udp, tcp, TLS, WS and WSS all off)"};
   }
   if (options.tls_certificate.empty() != options.tls_private_key.empty()) {
     return OptionsError{
         "TLS needs both a certificate and a private key (--tls-cert and --tls-key, "
         "or sip.tls_certificate and sip.tls_private_key)"};
+  }
+  if (options.wss_certificate.empty() != options.wss_private_key.empty()) {
+    return OptionsError{
+        "WSS needs both sip.wss_certificate and sip.wss_private_key (or neither: the TLS ones)"};
+  }
+  if (options.wss_port != 0 && options.wss_certificate.empty() && options.tls_certificate.empty()) {
+    return OptionsError{
+        "sip.wss_port needs a certificate: sip.wss_certificate and sip.wss_private_key, or the "
+        "TLS ones"};
   }
   return options;
 }

@@ -106,6 +106,15 @@ struct Options {
   std::string tls_certificate;
   std::string tls_private_key;
   uint16_t tls_port = 5061;
+  // SIP over WebSocket (RFC 7118) on the SIP host: WS on ws_port, WSS on
+  // wss_port (0: off). WSS uses wss_certificate/wss_private_key, or the TLS
+  // files when those are empty. Browser pages must come from an origin in
+  // ws_allowed_origins ("*": any); clients sending no Origin are admitted.
+  uint16_t ws_port = 0;
+  uint16_t wss_port = 0;
+  std::string wss_certificate;
+  std::string wss_private_key;
+  std::vector<std::string> ws_allowed_origins;
   // [transport]: stream connection bounds and outgoing TLS verification
   // (sip::TransportConfig says what each does).
   bool tls_verify_peer = true;

@@ -26,6 +26,10 @@ std::string_view transport_name(TransportKind kind) {
       return "TCP";
     case TransportKind::kTls:
       return "TLS";
+    case TransportKind::kWs:
+      return "WS";
+    case TransportKind::kWss:
+      return "WSS";
   }
   return "UDP";
 }
@@ -37,6 +41,10 @@ bool parse_transport(std::string_view text, TransportKind& out) {
     out = TransportKind::kTcp;
   } else if (iequals(text, "tls")) {
     out = TransportKind::kTls;
+  } else if (iequals(text, "ws")) {
+    out = TransportKind::kWs;
+  } else if (iequals(text, "wss")) {
+    out = TransportKind::kWss;
   } else {
     return false;
   }

@@ -63,6 +63,7 @@ Endpoint TransportLayer::listen(TransportKind transport, std::string_view addres
     impl.receive_udp(ref);
     return ref.local;
   }
+  if (transport == TransportKind::kWss && !impl.wss_server) impl.make_wss_context();
   if (transport == TransportKind::kTls && !impl.tls_server) {
     if (impl.config.tls_certificate_file.empty() || impl.config.tls_private_key_file.empty()) {
       throw std::runtime_error("TLS listener needs a certificate and a private key");
@@ -84,32 +85,26 @@ Endpoint TransportLayer::listen(TransportKind transport, std::string_view addres
   const tcp::endpoint bound = listener->acceptor.local_endpoint();
   listener->local = to_endpoint(transport, bound.address(), bound.port(), 0);
   Impl::StreamListener& ref = *listener;
-  (transport == TransportKind::kTls ? impl.tls_listeners : impl.tcp_listeners)
-      .push_back(std::move(listener));
+  impl.listeners_of(transport).push_back(std::move(listener));
   impl.accept(ref, transport);
   impl.arm_reaper();
   return ref.local;
 }
 
 std::optional<Endpoint> TransportLayer::local_endpoint(TransportKind transport) const {
-  switch (transport) {
-    case TransportKind::kUdp:
-      if (!impl_->udp_listeners.empty()) return impl_->udp_listeners.front()->local;
-      break;
-    case TransportKind::kTcp:
-      if (!impl_->tcp_listeners.empty()) return impl_->tcp_listeners.front()->local;
-      break;
-    case TransportKind::kTls:
-      if (!impl_->tls_listeners.empty()) return impl_->tls_listeners.front()->local;
-      break;
+  if (transport == TransportKind::kUdp) {
+    if (!impl_->udp_listeners.empty()) return impl_->udp_listeners.front()->local;
+    return std::nullopt;
   }
+  const auto& listeners = impl_->listeners_of(transport);
+  if (!listeners.empty()) return listeners.front()->local;
   return std::nullopt;
 }
 
 bool TransportLayer::send_request(const Message& request, const Endpoint& destination) {
-  if (destination.transport != TransportKind::kTls && requires_tls(request)) {
+  if (!is_secure(destination.transport) && requires_tls(request)) {
     // RFC 3261 §26.2.2: whoever picked this destination, a sips: request
-    // never leaves over UDP or TCP.
+    // never leaves over UDP, TCP or WS.
     ++impl_->counters.sips_refused;
     ++impl_->counters.send_errors;
     return false;
@@ -154,6 +149,8 @@ void TransportLayer::close() {
   for (auto& listener : impl.udp_listeners) listener->socket.close(ignored);
   for (auto& listener : impl.tcp_listeners) listener->acceptor.close(ignored);
   for (auto& listener : impl.tls_listeners) listener->acceptor.close(ignored);
+  for (auto& listener : impl.ws_listeners) listener->acceptor.close(ignored);
+  for (auto& listener : impl.wss_listeners) listener->acceptor.close(ignored);
   impl.reaper.cancel();
   impl.close_all();
 }
@@ -249,6 +246,7 @@ void TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source
   Message message = std::move(parsed).value();
   if (message.is_request()) {
     ++counters.requests_received;
+    if (is_websocket(source.transport)) note_ws_flow(message, source);
     stamp_via(message, source);
   } else {
     ++counters.responses_received;

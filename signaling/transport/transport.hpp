@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "signaling/asio.hpp"
 #include "signaling/transport/endpoint.hpp"
@@ -41,6 +42,17 @@ struct TransportConfig {
   // when tls_verify_peer is set false.
   bool tls_verify_peer = true;
   std::string tls_ca_file;
+  // SIP over WebSocket (RFC 7118). WSS listeners use these PEM files, or
+  // the TLS ones above when these are empty (a browser must trust the
+  // certificate, so it is often a different one from SIP TLS's).
+  std::string wss_certificate_file;
+  std::string wss_private_key_file;
+  // Origins (RFC 6454 serialisation, "https://host[:port]", compared
+  // case-insensitively) whose pages may open a WS/WSS connection; "*" allows
+  // every origin. A handshake carrying an Origin not listed is refused with
+  // 403, so an empty list admits no browser page; a handshake without Origin
+  // (a non-browser client) is always admitted (RFC 6455 §10.2).
+  std::vector<std::string> ws_allowed_origins;
 };
 
 // Monotonic counters, exposed for metrics.
@@ -67,11 +79,16 @@ struct TransportCounters {
   uint64_t connections_closed_partial = 0;    // a message not complete within message_timeout
   uint64_t tls_handshakes_failed = 0;         // incl. peer certificates we refused
   uint64_t sips_refused = 0;                  // sips: request not over TLS (RFC 3261 §26.2.2)
+  uint64_t ws_handshakes_refused = 0;  // not an upgrade, no `sip` subprotocol, Origin refused
+  uint64_t ws_messages_too_big = 0;    // closed with 1009: a message over kMaxMessageSize
+  uint64_t ws_no_flow = 0;             // a request toward a WS client whose connection is gone
 };
 
-// UDP, TCP and TLS transports of RFC 3261 §18 on one io_context (the
-// signalling thread). Parses what arrives (UDP: one datagram = one message;
-// streams: framed by Content-Length), answers or drops what does not parse,
+// UDP, TCP and TLS transports of RFC 3261 §18 and SIP over WebSocket (RFC
+// 7118, WS and WSS listeners only) on one io_context (the signalling
+// thread). Parses what arrives (UDP: one datagram = one message; TCP/TLS:
+// framed by Content-Length; WS: one WebSocket message = one SIP message),
+// answers or drops what does not parse,
 // stamps Via received/rport on requests, and hands every message to the
 // handler with where it came from. Sends requests to an Endpoint and routes
 // responses per §18.2.2. Outgoing stream connections are reused per peer.
@@ -88,7 +105,7 @@ class TransportLayer {
 
   // Binds a listener (port 0: an ephemeral port) and returns its local
   // endpoint. Throws std::system_error when the address cannot be bound, or
-  // std::runtime_error for TLS without certificate/key — start-up errors.
+  // std::runtime_error for TLS/WSS without certificate/key — start-up errors.
   Endpoint listen(TransportKind transport, std::string_view address, uint16_t port);
 
   // The first listener of that transport (for Via sent-by and Contact).
@@ -96,13 +113,20 @@ class TransportLayer {
 
   // False if the message cannot be handed to the network right now (bad
   // address, no listener of that transport, connection limit, a sips:
-  // Request-URI toward a transport other than TLS). Stream sends
+  // Request-URI toward a transport other than TLS/WSS, a WebSocket client
+  // whose connection is gone: WS/WSS is never dialled). Stream sends
   // are queued; a connection that fails later drops its queue (counted).
   bool send_request(const Message& request, const Endpoint& destination);
   bool send_response(const Message& response, const Endpoint& request_source);
   // `server_name`: the host a new TLS connection must prove (empty: the
   // destination's address).
   bool send_raw(const Endpoint& destination, std::string wire, std::string_view server_name = {});
+
+  // RFC 7118 §5: toward a WebSocket client (transport=ws/wss), finds the
+  // connection it came in on and writes it into `destination` with its
+  // actual transport (a ws URI may be reached over WSS). False, leaving it
+  // unchanged, when there is none (the send will then fail).
+  bool pin_flow(Endpoint& destination) const;
 
   // A complete message as if it had arrived from `source` (fuzzers and
   // tests drive the whole stack without sockets this way).

@@ -42,6 +42,23 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
     Endpoint local;
   };
 
+  // The stream listeners of a transport other than UDP.
+  std::vector<std::unique_ptr<StreamListener>>& listeners_of(TransportKind kind) {
+    switch (kind) {
+      case TransportKind::kTls:
+        return tls_listeners;
+      case TransportKind::kWs:
+        return ws_listeners;
+      case TransportKind::kWss:
+        return wss_listeners;
+      default:
+        return tcp_listeners;
+    }
+  }
+  const std::vector<std::unique_ptr<StreamListener>>& listeners_of(TransportKind kind) const {
+    return const_cast<Impl*>(this)->listeners_of(kind);
+  }
+
   // transport.cpp
   void receive_udp(UdpListener& listener);
   // A complete message from any transport: parse, answer or drop on error,
@@ -65,6 +82,24 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   void close_all();
   std::shared_ptr<Connection> make_connection(TransportKind kind, tcp::socket socket, bool outgoing);
 
+  // transport_websocket.cpp (RFC 7118)
+  // An accepted WS/WSS connection: (TLS handshake,) HTTP upgrade with the
+  // `sip` subprotocol and an allowed Origin, then one SIP message per
+  // WebSocket message.
+  std::shared_ptr<Connection> make_websocket_connection(TransportKind kind, uint64_t id,
+                                                        tcp::socket socket);
+  // The server context for WSS listeners, made by listen().
+  void make_wss_context();
+  bool origin_allowed(std::string_view origin) const;
+  // Requests from a WebSocket client name the hosts it can be reached at
+  // (top Via sent-by, Contact): each becomes a key of its connection, so our
+  // requests to a `;transport=ws` URI find it (RFC 7118 §5). A key held by
+  // another live connection stays with that one (no hijacking).
+  void note_ws_flow(const Message& request, const Endpoint& source);
+  // The live WS/WSS connection `destination` names (by id, flow key or
+  // address), or null.
+  std::shared_ptr<Connection> find_ws_connection(const Endpoint& destination);
+
   asio::io_context& io;
   TransportConfig config;
   TransportCounters counters;
@@ -72,18 +107,23 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   std::vector<std::unique_ptr<UdpListener>> udp_listeners;
   std::vector<std::unique_ptr<StreamListener>> tcp_listeners;
   std::vector<std::unique_ptr<StreamListener>> tls_listeners;
+  std::vector<std::unique_ptr<StreamListener>> ws_listeners;
+  std::vector<std::unique_ptr<StreamListener>> wss_listeners;
   std::unique_ptr<asio::ssl::context> tls_server;
+  std::unique_ptr<asio::ssl::context> wss_server;
   std::unique_ptr<asio::ssl::context> tls_client;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
   std::unordered_map<std::string, uint64_t> by_peer;  // "TCP 1.2.3.4:5060" → connection
   std::unordered_map<std::string, size_t> per_source;  // remote address → accepted connections
+  std::unordered_map<std::string, uint64_t> ws_flows;  // ws_flow_key → WS/WSS connection
   uint64_t next_connection_id = 1;
   asio::steady_timer reaper;
   bool reaper_armed = false;
   bool closed = false;
 };
 
-// One TCP or TLS connection (RFC 3261 §18.3 framing happens in the Impl).
+// One TCP, TLS, WS or WSS connection (RFC 3261 §18.3 framing of TCP/TLS
+// happens in the Impl; a WebSocket connection delivers whole messages).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(TransportLayer::Impl& owner, uint64_t id, TransportKind kind)
@@ -118,6 +158,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // When the first byte of the message still incomplete in the inbox arrived.
   std::optional<TimePoint> partial_since() const { return partial_since_; }
   void set_partial_since(std::optional<TimePoint> when) { partial_since_ = when; }
+  // WS/WSS: the flow keys this connection holds in Impl::ws_flows.
+  std::vector<std::string>& flow_keys() { return flow_keys_; }
+  const std::vector<std::string>& flow_keys() const { return flow_keys_; }
 
  protected:
   virtual void flush() = 0;
@@ -137,6 +180,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   TimePoint created_ = Clock::now();
   TimePoint last_activity_ = created_;
   std::optional<TimePoint> partial_since_;
+  std::vector<std::string> flow_keys_;
 };
 
 std::string peer_key(TransportKind kind, std::string_view address, uint16_t port);

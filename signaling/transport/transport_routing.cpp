@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <string>
 
 namespace chorus::sip {
@@ -59,6 +60,14 @@ Endpoint response_destination(const Via& via, const Endpoint& source) {
   return out;
 }
 
+std::string ws_flow_key(std::string_view host, uint16_t port) {
+  std::string key(strip_brackets(host));
+  for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  key += ' ';
+  key += std::to_string(port);
+  return key;
+}
+
 bool requires_tls(const Message& request) {
   if (request.request_uri().is_sips()) return true;
   const std::vector<NameAddr> routes = request.routes();
@@ -82,7 +91,18 @@ std::optional<Endpoint> request_destination(const Message& request,
   if (const auto transport = target.param("transport")) {
     TransportKind kind;
     if (!parse_transport(*transport, kind)) return std::nullopt;
-    if (!tls_only) out.transport = kind;
+    if (!tls_only) {
+      out.transport = kind;
+    } else if (is_websocket(kind)) {
+      out.transport = TransportKind::kWss;  // RFC 7118 §5.2: sips + ws is WSS
+    }
+  }
+  if (is_websocket(out.transport)) {
+    // RFC 7118 §5.2: we never dial a WebSocket client; the host (often an
+    // invented .invalid name) and port only name the flow it came in on.
+    out.address = std::string(strip_brackets(target.host));
+    out.port = target.port;
+    return out;
   }
   std::string_view host = target.host;
   if (const auto maddr = target.param("maddr")) host = *maddr;

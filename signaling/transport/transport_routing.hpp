@@ -24,6 +24,13 @@ void stamp_via(Message& request, const Endpoint& source);
 //  - otherwise to sent-by host : port.
 Endpoint response_destination(const Via& top_via, const Endpoint& request_source);
 
+// RFC 7118 §5: a WebSocket client cannot be dialled; it is reached over the
+// connection it opened. Requests arriving over WS/WSS register the hosts
+// their top Via sent-by and Contact name (`.invalid` names, typically) as
+// keys of that flow; this is the key for a host and the port as written (0:
+// none), case-folded.
+std::string ws_flow_key(std::string_view host, uint16_t port);
+
 // RFC 3261 §8.1.2 / §16.12 (loose routing): the next hop of an outgoing
 // request — the first Route URI if any, else the Request-URI; its maddr,
 // port and `transport` param. A sips: Request-URI or next hop always means
@@ -31,6 +38,9 @@ Endpoint response_destination(const Via& top_via, const Endpoint& request_source
 // request is never downgraded on any hop). Only numeric hosts (and
 // "localhost") are resolved: the focus answers and calls back peers by the
 // addresses they gave; DNS (RFC 3263) is not done on the signalling thread.
+// A `transport=ws`/`wss` target is not resolved at all: the result carries
+// its host and port as written (port 0 when none), which the transport
+// layer maps to the client's connection (ws_flow_key).
 std::optional<Endpoint> request_destination(const Message& request,
                                             TransportKind default_transport);
 

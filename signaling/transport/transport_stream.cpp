@@ -170,7 +170,9 @@ std::shared_ptr<Connection> TransportLayer::Impl::make_connection(TransportKind 
                                                                   bool outgoing) {
   const uint64_t id = next_connection_id++;
   std::shared_ptr<Connection> connection;
-  if (kind == TransportKind::kTls) {
+  if (is_websocket(kind)) {
+    connection = make_websocket_connection(kind, id, std::move(socket));
+  } else if (kind == TransportKind::kTls) {
     asio::ssl::context& context = outgoing ? tls_client_context() : *tls_server;
     connection = std::make_shared<StreamConnection<TlsStream>>(
         *this, id, TlsStream(std::move(socket), context));
@@ -224,6 +226,17 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
 
 bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string wire,
                                        std::string_view server_name) {
+  if (is_websocket(destination.transport)) {
+    // RFC 7118 §5: only the client's own connection reaches it.
+    const std::shared_ptr<Connection> flow = find_ws_connection(destination);
+    if (!flow) {
+      ++counters.ws_no_flow;
+      return false;
+    }
+    count_sent(wire.size());
+    flow->send(std::move(wire));
+    return true;
+  }
   std::shared_ptr<Connection> connection;
   if (destination.connection != 0) {
     const auto it = connections.find(destination.connection);
@@ -315,6 +328,10 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
 void TransportLayer::Impl::forget(const Connection& connection) {
   const auto key = by_peer.find(connection.peer_key());
   if (key != by_peer.end() && key->second == connection.id()) by_peer.erase(key);
+  for (const std::string& flow : connection.flow_keys()) {
+    const auto it = ws_flows.find(flow);
+    if (it != ws_flows.end() && it->second == connection.id()) ws_flows.erase(it);
+  }
   if (connection.accepted()) {
     const auto source = per_source.find(connection.remote().address);
     if (source != per_source.end() && --source->second == 0) per_source.erase(source);

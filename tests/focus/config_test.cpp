@@ -403,6 +403,38 @@ TEST(Config, TransportAndTlsCombinationsAcrossFileAndFlags) {
   EXPECT_TRUE(std::holds_alternative<Options>(fixed)) << error_of(fixed);
 }
 
+// RFC 7118 listeners: ports, the WSS certificate (its own or TLS's) and
+// the allowed Origins.
+TEST(Config, WebSocketListenersCertificateAndOrigins) {
+  TempFile cert("not really a certificate");
+  TempFile ws("[sip]\nws_port = 8080\nwss_port = 8443\nwss_certificate = \"" + cert.path() +
+              "\"\nwss_private_key = \"" + cert.path() +
+              "\"\nws_allowed_origins = [\"https://phone.example.com\", "
+              "\"http://localhost:8000\"]\n");
+  const auto result = run({"--config", ws.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.ws_port, 8080);
+  EXPECT_EQ(o.wss_port, 8443);
+  EXPECT_EQ(o.wss_certificate, cert.path());
+  EXPECT_EQ(o.ws_allowed_origins,
+            (std::vector<std::string>{"https://phone.example.com", "http://localhost:8000"}));
+
+  TempFile no_cert("[sip]\nwss_port = 8443\n");
+  EXPECT_NE(error_of(run({"--config", no_cert.path().c_str()})).find("sip.wss_port needs"),
+            std::string::npos);
+  // The TLS certificate serves WSS too, also when it comes from a flag.
+  EXPECT_TRUE(std::holds_alternative<Options>(
+      run({"--config", no_cert.path().c_str(), "--tls-cert", cert.path().c_str(), "--tls-key",
+           cert.path().c_str()})));
+  // WS alone is a transport to listen on.
+  TempFile ws_only("[sip]\nudp = false\ntcp = false\nws_port = 8080\n");
+  EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", ws_only.path().c_str()})));
+  TempFile bad_origin("[sip]\nws_allowed_origins = [\"https://x.example.com/page\"]\n");
+  EXPECT_NE(error_of(run({"--config", bad_origin.path().c_str()})).find("sip.ws_allowed_origins"),
+            std::string::npos);
+}
+
 TEST(Config, OversizedFileIsRefused) {
   TempFile big(std::string(2 << 20, '#'));
   EXPECT_NE(error_of(load_config_file(big.path(), Options{})).find("larger than 1 MiB"),
