@@ -124,6 +124,7 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       own_timers_(timers != nullptr ? nullptr : std::make_unique<sip::AsioTimerService>(io)),
       stack_(io, stack_config(options_), timers != nullptr ? *timers : *own_timers_),
       engine_(engine ? std::move(engine) : make_engine(options_)),
+      recorder_(std::make_unique<record::Writer>()),
       poll_timer_(io),
       trim_timer_(io),
       capabilities_(capabilities_for(options_)),
@@ -192,6 +193,7 @@ void Server::start() {
     engine_started_ = true;
     log_shard_scheduling();
   }
+  recorder_->start();
 }
 
 void Server::log_shard_scheduling() {
@@ -250,6 +252,9 @@ void Server::stop() {
     engine_->stop();
     engine_started_ = false;
   }
+  // The shards closed every recording ring: the writer finishes the files.
+  recorder_->stop();
+  poll_recorder();
   stack_.stop();
 }
 

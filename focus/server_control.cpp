@@ -324,6 +324,7 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
   state.room = std::string(room_name);
   state.entity = conference_uri(room_name);
   state.subject = std::string(room_name);
+  state.recording = room != nullptr && room->recording().active;
   state.max_members = static_cast<uint32_t>(
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
   // Dial-outs into this room still ringing (RFC 4575 dialing-out /
