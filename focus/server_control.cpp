@@ -80,6 +80,8 @@ void Server::reload(const Options& options) {
   options_.moh_file = options.moh_file;
   options_.service_trusted_sources = options.service_trusted_sources;
   options_.limits = options.limits;
+  // Recordings started from now on use the new [recording] settings.
+  options_.recording = options.recording;
   guard_.reconfigure(options.limits);
   load_accounts();
   // New music applies to every room from now on: running rooms swap now,
