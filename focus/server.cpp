@@ -737,6 +737,9 @@ FocusGauges Server::gauges() const {
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
   g.joins_refused_busy = joins_refused_busy_;
+  for (const Room* room : rooms_.all()) g.recordings_active += room->recording().active ? 1 : 0;
+  g.recordings_failed = recorder_->recordings_failed();
+  g.recordings_finished = recorder_->recordings_finished();
   g.limits = guard_.counters();
   g.limit_sources_tracked = guard_.tracked_sources();
   g.limit_locked_pairs = guard_.locked_pairs();

@@ -64,6 +64,9 @@ struct FocusGauges {
   uint64_t joins_refused_busy = 0;  // 503: the media engine pushed back
   size_t relay_subscriptions = 0;   // dialog subscriptions relaying message/sip
   uint64_t relay_overflows = 0;     // of those, ended because they could not keep up
+  size_t recordings_active = 0;     // rooms being recorded
+  uint64_t recordings_failed = 0;   // recordings stopped by a write error
+  uint64_t recordings_finished = 0;  // recordings whose files are complete
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;

@@ -207,6 +207,7 @@ void Writer::finish(Recording& r) {
   e.files = r.files;
   e.ticks = end;
   e.frames_dropped = r.job.buffer->frames_dropped();
+  finished_.fetch_add(1, std::memory_order_relaxed);
   emit(std::move(e));
 }
 

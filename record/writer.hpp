@@ -76,6 +76,7 @@ class Writer {
   size_t run_once() { return pass(false); }
   // Any thread (relaxed).
   uint64_t recordings_failed() const { return failed_.load(std::memory_order_relaxed); }
+  uint64_t recordings_finished() const { return finished_.load(std::memory_order_relaxed); }
 
  private:
   struct Track;
@@ -98,6 +99,7 @@ class Writer {
   std::vector<WriterEvent> unsent_;               // the event ring was full
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> finished_{0};
   std::thread thread_;
 };
 

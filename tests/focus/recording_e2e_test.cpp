@@ -85,6 +85,7 @@ TEST_F(RecordingE2eTest, AdminApiStartsAndStopsARecordingThatHoldsTheRoomAndEach
   EXPECT_FALSE(recording("rec"));
   EXPECT_EQ(post_recording(api, "rec", true).status, 200);
   EXPECT_TRUE(recording("rec"));
+  EXPECT_EQ(server_->gauges().recordings_active, 1u);       // /metrics: chorus_recordings_active
   EXPECT_EQ(post_recording(api, "rec", true).status, 409);  // already
   EXPECT_EQ(post_recording(api, "nowhere", true).status, 404);
   // The conference package says so (our extension element).
@@ -100,15 +101,12 @@ TEST_F(RecordingE2eTest, AdminApiStartsAndStopsARecordingThatHoldsTheRoomAndEach
   EXPECT_FALSE(recording("rec"));
   EXPECT_EQ(post_recording(api, "rec", false).status, 409);  // not any more
 
-  // The writer closes the files (a WAV's header is written at close).
-  std::vector<int16_t> mix;
-  run_until(
-      [&] {
-        const auto found = files_in(dir_, "-mix.wav");
-        if (found.size() == 1) mix = read_wav(found.front());
-        return !mix.empty();
-      },
-      5000ms);
+  // The writer completes every file of the recording, then says so.
+  run_until([&] { return server_->gauges().recordings_finished == 1; }, 5000ms);
+  ASSERT_EQ(server_->gauges().recordings_finished, 1u);
+  const auto mixes = files_in(dir_, "-mix.wav");
+  ASSERT_EQ(mixes.size(), 1u);
+  const std::vector<int16_t> mix = read_wav(mixes.front());
   ASSERT_GT(mix.size(), size_t(kRate));  // more than 1 s
   EXPECT_GT(tone(mix, 400), 1500.0);
   EXPECT_GT(tone(mix, 700), 1500.0);
@@ -144,6 +142,8 @@ TEST_F(RecordingE2eTest, ARecordingThatCannotBeWrittenStopsAndTheCallGoesOn) {
   run_until([&] { return !recording("fail"); }, 3000ms);
   EXPECT_FALSE(recording("fail"));
   EXPECT_EQ(server_->recordings_failed(), 1u);
+  EXPECT_EQ(server_->gauges().recordings_failed, 1u);  // /metrics: chorus_recordings_failed_total
+  EXPECT_EQ(server_->gauges().recordings_active, 0u);
   EXPECT_EQ(server_->room_calls("fail"), 2u);
   talk({&a, &b}, 40, 20);
   EXPECT_GT(a.heard(700), kHeard);
@@ -182,7 +182,8 @@ TEST_F(RecordingE2eTest, AutoRecordStartsWithTheRoomsFirstMember) {
   EXPECT_FALSE(recording("other"));
   ASSERT_EQ(bye(b, "board"), 200);
   ASSERT_EQ(bye(a, "board"), 200);  // the room ends: its recording with it
-  run_until([&] { return files_in(dir_, "-mix.opus").size() == 1; });
+  run_until([&] { return server_->gauges().recordings_finished == 1; });
+  EXPECT_EQ(server_->gauges().recordings_finished, 1u);  // its files are complete
   EXPECT_EQ(files_in(dir_, "-mix.opus").size(), 1u);
 }
 
