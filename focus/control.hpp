@@ -28,7 +28,8 @@ struct ControlEvent {
     kMemberJoined,
     kMemberLeft,
     kMemberChanged,
-    kTalker
+    kTalker,
+    kRecording,  // a room's recording started, stopped or failed
   };
   Kind kind = Kind::kMemberChanged;
   std::string room;
@@ -81,6 +82,12 @@ class Control {
   virtual ControlResult pickup(std::string_view /*room*/, uint64_t /*member*/,
                                std::string_view /*uri*/, std::string_view /*account*/) {
     return {409, "no pickup here"};
+  }
+  // Starts (on) or stops a room's recording (README "Recording"): 200, 404
+  // for a room without members, 409 when it already is / is not recording,
+  // 503 when the media side or the writer cannot take it now.
+  virtual ControlResult set_recording(std::string_view /*room*/, bool /*on*/) {
+    return {409, "no recording here"};
   }
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   // `account`: the account that asked ("" : the operator's token); a 3xx

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 33> kPrivileges = {{
+constexpr std::array<Privilege, 35> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -51,6 +51,10 @@ constexpr std::array<Privilege, 33> kPrivileges = {{
     {O::kAdminDial, "admin: dial", sip::kRightDialOut, true},
     {O::kAdminAdmit, "admin: admit or refuse a waiting caller", sip::kRightModerate},
     {O::kAdminPickup, "admin: pick up a call onto a URI", sip::kRightPickup},
+    // Its own right, not moderate: recording is a privacy matter an operator
+    // may want to keep from moderators who mute and hold.
+    {O::kRecordRefer, "urn:x-chorus:conference:record-start / record-stop", sip::kRightRecord},
+    {O::kAdminRecord, "admin: start or stop a room's recording", sip::kRightRecord},
 }};
 
 constexpr bool in_enum_order() {
@@ -60,7 +64,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminPickup) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminRecord) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);

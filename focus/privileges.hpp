@@ -63,6 +63,10 @@ enum class Operation : uint8_t {
   kAdminDial,
   kAdminAdmit,
   kAdminPickup,
+  // Recording (README "Recording"): REFER with Refer-To
+  // urn:x-chorus:conference:record-start / record-stop, and the admin route.
+  kRecordRefer,
+  kAdminRecord,
 };
 
 struct Privilege {

@@ -138,6 +138,7 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       own_timers_(timers != nullptr ? nullptr : std::make_unique<sip::AsioTimerService>(io)),
       stack_(io, stack_config(options_), timers != nullptr ? *timers : *own_timers_),
       engine_(engine ? std::move(engine) : make_engine(options_)),
+      recorder_(std::make_unique<record::Writer>()),
       poll_timer_(io),
       trim_timer_(io),
       capabilities_(capabilities_for(options_)),
@@ -206,6 +207,7 @@ void Server::start() {
     engine_started_ = true;
     log_shard_scheduling();
   }
+  recorder_->start();
 }
 
 void Server::log_shard_scheduling() {
@@ -276,6 +278,9 @@ void Server::stop() {
     engine_->stop();
     engine_started_ = false;
   }
+  // The shards closed every recording ring: the writer finishes the files.
+  recorder_->stop();
+  poll_recorder();
   stack_.stop();
 }
 
@@ -758,6 +763,9 @@ FocusGauges Server::gauges() const {
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
   g.joins_refused_busy = joins_refused_busy_;
+  for (const Room* room : rooms_.all()) g.recordings_active += room->recording().active ? 1 : 0;
+  g.recordings_failed = recorder_->recordings_failed();
+  g.recordings_finished = recorder_->recordings_finished();
   g.limits = guard_.counters();
   g.limit_sources_tracked = guard_.tracked_sources();
   g.limit_locked_pairs = guard_.locked_pairs();

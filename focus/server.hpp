@@ -16,6 +16,7 @@
 #include "focus/rooms/call.hpp"
 #include "focus/rooms/room.hpp"
 #include "mixer/media_engine.hpp"
+#include "record/writer.hpp"
 #include "signaling/asio.hpp"
 #include "signaling/auth/digest_server.hpp"
 #include "signaling/dialog/dialog_random.hpp"
@@ -63,6 +64,9 @@ struct FocusGauges {
   uint64_t joins_refused_busy = 0;  // 503: the media engine pushed back
   size_t relay_subscriptions = 0;   // dialog subscriptions relaying message/sip
   uint64_t relay_overflows = 0;     // of those, ended because they could not keep up
+  size_t recordings_active = 0;     // rooms being recorded
+  uint64_t recordings_failed = 0;   // recordings stopped by a write error
+  uint64_t recordings_finished = 0;  // recordings whose files are complete
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;
@@ -134,6 +138,9 @@ class Server final : public Control {
                        std::string_view account) override;
   ControlResult dial_out(std::string_view room, std::string_view uri,
                          std::string_view account) override;
+  ControlResult set_recording(std::string_view room, bool on) override;
+  // Recordings whose files could not be written (record::Writer).
+  uint64_t recordings_failed() const { return recorder_->recordings_failed(); }
   AccountCheck check_account(std::string_view authorization, std::string_view method,
                              std::string_view uri, Operation operation,
                              std::string_view source) override;
@@ -268,6 +275,15 @@ class Server final : public Control {
 
   // REFER and dial-out (services/).
   void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
+  // services/recording.cpp (README "Recording").
+  bool handle_record_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
+                         const std::string& room, const sip::Uri& target);
+  ControlResult start_recording(Room& room, std::string_view by);
+  ControlResult stop_recording(Room& room, std::string_view why);
+  mixer::NoticeTone recording_tone(int beeps) const;
+  void auto_record(Room& room);
+  void on_recording_completion(const mixer::Event& event);
+  void poll_recorder();
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                          std::string_view action);
   // Answers a REFER 202 (RFC 3515) and sends the implicit subscription's
@@ -370,6 +386,9 @@ class Server final : public Control {
   std::unique_ptr<sip::TimerService> own_timers_;  // when none is injected
   sip::Stack stack_;
   std::unique_ptr<mixer::MediaEngine> engine_;
+  std::unique_ptr<record::Writer> recorder_;
+  uint64_t last_recording_ = 0;
+  std::unordered_map<uint64_t, std::string> recording_rooms_;  // job → room, until finished
   boost::asio::steady_timer poll_timer_;
   // Freed heap memory goes back to the kernel (malloc_trim) a moment after
   // the last call ends, and every kTrimPeriod under steady load, so RSS

@@ -80,6 +80,8 @@ void Server::reload(const Options& options) {
   options_.moh_file = options.moh_file;
   options_.service_trusted_sources = options.service_trusted_sources;
   options_.limits = options.limits;
+  // Recordings started from now on use the new [recording] settings.
+  options_.recording = options.recording;
   guard_.reconfigure(options.limits);
   load_accounts();
   // New music applies to every room from now on: running rooms swap now,
@@ -324,6 +326,7 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
   state.room = std::string(room_name);
   state.entity = conference_uri(room_name);
   state.subject = std::string(room_name);
+  state.recording = room != nullptr && room->recording().active;
   state.max_members = static_cast<uint32_t>(
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members);
   // Dial-outs into this room still ringing (RFC 4575 dialing-out /

@@ -7,6 +7,7 @@
 
 #include "mixer/codec.hpp"
 #include "mixer/participant.hpp"
+#include "mixer/recording.hpp"
 #include "mixer/span.hpp"
 #include "rtp/command.hpp"
 #include "rtp/stream_config.hpp"
@@ -48,6 +49,9 @@ struct Command {
     kSetMusic,           // conference, music_file ("" = the built-in tune)
     kSetSpan,            // conference, span_ports, span_rate (engine-internal)
     kRemoveConference,   // conference (and every participant in it)
+    kStartRecording,     // conference, recording (built by the caller), notice → kDone;
+                         // kFailed/kDuplicate when the room records already
+    kStopRecording,      // conference, notice → kDone (value 1: a recording stopped, 0: none ran)
   };
 
   Kind kind = Kind::kAddParticipant;
@@ -73,6 +77,11 @@ struct Command {
   size_t top_k = 3;
   int span_rate = 48000;
   std::vector<SpanEndpoint::Port> span_ports;
+  // kStartRecording: the ring the room's tap fills (the caller gives the
+  // same buffer to a record::Writer); kStart/kStopRecording: the tone the
+  // room hears (beeps = 0: none).
+  std::shared_ptr<RecordingBuffer> recording;
+  NoticeTone notice;
   // Built by the engine (never by the caller); owned by the command.
   PreparedPtr prepared;
 };

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <exception>
+#include <numbers>
 
 #include "mixer/mix_kernel.hpp"
 
@@ -359,6 +360,41 @@ void Conference::sum_bus(size_t n) {
   }
 }
 
+void Conference::play_notice(const NoticeTone& tone) {
+  notice_ = tone;
+  notice_.beeps = std::clamp(tone.beeps, 0, 10);
+  notice_.beep_ms = std::clamp(tone.beep_ms, 1, 2000);
+  notice_.gap_ms = std::clamp(tone.gap_ms, 0, 2000);
+  notice_.amplitude = std::clamp(tone.amplitude, 0.0, 16000.0);
+  notice_position_ = 0;
+  notice_phase_ = 0.0;
+}
+
+void Conference::add_notice(size_t n) {
+  // Beeps and gaps counted in samples at the current rate; the phase runs on
+  // through the gaps, so every beep starts and ends where the sine does.
+  const auto rate = static_cast<uint64_t>(rate_);
+  const uint64_t beep = rate * static_cast<uint64_t>(notice_.beep_ms) / 1000;
+  const uint64_t period = beep + rate * static_cast<uint64_t>(notice_.gap_ms) / 1000;
+  const uint64_t total = period * static_cast<uint64_t>(notice_.beeps - 1) + beep;
+  const double step = 2.0 * std::numbers::pi * notice_.frequency_hz / rate_;
+  // A 2 ms raised-cosine edge keeps each beep from clicking.
+  const double edge = std::max(1.0, static_cast<double>(rate) / 500.0);
+  for (size_t i = 0; i < n && notice_position_ < total; ++i, ++notice_position_) {
+    const uint64_t in_period = notice_position_ % period;
+    if (in_period < beep) {
+      const double from_edge = static_cast<double>(std::min(in_period, beep - 1 - in_period));
+      const double shape =
+          from_edge >= edge ? 1.0 : 0.5 - 0.5 * std::cos(std::numbers::pi * from_edge / edge);
+      bus_[i] +=
+          static_cast<int32_t>(std::lround(notice_.amplitude * shape * std::sin(notice_phase_)));
+    }
+    notice_phase_ += step;
+    if (notice_phase_ > 2.0 * std::numbers::pi) notice_phase_ -= 2.0 * std::numbers::pi;
+  }
+  if (notice_position_ >= total) notice_.beeps = 0;
+}
+
 void Conference::route(Participant& p, uint64_t tick) {
   const bool alone = visible_ + remote_visible_ == 1 && visible(p);
   if (p.settings.deaf || p.settings.hold == HoldMode::kInactive) {
@@ -416,6 +452,7 @@ void Conference::tick(uint64_t tick) {
   for (Participant& p : parts_) detect(p);
   select_talkers();
   sum_bus(n);
+  if (notice_.beeps > 0) add_notice(n);
 
   for (Participant& p : parts_) p.whispered_to = false;
   for (const auto& [w, t] : whisper_edges_) {

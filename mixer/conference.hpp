@@ -16,6 +16,7 @@
 #include "mixer/moh_source.hpp"
 #include "mixer/participant.hpp"
 #include "mixer/ramp.hpp"
+#include "mixer/recording.hpp"
 #include "mixer/shared_encoder.hpp"
 #include "mixer/span.hpp"
 
@@ -152,6 +153,18 @@ class Conference {
   std::span<const ConferenceEvent> events() const { return events_; }
   // This part's packet for its peers (spanning only), valid after tick().
   const SpanPacket& span_out() const { return span_out_; }
+  // After tick(): the room's bus (talkers, barge-in, a notice tone; no
+  // whisper, monitor or music), samples() long, before any limiter.
+  std::span<const int32_t> bus() const { return {bus_.data(), samples()}; }
+  // After tick(): the member's decoded input at the conference rate, and
+  // whether the room may hear it (participant or barge, not muted or held).
+  const Frame& heard_input(size_t index) const { return *parts_[index].mix_input; }
+  bool speaks(size_t index) const { return eligible_speaker(parts_[index]); }
+
+  // Plays `tone` into the bus from the next tick: everyone who hears the
+  // room's mix hears it (not held, deaf or alone-in-room members), and so
+  // does a recording. Replaces a tone still playing.
+  void play_notice(const NoticeTone& tone);
 
   const ConferenceStats& stats() const { return stats_; }
   size_t shared_groups() const { return groups_.size(); }
@@ -181,6 +194,7 @@ class Conference {
   void route(Participant& p, uint64_t tick);
   void produce_shared(Participant& p, uint64_t tick);
   void push_event(ConferenceEvent event);
+  void add_notice(size_t n);
 
   ConferenceConfig config_;
   int rate_ = 8000;
@@ -204,6 +218,9 @@ class Conference {
   Frame silence_;
   std::vector<Peer> peers_;
   SpanPacket span_out_;
+  NoticeTone notice_;
+  uint64_t notice_position_ = 0;  // samples of the notice played so far
+  double notice_phase_ = 0.0;
   ConferenceStats stats_;
 };
 

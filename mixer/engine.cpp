@@ -317,6 +317,24 @@ std::optional<CommandId> Engine::submit(Command command) {
     }
     return command.id;
   }
+  if (command.kind == Kind::kStartRecording || command.kind == Kind::kStopRecording) {
+    // The first part records: its bus carries every part's talkers (span
+    // partials); member tracks and the notice tone cover its own members.
+    if (placement.parts.empty()) {
+      command.id = next_id_++;
+      fail_now(command, Failure::kUnknownConference);
+      return command.id;
+    }
+    const size_t s = placement.parts.front().shard;
+    if (!can_take(s)) {
+      ++shards_[s].refused;
+      return std::nullopt;
+    }
+    command.id = accept(command.kind, 1, command.conference, 0);
+    const CommandId id = command.id;
+    enqueue(s, std::move(command));
+    return id;
+  }
   // One participant: kRemoveParticipant, kUpdateParticipant, kSetCodec,
   // kSetRemote, kSetSrtp.
   const auto w = placement.where.find(command.participant);

@@ -249,6 +249,8 @@ void MediaShard::route(Command& c) {
     case Command::Kind::kReportStats:
     case Command::Kind::kSetMusic:
     case Command::Kind::kSetSpan:
+    case Command::Kind::kStartRecording:
+    case Command::Kind::kStopRecording:
       apply(c);
       break;
   }
@@ -324,10 +326,27 @@ void MediaShard::apply(Command& c) {
       r.span = c.span_ports.empty() ? nullptr : std::make_unique<SpanEndpoint>(c.span_ports);
       return complete(c, Failure::kNone);
     }
+    case Command::Kind::kStartRecording: {
+      Room* r = room(c.conference);
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      if (!c.recording) return complete(c, Failure::kInvalid);
+      if (r->recording.active()) return complete(c, Failure::kDuplicate);
+      r->recording.start(std::move(c.recording));
+      if (c.notice.beeps > 0) r->conference.play_notice(c.notice);
+      return complete(c, Failure::kNone);
+    }
+    case Command::Kind::kStopRecording: {
+      Room* r = room(c.conference);
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      const bool stopped = r->recording.stop();
+      if (stopped && c.notice.beeps > 0) r->conference.play_notice(c.notice);
+      return complete(c, Failure::kNone, stopped ? 1 : 0);
+    }
     case Command::Kind::kRemoveConference: {
       // A part whose adds were all cancelled never made the room: already gone.
       Room* r = room(c.conference);
       if (r != nullptr) {
+        r->recording.stop();  // the writer finishes the files
         while (!r->members.empty()) remove_participant(*r, r->members.begin()->first);
         rooms_.erase(c.conference);
       }
@@ -450,6 +469,7 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
   if (room.span) room.span->receive(conf);
   for (size_t i = 0; i < conf.size(); ++i) decode_input(room, i, id);
   conf.tick(tick);
+  if (room.recording.active()) room.recording.capture(conf, tick);
   if (room.span) room.span->send(conf);
   for (size_t i = 0; i < conf.size(); ++i) {
     Member& m = *room.by_index[i];

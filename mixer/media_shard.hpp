@@ -130,6 +130,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
     std::unordered_map<ParticipantId, std::unique_ptr<Member>> members;
     std::vector<Member*> by_index;  // parallel to the conference's indices
     std::unique_ptr<SpanEndpoint> span;
+    RecordingTap recording;  // idle unless kStartRecording
   };
 
   // A fixed-capacity FIFO of commands held on the shard (no allocation after

@@ -283,11 +283,14 @@ void add_description(ptree& root, const ConferenceState& state) {
   add_text(medium, "status", "sendrecv");
 }
 
-void add_state(ptree& root, size_t user_count) {
+void add_state(ptree& root, size_t user_count, bool recording) {
   ptree& state = add_element(root, "conference-state");
   add_text(state, "user-count", std::to_string(user_count));
   add_text(state, "active", user_count > 0 ? "true" : "false");
   add_text(state, "locked", "false");
+  // RFC 4575 has no element for it; conference-state takes extension
+  // elements (##other): ours, README "Recording".
+  add_text(state, "chorus:recording", recording ? "true" : "false");
 }
 
 ptree& add_root(ptree& document, const ConferenceState& state, std::string_view kind,
@@ -353,7 +356,7 @@ ConferenceDiff diff_conference(const ConferenceState& before, const ConferenceSt
                      before.max_members != after.max_members;
   const std::vector<UserView> old_users = users_of(before);
   const std::vector<UserView> new_users = users_of(after);
-  diff.state = old_users.size() != new_users.size();
+  diff.state = old_users.size() != new_users.size() || before.recording != after.recording;
   for (const UserView& user : new_users) {
     const UserView* old = find_user(old_users, user.entity);
     if (old == nullptr || !same_user(*old, user)) diff.users.emplace_back(user.entity);
@@ -369,7 +372,7 @@ std::string conference_info_full(const ConferenceState& state, uint32_t version)
   ptree& root = add_root(document, state, "full", version);
   add_description(root, state);
   const std::vector<UserView> users = users_of(state);
-  add_state(root, users.size());
+  add_state(root, users.size(), state.recording);
   ptree& list = add_element(root, "users");
   set_attribute(list, "state", "full");
   for (const UserView& user : users) add_user_full(list, user);
@@ -383,7 +386,7 @@ std::string conference_info_partial(const ConferenceState& before, const Confere
   if (diff.description) add_description(root, after);
   const std::vector<UserView> old_users = users_of(before);
   const std::vector<UserView> new_users = users_of(after);
-  if (diff.state) add_state(root, new_users.size());
+  if (diff.state) add_state(root, new_users.size(), after.recording);
   if (!diff.users.empty() || !diff.deleted_users.empty()) {
     ptree& list = add_element(root, "users");
     set_attribute(list, "state", "partial");

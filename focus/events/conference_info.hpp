@@ -20,9 +20,11 @@ namespace chorus::focus {
 inline constexpr std::string_view kConferenceInfoType = "application/conference-info+xml";
 inline constexpr std::string_view kConferenceInfoNamespace =
     "urn:ietf:params:xml:ns:conference-info";
-// Our extension element under <media> (RFC 4575 §5.11: elements of other
-// namespaces may extend the document): <chorus:talking>true</chorus:talking>
-// while the member is one of the current talkers.
+// Our extension elements (RFC 4575 §5.11: elements of other namespaces may
+// extend the document): under <media>, <chorus:talking>true</chorus:talking>
+// while the member is one of the current talkers; under <conference-state>,
+// <chorus:recording>true</chorus:recording> while the room is recorded
+// (README "Recording").
 inline constexpr std::string_view kChorusInfoNamespace =
     "urn:x-chorus:params:xml:ns:conference-info";
 

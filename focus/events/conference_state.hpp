@@ -74,6 +74,7 @@ struct ConferenceState {
   std::string entity;  // sip:<room>@<host>, the conference URI
   std::string subject;
   uint32_t max_members = 0;  // 0: no limit
+  bool recording = false;    // README "Recording": published as <chorus:recording>
   std::vector<MemberState> members;
 };
 

@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 11> kRoutes = {{
+constexpr std::array<AdminRoute, 12> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -107,6 +107,7 @@ constexpr std::array<AdminRoute, 11> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/admit", O::kAdminAdmit, H::kAdmit},
     {"POST", "/api/rooms/{room}/members/{id}/refuse", O::kAdminAdmit, H::kRefuse},
     {"POST", "/api/rooms/{room}/members/{id}/pickup", O::kAdminPickup, H::kPickup},
+    {"POST", "/api/rooms/{room}/recording", O::kAdminRecord, H::kRecording},
 }};
 
 // The route's segments match `segments` ({name} matches any one).
@@ -328,6 +329,16 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
       return json_error(400, "the event stream needs a WebSocket upgrade");
     case AdminHandler::kDial:
       return dial(s[2], request.body, user);
+    case AdminHandler::kRecording: {
+      // {"record": true} starts the room's recording, false stops it.
+      const std::optional<json> args = parse_object(request.body);
+      if (!args) return json_error(400, "body must be a JSON object");
+      const auto it = args->find("record");
+      if (it == args->end() || !it->is_boolean()) {
+        return json_error(400, "\"record\" must be true or false");
+      }
+      return from_result(control_.set_recording(s[2], it->get<bool>()));
+    }
     case AdminHandler::kMute:
     case AdminHandler::kKick:
     case AdminHandler::kRole:

@@ -87,7 +87,8 @@ enum class AdminHandler : uint8_t {
   kHold,
   kAdmit,
   kRefuse,
-  kPickup
+  kPickup,
+  kRecording,
 };
 struct AdminRoute {
   std::string_view method;  // GET routes answer HEAD as well

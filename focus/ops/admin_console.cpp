@@ -155,11 +155,13 @@ function roomCard(room) {
   const dial = () => { if (uri.value) act("POST", "/api/rooms/" + encodeURIComponent(room.room) + "/dial", { uri: uri.value }); };
   const head = el("tr", {}, ...["", "member", "status", "codec", "level", "loss", "jitter", "", "actions"].map((t) => el("th", { text: t })));
   const body = el("tbody", {}, ...room.members.map((m) => memberRow(room, m, room.members)));
+  const record = () => act("POST", "/api/rooms/" + encodeURIComponent(room.room) + "/recording", { record: !room.recording });
   return el("section", { class: "room", "data-room": room.room },
-    el("h2", { text: room.room + " (" + room.members.length + ")" }),
+    el("h2", { text: room.room + " (" + room.members.length + ")" + (room.recording ? " \u25cf recording" : "") }),
     el("div", { class: "entity", text: room.entity || "" }),
     el("table", {}, el("thead", {}, head), body),
-    el("div", { class: "dial" }, uri, el("button", { type: "button", class: "dial-button", text: "Dial out", onclick: dial })));
+    el("div", { class: "dial" }, uri, el("button", { type: "button", class: "dial-button", text: "Dial out", onclick: dial }),
+      el("button", { type: "button", class: "record-button", text: room.recording ? "Stop recording" : "Record", onclick: record })));
 }
 
 function render() {
@@ -206,6 +208,11 @@ function onMessage(msg) {
       if (msg.state) upsertMember(msg.room, msg.state);
       if (msg.type === "talker" && msg.state) { updateLive(msg.state.id, msg.state.level, msg.state.talking); return; }
       break;
+    case "recording": {
+      const room = state.rooms.get(msg.room);
+      if (room) room.recording = !!msg.recording;
+      break;
+    }
     case "member_left": {
       const room = state.rooms.get(msg.room);
       if (room) room.members = room.members.filter((m) => m.id !== msg.member);

@@ -22,6 +22,8 @@ std::string_view event_name(ControlEvent::Kind kind) {
       return "member_changed";
     case ControlEvent::Kind::kTalker:
       return "talker";
+    case ControlEvent::Kind::kRecording:
+      return "recording";
   }
   return "member_changed";
 }
@@ -59,11 +61,9 @@ json member_json(const MemberState& m, const ConferenceState& room) {
 json room_json(const ConferenceState& room) {
   json members = json::array();
   for (const MemberState& m : room.members) members.push_back(member_json(m, room));
-  return json{{"room", room.room},
-              {"entity", room.entity},
-              {"subject", room.subject},
-              {"max_members", room.max_members},
-              {"members", std::move(members)}};
+  return json{{"room", room.room},           {"entity", room.entity},
+              {"subject", room.subject},     {"max_members", room.max_members},
+              {"recording", room.recording}, {"members", std::move(members)}};
 }
 
 json rooms_json(const std::vector<ConferenceState>& rooms) {
@@ -79,6 +79,7 @@ json event_json(const ControlEvent& event, const std::vector<ConferenceState>& r
   if (room == rooms.end()) return out;
   if (event.member == 0) {
     if (event.kind == ControlEvent::Kind::kRoomCreated) out["state"] = room_json(*room);
+    if (event.kind == ControlEvent::Kind::kRecording) out["recording"] = room->recording;
     return out;
   }
   for (const MemberState& m : room->members) {

@@ -28,9 +28,9 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 10> kSections = {
-    "sip",     "transport", "media", "conference", "room",
-    "account", "log",       "admin", "process",    "limits"};
+constexpr std::array<std::string_view, 11> kSections = {
+    "sip", "transport", "media",   "conference", "room",     "account",
+    "log", "admin",     "process", "limits",     "recording"};
 constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "udp",
                                                        "tcp",
@@ -71,8 +71,12 @@ constexpr std::array<std::string_view, 17> kMediaKeys = {"address",
 constexpr std::array<std::string_view, 7> kConferenceKeys = {
     "max_members", "only_listed_rooms",       "moh_user",     "park_user",
     "moh_file",    "service_trusted_sources", "voicemail_uri"};
-constexpr std::array<std::string_view, 6> kRoomKeys = {
-    "name", "pin", "max_members", "waiting_room", "waiting_timeout_s", "waiting_music"};
+constexpr std::array<std::string_view, 7> kRoomKeys = {
+    "name",          "pin",        "max_members", "waiting_room", "waiting_timeout_s",
+    "waiting_music", "auto_record"};
+constexpr std::array<std::string_view, 8> kRecordingKeys = {
+    "dir",           "format",  "sample_rate", "opus_bitrate",
+    "member_tracks", "tone_hz", "tone_ms",     "tone_level_dbfs"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
@@ -87,10 +91,10 @@ constexpr std::array<std::string_view, 22> kLimitsKeys = {
     "overload_cpu_percent",    "overload_calls",    "overload_transactions",
     "log_interval_ms"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
-constexpr std::array<std::string_view, 11> kRights = {
-    sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge, sip::kRightReplace,
-    sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin, sip::kRightDialogSubscribe,
-    sip::kRightModerate, sip::kRightPark,    sip::kRightPickup};
+constexpr std::array<std::string_view, 12> kRights = {
+    sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge,  sip::kRightReplace,
+    sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin,  sip::kRightDialogSubscribe,
+    sip::kRightModerate, sip::kRightPark,    sip::kRightPickup, sip::kRightRecord};
 constexpr uint32_t kMaxJitterMs = 1000;
 
 std::string join(Keys names) {
@@ -483,6 +487,26 @@ void read_conference(Reader& reader, const toml::table& conference, Options& opt
                    [](const std::string& range) { return valid_address_range(range); });
 }
 
+void read_recording(Reader& reader, const toml::table& table, Options& options) {
+  reader.check_keys(table, "recording.", kRecordingKeys);
+  RecordingOptions& r = options.recording;
+  reader.read(table, "recording.dir", "dir", r.dir, "allowed: a directory path",
+              [](const std::string& dir) { return !dir.empty(); });
+  reader.read(table, "recording.format", "format", r.format, "allowed: \"opus\" or \"wav\"",
+              [](const std::string& f) { return f == "opus" || f == "wav"; });
+  const toml::node* rate = table.get("sample_rate");
+  reader.read(table, "recording.sample_rate", "sample_rate", r.sample_rate, 8000, 48000);
+  if (r.sample_rate != 8000 && r.sample_rate != 12000 && r.sample_rate != 16000 &&
+      r.sample_rate != 24000 && r.sample_rate != 48000) {
+    reader.fail(rate, "recording.sample_rate", "allowed: 8000, 12000, 16000, 24000 or 48000");
+  }
+  reader.read(table, "recording.opus_bitrate", "opus_bitrate", r.opus_bitrate, 0, 512000);
+  reader.read(table, "recording.member_tracks", "member_tracks", r.member_tracks);
+  reader.read(table, "recording.tone_hz", "tone_hz", r.tone_hz, 100, 4000);
+  reader.read(table, "recording.tone_ms", "tone_ms", r.tone_ms, 0, 2000);
+  reader.read(table, "recording.tone_level_dbfs", "tone_level_dbfs", r.tone_level_dbfs, -60, -3);
+}
+
 // [[room]] and [[account]]: an array of tables.
 const toml::array* table_array(Reader& reader, const toml::table& root, std::string_view name) {
   const toml::node* node = root.get(name);
@@ -517,6 +541,7 @@ void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
                 86400);
     room.waiting_timeout = std::chrono::seconds(waiting_timeout);
     reader.read(table, prefix + "waiting_music", "waiting_music", room.waiting_music);
+    reader.read(table, prefix + "auto_record", "auto_record", room.auto_record);
     if (room.name.empty()) continue;
     const bool repeated =
         std::any_of(options.rooms.begin(), options.rooms.end(),
@@ -696,6 +721,9 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   }
   if (const toml::array* accounts = table_array(reader, root, "account")) {
     read_accounts(reader, *accounts, options);
+  }
+  if (const toml::table* recording = reader.section(root, "recording")) {
+    read_recording(reader, *recording, options);
   }
   if (const toml::table* log = reader.section(root, "log")) read_log(reader, *log, options);
   if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);

@@ -292,6 +292,13 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_relay_overflows_total", "counter",
            "message/sip subscriptions ended because their NOTIFY queue overflowed.");
   w.sample("chorus_relay_overflows_total", "", f.relay_overflows);
+  gauge("chorus_recordings_active", "Rooms being recorded.", f.recordings_active);
+  w.family("chorus_recordings_failed_total", "counter",
+           "Recordings stopped because their files could not be written.");
+  w.sample("chorus_recordings_failed_total", "", f.recordings_failed);
+  w.family("chorus_recordings_finished_total", "counter",
+           "Recordings whose files were completed (stopped, or their room ended).");
+  w.sample("chorus_recordings_finished_total", "", f.recordings_finished);
   render_limits(w, f);
   render_heap(w);
 }
@@ -451,6 +458,9 @@ MetricsSource make_metrics_source(Server& server) {
     m.joins_refused_busy = g.joins_refused_busy;
     m.relay_subscriptions = g.relay_subscriptions;
     m.relay_overflows = g.relay_overflows;
+    m.recordings_active = g.recordings_active;
+    m.recordings_failed = g.recordings_failed;
+    m.recordings_finished = g.recordings_finished;
     m.limits = g.limits;
     m.limit_sources_tracked = g.limit_sources_tracked;
     m.limit_locked_pairs = g.limit_locked_pairs;

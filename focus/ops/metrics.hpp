@@ -40,6 +40,9 @@ struct FocusMetrics {
   uint64_t joins_refused_busy = 0;
   uint64_t relay_subscriptions = 0;
   uint64_t relay_overflows = 0;
+  uint64_t recordings_active = 0;    // rooms being recorded (README "Recording")
+  uint64_t recordings_failed = 0;    // recordings stopped by a write error
+  uint64_t recordings_finished = 0;  // recordings whose files are complete
   // Abuse limits (README "Security / Limits").
   LimitCounters limits;
   uint64_t limit_sources_tracked = 0;

@@ -42,7 +42,27 @@ struct RoomPolicy {
   bool waiting_room = false;
   std::chrono::seconds waiting_timeout{300};
   bool waiting_music = true;
+  // Start a recording when the room opens (its first member's media is up);
+  // README "Recording".
+  bool auto_record = false;
   bool operator==(const RoomPolicy&) const = default;
+};
+
+// [recording] (README "Recording"): where and how rooms are recorded. Files
+// are `<dir>/<room>-<UTC time>-<n>-mix<ext>` and, with member_tracks,
+// `...-member-<member id><ext>`, all of one recording the same length.
+struct RecordingOptions {
+  std::string dir = "/var/lib/chorus/recordings";
+  std::string format = "opus";   // "opus" (Ogg Opus, libopusenc) or "wav" (16-bit PCM)
+  uint32_t sample_rate = 48000;  // of the files: 8000, 12000, 16000, 24000 or 48000
+  uint32_t opus_bitrate = 0;     // bit/s; 0: libopusenc's choice
+  bool member_tracks = false;    // one file per member besides the mix
+  // The tone the room hears when a recording starts (one beep) and stops
+  // (two beeps); tone_ms 0: none.
+  uint32_t tone_hz = 1400;
+  uint32_t tone_ms = 150;
+  int tone_level_dbfs = -21;
+  bool operator==(const RecordingOptions&) const = default;
 };
 
 // Abuse limits (README "Security / Limits"; focus/ops/limits.hpp applies
@@ -185,6 +205,7 @@ struct Options {
   std::vector<RoomPolicy> rooms;
   bool only_listed_rooms = false;
   size_t max_members = 100;
+  RecordingOptions recording;
   // Digest realm and accounts for privileged operations (Join as
   // monitor/whisper/barge, Replaces of another's dialog, REFER, dialog package).
   std::string realm = "chorus";

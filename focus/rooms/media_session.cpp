@@ -111,6 +111,10 @@ void Server::submit_remove(mixer::ConferenceId conference, mixer::ParticipantId 
 }
 
 void Server::close_room_if_empty(const std::string& room) {
+  std::shared_ptr<mixer::RecordingBuffer> recording;
+  if (Room* open = rooms_.find(room); open != nullptr && open->empty()) {
+    recording = open->recording().buffer;
+  }
   const mixer::ConferenceId conference = rooms_.close_if_empty(room);
   if (conference == 0) return;
   mixer::Command command;
@@ -118,7 +122,12 @@ void Server::close_room_if_empty(const std::string& room) {
   command.conference = conference;
   // A refusal leaves only the engine's placement of an empty conference; the
   // shard frees an empty conference with its last participant anyway.
-  if (!engine_->submit(std::move(command))) ++media_commands_failed_;
+  // The removal closes a recording's ring on the shard; refused, the ring is
+  // closed from here so the writer finishes the files (nobody talks any more).
+  if (!engine_->submit(std::move(command))) {
+    ++media_commands_failed_;
+    if (recording) recording->close();
+  }
 }
 
 void Server::apply_settings(Call& call) {
@@ -281,6 +290,7 @@ void Server::poll_engine() {
   }
   mixer::Event event;
   for (int n = 0; n < kEventsPerPoll && engine_->poll(event); ++n) on_engine_event(event);
+  poll_recorder();
 }
 
 void Server::on_engine_event(const mixer::Event& event) {
@@ -323,6 +333,10 @@ void Server::on_engine_event(const mixer::Event& event) {
       case Command::kReportStats:
       case Command::kRemoveConference:
       case Command::kSetSpan:
+        return;
+      case Command::kStartRecording:
+      case Command::kStopRecording:
+        on_recording_completion(event);
         return;
       case Command::kSetSrtp:
         if (done) return;
@@ -381,10 +395,26 @@ void Server::on_engine_event(const mixer::Event& event) {
 void Server::on_media_added(Call& call, uint16_t port) {
   if (call.media.rtp_port != 0) return;
   call.media.rtp_port = port;
+  // The room's conference exists on its shard now: a configured
+  // auto_record can start.
+  Room* room = rooms_.room_of(call);
+  if (room != nullptr) auto_record(*room);
   // A shared media port (media.port_mode) takes RTCP on the RTP port even
   // from a peer that does not mux: a=rtcp says so (RFC 3605).
   set_local_port(call.media.local_session, call.media.media_index, port,
                  call.media.rtcp_mux || options_.media_port_mode == "shared");
+  // RFC 7866 §6.1: a UA whose offer carries a=record (any value) is told in
+  // our answer that the room records. (A recording that starts later is not
+  // signalled by re-INVITE.)
+  if (room != nullptr && room->recording().active && call.sip.pending &&
+      call.media.media_index < call.media.local_session.media.size()) {
+    const auto offer = sdp::Session::parse(call.sip.pending->request().body());
+    const size_t index = call.media.media_index;
+    if (offer && (offer->has_attribute("record") ||
+                  (index < offer->media.size() && offer->media[index].has_attribute("record")))) {
+      call.media.local_session.media[index].attributes.push_back({"record", "on"});
+    }
+  }
   call.media.local_sdp = call.media.local_session.serialize();
   if (call.sip.outbound) {
     // A dial-out's 2xx carried the offer: our answer rides on the ACK.

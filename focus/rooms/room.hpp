@@ -20,6 +20,19 @@
 
 namespace chorus::focus {
 
+// A room's recording as the focus tracks it (README "Recording"): from the
+// start command until the stop (or a write failure). The writer finishes the
+// files after the shard closed the ring, possibly after the room is gone.
+struct RoomRecording {
+  bool active = false;
+  uint64_t job = 0;  // record::Job id
+  mixer::CommandId start_command = 0;
+  std::string prefix;  // files: prefix + "-mix.opus" ...
+  std::shared_ptr<mixer::RecordingBuffer> buffer;
+  bool auto_started = false;  // auto_record fires once per room lifetime
+  std::string last_error;     // the last failure, for the admin API
+};
+
 class Room {
  public:
   Room(std::string name, mixer::ConferenceId conference)
@@ -31,6 +44,8 @@ class Room {
   mixer::ConferenceId conference() const { return conference_; }
   size_t size() const { return calls_.size(); }
   bool empty() const { return calls_.empty(); }
+  RoomRecording& recording() { return recording_; }
+  const RoomRecording& recording() const { return recording_; }
 
   Call* find(const sip::DialogId& id) const;
   // The call standing for `member`; while a Replaces is in progress two calls
@@ -47,6 +62,7 @@ class Room {
   friend class RoomRegistry;
   std::string name_;
   mixer::ConferenceId conference_;
+  RoomRecording recording_;
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
 };
 

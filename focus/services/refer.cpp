@@ -70,6 +70,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     return;
   }
 
+  if (handle_record_urn(tx, dialog, room, refer_to->target.uri)) return;
   if (refer_to->is_action_urn()) {
     handle_action_urn(tx, dialog, refer_to->action());
     return;

@@ -40,6 +40,8 @@ inline constexpr std::string_view kRightModerate = "moderate";
 inline constexpr std::string_view kRightPark = "park";
 // Take a call the focus is still placing (directed pickup, RFC 5359 §2.16).
 inline constexpr std::string_view kRightPickup = "pickup";
+// Start and stop a room's recording (README "Recording").
+inline constexpr std::string_view kRightRecord = "record";
 
 struct DigestAccount {
   std::string user;

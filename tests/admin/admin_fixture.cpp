@@ -110,6 +110,14 @@ class DemoControl final : public Control {
     publish({ControlEvent::Kind::kMemberJoined, room_.room, room_.members.back().id});
     return {202, "calling"};
   }
+  ControlResult set_recording(std::string_view room, bool on) override {
+    if (room != room_.room) return {404, "no such room"};
+    if (room_.recording == on) return {409, on ? "recording already" : "not recording"};
+    room_.recording = on;
+    print_action(on ? "record-start" : "record-stop", 0);
+    publish({ControlEvent::Kind::kRecording, room_.room, 0});
+    return {200, on ? "recording" : "recording stopped"};
+  }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
     listener_ = std::move(listener);
   }

@@ -209,6 +209,24 @@ class Chorusctl(unittest.TestCase):
         self.assertEqual(self.waiting_room_actions(),
                          ["admit 3", "refuse 4", "pickup 5 sip:desk@127.0.0.1"])
 
+    def test_14_record(self):
+        code, out, err = self.ctl("record", "demo", "start")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: recording\n")
+        self.wait_printed("record-start 0")
+        code, out, _ = self.ctl("rooms")
+        self.assertIn("[recording]", out)
+        code, _, err = self.ctl("record", "demo", "start")
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertEqual(self.ctl("record", "nowhere", "start")[0], 1)
+        self.assertEqual(self.ctl("record", "demo", "pause")[0], 2)  # usage
+        code, out, err = self.ctl("record", "demo", "stop")
+        self.assertEqual(code, 0, err)
+        self.wait_printed("record-stop 0")
+        code, out, _ = self.ctl("rooms")
+        self.assertNotIn("[recording]", out)
+
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")
         self.assertEqual(code, 3)

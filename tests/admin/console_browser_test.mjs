@@ -171,6 +171,20 @@ try {
   assert.deepEqual(lines.filter((l) => /^(admit|refuse|pickup) /.test(l)),
                    ["admit 3", "refuse 4", "pickup 5 sip:desk@127.0.0.1"]);
 
+  step("Record, then Stop recording: the room says so in between");
+  const demoTitle = () => page.locator(".room[data-room=demo] h2").innerText();
+  await page.click(".room[data-room=demo] .record-button");
+  await waitLine((l) => l === "record-start 0");
+  await page.waitForFunction(() =>
+    document.querySelector(".room[data-room=demo] h2").textContent.includes("recording"));
+  assert.match(await demoTitle(), /recording/);
+  assert.equal(await page.locator(".room[data-room=demo] .record-button").innerText(), "Stop recording");
+  await page.click(".room[data-room=demo] .record-button");
+  await waitLine((l) => l === "record-stop 0");
+  await page.waitForFunction(() =>
+    !document.querySelector(".room[data-room=demo] h2").textContent.includes("recording"));
+  assert.equal(await page.locator(".room[data-room=demo] .record-button").innerText(), "Record");
+
   step("an API refusal is shown");
   await page.selectOption('tr.member[data-member-id="2"] select.role', "whisper");
   await page.evaluate(() => {

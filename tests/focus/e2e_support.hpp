@@ -229,6 +229,7 @@ class FocusE2e : public ::testing::Test {
                     std::chrono::milliseconds rtp_timeout = 30s,
                     const std::function<void(Options&)>& tweak = {}) {
     Options options;
+    options.recording.dir = recording_dir();
     if (tweak) tweak(options);
     options.rtp_timeout = rtp_timeout;
     options.sip_port = 0;
@@ -243,11 +244,17 @@ class FocusE2e : public ::testing::Test {
     start_client();
   }
 
+  // Recordings of an in-process focus stay in the test's temporary tree.
+  static std::string recording_dir() {
+    return ::testing::TempDir() + "chorus-e2e-recordings-" + std::to_string(::getpid());
+  }
+
   // The server on a media engine of the test's (a fake: no sockets, no
   // threads on the media side).
   void start_server_with_engine(std::unique_ptr<mixer::MediaEngine> engine,
                                 const std::function<void(Options&)>& tweak = {}) {
     Options options;
+    options.recording.dir = recording_dir();
     if (tweak) tweak(options);
     options.sip_port = 0;
     options.tcp = false;

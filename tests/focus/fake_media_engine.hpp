@@ -141,6 +141,15 @@ class FakeMediaEngine final : public mixer::MediaEngine {
       case Kind::kSetMusic:
       case Kind::kSetSpan:
         break;
+      case Kind::kStartRecording:
+        if (recording_.contains(s.conference)) {
+          return push_failure(e, mixer::Failure::kDuplicate);
+        }
+        recording_.insert(s.conference);
+        break;
+      case Kind::kStopRecording:
+        e.value = recording_.erase(s.conference);
+        break;
     }
     events_.push_back(e);
   }
@@ -206,6 +215,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
   uint16_t next_port_ = 40000;
   std::map<mixer::CommandId, Submitted> pending_;
   std::map<std::pair<mixer::ConferenceId, mixer::ParticipantId>, uint16_t> members_;
+  std::set<mixer::ConferenceId> recording_;  // conferences with a recording running
   std::deque<mixer::Event> events_;
 };
 

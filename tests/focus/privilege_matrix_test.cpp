@@ -419,6 +419,9 @@ Row admin_row(const AdminRoute& route) {
     case AdminHandler::kRole:
       body = R"({"role":"monitor"})";
       break;
+    case AdminHandler::kRecording:
+      body = R"({"record":true})";
+      break;
     case AdminHandler::kKick:
     case AdminHandler::kAdmit:
     case AdminHandler::kRefuse:
@@ -458,6 +461,9 @@ Row admin_row(const AdminRoute& route) {
       }
       case AdminHandler::kDial:
         break;  // the INVITE check is the matrix's (Privilege::dials)
+      case AdminHandler::kRecording:
+        EXPECT_EQ(t.server_->room_state("m")->recording, allowed);
+        break;
       case AdminHandler::kMute:
         EXPECT_EQ(t.alice_state().muted, allowed);
         break;
@@ -635,6 +641,28 @@ std::vector<Row> make_rows() {
   }
   out.push_back(service_row("moh"));
   out.push_back(service_row("park"));
+  for (const std::string action : {"record-start", "record-stop"}) {
+    // Our vendor action URNs (README "Recording"), to the room, no Target-Dialog.
+    Row row;
+    row.name = "RecordUrn_" + action;
+    std::replace(row.name.begin(), row.name.end(), '-', '_');
+    row.operation = Operation::kRecordRefer;
+    row.success = 202;
+    const bool stop = action == "record-stop";
+    row.setup = [stop](PrivilegeMatrix& t) {
+      t.two_members();
+      if (stop) {
+        ASSERT_TRUE(t.server_->set_recording("m", true).ok());
+      }
+    };
+    row.run = [action](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.refer("m", "<urn:x-chorus:conference:" + action + ">", user, password);
+    };
+    row.effect = [stop](PrivilegeMatrix& t, bool allowed) {
+      EXPECT_EQ(t.server_->room_state("m")->recording, stop ? !allowed : allowed);
+    };
+    out.push_back(std::move(row));
+  }
   for (const auto& [name, operation] : action_urns()) {
     for (const std::string& spelling : {std::string(name), capitalised(name), upper(name)}) {
       out.push_back(action_row(operation, spelling));

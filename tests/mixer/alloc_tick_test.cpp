@@ -66,6 +66,54 @@ TEST(AllocTick, SteadyTickWithAHundredParticipantsAllocatesNothing) {
   for (size_t i = 0; i < c.size(); ++i) EXPECT_FALSE(c.payload(i).empty()) << i;
 }
 
+// Issue #17: a recording tap (mix and one track per member) and a notice
+// tone add nothing to a steady tick: frames are copied into the ring, and
+// a full ring drops instead of growing.
+TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
+  Conference c(testing::config(3));
+  for (ParticipantId id = 1; id <= 20; ++id) {
+    ParticipantSettings s;
+    if (id == 10) s.hold = HoldMode::kMusic;
+    if (id == 11) {
+      s.role = Role::kWhisper;
+      s.whisper_targets = {12};
+    }
+    CodecParams codec = default_params(CodecId::kPcmu);
+    if (id == 19) codec = default_params(CodecId::kOpus);
+    ASSERT_TRUE(c.add(id, codec, s));
+  }
+  // Built off the tick, as kStartRecording's sender does.
+  auto buffer = std::make_shared<RecordingBuffer>(RecordingOptions{.member_tracks = true});
+  buffer->set_ring_capacity(30);  // 21 frames a tick, drained every other tick
+  RecordingTap tap;
+  tap.start(buffer);
+  NoticeTone notice;
+  notice.beeps = 2;
+  uint64_t tick = 0;
+  for (; tick < 30; ++tick) {
+    feed(c, tick);
+    c.tick(tick);
+    tap.capture(c, tick);
+  }
+  static RecordFrame drained;  // the writer's side, here on the same thread
+  const uint64_t before = rtp::alloc::count();
+  c.play_notice(notice);
+  for (; tick < 130; ++tick) {
+    feed(c, tick);
+    c.tick(tick);
+    tap.capture(c, tick);
+    // Drain only half the time: the ring fills and drops as well.
+    if (tick % 2 == 0) {
+      while (buffer->pop(drained)) {
+      }
+    }
+  }
+  EXPECT_EQ(rtp::alloc::count() - before, 0u);
+  // The tap did real work: frames queued, and dropped once the ring was full.
+  EXPECT_GE(buffer->frames_pushed(), 100u * 21u / 2u);
+  EXPECT_GT(buffer->frames_dropped(), 0u);
+}
+
 TEST(AllocTick, CounterSeesAllocations) {
   // The counter works in this binary (a test that cannot fail is a defect).
   const uint64_t before = rtp::alloc::count();

@@ -1,0 +1,106 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mixer/recording.hpp"
+#include "record/audio_sink.hpp"
+#include "rtp/spsc_ring.hpp"
+
+namespace chorus::record {
+
+// One recording for the writer: the ring a room's tap fills and where the
+// files go. Files: `<prefix>-mix<ext>` and, with member tracks,
+// `<prefix>-member-<participant><ext>`.
+struct Job {
+  uint64_t id = 0;  // the caller's; echoed by the events
+  std::shared_ptr<mixer::RecordingBuffer> buffer;
+  std::string prefix;
+  Format format = Format::kOggOpus;
+  int sample_rate = 48000;  // of every file (the mix is resampled to it)
+  int opus_bitrate = 0;     // 0: libopusenc's choice
+};
+
+struct WriterEvent {
+  enum class Kind : uint8_t {
+    kFinished,  // the buffer closed and every file is complete
+    kFailed,    // a file could not be opened or written: the recording stopped
+  };
+  Kind kind = Kind::kFinished;
+  uint64_t id = 0;
+  std::string error;               // kFailed: what went wrong, with the path
+  std::vector<std::string> files;  // the files written (kFinished) or begun
+  uint64_t ticks = 0;              // length of every track, in 20 ms frames
+  uint64_t frames_dropped = 0;     // frames the tap could not queue (silence instead)
+};
+
+// The thread that drains recording rings into files (ARCHITECTURE.md
+// "record/"): not a shard, so file I/O never touches a tick. Jobs come in
+// and events go out through SPSC rings (the signalling thread is the only
+// producer of jobs and the only consumer of events).
+//
+// Alignment: every track is written frame by frame at its frame's index
+// (ticks since the recording's t0), padded with silence before a member's
+// first frame, over frames the tap dropped, and up to the mix's length when
+// the recording ends, so all files of one recording have the same number of
+// samples and line up sample for sample.
+class Writer {
+ public:
+  static constexpr size_t kJobRing = 64;
+  static constexpr size_t kEventRing = 256;
+
+  // `interval`: how often the thread wakes to drain (the ring holds ~20 s
+  // of a mix-only recording, so this only bounds the latency to disk).
+  explicit Writer(std::chrono::milliseconds interval = std::chrono::milliseconds(20));
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void start();
+  // Joins the thread; recordings still running are finished with what their
+  // rings hold (their files stay valid).
+  void stop();
+
+  // ---- signalling thread
+  // False when the job ring is full (nothing changed).
+  bool submit(Job job);
+  bool poll(WriterEvent& event);
+
+  // Without start(): one drain pass on the caller's thread (tests). Returns
+  // the number of recordings still open.
+  size_t run_once() { return pass(false); }
+  // Any thread (relaxed).
+  uint64_t recordings_failed() const { return failed_.load(std::memory_order_relaxed); }
+  uint64_t recordings_finished() const { return finished_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Track;
+  struct Recording;
+
+  size_t pass(bool final);
+  void open(Job& job);
+  bool drain(Recording& r, bool final);
+  bool write_frame(Recording& r, Track& t, const mixer::RecordFrame& frame);
+  bool pad_to(Recording& r, Track& t, uint64_t index);
+  Track* track_for(Recording& r, mixer::ParticipantId participant);
+  void finish(Recording& r);
+  void fail(Recording& r, const std::string& error);
+  void emit(WriterEvent event);
+
+  std::chrono::milliseconds interval_;
+  std::unique_ptr<rtp::SpscRing<Job, kJobRing>> jobs_;
+  std::unique_ptr<rtp::SpscRing<WriterEvent, kEventRing>> events_;
+  std::vector<std::unique_ptr<Recording>> open_;  // writer thread
+  std::vector<WriterEvent> unsent_;               // the event ring was full
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> finished_{0};
+  std::thread thread_;
+};
+
+}  // namespace chorus::record

@@ -1,0 +1,339 @@
+// Issue #17 "Recording": the tap copies a room's mix (and each member's own
+// audio) into a ring on the tick; record::Writer turns it into files whose
+// tracks line up with the mix sample for sample. Audio is checked on real
+// signals: one tone per member, Goertzel energies of the written files.
+#include <gtest/gtest.h>
+#include <sndfile.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "mixer/goertzel.hpp"
+#include "mixer/recording.hpp"
+#include "record/writer.hpp"
+#include "tests/mixer/conference_harness.hpp"
+
+namespace chorus::record {
+namespace {
+
+using mixer::ParticipantId;
+using mixer::RecordingBuffer;
+using mixer::RecordingTap;
+using mixer::testing::ConferenceHarness;
+
+constexpr int kFileRate = 16000;
+constexpr size_t kFrame = kFileRate / 50;  // samples per 20 ms in the files
+
+std::filesystem::path temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("chorus-rec-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::vector<int16_t> read_wav(const std::string& path, int* rate = nullptr) {
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (f == nullptr) return {};
+  std::vector<int16_t> pcm(static_cast<size_t>(info.frames));
+  sf_read_short(f, pcm.data(), info.frames);
+  sf_close(f);
+  if (rate != nullptr) *rate = info.samplerate;
+  return pcm;
+}
+
+double tone(const std::vector<int16_t>& pcm, double hz, size_t from_frame, size_t to_frame) {
+  to_frame = std::min(to_frame, pcm.size() / kFrame);
+  if (from_frame >= to_frame) return 0.0;
+  return mixer::goertzel_amplitude(
+      std::span(pcm).subspan(from_frame * kFrame, (to_frame - from_frame) * kFrame), hz, kFileRate);
+}
+
+// First sample whose magnitude passes `threshold`, or SIZE_MAX.
+size_t onset(const std::vector<int16_t>& pcm, int threshold) {
+  for (size_t i = 0; i < pcm.size(); ++i) {
+    if (std::abs(pcm[i]) > threshold) return i;
+  }
+  return SIZE_MAX;
+}
+
+WriterEvent wait_event(Writer& writer, int passes = 5) {
+  WriterEvent e;
+  for (int i = 0; i < passes; ++i) {
+    if (writer.poll(e)) return e;
+    writer.run_once();
+  }
+  e.kind = WriterEvent::Kind::kFailed;
+  e.error = "no event";
+  e.id = UINT64_MAX;
+  return e;
+}
+
+// Three talkers (one joins 3 s in) and a whisperer: the mix holds the
+// talkers, not the whisper; each member track holds only its member, the
+// late joiner's from 3 s on, all files exactly as long as the mix.
+TEST(Recording, MixHoldsEveryTalkerAndEachTrackOnlyItsMemberAlignedOnT0) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  room.add(2, 1000.0);
+  mixer::ParticipantSettings whisper;
+  whisper.role = mixer::Role::kWhisper;
+  whisper.whisper_targets = {1};
+  room.add(4, 2500.0, whisper);
+
+  auto buffer = std::make_shared<RecordingBuffer>(mixer::RecordingOptions{.member_tracks = true});
+  RecordingTap tap;
+  tap.start(buffer);
+  const auto dir = temp_dir("mix");
+  Writer writer;
+  ASSERT_TRUE(writer.submit(Job{.id = 7,
+                                .buffer = buffer,
+                                .prefix = (dir / "room").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  constexpr uint64_t kJoinTick = 150;  // 3 s
+  constexpr uint64_t kTicks = 300;
+  for (uint64_t t = 0; t < kTicks; ++t) {
+    if (t == kJoinTick) room.add(3, 1700.0);
+    room.step(false);
+    tap.capture(room.conference, 1000 + t);  // t0 is the first captured tick
+    if (t % 40 == 0) writer.run_once();
+  }
+  EXPECT_TRUE(tap.stop());
+  const WriterEvent done = wait_event(writer);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+  EXPECT_EQ(done.id, 7u);
+  EXPECT_EQ(done.ticks, kTicks);
+  EXPECT_EQ(done.frames_dropped, 0u);
+  EXPECT_EQ(buffer->frames_dropped(), 0u);
+
+  int rate = 0;
+  const auto mix = read_wav((dir / "room-mix.wav").string(), &rate);
+  const auto a = read_wav((dir / "room-member-1.wav").string());
+  const auto b = read_wav((dir / "room-member-2.wav").string());
+  const auto c = read_wav((dir / "room-member-3.wav").string());
+  const auto w = read_wav((dir / "room-member-4.wav").string());
+  EXPECT_EQ(rate, kFileRate);
+  // Every file spans t0 .. stop, sample for sample.
+  ASSERT_EQ(mix.size(), kTicks * kFrame);
+  EXPECT_EQ(a.size(), mix.size());
+  EXPECT_EQ(b.size(), mix.size());
+  EXPECT_EQ(c.size(), mix.size());
+  EXPECT_EQ(w.size(), mix.size());
+
+  // The mix: every talker at its level (6000 in, 3 talkers under the
+  // limiter's ceiling), the late joiner only after it joined, no whisper.
+  EXPECT_GT(tone(mix, 440, 10, 290), 4000.0);
+  EXPECT_GT(tone(mix, 1000, 10, 290), 4000.0);
+  EXPECT_GT(tone(mix, 1700, 160, 290), 4000.0);
+  EXPECT_LT(tone(mix, 1700, 0, 145), 50.0);
+  EXPECT_LT(tone(mix, 2500, 0, 300), 50.0);
+
+  // Each track: its member only.
+  EXPECT_GT(tone(a, 440, 10, 290), 4000.0);
+  EXPECT_LT(tone(a, 1000, 10, 290), 50.0);
+  EXPECT_LT(tone(a, 1700, 160, 290), 50.0);
+  EXPECT_GT(tone(b, 1000, 10, 290), 4000.0);
+  EXPECT_LT(tone(b, 440, 10, 290), 50.0);
+  EXPECT_GT(tone(c, 1700, 160, 290), 4000.0);
+  EXPECT_LT(tone(c, 440, 160, 290), 50.0);
+  EXPECT_LT(tone(c, 1000, 160, 290), 50.0);
+  // A whisper is not the room's audio: its track stays silent.
+  EXPECT_EQ(onset(w, 0), SIZE_MAX);
+
+  // The late joiner: digital silence before its join, its tone from 3 s on
+  // (within one frame), at the same sample in its track and in the mix.
+  const size_t joined = onset(c, 1000);
+  ASSERT_NE(joined, SIZE_MAX);
+  EXPECT_GE(joined, kJoinTick * kFrame);
+  EXPECT_LT(joined, (kJoinTick + 1) * kFrame);
+  for (size_t i = 0; i < kJoinTick * kFrame; ++i) ASSERT_EQ(c[i], 0) << i;
+  // In the mix the same tone enters at the same frame, after talker
+  // detection and the entry ramp.
+  size_t in_mix = SIZE_MAX;
+  for (size_t f = kJoinTick - 5; f < kJoinTick + 10 && in_mix == SIZE_MAX; ++f) {
+    if (tone(mix, 1700, f, f + 1) > 1000.0) in_mix = f;
+  }
+  EXPECT_GE(in_mix, kJoinTick);
+  EXPECT_LE(in_mix, kJoinTick + 3);  // within 60 ms
+  std::filesystem::remove_all(dir);
+}
+
+// The notice tone (recording started) reaches the listeners and the file.
+TEST(Recording, NoticeToneIsHeardByMembersAndRecorded) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  room.add(2, 1000.0);
+  room.set_speaking(2, false);
+  room.run(20, 0);
+  mixer::NoticeTone notice;
+  notice.frequency_hz = 1400.0;
+  notice.beeps = 2;
+  notice.beep_ms = 200;
+  notice.gap_ms = 100;
+  room.conference.play_notice(notice);
+  room.run(10, 10);                          // the first 200 ms: the first beep
+  EXPECT_GT(room.heard(2, 1400.0), 1500.0);  // a listener
+  EXPECT_GT(room.heard(1, 1400.0), 1500.0);  // the talker too
+  room.run(40, 20);                          // long after: gone
+  EXPECT_LT(room.heard(2, 1400.0), 20.0);
+}
+
+// A full ring drops frames and counts them, never blocks, and the room's
+// audio goes on; the writer fills the gap with silence, so what follows
+// still lands at its wall-clock position.
+TEST(Recording, FullRingDropsAndCountsWhileTheCallGoesOn) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  room.add(2, 1000.0);
+  auto buffer = std::make_shared<RecordingBuffer>();
+  buffer->set_ring_capacity(8);
+  RecordingTap tap;
+  tap.start(buffer);
+  for (uint64_t t = 0; t < 20; ++t) {  // nobody drains: 12 of 20 are dropped
+    room.step(t >= 10);
+    tap.capture(room.conference, t);
+  }
+  EXPECT_EQ(buffer->frames_pushed(), 8u);
+  EXPECT_EQ(buffer->frames_dropped(), 12u);
+  // The call's audio is unaffected.
+  EXPECT_GT(room.hears(2, 1), 3000.0);
+  EXPECT_GT(room.hears(1, 2), 3000.0);
+
+  const auto dir = temp_dir("full");
+  Writer writer;
+  ASSERT_TRUE(writer.submit(Job{.id = 1,
+                                .buffer = buffer,
+                                .prefix = (dir / "r").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  writer.run_once();
+  for (uint64_t t = 20; t < 30; ++t) {  // drained as it goes: nothing more dropped
+    room.step(false);
+    tap.capture(room.conference, t);
+    writer.run_once();
+  }
+  tap.stop();
+  const WriterEvent done = wait_event(writer);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+  EXPECT_EQ(done.frames_dropped, 12u);
+  const auto mix = read_wav((dir / "r-mix.wav").string());
+  ASSERT_EQ(mix.size(), 30 * kFrame);
+  EXPECT_GT(tone(mix, 440, 2, 8), 3000.0);
+  for (size_t i = 8 * kFrame; i < 20 * kFrame; ++i) ASSERT_EQ(mix[i], 0) << i;  // the gap
+  EXPECT_GT(tone(mix, 440, 20, 30), 3000.0);
+  std::filesystem::remove_all(dir);
+}
+
+// A recording that cannot be written (here: its directory is a file; the
+// tests run as root, so permissions would not stop them) ends with an
+// event; the tap stops queueing and the call goes on.
+TEST(Recording, UnwritableDirectoryFailsTheRecordingNotTheCall) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  room.add(2, 1000.0);
+  const auto dir = temp_dir("fail");
+  std::ofstream(dir / "not-a-dir") << "x";
+  auto buffer = std::make_shared<RecordingBuffer>();
+  RecordingTap tap;
+  tap.start(buffer);
+  Writer writer;
+  ASSERT_TRUE(writer.submit(Job{.id = 9,
+                                .buffer = buffer,
+                                .prefix = (dir / "not-a-dir" / "sub" / "r").string(),
+                                .format = Format::kOggOpus}));
+  const WriterEvent failed = wait_event(writer);
+  ASSERT_EQ(failed.kind, WriterEvent::Kind::kFailed);
+  EXPECT_EQ(failed.id, 9u);
+  EXPECT_NE(failed.error.find("not-a-dir"), std::string::npos) << failed.error;
+  EXPECT_TRUE(buffer->failed());
+  EXPECT_EQ(writer.recordings_failed(), 1u);
+  for (uint64_t t = 0; t < 20; ++t) {
+    room.step(t >= 10);
+    tap.capture(room.conference, t);
+  }
+  EXPECT_EQ(buffer->frames_pushed(), 0u);  // nothing queued for nobody
+  EXPECT_GT(room.hears(2, 1), 3000.0);
+  EXPECT_GT(room.hears(1, 2), 3000.0);
+  std::filesystem::remove_all(dir);
+}
+
+// Disk full: a sink on /dev/full reports the write (or the final flush) as
+// failed instead of losing it silently, in both formats.
+TEST(Recording, DiskFullIsAWriteError) {
+  for (const Format format : {Format::kOggOpus, Format::kWav}) {
+    SCOPED_TRACE(std::string(format_name(format)));
+    std::string error;
+    auto sink = open_sink(format, "/dev/full", 48000, 0, error);
+    if (!sink) {
+      EXPECT_FALSE(error.empty());  // refused at open: also an error, with its reason
+      continue;
+    }
+    std::vector<int16_t> frame(960, 1000);
+    bool ok = true;
+    for (int i = 0; i < 500 && ok; ++i) ok = sink->write(frame);
+    if (ok) ok = sink->finish();
+    EXPECT_FALSE(ok);
+    EXPECT_FALSE(sink->error().empty());
+  }
+}
+
+// Ogg Opus files come out playable: libsndfile reads them back (when built
+// with Opus) with the tone in them.
+TEST(Recording, OggOpusMixIsReadable) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  auto buffer = std::make_shared<RecordingBuffer>();
+  RecordingTap tap;
+  tap.start(buffer);
+  const auto dir = temp_dir("opus");
+  Writer writer;
+  ASSERT_TRUE(writer.submit(Job{.id = 3, .buffer = buffer, .prefix = (dir / "r").string()}));
+  for (uint64_t t = 0; t < 100; ++t) {
+    room.step(false);
+    tap.capture(room.conference, t);
+  }
+  tap.stop();
+  const WriterEvent done = wait_event(writer);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+  ASSERT_EQ(done.files.size(), 1u);
+  EXPECT_EQ(done.files[0], (dir / "r-mix.opus").string());
+  std::ifstream f(done.files[0], std::ios::binary);
+  std::string head(36, '\0');
+  f.read(head.data(), 36);
+  EXPECT_EQ(head.substr(0, 4), "OggS");
+  EXPECT_NE(head.find("OpusHead"), std::string::npos);
+  EXPECT_GT(std::filesystem::file_size(done.files[0]), 2000u);
+  std::filesystem::remove_all(dir);
+}
+
+// A recording stopped before its first tick still ends in complete files
+// (libopusenc cannot drain an encoder that never got a sample).
+TEST(Recording, EmptyRecordingFinishes) {
+  for (const Format format : {Format::kOggOpus, Format::kWav}) {
+    SCOPED_TRACE(std::string(format_name(format)));
+    auto buffer = std::make_shared<RecordingBuffer>();
+    const auto dir = temp_dir("empty");
+    Writer writer;
+    ASSERT_TRUE(writer.submit(
+        Job{.id = 4, .buffer = buffer, .prefix = (dir / "r").string(), .format = format}));
+    writer.run_once();
+    buffer->close();
+    const WriterEvent done = wait_event(writer);
+    EXPECT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+    EXPECT_EQ(done.ticks, 0u);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+}  // namespace
+}  // namespace chorus::record
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
