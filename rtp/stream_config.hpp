@@ -5,7 +5,9 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
+#include <array>
 #include <optional>
+#include <string_view>
 
 #include "rtp/jitter_buffer.hpp"
 
@@ -14,6 +16,32 @@ namespace chorus::rtp {
 // Chosen by the signalling side, unique per shard; names the stream in
 // commands and events.
 using StreamId = uint32_t;
+
+// An ICE credential (RFC 8839 §5.4: ufrag 4–256 characters, pwd 22–256) in
+// fixed storage, so that a StreamConfig copies without allocating.
+struct IceCredential {
+  static constexpr size_t kMax = 256;
+  std::array<char, kMax> bytes{};
+  uint16_t size = 0;
+  // Longer values are refused by the SDP layer first; here they are cut.
+  void assign(std::string_view s) {
+    size = static_cast<uint16_t>(s.size() < kMax ? s.size() : kMax);
+    for (size_t i = 0; i < size; ++i) bytes[i] = s[i];
+  }
+  std::string_view view() const { return {bytes.data(), size}; }
+};
+
+// A browser member (issue #18): media over ICE-lite (RFC 8445 §2.5) and
+// DTLS-SRTP (RFC 5763/5764, we are the DTLS server, a=setup:passive). The
+// stream answers STUN checks carrying "<local_ufrag>:<remote_ufrag>" keyed
+// with local_pwd, and accepts only the DTLS client whose certificate hashes
+// to remote_fingerprint (sha-256, from the offer's a=fingerprint).
+struct WebRtcConfig {
+  IceCredential local_ufrag;
+  IceCredential local_pwd;
+  IceCredential remote_ufrag;  // empty: not known yet (any remote part accepted)
+  std::array<uint8_t, 32> remote_fingerprint{};
+};
 
 struct StreamConfig {
   StreamId id = 0;
@@ -43,6 +71,9 @@ struct StreamConfig {
   // Inactivity before an RTP-timeout event (RTP or RTCP received both count);
   // zero = the shard's default.
   std::chrono::milliseconds rtp_timeout{0};
+  // Set for a browser member (UDP/TLS/RTP/SAVPF); SDES keys (set_srtp) are
+  // not used then: the keys come from the DTLS handshake.
+  std::optional<WebRtcConfig> webrtc;
 };
 
 }  // namespace chorus::rtp
