@@ -4,6 +4,7 @@
 
 #include <bitset>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <array>
 #include <optional>
