@@ -52,6 +52,10 @@ struct Command {
     kStartRecording,     // conference, recording (built by the caller), notice → kDone;
                          // kFailed/kDuplicate when the room records already
     kStopRecording,      // conference, notice → kDone (value 1: a recording stopped, 0: none ran)
+    kPlayNotice,         // conference, notice: a tone the whole room hears (join/leave) → kDone
+    kPlayPrompt,         // participant, music_file (a prompt: "tone:<name>" or a sound
+                         // file): played once to that member only → kDone; kNoMusic
+                         // when the file cannot be read
   };
 
   Kind kind = Kind::kAddParticipant;
@@ -71,15 +75,15 @@ struct Command {
   rtp::SrtpKeys srtp;
   // kAddParticipant / kUpdateParticipant / kSetCodec
   ParticipantSettings settings;
-  // kSetMusic
+  // kSetMusic, kPlayPrompt
   std::string music_file;
   // kSetSpan: the conference's top-K and the links to every other part.
   size_t top_k = 3;
   int span_rate = 48000;
   std::vector<SpanEndpoint::Port> span_ports;
   // kStartRecording: the ring the room's tap fills (the caller gives the
-  // same buffer to a record::Writer); kStart/kStopRecording: the tone the
-  // room hears (beeps = 0: none).
+  // same buffer to a record::Writer); kStart/kStopRecording, kPlayNotice:
+  // the tone the room hears (beeps = 0: none).
   std::shared_ptr<RecordingBuffer> recording;
   NoticeTone notice;
   // Built by the engine (never by the caller); owned by the command.

@@ -22,6 +22,23 @@ bool visible(const Participant& p) {
   return p.settings.role == Role::kParticipant || p.settings.role == Role::kBarge;
 }
 
+// A prompt follows a conference rate change: its clip at the new rate, from
+// the same point in time. No clip at that rate ends it.
+void retarget_prompt(Participant& p, int rate) {
+  if (!p.prompt) return;
+  const MohClip* old = p.prompt_clip;
+  p.prompt_clip = p.prompt->at(rate).get();  // p.prompt keeps the clip alive
+  if (p.prompt_clip == nullptr) {
+    p.prompting = false;
+    return;
+  }
+  if (old != nullptr && old != p.prompt_clip && old->sample_rate() > 0) {
+    p.prompt_position =
+        static_cast<size_t>(static_cast<uint64_t>(p.prompt_position) * static_cast<uint64_t>(rate) /
+                            static_cast<uint64_t>(old->sample_rate()));
+  }
+}
+
 }  // namespace
 
 Conference::Conference(ConferenceConfig config)
@@ -166,7 +183,10 @@ void Conference::reconfigure() {
   if (rate_changed) {
     ramp_table_ = RampTable(static_cast<size_t>(rate_) *
                             static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
-    for (Participant& p : parts_) p.set_conference_rate(rate_);
+    for (Participant& p : parts_) {
+      p.set_conference_rate(rate_);
+      retarget_prompt(p, rate_);
+    }
     // Shared groups are per rate: rebuild them (listeners re-resolve below).
     groups_.clear();
     silence_.set_silence(rate_);
@@ -395,10 +415,36 @@ void Conference::add_notice(size_t n) {
   if (notice_position_ >= total) notice_.beeps = 0;
 }
 
+bool Conference::play_prompt(ParticipantId id, std::shared_ptr<const MusicClips> prompt) {
+  const auto index = index_of(id);
+  if (!index || !prompt) return false;
+  Participant& p = parts_[*index];
+  p.prompt = std::move(prompt);
+  p.prompt_position = 0;
+  p.prompt_clip = nullptr;
+  retarget_prompt(p, rate_);
+  p.prompting = p.prompt_clip != nullptr;
+  return p.prompting;
+}
+
+void Conference::add_prompt(Participant& p, size_t n) {
+  const std::span<const int16_t> pcm = p.prompt_clip->pcm();
+  const std::span<int32_t> mix(p.buffers->mix.data(), n);
+  const size_t take = std::min(n, pcm.size() - std::min(pcm.size(), p.prompt_position));
+  for (size_t i = 0; i < take; ++i) mix[i] += pcm[p.prompt_position + i];
+  p.prompt_position += take;
+  if (p.prompt_position >= pcm.size()) p.prompting = false;
+}
+
 void Conference::route(Participant& p, uint64_t tick) {
   const bool alone = visible_ + remote_visible_ == 1 && visible(p);
+  p.prompt_only = false;
   if (p.settings.deaf || p.settings.hold == HoldMode::kInactive) {
     p.group = static_cast<int>(p.silence_group);
+  } else if (p.prompting) {
+    // Its own mix: the room (or nothing, instead of music) plus the prompt.
+    p.prompt_only = p.settings.hold == HoldMode::kMusic || alone;
+    p.group = -1;
   } else if (p.settings.hold == HoldMode::kMusic || alone) {
     p.group = static_cast<int>(p.music_group);
   } else if (p.contributing || p.whispered_to || !config_.share_encoders) {
@@ -471,7 +517,9 @@ void Conference::tick(uint64_t tick) {
     if (p.last_group >= 0)
       p.private_chain().prime_from(groups_[static_cast<size_t>(p.last_group)]->chain());
     const std::span<int32_t> mix(p.buffers->mix.data(), n);
-    if (p.contributing) {
+    if (p.prompt_only) {
+      std::fill(mix.begin(), mix.end(), 0);
+    } else if (p.contributing) {
       subtract(mix, bus, std::span<const int32_t>(p.buffers->contribution.data(), n));
     } else {
       std::copy(bus.begin(), bus.end(), mix.begin());
@@ -487,6 +535,7 @@ void Conference::tick(uint64_t tick) {
   }
   for (Participant& p : parts_) {
     if (p.group != -1) continue;
+    if (p.prompting) add_prompt(p, n);
     p.private_chain().render_mix(std::span<const int32_t>(p.buffers->mix.data(), n), p.output_gain);
     p.payload = config_.encode ? p.private_chain().encode() : std::span<const uint8_t>();
     p.output = &p.private_chain().output();

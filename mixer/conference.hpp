@@ -165,6 +165,13 @@ class Conference {
   // room's mix hears it (not held, deaf or alone-in-room members), and so
   // does a recording. Replaces a tone still playing.
   void play_notice(const NoticeTone& tone);
+  // Plays `prompt` (its clip at the conference rate) once to member `id`
+  // only, from the next tick, over what it hears of the room; instead of
+  // music or silence when it is alone or on music hold. Deaf and inactive-
+  // held members hear nothing. Replaces a prompt still playing. False for
+  // an unknown id or a prompt without a clip at any rate.
+  bool play_prompt(ParticipantId id, std::shared_ptr<const MusicClips> prompt);
+  bool prompting(size_t index) const { return parts_[index].prompting; }
 
   const ConferenceStats& stats() const { return stats_; }
   size_t shared_groups() const { return groups_.size(); }
@@ -195,6 +202,7 @@ class Conference {
   void produce_shared(Participant& p, uint64_t tick);
   void push_event(ConferenceEvent event);
   void add_notice(size_t n);
+  void add_prompt(Participant& p, size_t n);
 
   ConferenceConfig config_;
   int rate_ = 8000;

@@ -268,7 +268,8 @@ std::optional<CommandId> Engine::submit(Command command) {
     return command.id;
   }
   Placement& placement = it->second;
-  if (command.kind == Kind::kSetMusic || command.kind == Kind::kRemoveConference) {
+  if (command.kind == Kind::kSetMusic || command.kind == Kind::kRemoveConference ||
+      command.kind == Kind::kPlayNotice) {
     for (const Part& part : placement.parts) {
       if (!can_take(part.shard)) {
         ++shards_[part.shard].refused;
@@ -309,6 +310,7 @@ std::optional<CommandId> Engine::submit(Command command) {
       c.id = command.id;
       c.conference = command.conference;
       c.music_file = command.music_file;
+      c.notice = command.notice;
       if (music) {
         c.prepared = make_prepared();
         c.prepared->music = music;
@@ -348,6 +350,18 @@ std::optional<CommandId> Engine::submit(Command command) {
   if (!can_take(s)) {
     ++shards_[s].refused;  // the retry queue is at its limit
     return std::nullopt;
+  }
+  if (command.kind == Kind::kPlayPrompt) {
+    // Decoded and resampled here (once per file and rate: MohRegistry keeps
+    // them), so the shard only swaps a pointer.
+    try {
+      command.prepared = make_prepared();
+      command.prepared->music = music_for(command.music_file, placement.max_rate);
+    } catch (const std::exception&) {
+      command.id = next_id_++;
+      fail_now(command, Failure::kNoMusic);
+      return command.id;
+    }
   }
   if (command.kind == Kind::kSetCodec) {
     // Built here: a codec that cannot be built fails now and the member

@@ -21,7 +21,7 @@ enum class Failure : uint8_t {
   kCancelled,     // a remove arrived before the add it names was applied
   kShuttingDown,  // the engine stopped before the command was applied
   // Added by the media side (after the lead's list, values unchanged):
-  kNoMusic,  // kSetMusic: the file could not be read (the previous music stays)
+  kNoMusic,  // kSetMusic / kPlayPrompt: the file could not be read (the previous music stays)
   kInvalid,  // a command the caller may not submit (kSetSpan is the engine's own)
 };
 std::string_view failure_name(Failure failure);

@@ -238,6 +238,7 @@ void MediaShard::route(Command& c) {
     case Command::Kind::kSetCodec:
     case Command::Kind::kSetRemote:
     case Command::Kind::kSetSrtp:
+    case Command::Kind::kPlayPrompt:
       // Behind the participant's pending add (or a command already waiting
       // behind it), in order.
       if (waits_in_fifo(c)) {
@@ -251,6 +252,7 @@ void MediaShard::route(Command& c) {
     case Command::Kind::kSetSpan:
     case Command::Kind::kStartRecording:
     case Command::Kind::kStopRecording:
+    case Command::Kind::kPlayNotice:
       apply(c);
       break;
   }
@@ -341,6 +343,21 @@ void MediaShard::apply(Command& c) {
       const bool stopped = r->recording.stop();
       if (stopped && c.notice.beeps > 0) r->conference.play_notice(c.notice);
       return complete(c, Failure::kNone, stopped ? 1 : 0);
+    }
+    case Command::Kind::kPlayNotice: {
+      Room* r = room(c.conference);
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      if (c.notice.beeps > 0) r->conference.play_notice(c.notice);
+      return complete(c, Failure::kNone);
+    }
+    case Command::Kind::kPlayPrompt: {
+      Room* r = room(c.conference);
+      if (r == nullptr) return complete(c, Failure::kUnknownConference);
+      if (!c.prepared || !c.prepared->music) return complete(c, Failure::kNoMusic);
+      if (!r->conference.play_prompt(c.participant, c.prepared->music)) {
+        return complete(c, Failure::kUnknownParticipant);
+      }
+      return complete(c, Failure::kNone);
     }
     case Command::Kind::kRemoveConference: {
       // A part whose adds were all cancelled never made the room: already gone.

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
+#include <numbers>
 #include <stdexcept>
+#include <string>
 
 #include <sndfile.h>
 #include <speex/speex_resampler.h>
@@ -88,6 +91,45 @@ std::shared_ptr<const MohClip> MohClip::tune(int sample_rate) {
   return std::make_shared<const MohClip>(sample_rate, render_tune(sample_rate));
 }
 
+std::shared_ptr<const MohClip> MohClip::prompt_tone(std::string_view name, int sample_rate) {
+  if (sample_rate <= 0 || sample_rate > kMaxRate) throw std::invalid_argument("prompt: bad rate");
+  // Notes (Hz) of each figure: C5 E5 G5 up for "first", G5 C5 down for
+  // "muted", C5 G5 up for "unmuted".
+  std::vector<double> notes;
+  if (name == "first") {
+    notes = {523.25, 659.25, 783.99};
+  } else if (name == "muted") {
+    notes = {783.99, 523.25};
+  } else if (name == "unmuted") {
+    notes = {523.25, 783.99};
+  } else {
+    throw std::invalid_argument("unknown prompt tone \"" + std::string(name) +
+                                "\" (known: first, muted, unmuted)");
+  }
+  const auto rate = static_cast<size_t>(sample_rate);
+  const size_t note = rate * 160 / 1000;
+  const size_t gap = rate * 40 / 1000;
+  const size_t edge = std::max<size_t>(1, rate * 5 / 1000);  // raised-cosine ends: no click
+  constexpr double kAmplitude = 3277.0;                      // -20 dBFS
+  std::vector<int16_t> pcm;
+  pcm.reserve(notes.size() * (note + gap) + rate / 10);
+  for (double f : notes) {
+    const double step = 2.0 * std::numbers::pi * f / sample_rate;
+    for (size_t i = 0; i < note; ++i) {
+      const size_t from_edge = std::min(i, note - 1 - i);
+      const double shape = from_edge >= edge ? 1.0
+                                             : 0.5 - 0.5 * std::cos(std::numbers::pi *
+                                                                    static_cast<double>(from_edge) /
+                                                                    static_cast<double>(edge));
+      pcm.push_back(static_cast<int16_t>(
+          std::lround(kAmplitude * shape * std::sin(step * static_cast<double>(i)))));
+    }
+    pcm.insert(pcm.end(), gap, 0);
+  }
+  pcm.insert(pcm.end(), rate / 10, 0);  // a breath after the figure
+  return std::make_shared<const MohClip>(sample_rate, std::move(pcm));
+}
+
 std::shared_ptr<const MohClip> MohClip::from_file(const std::string& path, int sample_rate) {
   if (sample_rate <= 0 || sample_rate > kMaxRate) throw std::invalid_argument("MOH: bad rate");
   int file_rate = 0;
@@ -130,7 +172,11 @@ std::shared_ptr<const MohClip> MohRegistry::clip(const std::string& file, int sa
   const std::lock_guard lock(mutex_);
   auto key = std::make_pair(file, sample_rate);
   if (auto it = clips_.find(key); it != clips_.end()) return it->second;
-  auto made = file.empty() ? MohClip::tune(sample_rate) : MohClip::from_file(file, sample_rate);
+  const std::string_view name(file);
+  auto made = file.empty() ? MohClip::tune(sample_rate)
+              : name.starts_with(kPromptTonePrefix)
+                  ? MohClip::prompt_tone(name.substr(kPromptTonePrefix.size()), sample_rate)
+                  : MohClip::from_file(file, sample_rate);
   clips_.emplace(std::move(key), made);
   return made;
 }

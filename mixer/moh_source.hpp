@@ -7,6 +7,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,12 +17,20 @@ namespace chorus::mixer {
 
 // One loop of music on hold rendered at one rate: immutable once built, so
 // every listener on every shard can share it without locks.
+// Built-in prompt tones, named "tone:<name>" wherever a sound file may be
+// given (MohRegistry): "first" (you are the first participant: three
+// rising notes), "muted" (two falling notes), "unmuted" (two rising notes).
+inline constexpr std::string_view kPromptTonePrefix = "tone:";
+
 class MohClip {
  public:
   MohClip(int sample_rate, std::vector<int16_t> pcm);
 
   // The built-in tune (mixer/tune.hpp), synthesised at `sample_rate`.
   static std::shared_ptr<const MohClip> tune(int sample_rate);
+  // A prompt tone of our own making, by name (kPromptTones): a short figure
+  // of sine notes, played once. Throws std::invalid_argument for another name.
+  static std::shared_ptr<const MohClip> prompt_tone(std::string_view name, int sample_rate);
   // A WAV (or any libsndfile format) file, mixed to mono and resampled to
   // `sample_rate`. Throws std::runtime_error when the file cannot be read.
   static std::shared_ptr<const MohClip> from_file(const std::string& path, int sample_rate);

@@ -10,6 +10,7 @@
 #include "mixer/frame.hpp"
 #include "mixer/huge_page_pool.hpp"
 #include "mixer/level.hpp"
+#include "mixer/moh_source.hpp"
 #include "mixer/ramp.hpp"
 #include "mixer/resampler.hpp"
 #include "mixer/shared_encoder.hpp"
@@ -111,6 +112,16 @@ struct Participant {
   ParticipantId id;
   CodecParams codec;
   int conference_rate = 0;  // the rate the buffers and resampler are built for
+
+  // A prompt playing to this member only (Conference::play_prompt): the
+  // clip at the conference rate and how far it has played. It stays
+  // referenced after it ends (until the next prompt or the member leaves),
+  // so the tick never frees it.
+  std::shared_ptr<const MusicClips> prompt;
+  const MohClip* prompt_clip = nullptr;
+  size_t prompt_position = 0;
+  bool prompting = false;
+  bool prompt_only = false;  // this tick: the prompt instead of music or silence
 
   // ---- set-up state
   ParticipantSettings settings;

@@ -11,6 +11,7 @@
 //   kSetCodec        decoder, in-band DTMF detector, mix slot, shared
 //                    encoders, music
 //   kSetMusic        music (every conference rate)
+//   kPlayPrompt      the prompt's clips (music, every conference rate)
 //   kSetSpan         music (a spanning part may be created by it)
 //
 // Owned by the command; moved through the ring with it. Whatever the shard

@@ -351,6 +351,8 @@ void Server::on_engine_event(const mixer::Event& event) {
       case Command::kUpdateParticipant:
       case Command::kSetRemote:
       case Command::kSetMusic:
+      case Command::kPlayNotice:
+      case Command::kPlayPrompt:
         if (done) return;
         ++media_commands_failed_;
         if (const Call* call = rooms_.find_participant(event.participant)) {

@@ -1,6 +1,7 @@
 // ARCHITECTURE.md "The hot path": a steady-state tick allocates nothing.
 #include <gtest/gtest.h>
 
+#include "mixer/moh_source.hpp"
 #include "rtp/alloc_counter.hpp"
 #include "tests/mixer/conference_harness.hpp"
 
@@ -96,6 +97,11 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
     tap.capture(c, tick);
   }
   static RecordFrame drained;  // the writer's side, here on the same thread
+  // A prompt to one talker and one held member (decoded off the tick, as
+  // kPlayPrompt's sender does), playing out (~700 ms) within the measured ticks.
+  const auto first = MohRegistry::global().clips("tone:first");
+  ASSERT_TRUE(c.play_prompt(3, first));
+  ASSERT_TRUE(c.play_prompt(10, first));
   const uint64_t before = rtp::alloc::count();
   c.play_notice(notice);
   for (; tick < 130; ++tick) {
@@ -112,6 +118,7 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
   // The tap did real work: frames queued, and dropped once the ring was full.
   EXPECT_GE(buffer->frames_pushed(), 100u * 21u / 2u);
   EXPECT_GT(buffer->frames_dropped(), 0u);
+  EXPECT_FALSE(c.prompting(*c.index_of(3)));  // it played out within the window
 }
 
 TEST(AllocTick, CounterSeesAllocations) {
