@@ -714,6 +714,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
       call->sip.pending_reoffer->respond(487, "Request Terminated", random_.tag());
     }
     remove_media(*call);
+    announce_leave(*call);
     if (!call->sip.limit_key.empty()) guard_.call_removed(call->sip.limit_key);
     room = call->room();
     member = call->member();

@@ -283,6 +283,17 @@ class Server final : public Control {
   mixer::NoticeTone recording_tone(int beeps) const;
   void auto_record(Room& room);
   void on_recording_completion(const mixer::Event& event);
+  // services/announcements.cpp (README "Announcements").
+  Announcements announcements_for(std::string_view room) const;
+  void play_room_tone(const Room& room, bool join);
+  void play_prompt(const Call& call, const std::string& prompt);
+  // A member's media is up (or it left the waiting room, or its PIN was
+  // right): the join tone to the others, or the first-participant prompt.
+  void announce_join(const Call& call);
+  // A member left (released from its room, which is still open): the
+  // leave tone to those still present.
+  void announce_leave(const Call& leaving);
+  void announce_mute(const Call& call);
   void poll_recorder();
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
                          std::string_view action);

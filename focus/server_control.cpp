@@ -449,6 +449,7 @@ ControlResult Server::set_muted(std::string_view room, uint64_t member, bool mut
   if (call->media.settings.muted != muted) {
     call->media.settings.muted = muted;
     apply_settings(*call);
+    announce_mute(*call);
     publish(call->room(), ControlEvent::Kind::kMemberChanged, member);
   }
   return {200, muted ? "muted" : "unmuted"};

@@ -18,6 +18,7 @@
 #include "focus/ops/log.hpp"
 #include "focus/privileges.hpp"
 #include "mixer/media_shard.hpp"
+#include "mixer/moh_source.hpp"
 #include "mixer/span.hpp"
 #include "rtp/io_backend.hpp"
 #include "signaling/auth/digest_server.hpp"
@@ -28,9 +29,9 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 11> kSections = {
-    "sip", "transport", "media",   "conference", "room",     "account",
-    "log", "admin",     "process", "limits",     "recording"};
+constexpr std::array<std::string_view, 12> kSections = {
+    "sip", "transport", "media",   "conference", "room",      "account",
+    "log", "admin",     "process", "limits",     "recording", "announcements"};
 constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "udp",
                                                        "tcp",
@@ -71,9 +72,12 @@ constexpr std::array<std::string_view, 17> kMediaKeys = {"address",
 constexpr std::array<std::string_view, 7> kConferenceKeys = {
     "max_members", "only_listed_rooms",       "moh_user",     "park_user",
     "moh_file",    "service_trusted_sources", "voicemail_uri"};
-constexpr std::array<std::string_view, 7> kRoomKeys = {
-    "name",          "pin",        "max_members", "waiting_room", "waiting_timeout_s",
-    "waiting_music", "auto_record"};
+constexpr std::array<std::string_view, 12> kRoomKeys = {
+    "name",          "pin",           "max_members", "waiting_room", "waiting_timeout_s",
+    "waiting_music", "auto_record",   "join_tone",   "leave_tone",   "first_prompt",
+    "muted_prompt",  "unmuted_prompt"};
+constexpr std::array<std::string_view, 6> kAnnouncementKeys = {
+    "join_tone", "leave_tone", "first_prompt", "muted_prompt", "unmuted_prompt", "tone_level_dbfs"};
 constexpr std::array<std::string_view, 8> kRecordingKeys = {
     "dir",           "format",  "sample_rate", "opus_bitrate",
     "member_tracks", "tone_hz", "tone_ms",     "tone_level_dbfs"};
@@ -507,6 +511,58 @@ void read_recording(Reader& reader, const toml::table& table, Options& options) 
   reader.read(table, "recording.tone_level_dbfs", "tone_level_dbfs", r.tone_level_dbfs, -60, -3);
 }
 
+// A prompt: "" (none), "tone:<name>" of the built-in figures, or a sound
+// file read now, so that a missing or unreadable one fails at start-up.
+bool valid_prompt(const std::string& prompt) {
+  if (prompt.empty()) return true;
+  try {
+    (void)mixer::MohRegistry::global().clip(prompt, 8000);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+constexpr std::string_view kPromptAllowed =
+    "allowed: \"\" (none), \"tone:first\", \"tone:muted\", \"tone:unmuted\" or a readable "
+    "sound file (WAV)";
+
+void read_announcements(Reader& reader, const toml::table& table, Options& options) {
+  reader.check_keys(table, "announcements.", kAnnouncementKeys);
+  Announcements& a = options.announcements;
+  reader.read(table, "announcements.join_tone", "join_tone", a.join_tone);
+  reader.read(table, "announcements.leave_tone", "leave_tone", a.leave_tone);
+  reader.read(table, "announcements.first_prompt", "first_prompt", a.first_prompt, kPromptAllowed,
+              valid_prompt);
+  reader.read(table, "announcements.muted_prompt", "muted_prompt", a.muted_prompt, kPromptAllowed,
+              valid_prompt);
+  reader.read(table, "announcements.unmuted_prompt", "unmuted_prompt", a.unmuted_prompt,
+              kPromptAllowed, valid_prompt);
+  reader.read(table, "announcements.tone_level_dbfs", "tone_level_dbfs", a.tone_level_dbfs, -60,
+              -3);
+}
+
+void read_room_announcements(Reader& reader, const toml::table& table, const std::string& prefix,
+                             RoomPolicy& room) {
+  const auto flag = [&](std::string_view key, std::optional<bool>& out) {
+    if (table.get(key) == nullptr) return;
+    bool value = false;
+    reader.read(table, prefix + std::string(key), key, value);
+    out = value;
+  };
+  const auto prompt = [&](std::string_view key, std::optional<std::string>& out) {
+    if (table.get(key) == nullptr) return;
+    std::string value;
+    reader.read(table, prefix + std::string(key), key, value, kPromptAllowed, valid_prompt);
+    out = value;
+  };
+  flag("join_tone", room.join_tone);
+  flag("leave_tone", room.leave_tone);
+  prompt("first_prompt", room.first_prompt);
+  prompt("muted_prompt", room.muted_prompt);
+  prompt("unmuted_prompt", room.unmuted_prompt);
+}
+
 // [[room]] and [[account]]: an array of tables.
 const toml::array* table_array(Reader& reader, const toml::table& root, std::string_view name) {
   const toml::node* node = root.get(name);
@@ -542,6 +598,7 @@ void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
     room.waiting_timeout = std::chrono::seconds(waiting_timeout);
     reader.read(table, prefix + "waiting_music", "waiting_music", room.waiting_music);
     reader.read(table, prefix + "auto_record", "auto_record", room.auto_record);
+    read_room_announcements(reader, table, prefix, room);
     if (room.name.empty()) continue;
     const bool repeated =
         std::any_of(options.rooms.begin(), options.rooms.end(),
@@ -724,6 +781,9 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   }
   if (const toml::table* recording = reader.section(root, "recording")) {
     read_recording(reader, *recording, options);
+  }
+  if (const toml::table* announcements = reader.section(root, "announcements")) {
+    read_announcements(reader, *announcements, options);
   }
   if (const toml::table* log = reader.section(root, "log")) read_log(reader, *log, options);
   if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);

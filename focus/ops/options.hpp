@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,7 +46,28 @@ struct RoomPolicy {
   // Start a recording when the room opens (its first member's media is up);
   // README "Recording".
   bool auto_record = false;
+  // Announcements ([announcements]) this room overrides; unset: the global one.
+  std::optional<bool> join_tone = std::nullopt;
+  std::optional<bool> leave_tone = std::nullopt;
+  std::optional<std::string> first_prompt = std::nullopt;
+  std::optional<std::string> muted_prompt = std::nullopt;
+  std::optional<std::string> unmuted_prompt = std::nullopt;
   bool operator==(const RoomPolicy&) const = default;
+};
+
+// [announcements] (README "Announcements"): tones the room hears when a
+// member joins or leaves, and prompts only the member concerned hears. A
+// prompt is "" (none), a built-in tone figure ("tone:first", "tone:muted",
+// "tone:unmuted": notes of our own making, no speech), or a sound file
+// (WAV or any format libsndfile reads) the operator provides.
+struct Announcements {
+  bool join_tone = false;    // two short 880 Hz beeps when a member's media is up
+  bool leave_tone = false;   // one 440 Hz beep when a member leaves
+  std::string first_prompt;  // to a member who joins an empty room
+  std::string muted_prompt;  // to a member who is muted (by anyone, or joins muted)
+  std::string unmuted_prompt;
+  int tone_level_dbfs = -24;  // the join and leave tones
+  bool operator==(const Announcements&) const = default;
 };
 
 // [recording] (README "Recording"): where and how rooms are recorded. Files
@@ -206,6 +228,7 @@ struct Options {
   bool only_listed_rooms = false;
   size_t max_members = 100;
   RecordingOptions recording;
+  Announcements announcements;
   // Digest realm and accounts for privileged operations (Join as
   // monitor/whisper/barge, Replaces of another's dialog, REFER, dialog package).
   std::string realm = "chorus";

@@ -260,6 +260,7 @@ void Server::on_dtmf(Call& call, char digit) {
       call.media.settings.deaf = false;
       apply_settings(call);
       publish(call.room(), ControlEvent::Kind::kMemberJoined, call.member());
+      announce_join(call);
       return;
     }
     call.roster.digits.clear();

@@ -401,6 +401,7 @@ void Server::on_media_added(Call& call, uint16_t port) {
   // auto_record can start.
   Room* room = rooms_.room_of(call);
   if (room != nullptr) auto_record(*room);
+  announce_join(call);
   // A shared media port (media.port_mode) takes RTCP on the RTP port even
   // from a peer that does not mux: a=rtcp says so (RFC 3605).
   set_local_port(call.media.local_session, call.media.media_index, port,

@@ -66,6 +66,7 @@ void Server::admit_waiting(Call& call) {
   // Into the mix (unless held for another reason), then the 200.
   call.media.settings.hold = call.effective_hold();
   apply_settings(call);
+  announce_join(call);
   if (call.media.rtp_port == 0 || !call.sip.ringing) return;  // answered when the port arrives
   const sip::ServerTransaction invite = *call.sip.ringing;
   call.sip.ringing.reset();

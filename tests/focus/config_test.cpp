@@ -256,6 +256,13 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[conference]\nservice_trusted_sources = [\"pbx.example.com\"]\n",
        {"conference.service_trusted_sources", "pbx.example.com", "IPv4 or IPv6"}},
       {"[process]\nuser = \"root;rm\"\n", {"process.user", "root;rm"}},
+      {"[announcements]\nfirst_prompt = \"tone:nonsense\"\n",
+       {"announcements.first_prompt", "tone:nonsense", "tone:first", "readable sound file"}},
+      {"[announcements]\nmuted_prompt = \"/nonexistent/muted.wav\"\n",
+       {"announcements.muted_prompt", "/nonexistent/muted.wav"}},
+      {"[announcements]\njoin_tone = 1\n", {"announcements.join_tone", "true or false"}},
+      {"[[room]]\nname = \"r\"\nunmuted_prompt = \"tone:x\"\n",
+       {"room[1].unmuted_prompt", "tone:x"}},
       {"sip = 5\n", {"sip = 5", "must be a table"}},
       {"[room]\nname = \"x\"\n", {"room", "array of tables"}},
   };
@@ -433,6 +440,30 @@ TEST(Config, WebSocketListenersCertificateAndOrigins) {
   TempFile bad_origin("[sip]\nws_allowed_origins = [\"https://x.example.com/page\"]\n");
   EXPECT_NE(error_of(run({"--config", bad_origin.path().c_str()})).find("sip.ws_allowed_origins"),
             std::string::npos);
+}
+
+TEST(Config, AnnouncementsAndTheirPerRoomOverrides) {
+  TempFile file(
+      "[announcements]\njoin_tone = true\nleave_tone = true\nfirst_prompt = \"tone:first\"\n"
+      "muted_prompt = \"tone:muted\"\nunmuted_prompt = \"tone:unmuted\"\ntone_level_dbfs = -30\n"
+      "[[room]]\nname = \"quiet\"\njoin_tone = false\nfirst_prompt = \"\"\n");
+  const auto result = run({"--config", file.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_TRUE(o.announcements.join_tone);
+  EXPECT_TRUE(o.announcements.leave_tone);
+  EXPECT_EQ(o.announcements.first_prompt, "tone:first");
+  EXPECT_EQ(o.announcements.muted_prompt, "tone:muted");
+  EXPECT_EQ(o.announcements.unmuted_prompt, "tone:unmuted");
+  EXPECT_EQ(o.announcements.tone_level_dbfs, -30);
+  ASSERT_EQ(o.rooms.size(), 1u);
+  EXPECT_EQ(o.rooms[0].join_tone, std::optional<bool>(false));
+  EXPECT_EQ(o.rooms[0].leave_tone, std::nullopt);  // the global one applies
+  EXPECT_EQ(o.rooms[0].first_prompt, std::optional<std::string>(""));
+  // Off unless configured.
+  EXPECT_EQ(Options{}.announcements, Announcements{});
+  EXPECT_FALSE(Announcements{}.join_tone);
+  EXPECT_TRUE(Announcements{}.first_prompt.empty());
 }
 
 TEST(Config, OversizedFileIsRefused) {
