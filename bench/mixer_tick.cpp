@@ -1,7 +1,9 @@
 // A full mixer tick without sockets: Conference objects fed decoded frames,
 // real encoders. 1,000 participants in 100 rooms of 10 (3 talkers each), with
 // G.711 and with Opus, with and without shared encoding; and one 100-person
-// Opus room with 3 talkers, shared vs one encoder per listener.
+// Opus room with 3 talkers, shared vs one encoder per listener; and a
+// 100-person room with 10 sidebars of 2 (one talker in each) against the
+// same room and talkers without sidebars (issue #17: within 2x).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -16,8 +18,10 @@ namespace {
 using namespace chorus::mixer;
 
 struct Rooms {
+  // `sidebars` pairs of members (3,4), (5,6), ... whose first member talks:
+  // in sidebars of their own when `use_sidebars`, else plain members.
   Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared,
-        bool encode = true) {
+        bool encode = true, size_t sidebars = 0, bool use_sidebars = false) {
     ConferenceConfig config;
     config.top_k = 3;
     config.share_encoders = shared;
@@ -35,8 +39,17 @@ struct Rooms {
     }
     for (size_t r = 0; r < rooms; ++r) {
       auto c = std::make_unique<Conference>(config);
-      for (size_t p = 0; p < per_room; ++p) c->add(r * 1000 + p, params);
+      for (size_t p = 0; p < per_room; ++p) {
+        ParticipantSettings settings;
+        const bool paired = p >= talkers && p < talkers + 2 * sidebars;
+        if (paired && use_sidebars) settings.sidebar = static_cast<uint32_t>(1 + (p - talkers) / 2);
+        c->add(r * 1000 + p, params, settings);
+      }
       conferences.push_back(std::move(c));
+    }
+    talking.assign(per_room, false);
+    for (size_t p = 0; p < per_room; ++p) {
+      talking[p] = p < talkers || (p < talkers + 2 * sidebars && (p - talkers) % 2 == 0);
     }
     this->talkers = talkers;
     samples = n;
@@ -58,9 +71,9 @@ struct Rooms {
         f.sample_rate = rate;
         f.channels = 1;
         f.samples = samples;
-        if (i < talkers && !pause) {
-          std::copy_n(tones[i].begin() + static_cast<std::ptrdiff_t>(offset), samples,
-                      f.data.begin());
+        if (talking[i] && !pause) {
+          std::copy_n(tones[i % tones.size()].begin() + static_cast<std::ptrdiff_t>(offset),
+                      samples, f.data.begin());
           f.silent = false;
         } else {
           std::fill_n(f.data.begin(), samples, int16_t{0});
@@ -88,6 +101,7 @@ struct Rooms {
 
   std::vector<std::unique_ptr<Conference>> conferences;
   std::vector<std::vector<int16_t>> tones;
+  std::vector<bool> talking;  // per member index
   size_t talkers = 0;
   size_t samples = 0;
   int rate = 8000;
@@ -126,10 +140,31 @@ void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
   run(state, 1, 100, CodecId::kOpus);
 }
 
+// Arg: 1 = 10 sidebars of 2 (each with a talker), 0 = the same 23 members
+// and 13 talkers all in the main room.
+void sidebars(benchmark::State& state, CodecId codec) {
+  const bool use = state.range(0) != 0;
+  Rooms r(1, 100, 3, codec, true, true, 10, use);
+  const uint64_t before = r.encodes();
+  for (auto _ : state) r.tick();
+  state.counters["encodes_per_tick"] =
+      static_cast<double>(r.encodes() - before) / static_cast<double>(state.iterations());
+  state.counters["sidebars"] = static_cast<double>(r.conferences.front()->sidebars());
+  state.SetLabel(use ? "10 sidebars of 2" : "no sidebars");
+}
+void BM_Tick100PersonRoomSidebars_G711(benchmark::State& state) {
+  sidebars(state, CodecId::kPcmu);
+}
+void BM_Tick100PersonRoomSidebars_Opus(benchmark::State& state) {
+  sidebars(state, CodecId::kOpus);
+}
+
 BENCHMARK(BM_MixOnly1000In100Rooms)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick1000In100Rooms_G711)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick1000In100Rooms_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoom_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tick100PersonRoomSidebars_G711)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Tick100PersonRoomSidebars_Opus)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

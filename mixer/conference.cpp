@@ -227,9 +227,26 @@ void Conference::resolve_relations() {
   visible_ = 0;
   whisper_edges_.clear();
   for (auto& g : groups_) g->members = 0;
+  for (Sidebar& s : sidebars_) s.members = 0;
   for (size_t i = 0; i < parts_.size(); ++i) {
     Participant& p = parts_[i];
     if (visible(p)) ++visible_;
+    p.sidebar_index = SIZE_MAX;
+    if (p.settings.sidebar != 0) {
+      size_t s = 0;
+      while (s < sidebars_.size() && sidebars_[s].id != p.settings.sidebar) ++s;
+      if (s == sidebars_.size()) {
+        Sidebar& made = sidebars_.emplace_back();
+        made.id = p.settings.sidebar;
+        made.bus.assign(kMaxSamples / 2, 0);
+      }
+      Sidebar& sidebar = sidebars_[s];
+      if (sidebar.members++ == 0) {
+        sidebar.main_gain_q12 = gain_to_q12(std::clamp(p.settings.sidebar_main_gain, 0.0F, 1.0F));
+        sidebar.whisper_main = p.settings.sidebar_whisper_main;
+      }
+      p.sidebar_index = s;
+    }
     p.whisper_target_index.clear();
     if (p.settings.role == Role::kWhisper) {
       for (ParticipantId target : p.settings.whisper_targets) {
@@ -244,6 +261,15 @@ void Conference::resolve_relations() {
     p.silence_group = group_for(SharedEncoder::Source::kSilence, p.codec, 1.0F);
     p.music_group = group_for(SharedEncoder::Source::kMusic, p.codec, 1.0F);
     ++groups_[p.bus_group]->members;
+  }
+  // Sidebars nobody is in any more go (set-up path: members' indices are
+  // re-pointed below when one before them is erased).
+  for (size_t s = sidebars_.size(); s-- > 0;) {
+    if (sidebars_[s].members != 0) continue;
+    sidebars_.erase(sidebars_.begin() + static_cast<std::ptrdiff_t>(s));
+    for (Participant& p : parts_) {
+      if (p.sidebar_index != SIZE_MAX && p.sidebar_index > s) --p.sidebar_index;
+    }
   }
 }
 
@@ -329,12 +355,20 @@ void Conference::select_talkers() {
     }
     list[pos] = pick;
   };
+  for (Sidebar& s : sidebars_) s.top_count = 0;
   for (size_t i = 0; i < parts_.size(); ++i) {
     Participant& p = parts_[i];
     if (!eligible_speaker(p) || !p.detector.talking()) continue;
     int rank = p.detector.energy_rank_key();
     if (p.settings.role == Role::kBarge) rank += kBargePriority;
     if (p.selected) rank += config_.hysteresis_db;
+    if (p.sidebar_index != SIZE_MAX) {
+      // A sidebar chooses its own K; one that whispers into the main room
+      // competes there as well.
+      Sidebar& s = sidebars_[p.sidebar_index];
+      insert(s.top, s.top_count, {rank, i});
+      if (!s.whisper_main) continue;
+    }
     insert(top, count, {rank, i});
     insert(local, local_count, {rank, i});
   }
@@ -348,6 +382,9 @@ void Conference::select_talkers() {
   for (size_t c = 0; c < count; ++c) {
     if (top[c].index != SIZE_MAX) parts_[top[c].index].selected = true;
   }
+  for (const Sidebar& s : sidebars_) {
+    for (size_t c = 0; c < s.top_count; ++c) parts_[s.top[c].index].selected = true;
+  }
   // What the peers need to rank this part's talkers against theirs.
   span_out_.candidate_count = static_cast<uint8_t>(local_count);
   for (size_t c = 0; c < local_count; ++c) {
@@ -358,13 +395,20 @@ void Conference::select_talkers() {
 void Conference::sum_bus(size_t n) {
   const std::span<int32_t> bus(bus_.data(), n);
   std::fill(bus.begin(), bus.end(), 0);
+  for (Sidebar& s : sidebars_) std::fill_n(s.bus.begin(), n, 0);
   for (Participant& p : parts_) {
     p.ramp.rising = p.selected;
     p.contributing = p.ramp.active();
     if (!p.contributing) continue;
     contribute(std::span<int32_t>(p.buffers->contribution.data(), n), p.mix_input->pcm(),
                p.input_gain_q12, ramp_table_, p.ramp);
-    accumulate(bus, std::span<const int32_t>(p.buffers->contribution.data(), n));
+    const std::span<const int32_t> own(p.buffers->contribution.data(), n);
+    if (p.sidebar_index != SIZE_MAX) {
+      Sidebar& s = sidebars_[p.sidebar_index];
+      accumulate(std::span<int32_t>(s.bus.data(), n), own);
+      if (!s.whisper_main) continue;
+    }
+    accumulate(bus, own);
   }
   if (!peers_.empty()) {
     span_out_.rate = rate_;
@@ -415,6 +459,22 @@ void Conference::add_notice(size_t n) {
   if (notice_position_ >= total) notice_.beeps = 0;
 }
 
+void Conference::mix_sidebar(const Participant& p, std::span<int32_t> mix,
+                             std::span<const int32_t> bus) const {
+  // Full level: the sidebar's talkers but itself. The main room, lower:
+  // the bus without this sidebar's voices (in it when they whisper to the
+  // main room), so nobody is heard twice.
+  const Sidebar& s = sidebars_[p.sidebar_index];
+  const size_t n = mix.size();
+  const int64_t gain = s.main_gain_q12;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t main = s.whisper_main ? bus[i] - s.bus[i] : bus[i];
+    int32_t v = s.bus[i] + static_cast<int32_t>((static_cast<int64_t>(main) * gain) >> 12);
+    if (p.contributing) v -= p.buffers->contribution[i];
+    mix[i] = v;
+  }
+}
+
 bool Conference::play_prompt(ParticipantId id, std::shared_ptr<const MusicClips> prompt) {
   const auto index = index_of(id);
   if (!index || !prompt) return false;
@@ -447,7 +507,8 @@ void Conference::route(Participant& p, uint64_t tick) {
     p.group = -1;
   } else if (p.settings.hold == HoldMode::kMusic || alone) {
     p.group = static_cast<int>(p.music_group);
-  } else if (p.contributing || p.whispered_to || !config_.share_encoders) {
+  } else if (p.contributing || p.whispered_to || p.sidebar_index != SIZE_MAX ||
+             !config_.share_encoders) {
     p.group = -1;
   } else {
     const SharedEncoder& bus = *groups_[p.bus_group];
@@ -519,6 +580,8 @@ void Conference::tick(uint64_t tick) {
     const std::span<int32_t> mix(p.buffers->mix.data(), n);
     if (p.prompt_only) {
       std::fill(mix.begin(), mix.end(), 0);
+    } else if (p.sidebar_index != SIZE_MAX) {
+      mix_sidebar(p, mix, bus);
     } else if (p.contributing) {
       subtract(mix, bus, std::span<const int32_t>(p.buffers->contribution.data(), n));
     } else {

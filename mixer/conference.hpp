@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -172,6 +173,7 @@ class Conference {
   // an unknown id or a prompt without a clip at any rate.
   bool play_prompt(ParticipantId id, std::shared_ptr<const MusicClips> prompt);
   bool prompting(size_t index) const { return parts_[index].prompting; }
+  size_t sidebars() const { return sidebars_.size(); }
 
   const ConferenceStats& stats() const { return stats_; }
   size_t shared_groups() const { return groups_.size(); }
@@ -185,6 +187,16 @@ class Conference {
   struct Pick {
     int rank;
     size_t index;  // local index, or SIZE_MAX for a remote candidate
+  };
+  // One sidebar's bus and talker choice, rebuilt with the relations.
+  struct Sidebar {
+    uint32_t id = 0;
+    int32_t main_gain_q12 = 0;  // how its members hear the main room
+    bool whisper_main = false;  // the main room hears its members
+    size_t members = 0;
+    std::vector<int32_t> bus;  // its talkers, one tick at kMaxRate
+    std::array<Pick, kMaxTopK + 1> top{};
+    size_t top_count = 0;
   };
 
   void reconfigure();  // after membership or rate changes
@@ -203,6 +215,8 @@ class Conference {
   void push_event(ConferenceEvent event);
   void add_notice(size_t n);
   void add_prompt(Participant& p, size_t n);
+  void mix_sidebar(const Participant& p, std::span<int32_t> mix,
+                   std::span<const int32_t> bus) const;
 
   ConferenceConfig config_;
   int rate_ = 8000;
@@ -215,6 +229,7 @@ class Conference {
   std::vector<int32_t> bus_;                              // int32 accumulator, one tick at kMaxRate
   std::vector<Pick> picks_;                               // top-K scratch
   std::vector<ConferenceEvent> events_;
+  std::vector<Sidebar> sidebars_;
   size_t visible_ = 0;         // local members that make the room "not alone"
   size_t remote_visible_ = 0;  // the same on the other parts (spanning)
   std::string music_file_;

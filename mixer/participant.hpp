@@ -50,6 +50,14 @@ struct ParticipantSettings {
   float output_gain = 1.0F;  // applied to what this participant hears
   // Only meaningful for Role::kWhisper: who hears the whisper.
   std::vector<ParticipantId> whisper_targets;
+  // A sidebar (issue #17): a sub-conversation of the room, 0 = the main
+  // room. Its members hear each other at full level and the main room at
+  // sidebar_main_gain (default -12 dB); the main room hears them only when
+  // sidebar_whisper_main. Every member of one sidebar carries the same
+  // values (the first member's count where they differ).
+  uint32_t sidebar = 0;
+  float sidebar_main_gain = 0.2512F;
+  bool sidebar_whisper_main = false;
 };
 
 // The buffers one member's tick needs (sized at set-up, so the steady tick
@@ -122,6 +130,7 @@ struct Participant {
   size_t prompt_position = 0;
   bool prompting = false;
   bool prompt_only = false;  // this tick: the prompt instead of music or silence
+  size_t sidebar_index = SIZE_MAX;  // Conference::sidebars_; SIZE_MAX: the main room
 
   // ---- set-up state
   ParticipantSettings settings;

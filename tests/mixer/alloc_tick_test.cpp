@@ -42,6 +42,13 @@ TEST(AllocTick, SteadyTickWithAHundredParticipantsAllocatesNothing) {
       s.whisper_targets = {60, 61};
     }
     if (id == 55) s.muted = true;
+    // Two sidebars (issue #17), one whispering into the main room; member 2
+    // talks in one.
+    if (id == 2 || id == 70) s.sidebar = 1;
+    if (id == 71 || id == 72) {
+      s.sidebar = 2;
+      s.sidebar_whisper_main = true;
+    }
     // A few with other codecs so the room resamples and has several groups.
     CodecParams codec = default_params(CodecId::kPcmu);
     if (id % 10 == 7) codec = default_params(CodecId::kPcma);
