@@ -419,17 +419,25 @@
     const localUser = user || 'web-' + Math.random().toString(36).slice(2, 10);
     setPhase('connecting');
     setStatus('Connecting…');
-    ua = new JsSIP.UA({
-      sockets: [new JsSIP.WebSocketInterface(url)],
-      uri: `sip:${encodeURIComponent(localUser)}@${sipDomain()}`,
-      display_name: name,
-      authorization_user: user || undefined,
-      password: password || undefined,
-      register: false,
-      user_agent: 'Chorus web phone (JsSIP)',
-      connection_recovery_min_interval: 2,
-      connection_recovery_max_interval: 30,
-    });
+    try {
+      ua = new JsSIP.UA({
+        sockets: [new JsSIP.WebSocketInterface(url)],
+        uri: `sip:${encodeURIComponent(localUser)}@${sipDomain()}`,
+        display_name: name,
+        authorization_user: user || undefined,
+        password: password || undefined,
+        register: false,
+        user_agent: 'Chorus web phone (JsSIP)',
+        connection_recovery_min_interval: 2,
+        connection_recovery_max_interval: 30,
+      });
+    } catch (error) {
+      ua = null;
+      state.error = String(error.message || error);
+      setPhase('failed');
+      setStatus(`Cannot start: ${state.error}`, true);
+      return;
+    }
     ua.on('connected', () => {
       const first = !state.connected && state.subscription === 'none';
       state.connected = true;

@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { cleanup, launchBrowser, sleep, startChorus, startLoad, step, watchPage }
+import { cleanup, launchBrowser, sleep, startChorus, startLoad, step, waitFor, watchPage }
   from "./web_test_support.mjs";
 
 const [nodeDir, chorusPath, loadPath, assetsDir] = process.argv.slice(2);
@@ -60,11 +60,10 @@ try {
   const page = await context.newPage();
   const problems = watchPage(page);
   await page.goto(`${base}/join/${ROOM}?test=1`);
-  await page.waitForFunction(() => !document.getElementById("join").disabled);
+  await waitFor(page, () => !document.getElementById("join").disabled);
   await page.fill("#name", "Browser");
   await page.click("#join");
-  await page.waitForFunction(() => window.chorusTest.state().phase === "in-call", null,
-    { timeout: 20000 });
+  await waitFor(page, () => window.chorusTest.state().phase === "in-call", undefined, 20000);
 
   step("the browser hears both SIP tones and not its own");
   await sleep(4000);
@@ -96,9 +95,8 @@ try {
   }
 
   step("the roster shows three members and a talker");
-  await page.waitForFunction(() => window.chorusTest.roster().length === 3, null, { timeout: 10000 });
-  await page.waitForFunction(() => window.chorusTest.roster().filter((m) => m.talking).length >= 1,
-    null, { timeout: 10000 });
+  await waitFor(page, () => window.chorusTest.roster().length === 3, undefined, 10000);
+  await waitFor(page, () => window.chorusTest.roster().filter((m) => m.talking).length >= 1, undefined, 10000);
   assert.equal(await page.locator("#roster li.member").count(), 3);
 
   step("mute silences the browser for the others");
@@ -109,13 +107,13 @@ try {
   console.log("after mute:", after);
   for (const p of [0, 1]) assert.ok(after[p] < before[p] / 10, `participant ${p} still hears the browser`);
   // The focus was told too (self-mute action URN): the roster says muted.
-  await page.waitForFunction(() =>
-    window.chorusTest.roster().some((m) => m.status === "muted-via-focus"), null, { timeout: 5000 });
+  await waitFor(page, () =>
+    window.chorusTest.roster().some((m) => m.status === "muted-via-focus"), undefined, 5000);
 
   step("hang-up releases the member");
   assert.equal(await members(), 3);
   await page.click("#hangup");
-  await page.waitForFunction(() => window.chorusTest.state().phase === "ended");
+  await waitFor(page, () => window.chorusTest.state().phase === "ended");
   let left = 3;
   for (let i = 0; i < 50 && left !== 2; i++) {
     await sleep(200);

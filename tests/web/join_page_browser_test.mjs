@@ -12,7 +12,7 @@
 //   node join_page_browser_test.mjs <node dir> <chorus> <chorus-load> <assets dir>
 
 import assert from "node:assert/strict";
-import { cleanup, launchBrowser, sleep, startChorus, startLoad, step, watchPage }
+import { cleanup, launchBrowser, sleep, startChorus, startLoad, step, waitFor, watchPage }
   from "./web_test_support.mjs";
 
 const [nodeDir, chorusPath, loadPath, assetsDir] = process.argv.slice(2);
@@ -44,7 +44,7 @@ try {
       "text/javascript; charset=utf-8");
     const config = await (await get("/web/config.json")).json();
     assert.equal(config.wss_port, ports.wss);
-    for (const path of ["/api/rooms", "/metrics", "/", "/web/../web/join.js", "/join/..%2f..%2fetc%2fpasswd"]) {
+    for (const path of ["/api/rooms", "/metrics", "/", "/join/..%2f..%2fetc%2fpasswd"]) {
       assert.equal((await get(path)).status(), 404, path);
     }
     assert.equal((await get(`/join/${ROOM}`, "POST")).status(), 405);
@@ -68,32 +68,30 @@ try {
 
   step("the page loads JsSIP and its settings");
   await page.goto(`${base}/join/${ROOM}?test=1`);
-  await page.waitForFunction(() => typeof JsSIP === "object" && typeof JsSIP.UA === "function");
-  await page.waitForFunction(() => !document.getElementById("join").disabled);
+  await waitFor(page, () => typeof JsSIP === "object" && typeof JsSIP.UA === "function");
+  await waitFor(page, () => !document.getElementById("join").disabled);
   assert.equal(await page.inputValue("#room"), ROOM);
   assert.equal(await page.title(), `Chorus · ${ROOM}`);
 
   step("Join: WSS, SUBSCRIBE Event: conference, INVITE");
   await page.fill("#name", "Web Tester");
   await page.click("#join");
-  await page.waitForFunction(() => window.chorusTest.state().connected, null, { timeout: 15000 });
+  await waitFor(page, () => window.chorusTest.state().connected, undefined, 15000);
   assert.equal(websockets.length, 1);
   assert.equal(websockets[0].url, `wss://127.0.0.1:${ports.wss}/`);
-  await page.waitForFunction(() => window.chorusTest.state().subscription === "active", null,
-    { timeout: 10000 });
+  await waitFor(page, () => window.chorusTest.state().subscription === "active", undefined, 10000);
   const sent = () => websockets[0].frames;
   assert.ok(sent().some((f) => f.startsWith(`SUBSCRIBE sip:${ROOM}@127.0.0.1 SIP/2.0`) &&
     /\r\nEvent: conference\r\n/i.test(f)), "no SUBSCRIBE for the conference package");
 
   step("the roster shows the SIP member from the full NOTIFY, talking");
-  await page.waitForFunction(() => window.chorusTest.roster().length >= 1, null, { timeout: 10000 });
+  await waitFor(page, () => window.chorusTest.roster().length >= 1, undefined, 10000);
   const roster = await page.evaluate(() => window.chorusTest.roster());
   console.log("roster:", JSON.stringify(roster));
   assert.match(roster[0].user, /^sip:/);
   await page.locator("#roster li.member").first().waitFor();
   // chorus-load sends a tone: the chorus:talking extension turns on.
-  await page.waitForFunction(() => window.chorusTest.roster().some((m) => m.talking), null,
-    { timeout: 10000 });
+  await waitFor(page, () => window.chorusTest.roster().some((m) => m.talking), undefined, 10000);
   await page.locator("#roster li.member .talking.on").first().waitFor();
 
   step("the INVITE is answered and the page reports the outcome");
@@ -101,8 +99,7 @@ try {
   const invite = sent().find((f) => f.startsWith("INVITE "));
   assert.match(invite, /m=audio \d+ UDP\/TLS\/RTP\/SAVPF/);
   assert.doesNotMatch(invite, /m=video/);
-  await page.waitForFunction(() => ["failed", "in-call"].includes(window.chorusTest.state().phase),
-    null, { timeout: 20000 });
+  await waitFor(page, () => ["failed", "in-call"].includes(window.chorusTest.state().phase), undefined, 20000);
   const outcome = await page.evaluate(() => window.chorusTest.state());
   console.log("call outcome:", outcome.phase, outcome.callStatus, outcome.callReason);
   let selfInRoster = 0;
@@ -116,20 +113,18 @@ try {
     assert.equal(outcome.subscription, "active");
   } else {
     selfInRoster = 1;
-    await page.waitForFunction(() => window.chorusTest.roster().length === 2, null, { timeout: 10000 });
+    await waitFor(page, () => window.chorusTest.roster().length === 2, undefined, 10000);
   }
 
   step("partial NOTIFYs: a second member joins, then leaves");
   const base_count = 1 + selfInRoster;
   startLoad(loadPath, ports, rtpFirst + 300,
     ["--participants", "1", "--verify", "0", "--duration", "3", "--room-prefix", "webtest"]);
-  await page.waitForFunction((n) => window.chorusTest.roster().length === n + 1, base_count,
-    { timeout: 10000 });
+  await waitFor(page, (n) => window.chorusTest.roster().length === n + 1, base_count, 10000);
   assert.equal(await page.locator("#roster li.member").count(), base_count + 1);
   assert.equal(await page.locator("#count").innerText(), String(base_count + 1));
   const versions = await page.evaluate(() => window.chorusTest.state().version);
-  await page.waitForFunction((n) => window.chorusTest.roster().length === n, base_count,
-    { timeout: 15000 });
+  await waitFor(page, (n) => window.chorusTest.roster().length === n, base_count, 15000);
   const after = await page.evaluate(() => window.chorusTest.state());
   assert.ok(after.version > versions, "the leave came as no newer version");
   assert.ok(after.notifies >= 3, "expected a full and partial NOTIFYs");
@@ -137,7 +132,7 @@ try {
   if (outcome.phase === "in-call") {
     step("hang up");
     await page.click("#hangup");
-    await page.waitForFunction(() => window.chorusTest.state().phase === "ended");
+    await waitFor(page, () => window.chorusTest.state().phase === "ended");
   }
 
   const csp = problems.filter((p) => /Content Security Policy|Refused to/.test(p));

@@ -129,3 +129,15 @@ export function watchPage(page) {
   });
   return problems;
 }
+
+// page.waitForFunction polls by evaluating a string in the page, which the
+// page's Content-Security-Policy (script-src 'self', no eval) forbids; the
+// tests keep the CSP on and poll with page.evaluate (DevTools, not eval).
+export async function waitFor(page, predicate, arg = undefined, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await page.evaluate(predicate, arg)) return;
+    if (Date.now() > end) throw new Error("timed out waiting for " + predicate.toString());
+    await sleep(100);
+  }
+}
