@@ -184,7 +184,7 @@
         out.push({
           user: user.entity,
           entity: endpoint.entity,
-          name: endpoint.display || user.display || user.entity,
+          name: endpoint.display || user.display || user.entity.replace(/^sips?:/, ''),
           status: endpoint.status,
           media: mediaStatus,
           talking,
