@@ -377,3 +377,8 @@ TEST(WebServer, ServesOverTlsWithTheConfiguredCertificate) {
 
 }  // namespace
 }  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

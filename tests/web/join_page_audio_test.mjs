@@ -63,7 +63,11 @@ try {
   await waitFor(page, () => !document.getElementById("join").disabled);
   await page.fill("#name", "Browser");
   await page.click("#join");
-  await waitFor(page, () => window.chorusTest.state().phase === "in-call", undefined, 20000);
+  await waitFor(page, () => ["in-call", "failed"].includes(window.chorusTest.state().phase),
+    undefined, 20000);
+  const joined = await page.evaluate(() => window.chorusTest.state());
+  assert.equal(joined.phase, "in-call",
+    `the call failed: ${joined.callStatus} ${joined.callReason} ${joined.error} (browser media merged?)`);
 
   step("the browser hears both SIP tones and not its own");
   await sleep(4000);
