@@ -27,6 +27,8 @@
 #include "focus/ops/log.hpp"
 #include "focus/ops/metrics.hpp"
 #include "focus/ops/options.hpp"
+#include "focus/ops/web_server.hpp"
+#include "focus/ops/web_site.hpp"
 #include "focus/server.hpp"
 #include "rtp/srtp.hpp"
 #include "signaling/asio.hpp"
@@ -70,10 +72,16 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.media_max_streams_per_shard != loaded.media_max_streams_per_shard ||
       running.codecs != loaded.codecs || running.srtp != loaded.srtp ||
       running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
-      running.admin_port != loaded.admin_port || running.log_file != loaded.log_file;
+      running.admin_port != loaded.admin_port || running.log_file != loaded.log_file ||
+      running.web_address != loaded.web_address || running.web_port != loaded.web_port ||
+      running.web_certificate != loaded.web_certificate ||
+      running.web_private_key != loaded.web_private_key ||
+      running.web_assets_dir != loaded.web_assets_dir ||
+      running.web_wss_url != loaded.web_wss_url || running.web_sip_domain != loaded.web_sip_domain;
   if (changed) {
     spdlog::warn(
-        "reload: listener, media, codec, admin or log-file settings changed; they apply after a "
+        "reload: listener, media, codec, admin, web or log-file settings changed; they apply after "
+        "a "
         "restart");
   }
 }
@@ -225,6 +233,34 @@ int main(int argc, char** argv) {
       admin->start();  // before dropping privileges: the port may be low
       banner.line("admin console on http://" + options.admin_address + ":" +
                   std::to_string(admin->port()) + "/ (API /api, metrics /metrics)");
+    }
+    // The web phone page (issue #18): its own public listener, never the
+    // admin one. Declared after the server: destroyed first.
+    std::unique_ptr<chorus::focus::WebServer> web;
+    if (options.web_port != 0) {
+      chorus::focus::WebPageSettings page;
+      page.wss_port = options.wss_port;
+      page.ws_port = options.ws_port;
+      page.wss_url = options.web_wss_url;
+      page.sip_domain = options.web_sip_domain;
+      const std::string assets = options.web_assets_dir.empty()
+                                     ? std::string(chorus::focus::web_default_assets_dir())
+                                     : options.web_assets_dir;
+      chorus::focus::WebConfig config;
+      config.address = options.web_address;
+      config.port = options.web_port;
+      config.certificate = options.web_certificate;
+      config.private_key = options.web_private_key;
+      web = std::make_unique<chorus::focus::WebServer>(
+          io, std::make_shared<const chorus::focus::WebSite>(assets, page), config);
+      web->start();  // before dropping privileges: the port may be low
+      if (options.wss_port == 0 && options.ws_port == 0) {
+        spdlog::warn("web page served but sip.wss_port is 0: browsers have nothing to dial");
+      }
+      const bool v6 = options.web_address.find(':') != std::string::npos;
+      banner.line(std::string("web phone on ") + (web->tls() ? "https://" : "http://") +
+                  (v6 ? "[" + options.web_address + "]" : options.web_address) + ":" +
+                  std::to_string(web->port()) + "/join/<room>");
     }
     if (::geteuid() == 0 && !options.run_as_user.empty()) {
       drop_privileges(options.run_as_user);

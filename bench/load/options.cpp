@@ -47,6 +47,7 @@ std::string usage() {
          "  --quiet silence|dtx    what the others send (dtx: Opus only, one packet per 400 ms)\n"
          "  --verify N             the first N participants decode and check (default 3)\n"
          "  --report-interval S    a JSON line per verified participant every S seconds\n"
+         "  --watch-hz F           also measure and report tone F Hz (repeatable; not verified)\n"
          "  --json                 the final summary as JSON on stdout\n"
          "  --no-progress          no progress line on stderr\n"
          "  --loss PCT             drop PCT% of sent packets (scripted loss)\n"
@@ -130,6 +131,10 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       if (!number(o.verify, 0, 1000)) return bad("0..1000");
     } else if (flag == "--report-interval") {
       if (!number(o.report_interval_s, 0.1, 3600.0)) return bad("0.1..3600 seconds");
+    } else if (flag == "--watch-hz") {
+      double hz = 0;
+      if (!number(hz, 50.0, 3900.0)) return bad("50..3900 Hz");
+      o.watch_hz.push_back(hz);
     } else if (flag == "--json") {
       o.json = true;
     } else if (flag == "--no-progress") {

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "mixer/codec.hpp"
 #include "rtp/srtp.hpp"
@@ -47,6 +48,9 @@ struct Options {
   int verify = 3;  // the first N participants (round-robin over rooms) decode and check
   Expect expect = Expect::kMix;
   double report_interval_s = 0.0;  // 0 = no per-interval lines
+  // --watch-hz: more tones every verified participant measures and reports
+  // (a member of another kind in the room, e.g. a browser); not verified.
+  std::vector<double> watch_hz;
   bool json = false;               // final summary as one JSON object on stdout
   bool progress = true;            // a progress line on stderr
   double loss_pct = 0.0;           // scripted send-side loss

@@ -29,9 +29,9 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 12> kSections = {
-    "sip", "transport", "media",   "conference", "room",      "account",
-    "log", "admin",     "process", "limits",     "recording", "announcements"};
+constexpr std::array<std::string_view, 13> kSections = {
+    "sip",   "transport", "media",  "conference", "room",          "account", "log",
+    "admin", "process",   "limits", "recording",  "announcements", "web"};
 constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "udp",
                                                        "tcp",
@@ -84,6 +84,8 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
+constexpr std::array<std::string_view, 7> kWebKeys = {
+    "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
 constexpr std::array<std::string_view, 22> kLimitsKeys = {
     "trusted_proxies",         "exempt",            "rate",
@@ -667,6 +669,33 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
               });
 }
 
+void read_web(Reader& reader, const toml::table& web, Options& options) {
+  reader.check_keys(web, "web.", kWebKeys);
+  reader.read(web, "web.address", "address", options.web_address, "allowed: an IPv4/IPv6 address",
+              [](const std::string& address) { return is_ip_address(address); });
+  reader.read(web, "web.port", "port", options.web_port, 0, 65535);
+  const auto file_or_empty = [](const std::string& path) { return path.empty() || readable(path); };
+  reader.read(web, "web.certificate", "certificate", options.web_certificate,
+              "allowed: \"\" (plain HTTP, loopback only) or a readable PEM file", file_or_empty);
+  reader.read(web, "web.private_key", "private_key", options.web_private_key,
+              "allowed: \"\" or a readable PEM file", file_or_empty);
+  reader.read(web, "web.assets_dir", "assets_dir", options.web_assets_dir);
+  reader.read(web, "web.wss_url", "wss_url", options.web_wss_url,
+              "allowed: \"\" or \"wss://host[:port][/path]\"", [](const std::string& url) {
+                return url.empty() || ((url.starts_with("wss://") || url.starts_with("ws://")) &&
+                                       url.size() < 256 &&
+                                       url.find_first_of("\"'<> \t\r\n\\") == std::string::npos);
+              });
+  reader.read(web, "web.sip_domain", "sip_domain", options.web_sip_domain,
+              "allowed: \"\" or a host name", [](const std::string& domain) {
+                return domain.size() < 256 && std::all_of(domain.begin(), domain.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' ||
+                                c == '[' || c == ']';
+                       });
+              });
+}
+
 void read_process(Reader& reader, const toml::table& process, Options& options) {
   reader.check_keys(process, "process.", kProcessKeys);
   reader.read(process, "process.allow_root", "allow_root", options.allow_root);
@@ -787,6 +816,7 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   }
   if (const toml::table* log = reader.section(root, "log")) read_log(reader, *log, options);
   if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);
+  if (const toml::table* web = reader.section(root, "web")) read_web(reader, *web, options);
   if (const toml::table* process = reader.section(root, "process")) {
     read_process(reader, *process, options);
   }

@@ -1,5 +1,7 @@
 #include "focus/ops/options.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -214,6 +216,24 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
   if (options.wss_certificate.empty() != options.wss_private_key.empty()) {
     return OptionsError{
         "WSS needs both sip.wss_certificate and sip.wss_private_key (or neither: the TLS ones)"};
+  }
+  if (options.web_certificate.empty() != options.web_private_key.empty()) {
+    return OptionsError{
+        "the web listener needs both web.certificate and web.private_key (or neither: "
+        "plain HTTP, loopback only)"};
+  }
+  if (options.web_port != 0 && options.web_certificate.empty()) {
+    in6_addr v6{};
+    in_addr v4{};
+    const bool v4_loopback = inet_pton(AF_INET, options.web_address.c_str(), &v4) == 1 &&
+                             (ntohl(v4.s_addr) >> 24) == 127;
+    const bool v6_loopback =
+        inet_pton(AF_INET6, options.web_address.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+    if (!v4_loopback && !v6_loopback) {
+      return OptionsError{"web.port on " + options.web_address +
+                          " needs web.certificate and web.private_key: browsers give a page the "
+                          "microphone only over HTTPS (plain HTTP is allowed on loopback only)"};
+    }
   }
   if (options.wss_port != 0 && options.wss_certificate.empty() && options.tls_certificate.empty()) {
     return OptionsError{

@@ -260,6 +260,17 @@ struct Options {
   std::string admin_address = "127.0.0.1";
   uint16_t admin_port = 0;
   std::string admin_token;
+  // The web phone page (focus/ops/web_server.hpp). Port 0: not started. No
+  // certificate: plain HTTP, only on a loopback address. assets_dir empty:
+  // the build tree's (web_default_assets_dir()). wss_url / sip_domain empty:
+  // the page uses its own host name with sip.wss_port.
+  std::string web_address = "127.0.0.1";
+  uint16_t web_port = 0;
+  std::string web_certificate;
+  std::string web_private_key;
+  std::string web_assets_dir;
+  std::string web_wss_url;
+  std::string web_sip_domain;
   // Process policy: with allow_root false, refuse to start as root (unless
   // run_as_user is set); when started as root, switch to `run_as_user` once
   // the sockets are bound. Allowed by default: containers and CI run as root.
