@@ -464,39 +464,40 @@ TEST(Config, AnnouncementsAndTheirPerRoomOverrides) {
   EXPECT_EQ(Options{}.announcements, Announcements{});
   EXPECT_FALSE(Announcements{}.join_tone);
   EXPECT_TRUE(Announcements{}.first_prompt.empty());
-  // The web phone page's listener (issue #18): HTTPS unless on loopback.
-  TEST(Config, WebListenerNeedsACertificateOffLoopback) {
-    TempFile cert("not really a certificate");
-    TempFile web("[web]\naddress = \"0.0.0.0\"\nport = 8443\ncertificate = \"" + cert.path() +
-                 "\"\nprivate_key = \"" + cert.path() +
-                 "\"\nassets_dir = \"/srv/chorus/web\"\nwss_url = \"wss://phone.example.com/sip\"\n"
-                 "sip_domain = \"phone.example.com\"\n");
-    const auto result = run({"--config", web.path().c_str()});
-    ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
-    const Options& o = std::get<Options>(result);
-    EXPECT_EQ(o.web_address, "0.0.0.0");
-    EXPECT_EQ(o.web_port, 8443);
-    EXPECT_EQ(o.web_certificate, cert.path());
-    EXPECT_EQ(o.web_assets_dir, "/srv/chorus/web");
-    EXPECT_EQ(o.web_wss_url, "wss://phone.example.com/sip");
-    EXPECT_EQ(o.web_sip_domain, "phone.example.com");
+}
 
-    TempFile plain_public("[web]\naddress = \"192.0.2.7\"\nport = 8080\n");
-    EXPECT_NE(
-        error_of(run({"--config", plain_public.path().c_str()})).find("needs web.certificate"),
-        std::string::npos);
-    for (const char* loopback : {"127.0.0.1", "127.3.0.1", "::1"}) {
-      TempFile plain("[web]\naddress = \"" + std::string(loopback) + "\"\nport = 8080\n");
-      EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", plain.path().c_str()})))
-          << loopback;
-    }
-    TempFile half("[web]\nport = 8080\ncertificate = \"" + cert.path() + "\"\n");
-    EXPECT_NE(error_of(run({"--config", half.path().c_str()})).find("web.private_key"),
-              std::string::npos);
-    TempFile bad_url("[web]\nwss_url = \"https://x\"\n");
-    EXPECT_NE(error_of(run({"--config", bad_url.path().c_str()})).find("web.wss_url"),
-              std::string::npos);
+// The web phone page's listener (issue #18): HTTPS unless on loopback.
+TEST(Config, WebListenerNeedsACertificateOffLoopback) {
+  TempFile cert("not really a certificate");
+  TempFile web("[web]\naddress = \"0.0.0.0\"\nport = 8443\ncertificate = \"" + cert.path() +
+               "\"\nprivate_key = \"" + cert.path() +
+               "\"\nassets_dir = \"/srv/chorus/web\"\nwss_url = \"wss://phone.example.com/sip\"\n"
+               "sip_domain = \"phone.example.com\"\n");
+  const auto result = run({"--config", web.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.web_address, "0.0.0.0");
+  EXPECT_EQ(o.web_port, 8443);
+  EXPECT_EQ(o.web_certificate, cert.path());
+  EXPECT_EQ(o.web_assets_dir, "/srv/chorus/web");
+  EXPECT_EQ(o.web_wss_url, "wss://phone.example.com/sip");
+  EXPECT_EQ(o.web_sip_domain, "phone.example.com");
+
+  TempFile plain_public("[web]\naddress = \"192.0.2.7\"\nport = 8080\n");
+  EXPECT_NE(error_of(run({"--config", plain_public.path().c_str()})).find("needs web.certificate"),
+            std::string::npos);
+  for (const char* loopback : {"127.0.0.1", "127.3.0.1", "::1"}) {
+    TempFile plain("[web]\naddress = \"" + std::string(loopback) + "\"\nport = 8080\n");
+    EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", plain.path().c_str()})))
+        << loopback;
   }
+  TempFile half("[web]\nport = 8080\ncertificate = \"" + cert.path() + "\"\n");
+  EXPECT_NE(error_of(run({"--config", half.path().c_str()})).find("web.private_key"),
+            std::string::npos);
+  TempFile bad_url("[web]\nwss_url = \"https://x\"\n");
+  EXPECT_NE(error_of(run({"--config", bad_url.path().c_str()})).find("web.wss_url"),
+            std::string::npos);
+}
 
 TEST(Config, OversizedFileIsRefused) {
   TempFile big(std::string(2 << 20, '#'));
