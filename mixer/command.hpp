@@ -52,6 +52,9 @@ struct Command {
     kStartRecording,     // conference, recording (built by the caller), notice → kDone;
                          // kFailed/kDuplicate when the room records already
     kStopRecording,      // conference, notice → kDone (value 1: a recording stopped, 0: none ran)
+    kSetWebRtc,          // stream.webrtc: a browser's re-offer (same ufrag and fingerprint:
+                         // nothing changes; new ufrag: a new check latches; new fingerprint:
+                         // DTLS restarts). kFailed/kInvalid for a member that is not WebRTC
   };
 
   Kind kind = Kind::kAddParticipant;

@@ -575,6 +575,7 @@ void Shard::send_shared(std::span<Stream* const> streams) {
         n = 0;
       }
     }
+    stream->send_queue().mark_submitted();  // sent() releases exactly these
   }
   if (n != 0) send_shared_batch(n);
   if (!any) return;

@@ -123,6 +123,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
       case Kind::kUpdateParticipant:
       case Kind::kSetRemote:
       case Kind::kSetSrtp:
+      case Kind::kSetWebRtc:
         if (!members_.contains(key)) return push_failure(e, mixer::Failure::kUnknownParticipant);
         break;
       case Kind::kRemoveConference:
