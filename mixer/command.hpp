@@ -56,6 +56,9 @@ struct Command {
     kPlayPrompt,         // participant, music_file (a prompt: "tone:<name>" or a sound
                          // file): played once to that member only → kDone; kNoMusic
                          // when the file cannot be read
+    kSetWebRtc,          // stream.webrtc: a browser's re-offer (same ufrag and fingerprint:
+                         // nothing changes; new ufrag: a new check latches; new fingerprint:
+                         // DTLS restarts). kFailed/kInvalid for a member that is not WebRTC
   };
 
   Kind kind = Kind::kAddParticipant;

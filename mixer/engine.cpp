@@ -44,6 +44,9 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   const uint32_t last = config_.shard.port_last;
   const uint32_t span = (last - first + 1) / static_cast<uint32_t>(n);
   shards_.resize(n);
+  if (config_.dtls_context != nullptr)
+    dtls_worker_ =
+        std::make_unique<webrtc::DtlsWorker>(*config_.dtls_context, n, config_.dtls_worker);
   const std::vector<int> cpus = allowed_cpus();
   for (size_t i = 0; i < n; ++i) {
     rtp::ShardConfig c = config_.shard;
@@ -51,6 +54,7 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
     if (config_.pin_shards) c.cpu = cpus[i % cpus.size()];
     c.port_first = static_cast<uint16_t>(first + span * i);
     c.port_last = static_cast<uint16_t>(i + 1 == n ? last : first + span * (i + 1) - 1);
+    c.dtls = dtls_worker_ ? &dtls_worker_->channel(i) : nullptr;
     ShardSlot& slot = shards_[i];
     slot.shard = std::make_unique<rtp::Shard>(c);
     slot.factory = std::make_unique<rtp::StreamFactory>(*slot.shard);
@@ -71,6 +75,7 @@ Engine::~Engine() {
 void Engine::start() {
   if (started_) return;
   started_ = true;
+  if (dtls_worker_) dtls_worker_->start();
   for (auto& s : shards_) s.shard->start();
 }
 
@@ -93,6 +98,7 @@ void Engine::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto& s : shards_) s.shard->stop();
+  if (dtls_worker_) dtls_worker_->stop();
   drain_after_stop();
 }
 
@@ -446,6 +452,15 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
     fail_now(command, Failure::kDuplicate);
     return command.id;
   }
+  // A browser member needs the DTLS worker and per-member ports (the shard
+  // would refuse the stream; say why here).
+  if (command.stream.webrtc &&
+      (!dtls_worker_ || config_.shard.port_mode == rtp::PortMode::kShared)) {
+    forget_if_fresh();
+    command.id = next_id_++;
+    fail_now(command, Failure::kNoWebRtc);
+    return command.id;
+  }
   // Where it would go (nothing committed yet).
   std::optional<size_t> chosen = choose_part(placement);
   size_t new_shard = kNone;
@@ -721,7 +736,32 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.groups_built_on_tick = media.groups_built_on_tick();
   st.frames_fec_recovered = media.frames_fec_recovered();
   st.frames_concealed = media.frames_concealed();
+  using C = rtp::WebRtcCounter;
+  st.stun_success = shard.webrtc_count(C::kStunSuccess);
+  st.stun_bad_integrity = shard.webrtc_count(C::kStunBadIntegrity);
+  st.stun_unknown_username = shard.webrtc_count(C::kStunUnknownUsername);
+  st.stun_bad_request = shard.webrtc_count(C::kStunBadRequest);
+  st.stun_other = shard.webrtc_count(C::kStunOther);
+  st.webrtc_unlatched_drops = shard.webrtc_count(C::kDtlsUnlatched);
+  st.webrtc_plain_rtp_drops = shard.webrtc_count(C::kPlainRtp);
+  st.webrtc_consent_expired = shard.webrtc_count(C::kConsentExpired);
+  st.webrtc_dtls_failed = shard.webrtc_count(C::kDtlsFailed);
+  st.webrtc_dtls_closed = shard.webrtc_count(C::kDtlsClosed);
+  st.webrtc_dtls_connected = shard.webrtc_count(C::kDtlsConnected);
   return st;
+}
+
+std::optional<DtlsStats> Engine::dtls_stats() const {
+  if (!dtls_worker_) return std::nullopt;
+  const webrtc::DtlsWorker::Stats w = dtls_worker_->stats();
+  DtlsStats s;
+  s.started = w.started;
+  s.connected = w.connected;
+  s.failed = w.failed;
+  s.fingerprint_mismatch = w.fingerprint_mismatch;
+  s.timeouts = w.timeouts;
+  s.closed = w.closed;
+  return s;
 }
 
 std::optional<size_t> Engine::shard_of(ConferenceId conference, ParticipantId participant) const {

@@ -17,6 +17,8 @@
 #include "mixer/moh_source.hpp"
 #include "rtp/shard.hpp"
 #include "rtp/stream_factory.hpp"
+#include "webrtc/dtls_transport.hpp"
+#include "webrtc/dtls_worker.hpp"
 
 namespace chorus::mixer {
 
@@ -45,6 +47,13 @@ struct EngineConfig {
   // Music on hold of conferences created from now on ("" = the built-in tune);
   // decoded when the Engine is constructed (std::runtime_error if unreadable).
   std::string music_file;
+  // WebRTC members (issue #18): the process's DTLS context (certificate,
+  // SSL_CTX; not owned, must outlive the engine). Set: the engine runs one
+  // DtlsWorker thread with a channel per shard (started and stopped with the
+  // engine). Null: an add with stream.webrtc fails kNoWebRtc. The consent
+  // timeout is shard.consent_timeout.
+  const webrtc::DtlsContext* dtls_context = nullptr;
+  webrtc::DtlsWorker::Config dtls_worker;
 };
 
 // The media side as the signalling thread sees it (ARCHITECTURE.md "Media
@@ -69,6 +78,7 @@ class Engine : public MediaEngine {
   bool poll(Event& event) override;
   size_t shard_count() const override { return shards_.size(); }
   ShardStatus shard_status(size_t index) const override;
+  std::optional<DtlsStats> dtls_stats() const override;
 
   // Music for conferences created from now on; running conferences keep
   // theirs (kSetMusic changes one). False (nothing changed) when the file
@@ -182,6 +192,9 @@ class Engine : public MediaEngine {
   void drain_after_stop();
 
   EngineConfig config_;
+  // Before the shards: destroyed after them (their streams stop handshakes
+  // on their channels as they close).
+  std::unique_ptr<webrtc::DtlsWorker> dtls_worker_;
   std::vector<ShardSlot> shards_;
   std::unordered_map<ConferenceId, Placement> placements_;
   std::unordered_map<CommandId, Pending> pending_;

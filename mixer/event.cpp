@@ -26,6 +26,8 @@ std::string_view failure_name(Failure failure) {
       return "no-music";
     case Failure::kInvalid:
       return "invalid";
+    case Failure::kNoWebRtc:
+      return "no-webrtc";
   }
   return "unknown";
 }

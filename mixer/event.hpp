@@ -23,6 +23,9 @@ enum class Failure : uint8_t {
   // Added by the media side (after the lead's list, values unchanged):
   kNoMusic,  // kSetMusic / kPlayPrompt: the file could not be read (the previous music stays)
   kInvalid,  // a command the caller may not submit (kSetSpan is the engine's own)
+  // A WebRTC member (stream.webrtc) the engine cannot carry: no DTLS context
+  // configured (EngineConfig::dtls_context), or the shared-port mode.
+  kNoWebRtc,
 };
 std::string_view failure_name(Failure failure);
 
@@ -41,6 +44,11 @@ struct Event {
     kDtmf,        // value: the digit (ASCII), RFC 4733 or heard in-band
     kRtpTimeout,  // nothing received for the configured time
     kStats,       // stats: RFC 3550 figures and drop counters (after kReportStats)
+    // A WebRTC member's media ended (value: rtp::MediaEndReason: consent
+    // expired, DTLS failed, DTLS closed); the focus ends the call. Once per
+    // member (until a kSetWebRtc restarts DTLS); never dropped: it waits on
+    // the stream while the ring is full.
+    kMediaEnded,
   };
 
   Kind kind = Kind::kDone;

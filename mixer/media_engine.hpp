@@ -72,6 +72,31 @@ struct ShardStatus {
   uint64_t groups_built_on_tick = 0;  // shared encoders the tick had to build itself
   uint64_t frames_fec_recovered = 0;  // lost frames rebuilt from Opus in-band FEC
   uint64_t frames_concealed = 0;      // lost frames concealed by the decoder
+  // WebRTC members (issue #18), every stream of the shard summed: STUN
+  // checks by outcome, DTLS/SRTP from an address no check latched and plain
+  // RTP before keys (dropped), members ended by consent expiry and by a DTLS
+  // failure or close seen on the shard, handshakes keyed.
+  uint64_t stun_success = 0;
+  uint64_t stun_bad_integrity = 0;     // answered 401
+  uint64_t stun_unknown_username = 0;  // answered 401
+  uint64_t stun_bad_request = 0;       // answered 400
+  uint64_t stun_other = 0;             // 420, 487, ignored, malformed
+  uint64_t webrtc_unlatched_drops = 0;
+  uint64_t webrtc_plain_rtp_drops = 0;
+  uint64_t webrtc_consent_expired = 0;
+  uint64_t webrtc_dtls_failed = 0;
+  uint64_t webrtc_dtls_closed = 0;
+  uint64_t webrtc_dtls_connected = 0;
+};
+
+// The DTLS worker's handshake counters (webrtc::DtlsWorker::Stats).
+struct DtlsStats {
+  uint64_t started = 0;
+  uint64_t connected = 0;
+  uint64_t failed = 0;
+  uint64_t fingerprint_mismatch = 0;  // part of failed
+  uint64_t timeouts = 0;              // part of failed
+  uint64_t closed = 0;
 };
 
 class MediaEngine {
@@ -90,6 +115,8 @@ class MediaEngine {
 
   virtual size_t shard_count() const = 0;
   virtual ShardStatus shard_status(size_t index) const = 0;
+  // Handshake counters of the DTLS worker; nullopt without WebRTC.
+  virtual std::optional<DtlsStats> dtls_stats() const { return std::nullopt; }
 };
 
 }  // namespace chorus::mixer

@@ -239,6 +239,7 @@ void MediaShard::route(Command& c) {
     case Command::Kind::kSetRemote:
     case Command::Kind::kSetSrtp:
     case Command::Kind::kPlayPrompt:
+    case Command::Kind::kSetWebRtc:
       // Behind the participant's pending add (or a command already waiting
       // behind it), in order.
       if (waits_in_fifo(c)) {
@@ -291,11 +292,15 @@ void MediaShard::apply(Command& c) {
       return complete(c, Failure::kNone);
     }
     case Command::Kind::kSetRemote:
-    case Command::Kind::kSetSrtp: {
+    case Command::Kind::kSetSrtp:
+    case Command::Kind::kSetWebRtc: {
       if (room(c.conference) == nullptr) return complete(c, Failure::kUnknownConference);
       Member* m = member(c.conference, c.participant);
       if (m == nullptr) return complete(c, Failure::kUnknownParticipant);
-      if (c.kind == Command::Kind::kSetRemote) {
+      if (c.kind == Command::Kind::kSetWebRtc) {
+        if (!c.stream.webrtc || !m->stream->set_webrtc(*c.stream.webrtc))
+          return complete(c, Failure::kInvalid);
+      } else if (c.kind == Command::Kind::kSetRemote) {
         m->stream->set_remote(c.remote_rtp, c.remote_rtcp);
       } else if (!m->stream->set_srtp(c.srtp)) {
         return complete(c, Failure::kBadKeys);  // the old keys stay
@@ -409,6 +414,19 @@ void MediaShard::on_rtp_timeout(rtp::Stream& stream) {
   e.conference = m->conference;
   e.participant = m->id;
   notify(e);
+}
+
+bool MediaShard::on_media_ended(rtp::Stream& stream, rtp::MediaEndReason reason) {
+  const auto* m = static_cast<const Member*>(stream.owner_tag());
+  if (m == nullptr) return true;
+  Event e;
+  e.kind = Event::Kind::kMediaEnded;
+  e.conference = m->conference;
+  e.participant = m->id;
+  e.value = static_cast<uint64_t>(reason);
+  // Not a droppable notification: refused while the ring (or the completion
+  // backlog) is full, the stream offers it again next tick.
+  return backlog_.empty() && events_->try_push(e);
 }
 
 void MediaShard::on_dtmf(rtp::Stream& stream, char digit) {

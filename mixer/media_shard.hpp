@@ -109,6 +109,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   // ---- rtp::StreamObserver (shard thread): addressed to the member.
   void on_rtp_timeout(rtp::Stream& stream) override;
   void on_dtmf(rtp::Stream& stream, char digit) override;
+  bool on_media_ended(rtp::Stream& stream, rtp::MediaEndReason reason) override;
 
  private:
   struct Member {

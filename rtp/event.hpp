@@ -21,6 +21,10 @@ struct DropCounters {
   uint64_t too_early = 0;    // beyond the jitter buffer's reach
   uint64_t no_buffer = 0;    // receive pool exhausted
   uint64_t send_failed = 0;  // sendmmsg refused or queue full
+  // WebRTC streams (issue #18): DTLS or SRTP from an address no valid STUN
+  // check latched, and RTP/RTCP before DTLS-SRTP keys exist (never accepted).
+  uint64_t webrtc_unlatched = 0;
+  uint64_t webrtc_plain = 0;
 };
 
 struct StreamStats {
@@ -44,6 +48,15 @@ struct StreamStats {
 // told to the shard's observer (the mixer), which addresses it to a
 // participant. Streams never free themselves; a timeout is only news.
 class Stream;
+
+// Why a WebRTC member's media ended on its own (issue #18).
+enum class MediaEndReason : uint8_t {
+  kConsentExpired,  // no valid STUN check and no authenticated SRTP (RFC 7675 §5.1)
+  kDtlsFailed,      // the handshake failed (fingerprint mismatch, timeout, ...)
+  kDtlsClosed,      // the browser sent close_notify
+};
+const char* media_end_reason_name(MediaEndReason reason);
+
 class StreamObserver {
  public:
   virtual ~StreamObserver() = default;
@@ -53,6 +66,9 @@ class StreamObserver {
   virtual void on_dtmf(Stream& /*stream*/, char /*digit*/) {}
   // RFC 3550 §8.2: the remote changed SSRC.
   virtual void on_ssrc_change(Stream& /*stream*/, uint32_t /*previous*/, uint32_t /*ssrc*/) {}
+  // A WebRTC stream's media ended; the owner ends the member. False: not
+  // taken now (a full event ring); the stream tells it again next tick.
+  virtual bool on_media_ended(Stream& /*stream*/, MediaEndReason /*reason*/) { return true; }
 };
 
 }  // namespace chorus::rtp

@@ -210,6 +210,10 @@ void Shard::detach_sockets(Stream& stream) {
 
 bool Shard::attach(Stream& stream) {
   if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr) return false;
+  // WebRTC needs the DTLS worker, and per-member ports: in the shared mode a
+  // browser's first datagrams (STUN from a peer-reflexive address) would
+  // reach no stream (ARCHITECTURE.md, rtp/).
+  if (stream.webrtc() && (config_.dtls == nullptr || shared_fd_ >= 0)) return false;
   if (shared_fd_ >= 0) {
     if (!stream.shared()) return false;
     streams_.push_back(&stream);
@@ -254,6 +258,7 @@ void Shard::detach(Stream& stream) {
     *it = streams_.back();
     streams_.pop_back();
     streams_attached_.store(streams_.size(), std::memory_order_relaxed);
+    stream.stop_dtls();
   }
   detach_sockets(stream);
 }
@@ -326,6 +331,7 @@ void Shard::run_tick(Clock::time_point now) {
   // Streams closed two ticks ago can no longer be referenced by a handler.
   std::erase_if(graveyard_, [this](const Closed& c) { return c.tick + 2 <= tick_number_; });
   drain_ready();  // everything received since the last tick, with its arrival time
+  poll_dtls();
   if (tick_handler_ != nullptr) tick_handler_->on_commands(tick_number_);
   for (Stream* stream : streams_) stream->on_tick(now);
   if (tick_handler_ != nullptr) tick_handler_->on_tick(tick_number_, deadline_);
@@ -370,6 +376,45 @@ void Shard::flush_all() {
   }
   if (uring_->sends_in_flight() != 0) std::abort();  // the kernel still owns pool buffers
   for (Stream* stream : streams_) stream->sent();
+}
+
+// ---- WebRTC
+
+void Shard::count_stun(webrtc::StunOutcome outcome) {
+  using webrtc::StunOutcome;
+  switch (outcome) {
+    case StunOutcome::kSuccess:
+      return count(WebRtcCounter::kStunSuccess);
+    case StunOutcome::kBadIntegrity:
+      return count(WebRtcCounter::kStunBadIntegrity);
+    case StunOutcome::kUnknownUsername:
+      return count(WebRtcCounter::kStunUnknownUsername);
+    case StunOutcome::kBadRequest:
+      return count(WebRtcCounter::kStunBadRequest);
+    case StunOutcome::kUnknownAttribute:
+    case StunOutcome::kRoleConflict:
+    case StunOutcome::kIgnored:
+    case StunOutcome::kMalformed:
+      return count(WebRtcCounter::kStunOther);
+  }
+}
+
+void Shard::poll_dtls() {
+  if (config_.dtls == nullptr) return;
+  // Bounded per tick; events only flow during handshakes.
+  for (size_t i = 0; i < webrtc::DtlsChannel::kRing; ++i) {
+    if (!dtls_held_ && !config_.dtls->poll(dtls_event_)) return;
+    dtls_held_ = false;
+    Stream* stream = find_stream(static_cast<StreamId>(dtls_event_.id & 0xFFFFFFFFu));
+    if (stream == nullptr || stream->dtls_id() != dtls_event_.id) {
+      dtls_event_.keys.wipe();  // a stopped member, or a handshake a restart replaced
+      continue;
+    }
+    if (!stream->on_dtls_event(dtls_event_)) {
+      dtls_held_ = true;  // its send queue is full: the tick's flush empties it
+      return;
+    }
+  }
 }
 
 // ---- shared-port mode
@@ -530,6 +575,7 @@ void Shard::send_shared(std::span<Stream* const> streams) {
         n = 0;
       }
     }
+    stream->send_queue().mark_submitted();  // sent() releases exactly these
   }
   if (n != 0) send_shared_batch(n);
   if (!any) return;

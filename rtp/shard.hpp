@@ -56,6 +56,8 @@
 #include "rtp/tick_handler.hpp"
 #include "rtp/udp_batch.hpp"
 #include "rtp/uring_io.hpp"
+#include "webrtc/dtls_worker.hpp"
+#include "webrtc/stun_responder.hpp"
 
 namespace chorus::rtp {
 
@@ -96,6 +98,30 @@ struct ShardConfig {
   PortMode port_mode = PortMode::kPerMember;
   // Tests: the io_uring probe fails as where the kernel refuses io_uring.
   bool test_uring_unavailable = false;
+  // WebRTC members (issue #18): this shard's end of the DTLS worker (not
+  // owned; null = no WebRTC, such a stream does not attach), and how long a
+  // member may go without a valid STUN check or authenticated SRTP
+  // (RFC 7675 §5.1: 30 s; tests shorten it).
+  webrtc::DtlsChannel* dtls = nullptr;
+  std::chrono::milliseconds consent_timeout{30'000};
+};
+
+// WebRTC counters of one shard (every stream's, summed as they happen).
+enum class WebRtcCounter : uint8_t {
+  kStunSuccess,
+  kStunBadIntegrity,     // 401
+  kStunUnknownUsername,  // 401
+  kStunBadRequest,       // 400
+  kStunOther,            // 420, 487, ignored, malformed, no room for the answer
+  kDtlsUnlatched,        // DTLS or SRTP from an address no valid check latched: dropped
+  kPlainRtp,             // RTP/RTCP before DTLS-SRTP keys: dropped
+  kDtlsRefused,          // the channel's request ring was full: datagram dropped
+  kDtlsSendDropped,      // a handshake datagram with no latched address to go to
+  kDtlsConnected,        // keys installed
+  kConsentExpired,
+  kDtlsFailed,
+  kDtlsClosed,
+  kCount,
 };
 
 class Shard final : private UringSink {
@@ -148,6 +174,12 @@ class Shard final : private UringSink {
   // calls it when its SDP address, latch, SRTP or SSRC changes).
   uint16_t shared_port() const { return shared_port_; }
   void update_routes(Stream& stream);
+  webrtc::DtlsChannel* dtls_channel() const { return config_.dtls; }
+  void count(WebRtcCounter c, uint64_t n = 1) {
+    auto& a = webrtc_counters_[static_cast<size_t>(c)];
+    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void count_stun(webrtc::StunOutcome outcome);
 
   // ---- any thread (relaxed counters)
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
@@ -162,6 +194,9 @@ class Shard final : private UringSink {
   uint64_t route_conflicts() const { return route_conflicts_.load(std::memory_order_relaxed); }
   uint64_t shared_receive_calls() const { return receive_calls_.load(std::memory_order_relaxed); }
   uint64_t shared_send_calls() const { return send_calls_.load(std::memory_order_relaxed); }
+  uint64_t webrtc_count(WebRtcCounter c) const {
+    return webrtc_counters_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
+  }
   // The shared socket's receive and send buffers as the kernel granted them.
   int shared_receive_buffer() const { return shared_rcvbuf_; }
   int shared_send_buffer() const { return shared_sndbuf_; }
@@ -190,6 +225,8 @@ class Shard final : private UringSink {
   void take_clock();
   Clock::time_point arrival(const timespec* kernel_time) const;
   void flush_all();
+  // WebRTC: this tick's events from the DTLS worker.
+  void poll_dtls();
   // Shared-port mode.
   void open_shared_socket();
   void drain_shared();
@@ -241,6 +278,11 @@ class Shard final : private UringSink {
   };
   std::vector<Closed> graveyard_;
 
+  // The DTLS event being handled; held over to the next tick when its
+  // stream's send queue is full (the channel's order is kept).
+  webrtc::DtlsEvent dtls_event_;
+  bool dtls_held_ = false;
+
   Clock::time_point deadline_{};
   // CLOCK_REALTIME - steady clock, taken once per drain, turns the kernel's
   // receive timestamps into steady time points.
@@ -257,6 +299,7 @@ class Shard final : private UringSink {
   std::atomic<uint64_t> receive_calls_{0};
   std::atomic<uint64_t> send_calls_{0};
   DurationHistogram tick_durations_;
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(WebRtcCounter::kCount)> webrtc_counters_{};
 };
 
 }  // namespace chorus::rtp

@@ -1,6 +1,7 @@
 #include "rtp/stream.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "rtp/packet.hpp"
@@ -8,6 +9,8 @@
 #include "rtp/rtcp_time.hpp"
 #include "rtp/shard.hpp"
 #include "rtp/uring_io.hpp"
+#include "webrtc/demux.hpp"
+#include "webrtc/dtls_worker.hpp"
 
 namespace chorus::rtp {
 
@@ -32,6 +35,18 @@ RtcpScheduler::Config scheduler_config(const RtcpScheduler::Config& base, uint32
 
 }  // namespace
 
+const char* media_end_reason_name(MediaEndReason reason) {
+  switch (reason) {
+    case MediaEndReason::kConsentExpired:
+      return "consent expired";
+    case MediaEndReason::kDtlsFailed:
+      return "DTLS failed";
+    case MediaEndReason::kDtlsClosed:
+      return "DTLS closed";
+  }
+  return "?";
+}
+
 Stream::Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
                std::optional<udp::socket> rtcp_socket, uint32_t local_ssrc,
                std::chrono::milliseconds rtp_timeout, Clock::time_point now)
@@ -53,6 +68,11 @@ Stream::Stream(Shard& shard, const StreamConfig& config, udp::socket rtp_socket,
       next_timestamp_(static_cast<uint32_t>(mix64(~uint64_t{local_ssrc}) >> 32)),
       rtp_queue_(shard.buffers()) {
   if (rtcp_socket_) rtcp_queue_.emplace(shard.buffers());
+  if (config.webrtc) {
+    // RFC 8829 §5.1.1: WebRTC always muxes RTCP.
+    config_.rtcp_mux = true;
+    webrtc_ = std::make_unique<WebRtc>(*config.webrtc, now, shard.config().consent_timeout);
+  }
   boost::system::error_code ec;
   local_port_ = rtp_socket_.local_endpoint(ec).port();
   const int n = std::snprintf(cname_.data(), cname_.size(), "chorus%u-%08x",
@@ -78,6 +98,15 @@ void Stream::close_sockets() {
   if (rtcp_socket_ && rtcp_socket_->is_open()) rtcp_socket_->close(ec);
 }
 
+void Stream::on_attached(Clock::time_point now) {
+  last_received_ = now;
+  timed_out_ = false;
+  if (webrtc_) {
+    webrtc_->consent = webrtc::ConsentTimer(now, shard_.config().consent_timeout);
+    start_dtls();
+  }
+}
+
 Slot Stream::pull(Clock::time_point now) {
   return jitter_.pull(now);
 }
@@ -85,6 +114,9 @@ Slot Stream::pull(Clock::time_point now) {
 bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples,
                   bool marker) {
   const udp::endpoint& to = destination();
+  // A WebRTC stream sends nothing before a valid check and SRTP keys (not a
+  // failure: the handshake is running).
+  if (webrtc_ && (!latched_ || !srtp_out_)) return false;
   if (to.port() == 0) {
     ++drops_.send_failed;
     return false;
@@ -190,6 +222,10 @@ bool Stream::set_srtp(const SrtpKeys& keys) {
 
 void Stream::on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
                          Clock::time_point now) {
+  if (webrtc_) {
+    on_webrtc_datagram(datagram, from, now);
+    return;
+  }
   // RFC 5761 §4: on a muxed port the second byte tells RTCP (192-223) from RTP.
   if (rtcp_socket || is_rtcp(datagram)) {
     // A peer without rtcp-mux sends RTCP from its own RTCP port, even to a
@@ -198,6 +234,183 @@ void Stream::on_datagram(std::span<uint8_t> datagram, const udp::endpoint& from,
   } else {
     on_rtp(datagram, from, now);
   }
+}
+
+void Stream::on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint& from,
+                                Clock::time_point now) {
+  switch (webrtc::classify(datagram)) {  // RFC 7983 §7
+    case webrtc::PacketKind::kStun:
+      return on_stun(datagram, from, now);
+    case webrtc::PacketKind::kDtls: {
+      // Only from the address a valid check proved (RFC 8445 §2.5: STUN decides).
+      if (!latched_ || from != latched_rtp_) {
+        ++drops_.webrtc_unlatched;
+        shard_.count(WebRtcCounter::kDtlsUnlatched);
+        return;
+      }
+      webrtc::DtlsChannel* channel = shard_.dtls_channel();
+      if (channel == nullptr || !webrtc_->dtls_started || !channel->datagram(dtls_id(), datagram)) {
+        shard_.count(WebRtcCounter::kDtlsRefused);  // the browser retransmits
+      }
+      return;
+    }
+    case webrtc::PacketKind::kRtp:
+    case webrtc::PacketKind::kRtcp:
+      // Plain RTP is never accepted for a WebRTC stream: only SRTP keyed by
+      // the DTLS handshake.
+      if (!srtp_in_) {
+        ++drops_.webrtc_plain;
+        shard_.count(WebRtcCounter::kPlainRtp);
+        return;
+      }
+      if (!latched_ || from != latched_rtp_) {
+        ++drops_.webrtc_unlatched;
+        shard_.count(WebRtcCounter::kDtlsUnlatched);
+        return;
+      }
+      if (is_rtcp(datagram))
+        on_rtcp(datagram, from, false, now);
+      else
+        on_rtp(datagram, from, now);
+      return;
+    case webrtc::PacketKind::kDrop:
+      ++drops_.malformed;
+      return;
+  }
+}
+
+void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
+                     Clock::time_point now) {
+  const std::span<uint8_t> out = rtp_queue_.prepare();
+  if (out.size() < webrtc::StunResponder::kMaxResponse) {
+    ++drops_.send_failed;  // no room to answer this tick: the browser retransmits
+    return;
+  }
+  sockaddr_storage source{};
+  const socklen_t source_len = sockaddr_from_endpoint(from, source);
+  const webrtc::StunResult r = webrtc_->stun.on_request(datagram, source, source_len, out);
+  shard_.count_stun(r.outcome);
+  if (r.response_size != 0) rtp_queue_.commit(r.response_size, from);
+  if (!r.valid()) return;
+  webrtc_->consent.refresh(now);
+  // ICE-lite (RFC 8445 §2.5, §7.3.1.5): the first valid pair carries media;
+  // a later nomination (USE-CANDIDATE) of another pair moves it.
+  if (!latched_ || (r.use_candidate && from != latched_rtp_)) {
+    latched_ = true;
+    latched_rtp_ = from;
+    latched_rtcp_ = from;
+    rtcp_latched_ = true;
+    reroute();
+  }
+}
+
+void Stream::start_dtls() {
+  webrtc::DtlsChannel* channel = shard_.dtls_channel();
+  if (!webrtc_ || webrtc_->dtls_started || webrtc_->ended || channel == nullptr) return;
+  webrtc::Fingerprint remote;
+  remote.sha256 = webrtc_->config.remote_fingerprint;
+  webrtc_->dtls_started = channel->start(dtls_id(), remote);  // refused: retried next tick
+}
+
+void Stream::stop_dtls() {
+  webrtc::DtlsChannel* channel = shard_.dtls_channel();
+  if (!webrtc_ || !webrtc_->dtls_started || channel == nullptr) return;
+  channel->stop(dtls_id());  // refused (ring full): the worker's deadline ends it
+  webrtc_->dtls_started = false;
+}
+
+bool Stream::set_webrtc(const WebRtcConfig& webrtc) {
+  if (!webrtc_) return false;
+  WebRtc& w = *webrtc_;
+  if (!w.config.same_ice(webrtc)) {
+    // ICE restart (RFC 8445 §9): new credentials, and a new valid check
+    // decides where media goes.
+    w.stun.set_credentials(webrtc.local_ufrag.view(), webrtc.local_pwd.view(),
+                           webrtc.remote_ufrag.view());
+    latched_ = false;
+    rtcp_latched_ = false;
+    reroute();
+  }
+  if (w.config.remote_fingerprint != webrtc.remote_fingerprint) {
+    // A new certificate (RFC 5763 §5): a new handshake, no SRTP until its keys.
+    stop_dtls();
+    ++w.generation;
+    srtp_in_.reset();
+    srtp_out_.reset();
+    w.ended = false;
+    w.told = false;
+    w.config = webrtc;
+    start_dtls();
+  }
+  w.config = webrtc;
+  return true;
+}
+
+bool Stream::on_dtls_event(webrtc::DtlsEvent& event) {
+  using Kind = webrtc::DtlsEvent::Kind;
+  switch (event.kind) {
+    case Kind::kSend: {
+      if (!latched_) {
+        shard_.count(WebRtcCounter::kDtlsSendDropped);
+        return true;
+      }
+      const std::span<uint8_t> buffer = rtp_queue_.prepare();
+      if (buffer.size() < event.size) return false;
+      std::memcpy(buffer.data(), event.data.data(), event.size);
+      rtp_queue_.commit(event.size, latched_rtp_);
+      return true;
+    }
+    case Kind::kConnected: {
+      // Two libsrtp sessions, once per handshake (their allocation happens
+      // here, never per packet).
+      auto in = SrtpSession::create(event.keys.suite, event.keys.inbound(),
+                                    SrtpSession::Direction::kInbound);
+      auto out = SrtpSession::create(event.keys.suite, event.keys.outbound(),
+                                     SrtpSession::Direction::kOutbound);
+      event.keys.wipe();
+      if (!in || !out) {
+        end_media(MediaEndReason::kDtlsFailed);
+        return true;
+      }
+      srtp_in_ = std::move(in);
+      srtp_out_ = std::move(out);
+      shard_.count(WebRtcCounter::kDtlsConnected);
+      reroute();
+      return true;
+    }
+    case Kind::kFailed:
+      end_media(MediaEndReason::kDtlsFailed);
+      return true;
+    case Kind::kClosed:
+      end_media(MediaEndReason::kDtlsClosed);
+      return true;
+    case Kind::kNone:
+      return true;
+  }
+  return true;
+}
+
+void Stream::end_media(MediaEndReason reason) {
+  if (!webrtc_ || webrtc_->ended) return;
+  webrtc_->ended = true;
+  webrtc_->reason = reason;
+  switch (reason) {
+    case MediaEndReason::kConsentExpired:
+      shard_.count(WebRtcCounter::kConsentExpired);
+      break;
+    case MediaEndReason::kDtlsFailed:
+      shard_.count(WebRtcCounter::kDtlsFailed);
+      break;
+    case MediaEndReason::kDtlsClosed:
+      shard_.count(WebRtcCounter::kDtlsClosed);
+      break;
+  }
+  tell_media_ended();
+}
+
+void Stream::tell_media_ended() {
+  StreamObserver* observer = shard_.stream_observer();
+  webrtc_->told = observer == nullptr || observer->on_media_ended(*this, webrtc_->reason);
 }
 
 void Stream::on_truncated() {
@@ -265,7 +478,10 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     if (config_.rtcp_mux) latched_rtcp_ = from;
     reroute();
   }
-  consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
+  if (webrtc_)
+    webrtc_->consent.refresh(now);  // authenticated SRTP (RFC 7675 §5.1); STUN latches
+  else
+    consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
 
   if (have_remote_ssrc_ && ssrc != remote_ssrc_) {
     // RFC 3550 §8.2: the remote changed SSRC (restart, re-INVITE, transfer).
@@ -341,6 +557,7 @@ void Stream::on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, boo
     ++drops_.auth_failed;
     return;
   }
+  if (webrtc_) webrtc_->consent.refresh(now);  // authenticated SRTCP
   const std::optional<RtcpCompoundView> compound = RtcpCompoundView::parse(datagram.first(size));
   if (!compound) {
     ++drops_.malformed;
@@ -379,6 +596,12 @@ const Stream::udp::endpoint& Stream::rtcp_destination() const {
 }
 
 void Stream::on_tick(Clock::time_point now) {
+  if (webrtc_) {
+    start_dtls();  // when the channel refused it earlier
+    if (!webrtc_->ended && webrtc_->consent.expired(now))
+      end_media(MediaEndReason::kConsentExpired);
+    if (webrtc_->ended && !webrtc_->told) tell_media_ended();  // the event ring was full
+  }
   if (!timed_out_ && now - last_received_ >= rtp_timeout_) {
     timed_out_ = true;  // once, until something arrives again
     if (StreamObserver* observer = shard_.stream_observer()) observer->on_rtp_timeout(*this);
@@ -388,6 +611,11 @@ void Stream::on_tick(Clock::time_point now) {
 
 void Stream::send_rtcp_report(Clock::time_point now) {
   const udp::endpoint& to = rtcp_destination();
+  if (webrtc_ && (!rtcp_latched_ || !srtp_out_)) {
+    last_report_ = now;
+    rtcp_scheduler_.on_sent(now, 0);  // nothing leaves before keys and a valid check
+    return;
+  }
   // RFC 3550 §6.4: SR if we sent RTP since the last report, else RR; then SDES
   // CNAME (§6.1: every compound packet carries it).
   const bool sender = send_stats_.sent_since(last_report_);

@@ -22,12 +22,24 @@
 // SRTP stream re-latches to a new source on an authenticated packet (a NAT
 // rebinding), which per-member ports drop as strangers.
 //
+// A WebRTC stream (StreamConfig::webrtc, issue #18; per-member ports only)
+// classifies every datagram (RFC 7983): STUN goes to its StunResponder (the
+// answer is queued back to the source; a valid check latches the source,
+// ICE-lite: the first valid check, then the latest nominated one, and
+// refreshes consent); DTLS only from the latched address to the shard's
+// DtlsChannel; RTP/RTCP (rtcp-mux) only from the latched address and only
+// once DTLS-SRTP keys exist; an authenticated packet refreshes consent.
+// Nothing latches from RTP. The handshake's events come back through the
+// shard (on_dtls_event); consent expiry and DTLS failure or close are told
+// to the observer (on_media_ended).
+//
 // Everything here runs on the owning shard's thread.
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 
@@ -43,6 +55,12 @@
 #include "rtp/srtp.hpp"
 #include "rtp/stream_config.hpp"
 #include "rtp/udp_batch.hpp"
+#include "webrtc/consent_timer.hpp"
+#include "webrtc/stun_responder.hpp"
+
+namespace chorus::webrtc {
+struct DtlsEvent;
+}
 
 namespace chorus::rtp {
 
@@ -100,6 +118,28 @@ class Stream {
   // receive statistics start afresh at the new clock; socket, port, SSRC,
   // latch and SRTP stay.
   void set_format(const StreamConfig& format);
+  // A re-offer for a WebRTC stream (RFC 8839 §4.4.1.1.1, RFC 5763 §5): the
+  // same credentials and fingerprint change nothing; new ICE credentials
+  // need a new valid check to latch again; a new fingerprint restarts DTLS
+  // (SRTP off until its keys arrive). False for a stream that is not WebRTC.
+  bool set_webrtc(const WebRtcConfig& webrtc);
+
+  // ---- WebRTC (issue #18), on the shard thread
+  bool webrtc() const { return webrtc_ != nullptr; }
+  // The stream's name at the DtlsChannel: generation << 32 | id, so events of
+  // a handshake a new fingerprint replaced are told apart and dropped.
+  uint64_t dtls_id() const {
+    return webrtc_ ? uint64_t{webrtc_->generation} << 32 | config_.id : 0;
+  }
+  // One event of this stream's handshake. False: a kSend found the send queue
+  // full; the shard keeps the event and offers it again next tick.
+  bool on_dtls_event(webrtc::DtlsEvent& event);
+  // Detach: the handshake is dropped at the worker (no event follows).
+  void stop_dtls();
+  const webrtc::StunCounters* stun_counters() const {
+    return webrtc_ ? &webrtc_->stun.counters() : nullptr;
+  }
+  bool media_ended() const { return webrtc_ && webrtc_->ended; }
 
   // ---- observation
   const ReceiveStats& stats() const { return receive_stats_; }
@@ -127,10 +167,8 @@ class Stream {
   void on_truncated();
   // Attached to the shard (Shard::attach): inactivity counts from now, not
   // from when the stream was built off the shard.
-  void on_attached(Clock::time_point now) {
-    last_received_ = now;
-    timed_out_ = false;
-  }
+  // A WebRTC stream starts its consent timer and its DTLS handshake here.
+  void on_attached(Clock::time_point now);
   // Per tick: RTCP when due, the inactivity check.
   void on_tick(Clock::time_point now);
   // Sends what was queued this tick: one sendmmsg per socket.
@@ -173,6 +211,27 @@ class Stream {
   const udp::endpoint& rtcp_destination() const;
   // Shared-port mode: tells the shard the stream's routes changed.
   void reroute();
+  void on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint& from,
+                          Clock::time_point now);
+  void on_stun(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
+  void start_dtls();
+  void end_media(MediaEndReason reason);
+  void tell_media_ended();
+
+  struct WebRtc {
+    WebRtc(const WebRtcConfig& c, Clock::time_point now, Clock::duration consent_timeout)
+        : config(c),
+          stun(c.local_ufrag.view(), c.local_pwd.view(), c.remote_ufrag.view()),
+          consent(now, consent_timeout) {}
+    WebRtcConfig config;
+    webrtc::StunResponder stun;
+    webrtc::ConsentTimer consent;
+    uint32_t generation = 0;    // bumped by a new fingerprint
+    bool dtls_started = false;  // the channel took start() (retried each tick until it does)
+    bool ended = false;         // media ended (counted once)
+    bool told = false;          // the observer took on_media_ended
+    MediaEndReason reason = MediaEndReason::kConsentExpired;
+  };
 
   Shard& shard_;
   void* owner_tag_ = nullptr;
@@ -201,6 +260,7 @@ class Stream {
 
   std::optional<SrtpSession> srtp_in_;
   std::optional<SrtpSession> srtp_out_;
+  std::unique_ptr<WebRtc> webrtc_;  // built with the stream, off the shard
 
   uint32_t remote_ssrc_ = 0;
   bool have_remote_ssrc_ = false;

@@ -42,6 +42,12 @@ struct WebRtcConfig {
   IceCredential local_pwd;
   IceCredential remote_ufrag;  // empty: not known yet (any remote part accepted)
   std::array<uint8_t, 32> remote_fingerprint{};
+
+  // A re-offer keeps the ICE state when these match (RFC 8839 §4.4.1.1.1).
+  bool same_ice(const WebRtcConfig& o) const {
+    return local_ufrag.view() == o.local_ufrag.view() && local_pwd.view() == o.local_pwd.view() &&
+           remote_ufrag.view() == o.remote_ufrag.view();
+  }
 };
 
 struct StreamConfig {

@@ -126,13 +126,26 @@ size_t UdpSendQueue::flush(int fd) {
       ++sent;
     }
   }
+  submitted_ = count_;
   release();
   return refused;
 }
 
 void UdpSendQueue::release() {
-  for (size_t i = 0; i < count_; ++i) pool_.release(buffers_[i]);
-  count_ = 0;
+  for (size_t i = 0; i < submitted_; ++i) pool_.release(buffers_[i]);
+  // Datagrams queued after the hand-over stay for the next flush: a WebRTC
+  // stream answers a STUN check received while the tick's io_uring sends
+  // complete (Shard::flush_all reaps receives too).
+  size_t kept = 0;
+  for (size_t i = submitted_; i < count_; ++i, ++kept) {
+    buffers_[kept] = buffers_[i];
+    iov_[kept] = iov_[i];
+    addrs_[kept] = addrs_[i];
+    msgs_[kept] = msgs_[i];
+    msgs_[kept].msg_hdr.msg_name = addrs_[kept].data();
+    msgs_[kept].msg_hdr.msg_iov = &iov_[kept];
+  }
+  count_ = kept;
   submitted_ = 0;
 }
 

@@ -82,7 +82,8 @@ class UdpSendQueue {
   // The io_uring path (rtp/uring_io.hpp): the caller sends the messages not
   // yet handed over (a stream may be sent early in the tick, by its room,
   // and again at the tick's end), marks them handed over, and release()s the
-  // buffers once every send has completed.
+  // buffers once every send has completed; messages queued after the
+  // hand-over stay queued (the shared-port path marks its batches too).
   std::span<const mmsghdr> unsubmitted() const {
     return {msgs_.data() + submitted_, count_ - submitted_};
   }

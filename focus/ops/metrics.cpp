@@ -14,13 +14,14 @@ namespace chorus::focus {
 namespace {
 
 constexpr std::string_view kDropReasons[] = {
-    "malformed", "auth_failed", "stranger",  "unknown_pt", "too_late",
-    "duplicate", "too_large",   "too_early", "no_buffer",  "send_failed",
+    "malformed", "auth_failed", "stranger",  "unknown_pt",  "too_late",         "duplicate",
+    "too_large", "too_early",   "no_buffer", "send_failed", "webrtc_unlatched", "webrtc_plain",
 };
 
 uint64_t drop_count(const rtp::DropCounters& d, size_t reason) {
-  const uint64_t values[] = {d.malformed, d.auth_failed, d.stranger,  d.unknown_pt, d.too_late,
-                             d.duplicate, d.too_large,   d.too_early, d.no_buffer,  d.send_failed};
+  const uint64_t values[] = {d.malformed, d.auth_failed, d.stranger,         d.unknown_pt,
+                             d.too_late,  d.duplicate,   d.too_large,        d.too_early,
+                             d.no_buffer, d.send_failed, d.webrtc_unlatched, d.webrtc_plain};
   return values[reason];
 }
 
@@ -172,6 +173,35 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
            "UDP datagrams read by a media shard (RTP and RTCP, before any check).");
   for (const auto& s : shards) {
     w.sample("chorus_rtp_datagrams_received_total", shard_label(s.index), s.datagrams_received);
+  }
+  // WebRTC members (issue #18), per shard.
+  w.family("chorus_webrtc_stun_checks_total", "counter",
+           "ICE-lite STUN Binding requests by outcome (success; 401 bad_integrity or "
+           "unknown_username; 400 bad_request; other: 420, 487, ignored, malformed).");
+  for (const auto& s : shards) {
+    const std::pair<const char*, uint64_t> outcomes[] = {
+        {"success", s.stun_success},
+        {"bad_integrity", s.stun_bad_integrity},
+        {"unknown_username", s.stun_unknown_username},
+        {"bad_request", s.stun_bad_request},
+        {"other", s.stun_other}};
+    for (const auto& [name, n] : outcomes)
+      w.sample("chorus_webrtc_stun_checks_total",
+               shard_label(s.index) + "," + label("outcome", name), n);
+  }
+  w.family("chorus_webrtc_consent_expired_total", "counter",
+           "WebRTC members ended: no valid STUN check and no authenticated SRTP for the consent "
+           "timeout (RFC 7675).");
+  for (const auto& s : shards)
+    w.sample("chorus_webrtc_consent_expired_total", shard_label(s.index), s.webrtc_consent_expired);
+  w.family("chorus_webrtc_packets_dropped_total", "counter",
+           "WebRTC datagrams dropped: DTLS/SRTP from an address no valid STUN check latched "
+           "(unlatched), RTP before DTLS-SRTP keys (plain_rtp).");
+  for (const auto& s : shards) {
+    w.sample("chorus_webrtc_packets_dropped_total",
+             shard_label(s.index) + "," + label("reason", "unlatched"), s.webrtc_unlatched_drops);
+    w.sample("chorus_webrtc_packets_dropped_total",
+             shard_label(s.index) + "," + label("reason", "plain_rtp"), s.webrtc_plain_rtp_drops);
   }
   w.family("chorus_shard_tick_duration_max_seconds", "gauge", "Longest tick so far.");
   for (const auto& s : shards) {
@@ -328,6 +358,18 @@ void render_media(Writer& w, const MediaCounters& m) {
   w.sample("chorus_srtp_auth_failures_total", "", m.drops.auth_failed);
 }
 
+void render_dtls(Writer& w, const mixer::DtlsStats& d) {
+  w.family("chorus_webrtc_dtls_handshakes_total", "counter",
+           "DTLS-SRTP handshakes of WebRTC members by result (fingerprint_mismatch and timeout "
+           "are part of failed; closed: close_notify after connecting).");
+  const std::pair<const char*, uint64_t> results[] = {
+      {"started", d.started},  {"connected", d.connected},
+      {"failed", d.failed},    {"fingerprint_mismatch", d.fingerprint_mismatch},
+      {"timeout", d.timeouts}, {"closed", d.closed}};
+  for (const auto& [name, n] : results)
+    w.sample("chorus_webrtc_dtls_handshakes_total", label("result", name), n);
+}
+
 void render_sip(Writer& w, const sip::StackStats& s) {
   const sip::MessageCounters& m = s.messages;
   w.family("chorus_sip_requests_received_total", "counter",
@@ -433,6 +475,7 @@ MetricsSource make_metrics_source(const sip::Stack& stack, const mixer::MediaEng
   MetricsSource source;
   source.sip = [&stack]() -> std::optional<sip::StackStats> { return stack.stats(); };
   source.shards = [&engine] { return shard_metrics(engine); };
+  source.dtls = [&engine] { return engine.dtls_stats(); };
   if (media != nullptr) {
     source.media = [media]() -> std::optional<MediaCounters> { return media->totals(); };
   }
@@ -478,6 +521,7 @@ MetricsSnapshot collect_metrics(const MetricsSource& source, std::vector<Confere
   if (source.shards) snapshot.shards = source.shards();
   if (source.media) snapshot.media = source.media();
   if (source.focus) snapshot.focus = source.focus();
+  if (source.dtls) snapshot.dtls = source.dtls();
   return snapshot;
 }
 
@@ -486,6 +530,7 @@ std::string render_metrics(const MetricsSnapshot& snapshot) {
   render_rooms(w, snapshot.rooms);
   if (!snapshot.shards.empty()) render_shards(w, snapshot.shards);
   if (snapshot.media) render_media(w, *snapshot.media);
+  if (snapshot.dtls) render_dtls(w, *snapshot.dtls);
   if (snapshot.sip) render_sip(w, *snapshot.sip);
   if (snapshot.focus) render_focus(w, *snapshot.focus);
   return w.take();

@@ -58,6 +58,7 @@ struct MetricsSource {
   std::function<std::vector<ShardMetrics>()> shards;
   std::function<std::optional<MediaCounters>()> media;
   std::function<std::optional<FocusMetrics>()> focus;
+  std::function<std::optional<mixer::DtlsStats>()> dtls;  // WebRTC (issue #18)
 };
 
 struct MetricsSnapshot {
@@ -66,6 +67,7 @@ struct MetricsSnapshot {
   std::vector<ShardMetrics> shards;
   std::optional<MediaCounters> media;
   std::optional<FocusMetrics> focus;
+  std::optional<mixer::DtlsStats> dtls;
 };
 
 // Every shard of the engine.

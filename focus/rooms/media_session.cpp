@@ -339,6 +339,7 @@ void Server::on_engine_event(const mixer::Event& event) {
         on_recording_completion(event);
         return;
       case Command::kSetSrtp:
+      case Command::kSetWebRtc:  // a browser's re-offer the shard could not apply
         if (done) return;
         ++media_commands_failed_;
         if (Call* call = rooms_.find_participant(event.participant)) {
@@ -376,6 +377,13 @@ void Server::on_engine_event(const mixer::Event& event) {
     case Kind::kRtpTimeout:
       end_call(sip::DialogId(call->id()), /*send_bye=*/true);
       return;
+    case Kind::kMediaEnded: {  // a browser member: consent expired, DTLS failed or closed
+      LogContext context(call->id().call_id, call->room());
+      spdlog::info("member {}: media ended ({}): BYE", call->member(),
+                   rtp::media_end_reason_name(static_cast<rtp::MediaEndReason>(event.value)));
+      end_call(sip::DialogId(call->id()), /*send_bye=*/true);
+      return;
+    }
     case Kind::kDtmf:
       on_dtmf(*call, static_cast<char>(event.value));
       return;

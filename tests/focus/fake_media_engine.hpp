@@ -123,6 +123,8 @@ class FakeMediaEngine final : public mixer::MediaEngine {
       case Kind::kUpdateParticipant:
       case Kind::kSetRemote:
       case Kind::kSetSrtp:
+      case Kind::kSetWebRtc:
+      case Kind::kPlayPrompt:
         if (!members_.contains(key)) return push_failure(e, mixer::Failure::kUnknownParticipant);
         break;
       case Kind::kRemoveConference:
@@ -140,6 +142,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
         break;
       case Kind::kSetMusic:
       case Kind::kSetSpan:
+      case Kind::kPlayNotice:
         break;
       case Kind::kStartRecording:
         if (recording_.contains(s.conference)) {

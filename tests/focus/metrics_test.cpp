@@ -179,7 +179,36 @@ TEST(Metrics, MediaFamiliesCoverEveryDropReasonAndSrtpAuthFailures) {
   EXPECT_EQ(s.at(R"(chorus_rtp_packets_dropped_total{reason="too_late"})"), 1);
   size_t reasons = 0;
   for (const auto& [key, value] : s) reasons += key.starts_with("chorus_rtp_packets_dropped_total");
-  EXPECT_EQ(reasons, 10u);
+  EXPECT_EQ(reasons, 12u);  // every rtp::DropCounters field, WebRTC's two included
+}
+
+// Issue #18: STUN outcomes, drops and consent expiries per shard, DTLS
+// handshake results from the worker.
+TEST(Metrics, WebRtcFamiliesCarryStunOutcomesConsentAndDtlsResults) {
+  ShardMetrics shard;
+  shard.index = 0;
+  shard.stun_success = 5;
+  shard.stun_bad_integrity = 2;
+  shard.webrtc_unlatched_drops = 3;
+  shard.webrtc_plain_rtp_drops = 4;
+  shard.webrtc_consent_expired = 1;
+  mixer::DtlsStats dtls;
+  dtls.started = 6;
+  dtls.connected = 4;
+  dtls.failed = 2;
+  dtls.fingerprint_mismatch = 1;
+  MetricsSnapshot snapshot;
+  snapshot.shards = {shard};
+  snapshot.dtls = dtls;
+  const auto s = parse_exposition(render_metrics(snapshot));
+  EXPECT_EQ(s.at(R"(chorus_webrtc_stun_checks_total{shard="0",outcome="success"})"), 5);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_stun_checks_total{shard="0",outcome="bad_integrity"})"), 2);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="unlatched"})"), 3);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="plain_rtp"})"), 4);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_consent_expired_total{shard="0"})"), 1);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="connected"})"), 4);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="fingerprint_mismatch"})"), 1);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="failed"})"), 2);
 }
 
 TEST(MediaTotals, RemovedParticipantsStayInTheTotalsAndTheirEntriesGo) {

@@ -141,6 +141,7 @@ enum class CommandKind : uint8_t {
   kSetRemote,     // remote_rtp, remote_rtcp
   kSetSrtp,       // keys
   kRequestStats,  // → kStats
+  kSetWebRtc,     // webrtc (a re-offer) → kCommandFailed if refused
 };
 
 struct Command {
@@ -150,6 +151,7 @@ struct Command {
   boost::asio::ip::udp::endpoint remote_rtp;
   boost::asio::ip::udp::endpoint remote_rtcp;
   SrtpKeys keys;
+  WebRtcConfig webrtc;
   std::unique_ptr<Stream> opened;  // kOpenStream: filled by Driver::post
 };
 
@@ -162,6 +164,7 @@ enum class EventKind : uint8_t {
   kSsrcChange,
   kStats,
   kCommandFailed,
+  kMediaEnded,  // reason
 };
 
 struct Event {
@@ -171,6 +174,7 @@ struct Event {
   char digit = 0;
   uint32_t ssrc = 0;
   uint32_t previous_ssrc = 0;
+  MediaEndReason reason = MediaEndReason::kConsentExpired;
   StreamStats stats;
 };
 
@@ -291,6 +295,13 @@ class Driver : public TickHandler, public StreamObserver {
     e.ssrc = ssrc;
     post_event(e);
   }
+  bool on_media_ended(Stream& stream, MediaEndReason reason) override {
+    Event e;
+    e.kind = EventKind::kMediaEnded;
+    e.stream = stream.id();
+    e.reason = reason;
+    return post_event(e);
+  }
   bool post_event(const Event& e) {
     if (events_->try_push(e)) return true;
     events_dropped_.store(events_dropped_.load(std::memory_order_relaxed) + 1,
@@ -346,6 +357,12 @@ class Driver : public TickHandler, public StreamObserver {
         return;
       case CommandKind::kSetSrtp:
         if (!stream->set_srtp(c.keys)) {
+          e.kind = EventKind::kCommandFailed;
+          post_event(e);
+        }
+        return;
+      case CommandKind::kSetWebRtc:
+        if (!stream->set_webrtc(c.webrtc)) {
           e.kind = EventKind::kCommandFailed;
           post_event(e);
         }

@@ -1,0 +1,374 @@
+// A WebRTC stream on a running shard (issue #18), against a browser stand-in
+// on loopback: libnice's STUN agent sends the connectivity checks (RFC 8445
+// §7.2.2, controlling, USE-CANDIDATE), an OpenSSL DTLS 1.2 client with its
+// own certificate runs the handshake (RFC 5763/5764), and SRTP with the
+// exported keys flows both ways through the shard's DtlsWorker channel.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rtp/srtp.hpp"
+#include "tests/rtp/shard_test_support.hpp"
+#include "tests/webrtc/browser_stand_in.hpp"
+#include "tests/webrtc/dtls_test_support.hpp"
+#include "webrtc/demux.hpp"
+#include "webrtc/dtls_certificate.hpp"
+#include "webrtc/dtls_transport.hpp"
+#include "webrtc/dtls_worker.hpp"
+
+namespace chorus::rtp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Driver;
+using testing::Event;
+using testing::EventKind;
+using testing::Peer;
+using webrtc::testing::Datagram;
+using webrtc::testing::DtlsTestClient;
+using webrtc::testing::stun_error_code;
+using webrtc::testing::stun_type;
+
+const char kLocalUfrag[] = "ChRs";
+const char kLocalPwd[] = "chorus-local-password-0123";
+const char kRemoteUfrag[] = "BrWs";
+
+// The browser's ICE agent, for our credentials.
+class StunClient {
+ public:
+  std::vector<uint8_t> check(const std::string& pwd, bool use_candidate = true) {
+    return client_.check(kLocalUfrag, kRemoteUfrag, pwd, use_candidate);
+  }
+
+ private:
+  webrtc::testing::StunClient client_;
+};
+
+WebRtcConfig webrtc_config(const webrtc::Fingerprint& remote) {
+  WebRtcConfig w;
+  w.local_ufrag.assign(kLocalUfrag);
+  w.local_pwd.assign(kLocalPwd);
+  w.remote_ufrag.assign(kRemoteUfrag);
+  w.remote_fingerprint = remote.sha256;
+  return w;
+}
+
+// Sends one RTP packet on the stream every tick (the mixer's part), payload
+// 0x5A..., so the browser stand-in can check what it decrypts.
+class SendEveryTick : public TickHandler {
+ public:
+  SendEveryTick(Shard& shard, StreamId id) : shard_(shard), id_(id) {}
+  ~SendEveryTick() override { shard_.stop(); }
+  void on_tick(uint64_t, std::chrono::steady_clock::time_point) override {
+    if (Stream* s = shard_.find_stream(id_)) {
+      const std::array<uint8_t, 160> payload = [] {
+        std::array<uint8_t, 160> p;
+        p.fill(0x5A);
+        return p;
+      }();
+      if (s->send(0, payload, 160, false)) sent.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<uint64_t> sent{0};
+
+ private:
+  Shard& shard_;
+  StreamId id_;
+};
+
+// A worker, a shard with its channel, the driver, and one WebRTC stream.
+struct Bench {
+  explicit Bench(const webrtc::Fingerprint& remote,
+                 std::chrono::milliseconds consent_timeout = 30'000ms)
+      : certificate(webrtc::DtlsCertificate::generate("chorus")),
+        context(certificate),
+        worker(context, 1),
+        shard([&] {
+          ShardConfig c = testing::loopback_config();
+          c.dtls = &worker.channel(0);
+          c.consent_timeout = consent_timeout;
+          return c;
+        }()),
+        sender(shard, kId),
+        driver(shard, &sender) {
+    worker.start();
+    shard.start();
+    StreamConfig config;
+    config.webrtc = webrtc_config(remote);
+    port = testing::open_via_command(driver, kId, config);
+  }
+  ~Bench() {
+    shard.stop();
+    worker.stop();
+  }
+
+  std::vector<uint8_t> stun(Peer& from, const std::vector<uint8_t>& request) {
+    from.send_to(port, request);
+    for (int i = 0; i < 50; ++i) {
+      auto d = from.receive(100ms);
+      if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) return *d;
+    }
+    return {};
+  }
+
+  // Runs the client's handshake through the shard until it connects or fails.
+  bool handshake(Peer& from, DtlsTestClient& client, std::chrono::milliseconds limit = 5000ms) {
+    for (const Datagram& d : client.step()) from.send_to(port, d);
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!client.connected() && !client.failed() && std::chrono::steady_clock::now() < until) {
+      auto d = from.receive(50ms);
+      if (d && webrtc::classify(*d) == webrtc::PacketKind::kDtls) {
+        client.receive(*d);
+        for (const Datagram& out : client.step()) from.send_to(port, out);
+      } else if (!d && client.timer_expired()) {
+        for (const Datagram& out : client.retransmit()) from.send_to(port, out);
+      }
+    }
+    return client.connected();
+  }
+
+  std::optional<Event> ended(std::chrono::milliseconds timeout = 3000ms) {
+    return testing::wait_kind(driver, EventKind::kMediaEnded, kId, timeout);
+  }
+
+  static constexpr StreamId kId = 7;
+  webrtc::DtlsCertificate certificate;
+  webrtc::DtlsContext context;
+  webrtc::DtlsWorker worker;
+  Shard shard;
+  SendEveryTick sender;
+  Driver driver;
+  uint16_t port = 0;
+};
+
+// The browser's SRTP, keyed from its end of the handshake.
+struct BrowserSrtp {
+  explicit BrowserSrtp(const DtlsTestClient& client) {
+    const webrtc::SrtpKeys keys = client.keys();
+    out = SrtpSession::create(keys.suite, keys.outbound(), SrtpSession::Direction::kOutbound);
+    in = SrtpSession::create(keys.suite, keys.inbound(), SrtpSession::Direction::kInbound);
+  }
+  std::vector<uint8_t> protect(uint16_t seq) {
+    const std::array<uint8_t, 160> payload{};
+    std::vector<uint8_t> p = testing::make_rtp(0, seq, seq * 160u, 0xB0B0B0B0, payload);
+    size_t size = p.size();
+    p.resize(size + SrtpSession::kProtectOverhead);
+    EXPECT_TRUE(out->protect_rtp(p.data(), size, p.size()));
+    p.resize(size);
+    return p;
+  }
+  std::optional<SrtpSession> out;
+  std::optional<SrtpSession> in;
+};
+
+// Counts SRTP packets from the stream that the browser can decrypt and whose
+// payload is the stream's (0x5A...), within `window`.
+int received_srtp(Peer& browser, BrowserSrtp& srtp, std::chrono::milliseconds window) {
+  int ok = 0;
+  for (auto& d : browser.receive_all(window)) {
+    if (webrtc::classify(d) != webrtc::PacketKind::kRtp) continue;
+    size_t size = d.size();
+    if (!srtp.in->unprotect_rtp(d.data(), size)) continue;
+    if (size == 12 + 160 && d[12] == 0x5A && d[12 + 159] == 0x5A) ++ok;
+  }
+  return ok;
+}
+
+TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+
+  // Before any check: plain RTP is never accepted (counted), nothing is sent.
+  const std::array<uint8_t, 160> payload{};
+  browser.send_to(bench.port, testing::make_rtp(0, 1, 160, 0xB0B0B0B0, payload));
+
+  // RFC 8445 §7.3: a valid check is answered with a success and latches the source.
+  StunClient ice;
+  const auto answer = bench.stun(browser, ice.check(kLocalPwd));
+  EXPECT_EQ(stun_type(answer), 0x0101);
+
+  ASSERT_TRUE(bench.handshake(browser, client)) << "DTLS handshake through the shard";
+  EXPECT_EQ(client.peer_fingerprint(), bench.certificate.fingerprint());
+
+  BrowserSrtp srtp(client);
+  ASSERT_TRUE(srtp.out && srtp.in);
+  // The stream's keys arrive on a tick after the worker's kConnected.
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) == 0 &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+
+  // Browser → stream: SRTP accepted.
+  for (uint16_t seq = 100; seq < 110; ++seq) {
+    browser.send_to(bench.port, srtp.protect(seq));
+    std::this_thread::sleep_for(20ms);
+  }
+  const StreamStats stats = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
+  EXPECT_EQ(stats.packets_received, 10u);
+  EXPECT_EQ(stats.drops.auth_failed, 0u);
+  EXPECT_EQ(stats.drops.webrtc_plain, 1u);  // the plain packet before the check
+
+  // Stream → browser: SRTP the browser decrypts, to its latched address.
+  EXPECT_GE(received_srtp(browser, srtp, 300ms), 5);
+
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kPlainRtp), 1u);
+  EXPECT_EQ(bench.worker.stats().connected, 1u);
+  EXPECT_FALSE(bench.ended(50ms));
+}
+
+TEST(WebRtcStream, DtlsAndRtpFromAnAddressThatPassedNoCheckAreDroppedAndCounted) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+
+  // Another address sends a ClientHello without a check: no answer, counted.
+  Peer intruder;
+  DtlsTestClient other;
+  for (const Datagram& d : other.step()) intruder.send_to(bench.port, d);
+  EXPECT_FALSE(intruder.receive(300ms));
+  const StreamStats stats = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
+  EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
+  EXPECT_GE(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 1u);
+  EXPECT_EQ(bench.worker.stats().unknown_id, 0u);  // nothing reached the worker
+}
+
+TEST(WebRtcStream, BadMessageIntegrityIsAnswered401AndCounted) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  // RFC 5389 §10.1.2: wrong key → 401 Unauthorized.
+  const auto answer = bench.stun(browser, ice.check("not-the-local-password-xyz"));
+  EXPECT_EQ(stun_type(answer), 0x0111);
+  EXPECT_EQ(stun_error_code(answer), 401);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 1u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 0u);
+
+  // Nothing latched: DTLS from the same address is still dropped.
+  for (const Datagram& d : client.step()) browser.send_to(bench.port, d);
+  EXPECT_FALSE(browser.receive(300ms));
+}
+
+TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
+  DtlsTestClient client;
+  DtlsTestClient someone_else;
+  Bench bench(someone_else.fingerprint());  // the SDP named another certificate
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  EXPECT_FALSE(bench.handshake(browser, client, 2000ms));
+  const auto e = bench.ended();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->reason, MediaEndReason::kDtlsFailed);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsFailed), 1u);
+  EXPECT_EQ(bench.worker.stats().fingerprint_mismatch, 1u);
+}
+
+TEST(WebRtcStream, NoChecksAndNoSrtpForTheConsentTimeoutEndsTheMember) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 400ms);
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  // Checks keep it alive past the timeout (RFC 7675 §5.1)...
+  auto last_check = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(150ms);
+    last_check = std::chrono::steady_clock::now();
+    ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  }
+  EXPECT_FALSE(bench.ended(10ms)) << "refreshed by valid checks";
+  // ...then silence ends it, no sooner than the timeout after the last check.
+  const auto e = bench.ended();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
+  EXPECT_GE(std::chrono::steady_clock::now() - last_check, 400ms);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 1u);
+}
+
+TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys) {
+  DtlsTestClient first;
+  Bench bench(first.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, first));
+  BrowserSrtp old_srtp(first);
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) == 0 &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+
+  // Same ufrag and fingerprint: nothing changes (SRTP still accepted).
+  testing::Command same;
+  same.kind = testing::CommandKind::kSetWebRtc;
+  same.stream = Bench::kId;
+  same.webrtc = webrtc_config(first.fingerprint());
+  bench.driver.post(std::move(same));
+  browser.send_to(bench.port, old_srtp.protect(1));
+  StreamStats s = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+  EXPECT_EQ(s.packets_received, 1u);
+
+  // A new certificate: SRTP with the old keys is no longer accepted...
+  DtlsTestClient second;
+  testing::Command reoffer;
+  reoffer.kind = testing::CommandKind::kSetWebRtc;
+  reoffer.stream = Bench::kId;
+  reoffer.webrtc = webrtc_config(second.fingerprint());
+  bench.driver.post(std::move(reoffer));
+  std::this_thread::sleep_for(60ms);
+  browser.send_to(bench.port, old_srtp.protect(2));
+  s = testing::stats_until(bench.driver, Bench::kId,
+                           [](const StreamStats& st) { return st.drops.webrtc_plain >= 1; });
+  EXPECT_EQ(s.drops.webrtc_plain, 1u);
+  // ...a new handshake with the new certificate connects and keys SRTP again.
+  ASSERT_TRUE(bench.handshake(browser, second));
+  const auto until2 = std::chrono::steady_clock::now() + 3s;
+  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) < 2 &&
+         std::chrono::steady_clock::now() < until2)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 2u);
+  BrowserSrtp new_srtp(second);
+  browser.send_to(bench.port, new_srtp.protect(3));
+  s = testing::stats_until(bench.driver, Bench::kId,
+                           [](const StreamStats& st) { return st.packets_received >= 2; });
+  EXPECT_EQ(s.packets_received, 2u);
+  EXPECT_EQ(bench.worker.stats().started, 2u);
+  EXPECT_FALSE(bench.ended(20ms));
+}
+
+TEST(WebRtcStream, AShardWithoutADtlsWorkerRefusesAWebRtcStream) {
+  Shard shard(testing::loopback_config());
+  Driver driver(shard);
+  shard.start();
+  StreamConfig config;
+  config.webrtc = webrtc_config(webrtc::Fingerprint{});
+  EXPECT_EQ(testing::open_via_command(driver, 3, config), 0);
+}
+
+}  // namespace
+}  // namespace chorus::rtp
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
