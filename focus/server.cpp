@@ -61,14 +61,35 @@ sip::StackConfig stack_config(const Options& options) {
   return config;
 }
 
-// The configured DTLS certificate, or one generated now (RFC 5763 §5:
-// self-signed; the browser trusts the a=fingerprint its SDP carried).
-std::unique_ptr<webrtc::DtlsCertificate> dtls_certificate_for(const Options& options) {
-  if (!options.dtls_certificate.empty()) {
-    return std::make_unique<webrtc::DtlsCertificate>(
-        webrtc::DtlsCertificate::load_pem(options.dtls_certificate, options.dtls_private_key));
-  }
-  return std::make_unique<webrtc::DtlsCertificate>(webrtc::DtlsCertificate::generate());
+// Without a configured certificate one is generated (RFC 5763 §5:
+// self-signed; the browser trusts the a=fingerprint its SDP carried), once
+// per process: Servers of one process (tests, the session fuzzer) share it
+// and its context, which cost milliseconds to make.
+struct GeneratedDtls {
+  std::shared_ptr<const webrtc::DtlsCertificate> certificate;
+  std::shared_ptr<const webrtc::DtlsContext> context;
+};
+
+const GeneratedDtls& generated_dtls() {
+  static const GeneratedDtls generated = [] {
+    auto certificate =
+        std::make_shared<const webrtc::DtlsCertificate>(webrtc::DtlsCertificate::generate());
+    auto context = std::make_shared<const webrtc::DtlsContext>(*certificate);
+    return GeneratedDtls{std::move(certificate), std::move(context)};
+  }();
+  return generated;
+}
+
+std::shared_ptr<const webrtc::DtlsCertificate> dtls_certificate_for(const Options& options) {
+  if (options.dtls_certificate.empty()) return generated_dtls().certificate;
+  return std::make_shared<const webrtc::DtlsCertificate>(
+      webrtc::DtlsCertificate::load_pem(options.dtls_certificate, options.dtls_private_key));
+}
+
+std::shared_ptr<const webrtc::DtlsContext> dtls_context_for(
+    const Options& options, const webrtc::DtlsCertificate& certificate) {
+  if (options.dtls_certificate.empty()) return generated_dtls().context;
+  return std::make_shared<const webrtc::DtlsContext>(certificate);
 }
 
 sdp::LocalCapabilities capabilities_for(const Options& options,
@@ -154,7 +175,7 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       own_timers_(timers != nullptr ? nullptr : std::make_unique<sip::AsioTimerService>(io)),
       stack_(io, stack_config(options_), timers != nullptr ? *timers : *own_timers_),
       dtls_certificate_(dtls_certificate_for(options_)),
-      dtls_context_(std::make_unique<webrtc::DtlsContext>(*dtls_certificate_)),
+      dtls_context_(dtls_context_for(options_, *dtls_certificate_)),
       engine_(engine ? std::move(engine) : make_engine(options_, *dtls_context_)),
       recorder_(std::make_unique<record::Writer>()),
       poll_timer_(io),
@@ -202,6 +223,10 @@ Server::~Server() {
 }
 
 void Server::start() {
+  // Browsers pin this in a=fingerprint; a generated one changes every start.
+  spdlog::info("DTLS certificate ({}): {}",
+               options_.dtls_certificate.empty() ? "generated" : options_.dtls_certificate,
+               capabilities_.dtls_fingerprint);
   sip::StackHandlers handlers;
   handlers.on_request = [this](const sip::ServerTransaction& tx) { on_request(tx); };
   handlers.on_ack = [this](const Message& ack, const sip::Endpoint&) { on_ack(ack); };

@@ -391,8 +391,8 @@ class Server final : public Control {
   std::unique_ptr<sip::TimerService> own_timers_;  // when none is injected
   sip::Stack stack_;
   // Before engine_: the shards' handshakes use the context, so it outlives them.
-  std::unique_ptr<webrtc::DtlsCertificate> dtls_certificate_;
-  std::unique_ptr<webrtc::DtlsContext> dtls_context_;
+  std::shared_ptr<const webrtc::DtlsCertificate> dtls_certificate_;
+  std::shared_ptr<const webrtc::DtlsContext> dtls_context_;
   std::unique_ptr<mixer::MediaEngine> engine_;
   std::unique_ptr<record::Writer> recorder_;
   uint64_t last_recording_ = 0;
