@@ -65,7 +65,10 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.tls_port != loaded.tls_port || running.tls_certificate != loaded.tls_certificate ||
       running.tls_private_key != loaded.tls_private_key ||
       running.media_address != loaded.media_address || running.rtp_first != loaded.rtp_first ||
-      running.rtp_last != loaded.rtp_last || running.media_shards != loaded.media_shards ||
+      running.media_public_address != loaded.media_public_address ||
+      running.dtls_certificate != loaded.dtls_certificate ||
+      running.dtls_private_key != loaded.dtls_private_key || running.rtp_last != loaded.rtp_last ||
+      running.media_shards != loaded.media_shards ||
       running.media_realtime_priority != loaded.media_realtime_priority ||
       running.media_pin_shards != loaded.media_pin_shards || running.media_io != loaded.media_io ||
       running.media_port_mode != loaded.media_port_mode ||

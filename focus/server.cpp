@@ -61,10 +61,44 @@ sip::StackConfig stack_config(const Options& options) {
   return config;
 }
 
-sdp::LocalCapabilities capabilities_for(const Options& options) {
+// Without a configured certificate one is generated (RFC 5763 §5:
+// self-signed; the browser trusts the a=fingerprint its SDP carried), once
+// per process: Servers of one process (tests, the session fuzzer) share it
+// and its context, which cost milliseconds to make.
+struct GeneratedDtls {
+  std::shared_ptr<const webrtc::DtlsCertificate> certificate;
+  std::shared_ptr<const webrtc::DtlsContext> context;
+};
+
+const GeneratedDtls& generated_dtls() {
+  static const GeneratedDtls generated = [] {
+    auto certificate =
+        std::make_shared<const webrtc::DtlsCertificate>(webrtc::DtlsCertificate::generate());
+    auto context = std::make_shared<const webrtc::DtlsContext>(*certificate);
+    return GeneratedDtls{std::move(certificate), std::move(context)};
+  }();
+  return generated;
+}
+
+std::shared_ptr<const webrtc::DtlsCertificate> dtls_certificate_for(const Options& options) {
+  if (options.dtls_certificate.empty()) return generated_dtls().certificate;
+  return std::make_shared<const webrtc::DtlsCertificate>(
+      webrtc::DtlsCertificate::load_pem(options.dtls_certificate, options.dtls_private_key));
+}
+
+std::shared_ptr<const webrtc::DtlsContext> dtls_context_for(
+    const Options& options, const webrtc::DtlsCertificate& certificate) {
+  if (options.dtls_certificate.empty()) return generated_dtls().context;
+  return std::make_shared<const webrtc::DtlsContext>(certificate);
+}
+
+sdp::LocalCapabilities capabilities_for(const Options& options,
+                                        const webrtc::Fingerprint* fingerprint = nullptr) {
   sdp::LocalCapabilities caps;
   caps.address = options.media_address.empty() ? options.sip_host : options.media_address;
   if (caps.address == "0.0.0.0" || caps.address == "::") caps.address = "127.0.0.1";
+  if (fingerprint != nullptr) caps.dtls_fingerprint = fingerprint->to_sdp();
+  caps.ice_public_address = options.media_public_address;
   // Our codec preference (RFC 3264 §6.1: the answer lists ours in order).
   std::vector<sdp::CodecSpec> codecs;
   for (const std::string& name : options.codecs) {
@@ -77,8 +111,12 @@ sdp::LocalCapabilities capabilities_for(const Options& options) {
   return caps;
 }
 
-mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps) {
+mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabilities& caps,
+                                  const webrtc::DtlsContext& dtls) {
   mixer::EngineConfig config;
+  // Browser members' DTLS handshakes (issue #18): the Server holds the
+  // context and declares it before the engine, so it outlives the worker.
+  config.dtls_context = &dtls;
   config.shards = options.media_shards;  // 0: one shard per core
   config.pin_shards = options.media_pin_shards;
   config.shard.realtime_priority = options.media_realtime_priority;
@@ -107,8 +145,9 @@ mixer::EngineConfig engine_config(const Options& options, const sdp::LocalCapabi
   return config;
 }
 
-std::unique_ptr<mixer::MediaEngine> make_engine(const Options& options) {
-  return std::make_unique<mixer::Engine>(engine_config(options, capabilities_for(options)));
+std::unique_ptr<mixer::MediaEngine> make_engine(const Options& options,
+                                                const webrtc::DtlsContext& dtls) {
+  return std::make_unique<mixer::Engine>(engine_config(options, capabilities_for(options), dtls));
 }
 
 bool supported_option(std::string_view option) {
@@ -137,11 +176,13 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       options_(std::move(options)),
       own_timers_(timers != nullptr ? nullptr : std::make_unique<sip::AsioTimerService>(io)),
       stack_(io, stack_config(options_), timers != nullptr ? *timers : *own_timers_),
-      engine_(engine ? std::move(engine) : make_engine(options_)),
+      dtls_certificate_(dtls_certificate_for(options_)),
+      dtls_context_(dtls_context_for(options_, *dtls_certificate_)),
+      engine_(engine ? std::move(engine) : make_engine(options_, *dtls_context_)),
       recorder_(std::make_unique<record::Writer>()),
       poll_timer_(io),
       trim_timer_(io),
-      capabilities_(capabilities_for(options_)),
+      capabilities_(capabilities_for(options_, &dtls_certificate_->fingerprint())),
       guard_(options_.limits) {
   load_accounts();
   make_event_service();
@@ -184,6 +225,10 @@ Server::~Server() {
 }
 
 void Server::start() {
+  // Browsers pin this in a=fingerprint; a generated one changes every start.
+  spdlog::info("DTLS certificate ({}): {}",
+               options_.dtls_certificate.empty() ? "generated" : options_.dtls_certificate,
+               capabilities_.dtls_fingerprint);
   sip::StackHandlers handlers;
   handlers.on_request = [this](const sip::ServerTransaction& tx) { on_request(tx); };
   handlers.on_ack = [this](const Message& ack, const sip::Endpoint&) { on_ack(ack); };

@@ -24,6 +24,7 @@
 #include "signaling/dialog/invite_session.hpp"
 #include "signaling/sdp/offer_answer.hpp"
 #include "signaling/stack.hpp"
+#include "webrtc/dtls_transport.hpp"
 
 namespace chorus::focus {
 
@@ -109,6 +110,10 @@ class Server final : public Control {
   sip::Stack& stack() { return stack_; }
   const sip::Stack& stack() const { return stack_; }
   mixer::MediaEngine& engine() { return *engine_; }
+  // The process's DTLS certificate (browser members; its fingerprint is in
+  // every UDP/TLS/RTP/SAVPF answer) and the context the handshakes share.
+  const webrtc::DtlsCertificate& dtls_certificate() const { return *dtls_certificate_; }
+  const webrtc::DtlsContext& dtls_context() const { return *dtls_context_; }
   size_t call_count() const { return rooms_.call_count(); }
   size_t dialog_count() const { return dialogs_.size(); }
   size_t room_count() const { return rooms_.room_count(); }
@@ -396,6 +401,9 @@ class Server final : public Control {
   Options options_;
   std::unique_ptr<sip::TimerService> own_timers_;  // when none is injected
   sip::Stack stack_;
+  // Before engine_: the shards' handshakes use the context, so it outlives them.
+  std::shared_ptr<const webrtc::DtlsCertificate> dtls_certificate_;
+  std::shared_ptr<const webrtc::DtlsContext> dtls_context_;
   std::unique_ptr<mixer::MediaEngine> engine_;
   std::unique_ptr<record::Writer> recorder_;
   uint64_t last_recording_ = 0;

@@ -52,7 +52,10 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
                                                             "min_se", "session_refresh"};
-constexpr std::array<std::string_view, 17> kMediaKeys = {"address",
+constexpr std::array<std::string_view, 20> kMediaKeys = {"address",
+                                                         "public_address",
+                                                         "dtls_certificate",
+                                                         "dtls_private_key",
                                                          "rtp_ports",
                                                          "shards",
                                                          "realtime_priority",
@@ -418,6 +421,20 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
   reader.read(media, "media.address", "address", options.media_address,
               "allowed: \"\" or an IPv4/IPv6 address",
               [](const std::string& address) { return address.empty() || is_ip_address(address); });
+  reader.read(media, "media.public_address", "public_address", options.media_public_address,
+              "allowed: \"\" or an IPv4/IPv6 address",
+              [](const std::string& address) { return address.empty() || is_ip_address(address); });
+  const auto file_or_empty = [](const std::string& path) { return path.empty() || readable(path); };
+  reader.read(media, "media.dtls_certificate", "dtls_certificate", options.dtls_certificate,
+              "allowed: \"\" (generated at start) or a readable PEM file", file_or_empty);
+  reader.read(media, "media.dtls_private_key", "dtls_private_key", options.dtls_private_key,
+              "allowed: \"\" (generated at start) or a readable PEM file", file_or_empty);
+  if (options.dtls_certificate.empty() != options.dtls_private_key.empty()) {
+    reader.fail(
+        media.get(options.dtls_certificate.empty() ? "dtls_private_key" : "dtls_certificate"),
+        options.dtls_certificate.empty() ? "media.dtls_private_key" : "media.dtls_certificate",
+        "media.dtls_certificate and media.dtls_private_key go together");
+  }
   if (const toml::node* node = media.get("rtp_ports")) {
     const auto* text = node->as_string();
     if (text == nullptr || !parse_port_range(text->get(), options.rtp_first, options.rtp_last)) {

@@ -170,6 +170,14 @@ struct Options {
   std::string media_address;
   uint16_t rtp_first = 40000;
   uint16_t rtp_last = 40999;
+  // Browser members (issue #18). The DTLS certificate and key (PEM, both or
+  // neither); none: a self-signed ECDSA P-256 one is generated at start (its
+  // fingerprint changes with every start; browsers take it from the SDP).
+  std::string dtls_certificate;
+  std::string dtls_private_key;
+  // An address browsers reach us at through a 1:1 NAT, answered as a second
+  // ICE host candidate after media_address; empty: none.
+  std::string media_public_address;
   // Test hook for CANCEL scenarios, off unless configured: INVITEs to rooms
   // whose name starts with this prefix ring (180) for ring_delay before being
   // answered. Empty (the default): no room rings, every INVITE is answered

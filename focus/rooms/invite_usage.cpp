@@ -160,6 +160,22 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
 void Server::apply_reoffer(Call& call, const sdp::Negotiated& result) {
   set_remote(call, result);
   update_srtp(call, result);
+  if (result.webrtc && (result.webrtc->ice_restart || result.webrtc->fingerprint_changed)) {
+    // RFC 8839 §4.4.1.1.1 / RFC 5763 §5: new ICE credentials or a new
+    // certificate. The answer already carries ours; the stream restarts
+    // ICE (a new check latches) or DTLS (SRTP off until the new keys).
+    LogContext context(call.id().call_id, call.room());
+    spdlog::info("member {}: browser re-offer with {}", call.member(),
+                 result.webrtc->ice_restart ? "an ICE restart" : "a new DTLS fingerprint");
+    if (call.media.participant != 0) {
+      mixer::Command restart;
+      restart.kind = mixer::Command::Kind::kSetWebRtc;
+      restart.conference = call.media.conference;
+      restart.participant = call.media.participant;
+      restart.stream.webrtc = webrtc_config(result);
+      if (!engine_->submit(std::move(restart))) ++media_commands_failed_;
+    }
+  }
   // RFC 3264 §8.4: sendonly/inactive holds (no RTP to the member), sendrecv
   // resumes; a hold of the focus's own stays.
   call.media.peer_hold = hold_mode(result);

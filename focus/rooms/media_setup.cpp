@@ -42,6 +42,18 @@ std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated) {
   return keys;
 }
 
+std::optional<rtp::WebRtcConfig> webrtc_config(const sdp::Negotiated& negotiated) {
+  if (!negotiated.webrtc) return std::nullopt;
+  const sdp::NegotiatedWebRtc& w = *negotiated.webrtc;
+  rtp::WebRtcConfig config;
+  // The SDP layer refused credentials longer than IceCredential holds.
+  config.local_ufrag.assign(w.local_ufrag);
+  config.local_pwd.assign(w.local_pwd);
+  config.remote_ufrag.assign(w.remote_ufrag);
+  config.remote_fingerprint = w.remote_fingerprint;
+  return config;
+}
+
 // A reason phrase must be one line of text (RFC 3261 §25.1 Reason-Phrase).
 std::string reason_text(std::string_view prefix, std::string_view detail) {
   std::string out(prefix);
@@ -112,6 +124,7 @@ std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
     const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
     command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
   }
+  command.stream.webrtc = webrtc_config(negotiated);
   if (negotiated.srtp) {
     const auto keys = srtp_keys(negotiated);
     if (!keys) return std::nullopt;
@@ -129,6 +142,20 @@ void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bo
   sdp::Media& media = session.media[media_index];
   media.port = port;
   for (sdp::Attribute& attribute : media.attributes) {
+    if (attribute.name == "candidate" && attribute.value) {
+      // RFC 8839 §5.1: <foundation> <component> <transport> <priority>
+      // <address> <port> typ host: the port is the sixth field.
+      std::string& text = *attribute.value;
+      size_t start = 0;
+      for (int field = 0; field < 5 && start != std::string::npos; ++field) {
+        start = text.find(' ', start);
+        if (start != std::string::npos) ++start;
+      }
+      if (start == std::string::npos) continue;
+      const size_t end = std::min(text.find(' ', start), text.size());
+      text.replace(start, end - start, std::to_string(port));
+      continue;
+    }
     if (attribute.name != "rtcp" || !attribute.value) continue;
     const std::string rest =
         attribute.value->substr(std::min(attribute.value->find(' '), attribute.value->size()));

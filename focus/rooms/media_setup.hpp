@@ -29,7 +29,11 @@ std::optional<mixer::Command> add_command(const sdp::Negotiated& negotiated,
 // The SDES keys (RFC 4568) of a negotiated stream for the shard: sizes 0
 // when the stream is plain RTP; nullopt when a key cannot be carried.
 std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated);
-// Writes the bound port into the audio m= line (and a=rtcp) of what we send.
+// A browser member's ICE-lite credentials and DTLS peer fingerprint for the
+// stream; nullopt for a plain SIP member.
+std::optional<rtp::WebRtcConfig> webrtc_config(const sdp::Negotiated& negotiated);
+// Writes the bound port into the audio m= line (and a=rtcp, a=candidate) of
+// what we send.
 void set_local_port(sdp::Session& session, size_t media_index, uint16_t port, bool rtcp_mux);
 
 }  // namespace chorus::focus

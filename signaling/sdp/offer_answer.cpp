@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <bitset>
 #include <cassert>
 
@@ -13,6 +14,28 @@ namespace chorus::sdp {
 namespace {
 
 constexpr std::string_view kTelephoneEvent = "telephone-event";
+
+// Our ICE credentials (RFC 8445 §5.3: ufrag at least 24 bits of randomness,
+// pwd at least 128). 8 ice-chars (48 bits) keep ufrags of concurrent
+// members apart; 24 ice-chars are 144 bits.
+constexpr std::size_t kLocalUfragSize = 8;
+constexpr std::size_t kLocalPwdSize = 24;
+
+// RFC 8445 §5.1.2.1: priority = 2^24 * type preference + 2^8 * local
+// preference + (256 - component id); host candidates have type preference
+// 126, and we have one component (RTP and RTCP muxed).
+std::uint32_t host_priority(std::uint32_t local_preference) {
+  return (std::uint32_t{126} << 24) | (local_preference << 8) | (256 - 1);
+}
+
+std::string host_candidate(std::string_view foundation, std::uint32_t local_preference,
+                           std::string_view address, std::uint16_t port) {
+  std::string out(foundation);
+  out += " 1 udp " + std::to_string(host_priority(local_preference)) + ' ';
+  out += address;
+  out += ' ' + std::to_string(port) + " typ host";
+  return out;
+}
 
 bool is_ipv6(std::string_view address) {
   return address.find(':') != std::string_view::npos;
@@ -35,12 +58,15 @@ Attribute attr(std::string name, std::optional<std::string> value = std::nullopt
 }
 
 // Media section refused per RFC 3264 §6: port 0, same proto and formats.
+// Its a=mid stays (RFC 8829 §5.3.1: a rejected section keeps its mid, so a
+// browser can match the answer's sections to its transceivers).
 Media rejected_copy(const Media& offered) {
   Media m;
   m.media = offered.media;
   m.port = 0;
   m.proto = offered.proto;
   m.formats = offered.formats;
+  if (const Attribute* mid = offered.find_attribute("mid")) m.attributes.push_back(*mid);
   return m;
 }
 
@@ -171,6 +197,16 @@ void OfferAnswer::stamp_origin(Session& session) {
   session.origin.session_version = version_;
 }
 
+std::optional<std::string> OfferAnswer::ice_chars(std::size_t size) {
+  static constexpr char kIceChars[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<std::uint8_t> bytes(size);
+  if (!random_(bytes)) return std::nullopt;
+  std::string out;
+  for (std::uint8_t b : bytes) out += kIceChars[b & 63];  // 64 symbols: uniform
+  return out;
+}
+
 std::optional<std::vector<std::uint8_t>> OfferAnswer::local_key(const LocalMedia& media,
                                                                 CryptoSuite suite) {
   for (const auto& given : media.srtp_keys) {
@@ -229,9 +265,30 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
       reject("unsupported transport " + a.proto_text);
       continue;
     }
+    // A browser (RFC 8829 §5.2): ICE, DTLS-SRTP with us as the DTLS server,
+    // RTP and RTCP on one port.
+    std::optional<WebRtcTransport> dtls;
     if (is_dtls(a.proto)) {
-      reject("DTLS-SRTP not supported (SDES only)");
-      continue;
+      if (caps_.dtls_fingerprint.empty()) {
+        reject("DTLS-SRTP not configured");
+        continue;
+      }
+      auto transport = parse_webrtc_transport(offer, i);
+      if (!transport) {
+        reject(transport.error().message);
+        continue;
+      }
+      if (transport->setup == Setup::kPassive || transport->setup == Setup::kHoldConn) {
+        // RFC 5763 §5: we answer passive only; the peer must open DTLS.
+        reject("a=setup:" + std::string(setup_name(transport->setup)) +
+               " offered: we cannot be the DTLS client");
+        continue;
+      }
+      if (!transport->rtcp_mux) {
+        reject("a=rtcp-mux required for " + a.proto_text);
+        continue;
+      }
+      dtls = std::move(transport).value();
     }
     if (!usable_connection(a)) {
       reject("no usable c= line (IN IP4 or IN IP6)");
@@ -241,7 +298,7 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
       reject("SRTP offered but disabled");
       continue;
     }
-    if (!is_savp(a.proto) && caps_.srtp == SrtpPolicy::kRequired) {
+    if (!is_savp(a.proto) && !dtls && caps_.srtp == SrtpPolicy::kRequired) {
       reject("plain RTP offered but SRTP required");
       continue;
     }
@@ -284,7 +341,8 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
     // SDES (RFC 4568 §7.1.2): one offered line we accept, answered with our key.
     std::optional<NegotiatedSrtp> srtp;
     std::optional<Crypto> crypto_answer;
-    const bool try_srtp = caps_.srtp != SrtpPolicy::kOff && !a.cryptos.empty();
+    // No a=crypto with DTLS-SRTP: its keys come from the handshake.
+    const bool try_srtp = !dtls && caps_.srtp != SrtpPolicy::kOff && !a.cryptos.empty();
     if (try_srtp) {
       for (CryptoSuite suite : caps_.crypto_suites) {
         for (const auto& c : a.cryptos) {
@@ -319,8 +377,40 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
     n.codec.clock_rate = chosen->clock_rate;
     n.codec.channels = chosen->channels;
     if (const Fmtp* f = a.fmtp(chosen->payload_type)) n.codec.fmtp = f->params;
-    n.rtcp_mux = caps_.rtcp_mux && a.rtcp_mux;
+    n.rtcp_mux = dtls || (caps_.rtcp_mux && a.rtcp_mux);
     fill_remote_transport(a, n);
+    if (dtls) {
+      // RFC 8839 §4.2.1: c= and the port are only ICE's default candidate
+      // (a browser writes 0.0.0.0:9, which is no hold); we send nowhere
+      // until a connectivity check proved the path (RFC 7675).
+      n.remote_address.clear();
+      n.remote_rtp_port = 0;
+      n.remote_rtcp_address.clear();
+      n.remote_rtcp_port = 0;
+      n.remote_direction = a.direction;
+      n.remote_hold = !receives(n.remote_direction);
+      NegotiatedWebRtc w;
+      w.remote_ufrag = dtls->ice_ufrag;
+      w.remote_pwd = dtls->ice_pwd;
+      w.remote_fingerprint = dtls->fingerprint;
+      w.remote_setup = dtls->setup;
+      w.mid = dtls->mid.value_or("");
+      if (webrtc_ && webrtc_->remote_ufrag == w.remote_ufrag &&
+          webrtc_->remote_pwd == w.remote_pwd) {
+        // Same credentials: no ICE restart, ours stay (RFC 8839 §4.4.1.1.2).
+        w.local_ufrag = webrtc_->local_ufrag;
+        w.local_pwd = webrtc_->local_pwd;
+      } else {
+        auto ufrag = ice_chars(kLocalUfragSize);
+        auto pwd = ice_chars(kLocalPwdSize);
+        if (!ufrag || !pwd) return Error{"no random bytes for ICE credentials"};
+        w.local_ufrag = std::move(*ufrag);
+        w.local_pwd = std::move(*pwd);
+        w.ice_restart = webrtc_.has_value();
+      }
+      w.fingerprint_changed = webrtc_ && webrtc_->remote_fingerprint != w.remote_fingerprint;
+      n.webrtc = std::move(w);
+    }
     // RFC 3264 §6.1: sendonly -> recvonly, recvonly -> sendonly, inactive -> inactive.
     n.local_direction = restrict_to(wanted, mirror(n.remote_direction));
     n.srtp = std::move(srtp);
@@ -368,6 +458,24 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
       m.attributes.push_back(attr("rtcp", std::to_string(rtcp_port_of(media))));
     }
     if (crypto_answer) m.attributes.push_back(attr("crypto", format_crypto(*crypto_answer)));
+    if (n.webrtc) {
+      const NegotiatedWebRtc& w = *n.webrtc;
+      // RFC 5506 §5: reduced-size RTCP only when offered.
+      if (dtls->rtcp_rsize) m.attributes.push_back(attr("rtcp-rsize"));
+      if (dtls->mid) m.attributes.push_back(attr("mid", *dtls->mid));
+      m.attributes.push_back(attr("ice-ufrag", w.local_ufrag));
+      m.attributes.push_back(attr("ice-pwd", w.local_pwd));
+      m.attributes.push_back(attr("fingerprint", caps_.dtls_fingerprint));
+      m.attributes.push_back(attr("setup", "passive"));  // RFC 5763 §5
+      // ICE-lite (RFC 8445 §2.5): host candidates only, all of them now.
+      m.attributes.push_back(
+          attr("candidate", host_candidate("1", 65535, caps_.address, media.rtp_port)));
+      if (!caps_.ice_public_address.empty() && caps_.ice_public_address != caps_.address) {
+        m.attributes.push_back(attr(
+            "candidate", host_candidate("2", 65534, caps_.ice_public_address, media.rtp_port)));
+      }
+      m.attributes.push_back(attr("end-of-candidates"));  // RFC 8840 §4.1
+    }
     if (caps_.audio_level) {
       if (const ExtMap* ext = a.extmap(kAudioLevelUri); ext && ext->id <= 14) {
         // RFC 8285 §6: the answer reuses the offered id.
@@ -378,6 +486,21 @@ Result<OfferAnswerOutput> OfferAnswer::answer(const Session& offer, const LocalM
     }
     out.session.media.push_back(std::move(m));
   }
+
+  if (n.accepted && n.webrtc) {
+    // RFC 8445 §5.1.1: a lite agent says so at session level.
+    out.session.attributes.push_back(attr("ice-lite"));
+    // RFC 8843 §7.3: the answer's BUNDLE group holds the accepted sections
+    // only: the audio one.
+    const std::string& mid = n.webrtc->mid;
+    for (const auto& group : bundle_groups(offer)) {
+      if (!mid.empty() && std::find(group.begin(), group.end(), mid) != group.end()) {
+        out.session.attributes.push_back(attr("group", "BUNDLE " + mid));
+        break;
+      }
+    }
+  }
+  webrtc_ = n.accepted ? n.webrtc : std::optional<NegotiatedWebRtc>{};
 
   stamp_origin(out.session);
   out.sdp = out.session.serialize();

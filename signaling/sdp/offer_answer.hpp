@@ -23,6 +23,7 @@
 #include "signaling/sdp/sdp_attributes.hpp"
 #include "signaling/sdp/sdp_result.hpp"
 #include "signaling/sdp/sdp_session.hpp"
+#include "signaling/sdp/sdp_webrtc.hpp"
 
 namespace chorus::sdp {
 
@@ -68,6 +69,12 @@ struct LocalCapabilities {
   bool rtcp_mux = true;
   bool audio_level = true;  // RFC 6464 ssrc-audio-level header extension
   int audio_level_ext_id = 1;
+  // Browser members (UDP/TLS/RTP/SAVPF, issue #18): our DTLS certificate's
+  // a=fingerprint value ("sha-256 AB:..."); empty: such offers are refused.
+  std::string dtls_fingerprint;
+  // An announced public address (1:1 NAT), answered as a second host
+  // candidate after the one on `address`; empty: none.
+  std::string ice_public_address;
   std::string session_name = "Chorus";
   std::string origin_user = "chorus";
 };
@@ -107,6 +114,25 @@ struct NegotiatedSrtp {
   std::vector<std::uint8_t> local_key_salt;   // protects what we send
 };
 
+// A browser member's ICE-lite and DTLS-SRTP parameters (RFC 8839, RFC 5763).
+// We are always the DTLS server (a=setup:passive); the peer's role is
+// actpass or active.
+struct NegotiatedWebRtc {
+  std::string remote_ufrag;
+  std::string remote_pwd;
+  Sha256 remote_fingerprint{};
+  Setup remote_setup = Setup::kActPass;
+  std::string mid;  // the audio m= line's a=mid ("" when the offer had none)
+  std::string local_ufrag;
+  std::string local_pwd;
+  // Compared with the previous answer of this OfferAnswer: new ICE
+  // credentials of the peer (RFC 8839 §4.4.1.1.1) give us new ones too and
+  // the media side restarts ICE; a new fingerprint restarts DTLS
+  // (RFC 5763 §5). Both false on the first answer.
+  bool ice_restart = false;
+  bool fingerprint_changed = false;
+};
+
 struct Negotiated {
   bool accepted = false;
   std::string reason;  // why not, when !accepted
@@ -125,6 +151,9 @@ struct Negotiated {
   Direction remote_direction = Direction::kSendRecv;  // what the peer does
   bool remote_hold = false;  // peer does not want our media (sendonly/inactive/c=0.0.0.0)
   std::optional<NegotiatedSrtp> srtp;
+  // Set for UDP/TLS/RTP/SAVP(F): keys come from DTLS, remote_address stays
+  // empty (the media side learns it from the peer's ICE checks), rtcp_mux.
+  std::optional<NegotiatedWebRtc> webrtc;
   std::optional<int> audio_level_ext_id;
   std::uint32_t local_ptime = 20;
   std::optional<std::uint32_t> remote_ptime;
@@ -179,6 +208,8 @@ class OfferAnswer {
   void stamp_origin(Session& session);
   // The caller's key for `suite` if it gave a well-sized one, else a fresh one.
   std::optional<std::vector<std::uint8_t>> local_key(const LocalMedia& media, CryptoSuite suite);
+  // `size` random ice-chars (6 bits each); nullopt without random bytes.
+  std::optional<std::string> ice_chars(std::size_t size);
 
   LocalCapabilities caps_;
   RandomSource random_;
@@ -186,6 +217,9 @@ class OfferAnswer {
   std::uint64_t version_ = 0;
   std::string last_body_;  // last SDP sent, with version zeroed
   std::optional<PendingOffer> pending_;
+  // The last accepted browser transport: a re-offer with the same ICE
+  // credentials keeps our ufrag/pwd.
+  std::optional<NegotiatedWebRtc> webrtc_;
 };
 
 }  // namespace chorus::sdp

@@ -499,6 +499,30 @@ TEST(Config, WebListenerNeedsACertificateOffLoopback) {
             std::string::npos);
 }
 
+TEST(Config, BrowserMediaCertificatePairAndPublicAddress) {
+  TempFile cert("a certificate");
+  TempFile key("a key");
+  TempFile both("[media]\npublic_address = \"198.51.100.7\"\ndtls_certificate = \"" + cert.path() +
+                "\"\ndtls_private_key = \"" + key.path() + "\"\n");
+  const auto result = run({"--config", both.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.media_public_address, "198.51.100.7");
+  EXPECT_EQ(o.dtls_certificate, cert.path());
+  EXPECT_EQ(o.dtls_private_key, key.path());
+
+  TempFile only_cert("[media]\ndtls_certificate = \"" + cert.path() + "\"\n");
+  EXPECT_NE(error_of(run({"--config", only_cert.path().c_str()}))
+                .find("media.dtls_certificate and media.dtls_private_key go together"),
+            std::string::npos);
+  EXPECT_NE(error_of(apply("[media]\ndtls_private_key = \"/nonexistent/key.pem\"\n"))
+                .find("media.dtls_private_key"),
+            std::string::npos);
+  EXPECT_NE(error_of(apply("[media]\npublic_address = \"nat.example.com\"\n"))
+                .find("media.public_address"),
+            std::string::npos);
+}
+
 TEST(Config, OversizedFileIsRefused) {
   TempFile big(std::string(2 << 20, '#'));
   EXPECT_NE(error_of(load_config_file(big.path(), Options{})).find("larger than 1 MiB"),

@@ -32,6 +32,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
     bool has_remote = false;
     uint16_t remote_port = 0;
     bool has_srtp = false;
+    std::optional<rtp::WebRtcConfig> webrtc;
     std::string music_file;
   };
 
@@ -67,6 +68,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
     s.has_remote = command.has_remote;
     s.remote_port = command.remote_rtp.port();
     s.has_srtp = command.has_srtp;
+    s.webrtc = command.stream.webrtc;
     s.music_file = command.music_file;
     submitted.push_back(s);
     pending_.emplace(id, s);

@@ -28,6 +28,11 @@ LocalCapabilities capabilities(SrtpPolicy policy) {
   LocalCapabilities c;
   c.address = "192.0.2.1";
   c.srtp = policy;
+  // Browser offers take the DTLS-SRTP path (issue #18).
+  c.dtls_fingerprint =
+      "sha-256 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
+      "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF";
+  c.ice_public_address = "198.51.100.1";
   return c;
 }
 

@@ -324,10 +324,11 @@ TEST_P(OfferAnswerRefuses, WithPortZeroAndAReason) {
 INSTANTIATE_TEST_SUITE_P(
     Rfc3264, OfferAnswerRefuses,
     ::testing::Values(
-        Refusal{"dtls", SrtpPolicy::kOffer,
+        // Browser offers with a certificate: webrtc_offer_answer_test.cpp.
+        Refusal{"dtls without a certificate", SrtpPolicy::kOffer,
                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
                 "a=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\n",
-                "DTLS-SRTP not supported"},
+                "DTLS-SRTP not configured"},
         Refusal{"savp when off", SrtpPolicy::kOff,
                 "m=audio 30000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + kKey80 +
                     "\r\n",
