@@ -1,6 +1,5 @@
-// The web phone page with audio (issue #18's evidence), DISABLED in CTest
-// until browser media (ICE-lite, DTLS-SRTP, the UDP/TLS/RTP/SAVPF answer)
-// is merged; tests/web/CMakeLists.txt says so.
+// The web phone page with audio (issue #18's evidence): browser media end
+// to end (ICE-lite, DTLS-SRTP, the UDP/TLS/RTP/SAVPF answer).
 //
 // Chromium's fake microphone plays a 1000 Hz tone; two chorus-load members
 // send 350 and 500 Hz. Asserted:
@@ -67,7 +66,7 @@ try {
     undefined, 20000);
   const joined = await page.evaluate(() => window.chorusTest.state());
   assert.equal(joined.phase, "in-call",
-    `the call failed: ${joined.callStatus} ${joined.callReason} ${joined.error} (browser media merged?)`);
+    `the call failed: ${joined.callStatus} ${joined.callReason} ${joined.error}`);
 
   step("the browser hears both SIP tones and not its own");
   await sleep(4000);
