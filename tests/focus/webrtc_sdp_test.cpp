@@ -190,6 +190,18 @@ TEST_F(WebRtcSdp, OfferWithSetupPassiveIs488WithTheReason) {
   EXPECT_EQ(fake_->count(Kind::kAddParticipant), 0u);
 }
 
+TEST_F(WebRtcSdp, OnASharedMediaPortABrowserIs488AndNoMemberIsAdded) {
+  start([](Options& o) { o.media_port_mode = "shared"; });
+  Caller browser(440, "browser");
+  const std::optional<Message> refused = invite_with(browser, chromium_offer(), "webrtc");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status(), 488);
+  EXPECT_EQ(fake_->count(Kind::kAddParticipant), 0u);
+  // A SIP phone still gets in.
+  Caller phone(700, "phone");
+  EXPECT_EQ(invite(phone, "sendrecv", "webrtc"), 200);
+}
+
 }  // namespace
 }  // namespace chorus::focus::e2e
 
