@@ -355,6 +355,27 @@ TEST_F(FocusCore, AnRtpTimeoutEndsTheCallWithBye) {
   expect_baseline();
 }
 
+// Issue #18: a browser member whose consent expired or whose DTLS
+// handshake failed or closed is ended like an RTP timeout: BYE, nothing left.
+TEST_F(FocusCore, ABrowserMemberWhoseMediaEndedGetsABye) {
+  start();
+  for (const rtp::MediaEndReason reason :
+       {rtp::MediaEndReason::kConsentExpired, rtp::MediaEndReason::kDtlsFailed,
+        rtp::MediaEndReason::kDtlsClosed}) {
+    SCOPED_TRACE(rtp::media_end_reason_name(reason));
+    client_requests_.clear();
+    Caller browser(440, "browser");
+    ASSERT_EQ(invite(browser, "sendrecv", "web"), 200);
+    const mixer::ParticipantId p = fake_->last(Kind::kAddParticipant)->participant;
+    fake_->notify(mixer::Event::Kind::kMediaEnded, p, static_cast<uint64_t>(reason));
+    settle();
+    const bool bye_sent = std::any_of(client_requests_.begin(), client_requests_.end(),
+                                      [](const Message& m) { return m.method() == Method::kBye; });
+    EXPECT_TRUE(bye_sent);
+    expect_baseline();
+  }
+}
+
 TEST_F(FocusCore, RoomQueriesOnlyLookAtTheRoom) {
   start();
   std::vector<std::unique_ptr<Caller>> callers;
