@@ -18,10 +18,17 @@
 #include <vector>
 
 #include "mixer/engine.hpp"
+#include "rtp/alloc_counter.hpp"
 #include "rtp/dtmf.hpp"
 #include "rtp/packet.hpp"
 #include "tests/mixer/codec_test_util.hpp"
 #include "tests/mixer/engine_test_support.hpp"
+
+// GCC 12 at -O2 (the TSan build) inlines the counting operator new into
+// Boost's exception cloning and flags its free() as mismatched; the pair is
+// malloc/free on both sides by construction (rtp/alloc_counter.hpp).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+CHORUS_DEFINE_COUNTING_NEW();
 
 namespace chorus::mixer {
 namespace {
@@ -334,8 +341,13 @@ TEST(MediaCommands, BurstOfAddsDoesNotDisturbARunningConference) {
   // burst: 100 new conferences of 5, submitted as fast as this thread can
   // build them, then polled until every add completed.
   std::atomic<bool> burst_over{false};
+  std::atomic<uint64_t> talker_allocations{0};
+  const uint64_t total_before = rtp::alloc::total();
+  const uint64_t mine_before = rtp::alloc::count();
   std::thread talkers([&] {
+    const uint64_t start = rtp::alloc::count();
     for (int t = 0; t < 1500 && !burst_over.load(); ++t) room.frame(true);
+    talker_allocations = rtp::alloc::count() - start;
   });
   for (size_t n = 0; n < kBurst; ++n) {
     const auto id = engine.submit(pcmu_add(1000 + n / 5, n));
@@ -353,6 +365,8 @@ TEST(MediaCommands, BurstOfAddsDoesNotDisturbARunningConference) {
   std::this_thread::sleep_for(200ms);  // a little audio after the last add
   burst_over = true;
   talkers.join();
+  const uint64_t other_allocations =
+      rtp::alloc::total() - total_before - (rtp::alloc::count() - mine_before) - talker_allocations;
   ASSERT_TRUE(all_done);
   ASSERT_EQ(adds.size(), kBurst);
   const ShardStatus after = engine.shard_status(0);
@@ -365,17 +379,22 @@ TEST(MediaCommands, BurstOfAddsDoesNotDisturbARunningConference) {
   EXPECT_GE(after.ticks - before.ticks, kBurst / config.mixer.adds_per_tick - 1);
   // Everyone in the tone conference heard everyone else all along.
   room.expect_everyone_hears_everyone();
-  // No deadline missed while the burst was applied. Adopting a prepared
-  // member is a few pointer moves and one epoll_ctl; a shared 2-core machine
-  // under ASan may still lose a tick to the scheduler now and then, so up to
-  // two are tolerated (a tick that builds members, as before, missed dozens).
-  EXPECT_LE(after.deadline_misses - before.deadline_misses, 2u)
-      << "ticks " << after.ticks - before.ticks << ", max tick " << after.tick_duration_max_us
-      << " us";
-  std::printf("burst: %zu adds over %llu ticks, %llu deadline misses, max tick %llu us\n", kBurst,
-              static_cast<unsigned long long>(after.ticks - before.ticks),
-              static_cast<unsigned long long>(after.deadline_misses - before.deadline_misses),
-              static_cast<unsigned long long>(after.tick_duration_max_us));
+  // The shard thread only adopted what the submitting thread had built
+  // (sockets, jitter buffer, decoder, encoder slot): per add it allocates
+  // the room's and the member's bookkeeping (about 8 operator new calls, a
+  // room's first member a few more), not the member itself (building one on
+  // the tick, as before, adds the ~18 calls the submitting thread makes per
+  // member, plus the codecs' malloc). Counted,
+  // not timed: the deadline misses printed below depend on the scheduler of a
+  // shared machine, and the tick's cost is measured in bench/.
+  EXPECT_LE(other_allocations, kBurst * 12) << "the shard thread builds members again?";
+  std::printf(
+      "burst: %zu adds over %llu ticks, %llu shard allocations, %llu deadline misses, "
+      "max tick %llu us\n",
+      kBurst, static_cast<unsigned long long>(after.ticks - before.ticks),
+      static_cast<unsigned long long>(other_allocations),
+      static_cast<unsigned long long>(after.deadline_misses - before.deadline_misses),
+      static_cast<unsigned long long>(after.tick_duration_max_us));
 
   std::vector<CommandId> removes;
   for (ConferenceId c = 1000; c < 1000 + kBurst / 5; ++c) {
