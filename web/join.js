@@ -501,6 +501,20 @@
       goertzel,
       roster: rosterEntries,
       state: () => ({...state, hasRemoteAudio: Boolean(remoteStream)}),
+      // The call's RTCPeerConnection as the browser sees it: the offer it
+      // sent, the answer it accepted, and where ICE and DTLS stand.
+      peer: () => {
+        const pc = session && session.connection;
+        if (!pc) return null;
+        return {
+          signalingState: pc.signalingState,
+          iceConnectionState: pc.iceConnectionState,
+          connectionState: pc.connectionState,
+          offer: pc.localDescription ? pc.localDescription.sdp : '',
+          answerType: pc.remoteDescription ? pc.remoteDescription.type : '',
+          answer: pc.remoteDescription ? pc.remoteDescription.sdp : '',
+        };
+      },
     };
   }
 

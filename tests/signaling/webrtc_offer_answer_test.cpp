@@ -19,6 +19,8 @@ namespace {
 const std::string kDir = CHORUS_SOURCE_DIR "/tests/signaling/testdata/webrtc/";
 const std::string kChromium = "chromium-156.0.8078.114.sdp";
 const std::string kFirefox = "firefox-esr-153.8.0esr.sdp";
+// The web page's own offer (audio only), saved by the web_join_page test.
+const std::string kChromiumPage = "chromium-156.0.8078.114-page.sdp";
 // Our certificate's fingerprint, as the focus passes it in.
 const std::string kOurFingerprint =
     "sha-256 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
@@ -132,7 +134,9 @@ TEST_P(BrowserOffer, IsAnsweredWithIceLiteDtlsPassiveAndAudioOnly) {
   EXPECT_EQ(session_attributes, (std::vector<std::string>{"ice-lite", "group"}));
   ASSERT_NE(s.find_attribute("group"), nullptr);
   EXPECT_EQ(s.find_attribute("group")->value.value_or(""), "BUNDLE 0");
-  ASSERT_EQ(s.media.size(), 3u);
+  // One answered m-line per offered one (RFC 3264 §6).
+  const Session& o = offer.value();
+  ASSERT_EQ(s.media.size(), o.media.size());
 
   const Media& audio = s.media[0];
   EXPECT_EQ(audio.port, kPort);
@@ -154,10 +158,10 @@ TEST_P(BrowserOffer, IsAnsweredWithIceLiteDtlsPassiveAndAudioOnly) {
   EXPECT_EQ(value(audio, "extmap"), "1 urn:ietf:params:rtp-hdrext:ssrc-audio-level");
   EXPECT_EQ(out.sdp.find("a=crypto"), std::string::npos);
 
-  // Video and the data channel: refused with port 0, proto and formats
-  // echoed (RFC 3264 §6), mids kept.
-  const Session& o = offer.value();
-  for (size_t i = 1; i < 3; ++i) {
+  // Video and the data channel (the capture page offers both, the join
+  // page neither): refused with port 0, proto and formats echoed (RFC 3264
+  // §6), mids kept.
+  for (size_t i = 1; i < o.media.size(); ++i) {
     SCOPED_TRACE(o.media[i].media);
     EXPECT_EQ(s.media[i].media, o.media[i].media);
     EXPECT_EQ(s.media[i].port, 0);
@@ -177,6 +181,12 @@ INSTANTIATE_TEST_SUITE_P(
                 {"rtpmap", "fmtp", "rtpmap", "fmtp", "ptime", "sendrecv", "rtcp-mux", "rtcp-rsize",
                  "mid", "ice-ufrag", "ice-pwd", "fingerprint", "setup", "candidate", "candidate",
                  "end-of-candidates", "extmap"}},
+        // The join page's call: audio only; the same answered audio line.
+        Browser{kChromiumPage,
+                {"111", "110"},
+                {"rtpmap", "fmtp", "rtpmap", "fmtp", "ptime", "sendrecv", "rtcp-mux", "rtcp-rsize",
+                 "mid", "ice-ufrag", "ice-pwd", "fingerprint", "setup", "candidate", "candidate",
+                 "end-of-candidates", "extmap"}},
         // Firefox: telephone-event at 8000 only (no match for Opus at 48000,
         // RFC 4733 §2.1), no rtcp-rsize on audio, fingerprint at session level.
         Browser{kFirefox,
@@ -184,6 +194,7 @@ INSTANTIATE_TEST_SUITE_P(
                 {"rtpmap", "fmtp", "ptime", "sendrecv", "rtcp-mux", "mid", "ice-ufrag", "ice-pwd",
                  "fingerprint", "setup", "candidate", "candidate", "end-of-candidates", "extmap"}}),
     [](const ::testing::TestParamInfo<Browser>& info) {
+      if (info.param.file == kChromiumPage) return std::string("ChromiumJoinPage");
       return info.param.file.starts_with("chromium") ? std::string("Chromium")
                                                      : std::string("FirefoxEsr");
     });

@@ -1,16 +1,18 @@
 // The web phone page in headless Chromium against a real chorus (issue #18),
-// signalling only: the page at https://127.0.0.1:<web>/join/<room> loads
-// JsSIP under its Content-Security-Policy, connects over WSS, SUBSCRIBEs to
-// the room's conference package and renders the roster from the full
-// NOTIFY (a chorus-load member, talking), then from partial NOTIFYs as a
-// second member comes and goes; Join sends an INVITE with a
-// UDP/TLS/RTP/SAVPF offer, the call is answered, and the page counts itself
-// in the roster. The listener serves nothing
-// else (no admin API, no traversal).
+// and the browser's side of the offer-answer: the page at
+// https://127.0.0.1:<web>/join/<room> loads JsSIP under its
+// Content-Security-Policy, connects over WSS, SUBSCRIBEs to the room's
+// conference package and renders the roster from the full NOTIFY (a
+// chorus-load member, talking), then from partial NOTIFYs as a second member
+// comes and goes; Join sends an INVITE with a UDP/TLS/RTP/SAVPF offer, the
+// call is answered, Chromium accepts the answer (ICE and DTLS connect), its
+// live offer is saved, and the page counts itself in the roster. The
+// listener serves nothing else (no admin API, no traversal).
 //
 //   node join_page_browser_test.mjs <node dir> <chorus> <chorus-load> <assets dir>
 
 import assert from "node:assert/strict";
+import { readdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { cleanup, launchBrowser, sleep, startChorus, startLoad, step, waitFor, watchPage }
   from "./web_test_support.mjs";
 
@@ -107,6 +109,42 @@ try {
   // and counts itself in the roster.
   assert.equal(outcome.phase, "in-call", `the call failed: ${outcome.callStatus} ${outcome.callReason}`);
   const selfInRoster = 1;
+
+  step("Chromium's live offer is captured, answered, and the answer accepted");
+  // The offer as this Chromium sent it (the INVITE's body over the WebSocket
+  // is the peer connection's local description), and the answer it took:
+  // the offer-answer is checked here on the live exchange, and the offer is
+  // saved beside the test's output (CHORUS_WEB_CAPTURE_DIR); with
+  // CHORUS_UPDATE_CAPTURES=1 it replaces the committed capture.
+  await waitFor(page, () => window.chorusTest.peer()?.connectionState === "connected",
+    undefined, 10000);
+  const peer = await page.evaluate(() => window.chorusTest.peer());
+  assert.equal(peer.signalingState, "stable");
+  assert.equal(peer.answerType, "answer");
+  assert.ok(["connected", "completed"].includes(peer.iceConnectionState), peer.iceConnectionState);
+  const crlf = (text) => text.replace(/\r?\n/g, "\r\n");
+  const body = invite.slice(invite.indexOf("\r\n\r\n") + 4);
+  assert.equal(crlf(body), crlf(peer.offer), "the INVITE's body is not the browser's offer");
+  for (const line of [/^a=ice-lite$/m, /^a=fingerprint:sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/m,
+    /^a=setup:passive$/m, /^a=group:BUNDLE \S+$/m, /^a=rtcp-mux$/m, /^a=rtpmap:\d+ opus\/48000\/2$/m,
+    /^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/m, /^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m]) {
+    assert.match(peer.answer.replace(/\r/g, ""), line, "the answer lacks " + line);
+  }
+  const version = browser.version();
+  const captureDir = process.env.CHORUS_WEB_CAPTURE_DIR || ".";
+  const captured = `${captureDir}/chromium-${version}-live.sdp`;
+  writeFileSync(captured, crlf(peer.offer));
+  console.log(`captured Chromium ${version}'s offer: ${captured}`);
+  if (process.env.CHORUS_UPDATE_CAPTURES === "1") {
+    // The page's offer (audio only) beside the capture page's (with video and
+    // a data channel); the signalling tests answer both.
+    const testdata = new URL("../signaling/testdata/webrtc/", import.meta.url).pathname;
+    for (const old of readdirSync(testdata).filter((f) => /^chromium-.*-page\.sdp$/.test(f))) {
+      unlinkSync(testdata + old);
+    }
+    writeFileSync(`${testdata}chromium-${version}-page.sdp`, crlf(peer.offer));
+    console.log(`updated ${testdata}chromium-${version}-page.sdp`);
+  }
   await waitFor(page, () => window.chorusTest.roster().length === 2, undefined, 10000);
 
   step("partial NOTIFYs: a second member joins, then leaves");
