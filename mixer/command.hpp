@@ -59,6 +59,13 @@ struct Command {
     kSetWebRtc,          // stream.webrtc: a browser's re-offer (same ufrag and fingerprint:
                          // nothing changes; new ufrag: a new check latches; new fingerprint:
                          // DTLS restarts). kFailed/kInvalid for a member that is not WebRTC
+    kMoveParticipant,    // conference, participant, target, settings (in the target): the
+                         // member leaves `conference` and joins `target` at one tick
+                         // boundary, keeping its stream (port, SSRC, sequence, SRTP),
+                         // decoder and, at an unchanged rate, its encoder. It stays on its
+                         // shard: a target living elsewhere gains a part there (spans).
+                         // → kDone with the local RTP port; kDuplicate when the target has
+                         // that participant id (the member stays where it was)
   };
 
   Kind kind = Kind::kAddParticipant;
@@ -76,8 +83,10 @@ struct Command {
   // kAddParticipant / kSetSrtp
   bool has_srtp = false;
   rtp::SrtpKeys srtp;
-  // kAddParticipant / kUpdateParticipant / kSetCodec
+  // kAddParticipant / kUpdateParticipant / kSetCodec / kMoveParticipant (in the target)
   ParticipantSettings settings;
+  // kMoveParticipant: the conference the member moves to.
+  ConferenceId target = 0;
   // kSetMusic, kPlayPrompt
   std::string music_file;
   // kSetSpan: the conference's top-K and the links to every other part.

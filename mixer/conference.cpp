@@ -113,10 +113,27 @@ void Conference::take(Participant& p, const ParticipantSettings& settings,
 }
 
 bool Conference::remove(ParticipantId id, PreparedGroups* groups) {
+  return extract(id, groups).has_value();
+}
+
+std::optional<Participant> Conference::extract(ParticipantId id, PreparedGroups* groups) {
   const auto it = index_.find(id);
-  if (it == index_.end()) return false;
+  if (it == index_.end()) return std::nullopt;
   const size_t i = it->second;
   index_.erase(it);
+  std::optional<Participant> out(std::move(parts_[i]));
+  // What belonged to this room: the next one starts the member as a
+  // newcomer (its voice ramps in there, no prompt carries over).
+  Participant& p = *out;
+  p.ramp = RampState{};
+  p.selected = p.contributing = p.whispering = p.whispered_to = false;
+  p.group = -1;
+  p.last_group = -2;
+  p.prompt.reset();
+  p.prompt_clip = nullptr;
+  p.prompt_position = 0;
+  p.prompting = p.prompt_only = false;
+  p.sidebar_index = SIZE_MAX;
   if (i + 1 != parts_.size()) {
     parts_[i] = std::move(parts_.back());
     index_[parts_[i].id] = i;
@@ -125,7 +142,7 @@ bool Conference::remove(ParticipantId id, PreparedGroups* groups) {
   offered_groups_ = groups;
   reconfigure();
   offered_groups_ = nullptr;
-  return true;
+  return out;
 }
 
 bool Conference::update(ParticipantId id, const ParticipantSettings& settings,

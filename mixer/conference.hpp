@@ -109,6 +109,10 @@ class Conference {
                PreparedGroups* groups = nullptr);
   // `groups` as for adopt(): what the conference needs when the rate falls.
   bool remove(ParticipantId id, PreparedGroups* groups = nullptr);
+  // As remove(), handing the member's slot (its buffers, encode chain and
+  // the encoder's state) back for adopt() by another conference: a move
+  // between rooms. nullopt for an unknown id.
+  std::optional<Participant> extract(ParticipantId id, PreparedGroups* groups = nullptr);
   // Role, mute, deaf, hold, gains, whisper targets. False for an unknown id.
   // `groups` as for adopt(): a bus group for a new output gain.
   bool update(ParticipantId id, const ParticipantSettings& settings,

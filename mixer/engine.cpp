@@ -246,6 +246,7 @@ std::optional<CommandId> Engine::submit(Command command) {
   }
   using Kind = Command::Kind;
   if (command.kind == Kind::kAddParticipant) return submit_add(command);
+  if (command.kind == Kind::kMoveParticipant) return submit_move(command);
   if (command.kind == Kind::kSetSpan) {
     command.id = next_id_++;
     fail_now(command, Failure::kInvalid);
@@ -545,6 +546,93 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
   return id;
 }
 
+std::optional<CommandId> Engine::submit_move(Command& command) {
+  auto fail = [&](Failure failure) -> std::optional<CommandId> {
+    command.id = next_id_++;
+    fail_now(command, failure);
+    return command.id;
+  };
+  const auto from_it = placements_.find(command.conference);
+  if (from_it == placements_.end()) return fail(Failure::kUnknownConference);
+  if (command.target == command.conference) return fail(Failure::kDuplicate);
+  Placement& from = from_it->second;
+  const auto w = from.where.find(command.participant);
+  if (w == from.where.end()) return fail(Failure::kUnknownParticipant);
+  // Only a member whose add has completed moves: a pending add has no room
+  // on the shard yet to leave.
+  const auto record = streams_.find(w->second.add);
+  if (record == streams_.end() || !record->second.live) return fail(Failure::kInvalid);
+  const size_t from_part = w->second.part;
+  const size_t s = from.parts[from_part].shard;
+  if (!can_take(s)) {
+    ++shards_[s].refused;
+    return std::nullopt;
+  }
+  Placement& to = placements_[command.target];
+  const bool fresh = to.parts.empty() && to.where.empty();
+  if (fresh) {
+    to.top_k = config_.mixer.top_k;
+    to.music = default_music_;
+  }
+  if (to.where.contains(command.participant)) return fail(Failure::kDuplicate);
+  // The member stays on its shard (its stream, port and keys with it): the
+  // target's part there, or a new part there (the target then spans).
+  std::optional<size_t> to_part;
+  for (size_t p = 0; p < to.parts.size(); ++p) {
+    if (to.parts[p].shard == s) to_part = p;
+  }
+  const CodecParams codec = w->second.codec;
+  const float gain = Conference::output_gain(command.settings);
+  const bool to_spanning = to.parts.size() + (to_part ? 0 : 1) > 1;
+  const int to_rate = rate_after(to, to_part, command.participant, &codec, to_spanning);
+  const int from_rate =
+      rate_after(from, from_part, command.participant, nullptr, from.parts.size() > 1);
+  PreparedPtr prepared = make_prepared();
+  std::vector<GroupKey> to_keys;
+  std::vector<GroupKey> from_keys;
+  try {
+    prepared->slot.emplace(Conference::prepare_member(command.participant, codec, to_rate));
+    prepared->groups =
+        prepare_groups(to, to_part, command.participant, &codec, gain, to_rate, to_keys);
+    prepared->leave_groups =
+        prepare_groups(from, from_part, command.participant, nullptr, 1.0F, from_rate, from_keys);
+  } catch (const std::exception&) {
+    if (fresh) placements_.erase(command.target);
+    return fail(Failure::kCodec);
+  }
+  prepared->music = to.music;
+  command.prepared = std::move(prepared);
+
+  // Committed.
+  const CommandId add = w->second.add;
+  record_groups(from.parts[from_part], from_rate, from_keys);
+  --from.parts[from_part].participants;
+  from.where.erase(w);
+  bool relink_needed = false;
+  if (!to_part) {
+    to.parts.push_back({s, 0, {}, 0});
+    to_part = to.parts.size() - 1;
+    relink_needed = to.parts.size() > 1;
+  }
+  if (codec.sample_rate > to.max_rate) {
+    to.max_rate = codec.sample_rate;
+    relink_needed = relink_needed || to.parts.size() > 1;
+  }
+  if (relink_needed) relink(command.target, to);  // queued ahead of the move on shard s
+  record_groups(to.parts[*to_part], to_rate, to_keys);
+  ++to.parts[*to_part].participants;
+  to.where[command.participant] = {*to_part, add, codec, gain};
+  record->second.conference = command.target;
+  command.id = accept(command.kind, 1, command.conference, command.participant);
+  Pending& pending = pending_[command.id];
+  pending.add = add;
+  pending.target = command.target;
+  pending.from_part = from_part;
+  const CommandId id = command.id;
+  enqueue(s, std::move(command));
+  return id;
+}
+
 int Engine::rate_after(const Placement& placement, std::optional<size_t> part,
                        ParticipantId member, const CodecParams* codec, bool spanning) const {
   if (spanning) return std::max(placement.max_rate, codec != nullptr ? codec->sample_rate : 0);
@@ -630,6 +718,29 @@ bool Engine::on_completion(size_t s, Event& event) {
           --shards_[pl->second.parts[w->second.part].shard].load;
           pl->second.where.erase(w);
         }
+      }
+      break;
+    }
+    case Command::Kind::kMoveParticipant: {
+      if (!failed || event.failure == Failure::kCancelled) break;  // cancelled: a remove took it
+      // Refused on the shard: the member is where it was (kDuplicate) or
+      // gone (unknown there). Undo the placement in the target; put it back
+      // in the source unless it is gone.
+      const auto to = placements_.find(p.target);
+      if (to == placements_.end()) break;
+      const auto w = to->second.where.find(p.participant);
+      if (w == to->second.where.end() || w->second.add != p.add) break;
+      const Where where = w->second;
+      --to->second.parts[where.part].participants;
+      to->second.where.erase(w);
+      const auto from = placements_.find(p.conference);
+      const auto record = streams_.find(p.add);
+      if (from != placements_.end() && event.failure != Failure::kUnknownParticipant &&
+          event.failure != Failure::kUnknownConference && record != streams_.end() &&
+          p.from_part < from->second.parts.size()) {
+        ++from->second.parts[p.from_part].participants;
+        from->second.where[p.participant] = {p.from_part, p.add, where.codec, where.gain};
+        record->second.conference = p.conference;
       }
       break;
     }

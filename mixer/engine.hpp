@@ -145,6 +145,10 @@ class Engine : public MediaEngine {
     ConferenceId conference = 0;
     ParticipantId participant = 0;
     CommandId add = 0;  // kRemoveParticipant: the add whose stream it closes
+    // kMoveParticipant: where the member came from, to be put back when the
+    // shard refuses the move (the member stayed there).
+    ConferenceId target = 0;
+    size_t from_part = 0;
   };
   // A stream made for an add, until the shard reports it closed; its port
   // goes back to the pool only then.
@@ -184,6 +188,7 @@ class Engine : public MediaEngine {
                    ParticipantId participant, bool internal = false);
   void fail_now(const Command& command, Failure failure);
   std::optional<CommandId> submit_add(Command& command);
+  std::optional<CommandId> submit_move(Command& command);
   std::shared_ptr<const MusicClips> music_for(const std::string& file, int extra_rate);
   // Bookkeeping for one completion from shard `s`; true when `event` is to
   // be delivered to the caller (false: swallowed or aggregated).

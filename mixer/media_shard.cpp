@@ -179,6 +179,38 @@ void MediaShard::set_codec(Command& c) {
   complete(c, Failure::kNone);
 }
 
+void MediaShard::move_participant(Command& c) {
+  Room* from = room(c.conference);
+  if (from == nullptr) return complete(c, Failure::kUnknownConference);
+  const auto it = from->members.find(c.participant);
+  if (it == from->members.end()) return complete(c, Failure::kUnknownParticipant);
+  Prepared* pr = c.prepared.get();
+  if (pr == nullptr || !pr->slot) return complete(c, Failure::kCodec);  // the engine prepares
+  if (c.target == c.conference) return complete(c, Failure::kDuplicate);
+  Room& to = room_or_create(c.target, c);
+  if (to.members.contains(c.participant)) return complete(c, Failure::kDuplicate);
+  // Out of the source at this tick boundary, into the target before its
+  // next mix: no tick without a room. The stream stays attached (same
+  // socket, SSRC, sequence, SRTP); so do the decoder and jitter buffer.
+  uint64_t built = from->conference.stats().groups_built;
+  std::optional<Participant> slot = from->conference.extract(c.participant, &pr->leave_groups);
+  count_groups_built(from->conference.stats().groups_built - built);
+  // The member's own slot keeps its encoder's state when the target mixes
+  // at the rate it was built for; otherwise the one prepared at that rate.
+  Participant& use = slot->conference_rate == to.conference.rate() ? *slot : *pr->slot;
+  built = to.conference.stats().groups_built;
+  to.conference.adopt(use, c.settings, &pr->groups);  // cannot fail: the id is free there
+  count_groups_built(to.conference.stats().groups_built - built);
+  std::unique_ptr<Member> m = std::move(it->second);
+  from->members.erase(it);
+  m->conference = c.target;
+  const uint16_t port = m->stream->local_port();
+  to.members[c.participant] = std::move(m);
+  reindex(*from);
+  reindex(to);
+  complete(c, Failure::kNone, port);
+}
+
 void MediaShard::remove_participant(Room& r, ParticipantId id, PreparedGroups* groups) {
   const auto it = r.members.find(id);
   if (it == r.members.end()) return;
@@ -193,7 +225,11 @@ void MediaShard::remove_participant(Room& r, ParticipantId id, PreparedGroups* g
 bool MediaShard::waits_in_fifo(const Command& c) {
   for (size_t i = 0; i < pending_.size(); ++i) {
     const Command& p = pending_.at(i);
-    if (p.conference == c.conference && p.participant == c.participant) return true;
+    if (p.participant != c.participant) continue;
+    // A member's commands, and those for it in the room a pending move
+    // takes it to.
+    if (p.conference == c.conference) return true;
+    if (p.kind == Command::Kind::kMoveParticipant && p.target == c.conference) return true;
   }
   return false;
 }
@@ -218,6 +254,25 @@ void MediaShard::route(Command& c) {
       pending_.push(std::move(c));
       break;
     case Command::Kind::kRemoveParticipant: {
+      // A move into this room still waiting: the member is in the room it
+      // was to leave. Cancel the move and remove it from there (moves chain
+      // back to the room it is in).
+      for (bool found = true; found;) {
+        found = false;
+        for (size_t i = 0; i < pending_.size() && !found; ++i) {
+          const Command& p = pending_.at(i);
+          if (p.kind == Command::Kind::kMoveParticipant && p.participant == c.participant &&
+              p.target == c.conference) {
+            const ConferenceId source = p.conference;
+            cancel_pending([&](const Command& q) {
+              return q.kind == Command::Kind::kMoveParticipant && q.participant == c.participant &&
+                     q.target == c.conference;
+            });
+            c.conference = source;
+            found = true;
+          }
+        }
+      }
       const bool add_was_pending = cancel_pending([&](const Command& p) {
         return p.conference == c.conference && p.participant == c.participant;
       });
@@ -230,16 +285,28 @@ void MediaShard::route(Command& c) {
       }
       break;
     }
-    case Command::Kind::kRemoveConference:
-      cancel_pending([&](const Command& p) { return p.conference == c.conference; });
+    case Command::Kind::kRemoveConference: {
+      // Members a waiting move brings here belong to this conference: the
+      // move is cancelled and they leave the room they are still in.
+      for (size_t i = 0; i < pending_.size(); ++i) {
+        const Command& p = pending_.at(i);
+        if (p.kind != Command::Kind::kMoveParticipant || p.target != c.conference) continue;
+        if (Room* source = room(p.conference)) remove_participant(*source, p.participant);
+      }
+      cancel_pending([&](const Command& p) {
+        return p.conference == c.conference ||
+               (p.kind == Command::Kind::kMoveParticipant && p.target == c.conference);
+      });
       apply(c);
       break;
+    }
     case Command::Kind::kUpdateParticipant:
     case Command::Kind::kSetCodec:
     case Command::Kind::kSetRemote:
     case Command::Kind::kSetSrtp:
     case Command::Kind::kPlayPrompt:
     case Command::Kind::kSetWebRtc:
+    case Command::Kind::kMoveParticipant:
       // Behind the participant's pending add (or a command already waiting
       // behind it), in order.
       if (waits_in_fifo(c)) {
@@ -280,6 +347,8 @@ void MediaShard::apply(Command& c) {
     }
     case Command::Kind::kSetCodec:
       return set_codec(c);
+    case Command::Kind::kMoveParticipant:
+      return move_participant(c);
     case Command::Kind::kUpdateParticipant: {
       Room* r = room(c.conference);
       if (r == nullptr) return complete(c, Failure::kUnknownConference);

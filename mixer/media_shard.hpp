@@ -183,6 +183,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   void add_participant(Command& command);
   void remove_participant(Room& room, ParticipantId id, PreparedGroups* groups = nullptr);
   void set_codec(Command& command);
+  void move_participant(Command& command);
   bool waits_in_fifo(const Command& command);
   // Cancels every pending entry `match` accepts (kFailed/kCancelled); true
   // when one of them was an add.

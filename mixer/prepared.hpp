@@ -13,6 +13,10 @@
 //   kSetMusic        music (every conference rate)
 //   kPlayPrompt      the prompt's clips (music, every conference rate)
 //   kSetSpan         music (a spanning part may be created by it)
+//   kMoveParticipant a mix slot at the target's rate (used when the member's
+//                    own slot runs at another rate), the shared encoders the
+//                    target lacks (groups), those the source needs once the
+//                    member left (leave_groups), the target's music
 //
 // Owned by the command; moved through the ring with it. Whatever the shard
 // does not adopt (a cancelled or failed add) is freed on the shard thread at
@@ -39,6 +43,7 @@ struct Prepared {
   std::unique_ptr<DtmfDetector> inband_dtmf;
   std::optional<Participant> slot;
   PreparedGroups groups;  // the shared encoders the slot would join
+  PreparedGroups leave_groups;  // kMoveParticipant: what the source conference needs after
   std::unique_ptr<rtp::Stream> stream;
   std::shared_ptr<const MusicClips> music;
 };

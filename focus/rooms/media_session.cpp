@@ -358,6 +358,7 @@ void Server::on_engine_event(const mixer::Event& event) {
       case Command::kSetMusic:
       case Command::kPlayNotice:
       case Command::kPlayPrompt:
+      case Command::kMoveParticipant:
         if (done) return;
         ++media_commands_failed_;
         if (const Call* call = rooms_.find_participant(event.participant)) {

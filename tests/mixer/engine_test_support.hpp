@@ -154,6 +154,15 @@ class Caller {
       ++packets_;
       const auto view = rtp::PacketView::parse(std::span<const uint8_t>(buf.data(), size_t(n)));
       if (!view || view->payload_type() != 0) continue;
+      if (packets_ > 1 && view->ssrc() != ssrc_) ++ssrc_changes_;
+      if (packets_ > 1) {
+        max_timestamp_step_ = std::max(max_timestamp_step_, view->timestamp() - timestamp_);
+        max_sequence_step_ =
+            std::max(max_sequence_step_, static_cast<uint16_t>(view->sequence() - sequence_));
+      }
+      ssrc_ = view->ssrc();
+      timestamp_ = view->timestamp();
+      sequence_ = view->sequence();
       Frame f;
       if (keep && decoder_->decode(view->payload(), f)) {
         heard_.insert(heard_.end(), f.pcm().begin(), f.pcm().end());
@@ -166,6 +175,13 @@ class Caller {
   void forget() { heard_.clear(); }
   size_t packets() const { return packets_; }
   size_t samples() const { return heard_.size(); }
+  // The mixer's stream to this caller: SSRC changes seen, and the largest
+  // RTP timestamp and sequence steps between consecutive packets (a tick
+  // without a packet shows as a timestamp step of 320 at 8 kHz).
+  size_t ssrc_changes() const { return ssrc_changes_; }
+  uint32_t max_timestamp_step() const { return max_timestamp_step_; }
+  uint16_t max_sequence_step() const { return max_sequence_step_; }
+  void reset_steps() { max_timestamp_step_ = 0, max_sequence_step_ = 0; }
 
  private:
   double freq_;
@@ -176,6 +192,12 @@ class Caller {
   uint16_t seq_ = 0;
   uint32_t ts_ = 0;
   size_t packets_ = 0;
+  uint32_t ssrc_ = 0;
+  uint32_t timestamp_ = 0;
+  uint16_t sequence_ = 0;
+  size_t ssrc_changes_ = 0;
+  uint32_t max_timestamp_step_ = 0;
+  uint16_t max_sequence_step_ = 0;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Decoder> decoder_;
   std::vector<int16_t> heard_;
