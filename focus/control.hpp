@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,17 @@ class Control {
   // 503 when the media side or the writer cannot take it now.
   virtual ControlResult set_recording(std::string_view /*room*/, bool /*on*/) {
     return {409, "no recording here"};
+  }
+  // Moves the member to room `to` (README "Moving members"): 202 once the
+  // media side has it (the move completes a tick later), 400 for a bad room
+  // name, 403 for a missing or wrong PIN, 404 no such member or (listed
+  // rooms only) room, 409 when it cannot move now or the room is full, 503
+  // when the media side is busy. `account` "" (the operator's token) or one
+  // holding `moderate` passes the target's PIN and member limit.
+  virtual ControlResult move_member(std::string_view /*room*/, uint64_t /*member*/,
+                                    std::string_view /*to*/, std::optional<std::string> /*pin*/,
+                                    std::string_view /*account*/) {
+    return {409, "no moving here"};
   }
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   // `account`: the account that asked ("" : the operator's token); a 3xx

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 35> kPrivileges = {{
+constexpr std::array<Privilege, 37> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -55,6 +55,10 @@ constexpr std::array<Privilege, 35> kPrivileges = {{
     // may want to keep from moderators who mute and hold.
     {O::kRecordRefer, "urn:x-chorus:conference:record-start / record-stop", sip::kRightRecord},
     {O::kAdminRecord, "admin: start or stop a room's recording", sip::kRightRecord},
+    // Its own right: a move crosses rooms (and their PINs); "moderate" on
+    // top lets it past the target's PIN and member limit.
+    {O::kMoveRefer, "urn:sip-action:conference:add naming another room", sip::kRightMove},
+    {O::kAdminMove, "admin: move a member to another room", sip::kRightMove},
 }};
 
 constexpr bool in_enum_order() {
@@ -64,7 +68,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminRecord) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminMove) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);

@@ -67,6 +67,10 @@ enum class Operation : uint8_t {
   // urn:x-chorus:conference:record-start / record-stop, and the admin route.
   kRecordRefer,
   kAdminRecord,
+  // Moving a member to another room (README "Moving members"): REFER to the
+  // target room's URI with urn:sip-action:conference:add, and the admin route.
+  kMoveRefer,
+  kAdminMove,
 };
 
 struct Privilege {

@@ -144,6 +144,8 @@ class Server final : public Control {
   ControlResult dial_out(std::string_view room, std::string_view uri,
                          std::string_view account) override;
   ControlResult set_recording(std::string_view room, bool on) override;
+  ControlResult move_member(std::string_view room, uint64_t member, std::string_view to,
+                            std::optional<std::string> pin, std::string_view account) override;
   // Recordings whose files could not be written (record::Writer).
   uint64_t recordings_failed() const { return recorder_->recordings_failed(); }
   AccountCheck check_account(std::string_view authorization, std::string_view method,
@@ -301,7 +303,30 @@ class Server final : public Control {
   void announce_mute(const Call& call);
   void poll_recorder();
   void handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
-                         std::string_view action);
+                         std::string_view action, const std::string& request_room);
+  // Moving a member (services/move.cpp): the checks and the engine command
+  // (202 when submitted), and what its completion does.
+  struct MoveRefusal {
+    int status;  // for the admin API (ControlResult)
+    int sip_status;
+    std::string_view sip_phrase;
+    std::string why;
+  };
+  std::optional<MoveRefusal> refuse_move(const Call& call, const std::string& to,
+                                         const std::optional<std::string>& pin,
+                                         bool privileged) const;
+  ControlResult start_move(Call& call, const std::string& to, const std::optional<std::string>& pin,
+                           bool privileged, std::optional<Referral> referral);
+  void move_by_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog, Call& member,
+                     const std::string& to, std::optional<std::string> user);
+  void on_move_completion(const mixer::Event& event, bool done);
+  // Our Contact names the call's (new) room: UPDATE, or re-INVITE.
+  void refresh_target(Call& call);
+  struct MoveInFlight {
+    std::string target;
+    mixer::ConferenceId from_conference = 0;
+  };
+  std::unordered_map<mixer::CommandId, MoveInFlight> moves_in_flight_;
   // Answers a REFER 202 (RFC 3515) and sends the implicit subscription's
   // first NOTIFY; nullopt when the REFER was refused (and answered), else
   // where the final NOTIFY goes (none: Refer-Sub: false, RFC 4488).
@@ -336,6 +361,11 @@ class Server final : public Control {
   // right (focus/privileges.hpp), or nullopt after answering 401 (challenge)
   // or 403.
   std::optional<std::string> authorize(const sip::ServerTransaction& tx, Operation operation);
+  // As authorize(), when which of `operations` a request is becomes known
+  // only after a lookup that must not come first (the account holds one of
+  // their rights; the caller checks the one that applies, has_right()).
+  std::optional<std::string> authorize_any(const sip::ServerTransaction& tx,
+                                           std::initializer_list<Operation> operations);
   // The (source, account) bookkeeping of one checked Digest answer, SIP or
   // admin API: false when the pair is locked out (answer as a wrong password).
   bool count_digest_attempt(std::string_view source, const sip::DigestResult& result);

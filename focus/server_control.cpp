@@ -97,10 +97,19 @@ void Server::reload(const Options& options) {
 
 std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
                                              Operation operation) {
+  return authorize_any(tx, {operation});
+}
+
+std::optional<std::string> Server::authorize_any(const sip::ServerTransaction& tx,
+                                                 std::initializer_list<Operation> operations) {
   const Message& request = tx.request();
   const std::string tag = random_.tag();
-  const Privilege& needed = privilege(operation);
-  const std::string right(needed.right);
+  const Privilege& needed = privilege(*operations.begin());
+  std::string right;
+  for (const Operation operation : operations) {
+    if (!right.empty()) right += " or ";
+    right += privilege(operation).right;
+  }
   if (options_.accounts.empty()) {
     // Nobody could ever prove the right: no point in a challenge.
     tx.respond(403, reason_text("Not Authorized", right + " needs an account"), tag);
@@ -116,7 +125,9 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
       if (!count_digest_attempt(source, result)) continue;
     }
     if (result.ok) {
-      if (digest_->has_right(result.user, needed.right)) return result.user;
+      for (const Operation operation : operations) {
+        if (digest_->has_right(result.user, privilege(operation).right)) return result.user;
+      }
       // RFC 3261 §21.4.4: we know who it is, and the answer is no.
       spdlog::info("{} from {} refused: account {} lacks the {} right", needed.name,
                    tx.source().to_string(), result.user, right);

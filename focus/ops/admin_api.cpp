@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 12> kRoutes = {{
+constexpr std::array<AdminRoute, 13> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -108,6 +108,7 @@ constexpr std::array<AdminRoute, 12> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/refuse", O::kAdminAdmit, H::kRefuse},
     {"POST", "/api/rooms/{room}/members/{id}/pickup", O::kAdminPickup, H::kPickup},
     {"POST", "/api/rooms/{room}/recording", O::kAdminRecord, H::kRecording},
+    {"POST", "/api/rooms/{room}/members/{id}/move", O::kAdminMove, H::kMove},
 }};
 
 // The route's segments match `segments` ({name} matches any one).
@@ -346,6 +347,7 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
     case AdminHandler::kAdmit:
     case AdminHandler::kRefuse:
     case AdminHandler::kPickup:
+    case AdminHandler::kMove:
       break;
   }
   const std::optional<uint64_t> id = parse_id(s[4]);
@@ -373,6 +375,21 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, Ad
       return json_error(400, "\"uri\" must be the SIP URI the call goes to");
     }
     return from_result(control_.pickup(room, member, it->get_ref<const std::string&>(), user));
+  }
+  if (action == AdminHandler::kMove) {
+    // {"to": "ROOM", "pin": "..."}: the PIN only counts for an account
+    // without the moderate right (README "Moving members").
+    const auto to = args->find("to");
+    if (to == args->end() || !to->is_string() || to->get_ref<const std::string&>().empty()) {
+      return json_error(400, "\"to\" must name the room the member moves to");
+    }
+    std::optional<std::string> pin;
+    if (const auto p = args->find("pin"); p != args->end()) {
+      if (!p->is_string()) return json_error(400, "\"pin\" must be a string");
+      pin = p->get<std::string>();
+    }
+    return from_result(
+        control_.move_member(room, member, to->get_ref<const std::string&>(), pin, user));
   }
   if (action == AdminHandler::kHold) {
     const auto it = args->find("hold");

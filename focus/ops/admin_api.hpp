@@ -89,6 +89,7 @@ enum class AdminHandler : uint8_t {
   kRefuse,
   kPickup,
   kRecording,
+  kMove,
 };
 struct AdminRoute {
   std::string_view method;  // GET routes answer HEAD as well

@@ -100,10 +100,11 @@ constexpr std::array<std::string_view, 22> kLimitsKeys = {
     "overload_cpu_percent",    "overload_calls",    "overload_transactions",
     "log_interval_ms"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
-constexpr std::array<std::string_view, 12> kRights = {
+constexpr std::array<std::string_view, 13> kRights = {
     sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge,  sip::kRightReplace,
     sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin,  sip::kRightDialogSubscribe,
-    sip::kRightModerate, sip::kRightPark,    sip::kRightPickup, sip::kRightRecord};
+    sip::kRightModerate, sip::kRightPark,    sip::kRightPickup, sip::kRightRecord,
+    sip::kRightMove};
 constexpr uint32_t kMaxJitterMs = 1000;
 
 std::string join(Keys names) {

@@ -109,6 +109,11 @@ struct MediaLeg {
   // The add and the codec change still waiting for their completion.
   mixer::CommandId pending_add = 0;
   mixer::CommandId pending_codec = 0;
+  // A move to another room (services/move.cpp) waiting for the shard: the
+  // room it goes to, and the referrer to tell how it ended.
+  mixer::CommandId pending_move = 0;
+  std::string move_target;
+  std::optional<Referral> move_referral;
   // What a pending codec change replaces, restored if the shard refuses it,
   // and the rest of the re-offer, applied once the shard takes the codec.
   std::optional<sdp::OfferAnswer> previous_offer_answer;

@@ -357,8 +357,10 @@ void Server::on_engine_event(const mixer::Event& event) {
       case Command::kSetRemote:
       case Command::kSetMusic:
       case Command::kPlayNotice:
-      case Command::kPlayPrompt:
       case Command::kMoveParticipant:
+        on_move_completion(event, done);
+        return;
+      case Command::kPlayPrompt:
         if (done) return;
         ++media_commands_failed_;
         if (const Call* call = rooms_.find_participant(event.participant)) {

@@ -90,6 +90,13 @@ void RoomRegistry::rekey(const sip::DialogId& from, const sip::DialogId& to) {
   adopt(std::move(call));
 }
 
+void RoomRegistry::move(const sip::DialogId& id, const std::string& to) {
+  std::unique_ptr<Call> call = release(id);
+  if (!call) return;
+  call->roster.room = to;
+  adopt(std::move(call));
+}
+
 Call* RoomRegistry::find_call(const sip::DialogId& id) const {
   const auto it = by_dialog_.find(id);
   return it == by_dialog_.end() ? nullptr : it->second;

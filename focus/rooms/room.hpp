@@ -84,6 +84,9 @@ class RoomRegistry {
   mixer::ConferenceId close_if_empty(const std::string& name);
   // A call changed its dialog id (a dial-out's placeholder became the dialog).
   void rekey(const sip::DialogId& from, const sip::DialogId& to);
+  // The call moves to room `to` (which must be open): its roster names it
+  // from now on; the old room stays, even when empty (close_if_empty).
+  void move(const sip::DialogId& id, const std::string& to);
 
   Call* find_call(const sip::DialogId& id) const;
   Call* find_participant(mixer::ParticipantId participant) const;

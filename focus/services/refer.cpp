@@ -72,7 +72,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
 
   if (handle_record_urn(tx, dialog, room, refer_to->target.uri)) return;
   if (refer_to->is_action_urn()) {
-    handle_action_urn(tx, dialog, refer_to->action());
+    handle_action_urn(tx, dialog, refer_to->action(), room);
     return;
   }
   const sip::Uri& target = refer_to->target.uri;
@@ -332,7 +332,7 @@ std::vector<std::pair<std::string_view, Operation>> action_urns() {
 }
 
 void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
-                               std::string_view action) {
+                               std::string_view action, const std::string& request_room) {
   const Message& request = tx.request();
   const std::string local_tag = dialog != nullptr ? dialog->id().local_tag : random_.tag();
   const Action* known = find_action(action);
@@ -345,7 +345,16 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     tx.respond(400, "Missing Target-Dialog", local_tag);  // RFC 4538: it names the member
     return;
   }
-  if (dialog == nullptr && !authorize(tx, known->operation)) return;
+  // conference:add naming a member of another room is a move into the
+  // REFER's room (README "Moving members"), which takes the move right;
+  // which of the two it is shows only after the lookup.
+  std::optional<std::string> user;
+  if (dialog == nullptr) {
+    user = known->kind == ActionKind::kAdd
+               ? authorize_any(tx, {known->operation, Operation::kMoveRefer})
+               : authorize(tx, known->operation);
+    if (!user) return;
+  }
   const std::optional<NamedCall> named = resolve_target_dialog(*target_dialog);
   if (!named) {
     tx.respond(400, "Bad Target-Dialog", local_tag);
@@ -368,6 +377,20 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
     return;
   }
   Call& member = *named->member;
+  if (known->kind == ActionKind::kAdd && member.room() != request_room) {
+    move_by_refer(tx, dialog, member, request_room, user);
+    return;
+  }
+  if (user && !user->empty() && known->kind == ActionKind::kAdd &&
+      !digest_->has_right(*user, privilege(known->operation).right)) {
+    // In by the move right, but this add stays in the member's room.
+    tx.respond(
+        403,
+        reason_text("Forbidden", "account lacks the " +
+                                     std::string(privilege(known->operation).right) + " right"),
+        local_tag);
+    return;
+  }
   // A member may act on its own call from inside its own dialog; anyone
   // else needs the right (out of dialog it was checked above, before the
   // lookup could tell a stranger which dialogs exist).
@@ -393,6 +416,37 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   if (!referral) return;
   run_action(known->kind, member);
   if (*referral) notify_referrer(**referral, 200, "OK");
+}
+
+void Server::move_by_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog, Call& member,
+                           const std::string& to, std::optional<std::string> user) {
+  const std::string local_tag = dialog != nullptr ? dialog->id().local_tag : random_.tag();
+  if (dialog != nullptr) {
+    // From inside a dialog of room B: the sender is a member there (past
+    // its PIN); the move right is still its account's to prove.
+    user = authorize(tx, Operation::kMoveRefer);
+    if (!user) return;
+  } else if (!user->empty() && !digest_->has_right(*user, sip::kRightMove)) {
+    tx.respond(403, reason_text("Forbidden", "account lacks the move right"), local_tag);
+    return;
+  }
+  // The sender of an in-dialog REFER is a member of room B (past its PIN).
+  const bool privileged =
+      dialog != nullptr || user->empty() || digest_->has_right(*user, sip::kRightModerate);
+  std::optional<std::string> pin;
+  if (const auto given = tx.request().request_uri().param("pin")) {
+    pin = sip::percent_decode(*given);
+  }
+  // A refused move answers the REFER itself; an accepted one is 202, and
+  // its outcome comes in the implicit subscription's final NOTIFY.
+  if (const std::optional<MoveRefusal> refusal = refuse_move(member, to, pin, privileged)) {
+    tx.respond(refusal->sip_status, std::string(refusal->sip_phrase), local_tag);
+    return;
+  }
+  std::optional<std::optional<Referral>> referral = accept_referral(tx, dialog, to);
+  if (!referral) return;
+  const ControlResult started = start_move(member, to, pin, privileged, *referral);
+  if (started.status != 202 && *referral) notify_referrer(**referral, 503, "Service Unavailable");
 }
 
 std::optional<std::optional<Referral>> Server::accept_referral(const sip::ServerTransaction& tx,

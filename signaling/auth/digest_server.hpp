@@ -42,6 +42,9 @@ inline constexpr std::string_view kRightPark = "park";
 inline constexpr std::string_view kRightPickup = "pickup";
 // Start and stop a room's recording (README "Recording").
 inline constexpr std::string_view kRightRecord = "record";
+// Move members from one room to another (README "Moving members"); with
+// "moderate" as well, past the target room's PIN and member limit.
+inline constexpr std::string_view kRightMove = "move";
 
 struct DigestAccount {
   std::string user;

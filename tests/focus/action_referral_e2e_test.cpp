@@ -34,9 +34,15 @@ class ActionReferralE2eTest : public FocusE2e {
                    RoomPolicy lobby;
                    lobby.name = "lobby";
                    lobby.waiting_room = true;
-                   options.rooms = {lobby};
+                   // A move target with a PIN and room for two.
+                   RoomPolicy locked;
+                   locked.name = "locked";
+                   locked.pin = "1234";
+                   locked.max_members = 2;
+                   options.rooms = {lobby, locked};
                    options.waiting_provisional_interval = 300ms;
-                   options.accounts = {{"op", "0pw", {"moderate", "remove"}}};
+                   options.accounts = {{"op", "0pw", {"moderate", "remove", "move"}},
+                                       {"mover", "0pw", {"move"}}};
                  });
   }
 
@@ -54,17 +60,22 @@ class ActionReferralE2eTest : public FocusE2e {
   // member does), `extra` headers, the digest dance. The Contact's user is
   // not the From's, so the NOTIFYs' Request-URI shows which one they follow.
   Referral act(std::string_view room, std::string_view refer_to, const Caller& target,
-               const Headers& extra = {}, bool member_view = false) {
-    Caller op(1900, "op");
+               const Headers& extra = {}, bool member_view = false, std::string_view account = "op",
+               std::string_view uri_params = {}) {
+    Caller op(1900, std::string(account));
     Referral out;
     out.contact =
         client_.contact_uri("op-desk-" + std::to_string(++referrals_), sip::TransportKind::kUdp);
     Message refer = request(op, Method::kRefer, room);
+    if (!uri_params.empty()) {
+      refer.set_request_uri("sip:" + std::string(room) +
+                            "@127.0.0.1:" + std::to_string(focus_.port) + std::string(uri_params));
+    }
     refer.set_header("Contact", "<" + out.contact + ">");
     Headers headers{{"Refer-To", std::string(refer_to)},
                     {"Target-Dialog", target_dialog(target, member_view)}};
     headers.insert(headers.end(), extra.begin(), extra.end());
-    out.answer = exchange_auth(op, std::move(refer), headers, "op", "0pw");
+    out.answer = exchange_auth(op, std::move(refer), headers, std::string(account), "0pw");
     out.call_id = op.call_id;
     out.from_tag = op.from_tag;
     out.cseq = op.cseq;  // the REFER that carried the credentials
@@ -449,6 +460,90 @@ TEST_F(ActionReferralE2eTest, UnknownActionIs501AndActionRefIsSupported) {
   EXPECT_FALSE(alice->on_hold);
   EXPECT_EQ(alice->status, "connected");
   EXPECT_EQ(received(Method::kBye), 0u);
+}
+
+// conference:add sent to another room's URI moves the member there
+// (README "Moving members"): same dialog, same RTP port; it hears room B
+// and not room A, only room B hears it, both rooms' state follow, and the
+// focus refreshes its remote target with room B's Contact (UPDATE).
+TEST_F(ActionReferralE2eTest, ConferenceAddToAnotherRoomMovesTheMember) {
+  start(13);
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol"), d(1300, "dave");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b, "ra"));
+  ASSERT_EQ(invite(c, "sendrecv", "rb"), 200);
+  ASSERT_EQ(invite(d, "sendrecv", "rb"), 200);
+  const uint16_t port = a.mixer_port;
+  const Referral moved = act("rb", "<urn:sip-action:conference:add>", a);
+  talk({&a, &b, &c, &d}, 60, 30);
+  expect_accepted(moved, "SIP/2.0 200 OK");
+  EXPECT_GT(a.heard(1100), kHeard);
+  EXPECT_GT(a.heard(1300), kHeard);
+  EXPECT_LT(a.heard(700), kSilent);
+  EXPECT_GT(c.heard(400), kHeard);
+  EXPECT_GT(d.heard(400), kHeard);
+  EXPECT_LT(b.heard(400), kSilent);
+  EXPECT_LT(b.heard(1100), kSilent);
+  EXPECT_EQ(a.mixer_port, port);
+  ASSERT_TRUE(member("rb", a).has_value());
+  EXPECT_FALSE(member("ra", a).has_value());
+  EXPECT_EQ(server_->room_calls("ra"), 1u);
+  EXPECT_EQ(server_->room_calls("rb"), 3u);
+  // The target refresh: an UPDATE in Alice's dialog, Contact room B's.
+  run_until([&] { return received(Method::kUpdate, a.call_id) > 0; });
+  ASSERT_EQ(received(Method::kUpdate, a.call_id), 1u);
+  const Message* update = last_received(Method::kUpdate);
+  ASSERT_NE(update, nullptr);
+  EXPECT_EQ(update->from().tag(), a.to_tag);
+  ASSERT_FALSE(update->contacts().empty());
+  EXPECT_TRUE(update->contacts().front().uri_text.starts_with("sip:rb@"))
+      << update->contacts().front().uri_text;
+  EXPECT_TRUE(update->body().empty());
+  EXPECT_EQ(received(Method::kBye), 0u);
+  // Her later requests still reach her call: a BYE in the same dialog.
+  EXPECT_EQ(bye(a, "rb"), 200);
+  EXPECT_EQ(server_->room_calls("rb"), 2u);
+}
+
+// A move obeys the target's PIN and member limit, unless the mover also
+// moderates; without the move right it is 403 and nothing moves.
+TEST_F(ActionReferralE2eTest, MoveObeysTheTargetsPinAndLimitUnlessTheMoverModerates) {
+  start(14);
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b, "ra"));
+  // Carol comes to "locked" from her own room, moved by the moderator (no
+  // PIN asked of it).
+  ASSERT_EQ(invite(c, "sendrecv", "rc"), 200);
+  const Referral carol = act("locked", "<urn:sip-action:conference:add>", c);
+  talk({&a, &b, &c}, 20, 0);
+  expect_accepted(carol, "SIP/2.0 200 OK");
+  ASSERT_EQ(server_->room_calls("locked"), 1u);
+
+  const Referral no_pin = act("locked", "<urn:sip-action:conference:add>", a, {}, false, "mover");
+  expect_refused(no_pin, 403);
+  const Referral wrong =
+      act("locked", "<urn:sip-action:conference:add>", a, {}, false, "mover", ";pin=9999");
+  expect_refused(wrong, 403);
+  EXPECT_EQ(wrong.answer->reason_phrase(), "Wrong PIN");
+  EXPECT_EQ(no_pin.answer->reason_phrase(), "PIN Required");
+  EXPECT_TRUE(member("ra", a).has_value());
+
+  const Referral with_pin =
+      act("locked", "<urn:sip-action:conference:add>", a, {}, false, "mover", ";pin=1234");
+  talk({&a, &b, &c}, 30, 0);
+  expect_accepted(with_pin, "SIP/2.0 200 OK");
+  EXPECT_TRUE(member("locked", a).has_value());
+  // "locked" is full now (two): the mover is refused, the moderator is not.
+  const Referral full =
+      act("locked", "<urn:sip-action:conference:add>", b, {}, false, "mover", ";pin=1234");
+  expect_refused(full, 486);
+  EXPECT_TRUE(member("ra", b).has_value());
+  const Referral moderated = act("locked", "<urn:sip-action:conference:add>", b);
+  talk({&a, &b, &c}, 60, 30);
+  expect_accepted(moderated, "SIP/2.0 200 OK");
+  EXPECT_EQ(server_->room_calls("locked"), 3u);
+  EXPECT_EQ(server_->room_calls("ra"), 0u);  // room A is gone with its last member
+  EXPECT_GT(b.heard(1100), kHeard);
+  EXPECT_GT(c.heard(700), kHeard);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
     bool has_srtp = false;
     std::optional<rtp::WebRtcConfig> webrtc;
     std::string music_file;
+    mixer::ConferenceId target = 0;  // kMoveParticipant
   };
 
   // Answer every command as soon as it is submitted (else: complete()/fail()).
@@ -70,6 +71,7 @@ class FakeMediaEngine final : public mixer::MediaEngine {
     s.has_srtp = command.has_srtp;
     s.webrtc = command.stream.webrtc;
     s.music_file = command.music_file;
+    s.target = command.target;
     submitted.push_back(s);
     pending_.emplace(id, s);
     if (auto_complete) complete(id);
@@ -129,6 +131,15 @@ class FakeMediaEngine final : public mixer::MediaEngine {
       case Kind::kPlayPrompt:
         if (!members_.contains(key)) return push_failure(e, mixer::Failure::kUnknownParticipant);
         break;
+      case Kind::kMoveParticipant: {
+        const auto to = std::make_pair(s.target, s.participant);
+        if (!members_.contains(key)) return push_failure(e, mixer::Failure::kUnknownParticipant);
+        if (members_.contains(to)) return push_failure(e, mixer::Failure::kDuplicate);
+        e.value = members_.at(key);
+        members_.emplace(to, e.value);
+        members_.erase(key);
+        break;
+      }
       case Kind::kRemoveConference:
         std::erase_if(members_, [&](const auto& m) { return m.first.first == s.conference; });
         break;

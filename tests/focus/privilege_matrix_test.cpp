@@ -175,6 +175,13 @@ class PrivilegeMatrix : public FocusE2e,
   }
   int alice_final_ = 0;
 
+  // Alice moved from room "m" to room "n" once `allowed` let the move act.
+  void expect_alice_moved(bool allowed) {
+    run_until([&] { return !allowed || server_->room_calls("n") == 1; });
+    EXPECT_EQ(server_->room_calls("n"), allowed ? 1u : 0u);
+    EXPECT_EQ(server_->room_calls("m"), allowed ? 1u : 2u);
+  }
+
   // Alice and Bob in room "m"; Alice's published state.
   void two_members() {
     ASSERT_EQ(invite(alice, "sendrecv", "m"), 200);
@@ -422,6 +429,10 @@ Row admin_row(const AdminRoute& route) {
     case AdminHandler::kRecording:
       body = R"({"record":true})";
       break;
+    case AdminHandler::kMove:
+      body = R"({"to":"n"})";
+      row.success = 202;  // moving; done once the shard has it
+      break;
     case AdminHandler::kKick:
     case AdminHandler::kAdmit:
     case AdminHandler::kRefuse:
@@ -485,6 +496,9 @@ Row admin_row(const AdminRoute& route) {
         break;
       case AdminHandler::kPickup:
         t.expect_alice_final(allowed, 302);  // redirected to Carol
+        break;
+      case AdminHandler::kMove:
+        t.expect_alice_moved(allowed);
         break;
     }
   };
@@ -637,6 +651,23 @@ std::vector<Row> make_rows() {
       t.run_until([&] { return !allowed || t.received(Method::kBye, t.bob.call_id) > 0; });
       EXPECT_EQ(t.received(Method::kBye, t.bob.call_id), allowed ? 1u : 0u);
     };
+    out.push_back(std::move(row));
+  }
+  {
+    // conference:add sent to another room's URI: a move (README "Moving
+    // members"), with the move right instead of moderate.
+    Row row;
+    row.name = "MoveByConferenceAdd";
+    row.operation = Operation::kMoveRefer;
+    row.success = 202;
+    row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      const std::string target_dialog =
+          t.alice.call_id + ";local-tag=" + t.alice.from_tag + ";remote-tag=" + t.alice.to_tag;
+      return t.refer("n", "<urn:sip-action:conference:add>", user, password,
+                     {{"Target-Dialog", target_dialog}});
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) { t.expect_alice_moved(allowed); };
     out.push_back(std::move(row));
   }
   out.push_back(service_row("moh"));

@@ -1,0 +1,205 @@
+// Moving a member to another room (issue #17, README "Moving members"): the
+// same dialog, the same RTP port, SSRC and SRTP context; only the mix it
+// hears and feeds changes, at one tick boundary (mixer kMoveParticipant).
+//
+//   REFER sip:B@focus  Refer-To: <urn:sip-action:conference:add>
+//                      Target-Dialog: <the member's dialog in room A>
+//   POST /api/rooms/A/members/ID/move  {"to": "B", "pin": "..."}
+//
+// Both need the `move` right; a mover who also holds `moderate` (or the
+// operator's token) passes room B's PIN and member limit, anyone else must
+// give the PIN (the REFER's Request-URI `;pin=`, the API's "pin") and find
+// room B below its limit. Once the shard has moved the member: room A's and
+// room B's conference packages update, A hears the leave tone and B the
+// join tone, and the member's remote target is refreshed with room B's
+// Contact (RFC 3261 §12.2 target refresh: an offer-less UPDATE, RFC 3311
+// §5.1, or a re-INVITE with our offer when the peer has no UPDATE), so its
+// next requests name room B. A refused or failed move changes nothing.
+
+#include <spdlog/spdlog.h>
+
+#include "focus/events/event_service.hpp"
+#include "focus/ops/log.hpp"
+#include "focus/server.hpp"
+#include "signaling/dialog/invite_session.hpp"
+
+namespace chorus::focus {
+
+namespace {
+
+bool valid_target_name(std::string_view room) {
+  if (room.empty() || room.size() > 128) return false;
+  for (const char c : room) {
+    // No control characters, no '/' (park's sub-rooms), nothing a SIP user
+    // part would have to escape badly.
+    if (static_cast<unsigned char>(c) < 0x21 || c == '/' || c == '@' || c == '"' || c == '<' ||
+        c == '>' || c == '\\' || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+ControlResult Server::move_member(std::string_view room, uint64_t member, std::string_view to,
+                                  std::optional<std::string> pin, std::string_view account) {
+  Call* call = find_member(room, member);
+  if (call == nullptr) return {404, "no such member"};
+  // The operator's token, or an account that moderates, passes the target's
+  // PIN and member limit.
+  const bool privileged = account.empty() || digest_->has_right(account, sip::kRightModerate);
+  return start_move(*call, std::string(to), pin, privileged, std::nullopt);
+}
+
+std::optional<Server::MoveRefusal> Server::refuse_move(const Call& call, const std::string& to,
+                                                       const std::optional<std::string>& pin,
+                                                       bool privileged) const {
+  if (!valid_target_name(to)) return MoveRefusal{400, 404, "Bad Room Name", "bad room name"};
+  if (to == call.room()) {
+    return MoveRefusal{409, 488, "Already In That Room", "the member is in that room already"};
+  }
+  if (is_service_room(to) || is_service_room(call.room()) || call.roster.hidden ||
+      call.roster.parked) {
+    return MoveRefusal{409, 488, "Service Calls Do Not Move",
+                       "service calls (music on hold, park) do not move"};
+  }
+  if (call.roster.waiting || call.roster.awaiting_pin) {
+    return MoveRefusal{409, 481, "Not Admitted Yet", "not admitted yet"};
+  }
+  if (call.media.rtp_port == 0 || call.media.pending_add != 0 || call.media.pending_codec != 0 ||
+      call.media.pending_move != 0 || call.sip.pending_reoffer) {
+    return MoveRefusal{409, 491, "Media Changing, Try Again",
+                       "the member's media is changing; try again"};
+  }
+  const RoomPolicy* policy = policy_for(to);
+  if (policy == nullptr && options_.only_listed_rooms) {
+    return MoveRefusal{404, 404, "No Such Conference", "no such room"};
+  }
+  if (privileged) return std::nullopt;
+  const size_t limit =
+      policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
+  const Room* existing = rooms_.find(to);
+  if (limit != 0 && existing != nullptr && existing->size() >= limit) {
+    return MoveRefusal{409, 486, "Conference Full", "the room is full"};
+  }
+  if (policy != nullptr && !policy->pin.empty()) {
+    if (!pin) return MoveRefusal{403, 403, "PIN Required", "the room needs its PIN"};
+    if (*pin != policy->pin) return MoveRefusal{403, 403, "Wrong PIN", "wrong PIN"};
+  }
+  return std::nullopt;
+}
+
+ControlResult Server::start_move(Call& call, const std::string& to,
+                                 const std::optional<std::string>& pin, bool privileged,
+                                 std::optional<Referral> referral) {
+  if (const std::optional<MoveRefusal> refusal = refuse_move(call, to, pin, privileged)) {
+    return {refusal->status, refusal->why};
+  }
+  bool created = false;
+  Room& target = rooms_.open(to, &created);
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kMoveParticipant;
+  command.conference = call.media.conference;
+  command.participant = call.media.participant;
+  command.target = target.conference();
+  // A whisper names a member of the room it leaves: it becomes a participant.
+  if (call.roster.role == MemberRole::kWhisper) {
+    call.roster.role = MemberRole::kParticipant;
+    call.roster.whisper_target = 0;
+    call.media.settings.role = to_mixer_role(MemberRole::kParticipant);
+    call.media.settings.whisper_targets.clear();
+  }
+  command.settings = call.media.settings;
+  command.settings.sidebar = 0;  // a sidebar is a part of the room it leaves
+  const std::optional<mixer::CommandId> id = engine_->submit(std::move(command));
+  if (!id) {
+    if (created) close_room_if_empty(to);
+    return {503, "the media side is busy; try again"};
+  }
+  // The engine placed the member in the target's conference already: what
+  // the focus sends it from now on (settings, removal) goes there.
+  moves_in_flight_[*id] = {to, call.media.conference};
+  call.media.conference = target.conference();
+  call.media.pending_move = *id;
+  call.media.move_target = to;
+  call.media.move_referral = std::move(referral);
+  if (created) publish(to, ControlEvent::Kind::kRoomCreated, 0);
+  {
+    const LogContext context(call.id().call_id, call.room());
+    spdlog::info("member {} moving to room {}", call.member(), to);
+  }
+  return {202, "moving to " + to};
+}
+
+void Server::on_move_completion(const mixer::Event& event, bool done) {
+  const auto flight = moves_in_flight_.find(event.id);
+  if (flight == moves_in_flight_.end()) return;
+  const MoveInFlight move = flight->second;
+  moves_in_flight_.erase(flight);
+  Call* call = rooms_.find_participant(event.participant);
+  if (call == nullptr || call->media.pending_move != event.id) {
+    // The call ended meanwhile: its removal went to the target's conference;
+    // the room opened for it may be empty now.
+    close_room_if_empty(move.target);
+    return;
+  }
+  std::optional<Referral> referral = std::move(call->media.move_referral);
+  call->media.pending_move = 0;
+  call->media.move_referral.reset();
+  call->media.move_target.clear();
+  if (!done) {
+    call->media.conference = move.from_conference;
+    {
+      const LogContext context(call->id().call_id, call->room());
+      spdlog::warn("member {} could not move to room {}: {}", call->member(), move.target,
+                   mixer::failure_name(event.failure));
+    }
+    ++media_commands_failed_;
+    close_room_if_empty(move.target);
+    if (referral) notify_referrer(*referral, 500, "Server Internal Error");
+    return;
+  }
+  const std::string from = call->room();
+  rooms_.move(call->id(), move.target);
+  call->sip.relay = events_->bind_call(call->id().call_id, move.target);
+  {
+    const LogContext context(call->id().call_id, move.target);
+    spdlog::info("member {} moved from room {}", call->member(), from);
+  }
+  // Room A hears it go, room B come (or its first-member prompt).
+  if (const Room* left = rooms_.find(from);
+      left != nullptr && left->has_visible() && announcements_for(from).leave_tone) {
+    play_room_tone(*left, /*join=*/false);
+  }
+  announce_join(*call);
+  if (Room* room = rooms_.room_of(*call)) auto_record(*room);
+  publish(from, ControlEvent::Kind::kMemberLeft, call->member());
+  publish(move.target, ControlEvent::Kind::kMemberJoined, call->member());
+  refresh_target(*call);
+  if (referral) notify_referrer(*referral, 200, "OK");
+  after_leave(from);  // room A may be empty, or hold only listeners now
+}
+
+void Server::refresh_target(Call& call) {
+  sip::Dialog* dialog = dialogs_.find(call.id());
+  sip::InviteSession* session = dialog != nullptr ? invite_session(*dialog) : nullptr;
+  if (session == nullptr) return;
+  dialog->set_local_contact(contact_for(call.room(), call.sip.transport));
+  sip::Message update = session->make_update(*dialog);
+  update.set_header("Allow", kAllow);
+  update.set_header("Supported", kSupported);
+  const sip::DialogId id = call.id();
+  stack_.send_request(std::move(update), [this, id](const sip::ClientEvent& event) {
+    const int status = event.kind == sip::ClientEvent::Kind::kResponse && event.response != nullptr
+                           ? event.response->status()
+                           : 0;
+    on_session_response(id, event);
+    if (status == 405 || status == 501) {
+      // No UPDATE there: a re-INVITE carries the new Contact instead.
+      if (Call* still = rooms_.find_call(id)) send_session_reinvite(*still);
+    }
+  });
+}
+
+}  // namespace chorus::focus
