@@ -57,8 +57,9 @@ struct Command {
                          // file): played once to that member only → kDone; kNoMusic
                          // when the file cannot be read
     kSetWebRtc,          // stream.webrtc: a browser's re-offer (same ufrag and fingerprint:
-                         // nothing changes; new ufrag: a new check latches; new fingerprint:
-                         // DTLS restarts). kFailed/kInvalid for a member that is not WebRTC
+                         // nothing changes; new ufrag: a new check latches, DTLS stays; new
+                         // fingerprint: DTLS restarts; either restart gives consent a fresh
+                         // period). kFailed/kInvalid for a member that is not WebRTC
     kMoveParticipant,    // conference, participant, target, settings (in the target): the
                          // member leaves `conference` and joins `target` at one tick
                          // boundary, keeping its stream (port, SSRC, sequence, SRTP),

@@ -453,10 +453,9 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
     fail_now(command, Failure::kDuplicate);
     return command.id;
   }
-  // A browser member needs the DTLS worker and per-member ports (the shard
-  // would refuse the stream; say why here).
-  if (command.stream.webrtc &&
-      (!dtls_worker_ || config_.shard.port_mode == rtp::PortMode::kShared)) {
+  // A browser member needs the DTLS worker (the shard would refuse the
+  // stream; say why here).
+  if (command.stream.webrtc && !dtls_worker_) {
     forget_if_fresh();
     command.id = next_id_++;
     fail_now(command, Failure::kNoWebRtc);

@@ -24,7 +24,7 @@ enum class Failure : uint8_t {
   kNoMusic,  // kSetMusic / kPlayPrompt: the file could not be read (the previous music stays)
   kInvalid,  // a command the caller may not submit (kSetSpan is the engine's own)
   // A WebRTC member (stream.webrtc) the engine cannot carry: no DTLS context
-  // configured (EngineConfig::dtls_context), or the shared-port mode.
+  // configured (EngineConfig::dtls_context).
   kNoWebRtc,
 };
 std::string_view failure_name(Failure failure);
@@ -46,8 +46,8 @@ struct Event {
     kStats,       // stats: RFC 3550 figures and drop counters (after kReportStats)
     // A WebRTC member's media ended (value: rtp::MediaEndReason: consent
     // expired, DTLS failed, DTLS closed); the focus ends the call. Once per
-    // member (until a kSetWebRtc restarts DTLS); never dropped: it waits on
-    // the stream while the ring is full.
+    // member (until a kSetWebRtc restarts DTLS, or ICE after a consent
+    // expiry); never dropped: it waits on the stream while the ring is full.
     kMediaEnded,
   };
 

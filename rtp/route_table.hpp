@@ -21,6 +21,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "rtp/asio.hpp"
@@ -97,6 +98,24 @@ struct SsrcHash {
   size_t operator()(uint32_t ssrc) const {
     uint64_t h = ssrc * 0x9E3779B97F4A7C15ULL;
     return static_cast<size_t>(h ^ (h >> 32));
+  }
+};
+
+// A WebRTC member's local ICE ufrag as a shared-port route key (issue #18):
+// FNV-1a 64 of its bytes. Two ufrags with one key only cost a route
+// conflict; the member's STUN responder checks the whole USERNAME and
+// MESSAGE-INTEGRITY before anything latches.
+inline uint64_t ufrag_key(std::string_view ufrag) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : ufrag) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
+struct UfragKeyHash {
+  size_t operator()(uint64_t k) const {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    return static_cast<size_t>(k ^ (k >> 33));
   }
 };
 

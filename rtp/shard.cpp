@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "rtp/packet.hpp"
+#include "webrtc/demux.hpp"
 
 namespace chorus::rtp {
 
@@ -47,7 +48,8 @@ Shard::Shard(const ShardConfig& config)
       receive_batch_(buffers_),
       // Up to four sources per stream (SDP and latched, RTP and RTCP).
       source_routes_(config.port_mode == PortMode::kShared ? 4 * config.max_streams : 0),
-      ssrc_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0) {
+      ssrc_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0),
+      ufrag_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0) {
   config_.miss_budget = std::min(config_.miss_budget, config_.tick_interval);
   if (config_.port_mode == PortMode::kShared) {
     open_shared_socket();
@@ -61,6 +63,7 @@ Shard::Shard(const ShardConfig& config)
   }
   streams_.reserve(config_.max_streams);
   graveyard_.reserve(config_.max_streams);
+  pending_stops_.reserve(2 * config_.max_streams);
   epoll_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
   timer_fd_ = checked(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "timerfd");
   sockets_fd_ = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -210,10 +213,9 @@ void Shard::detach_sockets(Stream& stream) {
 
 bool Shard::attach(Stream& stream) {
   if (streams_.size() >= config_.max_streams || find_stream(stream.id()) != nullptr) return false;
-  // WebRTC needs the DTLS worker, and per-member ports: in the shared mode a
-  // browser's first datagrams (STUN from a peer-reflexive address) would
-  // reach no stream (ARCHITECTURE.md, rtp/).
-  if (stream.webrtc() && (config_.dtls == nullptr || shared_fd_ >= 0)) return false;
+  // WebRTC needs the DTLS worker (on a shared port its checks find it by
+  // ufrag, drain_shared).
+  if (stream.webrtc() && config_.dtls == nullptr) return false;
   if (shared_fd_ >= 0) {
     if (!stream.shared()) return false;
     streams_.push_back(&stream);
@@ -399,8 +401,26 @@ void Shard::count_stun(webrtc::StunOutcome outcome) {
   }
 }
 
+void Shard::stop_dtls(uint64_t id) {
+  if (config_.dtls == nullptr) return;
+  // Behind the stops already waiting, so the worker sees them in order.
+  if (pending_stops_.empty() && config_.dtls->stop(id)) return;
+  if (pending_stops_.size() < pending_stops_.capacity()) {
+    pending_stops_.push_back(id);  // within the reservation: no allocation
+    count(WebRtcCounter::kDtlsStopDeferred);
+  } else {
+    count(WebRtcCounter::kDtlsStopLost);  // the worker's deadline ends the handshake
+  }
+}
+
 void Shard::poll_dtls() {
   if (config_.dtls == nullptr) return;
+  if (!pending_stops_.empty()) {
+    size_t taken = 0;
+    while (taken < pending_stops_.size() && config_.dtls->stop(pending_stops_[taken])) ++taken;
+    pending_stops_.erase(pending_stops_.begin(),
+                         pending_stops_.begin() + static_cast<std::ptrdiff_t>(taken));
+  }
   // Bounded per tick; events only flow during handshakes.
   for (size_t i = 0; i < webrtc::DtlsChannel::kRing; ++i) {
     if (!dtls_held_ && !config_.dtls->poll(dtls_event_)) return;
@@ -484,7 +504,13 @@ void Shard::drain_shared() {
       const sockaddr_storage& source = receive_batch_.source(i);
       const std::span<uint8_t> datagram = receive_batch_.datagram(i);
       Stream* stream = source_routes_.find(SourceKey::from(source)).value_or(nullptr);
-      if (stream == nullptr) {
+      if (stream == nullptr && webrtc::classify(datagram) == webrtc::PacketKind::kStun) {
+        // A browser's check from an address no valid check proved yet: to
+        // the member whose local ufrag the USERNAME names (RFC 8445
+        // §7.2.2); its responder checks MESSAGE-INTEGRITY before it latches.
+        const std::string_view ufrag = webrtc::stun_local_ufrag(datagram);
+        if (!ufrag.empty()) stream = ufrag_routes_.find(ufrag_key(ufrag)).value_or(nullptr);
+      } else if (stream == nullptr) {
         // An unknown source reaches a stream only through an SSRC that stream
         // may claim (signalled, or authenticated by SRTP, which the stream
         // checks again before it accepts anything).
@@ -548,6 +574,16 @@ void Shard::update_routes(Stream& stream) {
         ++conflicts;
     }
   }
+  if (have.ufrag != want.ufrag) {
+    if (have.ufrag) ufrag_routes_.erase(*have.ufrag, &stream);
+    have.ufrag.reset();
+    if (want.ufrag) {
+      if (ufrag_routes_.insert(*want.ufrag, &stream))
+        have.ufrag = want.ufrag;
+      else
+        ++conflicts;
+    }
+  }
   if (conflicts != 0)
     route_conflicts_.store(route_conflicts_.load(std::memory_order_relaxed) + conflicts,
                            std::memory_order_relaxed);
@@ -557,6 +593,7 @@ void Shard::remove_routes(Stream& stream) {
   Stream::Routes& have = stream.routes();
   for (size_t i = 0; i < have.count; ++i) source_routes_.erase(have.sources[i], &stream);
   if (have.ssrc) ssrc_routes_.erase(*have.ssrc, &stream);
+  if (have.ufrag) ufrag_routes_.erase(*have.ufrag, &stream);
   have = Stream::Routes{};
 }
 

@@ -121,6 +121,8 @@ enum class WebRtcCounter : uint8_t {
   kConsentExpired,
   kDtlsFailed,
   kDtlsClosed,
+  kDtlsStopDeferred,  // a stop the channel refused, kept for a later tick
+  kDtlsStopLost,      // a stop refused with the pending list full (never in practice)
   kCount,
 };
 
@@ -175,6 +177,14 @@ class Shard final : private UringSink {
   uint16_t shared_port() const { return shared_port_; }
   void update_routes(Stream& stream);
   webrtc::DtlsChannel* dtls_channel() const { return config_.dtls; }
+  // Tells the DTLS worker a handshake ended (DtlsChannel::stop). A stop the
+  // channel refuses (its request ring full) is kept and offered again, in
+  // order, at the start of every tick until the worker takes it, so the
+  // worker always learns of it; no start goes out while one waits
+  // (dtls_stops_pending), so a stop never overtakes a later start of the
+  // same id. Never allocates: the list is reserved at construction.
+  void stop_dtls(uint64_t id);
+  bool dtls_stops_pending() const { return !pending_stops_.empty(); }
   void count(WebRtcCounter c, uint64_t n = 1) {
     auto& a = webrtc_counters_[static_cast<size_t>(c)];
     a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -190,6 +200,8 @@ class Shard final : private UringSink {
   // Shared-port mode: datagrams from a source no stream claims (dropped
   // before any stream sees them), claims refused because another stream holds
   // the address or SSRC, and the recvmmsg/sendmmsg calls made on the socket.
+  // A STUN request from an unknown source reaches the WebRTC member whose
+  // local ufrag its USERNAME names (nothing else from such a source does).
   uint64_t unknown_source_drops() const { return unknown_source_.load(std::memory_order_relaxed); }
   uint64_t route_conflicts() const { return route_conflicts_.load(std::memory_order_relaxed); }
   uint64_t shared_receive_calls() const { return receive_calls_.load(std::memory_order_relaxed); }
@@ -267,6 +279,7 @@ class Shard final : private UringSink {
   int shared_sndbuf_ = 0;
   FixedMap<SourceKey, Stream*, SourceKeyHash> source_routes_;
   FixedMap<uint32_t, Stream*, SsrcHash> ssrc_routes_;
+  FixedMap<uint64_t, Stream*, UfragKeyHash> ufrag_routes_;  // WebRTC members' local ufrags
   std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};
   std::array<Stream*, UdpReceiveBatch::kBatch> out_owners_{};
   // Retired streams, freed two ticks later, so that nothing still holding the
@@ -282,6 +295,9 @@ class Shard final : private UringSink {
   // stream's send queue is full (the channel's order is kept).
   webrtc::DtlsEvent dtls_event_;
   bool dtls_held_ = false;
+  // DTLS stops the channel refused, oldest first (stop_dtls); reserved to
+  // two per stream (a detach and a fingerprint restart).
+  std::vector<uint64_t> pending_stops_;
 
   Clock::time_point deadline_{};
   // CLOCK_REALTIME - steady clock, taken once per drain, turns the kernel's

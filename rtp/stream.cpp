@@ -159,6 +159,13 @@ void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
 
 Stream::Routes Stream::wanted_routes() const {
   Routes r;
+  if (webrtc_) {
+    // A browser is reached by its ufrag until a valid check proves an
+    // address; then by that one address (issue #18).
+    r.ufrag = ufrag_key(webrtc_->config.local_ufrag.view());
+    if (latched_) r.sources[r.count++] = SourceKey::from(latched_rtp_);
+    return r;
+  }
   const auto add = [&r](const udp::endpoint& ep) {
     if (ep.port() == 0) return;
     const SourceKey key = SourceKey::from(ep);
@@ -307,6 +314,9 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
 void Stream::start_dtls() {
   webrtc::DtlsChannel* channel = shard_.dtls_channel();
   if (!webrtc_ || webrtc_->dtls_started || webrtc_->ended || channel == nullptr) return;
+  // A stop the channel refused goes first (it may name this very id: a
+  // stream id reused after a detach); the start is retried next tick.
+  if (shard_.dtls_stops_pending()) return;
   webrtc::Fingerprint remote;
   remote.sha256 = webrtc_->config.remote_fingerprint;
   webrtc_->dtls_started = channel->start(dtls_id(), remote);  // refused: retried next tick
@@ -315,23 +325,37 @@ void Stream::start_dtls() {
 void Stream::stop_dtls() {
   webrtc::DtlsChannel* channel = shard_.dtls_channel();
   if (!webrtc_ || !webrtc_->dtls_started || channel == nullptr) return;
-  channel->stop(dtls_id());  // refused (ring full): the worker's deadline ends it
+  shard_.stop_dtls(dtls_id());  // refused (ring full): the shard retries it on later ticks
   webrtc_->dtls_started = false;
 }
 
-bool Stream::set_webrtc(const WebRtcConfig& webrtc) {
+bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
   if (!webrtc_) return false;
   WebRtc& w = *webrtc_;
-  if (!w.config.same_ice(webrtc)) {
-    // ICE restart (RFC 8445 §9): new credentials, and a new valid check
-    // decides where media goes.
+  const bool ice_restart = !w.config.same_ice(webrtc);
+  const bool dtls_restart = w.config.remote_fingerprint != webrtc.remote_fingerprint;
+  if (ice_restart || dtls_restart) {
+    // A restarted member gets a fresh consent period (RFC 7675 §5.1) to send
+    // its first check; an expiry from before the restart is forgotten, so
+    // the member can end again later.
+    w.consent = webrtc::ConsentTimer(now, shard_.config().consent_timeout);
+    if (w.ended && w.reason == MediaEndReason::kConsentExpired) {
+      w.ended = false;
+      w.told = false;
+    }
+  }
+  if (ice_restart) {
+    // ICE restart (RFC 8445 §9): new credentials (checks with the old ones
+    // get 401), and a new valid check decides where media goes. The DTLS
+    // association and its SRTP keys stay unless the fingerprint changed too.
     w.stun.set_credentials(webrtc.local_ufrag.view(), webrtc.local_pwd.view(),
                            webrtc.remote_ufrag.view());
     latched_ = false;
     rtcp_latched_ = false;
-    reroute();
+    w.config = webrtc;
+    reroute();  // shared port: the latched address and the old ufrag route go
   }
-  if (w.config.remote_fingerprint != webrtc.remote_fingerprint) {
+  if (dtls_restart) {
     // A new certificate (RFC 5763 §5): a new handshake, no SRTP until its keys.
     stop_dtls();
     ++w.generation;

@@ -22,16 +22,18 @@
 // SRTP stream re-latches to a new source on an authenticated packet (a NAT
 // rebinding), which per-member ports drop as strangers.
 //
-// A WebRTC stream (StreamConfig::webrtc, issue #18; per-member ports only)
-// classifies every datagram (RFC 7983): STUN goes to its StunResponder (the
-// answer is queued back to the source; a valid check latches the source,
+// A WebRTC stream (StreamConfig::webrtc, issue #18) classifies every datagram (RFC 7983): STUN goes
+// to its StunResponder (the answer is queued back to the source; a valid check latches the source,
 // ICE-lite: the first valid check, then the latest nominated one, and
 // refreshes consent); DTLS only from the latched address to the shard's
 // DtlsChannel; RTP/RTCP (rtcp-mux) only from the latched address and only
 // once DTLS-SRTP keys exist; an authenticated packet refreshes consent.
 // Nothing latches from RTP. The handshake's events come back through the
 // shard (on_dtls_event); consent expiry and DTLS failure or close are told
-// to the observer (on_media_ended).
+// to the observer (on_media_ended). On a shared port a WebRTC stream claims
+// no SDP address and no SSRC: only its local ICE ufrag (the shard hands it
+// STUN from unknown sources whose USERNAME names that ufrag) and the one
+// address a valid check latched (a re-latch replaces it).
 //
 // Everything here runs on the owning shard's thread.
 
@@ -120,9 +122,13 @@ class Stream {
   void set_format(const StreamConfig& format);
   // A re-offer for a WebRTC stream (RFC 8839 §4.4.1.1.1, RFC 5763 §5): the
   // same credentials and fingerprint change nothing; new ICE credentials
-  // need a new valid check to latch again; a new fingerprint restarts DTLS
-  // (SRTP off until its keys arrive). False for a stream that is not WebRTC.
-  bool set_webrtc(const WebRtcConfig& webrtc);
+  // need a new valid check to latch again (the DTLS association stays); a
+  // new fingerprint restarts DTLS (SRTP off until its keys arrive). Either
+  // restart gives the consent timer a fresh period from `now` and clears a
+  // consent expiry (a DTLS restart clears any ending). False for a stream
+  // that is not WebRTC.
+  bool set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now);
+  bool set_webrtc(const WebRtcConfig& webrtc) { return set_webrtc(webrtc, Clock::now()); }
 
   // ---- WebRTC (issue #18), on the shard thread
   bool webrtc() const { return webrtc_ != nullptr; }
@@ -194,7 +200,8 @@ class Stream {
     std::array<SourceKey, 4> sources{};
     size_t count = 0;
     std::optional<uint32_t> ssrc;
-    bool attached = false;  // the shard routes to this stream
+    std::optional<uint64_t> ufrag;  // WebRTC: ufrag_key of the local ICE ufrag
+    bool attached = false;          // the shard routes to this stream
   };
   Routes wanted_routes() const;
   Routes& routes() { return routes_; }

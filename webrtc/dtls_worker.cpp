@@ -118,6 +118,7 @@ DtlsWorker::Stats DtlsWorker::stats() const {
   s.fingerprint_mismatch = stats_.fingerprint_mismatch.load(std::memory_order_relaxed);
   s.timeouts = stats_.timeouts.load(std::memory_order_relaxed);
   s.closed = stats_.closed.load(std::memory_order_relaxed);
+  s.stopped = stats_.stopped.load(std::memory_order_relaxed);
   s.unknown_id = stats_.unknown_id.load(std::memory_order_relaxed);
   return s;
 }
@@ -180,7 +181,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
       break;
     }
     case DtlsRequest::Kind::kStop:
-      lane.handshakes.erase(request.id);
+      if (lane.handshakes.erase(request.id) != 0) bump(stats_.stopped);
       break;
     case DtlsRequest::Kind::kNone:
       break;

@@ -126,6 +126,7 @@ class DtlsWorker {
     uint64_t fingerprint_mismatch = 0;  // part of failed
     uint64_t timeouts = 0;              // part of failed
     uint64_t closed = 0;
+    uint64_t stopped = 0;     // stops that found their handshake (and dropped it)
     uint64_t unknown_id = 0;  // datagrams for no handshake (no start yet, or stopped)
   };
 
@@ -176,7 +177,7 @@ class DtlsWorker {
   DtlsRequest request_;  // the worker's pop target
   struct AtomicStats {
     std::atomic<uint64_t> started{0}, connected{0}, failed{0}, fingerprint_mismatch{0}, timeouts{0},
-        closed{0}, unknown_id{0};
+        closed{0}, stopped{0}, unknown_id{0};
   } stats_;
 };
 

@@ -40,6 +40,28 @@ constexpr uint64_t kTieBreaker = 0;
 
 }  // namespace
 
+std::string_view stun_local_ufrag(std::span<const uint8_t> d) {
+  constexpr size_t kHeader = 20;
+  if (d.size() < kHeader || d[0] != 0x00 || d[1] != 0x01) return {};  // Binding request
+  if (d[4] != 0x21 || d[5] != 0x12 || d[6] != 0xA4 || d[7] != 0x42) return {};
+  const size_t length = static_cast<size_t>(d[2] << 8 | d[3]);
+  const size_t end = std::min(d.size(), kHeader + length);
+  size_t at = kHeader;
+  for (int i = 0; i < 64 && at + 4 <= end; ++i) {
+    const uint16_t type = static_cast<uint16_t>(d[at] << 8 | d[at + 1]);
+    const size_t len = static_cast<size_t>(d[at + 2] << 8 | d[at + 3]);
+    if (at + 4 + len > end) return {};
+    if (type == STUN_ATTRIBUTE_USERNAME) {
+      const auto* name = reinterpret_cast<const char*>(d.data() + at + 4);
+      const std::string_view username(name, len);
+      const size_t colon = username.find(':');
+      return colon == std::string_view::npos ? std::string_view{} : username.substr(0, colon);
+    }
+    at += 4 + ((len + 3) & ~size_t{3});
+  }
+  return {};
+}
+
 // libnice asks for the password of the USERNAME it found; refusing makes
 // stun_agent_validate return STUN_VALIDATION_UNAUTHORIZED.
 struct StunValidater {

@@ -62,6 +62,14 @@ struct StunCounters {
   uint64_t no_room = 0;  // `out` too small for the answer
 };
 
+// The first part of a Binding request's USERNAME ("<our ufrag>:<their
+// ufrag>", RFC 8445 §7.2.2), read without checking anything else: on a
+// shared media port it names the member whose responder then checks the
+// request. Empty when the datagram is not a Binding request (RFC 5389 §6
+// header with the magic cookie) or carries no USERNAME with a ':'. A view
+// into `datagram`; no allocation; at most 64 attributes are looked at.
+std::string_view stun_local_ufrag(std::span<const uint8_t> datagram);
+
 class StunResponder {
  public:
   // A success response is the header, the request's USERNAME (at most

@@ -30,10 +30,6 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
                                        const sdp::OfferAnswerOutput& output,
                                        const sdp::Negotiated& chosen) {
   Call& call = *owned;
-  // The shared media port routes by source address and cannot tell a
-  // browser's STUN checks apart yet (README "Browser media"): 488 now
-  // rather than a call whose media the shard refuses.
-  if (chosen.webrtc && options_.media_port_mode == "shared") return MediaStart::kUnsupported;
   std::optional<mixer::Command> command = add_command(chosen, options_.rtp_timeout);
   if (!command) return MediaStart::kUnsupported;
   MediaLeg& media = call.media;

@@ -190,16 +190,44 @@ TEST_F(WebRtcSdp, OfferWithSetupPassiveIs488WithTheReason) {
   EXPECT_EQ(fake_->count(Kind::kAddParticipant), 0u);
 }
 
-TEST_F(WebRtcSdp, OnASharedMediaPortABrowserIs488AndNoMemberIsAdded) {
-  start([](Options& o) { o.media_port_mode = "shared"; });
-  Caller browser(440, "browser");
-  const std::optional<Message> refused = invite_with(browser, chromium_offer(), "webrtc");
-  ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->status(), 488);
-  EXPECT_EQ(fake_->count(Kind::kAddParticipant), 0u);
-  // A SIP phone still gets in.
+// media.port_mode = "shared" (issues #16, #18): a browser is answered with
+// its shard's one port as the ICE candidate (the shard finds its checks by
+// the ufrag in their USERNAME), two browsers get their own credentials on
+// that one port, and a SIP phone still gets in. The real media engine.
+TEST_F(WebRtcSdp, OnASharedMediaPortBrowsersAreAnsweredWithTheSharedPortAsTheirCandidate) {
+  start_server(45700, 45709, 30s, [](Options& o) {
+    o.media_port_mode = "shared";
+    o.media_shards = 1;
+    o.media_address = "127.0.0.1";
+  });
+  Caller first(440, "browser1");
+  Caller second(550, "browser2");
+  std::vector<std::string> ufrags;
+  for (Caller* browser : {&first, &second}) {
+    SCOPED_TRACE(browser->name());
+    const std::optional<Message> ok = invite_with(*browser, chromium_offer(), "webrtc");
+    ASSERT_TRUE(ok.has_value());
+    ASSERT_EQ(ok->status(), 200) << ok->reason_phrase() << ok->header("Warning").value_or("");
+    const std::string answer(ok->body());
+    auto parsed = sdp::Session::parse(answer);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_TRUE(parsed.value().has_attribute("ice-lite"));
+    ASSERT_FALSE(parsed.value().media.empty());
+    EXPECT_EQ(parsed.value().media[0].port, 45700);
+    const auto candidates = parsed.value().media[0].attribute_values("candidate");
+    ASSERT_EQ(candidates.size(), 1u);
+    EXPECT_EQ(candidates[0], "1 1 udp 2130706431 127.0.0.1 45700 typ host");
+    ufrags.push_back(attribute(answer, "ice-ufrag"));
+  }
+  ASSERT_EQ(ufrags.size(), 2u);
+  EXPECT_NE(ufrags[0], ufrags[1]);  // the shard tells them apart by it
   Caller phone(700, "phone");
   EXPECT_EQ(invite(phone, "sendrecv", "webrtc"), 200);
+  EXPECT_EQ(phone.mixer_port, 45700);
+  EXPECT_EQ(server_->call_count(), 3u);
+  EXPECT_EQ(bye(first, "webrtc"), 200);
+  EXPECT_EQ(bye(second, "webrtc"), 200);
+  EXPECT_EQ(bye(phone, "webrtc"), 200);
 }
 
 }  // namespace

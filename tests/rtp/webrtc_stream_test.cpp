@@ -356,6 +356,157 @@ TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys
   EXPECT_FALSE(bench.ended(20ms));
 }
 
+// Waits for the shard's counter `c` to reach `n` (bounded).
+bool counted(Shard& shard, WebRtcCounter c, uint64_t n, std::chrono::milliseconds limit = 3000ms) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (shard.webrtc_count(c) < n && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  return shard.webrtc_count(c) >= n;
+}
+
+void post_webrtc(Bench& bench, const WebRtcConfig& webrtc) {
+  testing::Command c;
+  c.kind = testing::CommandKind::kSetWebRtc;
+  c.stream = Bench::kId;
+  c.webrtc = webrtc;
+  ASSERT_TRUE(bench.driver.post(std::move(c)));
+}
+
+TEST(WebRtcStream, ADtlsRestartAfterConsentExpiredGetsAFreshConsentPeriodAndCanEndAgain) {
+  DtlsTestClient first;
+  Bench bench(first.fingerprint(), 600ms);
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  const auto e = bench.ended();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
+
+  // A re-INVITE with a new certificate restarts DTLS: the restarted member has
+  // a fresh consent period (RFC 7675 §5.1) rather than ending on the next tick.
+  DtlsTestClient second;
+  const auto restarted = std::chrono::steady_clock::now();
+  post_webrtc(bench, webrtc_config(second.fingerprint()));
+  EXPECT_FALSE(bench.ended(300ms)) << "ended again at once: the consent timer was not reset";
+  // The expiry was forgotten: silence ends the member again, a period later.
+  const auto again = bench.ended();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->reason, MediaEndReason::kConsentExpired);
+  EXPECT_GE(std::chrono::steady_clock::now() - restarted, 600ms);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
+  EXPECT_EQ(bench.worker.stats().started, 2u);
+}
+
+TEST(WebRtcStream, AnIceRestartAfterConsentExpiredGetsAFreshConsentPeriod) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 600ms);
+  ASSERT_NE(bench.port, 0);
+  const auto e = bench.ended();
+  ASSERT_TRUE(e);
+  WebRtcConfig restart = webrtc_config(client.fingerprint());
+  restart.local_ufrag.assign("NeWu");
+  restart.local_pwd.assign("chorus-new-local-password-45");
+  restart.remote_ufrag.assign("BrW2");
+  post_webrtc(bench, restart);
+  EXPECT_FALSE(bench.ended(300ms));
+  ASSERT_TRUE(bench.ended());
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
+}
+
+// RFC 8445 §9, RFC 8839 §4.4.1.1.1 (issue #18: "A re-INVITE from a browser
+// keeps the DTLS and ICE state unless its ufrag or fingerprint changes"): new
+// ICE credentials with the same fingerprint restart ICE only. Checks with
+// the old credentials get 401, a check with the new ones latches (here a
+// new address), and the DTLS association and its SRTP keys carry on.
+TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+  BrowserSrtp srtp(client);
+  browser.send_to(bench.port, srtp.protect(1));
+  StreamStats s = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+  ASSERT_EQ(s.packets_received, 1u);
+
+  const std::string new_ufrag = "NeWu";
+  const std::string new_pwd = "chorus-new-local-password-45";
+  const std::string new_remote = "BrW2";
+  WebRtcConfig restart = webrtc_config(client.fingerprint());
+  restart.local_ufrag.assign(new_ufrag);
+  restart.local_pwd.assign(new_pwd);
+  restart.remote_ufrag.assign(new_remote);
+  post_webrtc(bench, restart);
+  std::this_thread::sleep_for(60ms);
+
+  // The old credentials no longer pass (RFC 5389 §10.1.2: 401).
+  const auto old_answer = bench.stun(browser, ice.check(kLocalPwd));
+  EXPECT_EQ(stun_type(old_answer), 0x0111);
+  EXPECT_EQ(stun_error_code(old_answer), 401);
+  // Until a new check, nothing is latched: SRTP from the old address is dropped.
+  browser.send_to(bench.port, srtp.protect(2));
+  s = testing::stats_until(bench.driver, Bench::kId,
+                           [](const StreamStats& st) { return st.drops.webrtc_unlatched >= 1; });
+  EXPECT_EQ(s.drops.webrtc_unlatched, 1u);
+  EXPECT_EQ(s.packets_received, 1u);
+
+  // The new credentials, from a new address (the browser's new candidate): latched.
+  Peer moved;
+  webrtc::testing::StunClient new_ice;
+  const auto answer = bench.stun(moved, new_ice.check(new_ufrag, new_remote, new_pwd));
+  EXPECT_EQ(stun_type(answer), 0x0101);
+  // DTLS kept: the old SRTP keys work from the new address, no new handshake.
+  moved.send_to(bench.port, srtp.protect(3));
+  s = testing::stats_until(bench.driver, Bench::kId,
+                           [](const StreamStats& st) { return st.packets_received >= 2; });
+  EXPECT_EQ(s.packets_received, 2u);
+  EXPECT_EQ(s.drops.webrtc_plain, 0u);
+  EXPECT_GE(received_srtp(moved, srtp, 300ms), 5) << "media goes to the re-latched address";
+  EXPECT_EQ(bench.worker.stats().started, 1u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+  EXPECT_FALSE(bench.ended(20ms));
+}
+
+// DtlsChannel::stop refused on a full request ring: the shard keeps the stop
+// and offers it again on later ticks, so the worker drops the handshake
+// rather than keeping it until its 30 s deadline.
+TEST(WebRtcStream, AStopTheFullChannelRefusedIsRetriedUntilTheWorkerTakesIt) {
+  DtlsTestClient client;
+  const webrtc::DtlsCertificate certificate = webrtc::DtlsCertificate::generate("chorus");
+  const webrtc::DtlsContext context(certificate);
+  webrtc::DtlsWorker worker(context, 1);
+  worker.channel(0).set_request_capacity(1);  // the worker is not running yet: nothing drains
+  ShardConfig config = testing::loopback_config();
+  config.dtls = &worker.channel(0);
+  Shard shard(config);
+  Driver driver(shard);
+  shard.start();
+  StreamConfig stream;
+  stream.webrtc = webrtc_config(client.fingerprint());
+  ASSERT_NE(testing::open_via_command(driver, 5, stream), 0);  // its start fills the ring
+  testing::Command close;
+  close.kind = testing::CommandKind::kCloseStream;
+  close.stream = 5;
+  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::wait_kind(driver, EventKind::kStreamClosed, 5, 2000ms));
+  EXPECT_EQ(shard.webrtc_count(WebRtcCounter::kDtlsStopDeferred), 1u);
+
+  worker.start();  // takes the start, then the retried stop
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (worker.stats().stopped == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(worker.stats().started, 1u);
+  EXPECT_EQ(worker.stats().stopped, 1u) << "the worker never learned the member stopped";
+  EXPECT_EQ(shard.webrtc_count(WebRtcCounter::kDtlsStopLost), 0u);
+  shard.stop();
+  worker.stop();
+}
+
 TEST(WebRtcStream, AShardWithoutADtlsWorkerRefusesAWebRtcStream) {
   Shard shard(testing::loopback_config());
   Driver driver(shard);
