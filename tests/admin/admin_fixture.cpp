@@ -118,6 +118,15 @@ class DemoControl final : public Control {
     publish({ControlEvent::Kind::kRecording, room_.room, 0});
     return {200, on ? "recording" : "recording stopped"};
   }
+  // The fixture has one room: a move is printed and answered as the Server
+  // answers it, and the member stays (there is no room B to show it in).
+  ControlResult move_member(std::string_view room, uint64_t id, std::string_view to,
+                            std::optional<std::string> pin, std::string_view) override {
+    if (find(room, id) == nullptr) return {404, "no such member"};
+    if (to == room) return {409, "the member is in that room already"};
+    print_action("move", id, std::string(to) + " " + pin.value_or("-"));
+    return {202, "moving to " + std::string(to)};
+  }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
     listener_ = std::move(listener);
   }

@@ -227,6 +227,22 @@ class Chorusctl(unittest.TestCase):
         code, out, _ = self.ctl("rooms")
         self.assertNotIn("[recording]", out)
 
+    def test_15_move(self):
+        code, out, err = self.ctl("move", "demo", "2", "sales")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving to sales\n")
+        self.wait_printed("move 2 sales -")
+        code, out, err = self.ctl("move", "demo", "2", "locked", "--pin", "1234")
+        self.assertEqual(code, 0, err)
+        self.wait_printed("move 2 locked 1234")
+        code, _, err = self.ctl("move", "demo", "99", "sales")
+        self.assertEqual(code, 1)
+        self.assertIn("404 no such member", err)
+        code, _, err = self.ctl("move", "demo", "2", "demo")
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertEqual(self.ctl("move", "demo", "x", "sales")[0], 2)  # usage
+
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")
         self.assertEqual(code, 3)
