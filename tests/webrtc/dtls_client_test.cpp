@@ -155,8 +155,8 @@ TEST(StunClientTest, AWrongPasswordIsAnswered401) {
   const sockaddr_storage from = loopback(len);
   std::array<uint8_t, 512> request;
   std::array<uint8_t, StunResponder::kMaxResponse> answer;
-  const size_t n = client.check(request, "LiteUfrg:BrwsUfrg", "not-the-password-000000", true, 1,
-                                nullptr);
+  const size_t n =
+      client.check(request, "LiteUfrg:BrwsUfrg", "not-the-password-000000", true, 1, nullptr);
   const StunResult r = responder.on_request({request.data(), n}, from, len, answer);
   EXPECT_EQ(r.outcome, StunOutcome::kBadIntegrity);
   const std::span<const uint8_t> reply(answer.data(), r.response_size);
