@@ -83,6 +83,7 @@ LoadRun::LoadRun(Options options)
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   tty_ = ::isatty(STDERR_FILENO) != 0;
+  if (options_.webrtc) webrtc_ = std::make_unique<WebRtcShared>();
 }
 
 LoadRun::~LoadRun() {
@@ -104,6 +105,7 @@ void LoadRun::add_participants(int want) {
       auto p =
           std::make_unique<Participant>(r, i, i < talkers, verified, params_, payload_type_, port);
       p->set_late_ms(options_.late_ms);
+      if (webrtc_) p->set_webrtc(std::make_unique<WebRtcPeer>(*webrtc_, rng_));
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.ptr = p.get();
@@ -217,6 +219,7 @@ void LoadRun::tick(Clock::time_point now) {
   if (now - next_tick_ > kLateSend) ++late_ticks_;
   ++ticks_;
 
+  if (webrtc_) service_webrtc(now);
   const bool dtx = options_.quiet == Quiet::kDtx;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   pending_.clear();
@@ -237,6 +240,46 @@ void LoadRun::tick(Clock::time_point now) {
             [](const Pending& a, const Pending& b) { return a.at < b.at; });
   ++tick_;
   next_tick_ += kTick;
+}
+
+void LoadRun::service_webrtc(Clock::time_point now) {
+  size_t in_progress = 0;
+  for (auto& p : participants_) {
+    WebRtcPeer* w = p->webrtc();
+    if (w != nullptr && p->state == CallState::kUp && w->in_progress()) ++in_progress;
+  }
+  for (auto& p : participants_) {
+    WebRtcPeer* w = p->webrtc();
+    if (w == nullptr || p->state != CallState::kUp) continue;
+    const bool was_in_progress = w->in_progress();
+    if (w->phase() == WebRtcPeer::Phase::kReady &&
+        in_progress < static_cast<size_t>(options_.handshake_window)) {
+      p->start_webrtc(now);
+      ++webrtc_counters_.started;
+      ++in_progress;
+      continue;
+    }
+    p->poll_webrtc(now);
+    if (was_in_progress && w->phase() == WebRtcPeer::Phase::kKeyed) {
+      --in_progress;  // keyed by the STUN/DTLS datagrams handled in receive()
+    }
+    if (w->phase() == WebRtcPeer::Phase::kFailed) {
+      ++webrtc_counters_.failed;
+      webrtc_counters_.last_failure = w->failure();
+      if (was_in_progress) --in_progress;
+      uac_->bye(*p);  // a browser that cannot connect hangs up
+    }
+  }
+}
+
+size_t LoadRun::handshakes_pending() const {
+  size_t n = 0;
+  for (const auto& p : participants_) {
+    const WebRtcPeer* w = p->webrtc();
+    if (w == nullptr || p->state != CallState::kUp) continue;
+    if (w->phase() != WebRtcPeer::Phase::kKeyed && w->phase() != WebRtcPeer::Phase::kFailed) ++n;
+  }
+  return n;
 }
 
 void LoadRun::pump(double seconds, bool reporting) {
@@ -311,7 +354,9 @@ bool LoadRun::connect() {
       uac_->invite(*p);
       next_invite = std::max(next_invite + interval, now - 50ms);
     }
-    if (!idle_left && uac_->pending() == 0) return true;
+    if (!idle_left && uac_->pending() == 0 && handshakes_pending() == 0) {
+      return true;
+    }
     if (Clock::now() > deadline) return false;
     pump(0.005, false);
   }
@@ -498,7 +543,7 @@ int LoadRun::run() {
     pump(options_.duration_s, true);
     final_stats = collect();
     exit_code = final_stats.verified_passed == final_stats.verified && final_stats.received > 0 &&
-                        (!uac_ || uac_->counters().failed == 0)
+                        (!uac_ || uac_->counters().failed == 0) && webrtc_counters_.failed == 0
                     ? 0
                     : 1;
   } else {
@@ -542,6 +587,11 @@ int LoadRun::run() {
   if (uac_ && !uac_->last_error().empty() && uac_->counters().failed > 0) {
     std::fprintf(stderr, "chorus-load: last SIP error: %s\n", uac_->last_error().c_str());
   }
+  if (webrtc_counters_.failed > 0) {
+    std::fprintf(stderr, "chorus-load: %llu WebRTC handshakes failed; last: %s\n",
+                 static_cast<unsigned long long>(webrtc_counters_.failed),
+                 webrtc_counters_.last_failure.c_str());
+  }
   return exit_code;
 }
 
@@ -568,14 +618,34 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       "  verification          %d/%d passed\n",
       options_.signalling == Signalling::kSip ? "SIP" : "static peers", options_.rooms, per_room_,
       std::min(options_.talkers, per_room_), std::string(mixer::codec_name(options_.codec)).c_str(),
-      options_.srtp ? "+SRTP" : "", s.seconds, s.participants_up, (unsigned long long)sip.invites,
-      (unsigned long long)sip.answered, (unsigned long long)sip.failed,
-      percentile(sip.setup_ms, 0.5), percentile(sip.setup_ms, 0.99), (unsigned long long)s.sent,
-      (unsigned long long)s.received, (unsigned long long)s.expected, s.loss_pct, options_.late_ms,
-      (unsigned long long)s.late, s.late_pct, s.jitter_ms_mean, s.jitter_ms_max, m2e_p50, m2e_p95,
-      m2e_max, s.onset_ms.size(), (unsigned long long)s.ticks, (unsigned long long)s.late_ticks,
-      (unsigned long long)s.missed_ticks, s.max_lag_ms, s.verified_passed, s.verified);
+      options_.srtp ? "+SRTP" : (options_.webrtc ? "+WebRTC" : ""), s.seconds, s.participants_up,
+      (unsigned long long)sip.invites, (unsigned long long)sip.answered,
+      (unsigned long long)sip.failed, percentile(sip.setup_ms, 0.5), percentile(sip.setup_ms, 0.99),
+      (unsigned long long)s.sent, (unsigned long long)s.received, (unsigned long long)s.expected,
+      s.loss_pct, options_.late_ms, (unsigned long long)s.late, s.late_pct, s.jitter_ms_mean,
+      s.jitter_ms_max, m2e_p50, m2e_p95, m2e_max, s.onset_ms.size(), (unsigned long long)s.ticks,
+      (unsigned long long)s.late_ticks, (unsigned long long)s.missed_ticks, s.max_lag_ms,
+      s.verified_passed, s.verified);
   std::fprintf(table, "  generator CPU         %.2f s (whole run)\n", generator_cpu_s_);
+  std::vector<double> handshake_ms;
+  uint64_t keyed = 0, consent_sent = 0, consent_answered = 0;
+  for (const auto& p : participants_) {
+    const WebRtcPeer* w = p->webrtc();
+    if (w == nullptr || w->handshake_ms() <= 0) continue;
+    ++keyed;
+    handshake_ms.push_back(w->handshake_ms());
+    consent_sent += w->consent_checks();
+    consent_answered += w->consent_answered();
+  }
+  if (webrtc_) {
+    std::fprintf(table,
+                 "  WebRTC                %llu handshakes started, %llu keyed, %llu failed; "
+                 "ICE+DTLS p50 %.1f ms p95 %.1f ms; consent checks %llu, answered %llu\n",
+                 (unsigned long long)webrtc_counters_.started, (unsigned long long)keyed,
+                 (unsigned long long)webrtc_counters_.failed, percentile(handshake_ms, 0.5),
+                 percentile(handshake_ms, 0.95), (unsigned long long)consent_sent,
+                 (unsigned long long)consent_answered);
+  }
   for (const std::string& f : s.failures) std::fprintf(table, "    FAILED %s\n", f.c_str());
   if (options_.ramp) {
     std::fprintf(table, "  ramp                  last good load: %d per room (%d participants)\n",
@@ -589,6 +659,15 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       ",\"codec\":" + quoted(mixer::codec_name(options_.codec)) +
       ",\"srtp\":" + (options_.srtp ? "true" : "false") + ",\"srtp_suite\":" +
       (options_.srtp ? quoted(rtp::srtp_suite_name(options_.srtp_suite)) : std::string("null")) +
+      ",\"webrtc\":" +
+      (webrtc_ ? "{\"started\":" + std::to_string(webrtc_counters_.started) +
+                     ",\"keyed\":" + std::to_string(keyed) +
+                     ",\"failed\":" + std::to_string(webrtc_counters_.failed) +
+                     ",\"handshake_ms_p50\":" + fixed(percentile(handshake_ms, 0.5)) +
+                     ",\"handshake_ms_p95\":" + fixed(percentile(handshake_ms, 0.95)) +
+                     ",\"consent_checks\":" + std::to_string(consent_sent) +
+                     ",\"consent_answered\":" + std::to_string(consent_answered) + "}"
+               : std::string("null")) +
       ",\"talkers\":" + std::to_string(std::min(options_.talkers, per_room_)) +
       ",\"seconds\":" + fixed(s.seconds, 2) +
       ",\"sip\":{\"invites\":" + std::to_string(sip.invites) +

@@ -71,6 +71,11 @@ class LoadRun {
   // Runs the loop for `seconds`; calls report lines and progress.
   void pump(double seconds, bool reporting);
   void tick(Clock::time_point now);
+  // --webrtc: starts handshakes (at most handshake_window at once), runs the
+  // browsers' timers, and hangs up those whose handshake failed.
+  void service_webrtc(Clock::time_point now);
+  // --webrtc participants in call still waiting for or in a handshake.
+  size_t handshakes_pending() const;
   void start_measuring();
   WindowStats collect();
   void progress(Clock::time_point now, bool final_line);
@@ -83,6 +88,14 @@ class LoadRun {
   std::unique_ptr<ToneScripts> scripts_;
   boost::asio::io_context io_;
   std::unique_ptr<SipUac> uac_;
+  std::unique_ptr<WebRtcShared> webrtc_;
+  struct WebRtcCounters {
+    uint64_t started = 0;
+    uint64_t keyed = 0;
+    uint64_t failed = 0;
+    std::vector<double> handshake_ms;  // check sent -> SRTP keys
+    std::string last_failure;
+  } webrtc_counters_;
   std::vector<std::unique_ptr<Participant>> participants_;
   int per_room_ = 0;
   int epoll_ = -1;

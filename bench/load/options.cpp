@@ -42,6 +42,10 @@ std::string usage() {
          "  --srtp-suite NAME      the a=crypto suite (implies --srtp): AES_CM_128_HMAC_SHA1_80\n"
          "                         or AEAD_AES_128_GCM\n"
          "  --levels               send RFC 6464 audio levels (a=extmap)\n"
+         "  --webrtc               each participant is a browser: UDP/TLS/RTP/SAVPF offer, ICE\n"
+         "                         check, DTLS-SRTP handshake at join, consent checks (needs\n"
+         "                         --codec opus; implies --levels)\n"
+         "  --handshake-window N   --webrtc handshakes in progress at once (default 16)\n"
          "  --duration S           seconds of audio after set-up (default 10)\n"
          "  --talkers K            participants per room sending tone (default all)\n"
          "  --quiet silence|dtx    what the others send (dtx: Opus only, one packet per 400 ms)\n"
@@ -120,6 +124,10 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
       o.srtp_suite = *suite;
     } else if (flag == "--levels") {
       o.levels = true;
+    } else if (flag == "--webrtc") {
+      o.webrtc = true;
+    } else if (flag == "--handshake-window") {
+      if (!number(o.handshake_window, 1, 10000)) return bad("1..10000");
     } else if (flag == "--duration") {
       if (!number(o.duration_s, 0.1, 3600.0)) return bad("0.1..3600 seconds");
     } else if (flag == "--talkers") {
@@ -177,6 +185,12 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
   }
   if (o.srtp && o.signalling == Signalling::kStatic) {
     return OptionsError{"--srtp needs SIP signalling (keys travel in SDP)"};
+  }
+  if (o.webrtc) {
+    if (o.codec != mixer::CodecId::kOpus) return OptionsError{"--webrtc needs --codec opus"};
+    if (o.srtp) return OptionsError{"--webrtc keys SRTP with DTLS: no --srtp"};
+    if (o.signalling == Signalling::kStatic) return OptionsError{"--webrtc needs SIP signalling"};
+    o.levels = true;  // browsers always offer RFC 6464 levels
   }
   return o;
 }

@@ -42,6 +42,9 @@ struct Options {
   // --srtp-suite: AES_CM_128_HMAC_SHA1_80 (default) or AEAD_AES_128_GCM (RFC 7714).
   rtp::SrtpSuite srtp_suite = rtp::SrtpSuite::kAesCm128HmacSha1_80;
   bool levels = false;  // RFC 6464 audio-level header extension on what we send
+  // --webrtc: browser-like members (UDP/TLS/RTP/SAVPF, ICE, DTLS-SRTP).
+  bool webrtc = false;
+  int handshake_window = 16;  // ICE + DTLS handshakes in progress at once
   double duration_s = 10.0;
   int talkers = -1;  // per room; -1 = everyone
   Quiet quiet = Quiet::kSilence;

@@ -11,6 +11,7 @@
 
 #include "mixer/goertzel.hpp"
 #include "rtp/packet.hpp"
+#include "webrtc/demux.hpp"
 
 namespace chorus::load {
 namespace {
@@ -91,9 +92,27 @@ bool Participant::set_srtp(rtp::SrtpSuite suite, std::span<const uint8_t> ours,
   return srtp_out_.has_value() && srtp_in_.has_value();
 }
 
+void Participant::start_webrtc(Clock::time_point now) {
+  if (webrtc_ && has_remote()) webrtc_->start(fd_, remote_, now);
+}
+
+void Participant::poll_webrtc(Clock::time_point now) {
+  if (!webrtc_) return;
+  webrtc_->poll(now);
+}
+
+void Participant::take_webrtc_keys() {
+  auto keys = webrtc_->take_keys();
+  if (!keys) return;
+  // Client side: outbound = client_write protects what we send.
+  set_srtp(keys->suite, keys->outbound(), keys->inbound());
+  keys->wipe();
+}
+
 size_t Participant::build(int64_t tick, ToneScripts& scripts, bool dtx, Clock::time_point now) {
   (void)now;
   packet_size_ = 0;
+  if (webrtc_ && !srtp_out_) return 0;  // a browser sends no media before its keys
   std::span<const uint8_t> payload;
   bool voice = false;
   if (talker_) {
@@ -145,6 +164,16 @@ void Participant::receive(Clock::time_point now) {
 }
 
 void Participant::on_packet(std::span<uint8_t> datagram, Clock::time_point now) {
+  if (webrtc_) {
+    // RFC 7983: STUN and DTLS go to the browser's transport.
+    const auto kind = webrtc::classify(datagram);
+    if (kind == webrtc::PacketKind::kStun || kind == webrtc::PacketKind::kDtls) {
+      webrtc_->on_datagram(datagram, now);
+      if (!srtp_out_ && webrtc_->phase() == WebRtcPeer::Phase::kKeyed) take_webrtc_keys();
+      return;
+    }
+    if (!srtp_in_) return;  // media before keys: not ours to read
+  }
   if (rtp::is_rtcp(datagram)) return;
   size_t size = datagram.size();
   if (srtp_in_ && !srtp_in_->unprotect_rtp(datagram.data(), size)) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/load/tone_script.hpp"
+#include "bench/load/webrtc_peer.hpp"
 #include "mixer/codec.hpp"
 #include "mixer/frame.hpp"
 #include "rtp/srtp.hpp"
@@ -72,6 +73,15 @@ class Participant {
                 std::span<const uint8_t> theirs);
   std::span<const uint8_t> local_key() const { return local_key_; }
   void set_level_extension(uint8_t id) { level_ext_id_ = id; }
+  // --webrtc: this participant is a browser (ICE, DTLS-SRTP); nothing is
+  // sent or accepted as media before its keys.
+  void set_webrtc(std::unique_ptr<WebRtcPeer> peer) { webrtc_ = std::move(peer); }
+  WebRtcPeer* webrtc() { return webrtc_.get(); }
+  const WebRtcPeer* webrtc() const { return webrtc_.get(); }
+  // Starts the browser's ICE + DTLS towards the answer's candidate.
+  void start_webrtc(Clock::time_point now);
+  // The browser's timers (checks, DTLS retransmission, consent).
+  void poll_webrtc(Clock::time_point now);
   void set_late_ms(double ms) { late_ms_ = ms; }
 
   // Builds this tick's packet (frame `tick` of the run); returns its size or
@@ -108,6 +118,7 @@ class Participant {
 
  private:
   void on_packet(std::span<uint8_t> datagram, Clock::time_point now);
+  void take_webrtc_keys();
   void analyse(const mixer::Frame& frame, Clock::time_point arrival);
 
   int room_;
@@ -122,6 +133,7 @@ class Participant {
   sockaddr_in remote_{};
   uint8_t level_ext_id_ = 0;
 
+  std::unique_ptr<WebRtcPeer> webrtc_;
   std::optional<rtp::SrtpSession> srtp_out_;
   std::optional<rtp::SrtpSession> srtp_in_;
   std::array<uint8_t, 30> local_key_{};

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <chrono>
+#include <sstream>
 #include <string_view>
 
 #include "signaling/sdp/sdp_attributes.hpp"
@@ -110,7 +111,32 @@ sip::Message SipUac::request(Participant& p, sip::Method method) const {
   return m;
 }
 
+// A browser's offer (RFC 8829 §5.2.1, as Chromium writes it, audio only):
+// UDP/TLS/RTP/SAVPF, BUNDLE, ICE credentials and a host candidate, our
+// certificate's fingerprint, actpass, rtcp-mux, Opus and telephone-event at
+// 48 kHz, RFC 6464 levels.
+std::string SipUac::webrtc_offer(const Participant& p) const {
+  const WebRtcPeer& w = *p.webrtc();
+  const std::string port = std::to_string(p.local_port());
+  std::string sdp = "v=0\r\no=chorus-load " + port + " " + std::to_string(p.sdp_version) +
+                    " IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+                    "a=msid-semantic: WMS\r\n"
+                    "m=audio 9 UDP/TLS/RTP/SAVPF 111 110\r\nc=IN IP4 0.0.0.0\r\n"
+                    "a=rtcp:9 IN IP4 0.0.0.0\r\n"
+                    "a=candidate:1 1 udp 2122260223 127.0.0.1 " +
+                    port + " typ host\r\n";
+  sdp += "a=ice-ufrag:" + w.local_ufrag() + "\r\na=ice-pwd:" + w.local_pwd() +
+         "\r\na=ice-options:trickle\r\na=fingerprint:" + w.fingerprint_sdp() +
+         "\r\na=setup:actpass\r\na=mid:0\r\na=extmap:1 " + std::string(sdp::kAudioLevelUri) +
+         "\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+         "a=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1" +
+         (options_.quiet == Quiet::kDtx ? ";usedtx=1" : "") +
+         "\r\na=rtpmap:110 telephone-event/48000\r\n";
+  return sdp;
+}
+
 std::string SipUac::offer(const Participant& p) const {
+  if (p.webrtc() != nullptr) return webrtc_offer(p);
   const mixer::CodecParams params = mixer::default_params(options_.codec);
   const std::string pt = std::to_string(payload_type_);
   std::string sdp = "v=0\r\no=chorus-load " + std::to_string(p.local_port()) + " " +
@@ -216,6 +242,10 @@ bool SipUac::apply_answer(Participant& p, const sip::Message& ok) {
   std::string address = options_.target_host;
   uint16_t port = 0;
   std::optional<sdp::Crypto> crypto;
+  std::string ice_ufrag, ice_pwd;
+  std::optional<webrtc::Fingerprint> fingerprint;
+  std::string candidate_address;
+  uint16_t candidate_port = 0;
   size_t at = 0;
   while (at < body.size()) {
     size_t end = body.find('\n', at);
@@ -232,6 +262,24 @@ bool SipUac::apply_answer(Participant& p, const sip::Message& ok) {
           !parsed->keys.empty()) {
         crypto = std::move(parsed.value());
       }
+    } else if (line.starts_with("a=ice-ufrag:")) {
+      ice_ufrag = std::string(line.substr(12));
+    } else if (line.starts_with("a=ice-pwd:")) {
+      ice_pwd = std::string(line.substr(10));
+    } else if (line.starts_with("a=fingerprint:") && !fingerprint) {
+      fingerprint = webrtc::Fingerprint::parse(line.substr(14));
+    } else if (line.starts_with("a=candidate:") && candidate_port == 0) {
+      // "<foundation> <component> udp <priority> <address> <port> typ host": the
+      // first UDP candidate of component 1 (RFC 8839 §5.1).
+      std::istringstream fields{std::string(line.substr(12))};
+      std::string foundation, component, transport, priority, addr, port_text;
+      if (fields >> foundation >> component >> transport >> priority >> addr >> port_text &&
+          component == "1" && (transport == "udp" || transport == "UDP") &&
+          parse_port(port_text, candidate_port)) {
+        candidate_address = addr;
+      } else {
+        candidate_port = 0;
+      }
     } else if (line.starts_with("a=extmap:")) {
       const auto ext = sdp::parse_extmap(line.substr(9));
       if (ext && ext->uri == sdp::kAudioLevelUri && ext->id >= 1 && ext->id <= 14 &&
@@ -239,6 +287,18 @@ bool SipUac::apply_answer(Participant& p, const sip::Message& ok) {
         p.set_level_extension(static_cast<uint8_t>(ext->id));
       }
     }
+  }
+  if (p.webrtc() != nullptr) {
+    // ICE-lite answer: its candidate is where checks, DTLS and SRTP go.
+    if (ice_ufrag.empty() || ice_pwd.empty() || !fingerprint) {
+      last_error_ = "WebRTC answer without ice-ufrag, ice-pwd or a sha-256 fingerprint";
+      return false;
+    }
+    if (candidate_port != 0) {
+      address = candidate_address;
+      port = candidate_port;
+    }
+    p.webrtc()->set_answer(ice_ufrag, ice_pwd, *fingerprint);
   }
   if (port == 0) {
     last_error_ = "answer without an audio port";

@@ -1,9 +1,10 @@
 #pragma once
 // chorus-load's SIP user agent client: each participant dials
 // sip:<room>@target with an SDP offer (one codec, optionally RTP/SAVP with
-// an RFC 4568 a=crypto key), ACKs the 200 (RFC 3261 §13.2.2.4), points its
-// media at the answer's port, and leaves with BYE. A BYE from the focus
-// ends the participant's call.
+// an RFC 4568 a=crypto key, or with --webrtc a browser's UDP/TLS/RTP/SAVPF
+// offer whose answer the participant's WebRtcPeer uses), ACKs the 200 (RFC 3261 §13.2.2.4), points
+// its media at the answer's port, and leaves with BYE. A BYE from the focus ends the participant's
+// call.
 
 #include <cstdint>
 #include <string>
@@ -42,6 +43,7 @@ class SipUac {
  private:
   sip::Message request(Participant& p, sip::Method method) const;
   std::string offer(const Participant& p) const;
+  std::string webrtc_offer(const Participant& p) const;
   bool apply_answer(Participant& p, const sip::Message& ok);
   void on_invite_event(Participant& p, const sip::ClientEvent& event);
   std::string room_name(const Participant& p) const;
