@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 35> kPrivileges = {{
+constexpr std::array<Privilege, 37> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -55,6 +55,8 @@ constexpr std::array<Privilege, 35> kPrivileges = {{
     // may want to keep from moderators who mute and hold.
     {O::kRecordRefer, "urn:x-chorus:conference:record-start / record-stop", sip::kRightRecord},
     {O::kAdminRecord, "admin: start or stop a room's recording", sip::kRightRecord},
+    {O::kSidebarRefer, "urn:x-chorus:conference:sidebar-join / sidebar-leave", kRightSidebar},
+    {O::kAdminSidebar, "admin: create, dissolve and fill a room's sidebars", kRightSidebar},
 }};
 
 constexpr bool in_enum_order() {
@@ -64,7 +66,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminRecord) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminSidebar) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);
