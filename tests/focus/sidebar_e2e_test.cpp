@@ -83,7 +83,8 @@ TEST_F(SidebarE2eTest, SidebarMembersHearEachOtherFullyAndTheMainRoomTwelveDecib
   ASSERT_GT(c.heard(400), kHeard);
 
   const uint64_t ida = id_of("sb", a), idb = id_of("sb", b);
-  const uint32_t sidebar = create("sb", json{{"name", "huddle"}, {"members", {ida, idb}}}.dump());
+  const uint32_t sidebar =
+      create("sb", json{{"name", "huddle"}, {"members", json::array({ida, idb})}}.dump());
   ASSERT_EQ(sidebar, 1u);
   talk({&a, &b, &c}, 60, 30);
   // A and B hear each other at full level.
@@ -108,7 +109,7 @@ TEST_F(SidebarE2eTest, SidebarMembersHearEachOtherFullyAndTheMainRoomTwelveDecib
 
   // Whispering into the main room: C hears them; they still hear C lower.
   ASSERT_NE(create("sb", json{{"name", "loud"},
-                              {"members", {ida, idb}},
+                              {"members", json::array({ida, idb})},
                               {"whisper_main", true},
                               {"main_gain_db", -6}}
                              .dump()),
@@ -128,12 +129,13 @@ TEST_F(SidebarE2eTest, AdminApiCreatesFillsAndDissolvesSidebarsWithClearErrors) 
   ASSERT_EQ(invite(c, "sendrecv", "room"), 200);
   const uint64_t ida = id_of("room", a), idb = id_of("room", b), idc = id_of("room", c);
 
-  const AdminResponse made =
-      admin("POST", "/api/rooms/room/sidebars", json{{"name", "side"}, {"members", {ida}}}.dump());
+  const AdminResponse made = admin("POST", "/api/rooms/room/sidebars",
+                                   json{{"name", "side"}, {"members", json::array({ida})}}.dump());
   ASSERT_EQ(made.status, 201) << made.body;
   const json body = json::parse(made.body);
   EXPECT_EQ(body.at("id"), 1);
-  EXPECT_EQ(body.at("uri"), room_uri("room") + ";sidebar=1");
+  // The room's conference URI with a sidebar parameter (the user part stays the room's).
+  EXPECT_EQ(body.at("uri"), server_->room_state("room")->entity + ";sidebar=1");
 
   // GET shows it, with the configured default gain and its member.
   const json room = json::parse(admin("GET", "/api/rooms/room").body);
@@ -157,9 +159,9 @@ TEST_F(SidebarE2eTest, AdminApiCreatesFillsAndDissolvesSidebarsWithClearErrors) 
   EXPECT_EQ(status, 400);
   create("room", R"({"name":"side"})", &status);
   EXPECT_EQ(status, 409);  // the name is taken
-  create("room", json{{"name", "x"}, {"members", {ida}}}.dump(), &status);
+  create("room", json{{"name", "x"}, {"members", json::array({ida})}}.dump(), &status);
   EXPECT_EQ(status, 409);  // alice is in "side"
-  create("room", json{{"name", "x"}, {"members", {999}}}.dump(), &status);
+  create("room", json{{"name", "x"}, {"members", json::array({999})}}.dump(), &status);
   EXPECT_EQ(status, 404);
   const AdminResponse conflict =
       admin("POST", "/api/rooms/room/sidebars", json{{"name", "side"}}.dump());
@@ -198,7 +200,8 @@ TEST_F(SidebarE2eTest, AdminApiCreatesFillsAndDissolvesSidebarsWithClearErrors) 
   // A member whose call ends leaves its sidebar.
   EXPECT_EQ(admin("PUT", "/api/rooms/room/sidebars/3/members/" + std::to_string(idc)).status, 200);
   ASSERT_EQ(bye(c, "room"), 200);
-  for (const SidebarState& s : server_->room_state("room")->sidebars) {
+  const ConferenceState after = *server_->room_state("room");
+  for (const SidebarState& s : after.sidebars) {
     EXPECT_TRUE(s.members.empty()) << s.name;
   }
 }
@@ -329,13 +332,16 @@ TEST_F(SidebarE2eTest, ConferencePackageListsSidebarsByRefAndValidates) {
   ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
   EXPECT_EQ(notifies(watcher.call_id)[0]->body().find("sidebars-by-ref"), std::string::npos);
 
-  ASSERT_EQ(create("pkg", json{{"name", "Q&A <corner>"}, {"members", {id_of("pkg", a)}}}.dump()),
-            1u);
+  ASSERT_EQ(
+      create("pkg",
+             json{{"name", "Q&A <corner>"}, {"members", json::array({id_of("pkg", a)})}}.dump()),
+      1u);
   run_until([&] { return notifies(watcher.call_id).size() >= 2; });
   ASSERT_EQ(notifies(watcher.call_id).size(), 2u);
   const std::string partial(notifies(watcher.call_id)[1]->body());
   EXPECT_NE(partial.find("state=\"partial\""), std::string::npos) << partial;
-  const std::string entry = "<sidebars-by-ref state=\"full\"><entry><uri>" + room_uri("pkg") +
+  const std::string entry = "<sidebars-by-ref state=\"full\"><entry><uri>" +
+                            server_->room_state("pkg")->entity +
                             ";sidebar=1</uri><display-text>Q&amp;A &lt;corner&gt;</display-text>"
                             "</entry></sidebars-by-ref>";
   EXPECT_NE(partial.find(entry), std::string::npos) << partial;
@@ -380,8 +386,11 @@ TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
   Caller a(400, "alice"), b(700, "bob"), d(1300, "dave"), watcher(1900, "watcher");
   ASSERT_EQ(invite(a, "sendrecv", "sub"), 200);
   ASSERT_EQ(invite(b, "sendrecv", "sub"), 200);
-  ASSERT_EQ(create("sub", json{{"name", "side"}, {"members", {id_of("sub", a)}}}.dump()), 1u);
-  const std::string uri = room_uri("sub") + ";sidebar=1";
+  ASSERT_EQ(
+      create("sub", json{{"name", "side"}, {"members", json::array({id_of("sub", a)})}}.dump()),
+      1u);
+  const std::string uri = room_uri("sub") + ";sidebar=1";  // as dialled (with our port)
+  const std::string entity = server_->room_state("sub")->entity + ";sidebar=1";  // as published
 
   Message subscribe = request(watcher, Method::kSubscribe, "sub");
   subscribe.set_request_uri(uri);
@@ -394,7 +403,9 @@ TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
   run_until([&] { return !notifies(watcher.call_id).empty(); });
   ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
   const std::string first(notifies(watcher.call_id)[0]->body());
-  EXPECT_NE(first.find("entity=\"" + uri + "\""), std::string::npos) << first;
+  EXPECT_NE(first.find("conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\""),
+            std::string::npos);
+  EXPECT_NE(first.find("entity=\"" + entity + "\""), std::string::npos) << first;
   EXPECT_NE(first.find("<display-text>side</display-text>"), std::string::npos) << first;
   EXPECT_NE(first.find("sip:alice@127.0.0.1"), std::string::npos) << first;
   EXPECT_EQ(first.find("sip:bob@127.0.0.1"), std::string::npos) << first;
