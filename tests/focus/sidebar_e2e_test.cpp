@@ -7,6 +7,7 @@
 // RFC 4575 <sidebars-by-ref> entries that validate against the schema.
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "focus/events/conference_info.hpp"
@@ -96,6 +97,10 @@ TEST_F(SidebarE2eTest, SidebarMembersHearEachOtherFullyAndTheMainRoomTwelveDecib
       << a.heard(1100) << " vs " << a_hears_c_before;
   EXPECT_NEAR(db(b.heard(1100) / b_hears_c_before), -12.0, 2.0)
       << b.heard(1100) << " vs " << b_hears_c_before;
+  std::printf(
+      "sidebar: A hears B %+.1f dB, A hears C %+.1f dB, B hears C %+.1f dB, C hears A %.0f\n",
+      db(a.heard(700) / a_hears_c_before), db(a.heard(1100) / a_hears_c_before),
+      db(b.heard(1100) / b_hears_c_before), c.heard(400));
   // The main room hears neither.
   EXPECT_LT(c.heard(400), kSilent);
   EXPECT_LT(c.heard(700), kSilent);
