@@ -31,6 +31,7 @@ struct ControlEvent {
     kMemberChanged,
     kTalker,
     kRecording,  // a room's recording started, stopped or failed
+    kSidebars,   // a sidebar was created, dissolved, or its members changed
   };
   Kind kind = Kind::kMemberChanged;
   std::string room;
@@ -52,6 +53,17 @@ struct AccountCheck {
   // The account is under a password attack: answer, right or wrong, only
   // after this long (as SIP requests on it wait; README "Security").
   std::chrono::milliseconds delay{0};
+};
+
+// A new sidebar (README "Sidebars"): its name (unique in the room), its
+// first members (member ids of the room, none in another sidebar), the
+// level at which they hear the main room (unset: the room's or the
+// configured default) and whether the main room hears them.
+struct SidebarSpec {
+  std::string name;
+  std::vector<uint64_t> members;
+  std::optional<double> main_gain_db;
+  bool whisper_main = false;
 };
 
 // What an operator can see and do live; the focus Server implements it. Every
@@ -100,6 +112,22 @@ class Control {
                                     std::string_view /*to*/, std::optional<std::string> /*pin*/,
                                     std::string_view /*account*/) {
     return {409, "no moving here"};
+  }
+  // Sidebars (README "Sidebars"). create: 201 with the new id in `id`; 400
+  // for a bad name or gain, 404 for no such room or member, 409 for a name
+  // in use, a member already in a sidebar, or a room holding the most
+  // sidebars. dissolve: its members go back to the main room. A member put
+  // into a sidebar leaves any other one.
+  virtual ControlResult create_sidebar(std::string_view /*room*/, const SidebarSpec& /*spec*/,
+                                       uint32_t* /*id*/) {
+    return {409, "no sidebars here"};
+  }
+  virtual ControlResult dissolve_sidebar(std::string_view /*room*/, uint32_t /*id*/) {
+    return {409, "no sidebars here"};
+  }
+  virtual ControlResult set_sidebar_member(std::string_view /*room*/, uint32_t /*id*/,
+                                           uint64_t /*member*/, bool /*in*/) {
+    return {409, "no sidebars here"};
   }
   // The focus INVITEs `uri` into `room` (202: the call is being placed).
   // `account`: the account that asked ("" : the operator's token); a 3xx

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 37> kPrivileges = {{
+constexpr std::array<Privilege, 39> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -59,6 +59,8 @@ constexpr std::array<Privilege, 37> kPrivileges = {{
     // top lets it past the target's PIN and member limit.
     {O::kMoveRefer, "urn:sip-action:conference:add naming another room", sip::kRightMove},
     {O::kAdminMove, "admin: move a member to another room", sip::kRightMove},
+    {O::kSidebarRefer, "urn:x-chorus:conference:sidebar-join / sidebar-leave", kRightSidebar},
+    {O::kAdminSidebar, "admin: create, dissolve and fill a room's sidebars", kRightSidebar},
 }};
 
 constexpr bool in_enum_order() {
@@ -68,7 +70,7 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "kPrivileges: one row per Operation, in enum order");
-static_assert(static_cast<size_t>(O::kAdminMove) + 1 == kPrivileges.size());
+static_assert(static_cast<size_t>(O::kAdminSidebar) + 1 == kPrivileges.size());
 
 std::string lower(std::string_view text) {
   std::string out(text);

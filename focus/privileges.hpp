@@ -71,7 +71,16 @@ enum class Operation : uint8_t {
   // target room's URI with urn:sip-action:conference:add, and the admin route.
   kMoveRefer,
   kAdminMove,
+  // Sidebars (README "Sidebars"): REFER with Refer-To
+  // urn:x-chorus:conference:sidebar-join / sidebar-leave, and the admin
+  // routes that create, dissolve and fill sidebars.
+  kSidebarRefer,
+  kAdminSidebar,
 };
+
+// Create, dissolve and fill a room's sidebars. Its own right, as "record"
+// is: rights do not imply each other, only "admin" implies every one.
+inline constexpr std::string_view kRightSidebar = "sidebar";
 
 struct Privilege {
   Operation operation;

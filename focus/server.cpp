@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -214,7 +215,7 @@ void Server::give_memory_back() {
 
 void Server::make_event_service() {
   events_ = std::make_unique<EventService>(
-      stack_, random_, [this](std::string_view room) { return room_state(room); },
+      stack_, random_, [this](std::string_view room) { return subscribed_state(room); },
       [this](const sip::ServerTransaction& tx, Operation operation) {
         return authorize(tx, operation).has_value();
       });
@@ -570,6 +571,19 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     roster.waiting_until = stack_.timers().now() + admission->waiting->waiting_timeout;
   }
   call->media.settings.muted = admission->muted;
+  if (const auto sidebar = request.request_uri().param("sidebar")) {
+    // Dialling a sidebar's URI (README "Sidebars"): into the room and that
+    // sidebar, which must exist (it lives in the room).
+    const Room* open = rooms_.find(roster.room);
+    uint32_t id = 0;
+    const auto [end, ec] = std::from_chars(sidebar->data(), sidebar->data() + sidebar->size(), id);
+    if (ec != std::errc() || end != sidebar->data() + sidebar->size() || open == nullptr ||
+        open->sidebar(id) == nullptr || roster.hidden) {
+      tx.respond(404, "No Such Sidebar", random_.tag());
+      return;
+    }
+    roster.join_sidebar = id;
+  }
 
   switch (start_media(call, negotiated.value(), chosen)) {
     case MediaStart::kQueued:

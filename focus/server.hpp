@@ -146,6 +146,11 @@ class Server final : public Control {
   ControlResult set_recording(std::string_view room, bool on) override;
   ControlResult move_member(std::string_view room, uint64_t member, std::string_view to,
                             std::optional<std::string> pin, std::string_view account) override;
+  ControlResult create_sidebar(std::string_view room, const SidebarSpec& spec,
+                               uint32_t* id) override;
+  ControlResult dissolve_sidebar(std::string_view room, uint32_t id) override;
+  ControlResult set_sidebar_member(std::string_view room, uint32_t id, uint64_t member,
+                                   bool in) override;
   // Recordings whose files could not be written (record::Writer).
   uint64_t recordings_failed() const { return recorder_->recordings_failed(); }
   AccountCheck check_account(std::string_view authorization, std::string_view method,
@@ -290,6 +295,16 @@ class Server final : public Control {
   mixer::NoticeTone recording_tone(int beeps) const;
   void auto_record(Room& room);
   void on_recording_completion(const mixer::Event& event);
+  // services/sidebars.cpp (README "Sidebars"): REFER with Refer-To
+  // urn:x-chorus:conference:sidebar-join / sidebar-leave.
+  bool handle_sidebar_urn(const sip::ServerTransaction& tx, sip::Dialog* dialog,
+                          const std::string& room, const sip::Uri& target);
+  // What a subscription key (EventService) names: a room, or a sidebar
+  // (sidebar_key): its members only, under its own URI.
+  std::optional<ConferenceState> subscribed_state(std::string_view key) const;
+  // The member's calls take its sidebar's mixer settings.
+  void apply_sidebar(Room& room, uint64_t member);
+  double sidebar_default_gain_db(std::string_view room) const;
   // services/announcements.cpp (README "Announcements").
   Announcements announcements_for(std::string_view room) const;
   void play_room_tone(const Room& room, bool join);
@@ -426,6 +441,8 @@ class Server final : public Control {
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
   std::string conference_uri(std::string_view room) const;
+  // sip:<room>@host;sidebar=<id> (README "Sidebars").
+  std::string sidebar_uri(std::string_view room, uint32_t sidebar) const;
 
   boost::asio::io_context& io_;
   Options options_;

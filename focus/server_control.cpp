@@ -247,6 +247,12 @@ std::string Server::conference_uri(std::string_view room) const {
               : ":" + std::to_string(options_.sip_port));
 }
 
+std::string Server::sidebar_uri(std::string_view room, uint32_t sidebar) const {
+  // A URI parameter, so the user part (what deploy/kamailio hashes to pick
+  // a node) stays the parent room's: a sidebar lives where its room does.
+  return conference_uri(room) + ";sidebar=" + std::to_string(sidebar);
+}
+
 Call* Server::find_member(std::string_view room, uint64_t member) const {
   const Room* found = rooms_.find(room);
   return found != nullptr ? found->find_member(member) : nullptr;
@@ -290,6 +296,9 @@ MemberState Server::member_state(const Room* room, const Call& call) const {
             room != nullptr ? room->find_member(call.roster.whisper_target) : nullptr) {
       state.whisper_target = member_state_endpoint(*target);
     }
+  }
+  if (room != nullptr) {
+    if (const Sidebar* sidebar = room->sidebar_of(call.member())) state.sidebar = sidebar->id;
   }
   state.joined_at = call.roster.joined_at;
   state.joined_by = call.roster.joined_by;
@@ -364,6 +373,10 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
     if (!shadowed) state.members.push_back(member_state(room, *call));
   }
   add_ringing();
+  for (const Sidebar& s : room->sidebars()) {
+    state.sidebars.push_back(SidebarState{s.id, s.name, sidebar_uri(room_name, s.id), s.members,
+                                          s.main_gain_db, s.whisper_main});
+  }
   return state;
 }
 

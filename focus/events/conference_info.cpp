@@ -293,6 +293,31 @@ void add_state(ptree& root, size_t user_count, bool recording) {
   add_text(state, "chorus:recording", recording ? "true" : "false");
 }
 
+bool same_sidebars(const ConferenceState& a, const ConferenceState& b) {
+  if (a.sidebars.size() != b.sidebars.size()) return false;
+  for (size_t i = 0; i < a.sidebars.size(); ++i) {
+    // What the entry shows: its URI and name (members are in the
+    // sidebar's own document).
+    if (a.sidebars[i].uri != b.sidebars[i].uri || a.sidebars[i].name != b.sidebars[i].name) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 4575 §5.9 <sidebars-by-ref>: one <entry> per sidebar (none: no element,
+// the schema wants one entry at least).
+void add_sidebars(ptree& root, const ConferenceState& state) {
+  if (state.sidebars.empty()) return;
+  ptree& list = add_element(root, "sidebars-by-ref");
+  set_attribute(list, "state", "full");
+  for (const SidebarState& sidebar : state.sidebars) {
+    ptree& entry = add_element(list, "entry");
+    add_text(entry, "uri", sidebar.uri);
+    if (!sidebar.name.empty()) add_text(entry, "display-text", sidebar.name);
+  }
+}
+
 ptree& add_root(ptree& document, const ConferenceState& state, std::string_view kind,
                 uint32_t version) {
   ptree& root = add_element(document, "conference-info");
@@ -364,6 +389,8 @@ ConferenceDiff diff_conference(const ConferenceState& before, const ConferenceSt
   for (const UserView& user : old_users) {
     if (find_user(new_users, user.entity) == nullptr) diff.deleted_users.emplace_back(user.entity);
   }
+  diff.sidebars = !same_sidebars(before, after);
+  diff.full_required = diff.sidebars && after.sidebars.empty();
   return diff;
 }
 
@@ -376,6 +403,7 @@ std::string conference_info_full(const ConferenceState& state, uint32_t version)
   ptree& list = add_element(root, "users");
   set_attribute(list, "state", "full");
   for (const UserView& user : users) add_user_full(list, user);
+  add_sidebars(root, state);
   return serialize(document);
 }
 
@@ -406,6 +434,7 @@ std::string conference_info_partial(const ConferenceState& before, const Confere
       set_attribute(gone, "state", "deleted");
     }
   }
+  if (diff.sidebars) add_sidebars(root, after);
   return serialize(document);
 }
 

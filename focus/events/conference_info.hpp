@@ -24,7 +24,8 @@ inline constexpr std::string_view kConferenceInfoNamespace =
 // extend the document): under <media>, <chorus:talking>true</chorus:talking>
 // while the member is one of the current talkers; under <conference-state>,
 // <chorus:recording>true</chorus:recording> while the room is recorded
-// (README "Recording").
+// (README "Recording"). Sidebars (README "Sidebars") are <sidebars-by-ref>
+// entries: <uri> sip:<room>@host;sidebar=<id>, <display-text> its name.
 inline constexpr std::string_view kChorusInfoNamespace =
     "urn:x-chorus:params:xml:ns:conference-info";
 
@@ -48,7 +49,14 @@ struct ConferenceDiff {
   bool state = false;                      // user-count, active
   std::vector<std::string> users;          // user entities added or changed (present in `after`)
   std::vector<std::string> deleted_users;  // user entities no longer present
-  bool empty() const { return !description && !state && users.empty() && deleted_users.empty(); }
+  // <sidebars-by-ref> changed; sent whole (state="full"). Its schema needs
+  // one <entry> at least, so a change to no sidebars at all can only go in
+  // a full document: full_required.
+  bool sidebars = false;
+  bool full_required = false;
+  bool empty() const {
+    return !description && !state && users.empty() && deleted_users.empty() && !sidebars;
+  }
 };
 ConferenceDiff diff_conference(const ConferenceState& before, const ConferenceState& after);
 

@@ -66,6 +66,19 @@ struct MemberState {
   // Left out of the conference package (a silent monitor); the dialog
   // package, which only authorised supervisors see, still lists it.
   bool hidden = false;
+  uint32_t sidebar = 0;  // the sidebar it talks in (README "Sidebars"), 0: the main room
+};
+
+// A sidebar of a room (README "Sidebars"), published as an RFC 4575
+// <sidebars-by-ref> entry.
+struct SidebarState {
+  uint32_t id = 0;
+  std::string name;
+  std::string uri;  // the parent's conference URI with ;sidebar=<id>
+  std::vector<uint64_t> members;
+  double main_gain_db = -12.0;
+  bool whisper_main = false;
+  bool operator==(const SidebarState&) const = default;
 };
 
 // A room as published by the conference package.
@@ -76,6 +89,7 @@ struct ConferenceState {
   uint32_t max_members = 0;  // 0: no limit
   bool recording = false;    // README "Recording": published as <chorus:recording>
   std::vector<MemberState> members;
+  std::vector<SidebarState> sidebars;  // by id
 };
 
 }  // namespace chorus::focus

@@ -140,6 +140,11 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
   // The room: that of the dialog's subscriptions, else the Request-URI's
   // user part (sip:<room>@host).
   std::string room = request.request_uri().user_decoded();
+  const std::string contact_room = room;
+  // A sidebar's URI: its own document (README "Sidebars").
+  if (const auto sidebar = request.request_uri().param("sidebar")) {
+    room = sidebar_key(room, *sidebar);
+  }
   if (dialog != nullptr) {
     for (const auto& [token, s] : subscribers_) {
       if (s.dialog == dialog->id()) {
@@ -174,7 +179,7 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     }
   }
 
-  sip::Notifier notifier(packages_, random_, contact_for(room, tx.source().transport));
+  sip::Notifier notifier(packages_, random_, contact_for(contact_room, tx.source().transport));
   const sip::TimePoint now = stack_.timers().now();
   creating_state_ = state ? &*state : nullptr;
   created_.reset();
@@ -361,6 +366,7 @@ void EventService::update(Token token, const ConferenceState& state) {
   if (s.conference && !full) {
     diff = diff_conference(s.known, state);
     if (diff->empty()) return;
+    full = diff->full_required;  // the last sidebar went: only a full document says so
   }
   if (!s.conference) {
     if (!full && dialog_info_full(state, 0) == s.known_dialogs) return;
@@ -410,9 +416,11 @@ void EventService::room_ended(std::string_view room) {
     if (it->second.pending != 0) stack_.timers().cancel(it->second.pending);
     talkers_.erase(it);
   }
+  // The room's sidebars end with it.
+  const std::string sidebars = sidebar_key(room, {});
   std::vector<Token> tokens;
   for (const auto& [token, s] : subscribers_) {
-    if (s.room == room) tokens.push_back(token);
+    if (s.room == room || s.room.starts_with(sidebars)) tokens.push_back(token);
   }
   for (Token token : tokens) {
     auto it = subscribers_.find(token);

@@ -48,6 +48,16 @@ namespace chorus::focus {
 //     when only the talkers changed (rate-limited), room_ended(room) when the
 //     room is gone, stop() before stopping the Stack;
 //   - advertise allow_events() in Allow-Events.
+// The room key of a sidebar's subscribers (README "Sidebars": SUBSCRIBE to
+// sip:<room>@host;sidebar=<id>): the room, a unit separator, the parameter.
+inline constexpr char kSidebarKeySeparator = '\x1f';
+inline std::string sidebar_key(std::string_view room, std::string_view sidebar) {
+  std::string key(room);
+  key += kSidebarKeySeparator;
+  key += sidebar;
+  return key;
+}
+
 class EventService {
  public:
   // The room's current state, nullopt for a room that does not exist (404).

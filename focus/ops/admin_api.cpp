@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 13> kRoutes = {{
+constexpr std::array<AdminRoute, 17> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -109,6 +109,12 @@ constexpr std::array<AdminRoute, 13> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/pickup", O::kAdminPickup, H::kPickup},
     {"POST", "/api/rooms/{room}/recording", O::kAdminRecord, H::kRecording},
     {"POST", "/api/rooms/{room}/members/{id}/move", O::kAdminMove, H::kMove},
+    {"POST", "/api/rooms/{room}/sidebars", O::kAdminSidebar, H::kSidebarCreate},
+    {"DELETE", "/api/rooms/{room}/sidebars/{sidebar}", O::kAdminSidebar, H::kSidebarDissolve},
+    {"PUT", "/api/rooms/{room}/sidebars/{sidebar}/members/{id}", O::kAdminSidebar,
+     H::kSidebarMemberPut},
+    {"DELETE", "/api/rooms/{room}/sidebars/{sidebar}/members/{id}", O::kAdminSidebar,
+     H::kSidebarMemberDelete},
 }};
 
 // The route's segments match `segments` ({name} matches any one).
@@ -340,6 +346,11 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
       }
       return from_result(control_.set_recording(s[2], it->get<bool>()));
     }
+    case AdminHandler::kSidebarCreate:
+    case AdminHandler::kSidebarDissolve:
+    case AdminHandler::kSidebarMemberPut:
+    case AdminHandler::kSidebarMemberDelete:
+      return sidebar_action(s, route.handler, request.body);
     case AdminHandler::kMute:
     case AdminHandler::kKick:
     case AdminHandler::kRole:
@@ -415,6 +426,62 @@ AdminResponse AdminApi::member_action(std::string_view room, uint64_t member, Ad
     if (target == member) return json_error(400, "a member cannot whisper to itself");
   }
   return from_result(control_.set_role(room, member, *role, target));
+}
+
+AdminResponse AdminApi::sidebar_action(const std::vector<std::string>& s, AdminHandler action,
+                                       std::string_view body) {
+  const std::string& room = s[2];
+  if (action != AdminHandler::kSidebarCreate) {
+    const std::optional<uint64_t> sidebar = parse_id(s[4]);
+    if (!sidebar || *sidebar > UINT32_MAX) {
+      return json_error(400, "sidebar id must be a positive integer");
+    }
+    const auto id = static_cast<uint32_t>(*sidebar);
+    if (action == AdminHandler::kSidebarDissolve) {
+      return from_result(control_.dissolve_sidebar(room, id));
+    }
+    const std::optional<uint64_t> member = parse_id(s[6]);
+    if (!member) return json_error(400, "member id must be a positive integer");
+    return from_result(
+        control_.set_sidebar_member(room, id, *member, action == AdminHandler::kSidebarMemberPut));
+  }
+  const std::optional<json> args = parse_object(body);
+  if (!args) return json_error(400, "body must be a JSON object");
+  SidebarSpec spec;
+  const auto name = args->find("name");
+  if (name == args->end() || !name->is_string()) {
+    return json_error(400, "\"name\" must be a string (1-64 characters)");
+  }
+  spec.name = name->get<std::string>();
+  if (const auto members = args->find("members"); members != args->end()) {
+    if (!members->is_array()) return json_error(400, "\"members\" must be an array of member ids");
+    for (const json& m : *members) {
+      if (!m.is_number_unsigned() || m.get<uint64_t>() == 0) {
+        return json_error(400, "\"members\" must be an array of member ids");
+      }
+      spec.members.push_back(m.get<uint64_t>());
+    }
+  }
+  if (const auto gain = args->find("main_gain_db"); gain != args->end()) {
+    if (!gain->is_number())
+      return json_error(400, "\"main_gain_db\" must be a number (dB, -60..0)");
+    spec.main_gain_db = gain->get<double>();
+  }
+  if (const auto whisper = args->find("whisper_main"); whisper != args->end()) {
+    if (!whisper->is_boolean()) return json_error(400, "\"whisper_main\" must be true or false");
+    spec.whisper_main = whisper->get<bool>();
+  }
+  uint32_t id = 0;
+  const ControlResult result = control_.create_sidebar(room, spec, &id);
+  if (!result.ok()) return from_result(result);
+  json out{{"ok", true}, {"id", id}, {"message", result.message}};
+  for (const ConferenceState& state : control_.rooms()) {
+    if (state.room != room) continue;
+    for (const SidebarState& sidebar : state.sidebars) {
+      if (sidebar.id == id) out["uri"] = sidebar.uri;
+    }
+  }
+  return json_ok(201, out);
 }
 
 AdminResponse AdminApi::dial(std::string_view room, std::string_view body, std::string_view user) {

@@ -14,6 +14,13 @@
 //                                              "target":id (whisper only)}
 //   POST /api/rooms/{room}/members/{id}/hold  {"hold":true|false}
 //   POST /api/rooms/{room}/dial               {"uri":"sip:..."}
+//   POST /api/rooms/{room}/recording          {"record":true|false}
+//   POST   /api/rooms/{room}/sidebars         {"name":"...", "members":[ids],
+//                                              "main_gain_db":-12, "whisper_main":false}
+//                                              → 201 {"id":N, "uri":"sip:..."}
+//   DELETE /api/rooms/{room}/sidebars/{sb}    members back to the main room
+//   PUT    /api/rooms/{room}/sidebars/{sb}/members/{id}   into the sidebar
+//   DELETE /api/rooms/{room}/sidebars/{sb}/members/{id}   back to the main room
 //   GET  /api/events                        WebSocket (admin_server.cpp)
 //
 // Every /api request needs credentials: `Authorization: Bearer <token>` (the
@@ -90,6 +97,10 @@ enum class AdminHandler : uint8_t {
   kPickup,
   kRecording,
   kMove,
+  kSidebarCreate,
+  kSidebarDissolve,
+  kSidebarMemberPut,
+  kSidebarMemberDelete,
 };
 struct AdminRoute {
   std::string_view method;  // GET routes answer HEAD as well
@@ -129,6 +140,8 @@ class AdminApi {
   // `user`: the account asking (empty: the token), whose dial-out patterns apply.
   AdminResponse dial(std::string_view room, std::string_view body, std::string_view user);
   AdminResponse unauthorized(bool stale);
+  AdminResponse sidebar_action(const std::vector<std::string>& segments, AdminHandler action,
+                               std::string_view body);
 
   Control& control_;
   MetricsSource metrics_;

@@ -24,6 +24,8 @@ std::string_view event_name(ControlEvent::Kind kind) {
       return "talker";
     case ControlEvent::Kind::kRecording:
       return "recording";
+    case ControlEvent::Kind::kSidebars:
+      return "sidebars";
   }
   return "member_changed";
 }
@@ -55,15 +57,31 @@ json member_json(const MemberState& m, const ConferenceState& room) {
               {"level", m.level_dbov},
               {"loss", m.loss_fraction},
               {"jitter", m.jitter_ms},
-              {"call_id", m.dialog.call_id}};
+              {"call_id", m.dialog.call_id},
+              {"sidebar", m.sidebar}};
+}
+
+json sidebar_json(const SidebarState& s) {
+  return json{{"id", s.id},
+              {"name", s.name},
+              {"uri", s.uri},
+              {"members", s.members},
+              {"main_gain_db", s.main_gain_db},
+              {"whisper_main", s.whisper_main}};
 }
 
 json room_json(const ConferenceState& room) {
   json members = json::array();
   for (const MemberState& m : room.members) members.push_back(member_json(m, room));
-  return json{{"room", room.room},           {"entity", room.entity},
-              {"subject", room.subject},     {"max_members", room.max_members},
-              {"recording", room.recording}, {"members", std::move(members)}};
+  json sidebars = json::array();
+  for (const SidebarState& s : room.sidebars) sidebars.push_back(sidebar_json(s));
+  return json{{"room", room.room},
+              {"entity", room.entity},
+              {"subject", room.subject},
+              {"max_members", room.max_members},
+              {"recording", room.recording},
+              {"members", std::move(members)},
+              {"sidebars", std::move(sidebars)}};
 }
 
 json rooms_json(const std::vector<ConferenceState>& rooms) {
@@ -80,6 +98,11 @@ json event_json(const ControlEvent& event, const std::vector<ConferenceState>& r
   if (event.member == 0) {
     if (event.kind == ControlEvent::Kind::kRoomCreated) out["state"] = room_json(*room);
     if (event.kind == ControlEvent::Kind::kRecording) out["recording"] = room->recording;
+    if (event.kind == ControlEvent::Kind::kSidebars) {
+      json sidebars = json::array();
+      for (const SidebarState& s : room->sidebars) sidebars.push_back(sidebar_json(s));
+      out["sidebars"] = std::move(sidebars);
+    }
     return out;
   }
   for (const MemberState& m : room->members) {

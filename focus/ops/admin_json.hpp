@@ -22,6 +22,7 @@ std::string_view event_name(ControlEvent::Kind kind);
 nlohmann::json member_json(const MemberState& member, const ConferenceState& room);
 // {"room","entity","subject","max_members","members":[...]}
 nlohmann::json room_json(const ConferenceState& room);
+nlohmann::json sidebar_json(const SidebarState& sidebar);
 nlohmann::json rooms_json(const std::vector<ConferenceState>& rooms);
 
 // One message of the event stream: {"type": event_name, "room", "member",

@@ -72,13 +72,22 @@ constexpr std::array<std::string_view, 20> kMediaKeys = {"address",
                                                          "jitter_max_ms",
                                                          "test_command_ring_slots",
                                                          "test_retry_queue_limit"};
-constexpr std::array<std::string_view, 7> kConferenceKeys = {
-    "max_members", "only_listed_rooms",       "moh_user",     "park_user",
-    "moh_file",    "service_trusted_sources", "voicemail_uri"};
-constexpr std::array<std::string_view, 12> kRoomKeys = {
-    "name",          "pin",           "max_members", "waiting_room", "waiting_timeout_s",
-    "waiting_music", "auto_record",   "join_tone",   "leave_tone",   "first_prompt",
-    "muted_prompt",  "unmuted_prompt"};
+constexpr std::array<std::string_view, 8> kConferenceKeys = {
+    "max_members", "only_listed_rooms",       "moh_user",      "park_user",
+    "moh_file",    "service_trusted_sources", "voicemail_uri", "sidebar_main_gain_db"};
+constexpr std::array<std::string_view, 13> kRoomKeys = {"name",
+                                                        "pin",
+                                                        "max_members",
+                                                        "waiting_room",
+                                                        "waiting_timeout_s",
+                                                        "waiting_music",
+                                                        "auto_record",
+                                                        "join_tone",
+                                                        "leave_tone",
+                                                        "first_prompt",
+                                                        "muted_prompt",
+                                                        "unmuted_prompt",
+                                                        "sidebar_main_gain_db"};
 constexpr std::array<std::string_view, 6> kAnnouncementKeys = {
     "join_tone", "leave_tone", "first_prompt", "muted_prompt", "unmuted_prompt", "tone_level_dbfs"};
 constexpr std::array<std::string_view, 8> kRecordingKeys = {
@@ -100,12 +109,13 @@ constexpr std::array<std::string_view, 22> kLimitsKeys = {
     "overload_cpu_percent",    "overload_calls",    "overload_transactions",
     "log_interval_ms"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
-constexpr std::array<std::string_view, 13> kRights = {
+constexpr std::array<std::string_view, 14> kRights = {
     sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge,  sip::kRightReplace,
     sip::kRightDialOut,  sip::kRightRemove,  sip::kRightAdmin,  sip::kRightDialogSubscribe,
     sip::kRightModerate, sip::kRightPark,    sip::kRightPickup, sip::kRightRecord,
-    sip::kRightMove};
+    sip::kRightMove, kRightSidebar};
 constexpr uint32_t kMaxJitterMs = 1000;
+constexpr int64_t kMinSidebarGainDb = -60;
 
 std::string join(Keys names) {
   std::string out;
@@ -488,6 +498,8 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
 void read_conference(Reader& reader, const toml::table& conference, Options& options) {
   reader.check_keys(conference, "conference.", kConferenceKeys);
   reader.read(conference, "conference.max_members", "max_members", options.max_members, 1, 100000);
+  reader.read(conference, "conference.sidebar_main_gain_db", "sidebar_main_gain_db",
+              options.sidebar_main_gain_db, kMinSidebarGainDb, 0);
   reader.read(conference, "conference.only_listed_rooms", "only_listed_rooms",
               options.only_listed_rooms);
   const auto user = [](const std::string& name) { return is_plain_user(name); };
@@ -618,6 +630,12 @@ void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
     room.waiting_timeout = std::chrono::seconds(waiting_timeout);
     reader.read(table, prefix + "waiting_music", "waiting_music", room.waiting_music);
     reader.read(table, prefix + "auto_record", "auto_record", room.auto_record);
+    if (table.get("sidebar_main_gain_db") != nullptr) {
+      int gain = -12;
+      reader.read(table, prefix + "sidebar_main_gain_db", "sidebar_main_gain_db", gain,
+                  kMinSidebarGainDb, 0);
+      room.sidebar_main_gain_db = gain;
+    }
     read_room_announcements(reader, table, prefix, room);
     if (room.name.empty()) continue;
     const bool repeated =

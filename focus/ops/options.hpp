@@ -46,6 +46,9 @@ struct RoomPolicy {
   // Start a recording when the room opens (its first member's media is up);
   // README "Recording".
   bool auto_record = false;
+  // What its sidebars' members hear of the main room (README "Sidebars");
+  // unset: Options::sidebar_main_gain_db.
+  std::optional<int> sidebar_main_gain_db = std::nullopt;
   // Announcements ([announcements]) this room overrides; unset: the global one.
   std::optional<bool> join_tone = std::nullopt;
   std::optional<bool> leave_tone = std::nullopt;
@@ -235,6 +238,10 @@ struct Options {
   std::vector<RoomPolicy> rooms;
   bool only_listed_rooms = false;
   size_t max_members = 100;
+  // [conference] sidebar_main_gain_db: the level at which a sidebar's
+  // members hear the main room unless the request or the room says
+  // otherwise (README "Sidebars"), -60..0 dB.
+  int sidebar_main_gain_db = -12;
   RecordingOptions recording;
   Announcements announcements;
   // Digest realm and accounts for privileged operations (Join as

@@ -141,6 +141,9 @@ struct RosterEntry {
   // The member id a whisperer is heard by; for a supervisor who joined by
   // Join, the joined member in every role (its *2 key whispers to it).
   uint64_t whisper_target = 0;
+  // Dialled a sidebar URI (sip:<room>@host;sidebar=<id>, README
+  // "Sidebars"): the sidebar it joins with its media.
+  uint32_t join_sidebar = 0;
   bool talking = false;
   int level = -127;
   double loss_fraction = 0;  // RFC 3550 fraction lost, last report

@@ -65,6 +65,10 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
       media.settings.whisper_targets.push_back(target->media.participant);
     }
   }
+  // Dialled a sidebar's URI: in it from the first tick.
+  const bool joined_sidebar =
+      call.roster.join_sidebar != 0 && room.join_sidebar(call.roster.join_sidebar, call.member());
+  room.sidebar_settings(call.member(), media.settings);
   command->settings = media.settings;
   command->conference = media.conference;
   command->participant = media.participant;
@@ -74,6 +78,7 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
     LogContext context(call.id().call_id, call.room());
     spdlog::warn("media engine pushed back (ring and retry queue busy): 503");
     ++joins_refused_busy_;
+    if (joined_sidebar && room.count_member(call.member()) == 0) room.leave_sidebar(call.member());
     media.participant = 0;
     close_room_if_empty(call.room());
     return MediaStart::kBusy;
@@ -137,6 +142,9 @@ void Server::apply_settings(Call& call) {
     if (const Call* target = find_member(call.room(), call.roster.whisper_target)) {
       call.media.settings.whisper_targets.push_back(target->media.participant);
     }
+  }
+  if (const Room* room = rooms_.find(call.room())) {
+    room->sidebar_settings(call.member(), call.media.settings);
   }
   if (call.media.participant == 0) return;
   mixer::Command command;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace chorus::focus {
 
@@ -41,6 +42,90 @@ std::vector<Call*> Room::calls() const {
   return out;
 }
 
+const Sidebar* Room::sidebar(uint32_t id) const {
+  for (const Sidebar& s : sidebars_) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+const Sidebar* Room::sidebar_named(std::string_view name) const {
+  for (const Sidebar& s : sidebars_) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const Sidebar* Room::sidebar_of(uint64_t member) const {
+  for (const Sidebar& s : sidebars_) {
+    if (std::binary_search(s.members.begin(), s.members.end(), member)) return &s;
+  }
+  return nullptr;
+}
+
+uint32_t Room::create_sidebar(std::string name, double main_gain_db, bool whisper_main) {
+  if (sidebars_.size() >= kMaxSidebars) return 0;
+  uint32_t id = 1;
+  for (const Sidebar& s : sidebars_) {  // ascending ids: the first gap
+    if (s.id != id) break;
+    ++id;
+  }
+  Sidebar sidebar;
+  sidebar.id = id;
+  sidebar.name = std::move(name);
+  sidebar.main_gain_db = main_gain_db;
+  sidebar.whisper_main = whisper_main;
+  const auto at = std::lower_bound(sidebars_.begin(), sidebars_.end(), id,
+                                   [](const Sidebar& s, uint32_t v) { return s.id < v; });
+  sidebars_.insert(at, std::move(sidebar));
+  return id;
+}
+
+std::vector<uint64_t> Room::dissolve_sidebar(uint32_t id) {
+  const auto it = std::find_if(sidebars_.begin(), sidebars_.end(),
+                               [id](const Sidebar& s) { return s.id == id; });
+  if (it == sidebars_.end()) return {};
+  std::vector<uint64_t> members = std::move(it->members);
+  sidebars_.erase(it);
+  return members;
+}
+
+bool Room::join_sidebar(uint32_t id, uint64_t member, uint32_t* moved_from) {
+  const auto it = std::find_if(sidebars_.begin(), sidebars_.end(),
+                               [id](const Sidebar& s) { return s.id == id; });
+  if (it == sidebars_.end()) return false;
+  const uint32_t from = std::binary_search(it->members.begin(), it->members.end(), member)
+                            ? id
+                            : leave_sidebar(member);
+  if (moved_from != nullptr) *moved_from = from;
+  const auto at = std::lower_bound(it->members.begin(), it->members.end(), member);
+  if (at == it->members.end() || *at != member) it->members.insert(at, member);
+  return true;
+}
+
+uint32_t Room::leave_sidebar(uint64_t member) {
+  for (Sidebar& s : sidebars_) {
+    const auto at = std::lower_bound(s.members.begin(), s.members.end(), member);
+    if (at != s.members.end() && *at == member) {
+      s.members.erase(at);
+      return s.id;
+    }
+  }
+  return 0;
+}
+
+void Room::sidebar_settings(uint64_t member, mixer::ParticipantSettings& settings) const {
+  const Sidebar* s = sidebar_of(member);
+  settings.sidebar = s != nullptr ? s->id : 0;
+  // The mixer reads these only for a member of a sidebar; the main room's
+  // members keep the defaults so that a settings diff stays quiet.
+  const mixer::ParticipantSettings defaults;
+  settings.sidebar_main_gain = s != nullptr
+                                   ? static_cast<float>(std::pow(10.0, s->main_gain_db / 20.0))
+                                   : defaults.sidebar_main_gain;
+  settings.sidebar_whisper_main = s != nullptr && s->whisper_main;
+}
+
 Room& RoomRegistry::open(const std::string& name, bool* created) {
   auto& slot = rooms_[name];
   if (created != nullptr) *created = slot == nullptr;
@@ -72,6 +157,9 @@ std::unique_ptr<Call> RoomRegistry::release(const sip::DialogId& id) {
   Room* room = find(call->room());
   assert(room != nullptr);
   auto node = room->calls_.extract(id);
+  // A member whose call ends leaves its sidebar (unless a Replaces keeps
+  // the member id alive in another call).
+  if (room->count_member(call->member()) == 0) room->leave_sidebar(call->member());
   return std::move(node.mapped());
 }
 

@@ -33,8 +33,24 @@ struct RoomRecording {
   std::string last_error;     // the last failure, for the admin API
 };
 
+// A sidebar (issue #17, README "Sidebars"): a sub-conversation of the room.
+// Its members hear each other at full level and the main room at
+// main_gain_db; the main room hears them only with whisper_main. A member
+// is in at most one sidebar; one whose call ends leaves it. An empty sidebar
+// stays (its URI stays valid) until dissolved or until the room ends.
+struct Sidebar {
+  uint32_t id = 0;  // 1..Room::kMaxSidebars, the mixer's sidebar number
+  std::string name;
+  std::vector<uint64_t> members;  // member ids, ascending
+  double main_gain_db = -12.0;
+  bool whisper_main = false;
+};
+
 class Room {
  public:
+  static constexpr size_t kMaxSidebars = 16;
+  static constexpr size_t kMaxSidebarName = 64;
+
   Room(std::string name, mixer::ConferenceId conference)
       : name_(std::move(name)), conference_(conference) {}
   Room(const Room&) = delete;
@@ -58,11 +74,30 @@ class Room {
   // The calls a member id names (two during a Replaces).
   size_t count_member(uint64_t member) const;
 
+  // Sidebars, by id (at most kMaxSidebars, so lookups are a short scan).
+  const std::vector<Sidebar>& sidebars() const { return sidebars_; }
+  const Sidebar* sidebar(uint32_t id) const;
+  const Sidebar* sidebar_named(std::string_view name) const;
+  // The sidebar `member` is in, or nullptr (the main room).
+  const Sidebar* sidebar_of(uint64_t member) const;
+  // A new empty sidebar with the lowest free id; 0 when kMaxSidebars exist.
+  uint32_t create_sidebar(std::string name, double main_gain_db, bool whisper_main);
+  // Removes the sidebar; returns its members (back in the main room).
+  std::vector<uint64_t> dissolve_sidebar(uint32_t id);
+  // Moves `member` into sidebar `id` (out of any other); false when no such
+  // sidebar. `moved_from` gets the sidebar it left (0: none).
+  bool join_sidebar(uint32_t id, uint64_t member, uint32_t* moved_from = nullptr);
+  // Takes `member` out of its sidebar; returns that sidebar's id (0: none).
+  uint32_t leave_sidebar(uint64_t member);
+  // The mixer settings of `member`'s sidebar (sidebar, main gain, whisper).
+  void sidebar_settings(uint64_t member, mixer::ParticipantSettings& settings) const;
+
  private:
   friend class RoomRegistry;
   std::string name_;
   mixer::ConferenceId conference_;
   RoomRecording recording_;
+  std::vector<Sidebar> sidebars_;  // by id
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
 };
 

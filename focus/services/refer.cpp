@@ -70,6 +70,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     return;
   }
 
+  if (handle_sidebar_urn(tx, dialog, room, refer_to->target.uri)) return;
   if (handle_record_urn(tx, dialog, room, refer_to->target.uri)) return;
   if (refer_to->is_action_urn()) {
     handle_action_urn(tx, dialog, refer_to->action(), room);
@@ -526,6 +527,12 @@ void Server::on_room_changed(const std::string& room, ControlEvent::Kind kind) {
       return;
     default:
       events_->publish(room);
+      // Each sidebar's own document (README "Sidebars"), for its subscribers.
+      if (const Room* open = rooms_.find(room)) {
+        for (const Sidebar& sidebar : open->sidebars()) {
+          events_->publish(sidebar_key(room, std::to_string(sidebar.id)));
+        }
+      }
       return;
   }
 }

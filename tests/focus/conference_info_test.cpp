@@ -252,6 +252,49 @@ TEST(ConferenceInfo, JoinIsAPartialDocumentWithOnlyTheNewUserInFull) {
   expect_valid(xml);
 }
 
+// RFC 4575 §5.9: sidebars by reference, after <users>; a partial document
+// carries the whole list when it changed; the last one gone needs a full one.
+TEST(ConferenceInfo, SidebarsAreListedByReferenceAfterTheUsers) {
+  ConferenceState state = room();
+  state.sidebars.push_back(SidebarState{1, "huddle", "sip:room1@focus.example.com;sidebar=1", {1}});
+  state.sidebars.push_back(SidebarState{3, "Q&A", "sip:room1@focus.example.com;sidebar=3", {}});
+  const std::string xml = conference_info_full(state, 1);
+  const ptree doc = parse_xml(xml);
+  const ptree& root = doc.get_child("conference-info");
+  EXPECT_EQ(child_names(root),
+            (std::vector<std::string>{"conference-description", "conference-state", "users",
+                                      "sidebars-by-ref"}));
+  const auto entries = children(root.get_child("sidebars-by-ref"), "entry");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0]->get<std::string>("uri"), "sip:room1@focus.example.com;sidebar=1");
+  EXPECT_EQ(entries[0]->get<std::string>("display-text"), "huddle");
+  EXPECT_EQ(entries[1]->get<std::string>("display-text"), "Q&A");
+  expect_valid(xml);
+
+  // Membership alone is not in this document: no change to publish.
+  ConferenceState moved = state;
+  moved.sidebars[1].members = {2};
+  EXPECT_TRUE(diff_conference(state, moved).empty());
+
+  ConferenceState fewer = state;
+  fewer.sidebars.erase(fewer.sidebars.begin());
+  const ConferenceDiff diff = diff_conference(state, fewer);
+  EXPECT_TRUE(diff.sidebars);
+  EXPECT_FALSE(diff.full_required);
+  const std::string partial = conference_info_partial(state, fewer, diff, 2);
+  const ptree partial_doc = parse_xml(partial);
+  const ptree& partial_root = partial_doc.get_child("conference-info");
+  EXPECT_EQ(child_names(partial_root), std::vector<std::string>{"sidebars-by-ref"});
+  EXPECT_EQ(attr(partial_root.get_child("sidebars-by-ref"), "state"), "full");
+  EXPECT_EQ(children(partial_root.get_child("sidebars-by-ref"), "entry").size(), 1u);
+  expect_valid(partial);
+
+  const ConferenceDiff none_left = diff_conference(state, room());
+  EXPECT_TRUE(none_left.sidebars);
+  EXPECT_TRUE(none_left.full_required);
+  EXPECT_EQ(conference_info_full(room(), 3).find("sidebars-by-ref"), std::string::npos);
+}
+
 TEST(ConferenceInfo, LeaveIsADeletedUser) {
   const ConferenceState before = room();
   ConferenceState after = before;

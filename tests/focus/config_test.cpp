@@ -466,6 +466,27 @@ TEST(Config, AnnouncementsAndTheirPerRoomOverrides) {
   EXPECT_TRUE(Announcements{}.first_prompt.empty());
 }
 
+// README "Sidebars": the level of the main room in a sidebar, globally and
+// per room, -60..0 dB.
+TEST(Config, SidebarMainGainGlobalAndPerRoom) {
+  const auto result = apply(
+      "[conference]\nsidebar_main_gain_db = -20\n"
+      "[[room]]\nname = \"quiet\"\nsidebar_main_gain_db = -30\n[[room]]\nname = \"plain\"\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  const Options& o = std::get<Options>(result);
+  EXPECT_EQ(o.sidebar_main_gain_db, -20);
+  ASSERT_EQ(o.rooms.size(), 2u);
+  EXPECT_EQ(o.rooms[0].sidebar_main_gain_db, std::optional<int>(-30));
+  EXPECT_EQ(o.rooms[1].sidebar_main_gain_db, std::nullopt);
+  EXPECT_EQ(Options{}.sidebar_main_gain_db, -12);
+  EXPECT_NE(error_of(apply("[conference]\nsidebar_main_gain_db = 3\n"))
+                .find("conference.sidebar_main_gain_db"),
+            std::string::npos);
+  EXPECT_NE(error_of(apply("[[room]]\nname = \"r\"\nsidebar_main_gain_db = -61\n"))
+                .find("room[1].sidebar_main_gain_db"),
+            std::string::npos);
+}
+
 // The web phone page's listener (issue #18): HTTPS unless on loopback.
 TEST(Config, WebListenerNeedsACertificateOffLoopback) {
   TempFile cert("not really a certificate");

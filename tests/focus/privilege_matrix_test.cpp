@@ -383,6 +383,7 @@ std::string admin_target(std::string_view pattern, PrivilegeMatrix& t) {
     if (at != std::string::npos) out.replace(at, what.size(), with);
   };
   replace("{room}", "m");
+  replace("{sidebar}", "1");
   replace("{id}", std::to_string(t.alice_state().id));
   return out;
 }
@@ -398,13 +399,23 @@ Row admin_row(const AdminRoute& route) {
                        route.handler == AdminHandler::kRefuse ||
                        route.handler == AdminHandler::kPickup;
   if (waiting) row.tweak = PrivilegeMatrix::waiting_room_m;
-  row.setup = [waiting](PrivilegeMatrix& t) {
+  row.setup = [waiting, handler = route.handler](PrivilegeMatrix& t) {
     if (waiting) {
       t.alice_waits();
       return;
     }
     t.two_members();
     t.callee_ = &t.carol;
+    // Sidebar 1 for the routes that act on one; Alice in it for DELETE.
+    if (handler == AdminHandler::kSidebarDissolve || handler == AdminHandler::kSidebarMemberPut ||
+        handler == AdminHandler::kSidebarMemberDelete) {
+      SidebarSpec spec;
+      spec.name = "s";
+      if (handler == AdminHandler::kSidebarMemberDelete) spec.members = {t.alice_state().id};
+      uint32_t id = 0;
+      ASSERT_TRUE(t.server_->create_sidebar("m", spec, &id).ok());
+      ASSERT_EQ(id, 1u);
+    }
   };
   std::string body;
   switch (route.handler) {
@@ -432,6 +443,14 @@ Row admin_row(const AdminRoute& route) {
     case AdminHandler::kMove:
       body = R"({"to":"n"})";
       row.success = 202;  // moving; done once the shard has it
+      break;
+    case AdminHandler::kSidebarCreate:
+      body = R"({"name":"new"})";
+      row.success = 201;
+      break;
+    case AdminHandler::kSidebarDissolve:
+    case AdminHandler::kSidebarMemberPut:
+    case AdminHandler::kSidebarMemberDelete:
       break;
     case AdminHandler::kKick:
     case AdminHandler::kAdmit:
@@ -474,6 +493,18 @@ Row admin_row(const AdminRoute& route) {
         break;  // the INVITE check is the matrix's (Privilege::dials)
       case AdminHandler::kRecording:
         EXPECT_EQ(t.server_->room_state("m")->recording, allowed);
+        break;
+      case AdminHandler::kSidebarCreate:
+        EXPECT_EQ(t.server_->room_state("m")->sidebars.size(), allowed ? 1u : 0u);
+        break;
+      case AdminHandler::kSidebarDissolve:
+        EXPECT_EQ(t.server_->room_state("m")->sidebars.size(), allowed ? 0u : 1u);
+        break;
+      case AdminHandler::kSidebarMemberPut:
+        EXPECT_EQ(t.alice_state().sidebar, allowed ? 1u : 0u);
+        break;
+      case AdminHandler::kSidebarMemberDelete:
+        EXPECT_EQ(t.alice_state().sidebar, allowed ? 0u : 1u);
         break;
       case AdminHandler::kMute:
         EXPECT_EQ(t.alice_state().muted, allowed);
@@ -691,6 +722,26 @@ std::vector<Row> make_rows() {
     };
     row.effect = [stop](PrivilegeMatrix& t, bool allowed) {
       EXPECT_EQ(t.server_->room_state("m")->recording, stop ? !allowed : allowed);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // Our vendor sidebar URN (README "Sidebars"): Alice into sidebar "s",
+    // which the REFER creates.
+    Row row;
+    row.name = "SidebarUrn_sidebar_join";
+    row.operation = Operation::kSidebarRefer;
+    row.success = 202;
+    row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      const std::string target_dialog =
+          t.alice.call_id + ";local-tag=" + t.alice.to_tag + ";remote-tag=" + t.alice.from_tag;
+      return t.refer("m", "<urn:x-chorus:conference:sidebar-join;sidebar=s>", user, password,
+                     {{"Target-Dialog", target_dialog}});
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      EXPECT_EQ(t.alice_state().sidebar, allowed ? 1u : 0u);
+      EXPECT_EQ(t.server_->room_state("m")->sidebars.size(), allowed ? 1u : 0u);
     };
     out.push_back(std::move(row));
   }

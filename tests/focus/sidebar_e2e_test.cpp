@@ -1,0 +1,470 @@
+// Issue #17 "Sidebars" end to end on 127.0.0.1: an in-process focus with its
+// real media engine; every caller sends its own tone (Goertzel). A sidebar's
+// members hear each other at full level and the main room about 12 dB
+// lower, and the main room does not hear them unless the sidebar whispers
+// into it. Sidebars are driven by the admin API and by REFER with our
+// vendor action URNs (403 without the sidebar right), and are published as
+// RFC 4575 <sidebars-by-ref> entries that validate against the schema.
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "focus/events/conference_info.hpp"
+#include "focus/ops/admin_api.hpp"
+#include "tests/focus/e2e_support.hpp"
+#include "tests/focus/schema/xmllint.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace e2e;
+using nlohmann::json;
+
+// Ports 47100-47499, one slice per test (ctest runs them in parallel).
+constexpr uint16_t kFirstPort = 47100;
+constexpr uint16_t kPortsPerTest = 40;
+
+double db(double ratio) {
+  return 20.0 * std::log10(ratio);
+}
+
+class SidebarE2eTest : public FocusE2e {
+ protected:
+  void start(int slot, const std::function<void(Options&)>& tweak = {}) {
+    const auto first = static_cast<uint16_t>(kFirstPort + slot * kPortsPerTest);
+    start_server(first, static_cast<uint16_t>(first + kPortsPerTest - 1), 30s,
+                 [&](Options& options) {
+                   options.media_shards = 1;
+                   options.accounts = {{"chair", "chair-pw", {"sidebar"}, {}},
+                                       {"mod", "mod-pw", {"moderate", "record"}, {}}};
+                   if (tweak) tweak(options);
+                 });
+    api_.emplace(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+  }
+
+  AdminResponse admin(std::string_view method, const std::string& target,
+                      std::string_view body = {}) {
+    return api_->handle(AdminRequest{method, target, "Bearer operator-token", body, {}});
+  }
+
+  uint64_t id_of(std::string_view room, const Caller& caller) {
+    const std::optional<MemberState> m = member(room, caller);
+    EXPECT_TRUE(m.has_value()) << caller.name();
+    return m ? m->id : 0;
+  }
+
+  // POST /api/rooms/{room}/sidebars; the new id (0 when refused).
+  uint32_t create(std::string_view room, const std::string& body, int* status = nullptr) {
+    const AdminResponse r = admin("POST", "/api/rooms/" + std::string(room) + "/sidebars", body);
+    if (status != nullptr) *status = r.status;
+    if (r.status != 201) return 0;
+    return json::parse(r.body).at("id").get<uint32_t>();
+  }
+
+  std::optional<AdminApi> api_;
+};
+
+// Issue #17 evidence: members of a sidebar hear each other at full level and
+// the main room ~12 dB lower; the main room does not hear them; with
+// whisper_main it does.
+TEST_F(SidebarE2eTest, SidebarMembersHearEachOtherFullyAndTheMainRoomTwelveDecibelsLower) {
+  start(0);
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "sb"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "sb"), 200);
+  ASSERT_EQ(invite(c, "sendrecv", "sb"), 200);
+
+  // Before: everyone hears everyone at full level.
+  talk({&a, &b, &c}, 60, 30);
+  const double a_hears_c_before = a.heard(1100);
+  const double b_hears_c_before = b.heard(1100);
+  ASSERT_GT(a_hears_c_before, kHeard);
+  ASSERT_GT(b_hears_c_before, kHeard);
+  ASSERT_GT(c.heard(400), kHeard);
+
+  const uint64_t ida = id_of("sb", a), idb = id_of("sb", b);
+  const uint32_t sidebar =
+      create("sb", json{{"name", "huddle"}, {"members", json::array({ida, idb})}}.dump());
+  ASSERT_EQ(sidebar, 1u);
+  talk({&a, &b, &c}, 60, 30);
+  // A and B hear each other at full level.
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_GT(b.heard(400), kHeard);
+  EXPECT_NEAR(db(a.heard(700) / a_hears_c_before), 0.0, 2.0);
+  // The main room at -12 dB (the configured default), within 2 dB.
+  EXPECT_NEAR(db(a.heard(1100) / a_hears_c_before), -12.0, 2.0)
+      << a.heard(1100) << " vs " << a_hears_c_before;
+  EXPECT_NEAR(db(b.heard(1100) / b_hears_c_before), -12.0, 2.0)
+      << b.heard(1100) << " vs " << b_hears_c_before;
+  std::printf(
+      "sidebar: A hears B %+.1f dB, A hears C %+.1f dB, B hears C %+.1f dB, C hears A %.0f\n",
+      db(a.heard(700) / a_hears_c_before), db(a.heard(1100) / a_hears_c_before),
+      db(b.heard(1100) / b_hears_c_before), c.heard(400));
+  // The main room hears neither.
+  EXPECT_LT(c.heard(400), kSilent);
+  EXPECT_LT(c.heard(700), kSilent);
+
+  // Dissolved: everyone back in the main room.
+  EXPECT_EQ(admin("DELETE", "/api/rooms/sb/sidebars/1").status, 200);
+  talk({&a, &b, &c}, 60, 30);
+  EXPECT_GT(c.heard(400), kHeard);
+  EXPECT_GT(c.heard(700), kHeard);
+  EXPECT_NEAR(db(a.heard(1100) / a_hears_c_before), 0.0, 2.0);
+
+  // Whispering into the main room: C hears them; they still hear C lower.
+  ASSERT_NE(create("sb", json{{"name", "loud"},
+                              {"members", json::array({ida, idb})},
+                              {"whisper_main", true},
+                              {"main_gain_db", -6}}
+                             .dump()),
+            0u);
+  talk({&a, &b, &c}, 60, 30);
+  EXPECT_GT(c.heard(400), kHeard);
+  EXPECT_GT(c.heard(700), kHeard);
+  EXPECT_NEAR(db(a.heard(1100) / a_hears_c_before), -6.0, 2.0);
+  EXPECT_GT(a.heard(700), kHeard);
+}
+
+TEST_F(SidebarE2eTest, AdminApiCreatesFillsAndDissolvesSidebarsWithClearErrors) {
+  start(1, [](Options& o) { o.sidebar_main_gain_db = -20; });
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "room"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "room"), 200);
+  ASSERT_EQ(invite(c, "sendrecv", "room"), 200);
+  const uint64_t ida = id_of("room", a), idb = id_of("room", b), idc = id_of("room", c);
+
+  const AdminResponse made = admin("POST", "/api/rooms/room/sidebars",
+                                   json{{"name", "side"}, {"members", json::array({ida})}}.dump());
+  ASSERT_EQ(made.status, 201) << made.body;
+  const json body = json::parse(made.body);
+  EXPECT_EQ(body.at("id"), 1);
+  // The room's conference URI with a sidebar parameter (the user part stays the room's).
+  EXPECT_EQ(body.at("uri"), server_->room_state("room")->entity + ";sidebar=1");
+
+  // GET shows it, with the configured default gain and its member.
+  const json room = json::parse(admin("GET", "/api/rooms/room").body);
+  ASSERT_EQ(room.at("sidebars").size(), 1u);
+  EXPECT_EQ(room["sidebars"][0].at("name"), "side");
+  EXPECT_EQ(room["sidebars"][0].at("main_gain_db"), -20.0);
+  EXPECT_EQ(room["sidebars"][0].at("whisper_main"), false);
+  EXPECT_EQ(room["sidebars"][0].at("members"), json::array({ida}));
+
+  // Errors, each with a message.
+  int status = 0;
+  create("nowhere", R"({"name":"x"})", &status);
+  EXPECT_EQ(status, 404);
+  create("room", R"({"name":""})", &status);
+  EXPECT_EQ(status, 400);
+  create("room", R"({"members":[1]})", &status);
+  EXPECT_EQ(status, 400);
+  create("room", R"({"name":"x","main_gain_db":6})", &status);
+  EXPECT_EQ(status, 400);
+  create("room", R"({"name":"x","members":"all"})", &status);
+  EXPECT_EQ(status, 400);
+  create("room", R"({"name":"side"})", &status);
+  EXPECT_EQ(status, 409);  // the name is taken
+  create("room", json{{"name", "x"}, {"members", json::array({ida})}}.dump(), &status);
+  EXPECT_EQ(status, 409);  // alice is in "side"
+  create("room", json{{"name", "x"}, {"members", json::array({999})}}.dump(), &status);
+  EXPECT_EQ(status, 404);
+  const AdminResponse conflict =
+      admin("POST", "/api/rooms/room/sidebars", json{{"name", "side"}}.dump());
+  EXPECT_NE(json::parse(conflict.body).at("error").get<std::string>().find("side"),
+            std::string::npos);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/7").status, 404);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/zero").status, 400);
+  EXPECT_EQ(admin("PUT", "/api/rooms/room/sidebars/1/members/999").status, 404);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/1/members/" + std::to_string(idc)).status,
+            404);  // carol is not in it
+  EXPECT_EQ(admin("GET", "/api/rooms/room/sidebars/1").status, 405);
+
+  // PUT moves a member in (out of any other sidebar), DELETE takes it out.
+  EXPECT_EQ(admin("PUT", "/api/rooms/room/sidebars/1/members/" + std::to_string(idb)).status, 200);
+  EXPECT_EQ(member("room", b)->sidebar, 1u);
+  const uint32_t second = create("room", R"({"name":"two"})");
+  ASSERT_EQ(second, 2u);
+  EXPECT_EQ(admin("PUT", "/api/rooms/room/sidebars/2/members/" + std::to_string(idb)).status, 200);
+  EXPECT_EQ(member("room", b)->sidebar, 2u);
+  EXPECT_EQ(server_->room_state("room")->sidebars[0].members, std::vector<uint64_t>{ida});
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/2/members/" + std::to_string(idb)).status,
+            200);
+  EXPECT_EQ(member("room", b)->sidebar, 0u);
+
+  // An empty sidebar stays until dissolved; the ids fill gaps; 16 at most.
+  EXPECT_EQ(server_->room_state("room")->sidebars.size(), 2u);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/1").status, 200);
+  EXPECT_EQ(member("room", a)->sidebar, 0u);  // back in the main room
+  EXPECT_EQ(create("room", R"({"name":"again"})"), 1u);
+  for (int i = 3; i <= 16; ++i) {
+    EXPECT_EQ(create("room", json{{"name", "s" + std::to_string(i)}}.dump()), uint32_t(i));
+  }
+  create("room", R"({"name":"one-too-many"})", &status);
+  EXPECT_EQ(status, 409);
+
+  // A member whose call ends leaves its sidebar.
+  EXPECT_EQ(admin("PUT", "/api/rooms/room/sidebars/3/members/" + std::to_string(idc)).status, 200);
+  ASSERT_EQ(bye(c, "room"), 200);
+  const ConferenceState after = *server_->room_state("room");
+  for (const SidebarState& s : after.sidebars) {
+    EXPECT_TRUE(s.members.empty()) << s.name;
+  }
+}
+
+TEST_F(SidebarE2eTest, AnAccountWithoutTheSidebarRightGetsNoAdminRoute) {
+  start(2);
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "r"), 200);
+  // Bearer-less, wrong right: 403 naming the right; no sidebar made.
+  const std::string target = "/api/rooms/r/sidebars";
+  const AdminResponse challenge = api_->handle(AdminRequest{"POST", target, {}, "{}", {}});
+  ASSERT_EQ(challenge.status, 401);
+  ASSERT_FALSE(challenge.challenges.empty());
+  const std::string creds =
+      FocusE2e::digest_answer(challenge.challenges.front(), "POST", target, "mod", "mod-pw");
+  const AdminResponse refused =
+      api_->handle(AdminRequest{"POST", target, creds, R"({"name":"x"})", {}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("sidebar"), std::string::npos) << refused.body;
+  EXPECT_TRUE(server_->room_state("r")->sidebars.empty());
+}
+
+// REFER with Refer-To <urn:x-chorus:conference:sidebar-join;sidebar=NAME>
+// and Target-Dialog naming the member (RFC 4538), message by message: 202,
+// NOTIFY 100 Trying, NOTIFY 200 OK; the member is in the sidebar, which the
+// REFER created; sidebar-leave takes it back; 403 without the right.
+TEST_F(SidebarE2eTest, ReferSidebarJoinAndLeaveNeedTheSidebarRight) {
+  start(3);
+  Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
+  ASSERT_EQ(invite(a, "sendrecv", "ref"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "ref"), 200);
+  ASSERT_EQ(invite(c, "sendrecv", "ref"), 200);
+
+  const auto refer = [&](const std::string& refer_to, const Caller* target, std::string_view user,
+                         std::string_view password, Caller& op) {
+    Message m = request(op, Method::kRefer, "ref");
+    Headers headers{{"Refer-To", refer_to}};
+    if (target != nullptr) headers.emplace_back("Target-Dialog", target_dialog(*target));
+    return exchange_auth(op, std::move(m), headers, user, password);
+  };
+
+  // Without the right (an account holding moderate and record): 403.
+  Caller mod(1900, "mod");
+  const auto refused =
+      refer("<urn:x-chorus:conference:sidebar-join;sidebar=huddle>", &a, "mod", "mod-pw", mod);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status(), 403);
+  EXPECT_TRUE(server_->room_state("ref")->sidebars.empty());
+  EXPECT_TRUE(notifies(mod.call_id).empty());
+
+  // With it: 202, then the implicit subscription's NOTIFYs.
+  Caller chair(1900, "chair");
+  const auto accepted = refer("<urn:x-chorus:conference:sidebar-join;sidebar=huddle>", &a, "chair",
+                              "chair-pw", chair);
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status(), 202) << accepted->serialize();
+  run_until([&] { return notifies(chair.call_id).size() >= 2; });
+  const std::vector<const Message*> sent = notifies(chair.call_id);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_TRUE(sent[0]->body().starts_with("SIP/2.0 100 Trying"));
+  EXPECT_TRUE(sent[1]->body().starts_with("SIP/2.0 200 OK"));
+  EXPECT_EQ(sent[1]->header("Subscription-State").value_or(""), "terminated;reason=noresource");
+  const ConferenceState state = *server_->room_state("ref");
+  ASSERT_EQ(state.sidebars.size(), 1u);
+  EXPECT_EQ(state.sidebars[0].name, "huddle");
+  EXPECT_EQ(member("ref", a)->sidebar, state.sidebars[0].id);
+
+  // B joins by the sidebar's id (Target-Dialog as the member itself sees it).
+  Caller chair2(1900, "chair");
+  Message m = request(chair2, Method::kRefer, "ref");
+  const auto by_id =
+      exchange_auth(chair2, std::move(m),
+                    {{"Refer-To", "<urn:x-chorus:conference:sidebar-join;sidebar=1>"},
+                     {"Target-Dialog", target_dialog(b, /*member_view=*/true)}},
+                    "chair", "chair-pw");
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->status(), 202);
+  EXPECT_EQ(member("ref", b)->sidebar, 1u);
+
+  // The audio follows: A and B talk privately.
+  talk({&a, &b, &c}, 60, 30);
+  EXPECT_GT(a.heard(700), kHeard);
+  EXPECT_LT(c.heard(400), kSilent);
+  EXPECT_LT(c.heard(700), kSilent);
+
+  // sidebar-leave: A back in the main room; errors answer the REFER.
+  Caller chair3(1900, "chair");
+  const auto left =
+      refer("<urn:x-chorus:conference:sidebar-leave>", &a, "chair", "chair-pw", chair3);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->status(), 202);
+  EXPECT_EQ(member("ref", a)->sidebar, 0u);
+  Caller chair4(1900, "chair");
+  const auto not_in =
+      refer("<urn:x-chorus:conference:sidebar-leave>", &c, "chair", "chair-pw", chair4);
+  ASSERT_TRUE(not_in);
+  EXPECT_EQ(not_in->status(), 409);
+  Caller chair5(1900, "chair");
+  const auto no_target = refer("<urn:x-chorus:conference:sidebar-join;sidebar=x>", nullptr, "chair",
+                               "chair-pw", chair5);
+  ASSERT_TRUE(no_target);
+  EXPECT_EQ(no_target->status(), 400);
+  Caller chair6(1900, "chair");
+  const auto unknown = refer("<urn:x-chorus:conference:sidebar-dissolve;sidebar=nope>", nullptr,
+                             "chair", "chair-pw", chair6);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status(), 404);
+  Caller chair7(1900, "chair");
+  const auto dissolved = refer("<urn:x-chorus:conference:sidebar-dissolve;sidebar=huddle>", nullptr,
+                               "chair", "chair-pw", chair7);
+  ASSERT_TRUE(dissolved);
+  EXPECT_EQ(dissolved->status(), 202);
+  EXPECT_TRUE(server_->room_state("ref")->sidebars.empty());
+  EXPECT_EQ(member("ref", b)->sidebar, 0u);
+}
+
+// RFC 4575 §5.9: the conference package carries <sidebars-by-ref>, one
+// <entry> per sidebar; a subscriber's partial NOTIFYs follow the changes,
+// and every document validates against the RFC's schema.
+TEST_F(SidebarE2eTest, ConferencePackageListsSidebarsByRefAndValidates) {
+  start(4);
+  Caller a(400, "alice"), b(700, "bob"), watcher(1900, "watcher");
+  ASSERT_EQ(invite(a, "sendrecv", "pkg"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "pkg"), 200);
+  const auto ok = subscribe_conference(watcher, "pkg");
+  ASSERT_TRUE(ok && ok->status() == 200);
+  run_until([&] { return notifies(watcher.call_id).size() >= 1; });
+  ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
+  EXPECT_EQ(notifies(watcher.call_id)[0]->body().find("sidebars-by-ref"), std::string::npos);
+
+  ASSERT_EQ(
+      create("pkg",
+             json{{"name", "Q&A <corner>"}, {"members", json::array({id_of("pkg", a)})}}.dump()),
+      1u);
+  run_until([&] { return notifies(watcher.call_id).size() >= 2; });
+  ASSERT_EQ(notifies(watcher.call_id).size(), 2u);
+  const std::string partial(notifies(watcher.call_id)[1]->body());
+  EXPECT_NE(partial.find("state=\"partial\""), std::string::npos) << partial;
+  const std::string entry = "<sidebars-by-ref state=\"full\"><entry><uri>" +
+                            server_->room_state("pkg")->entity +
+                            ";sidebar=1</uri><display-text>Q&amp;A &lt;corner&gt;</display-text>"
+                            "</entry></sidebars-by-ref>";
+  EXPECT_NE(partial.find(entry), std::string::npos) << partial;
+
+  ASSERT_EQ(create("pkg", R"({"name":"second"})"), 2u);
+  run_until([&] { return notifies(watcher.call_id).size() >= 3; });
+  ASSERT_EQ(notifies(watcher.call_id).size(), 3u);
+  const std::string two(notifies(watcher.call_id)[2]->body());
+  EXPECT_NE(two.find(";sidebar=2</uri><display-text>second</display-text>"), std::string::npos)
+      << two;
+  const std::string full = conference_info_full(*server_->room_state("pkg"), 9);
+  EXPECT_NE(full.find(entry.substr(0, entry.find("</sidebars-by-ref>"))), std::string::npos);
+
+  // The last sidebar gone: a full document without the element.
+  EXPECT_EQ(admin("DELETE", "/api/rooms/pkg/sidebars/1").status, 200);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/pkg/sidebars/2").status, 200);
+  // (Two quick changes may share one NOTIFY: the second waits for the first's answer.)
+  run_until([&] {
+    const auto sent = notifies(watcher.call_id);
+    return sent.size() >= 4 && sent.back()->body().find("sidebars-by-ref") == std::string::npos;
+  });
+  ASSERT_GE(notifies(watcher.call_id).size(), 4u);
+  const std::string last(notifies(watcher.call_id).back()->body());
+  EXPECT_NE(last.find("state=\"full\""), std::string::npos) << last;
+  EXPECT_EQ(last.find("sidebars-by-ref"), std::string::npos) << last;
+
+  if (!testing::have_xmllint()) GTEST_SKIP() << "xmllint not installed";
+  for (const Message* notify : notifies(watcher.call_id)) {
+    const std::string document(notify->body());
+    const testing::SchemaCheck check = testing::validate_against("conference-info.xsd", document);
+    EXPECT_TRUE(check.valid) << check.output << "\n" << document;
+  }
+  const testing::SchemaCheck check = testing::validate_against("conference-info.xsd", full);
+  EXPECT_TRUE(check.valid) << check.output << "\n" << full;
+}
+
+// A sidebar URI is a conference of its own: SUBSCRIBE to it gets a document
+// with its URI, its name and only its members; an INVITE to it joins the
+// room straight into the sidebar; dissolving it ends the subscription.
+TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
+  start(5);
+  Caller a(400, "alice"), b(700, "bob"), d(1300, "dave"), watcher(1900, "watcher");
+  ASSERT_EQ(invite(a, "sendrecv", "sub"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "sub"), 200);
+  ASSERT_EQ(
+      create("sub", json{{"name", "side"}, {"members", json::array({id_of("sub", a)})}}.dump()),
+      1u);
+  const std::string uri = room_uri("sub") + ";sidebar=1";  // as dialled (with our port)
+  const std::string entity = server_->room_state("sub")->entity + ";sidebar=1";  // as published
+
+  Message subscribe = request(watcher, Method::kSubscribe, "sub");
+  subscribe.set_request_uri(uri);
+  subscribe.set_header("Event", "conference");
+  subscribe.set_header("Accept", "application/conference-info+xml");
+  subscribe.set_header("Expires", "600");
+  const auto ok = exchange(std::move(subscribe));
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status(), 200);
+  run_until([&] { return !notifies(watcher.call_id).empty(); });
+  ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
+  const std::string first(notifies(watcher.call_id)[0]->body());
+  EXPECT_NE(first.find("conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\""),
+            std::string::npos);
+  EXPECT_NE(first.find("entity=\"" + entity + "\""), std::string::npos) << first;
+  EXPECT_NE(first.find("<display-text>side</display-text>"), std::string::npos) << first;
+  EXPECT_NE(first.find("sip:alice@127.0.0.1"), std::string::npos) << first;
+  EXPECT_EQ(first.find("sip:bob@127.0.0.1"), std::string::npos) << first;
+  EXPECT_EQ(first.find("sidebars-by-ref"), std::string::npos) << first;
+
+  // An unknown sidebar is no conference: 404 to SUBSCRIBE and INVITE.
+  Caller stranger(1900, "stranger");
+  Message wrong = request(stranger, Method::kSubscribe, "sub");
+  wrong.set_request_uri(room_uri("sub") + ";sidebar=9");
+  wrong.set_header("Event", "conference");
+  const auto refused = exchange(std::move(wrong));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status(), 404);
+  Caller lost(1500, "lost");
+  EXPECT_EQ(invite_to(lost, "sendrecv", "sub", room_uri("sub") + ";sidebar=9", {}), 404);
+
+  // Dave dials the sidebar's URI: in the room and in the sidebar at once.
+  ASSERT_EQ(invite_to(d, "sendrecv", "sub", uri, {}), 200);
+  ASSERT_TRUE(member("sub", d).has_value());
+  EXPECT_EQ(member("sub", d)->sidebar, 1u);
+  run_until([&] {
+    const auto sent = notifies(watcher.call_id);
+    return sent.size() >= 2 && sent.back()->body().find("sip:dave@127.0.0.1") != std::string::npos;
+  });
+  ASSERT_GE(notifies(watcher.call_id).size(), 2u);
+  talk({&a, &b, &d}, 60, 30);
+  EXPECT_GT(d.heard(400), kHeard);  // alice, in the sidebar: full level
+  EXPECT_GT(a.heard(1300), kHeard);
+  EXPECT_LT(b.heard(1300), kSilent);  // the main room does not hear dave
+  EXPECT_LT(b.heard(400), kSilent);
+
+  if (testing::have_xmllint()) {
+    for (const Message* notify : notifies(watcher.call_id)) {
+      const testing::SchemaCheck check =
+          testing::validate_against("conference-info.xsd", std::string(notify->body()));
+      EXPECT_TRUE(check.valid) << check.output << "\n" << notify->body();
+    }
+  }
+
+  // Dissolved: the sidebar's subscription ends (RFC 6665 §4.2.2 noresource).
+  EXPECT_EQ(admin("DELETE", "/api/rooms/sub/sidebars/1").status, 200);
+  run_until([&] {
+    const auto sent = notifies(watcher.call_id);
+    return !sent.empty() &&
+           sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
+  });
+  EXPECT_EQ(notifies(watcher.call_id).back()->header("Subscription-State").value_or(""),
+            "terminated;reason=noresource");
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
