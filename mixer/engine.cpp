@@ -397,6 +397,9 @@ std::optional<CommandId> Engine::submit(Command command) {
     // The stream's jitter buffer is rebuilt with slots for the new codec.
     command.stream.max_payload = static_cast<uint16_t>(max_payload_bytes(command.codec));
     command.stream.frame_budget = static_cast<uint16_t>(jitter_frame_budget(command.codec));
+    const rtp::StreamConfig& f = command.stream;
+    command.prepared->jitter.emplace(f.jitter, f.clock_rate, f.samples_per_tick, f.max_payload,
+                                     f.frame_budget);
     record_groups(placement.parts[part_index], rate, group_keys);
     w->second.codec = command.codec;
     w->second.gain = Conference::output_gain(command.settings);

@@ -174,7 +174,7 @@ void MediaShard::set_codec(Command& c) {
   m.payload_type = c.payload_type;
   m.codec = c.codec.id;
   m.timestamp_step = rtp_timestamp_step(c.codec);
-  m.stream->set_format(c.stream);
+  m.stream->set_format(c.stream, pr->jitter ? &*pr->jitter : nullptr);
   reindex(*r);
   complete(c, Failure::kNone);
 }

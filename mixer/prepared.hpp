@@ -45,6 +45,9 @@ struct Prepared {
   PreparedGroups groups;  // the shared encoders the slot would join
   PreparedGroups leave_groups;  // kMoveParticipant: what the source conference needs after
   std::unique_ptr<rtp::Stream> stream;
+  // kSetCodec: the stream's jitter buffer for the new codec (swapped in by
+  // the shard; the old one leaves with the command).
+  std::optional<rtp::JitterBuffer> jitter;
   std::shared_ptr<const MusicClips> music;
 };
 

@@ -151,6 +151,12 @@ class JitterBuffer {
                size_t max_payload = kMaxPayload, size_t frame_budget = 0);
   JitterBuffer(const JitterBuffer&) = delete;
   JitterBuffer& operator=(const JitterBuffer&) = delete;
+  // Movable: the ring lives in one heap block that moves with it, so views
+  // handed out stay valid and a move allocates nothing (a buffer built off
+  // the shard is swapped in on a codec change). A moved-from buffer may only
+  // be destroyed or assigned to.
+  JitterBuffer(JitterBuffer&&) noexcept = default;
+  JitterBuffer& operator=(JitterBuffer&&) noexcept = default;
 
   InsertResult insert(const JitterPacket& packet, Clock::time_point arrival);
   // One slot per tick; the payload span stays valid until the next pull().

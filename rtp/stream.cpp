@@ -191,7 +191,7 @@ void Stream::reroute() {
   if (shared_ && routes_.attached) shard_.update_routes(*this);
 }
 
-void Stream::set_format(const StreamConfig& format) {
+void Stream::set_format(const StreamConfig& format, JitterBuffer* built) {
   config_.payload_types = format.payload_types;
   config_.telephone_event_pt = format.telephone_event_pt;
   config_.audio_level_ext_id = format.audio_level_ext_id;
@@ -201,9 +201,13 @@ void Stream::set_format(const StreamConfig& format) {
   config_.frame_budget = format.frame_budget;
   receive_stats_ = ReceiveStats(config_.clock_rate);
   send_stats_ = SendStats(config_.clock_rate);
-  // The buffer is neither copyable nor movable (it hands out views into its
-  // ring); a new one, sized for the new codec, is built in place (its one
-  // allocation happens here, on the command, never per packet).
+  if (built != nullptr) {
+    config_.jitter = format.jitter;
+    std::swap(jitter_, *built);
+    return;
+  }
+  // Sized for the new codec and built in place: its one allocation happens
+  // here, on the command, never per packet.
   std::destroy_at(&jitter_);
   std::construct_at(&jitter_, config_.jitter, config_.clock_rate, config_.samples_per_tick,
                     config_.max_payload, config_.frame_budget);

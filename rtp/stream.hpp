@@ -118,8 +118,12 @@ class Stream {
   // payload types, telephone-event, clock rate, tick size and largest payload
   // from `format` (its id, jitter limits and timeout are ignored). The jitter buffer and
   // receive statistics start afresh at the new clock; socket, port, SSRC,
-  // latch and SRTP stay.
-  void set_format(const StreamConfig& format);
+  // latch and SRTP stay. `built`: a jitter buffer made off the shard for the
+  // new format (mixer::Engine does, from format's jitter limits); it is
+  // swapped in and takes the old one away, so the shard allocates nothing;
+  // format's jitter limits become the stream's. Without it the buffer is
+  // built here, with the stream's own limits.
+  void set_format(const StreamConfig& format, JitterBuffer* built = nullptr);
   // A re-offer for a WebRTC stream (RFC 8839 §4.4.1.1.1, RFC 5763 §5): the
   // same credentials and fingerprint change nothing; new ICE credentials
   // need a new valid check to latch again (the DTLS association stays); a

@@ -481,6 +481,45 @@ TEST(MediaCommands, FailedSetCodecKeepsTheOldCodec) {
   EXPECT_EQ(left->stats.drops.malformed, 0u);
 }
 
+// A codec change (re-offer) is built by the submitting thread: decoder,
+// encoder slot and the stream's new jitter buffer. The shard only swaps them
+// in, so a codec change at the conference's rate costs the tick no
+// allocation. (One that changes the conference's rate, G.711 to G.722,
+// rebuilds the other members' resamplers on the shard: not covered here.)
+TEST(MediaCommands, SetCodecAllocatesNothingOnTheShard) {
+  constexpr int kChanges = 40;
+  Engine engine(testing::loopback_engine(testing::test_port_base(40100, 100), 100));
+  engine.start();
+  EventLog log(engine);
+  ToneRoom room(engine, log, 3);
+  for (int t = 0; t < 25; ++t) room.frame(false);
+  const uint64_t total_before = rtp::alloc::total();
+  const uint64_t mine_before = rtp::alloc::count();
+  for (int n = 0; n < kChanges; ++n) {
+    room.frame(false);  // the room talks on (a member without packets times out)
+    Command change = make(Command::Kind::kSetCodec, 1, 100);
+    const bool pcma = n % 2 == 0;
+    change.codec = default_params(pcma ? CodecId::kPcma : CodecId::kPcmu);
+    change.payload_type = pcma ? 8 : 0;
+    const auto id = engine.submit(std::move(change));
+    ASSERT_TRUE(id.has_value());
+    const auto done = log.wait(*id);
+    ASSERT_TRUE(done.has_value());
+    ASSERT_EQ(done->kind, Event::Kind::kDone) << n;
+  }
+  const uint64_t shard_allocations =
+      rtp::alloc::total() - total_before - (rtp::alloc::count() - mine_before);
+  std::printf("%d codec changes: %llu allocations off this thread\n", kChanges,
+              static_cast<unsigned long long>(shard_allocations));
+  // Built on the shard, each change costs the ring block of its new jitter
+  // buffer (one per change); bookkeeping that grows once may cost a few.
+  EXPECT_LE(shard_allocations, 4u) << "the shard builds the jitter buffer again?";
+  // The member still talks and listens, in PCMU again.
+  room.forget();
+  for (int t = 0; t < 40; ++t) room.frame(t >= 10);
+  room.expect_everyone_hears_everyone();
+}
+
 // EngineConfig::music_file is the music of new conferences; set_default_music
 // changes it for conferences created afterwards; kSetMusic swaps a running
 // conference's. Heard by a caller alone in its conference.
