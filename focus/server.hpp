@@ -426,6 +426,9 @@ class Server final : public Control {
   void poll_engine();
   void on_engine_event(const mixer::Event& event);
   void on_media_added(Call& call, uint16_t port);
+  // RFC 7866 §6.1: an answer to an offer carrying a=record (any value) says
+  // a=record:on while the call's room records. True when `answer` changed.
+  bool mark_recorded(const Call& call, sdp::Session& answer, std::string_view offer) const;
   void on_media_failed(Call& call);
   void on_codec_result(Call& call, bool ok);
   void reject_unavailable(const sip::ServerTransaction& tx);

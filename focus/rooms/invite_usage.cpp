@@ -126,6 +126,14 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
     return;
   }
   const sdp::Negotiated& result = negotiated.value().negotiated;
+  std::string answer = std::move(negotiated.value().sdp);
+  if (!body.empty()) {
+    // RFC 7866 §6.1, as in the first answer (on_media_added).
+    if (auto session = sdp::Session::parse(answer);
+        session && mark_recorded(call, session.value(), body)) {
+      answer = session.value().serialize();
+    }
+  }
   std::optional<mixer::CommandId> codec_change = 0;
   const std::string old_codec = call.media.codec;
   const uint32_t old_rate = call.media.clock_rate;
@@ -148,11 +156,11 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
     call.media.previous_clock_rate = old_rate;
     call.media.previous_local_sdp = call.media.local_sdp;
     call.media.pending_negotiated = result;
-    call.media.local_sdp = negotiated.value().sdp;
+    call.media.local_sdp = answer;
     call.sip.pending_reoffer = tx;
     return;
   }
-  call.media.local_sdp = negotiated.value().sdp;
+  call.media.local_sdp = answer;
   if (!body.empty()) apply_reoffer(call, result);
   answer_reoffer(call, tx);
 }

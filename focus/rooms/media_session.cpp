@@ -413,6 +413,21 @@ void Server::on_engine_event(const mixer::Event& event) {
   }
 }
 
+bool Server::mark_recorded(const Call& call, sdp::Session& answer, std::string_view offer) const {
+  const Room* room = rooms_.room_of(call);
+  const size_t index = call.media.media_index;
+  if (room == nullptr || !room->recording().active || index >= answer.media.size()) return false;
+  const auto parsed = sdp::Session::parse(offer);
+  if (!parsed ||
+      !(parsed->has_attribute("record") ||
+        (index < parsed->media.size() && parsed->media[index].has_attribute("record")))) {
+    return false;
+  }
+  if (answer.media[index].has_attribute("record")) return false;
+  answer.media[index].attributes.push_back({"record", "on"});
+  return true;
+}
+
 void Server::on_media_added(Call& call, uint16_t port) {
   if (call.media.rtp_port != 0) return;
   call.media.rtp_port = port;
@@ -425,17 +440,10 @@ void Server::on_media_added(Call& call, uint16_t port) {
   // from a peer that does not mux: a=rtcp says so (RFC 3605).
   set_local_port(call.media.local_session, call.media.media_index, port,
                  call.media.rtcp_mux || options_.media_port_mode == "shared");
-  // RFC 7866 §6.1: a UA whose offer carries a=record (any value) is told in
-  // our answer that the room records. (A recording that starts later is not
-  // signalled by re-INVITE.)
-  if (room != nullptr && room->recording().active && call.sip.pending &&
-      call.media.media_index < call.media.local_session.media.size()) {
-    const auto offer = sdp::Session::parse(call.sip.pending->request().body());
-    const size_t index = call.media.media_index;
-    if (offer && (offer->has_attribute("record") ||
-                  (index < offer->media.size() && offer->media[index].has_attribute("record")))) {
-      call.media.local_session.media[index].attributes.push_back({"record", "on"});
-    }
+  // (A recording that starts later is not signalled by re-INVITE; a
+  // re-offer's answer says it, handle_reinvite.)
+  if (call.sip.pending) {
+    mark_recorded(call, call.media.local_session, call.sip.pending->request().body());
   }
   call.media.local_sdp = call.media.local_session.serialize();
   if (call.sip.outbound) {

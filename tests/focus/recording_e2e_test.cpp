@@ -179,9 +179,20 @@ TEST_F(RecordingE2eTest, AutoRecordStartsWithTheRoomsFirstMember) {
   Caller b(700, "bob"), c(1100, "carol");
   EXPECT_NE(answer_to_record_offer(b, "board").find("a=record:on"), std::string::npos);
   EXPECT_EQ(answer_to_record_offer(c, "other").find("a=record"), std::string::npos);
+  // A re-offer's answer says so too, also when it changes the codec (answered
+  // once the shard confirms).
+  EXPECT_NE(answer_to_record_offer(b, "board").find("a=record:on"), std::string::npos);
+  b.use_pcma(true);
+  const std::string pcma = answer_to_record_offer(b, "board");
+  EXPECT_NE(pcma.find("PCMA/8000"), std::string::npos) << pcma;
+  EXPECT_NE(pcma.find("a=record:on"), std::string::npos) << pcma;
+  // Once the recording stops, a re-offer's answer no longer says it.
+  AdminApi api(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+  EXPECT_EQ(post_recording(api, "board", false).status, 200);
+  EXPECT_EQ(answer_to_record_offer(b, "board").find("a=record"), std::string::npos);
   EXPECT_FALSE(recording("other"));
   ASSERT_EQ(bye(b, "board"), 200);
-  ASSERT_EQ(bye(a, "board"), 200);  // the room ends: its recording with it
+  ASSERT_EQ(bye(a, "board"), 200);
   run_until([&] { return server_->gauges().recordings_finished == 1; });
   EXPECT_EQ(server_->gauges().recordings_finished, 1u);  // its files are complete
   EXPECT_EQ(files_in(dir_, "-mix.opus").size(), 1u);
