@@ -42,7 +42,8 @@ struct Command {
     kUpdateParticipant,  // settings (role, mute, deaf, hold, gains, whisper targets)
     kSetCodec,           // codec, payload_type, stream format, settings: a re-offer changed
                          // the codec (same port, SSRC, SRTP); kFailed keeps the old codec
-    kSetRemote,          // remote_rtp / remote_rtcp: where the participant's media goes
+    kSetRemote,          // remote_rtp / remote_rtcp: where the participant's media goes;
+                         // stream.signalled_ssrc: its SSRC as the same SDP signals it
     kSetSrtp,            // srtp (sizes 0 = plain RTP)
     kReportStats,        // → one kStats notification per participant of the shard
                          // (conference/participant ignored), then kDone

@@ -370,6 +370,7 @@ void MediaShard::apply(Command& c) {
         if (!c.stream.webrtc || !m->stream->set_webrtc(*c.stream.webrtc))
           return complete(c, Failure::kInvalid);
       } else if (c.kind == Command::Kind::kSetRemote) {
+        m->stream->set_signalled_ssrc(c.stream.signalled_ssrc);
         m->stream->set_remote(c.remote_rtp, c.remote_rtcp);
       } else if (!m->stream->set_srtp(c.srtp)) {
         return complete(c, Failure::kBadKeys);  // the old keys stay

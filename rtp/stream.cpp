@@ -157,6 +157,12 @@ void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
   reroute();
 }
 
+void Stream::set_signalled_ssrc(std::optional<uint32_t> ssrc) {
+  if (config_.signalled_ssrc == ssrc) return;
+  config_.signalled_ssrc = ssrc;
+  reroute();
+}
+
 Stream::Routes Stream::wanted_routes() const {
   Routes r;
   if (webrtc_) {

@@ -111,6 +111,9 @@ class Stream {
   // ---- signalling (applied from commands)
   // The SDP address; lifts the latch. rtcp: port 0 = rtp port + 1 (unless muxed).
   void set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp);
+  // The peer's SSRC as its latest SDP signals it (RFC 5576 a=ssrc; none:
+  // nullopt): the shared-port routes follow a re-offer.
+  void set_signalled_ssrc(std::optional<uint32_t> ssrc);
   // False (and the old keys stay) when a key has the wrong size or the suite is
   // unsupported. Sizes 0/0 turn SRTP off.
   bool set_srtp(const SrtpKeys& keys);

@@ -172,6 +172,7 @@ void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
   command.remote_rtp = {address, negotiated.remote_rtp_port};
   const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
   command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  command.stream.signalled_ssrc = negotiated.remote_ssrc;  // a re-offer may change a=ssrc
   if (!engine_->submit(std::move(command))) ++media_commands_failed_;
 }
 

@@ -142,6 +142,7 @@ enum class CommandKind : uint8_t {
   kSetSrtp,       // keys
   kRequestStats,  // → kStats
   kSetWebRtc,     // webrtc (a re-offer) → kCommandFailed if refused
+  kSetSignalledSsrc,  // config.signalled_ssrc (a re-offer's a=ssrc)
 };
 
 struct Command {
@@ -354,6 +355,9 @@ class Driver : public TickHandler, public StreamObserver {
         return;
       case CommandKind::kSetRemote:
         stream->set_remote(c.remote_rtp, c.remote_rtcp);
+        return;
+      case CommandKind::kSetSignalledSsrc:
+        stream->set_signalled_ssrc(c.config.signalled_ssrc);
         return;
       case CommandKind::kSetSrtp:
         if (!stream->set_srtp(c.keys)) {

@@ -248,6 +248,46 @@ TEST(SharedPort, ASignalledSsrcLetsAMemberBehindNatInAndTheStreamLatchesToIt) {
   EXPECT_FALSE(sdp_address.receive(50ms).has_value());
 }
 
+// A re-offer with a new a=ssrc moves the route: the old SSRC from an unknown
+// source reaches no stream any more, the new one does.
+TEST(SharedPort, AReofferedSsrcReplacesTheSignalledOne) {
+  const std::unique_ptr<Shard> owned = make_shard(shared_config());
+  ASSERT_NE(owned, nullptr);
+  Shard& shard = *owned;
+  EchoAll echo(shard);
+  testing::Driver driver(shard, &echo);
+  shard.start();
+  Peer sdp_address, old_natted, new_natted;
+  StreamConfig signalled;
+  signalled.signalled_ssrc = 0xCAFE;
+  ASSERT_NE(open_via_command(driver, 1, signalled), 0);
+  point_at(driver, 1, sdp_address.endpoint());
+  Command reoffer;
+  reoffer.kind = CommandKind::kSetSignalledSsrc;
+  reoffer.stream = 1;
+  reoffer.config.signalled_ssrc = 0xD00D;
+  ASSERT_TRUE(driver.post(std::move(reoffer)));
+  ASSERT_TRUE(testing::request_stats(driver, 1).has_value());  // applied in order
+  talk(old_natted, shard.shared_port(), 0xCAFE, 10);
+  ASSERT_TRUE(eventually([&] { return shard.unknown_source_drops() >= 10; }));
+  EXPECT_EQ(testing::request_stats(driver, 1)->packets_received, 0u);
+  talk(new_natted, shard.shared_port(), 0xD00D, 10);
+  const StreamStats s =
+      stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 10; });
+  EXPECT_EQ(s.packets_received, 10u);
+  EXPECT_EQ(shard.unknown_source_drops(), 10u);
+  // And no a=ssrc at all: nothing from an unknown source gets in.
+  Command none;
+  none.kind = CommandKind::kSetSignalledSsrc;
+  none.stream = 1;
+  ASSERT_TRUE(driver.post(std::move(none)));
+  point_at(driver, 1, sdp_address.endpoint());  // a new SDP address lifts the latch
+  Peer third;
+  talk(third, shard.shared_port(), 0xD00D, 5, 20);
+  ASSERT_TRUE(eventually([&] { return shard.unknown_source_drops() >= 15; }));
+  EXPECT_EQ(testing::request_stats(driver, 1)->packets_received, 10u);
+}
+
 TEST(SharedPort, SrtpFollowsANatRebindingOnAuthenticatedPacketsOnly) {
   const std::unique_ptr<Shard> owned = make_shard(shared_config());
   ASSERT_NE(owned, nullptr);
