@@ -151,7 +151,7 @@ function memberRow(room, m, members) {
     el("td", {}, el("span", { class: "talk" + (m.talking ? " on" : ""), id: "talk-" + m.id, title: "talking" })),
     el("td", { class: "name" }, el("strong", { text: name }), el("span", { class: "entity", text: m.entity })),
     el("td", { class: "status", text: m.status }),
-    el("td", { class: "sidebar", "data-sidebar-id": String(m.sidebar || 0),
+    el("td", { class: "in-sidebar", "data-sidebar-id": String(m.sidebar || 0),
                text: sidebar ? sidebar.name + " #" + sidebar.id : (m.sidebar ? "#" + m.sidebar : "") }),
     el("td", { class: "codec", text: m.codec ? m.codec + "/" + m.clock_rate : "" }),
     el("td", {}, el("div", { class: "meter", title: m.level + " dBov" },
@@ -208,12 +208,21 @@ function sidebarBox(room, s) {
                    onclick: () => act("DELETE", base) }));
 }
 
+// The field now on the page with this data-keep key (a redraw replaces them).
+function keptField(key) {
+  return [...document.querySelectorAll("[data-keep]")].find((f) => f.dataset.keep === key) || null;
+}
+
 function sidebarSection(room) {
-  const name = el("input", { type: "text", class: "sidebar-name", placeholder: "new sidebar name", "aria-label": "sidebar name", "data-keep": "sb-name:" + room.room });
-  const whisper = el("input", { type: "checkbox", class: "sidebar-whisper", "data-keep": "sb-whisper:" + room.room });
+  const nameKey = "sb-name:" + room.room, whisperKey = "sb-whisper:" + room.room;
+  const name = el("input", { type: "text", class: "sidebar-name", placeholder: "new sidebar name", "aria-label": "sidebar name", "data-keep": nameKey });
+  const whisper = el("input", { type: "checkbox", class: "sidebar-whisper", "data-keep": whisperKey });
   const create = async () => {
     if (await act("POST", roomPath(room.room) + "/sidebars", { name: name.value.trim(), whisper_main: whisper.checked })) {
-      name.value = ""; whisper.checked = false;
+      // The sidebars event may have redrawn the card before this answer.
+      const n = keptField(nameKey), w = keptField(whisperKey);
+      if (n) n.value = "";
+      if (w) w.checked = false;
     }
   };
   return el("div", { class: "sidebars" },
@@ -295,8 +304,12 @@ function onMessage(msg) {
       // The room's whole list, and the member's state when one moved.
       const room = state.rooms.get(msg.room);
       if (!room) return;
-      if (Array.isArray(msg.sidebars)) room.sidebars = msg.sidebars;
       if (msg.state) upsertMember(msg.room, msg.state);
+      if (Array.isArray(msg.sidebars)) {
+        // The list says who is where (a dissolve sends no member states).
+        room.sidebars = msg.sidebars;
+        for (const m of room.members) m.sidebar = (msg.sidebars.find((s) => s.members.includes(m.id)) || { id: 0 }).id;
+      }
       break;
     }
     case "member_left": {

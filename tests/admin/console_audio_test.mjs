@@ -144,7 +144,7 @@ try {
   await page.click(`${box} .sb-add`);
   await page.locator(`${box} .chip[data-member-id="${second}"]`).waitFor();
   await page.waitForFunction(([c, id]) =>
-    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.sidebar`).textContent.startsWith("huddle"), [card, second]);
+    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.in-sidebar`).textContent.startsWith("huddle"), [card, second]);
   {
     const room = await apiRoom(roomName);
     assert.deepEqual(room.sidebars[0].members, [second]);
@@ -155,7 +155,7 @@ try {
   await page.click(`${box} .sb-dissolve`);
   await page.locator(box).waitFor({ state: "detached" });
   await page.waitForFunction(([c, id]) =>
-    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.sidebar`).textContent === "", [card, second]);
+    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.in-sidebar`).textContent === "", [card, second]);
   {
     const room = await apiRoom(roomName);
     assert.deepEqual(room.sidebars, []);

@@ -207,7 +207,7 @@ try {
   };
   const demo = ".room[data-room=demo]";
   const sidebarBox = `${demo} .sidebar[data-sidebar-id="1"]`;
-  const sidebarCell = (id) => page.locator(`${demo} tr.member[data-member-id="${id}"] td.sidebar`);
+  const sidebarCell = (id) => page.locator(`${demo} tr.member[data-member-id="${id}"] td.in-sidebar`);
 
   step("recording on while sidebars change");
   await page.click(`${demo} .record-button`);
@@ -241,7 +241,7 @@ try {
   await page.locator(`${sidebarBox} .chip[data-member-id="2"]`).waitFor();
   assert.equal(await page.locator(`${sidebarBox} .chip[data-member-id="2"] .sb-member`).innerText(), "Bob");
   await page.waitForFunction(() =>
-    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.sidebar').textContent === "huddle #1");
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.in-sidebar').textContent === "huddle #1");
   await page.selectOption(`${sidebarBox} select.sb-pick`, "1");
   await page.click(`${sidebarBox} .sb-add`);
   await waitLine((l) => l === "sidebar-in 1 1");
@@ -258,7 +258,7 @@ try {
   await waitLine((l) => l === "sidebar-out 1 1");
   await page.locator(`${sidebarBox} .chip[data-member-id="1"]`).waitFor({ state: "detached" });
   await page.waitForFunction(() =>
-    document.querySelector('.room[data-room=demo] tr.member[data-member-id="1"] td.sidebar').textContent === "");
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="1"] td.in-sidebar').textContent === "");
   assert.equal(await sidebarCell(2).innerText(), "huddle #1");
   assert.deepEqual((await apiRoom("demo")).sidebars[0].members, [2]);
 
@@ -274,9 +274,9 @@ try {
   await waitLine((l) => l === "sidebar-dissolve 1");
   await page.locator(sidebarBox).waitFor({ state: "detached" });
   await page.waitForFunction(() =>
-    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.sidebar').textContent === "");
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.in-sidebar').textContent === "");
   assert.equal(await page.locator(`${demo} .sidebar`).count(), 0);
-  assert.equal(await page.locator(`${demo} td.sidebar`).evaluateAll((cells) => cells.map((c) => c.textContent).join("")), "");
+  assert.equal(await page.locator(`${demo} td.in-sidebar`).evaluateAll((cells) => cells.map((c) => c.textContent).join("")), "");
   {
     const room = await apiRoom("demo");
     assert.deepEqual(room.sidebars, []);
