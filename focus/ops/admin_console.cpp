@@ -167,7 +167,8 @@ function memberRow(room, m, members) {
                      onclick: () => act("POST", memberPath(room.room, m.id, "hold"), { hold: !m.hold }) }), " ",
       roleSelect, " ", targetSelect, " ",
       el("button", { type: "button", class: "set-role", text: "Set role", onclick: setRole }), " ",
-      el("span", { class: "move" }, moveTo, " ", movePin, " ",
+      // A waiting caller is not in the room yet: it cannot move.
+      m.waiting ? null : el("span", { class: "move" }, moveTo, " ", movePin, " ",
         el("button", { type: "button", class: "move-button", text: "Move", onclick: move })), " ",
       el("button", { type: "button", class: "kick danger", text: "Kick",
                      onclick: () => { if (confirm("Remove this member from " + room.room + "?")) act("POST", memberPath(room.room, m.id, "kick")); } }),
@@ -203,7 +204,7 @@ function sidebarBox(room, s) {
     el("span", { class: "sb-id", text: "#" + s.id }),
     s.whisper_main ? el("span", { class: "sb-whisper", text: "heard by the main room" }) : null,
     el("span", { class: "sb-members" }, ...(chips.length ? chips : [el("em", { text: "empty" })])),
-    pick, el("button", { type: "button", class: "sb-add", text: "Add", onclick: add }),
+    ...(pick.options.length ? [pick, el("button", { type: "button", class: "sb-add", text: "Add", onclick: add })] : []),
     el("button", { type: "button", class: "sb-dissolve danger", text: "Dissolve",
                    onclick: () => act("DELETE", base) }));
 }

@@ -110,6 +110,9 @@ try {
     assert.equal(await row.locator("button.pickup").innerText(), "Pick up");
   }
   for (const id of [1, 2]) assert.equal(await waitingButtons(id).count(), 0);
+  // Only members in the room can move (a waiting caller is refused 481).
+  for (const id of [1, 2]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 1);
+  for (const id of [3, 4, 5]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 0);
 
   step("Alice talks: talking indicator on, level meter moves");
   await page.waitForFunction(() => document.getElementById("talk-1")?.classList.contains("on"));
