@@ -43,6 +43,16 @@ constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
   .dial input { flex:1; padding:4px 6px; border:1px solid var(--line); border-radius:4px; }
   #message { min-height:1.4em; padding:0 16px; color:var(--bad); }
   .empty { color:var(--dim); padding:24px 16px; }
+  .move input { width:90px; padding:3px 5px; border:1px solid var(--line); border-radius:4px; }
+  .move input.move-pin { width:60px; }
+  .sidebars { margin-top:10px; display:grid; gap:6px; }
+  .sidebars h3 { font-size:13px; margin:0; color:var(--dim); }
+  .sidebar { display:flex; flex-wrap:wrap; gap:6px; align-items:center; padding:5px 8px; border:1px dashed var(--line); border-radius:6px; }
+  .sidebar .sb-id, .sidebar .sb-whisper { color:var(--dim); font-size:12px; }
+  .chip { display:inline-flex; gap:4px; align-items:center; padding:1px 4px 1px 8px; background:#eef2f8; border-radius:10px; }
+  .chip button { padding:0 5px; border:none; background:none; }
+  .sidebar-new { display:flex; gap:6px; align-items:center; }
+  .sidebar-new input[type=text] { padding:4px 6px; border:1px solid var(--line); border-radius:4px; }
 </style>
 </head>
 <body>
@@ -86,10 +96,14 @@ async function api(method, path, body) {
   return data;
 }
 
+// Shows the API's error text; true when the request succeeded.
 async function act(method, path, body) {
-  try { await api(method, path, body); say(""); }
-  catch (e) { say(e.message); }
+  try { await api(method, path, body); say(""); return true; }
+  catch (e) { say(e.message); return false; }
 }
+
+function roomPath(room) { return "/api/rooms/" + encodeURIComponent(room); }
+function memberName(m) { return m.display || m.entity || String(m.id); }
 
 function memberPath(room, id, action) {
   return "/api/rooms/" + encodeURIComponent(room) + "/members/" + id + "/" + action;
@@ -121,10 +135,24 @@ function memberRow(room, m, members) {
     act("POST", memberPath(room.room, m.id, "role"), body);
   };
   const name = m.display ? m.display + " " : "";
+  const sidebar = (room.sidebars || []).find((s) => s.id === m.sidebar);
+  // Move: the target room typed in, a PIN only when that room asks for one.
+  const keep = room.room + ":" + m.id;
+  const moveTo = el("input", { type: "text", class: "move-to", placeholder: "room", "aria-label": "move to room", "data-keep": "move-to:" + keep });
+  const movePin = el("input", { type: "text", class: "move-pin", placeholder: "PIN", "aria-label": "PIN of that room", "data-keep": "move-pin:" + keep });
+  const move = () => {
+    const to = moveTo.value.trim();
+    if (!to) { say("type the room to move this member to"); return; }
+    const body = { to };
+    if (movePin.value) body.pin = movePin.value;
+    act("POST", memberPath(room.room, m.id, "move"), body);
+  };
   return el("tr", { "data-room": room.room, "data-member-id": String(m.id), class: "member" },
     el("td", {}, el("span", { class: "talk" + (m.talking ? " on" : ""), id: "talk-" + m.id, title: "talking" })),
     el("td", { class: "name" }, el("strong", { text: name }), el("span", { class: "entity", text: m.entity })),
     el("td", { class: "status", text: m.status }),
+    el("td", { class: "in-sidebar", "data-sidebar-id": String(m.sidebar || 0),
+               text: sidebar ? sidebar.name + " #" + sidebar.id : (m.sidebar ? "#" + m.sidebar : "") }),
     el("td", { class: "codec", text: m.codec ? m.codec + "/" + m.clock_rate : "" }),
     el("td", {}, el("div", { class: "meter", title: m.level + " dBov" },
                     el("div", { id: "level-" + m.id, style: "width:" + levelPercent(m.level) + "%" }))),
@@ -139,6 +167,9 @@ function memberRow(room, m, members) {
                      onclick: () => act("POST", memberPath(room.room, m.id, "hold"), { hold: !m.hold }) }), " ",
       roleSelect, " ", targetSelect, " ",
       el("button", { type: "button", class: "set-role", text: "Set role", onclick: setRole }), " ",
+      // A waiting caller is not in the room yet: it cannot move.
+      m.waiting ? null : el("span", { class: "move" }, moveTo, " ", movePin, " ",
+        el("button", { type: "button", class: "move-button", text: "Move", onclick: move })), " ",
       el("button", { type: "button", class: "kick danger", text: "Kick",
                      onclick: () => { if (confirm("Remove this member from " + room.room + "?")) act("POST", memberPath(room.room, m.id, "kick")); } }),
       ...(m.waiting ? [" ",
@@ -150,35 +181,92 @@ function memberRow(room, m, members) {
                        onclick: () => { const uri = prompt("Send this caller to (sip: URI)"); if (uri) act("POST", memberPath(room.room, m.id, "pickup"), { uri }); } })] : [])));
 }
 
+// One sidebar: its members (each with a remove button), a member picker to
+// add one (putting a member in moves it out of any other), Dissolve.
+function sidebarBox(room, s) {
+  const base = roomPath(room.room) + "/sidebars/" + s.id;
+  const byId = new Map(room.members.map((m) => [m.id, m]));
+  const chips = s.members.map((id) => {
+    const m = byId.get(id);
+    return el("span", { class: "chip", "data-member-id": String(id) },
+      el("span", { class: "sb-member", text: m ? memberName(m) : String(id) }),
+      el("button", { type: "button", class: "sb-remove", title: "back to the main room", text: "\u00d7",
+                     onclick: () => act("DELETE", base + "/members/" + id) }));
+  });
+  const pick = el("select", { class: "sb-pick", "aria-label": "member to add", "data-keep": "sb-pick:" + room.room + ":" + s.id });
+  for (const m of room.members) {
+    if (s.members.includes(m.id) || m.waiting) continue;
+    pick.append(el("option", { value: String(m.id), text: memberName(m) }));
+  }
+  const add = () => { if (pick.value) act("PUT", base + "/members/" + pick.value); };
+  return el("div", { class: "sidebar", "data-sidebar-id": String(s.id) },
+    el("strong", { class: "sb-name", text: s.name }),
+    el("span", { class: "sb-id", text: "#" + s.id }),
+    s.whisper_main ? el("span", { class: "sb-whisper", text: "heard by the main room" }) : null,
+    el("span", { class: "sb-members" }, ...(chips.length ? chips : [el("em", { text: "empty" })])),
+    ...(pick.options.length ? [pick, el("button", { type: "button", class: "sb-add", text: "Add", onclick: add })] : []),
+    el("button", { type: "button", class: "sb-dissolve danger", text: "Dissolve",
+                   onclick: () => act("DELETE", base) }));
+}
+
+// The field now on the page with this data-keep key (a redraw replaces them).
+function keptField(key) {
+  return [...document.querySelectorAll("[data-keep]")].find((f) => f.dataset.keep === key) || null;
+}
+
+function sidebarSection(room) {
+  const nameKey = "sb-name:" + room.room, whisperKey = "sb-whisper:" + room.room;
+  const name = el("input", { type: "text", class: "sidebar-name", placeholder: "new sidebar name", "aria-label": "sidebar name", "data-keep": nameKey });
+  const whisper = el("input", { type: "checkbox", class: "sidebar-whisper", "data-keep": whisperKey });
+  const create = async () => {
+    if (await act("POST", roomPath(room.room) + "/sidebars", { name: name.value.trim(), whisper_main: whisper.checked })) {
+      // The sidebars event may have redrawn the card before this answer.
+      const n = keptField(nameKey), w = keptField(whisperKey);
+      if (n) n.value = "";
+      if (w) w.checked = false;
+    }
+  };
+  return el("div", { class: "sidebars" },
+    el("h3", { text: "Sidebars" }),
+    ...(room.sidebars || []).map((s) => sidebarBox(room, s)),
+    el("div", { class: "sidebar-new" }, name,
+      el("label", {}, whisper, " heard by the main room"),
+      el("button", { type: "button", class: "sidebar-create", text: "Create sidebar", onclick: create })));
+}
+
 function roomCard(room) {
-  const uri = el("input", { type: "text", class: "dial-uri", placeholder: "sip:user@host", "aria-label": "dial-out URI" });
+  const uri = el("input", { type: "text", class: "dial-uri", placeholder: "sip:user@host", "aria-label": "dial-out URI", "data-keep": "dial:" + room.room });
   const dial = () => { if (uri.value) act("POST", "/api/rooms/" + encodeURIComponent(room.room) + "/dial", { uri: uri.value }); };
-  const head = el("tr", {}, ...["", "member", "status", "codec", "level", "loss", "jitter", "", "actions"].map((t) => el("th", { text: t })));
+  const head = el("tr", {}, ...["", "member", "status", "sidebar", "codec", "level", "loss", "jitter", "", "actions"].map((t) => el("th", { text: t })));
   const body = el("tbody", {}, ...room.members.map((m) => memberRow(room, m, room.members)));
   const record = () => act("POST", "/api/rooms/" + encodeURIComponent(room.room) + "/recording", { record: !room.recording });
   return el("section", { class: "room", "data-room": room.room },
     el("h2", { text: room.room + " (" + room.members.length + ")" + (room.recording ? " \u25cf recording" : "") }),
     el("div", { class: "entity", text: room.entity || "" }),
     el("table", {}, el("thead", {}, head), body),
+    sidebarSection(room),
     el("div", { class: "dial" }, uri, el("button", { type: "button", class: "dial-button", text: "Dial out", onclick: dial }),
       el("button", { type: "button", class: "record-button", text: room.recording ? "Stop recording" : "Record", onclick: record })));
 }
 
 function render() {
   const main = $("rooms");
-  // Keep a half-typed dial-out URI across redraws.
+  // Keep what the operator is typing or picking (dial-out URI, move target,
+  // sidebar name, ...) across redraws: each such field has a data-keep key.
   const typed = new Map();
-  for (const input of main.querySelectorAll(".room")) {
-    const v = input.querySelector(".dial-uri");
-    if (v && v.value) typed.set(input.dataset.room, { value: v.value, focused: document.activeElement === v });
+  for (const input of main.querySelectorAll("[data-keep]")) {
+    const value = input.type === "checkbox" ? input.checked : input.value;
+    if (value) typed.set(input.dataset.keep, { value, focused: document.activeElement === input });
   }
   main.replaceChildren();
   if (state.rooms.size === 0) { main.append(el("div", { class: "empty", text: "No rooms." })); return; }
-  for (const room of [...state.rooms.values()].sort((a, b) => a.room.localeCompare(b.room))) {
-    const card = roomCard(room);
-    const t = typed.get(room.room);
-    if (t) { const input = card.querySelector(".dial-uri"); input.value = t.value; if (t.focused) setTimeout(() => input.focus(), 0); }
-    main.append(card);
+  for (const room of [...state.rooms.values()].sort((a, b) => a.room.localeCompare(b.room))) main.append(roomCard(room));
+  for (const input of main.querySelectorAll("[data-keep]")) {
+    const t = typed.get(input.dataset.keep);
+    if (!t) continue;
+    if (input.type === "checkbox") input.checked = t.value;
+    else if (input.tagName !== "SELECT" || [...input.options].some((o) => o.value === t.value)) input.value = t.value;
+    if (t.focused) setTimeout(() => input.focus(), 0);
   }
 }
 
@@ -196,7 +284,7 @@ function onMessage(msg) {
       break;
     case "room_created":
       if (msg.state) state.rooms.set(msg.room, msg.state);
-      else if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [] });
+      else if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [], sidebars: [] });
       break;
     case "room_ended":
       state.rooms.delete(msg.room);
@@ -204,7 +292,7 @@ function onMessage(msg) {
     case "member_joined":
     case "member_changed":
     case "talker":
-      if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [] });
+      if (!state.rooms.has(msg.room)) state.rooms.set(msg.room, { room: msg.room, members: [], sidebars: [] });
       if (msg.state) upsertMember(msg.room, msg.state);
       if (msg.type === "talker" && msg.state) { updateLive(msg.state.id, msg.state.level, msg.state.talking); return; }
       break;
@@ -213,9 +301,25 @@ function onMessage(msg) {
       if (room) room.recording = !!msg.recording;
       break;
     }
-    case "member_left": {
+    case "sidebars": {
+      // The room's whole list, and the member's state when one moved.
       const room = state.rooms.get(msg.room);
-      if (room) room.members = room.members.filter((m) => m.id !== msg.member);
+      if (!room) return;
+      if (msg.state) upsertMember(msg.room, msg.state);
+      if (Array.isArray(msg.sidebars)) {
+        // The list says who is where (a dissolve sends no member states).
+        room.sidebars = msg.sidebars;
+        for (const m of room.members) m.sidebar = (msg.sidebars.find((s) => s.members.includes(m.id)) || { id: 0 }).id;
+      }
+      break;
+    }
+    case "member_left": {
+      // A member that hangs up or moves away also leaves its sidebar.
+      const room = state.rooms.get(msg.room);
+      if (room) {
+        room.members = room.members.filter((m) => m.id !== msg.member);
+        for (const s of room.sidebars || []) s.members = s.members.filter((id) => id !== msg.member);
+      }
       break;
     }
     case "levels":

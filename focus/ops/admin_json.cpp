@@ -95,14 +95,16 @@ json event_json(const ControlEvent& event, const std::vector<ConferenceState>& r
   const auto room = std::find_if(rooms.begin(), rooms.end(),
                                  [&](const ConferenceState& r) { return r.room == event.room; });
   if (room == rooms.end()) return out;
+  // A sidebar change carries the room's whole list, with the member's state
+  // too when one member moved in or out (the console needs both).
+  if (event.kind == ControlEvent::Kind::kSidebars) {
+    json sidebars = json::array();
+    for (const SidebarState& s : room->sidebars) sidebars.push_back(sidebar_json(s));
+    out["sidebars"] = std::move(sidebars);
+  }
   if (event.member == 0) {
     if (event.kind == ControlEvent::Kind::kRoomCreated) out["state"] = room_json(*room);
     if (event.kind == ControlEvent::Kind::kRecording) out["recording"] = room->recording;
-    if (event.kind == ControlEvent::Kind::kSidebars) {
-      json sidebars = json::array();
-      for (const SidebarState& s : room->sidebars) sidebars.push_back(sidebar_json(s));
-      out["sidebars"] = std::move(sidebars);
-    }
     return out;
   }
   for (const MemberState& m : room->members) {

@@ -4,14 +4,18 @@
 // room (3, 4, 5: unanswered, "pending", as focus::Server::member_state shows
 // them). Actions change the state and publish ControlEvents the way the focus
 // Server does, and print themselves on stdout ("mute <id> <0|1>", "admit
-// <id>", "refuse <id>", "pickup <id> <uri>"); a "levels" ticker makes Alice
-// talk. Prints "port <n>" on stdout once listening; exits on SIGTERM/SIGINT or
-// when stdin closes (so a dying test never leaves it behind).
+// <id>", "refuse <id>", "pickup <id> <uri>", "sidebar-create <id> <name>",
+// "sidebar-in <member> <sidebar>", "sidebar-out ...", "sidebar-dissolve <id>",
+// "move <id> <room> <pin|->"); a "levels" ticker makes Alice talk. A move
+// takes the member into that room (created on demand; room "locked" wants
+// PIN 1234), as focus/services/move.cpp does. Prints "port <n>" on stdout once listening; exits on
+// SIGTERM/SIGINT or when stdin closes (so a dying test never leaves it behind).
 //
 //   admin_fixture <token>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -37,8 +41,10 @@ class DemoControl final : public Control {
   }
 
   std::vector<ConferenceState> rooms() const override {
-    if (room_.members.empty()) return {};
-    return {room_};
+    std::vector<ConferenceState> out;
+    if (!room_.members.empty()) out.push_back(room_);
+    for (const ConferenceState& other : others_) out.push_back(other);
+    return out;
   }
   ControlResult set_muted(std::string_view room, uint64_t id, bool muted) override {
     MemberState* m = find(room, id);
@@ -118,14 +124,91 @@ class DemoControl final : public Control {
     publish({ControlEvent::Kind::kRecording, room_.room, 0});
     return {200, on ? "recording" : "recording stopped"};
   }
-  // The fixture has one room: a move is printed and answered as the Server
-  // answers it, and the member stays (there is no room B to show it in).
+  // A member of "demo" moves into room `to` (created on demand, events as
+  // focus/services/move.cpp publishes them); it leaves its sidebar.
   ControlResult move_member(std::string_view room, uint64_t id, std::string_view to,
                             std::optional<std::string> pin, std::string_view) override {
-    if (find(room, id) == nullptr) return {404, "no such member"};
+    MemberState* m = find(room, id);
+    if (m == nullptr) return {404, "no such member"};
     if (to == room) return {409, "the member is in that room already"};
+    if (to == "locked" && pin.value_or("") != "1234") {
+      return {403, pin ? "wrong PIN" : "PIN required"};
+    }
     print_action("move", id, std::string(to) + " " + pin.value_or("-"));
+    MemberState moved = *m;
+    moved.sidebar = 0;
+    leave_sidebar(id);
+    std::erase_if(room_.members, [&](const MemberState& x) { return x.id == id; });
+    auto target = std::find_if(others_.begin(), others_.end(),
+                               [&](const ConferenceState& r) { return r.room == to; });
+    if (target == others_.end()) {
+      ConferenceState& created = others_.emplace_back();
+      created.room = std::string(to);
+      created.entity = "sip:" + created.room + "@127.0.0.1";
+      publish({ControlEvent::Kind::kRoomCreated, created.room, 0});
+      target = others_.end() - 1;
+    }
+    target->members.push_back(std::move(moved));
+    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
+    publish({ControlEvent::Kind::kMemberJoined, target->room, id});
     return {202, "moving to " + std::string(to)};
+  }
+  // Sidebars of "demo", with focus/services/sidebars.cpp's answers.
+  ControlResult create_sidebar(std::string_view room, const SidebarSpec& spec,
+                               uint32_t* id) override {
+    if (room != room_.room) return {404, "no such room"};
+    if (spec.name.empty() || spec.name.size() > 64) return {400, "bad sidebar name"};
+    for (const SidebarState& s : room_.sidebars) {
+      if (s.name == spec.name) return {409, "a sidebar is called " + spec.name + " already"};
+    }
+    for (const uint64_t member : spec.members) {
+      const MemberState* m = find(room, member);
+      if (m == nullptr) return {404, "no such member"};
+      if (m->sidebar != 0) return {409, "member is in a sidebar already"};
+    }
+    SidebarState& s = room_.sidebars.emplace_back();
+    s.id = 1;  // the lowest free number, as the Server numbers them
+    while (sidebar(s.id) != nullptr && sidebar(s.id) != &s) ++s.id;
+    s.name = spec.name;
+    s.uri = room_.entity + ";sidebar=" + std::to_string(s.id);
+    s.whisper_main = spec.whisper_main;
+    for (const uint64_t member : spec.members) {
+      s.members.push_back(member);
+      find(room, member)->sidebar = s.id;
+    }
+    if (id != nullptr) *id = s.id;
+    print_action("sidebar-create", s.id, s.name + (s.whisper_main ? " whisper" : ""));
+    publish({ControlEvent::Kind::kSidebars, room_.room, 0});
+    return {201, "sidebar " + std::to_string(s.id)};
+  }
+  ControlResult dissolve_sidebar(std::string_view room, uint32_t id) override {
+    if (room != room_.room) return {404, "no such room"};
+    SidebarState* s = sidebar(id);
+    if (s == nullptr) return {404, "no such sidebar"};
+    for (const uint64_t member : s->members) find(room, member)->sidebar = 0;
+    std::erase_if(room_.sidebars, [&](const SidebarState& x) { return x.id == id; });
+    print_action("sidebar-dissolve", id);
+    publish({ControlEvent::Kind::kSidebars, room_.room, 0});
+    return {200, "dissolved"};
+  }
+  ControlResult set_sidebar_member(std::string_view room, uint32_t id, uint64_t member,
+                                   bool in) override {
+    if (room != room_.room) return {404, "no such room"};
+    if (sidebar(id) == nullptr) return {404, "no such sidebar"};
+    MemberState* m = find(room, member);
+    if (m == nullptr) return {404, "no such member"};
+    if (in) {
+      if (m->sidebar == id) return {200, "in the sidebar already"};
+      leave_sidebar(member);
+      sidebar(id)->members.push_back(member);
+      m->sidebar = id;
+    } else {
+      if (m->sidebar != id) return {404, "the member is not in that sidebar"};
+      leave_sidebar(member);
+    }
+    print_action(in ? "sidebar-in" : "sidebar-out", member, std::to_string(id));
+    publish({ControlEvent::Kind::kSidebars, room_.room, member});
+    return {200, in ? "in the sidebar" : "back in the main room"};
   }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
     listener_ = std::move(listener);
@@ -165,7 +248,20 @@ class DemoControl final : public Control {
     }
     return nullptr;
   }
+  SidebarState* sidebar(uint32_t id) {
+    for (SidebarState& s : room_.sidebars) {
+      if (s.id == id) return &s;
+    }
+    return nullptr;
+  }
+  void leave_sidebar(uint64_t member) {
+    for (SidebarState& s : room_.sidebars) std::erase(s.members, member);
+    for (MemberState& m : room_.members) {
+      if (m.id == member) m.sidebar = 0;
+    }
+  }
   void leave(uint64_t id) {
+    leave_sidebar(id);
     std::erase_if(room_.members, [&](const MemberState& m) { return m.id == id; });
     publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
   }
@@ -183,6 +279,7 @@ class DemoControl final : public Control {
   }
 
   ConferenceState room_;
+  std::vector<ConferenceState> others_;  // rooms members moved to
   uint64_t next_id_ = 1;
   uint64_t ticks_ = 0;
   std::function<void(const ControlEvent&)> listener_;

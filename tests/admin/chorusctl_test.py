@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """deploy/chorusctl against a live admin listener (tests/admin/admin_fixture):
 every command (admit / refuse / pickup on the fixture's waiting callers 3, 4,
-5), --json, the token from --token and CHORUS_TOKEN, API refusals
+5; move into another room; sidebar create / add / remove / dissolve), --json, the token from --token and CHORUS_TOKEN, API refusals
 (exit 1 with the API's message), usage errors (exit 2), an unreachable focus
 (exit 3).
 
@@ -227,14 +227,19 @@ class Chorusctl(unittest.TestCase):
         code, out, _ = self.ctl("rooms")
         self.assertNotIn("[recording]", out)
 
+    def room(self, name):
+        code, out, err = self.ctl("--json", "show", name)
+        self.assertEqual(code, 0, err)
+        return json.loads(out)
+
     def test_15_move(self):
-        code, out, err = self.ctl("move", "demo", "2", "sales")
-        self.assertEqual(code, 0, err)
-        self.assertEqual(out, "ok: moving to sales\n")
-        self.wait_printed("move 2 sales -")
-        code, out, err = self.ctl("move", "demo", "2", "locked", "--pin", "1234")
-        self.assertEqual(code, 0, err)
-        self.wait_printed("move 2 locked 1234")
+        # Refusals first: nothing moves.
+        code, _, err = self.ctl("move", "demo", "2", "locked")
+        self.assertEqual(code, 1)
+        self.assertIn("403 PIN required", err)
+        code, _, err = self.ctl("move", "demo", "2", "locked", "--pin", "0000")
+        self.assertEqual(code, 1)
+        self.assertIn("403 wrong PIN", err)
         code, _, err = self.ctl("move", "demo", "99", "sales")
         self.assertEqual(code, 1)
         self.assertIn("404 no such member", err)
@@ -242,6 +247,81 @@ class Chorusctl(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("409", err)
         self.assertEqual(self.ctl("move", "demo", "x", "sales")[0], 2)  # usage
+        self.assertIsNotNone(self.member(2))
+        # Bob moves to "sales": gone from demo, listed under sales.
+        code, out, err = self.ctl("move", "demo", "2", "sales")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving to sales\n")
+        self.wait_printed("move 2 sales -")
+        self.assertIsNone(self.member(2))
+        self.assertEqual([m["id"] for m in self.room("sales")["members"]], [2])
+        code, out, _ = self.ctl("rooms")
+        self.assertIn("sales", out)
+        # With the PIN a dialled-in member gets into "locked".
+        self.assertEqual(self.ctl("dial", "demo", "sip:gina@127.0.0.1")[0], 0)
+        gina = [m for m in self.room("demo")["members"] if m["entity"] == "sip:gina@127.0.0.1"]
+        code, _, err = self.ctl("move", "demo", str(gina[0]["id"]), "locked", "--pin", "1234")
+        self.assertEqual(code, 0, err)
+        self.wait_printed("move %d locked 1234" % gina[0]["id"])
+        self.assertEqual([m["entity"] for m in self.room("locked")["members"]],
+                         ["sip:gina@127.0.0.1"])
+
+    def test_16_sidebars(self):
+        # Alice (1) and the admitted caller 3 are in demo.
+        code, out, err = self.ctl("sidebar", "demo", "create", "huddle", "--member", "1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: sidebar 1 sip:demo@127.0.0.1;sidebar=1\n")
+        self.wait_printed("sidebar-create 1 huddle")
+        room = self.room("demo")
+        self.assertEqual([(s["id"], s["name"], s["members"], s["whisper_main"])
+                          for s in room["sidebars"]], [(1, "huddle", [1], False)])
+        self.assertEqual(self.member(1)["sidebar"], 1)
+        code, out, err = self.ctl("sidebar", "demo", "add", "1", "3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: in the sidebar\n")
+        self.assertEqual(self.room("demo")["sidebars"][0]["members"], [1, 3])
+        code, out, _ = self.ctl("rooms")
+        self.assertIn('sidebar 1 "huddle"  sip:demo@127.0.0.1;sidebar=1  members 1, 3', out)
+        self.assertIn("sidebar:1", out)
+        # A whispering sidebar; adding 3 there takes it out of "huddle".
+        code, out, err = self.ctl("--json", "sidebar", "demo", "create", "corner", "--whisper")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["id"], 2)
+        self.assertEqual(self.ctl("sidebar", "demo", "add", "2", "3")[0], 0)
+        sidebars = {s["id"]: s for s in self.room("demo")["sidebars"]}
+        self.assertEqual(sidebars[1]["members"], [1])
+        self.assertEqual(sidebars[2]["members"], [3])
+        self.assertTrue(sidebars[2]["whisper_main"])
+        self.assertIn("[heard by the main room]", self.ctl("show", "demo")[1])
+        # Refusals: the API's answer, exit 1; bad ids are usage errors.
+        code, _, err = self.ctl("sidebar", "demo", "remove", "1", "3")
+        self.assertEqual(code, 1)
+        self.assertIn("404 the member is not in that sidebar", err)
+        code, _, err = self.ctl("sidebar", "demo", "create", "huddle")
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        code, _, err = self.ctl("sidebar", "demo", "add", "9", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("404 no such sidebar", err)
+        self.assertEqual(self.ctl("sidebar", "demo", "dissolve", "x")[0], 2)
+        self.assertEqual(self.ctl("sidebar", "demo", "add", "1")[0], 2)
+        self.assertEqual(self.ctl("sidebar", "demo", "split", "1")[0], 2)
+        # Out again, then both dissolved: everyone back in the main room.
+        code, out, err = self.ctl("sidebar", "demo", "remove", "2", "3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: back in the main room\n")
+        self.assertEqual(self.member(3)["sidebar"], 0)
+        code, out, err = self.ctl("sidebar", "demo", "dissolve", "1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: dissolved\n")
+        self.wait_printed("sidebar-dissolve 1")
+        self.assertEqual(self.member(1)["sidebar"], 0)
+        self.assertEqual(self.ctl("sidebar", "demo", "dissolve", "2")[0], 0)
+        self.assertEqual(self.room("demo")["sidebars"], [])
+        code, _, err = self.ctl("sidebar", "demo", "dissolve", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("404 no such sidebar", err)
+        self.assertNotIn("sidebar", self.ctl("rooms")[1])
 
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")

@@ -1,7 +1,10 @@
 // The console against a real `chorus`: chorus-load dials two participants
 // into one room, the page lists them, a click mutes one, and chorus-load's
 // per-interval reports show the other participant stop hearing the muted
-// one's tone while the muted one still hears the other.
+// one's tone while the muted one still hears the other. Then, still against
+// the real focus, a sidebar is created, filled and dissolved from the page and
+// a member moved to another room with its Move button, each step checked in
+// the admin API's JSON as well as on the page.
 //
 //   node console_audio_test.mjs <dir holding node_modules> <chorus> <chorus-load>
 //
@@ -47,7 +50,7 @@ function start(path, args) {
 }
 
 let browser;
-const watchdog = setTimeout(() => { console.error("FAIL: overall timeout"); cleanup(); process.exit(1); }, 80000);
+const watchdog = setTimeout(() => { console.error("FAIL: overall timeout"); cleanup(); process.exit(1); }, 85000);
 function cleanup() {
   for (const c of children) c.kill("SIGTERM");
 }
@@ -64,7 +67,7 @@ try {
 
   step("chorus-load dials two participants into one room");
   const load = start(loadPath, ["--target", `127.0.0.1:${sipPort}`, "--rooms", "1",
-    "--participants", "2", "--verify", "2", "--duration", "18", "--report-interval", "0.5",
+    "--participants", "2", "--verify", "2", "--duration", "40", "--report-interval", "0.5",
     "--room-prefix", "admin", "--no-progress", "--local-port-base", String(rtpFirst + 200)]);
   const reports = [];
   createInterface({ input: load.stdout }).on("line", (line) => {
@@ -115,6 +118,58 @@ try {
   // member keeps hearing the other.
   assert.ok(Math.min(...ratios) < 0.1, "nobody stopped hearing the muted member");
   assert.ok(Math.max(...ratios) > 0.5, "the muted member stopped hearing the other as well");
+
+  // The real focus's JSON, as chorusctl sees it.
+  const apiRoom = async (name) => {
+    const res = await fetch(base + "/api/rooms/" + name, { headers: { Authorization: "Bearer " + TOKEN } });
+    assert.equal(res.status, 200, "GET /api/rooms/" + name);
+    return res.json();
+  };
+  const roomName = await page.locator(".room").first().getAttribute("data-room");
+  const card = `.room[data-room="${roomName}"]`;
+  const ids = await page.locator(`${card} tr.member`).evaluateAll((rows) => rows.map((r) => Number(r.dataset.memberId)));
+  const second = ids[1];
+
+  step("create a sidebar in " + roomName + " from the page");
+  await page.fill(`${card} .sidebar-name`, "huddle");
+  await page.click(`${card} .sidebar-create`);
+  await page.locator(`${card} .sidebar .sb-name`).waitFor();
+  assert.equal(await page.locator(`${card} .sidebar .sb-name`).innerText(), "huddle");
+  const sidebarId = Number(await page.locator(`${card} .sidebar`).getAttribute("data-sidebar-id"));
+  assert.deepEqual((await apiRoom(roomName)).sidebars.map((s) => [s.id, s.name, s.members]), [[sidebarId, "huddle", []]]);
+
+  step("put member " + second + " in it");
+  const box = `${card} .sidebar[data-sidebar-id="${sidebarId}"]`;
+  await page.selectOption(`${box} select.sb-pick`, String(second));
+  await page.click(`${box} .sb-add`);
+  await page.locator(`${box} .chip[data-member-id="${second}"]`).waitFor();
+  await page.waitForFunction(([c, id]) =>
+    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.in-sidebar`).textContent.startsWith("huddle"), [card, second]);
+  {
+    const room = await apiRoom(roomName);
+    assert.deepEqual(room.sidebars[0].members, [second]);
+    assert.equal(room.members.find((m) => m.id === second).sidebar, sidebarId);
+  }
+
+  step("dissolve it");
+  await page.click(`${box} .sb-dissolve`);
+  await page.locator(box).waitFor({ state: "detached" });
+  await page.waitForFunction(([c, id]) =>
+    document.querySelector(`${c} tr.member[data-member-id="${id}"] td.in-sidebar`).textContent === "", [card, second]);
+  {
+    const room = await apiRoom(roomName);
+    assert.deepEqual(room.sidebars, []);
+    assert.equal(room.members.find((m) => m.id === second).sidebar, 0);
+  }
+
+  step("Move member " + second + " to room moved-here");
+  await page.fill(`${card} tr.member[data-member-id="${second}"] .move-to`, "moved-here");
+  await page.click(`${card} tr.member[data-member-id="${second}"] .move-button`);
+  await page.locator(`.room[data-room="moved-here"] tr.member[data-member-id="${second}"]`).waitFor({ timeout: 10000 });
+  await page.locator(`${card} tr.member[data-member-id="${second}"]`).waitFor({ state: "detached" });
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual((await apiRoom("moved-here")).members.map((m) => m.id), [second]);
+  assert.ok(!(await apiRoom(roomName)).members.some((m) => m.id === second));
   console.log("PASS");
   process.exitCode = 0;
 } catch (error) {

@@ -4,7 +4,10 @@
 // meter follow the event stream, and mute / unmute / dial-out / kick buttons
 // reach the Control and come back as events. Waiting callers (3, 4, 5) alone
 // get Admit / Refuse / Pick up, and each reaches the Control (the fixture
-// prints it) and changes the page. A wrong token is refused.
+// prints it) and changes the page. Sidebars are created, filled, emptied and
+// dissolved from the page, a member moves to another room with its Move
+// button, and each step is checked in the admin API's JSON as well as on the
+// page; the recording state stays shown through it. A wrong token is refused.
 //
 //   node console_browser_test.mjs <dir holding node_modules> <admin_fixture>
 
@@ -107,6 +110,9 @@ try {
     assert.equal(await row.locator("button.pickup").innerText(), "Pick up");
   }
   for (const id of [1, 2]) assert.equal(await waitingButtons(id).count(), 0);
+  // Only members in the room can move (a waiting caller is refused 481).
+  for (const id of [1, 2]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 1);
+  for (const id of [3, 4, 5]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 0);
 
   step("Alice talks: talking indicator on, level meter moves");
   await page.waitForFunction(() => document.getElementById("talk-1")?.classList.contains("on"));
@@ -195,6 +201,127 @@ try {
   });
   await page.click('tr.member[data-member-id="2"] button.set-role');
   await page.waitForFunction(() => document.getElementById("message").textContent.includes("no such whisper target"));
+
+  // The server side, as chorusctl and any other client see it.
+  const apiRoom = async (name) => {
+    const res = await fetch(url + "api/rooms/" + name, { headers: { Authorization: "Bearer " + TOKEN } });
+    assert.equal(res.status, 200, "GET /api/rooms/" + name);
+    return res.json();
+  };
+  const demo = ".room[data-room=demo]";
+  const sidebarBox = `${demo} .sidebar[data-sidebar-id="1"]`;
+  const sidebarCell = (id) => page.locator(`${demo} tr.member[data-member-id="${id}"] td.in-sidebar`);
+
+  step("recording on while sidebars change");
+  await page.click(`${demo} .record-button`);
+  await waitLine((l) => l === "record-start 0");
+  await page.waitForFunction(() => document.querySelector(".room[data-room=demo] h2").textContent.includes("recording"));
+
+  step("create a whispering sidebar from the console; a half-typed move target survives the redraw");
+  await page.fill(`${demo} tr.member[data-member-id="1"] .move-to`, "sal");
+  await page.fill(`${demo} .sidebar-name`, "huddle");
+  await page.check(`${demo} .sidebar-whisper`);
+  await page.click(`${demo} .sidebar-create`);
+  await waitLine((l) => l === "sidebar-create 1 huddle whisper");
+  await page.locator(sidebarBox).waitFor();
+  assert.equal(await page.locator(`${sidebarBox} .sb-name`).innerText(), "huddle");
+  assert.equal(await page.locator(`${sidebarBox} .sb-id`).innerText(), "#1");
+  assert.equal(await page.locator(`${sidebarBox} .sb-whisper`).count(), 1);
+  assert.equal(await page.locator(`${sidebarBox} .chip`).count(), 0);
+  assert.equal(await page.inputValue(`${demo} .sidebar-name`), "");
+  assert.equal(await page.isChecked(`${demo} .sidebar-whisper`), false);
+  assert.equal(await page.inputValue(`${demo} tr.member[data-member-id="1"] .move-to`), "sal");
+  {
+    const room = await apiRoom("demo");
+    assert.deepEqual(room.sidebars.map((s) => [s.id, s.name, s.members, s.whisper_main]),
+                     [[1, "huddle", [], true]]);
+  }
+
+  step("put Bob and Alice in it: shown in the sidebar and in their member rows");
+  await page.selectOption(`${sidebarBox} select.sb-pick`, "2");
+  await page.click(`${sidebarBox} .sb-add`);
+  await waitLine((l) => l === "sidebar-in 2 1");
+  await page.locator(`${sidebarBox} .chip[data-member-id="2"]`).waitFor();
+  assert.equal(await page.locator(`${sidebarBox} .chip[data-member-id="2"] .sb-member`).innerText(), "Bob");
+  await page.waitForFunction(() =>
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.in-sidebar').textContent === "huddle #1");
+  await page.selectOption(`${sidebarBox} select.sb-pick`, "1");
+  await page.click(`${sidebarBox} .sb-add`);
+  await waitLine((l) => l === "sidebar-in 1 1");
+  await page.locator(`${sidebarBox} .chip[data-member-id="1"]`).waitFor();
+  assert.equal(await sidebarCell(1).innerText(), "huddle #1");
+  {
+    const room = await apiRoom("demo");
+    assert.deepEqual(room.sidebars[0].members, [2, 1]);
+    assert.deepEqual(room.members.filter((m) => m.sidebar === 1).map((m) => m.id).sort(), [1, 2]);
+  }
+
+  step("take Alice out with her chip's remove button");
+  await page.click(`${sidebarBox} .chip[data-member-id="1"] .sb-remove`);
+  await waitLine((l) => l === "sidebar-out 1 1");
+  await page.locator(`${sidebarBox} .chip[data-member-id="1"]`).waitFor({ state: "detached" });
+  await page.waitForFunction(() =>
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="1"] td.in-sidebar').textContent === "");
+  assert.equal(await sidebarCell(2).innerText(), "huddle #1");
+  assert.deepEqual((await apiRoom("demo")).sidebars[0].members, [2]);
+
+  step("a refused sidebar shows the API's error");
+  await page.fill(`${demo} .sidebar-name`, "huddle");
+  await page.click(`${demo} .sidebar-create`);
+  await page.waitForFunction(() => document.getElementById("message").textContent.includes("called huddle already"));
+  assert.equal((await apiRoom("demo")).sidebars.length, 1);
+  await page.fill(`${demo} .sidebar-name`, "");
+
+  step("dissolve it: gone from the page and the API, Bob back in the main room");
+  await page.click(`${sidebarBox} .sb-dissolve`);
+  await waitLine((l) => l === "sidebar-dissolve 1");
+  await page.locator(sidebarBox).waitFor({ state: "detached" });
+  await page.waitForFunction(() =>
+    document.querySelector('.room[data-room=demo] tr.member[data-member-id="2"] td.in-sidebar').textContent === "");
+  assert.equal(await page.locator(`${demo} .sidebar`).count(), 0);
+  assert.equal(await page.locator(`${demo} td.in-sidebar`).evaluateAll((cells) => cells.map((c) => c.textContent).join("")), "");
+  {
+    const room = await apiRoom("demo");
+    assert.deepEqual(room.sidebars, []);
+    assert.ok(room.members.every((m) => m.sidebar === 0));
+  }
+
+  step("the recording state stayed shown, and still follows Stop recording");
+  assert.match(await demoTitle(), /recording/);
+  assert.equal(await page.locator(`${demo} .record-button`).innerText(), "Stop recording");
+  assert.equal((await apiRoom("demo")).recording, true);
+  await page.click(`${demo} .record-button`);
+  await waitLine((l) => l === "record-stop 0");
+  await page.waitForFunction(() => !document.querySelector(".room[data-room=demo] h2").textContent.includes("recording"));
+  assert.equal((await apiRoom("demo")).recording, false);
+
+  step("Move without a room says so; a refused move shows the API's error and moves nobody");
+  const bobRow = `${demo} tr.member[data-member-id="2"]`;
+  await page.click(`${bobRow} .move-button`);
+  await page.waitForFunction(() => document.getElementById("message").textContent.includes("type the room"));
+  await page.fill(`${bobRow} .move-to`, "locked");
+  await page.click(`${bobRow} .move-button`);
+  await page.waitForFunction(() => document.getElementById("message").textContent === "PIN required");
+  await page.fill(`${bobRow} .move-pin`, "0000");
+  await page.click(`${bobRow} .move-button`);
+  await page.waitForFunction(() => document.getElementById("message").textContent === "wrong PIN");
+  assert.equal(lines.filter((l) => l.startsWith("move ")).length, 0);
+  assert.ok((await apiRoom("demo")).members.some((m) => m.id === 2));
+
+  step("Move Bob to room sales: he leaves demo and appears under sales");
+  await page.fill(`${bobRow} .move-to`, "sales");
+  await page.fill(`${bobRow} .move-pin`, "");
+  await page.click(`${bobRow} .move-button`);
+  await waitLine((l) => l === "move 2 sales -");
+  const movedBob = page.locator('.room[data-room=sales] tr.member[data-member-id="2"]');
+  await movedBob.waitFor();
+  assert.match(await movedBob.locator(".name").innerText(), /Bob\s+sip:bob@127\.0\.0\.1/);
+  await page.locator(bobRow).waitFor({ state: "detached" });
+  assert.equal(await demoTitle(), "demo (2)");
+  assert.equal(await page.locator(".room[data-room=sales] h2").innerText(), "sales (1)");
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual((await apiRoom("sales")).members.map((m) => m.id), [2]);
+  assert.ok(!(await apiRoom("demo")).members.some((m) => m.id === 2));
 
   assert.deepEqual(errors, []);
   console.log("PASS");

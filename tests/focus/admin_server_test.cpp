@@ -715,6 +715,42 @@ TEST_F(AdminServerTest, EventStreamSendsASnapshotThenEventsAndLevels) {
   EXPECT_TRUE(seen);
 }
 
+// The console keeps a room's sidebars from these events alone: a sidebar
+// created or dissolved (member 0) and a member moved in or out both carry
+// the room's whole list, the latter also the member's state.
+TEST_F(AdminServerTest, SidebarEventsCarryTheRoomsListAndTheMovedMember) {
+  EventStream stream(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(stream.error()) << stream.error().message();
+  on_io([this] {
+    SidebarState huddle;
+    huddle.id = 1;
+    huddle.name = "huddle";
+    huddle.whisper_main = true;
+    control_.rooms_[0].sidebars.push_back(huddle);
+    control_.emit({ControlEvent::Kind::kSidebars, "r1", 0});
+    return 0;
+  });
+  std::optional<json> created = stream.next_of("sidebars");
+  ASSERT_TRUE(created);
+  ASSERT_EQ((*created)["sidebars"].size(), 1u);
+  EXPECT_EQ((*created)["sidebars"][0]["name"], "huddle");
+  EXPECT_EQ((*created)["sidebars"][0]["whisper_main"], true);
+  EXPECT_FALSE(created->contains("state"));
+
+  on_io([this] {
+    control_.rooms_[0].sidebars[0].members.push_back(2);
+    control_.find("r1", 2)->sidebar = 1;
+    control_.emit({ControlEvent::Kind::kSidebars, "r1", 2});
+    return 0;
+  });
+  std::optional<json> joined = stream.next_of("sidebars");
+  ASSERT_TRUE(joined);
+  EXPECT_EQ((*joined)["member"], 2);
+  EXPECT_EQ((*joined)["state"]["sidebar"], 1);
+  ASSERT_EQ((*joined)["sidebars"].size(), 1u);
+  EXPECT_EQ((*joined)["sidebars"][0]["members"], json::array({2}));
+}
+
 TEST_F(AdminServerTest, AnEventBurstArrivesWholeAndInOrder) {
   EventStream stream(client_io_, port_, "/api/events?token=s3cret-token");
   ASSERT_FALSE(stream.error()) << stream.error().message();
