@@ -45,6 +45,7 @@ ROOMS_BEFORE = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
 ROOMS_AFTER = ["golf", "hotel", "india", "juliet"]
 TONES = (440.0, 1100.0)  # member 0, member 1
 STREAM_SECONDS = 1.6
+ADMIN_TOKEN = "cluster-test-token"
 
 
 class Failure(Exception):
@@ -406,7 +407,7 @@ def start_chorus(binary, port, rtp_first, work, name, admin_port, proxy_port):
     log = open(os.path.join(work, f"{name}.log"), "w")
     config = os.path.join(work, f"{name}.toml")
     with open(config, "w") as f:
-        f.write(f'[admin]\naddress = "{HOST}"\nport = {admin_port}\n\n'
+        f.write(f'[admin]\naddress = "{HOST}"\nport = {admin_port}\ntoken = "{ADMIN_TOKEN}"\n\n'
                 f'[cluster]\nfront = "sip:{HOST}:{proxy_port}"\n')
     process = subprocess.Popen(
         [binary, "--config", config, "--sip", f"{HOST}:{port}",
@@ -416,13 +417,15 @@ def start_chorus(binary, port, rtp_first, work, name, admin_port, proxy_port):
 
 
 def admin(port, method, path, body=None):
-    """One admin API request (loopback, no token); (status, parsed JSON)."""
+    """One admin API request (the operator's token); (status, parsed JSON)."""
     import http.client
     import json
     connection = http.client.HTTPConnection(HOST, port, timeout=min(5, remaining()))
     try:
         payload = json.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if payload else {}
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        if payload:
+            headers["Content-Type"] = "application/json"
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         text = response.read().decode(errors="replace")
