@@ -30,8 +30,9 @@ struct ControlEvent {
     kMemberLeft,
     kMemberChanged,
     kTalker,
-    kRecording,  // a room's recording started, stopped or failed
-    kSidebars,   // a sidebar was created, dissolved, or its members changed
+    kRecording,   // a room's recording started, stopped or failed
+    kSidebars,    // a sidebar was created, dissolved, or its members changed
+    kMoveFailed,  // a move to another node failed: the member stays in `room`
   };
   Kind kind = Kind::kMemberChanged;
   std::string room;

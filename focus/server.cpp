@@ -705,8 +705,10 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
     case Method::kUpdate:
       on_session_request(tx, dialog, call);  // rooms/invite_usage.cpp
       return;
-    case Method::kInfo:
     case Method::kNotify:
+      if (on_transfer_notify(tx, dialog)) return;  // services/move_remote.cpp
+      [[fallthrough]];
+    case Method::kInfo:
       tx.respond(dialog.make_response(request, 200));
       return;
     case Method::kOptions:
@@ -787,6 +789,8 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
     if (send_bye_request) send_bye(*dialog);
     dialogs_.erase(id);
   }
+  // A member REFERred to another node that hangs up before reporting.
+  if (remote_moves_.contains(id)) finish_remote_move(id, 487, "Member Left");
   if (room.empty()) return;
   if (!replaced) publish(room, ControlEvent::Kind::kMemberLeft, member);
   after_leave(room);
@@ -820,6 +824,7 @@ FocusGauges Server::gauges() const {
   g.media_totals_entries = media_totals_.live_streams();
   g.unsent_removes = unsent_removes_.size();
   g.removes_in_flight = removes_in_flight_;
+  g.remote_moves = remote_moves_.size();
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
   g.joins_refused_busy = joins_refused_busy_;

@@ -68,6 +68,7 @@ struct FocusGauges {
   size_t recordings_active = 0;     // rooms being recorded
   uint64_t recordings_failed = 0;   // recordings stopped by a write error
   uint64_t recordings_finished = 0;  // recordings whose files are complete
+  size_t remote_moves = 0;           // members REFERred to another node, outcome pending
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;
@@ -267,7 +268,12 @@ class Server final : public Control {
   // `why`), a member transferred (REFER).
   void pick_up(Call& call, const std::string& target, const std::string& account,
                const std::string& source, int status, std::string_view why);
-  void transfer_member(Call& call, std::string_view target);
+  // RFC 3515 REFER to the member in its dialog, to call `target`. Without
+  // `on_response` no subscription is asked for (Refer-Sub: false, RFC 4488);
+  // with it the member's NOTIFYs report the referred INVITE. Returns the
+  // REFER's CSeq (its NOTIFYs' Event id), 0 when the dialog cannot take it.
+  uint32_t transfer_member(Call& call, std::string_view target,
+                           sip::ClientCallback on_response = {});
 
   // Join / Replaces (rooms/admission.cpp).
   std::optional<Admission> admit(const sip::ServerTransaction& tx, std::string_view room);
@@ -342,6 +348,26 @@ class Server final : public Control {
     mixer::ConferenceId from_conference = 0;
   };
   std::unordered_map<mixer::CommandId, MoveInFlight> moves_in_flight_;
+  // A move to a room on another node (services/move_remote.cpp, README
+  // "Moving members"): with a cluster front and no such room here, the
+  // member is REFERred to sip:ROOM@front; its NOTIFY with a 2xx sipfrag ends
+  // our dialog with BYE (RFC 5589 §6), anything else leaves it in its room.
+  struct RemoteMove {
+    std::string to;
+    std::optional<Referral> referral;  // the mover's REFER subscription, if any
+    uint32_t refer_cseq = 0;           // our REFER's CSeq: its NOTIFYs' Event id
+    sip::TimerId timer = 0;            // cluster_transfer_timeout
+  };
+  bool moves_remotely(std::string_view to) const;
+  ControlResult start_remote_move(Call& call, const std::string& to,
+                                  const std::optional<std::string>& pin,
+                                  std::optional<Referral> referral);
+  // A NOTIFY in a call dialog: true when it reported a remote move (answered).
+  bool on_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog);
+  // The outcome: 2xx moved (BYE, unless the call is gone), else it stays.
+  void finish_remote_move(const sip::DialogId& id, int status, std::string_view reason);
+  std::unordered_map<sip::DialogId, RemoteMove, sip::DialogIdHash> remote_moves_;
+  static constexpr size_t kMaxRemoteMoves = 256;
   // Answers a REFER 202 (RFC 3515) and sends the implicit subscription's
   // first NOTIFY; nullopt when the REFER was refused (and answered), else
   // where the final NOTIFY goes (none: Refer-Sub: false, RFC 4488).
@@ -446,6 +472,8 @@ class Server final : public Control {
   std::string conference_uri(std::string_view room) const;
   // sip:<room>@host;sidebar=<id> (README "Sidebars").
   std::string sidebar_uri(std::string_view room, uint32_t sidebar) const;
+  // sip:<room>@<cluster front> (its parameters kept); "" without a front.
+  std::string front_uri(std::string_view room) const;
 
   boost::asio::io_context& io_;
   Options options_;

@@ -253,6 +253,13 @@ std::string Server::sidebar_uri(std::string_view room, uint32_t sidebar) const {
   return conference_uri(room) + ";sidebar=" + std::to_string(sidebar);
 }
 
+std::string Server::front_uri(std::string_view room) const {
+  const auto front = sip::parse_uri(options_.cluster_front);
+  if (!front) return {};
+  return "sip:" + escape_user(room) + "@" + front->host_port() +
+         (front->params_text.empty() ? std::string() : ";" + std::string(front->params_text));
+}
+
 Call* Server::find_member(std::string_view room, uint64_t member) const {
   const Room* found = rooms_.find(room);
   return found != nullptr ? found->find_member(member) : nullptr;

@@ -26,6 +26,8 @@ std::string_view event_name(ControlEvent::Kind kind) {
       return "recording";
     case ControlEvent::Kind::kSidebars:
       return "sidebars";
+    case ControlEvent::Kind::kMoveFailed:
+      return "move_failed";
   }
   return "member_changed";
 }

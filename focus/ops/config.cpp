@@ -29,9 +29,9 @@ namespace {
 
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 13> kSections = {
+constexpr std::array<std::string_view, 14> kSections = {
     "sip",   "transport", "media",  "conference", "room",          "account", "log",
-    "admin", "process",   "limits", "recording",  "announcements", "web"};
+    "admin", "process",   "limits", "recording",  "announcements", "web",     "cluster"};
 constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "udp",
                                                        "tcp",
@@ -96,6 +96,7 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
+constexpr std::array<std::string_view, 2> kClusterKeys = {"front", "transfer_timeout_ms"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
@@ -705,6 +706,15 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
               });
 }
 
+void read_cluster(Reader& reader, const toml::table& cluster, Options& options) {
+  reader.check_keys(cluster, "cluster.", kClusterKeys);
+  reader.read(cluster, "cluster.front", "front", options.cluster_front,
+              "allowed: \"\" or a sip: URI without user part (\"sip:proxy.example:5060\")",
+              [](const std::string& uri) { return uri.empty() || valid_cluster_front(uri); });
+  reader.read(cluster, "cluster.transfer_timeout_ms", "transfer_timeout_ms",
+              options.cluster_transfer_timeout, 1000, 300000);
+}
+
 void read_web(Reader& reader, const toml::table& web, Options& options) {
   reader.check_keys(web, "web.", kWebKeys);
   reader.read(web, "web.address", "address", options.web_address, "allowed: an IPv4/IPv6 address",
@@ -853,6 +863,9 @@ std::variant<Options, ConfigError> apply_config(std::string_view toml, std::stri
   if (const toml::table* log = reader.section(root, "log")) read_log(reader, *log, options);
   if (const toml::table* admin = reader.section(root, "admin")) read_admin(reader, *admin, options);
   if (const toml::table* web = reader.section(root, "web")) read_web(reader, *web, options);
+  if (const toml::table* cluster = reader.section(root, "cluster")) {
+    read_cluster(reader, *cluster, options);
+  }
   if (const toml::table* process = reader.section(root, "process")) {
     read_process(reader, *process, options);
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "focus/ops/log.hpp"
+#include "signaling/message/uri.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -87,6 +88,8 @@ std::string usage() {
          "  --rtp-timeout-ms N     no media for this long ends a call with BYE (30000)\n"
          "  --media-shards N       mixer threads, 0..64 (default 0: one per core); --shards is\n"
          "                         the same\n"
+         "  --cluster-front URI    the proxy in front of the Chorus nodes (sip:HOST:PORT):\n"
+         "                         moves to rooms not on this node REFER the member there\n"
          "  --log-level LEVEL      trace, debug, info, warn, error, critical or off\n"
          "  --help                 this text\n";
 }
@@ -123,6 +126,12 @@ bool valid_slow_room_prefix(std::string_view prefix) {
     if (!plain) return false;
   }
   return true;
+}
+
+bool valid_cluster_front(std::string_view uri) {
+  const auto parsed = sip::parse_uri(uri);
+  return parsed && parsed->is_sip() && parsed->user.empty() && parsed->password.empty() &&
+         !parsed->host.empty() && parsed->headers_text.empty();
 }
 
 std::variant<Options, OptionsError> parse_options(std::span<const char* const> args, Options base) {
@@ -187,6 +196,11 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
     } else if (flag == "--check-config") {
       options.check_config = true;
       if (names_file(args, i)) options.config_path = args[++i];
+    } else if (flag == "--cluster-front") {
+      if (!value(arg) || !valid_cluster_front(arg)) {
+        return OptionsError{"--cluster-front needs a sip: URI without user part (sip:HOST:PORT)"};
+      }
+      options.cluster_front = std::string(arg);
     } else if (flag == "--log-level") {
       if (!value(arg) || !valid_log_level(arg)) {
         return OptionsError{"--log-level needs one of " + std::string(kLogLevels)};

@@ -292,6 +292,14 @@ struct Options {
   bool allow_root = true;
   std::string run_as_user;
   AbuseLimits limits;
+  // [cluster] (README "Moving members"): the proxy in front of several
+  // Chorus nodes (deploy/kamailio), as a sip: URI. Empty: a single node. With
+  // a front, a move to a room this node does not hold REFERs the member to
+  // sip:ROOM@<front> (RFC 3515) instead of opening the room here; a member
+  // that has not reported the transfer's outcome after transfer_timeout
+  // stays where it is.
+  std::string cluster_front;
+  std::chrono::milliseconds cluster_transfer_timeout{32000};
 
   // Command-line only: where the configuration came from, and
   // --check-config (validate, print the outcome, exit 0/1).
@@ -325,6 +333,10 @@ std::vector<std::string> config_file_arguments(std::span<const char* const> args
 // sip.slow_room_prefix / --slow-room-prefix: "" (off) or up to 64 SIP
 // user-part characters (RFC 3261 §25.1 unreserved).
 bool valid_slow_room_prefix(std::string_view prefix);
+
+// cluster.front / --cluster-front: a sip: URI with a host and no user part,
+// password or headers ("sip:proxy.example:5060", ";transport=tcp" allowed).
+bool valid_cluster_front(std::string_view uri);
 
 // "HOST:PORT", "[V6]:PORT" or "HOST" (port unchanged). False on bad input.
 bool parse_host_port(std::string_view text, std::string& host, uint16_t& port);

@@ -68,7 +68,8 @@ std::optional<Server::MoveRefusal> Server::refuse_move(const Call& call, const s
     return MoveRefusal{409, 481, "Not Admitted Yet", "not admitted yet"};
   }
   if (call.media.rtp_port == 0 || call.media.pending_add != 0 || call.media.pending_codec != 0 ||
-      call.media.pending_move != 0 || call.sip.pending_reoffer) {
+      call.media.pending_move != 0 || call.sip.pending_reoffer ||
+      remote_moves_.contains(call.id())) {
     return MoveRefusal{409, 491, "Media Changing, Try Again",
                        "the member's media is changing; try again"};
   }
@@ -96,6 +97,7 @@ ControlResult Server::start_move(Call& call, const std::string& to,
   if (const std::optional<MoveRefusal> refusal = refuse_move(call, to, pin, privileged)) {
     return {refusal->status, refusal->why};
   }
+  if (moves_remotely(to)) return start_remote_move(call, to, pin, std::move(referral));
   bool created = false;
   Room& target = rooms_.open(to, &created);
   mixer::Command command;

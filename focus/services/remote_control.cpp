@@ -198,17 +198,23 @@ ControlResult Server::pickup(std::string_view room, uint64_t member, std::string
   return {200, done};  // `call` may be gone now
 }
 
-void Server::transfer_member(Call& call, std::string_view target) {
-  // RFC 3515: the member is asked to call the picker; its phone ends our
-  // dialog with BYE once transferred. No subscription is asked for (RFC
-  // 4488); NOTIFYs that come anyway are answered 200 in the dialog.
+uint32_t Server::transfer_member(Call& call, std::string_view target,
+                                 sip::ClientCallback on_response) {
+  // RFC 3515: the member is asked to call `target`. Without a handler no
+  // subscription is asked for (RFC 4488): its phone ends our dialog with BYE
+  // once transferred, and NOTIFYs that come anyway are answered 200.
   sip::Dialog* dialog = dialogs_.find(call.id());
-  if (dialog == nullptr || !dialog->confirmed()) return;
+  if (dialog == nullptr || !dialog->confirmed()) return 0;
   Message refer = dialog->make_request(sip::Method::kRefer);
   refer.set_header("Refer-To", "<" + std::string(target) + ">");
   refer.set_header("Referred-By", "<" + conference_uri(call.room()) + ">");
-  refer.set_header("Refer-Sub", "false");
-  stack_.send_request(std::move(refer), [](const sip::ClientEvent&) {});
+  if (!on_response) {
+    refer.set_header("Refer-Sub", "false");
+    on_response = [](const sip::ClientEvent&) {};
+  }
+  const uint32_t cseq = refer.cseq().number;
+  stack_.send_request(std::move(refer), std::move(on_response));
+  return cseq;
 }
 
 }  // namespace chorus::focus

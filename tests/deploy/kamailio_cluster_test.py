@@ -8,8 +8,14 @@ Dials several rooms through Kamailio with two members each and checks that
     frequency, and what it receives carries the other's tone, not its own
     (the focus mixes N-1),
   * the rooms are spread over both nodes (hashing by room name works),
-then stops one node and checks that rooms created afterwards all land on the
-survivor and still carry audio. Exit 0 on success, 1 on failure, 77 when
+then moves a member of a room on one node to a room that hashes to the other
+(admin API on the first node, README "Moving members": the node REFERs the
+member to sip:B@front, the member calls B through Kamailio, reports 200 OK
+in a sipfrag NOTIFY and gets the first node's BYE; it then hears B's member
+and B hears it), checks that a SUBSCRIBE to a sidebar URI (sip:ROOM@front;
+sidebar=N) is answered by the node of the sidebar's room, then stops one
+node and checks that rooms created afterwards all land on the survivor and
+still carry audio. Exit 0 on success, 1 on failure, 77 when
 Kamailio is not installed. Bounded: about 20 s, hard limit 90 s.
 
 With --load CHORUS_LOAD it also runs bench/load's chorus-load through
@@ -39,6 +45,7 @@ ROOMS_BEFORE = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
 ROOMS_AFTER = ["golf", "hotel", "india", "juliet"]
 TONES = (440.0, 1100.0)  # member 0, member 1
 STREAM_SECONDS = 1.6
+ADMIN_TOKEN = "cluster-test-token"
 
 
 class Failure(Exception):
@@ -138,6 +145,9 @@ class Member:
         self.ts = random.getrandbits(32)
         self.ssrc = random.getrandbits(32)
         self.phase = 0
+        self.log = []             # (direction, method, call_id) of in-dialog requests
+        self.refer_to = None      # the Refer-To URI of the last REFER received
+        self.refer_cseq = None
 
     def close(self):
         for s in (self.sip, self.rtp, self.rtcp):
@@ -171,21 +181,80 @@ class Member:
             lines = head.split("\r\n")
             if lines[0].startswith("SIP/2.0 "):
                 return int(lines[0].split()[1]), lines[1:], body
-            # A request to us (a BYE from a stopping node): answer 200.
+            # A request to us (a BYE from a stopping node, a REFER): answer it.
             self._answer_request(lines, data)
 
     def _answer_request(self, lines, data):
+        method = lines[0].split()[0]
+        call_id = (self._header(lines[1:], "call-id") or [""])[0]
+        self.log.append(("in", method, call_id))
+        status = "200 OK"
+        if method == "REFER":
+            # RFC 3515 §2.4.2: accepted; the outcome follows in NOTIFYs.
+            status = "202 Accepted"
+            target = re.search(r"<([^>]+)>", self._header(lines[1:], "refer-to")[0])
+            self.refer_to = target.group(1)
+            self.refer_cseq = int(self._header(lines[1:], "cseq")[0].split()[0])
         keep = [l for l in lines[1:] if re.match(r"(?i)(via|from|to|call-id|cseq)\s*:", l)]
-        self.sip.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+        self.sip.sendto((f"SIP/2.0 {status}\r\n" + "\r\n".join(keep) +
                          "\r\nContent-Length: 0\r\n\r\n").encode(), self.proxy)
+
+    def wait_request(self, method, call_id, timeout):
+        """Runs the SIP socket until `method` came in dialog `call_id`."""
+        end = time.monotonic() + timeout
+        while ("in", method, call_id) not in self.log:
+            check(time.monotonic() < end, f"{self.room}/{self.index}: no {method} came")
+            self._receive(0.1)
+
+    def _dialog(self):
+        return (self.call_id, self.tag, self.cseq, self.remote_target, self.route,
+                self.to_header, self.node, self.room)
+
+    def _set_dialog(self, state):
+        (self.call_id, self.tag, self.cseq, self.remote_target, self.route,
+         self.to_header, self.node, self.room) = state
+
+    def follow_refer(self):
+        """The transferee (RFC 5589): INVITE the Refer-To URI through the
+        proxy (same RTP socket), then report its 200 OK in the old dialog's
+        refer subscription (RFC 3515 §2.4.5); the old dialog's BYE is left to
+        the transferor."""
+        old = self._dialog()
+        self.call_id = "%08x@h12-cluster-test" % random.getrandbits(32)
+        self.tag = "%08x" % random.getrandbits(32)
+        self.room = re.match(r"sips?:([^@]+)@", self.refer_to).group(1)
+        self.invite(self.refer_to)
+        new = self._dialog()
+        self._set_dialog(old)
+        self.cseq += 1
+        frag = "SIP/2.0 200 OK\r\n"
+        branch = "z9hG4bK%08x" % random.getrandbits(32)
+        routes = "".join(f"Route: {r}\r\n" for r in self.route)
+        notify = self._headers("NOTIFY", self.remote_target, self.cseq, branch,
+                               routes + f"Event: refer;id={self.refer_cseq}\r\n"
+                               "Subscription-State: terminated;reason=noresource\r\n"
+                               "Content-Type: message/sipfrag;version=2.0\r\n"
+                               f"Content-Length: {len(frag)}\r\n\r\n") + frag
+        self.log.append(("out", "NOTIFY", self.call_id))
+        self._send(notify)
+        for _ in range(8):
+            reply = self._receive(0.5)
+            if reply is None:
+                self._send(notify)
+                continue
+            if reply[0] >= 200:
+                check(reply[0] == 200, f"{self.room}/{self.index}: NOTIFY answered {reply[0]}")
+                break
+        self._set_dialog(new)
+        return old[0]  # the old dialog's Call-ID
 
     @staticmethod
     def _header(lines, name):
         return [l.split(":", 1)[1].strip() for l in lines
                 if l.split(":", 1)[0].strip().lower() == name]
 
-    def invite(self):
-        uri = f"sip:{self.room}@{HOST}:{self.proxy[1]}"
+    def invite(self, uri=None):
+        uri = uri or f"sip:{self.room}@{HOST}:{self.proxy[1]}"
         self.to_header = f"<{uri}>"
         sdp = ("v=0\r\n"
                f"o=- {self.ssrc} 1 IN IP4 {HOST}\r\n"
@@ -334,13 +403,140 @@ def dial_rooms(rooms, proxy_port):
     return {room: next(iter(nodes)) for room, nodes in placement.items()}
 
 
-def start_chorus(binary, port, rtp_first, work, name):
+def start_chorus(binary, port, rtp_first, work, name, admin_port, proxy_port):
     log = open(os.path.join(work, f"{name}.log"), "w")
+    config = os.path.join(work, f"{name}.toml")
+    with open(config, "w") as f:
+        f.write(f'[admin]\naddress = "{HOST}"\nport = {admin_port}\ntoken = "{ADMIN_TOKEN}"\n\n'
+                f'[cluster]\nfront = "sip:{HOST}:{proxy_port}"\n')
     process = subprocess.Popen(
-        [binary, "--sip", f"{HOST}:{port}", "--rtp-ports", f"{rtp_first}-{rtp_first + 99}",
-         "--log-level", "info"],
+        [binary, "--config", config, "--sip", f"{HOST}:{port}",
+         "--rtp-ports", f"{rtp_first}-{rtp_first + 99}", "--log-level", "info"],
         stdout=log, stderr=subprocess.STDOUT)
     return process, log.name
+
+
+def admin(port, method, path, body=None):
+    """One admin API request (the operator's token); (status, parsed JSON)."""
+    import http.client
+    import json
+    connection = http.client.HTTPConnection(HOST, port, timeout=min(5, remaining()))
+    try:
+        payload = json.dumps(body) if body is not None else None
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        if payload:
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode(errors="replace")
+        return response.status, (json.loads(text) if text else None)
+    finally:
+        connection.close()
+
+
+def hashed_apart(proxy_port, nodes):
+    """Two room names Kamailio puts on different nodes, found by dialling
+    candidates (one member each, hung up at once)."""
+    seen = {}
+    for name in ["mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango"]:
+        probe = Member(name, 0, proxy_port)
+        probe.invite()
+        probe.bye()
+        probe.close()
+        for other, node in seen.items():
+            if node != probe.node:
+                return (other, node), (name, probe.node)
+        seen[name] = probe.node
+    raise Failure(f"rooms {sorted(seen)} all landed on one node")
+
+
+def check_cross_node_move(proxy_port, nodes, admin_ports):
+    """A member of room A (node X) is moved by node X's admin API to room B
+    on node Y: REFER, NOTIFY 200 and BYE in that order in the old dialog,
+    then it hears B's member and B's member hears it; A no longer lists it."""
+    (room_a, node_a), (room_b, node_b) = hashed_apart(proxy_port, nodes)
+    admin_a = admin_ports[[n for _, _, n in nodes].index(node_a)]
+    mover = Member(room_a, 0, proxy_port)
+    stays = Member(room_a, 1, proxy_port)
+    there = Member(room_b, 1, proxy_port)
+    members = [mover, stays, there]
+    try:
+        for m in members:
+            m.invite()
+        check(mover.node == node_a and there.node == node_b, "rooms moved between nodes")
+        status, state = admin(admin_a, "GET", f"/api/rooms/{room_a}")
+        check(status == 200, f"admin GET room {room_a}: {status}")
+        ids = [m["id"] for m in state["members"] if m["call_id"] == mover.call_id]
+        check(len(ids) == 1, f"room {room_a} does not list the mover: {state}")
+        status, answer = admin(admin_a, "POST", f"/api/rooms/{room_a}/members/{ids[0]}/move",
+                               {"to": room_b})
+        check(status == 202, f"admin move answered {status} {answer}")
+        old_call = mover.call_id
+        mover.wait_request("REFER", old_call, 5)
+        check(mover.refer_to == f"sip:{room_b}@{HOST}:{proxy_port}",
+              f"Refer-To {mover.refer_to}, not room {room_b} at the front")
+        mover.follow_refer()
+        check(mover.node == node_b, f"the moved member reached {mover.node}, not {node_b}")
+        mover.wait_request("BYE", old_call, 5)
+        order = [(d, m) for d, m, c in mover.log if c == old_call]
+        check(order == [("in", "REFER"), ("out", "NOTIFY"), ("in", "BYE")],
+              f"old dialog saw {order}, not REFER, NOTIFY, BYE")
+        status, state = admin(admin_a, "GET", f"/api/rooms/{room_a}")
+        check(status == 200 and all(m["call_id"] != old_call for m in state["members"]),
+              f"room {room_a} on {node_a} still lists the moved member: {state}")
+        # Only the mover (440 Hz) and B's member (1100 Hz) talk: the mover
+        # hears 1100 Hz only from room B.
+        for m in members:
+            m.received = []
+        stream([mover, there])
+        check_hearing(mover)
+        check_hearing(there)
+        print(f"moved {room_a}@{node_a} -> {room_b}@{node_b}: PASS")
+    finally:
+        for m in members:
+            try:
+                m.bye()
+            except Failure:
+                pass
+            m.close()
+
+
+def check_sidebar_routing(proxy_port, nodes, admin_ports):
+    """SUBSCRIBE sip:ROOM@front;sidebar=N through Kamailio reaches ROOM's node."""
+    (room, node), (other_room, other_node) = hashed_apart(proxy_port, nodes)
+    for name, where in ((room, node), (other_room, other_node)):
+        member = Member(name, 0, proxy_port)
+        try:
+            member.invite()
+            admin_port = admin_ports[[n for _, _, n in nodes].index(where)]
+            status, created = admin(admin_port, "POST", f"/api/rooms/{name}/sidebars",
+                                    {"name": "huddle", "members": []})
+            check(status == 201, f"sidebar create in {name}: {status} {created}")
+            watcher = Member(name, 1, proxy_port)
+            try:
+                uri = f"sip:{name}@{HOST}:{proxy_port};sidebar={created['id']}"
+                watcher.to_header = f"<{uri}>"
+                branch = "z9hG4bK%08x" % random.getrandbits(32)
+                watcher._send(watcher._headers(
+                    "SUBSCRIBE", uri, 1, branch,
+                    "Event: conference\r\nAccept: application/conference-info+xml\r\n"
+                    "Expires: 0\r\nContent-Length: 0\r\n\r\n"))
+                reply = None
+                for _ in range(10):
+                    reply = watcher._receive(0.5)
+                    if reply is not None and reply[0] >= 200:
+                        break
+                check(reply is not None and reply[0] in (200, 202),
+                      f"sidebar SUBSCRIBE to {uri}: {reply and reply[0]}")
+                contact = watcher._header(reply[1], "contact") + watcher._header(reply[1], "m")
+                check(contact and f"{where}" in contact[0],
+                      f"sidebar of {name} answered from {contact}, not its room's node {where}")
+            finally:
+                watcher.close()
+            print(f"sidebar of {name} answered by {where}: PASS")
+        finally:
+            member.bye()
+            member.close()
 
 
 def wait_for(path, text, process, what):
@@ -387,11 +583,10 @@ def front_answers(front, log, proxy_port):
         probe.close()
 
 
-def start_front(kamailio, cfg, ds_list, work, processes):
-    """Kamailio in the foreground on a free port (retried if another process
-    takes the port first); returns (process, port)."""
-    for attempt in range(3):
-        proxy_port = free_port()
+def start_front(kamailio, cfg, ds_list, work, processes, proxy_port):
+    """Kamailio in the foreground on `proxy_port` (the nodes' cluster.front);
+    returns (process, port)."""
+    for attempt in range(1):
         runtime = os.path.join(work, f"run{attempt}")
         os.mkdir(runtime)
         log = os.path.join(work, "kamailio.log")
@@ -409,7 +604,7 @@ def start_front(kamailio, cfg, ds_list, work, processes):
             time.sleep(1.5)  # one probe round: both nodes active
             return front, proxy_port
         text = open(log, errors="replace").read()
-        check(attempt < 2 and "in use" in text, "kamailio exited:\n" + text[-3000:])
+        check(False, "kamailio exited:\n" + text[-3000:])
     raise Failure("kamailio did not start")
 
 
@@ -436,11 +631,16 @@ def main():
     work = tempfile.mkdtemp(prefix="chorus-kamailio-")
     processes = []
     try:
+        # The front's port first: each node names it as cluster.front.
+        proxy_port = free_port()
         nodes = []
+        admin_ports = []
         for i in range(2):
             for attempt in range(3):
                 port = free_port()
-                process, log = start_chorus(chorus, port, 43000 + 200 * i, work, f"node{i}")
+                admin_port = free_port(socket.SOCK_STREAM)
+                process, log = start_chorus(chorus, port, 43000 + 200 * i, work, f"node{i}",
+                                            admin_port, proxy_port)
                 processes.append(process)
                 try:
                     wait_for(log, "dial sip:", process, "chorus")
@@ -449,12 +649,13 @@ def main():
                     if attempt == 2 or "in use" not in open(log, errors="replace").read():
                         raise
             nodes.append((process, log, f"{HOST}:{port}"))
+            admin_ports.append(admin_port)
         node_ports = [int(n[2].rsplit(":", 1)[1]) for n in nodes]
         ds_list = os.path.join(work, "dispatcher.list")
         with open(ds_list, "w") as f:
             for port in node_ports:
                 f.write(f"1 sip:{HOST}:{port};transport=udp\n")
-        front, proxy_port = start_front(kamailio, cfg, ds_list, work, processes)
+        front, proxy_port = start_front(kamailio, cfg, ds_list, work, processes, proxy_port)
         time.sleep(1.5)  # one probe round: both nodes active
 
         placement = dial_rooms(ROOMS_BEFORE, proxy_port)
@@ -465,6 +666,8 @@ def main():
         if load:
             run_load(load, proxy_port, work)
             print("chorus-load through Kamailio: PASS")
+        check_cross_node_move(proxy_port, nodes, admin_ports)
+        check_sidebar_routing(proxy_port, nodes, admin_ports)
 
         # Stop the node that holds the first room; it must exit cleanly.
         victim = next(n for n in nodes if n[2] == placement[ROOMS_BEFORE[0]])

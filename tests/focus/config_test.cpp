@@ -487,6 +487,31 @@ TEST(Config, SidebarMainGainGlobalAndPerRoom) {
             std::string::npos);
 }
 
+// [cluster] (README "Moving members"): the front is a sip: URI without a
+// user part, from the file or --cluster-front; the transfer timeout bounded.
+TEST(Config, ClusterFrontAndTransferTimeout) {
+  const auto result = apply(
+      "[cluster]\nfront = \"sip:proxy.example:5060;transport=tcp\"\n"
+      "transfer_timeout_ms = 5000\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_EQ(std::get<Options>(result).cluster_front, "sip:proxy.example:5060;transport=tcp");
+  EXPECT_EQ(std::get<Options>(result).cluster_transfer_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(Options{}.cluster_front, "");
+  for (const char* bad : {"\"sip:room@proxy.example\"", "\"tel:+123\"", "\"proxy\"", "5"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_NE(
+        error_of(apply(std::string("[cluster]\nfront = ") + bad + "\n")).find("cluster.front"),
+        std::string::npos);
+  }
+  EXPECT_NE(
+      error_of(apply("[cluster]\ntransfer_timeout_ms = 10\n")).find("cluster.transfer_timeout_ms"),
+      std::string::npos);
+  const auto flag = run({"--cluster-front", "sip:127.0.0.1:5070"});
+  ASSERT_TRUE(std::holds_alternative<Options>(flag)) << error_of(flag);
+  EXPECT_EQ(std::get<Options>(flag).cluster_front, "sip:127.0.0.1:5070");
+  EXPECT_FALSE(error_of(run({"--cluster-front", "sip:a@b"})).empty());
+}
+
 // The web phone page's listener (issue #18): HTTPS unless on loopback.
 TEST(Config, WebListenerNeedsACertificateOffLoopback) {
   TempFile cert("not really a certificate");

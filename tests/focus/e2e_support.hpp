@@ -297,6 +297,13 @@ class FocusE2e : public ::testing::Test {
           return;
         }
       }
+      if (tx.request().method() == Method::kRefer) {
+        const auto refusal = refer_refusals_.find(std::string(tx.request().request_uri().user));
+        if (refusal != refer_refusals_.end()) {
+          tx.respond(refusal->second, "Refused");
+          return;
+        }
+      }
       if (tx.request().method() == Method::kInvite && callee_ != nullptr) {
         answer_dial_out(tx);
         return;
@@ -688,6 +695,8 @@ class FocusE2e : public ::testing::Test {
   std::map<std::string, sip::ServerTransaction> ringing_;
   // INVITEs to these users are refused with this status and reason.
   std::map<std::string, std::pair<int, std::string>> refusals_;
+  // REFERs to these users (their Contact's user) are refused with this status.
+  std::map<std::string, int> refer_refusals_;
   std::vector<Message> client_acks_;
   std::vector<Message> client_cancels_;
 

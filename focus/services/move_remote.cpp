@@ -1,0 +1,163 @@
+// Moving a member to a room on another node (issue #17, README "Moving
+// members"). Behind the cluster front (deploy/kamailio hashes the room name
+// over the nodes) room B may live elsewhere: when `cluster.front` is set and
+// this node holds no room B, the focus acts as transferor (RFC 5589 §6)
+// instead of opening B here:
+//
+//   focus → member   REFER  Refer-To: <sip:B@front>       (in the member's dialog)
+//   member → front   INVITE sip:B@front  → B's node
+//   member → focus   NOTIFY Event: refer;id=N  "SIP/2.0 200 OK" (message/sipfrag)
+//   focus → member   BYE                                   (the member has left A)
+//
+// A rejected REFER, a failure sipfrag, a subscription ended without a final
+// status, or no outcome within cluster.transfer_timeout leave the member in
+// room A: the mover hears the failure (its REFER's final NOTIFY, or the admin
+// event "move_failed"). Only a move that passed refuse_move() gets here; one
+// transfer per call at a time (refuse_move: 491) and kMaxRemoteMoves in all.
+
+#include <spdlog/spdlog.h>
+
+#include "focus/ops/log.hpp"
+#include "focus/server.hpp"
+#include "signaling/message/header_event.hpp"
+#include "signaling/usage/sipfrag.hpp"
+
+namespace chorus::focus {
+
+namespace {
+
+// A PIN as a URI parameter value (RFC 3261 §25.1 paramchar): anything but
+// letters and digits escaped.
+std::string escape_param(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// RFC 3515 §2.4.6: the NOTIFY's Event is "refer;id=<our REFER's CSeq>" (the
+// id may be left out when the dialog saw one REFER only).
+bool reports_refer(std::string_view value, uint32_t cseq) {
+  const std::optional<sip::Event> event = sip::parse_event(value);
+  if (!event || !sip::iequals(event->package, "refer")) return false;
+  return event->id().empty() || event->id() == std::to_string(cseq);
+}
+
+}  // namespace
+
+bool Server::moves_remotely(std::string_view to) const {
+  return !options_.cluster_front.empty() && rooms_.find(to) == nullptr && !is_service_room(to);
+}
+
+ControlResult Server::start_remote_move(Call& call, const std::string& to,
+                                        const std::optional<std::string>& pin,
+                                        std::optional<Referral> referral) {
+  if (remote_moves_.size() >= kMaxRemoteMoves) {
+    return {503, "too many transfers to other nodes under way; try again"};
+  }
+  // The plain URI of room B in the cluster's domain (no Replaces: the member
+  // makes a new call there); a PIN the mover gave travels with it, so B's
+  // node admits the member as it admitted the mover's request here.
+  std::string target = front_uri(to);
+  if (target.empty()) return {500, "cluster.front does not parse"};
+  if (pin) target += ";pin=" + escape_param(*pin);
+  const sip::DialogId id = call.id();
+  const uint32_t cseq = transfer_member(call, target, [this, id](const sip::ClientEvent& event) {
+    const auto it = remote_moves_.find(id);
+    if (it == remote_moves_.end()) return;
+    if (event.kind == sip::ClientEvent::Kind::kTimeout) {
+      finish_remote_move(id, 408, "Request Timeout");
+    } else if (event.kind == sip::ClientEvent::Kind::kTransportError) {
+      finish_remote_move(id, 503, "Service Unavailable");
+    } else if (event.response != nullptr && event.response->status() >= 300) {
+      // The member refused the REFER (RFC 3515 §2.4.2): it stays in room A.
+      finish_remote_move(id, event.response->status(), event.response->reason_phrase());
+    }
+  });
+  if (cseq == 0) return {409, "the member's dialog cannot take a REFER"};
+  RemoteMove move;
+  move.to = to;
+  move.referral = std::move(referral);
+  move.refer_cseq = cseq;
+  move.timer = stack_.timers().start(options_.cluster_transfer_timeout, [this, id] {
+    if (const auto it = remote_moves_.find(id); it != remote_moves_.end()) it->second.timer = 0;
+    finish_remote_move(id, 408, "Request Timeout");
+  });
+  remote_moves_[id] = std::move(move);
+  {
+    const LogContext context(call.id().call_id, call.room());
+    spdlog::info("member {} referred to room {} on another node ({})", call.member(), to,
+                 options_.cluster_front);
+  }
+  return {202, "transferring to " + to + " on another node"};
+}
+
+bool Server::on_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog) {
+  const auto it = remote_moves_.find(dialog.id());
+  if (it == remote_moves_.end()) return false;
+  const sip::Message& notify = tx.request();
+  if (!reports_refer(notify.header("Event").value_or(""), it->second.refer_cseq)) return false;
+  tx.respond(dialog.make_response(notify, 200));
+  std::optional<sip::SipfragStatus> frag;
+  if (sip::is_sipfrag_content_type(notify.content_type())) {
+    frag = sip::parse_sipfrag_status(notify.body());
+  }
+  const sip::DialogId id = dialog.id();
+  if (frag && frag->status >= 200) {
+    finish_remote_move(id, frag->status, frag->reason);
+    return true;
+  }
+  // RFC 6665 §4.1.3: a subscription ended without a final status reported
+  // no success.
+  const auto state =
+      sip::parse_subscription_state(notify.header("Subscription-State").value_or(""));
+  if (state && state->is_terminated()) {
+    finish_remote_move(id, 503, "Transfer Ended Without Outcome");
+  }
+  return true;
+}
+
+void Server::finish_remote_move(const sip::DialogId& id, int status, std::string_view reason) {
+  const auto it = remote_moves_.find(id);
+  if (it == remote_moves_.end()) return;
+  const RemoteMove move = std::move(it->second);
+  remote_moves_.erase(it);
+  if (move.timer != 0) stack_.timers().cancel(move.timer);
+  const bool moved = status >= 200 && status < 300;
+  Call* call = rooms_.find_call(id);
+  if (call != nullptr) {
+    const LogContext context(id.call_id, call->room());
+    if (moved) {
+      spdlog::info("member {} moved to room {} on another node", call->member(), move.to);
+    } else {
+      spdlog::warn("member {} did not move to room {} on another node: {} {}", call->member(),
+                   move.to, status, reason);
+    }
+  }
+  if (move.referral) {
+    if (moved) {
+      notify_referrer(*move.referral, 200, "OK");
+    } else {
+      notify_referrer(*move.referral, status, reason);
+    }
+  }
+  if (call == nullptr) return;  // it hung up meanwhile (end_call)
+  if (moved) {
+    // RFC 5589 §6: the transferee is in its new call; the transferor ends
+    // the old one.
+    end_call(id, /*send_bye=*/true);
+  } else {
+    publish(call->room(), ControlEvent::Kind::kMoveFailed, call->member());
+  }
+}
+
+}  // namespace chorus::focus
