@@ -337,6 +337,8 @@ class Server final : public Control {
   void on_move_completion(const mixer::Event& event, bool done);
   // Our Contact names the call's (new) room: UPDATE, or re-INVITE.
   void refresh_target(Call& call);
+  // A move target nobody reached: closed (and its end published) if empty.
+  void close_unused(const std::string& room);
   struct MoveInFlight {
     std::string target;
     mixer::ConferenceId from_conference = 0;

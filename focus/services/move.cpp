@@ -114,7 +114,7 @@ ControlResult Server::start_move(Call& call, const std::string& to,
   command.settings.sidebar = 0;  // a sidebar is a part of the room it leaves
   const std::optional<mixer::CommandId> id = engine_->submit(std::move(command));
   if (!id) {
-    if (created) close_room_if_empty(to);
+    if (created) close_room_if_empty(to);  // never published
     return {503, "the media side is busy; try again"};
   }
   // The engine placed the member in the target's conference already: what
@@ -141,7 +141,7 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   if (call == nullptr || call->media.pending_move != event.id) {
     // The call ended meanwhile: its removal went to the target's conference;
     // the room opened for it may be empty now.
-    close_room_if_empty(move.target);
+    close_unused(move.target);
     return;
   }
   std::optional<Referral> referral = std::move(call->media.move_referral);
@@ -156,7 +156,7 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
                    mixer::failure_name(event.failure));
     }
     ++media_commands_failed_;
-    close_room_if_empty(move.target);
+    close_unused(move.target);
     if (referral) notify_referrer(*referral, 500, "Server Internal Error");
     return;
   }
@@ -179,6 +179,11 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   refresh_target(*call);
   if (referral) notify_referrer(*referral, 200, "OK");
   after_leave(from);  // room A may be empty, or hold only listeners now
+}
+
+void Server::close_unused(const std::string& room) {
+  close_room_if_empty(room);
+  if (rooms_.find(room) == nullptr) publish(room, ControlEvent::Kind::kRoomEnded, 0);
 }
 
 void Server::refresh_target(Call& call) {
