@@ -18,6 +18,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/server.hpp"
@@ -182,8 +184,16 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
 }
 
 void Server::close_unused(const std::string& room) {
+  // Only a room this closes now was announced and not yet ended: a room that
+  // is gone already (closed by its last member's leaving) published its end.
+  if (rooms_.find(room) == nullptr) return;
   close_room_if_empty(room);
   if (rooms_.find(room) == nullptr) publish(room, ControlEvent::Kind::kRoomEnded, 0);
+}
+
+bool Server::move_pending_into(std::string_view room) const {
+  return std::any_of(moves_in_flight_.begin(), moves_in_flight_.end(),
+                     [&](const auto& flight) { return flight.second.target == room; });
 }
 
 void Server::refresh_target(Call& call) {
