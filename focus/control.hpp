@@ -114,6 +114,35 @@ class Control {
                                     std::string_view /*account*/) {
     return {409, "no moving here"};
   }
+  // Merging room `room` into `into` and splitting members of `room` off into
+  // `to` (README "Moving members"): each member moves as move_member moves
+  // it, with the same rights, PIN and limit rules (`pin` for an account
+  // without `moderate`; the limit counts every member asked for). Checked
+  // before anything moves: 400 bad room name, empty or unknown member list
+  // (split), 404 no such room, 409 the same room, a member already moving
+  // or whose media is changing, 403/409 the target's PIN or limit. Then 202
+  // with `report` naming the members that are moving and those that stayed
+  // (a call that cannot move, e.g. a service or a caller not admitted yet,
+  // or the media side refusing it: 503 when nobody could move).
+  struct RoomMoveReport {
+    std::vector<uint64_t> moving;
+    struct Stayed {
+      uint64_t member = 0;
+      ControlResult why;
+    };
+    std::vector<Stayed> stayed;
+  };
+  virtual ControlResult merge_rooms(std::string_view /*room*/, std::string_view /*into*/,
+                                    std::optional<std::string> /*pin*/,
+                                    std::string_view /*account*/, RoomMoveReport* /*report*/) {
+    return {409, "no merging here"};
+  }
+  virtual ControlResult split_room(std::string_view /*room*/, std::string_view /*to*/,
+                                   const std::vector<uint64_t>& /*members*/,
+                                   std::optional<std::string> /*pin*/, std::string_view /*account*/,
+                                   RoomMoveReport* /*report*/) {
+    return {409, "no splitting here"};
+  }
   // Sidebars (README "Sidebars"). create: 201 with the new id in `id`; 400
   // for a bad name or gain, 404 for no such room or member, 409 for a name
   // in use, a member already in a sidebar, or a room holding the most

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 39> kPrivileges = {{
+constexpr std::array<Privilege, 41> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -59,6 +59,8 @@ constexpr std::array<Privilege, 39> kPrivileges = {{
     // top lets it past the target's PIN and member limit.
     {O::kMoveRefer, "urn:sip-action:conference:add naming another room", sip::kRightMove},
     {O::kAdminMove, "admin: move a member to another room", sip::kRightMove},
+    {O::kAdminMerge, "admin: merge a room into another", sip::kRightMove},
+    {O::kAdminSplit, "admin: split members off into another room", sip::kRightMove},
     {O::kSidebarRefer, "urn:x-chorus:conference:sidebar-join / sidebar-leave", kRightSidebar},
     {O::kAdminSidebar, "admin: create, dissolve and fill a room's sidebars", kRightSidebar},
 }};

@@ -71,6 +71,10 @@ enum class Operation : uint8_t {
   // target room's URI with urn:sip-action:conference:add, and the admin route.
   kMoveRefer,
   kAdminMove,
+  // Merging a room into another and splitting members off into another
+  // (README "Moving members"): many moves at once, the same right.
+  kAdminMerge,
+  kAdminSplit,
   // Sidebars (README "Sidebars"): REFER with Refer-To
   // urn:x-chorus:conference:sidebar-join / sidebar-leave, and the admin
   // routes that create, dissolve and fill sidebars.

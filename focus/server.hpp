@@ -147,6 +147,12 @@ class Server final : public Control {
   ControlResult set_recording(std::string_view room, bool on) override;
   ControlResult move_member(std::string_view room, uint64_t member, std::string_view to,
                             std::optional<std::string> pin, std::string_view account) override;
+  ControlResult merge_rooms(std::string_view room, std::string_view into,
+                            std::optional<std::string> pin, std::string_view account,
+                            RoomMoveReport* report) override;
+  ControlResult split_room(std::string_view room, std::string_view to,
+                           const std::vector<uint64_t>& members, std::optional<std::string> pin,
+                           std::string_view account, RoomMoveReport* report) override;
   ControlResult create_sidebar(std::string_view room, const SidebarSpec& spec,
                                uint32_t* id) override;
   ControlResult dissolve_sidebar(std::string_view room, uint32_t id) override;
@@ -343,6 +349,17 @@ class Server final : public Control {
   void on_move_completion(const mixer::Event& event, bool done);
   // Our Contact names the call's (new) room: UPDATE, or re-INVITE.
   void refresh_target(Call& call);
+  // A move target nobody reached: closed, and its end published, when it
+  // is empty and no other move is on its way there.
+  void close_unused(const std::string& room);
+  // A move is on its way into `room` (it must not close meanwhile).
+  bool move_pending_into(std::string_view room) const;
+  // Merge and split (services/merge.cpp): every call checked, then each
+  // moved by start_move. `all_or_nothing`: a call that cannot move refuses
+  // the request (split) instead of staying behind (merge).
+  ControlResult move_calls(const std::string& from, const std::string& to,
+                           const std::vector<Call*>& calls, const std::optional<std::string>& pin,
+                           std::string_view account, bool all_or_nothing, RoomMoveReport* report);
   struct MoveInFlight {
     std::string target;
     mixer::ConferenceId from_conference = 0;

@@ -95,7 +95,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 17> kRoutes = {{
+constexpr std::array<AdminRoute, 19> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
@@ -109,6 +109,8 @@ constexpr std::array<AdminRoute, 17> kRoutes = {{
     {"POST", "/api/rooms/{room}/members/{id}/pickup", O::kAdminPickup, H::kPickup},
     {"POST", "/api/rooms/{room}/recording", O::kAdminRecord, H::kRecording},
     {"POST", "/api/rooms/{room}/members/{id}/move", O::kAdminMove, H::kMove},
+    {"POST", "/api/rooms/{room}/merge", O::kAdminMerge, H::kMerge},
+    {"POST", "/api/rooms/{room}/split", O::kAdminSplit, H::kSplit},
     {"POST", "/api/rooms/{room}/sidebars", O::kAdminSidebar, H::kSidebarCreate},
     {"DELETE", "/api/rooms/{room}/sidebars/{sidebar}", O::kAdminSidebar, H::kSidebarDissolve},
     {"PUT", "/api/rooms/{room}/sidebars/{sidebar}/members/{id}", O::kAdminSidebar,
@@ -351,6 +353,9 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
     case AdminHandler::kSidebarMemberPut:
     case AdminHandler::kSidebarMemberDelete:
       return sidebar_action(s, route.handler, request.body);
+    case AdminHandler::kMerge:
+    case AdminHandler::kSplit:
+      return merge_or_split(s[2], route.handler, request.body, user);
     case AdminHandler::kMute:
     case AdminHandler::kKick:
     case AdminHandler::kRole:
@@ -501,6 +506,54 @@ AdminResponse AdminApi::dial(std::string_view room, std::string_view body, std::
     return json_error(403, "\"uri\" is outside the account's dial-out patterns");
   }
   return from_result(control_.dial_out(room, uri, user));
+}
+
+// {"into": "B"} (merge) or {"to": "B", "members": [ids]} (split), and
+// "pin" as a move takes it. 202 names the members moving and those staying.
+AdminResponse AdminApi::merge_or_split(std::string_view room, AdminHandler action,
+                                       std::string_view body, const std::string& user) {
+  const std::optional<json> args = parse_object(body);
+  if (!args) return json_error(400, "body must be a JSON object");
+  const bool merge = action == AdminHandler::kMerge;
+  const auto target = args->find(merge ? "into" : "to");
+  if (target == args->end() || !target->is_string() ||
+      target->get_ref<const std::string&>().empty()) {
+    return json_error(400, merge ? "\"into\" must name the room the members move to"
+                                 : "\"to\" must name the room the members move to");
+  }
+  std::optional<std::string> pin;
+  if (const auto p = args->find("pin"); p != args->end()) {
+    if (!p->is_string()) return json_error(400, "\"pin\" must be a string");
+    pin = p->get<std::string>();
+  }
+  const std::string& to = target->get_ref<const std::string&>();
+  Control::RoomMoveReport report;
+  ControlResult result;
+  if (merge) {
+    result = control_.merge_rooms(room, to, pin, user, &report);
+  } else {
+    const auto members = args->find("members");
+    if (members == args->end() || !members->is_array() || members->empty()) {
+      return json_error(400, "\"members\" must be a non-empty array of member ids");
+    }
+    std::vector<uint64_t> ids;
+    for (const json& m : *members) {
+      if (!m.is_number_unsigned() || m.get<uint64_t>() == 0) {
+        return json_error(400, "\"members\" must be a non-empty array of member ids");
+      }
+      ids.push_back(m.get<uint64_t>());
+    }
+    result = control_.split_room(room, to, ids, pin, user, &report);
+  }
+  if (!result.ok()) return from_result(result);
+  json stayed = json::array();
+  for (const Control::RoomMoveReport::Stayed& s : report.stayed) {
+    stayed.push_back(json{{"id", s.member}, {"status", s.why.status}, {"error", s.why.message}});
+  }
+  return json_ok(result.status, json{{"ok", true},
+                                     {"message", result.message},
+                                     {"moving", report.moving},
+                                     {"stayed", stayed}});
 }
 
 }  // namespace chorus::focus

@@ -97,6 +97,8 @@ enum class AdminHandler : uint8_t {
   kPickup,
   kRecording,
   kMove,
+  kMerge,
+  kSplit,
   kSidebarCreate,
   kSidebarDissolve,
   kSidebarMemberPut,
@@ -142,6 +144,8 @@ class AdminApi {
   AdminResponse unauthorized(bool stale);
   AdminResponse sidebar_action(const std::vector<std::string>& segments, AdminHandler action,
                                std::string_view body);
+  AdminResponse merge_or_split(std::string_view room, AdminHandler action, std::string_view body,
+                               const std::string& user);
 
   Control& control_;
   MetricsSource metrics_;

@@ -116,6 +116,9 @@ void Server::submit_remove(mixer::ConferenceId conference, mixer::ParticipantId 
 }
 
 void Server::close_room_if_empty(const std::string& room) {
+  // A member on its way in (a move the shard has not confirmed) keeps the
+  // room: closing it would remove the conference under that member.
+  if (move_pending_into(room)) return;
   std::shared_ptr<mixer::RecordingBuffer> recording;
   if (Room* open = rooms_.find(room); open != nullptr && open->empty()) {
     recording = open->recording().buffer;

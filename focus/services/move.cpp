@@ -18,6 +18,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/server.hpp"
@@ -116,7 +118,7 @@ ControlResult Server::start_move(Call& call, const std::string& to,
   command.settings.sidebar = 0;  // a sidebar is a part of the room it leaves
   const std::optional<mixer::CommandId> id = engine_->submit(std::move(command));
   if (!id) {
-    if (created) close_room_if_empty(to);
+    if (created) close_room_if_empty(to);  // never published
     return {503, "the media side is busy; try again"};
   }
   // The engine placed the member in the target's conference already: what
@@ -143,7 +145,7 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   if (call == nullptr || call->media.pending_move != event.id) {
     // The call ended meanwhile: its removal went to the target's conference;
     // the room opened for it may be empty now.
-    close_room_if_empty(move.target);
+    close_unused(move.target);
     return;
   }
   std::optional<Referral> referral = std::move(call->media.move_referral);
@@ -158,7 +160,7 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
                    mixer::failure_name(event.failure));
     }
     ++media_commands_failed_;
-    close_room_if_empty(move.target);
+    close_unused(move.target);
     if (referral) notify_referrer(*referral, 500, "Server Internal Error");
     return;
   }
@@ -181,6 +183,19 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   refresh_target(*call);
   if (referral) notify_referrer(*referral, 200, "OK");
   after_leave(from);  // room A may be empty, or hold only listeners now
+}
+
+void Server::close_unused(const std::string& room) {
+  // Only a room this closes now was announced and not yet ended: a room that
+  // is gone already (closed by its last member's leaving) published its end.
+  if (rooms_.find(room) == nullptr) return;
+  close_room_if_empty(room);
+  if (rooms_.find(room) == nullptr) publish(room, ControlEvent::Kind::kRoomEnded, 0);
+}
+
+bool Server::move_pending_into(std::string_view room) const {
+  return std::any_of(moves_in_flight_.begin(), moves_in_flight_.end(),
+                     [&](const auto& flight) { return flight.second.target == room; });
 }
 
 void Server::refresh_target(Call& call) {

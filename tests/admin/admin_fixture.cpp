@@ -210,6 +210,41 @@ class DemoControl final : public Control {
     publish({ControlEvent::Kind::kSidebars, room_.room, member});
     return {200, in ? "in the sidebar" : "back in the main room"};
   }
+  // Merge and split: printed ("merge 0 <into> <pin|->", "split 0 <to>
+  // <ids,>") and answered as the Server answers, nobody moves. A merge names
+  // the connected members moving and the waiting callers staying.
+  ControlResult merge_rooms(std::string_view room, std::string_view into,
+                            std::optional<std::string> pin, std::string_view,
+                            RoomMoveReport* report) override {
+    if (room != room_.room) return {404, "no such room"};
+    if (into == room) return {409, "that is the same room"};
+    for (const MemberState& m : room_.members) {
+      if (m.waiting) {
+        report->stayed.push_back({m.id, {409, "not admitted yet"}});
+      } else {
+        report->moving.push_back(m.id);
+      }
+    }
+    print_action("merge", 0, std::string(into) + " " + pin.value_or("-"));
+    return {202, "moving " + std::to_string(report->moving.size()) + " to " + std::string(into)};
+  }
+  ControlResult split_room(std::string_view room, std::string_view to,
+                           const std::vector<uint64_t>& members, std::optional<std::string>,
+                           std::string_view, RoomMoveReport* report) override {
+    if (room != room_.room) return {404, "no such room"};
+    if (members.empty()) return {400, "\"members\" must name at least one member"};
+    std::string ids;
+    for (const uint64_t id : members) {
+      if (find(room, id) == nullptr) {
+        return {400, "no member " + std::to_string(id) + " in room " + std::string(room)};
+      }
+      ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    }
+    if (to == room) return {409, "that is the same room"};
+    report->moving = members;
+    print_action("split", 0, std::string(to) + " " + ids);
+    return {202, "moving " + std::to_string(members.size()) + " to " + std::string(to)};
+  }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
     listener_ = std::move(listener);
   }

@@ -323,6 +323,42 @@ class Chorusctl(unittest.TestCase):
         self.assertIn("404 no such sidebar", err)
         self.assertNotIn("sidebar", self.ctl("rooms")[1])
 
+    def test_17_merge(self):
+        # The members move, callers still waiting stay, each named.
+        code, out, _ = self.ctl("--json", "show", "demo")
+        members = json.loads(out)["members"]
+        moving = [m["id"] for m in members if not m.get("waiting")]
+        staying = [m["id"] for m in members if m.get("waiting")]
+        self.assertIn(1, moving)
+        code, out, err = self.ctl("merge", "demo", "sales")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving %d to sales\n" % len(moving) + "".join(
+            "  stayed %d: 409 not admitted yet\n" % i for i in staying))
+        self.wait_printed("merge 0 sales -")
+        code, out, err = self.ctl("--json", "merge", "demo", "locked", "--pin", "1234")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["moving"], moving)
+        self.assertEqual([s["id"] for s in json.loads(out)["stayed"]], staying)
+        self.wait_printed("merge 0 locked 1234")
+        code, _, err = self.ctl("merge", "nowhere", "sales")
+        self.assertEqual(code, 1)
+        self.assertIn("404 no such room", err)
+        code, _, err = self.ctl("merge", "demo", "demo")
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertEqual(self.ctl("merge", "demo")[0], 2)  # usage
+
+    def test_18_split(self):
+        code, out, err = self.ctl("split", "demo", "side", "1", "2")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving 2 to side\n")
+        self.wait_printed("split 0 side 1,2")
+        code, _, err = self.ctl("split", "demo", "side", "1", "99")
+        self.assertEqual(code, 1)
+        self.assertIn("400 no member 99 in room demo", err)
+        self.assertEqual(self.ctl("split", "demo", "side")[0], 2)  # usage: no id
+        self.assertEqual(self.ctl("split", "demo", "side", "x")[0], 2)
+
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")
         self.assertEqual(code, 3)

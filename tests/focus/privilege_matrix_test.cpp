@@ -444,6 +444,13 @@ Row admin_row(const AdminRoute& route) {
       body = R"({"to":"n"})";
       row.success = 202;  // moving; done once the shard has it
       break;
+    case AdminHandler::kMerge:
+      body = R"({"into":"n"})";
+      row.success = 202;
+      break;
+    case AdminHandler::kSplit:
+      row.success = 202;  // the body names Alice's id (below)
+      break;
     case AdminHandler::kSidebarCreate:
       body = R"({"name":"new"})";
       row.success = 201;
@@ -460,10 +467,13 @@ Row admin_row(const AdminRoute& route) {
   }
   row.run = [route, body](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
     const std::string target = admin_target(route.path, t);
-    const std::string payload =
+    std::string payload =
         route.handler == AdminHandler::kDial || route.handler == AdminHandler::kPickup
             ? R"({"uri":")" + t.carol_uri() + R"("})"
             : body;
+    if (route.handler == AdminHandler::kSplit) {
+      payload = R"({"to":"n","members":[)" + std::to_string(t.alice_state().id) + "]}";
+    }
     return t.admin(route.method, target, payload, user, password).status;
   };
   row.effect = [route](PrivilegeMatrix& t, bool allowed) {
@@ -529,7 +539,14 @@ Row admin_row(const AdminRoute& route) {
         t.expect_alice_final(allowed, 302);  // redirected to Carol
         break;
       case AdminHandler::kMove:
+      case AdminHandler::kSplit:
         t.expect_alice_moved(allowed);
+        break;
+      case AdminHandler::kMerge:
+        // Alice and Bob both: room "m" is gone.
+        t.run_until([&] { return !allowed || t.server_->room_calls("n") == 2; });
+        EXPECT_EQ(t.server_->room_calls("n"), allowed ? 2u : 0u);
+        EXPECT_EQ(t.server_->room_calls("m"), allowed ? 0u : 2u);
         break;
     }
   };
