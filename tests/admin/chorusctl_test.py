@@ -349,10 +349,11 @@ class Chorusctl(unittest.TestCase):
         self.assertEqual(self.ctl("merge", "demo")[0], 2)  # usage
 
     def test_18_split(self):
-        code, out, err = self.ctl("split", "demo", "side", "1", "2")
+        # Alice (1) and the admitted caller 3 (bob moved away in test_15).
+        code, out, err = self.ctl("split", "demo", "side", "1", "3")
         self.assertEqual(code, 0, err)
         self.assertEqual(out, "ok: moving 2 to side\n")
-        self.wait_printed("split 0 side 1,2")
+        self.wait_printed("split 0 side 1,3")
         code, _, err = self.ctl("split", "demo", "side", "1", "99")
         self.assertEqual(code, 1)
         self.assertIn("400 no member 99 in room demo", err)
