@@ -157,11 +157,6 @@ class ActionReferralE2eTest : public FocusE2e {
     ASSERT_GT(a.heard(700), kHeard);
   }
 
-  uint64_t id_of(std::string_view room, const Caller& caller) const {
-    const std::optional<MemberState> state = member(room, caller);
-    return state ? state->id : 0;
-  }
-
   // A caller waiting in the lobby, its early media flowing.
   void waits(Caller& caller, Pending& pending) {
     call_in(caller, "lobby", pending);

@@ -55,11 +55,6 @@ class AnnouncementsE2eTest : public FocusE2e {
     std::filesystem::remove(music_);
   }
   std::filesystem::path music_;
-
-  uint64_t id_of(std::string_view room, const Caller& caller) const {
-    const std::optional<MemberState> state = member(room, caller);
-    return state ? state->id : 0;
-  }
 };
 
 TEST_F(AnnouncementsE2eTest, PromptsReachTheirMemberAndTonesTheRoom) {

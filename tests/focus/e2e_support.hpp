@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "focus/ops/admin_api.hpp"
 #include "focus/server.hpp"
 #include "mixer/codec.hpp"
 #include "mixer/goertzel.hpp"
@@ -629,6 +630,26 @@ class FocusE2e : public ::testing::Test {
     return std::nullopt;
   }
 
+  // Its member id there (0: not there).
+  uint64_t id_of(std::string_view room, const Caller& caller) const {
+    const std::optional<MemberState> state = member(room, caller);
+    return state ? state->id : 0;
+  }
+
+  // The admin API on the running server (the operator's token is
+  // "operator-token"; accounts are the server's).
+  AdminApi& operator_api() {
+    if (!operator_api_) {
+      operator_api_.emplace(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+    }
+    return *operator_api_;
+  }
+  // A request to it as the operator.
+  AdminResponse admin(std::string_view method, const std::string& target,
+                      std::string_view body = {}) {
+    return operator_api().handle(AdminRequest{method, target, "Bearer operator-token", body, {}});
+  }
+
   // RFC 4538 Target-Dialog naming `caller`'s dialog with the focus, as the
   // focus sees it (local-tag: the focus's) or, `member_view`, as the
   // member itself does.
@@ -707,6 +728,7 @@ class FocusE2e : public ::testing::Test {
   std::optional<sip::ManualTimerService> manual_clock_;
   sip::Stack client_;
   std::optional<Server> server_;
+  std::optional<AdminApi> operator_api_;  // admin(): goes before the server
   sip::Endpoint focus_;
   std::vector<Message> client_requests_;
 };

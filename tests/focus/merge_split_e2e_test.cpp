@@ -37,18 +37,6 @@ class MergeSplitE2eTest : public FocusE2e {
                    // would drop out).
                    options.top_k = 4;
                  });
-    api_.emplace(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
-  }
-
-  AdminResponse admin(std::string_view method, const std::string& target,
-                      std::string_view body = {}) {
-    return api_->handle(AdminRequest{method, target, "Bearer operator-token", body, {}});
-  }
-
-  uint64_t id_of(std::string_view room, const Caller& caller) {
-    const std::optional<MemberState> m = member(room, caller);
-    EXPECT_TRUE(m.has_value()) << caller.name() << " not in " << room;
-    return m ? m->id : 0;
   }
 
   // The member ids GET /api/rooms/{room} lists (nullopt: 404).
@@ -98,8 +86,6 @@ class MergeSplitE2eTest : public FocusE2e {
           << listener.name() << " should not hear " << other->name();
     }
   }
-
-  std::optional<AdminApi> api_;
 };
 
 // Merge (RFC 5850 §3.3.4): two members in A and two in B, each its own

@@ -46,11 +46,6 @@ class MoveRemoteE2eTest : public FocusE2e {
     ASSERT_GT(a.heard(700), kHeard);
   }
 
-  uint64_t id_of(const Caller& caller) const {
-    const std::optional<MemberState> state = member("ra", caller);
-    return state ? state->id : 0;
-  }
-
   // The REFER the focus sent in `caller`'s dialog (nullptr when none came).
   const Message* refer_to(const Caller& caller) {
     run_until([&] { return received(Method::kRefer, caller.call_id) > 0; });
@@ -87,7 +82,7 @@ TEST_F(MoveRemoteE2eTest, A2xxNotifyEndsTheMembersDialogWithBye) {
   start(0);
   Caller a(400, "alice"), b(700, "bob");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
-  const ControlResult moved = server_->move_member("ra", id_of(a), "rb", std::nullopt, "");
+  const ControlResult moved = server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "");
   EXPECT_EQ(moved.status, 202) << moved.message;
   const Message* refer = refer_to(a);
   ASSERT_NE(refer, nullptr);
@@ -97,7 +92,7 @@ TEST_F(MoveRemoteE2eTest, A2xxNotifyEndsTheMembersDialogWithBye) {
   EXPECT_FALSE(server_->room_state("rb").has_value());
   EXPECT_EQ(server_->gauges().remote_moves, 1u);
   // A second move while this one is open is refused (one at a time).
-  EXPECT_EQ(server_->move_member("ra", id_of(a), "rc", std::nullopt, "").status, 409);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rc", std::nullopt, "").status, 409);
 
   EXPECT_EQ(report(a, refer->cseq().number, "SIP/2.0 100 Trying", "active;expires=60"), 200);
   run_until([] { return false; }, 100ms);
@@ -153,13 +148,13 @@ TEST_F(MoveRemoteE2eTest, ARefusedReferOrNoReportLeavesTheMemberInItsRoom) {
   Caller a(400, "alice"), b(700, "bob");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
   refer_refusals_["alice"] = 603;
-  EXPECT_EQ(server_->move_member("ra", id_of(a), "rb", std::nullopt, "").status, 202);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "").status, 202);
   run_until([&] { return move_failures() > 0; });
   EXPECT_EQ(move_failures(), 1u);
   EXPECT_EQ(server_->gauges().remote_moves, 0u);
   refer_refusals_.clear();
 
-  EXPECT_EQ(server_->move_member("ra", id_of(a), "rb", std::nullopt, "").status, 202);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "").status, 202);
   run_until([&] { return received(Method::kRefer, a.call_id) > 1; });
   ASSERT_EQ(received(Method::kRefer, a.call_id), 2u);
   run_until([&] { return move_failures() > 1; }, 2000ms);
@@ -179,7 +174,7 @@ TEST_F(MoveRemoteE2eTest, ALocalRoomOrNoFrontMovesLocally) {
   Caller a(400, "alice"), b(700, "bob"), c(1100, "carol");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
   ASSERT_EQ(invite(c, "sendrecv", "rc"), 200);
-  EXPECT_EQ(server_->move_member("ra", id_of(a), "rc", std::nullopt, "").status, 202);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rc", std::nullopt, "").status, 202);
   talk({&a, &b, &c}, 40, 20);
   EXPECT_TRUE(member("rc", a).has_value());
   EXPECT_EQ(received(Method::kRefer, a.call_id), 0u);
@@ -190,7 +185,7 @@ TEST_F(MoveRemoteE2eTest, WithoutAFrontAMissingRoomIsOpenedHere) {
   start(4, "");
   Caller a(400, "alice"), b(700, "bob");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
-  EXPECT_EQ(server_->move_member("ra", id_of(a), "rb", std::nullopt, "").status, 202);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "").status, 202);
   talk({&a, &b}, 20, 0);
   EXPECT_TRUE(member("rb", a).has_value());
   EXPECT_EQ(received(Method::kRefer, a.call_id), 0u);

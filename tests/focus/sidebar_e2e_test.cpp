@@ -40,18 +40,20 @@ class SidebarE2eTest : public FocusE2e {
                                        {"mod", "mod-pw", {"moderate", "record"}, {}}};
                    if (tweak) tweak(options);
                  });
-    api_.emplace(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
   }
 
-  AdminResponse admin(std::string_view method, const std::string& target,
-                      std::string_view body = {}) {
-    return api_->handle(AdminRequest{method, target, "Bearer operator-token", body, {}});
-  }
-
-  uint64_t id_of(std::string_view room, const Caller& caller) {
-    const std::optional<MemberState> m = member(room, caller);
-    EXPECT_TRUE(m.has_value()) << caller.name();
-    return m ? m->id : 0;
+  // SUBSCRIBE to the conference package at `uri` (a sidebar's); its status,
+  // and once 200, its first NOTIFY awaited.
+  int subscribe(Caller& watcher, std::string_view room, const std::string& uri) {
+    Message m = request(watcher, Method::kSubscribe, room);
+    m.set_request_uri(uri);
+    m.set_header("Event", "conference");
+    m.set_header("Accept", "application/conference-info+xml");
+    m.set_header("Expires", "600");
+    const auto answer = exchange(std::move(m));
+    if (!answer) return 0;
+    if (answer->status() == 200) run_until([&] { return !notifies(watcher.call_id).empty(); });
+    return answer->status();
   }
 
   // POST /api/rooms/{room}/sidebars; the new id (0 when refused).
@@ -61,8 +63,6 @@ class SidebarE2eTest : public FocusE2e {
     if (r.status != 201) return 0;
     return json::parse(r.body).at("id").get<uint32_t>();
   }
-
-  std::optional<AdminApi> api_;
 };
 
 // Issue #17 evidence: members of a sidebar hear each other at full level and
@@ -217,13 +217,13 @@ TEST_F(SidebarE2eTest, AnAccountWithoutTheSidebarRightGetsNoAdminRoute) {
   ASSERT_EQ(invite(a, "sendrecv", "r"), 200);
   // Bearer-less, wrong right: 403 naming the right; no sidebar made.
   const std::string target = "/api/rooms/r/sidebars";
-  const AdminResponse challenge = api_->handle(AdminRequest{"POST", target, {}, "{}", {}});
+  const AdminResponse challenge = operator_api().handle(AdminRequest{"POST", target, {}, "{}", {}});
   ASSERT_EQ(challenge.status, 401);
   ASSERT_FALSE(challenge.challenges.empty());
   const std::string creds =
       FocusE2e::digest_answer(challenge.challenges.front(), "POST", target, "mod", "mod-pw");
   const AdminResponse refused =
-      api_->handle(AdminRequest{"POST", target, creds, R"({"name":"x"})", {}});
+      operator_api().handle(AdminRequest{"POST", target, creds, R"({"name":"x"})", {}});
   EXPECT_EQ(refused.status, 403);
   EXPECT_NE(refused.body.find("sidebar"), std::string::npos) << refused.body;
   EXPECT_TRUE(server_->room_state("r")->sidebars.empty());
@@ -397,15 +397,7 @@ TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
   const std::string uri = room_uri("sub") + ";sidebar=1";  // as dialled (with our port)
   const std::string entity = server_->room_state("sub")->entity + ";sidebar=1";  // as published
 
-  Message subscribe = request(watcher, Method::kSubscribe, "sub");
-  subscribe.set_request_uri(uri);
-  subscribe.set_header("Event", "conference");
-  subscribe.set_header("Accept", "application/conference-info+xml");
-  subscribe.set_header("Expires", "600");
-  const auto ok = exchange(std::move(subscribe));
-  ASSERT_TRUE(ok);
-  ASSERT_EQ(ok->status(), 200);
-  run_until([&] { return !notifies(watcher.call_id).empty(); });
+  ASSERT_EQ(subscribe(watcher, "sub", uri), 200);
   ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
   const std::string first(notifies(watcher.call_id)[0]->body());
   EXPECT_NE(first.find("conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\""),
@@ -473,15 +465,7 @@ TEST_F(SidebarE2eTest, SidebarSubscribersSeeTalkersAndTheEndWhateverTheIdSpellin
   ASSERT_EQ(
       create("talk", json{{"name", "side"}, {"members", json::array({id_of("talk", a)})}}.dump()),
       1u);
-  Message subscribe = request(watcher, Method::kSubscribe, "talk");
-  subscribe.set_request_uri(room_uri("talk") + ";sidebar=01");
-  subscribe.set_header("Event", "conference");
-  subscribe.set_header("Accept", "application/conference-info+xml");
-  subscribe.set_header("Expires", "600");
-  const auto ok = exchange(std::move(subscribe));
-  ASSERT_TRUE(ok);
-  ASSERT_EQ(ok->status(), 200);
-  run_until([&] { return !notifies(watcher.call_id).empty(); });
+  ASSERT_EQ(subscribe(watcher, "talk", room_uri("talk") + ";sidebar=01"), 200);
   ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
   EXPECT_EQ(notifies(watcher.call_id)[0]->body().find("<chorus:talking>true"), std::string::npos);
 
