@@ -56,6 +56,18 @@ class SidebarE2eTest : public FocusE2e {
     return answer->status();
   }
 
+  // The Subscription-State of the NOTIFY that ends `watcher`'s subscription
+  // ("" when none came).
+  std::string final_state(const Caller& watcher) {
+    const auto state = [&] {
+      const auto sent = notifies(watcher.call_id);
+      return sent.empty() ? std::string()
+                          : std::string(sent.back()->header("Subscription-State").value_or(""));
+    };
+    run_until([&] { return state().starts_with("terminated"); });
+    return state().starts_with("terminated") ? state() : std::string();
+  }
+
   // POST /api/rooms/{room}/sidebars; the new id (0 when refused).
   uint32_t create(std::string_view room, const std::string& body, int* status = nullptr) {
     const AdminResponse r = admin("POST", "/api/rooms/" + std::string(room) + "/sidebars", body);
@@ -444,13 +456,7 @@ TEST_F(SidebarE2eTest, SubscribeToASidebarUriAndDialIntoIt) {
 
   // Dissolved: the sidebar's subscription ends (RFC 6665 §4.2.2 noresource).
   EXPECT_EQ(admin("DELETE", "/api/rooms/sub/sidebars/1").status, 200);
-  run_until([&] {
-    const auto sent = notifies(watcher.call_id);
-    return !sent.empty() &&
-           sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
-  });
-  EXPECT_EQ(notifies(watcher.call_id).back()->header("Subscription-State").value_or(""),
-            "terminated;reason=noresource");
+  EXPECT_EQ(final_state(watcher), "terminated;reason=noresource");
 }
 
 // A sidebar's subscriber sees what happens in the room as its sidebar sees
@@ -484,13 +490,7 @@ TEST_F(SidebarE2eTest, SidebarSubscribersSeeTalkersAndTheEndWhateverTheIdSpellin
   }
 
   EXPECT_EQ(admin("DELETE", "/api/rooms/talk/sidebars/1").status, 200);
-  run_until([&] {
-    const auto sent = notifies(watcher.call_id);
-    return !sent.empty() &&
-           sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
-  });
-  EXPECT_EQ(notifies(watcher.call_id).back()->header("Subscription-State").value_or(""),
-            "terminated;reason=noresource");
+  EXPECT_EQ(final_state(watcher), "terminated;reason=noresource");
 }
 
 }  // namespace
