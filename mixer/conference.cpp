@@ -221,28 +221,54 @@ void Conference::reconfigure() {
   resolve_relations();
 }
 
-size_t Conference::group_for(SharedEncoder::Source source, const CodecParams& codec, float gain) {
+size_t Conference::group_for(SharedEncoder::Source source, const CodecParams& codec, float gain,
+                             uint32_t sidebar) {
   for (size_t g = 0; g < groups_.size(); ++g) {
-    if (groups_[g]->matches(source, codec, gain)) return g;
+    if (groups_[g]->matches(source, codec, gain, sidebar)) return g;
   }
   // A group handed in with the member being adopted (built off this thread).
   if (offered_groups_ != nullptr) {
     for (std::unique_ptr<SharedEncoder>& offered : *offered_groups_) {
-      if (offered && offered->matches(source, codec, gain) && offered->conference_rate() == rate_) {
+      if (offered && offered->matches(source, codec, gain, sidebar) &&
+          offered->conference_rate() == rate_) {
         groups_.push_back(std::move(offered));
         ++stats_.groups_adopted;
         return groups_.size() - 1;
       }
     }
   }
-  groups_.push_back(std::make_unique<SharedEncoder>(source, codec, gain, rate_));
+  groups_.push_back(std::make_unique<SharedEncoder>(source, codec, gain, rate_, sidebar));
   ++stats_.groups_built;
   return groups_.size() - 1;
+}
+
+void Conference::drop_sidebar_groups() {
+  // Sidebar ids are not reused: without this a long-lived room that makes
+  // and dissolves sidebars would keep an encoder for each one it ever had.
+  // Engine::prepare_groups forgets the same keys. Set-up path only.
+  for (size_t g = groups_.size(); g-- > 0;) {
+    const SharedEncoder& group = *groups_[g];
+    if (group.source() != SharedEncoder::Source::kSidebar) continue;
+    const bool used = std::any_of(parts_.begin(), parts_.end(), [&](const Participant& p) {
+      return p.settings.sidebar == group.sidebar();
+    });
+    if (used) continue;
+    groups_.erase(groups_.begin() + static_cast<std::ptrdiff_t>(g));
+    const int erased = static_cast<int>(g);
+    for (Participant& p : parts_) {
+      if (p.last_group == erased) {
+        p.last_group = -2;
+      } else if (p.last_group > erased) {
+        --p.last_group;
+      }
+    }
+  }
 }
 
 void Conference::resolve_relations() {
   visible_ = 0;
   whisper_edges_.clear();
+  drop_sidebar_groups();
   for (auto& g : groups_) g->members = 0;
   for (Sidebar& s : sidebars_) s.members = 0;
   for (size_t i = 0; i < parts_.size(); ++i) {
@@ -278,6 +304,11 @@ void Conference::resolve_relations() {
     p.silence_group = group_for(SharedEncoder::Source::kSilence, p.codec, 1.0F);
     p.music_group = group_for(SharedEncoder::Source::kMusic, p.codec, 1.0F);
     ++groups_[p.bus_group]->members;
+    if (p.sidebar_index != SIZE_MAX) {
+      const Listening l = listening(p.settings);
+      p.quiet_group = group_for(SharedEncoder::Source::kBus, p.codec, l.quiet_gain);
+      p.sidebar_group = group_for(SharedEncoder::Source::kSidebar, p.codec, l.gain, l.sidebar);
+    }
   }
   // Sidebars nobody is in any more go (set-up path: members' indices are
   // re-pointed below when one before them is erased).
@@ -412,7 +443,10 @@ void Conference::select_talkers() {
 void Conference::sum_bus(size_t n) {
   const std::span<int32_t> bus(bus_.data(), n);
   std::fill(bus.begin(), bus.end(), 0);
-  for (Sidebar& s : sidebars_) std::fill_n(s.bus.begin(), n, 0);
+  for (Sidebar& s : sidebars_) {
+    std::fill_n(s.bus.begin(), n, 0);
+    s.contributors = 0;
+  }
   for (Participant& p : parts_) {
     p.ramp.rising = p.selected;
     p.contributing = p.ramp.active();
@@ -423,6 +457,7 @@ void Conference::sum_bus(size_t n) {
     if (p.sidebar_index != SIZE_MAX) {
       Sidebar& s = sidebars_[p.sidebar_index];
       accumulate(std::span<int32_t>(s.bus.data(), n), own);
+      ++s.contributors;
       if (!s.whisper_main) continue;
     }
     accumulate(bus, own);
@@ -476,19 +511,30 @@ void Conference::add_notice(size_t n) {
   if (notice_position_ >= total) notice_.beeps = 0;
 }
 
+namespace {
+
+// What every member of sidebar `s` hears before its own voice is taken out:
+// the sidebar's talkers at full level and the main room at the sidebar's
+// level, that room without the sidebar's voices (in the bus when they
+// whisper into the main room), so nobody is heard twice.
+void sidebar_mix(std::span<int32_t> mix, std::span<const int32_t> bus,
+                 std::span<const int32_t> sidebar_bus, int32_t main_gain_q12, bool whisper_main) {
+  const int64_t gain = main_gain_q12;
+  for (size_t i = 0; i < mix.size(); ++i) {
+    const int32_t main = whisper_main ? bus[i] - sidebar_bus[i] : bus[i];
+    mix[i] = sidebar_bus[i] + static_cast<int32_t>((static_cast<int64_t>(main) * gain) >> 12);
+  }
+}
+
+}  // namespace
+
 void Conference::mix_sidebar(const Participant& p, std::span<int32_t> mix,
                              std::span<const int32_t> bus) const {
-  // Full level: the sidebar's talkers but itself. The main room, lower:
-  // the bus without this sidebar's voices (in it when they whisper to the
-  // main room), so nobody is heard twice.
   const Sidebar& s = sidebars_[p.sidebar_index];
-  const size_t n = mix.size();
-  const int64_t gain = s.main_gain_q12;
-  for (size_t i = 0; i < n; ++i) {
-    const int32_t main = s.whisper_main ? bus[i] - s.bus[i] : bus[i];
-    int32_t v = s.bus[i] + static_cast<int32_t>((static_cast<int64_t>(main) * gain) >> 12);
-    if (p.contributing) v -= p.buffers->contribution[i];
-    mix[i] = v;
+  sidebar_mix(mix, bus, std::span<const int32_t>(s.bus.data(), mix.size()), s.main_gain_q12,
+              s.whisper_main);
+  if (p.contributing) {
+    for (size_t i = 0; i < mix.size(); ++i) mix[i] -= p.buffers->contribution[i];
   }
 }
 
@@ -524,18 +570,46 @@ void Conference::route(Participant& p, uint64_t tick) {
     p.group = -1;
   } else if (p.settings.hold == HoldMode::kMusic || alone) {
     p.group = static_cast<int>(p.music_group);
-  } else if (p.contributing || p.whispered_to || p.sidebar_index != SIZE_MAX ||
-             !config_.share_encoders) {
+  } else if (p.whispered_to || !config_.share_encoders) {
     p.group = -1;
   } else {
-    const SharedEncoder& bus = *groups_[p.bus_group];
-    // Back from a mix of its own: stay private until the limiters agree, so
-    // the gain does not step when the listener joins the shared encode.
+    const int want = shareable_group(p);
+    if (want < 0) {
+      p.group = -1;
+      return;
+    }
+    const SharedEncoder& g = *groups_[static_cast<size_t>(want)];
+    // Coming from a mix of its own, or from another group of what it hears
+    // (a sidebar falling silent or starting to talk): stay private until
+    // the limiters agree, so the gain does not step when the listener joins
+    // a running shared encode.
+    const EncodeChain* before = nullptr;
+    if (p.last_group == -1) {
+      before = &p.private_chain();
+    } else if (p.last_group >= 0 && p.last_group != want) {
+      const SharedEncoder& last = *groups_[static_cast<size_t>(p.last_group)];
+      if (last.source() == SharedEncoder::Source::kBus ||
+          last.source() == SharedEncoder::Source::kSidebar) {
+        before = &last.chain();
+      }
+    }
     const bool gains_differ =
-        p.last_group == -1 && bus.done(tick - 1) &&
-        std::abs(p.private_chain().limiter().gain() - bus.chain().limiter().gain()) > kGainMatch;
-    p.group = gains_differ ? -1 : static_cast<int>(p.bus_group);
+        before != nullptr && g.done(tick - 1) &&
+        std::abs(before->limiter().gain() - g.chain().limiter().gain()) > kGainMatch;
+    p.group = gains_differ ? -1 : want;
   }
+}
+
+int Conference::shareable_group(const Participant& p) const {
+  if (p.sidebar_index == SIZE_MAX) return p.contributing ? -1 : static_cast<int>(p.bus_group);
+  const Sidebar& s = sidebars_[p.sidebar_index];
+  // A silent sidebar hears the main room at its level; so does its only
+  // talker (its bus less its own voice is nothing) unless the main room
+  // hears it too, when the main bus holds that voice.
+  if (s.contributors == 0) return static_cast<int>(p.quiet_group);
+  if (!p.contributing) return static_cast<int>(p.sidebar_group);
+  if (s.contributors == 1 && !s.whisper_main) return static_cast<int>(p.quiet_group);
+  return -1;
 }
 
 void Conference::produce_shared(Participant& p, uint64_t tick) {
@@ -543,11 +617,28 @@ void Conference::produce_shared(Participant& p, uint64_t tick) {
   if (!g.done(tick)) {
     // A group nobody used last tick has a stale encoder: let it hear what
     // this listener heard last tick first.
-    if (p.last_group == -1 && !g.done(tick - 1)) g.chain().prime_from(p.private_chain());
+    if (!g.done(tick - 1)) {
+      if (p.last_group == -1) {
+        g.chain().prime_from(p.private_chain());
+      } else if (p.last_group >= 0 && p.last_group != p.group) {
+        g.chain().prime_from(groups_[static_cast<size_t>(p.last_group)]->chain());
+      }
+    }
     switch (g.source()) {
       case SharedEncoder::Source::kBus:
         g.chain().render_mix(std::span<const int32_t>(bus_.data(), samples()), g.gain());
         break;
+      case SharedEncoder::Source::kSidebar: {
+        // Rendered in the first listener's own mix buffer (it has no
+        // private mix this tick).
+        const Sidebar& s = sidebars_[p.sidebar_index];
+        const size_t n = samples();
+        const std::span<int32_t> mix(p.buffers->mix.data(), n);
+        sidebar_mix(mix, std::span<const int32_t>(bus_.data(), n),
+                    std::span<const int32_t>(s.bus.data(), n), s.main_gain_q12, s.whisper_main);
+        g.chain().render_mix(mix, g.gain());
+        break;
+      }
       case SharedEncoder::Source::kSilence:
         g.chain().render_pcm(silence_);
         break;

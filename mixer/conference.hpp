@@ -96,6 +96,13 @@ class Conference {
   static float output_gain(const ParticipantSettings& settings) {
     return std::clamp(settings.output_gain, 0.0F, 8.0F);
   }
+  // What decides the shared groups a member may listen through (the
+  // engine builds them off the conference's thread from this).
+  static Listening listening(const ParticipantSettings& settings) {
+    const float gain = output_gain(settings);
+    if (settings.sidebar == 0) return {gain, 0, gain};
+    return {gain, settings.sidebar, gain * std::clamp(settings.sidebar_main_gain, 0.0F, 1.0F)};
+  }
   // Takes a slot from prepare_member(). False (slot untouched) when the id
   // is taken. Of `groups` (shared encoders built off the conference's
   // thread), the ones this conference needs and lacks at its rate are taken
@@ -198,6 +205,7 @@ class Conference {
     int32_t main_gain_q12 = 0;  // how its members hear the main room
     bool whisper_main = false;  // the main room hears its members
     size_t members = 0;
+    size_t contributors = 0;   // this tick: members whose voice is in bus
     std::vector<int32_t> bus;  // its talkers, one tick at kMaxRate
     std::array<Pick, kMaxTopK + 1> top{};
     size_t top_count = 0;
@@ -209,7 +217,12 @@ class Conference {
   void take(Participant& p, const ParticipantSettings& settings, PreparedGroups* groups);
   std::shared_ptr<const MohClip> music_at_rate() const;
   void resolve_relations();  // whisper edges, alone-in-room, groups per listener
-  size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain);
+  size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain,
+                   uint32_t sidebar = 0);
+  void drop_sidebar_groups();  // of sidebars no member is in any more
+  // The group `p` hears through this tick when sharing is allowed, or -1
+  // when its mix is its own (a talker who hears others of its sidebar).
+  int shareable_group(const Participant& p) const;
   bool eligible_speaker(const Participant& p) const;
   void detect(Participant& p);
   void select_talkers();

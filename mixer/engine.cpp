@@ -384,9 +384,8 @@ std::optional<CommandId> Engine::submit(Command command) {
         prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
       }
       prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
-      prepared->groups =
-          prepare_groups(placement, part_index, command.participant, &command.codec,
-                         Conference::output_gain(command.settings), rate, group_keys);
+      prepared->groups = prepare_groups(placement, part_index, command.participant, &command.codec,
+                                        Conference::listening(command.settings), rate, group_keys);
     } catch (const std::exception&) {
       command.id = next_id_++;
       fail_now(command, Failure::kCodec);
@@ -402,7 +401,7 @@ std::optional<CommandId> Engine::submit(Command command) {
                                      f.frame_budget);
     record_groups(placement.parts[part_index], rate, group_keys);
     w->second.codec = command.codec;
-    w->second.gain = Conference::output_gain(command.settings);
+    w->second.listening = Conference::listening(command.settings);
     if (command.codec.sample_rate > placement.max_rate) {
       placement.max_rate = command.codec.sample_rate;
       if (placement.parts.size() > 1) relink(command.conference, placement);
@@ -414,19 +413,19 @@ std::optional<CommandId> Engine::submit(Command command) {
     // output gain, its bus group.
     const bool leaving = command.kind == Kind::kRemoveParticipant;
     const CodecParams codec = w->second.codec;
-    const float gain = leaving ? 1.0F : Conference::output_gain(command.settings);
+    const Listening listening = leaving ? Listening{} : Conference::listening(command.settings);
     const CodecParams* staying = leaving ? nullptr : &codec;
     const int rate = rate_after(placement, part_index, command.participant, staying,
                                 placement.parts.size() > 1);
     std::vector<GroupKey> keys;
     PreparedGroups groups =
-        prepare_groups(placement, part_index, command.participant, staying, gain, rate, keys);
+        prepare_groups(placement, part_index, command.participant, staying, listening, rate, keys);
     if (!groups.empty()) {
       command.prepared = make_prepared();
       command.prepared->groups = std::move(groups);
     }
     record_groups(placement.parts[part_index], rate, keys);
-    if (!leaving) w->second.gain = gain;
+    if (!leaving) w->second.listening = listening;
   }
   command.id = accept(command.kind, 1, command.conference, command.participant);
   if (command.kind == Kind::kRemoveParticipant) {
@@ -497,9 +496,8 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
       prepared->inband_dtmf = std::make_unique<DtmfDetector>(command.codec.sample_rate);
     }
     prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
-    prepared->groups =
-        prepare_groups(placement, chosen, command.participant, &command.codec,
-                       Conference::output_gain(command.settings), rate, group_keys);
+    prepared->groups = prepare_groups(placement, chosen, command.participant, &command.codec,
+                                      Conference::listening(command.settings), rate, group_keys);
   } catch (const std::exception&) {
     forget_if_fresh();
     command.id = next_id_++;
@@ -541,7 +539,7 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
   ++part.participants;
   ++shards_[s].load;
   placement.where[command.participant] = {*chosen, command.id, command.codec,
-                                         Conference::output_gain(command.settings)};
+                                          Conference::listening(command.settings)};
   streams_[command.id] = {s, port, command.conference, command.participant, false};
   const CommandId id = command.id;
   enqueue(s, std::move(command));
@@ -584,7 +582,7 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
     if (to.parts[p].shard == s) to_part = p;
   }
   const CodecParams codec = w->second.codec;
-  const float gain = Conference::output_gain(command.settings);
+  const Listening listening = Conference::listening(command.settings);
   const bool to_spanning = to.parts.size() + (to_part ? 0 : 1) > 1;
   const int to_rate = rate_after(to, to_part, command.participant, &codec, to_spanning);
   const int from_rate =
@@ -595,9 +593,9 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
   try {
     prepared->slot.emplace(Conference::prepare_member(command.participant, codec, to_rate));
     prepared->groups =
-        prepare_groups(to, to_part, command.participant, &codec, gain, to_rate, to_keys);
-    prepared->leave_groups =
-        prepare_groups(from, from_part, command.participant, nullptr, 1.0F, from_rate, from_keys);
+        prepare_groups(to, to_part, command.participant, &codec, listening, to_rate, to_keys);
+    prepared->leave_groups = prepare_groups(from, from_part, command.participant, nullptr,
+                                            Listening{}, from_rate, from_keys);
   } catch (const std::exception&) {
     if (fresh) placements_.erase(command.target);
     return fail(Failure::kCodec);
@@ -623,7 +621,7 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
   if (relink_needed) relink(command.target, to);  // queued ahead of the move on shard s
   record_groups(to.parts[*to_part], to_rate, to_keys);
   ++to.parts[*to_part].participants;
-  to.where[command.participant] = {*to_part, add, codec, gain};
+  to.where[command.participant] = {*to_part, add, codec, listening};
   record->second.conference = command.target;
   command.id = accept(command.kind, 1, command.conference, command.participant);
   Pending& pending = pending_[command.id];
@@ -649,37 +647,47 @@ int Engine::rate_after(const Placement& placement, std::optional<size_t> part,
 }
 
 PreparedGroups Engine::prepare_groups(const Placement& placement, std::optional<size_t> part,
-                                      ParticipantId member, const CodecParams* codec, float gain,
-                                      int rate, std::vector<GroupKey>& keys) const {
+                                      ParticipantId member, const CodecParams* codec,
+                                      const Listening& listening, int rate,
+                                      std::vector<GroupKey>& keys) const {
   auto contains = [](const std::vector<GroupKey>& in, const GroupKey& key) {
-    return std::any_of(in.begin(), in.end(), [&](const GroupKey& k) {
-      return k.source == key.source && k.codec == key.codec && k.gain == key.gain;
-    });
+    return std::find(in.begin(), in.end(), key) != in.end();
   };
-  auto member_keys = [](const CodecParams& c, float g) {
-    return std::array<GroupKey, 3>{GroupKey{SharedEncoder::Source::kBus, c, g},
-                                   GroupKey{SharedEncoder::Source::kSilence, c, 1.0F},
-                                   GroupKey{SharedEncoder::Source::kMusic, c, 1.0F}};
-  };
+  std::array<GroupKey, 5> member_keys{};
   const Part* held = part ? &placement.parts[*part] : nullptr;
   const bool same_rate = held != nullptr && held->groups_rate == rate;
   std::vector<GroupKey> wanted;
   if (codec != nullptr) {
-    for (const GroupKey& k : member_keys(*codec, gain)) wanted.push_back(k);
+    const size_t n = member_group_keys(*codec, listening, member_keys);
+    wanted.insert(wanted.end(), member_keys.begin(), member_keys.begin() + n);
   }
   if (!same_rate && part) {
     // A new rate: the conference drops its groups and rebuilds those its
     // members use.
     for (const auto& [id, w] : placement.where) {
       if (w.part != *part || id == member) continue;
-      for (const GroupKey& k : member_keys(w.codec, w.gain)) wanted.push_back(k);
+      const size_t n = member_group_keys(w.codec, w.listening, member_keys);
+      wanted.insert(wanted.end(), member_keys.begin(), member_keys.begin() + n);
     }
   }
-  if (same_rate) keys = held->groups;
+  if (same_rate) {
+    keys = held->groups;
+    // As Conference::drop_sidebar_groups: a sidebar's group goes with the
+    // last member in it.
+    std::erase_if(keys, [&](const GroupKey& key) {
+      if (key.source != SharedEncoder::Source::kSidebar) return false;
+      if (codec != nullptr && listening.sidebar == key.sidebar) return false;
+      return std::none_of(placement.where.begin(), placement.where.end(), [&](const auto& entry) {
+        return entry.second.part == *part && entry.first != member &&
+               entry.second.listening.sidebar == key.sidebar;
+      });
+    });
+  }
   PreparedGroups groups;
   for (const GroupKey& key : wanted) {
     if (contains(keys, key)) continue;
-    groups.push_back(std::make_unique<SharedEncoder>(key.source, key.codec, key.gain, rate));
+    groups.push_back(
+        std::make_unique<SharedEncoder>(key.source, key.codec, key.gain, rate, key.sidebar));
     keys.push_back(key);
   }
   return groups;
@@ -741,7 +749,7 @@ bool Engine::on_completion(size_t s, Event& event) {
           event.failure != Failure::kUnknownConference && record != streams_.end() &&
           p.from_part < from->second.parts.size()) {
         ++from->second.parts[p.from_part].participants;
-        from->second.where[p.participant] = {p.from_part, p.add, where.codec, where.gain};
+        from->second.where[p.participant] = {p.from_part, p.add, where.codec, where.listening};
         record->second.conference = p.conference;
       }
       break;

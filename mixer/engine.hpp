@@ -97,11 +97,6 @@ class Engine : public MediaEngine {
  private:
   // A shared encoder this engine built for a part (ARCHITECTURE.md "Media
   // commands"): the part's conference is taken to hold it from then on.
-  struct GroupKey {
-    SharedEncoder::Source source;
-    CodecParams codec;
-    float gain;
-  };
   struct Part {
     size_t shard;
     size_t participants = 0;
@@ -115,7 +110,7 @@ class Engine : public MediaEngine {
     size_t part;
     CommandId add;  // the add that made the participant's stream
     CodecParams codec;
-    float gain = 1.0F;  // output gain (Conference::output_gain)
+    Listening listening;  // Conference::listening: what its groups are
   };
   struct Placement {
     std::vector<Part> parts;
@@ -175,8 +170,9 @@ class Engine : public MediaEngine {
   // member's own. Built here, off the shard; `keys` is what the part holds
   // once the command applies (record_groups, after it is committed).
   PreparedGroups prepare_groups(const Placement& placement, std::optional<size_t> part,
-                                ParticipantId member, const CodecParams* codec, float gain,
-                                int rate, std::vector<GroupKey>& keys) const;
+                                ParticipantId member, const CodecParams* codec,
+                                const Listening& listening, int rate,
+                                std::vector<GroupKey>& keys) const;
   static void record_groups(Part& part, int rate, std::vector<GroupKey>& keys);
   // Whether shard `s` takes one more command now (ring or retry queue).
   bool can_take(size_t s) const;

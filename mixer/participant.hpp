@@ -117,6 +117,10 @@ struct Participant {
   size_t bus_group = 0;  // groups this listener would use, resolved at set-up
   size_t silence_group = 0;
   size_t music_group = 0;
+  // In a sidebar: the bus group at the sidebar's main-room level (while the
+  // sidebar is silent, or for its only talker) and the sidebar's own group.
+  size_t quiet_group = 0;
+  size_t sidebar_group = 0;
   ParticipantId id;
   CodecParams codec;
   int conference_rate = 0;  // the rate the buffers and resampler are built for

@@ -72,4 +72,19 @@ void EncodeChain::prime_from(const EncodeChain& source) {
   }
 }
 
+size_t member_group_keys(const CodecParams& codec, const Listening& listening,
+                         std::array<GroupKey, 5>& out) {
+  using Source = SharedEncoder::Source;
+  size_t n = 0;
+  out[n++] = {Source::kBus, codec, listening.gain, 0};
+  out[n++] = {Source::kSilence, codec, 1.0F, 0};
+  out[n++] = {Source::kMusic, codec, 1.0F, 0};
+  if (listening.sidebar != 0) {
+    if (listening.quiet_gain != listening.gain)
+      out[n++] = {Source::kBus, codec, listening.quiet_gain, 0};
+    out[n++] = {Source::kSidebar, codec, listening.gain, listening.sidebar};
+  }
+  return n;
+}
+
 }  // namespace chorus::mixer

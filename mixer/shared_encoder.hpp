@@ -78,20 +78,25 @@ class EncodeChain {
 // identical (ARCHITECTURE.md "The hot path" step 5): listeners who are not a
 // current talker and hear no whisper, with the same codec settings and output
 // gain; or everyone on music on hold with the same codec; or everyone hearing
-// silence. Each listener's RTP stream still has its own SSRC, sequence numbers
-// and timestamps; only the payload bytes are shared.
+// silence; or a sidebar's listeners (kSidebar: its talkers plus the main room
+// at the sidebar's level; while the sidebar is silent, a kBus group at the
+// output gain times that level). Each listener's RTP stream still has its own
+// SSRC, sequence numbers and timestamps; only the payload bytes are shared.
 class SharedEncoder : public HugePageAllocated<SharedEncoder> {
  public:
-  enum class Source : uint8_t { kBus, kSilence, kMusic };
+  enum class Source : uint8_t { kBus, kSilence, kMusic, kSidebar };
 
-  SharedEncoder(Source source, const CodecParams& codec, float gain, int conference_rate)
-      : source_(source), gain_(gain), chain_(codec, conference_rate) {}
+  // `sidebar`: the sidebar id a kSidebar group renders (0 for the others).
+  SharedEncoder(Source source, const CodecParams& codec, float gain, int conference_rate,
+                uint32_t sidebar = 0)
+      : source_(source), sidebar_(sidebar), gain_(gain), chain_(codec, conference_rate) {}
 
-  bool matches(Source source, const CodecParams& codec, float gain) const {
-    return source_ == source && chain_.codec() == codec && gain_ == gain;
+  bool matches(Source source, const CodecParams& codec, float gain, uint32_t sidebar = 0) const {
+    return source_ == source && chain_.codec() == codec && gain_ == gain && sidebar_ == sidebar;
   }
   int conference_rate() const { return chain_.conference_rate(); }
   Source source() const { return source_; }
+  uint32_t sidebar() const { return sidebar_; }
   float gain() const { return gain_; }
   EncodeChain& chain() { return chain_; }
   const EncodeChain& chain() const { return chain_; }
@@ -112,6 +117,7 @@ class SharedEncoder : public HugePageAllocated<SharedEncoder> {
   bool used_ = false;
   uint64_t tick_ = 0;
   Source source_;
+  uint32_t sidebar_;
   float gain_;
   EncodeChain chain_;
 };
@@ -123,5 +129,31 @@ class SharedEncoder : public HugePageAllocated<SharedEncoder> {
 // When the member raises the conference's rate, the groups its members
 // already use come too, rebuilt at the new rate.
 using PreparedGroups = std::vector<std::unique_ptr<SharedEncoder>>;
+
+// What a member's listening needs of shared encoders, from its settings:
+// its output gain and, in a sidebar, that sidebar and the gain of the main
+// room it hears while the sidebar is silent (output gain × the sidebar's
+// main-room level). The conference and the engine (which builds groups off
+// the shard) both derive a member's groups from it, so they agree.
+struct Listening {
+  float gain = 1.0F;
+  uint32_t sidebar = 0;  // 0: the main room
+  float quiet_gain = 1.0F;
+  bool operator==(const Listening&) const = default;
+};
+
+struct GroupKey {
+  SharedEncoder::Source source;
+  CodecParams codec;
+  float gain;
+  uint32_t sidebar = 0;
+  bool operator==(const GroupKey&) const = default;
+};
+
+// The groups a member with `codec` and `listening` may use: its bus group,
+// silence and music; in a sidebar also the quiet bus group and the
+// sidebar's group. Returns how many of `out` it filled.
+size_t member_group_keys(const CodecParams& codec, const Listening& listening,
+                         std::array<GroupKey, 5>& out);
 
 }  // namespace chorus::mixer

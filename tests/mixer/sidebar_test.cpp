@@ -105,6 +105,86 @@ TEST(Sidebar, ASidebarChoosesItsOwnTalkersBesidesTheMainRoomsTopK) {
   EXPECT_GT(h.hears(3, 1), kNotHeard);  // and hears the main room, lower
 }
 
+// Listeners of a sidebar who hear the same mix share one encode: a
+// sidebar's non-talkers share its group; members of silent sidebars and a
+// sidebar's only talker hear the main room at the sidebar's level, one bus
+// group at that gain; only a talker who hears others mixes alone.
+TEST(Sidebar, ListenersWhoHearTheSameShareOneEncode) {
+  ConferenceHarness h(testing::config(3));
+  h.add(1, 500);                        // main room, talks
+  h.add(2, 800);                        // main room
+  h.add(3, 1100, in_sidebar(7));        // sidebar 7's only talker
+  h.add(4, 1400, in_sidebar(7));        // sidebar 7
+  h.add(5, 1700, in_sidebar(7));        // sidebar 7
+  h.add(6, 2000, in_sidebar(8));        // a silent sidebar
+  h.add(7, 2300, in_sidebar(8));        // a silent sidebar
+  h.add(8, 2600, in_sidebar(9, true));  // silent, heard by the main room
+  for (ParticipantId id : {2, 4, 5, 6, 7, 8}) h.set_speaking(id, false);
+  h.run(40, 20);
+  const Conference& c = h.conference;
+  auto frame = [&](ParticipantId id) { return &c.output(*c.index_of(id)); };
+  for (ParticipantId id : {2, 3, 4, 5, 6, 7, 8}) {
+    EXPECT_TRUE(c.shares_encoder(*c.index_of(id))) << id;
+  }
+  EXPECT_FALSE(c.shares_encoder(*c.index_of(1)));
+  EXPECT_EQ(frame(4), frame(5));                                            // sidebar 7's listeners
+  for (ParticipantId id : {6, 7, 8}) EXPECT_EQ(frame(id), frame(3)) << id;  // the quiet group
+  EXPECT_NE(frame(3), frame(4));
+  EXPECT_NE(frame(2), frame(3));
+  const ConferenceStats before = c.stats();
+  h.step();
+  EXPECT_EQ(c.stats().private_encodes - before.private_encodes, 1u);  // member 1
+  EXPECT_EQ(c.stats().shared_encodes - before.shared_encodes, 3u);    // bus, quiet, sidebar 7
+  h.run(20, 20);
+
+  // And every one hears what a mix of its own would give it.
+  const double full = h.hears(2, 1);
+  ASSERT_GT(full, kHeard);
+  for (ParticipantId id : {4, 5}) {
+    EXPECT_NEAR(h.hears(id, 3), full, 0.1 * full) << id;
+    EXPECT_NEAR(db(h.hears(id, 1) / full), -12.0, 1.0) << id;
+  }
+  for (ParticipantId id : {3, 6, 7, 8}) {
+    EXPECT_NEAR(db(h.hears(id, 1) / full), -12.0, 1.0) << id;
+    EXPECT_LT(h.hears(id, 3), kNotHeard) << id;
+  }
+  EXPECT_LT(h.hears(2, 3), kNotHeard);
+
+  // A second talker in sidebar 7: its talkers hear each other, each alone.
+  h.set_speaking(4, true);
+  h.run(40, 20);
+  EXPECT_FALSE(c.shares_encoder(*c.index_of(3)));
+  EXPECT_FALSE(c.shares_encoder(*c.index_of(4)));
+  EXPECT_TRUE(c.shares_encoder(*c.index_of(5)));
+  EXPECT_NEAR(h.hears(3, 4), full, 0.1 * full);
+  EXPECT_NEAR(h.hears(4, 3), full, 0.1 * full);
+  EXPECT_NEAR(h.hears(5, 4), full, 0.1 * full);
+}
+
+// Sidebar ids are not reused: a room that makes and dissolves sidebars all
+// day keeps no encoder for those that are gone.
+TEST(Sidebar, ADissolvedSidebarsEncoderGoes) {
+  ConferenceHarness h(testing::config(3));
+  h.add(1, 500);
+  h.add(2, 800);
+  h.add(3, 1100);
+  h.set_speaking(3, false);
+  h.run(5, 1);
+  const size_t groups = h.conference.shared_groups();
+  for (uint32_t sidebar = 1; sidebar <= 50; ++sidebar) {
+    ASSERT_TRUE(h.conference.update(2, in_sidebar(sidebar)));
+    ASSERT_TRUE(h.conference.update(3, in_sidebar(sidebar)));
+    h.run(3, 1);
+    ASSERT_TRUE(h.conference.update(2, {}));
+    ASSERT_TRUE(h.conference.update(3, {}));
+    h.run(3, 1);
+  }
+  // The quiet group at -12 dB stays (a gain, not a sidebar).
+  EXPECT_LE(h.conference.shared_groups(), groups + 1);
+  h.run(40, 20);
+  EXPECT_GT(h.hears(3, 1), kHeard);
+}
+
 }  // namespace
 }  // namespace chorus::mixer
 
