@@ -51,6 +51,9 @@ Conference::Conference(ConferenceConfig config)
   }
   picks_.reserve(kMaxTopK + 1);
   events_.reserve(16);
+  // A later change of rate rebuilds the ramp in place.
+  ramp_table_.reserve(static_cast<size_t>(kMaxRate) *
+                      static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
   rate_ = config_.fixed_rate > 0 ? config_.fixed_rate : 8000;
   reconfigure();
 }
@@ -103,10 +106,11 @@ void Conference::take(Participant& p, const ParticipantSettings& settings,
   p.input_gain_q12 = gain_to_q12(settings.input_gain);
   p.output_gain = output_gain(settings);
   p.detector = TalkerDetector(config_.talker);
-  // Built for another rate (the conference changed since): rebuild the
-  // rate-dependent parts now. reconfigure() does it for everyone when this
-  // member raises the rate.
-  if (p.conference_rate != rate_) p.set_conference_rate(rate_);
+  // Built for another rate than the conference will run at with this member
+  // in (it changed since): rebuild the rate-dependent parts now. A slot the
+  // engine built at the rate this member raises the conference to is kept.
+  const int rate = settled_rate();
+  if (p.conference_rate != rate) p.set_conference_rate(rate);
   offered_groups_ = groups;
   reconfigure();
   offered_groups_ = nullptr;
@@ -189,36 +193,67 @@ void Conference::set_span_peers(size_t peers, int rate) {
   reconfigure();
 }
 
-void Conference::reconfigure() {
+int Conference::settled_rate() const {
   int rate = config_.fixed_rate;
   if (rate <= 0) {
     rate = 8000;
     for (const Participant& p : parts_) rate = std::max(rate, p.codec.sample_rate);
   }
+  return rate;
+}
+
+void Conference::reconfigure() {
+  const int rate = settled_rate();
   const bool rate_changed = rate != rate_ || ramp_table_.length() == 0;
   rate_ = rate;
   if (rate_changed) {
-    ramp_table_ = RampTable(static_cast<size_t>(rate_) *
-                            static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
+    ramp_table_.build(static_cast<size_t>(rate_) *
+                      static_cast<size_t>(std::max(config_.ramp_ms, 0)) / 1000);
     for (Participant& p : parts_) {
-      p.set_conference_rate(rate_);
+      RateKit* kit = offered_rate(p);
+      if (p.conference_rate == rate_) {
+        // A slot built at this rate (the member who changed it): its
+        // groups are gone with the others'.
+        p.group = -1;
+        p.last_group = -2;
+      } else if (kit != nullptr) {
+        p.set_conference_rate(*kit);
+      } else {
+        p.set_conference_rate(rate_);
+      }
       retarget_prompt(p, rate_);
     }
     // Shared groups are per rate: rebuild them (listeners re-resolve below).
     groups_.clear();
     silence_.set_silence(rate_);
     music_frame_.set_silence(rate_);
-    music_clip_.reset();
-    music_.reset();
   }
-  if (!music_) {
+  if (!music_ || rate_changed) {
+    // The music at the new rate (from the clips the engine resolved, so no
+    // registry lookup on the tick); the source is re-pointed, not rebuilt.
     music_clip_ = music_at_rate();
-    music_ = std::make_unique<MohSource>(music_clip_);
+    if (music_) {
+      music_->set_clip(music_clip_);
+    } else {
+      music_ = std::make_unique<MohSource>(music_clip_);
+    }
     music_tick_ = UINT64_MAX;
   }
   // Capacity for the worst tick: every member changes talking state.
   events_.reserve(2 * parts_.size() + 16);
   resolve_relations();
+}
+
+RateKit* Conference::offered_rate(const Participant& p) {
+  if (offered_rates_ == nullptr) return nullptr;
+  const auto it =
+      std::lower_bound(offered_rates_->begin(), offered_rates_->end(), p.id,
+                       [](const RateKit& kit, ParticipantId id) { return kit.id < id; });
+  if (it == offered_rates_->end() || it->id != p.id || it->rate != rate_) return nullptr;
+  // Taken already (its stages moved out) or built for another codec: no.
+  if ((it->in != nullptr) != (p.codec.sample_rate != rate_)) return nullptr;
+  if (it->in != nullptr && it->in->resampler.from_rate() != p.codec.sample_rate) return nullptr;
+  return &*it;
 }
 
 size_t Conference::group_for(SharedEncoder::Source source, const CodecParams& codec, float gain,

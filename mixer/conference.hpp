@@ -115,6 +115,10 @@ class Conference {
   bool replace(Participant& slot, const ParticipantSettings& settings,
                PreparedGroups* groups = nullptr);
   // `groups` as for adopt(): what the conference needs when the rate falls.
+  // Resamplers built off the conference's thread for the members, should the
+  // next adopt/replace/extract/remove change the conference's rate (sorted
+  // by id; those that fit are taken). Null: build them here.
+  void offer_rates(PreparedRates* rates) { offered_rates_ = rates; }
   bool remove(ParticipantId id, PreparedGroups* groups = nullptr);
   // As remove(), handing the member's slot (its buffers, encode chain and
   // the encoder's state) back for adopt() by another conference: a move
@@ -212,6 +216,7 @@ class Conference {
   };
 
   void reconfigure();  // after membership or rate changes
+  int settled_rate() const;  // the rate the members (or the span) call for
   // A slot just placed in parts_: settings, gains, detector, rate; then
   // reconfigure() with `groups` on offer.
   void take(Participant& p, const ParticipantSettings& settings, PreparedGroups* groups);
@@ -219,7 +224,9 @@ class Conference {
   void resolve_relations();  // whisper edges, alone-in-room, groups per listener
   size_t group_for(SharedEncoder::Source source, const CodecParams& codec, float gain,
                    uint32_t sidebar = 0);
-  void drop_sidebar_groups();  // of sidebars no member is in any more
+  void drop_sidebar_groups();
+  RateKit* offered_rate(const Participant& p);  // p's kit at rate_, if offered  // of sidebars no
+                                                // member is in any more
   // The group `p` hears through this tick when sharing is allowed, or -1
   // when its mix is its own (a talker who hears others of its sidebar).
   int shareable_group(const Participant& p) const;
@@ -242,6 +249,7 @@ class Conference {
   std::unordered_map<ParticipantId, size_t> index_;
   std::vector<std::unique_ptr<SharedEncoder>> groups_;
   PreparedGroups* offered_groups_ = nullptr;  // during adopt() only
+  PreparedRates* offered_rates_ = nullptr;    // between offer_rates() calls
   std::vector<std::pair<size_t, size_t>> whisper_edges_;  // (whisperer, target)
   std::vector<int32_t> bus_;                              // int32 accumulator, one tick at kMaxRate
   std::vector<Pick> picks_;                               // top-K scratch

@@ -386,6 +386,7 @@ std::optional<CommandId> Engine::submit(Command command) {
       prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
       prepared->groups = prepare_groups(placement, part_index, command.participant, &command.codec,
                                         Conference::listening(command.settings), rate, group_keys);
+      prepared->rates = prepare_rates(placement, part_index, command.participant, rate);
     } catch (const std::exception&) {
       command.id = next_id_++;
       fail_now(command, Failure::kCodec);
@@ -420,9 +421,11 @@ std::optional<CommandId> Engine::submit(Command command) {
     std::vector<GroupKey> keys;
     PreparedGroups groups =
         prepare_groups(placement, part_index, command.participant, staying, listening, rate, keys);
-    if (!groups.empty()) {
+    PreparedRates rates = prepare_rates(placement, part_index, command.participant, rate);
+    if (!groups.empty() || !rates.empty()) {
       command.prepared = make_prepared();
       command.prepared->groups = std::move(groups);
+      command.prepared->rates = std::move(rates);
     }
     record_groups(placement.parts[part_index], rate, keys);
     if (!leaving) w->second.listening = listening;
@@ -498,6 +501,7 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
     prepared->slot.emplace(Conference::prepare_member(command.participant, command.codec, rate));
     prepared->groups = prepare_groups(placement, chosen, command.participant, &command.codec,
                                       Conference::listening(command.settings), rate, group_keys);
+    prepared->rates = prepare_rates(placement, chosen, command.participant, rate);
   } catch (const std::exception&) {
     forget_if_fresh();
     command.id = next_id_++;
@@ -596,6 +600,8 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
         prepare_groups(to, to_part, command.participant, &codec, listening, to_rate, to_keys);
     prepared->leave_groups = prepare_groups(from, from_part, command.participant, nullptr,
                                             Listening{}, from_rate, from_keys);
+    prepared->rates = prepare_rates(to, to_part, command.participant, to_rate);
+    prepared->leave_rates = prepare_rates(from, from_part, command.participant, from_rate);
   } catch (const std::exception&) {
     if (fresh) placements_.erase(command.target);
     return fail(Failure::kCodec);
@@ -691,6 +697,22 @@ PreparedGroups Engine::prepare_groups(const Placement& placement, std::optional<
     keys.push_back(key);
   }
   return groups;
+}
+
+PreparedRates Engine::prepare_rates(const Placement& placement, std::optional<size_t> part,
+                                    ParticipantId member, int rate) const {
+  // The part's conference runs at groups_rate (0: nobody there yet).
+  PreparedRates rates;
+  if (!part) return rates;
+  const int now = placement.parts[*part].groups_rate;
+  if (now == 0 || now == rate) return rates;
+  for (const auto& [id, w] : placement.where) {
+    if (w.part != *part || id == member) continue;
+    rates.push_back(RateKit::make(id, w.codec.sample_rate, rate));
+  }
+  std::sort(rates.begin(), rates.end(),
+            [](const RateKit& a, const RateKit& b) { return a.id < b.id; });
+  return rates;
 }
 
 void Engine::record_groups(Part& part, int rate, std::vector<GroupKey>& keys) {

@@ -174,6 +174,10 @@ class Engine : public MediaEngine {
                                 const Listening& listening, int rate,
                                 std::vector<GroupKey>& keys) const;
   static void record_groups(Part& part, int rate, std::vector<GroupKey>& keys);
+  // The resamplers every other member of `part` needs when the command
+  // takes the part's conference to `rate` (empty when the rate stays).
+  PreparedRates prepare_rates(const Placement& placement, std::optional<size_t> part,
+                              ParticipantId member, int rate) const;
   // Whether shard `s` takes one more command now (ring or retry queue).
   bool can_take(size_t s) const;
   bool can_take_add(size_t s);

@@ -10,6 +10,24 @@ namespace chorus::mixer {
 
 namespace {
 
+// Offers a command's off-shard resamplers to a conference for one call.
+class RateOffer {
+ public:
+  RateOffer(Conference& conference, PreparedRates* rates) : conference_(conference) {
+    conference_.offer_rates(rates);
+  }
+  RateOffer(const RateOffer&) = delete;
+  RateOffer& operator=(const RateOffer&) = delete;
+  ~RateOffer() { conference_.offer_rates(nullptr); }
+
+ private:
+  Conference& conference_;
+};
+
+}  // namespace
+
+namespace {
+
 bool inactive(const ParticipantSettings& s) {
   return s.hold == HoldMode::kInactive;
 }
@@ -133,6 +151,7 @@ void MediaShard::add_participant(Command& c) {
   // objects are freed with the command, the port returns on the kFailed.
   if (!shard_.attach(stream)) return complete(c, Failure::kNoPort);
   const uint64_t built = r.conference.stats().groups_built;
+  const RateOffer offer(r.conference, &pr->rates);
   if (!r.conference.adopt(*pr->slot, c.settings, &pr->groups)) {
     shard_.detach(stream);
     return complete(c, Failure::kDuplicate);
@@ -167,7 +186,10 @@ void MediaShard::set_codec(Command& c) {
   // shard: swap it in. Nothing here can fail, so the old codec stays unless
   // the whole change applies.
   const uint64_t built = r->conference.stats().groups_built;
-  r->conference.replace(*pr->slot, c.settings, &pr->groups);
+  {
+    const RateOffer offer(r->conference, &pr->rates);
+    r->conference.replace(*pr->slot, c.settings, &pr->groups);
+  }
   count_groups_built(r->conference.stats().groups_built - built);
   m.decoder = std::move(pr->decoder);
   m.inband_dtmf = std::move(pr->inband_dtmf);
@@ -193,13 +215,20 @@ void MediaShard::move_participant(Command& c) {
   // next mix: no tick without a room. The stream stays attached (same
   // socket, SSRC, sequence, SRTP); so do the decoder and jitter buffer.
   uint64_t built = from->conference.stats().groups_built;
-  std::optional<Participant> slot = from->conference.extract(c.participant, &pr->leave_groups);
+  std::optional<Participant> slot;
+  {
+    const RateOffer offer(from->conference, &pr->leave_rates);
+    slot = from->conference.extract(c.participant, &pr->leave_groups);
+  }
   count_groups_built(from->conference.stats().groups_built - built);
   // The member's own slot keeps its encoder's state when the target mixes
   // at the rate it was built for; otherwise the one prepared at that rate.
   Participant& use = slot->conference_rate == to.conference.rate() ? *slot : *pr->slot;
   built = to.conference.stats().groups_built;
-  to.conference.adopt(use, c.settings, &pr->groups);  // cannot fail: the id is free there
+  {
+    const RateOffer offer(to.conference, &pr->rates);
+    to.conference.adopt(use, c.settings, &pr->groups);  // cannot fail: the id is free there
+  }
   count_groups_built(to.conference.stats().groups_built - built);
   std::unique_ptr<Member> m = std::move(it->second);
   from->members.erase(it);
@@ -341,6 +370,7 @@ void MediaShard::apply(Command& c) {
       const rtp::StreamStats stats = it->second->stream->snapshot(std::chrono::steady_clock::now());
       const uint64_t built = r->conference.stats().groups_built;
       // The rate may fall: the groups the others use come with the command.
+      const RateOffer offer(r->conference, c.prepared ? &c.prepared->rates : nullptr);
       remove_participant(*r, c.participant, c.prepared ? &c.prepared->groups : nullptr);
       count_groups_built(r->conference.stats().groups_built - built);
       return complete(c, Failure::kNone, 0, &stats);

@@ -52,6 +52,11 @@ class MohClip {
 class MohSource {
  public:
   explicit MohSource(std::shared_ptr<const MohClip> clip) : clip_(std::move(clip)) {}
+  // Another clip (the same music at a new rate), from its start.
+  void set_clip(std::shared_ptr<const MohClip> clip) {
+    clip_ = std::move(clip);
+    position_ = 0;
+  }
 
   // The next 20 ms of the loop. Never allocates.
   void next_frame(Frame& out);

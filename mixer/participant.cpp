@@ -19,12 +19,15 @@ Participant::Participant(ParticipantId id_, const CodecParams& codec_, int confe
 }
 
 void Participant::set_conference_rate(int rate) {
+  RateKit kit = RateKit::make(id, codec.sample_rate, rate);
+  set_conference_rate(kit);
+}
+
+void Participant::set_conference_rate(RateKit& kit) {
+  const int rate = kit.rate;
   conference_rate = rate;
-  in_resampler.reset();
-  if (codec.sample_rate != rate) {
-    in_resampler = std::make_unique<RateStage>(codec.sample_rate, rate);
-  }
-  buffers->private_chain.set_conference_rate(rate);
+  in_resampler = std::move(kit.in);
+  buffers->private_chain.adopt_conference_rate(rate, std::move(kit.out));
   buffers->input.set_silence(codec.sample_rate);
   input_zeroed = true;
   mix_input = in_resampler ? &in_resampler->out : &buffers->input;

@@ -76,6 +76,28 @@ struct ParticipantBuffers : HugePageAllocated<ParticipantBuffers> {
   EncodeChain private_chain;                            // private limiter + resampler + encoder
 };
 
+// A member's resamplers for a new conference rate, built off the shard by
+// the engine when a command changes its room's rate (one per other member
+// of the part, ARCHITECTURE.md "Media commands"): input codec rate ->
+// conference rate and the private chain's conference rate -> codec rate,
+// each null where the two are equal.
+struct RateKit {
+  ParticipantId id = 0;
+  int rate = 0;
+  std::unique_ptr<RateStage> in;
+  std::unique_ptr<RateStage> out;
+  static RateKit make(ParticipantId id, int codec_rate, int conference_rate) {
+    RateKit kit{id, conference_rate, nullptr, nullptr};
+    if (codec_rate != conference_rate) {
+      kit.in = std::make_unique<RateStage>(codec_rate, conference_rate);
+      kit.out = std::make_unique<RateStage>(conference_rate, codec_rate);
+    }
+    return kit;
+  }
+};
+// Sorted by id (Conference looks members up in it).
+using PreparedRates = std::vector<RateKit>;
+
 // One member of a Conference. Owned and driven by Conference, which keeps its
 // members by value in one dense array: the fields every per-tick pass reads
 // come first, set-up state after, and the large buffers are behind `buffers`.
@@ -84,6 +106,8 @@ struct Participant {
 
   // (Re)builds rate-dependent state when the conference rate changes.
   void set_conference_rate(int conference_rate);
+  // The same with resamplers built off the shard (RateKit::make): no allocation.
+  void set_conference_rate(RateKit& kit);
 
   Frame& input() { return buffers->input; }
   EncodeChain& private_chain() { return buffers->private_chain; }

@@ -10,6 +10,8 @@
 //                    the conference's music
 //   kSetCodec        decoder, in-band DTMF detector, mix slot, shared
 //                    encoders, music
+//   (any of these, and kRemoveParticipant, when it changes the conference's
+//   rate: the other members' resamplers at the new rate, rates)
 //   kSetMusic        music (every conference rate)
 //   kPlayPrompt      the prompt's clips (music, every conference rate)
 //   kSetSpan         music (a spanning part may be created by it)
@@ -44,6 +46,11 @@ struct Prepared {
   std::optional<Participant> slot;
   PreparedGroups groups;  // the shared encoders the slot would join
   PreparedGroups leave_groups;  // kMoveParticipant: what the source conference needs after
+  // When the command changes the conference's rate: the other members'
+  // resamplers at the new rate (Conference::offer_rates); leave_rates for
+  // the source conference of a move.
+  PreparedRates rates;
+  PreparedRates leave_rates;
   std::unique_ptr<rtp::Stream> stream;
   // kSetCodec: the stream's jitter buffer for the new codec (swapped in by
   // the shard; the old one leaves with the command).

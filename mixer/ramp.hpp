@@ -18,8 +18,13 @@ class RampTable {
   RampTable() = default;
   // `length` samples from silence to full gain (e.g. 8 ms: 64 @ 8 kHz).
   // A length of 0 or 1 switches at once (no ramp).
-  explicit RampTable(size_t length) : gain_q15_(std::max<size_t>(length, 1) + 1) {
+  explicit RampTable(size_t length) { build(length); }
+  // Room for a table of `length` without allocating in build().
+  void reserve(size_t length) { gain_q15_.reserve(std::max<size_t>(length, 1) + 1); }
+  // Rebuilds the table for `length` (allocates only beyond the capacity).
+  void build(size_t length) {
     length = std::max<size_t>(length, 1);
+    gain_q15_.resize(length + 1);
     for (size_t i = 0; i <= length; ++i) {
       const double x = static_cast<double>(i) / static_cast<double>(length);
       const double g = 0.5 - 0.5 * std::cos(std::numbers::pi * x);

@@ -11,11 +11,17 @@ EncodeChain::EncodeChain(const CodecParams& codec, int conference_rate)
 }
 
 void EncodeChain::set_conference_rate(int conference_rate) {
-  conference_rate_ = conference_rate;
-  resampler_.reset();
+  std::unique_ptr<RateStage> resampler;
   if (codec_.sample_rate != conference_rate) {
-    resampler_ = std::make_unique<RateStage>(conference_rate, codec_.sample_rate);
+    resampler = std::make_unique<RateStage>(conference_rate, codec_.sample_rate);
   }
+  adopt_conference_rate(conference_rate, std::move(resampler));
+}
+
+void EncodeChain::adopt_conference_rate(int conference_rate, std::unique_ptr<RateStage> resampler) {
+  assert((resampler != nullptr) == (codec_.sample_rate != conference_rate));
+  conference_rate_ = conference_rate;
+  resampler_ = std::move(resampler);
   for (Frame& f : ring_) f.set_silence(conference_rate);
   limiter_.reset();
 }

@@ -27,6 +27,9 @@ class EncodeChain {
 
   // Rebuilds the resampler after the conference rate changed (set-up time).
   void set_conference_rate(int conference_rate);
+  // The same with a resampler built elsewhere (null when the codec runs at
+  // `conference_rate`): no allocation.
+  void adopt_conference_rate(int conference_rate, std::unique_ptr<RateStage> resampler);
 
   // Turns the int32 `mix` (at the conference rate) into PCM: gain, limiter,
   // saturation. No allocation. Each render starts a new tick's frame.
