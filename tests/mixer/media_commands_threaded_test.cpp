@@ -481,6 +481,29 @@ TEST(MediaCommands, FailedSetCodecKeepsTheOldCodec) {
   EXPECT_EQ(left->stats.drops.malformed, 0u);
 }
 
+// Member 100 of `room` changes codec `changes` times, alternating between
+// `even` and `odd` (codec, payload type), while the room talks on (a member
+// without packets times out). Returns the allocations the other threads
+// (the shard) made meanwhile; the member ends on `odd`.
+uint64_t codec_changes(Engine& engine, EventLog& log, ToneRoom& room, int changes,
+                       std::pair<CodecId, uint8_t> even, std::pair<CodecId, uint8_t> odd) {
+  for (int t = 0; t < 25; ++t) room.frame(false);
+  const uint64_t total_before = rtp::alloc::total();
+  const uint64_t mine_before = rtp::alloc::count();
+  for (int n = 0; n < changes; ++n) {
+    room.frame(false);
+    const auto [codec, pt] = n % 2 == 0 ? even : odd;
+    Command change = make(Command::Kind::kSetCodec, 1, 100);
+    change.codec = default_params(codec);
+    change.payload_type = pt;
+    const auto id = engine.submit(std::move(change));
+    EXPECT_TRUE(id.has_value());
+    const auto done = id ? log.wait(*id) : std::nullopt;
+    EXPECT_TRUE(done && done->kind == Event::Kind::kDone) << n;
+  }
+  return rtp::alloc::total() - total_before - (rtp::alloc::count() - mine_before);
+}
+
 // A codec change (re-offer) is built by the submitting thread: decoder,
 // encoder slot and the stream's new jitter buffer. The shard only swaps them
 // in, so a codec change at the conference's rate costs the tick no
@@ -492,23 +515,8 @@ TEST(MediaCommands, SetCodecAllocatesNothingOnTheShard) {
   engine.start();
   EventLog log(engine);
   ToneRoom room(engine, log, 3);
-  for (int t = 0; t < 25; ++t) room.frame(false);
-  const uint64_t total_before = rtp::alloc::total();
-  const uint64_t mine_before = rtp::alloc::count();
-  for (int n = 0; n < kChanges; ++n) {
-    room.frame(false);  // the room talks on (a member without packets times out)
-    Command change = make(Command::Kind::kSetCodec, 1, 100);
-    const bool pcma = n % 2 == 0;
-    change.codec = default_params(pcma ? CodecId::kPcma : CodecId::kPcmu);
-    change.payload_type = pcma ? 8 : 0;
-    const auto id = engine.submit(std::move(change));
-    ASSERT_TRUE(id.has_value());
-    const auto done = log.wait(*id);
-    ASSERT_TRUE(done.has_value());
-    ASSERT_EQ(done->kind, Event::Kind::kDone) << n;
-  }
   const uint64_t shard_allocations =
-      rtp::alloc::total() - total_before - (rtp::alloc::count() - mine_before);
+      codec_changes(engine, log, room, kChanges, {CodecId::kPcma, 8}, {CodecId::kPcmu, 0});
   std::printf("%d codec changes: %llu allocations off this thread\n", kChanges,
               static_cast<unsigned long long>(shard_allocations));
   // Built on the shard, each change costs the ring block of its new jitter
@@ -534,23 +542,8 @@ TEST(MediaCommands, ARateChangeBuildsTheOthersResamplersOffTheShard) {
   engine.start();
   EventLog log(engine);
   ToneRoom room(engine, log, 5);
-  for (int t = 0; t < 25; ++t) room.frame(false);
-  const uint64_t total_before = rtp::alloc::total();
-  const uint64_t mine_before = rtp::alloc::count();
-  for (int n = 0; n < kChanges; ++n) {
-    room.frame(false);
-    Command change = make(Command::Kind::kSetCodec, 1, 100);
-    const bool wide = n % 2 == 0;
-    change.codec = default_params(wide ? CodecId::kG722 : CodecId::kPcmu);
-    change.payload_type = wide ? 9 : 0;
-    const auto id = engine.submit(std::move(change));
-    ASSERT_TRUE(id.has_value());
-    const auto done = log.wait(*id);
-    ASSERT_TRUE(done.has_value());
-    ASSERT_EQ(done->kind, Event::Kind::kDone) << n;
-  }
   const uint64_t shard_allocations =
-      rtp::alloc::total() - total_before - (rtp::alloc::count() - mine_before);
+      codec_changes(engine, log, room, kChanges, {CodecId::kG722, 9}, {CodecId::kPcmu, 0});
   std::printf("%d rate changes in a room of 5: %llu allocations off this thread\n", kChanges,
               static_cast<unsigned long long>(shard_allocations));
   EXPECT_LE(shard_allocations, 4u) << "the shard builds the members' resamplers?";
