@@ -53,6 +53,15 @@ constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
   .chip button { padding:0 5px; border:none; background:none; }
   .sidebar-new { display:flex; gap:6px; align-items:center; }
   .sidebar-new input[type=text] { padding:4px 6px; border:1px solid var(--line); border-radius:4px; }
+  .sidebar-new input.sidebar-gain { width:70px; padding:3px 5px; border:1px solid var(--line); border-radius:4px; }
+  .sidebar-new select[multiple] { min-width:140px; }
+  .room-moves { margin-top:10px; display:grid; gap:6px; }
+  .room-moves > div { display:flex; flex-wrap:wrap; gap:6px; align-items:center; }
+  .room-moves input[type=text] { width:90px; padding:3px 5px; border:1px solid var(--line); border-radius:4px; }
+  .room-moves input.merge-pin, .room-moves input.split-pin { width:60px; }
+  #report { padding:0 16px; color:var(--text); }
+  #report:empty { display:none; }
+  #report .report-stayed { color:var(--dim); }
 </style>
 </head>
 <body>
@@ -64,6 +73,7 @@ constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
   <span id="status" class="down">disconnected</span>
 </header>
 <div id="message" role="status"></div>
+<div id="report" role="status"></div>
 <main id="rooms"><div class="empty">No rooms.</div></main>
 <script>
 "use strict";
@@ -202,6 +212,7 @@ function sidebarBox(room, s) {
   return el("div", { class: "sidebar", "data-sidebar-id": String(s.id) },
     el("strong", { class: "sb-name", text: s.name }),
     el("span", { class: "sb-id", text: "#" + s.id }),
+    el("span", { class: "sb-gain", text: "main room at " + s.main_gain_db + " dB" }),
     s.whisper_main ? el("span", { class: "sb-whisper", text: "heard by the main room" }) : null,
     el("span", { class: "sb-members" }, ...(chips.length ? chips : [el("em", { text: "empty" })])),
     ...(pick.options.length ? [pick, el("button", { type: "button", class: "sb-add", text: "Add", onclick: add })] : []),
@@ -214,24 +225,111 @@ function keptField(key) {
   return [...document.querySelectorAll("[data-keep]")].find((f) => f.dataset.keep === key) || null;
 }
 
+// The create form: name, the main room's level in the sidebar (empty: the
+// room's default), "heard by the main room", and its first members (members
+// of the room in no sidebar yet and not waiting).
 function sidebarSection(room) {
-  const nameKey = "sb-name:" + room.room, whisperKey = "sb-whisper:" + room.room;
-  const name = el("input", { type: "text", class: "sidebar-name", placeholder: "new sidebar name", "aria-label": "sidebar name", "data-keep": nameKey });
-  const whisper = el("input", { type: "checkbox", class: "sidebar-whisper", "data-keep": whisperKey });
+  const key = (what) => what + ":" + room.room;
+  const name = el("input", { type: "text", class: "sidebar-name", placeholder: "new sidebar name", "aria-label": "sidebar name", "data-keep": key("sb-name") });
+  const whisper = el("input", { type: "checkbox", class: "sidebar-whisper", "data-keep": key("sb-whisper") });
+  const gain = el("input", { type: "number", class: "sidebar-gain", min: "-60", max: "0", step: "1", placeholder: "default",
+                             title: "level at which the sidebar hears the main room, dB (-60..0); empty: the room's default",
+                             "aria-label": "main room level in dB", "data-keep": key("sb-gain") });
+  const members = el("select", { multiple: "", class: "sidebar-members", "aria-label": "first members", "data-keep": key("sb-members") });
+  for (const m of room.members) {
+    if (m.waiting || m.sidebar) continue;
+    members.append(el("option", { value: String(m.id), text: memberName(m) }));
+  }
+  members.size = Math.min(4, Math.max(2, members.options.length));
   const create = async () => {
-    if (await act("POST", roomPath(room.room) + "/sidebars", { name: name.value.trim(), whisper_main: whisper.checked })) {
+    if (gain.validity.badInput) { say("the main room's level is a number of dB (-60..0)"); return; }
+    const body = { name: name.value.trim(), whisper_main: whisper.checked };
+    if (gain.value !== "") body.main_gain_db = Number(gain.value);
+    const chosen = [...members.selectedOptions].map((o) => Number(o.value));
+    if (chosen.length) body.members = chosen;
+    if (await act("POST", roomPath(room.room) + "/sidebars", body)) {
       // The sidebars event may have redrawn the card before this answer.
-      const n = keptField(nameKey), w = keptField(whisperKey);
-      if (n) n.value = "";
-      if (w) w.checked = false;
+      clearKept([key("sb-name"), key("sb-whisper"), key("sb-gain"), key("sb-members")]);
     }
   };
   return el("div", { class: "sidebars" },
     el("h3", { text: "Sidebars" }),
     ...(room.sidebars || []).map((s) => sidebarBox(room, s)),
     el("div", { class: "sidebar-new" }, name,
+      el("label", {}, "main room ", gain, " dB"),
       el("label", {}, whisper, " heard by the main room"),
+      members.options.length ? members : null,
       el("button", { type: "button", class: "sidebar-create", text: "Create sidebar", onclick: create })));
+}
+
+// Empties the fields now on the page with these data-keep keys.
+function clearKept(keys) {
+  for (const k of keys) {
+    const f = keptField(k);
+    if (!f) continue;
+    if (f.type === "checkbox") f.checked = false;
+    else if (f.multiple) for (const o of f.options) o.selected = false;
+    else f.value = "";
+  }
+}
+
+// A merge or split (README "Moving members"): the answer names who is moving
+// and who stayed behind with the reason; a refusal moves nobody and shows
+// its text as any refusal does.
+async function moveMembers(room, kind, body, to, keys) {
+  // Names now: the members leave this card before the answer comes.
+  const names = new Map();
+  for (const r of state.rooms.values()) for (const m of r.members) names.set(m.id, memberName(m));
+  const who = (id) => (names.get(id) || "member") + " #" + id;
+  const report = $("report");
+  let data;
+  try { data = await api("POST", roomPath(room) + "/" + kind, body); }
+  catch (e) { report.replaceChildren(); say(e.message); return; }
+  say("");
+  clearKept(keys);
+  const stayed = data.stayed || [];
+  report.replaceChildren(
+    el("strong", { class: "report-title", text: kind + " " + room + " \u2192 " + to + ": " + data.message }), " ",
+    el("span", { class: "report-moving", text: "moving: " + ((data.moving || []).map(who).join(", ") || "nobody") }),
+    stayed.length ? " " : null,
+    stayed.length ? el("span", { class: "report-stayed",
+                                 text: "stayed: " + stayed.map((s) => who(s.id) + " (" + s.status + " " + s.error + ")").join(", ") }) : null);
+}
+
+// Merge: every member into another room. Split: the ticked members (not
+// waiting callers, who cannot move) into another room.
+function roomMoves(room) {
+  const key = (what) => what + ":" + room.room;
+  const mergeTo = el("input", { type: "text", class: "merge-to", placeholder: "room", "aria-label": "merge into room", "data-keep": key("merge-to") });
+  const mergePin = el("input", { type: "text", class: "merge-pin", placeholder: "PIN", "aria-label": "PIN of that room", "data-keep": key("merge-pin") });
+  const splitTo = el("input", { type: "text", class: "split-to", placeholder: "room", "aria-label": "split into room", "data-keep": key("split-to") });
+  const splitPin = el("input", { type: "text", class: "split-pin", placeholder: "PIN", "aria-label": "PIN of that room", "data-keep": key("split-pin") });
+  const ticks = room.members.filter((m) => !m.waiting).map((m) =>
+    el("input", { type: "checkbox", class: "split-member", value: String(m.id), "aria-label": memberName(m), "data-keep": key("split-member") + ":" + m.id }));
+  const merge = () => {
+    const into = mergeTo.value.trim();
+    if (!into) { say("type the room to merge " + room.room + " into"); return; }
+    const body = { into };
+    if (mergePin.value) body.pin = mergePin.value;
+    moveMembers(room.room, "merge", body, into, [key("merge-to"), key("merge-pin")]);
+  };
+  const split = () => {
+    const to = splitTo.value.trim();
+    const members = ticks.filter((t) => t.checked).map((t) => Number(t.value));
+    if (!members.length) { say("tick the members to split off"); return; }
+    if (!to) { say("type the room to split them into"); return; }
+    const body = { to, members };
+    if (splitPin.value) body.pin = splitPin.value;
+    moveMembers(room.room, "split", body, to,
+                [key("split-to"), key("split-pin"), ...members.map((id) => key("split-member") + ":" + id)]);
+  };
+  return el("div", { class: "room-moves" },
+    el("div", { class: "merge" }, "Merge all into ", mergeTo, mergePin,
+      el("button", { type: "button", class: "merge-button", text: "Merge", onclick: merge })),
+    ticks.length ? el("div", { class: "split" }, "Split ",
+      ...ticks.map((t) => el("label", { class: "split-pick" }, t, " " + t.getAttribute("aria-label"))),
+      " into ", splitTo, splitPin,
+      el("button", { type: "button", class: "split-button", text: "Split", onclick: split })) : null);
 }
 
 function roomCard(room) {
@@ -245,6 +343,7 @@ function roomCard(room) {
     el("div", { class: "entity", text: room.entity || "" }),
     el("table", {}, el("thead", {}, head), body),
     sidebarSection(room),
+    roomMoves(room),
     el("div", { class: "dial" }, uri, el("button", { type: "button", class: "dial-button", text: "Dial out", onclick: dial }),
       el("button", { type: "button", class: "record-button", text: room.recording ? "Stop recording" : "Record", onclick: record })));
 }
@@ -255,8 +354,9 @@ function render() {
   // sidebar name, ...) across redraws: each such field has a data-keep key.
   const typed = new Map();
   for (const input of main.querySelectorAll("[data-keep]")) {
-    const value = input.type === "checkbox" ? input.checked : input.value;
-    if (value) typed.set(input.dataset.keep, { value, focused: document.activeElement === input });
+    const value = input.type === "checkbox" ? input.checked
+                : input.multiple ? [...input.selectedOptions].map((o) => o.value) : input.value;
+    if (Array.isArray(value) ? value.length : value) typed.set(input.dataset.keep, { value, focused: document.activeElement === input });
   }
   main.replaceChildren();
   if (state.rooms.size === 0) { main.append(el("div", { class: "empty", text: "No rooms." })); return; }
@@ -265,6 +365,7 @@ function render() {
     const t = typed.get(input.dataset.keep);
     if (!t) continue;
     if (input.type === "checkbox") input.checked = t.value;
+    else if (input.multiple) for (const o of input.options) o.selected = t.value.includes(o.value);
     else if (input.tagName !== "SELECT" || [...input.options].some((o) => o.value === t.value)) input.value = t.value;
     if (t.focused) setTimeout(() => input.focus(), 0);
   }

@@ -6,10 +6,12 @@
 // Server does, and print themselves on stdout ("mute <id> <0|1>", "admit
 // <id>", "refuse <id>", "pickup <id> <uri>", "sidebar-create <id> <name>",
 // "sidebar-in <member> <sidebar>", "sidebar-out ...", "sidebar-dissolve <id>",
-// "move <id> <room> <pin|->"); a "levels" ticker makes Alice talk. A move
-// takes the member into that room (created on demand; room "locked" wants
-// PIN 1234), as focus/services/move.cpp does. Prints "port <n>" on stdout once listening; exits on
-// SIGTERM/SIGINT or when stdin closes (so a dying test never leaves it behind).
+// "move <id> <room> <pin|->", "merge 0 <into> <pin|->", "split 0 <to> <ids,>");
+// a "levels" ticker makes Alice talk. A move, merge or split takes the members
+// into the target room (created on demand; room "locked" wants PIN 1234) as
+// focus/services/move.cpp does, and a room left without members ends. Prints
+// "port <n>" on stdout once listening; exits on SIGTERM/SIGINT or when stdin
+// closes (so a dying test never leaves it behind).
 //
 //   admin_fixture <token>
 
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "focus/ops/admin_server.hpp"
@@ -29,23 +32,19 @@ namespace {
 class DemoControl final : public Control {
  public:
   DemoControl() {
-    room_.room = "demo";
-    room_.entity = "sip:demo@127.0.0.1";
-    room_.members.push_back(member("sip:alice@127.0.0.1", "Alice"));
-    room_.members.push_back(member("sip:bob@127.0.0.1", "Bob"));
+    ConferenceState& demo = rooms_.emplace_back();
+    demo.room = "demo";
+    demo.entity = "sip:demo@127.0.0.1";
+    demo.members.push_back(member("sip:alice@127.0.0.1", "Alice"));
+    demo.members.push_back(member("sip:bob@127.0.0.1", "Bob"));
     for (const char* who : {"sip:dave@127.0.0.1", "sip:erin@127.0.0.1", "sip:frank@127.0.0.1"}) {
-      MemberState& m = room_.members.emplace_back(member(who, ""));
+      MemberState& m = demo.members.emplace_back(member(who, ""));
       m.waiting = true;
       m.status = "pending";
     }
   }
 
-  std::vector<ConferenceState> rooms() const override {
-    std::vector<ConferenceState> out;
-    if (!room_.members.empty()) out.push_back(room_);
-    for (const ConferenceState& other : others_) out.push_back(other);
-    return out;
-  }
+  std::vector<ConferenceState> rooms() const override { return rooms_; }
   ControlResult set_muted(std::string_view room, uint64_t id, bool muted) override {
     MemberState* m = find(room, id);
     if (m == nullptr) return {404, "no such member"};
@@ -53,11 +52,11 @@ class DemoControl final : public Control {
     m->status = muted ? "muted-via-focus" : "connected";
     if (muted) m->talking = false;
     print_action("mute", id, muted ? "1" : "0");
-    return changed(id);
+    return changed(room, id);
   }
   ControlResult kick(std::string_view room, uint64_t id) override {
     if (find(room, id) == nullptr) return {404, "no such member"};
-    leave(id);
+    leave(room, id);
     return {};
   }
   ControlResult set_role(std::string_view room, uint64_t id, MemberRole role,
@@ -68,13 +67,13 @@ class DemoControl final : public Control {
     if (role == MemberRole::kWhisper && t == nullptr) return {409, "no such whisper target"};
     m->role = role;
     m->whisper_target = t != nullptr ? t->endpoint : "";
-    return changed(id);
+    return changed(room, id);
   }
   ControlResult set_hold(std::string_view room, uint64_t id, bool hold) override {
     MemberState* m = find(room, id);
     if (m == nullptr) return {404, "no such member"};
     m->on_hold = hold;
-    return changed(id);
+    return changed(room, id);
   }
   // The status codes and messages of focus::Server::admit / refuse / pickup.
   ControlResult admit(std::string_view room, uint64_t id) override {
@@ -84,7 +83,7 @@ class DemoControl final : public Control {
     m->waiting = false;
     m->status = "connected";
     print_action("admit", id);
-    changed(id);
+    changed(room, id);
     return {200, "admitted"};
   }
   ControlResult refuse(std::string_view room, uint64_t id) override {
@@ -92,7 +91,7 @@ class DemoControl final : public Control {
     if (m == nullptr) return {404, "no such member"};
     if (!m->waiting) return {409, "member is not in the waiting room"};
     print_action("refuse", id);
-    leave(id);
+    leave(room, id);
     return {200, "refused"};
   }
   // A waiting caller is redirected (302) and leaves. The Server also CANCELs
@@ -107,58 +106,44 @@ class DemoControl final : public Control {
     if (m == nullptr) return {404, "no such member"};
     if (!m->waiting) return {409, "the fixture picks up waiting callers only"};
     print_action("pickup", id, uri);
-    leave(id);
+    leave(room, id);
     return {200, "picked up"};
   }
   ControlResult dial_out(std::string_view room, std::string_view uri, std::string_view) override {
-    if (room != room_.room) return {404, "no such room"};
-    room_.members.push_back(member(std::string(uri), ""));
-    publish({ControlEvent::Kind::kMemberJoined, room_.room, room_.members.back().id});
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return {404, "no such room"};
+    r->members.push_back(member(std::string(uri), ""));
+    publish({ControlEvent::Kind::kMemberJoined, r->room, r->members.back().id});
     return {202, "calling"};
   }
   ControlResult set_recording(std::string_view room, bool on) override {
-    if (room != room_.room) return {404, "no such room"};
-    if (room_.recording == on) return {409, on ? "recording already" : "not recording"};
-    room_.recording = on;
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return {404, "no such room"};
+    if (r->recording == on) return {409, on ? "recording already" : "not recording"};
+    r->recording = on;
     print_action(on ? "record-start" : "record-stop", 0);
-    publish({ControlEvent::Kind::kRecording, room_.room, 0});
+    publish({ControlEvent::Kind::kRecording, r->room, 0});
     return {200, on ? "recording" : "recording stopped"};
   }
-  // A member of "demo" moves into room `to` (created on demand, events as
-  // focus/services/move.cpp publishes them); it leaves its sidebar.
+  // A member moves into room `to` (created on demand); it leaves its sidebar.
   ControlResult move_member(std::string_view room, uint64_t id, std::string_view to,
                             std::optional<std::string> pin, std::string_view) override {
-    MemberState* m = find(room, id);
-    if (m == nullptr) return {404, "no such member"};
+    if (find(room, id) == nullptr) return {404, "no such member"};
     if (to == room) return {409, "the member is in that room already"};
-    if (to == "locked" && pin.value_or("") != "1234") {
-      return {403, pin ? "wrong PIN" : "PIN required"};
-    }
+    if (const std::optional<ControlResult> refused = pin_refusal(to, pin)) return *refused;
     print_action("move", id, std::string(to) + " " + pin.value_or("-"));
-    MemberState moved = *m;
-    moved.sidebar = 0;
-    leave_sidebar(id);
-    std::erase_if(room_.members, [&](const MemberState& x) { return x.id == id; });
-    auto target = std::find_if(others_.begin(), others_.end(),
-                               [&](const ConferenceState& r) { return r.room == to; });
-    if (target == others_.end()) {
-      ConferenceState& created = others_.emplace_back();
-      created.room = std::string(to);
-      created.entity = "sip:" + created.room + "@127.0.0.1";
-      publish({ControlEvent::Kind::kRoomCreated, created.room, 0});
-      target = others_.end() - 1;
-    }
-    target->members.push_back(std::move(moved));
-    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
-    publish({ControlEvent::Kind::kMemberJoined, target->room, id});
+    move_members(std::string(room), std::string(to), {id});
     return {202, "moving to " + std::string(to)};
   }
-  // Sidebars of "demo", with focus/services/sidebars.cpp's answers.
+  // Sidebars, with focus/services/sidebars.cpp's answers.
   ControlResult create_sidebar(std::string_view room, const SidebarSpec& spec,
                                uint32_t* id) override {
-    if (room != room_.room) return {404, "no such room"};
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return {404, "no such room"};
     if (spec.name.empty() || spec.name.size() > 64) return {400, "bad sidebar name"};
-    for (const SidebarState& s : room_.sidebars) {
+    const double gain = spec.main_gain_db.value_or(-12.0);
+    if (!(gain >= -60 && gain <= 0)) return {400, "\"main_gain_db\" must be between -60 and 0"};
+    for (const SidebarState& s : r->sidebars) {
       if (s.name == spec.name) return {409, "a sidebar is called " + spec.name + " already"};
     }
     for (const uint64_t member : spec.members) {
@@ -166,11 +151,13 @@ class DemoControl final : public Control {
       if (m == nullptr) return {404, "no such member"};
       if (m->sidebar != 0) return {409, "member is in a sidebar already"};
     }
-    SidebarState& s = room_.sidebars.emplace_back();
-    s.id = 1;  // the lowest free number, as the Server numbers them
-    while (sidebar(s.id) != nullptr && sidebar(s.id) != &s) ++s.id;
+    uint32_t free_id = 1;  // the lowest free number, as the Server numbers them
+    while (sidebar(*r, free_id) != nullptr) ++free_id;
+    SidebarState& s = r->sidebars.emplace_back();
+    s.id = free_id;
     s.name = spec.name;
-    s.uri = room_.entity + ";sidebar=" + std::to_string(s.id);
+    s.uri = r->entity + ";sidebar=" + std::to_string(s.id);
+    s.main_gain_db = gain;
     s.whisper_main = spec.whisper_main;
     for (const uint64_t member : spec.members) {
       s.members.push_back(member);
@@ -178,61 +165,71 @@ class DemoControl final : public Control {
     }
     if (id != nullptr) *id = s.id;
     print_action("sidebar-create", s.id, s.name + (s.whisper_main ? " whisper" : ""));
-    publish({ControlEvent::Kind::kSidebars, room_.room, 0});
+    publish({ControlEvent::Kind::kSidebars, r->room, 0});
     return {201, "sidebar " + std::to_string(s.id)};
   }
   ControlResult dissolve_sidebar(std::string_view room, uint32_t id) override {
-    if (room != room_.room) return {404, "no such room"};
-    SidebarState* s = sidebar(id);
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return {404, "no such room"};
+    SidebarState* s = sidebar(*r, id);
     if (s == nullptr) return {404, "no such sidebar"};
     for (const uint64_t member : s->members) find(room, member)->sidebar = 0;
-    std::erase_if(room_.sidebars, [&](const SidebarState& x) { return x.id == id; });
+    std::erase_if(r->sidebars, [&](const SidebarState& x) { return x.id == id; });
     print_action("sidebar-dissolve", id);
-    publish({ControlEvent::Kind::kSidebars, room_.room, 0});
+    publish({ControlEvent::Kind::kSidebars, r->room, 0});
     return {200, "dissolved"};
   }
   ControlResult set_sidebar_member(std::string_view room, uint32_t id, uint64_t member,
                                    bool in) override {
-    if (room != room_.room) return {404, "no such room"};
-    if (sidebar(id) == nullptr) return {404, "no such sidebar"};
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return {404, "no such room"};
+    if (sidebar(*r, id) == nullptr) return {404, "no such sidebar"};
     MemberState* m = find(room, member);
     if (m == nullptr) return {404, "no such member"};
     if (in) {
       if (m->sidebar == id) return {200, "in the sidebar already"};
-      leave_sidebar(member);
-      sidebar(id)->members.push_back(member);
+      leave_sidebar(*r, member);
+      sidebar(*r, id)->members.push_back(member);
       m->sidebar = id;
     } else {
       if (m->sidebar != id) return {404, "the member is not in that sidebar"};
-      leave_sidebar(member);
+      leave_sidebar(*r, member);
     }
     print_action(in ? "sidebar-in" : "sidebar-out", member, std::to_string(id));
-    publish({ControlEvent::Kind::kSidebars, room_.room, member});
+    publish({ControlEvent::Kind::kSidebars, r->room, member});
     return {200, in ? "in the sidebar" : "back in the main room"};
   }
-  // Merge and split: printed ("merge 0 <into> <pin|->", "split 0 <to>
-  // <ids,>") and answered as the Server answers, nobody moves. A merge names
-  // the connected members moving and the waiting callers staying.
+  // Merge and split, printed ("merge 0 <into> <pin|->", "split 0 <to>
+  // <ids,>") and answered as focus/services/merge.cpp answers; the members
+  // then move as one move does. A merge leaves the waiting callers behind.
   ControlResult merge_rooms(std::string_view room, std::string_view into,
                             std::optional<std::string> pin, std::string_view,
                             RoomMoveReport* report) override {
-    if (room != room_.room) return {404, "no such room"};
+    const ConferenceState* from = find_room(room);
+    if (from == nullptr) return {404, "no such room"};
     if (into == room) return {409, "that is the same room"};
-    for (const MemberState& m : room_.members) {
+    if (const std::optional<ControlResult> refused = pin_refusal(into, pin)) return *refused;
+    for (const MemberState& m : from->members) {
       if (m.waiting) {
         report->stayed.push_back({m.id, {409, "not admitted yet"}});
       } else {
         report->moving.push_back(m.id);
       }
     }
+    if (report->moving.empty()) {
+      return {409, report->stayed.empty() ? "nobody to move"
+                                          : "member " + std::to_string(report->stayed[0].member) +
+                                                ": not admitted yet"};
+    }
     print_action("merge", 0, std::string(into) + " " + pin.value_or("-"));
+    move_members(std::string(room), std::string(into), report->moving);
     return {202, "moving " + std::to_string(report->moving.size()) + " to " + std::string(into)};
   }
   ControlResult split_room(std::string_view room, std::string_view to,
-                           const std::vector<uint64_t>& members, std::optional<std::string>,
+                           const std::vector<uint64_t>& members, std::optional<std::string> pin,
                            std::string_view, RoomMoveReport* report) override {
-    if (room != room_.room) return {404, "no such room"};
     if (members.empty()) return {400, "\"members\" must name at least one member"};
+    if (find_room(room) == nullptr) return {404, "no such room"};
     std::string ids;
     for (const uint64_t id : members) {
       if (find(room, id) == nullptr) {
@@ -241,8 +238,14 @@ class DemoControl final : public Control {
       ids += (ids.empty() ? "" : ",") + std::to_string(id);
     }
     if (to == room) return {409, "that is the same room"};
+    if (const std::optional<ControlResult> refused = pin_refusal(to, pin)) return *refused;
+    for (const uint64_t id : members) {
+      if (find(room, id)->waiting)
+        return {409, "member " + std::to_string(id) + ": not admitted yet"};
+    }
     report->moving = members;
     print_action("split", 0, std::string(to) + " " + ids);
+    move_members(std::string(room), std::string(to), members);
     return {202, "moving " + std::to_string(members.size()) + " to " + std::string(to)};
   }
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override {
@@ -252,13 +255,15 @@ class DemoControl final : public Control {
   // Alice talks (unless muted) at a level that wanders, like a voice.
   void tick() {
     ++ticks_;
-    for (MemberState& m : room_.members) {
-      if (m.id != 1) continue;
-      const bool talking = !m.muted;
-      m.level_dbov = talking ? -10 - static_cast<int>(ticks_ % 20) : -127;
-      if (talking != m.talking) {
-        m.talking = talking;
-        publish({ControlEvent::Kind::kTalker, room_.room, m.id});
+    for (ConferenceState& r : rooms_) {
+      for (MemberState& m : r.members) {
+        if (m.id != 1) continue;
+        const bool talking = !m.muted;
+        m.level_dbov = talking ? -10 - static_cast<int>(ticks_ % 20) : -127;
+        if (talking != m.talking) {
+          m.talking = talking;
+          publish({ControlEvent::Kind::kTalker, r.room, m.id});
+        }
       }
     }
   }
@@ -276,45 +281,91 @@ class DemoControl final : public Control {
     m.jitter_ms = 3.5;
     return m;
   }
+  ConferenceState* find_room(std::string_view room) {
+    for (ConferenceState& r : rooms_) {
+      if (r.room == room) return &r;
+    }
+    return nullptr;
+  }
   MemberState* find(std::string_view room, uint64_t id) {
-    if (room != room_.room) return nullptr;
-    for (MemberState& m : room_.members) {
+    ConferenceState* r = find_room(room);
+    if (r == nullptr) return nullptr;
+    for (MemberState& m : r->members) {
       if (m.id == id) return &m;
     }
     return nullptr;
   }
-  SidebarState* sidebar(uint32_t id) {
-    for (SidebarState& s : room_.sidebars) {
+  static SidebarState* sidebar(ConferenceState& room, uint32_t id) {
+    for (SidebarState& s : room.sidebars) {
       if (s.id == id) return &s;
     }
     return nullptr;
   }
-  void leave_sidebar(uint64_t member) {
-    for (SidebarState& s : room_.sidebars) std::erase(s.members, member);
-    for (MemberState& m : room_.members) {
+  static void leave_sidebar(ConferenceState& room, uint64_t member) {
+    for (SidebarState& s : room.sidebars) std::erase(s.members, member);
+    for (MemberState& m : room.members) {
       if (m.id == member) m.sidebar = 0;
     }
   }
-  void leave(uint64_t id) {
-    leave_sidebar(id);
-    std::erase_if(room_.members, [&](const MemberState& m) { return m.id == id; });
-    publish({ControlEvent::Kind::kMemberLeft, room_.room, id});
+  // Room "locked" wants PIN 1234, as a room's PIN refuses a move.
+  static std::optional<ControlResult> pin_refusal(std::string_view to,
+                                                  const std::optional<std::string>& pin) {
+    if (to != "locked" || pin.value_or("") == "1234") return std::nullopt;
+    return ControlResult{403, pin ? "wrong PIN" : "PIN required"};
+  }
+  // Members of `from` into `to` (created on demand), with the events of
+  // focus/services/move.cpp: each leaves its sidebar, a whisperer becomes a
+  // participant, and a room left empty ends.
+  void move_members(const std::string& from, const std::string& to,
+                    const std::vector<uint64_t>& ids) {
+    if (find_room(to) == nullptr) {
+      ConferenceState& created = rooms_.emplace_back();
+      created.room = to;
+      created.entity = "sip:" + to + "@127.0.0.1";
+      publish({ControlEvent::Kind::kRoomCreated, to, 0});
+    }
+    for (const uint64_t id : ids) {
+      ConferenceState& source = *find_room(from);
+      leave_sidebar(source, id);
+      MemberState moved = *find(from, id);
+      moved.role = MemberRole::kParticipant;
+      moved.whisper_target.clear();
+      std::erase_if(source.members, [&](const MemberState& x) { return x.id == id; });
+      find_room(to)->members.push_back(std::move(moved));
+      publish({ControlEvent::Kind::kMemberLeft, from, id});
+      publish({ControlEvent::Kind::kMemberJoined, to, id});
+    }
+    end_if_empty(from);
+  }
+  void leave(std::string_view room, uint64_t id) {
+    ConferenceState& r = *find_room(room);
+    leave_sidebar(r, id);
+    std::erase_if(r.members, [&](const MemberState& m) { return m.id == id; });
+    publish({ControlEvent::Kind::kMemberLeft, r.room, id});
+    end_if_empty(r.room);
+  }
+  // A room exists while it has members (its sidebars end with it).
+  void end_if_empty(const std::string& room) {
+    const ConferenceState* r = find_room(room);
+    if (r == nullptr || !r->members.empty()) return;
+    const std::string name = r->room;
+    std::erase_if(rooms_, [&](const ConferenceState& x) { return x.room == name; });
+    publish({ControlEvent::Kind::kRoomEnded, name, 0});
   }
   static void print_action(const char* action, uint64_t id, std::string_view arg = {}) {
     std::printf("%s %llu%s%.*s\n", action, static_cast<unsigned long long>(id),
                 arg.empty() ? "" : " ", static_cast<int>(arg.size()), arg.data());
     std::fflush(stdout);
   }
-  ControlResult changed(uint64_t id) {
-    publish({ControlEvent::Kind::kMemberChanged, room_.room, id});
+  ControlResult changed(std::string_view room, uint64_t id) {
+    publish({ControlEvent::Kind::kMemberChanged, std::string(room), id});
     return {};
   }
   void publish(const ControlEvent& event) {
     if (listener_) listener_(event);
   }
 
-  ConferenceState room_;
-  std::vector<ConferenceState> others_;  // rooms members moved to
+  std::vector<ConferenceState> rooms_;  // "demo" first, then rooms members moved to
   uint64_t next_id_ = 1;
   uint64_t ticks_ = 0;
   std::function<void(const ControlEvent&)> listener_;

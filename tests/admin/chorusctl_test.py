@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """deploy/chorusctl against a live admin listener (tests/admin/admin_fixture):
 every command (admit / refuse / pickup on the fixture's waiting callers 3, 4,
-5; move into another room; sidebar create / add / remove / dissolve), --json, the token from --token and CHORUS_TOKEN, API refusals
+5; move into another room; sidebar create / add / remove / dissolve; merge
+and split rooms), --json, the token from --token and CHORUS_TOKEN, API refusals
 (exit 1 with the API's message), usage errors (exit 2), an unreachable focus
 (exit 3).
 
@@ -324,41 +325,49 @@ class Chorusctl(unittest.TestCase):
         self.assertNotIn("sidebar", self.ctl("rooms")[1])
 
     def test_17_merge(self):
-        # The members move, callers still waiting stay, each named.
-        code, out, _ = self.ctl("--json", "show", "demo")
-        members = json.loads(out)["members"]
-        moving = [m["id"] for m in members if not m.get("waiting")]
-        staying = [m["id"] for m in members if m.get("waiting")]
-        self.assertIn(1, moving)
-        code, out, err = self.ctl("merge", "demo", "sales")
-        self.assertEqual(code, 0, err)
-        self.assertEqual(out, "ok: moving %d to sales\n" % len(moving) + "".join(
-            "  stayed %d: 409 not admitted yet\n" % i for i in staying))
-        self.wait_printed("merge 0 sales -")
-        code, out, err = self.ctl("--json", "merge", "demo", "locked", "--pin", "1234")
-        self.assertEqual(code, 0, err)
-        self.assertEqual(json.loads(out)["moving"], moving)
-        self.assertEqual([s["id"] for s in json.loads(out)["stayed"]], staying)
-        self.wait_printed("merge 0 locked 1234")
+        # Refusals first: nothing moves.
         code, _, err = self.ctl("merge", "nowhere", "sales")
         self.assertEqual(code, 1)
         self.assertIn("404 no such room", err)
         code, _, err = self.ctl("merge", "demo", "demo")
         self.assertEqual(code, 1)
         self.assertIn("409", err)
+        code, _, err = self.ctl("merge", "demo", "locked")
+        self.assertEqual(code, 1)
+        self.assertIn("403 PIN required", err)
         self.assertEqual(self.ctl("merge", "demo")[0], 2)  # usage
+        # Alice (1) and the admitted caller 3 are demo's members (Bob went
+        # to sales, gina to locked in test_15; nobody waits any more).
+        self.assertEqual([m["id"] for m in self.room("demo")["members"]], [1, 3])
+        code, out, err = self.ctl("merge", "demo", "sales")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving 2 to sales\n")
+        self.wait_printed("merge 0 sales -")
+        self.assertEqual([m["id"] for m in self.room("sales")["members"]], [2, 1, 3])
+        self.assertEqual(self.ctl("show", "demo")[0], 1)  # left empty, it ended
+        # With the PIN, sales merges into locked.
+        gina = [m["id"] for m in self.room("locked")["members"]]
+        code, out, err = self.ctl("--json", "merge", "sales", "locked", "--pin", "1234")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["moving"], [2, 1, 3])
+        self.assertEqual(json.loads(out)["stayed"], [])
+        self.wait_printed("merge 0 locked 1234")
+        self.assertEqual([m["id"] for m in self.room("locked")["members"]], gina + [2, 1, 3])
 
     def test_18_split(self):
-        # Alice (1) and the admitted caller 3 (bob moved away in test_15).
-        code, out, err = self.ctl("split", "demo", "side", "1", "3")
-        self.assertEqual(code, 0, err)
-        self.assertEqual(out, "ok: moving 2 to side\n")
-        self.wait_printed("split 0 side 1,3")
-        code, _, err = self.ctl("split", "demo", "side", "1", "99")
+        # Alice (1) and caller 3, merged into locked by test_17, split off
+        # into demo (opened again).
+        code, _, err = self.ctl("split", "locked", "demo", "1", "99")
         self.assertEqual(code, 1)
-        self.assertIn("400 no member 99 in room demo", err)
-        self.assertEqual(self.ctl("split", "demo", "side")[0], 2)  # usage: no id
-        self.assertEqual(self.ctl("split", "demo", "side", "x")[0], 2)
+        self.assertIn("400 no member 99 in room locked", err)
+        self.assertEqual(self.ctl("split", "locked", "demo")[0], 2)  # usage: no id
+        self.assertEqual(self.ctl("split", "locked", "demo", "x")[0], 2)
+        code, out, err = self.ctl("split", "locked", "demo", "1", "3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "ok: moving 2 to demo\n")
+        self.wait_printed("split 0 demo 1,3")
+        self.assertEqual([m["id"] for m in self.room("demo")["members"]], [1, 3])
+        self.assertNotIn(1, [m["id"] for m in self.room("locked")["members"]])
 
     def test_09_unreachable(self):
         code, _, err = self.ctl("rooms", url="http://127.0.0.1:9")

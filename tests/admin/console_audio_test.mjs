@@ -3,8 +3,10 @@
 // per-interval reports show the other participant stop hearing the muted
 // one's tone while the muted one still hears the other. Then, still against
 // the real focus, a sidebar is created, filled and dissolved from the page and
-// a member moved to another room with its Move button, each step checked in
-// the admin API's JSON as well as on the page.
+// a member moved to another room with its Move button, a sidebar created with
+// a main-room level and a member picked at creation, the room merged into
+// the other and split back, each step checked in the admin API's JSON as well
+// as on the page.
 //
 //   node console_audio_test.mjs <dir holding node_modules> <chorus> <chorus-load>
 //
@@ -170,6 +172,37 @@ try {
   assert.equal(await page.textContent("#message"), "");
   assert.deepEqual((await apiRoom("moved-here")).members.map((m) => m.id), [second]);
   assert.ok(!(await apiRoom(roomName)).members.some((m) => m.id === second));
+  const first = ids[0];
+
+  step("create a sidebar at -6 dB with member " + first + " picked at creation");
+  await page.fill(`${card} .sidebar-name`, "desk");
+  await page.fill(`${card} .sidebar-gain`, "-6");
+  await page.selectOption(`${card} select.sidebar-members`, [String(first)]);
+  await page.click(`${card} .sidebar-create`);
+  await page.locator(`${card} .sidebar .chip[data-member-id="${first}"]`).waitFor();
+  assert.equal(await page.locator(`${card} .sidebar .sb-gain`).innerText(), "main room at -6 dB");
+  assert.deepEqual((await apiRoom(roomName)).sidebars.map((s) => [s.name, s.members, s.main_gain_db]),
+                   [["desk", [first], -6]]);
+
+  step("Merge " + roomName + " into moved-here from the page: " + roomName + " ends");
+  await page.fill(`${card} .merge-to`, "moved-here");
+  await page.click(`${card} .merge-button`);
+  await page.locator(`.room[data-room="moved-here"] tr.member[data-member-id="${first}"]`).waitFor({ timeout: 10000 });
+  await page.locator(card).waitFor({ state: "detached", timeout: 10000 });
+  assert.equal(await page.textContent("#report .report-title"), `merge ${roomName} \u2192 moved-here: moving 1 to moved-here`);
+  assert.equal(await page.locator("#report .report-stayed").count(), 0);
+  assert.deepEqual((await apiRoom("moved-here")).members.map((m) => m.id).sort(), [first, second].sort());
+
+  step("Split member " + first + " back into " + roomName);
+  const movedHere = '.room[data-room="moved-here"]';
+  await page.check(`${movedHere} .split-member[value="${first}"]`);
+  await page.fill(`${movedHere} .split-to`, roomName);
+  await page.click(`${movedHere} .split-button`);
+  await page.locator(`${card} tr.member[data-member-id="${first}"]`).waitFor({ timeout: 10000 });
+  assert.equal(await page.textContent("#report .report-title"), `split moved-here \u2192 ${roomName}: moving 1 to ${roomName}`);
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual((await apiRoom(roomName)).members.map((m) => m.id), [first]);
+  assert.deepEqual((await apiRoom("moved-here")).members.map((m) => m.id), [second]);
   console.log("PASS");
   process.exitCode = 0;
 } catch (error) {

@@ -5,9 +5,12 @@
 // reach the Control and come back as events. Waiting callers (3, 4, 5) alone
 // get Admit / Refuse / Pick up, and each reaches the Control (the fixture
 // prints it) and changes the page. Sidebars are created, filled, emptied and
-// dissolved from the page, a member moves to another room with its Move
-// button, and each step is checked in the admin API's JSON as well as on the
-// page; the recording state stays shown through it. A wrong token is refused.
+// dissolved from the page (one with a main-room level and members chosen at
+// creation), a member moves to another room with its Move button, a room is
+// merged into another and split back (the page names who moved and who
+// stayed; refusals show the API's text), and each step is checked in the
+// admin API's JSON as well as on the page; the recording state stays shown
+// through it. A wrong token is refused.
 //
 //   node console_browser_test.mjs <dir holding node_modules> <admin_fixture>
 
@@ -77,7 +80,11 @@ try {
     return promptAnswer === null ? d.dismiss() : d.accept(promptAnswer);
   });
   const pickupRequests = [];
-  page.on("request", (r) => { if (r.url().endsWith("/pickup")) pickupRequests.push(r.postData()); });
+  const sidebarRequests = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith("/pickup")) pickupRequests.push(r.postData());
+    if (r.url().endsWith("/sidebars") && r.method() === "POST") sidebarRequests.push(JSON.parse(r.postData()));
+  });
   await page.goto(url);
   assert.equal(await page.title(), "Chorus console");
 
@@ -113,6 +120,82 @@ try {
   // Only members in the room can move (a waiting caller is refused 481).
   for (const id of [1, 2]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 1);
   for (const id of [3, 4, 5]) assert.equal(await page.locator(`tr.member[data-member-id="${id}"] button.move-button`).count(), 0);
+
+  // The server side, as chorusctl and any other client see it.
+  const apiGet = async (path) => {
+    const res = await fetch(url + path, { headers: { Authorization: "Bearer " + TOKEN } });
+    assert.equal(res.status, 200, "GET /" + path);
+    return res.json();
+  };
+  const apiRoom = (name) => apiGet("api/rooms/" + name);
+  // Every room with its members' ids, in the API's order.
+  const apiRooms = async () => Object.fromEntries((await apiGet("api/rooms")).map((r) => [r.room, r.members.map((m) => m.id)]));
+  const demo = ".room[data-room=demo]";
+  const annex = ".room[data-room=annex]";
+  const message = (text) => page.waitForFunction((t) => document.getElementById("message").textContent === t, text);
+  const mergesAndSplits = () => lines.filter((l) => /^(merge|split) /.test(l));
+
+  step("Merge without a room says so; a refused merge shows the API's text and moves nobody");
+  await page.click(`${demo} .merge-button`);
+  await message("type the room to merge demo into");
+  await page.fill(`${demo} .merge-to`, "locked");
+  await page.click(`${demo} .merge-button`);
+  await message("PIN required");
+  await page.fill(`${demo} .merge-pin`, "0000");
+  await page.click(`${demo} .merge-button`);
+  await message("wrong PIN");
+  assert.equal(await page.textContent("#report"), "");
+  assert.deepEqual(mergesAndSplits(), []);
+  assert.deepEqual(await apiRooms(), { demo: [1, 2, 3, 4, 5] });
+
+  step("Merge demo into annex: Alice and Bob move, the waiting callers stay, the page names them");
+  await page.fill(`${demo} .merge-to`, "annex");
+  await page.fill(`${demo} .merge-pin`, "");
+  await page.click(`${demo} .merge-button`);
+  await waitLine((l) => l === "merge 0 annex -");
+  for (const id of [1, 2]) {
+    await page.locator(`${annex} tr.member[data-member-id="${id}"]`).waitFor();
+    await page.locator(`${demo} tr.member[data-member-id="${id}"]`).waitFor({ state: "detached" });
+  }
+  await page.locator("#report .report-moving").waitFor();
+  assert.equal(await page.textContent("#report .report-title"), "merge demo \u2192 annex: moving 2 to annex");
+  assert.equal(await page.textContent("#report .report-moving"), "moving: Alice #1, Bob #2");
+  assert.equal(await page.textContent("#report .report-stayed"),
+               "stayed: sip:dave@127.0.0.1 #3 (409 not admitted yet), sip:erin@127.0.0.1 #4 (409 not admitted yet), " +
+               "sip:frank@127.0.0.1 #5 (409 not admitted yet)");
+  assert.equal(await page.textContent("#message"), "");
+  assert.equal(await page.inputValue(`${demo} .merge-to`), "");
+  assert.equal(await page.locator(`${annex} h2`).innerText(), "annex (2)");
+  assert.equal(await page.locator(`${demo} h2`).innerText(), "demo (3)");
+  // Waiting callers cannot move: demo has nobody to tick for a split.
+  assert.equal(await page.locator(`${demo} .split-member`).count(), 0);
+  assert.deepEqual(await apiRooms(), { demo: [3, 4, 5], annex: [1, 2] });
+
+  step("Split: nobody ticked says so; a refused split moves nobody; Alice and Bob split back into demo");
+  await page.fill(`${annex} .split-to`, "demo");
+  await page.click(`${annex} .split-button`);
+  await message("tick the members to split off");
+  await page.check(`${annex} .split-member[value="1"]`);
+  await page.check(`${annex} .split-member[value="2"]`);
+  await page.fill(`${annex} .split-to`, "locked");
+  await page.click(`${annex} .split-button`);
+  await message("PIN required");
+  assert.equal(await page.textContent("#report"), "");
+  assert.deepEqual(mergesAndSplits(), ["merge 0 annex -"]);
+  assert.deepEqual(await apiRooms(), { demo: [3, 4, 5], annex: [1, 2] });
+  await page.fill(`${annex} .split-to`, "demo");
+  await page.click(`${annex} .split-button`);
+  await waitLine((l) => l === "split 0 demo 1,2");
+  // annex, left empty, ends: its card goes.
+  await page.locator(annex).waitFor({ state: "detached" });
+  for (const id of [1, 2]) await page.locator(`${demo} tr.member[data-member-id="${id}"]`).waitFor();
+  await page.locator("#report .report-moving").waitFor();
+  assert.equal(await page.textContent("#report .report-title"), "split annex \u2192 demo: moving 2 to demo");
+  assert.equal(await page.textContent("#report .report-moving"), "moving: Alice #1, Bob #2");
+  assert.equal(await page.locator("#report .report-stayed").count(), 0);
+  assert.equal(await page.textContent("#message"), "");
+  assert.deepEqual(await apiRooms(), { demo: [3, 4, 5, 1, 2] });
+  assert.equal(await page.locator("tr.member").count(), 5);
 
   step("Alice talks: talking indicator on, level meter moves");
   await page.waitForFunction(() => document.getElementById("talk-1")?.classList.contains("on"));
@@ -202,13 +285,6 @@ try {
   await page.click('tr.member[data-member-id="2"] button.set-role');
   await page.waitForFunction(() => document.getElementById("message").textContent.includes("no such whisper target"));
 
-  // The server side, as chorusctl and any other client see it.
-  const apiRoom = async (name) => {
-    const res = await fetch(url + "api/rooms/" + name, { headers: { Authorization: "Bearer " + TOKEN } });
-    assert.equal(res.status, 200, "GET /api/rooms/" + name);
-    return res.json();
-  };
-  const demo = ".room[data-room=demo]";
   const sidebarBox = `${demo} .sidebar[data-sidebar-id="1"]`;
   const sidebarCell = (id) => page.locator(`${demo} tr.member[data-member-id="${id}"] td.in-sidebar`);
 
@@ -228,13 +304,16 @@ try {
   assert.equal(await page.locator(`${sidebarBox} .sb-id`).innerText(), "#1");
   assert.equal(await page.locator(`${sidebarBox} .sb-whisper`).count(), 1);
   assert.equal(await page.locator(`${sidebarBox} .chip`).count(), 0);
+  assert.equal(await page.locator(`${sidebarBox} .sb-gain`).innerText(), "main room at -12 dB");
+  // Nothing typed for the level and nobody picked: neither is sent.
+  assert.deepEqual(sidebarRequests, [{ name: "huddle", whisper_main: true }]);
   assert.equal(await page.inputValue(`${demo} .sidebar-name`), "");
   assert.equal(await page.isChecked(`${demo} .sidebar-whisper`), false);
   assert.equal(await page.inputValue(`${demo} tr.member[data-member-id="1"] .move-to`), "sal");
   {
     const room = await apiRoom("demo");
-    assert.deepEqual(room.sidebars.map((s) => [s.id, s.name, s.members, s.whisper_main]),
-                     [[1, "huddle", [], true]]);
+    assert.deepEqual(room.sidebars.map((s) => [s.id, s.name, s.members, s.main_gain_db, s.whisper_main]),
+                     [[1, "huddle", [], -12, true]]);
   }
 
   step("put Bob and Alice in it: shown in the sidebar and in their member rows");
@@ -322,6 +401,37 @@ try {
   assert.equal(await page.textContent("#message"), "");
   assert.deepEqual((await apiRoom("sales")).members.map((m) => m.id), [2]);
   assert.ok(!(await apiRoom("demo")).members.some((m) => m.id === 2));
+
+  step("create a sidebar at -6 dB with Alice and caller 3 picked at creation");
+  const desk = `${demo} .sidebar[data-sidebar-id="1"]`;
+  // The picker offers the members in no sidebar; Bob has gone to sales.
+  assert.deepEqual(await page.locator(`${demo} select.sidebar-members option`).evaluateAll((os) => os.map((o) => o.value)),
+                   ["3", "1"]);
+  await page.fill(`${demo} .sidebar-name`, "desk");
+  await page.fill(`${demo} .sidebar-gain`, "5");
+  await page.selectOption(`${demo} select.sidebar-members`, ["1", "3"]);
+  await page.click(`${demo} .sidebar-create`);
+  await message('"main_gain_db" must be between -60 and 0');
+  assert.deepEqual((await apiRoom("demo")).sidebars, []);
+  await page.fill(`${demo} .sidebar-gain`, "-6");
+  await page.click(`${demo} .sidebar-create`);
+  await waitLine((l) => l === "sidebar-create 1 desk");
+  for (const id of [1, 3]) await page.locator(`${desk} .chip[data-member-id="${id}"]`).waitFor();
+  assert.equal(await page.locator(`${desk} .sb-name`).innerText(), "desk");
+  assert.equal(await page.locator(`${desk} .sb-gain`).innerText(), "main room at -6 dB");
+  await page.waitForFunction(() => document.getElementById("message").textContent === "");
+  for (const id of [1, 3]) assert.equal(await sidebarCell(id).innerText(), "desk #1");
+  assert.deepEqual(sidebarRequests.at(-1), { name: "desk", whisper_main: false, main_gain_db: -6, members: [3, 1] });
+  // The form is empty again; both members are in the sidebar, so nobody is left to pick.
+  assert.equal(await page.inputValue(`${demo} .sidebar-name`), "");
+  assert.equal(await page.inputValue(`${demo} .sidebar-gain`), "");
+  assert.equal(await page.locator(`${demo} select.sidebar-members`).count(), 0);
+  {
+    const room = await apiRoom("demo");
+    assert.deepEqual(room.sidebars.map((s) => [s.id, s.name, [...s.members].sort(), s.main_gain_db, s.whisper_main]),
+                     [[1, "desk", [1, 3], -6, false]]);
+    assert.deepEqual(room.members.map((m) => [m.id, m.sidebar]), [[3, 1], [1, 1]]);
+  }
 
   assert.deepEqual(errors, []);
   console.log("PASS");
