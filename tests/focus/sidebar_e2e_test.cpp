@@ -539,7 +539,8 @@ TEST_F(SidebarE2eTest, JoinToTheSidebarUriNamingASidebarMemberEntersThatSidebar)
 
   talk({&a, &b, &j}, 60, 30);
   EXPECT_GT(j.heard(400), kHeard);
-  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0) << j.heard(700) << " vs " << j.heard(400);
+  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
+      << j.heard(700) << " vs " << j.heard(400);
   EXPECT_GT(a.heard(1500), kHeard);
   EXPECT_LT(b.heard(1500), kSilent);
   EXPECT_LT(b.heard(400), kSilent);
@@ -562,14 +563,15 @@ TEST_F(SidebarE2eTest, JoinToThePlainRoomUriNamingASidebarMemberEntersThatSideba
                       "chair-pw"),
             403);
   EXPECT_EQ(server_->room_state("jb")->members.size(), 2u);
-  ASSERT_EQ(invite_to(j, "sendrecv", "jb", room_uri("jb"), {{"Join", dialog_ref(a)}}, "sup",
-                      "sup-pw"),
-            200);
+  ASSERT_EQ(
+      invite_to(j, "sendrecv", "jb", room_uri("jb"), {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
+      200);
   EXPECT_EQ(admin_sidebar_of("jb", j), "member:1 lists:[1]");
 
   talk({&a, &b, &j}, 60, 30);
   EXPECT_GT(j.heard(400), kHeard);
-  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0) << j.heard(700) << " vs " << j.heard(400);
+  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
+      << j.heard(700) << " vs " << j.heard(400);
   EXPECT_GT(a.heard(1500), kHeard);
   EXPECT_LT(b.heard(1500), kSilent);
   EXPECT_LT(b.heard(400), kSilent);
