@@ -571,14 +571,21 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     roster.waiting_until = stack_.timers().now() + admission->waiting->waiting_timeout;
   }
   call->media.settings.muted = admission->muted;
-  if (const auto sidebar = request.request_uri().param("sidebar")) {
-    // Dialling a sidebar's URI (README "Sidebars"): into the room and that
-    // sidebar, which must exist (it lives in the room).
+  // Into a sidebar (README "Sidebars"): the one the Request-URI names, else
+  // the one a Join's dialog is in (RFC 3911 §4: that dialog's conversation).
+  // Either way the room's admission above applied, and the sidebar must
+  // exist (it lives in the room).
+  const auto sidebar = request.request_uri().param("sidebar");
+  if (sidebar || admission->sidebar != 0) {
     const Room* open = rooms_.find(roster.room);
-    uint32_t id = 0;
-    const auto [end, ec] = std::from_chars(sidebar->data(), sidebar->data() + sidebar->size(), id);
-    if (ec != std::errc() || end != sidebar->data() + sidebar->size() || open == nullptr ||
-        open->sidebar(id) == nullptr || roster.hidden) {
+    uint32_t id = admission->sidebar;
+    bool valid = true;
+    if (sidebar) {
+      const auto [end, ec] =
+          std::from_chars(sidebar->data(), sidebar->data() + sidebar->size(), id);
+      valid = ec == std::errc() && end == sidebar->data() + sidebar->size();
+    }
+    if (!valid || open == nullptr || open->sidebar(id) == nullptr || roster.hidden) {
       tx.respond(404, "No Such Sidebar", random_.tag());
       return;
     }

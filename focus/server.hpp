@@ -486,8 +486,12 @@ class Server final : public Control {
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
+  // sip:<room>@<this node>: where in-dialog and node-local requests go.
   std::string conference_uri(std::string_view room) const;
-  // sip:<room>@host;sidebar=<id> (README "Sidebars").
+  // The URI the conference package and admin API publish for a room: the
+  // cluster front's (front_uri) when one is configured, else conference_uri.
+  std::string published_uri(std::string_view room) const;
+  // published_uri(room);sidebar=<id> (README "Sidebars").
   std::string sidebar_uri(std::string_view room, uint32_t sidebar) const;
   // sip:<room>@<cluster front> (its parameters kept); "" without a front.
   std::string front_uri(std::string_view room) const;

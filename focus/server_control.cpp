@@ -247,10 +247,16 @@ std::string Server::conference_uri(std::string_view room) const {
               : ":" + std::to_string(options_.sip_port));
 }
 
+std::string Server::published_uri(std::string_view room) const {
+  // Behind a cluster front, subscribers and callers go through the front
+  // (deploy/kamailio routes by the user part to the node holding the room).
+  return options_.cluster_front.empty() ? conference_uri(room) : front_uri(room);
+}
+
 std::string Server::sidebar_uri(std::string_view room, uint32_t sidebar) const {
   // A URI parameter, so the user part (what deploy/kamailio hashes to pick
   // a node) stays the parent room's: a sidebar lives where its room does.
-  return conference_uri(room) + ";sidebar=" + std::to_string(sidebar);
+  return published_uri(room) + ";sidebar=" + std::to_string(sidebar);
 }
 
 std::string Server::front_uri(std::string_view room) const {
@@ -351,7 +357,7 @@ std::optional<ConferenceState> Server::room_state(std::string_view room_name) co
   if (room == nullptr && policy == nullptr) return std::nullopt;
   ConferenceState state;
   state.room = std::string(room_name);
-  state.entity = conference_uri(room_name);
+  state.entity = published_uri(room_name);
   state.subject = std::string(room_name);
   state.recording = room != nullptr && room->recording().active;
   state.max_members = static_cast<uint32_t>(

@@ -95,6 +95,12 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       return std::nullopt;
     }
     admission.room = joined->room();
+    // The conversation of the named dialog: its member's sidebar, when it
+    // is in one (README "Sidebars"); start_media checks it still exists.
+    if (const Room* in = rooms_.find(admission.room)) {
+      if (const Sidebar* sidebar = in->sidebar_of(joined->member()))
+        admission.sidebar = sidebar->id;
+    }
     // The role: `;mode=` in the Request-URI, else recvonly → monitor, else
     // barge (the joiner becomes a full speaker, RFC 3911 §1's barge-in).
     MemberRole role = offer_is_recvonly(request.body()) ? MemberRole::kMonitor : MemberRole::kBarge;

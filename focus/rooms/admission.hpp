@@ -13,6 +13,9 @@ struct Server::Admission {
   std::string room;
   MemberRole role = MemberRole::kParticipant;
   uint64_t whisper_target = 0;  // a supervisor Join: the joined member
+  // Join (RFC 3911 §4): the sidebar the joined member is in (0: the main
+  // room), the conversation the newcomer enters.
+  uint32_t sidebar = 0;
   std::string auth_user;
   bool awaiting_pin = false;
   // The room's waiting room holds this dial-in until a moderator acts.

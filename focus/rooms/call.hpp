@@ -142,7 +142,8 @@ struct RosterEntry {
   // Join, the joined member in every role (its *2 key whispers to it).
   uint64_t whisper_target = 0;
   // Dialled a sidebar URI (sip:<room>@host;sidebar=<id>, README
-  // "Sidebars"): the sidebar it joins with its media.
+  // "Sidebars") or joined (RFC 3911) a member of one: the sidebar it joins
+  // with its media (the main room when it is gone by then).
   uint32_t join_sidebar = 0;
   bool talking = false;
   int level = -127;

@@ -65,7 +65,8 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
       media.settings.whisper_targets.push_back(target->media.participant);
     }
   }
-  // Dialled a sidebar's URI: in it from the first tick.
+  // Dialled a sidebar's URI or joined one of its members: in it from the
+  // first tick.
   const bool joined_sidebar =
       call.roster.join_sidebar != 0 && room.join_sidebar(call.roster.join_sidebar, call.member());
   room.sidebar_settings(call.member(), media.settings);

@@ -13,7 +13,8 @@ then moves a member of a room on one node to a room that hashes to the other
 member to sip:B@front, the member calls B through Kamailio, reports 200 OK
 in a sipfrag NOTIFY and gets the first node's BYE; it then hears B's member
 and B hears it), checks that a SUBSCRIBE to a sidebar URI (sip:ROOM@front;
-sidebar=N) is answered by the node of the sidebar's room, then stops one
+sidebar=N, the URI the node publishes for it) is answered by the node of
+the sidebar's room, then stops one
 node and checks that rooms created afterwards all land on the survivor and
 still carry audio. Exit 0 on success, 1 on failure, 77 when
 Kamailio is not installed. Bounded: about 20 s, hard limit 90 s.
@@ -515,6 +516,9 @@ def check_sidebar_routing(proxy_port, nodes, admin_ports):
             watcher = Member(name, 1, proxy_port)
             try:
                 uri = f"sip:{name}@{HOST}:{proxy_port};sidebar={created['id']}"
+                # Behind the front the node publishes the sidebar's URI at the front.
+                check(created.get("uri") == uri,
+                      f"sidebar of {name} published as {created.get('uri')}, not {uri}")
                 watcher.to_header = f"<{uri}>"
                 branch = "z9hG4bK%08x" % random.getrandbits(32)
                 watcher._send(watcher._headers(

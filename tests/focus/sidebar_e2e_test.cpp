@@ -33,13 +33,41 @@ class SidebarE2eTest : public FocusE2e {
  protected:
   void start(int slot, const std::function<void(Options&)>& tweak = {}) {
     const auto first = static_cast<uint16_t>(kFirstPort + slot * kPortsPerTest);
-    start_server(first, static_cast<uint16_t>(first + kPortsPerTest - 1), 30s,
-                 [&](Options& options) {
-                   options.media_shards = 1;
-                   options.accounts = {{"chair", "chair-pw", {"sidebar"}, {}},
-                                       {"mod", "mod-pw", {"moderate", "record"}, {}}};
-                   if (tweak) tweak(options);
-                 });
+    start_ports(first, static_cast<uint16_t>(first + kPortsPerTest - 1), tweak);
+  }
+  // Half a slot (20 ports: enough for a few callers), for slots shared by
+  // two tests.
+  void start_half(int slot, int half, const std::function<void(Options&)>& tweak = {}) {
+    const auto first =
+        static_cast<uint16_t>(kFirstPort + slot * kPortsPerTest + half * kPortsPerTest / 2);
+    start_ports(first, static_cast<uint16_t>(first + kPortsPerTest / 2 - 1), tweak);
+  }
+  void start_ports(uint16_t first, uint16_t last, const std::function<void(Options&)>& tweak) {
+    start_server(first, last, 30s, [&](Options& options) {
+      options.media_shards = 1;
+      options.accounts = {{"chair", "chair-pw", {"sidebar"}, {}},
+                          {"mod", "mod-pw", {"moderate", "record"}, {}},
+                          {"sup", "sup-pw", {"barge"}, {}}};
+      if (tweak) tweak(options);
+    });
+  }
+
+  // The sidebar ids GET /api/rooms/{room} lists `caller` in (as a member's
+  // "sidebar" and in the sidebars' "members"), as "member:N lists:[...]".
+  std::string admin_sidebar_of(std::string_view room, const Caller& caller) {
+    const uint64_t id = id_of(room, caller);
+    const json state = json::parse(admin("GET", "/api/rooms/" + std::string(room)).body);
+    std::string out = "member:";
+    for (const json& m : state.at("members")) {
+      if (m.at("id") == id) out += std::to_string(m.at("sidebar").get<uint32_t>());
+    }
+    out += " lists:[";
+    for (const json& s : state.at("sidebars")) {
+      for (const json& m : s.at("members")) {
+        if (m == id) out += std::to_string(s.at("id").get<uint32_t>());
+      }
+    }
+    return out + "]";
   }
 
   // SUBSCRIBE to the conference package at `uri` (a sidebar's); its status,
@@ -491,6 +519,136 @@ TEST_F(SidebarE2eTest, SidebarSubscribersSeeTalkersAndTheEndWhateverTheIdSpellin
 
   EXPECT_EQ(admin("DELETE", "/api/rooms/talk/sidebars/1").status, 200);
   EXPECT_EQ(final_state(watcher), "terminated;reason=noresource");
+}
+
+// RFC 3911 §4: a Join enters the conversation of the named dialog. Alice
+// is in sidebar 1, bob in the main room; joe dials the sidebar's URI with a
+// Join naming alice's dialog: he is in the sidebar, hears alice at full
+// level and bob ~12 dB lower, and bob does not hear him.
+TEST_F(SidebarE2eTest, JoinToTheSidebarUriNamingASidebarMemberEntersThatSidebar) {
+  start_half(7, 0);
+  Caller a(400, "alice"), b(700, "bob"), j(1500, "joe");
+  ASSERT_EQ(invite(a, "sendrecv", "ja"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "ja"), 200);
+  ASSERT_EQ(create("ja", json{{"name", "side"}, {"members", json::array({id_of("ja", a)})}}.dump()),
+            1u);
+  ASSERT_EQ(invite_to(j, "sendrecv", "ja", room_uri("ja") + ";sidebar=1;mode=participant",
+                      {{"Join", dialog_ref(a)}}),
+            200);
+  EXPECT_EQ(admin_sidebar_of("ja", j), "member:1 lists:[1]");
+
+  talk({&a, &b, &j}, 60, 30);
+  EXPECT_GT(j.heard(400), kHeard);
+  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
+      << j.heard(700) << " vs " << j.heard(400);
+  EXPECT_GT(a.heard(1500), kHeard);
+  EXPECT_LT(b.heard(1500), kSilent);
+  EXPECT_LT(b.heard(400), kSilent);
+  std::printf("join via sidebar URI: joe hears bob (main room) %+.1f dB below alice\n",
+              db(j.heard(700) / j.heard(400)));
+}
+
+// The same Join sent to the plain room URI: the joined dialog decides, so
+// joe lands in alice's sidebar. The Join's own rights still apply: without
+// ;mode= a Join barges in, which needs the barge right (403 without it).
+TEST_F(SidebarE2eTest, JoinToThePlainRoomUriNamingASidebarMemberEntersThatSidebar) {
+  start_half(7, 1);
+  Caller a(400, "alice"), b(700, "bob"), j(1500, "joe"), refused(1500, "joe");
+  ASSERT_EQ(invite(a, "sendrecv", "jb"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "jb"), 200);
+  ASSERT_EQ(create("jb", json{{"name", "side"}, {"members", json::array({id_of("jb", a)})}}.dump()),
+            1u);
+  // "chair" has the sidebar right, not barge.
+  EXPECT_EQ(invite_to(refused, "sendrecv", "jb", room_uri("jb"), {{"Join", dialog_ref(a)}}, "chair",
+                      "chair-pw"),
+            403);
+  EXPECT_EQ(server_->room_state("jb")->members.size(), 2u);
+  ASSERT_EQ(
+      invite_to(j, "sendrecv", "jb", room_uri("jb"), {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
+      200);
+  EXPECT_EQ(admin_sidebar_of("jb", j), "member:1 lists:[1]");
+
+  talk({&a, &b, &j}, 60, 30);
+  EXPECT_GT(j.heard(400), kHeard);
+  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
+      << j.heard(700) << " vs " << j.heard(400);
+  EXPECT_GT(a.heard(1500), kHeard);
+  EXPECT_LT(b.heard(1500), kSilent);
+  EXPECT_LT(b.heard(400), kSilent);
+  std::printf("join via room URI: joe hears bob (main room) %+.1f dB below alice\n",
+              db(j.heard(700) / j.heard(400)));
+}
+
+// A Join naming a main-room member lands in the main room, and so does one
+// naming a member whose sidebar has been dissolved since.
+TEST_F(SidebarE2eTest, JoinNamingAMainRoomMemberStaysInTheMainRoom) {
+  start_half(8, 0);
+  Caller a(400, "alice"), b(700, "bob"), j(1500, "joe"), k(1900, "kim");
+  ASSERT_EQ(invite(a, "sendrecv", "jc"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "jc"), 200);
+  ASSERT_EQ(create("jc", json{{"name", "side"}, {"members", json::array({id_of("jc", a)})}}.dump()),
+            1u);
+  ASSERT_EQ(invite_to(j, "sendrecv", "jc", room_uri("jc") + ";mode=participant",
+                      {{"Join", dialog_ref(b)}}),
+            200);
+  EXPECT_EQ(admin_sidebar_of("jc", j), "member:0 lists:[]");
+  // Without a cluster front the published URIs name this node (sip_host,
+  // no port for the tests' port 0); with one, the test below.
+  const ConferenceState state = *server_->room_state("jc");
+  EXPECT_EQ(state.entity, "sip:jc@127.0.0.1");
+  ASSERT_EQ(state.sidebars.size(), 1u);
+  EXPECT_EQ(state.sidebars[0].uri, "sip:jc@127.0.0.1;sidebar=1");
+  talk({&a, &b, &j}, 60, 30);
+  EXPECT_GT(b.heard(1500), kHeard);  // the main room hears joe
+  EXPECT_GT(j.heard(700), kHeard);
+  EXPECT_LT(j.heard(400), kSilent);  // and alice's sidebar is private
+  // Alice, in the sidebar, hears joe as part of the main room: ~12 dB lower.
+  EXPECT_NEAR(db(a.heard(1500) / b.heard(1500)), -12.0, 2.0)
+      << a.heard(1500) << " vs " << b.heard(1500);
+
+  // Sidebar 1 dissolved: a Join naming alice is a main-room join.
+  EXPECT_EQ(admin("DELETE", "/api/rooms/jc/sidebars/1").status, 200);
+  ASSERT_EQ(invite_to(k, "sendrecv", "jc", room_uri("jc") + ";mode=participant",
+                      {{"Join", dialog_ref(a)}}),
+            200);
+  EXPECT_EQ(admin_sidebar_of("jc", k), "member:0 lists:[]");
+  // (Only bob and kim talk: four talkers would exceed the mixer's top-K.)
+  talk({&b, &k}, 60, 30);
+  EXPECT_GT(b.heard(1900), kHeard);
+  EXPECT_GT(k.heard(700), kHeard);
+}
+
+// Behind a cluster front ([cluster] front) the URIs the focus publishes —
+// the conference package's entity and conf-uris, the <sidebars-by-ref>
+// entries, the admin API's — name the front, so watchers subscribe and dial
+// through it; without a front they name this node.
+TEST_F(SidebarE2eTest, PublishedConferenceAndSidebarUrisNameTheClusterFront) {
+  start_half(8, 1, [](Options& o) { o.cluster_front = "sip:front.example:5070;transport=tcp"; });
+  Caller a(400, "alice"), watcher(1900, "watcher");
+  ASSERT_EQ(invite(a, "sendrecv", "fr"), 200);
+  ASSERT_EQ(create("fr", json{{"name", "side"}, {"members", json::array({id_of("fr", a)})}}.dump()),
+            1u);
+  const std::string room = "sip:fr@front.example:5070;transport=tcp";
+  const std::string sidebar = room + ";sidebar=1";
+  const ConferenceState state = *server_->room_state("fr");
+  EXPECT_EQ(state.entity, room);
+  ASSERT_EQ(state.sidebars.size(), 1u);
+  EXPECT_EQ(state.sidebars[0].uri, sidebar);
+  const std::string full = conference_info_full(state, 1);
+  EXPECT_NE(full.find("entity=\"" + room + "\""), std::string::npos) << full;
+  EXPECT_NE(full.find("<conf-uris><entry><uri>" + room + "</uri>"), std::string::npos) << full;
+  EXPECT_NE(full.find("<sidebars-by-ref state=\"full\"><entry><uri>" + sidebar + "</uri>"),
+            std::string::npos)
+      << full;
+  const json api = json::parse(admin("GET", "/api/rooms/fr").body);
+  EXPECT_EQ(api.at("entity"), room);
+  EXPECT_EQ(api.at("sidebars").at(0).at("uri"), sidebar);
+  // A sidebar's own document (subscribed at this node) names it by the front too.
+  ASSERT_EQ(subscribe(watcher, "fr", room_uri("fr") + ";sidebar=1"), 200);
+  ASSERT_EQ(notifies(watcher.call_id).size(), 1u);
+  const std::string first(notifies(watcher.call_id)[0]->body());
+  EXPECT_NE(first.find("entity=\"" + sidebar + "\""), std::string::npos) << first;
+  EXPECT_NE(first.find("<conf-uris><entry><uri>" + sidebar + "</uri>"), std::string::npos) << first;
 }
 
 }  // namespace
