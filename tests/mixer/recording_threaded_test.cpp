@@ -190,9 +190,9 @@ class SpanningRecording : public ::testing::Test {
     std::unique_ptr<testing::Caller> caller;
     uint64_t sent = 0;  // frames sent: the gate's clock
   };
-  void join(ParticipantId id, double freq) {
+  void join(ParticipantId id, double freq, ConferenceId room = kRoom) {
     auto caller = std::make_unique<testing::Caller>(freq);
-    const auto add = engine_.submit(testing::pcmu_add(kRoom, id, caller->port()));
+    const auto add = engine_.submit(testing::pcmu_add(room, id, caller->port()));
     ASSERT_TRUE(add.has_value());
     const auto done = log_.wait(*add);
     ASSERT_TRUE(done && done->kind == Event::Kind::kDone);
@@ -473,6 +473,36 @@ TEST_F(SpanningRecording, APartCreatedWhileRecordingRecordsOnTheSameClock) {
   EXPECT_EQ(buffer_->lanes(), 2u);
   EXPECT_EQ(run(recording(Command::Kind::kStopRecording, 0)).value, 1u);
   EXPECT_TRUE(buffer_->closed());
+}
+
+// A member moved in from another room on the other shard opens a part
+// there (kMoveParticipant keeps its shard), and that part records it too.
+TEST_F(SpanningRecording, AMemberMovedInFromAnotherShardIsRecorded) {
+  constexpr ConferenceId kOther = 8;
+  join(1, 500);
+  join(2, 700);
+  join(3, 900, kOther);  // the other room, placed on the other shard
+  ASSERT_NE(engine_.shard_of(kOther, 3), engine_.shard_of(kRoom, 1));
+  frames(30, false);
+  EXPECT_EQ(run(recording(Command::Kind::kStartRecording, 0)).kind, Event::Kind::kDone);
+  frames(40, false);
+  Command move;
+  move.kind = Command::Kind::kMoveParticipant;
+  move.conference = kOther;
+  move.participant = 3;
+  move.target = kRoom;
+  EXPECT_EQ(run(std::move(move)).kind, Event::Kind::kDone);
+  ASSERT_EQ(engine_.parts(kRoom), 2u);
+  ASSERT_FALSE(on_first_part(3));
+  EXPECT_EQ(buffer_->lanes(), 2u);
+  frames(80, false);
+  EXPECT_EQ(run(recording(Command::Kind::kStopRecording, 0)).value, 1u);
+  frames(3, false);
+  drain();
+  EXPECT_TRUE(buffer_->closed());
+  ASSERT_FALSE(tracks_[3].empty());
+  EXPECT_GE(tracks_[3].begin()->first, 35u);  // from the move on
+  expect_tracks_hold_their_members_in_line_with_the_mix();
 }
 
 }  // namespace
