@@ -50,9 +50,10 @@ struct Command {
     kSetMusic,           // conference, music_file ("" = the built-in tune)
     kSetSpan,            // conference, span_ports, span_rate (engine-internal)
     kRemoveConference,   // conference (and every participant in it)
-    kStartRecording,     // conference, recording (built by the caller), notice → kDone;
-                         // kFailed/kDuplicate when the room records already
-    kStopRecording,      // conference, notice → kDone (value 1: a recording stopped, 0: none ran)
+    kStartRecording,     // conference, recording (built by the caller), notice → kDone once
+                         // every part records; kFailed/kDuplicate when the room records already
+    kStopRecording,      // conference, notice → kDone once every part stopped (value 1: a
+                         // recording stopped, 0: none ran)
     kPlayNotice,         // conference, notice: a tone the whole room hears (join/leave) → kDone
     kPlayPrompt,         // participant, music_file (a prompt: "tone:<name>" or a sound
                          // file): played once to that member only → kDone; kNoMusic
@@ -95,10 +96,13 @@ struct Command {
   size_t top_k = 3;
   int span_rate = 48000;
   std::vector<SpanEndpoint::Port> span_ports;
-  // kStartRecording: the ring the room's tap fills (the caller gives the
+  // kStartRecording: the buffer the room's taps fill (the caller gives the
   // same buffer to a record::Writer); kStart/kStopRecording, kPlayNotice:
   // the tone the room hears (beeps = 0: none).
   std::shared_ptr<RecordingBuffer> recording;
+  // kStartRecording, set by the engine per part: the buffer's lane this
+  // part fills (0: the first part, which records the mix).
+  size_t recording_lane = 0;
   NoticeTone notice;
   // Built by the engine (never by the caller); owned by the command.
   PreparedPtr prepared;

@@ -123,6 +123,12 @@ void Engine::drain_after_stop() {
       }
     }
     for (Command& c : unapplied) {
+      // A part that never started recording: its lane is closed so the
+      // writer does not wait for it.
+      if (c.kind == Command::Kind::kStartRecording && c.recording &&
+          c.recording_lane < c.recording->lanes()) {
+        c.recording->lane(c.recording_lane).close();
+      }
       Event f;
       f.kind = Event::Kind::kFailed;
       f.id = c.id;
@@ -327,22 +333,7 @@ std::optional<CommandId> Engine::submit(Command command) {
     return command.id;
   }
   if (command.kind == Kind::kStartRecording || command.kind == Kind::kStopRecording) {
-    // The first part records: its bus carries every part's talkers (span
-    // partials); member tracks and the notice tone cover its own members.
-    if (placement.parts.empty()) {
-      command.id = next_id_++;
-      fail_now(command, Failure::kUnknownConference);
-      return command.id;
-    }
-    const size_t s = placement.parts.front().shard;
-    if (!can_take(s)) {
-      ++shards_[s].refused;
-      return std::nullopt;
-    }
-    command.id = accept(command.kind, 1, command.conference, 0);
-    const CommandId id = command.id;
-    enqueue(s, std::move(command));
-    return id;
+    return submit_recording(command, placement);
   }
   // One participant: kRemoveParticipant, kUpdateParticipant, kSetCodec,
   // kSetRemote, kSetSrtp.
@@ -443,6 +434,87 @@ std::optional<CommandId> Engine::submit(Command command) {
   return id;
 }
 
+std::optional<CommandId> Engine::submit_recording(Command& command, Placement& placement) {
+  // Every part records (ARCHITECTURE.md "Recording tap"): the first part the
+  // mix and its members' tracks (lane 0), each other part its own members'
+  // tracks in a lane of its own; every part plays the tone to its members.
+  const bool start = command.kind == Command::Kind::kStartRecording;
+  if (placement.parts.empty()) {
+    command.id = next_id_++;
+    fail_now(command, Failure::kUnknownConference);
+    return command.id;
+  }
+  if (start && (!command.recording || placement.recording)) {
+    command.id = next_id_++;
+    fail_now(command, !command.recording ? Failure::kInvalid : Failure::kDuplicate);
+    return command.id;
+  }
+  for (const Part& part : placement.parts) {
+    if (!can_take(part.shard)) {
+      ++shards_[part.shard].refused;
+      return std::nullopt;
+    }
+  }
+  command.id = accept(command.kind, placement.parts.size(), command.conference, 0);
+  if (start) {
+    placement.recording = command.recording;
+    placement.recording_start = command.id;
+  } else {
+    placement.recording.reset();
+    placement.recording_start = 0;
+  }
+  for (size_t p = 0; p < placement.parts.size(); ++p) {
+    Command c;
+    c.kind = command.kind;
+    c.id = command.id;
+    c.conference = command.conference;
+    c.notice = command.notice;
+    if (start) {
+      c.recording = command.recording;
+      c.recording_lane = p == 0 ? 0 : lane_for_part(*command.recording);
+    }
+    enqueue(placement.parts[p].shard, std::move(c));
+  }
+  return command.id;
+}
+
+size_t Engine::lane_for_part(RecordingBuffer& buffer) {
+  // Without member tracks another part has nothing to record (the mix holds
+  // its talkers through the span partials); it only plays the tone.
+  if (!buffer.options().member_tracks) return RecordingBuffer::kNoLane;
+  return buffer.add_lane();
+}
+
+void Engine::stop_recording_parts(ConferenceId id, CommandId start) {
+  const auto pl = placements_.find(id);
+  if (pl == placements_.end() || pl->second.recording_start != start) return;
+  Placement& placement = pl->second;
+  placement.recording.reset();
+  placement.recording_start = 0;
+  if (stopped_) return;  // the shards are joined: their rooms are gone
+  for (const Part& part : placement.parts) {
+    Command stop;
+    stop.kind = Command::Kind::kStopRecording;
+    stop.conference = id;
+    stop.id = accept(stop.kind, 1, id, 0, true);
+    enqueue(part.shard, std::move(stop));
+  }
+}
+
+void Engine::record_new_part(ConferenceId id, Placement& placement, size_t part) {
+  // A part created while the room records records too, from its first tick
+  // (queued behind its kSetSpan, ahead of the command that fills it). No
+  // tone: the room heard it at the start.
+  if (!placement.recording || part == 0) return;
+  Command c;
+  c.kind = Command::Kind::kStartRecording;
+  c.conference = id;
+  c.recording = placement.recording;
+  c.recording_lane = lane_for_part(*placement.recording);
+  c.id = accept(c.kind, 1, id, 0, true);
+  enqueue(placement.parts[part].shard, std::move(c));
+}
+
 std::optional<CommandId> Engine::submit_add(Command& command) {
   Placement& placement = placements_[command.conference];
   const bool fresh = placement.parts.empty() && placement.where.empty();
@@ -527,6 +599,7 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
 
   // Committed.
   bool relink_needed = false;
+  const bool chosen_existed = chosen.has_value();
   if (!chosen) {
     placement.parts.push_back({s, 0, {}, 0});
     chosen = placement.parts.size() - 1;
@@ -537,6 +610,7 @@ std::optional<CommandId> Engine::submit_add(Command& command) {
     relink_needed = relink_needed || placement.parts.size() > 1;
   }
   if (relink_needed) relink(command.conference, placement);
+  if (!chosen_existed) record_new_part(command.conference, placement, *chosen);
   command.id = accept(command.kind, 1, command.conference, command.participant);
   Part& part = placement.parts[*chosen];
   record_groups(part, rate, group_keys);
@@ -615,6 +689,7 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
   --from.parts[from_part].participants;
   from.where.erase(w);
   bool relink_needed = false;
+  const bool to_part_existed = to_part.has_value();
   if (!to_part) {
     to.parts.push_back({s, 0, {}, 0});
     to_part = to.parts.size() - 1;
@@ -625,6 +700,7 @@ std::optional<CommandId> Engine::submit_move(Command& command) {
     relink_needed = relink_needed || to.parts.size() > 1;
   }
   if (relink_needed) relink(command.target, to);  // queued ahead of the move on shard s
+  if (!to_part_existed) record_new_part(command.target, to, *to_part);
   record_groups(to.parts[*to_part], to_rate, to_keys);
   ++to.parts[*to_part].participants;
   to.where[command.participant] = {*to_part, add, codec, listening};
@@ -732,6 +808,7 @@ bool Engine::on_completion(size_t s, Event& event) {
   if (it == pending_.end()) return true;  // not ours to count (should not happen)
   Pending& p = it->second;
   const bool failed = event.kind == Event::Kind::kFailed;
+  bool undo_recording = false;
   switch (p.kind) {
     case Command::Kind::kAddParticipant: {
       if (!failed) {
@@ -776,6 +853,12 @@ bool Engine::on_completion(size_t s, Event& event) {
       }
       break;
     }
+    case Command::Kind::kStartRecording:
+      // A part refused (a first part whose room is not made yet): the room
+      // does not record. Once every part has answered, the parts that did
+      // start are stopped.
+      undo_recording = p.remaining == 1 && !p.internal && (failed || p.failure != Failure::kNone);
+      break;
     case Command::Kind::kRemoveParticipant:
       // Done or not, the stream is closed now (a failed remove means the
       // member was already gone, its stream with it).
@@ -811,7 +894,9 @@ bool Engine::on_completion(size_t s, Event& event) {
     event.conference = p.conference;
     event.participant = p.participant;
   }
+  const ConferenceId conference = p.conference;
   pending_.erase(it);
+  if (undo_recording) stop_recording_parts(conference, event.id);
   return deliver;
 }
 

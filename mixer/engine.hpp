@@ -118,6 +118,10 @@ class Engine : public MediaEngine {
     int max_rate = 8000;
     size_t top_k = 3;
     std::shared_ptr<const MusicClips> music;
+    // While the room records (kStartRecording accepted, no kStopRecording
+    // since): the buffer, for parts created meanwhile, and the start's id.
+    std::shared_ptr<RecordingBuffer> recording;
+    CommandId recording_start = 0;
   };
   // One shard and what the signalling side keeps for it. Declaration order
   // is destruction order reversed: the media shard (owner of the members and
@@ -189,6 +193,15 @@ class Engine : public MediaEngine {
   void fail_now(const Command& command, Failure failure);
   std::optional<CommandId> submit_add(Command& command);
   std::optional<CommandId> submit_move(Command& command);
+  // kStartRecording / kStopRecording to every part of the room.
+  std::optional<CommandId> submit_recording(Command& command, Placement& placement);
+  // The lane of `buffer` a part other than the first fills (kNoLane: none).
+  static size_t lane_for_part(RecordingBuffer& buffer);
+  // Part `part` was just created: it records too if the room does.
+  void record_new_part(ConferenceId id, Placement& placement, size_t part);
+  // A start some part refused: the room records nowhere (engine-internal
+  // stops to every part, queued behind the start).
+  void stop_recording_parts(ConferenceId id, CommandId start);
   std::shared_ptr<const MusicClips> music_for(const std::string& file, int extra_rate);
   // Bookkeeping for one completion from shard `s`; true when `event` is to
   // be delivered to the caller (false: swallowed or aggregated).

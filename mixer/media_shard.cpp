@@ -434,11 +434,17 @@ void MediaShard::apply(Command& c) {
       return complete(c, Failure::kNone);
     }
     case Command::Kind::kStartRecording: {
-      Room* r = room(c.conference);
-      if (r == nullptr) return complete(c, Failure::kUnknownConference);
       if (!c.recording) return complete(c, Failure::kInvalid);
-      if (r->recording.active()) return complete(c, Failure::kDuplicate);
-      r->recording.start(std::move(c.recording));
+      // Refused: the lane this part was given is closed, so the writer does
+      // not wait for it.
+      auto refuse = [&](Failure failure) {
+        if (c.recording_lane < c.recording->lanes()) c.recording->lane(c.recording_lane).close();
+        complete(c, failure);
+      };
+      Room* r = room(c.conference);
+      if (r == nullptr) return refuse(Failure::kUnknownConference);
+      if (r->recording.active()) return refuse(Failure::kDuplicate);
+      r->recording.start(std::move(c.recording), c.recording_lane, shard_.config().tick_interval);
       if (c.notice.beeps > 0) r->conference.play_notice(c.notice);
       return complete(c, Failure::kNone);
     }
@@ -599,12 +605,13 @@ void MediaShard::decode_input(Room& room, size_t index, ConferenceId id) {
   }
 }
 
-void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
+void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick,
+                           std::chrono::steady_clock::time_point due) {
   Conference& conf = room.conference;
   if (room.span) room.span->receive(conf);
   for (size_t i = 0; i < conf.size(); ++i) decode_input(room, i, id);
   conf.tick(tick);
-  if (room.recording.active()) room.recording.capture(conf, tick);
+  if (room.recording.active()) room.recording.capture(conf, due);
   if (room.span) room.span->send(conf);
   for (size_t i = 0; i < conf.size(); ++i) {
     Member& m = *room.by_index[i];
@@ -647,9 +654,9 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick) {
   }
 }
 
-void MediaShard::on_tick(uint64_t tick, std::chrono::steady_clock::time_point /*deadline*/) {
+void MediaShard::on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) {
   const auto start = std::chrono::steady_clock::now();
-  for (auto& [id, room] : rooms_) tick_room(id, *room, tick);
+  for (auto& [id, room] : rooms_) tick_room(id, *room, tick, deadline);
   const auto took = std::chrono::steady_clock::now() - start;
   mix_durations_.record(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));

@@ -193,7 +193,9 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   Room* room(ConferenceId id);
   Room& room_or_create(ConferenceId id, const Command& command);
   Member* member(ConferenceId conference, ParticipantId id);
-  void tick_room(ConferenceId id, Room& room, uint64_t tick);
+  // `due`: the tick's deadline (the recording tap's clock).
+  void tick_room(ConferenceId id, Room& room, uint64_t tick,
+                 std::chrono::steady_clock::time_point due);
   void count_groups_built(uint64_t n) {
     if (n != 0) groups_built_on_tick_.fetch_add(n, std::memory_order_relaxed);
   }

@@ -167,7 +167,7 @@ bool Writer::write_frame(Recording& r, Track& t, const mixer::RecordFrame& frame
 }
 
 bool Writer::drain(Recording& r, bool final) {
-  // Read `closed` first: once it is set, every frame is in the ring.
+  // Read `closed` first: once it is set, every frame is in the rings.
   const bool closed = final || r.job.buffer->closed();
   while (r.job.buffer->pop(r.frame)) {
     Track* t = &r.mix;

@@ -14,8 +14,9 @@
 
 namespace chorus::record {
 
-// One recording for the writer: the ring a room's tap fills and where the
-// files go. Files: `<prefix>-mix<ext>` and, with member tracks,
+// One recording for the writer: the buffer a room's taps fill (one ring per
+// part of a room spanning shards) and where the files go. Files: `<prefix>-mix<ext>` and, with
+// member tracks,
 // `<prefix>-member-<participant><ext>`.
 struct Job {
   uint64_t id = 0;  // the caller's; echoed by the events

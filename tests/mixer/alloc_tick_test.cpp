@@ -95,6 +95,12 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
   buffer->set_ring_capacity(30);  // 21 frames a tick, drained every other tick
   RecordingTap tap;
   tap.start(buffer);
+  // Another part's tap (a spanning room; here over the same conference)
+  // fills a lane of its own with its members' tracks, on the first tap's t0.
+  const size_t lane = buffer->add_lane();
+  ASSERT_EQ(lane, 1u);
+  RecordingTap other;
+  other.start(buffer, lane);
   NoticeTone notice;
   notice.beeps = 2;
   uint64_t tick = 0;
@@ -102,6 +108,7 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
     feed(c, tick);
     c.tick(tick);
     tap.capture(c, tick);
+    other.capture(c, tick);
   }
   static RecordFrame drained;  // the writer's side, here on the same thread
   // A prompt to one talker and one held member (decoded off the tick, as
@@ -115,7 +122,8 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
     feed(c, tick);
     c.tick(tick);
     tap.capture(c, tick);
-    // Drain only half the time: the ring fills and drops as well.
+    other.capture(c, tick);
+    // Drain only half the time: the rings fill and drop as well.
     if (tick % 2 == 0) {
       while (buffer->pop(drained)) {
       }
@@ -123,8 +131,10 @@ TEST(AllocTick, SteadyTickWithARecordingRunningAllocatesNothing) {
   }
   EXPECT_EQ(rtp::alloc::count() - before, 0u);
   // The tap did real work: frames queued, and dropped once the ring was full.
-  EXPECT_GE(buffer->frames_pushed(), 100u * 21u / 2u);
-  EXPECT_GT(buffer->frames_dropped(), 0u);
+  EXPECT_GE(buffer->lane(0).frames_pushed(), 100u * 21u / 2u);
+  EXPECT_GT(buffer->lane(0).frames_dropped(), 0u);
+  EXPECT_GE(buffer->lane(1).frames_pushed(), 100u * 20u / 2u);
+  EXPECT_GT(buffer->lane(1).frames_dropped(), 0u);
   EXPECT_FALSE(c.prompting(*c.index_of(3)));  // it played out within the window
 }
 

@@ -123,13 +123,15 @@ class Caller {
   uint16_t port() const { return port_; }
   void set_mixer_port(uint16_t port) { mixer_port_ = port; }
 
-  void send_frame() {
+  // One 20 ms frame of the tone (`silent`: of silence, the tone's phase
+  // running on).
+  void send_frame(bool silent = false) {
     if (mixer_port_ == 0) return;
     Frame f;
     f.sample_rate = 8000;
     f.samples = 160;
     for (size_t i = 0; i < 160; ++i) {
-      f.data[i] = static_cast<int16_t>(6000.0 * std::sin(phase_));
+      f.data[i] = silent ? int16_t{0} : static_cast<int16_t>(6000.0 * std::sin(phase_));
       phase_ += 2.0 * std::numbers::pi * freq_ / 8000.0;
     }
     std::array<uint8_t, 200> payload{};
