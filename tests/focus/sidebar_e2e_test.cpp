@@ -103,6 +103,21 @@ class SidebarE2eTest : public FocusE2e {
     if (r.status != 201) return 0;
     return json::parse(r.body).at("id").get<uint32_t>();
   }
+
+  // Joe (1500 Hz) joined alice's (400 Hz) sidebar: he hears her at full level
+  // and bob (700 Hz, main room) about 12 dB lower; alice hears joe, bob hears
+  // neither.
+  void expect_joe_in_alices_sidebar(Caller& a, Caller& b, Caller& j, const char* label) {
+    talk({&a, &b, &j}, 60, 30);
+    EXPECT_GT(j.heard(400), kHeard);
+    EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
+        << j.heard(700) << " vs " << j.heard(400);
+    EXPECT_GT(a.heard(1500), kHeard);
+    EXPECT_LT(b.heard(1500), kSilent);
+    EXPECT_LT(b.heard(400), kSilent);
+    std::printf("%s: joe hears bob (main room) %+.1f dB below alice\n", label,
+                db(j.heard(700) / j.heard(400)));
+  }
 };
 
 // Issue #17 evidence: members of a sidebar hear each other at full level and
@@ -537,15 +552,7 @@ TEST_F(SidebarE2eTest, JoinToTheSidebarUriNamingASidebarMemberEntersThatSidebar)
             200);
   EXPECT_EQ(admin_sidebar_of("ja", j), "member:1 lists:[1]");
 
-  talk({&a, &b, &j}, 60, 30);
-  EXPECT_GT(j.heard(400), kHeard);
-  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
-      << j.heard(700) << " vs " << j.heard(400);
-  EXPECT_GT(a.heard(1500), kHeard);
-  EXPECT_LT(b.heard(1500), kSilent);
-  EXPECT_LT(b.heard(400), kSilent);
-  std::printf("join via sidebar URI: joe hears bob (main room) %+.1f dB below alice\n",
-              db(j.heard(700) / j.heard(400)));
+  expect_joe_in_alices_sidebar(a, b, j, "join via sidebar URI");
 }
 
 // The same Join sent to the plain room URI: the joined dialog decides, so
@@ -568,15 +575,7 @@ TEST_F(SidebarE2eTest, JoinToThePlainRoomUriNamingASidebarMemberEntersThatSideba
       200);
   EXPECT_EQ(admin_sidebar_of("jb", j), "member:1 lists:[1]");
 
-  talk({&a, &b, &j}, 60, 30);
-  EXPECT_GT(j.heard(400), kHeard);
-  EXPECT_NEAR(db(j.heard(700) / j.heard(400)), -12.0, 2.0)
-      << j.heard(700) << " vs " << j.heard(400);
-  EXPECT_GT(a.heard(1500), kHeard);
-  EXPECT_LT(b.heard(1500), kSilent);
-  EXPECT_LT(b.heard(400), kSilent);
-  std::printf("join via room URI: joe hears bob (main room) %+.1f dB below alice\n",
-              db(j.heard(700) / j.heard(400)));
+  expect_joe_in_alices_sidebar(a, b, j, "join via room URI");
 }
 
 // A Join naming a main-room member lands in the main room, and so does one
