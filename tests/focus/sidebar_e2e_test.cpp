@@ -47,7 +47,7 @@ class SidebarE2eTest : public FocusE2e {
       options.media_shards = 1;
       options.accounts = {{"chair", "chair-pw", {"sidebar"}, {}},
                           {"mod", "mod-pw", {"moderate", "record"}, {}},
-                          {"sup", "sup-pw", {"barge"}, {}}};
+                          {"sup", "sup-pw", {"barge", "whisper", "monitor"}, {}}};
       if (tweak) tweak(options);
     });
   }
@@ -648,6 +648,50 @@ TEST_F(SidebarE2eTest, PublishedConferenceAndSidebarUrisNameTheClusterFront) {
   const std::string first(notifies(watcher.call_id)[0]->body());
   EXPECT_NE(first.find("entity=\"" + sidebar + "\""), std::string::npos) << first;
   EXPECT_NE(first.find("<conf-uris><entry><uri>" + sidebar + "</uri>"), std::string::npos) << first;
+}
+
+// A supervisor's Join naming a sidebar member (RFC 3911 §4) enters that
+// sidebar in the Join's mode. As a whisperer (a coach) he is heard by alice
+// only, never by the main room, and hears what alice hears: her sidebar at
+// full level and the main room about 12 dB lower.
+TEST_F(SidebarE2eTest, AWhispererJoiningASidebarMemberCoachesHerInsideTheSidebar) {
+  start_half(9, 0);
+  Caller a(400, "alice"), b(700, "bob"), w(1500, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "wa"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "wa"), 200);
+  ASSERT_EQ(create("wa", json{{"name", "side"}, {"members", json::array({id_of("wa", a)})}}.dump()),
+            1u);
+  ASSERT_EQ(invite_to(w, "sendrecv", "wa", room_uri("wa") + ";mode=whisper",
+                      {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
+            200);
+  EXPECT_EQ(admin_sidebar_of("wa", w), "member:1 lists:[1]");
+  talk({&a, &b, &w}, 60, 30);
+  EXPECT_GT(a.heard(1500), kHeard);   // the coach reaches alice
+  EXPECT_LT(b.heard(1500), kSilent);  // and nobody in the main room
+  EXPECT_LT(b.heard(400), kSilent);   // the sidebar stays private
+  EXPECT_GT(w.heard(400), kHeard);
+  EXPECT_NEAR(db(w.heard(700) / w.heard(400)), -12.0, 2.0)
+      << w.heard(700) << " vs " << w.heard(400);
+}
+
+// As a silent monitor he hears the same and nobody hears him.
+TEST_F(SidebarE2eTest, AMonitorJoiningASidebarMemberListensInsideTheSidebar) {
+  start_half(9, 1);
+  Caller a(400, "alice"), b(700, "bob"), m(1500, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "wb"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "wb"), 200);
+  ASSERT_EQ(create("wb", json{{"name", "side"}, {"members", json::array({id_of("wb", a)})}}.dump()),
+            1u);
+  ASSERT_EQ(invite_to(m, "sendrecv", "wb", room_uri("wb") + ";mode=monitor",
+                      {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
+            200);
+  talk({&a, &b, &m}, 60, 30);
+  EXPECT_LT(a.heard(1500), kSilent);
+  EXPECT_LT(b.heard(1500), kSilent);
+  EXPECT_LT(b.heard(400), kSilent);
+  EXPECT_GT(m.heard(400), kHeard);
+  EXPECT_NEAR(db(m.heard(700) / m.heard(400)), -12.0, 2.0)
+      << m.heard(700) << " vs " << m.heard(400);
 }
 
 }  // namespace
