@@ -2,20 +2,21 @@
 // The ICE-lite side of connectivity checks (RFC 8445 §2.5, §7.3): answer a
 // STUN Binding request (RFC 5389) whose USERNAME is "<local ufrag>:<remote
 // ufrag>" and whose MESSAGE-INTEGRITY is keyed with the local password
-// (short-term credentials, §10.1). Decoding, HMAC and FINGERPRINT are
-// libnice's STUN library (stun/stunagent.h, stun/usages/ice.h), not ours.
+// (short-term credentials, §10.1). Decoding, the FINGERPRINT check and
+// building the answers are libnice's STUN library (stun/stunagent.h,
+// stun/usages/ice.h); MESSAGE-INTEGRITY is checked and signed here with
+// nettle's HMAC-SHA1, because libnice's own (stun_sha1 over GnuTLS's
+// gnutls_hmac_init) mallocs twice per HMAC.
 //
 // One responder per member, used on its shard's thread. `on_request` works on
 // the caller's buffers: it keeps no pointer past the call and allocates
-// nothing of its own. libnice builds messages in the caller's buffer, but its
-// HMAC-SHA1 (stun_sha1 over GnuTLS's gnutls_hmac_init) mallocs twice per
-// MESSAGE-INTEGRITY computed, so a valid check costs four small mallocs
-// inside GnuTLS (tests/webrtc/stun_alloc_test.cpp measures it). Checks arrive
-// every few seconds per member (consent, RFC 7675 §5.1), not per packet.
+// nothing, C libraries included (tests/webrtc/stun_alloc_test.cpp counts
+// every malloc under ASan). The HMAC context is keyed once per password.
 //
 // A lite agent is always controlled (§6.1.1): a request claiming
 // ICE-CONTROLLED gets 487 Role Conflict, so the full agent takes control.
 
+#include <nettle/hmac.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -23,6 +24,8 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+
+struct _StunMessage;  // libnice's StunMessage (stun/stunmessage.h)
 
 namespace chorus::webrtc {
 
@@ -101,14 +104,17 @@ class StunResponder {
     std::span<const uint8_t> view() const { return {bytes.data(), size}; }
     void assign(std::string_view s);
   };
-  friend struct StunValidater;  // libnice's credential callback (stun_responder.cpp)
   bool username_matches(std::span<const uint8_t> username) const;
+  void integrity(std::span<const uint8_t> message, size_t at,
+                 uint8_t (&mac)[SHA1_DIGEST_SIZE]) const;
+  bool integrity_matches(const ::_StunMessage& request) const;
+  size_t sign(std::span<uint8_t> out, size_t size) const;
   StunResult finish(StunOutcome outcome, size_t size);
 
   Credential local_ufrag_;
   Credential local_pwd_;
   Credential remote_ufrag_;
-  bool last_username_ok_ = false;  // set by the validater during one on_request
+  hmac_sha1_ctx keyed_{};  // HMAC-SHA1 keyed with local_pwd_, copied per use
   StunCounters counters_;
 };
 

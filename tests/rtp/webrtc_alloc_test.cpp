@@ -3,8 +3,8 @@
 // SRTP (demux, latched-address check, unprotect, consent refresh, jitter
 // buffer), pulling and sending SRTP back — with RTCP reports and a consent
 // check (STUN answer) inside the window — performs zero operator new calls on
-// its thread over a window of steady ticks. (libnice's HMAC mallocs inside
-// GnuTLS per check, not operator new; tests/webrtc/stun_alloc_test.cpp.)
+// its thread over a window of steady ticks. (The STUN answer makes no C-level
+// malloc either: tests/webrtc/stun_alloc_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <atomic>

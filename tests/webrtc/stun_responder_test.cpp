@@ -24,11 +24,17 @@ const char kLocalUfrag[] = "ChRs";
 const char kLocalPwd[] = "chorus-local-password-0123";
 const char kRemoteUfrag[] = "BrWs";
 
-const uint16_t kClientKnown[] = {STUN_ATTRIBUTE_USERNAME,       STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
-                                 STUN_ATTRIBUTE_ERROR_CODE,     STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
-                                 STUN_ATTRIBUTE_FINGERPRINT,    STUN_ATTRIBUTE_PRIORITY,
-                                 STUN_ATTRIBUTE_USE_CANDIDATE,  STUN_ATTRIBUTE_ICE_CONTROLLING,
-                                 STUN_ATTRIBUTE_ICE_CONTROLLED, 0};
+const uint16_t kClientKnown[] = {STUN_ATTRIBUTE_USERNAME,
+                                 STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
+                                 STUN_ATTRIBUTE_ERROR_CODE,
+                                 STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
+                                 STUN_ATTRIBUTE_FINGERPRINT,
+                                 STUN_ATTRIBUTE_PRIORITY,
+                                 STUN_ATTRIBUTE_USE_CANDIDATE,
+                                 STUN_ATTRIBUTE_ICE_CONTROLLING,
+                                 STUN_ATTRIBUTE_ICE_CONTROLLED,
+                                 STUN_ATTRIBUTE_UNKNOWN_ATTRIBUTES,
+                                 0};
 
 sockaddr_storage browser_address(socklen_t& len) {
   sockaddr_storage ss{};
@@ -292,6 +298,97 @@ TEST(StunResponder, Rfc5769SampleRequestIsAnswered) {
   EXPECT_EQ(responder.on_request(sample, from, from_len, out).outcome, StunOutcome::kRoleConflict);
   StunResponder wrong_pwd("evtj", "VOkJxbRl1RmTxUk/WvJxBx", "h6vY");
   EXPECT_EQ(wrong_pwd.on_request(sample, from, from_len, out).outcome, StunOutcome::kBadIntegrity);
+}
+
+// A Binding request assembled attribute by attribute, signed with `key`
+// (none: no MESSAGE-INTEGRITY), with an optional unknown comprehension-
+// required attribute (0x0033).
+std::span<const uint8_t> handmade(Browser& b, const std::string& user, const char* key,
+                                  bool unknown_attribute) {
+  StunMessage& m = b.request;
+  EXPECT_TRUE(stun_agent_init_request(&b.agent, &m, b.buf.data(), b.buf.size(), STUN_BINDING));
+  if (!user.empty()) {
+    EXPECT_EQ(stun_message_append_bytes(&m, STUN_ATTRIBUTE_USERNAME, user.data(), user.size()),
+              STUN_MESSAGE_RETURN_SUCCESS);
+  }
+  if (unknown_attribute) {
+    EXPECT_EQ(stun_message_append32(&m, static_cast<StunAttribute>(0x0033), 7),
+              STUN_MESSAGE_RETURN_SUCCESS);
+  }
+  const size_t n = key == nullptr
+                       ? stun_agent_finish_message(&b.agent, &m, nullptr, 0)
+                       : stun_agent_finish_message(
+                             &b.agent, &m, reinterpret_cast<const uint8_t*>(key), std::strlen(key));
+  EXPECT_GT(n, 0u);
+  return {b.buf.data(), n};
+}
+
+// The answer's ERROR-CODE (RFC 5389 §15.6) and whether it carries
+// MESSAGE-INTEGRITY, read from the bytes.
+struct RawAnswer {
+  int code = 0;
+  bool integrity = false;
+};
+RawAnswer read_raw(std::span<const uint8_t> a) {
+  RawAnswer out;
+  for (size_t at = 20; at + 4 <= a.size();) {
+    const int type = a[at] << 8 | a[at + 1];
+    const size_t len = static_cast<size_t>(a[at + 2] << 8 | a[at + 3]);
+    if (type == STUN_ATTRIBUTE_ERROR_CODE && len >= 4) out.code = a[at + 6] * 100 + a[at + 7];
+    if (type == STUN_ATTRIBUTE_MESSAGE_INTEGRITY) out.integrity = true;
+    at += 4 + ((len + 3) & ~size_t{3});
+  }
+  return out;
+}
+
+// RFC 5389 §10.1.2 before §7.3.1: no USERNAME or no MESSAGE-INTEGRITY is
+// 400; an unknown comprehension-required attribute is answered 420 only once
+// the request is authenticated (a stranger learns nothing from it), and that
+// 420 is signed with the local password.
+TEST(StunResponder, MissingCredentialsAre400AndUnknownAttributesWaitForAuthentication) {
+  StunResponder responder(kLocalUfrag, kLocalPwd, kRemoteUfrag);
+  socklen_t from_len = 0;
+  const sockaddr_storage from = browser_address(from_len);
+  std::array<uint8_t, StunResponder::kMaxResponse> out{};
+  {
+    Browser b;
+    const StunResult r =
+        responder.on_request(handmade(b, username(), nullptr, false), from, from_len, out);
+    EXPECT_EQ(r.outcome, StunOutcome::kBadRequest);
+    EXPECT_EQ(read_raw({out.data(), r.response_size}).code, 400);
+  }
+  {
+    Browser b;
+    const StunResult r =
+        responder.on_request(handmade(b, "", kLocalPwd, false), from, from_len, out);
+    EXPECT_EQ(r.outcome, StunOutcome::kBadRequest);
+  }
+  {
+    Browser b;
+    const StunResult r = responder.on_request(
+        handmade(b, username(), "not-the-password-at-all!!", true), from, from_len, out);
+    EXPECT_EQ(r.outcome, StunOutcome::kBadIntegrity);
+    EXPECT_EQ(read_raw({out.data(), r.response_size}).code, 401);
+    EXPECT_FALSE(read_raw({out.data(), r.response_size}).integrity);
+  }
+  {
+    Browser b;
+    b.password = kLocalPwd;
+    const StunResult r =
+        responder.on_request(handmade(b, username(), kLocalPwd, true), from, from_len, out);
+    EXPECT_EQ(r.outcome, StunOutcome::kUnknownAttribute);
+    ASSERT_GT(r.response_size, 0u);
+    EXPECT_EQ(read_raw({out.data(), r.response_size}).code, 420);
+    EXPECT_TRUE(read_raw({out.data(), r.response_size}).integrity);
+    // The browser's agent checks that MESSAGE-INTEGRITY with its password.
+    StunMessage response;
+    ASSERT_EQ(
+        stun_agent_validate(&b.agent, &response, out.data(), r.response_size, nullptr, nullptr),
+        STUN_VALIDATION_SUCCESS);
+  }
+  EXPECT_EQ(responder.counters().bad_request, 2u);
+  EXPECT_EQ(responder.counters().bad_integrity, 1u);
+  EXPECT_EQ(responder.counters().unknown_attribute, 1u);
 }
 
 TEST(ConsentTimer, ExpiresThirtySecondsAfterTheLastValidCheck) {
