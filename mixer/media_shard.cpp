@@ -337,7 +337,9 @@ void MediaShard::route(Command& c) {
     case Command::Kind::kSetWebRtc:
     case Command::Kind::kMoveParticipant:
       // Behind the participant's pending add (or a command already waiting
-      // behind it), in order.
+      // behind it), in order. (Engine::submit_move refuses a move until the
+      // member's add has completed, so through the engine a move never waits
+      // here; the FIFO still keeps the order should one arrive.)
       if (waits_in_fifo(c)) {
         pending_.push(std::move(c));
       } else {

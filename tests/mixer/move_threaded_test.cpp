@@ -121,9 +121,10 @@ std::vector<size_t> free_ports(const Engine& engine) {
 // every shard must be back where it started.
 class MoveMember : public ::testing::Test {
  protected:
-  void start(size_t shards) {
+  void start(size_t shards, size_t adds_per_tick = 8) {
     EngineConfig config = testing::loopback_engine(testing::test_port_base(46000, 50), 50, shards);
     config.mixer.top_k = 5;
+    config.mixer.adds_per_tick = adds_per_tick;
     engine_ = std::make_unique<Engine>(config);
     baseline_ = free_ports(*engine_);
     engine_->start();
@@ -142,6 +143,28 @@ class MoveMember : public ::testing::Test {
   }
   Engine& engine() { return *engine_; }
   Members& members() { return *members_; }
+
+  // Submits every command at once (one burst into the ring, so the adds
+  // wait in the shard's pending FIFO behind adds_per_tick = 1), then waits
+  // until each one has its completion. Every command is acknowledged
+  // exactly once; the completions in submission order.
+  std::vector<Event> burst(std::vector<Command> commands) {
+    std::vector<CommandId> ids;
+    for (Command& c : commands) {
+      const auto id = engine_->submit(std::move(c));
+      EXPECT_TRUE(id.has_value());
+      ids.push_back(id.value_or(0));
+    }
+    std::vector<Event> out;
+    for (const CommandId id : ids) {
+      const auto done = log_->wait(id);
+      EXPECT_TRUE(done.has_value()) << "command " << id << " was never acknowledged";
+      out.push_back(done.value_or(Event{}));
+    }
+    log_->poll_until([] { return false; }, 100ms);  // a duplicate would show by now
+    for (const CommandId id : ids) EXPECT_EQ(log_->completions(id), 1u) << id;
+    return out;
+  }
 
  private:
   std::unique_ptr<Engine> engine_;
@@ -317,6 +340,63 @@ TEST_F(MoveMember, ItsLaterCommandsAndRemovalFollowItToTheTarget) {
   remove.participant = 13;
   ASSERT_EQ(run(std::move(remove))->kind, Event::Kind::kDone);
   EXPECT_EQ(engine.shard_status(0).members, 2u);
+}
+
+// Commands are move-only: no initializer list.
+template <class... C>
+std::vector<Command> commands(C&&... c) {
+  std::vector<Command> out;
+  (out.push_back(std::forward<C>(c)), ...);
+  return out;
+}
+
+Command mute_in(ConferenceId conference, ParticipantId participant) {
+  Command c;
+  c.kind = Command::Kind::kUpdateParticipant;
+  c.conference = conference;
+  c.participant = participant;
+  c.settings.muted = true;
+  return c;
+}
+
+Command remove_member(ConferenceId conference, ParticipantId participant) {
+  Command c;
+  c.kind = Command::Kind::kRemoveParticipant;
+  c.conference = conference;
+  c.participant = participant;
+  return c;
+}
+
+// Only a member whose add has completed moves (Engine::submit_move): a move
+// sent in the same burst as the member's add, while the add still waits in
+// the shard's pending FIFO (adds_per_tick = 1 behind two other adds), is
+// refused kInvalid at once, so a move never waits in that FIFO. The mute and
+// the removal sent in the target room's name then name nobody there. Every
+// command of the burst is acknowledged exactly once, the member stays in the
+// room it was added to, and a move sent after its add completed goes through.
+TEST_F(MoveMember, AMoveBeforeTheAddCompletedIsRefusedAndEveryCommandIsAcknowledged) {
+  start(1, /*adds_per_tick=*/1);
+  Members& members = this->members();
+  members.add(1, 11, 300);
+  members.add(2, 21, 900);
+  Caller c31(500), c32(600), c33(700);
+  const std::vector<Event> done = burst(
+      commands(pcmu_add(1, 31, c31.port()), pcmu_add(1, 32, c32.port()),
+               pcmu_add(1, 33, c33.port()), move(1, 33, 2), mute_in(2, 33), remove_member(2, 33)));
+  ASSERT_EQ(done.size(), 6u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(done[i].kind, Event::Kind::kDone) << i;
+  EXPECT_EQ(done[3].failure, Failure::kInvalid) << failure_name(done[3].failure);
+  EXPECT_EQ(done[4].failure, Failure::kUnknownParticipant) << failure_name(done[4].failure);
+  EXPECT_EQ(done[5].failure, Failure::kUnknownParticipant) << failure_name(done[5].failure);
+  EXPECT_TRUE(engine().shard_of(1, 33).has_value());
+  EXPECT_FALSE(engine().shard_of(2, 33).has_value());
+  EXPECT_EQ(engine().shard_status(0).members, 5u);  // 11, 21, 31, 32, 33
+
+  // Now that the add completed, the same move goes through.
+  const auto moved = run(move(1, 33, 2));
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->kind, Event::Kind::kDone) << failure_name(moved->failure);
+  EXPECT_TRUE(engine().shard_of(2, 33).has_value());
 }
 
 }  // namespace
