@@ -80,12 +80,15 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.web_certificate != loaded.web_certificate ||
       running.web_private_key != loaded.web_private_key ||
       running.web_assets_dir != loaded.web_assets_dir ||
-      running.web_wss_url != loaded.web_wss_url || running.web_sip_domain != loaded.web_sip_domain;
+      running.web_wss_url != loaded.web_wss_url ||
+      running.web_sip_domain != loaded.web_sip_domain ||
+      running.cluster_front != loaded.cluster_front ||
+      running.cluster_transfer_timeout != loaded.cluster_transfer_timeout ||
+      running.cluster_secret != loaded.cluster_secret;
   if (changed) {
     spdlog::warn(
-        "reload: listener, media, codec, admin, web or log-file settings changed; they apply after "
-        "a "
-        "restart");
+        "reload: listener, media, codec, admin, web, cluster or log-file settings changed; they "
+        "apply after a restart");
   }
 }
 

@@ -185,6 +185,7 @@ Server::Server(boost::asio::io_context& io, Options options, sip::TimerService* 
       trim_timer_(io),
       capabilities_(capabilities_for(options_, &dtls_certificate_->fingerprint())),
       guard_(options_.limits) {
+  grants_ = MoveGrants(options_.cluster_secret);
   load_accounts();
   make_event_service();
 }

@@ -15,6 +15,7 @@
 #include "focus/ops/options.hpp"
 #include "focus/rooms/call.hpp"
 #include "focus/rooms/room.hpp"
+#include "focus/services/move_grant.hpp"
 #include "mixer/media_engine.hpp"
 #include "record/writer.hpp"
 #include "signaling/asio.hpp"
@@ -377,8 +378,15 @@ class Server final : public Control {
   };
   bool moves_remotely(std::string_view to) const;
   ControlResult start_remote_move(Call& call, const std::string& to,
-                                  const std::optional<std::string>& pin,
+                                  const std::optional<std::string>& pin, bool privileged,
                                   std::optional<Referral> referral);
+  // Grants for moderators' moves between nodes (services/move_grant.hpp):
+  // made for REFERs to another node, redeemed by admit_by_policy.
+  MoveGrants grants_;
+  bool warned_no_secret_ = false;  // "cluster.secret is unset" said once
+  // A `;grant=` in the INVITE's Request-URI that lets it pass room
+  // `room`'s PIN, member limit and waiting room (logged either way).
+  bool redeem_grant(const sip::ServerTransaction& tx, std::string_view room);
   // A NOTIFY in a call dialog: true when it reported a remote move (answered).
   bool on_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog);
   // The outcome: 2xx moved (BYE, unless the call is gone), else it stays.

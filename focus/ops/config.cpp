@@ -17,6 +17,7 @@
 #include "focus/ops/limits.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/privileges.hpp"
+#include "focus/services/move_grant.hpp"
 #include "mixer/media_shard.hpp"
 #include "mixer/moh_source.hpp"
 #include "mixer/span.hpp"
@@ -96,7 +97,7 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
-constexpr std::array<std::string_view, 2> kClusterKeys = {"front", "transfer_timeout_ms"};
+constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
@@ -165,14 +166,15 @@ class Reader {
 
   const std::vector<std::string>& errors() const { return errors_; }
 
-  void fail(const toml::node* node, std::string_view key, std::string_view allowed) {
+  void fail(const toml::node* node, std::string_view key, std::string_view allowed,
+            bool show_value = true) {
     std::string line(source_);
     if (node != nullptr && node->source().begin.line > 0) {
       line += ":" + std::to_string(node->source().begin.line);
     }
     line += ": ";
     line += key;
-    if (node != nullptr) line += " = " + show(*node);
+    if (node != nullptr && show_value) line += " = " + show(*node);
     line += ": ";
     line += allowed;
     errors_.push_back(std::move(line));
@@ -220,6 +222,20 @@ class Reader {
     const auto* value = node->as_string();
     if (value == nullptr || !valid(value->get())) {
       fail(node, key_path, allowed);
+      return;
+    }
+    out = value->get();
+  }
+
+  // A string that must not be shown: a problem names the key and line only.
+  template <class Valid>
+  void read_secret(const toml::table& table, const std::string& key_path, std::string_view key,
+                   std::string& out, std::string_view allowed, Valid valid) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return;
+    const auto* value = node->as_string();
+    if (value == nullptr || !valid(value->get())) {
+      fail(node, key_path, allowed, /*show_value=*/false);
       return;
     }
     out = value->get();
@@ -713,6 +729,14 @@ void read_cluster(Reader& reader, const toml::table& cluster, Options& options) 
               [](const std::string& uri) { return uri.empty() || valid_cluster_front(uri); });
   reader.read(cluster, "cluster.transfer_timeout_ms", "transfer_timeout_ms",
               options.cluster_transfer_timeout, 1000, 300000);
+  reader.read_secret(cluster, "cluster.secret", "secret", options.cluster_secret,
+                     "allowed: \"\" or " + std::to_string(MoveGrants::kMinSecretBytes) + ".." +
+                         std::to_string(MoveGrants::kMaxSecretBytes) +
+                         " bytes, the same on every node of the cluster",
+                     [](const std::string& secret) {
+                       return secret.empty() || (secret.size() >= MoveGrants::kMinSecretBytes &&
+                                                 secret.size() <= MoveGrants::kMaxSecretBytes);
+                     });
 }
 
 void read_web(Reader& reader, const toml::table& web, Options& options) {

@@ -300,6 +300,12 @@ struct Options {
   // stays where it is.
   std::string cluster_front;
   std::chrono::milliseconds cluster_transfer_timeout{32000};
+  // Shared by every node of the cluster: a moderator's move to another node
+  // carries a grant signed with it (HMAC-SHA256, focus/services/move_grant),
+  // which room B's node honours in place of B's PIN, member limit and
+  // waiting room. "" (default): no grants are made or honoured. At least
+  // 16 bytes; config file only (a flag would show in `ps`); never logged.
+  std::string cluster_secret;
 
   // Command-line only: where the configuration came from, and
   // --check-config (validate, print the outcome, exit 0/1).

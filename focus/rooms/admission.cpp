@@ -228,6 +228,11 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
     tx.respond(404, "No Such Conference", random_.tag());
     return false;
   }
+  // A moderator's move from another node (README "Moving members"): a valid
+  // grant passes the PIN, the member limit and the waiting room, as that
+  // move does on one node. Anything else about it is ignored (logged): the
+  // caller is any dial-in.
+  if (redeem_grant(tx, room)) return true;
   const size_t limit =
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
   const Room* existing = rooms_.find(room);

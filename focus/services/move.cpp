@@ -99,7 +99,7 @@ ControlResult Server::start_move(Call& call, const std::string& to,
   if (const std::optional<MoveRefusal> refusal = refuse_move(call, to, pin, privileged)) {
     return {refusal->status, refusal->why};
   }
-  if (moves_remotely(to)) return start_remote_move(call, to, pin, std::move(referral));
+  if (moves_remotely(to)) return start_remote_move(call, to, pin, privileged, std::move(referral));
   bool created = false;
   Room& target = rooms_.open(to, &created);
   mixer::Command command;

@@ -4,7 +4,8 @@
 // this node holds no room B, the focus acts as transferor (RFC 5589 §6)
 // instead of opening B here:
 //
-//   focus → member   REFER  Refer-To: <sip:B@front>       (in the member's dialog)
+//   focus → member   REFER  Refer-To: <sip:B@front>       (in the member's dialog;
+//                                  ;grant=… from a moderator, else ;pin=… if given)
 //   member → front   INVITE sip:B@front  → B's node
 //   member → focus   NOTIFY Event: refer;id=N  "SIP/2.0 200 OK" (message/sipfrag)
 //   focus → member   BYE                                   (the member has left A)
@@ -16,6 +17,8 @@
 // transfer per call at a time (refuse_move: 491) and kMaxRemoteMoves in all.
 
 #include <spdlog/spdlog.h>
+
+#include <chrono>
 
 #include "focus/ops/log.hpp"
 #include "focus/server.hpp"
@@ -52,24 +55,62 @@ bool reports_refer(std::string_view value, uint32_t cseq) {
   return event->id().empty() || event->id() == std::to_string(cseq);
 }
 
+uint64_t unix_seconds() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 }  // namespace
+
+bool Server::redeem_grant(const sip::ServerTransaction& tx, std::string_view room) {
+  const auto grant = tx.request().request_uri().param("grant");
+  if (!grant) return false;
+  const MoveGrants::Check verdict = grants_.redeem(*grant, room, unix_seconds());
+  const LogContext context(tx.request().call_id(), room);
+  if (verdict == MoveGrants::Check::kValid) {
+    spdlog::info(
+        "{} moved here by a moderator on another node: past the PIN, member limit and "
+        "waiting room (grant)",
+        tx.request().from().uri.to_string());
+    return true;
+  }
+  // Never the grant itself: until it expires it is a pass.
+  spdlog::info("{}: grant ignored ({}); treated as any dial-in",
+               tx.request().from().uri.to_string(), check_name(verdict));
+  return false;
+}
 
 bool Server::moves_remotely(std::string_view to) const {
   return !options_.cluster_front.empty() && rooms_.find(to) == nullptr && !is_service_room(to);
 }
 
 ControlResult Server::start_remote_move(Call& call, const std::string& to,
-                                        const std::optional<std::string>& pin,
+                                        const std::optional<std::string>& pin, bool privileged,
                                         std::optional<Referral> referral) {
   if (remote_moves_.size() >= kMaxRemoteMoves) {
     return {503, "too many transfers to other nodes under way; try again"};
   }
   // The plain URI of room B in the cluster's domain (no Replaces: the member
-  // makes a new call there); a PIN the mover gave travels with it, so B's
-  // node admits the member as it admitted the mover's request here.
+  // makes a new call there). A privileged mover's pass travels as a grant
+  // signed with cluster.secret (move_grant.hpp), valid for B only until the
+  // transfer times out; otherwise a PIN the mover gave travels, so B's node
+  // admits the member as it admitted the mover's request here.
   std::string target = front_uri(to);
   if (target.empty()) return {500, "cluster.front does not parse"};
-  if (pin) target += ";pin=" + escape_param(*pin);
+  if (privileged && grants_.enabled()) {
+    const auto timeout =
+        std::chrono::ceil<std::chrono::seconds>(options_.cluster_transfer_timeout).count();
+    target += ";grant=" + grants_.make(to, unix_seconds() + static_cast<uint64_t>(timeout));
+  } else {
+    if (privileged && !warned_no_secret_) {
+      warned_no_secret_ = true;
+      spdlog::warn(
+          "cluster.secret is unset: a moderator's move to another node carries no grant, so "
+          "room B's node applies its PIN (asked by DTMF), member limit and waiting room");
+    }
+    if (pin) target += ";pin=" + escape_param(*pin);
+  }
   const sip::DialogId id = call.id();
   const uint32_t cseq = transfer_member(call, target, [this, id](const sip::ClientEvent& event) {
     const auto it = remote_moves_.find(id);

@@ -512,6 +512,31 @@ TEST(Config, ClusterFrontAndTransferTimeout) {
   EXPECT_FALSE(error_of(run({"--cluster-front", "sip:a@b"})).empty());
 }
 
+// [cluster] secret (README "Moving members" → "Room B on another node"): ""
+// by default, else 16..1024 bytes; a wrong one is reported without its value
+// (the file's other readers must not learn it from a log), and no flag sets it.
+TEST(Config, ClusterSecretIsLongEnoughAndNeverShown) {
+  EXPECT_EQ(Options{}.cluster_secret, "");
+  const auto embedded = run({});
+  ASSERT_TRUE(std::holds_alternative<Options>(embedded)) << error_of(embedded);
+  EXPECT_EQ(std::get<Options>(embedded).cluster_secret, "");
+  const auto result = apply("[cluster]\nsecret = \"0123456789abcdef\"\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_EQ(std::get<Options>(result).cluster_secret, "0123456789abcdef");
+  EXPECT_TRUE(std::holds_alternative<Options>(apply("[cluster]\nsecret = \"\"\n")));
+  for (const std::string& bad :
+       {std::string("\"short-secret-15\""), std::string("123456789012345678"),
+        "\"" + std::string(1025, 's') + "\""}) {
+    SCOPED_TRACE(bad.substr(0, 40));
+    const std::string error = error_of(apply("[cluster]\nsecret = " + bad + "\n"));
+    EXPECT_NE(error.find("cluster.secret"), std::string::npos) << error;
+    EXPECT_NE(error.find("16..1024 bytes"), std::string::npos) << error;
+    EXPECT_EQ(error.find(bad.substr(1, 12)), std::string::npos) << error;
+  }
+  EXPECT_NE(error_of(run({"--cluster-secret", "0123456789abcdef"})).find("unknown option"),
+            std::string::npos);
+}
+
 // The web phone page's listener (issue #18): HTTPS unless on loopback.
 TEST(Config, WebListenerNeedsACertificateOffLoopback) {
   TempFile cert("not really a certificate");
