@@ -12,12 +12,19 @@ then moves a member of a room on one node to a room that hashes to the other
 (admin API on the first node, README "Moving members": the node REFERs the
 member to sip:B@front, the member calls B through Kamailio, reports 200 OK
 in a sipfrag NOTIFY and gets the first node's BYE; it then hears B's member
-and B hears it), checks that a SUBSCRIBE to a sidebar URI (sip:ROOM@front;
-sidebar=N, the URI the node publishes for it) is answered by the node of
-the sidebar's room, then stops one
-node and checks that rooms created afterwards all land on the survivor and
+and B hears it), moves another member the same way by an out-of-dialog
+REFER sip:B@front (Refer-To: <urn:sip-action:conference:add>, Target-Dialog
+naming the member, digest credentials of an account with the move right)
+that the front routes by the Target-Dialog to the member's node (202 from
+that node, the member transferred, the final NOTIFY `SIP/2.0 200 OK`), while
+a REFER naming a dialog the front never saw is hashed to B's node and
+answered 481; a REFER sip:C@front then moves it on to a room C on its new
+node (a local move there, heard in C). It checks that a SUBSCRIBE to a
+sidebar URI (sip:ROOM@front;sidebar=N, the URI the node publishes for it)
+is answered by the node of the sidebar's room, then stops one node and
+checks that rooms created afterwards all land on the survivor and
 still carry audio. Exit 0 on success, 1 on failure, 77 when
-Kamailio is not installed. Bounded: about 20 s, hard limit 90 s.
+Kamailio is not installed. Bounded: about 25 s, hard limit 90 s.
 
 With --load CHORUS_LOAD it also runs bench/load's chorus-load through
 Kamailio (three rooms of three, every participant verified: it hears every
@@ -26,6 +33,7 @@ other talker of its room and never itself) while both nodes are up.
   kamailio_cluster_test.py CHORUS KAMAILIO_CFG [--kamailio BINARY] [--load CHORUS_LOAD]
 """
 
+import hashlib
 import math
 import os
 import random
@@ -38,6 +46,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 DEADLINE = time.monotonic() + 85
@@ -47,6 +56,7 @@ ROOMS_AFTER = ["golf", "hotel", "india", "juliet"]
 TONES = (440.0, 1100.0)  # member 0, member 1
 STREAM_SECONDS = 1.6
 ADMIN_TOKEN = "cluster-test-token"
+MOVER = ("mover", "mover-secret")  # [[account]] with the move right on both nodes
 
 
 class Failure(Exception):
@@ -149,6 +159,7 @@ class Member:
         self.log = []             # (direction, method, call_id) of in-dialog requests
         self.refer_to = None      # the Refer-To URI of the last REFER received
         self.refer_cseq = None
+        self.notify_bodies = []   # bodies of the NOTIFYs received, in order
 
     def close(self):
         for s in (self.sip, self.rtp, self.rtcp):
@@ -196,6 +207,8 @@ class Member:
             target = re.search(r"<([^>]+)>", self._header(lines[1:], "refer-to")[0])
             self.refer_to = target.group(1)
             self.refer_cseq = int(self._header(lines[1:], "cseq")[0].split()[0])
+        elif method == "NOTIFY":
+            self.notify_bodies.append(data.partition("\r\n\r\n")[2])
         keep = [l for l in lines[1:] if re.match(r"(?i)(via|from|to|call-id|cseq)\s*:", l)]
         self.sip.sendto((f"SIP/2.0 {status}\r\n" + "\r\n".join(keep) +
                          "\r\nContent-Length: 0\r\n\r\n").encode(), self.proxy)
@@ -409,7 +422,8 @@ def start_chorus(binary, port, rtp_first, work, name, admin_port, proxy_port):
     config = os.path.join(work, f"{name}.toml")
     with open(config, "w") as f:
         f.write(f'[admin]\naddress = "{HOST}"\nport = {admin_port}\ntoken = "{ADMIN_TOKEN}"\n\n'
-                f'[cluster]\nfront = "sip:{HOST}:{proxy_port}"\n')
+                f'[cluster]\nfront = "sip:{HOST}:{proxy_port}"\n\n'
+                f'[[account]]\nuser = "{MOVER[0]}"\npassword = "{MOVER[1]}"\nrights = ["move"]\n')
     process = subprocess.Popen(
         [binary, "--config", config, "--sip", f"{HOST}:{port}",
          "--rtp-ports", f"{rtp_first}-{rtp_first + 99}", "--log-level", "info"],
@@ -500,6 +514,176 @@ def check_cross_node_move(proxy_port, nodes, admin_ports):
             except Failure:
                 pass
             m.close()
+
+
+def digest_authorization(challenge, method, uri, user, password):
+    """RFC 7616 Authorization (qop=auth) answering one WWW-Authenticate."""
+    params = {k.lower(): quoted or bare for k, quoted, bare in
+              re.findall(r'([\w-]+)=(?:"([^"]*)"|([^\s,]+))', challenge)}
+    algorithm = params.get("algorithm", "MD5")
+    digest = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[algorithm]
+    h = lambda text: digest(text.encode()).hexdigest()
+    cnonce, nc = "%016x" % random.getrandbits(64), "00000001"
+    ha1 = h(f"{user}:{params['realm']}:{password}")
+    ha2 = h(f"{method}:{uri}")
+    response = h(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
+    return (f'Digest username="{user}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
+            f'uri="{uri}", response="{response}", algorithm={algorithm}, qop=auth, '
+            f'nc={nc}, cnonce="{cnonce}"')
+
+
+def refer_out_of_dialog(referrer, uri, target_dialog):
+    """Sends REFER `uri` (Refer-To: <urn:sip-action:conference:add>,
+    Target-Dialog) from `referrer` through the front, answers the digest
+    challenge with MOVER's credentials; returns the final (code, lines)."""
+    referrer.call_id = "%08x@h12-cluster-test" % random.getrandbits(32)
+    referrer.tag = "%08x" % random.getrandbits(32)
+    referrer.to_header = f"<{uri}>"
+    authorization = ""
+    for cseq in (1, 2):
+        branch = "z9hG4bK%08x" % random.getrandbits(32)
+        message = referrer._headers(
+            "REFER", uri, cseq, branch,
+            "Refer-To: <urn:sip-action:conference:add>\r\n"
+            f"Target-Dialog: {target_dialog}\r\n{authorization}"
+            "Content-Length: 0\r\n\r\n")
+        referrer._send(message)
+        reply = None
+        for _ in range(8):
+            reply = referrer._receive(0.5)
+            if reply is None:
+                referrer._send(message)
+            elif reply[0] >= 200:
+                break
+        check(reply is not None and reply[0] >= 200, f"REFER {uri}: no final answer")
+        if reply[0] != 401 or authorization:
+            return reply[0], reply[1]
+        challenges = referrer._header(reply[1], "www-authenticate")
+        check(challenges, "401 to the REFER without WWW-Authenticate")
+        authorization = "Authorization: %s\r\n" % digest_authorization(
+            challenges[0], "REFER", uri, *MOVER)
+    raise Failure("unreachable")
+
+
+def final_notify(referrer, others, timeout):
+    """Runs the sockets of `referrer` and `others` (answering their requests)
+    until the referrer got a NOTIFY whose sipfrag is final; returns it."""
+    end = time.monotonic() + timeout
+    while True:
+        finals = [b for b in referrer.notify_bodies if not b.startswith("SIP/2.0 1")]
+        if finals:
+            return finals[0]
+        check(time.monotonic() < end, f"no final NOTIFY for the REFER: {referrer.notify_bodies}")
+        for m in [referrer] + others:
+            m._receive(0.02)
+
+
+def check_refer_move_through_front(proxy_port, nodes, placement):
+    """Issue #17: a member of room A (node X) is moved to room B (node Y) by
+    an out-of-dialog REFER sip:B@front naming it with Target-Dialog (README
+    "Moving members"). The front sends that REFER to X, the node holding the
+    member's dialog (hashing B's name would reach Y, which answers 481): 202
+    from X, X REFERs the member to sip:B@front, the member lands on Y, and
+    the referrer's final NOTIFY says SIP/2.0 200 OK. A Target-Dialog the
+    front never saw is hashed by room: Y answers 481. Then the member, now
+    in its new dialog with Y (which the front learnt from that INVITE), is
+    moved by REFER sip:C@front to a room C that also hashes to Y: a local
+    move on Y, heard in C."""
+    (room_a, node_a), (room_b, node_b) = hashed_apart(proxy_port, nodes)
+    room_c = next(r for r, n in placement.items() if n == node_b and r != room_b)
+    member = Member(room_a, 0, proxy_port)
+    there = Member(room_b, 1, proxy_port)
+    in_c = Member(room_c, 1, proxy_port)
+    referrer = Member(room_b, 2, proxy_port)
+    members = [member, there, in_c]
+    uri = f"sip:{room_b}@{HOST}:{proxy_port}"
+    try:
+        for m in (member, there):
+            m.invite()
+        check(member.node == node_a and there.node == node_b, "rooms moved between nodes")
+
+        # Unknown to the front: hashed by room B to node Y, which holds no such dialog.
+        code, _ = refer_out_of_dialog(referrer, uri, "nobody-%08x@h12-cluster-test;"
+                                      "local-tag=aaaa;remote-tag=bbbb" % random.getrandbits(32))
+        check(code == 481, f"REFER naming an unknown dialog answered {code}, not 481")
+
+        old_call = member.call_id
+        remote_tag = re.search(r";\s*tag=([^;>\s]+)", member.to_header).group(1)
+        code, lines = refer_out_of_dialog(
+            referrer, uri, f"{old_call};local-tag={member.tag};remote-tag={remote_tag}")
+        check(code == 202, f"REFER {uri} naming the member of {room_a} answered {code}, not 202 "
+                           "(the front did not route it to the member's node?)")
+        contact = referrer._header(lines, "contact") + referrer._header(lines, "m")
+        check(contact and node_a in contact[0],
+              f"the REFER was accepted by {contact}, not by the member's node {node_a}")
+
+        # The referrer answers its NOTIFYs while the member follows the REFER.
+        stop = threading.Event()
+
+        def answer_notifies():
+            while not stop.is_set():
+                try:
+                    referrer._receive(0.1)
+                except Failure:
+                    return
+        responder = threading.Thread(target=answer_notifies, daemon=True)
+        responder.start()
+        try:
+            member.wait_request("REFER", old_call, 5)
+            check(member.refer_to == uri, f"Refer-To {member.refer_to}, not {uri}")
+            member.follow_refer()
+            check(member.node == node_b, f"the moved member reached {member.node}, not {node_b}")
+            member.wait_request("BYE", old_call, 5)
+            end = time.monotonic() + 5
+            while not any(b.startswith("SIP/2.0 2") or b.startswith("SIP/2.0 4") or
+                          b.startswith("SIP/2.0 5") for b in referrer.notify_bodies):
+                check(time.monotonic() < end and remaining() > 0,
+                      f"no final NOTIFY for the REFER: {referrer.notify_bodies}")
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            responder.join(timeout=2)
+        finals = [b for b in referrer.notify_bodies if not b.startswith("SIP/2.0 1")]
+        check(finals[0].startswith("SIP/2.0 200 OK"),
+              f"the REFER's final NOTIFY says {finals[0]!r}, not SIP/2.0 200 OK")
+        order = [(d, m) for d, m, c in member.log if c == old_call]
+        check(order == [("in", "REFER"), ("out", "NOTIFY"), ("in", "BYE")],
+              f"old dialog saw {order}, not REFER, NOTIFY, BYE")
+        for m in (member, there):
+            m.received = []
+        stream([member, there])
+        check_hearing(member)
+        check_hearing(there)
+        print(f"REFER {room_b}@front moved {room_a}@{node_a} -> {room_b}@{node_b}: PASS")
+
+        # Room C on the member's new node: a local move there, same dialog.
+        in_c.invite()
+        check(in_c.node == node_b, f"room {room_c} reached {in_c.node}, not {node_b}")
+        referrer.notify_bodies = []
+        remote_tag = re.search(r";\s*tag=([^;>\s]+)", member.to_header).group(1)
+        uri_c = f"sip:{room_c}@{HOST}:{proxy_port}"
+        code, lines = refer_out_of_dialog(
+            referrer, uri_c, f"{member.call_id};local-tag={member.tag};remote-tag={remote_tag}")
+        check(code == 202, f"REFER {uri_c} naming the member (now in {room_b}) answered {code}")
+        body = final_notify(referrer, [member, there, in_c], 5)
+        check(body.startswith("SIP/2.0 200 OK"),
+              f"the local move's final NOTIFY says {body!r}, not SIP/2.0 200 OK")
+        # Only the member (440 Hz) and C's member (1100 Hz) talk.
+        for m in members:
+            m.received = []
+        stream([member, in_c])
+        check_hearing(member)
+        check_hearing(in_c)
+        print(f"REFER {room_c}@front moved it on within {node_b}: PASS")
+    finally:
+        for m in members:
+            try:
+                if m.remote_target:
+                    m.bye()
+            except Failure:
+                pass
+            m.close()
+        referrer.close()
 
 
 def check_sidebar_routing(proxy_port, nodes, admin_ports):
@@ -671,6 +855,7 @@ def main():
             run_load(load, proxy_port, work)
             print("chorus-load through Kamailio: PASS")
         check_cross_node_move(proxy_port, nodes, admin_ports)
+        check_refer_move_through_front(proxy_port, nodes, placement)
         check_sidebar_routing(proxy_port, nodes, admin_ports)
 
         # Stop the node that holds the first room; it must exit cleanly.
