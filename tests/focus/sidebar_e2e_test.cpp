@@ -104,6 +104,9 @@ class SidebarE2eTest : public FocusE2e {
     return json::parse(r.body).at("id").get<uint32_t>();
   }
 
+  void supervisor_joins_sidebar(int half, const std::string& room, const std::string& mode,
+                                bool alice_hears);
+
   // Joe (1500 Hz) joined alice's (400 Hz) sidebar: he hears her at full level
   // and bob (700 Hz, main room) about 12 dB lower; alice hears joe, bob hears
   // neither.
@@ -651,47 +654,44 @@ TEST_F(SidebarE2eTest, PublishedConferenceAndSidebarUrisNameTheClusterFront) {
 }
 
 // A supervisor's Join naming a sidebar member (RFC 3911 §4) enters that
-// sidebar in the Join's mode. As a whisperer (a coach) he is heard by alice
-// only, never by the main room, and hears what alice hears: her sidebar at
-// full level and the main room about 12 dB lower.
-TEST_F(SidebarE2eTest, AWhispererJoiningASidebarMemberCoachesHerInsideTheSidebar) {
-  start_half(9, 0);
-  Caller a(400, "alice"), b(700, "bob"), w(1500, "sup");
-  ASSERT_EQ(invite(a, "sendrecv", "wa"), 200);
-  ASSERT_EQ(invite(b, "sendrecv", "wa"), 200);
-  ASSERT_EQ(create("wa", json{{"name", "side"}, {"members", json::array({id_of("wa", a)})}}.dump()),
+// sidebar in the Join's mode: alice (400 Hz) is in sidebar 1 of `room`, bob
+// (700 Hz) in its main room, and the supervisor (1500 Hz) joins alice's
+// dialog with `;mode=<mode>`. Whatever the mode, he hears what alice hears
+// (her sidebar at full level, the main room about 12 dB lower), and the main
+// room hears neither him nor alice. How alice hears him: `alice_hears`.
+void SidebarE2eTest::supervisor_joins_sidebar(int half, const std::string& room,
+                                              const std::string& mode, bool alice_hears) {
+  start_half(9, half);
+  Caller a(400, "alice"), b(700, "bob"), s(1500, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", room), 200);
+  ASSERT_EQ(invite(b, "sendrecv", room), 200);
+  ASSERT_EQ(create(room, json{{"name", "side"}, {"members", json::array({id_of(room, a)})}}.dump()),
             1u);
-  ASSERT_EQ(invite_to(w, "sendrecv", "wa", room_uri("wa") + ";mode=whisper",
+  ASSERT_EQ(invite_to(s, "sendrecv", room, room_uri(room) + ";mode=" + mode,
                       {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
             200);
-  EXPECT_EQ(admin_sidebar_of("wa", w), "member:1 lists:[1]");
-  talk({&a, &b, &w}, 60, 30);
-  EXPECT_GT(a.heard(1500), kHeard);   // the coach reaches alice
-  EXPECT_LT(b.heard(1500), kSilent);  // and nobody in the main room
-  EXPECT_LT(b.heard(400), kSilent);   // the sidebar stays private
-  EXPECT_GT(w.heard(400), kHeard);
-  EXPECT_NEAR(db(w.heard(700) / w.heard(400)), -12.0, 2.0)
-      << w.heard(700) << " vs " << w.heard(400);
+  EXPECT_EQ(admin_sidebar_of(room, s), "member:1 lists:[1]");
+  talk({&a, &b, &s}, 60, 30);
+  if (alice_hears) {
+    EXPECT_GT(a.heard(1500), kHeard);
+  } else {
+    EXPECT_LT(a.heard(1500), kSilent);
+  }
+  EXPECT_LT(b.heard(1500), kSilent);  // nobody in the main room hears him
+  EXPECT_LT(b.heard(400), kSilent);   // and the sidebar stays private
+  EXPECT_GT(s.heard(400), kHeard);
+  EXPECT_NEAR(db(s.heard(700) / s.heard(400)), -12.0, 2.0)
+      << s.heard(700) << " vs " << s.heard(400);
 }
 
-// As a silent monitor he hears the same and nobody hears him.
+// As a whisperer (a coach) only alice hears him.
+TEST_F(SidebarE2eTest, AWhispererJoiningASidebarMemberCoachesHerInsideTheSidebar) {
+  supervisor_joins_sidebar(0, "wa", "whisper", /*alice_hears=*/true);
+}
+
+// As a silent monitor nobody hears him.
 TEST_F(SidebarE2eTest, AMonitorJoiningASidebarMemberListensInsideTheSidebar) {
-  start_half(9, 1);
-  Caller a(400, "alice"), b(700, "bob"), m(1500, "sup");
-  ASSERT_EQ(invite(a, "sendrecv", "wb"), 200);
-  ASSERT_EQ(invite(b, "sendrecv", "wb"), 200);
-  ASSERT_EQ(create("wb", json{{"name", "side"}, {"members", json::array({id_of("wb", a)})}}.dump()),
-            1u);
-  ASSERT_EQ(invite_to(m, "sendrecv", "wb", room_uri("wb") + ";mode=monitor",
-                      {{"Join", dialog_ref(a)}}, "sup", "sup-pw"),
-            200);
-  talk({&a, &b, &m}, 60, 30);
-  EXPECT_LT(a.heard(1500), kSilent);
-  EXPECT_LT(b.heard(1500), kSilent);
-  EXPECT_LT(b.heard(400), kSilent);
-  EXPECT_GT(m.heard(400), kHeard);
-  EXPECT_NEAR(db(m.heard(700) / m.heard(400)), -12.0, 2.0)
-      << m.heard(700) << " vs " << m.heard(400);
+  supervisor_joins_sidebar(1, "wb", "monitor", /*alice_hears=*/false);
 }
 
 }  // namespace
