@@ -8,6 +8,8 @@
 #include <array>
 #include <cstdlib>
 
+#include "signaling/auth/digest_hash.hpp"
+
 namespace chorus::focus {
 
 namespace {
@@ -16,17 +18,6 @@ constexpr size_t kNonceBytes = 16;
 constexpr size_t kNonceDigits = 2 * kNonceBytes;
 constexpr size_t kMacDigits = 64;  // SHA-256
 constexpr size_t kMaxExpiryDigits = 20;
-
-std::string hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (size_t i = 0; i < size; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 15];
-  }
-  return out;
-}
 
 bool is_lower_hex(std::string_view text, size_t size) {
   if (text.size() != size) return false;
@@ -71,7 +62,7 @@ std::string MoveGrants::mac(std::string_view expiry, std::string_view nonce,
            &size) == nullptr) {
     std::abort();  // SHA-256 unavailable: an impossible state for a server
   }
-  return hex(out, size);
+  return sip::hex_lower({out, size});
 }
 
 std::string MoveGrants::make(std::string_view room, uint64_t expiry, std::string_view nonce) const {
@@ -83,31 +74,41 @@ std::string MoveGrants::make(std::string_view room, uint64_t expiry, std::string
 std::string MoveGrants::make(std::string_view room, uint64_t expiry) const {
   std::array<unsigned char, kNonceBytes> raw{};
   if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) std::abort();  // no entropy
-  return make(room, expiry, hex(raw.data(), raw.size()));
+  return make(room, expiry, sip::hex_lower(raw));
+}
+
+// EXPIRY "." NONCE "." MAC split and checked for form; nullopt when malformed.
+std::optional<MoveGrants::Parts> MoveGrants::parse(std::string_view grant) {
+  const size_t first = grant.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const size_t second = grant.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  Parts parts;
+  parts.expiry_text = grant.substr(0, first);
+  parts.nonce = grant.substr(first + 1, second - first - 1);
+  parts.mac = grant.substr(second + 1);
+  if (!parse_expiry(parts.expiry_text, parts.expiry) || !is_lower_hex(parts.nonce, kNonceDigits) ||
+      !is_lower_hex(parts.mac, kMacDigits)) {
+    return std::nullopt;
+  }
+  return parts;
 }
 
 MoveGrants::Check MoveGrants::check(std::string_view grant, std::string_view room,
                                     uint64_t now) const {
   if (!enabled()) return Check::kNoSecret;
-  const size_t first = grant.find('.');
-  if (first == std::string_view::npos) return Check::kMalformed;
-  const size_t second = grant.find('.', first + 1);
-  if (second == std::string_view::npos) return Check::kMalformed;
-  const std::string_view expiry_text = grant.substr(0, first);
-  const std::string_view nonce = grant.substr(first + 1, second - first - 1);
-  const std::string_view got = grant.substr(second + 1);
-  uint64_t expiry = 0;
-  if (!parse_expiry(expiry_text, expiry) || !is_lower_hex(nonce, kNonceDigits) ||
-      !is_lower_hex(got, kMacDigits)) {
-    return Check::kMalformed;
-  }
+  const std::optional<Parts> parts = parse(grant);
+  return parts ? check(*parts, room, now) : Check::kMalformed;
+}
+
+MoveGrants::Check MoveGrants::check(const Parts& parts, std::string_view room, uint64_t now) const {
   // The room is inside the MAC: a grant for another room fails here as an
   // altered one does. Constant time: no timing tells how much matched.
-  const std::string want = mac(expiry_text, nonce, room);
-  if (CRYPTO_memcmp(want.data(), got.data(), kMacDigits) != 0) return Check::kForged;
-  if (now > expiry) return Check::kExpired;
-  if (expiry - now > kMaxLifetimeSeconds) return Check::kTooLong;
-  if (used_.contains(std::string(nonce))) return Check::kReused;
+  const std::string want = mac(parts.expiry_text, parts.nonce, room);
+  if (CRYPTO_memcmp(want.data(), parts.mac.data(), kMacDigits) != 0) return Check::kForged;
+  if (now > parts.expiry) return Check::kExpired;
+  if (parts.expiry - now > kMaxLifetimeSeconds) return Check::kTooLong;
+  if (used_.contains(std::string(parts.nonce))) return Check::kReused;
   return Check::kValid;
 }
 
@@ -116,15 +117,14 @@ void MoveGrants::forget_expired(uint64_t now) {
 }
 
 MoveGrants::Check MoveGrants::redeem(std::string_view grant, std::string_view room, uint64_t now) {
-  const Check verdict = check(grant, room, now);
+  if (!enabled()) return Check::kNoSecret;
+  const std::optional<Parts> parts = parse(grant);
+  if (!parts) return Check::kMalformed;
+  const Check verdict = check(*parts, room, now);
   if (verdict != Check::kValid) return verdict;
   if (used_.size() >= kMaxUsed) forget_expired(now);
   if (used_.size() >= kMaxUsed) return Check::kFull;
-  const size_t first = grant.find('.');
-  const size_t second = grant.find('.', first + 1);
-  uint64_t expiry = 0;
-  parse_expiry(grant.substr(0, first), expiry);
-  used_.emplace(std::string(grant.substr(first + 1, second - first - 1)), expiry);
+  used_.emplace(std::string(parts->nonce), parts->expiry);
   return Check::kValid;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,6 +56,14 @@ class MoveGrants {
   size_t used() const { return used_.size(); }
 
  private:
+  struct Parts {
+    std::string_view expiry_text;
+    uint64_t expiry = 0;
+    std::string_view nonce;
+    std::string_view mac;
+  };
+  static std::optional<Parts> parse(std::string_view grant);
+  Check check(const Parts& parts, std::string_view room, uint64_t now) const;
   std::string mac(std::string_view expiry, std::string_view nonce, std::string_view room) const;
   void forget_expired(uint64_t now);
 

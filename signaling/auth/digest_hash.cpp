@@ -20,18 +20,18 @@ const EVP_MD* evp_for(DigestAlgorithm a) {
   return EVP_sha256();
 }
 
-std::string to_hex(const unsigned char* bytes, unsigned int size) {
+}  // namespace
+
+std::string hex_lower(std::span<const unsigned char> bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 15];
+  out.reserve(bytes.size() * 2);
+  for (const unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
   }
   return out;
 }
-
-}  // namespace
 
 std::string_view digest_algorithm_name(DigestAlgorithm a) {
   switch (a) {
@@ -76,7 +76,7 @@ std::string digest_hash_hex(DigestAlgorithm a, std::string_view data) {
     // here means a broken OpenSSL installation, not bad input.
     std::abort();
   }
-  return to_hex(out, size);
+  return hex_lower({out, size});
 }
 
 std::string digest_ha1(DigestAlgorithm a, std::string_view user, std::string_view realm,

@@ -18,6 +18,9 @@ std::string_view digest_algorithm_name(DigestAlgorithm a);  // "MD5", "SHA-256-s
 std::optional<DigestAlgorithm> digest_algorithm_from_name(std::string_view name);
 bool is_session_variant(DigestAlgorithm a);
 
+// `bytes` as lower-case hex, two digits per byte.
+std::string hex_lower(std::span<const unsigned char> bytes);
+
 // H(data) as lower-case hex: 32 chars for MD5, 64 for SHA-256.
 std::string digest_hash_hex(DigestAlgorithm a, std::string_view data);
 

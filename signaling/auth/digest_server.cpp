@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdlib>
 
+#include "signaling/auth/digest_hash.hpp"
 #include "signaling/auth/digest_params.hpp"
 
 namespace chorus::sip {
@@ -31,17 +32,6 @@ void random_bytes(std::uint8_t* out, std::size_t size) {
     // No entropy means no safe nonces: an impossible state for a server.
     std::abort();
   }
-}
-
-std::string hex_encode(const std::uint8_t* bytes, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 15];
-  }
-  return out;
 }
 
 int hex_value(char c) {
@@ -133,7 +123,7 @@ std::string DigestServer::make_nonce() {
   random_bytes(raw.data() + kTimeBytes, kRandomBytes);
   const std::string tag = hmac_tag(raw.data(), kTimeBytes + kRandomBytes);
   std::copy(tag.begin(), tag.end(), raw.begin() + kTimeBytes + kRandomBytes);
-  return hex_encode(raw.data(), raw.size());
+  return hex_lower(raw);
 }
 
 DigestServer::NonceCheck DigestServer::check_nonce(std::string_view nonce,

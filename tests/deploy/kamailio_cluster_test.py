@@ -397,6 +397,15 @@ def check_hearing(m):
           f"(power at other's tone {other:.3g}, at own tone {own:.3g})")
 
 
+def check_pair_hears(pair, members):
+    """Everyone's audio forgotten; only the two of `pair` talk, and each hears the other."""
+    for m in members:
+        m.received = []
+    stream(pair)
+    for m in pair:
+        check_hearing(m)
+
+
 def dial_rooms(rooms, proxy_port):
     members = []
     for room in rooms:
@@ -501,11 +510,7 @@ def check_cross_node_move(proxy_port, nodes, admin_ports):
               f"room {room_a} on {node_a} still lists the moved member: {state}")
         # Only the mover (440 Hz) and B's member (1100 Hz) talk: the mover
         # hears 1100 Hz only from room B.
-        for m in members:
-            m.received = []
-        stream([mover, there])
-        check_hearing(mover)
-        check_hearing(there)
+        check_pair_hears([mover, there], members)
         print(f"moved {room_a}@{node_a} -> {room_b}@{node_b}: PASS")
     finally:
         for m in members:
@@ -649,11 +654,7 @@ def check_refer_move_through_front(proxy_port, nodes, placement):
         order = [(d, m) for d, m, c in member.log if c == old_call]
         check(order == [("in", "REFER"), ("out", "NOTIFY"), ("in", "BYE")],
               f"old dialog saw {order}, not REFER, NOTIFY, BYE")
-        for m in (member, there):
-            m.received = []
-        stream([member, there])
-        check_hearing(member)
-        check_hearing(there)
+        check_pair_hears([member, there], [member, there])
         print(f"REFER {room_b}@front moved {room_a}@{node_a} -> {room_b}@{node_b}: PASS")
 
         # Room C on the member's new node: a local move there, same dialog.
@@ -669,11 +670,7 @@ def check_refer_move_through_front(proxy_port, nodes, placement):
         check(body.startswith("SIP/2.0 200 OK"),
               f"the local move's final NOTIFY says {body!r}, not SIP/2.0 200 OK")
         # Only the member (440 Hz) and C's member (1100 Hz) talk.
-        for m in members:
-            m.received = []
-        stream([member, in_c])
-        check_hearing(member)
-        check_hearing(in_c)
+        check_pair_hears([member, in_c], members)
         print(f"REFER {room_c}@front moved it on within {node_b}: PASS")
     finally:
         for m in members:
