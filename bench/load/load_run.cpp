@@ -414,6 +414,7 @@ WindowStats LoadRun::collect() {
     if (!p->verified()) continue;
     ++s.verified;
     s.onset_ms.insert(s.onset_ms.end(), p->onset_delays_ms().begin(), p->onset_delays_ms().end());
+    s.onset_frame_level += p->frame_level_onsets();
     std::string why;
     if (c.received == 0) why = "received nothing";
     for (const auto& [freq, window] : p->total()) {
@@ -613,7 +614,8 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       "  loss                  %.4f %%\n"
       "  late (> %d ms)         %llu (%.4f %%)\n"
       "  jitter                mean %.2f ms, max %.2f ms (RFC 3550)\n"
-      "  mouth-to-ear          p50 %.1f ms, p95 %.1f ms, max %.1f ms (%zu onsets)\n"
+      "  mouth-to-ear          p50 %.1f ms, p95 %.1f ms, max %.1f ms (%zu onsets, %llu to the "
+      "frame only)\n"
       "  generator ticks       %llu, late %llu, missed %llu, max lag %.1f ms\n"
       "  verification          %d/%d passed\n",
       options_.signalling == Signalling::kSip ? "SIP" : "static peers", options_.rooms, per_room_,
@@ -623,7 +625,8 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       (unsigned long long)sip.failed, percentile(sip.setup_ms, 0.5), percentile(sip.setup_ms, 0.99),
       (unsigned long long)s.sent, (unsigned long long)s.received, (unsigned long long)s.expected,
       s.loss_pct, options_.late_ms, (unsigned long long)s.late, s.late_pct, s.jitter_ms_mean,
-      s.jitter_ms_max, m2e_p50, m2e_p95, m2e_max, s.onset_ms.size(), (unsigned long long)s.ticks,
+      s.jitter_ms_max, m2e_p50, m2e_p95, m2e_max, s.onset_ms.size(),
+      (unsigned long long)s.onset_frame_level, (unsigned long long)s.ticks,
       (unsigned long long)s.late_ticks, (unsigned long long)s.missed_ticks, s.max_lag_ms,
       s.verified_passed, s.verified);
   std::fprintf(table, "  generator CPU         %.2f s (whole run)\n", generator_cpu_s_);
@@ -685,7 +688,8 @@ void LoadRun::print_summary(const WindowStats& s, const std::string& ramp_json, 
       ",\"jitter_ms_mean\":" + fixed(s.jitter_ms_mean) +
       ",\"jitter_ms_max\":" + fixed(s.jitter_ms_max) +
       ",\"mouth_to_ear_ms\":{\"p50\":" + fixed(m2e_p50) + ",\"p95\":" + fixed(m2e_p95) +
-      ",\"max\":" + fixed(m2e_max) + ",\"count\":" + std::to_string(s.onset_ms.size()) + "}" +
+      ",\"max\":" + fixed(m2e_max) + ",\"count\":" + std::to_string(s.onset_ms.size()) +
+      ",\"frame_level\":" + std::to_string(s.onset_frame_level) + "}" +
       ",\"generator\":{\"ticks\":" + std::to_string(s.ticks) +
       ",\"late_ticks\":" + std::to_string(s.late_ticks) +
       ",\"missed_ticks\":" + std::to_string(s.missed_ticks) +

@@ -45,6 +45,7 @@ struct WindowStats {
   uint64_t missed_ticks = 0;  // deadlines skipped altogether (we fell > 100 ms behind)
   double max_lag_ms = 0;
   std::vector<double> onset_ms;  // mouth-to-ear, every verified listener
+  uint64_t onset_frame_level = 0;  // of those, measured to the frame only (see Participant)
   int verified = 0;
   int verified_passed = 0;
   std::vector<std::string> failures;  // why verifications failed

@@ -16,13 +16,6 @@
 namespace chorus::load {
 namespace {
 
-// Goertzel amplitude thresholds on one 20 ms frame for onset detection: a
-// tone of kToneAmplitude through a codec and a mixer reads well above kOn;
-// another tone or silence well below kOff.
-constexpr double kOn = 1000.0;
-constexpr double kOff = 300.0;
-constexpr int kQuietBeforeOnset = 3;  // frames below kOff before an onset counts
-
 // RFC 6464 level of the tone: 20*log10(4000/sqrt(2)/32768) ≈ -21 dBov.
 constexpr uint8_t kToneLevelDbov = 21;
 
@@ -77,7 +70,10 @@ Participant::Participant(int room, int index, bool talker, bool verified,
   socklen_t len = sizeof a;
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
   local_port_ = ntohs(a.sin_port);
-  if (verified_) decoder_ = mixer::make_decoder(params_);
+  if (verified_) {
+    decoder_ = mixer::make_decoder(params_);
+    onsets_ = std::make_unique<OnsetTracker>();
+  }
   epoch_ = Clock::now();
 }
 
@@ -223,33 +219,29 @@ void Participant::on_packet(std::span<uint8_t> datagram, Clock::time_point now) 
   if (transit_ms - min_transit_ms_ > late_ms_) ++counters_.late;
 
   if (decoder_ && view->payload_type() == payload_type_ && !view->payload().empty()) {
-    if (decoder_->decode(view->payload(), decoded_)) analyse(decoded_, now);
+    if (decoder_->decode(view->payload(), decoded_)) analyse(decoded_, seq, now);
   }
 }
 
-void Participant::analyse(const mixer::Frame& frame, Clock::time_point arrival) {
+void Participant::analyse(const mixer::Frame& frame, uint16_t seq, Clock::time_point arrival) {
+  const std::span<const OnsetTracker::Onset> onsets = onsets_->on_frame(frame, seq, arrival);
+  if (!measuring_) return;
   for (size_t j = 0; j < watched_.size(); ++j) {
-    const double amplitude = mixer::goertzel_amplitude(frame.pcm(), watched_[j], frame.sample_rate);
-    if (measuring_) {
-      const int key = static_cast<int>(std::lround(watched_[j]));
-      window_[key].amplitude_sum += amplitude;
-      ++window_[key].frames;
-      total_[key].amplitude_sum += amplitude;
-      ++total_[key].frames;
-    }
-    if (amplitude < kOff) {
-      ++quiet_frames_[j];
-    } else if (amplitude >= kOn) {
-      const Participant* source = sources_[j];
-      if (measuring_ && quiet_frames_[j] >= kQuietBeforeOnset && source != nullptr) {
-        const double delay =
-            std::chrono::duration<double, std::milli>(arrival - source->last_onset_sent()).count();
-        if (delay >= 0 && delay < 1000.0) onset_delays_ms_.push_back(delay);
-      }
-      quiet_frames_[j] = 0;
-    } else {
-      quiet_frames_[j] = 0;
-    }
+    const double amplitude = onsets_->amplitude(j);
+    const int key = static_cast<int>(std::lround(watched_[j]));
+    window_[key].amplitude_sum += amplitude;
+    ++window_[key].frames;
+    total_[key].amplitude_sum += amplitude;
+    ++total_[key].frames;
+  }
+  for (const OnsetTracker::Onset& onset : onsets) {
+    const Participant* source = sources_[onset.watched];
+    if (source == nullptr) continue;
+    const double delay =
+        std::chrono::duration<double, std::milli>(onset.at - source->last_onset_sent()).count();
+    if (delay < 0 || delay >= 1000.0) continue;
+    onset_delays_ms_.push_back(delay);
+    if (!onset.sample_accurate) ++frame_level_onsets_;
   }
 }
 
@@ -257,7 +249,7 @@ void Participant::watch(std::vector<double> freqs, std::vector<Participant*> sou
   watched_ = std::move(freqs);
   sources_ = std::move(sources);
   sources_.resize(watched_.size(), nullptr);
-  quiet_frames_.assign(watched_.size(), 0);
+  if (onsets_) onsets_->watch(watched_);
 }
 
 void Participant::start_measuring() {
@@ -267,6 +259,7 @@ void Participant::start_measuring() {
   window_.clear();
   total_.clear();
   onset_delays_ms_.clear();
+  frame_level_onsets_ = 0;
 }
 
 double Participant::jitter_ms() const {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/load/onset.hpp"
 #include "bench/load/tone_script.hpp"
 #include "bench/load/webrtc_peer.hpp"
 #include "mixer/codec.hpp"
@@ -97,6 +98,9 @@ class Participant {
   const ReceiveCounters& counters() const { return counters_; }
   double jitter_ms() const;
   std::vector<double>& onset_delays_ms() { return onset_delays_ms_; }
+  // Of those, onsets measured to the frame only (a frame around the onset
+  // was lost, or the sample estimate failed): see bench/load/onset.hpp.
+  uint64_t frame_level_onsets() const { return frame_level_onsets_; }
   // Tones heard since the last take (verified participants only).
   std::map<int, ToneWindow> take_window();
   const std::map<int, ToneWindow>& total() const { return total_; }
@@ -119,7 +123,7 @@ class Participant {
  private:
   void on_packet(std::span<uint8_t> datagram, Clock::time_point now);
   void take_webrtc_keys();
-  void analyse(const mixer::Frame& frame, Clock::time_point arrival);
+  void analyse(const mixer::Frame& frame, uint16_t seq, Clock::time_point arrival);
 
   int room_;
   int index_;
@@ -165,10 +169,11 @@ class Participant {
   mixer::Frame decoded_;
   std::vector<double> watched_;
   std::vector<Participant*> sources_;  // per watched frequency: whose onset it is
-  std::vector<int> quiet_frames_;      // per watched frequency: consecutive frames below kOff
+  std::unique_ptr<OnsetTracker> onsets_;  // verified only: ~40 KB of frames and scratch
   std::map<int, ToneWindow> window_;
   std::map<int, ToneWindow> total_;
   std::vector<double> onset_delays_ms_;
+  uint64_t frame_level_onsets_ = 0;
   bool measuring_ = false;
 };
 
