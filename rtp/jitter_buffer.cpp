@@ -29,6 +29,18 @@ constexpr double kSkipBelow = -1.25;
 constexpr double kSpeechSkipBelow = -2.25;
 // Skips while a talkspurt is under way are spaced at least this many ticks.
 constexpr uint32_t kMinTicksBetweenSpeechSkips = 10;
+// A stream that never pauses (no DTX, no marker to re-sync on: a phone
+// without VAD, a sender of encoded silence) would otherwise keep up to
+// kSpeechSkipBelow frames of needless delay for the whole call once its
+// ideal playout point moved earlier: its first packets came late (a
+// sender's start-up, work queued before them), so the minimum transit
+// dropped after the placement, or a jitter episode ended and the target
+// fell. When the playout point has stayed more than kReclaimBelow frames
+// behind its ideal for kReclaimAfterTicks pulls in a row, one frame is
+// skipped even in speech: at most one frame a second, down to the band the
+// first placement chose (half a frame either way) plus a quarter frame.
+constexpr double kReclaimBelow = -0.75;
+constexpr uint32_t kReclaimAfterTicks = 50;  // 1 s at 20 ms
 
 int64_t floor_div(int64_t a, int64_t b) {
   const int64_t q = a / b;
@@ -123,6 +135,7 @@ void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) 
   empty_run_ = 0;
   in_silence_ = true;
   ticks_since_adjust_ = 0;
+  behind_ticks_ = 0;
   have_jump_candidate_ = false;
   phase_pending_ = true;
 }
@@ -396,6 +409,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   // Keep the playout point at "now - min transit - target" (see the header).
   const double dev = static_cast<double>(play_frame_) - ideal_play_frame(now);
   Entry* e = find(play_frame_);
+  behind_ticks_ = dev < kReclaimBelow ? behind_ticks_ + 1 : 0;
   if (dev > kHoldAbove) {
     // Too thin: hold one frame (the decoder conceals, or silence continues).
     ++stats_.frames_inserted;
@@ -405,7 +419,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     return slot;
   }
   const bool quiet = e == nullptr || in_silence_;
-  if ((quiet && dev < kSkipBelow) ||
+  if ((quiet && dev < kSkipBelow) || behind_ticks_ >= kReclaimAfterTicks ||
       (dev < kSpeechSkipBelow && ticks_since_adjust_ >= kMinTicksBetweenSpeechSkips)) {
     // Too deep: skip one frame, preferably one with nothing in it.
     if (e != nullptr) {
@@ -415,6 +429,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     }
     ++stats_.frames_skipped;
     ticks_since_adjust_ = 0;
+    behind_ticks_ = 0;
     ++play_frame_;
     e = find(play_frame_);
   }

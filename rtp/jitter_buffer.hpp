@@ -14,7 +14,10 @@
 // playout point follows "now - min transit - target": when the real playout
 // point drifts from it by a frame (jitter grew or calmed, or the sender's clock
 // runs fast or slow), a frame is held (kLost/kSilence inserted) or skipped,
-// preferably in silence; a talkspurt start re-syncs the delay at once. The
+// preferably in silence; a talkspurt start re-syncs the delay at once; a
+// stream that never pauses but has stayed more than 0.75 frame behind its
+// ideal for a second drops one frame of it (a late first packet otherwise
+// left a continuous stream up to 2.25 frames deep for the whole call). The
 // first packet's frame is placed on the tick grid at the first pull after it
 // (the phase of arrivals against ticks is known only then): the tick nearest
 // to "arrival + target", so a stream at zero jitter waits between target -
@@ -241,6 +244,7 @@ class JitterBuffer {
   uint32_t empty_run_ = 0;  // consecutive ticks without a packet
   bool in_silence_ = true;  // no talkspurt under way
   uint32_t ticks_since_adjust_ = 0;
+  uint32_t behind_ticks_ = 0;  // pulls in a row with the playout point behind its ideal
   size_t count_ = 0;
   bool have_jump_candidate_ = false;
   int64_t jump_candidate_seq_ = 0;

@@ -112,6 +112,7 @@ void LoadRun::add_participants(int want) {
       if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, p->fd(), &ev) != 0) {
         throw std::system_error(errno, std::generic_category(), "epoll_ctl");
       }
+      if (i < talkers) scripts_->prepare(p->freq());  // not at the first tick
       participants_.push_back(std::move(p));
     }
   }
@@ -162,6 +163,7 @@ bool LoadRun::load_peers() {
     auto p = std::make_unique<Participant>(l.room, l.index, l.index < options_.talkers, verified,
                                            params_, payload_type_, static_cast<uint16_t>(l.local));
     p->set_late_ms(options_.late_ms);
+    if (l.index < options_.talkers) scripts_->prepare(p->freq());
     sockaddr_in remote{};
     remote.sin_family = AF_INET;
     remote.sin_port = htons(static_cast<uint16_t>(l.port));

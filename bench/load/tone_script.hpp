@@ -26,6 +26,12 @@ class ToneScripts {
  public:
   explicit ToneScripts(const mixer::CodecParams& params);
 
+  // Encodes the cycle for `freq_hz` now (set-up time). Call it for every
+  // talker's frequency before the first tick: a cycle encoded lazily by the
+  // first tone_frame() (200 Opus frames, tens of ms) sends that tick's
+  // packets late, and a jitter buffer placed on a late first packet keeps
+  // the extra delay for seconds (it read as ~45 ms of Opus mouth-to-ear).
+  void prepare(double freq_hz) { (void)cycle(freq_hz); }
   // Frame `i` (mod kCycleFrames) of the cycle for `freq_hz`; frames
   // [0, kGapFrames) are the gap, frame kGapFrames is the onset.
   std::span<const uint8_t> tone_frame(double freq_hz, int i);

@@ -476,6 +476,45 @@ TEST(JitterBuffer, OversizedPayloadIsRefused) {
 }
 
 // The adaptive behaviour, sampled during one continuous run.
+// A sender whose first packets arrive late (its start-up, or work queued
+// before them) and then on time, with no pause to re-sync on: the playout
+// point, placed on the first packet, falls behind its ideal as the minimum
+// transit drops (and as the target, raised by those packets, falls again).
+// It reclaims the excess a frame a second instead of carrying up to 2.25
+// frames of extra delay for the rest of the call (issue #16: this held the
+// Opus members of a chorus-load room ~45 ms behind, 37-57 ms here).
+TEST(JitterBuffer, ALateStartSettlesToTheTargetInsteadOfStayingBehind) {
+  for (const int late_ms : {25, 45, 65}) {
+    JitterConfig config;
+    config.initial_delay_ms = 20;
+    Simulation sim(config, 48000, 960);
+    // Packets 0..2 leave the sender late (a burst once it catches up), every
+    // later one arrives 8 ms after it was sent.
+    sim.send_regular(400, 7, 123456, 960, [late_ms](uint32_t i) {
+      const int extra = std::max(0, late_ms - 20 * static_cast<int>(i));
+      return std::chrono::duration_cast<Clock::duration>(milliseconds(8 + extra));
+    });
+    const auto out = sim.run(410);
+    // The wait of the packets played in the last two seconds: tick time
+    // minus arrival (send_regular's sender: frame i at start + 20 ms * i).
+    double waited = 0;
+    int counted = 0;
+    for (size_t t = 0; t < out.size(); ++t) {
+      if (out[t].kind != SlotKind::kPacket || out[t].index < 300) continue;
+      waited += 5.0 + 20.0 * static_cast<double>(t) - 20.0 * out[t].index - 8.0;
+      ++counted;
+    }
+    ASSERT_GT(counted, 90) << "late " << late_ms;
+    // The target (20 ms) plus at most three quarters of a frame behind it.
+    EXPECT_LE(waited / counted, 20.0 + 15.0 + 0.5) << "late " << late_ms;
+    EXPECT_GE(waited / counted, 10.0 - 0.5) << "late " << late_ms;
+    // What it took: a frame or so per 20 ms of lateness, never a held frame.
+    EXPECT_LE(sim.jb().stats().frames_skipped, static_cast<uint64_t>(late_ms / 20 + 1));
+    EXPECT_EQ(sim.jb().stats().frames_inserted, 0u) << "late " << late_ms;
+    EXPECT_EQ(lost_before_end(out), 0u) << "late " << late_ms;
+  }
+}
+
 TEST(JitterBuffer, TargetFollowsJitterUpAndDown) {
   JitterBuffer jb({}, 8000, 160);
   std::mt19937 rng(11);
