@@ -20,9 +20,25 @@ constexpr int64_t kJumpFrames = 250;
 constexpr int64_t kTransitLimit = int64_t{1} << 30;
 // Recompute the target delay every this many packets (nth_element over the window).
 constexpr uint32_t kRecomputeEvery = 16;
-// Playout drift thresholds, in frames (see pull()). Holding early keeps late
-// packets rare; skipping needs a wider margin so the two never oscillate.
-constexpr double kHoldAbove = 0.5;
+// Playout drift thresholds, in frames (see pull()). The first placement and
+// the hold let the playout point run up to hold_above_ frames ahead of its
+// ideal ("now - min transit - target"). Ticks quantise the playout by a
+// whole frame, so a stream waits anywhere in a band one frame wide; the band
+// leans as early as the cushion allows: the earliest-placed packet still
+// waits kCushion frame beyond the jitter percentile, and never more than
+// kMaxHoldAbove frame before its ideal time. At zero jitter and the
+// one-frame minimum target a stream therefore waits 3 to 23 ms whatever the
+// phase of its arrivals against the ticks (issue #16: with the ~1.5 ms of
+// mixing and transport, G.711's mouth-to-ear stays under 25 ms and Opus's,
+// with 13 ms of look-ahead, under 40 ms); once the jitter sets the target
+// (percentile + kTargetMargin), the band is the percentile + 3 ms to + 23 ms. Skipping needs a
+// wider margin below so the two never oscillate.
+constexpr double kMaxHoldAbove = 0.85;
+constexpr double kCushion = 0.15;
+constexpr double kTargetMargin = 0.75;
+// Placements stay a hair (20 us at 20 ms) inside the hold threshold, so a
+// packet placed exactly on it is not held by rounding at the next tick.
+constexpr double kPlaceInside = 1e-3;
 constexpr double kSkipBelow = -1.25;
 // While a talkspurt is under way a skip drops speech, so it waits for a larger
 // excess (or for the next silence).
@@ -36,10 +52,12 @@ constexpr uint32_t kMinTicksBetweenSpeechSkips = 10;
 // sender's start-up, work queued before them), so the minimum transit
 // dropped after the placement, or a jitter episode ended and the target
 // fell. When the playout point has stayed more than kReclaimBelow frames
+// below the band's lower edge (hold_above_ - 1)
 // behind its ideal for kReclaimAfterTicks pulls in a row, one frame is
 // skipped even in speech: at most one frame a second, down to the band the
-// first placement chose (half a frame either way) plus a quarter frame.
-constexpr double kReclaimBelow = -0.75;
+// first placement chose less a quarter frame, 1.25 frames below the hold
+// threshold, so a skip never invites a hold.
+constexpr double kReclaimBelow = -0.25;
 constexpr uint32_t kReclaimAfterTicks = 50;  // 1 s at 20 ms
 
 int64_t floor_div(int64_t a, int64_t b) {
@@ -81,6 +99,7 @@ JitterBuffer::JitterBuffer(const JitterConfig& config, uint32_t clock_rate,
       std::clamp(config_.initial_delay_ms, config_.min_delay_ms, config_.max_delay_ms);
   config_.percentile = std::clamp(config_.percentile, 0.0, 1.0);
   target_samples_ = ms_to_samples(config_.initial_delay_ms, clock_rate_);
+  set_hold_above(0);
 
   // The arena: the budget for every frame of the ring, one largest packet
   // more (what a wrap may leave unused at the end), and never less than four
@@ -116,6 +135,7 @@ void JitterBuffer::reset() {
   have_jump_candidate_ = false;
   late_run_ = 0;
   target_samples_ = ms_to_samples(config_.initial_delay_ms, clock_rate_);
+  set_hold_above(0);
 }
 
 void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) {
@@ -138,6 +158,7 @@ void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) 
   behind_ticks_ = 0;
   have_jump_candidate_ = false;
   phase_pending_ = true;
+  resync_pending_ = false;
 }
 
 int64_t JitterBuffer::unwrap_timestamp(uint32_t ts) const {
@@ -246,13 +267,19 @@ void JitterBuffer::recompute_target() {
   for (size_t i = 0; i < n; ++i) scratch[i] -= min;
   const auto k = static_cast<size_t>(config_.percentile * static_cast<double>(n - 1));
   std::nth_element(scratch, scratch + k, scratch + n);
-  // The playout point may run up to kHoldAbove frames early before a hold
-  // corrects it, so that much is added to the percentile, plus a quarter
-  // frame so that the earliest packets still have a cushion over it.
-  const auto margin = static_cast<int64_t>((kHoldAbove + 0.25) * static_cast<double>(spt_));
+  // The target adds kTargetMargin to the percentile; the hold threshold
+  // keeps kCushion of it (see kMaxHoldAbove).
+  const auto margin = static_cast<int64_t>(kTargetMargin * static_cast<double>(spt_));
   target_samples_ =
       std::clamp(int64_t{scratch[k]} + margin, ms_to_samples(config_.min_delay_ms, clock_rate_),
                  ms_to_samples(config_.max_delay_ms, clock_rate_));
+  set_hold_above(scratch[k]);
+}
+
+void JitterBuffer::set_hold_above(int64_t percentile_samples) {
+  const double spare =
+      static_cast<double>(target_samples_ - percentile_samples) / static_cast<double>(spt_);
+  hold_above_ = std::clamp(spare - kCushion, 0.0, kMaxHoldAbove);
 }
 
 void JitterBuffer::store(Entry& e, const JitterPacket& packet, int64_t frame, int64_t ext_seq,
@@ -377,13 +404,10 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
 
   if (talkspurt_start) {
     // RFC 3551 §4.1: the marker starts a talkspurt after silence, the moment to
-    // re-sync the delay without cutting speech: this packet waits the target.
-    const auto ideal = static_cast<int64_t>(std::floor(ideal_play_frame(arrival) + 0.5));
-    const int64_t resynced = std::clamp(ideal, last_played_frame_ + 1, frame);
-    if (resynced != play_frame_) {
-      play_frame_ = resynced;
-      ++stats_.talkspurt_resyncs;
-    }
+    // re-sync the delay without cutting speech: this packet waits the target,
+    // placed on the tick grid at the next pull as the first packet is.
+    resync_pending_ = true;
+    resync_frame_ = frame;
   }
   return was_reset ? InsertResult::kStoredAfterReset : InsertResult::kStored;
 }
@@ -399,18 +423,33 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   ++ticks_since_adjust_;
   if (phase_pending_) {
     // First pull since start(): play frame 0 at the earliest tick that is at
-    // most kHoldAbove frames ahead of its ideal time (never before frame 0).
+    // most hold_above_ frames ahead of its ideal time (never before frame 0):
+    // at zero jitter and a one-frame target, 3 to 23 ms after it arrived.
     phase_pending_ = false;
-    const auto placed = static_cast<int64_t>(std::floor(ideal_play_frame(now) + kHoldAbove));
+    const auto placed =
+        static_cast<int64_t>(std::floor(ideal_play_frame(now) + hold_above_ - kPlaceInside));
     play_frame_ = std::min<int64_t>(placed, 0);
     last_played_frame_ = play_frame_ - 1;
+  }
+  if (resync_pending_) {
+    // A talkspurt started after silence: its first packet plays at the same
+    // place against its ideal time as the first packet of the stream did,
+    // never before frames already played, never after its own frame.
+    resync_pending_ = false;
+    const auto placed =
+        static_cast<int64_t>(std::floor(ideal_play_frame(now) + hold_above_ - kPlaceInside));
+    const int64_t resynced = std::clamp(placed, last_played_frame_ + 1, resync_frame_);
+    if (resynced != play_frame_) {
+      play_frame_ = resynced;
+      ++stats_.talkspurt_resyncs;
+    }
   }
 
   // Keep the playout point at "now - min transit - target" (see the header).
   const double dev = static_cast<double>(play_frame_) - ideal_play_frame(now);
   Entry* e = find(play_frame_);
-  behind_ticks_ = dev < kReclaimBelow ? behind_ticks_ + 1 : 0;
-  if (dev > kHoldAbove) {
+  behind_ticks_ = dev < hold_above_ - 1 + kReclaimBelow ? behind_ticks_ + 1 : 0;
+  if (dev > hold_above_) {
     // Too thin: hold one frame (the decoder conceals, or silence continues).
     ++stats_.frames_inserted;
     ticks_since_adjust_ = 0;

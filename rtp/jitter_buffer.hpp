@@ -14,16 +14,20 @@
 // playout point follows "now - min transit - target": when the real playout
 // point drifts from it by a frame (jitter grew or calmed, or the sender's clock
 // runs fast or slow), a frame is held (kLost/kSilence inserted) or skipped,
-// preferably in silence; a talkspurt start re-syncs the delay at once; a
-// stream that never pauses but has stayed more than 0.75 frame behind its
-// ideal for a second drops one frame of it (a late first packet otherwise
-// left a continuous stream up to 2.25 frames deep for the whole call). The
-// first packet's frame is placed on the tick grid at the first pull after it
-// (the phase of arrivals against ticks is known only then): the tick nearest
-// to "arrival + target", so a stream at zero jitter waits between target -
-// 10 ms and target + 10 ms, not up to a whole extra frame. The target carries
-// that half frame as margin, so the earliest packets still wait out the
-// jitter percentile.
+// preferably in silence. Ticks quantise the playout by a whole frame, so the
+// playout point sits in a band one frame wide around its ideal; the band
+// leans early as far as the target's margin over the jitter percentile
+// allows (the earliest packets still wait out the percentile plus 3 ms), at
+// most 0.85 frame: at zero jitter and the one-frame target a stream waits 3
+// to 23 ms whatever the phase of its arrivals against the ticks, and with
+// jitter setting the target (percentile + 0.75 frame) it waits target - 12
+// ms to target + 8 ms. The first packet's frame is placed in that band at
+// the first pull after it (the phase of arrivals against ticks is known only
+// then), and so is a talkspurt's first packet after silence (the moment to
+// re-sync without cutting speech). A stream that never pauses but has stayed
+// more than a quarter frame below the band for a second drops one frame (a
+// late first packet otherwise left a continuous stream up to 2.25 frames
+// deep for the whole call).
 //
 // Sequence numbers and timestamps are unwrapped (RFC 3550 A.1 style) so wraps
 // are invisible; an SSRC change or a jump of the timeline resets the buffer.
@@ -211,6 +215,8 @@ class JitterBuffer {
   double ideal_play_frame(Clock::time_point now) const;
   void note_transit(int64_t transit);
   void recompute_target();
+  // The hold threshold for a jitter percentile (samples) and the current target.
+  void set_hold_above(int64_t percentile_samples);
   static constexpr uint32_t kNoOffset = UINT32_MAX;
   Entry& entry(int64_t frame) const { return entries_[static_cast<size_t>(frame) & mask_]; }
   std::span<const uint8_t> payload_of(const Entry& e) const { return {arena_ + e.offset, e.size}; }
@@ -255,6 +261,8 @@ class JitterBuffer {
   int64_t late_run_seq_ = 0;
   Clock::time_point late_run_arrival_{};
   bool phase_pending_ = false;  // started, not yet pulled: place frame 0 at the first pull
+  bool resync_pending_ = false;  // a talkspurt started: place it at the next pull
+  int64_t resync_frame_ = 0;     // the frame of its first packet
 
   // Transit window (samples, window_ of them in storage_; 32 bits hold
   // hours of clock drift) and the statistics derived from it.
@@ -264,6 +272,7 @@ class JitterBuffer {
   uint32_t since_recompute_ = 0;
   int64_t min_transit_ = 0;
   int64_t target_samples_ = 0;
+  double hold_above_ = 0.5;  // frames the playout may run ahead of its ideal
 
   double delay_sum_ms_ = 0;
   uint64_t delay_count_ = 0;

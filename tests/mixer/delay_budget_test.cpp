@@ -156,16 +156,19 @@ TEST(DelayBudget, EachContributionMeasuredOnASignal) {
     EXPECT_GE(d, 0.0);
     EXPECT_LE(d * lower_rate / 1000.0, 41.0) << d << " ms at " << lower_rate;
   }
-  // The first packet is placed on the tick nearest "arrival + target"
-  // (target = initial 20 ms): between 10 and 30 ms whatever the phase, 20 on
-  // average, and never a whole extra frame.
-  EXPECT_GE(jb.min, 10.0 - 0.5);
-  EXPECT_LE(jb.max, 30.0 + 0.5);
-  EXPECT_NEAR(jb.mean, 20.0, 2.5);
+  // The first packet is placed on the earliest tick at most 0.85 frame
+  // before "arrival + target" (target = initial 20 ms): between 3 and 23 ms
+  // whatever the phase, 13 on average, and never a whole extra frame.
+  EXPECT_GE(jb.min, 3.0 - 0.5);
+  EXPECT_LE(jb.max, 23.0 + 0.5);
+  EXPECT_NEAR(jb.mean, 13.0, 2.5);
   // What a talker's Opus onset costs end to end at zero jitter, without the
   // network and the mix's own time: the talker's encoder, the jitter buffer,
-  // chorus's encoder (the listener's decoder adds nothing of its own).
+  // chorus's encoder (the listener's decoder adds nothing of its own). At
+  // the worst phase too (issue #16: <= 40 ms at every healthy point), with
+  // a few ms left for the mix and the network.
   EXPECT_LT(2 * opus + jb.mean, 40.0);
+  EXPECT_LT(2 * opus + jb.max, 37.0);
 }
 
 }  // namespace

@@ -366,7 +366,12 @@ TEST(JitterBufferStorage, HandedOutPayloadSurvivesInsertsUntilTheNextPull) {
 }
 
 TEST(JitterBufferStorage, OfferedNextPayloadSurvivesAResetUntilTheNextPull) {
-  JitterBuffer jb({}, 48000, 960, kOpusMax, kOpusBudget);
+  // Two frames of delay, so that packet 3 is buffered when frame 2's slot
+  // is pulled.
+  JitterConfig config;
+  config.min_delay_ms = 40;
+  config.initial_delay_ms = 40;
+  JitterBuffer jb(config, 48000, 960, kOpusMax, kOpusBudget);
   const auto start = Clock::time_point() + std::chrono::hours(1);
   const auto payloads = largest_payloads();
   // Frames 0, 1, then 2 lost and 3 buffered: the slot of frame 2 is kLost
