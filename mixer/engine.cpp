@@ -957,6 +957,9 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.ports_free = slot.factory->ports_free();
   st.tick_duration_us = shard.tick_durations_us().snapshot();
   st.tick_duration_max_us = shard.tick_durations_us().max();
+  st.tick_lateness_us = shard.tick_lateness_us().snapshot();
+  st.tick_lateness_max_us = shard.tick_lateness_us().max();
+  st.miss_preceding_tick_max_us = shard.miss_preceding_tick_max_us();
   st.pending_adds = media.pending_adds();
   st.commands_applied = media.commands_applied();
   st.mix_ticks = media.mix_ticks();

@@ -64,6 +64,9 @@ struct ShardStatus {
   size_t ports_free = 0;             // RTP ports left in the shard's pool
   std::array<uint64_t, kHistogramBuckets> tick_duration_us{};  // log2 buckets
   uint64_t tick_duration_max_us = 0;
+  std::array<uint64_t, kHistogramBuckets> tick_lateness_us{};  // start after the deadline
+  uint64_t tick_lateness_max_us = 0;
+  uint64_t miss_preceding_tick_max_us = 0;  // longest tick just before a miss
   // Added by the media side:
   size_t pending_adds = 0;            // adds (and commands behind them) waiting on the shard
   uint64_t commands_applied = 0;      // commands the shard applied (fan-out parts counted each)

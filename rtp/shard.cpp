@@ -306,7 +306,11 @@ void Shard::arm_tick() {
 
 void Shard::on_tick_timer() {
   const Clock::time_point start = Clock::now();
+  const auto lateness = std::chrono::duration_cast<std::chrono::microseconds>(start - deadline_);
+  tick_lateness_.record(static_cast<uint64_t>(std::max<int64_t>(lateness.count(), 0)));
   if (start > deadline_ + config_.miss_budget) {
+    if (last_tick_us_ > miss_preceding_tick_max_us_.load(std::memory_order_relaxed))
+      miss_preceding_tick_max_us_.store(last_tick_us_, std::memory_order_relaxed);
     // Late beyond the budget: count every deadline passed and run this tick
     // for the latest of them; never try to catch up with a burst of ticks.
     const auto late = start - deadline_;
@@ -320,7 +324,8 @@ void Shard::on_tick_timer() {
   }
   run_tick(start);
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-  tick_durations_.record(static_cast<uint64_t>(std::max<int64_t>(took.count(), 0)));
+  last_tick_us_ = static_cast<uint64_t>(std::max<int64_t>(took.count(), 0));
+  tick_durations_.record(last_tick_us_);
   ticks_.store(ticks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Absolute deadlines: the next tick is due one interval after this one was
   // due, whenever this one actually ran (no drift).

@@ -213,6 +213,15 @@ class Shard final : private UringSink {
   int shared_receive_buffer() const { return shared_rcvbuf_; }
   int shared_send_buffer() const { return shared_sndbuf_; }
   const DurationHistogram& tick_durations_us() const { return tick_durations_; }
+  // How late each tick started after its deadline (timer wake-up, or the
+  // previous tick overrunning), and for the ticks counted as misses, the
+  // longest duration of the tick just before one: a miss after a short tick
+  // was a late wake-up (the kernel's own work on the CPU, preemption), a miss
+  // after a long one was the shard's own work.
+  const DurationHistogram& tick_lateness_us() const { return tick_lateness_; }
+  uint64_t miss_preceding_tick_max_us() const {
+    return miss_preceding_tick_max_us_.load(std::memory_order_relaxed);
+  }
   bool running() const { return running_.load(std::memory_order_acquire); }
   // After start(): 0 when the requested scheduling was applied (or none was
   // requested), else the errno that refused it.
@@ -315,6 +324,9 @@ class Shard final : private UringSink {
   std::atomic<uint64_t> receive_calls_{0};
   std::atomic<uint64_t> send_calls_{0};
   DurationHistogram tick_durations_;
+  DurationHistogram tick_lateness_;
+  uint64_t last_tick_us_ = 0;  // shard thread: the previous tick's duration
+  std::atomic<uint64_t> miss_preceding_tick_max_us_{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(WebRtcCounter::kCount)> webrtc_counters_{};
 };
 

@@ -84,6 +84,33 @@ std::string shard_label(uint32_t index) {
   return label("shard", std::to_string(index));
 }
 
+// A shard's log2 histogram counts whole microseconds: bucket 0 holds 0,
+// bucket b holds [2^(b-1), 2^b), i.e. values <= 2^b - 1, which is its `le`.
+// The last bucket is open-ended (+Inf). The shard keeps no sum, so the
+// family has _bucket and _count but no _sum.
+using ShardHistogram = std::array<uint64_t, ShardMetrics::kHistogramBuckets>;
+void render_shard_histogram(Writer& w, const std::vector<ShardMetrics>& shards,
+                            const std::string& name, const char* help,
+                            ShardHistogram ShardMetrics::*field) {
+  constexpr size_t kBuckets = ShardMetrics::kHistogramBuckets;
+  w.family(name, "histogram", help);
+  for (const auto& s : shards) {
+    const ShardHistogram& h = s.*field;
+    uint64_t cumulative = 0;
+    const std::string shard = shard_label(s.index);
+    for (size_t b = 0; b + 1 < kBuckets; ++b) {
+      cumulative += h[b];
+      const uint64_t le_us = b == 0 ? 0 : (uint64_t{1} << b) - 1;
+      char le[32];
+      std::snprintf(le, sizeof le, "%.6f", static_cast<double>(le_us) * 1e-6);
+      w.sample(name + "_bucket", shard + "," + label("le", le), cumulative);
+    }
+    cumulative += h[kBuckets - 1];
+    w.sample(name + "_bucket", shard + "," + label("le", "+Inf"), cumulative);
+    w.sample(name + "_count", shard, cumulative);
+  }
+}
+
 void render_rooms(Writer& w, const std::vector<ConferenceState>& rooms) {
   w.family("chorus_rooms", "gauge", "Rooms with at least one member.");
   w.sample("chorus_rooms", "", static_cast<uint64_t>(rooms.size()));
@@ -115,7 +142,6 @@ void render_rooms(Writer& w, const std::vector<ConferenceState>& rooms) {
 }
 
 void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
-  constexpr size_t kBuckets = ShardMetrics::kHistogramBuckets;
   w.family("chorus_shard_ticks_total", "counter", "Mixer ticks run per media shard.");
   for (const auto& s : shards) w.sample("chorus_shard_ticks_total", shard_label(s.index), s.ticks);
   w.family("chorus_shard_deadline_misses_total", "counter",
@@ -203,33 +229,28 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
     w.sample("chorus_webrtc_packets_dropped_total",
              shard_label(s.index) + "," + label("reason", "plain_rtp"), s.webrtc_plain_rtp_drops);
   }
-  w.family("chorus_shard_tick_duration_max_seconds", "gauge", "Longest tick so far.");
-  for (const auto& s : shards) {
-    w.sample("chorus_shard_tick_duration_max_seconds", shard_label(s.index),
-             static_cast<double>(s.tick_duration_max_us) * 1e-6);
-  }
-  // The shard's log2 histogram counts whole microseconds: bucket 0 holds 0,
-  // bucket b holds [2^(b-1), 2^b), i.e. values <= 2^b - 1, which is its `le`.
-  // The last bucket is open-ended (+Inf). The shard keeps no sum, so the
-  // family has _bucket and _count but no _sum.
-  w.family("chorus_shard_tick_duration_seconds", "histogram",
-           "Time a media shard spent in one tick (mixing, encoding, sending).");
-  for (const auto& s : shards) {
-    uint64_t cumulative = 0;
-    const std::string shard = shard_label(s.index);
-    for (size_t b = 0; b + 1 < kBuckets; ++b) {
-      cumulative += s.tick_duration_us[b];
-      const uint64_t le_us = b == 0 ? 0 : (uint64_t{1} << b) - 1;
-      char le[32];
-      std::snprintf(le, sizeof le, "%.6f", static_cast<double>(le_us) * 1e-6);
-      w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", le),
-               cumulative);
-    }
-    cumulative += s.tick_duration_us[kBuckets - 1];
-    w.sample("chorus_shard_tick_duration_seconds_bucket", shard + "," + label("le", "+Inf"),
-             cumulative);
-    w.sample("chorus_shard_tick_duration_seconds_count", shard, cumulative);
-  }
+  // One gauge per shard of a microsecond field of ShardMetrics, in seconds.
+  const auto seconds_per_shard = [&](const char* name, const char* help,
+                                     uint64_t ShardMetrics::*field) {
+    w.family(name, "gauge", help);
+    for (const auto& s : shards)
+      w.sample(name, shard_label(s.index), static_cast<double>(s.*field) * 1e-6);
+  };
+  seconds_per_shard("chorus_shard_tick_duration_max_seconds", "Longest tick so far.",
+                    &ShardMetrics::tick_duration_max_us);
+  render_shard_histogram(w, shards, "chorus_shard_tick_duration_seconds",
+                         "Time a media shard spent in one tick (mixing, encoding, sending).",
+                         &ShardMetrics::tick_duration_us);
+  seconds_per_shard("chorus_shard_tick_lateness_max_seconds",
+                    "Latest start of a tick after its deadline so far.",
+                    &ShardMetrics::tick_lateness_max_us);
+  render_shard_histogram(w, shards, "chorus_shard_tick_lateness_seconds",
+                         "How late a media shard's tick started after its deadline.",
+                         &ShardMetrics::tick_lateness_us);
+  seconds_per_shard("chorus_shard_miss_preceding_tick_max_seconds",
+                    "Longest tick just before a deadline miss: short means the shard woke late, "
+                    "long means its own work overran.",
+                    &ShardMetrics::miss_preceding_tick_max_us);
 }
 
 void render_limits(Writer& w, const FocusMetrics& f) {

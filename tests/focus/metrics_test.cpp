@@ -98,6 +98,10 @@ TEST(Metrics, ShardHistogramIsCumulativeAndEndsInInfEqualToCount) {
   shard.tick_duration_us[10] = 5;                                           // [512, 1024) µs
   shard.tick_duration_us[ShardMetrics::kHistogramBuckets - 1] = 2;  // way over
   shard.tick_duration_max_us = 20'000'000;
+  shard.tick_lateness_us[0] = 90;   // on time
+  shard.tick_lateness_us[14] = 10;  // [8192, 16384) µs late: past a 10 ms budget
+  shard.tick_lateness_max_us = 12'500;
+  shard.miss_preceding_tick_max_us = 1'500;
   MetricsSnapshot snapshot;
   snapshot.shards = {shard};
   const auto s = parse_exposition(render_metrics(snapshot));
@@ -110,6 +114,12 @@ TEST(Metrics, ShardHistogramIsCumulativeAndEndsInInfEqualToCount) {
   EXPECT_EQ(s.at(R"(chorus_shard_tick_duration_seconds_bucket{shard="1",le="+Inf"})"), 18);
   EXPECT_EQ(s.at(R"(chorus_shard_tick_duration_seconds_count{shard="1"})"), 18);
   EXPECT_DOUBLE_EQ(s.at(R"(chorus_shard_tick_duration_max_seconds{shard="1"})"), 20.0);
+  EXPECT_EQ(s.at(R"(chorus_shard_tick_lateness_seconds_bucket{shard="1",le="0.000000"})"), 90);
+  EXPECT_EQ(s.at(R"(chorus_shard_tick_lateness_seconds_bucket{shard="1",le="0.008191"})"), 90);
+  EXPECT_EQ(s.at(R"(chorus_shard_tick_lateness_seconds_bucket{shard="1",le="0.016383"})"), 100);
+  EXPECT_EQ(s.at(R"(chorus_shard_tick_lateness_seconds_count{shard="1"})"), 100);
+  EXPECT_DOUBLE_EQ(s.at(R"(chorus_shard_tick_lateness_max_seconds{shard="1"})"), 0.0125);
+  EXPECT_DOUBLE_EQ(s.at(R"(chorus_shard_miss_preceding_tick_max_seconds{shard="1"})"), 0.0015);
   // Buckets never decrease.
   double previous = 0;
   for (size_t b = 1; b + 1 < ShardMetrics::kHistogramBuckets; ++b) {

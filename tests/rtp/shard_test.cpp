@@ -193,6 +193,11 @@ TEST(Shard, StalledTickCountsMissesAndSkipsForwardWithoutABurst) {
   EXPECT_EQ(log.misaligned.load(), 0u);
   // The stall itself shows in the histogram's top bucket range (>= 65 ms).
   EXPECT_GE(shard.tick_durations_us().max(), 100'000u);
+  // The tick after it started late (by the stall less one period, at least),
+  // and the miss is put down to the long tick before it, not a late wake-up.
+  EXPECT_GE(shard.tick_lateness_us().max(), 80'000u);
+  EXPECT_EQ(shard.tick_lateness_us().count(), shard.ticks());
+  EXPECT_GE(shard.miss_preceding_tick_max_us(), 100'000u);
 }
 
 TEST(Shard, AMissBudgetAboveOnePeriodIsClampedToOnePeriod) {
