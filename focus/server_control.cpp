@@ -303,6 +303,7 @@ MemberState Server::member_state(const Room* room, const Call& call) const {
   state.level_dbov = call.roster.level;
   state.loss_fraction = call.roster.loss_fraction;
   state.jitter_ms = call.roster.jitter_ms;
+  state.jitter_buffer_ms = call.roster.jitter_buffer_ms;
   state.ssrc = call.roster.ssrc;
   if (call.roster.role == MemberRole::kWhisper) {
     if (const Call* target =

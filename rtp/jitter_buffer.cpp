@@ -52,13 +52,22 @@ constexpr uint32_t kMinTicksBetweenSpeechSkips = 10;
 // sender's start-up, work queued before them), so the minimum transit
 // dropped after the placement, or a jitter episode ended and the target
 // fell. When the playout point has stayed more than kReclaimBelow frames
-// below the band's lower edge (hold_above_ - 1)
-// behind its ideal for kReclaimAfterTicks pulls in a row, one frame is
-// skipped even in speech: at most one frame a second, down to the band the
-// first placement chose less a quarter frame, 1.25 frames below the hold
-// threshold, so a skip never invites a hold.
+// below the band's lower edge (hold_above_ - 1) for kReclaimAfterTicks
+// pulls in a row, one frame is skipped even in speech: at most one frame a
+// second, 1.25 frames below the hold threshold, so a skip never invites a
+// hold. While the stream settles (pulls kSettleFrom to kSettleTicks: late
+// first packets are the usual cause, and by then the target no longer
+// counts them, 4 recomputes over 64 packets having pushed them past the
+// percentile) the threshold is kSettleReclaimBelow, a twentieth of a frame
+// (1 ms) below the edge, after kSettleReclaimAfterTicks pulls: a skip lands
+// just inside the band, and only a target that grows since (a hold is due
+// then anyway) can push it out again.
 constexpr double kReclaimBelow = -0.25;
 constexpr uint32_t kReclaimAfterTicks = 50;  // 1 s at 20 ms
+constexpr uint32_t kSettleFrom = 4 * kRecomputeEvery + 6;  // ~1.4 s
+constexpr uint32_t kSettleTicks = 250;                     // 5 s
+constexpr double kSettleReclaimBelow = -0.05;
+constexpr uint32_t kSettleReclaimAfterTicks = 10;
 
 int64_t floor_div(int64_t a, int64_t b) {
   const int64_t q = a / b;
@@ -156,6 +165,7 @@ void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) 
   in_silence_ = true;
   ticks_since_adjust_ = 0;
   behind_ticks_ = 0;
+  pulls_since_start_ = 0;
   have_jump_candidate_ = false;
   phase_pending_ = true;
   resync_pending_ = false;
@@ -448,7 +458,10 @@ Slot JitterBuffer::pull(Clock::time_point now) {
   // Keep the playout point at "now - min transit - target" (see the header).
   const double dev = static_cast<double>(play_frame_) - ideal_play_frame(now);
   Entry* e = find(play_frame_);
-  behind_ticks_ = dev < hold_above_ - 1 + kReclaimBelow ? behind_ticks_ + 1 : 0;
+  pulls_since_start_ += pulls_since_start_ < kSettleTicks ? 1 : 0;
+  const bool settling = pulls_since_start_ > kSettleFrom && pulls_since_start_ < kSettleTicks;
+  const double reclaim_below = hold_above_ - 1 + (settling ? kSettleReclaimBelow : kReclaimBelow);
+  behind_ticks_ = dev < reclaim_below ? behind_ticks_ + 1 : 0;
   if (dev > hold_above_) {
     // Too thin: hold one frame (the decoder conceals, or silence continues).
     ++stats_.frames_inserted;
@@ -458,7 +471,8 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     return slot;
   }
   const bool quiet = e == nullptr || in_silence_;
-  if ((quiet && dev < kSkipBelow) || behind_ticks_ >= kReclaimAfterTicks ||
+  if ((quiet && dev < kSkipBelow) ||
+      behind_ticks_ >= (settling ? kSettleReclaimAfterTicks : kReclaimAfterTicks) ||
       (dev < kSpeechSkipBelow && ticks_since_adjust_ >= kMinTicksBetweenSpeechSkips)) {
     // Too deep: skip one frame, preferably one with nothing in it.
     if (e != nullptr) {

@@ -58,6 +58,7 @@ struct MemberState {
   int level_dbov = -127;     // last reported input level, dBov
   double loss_fraction = 0;  // RFC 3550 fraction lost, 0..1
   double jitter_ms = 0;      // RFC 3550 interarrival jitter
+  double jitter_buffer_ms = 0;  // mean wait of a played packet in our jitter buffer
   MemberDialog dialog;
   // RFC 4575 §5.6.6 joining-info: when the member joined (Unix seconds, 0 =
   // unknown) and who made the focus dial it (the REFER's Referred-By / From).

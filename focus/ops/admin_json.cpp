@@ -59,6 +59,7 @@ json member_json(const MemberState& m, const ConferenceState& room) {
               {"level", m.level_dbov},
               {"loss", m.loss_fraction},
               {"jitter", m.jitter_ms},
+              {"jitter_buffer_ms", m.jitter_buffer_ms},
               {"call_id", m.dialog.call_id},
               {"sidebar", m.sidebar}};
 }

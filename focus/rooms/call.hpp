@@ -149,6 +149,7 @@ struct RosterEntry {
   int level = -127;
   double loss_fraction = 0;  // RFC 3550 fraction lost, last report
   double jitter_ms = 0;
+  double jitter_buffer_ms = 0;  // mean time a played packet waited in the jitter buffer
   uint32_t ssrc = 0;
   // The account that authorised a supervisor join: DTMF role keys are
   // honoured only within that account's rights.

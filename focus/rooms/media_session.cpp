@@ -388,6 +388,7 @@ void Server::on_engine_event(const mixer::Event& event) {
       media_totals_.on_stats(event.participant, event.stats);
       call->roster.loss_fraction = event.stats.fraction_lost / 256.0;
       call->roster.jitter_ms = event.stats.jitter_ms;
+      call->roster.jitter_buffer_ms = event.stats.jitter_buffer_average_ms;
       call->roster.ssrc = event.stats.remote_ssrc;
       return;
     case Kind::kRtpTimeout:

@@ -361,7 +361,8 @@ TEST_F(AdminServerTest, ListsRoomsWithTheirMembers) {
   EXPECT_EQ(alice["hold"], false);
   EXPECT_EQ(alice["talking"], false);
   EXPECT_EQ(alice["codec"], "PCMU");
-  for (const char* key : {"level", "loss", "jitter", "whisper_target", "status"}) {
+  for (const char* key :
+       {"level", "loss", "jitter", "jitter_buffer_ms", "whisper_target", "status"}) {
     EXPECT_TRUE(alice.contains(key)) << key;
   }
   // Invalid UTF-8 from a peer is replaced, not a failure.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace chorus::rtp {
@@ -522,34 +523,45 @@ TEST(JitterBuffer, OversizedPayloadIsRefused) {
 // frames of extra delay for the rest of the call (issue #16: this held the
 // Opus members of a chorus-load room ~45 ms behind, 37-57 ms here).
 TEST(JitterBuffer, ALateStartSettlesToTheTargetInsteadOfStayingBehind) {
-  for (const int late_ms : {25, 45, 65}) {
-    JitterConfig config;
-    config.initial_delay_ms = 20;
-    Simulation sim(config, 48000, 960);
-    // Packets 0..2 leave the sender late (a burst once it catches up), every
-    // later one arrives 8 ms after it was sent.
-    sim.send_regular(400, 7, 123456, 960, [late_ms](uint32_t i) {
-      const int extra = std::max(0, late_ms - 20 * static_cast<int>(i));
-      return std::chrono::duration_cast<Clock::duration>(milliseconds(8 + extra));
-    });
-    const auto out = sim.run(410);
-    // The wait of the packets played in the last two seconds: tick time
-    // minus arrival (send_regular's sender: frame i at start + 20 ms * i).
-    double waited = 0;
-    int counted = 0;
-    for (size_t t = 0; t < out.size(); ++t) {
-      if (out[t].kind != SlotKind::kPacket || out[t].index < 300) continue;
-      waited += 5.0 + 20.0 * static_cast<double>(t) - 20.0 * out[t].index - 8.0;
-      ++counted;
+  for (const int late_ms : {4, 10, 25, 45, 65}) {
+    for (const int transit_ms : {2, 8, 14, 19}) {
+      JitterConfig config;
+      config.initial_delay_ms = 20;
+      Simulation sim(config, 48000, 960);
+      // Packets 0..2 leave the sender late (a burst once it catches up),
+      // every later one arrives `transit_ms` after it was sent: the phase
+      // against the ticks (at 5 ms + 20 ms * t) varies with it.
+      sim.send_regular(400, 7, 123456, 960, [late_ms, transit_ms](uint32_t i) {
+        const int extra = std::max(0, late_ms - 20 * static_cast<int>(i));
+        return std::chrono::duration_cast<Clock::duration>(milliseconds(transit_ms + extra));
+      });
+      const auto out = sim.run(410);
+      // The wait of the packets played in the last two seconds: tick time
+      // minus arrival (send_regular's sender: frame i at start + 20 ms * i).
+      double waited = 0;
+      int counted = 0;
+      for (size_t t = 0; t < out.size(); ++t) {
+        if (out[t].kind != SlotKind::kPacket || out[t].index < 300) continue;
+        waited += 5.0 + 20.0 * static_cast<double>(t) - 20.0 * out[t].index - transit_ms;
+        ++counted;
+      }
+      const std::string where =
+          "late " + std::to_string(late_ms) + " ms, transit " + std::to_string(transit_ms) + " ms";
+      ASSERT_GT(counted, 90) << where;
+      // Back in the zero-jitter band of the one-frame target (3 to 23 ms,
+      // give or take the 1 ms the settling allows), as if the first packets
+      // had come on time.
+      EXPECT_LE(waited / counted, 24.0 + 0.5) << where;
+      EXPECT_GE(waited / counted, 3.0 - 0.5) << where;
+      // What it took: a frame or so per 20 ms of lateness. A burst of three
+      // or more late packets lifts the jitter percentile for a second (the
+      // target grows, then falls back), which may cost one held frame at
+      // the start of the call; less lateness costs none.
+      const uint64_t holds = late_ms >= 45 ? 1 : 0;
+      EXPECT_LE(sim.jb().stats().frames_skipped, static_cast<uint64_t>(late_ms / 20 + 1)) << where;
+      EXPECT_LE(sim.jb().stats().frames_inserted, holds) << where;
+      EXPECT_LE(lost_before_end(out), holds) << where;
     }
-    ASSERT_GT(counted, 90) << "late " << late_ms;
-    // The target (20 ms) plus at most three quarters of a frame behind it.
-    EXPECT_LE(waited / counted, 20.0 + 15.0 + 0.5) << "late " << late_ms;
-    EXPECT_GE(waited / counted, 10.0 - 0.5) << "late " << late_ms;
-    // What it took: a frame or so per 20 ms of lateness, never a held frame.
-    EXPECT_LE(sim.jb().stats().frames_skipped, static_cast<uint64_t>(late_ms / 20 + 1));
-    EXPECT_EQ(sim.jb().stats().frames_inserted, 0u) << "late " << late_ms;
-    EXPECT_EQ(lost_before_end(out), 0u) << "late " << late_ms;
   }
 }
 
