@@ -31,8 +31,8 @@ constexpr uint32_t kRecomputeEvery = 16;
 // phase of its arrivals against the ticks (issue #16: with the ~1.5 ms of
 // mixing and transport, G.711's mouth-to-ear stays under 25 ms and Opus's,
 // with 13 ms of look-ahead, under 40 ms); once the jitter sets the target
-// (percentile + kTargetMargin), the band is the percentile + 3 ms to + 23 ms. Skipping needs a
-// wider margin below so the two never oscillate.
+// (percentile + kTargetMargin), the band is the percentile + 3 ms to
+// + 23 ms. Skipping needs a wider margin below so the two never oscillate.
 constexpr double kMaxHoldAbove = 0.85;
 constexpr double kCushion = 0.15;
 constexpr double kTargetMargin = 0.75;

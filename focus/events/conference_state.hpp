@@ -26,6 +26,7 @@ struct MemberDialog {
   // A ringing dial-out: the remote tags of its early dialogs, one per
   // forked provisional (RFC 3261 §12.1.2); the dialog package lists each.
   std::vector<std::string> early_remote_tags;
+  bool operator==(const MemberDialog&) const = default;
 };
 
 // One member of a room: one endpoint with one audio stream (RFC 4575 §5.4–5.7).
@@ -68,6 +69,7 @@ struct MemberState {
   // package, which only authorised supervisors see, still lists it.
   bool hidden = false;
   uint32_t sidebar = 0;  // the sidebar it talks in (README "Sidebars"), 0: the main room
+  bool operator==(const MemberState&) const = default;
 };
 
 // A sidebar of a room (README "Sidebars"), published as an RFC 4575
@@ -91,6 +93,7 @@ struct ConferenceState {
   bool recording = false;    // README "Recording": published as <chorus:recording>
   std::vector<MemberState> members;
   std::vector<SidebarState> sidebars;  // by id
+  bool operator==(const ConferenceState&) const = default;
 };
 
 }  // namespace chorus::focus

@@ -264,7 +264,12 @@ sip::NotifyBody EventService::document(Subscriber& s, const ConferenceState& sta
   if (s.conference) {
     body.content_type = std::string(kConferenceInfoType);
     if (full) {
-      body.body = conference_info_full(state, s.version);
+      if (last_full_ && last_full_->version == s.version && last_full_->state == state) {
+        body.body = last_full_->body;
+      } else {
+        body.body = conference_info_full(state, s.version);
+        last_full_ = FullDocument{state, s.version, body.body};
+      }
     } else {
       body.body = conference_info_partial(
           s.known, state, diff != nullptr ? *diff : diff_conference(s.known, state), s.version);

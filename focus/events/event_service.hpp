@@ -244,6 +244,17 @@ class EventService {
   // While the Notifier creates a subscription: its room and its document.
   const ConferenceState* creating_state_ = nullptr;
   std::optional<Subscriber> created_;
+  // The last full conference document built, for the state and version it
+  // was built for: a burst of new subscribers to one room (each starts at
+  // version 1) shares one build instead of one per SUBSCRIBE, which held
+  // the signalling thread for hundreds of ms when a flood's 50 allowed
+  // subscriptions arrived at once. One entry: bounded by one room's state.
+  struct FullDocument {
+    ConferenceState state;
+    uint32_t version = 0;
+    std::string body;
+  };
+  std::optional<FullDocument> last_full_;
   bool stopped_ = false;
   // Callbacks the Stack or the timers run after we are gone do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
