@@ -1,27 +1,60 @@
 #include "mixer/g711_codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
-#include <new>
 
 namespace chorus::mixer {
 namespace {
 
-g711_state_t* make_g711(bool alaw) {
-  g711_state_t* s = g711_init(nullptr, alaw ? G711_ALAW : G711_ULAW);
-  if (s == nullptr) throw std::bad_alloc();
-  return s;
+// SpanDSP's per-sample conversions, tabulated once: a table lookup per sample
+// instead of SpanDSP's arithmetic and its per-call dispatch on the law (the
+// G.711 conversion was the mixer tick's largest single user-space cost at
+// 400 G.711 members). SpanDSP stays the definition: every entry comes from
+// its ulaw_to_linear / linear_to_ulaw (and A-law) functions, and the tests
+// compare all 2^16 inputs against them.
+struct G711Tables {
+  std::array<int16_t, 256> ulaw_to_linear{};
+  std::array<int16_t, 256> alaw_to_linear{};
+  std::array<uint8_t, 65536> linear_to_ulaw{};  // indexed by the sample's 16 bits
+  std::array<uint8_t, 65536> linear_to_alaw{};
+
+  G711Tables() {
+    for (int code = 0; code < 256; ++code) {
+      ulaw_to_linear[code] = ::ulaw_to_linear(static_cast<uint8_t>(code));
+      alaw_to_linear[code] = ::alaw_to_linear(static_cast<uint8_t>(code));
+    }
+    for (int linear = -32768; linear < 32768; ++linear) {
+      const auto index = static_cast<uint16_t>(linear);
+      linear_to_ulaw[index] = ::linear_to_ulaw(linear);
+      linear_to_alaw[index] = ::linear_to_alaw(linear);
+    }
+  }
+};
+
+const G711Tables& tables() {
+  static const G711Tables t;
+  return t;
 }
 
 }  // namespace
 
-G711Decoder::G711Decoder(bool alaw) : g711_(make_g711(alaw)) {
+void g711_decode_samples(bool alaw, std::span<const uint8_t> in, int16_t* out) {
+  const auto& table = alaw ? tables().alaw_to_linear : tables().ulaw_to_linear;
+  for (size_t i = 0; i < in.size(); ++i) out[i] = table[in[i]];
+}
+
+void g711_encode_samples(bool alaw, std::span<const int16_t> in, uint8_t* out) {
+  const auto& table = alaw ? tables().linear_to_alaw : tables().linear_to_ulaw;
+  for (size_t i = 0; i < in.size(); ++i) out[i] = table[static_cast<uint16_t>(in[i])];
+}
+
+G711Decoder::G711Decoder(bool alaw) : alaw_(alaw) {
+  tables();  // built here, not on the first packet
   plc_init(&plc_);
 }
 
-G711Decoder::~G711Decoder() {
-  g711_free(g711_);
-}
+G711Decoder::~G711Decoder() = default;
 
 bool G711Decoder::decode(std::span<const uint8_t> payload, Frame& out) {
   out.sample_rate = 8000;
@@ -32,7 +65,8 @@ bool G711Decoder::decode(std::span<const uint8_t> payload, Frame& out) {
     return false;
   }
   const int n = static_cast<int>(payload.size());
-  out.samples = static_cast<size_t>(g711_decode(g711_, out.data.data(), payload.data(), n));
+  g711_decode_samples(alaw_, payload, out.data.data());
+  out.samples = payload.size();
   // Feed the PLC's history so a later loss repeats this audio.
   plc_rx(&plc_, out.data.data(), n);
   return true;
@@ -54,16 +88,16 @@ void G711Decoder::conceal(Frame& out) {
   plc_fillin(&plc_, out.data.data(), static_cast<int>(out.samples));
 }
 
-G711Encoder::G711Encoder(bool alaw) : g711_(make_g711(alaw)) {}
-
-G711Encoder::~G711Encoder() {
-  g711_free(g711_);
+G711Encoder::G711Encoder(bool alaw) : alaw_(alaw) {
+  tables();
 }
+
+G711Encoder::~G711Encoder() = default;
 
 size_t G711Encoder::encode(const Frame& in, std::span<uint8_t> out) {
   if (in.sample_rate != 8000 || in.channels != 1 || in.samples > out.size()) return 0;
-  return static_cast<size_t>(
-      g711_encode(g711_, out.data(), in.data.data(), static_cast<int>(in.samples)));
+  g711_encode_samples(alaw_, std::span(in.data.data(), in.samples), out.data());
+  return in.samples;
 }
 
 }  // namespace chorus::mixer

@@ -8,6 +8,11 @@
 
 namespace chorus::mixer {
 
+// G.711 conversions as SpanDSP defines them (its g711.h), through tables:
+// `out` holds in.size() samples / bytes.
+void g711_decode_samples(bool alaw, std::span<const uint8_t> in, int16_t* out);
+void g711_encode_samples(bool alaw, std::span<const int16_t> in, uint8_t* out);
+
 // PCMU / PCMA (ITU-T G.711, RFC 3551 §4.5.14) through SpanDSP, with SpanDSP's
 // G.711 Appendix I style concealment (plc_rx records history, plc_fillin
 // repeats the last pitch period with a fade).
@@ -24,7 +29,7 @@ class G711Decoder final : public Decoder {
   int sample_rate() const override { return 8000; }
 
  private:
-  g711_state_t* g711_;
+  bool alaw_;
   plc_state_t plc_{};
 };
 
@@ -40,7 +45,7 @@ class G711Encoder final : public Encoder {
   void reset() override {}  // G.711 is memoryless
 
  private:
-  g711_state_t* g711_;
+  bool alaw_;
 };
 
 }  // namespace chorus::mixer

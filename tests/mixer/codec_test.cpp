@@ -12,6 +12,7 @@
 #include <opus/opus.h>
 
 #include "mixer/codec.hpp"
+#include "mixer/g711_codec.hpp"
 #include "mixer/goertzel.hpp"
 #include "mixer/opus_codec.hpp"
 #include "mixer/tone.hpp"
@@ -132,6 +133,60 @@ void prime_with_tone(const CodecParams& p, Encoder& enc, Decoder& dec, ToneGener
     ASSERT_GT(n, 0u);
     ASSERT_TRUE(dec.decode(std::span(payload.data(), n), out));
     ASSERT_EQ(out.sample_rate, p.sample_rate);
+  }
+}
+
+// The G.711 tables must be SpanDSP's conversions exactly: every code and
+// every 16-bit sample, both laws, through the same calls the codec makes.
+TEST(G711Tables, MatchSpanDspForEveryCodeAndEverySample) {
+  std::array<uint8_t, 256> codes{};
+  for (int c = 0; c < 256; ++c) codes[c] = static_cast<uint8_t>(c);
+  std::array<int16_t, 256> decoded{};
+  for (bool alaw : {false, true}) {
+    g711_decode_samples(alaw, codes, decoded.data());
+    for (int c = 0; c < 256; ++c) {
+      const int16_t want = alaw ? alaw_to_linear(codes[c]) : ulaw_to_linear(codes[c]);
+      ASSERT_EQ(decoded[c], want) << (alaw ? "A-law " : "u-law ") << c;
+    }
+  }
+  std::vector<int16_t> samples;
+  for (int v = -32768; v < 32768; ++v) samples.push_back(static_cast<int16_t>(v));
+  std::vector<uint8_t> encoded(samples.size());
+  for (bool alaw : {false, true}) {
+    g711_encode_samples(alaw, samples, encoded.data());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const uint8_t want = alaw ? linear_to_alaw(samples[i]) : linear_to_ulaw(samples[i]);
+      ASSERT_EQ(encoded[i], want) << (alaw ? "A-law " : "u-law ") << samples[i];
+    }
+  }
+}
+
+// The codec objects give the same bytes and samples as SpanDSP's own G.711
+// state machine over a tone (the path every G.711 member takes).
+TEST(G711Tables, CodecMatchesSpanDspsStateMachineOnATone) {
+  for (bool alaw : {false, true}) {
+    const CodecId id = alaw ? CodecId::kPcma : CodecId::kPcmu;
+    auto enc = make_encoder(default_params(id));
+    auto dec = make_decoder(default_params(id));
+    g711_state_t* ref = g711_init(nullptr, alaw ? G711_ALAW : G711_ULAW);
+    ASSERT_NE(ref, nullptr);
+    const std::vector<int16_t> pcm = tone_signal(8000, {1000.0}, 8000.0, 0.02);
+    Frame in;
+    in.sample_rate = 8000;
+    in.channels = 1;
+    in.samples = pcm.size();
+    std::copy(pcm.begin(), pcm.end(), in.data.begin());
+    std::array<uint8_t, 160> bytes{}, want_bytes{};
+    ASSERT_EQ(enc->encode(in, bytes), 160u);
+    ASSERT_EQ(g711_encode(ref, want_bytes.data(), pcm.data(), 160), 160);
+    EXPECT_EQ(bytes, want_bytes);
+    Frame out;
+    ASSERT_TRUE(dec->decode(bytes, out));
+    std::array<int16_t, 160> want_pcm{};
+    ASSERT_EQ(g711_decode(ref, want_pcm.data(), want_bytes.data(), 160), 160);
+    ASSERT_EQ(out.samples, 160u);
+    EXPECT_TRUE(std::equal(want_pcm.begin(), want_pcm.end(), out.data.begin()));
+    g711_free(ref);
   }
 }
 
