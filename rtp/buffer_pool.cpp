@@ -1,14 +1,12 @@
 #include "rtp/buffer_pool.hpp"
 
-#include <algorithm>
-#include <cassert>
-
 namespace chorus::rtp {
 
 BufferPool::BufferPool(size_t count, size_t buffer_size)
     : buffer_size_(buffer_size),
       capacity_(count),
-      storage_(std::make_unique<uint8_t[]>(count * buffer_size)) {
+      storage_(std::make_unique<uint8_t[]>(count * buffer_size)),
+      held_(count, false) {
   free_.reserve(count);
   // Hand out low addresses first (pushed last).
   for (size_t i = count; i > 0; --i) free_.push_back(storage_.get() + (i - 1) * buffer_size);
@@ -21,13 +19,18 @@ uint8_t* BufferPool::acquire() {
   }
   uint8_t* buffer = free_.back();
   free_.pop_back();
+  held_[static_cast<size_t>(buffer - storage_.get()) / buffer_size_] = true;
   return buffer;
 }
 
 void BufferPool::release(uint8_t* buffer) {
-  assert(owns(buffer));
-  assert(free_.size() < capacity_);
-  assert(std::find(free_.begin(), free_.end(), buffer) == free_.end());
+  const bool ours = owns(buffer);
+  const size_t index = ours ? static_cast<size_t>(buffer - storage_.get()) / buffer_size_ : 0;
+  if (!ours || !held_[index]) {
+    ++bad_releases_;
+    return;
+  }
+  held_[index] = false;
   free_.push_back(buffer);
 }
 

@@ -23,13 +23,16 @@ class BufferPool {
 
   // nullptr when exhausted (counted in exhausted()).
   uint8_t* acquire();
-  // Must come from this pool and not be released twice (asserted in debug).
+  // Must come from this pool and not be released twice. A release that breaks
+  // this (a bug elsewhere) is refused and counted in bad_releases(), so the
+  // free stack never holds a buffer twice (two owners later). O(1).
   void release(uint8_t* buffer);
 
   size_t buffer_size() const { return buffer_size_; }
   size_t capacity() const { return capacity_; }
   size_t available() const { return free_.size(); }
   uint64_t exhausted() const { return exhausted_; }
+  uint64_t bad_releases() const { return bad_releases_; }
   bool owns(const uint8_t* buffer) const;
 
  private:
@@ -37,7 +40,9 @@ class BufferPool {
   size_t capacity_;
   std::unique_ptr<uint8_t[]> storage_;
   std::vector<uint8_t*> free_;  // reserved to capacity_: push/pop never allocate
+  std::vector<bool> held_;      // per buffer: handed out and not yet released
   uint64_t exhausted_ = 0;
+  uint64_t bad_releases_ = 0;
 };
 
 }  // namespace chorus::rtp

@@ -231,6 +231,8 @@ class Shard final : private UringSink {
   // is not when it was asked for (an errno; 0 otherwise).
   IoBackend io_backend() const { return uring_ ? IoBackend::kUring : IoBackend::kMmsg; }
   int io_error() const { return io_error_; }
+  // Sockets io_uring uses through its fixed-file table (0 on recvmmsg).
+  size_t io_fixed_sockets() const { return uring_ ? uring_->fixed_sockets() : 0; }
 
  private:
   // Applies ShardConfig::realtime_priority and cpu to the calling thread.

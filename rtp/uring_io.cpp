@@ -118,6 +118,9 @@ int UringIo::init(size_t sockets, size_t payload_size) {
   recycled_ = 0;
 
   sockets_.resize(sockets);
+  // One fixed-file entry per slot; without it (an old kernel, the descriptor
+  // limit) sockets are used by descriptor.
+  fixed_table_ = io_uring_register_files_sparse(&ring_, static_cast<unsigned>(sockets)) == 0;
   free_slots_.reserve(sockets);
   for (size_t i = sockets; i > 0; --i) free_slots_.push_back(static_cast<uint32_t>(i - 1));
   return probe_multishot();
@@ -202,8 +205,21 @@ bool UringIo::add_socket(Stream& stream, int fd, bool rtcp) {
   s.fd = fd;
   s.rtcp = rtcp;
   s.armed = false;
+  s.fixed = fixed_table_ && fd >= 0 && io_uring_register_files_update(&ring_, slot, &fd, 1) == 1;
+  if (s.fixed) {
+    if (static_cast<size_t>(fd) >= slot_of_fd_.size()) slot_of_fd_.resize(fd + 1, 0);
+    slot_of_fd_[fd] = static_cast<int32_t>(slot) + 1;
+    fixed_sockets_.fetch_add(1, std::memory_order_relaxed);
+  }
   ++unarmed_;
   return true;
+}
+
+void UringIo::set_file(io_uring_sqe* sqe, uint32_t slot) const {
+  if (sockets_[slot].fixed) {
+    sqe->fd = static_cast<int>(slot);
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
 }
 
 void UringIo::remove_stream(const Stream& stream) {
@@ -219,8 +235,16 @@ void UringIo::remove_stream(const Stream& stream) {
     } else {
       --unarmed_;
     }
+    if (s.fixed) {
+      // The table holds a reference to the socket: let it go before the
+      // socket closes, or its port would stay bound.
+      int none = -1;
+      io_uring_register_files_update(&ring_, slot, &none, 1);
+      slot_of_fd_[s.fd] = 0;
+      fixed_sockets_.fetch_sub(1, std::memory_order_relaxed);
+    }
     // A new generation: completions still carrying the old tag are dropped.
-    s = Socket{nullptr, -1, s.generation + 1, false, false};
+    s = Socket{nullptr, -1, s.generation + 1, false, false, false};
     free_slots_.push_back(slot);
   }
   if (cancelled) submit();  // now, before the sockets close
@@ -233,6 +257,7 @@ void UringIo::arm_pending() {
     if (s.stream == nullptr || s.armed) continue;
     io_uring_sqe* sqe = next_sqe();
     io_uring_prep_recvmsg_multishot(sqe, s.fd, &receive_msg_, 0);
+    set_file(sqe, slot);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, receive_tag(slot));
@@ -244,6 +269,8 @@ void UringIo::arm_pending() {
 void UringIo::send(Stream& stream, int fd, const msghdr& msg) {
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_sendmsg(sqe, fd, &msg, MSG_DONTWAIT);
+  if (fd >= 0 && static_cast<size_t>(fd) < slot_of_fd_.size() && slot_of_fd_[fd] != 0)
+    set_file(sqe, static_cast<uint32_t>(slot_of_fd_[fd] - 1));
   io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(&stream) | kKindSend);
   ++sends_in_flight_;
 }

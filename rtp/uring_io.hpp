@@ -14,6 +14,11 @@
 // shard waits for every send of a tick before the tick ends, while the streams
 // are attached.
 //
+// Sockets are registered with the ring (a sparse fixed-file table, one entry
+// per slot) where the kernel allows it, so that a receive or send does not
+// look its file up and take a reference per operation; a socket whose
+// registration fails is used by descriptor.
+//
 // open() is the start-up probe: the ring, the opcodes (io_uring_get_probe),
 // the buffer ring and a multishot recvmsg on a socket pair must all work, or
 // the shard keeps recvmmsg/sendmmsg. Single-threaded: the shard thread (or its
@@ -22,6 +27,7 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -79,6 +85,8 @@ class UringIo {
   // Blocks until a completion is there or `timeout` passes.
   void wait(std::chrono::nanoseconds timeout);
   size_t sends_in_flight() const { return sends_in_flight_; }
+  // Sockets used through the fixed-file table (tests, metrics).
+  size_t fixed_sockets() const { return fixed_sockets_.load(std::memory_order_relaxed); }
   size_t buffer_count() const { return buffer_count_; }
 
  private:
@@ -88,6 +96,7 @@ class UringIo {
     uint32_t generation = 0;
     bool rtcp = false;
     bool armed = false;
+    bool fixed = false;  // registered at index `slot` of the fixed-file table
   };
 
   UringIo() = default;
@@ -96,6 +105,8 @@ class UringIo {
   io_uring_sqe* next_sqe();
   void recycle(uint16_t buffer);
   uint64_t receive_tag(uint32_t slot) const;
+  // The SQE's file: the fixed-file index where registered, else the fd.
+  void set_file(io_uring_sqe* sqe, uint32_t slot) const;
 
   io_uring ring_{};
   bool ring_ready_ = false;
@@ -108,6 +119,9 @@ class UringIo {
   msghdr receive_msg_{};     // the layout every multishot recvmsg uses
   std::vector<Socket> sockets_;
   std::vector<uint32_t> free_slots_;
+  std::vector<int32_t> slot_of_fd_;       // fd -> slot + 1 of a fixed socket, 0: by descriptor
+  bool fixed_table_ = false;              // the sparse fixed-file table was registered
+  std::atomic<size_t> fixed_sockets_{0};  // read by other threads (tests, metrics)
   size_t unarmed_ = 0;  // live slots without a receive
   size_t sends_in_flight_ = 0;
 };

@@ -53,6 +53,23 @@ TEST(BufferPool, ForeignPointersAreNotOwned) {
   EXPECT_FALSE(pool.owns(b + 1));  // not a buffer start
 }
 
+// A second release or a foreign pointer is refused and counted: the free
+// stack never holds a buffer twice (which would give it two owners later).
+TEST(BufferPool, ASecondReleaseOrAForeignPointerIsRefusedAndCounted) {
+  BufferPool pool(2, 64);
+  uint8_t* a = pool.acquire();
+  pool.release(a);
+  pool.release(a);
+  uint8_t foreign[64];
+  pool.release(foreign);
+  EXPECT_EQ(pool.bad_releases(), 2u);
+  EXPECT_EQ(pool.available(), 2u);
+  uint8_t* x = pool.acquire();
+  uint8_t* y = pool.acquire();
+  EXPECT_NE(x, y);
+  EXPECT_EQ(pool.acquire(), nullptr);
+}
+
 TEST(BufferPool, AcquireAndReleaseNeverAllocate) {
   BufferPool pool(64);
   std::vector<uint8_t*> held;

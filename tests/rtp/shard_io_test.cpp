@@ -127,6 +127,44 @@ TEST_P(ShardIo, AStreamClosedWithDatagramsInFlightNeverFeedsItsSuccessor) {
   EXPECT_EQ(later.remote_ssrc, 0xBEEFu);
 }
 
+// With io_uring the sockets are used through the ring's fixed-file table,
+// which holds a reference to each: a closed stream's ports must come free
+// all the same (the table lets go before the socket closes), on either
+// backend.
+TEST_P(ShardIo, AClosedStreamsPortsCanBeBoundAgain) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  testing::Driver driver(shard);
+  shard.start();
+  const uint16_t port = open_via_command(driver, 1);
+  ASSERT_NE(port, 0);
+  if (GetParam() == IoBackend::kUring) {
+    EXPECT_GE(shard.io_fixed_sockets(), 1u) << "sockets are not in the fixed-file table";
+  } else {
+    EXPECT_EQ(shard.io_fixed_sockets(), 0u);
+  }
+  Peer peer;
+  peer.send_to(port, make_rtp(0, 1, 160, 0x77, kPayload, true));
+  stats_until(driver, 1, [](const StreamStats& st) { return st.packets_received >= 1; });
+  Command close;
+  close.kind = CommandKind::kCloseStream;
+  close.stream = 1;
+  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::wait_kind(driver, testing::EventKind::kStreamClosed, 1).has_value());
+  EXPECT_EQ(shard.io_fixed_sockets(), 0u);
+  // Kernels before 6.4 drop a fixed file's last reference from a worker,
+  // up to ~100 ms later: bounded retries.
+  bool bound = false;
+  for (int i = 0; i < 50 && !bound; ++i) {
+    boost::asio::io_context io;
+    boost::asio::ip::udp::socket s(io, boost::asio::ip::udp::v4());
+    boost::system::error_code ec;
+    s.bind({boost::asio::ip::address_v4::loopback(), port}, ec);
+    bound = !ec;
+    if (!bound) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(bound) << "port " << port << " still bound 1 s after its stream closed";
+}
+
 // A datagram larger than a receive buffer (2048 bytes) is cut by the kernel
 // (MSG_TRUNC): dropped and counted as malformed, and the packets around it
 // still arrive.
