@@ -66,7 +66,15 @@ struct SourceKey {
     }
     return k;
   }
-  bool operator==(const SourceKey&) const = default;
+  // Per datagram on the shared port (the route lookup): two word compares,
+  // not a call to memcmp.
+  bool operator==(const SourceKey& o) const {
+    uint64_t a[2];
+    uint64_t b[2];
+    std::memcpy(a, address.data(), sizeof a);
+    std::memcpy(b, o.address.data(), sizeof b);
+    return port == o.port && family == o.family && a[0] == b[0] && a[1] == b[1];
+  }
 
  private:
   // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the SDP names

@@ -98,10 +98,7 @@ TEST_P(ShardIo, AStreamClosedWithDatagramsInFlightNeverFeedsItsSuccessor) {
     }
   });
   std::this_thread::sleep_for(100ms);
-  Command close;
-  close.kind = CommandKind::kCloseStream;
-  close.stream = 1;
-  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::post_close(driver, 1));
   Command open;
   open.kind = CommandKind::kOpenStream;
   open.stream = 2;
@@ -145,10 +142,7 @@ TEST_P(ShardIo, AClosedStreamsPortsCanBeBoundAgain) {
   Peer peer;
   peer.send_to(port, make_rtp(0, 1, 160, 0x77, kPayload, true));
   stats_until(driver, 1, [](const StreamStats& st) { return st.packets_received >= 1; });
-  Command close;
-  close.kind = CommandKind::kCloseStream;
-  close.stream = 1;
-  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::post_close(driver, 1));
   ASSERT_TRUE(testing::wait_kind(driver, testing::EventKind::kStreamClosed, 1).has_value());
   EXPECT_EQ(shard.io_fixed_sockets(), 0u);
   // Kernels before 6.4 drop a fixed file's last reference from a worker,

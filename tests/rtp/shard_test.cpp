@@ -36,10 +36,7 @@ TEST(Shard, OpenStreamCommandAnswersWithAnEvenPortInTheRange) {
   // The same id twice is refused.
   EXPECT_EQ(open_via_command(driver, 7), 0);
   // Closing reports final stats, then closed.
-  Command close;
-  close.kind = CommandKind::kCloseStream;
-  close.stream = 7;
-  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::post_close(driver, 7));
   EXPECT_TRUE(wait_kind(driver, EventKind::kStats, 7).has_value());
   EXPECT_TRUE(wait_kind(driver, EventKind::kStreamClosed, 7).has_value());
   shard.stop();

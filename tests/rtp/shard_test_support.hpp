@@ -426,6 +426,14 @@ inline uint16_t open_via_command(Driver& shard, StreamId id, StreamConfig config
   return e && e->kind == EventKind::kStreamOpened ? e->local_port : 0;
 }
 
+// Posts a kCloseStream for `id`; false when the command ring is full.
+inline bool post_close(Driver& shard, StreamId id) {
+  Command c;
+  c.kind = CommandKind::kCloseStream;
+  c.stream = id;
+  return shard.post(std::move(c));
+}
+
 inline void set_remote(Driver& shard, StreamId id, const boost::asio::ip::udp::endpoint& rtp) {
   Command c;
   c.kind = CommandKind::kSetRemote;

@@ -204,10 +204,7 @@ TEST(SharedPort, APacketFromAnUnknownSourceNeverReachesAStream) {
   EXPECT_EQ(shard.unknown_source_drops(), 10u);
 
   // Closed: the member's own source is unknown from then on.
-  Command close;
-  close.kind = CommandKind::kCloseStream;
-  close.stream = 1;
-  ASSERT_TRUE(driver.post(std::move(close)));
+  ASSERT_TRUE(testing::post_close(driver, 1));
   ASSERT_TRUE(testing::wait_kind(driver, EventKind::kStreamClosed, 1).has_value());
   talk(member, shard.shared_port(), 0x1111, 3, 20);
   EXPECT_TRUE(eventually([&] { return shard.unknown_source_drops() >= 13; }));
