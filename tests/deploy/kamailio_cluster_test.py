@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two Chorus nodes behind Kamailio (deploy/kamailio/kamailio.cfg) on 127.0.0.1.
+"""Two Chorus nodes behind two Kamailio fronts (deploy/kamailio/kamailio.cfg) on 127.0.0.1.
 
 Dials several rooms through Kamailio with two members each and checks that
   * both members of a room were answered by the same node (the Contact of the
@@ -15,7 +15,8 @@ in a sipfrag NOTIFY and gets the first node's BYE; it then hears B's member
 and B hears it), moves another member the same way by an out-of-dialog
 REFER sip:B@front (Refer-To: <urn:sip-action:conference:add>, Target-Dialog
 naming the member, digest credentials of an account with the move right)
-that the front routes by the Target-Dialog to the member's node (202 from
+that a second front, which shares the first's Call-ID -> node table over
+DMQ, routes by the Target-Dialog to the member's node (202 from
 that node, the member transferred, the final NOTIFY `SIP/2.0 200 OK`), while
 a REFER naming a dialog the front never saw is hashed to B's node and
 answered 481; a REFER sip:C@front then moves it on to a room C on its new
@@ -583,14 +584,16 @@ def final_notify(referrer, others, timeout):
             m._receive(0.02)
 
 
-def check_refer_move_through_front(proxy_port, nodes, placement):
+def check_refer_move_through_front(proxy_port, nodes, placement, second_port):
     """Issue #17: a member of room A (node X) is moved to room B (node Y) by
     an out-of-dialog REFER sip:B@front naming it with Target-Dialog (README
     "Moving members"). The front sends that REFER to X, the node holding the
     member's dialog (hashing B's name would reach Y, which answers 481): 202
     from X, X REFERs the member to sip:B@front, the member lands on Y, and
     the referrer's final NOTIFY says SIP/2.0 200 OK. A Target-Dialog the
-    front never saw is hashed by room: Y answers 481. Then the member, now
+    front never saw is hashed by room: Y answers 481. The REFER naming the
+    member goes through a second front, which learnt the member's node from
+    the first over DMQ (deploy/kamailio "Several fronts"). Then the member, now
     in its new dialog with Y (which the front learnt from that INVITE), is
     moved by REFER sip:C@front to a room C that also hashes to Y: a local
     move on Y, heard in C."""
@@ -614,10 +617,14 @@ def check_refer_move_through_front(proxy_port, nodes, placement):
 
         old_call = member.call_id
         remote_tag = re.search(r";\s*tag=([^;>\s]+)", member.to_header).group(1)
+        # Through the second front: the member's INVITE went through the first.
+        uri_second = f"sip:{room_b}@{HOST}:{second_port}"
+        referrer.proxy = (HOST, second_port)
         code, lines = refer_out_of_dialog(
-            referrer, uri, f"{old_call};local-tag={member.tag};remote-tag={remote_tag}")
-        check(code == 202, f"REFER {uri} naming the member of {room_a} answered {code}, not 202 "
-                           "(the front did not route it to the member's node?)")
+            referrer, uri_second, f"{old_call};local-tag={member.tag};remote-tag={remote_tag}")
+        check(code == 202, f"REFER {uri_second} naming the member of {room_a} answered {code}, "
+                           "not 202 (the second front did not learn the member's node over "
+                           "DMQ?)")
         contact = referrer._header(lines, "contact") + referrer._header(lines, "m")
         check(contact and node_a in contact[0],
               f"the REFER was accepted by {contact}, not by the member's node {node_a}")
@@ -658,6 +665,7 @@ def check_refer_move_through_front(proxy_port, nodes, placement):
         print(f"REFER {room_b}@front moved {room_a}@{node_a} -> {room_b}@{node_b}: PASS")
 
         # Room C on the member's new node: a local move there, same dialog.
+        referrer.proxy = (HOST, proxy_port)
         in_c.invite()
         check(in_c.node == node_b, f"room {room_c} reached {in_c.node}, not {node_b}")
         referrer.notify_bodies = []
@@ -768,13 +776,13 @@ def front_answers(front, log, proxy_port):
         probe.close()
 
 
-def start_front(kamailio, cfg, ds_list, work, processes, proxy_port):
+def start_front(kamailio, cfg, ds_list, work, processes, proxy_port, name="front", extra=()):
     """Kamailio in the foreground on `proxy_port` (the nodes' cluster.front);
     returns (process, port)."""
     for attempt in range(1):
-        runtime = os.path.join(work, f"run{attempt}")
+        runtime = os.path.join(work, f"{name}-run{attempt}")
         os.mkdir(runtime)
-        log = os.path.join(work, "kamailio.log")
+        log = os.path.join(work, f"kamailio-{name}.log")
         with open(log, "w") as out:
             front = subprocess.Popen(
                 [kamailio, "-f", cfg, "-DD", "-E", "-n", "1", "-Y", runtime, "-w", work,
@@ -782,7 +790,7 @@ def start_front(kamailio, cfg, ds_list, work, processes, proxy_port):
                  "-A", f"LISTEN_UDP=udp:{HOST}:{proxy_port}",
                  "-A", f"LISTEN_TCP=tcp:{HOST}:{proxy_port}",
                  "-A", f'DISPATCHER_LIST="{ds_list}"',
-                 "-A", "PING_INTERVAL=1", "-A", "NODE_TIMEOUT_MS=1000"],
+                 "-A", "PING_INTERVAL=1", "-A", "NODE_TIMEOUT_MS=1000", *extra],
                 stdout=out, stderr=subprocess.STDOUT)
         processes.append(front)
         if front_answers(front, log, proxy_port):
@@ -791,6 +799,12 @@ def start_front(kamailio, cfg, ds_list, work, processes, proxy_port):
         text = open(log, errors="replace").read()
         check(False, "kamailio exited:\n" + text[-3000:])
     raise Failure("kamailio did not start")
+
+
+def dmq_args(own, peer):
+    """The -A defines that make a front share its dialog table (DMQ)."""
+    return ["-A", f"DMQ_LISTEN=udp:{HOST}:{own}", "-A", f"DMQ_PORT={own}",
+            "-A", f'DMQ_SERVER="sip:{HOST}:{own}"', "-A", f'DMQ_PEER="sip:{HOST}:{peer}"']
 
 
 def main():
@@ -840,8 +854,14 @@ def main():
         with open(ds_list, "w") as f:
             for port in node_ports:
                 f.write(f"1 sip:{HOST}:{port};transport=udp\n")
-        front, proxy_port = start_front(kamailio, cfg, ds_list, work, processes, proxy_port)
-        time.sleep(1.5)  # one probe round: both nodes active
+        # Two fronts sharing the Call-ID -> node table over DMQ; the nodes
+        # name the first as cluster.front, the second takes the REFER below.
+        dmq_ports = (free_port(), free_port())
+        front, proxy_port = start_front(kamailio, cfg, ds_list, work, processes, proxy_port,
+                                        "front1", dmq_args(dmq_ports[0], dmq_ports[1]))
+        second_port = free_port()
+        start_front(kamailio, cfg, ds_list, work, processes, second_port, "front2",
+                    dmq_args(dmq_ports[1], dmq_ports[0]))
 
         placement = dial_rooms(ROOMS_BEFORE, proxy_port)
         print("placement:", placement)
@@ -852,7 +872,7 @@ def main():
             run_load(load, proxy_port, work)
             print("chorus-load through Kamailio: PASS")
         check_cross_node_move(proxy_port, nodes, admin_ports)
-        check_refer_move_through_front(proxy_port, nodes, placement)
+        check_refer_move_through_front(proxy_port, nodes, placement, second_port)
         check_sidebar_routing(proxy_port, nodes, admin_ports)
 
         # Stop the node that holds the first room; it must exit cleanly.
