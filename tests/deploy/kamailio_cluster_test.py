@@ -16,7 +16,8 @@ and B hears it), moves another member the same way by an out-of-dialog
 REFER sip:B@front (Refer-To: <urn:sip-action:conference:add>, Target-Dialog
 naming the member, digest credentials of an account with the move right)
 that a second front, which shares the first's Call-ID -> node table over
-DMQ, routes by the Target-Dialog to the member's node (202 from
+DMQ over TCP (a KDMQ from an address not allowed is refused 403), routes
+by the Target-Dialog to the member's node (202 from
 that node, the member transferred, the final NOTIFY `SIP/2.0 200 OK`), while
 a REFER naming a dialog the front never saw is hashed to B's node and
 answered 481; a REFER sip:C@front then moves it on to a room C on its new
@@ -801,10 +802,32 @@ def start_front(kamailio, cfg, ds_list, work, processes, proxy_port, name="front
     raise Failure("kamailio did not start")
 
 
+def check_dmq_refuses_strangers(dmq_port):
+    """A KDMQ from an address DMQ_ALLOW does not match (127.0.0.2 here) is
+    answered 403 and never reaches the DMQ module (Kamailio 5.6.3 crashes a
+    worker on this malformed htable message); the front works on (the rest
+    of the test goes through it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(min(3, remaining()))
+        s.bind(("127.0.0.2", 0))
+        s.connect((HOST, dmq_port))
+        port = s.getsockname()[1]
+        s.sendall((f"KDMQ sip:htable@{HOST}:{dmq_port};transport=tcp SIP/2.0\r\n"
+                   f"Via: SIP/2.0/TCP 127.0.0.2:{port};branch=z9hG4bK-dmq{port}\r\n"
+                   "Max-Forwards: 1\r\nFrom: <sip:x@127.0.0.2>;tag=1\r\n"
+                   "To: <sip:htable@127.0.0.1>\r\nCall-ID: forged-dmq\r\nCSeq: 1 KDMQ\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}").encode())
+        answer = s.recv(4096).decode(errors="replace")
+    check(answer.startswith("SIP/2.0 403"), f"a stranger's KDMQ was answered {answer[:60]!r}")
+    print("KDMQ from a stranger refused: PASS")
+
+
 def dmq_args(own, peer):
     """The -A defines that make a front share its dialog table (DMQ)."""
-    return ["-A", f"DMQ_LISTEN=udp:{HOST}:{own}", "-A", f"DMQ_PORT={own}",
-            "-A", f'DMQ_SERVER="sip:{HOST}:{own}"', "-A", f'DMQ_PEER="sip:{HOST}:{peer}"']
+    return ["-A", f"DMQ_LISTEN=tcp:{HOST}:{own}", "-A", f"DMQ_PORT={own}",
+            "-A", f'DMQ_SERVER="sip:{HOST}:{own};transport=tcp"',
+            "-A", f'DMQ_PEER="sip:{HOST}:{peer};transport=tcp"',
+            "-A", 'DMQ_ALLOW="^127\\.0\\.0\\.1$"']
 
 
 def main():
@@ -862,6 +885,7 @@ def main():
         second_port = free_port()
         start_front(kamailio, cfg, ds_list, work, processes, second_port, "front2",
                     dmq_args(dmq_ports[1], dmq_ports[0]))
+        check_dmq_refuses_strangers(dmq_ports[0])
 
         placement = dial_rooms(ROOMS_BEFORE, proxy_port)
         print("placement:", placement)
