@@ -615,6 +615,7 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick,
   conf.tick(tick);
   if (room.recording.active()) room.recording.capture(conf, due);
   if (room.span) room.span->send(conf);
+  const auto sent_at = std::chrono::steady_clock::now();  // one clock read for the room's sends
   for (size_t i = 0; i < conf.size(); ++i) {
     Member& m = *room.by_index[i];
     const auto payload = conf.payload(i);
@@ -626,7 +627,7 @@ void MediaShard::tick_room(ConferenceId id, Room& room, uint64_t tick,
       continue;
     }
     // RFC 3551 §4.1: the marker bit flags the first packet after a gap.
-    m.sending = m.stream->send(m.payload_type, payload, m.timestamp_step, !m.sending);
+    m.sending = m.stream->send(m.payload_type, payload, m.timestamp_step, !m.sending, sent_at);
   }
   // One send batch per room: this room's packets (and any RTCP its streams
   // queued this tick) leave now, not after every other room of the shard is

@@ -112,7 +112,7 @@ Slot Stream::pull(Clock::time_point now) {
 }
 
 bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples,
-                  bool marker) {
+                  bool marker, Clock::time_point now) {
   const udp::endpoint& to = destination();
   // A WebRTC stream sends nothing before a valid check and SRTP keys (not a
   // failure: the handshake is running).
@@ -134,7 +134,7 @@ bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32
     return false;
   }
   rtp_queue_.commit(size, to);
-  send_stats_.on_packet_sent(next_timestamp_, payload.size(), Clock::now());
+  send_stats_.on_packet_sent(next_timestamp_, payload.size(), now);
   ++next_sequence_;
   next_timestamp_ += samples;
   return true;

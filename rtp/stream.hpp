@@ -101,7 +101,13 @@ class Stream {
   // the shard's batched send at the end of the tick. `samples` is the RTP
   // timestamp advance after this packet. False when there is no destination
   // yet, the queue is full or protection failed (counted as send_failed).
-  bool send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples, bool marker);
+  // `now` (the RTCP sender report's reference for this packet) may be read
+  // once for a whole room's sends: the mixer does so.
+  bool send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples, bool marker) {
+    return send(payload_type, payload, samples, marker, Clock::now());
+  }
+  bool send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples, bool marker,
+            Clock::time_point now);
   // A frame's time passed without a packet (DTX, an inactive stream, a tick
   // the shard missed): the next packet's timestamp still counts it (RFC 3550
   // §5.1: the timestamp is the sampling instant), so receivers see the gap as
