@@ -24,7 +24,7 @@ struct Rooms {
   // their own when `use_sidebars`, else plain members.
   Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared,
         bool encode = true, size_t sidebars = 0, bool use_sidebars = false,
-        size_t talking_pairs = 0) {
+        size_t talking_pairs = 0, bool full_band_sidebars = false) {
     ConferenceConfig config;
     config.top_k = 3;
     config.share_encoders = shared;
@@ -46,6 +46,10 @@ struct Rooms {
         ParticipantSettings settings;
         const bool paired = p >= talkers && p < talkers + 2 * sidebars;
         if (paired && use_sidebars) settings.sidebar = static_cast<uint32_t>(1 + (p - talkers) / 2);
+        if (full_band_sidebars) {
+          settings.sidebar_opus_rate = 48000;
+          settings.sidebar_opus_complexity = params.complexity;
+        }
         c->add(r * 1000 + p, params, settings);
       }
       conferences.push_back(std::move(c));
@@ -144,17 +148,22 @@ void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
 }
 
 // Args: (1 = 10 sidebars of 2, 0 = the same members all in the main room;
-// how many of the 10 pairs have a talker). Three main-room talkers always.
+// how many of the 10 pairs have a talker; 1 = sidebar mixes
+// encoded like the main room's, Opus at 48 kHz and complexity 5, instead of
+// the default 16 kHz and complexity 1). Three main-room talkers always.
 void sidebars(benchmark::State& state, CodecId codec) {
   const bool use = state.range(0) != 0;
   const auto talking_pairs = static_cast<size_t>(state.range(1));
-  Rooms r(1, 100, 3, codec, true, true, 10, use, talking_pairs);
+  const bool full_band = state.range(2) != 0;
+  Rooms r(1, 100, 3, codec, true, true, 10, use, talking_pairs, full_band);
   const uint64_t before = r.encodes();
   for (auto _ : state) r.tick();
   state.counters["encodes_per_tick"] =
       static_cast<double>(r.encodes() - before) / static_cast<double>(state.iterations());
   state.counters["sidebars"] = static_cast<double>(r.conferences.front()->sidebars());
-  state.SetLabel(use ? "10 sidebars of 2" : "no sidebars");
+  state.SetLabel(!use        ? "no sidebars"
+                 : full_band ? "10 sidebars of 2, full band"
+                             : "10 sidebars of 2");
 }
 void BM_Tick100PersonRoomSidebars_G711(benchmark::State& state) {
   sidebars(state, CodecId::kPcmu);
@@ -168,10 +177,11 @@ BENCHMARK(BM_Tick1000In100Rooms_G711)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosec
 BENCHMARK(BM_Tick1000In100Rooms_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoom_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoomSidebars_G711)
-    ->ArgsProduct({{0, 1}, {0, 1, 10}})
+    ->ArgsProduct({{0, 1}, {0, 1, 10}, {0}})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoomSidebars_Opus)
-    ->ArgsProduct({{0, 1}, {0, 1, 10}})
+    ->ArgsProduct({{0, 1}, {0, 1, 10}, {0}})
+    ->Args({1, 10, 1})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

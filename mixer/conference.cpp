@@ -341,8 +341,9 @@ void Conference::resolve_relations() {
     ++groups_[p.bus_group]->members;
     if (p.sidebar_index != SIZE_MAX) {
       const Listening l = listening(p.settings);
-      p.quiet_group = group_for(SharedEncoder::Source::kBus, p.codec, l.quiet_gain);
-      p.sidebar_group = group_for(SharedEncoder::Source::kSidebar, p.codec, l.gain, l.sidebar);
+      const CodecParams own = sidebar_codec(p.codec, l);
+      p.quiet_group = group_for(SharedEncoder::Source::kBus, own, l.quiet_gain);
+      p.sidebar_group = group_for(SharedEncoder::Source::kSidebar, own, l.gain, l.sidebar);
     }
   }
   // Sidebars nobody is in any more go (set-up path: members' indices are

@@ -58,6 +58,14 @@ struct ParticipantSettings {
   uint32_t sidebar = 0;
   float sidebar_main_gain = 0.2512F;
   bool sidebar_whisper_main = false;
+  // How the mixes only a sidebar hears (its talkers over the quiet main
+  // room, and that quiet main room) are encoded for an Opus listener: at
+  // most this rate and complexity. Each voiced sidebar is a mix nobody else
+  // hears, one more encode a tick; at 16 kHz (wideband, SILK) and
+  // complexity 1 that encode costs about a third of a 48 kHz complexity-5
+  // one (bench/RESULTS.md "Sidebars"). 48000 and 5: as the main room.
+  int sidebar_opus_rate = 16000;
+  int sidebar_opus_complexity = 1;
 };
 
 // The buffers one member's tick needs (sized at set-up, so the steady tick

@@ -78,6 +78,17 @@ void EncodeChain::prime_from(const EncodeChain& source) {
   }
 }
 
+CodecParams sidebar_codec(const CodecParams& codec, const Listening& listening) {
+  CodecParams out = codec;
+  if (codec.id != CodecId::kOpus || listening.sidebar == 0) return out;
+  const int rate = listening.sidebar_opus_rate;
+  const bool opus_rate =
+      rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
+  if (opus_rate) out.sample_rate = std::min(out.sample_rate, rate);
+  out.complexity = std::min(out.complexity, std::clamp(listening.sidebar_opus_complexity, 0, 10));
+  return out;
+}
+
 size_t member_group_keys(const CodecParams& codec, const Listening& listening,
                          std::array<GroupKey, 5>& out) {
   using Source = SharedEncoder::Source;
@@ -86,9 +97,10 @@ size_t member_group_keys(const CodecParams& codec, const Listening& listening,
   out[n++] = {Source::kSilence, codec, 1.0F, 0};
   out[n++] = {Source::kMusic, codec, 1.0F, 0};
   if (listening.sidebar != 0) {
-    if (listening.quiet_gain != listening.gain)
-      out[n++] = {Source::kBus, codec, listening.quiet_gain, 0};
-    out[n++] = {Source::kSidebar, codec, listening.gain, listening.sidebar};
+    const CodecParams own = sidebar_codec(codec, listening);
+    const GroupKey quiet{Source::kBus, own, listening.quiet_gain, 0};
+    if (quiet != out[0]) out[n++] = quiet;
+    out[n++] = {Source::kSidebar, own, listening.gain, listening.sidebar};
   }
   return n;
 }

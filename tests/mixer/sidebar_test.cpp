@@ -3,7 +3,12 @@
 // and whom the main room does not hear unless the sidebar whispers into it.
 #include <gtest/gtest.h>
 
+#include <opus/opus.h>
+
 #include <cmath>
+#include <map>
+#include <memory>
+#include <vector>
 
 #include "tests/mixer/conference_harness.hpp"
 
@@ -183,6 +188,72 @@ TEST(Sidebar, ADissolvedSidebarsEncoderGoes) {
   EXPECT_LE(h.conference.shared_groups(), groups + 1);
   h.run(40, 20);
   EXPECT_GT(h.hears(3, 1), kHeard);
+}
+
+// An Opus member's sidebar mixes (its sidebar's, and the quiet main room)
+// are encoded at the sidebar's rate and complexity (default 16 kHz and 1:
+// wideband SILK), the main room's at the member's own; what the listener
+// decodes still holds its partner at full level and the main room 12 dB
+// lower. Set to 48 kHz and 5, the sidebar's payloads are full band again.
+TEST(Sidebar, OpusSidebarMixesAreEncodedWidebandAndDecodeAtTheirLevels) {
+  for (const int sidebar_rate : {16000, 48000}) {
+    SCOPED_TRACE(sidebar_rate);
+    const CodecParams opus = default_params(CodecId::kOpus);
+    ConferenceHarness h(testing::config(5));
+    ParticipantSettings sidebar = in_sidebar(7);
+    sidebar.sidebar_opus_rate = sidebar_rate;
+    sidebar.sidebar_opus_complexity = sidebar_rate == 48000 ? 5 : 1;
+    h.add(1, 500, {}, opus);
+    h.add(2, 800, {}, opus);
+    h.add(3, 1100, sidebar, opus);  // the sidebar's only talker: hears the quiet main room
+    h.add(4, 1400, sidebar, opus);  // hears member 3 and the quiet main room
+    h.set_speaking(2, false);
+    h.set_speaking(4, false);
+    h.run(20, 0);
+    const Conference& c = h.conference;
+    std::map<ParticipantId, std::unique_ptr<Decoder>> decoders;
+    std::map<ParticipantId, std::vector<int16_t>> decoded;
+    std::map<ParticipantId, int> bandwidth;  // the widest seen, OPUS_BANDWIDTH_*
+    for (ParticipantId id : {2, 3, 4}) decoders[id] = make_decoder(opus);
+    for (int t = 0; t < 40; ++t) {
+      h.step(t >= 20);
+      for (ParticipantId id : {2, 3, 4}) {
+        const std::span<const uint8_t> payload = c.payload(*c.index_of(id));
+        ASSERT_FALSE(payload.empty()) << id;
+        bandwidth[id] = std::max(bandwidth[id], opus_packet_get_bandwidth(payload.data()));
+        Frame f;
+        ASSERT_TRUE(decoders[id]->decode(payload, f)) << id;
+        if (t >= 20) decoded[id].insert(decoded[id].end(), f.pcm().begin(), f.pcm().end());
+      }
+    }
+    const int want = sidebar_rate == 16000 ? OPUS_BANDWIDTH_WIDEBAND : OPUS_BANDWIDTH_FULLBAND;
+    EXPECT_EQ(bandwidth[3], want);
+    EXPECT_EQ(bandwidth[4], want);
+    EXPECT_EQ(bandwidth[2], OPUS_BANDWIDTH_FULLBAND);
+    auto level = [&](ParticipantId listener, ParticipantId speaker) {
+      return goertzel_amplitude(decoded[listener], h.freq(speaker), opus.sample_rate);
+    };
+    // The mixes themselves, before the encoder: exact.
+    const double mixed = h.hears(2, 1);
+    ASSERT_GT(mixed, kHeard);
+    EXPECT_NEAR(h.hears(4, 3), mixed, 0.1 * mixed);
+    EXPECT_NEAR(db(h.hears(4, 1) / mixed), -12.0, 1.0);
+    EXPECT_NEAR(db(h.hears(3, 1) / mixed), -12.0, 1.0);
+    // Through the codec: SILK models two steady tones less faithfully than
+    // speech (the weaker one decodes up to ~5 dB low at some rates and
+    // complexities), so the decoded levels get a codec's margin: the
+    // partner near full level, the main room clearly below it and clearly
+    // there, the sidebar's voice nowhere in the main room.
+    const double full = level(2, 1);
+    ASSERT_GT(full, kHeard);
+    EXPECT_NEAR(db(level(4, 3) / full), 0.0, 2.0);
+    for (ParticipantId id : {3, 4}) {
+      EXPECT_GT(db(level(id, 1) / full), -20.0) << id;
+      EXPECT_LT(db(level(id, 1) / full), -8.0) << id;
+    }
+    EXPECT_LT(level(2, 3), kNotHeard);
+    EXPECT_LT(level(3, 3), kNotHeard);
+  }
 }
 
 }  // namespace
