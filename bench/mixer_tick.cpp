@@ -47,7 +47,7 @@ struct Rooms {
         const bool paired = p >= talkers && p < talkers + 2 * sidebars;
         if (paired && use_sidebars) settings.sidebar = static_cast<uint32_t>(1 + (p - talkers) / 2);
         if (full_band_sidebars) {
-          settings.sidebar_opus_rate = 48000;
+          settings.sidebar_opus_bandwidth = OpusBandwidth::kFull;
           settings.sidebar_opus_complexity = params.complexity;
         }
         c->add(r * 1000 + p, params, settings);
@@ -149,8 +149,8 @@ void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
 
 // Args: (1 = 10 sidebars of 2, 0 = the same members all in the main room;
 // how many of the 10 pairs have a talker; 1 = sidebar mixes
-// encoded like the main room's, Opus at 48 kHz and complexity 5, instead of
-// the default 16 kHz and complexity 1). Three main-room talkers always.
+// encoded like the main room's, Opus full band at complexity 5, instead of
+// the default wideband, complexity 0). Three main-room talkers always.
 void sidebars(benchmark::State& state, CodecId codec) {
   const bool use = state.range(0) != 0;
   const auto talking_pairs = static_cast<size_t>(state.range(1));

@@ -1,5 +1,6 @@
 #include "mixer/codec.hpp"
 
+#include <array>
 #include <stdexcept>
 
 #include "mixer/g711_codec.hpp"
@@ -75,6 +76,15 @@ std::string_view codec_name(CodecId id) {
 std::optional<CodecId> codec_from_name(std::string_view name) {
   for (CodecId id : {CodecId::kPcmu, CodecId::kPcma, CodecId::kG722, CodecId::kOpus}) {
     if (iequals(name, codec_name(id))) return id;
+  }
+  return std::nullopt;
+}
+
+std::optional<OpusBandwidth> opus_bandwidth_from_name(std::string_view name) {
+  constexpr std::array<std::string_view, 5> kNames = {"narrowband", "mediumband", "wideband",
+                                                      "superwideband", "fullband"};
+  for (size_t i = 0; i < kNames.size(); ++i) {
+    if (name == kNames[i]) return static_cast<OpusBandwidth>(i);
   }
   return std::nullopt;
 }

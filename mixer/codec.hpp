@@ -13,6 +13,12 @@ namespace chorus::mixer {
 
 enum class CodecId : uint8_t { kPcmu, kPcma, kG722, kOpus };
 
+// The audio bandwidths an Opus encoder may be held to (RFC 6716 §2: 4, 6,
+// 8, 12 and 20 kHz passband), narrowest first.
+enum class OpusBandwidth : uint8_t { kNarrow, kMedium, kWide, kSuperWide, kFull };
+// "narrowband", "mediumband", "wideband", "superwideband", "fullband".
+std::optional<OpusBandwidth> opus_bandwidth_from_name(std::string_view name);
+
 // Largest payload an Encoder writes for one 20 ms frame (RFC 6716 §3.4 R2
 // caps an Opus frame at 1275 bytes; G.711/G.722 need 160 at 64 kbit/s).
 inline constexpr size_t kMaxPayloadBytes = 1500;
@@ -26,6 +32,13 @@ struct CodecParams {
   int channels = 1;    // Opus only: 2 = the peer sends/receives stereo
   int bitrate = 0;     // Opus send bitrate in bit/s; 0 = libopus default for the rate
   int complexity = 5;  // Opus send complexity 0..10
+  // Opus: the widest audio band sent (OPUS_SET_MAX_BANDWIDTH). Narrower
+  // than the rate allows, the encoder keeps its rate and timing and codes
+  // less of the spectrum: wideband is SILK alone, about a third of the work
+  // at complexity 0. With bitrate 0 it then spends what libopus would choose
+  // at that band's own rate (wideband: 16 kHz, 19 kbit/s), not the 51
+  // kbit/s it would at 48 kHz.
+  OpusBandwidth max_bandwidth = OpusBandwidth::kFull;
   bool fec = true;     // Opus: send in-band FEC (RFC 7587 §3.2.1); receive always honours it
   bool dtx = false;    // Opus: send DTX (RFC 7587 §3.1.3)
   int ptime_ms = 20;

@@ -340,6 +340,8 @@ void Conference::resolve_relations() {
     p.music_group = group_for(SharedEncoder::Source::kMusic, p.codec, 1.0F);
     ++groups_[p.bus_group]->members;
     if (p.sidebar_index != SIZE_MAX) {
+      // A talker's mix of its own keeps the member's codec: encoding it
+      // alike too measured worse at the switches (see sidebar_test.cpp).
       const Listening l = listening(p.settings);
       const CodecParams own = sidebar_codec(p.codec, l);
       p.quiet_group = group_for(SharedEncoder::Source::kBus, own, l.quiet_gain);

@@ -102,7 +102,7 @@ class Conference {
     const float gain = output_gain(settings);
     if (settings.sidebar == 0) return {gain, 0, gain};
     return {gain, settings.sidebar, gain * std::clamp(settings.sidebar_main_gain, 0.0F, 1.0F),
-            settings.sidebar_opus_rate, settings.sidebar_opus_complexity};
+            settings.sidebar_opus_bandwidth, settings.sidebar_opus_complexity};
   }
   // Takes a slot from prepare_member(). False (slot untouched) when the id
   // is taken. Of `groups` (shared encoders built off the conference's

@@ -1,6 +1,7 @@
 #include "mixer/opus_codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -169,12 +170,23 @@ OpusEncoderImpl::~OpusEncoderImpl() {
 }
 
 void OpusEncoderImpl::apply_settings() {
+  // The rate of each band (RFC 6716 §2), and libopus's own automatic
+  // bitrate at that rate (60 bits a 20 ms frame + 1 bit a sample).
+  constexpr std::array<int, 5> kBandRates = {8000, 12000, 16000, 24000, 48000};
+  const int band_rate = kBandRates[static_cast<size_t>(params_.max_bandwidth)];
+  opus_int32 bitrate = params_.bitrate;
+  if (bitrate == 0) bitrate = band_rate < params_.sample_rate ? 3000 + band_rate : OPUS_AUTO;
   opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(params_.complexity));
-  opus_encoder_ctl(enc_, OPUS_SET_BITRATE(params_.bitrate == 0 ? OPUS_AUTO : params_.bitrate));
+  opus_encoder_ctl(enc_, OPUS_SET_BITRATE(bitrate));
   opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(params_.fec ? 1 : 0));
   opus_encoder_ctl(enc_, OPUS_SET_PACKET_LOSS_PERC(params_.fec ? kFecLossPercent : 0));
   opus_encoder_ctl(enc_, OPUS_SET_DTX(params_.dtx ? 1 : 0));
   opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+  constexpr std::array<int, 5> kBandwidths = {OPUS_BANDWIDTH_NARROWBAND, OPUS_BANDWIDTH_MEDIUMBAND,
+                                              OPUS_BANDWIDTH_WIDEBAND, OPUS_BANDWIDTH_SUPERWIDEBAND,
+                                              OPUS_BANDWIDTH_FULLBAND};
+  opus_encoder_ctl(enc_,
+                   OPUS_SET_MAX_BANDWIDTH(kBandwidths[static_cast<size_t>(params_.max_bandwidth)]));
 }
 
 size_t OpusEncoderImpl::encode(const Frame& in, std::span<uint8_t> out) {

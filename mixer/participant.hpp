@@ -60,12 +60,12 @@ struct ParticipantSettings {
   bool sidebar_whisper_main = false;
   // How the mixes only a sidebar hears (its talkers over the quiet main
   // room, and that quiet main room) are encoded for an Opus listener: at
-  // most this rate and complexity. Each voiced sidebar is a mix nobody else
-  // hears, one more encode a tick; at 16 kHz (wideband, SILK) and
-  // complexity 1 that encode costs about a third of a 48 kHz complexity-5
-  // one (bench/RESULTS.md "Sidebars"). 48000 and 5: as the main room.
-  int sidebar_opus_rate = 16000;
-  int sidebar_opus_complexity = 1;
+  // most this bandwidth and complexity. Each voiced sidebar is a mix nobody
+  // else hears, one more encode a tick; wideband (SILK alone) at complexity
+  // 0 costs about a third of a full-band complexity-5 encode
+  // (bench/RESULTS.md "Sidebars"). kFull and 5: as the main room.
+  OpusBandwidth sidebar_opus_bandwidth = OpusBandwidth::kWide;
+  int sidebar_opus_complexity = 0;
 };
 
 // The buffers one member's tick needs (sized at set-up, so the steady tick

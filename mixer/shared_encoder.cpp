@@ -81,10 +81,7 @@ void EncodeChain::prime_from(const EncodeChain& source) {
 CodecParams sidebar_codec(const CodecParams& codec, const Listening& listening) {
   CodecParams out = codec;
   if (codec.id != CodecId::kOpus || listening.sidebar == 0) return out;
-  const int rate = listening.sidebar_opus_rate;
-  const bool opus_rate =
-      rate == 8000 || rate == 12000 || rate == 16000 || rate == 24000 || rate == 48000;
-  if (opus_rate) out.sample_rate = std::min(out.sample_rate, rate);
+  out.max_bandwidth = std::min(out.max_bandwidth, listening.sidebar_opus_bandwidth);
   out.complexity = std::min(out.complexity, std::clamp(listening.sidebar_opus_complexity, 0, 10));
   return out;
 }

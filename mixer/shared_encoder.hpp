@@ -142,15 +142,16 @@ struct Listening {
   float gain = 1.0F;
   uint32_t sidebar = 0;  // 0: the main room
   float quiet_gain = 1.0F;
-  // In a sidebar: ParticipantSettings::sidebar_opus_rate and _complexity.
-  int sidebar_opus_rate = 0;
-  int sidebar_opus_complexity = 0;
+  // In a sidebar: ParticipantSettings::sidebar_opus_bandwidth and _complexity.
+  OpusBandwidth sidebar_opus_bandwidth = OpusBandwidth::kFull;
+  int sidebar_opus_complexity = 10;
   bool operator==(const Listening&) const = default;
 };
 
 // The codec of the groups only a sidebar hears (its own group and the quiet
-// main room): an Opus `codec` capped at the sidebar's rate and complexity
-// (a rate Opus does not support is ignored); any other codec unchanged.
+// main room): an Opus `codec` capped at the sidebar's bandwidth and
+// complexity, at its own rate (a listener moving between its own mix and
+// these groups then hears no shift in time); any other codec unchanged.
 CodecParams sidebar_codec(const CodecParams& codec, const Listening& listening);
 
 struct GroupKey {

@@ -18,6 +18,7 @@
 #include "focus/ops/log.hpp"
 #include "focus/privileges.hpp"
 #include "focus/services/move_grant.hpp"
+#include "mixer/codec.hpp"
 #include "mixer/media_shard.hpp"
 #include "mixer/moh_source.hpp"
 #include "mixer/span.hpp"
@@ -73,10 +74,16 @@ constexpr std::array<std::string_view, 20> kMediaKeys = {"address",
                                                          "jitter_max_ms",
                                                          "test_command_ring_slots",
                                                          "test_retry_queue_limit"};
-constexpr std::array<std::string_view, 10> kConferenceKeys = {
-    "max_members",       "only_listed_rooms",       "moh_user",      "park_user",
-    "moh_file",          "service_trusted_sources", "voicemail_uri", "sidebar_main_gain_db",
-    "sidebar_opus_rate", "sidebar_opus_complexity"};
+constexpr std::array<std::string_view, 10> kConferenceKeys = {"max_members",
+                                                              "only_listed_rooms",
+                                                              "moh_user",
+                                                              "park_user",
+                                                              "moh_file",
+                                                              "service_trusted_sources",
+                                                              "voicemail_uri",
+                                                              "sidebar_main_gain_db",
+                                                              "sidebar_opus_bandwidth",
+                                                              "sidebar_opus_complexity"};
 constexpr std::array<std::string_view, 13> kRoomKeys = {"name",
                                                         "pin",
                                                         "max_members",
@@ -513,23 +520,17 @@ void read_media(Reader& reader, const toml::table& media, Options& options) {
               options.test_retry_queue_limit, 0, 1000000);
 }
 
-// One of the rates Opus encodes at (RFC 7587 §4.1: 8, 12, 16, 24 or 48 kHz).
-template <typename Int>
-void read_opus_rate(Reader& reader, const toml::table& table, const std::string& key_path,
-                    std::string_view key, Int& out) {
-  reader.read(table, key_path, key, out, 8000, 48000);
-  if (out != 8000 && out != 12000 && out != 16000 && out != 24000 && out != 48000) {
-    reader.fail(table.get(key), key_path, "allowed: 8000, 12000, 16000, 24000 or 48000");
-  }
-}
-
 void read_conference(Reader& reader, const toml::table& conference, Options& options) {
   reader.check_keys(conference, "conference.", kConferenceKeys);
   reader.read(conference, "conference.max_members", "max_members", options.max_members, 1, 100000);
   reader.read(conference, "conference.sidebar_main_gain_db", "sidebar_main_gain_db",
               options.sidebar_main_gain_db, kMinSidebarGainDb, 0);
-  read_opus_rate(reader, conference, "conference.sidebar_opus_rate", "sidebar_opus_rate",
-                 options.sidebar_opus_rate);
+  reader.read(
+      conference, "conference.sidebar_opus_bandwidth", "sidebar_opus_bandwidth",
+      options.sidebar_opus_bandwidth,
+      "allowed: \"narrowband\", \"mediumband\", \"wideband\", \"superwideband\" or "
+      "\"fullband\"",
+      [](const std::string& name) { return mixer::opus_bandwidth_from_name(name).has_value(); });
   reader.read(conference, "conference.sidebar_opus_complexity", "sidebar_opus_complexity",
               options.sidebar_opus_complexity, 0, 10);
   reader.read(conference, "conference.only_listed_rooms", "only_listed_rooms",
@@ -562,7 +563,12 @@ void read_recording(Reader& reader, const toml::table& table, Options& options) 
               [](const std::string& dir) { return !dir.empty(); });
   reader.read(table, "recording.format", "format", r.format, "allowed: \"opus\" or \"wav\"",
               [](const std::string& f) { return f == "opus" || f == "wav"; });
-  read_opus_rate(reader, table, "recording.sample_rate", "sample_rate", r.sample_rate);
+  const toml::node* rate = table.get("sample_rate");
+  reader.read(table, "recording.sample_rate", "sample_rate", r.sample_rate, 8000, 48000);
+  if (r.sample_rate != 8000 && r.sample_rate != 12000 && r.sample_rate != 16000 &&
+      r.sample_rate != 24000 && r.sample_rate != 48000) {
+    reader.fail(rate, "recording.sample_rate", "allowed: 8000, 12000, 16000, 24000 or 48000");
+  }
   reader.read(table, "recording.opus_bitrate", "opus_bitrate", r.opus_bitrate, 0, 512000);
   reader.read(table, "recording.member_tracks", "member_tracks", r.member_tracks);
   reader.read(table, "recording.tone_hz", "tone_hz", r.tone_hz, 100, 4000);

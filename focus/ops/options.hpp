@@ -242,14 +242,14 @@ struct Options {
   // members hear the main room unless the request or the room says
   // otherwise (README "Sidebars"), -60..0 dB.
   int sidebar_main_gain_db = -12;
-  // [conference] sidebar_opus_rate / sidebar_opus_complexity: the most an
-  // Opus member's sidebar mixes are encoded at (README "Sidebars"). Every
+  // [conference] sidebar_opus_bandwidth / sidebar_opus_complexity: the most
+  // an Opus member's sidebar mixes are encoded at (README "Sidebars"). Every
   // voiced sidebar costs one encode a tick that nobody else shares; the
-  // defaults (wideband SILK, complexity 1) keep a room with ten talking
-  // sidebars within twice its cost without them. 48000 and 5: full band, as
-  // the main room.
-  int sidebar_opus_rate = 16000;
-  int sidebar_opus_complexity = 1;
+  // defaults (wideband, which is SILK alone, at complexity 0) keep a room
+  // with ten talking sidebars within twice its cost without them.
+  // "fullband" and 5: as the main room.
+  std::string sidebar_opus_bandwidth = "wideband";
+  int sidebar_opus_complexity = 0;
   RecordingOptions recording;
   Announcements announcements;
   // Digest realm and accounts for privileged operations (Join as

@@ -70,7 +70,9 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
   const bool joined_sidebar =
       call.roster.join_sidebar != 0 && room.join_sidebar(call.roster.join_sidebar, call.member());
   room.sidebar_settings(call.member(), media.settings);
-  media.settings.sidebar_opus_rate = options_.sidebar_opus_rate;
+  media.settings.sidebar_opus_bandwidth =
+      mixer::opus_bandwidth_from_name(options_.sidebar_opus_bandwidth)
+          .value_or(mixer::OpusBandwidth::kWide);
   media.settings.sidebar_opus_complexity = options_.sidebar_opus_complexity;
   command->settings = media.settings;
   command->conference = media.conference;

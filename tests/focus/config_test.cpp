@@ -487,24 +487,22 @@ TEST(Config, SidebarMainGainGlobalAndPerRoom) {
             std::string::npos);
 }
 
-// [conference] sidebar_opus_rate / sidebar_opus_complexity: what an Opus
-// member's sidebar mixes are encoded at at most; an Opus rate and 0..10.
-TEST(Config, SidebarOpusRateAndComplexity) {
-  EXPECT_EQ(Options{}.sidebar_opus_rate, 16000);
-  EXPECT_EQ(Options{}.sidebar_opus_complexity, 1);
+// [conference] sidebar_opus_bandwidth / sidebar_opus_complexity: what an
+// Opus member's sidebar mixes are encoded at at most; an Opus bandwidth's
+// name and 0..10.
+TEST(Config, SidebarOpusBandwidthAndComplexity) {
+  EXPECT_EQ(Options{}.sidebar_opus_bandwidth, "wideband");
+  EXPECT_EQ(Options{}.sidebar_opus_complexity, 0);
   const auto result =
-      apply("[conference]\nsidebar_opus_rate = 48000\nsidebar_opus_complexity = 5\n");
+      apply("[conference]\nsidebar_opus_bandwidth = \"fullband\"\nsidebar_opus_complexity = 5\n");
   ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
-  EXPECT_EQ(std::get<Options>(result).sidebar_opus_rate, 48000);
+  EXPECT_EQ(std::get<Options>(result).sidebar_opus_bandwidth, "fullband");
   EXPECT_EQ(std::get<Options>(result).sidebar_opus_complexity, 5);
-  const std::string rate = error_of(apply("[conference]\nsidebar_opus_rate = 44100\n"));
-  EXPECT_NE(rate.find("conference.sidebar_opus_rate"), std::string::npos) << rate;
-  EXPECT_NE(rate.find("8000, 12000, 16000, 24000 or 48000"), std::string::npos) << rate;
+  const std::string band = error_of(apply("[conference]\nsidebar_opus_bandwidth = \"16000\"\n"));
+  EXPECT_NE(band.find("conference.sidebar_opus_bandwidth"), std::string::npos) << band;
+  EXPECT_NE(band.find("\"superwideband\" or \"fullband\""), std::string::npos) << band;
   EXPECT_NE(error_of(apply("[conference]\nsidebar_opus_complexity = 11\n"))
                 .find("conference.sidebar_opus_complexity"),
-            std::string::npos);
-  // The recording's rate is read the same way.
-  EXPECT_NE(error_of(apply("[recording]\nsample_rate = 22050\n")).find("recording.sample_rate"),
             std::string::npos);
 }
 

@@ -286,17 +286,17 @@ TEST_F(FocusCore, JoinRolesNeedTheirRightAndBecomeMixerRoles) {
   expect_baseline();
 }
 
-// [conference] sidebar_opus_rate / _complexity reach the mixer with every
+// [conference] sidebar_opus_bandwidth / _complexity reach the mixer with every
 // member (the mixer reads them only while the member is in a sidebar).
 TEST_F(FocusCore, SidebarOpusEncodingFromTheConfigReachesTheMixer) {
   start([](Options& o) {
-    o.sidebar_opus_rate = 24000;
+    o.sidebar_opus_bandwidth = "superwideband";
     o.sidebar_opus_complexity = 3;
   });
   Caller alice(440, "alice");
   ASSERT_EQ(invite(alice, "sendrecv", "sidebar-codec"), 200);
   const Fake::Submitted add = *fake_->last(Kind::kAddParticipant);
-  EXPECT_EQ(add.settings.sidebar_opus_rate, 24000);
+  EXPECT_EQ(add.settings.sidebar_opus_bandwidth, mixer::OpusBandwidth::kSuperWide);
   EXPECT_EQ(add.settings.sidebar_opus_complexity, 3);
   EXPECT_EQ(bye(alice, "sidebar-codec"), 200);
   expect_baseline();
