@@ -215,18 +215,23 @@ TEST(Engine, SharedEncodersAreBuiltOffTheShard) {
 
   // Sidebars: each one's group and the quiet bus group at its level come
   // with the update that puts a member in; a dissolved sidebar's group goes
-  // on both sides, so a sidebar made again later is prepared again.
+  // on both sides, so a sidebar made again later is prepared again. An Opus
+  // member's come held to the sidebar's bandwidth and complexity.
   auto into = [&](ParticipantId p, uint32_t sidebar) {
     Command c = command(Command::Kind::kUpdateParticipant, p);
     c.settings.sidebar = sidebar;
     c.settings.sidebar_main_gain = 0.25F;
     run(std::move(c));
   };
+  join(6, CodecId::kOpus, 1.0F);
+  EXPECT_EQ(built(), 0u);
   for (uint32_t sidebar = 1; sidebar <= 3; ++sidebar) {
     into(2, sidebar);
     into(3, sidebar);
+    into(6, sidebar);
     into(2, 0);
     into(3, 0);
+    into(6, 0);
   }
   EXPECT_EQ(built(), 0u);
 }
