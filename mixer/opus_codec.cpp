@@ -173,7 +173,8 @@ void OpusEncoderImpl::apply_settings() {
   // The rate of each band (RFC 6716 §2), and libopus's own automatic
   // bitrate at that rate (60 bits a 20 ms frame + 1 bit a sample).
   constexpr std::array<int, 5> kBandRates = {8000, 12000, 16000, 24000, 48000};
-  const int band_rate = kBandRates[static_cast<size_t>(params_.max_bandwidth)];
+  const size_t band = std::min<size_t>(static_cast<size_t>(params_.max_bandwidth), 4);
+  const int band_rate = kBandRates[band];
   opus_int32 bitrate = params_.bitrate;
   if (bitrate == 0) bitrate = band_rate < params_.sample_rate ? 3000 + band_rate : OPUS_AUTO;
   opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(params_.complexity));
@@ -185,8 +186,7 @@ void OpusEncoderImpl::apply_settings() {
   constexpr std::array<int, 5> kBandwidths = {OPUS_BANDWIDTH_NARROWBAND, OPUS_BANDWIDTH_MEDIUMBAND,
                                               OPUS_BANDWIDTH_WIDEBAND, OPUS_BANDWIDTH_SUPERWIDEBAND,
                                               OPUS_BANDWIDTH_FULLBAND};
-  opus_encoder_ctl(enc_,
-                   OPUS_SET_MAX_BANDWIDTH(kBandwidths[static_cast<size_t>(params_.max_bandwidth)]));
+  opus_encoder_ctl(enc_, OPUS_SET_MAX_BANDWIDTH(kBandwidths[band]));
 }
 
 size_t OpusEncoderImpl::encode(const Frame& in, std::span<uint8_t> out) {
