@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ namespace chorus::focus {
 namespace {
 
 namespace asio = boost::asio;
+using asio::ip::udp;
 using namespace std::chrono_literals;
 using sip::ClientEvent;
 using sip::Message;
@@ -174,6 +176,87 @@ TEST_F(ServerTest, InviteWithSdpIsAnsweredAndTheDialogEndsWithBye) {
   const auto bye = exchange(request(Method::kBye, "room1", ok.to().tag()));
   ASSERT_FALSE(bye.empty());
   EXPECT_EQ(bye.back().status(), 200);
+  EXPECT_EQ(server_.call_count(), 0u);
+  EXPECT_EQ(server_.dialog_count(), 0u);
+}
+
+// A retransmitted INVITE (same branch) sent before any response, and again
+// after the 200, is absorbed by the server INVITE transaction (RFC 3261
+// §17.2.1, RFC 6026 Accepted): one call, one dialog (every 2xx carries the
+// same To tag), then ACK and BYE as usual. The peer is a raw UDP socket, so
+// the order of sends and receives is the test's, not the network's.
+TEST_F(ServerTest, RetransmittedInviteMakesOneCallAndOneDialog) {
+  udp::socket peer(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), focus_.port);
+  const std::string local = "127.0.0.1:" + std::to_string(peer.local_endpoint().port());
+  const auto text = [&](std::string_view method, std::string_view branch, uint32_t cseq,
+                        std::string_view to_tag, std::string_view body) {
+    return std::string(method) + " sip:room-rtx@127.0.0.1:" + std::to_string(focus_.port) +
+           " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=" + std::string(branch) +
+           ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:rtx@127.0.0.1>;tag=rtx-from\r\n"
+           "To: <sip:room-rtx@127.0.0.1>" +
+           (to_tag.empty() ? "" : ";tag=" + std::string(to_tag)) + "\r\nCall-ID: rtx-" + call_id_ +
+           "\r\nCSeq: " + std::to_string(cseq) + " " + std::string(method) +
+           "\r\nContact: <sip:rtx@" + local + ">\r\n" +
+           (body.empty() ? "" : "Content-Type: application/sdp\r\n") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+  };
+  // Everything the focus sent the peer within `wait`.
+  const auto responses = [&](std::chrono::milliseconds wait) {
+    std::vector<Message> out;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    std::array<char, 8192> buffer{};
+    while (std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(5ms);
+      boost::system::error_code error;
+      while (peer.available(error) > 0) {
+        udp::endpoint from;
+        const size_t size = peer.receive_from(asio::buffer(buffer), from);
+        auto parsed = Message::parse(std::string_view(buffer.data(), size));
+        EXPECT_TRUE(parsed.ok());
+        if (parsed) out.push_back(std::move(parsed).value());
+      }
+    }
+    return out;
+  };
+  const std::string invite = text("INVITE", "z9hG4bK-rtx-1", 1, {}, kOffer);
+  peer.send_to(asio::buffer(invite), to);
+  peer.send_to(asio::buffer(invite), to);  // before anything came back
+  auto first = responses(300ms);
+  std::set<std::string> tags;
+  size_t oks = 0;
+  for (const Message& m : first) {
+    ASSERT_TRUE(m.is_response());
+    EXPECT_TRUE(m.status() == 100 || m.status() == 200) << m.status();
+    if (m.status() == 200) {
+      ++oks;
+      tags.insert(std::string(m.to().tag()));
+    }
+  }
+  ASSERT_GE(oks, 1u);
+  EXPECT_EQ(tags.size(), 1u);
+  EXPECT_EQ(server_.call_count(), 1u);
+  EXPECT_EQ(server_.dialog_count(), 1u);
+
+  // Once more after the 200 (its retransmission crossed ours, say): the
+  // 2xx again, same tag, still one call.
+  peer.send_to(asio::buffer(invite), to);
+  for (const Message& m : responses(100ms)) {
+    if (m.status() == 200) tags.insert(std::string(m.to().tag()));
+    EXPECT_NE(m.status(), 100);  // no new transaction
+  }
+  EXPECT_EQ(tags.size(), 1u);
+  EXPECT_EQ(server_.call_count(), 1u);
+  EXPECT_EQ(server_.dialog_count(), 1u);
+
+  const std::string tag = *tags.begin();
+  peer.send_to(asio::buffer(text("ACK", "z9hG4bK-rtx-ack", 1, tag, {})), to);
+  peer.send_to(asio::buffer(text("BYE", "z9hG4bK-rtx-bye", 2, tag, {})), to);
+  bool bye_ok = false;
+  for (const Message& m : responses(200ms)) {
+    if (m.status() == 200 && m.cseq().method == Method::kBye) bye_ok = true;
+  }
+  EXPECT_TRUE(bye_ok);
   EXPECT_EQ(server_.call_count(), 0u);
   EXPECT_EQ(server_.dialog_count(), 0u);
 }
