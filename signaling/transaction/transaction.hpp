@@ -84,6 +84,7 @@ struct TransactionStats {
   uint64_t transport_errors = 0;
   uint64_t cancels_matched = 0;
   uint64_t cancels_unmatched = 0;  // answered 481
+  uint64_t merged_requests = 0;    // answered 482 (§8.2.2.2)
   uint64_t stray_responses = 0;
   uint64_t screened_dropped = 0;   // new requests the screen dropped
   uint64_t screened_rejected = 0;  // new requests the screen answered statelessly
@@ -180,6 +181,9 @@ class TransactionLayer {
 
   std::unordered_map<TransactionId, std::unique_ptr<Transaction>> transactions_;
   std::unordered_map<std::string, TransactionId> by_key_;
+  // §8.2.2.2: requests outside a dialog by From tag, Call-ID and CSeq, to
+  // recognise the same request arriving again on another path.
+  std::unordered_map<std::string, TransactionId> by_merge_key_;
   RequestScreen screen_;
   std::unordered_map<std::string, size_t> server_by_peer_;
   std::deque<Event> events_;

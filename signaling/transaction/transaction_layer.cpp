@@ -19,6 +19,19 @@ void append_sent_by(std::string& key, const Via& via) {
   key += std::to_string(via.port);
 }
 
+// §8.2.2.2's identity of a request outside a dialog (empty: inside one).
+std::string merge_key(const Message& request) {
+  if (!request.to().tag().empty()) return {};
+  std::string key(request.from().tag());
+  key += '|';
+  key += request.call_id();
+  key += '|';
+  key += std::to_string(request.cseq().number);
+  key += '|';
+  key += request.method_text();
+  return key;
+}
+
 }  // namespace
 
 std::string server_transaction_key(const Message& request, bool as_invite) {
@@ -116,9 +129,27 @@ void TransactionLayer::receive_request(Message message, const Endpoint& source) 
   const TransactionKind kind = message.method() == Method::kInvite
                                    ? TransactionKind::kServerInvite
                                    : TransactionKind::kServerNonInvite;
+  std::string merge = merge_key(message);
+  const bool merged = !merge.empty() && by_merge_key_.contains(merge);
   Transaction& tx = create(kind, std::move(key), std::move(message), source);
   ++stats_.server_created;
-  post(Event{Event::Type::kStart, tx.id});
+  const TransactionId id = tx.id;
+  if (merged) {
+    // §8.2.2.2: the request of a transaction in progress, arriving again on
+    // another path (a fork that met itself): 482, and the TU never sees it.
+    // Its own retransmissions match this transaction and get the 482 again.
+    tx.layer_answers = true;
+    ++stats_.merged_requests;
+    const std::shared_ptr<const Message> request = tx.request;
+    post(Event{Event::Type::kStart, id});
+    respond(id, make_response(*request, 482, "Loop Detected", make_tag()));
+    return;
+  }
+  if (!merge.empty()) {
+    tx.merge_key = merge;
+    by_merge_key_.emplace(std::move(merge), id);
+  }
+  post(Event{Event::Type::kStart, id});
 }
 
 void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
@@ -137,6 +168,7 @@ void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
   }
   Transaction& cancel_tx =
       create(TransactionKind::kServerNonInvite, std::move(key), std::move(cancel), source);
+  cancel_tx.layer_answers = true;
   ++stats_.server_created;
   const std::shared_ptr<const Message> request = cancel_tx.request;
   const TransactionId cancel_id = cancel_tx.id;
@@ -260,6 +292,7 @@ void TransactionLayer::erase(TransactionId id) {
   }
   const auto key = by_key_.find(it->second->key);
   if (key != by_key_.end() && key->second == id) by_key_.erase(key);
+  if (!it->second->merge_key.empty()) by_merge_key_.erase(it->second->merge_key);
   const TransactionKind kind = it->second->kind;
   if (it->second->lingering) {
     --lingering_;
@@ -329,8 +362,7 @@ void TransactionLayer::dispatch(Event& event) {
       event.type == Event::Type::kStart &&
       (tx->kind == TransactionKind::kServerInvite || tx->kind == TransactionKind::kServerNonInvite);
   TransactionMachine(*this).handle(*tx, event);
-  if (start_server && tx->state != TransactionState::kTerminated &&
-      tx->request->method() != Method::kCancel) {
+  if (start_server && tx->state != TransactionState::kTerminated && !tx->layer_answers) {
     const std::shared_ptr<const Message> request = tx->request;
     const Endpoint source = tx->peer;
     user_.on_request(tx->id, request, source);

@@ -18,6 +18,7 @@ struct TransactionLayer::Transaction {
   TransactionKind kind = TransactionKind::kClientInvite;
   TransactionState state = TransactionState::kTrying;
   std::string key;
+  std::string merge_key;  // server, outside a dialog: see by_merge_key_
   std::shared_ptr<const Message> request;
   Endpoint peer;  // client: destination; server: where the request came from
   bool reliable = false;
@@ -29,6 +30,7 @@ struct TransactionLayer::Transaction {
   std::array<TimerId, kTransactionTimerCount> timer_ids{};
   bool provisional_seen = false;  // client INVITE: may send CANCEL (§9.1)
   bool final_queued = false;      // server: the TU already handed a final response
+  bool layer_answers = false;     // server: answered here (CANCEL, merged request), not by the TU
   // Past its final response and only absorbing retransmissions until a
   // linger timer (D, I, J, K, L, M) ends it: not pending work.
   bool lingering = false;

@@ -249,6 +249,16 @@ TEST_F(ServerTest, RetransmittedInviteMakesOneCallAndOneDialog) {
   EXPECT_EQ(server_.call_count(), 1u);
   EXPECT_EQ(server_.dialog_count(), 1u);
 
+  // The same request on another branch (a fork that met itself): 482
+  // (§8.2.2.2), and still one call.
+  peer.send_to(asio::buffer(text("INVITE", "z9hG4bK-rtx-fork", 1, {}, kOffer)), to);
+  size_t loops = 0;
+  for (const Message& m : responses(100ms)) {
+    if (m.status() == 482 && m.top_via().branch() == "z9hG4bK-rtx-fork") ++loops;
+  }
+  EXPECT_EQ(loops, 1u);
+  EXPECT_EQ(server_.call_count(), 1u);
+
   const std::string tag = *tags.begin();
   peer.send_to(asio::buffer(text("ACK", "z9hG4bK-rtx-ack", 1, tag, {})), to);
   peer.send_to(asio::buffer(text("BYE", "z9hG4bK-rtx-bye", 2, tag, {})), to);

@@ -426,8 +426,53 @@ TEST_F(TransactionTest, RequestsWithSameBranchFromOtherSentByAreDistinct) {
   layer_.receive(parse(request_text("OPTIONS", "z9hG4bKsame")), kUdpPeer);
   std::string other = request_text("OPTIONS", "z9hG4bKsame");
   other.replace(other.find("127.0.0.1:5070"), 14, "127.0.0.2:5070");
+  other.replace(other.find("call-1@"), 7, "call-2@");  // another request, not a merged one
   layer_.receive(parse(other), kUdpPeer);
   EXPECT_EQ(user_.requests.size(), 2u);
+}
+
+// §8.2.2.2: the same request (From tag, Call-ID, CSeq) on another branch
+// while its transaction is in progress, as when a proxy's forks meet again.
+TEST_F(TransactionTest, MergedRequestIsAnswered482AndNeverReachesTheTu) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKpath1")), kUdpPeer);
+  ASSERT_EQ(user_.requests.size(), 1u);
+  const auto [id, invite] = user_.requests.at(0);
+  const std::string merged = request_text("INVITE", "z9hG4bKpath2");
+  layer_.receive(parse(merged), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 1u);
+  ASSERT_EQ(transport_.count("482"), 1u);
+  EXPECT_EQ(transport_.sent.back().message.reason_phrase(), "Loop Detected");
+  EXPECT_FALSE(transport_.sent.back().message.to().tag().empty());
+  EXPECT_EQ(layer_.stats().merged_requests, 1u);
+  layer_.receive(parse(merged), kUdpPeer);  // its retransmission: the 482 again
+  EXPECT_EQ(transport_.count("482"), 2u);
+  layer_.receive(parse(request_text("ACK", "z9hG4bKpath2")), kUdpPeer);
+  EXPECT_TRUE(user_.acks.empty());
+  // The first path's transaction is untouched; once it is over, the request
+  // is new again.
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 486)));
+  layer_.receive(parse(request_text("ACK", "z9hG4bKpath1")), kUdpPeer);
+  advance(40000);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKpath3")), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 2u);
+  EXPECT_EQ(layer_.stats().merged_requests, 1u);
+}
+
+// Inside a dialog (To tag) the CSeq rules of §12.2.2 apply, not merging; and
+// another CSeq outside one is another request.
+TEST_F(TransactionTest, OnlyTheSameRequestOutsideADialogCountsAsMerged) {
+  layer_.receive(parse(request_text("OPTIONS", "z9hG4bKm1")), kUdpPeer);
+  layer_.receive(parse(request_text("OPTIONS", "z9hG4bKm2", "UDP", 2)), kUdpPeer);
+  layer_.receive(parse(request_text("SUBSCRIBE", "z9hG4bKm3")), kUdpPeer);
+  std::string in_dialog = request_text("INFO", "z9hG4bKm4");
+  in_dialog.replace(in_dialog.find("To: <sip:room@127.0.0.1>"), 24,
+                    "To: <sip:room@127.0.0.1>;tag=b2");
+  layer_.receive(parse(in_dialog), kUdpPeer);
+  in_dialog.replace(in_dialog.find("z9hG4bKm4"), 9, "z9hG4bKm5");
+  layer_.receive(parse(in_dialog), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 5u);
+  EXPECT_EQ(transport_.count("482"), 0u);
 }
 
 // §17.2.3: requests without the magic cookie match on the RFC 2543 fields.
