@@ -3,7 +3,8 @@
 // G.711 and with Opus, with and without shared encoding; and one 100-person
 // Opus room with 3 talkers, shared vs one encoder per listener; and a
 // 100-person room with 10 sidebars of 2 (a talker in none, one or all ten of
-// them) against the same room and talkers without sidebars (issue #17:
+// them, or both members of all ten) against the same room and talkers
+// without sidebars (issue #17:
 // within 2x).
 #include <benchmark/benchmark.h>
 
@@ -20,8 +21,10 @@ using namespace chorus::mixer;
 
 struct Rooms {
   // `sidebars` pairs of members (3,4), (5,6), ... of which the first
-  // `talking_pairs` have a talker (the pair's first member): in sidebars of
-  // their own when `use_sidebars`, else plain members.
+  // `talking_pairs` have a talker (the pair's first member; above
+  // `sidebars`, the second members of the first talking_pairs - sidebars
+  // pairs talk too): in sidebars of their own when `use_sidebars`, else
+  // plain members.
   Rooms(size_t rooms, size_t per_room, size_t talkers, CodecId codec, bool shared,
         bool encode = true, size_t sidebars = 0, bool use_sidebars = false,
         size_t talking_pairs = 0, bool full_band_sidebars = false) {
@@ -56,7 +59,13 @@ struct Rooms {
     }
     talking.assign(per_room, false);
     for (size_t p = 0; p < per_room; ++p) {
-      talking[p] = p < talkers || (p < talkers + 2 * talking_pairs && (p - talkers) % 2 == 0);
+      // Past `sidebars`, talking_pairs counts second members too (20: all).
+      const size_t j = p - talkers;
+      const bool paired = p >= talkers && j < 2 * sidebars;
+      talking[p] =
+          p < talkers ||
+          (paired && (j % 2 == 0 ? j / 2 < talking_pairs
+                                 : talking_pairs > sidebars && j / 2 < talking_pairs - sidebars));
     }
     this->talkers = talkers;
     samples = n;
@@ -148,7 +157,8 @@ void BM_Tick100PersonRoom_Opus(benchmark::State& state) {
 }
 
 // Args: (1 = 10 sidebars of 2, 0 = the same members all in the main room;
-// how many of the 10 pairs have a talker; 1 = sidebar mixes
+// how many of the 10 pairs have a talker, 20: both members of every pair;
+// 1 = sidebar mixes
 // encoded like the main room's, Opus full band at complexity 5, instead of
 // the default wideband, complexity 0). Three main-room talkers always.
 void sidebars(benchmark::State& state, CodecId codec) {
@@ -177,11 +187,12 @@ BENCHMARK(BM_Tick1000In100Rooms_G711)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosec
 BENCHMARK(BM_Tick1000In100Rooms_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoom_Opus)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoomSidebars_G711)
-    ->ArgsProduct({{0, 1}, {0, 1, 10}, {0}})
+    ->ArgsProduct({{0, 1}, {0, 1, 10, 20}, {0}})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Tick100PersonRoomSidebars_Opus)
-    ->ArgsProduct({{0, 1}, {0, 1, 10}, {0}})
+    ->ArgsProduct({{0, 1}, {0, 1, 10, 20}, {0}})
     ->Args({1, 10, 1})
+    ->Args({1, 20, 1})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

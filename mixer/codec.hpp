@@ -97,6 +97,13 @@ class Encoder {
   virtual int sample_rate() const = 0;
   // Forgets all history (e.g. before a listener moves to a private encoder).
   virtual void reset() = 0;
+  // Takes `params` in place, keeping its history, when they differ from its
+  // own in the Opus band, complexity or bitrate only (encoder controls, no
+  // allocation). False, settings unchanged, for anything else.
+  virtual bool retune(const CodecParams& params) {
+    (void)params;
+    return false;
+  }
 };
 
 // Whether `payload` is an Opus DTX frame (RFC 7587 §3.1.3): libopus emits

@@ -340,12 +340,17 @@ void Conference::resolve_relations() {
     p.music_group = group_for(SharedEncoder::Source::kMusic, p.codec, 1.0F);
     ++groups_[p.bus_group]->members;
     if (p.sidebar_index != SIZE_MAX) {
-      // A talker's mix of its own keeps the member's codec: encoding it
-      // alike too measured worse at the switches (see sidebar_test.cpp).
+      // Everything a sidebar member hears is encoded alike: the sidebar
+      // groups, and its mix of its own while it talks (the private encoder
+      // retuned in place, no allocation). One band throughout, not full band
+      // while it talks and wideband while it listens.
       const Listening l = listening(p.settings);
       const CodecParams own = sidebar_codec(p.codec, l);
       p.quiet_group = group_for(SharedEncoder::Source::kBus, own, l.quiet_gain);
       p.sidebar_group = group_for(SharedEncoder::Source::kSidebar, own, l.gain, l.sidebar);
+      p.private_chain().retune(own);
+    } else {
+      p.private_chain().retune(p.codec);
     }
   }
   // Sidebars nobody is in any more go (set-up path: members' indices are

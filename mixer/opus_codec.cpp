@@ -203,6 +203,21 @@ size_t OpusEncoderImpl::encode(const Frame& in, std::span<uint8_t> out) {
   return n < 0 ? 0 : static_cast<size_t>(n);
 }
 
+bool OpusEncoderImpl::retune(const CodecParams& params) {
+  CodecParams same = params;
+  same.max_bandwidth = params_.max_bandwidth;
+  same.complexity = params_.complexity;
+  same.bitrate = params_.bitrate;
+  if (same != params_ || params.complexity < 0 || params.complexity > 10 ||
+      (params.bitrate != 0 && (params.bitrate < 500 || params.bitrate > 512000))) {
+    return false;
+  }
+  if (params == params_) return true;
+  params_ = params;
+  apply_settings();
+  return true;
+}
+
 void OpusEncoderImpl::reset() {
   opus_encoder_ctl(enc_, OPUS_RESET_STATE);
 }

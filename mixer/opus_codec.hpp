@@ -48,6 +48,7 @@ class OpusEncoderImpl final : public Encoder {
   size_t encode(const Frame& in, std::span<uint8_t> out) override;
   int sample_rate() const override { return params_.sample_rate; }
   void reset() override;
+  bool retune(const CodecParams& params) override;
 
  private:
   void apply_settings();

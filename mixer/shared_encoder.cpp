@@ -10,6 +10,13 @@ EncodeChain::EncodeChain(const CodecParams& codec, int conference_rate)
   set_conference_rate(conference_rate);
 }
 
+bool EncodeChain::retune(const CodecParams& codec) {
+  if (codec == codec_) return true;
+  if (!encoder_->retune(codec)) return false;
+  codec_ = codec;
+  return true;
+}
+
 void EncodeChain::set_conference_rate(int conference_rate) {
   std::unique_ptr<RateStage> resampler;
   if (codec_.sample_rate != conference_rate) {

@@ -38,6 +38,9 @@ class EncodeChain {
   void render_pcm(const Frame& at_conference_rate);
   // Resamples the rendered PCM to the codec rate and encodes it.
   std::span<const uint8_t> encode();
+  // Encoder::retune: the same codec at another Opus band, complexity or
+  // bitrate, history kept, no allocation. False (and unchanged) otherwise.
+  bool retune(const CodecParams& codec);
 
   // Before this chain takes over a listener that `source` served until last
   // tick: the same limiter gain, and an encoder (and resampler) that has just

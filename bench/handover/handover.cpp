@@ -5,7 +5,7 @@
 // the same listener's mix throughout (level difference in dB), at the
 // switches and elsewhere.
 //
-//   chorus-handover MAIN.raw PARTNER.raw [sidebar|talker] [BAND] [COMPLEXITY]
+//   chorus-handover MAIN.raw PARTNER.raw [sidebar|pair|talker] [BAND] [COMPLEXITY]
 //
 // MAIN and PARTNER: 48 kHz mono signed 16-bit raw (sox ... -r 48000 -c 1
 // -b 16 -e signed -t raw). The partner talks 0.6 s of every 1.6 s.
@@ -14,6 +14,10 @@
 //            the quiet main room's group and its sidebar's group. BAND
 //            (narrowband..fullband, default wideband) and COMPLEXITY (default
 //            0) set the sidebar's Opus encoding.
+//   pair:    as sidebar, but the listener talks too (PARTNER's voice, from
+//            its middle), 0.6 s of every 1.6 s, starting 0.4 s before the
+//            partner: it passes between the quiet main room's group, a mix
+//            of its own (both talking) and its sidebar's group.
 //   talker:  the listener is the one who talks on and off in the main room,
 //            passing between a mix of its own and the room's shared one.
 #include <algorithm>
@@ -53,7 +57,8 @@ double power(std::span<const int16_t> x) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s MAIN.raw PARTNER.raw [sidebar|talker] [BAND] [COMPLEXITY]\n",
+    std::fprintf(stderr,
+                 "usage: %s MAIN.raw PARTNER.raw [sidebar|pair|talker] [BAND] [COMPLEXITY]\n",
                  argv[0]);
     return 2;
   }
@@ -62,7 +67,8 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 3 ? argv[3] : "sidebar";
   const auto band = opus_bandwidth_from_name(argc > 4 ? argv[4] : "wideband");
   const int complexity = argc > 5 ? std::atoi(argv[5]) : 0;
-  if ((mode != "sidebar" && mode != "talker") || !band || complexity < 0 || complexity > 10) {
+  const bool sidebar = mode == "sidebar" || mode == "pair";
+  if ((!sidebar && mode != "talker") || !band || complexity < 0 || complexity > 10) {
     std::fprintf(stderr, "bad mode, band or complexity\n");
     return 2;
   }
@@ -78,17 +84,16 @@ int main(int argc, char** argv) {
   ParticipantSettings listener;
   ParticipantSettings partner;
   CodecParams reference_codec = opus;
-  if (mode == "sidebar") {
+  if (sidebar) {
     listener.sidebar = partner.sidebar = 1;
     listener.sidebar_opus_bandwidth = partner.sidebar_opus_bandwidth = *band;
     listener.sidebar_opus_complexity = partner.sidebar_opus_complexity = complexity;
     reference_codec.max_bandwidth = *band;
     reference_codec.complexity = std::min(opus.complexity, complexity);
   }
-  // 1: the main room's talker; 2: the listener; 3: the partner (sidebar) or
-  // nobody (talker: 2 itself talks on and off).
-  if (!c.add(1, opus) || !c.add(2, opus, listener) ||
-      (mode == "sidebar" && !c.add(3, opus, partner)))
+  // 1: the main room's talker; 2: the listener; 3: the partner (sidebar,
+  // pair) or nobody (talker: 2 itself talks on and off).
+  if (!c.add(1, opus) || !c.add(2, opus, listener) || (sidebar && !c.add(3, opus, partner)))
     return 1;
   const size_t listener_index = *c.index_of(2);
   auto decoder = make_decoder(opus);
@@ -105,18 +110,22 @@ int main(int argc, char** argv) {
   size_t blocks_elsewhere = 0;
   for (size_t t = 0; t < ticks; ++t) {
     const bool on = t % 80 < 30;
+    const bool listener_on = mode == "pair" && (t + 20) % 80 < 30;
     for (size_t i = 0; i < c.size(); ++i) {
       Frame& f = c.input_slot(i);
       f.sample_rate = 48000;
       f.channels = 1;
       f.samples = kFrame;
       const ParticipantId id = c.id_at(i);
-      const bool partner_speaks = (mode == "sidebar" ? id == 3 : id == 2) && on;
+      const bool partner_speaks = (sidebar ? id == 3 : id == 2) && on;
       const std::vector<int16_t>* voice = id == 1          ? &main_voice
                                           : partner_speaks ? &partner_voice
                                                            : nullptr;
+      // The listener's own voice: the partner's recording from its middle.
+      const size_t at = id == 2 && listener_on ? (t + ticks / 2) % ticks : t;
+      if (id == 2 && listener_on) voice = &partner_voice;
       f.silent = voice == nullptr;
-      for (size_t s = 0; s < kFrame; ++s) f.data[s] = voice ? (*voice)[t * kFrame + s] : 0;
+      for (size_t s = 0; s < kFrame; ++s) f.data[s] = voice ? (*voice)[at * kFrame + s] : 0;
     }
     c.tick(t);
     const Frame& heard = c.output(listener_index);

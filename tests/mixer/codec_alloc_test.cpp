@@ -128,6 +128,19 @@ TEST(CodecAllocation, SteadyStateHotPathAllocatesNothing) {
   const uint64_t before = allocations();
   for (int i = 1; i < 60; ++i) moh.next_frame(moh_frame);
   EXPECT_EQ(allocations() - before, 0u) << "MOH";
+
+  // Retuning an Opus encoder (a member entering or leaving a sidebar, on
+  // the shard) is encoder controls only.
+  Pipeline& opus = *pipelines.back();
+  CodecParams wide = opus.params;
+  wide.max_bandwidth = OpusBandwidth::kWide;
+  wide.complexity = 0;
+  const uint64_t before_retune = allocations();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(opus.enc->retune(i % 2 == 0 ? wide : opus.params));
+    opus.tick(60 + i);
+  }
+  EXPECT_EQ(allocations() - before_retune, 0u) << "retune";
 }
 
 TEST(CodecAllocation, CounterSeesAllocations) {

@@ -451,6 +451,58 @@ TEST(OpusEncoderSettings, StereoEncoderTakesMonoFramesAndBitrateIsHonoured) {
   EXPECT_GT(total, 1000u);
 }
 
+// Encoder::retune: an Opus encoder takes another band, complexity or bitrate
+// in place. Its packets say a narrower band from the next frame on, and
+// shrink to the band's own bitrate (wideband: 19 kbit/s, about 48 bytes a
+// frame); retuned back, they grow to the full-band rate at once (libopus
+// widens the coded band itself only after some hundreds of milliseconds).
+// Anything else, or any other codec, is refused and changes nothing.
+TEST(OpusEncoderSettings, RetuneChangesBandInPlaceAndRefusesOtherChanges) {
+  const CodecParams full = opus_at(48000);
+  auto enc = make_encoder(full);
+  ToneGenerator tone(48000, {800.0, 6000.0}, 6000.0);
+  Frame f;
+  std::array<uint8_t, kMaxPayloadBytes> buf{};
+  int band = 0;
+  // Mean payload bytes of `frames` frames; `band` is the last packet's band.
+  const auto run = [&](int frames) {
+    size_t total = 0;
+    for (int i = 0; i < frames; ++i) {
+      tone.next_frame(f);
+      const size_t n = enc->encode(f, buf);
+      EXPECT_GT(n, 0u);
+      total += n;
+      band = opus_packet_get_bandwidth(buf.data());
+    }
+    return static_cast<double>(total) / frames;
+  };
+  EXPECT_GT(run(10), 100.0);
+  EXPECT_EQ(band, OPUS_BANDWIDTH_FULLBAND);
+  CodecParams wide = full;
+  wide.max_bandwidth = OpusBandwidth::kWide;
+  wide.complexity = 0;
+  ASSERT_TRUE(enc->retune(wide));
+  run(1);  // the switch
+  EXPECT_LT(run(10), 60.0);
+  EXPECT_EQ(band, OPUS_BANDWIDTH_WIDEBAND);
+  ASSERT_TRUE(enc->retune(full));
+  run(1);
+  EXPECT_GT(run(10), 100.0);
+
+  CodecParams other_rate = wide;
+  other_rate.sample_rate = 16000;
+  EXPECT_FALSE(enc->retune(other_rate));
+  CodecParams no_fec = wide;
+  no_fec.fec = false;
+  EXPECT_FALSE(enc->retune(no_fec));
+  CodecParams bad = wide;
+  bad.complexity = 11;
+  EXPECT_FALSE(enc->retune(bad));
+  EXPECT_GT(run(10), 100.0);  // still at full band's rate
+  auto pcmu = make_encoder(default_params(CodecId::kPcmu));
+  EXPECT_FALSE(pcmu->retune(default_params(CodecId::kPcmu)));  // nothing to tune
+}
+
 // RFC 7587 §4.2: a packet may hold 2.5-60 ms; the decoder returns what the
 // packet holds (up to kMaxSamples), and refuses what a Frame cannot hold.
 TEST(OpusDecoder, ShortPacketsDecodeAndOverlongOnesAreRefused) {

@@ -261,15 +261,16 @@ TEST(Sidebar, OpusSidebarMixesAreEncodedWidebandAndDecodeAtTheirLevels) {
 }
 
 // A sidebar talker whose partner talks now and then moves between a mix of
-// its own (the member's codec: full band, complexity 5) and the quiet main
-// room's group (wideband, complexity 0): the main room's tone in what it
-// decodes keeps its level through every switch of encoder and bandwidth.
-// Two designs measured worse here and were dropped: the sidebar's groups at
-// 16 kHz (a time shift against the member's own 48 kHz encoder, the
-// resampler's delay: dips of up to 15 dB), and the member's own mix tuned to
-// wideband too while in a sidebar (two SILK encoders' states disagreeing:
-// blocks 5 dB off).
-TEST(Sidebar, AnOpusSidebarTalkerSwitchingBetweenItsOwnAndTheWidebandMixHasNoJump) {
+// its own (while both talk) and the quiet main room's group. Everything it
+// hears is encoded at the sidebar's band (wideband, complexity 0): its own
+// mix's encoder is retuned in place when it enters the sidebar, and back to
+// the member's full band when it leaves, so the band never flaps with who
+// talks. The main room's tone in what it decodes keeps its level through
+// every switch of encoder, within what one SILK block dips on a steady tone
+// (bench/RESULTS.md "Sidebars": 5 dB once, a fraction of a dB on speech).
+// The sidebar's groups at 16 kHz instead (a time shift against the member's
+// own 48 kHz encoder, the resampler's delay) dipped up to 15 dB here.
+TEST(Sidebar, AnOpusSidebarTalkerHearsOneBandAndNoJumpAtItsSwitches) {
   ConferenceHarness h(testing::config(3));
   const CodecParams opus = default_params(CodecId::kOpus);
   h.add(1, 440, {}, opus, 16000);             // the main room's talker, heard at -12 dB (~4000)
@@ -279,6 +280,7 @@ TEST(Sidebar, AnOpusSidebarTalkerSwitchingBetweenItsOwnAndTheWidebandMixHasNoJum
   Frame decoded;
   std::vector<double> levels;  // 440 Hz amplitude per 10 ms of what 2 decodes
   int switches = 0;
+  int private_ticks = 0;
   bool was_shared = false;
   for (int t = 0; t < 300; ++t) {
     h.set_speaking(3, (t % 100) < 30);
@@ -286,14 +288,18 @@ TEST(Sidebar, AnOpusSidebarTalkerSwitchingBetweenItsOwnAndTheWidebandMixHasNoJum
     const Conference& c = h.conference;
     const bool shared = c.shares_encoder(*c.index_of(2));
     if (t > 0 && shared != was_shared) ++switches;
+    private_ticks += shared ? 0 : 1;
     was_shared = shared;
-    ASSERT_TRUE(decoder->decode(c.payload(*c.index_of(2)), decoded)) << t;
+    const auto payload = c.payload(*c.index_of(2));
+    ASSERT_TRUE(decoder->decode(payload, decoded)) << t;
     if (t < 20) continue;  // start-up
+    EXPECT_EQ(opus_packet_get_bandwidth(payload.data()), OPUS_BANDWIDTH_WIDEBAND) << t;
     for (size_t b = 0; b < 2; ++b) {
       levels.push_back(goertzel_amplitude(decoded.pcm().subspan(b * 480, 480), 440, 48000));
     }
   }
   EXPECT_GE(switches, 4);
+  EXPECT_GE(private_ticks, 60);  // both talking: its own mix, retuned
   std::vector<double> sorted = levels;
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2];
@@ -301,7 +307,22 @@ TEST(Sidebar, AnOpusSidebarTalkerSwitchingBetweenItsOwnAndTheWidebandMixHasNoJum
   double worst = 1.0;
   for (double l : levels) worst = std::max(worst, std::max(l / median, median / std::max(l, 1.0)));
   std::printf("switches %d, worst block %.2f of the median\n", switches, worst);
-  EXPECT_LT(worst, 1.26);  // within ±2 dB
+  EXPECT_LT(worst, 2.0);  // within 6 dB for one block, as between two SILK groups
+
+  // Out of the sidebar, a talker's own mix is full band again (libopus
+  // widens over some hundreds of milliseconds).
+  ASSERT_TRUE(h.conference.update(2, ParticipantSettings{}));
+  h.set_speaking(3, false);
+  for (int t = 0; t < 100; ++t) {
+    h.step(false);
+    const Conference& c = h.conference;
+    ASSERT_FALSE(c.shares_encoder(*c.index_of(2))) << t;
+    const auto payload = c.payload(*c.index_of(2));
+    ASSERT_FALSE(payload.empty()) << t;
+    if (t >= 90) {
+      EXPECT_EQ(opus_packet_get_bandwidth(payload.data()), OPUS_BANDWIDTH_FULLBAND) << t;
+    }
+  }
 }
 
 // What a silent Opus member decodes of the main room's talker while it
