@@ -182,7 +182,8 @@ class TransactionLayer {
   std::unordered_map<TransactionId, std::unique_ptr<Transaction>> transactions_;
   std::unordered_map<std::string, TransactionId> by_key_;
   // §8.2.2.2: requests outside a dialog by From tag, Call-ID and CSeq, to
-  // recognise the same request arriving again on another path.
+  // recognise the same request arriving again on another path; while the
+  // transaction has no final response or accepted the request (2xx).
   std::unordered_map<std::string, TransactionId> by_merge_key_;
   RequestScreen screen_;
   std::unordered_map<std::string, size_t> server_by_peer_;

@@ -226,6 +226,12 @@ bool TransactionLayer::respond(TransactionId id, Message response) {
     if (!accepted_2xx) return false;
   }
   if (status >= 200) tx->final_queued = true;
+  if (status >= 300 && !tx->merge_key.empty()) {
+    // Refused: a resubmission with the same CSeq (some UAs do so after a
+    // 401/407, against §22.2) is a new request again, not a merged one.
+    by_merge_key_.erase(tx->merge_key);
+    tx->merge_key.clear();
+  }
   post(Event{Event::Type::kTuResponse, id, std::move(response)});
   drain();
   return true;

@@ -448,15 +448,27 @@ TEST_F(TransactionTest, MergedRequestIsAnswered482AndNeverReachesTheTu) {
   EXPECT_EQ(transport_.count("482"), 2u);
   layer_.receive(parse(request_text("ACK", "z9hG4bKpath2")), kUdpPeer);
   EXPECT_TRUE(user_.acks.empty());
-  // The first path's transaction is untouched; once it is over, the request
-  // is new again.
-  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 486)));
-  layer_.receive(parse(request_text("ACK", "z9hG4bKpath1")), kUdpPeer);
+  // Accepted (2xx), the request still merges until the transaction ends.
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 200)));
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKpath3")), kUdpPeer);
+  EXPECT_EQ(transport_.count("482"), 3u);
+  EXPECT_EQ(user_.requests.size(), 1u);
   advance(40000);
   EXPECT_EQ(layer_.state(id), std::nullopt);
-  layer_.receive(parse(request_text("INVITE", "z9hG4bKpath3")), kUdpPeer);
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKpath4")), kUdpPeer);
   EXPECT_EQ(user_.requests.size(), 2u);
-  EXPECT_EQ(layer_.stats().merged_requests, 1u);
+  EXPECT_EQ(layer_.stats().merged_requests, 2u);
+}
+
+// A refused request no longer merges: a UA that resubmits with credentials
+// under the same CSeq (against §22.2, but seen) reaches the TU.
+TEST_F(TransactionTest, ARefusedRequestResubmittedUnderTheSameCSeqIsNotMerged) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKauth1")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 401)));
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKauth2")), kUdpPeer);
+  EXPECT_EQ(user_.requests.size(), 2u);
+  EXPECT_EQ(transport_.count("482"), 0u);
 }
 
 // Inside a dialog (To tag) the CSeq rules of §12.2.2 apply, not merging; and
