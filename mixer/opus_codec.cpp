@@ -16,6 +16,17 @@ void check(int err, const char* what) {
   if (err != OPUS_OK) throw std::invalid_argument(std::string(what) + ": " + opus_strerror(err));
 }
 
+// What an encoder cannot be set to, or nullptr: the constructor throws it,
+// a retune refuses it.
+const char* invalid_encoder_params(const CodecParams& params) {
+  if (!opus_rate_supported(params.sample_rate)) return "opus: unsupported rate";
+  if (params.channels != 1 && params.channels != 2) return "opus: channels must be 1 or 2";
+  if (params.complexity < 0 || params.complexity > 10) return "opus: complexity must be 0..10";
+  if (params.bitrate != 0 && (params.bitrate < 500 || params.bitrate > 512000))
+    return "opus: bitrate must be 500..512000 bit/s";
+  return nullptr;
+}
+
 // The range decoder of RFC 6716 §4.1, just far enough to read the
 // equiprobable header bits at the start of a SILK layer.
 class RangeBits {
@@ -151,14 +162,7 @@ bool OpusDecoderImpl::decode_fec(std::span<const uint8_t> next_payload, Frame& o
 }
 
 OpusEncoderImpl::OpusEncoderImpl(const CodecParams& params) : params_(params), enc_(nullptr) {
-  if (!opus_rate_supported(params.sample_rate))
-    throw std::invalid_argument("opus: unsupported rate");
-  if (params.channels != 1 && params.channels != 2)
-    throw std::invalid_argument("opus: channels must be 1 or 2");
-  if (params.complexity < 0 || params.complexity > 10)
-    throw std::invalid_argument("opus: complexity must be 0..10");
-  if (params.bitrate != 0 && (params.bitrate < 500 || params.bitrate > 512000))
-    throw std::invalid_argument("opus: bitrate must be 500..512000 bit/s");
+  if (const char* fault = invalid_encoder_params(params)) throw std::invalid_argument(fault);
   int err = OPUS_OK;
   enc_ = opus_encoder_create(params.sample_rate, params.channels, OPUS_APPLICATION_VOIP, &err);
   check(err, "opus_encoder_create");
@@ -208,10 +212,7 @@ bool OpusEncoderImpl::retune(const CodecParams& params) {
   same.max_bandwidth = params_.max_bandwidth;
   same.complexity = params_.complexity;
   same.bitrate = params_.bitrate;
-  if (same != params_ || params.complexity < 0 || params.complexity > 10 ||
-      (params.bitrate != 0 && (params.bitrate < 500 || params.bitrate > 512000))) {
-    return false;
-  }
+  if (same != params_ || invalid_encoder_params(params) != nullptr) return false;
   if (params == params_) return true;
   params_ = params;
   apply_settings();
