@@ -152,11 +152,18 @@ TEST(G711Tables, MatchSpanDspForEveryCodeAndEverySample) {
   std::vector<int16_t> samples;
   for (int v = -32768; v < 32768; ++v) samples.push_back(static_cast<int16_t>(v));
   std::vector<uint8_t> encoded(samples.size());
+  std::vector<uint8_t> one_by_one(samples.size());
   for (bool alaw : {false, true}) {
+    // Whole: the vector path (16 samples at a time); one at a time: the
+    // scalar tail. Both must give SpanDSP's code for every sample.
     g711_encode_samples(alaw, samples, encoded.data());
+    for (size_t i = 0; i < samples.size(); ++i)
+      g711_encode_samples(alaw, std::span(samples).subspan(i, 1), one_by_one.data() + i);
     for (size_t i = 0; i < samples.size(); ++i) {
       const uint8_t want = alaw ? linear_to_alaw(samples[i]) : linear_to_ulaw(samples[i]);
       ASSERT_EQ(encoded[i], want) << (alaw ? "A-law " : "u-law ") << samples[i];
+      ASSERT_EQ(one_by_one[i], want)
+          << (alaw ? "A-law, one at a time " : "u-law, one at a time ") << samples[i];
     }
   }
 }
