@@ -5,6 +5,8 @@
 
 #include <spandsp.h>
 
+#include "mixer/level.hpp"
+
 namespace chorus::mixer {
 
 namespace {
@@ -15,11 +17,7 @@ const double kGateMeanSquare = 32767.0 * 32767.0 * std::pow(10.0, (DtmfDetector:
 bool quiet(const Frame& f) {
   const size_t n = f.samples * f.channels;
   if (n == 0) return true;
-  int64_t sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const int32_t s = f.data[i];
-    sum += s * s;
-  }
+  const uint64_t sum = sum_of_squares(std::span<const int16_t>(f.data.data(), n));
   return static_cast<double>(sum) < kGateMeanSquare * static_cast<double>(n);
 }
 

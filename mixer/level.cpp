@@ -26,8 +26,7 @@ const std::array<double, 127> kLevelEdges = [] {
 
 }  // namespace
 
-int rms_dbov(std::span<const int16_t> pcm) {
-  if (pcm.empty()) return -127;
+uint64_t sum_of_squares(std::span<const int16_t> pcm) {
   uint64_t sum = 0;
   size_t i = 0;
 #if defined(__SSE2__)
@@ -50,6 +49,12 @@ int rms_dbov(std::span<const int16_t> pcm) {
     const int32_t x = pcm[i];
     sum += static_cast<uint32_t>(x * x);  // a square fits 31 bits
   }
+  return sum;
+}
+
+int rms_dbov(std::span<const int16_t> pcm) {
+  if (pcm.empty()) return -127;
+  const uint64_t sum = sum_of_squares(pcm);
   const double mean = static_cast<double>(sum) / static_cast<double>(pcm.size());
   // 0 dBov: the RMS of a full-scale square wave, 32768 (RFC 6464 §3, ITU-T
   // G.100.1). The edges fall, so "mean is below the edge" holds for a prefix.

@@ -11,6 +11,9 @@ namespace chorus::mixer {
 // relative to the overload point; 0 dBov is a full-scale square wave).
 int rms_dbov(std::span<const int16_t> pcm);
 
+// The sum of the samples' squares, exact (eight at a time with SSE2).
+uint64_t sum_of_squares(std::span<const int16_t> pcm);
+
 struct TalkerConfig {
   int threshold_dbov = -42;  // a frame louder than this (and than the floor) is speech
   int noise_margin_db = 12;  // ... and this far above the tracked noise floor
