@@ -1,0 +1,150 @@
+// Issue #17's features as a call's life goes (README "Moving members",
+// "Sidebars", "Recording"), over and over, on an in-process focus with its
+// real media engine on 127.0.0.1: four callers join, two go into a sidebar,
+// the room is recorded, two are split off into a room of their own and
+// merged back, the sidebar is dissolved, the recording stopped, and all
+// hang up. After every round everything the round made is gone: calls,
+// rooms, dialogs, subscriptions, recordings, the focus's pending media
+// work, and on the media shard its members, streams and ports (the gauges
+// /metrics serves). A feature that kept a member, a room or a port past the
+// call would show here as a gauge that climbs round after round.
+#include <nlohmann/json.hpp>
+
+#include "focus/ops/admin_api.hpp"
+#include "focus/ops/metrics.hpp"
+#include "tests/focus/e2e_support.hpp"
+
+namespace chorus::focus {
+namespace {
+
+using namespace e2e;
+using nlohmann::json;
+
+// The sum over shards of a per-shard gauge in a /metrics text.
+uint64_t shard_sum(const std::string& text, const std::string& name) {
+  uint64_t sum = 0;
+  const std::string prefix = "\n" + name + "{";
+  for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    const size_t value = text.find("} ", at);
+    if (value == std::string::npos) break;
+    sum += std::stoull(text.substr(value + 2));
+  }
+  return sum;
+}
+
+struct Leftovers {
+  size_t calls = 0, rooms = 0, dialogs = 0, dialing = 0, subscriptions = 0, recordings = 0;
+  size_t unsent_removes = 0, removes_in_flight = 0, remote_moves = 0;
+  uint64_t shard_members = 0, shard_streams = 0, ports_free = 0, retry_queue = 0;
+
+  bool operator==(const Leftovers&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Leftovers& l) {
+  return os << "calls " << l.calls << ", rooms " << l.rooms << ", dialogs " << l.dialogs
+            << ", dialing " << l.dialing << ", subscriptions " << l.subscriptions << ", recordings "
+            << l.recordings << ", unsent removes " << l.unsent_removes << ", removes in flight "
+            << l.removes_in_flight << ", remote moves " << l.remote_moves << ", shard members "
+            << l.shard_members << ", streams " << l.shard_streams << ", ports free " << l.ports_free
+            << ", retry queue " << l.retry_queue;
+}
+
+class FeatureChurnE2eTest : public FocusE2e {
+ protected:
+  Leftovers leftovers() {
+    const FocusGauges g = server_->gauges();
+    const std::string text =
+        "\n" + render_metrics(collect_metrics(make_metrics_source(*server_), {}));
+    Leftovers l;
+    l.calls = g.calls;
+    l.rooms = g.rooms;
+    l.dialogs = g.dialogs;
+    l.dialing = g.dialing;
+    l.subscriptions = g.subscriptions;
+    l.recordings = g.recordings_active;
+    l.unsent_removes = g.unsent_removes;
+    l.removes_in_flight = g.removes_in_flight;
+    l.remote_moves = g.remote_moves;
+    l.shard_members = shard_sum(text, "chorus_shard_members");
+    l.shard_streams = shard_sum(text, "chorus_shard_streams");
+    l.ports_free = shard_sum(text, "chorus_shard_ports_free");
+    l.retry_queue = shard_sum(text, "chorus_media_retry_queue");
+    return l;
+  }
+};
+
+TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCalls) {
+  start_server(46900, 46999, 30s, [&](Options& o) {
+    o.media_shards = 1;
+    o.top_k = 4;
+    o.recording.format = "wav";
+    o.recording.member_tracks = true;
+  });
+  const Leftovers idle = leftovers();
+  ASSERT_GT(idle.ports_free, 0u);
+  ASSERT_EQ(idle.shard_members, 0u);
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Caller a(400, "alice"), b(700, "bob"), c(1100, "carol"), d(1300, "dave");
+    for (Caller* caller : {&a, &b, &c, &d}) ASSERT_EQ(invite(*caller, "sendrecv", "churn"), 200);
+    const uint64_t ida = id_of("churn", a), idb = id_of("churn", b);
+    const uint64_t idc = id_of("churn", c), idd = id_of("churn", d);
+    const Leftovers busy = leftovers();
+    EXPECT_EQ(busy.calls, 4u);
+    EXPECT_EQ(busy.shard_members, 4u);
+    EXPECT_LT(busy.ports_free, idle.ports_free);
+
+    // A sidebar of Alice and Bob, and the room recorded.
+    const AdminResponse made = admin("POST", "/api/rooms/churn/sidebars",
+                                     json{{"name", "huddle"}, {"members", {ida, idb}}}.dump());
+    ASSERT_EQ(made.status, 201) << made.body;
+    const auto sidebar = json::parse(made.body).at("id").get<uint32_t>();
+    ASSERT_EQ(admin("POST", "/api/rooms/churn/recording", R"({"record":true})").status, 200);
+    talk({&a, &b, &c, &d}, 30, 15);
+    EXPECT_GT(a.heard(700), kHeard);   // her sidebar partner
+    EXPECT_LT(c.heard(400), kSilent);  // the main room does not hear the sidebar
+
+    // Carol and Dave split off into a room of their own, then merged back.
+    const AdminResponse split = admin("POST", "/api/rooms/churn/split",
+                                      json{{"to", "churn-b"}, {"members", {idc, idd}}}.dump());
+    ASSERT_EQ(split.status, 202) << split.body;
+    run_until([&] { return server_->room_calls("churn-b") == 2; });
+    ASSERT_EQ(server_->room_calls("churn-b"), 2u);
+    talk({&a, &b, &c, &d}, 30, 15);
+    EXPECT_GT(c.heard(1300), kHeard);
+    EXPECT_LT(c.heard(400), kSilent);
+    const AdminResponse merged = admin("POST", "/api/rooms/churn-b/merge", R"({"into":"churn"})");
+    ASSERT_EQ(merged.status, 202) << merged.body;
+    run_until([&] { return server_->room_calls("churn") == 4; });
+    ASSERT_EQ(server_->room_calls("churn"), 4u);
+    ASSERT_EQ(server_->room_calls("churn-b"), 0u);
+
+    // The sidebar dissolved: everyone hears everyone again.
+    EXPECT_EQ(admin("DELETE", "/api/rooms/churn/sidebars/" + std::to_string(sidebar)).status, 200);
+    talk({&a, &b, &c, &d}, 40, 20);
+    EXPECT_GT(c.heard(400), kHeard);
+    EXPECT_GT(a.heard(1300), kHeard);
+    ASSERT_EQ(admin("POST", "/api/rooms/churn/recording", R"({"record":false})").status, 200);
+
+    for (Caller* caller : {&a, &b, &c, &d}) EXPECT_EQ(bye(*caller, "churn"), 200);
+    run_until([&] { return leftovers() == idle; }, 5000ms);
+    EXPECT_EQ(leftovers(), idle);
+    EXPECT_FALSE(server_->room_state("churn").has_value());
+    EXPECT_FALSE(server_->room_state("churn-b").has_value());
+    run_until(
+        [&] { return server_->gauges().recordings_finished == static_cast<uint64_t>(round + 1); },
+        5000ms);
+    EXPECT_EQ(server_->gauges().recordings_finished, static_cast<uint64_t>(round + 1));
+  }
+  EXPECT_EQ(server_->gauges().recordings_failed, 0u);
+  EXPECT_EQ(server_->gauges().media_commands_failed, 0u);
+}
+
+}  // namespace
+}  // namespace chorus::focus
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
