@@ -683,10 +683,12 @@ class FocusE2e : public ::testing::Test {
     return out;
   }
 
-  // SUBSCRIBE Event: conference (RFC 4575) to `room` as `watcher`; the
-  // final response.
-  std::optional<Message> subscribe_conference(Caller& watcher, std::string_view room) {
+  // SUBSCRIBE Event: conference (RFC 4575) to `room` as `watcher` (at
+  // `request_uri` when given: a sidebar's); the final response.
+  std::optional<Message> subscribe_conference(Caller& watcher, std::string_view room,
+                                              std::string_view request_uri = {}) {
     Message subscribe = request(watcher, Method::kSubscribe, room);
+    if (!request_uri.empty()) subscribe.set_request_uri(request_uri);
     subscribe.set_header("Event", "conference");
     subscribe.set_header("Accept", "application/conference-info+xml");
     subscribe.set_header("Expires", "600");

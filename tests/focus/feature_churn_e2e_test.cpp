@@ -3,11 +3,11 @@
 // real media engine on 127.0.0.1: four callers join, two go into a sidebar,
 // the room is recorded, two are split off into a room of their own and
 // merged back, the sidebar is dissolved, the recording stopped, and all
-// hang up. After every round everything the round made is gone: calls,
-// rooms, dialogs, subscriptions, recordings, the focus's pending media
-// work, and on the media shard its members, streams and ports (the gauges
-// /metrics serves). A feature that kept a member, a room or a port past the
-// call would show here as a gauge that climbs round after round.
+// hang up; the room and the sidebar have a subscriber each meanwhile. After every round everything
+// the round made is gone: calls, rooms, dialogs, subscriptions, recordings, the focus's pending
+// media work, and on the media shard its members, streams and ports (the gauges /metrics serves). A
+// feature that kept a member, a room or a port past the call would show here as a gauge that climbs
+// round after round.
 #include <nlohmann/json.hpp>
 
 #include "focus/ops/admin_api.hpp"
@@ -101,6 +101,14 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     ASSERT_EQ(made.status, 201) << made.body;
     const auto sidebar = json::parse(made.body).at("id").get<uint32_t>();
     ASSERT_EQ(admin("POST", "/api/rooms/churn/recording", R"({"record":true})").status, 200);
+    // Watchers of the room and of the sidebar (its own URI, RFC 4575 §5.9).
+    Caller room_watch(0, "room-watch"), sidebar_watch(0, "sidebar-watch");
+    const auto watching_room = subscribe_conference(room_watch, "churn");
+    ASSERT_TRUE(watching_room && watching_room->status() == 200);
+    const auto watching_sidebar = subscribe_conference(
+        sidebar_watch, "churn", room_uri("churn") + ";sidebar=" + std::to_string(sidebar));
+    ASSERT_TRUE(watching_sidebar && watching_sidebar->status() == 200);
+    EXPECT_EQ(server_->gauges().subscriptions, 2u);
     talk({&a, &b, &c, &d}, 30, 15);
     EXPECT_GT(a.heard(700), kHeard);   // her sidebar partner
     EXPECT_LT(c.heard(400), kSilent);  // the main room does not hear the sidebar
@@ -128,6 +136,18 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     ASSERT_EQ(admin("POST", "/api/rooms/churn/recording", R"({"record":false})").status, 200);
 
     for (Caller* caller : {&a, &b, &c, &d}) EXPECT_EQ(bye(*caller, "churn"), 200);
+    // Both packages end with their resource (RFC 6665 §4.2.2).
+    for (const Caller* watcher : {&room_watch, &sidebar_watch}) {
+      run_until([&] {
+        const auto sent = notifies(watcher->call_id);
+        return !sent.empty() &&
+               sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
+      });
+      const auto sent = notifies(watcher->call_id);
+      ASSERT_FALSE(sent.empty()) << watcher->name();
+      EXPECT_TRUE(sent.back()->header("Subscription-State").value_or("").starts_with("terminated"))
+          << watcher->name();
+    }
     run_until([&] { return leftovers() == idle; }, 5000ms);
     EXPECT_EQ(leftovers(), idle);
     EXPECT_FALSE(server_->room_state("churn").has_value());

@@ -73,12 +73,7 @@ class SidebarE2eTest : public FocusE2e {
   // SUBSCRIBE to the conference package at `uri` (a sidebar's); its status,
   // and once 200, its first NOTIFY awaited.
   int subscribe(Caller& watcher, std::string_view room, const std::string& uri) {
-    Message m = request(watcher, Method::kSubscribe, room);
-    m.set_request_uri(uri);
-    m.set_header("Event", "conference");
-    m.set_header("Accept", "application/conference-info+xml");
-    m.set_header("Expires", "600");
-    const auto answer = exchange(std::move(m));
+    const auto answer = subscribe_conference(watcher, room, uri);
     if (!answer) return 0;
     if (answer->status() == 200) run_until([&] { return !notifies(watcher.call_id).empty(); });
     return answer->status();
