@@ -1,13 +1,13 @@
 // Issue #17's features as a call's life goes (README "Moving members",
 // "Sidebars", "Recording"), over and over, on an in-process focus with its
 // real media engine on 127.0.0.1: four callers join, two go into a sidebar,
-// the room is recorded, two are split off into a room of their own and
-// merged back, the sidebar is dissolved, the recording stopped, and all
-// hang up; the room and the sidebar have a subscriber each meanwhile. After every round everything
-// the round made is gone: calls, rooms, dialogs, subscriptions, recordings, the focus's pending
-// media work, and on the media shard its members, streams and ports (the gauges /metrics serves). A
-// feature that kept a member, a room or a port past the call would show here as a gauge that climbs
-// round after round.
+// the room is recorded, one is split off into a room of its own, another
+// follows by REFER (conference:add), the two are merged back, the sidebar is dissolved, the
+// recording stopped, and all hang up; the room and the sidebar have a subscriber each meanwhile.
+// After every round everything the round made is gone: calls, rooms, dialogs, subscriptions,
+// recordings, the focus's pending media work, and on the media shard its members, streams and ports
+// (the gauges /metrics serves). A feature that kept a member, a room or a port past the call would
+// show here as a gauge that climbs round after round.
 #include <nlohmann/json.hpp>
 
 #include "focus/ops/admin_api.hpp"
@@ -79,6 +79,7 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     o.top_k = 4;
     o.recording.format = "wav";
     o.recording.member_tracks = true;
+    o.accounts = {{"op", "0pw", {"move"}}};
   });
   const Leftovers idle = leftovers();
   ASSERT_GT(idle.ports_free, 0u);
@@ -89,7 +90,7 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     Caller a(400, "alice"), b(700, "bob"), c(1100, "carol"), d(1300, "dave");
     for (Caller* caller : {&a, &b, &c, &d}) ASSERT_EQ(invite(*caller, "sendrecv", "churn"), 200);
     const uint64_t ida = id_of("churn", a), idb = id_of("churn", b);
-    const uint64_t idc = id_of("churn", c), idd = id_of("churn", d);
+    const uint64_t idc = id_of("churn", c);
     const Leftovers busy = leftovers();
     EXPECT_EQ(busy.calls, 4u);
     EXPECT_EQ(busy.shard_members, 4u);
@@ -113,12 +114,29 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     EXPECT_GT(a.heard(700), kHeard);   // her sidebar partner
     EXPECT_LT(c.heard(400), kSilent);  // the main room does not hear the sidebar
 
-    // Carol and Dave split off into a room of their own, then merged back.
-    const AdminResponse split = admin("POST", "/api/rooms/churn/split",
-                                      json{{"to", "churn-b"}, {"members", {idc, idd}}}.dump());
+    // Carol split off into a room of her own, Dave moved after her by an
+    // authenticated REFER (conference:add to that room's URI, Target-Dialog
+    // naming his dialog), and the two merged back.
+    const AdminResponse split =
+        admin("POST", "/api/rooms/churn/split", json{{"to", "churn-b"}, {"members", {idc}}}.dump());
     ASSERT_EQ(split.status, 202) << split.body;
+    Caller op(1900, "op");
+    Message refer = request(op, Method::kRefer, "churn-b");
+    const auto referred = exchange_auth(
+        op, std::move(refer),
+        {{"Refer-To", "<urn:sip-action:conference:add>"}, {"Target-Dialog", target_dialog(d)}},
+        "op", "0pw");
+    ASSERT_TRUE(referred && referred->status() == 202);
     run_until([&] { return server_->room_calls("churn-b") == 2; });
     ASSERT_EQ(server_->room_calls("churn-b"), 2u);
+    // The REFER's subscription ends with the move's outcome (RFC 3515 §2.4.7).
+    run_until([&] {
+      const auto sent = notifies(op.call_id);
+      return !sent.empty() &&
+             sent.back()->header("Subscription-State").value_or("").starts_with("terminated");
+    });
+    ASSERT_FALSE(notifies(op.call_id).empty());
+    EXPECT_EQ(notifies(op.call_id).back()->body().substr(0, 14), "SIP/2.0 200 OK");
     talk({&a, &b, &c, &d}, 30, 15);
     EXPECT_GT(c.heard(1300), kHeard);
     EXPECT_LT(c.heard(400), kSilent);
