@@ -110,7 +110,7 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
         sidebar_watch, "churn", room_uri("churn") + ";sidebar=" + std::to_string(sidebar));
     ASSERT_TRUE(watching_sidebar && watching_sidebar->status() == 200);
     EXPECT_EQ(server_->gauges().subscriptions, 2u);
-    talk({&a, &b, &c, &d}, 30, 15);
+    talk({&a, &b, &c, &d}, 40, 20);
     EXPECT_GT(a.heard(700), kHeard);   // her sidebar partner
     EXPECT_LT(c.heard(400), kSilent);  // the main room does not hear the sidebar
 
@@ -137,7 +137,7 @@ TEST_F(FeatureChurnE2eTest, SidebarsMovesAndRecordingsLeaveNothingBehindTheirCal
     });
     ASSERT_FALSE(notifies(op.call_id).empty());
     EXPECT_EQ(notifies(op.call_id).back()->body().substr(0, 14), "SIP/2.0 200 OK");
-    talk({&a, &b, &c, &d}, 30, 15);
+    talk({&a, &b, &c, &d}, 40, 20);
     EXPECT_GT(c.heard(1300), kHeard);
     EXPECT_LT(c.heard(400), kSilent);
     const AdminResponse merged = admin("POST", "/api/rooms/churn-b/merge", R"({"into":"churn"})");
