@@ -562,7 +562,9 @@ namespace {
 // whisper into the main room), so nobody is heard twice. A talker's own mix
 // also takes out `own` (its contribution) in the same pass. The main room's
 // level is applied in float, which vectorises (a 64-bit product per sample
-// did not); the bus stays far below 2^24, where the conversion is exact.
+// did not): the bus stays far below 2^24, so its conversion is exact, and
+// the product rounded down matches the old integer shift but where float
+// rounding crosses an integer (off by one, rarely).
 // Rounding down matters: libopus's decisions at a listener's switch between
 // this mix and a group's depend on the last bit (truncating instead turned
 // the worst 10 ms block of Sidebar.AnOpusSidebarTalkerHearsOneBand... from
@@ -573,8 +575,8 @@ void sidebar_mix_pass(int32_t* __restrict mix, const int32_t* __restrict bus,
                       size_t n, float gain) {
   for (size_t i = 0; i < n; ++i) {
     const int32_t main = kWhisperMain ? bus[i] - sidebar_bus[i] : bus[i];
-    // Rounded down, as the integer shift did: truncation (cvttps2dq) and one
-    // back for negative fractions, both vectorised.
+    // Rounded down: truncation (cvttps2dq) and one back for negative
+    // fractions, both vectorised.
     const float scaled = static_cast<float>(main) * gain;
     int32_t down = static_cast<int32_t>(scaled);
     down -= static_cast<float>(down) > scaled ? 1 : 0;
