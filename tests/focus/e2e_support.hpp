@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -246,8 +247,19 @@ class FocusE2e : public ::testing::Test {
   }
 
   // Recordings of an in-process focus stay in the test's temporary tree.
+  // Per process; whatever a test recorded into it is removed when the
+  // process exits.
   static std::string recording_dir() {
-    return ::testing::TempDir() + "chorus-e2e-recordings-" + std::to_string(::getpid());
+    struct Dir {
+      std::string path =
+          ::testing::TempDir() + "chorus-e2e-recordings-" + std::to_string(::getpid());
+      ~Dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+      }
+    };
+    static const Dir dir;
+    return dir.path;
   }
 
   // The server on a media engine of the test's (a fake: no sockets, no
