@@ -460,6 +460,10 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
     tx.respond(404, "Missing Conference Name", random_.tag());
     return;
   }
+  if (has_control_character(room)) {
+    tx.respond(400, std::string(kBadRoomNameReason), random_.tag());
+    return;
+  }
   if (!sip::accepts_body(request, "application", "sdp")) {
     // RFC 3261 §21.4.7: our answer is an SDP body the caller says it cannot take.
     tx.respond(406, "Not Acceptable: the answer is application/sdp", random_.tag());
@@ -783,6 +787,11 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
       call->sip.pending_reoffer->respond(487, "Request Terminated", random_.tag());
     }
     remove_media(*call);
+    if (call->media.pending_move != 0 && call->media.move_referral) {
+      // Its move's completion will find no call: the mover hears now, and
+      // the REFER's dialog goes with its subscription.
+      notify_referrer(*call->media.move_referral, 487, "Request Terminated");
+    }
     announce_leave(*call);
     if (!call->sip.limit_key.empty()) guard_.call_removed(call->sip.limit_key);
     room = call->room();

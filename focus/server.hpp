@@ -355,6 +355,8 @@ class Server final : public Control {
   void close_unused(const std::string& room);
   // A move is on its way into `room` (it must not close meanwhile).
   bool move_pending_into(std::string_view room) const;
+  // How many: they count against room B's member limit.
+  size_t moves_pending_into(std::string_view room) const;
   // Merge and split (services/merge.cpp): every call checked, then each
   // moved by start_move. `all_or_nothing`: a call that cannot move refuses
   // the request (split) instead of staying behind (merge).

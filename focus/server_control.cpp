@@ -6,8 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include "focus/events/conference_info.hpp"
-#include "focus/rooms/media_setup.hpp"
+#include "focus/events/event_service.hpp"
 #include "focus/rooms/admission.hpp"
+#include "focus/rooms/media_setup.hpp"
 #include "signaling/message/uri.hpp"
 
 namespace chorus::focus {
@@ -484,6 +485,11 @@ void Server::publish(const std::string& room, ControlEvent::Kind kind, uint64_t 
 ControlResult Server::set_muted(std::string_view room, uint64_t member, bool muted) {
   Call* call = find_member(room, member);
   if (call == nullptr) return {404, "no such member"};
+  // Until its PIN is right a caller is neither heard nor hearing
+  // (on_dtmf lifts both): nobody unmutes it into the room before that.
+  if (!muted && call->roster.awaiting_pin) {
+    return {409, "the member has not entered the room's PIN yet"};
+  }
   if (call->media.settings.muted != muted) {
     call->media.settings.muted = muted;
     apply_settings(*call);
@@ -546,6 +552,7 @@ ControlResult Server::dial_out(std::string_view room, std::string_view uri,
   const auto parsed = sip::parse_uri(uri);
   if (!parsed || !parsed->is_sip()) return {400, "a sip: or sips: URI is needed"};
   if (room.empty()) return {400, "room name is empty"};
+  if (has_control_character(room)) return {400, "bad room name: control character"};
   DialOut request;
   request.room = std::string(room);
   request.target = std::string(uri);

@@ -142,6 +142,10 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
   // The room: that of the dialog's subscriptions, else the Request-URI's
   // user part (sip:<room>@host).
   std::string room = request.request_uri().user_decoded();
+  if (has_control_character(room)) {
+    respond(400, kBadRoomNameReason);
+    return;
+  }
   const std::string contact_room = room;
   // A sidebar's URI: its own document (README "Sidebars").
   if (const auto sidebar = request.request_uri().param("sidebar")) {

@@ -58,6 +58,19 @@ inline std::string sidebar_key(std::string_view room, std::string_view sidebar) 
   return key;
 }
 
+// A room name as it comes from the network (a Request-URI's decoded user
+// part, an admin request) with a control character (below 0x20, or 0x7f):
+// refused wherever one enters, since "sales\x1f1" would be the key of
+// sidebar 1 of "sales" above, and such bytes have no place in logs and
+// documents either.
+inline bool has_control_character(std::string_view name) {
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+inline constexpr std::string_view kBadRoomNameReason = "Bad Room Name: control character";
+
 class EventService {
  public:
   // The room's current state, nullopt for a room that does not exist (404).

@@ -179,6 +179,8 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     admission.whisper_target = old.roster.whisper_target;
     admission.member = old.member();
     admission.muted = old.media.settings.muted;
+    // A caller still entering its PIN stays so: the PIN is the room's.
+    admission.awaiting_pin = old.roster.awaiting_pin;
     admission.hidden = old.roster.hidden;
     admission.auth_user = old.roster.auth_user;
     admission.replaces = old.id();
@@ -235,8 +237,10 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
   if (redeem_grant(tx, room)) return true;
   const size_t limit =
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
+  // Members on their way in by a move count (services/move.cpp).
   const Room* existing = rooms_.find(room);
-  if (limit != 0 && existing != nullptr && existing->size() >= limit) {
+  const size_t there = (existing != nullptr ? existing->size() : 0) + moves_pending_into(room);
+  if (limit != 0 && there >= limit) {
     Message response = sip::make_response(request, 486, "Conference Full", random_.tag());
     response.set_header("Retry-After", "60");
     tx.respond(std::move(response));

@@ -151,7 +151,14 @@ void Server::apply_settings(Call& call) {
       call.media.settings.whisper_targets.push_back(target->media.participant);
     }
   }
-  if (const Room* room = rooms_.find(call.room())) {
+  if (call.media.pending_move != 0) {
+    // Moving: the settings go to room B's conference (start_move), where
+    // room A's sidebars mean nothing; on_move_completion applies B's.
+    const mixer::ParticipantSettings defaults;
+    call.media.settings.sidebar = 0;
+    call.media.settings.sidebar_main_gain = defaults.sidebar_main_gain;
+    call.media.settings.sidebar_whisper_main = defaults.sidebar_whisper_main;
+  } else if (const Room* room = rooms_.find(call.room())) {
     room->sidebar_settings(call.member(), call.media.settings);
   }
   if (call.media.participant == 0) return;

@@ -92,7 +92,7 @@ ControlResult Server::move_calls(const std::string& from, const std::string& to,
     const size_t limit =
         policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
     const Room* existing = rooms_.find(to);
-    const size_t there = existing != nullptr ? existing->size() : 0;
+    const size_t there = (existing != nullptr ? existing->size() : 0) + moves_pending_into(to);
     if (limit != 0 && there + movable.size() > limit) return {409, "the room is full"};
   }
   for (Call* call : movable) {

@@ -80,10 +80,20 @@ std::optional<Server::MoveRefusal> Server::refuse_move(const Call& call, const s
     return MoveRefusal{404, 404, "No Such Conference", "no such room"};
   }
   if (privileged) return std::nullopt;
+  // A waiting room lets nobody straight in (README "Waiting room"), and a
+  // member already answered cannot be made to wait: only a moderator moves
+  // members into such a room.
+  if (policy != nullptr && policy->waiting_room) {
+    return MoveRefusal{403, 403, "Forbidden: Waiting Room, A Moderator Moves Members In",
+                       "room B has a waiting room: only a moderator moves members in"};
+  }
+  // Moves already on their way there count (their members are not in the
+  // room until the shard confirms).
   const size_t limit =
       policy != nullptr && policy->max_members != 0 ? policy->max_members : options_.max_members;
   const Room* existing = rooms_.find(to);
-  if (limit != 0 && existing != nullptr && existing->size() >= limit) {
+  const size_t there = (existing != nullptr ? existing->size() : 0) + moves_pending_into(to);
+  if (limit != 0 && there >= limit) {
     return MoveRefusal{409, 486, "Conference Full", "the room is full"};
   }
   if (policy != nullptr && !policy->pin.empty()) {
@@ -154,6 +164,9 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   call->media.move_target.clear();
   if (!done) {
     call->media.conference = move.from_conference;
+    // What was changed meanwhile went to room B's conference: room A's
+    // shard still holds the member with the settings of before.
+    apply_settings(*call);
     {
       const LogContext context(call->id().call_id, call->room());
       spdlog::warn("member {} could not move to room {}: {}", call->member(), move.target,
@@ -167,6 +180,9 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   const std::string from = call->room();
   rooms_.move(call->id(), move.target);
   call->sip.relay = events_->bind_call(call->id().call_id, move.target);
+  // Settings changed while it moved were sent without a sidebar; room B's
+  // view of the member (no sidebar, its role) applies from now on.
+  apply_settings(*call);
   {
     const LogContext context(call->id().call_id, move.target);
     spdlog::info("member {} moved from room {}", call->member(), from);
@@ -194,8 +210,13 @@ void Server::close_unused(const std::string& room) {
 }
 
 bool Server::move_pending_into(std::string_view room) const {
-  return std::any_of(moves_in_flight_.begin(), moves_in_flight_.end(),
-                     [&](const auto& flight) { return flight.second.target == room; });
+  return moves_pending_into(room) != 0;
+}
+
+size_t Server::moves_pending_into(std::string_view room) const {
+  return static_cast<size_t>(
+      std::count_if(moves_in_flight_.begin(), moves_in_flight_.end(),
+                    [&](const auto& flight) { return flight.second.target == room; }));
 }
 
 void Server::refresh_target(Call& call) {

@@ -69,6 +69,10 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     tx.respond(404, "Missing Conference Name", local_tag);
     return;
   }
+  if (has_control_character(room)) {
+    tx.respond(400, std::string(kBadRoomNameReason), local_tag);
+    return;
+  }
 
   if (handle_sidebar_urn(tx, dialog, room, refer_to->target.uri)) return;
   if (handle_record_urn(tx, dialog, room, refer_to->target.uri)) return;
@@ -399,6 +403,21 @@ void Server::handle_action_urn(const sip::ServerTransaction& tx, sip::Dialog* di
   const bool self =
       dialog != nullptr && dialog->id() == member.id() && known->kind != ActionKind::kAnswer;
   if (dialog != nullptr && !self && !authorize(tx, known->operation)) return;
+  // A caller still entering its PIN or waiting for a moderator is not in
+  // the conversation yet: nothing but the waiting room's own actions and a
+  // hang-up applies to it, least of all from its own dialog (an unmute
+  // would let the room hear a caller who never gave the PIN).
+  const bool admission_action =
+      known->kind == ActionKind::kTerminate || known->kind == ActionKind::kRemove ||
+      known->kind == ActionKind::kAnswer || known->kind == ActionKind::kDecline ||
+      known->kind == ActionKind::kIgnore || known->kind == ActionKind::kSendVm;
+  if (!admission_action && (member.roster.awaiting_pin || member.roster.waiting)) {
+    tx.respond(403,
+               member.roster.awaiting_pin ? "Forbidden: Still Entering The Room's PIN"
+                                          : "Forbidden: Still In The Waiting Room",
+               local_tag);
+    return;
+  }
   const bool for_waiting = known->kind == ActionKind::kAnswer ||
                            known->kind == ActionKind::kDecline ||
                            known->kind == ActionKind::kIgnore;
@@ -431,9 +450,18 @@ void Server::move_by_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog
     tx.respond(403, reason_text("Forbidden", "account lacks the move right"), local_tag);
     return;
   }
-  // The sender of an in-dialog REFER is a member of room B (past its PIN).
-  const bool privileged =
-      dialog != nullptr || user->empty() || digest_->has_right(*user, sip::kRightModerate);
+  // The sender of an in-dialog REFER passes room B's checks only when it is
+  // a member there itself, past its PIN and the waiting room: not a caller
+  // still entering the PIN or waiting (its dialog is in room B all the
+  // same), nor the dialog of a REFER subscription (no call at all; its room
+  // is whatever its Request-URI named). Anyone else needs `moderate`.
+  bool inside = false;
+  if (dialog != nullptr) {
+    const Call* sender = rooms_.find_call(dialog->id());
+    inside = sender != nullptr && sender->room() == to && !sender->roster.awaiting_pin &&
+             !sender->roster.waiting && !sender->roster.hidden;
+  }
+  const bool privileged = inside || user->empty() || digest_->has_right(*user, sip::kRightModerate);
   std::optional<std::string> pin;
   if (const auto given = tx.request().request_uri().param("pin")) {
     pin = sip::percent_decode(*given);
