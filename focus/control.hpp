@@ -99,8 +99,10 @@ class Control {
   }
   // Starts (on) or stops a room's recording (README "Recording"): 200, 404
   // for a room without members, 409 when it already is / is not recording,
-  // 503 when the media side or the writer cannot take it now.
-  virtual ControlResult set_recording(std::string_view /*room*/, bool /*on*/) {
+  // 503 when the media side or the writer cannot take it now. `account`:
+  // who asks, for the log ("" : the operator's token).
+  virtual ControlResult set_recording(std::string_view /*room*/, bool /*on*/,
+                                      std::string_view /*account*/ = {}) {
     return {409, "no recording here"};
   }
   // Moves the member to room `to` (README "Moving members"): 202 once the

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -145,7 +146,8 @@ class Server final : public Control {
                        std::string_view account) override;
   ControlResult dial_out(std::string_view room, std::string_view uri,
                          std::string_view account) override;
-  ControlResult set_recording(std::string_view room, bool on) override;
+  ControlResult set_recording(std::string_view room, bool on,
+                              std::string_view account = {}) override;
   ControlResult move_member(std::string_view room, uint64_t member, std::string_view to,
                             std::optional<std::string> pin, std::string_view account) override;
   ControlResult merge_rooms(std::string_view room, std::string_view into,
@@ -161,6 +163,8 @@ class Server final : public Control {
                                    bool in) override;
   // Recordings whose files could not be written (record::Writer).
   uint64_t recordings_failed() const { return recorder_->recordings_failed(); }
+  // Recording frames the taps could not queue (silence in the files).
+  uint64_t recording_frames_dropped() const { return recorder_->frames_dropped(); }
   AccountCheck check_account(std::string_view authorization, std::string_view method,
                              std::string_view uri, Operation operation,
                              std::string_view source) override;
@@ -307,6 +311,10 @@ class Server final : public Control {
   ControlResult stop_recording(Room& room, std::string_view why);
   mixer::NoticeTone recording_tone(int beeps) const;
   void auto_record(Room& room);
+  void auto_record_refused(Room& room, std::string_view why);
+  void submit_recording_stop(mixer::ConferenceId conference, int beeps);
+  bool flush_recording_stop(mixer::ConferenceId conference);
+  void retry_recording();
   void on_recording_completion(const mixer::Event& event);
   // services/sidebars.cpp (README "Sidebars"): REFER with Refer-To
   // urn:x-chorus:conference:sidebar-join / sidebar-leave.
@@ -517,6 +525,18 @@ class Server final : public Control {
   std::unique_ptr<record::Writer> recorder_;
   uint64_t last_recording_ = 0;
   std::unordered_map<uint64_t, std::string> recording_rooms_;  // job → room, until finished
+  // auto_record starts not taken yet, by room: tried again on the next
+  // member's media or a while later, a bounded number of times.
+  struct AutoRecordTry {
+    mixer::ConferenceId conference = 0;  // the room's (reopened: a new one)
+    uint32_t tries = 0;
+    mixer::CommandId start = 0;  // awaiting its completion; 0: a retry is due
+    std::chrono::steady_clock::time_point due{};
+  };
+  std::unordered_map<std::string, AutoRecordTry> auto_record_tries_;
+  // Recording stops the engine refused (a full ring): until it takes one it
+  // holds the room's recording and refuses the next start. (conference, beeps)
+  std::vector<std::pair<mixer::ConferenceId, int>> unsent_recording_stops_;
   boost::asio::steady_timer poll_timer_;
   // Freed heap memory goes back to the kernel (malloc_trim) a moment after
   // the last call ends, and every kTrimPeriod under steady load, so RSS

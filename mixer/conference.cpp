@@ -392,6 +392,12 @@ bool Conference::eligible_speaker(const Participant& p) const {
   return visible(p) && !p.settings.muted && p.settings.hold == HoldMode::kNone;
 }
 
+bool Conference::speaks(size_t index) const {
+  const Participant& p = parts_[index];
+  if (!eligible_speaker(p)) return false;
+  return p.sidebar_index == SIZE_MAX || sidebars_[p.sidebar_index].whisper_main;
+}
+
 void Conference::push_event(ConferenceEvent event) {
   // The capacity was reserved at set-up; never grow on the tick.
   if (events_.size() < events_.capacity()) {

@@ -174,9 +174,10 @@ class Conference {
   // whisper, monitor or music), samples() long, before any limiter.
   std::span<const int32_t> bus() const { return {bus_.data(), samples()}; }
   // After tick(): the member's decoded input at the conference rate, and
-  // whether the room may hear it (participant or barge, not muted or held).
+  // whether the main room may hear it (participant or barge, not muted or
+  // held, not in a sidebar that keeps to itself).
   const Frame& heard_input(size_t index) const { return *parts_[index].mix_input; }
-  bool speaks(size_t index) const { return eligible_speaker(parts_[index]); }
+  bool speaks(size_t index) const;
 
   // Plays `tone` into the bus from the next tick: everyone who hears the
   // room's mix hears it (not held, deaf or alone-in-room members), and so

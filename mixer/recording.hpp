@@ -208,11 +208,14 @@ struct NoticeTone {
 // The mix is the conference's bus after Conference::tick(): the top-K
 // talkers (barge-in always among them, with their input gains and entry
 // ramps) plus a notice tone; whispers (only in their targets' own mixes),
-// monitors (never summed) and music on hold (a listener's own source) are
-// not in it. It is limited like a listener's mix at unity output gain: what
-// a member who is not talking hears. A member track holds the member's
-// decoded input at the conference rate while the member may be heard by the
-// room (participant or barge, not muted, not on hold), silence otherwise.
+// monitors (never summed), music on hold (a listener's own source) and
+// sidebars that do not whisper into the main room are not in it. It is
+// limited like a listener's mix at unity output gain: what a member who is
+// not talking hears. A member track holds the member's decoded input at the
+// conference rate while the member may be heard by the main room
+// (participant or barge, not muted, not on hold, not in a sidebar unless it
+// whispers into the main room), silence otherwise: a sidebar's private talk
+// is in no file.
 //
 // Spanning rooms: the first part's tap (lane 0) records the mix and its
 // members; every other part's tap records its own members into its own lane.

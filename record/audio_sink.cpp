@@ -90,12 +90,18 @@ std::unique_ptr<AudioSink> open_sink(Format format, const std::string& path, int
     SF_INFO info{};
     info.samplerate = rate;
     info.channels = 1;
-    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    // RF64 (EBU Tech 3306): a WAV's RIFF and data sizes are 32 bits, so
+    // past 4 GiB (about 12.4 h at 48 kHz) its header would be wrong with
+    // nothing said. Written as RF64, downgraded at close to a plain RIFF/WAVE
+    // file (WAVE_FORMAT_EXTENSIBLE, a JUNK chunk holding the ds64's room)
+    // while it is under 4 GiB.
+    info.format = SF_FORMAT_RF64 | SF_FORMAT_PCM_16;
     SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
     if (file == nullptr) {
       error = path + ": " + sf_strerror(nullptr);
       return nullptr;
     }
+    sf_command(file, SFC_RF64_AUTO_DOWNGRADE, nullptr, SF_TRUE);
     return std::make_unique<WavSink>(file);
   }
   OggOpusComments* comments = ope_comments_create();

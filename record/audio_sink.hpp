@@ -28,8 +28,8 @@ class AudioSink {
 };
 
 // Creates `path` (Ogg Opus via libopusenc, or 16-bit PCM WAV via
-// libsndfile) at `rate`; nullptr with `error` set when it cannot be opened.
-// `opus_bitrate` 0 leaves libopusenc's choice.
+// libsndfile: RF64 once past 4 GiB, a RIFF/WAVE file below) at `rate`; nullptr with `error` set
+// when it cannot be opened. `opus_bitrate` 0 leaves libopusenc's choice.
 std::unique_ptr<AudioSink> open_sink(Format format, const std::string& path, int rate,
                                      int opus_bitrate, std::string& error);
 

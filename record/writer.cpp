@@ -1,6 +1,7 @@
 #include "record/writer.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <system_error>
 #include <unordered_map>
@@ -9,11 +10,26 @@
 
 namespace chorus::record {
 
+namespace {
+
+// `f(track)` on the mix, then every member track, while it returns true.
+template <typename Recording, typename F>
+void for_each_track(Recording& r, F f) {
+  if (!f(r.mix)) return;
+  for (const auto& t : r.members) {
+    if (!f(*t)) return;
+  }
+}
+
+}  // namespace
+
 struct Writer::Track {
   mixer::ParticipantId participant = 0;
   std::string path;
   std::unique_ptr<AudioSink> sink;
   uint64_t next = 0;  // index of the next frame this file expects
+  // Frames behind padding the pass's budget did not finish, in order.
+  std::deque<mixer::RecordFrame> held;
   int in_rate = 0;
   std::unique_ptr<mixer::Resampler> resampler;  // only while in_rate differs from the file's
 };
@@ -28,13 +44,15 @@ struct Writer::Recording {
   mixer::RecordFrame frame;      // popped
   mixer::Frame in;               // resampler input / output
   mixer::Frame out;
+  uint64_t dropped_seen = 0;  // of the buffer's frames_dropped(), added to dropped_
   bool failed = false;
 };
 
-Writer::Writer(std::chrono::milliseconds interval)
+Writer::Writer(std::chrono::milliseconds interval, size_t pad_frames_per_pass)
     : interval_(interval),
       jobs_(std::make_unique<rtp::SpscRing<Job, kJobRing>>()),
-      events_(std::make_unique<rtp::SpscRing<WriterEvent, kEventRing>>()) {}
+      events_(std::make_unique<rtp::SpscRing<WriterEvent, kEventRing>>()),
+      pad_per_pass_(std::max<size_t>(pad_frames_per_pass, 1)) {}
 
 Writer::~Writer() {
   stop();
@@ -72,6 +90,7 @@ void Writer::emit(WriterEvent event) {
 }
 
 size_t Writer::pass(bool final) {
+  pad_budget_ = final ? SIZE_MAX : pad_per_pass_;
   size_t sent = 0;
   while (sent < unsent_.size() && events_->try_push(std::move(unsent_[sent]))) ++sent;
   unsent_.erase(unsent_.begin(), unsent_.begin() + static_cast<ptrdiff_t>(sent));
@@ -134,8 +153,9 @@ Writer::Track* Writer::track_for(Recording& r, mixer::ParticipantId participant)
   return raw;
 }
 
+// Pads toward `index` within the pass's budget: t.next may stay short of it.
 bool Writer::pad_to(Recording& r, Track& t, uint64_t index) {
-  for (; t.next < index; ++t.next) {
+  for (; t.next < index && pad_budget_ > 0; ++t.next, --pad_budget_) {
     if (!t.sink->write(r.silence)) return false;
   }
   return true;
@@ -143,7 +163,30 @@ bool Writer::pad_to(Recording& r, Track& t, uint64_t index) {
 
 bool Writer::write_frame(Recording& r, Track& t, const mixer::RecordFrame& frame) {
   if (frame.index < t.next) return true;  // never goes back in time
-  if (!pad_to(r, t, frame.index)) return false;
+  if (t.held.empty()) {
+    if (!pad_to(r, t, frame.index)) return false;
+    if (t.next == frame.index) return put(r, t, frame);
+  }
+  t.held.push_back(frame);  // after the padding, in a later pass
+  return true;
+}
+
+// The frames held behind padding, as far as this pass's budget pads.
+bool Writer::release_held(Recording& r, Track& t) {
+  while (!t.held.empty()) {
+    const mixer::RecordFrame& frame = t.held.front();
+    if (frame.index >= t.next) {
+      if (!pad_to(r, t, frame.index)) return false;
+      if (t.next < frame.index) return true;  // out of budget
+      if (!put(r, t, frame)) return false;
+    }
+    t.held.pop_front();
+  }
+  return true;
+}
+
+// Writes `frame` (its index is t.next).
+bool Writer::put(Recording& r, Track& t, const mixer::RecordFrame& frame) {
   const size_t n = std::min<size_t>(frame.samples, frame.pcm.size());
   std::span<const int16_t> pcm(frame.pcm.data(), n);
   if (frame.rate != r.job.sample_rate) {
@@ -166,9 +209,34 @@ bool Writer::write_frame(Recording& r, Track& t, const mixer::RecordFrame& frame
   return ok;
 }
 
+void Writer::note_drops(Recording& r) {
+  const uint64_t dropped = r.job.buffer->frames_dropped();
+  if (dropped <= r.dropped_seen) return;
+  if (r.dropped_seen == 0) {
+    WriterEvent e;
+    e.kind = WriterEvent::Kind::kDropping;
+    e.id = r.job.id;
+    e.frames_dropped = dropped;
+    emit(std::move(e));
+  }
+  dropped_.fetch_add(dropped - r.dropped_seen, std::memory_order_relaxed);
+  r.dropped_seen = dropped;
+}
+
 bool Writer::drain(Recording& r, bool final) {
   // Read `closed` first: once it is set, every frame is in the rings.
   const bool closed = final || r.job.buffer->closed();
+  note_drops(r);
+  // Tracks still padding from an earlier pass go on first.
+  Track* broken = nullptr;
+  for_each_track(r, [&](Track& t) {
+    if (!release_held(r, t)) broken = &t;
+    return broken == nullptr;
+  });
+  if (broken != nullptr) {
+    fail(r, broken->path + ": " + broken->sink->error());
+    return true;
+  }
   while (r.job.buffer->pop(r.frame)) {
     Track* t = &r.mix;
     if (r.frame.track == mixer::RecordFrame::Track::kMember) {
@@ -181,22 +249,48 @@ bool Writer::drain(Recording& r, bool final) {
     }
   }
   if (!closed) return false;
+  bool padded = false;
+  if (!pad_to_end(r, padded)) return true;  // failed
+  if (!padded) return false;                // more silence in the next pass
   finish(r);
   return true;
 }
 
+// Every frame is in: each track takes its held frames, then silence up to
+// the recording's end (past the last frame of any track), within the
+// pass's budget. `padded`: every track reached the end.
+bool Writer::pad_to_end(Recording& r, bool& padded) {
+  uint64_t end = 0;
+  for_each_track(r, [&](Track& t) {
+    end = std::max(end, t.next);
+    for (const mixer::RecordFrame& frame : t.held) end = std::max(end, frame.index + 1);
+    return true;
+  });
+  padded = true;
+  Track* broken = nullptr;
+  for_each_track(r, [&](Track& t) {
+    if (!release_held(r, t) || !pad_to(r, t, end)) {
+      broken = &t;
+      return false;
+    }
+    padded = padded && t.held.empty() && t.next == end;
+    return true;
+  });
+  if (broken == nullptr) return true;
+  fail(r, broken->path + ": " + broken->sink->error());
+  return false;
+}
+
+// Every track is padded to the same end: the files are complete.
 void Writer::finish(Recording& r) {
-  uint64_t end = r.mix.next;
-  for (const auto& t : r.members) end = std::max(end, t->next);
+  const uint64_t end = r.mix.next;
   std::string error;
-  auto complete = [&](Track& t) {
-    if (!t.sink) return;
-    if (!pad_to(r, t, end) && error.empty()) error = t.path + ": " + t.sink->error();
-    if (!t.sink->finish() && error.empty()) error = t.path + ": " + t.sink->error();
+  for_each_track(r, [&](Track& t) {
+    if (t.sink && !t.sink->finish() && error.empty()) error = t.path + ": " + t.sink->error();
     t.sink.reset();
-  };
-  complete(r.mix);
-  for (const auto& t : r.members) complete(*t);
+    return true;
+  });
+  note_drops(r);
   if (!error.empty()) {
     fail(r, error);
     return;
@@ -223,6 +317,7 @@ void Writer::fail(Recording& r, const std::string& error) {
   close(r.mix);
   for (const auto& t : r.members) close(*t);
   failed_.fetch_add(1, std::memory_order_relaxed);
+  note_drops(r);
   WriterEvent e;
   e.kind = WriterEvent::Kind::kFailed;
   e.id = r.job.id;

@@ -31,6 +31,7 @@ struct WriterEvent {
   enum class Kind : uint8_t {
     kFinished,  // the buffer closed and every file is complete
     kFailed,    // a file could not be opened or written: the recording stopped
+    kDropping,  // the recording's first dropped frame (once per recording): it runs on
   };
   Kind kind = Kind::kFinished;
   uint64_t id = 0;
@@ -50,21 +51,31 @@ struct WriterEvent {
 // first frame, over frames the tap dropped, and up to the mix's length when
 // the recording ends, so all files of one recording have the same number of
 // samples and line up sample for sample.
+//
+// Silence is written at most `pad_frames_per_pass` frames per pass over all
+// recordings: a member who joins hours in, or a track padded to the end of
+// an hours-long recording, takes several passes instead of holding up
+// every other recording's drain. A track's frames that arrive while it is
+// still padding wait in order behind the padding (held in memory, not in
+// the ring); the recording finishes once every track is padded to its end.
 class Writer {
  public:
   static constexpr size_t kJobRing = 64;
   static constexpr size_t kEventRing = 256;
+  // 5 s of silence per pass (every 20 ms): padding runs at 250x real time.
+  static constexpr size_t kPadFramesPerPass = 250;
 
   // `interval`: how often the thread wakes to drain (the ring holds ~20 s
   // of a mix-only recording, so this only bounds the latency to disk).
-  explicit Writer(std::chrono::milliseconds interval = std::chrono::milliseconds(20));
+  explicit Writer(std::chrono::milliseconds interval = std::chrono::milliseconds(20),
+                  size_t pad_frames_per_pass = kPadFramesPerPass);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
   void start();
   // Joins the thread; recordings still running are finished with what their
-  // rings hold (their files stay valid).
+  // rings hold (their files stay valid; the last pass pads without bound).
   void stop();
 
   // ---- signalling thread
@@ -78,6 +89,10 @@ class Writer {
   // Any thread (relaxed).
   uint64_t recordings_failed() const { return failed_.load(std::memory_order_relaxed); }
   uint64_t recordings_finished() const { return finished_.load(std::memory_order_relaxed); }
+  // Frames the taps of every recording so far could not queue (each is
+  // silence in its file), as the writer last saw them: at most a pass
+  // behind while a recording runs, exact once it ended.
+  uint64_t frames_dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
   struct Track;
@@ -87,7 +102,11 @@ class Writer {
   void open(Job& job);
   bool drain(Recording& r, bool final);
   bool write_frame(Recording& r, Track& t, const mixer::RecordFrame& frame);
+  bool put(Recording& r, Track& t, const mixer::RecordFrame& frame);
+  bool release_held(Recording& r, Track& t);
   bool pad_to(Recording& r, Track& t, uint64_t index);
+  bool pad_to_end(Recording& r, bool& padded);
+  void note_drops(Recording& r);
   Track* track_for(Recording& r, mixer::ParticipantId participant);
   void finish(Recording& r);
   void fail(Recording& r, const std::string& error);
@@ -101,6 +120,9 @@ class Writer {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> finished_{0};
+  std::atomic<uint64_t> dropped_{0};
+  size_t pad_per_pass_;
+  size_t pad_budget_ = 0;  // writer thread: silence frames left in this pass
   std::thread thread_;
 };
 

@@ -346,7 +346,7 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
       if (it == args->end() || !it->is_boolean()) {
         return json_error(400, "\"record\" must be true or false");
       }
-      return from_result(control_.set_recording(s[2], it->get<bool>()));
+      return from_result(control_.set_recording(s[2], it->get<bool>(), user));
     }
     case AdminHandler::kSidebarCreate:
     case AdminHandler::kSidebarDissolve:

@@ -350,6 +350,9 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_recordings_finished_total", "counter",
            "Recordings whose files were completed (stopped, or their room ended).");
   w.sample("chorus_recordings_finished_total", "", f.recordings_finished);
+  w.family("chorus_recordings_frames_dropped_total", "counter",
+           "20 ms recording frames the writer could not take in time (silence in the files).");
+  w.sample("chorus_recordings_frames_dropped_total", "", f.recording_frames_dropped);
   render_limits(w, f);
   render_heap(w);
 }
@@ -525,6 +528,7 @@ MetricsSource make_metrics_source(Server& server) {
     m.recordings_active = g.recordings_active;
     m.recordings_failed = g.recordings_failed;
     m.recordings_finished = g.recordings_finished;
+    m.recording_frames_dropped = server.recording_frames_dropped();
     m.limits = g.limits;
     m.limit_sources_tracked = g.limit_sources_tracked;
     m.limit_locked_pairs = g.limit_locked_pairs;

@@ -43,6 +43,8 @@ struct FocusMetrics {
   uint64_t recordings_active = 0;    // rooms being recorded (README "Recording")
   uint64_t recordings_failed = 0;    // recordings stopped by a write error
   uint64_t recordings_finished = 0;  // recordings whose files are complete
+  // 20 ms recording frames the taps could not queue (silence in the files).
+  uint64_t recording_frames_dropped = 0;
   // Abuse limits (README "Security / Limits").
   LimitCounters limits;
   uint64_t limit_sources_tracked = 0;

@@ -116,7 +116,7 @@ class DemoControl final : public Control {
     publish({ControlEvent::Kind::kMemberJoined, r->room, r->members.back().id});
     return {202, "calling"};
   }
-  ControlResult set_recording(std::string_view room, bool on) override {
+  ControlResult set_recording(std::string_view room, bool on, std::string_view) override {
     ConferenceState* r = find_room(room);
     if (r == nullptr) return {404, "no such room"};
     if (r->recording == on) return {409, on ? "recording already" : "not recording"};

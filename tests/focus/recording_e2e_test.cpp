@@ -7,11 +7,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "focus/events/conference_info.hpp"
 #include "focus/ops/admin_api.hpp"
+#include "focus/ops/metrics.hpp"
 #include "mixer/goertzel.hpp"
 #include "tests/focus/e2e_support.hpp"
+#include "tests/focus/fake_media_engine.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -97,6 +103,13 @@ TEST_F(RecordingE2eTest, AdminApiStartsAndStopsARecordingThatHoldsTheRoomAndEach
   EXPECT_NE(room.body.find("\"recording\":true"), std::string::npos) << room.body;
 
   talk({&a, &b}, 100, 50);  // 2 s
+  // /metrics counts the frames the writer could not take in time.
+  const std::string metrics =
+      render_metrics(collect_metrics(make_metrics_source(*server_), server_->rooms()));
+  EXPECT_NE(metrics.find("# TYPE chorus_recordings_frames_dropped_total counter"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("\nchorus_recordings_frames_dropped_total 0\n"), std::string::npos)
+      << metrics;
   EXPECT_EQ(post_recording(api, "rec", false).status, 200);
   EXPECT_FALSE(recording("rec"));
   EXPECT_EQ(post_recording(api, "rec", false).status, 409);  // not any more
@@ -196,6 +209,147 @@ TEST_F(RecordingE2eTest, AutoRecordStartsWithTheRoomsFirstMember) {
   run_until([&] { return server_->gauges().recordings_finished == 1; });
   EXPECT_EQ(server_->gauges().recordings_finished, 1u);  // its files are complete
   EXPECT_EQ(files_in(dir_, "-mix.opus").size(), 1u);
+}
+
+// The focus's side of recording against a fake media engine (no shard
+// threads): what it does when the engine refuses or fails its commands.
+class RecordingCommandsTest : public RecordingE2eTest {
+ protected:
+  using Fake = testing::FakeMediaEngine;
+  using Kind = mixer::Command::Kind;
+
+  void start(const std::function<void(Options&)>& tweak = {}) {
+    auto engine = std::make_unique<Fake>();
+    fake_ = engine.get();
+    start_server_with_engine(std::move(engine), tweak);
+  }
+  // Runs the io and drains the fake's events; with `answer`, answers every
+  // pending command (a start the `refuse_start` says fails, as the shard's
+  // refusal would).
+  void settle(std::chrono::milliseconds time = 50ms, bool answer = false) {
+    const auto end = std::chrono::steady_clock::now() + time;
+    while (std::chrono::steady_clock::now() < end) {
+      io_.run_for(5ms);
+      if (answer) answer_pending();
+      server_->poll_media();
+    }
+  }
+  void answer_pending() {
+    for (const mixer::CommandId id : fake_->pending_ids()) {
+      const auto s = std::find_if(fake_->submitted.begin(), fake_->submitted.end(),
+                                  [&](const Fake::Submitted& c) { return c.id == id; });
+      if (s != fake_->submitted.end() && s->kind == Kind::kStartRecording && refuse_start > 0) {
+        --refuse_start;
+        fake_->fail(id, mixer::Failure::kShuttingDown);
+      } else {
+        fake_->complete(id);
+      }
+    }
+  }
+
+  Fake* fake_ = nullptr;
+  int refuse_start = 0;
+};
+
+// A recording that cannot be written stops; its stop command, refused by a
+// full engine ring, goes again once the engine takes commands: the engine
+// no longer holds the room's recording, so the next start is not refused
+// as a duplicate (while the API said 200).
+TEST_F(RecordingCommandsTest, ARefusedStopIsRetriedSoTheNextStartIsNotADuplicate) {
+  std::filesystem::create_directories(dir_);
+  std::ofstream(dir_ / "blocked") << "x";  // a file where the directory goes
+  start([&](Options& o) {
+    o.recording.dir = (dir_ / "blocked" / "rec").string();
+    o.recording.format = "wav";
+  });
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "rec"), 200);
+  ASSERT_EQ(server_->set_recording("rec", true).status, 200);
+  fake_->refuse_all = true;  // the stop after the write failure is refused
+  run_until([&] {
+    server_->poll_media();
+    return !recording("rec");
+  });
+  ASSERT_FALSE(recording("rec"));
+  EXPECT_EQ(fake_->count(Kind::kStopRecording), 0u);
+  fake_->refuse_all = false;
+  std::filesystem::remove(dir_ / "blocked");  // writable from now on
+  settle();
+  EXPECT_EQ(fake_->count(Kind::kStopRecording), 1u);  // it went again
+  EXPECT_EQ(server_->set_recording("rec", true).status, 200);
+  settle();
+  EXPECT_TRUE(recording("rec"));  // the engine took the start
+  EXPECT_EQ(fake_->count(Kind::kStartRecording), 2u);
+}
+
+// An auto_record start the shard refuses is tried again (README: "a start
+// the media side or the writer refuses is tried again"), not left for the
+// room's lifetime.
+TEST_F(RecordingCommandsTest, AutoRecordThatTheShardRefusedIsTriedAgain) {
+  start([&](Options& o) {
+    o.recording.dir = dir_.string();
+    RoomPolicy room;
+    room.name = "board";
+    room.auto_record = true;
+    o.rooms.push_back(room);
+  });
+  fake_->auto_complete = false;
+  refuse_start = 1;
+  Caller a(400, "alice");
+  Message m = request(a, Method::kInvite, "board");
+  m.set_body("application/sdp", a.sdp("sendrecv"));
+  std::optional<Message> ok;
+  client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
+    if (event.response && event.response->status() >= 200) ok = *event.response;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!ok && std::chrono::steady_clock::now() < deadline) settle(5ms, true);
+  ASSERT_TRUE(ok && ok->status() == 200);
+  a.to_tag = std::string(ok->to().tag());
+  a.remote_target = ok->contacts().front().uri_text;
+  ack(a, *ok, "board");
+  settle(100ms, true);
+  EXPECT_EQ(refuse_start, 0);  // the first start was refused
+  EXPECT_FALSE(recording("board"));
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (!recording("board") && std::chrono::steady_clock::now() < until) settle(20ms, true);
+  EXPECT_TRUE(recording("board"));
+  EXPECT_EQ(fake_->count(Kind::kStartRecording), 2u);
+  settle(1500ms, true);  // and once recording, no further start
+  EXPECT_EQ(fake_->count(Kind::kStartRecording), 2u);
+}
+
+// The log line of an admin API start names the account (an audit trail),
+// not just "admin".
+TEST_F(RecordingCommandsTest, TheLogNamesTheAccountThatStartedARecording) {
+  start([&](Options& o) {
+    o.recording.dir = dir_.string();
+    o.accounts.push_back({"auditor", "pw-auditor", {"record"}, {}});
+  });
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "rec"), 200);
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(sink);
+  AdminApi api(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
+  const std::string target = "/api/rooms/rec/recording";
+  AdminRequest request{"POST", target, {}, R"({"record":true})", {}};
+  const AdminResponse challenge = api.handle(request);
+  ASSERT_EQ(challenge.status, 401);
+  ASSERT_FALSE(challenge.challenges.empty());
+  const std::string authorization =
+      digest_answer(challenge.challenges.front(), "POST", target, "auditor", "pw-auditor");
+  request.authorization = authorization;
+  EXPECT_EQ(api.handle(request).status, 200);
+  EXPECT_EQ(post_recording(api, "rec", false).status, 200);  // the operator token
+  spdlog::default_logger()->flush();
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  EXPECT_NE(log.str().find("recording started (admin API by auditor)"), std::string::npos)
+      << log.str();
+  EXPECT_NE(log.str().find("recording stopped (admin API by the operator token)"),
+            std::string::npos)
+      << log.str();
 }
 
 }  // namespace

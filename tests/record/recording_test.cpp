@@ -212,6 +212,14 @@ TEST(Recording, FullRingDropsAndCountsWhileTheCallGoesOn) {
                                 .format = Format::kWav,
                                 .sample_rate = kFileRate}));
   writer.run_once();
+  // The writer counts the drops while the recording runs (/metrics:
+  // chorus_recordings_frames_dropped_total) and says so once (a warning).
+  EXPECT_EQ(writer.frames_dropped(), 12u);
+  WriterEvent dropping;
+  ASSERT_TRUE(writer.poll(dropping));
+  EXPECT_EQ(dropping.kind, WriterEvent::Kind::kDropping);
+  EXPECT_EQ(dropping.id, 1u);
+  EXPECT_EQ(dropping.frames_dropped, 12u);
   for (uint64_t t = 20; t < 30; ++t) {  // drained as it goes: nothing more dropped
     room.step(false);
     tap.capture(room.conference, t);
@@ -221,6 +229,31 @@ TEST(Recording, FullRingDropsAndCountsWhileTheCallGoesOn) {
   const WriterEvent done = wait_event(writer);
   ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
   EXPECT_EQ(done.frames_dropped, 12u);
+  EXPECT_EQ(writer.frames_dropped(), 12u);
+  // More drops later in the same recording: counted, not announced again.
+  auto more = std::make_shared<RecordingBuffer>();
+  more->set_ring_capacity(2);
+  tap.start(more);
+  ASSERT_TRUE(writer.submit(Job{.id = 2,
+                                .buffer = more,
+                                .prefix = (dir / "s").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint64_t t = 0; t < 5; ++t) {
+      room.step(false);
+      tap.capture(room.conference, 40 + pass * 5 + t);
+    }
+    writer.run_once();
+  }
+  EXPECT_EQ(writer.frames_dropped(), 12u + 6u);
+  tap.stop();
+  const WriterEvent first = wait_event(writer);
+  EXPECT_EQ(first.kind, WriterEvent::Kind::kDropping);
+  EXPECT_EQ(first.frames_dropped, 3u);
+  const WriterEvent second = wait_event(writer);
+  EXPECT_EQ(second.kind, WriterEvent::Kind::kFinished) << second.error;
+  EXPECT_EQ(second.frames_dropped, 6u);
   const auto mix = read_wav((dir / "r-mix.wav").string());
   ASSERT_EQ(mix.size(), 30 * kFrame);
   EXPECT_GT(tone(mix, 440, 2, 8), 3000.0);
@@ -259,6 +292,150 @@ TEST(Recording, UnwritableDirectoryFailsTheRecordingNotTheCall) {
   EXPECT_EQ(buffer->frames_pushed(), 0u);  // nothing queued for nobody
   EXPECT_GT(room.hears(2, 1), 3000.0);
   EXPECT_GT(room.hears(1, 2), 3000.0);
+  std::filesystem::remove_all(dir);
+}
+
+// Sidebars (README "Recording"): the recording is what the main room
+// hears. A sidebar that keeps to itself is neither in the mix nor in its
+// members' own tracks (its talk is private); one that whispers into the
+// main room is in both.
+TEST(Recording, ASidebarsPrivateTalkIsInNoFile) {
+  ConferenceHarness room(mixer::testing::config(5));
+  room.add(1, 440.0);
+  room.add(2, 1000.0);
+  mixer::ParticipantSettings apart;
+  apart.sidebar = 7;
+  room.add(3, 1700.0, apart);
+  room.add(4, 2500.0, apart);
+  mixer::ParticipantSettings whispering;
+  whispering.sidebar = 8;
+  whispering.sidebar_whisper_main = true;
+  room.add(5, 3100.0, whispering);
+
+  auto buffer = std::make_shared<RecordingBuffer>(mixer::RecordingOptions{.member_tracks = true});
+  RecordingTap tap;
+  tap.start(buffer);
+  const auto dir = temp_dir("sidebar");
+  Writer writer;
+  ASSERT_TRUE(writer.submit(Job{.id = 5,
+                                .buffer = buffer,
+                                .prefix = (dir / "room").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  constexpr uint64_t kTicks = 100;
+  for (uint64_t t = 0; t < kTicks; ++t) {
+    room.step(t >= 50);
+    tap.capture(room.conference, t);
+    if (t % 40 == 0) writer.run_once();
+  }
+  // The room itself works: the sidebar's members hear each other.
+  ASSERT_GT(room.hears(3, 4), 3000.0);
+  EXPECT_TRUE(tap.stop());
+  const WriterEvent done = wait_event(writer);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+
+  const auto mix = read_wav((dir / "room-mix.wav").string());
+  ASSERT_EQ(mix.size(), kTicks * kFrame);
+  EXPECT_GT(tone(mix, 440, 10, 90), 3000.0);
+  EXPECT_GT(tone(mix, 1000, 10, 90), 3000.0);
+  EXPECT_GT(tone(mix, 3100, 10, 90), 3000.0);  // whispers into the main room
+  EXPECT_LT(tone(mix, 1700, 0, 100), 50.0);
+  EXPECT_LT(tone(mix, 2500, 0, 100), 50.0);
+  for (const ParticipantId apart_member : {3, 4}) {
+    const auto track =
+        read_wav((dir / ("room-member-" + std::to_string(apart_member) + ".wav")).string());
+    EXPECT_EQ(track.size(), mix.size()) << apart_member;
+    EXPECT_EQ(onset(track, 0), SIZE_MAX) << apart_member;  // digital silence
+  }
+  const auto whisperer = read_wav((dir / "room-member-5.wav").string());
+  EXPECT_GT(tone(whisperer, 3100, 10, 90), 4000.0);
+  const auto main = read_wav((dir / "room-member-1.wav").string());
+  EXPECT_GT(tone(main, 440, 10, 90), 4000.0);
+  std::filesystem::remove_all(dir);
+}
+
+// The writer pads silence a bounded number of frames per pass: a member
+// who joins late and one who leaves early are padded across several passes
+// and still line up with the mix sample for sample.
+TEST(Recording, PaddingSpreadsOverPassesAndKeepsTracksAligned) {
+  ConferenceHarness room(mixer::testing::config(3));
+  room.add(1, 440.0);
+  auto buffer = std::make_shared<RecordingBuffer>(mixer::RecordingOptions{.member_tracks = true});
+  RecordingTap tap;
+  tap.start(buffer);
+  const auto dir = temp_dir("pad");
+  constexpr size_t kBudget = 10;  // silence frames per pass
+  Writer writer(std::chrono::milliseconds(20), kBudget);
+  ASSERT_TRUE(writer.submit(Job{.id = 6,
+                                .buffer = buffer,
+                                .prefix = (dir / "room").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  constexpr uint64_t kJoin = 60;
+  constexpr uint64_t kLeave = 80;
+  constexpr uint64_t kTicks = 100;
+  for (uint64_t t = 0; t < kTicks; ++t) {
+    if (t == kJoin) room.add(2, 1000.0);
+    if (t == kLeave) room.remove(1);
+    room.step(false);
+    tap.capture(room.conference, t);
+    if (t == kJoin + 5) writer.run_once();  // 60 frames of silence due at once
+  }
+  EXPECT_TRUE(tap.stop());
+  // 60 frames before member 2 and 20 after member 1, 10 a pass.
+  size_t passes = 0;
+  WriterEvent done;
+  while (!writer.poll(done) && passes < 100) {
+    writer.run_once();
+    ++passes;
+  }
+  EXPECT_GE(passes, 6u);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+  EXPECT_EQ(done.ticks, kTicks);
+
+  const auto mix = read_wav((dir / "room-mix.wav").string());
+  const auto a = read_wav((dir / "room-member-1.wav").string());
+  const auto b = read_wav((dir / "room-member-2.wav").string());
+  ASSERT_EQ(mix.size(), kTicks * kFrame);
+  EXPECT_EQ(a.size(), mix.size());
+  EXPECT_EQ(b.size(), mix.size());
+  // Member 2: silence to the frame it joined, then its tone.
+  const size_t joined = onset(b, 1000);
+  ASSERT_NE(joined, SIZE_MAX);
+  EXPECT_GE(joined, kJoin * kFrame);
+  EXPECT_LT(joined, (kJoin + 1) * kFrame);
+  for (size_t i = 0; i < kJoin * kFrame; ++i) ASSERT_EQ(b[i], 0) << i;
+  EXPECT_GT(tone(b, 1000, kJoin + 1, kTicks), 4000.0);
+  // Member 1: its tone to the frame it left, silence after.
+  EXPECT_GT(tone(a, 440, 5, kLeave), 4000.0);
+  for (size_t i = kLeave * kFrame; i < a.size(); ++i) ASSERT_EQ(a[i], 0) << i;
+  std::filesystem::remove_all(dir);
+}
+
+// WAV files are opened as RF64 with auto-downgrade: under 4 GiB they close
+// as plain RIFF/WAVE files (a JUNK chunk keeps the ds64's room after
+// "WAVE"), readable by libsndfile; past 4 GiB they stay RF64 instead of
+// carrying sizes cut to 32 bits. (4 GiB are not written here.)
+TEST(Recording, WavIsRf64DowngradedToRiffWhileUnderFourGiB) {
+  const auto dir = temp_dir("rf64");
+  const std::string path = (dir / "short.wav").string();
+  std::string error;
+  auto sink = open_sink(Format::kWav, path, kFileRate, 0, error);
+  ASSERT_TRUE(sink) << error;
+  const std::vector<int16_t> frame(kFrame, 1000);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(sink->write(frame));
+  ASSERT_TRUE(sink->finish()) << sink->error();
+  std::ifstream f(path, std::ios::binary);
+  std::string head(16, '\0');
+  f.read(head.data(), 16);
+  EXPECT_EQ(head.substr(0, 4), "RIFF");
+  EXPECT_EQ(head.substr(8, 4), "WAVE");
+  EXPECT_EQ(head.substr(12, 4), "JUNK");  // plain WAV has "fmt " here
+  int rate = 0;
+  const auto pcm = read_wav(path, &rate);
+  EXPECT_EQ(rate, kFileRate);
+  ASSERT_EQ(pcm.size(), 50 * kFrame);
+  EXPECT_EQ(pcm[123], 1000);
   std::filesystem::remove_all(dir);
 }
 
