@@ -844,6 +844,7 @@ FocusGauges Server::gauges() const {
   g.remote_moves = remote_moves_.size();
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
+  g.referrals_expired = referrals_expired_;
   g.joins_refused_busy = joins_refused_busy_;
   for (const Room* room : rooms_.all()) g.recordings_active += room->recording().active ? 1 : 0;
   g.recordings_failed = recorder_->recordings_failed();

@@ -71,6 +71,7 @@ struct FocusGauges {
   uint64_t recordings_failed = 0;   // recordings stopped by a write error
   uint64_t recordings_finished = 0;  // recordings whose files are complete
   size_t remote_moves = 0;           // members REFERred to another node, outcome pending
+  uint64_t referrals_expired = 0;    // REFER subscriptions ended by expiry, no outcome seen
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;
@@ -220,6 +221,9 @@ class Server final : public Control {
   // subscriptions down by kTrimAfter from their peak) the allocator gives
   // the freed memory back to the system (malloc_trim), so RSS returns.
   void housekeep();
+  // REFER subscriptions past their expiry get their final NOTIFY (timeout);
+  // an out-of-dialog REFER's dialog goes with it (services/dial_out.cpp).
+  void expire_referrals();
   std::string source_of(const sip::ServerTransaction& tx) const {
     return guard_.source_of(tx.request(), tx.source());
   }
@@ -578,6 +582,7 @@ class Server final : public Control {
   size_t removes_in_flight_ = 0;  // submitted, completion not yet seen
   uint64_t media_commands_failed_ = 0;
   uint64_t media_removes_retried_ = 0;
+  uint64_t referrals_expired_ = 0;
   uint64_t joins_refused_busy_ = 0;
   AbuseGuard guard_;
   // Requests held for account_delay (an account under a password attack),

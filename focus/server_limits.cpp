@@ -84,6 +84,7 @@ bool Server::refuse_reflection(const sip::ServerTransaction& tx, std::string_vie
 void Server::housekeep() {
   housekeeping_timer_ = stack_.timers().start(std::chrono::seconds(1), [this] { housekeep(); });
   poll_recorder();  // a recording may finish or fail after its room closed
+  expire_referrals();
   const size_t load = stack_.transactions().size() + rooms_.call_count() + dialing_.size() +
                       (events_ ? events_->subscription_count() : 0);
   load_peak_ = std::max(load_peak_, load);

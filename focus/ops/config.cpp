@@ -52,8 +52,8 @@ constexpr std::array<std::string_view, 7> kTransportKeys = {
     "tls_verify_peer", "tls_ca_file",     "handshake_timeout_ms",      "idle_timeout_ms",
     "message_timeout_ms", "max_connections", "max_connections_per_source"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
-constexpr std::array<std::string_view, 4> kSipExtraKeys = {"ring_delay_ms", "session_expires",
-                                                            "min_se", "session_refresh"};
+constexpr std::array<std::string_view, 5> kSipExtraKeys = {
+    "ring_delay_ms", "session_expires", "min_se", "session_refresh", "refer_subscription_expires"};
 constexpr std::array<std::string_view, 20> kMediaKeys = {"address",
                                                          "public_address",
                                                          "dtls_certificate",
@@ -432,6 +432,8 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
               "allowed: \"update\" or \"reinvite\"",
               [](const std::string& value) { return value == "update" || value == "reinvite"; });
   options.session_refresh_with_update = refresh == "update";
+  reader.read(sip, "sip.refer_subscription_expires", "refer_subscription_expires",
+              options.refer_subscription_expires, 1, 86400);
 }
 
 void read_transport(Reader& reader, const toml::table& transport, Options& options) {

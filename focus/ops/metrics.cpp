@@ -353,6 +353,9 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_recordings_frames_dropped_total", "counter",
            "20 ms recording frames the writer could not take in time (silence in the files).");
   w.sample("chorus_recordings_frames_dropped_total", "", f.recording_frames_dropped);
+  w.family("chorus_refer_subscriptions_expired_total", "counter",
+           "REFER subscriptions that reached their expiry before the referred action's outcome.");
+  w.sample("chorus_refer_subscriptions_expired_total", "", f.referrals_expired);
   render_limits(w, f);
   render_heap(w);
 }
@@ -529,6 +532,7 @@ MetricsSource make_metrics_source(Server& server) {
     m.recordings_failed = g.recordings_failed;
     m.recordings_finished = g.recordings_finished;
     m.recording_frames_dropped = server.recording_frames_dropped();
+    m.referrals_expired = g.referrals_expired;
     m.limits = g.limits;
     m.limit_sources_tracked = g.limit_sources_tracked;
     m.limit_locked_pairs = g.limit_locked_pairs;

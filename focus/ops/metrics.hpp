@@ -45,6 +45,7 @@ struct FocusMetrics {
   uint64_t recordings_finished = 0;  // recordings whose files are complete
   // 20 ms recording frames the taps could not queue (silence in the files).
   uint64_t recording_frames_dropped = 0;
+  uint64_t referrals_expired = 0;  // REFER subscriptions ended by expiry
   // Abuse limits (README "Security / Limits").
   LimitCounters limits;
   uint64_t limit_sources_tracked = 0;

@@ -187,6 +187,12 @@ struct Options {
   // at once. Tests that need ringing rooms set it (e.g. "slow-").
   std::string slow_room_prefix;
   std::chrono::milliseconds ring_delay{2000};
+  // Lifetime of a REFER's implicit subscription (RFC 3515 §2.4.4), long
+  // enough for a dial-out to ring and be answered. A referral still open
+  // then (its outcome never came) ends with a final NOTIFY
+  // "terminated;reason=timeout" (RFC 6665 §4.2.2), and an out-of-dialog
+  // REFER's dialog goes with it.
+  uint32_t refer_subscription_expires = 300;
   // How often a waiting caller's provisional response is repeated (RFC 3261
   // §13.3.1.1: at least once a minute, so proxies do not give up on it).
   std::chrono::milliseconds waiting_provisional_interval{60000};

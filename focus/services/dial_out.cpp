@@ -284,4 +284,41 @@ void Server::notify_referrer(const Referral& referral, int status, std::string_v
   }
 }
 
+void Server::expire_referrals() {
+  // A referral's outcome normally ends its subscription (notify_referrer);
+  // one that never came (a lost completion, a path that forgot it) would
+  // keep the subscription and an out-of-dialog REFER's dialog for good.
+  const sip::TimePoint now = stack_.timers().now();
+  std::vector<sip::DialogId> due;
+  dialogs_.for_each([&](const sip::Dialog& dialog) {
+    for (const auto& usage : dialog.usages()) {
+      if (usage->kind() != sip::UsageKind::kSubscription || usage->terminated()) continue;
+      const auto& subscription = static_cast<const sip::Subscription&>(*usage);
+      if (subscription.event() == "refer" && subscription.expires_at() <= now) {
+        due.push_back(dialog.id());
+        return;
+      }
+    }
+  });
+  for (const sip::DialogId& id : due) {
+    sip::Dialog* dialog = dialogs_.find(id);
+    if (dialog == nullptr) continue;
+    sip::DeadlineActions actions;
+    for (const auto& usage : dialog->usages()) {
+      if (usage->kind() != sip::UsageKind::kSubscription || usage->terminated()) continue;
+      auto& subscription = static_cast<sip::Subscription&>(*usage);
+      if (subscription.event() == "refer") subscription.on_deadline(*dialog, now, actions);
+    }
+    for (Message& notify : actions.requests) {
+      stack_.send_request(std::move(notify), [](const sip::ClientEvent&) {});
+    }
+    ++referrals_expired_;
+    spdlog::info("REFER subscription of dialog {} expired before its outcome", id.call_id);
+    if (rooms_.find_call(id) == nullptr) {
+      dialog->remove_terminated_usages();
+      if (!dialog->has_live_usages()) dialogs_.erase(id);
+    }
+  }
+}
+
 }  // namespace chorus::focus

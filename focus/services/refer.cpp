@@ -482,11 +482,13 @@ std::optional<std::optional<Referral>> Server::accept_referral(const sip::Server
                                                              sip::Dialog* dialog,
                                                              std::string_view room) {
   const Message& request = tx.request();
+  sip::ReferConfig refer_config;
+  refer_config.subscription_expires = options_.refer_subscription_expires;
   sip::ReferOutcome outcome =
       dialog != nullptr
-          ? sip::accept_refer(*dialog, request, stack_.timers().now())
+          ? sip::accept_refer(*dialog, request, stack_.timers().now(), refer_config)
           : sip::accept_refer(dialogs_, request, random_, contact_for(room, tx.source().transport),
-                              stack_.timers().now());
+                              stack_.timers().now(), refer_config);
   tx.respond(std::move(outcome.response));
   if (!outcome.accepted) return std::nullopt;
   std::optional<Referral> referral;

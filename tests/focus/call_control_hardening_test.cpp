@@ -25,7 +25,7 @@ class CallControlHardeningTest : public FocusE2e {
   void SetUp() override {
     auto engine = std::make_unique<focus::testing::FakeMediaEngine>();
     engine_ = engine.get();
-    start_server_with_engine(std::move(engine), [](Options& options) {
+    start_server_with_engine(std::move(engine), [this](Options& options) {
       RoomPolicy locked;
       locked.name = "locked";
       locked.pin = "1234";
@@ -37,6 +37,7 @@ class CallControlHardeningTest : public FocusE2e {
       lobby.waiting_room = true;
       options.rooms = {locked, duo, lobby};
       options.waiting_provisional_interval = 300ms;
+      options.refer_subscription_expires = refer_expires_;
       options.accounts = {{"op", "0pw", {"moderate", "move"}},
                           {"mover", "0pw", {"move"}},
                           {"dialer", "0pw", {"dial-out", "move"}}};
@@ -130,6 +131,7 @@ class CallControlHardeningTest : public FocusE2e {
   }
 
   focus::testing::FakeMediaEngine* engine_ = nullptr;
+  uint32_t refer_expires_ = 300;
 };
 
 // Defect 1: a caller still entering room B's PIN is not "inside B": its
@@ -418,6 +420,44 @@ TEST_F(CallControlHardeningTest, SettingsDuringAMoveCarryNoSidebarOfTheRoomLeft)
   EXPECT_EQ(after.conference, target);
   EXPECT_EQ(after.settings.sidebar, 0u);
   EXPECT_TRUE(after.settings.muted);
+}
+
+// A referral whose outcome never comes (here: the media side never answers
+// the move) does not keep its subscription and out-of-dialog dialog for
+// good: at the subscription's expiry the referrer gets the final NOTIFY
+// (RFC 6665 §4.2.2 "timeout") and the dialog goes. An outcome arriving
+// later finds nothing to notify.
+class ReferExpiryTest : public CallControlHardeningTest {
+ protected:
+  ReferExpiryTest() { refer_expires_ = 1; }
+};
+
+TEST_F(ReferExpiryTest, AReferralWithoutAnOutcomeEndsAtItsExpiryWithItsDialog) {
+  Caller a(400, "alice"), b(700, "bob"), op(1900, "op");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b));
+  ASSERT_EQ(server_->gauges().dialogs, 2u);
+  engine_->auto_complete = false;
+  const std::optional<Message> moved = refer(op, "rb", "<urn:sip-action:conference:add>", a, "op");
+  ASSERT_TRUE(moved.has_value());
+  ASSERT_EQ(moved->status(), 202) << moved->serialize();
+  run_until([&] { return !notifies(op.call_id).empty(); });
+  ASSERT_EQ(notifies(op.call_id).size(), 1u);
+  EXPECT_EQ(subscription_state(*notifies(op.call_id)[0]).substr(0, 6), "active");
+  EXPECT_EQ(server_->gauges().dialogs, 3u);
+  run_until([&] { return notifies(op.call_id).size() >= 2; }, 4000ms);
+  std::vector<const Message*> sent = notifies(op.call_id);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(subscription_state(*sent[1]), "terminated;reason=timeout");
+  EXPECT_EQ(sipfrag(*sent[1]), "SIP/2.0 100 Trying");
+  EXPECT_EQ(server_->gauges().dialogs, 2u);
+  EXPECT_EQ(server_->gauges().referrals_expired, 1u);
+  // The move's outcome at last: Alice moves, nobody is notified again.
+  engine_->complete_all();
+  engine_->auto_complete = true;
+  settle(200ms);
+  EXPECT_TRUE(member("rb", a).has_value());
+  EXPECT_EQ(notifies(op.call_id).size(), 2u);
+  EXPECT_EQ(server_->gauges().dialogs, 2u);
 }
 
 }  // namespace
