@@ -130,6 +130,18 @@ class CallControlHardeningTest : public FocusE2e {
     return found;
   }
 
+  // `op` moves `member` to "rb" by REFER while the media side holds every
+  // completion: the 202 (in `moved`) and the first NOTIFY, 100 Trying.
+  void held_move(Caller& op, const Caller& member, std::optional<Message>& moved) {
+    engine_->auto_complete = false;
+    moved = refer(op, "rb", "<urn:sip-action:conference:add>", member, "op");
+    ASSERT_TRUE(moved.has_value());
+    ASSERT_EQ(moved->status(), 202) << moved->serialize();
+    run_until([&] { return !notifies(op.call_id).empty(); });
+    ASSERT_EQ(notifies(op.call_id).size(), 1u);
+    EXPECT_EQ(sipfrag(*notifies(op.call_id)[0]), "SIP/2.0 100 Trying");
+  }
+
   focus::testing::FakeMediaEngine* engine_ = nullptr;
   uint32_t refer_expires_ = 300;
 };
@@ -269,13 +281,8 @@ TEST_F(CallControlHardeningTest, AMemberLeavingDuringItsMoveEndsTheReferSubscrip
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
   const size_t dialogs = server_->gauges().dialogs;
   ASSERT_EQ(dialogs, 2u);
-  engine_->auto_complete = false;
-  const std::optional<Message> moved = refer(op, "rb", "<urn:sip-action:conference:add>", a, "op");
-  ASSERT_TRUE(moved.has_value());
-  ASSERT_EQ(moved->status(), 202) << moved->serialize();
-  run_until([&] { return !notifies(op.call_id).empty(); });
-  ASSERT_EQ(notifies(op.call_id).size(), 1u);
-  EXPECT_EQ(sipfrag(*notifies(op.call_id)[0]), "SIP/2.0 100 Trying");
+  std::optional<Message> moved;
+  ASSERT_NO_FATAL_FAILURE(held_move(op, a, moved));
   EXPECT_EQ(bye(a, "ra"), 200);
   engine_->complete_all();
   engine_->auto_complete = true;
@@ -436,12 +443,8 @@ TEST_F(ReferExpiryTest, AReferralWithoutAnOutcomeEndsAtItsExpiryWithItsDialog) {
   Caller a(400, "alice"), b(700, "bob"), op(1900, "op");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
   ASSERT_EQ(server_->gauges().dialogs, 2u);
-  engine_->auto_complete = false;
-  const std::optional<Message> moved = refer(op, "rb", "<urn:sip-action:conference:add>", a, "op");
-  ASSERT_TRUE(moved.has_value());
-  ASSERT_EQ(moved->status(), 202) << moved->serialize();
-  run_until([&] { return !notifies(op.call_id).empty(); });
-  ASSERT_EQ(notifies(op.call_id).size(), 1u);
+  std::optional<Message> moved;
+  ASSERT_NO_FATAL_FAILURE(held_move(op, a, moved));
   EXPECT_EQ(subscription_state(*notifies(op.call_id)[0]).substr(0, 6), "active");
   EXPECT_EQ(server_->gauges().dialogs, 3u);
   run_until([&] { return notifies(op.call_id).size() >= 2; }, 4000ms);
