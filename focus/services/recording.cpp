@@ -211,7 +211,10 @@ void Server::retry_recording() {
     std::vector<std::pair<mixer::ConferenceId, int>> retry;
     retry.swap(unsent_recording_stops_);
     const auto open = rooms_.all();
-    for (const auto& [conference, beeps] : retry) {
+    for (const auto& [stopped, beeps] : retry) {
+      // A plain copy: lambdas may not capture a structured binding before
+      // C++20 as clang 14 implements it (the libFuzzer tree builds with it).
+      const mixer::ConferenceId conference = stopped;
       const bool in_use = std::any_of(open.begin(), open.end(), [&](const Room* room) {
         return room->conference() == conference;
       });
