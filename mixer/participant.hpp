@@ -66,6 +66,10 @@ struct ParticipantSettings {
   // (bench/RESULTS.md "Sidebars"). kFull and 5: as the main room.
   OpusBandwidth sidebar_opus_bandwidth = OpusBandwidth::kWide;
   int sidebar_opus_complexity = 0;
+  // Who this participant is outside the mixer (the focus's member id, the
+  // admin API's), 0 for none: names the member's recording track. It stays
+  // with the member across moves; a Replaces gives the new call the same.
+  uint64_t label = 0;
 };
 
 // The buffers one member's tick needs (sized at set-up, so the steady tick

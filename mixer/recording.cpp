@@ -59,6 +59,7 @@ void RecordingTap::capture(const Conference& conference,
   if (records_mix_) {
     frame_.track = RecordFrame::Track::kMix;
     frame_.participant = 0;
+    frame_.label = 0;
     limiter_.process(conference.bus().first(n), std::span<int16_t>(frame_.pcm.data(), n));
     lane_->push(frame_);
   }
@@ -69,6 +70,7 @@ void RecordingTap::capture_members(const Conference& conference, size_t n) {
   frame_.track = RecordFrame::Track::kMember;
   for (size_t i = 0; i < conference.size(); ++i) {
     frame_.participant = conference.id_at(i);
+    frame_.label = conference.settings(i).label;
     const Frame& input = conference.heard_input(i);
     if (conference.speaks(i) && input.samples == n && input.channels == 1) {
       std::copy_n(input.data.begin(), n, frame_.pcm.begin());

@@ -34,6 +34,7 @@ struct RecordFrame {
   int32_t rate = 8000;            // the conference rate this tick
   uint64_t index = 0;             // ticks since the recording's t0 (the writer pads gaps)
   ParticipantId participant = 0;  // kMember: whose audio
+  uint64_t label = 0;             // kMember: ParticipantSettings::label, names the file
   std::array<int16_t, kMaxSamples / 2> pcm{};
 };
 

@@ -32,13 +32,19 @@ struct Writer::Track {
   std::deque<mixer::RecordFrame> held;
   int in_rate = 0;
   std::unique_ptr<mixer::Resampler> resampler;  // only while in_rate differs from the file's
+  // Nonzero: the member left (no frame for idle_ticks_ of the mix); the
+  // file takes silence up to here, then closes.
+  uint64_t ends_at = 0;
 };
 
 struct Writer::Recording {
   Job job;
   Track mix;
   std::vector<std::unique_ptr<Track>> members;
-  std::unordered_map<mixer::ParticipantId, Track*> by_participant;
+  std::unordered_map<mixer::ParticipantId, Track*> by_participant;  // open tracks
+  // Files opened per member name: a second participant of one member (a
+  // Replaces, a return after its track closed) gets `-2`, `-3`, ...
+  std::unordered_map<std::string, uint32_t> name_uses;
   std::vector<std::string> files;
   std::vector<int16_t> silence;  // one frame at the file rate
   mixer::RecordFrame frame;      // popped
@@ -48,11 +54,12 @@ struct Writer::Recording {
   bool failed = false;
 };
 
-Writer::Writer(std::chrono::milliseconds interval, size_t pad_frames_per_pass)
+Writer::Writer(std::chrono::milliseconds interval, size_t pad_frames_per_pass, uint64_t idle_ticks)
     : interval_(interval),
       jobs_(std::make_unique<rtp::SpscRing<Job, kJobRing>>()),
       events_(std::make_unique<rtp::SpscRing<WriterEvent, kEventRing>>()),
-      pad_per_pass_(std::max<size_t>(pad_frames_per_pass, 1)) {}
+      pad_per_pass_(std::max<size_t>(pad_frames_per_pass, 1)),
+      idle_ticks_(std::max<uint64_t>(idle_ticks, 1)) {}
 
 Writer::~Writer() {
   stop();
@@ -133,13 +140,14 @@ void Writer::open(Job& job) {
   open_.push_back(std::move(r));
 }
 
-Writer::Track* Writer::track_for(Recording& r, mixer::ParticipantId participant) {
+Writer::Track* Writer::track_for(Recording& r, mixer::ParticipantId participant, uint64_t label) {
   const auto it = r.by_participant.find(participant);
   if (it != r.by_participant.end()) return it->second;
   auto t = std::make_unique<Track>();
   t->participant = participant;
-  t->path = r.job.prefix + "-member-" + std::to_string(participant) +
-            std::string(file_extension(r.job.format));
+  std::string name = "-member-" + std::to_string(label != 0 ? label : participant);
+  if (const uint32_t uses = ++r.name_uses[name]; uses > 1) name += "-" + std::to_string(uses);
+  t->path = r.job.prefix + name + std::string(file_extension(r.job.format));
   std::string error;
   t->sink = open_sink(r.job.format, t->path, r.job.sample_rate, r.job.opus_bitrate, error);
   if (!t->sink) {
@@ -240,15 +248,16 @@ bool Writer::drain(Recording& r, bool final) {
   while (r.job.buffer->pop(r.frame)) {
     Track* t = &r.mix;
     if (r.frame.track == mixer::RecordFrame::Track::kMember) {
-      t = track_for(r, r.frame.participant);
+      t = track_for(r, r.frame.participant, r.frame.label);
       if (t == nullptr) return true;  // failed
+      t->ends_at = 0;                 // still (or again) in the room
     }
     if (!write_frame(r, *t, r.frame)) {
       fail(r, t->path + ": " + t->sink->error());
       return true;
     }
   }
-  if (!closed) return false;
+  if (!closed) return !close_idle_tracks(r);
   bool padded = false;
   if (!pad_to_end(r, padded)) return true;  // failed
   if (!padded) return false;                // more silence in the next pass
@@ -256,9 +265,47 @@ bool Writer::drain(Recording& r, bool final) {
   return true;
 }
 
+// Members who left: a track with no frame for idle_ticks_ while the mix
+// went on is padded that far (within the pass's budget) and closed, so a
+// recording of a room with years of comings and goings holds files and
+// encoders for its members present, not for everyone it ever had. False
+// when closing failed the recording.
+bool Writer::close_idle_tracks(Recording& r) {
+  for (size_t i = 0; i < r.members.size();) {
+    Track& t = *r.members[i];
+    if (t.ends_at == 0 && t.held.empty() && r.mix.next > t.next + idle_ticks_) {
+      t.ends_at = t.next + idle_ticks_;
+    }
+    if (t.ends_at == 0) {
+      ++i;
+      continue;
+    }
+    if (!pad_to(r, t, t.ends_at)) {
+      fail(r, t.path + ": " + t.sink->error());
+      return false;
+    }
+    if (t.next < t.ends_at) {
+      ++i;  // more silence in the next pass
+      continue;
+    }
+    const bool finished = t.sink->finish();
+    const std::string error = finished ? std::string() : t.path + ": " + t.sink->error();
+    t.sink.reset();
+    if (!finished) {
+      fail(r, error);
+      return false;
+    }
+    r.by_participant.erase(t.participant);
+    r.members.erase(r.members.begin() + static_cast<ptrdiff_t>(i));
+    tracks_closed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
 // Every frame is in: each track takes its held frames, then silence up to
-// the recording's end (past the last frame of any track), within the
-// pass's budget. `padded`: every track reached the end.
+// the recording's end (past the last frame of any track; a member who left
+// only up to its ends_at), within the pass's budget. `padded`: every track
+// reached its end.
 bool Writer::pad_to_end(Recording& r, bool& padded) {
   uint64_t end = 0;
   for_each_track(r, [&](Track& t) {
@@ -269,11 +316,12 @@ bool Writer::pad_to_end(Recording& r, bool& padded) {
   padded = true;
   Track* broken = nullptr;
   for_each_track(r, [&](Track& t) {
-    if (!release_held(r, t) || !pad_to(r, t, end)) {
+    const uint64_t target = t.ends_at != 0 ? std::min(t.ends_at, end) : end;
+    if (!release_held(r, t) || !pad_to(r, t, target)) {
       broken = &t;
       return false;
     }
-    padded = padded && t.held.empty() && t.next == end;
+    padded = padded && t.held.empty() && t.next >= target;
     return true;
   });
   if (broken == nullptr) return true;

@@ -15,9 +15,11 @@
 namespace chorus::record {
 
 // One recording for the writer: the buffer a room's taps fill (one ring per
-// part of a room spanning shards) and where the files go. Files: `<prefix>-mix<ext>` and, with
-// member tracks,
-// `<prefix>-member-<participant><ext>`.
+// part of a room spanning shards) and where the files go. Files:
+// `<prefix>-mix<ext>` and, with member tracks, `<prefix>-member-<label><ext>`
+// (the participant's ParticipantSettings::label, the focus's member id; the
+// participant id where it has none), `-<label>-2`, `-3`, ... for the
+// member's later participants (a Replaces, a return after its file closed).
 struct Job {
   uint64_t id = 0;  // the caller's; echoed by the events
   std::shared_ptr<mixer::RecordingBuffer> buffer;
@@ -48,9 +50,13 @@ struct WriterEvent {
 //
 // Alignment: every track is written frame by frame at its frame's index
 // (ticks since the recording's t0), padded with silence before a member's
-// first frame, over frames the tap dropped, and up to the mix's length when
-// the recording ends, so all files of one recording have the same number of
-// samples and line up sample for sample.
+// first frame and over frames the tap dropped, so all files of one
+// recording start at t0 and line up sample for sample. The mix and the
+// tracks of members present at the end end together. A member who left
+// (no frame for `idle_ticks` while the mix went on) has its file padded
+// `idle_ticks` past its last frame (or to the end, if sooner) and closed:
+// files and encoders stay bounded by the members present, not by every
+// member a long recording ever had.
 //
 // Silence is written at most `pad_frames_per_pass` frames per pass over all
 // recordings: a member who joins hours in, or a track padded to the end of
@@ -64,11 +70,13 @@ class Writer {
   static constexpr size_t kEventRing = 256;
   // 5 s of silence per pass (every 20 ms): padding runs at 250x real time.
   static constexpr size_t kPadFramesPerPass = 250;
+  // A member track with no frame for 10 s of the mix is a member who left.
+  static constexpr uint64_t kIdleTicks = 500;
 
   // `interval`: how often the thread wakes to drain (the ring holds ~20 s
   // of a mix-only recording, so this only bounds the latency to disk).
   explicit Writer(std::chrono::milliseconds interval = std::chrono::milliseconds(20),
-                  size_t pad_frames_per_pass = kPadFramesPerPass);
+                  size_t pad_frames_per_pass = kPadFramesPerPass, uint64_t idle_ticks = kIdleTicks);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -93,6 +101,8 @@ class Writer {
   // silence in its file), as the writer last saw them: at most a pass
   // behind while a recording runs, exact once it ended.
   uint64_t frames_dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Member tracks closed before their recording ended (members who left).
+  uint64_t tracks_closed() const { return tracks_closed_.load(std::memory_order_relaxed); }
 
  private:
   struct Track;
@@ -107,7 +117,8 @@ class Writer {
   bool pad_to(Recording& r, Track& t, uint64_t index);
   bool pad_to_end(Recording& r, bool& padded);
   void note_drops(Recording& r);
-  Track* track_for(Recording& r, mixer::ParticipantId participant);
+  Track* track_for(Recording& r, mixer::ParticipantId participant, uint64_t label);
+  bool close_idle_tracks(Recording& r);
   void finish(Recording& r);
   void fail(Recording& r, const std::string& error);
   void emit(WriterEvent event);
@@ -121,7 +132,9 @@ class Writer {
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> finished_{0};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> tracks_closed_{0};
   size_t pad_per_pass_;
+  uint64_t idle_ticks_;
   size_t pad_budget_ = 0;  // writer thread: silence frames left in this pass
   std::thread thread_;
 };

@@ -75,7 +75,8 @@ struct Announcements {
 
 // [recording] (README "Recording"): where and how rooms are recorded. Files
 // are `<dir>/<room>-<UTC time>-<n>-mix<ext>` and, with member_tracks,
-// `...-member-<member id><ext>`, all of one recording the same length.
+// `...-member-<member id><ext>`, all starting at the recording's t0 (a
+// member who left ends 10 s after it left).
 struct RecordingOptions {
   std::string dir = "/var/lib/chorus/recordings";
   std::string format = "opus";   // "opus" (Ogg Opus, libopusenc) or "wav" (16-bit PCM)

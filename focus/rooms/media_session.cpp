@@ -58,6 +58,7 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
   Room& room = rooms_.open(call.room(), &created);
   media.conference = room.conference();
   media.participant = rooms_.next_participant();
+  media.settings.label = call.member();
   media.settings.role = to_mixer_role(call.roster.role);
   media.settings.whisper_targets.clear();
   if (call.roster.role == MemberRole::kWhisper) {

@@ -83,8 +83,11 @@ TEST_F(RecordingE2eTest, AdminApiStartsAndStopsARecordingThatHoldsTheRoomAndEach
     o.recording.sample_rate = kRate;
     o.recording.member_tracks = true;
   });
-  Caller a(400, "alice"), b(700, "bob");
+  Caller a(400, "alice"), b(700, "bob"), stray(900, "stray");
   ASSERT_EQ(invite(a, "sendrecv", "rec"), 200);
+  // Refused after it got a member id, before it got media: from here on
+  // member ids and media participant numbers differ.
+  ASSERT_EQ(invite_to(stray, "sendrecv", "rec", room_uri("rec") + ";sidebar=99", {}), 404);
   ASSERT_EQ(invite(b, "sendrecv", "rec"), 200);
   AdminApi api(*server_, MetricsSource{}, AdminConfig{.token = "operator-token"});
 
@@ -125,16 +128,27 @@ TEST_F(RecordingE2eTest, AdminApiStartsAndStopsARecordingThatHoldsTheRoomAndEach
   EXPECT_GT(tone(mix, 700), 1500.0);
   const auto tracks = files_in(dir_, ".wav");
   ASSERT_EQ(tracks.size(), 3u);  // the mix and two members
-  int alone_400 = 0, alone_700 = 0;
-  for (const auto& path : tracks) {
-    if (path.string().ends_with("-mix.wav")) continue;
-    const auto track = read_wav(path);
-    EXPECT_EQ(track.size(), mix.size()) << path;  // sample for sample
-    alone_400 += tone(track, 400) > 1500.0 && tone(track, 700) < 100.0 ? 1 : 0;
-    alone_700 += tone(track, 700) > 1500.0 && tone(track, 400) < 100.0 ? 1 : 0;
+  // Each member's file is named by its member id, the admin API's.
+  uint64_t alice = 0, bob = 0;
+  const std::optional<ConferenceState> state = server_->room_state("rec");
+  ASSERT_TRUE(state.has_value());
+  for (const MemberState& m : state->members) {
+    if (m.entity.find("alice") != std::string::npos) alice = m.id;
+    if (m.entity.find("bob") != std::string::npos) bob = m.id;
   }
-  EXPECT_EQ(alone_400, 1);
-  EXPECT_EQ(alone_700, 1);
+  ASSERT_NE(alice, 0u);
+  ASSERT_NE(bob, 0u);
+  const std::string stem = mixes.front().string().substr(
+      0, mixes.front().string().size() - std::string("-mix.wav").size());
+  const auto alices = read_wav(stem + "-member-" + std::to_string(alice) + ".wav");
+  const auto bobs = read_wav(stem + "-member-" + std::to_string(bob) + ".wav");
+  for (const auto* track : {&alices, &bobs}) {
+    EXPECT_EQ(track->size(), mix.size());  // sample for sample
+  }
+  EXPECT_GT(tone(alices, 400), 1500.0);
+  EXPECT_LT(tone(alices, 700), 100.0);
+  EXPECT_GT(tone(bobs, 700), 1500.0);
+  EXPECT_LT(tone(bobs, 400), 100.0);
 
   // The call went on throughout.
   talk({&a, &b}, 30, 15);

@@ -412,6 +412,78 @@ TEST(Recording, PaddingSpreadsOverPassesAndKeepsTracksAligned) {
   std::filesystem::remove_all(dir);
 }
 
+// A member who leaves: its file is padded idle_ticks past its last frame and
+// closed while the recording runs on (files and encoders stay bounded by the
+// members present). Files are named by the participant's label (the focus's
+// member id); the same member's next participant (a Replaces) gets `-2`,
+// starting at t0 like every track.
+TEST(Recording, ADepartedMembersFileClosesAndItsNextCallGetsAFileOfItsOwn) {
+  ConferenceHarness room(mixer::testing::config(3));
+  mixer::ParticipantSettings first;
+  first.label = 501;
+  room.add(1, 440.0, first);
+  mixer::ParticipantSettings second;
+  second.label = 502;
+  room.add(2, 1000.0, second);
+  auto buffer = std::make_shared<RecordingBuffer>(mixer::RecordingOptions{.member_tracks = true});
+  RecordingTap tap;
+  tap.start(buffer);
+  const auto dir = temp_dir("idle");
+  constexpr uint64_t kIdle = 20;
+  Writer writer(std::chrono::milliseconds(20), Writer::kPadFramesPerPass, kIdle);
+  ASSERT_TRUE(writer.submit(Job{.id = 9,
+                                .buffer = buffer,
+                                .prefix = (dir / "room").string(),
+                                .format = Format::kWav,
+                                .sample_rate = kFileRate}));
+  constexpr uint64_t kLeave = 40;
+  constexpr uint64_t kReturn = 100;
+  constexpr uint64_t kTicks = 160;
+  const std::string left = (dir / "room-member-502.wav").string();
+  for (uint64_t t = 0; t < kTicks; ++t) {
+    if (t == kLeave) room.remove(2);
+    if (t == kReturn) {
+      // Closed while the recording runs: complete and readable now.
+      EXPECT_EQ(writer.tracks_closed(), 1u);
+      const auto gone = read_wav(left);
+      ASSERT_EQ(gone.size(), (kLeave + kIdle) * kFrame);
+      room.add(3, 1700.0, second);
+    }
+    room.step(false);
+    tap.capture(room.conference, t);
+    if (t % 10 == 0) writer.run_once();
+  }
+  EXPECT_TRUE(tap.stop());
+  const WriterEvent done = wait_event(writer);
+  ASSERT_EQ(done.kind, WriterEvent::Kind::kFinished) << done.error;
+  EXPECT_EQ(done.ticks, kTicks);
+  EXPECT_EQ(done.files.size(), 4u);
+  EXPECT_EQ(writer.tracks_closed(), 1u);
+
+  const auto mix = read_wav((dir / "room-mix.wav").string());
+  const auto stayed = read_wav((dir / "room-member-501.wav").string());
+  const auto gone = read_wav(left);
+  const auto back = read_wav((dir / "room-member-502-2.wav").string());
+  ASSERT_EQ(mix.size(), kTicks * kFrame);
+  EXPECT_EQ(stayed.size(), mix.size());
+  ASSERT_EQ(gone.size(), (kLeave + kIdle) * kFrame);
+  ASSERT_EQ(back.size(), mix.size());
+  EXPECT_FALSE(std::filesystem::exists(dir / "room-member-2.wav"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "room-member-3.wav"));
+  EXPECT_GT(tone(stayed, 440, 5, kTicks), 4000.0);
+  // The member's first call: its tone until it left, then silence.
+  EXPECT_GT(tone(gone, 1000, 5, kLeave), 4000.0);
+  for (size_t i = kLeave * kFrame; i < gone.size(); ++i) ASSERT_EQ(gone[i], 0) << i;
+  // Its second call: silence from t0 to the frame it came in, then its tone.
+  const size_t came = onset(back, 1000);
+  ASSERT_NE(came, SIZE_MAX);
+  EXPECT_GE(came, kReturn * kFrame);
+  EXPECT_LT(came, (kReturn + 1) * kFrame);
+  EXPECT_GT(tone(back, 1700, kReturn + 1, kTicks), 4000.0);
+  EXPECT_LT(tone(back, 1000, kReturn + 1, kTicks), 50.0);
+  std::filesystem::remove_all(dir);
+}
+
 // WAV files are opened as RF64 with auto-downgrade: under 4 GiB they close
 // as plain RIFF/WAVE files (a JUNK chunk keeps the ds64's room after
 // "WAVE"), readable by libsndfile; past 4 GiB they stay RF64 instead of
