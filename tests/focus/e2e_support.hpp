@@ -360,16 +360,23 @@ class FocusE2e : public ::testing::Test {
   }
 
   // Sends and runs the io until the final response (bounded); returns it.
+  // The outcome is shared with the handler: a response after the limit
+  // reaches it, not this returned frame.
   std::optional<Message> exchange(Message m, std::chrono::milliseconds limit = 3000ms) {
-    std::optional<Message> final_response;
-    bool done = false;
-    client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
-      if (event.response && event.response->status() >= 200) final_response = *event.response;
-      if (!event.response || event.response->status() >= 200) done = true;
+    struct Outcome {
+      std::optional<Message> final_response;
+      bool done = false;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    client_.send_request(std::move(m), focus_, [outcome](const ClientEvent& event) {
+      if (event.response && event.response->status() >= 200) {
+        outcome->final_response = *event.response;
+      }
+      if (!event.response || event.response->status() >= 200) outcome->done = true;
     });
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done && std::chrono::steady_clock::now() < deadline) io_.run_for(5ms);
-    return final_response;
+    while (!outcome->done && std::chrono::steady_clock::now() < deadline) io_.run_for(5ms);
+    return outcome->final_response;
   }
 
   void ack(Caller& caller, const Message& ok, std::string_view room) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <regex>
 #include <set>
 #include <string>
@@ -83,15 +84,20 @@ class ServerTest : public ::testing::Test {
   }
 
   // Sends and waits for the final response (or timeout); returns all responses.
+  // The handler shares its outcome: a response after the limit reaches it,
+  // not this returned frame.
   std::vector<Message> exchange(Message m, std::chrono::milliseconds limit = 2000ms) {
-    std::vector<Message> responses;
-    bool done = false;
-    last_id_ = client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
-      if (event.response) responses.push_back(*event.response);
-      if (!event.response || event.response->status() >= 200) done = true;
+    struct Outcome {
+      std::vector<Message> responses;
+      bool done = false;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    last_id_ = client_.send_request(std::move(m), focus_, [outcome](const ClientEvent& event) {
+      if (event.response) outcome->responses.push_back(*event.response);
+      if (!event.response || event.response->status() >= 200) outcome->done = true;
     });
-    run_until([&] { return done; }, limit);
-    return responses;
+    run_until([&] { return outcome->done; }, limit);
+    return outcome->responses;
   }
 
   template <class Predicate>
