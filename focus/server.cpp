@@ -59,6 +59,7 @@ sip::StackConfig stack_config(const Options& options) {
   config.transport.message_timeout = options.message_timeout;
   config.transport.max_connections = options.max_connections;
   config.transport.max_connections_per_source = options.max_connections_per_source;
+  config.transport.max_queued_bytes = options.max_queued_bytes;
   return config;
 }
 
@@ -358,7 +359,13 @@ void Server::handle_request(const sip::ServerTransaction& tx) {
   if (reject_early(tx)) return;
   const Message& request = tx.request();
   // Subscription dialogs are the event service's (RFC 6665 §4.1.2.4).
-  if (!request.to().tag().empty() && events_->handle_in_dialog(tx)) return;
+  if (!request.to().tag().empty() &&
+      events_->handle_in_dialog(
+          tx, source_of(tx), [this](const sip::ServerTransaction& subscribe, bool creates) {
+            return creates ? refuse_subscription(subscribe) : refuse_retarget(subscribe);
+          })) {
+    return;
+  }
   const sip::DialogSet::RequestMatch match = dialogs_.match_request(request);
   if (match.reject) {
     tx.respond(*match.reject);  // §12.2.2: To tag naming no dialog → 481

@@ -120,6 +120,12 @@ class Server final : public Control {
   const webrtc::DtlsContext& dtls_context() const { return *dtls_context_; }
   size_t call_count() const { return rooms_.call_count(); }
   size_t dialog_count() const { return dialogs_.size(); }
+  // Usages (live or ended) the dialog `id` holds; 0 when there is no such
+  // dialog.
+  size_t dialog_usage_count(const sip::DialogId& id) const {
+    const sip::Dialog* dialog = dialogs_.find(id);
+    return dialog != nullptr ? dialog->usages().size() : 0;
+  }
   size_t room_count() const { return rooms_.room_count(); }
   // Calls in `room` (hidden members included); 0 for a room that does not exist.
   size_t room_calls(std::string_view room) const {
@@ -215,6 +221,17 @@ class Server final : public Control {
   bool refuse_overload(const sip::ServerTransaction& tx);
   bool refuse_subscription(const sip::ServerTransaction& tx);
   bool refuse_reflection(const sip::ServerTransaction& tx, std::string_view destination_host);
+  // A SUBSCRIBE refresh whose Contact moves its NOTIFYs elsewhere: the
+  // reflection check of refuse_subscription, without the caps.
+  bool refuse_retarget(const sip::ServerTransaction& tx);
+  // Where a request toward `target` behind `routes` goes first: the first
+  // route's host, else the target's; a maddr parameter wins.
+  // REFER subscriptions one dialog may have running at once (each lives
+  // until its referral's outcome or its expiry); one more is 503.
+  static constexpr size_t kMaxReferralsPerDialog = 8;
+  void release_referral_dialog(const sip::DialogId& id, sip::Dialog& dialog);
+  static std::string first_hop_host(const std::vector<sip::NameAddr>& routes,
+                                    const sip::Uri& target);
   void reply_limited(const sip::ServerTransaction& tx, std::string_view reason,
                      uint32_t retry_after);
   // Once a second: after a flood has drained (transactions, calls and

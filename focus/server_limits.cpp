@@ -68,11 +68,29 @@ bool Server::refuse_subscription(const sip::ServerTransaction& tx) {
     reply_limited(tx, "Too Many Subscriptions", 10);
     return true;
   }
-  // NOTIFYs go to the Contact: toward anyone but the subscriber's own
-  // address they are rate-limited (no reflection of spoofed SUBSCRIBEs).
+  // NOTIFYs go to the dialog's first hop: toward anyone but the
+  // subscriber's own address they are rate-limited (no reflection of
+  // spoofed SUBSCRIBEs).
   const std::vector<sip::NameAddr> contacts = tx.request().contacts();
   if (contacts.empty()) return false;
-  return refuse_reflection(tx, contacts.front().uri.host);
+  return refuse_reflection(tx, first_hop_host(tx.request().record_routes(), contacts.front().uri));
+}
+
+bool Server::refuse_retarget(const sip::ServerTransaction& tx) {
+  // A refresh may move the remote target (RFC 6665 §4.1.2.1): the same
+  // check as a new subscription's, without the caps.
+  const std::vector<sip::NameAddr> contacts = tx.request().contacts();
+  if (contacts.empty()) return false;
+  return refuse_reflection(tx, first_hop_host({}, contacts.front().uri));
+}
+
+std::string Server::first_hop_host(const std::vector<sip::NameAddr>& routes,
+                                   const sip::Uri& target) {
+  // The first route, loose or strict, is where the request goes first; a
+  // maddr parameter overrides the host (RFC 3261 §19.1.1).
+  const sip::Uri& hop = routes.empty() ? target : routes.front().uri;
+  if (const auto maddr = hop.param("maddr")) return std::string(*maddr);
+  return std::string(hop.host);
 }
 
 bool Server::refuse_reflection(const sip::ServerTransaction& tx, std::string_view host) {

@@ -96,7 +96,8 @@ void EventService::erase_subscriber(Token token) {
   if (relay) relay_subscriber_removed();
 }
 
-bool EventService::handle_in_dialog(const sip::ServerTransaction& tx) {
+bool EventService::handle_in_dialog(const sip::ServerTransaction& tx, std::string source,
+                                    const SubscribeScreen& screen) {
   const Message& request = tx.request();
   const sip::DialogSet::RequestMatch match = dialogs_.match_request(request);
   if (match.dialog == nullptr) return false;  // not one of ours (or no To tag)
@@ -106,9 +107,26 @@ bool EventService::handle_in_dialog(const sip::ServerTransaction& tx) {
     return true;
   }
   switch (request.method()) {
-    case Method::kSubscribe:
-      subscribe(tx, &dialog);
+    case Method::kSubscribe: {
+      // A SUBSCRIBE naming an event (and id) the dialog has no subscription
+      // for adds one: it passes what an out-of-dialog one does, and the
+      // dialog's own cap. A malformed Event is the Notifier's 400.
+      const auto event_value = request.header("Event");
+      const auto event = event_value ? sip::parse_event(*event_value) : std::nullopt;
+      const bool creates =
+          event && sip::find_subscription(dialog, event->package, event->id()) == nullptr;
+      if (creates) {
+        size_t live = 0;
+        for (const auto& usage : dialog.usages()) live += usage->terminated() ? 0 : 1;
+        if (live >= kMaxSubscriptionsPerDialog) {
+          tx.respond(dialog.make_response(request, 403, "Too Many Subscriptions In This Dialog"));
+          return true;
+        }
+      }
+      if (screen && screen(tx, creates)) return true;
+      subscribe(tx, &dialog, std::move(source));
       return true;
+    }
     case Method::kOptions:
       tx.respond(dialog.make_response(request, 200));
       return true;

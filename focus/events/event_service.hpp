@@ -120,7 +120,17 @@ class EventService {
   // dialogs; if so it is answered: SUBSCRIBE refreshes or unsubscribes
   // (Expires: 0 → final NOTIFY), or subscribes to the other package in the
   // same dialog; OPTIONS 200; BYE / PRACK 481; any other method 405.
-  bool handle_in_dialog(const sip::ServerTransaction& tx);
+  // `source`: the requester's address, kept with a subscription the
+  // SUBSCRIBE adds, as on_subscribe's. `screen` (may be empty) is asked
+  // before any SUBSCRIBE is handled, with `creates` true when it would add
+  // a subscription to the dialog: true means refused and answered (the
+  // Server's caps and reflection check, which apply in a dialog as out of
+  // one). A dialog holds at most kMaxSubscriptionsPerDialog live
+  // subscriptions; one more is 403.
+  using SubscribeScreen = std::function<bool(const sip::ServerTransaction&, bool creates)>;
+  static constexpr size_t kMaxSubscriptionsPerDialog = 4;
+  bool handle_in_dialog(const sip::ServerTransaction& tx, std::string source = {},
+                        const SubscribeScreen& screen = {});
 
   // The room's state changed: each conference subscriber gets a partial
   // NOTIFY with what changed since its last document (nothing if nothing

@@ -239,12 +239,15 @@ bool AdminApi::is_event_stream(std::string_view target) {
 }
 
 int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target,
-                                   std::string_view source) {
+                                   std::string_view source, std::chrono::milliseconds* delay) {
+  if (delay != nullptr) *delay = std::chrono::milliseconds(0);
   if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
   if (token && token_matches(*token)) return 0;
-  switch (control_.check_account(authorization, "GET", target, Operation::kAdminView, source)
-              .outcome) {
+  const AccountCheck check =
+      control_.check_account(authorization, "GET", target, Operation::kAdminView, source);
+  if (delay != nullptr) *delay = check.delay;
+  switch (check.outcome) {
     case AccountCheck::Outcome::kAllowed:
       return 0;
     case AccountCheck::Outcome::kForbidden:

@@ -125,8 +125,11 @@ class AdminApi {
   // an account with the view right answers; else the refusal's status (401,
   // or 403 for an account without the right).
   // `source`: the peer's address (failed attempts count per source).
+  // `delay` (when given): how long the answer, refusal or upgrade, must
+  // wait: an account under a password attack is slowed here as on /api.
   int event_stream_refusal(std::string_view authorization, std::string_view target,
-                           std::string_view source = {});
+                           std::string_view source = {},
+                           std::chrono::milliseconds* delay = nullptr);
 
   const AdminConfig& config() const { return config_; }
 

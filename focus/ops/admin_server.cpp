@@ -219,19 +219,20 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
-      if (const int refusal =
-              server_->api.event_stream_refusal(authorization, target, peer_address())) {
-        return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
-                                                   : "missing or wrong bearer token");
+      std::chrono::milliseconds delay{0};
+      const int refusal =
+          server_->api.event_stream_refusal(authorization, target, peer_address(), &delay);
+      if (delay.count() > 0) {
+        // An account under a password attack: as on /api, the answer waits.
+        delay_.expires_after(delay);
+        delay_.async_wait([self = shared_from_this(), request = std::move(request),
+                           refusal](beast::error_code ec) mutable {
+          if (ec || self->closed_) return self->close();
+          self->upgrade(std::move(request), refusal);
+        });
+        return;
       }
-      if (server_->streams.size() >= config().max_event_streams) {
-        return reply_error(409, "too many event streams");
-      }
-      closed_ = true;  // the socket moves to the event stream
-      stream_.expires_never();
-      auto session = std::make_shared<EventSession>(server_, stream_.release_socket());
-      session->run(std::move(request));
-      return;
+      return upgrade(std::move(request), refusal);
     }
 
     const std::string_view method(request.method_string().data(), request.method_string().size());
@@ -269,6 +270,21 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   void reply_error(int status, std::string_view message) {
     // After a parse error the stream position is unknown: answer and close.
     respond(json_error(status, message), 11, /*keep_alive=*/false, /*head=*/false);
+  }
+
+  // The event stream's upgrade, or `refusal` (401 / 403) when nonzero.
+  void upgrade(http::request<http::string_body> request, int refusal) {
+    if (refusal != 0) {
+      return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
+                                                 : "missing or wrong bearer token");
+    }
+    if (server_->streams.size() >= config().max_event_streams) {
+      return reply_error(409, "too many event streams");
+    }
+    closed_ = true;  // the socket moves to the event stream
+    stream_.expires_never();
+    auto session = std::make_shared<EventSession>(server_, stream_.release_socket());
+    session->run(std::move(request));
   }
 
   void respond(AdminResponse out, unsigned version, bool keep_alive, bool head) {

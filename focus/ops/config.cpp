@@ -48,9 +48,9 @@ constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "ws_allowed_origins",
                                                        "slow_room_prefix",
                                                        "digest_algorithms"};
-constexpr std::array<std::string_view, 7> kTransportKeys = {
-    "tls_verify_peer", "tls_ca_file",     "handshake_timeout_ms",      "idle_timeout_ms",
-    "message_timeout_ms", "max_connections", "max_connections_per_source"};
+constexpr std::array<std::string_view, 8> kTransportKeys = {
+    "tls_verify_peer",    "tls_ca_file",     "handshake_timeout_ms",       "idle_timeout_ms",
+    "message_timeout_ms", "max_connections", "max_connections_per_source", "max_queued_bytes"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 5> kSipExtraKeys = {
     "ring_delay_ms", "session_expires", "min_se", "session_refresh", "refer_subscription_expires"};
@@ -452,6 +452,8 @@ void read_transport(Reader& reader, const toml::table& transport, Options& optio
               1, 1000000);
   reader.read(transport, "transport.max_connections_per_source", "max_connections_per_source",
               options.max_connections_per_source, 1, 1000000);
+  reader.read(transport, "transport.max_queued_bytes", "max_queued_bytes", options.max_queued_bytes,
+              65536, 1073741824);
 }
 
 void read_media(Reader& reader, const toml::table& media, Options& options) {

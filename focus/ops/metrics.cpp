@@ -455,6 +455,8 @@ void render_sip(Writer& w, const sip::StackStats& s) {
       {"idle", s.transport.connections_closed_idle},
       {"handshake_timeout", s.transport.connections_closed_handshake},
       {"partial_message_timeout", s.transport.connections_closed_partial},
+      {"send_backlog", s.transport.connections_closed_backlog},
+      {"write_stalled", s.transport.connections_closed_stalled},
       {"refused_total_cap", s.transport.connections_refused},
       {"refused_source_cap", s.transport.connections_refused_source},
       {"tls_handshake_failed", s.transport.tls_handshakes_failed},

@@ -170,6 +170,9 @@ struct Options {
   std::chrono::milliseconds message_timeout{30000};
   size_t max_connections = 4096;
   size_t max_connections_per_source = 64;
+  // Bytes queued toward one connection whose peer stopped reading before it
+  // is closed ([transport] max_queued_bytes).
+  size_t max_queued_bytes = 1 << 20;
   // Address written into SDP c= lines; empty: the SIP host.
   std::string media_address;
   uint16_t rtp_first = 40000;

@@ -277,11 +277,20 @@ void Server::notify_referrer(const Referral& referral, int status, std::string_v
   Message notify = sip::make_refer_notify(*dialog, *subscription, status, reason,
                                           stack_.timers().now(), frag_headers);
   stack_.send_request(std::move(notify), [](const sip::ClientEvent&) {});
-  // An out-of-dialog REFER's dialog lives only for its subscription.
-  if (status >= 200 && rooms_.find_call(referral.dialog) == nullptr) {
-    dialog->remove_terminated_usages();
-    if (!dialog->has_live_usages()) dialogs_.erase(referral.dialog);
+  if (status >= 200) release_referral_dialog(referral.dialog, *dialog);
+}
+
+void Server::release_referral_dialog(const sip::DialogId& id, sip::Dialog& dialog) {
+  // A call's dialog keeps its call's usages and drops its ended REFER
+  // subscriptions (a member REFERring its own mute a thousand times leaves
+  // none behind); an out-of-dialog REFER's dialog lives only for its
+  // subscription.
+  if (rooms_.find_call(id) != nullptr) {
+    dialog.remove_terminated_usages(sip::UsageKind::kSubscription);
+    return;
   }
+  dialog.remove_terminated_usages();
+  if (!dialog.has_live_usages()) dialogs_.erase(id);
 }
 
 void Server::expire_referrals() {
@@ -314,10 +323,7 @@ void Server::expire_referrals() {
     }
     ++referrals_expired_;
     spdlog::info("REFER subscription of dialog {} expired before its outcome", id.call_id);
-    if (rooms_.find_call(id) == nullptr) {
-      dialog->remove_terminated_usages();
-      if (!dialog->has_live_usages()) dialogs_.erase(id);
-    }
+    release_referral_dialog(id, *dialog);
   }
 }
 

@@ -130,7 +130,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     account = *user;
   }
   // An INVITE toward someone other than the referrer: rate-limited.
-  if (refuse_reflection(tx, target.host)) return;
+  if (refuse_reflection(tx, first_hop_host({}, target))) return;
   std::optional<std::optional<Referral>> accepted = accept_referral(tx, dialog, room);
   if (!accepted) return;
   DialOut out;
@@ -482,6 +482,21 @@ std::optional<std::optional<Referral>> Server::accept_referral(const sip::Server
                                                              sip::Dialog* dialog,
                                                              std::string_view room) {
   const Message& request = tx.request();
+  if (dialog != nullptr) {
+    // Each REFER in a dialog is a subscription until its outcome: a few at
+    // once, not one per REFER a peer cares to send.
+    dialog->remove_terminated_usages(sip::UsageKind::kSubscription);
+    size_t live = 0;
+    for (const auto& usage : dialog->usages()) {
+      live += usage->kind() == sip::UsageKind::kSubscription && !usage->terminated() ? 1 : 0;
+    }
+    if (live >= kMaxReferralsPerDialog) {
+      Message busy = dialog->make_response(request, 503, "Too Many Referrals In This Dialog");
+      busy.set_header("Retry-After", "5");
+      tx.respond(std::move(busy));
+      return std::nullopt;
+    }
+  }
   sip::ReferConfig refer_config;
   refer_config.subscription_expires = options_.refer_subscription_expires;
   sip::ReferOutcome outcome =

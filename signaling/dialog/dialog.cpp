@@ -321,6 +321,13 @@ void Dialog::remove_terminated_usages() {
   if (had_usages && usages_.empty()) state_ = DialogState::kTerminated;
 }
 
+void Dialog::remove_terminated_usages(UsageKind kind) {
+  const bool had_usages = !usages_.empty();
+  std::erase_if(usages_,
+                [kind](const auto& usage) { return usage->kind() == kind && usage->terminated(); });
+  if (had_usages && usages_.empty()) state_ = DialogState::kTerminated;
+}
+
 bool Dialog::has_live_usages() const {
   return std::any_of(usages_.begin(), usages_.end(),
                      [](const auto& usage) { return !usage->terminated(); });

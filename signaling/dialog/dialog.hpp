@@ -136,6 +136,9 @@ class Dialog {
   // Drops terminated usages; a dialog left without any is terminated
   // (RFC 5057 §5: a dialog ends with its last usage).
   void remove_terminated_usages();
+  // Drops terminated usages of `kind` only (ended subscriptions of a dialog
+  // whose other usages live on).
+  void remove_terminated_usages(UsageKind kind);
   bool has_live_usages() const;
 
   // Earliest deadline of any usage, and firing them.

@@ -33,6 +33,10 @@ struct TransportConfig {
   size_t max_connections = 4096;
   // Refuse connections from an address that already holds this many.
   size_t max_connections_per_source = 64;
+  // Bytes queued toward one connection that is not taking them (a peer that
+  // stopped reading): one more message closes it. A write that has not
+  // completed within message_timeout closes it too.
+  size_t max_queued_bytes = 1 << 20;
   // TLS (RFC 3261 §26.2.1): PEM files; both needed for a TLS listener.
   std::string tls_certificate_file;
   std::string tls_private_key_file;
@@ -77,6 +81,8 @@ struct TransportCounters {
   uint64_t connections_closed_idle = 0;
   uint64_t connections_closed_handshake = 0;  // not ready within handshake_timeout
   uint64_t connections_closed_partial = 0;    // a message not complete within message_timeout
+  uint64_t connections_closed_backlog = 0;    // max_queued_bytes waiting toward the peer
+  uint64_t connections_closed_stalled = 0;    // a write not done within message_timeout
   uint64_t tls_handshakes_failed = 0;         // incl. peer certificates we refused
   uint64_t sips_refused = 0;                  // sips: request not over TLS (RFC 3261 §26.2.2)
   uint64_t ws_handshakes_refused = 0;  // not an upgrade, no `sip` subprotocol, Origin refused

@@ -99,6 +99,9 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   // The live WS/WSS connection `destination` names (by id, flow key or
   // address), or null.
   std::shared_ptr<Connection> find_ws_connection(const Endpoint& destination);
+  // Queues `wire` on `connection`, or closes it (false) when that would
+  // pass config.max_queued_bytes.
+  bool queue(Connection& connection, std::string wire);
 
   asio::io_context& io;
   TransportConfig config;
@@ -137,8 +140,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void close() = 0;
 
   void send(std::string wire) {
+    queued_bytes_ += wire.size();
     outbox_.push_back(std::move(wire));
     flush();
+  }
+  // Bytes waiting to be written, the one being written included.
+  size_t queued_bytes() const { return queued_bytes_; }
+  // When the write under way began; nullopt when none is.
+  std::optional<TimePoint> writing_since() const {
+    return writing_ ? std::optional<TimePoint>(write_began_) : std::nullopt;
   }
 
   uint64_t id() const { return id_; }
@@ -164,6 +174,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   virtual void flush() = 0;
+  // For flush(): a write of outbox_.front() begins / has completed.
+  void begin_write() {
+    writing_ = true;
+    write_began_ = Clock::now();
+  }
+  void written() {
+    queued_bytes_ -= outbox_.front().size();
+    outbox_.pop_front();
+  }
 
   std::weak_ptr<TransportLayer::Impl> owner_;
   uint64_t id_;
@@ -172,6 +191,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_key_;
   std::string inbox_;
   std::deque<std::string> outbox_;
+  size_t queued_bytes_ = 0;
+  TimePoint write_began_{};
   std::array<char, 8192> chunk_{};
   bool ready_ = false;
   bool writing_ = false;

@@ -124,14 +124,14 @@ class StreamConnection final : public Connection {
 
   void flush() override {
     if (!ready_ || writing_ || closed_ || outbox_.empty()) return;
-    writing_ = true;
+    begin_write();
     asio::async_write(stream_, asio::buffer(outbox_.front()),
                       [self = shared()](const boost::system::error_code& error, size_t) {
                         self->writing_ = false;
                         if (self->closed_) return;
                         if (error) return self->fail();
                         self->last_activity_ = Clock::now();
-                        self->outbox_.pop_front();
+                        self->written();
                         self->flush();
                       });
   }
@@ -233,9 +233,7 @@ bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string 
       ++counters.ws_no_flow;
       return false;
     }
-    count_sent(wire.size());
-    flow->send(std::move(wire));
-    return true;
+    return queue(*flow, std::move(wire));
   }
   std::shared_ptr<Connection> connection;
   if (destination.connection != 0) {
@@ -268,8 +266,18 @@ bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string 
     connection->start_outgoing(tcp::endpoint(address, destination.port), std::string(server_name));
     arm_reaper();
   }
+  return queue(*connection, std::move(wire));
+}
+
+bool TransportLayer::Impl::queue(Connection& connection, std::string wire) {
+  // A peer that stopped reading does not get to pile up our memory.
+  if (connection.queued_bytes() + wire.size() > config.max_queued_bytes) {
+    ++counters.connections_closed_backlog;
+    connection.close();
+    return false;
+  }
   count_sent(wire.size());
-  connection->send(std::move(wire));
+  connection.send(std::move(wire));
   return true;
 }
 
@@ -368,6 +376,9 @@ void TransportLayer::Impl::reap() {
     } else if (const auto since = connection->partial_since();
                since && now - *since >= config.message_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_partial);
+    } else if (const auto writing = connection->writing_since();
+               writing && now - *writing >= config.message_timeout) {
+      doomed.emplace_back(connection, &counters.connections_closed_stalled);
     } else if (connection->idle() && now - connection->last_activity() >= config.idle_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_idle);
     }

@@ -272,7 +272,7 @@ class WebSocketConnection final : public Connection {
 
   void flush() override {
     if (!ready_ || writing_ || closed_ || outbox_.empty()) return;
-    writing_ = true;
+    begin_write();
     // RFC 7118 §5.1: text or binary frames both carry SIP; text when it is
     // valid UTF-8 (what browsers' SIP libraries expect).
     ws_.text(valid_utf8(outbox_.front()));
@@ -282,7 +282,7 @@ class WebSocketConnection final : public Connection {
                       if (self->closed_) return;
                       if (error) return self->close();
                       self->last_activity_ = Clock::now();
-                      self->outbox_.pop_front();
+                      self->written();
                       self->flush();
                     });
   }

@@ -248,6 +248,64 @@ TEST_F(CallControlHardeningTest, ACallerEnteringThePinCannotUnmuteItself) {
   }
 }
 
+// A member REFERring actions at its own call again and again: each ended
+// REFER subscription leaves the call's dialog (before, every REFER left one
+// behind for the call's lifetime, each scanned every second), and no more
+// than kMaxReferralsPerDialog run at once.
+TEST_F(CallControlHardeningTest, AMembersOwnReferralsLeaveNothingBehindInItsDialog) {
+  Caller a(400, "alice"), b(700, "bob");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b));
+  const sip::DialogId call{a.call_id, a.to_tag, a.from_tag};
+  ASSERT_EQ(server_->dialog_usage_count(call), 1u);  // the INVITE session
+  for (int i = 0; i < 20; ++i) {
+    const std::optional<Message> answer =
+        refer(a, "ra", "<urn:sip-action:call:mute>", a, "", /*member_view=*/true);
+    ASSERT_TRUE(answer.has_value()) << i;
+    ASSERT_EQ(answer->status(), 202) << answer->serialize();
+    settle(20ms);
+  }
+  settle();
+  EXPECT_GE(notifies(a.call_id).size(), 20u);
+  EXPECT_LE(server_->dialog_usage_count(call), 2u);  // the session, the last REFER's at most
+  EXPECT_EQ(server_->call_count(), 2u);
+}
+
+// One REFER dialog runs at most kMaxReferralsPerDialog referrals at once:
+// moves the media side has not finished keep theirs; one more is 503.
+TEST_F(CallControlHardeningTest, OneDialogRunsAtMostEightReferralsAtOnce) {
+  Caller a(400, "alice"), b(700, "bob"), op(1900, "op");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b));
+  std::vector<std::unique_ptr<Caller>> more;
+  for (int i = 0; i < 8; ++i) {
+    more.push_back(std::make_unique<Caller>(1000 + 50 * i, "m" + std::to_string(i)));
+    ASSERT_EQ(invite(*more.back(), "sendrecv", "ra"), 200);
+  }
+  settle();
+  std::optional<Message> moved;
+  ASSERT_NO_FATAL_FAILURE(held_move(op, a, moved));
+  ASSERT_FALSE(moved->contacts().empty());
+  op.to_tag = std::string(moved->to().tag());  // the REFER's dialog from here on
+  op.remote_target = moved->contacts().front().uri_text;
+  for (size_t i = 0; i < more.size(); ++i) {
+    SCOPED_TRACE(i);
+    moved = refer(op, "rb", "<urn:sip-action:conference:add>", *more[i], "op");
+    ASSERT_TRUE(moved.has_value());
+    if (i < 7) {
+      EXPECT_EQ(moved->status(), 202) << moved->serialize();
+    } else {
+      EXPECT_EQ(moved->status(), 503) << moved->serialize();
+      EXPECT_EQ(moved->reason_phrase(), "Too Many Referrals In This Dialog");
+      EXPECT_TRUE(moved->header("Retry-After").has_value());
+      EXPECT_EQ(std::string(moved->to().tag()), op.to_tag);
+    }
+  }
+  engine_->complete_all();
+  engine_->auto_complete = true;
+  settle(200ms);
+  EXPECT_TRUE(member("rb", *more[6]).has_value());
+  EXPECT_FALSE(member("rb", *more[7]).has_value());
+}
+
 // Defect 2 (the same hole by Replaces): a call replacing one still entering
 // its PIN enters it too; it neither hears nor is heard meanwhile.
 TEST_F(CallControlHardeningTest, ReplacingACallEnteringThePinStillNeedsThePin) {

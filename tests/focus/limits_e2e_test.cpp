@@ -236,6 +236,24 @@ TEST_F(LimitsE2eTest, AdminApiDigestIsBehindTheSameLockoutAndSlowDown) {
   EXPECT_EQ(owner.status, 200);
   EXPECT_EQ(owner.delay, 300ms);
   EXPECT_TRUE(owner.body.starts_with("[")) << owner.body;  // the room list
+  // The event stream's own Digest login is slowed alike: its upgrade (or
+  // refusal) waits as long.
+  {
+    const AdminResponse challenge = admin.handle(AdminRequest{"GET", target, {}, {}, "192.0.2.9"});
+    ASSERT_FALSE(challenge.challenges.empty());
+    const std::string events = "/api/events";
+    std::chrono::milliseconds delay{0};
+    EXPECT_EQ(admin.event_stream_refusal(
+                  digest_answer(challenge.challenges.front(), "GET", events, "op", "right-pw"),
+                  events, "192.0.2.9", &delay),
+              0);
+    EXPECT_EQ(delay, 300ms);
+    EXPECT_EQ(admin.event_stream_refusal(
+                  digest_answer(challenge.challenges.front(), "GET", events, "op", "wrong"), events,
+                  "192.0.2.9", &delay),
+              401);
+    EXPECT_EQ(delay, 300ms);
+  }
 
   // Once the lockout expires the first source gets in again.
   run_until([&] { return server_->gauges().limit_locked_pairs == 0; }, 3000ms);
@@ -378,6 +396,64 @@ TEST_F(LimitsE2eTest, SubscriptionCapAndNotifiesTowardThirdPartiesAreLimited) {
   EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 200);
   EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 503);
   EXPECT_EQ(counters().reflection_refused, 1u);
+}
+
+// The caps and the reflection check hold inside a subscription dialog as
+// out of one, and the reflection check looks where NOTIFYs really go: the
+// first Record-Route, a maddr, a refresh's new Contact.
+TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits) {
+  start(47800, [](Options& options) {
+    options.limits.subscriptions_per_source = 5;
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 1;
+  });
+  Caller member(400, "alice");
+  ASSERT_EQ(invite(member, "sendrecv", "subs"), 200);
+  Caller who(0, "watcher");
+  const auto subscribe = [&](sip::Stack& stack, Caller& caller, std::string_view event,
+                             std::string_view contact, std::string_view record_route) {
+    Message m = request_from(stack, caller, Method::kSubscribe, "subs");
+    m.set_header("Event", event);
+    if (!contact.empty()) m.set_header("Contact", contact);
+    if (!record_route.empty()) m.set_header("Record-Route", record_route);
+    return send_from(stack, std::move(m));
+  };
+  const auto status = [](const std::optional<Message>& answer) {
+    return answer ? answer->status() : 0;
+  };
+  const std::optional<Message> first = subscribe(from2_, who, "conference", {}, {});
+  ASSERT_EQ(status(first), 200);
+  ASSERT_FALSE(first->contacts().empty());
+  who.to_tag = std::string(first->to().tag());
+  who.remote_target = first->contacts().front().uri_text;
+  // Three more in the dialog (4 live), then the dialog's cap.
+  for (const char* event : {"conference;id=1", "conference;id=2", "conference;id=3"}) {
+    EXPECT_EQ(status(subscribe(from2_, who, event, {}, {})), 200) << event;
+  }
+  EXPECT_EQ(status(subscribe(from2_, who, "conference;id=4", {}, {})), 403);
+  // The in-dialog ones count against the source: one more dialog, then 503.
+  Caller other(0, "watcher2");
+  EXPECT_EQ(status(subscribe(from2_, other, "conference", {}, {})), 200);
+  Caller third(0, "watcher3");
+  EXPECT_EQ(status(subscribe(from2_, third, "conference", {}, {})), 503);
+  EXPECT_EQ(counters().subscriptions_refused, 1u);
+  // A refresh is no new subscription: the cap does not refuse it.
+  EXPECT_EQ(status(subscribe(from2_, who, "conference", {}, {})), 200);
+
+  // Contact is the sender, but the NOTIFYs would go to the first
+  // Record-Route: toward 127.0.0.9, one, then refused.
+  Caller routed(0, "routed"), routed2(0, "routed2"), via_maddr(0, "maddr");
+  const std::string own = from3_.contact_uri("x", sip::TransportKind::kUdp);
+  EXPECT_EQ(status(subscribe(from3_, routed, "conference", {}, "<sip:127.0.0.9:5999;lr>")), 200);
+  EXPECT_EQ(status(subscribe(from3_, routed2, "conference", {}, "<sip:127.0.0.9:5999;lr>")), 503);
+  EXPECT_EQ(counters().reflection_refused, 1u);
+  // A maddr sends them there as well.
+  EXPECT_EQ(status(subscribe(from3_, via_maddr, "conference", "<" + own + ";maddr=127.0.0.9>", {})),
+            503);
+  EXPECT_EQ(counters().reflection_refused, 2u);
+  // A refresh that moves the dialog's target there: refused too.
+  EXPECT_EQ(status(subscribe(from2_, who, "conference", "<sip:w@127.0.0.9:5999>", {})), 503);
+  EXPECT_EQ(counters().reflection_refused, 3u);
 }
 
 }  // namespace

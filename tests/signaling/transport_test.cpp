@@ -492,6 +492,66 @@ TEST(StreamBounds, CompleteMessagesRestartTheMessageClockAndASilentConnectionIdl
   EXPECT_EQ(transport.counters().connections_closed_idle, 1u);
 }
 
+// A transport on `config` and a TCP peer that sent it one request and then
+// stopped reading (a small receive window): `source` is where the
+// transport can write toward it.
+struct StalledPeer {
+  explicit StalledPeer(const TransportConfig& config) : transport(io, config), client(io) {
+    transport.set_handler([this](Message, const Endpoint& from) { source = from; });
+    const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+    client.open(tcp::v4());
+    client.set_option(asio::socket_base::receive_buffer_size(4096));
+    client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+    asio::write(client, asio::buffer(options_text("127.0.0.1:5060", "", "TCP")));
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (!source && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  }
+  // 60 KiB at a time (what a response echoing big Vias might be), up to
+  // `count` or the first refusal, the io polled between; how many went.
+  size_t send(size_t count) {
+    const std::string chunk(60 * 1024, 'x');
+    size_t sent = 0;
+    while (sent < count && transport.send_raw(*source, chunk)) {
+      ++sent;
+      io.poll();
+    }
+    return sent;
+  }
+  asio::io_context io;
+  TransportLayer transport;
+  tcp::socket client;
+  std::optional<Endpoint> source;
+};
+
+TEST(StreamBounds, WhatIsQueuedTowardAPeerThatStopsReadingIsBounded) {
+  TransportConfig config = bounded(10s, 10s, 10s);
+  config.max_queued_bytes = 256 * 1024;
+  StalledPeer peer(config);
+  ASSERT_TRUE(peer.source.has_value());
+  // The kernel's buffers fill, then our queue, then the connection goes.
+  EXPECT_LT(peer.send(1000), 1000u);
+  EXPECT_EQ(peer.transport.counters().connections_closed_backlog, 1u);
+  peer.io.run_for(50ms);
+  EXPECT_EQ(peer.transport.connection_count(), 0u);
+}
+
+TEST(StreamBounds, AWriteThatNeverCompletesIsClosedAfterTheMessageTimeout) {
+  TransportConfig config = bounded(10s, 300ms, 10s);
+  config.max_queued_bytes = 64u << 20;
+  StalledPeer peer(config);
+  ASSERT_TRUE(peer.source.has_value());
+  // More than loopback's socket buffers hold (24 MB): a write stalls.
+  ASSERT_EQ(peer.send(400), 400u);
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (peer.transport.counters().connections_closed_stalled == 0 &&
+         std::chrono::steady_clock::now() < until) {
+    peer.io.run_for(20ms);
+  }
+  EXPECT_EQ(peer.transport.counters().connections_closed_stalled, 1u);
+  EXPECT_EQ(peer.transport.counters().connections_closed_backlog, 0u);
+  EXPECT_EQ(peer.transport.connection_count(), 0u);
+}
+
 TEST(StreamBounds, ConnectionsPerSourceAreCappedAndOtherSourcesStillConnect) {
   asio::io_context io;
   TransportLayer transport(io, bounded(10s, 10s, 10s, 2));
