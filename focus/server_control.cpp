@@ -553,7 +553,23 @@ ControlResult Server::dial_out(std::string_view room, std::string_view uri,
   if (!parsed || !parsed->is_sip()) return {400, "a sip: or sips: URI is needed"};
   if (room.empty()) return {400, "room name is empty"};
   if (has_control_character(room)) return {400, "bad room name: control character"};
+  // No new call past the call and transaction budgets (the CPU budget is
+  // for the network's requests, not an operator's), and an account's
+  // INVITEs toward one destination spend a reflection budget as a REFER's
+  // do (the operator's token is not held to that one).
+  std::string why;
+  if (guard_.overloaded(rooms_.call_count() + dialing_.size(), stack_.transactions().pending(),
+                        /*exempt_source=*/true, &why)) {
+    guard_.log("overload-" + why, account.empty() ? "admin" : std::string(account));
+    return {503, "overloaded (" + why + "): try again later"};
+  }
   DialOut request;
+  if (!account.empty()) {
+    request.source = "account:" + std::string(account);
+    if (!guard_.may_reflect(request.source, first_hop_host({}, *parsed))) {
+      return {429, "too many calls toward that destination: try again later"};
+    }
+  }
   request.room = std::string(room);
   request.target = std::string(uri);
   request.account = std::string(account);

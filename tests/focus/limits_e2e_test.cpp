@@ -456,6 +456,31 @@ TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits
   EXPECT_EQ(counters().reflection_refused, 3u);
 }
 
+// The admin API's dial-out (Server::dial_out, what POST /api/rooms/R/dial
+// runs once the account is checked): an account's INVITEs toward a third
+// party spend a reflection budget as a REFER's do, and no call is placed
+// past the overload budget.
+TEST_F(LimitsE2eTest, AdminDialOutsSpendAReflectionBudgetAndStopUnderOverload) {
+  start(47900, [](Options& options) {
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 1;
+    options.limits.overload_calls = 3;
+  });
+  EXPECT_EQ(server_->dial_out("out", "sip:x@127.0.0.9:5999", "dialer").status, 202);
+  EXPECT_EQ(server_->dial_out("out", "sip:y@127.0.0.9:5999", "dialer").status, 429);
+  // A maddr is where it goes.
+  EXPECT_EQ(server_->dial_out("out", "sip:y@127.0.0.8:5999;maddr=127.0.0.9", "dialer").status, 429);
+  EXPECT_EQ(counters().reflection_refused, 2u);
+  // The operator's token is not held to it.
+  EXPECT_EQ(server_->dial_out("out", "sip:z@127.0.0.9:5999", "").status, 202);
+  // Two dial-outs ringing and one member: the call budget is spent.
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "out"), 200);
+  const ControlResult refused = server_->dial_out("out", "sip:w@127.0.0.1:5999", "");
+  EXPECT_EQ(refused.status, 503) << refused.message;
+  EXPECT_EQ(counters().overload_refused, 1u);
+}
+
 }  // namespace
 }  // namespace chorus::focus
 
