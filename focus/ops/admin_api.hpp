@@ -55,6 +55,7 @@ struct AdminConfig {
   size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
   size_t max_connections = 64;                     // HTTP connections and event streams together
+  size_t max_connections_per_source = 16;          // of them from one peer address
   size_t max_event_streams = 16;
   size_t max_queued_events = 512;  // per stream; a consumer this far behind is closed
   std::chrono::milliseconds levels_interval{250};  // "levels" messages on event streams

@@ -34,7 +34,14 @@ class Connection {
  public:
   virtual ~Connection() = default;
   virtual void close() = 0;
+  std::string source;  // the peer's address, counted per source while open
 };
+
+std::string address_of(const tcp::socket& socket) {
+  beast::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  return ec ? std::string() : peer.address().to_string();
+}
 
 class EventSession;
 
@@ -53,9 +60,13 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   void broadcast(const std::shared_ptr<const std::string>& message);
   void arm_levels();
   void add(Connection* connection, std::weak_ptr<Connection> weak) {
-    connections.emplace(connection, std::move(weak));
+    if (connections.emplace(connection, std::move(weak)).second) ++per_source[connection->source];
   }
-  void remove(Connection* connection) { connections.erase(connection); }
+  void remove(Connection* connection) {
+    if (connections.erase(connection) == 0) return;
+    const auto it = per_source.find(connection->source);
+    if (it != per_source.end() && --it->second == 0) per_source.erase(it);
+  }
   void add_stream(EventSession* session, std::weak_ptr<EventSession> weak);
   void remove_stream(EventSession* session) { streams.erase(session); }
 
@@ -70,6 +81,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::string last_levels;
   std::vector<ControlEvent> pending_events;  // this burst, sent by flush_events()
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  std::unordered_map<std::string, size_t> per_source;  // open connections by peer address
   std::unordered_map<EventSession*, std::weak_ptr<EventSession>> streams;
 };
 
@@ -77,7 +89,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
 class EventSession final : public Connection, public std::enable_shared_from_this<EventSession> {
  public:
   EventSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), ws_(std::move(socket)) {}
+      : server_(std::move(server)), ws_(std::move(socket)) {
+    source = address_of(beast::get_lowest_layer(ws_).socket());
+  }
   ~EventSession() override {
     server_->remove(this);
     server_->remove_stream(this);
@@ -164,7 +178,9 @@ void AdminServer::Impl::add_stream(EventSession* session, std::weak_ptr<EventSes
 class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), stream_(std::move(socket)), delay_(stream_.get_executor()) {}
+      : server_(std::move(server)), stream_(std::move(socket)), delay_(stream_.get_executor()) {
+    source = address_of(stream_.socket());
+  }
   ~HttpSession() override {
     if (registered_) server_->remove(this);
   }
@@ -261,11 +277,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     respond(std::move(out), version, keep_alive, head);
   }
 
-  std::string peer_address() const {
-    beast::error_code ec;
-    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
-    return ec ? std::string() : peer.address().to_string();
-  }
+  const std::string& peer_address() const { return source; }
 
   void reply_error(int status, std::string_view message) {
     // After a parse error the stream position is unknown: answer and close.
@@ -343,7 +355,12 @@ void AdminServer::Impl::accept() {
       });
       return;
     }
-    if (self->connections.size() >= self->api.config().max_connections) {
+    // One address holds at most max_connections_per_source of them, so no
+    // single client can take every slot from the operator.
+    const auto from = self->per_source.find(address_of(socket));
+    if (self->connections.size() >= self->api.config().max_connections ||
+        (from != self->per_source.end() &&
+         from->second >= self->api.config().max_connections_per_source)) {
       beast::error_code ignored;
       socket.close(ignored);
     } else {

@@ -203,8 +203,13 @@ class AdminServerTest : public ::testing::Test {
     return future.get();
   }
 
-  tcp::socket connect() {
+  // `from`: the local address to connect from (a loopback address).
+  tcp::socket connect(const char* from = nullptr) {
     tcp::socket socket(client_io_);
+    if (from != nullptr) {
+      socket.open(tcp::v4());
+      socket.bind({asio::ip::make_address(from), 0});
+    }
     socket.connect({asio::ip::make_address("127.0.0.1"), port_});
     timeval tv{3, 0};
     setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -584,6 +589,27 @@ TEST_F(AdminServerTest, ConnectionsBeyondTheCapAreClosed) {
     if (status != 200) std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(status, 200);
+}
+
+// One address holds at most max_connections_per_source: a client keeping
+// connections open (answered 401s keep them alive) cannot take every slot
+// from the operator.
+TEST_F(AdminServerTest, OneAddressHoldsAtMostItsShareOfTheConnections) {
+  shutdown();
+  AdminConfig config;
+  config.max_connections = 8;
+  config.max_connections_per_source = 2;
+  start(config);
+  tcp::socket a = connect("127.0.0.3");
+  tcp::socket b = connect("127.0.0.3");
+  EXPECT_EQ(exchange(a, http::verb::get, "/api/rooms", std::nullopt, "").status, 401);
+  EXPECT_EQ(exchange(b, http::verb::get, "/api/rooms", std::nullopt, "").status, 401);
+  tcp::socket c = connect("127.0.0.3");
+  EXPECT_EQ(exchange(c, http::verb::get, "/api/rooms").status, 0);  // closed unanswered
+  // Another address is served.
+  tcp::socket d = connect("127.0.0.4");
+  EXPECT_EQ(exchange(d, http::verb::get, "/api/rooms").status, 200);
+  EXPECT_EQ(on_io([this] { return server_->connections(); }), 3u);
 }
 
 TEST_F(AdminServerTest, ServesTheConsolePage) {
