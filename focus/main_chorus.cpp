@@ -75,9 +75,10 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.media_max_streams_per_shard != loaded.media_max_streams_per_shard ||
       running.codecs != loaded.codecs || running.srtp != loaded.srtp ||
       running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
-      running.admin_port != loaded.admin_port || running.log_file != loaded.log_file ||
-      running.web_address != loaded.web_address || running.web_port != loaded.web_port ||
-      running.web_certificate != loaded.web_certificate ||
+      running.admin_port != loaded.admin_port ||
+      running.admin_metrics_token != loaded.admin_metrics_token ||
+      running.log_file != loaded.log_file || running.web_address != loaded.web_address ||
+      running.web_port != loaded.web_port || running.web_certificate != loaded.web_certificate ||
       running.web_private_key != loaded.web_private_key ||
       running.web_assets_dir != loaded.web_assets_dir ||
       running.web_wss_url != loaded.web_wss_url ||
@@ -232,6 +233,9 @@ int main(int argc, char** argv) {
       config.address = options.admin_address;
       config.port = options.admin_port;
       config.token = options.admin_token;
+      // Room names and load are not for the whole network to read.
+      config.metrics_token = options.admin_metrics_token.value_or(
+          !chorus::focus::WebServer::loopback(options.admin_address));
       admin = std::make_unique<chorus::focus::AdminServer>(
           io, server,
           chorus::focus::make_metrics_source(server),

@@ -104,7 +104,8 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
     "member_tracks", "tone_hz", "tone_ms",     "tone_level_dbfs"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
-constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "port", "token"};
+constexpr std::array<std::string_view, 4> kAdminKeys = {"address", "port", "token",
+                                                        "metrics_token"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
@@ -740,6 +741,11 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
                 return std::all_of(token.begin(), token.end(),
                                    [](char c) { return c > ' ' && c < 0x7f; });
               });
+  if (admin.contains("metrics_token")) {
+    bool metrics_token = true;
+    reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);
+    options.admin_metrics_token = metrics_token;
+  }
 }
 
 void read_cluster(Reader& reader, const toml::table& cluster, Options& options) {

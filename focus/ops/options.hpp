@@ -293,6 +293,9 @@ struct Options {
   std::string admin_address = "127.0.0.1";
   uint16_t admin_port = 0;
   std::string admin_token;
+  // /metrics needs the token too; unset: it does unless admin_address is a
+  // loopback address.
+  std::optional<bool> admin_metrics_token;
   // The web phone page (focus/ops/web_server.hpp). Port 0: not started. No
   // certificate: plain HTTP, only on a loopback address. assets_dir empty:
   // the build tree's (web_default_assets_dir()). wss_url / sip_domain empty:

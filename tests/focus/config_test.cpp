@@ -140,6 +140,7 @@ file = "/var/log/chorus.log"
 address = "::1"
 port = 8088
 token = "t0ken"
+metrics_token = false
 [process]
 allow_root = true
 user = "chorus"
@@ -191,6 +192,7 @@ user = "chorus"
   EXPECT_EQ(o.admin_address, "::1");
   EXPECT_EQ(o.admin_port, 8088);
   EXPECT_EQ(o.admin_token, "t0ken");
+  EXPECT_EQ(o.admin_metrics_token, std::optional<bool>(false));
   EXPECT_TRUE(o.allow_root);
   EXPECT_EQ(o.run_as_user, "chorus");
 }
