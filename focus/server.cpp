@@ -361,8 +361,10 @@ void Server::handle_request(const sip::ServerTransaction& tx) {
   // Subscription dialogs are the event service's (RFC 6665 §4.1.2.4).
   if (!request.to().tag().empty() &&
       events_->handle_in_dialog(
-          tx, source_of(tx), [this](const sip::ServerTransaction& subscribe, bool creates) {
-            return creates ? refuse_subscription(subscribe) : refuse_retarget(subscribe);
+          tx, source_of(tx),
+          [this](const sip::ServerTransaction& subscribe, bool creates, const sip::Dialog& dialog) {
+            return creates ? refuse_subscription(subscribe, &dialog)
+                           : refuse_retarget(subscribe, dialog);
           })) {
     return;
   }

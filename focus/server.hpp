@@ -219,11 +219,16 @@ class Server final : public Control {
   // when it answered (or deferred) the request.
   bool defer_slowed(const sip::ServerTransaction& tx);
   bool refuse_overload(const sip::ServerTransaction& tx);
-  bool refuse_subscription(const sip::ServerTransaction& tx);
+  // `dialog`: the subscription dialog an in-dialog SUBSCRIBE adds to (its
+  // route set, not the request's Record-Route, is where NOTIFYs go).
+  bool refuse_subscription(const sip::ServerTransaction& tx, const sip::Dialog* dialog = nullptr);
   bool refuse_reflection(const sip::ServerTransaction& tx, std::string_view destination_host);
   // A SUBSCRIBE refresh whose Contact moves its NOTIFYs elsewhere: the
   // reflection check of refuse_subscription, without the caps.
-  bool refuse_retarget(const sip::ServerTransaction& tx);
+  bool refuse_retarget(const sip::ServerTransaction& tx, const sip::Dialog& dialog);
+  // A REFER in `dialog` when kMaxReferralsPerDialog of its referrals are
+  // open: answered 503 + Retry-After (true). Ended ones leave it first.
+  bool refuse_referral_backlog(const sip::ServerTransaction& tx, sip::Dialog* dialog);
   // Where a request toward `target` behind `routes` goes first: the first
   // route's host, else the target's; a maddr parameter wins.
   // REFER subscriptions one dialog may have running at once (each lives

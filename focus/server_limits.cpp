@@ -61,7 +61,7 @@ bool Server::refuse_overload(const sip::ServerTransaction& tx) {
   return true;
 }
 
-bool Server::refuse_subscription(const sip::ServerTransaction& tx) {
+bool Server::refuse_subscription(const sip::ServerTransaction& tx, const sip::Dialog* dialog) {
   const std::string source = source_of(tx);
   if (!guard_.may_subscribe(source, events_->subscriptions_from(source),
                             events_->subscription_count())) {
@@ -72,15 +72,35 @@ bool Server::refuse_subscription(const sip::ServerTransaction& tx) {
   // subscriber's own address they are rate-limited (no reflection of
   // spoofed SUBSCRIBEs).
   const std::vector<sip::NameAddr> contacts = tx.request().contacts();
-  if (contacts.empty()) return false;
-  return refuse_reflection(tx, first_hop_host(tx.request().record_routes(), contacts.front().uri));
+  if (dialog == nullptr) {
+    if (contacts.empty()) return false;
+    return refuse_reflection(tx,
+                             first_hop_host(tx.request().record_routes(), contacts.front().uri));
+  }
+  // In a dialog the route set is the dialog's (a Record-Route in a
+  // mid-dialog request changes nothing, RFC 3261 §12.2), else the target
+  // is the Contact this request brings or the one the dialog has.
+  std::vector<sip::NameAddr> routes;
+  if (!dialog->route_set().empty()) {
+    if (auto first = sip::parse_name_addr(dialog->route_set().front())) {
+      routes.push_back(std::move(*first));
+    }
+  }
+  if (!contacts.empty()) return refuse_reflection(tx, first_hop_host(routes, contacts.front().uri));
+  const std::optional<sip::Uri> target = sip::parse_uri(dialog->remote_target());
+  if (!target) return false;
+  return refuse_reflection(tx, first_hop_host(routes, *target));
 }
 
-bool Server::refuse_retarget(const sip::ServerTransaction& tx) {
-  // A refresh may move the remote target (RFC 6665 §4.1.2.1): the same
-  // check as a new subscription's, without the caps.
+bool Server::refuse_retarget(const sip::ServerTransaction& tx, const sip::Dialog& dialog) {
+  // A refresh may move the remote target (RFC 6665 §4.1.2.1; an
+  // unsubscribe too, for its final NOTIFY): toward a new host it passes the
+  // same check as a new subscription, without the caps. A refresh keeping
+  // its Contact, or in a dialog whose NOTIFYs follow a route set, is no new
+  // reflection.
+  if (!dialog.route_set().empty()) return false;
   const std::vector<sip::NameAddr> contacts = tx.request().contacts();
-  if (contacts.empty()) return false;
+  if (contacts.empty() || contacts.front().uri_text == dialog.remote_target()) return false;
   return refuse_reflection(tx, first_hop_host({}, contacts.front().uri));
 }
 

@@ -102,31 +102,35 @@ bool EventService::handle_in_dialog(const sip::ServerTransaction& tx, std::strin
   const sip::DialogSet::RequestMatch match = dialogs_.match_request(request);
   if (match.dialog == nullptr) return false;  // not one of ours (or no To tag)
   sip::Dialog& dialog = *match.dialog;
+  if (request.method() == Method::kSubscribe) {
+    // Screened before check_request, which takes a new remote target from
+    // the Contact: a refused SUBSCRIBE moves no NOTIFY anywhere. One naming
+    // an event (and id) of ours the dialog has no subscription for adds
+    // one: it passes what an out-of-dialog one does, and the dialog's own
+    // cap. Another package, or a malformed Event, is the Notifier's 489 /
+    // 400.
+    const auto event_value = request.header("Event");
+    const auto event = event_value ? sip::parse_event(*event_value) : std::nullopt;
+    const bool creates = event && packages_.find(event->package) != nullptr &&
+                         sip::find_subscription(dialog, event->package, event->id()) == nullptr;
+    if (creates) {
+      size_t live = 0;
+      for (const auto& usage : dialog.usages()) live += usage->terminated() ? 0 : 1;
+      if (live >= kMaxSubscriptionsPerDialog) {
+        tx.respond(dialog.make_response(request, 403, "Too Many Subscriptions In This Dialog"));
+        return true;
+      }
+    }
+    if (screen && screen(tx, creates, dialog)) return true;
+  }
   if (auto error = dialog.check_request(request)) {
     tx.respond(std::move(*error));  // §12.2.2: CSeq out of order
     return true;
   }
   switch (request.method()) {
-    case Method::kSubscribe: {
-      // A SUBSCRIBE naming an event (and id) the dialog has no subscription
-      // for adds one: it passes what an out-of-dialog one does, and the
-      // dialog's own cap. A malformed Event is the Notifier's 400.
-      const auto event_value = request.header("Event");
-      const auto event = event_value ? sip::parse_event(*event_value) : std::nullopt;
-      const bool creates =
-          event && sip::find_subscription(dialog, event->package, event->id()) == nullptr;
-      if (creates) {
-        size_t live = 0;
-        for (const auto& usage : dialog.usages()) live += usage->terminated() ? 0 : 1;
-        if (live >= kMaxSubscriptionsPerDialog) {
-          tx.respond(dialog.make_response(request, 403, "Too Many Subscriptions In This Dialog"));
-          return true;
-        }
-      }
-      if (screen && screen(tx, creates)) return true;
+    case Method::kSubscribe:
       subscribe(tx, &dialog, std::move(source));
       return true;
-    }
     case Method::kOptions:
       tx.respond(dialog.make_response(request, 200));
       return true;

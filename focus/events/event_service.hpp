@@ -122,12 +122,14 @@ class EventService {
   // same dialog; OPTIONS 200; BYE / PRACK 481; any other method 405.
   // `source`: the requester's address, kept with a subscription the
   // SUBSCRIBE adds, as on_subscribe's. `screen` (may be empty) is asked
-  // before any SUBSCRIBE is handled, with `creates` true when it would add
-  // a subscription to the dialog: true means refused and answered (the
-  // Server's caps and reflection check, which apply in a dialog as out of
-  // one). A dialog holds at most kMaxSubscriptionsPerDialog live
-  // subscriptions; one more is 403.
-  using SubscribeScreen = std::function<bool(const sip::ServerTransaction&, bool creates)>;
+  // before any SUBSCRIBE touches the dialog (its remote target included),
+  // with `creates` true when it would add a subscription of a package we
+  // serve: true means refused and answered (the Server's caps and
+  // reflection check, which apply in a dialog as out of one). A dialog
+  // holds at most kMaxSubscriptionsPerDialog live subscriptions; one more
+  // is 403.
+  using SubscribeScreen =
+      std::function<bool(const sip::ServerTransaction&, bool creates, const sip::Dialog&)>;
   static constexpr size_t kMaxSubscriptionsPerDialog = 4;
   bool handle_in_dialog(const sip::ServerTransaction& tx, std::string source = {},
                         const SubscribeScreen& screen = {});

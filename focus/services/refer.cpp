@@ -482,21 +482,7 @@ std::optional<std::optional<Referral>> Server::accept_referral(const sip::Server
                                                              sip::Dialog* dialog,
                                                              std::string_view room) {
   const Message& request = tx.request();
-  if (dialog != nullptr) {
-    // Each REFER in a dialog is a subscription until its outcome: a few at
-    // once, not one per REFER a peer cares to send.
-    dialog->remove_terminated_usages(sip::UsageKind::kSubscription);
-    size_t live = 0;
-    for (const auto& usage : dialog->usages()) {
-      live += usage->kind() == sip::UsageKind::kSubscription && !usage->terminated() ? 1 : 0;
-    }
-    if (live >= kMaxReferralsPerDialog) {
-      Message busy = dialog->make_response(request, 503, "Too Many Referrals In This Dialog");
-      busy.set_header("Retry-After", "5");
-      tx.respond(std::move(busy));
-      return std::nullopt;
-    }
-  }
+  if (refuse_referral_backlog(tx, dialog)) return std::nullopt;
   sip::ReferConfig refer_config;
   refer_config.subscription_expires = options_.refer_subscription_expires;
   sip::ReferOutcome outcome =
@@ -512,6 +498,22 @@ std::optional<std::optional<Referral>> Server::accept_referral(const sip::Server
     if (outcome.notify) stack_.send_request(std::move(*outcome.notify), [](const auto&) {});
   }
   return referral;
+}
+
+bool Server::refuse_referral_backlog(const sip::ServerTransaction& tx, sip::Dialog* dialog) {
+  if (dialog == nullptr) return false;
+  // Each REFER in a dialog is a subscription until its outcome: a few at
+  // once, not one per REFER a peer cares to send.
+  dialog->remove_terminated_usages(sip::UsageKind::kSubscription);
+  size_t live = 0;
+  for (const auto& usage : dialog->usages()) {
+    live += usage->kind() == sip::UsageKind::kSubscription && !usage->terminated() ? 1 : 0;
+  }
+  if (live < kMaxReferralsPerDialog) return false;
+  Message busy = dialog->make_response(tx.request(), 503, "Too Many Referrals In This Dialog");
+  busy.set_header("Retry-After", "5");
+  tx.respond(std::move(busy));
+  return true;
 }
 
 void Server::run_action(ActionKind kind, Call& member) {

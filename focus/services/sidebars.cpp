@@ -189,6 +189,8 @@ bool Server::handle_sidebar_urn(const sip::ServerTransaction& tx, sip::Dialog* d
   // Moving anyone, oneself included, between conversations needs the right.
   const std::optional<std::string> user = authorize(tx, Operation::kSidebarRefer);
   if (!user) return true;
+  // Refused before anything changes: the action runs before the 202.
+  if (refuse_referral_backlog(tx, dialog)) return true;
   Room* room = rooms_.find(room_name);
   if (room == nullptr) {
     tx.respond(404, "No Such Conference", local_tag);

@@ -322,10 +322,8 @@ void Dialog::remove_terminated_usages() {
 }
 
 void Dialog::remove_terminated_usages(UsageKind kind) {
-  const bool had_usages = !usages_.empty();
   std::erase_if(usages_,
                 [kind](const auto& usage) { return usage->kind() == kind && usage->terminated(); });
-  if (had_usages && usages_.empty()) state_ = DialogState::kTerminated;
 }
 
 bool Dialog::has_live_usages() const {

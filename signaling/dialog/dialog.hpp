@@ -137,7 +137,8 @@ class Dialog {
   // (RFC 5057 §5: a dialog ends with its last usage).
   void remove_terminated_usages();
   // Drops terminated usages of `kind` only (ended subscriptions of a dialog
-  // whose other usages live on).
+  // whose other usages live on, or about to get a new one): the dialog's
+  // state stays as it is, even with no usage left.
   void remove_terminated_usages(UsageKind kind);
   bool has_live_usages() const;
 

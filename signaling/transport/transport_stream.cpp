@@ -55,6 +55,7 @@ class StreamConnection final : public Connection {
     if (closed_) return;
     closed_ = true;
     outbox_.clear();
+    queued_bytes_ = 0;
     boost::system::error_code ignored;
     socket().close(ignored);
     if (auto owner = owner_.lock()) owner->forget(*this);

@@ -128,6 +128,7 @@ class WebSocketConnection final : public Connection {
     if (closed_) return;
     closed_ = true;
     outbox_.clear();
+    queued_bytes_ = 0;
     boost::system::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);
     if (auto owner = owner_.lock()) owner->forget(*this);

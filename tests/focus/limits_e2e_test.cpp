@@ -444,15 +444,43 @@ TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits
   // Record-Route: toward 127.0.0.9, one, then refused.
   Caller routed(0, "routed"), routed2(0, "routed2"), via_maddr(0, "maddr");
   const std::string own = from3_.contact_uri("x", sip::TransportKind::kUdp);
-  EXPECT_EQ(status(subscribe(from3_, routed, "conference", {}, "<sip:127.0.0.9:5999;lr>")), 200);
+  const std::optional<Message> routed_ok =
+      subscribe(from3_, routed, "conference", {}, "<sip:127.0.0.9:5999;lr>");
+  ASSERT_EQ(status(routed_ok), 200);
   EXPECT_EQ(status(subscribe(from3_, routed2, "conference", {}, "<sip:127.0.0.9:5999;lr>")), 503);
   EXPECT_EQ(counters().reflection_refused, 1u);
   // A maddr sends them there as well.
   EXPECT_EQ(status(subscribe(from3_, via_maddr, "conference", "<" + own + ";maddr=127.0.0.9>", {})),
             503);
   EXPECT_EQ(counters().reflection_refused, 2u);
-  // A refresh that moves the dialog's target there: refused too.
+  // A refresh that moves the dialog's target there: refused too, and the
+  // refused refresh moves nothing: the next NOTIFYs still reach 127.0.0.2.
   EXPECT_EQ(status(subscribe(from2_, who, "conference", "<sip:w@127.0.0.9:5999>", {})), 503);
+  EXPECT_EQ(counters().reflection_refused, 3u);
+  auto notifies = std::make_shared<size_t>(0);
+  sip::StackHandlers handlers;
+  handlers.on_request = [notifies, call_id = who.call_id](const sip::ServerTransaction& tx) {
+    if (tx.request().method() == Method::kNotify && tx.request().call_id() == call_id) {
+      ++*notifies;
+    }
+    tx.respond(200, "OK");
+  };
+  from2_.set_handlers(handlers);
+  Caller late(700, "bob");
+  ASSERT_EQ(invite(late, "sendrecv", "subs"), 200);  // the room changes
+  run_until([&] { return *notifies >= 4; }, 3000ms);
+  EXPECT_GE(*notifies, 4u);  // one per subscription of the dialog
+  // A refresh of a dialog whose NOTIFYs follow its route set is no new
+  // reflection, whatever its Contact says; nor is an unsubscribe keeping
+  // its Contact.
+  ASSERT_FALSE(routed_ok->contacts().empty());
+  routed.to_tag = std::string(routed_ok->to().tag());
+  routed.remote_target = routed_ok->contacts().front().uri_text;
+  EXPECT_EQ(status(subscribe(from3_, routed, "conference", "<sip:w@127.0.0.7:5999>", {})), 200);
+  Message bye = request_from(from2_, who, Method::kSubscribe, "subs");
+  bye.set_header("Event", "conference");
+  bye.set_header("Expires", "0");
+  EXPECT_EQ(status(send_from(from2_, std::move(bye))), 200);
   EXPECT_EQ(counters().reflection_refused, 3u);
 }
 
