@@ -243,7 +243,7 @@ void Server::start() {
   // Abuse limits before any state is kept: rate and transaction caps.
   stack_.transactions().set_screen([this](const Message& request, const sip::Endpoint& peer) {
     const sip::TransactionLayer& layer = stack_.transactions();
-    return guard_.screen(request, peer, layer.pending(),
+    return guard_.screen(request, peer, layer.pending_server(),
                          layer.server_transactions_from(peer.address));
   });
   stack_.start();
@@ -823,7 +823,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
   if (running_ && rooms_.call_count() == 0) schedule_memory_trim(kTrimWhenIdle);
 }
 
-void Server::after_leave(const std::string& room_name) {
+void Server::after_leave(std::string room_name) {
   // When the last visible member is gone, hidden members (monitors,
   // whisperers, services) have nobody to listen to: release them too.
   Room* room = rooms_.find(room_name);

@@ -119,6 +119,7 @@ class Server final : public Control {
   const webrtc::DtlsCertificate& dtls_certificate() const { return *dtls_certificate_; }
   const webrtc::DtlsContext& dtls_context() const { return *dtls_context_; }
   size_t call_count() const { return rooms_.call_count(); }
+  const EventService& events() const { return *events_; }
   size_t dialog_count() const { return dialogs_.size(); }
   // Usages (live or ended) the dialog `id` holds; 0 when there is no such
   // dialog.
@@ -282,7 +283,9 @@ class Server final : public Control {
   void answer_invite(Call& call, const sip::ServerTransaction& tx);
   void end_call(const sip::DialogId& id, bool send_bye);
   // A member left: releases hidden members when no visible one is left.
-  void after_leave(const std::string& room);
+  // By value: ending the room's hidden members may free the Call whose
+  // room() the caller passed (a role change of the last visible member).
+  void after_leave(std::string room);
   // sip:moh@ / sip:park@ (RFC 5359): every member there hears music on hold.
   bool is_service_room(std::string_view room) const;
 

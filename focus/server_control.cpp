@@ -558,7 +558,8 @@ ControlResult Server::dial_out(std::string_view room, std::string_view uri,
   // INVITEs toward one destination spend a reflection budget as a REFER's
   // do (the operator's token is not held to that one).
   std::string why;
-  if (guard_.overloaded(rooms_.call_count() + dialing_.size(), stack_.transactions().pending(),
+  if (guard_.overloaded(rooms_.call_count() + dialing_.size(),
+                        stack_.transactions().pending_server(),
                         /*exempt_source=*/true, &why)) {
     guard_.log("overload-" + why, account.empty() ? "admin" : std::string(account));
     return {503, "overloaded (" + why + "): try again later"};

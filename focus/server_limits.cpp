@@ -52,8 +52,8 @@ bool Server::defer_slowed(const sip::ServerTransaction& tx) {
 bool Server::refuse_overload(const sip::ServerTransaction& tx) {
   const std::string source = source_of(tx);
   std::string why;
-  if (!guard_.overloaded(rooms_.call_count() + dialing_.size(), stack_.transactions().pending(),
-                         guard_.exempt(source), &why)) {
+  if (!guard_.overloaded(rooms_.call_count() + dialing_.size(),
+                         stack_.transactions().pending_server(), guard_.exempt(source), &why)) {
     return false;
   }
   guard_.log("overload-" + why, source);

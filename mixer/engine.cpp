@@ -975,6 +975,8 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.stun_other = shard.webrtc_count(C::kStunOther);
   st.webrtc_unlatched_drops = shard.webrtc_count(C::kDtlsUnlatched);
   st.webrtc_plain_rtp_drops = shard.webrtc_count(C::kPlainRtp);
+  st.webrtc_stun_unanswered = shard.webrtc_count(C::kStunUnanswered);
+  st.webrtc_dtls_send_dropped = shard.webrtc_count(C::kDtlsSendDropped);
   st.webrtc_consent_expired = shard.webrtc_count(C::kConsentExpired);
   st.webrtc_dtls_failed = shard.webrtc_count(C::kDtlsFailed);
   st.webrtc_dtls_closed = shard.webrtc_count(C::kDtlsClosed);

@@ -86,6 +86,8 @@ struct ShardStatus {
   uint64_t stun_other = 0;             // 420, 487, ignored, malformed
   uint64_t webrtc_unlatched_drops = 0;
   uint64_t webrtc_plain_rtp_drops = 0;
+  uint64_t webrtc_stun_unanswered = 0;    // error answers not sent (one per flush)
+  uint64_t webrtc_dtls_send_dropped = 0;  // handshake datagrams with no address or no room
   uint64_t webrtc_consent_expired = 0;
   uint64_t webrtc_dtls_failed = 0;
   uint64_t webrtc_dtls_closed = 0;

@@ -1,6 +1,9 @@
 #include "rtp/port_pool.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <numeric>
+#include <random>
 
 namespace chorus::rtp {
 
@@ -23,20 +26,25 @@ PortPool::PortPool(uint16_t first, uint16_t last)
       capacity_(first > last || (first & 1u && first == 0xFFFF)
                     ? 0
                     : even_ports_with_odd_partner(first, last)),
-      used_(capacity_, false) {}
+      used_(capacity_, false),
+      free_(capacity_),
+      free_count_(capacity_) {
+  std::iota(free_.begin(), free_.end(), 0u);
+  std::random_device seed;
+  std::shuffle(free_.begin(), free_.end(), std::mt19937_64((uint64_t{seed()} << 32) | seed()));
+}
 
 std::optional<uint16_t> PortPool::allocate() {
-  for (size_t tried = 0; tried < capacity_; ++tried) {
-    const size_t i = next_;
-    next_ = (next_ + 1) % capacity_;
-    if (!used_[i]) {
-      used_[i] = true;
-      ++in_use_;
-      return static_cast<uint16_t>(first_ + 2 * i);
-    }
+  if (free_count_ == 0) {
+    ++exhausted_;
+    return std::nullopt;
   }
-  ++exhausted_;
-  return std::nullopt;
+  const uint32_t i = free_[head_];
+  head_ = (head_ + 1) % capacity_;
+  --free_count_;
+  used_[i] = true;
+  ++in_use_;
+  return static_cast<uint16_t>(first_ + 2 * i);
 }
 
 void PortPool::release(uint16_t port) {
@@ -46,6 +54,8 @@ void PortPool::release(uint16_t port) {
   if (i >= capacity_ || !used_[i]) return;
   used_[i] = false;
   --in_use_;
+  free_[(head_ + free_count_) % capacity_] = static_cast<uint32_t>(i);
+  ++free_count_;
 }
 
 }  // namespace chorus::rtp

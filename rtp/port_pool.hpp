@@ -19,8 +19,14 @@ class PortPool {
   PortPool(uint16_t first, uint16_t last);
 
   // The next free even port, or nullopt when all are in use (counted).
+  // Ports come out of a queue that starts in a random order (seeded per
+  // pool from std::random_device): one call's port says nothing of the
+  // next one's, so an outsider cannot aim packets at a port about to be
+  // handed out and race the caller to latch it (RTP "bleed").
   std::optional<uint16_t> allocate();
-  // Returns a port from allocate(); it goes to the back of the rotation.
+  // Returns a port from allocate(); it goes to the back of the queue, so it
+  // is handed out again only after every other free port (late packets of
+  // a finished call do not land in the next one).
   void release(uint16_t port);
 
   size_t capacity() const { return capacity_; }
@@ -31,7 +37,10 @@ class PortPool {
   uint16_t first_;
   size_t capacity_;
   std::vector<bool> used_;  // index = (port - first_) / 2
-  size_t next_ = 0;
+  // Free indexes, a ring of capacity_ entries: [head_, head_ + free_count_).
+  std::vector<uint32_t> free_;
+  size_t head_ = 0;
+  size_t free_count_ = 0;
   size_t in_use_ = 0;
   uint64_t exhausted_ = 0;
 };

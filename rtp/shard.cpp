@@ -33,6 +33,8 @@ constexpr uint64_t kTagTimer = 0;
 constexpr uint64_t kTagWake = 2;
 constexpr uint64_t kTagRtcp = 1;
 constexpr int kMaxEvents = 256;
+// recvmmsg batches one socket gets per drain (per-member ports).
+constexpr size_t kMaxBatchesPerDrain = 4;
 
 int checked(int fd, const char* what) {
   if (fd < 0)
@@ -179,7 +181,11 @@ void Shard::drain_ready() {
     return;
   }
   std::array<epoll_event, kMaxEvents> ready;
-  for (;;) {
+  // Level-triggered: a socket still holding data (its drain is capped) is
+  // ready again, so the rounds are bounded too: enough for every socket
+  // once, and a flood of ports waits for the next tick.
+  const size_t rounds = 2 * config_.max_streams / kMaxEvents + 2;
+  for (size_t round = 0; round < rounds; ++round) {
     const int n = ::epoll_wait(sockets_fd_, ready.data(), kMaxEvents, 0);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = ready[static_cast<size_t>(i)].data.u64;
@@ -275,7 +281,10 @@ void Shard::drain(Stream* stream, bool rtcp_socket) {
   udp::socket* socket = rtcp_socket ? stream->rtcp_socket() : &stream->rtp_socket();
   if (socket == nullptr || !socket->is_open()) return;  // closed since the wait completed
   const int fd = socket->native_handle();
-  for (;;) {
+  // A member's port carries one packet per frame; a flood toward one port
+  // gets a few batches per drain, the rest waits in (or overflows) the
+  // socket's buffer, so it cannot hold the tick of every other member.
+  for (size_t batch = 0; batch < kMaxBatchesPerDrain; ++batch) {
     const size_t n = receive_batch_.receive(fd);
     datagrams_.store(datagrams_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     for (size_t i = 0; i < n; ++i) {
@@ -428,6 +437,7 @@ void Shard::poll_dtls() {
   }
   // Bounded per tick; events only flow during handshakes.
   for (size_t i = 0; i < webrtc::DtlsChannel::kRing; ++i) {
+    const bool retry = dtls_held_;
     if (!dtls_held_ && !config_.dtls->poll(dtls_event_)) return;
     dtls_held_ = false;
     Stream* stream = find_stream(static_cast<StreamId>(dtls_event_.id & 0xFFFFFFFFu));
@@ -436,6 +446,14 @@ void Shard::poll_dtls() {
       continue;
     }
     if (!stream->on_dtls_event(dtls_event_)) {
+      if (retry) {
+        // Still no room after a flush: the queue refills as fast as it
+        // empties (a flood toward this member). Drop the datagram, which the
+        // handshake retransmits, rather than hold every other member's
+        // events behind it.
+        count(WebRtcCounter::kDtlsSendDropped);
+        continue;
+      }
       dtls_held_ = true;  // its send queue is full: the tick's flush empties it
       return;
     }

@@ -116,13 +116,14 @@ enum class WebRtcCounter : uint8_t {
   kDtlsUnlatched,        // DTLS or SRTP from an address no valid check latched: dropped
   kPlainRtp,             // RTP/RTCP before DTLS-SRTP keys: dropped
   kDtlsRefused,          // the channel's request ring was full: datagram dropped
-  kDtlsSendDropped,      // a handshake datagram with no latched address to go to
+  kDtlsSendDropped,      // a handshake datagram with no latched address, or no room twice
   kDtlsConnected,        // keys installed
   kConsentExpired,
   kDtlsFailed,
   kDtlsClosed,
   kDtlsStopDeferred,  // a stop the channel refused, kept for a later tick
   kDtlsStopLost,      // a stop refused with the pending list full (never in practice)
+  kStunUnanswered,    // an error answer not sent: the stream's queue already held one
   kCount,
 };
 

@@ -2,6 +2,7 @@
 
 #include <srtp2/srtp.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <climits>
@@ -174,7 +175,10 @@ SrtpSession::SrtpSession(SrtpSession&& other) noexcept
     : ctx_(std::exchange(other.ctx_, nullptr)),
       suite_(other.suite_),
       direction_(other.direction_),
-      last_error_(other.last_error_) {}
+      last_error_(other.last_error_),
+      ssrcs_(other.ssrcs_),
+      ssrc_count_(std::exchange(other.ssrc_count_, 0)),
+      ssrcs_evicted_(other.ssrcs_evicted_) {}
 
 SrtpSession& SrtpSession::operator=(SrtpSession&& other) noexcept {
   if (this != &other) {
@@ -183,8 +187,34 @@ SrtpSession& SrtpSession::operator=(SrtpSession&& other) noexcept {
     suite_ = other.suite_;
     direction_ = other.direction_;
     last_error_ = other.last_error_;
+    ssrcs_ = other.ssrcs_;
+    ssrc_count_ = std::exchange(other.ssrc_count_, 0);
+    ssrcs_evicted_ = other.ssrcs_evicted_;
   }
   return *this;
+}
+
+void SrtpSession::keep_inbound_ssrc(const uint8_t* ssrc) {
+  uint32_t raw = 0;
+  std::memcpy(&raw, ssrc, sizeof raw);
+  // Most recent last: a known SSRC moves to the back (nearly always it is
+  // already there).
+  for (size_t i = ssrc_count_; i-- > 0;) {
+    if (ssrcs_[i] != raw) continue;
+    std::rotate(ssrcs_.begin() + static_cast<std::ptrdiff_t>(i),
+                ssrcs_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                ssrcs_.begin() + static_cast<std::ptrdiff_t>(ssrc_count_));
+    ssrcs_[ssrc_count_ - 1] = raw;
+    return;
+  }
+  if (ssrc_count_ == ssrcs_.size()) {
+    // libsrtp compares the SSRC as the header carries it.
+    srtp_remove_stream(as_ctx(ctx_), ssrcs_[0]);
+    ++ssrcs_evicted_;
+    std::rotate(ssrcs_.begin(), ssrcs_.begin() + 1, ssrcs_.end());
+    --ssrc_count_;
+  }
+  ssrcs_[ssrc_count_++] = raw;
 }
 
 SrtpSession::~SrtpSession() {
@@ -215,6 +245,7 @@ bool SrtpSession::unprotect_rtp(uint8_t* buf, size_t& len) {
   last_error_ = map_error(srtp_unprotect(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;
   len = static_cast<size_t>(n);
+  keep_inbound_ssrc(buf + 8);
   return true;
 }
 
@@ -240,6 +271,7 @@ bool SrtpSession::unprotect_rtcp(uint8_t* buf, size_t& len) {
   last_error_ = map_error(srtp_unprotect_rtcp(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;
   len = static_cast<size_t>(n);
+  keep_inbound_ssrc(buf + 4);
   return true;
 }
 

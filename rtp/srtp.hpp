@@ -4,6 +4,7 @@
 // direction of one stream. Key material is never logged or kept after
 // create(); libsrtp holds the derived session keys.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -59,13 +60,28 @@ class SrtpSession {
   Direction direction() const { return direction_; }
   SrtpError last_error() const { return last_error_; }
 
+  // An inbound session keeps libsrtp's per-SSRC state (replay window, ROC)
+  // for at most this many SSRCs: libsrtp clones a stream for every new SSRC
+  // that authenticates and keeps it for the session's life, walking the
+  // list on every packet, so a peer cycling SSRCs would grow memory and
+  // per-packet cost without bound. The SSRC seen least recently first is
+  // dropped (RTP and RTCP SSRCs alike).
+  static constexpr size_t kMaxInboundSsrcs = 4;
+  size_t inbound_ssrcs() const { return ssrc_count_; }
+  uint64_t ssrcs_evicted() const { return ssrcs_evicted_; }
+
  private:
   SrtpSession(void* ctx, SrtpSuite suite, Direction direction)
       : ctx_(ctx), suite_(suite), direction_(direction) {}
+  // After a packet of `ssrc` (as on the wire) authenticated.
+  void keep_inbound_ssrc(const uint8_t* ssrc);
   void* ctx_;  // srtp_t (kept opaque so users need not include <srtp2/srtp.h>)
   SrtpSuite suite_;
   Direction direction_;
   SrtpError last_error_ = SrtpError::kNone;
+  std::array<uint32_t, kMaxInboundSsrcs> ssrcs_{};  // network byte order, oldest use first
+  size_t ssrc_count_ = 0;
+  uint64_t ssrcs_evicted_ = 0;
 };
 
 }  // namespace chorus::rtp

@@ -307,8 +307,20 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
   const socklen_t source_len = sockaddr_from_endpoint(from, source);
   const webrtc::StunResult r = webrtc_->stun.on_request(datagram, source, source_len, out);
   shard_.count_stun(r.outcome);
+  if (!r.valid()) {
+    // An error answer (400, 401, 487) goes to whoever sent the request, which
+    // may be spoofed, and takes a slot of the member's 4-datagram queue: at
+    // most one per flush, only into an empty queue, so a flood of bad checks
+    // can neither crowd out the member's media, DTLS and consent answers nor
+    // be reflected at more than 50 per second.
+    if (r.response_size != 0 && rtp_queue_.queued() == 0) {
+      rtp_queue_.commit(r.response_size, from);
+    } else if (r.response_size != 0) {
+      shard_.count(WebRtcCounter::kStunUnanswered);
+    }
+    return;
+  }
   if (r.response_size != 0) rtp_queue_.commit(r.response_size, from);
-  if (!r.valid()) return;
   webrtc_->consent.refresh(now);
   // ICE-lite (RFC 8445 §2.5, §7.3.1.5): the first valid pair carries media;
   // a later nomination (USE-CANDIDATE) of another pair moves it.
@@ -454,12 +466,13 @@ void Stream::on_truncated() {
 void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
                             bool authenticated) {
   if (latched_) return;
-  // An authenticated packet proves the key; otherwise two packets in sequence
-  // of one SSRC from one address (a stray or spoofed single packet does not
+  // An authenticated packet proves the key; a packet from the address the
+  // SDP named is the signalling's word; otherwise two packets in sequence of
+  // one SSRC from one address (a stray or spoofed single packet does not
   // capture the stream).
   const bool consistent = have_candidate_ && from == candidate_ && ssrc == candidate_ssrc_ &&
                           sequence == static_cast<uint16_t>(candidate_seq_ + 1);
-  if (authenticated || consistent) {
+  if (authenticated || consistent || signalled(from)) {
     latched_ = true;
     latched_rtp_ = from;
     if (config_.rtcp_mux || (!shared_ && !rtcp_socket_)) {
@@ -488,7 +501,11 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
   // counts. Shared-port mode: an SRTP packet from elsewhere reached this
   // stream by its authenticated SSRC; it may re-latch, if it authenticates.
   const bool relatch = latched_ && from != latched_rtp_;
-  if (relatch && !(shared_ && srtp_in_)) {
+  // Plain RTP latched elsewhere: the SDP's own address takes the stream
+  // back (an outsider who won the race to a fresh port by two packets loses
+  // it at the caller's first one, RTP "bleed"); no other source does.
+  const bool reclaim = relatch && !srtp_in_ && !webrtc_ && signalled(from);
+  if (relatch && !(shared_ && srtp_in_) && !reclaim) {
     ++drops_.stranger;
     return;
   }
@@ -507,9 +524,11 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
   }
   const uint32_t ssrc = packet->ssrc();
   if (relatch) {
-    // Authenticated from a new source (a NAT rebinding): follow it.
+    // Authenticated from a new source (a NAT rebinding), or the SDP's
+    // address reclaiming the stream: follow it.
     latched_rtp_ = from;
     if (config_.rtcp_mux) latched_rtcp_ = from;
+    if (reclaim && !config_.rtcp_mux) rtcp_latched_ = false;  // RTCP learns the peer again
     reroute();
   }
   if (webrtc_)

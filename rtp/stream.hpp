@@ -171,6 +171,11 @@ class Stream {
   bool srtp() const { return srtp_in_.has_value(); }
   // Where packets go now (the latched source, else the SDP address).
   const udp::endpoint& destination() const { return latched_ ? latched_rtp_ : remote_rtp_; }
+  // `from` is the RTP address the SDP named (a concrete one, not c=0.0.0.0).
+  bool signalled(const udp::endpoint& from) const {
+    return remote_rtp_.port() != 0 && !remote_rtp_.address().is_unspecified() &&
+           from == remote_rtp_;
+  }
   uint32_t local_ssrc() const { return local_ssrc_; }
   uint32_t remote_ssrc() const { return remote_ssrc_; }
   Clock::time_point last_received() const { return last_received_; }

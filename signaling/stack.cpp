@@ -213,8 +213,10 @@ TransactionId Stack::cancel(TransactionId invite, ClientCallback callback) {
   cancel.add_header("CSeq", std::to_string(request->cseq().number) + " CANCEL");
   cancel.set_body({}, {});
   tap(cancel, MessageDirection::kSent);
-  return transactions_->send_request(std::move(cancel), *destination,
-                                     tapped(std::move(callback), false));
+  const TransactionId id = transactions_->send_request(std::move(cancel), *destination,
+                                                       tapped(std::move(callback), false));
+  if (id != 0) transactions_->cancel_sent(invite);
+  return id;
 }
 
 bool Stack::respond(TransactionId id, Message response) {

@@ -114,9 +114,7 @@ bool EventService::handle_in_dialog(const sip::ServerTransaction& tx, std::strin
     const bool creates = event && packages_.find(event->package) != nullptr &&
                          sip::find_subscription(dialog, event->package, event->id()) == nullptr;
     if (creates) {
-      size_t live = 0;
-      for (const auto& usage : dialog.usages()) live += usage->terminated() ? 0 : 1;
-      if (live >= kMaxSubscriptionsPerDialog) {
+      if (dialog.live_usages(sip::UsageKind::kSubscription) >= kMaxSubscriptionsPerDialog) {
         tx.respond(dialog.make_response(request, 403, "Too Many Subscriptions In This Dialog"));
         return true;
       }
@@ -231,7 +229,7 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     subscriber.dialog = outcome.dialog->id();
     subscriber.room = room;
     subscriber.conference = outcome.subscription->event() == kConferencePackage;
-    subscriber.source = std::move(source);
+    subscriber.source = sip::source_key(source);
     subscriber.relay = outcome.subscription->content_type() == kMessageType;
     if (subscriber.relay) {
       for (std::string_view type : request.header_values("Accept")) {

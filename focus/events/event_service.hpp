@@ -17,6 +17,7 @@
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
 #include "signaling/stack.hpp"
+#include "signaling/transport/endpoint.hpp"
 #include "signaling/usage/event_package.hpp"
 #include "signaling/usage/subscription.hpp"
 
@@ -171,9 +172,16 @@ class EventService {
   // "conference, dialog" — the Allow-Events value (RFC 6665 §8.2.2).
   std::string allow_events() const { return packages_.allow_events(); }
   size_t subscription_count() const { return subscribers_.size(); }
-  // Subscriptions created by requests from `source`.
+  // The room whose message/sip watchers see the call `call_id` ("" when
+  // the call is bound to none).
+  std::string relay_room(const std::string& call_id) const {
+    const auto it = bound_calls_.find(call_id);
+    return it == bound_calls_.end() ? std::string() : it->second.room;
+  }
+  // Subscriptions created by requests from `source` (an IPv6 source: from
+  // its /64, sip::source_key).
   size_t subscriptions_from(const std::string& source) const {
-    const auto it = per_source_.find(source);
+    const auto it = per_source_.find(sip::source_key(source));
     return it == per_source_.end() ? 0 : it->second;
   }
   size_t subscription_count(std::string_view room) const;
@@ -195,7 +203,7 @@ class EventService {
     uint32_t failures = 0;      // consecutive retryable NOTIFY failures
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
-    std::string source;  // who created it (per-source caps)
+    std::string source;  // who created it, as sip::source_key (per-source caps)
     // message/sip: relayed messages not yet acknowledged (the first
     // `relay_sent` of them are in the NOTIFY in flight), in order.
     bool relay = false;

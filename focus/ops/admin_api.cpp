@@ -239,14 +239,17 @@ bool AdminApi::is_event_stream(std::string_view target) {
 }
 
 int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target,
-                                   std::string_view source, std::chrono::milliseconds* delay) {
+                                   std::string_view source, std::chrono::milliseconds* delay,
+                                   bool* stale) {
   if (delay != nullptr) *delay = std::chrono::milliseconds(0);
+  if (stale != nullptr) *stale = false;
   if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
   if (token && token_matches(*token)) return 0;
   const AccountCheck check =
       control_.check_account(authorization, "GET", target, Operation::kAdminView, source);
   if (delay != nullptr) *delay = check.delay;
+  if (stale != nullptr) *stale = check.stale;
   switch (check.outcome) {
     case AccountCheck::Outcome::kAllowed:
       return 0;
@@ -257,6 +260,12 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
       break;
   }
   return 401;
+}
+
+AdminResponse AdminApi::event_stream_refused(int status, bool stale) {
+  if (status == 401) return unauthorized(stale);
+  return json_error(status, status == 403 ? "the account lacks the right to view rooms"
+                                          : "the event stream is refused");
 }
 
 AdminResponse AdminApi::unauthorized(bool stale) {

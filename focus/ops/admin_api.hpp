@@ -128,9 +128,13 @@ class AdminApi {
   // `source`: the peer's address (failed attempts count per source).
   // `delay` (when given): how long the answer, refusal or upgrade, must
   // wait: an account under a password attack is slowed here as on /api.
+  // `stale` (when given): a 401 answers a Digest login whose nonce expired.
   int event_stream_refusal(std::string_view authorization, std::string_view target,
-                           std::string_view source = {},
-                           std::chrono::milliseconds* delay = nullptr);
+                           std::string_view source = {}, std::chrono::milliseconds* delay = nullptr,
+                           bool* stale = nullptr);
+  // The answer to a refused upgrade: a 401 carries the Bearer and Digest
+  // challenges as /api's do (RFC 7235 §3.1), so a client can log in.
+  AdminResponse event_stream_refused(int status, bool stale = false);
 
   const AdminConfig& config() const { return config_; }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "focus/ops/admin_json.hpp"
+#include "signaling/transport/endpoint.hpp"
 
 namespace chorus::focus {
 
@@ -60,11 +61,13 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   void broadcast(const std::shared_ptr<const std::string>& message);
   void arm_levels();
   void add(Connection* connection, std::weak_ptr<Connection> weak) {
-    if (connections.emplace(connection, std::move(weak)).second) ++per_source[connection->source];
+    if (connections.emplace(connection, std::move(weak)).second) {
+      ++per_source[sip::source_key(connection->source)];
+    }
   }
   void remove(Connection* connection) {
     if (connections.erase(connection) == 0) return;
-    const auto it = per_source.find(connection->source);
+    const auto it = per_source.find(sip::source_key(connection->source));
     if (it != per_source.end() && --it->second == 0) per_source.erase(it);
   }
   void add_stream(EventSession* session, std::weak_ptr<EventSession> weak);
@@ -81,7 +84,8 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::string last_levels;
   std::vector<ControlEvent> pending_events;  // this burst, sent by flush_events()
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
-  std::unordered_map<std::string, size_t> per_source;  // open connections by peer address
+  // Open connections by peer address (sip::source_key: an IPv6 peer's /64).
+  std::unordered_map<std::string, size_t> per_source;
   std::unordered_map<EventSession*, std::weak_ptr<EventSession>> streams;
 };
 
@@ -236,19 +240,20 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
 
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
       std::chrono::milliseconds delay{0};
+      bool stale = false;
       const int refusal =
-          server_->api.event_stream_refusal(authorization, target, peer_address(), &delay);
+          server_->api.event_stream_refusal(authorization, target, peer_address(), &delay, &stale);
       if (delay.count() > 0) {
         // An account under a password attack: as on /api, the answer waits.
         delay_.expires_after(delay);
-        delay_.async_wait([self = shared_from_this(), request = std::move(request),
-                           refusal](beast::error_code ec) mutable {
+        delay_.async_wait([self = shared_from_this(), request = std::move(request), refusal,
+                           stale](beast::error_code ec) mutable {
           if (ec || self->closed_) return self->close();
-          self->upgrade(std::move(request), refusal);
+          self->upgrade(std::move(request), refusal, stale);
         });
         return;
       }
-      return upgrade(std::move(request), refusal);
+      return upgrade(std::move(request), refusal, stale);
     }
 
     const std::string_view method(request.method_string().data(), request.method_string().size());
@@ -284,11 +289,12 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     respond(json_error(status, message), 11, /*keep_alive=*/false, /*head=*/false);
   }
 
-  // The event stream's upgrade, or `refusal` (401 / 403) when nonzero.
-  void upgrade(http::request<http::string_body> request, int refusal) {
+  // The event stream's upgrade, or `refusal` (401 with its challenges, or
+  // 403) when nonzero.
+  void upgrade(http::request<http::string_body> request, int refusal, bool stale) {
     if (refusal != 0) {
-      return reply_error(refusal, refusal == 403 ? "the account lacks the right to view rooms"
-                                                 : "missing or wrong bearer token");
+      return respond(server_->api.event_stream_refused(refusal, stale), request.version(),
+                     /*keep_alive=*/false, /*head=*/false);
     }
     if (server_->streams.size() >= config().max_event_streams) {
       return reply_error(409, "too many event streams");
@@ -357,7 +363,7 @@ void AdminServer::Impl::accept() {
     }
     // One address holds at most max_connections_per_source of them, so no
     // single client can take every slot from the operator.
-    const auto from = self->per_source.find(address_of(socket));
+    const auto from = self->per_source.find(sip::source_key(address_of(socket)));
     if (self->connections.size() >= self->api.config().max_connections ||
         (from != self->per_source.end() &&
          from->second >= self->api.config().max_connections_per_source)) {

@@ -52,8 +52,9 @@ constexpr std::array<std::string_view, 8> kTransportKeys = {
     "tls_verify_peer",    "tls_ca_file",     "handshake_timeout_ms",       "idle_timeout_ms",
     "message_timeout_ms", "max_connections", "max_connections_per_source", "max_queued_bytes"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
-constexpr std::array<std::string_view, 5> kSipExtraKeys = {
-    "ring_delay_ms", "session_expires", "min_se", "session_refresh", "refer_subscription_expires"};
+constexpr std::array<std::string_view, 6> kSipExtraKeys = {
+    "ring_delay_ms", "dial_timeout_ms", "session_expires",
+    "min_se",        "session_refresh", "refer_subscription_expires"};
 constexpr std::array<std::string_view, 20> kMediaKeys = {"address",
                                                          "public_address",
                                                          "dtls_certificate",
@@ -421,6 +422,7 @@ void read_sip(Reader& reader, const toml::table& sip, Options& options) {
               "allowed: \"\" (off) or a room-name prefix (up to 64 letters, digits, -_.!~*'())",
               [](const std::string& prefix) { return valid_slow_room_prefix(prefix); });
   reader.read(sip, "sip.ring_delay_ms", "ring_delay_ms", options.ring_delay, 0, 600000);
+  reader.read(sip, "sip.dial_timeout_ms", "dial_timeout_ms", options.dial_timeout, 0, 3600000);
   // RFC 4028 §4: no interval below 90 s; a day at most.
   reader.read(sip, "sip.min_se", "min_se", options.min_se, 90, 86400);
   reader.read(sip, "sip.session_expires", "session_expires", options.session_expires, 90, 86400);

@@ -222,12 +222,18 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
     w.sample("chorus_webrtc_consent_expired_total", shard_label(s.index), s.webrtc_consent_expired);
   w.family("chorus_webrtc_packets_dropped_total", "counter",
            "WebRTC datagrams dropped: DTLS/SRTP from an address no valid STUN check latched "
-           "(unlatched), RTP before DTLS-SRTP keys (plain_rtp).");
+           "(unlatched), RTP before DTLS-SRTP keys (plain_rtp), STUN error answers beyond one "
+           "per member per send (stun_unanswered), DTLS datagrams with no latched address or no "
+           "room in the member's queue (dtls_send).");
   for (const auto& s : shards) {
-    w.sample("chorus_webrtc_packets_dropped_total",
-             shard_label(s.index) + "," + label("reason", "unlatched"), s.webrtc_unlatched_drops);
-    w.sample("chorus_webrtc_packets_dropped_total",
-             shard_label(s.index) + "," + label("reason", "plain_rtp"), s.webrtc_plain_rtp_drops);
+    const std::pair<const char*, uint64_t> reasons[] = {
+        {"unlatched", s.webrtc_unlatched_drops},
+        {"plain_rtp", s.webrtc_plain_rtp_drops},
+        {"stun_unanswered", s.webrtc_stun_unanswered},
+        {"dtls_send", s.webrtc_dtls_send_dropped}};
+    for (const auto& [name, n] : reasons)
+      w.sample("chorus_webrtc_packets_dropped_total",
+               shard_label(s.index) + "," + label("reason", name), n);
   }
   // One gauge per shard of a microsecond field of ShardMetrics, in seconds.
   const auto seconds_per_shard = [&](const char* name, const char* help,

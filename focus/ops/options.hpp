@@ -117,9 +117,10 @@ struct AbuseLimits {
   uint32_t account_slow_after = 30;
   std::chrono::milliseconds auth_window{600000};
   std::chrono::milliseconds account_delay{1000};
-  // Caps: calls per source, subscriptions
-  // per source and in total, pending SIP transactions (not yet past their
-  // final response, TransactionLayer::pending) per source and in total.
+  // Caps: calls per source, subscriptions per source and in total, pending
+  // SIP server transactions (requests not yet past their final response,
+  // TransactionLayer::pending_server; our own NOTIFYs and dial-outs do not
+  // count) per source and in total. An IPv6 source counts as its /64.
   size_t calls_per_source = 100;
   size_t subscriptions_per_source = 50;
   size_t max_subscriptions = 5000;
@@ -191,6 +192,10 @@ struct Options {
   // at once. Tests that need ringing rooms set it (e.g. "slow-").
   std::string slow_room_prefix;
   std::chrono::milliseconds ring_delay{2000};
+  // How long a dial-out (REFER, admin API, pick-up) may ring unanswered
+  // before the focus CANCELs it; the callee then has 64*T1 to answer the
+  // CANCEL before the attempt is given up (RFC 3261 §9.1). 0: no limit.
+  std::chrono::milliseconds dial_timeout{60000};
   // Lifetime of a REFER's implicit subscription (RFC 3515 §2.4.4), long
   // enough for a dial-out to ring and be answered. A referral still open
   // then (its outcome never came) ends with a final NOTIFY

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "signaling/transport/endpoint.hpp"
+
 namespace chorus::focus {
 
 namespace asio = boost::asio;
@@ -189,7 +191,9 @@ void WebServer::Impl::accept() {
     }
     beast::error_code peer_error;
     const tcp::endpoint peer = socket.remote_endpoint(peer_error);
-    const std::string source = peer_error ? std::string() : peer.address().to_string();
+    // Counted per source_key: an IPv6 peer as its /64.
+    const std::string source =
+        peer_error ? std::string() : sip::source_key(peer.address().to_string());
     const auto count = self->per_source.find(source);
     if (peer_error || self->connections.size() >= self->config.max_connections ||
         (count != self->per_source.end() &&

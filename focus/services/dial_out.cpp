@@ -79,6 +79,17 @@ void Server::start_dial_out(DialOut request) {
     return;
   }
   it->second->sip.invite_tx = tx;
+  if (options_.dial_timeout.count() > 0) {
+    // Unanswered this long: CANCEL. The timer outlives nothing: when it
+    // fires for an attempt already over, it finds no entry.
+    stack_.timers().start(options_.dial_timeout, [this, id] {
+      const auto ringing = dialing_.find(id);
+      if (ringing == dialing_.end() || ringing->second->sip.cancelling) return;
+      spdlog::info("dial-out to {} in {} unanswered after {} ms", ringing->second->roster.entity,
+                   ringing->second->room(), options_.dial_timeout.count());
+      cancel_dial_out(*ringing->second);
+    });
+  }
   publish(request.room, ControlEvent::Kind::kMemberJoined, it->second->member());
 }
 
@@ -141,7 +152,15 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   std::unique_ptr<Call> owned = std::move(it->second);
   dialing_.erase(it);
   std::optional<sip::Dialog> dialog = sip::Dialog::create_uac(*owned->sip.invite, response);
-  if (!dialog) return;  // a 2xx without Contact/To-tag cannot make a dialog
+  if (!dialog) {
+    // A 2xx without Contact or To-tag makes no dialog to ACK or BYE in: the
+    // attempt failed, and the referrer and the room hear so.
+    spdlog::warn("dial-out to {} in {}: its 2xx makes no dialog (no To-tag or Contact)",
+                 owned->roster.entity, owned->room());
+    if (owned->sip.referral) notify_referrer(*owned->sip.referral, 502, "Bad Gateway");
+    publish(owned->room(), ControlEvent::Kind::kMemberLeft, owned->member());
+    return;
+  }
   dialog->set_local_contact(contact_for(owned->room(), owned->sip.transport));
   // The INVITE usage of the new dialog (rooms/invite_usage.cpp): it builds
   // the ACK and starts a session timer if the callee's 2xx asks for one.

@@ -179,6 +179,10 @@ void Server::on_move_completion(const mixer::Event& event, bool done) {
   }
   const std::string from = call->room();
   rooms_.move(call->id(), move.target);
+  // Room A's binding goes first: a second binding of the same Call-ID
+  // keeps the room it was first bound to, and the call's messages would go
+  // on being relayed to A's watchers instead of B's.
+  call->sip.relay.reset();
   call->sip.relay = events_->bind_call(call->id().call_id, move.target);
   // Settings changed while it moved were sent without a sidebar; room B's
   // view of the member (no sidebar, its role) applies from now on.

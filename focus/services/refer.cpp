@@ -505,11 +505,7 @@ bool Server::refuse_referral_backlog(const sip::ServerTransaction& tx, sip::Dial
   // Each REFER in a dialog is a subscription until its outcome: a few at
   // once, not one per REFER a peer cares to send.
   dialog->remove_terminated_usages(sip::UsageKind::kSubscription);
-  size_t live = 0;
-  for (const auto& usage : dialog->usages()) {
-    live += usage->kind() == sip::UsageKind::kSubscription && !usage->terminated() ? 1 : 0;
-  }
-  if (live < kMaxReferralsPerDialog) return false;
+  if (dialog->live_usages(sip::UsageKind::kSubscription) < kMaxReferralsPerDialog) return false;
   Message busy = dialog->make_response(tx.request(), 503, "Too Many Referrals In This Dialog");
   busy.set_header("Retry-After", "5");
   tx.respond(std::move(busy));

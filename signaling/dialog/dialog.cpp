@@ -331,6 +331,12 @@ bool Dialog::has_live_usages() const {
                      [](const auto& usage) { return !usage->terminated(); });
 }
 
+size_t Dialog::live_usages(UsageKind kind) const {
+  return static_cast<size_t>(std::count_if(usages_.begin(), usages_.end(), [kind](const auto& u) {
+    return u->kind() == kind && !u->terminated();
+  }));
+}
+
 std::optional<TimePoint> Dialog::next_deadline() const {
   std::optional<TimePoint> earliest;
   for (const auto& usage : usages_) {

@@ -141,6 +141,8 @@ class Dialog {
   // state stays as it is, even with no usage left.
   void remove_terminated_usages(UsageKind kind);
   bool has_live_usages() const;
+  // Usages of `kind` not yet terminated (the per-dialog caps count these).
+  size_t live_usages(UsageKind kind) const;
 
   // Earliest deadline of any usage, and firing them.
   std::optional<TimePoint> next_deadline() const;

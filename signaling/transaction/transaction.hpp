@@ -138,14 +138,24 @@ class TransactionLayer {
   // True once a client INVITE transaction has seen a provisional response:
   // the condition for sending CANCEL (§9.1).
   bool may_cancel(TransactionId id) const;
+  // A CANCEL for client INVITE `id` left (§9.1): if no final response comes
+  // within 64*T1, the transaction ends with a timeout, however many
+  // provisionals the callee keeps sending (each would restart Timer C).
+  void cancel_sent(TransactionId id);
 
   size_t size() const { return transactions_.size(); }
   // Transactions not yet past their final response: size() minus those
   // only absorbing retransmissions (Completed / Confirmed / Accepted with a
   // linger timer running, 32 s over UDP). What the overload budget counts.
   size_t pending() const { return transactions_.size() - lingering_; }
+  // Of them the server transactions (requests from peers): what the
+  // request caps and the overload budget count, so that our own requests
+  // (NOTIFYs to subscribers that never answer, dial-outs) cannot make the
+  // focus refuse everyone else.
+  size_t pending_server() const { return server_pending_; }
   // Pending server transactions whose request came from `address` (the
-  // transport peer), for per-source caps. Bounded by pending().
+  // transport peer), for per-source caps; an IPv6 peer counts as its /64
+  // (source_key). Bounded by pending_server().
   size_t server_transactions_from(std::string_view address) const;
   // Consulted before a new server transaction is created; empty: accept all.
   void set_screen(RequestScreen screen) { screen_ = std::move(screen); }
@@ -186,7 +196,8 @@ class TransactionLayer {
   // transaction has no final response or accepted the request (2xx).
   std::unordered_map<std::string, TransactionId> by_merge_key_;
   RequestScreen screen_;
-  std::unordered_map<std::string, size_t> server_by_peer_;
+  std::unordered_map<std::string, size_t> server_by_peer_;  // source_key → pending
+  size_t server_pending_ = 0;
   std::deque<Event> events_;
   bool draining_ = false;
   TransactionId next_id_ = 1;

@@ -38,7 +38,7 @@ void TransactionMachine::client_invite(Transaction& tx, Event& event) {
           tx.state = State::kProceeding;
           tx.provisional_seen = true;
           cancel_timer(tx, Timer::kA);
-          cancel_timer(tx, Timer::kB);
+          if (!tx.cancel_sent) cancel_timer(tx, Timer::kB);
           start_timer(tx, Timer::kC, kTimerC);
           notify(tx, ClientEvent::Kind::kResponse, &response);
         } else if (status < 300) {
@@ -74,6 +74,16 @@ void TransactionMachine::client_invite(Transaction& tx, Event& event) {
       }
       return;
     }
+
+    case Type::kCancelSent:
+      // §9.1: "If no final response has been received after 64*T1 seconds,
+      // the client SHOULD consider the INVITE transaction terminated".
+      if (tx.cancel_sent || (tx.state != State::kCalling && tx.state != State::kProceeding)) {
+        return;
+      }
+      tx.cancel_sent = true;
+      start_timer(tx, Timer::kB, 64 * t.t1);
+      return;
 
     case Type::kTimer:
       switch (event.timer) {
@@ -194,6 +204,7 @@ void TransactionMachine::client_non_invite(Transaction& tx, Event& event) {
 
     case Type::kRequest:
     case Type::kTuResponse:
+    case Type::kCancelSent:
       return;
   }
 }

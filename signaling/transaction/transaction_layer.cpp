@@ -254,6 +254,11 @@ std::optional<Endpoint> TransactionLayer::peer(TransactionId id) const {
   return tx->peer;
 }
 
+void TransactionLayer::cancel_sent(TransactionId id) {
+  post(Event{Event::Type::kCancelSent, id});
+  drain();
+}
+
 bool TransactionLayer::may_cancel(TransactionId id) const {
   const Transaction* tx = find(id);
   return tx != nullptr && tx->kind == TransactionKind::kClientInvite &&
@@ -281,7 +286,8 @@ TransactionLayer::Transaction& TransactionLayer::create(TransactionKind kind, st
   tx->peer = std::move(peer);
   Transaction& ref = *tx;
   if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
-    ++server_by_peer_[ref.peer.address];
+    ++server_by_peer_[source_key(ref.peer.address)];
+    ++server_pending_;
   }
   // A client key collision means the TU reused a branch: a bug (§8.1.1.7).
   // A server key collision cannot happen (we looked it up first).
@@ -309,12 +315,13 @@ void TransactionLayer::erase(TransactionId id) {
 }
 
 void TransactionLayer::forget_peer(const std::string& address) {
-  const auto peer = server_by_peer_.find(address);
+  --server_pending_;
+  const auto peer = server_by_peer_.find(source_key(address));
   if (peer != server_by_peer_.end() && --peer->second == 0) server_by_peer_.erase(peer);
 }
 
 size_t TransactionLayer::server_transactions_from(std::string_view address) const {
-  const auto it = server_by_peer_.find(std::string(address));
+  const auto it = server_by_peer_.find(source_key(address));
   return it == server_by_peer_.end() ? 0 : it->second;
 }
 

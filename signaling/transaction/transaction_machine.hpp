@@ -29,6 +29,7 @@ struct TransactionLayer::Transaction {
   Duration interval{0};                  // current A / E / G interval
   std::array<TimerId, kTransactionTimerCount> timer_ids{};
   bool provisional_seen = false;  // client INVITE: may send CANCEL (§9.1)
+  bool cancel_sent = false;       // client INVITE: CANCELled; Timer B bounds the wait
   bool final_queued = false;      // server: the TU already handed a final response
   bool layer_answers = false;     // server: answered here (CANCEL, merged request), not by the TU
   // Past its final response and only absorbing retransmissions until a
@@ -44,6 +45,7 @@ struct TransactionLayer::Event {
     kTuResponse,      // the TU responds through a server transaction
     kTimer,           // one of the §17 timers fired
     kTransportError,  // the transport refused a message of this transaction
+    kCancelSent,      // client INVITE: the TU sent a CANCEL for it (§9.1)
   };
   Event() = default;
   Event(Type t, TransactionId tx, std::optional<Message> m = std::nullopt)

@@ -111,6 +111,7 @@ void TransactionMachine::server_invite(Transaction& tx, Event& event) {
       return;
 
     case Type::kResponse:
+    case Type::kCancelSent:
       return;
   }
 }
@@ -156,6 +157,7 @@ void TransactionMachine::server_non_invite(Transaction& tx, Event& event) {
       return;
 
     case Type::kResponse:
+    case Type::kCancelSent:
       return;
   }
 }

@@ -1,5 +1,9 @@
 #include "signaling/transport/endpoint.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
 #include <cctype>
 
 namespace chorus::sip {
@@ -61,6 +65,29 @@ std::string Endpoint::to_string() const {
   out += ':';
   out += std::to_string(port);
   return out;
+}
+
+std::string source_key(std::string_view address) {
+  std::string_view bare = address;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  bare = bare.substr(0, bare.find('%'));
+  if (bare.find(':') == std::string_view::npos || bare.size() >= INET6_ADDRSTRLEN) {
+    return std::string(address);
+  }
+  const std::string text(bare);
+  std::array<unsigned char, 16> bytes{};
+  if (inet_pton(AF_INET6, text.c_str(), bytes.data()) != 1) return std::string(address);
+  char out[INET6_ADDRSTRLEN] = {};
+  constexpr std::array<unsigned char, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped.begin(), kMapped.end(), bytes.begin())) {
+    inet_ntop(AF_INET, bytes.data() + 12, out, sizeof out);
+    return out;
+  }
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  inet_ntop(AF_INET6, bytes.data(), out, sizeof out);
+  return std::string(out) + "/64";
 }
 
 }  // namespace chorus::sip

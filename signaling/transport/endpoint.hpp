@@ -59,4 +59,12 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
+// The party a per-source limit counts an address under. One IPv6 subscriber
+// holds a whole /64 (RFC 6177) and can send from any address in it, so an
+// IPv6 address counts as its /64 ("2001:db8:1:2::/64"); an IPv4-mapped one
+// ("::ffff:192.0.2.1") as the IPv4 address; an IPv4 address, and text that
+// is no IP address (an "account:<user>" key, a WebSocket host name), as
+// itself. Brackets and a zone ("fe80::1%eth0") are ignored.
+std::string source_key(std::string_view address);
+
 }  // namespace chorus::sip

@@ -117,7 +117,7 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   std::unique_ptr<asio::ssl::context> tls_client;
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
   std::unordered_map<std::string, uint64_t> by_peer;  // "TCP 1.2.3.4:5060" → connection
-  std::unordered_map<std::string, size_t> per_source;  // remote address → accepted connections
+  std::unordered_map<std::string, size_t> per_source;  // source_key → accepted connections
   std::unordered_map<std::string, uint64_t> ws_flows;  // ws_flow_key → WS/WSS connection
   uint64_t next_connection_id = 1;
   asio::steady_timer reaper;

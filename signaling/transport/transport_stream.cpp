@@ -194,12 +194,13 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
           boost::system::error_code endpoint_error;
           const tcp::endpoint peer = socket.remote_endpoint(endpoint_error);
           const std::string address = endpoint_error ? "" : peer.address().to_string();
+          const std::string counted_as = source_key(address);  // an IPv6 peer: its /64
           if (self->connections.size() >= self->config.max_connections) {
             ++self->counters.connections_refused;
             boost::system::error_code ignored;
             socket.close(ignored);
           } else if (!endpoint_error &&
-                     self->per_source[address] >= self->config.max_connections_per_source) {
+                     self->per_source[counted_as] >= self->config.max_connections_per_source) {
             ++self->counters.connections_refused_source;
             boost::system::error_code ignored;
             socket.close(ignored);
@@ -209,7 +210,7 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
               socket.set_option(tcp::no_delay(true), endpoint_error);
               auto connection = self->make_connection(kind, std::move(socket), false);
               connection->set_accepted();
-              ++self->per_source[address];
+              ++self->per_source[counted_as];
               Endpoint remote{kind, address, peer.port(), connection->id()};
               // Responses and requests to this peer reuse the connection
               // (RFC 3261 §18.2.2, RFC 5923 style reuse).
@@ -342,7 +343,7 @@ void TransportLayer::Impl::forget(const Connection& connection) {
     if (it != ws_flows.end() && it->second == connection.id()) ws_flows.erase(it);
   }
   if (connection.accepted()) {
-    const auto source = per_source.find(connection.remote().address);
+    const auto source = per_source.find(source_key(connection.remote().address));
     if (source != per_source.end() && --source->second == 0) per_source.erase(source);
   }
   connections.erase(connection.id());

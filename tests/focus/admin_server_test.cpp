@@ -689,6 +689,14 @@ TEST_F(AdminServerTest, EventStreamRefusesAWrongToken) {
   EXPECT_EQ(wrong.error(), websocket::error::upgrade_declined);
   EXPECT_TRUE(raw(upgrade("/api/events?token=s3cret-tokeN")).starts_with("HTTP/1.1 401"));
   EXPECT_TRUE(raw(upgrade("/api/events?tok=s3cret-token")).starts_with("HTTP/1.1 401"));
+  // The refusal says how to log in, as /api's does (RFC 7235 §3.1).
+  const std::string refused = raw(upgrade("/api/events"));
+  EXPECT_NE(refused.find("WWW-Authenticate: Bearer realm=\"chorus\"\r\n"), std::string::npos)
+      << refused;
+  EXPECT_NE(
+      refused.find("WWW-Authenticate: Digest realm=\"chorus\", nonce=\"n1\", qop=\"auth\"\r\n"),
+      std::string::npos)
+      << refused;
   EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 0u);
 }
 

@@ -153,6 +153,65 @@ TEST(AbuseGuard, ReflectionOnlyTowardOthersAndOverloadBudgets) {
   EXPECT_FALSE(guard.overloaded(0, 0, true, &why));  // exempt: no CPU budget
 }
 
+TEST(SourceKey, AnIpv6SourceIsItsSlash64AndAnIpv4MappedOneItsIpv4Address) {
+  EXPECT_EQ(sip::source_key("203.0.113.1"), "203.0.113.1");
+  EXPECT_EQ(sip::source_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  EXPECT_EQ(sip::source_key("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+  EXPECT_EQ(sip::source_key("[2001:DB8:1:2::1]"), "2001:db8:1:2::/64");  // bracketed, upper case
+  EXPECT_EQ(sip::source_key("fe80::1%eth0"), "fe80::/64");               // zone ignored
+  EXPECT_EQ(sip::source_key("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(sip::source_key("::1"), "::/64");
+  EXPECT_NE(sip::source_key("2001:db8:1:3::1"), sip::source_key("2001:db8:1:2::1"));
+  // No address: kept as it is (account keys, WebSocket host names, junk).
+  EXPECT_EQ(sip::source_key("account:bob"), "account:bob");
+  EXPECT_EQ(sip::source_key("x.invalid"), "x.invalid");
+  EXPECT_EQ(sip::source_key("1:2:zz::"), "1:2:zz::");
+  EXPECT_EQ(sip::source_key(""), "");
+}
+
+TEST(AbuseGuard, EveryAddressOfOneIpv6Slash64CountsAsOneSource) {
+  FakeClock clock;
+  AbuseLimits limits;
+  limits.rate = 10;
+  limits.burst = 5;
+  limits.exempt = {};
+  limits.auth_failures = 3;
+  limits.calls_per_source = 2;
+  limits.reflection_rate = 1;
+  limits.reflection_burst = 2;
+  AbuseGuard guard(limits, clock.clock());
+  const sip::Message m = request_with_vias({"SIP/2.0/UDP [2001:db8:1:2::1];branch=z9hG4bK1"});
+  using Action = sip::ScreenVerdict::Action;
+  // An attacker walking its /64 finds one bucket, not 2^64 of them.
+  for (int i = 1; i <= 5; ++i) {
+    const sip::Endpoint from{sip::TransportKind::kUdp, "2001:db8:1:2::" + std::to_string(i), 5060,
+                             0};
+    EXPECT_EQ(guard.screen(m, from, 0, 0).action, Action::kAccept);
+  }
+  const sip::Endpoint next{sip::TransportKind::kUdp, "2001:db8:1:2:abcd::6", 5060, 0};
+  EXPECT_EQ(guard.screen(m, next, 0, 0).action, Action::kDrop);
+  const sip::Endpoint neighbour{sip::TransportKind::kUdp, "2001:db8:1:3::1", 5060, 0};
+  EXPECT_EQ(guard.screen(m, neighbour, 0, 0).action, Action::kAccept);  // another /64
+  // Failed logins lock the pair whichever address of the /64 asks.
+  for (int i = 1; i <= 3; ++i) guard.auth_failed("2001:db8:1:2::" + std::to_string(i), "op");
+  EXPECT_TRUE(guard.auth_locked("2001:db8:1:2::99", "op"));
+  EXPECT_FALSE(guard.auth_locked("2001:db8:1:3::99", "op"));
+  // Calls: two from the /64, then no third from any of its addresses.
+  for (const char* address : {"2001:db8:1:2::a", "2001:db8:1:2::b"}) {
+    ASSERT_TRUE(guard.may_add_call(address));
+    guard.call_added(address);
+  }
+  EXPECT_FALSE(guard.may_add_call("2001:db8:1:2::c"));
+  EXPECT_EQ(guard.calls_from("2001:db8:1:2::d"), 2u);
+  guard.call_removed("2001:db8:1:2::a");  // counted the same way going out
+  EXPECT_TRUE(guard.may_add_call("2001:db8:1:2::c"));
+  EXPECT_TRUE(guard.may_add_call("account:2001:db8:1:2::c"));  // accounts are their own key
+  // A reflection victim's /64 is one destination.
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::1"));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::2"));
+  EXPECT_FALSE(guard.may_reflect("203.0.113.1", "[2001:db8:9:9::3]"));
+}
+
 }  // namespace
 }  // namespace chorus::focus
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "focus/events/event_service.hpp"
 #include "focus/ops/admin_api.hpp"
 #include "tests/focus/e2e_support.hpp"
 #include "tests/focus/fake_media_engine.hpp"
@@ -129,6 +130,9 @@ TEST_F(MergeSplitE2eTest, MergeMovesEveryMemberIntoTheOtherRoomAndAllFourHearEac
   expect_hears(d, {&a, &b, &c}, {});
   EXPECT_EQ(a.mixer_port, port_a);  // the same media stream
   EXPECT_EQ(b.mixer_port, port_b);
+  // Their SIP traffic is room B's to relay now.
+  EXPECT_EQ(server_->events().relay_room(a.call_id), "mb");
+  EXPECT_EQ(server_->events().relay_room(b.call_id), "mb");
 
   // The admin JSON: A gone, B with the four, the movers' ids unchanged.
   EXPECT_FALSE(listed("ma").has_value());

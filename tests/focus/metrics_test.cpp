@@ -201,6 +201,8 @@ TEST(Metrics, WebRtcFamiliesCarryStunOutcomesConsentAndDtlsResults) {
   shard.stun_bad_integrity = 2;
   shard.webrtc_unlatched_drops = 3;
   shard.webrtc_plain_rtp_drops = 4;
+  shard.webrtc_stun_unanswered = 6;
+  shard.webrtc_dtls_send_dropped = 7;
   shard.webrtc_consent_expired = 1;
   mixer::DtlsStats dtls;
   dtls.started = 6;
@@ -215,6 +217,8 @@ TEST(Metrics, WebRtcFamiliesCarryStunOutcomesConsentAndDtlsResults) {
   EXPECT_EQ(s.at(R"(chorus_webrtc_stun_checks_total{shard="0",outcome="bad_integrity"})"), 2);
   EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="unlatched"})"), 3);
   EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="plain_rtp"})"), 4);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="stun_unanswered"})"), 6);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="dtls_send"})"), 7);
   EXPECT_EQ(s.at(R"(chorus_webrtc_consent_expired_total{shard="0"})"), 1);
   EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="connected"})"), 4);
   EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="fingerprint_mismatch"})"), 1);

@@ -158,6 +158,31 @@ TEST_F(SupervisorE2eTest, HiddenMembersLeaveWithTheLastVisibleOne) {
   EXPECT_FALSE(server_->room_state("solo").has_value());
 }
 
+// The last member the room can hear is turned into a monitor (its *1, or
+// the admin API): nobody is left to listen to, so the focus ends its call and
+// the room. The role change must not read the room's name from the Call it
+// has just ended (a use-after-free under ASan before the fix).
+TEST_F(SupervisorE2eTest, TheLastAudibleMemberTurnedMonitorEndsItsCallAndTheRoomCleanly) {
+  start(48000);
+  Caller a(400, "alice"), s(1100, "sup");
+  ASSERT_EQ(invite(a, "sendrecv", "lastone"), 200);
+  ASSERT_EQ(invite_to(s, "sendrecv", "lastone", room_uri("lastone"), {{"Join", dialog_ref(a)}},
+                      "sup", "s3cret"),
+            200);
+  ASSERT_EQ(bye(a, "lastone"), 200);
+  const auto state = server_->room_state("lastone");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 1u);
+  EXPECT_EQ(state->members.front().role, MemberRole::kBarge);
+  const ControlResult result =
+      server_->set_role("lastone", state->members.front().id, MemberRole::kMonitor, 0);
+  EXPECT_EQ(result.status, 200);
+  run_until([&] { return received(Method::kBye, s.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, s.call_id), 1u);
+  EXPECT_EQ(server_->call_count(), 0u);
+  EXPECT_FALSE(server_->room_state("lastone").has_value());
+}
+
 TEST_F(SupervisorE2eTest, JoinToAnUnknownDialogIs481AndABadModeIs400) {
   start(45300);
   Caller a(400, "alice"), s(1100, "sup");
@@ -605,6 +630,36 @@ TEST_F(SupervisorE2eTest, TerminateAndReferByeCancelARingingDialOut) {
   const auto state = server_->room_state("ring");
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ(state->members.size(), 1u);
+}
+
+// A dial-out nobody answers is not left ringing for ever: after
+// dial_timeout the focus CANCELs it, and the referrer hears how it ended.
+TEST_F(SupervisorE2eTest, ADialOutNobodyAnswersIsCancelledAfterTheDialTimeout) {
+  start(48100, [](Options& options) { options.dial_timeout = 400ms; });
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "noanswer"), 200);
+  ring_only_ = {"dan"};
+  const size_t frags = sipfrags().size();
+  std::optional<Message> referred = exchange_auth(
+      a, request(a, Method::kRefer, "noanswer"),
+      {{"Refer-To", "<" + client_.contact_uri("dan", sip::TransportKind::kUdp) + ">"}}, "op",
+      "0pw");
+  ASSERT_TRUE(referred.has_value());
+  ASSERT_EQ(referred->status(), 202);
+  run_until([&] { return ringing_.contains("dan"); });
+  ASSERT_TRUE(ringing_.contains("dan"));
+  EXPECT_EQ(server_->gauges().dialing, 1u);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  run_until([&] {
+    const auto all = sipfrags();
+    return all.size() > frags && all.back().find(" 1") == std::string::npos;
+  });
+  ASSERT_GT(sipfrags().size(), frags);
+  EXPECT_EQ(sipfrags().back(), "SIP/2.0 487 Request Terminated");
+  // The CANCEL reached dan's stack, which ended the INVITE with 487 itself.
+  EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));
+  EXPECT_EQ(server_->room_calls("noanswer"), 1u);
 }
 
 // RFC 5359 §2.16 directed pickup of a call the focus places: Carol takes

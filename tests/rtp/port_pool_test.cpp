@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 namespace chorus::rtp {
 namespace {
@@ -42,6 +43,28 @@ TEST(PortPool, ReleasedPortIsReusedLast) {
   pool.release(*first);
   for (int i = 0; i < 4; ++i) EXPECT_NE(pool.allocate(), first);
   EXPECT_EQ(pool.allocate(), first);
+}
+
+TEST(PortPool, OneCallsPortSaysNothingOfTheNext) {
+  // An outsider who sees its own call's port must not be able to aim at the
+  // next call's port before that caller's packets arrive (RTP "bleed").
+  PortPool a(40000, 41999);  // 1,000 ports
+  PortPool b(40000, 41999);
+  std::vector<uint16_t> from_a;
+  std::vector<uint16_t> from_b;
+  size_t adjacent = 0;
+  for (int i = 0; i < 200; ++i) {
+    from_a.push_back(*a.allocate());
+    from_b.push_back(*b.allocate());
+    if (i > 0 && (from_a[i] == from_a[i - 1] + 2 || from_a[i] + 2 == from_a[i - 1])) ++adjacent;
+  }
+  EXPECT_NE(from_a, from_b) << "two pools hand out ports in the same order";
+  EXPECT_LT(adjacent, 10u) << "ports come out in sequence";
+  EXPECT_EQ(std::set<uint16_t>(from_a.begin(), from_a.end()).size(), 200u);
+  // Every port is still handed out before any comes round again.
+  std::set<uint16_t> all(from_a.begin(), from_a.end());
+  while (auto p = a.allocate()) EXPECT_TRUE(all.insert(*p).second);
+  EXPECT_EQ(all.size(), 1000u);
 }
 
 TEST(PortPool, DegenerateRangesHoldNothing) {

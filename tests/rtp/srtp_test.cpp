@@ -251,6 +251,36 @@ TEST_P(SrtpSuiteTest, ReplayedPacketIsRejected) {
   EXPECT_EQ(rx_->last_error(), SrtpError::kReplay);
 }
 
+// A peer (it holds the key) cycling SSRCs: libsrtp would keep a stream per
+// SSRC for the session's life and walk them all on every packet. At most
+// kMaxInboundSsrcs are kept; the others are dropped, least recently used
+// first, and come back as new streams if they return.
+TEST_P(SrtpSuiteTest, AnInboundSessionKeepsStateForAFewSsrcsOnly) {
+  constexpr uint32_t kSsrcs = 1000;
+  for (uint32_t ssrc = 1; ssrc <= kSsrcs; ++ssrc) {
+    Buffer b = rtp_packet(static_cast<uint16_t>(ssrc), 0x5000 + ssrc);
+    ASSERT_TRUE(tx_->protect_rtp(b.data.data(), b.len, b.data.size()));
+    ASSERT_TRUE(rx_->unprotect_rtp(b.data.data(), b.len)) << ssrc;
+  }
+  EXPECT_EQ(rx_->inbound_ssrcs(), SrtpSession::kMaxInboundSsrcs);
+  EXPECT_EQ(rx_->ssrcs_evicted(), kSsrcs - SrtpSession::kMaxInboundSsrcs);
+  // The current SSRC keeps its replay window; RTCP's SSRC counts as well.
+  Buffer last = rtp_packet(2000, 0x5000 + kSsrcs);
+  ASSERT_TRUE(tx_->protect_rtp(last.data.data(), last.len, last.data.size()));
+  Buffer replay = last;
+  ASSERT_TRUE(rx_->unprotect_rtp(last.data.data(), last.len));
+  EXPECT_FALSE(rx_->unprotect_rtp(replay.data.data(), replay.len));
+  EXPECT_EQ(rx_->last_error(), SrtpError::kReplay);
+  Buffer report = rtcp_packet(0x9999, 1);
+  ASSERT_TRUE(tx_->protect_rtcp(report.data.data(), report.len, report.data.size()));
+  ASSERT_TRUE(rx_->unprotect_rtcp(report.data.data(), report.len));
+  EXPECT_EQ(rx_->inbound_ssrcs(), SrtpSession::kMaxInboundSsrcs);
+  EXPECT_EQ(rx_->ssrcs_evicted(), kSsrcs - SrtpSession::kMaxInboundSsrcs + 1);
+  // A session moved keeps what it tracks.
+  SrtpSession moved = std::move(*rx_);
+  EXPECT_EQ(moved.inbound_ssrcs(), SrtpSession::kMaxInboundSsrcs);
+}
+
 TEST_P(SrtpSuiteTest, PlainRtpOnAnSrtpSessionIsRejected) {
   for (uint16_t seq = 1; seq < 20; ++seq) {
     Buffer b = rtp_packet(seq);

@@ -162,6 +162,57 @@ TEST_P(StreamIo, SingleStrayPacketDoesNotLatch) {
   EXPECT_TRUE(stray.receive_all(60ms).empty());
 }
 
+// RTP "bleed": an outsider who guesses a fresh port and sends two packets
+// before the caller latches the stream; the caller's first packet from the
+// address its SDP named takes it back, and the outsider hears nothing more.
+TEST_P(StreamIo, TheSdpAddressReclaimsAStreamAnOutsiderLatchedFirst) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
+  testing::Driver driver(shard, &rec);
+  shard.start();
+  const uint16_t port = open_via_command(driver, kId);
+  ASSERT_NE(port, 0);
+  Peer caller, outsider;
+  testing::set_remote(driver, kId, caller.endpoint());
+  ASSERT_TRUE(caller.receive(500ms).has_value());  // the SDP address is in place
+  talk(outsider, port, 0xBAD, 1, 2, 5ms);
+  ASSERT_TRUE(outsider.receive(500ms).has_value()) << "the outsider did not latch the stream";
+  // One packet from the SDP's address is enough.
+  caller.send_to(port, make_rtp(0, 500, 80000, 0xCA11, kPayload, true));
+  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 3; });
+  outsider.receive_all(60ms);  // what was already on its way
+  EXPECT_TRUE(outsider.receive_all(150ms).empty()) << "the outsider still gets the room";
+  caller.receive_all(60ms);
+  EXPECT_GE(caller.receive_all(150ms).size(), 3u);
+  // The outsider cannot take it again.
+  talk(outsider, port, 0xBAD, 3, 5, 2ms);
+  const auto stats =
+      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 5; });
+  EXPECT_EQ(stats.drops.stranger, 5u);
+  EXPECT_TRUE(outsider.receive_all(100ms).empty());
+}
+
+// A caller whose SDP names the address it sends from latches at its first
+// packet (no second packet to wait for, so no window for an outsider).
+TEST_P(StreamIo, OnePacketFromTheSdpAddressLatches) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
+  testing::Driver driver(shard, &rec);
+  shard.start();
+  const uint16_t port = open_via_command(driver, kId);
+  Peer caller, outsider;
+  testing::set_remote(driver, kId, caller.endpoint());
+  ASSERT_TRUE(caller.receive(500ms).has_value());  // the SDP address is in place
+  caller.send_to(port, make_rtp(0, 1, 0, 0xCA11, kPayload, true));
+  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
+  talk(outsider, port, 0xCA11, 2, 4, 2ms);
+  const auto stats =
+      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 4; });
+  EXPECT_EQ(stats.drops.stranger, 4u);
+  EXPECT_EQ(stats.packets_received, 1u);
+  EXPECT_TRUE(outsider.receive_all(100ms).empty());
+}
+
 SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
   SrtpKeys k;
   k.suite = SrtpSuite::kAesCm128HmacSha1_80;

@@ -265,6 +265,40 @@ TEST(WebRtcStream, BadMessageIntegrityIsAnswered401AndCounted) {
   EXPECT_FALSE(browser.receive(300ms));
 }
 
+// Bad checks from anywhere (spoofed sources included) get at most one error
+// answer per send of the member's queue: they neither crowd out the
+// browser's real check nor reflect at the flood's rate.
+TEST(WebRtcStream, AFloodOfBadChecksNeitherCrowdsOutTheRealCheckNorIsAnsweredInFull) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer attacker, browser;
+  StunClient bad, ice;
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kFlood = 300;
+  for (int i = 0; i < kFlood; ++i) attacker.send_to(bench.port, bad.check("not-the-local-pwd-xyz"));
+  browser.send_to(bench.port, ice.check(kLocalPwd));
+  for (int i = 0; i < kFlood; ++i) attacker.send_to(bench.port, bad.check("not-the-local-pwd-xyz"));
+  std::optional<Datagram> answer;
+  for (int i = 0; i < 30 && !answer; ++i) {
+    auto d = browser.receive(100ms);
+    if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = d;
+  }
+  ASSERT_TRUE(answer.has_value()) << "the real check went unanswered";
+  EXPECT_EQ(stun_type(*answer), 0x0101);
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity) < 2u * kFlood &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 2u * kFlood);
+  const auto ticks = (std::chrono::steady_clock::now() - start) / 20ms;
+  const size_t answered = attacker.receive_all(200ms).size();
+  EXPECT_GE(answered, 1u);
+  EXPECT_LE(answered, static_cast<size_t>(ticks) + 2) << "more than one error answer per tick";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunUnanswered), 2u * kFlood - answered);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
+}
+
 TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
   DtlsTestClient client;
   DtlsTestClient someone_else;

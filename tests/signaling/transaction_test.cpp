@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -227,6 +228,40 @@ TEST_F(TransactionTest, ClientInvite2xxGoesToTuAndRetransmitted2xxToo) {
 
 // ---- §17.1.2 client non-INVITE
 
+// §9.1: after our CANCEL the callee gets 64*T1 to send a final response.
+// One that keeps sending provisionals (each restarts Timer C) must not hold
+// the INVITE transaction, and the call the TU keeps for it, for ever.
+TEST_F(TransactionTest, ClientInviteEndsSixtyFourT1AfterItsCancelWhateverProvisionalsCome) {
+  const Message invite = parse(request_text("INVITE", "z9hG4bKcx"));
+  const TransactionId id = layer_.send_request(invite, kUdpPeer, record());
+  layer_.receive(response_to(invite, 180), kUdpPeer);
+  ASSERT_TRUE(layer_.may_cancel(id));
+  advance(5000);
+  layer_.cancel_sent(id);
+  for (int i = 0; i < 3; ++i) {  // a provisional every 10 s
+    advance(10000);
+    layer_.receive(response_to(invite, 183), kUdpPeer);
+  }
+  EXPECT_EQ(layer_.state(id), TransactionState::kProceeding);
+  EXPECT_TRUE(std::find(events_.begin(), events_.end(), ClientEvent::Kind::kTimeout) ==
+              events_.end());
+  advance(1999);  // 31.999 s after the CANCEL
+  EXPECT_EQ(layer_.state(id), TransactionState::kProceeding);
+  advance(1);
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.back(), ClientEvent::Kind::kTimeout);
+  // Without a CANCEL, provisionals keep the transaction (Timer C: 3 min).
+  const Message other = parse(request_text("INVITE", "z9hG4bKcy", "UDP", 2));
+  const TransactionId kept = layer_.send_request(other, kUdpPeer, record());
+  layer_.receive(response_to(other, 180), kUdpPeer);
+  for (int i = 0; i < 6; ++i) {
+    advance(10000);
+    layer_.receive(response_to(other, 180), kUdpPeer);
+  }
+  EXPECT_EQ(layer_.state(kept), TransactionState::kProceeding);
+}
+
 TEST_F(TransactionTest, ClientNonInviteTimerEDoublesUpToT2ThenTimerF) {
   layer_.send_request(parse(request_text("OPTIONS", "z9hG4bKn1")), kUdpPeer, record());
   // Sends at 0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5 s.
@@ -410,6 +445,43 @@ TEST_F(TransactionTest, ServerNonInviteAbsorbsInTryingRepeatsFinalUntilTimerJ) {
   // After Timer J the same request is new again.
   layer_.receive(parse(text), kUdpPeer);
   EXPECT_EQ(user_.requests.size(), 2u);
+}
+
+// What the request caps count: server transactions still before their
+// final response, per peer (an IPv6 peer by its /64), never our own
+// requests, which a subscriber that never answers could otherwise pile up.
+TEST_F(TransactionTest, PendingServerCountsPeersRequestsPerSlash64AndNoneOfOurOwn) {
+  for (int i = 0; i < 5; ++i) {
+    layer_.send_request(parse(request_text("NOTIFY", "z9hG4bKc" + std::to_string(i))), kUdpPeer,
+                        record());
+  }
+  EXPECT_EQ(layer_.pending(), 5u);
+  EXPECT_EQ(layer_.pending_server(), 0u);
+  EXPECT_EQ(layer_.server_transactions_from("127.0.0.1"), 0u);
+  const Endpoint v6a{TransportKind::kUdp, "2001:db8:1:2::a", 5070, 0};
+  const Endpoint v6b{TransportKind::kUdp, "2001:db8:1:2:ffff::b", 5070, 0};
+  const Endpoint v6c{TransportKind::kUdp, "2001:db8:1:3::c", 5070, 0};
+  std::string one = request_text("OPTIONS", "z9hG4bKv1");
+  std::string two = request_text("OPTIONS", "z9hG4bKv2");
+  two.replace(two.find("call-1@"), 7, "call-2@");
+  std::string three = request_text("OPTIONS", "z9hG4bKv3");
+  three.replace(three.find("call-1@"), 7, "call-3@");
+  layer_.receive(parse(one), v6a);
+  layer_.receive(parse(two), v6b);
+  layer_.receive(parse(three), v6c);
+  ASSERT_EQ(user_.requests.size(), 3u);
+  EXPECT_EQ(layer_.pending_server(), 3u);
+  EXPECT_EQ(layer_.server_transactions_from("2001:db8:1:2::77"), 2u);
+  EXPECT_EQ(layer_.server_transactions_from("2001:db8:1:3::c"), 1u);
+  // Past its final response a transaction only absorbs retransmissions.
+  const auto [id, request] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*request, 200)));
+  EXPECT_EQ(layer_.pending_server(), 2u);
+  EXPECT_EQ(layer_.server_transactions_from("2001:db8:1:2::a"), 1u);
+  // Timer J ends it: counted once, not again.
+  advance(32000);
+  EXPECT_EQ(layer_.server_transactions_from("2001:db8:1:2::a"), 1u);
+  EXPECT_EQ(layer_.pending_server(), 2u);
 }
 
 TEST_F(TransactionTest, ServerNonInviteProceedingRepeatsProvisional) {
