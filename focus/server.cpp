@@ -241,6 +241,10 @@ void Server::start() {
   handlers.on_ack_timeout = [this](const Message& response) { on_ack_timeout(response); };
   stack_.set_handlers(std::move(handlers));
   // Abuse limits before any state is kept: rate and transaction caps.
+  // A peer's transactions count under its count key: an exempt or trusted
+  // address as itself, anyone else by its IPv6 /64.
+  stack_.transactions().set_source_key(
+      [this](std::string_view address) { return guard_.count_key(address); });
   stack_.transactions().set_screen([this](const Message& request, const sip::Endpoint& peer) {
     const sip::TransactionLayer& layer = stack_.transactions();
     return guard_.screen(request, peer, layer.pending_server(),
@@ -312,7 +316,10 @@ void Server::stop() {
   }
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
   for (const auto& [id, call] : dialing_) {
-    if (call->sip.invite_tx != 0 && call->sip.provisional_seen) stack_.cancel(call->sip.invite_tx);
+    // Not twice: ending the rooms above CANCELled the dial-outs into them.
+    if (call->sip.invite_tx != 0 && call->sip.provisional_seen && !call->sip.cancel_sent) {
+      stack_.cancel(call->sip.invite_tx);
+    }
   }
   dialing_.clear();
   events_->stop();
@@ -361,7 +368,7 @@ void Server::handle_request(const sip::ServerTransaction& tx) {
   // Subscription dialogs are the event service's (RFC 6665 §4.1.2.4).
   if (!request.to().tag().empty() &&
       events_->handle_in_dialog(
-          tx, source_of(tx),
+          tx, guard_.count_key(source_of(tx)),
           [this](const sip::ServerTransaction& subscribe, bool creates, const sip::Dialog& dialog) {
             return creates ? refuse_subscription(subscribe, &dialog)
                            : refuse_retarget(subscribe, dialog);
@@ -388,7 +395,7 @@ void Server::handle_request(const sip::ServerTransaction& tx) {
     case Method::kSubscribe:
       if (refuse_subscription(tx)) return;
       // conference (RFC 4575), dialog (RFC 4235)
-      events_->on_subscribe(tx, source_of(tx));
+      events_->on_subscribe(tx, guard_.count_key(source_of(tx)));
       return;
     case Method::kRefer:
       handle_refer(tx, nullptr);
@@ -509,8 +516,8 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   if (!admission) return;
   // Per-source call cap: the account when one authenticated, else the
   // address of the first untrusted hop.
-  const std::string limit_key =
-      admission->auth_user.empty() ? source_of(tx) : "account:" + admission->auth_user;
+  const std::string limit_key = admission->auth_user.empty() ? guard_.count_key(source_of(tx))
+                                                             : "account:" + admission->auth_user;
   if (!guard_.may_add_call(limit_key)) {
     reply_limited(tx, "Too Many Calls From This Source", 5);
     return;
@@ -834,7 +841,15 @@ void Server::after_leave(std::string room_name) {
     for (const sip::DialogId& id : rest) end_call(id, /*send_bye=*/true);
   }
   close_room_if_empty(room_name);
-  if (rooms_.find(room_name) == nullptr) publish(room_name, ControlEvent::Kind::kRoomEnded, 0);
+  if (rooms_.find(room_name) != nullptr) return;
+  // The conference is over: calls still ringing into it are CANCELled,
+  // rather than reopening it, alone, when someone answers.
+  std::vector<Call*> ringing;
+  for (const auto& [id, call] : dialing_) {
+    if (call->room() == room_name && !call->sip.cancelling) ringing.push_back(call.get());
+  }
+  for (Call* call : ringing) cancel_dial_out(*call);
+  publish(room_name, ControlEvent::Kind::kRoomEnded, 0);
 }
 
 FocusGauges Server::gauges() const {

@@ -282,7 +282,8 @@ class Server final : public Control {
   void apply_reoffer(Call& call, const sdp::Negotiated& result);
   void answer_invite(Call& call, const sip::ServerTransaction& tx);
   void end_call(const sip::DialogId& id, bool send_bye);
-  // A member left: releases hidden members when no visible one is left.
+  // A member left: releases hidden members when no visible one is left;
+  // when the room closes, CANCELs the dial-outs still ringing into it.
   // By value: ending the room's hidden members may free the Call whose
   // room() the caller passed (a role change of the last visible member).
   void after_leave(std::string room);

@@ -63,7 +63,7 @@ bool Server::refuse_overload(const sip::ServerTransaction& tx) {
 
 bool Server::refuse_subscription(const sip::ServerTransaction& tx, const sip::Dialog* dialog) {
   const std::string source = source_of(tx);
-  if (!guard_.may_subscribe(source, events_->subscriptions_from(source),
+  if (!guard_.may_subscribe(source, events_->subscriptions_from(guard_.count_key(source)),
                             events_->subscription_count())) {
     reply_limited(tx, "Too Many Subscriptions", 10);
     return true;

@@ -463,6 +463,30 @@ void Stream::on_truncated() {
   ++drops_.malformed;
 }
 
+bool Stream::signalled(const udp::endpoint& from) const {
+  return remote_rtp_.port() != 0 && from == remote_rtp_ && sends_from(remote_rtp_.address());
+}
+
+bool Stream::sends_from(const boost::asio::ip::address& sdp_address) {
+  boost::asio::ip::address address = sdp_address;
+  if (address.is_unspecified()) return false;
+  if (address.is_v6()) {
+    const boost::asio::ip::address_v6 v6 = address.to_v6();
+    if (v6.is_v4_mapped()) {
+      address = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6);
+    } else {
+      const auto b = v6.to_bytes();
+      return !v6.is_link_local() && (b[0] & 0xFE) != 0xFC;  // fe80::/10, fc00::/7
+    }
+  }
+  const auto b = address.to_v4().to_bytes();
+  const bool private_or_shared = b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) ||
+                                 (b[0] == 192 && b[1] == 168) ||
+                                 (b[0] == 100 && (b[1] & 0xC0) == 64) ||  // 100.64.0.0/10
+                                 (b[0] == 169 && b[1] == 254);
+  return !private_or_shared;
+}
+
 void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
                             bool authenticated) {
   if (latched_) return;
@@ -501,9 +525,10 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
   // counts. Shared-port mode: an SRTP packet from elsewhere reached this
   // stream by its authenticated SSRC; it may re-latch, if it authenticates.
   const bool relatch = latched_ && from != latched_rtp_;
-  // Plain RTP latched elsewhere: the SDP's own address takes the stream
-  // back (an outsider who won the race to a fresh port by two packets loses
-  // it at the caller's first one, RTP "bleed"); no other source does.
+  // Plain RTP latched elsewhere: the SDP's own (public) address takes the
+  // stream back (an outsider who won the race to a fresh port by two
+  // packets loses it at the caller's first one, RTP "bleed"); no other
+  // source does, and a NAT'd caller's private SDP address never does.
   const bool reclaim = relatch && !srtp_in_ && !webrtc_ && signalled(from);
   if (relatch && !(shared_ && srtp_in_) && !reclaim) {
     ++drops_.stranger;

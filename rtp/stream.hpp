@@ -171,11 +171,14 @@ class Stream {
   bool srtp() const { return srtp_in_.has_value(); }
   // Where packets go now (the latched source, else the SDP address).
   const udp::endpoint& destination() const { return latched_ ? latched_rtp_ : remote_rtp_; }
-  // `from` is the RTP address the SDP named (a concrete one, not c=0.0.0.0).
-  bool signalled(const udp::endpoint& from) const {
-    return remote_rtp_.port() != 0 && !remote_rtp_.address().is_unspecified() &&
-           from == remote_rtp_;
-  }
+  // `from` is the RTP address the SDP named, and that address is one the
+  // caller sends from: not c=0.0.0.0, nor a private, shared (RFC 6598),
+  // link-local or unique-local address, which a caller behind NAT names but
+  // never sends from (a packet claiming it is spoofed, or from a neighbour).
+  bool signalled(const udp::endpoint& from) const;
+  // The address test of signalled(): false for the unspecified, private,
+  // shared, link-local and unique-local addresses (IPv4-mapped ones too).
+  static bool sends_from(const boost::asio::ip::address& sdp_address);
   uint32_t local_ssrc() const { return local_ssrc_; }
   uint32_t remote_ssrc() const { return remote_ssrc_; }
   Clock::time_point last_received() const { return last_received_; }

@@ -337,6 +337,11 @@ void UringIo::reap(UringSink& sink) {
               io_uring_recvmsg_payload_length(out, cqe->res, &receive_msg_));
           sink.on_received(*s->stream, s->rtcp, datagram, source, kernel_time,
                            (out->flags & MSG_TRUNC) != 0);
+        } else if (s != nullptr && cqe->res > 0) {
+          // A datagram the kernel delivered in a form that does not parse
+          // (name or control longer than asked for): a counted drop.
+          sink.on_received(*s->stream, s->rtcp, {}, sockaddr_storage{}, nullptr,
+                           /*truncated=*/true);
         }
         recycle(buffer);
       }

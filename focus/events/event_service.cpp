@@ -229,7 +229,7 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     subscriber.dialog = outcome.dialog->id();
     subscriber.room = room;
     subscriber.conference = outcome.subscription->event() == kConferencePackage;
-    subscriber.source = sip::source_key(source);
+    subscriber.source = std::move(source);
     subscriber.relay = outcome.subscription->content_type() == kMessageType;
     if (subscriber.relay) {
       for (std::string_view type : request.header_values("Accept")) {

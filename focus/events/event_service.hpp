@@ -178,10 +178,10 @@ class EventService {
     const auto it = bound_calls_.find(call_id);
     return it == bound_calls_.end() ? std::string() : it->second.room;
   }
-  // Subscriptions created by requests from `source` (an IPv6 source: from
-  // its /64, sip::source_key).
+  // Subscriptions created by requests from `source` (the key the caller
+  // counts sources under, AbuseGuard::count_key, given to on_subscribe too).
   size_t subscriptions_from(const std::string& source) const {
-    const auto it = per_source_.find(sip::source_key(source));
+    const auto it = per_source_.find(source);
     return it == per_source_.end() ? 0 : it->second;
   }
   size_t subscription_count(std::string_view room) const;
@@ -203,7 +203,7 @@ class EventService {
     uint32_t failures = 0;      // consecutive retryable NOTIFY failures
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
-    std::string source;  // who created it, as sip::source_key (per-source caps)
+    std::string source;  // who created it, as counted (per-source caps)
     // message/sip: relayed messages not yet acknowledged (the first
     // `relay_sent` of them are in the NOTIFY in flight), in order.
     bool relay = false;

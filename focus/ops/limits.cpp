@@ -145,6 +145,11 @@ uint64_t AbuseGuard::hash(std::string_view a, std::string_view b) const {
   return mix(h);
 }
 
+std::string AbuseGuard::count_key(std::string_view source) const {
+  if (exempt_.contains(source) || trusted_.contains(source)) return std::string(source);
+  return sip::source_key(source);
+}
+
 std::string AbuseGuard::source_of(const sip::Message& request, const sip::Endpoint& peer) const {
   if (!trusted_.contains(peer.address)) return peer.address;
   // The trusted proxy's own Via is on top; each Via below names the hop it
@@ -189,8 +194,8 @@ sip::ScreenVerdict AbuseGuard::screen(const sip::Message& request, const sip::En
     log("transactions", source);
     return {Action::kDrop};
   }
-  if (limits_.rate != 0 && !take(buckets_, hash("rate", sip::source_key(source)), limits_.rate,
-                                 std::max(limits_.burst, 1u))) {
+  if (limits_.rate != 0 &&
+      !take(buckets_, hash("rate", count_key(source)), limits_.rate, std::max(limits_.burst, 1u))) {
     log("rate", source);
     if (limits_.reject_over_rate) {
       ++counters_.rate_rejected;
@@ -204,7 +209,7 @@ sip::ScreenVerdict AbuseGuard::screen(const sip::Message& request, const sip::En
 }
 
 bool AbuseGuard::auth_locked(std::string_view source, std::string_view user) {
-  const AuthEntry* entry = pairs_.find(hash(sip::source_key(source), user));
+  const AuthEntry* entry = pairs_.find(hash(count_key(source), user));
   return entry != nullptr && entry->locked_until > clock_();
 }
 
@@ -219,7 +224,7 @@ void AbuseGuard::auth_failed(std::string_view source, std::string_view user) {
     }
     return ++entry.failures;
   };
-  AuthEntry& pair = pairs_.at(hash(sip::source_key(source), user));
+  AuthEntry& pair = pairs_.at(hash(count_key(source), user));
   if (limits_.auth_failures != 0 && count(pair) >= limits_.auth_failures) {
     pair.failures = 0;
     pair.locked_until = now + limits_.auth_lockout;
@@ -231,7 +236,7 @@ void AbuseGuard::auth_failed(std::string_view source, std::string_view user) {
 }
 
 void AbuseGuard::auth_succeeded(std::string_view source, std::string_view user) {
-  AuthEntry& pair = pairs_.at(hash(sip::source_key(source), user));
+  AuthEntry& pair = pairs_.at(hash(count_key(source), user));
   if (pair.locked_until <= clock_()) pair.failures = 0;
 }
 
@@ -268,16 +273,16 @@ bool AbuseGuard::may_add_call(const std::string& key) {
 }
 
 void AbuseGuard::call_added(const std::string& key) {
-  ++calls_[sip::source_key(key)];
+  ++calls_[key];
 }
 
 void AbuseGuard::call_removed(const std::string& key) {
-  const auto it = calls_.find(sip::source_key(key));
+  const auto it = calls_.find(key);
   if (it != calls_.end() && --it->second == 0) calls_.erase(it);
 }
 
 size_t AbuseGuard::calls_from(const std::string& key) const {
-  const auto it = calls_.find(sip::source_key(key));
+  const auto it = calls_.find(key);
   return it == calls_.end() ? 0 : it->second;
 }
 
@@ -336,7 +341,7 @@ bool AbuseGuard::overloaded(size_t calls, size_t transactions, bool exempt_sourc
 
 void AbuseGuard::log(std::string_view kind, std::string_view source, std::string_view account) {
   const SteadyClock::time_point now = clock_();
-  LogEntry& entry = log_lines_.at(hash(kind, sip::source_key(source)));
+  LogEntry& entry = log_lines_.at(hash(kind, count_key(source)));
   if (entry.logged && now - entry.last < limits_.log_interval) {
     ++entry.suppressed;
     ++counters_.log_lines_suppressed;

@@ -130,6 +130,11 @@ class AbuseGuard {
   // The first untrusted hop (see AbuseLimits).
   std::string source_of(const sip::Message& request, const sip::Endpoint& peer) const;
   bool exempt(std::string_view source) const { return exempt_.contains(source); }
+  // The key a source counts under in every per-source count: an exempt or
+  // trusted address as itself, anything else as sip::source_key (an IPv6
+  // address as its /64), so an exempt host's load never counts against its
+  // /64 neighbours. Callers that keep a count keep the key with it.
+  std::string count_key(std::string_view source) const;
 
   // Before a new server transaction exists: rate and transaction caps.
   // `peer_transactions`: live server transactions of the transport peer.
@@ -146,7 +151,7 @@ class AbuseGuard {
   // Counted when an attempt from a locked pair is refused.
   void locked_attempt(std::string_view source, std::string_view user);
 
-  // Per-source calls: `key` is the source address or "account:<user>".
+  // Per-source calls: `key` is count_key(source address) or "account:<user>".
   bool may_add_call(const std::string& key);
   void call_added(const std::string& key);
   void call_removed(const std::string& key);

@@ -157,6 +157,12 @@ class TransactionLayer {
   // transport peer), for per-source caps; an IPv6 peer counts as its /64
   // (source_key). Bounded by pending_server().
   size_t server_transactions_from(std::string_view address) const;
+  // The key a peer's transactions count under (default sip::source_key: an
+  // IPv6 peer as its /64); kept with each transaction, so a change of the
+  // function (a reload) never unbalances a count.
+  void set_source_key(std::function<std::string(std::string_view)> key) {
+    source_key_ = std::move(key);
+  }
   // Consulted before a new server transaction is created; empty: accept all.
   void set_screen(RequestScreen screen) { screen_ = std::move(screen); }
   const TransactionStats& stats() const { return stats_; }
@@ -179,7 +185,7 @@ class TransactionLayer {
   const Transaction* find(TransactionId id) const;
   Transaction& create(TransactionKind kind, std::string key, Message request, Endpoint peer);
   void erase(TransactionId id);
-  void forget_peer(const std::string& address);  // one pending server transaction less
+  void forget_peer(const std::string& counted_as);  // one pending server transaction less
   // False when the screen dropped or answered the request (no transaction).
   bool admit(const Message& request, const Endpoint& source);
 
@@ -198,6 +204,7 @@ class TransactionLayer {
   RequestScreen screen_;
   std::unordered_map<std::string, size_t> server_by_peer_;  // source_key → pending
   size_t server_pending_ = 0;
+  std::function<std::string(std::string_view)> source_key_;
   std::deque<Event> events_;
   bool draining_ = false;
   TransactionId next_id_ = 1;

@@ -286,7 +286,8 @@ TransactionLayer::Transaction& TransactionLayer::create(TransactionKind kind, st
   tx->peer = std::move(peer);
   Transaction& ref = *tx;
   if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
-    ++server_by_peer_[source_key(ref.peer.address)];
+    ref.counted_as = source_key_ ? source_key_(ref.peer.address) : source_key(ref.peer.address);
+    ++server_by_peer_[ref.counted_as];
     ++server_pending_;
   }
   // A client key collision means the TU reused a branch: a bug (§8.1.1.7).
@@ -309,19 +310,19 @@ void TransactionLayer::erase(TransactionId id) {
   if (it->second->lingering) {
     --lingering_;
   } else if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
-    forget_peer(it->second->peer.address);
+    forget_peer(it->second->counted_as);
   }
   transactions_.erase(it);
 }
 
-void TransactionLayer::forget_peer(const std::string& address) {
+void TransactionLayer::forget_peer(const std::string& counted_as) {
   --server_pending_;
-  const auto peer = server_by_peer_.find(source_key(address));
+  const auto peer = server_by_peer_.find(counted_as);
   if (peer != server_by_peer_.end() && --peer->second == 0) server_by_peer_.erase(peer);
 }
 
 size_t TransactionLayer::server_transactions_from(std::string_view address) const {
-  const auto it = server_by_peer_.find(source_key(address));
+  const auto it = server_by_peer_.find(source_key_ ? source_key_(address) : source_key(address));
   return it == server_by_peer_.end() ? 0 : it->second;
 }
 
@@ -456,7 +457,7 @@ void TransactionMachine::set_lingering(Transaction& tx) {
   ++layer_.lingering_;
   // Per-peer counts are of pending server transactions too.
   if (tx.kind == TransactionKind::kServerInvite || tx.kind == TransactionKind::kServerNonInvite) {
-    layer_.forget_peer(tx.peer.address);
+    layer_.forget_peer(tx.counted_as);
   }
 }
 

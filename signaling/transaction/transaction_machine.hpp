@@ -21,6 +21,7 @@ struct TransactionLayer::Transaction {
   std::string merge_key;  // server, outside a dialog: see by_merge_key_
   std::shared_ptr<const Message> request;
   Endpoint peer;  // client: destination; server: where the request came from
+  std::string counted_as;  // server: the per-peer key it counts under (source key)
   bool reliable = false;
 
   std::optional<Message> last_response;  // server: for retransmission

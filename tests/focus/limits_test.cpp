@@ -196,20 +196,41 @@ TEST(AbuseGuard, EveryAddressOfOneIpv6Slash64CountsAsOneSource) {
   for (int i = 1; i <= 3; ++i) guard.auth_failed("2001:db8:1:2::" + std::to_string(i), "op");
   EXPECT_TRUE(guard.auth_locked("2001:db8:1:2::99", "op"));
   EXPECT_FALSE(guard.auth_locked("2001:db8:1:3::99", "op"));
-  // Calls: two from the /64, then no third from any of its addresses.
+  // Calls (counted under count_key, which the caller keeps with the call):
+  // two from the /64, then no third from any of its addresses.
   for (const char* address : {"2001:db8:1:2::a", "2001:db8:1:2::b"}) {
-    ASSERT_TRUE(guard.may_add_call(address));
-    guard.call_added(address);
+    const std::string key = guard.count_key(address);
+    ASSERT_TRUE(guard.may_add_call(key));
+    guard.call_added(key);
   }
-  EXPECT_FALSE(guard.may_add_call("2001:db8:1:2::c"));
-  EXPECT_EQ(guard.calls_from("2001:db8:1:2::d"), 2u);
-  guard.call_removed("2001:db8:1:2::a");  // counted the same way going out
-  EXPECT_TRUE(guard.may_add_call("2001:db8:1:2::c"));
-  EXPECT_TRUE(guard.may_add_call("account:2001:db8:1:2::c"));  // accounts are their own key
+  EXPECT_FALSE(guard.may_add_call(guard.count_key("2001:db8:1:2::c")));
+  EXPECT_EQ(guard.calls_from(guard.count_key("2001:db8:1:2::d")), 2u);
+  guard.call_removed(guard.count_key("2001:db8:1:2::a"));
+  EXPECT_TRUE(guard.may_add_call(guard.count_key("2001:db8:1:2::c")));
+  EXPECT_EQ(guard.count_key("account:bob"), "account:bob");  // accounts are their own key
   // A reflection victim's /64 is one destination.
   EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::1"));
   EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::2"));
   EXPECT_FALSE(guard.may_reflect("203.0.113.1", "[2001:db8:9:9::3]"));
+}
+
+// An exempt host (the operator's SBC) or a trusted proxy counts as its own
+// address: its load never fills the /64 its neighbours are counted under.
+TEST(AbuseGuard, ExemptAndTrustedAddressesCountAsThemselvesNotAsTheirSlash64) {
+  AbuseLimits limits;
+  limits.exempt = {"2001:db8:5:6::10"};
+  limits.trusted_proxies = {"2001:db8:5:6::20"};
+  limits.calls_per_source = 1;
+  AbuseGuard guard(limits);
+  EXPECT_EQ(guard.count_key("2001:db8:5:6::10"), "2001:db8:5:6::10");
+  EXPECT_EQ(guard.count_key("2001:db8:5:6::20"), "2001:db8:5:6::20");
+  EXPECT_EQ(guard.count_key("2001:db8:5:6::30"), "2001:db8:5:6::/64");
+  for (int i = 0; i < 5; ++i) {
+    const std::string sbc = guard.count_key("2001:db8:5:6::10");
+    ASSERT_TRUE(guard.may_add_call(sbc));  // exempt: no cap
+    guard.call_added(sbc);
+  }
+  EXPECT_TRUE(guard.may_add_call(guard.count_key("2001:db8:5:6::30")));  // the neighbour's own
 }
 
 }  // namespace

@@ -635,7 +635,7 @@ TEST_F(SupervisorE2eTest, TerminateAndReferByeCancelARingingDialOut) {
 // A dial-out nobody answers is not left ringing for ever: after
 // dial_timeout the focus CANCELs it, and the referrer hears how it ended.
 TEST_F(SupervisorE2eTest, ADialOutNobodyAnswersIsCancelledAfterTheDialTimeout) {
-  start(48100, [](Options& options) { options.dial_timeout = 400ms; });
+  start(48100, [](Options& options) { options.dial_timeout = 1500ms; });
   Caller a(400, "alice");
   ASSERT_EQ(invite(a, "sendrecv", "noanswer"), 200);
   ring_only_ = {"dan"};
@@ -646,11 +646,12 @@ TEST_F(SupervisorE2eTest, ADialOutNobodyAnswersIsCancelledAfterTheDialTimeout) {
       "0pw");
   ASSERT_TRUE(referred.has_value());
   ASSERT_EQ(referred->status(), 202);
+  const auto asked = std::chrono::steady_clock::now();
   run_until([&] { return ringing_.contains("dan"); });
   ASSERT_TRUE(ringing_.contains("dan"));
-  EXPECT_EQ(server_->gauges().dialing, 1u);
-  run_until([&] { return server_->gauges().dialing == 0; });
+  run_until([&] { return server_->gauges().dialing == 0; }, 6000ms);
   EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 1400ms);  // not before the timeout
   run_until([&] {
     const auto all = sipfrags();
     return all.size() > frags && all.back().find(" 1") == std::string::npos;
@@ -660,6 +661,31 @@ TEST_F(SupervisorE2eTest, ADialOutNobodyAnswersIsCancelledAfterTheDialTimeout) {
   // The CANCEL reached dan's stack, which ended the INVITE with 487 itself.
   EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));
   EXPECT_EQ(server_->room_calls("noanswer"), 1u);
+}
+
+// The last member hangs up while a call it asked for still rings: the room
+// closes and that call is CANCELled, instead of opening the room again,
+// alone, when the callee answers.
+TEST_F(SupervisorE2eTest, ADialOutStillRingingWhenTheRoomEndsIsCancelled) {
+  start(48200);
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "gone"), 200);
+  ring_only_ = {"dan"};
+  std::optional<Message> referred = exchange_auth(
+      a, request(a, Method::kRefer, "gone"),
+      {{"Refer-To", "<" + client_.contact_uri("dan", sip::TransportKind::kUdp) + ">"}}, "op",
+      "0pw");
+  ASSERT_TRUE(referred.has_value());
+  ASSERT_EQ(referred->status(), 202);
+  run_until([&] { return ringing_.contains("dan"); });
+  ASSERT_TRUE(ringing_.contains("dan"));
+  ASSERT_EQ(bye(a, "gone"), 200);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  // The CANCEL reached dan's stack, which ended the INVITE with 487 itself.
+  EXPECT_FALSE(ringing_.at("dan").respond(200, "OK"));
+  EXPECT_FALSE(server_->room_state("gone").has_value());
+  EXPECT_EQ(server_->call_count(), 0u);
 }
 
 // RFC 5359 §2.16 directed pickup of a call the focus places: Carol takes

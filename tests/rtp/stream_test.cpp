@@ -213,6 +213,23 @@ TEST_P(StreamIo, OnePacketFromTheSdpAddressLatches) {
   EXPECT_TRUE(outsider.receive_all(100ms).empty());
 }
 
+// Only an SDP address a caller sends from latches at once or takes a stream
+// back: a NAT'd caller names its private address and never sends from it, so
+// a packet claiming that source is spoofed (or a neighbour's) and must not
+// move the call's media there.
+TEST(StreamLatch, OnlyAnSdpAddressTheCallerSendsFromCountsAsSignalled) {
+  const auto at = [](const char* text) { return boost::asio::ip::make_address(text); };
+  for (const char* sender : {"127.0.0.1", "192.0.2.7", "203.0.113.9", "172.32.0.1", "100.128.0.1",
+                             "2001:db8::1", "::1", "::ffff:198.51.100.4"}) {
+    EXPECT_TRUE(Stream::sends_from(at(sender))) << sender;
+  }
+  for (const char* not_sender : {"0.0.0.0", "10.1.2.3", "172.16.0.1", "172.31.255.254",
+                                 "192.168.1.23", "100.64.0.1", "100.127.255.1", "169.254.10.10",
+                                 "::", "fe80::1", "fd00::5", "fc12::1", "::ffff:192.168.1.23"}) {
+    EXPECT_FALSE(Stream::sends_from(at(not_sender))) << not_sender;
+  }
+}
+
 SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
   SrtpKeys k;
   k.suite = SrtpSuite::kAesCm128HmacSha1_80;
