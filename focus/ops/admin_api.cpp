@@ -240,9 +240,10 @@ bool AdminApi::is_event_stream(std::string_view target) {
 
 int AdminApi::event_stream_refusal(std::string_view authorization, std::string_view target,
                                    std::string_view source, std::chrono::milliseconds* delay,
-                                   bool* stale) {
+                                   bool* stale, std::string* account) {
   if (delay != nullptr) *delay = std::chrono::milliseconds(0);
   if (stale != nullptr) *stale = false;
+  if (account != nullptr) account->clear();
   if (bearer_ok(authorization)) return 0;
   const std::optional<std::string> token = query_param(split_target(target).second, "token");
   if (token && token_matches(*token)) return 0;
@@ -252,6 +253,7 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
   if (stale != nullptr) *stale = check.stale;
   switch (check.outcome) {
     case AccountCheck::Outcome::kAllowed:
+      if (account != nullptr) *account = check.user;
       return 0;
     case AccountCheck::Outcome::kForbidden:
       return 403;

@@ -57,6 +57,9 @@ struct AdminConfig {
   size_t max_connections = 64;                     // HTTP connections and event streams together
   size_t max_connections_per_source = 16;          // of them from one peer address
   size_t max_event_streams = 16;
+  // Of them held by one account (the operator's token is not capped): one
+  // viewer account cannot take every stream from the operators.
+  size_t max_event_streams_per_account = 4;
   size_t max_queued_events = 512;  // per stream; a consumer this far behind is closed
   std::chrono::milliseconds levels_interval{250};  // "levels" messages on event streams
 };
@@ -129,9 +132,10 @@ class AdminApi {
   // `delay` (when given): how long the answer, refusal or upgrade, must
   // wait: an account under a password attack is slowed here as on /api.
   // `stale` (when given): a 401 answers a Digest login whose nonce expired.
+  // `account` (when given): the account let in, empty for the token.
   int event_stream_refusal(std::string_view authorization, std::string_view target,
                            std::string_view source = {}, std::chrono::milliseconds* delay = nullptr,
-                           bool* stale = nullptr);
+                           bool* stale = nullptr, std::string* account = nullptr);
   // The answer to a refused upgrade: a 401 carries the Bearer and Digest
   // challenges as /api's do (RFC 7235 §3.1), so a client can log in.
   AdminResponse event_stream_refused(int status, bool stale = false);

@@ -71,7 +71,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
     if (it != per_source.end() && --it->second == 0) per_source.erase(it);
   }
   void add_stream(EventSession* session, std::weak_ptr<EventSession> weak);
-  void remove_stream(EventSession* session) { streams.erase(session); }
+  void remove_stream(EventSession* session);
 
   asio::io_context& io;
   Control& control;
@@ -87,13 +87,14 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   // Open connections by peer address (sip::source_key: an IPv6 peer's /64).
   std::unordered_map<std::string, size_t> per_source;
   std::unordered_map<EventSession*, std::weak_ptr<EventSession>> streams;
+  std::unordered_map<std::string, size_t> streams_per_account;  // accounts only, not the token
 };
 
 // One WebSocket event stream (RFC 6455) after a successful upgrade.
 class EventSession final : public Connection, public std::enable_shared_from_this<EventSession> {
  public:
-  EventSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), ws_(std::move(socket)) {
+  EventSession(std::shared_ptr<AdminServer::Impl> server, tcp::socket socket, std::string who)
+      : account(std::move(who)), server_(std::move(server)), ws_(std::move(socket)) {
     source = address_of(beast::get_lowest_layer(ws_).socket());
   }
   ~EventSession() override {
@@ -129,6 +130,8 @@ class EventSession final : public Connection, public std::enable_shared_from_thi
     queue_.push_back(std::move(message));
     if (!writing_) write();
   }
+
+  const std::string account;  // who opened it; empty: the operator's token
 
   void close() override {
     if (closed_) return;
@@ -173,8 +176,16 @@ class EventSession final : public Connection, public std::enable_shared_from_thi
 };
 
 void AdminServer::Impl::add_stream(EventSession* session, std::weak_ptr<EventSession> weak) {
-  streams.emplace(session, std::move(weak));
+  if (streams.emplace(session, std::move(weak)).second && !session->account.empty()) {
+    ++streams_per_account[session->account];
+  }
   arm_levels();
+}
+
+void AdminServer::Impl::remove_stream(EventSession* session) {
+  if (streams.erase(session) == 0 || session->account.empty()) return;
+  const auto it = streams_per_account.find(session->account);
+  if (it != streams_per_account.end() && --it->second == 0) streams_per_account.erase(it);
 }
 
 // One HTTP/1.1 connection: requests in sequence (keep-alive), each answered
@@ -241,19 +252,20 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
       std::chrono::milliseconds delay{0};
       bool stale = false;
-      const int refusal =
-          server_->api.event_stream_refusal(authorization, target, peer_address(), &delay, &stale);
+      std::string account;
+      const int refusal = server_->api.event_stream_refusal(authorization, target, peer_address(),
+                                                            &delay, &stale, &account);
       if (delay.count() > 0) {
         // An account under a password attack: as on /api, the answer waits.
         delay_.expires_after(delay);
-        delay_.async_wait([self = shared_from_this(), request = std::move(request), refusal,
-                           stale](beast::error_code ec) mutable {
+        delay_.async_wait([self = shared_from_this(), request = std::move(request), refusal, stale,
+                           account = std::move(account)](beast::error_code ec) mutable {
           if (ec || self->closed_) return self->close();
-          self->upgrade(std::move(request), refusal, stale);
+          self->upgrade(std::move(request), refusal, stale, std::move(account));
         });
         return;
       }
-      return upgrade(std::move(request), refusal, stale);
+      return upgrade(std::move(request), refusal, stale, std::move(account));
     }
 
     const std::string_view method(request.method_string().data(), request.method_string().size());
@@ -291,7 +303,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
 
   // The event stream's upgrade, or `refusal` (401 with its challenges, or
   // 403) when nonzero.
-  void upgrade(http::request<http::string_body> request, int refusal, bool stale) {
+  void upgrade(http::request<http::string_body> request, int refusal, bool stale,
+               std::string account) {
     if (refusal != 0) {
       return respond(server_->api.event_stream_refused(refusal, stale), request.version(),
                      /*keep_alive=*/false, /*head=*/false);
@@ -299,9 +312,17 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     if (server_->streams.size() >= config().max_event_streams) {
       return reply_error(409, "too many event streams");
     }
+    if (!account.empty()) {
+      const auto held = server_->streams_per_account.find(account);
+      if (held != server_->streams_per_account.end() &&
+          held->second >= config().max_event_streams_per_account) {
+        return reply_error(409, "too many event streams for this account");
+      }
+    }
     closed_ = true;  // the socket moves to the event stream
     stream_.expires_never();
-    auto session = std::make_shared<EventSession>(server_, stream_.release_socket());
+    auto session =
+        std::make_shared<EventSession>(server_, stream_.release_socket(), std::move(account));
     session->run(std::move(request));
   }
 

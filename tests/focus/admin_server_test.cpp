@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -831,6 +832,33 @@ TEST_F(AdminServerTest, EventStreamsAreCapped) {
   EventStream second(client_io_, port_, "/api/events?token=s3cret-token");
   EXPECT_EQ(second.error(), websocket::error::upgrade_declined);
   EXPECT_TRUE(raw(upgrade("/api/events?token=s3cret-token")).starts_with("HTTP/1.1 409"));
+}
+
+// One account (a wallboard's viewer login) holds at most its share of the
+// streams; the operator's token and other accounts still get theirs, and a
+// closed stream gives its account the slot back.
+TEST_F(AdminServerTest, OneAccountHoldsAtMostItsShareOfTheEventStreams) {
+  shutdown();
+  AdminConfig config;
+  config.max_event_streams_per_account = 2;
+  start(config);
+  EventStream first(client_io_, port_, "/api/events", "Digest acct");
+  ASSERT_FALSE(first.error());
+  auto second = std::make_unique<EventStream>(client_io_, port_, "/api/events", "Digest acct");
+  ASSERT_FALSE(second->error());
+  EventStream third(client_io_, port_, "/api/events", "Digest acct");
+  EXPECT_EQ(third.error(), websocket::error::upgrade_declined);
+  EventStream token(client_io_, port_, "/api/events?token=s3cret-token");
+  EXPECT_FALSE(token.error());
+  EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 3u);
+  second.reset();  // the client goes away: its slot comes back
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (on_io([this] { return server_->event_streams(); }) != 2u &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EventStream again(client_io_, port_, "/api/events", "Digest acct");
+  EXPECT_FALSE(again.error());
 }
 
 }  // namespace
