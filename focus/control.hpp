@@ -33,6 +33,9 @@ struct ControlEvent {
     kRecording,   // a room's recording started, stopped or failed
     kSidebars,    // a sidebar was created, dissolved, or its members changed
     kMoveFailed,  // a move to another node failed: the member stays in `room`
+    // The accounts were reloaded (no room): what an account opened with a
+    // right it no longer holds is closed. Not sent on event streams.
+    kAccountsChanged,
   };
   Kind kind = Kind::kMemberChanged;
   std::string room;
@@ -183,6 +186,11 @@ class Control {
   virtual std::vector<std::string> account_challenges(bool stale) {
     (void)stale;
     return {};
+  }
+  // Whether `user` is an account holding `operation`'s right now.
+  virtual bool account_holds(std::string_view user, Operation operation) const {
+    (void)user, (void)operation;
+    return false;
   }
   // Whether the account's dial-out patterns allow the focus to call `uri`.
   virtual bool dial_out_allowed(std::string_view user, std::string_view uri) const {

@@ -17,7 +17,7 @@ namespace {
 
 using O = Operation;
 
-constexpr std::array<Privilege, 41> kPrivileges = {{
+constexpr std::array<Privilege, 42> kPrivileges = {{
     {O::kJoinMonitor, "Join mode=monitor", sip::kRightMonitor},
     {O::kJoinWhisper, "Join mode=whisper", sip::kRightWhisper},
     {O::kJoinBarge, "Join mode=barge", sip::kRightBarge},
@@ -39,8 +39,9 @@ constexpr std::array<Privilege, 41> kPrivileges = {{
     {O::kActionIgnore, "urn:sip-action:call:ignore", sip::kRightModerate},
     {O::kActionSendVm, "urn:sip-action:call:sendvm", sip::kRightModerate},
     {O::kRemoteAnswer, "ANSWER", sip::kRightModerate},
-    {O::kRemoteReject, "REJECT", sip::kRightModerate},
+    {O::kRemoteReject, "REJECT of a waiting caller", sip::kRightModerate},
     {O::kRemotePickup, "PICKUP (onto the sender's Contact)", sip::kRightPickup, true},
+    {O::kRemoteRejectCall, "REJECT of a member or a ringing dial-out", sip::kRightRemove},
     {O::kDialogSubscribe, "SUBSCRIBE Event: dialog", sip::kRightDialogSubscribe},
     {O::kDialogMessages, "SUBSCRIBE Event: dialog, Accept: message/sip", sip::kRightModerate},
     {O::kAdminView, "admin: view rooms and events", sip::kRightDialogSubscribe},

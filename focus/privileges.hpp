@@ -48,8 +48,11 @@ enum class Operation : uint8_t {
   kActionSendVm,
   // The remote-call-control methods (services/remote_control.cpp).
   kRemoteAnswer,
-  kRemoteReject,
+  kRemoteReject,  // of a caller in the waiting room: the admission decision
   kRemotePickup,
+  // REJECT of an admitted member (BYE) or a ringing dial-out (CANCEL):
+  // ending a call, as kick and call:terminate.
+  kRemoteRejectCall,
   // SUBSCRIBE Event: dialog (RFC 4235): the ids Join and Replaces need.
   kDialogSubscribe,
   // The same with Accept: message/sip: the SIP messages themselves.

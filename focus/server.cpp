@@ -219,7 +219,7 @@ void Server::make_event_service() {
   events_ = std::make_unique<EventService>(
       stack_, random_, [this](std::string_view room) { return subscribed_state(room); },
       [this](const sip::ServerTransaction& tx, Operation operation) {
-        return authorize(tx, operation).has_value();
+        return authorize(tx, operation);
       });
 }
 

@@ -15,6 +15,7 @@
 #include "focus/ops/metrics_media.hpp"
 #include "focus/ops/options.hpp"
 #include "focus/rooms/call.hpp"
+#include "focus/rooms/media_session.hpp"
 #include "focus/rooms/room.hpp"
 #include "focus/services/move_grant.hpp"
 #include "mixer/media_engine.hpp"
@@ -48,6 +49,14 @@ struct RemoteControlBody {
 // at least three ';'- or ','-separated fields, or the code is no status.
 std::optional<RemoteControlBody> parse_remote_control_body(std::string_view body,
                                                            std::string* error = nullptr);
+
+// A header embedded in a REFER's Refer-To URI (percent-decoded) that the
+// dial-out INVITE may carry: "" when it may, else the 400 reason phrase
+// (services/refer.cpp: an allowlist of names, no control characters).
+inline constexpr std::string_view kHeaderNotAllowedInReferTo = "Header Not Allowed In Refer-To";
+inline constexpr std::string_view kControlCharacterInReferToHeader =
+    "Control Character In Refer-To Header";
+std::string_view embedded_header_fault(std::string_view name, std::string_view value);
 
 // What an action URN does (services/refer.cpp's action table).
 enum class ActionKind : uint8_t;
@@ -178,6 +187,7 @@ class Server final : public Control {
                              std::string_view source) override;
   std::vector<std::string> account_challenges(bool stale) override;
   bool dial_out_allowed(std::string_view user, std::string_view uri) const override;
+  bool account_holds(std::string_view user, Operation operation) const override;
   void set_event_listener(std::function<void(const ControlEvent&)> listener) override;
 
   // Drains the media engine's events now (tests with a fake engine).
@@ -208,6 +218,10 @@ class Server final : public Control {
     // trusted service source.
     std::string account;
     std::string source;  // the requester, whose reflection budget a 3xx spends
+    // The per-source call cap it counts against while it rings and once
+    // answered (AbuseGuard::may_add_call, checked by the caller), "" for
+    // none.
+    std::string limit_key;
   };
   struct Admission;
 
@@ -470,8 +484,11 @@ class Server final : public Control {
   // As authorize(), when which of `operations` a request is becomes known
   // only after a lookup that must not come first (the account holds one of
   // their rights; the caller checks the one that applies, has_right()).
+  // `self`, when not empty, is an account that passes whatever its rights
+  // (the owner of a call acting on it from another dialog).
   std::optional<std::string> authorize_any(const sip::ServerTransaction& tx,
-                                           std::initializer_list<Operation> operations);
+                                           std::initializer_list<Operation> operations,
+                                           std::string_view self = {});
   // The (source, account) bookkeeping of one checked Digest answer, SIP or
   // admin API: false when the pair is locked out (answer as a wrong password).
   bool count_digest_attempt(std::string_view source, const sip::DigestResult& result);
@@ -512,7 +529,12 @@ class Server final : public Control {
                          const sdp::Negotiated& chosen);
   void remove_media(Call& call);
   void submit_remove(mixer::ConferenceId conference, mixer::ParticipantId participant);
+  // False: refused, kept in unsent_conference_removes_.
+  bool submit_conference_remove(mixer::ConferenceId conference);
   void close_room_if_empty(const std::string& room);
+  // Offers the engine again what it refused (unsent_removes_,
+  // unsent_conference_removes_, unsent_changes_).
+  void retry_unsent();
   void schedule_poll();
   void poll_engine();
   void on_engine_event(const mixer::Event& event);
@@ -605,7 +627,16 @@ class Server final : public Control {
   // poll so that no participant or port is left behind. Bounded by the calls
   // that ended while the engine was saturated.
   std::vector<std::pair<mixer::ConferenceId, mixer::ParticipantId>> unsent_removes_;
-  size_t removes_in_flight_ = 0;  // submitted, completion not yet seen
+  // Conference removals the engine refused, retried the same way: only this
+  // command frees the shard's room and the engine's placement. Bounded by
+  // the rooms closed while the engine was saturated (ids are never reused).
+  std::vector<mixer::ConferenceId> unsent_conference_removes_;
+  // Settings, remote and SRTP changes the engine refused, by participant:
+  // the latest of each, resubmitted on every poll until taken. An entry goes
+  // with its call (remove_media), so they are bounded by the calls.
+  std::unordered_map<mixer::ParticipantId, UnsentMediaChanges> unsent_changes_;
+  // Participant and conference removals submitted, completion not yet seen.
+  size_t removes_in_flight_ = 0;
   uint64_t media_commands_failed_ = 0;
   uint64_t media_removes_retried_ = 0;
   uint64_t referrals_expired_ = 0;

@@ -85,6 +85,13 @@ void Server::reload(const Options& options) {
   options_.recording = options.recording;
   guard_.reconfigure(options.limits);
   load_accounts();
+  // An account removed or stripped of a right keeps nothing it opened with
+  // it: dialog subscriptions here, admin event streams in the listener.
+  if (const size_t ended = events_->revoke(
+          [this](std::string_view account, Operation op) { return account_holds(account, op); })) {
+    spdlog::info("reload: {} dialog subscription(s) ended: their account lost the right", ended);
+  }
+  if (listener_) listener_(ControlEvent{ControlEvent::Kind::kAccountsChanged, {}, 0});
   // New music applies to every room from now on: running rooms swap now,
   // new rooms get it when they open (start_media).
   for (const Room* room : rooms_.all()) {
@@ -102,7 +109,8 @@ std::optional<std::string> Server::authorize(const sip::ServerTransaction& tx,
 }
 
 std::optional<std::string> Server::authorize_any(const sip::ServerTransaction& tx,
-                                                 std::initializer_list<Operation> operations) {
+                                                 std::initializer_list<Operation> operations,
+                                                 std::string_view self) {
   const Message& request = tx.request();
   const std::string tag = random_.tag();
   const Privilege& needed = privilege(*operations.begin());
@@ -126,6 +134,7 @@ std::optional<std::string> Server::authorize_any(const sip::ServerTransaction& t
       if (!count_digest_attempt(source, result)) continue;
     }
     if (result.ok) {
+      if (!self.empty() && result.user == self) return result.user;
       for (const Operation operation : operations) {
         if (digest_->has_right(result.user, privilege(operation).right)) return result.user;
       }
@@ -180,6 +189,10 @@ std::optional<std::string> Server::authorize_dial(const sip::ServerTransaction& 
 
 bool Server::trusted_service_source(const sip::ServerTransaction& tx) const {
   return address_in_ranges(options_.service_trusted_sources, tx.source().address);
+}
+
+bool Server::account_holds(std::string_view user, Operation operation) const {
+  return digest_->has_right(user, privilege(operation).right);
 }
 
 bool Server::dial_out_allowed(std::string_view user, std::string_view uri) const {
@@ -570,6 +583,12 @@ ControlResult Server::dial_out(std::string_view room, std::string_view uri,
     if (!guard_.may_reflect(request.source, first_hop_host({}, *parsed))) {
       return {429, "too many calls toward that destination: try again later"};
     }
+    // The account's call cap, as for its REFERs and its own INVITEs, from
+    // this INVITE until the call ends (the operator's token has none).
+    if (!guard_.may_add_call(request.source)) {
+      return {429, "too many calls for this account: try again later"};
+    }
+    request.limit_key = request.source;
   }
   request.room = std::string(room);
   request.target = std::string(uri);

@@ -109,7 +109,9 @@ std::string Server::first_hop_host(const std::vector<sip::NameAddr>& routes,
   // The first route, loose or strict, is where the request goes first; a
   // maddr parameter overrides the host (RFC 3261 §19.1.1).
   const sip::Uri& hop = routes.empty() ? target : routes.front().uri;
-  if (const auto maddr = hop.param("maddr")) return std::string(*maddr);
+  // Decoded, as the dial-out patterns read it: an escaped maddr is charged
+  // under the host it names, not under a spelling of its own.
+  if (const auto maddr = hop.param("maddr")) return sip::percent_decode(*maddr);
   return std::string(hop.host);
 }
 

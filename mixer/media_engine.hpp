@@ -7,8 +7,11 @@
 //   (nullopt: back-pressure, nothing changed). An accepted command ends in
 //   exactly one completion event, kDone or kFailed with a Failure, carrying
 //   the same id. Lifecycle commands (add, remove, codec, keys, remote) are
-//   never lost: when a shard's ring is full they wait, in order, in the
-//   engine's bounded retry queue and go out on a later poll().
+//   not dropped once accepted: when a shard's ring is full they wait, in
+//   order, in the engine's bounded retry queue and go out on a later poll().
+//   Once that queue is at its limit every command for the shard is refused
+//   (nullopt) like an add; the caller keeps what must not be lost and submits
+//   it again (the focus: focus/rooms/media_session.cpp).
 // - An add is refused (nullopt) when its shard is backed up, so the focus
 //   answers the new call 503 + Retry-After instead of queueing without bound.
 // - Only notifications (talker changes, levels, statistics) may be dropped,

@@ -98,6 +98,10 @@ void MediaShard::notify(const Event& event) {
                         std::memory_order_relaxed);
 }
 
+bool MediaShard::offer(const Event& event) {
+  return backlog_.empty() && events_->try_push(event);
+}
+
 void MediaShard::flush_backlog() {
   size_t sent = 0;
   while (sent < backlog_.size() && events_->try_push(backlog_[sent])) ++sent;
@@ -514,14 +518,17 @@ void MediaShard::on_commands(uint64_t /*tick*/) {
   apply_pending(config_.adds_per_tick);
 }
 
-void MediaShard::on_rtp_timeout(rtp::Stream& stream) {
+bool MediaShard::on_rtp_timeout(rtp::Stream& stream) {
   const auto* m = static_cast<const Member*>(stream.owner_tag());
-  if (m == nullptr) return;
+  if (m == nullptr) return true;
   Event e;
   e.kind = Event::Kind::kRtpTimeout;
   e.conference = m->conference;
   e.participant = m->id;
-  notify(e);
+  // Not a droppable notification: the focus ends the call on it, and the
+  // stream reports it only once. Refused while the ring (or the completion
+  // backlog) is full, the stream offers it again next tick.
+  return offer(e);
 }
 
 bool MediaShard::on_media_ended(rtp::Stream& stream, rtp::MediaEndReason reason) {
@@ -534,7 +541,7 @@ bool MediaShard::on_media_ended(rtp::Stream& stream, rtp::MediaEndReason reason)
   e.value = static_cast<uint64_t>(reason);
   // Not a droppable notification: refused while the ring (or the completion
   // backlog) is full, the stream offers it again next tick.
-  return backlog_.empty() && events_->try_push(e);
+  return offer(e);
 }
 
 void MediaShard::on_dtmf(rtp::Stream& stream, char digit) {

@@ -107,7 +107,7 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
   void on_commands(uint64_t tick) override;
   void on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) override;
   // ---- rtp::StreamObserver (shard thread): addressed to the member.
-  void on_rtp_timeout(rtp::Stream& stream) override;
+  bool on_rtp_timeout(rtp::Stream& stream) override;
   void on_dtmf(rtp::Stream& stream, char digit) override;
   bool on_media_ended(rtp::Stream& stream, rtp::MediaEndReason reason) override;
 
@@ -205,6 +205,9 @@ class MediaShard : public rtp::TickHandler, public rtp::StreamObserver {
                 const rtp::StreamStats* stats = nullptr);
   // Notifications: dropped (counted) when the ring is full or completions wait.
   void notify(const Event& event);
+  // News the stream re-offers until taken: pushed only behind an empty
+  // backlog (completions keep their place); false, and not counted, otherwise.
+  bool offer(const Event& event);
   void flush_backlog();
 
   rtp::Shard& shard_;

@@ -48,7 +48,10 @@ std::optional<uint64_t> RecordingTap::index_of(int64_t due_ns) {
 
 void RecordingTap::capture(const Conference& conference,
                            std::chrono::steady_clock::time_point due) {
-  if (lane_ == nullptr || buffer_->failed()) return;
+  // Closed from outside (the focus, when the room's removal was refused): the
+  // writer finishes the files with what the rings hold, so frames pushed
+  // now would be work and ring slots for nobody.
+  if (lane_ == nullptr || buffer_->failed() || buffer_->closed()) return;
   const std::optional<uint64_t> index = index_of(
       std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count());
   if (!index) return;

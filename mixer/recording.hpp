@@ -138,7 +138,8 @@ class RecordingBuffer {
   }
 
   // ---- any thread: the whole recording ends now (the focus, when the
-  // media side never took it). The taps close their own lanes.
+  // media side never took it). The taps stop pushing at once and close their
+  // own lanes when stopped.
   void close() { closed_.store(true, std::memory_order_release); }
 
   // ---- consumer (the writer thread)

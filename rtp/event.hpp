@@ -61,7 +61,9 @@ class StreamObserver {
  public:
   virtual ~StreamObserver() = default;
   // Nothing received for the configured time (once, until media returns).
-  virtual void on_rtp_timeout(Stream& /*stream*/) {}
+  // False: not taken now (a full event ring); the stream tells it again next
+  // tick, since a lost timeout would leave a dead call up for ever.
+  virtual bool on_rtp_timeout(Stream& /*stream*/) { return true; }
   // RFC 4733: one digit per key press.
   virtual void on_dtmf(Stream& /*stream*/, char /*digit*/) {}
   // RFC 3550 §8.2: the remote changed SSRC.

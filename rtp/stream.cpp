@@ -681,8 +681,10 @@ void Stream::on_tick(Clock::time_point now) {
     if (webrtc_->ended && !webrtc_->told) tell_media_ended();  // the event ring was full
   }
   if (!timed_out_ && now - last_received_ >= rtp_timeout_) {
-    timed_out_ = true;  // once, until something arrives again
-    if (StreamObserver* observer = shard_.stream_observer()) observer->on_rtp_timeout(*this);
+    // Once, until something arrives again; refused (the event ring was full),
+    // it is offered again next tick.
+    StreamObserver* observer = shard_.stream_observer();
+    timed_out_ = observer == nullptr || observer->on_rtp_timeout(*this);
   }
   if (rtcp_scheduler_.due(now)) send_rtcp_report(now);
 }

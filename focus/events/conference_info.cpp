@@ -135,13 +135,9 @@ bool same_media(const MemberState& a, const MemberState& b) {
   return a.media_label == b.media_label && a.ssrc == b.ssrc && media_status(a) == media_status(b) &&
          a.talking == b.talking;
 }
-bool same_call(const MemberState& a, const MemberState& b) {
-  return a.dialog.call_id == b.dialog.call_id && a.dialog.local_tag == b.dialog.local_tag &&
-         a.dialog.remote_tag == b.dialog.remote_tag && a.dialog.initiator == b.dialog.initiator;
-}
 bool same_endpoint(const MemberState& a, const MemberState& b) {
   return a.display_text == b.display_text && endpoint_status(a) == endpoint_status(b) &&
-         same_joining(a, b) && same_media(a, b) && same_call(a, b);
+         same_joining(a, b) && same_media(a, b);
 }
 bool same_user(const UserView& a, const UserView& b) {
   if (user_display_text(a) != user_display_text(b) || user_roles(a) != user_roles(b) ||
@@ -178,17 +174,6 @@ void add_media(ptree& endpoint, const MemberState& member) {
   add_text(media, "chorus:talking", member.talking ? "true" : "false");
 }
 
-void add_call_info(ptree& endpoint, const MemberState& member) {
-  const MemberDialog& d = member.dialog;
-  if (d.call_id.empty()) return;
-  // The tags as they stand in the dialog's From and To: the INVITE's sender
-  // owns the From tag.
-  ptree& sip = add_element(add_element(endpoint, "call-info"), "sip");
-  add_text(sip, "call-id", d.call_id);
-  add_text(sip, "from-tag", d.initiator ? d.local_tag : d.remote_tag);
-  add_text(sip, "to-tag", d.initiator ? d.remote_tag : d.local_tag);
-}
-
 void add_endpoint_full(ptree& user, const MemberState& member, std::string_view state) {
   std::string scratch;
   ptree& endpoint = add_element(user, "endpoint");
@@ -200,10 +185,12 @@ void add_endpoint_full(ptree& user, const MemberState& member, std::string_view 
   }
   add_joining(endpoint, member);
   add_media(endpoint, member);
-  add_call_info(endpoint, member);
+  // No <call-info>: a member's Call-ID and tags are enough to Join, Replace
+  // or forge requests in its dialog, and anyone may subscribe to this
+  // package. The dialog package (right dialog-subscribe) publishes them.
 }
 
-// Only the child elements that changed; <media> and <call-info> are sent
+// Only the child elements that changed; <media> is sent
 // whole (media is keyed by its id, RFC 4575 §4.6).
 void add_endpoint_partial(ptree& user, const MemberState& before, const MemberState& after) {
   std::string scratch;
@@ -220,7 +207,6 @@ void add_endpoint_partial(ptree& user, const MemberState& before, const MemberSt
   }
   if (!same_joining(before, after)) add_joining(endpoint, after);
   if (!same_media(before, after)) add_media(endpoint, after);
-  if (!same_call(before, after)) add_call_info(endpoint, after);
 }
 
 void add_roles(ptree& user, const UserView& view) {

@@ -9,10 +9,11 @@ namespace chorus::focus {
 // What a member does in the mix (ARCHITECTURE.md "Roles and relations").
 enum class MemberRole : uint8_t { kParticipant, kMonitor, kWhisper, kBarge };
 
-// The SIP dialog a member is in, as the focus sees it: what RFC 4575's
-// <call><sip> element and RFC 4235's <dialog> element publish, and what a
-// supervisor needs to build Join / Replaces headers (RFC 3911 §5, RFC 3891 §6:
-// call-id, to-tag, from-tag from the supervisor's point of view).
+// The SIP dialog a member is in, as the focus sees it: what RFC 4235's
+// <dialog> element publishes (never RFC 4575's <call-info>: anyone may
+// subscribe to the conference package), and what a supervisor needs to
+// build Join / Replaces headers (RFC 3911 §5, RFC 3891 §6: call-id, to-tag,
+// from-tag from the supervisor's point of view).
 struct MemberDialog {
   std::string call_id;
   std::string local_tag;      // the focus's tag

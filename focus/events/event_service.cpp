@@ -188,6 +188,8 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
 
   // Unknown or malformed Event headers are the Notifier's (400 / 489).
   std::optional<ConferenceState> state;
+  std::string account;
+  Operation authorised_for = Operation::kDialogSubscribe;
   const auto event_value = request.header("Event");
   const auto event = event_value ? sip::parse_event(*event_value) : std::nullopt;
   if (event && packages_.find(event->package) != nullptr) {
@@ -205,9 +207,14 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     const Operation operation = sip::negotiate_notify_type(*package, request) == kMessageType
                                     ? Operation::kDialogMessages
                                     : Operation::kDialogSubscribe;
-    if (event->package == kDialogPackage && fresh && !(authorize_ && authorize_(tx, operation))) {
-      if (!authorize_) respond(403, "Forbidden");
-      return;
+    if (event->package == kDialogPackage && fresh) {
+      std::optional<std::string> user = authorize_ ? authorize_(tx, operation) : std::nullopt;
+      if (!user) {
+        if (!authorize_) respond(403, "Forbidden");
+        return;
+      }
+      account = std::move(*user);
+      authorised_for = operation;
     }
   }
 
@@ -230,6 +237,8 @@ void EventService::subscribe(const sip::ServerTransaction& tx, sip::Dialog* dial
     subscriber.room = room;
     subscriber.conference = outcome.subscription->event() == kConferencePackage;
     subscriber.source = std::move(source);
+    subscriber.account = std::move(account);
+    subscriber.operation = authorised_for;
     subscriber.relay = outcome.subscription->content_type() == kMessageType;
     if (subscriber.relay) {
       for (std::string_view type : request.header_values("Accept")) {
@@ -487,6 +496,18 @@ void EventService::stop() {
   // RFC 6665 §4.2.2 "deactivated": the subscriber may subscribe again
   // right away (to another node).
   for (Token token : tokens) end(token, "deactivated", nullptr);
+}
+
+size_t EventService::revoke(const RightCheck& still_holds) {
+  std::vector<Token> revoked;
+  for (const auto& [token, s] : subscribers_) {
+    if (!s.account.empty() && !still_holds(s.account, s.operation)) revoked.push_back(token);
+  }
+  for (const Token token : revoked) {
+    subscribers_.at(token).relay_queue.clear();  // nothing more of what it may no longer see
+    end(token, "rejected", nullptr);
+  }
+  return revoked.size();
 }
 
 void EventService::end(Token token, std::string_view reason, const ConferenceState* last) {

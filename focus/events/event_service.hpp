@@ -17,7 +17,6 @@
 #include "signaling/dialog/dialog_random.hpp"
 #include "signaling/dialog/dialog_set.hpp"
 #include "signaling/stack.hpp"
-#include "signaling/transport/endpoint.hpp"
 #include "signaling/usage/event_package.hpp"
 #include "signaling/usage/subscription.hpp"
 
@@ -77,9 +76,12 @@ class EventService {
   // The room's current state, nullopt for a room that does not exist (404).
   using StateSource = std::function<std::optional<ConferenceState>(std::string_view room)>;
   // Digest authorization of `operation` (focus/privileges.hpp) for the
-  // request; when it returns false it has answered the transaction itself
-  // (401 challenge / 403).
-  using Authorizer = std::function<bool(const sip::ServerTransaction&, Operation operation)>;
+  // request: the account holding its right; when it returns nullopt it has
+  // answered the transaction itself (401 challenge / 403).
+  using Authorizer =
+      std::function<std::optional<std::string>(const sip::ServerTransaction&, Operation operation)>;
+  // Whether `account` still holds `operation`'s right (after a reload).
+  using RightCheck = std::function<bool(std::string_view account, Operation operation)>;
 
   struct Config {
     uint32_t default_expires = 3600;  // RFC 6665 §4.2.1.1 / RFC 4575 §3.7
@@ -134,6 +136,13 @@ class EventService {
   static constexpr size_t kMaxSubscriptionsPerDialog = 4;
   bool handle_in_dialog(const sip::ServerTransaction& tx, std::string source = {},
                         const SubscribeScreen& screen = {});
+
+  // The accounts changed (a reload): every dialog-package subscription
+  // whose account no longer holds the right it was authorised with ends
+  // (final NOTIFY, `terminated;reason=rejected`, RFC 6665 §4.1.3: the
+  // authorisation policy changed), so a removed or demoted account keeps
+  // no view of anyone's dialogs or messages. Returns how many ended.
+  size_t revoke(const RightCheck& still_holds);
 
   // The room's state changed: each conference subscriber gets a partial
   // NOTIFY with what changed since its last document (nothing if nothing
@@ -204,6 +213,9 @@ class EventService {
     sip::TimerId expiry_timer = 0;
     sip::TimerId retry_timer = 0;
     std::string source;  // who created it, as counted (per-source caps)
+    // The dialog package: the account that was authorised, and for what.
+    std::string account;
+    Operation operation = Operation::kDialogSubscribe;
     // message/sip: relayed messages not yet acknowledged (the first
     // `relay_sent` of them are in the NOTIFY in flight), in order.
     bool relay = false;

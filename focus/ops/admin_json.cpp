@@ -28,6 +28,8 @@ std::string_view event_name(ControlEvent::Kind kind) {
       return "sidebars";
     case ControlEvent::Kind::kMoveFailed:
       return "move_failed";
+    case ControlEvent::Kind::kAccountsChanged:
+      return "accounts_changed";
   }
   return "member_changed";
 }

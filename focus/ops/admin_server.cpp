@@ -24,6 +24,8 @@ using tcp = boost::asio::ip::tcp;
 namespace {
 
 constexpr size_t kMaxClientMessage = 4096;  // event streams take no commands
+// What an account needs to hold an event stream open (GET /api/events).
+constexpr Operation kStreamRight = Operation::kAdminView;
 
 std::string dump(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -409,6 +411,18 @@ void AdminServer::Impl::broadcast(const std::shared_ptr<const std::string>& mess
 
 void AdminServer::Impl::on_event(const ControlEvent& event) {
   if (streams.empty()) return;
+  if (event.kind == ControlEvent::Kind::kAccountsChanged) {
+    // A stream opened by an account that no longer may view the rooms ends
+    // now (the operator's token is no account and is not affected).
+    std::vector<std::shared_ptr<EventSession>> revoked;
+    for (const auto& [session, weak] : streams) {
+      if (session->account.empty() || control.account_holds(session->account, kStreamRight))
+        continue;
+      if (auto live = weak.lock()) revoked.push_back(std::move(live));
+    }
+    for (const auto& session : revoked) session->close();
+    return;
+  }
   // Events come in bursts (a join is several changes; talkers flip every
   // few hundred ms in every room): queue them and answer the whole burst
   // with one Control::rooms() snapshot once the current handler returns.

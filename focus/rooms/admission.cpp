@@ -170,9 +170,18 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
       admission.unpark = old.id();
       return admission;
     }
-    if (aor(request.from().uri.to_string()) != aor(old.roster.entity)) {
-      // Someone else's call: only an account with the replace right.
-      if (!authorize(tx, Operation::kReplaceOthersCall)) return std::nullopt;
+    // Someone else's call: only an account with the replace right. The
+    // caller's own call (same From AOR, which anyone can write): only with
+    // its dialog identifiers, which nobody but the call's ends and
+    // dialog-package subscribers learns; and when that call was opened
+    // with an account (a supervisor's Join, whose role keys act with its
+    // rights), only by that account or one with the replace right, so a
+    // From and the identifiers never carry an account's rights over.
+    if (aor(request.from().uri.to_string()) != aor(old.roster.entity) ||
+        !old.roster.auth_user.empty()) {
+      const auto user = authorize_any(tx, {Operation::kReplaceOthersCall}, old.roster.auth_user);
+      if (!user) return std::nullopt;
+      admission.auth_user = *user;
     }
     admission.room = old.room();
     admission.role = old.roster.role;
@@ -182,7 +191,6 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     // A caller still entering its PIN stays so: the PIN is the room's.
     admission.awaiting_pin = old.roster.awaiting_pin;
     admission.hidden = old.roster.hidden;
-    admission.auth_user = old.roster.auth_user;
     admission.replaces = old.id();
     return admission;
   }
@@ -249,10 +257,22 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
   if (policy != nullptr && policy->waiting_room) admission.waiting = policy;
   if (policy != nullptr && !policy->pin.empty()) {
     if (const auto pin = request.request_uri().param("pin")) {
-      if (sip::percent_decode(*pin) != policy->pin) {
+      // Wrong PINs count per (source, room) as wrong passwords do per
+      // (source, account): a source that keeps guessing is locked out, and
+      // while locked even the right PIN is answered as a wrong one.
+      const std::string source = source_of(tx);
+      const std::string pin_key = "pin:" + room;
+      if (guard_.auth_locked(source, pin_key)) {
+        guard_.locked_attempt(source, pin_key);
         tx.respond(403, "Wrong PIN", random_.tag());
         return false;
       }
+      if (sip::percent_decode(*pin) != policy->pin) {
+        guard_.auth_failed(source, pin_key);
+        tx.respond(403, "Wrong PIN", random_.tag());
+        return false;
+      }
+      guard_.auth_succeeded(source, pin_key);
     } else {
       admission.awaiting_pin = true;  // collected by DTMF once answered
     }
@@ -268,7 +288,14 @@ void Server::on_dtmf(Call& call, char digit) {
       return;
     }
     const RoomPolicy* policy = policy_for(call.room());
-    if (policy == nullptr || call.roster.digits == policy->pin) {
+    // Keyed like a PIN in the Request-URI (admit_by_policy), by the key the
+    // call counts under: hanging up after two tries and calling again
+    // does not reset the count.
+    const std::string pin_key = "pin:" + call.room();
+    const bool counted = !call.sip.limit_key.empty();
+    const bool locked = counted && guard_.auth_locked(call.sip.limit_key, pin_key);
+    if (policy == nullptr || (!locked && call.roster.digits == policy->pin)) {
+      if (counted && policy != nullptr) guard_.auth_succeeded(call.sip.limit_key, pin_key);
       call.roster.awaiting_pin = false;
       call.roster.digits.clear();
       call.media.settings.muted = false;
@@ -277,6 +304,11 @@ void Server::on_dtmf(Call& call, char digit) {
       publish(call.room(), ControlEvent::Kind::kMemberJoined, call.member());
       announce_join(call);
       return;
+    }
+    if (locked) {
+      guard_.locked_attempt(call.sip.limit_key, pin_key);
+    } else if (counted) {
+      guard_.auth_failed(call.sip.limit_key, pin_key);
     }
     call.roster.digits.clear();
     if (++call.roster.pin_failures >= 3) end_call(sip::DialogId(call.id()), /*send_bye=*/true);

@@ -2,8 +2,13 @@
 // commands"): one path from a negotiated SDP to an acknowledged add for
 // dial-in and dial-out alike, the completions that answer the INVITEs, and
 // the engine's notifications (talkers, DTMF, RTP timeouts, statistics). Every
-// command the focus submits is either refused on the spot (an add: 503; a
-// removal: kept and retried) or ends in one completion handled here.
+// command the focus submits is either refused on the spot or ends in one
+// completion handled here. Refused, an add is answered 503; a participant or
+// conference removal, and a member's settings, remote address or SRTP keys
+// (the latest of each, media_session.hpp), are kept and offered again on
+// every poll until the engine takes them, so what the focus reports as done
+// reaches the shard. (Notices, prompts, music and statistics are not retried:
+// a later one replaces them or nobody waits for them.)
 
 #include <spdlog/spdlog.h>
 
@@ -22,6 +27,40 @@ void set_jitter(mixer::Command& command, const Options& options) {
   command.stream.jitter.min_delay_ms = options.jitter_min_ms;
   command.stream.jitter.initial_delay_ms = options.jitter_initial_ms;
   command.stream.jitter.max_delay_ms = options.jitter_max_ms;
+}
+
+// The member's changes, each carrying the whole latest state of its kind:
+// true when the engine took it.
+bool submit_settings(mixer::MediaEngine& engine, const MediaLeg& media) {
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kUpdateParticipant;
+  command.conference = media.conference;
+  command.participant = media.participant;
+  command.settings = media.settings;
+  return engine.submit(std::move(command)).has_value();
+}
+
+bool submit_remote(mixer::MediaEngine& engine, const MediaLeg& media,
+                   const UnsentMediaChanges::Remote& remote) {
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kSetRemote;
+  command.conference = media.conference;
+  command.participant = media.participant;
+  command.has_remote = true;
+  command.remote_rtp = remote.rtp;
+  command.remote_rtcp = remote.rtcp;
+  command.stream.signalled_ssrc = remote.signalled_ssrc;
+  return engine.submit(std::move(command)).has_value();
+}
+
+bool submit_srtp(mixer::MediaEngine& engine, const MediaLeg& media, const rtp::SrtpKeys& keys) {
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kSetSrtp;
+  command.conference = media.conference;
+  command.participant = media.participant;
+  command.has_srtp = true;
+  command.srtp = keys;
+  return engine.submit(std::move(command)).has_value();
 }
 
 }  // namespace
@@ -104,6 +143,7 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
 
 void Server::remove_media(Call& call) {
   if (call.media.participant == 0) return;
+  unsent_changes_.erase(call.media.participant);  // nothing to change on a member that goes
   submit_remove(call.media.conference, call.media.participant);
 }
 
@@ -131,17 +171,28 @@ void Server::close_room_if_empty(const std::string& room) {
   }
   const mixer::ConferenceId conference = rooms_.close_if_empty(room);
   if (conference == 0) return;
+  // The removal closes a recording's ring on the shard; refused, the ring is
+  // closed from here at once so the writer finishes the files (nobody talks
+  // any more; the shard's tap stops feeding a closed recording).
+  if (!submit_conference_remove(conference) && recording) recording->close();
+}
+
+bool Server::submit_conference_remove(mixer::ConferenceId conference) {
   mixer::Command command;
   command.kind = mixer::Command::Kind::kRemoveConference;
   command.conference = conference;
-  // A refusal leaves only the engine's placement of an empty conference; the
-  // shard frees an empty conference with its last participant anyway.
-  // The removal closes a recording's ring on the shard; refused, the ring is
-  // closed from here so the writer finishes the files (nobody talks any more).
-  if (!engine_->submit(std::move(command))) {
-    ++media_commands_failed_;
-    if (recording) recording->close();
+  if (engine_->submit(std::move(command))) {
+    // Polled for until it completes: the room may have had the last call, and
+    // a command waiting in the engine's retry queue goes out only on a poll.
+    ++removes_in_flight_;
+    schedule_poll();
+    return true;
   }
+  // Kept and retried: only this command frees the shard's room (an empty
+  // one too) and the engine's placement of the conference.
+  unsent_conference_removes_.push_back(conference);
+  schedule_poll();
+  return false;
 }
 
 void Server::apply_settings(Call& call) {
@@ -163,16 +214,21 @@ void Server::apply_settings(Call& call) {
     room->sidebar_settings(call.member(), call.media.settings);
   }
   if (call.media.participant == 0) return;
-  mixer::Command command;
-  command.kind = mixer::Command::Kind::kUpdateParticipant;
-  command.conference = call.media.conference;
-  command.participant = call.media.participant;
-  command.settings = call.media.settings;
-  if (!engine_->submit(std::move(command))) {
-    ++media_commands_failed_;
-    LogContext context(call.id().call_id, call.room());
-    spdlog::warn("media engine refused a settings change for member {}", call.member());
+  const mixer::ParticipantId participant = call.media.participant;
+  if (submit_settings(*engine_, call.media)) {
+    // The latest settings are on their way: an older refusal is moot.
+    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
+      it->second.settings = false;
+      if (it->second.empty()) unsent_changes_.erase(it);
+    }
+    return;
   }
+  {
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("media engine busy: settings of member {} kept for a retry", call.member());
+  }
+  unsent_changes_[participant].settings = true;
+  schedule_poll();
 }
 
 void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
@@ -180,16 +236,22 @@ void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
   boost::system::error_code error;
   const auto address = boost::asio::ip::make_address(negotiated.remote_address, error);
   if (error || address.is_unspecified() || negotiated.remote_rtp_port == 0) return;
-  mixer::Command command;
-  command.kind = mixer::Command::Kind::kSetRemote;
-  command.conference = call.media.conference;
-  command.participant = call.media.participant;
-  command.has_remote = true;
-  command.remote_rtp = {address, negotiated.remote_rtp_port};
+  UnsentMediaChanges::Remote remote;
+  remote.rtp = {address, negotiated.remote_rtp_port};
   const auto rtcp_address = boost::asio::ip::make_address(negotiated.remote_rtcp_address, error);
-  command.remote_rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
-  command.stream.signalled_ssrc = negotiated.remote_ssrc;  // a re-offer may change a=ssrc
-  if (!engine_->submit(std::move(command))) ++media_commands_failed_;
+  remote.rtcp = {error ? address : rtcp_address, negotiated.remote_rtcp_port};
+  remote.signalled_ssrc = negotiated.remote_ssrc;  // a re-offer may change a=ssrc
+  const mixer::ParticipantId participant = call.media.participant;
+  if (submit_remote(*engine_, call.media, remote)) {
+    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
+      it->second.remote.reset();
+      if (it->second.empty()) unsent_changes_.erase(it);
+    }
+    return;
+  }
+  if (participant == 0) return;  // no member on the shard: nothing to point
+  unsent_changes_[participant].remote = remote;
+  schedule_poll();
 }
 
 void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
@@ -199,15 +261,17 @@ void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
   if (remote == call.media.remote_srtp_key) return;
   const auto keys = srtp_keys(negotiated);
   if (!keys) return;
-  mixer::Command command;
-  command.kind = mixer::Command::Kind::kSetSrtp;
-  command.conference = call.media.conference;
-  command.participant = call.media.participant;
-  command.has_srtp = true;
-  command.srtp = *keys;
-  if (!engine_->submit(std::move(command))) {
-    ++media_commands_failed_;
-    return;
+  const mixer::ParticipantId participant = call.media.participant;
+  if (submit_srtp(*engine_, call.media, *keys)) {
+    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
+      it->second.srtp.reset();
+      if (it->second.empty()) unsent_changes_.erase(it);
+    }
+  } else if (participant != 0) {
+    // The answer already carries our side of the new keys: they are the
+    // call's from now on, and reach the shard on a later poll.
+    unsent_changes_[participant].srtp = *keys;
+    schedule_poll();
   }
   call.media.remote_srtp_key = remote;
   if (negotiated.srtp) {
@@ -297,7 +361,9 @@ void Server::schedule_poll() {
         engine_->submit(std::move(report));  // refused: one report skipped
       }
     }
-    if (rooms_.call_count() != 0 || removes_in_flight_ != 0 || !unsent_removes_.empty()) {
+    // (unsent_changes_ belong to calls: call_count covers them.)
+    if (rooms_.call_count() != 0 || removes_in_flight_ != 0 || !unsent_removes_.empty() ||
+        !unsent_conference_removes_.empty()) {
       schedule_poll();
     }
   });
@@ -305,6 +371,13 @@ void Server::schedule_poll() {
 
 void Server::poll_engine() {
   if (!engine_started_) return;
+  retry_unsent();
+  mixer::Event event;
+  for (int n = 0; n < kEventsPerPoll && engine_->poll(event); ++n) on_engine_event(event);
+  poll_recorder();
+}
+
+void Server::retry_unsent() {
   if (!unsent_removes_.empty()) {
     std::vector<std::pair<mixer::ConferenceId, mixer::ParticipantId>> retry;
     retry.swap(unsent_removes_);
@@ -313,9 +386,30 @@ void Server::poll_engine() {
       submit_remove(conference, participant);
     }
   }
-  mixer::Event event;
-  for (int n = 0; n < kEventsPerPoll && engine_->poll(event); ++n) on_engine_event(event);
-  poll_recorder();
+  // After the participants' removals: a conference goes once its members did.
+  if (!unsent_conference_removes_.empty()) {
+    std::vector<mixer::ConferenceId> retry;
+    retry.swap(unsent_conference_removes_);
+    for (const mixer::ConferenceId conference : retry) {
+      ++media_removes_retried_;
+      submit_conference_remove(conference);
+    }
+  }
+  // Each kind carries the latest state, to the conference the member is in
+  // now (a move may have changed it since the refusal).
+  for (auto it = unsent_changes_.begin(); it != unsent_changes_.end();) {
+    UnsentMediaChanges& unsent = it->second;
+    if (const Call* call = rooms_.find_participant(it->first)) {
+      if (unsent.settings && submit_settings(*engine_, call->media)) unsent.settings = false;
+      if (unsent.remote && submit_remote(*engine_, call->media, *unsent.remote)) {
+        unsent.remote.reset();
+      }
+      if (unsent.srtp && submit_srtp(*engine_, call->media, *unsent.srtp)) unsent.srtp.reset();
+    } else {
+      unsent = {};  // the call is gone (remove_media erases it first; kept safe)
+    }
+    it = unsent.empty() ? unsent_changes_.erase(it) : std::next(it);
+  }
 }
 
 void Server::on_engine_event(const mixer::Event& event) {
@@ -355,8 +449,10 @@ void Server::on_engine_event(const mixer::Event& event) {
         on_codec_result(*call, done);
         return;
       }
-      case Command::kReportStats:
       case Command::kRemoveConference:
+        if (removes_in_flight_ > 0) --removes_in_flight_;
+        return;
+      case Command::kReportStats:
       case Command::kSetSpan:
         return;
       case Command::kStartRecording:

@@ -60,7 +60,10 @@ std::string reason_text(std::string_view prefix, std::string_view detail) {
   if (!detail.empty()) {
     out += ": ";
     for (char c : detail.substr(0, 100)) {
-      out += (c == '\r' || c == '\n' || static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+      // No control character (DEL too): a header line or reason phrase
+      // carrying one is refused by the message writer.
+      const auto u = static_cast<unsigned char>(c);
+      out += (u < 0x20 || u == 0x7f) ? ' ' : c;
     }
   }
   return out;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
@@ -19,6 +20,19 @@ namespace chorus::focus {
 
 using sip::Message;
 using sip::Method;
+
+namespace {
+
+// A dial-out that ends before it is a member gives its place under the
+// call cap back here; one that became a member gives it back in end_call,
+// as every call does.
+void release_call_cap(AbuseGuard& guard, Call& call) {
+  if (call.sip.limit_key.empty()) return;
+  guard.call_removed(call.sip.limit_key);
+  call.sip.limit_key.clear();
+}
+
+}  // namespace
 
 void Server::start_dial_out(DialOut request) {
   {
@@ -36,6 +50,7 @@ void Server::start_dial_out(DialOut request) {
   call->roster.joined_by = request.referred_by;
   call->sip.dial_account = request.account;
   call->sip.dial_source = request.source;
+  call->sip.limit_key = request.limit_key;
   // A service call (music on hold, park) is parked: it hears music.
   call->roster.parked = request.hold == mixer::HoldMode::kMusic;
   const auto target = sip::parse_uri(request.target);
@@ -55,6 +70,10 @@ void Server::start_dial_out(DialOut request) {
   if (!request.referred_by.empty()) invite.set_header("Referred-By", request.referred_by);
   bool replaces = false;
   for (const auto& [name, value] : request.headers) {
+    // Vetted where the referrer was answered (handle_refer: 400 for any
+    // other): a name off the allowlist or a CR/LF here would forge this
+    // INVITE's dialog or smuggle a second request behind it.
+    assert(embedded_header_fault(name, value).empty());
     invite.add_header(name, value);
     replaces = replaces || sip::iequals(name, "Replaces");
   }
@@ -65,6 +84,7 @@ void Server::start_dial_out(DialOut request) {
   call->sip.invite = invite;
   call->sip.relay = events_->bind_call(call_id, request.room);
   const sip::DialogId id = call->id();
+  if (!request.limit_key.empty()) guard_.call_added(request.limit_key);
   dialing_.emplace(id, std::move(call));
   const sip::TransactionId tx = stack_.send_request(
       std::move(invite),
@@ -75,6 +95,7 @@ void Server::start_dial_out(DialOut request) {
     if (it->second->sip.referral) {
       notify_referrer(*it->second->sip.referral, 503, "Service Unavailable");
     }
+    release_call_cap(guard_, *it->second);
     dialing_.erase(it);
     return;
   }
@@ -104,6 +125,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     }
     const std::string room = it->second->room();
     const uint64_t member = it->second->member();
+    release_call_cap(guard_, *it->second);
     dialing_.erase(it);
     publish(room, ControlEvent::Kind::kMemberLeft, member);
     return;
@@ -144,6 +166,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     if (call.sip.referral) notify_referrer(*call.sip.referral, status, response.reason_phrase());
     const std::string room = call.room();
     const uint64_t member = call.member();
+    release_call_cap(guard_, call);
     dialing_.erase(it);
     publish(room, ControlEvent::Kind::kMemberLeft, member);
     return;
@@ -158,6 +181,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     spdlog::warn("dial-out to {} in {}: its 2xx makes no dialog (no To-tag or Contact)",
                  owned->roster.entity, owned->room());
     if (owned->sip.referral) notify_referrer(*owned->sip.referral, 502, "Bad Gateway");
+    release_call_cap(guard_, *owned);
     publish(owned->room(), ControlEvent::Kind::kMemberLeft, owned->member());
     return;
   }
@@ -182,6 +206,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     dialog->confirm();
     send_bye(*dialog);
     if (owned->sip.referral) notify_referrer(*owned->sip.referral, code, reason);
+    release_call_cap(guard_, *owned);
     publish(owned->room(), ControlEvent::Kind::kMemberLeft, owned->member());
   };
   if (owned->sip.cancelling) {
@@ -259,7 +284,10 @@ bool Server::follow_redirect(Call& call, const Message& response) {
     return false;
   }
   if (call.sip.dial_account.empty() && call.roster.hidden) return false;
-  if (!call.sip.dial_source.empty() && !guard_.may_reflect(call.sip.dial_source, next->host)) {
+  // Charged to where the new INVITE goes first: a Contact's maddr (RFC 3261
+  // §19.1.1), not its host, as for every other request (first_hop_host).
+  if (!call.sip.dial_source.empty() &&
+      !guard_.may_reflect(call.sip.dial_source, first_hop_host({}, *next))) {
     spdlog::info("dial-out {}: not following {} to {}: reflection limit", call.roster.entity,
                  response.status(), target);
     return false;

@@ -5,6 +5,7 @@
 // our ACK answers (RFC 3261 §13.2.1), so the mixer stream is built for the
 // codec the callee picked.
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -12,12 +13,13 @@
 
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
-#include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
+#include "focus/rooms/media_setup.hpp"
 #include "signaling/message/header_dialog_ref.hpp"
 #include "signaling/message/header_refer.hpp"
-#include "signaling/usage/refer.hpp"
+#include "signaling/message/method.hpp"
 #include "signaling/message/uri.hpp"
+#include "signaling/usage/refer.hpp"
 
 namespace chorus::focus {
 
@@ -26,30 +28,35 @@ using sip::Method;
 
 namespace {
 
-// Headers a Refer-To URI may not set in the INVITE it causes (RFC 3261
-// §19.1.5: they would forge the dialog or the transport).
-bool forbidden_embedded(std::string_view name) {
-  static constexpr std::array<std::string_view, 14> kForbidden = {"From",
-                                                                  "To",
-                                                                  "Call-ID",
-                                                                  "CSeq",
-                                                                  "Via",
-                                                                  "Contact",
-                                                                  "Max-Forwards",
-                                                                  "Route",
-                                                                  "Record-Route",
-                                                                  "Content-Length",
-                                                                  "Content-Type",
-                                                                  "Authorization",
-                                                                  "Proxy-Authorization",
-                                                                  "body"};
-  for (std::string_view forbidden : kForbidden) {
-    if (sip::iequals(name, forbidden)) return true;
-  }
-  return false;
-}
+// The headers a Refer-To URI may set in the INVITE it causes (RFC 3261
+// §19.1.5 leaves "dangerous" headers to the UA's judgement). An allowlist,
+// not a blocklist: the names an INVITE must never take from a third party
+// (From, To, Call-ID, Via, Route, P-Asserted-Identity, ...) include compact
+// forms and headers nobody listed, and every one of them forges the dialog,
+// the transport or an identity. These carry only the caller's wish about
+// how the callee's phone rings (paging, RFC 5373; RFC 3261 §20) or, for
+// the RFC 5359 services, the dialog to replace (RFC 3891).
+constexpr std::array<std::string_view, 6> kEmbeddable = {
+    "Replaces", "Subject", "Priority", "Answer-Mode", "Priv-Answer-Mode", "Alert-Info"};
 
 }  // namespace
+
+std::string_view embedded_header_fault(std::string_view name, std::string_view value) {
+  // Compared as RFC 3261 §25.1 tokens: a decoded "Route " or "Subject\r\n"
+  // is no name, whatever an iequals would make of it.
+  const bool allowed = sip::is_token(name) &&
+                       std::any_of(kEmbeddable.begin(), kEmbeddable.end(),
+                                   [&](std::string_view ok) { return sip::iequals(name, ok); });
+  if (!allowed) return kHeaderNotAllowedInReferTo;
+  // The value is percent-decoded: a CR or LF in it would end the header
+  // line and start another (over TCP, another request) past every check
+  // above. HTAB is the only control a header value may hold (§25.1).
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return kControlCharacterInReferToHeader;
+  }
+  return {};
+}
 
 void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog) {
   const Message& request = tx.request();
@@ -108,6 +115,24 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     return;
   }
 
+  // Every embedded header goes into the INVITE as it is, or the REFER is
+  // refused (before any digest work): dropping one silently would still
+  // place a call, just not the one the referrer asked for.
+  std::vector<std::pair<std::string, std::string>> embedded = target.headers();
+  for (const auto& [name, value] : embedded) {
+    if (const std::string_view fault = embedded_header_fault(name, value); !fault.empty()) {
+      spdlog::info("REFER from {} refused: embedded header {:?} in Refer-To: {}",
+                   tx.source().to_string(), name, fault);
+      tx.respond(400, std::string(fault), local_tag);
+      return;
+    }
+  }
+
+  // A call the focus places is a call as much as one it answers: past the
+  // overload budget none is placed, as no INVITE is taken (RFC 3261
+  // §21.5.4: 503 with Retry-After).
+  if (refuse_overload(tx)) return;
+
   // Dial-out: the focus will INVITE the Refer-To target, so the referrer
   // needs an account with the right and a dial-out pattern covering the
   // target (toll fraud otherwise). With Replaces to the music-on-hold or
@@ -129,6 +154,15 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     if (!user) return;
     account = *user;
   }
+  // It counts against the referrer's call cap as the referrer's own INVITE
+  // would (the account when one authenticated, else the source address),
+  // from its INVITE until its call ends: REFERs are no way round the cap.
+  const std::string limit_key =
+      account.empty() ? guard_.count_key(source_of(tx)) : "account:" + account;
+  if (!guard_.may_add_call(limit_key)) {
+    reply_limited(tx, "Too Many Calls From This Source", 5);
+    return;
+  }
   // An INVITE toward someone other than the referrer: rate-limited.
   if (refuse_reflection(tx, first_hop_host({}, target))) return;
   std::optional<std::optional<Referral>> accepted = accept_referral(tx, dialog, room);
@@ -139,9 +173,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   out.target = target_text;
   out.account = std::move(account);
   out.source = source_of(tx);
-  for (auto& [name, value] : target.headers()) {
-    if (!forbidden_embedded(name)) out.headers.emplace_back(name, value);
-  }
+  out.limit_key = limit_key;
+  out.headers = std::move(embedded);
   // RFC 3892: the INVITE says who asked for it.
   if (const auto by = request.header("Referred-By")) {
     out.referred_by = std::string(*by);

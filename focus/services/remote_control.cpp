@@ -11,6 +11,7 @@
 //   PICKUP    302 to the PICKUP's   CANCEL, and the focus   REFER to the PICKUP's
 //             Contact (+ Reason)    calls that Contact in   Contact
 //   REJECT    the given code        CANCEL                  BYE
+//             (right moderate)      (right remove)          (right remove)
 
 #include <spdlog/spdlog.h>
 
@@ -107,8 +108,14 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
     picker = sip::request_target(*uri);
   }
   // Authorised before the lookup: a stranger learns nothing of the calls.
+  // What a REJECT does shows only after it: refusing a waiting caller is the
+  // admission decision (moderate), ending a member's call or a ringing
+  // dial-out is a removal (remove, as kick and call:terminate); either
+  // right gets past here and the one that applies is checked below.
   const std::optional<std::string> user =
-      pickup ? authorize_dial(tx, operation, picker) : authorize(tx, operation);
+      pickup   ? authorize_dial(tx, operation, picker)
+      : reject ? authorize_any(tx, {operation, Operation::kRemoteRejectCall})
+               : authorize(tx, operation);
   if (!user) return;
 
   const std::string call_id(body->call_id);
@@ -142,11 +149,34 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
                                : std::string(body->text);
   if (pickup) {
     // PICKUP of a ringing call makes the focus INVITE a URI of the
-    // requester's: rate-limited.
-    if (ringing != nullptr && refuse_reflection(tx, sip::parse_uri(picker)->host)) return;
+    // requester's: a new call, held to what a REFER dial-out is (the
+    // overload budget, the account's call cap, and the reflection budget
+    // of the address the INVITE really goes to: a maddr, RFC 3261
+    // §19.1.1, not the host). The call it replaces gives its place back
+    // once its CANCEL is answered.
+    if (ringing != nullptr) {
+      if (refuse_overload(tx)) return;
+      if (!user->empty() && !guard_.may_add_call("account:" + *user)) {
+        reply_limited(tx, "Too Many Calls From This Source", 5);
+        return;
+      }
+      if (refuse_reflection(tx, first_hop_host({}, *sip::parse_uri(picker)))) return;
+    }
     tx.respond(200, "OK", tag);
     pick_up(member != nullptr ? *member : *ringing, picker, *user, source_of(tx),
             code >= 300 && code < 400 ? code : 302, text);
+    return;
+  }
+  const Operation rejecting = ringing == nullptr && member->roster.waiting
+                                  ? Operation::kRemoteReject
+                                  : Operation::kRemoteRejectCall;
+  if (!user->empty() && !digest_->has_right(*user, privilege(rejecting).right)) {
+    spdlog::info("{} refused: account {} lacks the {} right", privilege(rejecting).name, *user,
+                 privilege(rejecting).right);
+    tx.respond(403,
+               reason_text("Forbidden", "account lacks the " +
+                                            std::string(privilege(rejecting).right) + " right"),
+               tag);
     return;
   }
   tx.respond(200, "OK", tag);
@@ -168,6 +198,8 @@ void Server::pick_up(Call& call, const std::string& target, const std::string& a
     out.target = target;
     out.account = account;
     out.source = source;
+    // Checked by both callers (handle_remote_control, Server::pickup).
+    if (!account.empty()) out.limit_key = "account:" + account;
     cancel_dial_out(call);
     start_dial_out(std::move(out));
     return;
@@ -193,8 +225,28 @@ ControlResult Server::pickup(std::string_view room, uint64_t member, std::string
   if (dials && !account.empty() && !dial_out_allowed(account, uri)) {
     return {403, "outside the account's dial-out patterns"};
   }
+  // The call it places passes what the admin dial does (Server::dial_out):
+  // the call and transaction budgets, and for an account the reflection
+  // budget of the first hop (a maddr, not the host) and, as its PICKUP
+  // over SIP would, the account's call cap.
+  const std::string source = account.empty() ? std::string() : "account:" + std::string(account);
+  if (dials) {
+    std::string why;
+    if (guard_.overloaded(rooms_.call_count() + dialing_.size(),
+                          stack_.transactions().pending_server(),
+                          /*exempt_source=*/true, &why)) {
+      guard_.log("overload-" + why, account.empty() ? "admin" : std::string(account));
+      return {503, "overloaded (" + why + "): try again later"};
+    }
+    if (!source.empty() && !guard_.may_add_call(source)) {
+      return {429, "too many calls for this account: try again later"};
+    }
+    if (!source.empty() && !guard_.may_reflect(source, first_hop_host({}, *parsed))) {
+      return {429, "too many calls toward that destination: try again later"};
+    }
+  }
   const std::string done = call->roster.waiting || dials ? "picked up" : "transferred";
-  pick_up(*call, std::string(uri), std::string(account), {}, 302, "picked up by an operator");
+  pick_up(*call, std::string(uri), std::string(account), source, 302, "picked up by an operator");
   return {200, done};  // `call` may be gone now
 }
 

@@ -1,10 +1,16 @@
 #include "signaling/dialog/dialog_random.hpp"
 
+#include "signaling/secure_random.hpp"
+
 namespace chorus::sip {
+
+DialogRandom::Bits::result_type DialogRandom::Bits::operator()() {
+  return random.seeded_ ? (*random.seeded_)() : secure_random_u64();
+}
 
 std::string DialogRandom::tag() {
   static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t bits = engine_();
+  uint64_t bits = Bits{*this}();
   std::string out(16, '0');
   for (char& c : out) {
     c = kHex[bits & 0xf];
@@ -18,7 +24,8 @@ uint32_t DialogRandom::initial_cseq() {
 }
 
 uint32_t DialogRandom::uniform(uint32_t lo, uint32_t hi) {
-  return std::uniform_int_distribution<uint32_t>(lo, hi)(engine_);
+  Bits bits{*this};
+  return std::uniform_int_distribution<uint32_t>(lo, hi)(bits);
 }
 
 std::chrono::milliseconds DialogRandom::glare_backoff(bool owns_call_id) {

@@ -2,20 +2,26 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 
 namespace chorus::sip {
 
-// The randomness dialogs need, behind one seedable object so tests are
-// deterministic and production draws from std::random_device once.
-//  - tags: RFC 3261 §19.3 asks for at least 32 bits of randomness;
+// The randomness dialogs need, behind one object so tests can make it
+// deterministic:
+//  - tags: RFC 3261 §19.3 asks for cryptographic randomness, at least 32
+//    bits (a peer that can predict our next tag can forge in-dialog
+//    requests to a dialog it is not in);
 //  - the first local CSeq: §8.1.1.5 (any value below 2^31);
 //  - the glare back-off of §14.1 and the Retry-After of §14.2.
+// Default-constructed, every draw comes from OpenSSL's CSPRNG
+// (secure_random.hpp); DialogRandom(seed) replays one fixed sequence from a
+// Mersenne Twister and is for tests only.
 class DialogRandom {
  public:
-  DialogRandom() : engine_(std::random_device{}()) {}
-  explicit DialogRandom(uint64_t seed) : engine_(seed) {}
+  DialogRandom() = default;
+  explicit DialogRandom(uint64_t seed) : seeded_(std::in_place, seed) {}
 
   // 64 random bits as 16 lower-case hex digits.
   std::string tag();
@@ -30,7 +36,16 @@ class DialogRandom {
   std::chrono::milliseconds glare_backoff(bool owns_call_id);
 
  private:
-  std::mt19937_64 engine_;
+  // The UniformRandomBitGenerator over whichever source this object draws from.
+  struct Bits {
+    using result_type = uint64_t;
+    static constexpr result_type min() { return 0; }
+    static constexpr result_type max() { return ~result_type{0}; }
+    result_type operator()();
+    DialogRandom& random;
+  };
+
+  std::optional<std::mt19937_64> seeded_;
 };
 
 }  // namespace chorus::sip

@@ -256,6 +256,7 @@ Result<Message> Message::parse(std::string_view wire) {
   pos = next;
   size_t body_begin = text.size();
   bool header_error = false;
+  bool too_many_headers = false;
   while (pos < text.size()) {
     size_t line_next = 0;
     size_t end = line_end(text, pos, line_next);
@@ -288,6 +289,11 @@ Result<Message> Message::parse(std::string_view wire) {
       pos = line_next;
       continue;
     }
+    if (m.headers_.size() == kMaxHeaderFields) {
+      // The fields so far (a Via among them) still let the fault be answered.
+      too_many_headers = true;
+      break;
+    }
     auto value = trim(line.substr(colon + 1));
     HeaderSlot slot;
     slot.name = Span{static_cast<uint32_t>(pos), static_cast<uint32_t>(name.size())};
@@ -315,6 +321,7 @@ Result<Message> Message::parse(std::string_view wire) {
     start_error->answerable = answerable;
     return *start_error;
   }
+  if (too_many_headers) return fail("Too Many Headers");
   if (header_error) return fail("Bad Header");
 
   // Headers that must appear exactly once (§8.1.1, §20) when present.
@@ -370,6 +377,13 @@ Result<Message> Message::parse(std::string_view wire) {
     }
   }
   if (count(HeaderId::kContentType) > 1) return fail("Multiple Content-Type");
+  // A control character (§25.1 allows none but HTAB outside a quoted-pair;
+  // a bare CR survives line splitting) would follow a header copied into
+  // our answers and requests (make_response copies Via, From, To ...), and
+  // writing it there is refused: the message would lose that header.
+  for (const auto& h : m.headers_) {
+    if (!writable_header(m.view(h.name), m.view(h.value))) return fail("Bad Header");
+  }
 
   // Body and Content-Length (§18.3, §20.14): on a datagram the body is the
   // rest of the packet truncated to Content-Length; a shorter packet is an
@@ -583,38 +597,69 @@ std::vector<NameAddr> Message::record_routes() const {
 
 // ---------------------------------------------------------------- mutation
 
-void Message::add_header(std::string_view name, std::string_view value) {
+bool writable_header(std::string_view name, std::string_view value) {
+  if (!is_token(name)) return false;
+  value = trim(value);
+  bool quoted = false;
+  int comment = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '\r' || c == '\n') return false;
+    if ((quoted || comment > 0) && c == '\\' && i + 1 < value.size()) {
+      // quoted-pair: any octet but CR and LF (RFC 4475 §3.1.1.2 escapes
+      // BEL, NUL and DEL in a display name, and answers echo its To).
+      ++i;
+      if (value[i] == '\r' || value[i] == '\n') return false;
+      continue;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
+    if (c == '"' && comment == 0) {
+      quoted = !quoted;
+    } else if (!quoted && c == '(') {
+      ++comment;
+    } else if (!quoted && c == ')' && comment > 0) {
+      --comment;
+    }
+  }
+  return true;
+}
+
+bool Message::add_header(std::string_view name, std::string_view value) {
+  if (!writable_header(name, value)) return false;
   HeaderSlot slot;
   slot.name = append(name);
   slot.value = append(trim(value));
   slot.id = header_id(name);
   headers_.push_back(slot);
   reparse_request_uri();
+  return true;
 }
 
-void Message::prepend_header(std::string_view name, std::string_view value) {
+bool Message::prepend_header(std::string_view name, std::string_view value) {
+  if (!writable_header(name, value)) return false;
   HeaderSlot slot;
   slot.name = append(name);
   slot.value = append(trim(value));
   slot.id = header_id(name);
   headers_.insert(headers_.begin(), slot);
   reparse_request_uri();
+  return true;
 }
 
-void Message::set_header(std::string_view name, std::string_view value) {
+bool Message::set_header(std::string_view name, std::string_view value) {
+  if (!writable_header(name, value)) return false;
   const HeaderId id = header_id(name);
   auto it = headers_.begin();
   while (it != headers_.end() && !matches(*it, id, name)) ++it;
-  if (it == headers_.end()) {
-    add_header(name, value);
-    return;
-  }
+  if (it == headers_.end()) return add_header(name, value);
   const size_t index = static_cast<size_t>(it - headers_.begin());
   headers_[index].value = append(trim(value));
   for (size_t i = headers_.size(); i-- > index + 1;) {
     if (matches(headers_[i], id, name)) headers_.erase(headers_.begin() + static_cast<long>(i));
   }
   reparse_request_uri();
+  return true;
 }
 
 void Message::remove_header(std::string_view name) {

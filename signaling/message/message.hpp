@@ -22,6 +22,13 @@ namespace chorus::sip {
 // and the stream framing use the same bound).
 inline constexpr size_t kMaxMessageSize = 65536;
 
+// Header fields (after unfolding) a message may carry; one more fails the
+// parse with "Too Many Headers" (answered 400). Each costs a slot of about
+// 20 bytes beside the buffer, so 64 KiB of "X:" lines would hold ~0.7 MB
+// for as long as a transaction keeps the request (32 s for an INVITE
+// server transaction); real messages carry a few dozen.
+inline constexpr size_t kMaxHeaderFields = 256;
+
 // One SIP request or response (RFC 3261 §7). The Message owns ONE buffer;
 // the start line, every header name/value and the body are (offset, length)
 // spans into it, so copying/moving a Message never leaves a dangling view and
@@ -42,7 +49,9 @@ class Message {
   // Content-Length (RFC 3261 §18.3); fewer bytes than Content-Length is
   // "Bad Content-Length". Checks what every request must carry (§8.1.1):
   // Via, From, To, Call-ID, CSeq (method matching the request line),
-  // Max-Forwards (if present) numeric. Never throws on bad input.
+  // Max-Forwards (if present) numeric. More than kMaxHeaderFields header
+  // fields is "Too Many Headers"; a control character in a header value
+  // (see writable_header) is "Bad Header". Never throws on bad input.
   static Result<Message> parse(std::string_view wire);
 
   // Builders: "INVITE sip:x SIP/2.0" / "SIP/2.0 200 OK" with no headers.
@@ -93,10 +102,14 @@ class Message {
   std::vector<NameAddr> record_routes() const;  // Record-Route, in order
 
   // --- mutation (building requests/responses, stamping Via received/rport).
-  // Names are stored as given (use canonical spelling).
-  void add_header(std::string_view name, std::string_view value);
-  void prepend_header(std::string_view name, std::string_view value);
-  void set_header(std::string_view name, std::string_view value);  // replaces all of that name
+  // Names are stored as given (use canonical spelling); values are trimmed.
+  // add_header, prepend_header and set_header write nothing and return false
+  // unless writable_header(name, value): a name or value from the network
+  // (a URI's decoded ?headers, a peer's display name) can then never inject
+  // a header line, or over TCP a whole second message.
+  bool add_header(std::string_view name, std::string_view value);
+  bool prepend_header(std::string_view name, std::string_view value);
+  bool set_header(std::string_view name, std::string_view value);  // replaces all of that name
   void remove_header(std::string_view name);
   // Removes just the first occurrence's first element (Route popping, Via removal).
   void remove_first_value(std::string_view name);
@@ -147,6 +160,14 @@ class Message {
 // Timestamp. Empty reason = default_reason(status).
 Message make_response(const Message& request, int status, std::string_view reason = {},
                       std::string_view to_tag = {});
+
+// RFC 3261 §7.3 / §25.1: `name` is a token and `value`, once trimmed of
+// surrounding white space, holds no CR or LF (the line ends only where we
+// end it) and no other control character but HTAB, save as a quoted-pair
+// ("\" and the octet) inside a quoted-string or comment. Message::parse
+// refuses ("Bad Header") a message holding a header that is not writable,
+// so what a parsed message holds can always be copied into another.
+bool writable_header(std::string_view name, std::string_view value);
 
 // The RFC 3261 §21 reason phrase ("OK", "Not Found", ...; "Unknown" otherwise).
 std::string_view default_reason(int status);

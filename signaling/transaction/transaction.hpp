@@ -161,7 +161,7 @@ class TransactionLayer {
   // IPv6 peer as its /64); kept with each transaction, so a change of the
   // function (a reload) never unbalances a count.
   void set_source_key(std::function<std::string(std::string_view)> key) {
-    source_key_ = std::move(key);
+    source_key_ = key ? std::move(key) : std::function<std::string(std::string_view)>(source_key);
   }
   // Consulted before a new server transaction is created; empty: accept all.
   void set_screen(RequestScreen screen) { screen_ = std::move(screen); }
@@ -204,7 +204,7 @@ class TransactionLayer {
   RequestScreen screen_;
   std::unordered_map<std::string, size_t> server_by_peer_;  // source_key → pending
   size_t server_pending_ = 0;
-  std::function<std::string(std::string_view)> source_key_;
+  std::function<std::string(std::string_view)> source_key_ = source_key;
   std::deque<Event> events_;
   bool draining_ = false;
   TransactionId next_id_ = 1;

@@ -1,22 +1,12 @@
 #include "signaling/transaction/transaction_ids.hpp"
 
 #include <cstdint>
-#include <random>
 
 #include "signaling/message/header_via.hpp"
+#include "signaling/secure_random.hpp"
 
 namespace chorus::sip {
 namespace {
-
-// Seeded once per thread from the OS; identifiers need uniqueness, not
-// secrecy (nonces, which need secrecy, come from OpenSSL in digest*).
-std::mt19937_64& generator() {
-  thread_local std::mt19937_64 engine{[] {
-    std::random_device device;
-    return (static_cast<uint64_t>(device()) << 32) ^ device();
-  }()};
-  return engine;
-}
 
 void append_hex(std::string& out, uint64_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -27,14 +17,14 @@ void append_hex(std::string& out, uint64_t value) {
 
 std::string make_branch() {
   std::string out(kBranchMagicCookie);
-  append_hex(out, generator()());
-  append_hex(out, generator()());
+  append_hex(out, secure_random_u64());
+  append_hex(out, secure_random_u64());
   return out;
 }
 
 std::string make_tag() {
   std::string out;
-  append_hex(out, generator()());
+  append_hex(out, secure_random_u64());
   return out;
 }
 

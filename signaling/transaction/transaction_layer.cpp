@@ -286,7 +286,7 @@ TransactionLayer::Transaction& TransactionLayer::create(TransactionKind kind, st
   tx->peer = std::move(peer);
   Transaction& ref = *tx;
   if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
-    ref.counted_as = source_key_ ? source_key_(ref.peer.address) : source_key(ref.peer.address);
+    ref.counted_as = source_key_(ref.peer.address);
     ++server_by_peer_[ref.counted_as];
     ++server_pending_;
   }
@@ -322,7 +322,7 @@ void TransactionLayer::forget_peer(const std::string& counted_as) {
 }
 
 size_t TransactionLayer::server_transactions_from(std::string_view address) const {
-  const auto it = server_by_peer_.find(source_key_ ? source_key_(address) : source_key(address));
+  const auto it = server_by_peer_.find(source_key_(address));
   return it == server_by_peer_.end() ? 0 : it->second;
 }
 

@@ -163,6 +163,12 @@ size_t TransportLayer::connection_count() const {
   return impl_->connections.size();
 }
 
+size_t TransportLayer::queued_bytes() const {
+  size_t total = 0;
+  for (const auto& [id, connection] : impl_->connections) total += connection->queued_bytes();
+  return total;
+}
+
 // ---- UDP (RFC 3261 §18.1.1 / §18.2.1): one datagram is one message.
 
 void TransportLayer::Impl::receive_udp(UdpListener& listener) {

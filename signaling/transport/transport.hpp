@@ -34,8 +34,9 @@ struct TransportConfig {
   // Refuse connections from an address that already holds this many.
   size_t max_connections_per_source = 64;
   // Bytes queued toward one connection that is not taking them (a peer that
-  // stopped reading): one more message closes it. A write that has not
-  // completed within message_timeout closes it too.
+  // stopped reading): one more message closes it. So does a byte still
+  // unwritten message_timeout after it was queued (a peer reading a trickle
+  // that never catches up), though every single write completes.
   size_t max_queued_bytes = 1 << 20;
   // TLS (RFC 3261 §26.2.1): PEM files; both needed for a TLS listener.
   std::string tls_certificate_file;
@@ -82,7 +83,7 @@ struct TransportCounters {
   uint64_t connections_closed_handshake = 0;  // not ready within handshake_timeout
   uint64_t connections_closed_partial = 0;    // a message not complete within message_timeout
   uint64_t connections_closed_backlog = 0;    // max_queued_bytes waiting toward the peer
-  uint64_t connections_closed_stalled = 0;    // a write not done within message_timeout
+  uint64_t connections_closed_stalled = 0;    // a byte queued message_timeout ago, unwritten
   uint64_t tls_handshakes_failed = 0;         // incl. peer certificates we refused
   uint64_t sips_refused = 0;                  // sips: request not over TLS (RFC 3261 §26.2.2)
   uint64_t ws_handshakes_refused = 0;  // not an upgrade, no `sip` subprotocol, Origin refused
@@ -144,6 +145,8 @@ class TransportLayer {
 
   const TransportCounters& counters() const;
   size_t connection_count() const;
+  // Bytes queued toward all stream connections and not yet written.
+  size_t queued_bytes() const;
 
   struct Impl;  // internal (transport_impl.hpp)
 

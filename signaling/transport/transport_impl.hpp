@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "signaling/message/framing.hpp"
 #include "signaling/transport/transport.hpp"
 
 namespace chorus::sip {
@@ -100,8 +101,8 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   // address), or null.
   std::shared_ptr<Connection> find_ws_connection(const Endpoint& destination);
   // Queues `wire` on `connection`, or closes it (false) when that would
-  // pass config.max_queued_bytes.
-  bool queue(Connection& connection, std::string wire);
+  // pass config.max_queued_bytes. Every stream write goes through here.
+  bool queue(Connection& connection, std::string wire, bool pong = false);
 
   asio::io_context& io;
   TransportConfig config;
@@ -139,16 +140,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void start_outgoing(const tcp::endpoint& peer, const std::string& server_name) = 0;
   virtual void close() = 0;
 
-  void send(std::string wire) {
+  // Only Impl::queue() calls this: it holds the cap on queued_bytes().
+  // `pong`: a keep-alive CRLF (RFC 5626 §3.5.1), of which at most one waits.
+  void send(std::string wire, bool pong = false) {
     queued_bytes_ += wire.size();
-    outbox_.push_back(std::move(wire));
+    pong_pending_ = pong_pending_ || pong;
+    outbox_.push_back(Queued{std::move(wire), Clock::now(), pong});
     flush();
   }
   // Bytes waiting to be written, the one being written included.
   size_t queued_bytes() const { return queued_bytes_; }
-  // When the write under way began; nullopt when none is.
-  std::optional<TimePoint> writing_since() const {
-    return writing_ ? std::optional<TimePoint>(write_began_) : std::nullopt;
+  // A pong is queued and not yet written: it answers any ping that comes
+  // before it goes, so a peer that pings without reading holds two bytes.
+  bool pong_pending() const { return pong_pending_; }
+  // While a write is under way: when the oldest byte still unwritten was
+  // queued (or the first write began, if that was later: bytes queued while
+  // connecting were not late). Measured from there rather than from the
+  // current write, a peer that reads a trickle, finishing write after write
+  // but never catching up, still counts as stalled.
+  std::optional<TimePoint> unwritten_since() const {
+    if (!writing_ || outbox_.empty()) return std::nullopt;
+    return std::max(outbox_.front().since, *first_write_began_);
   }
 
   uint64_t id() const { return id_; }
@@ -165,6 +177,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   TimePoint created() const { return created_; }
   TimePoint last_activity() const { return last_activity_; }
   std::string& inbox() { return inbox_; }
+  // Where framing of the inbox's first message has got to (TCP/TLS); reset
+  // whenever bytes leave the front of the inbox.
+  StreamFramer& framer() { return framer_; }
   // When the first byte of the message still incomplete in the inbox arrived.
   std::optional<TimePoint> partial_since() const { return partial_since_; }
   void set_partial_since(std::optional<TimePoint> when) { partial_since_ = when; }
@@ -174,14 +189,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   virtual void flush() = 0;
+  // One message waiting to be written and when it was queued.
+  struct Queued {
+    std::string wire;
+    TimePoint since;
+    bool pong = false;
+  };
+
   // For flush(): a write of outbox_.front() begins / has completed.
   void begin_write() {
+    if (!first_write_began_) first_write_began_ = Clock::now();
     writing_ = true;
-    write_began_ = Clock::now();
   }
   void written() {
-    queued_bytes_ -= outbox_.front().size();
+    queued_bytes_ -= outbox_.front().wire.size();
+    if (outbox_.front().pong) pong_pending_ = false;
     outbox_.pop_front();
+  }
+  // For close(): nothing more goes out.
+  void drop_outbox() {
+    outbox_.clear();
+    queued_bytes_ = 0;
+    pong_pending_ = false;
   }
 
   std::weak_ptr<TransportLayer::Impl> owner_;
@@ -190,9 +219,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Endpoint remote_;
   std::string peer_key_;
   std::string inbox_;
-  std::deque<std::string> outbox_;
+  StreamFramer framer_;
+  std::deque<Queued> outbox_;
   size_t queued_bytes_ = 0;
-  TimePoint write_began_{};
+  bool pong_pending_ = false;
+  std::optional<TimePoint> first_write_began_;
   std::array<char, 8192> chunk_{};
   bool ready_ = false;
   bool writing_ = false;

@@ -23,11 +23,14 @@ bool is_ip_literal(std::string_view host) {
 
 void stamp_via(Message& request, const Endpoint& source) {
   const Via via = request.top_via();
-  const bool wants_rport = via.has_rport() && !via.rport().has_value();
   // Copy what we need before mutating: the views die with the mutation.
+  const bool rport = via.has_rport();
   const bool differs = strip_brackets(via.host) != source.address;
-  if (differs || wants_rport) request.set_top_via_param("received", source.address);
-  if (wants_rport) request.set_top_via_param("rport", std::to_string(source.port));
+  // A received or rport value arriving in the request is the sender's own
+  // claim; only what the packet shows may route the response.
+  const bool claimed = via.received().has_value() || (rport && via.rport().has_value());
+  if (differs || rport || claimed) request.set_top_via_param("received", source.address);
+  if (rport) request.set_top_via_param("rport", std::to_string(source.port));
 }
 
 Endpoint response_destination(const Via& via, const Endpoint& source) {
@@ -44,10 +47,7 @@ Endpoint response_destination(const Via& via, const Endpoint& source) {
     return out;
   }
   out.connection = source.connection;  // UDP: the local socket it arrived on
-  if (const auto maddr = via.maddr()) {
-    out.address = std::string(strip_brackets(*maddr));
-    out.port = sent_by_port;
-  } else if (received && via.rport()) {
+  if (received && via.rport()) {
     out.address = std::string(strip_brackets(*received));
     out.port = *via.rport();
   } else if (received) {

@@ -11,17 +11,22 @@ namespace chorus::sip {
 // RFC 3261 §18.2.1 and RFC 3581 §4: on receipt of a request, add
 // `received=<source IP>` to the top Via when sent-by differs from the packet's
 // source (always when `rport` is present), and fill `rport=<source port>`
-// when the client asked for it with an empty `rport`.
+// when the client asked for it with an empty `rport`. A `received` or an
+// `rport` value the sender wrote itself is overwritten with what the packet
+// shows: otherwise a request from the attacker's own address could send
+// its responses (and their retransmissions) to any host and port.
 void stamp_via(Message& request, const Endpoint& source);
 
 // RFC 3261 §18.2.2 and RFC 3581 §4: where a response goes, from the top Via
 // of the response (as stamped on receipt) and where its request came from.
 //  - reliable: back on the request's connection (`connection` kept); if that
 //    is gone, a new connection to received (or sent-by host) : sent-by port;
-//  - maddr: to maddr : sent-by port (default 5060);
 //  - received + rport: to received : rport (the NAT binding);
 //  - received: to received : sent-by port;
-//  - otherwise to sent-by host : port.
+//  - otherwise to sent-by host : port (the packet's own source host).
+// A `maddr` is ignored: it names a multicast group in §18.2.2, and honoured
+// it would let any request send its responses to a host of its choosing
+// (reflection); a conference focus has no multicast peers.
 Endpoint response_destination(const Via& top_via, const Endpoint& request_source);
 
 // RFC 7118 §5: a WebSocket client cannot be dialled; it is reached over the

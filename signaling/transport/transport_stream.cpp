@@ -54,8 +54,7 @@ class StreamConnection final : public Connection {
   void close() override {
     if (closed_) return;
     closed_ = true;
-    outbox_.clear();
-    queued_bytes_ = 0;
+    drop_outbox();
     boost::system::error_code ignored;
     socket().close(ignored);
     if (auto owner = owner_.lock()) owner->forget(*this);
@@ -126,7 +125,7 @@ class StreamConnection final : public Connection {
   void flush() override {
     if (!ready_ || writing_ || closed_ || outbox_.empty()) return;
     begin_write();
-    asio::async_write(stream_, asio::buffer(outbox_.front()),
+    asio::async_write(stream_, asio::buffer(outbox_.front().wire),
                       [self = shared()](const boost::system::error_code& error, size_t) {
                         self->writing_ = false;
                         if (self->closed_) return;
@@ -271,7 +270,7 @@ bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string 
   return queue(*connection, std::move(wire));
 }
 
-bool TransportLayer::Impl::queue(Connection& connection, std::string wire) {
+bool TransportLayer::Impl::queue(Connection& connection, std::string wire, bool pong) {
   // A peer that stopped reading does not get to pile up our memory.
   if (connection.queued_bytes() + wire.size() > config.max_queued_bytes) {
     ++counters.connections_closed_backlog;
@@ -279,7 +278,7 @@ bool TransportLayer::Impl::queue(Connection& connection, std::string wire) {
     return false;
   }
   count_sent(wire.size());
-  connection.send(std::move(wire));
+  connection.send(std::move(wire), pong);
   return true;
 }
 
@@ -287,21 +286,29 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
   // Hold it: a handler may close the connection while we deliver.
   const std::shared_ptr<Connection> keep = connection.shared_from_this();
   std::string& inbox = connection.inbox();
+  StreamFramer& framer = connection.framer();
   while (!connection.closed()) {
     // RFC 5626 §3.5.1 keep-alive: answer a double CRLF ping with a single CRLF pong.
     const size_t blank = skip_keepalive(inbox);
     if (blank > 0) {
-      if (inbox.compare(0, std::min<size_t>(blank, 4), "\r\n\r\n") == 0 && blank >= 4) {
-        connection.send("\r\n");
+      // A pong already waiting answers this ping too: a peer that pings
+      // without reading would otherwise grow our queue two bytes a ping.
+      const bool ping = blank >= 4 && inbox.compare(0, 4, "\r\n\r\n") == 0;
+      if (ping && !connection.pong_pending() && !queue(connection, "\r\n", /*pong=*/true)) {
+        return;  // closed at max_queued_bytes
       }
       inbox.erase(0, blank);
+      framer.reset();
     }
     if (inbox.empty()) {
       connection.set_partial_since(std::nullopt);
       return;
     }
     if (!connection.partial_since()) connection.set_partial_since(Clock::now());
-    const Result<size_t> framed = frame_stream_message(inbox);
+    // The framer resumes where the last read left off: rescanning the whole
+    // inbox on every read would let a peer trickling a 64 KB header block
+    // cost the signalling thread time quadratic in its size.
+    const Result<size_t> framed = framer.frame(inbox);
     if (!framed.ok()) {
       // §18.3: without a trustworthy Content-Length the stream cannot be
       // resynchronised; answer if possible, then close.
@@ -310,9 +317,7 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
       if (fault.status == 513) ++counters.oversized;
       if (fault.answerable) {
         if (auto answer = build_error_response(inbox, fault)) {
-          ++counters.parse_errors_answered;
-          count_sent(answer->size());
-          connection.send(std::move(*answer));
+          if (queue(connection, std::move(*answer))) ++counters.parse_errors_answered;
         }
       } else {
         ++counters.parse_drops;
@@ -323,12 +328,14 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
         if (auto c = weak.lock()) c->close();
       });
       inbox.clear();
+      framer.reset();
       return;
     }
     const size_t size = framed.value();
     if (size == 0) return;  // need more bytes (partial_since keeps running)
     const std::string message = inbox.substr(0, size);
     inbox.erase(0, size);
+    framer.reset();
     // The next message, if any bytes of it are here, starts now.
     connection.set_partial_since(std::nullopt);
     deliver(message, connection.remote());
@@ -378,8 +385,8 @@ void TransportLayer::Impl::reap() {
     } else if (const auto since = connection->partial_since();
                since && now - *since >= config.message_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_partial);
-    } else if (const auto writing = connection->writing_since();
-               writing && now - *writing >= config.message_timeout) {
+    } else if (const auto unwritten = connection->unwritten_since();
+               unwritten && now - *unwritten >= config.message_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_stalled);
     } else if (connection->idle() && now - connection->last_activity() >= config.idle_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_idle);

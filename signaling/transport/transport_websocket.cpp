@@ -127,8 +127,7 @@ class WebSocketConnection final : public Connection {
   void close() override {
     if (closed_) return;
     closed_ = true;
-    outbox_.clear();
-    queued_bytes_ = 0;
+    drop_outbox();
     boost::system::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);
     if (auto owner = owner_.lock()) owner->forget(*this);
@@ -276,8 +275,8 @@ class WebSocketConnection final : public Connection {
     begin_write();
     // RFC 7118 §5.1: text or binary frames both carry SIP; text when it is
     // valid UTF-8 (what browsers' SIP libraries expect).
-    ws_.text(valid_utf8(outbox_.front()));
-    ws_.async_write(asio::buffer(outbox_.front()),
+    ws_.text(valid_utf8(outbox_.front().wire));
+    ws_.async_write(asio::buffer(outbox_.front().wire),
                     [self = shared()](const boost::system::error_code& error, size_t) {
                       self->writing_ = false;
                       if (self->closed_) return;

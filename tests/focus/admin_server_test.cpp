@@ -124,6 +124,10 @@ class FakeControl final : public Control {
                                                : AccountCheck::Outcome::kForbidden,
             "acct", false};
   }
+  bool account_holds(std::string_view user, Operation operation) const override {
+    return user == "acct" && acct_may_view && operation == Operation::kAdminView;
+  }
+  bool acct_may_view = true;  // a reload may take the right away
   std::vector<std::string> account_challenges(bool) override {
     return {"Digest realm=\"chorus\", nonce=\"n1\", qop=\"auth\""};
   }
@@ -859,6 +863,50 @@ TEST_F(AdminServerTest, OneAccountHoldsAtMostItsShareOfTheEventStreams) {
   }
   EventStream again(client_io_, port_, "/api/events", "Digest acct");
   EXPECT_FALSE(again.error());
+}
+
+// A reload that takes the view right from an account ends the event
+// streams it opened; the operator's token stream goes on, and hears no
+// event about the reload itself.
+TEST_F(AdminServerTest, AStreamEndsWhenItsAccountLosesTheRight) {
+  EventStream viewer(client_io_, port_, "/api/events", "Digest acct");
+  ASSERT_FALSE(viewer.error());
+  ASSERT_TRUE(viewer.next());  // the snapshot
+  EventStream token(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(token.error());
+  ASSERT_TRUE(token.next());
+  on_io([this] {
+    control_.emit({ControlEvent::Kind::kAccountsChanged, {}, 0});  // rights unchanged
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 1});
+    return 0;
+  });
+  ASSERT_TRUE(viewer.next_of("member_changed"));
+  ASSERT_TRUE(token.next_of("member_changed"));
+  on_io([this] {
+    control_.acct_may_view = false;
+    control_.emit({ControlEvent::Kind::kAccountsChanged, {}, 0});
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 2});
+    return 0;
+  });
+  // It ends, and never carries what happened after the reload.
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    const std::optional<json> message = viewer.next();
+    ended = !message;
+    if (message) {
+      EXPECT_NE((*message)["type"], "member_changed") << message->dump();
+    }
+  }
+  EXPECT_TRUE(ended) << "the revoked stream is still open";
+  std::optional<json> second = token.next_of("member_changed");
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)["member"], 2);
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (on_io([this] { return server_->event_streams(); }) != 1u &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(on_io([this] { return server_->event_streams(); }), 1u);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // only_listed_rooms (404) and a full room (486 + Retry-After); Replaces
 // with early-only naming a confirmed dialog (486); Replaces of a whisperer
 // or a monitor keeping its role; the headers embedded in a REFER's
-// Refer-To reaching the dial-out INVITE; and the final sipfrag of a
+// Refer-To reaching the dial-out INVITE, or refusing the REFER (400) when
+// not allowed there; and the final sipfrag of a
 // dial-out the callee refuses (486, 408, 503) or never answers (Timer B on
 // a test-driven SIP clock). Audio effects are measured per participant with
 // Goertzel energies.
@@ -157,7 +158,11 @@ class ClaimsE2eTest : public FocusE2e {
                         {{"Join", dialog_ref(a)}}, "sup", "s3cret"),
               200);
     const auto before = member(room, old_leg);
-    EXPECT_EQ(invite_to(new_leg, "sendrecv", room, {}, {{"Replaces", dialog_ref(old_leg)}}), 200);
+    // The leg was opened with the "sup" account: only that account takes
+    // it over (a From naming the same AOR is no proof).
+    EXPECT_EQ(invite_to(new_leg, "sendrecv", room, {}, {{"Replaces", dialog_ref(old_leg)}}, "sup",
+                        "s3cret"),
+              200);
     run_until([&] { return received(Method::kBye, old_leg.call_id) > 0; });
     EXPECT_EQ(received(Method::kBye, old_leg.call_id), 1u);
     old_leg.sending = false;
@@ -502,7 +507,8 @@ TEST_F(ClaimsE2eTest, AReplacedMonitorIsStillHeardByNobody) {
 
 // README "Adding and removing people": the dial-out INVITE carries the
 // headers embedded in the Refer-To URI (Answer-Mode, RFC 5373) and the
-// REFER's Referred-By; headers that would forge the dialog stay out.
+// REFER's Referred-By; a REFER embedding any header off the allowlist, or a
+// control character, is refused 400 and nothing is dialled.
 TEST_F(ClaimsE2eTest, HeadersEmbeddedInReferToReachTheDialOutInvite) {
   start(53100);
   Caller a(400, "alice"), c(1100, "carol"), op(1300, "op");
@@ -527,14 +533,14 @@ TEST_F(ClaimsE2eTest, HeadersEmbeddedInReferToReachTheDialOutInvite) {
   EXPECT_GT(c.heard(400), kHeard);
   EXPECT_GT(a.heard(1100), kHeard);
 
-  // Escaped values arrive decoded; Call-ID (RFC 3261 §19.1.5) does not arrive.
+  // Escaped values arrive decoded, names in any case, a tab inside a value.
   callee_ = nullptr;
   refusals_["dave"] = {486, "Busy Here"};
   const std::string dave = client_.contact_uri("dave", sip::TransportKind::kUdp);
   Caller op2(1300, "op");
   accepted = exchange_auth(
       op2, request(op2, Method::kRefer, "page"),
-      {{"Refer-To", "<" + dave + "?Answer-Mode=Auto%3Brequire&Call-ID=forged%40example.com>"}},
+      {{"Refer-To", "<" + dave + "?Answer-Mode=Auto%3Brequire&priority=urgent&Subject=a%09b>"}},
       "op", "0pw");
   expect_response(accepted, 202, "Accepted");
   run_until([&] { return received(Method::kInvite) == 2; });
@@ -542,7 +548,62 @@ TEST_F(ClaimsE2eTest, HeadersEmbeddedInReferToReachTheDialOutInvite) {
   ASSERT_NE(invite, nullptr);
   EXPECT_EQ(invite->request_uri().user, "dave");
   EXPECT_EQ(invite->header("Answer-Mode").value_or(""), "Auto;require");
-  EXPECT_NE(invite->call_id(), "forged@example.com");
+  EXPECT_EQ(invite->header("Priority").value_or(""), "urgent");
+  EXPECT_EQ(invite->header("Subject").value_or(""), "a\tb");
+
+  // Each of these would put into the INVITE what the referrer has no say
+  // in: an identity, the dialog's ids, a route, or (CR/LF decoded from the
+  // URI) a header line of its own, over TCP a whole second request.
+  struct Refused {
+    const char* embedded;
+    std::string_view reason;
+  };
+  const Refused refused[] = {
+      // CR LF in an allowed header's value starts a forged header line.
+      {"Subject=hi%0D%0AP-Asserted-Identity%3A%20%3Csip%3Aceo%40example.com%3E",
+       kControlCharacterInReferToHeader},
+      {"Subject=hi%0D%0A%0D%0AINVITE%20sip%3Avictim%40example.com%20SIP%2F2.0",
+       kControlCharacterInReferToHeader},
+      {"Answer-Mode=Auto%0AVia%3A%20SIP%2F2.0%2FUDP%20evil.example.com",
+       kControlCharacterInReferToHeader},
+      {"Subject=a%00b", kControlCharacterInReferToHeader},
+      {"Subject=a%7Fb", kControlCharacterInReferToHeader},
+      // A CR LF in the name.
+      {"Subject%0D%0AVia=SIP%2F2.0%2FUDP%20evil.example.com", kHeaderNotAllowedInReferTo},
+      // Compact forms (RFC 3261 §7.3.3): Call-ID, Via, Contact, From, To,
+      // Content-Type, Subject.
+      {"i=forged%40example.com", kHeaderNotAllowedInReferTo},
+      {"v=SIP%2F2.0%2FUDP%20evil.example.com", kHeaderNotAllowedInReferTo},
+      {"m=%3Csip%3Aevil%40example.com%3E", kHeaderNotAllowedInReferTo},
+      {"f=%3Csip%3Aceo%40example.com%3E%3Btag%3D1", kHeaderNotAllowedInReferTo},
+      {"t=%3Csip%3Aceo%40example.com%3E", kHeaderNotAllowedInReferTo},
+      {"c=text%2Fplain", kHeaderNotAllowedInReferTo},
+      {"s=compact", kHeaderNotAllowedInReferTo},
+      // A listed name with a space, and headers no list ever named.
+      {"Route%20=%3Csip%3Aevil.example.com%3Blr%3E", kHeaderNotAllowedInReferTo},
+      {"%20Subject=x", kHeaderNotAllowedInReferTo},
+      {"P-Asserted-Identity=%3Csip%3Aceo%40example.com%3E", kHeaderNotAllowedInReferTo},
+      {"Require=100rel", kHeaderNotAllowedInReferTo},
+      {"Call-ID=forged%40example.com", kHeaderNotAllowedInReferTo},
+      {"body=hello", kHeaderNotAllowedInReferTo},
+      // One bad header among good ones refuses the whole REFER.
+      {"Answer-Mode=Auto&Max-Forwards=1", kHeaderNotAllowedInReferTo},
+  };
+  const std::string erin = client_.contact_uri("erin", sip::TransportKind::kUdp);
+  for (const Refused& bad : refused) {
+    SCOPED_TRACE(bad.embedded);
+    Caller sender(1300, "op");
+    const size_t invites = received(Method::kInvite);
+    expect_response(
+        exchange_auth(sender, request(sender, Method::kRefer, "page"),
+                      {{"Refer-To", "<" + erin + "?" + bad.embedded + ">"}}, "op", "0pw"),
+        400, bad.reason);
+    io_.run_for(50ms);  // an INVITE would have left by now
+    EXPECT_EQ(received(Method::kInvite), invites);
+    EXPECT_TRUE(notifies(sender.call_id).empty());  // no referral was accepted
+  }
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_EQ(server_->room_calls("page"), 2u);
 }
 
 // README: progress comes back as message/sipfrag NOTIFYs, ending with "the

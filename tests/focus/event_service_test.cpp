@@ -77,11 +77,12 @@ class EventServiceTest : public ::testing::Test {
               if (it == rooms_.end()) return std::nullopt;
               return it->second;
             },
-            [this](const sip::ServerTransaction& tx, Operation operation) {
+            [this](const sip::ServerTransaction& tx,
+                   Operation operation) -> std::optional<std::string> {
               rights_asked_.emplace_back(privilege(operation).right);
-              if (tx.request().header("Authorization") == "supervisor") return true;
+              if (tx.request().header("Authorization") == "supervisor") return "boss";
               tx.respond(403, "Forbidden", "auth-tag");
-              return false;
+              return std::nullopt;
             })) {
     ConferenceState room;
     room.room = "room1";
@@ -480,6 +481,40 @@ TEST_F(EventServiceTest, TalkerUpdatesAreLimitedToOnePerInterval) {
   const ptree doc = parse_xml(later.body());
   EXPECT_EQ(doc.get_child("conference-info.users").count("user"), 2u);  // both, in one
   expect_no_more_notifies(3);
+}
+
+// A reload that takes the right away from the account a dialog-package
+// subscription was authorised with ends that subscription (reason
+// rejected, RFC 6665 §4.1.3); a conference subscription, authorised by
+// nobody, and accounts that keep their right are untouched.
+TEST_F(EventServiceTest, ARevokedRightEndsTheDialogSubscriptionsItOpened) {
+  subscribe_conference();
+  call_id_ = "sub-dialog";
+  Message authorised = subscribe("dialog", 600);
+  authorised.add_header("Authorization", "supervisor");
+  ASSERT_EQ(send(std::move(authorised)).status(), 200);
+  notify(2);
+  ASSERT_EQ(service_->subscription_count(), 2u);
+
+  std::vector<std::string> asked;
+  EXPECT_EQ(service_->revoke([&](std::string_view account, Operation operation) {
+    asked.emplace_back(std::string(account) + " " + std::string(privilege(operation).right));
+    return true;
+  }),
+            0u);
+  EXPECT_EQ(asked, std::vector<std::string>{"boss " + std::string(sip::kRightDialogSubscribe)});
+  expect_no_more_notifies(2);
+
+  EXPECT_EQ(service_->revoke([](std::string_view, Operation) { return false; }), 1u);
+  const Message ended = notify(3);
+  EXPECT_EQ(ended.header("Event"), "dialog");
+  EXPECT_EQ(ended.header("Subscription-State"), "terminated;reason=rejected");
+  EXPECT_EQ(service_->subscription_count(), 1u);
+  // Later changes reach the conference subscriber only.
+  rooms_["room1"].members.push_back(member(2, "bob"));
+  service_->publish("room1");
+  EXPECT_EQ(notify(4).header("Event"), "conference");
+  expect_no_more_notifies(4);
 }
 
 TEST_F(EventServiceTest, RoomEndedSendsNoresourceAndStopSendsDeactivated) {

@@ -172,14 +172,123 @@ TEST_F(FocusCore, ARefusedRemovalIsRetriedUntilTheEngineTakesIt) {
   start();
   Caller alice(440, "alice");
   ASSERT_EQ(invite(alice, "sendrecv", "retry"), 200);
+  const mixer::ConferenceId conference = fake_->last(Kind::kAddParticipant)->conference;
   fake_->refuse_all = true;
   EXPECT_EQ(bye(alice, "retry"), 200);
   settle();
   EXPECT_EQ(server_->gauges().unsent_removes, 1u);
   EXPECT_EQ(fake_->members(), 1u);  // still held: nothing was lost, only delayed
+  EXPECT_EQ(fake_->count(Kind::kRemoveConference), 0u);
   fake_->refuse_all = false;
   settle(100ms);
   EXPECT_GE(server_->gauges().media_removes_retried, 1u);
+  // The room went too: only its removal frees the shard's room and the
+  // engine's placement. Once, behind the member's removal.
+  ASSERT_EQ(fake_->count(Kind::kRemoveConference), 1u);
+  EXPECT_EQ(fake_->last(Kind::kRemoveConference)->conference, conference);
+  EXPECT_GT(fake_->last(Kind::kRemoveConference)->id, fake_->last(Kind::kRemoveParticipant)->id);
+  expect_baseline();
+  EXPECT_EQ(fake_->count(Kind::kRemoveConference), 1u);
+}
+
+// The fake engine, refusing conference removals while `refuse` (a shard whose
+// retry queue is at its limit just when a room's last call leaves).
+class RefusingConferenceRemovals final : public mixer::MediaEngine {
+ public:
+  explicit RefusingConferenceRemovals(std::unique_ptr<Fake> fake) : fake_(std::move(fake)) {}
+  bool refuse = false;
+  void start() override { fake_->start(); }
+  void stop() override { fake_->stop(); }
+  std::optional<mixer::CommandId> submit(mixer::Command command) override {
+    if (refuse && command.kind == Kind::kRemoveConference) return std::nullopt;
+    return fake_->submit(std::move(command));
+  }
+  bool poll(mixer::Event& event) override { return fake_->poll(event); }
+  size_t shard_count() const override { return fake_->shard_count(); }
+  mixer::ShardStatus shard_status(size_t index) const override {
+    return fake_->shard_status(index);
+  }
+
+ private:
+  std::unique_ptr<Fake> fake_;
+};
+
+TEST_F(FocusCore, ARefusedConferenceRemovalIsRetriedAfterTheLastCallIsGone) {
+  auto fake = std::make_unique<Fake>();
+  fake_ = fake.get();
+  auto engine = std::make_unique<RefusingConferenceRemovals>(std::move(fake));
+  RefusingConferenceRemovals& gate = *engine;
+  start_server_with_engine(std::move(engine));
+  Caller alice(440, "alice");
+  ASSERT_EQ(invite(alice, "sendrecv", "gone"), 200);
+  gate.refuse = true;
+  EXPECT_EQ(bye(alice, "gone"), 200);
+  settle();
+  // The member's removal went through; nothing else keeps the focus polling.
+  EXPECT_EQ(fake_->count(Kind::kRemoveParticipant), 1u);
+  EXPECT_EQ(server_->gauges().calls, 0u);
+  EXPECT_EQ(server_->gauges().removes_in_flight, 0u);
+  EXPECT_EQ(fake_->count(Kind::kRemoveConference), 0u);
+  gate.refuse = false;
+  // Only the focus's own poll timer runs now (no poll_media() from here).
+  run_until([&] { return fake_->count(Kind::kRemoveConference) > 0; });
+  EXPECT_EQ(fake_->count(Kind::kRemoveConference), 1u);
+  expect_baseline();
+  EXPECT_EQ(fake_->count(Kind::kRemoveConference), 1u);
+}
+
+// The admin API answers 200 for a mute, a re-INVITE 200 for a new address:
+// the engine refusing the change then (its retry queue full) must not leave
+// the member heard or its media going to the old address.
+TEST_F(FocusCore, RefusedSettingsAndAddressChangesReachTheEngineOnceItTakesThem) {
+  start();
+  Caller alice(440, "alice");
+  ASSERT_EQ(invite(alice, "sendrecv", "later"), 200);
+  const uint64_t member = id_of("later", alice);
+  fake_->refuse_all = true;
+  ASSERT_EQ(server_->set_muted("later", member, true).status, 200);
+  // RFC 3264 §8.3.1: a re-offer with another port moves the media there.
+  std::string moved = alice.sdp("sendrecv");
+  const size_t media = moved.find("m=audio ");
+  ASSERT_NE(media, std::string::npos);
+  const size_t port = media + std::string_view("m=audio ").size();
+  moved.replace(port, moved.find(' ', port) - port, "47000");
+  Message reinvite = request(alice, Method::kInvite, "later");
+  reinvite.set_body("application/sdp", moved);
+  const std::optional<Message> ok = exchange(std::move(reinvite));
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  ack(alice, *ok, "later");
+  settle();
+  const size_t updates = fake_->count(Kind::kUpdateParticipant);
+  const size_t remotes = fake_->count(Kind::kSetRemote);
+  fake_->refuse_all = false;
+  settle();
+  // The latest of each, once.
+  ASSERT_EQ(fake_->count(Kind::kUpdateParticipant), updates + 1);
+  EXPECT_TRUE(fake_->last(Kind::kUpdateParticipant)->settings.muted);
+  ASSERT_EQ(fake_->count(Kind::kSetRemote), remotes + 1);
+  EXPECT_EQ(fake_->last(Kind::kSetRemote)->remote_port, 47000);
+  settle();
+  EXPECT_EQ(fake_->count(Kind::kUpdateParticipant), updates + 1);
+  EXPECT_EQ(fake_->count(Kind::kSetRemote), remotes + 1);
+  EXPECT_EQ(bye(alice, "later"), 200);
+  expect_baseline();
+}
+
+TEST_F(FocusCore, ARefusedChangeDoesNotOutliveItsCall) {
+  start();
+  Caller alice(440, "alice");
+  ASSERT_EQ(invite(alice, "sendrecv", "brief"), 200);
+  fake_->refuse_all = true;
+  ASSERT_EQ(server_->set_muted("brief", id_of("brief", alice), true).status, 200);
+  EXPECT_EQ(bye(alice, "brief"), 200);
+  const size_t updates = fake_->count(Kind::kUpdateParticipant);
+  fake_->refuse_all = false;
+  settle(100ms);
+  // The removal is retried; the ended member's settings are not.
+  EXPECT_EQ(fake_->count(Kind::kRemoveParticipant), 1u);
+  EXPECT_EQ(fake_->count(Kind::kUpdateParticipant), updates);
   expect_baseline();
 }
 

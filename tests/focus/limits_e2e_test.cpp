@@ -88,6 +88,31 @@ class LimitsE2eTest : public FocusE2e {
 
   LimitCounters counters() const { return server_->gauges().limits; }
 
+  // `m` from `stack`; a 401 is answered once with `user`'s credentials
+  // (a new CSeq). The final response.
+  std::optional<Message> send_auth(sip::Stack& stack, Caller& caller, Message m,
+                                   std::string_view user, std::string_view password) {
+    Message copy = m;
+    std::optional<Message> response = send_from(stack, std::move(m));
+    if (!response || response->status() != 401) return response;
+    copy.set_header("CSeq", std::to_string(++caller.cseq) + " " + std::string(copy.method_text()));
+    copy.set_header("Authorization", authorization(*response, copy, user, password));
+    return send_from(stack, std::move(copy));
+  }
+
+  // An out-of-dialog REFER from `stack` to room `room` asking the focus to
+  // call `target`, as the dial-out account "dialer"; the final response.
+  std::optional<Message> refer_from(sip::Stack& stack, std::string_view room,
+                                    const std::string& target) {
+    Caller who(0, "referrer");
+    Message m = request_from(stack, who, Method::kRefer, room);
+    m.set_header("Refer-To", "<" + target + ">");
+    return send_auth(stack, who, std::move(m), "dialer", "dial-pw");
+  }
+  static int status_of(const std::optional<Message>& answer) {
+    return answer ? answer->status() : 0;
+  }
+
   sip::Stack from2_;
   sip::Stack from3_;
 };
@@ -484,6 +509,93 @@ TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits
   EXPECT_EQ(counters().reflection_refused, 3u);
 }
 
+// A dial-out INVITE goes to a maddr, not to the host (RFC 3261 §19.1.1):
+// the INVITE a followed 3xx, a PICKUP or the admin pickup sends spends the
+// reflection budget of that address. 127.0.0.3 (another stack of ours,
+// which counts what reaches it) plays the victim behind a maddr.
+TEST_F(LimitsE2eTest, DialOutsToAMaddrSpendTheMaddrsReflectionBudget) {
+  start(47850, [](Options& options) {
+    options.accounts = {{"dialer", "dial-pw", {"dial-out", "pickup"}}};
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 1;
+  });
+  auto reached = std::make_shared<size_t>(0);
+  sip::StackHandlers victim;
+  victim.on_request = [reached](const sip::ServerTransaction& tx) {
+    if (tx.request().method() == Method::kInvite) ++*reached;
+    tx.respond(486, "Busy Here");
+  };
+  from3_.set_handlers(victim);
+  const uint16_t victim_port = from3_.listening().front().port;
+  const std::string behind_maddr =
+      "sip:x@127.0.0.8:" + std::to_string(victim_port) + ";maddr=127.0.0.3";
+  // 127.0.0.3's one token, spent by a REFER from 127.0.0.2 (nobody listens
+  // on 5999 there).
+  ASSERT_EQ(status_of(refer_from(from2_, "out", "sip:v@127.0.0.3:5999")), 202);
+  EXPECT_EQ(counters().reflection_refused, 0u);
+
+  // 1. A callee's 302 naming a Contact whose host is fresh but whose maddr
+  //    is 127.0.0.3: not followed, the referrer hears the 302.
+  redirects_["mover"] = behind_maddr;
+  ASSERT_EQ(
+      status_of(refer_from(from2_, "out", client_.contact_uri("mover", sip::TransportKind::kUdp))),
+      202);
+  run_until([&] { return received(Method::kInvite) == 1 && counters().reflection_refused == 1; });
+  EXPECT_EQ(received(Method::kInvite), 1u);  // the one to "mover"
+  EXPECT_EQ(counters().reflection_refused, 1u);
+  io_.run_for(100ms);
+  EXPECT_EQ(*reached, 0u);
+
+  // 2. PICKUP of a ringing dial-out onto a Contact behind that maddr: 503
+  //    before anything moves; the dial-out keeps ringing. (The operator's
+  //    dial spends no budget: 127.0.0.1's went on "mover".)
+  Caller member(400, "alice");  // the room exists (and is published) with a member
+  ASSERT_EQ(invite(member, "sendrecv", "out"), 200);
+  ring_only_ = {"ringer"};
+  ASSERT_EQ(
+      server_->dial_out("out", client_.contact_uri("ringer", sip::TransportKind::kUdp), "").status,
+      202);
+  MemberState ringer;
+  run_until([&] {
+    const auto room = server_->room_state("out");
+    for (const MemberState& m : room ? room->members : std::vector<MemberState>{}) {
+      if (m.entity.find("ringer") != std::string::npos && !m.dialog.early_remote_tags.empty()) {
+        ringer = m;
+      }
+    }
+    return !ringer.dialog.early_remote_tags.empty();
+  });
+  ASSERT_FALSE(ringer.dialog.early_remote_tags.empty());
+  const size_t dialing = server_->gauges().dialing;
+  Caller picker(0, "picker");
+  Message pickup = Message::request("PICKUP", room_uri("out"));
+  pickup.add_header("From", "<sip:picker@127.0.0.2>;tag=" + picker.from_tag);
+  pickup.add_header("To", "<sip:out@127.0.0.1>");
+  pickup.add_header("Call-ID", picker.call_id);
+  pickup.add_header("CSeq", std::to_string(++picker.cseq) + " PICKUP");
+  pickup.add_header("Contact", "<" + behind_maddr + ">");
+  pickup.set_body("text/csv", ringer.dialog.call_id + ";" + ringer.dialog.local_tag + ";" +
+                                  ringer.dialog.early_remote_tags.front());
+  const std::optional<Message> picked =
+      send_auth(from2_, picker, std::move(pickup), "dialer", "dial-pw");
+  ASSERT_TRUE(picked.has_value());
+  EXPECT_EQ(picked->status(), 503);
+  EXPECT_EQ(picked->reason_phrase(), "Too Many Requests Toward Third Parties");
+  EXPECT_TRUE(picked->header("Retry-After").has_value());
+  EXPECT_EQ(counters().reflection_refused, 2u);
+  EXPECT_EQ(server_->gauges().dialing, dialing);
+  EXPECT_EQ(received(Method::kCancel), 0u);
+
+  // 3. The admin pickup, for an account: refused alike (the operator's
+  //    token is not held to it, as for the admin dial).
+  const ControlResult admin = server_->pickup("out", ringer.id, behind_maddr, "dialer");
+  EXPECT_EQ(admin.status, 429) << admin.message;
+  EXPECT_EQ(counters().reflection_refused, 3u);
+  EXPECT_EQ(server_->gauges().dialing, dialing);
+  io_.run_for(100ms);
+  EXPECT_EQ(*reached, 0u);
+}
+
 // The admin API's dial-out (Server::dial_out, what POST /api/rooms/R/dial
 // runs once the account is checked): an account's INVITEs toward a third
 // party spend a reflection budget as a REFER's do, and no call is placed
@@ -507,6 +619,89 @@ TEST_F(LimitsE2eTest, AdminDialOutsSpendAReflectionBudgetAndStopUnderOverload) {
   const ControlResult refused = server_->dial_out("out", "sip:w@127.0.0.1:5999", "");
   EXPECT_EQ(refused.status, 503) << refused.message;
   EXPECT_EQ(counters().overload_refused, 1u);
+}
+
+// An account's admin-API dial-outs count against its call cap like its
+// REFERs and its own INVITEs (the operator's token has no cap); a place
+// comes back when the dial-out ends.
+TEST_F(LimitsE2eTest, AdminDialOutsOfAnAccountCountAgainstItsCallCap) {
+  start(48500, [](Options& options) { options.limits.calls_per_source = 2; });
+  refusals_["busy"] = {486, "Busy Here"};
+  EXPECT_EQ(server_->dial_out("out", "sip:x@127.0.0.9:5999", "dialer").status, 202);
+  EXPECT_EQ(server_->dial_out("out", "sip:x@127.0.0.7:5999", "dialer").status, 202);
+  const ControlResult capped = server_->dial_out("out", "sip:x@127.0.0.6:5999", "dialer");
+  EXPECT_EQ(capped.status, 429) << capped.message;
+  EXPECT_EQ(server_->dial_out("out", "sip:x@127.0.0.6:5999", "").status, 202);
+  EXPECT_EQ(server_->gauges().dialing, 3u);
+  // Another account is not held to this one's cap; its refused dial-out
+  // gives its place back.
+  EXPECT_EQ(server_->dial_out("out", client_.contact_uri("busy", sip::TransportKind::kUdp), "other")
+                .status,
+            202);
+  run_until([&] { return server_->gauges().dialing == 3; });
+  EXPECT_EQ(server_->gauges().dialing, 3u);
+  EXPECT_EQ(server_->dial_out("out", "sip:y@127.0.0.5:5999", "other").status, 202);
+  EXPECT_EQ(server_->dial_out("out", "sip:y@127.0.0.4:5999", "other").status, 202);
+  EXPECT_EQ(server_->dial_out("out", "sip:y@127.0.0.3:5999", "other").status, 429);
+}
+
+// The REFER variant: a dial-out a REFER asks for is held to what an INVITE
+// is — the reflection budget of where it goes, the requesting account's
+// call cap (from its INVITE until its call ends) and the overload budget.
+TEST_F(LimitsE2eTest, ReferDialOutsSpendTheBudgetsAndTheCallCapAndStopUnderOverload) {
+  start(47950, [](Options& options) {
+    options.accounts = {{"dialer", "dial-pw", {"dial-out"}}};
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 1;
+    options.limits.calls_per_source = 2;
+    options.limits.overload_calls = 4;
+    options.limits.overload_cpu_percent = 0;
+  });
+  // Reflection: one INVITE toward 127.0.0.9, then refused, a maddr too.
+  ASSERT_EQ(status_of(refer_from(from2_, "out", "sip:x@127.0.0.9:5999")), 202);
+  const std::optional<Message> reflected = refer_from(from2_, "out", "sip:y@127.0.0.9:5999");
+  ASSERT_TRUE(reflected.has_value());
+  EXPECT_EQ(reflected->status(), 503);
+  EXPECT_EQ(reflected->reason_phrase(), "Too Many Requests Toward Third Parties");
+  EXPECT_EQ(status_of(refer_from(from2_, "out", "sip:y@127.0.0.8:5999;maddr=127.0.0.9")), 503);
+  EXPECT_EQ(counters().reflection_refused, 2u);
+  EXPECT_EQ(server_->gauges().dialing, 1u);
+
+  // The call cap: the ringing dial-out to 127.0.0.9 is one of the account's
+  // two. A dial-out the callee refuses gives its place back ...
+  refusals_["busy"] = {486, "Busy Here"};
+  ASSERT_EQ(
+      status_of(refer_from(from2_, "out", client_.contact_uri("busy", sip::TransportKind::kUdp))),
+      202);
+  run_until([&] { return received(Method::kInvite) == 1 && server_->gauges().dialing == 1; });
+  ASSERT_EQ(server_->gauges().dialing, 1u);
+  // ... so one more may ring, and then the account is at its cap, from any
+  // address: 503, nothing dialled.
+  ASSERT_EQ(status_of(refer_from(from2_, "out", "sip:z@127.0.0.7:5999")), 202);
+  EXPECT_EQ(server_->gauges().dialing, 2u);
+  for (sip::Stack* stack : {&from2_, &from3_}) {
+    const std::optional<Message> capped = refer_from(*stack, "out", "sip:w@127.0.0.6:5999");
+    ASSERT_TRUE(capped.has_value());
+    EXPECT_EQ(capped->status(), 503);
+    EXPECT_EQ(capped->reason_phrase(), "Too Many Calls From This Source");
+    EXPECT_TRUE(capped->header("Retry-After").has_value());
+  }
+  EXPECT_EQ(counters().calls_refused, 2u);
+  EXPECT_EQ(server_->gauges().dialing, 2u);
+
+  // Overload: two dial-outs ringing and two members spend the call budget;
+  // a REFER dial-out is refused as an INVITE would be.
+  Caller a(400, "alice"), b(700, "bob");
+  ASSERT_EQ(invite(a, "sendrecv", "out"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "out"), 200);
+  const std::optional<Message> overloaded = refer_from(from3_, "out", "sip:v@127.0.0.5:5999");
+  ASSERT_TRUE(overloaded.has_value());
+  EXPECT_EQ(overloaded->status(), 503);
+  EXPECT_EQ(overloaded->reason_phrase(), "Overloaded");
+  EXPECT_TRUE(overloaded->header("Retry-After").has_value());
+  EXPECT_EQ(counters().overload_refused, 1u);
+  EXPECT_EQ(server_->gauges().dialing, 2u);
+  EXPECT_EQ(counters().reflection_refused, 2u);  // refused before the reflection check
 }
 
 }  // namespace

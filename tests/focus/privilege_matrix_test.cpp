@@ -628,7 +628,9 @@ std::vector<Row> make_rows() {
   }
   for (const auto& [method, operation] :
        {std::pair{"ANSWER", Operation::kRemoteAnswer}, {"REJECT", Operation::kRemoteReject}}) {
-    // Remote call control on Alice in the waiting room.
+    // Remote call control on Alice in the waiting room (the admission
+    // decision: `moderate`; the lacking account holds `remove`, which
+    // gets a REJECT past the challenge but not past this).
     Row row;
     row.name = std::string("RemoteControl") + method;
     row.operation = operation;
@@ -641,6 +643,48 @@ std::vector<Row> make_rows() {
     };
     row.effect = [operation = operation](PrivilegeMatrix& t, bool allowed) {
       t.expect_alice_final(allowed, operation == Operation::kRemoteAnswer ? 200 : 603);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // REJECT of a member ends its call (BYE): a removal, whose right is
+    // `remove` as for kick and call:terminate; `moderate`, enough for a
+    // waiting caller, is not (the lacking account holds it, and gets 403).
+    Row row;
+    row.name = "RemoteControlREJECTOfAMember";
+    row.operation = Operation::kRemoteRejectCall;
+    row.setup = [](PrivilegeMatrix& t) { t.two_members(); };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      return t.remote_control("REJECT", t.bob.call_id + ";" + t.bob.from_tag + ";" + t.bob.to_tag,
+                              user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.received(Method::kBye, t.bob.call_id) > 0; });
+      EXPECT_EQ(t.received(Method::kBye, t.bob.call_id), allowed ? 1u : 0u);
+      EXPECT_EQ(t.server_->room_calls("m"), allowed ? 1u : 2u);
+    };
+    out.push_back(std::move(row));
+  }
+  {
+    // REJECT of the focus's ringing dial-out to Dan CANCELs it: the same
+    // removal, the same right.
+    Row row;
+    row.name = "RemoteControlREJECTOfARingingDialOut";
+    row.operation = Operation::kRemoteRejectCall;
+    row.setup = [](PrivilegeMatrix& t) {
+      t.two_members();
+      t.ring_dan();
+    };
+    row.run = [](PrivilegeMatrix& t, std::string_view user, std::string_view password) {
+      const MemberDialog& d = t.dan_;
+      return t.remote_control("REJECT",
+                              d.call_id + ";" + d.local_tag + ";" + d.early_remote_tags.front(),
+                              user, password);
+    };
+    row.effect = [](PrivilegeMatrix& t, bool allowed) {
+      t.run_until([&] { return !allowed || t.server_->gauges().dialing == 0; });
+      EXPECT_EQ(t.server_->gauges().dialing, allowed ? 0u : 1u);
+      EXPECT_EQ(t.server_->room_calls("m"), 2u);
     };
     out.push_back(std::move(row));
   }

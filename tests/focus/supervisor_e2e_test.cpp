@@ -59,6 +59,19 @@ class SupervisorE2eTest : public FocusE2e {
     });
     return out;
   }
+
+  // As the operator, `caller` REFERs `room` to dial dan, who only rings:
+  // true once the REFER is accepted (202) and dan's phone rings.
+  bool refer_ringing_dan(Caller& caller, std::string_view room) {
+    ring_only_ = {"dan"};
+    const std::optional<Message> referred = exchange_auth(
+        caller, request(caller, Method::kRefer, room),
+        {{"Refer-To", "<" + client_.contact_uri("dan", sip::TransportKind::kUdp) + ">"}}, "op",
+        "0pw");
+    if (!referred || referred->status() != 202) return false;
+    run_until([&] { return ringing_.contains("dan"); });
+    return ringing_.contains("dan");
+  }
 };
 
 TEST_F(SupervisorE2eTest, JoinAsMonitorHearsEveryoneAndIsHeardByNobody) {
@@ -219,6 +232,37 @@ TEST_F(SupervisorE2eTest, ReplacesTakesTheMembersPlaceAndByesTheOldDialog) {
   talk(all, 60, 30);
   EXPECT_GT(b.heard(900), kHeard);
   EXPECT_GT(a2.heard(700), kHeard);
+}
+
+// A call opened with an account (a supervisor's Join: its role keys act
+// with the account's rights) is replaced only by that account or one with
+// the replace right: a From naming the supervisor, which anyone can write,
+// and the dialog's identifiers carry none of its rights over.
+TEST_F(SupervisorE2eTest, ACallOpenedWithAnAccountIsReplacedOnlyByThatAccount) {
+  start(48300, [](Options& options) {
+    options.accounts.push_back({"coach", "cpw", {"monitor"}});  // no replace right
+  });
+  Caller a(400, "alice"), s(1100, "coach");
+  ASSERT_EQ(invite(a, "sendrecv", "q"), 200);
+  ASSERT_EQ(invite_to(s, "sendrecv", "q", room_uri("q") + ";mode=monitor",
+                      {{"Join", dialog_ref(a)}}, "coach", "cpw"),
+            200);
+  const Headers replaces = {{"Replaces", dialog_ref(s)}};
+  Caller forged(1300, "coach");  // the same From AOR, no credentials
+  EXPECT_EQ(invite_to(forged, "sendrecv", "q", {}, replaces), 401);
+  Caller guest(1300, "coach");
+  EXPECT_EQ(invite_to(guest, "sendrecv", "q", {}, replaces, "guest", "gpw"), 403);
+  EXPECT_EQ(received(Method::kBye, s.call_id), 0u);
+  ASSERT_EQ(server_->room_state("q")->members.size(), 2u);
+  // The coach itself moves its call to another device.
+  Caller s2(900, "coach");
+  ASSERT_EQ(invite_to(s2, "sendrecv", "q", {}, replaces, "coach", "cpw"), 200);
+  run_until([&] { return received(Method::kBye, s.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, s.call_id), 1u);
+  const auto state = server_->room_state("q");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 2u);
+  EXPECT_EQ(state->members[1].role, MemberRole::kMonitor);
 }
 
 TEST_F(SupervisorE2eTest, ReferDialsOutWithSipfragProgressAndTheCalleeHearsTheRoom) {
@@ -638,17 +682,9 @@ TEST_F(SupervisorE2eTest, ADialOutNobodyAnswersIsCancelledAfterTheDialTimeout) {
   start(48100, [](Options& options) { options.dial_timeout = 1500ms; });
   Caller a(400, "alice");
   ASSERT_EQ(invite(a, "sendrecv", "noanswer"), 200);
-  ring_only_ = {"dan"};
   const size_t frags = sipfrags().size();
-  std::optional<Message> referred = exchange_auth(
-      a, request(a, Method::kRefer, "noanswer"),
-      {{"Refer-To", "<" + client_.contact_uri("dan", sip::TransportKind::kUdp) + ">"}}, "op",
-      "0pw");
-  ASSERT_TRUE(referred.has_value());
-  ASSERT_EQ(referred->status(), 202);
   const auto asked = std::chrono::steady_clock::now();
-  run_until([&] { return ringing_.contains("dan"); });
-  ASSERT_TRUE(ringing_.contains("dan"));
+  ASSERT_TRUE(refer_ringing_dan(a, "noanswer"));
   run_until([&] { return server_->gauges().dialing == 0; }, 6000ms);
   EXPECT_EQ(server_->gauges().dialing, 0u);
   EXPECT_GE(std::chrono::steady_clock::now() - asked, 1400ms);  // not before the timeout
@@ -670,15 +706,7 @@ TEST_F(SupervisorE2eTest, ADialOutStillRingingWhenTheRoomEndsIsCancelled) {
   start(48200);
   Caller a(400, "alice");
   ASSERT_EQ(invite(a, "sendrecv", "gone"), 200);
-  ring_only_ = {"dan"};
-  std::optional<Message> referred = exchange_auth(
-      a, request(a, Method::kRefer, "gone"),
-      {{"Refer-To", "<" + client_.contact_uri("dan", sip::TransportKind::kUdp) + ">"}}, "op",
-      "0pw");
-  ASSERT_TRUE(referred.has_value());
-  ASSERT_EQ(referred->status(), 202);
-  run_until([&] { return ringing_.contains("dan"); });
-  ASSERT_TRUE(ringing_.contains("dan"));
+  ASSERT_TRUE(refer_ringing_dan(a, "gone"));
   ASSERT_EQ(bye(a, "gone"), 200);
   run_until([&] { return server_->gauges().dialing == 0; });
   EXPECT_EQ(server_->gauges().dialing, 0u);
@@ -1041,6 +1069,16 @@ TEST_F(SupervisorE2eTest, ConferencePackageSendsFullThenPartialStates) {
   EXPECT_NE(joined.find("version=\"2\""), std::string::npos) << joined;
   EXPECT_NE(joined.find("sip:bob@127.0.0.1"), std::string::npos) << joined;
   EXPECT_EQ(joined.find("sip:alice@127.0.0.1"), std::string::npos) << joined;
+  // Anyone may subscribe here: no member's dialog identifiers (enough to
+  // Join, Replace or forge requests in its call) in any document.
+  for (const std::string& doc : {full, joined}) {
+    for (const Caller* c : {&a, &b}) {
+      ASSERT_FALSE(c->to_tag.empty());
+      EXPECT_EQ(doc.find(c->call_id), std::string::npos) << doc;
+      EXPECT_EQ(doc.find(c->from_tag), std::string::npos) << doc;
+      EXPECT_EQ(doc.find(c->to_tag), std::string::npos) << doc;
+    }
+  }
   EXPECT_TRUE(valid_conference_info(joined)) << joined;
 
   // The focus mutes Alice: version 3 says so.
@@ -1092,6 +1130,42 @@ TEST_F(SupervisorE2eTest, RoomPinAndMemberLimit) {
   EXPECT_EQ(invite_to(a2, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
   EXPECT_EQ(invite(b, "sendrecv", "tiny"), 200);
   EXPECT_EQ(invite(c, "sendrecv", "tiny"), 486);
+}
+
+// Guessing a room's PIN locks the guessing source out of that room, as
+// wrong passwords lock a (source, account) pair: a 4-digit PIN would fall
+// in minutes at the request rate limit otherwise. Locked, even the right
+// PIN is refused, in the Request-URI and as DTMF; other rooms are not.
+TEST_F(SupervisorE2eTest, PinGuessesLockTheSourceOutOfTheRoom) {
+  start(48400, [](Options& options) {
+    options.rooms = {{"board", "4321", 0}, {"other", "5555", 0}};
+    options.limits.auth_failures = 3;
+  });
+  Caller a(400, "alice");  // in before the guessing starts
+  ASSERT_EQ(invite_to(a, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
+  for (const char* guess : {"0000", "0001", "0002"}) {
+    Caller g(700, "mallory");
+    EXPECT_EQ(invite_to(g, "sendrecv", "board", room_uri("board") + ";pin=" + guess, {}), 403)
+        << guess;
+  }
+  Caller right(700, "mallory");
+  EXPECT_EQ(invite_to(right, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 403);
+  EXPECT_EQ(server_->room_calls("board"), 1u);
+  Caller elsewhere(700, "mallory");
+  EXPECT_EQ(invite_to(elsewhere, "sendrecv", "other", room_uri("other") + ";pin=5555", {}), 200);
+  // Without ;pin= the call is answered and waits for DTMF: the right PIN
+  // keyed in does not let it in either.
+  Caller c(1100, "mallory");
+  c.telephone_events = true;
+  ASSERT_EQ(invite(c, "sendrecv", "board"), 200);
+  c.press("4321#");
+  std::vector<Caller*> all{&a, &c};
+  talk(all, 70, 70);
+  talk(all, 60, 30);
+  ASSERT_GT(c.samples(), 160u * 10);
+  EXPECT_LT(a.heard(1100), kSilent);
+  EXPECT_LT(c.heard(400), kSilent);
+  EXPECT_EQ(server_->room_calls("board"), 2u);  // still waiting for its PIN
 }
 
 }  // namespace

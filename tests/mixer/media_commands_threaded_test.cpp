@@ -3,7 +3,8 @@
 // exactly one completion with its id; back-pressure refuses adds and defers
 // the rest in order; a remove overtaking its pending add cancels it; a burst
 // of adds does not disturb a running conference; completions survive a full
-// event ring; a failed codec change keeps the old codec.
+// event ring, and so does an RTP timeout; a failed codec change keeps the old
+// codec.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -442,6 +443,39 @@ TEST(MediaCommands, CompletionsSurviveAFullEventRing) {
   ASSERT_TRUE(gone.has_value());
   ASSERT_TRUE(log.wait(*gone).has_value());
   expect_nothing_leaked(engine, baseline);
+}
+
+// e2) An RTP timeout that finds the event ring full is not lost: the stream
+// reports a timeout only once per quiet period, and the focus ends a dead
+// call only on it, so a dropped one would leave the call up for ever.
+TEST(MediaCommands, AnRtpTimeoutSurvivesAFullEventRing) {
+  EngineConfig config = testing::loopback_engine(testing::test_port_base(39500, 100), 100);
+  config.mixer.event_ring_capacity = 4;
+  Engine engine(config);
+  EventLog log(engine);
+  engine.start();
+  Command silent = pcmu_add(1, 1);
+  silent.stream.rtp_timeout = 200ms;
+  const CommandId add = engine.submit(std::move(silent)).value();
+  ASSERT_TRUE(log.wait(add).has_value());
+  ASSERT_EQ(log.completion(add)->kind, Event::Kind::kDone);
+  // Nobody polls now: the statistics and their completions fill the 4-slot
+  // ring at once, the rest of the completions wait on the shard; the
+  // timeout falls due (nothing is ever sent to the member) meanwhile.
+  std::vector<CommandId> ids{add};
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(engine.submit(make(Command::Kind::kReportStats, 0)).value());
+  }
+  std::this_thread::sleep_for(500ms);
+  EXPECT_GT(engine.shard_status(0).events_dropped, 0u);  // the ring was full
+  auto timeouts = [&] {
+    return std::count_if(log.events().begin(), log.events().end(), [](const Event& e) {
+      return e.kind == Event::Kind::kRtpTimeout && e.conference == 1 && e.participant == 1;
+    });
+  };
+  EXPECT_TRUE(log.poll_until([&] { return timeouts() > 0; }, 2s)) << "the timeout was lost";
+  expect_one_completion_each(log, ids);
+  EXPECT_EQ(timeouts(), 1);  // once per quiet period, however often it was refused
 }
 
 // f) A codec change that cannot be built leaves the old codec working.

@@ -1,7 +1,8 @@
 // Issue #17 "Recording" through a running Engine: kStartRecording /
 // kStopRecording are acknowledged like every media command, the shard's tick
 // copies the room's mix into the ring without allocating, and a full ring
-// drops (counted) while the call's audio goes on.
+// drops (counted) while the call's audio goes on; a recording closed from
+// outside is no longer fed.
 // GCC 12 at -O2 (the TSan build) inlines the counting operator new into
 // Boost's exception cloning and flags its free() as mismatched; the pair is
 // malloc/free on both sides by construction (rtp/alloc_counter.hpp).
@@ -168,6 +169,24 @@ TEST_F(RecordingEngine, RemovingTheRoomClosesItsRecording) {
   remove.conference = 1;
   EXPECT_EQ(command(std::move(remove)).kind, Event::Kind::kDone);
   EXPECT_TRUE(buffer->closed());
+}
+
+// The focus closes a recording itself when the engine refuses the room's
+// removal (focus/rooms/media_session.cpp); the room stays on its shard until
+// the removal is retried, and its tap must not go on filling a recording
+// whose writer is finishing the files.
+TEST_F(RecordingEngine, ARecordingClosedFromOutsideIsNoLongerFed) {
+  join(1);
+  auto buffer = std::make_shared<RecordingBuffer>();
+  EXPECT_EQ(command(start(1, buffer)).kind, Event::Kind::kDone);
+  frames(10, false, buffer.get());
+  ASSERT_GT(buffer->frames_pushed(), 0u);
+  buffer->close();
+  frames(3, false, buffer.get());  // a tick under way may still push one
+  const uint64_t fed = buffer->frames_pushed() + buffer->frames_dropped();
+  frames(25, false, buffer.get());
+  EXPECT_EQ(buffer->frames_pushed() + buffer->frames_dropped(), fed);
+  EXPECT_EQ(command(stop(1)).value, 1u);  // the room's recording until stopped
 }
 
 // A room spanning two shards records whole (issue #17): every part copies

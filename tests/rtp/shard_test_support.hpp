@@ -273,12 +273,12 @@ class Driver : public TickHandler, public StreamObserver {
   void on_tick(uint64_t tick, std::chrono::steady_clock::time_point deadline) override {
     if (inner_ != nullptr) inner_->on_tick(tick, deadline);
   }
-  void on_rtp_timeout(Stream& stream) override {
+  bool on_rtp_timeout(Stream& stream) override {
     Event e;
     e.kind = EventKind::kRtpTimeout;
     e.stream = stream.id();
     e.ssrc = stream.remote_ssrc();
-    post_event(e);
+    return post_event(e);
   }
   void on_dtmf(Stream& stream, char digit) override {
     Event e;

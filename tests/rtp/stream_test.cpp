@@ -1,10 +1,12 @@
 // A shard stream against a peer on 127.0.0.1: real UDP both ways, latching
 // (symmetric RTP; a stranger cannot move it), SRTP drops, RFC 4733 events,
-// the inactivity timeout, RTCP reports, and garbage input.
+// the inactivity timeout (offered again until the owner takes it), RTCP
+// reports, and garbage input.
 #include "rtp/stream.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 
 #include "rtp/dtmf.hpp"
@@ -34,6 +36,20 @@ class StreamIo : public ::testing::TestWithParam<IoBackend> {
       GTEST_SKIP() << "io_uring unavailable here";
   }
 };
+// A started shard whose stream `kId` is open on a port of its own, its
+// frames handled by a Recorder in `mode`: what most stream tests begin with.
+struct OpenStream {
+  OpenStream(IoBackend backend, Recorder::Mode mode)
+      : shard(testing::loopback_config(20, backend)), rec(shard, kId, mode), driver(shard, &rec) {
+    shard.start();
+    port = open_via_command(driver, kId);
+  }
+  Shard shard;
+  Recorder rec;
+  testing::Driver driver;
+  uint16_t port = 0;
+};
+
 const std::array<uint8_t, 160> kPayload = [] {
   std::array<uint8_t, 160> a{};
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i);
@@ -60,21 +76,17 @@ void talk(const Peer& peer, uint16_t port, uint32_t ssrc, uint16_t first_seq, in
 }
 
 TEST_P(StreamIo, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
-  ASSERT_NE(port, 0);
+  OpenStream io(GetParam(), Recorder::Mode::kEcho);
+  ASSERT_NE(io.port, 0);
   Peer peer;
-  testing::set_remote(driver, kId, peer.endpoint());
-  talk(peer, port, 0xA1, 100, 25);
-  const auto stats = stats_until(driver, kId, [](const StreamStats& s) {
+  testing::set_remote(io.driver, kId, peer.endpoint());
+  talk(peer, io.port, 0xA1, 100, 25);
+  const auto stats = stats_until(io.driver, kId, [](const StreamStats& s) {
     return s.packets_received >= 25 && s.packets_sent >= 20;
   });
   EXPECT_EQ(stats.packets_received, 25u);
   EXPECT_EQ(stats.remote_ssrc, 0xA1u);
-  EXPECT_GE(rec.packets.load(), 20u);
+  EXPECT_GE(io.rec.packets.load(), 20u);
   // What came back is RTP from one SSRC with consecutive sequence numbers and
   // the payload we sent.
   const auto back = peer.receive_all(200ms);
@@ -97,14 +109,10 @@ TEST_P(StreamIo, ReceivesIntoTheJitterBufferAndEchoesBackToTheSdpAddress) {
 // not sent (DTX, inactive) still moves the timeline: every other frame
 // skipped shows as consecutive sequence numbers 320 samples apart.
 TEST_P(StreamIo, FramesNotSentStillAdvanceTheTimestamp) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kSendEveryOtherTick);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
-  ASSERT_NE(port, 0);
+  OpenStream io(GetParam(), Recorder::Mode::kSendEveryOtherTick);
+  ASSERT_NE(io.port, 0);
   Peer peer;
-  testing::set_remote(driver, kId, peer.endpoint());
+  testing::set_remote(io.driver, kId, peer.endpoint());
   const auto back = peer.receive_all(400ms);
   const std::vector<PacketView> rtp = rtp_only(back);
   ASSERT_GE(rtp.size(), 5u);
@@ -119,26 +127,22 @@ TEST_P(StreamIo, FramesNotSentStillAdvanceTheTimestamp) {
 }
 
 TEST_P(StreamIo, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
-  ASSERT_NE(port, 0);
+  OpenStream io(GetParam(), Recorder::Mode::kSendEveryTick);
+  ASSERT_NE(io.port, 0);
   Peer sdp, media, stranger;
-  testing::set_remote(driver, kId, sdp.endpoint());
+  testing::set_remote(io.driver, kId, sdp.endpoint());
   // Before media arrives, the stream sends to the SDP address.
   ASSERT_TRUE(sdp.receive(500ms).has_value());
   // The real source (e.g. behind NAT) sends two in-sequence packets: latched.
-  talk(media, port, 0xB0B, 1, 3, 5ms);
+  talk(media, io.port, 0xB0B, 1, 3, 5ms);
   ASSERT_TRUE(media.receive(500ms).has_value());
   sdp.receive_all(60ms);  // drain what was already on its way
   EXPECT_TRUE(sdp.receive_all(100ms).empty());
   // A stranger sends valid-looking RTP with the same SSRC: dropped, counted,
   // and the stream keeps sending to the latched source.
-  talk(stranger, port, 0xB0B, 4, 10, 2ms);
+  talk(stranger, io.port, 0xB0B, 4, 10, 2ms);
   const auto stats =
-      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 10; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 10; });
   EXPECT_EQ(stats.drops.stranger, 10u);
   EXPECT_EQ(stats.packets_received, 3u);
   media.receive_all(50ms);
@@ -147,15 +151,12 @@ TEST_P(StreamIo, LatchesToTheMediaSourceAndAStrangerCannotMoveIt) {
 }
 
 TEST_P(StreamIo, SingleStrayPacketDoesNotLatch) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
+  OpenStream io(GetParam(), Recorder::Mode::kSendEveryTick);
+  ASSERT_NE(io.port, 0);
   Peer sdp, stray;
-  testing::set_remote(driver, kId, sdp.endpoint());
-  stray.send_to(port, make_rtp(0, 1, 0, 0x5, kPayload));
-  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
+  testing::set_remote(io.driver, kId, sdp.endpoint());
+  stray.send_to(io.port, make_rtp(0, 1, 0, 0x5, kPayload));
+  stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
   sdp.receive_all(50ms);
   // Still sending to the SDP address: one packet is no evidence of a source.
   EXPECT_GE(sdp.receive_all(100ms).size(), 3u);
@@ -166,28 +167,24 @@ TEST_P(StreamIo, SingleStrayPacketDoesNotLatch) {
 // before the caller latches the stream; the caller's first packet from the
 // address its SDP named takes it back, and the outsider hears nothing more.
 TEST_P(StreamIo, TheSdpAddressReclaimsAStreamAnOutsiderLatchedFirst) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
-  ASSERT_NE(port, 0);
+  OpenStream io(GetParam(), Recorder::Mode::kSendEveryTick);
+  ASSERT_NE(io.port, 0);
   Peer caller, outsider;
-  testing::set_remote(driver, kId, caller.endpoint());
+  testing::set_remote(io.driver, kId, caller.endpoint());
   ASSERT_TRUE(caller.receive(500ms).has_value());  // the SDP address is in place
-  talk(outsider, port, 0xBAD, 1, 2, 5ms);
+  talk(outsider, io.port, 0xBAD, 1, 2, 5ms);
   ASSERT_TRUE(outsider.receive(500ms).has_value()) << "the outsider did not latch the stream";
   // One packet from the SDP's address is enough.
-  caller.send_to(port, make_rtp(0, 500, 80000, 0xCA11, kPayload, true));
-  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 3; });
+  caller.send_to(io.port, make_rtp(0, 500, 80000, 0xCA11, kPayload, true));
+  stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 3; });
   outsider.receive_all(60ms);  // what was already on its way
   EXPECT_TRUE(outsider.receive_all(150ms).empty()) << "the outsider still gets the room";
   caller.receive_all(60ms);
   EXPECT_GE(caller.receive_all(150ms).size(), 3u);
   // The outsider cannot take it again.
-  talk(outsider, port, 0xBAD, 3, 5, 2ms);
+  talk(outsider, io.port, 0xBAD, 3, 5, 2ms);
   const auto stats =
-      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 5; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 5; });
   EXPECT_EQ(stats.drops.stranger, 5u);
   EXPECT_TRUE(outsider.receive_all(100ms).empty());
 }
@@ -195,19 +192,16 @@ TEST_P(StreamIo, TheSdpAddressReclaimsAStreamAnOutsiderLatchedFirst) {
 // A caller whose SDP names the address it sends from latches at its first
 // packet (no second packet to wait for, so no window for an outsider).
 TEST_P(StreamIo, OnePacketFromTheSdpAddressLatches) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kSendEveryTick);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
+  OpenStream io(GetParam(), Recorder::Mode::kSendEveryTick);
+  ASSERT_NE(io.port, 0);
   Peer caller, outsider;
-  testing::set_remote(driver, kId, caller.endpoint());
+  testing::set_remote(io.driver, kId, caller.endpoint());
   ASSERT_TRUE(caller.receive(500ms).has_value());  // the SDP address is in place
-  caller.send_to(port, make_rtp(0, 1, 0, 0xCA11, kPayload, true));
-  stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
-  talk(outsider, port, 0xCA11, 2, 4, 2ms);
+  caller.send_to(io.port, make_rtp(0, 1, 0, 0xCA11, kPayload, true));
+  stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 1; });
+  talk(outsider, io.port, 0xCA11, 2, 4, 2ms);
   const auto stats =
-      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 4; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.drops.stranger >= 4; });
   EXPECT_EQ(stats.drops.stranger, 4u);
   EXPECT_EQ(stats.packets_received, 1u);
   EXPECT_TRUE(outsider.receive_all(100ms).empty());
@@ -242,28 +236,24 @@ SrtpKeys make_keys(uint8_t in_seed, uint8_t out_seed) {
 }
 
 TEST_P(StreamIo, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
-  ASSERT_NE(port, 0);
+  OpenStream io(GetParam(), Recorder::Mode::kEcho);
+  ASSERT_NE(io.port, 0);
   Peer peer;
-  testing::set_remote(driver, kId, peer.endpoint());
+  testing::set_remote(io.driver, kId, peer.endpoint());
   const SrtpKeys keys = make_keys(1, 101);
   Command set;
   set.kind = CommandKind::kSetSrtp;
   set.stream = kId;
   set.keys = keys;
-  ASSERT_TRUE(driver.post(std::move(set)));
+  ASSERT_TRUE(io.driver.post(std::move(set)));
   // Commands apply in order at the tick boundary: once this stats request is
   // answered, the keys are in place.
-  ASSERT_TRUE(testing::request_stats(driver, kId).has_value());
+  ASSERT_TRUE(testing::request_stats(io.driver, kId).has_value());
 
   // Plain RTP on an SRTP stream: dropped as an authentication failure.
-  for (uint16_t i = 0; i < 5; ++i) peer.send_to(port, make_rtp(0, i, i * 160u, 0xC, kPayload));
+  for (uint16_t i = 0; i < 5; ++i) peer.send_to(io.port, make_rtp(0, i, i * 160u, 0xC, kPayload));
   auto stats =
-      stats_until(driver, kId, [](const StreamStats& s) { return s.drops.auth_failed >= 5; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.drops.auth_failed >= 5; });
   EXPECT_EQ(stats.drops.auth_failed, 5u);
   EXPECT_EQ(stats.packets_received, 0u);
 
@@ -281,10 +271,11 @@ TEST_P(StreamIo, SrtpStreamDropsPlainAndForgedPacketsAndAcceptsProtectedOnes) {
     auto& session = (i % 4 == 3) ? *forged : *out;
     ASSERT_TRUE(session.protect_rtp(pkt.data(), len, pkt.size()));
     pkt.resize(len);
-    peer.send_to(port, pkt);
+    peer.send_to(io.port, pkt);
     std::this_thread::sleep_for(20ms);
   }
-  stats = stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 15; });
+  stats =
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 15; });
   EXPECT_EQ(stats.packets_received, 15u);
   EXPECT_EQ(stats.drops.auth_failed, 10u);
   // The echo comes back protected with the stream's outbound key.
@@ -400,6 +391,49 @@ TEST_P(StreamIo, SilenceRaisesOneRtpTimeoutEventPerQuietPeriod) {
   EXPECT_TRUE(wait_kind(driver, EventKind::kRtpTimeout, kId, 1000ms).has_value());
 }
 
+// The shard's observer in front of the driver, refusing the first
+// `refusals` timeouts as a full event ring does; the rest passes through.
+class RefusingTimeouts : public StreamObserver {
+ public:
+  RefusingTimeouts(StreamObserver& inner, int refusals) : inner_(inner), refusals_(refusals) {}
+  bool on_rtp_timeout(Stream& stream) override {
+    if (refused_.load() < refusals_) {
+      refused_.fetch_add(1);
+      return false;
+    }
+    return inner_.on_rtp_timeout(stream);
+  }
+  void on_dtmf(Stream& stream, char digit) override { inner_.on_dtmf(stream, digit); }
+  void on_ssrc_change(Stream& stream, uint32_t previous, uint32_t ssrc) override {
+    inner_.on_ssrc_change(stream, previous, ssrc);
+  }
+  bool on_media_ended(Stream& stream, MediaEndReason reason) override {
+    return inner_.on_media_ended(stream, reason);
+  }
+  int refused() const { return refused_.load(); }
+
+ private:
+  StreamObserver& inner_;
+  const int refusals_;
+  std::atomic<int> refused_{0};
+};
+
+// A timeout is told once per quiet period and the owner ends the call on
+// it: one the observer could not take is offered again every tick.
+TEST_P(StreamIo, ARefusedRtpTimeoutIsOfferedAgainUntilTaken) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  testing::Driver driver(shard);
+  RefusingTimeouts refusing(driver, 5);
+  shard.set_stream_observer(&refusing);
+  shard.start();
+  StreamConfig config;
+  config.rtp_timeout = 150ms;
+  ASSERT_NE(open_via_command(driver, kId, config), 0);
+  ASSERT_TRUE(wait_kind(driver, EventKind::kRtpTimeout, kId, 1000ms).has_value());
+  EXPECT_EQ(refusing.refused(), 5);
+  EXPECT_FALSE(wait_kind(driver, EventKind::kRtpTimeout, kId, 300ms).has_value());  // once
+}
+
 TEST_P(StreamIo, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   ShardConfig sc = testing::loopback_config(20, GetParam());
   sc.rtcp.min_interval_seconds = 0.1;
@@ -462,21 +496,18 @@ TEST_P(StreamIo, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
 }
 
 TEST_P(StreamIo, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
+  OpenStream io(GetParam(), Recorder::Mode::kPullOnly);
+  ASSERT_NE(io.port, 0);
   Peer peer;
-  talk(peer, port, 0x1000, 1, 3, 5ms);
+  talk(peer, io.port, 0x1000, 1, 3, 5ms);
   // RFC 3550 §8.2: the same party restarts with a new SSRC (new random seq).
-  talk(peer, port, 0x2000, 9000, 3, 5ms);
-  const auto change = wait_kind(driver, EventKind::kSsrcChange, kId);
+  talk(peer, io.port, 0x2000, 9000, 3, 5ms);
+  const auto change = wait_kind(io.driver, EventKind::kSsrcChange, kId);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->previous_ssrc, 0x1000u);
   EXPECT_EQ(change->ssrc, 0x2000u);
   const auto stats =
-      stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
   EXPECT_EQ(stats.remote_ssrc, 0x2000u);
   EXPECT_EQ(stats.drops.stranger, 0u);
 }
@@ -516,13 +547,10 @@ TEST_P(StreamIo, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
 }
 
 TEST_P(StreamIo, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
-  Shard shard(testing::loopback_config(20, GetParam()));
-  Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
+  OpenStream io(GetParam(), Recorder::Mode::kEcho);
+  ASSERT_NE(io.port, 0);
   Peer peer;
-  testing::set_remote(driver, kId, peer.endpoint());
+  testing::set_remote(io.driver, kId, peer.endpoint());
   std::mt19937 rng(99);
   int sent = 0;
   for (int i = 0; i < 300; ++i) {
@@ -530,22 +558,22 @@ TEST_P(StreamIo, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
     for (auto& b : junk) b = static_cast<uint8_t>(rng());
     if (!junk.empty()) junk[0] = static_cast<uint8_t>((junk[0] & 0x3F) | (i % 2 ? 0x80 : 0x40));
     if (i % 3 == 0 && junk.size() > 1) junk[1] = static_cast<uint8_t>(200 + rng() % 8);  // "RTCP"
-    peer.send_to(port, junk);
+    peer.send_to(io.port, junk);
     ++sent;
   }
   // Empty datagram and a header-only RTP packet with a lying CSRC count.
-  peer.send_to(port, std::span<const uint8_t>());
+  peer.send_to(io.port, std::span<const uint8_t>());
   const uint8_t lying[12] = {0x8F, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
-  peer.send_to(port, lying);
-  const auto stats = stats_until(driver, kId, [&](const StreamStats& s) {
+  peer.send_to(io.port, lying);
+  const auto stats = stats_until(io.driver, kId, [&](const StreamStats& s) {
     return s.drops.malformed + s.packets_received + s.rtcp_received + s.drops.unknown_pt +
                s.drops.too_late + s.drops.too_early + s.drops.duplicate + s.drops.stranger >=
            static_cast<uint64_t>(sent) + 2;
   });
   EXPECT_GE(stats.drops.malformed, 150u);
   // Still alive: a real packet pair after the junk is received.
-  talk(peer, port, 0xF00, 1, 2, 5ms);
-  const auto after = stats_until(driver, kId, [&](const StreamStats& s) {
+  talk(peer, io.port, 0xF00, 1, 2, 5ms);
+  const auto after = stats_until(io.driver, kId, [&](const StreamStats& s) {
     return s.packets_received >= stats.packets_received + 2;
   });
   EXPECT_GE(after.packets_received, stats.packets_received + 2);

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "signaling/message/message.hpp"
 
@@ -247,6 +249,57 @@ TEST(Message, MutationSetRemovePrependAndViaParams) {  // RFC 3581 §4, RFC 3261
   EXPECT_EQ(again.request_uri().user, "other");
 }
 
+// A value decoded from a URI's ?headers (or copied from a peer) that holds
+// CR or LF would end our header line and start another, or over TCP a second
+// request: such a name or value is refused and the message left as it was.
+TEST(Message, HeaderWritesRefuseNamesAndValuesThatWouldInjectLines) {  // RFC 3261 §7.3, §25.1
+  const std::string smuggled =
+      "x\r\nContent-Length: 0\r\n\r\nBYE sip:room42@conf.example.com SIP/2.0\r\nVia: a";
+  // Subject is new to kInvite; Supported replaces (set_header) one it has.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"Subject", smuggled},
+      {"Supported", smuggled},
+      {"Subject", "x\ny"},
+      {"Subject", "x\ry"},
+      {"Supported", std::string("x\0y", 3)},
+      {"Subject", "x\x01y"},
+      {"Subject", "x\x7fy"},
+      {"Subject\r\nX", "y"},
+      {"Sub ject", "y"},
+      {"Subject:", "y"},
+      {"", "y"},
+  };
+  for (const auto& [name, value] : refused) {
+    SCOPED_TRACE(testing::PrintToString(name) + " " + testing::PrintToString(value));
+    EXPECT_FALSE(writable_header(name, value));
+    Message m = parse_ok(kInvite);
+    const std::string before = m.serialize();
+    EXPECT_FALSE(m.add_header(name, value));
+    EXPECT_FALSE(m.prepend_header(name, value));
+    EXPECT_FALSE(m.set_header(name, value));
+    EXPECT_EQ(m.serialize(), before);
+  }
+  // A quoted-pair may escape any octet but CR and LF (RFC 3261 §25.1; RFC
+  // 4475 §3.1.1.2 has BEL, NUL and DEL so in a display name); outside
+  // quotes a backslash escapes nothing.
+  const std::string escaped =
+      std::string("\"BEL:\\\x07 NUL:\\") + '\0' + " DEL:\\\x7f\" <sip:a@example.com>";
+  EXPECT_TRUE(writable_header("To", escaped));
+  EXPECT_FALSE(writable_header("To", "\"a\\\r\" <sip:a@example.com>"));
+  EXPECT_FALSE(writable_header("To", "\"a\\\n\" <sip:a@example.com>"));
+  EXPECT_FALSE(writable_header("To", std::string("a\\") + '\0' + " <sip:a@example.com>"));
+  // HTAB, UTF-8 and surrounding white space (trimmed away) are fine.
+  Message m = parse_ok(kInvite);
+  EXPECT_TRUE(m.add_header("Subject", "caf\xc3\xa9\tand tea"));
+  EXPECT_TRUE(m.set_header("X-Note", "  padded\r\n"));
+  EXPECT_TRUE(m.prepend_header("Priority", "urgent"));
+  const Message again = parse_ok(m.serialize());
+  EXPECT_EQ(again.header("Subject"), "caf\xc3\xa9\tand tea");
+  EXPECT_EQ(again.header("X-Note"), "padded");
+  EXPECT_EQ(again.header_count(), parse_ok(kInvite).header_count() + 3);
+  EXPECT_EQ(again.method(), Method::kInvite);
+}
+
 TEST(Message, EmptyListElementsAreSkipped) {  // found by fuzz_sip_message
   Message m =
       parse_ok(replace(kInvite, "Via: SIP/2.0/UDP 192.0.2.10", "Via: , ,SIP/2.0/UDP 192.0.2.10"));
@@ -375,6 +428,15 @@ TEST(MessageAdversarial, NulBytesAndGarbage) {
   EXPECT_FALSE(parse_err("SIP/2.0\r\n").answerable);
   EXPECT_EQ(parse_err(replace(kInvite, "Max-Forwards: 70\r\n", "NoColonHere\r\n")).reason,
             "Bad Header");
+  // A raw control character in a value (a bare CR survives line splitting)
+  // could not be copied into an answer: refused, and still answerable.
+  for (const std::string& control :
+       {std::string("\r"), std::string("\x01"), std::string("\x7f"), std::string(1, '\0')}) {
+    const ParseError e =
+        parse_err(replace(kInvite, "replaces, timer", "replaces," + control + "timer"));
+    EXPECT_EQ(e.reason, "Bad Header");
+    EXPECT_TRUE(e.answerable);
+  }
   EXPECT_EQ(parse_err(replace(kInvite, "Call-ID: a84b4c76e66710@pc33.example.com\r\n", "")).reason,
             "Missing Call-ID");
   EXPECT_EQ(parse_err(replace(kInvite, "CSeq: 314159 INVITE\r\n", "")).reason, "Missing CSeq");
@@ -406,12 +468,49 @@ TEST(MessageAdversarial, HugeHeadersAndOversizedMessages) {
   // Many headers overflow the inline slots into the heap, still fine.
   std::string many = kInvite;
   std::string extra;
-  for (int i = 0; i < 500; ++i)
+  for (int i = 0; i < 200; ++i)
     extra += "X-H" + std::to_string(i) + ": v" + std::to_string(i) + "\r\n";
   many = replace(many, "Supported: replaces, timer\r\n", extra);
   Message mm = parse_ok(many);
-  EXPECT_EQ(mm.header("x-h499"), "v499");
-  EXPECT_EQ(parse_ok(mm.serialize()).header("X-H250"), "v250");
+  EXPECT_EQ(mm.header("x-h199"), "v199");
+  EXPECT_EQ(parse_ok(mm.serialize()).header("X-H150"), "v150");
+}
+
+// kInvite with "X:" lines in place of its Supported line, `fields` header
+// fields in all.
+std::string invite_with_fields(size_t fields) {
+  const size_t own = parse_ok(kInvite).header_count() - 1;
+  std::string filler;
+  for (size_t i = own; i < fields; ++i) filler += "X:\r\n";
+  return replace(kInvite, "Supported: replaces, timer\r\n", filler);
+}
+
+// A 64 KiB message of "X:" lines would cost ~0.7 MB of header slots, held
+// as long as its transaction: the field count is capped.
+TEST(MessageAdversarial, MoreThanTheMaximumHeaderFieldsIsTooManyHeaders) {
+  EXPECT_EQ(parse_ok(invite_with_fields(kMaxHeaderFields)).header_count(), kMaxHeaderFields);
+  for (const size_t fields : {kMaxHeaderFields + 1, size_t{16000}}) {
+    SCOPED_TRACE(fields);
+    const std::string wire = invite_with_fields(fields);
+    ASSERT_LE(wire.size(), kMaxMessageSize);
+    const ParseError e = parse_err(wire);
+    EXPECT_EQ(e.reason, "Too Many Headers");
+    EXPECT_EQ(e.status, 400);
+    EXPECT_TRUE(e.answerable) << "its Via comes first: it can be answered";
+    const auto answer = build_error_response(wire, e, "t1");
+    ASSERT_TRUE(answer.has_value());
+    const Message response = parse_ok(*answer);
+    EXPECT_EQ(response.status(), 400);
+    EXPECT_EQ(response.reason_phrase(), "Too Many Headers");
+    EXPECT_EQ(response.call_id(), "a84b4c76e66710@pc33.example.com");
+  }
+  // Continuation lines (§7.3.1) belong to their field: 300 of them on one
+  // field leave the message at the maximum.
+  std::string continuations;
+  for (int i = 0; i < 300; ++i) continuations += " more\r\n";
+  const std::string folded =
+      replace(invite_with_fields(kMaxHeaderFields), "X:\r\n", "X: first\r\n" + continuations);
+  EXPECT_EQ(parse_ok(folded).header_count(), kMaxHeaderFields);
 }
 
 TEST(MessageAdversarial, VersionAndRequestLine) {

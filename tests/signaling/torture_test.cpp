@@ -109,6 +109,11 @@ TEST(Rfc4475Valid, IntmethWideRangeOfCharacters) {  // §3.1.1.2
   EXPECT_EQ(m.request_uri().host, "example.com");
   EXPECT_EQ(m.top_via().branch(), "z9hG4bK-.!%66*_+`'~");
   EXPECT_EQ(m.to().display_name_unescaped(), std::string("BEL:\x07 NUL:\0 DEL:\x7f", 17));
+  // Its answer echoes that To, escaped controls and all (writable_header
+  // takes quoted-pairs).
+  const Message answer = make_response(m, 200, {}, "t1");
+  EXPECT_EQ(answer.to().display_name_unescaped(), m.to().display_name_unescaped());
+  EXPECT_EQ(answer.to().tag(), "t1");
   EXPECT_EQ(m.from().display_name, "token1~` token2'+_ token3*%!.-");
   EXPECT_EQ(m.from().tag(), "_token~1'+`*%!-.");
   EXPECT_EQ(m.call_id(), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{");

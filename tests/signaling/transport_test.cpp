@@ -97,14 +97,40 @@ TEST(ResponseRouting, UdpUsesReceivedAndSentByPortWithoutRport) {
   EXPECT_EQ(to.port, 5070);
 }
 
-TEST(ResponseRouting, UdpDefaultsTo5060AndHonoursMaddr) {
+TEST(ResponseRouting, UdpDefaultsTo5060AndIgnoresMaddr) {
   const Endpoint source{TransportKind::kUdp, "10.0.0.9", 31000, 1};
   Message plain = parse(options_text("10.0.0.9"));
   EXPECT_EQ(response_destination(plain.top_via(), source).port, 5060);
-  Message multicast = parse(options_text("10.0.0.9:5080", ";maddr=239.0.0.1"));
-  const Endpoint to = response_destination(multicast.top_via(), source);
-  EXPECT_EQ(to.address, "239.0.0.1");
-  EXPECT_EQ(to.port, 5080);
+  // A maddr would send the answers to a host the request chose.
+  for (const char* maddr : {";maddr=239.0.0.1", ";maddr=198.51.100.7"}) {
+    Message request = parse(options_text("10.0.0.9:5080", maddr));
+    stamp_via(request, source);
+    const Endpoint to = response_destination(request.top_via(), source);
+    EXPECT_EQ(to.address, "10.0.0.9") << maddr;
+    EXPECT_EQ(to.port, 5080) << maddr;
+  }
+}
+
+// A request from the attacker's own address whose Via claims a received
+// and an rport of its choosing: the answers (and an INVITE's retransmitted
+// 4xx and 2xx) still go where the packet came from, never to the victim.
+TEST(ResponseRouting, AReceivedOrRportTheSenderWroteIsReplacedByItsSource) {
+  const Endpoint source{TransportKind::kUdp, "192.0.2.1", 5060, 1};
+  for (const char* claim : {";received=198.51.100.7;rport=9", ";received=198.51.100.7", ";rport=9",
+                            ";received=127.0.0.1;rport"}) {
+    Message request = parse(options_text("192.0.2.1:5060", claim));
+    stamp_via(request, source);
+    const Endpoint to = response_destination(request.top_via(), source);
+    EXPECT_EQ(to.address, "192.0.2.1") << claim;
+    EXPECT_EQ(to.port, 5060) << claim;
+  }
+  // Behind NAT, with a claim: the NAT binding the packet came from.
+  Message natted = parse(options_text("10.0.0.9:5070", ";received=198.51.100.7;rport=9"));
+  const Endpoint binding{TransportKind::kUdp, "192.0.2.1", 31000, 1};
+  stamp_via(natted, binding);
+  const Endpoint to = response_destination(natted.top_via(), binding);
+  EXPECT_EQ(to.address, "192.0.2.1");
+  EXPECT_EQ(to.port, 31000);
 }
 
 TEST(ResponseRouting, ReliableKeepsTheConnectionAndFallsBackToSentByPort) {
