@@ -32,7 +32,7 @@ class SipRelayE2eTest : public FocusE2e {
       options.rooms = {lobby};
       options.waiting_provisional_interval = 10s;
       options.srtp = sdp::SrtpPolicy::kOffer;  // SDES when the caller offers it
-      options.accounts = {{"op", "0pw", {"moderate", "dial-out"}},
+      options.accounts = {{"op", "0pw", {"moderate", "remove", "dial-out"}},
                           {"sup", "spw", {"dialog-subscribe"}}};
     });
   }

@@ -32,7 +32,7 @@ class WaitingRoomE2eTest : public FocusE2e {
       quiet.waiting_music = false;
       options.rooms = {lobby, quiet};
       options.waiting_provisional_interval = 300ms;
-      options.accounts = {{"op", "0pw", {"moderate", "dial-out"}},
+      options.accounts = {{"op", "0pw", {"moderate", "remove", "dial-out"}},
                           {"desk", "dpw", {"pickup"}}};
     });
   }
