@@ -257,22 +257,26 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
   if (policy != nullptr && policy->waiting_room) admission.waiting = policy;
   if (policy != nullptr && !policy->pin.empty()) {
     if (const auto pin = request.request_uri().param("pin")) {
-      // Wrong PINs count per (source, room) as wrong passwords do per
-      // (source, account): a source that keeps guessing is locked out, and
-      // while locked even the right PIN is answered as a wrong one.
+      // Wrong PINs in the Request-URI (one INVITE a guess: the fast way to
+      // guess) count per (source, room) as wrong passwords do per (source,
+      // account): a source that keeps guessing is locked out, and while
+      // locked even the right PIN is answered as a wrong one. An exempt
+      // source (an SBC or gateway many callers share) is not counted: one
+      // caller's guesses would lock out everyone behind it.
       const std::string source = source_of(tx);
       const std::string pin_key = "pin:" + room;
-      if (guard_.auth_locked(source, pin_key)) {
+      const bool counted = !guard_.exempt(source);
+      if (counted && guard_.auth_locked(source, pin_key)) {
         guard_.locked_attempt(source, pin_key);
         tx.respond(403, "Wrong PIN", random_.tag());
         return false;
       }
       if (sip::percent_decode(*pin) != policy->pin) {
-        guard_.auth_failed(source, pin_key);
+        if (counted) guard_.auth_failed(source, pin_key);
         tx.respond(403, "Wrong PIN", random_.tag());
         return false;
       }
-      guard_.auth_succeeded(source, pin_key);
+      if (counted) guard_.auth_succeeded(source, pin_key);
     } else {
       admission.awaiting_pin = true;  // collected by DTMF once answered
     }
@@ -288,14 +292,14 @@ void Server::on_dtmf(Call& call, char digit) {
       return;
     }
     const RoomPolicy* policy = policy_for(call.room());
-    // Keyed like a PIN in the Request-URI (admit_by_policy), by the key the
-    // call counts under: hanging up after two tries and calling again
-    // does not reset the count.
+    // DTMF guesses are slow (three a call, then BYE) and mostly come through
+    // gateways many callers share, so they are not counted; but a source
+    // locked out for guessing in the Request-URI (admit_by_policy) cannot
+    // carry on here.
     const std::string pin_key = "pin:" + call.room();
-    const bool counted = !call.sip.limit_key.empty();
-    const bool locked = counted && guard_.auth_locked(call.sip.limit_key, pin_key);
+    const bool locked =
+        !call.sip.limit_key.empty() && guard_.auth_locked(call.sip.limit_key, pin_key);
     if (policy == nullptr || (!locked && call.roster.digits == policy->pin)) {
-      if (counted && policy != nullptr) guard_.auth_succeeded(call.sip.limit_key, pin_key);
       call.roster.awaiting_pin = false;
       call.roster.digits.clear();
       call.media.settings.muted = false;
@@ -305,11 +309,7 @@ void Server::on_dtmf(Call& call, char digit) {
       announce_join(call);
       return;
     }
-    if (locked) {
-      guard_.locked_attempt(call.sip.limit_key, pin_key);
-    } else if (counted) {
-      guard_.auth_failed(call.sip.limit_key, pin_key);
-    }
+    if (locked) guard_.locked_attempt(call.sip.limit_key, pin_key);
     call.roster.digits.clear();
     if (++call.roster.pin_failures >= 3) end_call(sip::DialogId(call.id()), /*send_bye=*/true);
     return;

@@ -66,7 +66,8 @@ std::optional<RemoteControlBody> parse_remote_control_body(std::string_view body
     if (cut != std::string_view::npos) out.text = trim(body.substr(cut + 1));
     // The text goes into a quoted Reason parameter: no quotes, no controls.
     for (const char c : out.text) {
-      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\' || u < 0x20 || u == 0x7f) {
         return fail("the reason text may not hold quotes, backslashes or control characters");
       }
     }

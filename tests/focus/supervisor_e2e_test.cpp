@@ -1132,14 +1132,17 @@ TEST_F(SupervisorE2eTest, RoomPinAndMemberLimit) {
   EXPECT_EQ(invite(c, "sendrecv", "tiny"), 486);
 }
 
-// Guessing a room's PIN locks the guessing source out of that room, as
-// wrong passwords lock a (source, account) pair: a 4-digit PIN would fall
-// in minutes at the request rate limit otherwise. Locked, even the right
-// PIN is refused, in the Request-URI and as DTMF; other rooms are not.
+// Guessing a room's PIN in the Request-URI (one INVITE a guess) locks the
+// guessing source out of that room, as wrong passwords lock a (source,
+// account) pair: a 4-digit PIN would fall in minutes at the request rate
+// limit otherwise. Locked, even the right PIN is refused, in the
+// Request-URI and as DTMF; other rooms are not. An exempt source (a gateway
+// many callers share) is never locked out by one caller's guesses.
 TEST_F(SupervisorE2eTest, PinGuessesLockTheSourceOutOfTheRoom) {
   start(48400, [](Options& options) {
     options.rooms = {{"board", "4321", 0}, {"other", "5555", 0}};
     options.limits.auth_failures = 3;
+    options.limits.exempt = {};  // loopback is exempt by default
   });
   Caller a(400, "alice");  // in before the guessing starts
   ASSERT_EQ(invite_to(a, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
@@ -1166,6 +1169,21 @@ TEST_F(SupervisorE2eTest, PinGuessesLockTheSourceOutOfTheRoom) {
   EXPECT_LT(a.heard(1100), kSilent);
   EXPECT_LT(c.heard(400), kSilent);
   EXPECT_EQ(server_->room_calls("board"), 2u);  // still waiting for its PIN
+}
+
+TEST_F(SupervisorE2eTest, AnExemptGatewayIsNotLockedOutByItsCallersPinGuesses) {
+  start(46700, [](Options& options) {
+    options.rooms = {{"board", "4321", 0}};
+    options.limits.auth_failures = 3;
+    options.limits.exempt = {"127.0.0.1"};  // the gateway
+  });
+  for (const char* guess : {"0000", "0001", "0002", "0003"}) {
+    Caller g(700, "mallory");
+    EXPECT_EQ(invite_to(g, "sendrecv", "board", room_uri("board") + ";pin=" + guess, {}), 403)
+        << guess;
+  }
+  Caller a(400, "alice");
+  EXPECT_EQ(invite_to(a, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
 }
 
 }  // namespace
