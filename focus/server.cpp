@@ -316,6 +316,8 @@ void Server::stop() {
   }
   for (const sip::DialogId& id : ids) end_call(id, /*send_bye=*/true);
   for (const auto& [id, call] : dialing_) {
+    // Its callback holds this Server, and the TimerService may be the caller's.
+    if (call->sip.dial_timer != 0) stack_.timers().cancel(call->sip.dial_timer);
     // Not twice: ending the rooms above CANCELled the dial-outs into them.
     if (call->sip.invite_tx != 0 && call->sip.provisional_seen && !call->sip.cancel_sent) {
       stack_.cancel(call->sip.invite_tx);
@@ -539,10 +541,8 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   }
   if (!body.empty() && !negotiated.value().negotiated.accepted) {
     Message response = sip::make_response(request, 488, "Not Acceptable Here", random_.tag());
-    response.add_header(
-        "Warning", "304 chorus \"" +
-                       reason_text("No usable audio stream", negotiated.value().negotiated.reason) +
-                       "\"");
+    response.add_header("Warning", warning_304(reason_text("No usable audio stream",
+                                                           negotiated.value().negotiated.reason)));
     tx.respond(std::move(response));
     return;
   }
@@ -583,6 +583,7 @@ void Server::handle_new_invite(const sip::ServerTransaction& tx) {
   roster.whisper_target = admission->whisper_target;
   roster.auth_user = admission->auth_user;
   roster.awaiting_pin = admission->awaiting_pin;
+  roster.pin_deadline = admission->pin_deadline;
   roster.hidden = admission->hidden;
   roster.unpark = admission->unpark;
   roster.parked = is_service_room(roster.room) && !roster.unpark;
@@ -691,6 +692,9 @@ void Server::answer_invite(Call& call, const sip::ServerTransaction& tx) {
     end_call(sip::DialogId(call.id()), /*send_bye=*/false);  // CANCEL won the race
     return;
   }
+  // Answered: a caller without the PIN may key it in from now on, for as
+  // long as the room allows.
+  arm_pin_timer(call);
   const uint64_t member = call.member();
   const std::string room = call.room();
   {
@@ -758,10 +762,20 @@ void Server::handle_in_dialog(const sip::ServerTransaction& tx, sip::Dialog& dia
 }
 
 void Server::on_cancel(const sip::ServerTransaction& invite) {
-  const auto it = pending_invites_.find(invite.id());
-  if (it == pending_invites_.end()) return;
-  const sip::DialogId id = it->second;
-  end_call(id, /*send_bye=*/false);  // the stack already answered 487
+  // The stack already answered 487 (RFC 3261 §9.2): whatever the INVITE
+  // started is dropped.
+  if (const auto it = pending_invites_.find(invite.id()); it != pending_invites_.end()) {
+    const sip::DialogId id = it->second;
+    end_call(id, /*send_bye=*/false);
+    return;
+  }
+  // Still waiting out account_delay: it is never handled.
+  if (const auto it = deferred_.find(invite.id()); it != deferred_.end()) {
+    stack_.timers().cancel(it->second);
+    deferred_.erase(it);
+    return;
+  }
+  cancel_reoffer(invite);  // rooms/invite_usage.cpp
 }
 
 void Server::on_ack_timeout(const Message& response) {
@@ -786,6 +800,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
       spdlog::info("member {} left{}", call->member(), send_bye_request ? " (BYE sent)" : "");
     }
     if (call->sip.ring_timer != 0) stack_.timers().cancel(call->sip.ring_timer);
+    if (call->sip.pin_timer != 0) stack_.timers().cancel(call->sip.pin_timer);
     if (call->sip.session_deadline != 0) stack_.timers().cancel(call->sip.session_deadline);
     if (call->sip.pending) pending_invites_.erase(call->sip.pending->id());
     if (call->sip.ringing) pending_invites_.erase(call->sip.ringing->id());
@@ -824,6 +839,7 @@ void Server::end_call(const sip::DialogId& id, bool send_bye_request) {
   }
   // A member REFERred to another node that hangs up before reporting.
   if (remote_moves_.contains(id)) finish_remote_move(id, 487, "Member Left");
+  late_remote_moves_.erase(id);
   if (room.empty()) return;
   if (!replaced) publish(room, ControlEvent::Kind::kMemberLeft, member);
   after_leave(room);
@@ -842,14 +858,18 @@ void Server::after_leave(std::string room_name) {
   }
   close_room_if_empty(room_name);
   if (rooms_.find(room_name) != nullptr) return;
+  end_room(room_name);
+}
+
+void Server::end_room(const std::string& room) {
   // The conference is over: calls still ringing into it are CANCELled,
   // rather than reopening it, alone, when someone answers.
   std::vector<Call*> ringing;
   for (const auto& [id, call] : dialing_) {
-    if (call->room() == room_name && !call->sip.cancelling) ringing.push_back(call.get());
+    if (call->room() == room && !call->sip.cancelling) ringing.push_back(call.get());
   }
   for (Call* call : ringing) cancel_dial_out(*call);
-  publish(room_name, ControlEvent::Kind::kRoomEnded, 0);
+  publish(room, ControlEvent::Kind::kRoomEnded, 0);
 }
 
 FocusGauges Server::gauges() const {
@@ -864,11 +884,13 @@ FocusGauges Server::gauges() const {
   g.transactions = stack_.transactions().size();
   g.media_totals_entries = media_totals_.live_streams();
   g.unsent_removes = unsent_removes_.size();
+  g.unsent_changes = unsent_changes_.size();
   g.removes_in_flight = removes_in_flight_;
   g.remote_moves = remote_moves_.size();
   g.media_commands_failed = media_commands_failed_;
   g.media_removes_retried = media_removes_retried_;
   g.referrals_expired = referrals_expired_;
+  g.pin_timeouts = pin_timeouts_;
   g.joins_refused_busy = joins_refused_busy_;
   for (const Room* room : rooms_.all()) g.recordings_active += room->recording().active ? 1 : 0;
   g.recordings_failed = recorder_->recordings_failed();

@@ -70,6 +70,7 @@ struct FocusGauges {
   size_t transactions = 0;   // SIP transactions alive in the stack
   size_t media_totals_entries = 0;
   size_t unsent_removes = 0;     // media removals waiting for the engine to take them
+  size_t unsent_changes = 0;     // members with refused media changes kept for a retry
   size_t removes_in_flight = 0;  // submitted, completion not yet seen
   uint64_t media_commands_failed = 0;
   uint64_t media_removes_retried = 0;
@@ -81,6 +82,7 @@ struct FocusGauges {
   uint64_t recordings_finished = 0;  // recordings whose files are complete
   size_t remote_moves = 0;           // members REFERred to another node, outcome pending
   uint64_t referrals_expired = 0;    // REFER subscriptions ended by expiry, no outcome seen
+  uint64_t pin_timeouts = 0;         // calls ended because their PIN was not keyed in time
   // Abuse limits (focus/ops/limits.hpp).
   LimitCounters limits;
   size_t limit_sources_tracked = 0;
@@ -291,6 +293,10 @@ class Server final : public Control {
   void send_session_reinvite(Call& call);
   void on_session_response(const sip::DialogId& id, const sip::ClientEvent& event);
   void handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dialog, Call& call);
+  // A CANCEL of a re-INVITE whose answer waits for the shard (RFC 3261
+  // §9.2): the 487 is out; the session forgets the INVITE and the codec
+  // change is undone once the shard completes it.
+  void cancel_reoffer(const sip::ServerTransaction& invite);
   void answer_reoffer(Call& call, const sip::ServerTransaction& tx);
   // The address, keys and direction of an accepted re-offer go to the shard.
   void apply_reoffer(Call& call, const sdp::Negotiated& result);
@@ -301,6 +307,9 @@ class Server final : public Control {
   // By value: ending the room's hidden members may free the Call whose
   // room() the caller passed (a role change of the last visible member).
   void after_leave(std::string room);
+  // `room` has just closed: its ringing dial-outs are CANCELled and its end
+  // published (after_leave, and a move target nobody reached).
+  void end_room(const std::string& room);
   // sip:moh@ / sip:park@ (RFC 5359): every member there hears music on hold.
   bool is_service_room(std::string_view room) const;
 
@@ -345,6 +354,13 @@ class Server final : public Control {
   // answering the refusal.
   bool admit_by_policy(const sip::ServerTransaction& tx, Admission& admission);
   void on_dtmf(Call& call, char digit);
+  // PIN entry by DTMF: the room's pin_timeout runs from the answer; when it
+  // passes with the PIN still not right, the call ends with BYE.
+  void arm_pin_timer(Call& call);
+  void on_pin_timeout(const sip::DialogId& id);
+  // One wrong PIN (a wrong one before '#', or too many digits): the third
+  // ends the call.
+  void wrong_pin(Call& call);
 
   // REFER and dial-out (services/).
   void handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog);
@@ -402,8 +418,8 @@ class Server final : public Control {
   void on_move_completion(const mixer::Event& event, bool done);
   // Our Contact names the call's (new) room: UPDATE, or re-INVITE.
   void refresh_target(Call& call);
-  // A move target nobody reached: closed, and its end published, when it
-  // is empty and no other move is on its way there.
+  // A move target nobody reached: closed and ended (end_room) when it is
+  // empty and no other move is on its way there.
   void close_unused(const std::string& room);
   // A move is on its way into `room` (it must not close meanwhile).
   bool move_pending_into(std::string_view room) const;
@@ -447,6 +463,19 @@ class Server final : public Control {
   void finish_remote_move(const sip::DialogId& id, int status, std::string_view reason);
   std::unordered_map<sip::DialogId, RemoteMove, sip::DialogIdHash> remote_moves_;
   static constexpr size_t kMaxRemoteMoves = 256;
+  // A remote move given up at cluster_transfer_timeout whose member may
+  // still get into room B (B's waiting room admits it later): until
+  // `expires` a 2xx sipfrag for its REFER ends the call here as a move in
+  // time would, or the member would be in both rooms. At most
+  // kMaxRemoteMoves, dropped with the call, on its outcome and once expired.
+  struct LateRemoteMove {
+    std::string to;
+    uint32_t refer_cseq = 0;
+    sip::TimePoint expires{};
+  };
+  void remember_late_move(const sip::DialogId& id, const RemoteMove& move);
+  bool on_late_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog);
+  std::unordered_map<sip::DialogId, LateRemoteMove, sip::DialogIdHash> late_remote_moves_;
   // Answers a REFER 202 (RFC 3515) and sends the implicit subscription's
   // first NOTIFY; nullopt when the REFER was refused (and answered), else
   // where the final NOTIFY goes (none: Refer-Sub: false, RFC 4488).
@@ -544,6 +573,9 @@ class Server final : public Control {
   bool mark_recorded(const Call& call, sdp::Session& answer, std::string_view offer) const;
   void on_media_failed(Call& call);
   void on_codec_result(Call& call, bool ok);
+  // The completion of a cancelled re-INVITE's codec change (`switched`:
+  // the shard took it): the session before it comes back, on the shard too.
+  void undo_cancelled_codec(Call& call, bool switched);
   void reject_unavailable(const sip::ServerTransaction& tx);
   // Points the call's stream at the peer named by an SDP exchange.
   void set_remote(const Call& call, const sdp::Negotiated& negotiated);
@@ -553,6 +585,9 @@ class Server final : public Control {
   std::optional<mixer::CommandId> change_codec(Call& call, const sdp::Negotiated& negotiated);
   // A new SDES key (or none) from a re-offer goes to the shard.
   void update_srtp(Call& call, const sdp::Negotiated& negotiated);
+  // A browser's re-offer restarting ICE or DTLS goes to the shard (kept and
+  // retried when the engine refuses it, like the changes above).
+  void set_webrtc(const Call& call, const rtp::WebRtcConfig& webrtc);
 
   sip::Message with_capabilities(sip::Message response) const;
   std::string contact_for(std::string_view room, sip::TransportKind transport) const;
@@ -641,6 +676,7 @@ class Server final : public Control {
   uint64_t media_removes_retried_ = 0;
   uint64_t referrals_expired_ = 0;
   uint64_t joins_refused_busy_ = 0;
+  uint64_t pin_timeouts_ = 0;
   AbuseGuard guard_;
   // Requests held for account_delay (an account under a password attack),
   // by transaction, with their timers; bounded by kMaxDeferred.

@@ -42,6 +42,9 @@ bool Server::defer_slowed(const sip::ServerTransaction& tx) {
     const sip::TransactionId id = tx.id();
     deferred_[id] = stack_.timers().start(options_.limits.account_delay, [this, tx, id] {
       if (deferred_.erase(id) == 0) return;
+      // Answered meanwhile (a CANCEL's 487, §9.2): handling it now would
+      // set up a call nobody is waiting for.
+      if (stack_.transactions().answered(id)) return;
       handle_request(tx);
     });
     return true;

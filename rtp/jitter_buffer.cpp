@@ -155,6 +155,7 @@ void JitterBuffer::start(const JitterPacket& packet, Clock::time_point arrival) 
   last_ext_ts_ = packet.timestamp;
   last_ext_seq_ = packet.sequence;
   min_transit_ = 0;  // the first packet's transit, by choice of epoch and base
+  have_fast_transit_ = false;
   // Frame 0 (this packet) plays after the target delay: the ticks before it
   // are pre-roll silence.
   play_frame_ = -floor_div(target_samples_ + spt_ / 2, spt_);
@@ -188,6 +189,25 @@ int64_t JitterBuffer::samples_since_epoch(Clock::time_point t) const {
 double JitterBuffer::ideal_play_frame(Clock::time_point now) const {
   return static_cast<double>(samples_since_epoch(now) - min_transit_ - target_samples_) /
          static_cast<double>(spt_);
+}
+
+void JitterBuffer::place_playout(int64_t frame) {
+  play_frame_ = frame;
+  if (count_ == 0) return;
+  // A packet stored for a frame before the playout point will never play.
+  // Held, it would keep its entry and pin the oldest bytes of the arena:
+  // with the frame that next reuses its entry lost, the arena fills and
+  // every later packet is refused, and the buffer, never empty, never
+  // re-anchors. It is dropped as a skipped frame is.
+  for (size_t i = 0; i < capacity_; ++i) {
+    Entry& e = entries_[i];
+    if (e.used && e.frame < frame) {
+      e.used = false;
+      --count_;
+      last_played_seq_ = std::max(last_played_seq_, e.ext_seq);
+      ++stats_.frames_skipped;
+    }
+  }
 }
 
 JitterBuffer::Entry* JitterBuffer::find(int64_t frame) {
@@ -224,7 +244,10 @@ uint32_t JitterBuffer::allocate(size_t size) {
   if (count_ > 0) {
     for (size_t i = 0; i < capacity_; ++i) {
       const Entry& e = entries_[i];
-      if (e.used && e.size > 0) consider(e.order, e.offset);
+      // An entry behind the playout point never plays: its bytes are free
+      // (place_playout() releases such entries; this keeps the arena safe
+      // should one ever be missed).
+      if (e.used && e.size > 0 && e.frame >= play_frame_) consider(e.order, e.offset);
     }
   }
   size_t at;
@@ -247,11 +270,40 @@ uint32_t JitterBuffer::allocate(size_t size) {
   return static_cast<uint32_t>(at);
 }
 
-void JitterBuffer::note_transit(int64_t transit) {
+void JitterBuffer::note_transit(int64_t transit, int64_t ext_seq) {
   // Transit stays near zero (it is relative to the first packet's): hours of
   // clock drift fit in 30 bits, so differences of two fit in 32; beyond that
   // it is clamped (a stream that far off resets on the timeline jump).
   transit = std::clamp<int64_t>(transit, -kTransitLimit, kTransitLimit);
+  const bool successor = have_fast_transit_ && ext_seq == fast_transit_seq_ + 1;
+  if (transit >= min_transit_ - spt_) {
+    // Within a frame of the minimum, or above it: a faster path by less
+    // than a frame moves the playout point by at most one frame, so it is
+    // taken at once. The successor of a held drop, not showing it, refutes
+    // it; other packets (reordered, late) leave it waiting.
+    if (successor) have_fast_transit_ = false;
+    record_transit(transit);
+    return;
+  }
+  // More than a frame faster than any packet in the window. One packet
+  // alone may be stamped ahead (a spoofer, a sender's glitch), and taken as
+  // the minimum it would move the playout point ahead by as much, leaving
+  // every genuine packet too late. A real faster path shows on every
+  // packet, so the next one in sequence confirms it: both count then, no
+  // lower than the drop both show, one packet (20 ms) after the first.
+  if (successor) {
+    const int64_t agreed = std::max(fast_transit_, transit);
+    have_fast_transit_ = false;
+    record_transit(agreed);
+    record_transit(agreed);
+    return;
+  }
+  have_fast_transit_ = true;
+  fast_transit_ = transit;
+  fast_transit_seq_ = ext_seq;
+}
+
+void JitterBuffer::record_transit(int64_t transit) {
   transits_[transit_next_] = static_cast<int32_t>(transit);
   transit_next_ = (transit_next_ + 1) % window_;
   transit_count_ = std::min(transit_count_ + 1, window_);
@@ -381,10 +433,14 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
   } else {
     late_run_ = 0;
   }
-  // Every packet on the timeline informs the delay estimate, late ones most of all.
-  note_transit(samples_since_epoch(arrival) - (ext_ts - base_ts_));
+  // A packet stored or late informs the delay estimate, a late one most of
+  // all. One refused as too early does not: its timestamp, not the network,
+  // puts it ahead (the first of a timeline jump, or a spoofer's), and its
+  // transit would drag the minimum down by as far as it is ahead.
+  const int64_t transit = samples_since_epoch(arrival) - (ext_ts - base_ts_);
 
   if (frame < play_frame_) {
+    note_transit(transit, ext_seq);
     ++stats_.too_late;
     return InsertResult::kTooLate;
   }
@@ -394,6 +450,8 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
     ++stats_.too_early;
     return InsertResult::kTooEarly;
   }
+  // An entry here for another frame behind the playout point never plays:
+  // it is free to take (store() keeps the count right).
   Entry& e = entry(frame);
   if (e.used && e.frame == frame) {
     ++stats_.duplicates;
@@ -408,6 +466,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
   const bool talkspurt_start =
       packet.marker && in_silence_ && count_ == 0 && !was_reset && !just_started;
   store(e, packet, frame, ext_seq, offset, arrival);
+  note_transit(transit, ext_seq);
   last_ext_ts_ = std::max(last_ext_ts_, ext_ts);
   last_ext_seq_ = std::max(last_ext_seq_, ext_seq);
   newest_frame_ = std::max(newest_frame_, frame);
@@ -438,7 +497,9 @@ Slot JitterBuffer::pull(Clock::time_point now) {
     phase_pending_ = false;
     const auto placed =
         static_cast<int64_t>(std::floor(ideal_play_frame(now) + hold_above_ - kPlaceInside));
-    play_frame_ = std::min<int64_t>(placed, 0);
+    // A packet sent before the first one but arriving after it, before
+    // this pull, may sit at a frame below the placement: it is released.
+    place_playout(std::min<int64_t>(placed, 0));
     last_played_frame_ = play_frame_ - 1;
   }
   if (resync_pending_) {
@@ -450,7 +511,7 @@ Slot JitterBuffer::pull(Clock::time_point now) {
         static_cast<int64_t>(std::floor(ideal_play_frame(now) + hold_above_ - kPlaceInside));
     const int64_t resynced = std::clamp(placed, last_played_frame_ + 1, resync_frame_);
     if (resynced != play_frame_) {
-      play_frame_ = resynced;
+      place_playout(resynced);
       ++stats_.talkspurt_resyncs;
     }
   }

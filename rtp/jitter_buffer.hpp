@@ -10,7 +10,12 @@
 // Target delay: each packet's transit time (local arrival clock minus RTP
 // timestamp, both in samples) is kept over a window; the jitter of a packet is
 // its transit minus the window's minimum transit, and the target delay is a
-// high percentile of that jitter, bounded by [min_delay_ms, max_delay_ms]. The
+// high percentile of that jitter, bounded by [min_delay_ms, max_delay_ms].
+// Only packets stored or late count: one refused as too early says nothing
+// of the path. A transit more than a frame below the minimum counts only
+// once the next packet in sequence shows the faster path too, so that one
+// packet stamped ahead (a spoofer's, or a sender's glitch) cannot pull the
+// playout point forward and leave the genuine stream too late. The
 // playout point follows "now - min transit - target": when the real playout
 // point drifts from it by a frame (jitter grew or calmed, or the sender's clock
 // runs fast or slow), a frame is held (kLost/kSilence inserted) or skipped,
@@ -133,7 +138,9 @@ struct JitterStats {
   uint64_t slots_lost = 0;
   uint64_t slots_silence = 0;
   uint64_t slots_not_started = 0;
-  uint64_t frames_skipped = 0;   // dropped to shrink the delay
+  // Dropped to shrink the delay: skipped, or passed over by a placement of
+  // the playout point (the first pull, a talkspurt's re-sync).
+  uint64_t frames_skipped = 0;
   uint64_t frames_inserted = 0;  // held to grow the delay
   uint64_t talkspurt_resyncs = 0;
 };
@@ -214,7 +221,11 @@ class JitterBuffer {
   int64_t unwrap_sequence(uint16_t seq) const;
   int64_t samples_since_epoch(Clock::time_point t) const;
   double ideal_play_frame(Clock::time_point now) const;
-  void note_transit(int64_t transit);
+  // Places the playout point at `frame`, releasing what was stored before it.
+  void place_playout(int64_t frame);
+  // The transit of a packet stored or late; a large drop waits for the next in sequence.
+  void note_transit(int64_t transit, int64_t ext_seq);
+  void record_transit(int64_t transit);
   void recompute_target();
   // The hold threshold for a jitter percentile (samples) and the current target.
   void set_hold_above(int64_t percentile_samples);
@@ -273,6 +284,11 @@ class JitterBuffer {
   size_t transit_next_ = 0;
   uint32_t since_recompute_ = 0;
   int64_t min_transit_ = 0;
+  // A transit more than a frame below min_transit_, held back until the
+  // next packet in sequence confirms it (see note_transit()).
+  bool have_fast_transit_ = false;
+  int64_t fast_transit_ = 0;
+  int64_t fast_transit_seq_ = 0;
   int64_t target_samples_ = 0;
   double hold_above_ = 0.5;  // frames the playout may run ahead of its ideal
 

@@ -1,6 +1,9 @@
 #include "rtp/stream.hpp"
 
+#include <openssl/sha.h>
 #include <cstdio>
+
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -141,6 +144,12 @@ bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32
 }
 
 void Stream::set_remote(const udp::endpoint& rtp, const udp::endpoint& rtcp) {
+  // A browser's media goes where ICE proved it can (the source of a valid
+  // check, RFC 8445 §7.3); the c= line of its re-offers names only a default
+  // candidate. Taking it would drop the latch on every hold, resume or
+  // refresh, and the member would be cut off both ways until its next
+  // consent check, seconds later.
+  if (webrtc_) return;
   remote_rtp_ = rtp;
   if (rtcp.port() != 0) {
     remote_rtcp_ = rtcp;
@@ -219,20 +228,48 @@ void Stream::set_format(const StreamConfig& format, JitterBuffer* built) {
                     config_.max_payload, config_.frame_budget);
 }
 
+Stream::KeyDigest Stream::key_digest(SrtpSuite suite, const uint8_t* key, size_t size) {
+  std::array<uint8_t, 1 + SrtpKeys::kMaxKeySalt> input{};
+  input[0] = static_cast<uint8_t>(suite);
+  std::memcpy(input.data() + 1, key, std::min(size, SrtpKeys::kMaxKeySalt));
+  KeyDigest digest{};
+  SHA256(input.data(), 1 + std::min(size, SrtpKeys::kMaxKeySalt), digest.data());
+  explicit_bzero(input.data(), input.size());
+  return digest;
+}
+
 bool Stream::set_srtp(const SrtpKeys& keys) {
   if (keys.inbound_size == 0 && keys.outbound_size == 0) {
     srtp_in_.reset();
     srtp_out_.reset();
+    srtp_out_key_.reset();
     reroute();
     return true;
   }
+  // Our outbound session goes on while our key does. A peer that re-keys in
+  // a re-offer changes only what it protects with; the focus keeps our key.
+  // A new libsrtp context under the same master key would restart the SRTCP
+  // index at 1 and the rollover counter at 0, and so encrypt again under a
+  // keystream (AES-CM) or a nonce (AES-GCM) already used (RFC 3711 §9.1,
+  // RFC 7714 §16): that gives away plaintext, and with GCM the means to
+  // forge. So only a new outbound key or suite makes a new outbound session.
+  // The key is known again by its digest: no copy of it is kept here.
+  const KeyDigest digest = key_digest(keys.suite, keys.outbound.data(), keys.outbound_size);
+  const bool same_out = srtp_out_ && srtp_out_key_ == digest;
   auto in = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), keys.inbound_size),
                                 SrtpSession::Direction::kInbound);
-  auto out = SrtpSession::create(keys.suite, std::span(keys.outbound.data(), keys.outbound_size),
-                                 SrtpSession::Direction::kOutbound);
-  if (!in || !out) return false;
+  std::optional<SrtpSession> out;
+  if (!same_out) {
+    out = SrtpSession::create(keys.suite, std::span(keys.outbound.data(), keys.outbound_size),
+                              SrtpSession::Direction::kOutbound);
+    if (!out) return false;
+  }
+  if (!in) return false;
   srtp_in_ = std::move(in);
-  srtp_out_ = std::move(out);
+  if (!same_out) {
+    srtp_out_ = std::move(out);
+    srtp_out_key_ = digest;
+  }
   reroute();
   return true;
 }
@@ -383,6 +420,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     ++w.generation;
     srtp_in_.reset();
     srtp_out_.reset();
+    srtp_out_key_.reset();
     w.ended = false;
     w.told = false;
     w.config = webrtc;
@@ -420,6 +458,7 @@ bool Stream::on_dtls_event(webrtc::DtlsEvent& event) {
       }
       srtp_in_ = std::move(in);
       srtp_out_ = std::move(out);
+      srtp_out_key_.reset();  // DTLS keys are new every handshake
       shard_.count(WebRtcCounter::kDtlsConnected);
       reroute();
       return true;

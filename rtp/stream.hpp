@@ -288,6 +288,11 @@ class Stream {
 
   std::optional<SrtpSession> srtp_in_;
   std::optional<SrtpSession> srtp_out_;
+  // SHA-256 of the suite and outbound key srtp_out_ was made with (set_srtp);
+  // none for DTLS-SRTP sessions.
+  using KeyDigest = std::array<uint8_t, 32>;
+  static KeyDigest key_digest(SrtpSuite suite, const uint8_t* key, size_t size);
+  std::optional<KeyDigest> srtp_out_key_;
   std::unique_ptr<WebRtc> webrtc_;  // built with the stream, off the shard
 
   uint32_t remote_ssrc_ = 0;

@@ -332,14 +332,14 @@ void Stack::on_ack(const Message& ack, const Endpoint& source) {
   if (handlers_.on_ack) handlers_.on_ack(ack, source);
 }
 
-void Stack::on_cancelled(TransactionId invite, const Message& cancel, const Message& terminated) {
+void Stack::on_cancelled(TransactionId invite, const std::shared_ptr<const Message>& invite_request,
+                         const Message& cancel, const Message& terminated) {
   tap(cancel, MessageDirection::kReceived);
   tap(terminated, MessageDirection::kSent);
   if (!handlers_.on_cancel) return;
-  std::shared_ptr<const Message> request = transactions_->request(invite);
   const std::optional<Endpoint> source = transactions_->peer(invite);
-  if (request == nullptr || !source) return;
-  handlers_.on_cancel(ServerTransaction(this, invite, std::move(request), *source), cancel);
+  if (invite_request == nullptr || !source) return;
+  handlers_.on_cancel(ServerTransaction(this, invite, invite_request, *source), cancel);
 }
 
 void Stack::on_stray_response(const Message& response, const Endpoint& source) {

@@ -174,8 +174,8 @@ class Stack final : private TransactionUser, private TransactionTransport {
   void on_request(TransactionId id, const std::shared_ptr<const Message>& request,
                   const Endpoint& source) override;
   void on_ack(const Message& ack, const Endpoint& source) override;
-  void on_cancelled(TransactionId invite, const Message& cancel,
-                    const Message& terminated) override;
+  void on_cancelled(TransactionId invite, const std::shared_ptr<const Message>& invite_request,
+                    const Message& cancel, const Message& terminated) override;
   void tap(const Message& message, MessageDirection direction) const {
     if (tap_) tap_(message, direction);
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "focus/ops/admin_json.hpp"
+#include "focus/ops/http_linger.hpp"
 #include "signaling/transport/endpoint.hpp"
 
 namespace chorus::focus {
@@ -357,7 +358,13 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     stream_.expires_after(config().idle_timeout);
     http::async_write(stream_, response_,
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->close();
+                        if (ec || self->closed_) return self->close();
+                        if (!keep_alive) {
+                          auto& stream = self->stream_;
+                          auto& buffer = self->buffer_;
+                          const auto idle = self->config().idle_timeout;
+                          return linger_then_close(std::move(self), stream, stream, buffer, idle);
+                        }
                         self->read();
                       });
   }

@@ -85,19 +85,13 @@ constexpr std::array<std::string_view, 10> kConferenceKeys = {"max_members",
                                                               "sidebar_main_gain_db",
                                                               "sidebar_opus_bandwidth",
                                                               "sidebar_opus_complexity"};
-constexpr std::array<std::string_view, 13> kRoomKeys = {"name",
-                                                        "pin",
-                                                        "max_members",
-                                                        "waiting_room",
-                                                        "waiting_timeout_s",
-                                                        "waiting_music",
-                                                        "auto_record",
-                                                        "join_tone",
-                                                        "leave_tone",
-                                                        "first_prompt",
-                                                        "muted_prompt",
-                                                        "unmuted_prompt",
-                                                        "sidebar_main_gain_db"};
+constexpr std::array<std::string_view, 14> kRoomKeys = {"name",           "pin",
+                                                        "pin_timeout_s",  "max_members",
+                                                        "waiting_room",   "waiting_timeout_s",
+                                                        "waiting_music",  "auto_record",
+                                                        "join_tone",      "leave_tone",
+                                                        "first_prompt",   "muted_prompt",
+                                                        "unmuted_prompt", "sidebar_main_gain_db"};
 constexpr std::array<std::string_view, 6> kAnnouncementKeys = {
     "join_tone", "leave_tone", "first_prompt", "muted_prompt", "unmuted_prompt", "tone_level_dbfs"};
 constexpr std::array<std::string_view, 8> kRecordingKeys = {
@@ -662,6 +656,10 @@ void read_rooms(Reader& reader, const toml::array& rooms, Options& options) {
                 [](const std::string& name) { return is_plain_user(name); });
     reader.read(table, prefix + "pin", "pin", room.pin, "allowed: \"\" or 1-32 digits",
                 [](const std::string& pin) { return pin.empty() || is_digits(pin); });
+    int64_t pin_timeout =
+        std::chrono::duration_cast<std::chrono::seconds>(room.pin_timeout).count();
+    reader.read(table, prefix + "pin_timeout_s", "pin_timeout_s", pin_timeout, 5, 3600);
+    room.pin_timeout = std::chrono::seconds(pin_timeout);
     reader.read(table, prefix + "max_members", "max_members", room.max_members, 0, 100000);
     reader.read(table, prefix + "waiting_room", "waiting_room", room.waiting_room);
     int64_t waiting_timeout = room.waiting_timeout.count();

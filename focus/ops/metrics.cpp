@@ -335,6 +335,9 @@ void render_focus(Writer& w, const FocusMetrics& f) {
         f.media_totals_entries);
   gauge("chorus_media_unsent_removes", "Media removals waiting for the engine to accept them.",
         f.unsent_removes);
+  gauge("chorus_media_unsent_changes",
+        "Members whose refused media changes (settings, address, keys) wait for the engine.",
+        f.unsent_changes);
   gauge("chorus_media_removes_in_flight", "Media removals not yet completed by a shard.",
         f.removes_in_flight);
   w.family("chorus_media_commands_failed_total", "counter",
@@ -362,6 +365,9 @@ void render_focus(Writer& w, const FocusMetrics& f) {
   w.family("chorus_refer_subscriptions_expired_total", "counter",
            "REFER subscriptions that reached their expiry before the referred action's outcome.");
   w.sample("chorus_refer_subscriptions_expired_total", "", f.referrals_expired);
+  w.family("chorus_pin_timeouts_total", "counter",
+           "Calls ended (BYE) because the room's PIN was not keyed in within pin_timeout.");
+  w.sample("chorus_pin_timeouts_total", "", f.pin_timeouts);
   render_limits(w, f);
   render_heap(w);
 }
@@ -531,6 +537,7 @@ MetricsSource make_metrics_source(Server& server) {
     m.transactions = g.transactions;
     m.media_totals_entries = g.media_totals_entries;
     m.unsent_removes = g.unsent_removes;
+    m.unsent_changes = g.unsent_changes;
     m.removes_in_flight = g.removes_in_flight;
     m.media_commands_failed = g.media_commands_failed;
     m.joins_refused_busy = g.joins_refused_busy;
@@ -541,6 +548,7 @@ MetricsSource make_metrics_source(Server& server) {
     m.recordings_finished = g.recordings_finished;
     m.recording_frames_dropped = server.recording_frames_dropped();
     m.referrals_expired = g.referrals_expired;
+    m.pin_timeouts = g.pin_timeouts;
     m.limits = g.limits;
     m.limit_sources_tracked = g.limit_sources_tracked;
     m.limit_locked_pairs = g.limit_locked_pairs;

@@ -35,6 +35,7 @@ struct FocusMetrics {
   uint64_t transactions = 0;
   uint64_t media_totals_entries = 0;
   uint64_t unsent_removes = 0;
+  uint64_t unsent_changes = 0;
   uint64_t removes_in_flight = 0;
   uint64_t media_commands_failed = 0;
   uint64_t joins_refused_busy = 0;
@@ -46,6 +47,7 @@ struct FocusMetrics {
   // 20 ms recording frames the taps could not queue (silence in the files).
   uint64_t recording_frames_dropped = 0;
   uint64_t referrals_expired = 0;  // REFER subscriptions ended by expiry
+  uint64_t pin_timeouts = 0;       // calls ended because their PIN was not keyed in time
   // Abuse limits (README "Security / Limits").
   LimitCounters limits;
   uint64_t limit_sources_tracked = 0;

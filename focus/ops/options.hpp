@@ -43,6 +43,11 @@ struct RoomPolicy {
   bool waiting_room = false;
   std::chrono::seconds waiting_timeout{300};
   bool waiting_music = true;
+  // A caller without `;pin=` is answered and keys the PIN in by DTMF; until
+  // then it takes a member place but nobody hears it. pin_timeout after
+  // the answer the focus hangs up (BYE), so callers that never key a PIN
+  // cannot hold the room full.
+  std::chrono::milliseconds pin_timeout{60000};
   // Start a recording when the room opens (its first member's media is up);
   // README "Recording".
   bool auto_record = false;
@@ -323,7 +328,7 @@ struct Options {
   // a front, a move to a room this node does not hold REFERs the member to
   // sip:ROOM@<front> (RFC 3515) instead of opening the room here; a member
   // that has not reported the transfer's outcome after transfer_timeout
-  // stays where it is.
+  // stays where it is (until a late success, services/move_remote.cpp).
   std::string cluster_front;
   std::chrono::milliseconds cluster_transfer_timeout{32000};
   // Shared by every node of the cluster: a moderator's move to another node

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "focus/ops/http_linger.hpp"
 #include "signaling/transport/endpoint.hpp"
 
 namespace chorus::focus {
@@ -164,7 +165,14 @@ class WebSession final : public WebConnection,
     tcp_layer(stream_).expires_after(server_->config.idle_timeout);
     http::async_write(stream_, response_,
                       [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->close();
+                        if (ec || self->closed_) return self->close();
+                        if (!keep_alive) {
+                          auto& stream = self->stream_;
+                          auto& buffer = self->buffer_;
+                          const auto idle = self->server_->config.idle_timeout;
+                          return linger_then_close(std::move(self), stream, tcp_layer(stream),
+                                                   buffer, idle);
+                        }
                         self->read();
                       });
   }

@@ -49,6 +49,9 @@ bool offer_is_recvonly(std::string_view sdp) {
   return sdp.find("a=recvonly") != std::string_view::npos;
 }
 
+// The longest PIN a room may have (focus/ops/config.cpp: 1-32 digits).
+constexpr size_t kMaxPinDigits = 32;
+
 }  // namespace
 
 Call* Server::find_ringing_dial_out(std::string_view call_id, std::string_view to_tag,
@@ -188,8 +191,10 @@ std::optional<Server::Admission> Server::admit(const sip::ServerTransaction& tx,
     admission.whisper_target = old.roster.whisper_target;
     admission.member = old.member();
     admission.muted = old.media.settings.muted;
-    // A caller still entering its PIN stays so: the PIN is the room's.
+    // A caller still entering its PIN stays so: the PIN is the room's. Its
+    // time runs on, or replacing its own call would hold a place forever.
     admission.awaiting_pin = old.roster.awaiting_pin;
+    admission.pin_deadline = old.roster.pin_deadline;
     admission.hidden = old.roster.hidden;
     admission.replaces = old.id();
     return admission;
@@ -288,7 +293,13 @@ void Server::on_dtmf(Call& call, char digit) {
   if (call.roster.awaiting_pin) {
     // PIN entry: digits then '#'; three wrong PINs end the call.
     if (digit != '#') {
-      if (call.roster.digits.size() < 32) call.roster.digits += digit;
+      if (call.roster.digits.size() < kMaxPinDigits) {
+        call.roster.digits += digit;
+        return;
+      }
+      // More digits than any PIN has: a wrong PIN, or digits keyed
+      // without '#' would be guesses that never count as tries.
+      wrong_pin(call);
       return;
     }
     const RoomPolicy* policy = policy_for(call.room());
@@ -302,6 +313,8 @@ void Server::on_dtmf(Call& call, char digit) {
     if (policy == nullptr || (!locked && call.roster.digits == policy->pin)) {
       call.roster.awaiting_pin = false;
       call.roster.digits.clear();
+      if (call.sip.pin_timer != 0) stack_.timers().cancel(call.sip.pin_timer);
+      call.sip.pin_timer = 0;
       call.media.settings.muted = false;
       call.media.settings.deaf = false;
       apply_settings(call);
@@ -310,8 +323,7 @@ void Server::on_dtmf(Call& call, char digit) {
       return;
     }
     if (locked) guard_.locked_attempt(call.sip.limit_key, pin_key);
-    call.roster.digits.clear();
-    if (++call.roster.pin_failures >= 3) end_call(sip::DialogId(call.id()), /*send_bye=*/true);
+    wrong_pin(call);
     return;
   }
   // Keys: '*' then a digit. *6 toggles one's own mute; a supervisor (a member
@@ -345,6 +357,43 @@ void Server::on_dtmf(Call& call, char digit) {
   if (!digest_->has_right(call.roster.auth_user, privilege(*join_operation(role)).right)) return;
   if (role == MemberRole::kWhisper && call.roster.whisper_target == 0) return;
   set_role(call.room(), call.member(), role, call.roster.whisper_target);
+}
+
+void Server::wrong_pin(Call& call) {
+  call.roster.digits.clear();
+  if (++call.roster.pin_failures >= 3) end_call(sip::DialogId(call.id()), /*send_bye=*/true);
+}
+
+void Server::arm_pin_timer(Call& call) {
+  if (!call.roster.awaiting_pin || call.sip.pin_timer != 0) return;
+  // A caller still keying the PIN takes a member place (max_members) and
+  // keeps the room open, yet nobody hears it and RTCP alone keeps it from
+  // an RTP timeout: without a deadline, callers that never key anything
+  // would hold a PIN room full.
+  const sip::TimePoint now = stack_.timers().now();
+  if (!call.roster.pin_deadline) {
+    const RoomPolicy* policy = policy_for(call.room());
+    call.roster.pin_deadline =
+        now + (policy != nullptr ? policy->pin_timeout : RoomPolicy{}.pin_timeout);
+  }
+  const auto left =
+      std::max(std::chrono::ceil<std::chrono::milliseconds>(*call.roster.pin_deadline - now),
+               std::chrono::milliseconds(0));
+  const sip::DialogId id = call.id();
+  call.sip.pin_timer = stack_.timers().start(left, [this, id] { on_pin_timeout(id); });
+}
+
+void Server::on_pin_timeout(const sip::DialogId& id) {
+  Call* call = rooms_.find_call(id);
+  if (call == nullptr) return;
+  call->sip.pin_timer = 0;
+  if (!call->roster.awaiting_pin) return;
+  ++pin_timeouts_;
+  {
+    LogContext context(id.call_id, call->room());
+    spdlog::info("member {} did not key in the room's PIN in time: BYE", call->member());
+  }
+  end_call(id, /*send_bye=*/true);
 }
 
 }  // namespace chorus::focus

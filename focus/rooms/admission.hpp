@@ -18,6 +18,8 @@ struct Server::Admission {
   uint32_t sidebar = 0;
   std::string auth_user;
   bool awaiting_pin = false;
+  // Replaces of a call still entering the PIN: when its PIN time ends.
+  std::optional<sip::TimePoint> pin_deadline;
   // The room's waiting room holds this dial-in until a moderator acts.
   const RoomPolicy* waiting = nullptr;
   // Replaces: the call whose place is taken (its member id, mute, role).

@@ -47,8 +47,14 @@ struct SipLeg {
   bool ring_done = true;
   std::optional<sip::ServerTransaction> ringing;
   sip::TimerId ring_timer = 0;
+  // Answered but still keying the room's PIN: the deadline for it
+  // (Server::arm_pin_timer), cancelled once the PIN is right.
+  sip::TimerId pin_timer = 0;
   // A re-INVITE / UPDATE whose answer waits for the shard (codec change).
   std::optional<sip::ServerTransaction> pending_reoffer;
+  // That re-INVITE was CANCELled (487): its codec change is undone when the
+  // shard completes it (Server::on_codec_result).
+  bool reoffer_cancelled = false;
   // The dialog's sip::InviteSession (the INVITE usage: re-INVITE, UPDATE,
   // glare, RFC 4028 timers) keeps its state; this timer fires at its next
   // deadline (refresh, expiry, glare retry). focus/rooms/invite_usage.cpp.
@@ -72,6 +78,9 @@ struct SipLeg {
   std::string dial_account;
   std::string dial_source;
   bool redirected = false;
+  // Dial-out: options.dial_timeout, after which it is CANCELled; stopped
+  // when the call leaves dialing_ (answered, refused, shut down).
+  sip::TimerId dial_timer = 0;
   bool cancelling = false;   // stopped while ringing (kick, terminate, REFER BYE)
   bool cancel_sent = false;  // its CANCEL left (else it waits for a provisional, §9.1)
   // Whose per-source call cap this call counts against ("" : none).
@@ -109,6 +118,14 @@ struct MediaLeg {
   // The add and the codec change still waiting for their completion.
   mixer::CommandId pending_add = 0;
   mixer::CommandId pending_codec = 0;
+  // What the shard's stream format (codec, payload types) was last built
+  // from, and before pending_codec, the one it replaces: switching back
+  // needs the whole of it, not just the codec's name.
+  std::optional<sdp::Negotiated> format;
+  std::optional<sdp::Negotiated> previous_format;
+  // pending_codec switches back to `format` after a cancelled re-INVITE:
+  // its failure leaves the call as it is.
+  bool codec_revert = false;
   // A move to another room (services/move.cpp) waiting for the shard: the
   // room it goes to, and the referrer to tell how it ended.
   mixer::CommandId pending_move = 0;
@@ -160,8 +177,10 @@ struct RosterEntry {
   bool waiting_music = true;
   bool waiting_ignored = false;  // call:ignore: left to time out, off the conference package
   sip::TimePoint waiting_until{};
-  // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix.
+  // PIN collection by DTMF (RFC 4733 or in-band) before joining the mix,
+  // until pin_deadline (set once answered; a Replaces keeps it).
   bool awaiting_pin = false;
+  std::optional<sip::TimePoint> pin_deadline;
   std::string digits;
   int pin_failures = 0;
 };

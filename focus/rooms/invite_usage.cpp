@@ -143,7 +143,7 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
       // The old session stays (RFC 3264 §8.3.2 lets the answerer keep it).
       call.media.offer_answer = std::move(before);
       Message response = session_response(call, dialog, request, 488);
-      response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
+      response.add_header("Warning", warning_304("The mixer cannot take the new codec"));
       tx.respond(std::move(response));
       return;
     }
@@ -175,13 +175,8 @@ void Server::apply_reoffer(Call& call, const sdp::Negotiated& result) {
     LogContext context(call.id().call_id, call.room());
     spdlog::info("member {}: browser re-offer with {}", call.member(),
                  result.webrtc->ice_restart ? "an ICE restart" : "a new DTLS fingerprint");
-    if (call.media.participant != 0) {
-      mixer::Command restart;
-      restart.kind = mixer::Command::Kind::kSetWebRtc;
-      restart.conference = call.media.conference;
-      restart.participant = call.media.participant;
-      restart.stream.webrtc = webrtc_config(result);
-      if (!engine_->submit(std::move(restart))) ++media_commands_failed_;
+    if (const auto webrtc = webrtc_config(result); webrtc && call.media.participant != 0) {
+      set_webrtc(call, *webrtc);
     }
   }
   // RFC 3264 §8.4: sendonly/inactive holds (no RTP to the member), sendrecv
@@ -199,6 +194,28 @@ void Server::answer_reoffer(Call& call, const sip::ServerTransaction& tx) {
   if (dialog == nullptr) return;
   tx.respond(with_capabilities(
       session_response(call, *dialog, tx.request(), 200, {}, call.media.local_sdp)));
+}
+
+void Server::cancel_reoffer(const sip::ServerTransaction& invite) {
+  const Message& request = invite.request();
+  const sip::DialogId id = sip::dialog_id_of_request(request);
+  Call* call = rooms_.find_call(id);
+  if (call == nullptr || !call->sip.pending_reoffer ||
+      call->sip.pending_reoffer->id() != invite.id()) {
+    return;
+  }
+  // RFC 3261 §9.2: after the 487 the session is what it was before this
+  // re-INVITE. Its codec change is with the shard already; on_codec_result
+  // undoes it when it completes, and until then a new re-INVITE gets 500.
+  call->sip.pending_reoffer.reset();
+  call->sip.reoffer_cancelled = true;
+  if (sip::Dialog* dialog = dialogs_.find(id)) {
+    // The stack sent the 487; the session hears of it too, or it would
+    // take the INVITE for still pending and refuse every later one.
+    session_response(*call, *dialog, request, 487);
+  }
+  LogContext context(id.call_id, call->room());
+  spdlog::info("member {}: re-INVITE cancelled while the shard changes the codec", call->member());
 }
 
 void Server::on_ack(const Message& ack) {

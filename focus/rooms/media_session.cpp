@@ -63,6 +63,27 @@ bool submit_srtp(mixer::MediaEngine& engine, const MediaLeg& media, const rtp::S
   return engine.submit(std::move(command)).has_value();
 }
 
+bool submit_webrtc(mixer::MediaEngine& engine, const MediaLeg& media,
+                   const rtp::WebRtcConfig& webrtc) {
+  mixer::Command command;
+  command.kind = mixer::Command::Kind::kSetWebRtc;
+  command.conference = media.conference;
+  command.participant = media.participant;
+  command.stream.webrtc = webrtc;
+  return engine.submit(std::move(command)).has_value();
+}
+
+// The engine took a change of one kind (`field` of UnsentMediaChanges): a
+// refused older one of that kind is moot.
+template <class Field>
+void settle(std::unordered_map<mixer::ParticipantId, UnsentMediaChanges>& unsent,
+            mixer::ParticipantId participant, Field UnsentMediaChanges::*field) {
+  const auto it = unsent.find(participant);
+  if (it == unsent.end()) return;
+  it->second.*field = Field{};
+  if (it->second.empty()) unsent.erase(it);
+}
+
 }  // namespace
 
 Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
@@ -81,6 +102,7 @@ Server::MediaStart Server::start_media(std::unique_ptr<Call>& owned,
   media.rtcp_mux = chosen.rtcp_mux;
   media.codec = chosen.codec.encoding;
   media.clock_rate = chosen.codec.clock_rate;
+  media.format = chosen;
   // The SDP direction is the member's hold; the room's decisions (parked,
   // a service dial-out's music, a Replaces' mute) combine with it.
   const bool muted = media.settings.muted;
@@ -216,11 +238,7 @@ void Server::apply_settings(Call& call) {
   if (call.media.participant == 0) return;
   const mixer::ParticipantId participant = call.media.participant;
   if (submit_settings(*engine_, call.media)) {
-    // The latest settings are on their way: an older refusal is moot.
-    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
-      it->second.settings = false;
-      if (it->second.empty()) unsent_changes_.erase(it);
-    }
+    settle(unsent_changes_, participant, &UnsentMediaChanges::settings);
     return;
   }
   {
@@ -243,10 +261,7 @@ void Server::set_remote(const Call& call, const sdp::Negotiated& negotiated) {
   remote.signalled_ssrc = negotiated.remote_ssrc;  // a re-offer may change a=ssrc
   const mixer::ParticipantId participant = call.media.participant;
   if (submit_remote(*engine_, call.media, remote)) {
-    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
-      it->second.remote.reset();
-      if (it->second.empty()) unsent_changes_.erase(it);
-    }
+    settle(unsent_changes_, participant, &UnsentMediaChanges::remote);
     return;
   }
   if (participant == 0) return;  // no member on the shard: nothing to point
@@ -263,10 +278,7 @@ void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
   if (!keys) return;
   const mixer::ParticipantId participant = call.media.participant;
   if (submit_srtp(*engine_, call.media, *keys)) {
-    if (const auto it = unsent_changes_.find(participant); it != unsent_changes_.end()) {
-      it->second.srtp.reset();
-      if (it->second.empty()) unsent_changes_.erase(it);
-    }
+    settle(unsent_changes_, participant, &UnsentMediaChanges::srtp);
   } else if (participant != 0) {
     // The answer already carries our side of the new keys: they are the
     // call's from now on, and reach the shard on a later poll.
@@ -280,6 +292,21 @@ void Server::update_srtp(Call& call, const sdp::Negotiated& negotiated) {
   } else {
     call.media.srtp_keys.clear();
   }
+}
+
+void Server::set_webrtc(const Call& call, const rtp::WebRtcConfig& webrtc) {
+  const mixer::ParticipantId participant = call.media.participant;
+  if (submit_webrtc(*engine_, call.media, webrtc)) {
+    settle(unsent_changes_, participant, &UnsentMediaChanges::webrtc);
+    return;
+  }
+  {
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("media engine busy: the browser re-offer of member {} kept for a retry",
+                 call.member());
+  }
+  unsent_changes_[participant].webrtc = webrtc;
+  schedule_poll();
 }
 
 std::optional<mixer::CommandId> Server::change_codec(Call& call,
@@ -303,17 +330,41 @@ std::optional<mixer::CommandId> Server::change_codec(Call& call,
   call.media.pending_codec = *id;
   call.media.codec = negotiated.codec.encoding;
   call.media.clock_rate = negotiated.codec.clock_rate;
+  call.media.previous_format = std::exchange(call.media.format, negotiated);
   return *id;
 }
 
 void Server::on_codec_result(Call& call, bool ok) {
   MediaLeg& media = call.media;
+  if (media.codec_revert) {
+    // The switch back after a cancelled re-INVITE (undo_cancelled_codec).
+    media.codec_revert = false;
+    std::optional<sdp::Negotiated> kept = std::move(media.previous_format);
+    media.previous_format.reset();
+    if (ok || !kept) return;
+    // The shard stays on the cancelled codec: the focus says so rather
+    // than end a call whose peer did nothing wrong.
+    LogContext context(call.id().call_id, call.room());
+    spdlog::warn("member {}: the shard could not switch back to {}/{}; it keeps {}/{}",
+                 call.member(), media.codec, media.clock_rate, kept->codec.encoding,
+                 kept->codec.clock_rate);
+    media.codec = kept->codec.encoding;
+    media.clock_rate = kept->codec.clock_rate;
+    media.format = std::move(kept);
+    return;
+  }
   std::optional<sip::ServerTransaction> reoffer = std::move(call.sip.pending_reoffer);
   call.sip.pending_reoffer.reset();
   std::optional<sdp::Negotiated> negotiated = std::move(media.pending_negotiated);
   media.pending_negotiated.reset();
+  if (call.sip.reoffer_cancelled) {
+    call.sip.reoffer_cancelled = false;
+    undo_cancelled_codec(call, ok);
+    return;
+  }
   if (ok) {
     media.previous_offer_answer.reset();
+    media.previous_format.reset();
     if (negotiated) apply_reoffer(call, *negotiated);
     if (reoffer) answer_reoffer(call, *reoffer);
     return;
@@ -323,6 +374,9 @@ void Server::on_codec_result(Call& call, bool ok) {
     spdlog::warn("the shard refused the codec change to {}/{}; keeping {}/{}", media.codec,
                  media.clock_rate, media.previous_codec, media.previous_clock_rate);
   }
+  // The shard kept the stream as it was.
+  media.format = std::move(media.previous_format);
+  media.previous_format.reset();
   if (!reoffer) {
     // The answer in an ACK named a codec the shard cannot take: the session
     // cannot go on (the 2xx offer is already accepted).
@@ -339,8 +393,44 @@ void Server::on_codec_result(Call& call, bool ok) {
   sip::Dialog* dialog = dialogs_.find(call.id());
   if (dialog == nullptr) return;
   sip::Message response = session_response(call, *dialog, reoffer->request(), 488);
-  response.add_header("Warning", "304 chorus \"The mixer cannot take the new codec\"");
+  response.add_header("Warning", warning_304("The mixer cannot take the new codec"));
   reoffer->respond(std::move(response));
+}
+
+void Server::undo_cancelled_codec(Call& call, bool switched) {
+  // RFC 3261 §9.2: the re-INVITE was answered 487, so its offer never took
+  // effect: the old session stays (offer/answer state, our last answer,
+  // codec), and its address, keys and direction are not applied.
+  MediaLeg& media = call.media;
+  if (media.previous_offer_answer) media.offer_answer = std::move(*media.previous_offer_answer);
+  media.previous_offer_answer.reset();
+  media.local_sdp = media.previous_local_sdp;
+  std::optional<sdp::Negotiated> before = std::move(media.previous_format);
+  media.previous_format.reset();
+  const LogContext context(call.id().call_id, call.room());
+  if (!switched) {
+    // The shard kept the old codec: only the focus's view goes back.
+    media.codec = media.previous_codec;
+    media.clock_rate = media.previous_clock_rate;
+    media.format = std::move(before);
+    return;
+  }
+  // The shard decodes the cancelled codec now while the peer keeps sending
+  // the old one: switch it back. change_codec compares with the codec the
+  // focus holds, still the cancelled one here.
+  const std::string cancelled = media.codec;
+  const std::optional<mixer::CommandId> back =
+      before ? change_codec(call, *before) : std::optional<mixer::CommandId>();
+  if (back && *back != 0) {
+    media.codec_revert = true;
+    spdlog::info("member {}: re-INVITE cancelled; switching the shard back from {} to {}",
+                 call.member(), cancelled, media.codec);
+    return;
+  }
+  // Not now: the focus keeps holding what the shard holds, so the next
+  // offer or answer that names the old codec switches it back.
+  spdlog::warn("member {}: re-INVITE cancelled, but the shard could not be switched back to {}",
+               call.member(), media.previous_codec);
 }
 
 void Server::schedule_poll() {
@@ -348,8 +438,10 @@ void Server::schedule_poll() {
   polling_ = true;
   poll_timer_.expires_after(std::chrono::milliseconds(5));
   poll_timer_.async_wait([this](const boost::system::error_code& error) {
-    polling_ = false;
+    // Aborted by stop(), it may run after the Server is gone (a reused
+    // io_context): it must not touch it.
     if (error) return;
+    polling_ = false;
     poll_engine();
     // Once a second every member's RFC 3550 figures and drop counters
     // (kStats): the admin API's loss/jitter and /metrics.
@@ -405,6 +497,9 @@ void Server::retry_unsent() {
         unsent.remote.reset();
       }
       if (unsent.srtp && submit_srtp(*engine_, call->media, *unsent.srtp)) unsent.srtp.reset();
+      if (unsent.webrtc && submit_webrtc(*engine_, call->media, *unsent.webrtc)) {
+        unsent.webrtc.reset();
+      }
     } else {
       unsent = {};  // the call is gone (remove_media erases it first; kept safe)
     }

@@ -12,6 +12,7 @@
 
 #include "mixer/command.hpp"
 #include "rtp/srtp.hpp"
+#include "rtp/stream_config.hpp"
 #include "signaling/asio.hpp"
 
 namespace chorus::focus {
@@ -29,8 +30,11 @@ struct UnsentMediaChanges {
   bool settings = false;
   std::optional<Remote> remote;
   std::optional<rtp::SrtpKeys> srtp;
+  // A browser's re-offer with an ICE restart or a new DTLS fingerprint
+  // (kSetWebRtc): the answer already carries our side, so it must land.
+  std::optional<rtp::WebRtcConfig> webrtc;
 
-  bool empty() const { return !settings && !remote && !srtp; }
+  bool empty() const { return !settings && !remote && !srtp && !webrtc; }
 };
 
 }  // namespace chorus::focus

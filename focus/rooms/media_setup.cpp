@@ -69,6 +69,16 @@ std::string reason_text(std::string_view prefix, std::string_view detail) {
   return out;
 }
 
+std::string warning_304(std::string_view text) {
+  std::string out = "304 chorus \"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 bool is_sdp(std::string_view content_type) {
   const std::string_view type = content_type.substr(0, content_type.find(';'));
   std::string lower;

@@ -19,6 +19,11 @@ inline constexpr uint16_t kPlaceholderPort = 9;
 
 // A reason phrase must be one line of text (RFC 3261 §25.1 Reason-Phrase).
 std::string reason_text(std::string_view prefix, std::string_view detail);
+// A Warning header value with code 304 (RFC 3261 §20.43, "Media type not
+// available"): `text` as a quoted-string, its quotes and backslashes escaped
+// as quoted-pairs (§25.1), so that text taken from the peer's SDP cannot end
+// the string early and leave an unparsable header.
+std::string warning_304(std::string_view text);
 bool is_sdp(std::string_view content_type);
 // RFC 3264 §8.4: what the peer's direction asks of us.
 mixer::HoldMode hold_mode(const sdp::Negotiated& negotiated);

@@ -65,11 +65,13 @@ const Sidebar* Room::sidebar_of(uint64_t member) const {
 
 uint32_t Room::create_sidebar(std::string name, double main_gain_db, bool whisper_main) {
   if (sidebars_.size() >= kMaxSidebars) return 0;
-  uint32_t id = 1;
-  for (const Sidebar& s : sidebars_) {  // ascending ids: the first gap
-    if (s.id != id) break;
-    ++id;
-  }
+  // A number is never handed out twice in the room's life: a dissolved
+  // sidebar's URI (;sidebar=N, published to subscribers) must not lead into
+  // a conversation made later. After 2^32 - 1 sidebars the numbers wrap,
+  // skipping 0 and the live ones.
+  uint32_t id = next_sidebar_id_;
+  while (id == 0 || sidebar(id) != nullptr) ++id;
+  next_sidebar_id_ = id + 1;
   Sidebar sidebar;
   sidebar.id = id;
   sidebar.name = std::move(name);

@@ -39,7 +39,7 @@ struct RoomRecording {
 // is in at most one sidebar; one whose call ends leaves it. An empty sidebar
 // stays (its URI stays valid) until dissolved or until the room ends.
 struct Sidebar {
-  uint32_t id = 0;  // 1..Room::kMaxSidebars, the mixer's sidebar number
+  uint32_t id = 0;  // from 1, never reused in the room; the mixer's sidebar number
   std::string name;
   std::vector<uint64_t> members;  // member ids, ascending
   double main_gain_db = -12.0;
@@ -80,7 +80,7 @@ class Room {
   const Sidebar* sidebar_named(std::string_view name) const;
   // The sidebar `member` is in, or nullptr (the main room).
   const Sidebar* sidebar_of(uint64_t member) const;
-  // A new empty sidebar with the lowest free id; 0 when kMaxSidebars exist.
+  // A new empty sidebar with the next unused id; 0 when kMaxSidebars exist.
   uint32_t create_sidebar(std::string name, double main_gain_db, bool whisper_main);
   // Removes the sidebar; returns its members (back in the main room).
   std::vector<uint64_t> dissolve_sidebar(uint32_t id);
@@ -98,6 +98,7 @@ class Room {
   mixer::ConferenceId conference_;
   RoomRecording recording_;
   std::vector<Sidebar> sidebars_;  // by id
+  uint32_t next_sidebar_id_ = 1;
   std::unordered_map<sip::DialogId, std::unique_ptr<Call>, sip::DialogIdHash> calls_;
 };
 

@@ -32,6 +32,15 @@ void release_call_cap(AbuseGuard& guard, Call& call) {
   call.sip.limit_key.clear();
 }
 
+// The dial timer's callback holds the Server: every path that takes a call
+// out of dialing_ stops it, so it never outlives its attempt (nor, on a
+// TimerService the Server does not own, the Server).
+void stop_dial_timer(sip::TimerService& timers, Call& call) {
+  if (call.sip.dial_timer == 0) return;
+  timers.cancel(call.sip.dial_timer);
+  call.sip.dial_timer = 0;
+}
+
 }  // namespace
 
 void Server::start_dial_out(DialOut request) {
@@ -101,11 +110,12 @@ void Server::start_dial_out(DialOut request) {
   }
   it->second->sip.invite_tx = tx;
   if (options_.dial_timeout.count() > 0) {
-    // Unanswered this long: CANCEL. The timer outlives nothing: when it
-    // fires for an attempt already over, it finds no entry.
-    stack_.timers().start(options_.dial_timeout, [this, id] {
+    // Unanswered this long: CANCEL.
+    it->second->sip.dial_timer = stack_.timers().start(options_.dial_timeout, [this, id] {
       const auto ringing = dialing_.find(id);
-      if (ringing == dialing_.end() || ringing->second->sip.cancelling) return;
+      if (ringing == dialing_.end()) return;
+      ringing->second->sip.dial_timer = 0;
+      if (ringing->second->sip.cancelling) return;
       spdlog::info("dial-out to {} in {} unanswered after {} ms", ringing->second->roster.entity,
                    ringing->second->room(), options_.dial_timeout.count());
       cancel_dial_out(*ringing->second);
@@ -126,6 +136,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     const std::string room = it->second->room();
     const uint64_t member = it->second->member();
     release_call_cap(guard_, *it->second);
+    stop_dial_timer(stack_.timers(), *it->second);
     dialing_.erase(it);
     publish(room, ControlEvent::Kind::kMemberLeft, member);
     return;
@@ -167,6 +178,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
     const std::string room = call.room();
     const uint64_t member = call.member();
     release_call_cap(guard_, call);
+    stop_dial_timer(stack_.timers(), call);
     dialing_.erase(it);
     publish(room, ControlEvent::Kind::kMemberLeft, member);
     return;
@@ -174,6 +186,7 @@ void Server::on_dial_out_response(const sip::DialogId& pending, const sip::Clien
   // 2xx: the dialog exists; the callee's offer is in the 2xx.
   std::unique_ptr<Call> owned = std::move(it->second);
   dialing_.erase(it);
+  stop_dial_timer(stack_.timers(), *owned);
   std::optional<sip::Dialog> dialog = sip::Dialog::create_uac(*owned->sip.invite, response);
   if (!dialog) {
     // A 2xx without Contact or To-tag makes no dialog to ACK or BYE in: the

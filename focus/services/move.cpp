@@ -210,7 +210,7 @@ void Server::close_unused(const std::string& room) {
   // is gone already (closed by its last member's leaving) published its end.
   if (rooms_.find(room) == nullptr) return;
   close_room_if_empty(room);
-  if (rooms_.find(room) == nullptr) publish(room, ControlEvent::Kind::kRoomEnded, 0);
+  if (rooms_.find(room) == nullptr) end_room(room);
 }
 
 bool Server::move_pending_into(std::string_view room) const {

@@ -13,11 +13,15 @@
 // A rejected REFER, a failure sipfrag, a subscription ended without a final
 // status, or no outcome within cluster.transfer_timeout leave the member in
 // room A: the mover hears the failure (its REFER's final NOTIFY, or the admin
-// event "move_failed"). Only a move that passed refuse_move() gets here; one
-// transfer per call at a time (refuse_move: 491) and kMaxRemoteMoves in all.
+// event "move_failed"). A 2xx sipfrag that comes after the timeout (room B's
+// waiting room admitted the member late) still ends the call here: the
+// member is in room B, and must not keep a place in A. Only a move that
+// passed refuse_move() gets here; one transfer per call at a time
+// (refuse_move: 491) and kMaxRemoteMoves in all.
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "focus/ops/log.hpp"
@@ -53,6 +57,12 @@ bool reports_refer(std::string_view value, uint32_t cseq) {
   const std::optional<sip::Event> event = sip::parse_event(value);
   if (!event || !sip::iequals(event->package, "refer")) return false;
   return event->id().empty() || event->id() == std::to_string(cseq);
+}
+
+// The status a NOTIFY's message/sipfrag body reports (RFC 3515 §2.4.5).
+std::optional<sip::SipfragStatus> reported_status(const sip::Message& notify) {
+  if (!sip::is_sipfrag_content_type(notify.content_type())) return std::nullopt;
+  return sip::parse_sipfrag_status(notify.body());
 }
 
 uint64_t unix_seconds() {
@@ -130,7 +140,10 @@ ControlResult Server::start_remote_move(Call& call, const std::string& to,
   move.referral = std::move(referral);
   move.refer_cseq = cseq;
   move.timer = stack_.timers().start(options_.cluster_transfer_timeout, [this, id] {
-    if (const auto it = remote_moves_.find(id); it != remote_moves_.end()) it->second.timer = 0;
+    const auto it = remote_moves_.find(id);
+    if (it == remote_moves_.end()) return;
+    it->second.timer = 0;
+    remember_late_move(id, it->second);
     finish_remote_move(id, 408, "Request Timeout");
   });
   remote_moves_[id] = std::move(move);
@@ -144,14 +157,13 @@ ControlResult Server::start_remote_move(Call& call, const std::string& to,
 
 bool Server::on_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog) {
   const auto it = remote_moves_.find(dialog.id());
-  if (it == remote_moves_.end()) return false;
   const sip::Message& notify = tx.request();
-  if (!reports_refer(notify.header("Event").value_or(""), it->second.refer_cseq)) return false;
-  tx.respond(dialog.make_response(notify, 200));
-  std::optional<sip::SipfragStatus> frag;
-  if (sip::is_sipfrag_content_type(notify.content_type())) {
-    frag = sip::parse_sipfrag_status(notify.body());
+  if (it == remote_moves_.end() ||
+      !reports_refer(notify.header("Event").value_or(""), it->second.refer_cseq)) {
+    return on_late_transfer_notify(tx, dialog);
   }
+  tx.respond(dialog.make_response(notify, 200));
+  const std::optional<sip::SipfragStatus> frag = reported_status(notify);
   const sip::DialogId id = dialog.id();
   if (frag && frag->status >= 200) {
     finish_remote_move(id, frag->status, frag->reason);
@@ -164,6 +176,54 @@ bool Server::on_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& d
   if (state && state->is_terminated()) {
     finish_remote_move(id, 503, "Transfer Ended Without Outcome");
   }
+  return true;
+}
+
+void Server::remember_late_move(const sip::DialogId& id, const RemoteMove& move) {
+  const sip::TimePoint now = stack_.timers().now();
+  std::erase_if(late_remote_moves_, [&](const auto& late) { return late.second.expires <= now; });
+  if (late_remote_moves_.size() >= kMaxRemoteMoves && !late_remote_moves_.contains(id)) {
+    // Full: the one closest to its expiry goes, the least likely to report.
+    late_remote_moves_.erase(std::min_element(
+        late_remote_moves_.begin(), late_remote_moves_.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; }));
+  }
+  // A member that reached room B before the timeout waits there at most
+  // B's waiting_timeout (the same [[room]] on every node of a cluster).
+  const RoomPolicy* policy = policy_for(move.to);
+  const std::chrono::seconds window =
+      policy != nullptr ? policy->waiting_timeout : RoomPolicy{}.waiting_timeout;
+  late_remote_moves_[id] = LateRemoteMove{move.to, move.refer_cseq, now + window};
+}
+
+bool Server::on_late_transfer_notify(const sip::ServerTransaction& tx, sip::Dialog& dialog) {
+  const auto it = late_remote_moves_.find(dialog.id());
+  if (it == late_remote_moves_.end()) return false;
+  if (it->second.expires <= stack_.timers().now()) {
+    late_remote_moves_.erase(it);
+    return false;
+  }
+  const sip::Message& notify = tx.request();
+  if (!reports_refer(notify.header("Event").value_or(""), it->second.refer_cseq)) return false;
+  tx.respond(dialog.make_response(notify, 200));
+  const std::optional<sip::SipfragStatus> frag = reported_status(notify);
+  const auto state =
+      sip::parse_subscription_state(notify.header("Subscription-State").value_or(""));
+  const bool decided = frag && frag->status >= 200;
+  if (!decided && !(state && state->is_terminated())) return true;  // still trying
+  const LateRemoteMove late = std::move(it->second);
+  late_remote_moves_.erase(it);
+  // A failure now changes nothing: the member stayed, and was told so.
+  if (!decided || frag->status >= 300) return true;
+  const sip::DialogId id = dialog.id();
+  if (const Call* call = rooms_.find_call(id)) {
+    const LogContext context(id.call_id, call->room());
+    spdlog::info("member {} reached room {} on another node after the transfer timed out",
+                 call->member(), late.to);
+  }
+  // RFC 5589 §6: the transferee is in its new call after all; the
+  // transferor ends the old one, and its place in this room with it.
+  end_call(id, /*send_bye=*/true);
   return true;
 }
 

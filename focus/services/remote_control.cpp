@@ -266,7 +266,8 @@ uint32_t Server::transfer_member(Call& call, std::string_view target,
     on_response = [](const sip::ClientEvent&) {};
   }
   const uint32_t cseq = refer.cseq().number;
-  stack_.send_request(std::move(refer), std::move(on_response));
+  // No next hop: nothing will ever answer, so the caller hears it now.
+  if (stack_.send_request(std::move(refer), std::move(on_response)) == 0) return 0;
   return cseq;
 }
 

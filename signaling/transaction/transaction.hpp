@@ -66,9 +66,11 @@ class TransactionUser {
   // A CANCEL matched INVITE server transaction `invite` that had no final
   // response yet; the layer already answered the CANCEL 200 and the INVITE
   // 487 (§9.2), `terminated`. The TU drops whatever it was preparing for
-  // that INVITE.
-  virtual void on_cancelled(TransactionId invite, const Message& cancel,
-                            const Message& terminated) = 0;
+  // that INVITE. `invite_request` is that INVITE: once answered, the
+  // transaction no longer keeps it.
+  virtual void on_cancelled(TransactionId invite,
+                            const std::shared_ptr<const Message>& invite_request,
+                            const Message& cancel, const Message& terminated) = 0;
   // A response that matched no client transaction (§17.1.3): for instance a
   // 2xx retransmission after the INVITE transaction ended (§13.2.2.4).
   virtual void on_stray_response(const Message& response, const Endpoint& source) = 0;
@@ -129,6 +131,10 @@ class TransactionLayer {
   // race with CANCEL). 2xx to INVITE: the transaction moves to Accepted and
   // the TU retransmits the 2xx itself (§13.3.1.4, RFC 6026).
   bool respond(TransactionId id, Message response);
+  // True once server transaction `id` has its final response (queued or
+  // sent: a CANCEL's 487 included), or is gone: no response of the TU can
+  // reach the peer any more.
+  bool answered(TransactionId id) const;
 
   // The request of a live transaction (nullptr if gone).
   std::shared_ptr<const Message> request(TransactionId id) const;

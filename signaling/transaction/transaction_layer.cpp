@@ -186,10 +186,12 @@ void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
   respond(cancel_id, make_response(*request, 200, "OK", tag));
   if (!invite_tx->final_queued && invite_tx->state == TransactionState::kProceeding) {
     const TransactionId invite_id = invite_tx->id;
-    Message terminated = make_response(*invite_tx->request, 487, "Request Terminated", tag);
+    // Held here: the answered transaction lets its request go.
+    const std::shared_ptr<const Message> invite_request = invite_tx->request;
+    Message terminated = make_response(*invite_request, 487, "Request Terminated", tag);
     const Message sent = terminated;
     respond(invite_id, std::move(terminated));
-    user_.on_cancelled(invite_id, *request, sent);
+    user_.on_cancelled(invite_id, invite_request, *request, sent);
   }
 }
 
@@ -235,6 +237,11 @@ bool TransactionLayer::respond(TransactionId id, Message response) {
   post(Event{Event::Type::kTuResponse, id, std::move(response)});
   drain();
   return true;
+}
+
+bool TransactionLayer::answered(TransactionId id) const {
+  const Transaction* tx = find(id);
+  return tx == nullptr || tx->final_queued || tx->state == TransactionState::kTerminated;
 }
 
 std::shared_ptr<const Message> TransactionLayer::request(TransactionId id) const {

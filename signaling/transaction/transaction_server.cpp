@@ -61,6 +61,11 @@ void TransactionMachine::server_invite(Transaction& tx, Event& event) {
         } else {
           tx.state = State::kCompleted;
           tx.last_response = response;
+          // Completed only repeats the final and waits for the ACK (Timer H,
+          // 32 s): the request, up to a 64 KB datagram, goes now (as in
+          // Completed of a non-INVITE), so a flood of refused INVITEs holds
+          // only their responses.
+          tx.request.reset();
           if (!tx.reliable) {
             tx.interval = t.t1;
             start_timer(tx, Timer::kG, tx.interval);

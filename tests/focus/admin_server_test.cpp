@@ -17,6 +17,7 @@
 
 #include "focus/ops/admin_server.hpp"
 #include "signaling/asio.hpp"
+#include "tests/focus/refused_upload.hpp"
 // Beast after Asio (signaling/asio.hpp puts <utility> first).
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -556,6 +557,22 @@ TEST_F(AdminServerTest, OversizedAndMalformedRequestsAreRefusedAndClosed) {
   EXPECT_TRUE(calls().empty());
   // Still serving.
   EXPECT_EQ(request(http::verb::get, "/api/rooms").status, 200);
+}
+
+// A client still sending a refused body reads the 413 and a clean end of
+// stream, and every byte it sends afterwards is taken (not reset).
+TEST_F(AdminServerTest, ARefusedBodyIsDrainedSoTheClientFinishesSendingIt) {
+  tcp::socket socket = connect();
+  const test::RefusedUpload upload = test::upload_refused_body(
+      socket,
+      "POST /api/rooms/r1/dial HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+          std::string(kToken) + "\r\nContent-Length: 524288\r\n\r\n",
+      524288);
+  EXPECT_TRUE(upload.answer.starts_with("HTTP/1.1 413")) << upload.answer.substr(0, 80);
+  EXPECT_EQ(upload.read_end, asio::error::eof);
+  EXPECT_FALSE(upload.write_error) << upload.write_error.message();
+  EXPECT_EQ(upload.body_written, 524288u);
+  EXPECT_TRUE(calls().empty());
 }
 
 TEST_F(AdminServerTest, IdleConnectionsAreClosed) {

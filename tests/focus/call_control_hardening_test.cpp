@@ -248,6 +248,23 @@ TEST_F(CallControlHardeningTest, ACallerEnteringThePinCannotUnmuteItself) {
   }
 }
 
+// More digits than any PIN has, without '#', count as a wrong PIN: keying
+// digits forever is no way around the three tries.
+TEST_F(CallControlHardeningTest, DigitsPastTheLongestPinCountAsAWrongPin) {
+  Caller p(1100, "pat");
+  ASSERT_NO_FATAL_FAILURE(enters_pin(p));
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    SCOPED_TRACE(attempt);
+    for (int i = 0; i < 33; ++i) {
+      engine_->notify(mixer::Event::Kind::kDtmf, pin_participant_, '1');
+    }
+    settle();
+    EXPECT_EQ(server_->room_calls("locked"), attempt < 3 ? 1u : 0u);
+  }
+  run_until([&] { return received(Method::kBye, p.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, p.call_id), 1u);
+}
+
 // A member REFERring actions at its own call again and again: each ended
 // REFER subscription leaves the call's dialog (before, every REFER left one
 // behind for the call's lifetime, each scanned every second), and no more

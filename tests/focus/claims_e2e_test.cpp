@@ -681,6 +681,33 @@ TEST_F(ClaimsE2eTest, AnUnansweredDialOutEndsTheReferWith408AfterTimerB) {
   EXPECT_EQ(server_->room_calls("void"), 1u);
 }
 
+// sip.dial_timeout's timer goes with its dial-out: a refused one leaves none
+// behind on the focus's SIP clock (a timer that fired after the Server was
+// gone, on a TimerService the Server does not own, would use it).
+TEST_F(ClaimsE2eTest, ARefusedDialOutLeavesNoDialTimerBehind) {
+  manual_clock_.emplace(sip::Clock::now());
+  start(51400);
+  const auto advance = [&](int steps) {
+    for (int i = 0; i < steps; ++i) {
+      manual_clock_->advance(500ms);
+      io_.run_for(2ms);
+    }
+  };
+  advance(4);
+  const size_t baseline = manual_clock_->pending();
+  refusals_["busy"] = {486, "Busy Here"};
+  const std::string target =
+      "sip:busy@127.0.0.1:" + std::to_string(client_.listening().front().port);
+  ASSERT_EQ(server_->dial_out("tally", target, "").status, 202);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  ASSERT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_EQ(received(Method::kInvite), 1u);
+  // 40 s: past the INVITE transaction's Timer D (32 s, RFC 3261 §17.1.1.2),
+  // short of the 60 s dial timeout.
+  advance(80);
+  EXPECT_EQ(manual_clock_->pending(), baseline);
+}
+
 }  // namespace
 }  // namespace chorus::focus
 

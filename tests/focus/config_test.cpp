@@ -122,6 +122,7 @@ service_trusted_sources = ["192.0.2.5", "10.1.0.0/16", "2001:db8::/32"]
 [[room]]
 name = "board"
 pin = "4321"
+pin_timeout_s = 30
 max_members = 6
 [[room]]
 name = "open"
@@ -178,7 +179,9 @@ user = "chorus"
   EXPECT_EQ(o.moh_user, "music");
   EXPECT_EQ(o.park_user, "parking");
   ASSERT_EQ(o.rooms.size(), 2u);
-  EXPECT_EQ(o.rooms[0], (RoomPolicy{"board", "4321", 6}));
+  RoomPolicy board{"board", "4321", 6};
+  board.pin_timeout = std::chrono::seconds(30);
+  EXPECT_EQ(o.rooms[0], board);
   EXPECT_EQ(o.rooms[1], (RoomPolicy{"open", "", 0, true, std::chrono::seconds(120), false}));
   EXPECT_FALSE(o.rooms[0].waiting_room);
   ASSERT_EQ(o.accounts.size(), 1u);
@@ -244,6 +247,7 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[[room]]\nname = \"r\"\n[[room]]\nname = \"r\"\n", {"room[2].name", "already used"}},
       {"[[room]]\nname = \"r\"\nwaiting_timeout_s = 5\n",
        {"room[1].waiting_timeout_s", "10..86400"}},
+      {"[[room]]\nname = \"r\"\npin_timeout_s = 1\n", {"room[1].pin_timeout_s", "5..3600"}},
       {"[[room]]\nname = \"r\"\nwaiting_room = \"yes\"\n",
        {"room[1].waiting_room", "true or false"}},
       {"[[account]]\nuser = \"u\"\npassword = \"p\"\nrights = [\"god\"]\n",

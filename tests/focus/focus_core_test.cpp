@@ -7,8 +7,10 @@
 
 #include <memory>
 
-#include "tests/focus/fake_media_engine.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "signaling/message/header_params.hpp"
 #include "tests/focus/e2e_support.hpp"
+#include "tests/focus/fake_media_engine.hpp"
 
 namespace chorus::focus::e2e {
 namespace {
@@ -43,6 +45,7 @@ class FocusCore : public FocusE2e {
     EXPECT_EQ(g.dialing, 0u);
     EXPECT_EQ(g.media_totals_entries, 0u);
     EXPECT_EQ(g.unsent_removes, 0u);
+    EXPECT_EQ(g.unsent_changes, 0u);
     EXPECT_EQ(g.removes_in_flight, 0u);
     EXPECT_EQ(fake_->members(), 0u);
     EXPECT_TRUE(fake_->pending_ids().empty());
@@ -292,6 +295,36 @@ TEST_F(FocusCore, ARefusedChangeDoesNotOutliveItsCall) {
   expect_baseline();
 }
 
+// The 488's Warning names the fault in a quoted-string (RFC 3261 §20.43).
+TEST_F(FocusCore, A488WarningNamesTheFaultInAQuotedString) {
+  start();
+  Caller alice(440, "alice");
+  std::string offer = alice.sdp("sendrecv");
+  const size_t proto = offer.find("RTP/AVP");
+  ASSERT_NE(proto, std::string::npos);
+  offer.replace(proto, 7, "RTP/XYZ");
+  Message m = request(alice, Method::kInvite, "quoted");
+  m.set_body("application/sdp", offer);
+  const std::optional<Message> refused = exchange(std::move(m));
+  ASSERT_TRUE(refused.has_value());
+  ASSERT_EQ(refused->status(), 488);
+  const auto warning = refused->header("Warning");
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_EQ(std::string(*warning),
+            "304 chorus \"No usable audio stream: unsupported transport RTP/XYZ\"");
+  expect_baseline();
+}
+
+// The SDP grammar keeps quotes out of what an offer can put in that text
+// today (proto and format names are tokens); the Warning escapes them anyway
+// (§25.1 quoted-pair), so no later reason can end the string early.
+TEST(MediaSetup, AWarningEscapesQuotesAndBackslashes) {
+  const std::string warning = warning_304("a \"b\" c\\d");
+  EXPECT_EQ(warning, "304 chorus \"a \\\"b\\\" c\\\\d\"");
+  EXPECT_EQ(sip::quoted_string_length(std::string_view(warning).substr(11)), warning.size() - 11);
+  EXPECT_EQ(sip::unquote(std::string_view(warning).substr(11)), "a \"b\" c\\d");
+}
+
 TEST_F(FocusCore, HoldAndResumeBecomeSettingsUpdates) {
   start();
   Caller alice(440, "alice");
@@ -330,6 +363,64 @@ TEST_F(FocusCore, ACodecChangeTheShardRefusesIsAnswered488AndTheOldCodecStays) {
   fake_->fail_codec_changes = false;
   EXPECT_EQ(invite(alice, "sendrecv", "codec"), 200);
   EXPECT_EQ(server_->room_state("codec")->members[0].codec, "PCMA");
+  EXPECT_EQ(bye(alice, "codec"), 200);
+  expect_baseline();
+}
+
+// RFC 3261 §9.2: a re-INVITE CANCELled while the shard changes the codec
+// is answered 487 and leaves the session as it was: the shard goes back to
+// the old codec, the offer's hold never applies, the call goes on, and the
+// next re-INVITE is answered.
+TEST_F(FocusCore, ACancelledCodecChangeIsUndoneAndTheCallGoesOn) {
+  start();
+  Caller alice(440, "alice");
+  ASSERT_EQ(invite(alice, "sendrecv", "codec"), 200);
+  settle();
+  fake_->auto_complete = false;
+  const size_t updates = fake_->count(Kind::kUpdateParticipant);
+  alice.use_pcma(true);
+  Message reinvite = request(alice, Method::kInvite, "codec");
+  reinvite.set_body("application/sdp", alice.sdp("sendonly"));
+  std::optional<Message> final;
+  std::vector<int> statuses;
+  const sip::TransactionId tx =
+      client_.send_request(std::move(reinvite), focus_, [&](const ClientEvent& event) {
+        if (!event.response) return;
+        statuses.push_back(event.response->status());
+        if (event.response->status() >= 200) final = *event.response;
+      });
+  run_until([&] { return fake_->count(Kind::kSetCodec) == 1; });
+  ASSERT_EQ(fake_->count(Kind::kSetCodec), 1u);
+  EXPECT_EQ(fake_->last(Kind::kSetCodec)->codec.id, mixer::CodecId::kPcma);
+  // §9.1: CANCEL needs a provisional; the focus sent 100 Trying.
+  run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
+  ASSERT_NE(client_.cancel(tx), 0u);
+  run_until([&] { return final.has_value(); });
+  ASSERT_TRUE(final.has_value());
+  EXPECT_EQ(final->status(), 487);
+
+  // The shard takes the cancelled codec: the focus switches it back.
+  fake_->complete(fake_->last(Kind::kSetCodec)->id);
+  settle();
+  ASSERT_EQ(fake_->count(Kind::kSetCodec), 2u);
+  EXPECT_EQ(fake_->last(Kind::kSetCodec)->codec.id, mixer::CodecId::kPcmu);
+  EXPECT_EQ(fake_->last(Kind::kSetCodec)->payload_type, 0);
+  fake_->complete_all();
+  settle();
+  const auto state = server_->room_state("codec");
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ(state->members.size(), 1u);
+  EXPECT_EQ(state->members[0].codec, "PCMU");
+  EXPECT_EQ(fake_->count(Kind::kUpdateParticipant), updates);  // no hold from the offer
+  EXPECT_EQ(received(Method::kBye, alice.call_id), 0u);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 0);
+
+  // The session took the 487 too: the next re-INVITE is answered.
+  fake_->auto_complete = true;
+  alice.use_pcma(false);
+  EXPECT_EQ(invite(alice, "sendrecv", "codec"), 200);
+  EXPECT_EQ(fake_->count(Kind::kSetCodec), 2u);  // PCMU already
+  EXPECT_EQ(server_->room_state("codec")->members[0].codec, "PCMU");
   EXPECT_EQ(bye(alice, "codec"), 200);
   expect_baseline();
 }

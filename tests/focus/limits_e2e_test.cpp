@@ -214,6 +214,61 @@ TEST_F(LimitsE2eTest, BruteForceLocksTheSourceOutOfTheAccountOnlySlowsTheAccount
             std::string::npos);
 }
 
+// RFC 3261 §9.2: a CANCEL while account_delay holds an INVITE gets the
+// INVITE its 487, and the INVITE is never handled afterwards: no call, no
+// waiting member, no media. (The room is a waiting room, where a call set
+// up for an INVITE that can no longer be answered would stay 300 s.)
+TEST_F(LimitsE2eTest, AnInviteCancelledDuringTheAccountDelayLeavesNoCall) {
+  start(50800, [](Options& options) {
+    options.limits.account_slow_after = 1;
+    options.limits.account_delay = 1000ms;
+    RoomPolicy vault;
+    vault.name = "vault";
+    vault.waiting_room = true;
+    options.rooms = {vault};
+  });
+  // One wrong password: from now on whatever names "op" waits account_delay.
+  std::optional<Message> challenge = fresh_challenge(from2_);
+  ASSERT_TRUE(challenge && challenge->status() == 401);
+  std::optional<Message> wrong = attempt(from2_, *challenge, "wrong");
+  ASSERT_TRUE(wrong && wrong->status() == 401);
+  const FocusGauges before = server_->gauges();
+  ASSERT_EQ(before.limit_deferred, 0u);
+
+  Caller caller(400, "op");
+  Message invite = request_from(from2_, caller, Method::kInvite, "vault");
+  invite.set_body("application/sdp", caller.sdp("sendrecv"));
+  invite.set_header("Authorization", authorization(*challenge, invite, "op", "right-pw"));
+  // Shared: the transaction may report after the test's frame is gone.
+  auto statuses = std::make_shared<std::vector<int>>();
+  const sip::TransactionId tx =
+      from2_.send_request(std::move(invite), focus_, [statuses](const ClientEvent& event) {
+        if (event.response) statuses->push_back(event.response->status());
+      });
+  const auto got = [&](int status) {
+    return std::find(statuses->begin(), statuses->end(), status) != statuses->end();
+  };
+  // §9.1: the CANCEL after a provisional (the layer's 100 Trying).
+  run_until([&] { return got(100); });
+  ASSERT_TRUE(got(100));
+  EXPECT_EQ(server_->gauges().limit_deferred, 1u);
+  ASSERT_NE(from2_.cancel(tx), 0u);
+  run_until([&] { return got(487); });
+  EXPECT_TRUE(got(487));
+  EXPECT_EQ(server_->gauges().limit_deferred, 0u);
+
+  // Past the delay: nothing was set up for it.
+  run_until([] { return false; }, 1500ms);
+  const FocusGauges after = server_->gauges();
+  EXPECT_EQ(after.calls, before.calls);
+  EXPECT_EQ(after.rooms, before.rooms);
+  EXPECT_EQ(after.dialogs, before.dialogs);
+  EXPECT_EQ(after.limit_deferred, 0u);
+  EXPECT_EQ(server_->room_calls("vault"), 0u);
+  EXPECT_FALSE(got(180));
+  EXPECT_FALSE(got(200));
+}
+
 // The admin API's Digest (RFC 7616) is behind the same guard as SIP's: the
 // (source, account) lockout, the account slow-down, no oracle.
 TEST_F(LimitsE2eTest, AdminApiDigestIsBehindTheSameLockoutAndSlowDown) {

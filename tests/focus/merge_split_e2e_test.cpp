@@ -352,6 +352,42 @@ TEST_F(MoveTargetLifetimeTest, AMergeIntoANewRoomSurvivesItsFirstMoveFailing) {
   EXPECT_EQ(count("ended lb"), 0u);
 }
 
+// Bob leaves room "lt" while Carol's move there is on its way (the room stays
+// for her) and Dave is being dialled into it; the move fails, the room
+// ends, and Dave's dial-out is CANCELled with it rather than reopening the
+// room with him alone when he answers.
+TEST_F(MoveTargetLifetimeTest, AFailedMoveCancelsTheDialOutsRingingIntoTheRoomItEnds) {
+  ring_only_ = {"dave"};
+  Caller b(700, "bob"), c(1100, "carol");
+  ASSERT_EQ(invite(b, "sendrecv", "lt"), 200);
+  ASSERT_EQ(invite(c, "sendrecv", "lc"), 200);
+  settle();
+  const std::string dave = "sip:dave@127.0.0.1:" + std::to_string(client_.listening().front().port);
+  ASSERT_EQ(server_->dial_out("lt", dave, "").status, 202);
+  run_until([&] { return ringing_.contains("dave"); });
+  ASSERT_EQ(server_->gauges().dialing, 1u);
+  engine_->auto_complete = false;
+  ASSERT_EQ(server_->move_member("lc", member("lc", c)->id, "lt", std::nullopt, "").status, 202);
+  const std::vector<mixer::CommandId> moves = pending_moves();
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(bye(b, "lt"), 200);
+  settle();
+  EXPECT_TRUE(server_->room_state("lt").has_value());
+  EXPECT_TRUE(client_cancels_.empty());
+  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  settle();
+  EXPECT_EQ(count("ended lt"), 1u);
+  run_until([&] { return server_->gauges().dialing == 0; });
+  ASSERT_EQ(client_cancels_.size(), 1u);
+  EXPECT_EQ(client_cancels_[0].request_uri().user, "dave");
+  EXPECT_EQ(server_->gauges().dialing, 0u);
+  EXPECT_FALSE(server_->room_state("lt").has_value());
+  EXPECT_EQ(server_->room_calls("lc"), 1u);  // Carol stayed
+  engine_->auto_complete = true;
+  engine_->complete_all();
+  settle();
+}
+
 TEST_F(MoveTargetLifetimeTest, AFailedMoveIntoAnExistingRoomDoesNotEndIt) {
   Caller a(400, "alice"), c(1100, "carol");
   ASSERT_EQ(invite(a, "sendrecv", "la"), 200);

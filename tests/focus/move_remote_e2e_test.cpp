@@ -13,9 +13,12 @@ namespace {
 
 using namespace e2e;
 
-// Ports 47800-47999, one slice per test (ctest runs them in parallel).
+// Ports 47800-47999, one slice per test (ctest runs them in parallel);
+// slot 55 (50000-50039) for the late-outcome test, the slices after 47999
+// being other files'.
 constexpr uint16_t kFirstPort = 47800;
 constexpr uint16_t kPortsPerTest = 40;
+constexpr int kLateSlot = 55;
 constexpr std::string_view kFront = "sip:127.0.0.1:5999";
 
 class MoveRemoteE2eTest : public FocusE2e {
@@ -160,11 +163,40 @@ TEST_F(MoveRemoteE2eTest, ARefusedReferOrNoReportLeavesTheMemberInItsRoom) {
   run_until([&] { return move_failures() > 1; }, 2000ms);
   EXPECT_EQ(move_failures(), 2u);
   EXPECT_EQ(server_->gauges().remote_moves, 0u);
-  // Too late: the outcome no longer counts.
-  EXPECT_EQ(report(a, last_received(Method::kRefer)->cseq().number, "SIP/2.0 200 OK"), 200);
+  // A failure reported too late changes nothing (a late 2xx does: see below).
+  EXPECT_EQ(report(a, last_received(Method::kRefer)->cseq().number, "SIP/2.0 486 Busy Here"), 200);
   run_until([] { return false; }, 150ms);
   EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
   EXPECT_TRUE(member("ra", a).has_value());
+}
+
+// The member answers the REFER but reports nothing within
+// cluster.transfer_timeout (room B's waiting room holds it): the move is
+// reported failed and the member stays. When B admits it later, its 2xx
+// sipfrag still ends its dialog here with BYE (RFC 5589 §6), so it is not in
+// both rooms and room A does not keep its place.
+TEST_F(MoveRemoteE2eTest, A2xxNotifyAfterTheTimeoutStillEndsTheMembersDialog) {
+  start(kLateSlot, kFront, 400ms);
+  Caller a(400, "alice");
+  ASSERT_EQ(invite(a, "sendrecv", "ra"), 200);
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "").status, 202);
+  const Message* refer = refer_to(a);
+  ASSERT_NE(refer, nullptr);
+  const uint32_t refer_cseq = refer->cseq().number;
+  run_until([&] { return move_failures() > 0; }, 2000ms);
+  ASSERT_EQ(move_failures(), 1u);
+  EXPECT_EQ(server_->gauges().remote_moves, 0u);
+  EXPECT_TRUE(member("ra", a).has_value());
+  EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
+
+  EXPECT_EQ(report(a, refer_cseq, "SIP/2.0 200 OK", "terminated"), 200);
+  run_until([&] { return received(Method::kBye, a.call_id) > 0; });
+  ASSERT_EQ(received(Method::kBye, a.call_id), 1u);
+  EXPECT_EQ(last_received(Method::kBye)->from().tag(), a.to_tag);
+  EXPECT_FALSE(member("ra", a).has_value());
+  EXPECT_EQ(server_->room_calls("ra"), 0u);
+  EXPECT_FALSE(server_->room_state("ra").has_value());
+  EXPECT_EQ(move_failures(), 1u);
 }
 
 // A room B this node holds is a local move even with a front; without a

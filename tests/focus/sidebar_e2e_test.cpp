@@ -244,12 +244,14 @@ TEST_F(SidebarE2eTest, AdminApiCreatesFillsAndDissolvesSidebarsWithClearErrors) 
             200);
   EXPECT_EQ(member("room", b)->sidebar, 0u);
 
-  // An empty sidebar stays until dissolved; the ids fill gaps; 16 at most.
+  // An empty sidebar stays until dissolved; an id is never reused (the old
+  // URI finds nothing); 16 at a time at most.
   EXPECT_EQ(server_->room_state("room")->sidebars.size(), 2u);
   EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/1").status, 200);
   EXPECT_EQ(member("room", a)->sidebar, 0u);  // back in the main room
-  EXPECT_EQ(create("room", R"({"name":"again"})"), 1u);
-  for (int i = 3; i <= 16; ++i) {
+  EXPECT_EQ(create("room", R"({"name":"again"})"), 3u);
+  EXPECT_EQ(admin("DELETE", "/api/rooms/room/sidebars/1").status, 404);
+  for (int i = 4; i <= 17; ++i) {
     EXPECT_EQ(create("room", json{{"name", "s" + std::to_string(i)}}.dump()), uint32_t(i));
   }
   create("room", R"({"name":"one-too-many"})", &status);

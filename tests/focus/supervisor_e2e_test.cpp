@@ -1171,6 +1171,77 @@ TEST_F(SupervisorE2eTest, PinGuessesLockTheSourceOutOfTheRoom) {
   EXPECT_EQ(server_->room_calls("board"), 2u);  // still waiting for its PIN
 }
 
+// A caller without ;pin= takes a member place while it keys the PIN in:
+// callers that never key anything would hold a PIN room full (486 for
+// everyone else). The room's pin_timeout after the answer the focus hangs
+// up on them, and the room has room again.
+TEST_F(SupervisorE2eTest, CallersThatNeverKeyThePinAreHungUpAfterThePinTimeout) {
+  start(50600, [](Options& options) {
+    RoomPolicy board{"board", "4321", 2};
+    board.pin_timeout = 600ms;
+    options.rooms = {board};
+  });
+  Caller a(400, "mallory"), b(700, "mallory");
+  ASSERT_EQ(invite(a, "sendrecv", "board"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "board"), 200);
+  Caller early(900, "carol");
+  EXPECT_EQ(invite(early, "sendrecv", "board"), 486);
+  run_until(
+      [&] { return received(Method::kBye, a.call_id) + received(Method::kBye, b.call_id) == 2; },
+      3000ms);
+  EXPECT_EQ(received(Method::kBye, a.call_id), 1u);
+  EXPECT_EQ(received(Method::kBye, b.call_id), 1u);
+  EXPECT_EQ(server_->room_calls("board"), 0u);
+  EXPECT_EQ(server_->gauges().pin_timeouts, 2u);
+  Caller c(900, "carol");
+  EXPECT_EQ(invite_to(c, "sendrecv", "board", room_uri("board") + ";pin=4321", {}), 200);
+  EXPECT_EQ(server_->room_calls("board"), 1u);
+}
+
+// The right PIN keyed in time ends the PIN phase and its deadline with it.
+TEST_F(SupervisorE2eTest, APinKeyedInTimeStopsThePinTimeout) {
+  start(50700, [](Options& options) {
+    RoomPolicy board{"board", "12", 0};
+    board.pin_timeout = 1500ms;
+    options.rooms = {board};
+  });
+  Caller a(400, "alice");
+  a.telephone_events = true;
+  ASSERT_EQ(invite(a, "sendrecv", "board"), 200);
+  a.press("12#");
+  std::vector<Caller*> all{&a};
+  talk(all, 100, 100);  // 2 s: the keys, then past the timeout
+  EXPECT_EQ(received(Method::kBye, a.call_id), 0u);
+  EXPECT_EQ(server_->room_calls("board"), 1u);
+  EXPECT_TRUE(member("board", a).has_value());  // published once past its PIN
+  EXPECT_EQ(server_->gauges().pin_timeouts, 0u);
+}
+
+// Replacing one's own call (RFC 3891 §3) while still entering the PIN does
+// not start the PIN time again, or a caller could hold its place forever:
+// the new call ends when the old one would have.
+TEST_F(SupervisorE2eTest, ReplacesDoesNotRestartThePinTimeout) {
+  start(50900, [](Options& options) {
+    RoomPolicy board{"board", "4321", 0};
+    board.pin_timeout = 2000ms;
+    options.rooms = {board};
+  });
+  Caller a(400, "mallory");
+  ASSERT_EQ(invite(a, "sendrecv", "board"), 200);
+  const auto answered = std::chrono::steady_clock::now();
+  run_until([] { return false; }, 1200ms);
+  Caller b(400, "mallory");
+  ASSERT_EQ(invite_to(b, "sendrecv", "board", room_uri("board"), {{"Replaces", dialog_ref(a)}}),
+            200);
+  run_until([&] { return received(Method::kBye, a.call_id) > 0; });
+  EXPECT_EQ(received(Method::kBye, a.call_id), 1u);  // the replaced call
+  run_until([&] { return received(Method::kBye, b.call_id) > 0; });
+  ASSERT_EQ(received(Method::kBye, b.call_id), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - answered, 2600ms);
+  EXPECT_EQ(server_->room_calls("board"), 0u);
+  EXPECT_EQ(server_->gauges().pin_timeouts, 1u);
+}
+
 TEST_F(SupervisorE2eTest, AnExemptGatewayIsNotLockedOutByItsCallersPinGuesses) {
   start(46700, [](Options& options) {
     options.rooms = {{"board", "4321", 0}};

@@ -19,6 +19,7 @@
 #include "focus/ops/web_server.hpp"
 #include "focus/ops/web_site.hpp"
 #include "signaling/asio.hpp"
+#include "tests/focus/refused_upload.hpp"
 // Beast after Asio (signaling/asio.hpp puts <utility> first).
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -312,6 +313,19 @@ TEST(WebServer, OversizedHeaderIs431AndBodyIs413) {
                                       std::string(5000, 'b')),
       413);
   EXPECT_EQ(raw_status(listener.port(), "NOT HTTP\r\n\r\n"), 400);
+}
+
+// The 413 is read whole and the rest of the refused body is taken, not reset.
+TEST(WebServer, ARefusedBodyIsDrainedSoTheClientFinishesSendingIt) {
+  const Listener listener(WebConfig{});
+  asio::io_context io;
+  tcp::socket socket = connect(io, listener.port());
+  const test::RefusedUpload upload = test::upload_refused_body(
+      socket, "POST /join HTTP/1.1\r\nHost: x\r\nContent-Length: 524288\r\n\r\n", 524288);
+  EXPECT_TRUE(upload.answer.starts_with("HTTP/1.1 413")) << upload.answer.substr(0, 80);
+  EXPECT_EQ(upload.read_end, asio::error::eof);
+  EXPECT_FALSE(upload.write_error) << upload.write_error.message();
+  EXPECT_EQ(upload.body_written, 524288u);
 }
 
 TEST(WebServer, ConnectionsPerSourceAreCapped) {

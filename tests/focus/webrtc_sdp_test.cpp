@@ -160,6 +160,55 @@ TEST_F(WebRtcSdp, ChromiumOfferGetsIceLiteAnswerWithTheConfiguredCertificatesFin
   EXPECT_EQ(bye(browser, "webrtc"), 200);
 }
 
+// An ICE restart's answer already carries new credentials of ours: the
+// engine refusing the stream's change then (its retry queue full) must not
+// leave the stream answering the old ones, so the change is kept and sent
+// once the engine takes commands again.
+TEST_F(WebRtcSdp, ARefusedIceRestartReachesTheEngineOnceItTakesIt) {
+  start();
+  Caller browser(440, "browser");
+  const std::optional<Message> ok = invite_with(browser, chromium_offer(), "restart");
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  const std::string first_ufrag = attribute(std::string(ok->body()), "ice-ufrag");
+  fake_->refuse_all = true;
+  std::string restart = chromium_offer();
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"a=ice-ufrag:5yeS", "a=ice-ufrag:Rs7q"},
+        {"a=ice-pwd:bdEW+IRhjR0rViYoH9UeOhO+", "a=ice-pwd:Q2fNc8LpXw0aZk4TtYhVbM1r"}}) {
+    for (size_t at = restart.find(from); at != std::string::npos; at = restart.find(from, at)) {
+      restart.replace(at, from.size(), to);
+    }
+  }
+  const std::optional<Message> again = invite_with(browser, restart, "restart");
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(again->status(), 200);
+  const std::string new_ufrag = attribute(std::string(again->body()), "ice-ufrag");
+  EXPECT_NE(new_ufrag, first_ufrag);  // RFC 8839 §4.4.1.1.1: ours change too
+  const size_t before = fake_->count(Kind::kSetWebRtc);
+  const auto pump = [&](std::chrono::milliseconds time) {
+    for (const auto end = std::chrono::steady_clock::now() + time;
+         std::chrono::steady_clock::now() < end;) {
+      io_.run_for(5ms);
+      server_->poll_media();
+    }
+  };
+  pump(50ms);
+  EXPECT_EQ(server_->gauges().unsent_changes, 1u);
+  EXPECT_EQ(fake_->count(Kind::kSetWebRtc), before);
+  fake_->refuse_all = false;
+  pump(50ms);
+  ASSERT_EQ(fake_->count(Kind::kSetWebRtc), before + 1);
+  const Fake::Submitted set = *fake_->last(Kind::kSetWebRtc);
+  ASSERT_TRUE(set.webrtc.has_value());
+  EXPECT_EQ(set.webrtc->local_ufrag.view(), new_ufrag);
+  EXPECT_EQ(set.webrtc->remote_ufrag.view(), "Rs7q");
+  EXPECT_EQ(server_->gauges().unsent_changes, 0u);
+  pump(50ms);
+  EXPECT_EQ(fake_->count(Kind::kSetWebRtc), before + 1);  // once
+  EXPECT_EQ(bye(browser, "restart"), 200);
+}
+
 TEST_F(WebRtcSdp, WithoutAConfiguredCertificateOneIsGeneratedAndAnswered) {
   start();
   const std::string ours = server_->dtls_certificate().fingerprint().to_sdp();

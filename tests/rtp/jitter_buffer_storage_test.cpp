@@ -393,6 +393,58 @@ TEST(JitterBufferStorage, OfferedNextPayloadSurvivesAResetUntilTheNextPull) {
   EXPECT_EQ(index, 3u);
 }
 
+// A packet one frame before the first arrives before the first pull and is
+// stored at frame -1; that pull places the playout point at frame 0, past
+// it. The packet never plays, so it must be released then: held, it pinned
+// the oldest arena bytes, and with frame 31 (the next to reuse its ring
+// slot) lost the arena filled within 33 frames and every later packet was
+// refused for the rest of the call.
+TEST(JitterBufferStorage, PacketPassedOverByTheFirstPlacementDoesNotPinTheArena) {
+  JitterBuffer jb({}, 8000, 160, kG711Frame, kG711Frame);
+  const auto t0 = Clock::time_point() + std::chrono::hours(1);
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint32_t seq = 999; seq <= 1080; ++seq) payloads.push_back(payload_of(seq, kG711Frame));
+  const auto send = [&](uint32_t seq, Clock::time_point at) {
+    JitterPacket p;
+    p.sequence = static_cast<uint16_t>(seq);
+    p.timestamp = 16000 + (seq - 1000) * 160;
+    p.ssrc = 0x5eed;
+    p.marker = seq == 1000;
+    p.payload = payloads[seq - 999];
+    return jb.insert(p, at);
+  };
+  ASSERT_EQ(send(1000, t0), InsertResult::kStored);
+  ASSERT_EQ(send(999, t0 + milliseconds(1)), InsertResult::kStored);
+  std::vector<uint32_t> played;
+  const auto pull = [&](Clock::time_point at) {
+    const Slot s = jb.pull(at);
+    if (s.kind != SlotKind::kPacket) return s.kind;
+    uint32_t index = 0;
+    EXPECT_TRUE(intact(s.payload, &index));
+    played.push_back(index);
+    return s.kind;
+  };
+  pull(t0 + milliseconds(10));
+  for (uint32_t i = 1; i <= 80; ++i) {
+    SCOPED_TRACE(i);
+    if (i != 31) {
+      EXPECT_EQ(send(1000 + i, t0 + milliseconds(20 * i)), InsertResult::kStored);
+    }
+    const SlotKind kind = pull(t0 + milliseconds(20 * i + 10));
+    EXPECT_EQ(kind, i == 31 ? SlotKind::kLost : SlotKind::kPacket);
+  }
+  EXPECT_EQ(jb.stats().no_room, 0u);
+  EXPECT_EQ(jb.stats().too_late, 0u);
+  // Every packet from frame 0 on played once, in order; frame -1 came too
+  // late for the placement and is counted as skipped.
+  ASSERT_EQ(played.size(), 80u);
+  EXPECT_EQ(played.front(), 1000u);
+  EXPECT_EQ(played.back(), 1080u);
+  EXPECT_TRUE(std::is_sorted(played.begin(), played.end()));
+  EXPECT_EQ(jb.stats().frames_skipped, 1u);
+  EXPECT_EQ(jb.size(), 0u) << "nothing left behind";
+}
+
 }  // namespace
 }  // namespace chorus::rtp
 

@@ -456,6 +456,81 @@ TEST(JitterBuffer, TimelineJumpNeedsTwoPacketsInSequenceToReset) {
   EXPECT_EQ(sim.jb().stats().resets, 1u);
 }
 
+// One packet of the stream's SSRC stamped 200 frames (4 s) ahead: inside
+// the timeline's ±250 frames, so not a stray, but beyond the ring, so
+// refused as too early. Its transit is no news of the path: taken as the
+// new minimum it pulled the playout point 4 s ahead, and every genuine
+// packet after it came too late (a spoofer could repeat it at will).
+TEST(JitterBuffer, OnePacketFarAheadDoesNotPullThePlayoutPointForward) {
+  Simulation sim;
+  sim.send_regular(200, 1000, 5000, 160, constant(milliseconds(10)));
+  Scripted ahead{200, 1100, 5000 + (100 + 200) * 160};
+  ahead.arrival = sim.start() + milliseconds(20 * 100 + 11);
+  sim.add(ahead);
+  const auto out = sim.run(215);
+  const auto& st = sim.jb().stats();
+  EXPECT_EQ(st.too_early, 1u);
+  expect_in_order(played_indices(out), 200);
+  EXPECT_EQ(lost_before_end(out), 0u);
+  EXPECT_EQ(st.frames_skipped, 0u);
+  EXPECT_EQ(st.too_late, 0u);
+  EXPECT_EQ(st.resets + st.stale_resyncs, 0u);
+}
+
+// The same 20 frames ahead, inside the ring: stored (it takes frame 120's
+// place, the genuine packet is then a duplicate), but one packet alone that
+// claims a path 400 ms faster does not move the minimum transit: the next
+// packet in sequence does not confirm it.
+TEST(JitterBuffer, OneFastOutlierInsideTheRingDoesNotMoveThePlayoutPoint) {
+  Simulation sim;
+  sim.send_regular(200, 1000, 5000, 160, constant(milliseconds(10)));
+  Scripted ahead{200, 1100, 5000 + (100 + 20) * 160};
+  ahead.arrival = sim.start() + milliseconds(20 * 100 + 11);
+  sim.add(ahead);
+  const auto out = sim.run(215);
+  const auto& st = sim.jb().stats();
+  EXPECT_EQ(st.duplicates, 1u);
+  auto idx = played_indices(out);
+  ASSERT_EQ(idx.size(), 200u);
+  EXPECT_EQ(idx[120], 200u);
+  idx[120] = 120;
+  expect_in_order(idx, 200);
+  EXPECT_EQ(lost_before_end(out), 0u);
+  EXPECT_EQ(st.frames_skipped, 0u);
+  EXPECT_EQ(st.too_late, 0u);
+}
+
+// A path that gets faster at once (a route change, a queue drained) shows
+// on every packet from then on: the second such packet confirms the first,
+// the minimum transit follows, and the stream sheds the extra delay as it
+// would have without the confirmation, even with the last slow packets
+// arriving among the first fast ones.
+TEST(JitterBuffer, AFasterPathConfirmedByTheNextPacketIsAdopted) {
+  for (const int drop_ms : {30, 50, 80, 120}) {
+    Simulation sim;
+    sim.send_regular(400, 1000, 5000, 160, [drop_ms](uint32_t i) {
+      return std::chrono::duration_cast<Clock::duration>(milliseconds(i < 10 ? 10 + drop_ms : 10));
+    });
+    const auto out = sim.run(410);
+    // The wait of the packets played in the last two seconds (frame i is
+    // sent at start + 20 ms * i and now arrives 10 ms later).
+    double waited = 0;
+    int counted = 0;
+    for (size_t t = 0; t < out.size(); ++t) {
+      if (out[t].kind != SlotKind::kPacket || out[t].index < 300) continue;
+      waited += 5.0 + 20.0 * static_cast<double>(t) - 20.0 * out[t].index - 10.0;
+      ++counted;
+    }
+    const std::string where = "faster by " + std::to_string(drop_ms) + " ms";
+    ASSERT_GT(counted, 90) << where;
+    EXPECT_LE(waited / counted, 23.0 + 0.5) << where;
+    EXPECT_GE(waited / counted, 3.0 - 0.5) << where;
+    const auto& st = sim.jb().stats();
+    EXPECT_EQ(st.too_late, 0u) << where;
+    EXPECT_LE(st.frames_skipped, static_cast<uint64_t>(drop_ms / 20 + 1)) << where;
+  }
+}
+
 TEST(JitterBuffer, ASenderResumingWithAFrozenTimestampIsHeardWithinAFewFrames) {
   // 50 frames, a 600 ms pause during which the sender's timestamp does not
   // advance (a gateway that stops its clock on silence), then 50 more,

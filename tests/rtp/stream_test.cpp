@@ -38,9 +38,16 @@ class StreamIo : public ::testing::TestWithParam<IoBackend> {
 };
 // A started shard whose stream `kId` is open on a port of its own, its
 // frames handled by a Recorder in `mode`: what most stream tests begin with.
+// `rtcp_interval` (seconds, 0: the default) is the shortest between reports.
 struct OpenStream {
-  OpenStream(IoBackend backend, Recorder::Mode mode)
-      : shard(testing::loopback_config(20, backend)), rec(shard, kId, mode), driver(shard, &rec) {
+  OpenStream(IoBackend backend, Recorder::Mode mode, double rtcp_interval = 0)
+      : shard([&] {
+          ShardConfig c = testing::loopback_config(20, backend);
+          if (rtcp_interval > 0) c.rtcp.min_interval_seconds = rtcp_interval;
+          return c;
+        }()),
+        rec(shard, kId, mode),
+        driver(shard, &rec) {
     shard.start();
     port = open_via_command(driver, kId);
   }
@@ -326,6 +333,74 @@ TEST_P(StreamIo, SrtpPacketsWithPaddingAreAccepted) {
   EXPECT_EQ(stats.drops.malformed + stats.drops.auth_failed, 0u);
 }
 
+// A peer re-keying (a re-offer with a new a=crypto of its own) changes what
+// the stream unprotects with; what it protects with goes on under the same
+// key, so its SRTCP index and rollover counter go on too. A new outbound
+// context would start SRTCP at index 1 again: the same keystream twice
+// (RFC 3711 §9.1), which the peer's replay check sees as a replay.
+TEST_P(StreamIo, APeerReKeyingLeavesOurOutboundSrtpRunning) {
+  OpenStream io(GetParam(), Recorder::Mode::kEcho, 0.1);
+  testing::Driver& driver = io.driver;
+  const uint16_t port = io.port;
+  ASSERT_NE(port, 0);
+  Peer peer;
+  testing::set_remote(driver, kId, peer.endpoint());
+  const auto set_keys = [&](const SrtpKeys& keys) {
+    Command set;
+    set.kind = CommandKind::kSetSrtp;
+    set.stream = kId;
+    set.keys = keys;
+    ASSERT_TRUE(driver.post(std::move(set)));
+    ASSERT_TRUE(testing::request_stats(driver, kId).has_value());  // applied
+  };
+  const SrtpKeys first = make_keys(1, 101);
+  const SrtpKeys second = make_keys(60, 101);  // the peer's key changes, ours does not
+  // The peer's side: what it protects with (one per key), and one inbound
+  // context for our key that lives through the re-key, replay window and all.
+  auto hear = SrtpSession::create(first.suite, std::span(first.outbound.data(), 30),
+                                  SrtpSession::Direction::kInbound);
+  ASSERT_TRUE(hear.has_value());
+  uint16_t seq = 0;
+  // Talks for ~0.6 s with `keys`, and unprotects what comes back.
+  const auto exchange = [&](const SrtpKeys& keys, size_t& rtcp_ok, size_t& rtcp_bad,
+                            size_t& rtp_ok) {
+    auto speak = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 30),
+                                     SrtpSession::Direction::kOutbound);
+    ASSERT_TRUE(speak.has_value());
+    const auto take = [&](std::vector<uint8_t>& d) {
+      size_t len = d.size();
+      if (is_rtcp(d)) {
+        (hear->unprotect_rtcp(d.data(), len) ? rtcp_ok : rtcp_bad)++;
+      } else if (hear->unprotect_rtp(d.data(), len)) {
+        ++rtp_ok;
+      }
+    };
+    for (int i = 0; i < 30; ++i, ++seq) {
+      auto pkt = make_rtp(0, seq, seq * 160u, 0xC, kPayload);
+      size_t len = pkt.size();
+      pkt.resize(len + SrtpSession::kProtectOverhead);
+      ASSERT_TRUE(speak->protect_rtp(pkt.data(), len, pkt.size()));
+      pkt.resize(len);
+      peer.send_to(port, pkt);
+      for (auto& d : peer.receive_all(20ms)) take(d);
+    }
+    for (auto& d : peer.receive_all(300ms)) take(d);
+  };
+  size_t rtcp_ok = 0, rtcp_bad = 0, rtp_ok = 0;
+  set_keys(first);
+  exchange(first, rtcp_ok, rtcp_bad, rtp_ok);
+  ASSERT_GE(rtcp_ok, 1u);
+  ASSERT_GE(rtp_ok, 10u);
+  EXPECT_EQ(rtcp_bad, 0u);
+  const size_t rtcp_before = rtcp_ok, rtp_before = rtp_ok;
+  set_keys(second);
+  exchange(second, rtcp_ok, rtcp_bad, rtp_ok);
+  EXPECT_GE(rtcp_ok, rtcp_before + 1) << "our SRTCP after the peer re-keyed";
+  EXPECT_EQ(rtcp_bad, 0u) << "an SRTCP index used twice under one key";
+  EXPECT_GE(rtp_ok, rtp_before + 5);  // our RTP goes on too (echoes, timing-loose)
+  EXPECT_EQ(testing::request_stats(driver, kId)->drops.auth_failed, 0u);
+}
+
 TEST_P(StreamIo, TelephoneEventsBecomeOneDigitEventAndNeverReachTheJitterBuffer) {
   Shard shard(testing::loopback_config(20, GetParam()));
   Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
@@ -435,13 +510,9 @@ TEST_P(StreamIo, ARefusedRtpTimeoutIsOfferedAgainUntilTaken) {
 }
 
 TEST_P(StreamIo, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
-  ShardConfig sc = testing::loopback_config(20, GetParam());
-  sc.rtcp.min_interval_seconds = 0.1;
-  Shard shard(sc);
-  Recorder rec(shard, kId, Recorder::Mode::kEcho);
-  testing::Driver driver(shard, &rec);
-  shard.start();
-  const uint16_t port = open_via_command(driver, kId);
+  OpenStream io(GetParam(), Recorder::Mode::kEcho, 0.1);
+  testing::Driver& driver = io.driver;
+  const uint16_t port = io.port;
   Peer peer;
   testing::set_remote(driver, kId, peer.endpoint());
   talk(peer, port, 0xE, 1, 20);

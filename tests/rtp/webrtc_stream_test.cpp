@@ -180,6 +180,14 @@ int received_srtp(Peer& browser, BrowserSrtp& srtp, std::chrono::milliseconds wi
   return ok;
 }
 
+// Waits for the shard's counter `c` to reach `n` (bounded).
+bool counted(Shard& shard, WebRtcCounter c, uint64_t n, std::chrono::milliseconds limit = 3000ms) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (shard.webrtc_count(c) < n && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  return shard.webrtc_count(c) >= n;
+}
+
 TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
   DtlsTestClient client;
   Bench bench(client.fingerprint());
@@ -201,10 +209,7 @@ TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
   BrowserSrtp srtp(client);
   ASSERT_TRUE(srtp.out && srtp.in);
   // The stream's keys arrive on a tick after the worker's kConnected.
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) == 0 &&
-         std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
+  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
   ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
 
   // Browser → stream: SRTP accepted.
@@ -224,6 +229,41 @@ TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kPlainRtp), 1u);
   EXPECT_EQ(bench.worker.stats().connected, 1u);
+  EXPECT_FALSE(bench.ended(50ms));
+}
+
+// A browser's re-offer (hold, resume, a refresh) reaches the stream as a new
+// remote address from its c= line: ICE, not the SDP, says where a browser
+// is, so the latch and the media both ways stay.
+TEST(WebRtcStream, ASdpAddressFromAReofferLeavesTheIceLatchAlone) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  BrowserSrtp srtp(client);
+  ASSERT_TRUE(srtp.out && srtp.in);
+  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+
+  // The re-offer's default candidate: some other address of the browser's.
+  testing::set_remote(
+      bench.driver, Bench::kId,
+      boost::asio::ip::udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 9));
+  ASSERT_TRUE(testing::request_stats(bench.driver, Bench::kId).has_value());  // applied
+  for (uint16_t seq = 200; seq < 210; ++seq) {
+    browser.send_to(bench.port, srtp.protect(seq));
+    std::this_thread::sleep_for(20ms);
+  }
+  const StreamStats stats = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
+  EXPECT_EQ(stats.packets_received, 10u);
+  EXPECT_EQ(stats.drops.webrtc_unlatched, 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+  EXPECT_GE(received_srtp(browser, srtp, 300ms), 5);
   EXPECT_FALSE(bench.ended(50ms));
 }
 
@@ -346,10 +386,7 @@ TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   ASSERT_TRUE(bench.handshake(browser, first));
   BrowserSrtp old_srtp(first);
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) == 0 &&
-         std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
+  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
 
   // Same ufrag and fingerprint: nothing changes (SRTP still accepted).
   testing::Command same;
@@ -376,10 +413,7 @@ TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys
   EXPECT_EQ(s.drops.webrtc_plain, 1u);
   // ...a new handshake with the new certificate connects and keys SRTP again.
   ASSERT_TRUE(bench.handshake(browser, second));
-  const auto until2 = std::chrono::steady_clock::now() + 3s;
-  while (bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected) < 2 &&
-         std::chrono::steady_clock::now() < until2)
-    std::this_thread::sleep_for(5ms);
+  counted(bench.shard, WebRtcCounter::kDtlsConnected, 2);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 2u);
   BrowserSrtp new_srtp(second);
   browser.send_to(bench.port, new_srtp.protect(3));
@@ -388,14 +422,6 @@ TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys
   EXPECT_EQ(s.packets_received, 2u);
   EXPECT_EQ(bench.worker.stats().started, 2u);
   EXPECT_FALSE(bench.ended(20ms));
-}
-
-// Waits for the shard's counter `c` to reach `n` (bounded).
-bool counted(Shard& shard, WebRtcCounter c, uint64_t n, std::chrono::milliseconds limit = 3000ms) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (shard.webrtc_count(c) < n && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(5ms);
-  return shard.webrtc_count(c) >= n;
 }
 
 void post_webrtc(Bench& bench, const WebRtcConfig& webrtc) {

@@ -54,8 +54,10 @@ class FakeUser : public TransactionUser {
     if (on_request_hook) on_request_hook(id);
   }
   void on_ack(const Message& ack, const Endpoint&) override { acks.push_back(ack); }
-  void on_cancelled(TransactionId invite, const Message&, const Message&) override {
+  void on_cancelled(TransactionId invite, const std::shared_ptr<const Message>& request,
+                    const Message&, const Message&) override {
     cancelled.push_back(invite);
+    cancelled_requests.push_back(request);
   }
   void on_stray_response(const Message& response, const Endpoint&) override {
     strays.push_back(response);
@@ -63,6 +65,7 @@ class FakeUser : public TransactionUser {
   std::vector<std::pair<TransactionId, std::shared_ptr<const Message>>> requests;
   std::vector<Message> acks;
   std::vector<TransactionId> cancelled;
+  std::vector<std::shared_ptr<const Message>> cancelled_requests;
   std::vector<Message> strays;
   std::function<void(TransactionId)> on_request_hook;
 };
@@ -367,6 +370,12 @@ TEST_F(TransactionTest, ServerInviteRetransmitsNon2xxOnTimerGUntilTimerH) {
   // G: 0.5, 1, 2, 4, 4, ... → sends at 0.5, 1.5, 3.5, 7.5, 11.5 ... 31.5 s.
   advance(3500);
   EXPECT_EQ(transport_.count("486"), 4u);
+  // Completed keeps the response, not the request it answered.
+  EXPECT_EQ(layer_.request(id), nullptr);
+  // A CANCEL now is answered 200 and changes nothing (§9.2).
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKs3")), kUdpPeer);
+  EXPECT_EQ(transport_.count("200"), 1u);
+  EXPECT_TRUE(user_.cancelled.empty());
   advance(31500 - 3500);
   EXPECT_EQ(transport_.count("486"), 11u);
   EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
@@ -604,6 +613,22 @@ TEST_F(TransactionTest, CancelOfRingingInviteAnswers200AndInvite487) {
   EXPECT_EQ(transport_.count("200"), 2u);
   EXPECT_EQ(user_.cancelled.size(), 1u);
   EXPECT_EQ(layer_.stats().cancels_matched, 1u);
+}
+
+// The TU hears of the CANCEL with the INVITE itself (answered, the
+// transaction lets its request go), and from then on the INVITE counts as
+// answered: nothing the TU was still preparing for it can reach the peer.
+TEST_F(TransactionTest, ACancelledInviteReachesTheUserAndCountsAsAnswered) {
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKx3")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  EXPECT_FALSE(layer_.answered(id));
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKx3")), kUdpPeer);
+  ASSERT_EQ(user_.cancelled_requests.size(), 1u);
+  ASSERT_NE(user_.cancelled_requests[0], nullptr);
+  EXPECT_EQ(user_.cancelled_requests[0]->method(), Method::kInvite);
+  EXPECT_TRUE(layer_.answered(id));
+  EXPECT_FALSE(layer_.respond(id, response_to(*invite, 200)));
+  EXPECT_TRUE(layer_.answered(12345));  // no such transaction
 }
 
 TEST_F(TransactionTest, CancelForUnknownTransactionIs481) {
