@@ -433,10 +433,13 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
   } else {
     late_run_ = 0;
   }
-  // A packet stored or late informs the delay estimate, a late one most of
-  // all. One refused as too early does not: its timestamp, not the network,
-  // puts it ahead (the first of a timeline jump, or a spoofer's), and its
-  // transit would drag the minimum down by as far as it is ahead.
+  // Every packet on the timeline informs the delay estimate, late ones most
+  // of all. A packet that claims a path more than a frame faster counts only
+  // once the next in sequence agrees (note_transit): one stamped ahead alone
+  // (a spoofer's, a sender's glitch) moves nothing, while a stream that
+  // really runs ahead of the playout point (a late first packet, a sender's
+  // timestamp jump) pulls it forward from its second packet on, instead of
+  // being refused as too early for the rest of the call.
   const int64_t transit = samples_since_epoch(arrival) - (ext_ts - base_ts_);
 
   if (frame < play_frame_) {
@@ -447,6 +450,7 @@ InsertResult JitterBuffer::insert(const JitterPacket& packet, Clock::time_point 
   // The ring's last frame stays free: the entry played last (its payload is
   // reserved in the arena until the next pull()) is never reused before then.
   if (frame >= play_frame_ + static_cast<int64_t>(capacity_) - 1) {
+    note_transit(transit, ext_seq);
     ++stats_.too_early;
     return InsertResult::kTooEarly;
   }

@@ -477,6 +477,26 @@ TEST(JitterBuffer, OnePacketFarAheadDoesNotPullThePlayoutPointForward) {
   EXPECT_EQ(st.resets + st.stale_resyncs, 0u);
 }
 
+// A sender that jumps its timestamps 1 s ahead (50 frames, beyond the ring)
+// with no gap in time or sequence: every packet after the jump is too early
+// for the playout point. The second one confirms the first's faster
+// transit, so the playout point follows and the stream plays again, rather
+// than being refused as too early for the rest of the call.
+TEST(JitterBuffer, AStreamThatJumpsAheadOfTheRingIsFollowed) {
+  Simulation sim;
+  sim.send_regular(100, 1000, 5000, 160, constant(milliseconds(10)));
+  for (uint32_t i = 0; i < 100; ++i) {
+    Scripted s{100 + i, static_cast<uint16_t>(1100 + i), 5000 + (100 + 50 + i) * 160};
+    s.arrival = sim.start() + milliseconds(20 * (100 + i) + 10);
+    sim.add(s);
+  }
+  const auto out = sim.run(205);
+  size_t after_jump = 0;
+  for (const uint32_t index : played_indices(out)) after_jump += index >= 100 ? 1 : 0;
+  EXPECT_GE(after_jump, 60u) << "too early: " << sim.jb().stats().too_early;
+  EXPECT_LE(sim.jb().stats().too_early, 30u);  // caught up within ~0.6 s
+}
+
 // The same 20 frames ahead, inside the ring: stored (it takes frame 120's
 // place, the genuine packet is then a duplicate), but one packet alone that
 // claims a path 400 ms faster does not move the minimum transit: the next
