@@ -390,14 +390,16 @@ TEST_P(StreamIo, APeerReKeyingLeavesOurOutboundSrtpRunning) {
   set_keys(first);
   exchange(first, rtcp_ok, rtcp_bad, rtp_ok);
   ASSERT_GE(rtcp_ok, 1u);
-  ASSERT_GE(rtp_ok, 10u);
+  // Echo counts depend on the shard's pace (a TSan build on a busy machine
+  // echoed 9 of 30); they only guard that our RTP decrypts at all.
+  ASSERT_GE(rtp_ok, 5u);
   EXPECT_EQ(rtcp_bad, 0u);
   const size_t rtcp_before = rtcp_ok, rtp_before = rtp_ok;
   set_keys(second);
   exchange(second, rtcp_ok, rtcp_bad, rtp_ok);
   EXPECT_GE(rtcp_ok, rtcp_before + 1) << "our SRTCP after the peer re-keyed";
   EXPECT_EQ(rtcp_bad, 0u) << "an SRTCP index used twice under one key";
-  EXPECT_GE(rtp_ok, rtp_before + 5);  // our RTP goes on too (echoes, timing-loose)
+  EXPECT_GE(rtp_ok, rtp_before + 3);  // our RTP goes on too (echoes, timing-loose)
   EXPECT_EQ(testing::request_stats(driver, kId)->drops.auth_failed, 0u);
 }
 
