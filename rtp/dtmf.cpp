@@ -70,11 +70,13 @@ std::optional<char> DtmfReceiver::on_packet(uint32_t rtp_timestamp,
     }
     // Serial-number comparison: a timestamp before the current event's belongs
     // to an older event delayed in the network.
-    if (static_cast<int32_t>(rtp_timestamp - current_timestamp_) < 0) return std::nullopt;
+    if (ordered_ && static_cast<int32_t>(rtp_timestamp - current_timestamp_) < 0)
+      return std::nullopt;
   }
   current_ = *event;
   current_timestamp_ = rtp_timestamp;
   have_current_ = true;
+  ordered_ = true;
   return digit;
 }
 

@@ -56,11 +56,19 @@ class DtmfReceiver {
   }
   uint32_t current_timestamp() const { return current_timestamp_; }
   void reset() { have_current_ = false; }
+  // The sender changed SSRC (RFC 3550 §8.2). Its timestamps may start from a
+  // new random base, so "earlier than the current event" no longer means an
+  // old event: the next event is reported whatever its timestamp. The event
+  // already reported is kept, so its continuation or end packets (a relay
+  // that rewrote only the SSRC, a source that came back) do not report the
+  // digit a second time.
+  void on_new_source() { ordered_ = false; }
 
  private:
   DtmfEvent current_{};
   uint32_t current_timestamp_ = 0;
   bool have_current_ = false;
+  bool ordered_ = true;  // current_timestamp_ orders the next packet's timestamp
 };
 
 // One packet the sender should emit now.

@@ -19,8 +19,11 @@ struct DropCounters {
   uint64_t duplicate = 0;    // jitter buffer: already held
   uint64_t too_large = 0;    // does not fit a jitter buffer slot
   uint64_t too_early = 0;    // beyond the jitter buffer's reach
-  uint64_t no_buffer = 0;    // receive pool exhausted
   uint64_t send_failed = 0;  // sendmmsg refused or queue full
+  // A new SSRC's packets while on probation (RFC 3550 A.1): a source that
+  // replaces the current one is followed only from its second packet in
+  // sequence, so a stray or spoofed packet resets nothing.
+  uint64_t ssrc_probation = 0;
   // WebRTC streams (issue #18): DTLS or SRTP from an address no valid STUN
   // check latched, and RTP/RTCP before DTLS-SRTP keys exist (never accepted).
   uint64_t webrtc_unlatched = 0;

@@ -7,10 +7,18 @@
 // A fixed-capacity open-addressing map (linear probing, backward-shift
 // deletion, no tombstones): all memory is taken at construction, so lookups,
 // inserts and erases on the shard thread never allocate. A key already
-// present is never overwritten: the first stream to claim an address or an
-// SSRC keeps it (a later claim fails and the caller counts a conflict), so a
-// member cannot take over another's route by signalling the same address or
-// SSRC.
+// present is never overwritten by insert(): among claims of one rank the
+// first stream to claim an address or an SSRC keeps it (a later claim fails
+// and the caller counts a conflict), so a member cannot take over another's
+// route by signalling the same address or SSRC.
+//
+// Two ranks (Route::proven): a route the peer proved (the address media
+// latched to, or a valid STUN check did; an SSRC SRTP authenticated) and one
+// only the signalling names (the SDP's c=/m= address, an a=ssrc). The shard
+// lets a proven claim take a key another stream holds only by SDP (that
+// stream waits and gets it back when the proven route goes), never the
+// other way round: a member's re-offer naming the address another member's
+// media really comes from takes none of its packets.
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -27,6 +35,15 @@
 #include "rtp/asio.hpp"
 
 namespace chorus::rtp {
+
+class Stream;
+
+// The stream a shared-port route leads to, and whether the peer proved it
+// (else the signalling only names it).
+struct Route {
+  Stream* stream = nullptr;
+  bool proven = false;
+};
 
 // A UDP source as the kernel reports it, hashable and comparable bytewise.
 struct SourceKey {
@@ -159,15 +176,28 @@ class FixedMap {
       if (s.key == key) return s.value;
     }
   }
+  // The value held for `key`, to change in place; nullptr when absent.
+  Value* get(const Key& key) {
+    for (size_t i = index(key);; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (!s.used) return nullptr;
+      if (s.key == key) return &s.value;
+    }
+  }
   // Removes `key` only while it maps to `value` (a stream never removes a
   // route another stream holds). True when removed.
   bool erase(const Key& key, Value value) {
+    return erase_if(key, [&value](const Value& v) { return v == value; });
+  }
+  // Removes `key` only while `owns(its value)`. True when removed.
+  template <class Owns>
+  bool erase_if(const Key& key, Owns owns) {
     size_t i = index(key);
     for (;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return false;
       if (s.key == key) {
-        if (!(s.value == value)) return false;
+        if (!owns(s.value)) return false;
         break;
       }
     }

@@ -268,7 +268,9 @@ void Shard::detach(Stream& stream) {
     streams_attached_.store(streams_.size(), std::memory_order_relaxed);
     stream.stop_dtls();
   }
+  const bool shared = stream.shared() && stream.routes().attached;
   detach_sockets(stream);
+  if (shared) claim_pending(&stream);  // what it held may be what another waits for
 }
 
 void Shard::retire(std::unique_ptr<Stream> stream) {
@@ -526,19 +528,31 @@ void Shard::drain_shared() {
     for (size_t i = 0; i < n; ++i) {
       const sockaddr_storage& source = receive_batch_.source(i);
       const std::span<uint8_t> datagram = receive_batch_.datagram(i);
-      Stream* stream = source_routes_.find(SourceKey::from(source)).value_or(nullptr);
-      if (stream == nullptr && webrtc::classify(datagram) == webrtc::PacketKind::kStun) {
+      const std::optional<Route> by_source = source_routes_.find(SourceKey::from(source));
+      Stream* stream = by_source ? by_source->stream : nullptr;
+      // A source only some SDP names is no proof: a browser's check or an
+      // authenticated SSRC from it still finds its member (who then proves
+      // the address and takes the route, update_routes).
+      const bool only_named = by_source && !by_source->proven;
+      if ((stream == nullptr || only_named) &&
+          webrtc::classify(datagram) == webrtc::PacketKind::kStun) {
         // A browser's check from an address no valid check proved yet: to
         // the member whose local ufrag the USERNAME names (RFC 8445
         // §7.2.2); its responder checks MESSAGE-INTEGRITY before it latches.
         const std::string_view ufrag = webrtc::stun_local_ufrag(datagram);
-        if (!ufrag.empty()) stream = ufrag_routes_.find(ufrag_key(ufrag)).value_or(nullptr);
-      } else if (stream == nullptr) {
+        if (!ufrag.empty()) {
+          if (const std::optional<Stream*> member = ufrag_routes_.find(ufrag_key(ufrag)))
+            stream = *member;
+        }
+      } else if (stream == nullptr || only_named) {
         // An unknown source reaches a stream only through an SSRC that stream
         // may claim (signalled, or authenticated by SRTP, which the stream
-        // checks again before it accepts anything).
-        if (const std::optional<uint32_t> ssrc = peek_ssrc(datagram))
-          stream = ssrc_routes_.find(*ssrc).value_or(nullptr);
+        // checks again before it accepts anything); a named one only through
+        // an authenticated SSRC.
+        if (const std::optional<uint32_t> ssrc = peek_ssrc(datagram)) {
+          const std::optional<Route> by_ssrc = ssrc_routes_.find(*ssrc);
+          if (by_ssrc && (stream == nullptr || by_ssrc->proven)) stream = by_ssrc->stream;
+        }
       }
       if (stream == nullptr) {
         ++unknown;
@@ -564,58 +578,135 @@ void Shard::update_routes(Stream& stream) {
   Stream::Routes& have = stream.routes();
   if (!have.attached) return;
   const Stream::Routes want = stream.wanted_routes();
-  const auto wanted = [&want](const SourceKey& key) {
-    return std::find(want.sources.begin(),
-                     want.sources.begin() + static_cast<std::ptrdiff_t>(want.count),
-                     key) != want.sources.begin() + static_cast<std::ptrdiff_t>(want.count);
-  };
+  const auto owned = [&stream](const Route& r) { return r.stream == &stream; };
+  // A route released, or one that lost its proof, may be what another
+  // stream's claim waits for.
+  bool freed = false;
   for (size_t i = 0; i < have.count;) {
-    if (wanted(have.sources[i])) {
-      ++i;
+    const auto end = want.sources.begin() + static_cast<std::ptrdiff_t>(want.count);
+    const auto it = std::find(want.sources.begin(), end, have.sources[i]);
+    if (it == end) {
+      freed = source_routes_.erase_if(have.sources[i], owned) || freed;
+      --have.count;
+      have.sources[i] = have.sources[have.count];
+      have.proven[i] = have.proven[have.count];
       continue;
     }
-    source_routes_.erase(have.sources[i], &stream);
-    have.sources[i] = have.sources[--have.count];
+    const bool proven = want.proven[static_cast<size_t>(it - want.sources.begin())];
+    if (proven != have.proven[i]) {
+      if (Route* r = source_routes_.get(have.sources[i]); r != nullptr && r->stream == &stream)
+        r->proven = proven;
+      have.proven[i] = proven;
+      freed = freed || !proven;
+    }
+    ++i;
   }
-  uint64_t conflicts = 0;
+  if (have.ssrc && have.ssrc != want.ssrc) {
+    freed = ssrc_routes_.erase_if(*have.ssrc, owned) || freed;
+    have.ssrc.reset();
+  } else if (have.ssrc && have.ssrc_proven != want.ssrc_proven) {
+    if (Route* r = ssrc_routes_.get(*have.ssrc); r != nullptr && r->stream == &stream)
+      r->proven = want.ssrc_proven;
+    freed = freed || !want.ssrc_proven;
+  }
+  have.ssrc_proven = have.ssrc && want.ssrc_proven;
+  if (have.ufrag != want.ufrag) {
+    if (have.ufrag) freed = ufrag_routes_.erase(*have.ufrag, &stream) || freed;
+    have.ufrag.reset();
+  }
+  const uint64_t conflicts = claim_routes(stream, want);
+  if (conflicts != 0)
+    route_conflicts_.store(route_conflicts_.load(std::memory_order_relaxed) + conflicts,
+                           std::memory_order_relaxed);
+  if (freed) claim_pending(&stream);
+}
+
+uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
+  Stream::Routes& have = stream.routes();
+  // A proven claim takes a key another stream holds only by SDP: that
+  // stream forgets the key and waits for it (claim_pending).
+  const auto takes = [&stream](const Route& held, bool proven) {
+    return proven && !held.proven && held.stream != &stream;
+  };
+  uint64_t refused = 0;
   for (size_t i = 0; i < want.count; ++i) {
     const SourceKey& key = want.sources[i];
     const auto end = have.sources.begin() + static_cast<std::ptrdiff_t>(have.count);
     if (std::find(have.sources.begin(), end, key) != end) continue;
-    if (source_routes_.insert(key, &stream))
-      have.sources[have.count++] = key;
+    if (have.count == have.sources.size()) {
+      ++refused;
+      continue;
+    }
+    bool got = source_routes_.insert(key, Route{&stream, want.proven[i]});
+    if (!got) {
+      Route* held = source_routes_.get(key);
+      if (held != nullptr && takes(*held, want.proven[i])) {
+        Stream::Routes& l = held->stream->routes();
+        *held = Route{&stream, true};
+        for (size_t j = 0; j < l.count; ++j) {
+          if (l.sources[j] == key) {
+            --l.count;
+            l.sources[j] = l.sources[l.count];
+            l.proven[j] = l.proven[l.count];
+            break;
+          }
+        }
+        l.pending = true;
+        got = true;
+      }
+    }
+    if (got) {
+      have.sources[have.count] = key;
+      have.proven[have.count++] = want.proven[i];
+    } else {
+      ++refused;
+    }
+  }
+  if (want.ssrc && !have.ssrc) {
+    bool got = ssrc_routes_.insert(*want.ssrc, Route{&stream, want.ssrc_proven});
+    if (!got) {
+      Route* held = ssrc_routes_.get(*want.ssrc);
+      if (held != nullptr && takes(*held, want.ssrc_proven)) {
+        Stream::Routes& l = held->stream->routes();
+        *held = Route{&stream, true};
+        l.ssrc.reset();
+        l.ssrc_proven = false;
+        l.pending = true;
+        got = true;
+      }
+    }
+    if (got) {
+      have.ssrc = want.ssrc;
+      have.ssrc_proven = want.ssrc_proven;
+    } else {
+      ++refused;
+    }
+  }
+  if (want.ufrag && !have.ufrag) {
+    if (ufrag_routes_.insert(*want.ufrag, &stream))
+      have.ufrag = want.ufrag;
     else
-      ++conflicts;
+      ++refused;
   }
-  if (have.ssrc != want.ssrc) {
-    if (have.ssrc) ssrc_routes_.erase(*have.ssrc, &stream);
-    have.ssrc.reset();
-    if (want.ssrc) {
-      if (ssrc_routes_.insert(*want.ssrc, &stream))
-        have.ssrc = want.ssrc;
-      else
-        ++conflicts;
-    }
+  have.pending = refused != 0;
+  return refused;
+}
+
+void Shard::claim_pending(const Stream* except) {
+  // Route changes are rare (a latch, a re-offer, a detach), never per
+  // packet: a walk over the shard's streams is cheap enough and allocates
+  // nothing.
+  for (Stream* s : streams_) {
+    if (s == except || !s->routes().pending || !s->routes().attached) continue;
+    claim_routes(*s, s->wanted_routes());
   }
-  if (have.ufrag != want.ufrag) {
-    if (have.ufrag) ufrag_routes_.erase(*have.ufrag, &stream);
-    have.ufrag.reset();
-    if (want.ufrag) {
-      if (ufrag_routes_.insert(*want.ufrag, &stream))
-        have.ufrag = want.ufrag;
-      else
-        ++conflicts;
-    }
-  }
-  if (conflicts != 0)
-    route_conflicts_.store(route_conflicts_.load(std::memory_order_relaxed) + conflicts,
-                           std::memory_order_relaxed);
 }
 
 void Shard::remove_routes(Stream& stream) {
   Stream::Routes& have = stream.routes();
-  for (size_t i = 0; i < have.count; ++i) source_routes_.erase(have.sources[i], &stream);
-  if (have.ssrc) ssrc_routes_.erase(*have.ssrc, &stream);
+  const auto owned = [&stream](const Route& r) { return r.stream == &stream; };
+  for (size_t i = 0; i < have.count; ++i) source_routes_.erase_if(have.sources[i], owned);
+  if (have.ssrc) ssrc_routes_.erase_if(*have.ssrc, owned);
   if (have.ufrag) ufrag_routes_.erase(*have.ufrag, &stream);
   have = Stream::Routes{};
 }

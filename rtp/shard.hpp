@@ -257,6 +257,13 @@ class Shard final : private UringSink {
   void send_shared(std::span<Stream* const> streams);
   void send_shared_batch(size_t count);
   void remove_routes(Stream& stream);
+  // Registers what `want` names and `stream` does not hold yet: a free key,
+  // or with a proven claim one another stream holds only by SDP (that
+  // stream's claim then waits). Returns the claims refused.
+  uint64_t claim_routes(Stream& stream, const Stream::Routes& want);
+  // Gives the streams whose claims wait (Routes::pending) another try, after
+  // a route was released or lost its proof.
+  void claim_pending(const Stream* except);
   // UringSink
   void on_received(Stream& stream, bool rtcp, std::span<uint8_t> datagram,
                    const sockaddr_storage& source, const timespec* kernel_time,
@@ -289,8 +296,8 @@ class Shard final : private UringSink {
   uint16_t shared_port_ = 0;
   int shared_rcvbuf_ = 0;
   int shared_sndbuf_ = 0;
-  FixedMap<SourceKey, Stream*, SourceKeyHash> source_routes_;
-  FixedMap<uint32_t, Stream*, SsrcHash> ssrc_routes_;
+  FixedMap<SourceKey, Route, SourceKeyHash> source_routes_;
+  FixedMap<uint32_t, Route, SsrcHash> ssrc_routes_;
   FixedMap<uint64_t, Stream*, UfragKeyHash> ufrag_routes_;  // WebRTC members' local ufrags
   std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};
   std::array<Stream*, UdpReceiveBatch::kBatch> out_owners_{};

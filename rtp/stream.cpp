@@ -178,27 +178,41 @@ Stream::Routes Stream::wanted_routes() const {
     // A browser is reached by its ufrag until a valid check proves an
     // address; then by that one address (issue #18).
     r.ufrag = ufrag_key(webrtc_->config.local_ufrag.view());
-    if (latched_) r.sources[r.count++] = SourceKey::from(latched_rtp_);
+    if (latched_) {
+      r.sources[r.count] = SourceKey::from(latched_rtp_);
+      r.proven[r.count++] = true;
+    }
     return r;
   }
-  const auto add = [&r](const udp::endpoint& ep) {
+  // The SDP's addresses are only named; a latched one is proven by the
+  // peer's own packets (and outranks another stream's SDP, route_table.hpp).
+  const auto add = [&r](const udp::endpoint& ep, bool proven) {
     if (ep.port() == 0) return;
     const SourceKey key = SourceKey::from(ep);
-    for (size_t i = 0; i < r.count; ++i)
-      if (r.sources[i] == key) return;
+    for (size_t i = 0; i < r.count; ++i) {
+      if (r.sources[i] == key) {
+        r.proven[i] = r.proven[i] || proven;
+        return;
+      }
+    }
+    r.proven[r.count] = proven;
     r.sources[r.count++] = key;
   };
-  add(remote_rtp_);
-  add(remote_rtcp_);
-  if (latched_) add(latched_rtp_);
-  if (rtcp_latched_) add(latched_rtcp_);
+  add(remote_rtp_, false);
+  add(remote_rtcp_, false);
+  if (latched_) add(latched_rtp_, true);
+  if (rtcp_latched_) add(latched_rtcp_, true);
   // SSRCs can be spoofed: one is claimed only where the SDP signalled it or
   // SRTP authenticated it (every packet an SRTP stream accepted passed its
-  // authentication check).
-  if (config_.signalled_ssrc)
+  // authentication check); only the latter proves it.
+  const bool authenticated = srtp_in_ && have_remote_ssrc_;
+  if (config_.signalled_ssrc) {
     r.ssrc = config_.signalled_ssrc;
-  else if (srtp_in_ && have_remote_ssrc_)
+    r.ssrc_proven = authenticated && remote_ssrc_ == *config_.signalled_ssrc;
+  } else if (authenticated) {
     r.ssrc = remote_ssrc_;
+    r.ssrc_proven = true;
+  }
   return r;
 }
 
@@ -551,6 +565,32 @@ void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t s
   candidate_seq_ = sequence;
 }
 
+bool Stream::ssrc_passes_probation(uint32_t ssrc, uint16_t sequence) {
+  // RFC 3550 A.1 (MIN_SEQUENTIAL = 2): a new source is believed once it has
+  // sent that many packets in sequence with no packet of the current source
+  // between them. Until then the current source's jitter buffer, statistics
+  // and RFC 4733 state stay as they are: one stray or spoofed packet, or a
+  // sender that interleaves two SSRCs, resets nothing; a real change (a PBX
+  // transferring the call, a restart) costs its first packet.
+  //
+  // This holds for SRTP and for an SSRC the SDP signalled too. Authentication
+  // proves the key holder sent a packet, not that it is new: the inbound
+  // session keeps replay state for a few SSRCs only (kMaxInboundSsrcs), so a
+  // recorded packet of an SSRC it has forgotten authenticates again. An
+  // a=ssrc proves nothing about a datagram that carries it. Neither is worth
+  // more than the one packet probation costs.
+  constexpr int kMinSequential = 2;
+  if (probation_left_ > 0 && ssrc == probation_ssrc_ &&
+      sequence == static_cast<uint16_t>(probation_seq_ + 1)) {
+    probation_seq_ = sequence;
+    return --probation_left_ == 0;
+  }
+  probation_ssrc_ = ssrc;
+  probation_seq_ = sequence;
+  probation_left_ = kMinSequential - 1;
+  return false;
+}
+
 void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now) {
   // Before SRTP unprotect the padding count (and the tag at the end) are not
   // plain RTP (RFC 3711 §3.1): only the header can be checked yet.
@@ -601,12 +641,18 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
 
   if (have_remote_ssrc_ && ssrc != remote_ssrc_) {
+    if (!ssrc_passes_probation(ssrc, packet->sequence())) {
+      ++drops_.ssrc_probation;
+      return;
+    }
     // RFC 3550 §8.2: the remote changed SSRC (restart, re-INVITE, transfer).
     if (StreamObserver* observer = shard_.stream_observer()) {
       observer->on_ssrc_change(*this, remote_ssrc_, ssrc);
     }
     receive_stats_.reset();
-    dtmf_.reset();
+    dtmf_.on_new_source();
+  } else {
+    probation_left_ = 0;  // the current source goes on: a newcomer starts over
   }
   const bool ssrc_news = !have_remote_ssrc_ || remote_ssrc_ != ssrc;
   remote_ssrc_ = ssrc;

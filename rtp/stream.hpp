@@ -16,11 +16,13 @@
 // no socket: the shard receives for it on its one socket and hands it the
 // datagrams whose source is one of the stream's routes (its SDP and latched
 // addresses) or, from an unknown address, whose SSRC it claims (signalled by
-// a=ssrc, or authenticated by SRTP). Its datagrams leave in the shard's
-// batched sends. Two things differ: RTCP from a peer without rtcp-mux
-// arrives on the same port (told apart by payload type, RFC 5761 §4), and an
-// SRTP stream re-latches to a new source on an authenticated packet (a NAT
-// rebinding), which per-member ports drop as strangers.
+// a=ssrc, or authenticated by SRTP); a route the peer proved (latched,
+// authenticated) outranks one the SDP only names (route_table.hpp). Its
+// datagrams leave in the shard's batched sends. Two things differ: RTCP from
+// a peer without rtcp-mux arrives on the same port (told apart by payload
+// type, RFC 5761 §4), and an SRTP stream re-latches to a new source on an
+// authenticated packet (a NAT rebinding), which per-member ports drop as
+// strangers.
 //
 // A WebRTC stream (StreamConfig::webrtc, issue #18) classifies every datagram (RFC 7983): STUN goes
 // to its StunResponder (the answer is queued back to the source; a valid check latches the source,
@@ -216,13 +218,20 @@ class Stream {
   void on_send_refused() { ++drops_.send_failed; }
   // Shared-port mode: the sources and the SSRC this stream claims in its
   // shard's route tables (what it should claim now; and what the shard has
-  // registered for it, which the shard keeps here).
+  // registered for it, which the shard keeps here), each proven by the peer
+  // (latched, a valid STUN check, SRTP-authenticated) or only signalled
+  // (route_table.hpp: a proven claim outranks a signalled one).
   struct Routes {
     std::array<SourceKey, 4> sources{};
+    std::array<bool, 4> proven{};  // per source
     size_t count = 0;
     std::optional<uint32_t> ssrc;
+    bool ssrc_proven = false;
     std::optional<uint64_t> ufrag;  // WebRTC: ufrag_key of the local ICE ufrag
     bool attached = false;          // the shard routes to this stream
+    // Registered: some wanted route is held by another stream; claimed again
+    // whenever a route is released or loses its proof.
+    bool pending = false;
   };
   Routes wanted_routes() const;
   Routes& routes() { return routes_; }
@@ -235,6 +244,9 @@ class Stream {
                Clock::time_point now);
   void consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t sequence,
                       bool authenticated);
+  // A packet whose SSRC is not the current one: true when it completes its
+  // source's probation (the stream then follows the new SSRC).
+  bool ssrc_passes_probation(uint32_t ssrc, uint16_t sequence);
   void send_rtcp_report(Clock::time_point now);
   const udp::endpoint& rtcp_destination() const;
   // Shared-port mode: tells the shard the stream's routes changed.
@@ -297,6 +309,12 @@ class Stream {
 
   uint32_t remote_ssrc_ = 0;
   bool have_remote_ssrc_ = false;
+  // A new SSRC on probation (RFC 3550 A.1): its last sequence number and
+  // how many more in-sequence packets it needs before it replaces the
+  // current one (ssrc_passes_probation).
+  uint32_t probation_ssrc_ = 0;
+  uint16_t probation_seq_ = 0;
+  int probation_left_ = 0;
   ReceiveStats receive_stats_;
   SendStats send_stats_;
   RtcpScheduler rtcp_scheduler_;

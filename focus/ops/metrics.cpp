@@ -14,14 +14,14 @@ namespace chorus::focus {
 namespace {
 
 constexpr std::string_view kDropReasons[] = {
-    "malformed", "auth_failed", "stranger",  "unknown_pt",  "too_late",         "duplicate",
-    "too_large", "too_early",   "no_buffer", "send_failed", "webrtc_unlatched", "webrtc_plain",
+    "malformed", "auth_failed", "stranger",    "unknown_pt",     "too_late",         "duplicate",
+    "too_large", "too_early",   "send_failed", "ssrc_probation", "webrtc_unlatched", "webrtc_plain",
 };
 
 uint64_t drop_count(const rtp::DropCounters& d, size_t reason) {
-  const uint64_t values[] = {d.malformed, d.auth_failed, d.stranger,         d.unknown_pt,
-                             d.too_late,  d.duplicate,   d.too_large,        d.too_early,
-                             d.no_buffer, d.send_failed, d.webrtc_unlatched, d.webrtc_plain};
+  const uint64_t values[] = {d.malformed,   d.auth_failed,    d.stranger,         d.unknown_pt,
+                             d.too_late,    d.duplicate,      d.too_large,        d.too_early,
+                             d.send_failed, d.ssrc_probation, d.webrtc_unlatched, d.webrtc_plain};
   return values[reason];
 }
 

@@ -12,8 +12,8 @@ void add_drops(rtp::DropCounters& sum, const rtp::DropCounters& d) {
   sum.duplicate += d.duplicate;
   sum.too_large += d.too_large;
   sum.too_early += d.too_early;
-  sum.no_buffer += d.no_buffer;
   sum.send_failed += d.send_failed;
+  sum.ssrc_probation += d.ssrc_probation;
   sum.webrtc_unlatched += d.webrtc_unlatched;
   sum.webrtc_plain += d.webrtc_plain;
 }

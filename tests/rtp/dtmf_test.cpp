@@ -98,6 +98,21 @@ TEST(DtmfReceiver, LongEventSegmentsAreOneDigitRfc4733Section2_5_2_3) {
   EXPECT_EQ(rx.on_packet(10000 + 0xFFFF + 4000, payload(0, false, 160)), '0');
 }
 
+// RFC 3550 §8.2: after an SSRC change the event already reported is still
+// known (its packets under the new SSRC report nothing), while the new
+// source's own timestamps, from a random base, are not taken for old events.
+TEST(DtmfReceiver, ANewSourceNeitherRepeatsTheReportedEventNorHidesAnEarlierTimestamp) {
+  DtmfReceiver rx;
+  EXPECT_EQ(rx.on_packet(8000, payload(5, false, 160)), '5');
+  rx.on_new_source();
+  EXPECT_FALSE(rx.on_packet(8000, payload(5, false, 320)));
+  EXPECT_FALSE(rx.on_packet(8000, payload(5, true, 480)));
+  EXPECT_EQ(rx.on_packet(1000, payload(9, false, 160)), '9');  // "earlier", yet new
+  // Ordered again from the new source's first event on.
+  EXPECT_FALSE(rx.on_packet(500, payload(3, true, 640)));
+  EXPECT_EQ(rx.on_packet(2000, payload(3, false, 160)), '3');
+}
+
 TEST(DtmfReceiver, DifferentEventAtSameTimestampIsANewEvent) {
   DtmfReceiver rx;
   EXPECT_EQ(rx.on_packet(100, payload(4, false, 160)), '4');

@@ -285,6 +285,102 @@ TEST(SharedPort, AReofferedSsrcReplacesTheSignalledOne) {
   EXPECT_EQ(testing::request_stats(driver, 1)->packets_received, 10u);
 }
 
+// A route proven by traffic outranks an address another member's SDP merely
+// names: B's re-offer naming the NAT address A's media comes from (a stale or
+// hostile c= line) takes none of A's packets.
+TEST(SharedPort, AnotherMembersSdpClaimDoesNotTakeALatchedAddress) {
+  const std::unique_ptr<Shard> owned = make_shard(shared_config());
+  ASSERT_NE(owned, nullptr);
+  Shard& shard = *owned;
+  testing::Driver driver(shard);
+  shard.start();
+  Peer sdp_a, natted_a, sdp_b;
+  StreamConfig signalled;
+  signalled.signalled_ssrc = 0xCAFE;
+  ASSERT_NE(open_via_command(driver, 1, signalled), 0);
+  ASSERT_NE(open_via_command(driver, 2), 0);
+  point_at(driver, 1, sdp_a.endpoint());
+  point_at(driver, 2, sdp_b.endpoint());
+  talk(natted_a, shard.shared_port(), 0xCAFE, 5);
+  ASSERT_EQ(stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 5; })
+                .packets_received,
+            5u);
+  point_at(driver, 2, natted_a.endpoint());
+  talk(natted_a, shard.shared_port(), 0xCAFE, 10, 5);
+  EXPECT_EQ(stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 15; })
+                .packets_received,
+            15u);
+  EXPECT_EQ(testing::request_stats(driver, 2)->packets_received, 0u);
+}
+
+// The other order: B's SDP names an address first, then A's authenticated
+// media arrives from it (A's NAT rebound there). A's SSRC, proven by SRTP,
+// outranks the address B's SDP only names: A gets its packets, re-latches and
+// takes the address; B's claim waits and takes effect once A moves on.
+TEST(SharedPort, AProvenRouteTakesAnAddressAnotherMemberOnlyNamesWhichGetsItBackLater) {
+  const std::unique_ptr<Shard> owned = make_shard(shared_config());
+  ASSERT_NE(owned, nullptr);
+  Shard& shard = *owned;
+  EchoAll echo(shard);
+  testing::Driver driver(shard, &echo);
+  shard.start();
+  ASSERT_NE(open_via_command(driver, 1), 0);
+  ASSERT_NE(open_via_command(driver, 2), 0);
+  Peer first, rebound, third, sdp_b;
+  point_at(driver, 1, first.endpoint());
+  point_at(driver, 2, sdp_b.endpoint());
+  SrtpKeys keys;
+  keys.suite = SrtpSuite::kAeadAes128Gcm;
+  keys.inbound_size = keys.outbound_size = 28;
+  for (uint8_t i = 0; i < 28; ++i) {
+    keys.inbound[i] = static_cast<uint8_t>(i + 1);
+    keys.outbound[i] = static_cast<uint8_t>(90 + i);
+  }
+  Command set;
+  set.kind = CommandKind::kSetSrtp;
+  set.stream = 1;
+  set.keys = keys;
+  ASSERT_TRUE(driver.post(std::move(set)));
+  auto protect = SrtpSession::create(keys.suite, std::span(keys.inbound.data(), 28),
+                                     SrtpSession::Direction::kOutbound);
+  ASSERT_TRUE(protect.has_value());
+  uint16_t seq = 0;
+  const auto secure_talk = [&](const Peer& from, int count) {
+    for (int i = 0; i < count; ++i, ++seq) {
+      auto pkt = make_rtp(0, seq, seq * 160u, 0x5EC, kPayload);
+      size_t len = pkt.size();
+      pkt.resize(len + SrtpSession::kProtectOverhead);
+      EXPECT_TRUE(protect->protect_rtp(pkt.data(), len, pkt.size()));
+      pkt.resize(len);
+      from.send_to(shard.shared_port(), pkt);
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  secure_talk(first, 5);
+  ASSERT_EQ(stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 5; })
+                .packets_received,
+            5u);
+  point_at(driver, 2, rebound.endpoint());  // B's re-offer names where A's NAT moves next
+  secure_talk(rebound, 10);
+  EXPECT_EQ(stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 15; })
+                .packets_received,
+            15u);
+  EXPECT_EQ(testing::request_stats(driver, 2)->packets_received, 0u);
+  // A answers where its media now comes from (B only reports there).
+  const auto back = rebound.receive_all(300ms);
+  EXPECT_TRUE(std::any_of(back.begin(), back.end(), [](const auto& d) { return !is_rtcp(d); }));
+  // A moves on: the address is B's again, and B's peer, now really there, is heard.
+  secure_talk(third, 5);
+  ASSERT_EQ(stats_until(driver, 1, [](const StreamStats& s) { return s.packets_received >= 20; })
+                .packets_received,
+            20u);
+  talk(rebound, shard.shared_port(), 0xB, 3);
+  EXPECT_EQ(stats_until(driver, 2, [](const StreamStats& s) { return s.packets_received >= 3; })
+                .packets_received,
+            3u);
+  EXPECT_EQ(testing::request_stats(driver, 1)->packets_received, 20u);
+}
+
 TEST(SharedPort, SrtpFollowsANatRebindingOnAuthenticatedPacketsOnly) {
   const std::unique_ptr<Shard> owned = make_shard(shared_config());
   ASSERT_NE(owned, nullptr);

@@ -182,8 +182,10 @@ TEST_P(StreamIo, TheSdpAddressReclaimsAStreamAnOutsiderLatchedFirst) {
   talk(outsider, io.port, 0xBAD, 1, 2, 5ms);
   ASSERT_TRUE(outsider.receive(500ms).has_value()) << "the outsider did not latch the stream";
   // One packet from the SDP's address is enough.
+  // (Its new SSRC is on probation, RFC 3550 A.1: the latch moves at once,
+  // its media is followed from the next packet.)
   caller.send_to(io.port, make_rtp(0, 500, 80000, 0xCA11, kPayload, true));
-  stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 3; });
+  stats_until(io.driver, kId, [](const StreamStats& s) { return s.drops.ssrc_probation >= 1; });
   outsider.receive_all(60ms);  // what was already on its way
   EXPECT_TRUE(outsider.receive_all(150ms).empty()) << "the outsider still gets the room";
   caller.receive_all(60ms);
@@ -568,21 +570,116 @@ TEST_P(StreamIo, SendsRtcpReportsWithCnameAndCountsReceivedOnes) {
   EXPECT_LT(with_rtt.rtt_ms, 3000.0);
 }
 
-TEST_P(StreamIo, SsrcChangeFromTheLatchedSourceIsAcceptedAndReported) {
+// RFC 3550 §8.2 with the A.1 probation: the same party restarts with a new
+// SSRC (new random sequence); its first packet is held back as a probation
+// drop, its second in sequence is followed and reported.
+TEST_P(StreamIo, ARealSsrcChangeIsFollowedFromItsSecondPacket) {
   OpenStream io(GetParam(), Recorder::Mode::kPullOnly);
   ASSERT_NE(io.port, 0);
   Peer peer;
   talk(peer, io.port, 0x1000, 1, 3, 5ms);
-  // RFC 3550 §8.2: the same party restarts with a new SSRC (new random seq).
   talk(peer, io.port, 0x2000, 9000, 3, 5ms);
   const auto change = wait_kind(io.driver, EventKind::kSsrcChange, kId);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->previous_ssrc, 0x1000u);
   EXPECT_EQ(change->ssrc, 0x2000u);
   const auto stats =
-      stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 6; });
+      stats_until(io.driver, kId, [](const StreamStats& s) { return s.packets_received >= 5; });
+  EXPECT_EQ(stats.packets_received, 5u);
+  EXPECT_EQ(stats.drops.ssrc_probation, 1u);
   EXPECT_EQ(stats.remote_ssrc, 0x2000u);
   EXPECT_EQ(stats.drops.stranger, 0u);
+}
+
+// Reads the stream's jitter-buffer counters on the shard thread every tick.
+class JitterWatch : public TickHandler {
+ public:
+  explicit JitterWatch(Shard& shard) : shard_(shard) {}
+  ~JitterWatch() override { shard_.stop(); }
+  void on_tick(uint64_t, std::chrono::steady_clock::time_point) override {
+    Stream* s = shard_.find_stream(kId);
+    if (s == nullptr) return;
+    s->pull();
+    resets.store(s->jitter_buffer().stats().resets);
+    ssrc_changes.store(s->jitter_buffer().stats().ssrc_changes);
+  }
+  std::atomic<uint64_t> resets{0}, ssrc_changes{0};
+
+ private:
+  Shard& shard_;
+};
+
+// RFC 3550 A.1: one packet of another SSRC (stray, or spoofed from the
+// latched address) is no new source: it is dropped and counted, and the
+// jitter buffer, the statistics and the reported SSRC stay.
+TEST_P(StreamIo, OneStrayPacketWithAnotherSsrcDoesNotResetTheJitterBuffer) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  JitterWatch watch(shard);
+  testing::Driver driver(shard, &watch);
+  shard.start();
+  const uint16_t port = open_via_command(driver, kId);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  talk(peer, port, 0xA1, 100, 10);
+  peer.send_to(port, make_rtp(0, 7, 7 * 160u, 0xBAD, kPayload));
+  talk(peer, port, 0xA1, 110, 10);
+  const auto stats =
+      stats_until(driver, kId, [](const StreamStats& s) { return s.packets_received >= 20; });
+  EXPECT_EQ(stats.packets_received, 20u);
+  EXPECT_EQ(stats.drops.ssrc_probation, 1u);
+  EXPECT_EQ(stats.remote_ssrc, 0xA1u);
+  EXPECT_EQ(stats.cumulative_lost, 0);
+  std::this_thread::sleep_for(60ms);  // a tick or two for the watch
+  EXPECT_EQ(watch.ssrc_changes.load(), 0u);
+  EXPECT_EQ(watch.resets.load(), 0u);
+  EXPECT_FALSE(wait_kind(driver, EventKind::kSsrcChange, kId, 100ms).has_value());
+}
+
+// RFC 4733 events around an SSRC change: a stray packet of another SSRC in
+// the middle of a key press, and then a relay that rewrites the SSRC of the
+// same press, report the digit once.
+TEST_P(StreamIo, AnSsrcChangeInTheMiddleOfADigitDoesNotReportItTwice) {
+  Shard shard(testing::loopback_config(20, GetParam()));
+  Recorder rec(shard, kId, Recorder::Mode::kPullOnly);
+  testing::Driver driver(shard, &rec);
+  shard.start();
+  StreamConfig config;
+  config.telephone_event_pt = 101;
+  const uint16_t port = open_via_command(driver, kId, config);
+  ASSERT_NE(port, 0);
+  Peer peer;
+  const auto event = [](uint16_t duration, bool end) {
+    std::array<uint8_t, 4> ev{};
+    write_dtmf_event(ev, DtmfEvent{5, duration, 10, end});
+    return ev;
+  };
+  uint16_t seq = 500;
+  for (int i = 0; i < 2; ++i)
+    peer.send_to(port, make_rtp(101, seq++, 8000, 0xD, event(160 * (i + 1), false), i == 0));
+  peer.send_to(port, make_rtp(0, 42, 4200, 0xBAD, kPayload));  // the stray
+  for (int i = 2; i < 4; ++i)
+    peer.send_to(port, make_rtp(101, seq++, 8000, 0xD, event(160 * (i + 1), false)));
+  // The relay takes over the same press under its own SSRC and sequence.
+  for (int i = 4; i < 9; ++i)
+    peer.send_to(port, make_rtp(101, static_cast<uint16_t>(3000 + i), 8000, 0xE,
+                                event(160 * (i + 1), i >= 6)));
+  const auto digit = wait_kind(driver, EventKind::kDtmf, kId);
+  ASSERT_TRUE(digit.has_value());
+  EXPECT_EQ(digit->digit, '5');
+  EXPECT_FALSE(wait_kind(driver, EventKind::kDtmf, kId, 200ms).has_value());  // never twice
+  const auto stats =
+      stats_until(driver, kId, [](const StreamStats& s) { return s.remote_ssrc == 0xE; });
+  EXPECT_EQ(stats.remote_ssrc, 0xEu);
+  EXPECT_EQ(stats.drops.ssrc_probation, 2u);  // the stray, and the relay's first packet
+  // A new press from the relay, whatever its timestamp, is a new digit.
+  for (int i = 0; i < 4; ++i) {
+    std::array<uint8_t, 4> ev{};
+    write_dtmf_event(ev, DtmfEvent{9, static_cast<uint16_t>(160 * (i + 1)), 10, i >= 2});
+    peer.send_to(port, make_rtp(101, static_cast<uint16_t>(3009 + i), 1000, 0xE, ev, i == 0));
+  }
+  const auto next = wait_kind(driver, EventKind::kDtmf, kId);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->digit, '9');
 }
 
 TEST_P(StreamIo, WithoutRtcpMuxRtcpFlowsOnTheOddPortBothWays) {
@@ -640,12 +737,14 @@ TEST_P(StreamIo, GarbageDatagramsAreCountedAsMalformedAndNothingBreaks) {
   peer.send_to(io.port, lying);
   const auto stats = stats_until(io.driver, kId, [&](const StreamStats& s) {
     return s.drops.malformed + s.packets_received + s.rtcp_received + s.drops.unknown_pt +
-               s.drops.too_late + s.drops.too_early + s.drops.duplicate + s.drops.stranger >=
+               s.drops.too_late + s.drops.too_early + s.drops.duplicate + s.drops.stranger +
+               s.drops.ssrc_probation >=
            static_cast<uint64_t>(sent) + 2;
   });
   EXPECT_GE(stats.drops.malformed, 150u);
-  // Still alive: a real packet pair after the junk is received.
-  talk(peer, io.port, 0xF00, 1, 2, 5ms);
+  // Still alive: a real talker after the junk is received (from its second
+  // packet: junk that parsed took the SSRC first, RFC 3550 A.1 probation).
+  talk(peer, io.port, 0xF00, 1, 3, 5ms);
   const auto after = stats_until(io.driver, kId, [&](const StreamStats& s) {
     return s.packets_received >= stats.packets_received + 2;
   });

@@ -260,6 +260,32 @@ TEST(WebRtcSharedPort, AValidCheckFromAnUnknownSourceBindsItAndARelatchReplacesI
   EXPECT_GE(received_from(moved, srtp, 1, 200ms), 3);
 }
 
+// A plain member's SDP naming the browser's address (stale, or hostile) is
+// no proof: the browser's check still reaches the member its ufrag names,
+// whose valid check then takes the address for DTLS and SRTP.
+TEST(WebRtcSharedPort, ACheckFromAnAddressAPlainMembersSdpNamesReachesItsOwnMember) {
+  DtlsTestClient client;
+  Bench bench;
+  ASSERT_TRUE(bench.shard);
+  ASSERT_EQ(bench.add(1, kAlice, client.fingerprint()), bench.port());
+  Peer browser;
+  ASSERT_EQ(testing::open_via_command(*bench.driver, 2), bench.port());
+  testing::set_remote(*bench.driver, 2, browser.endpoint());
+  ASSERT_TRUE(testing::request_stats(*bench.driver, 2).has_value());  // applied in order
+  EXPECT_EQ(stun_type(bench.check(browser, kAlice, kAlice.local_pwd)), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  ASSERT_TRUE(bench.connected(1));
+  BrowserSrtp srtp(client);
+  browser.send_to(bench.port(), srtp.protect(1, 0xA11CE));
+  const auto s = testing::stats_until(
+      *bench.driver, 1, [](const StreamStats& st) { return st.packets_received >= 1; });
+  EXPECT_EQ(s.packets_received, 1u);
+  const auto plain = testing::request_stats(*bench.driver, 2);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->packets_received, 0u);
+  EXPECT_EQ(plain->drops.malformed, 0u);  // no check, no DTLS reached it
+}
+
 TEST(WebRtcSharedPort, ABadMessageIntegrityIs401AndBindsNothing) {
   DtlsTestClient client;
   Bench bench;
