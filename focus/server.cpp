@@ -857,11 +857,17 @@ void Server::after_leave(std::string room_name) {
     for (const sip::DialogId& id : rest) end_call(id, /*send_bye=*/true);
   }
   close_room_if_empty(room_name);
-  if (rooms_.find(room_name) != nullptr) return;
+  if (const Room* kept = rooms_.find(room_name); kept != nullptr) {
+    // A move on its way in keeps it; should that move fail, the room ends
+    // as this leave would have ended it (close_unused).
+    if (kept->empty() && move_pending_into(room_name)) ends_deferred_.insert(room_name);
+    return;
+  }
   end_room(room_name);
 }
 
 void Server::end_room(const std::string& room) {
+  ends_deferred_.erase(room);
   // The conference is over: calls still ringing into it are CANCELled,
   // rather than reopening it, alone, when someone answers.
   std::vector<Call*> ringing;

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "focus/control.hpp"
@@ -418,9 +419,16 @@ class Server final : public Control {
   void on_move_completion(const mixer::Event& event, bool done);
   // Our Contact names the call's (new) room: UPDATE, or re-INVITE.
   void refresh_target(Call& call);
-  // A move target nobody reached: closed and ended (end_room) when it is
-  // empty and no other move is on its way there.
+  // A move target nobody reached: closed when it is empty and no other move
+  // is on its way there, and announced ended. Only a room whose end a move
+  // held back (ends_deferred_) ends as a leave ends it (end_room, which
+  // CANCELs the dial-outs ringing into it); any other room is only undone:
+  // a dial-out ringing into it rang into no room before the move, and goes
+  // on ringing.
   void close_unused(const std::string& room);
+  // Rooms whose last member left while a move was on its way in
+  // (after_leave): their end waits for that move.
+  std::unordered_set<std::string> ends_deferred_;
   // A move is on its way into `room` (it must not close meanwhile).
   bool move_pending_into(std::string_view room) const;
   // How many: they count against room B's member limit.
@@ -576,6 +584,11 @@ class Server final : public Control {
   // The completion of a cancelled re-INVITE's codec change (`switched`:
   // the shard took it): the session before it comes back, on the shard too.
   void undo_cancelled_codec(Call& call, bool switched);
+  // The switch back the engine refused (UnsentMediaChanges::codec), offered
+  // again: false when refused again (kept for the next poll).
+  bool resubmit_codec_back(Call& call);
+  // A switch back waits for the engine: a new re-offer waits too (500).
+  bool codec_back_unsent(const Call& call) const;
   void reject_unavailable(const sip::ServerTransaction& tx);
   // Points the call's stream at the peer named by an SDP exchange.
   void set_remote(const Call& call, const sdp::Negotiated& negotiated);

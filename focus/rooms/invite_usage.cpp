@@ -92,8 +92,10 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
   // SDP a re-INVITE gets our offer, an UPDATE a plain 200.
   const Message& request = tx.request();
   const std::string_view body = request.body();
-  if (call.media.rtp_port == 0 || call.sip.pending_reoffer || call.media.pending_codec != 0) {
-    // RFC 3261 §14.2: the shard has not finished the last change yet.
+  if (call.media.rtp_port == 0 || call.sip.pending_reoffer || call.media.pending_codec != 0 ||
+      codec_back_unsent(call)) {
+    // RFC 3261 §14.2: the shard has not finished the last change yet (or
+    // not even taken the switch back after a cancelled one).
     Message response = session_response(call, dialog, request, 500, "Media Change Pending");
     response.set_header("Retry-After", "1");
     tx.respond(std::move(response));

@@ -4,11 +4,12 @@
 // the engine's notifications (talkers, DTMF, RTP timeouts, statistics). Every
 // command the focus submits is either refused on the spot or ends in one
 // completion handled here. Refused, an add is answered 503; a participant or
-// conference removal, and a member's settings, remote address or SRTP keys
-// (the latest of each, media_session.hpp), are kept and offered again on
-// every poll until the engine takes them, so what the focus reports as done
-// reaches the shard. (Notices, prompts, music and statistics are not retried:
-// a later one replaces them or nobody waits for them.)
+// conference removal, a member's settings, remote address or SRTP keys (the
+// latest of each, media_session.hpp), and the switch back after a cancelled
+// re-INVITE's codec change are kept and offered again on every poll until
+// the engine takes them, so what the focus reports as done reaches the
+// shard. (Notices, prompts, music and statistics are not retried: a later
+// one replaces them or nobody waits for them.)
 
 #include <spdlog/spdlog.h>
 
@@ -71,6 +72,31 @@ bool submit_webrtc(mixer::MediaEngine& engine, const MediaLeg& media,
   command.participant = media.participant;
   command.stream.webrtc = webrtc;
   return engine.submit(std::move(command)).has_value();
+}
+
+// A kSetCodec switching the member's stream to `negotiated`; nullopt when
+// the codec cannot be carried.
+std::optional<mixer::Command> codec_command(const MediaLeg& media,
+                                            const sdp::Negotiated& negotiated,
+                                            const Options& options) {
+  std::optional<mixer::Command> command = add_command(negotiated, options.rtp_timeout);
+  if (!command) return std::nullopt;
+  command->kind = mixer::Command::Kind::kSetCodec;
+  command->conference = media.conference;
+  command->participant = media.participant;
+  command->settings = media.settings;
+  set_jitter(*command, options);
+  return command;
+}
+
+// The focus's record goes back to the format the shard holds (a switch back
+// that is superseded or cannot be built).
+void hold_shard_format(MediaLeg& media) {
+  if (!media.previous_format) return;
+  media.codec = media.previous_format->codec.encoding;
+  media.clock_rate = media.previous_format->codec.clock_rate;
+  media.format = std::move(media.previous_format);
+  media.previous_format.reset();
 }
 
 // The engine took a change of one kind (`field` of UnsentMediaChanges): a
@@ -311,17 +337,18 @@ void Server::set_webrtc(const Call& call, const rtp::WebRtcConfig& webrtc) {
 
 std::optional<mixer::CommandId> Server::change_codec(Call& call,
                                                      const sdp::Negotiated& negotiated) {
+  if (codec_back_unsent(call)) {
+    // This negotiation supersedes the switch back still waiting for the
+    // engine: compared with what the shard holds, the cancelled format.
+    hold_shard_format(call.media);
+    settle(unsent_changes_, call.media.participant, &UnsentMediaChanges::codec);
+  }
   if (sip::iequals(negotiated.codec.encoding, call.media.codec) &&
       negotiated.codec.clock_rate == call.media.clock_rate) {
     return 0;
   }
-  std::optional<mixer::Command> command = add_command(negotiated, options_.rtp_timeout);
+  std::optional<mixer::Command> command = codec_command(call.media, negotiated, options_);
   if (!command) return std::nullopt;
-  command->kind = mixer::Command::Kind::kSetCodec;
-  command->conference = call.media.conference;
-  command->participant = call.media.participant;
-  command->settings = call.media.settings;
-  set_jitter(*command, options_);
   const std::optional<mixer::CommandId> id = engine_->submit(std::move(*command));
   if (!id) {
     ++media_commands_failed_;
@@ -427,10 +454,49 @@ void Server::undo_cancelled_codec(Call& call, bool switched) {
                  call.member(), cancelled, media.codec);
     return;
   }
+  if (!back && before && media.participant != 0 &&
+      codec_command(media, *before, options_).has_value()) {
+    // The engine refused it (its retry queue is full): kept and offered
+    // again on every poll, as any refused change (retry_unsent). The focus
+    // holds the old format as the one wanted, as the peer does; the
+    // cancelled one, in previous_format, is what the shard keeps if it
+    // fails the switch (on_codec_result).
+    media.previous_format = std::exchange(media.format, std::move(before));
+    media.codec = media.format->codec.encoding;
+    media.clock_rate = media.format->codec.clock_rate;
+    unsent_changes_[media.participant].codec = true;
+    spdlog::warn("member {}: re-INVITE cancelled; the switch back from {} to {} kept for a retry",
+                 call.member(), cancelled, media.codec);
+    schedule_poll();
+    return;
+  }
   // Not now: the focus keeps holding what the shard holds, so the next
   // offer or answer that names the old codec switches it back.
   spdlog::warn("member {}: re-INVITE cancelled, but the shard could not be switched back to {}",
                call.member(), media.previous_codec);
+}
+
+bool Server::resubmit_codec_back(Call& call) {
+  MediaLeg& media = call.media;
+  std::optional<mixer::Command> command =
+      media.format ? codec_command(media, *media.format, options_) : std::nullopt;
+  if (!command) {
+    hold_shard_format(media);  // nothing to switch to: the shard's format stays
+    return true;
+  }
+  const std::optional<mixer::CommandId> id = engine_->submit(std::move(*command));
+  if (!id) return false;
+  media.pending_codec = *id;
+  media.codec_revert = true;  // its completion: on_codec_result
+  const LogContext context(call.id().call_id, call.room());
+  spdlog::info("member {}: switching the shard back to {} after a cancelled re-INVITE",
+               call.member(), media.codec);
+  return true;
+}
+
+bool Server::codec_back_unsent(const Call& call) const {
+  const auto it = unsent_changes_.find(call.media.participant);
+  return call.media.participant != 0 && it != unsent_changes_.end() && it->second.codec;
 }
 
 void Server::schedule_poll() {
@@ -491,7 +557,7 @@ void Server::retry_unsent() {
   // now (a move may have changed it since the refusal).
   for (auto it = unsent_changes_.begin(); it != unsent_changes_.end();) {
     UnsentMediaChanges& unsent = it->second;
-    if (const Call* call = rooms_.find_participant(it->first)) {
+    if (Call* call = rooms_.find_participant(it->first)) {
       if (unsent.settings && submit_settings(*engine_, call->media)) unsent.settings = false;
       if (unsent.remote && submit_remote(*engine_, call->media, *unsent.remote)) {
         unsent.remote.reset();
@@ -499,6 +565,10 @@ void Server::retry_unsent() {
       if (unsent.srtp && submit_srtp(*engine_, call->media, *unsent.srtp)) unsent.srtp.reset();
       if (unsent.webrtc && submit_webrtc(*engine_, call->media, *unsent.webrtc)) {
         unsent.webrtc.reset();
+      }
+      // (A newer codec change drops it first: change_codec.)
+      if (unsent.codec && call->media.pending_codec == 0 && resubmit_codec_back(*call)) {
+        unsent.codec = false;
       }
     } else {
       unsent = {};  // the call is gone (remove_media erases it first; kept safe)

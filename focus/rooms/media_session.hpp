@@ -33,8 +33,14 @@ struct UnsentMediaChanges {
   // A browser's re-offer with an ICE restart or a new DTLS fingerprint
   // (kSetWebRtc): the answer already carries our side, so it must land.
   std::optional<rtp::WebRtcConfig> webrtc;
+  // The switch back to the old codec after a CANCELled re-INVITE
+  // (Server::undo_cancelled_codec): the call's MediaLeg::format is the
+  // format wanted, MediaLeg::previous_format the cancelled one the shard
+  // still decodes. Until it lands the peer's audio (the old codec) is
+  // decoded as the cancelled one, so it must not be dropped.
+  bool codec = false;
 
-  bool empty() const { return !settings && !remote && !srtp && !webrtc; }
+  bool empty() const { return !settings && !remote && !srtp && !webrtc && !codec; }
 };
 
 }  // namespace chorus::focus

@@ -210,7 +210,17 @@ void Server::close_unused(const std::string& room) {
   // is gone already (closed by its last member's leaving) published its end.
   if (rooms_.find(room) == nullptr) return;
   close_room_if_empty(room);
-  if (rooms_.find(room) == nullptr) end_room(room);
+  if (rooms_.find(room) != nullptr) return;
+  if (ends_deferred_.contains(room)) {
+    // Its members left while the move was on its way: it ends as their
+    // leaving would have ended it.
+    end_room(room);
+    return;
+  }
+  // Only the move kept it: undoing that leaves the dial-outs ringing into
+  // it as they were before the move (ringing into no room, which the first
+  // to answer opens).
+  publish(room, ControlEvent::Kind::kRoomEnded, 0);
 }
 
 bool Server::move_pending_into(std::string_view room) const {

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "focus/ops/log.hpp"
 #include "focus/server.hpp"
@@ -122,19 +123,48 @@ ControlResult Server::start_remote_move(Call& call, const std::string& to,
     if (pin) target += ";pin=" + escape_param(*pin);
   }
   const sip::DialogId id = call.id();
-  const uint32_t cseq = transfer_member(call, target, [this, id](const sip::ClientEvent& event) {
-    const auto it = remote_moves_.find(id);
-    if (it == remote_moves_.end()) return;
-    if (event.kind == sip::ClientEvent::Kind::kTimeout) {
-      finish_remote_move(id, 408, "Request Timeout");
-    } else if (event.kind == sip::ClientEvent::Kind::kTransportError) {
-      finish_remote_move(id, 503, "Service Unavailable");
-    } else if (event.response != nullptr && event.response->status() >= 300) {
-      // The member refused the REFER (RFC 3515 §2.4.2): it stays in room A.
-      finish_remote_move(id, event.response->status(), event.response->reason_phrase());
-    }
-  });
+  // A send that fails at once (no flow to a WebSocket member, a socket
+  // error) reports before transfer_member returns, so before this move is
+  // in remote_moves_: the outcome waits here, and the mover hears it now
+  // rather than after cluster.transfer_timeout. `cseq` tells this REFER's
+  // outcome from a late one of an earlier REFER in the same dialog.
+  struct Attempt {
+    uint32_t cseq = 0;
+    std::optional<int> early_status;
+  };
+  const auto attempt = std::make_shared<Attempt>();
+  const uint32_t cseq =
+      transfer_member(call, target, [this, id, attempt](const sip::ClientEvent& event) {
+        int status = 0;
+        std::string reason;
+        if (event.kind == sip::ClientEvent::Kind::kTimeout) {
+          status = 408;
+          reason = "Request Timeout";
+        } else if (event.kind == sip::ClientEvent::Kind::kTransportError) {
+          status = 503;
+          reason = "Service Unavailable";
+        } else if (event.response != nullptr && event.response->status() >= 300) {
+          // The member refused the REFER (RFC 3515 §2.4.2): it stays in room A.
+          status = event.response->status();
+          reason = event.response->reason_phrase();
+        }
+        if (status == 0) return;
+        if (attempt->cseq == 0) {
+          attempt->early_status = status;
+          return;
+        }
+        const auto it = remote_moves_.find(id);
+        if (it == remote_moves_.end() || it->second.refer_cseq != attempt->cseq) return;
+        finish_remote_move(id, status, reason);
+      });
   if (cseq == 0) return {409, "the member's dialog cannot take a REFER"};
+  if (attempt->early_status) {
+    const LogContext context(call.id().call_id, call.room());
+    spdlog::warn("member {}: the REFER to room {} on another node could not be sent ({})",
+                 call.member(), to, *attempt->early_status);
+    return {503, "the member could not be reached; it stays in " + call.room()};
+  }
+  attempt->cseq = cseq;
   RemoteMove move;
   move.to = to;
   move.referral = std::move(referral);

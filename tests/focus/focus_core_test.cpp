@@ -425,6 +425,62 @@ TEST_F(FocusCore, ACancelledCodecChangeIsUndoneAndTheCallGoesOn) {
   expect_baseline();
 }
 
+// The engine refuses the switch back after a CANCELled codec change (its
+// retry queue full): the switch back is kept and reaches the shard once the
+// engine takes commands again, as any refused change; meanwhile a new
+// re-INVITE waits (500 + Retry-After), and the member ends on the old codec.
+TEST_F(FocusCore, ARefusedSwitchBackAfterACancelledCodecChangeIsRetried) {
+  start();
+  Caller alice(440, "alice");
+  ASSERT_EQ(invite(alice, "sendrecv", "codec"), 200);
+  settle();
+  fake_->auto_complete = false;
+  alice.use_pcma(true);
+  Message reinvite = request(alice, Method::kInvite, "codec");
+  reinvite.set_body("application/sdp", alice.sdp("sendrecv"));
+  std::optional<Message> final;
+  std::vector<int> statuses;
+  const sip::TransactionId tx =
+      client_.send_request(std::move(reinvite), focus_, [&](const ClientEvent& event) {
+        if (!event.response) return;
+        statuses.push_back(event.response->status());
+        if (event.response->status() >= 200) final = *event.response;
+      });
+  run_until([&] { return fake_->count(Kind::kSetCodec) == 1; });
+  ASSERT_EQ(fake_->count(Kind::kSetCodec), 1u);
+  run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
+  ASSERT_NE(client_.cancel(tx), 0u);
+  run_until([&] { return final.has_value(); });
+  ASSERT_TRUE(final.has_value());
+  EXPECT_EQ(final->status(), 487);
+
+  // The shard takes the cancelled codec; the switch back is refused.
+  fake_->complete(fake_->last(Kind::kSetCodec)->id);
+  fake_->refuse_all = true;
+  settle();
+  EXPECT_EQ(fake_->count(Kind::kSetCodec), 1u);
+  EXPECT_EQ(server_->gauges().unsent_changes, 1u);
+  alice.use_pcma(false);
+  EXPECT_EQ(invite(alice, "sendrecv", "codec"), 500);
+
+  fake_->refuse_all = false;
+  fake_->auto_complete = true;
+  settle();
+  ASSERT_EQ(fake_->count(Kind::kSetCodec), 2u);
+  EXPECT_EQ(fake_->last(Kind::kSetCodec)->codec.id, mixer::CodecId::kPcmu);
+  EXPECT_EQ(fake_->last(Kind::kSetCodec)->payload_type, 0);
+  settle();
+  EXPECT_EQ(fake_->count(Kind::kSetCodec), 2u);  // once
+  EXPECT_EQ(server_->gauges().unsent_changes, 0u);
+  EXPECT_EQ(server_->room_state("codec")->members[0].codec, "PCMU");
+  // The session is as before the cancelled re-INVITE, on the shard too.
+  EXPECT_EQ(invite(alice, "sendrecv", "codec"), 200);
+  EXPECT_EQ(fake_->count(Kind::kSetCodec), 2u);  // PCMU already
+  EXPECT_EQ(received(Method::kBye, alice.call_id), 0u);
+  EXPECT_EQ(bye(alice, "codec"), 200);
+  expect_baseline();
+}
+
 TEST_F(FocusCore, ReplacesTakesTheMembersPlaceAndRemovesTheOldParticipant) {
   start();
   Caller alice(440, "alice");

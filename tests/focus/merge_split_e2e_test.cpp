@@ -388,6 +388,37 @@ TEST_F(MoveTargetLifetimeTest, AFailedMoveCancelsTheDialOutsRingingIntoTheRoomIt
   settle();
 }
 
+// Dave is being dialled into room "lt", which nobody is in yet, when Carol's
+// move there opens it; the move fails: the room it opened ends, but Dave's
+// dial-out was not the move's doing and goes on ringing.
+TEST_F(MoveTargetLifetimeTest, AFailedMoveSparesADialOutThatRangBeforeIt) {
+  ring_only_ = {"dave"};
+  Caller c(1100, "carol");
+  ASSERT_EQ(invite(c, "sendrecv", "lc"), 200);
+  settle();
+  const std::string dave = "sip:dave@127.0.0.1:" + std::to_string(client_.listening().front().port);
+  ASSERT_EQ(server_->dial_out("lt", dave, "").status, 202);
+  run_until([&] { return ringing_.contains("dave"); });
+  ASSERT_EQ(server_->gauges().dialing, 1u);
+  EXPECT_FALSE(server_->room_state("lt").has_value());
+  engine_->auto_complete = false;
+  ASSERT_EQ(server_->move_member("lc", member("lc", c)->id, "lt", std::nullopt, "").status, 202);
+  EXPECT_EQ(count("created lt"), 1u);
+  const std::vector<mixer::CommandId> moves = pending_moves();
+  ASSERT_EQ(moves.size(), 1u);
+  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  settle();
+  EXPECT_EQ(count("ended lt"), 1u);
+  EXPECT_FALSE(server_->room_state("lt").has_value());
+  run_until([] { return false; }, 150ms);
+  EXPECT_TRUE(client_cancels_.empty());
+  EXPECT_EQ(server_->gauges().dialing, 1u);
+  EXPECT_EQ(server_->room_calls("lc"), 1u);  // Carol stayed
+  engine_->auto_complete = true;
+  engine_->complete_all();
+  settle();
+}
+
 TEST_F(MoveTargetLifetimeTest, AFailedMoveIntoAnExistingRoomDoesNotEndIt) {
   Caller a(400, "alice"), c(1100, "carol");
   ASSERT_EQ(invite(a, "sendrecv", "la"), 200);

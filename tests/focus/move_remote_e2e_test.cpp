@@ -19,6 +19,8 @@ using namespace e2e;
 constexpr uint16_t kFirstPort = 47800;
 constexpr uint16_t kPortsPerTest = 40;
 constexpr int kLateSlot = 55;
+// Slot 93 (51520-51559) for the unsendable REFER.
+constexpr int kUnsendableSlot = 93;
 constexpr std::string_view kFront = "sip:127.0.0.1:5999";
 
 class MoveRemoteE2eTest : public FocusE2e {
@@ -197,6 +199,32 @@ TEST_F(MoveRemoteE2eTest, A2xxNotifyAfterTheTimeoutStillEndsTheMembersDialog) {
   EXPECT_EQ(server_->room_calls("ra"), 0u);
   EXPECT_FALSE(server_->room_state("ra").has_value());
   EXPECT_EQ(move_failures(), 1u);
+}
+
+// A member on a WebSocket whose connection is gone (its Contact names only
+// that flow, RFC 7118 §5.2): the REFER cannot leave at all. The mover hears
+// so at once (503, nothing under way), not after cluster.transfer_timeout,
+// and the member stays in room A.
+TEST_F(MoveRemoteE2eTest, AReferThatCannotBeSentFailsTheMoveAtOnce) {
+  start(kUnsendableSlot);  // transfer timeout 32 s
+  Caller a(400, "alice");
+  Message m = request(a, Method::kInvite, "ra");
+  m.set_header("Contact", "<sip:alice@df7jal23ls0d.invalid;transport=ws>");
+  m.set_body("application/sdp", a.sdp("sendrecv"));
+  const std::optional<Message> ok = exchange(std::move(m));
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->status(), 200);
+  a.to_tag = std::string(ok->to().tag());
+  a.remote_target = ok->contacts().front().uri_text;
+  ack(a, *ok, "ra");
+  run_until([&] { return member("ra", a).has_value(); });
+  const ControlResult moved = server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "");
+  EXPECT_EQ(moved.status, 503) << moved.message;
+  EXPECT_EQ(server_->gauges().remote_moves, 0u);
+  EXPECT_TRUE(member("ra", a).has_value());
+  EXPECT_FALSE(server_->room_state("rb").has_value());
+  // Nothing is left waiting: a new attempt is tried (and fails) at once too.
+  EXPECT_EQ(server_->move_member("ra", id_of("ra", a), "rb", std::nullopt, "").status, 503);
 }
 
 // A room B this node holds is a local move even with a front; without a
