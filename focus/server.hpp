@@ -412,6 +412,13 @@ class Server final : public Control {
   std::optional<MoveRefusal> refuse_move(const Call& call, const std::string& to,
                                          const std::optional<std::string>& pin,
                                          bool privileged) const;
+  // A PIN given for a move (a REFER's ?pin=, the admin API, merge and
+  // split) is a guess like one in an INVITE's Request-URI: counted per
+  // (guesser, room `to`) with the same lockout, once per request. `guesser`:
+  // the REFER's source (not counted when exempt) or "account:<user>".
+  std::optional<MoveRefusal> guard_move_pin(std::string_view guesser, bool counted,
+                                            const std::string& to,
+                                            const std::optional<std::string>& pin, bool privileged);
   ControlResult start_move(Call& call, const std::string& to, const std::optional<std::string>& pin,
                            bool privileged, std::optional<Referral> referral);
   void move_by_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog, Call& member,

@@ -8,8 +8,9 @@
 
 #include "focus/events/conference_info.hpp"
 #include "focus/ops/log.hpp"
-#include "focus/rooms/media_setup.hpp"
 #include "focus/rooms/admission.hpp"
+#include "focus/rooms/media_setup.hpp"
+#include "signaling/auth/digest_hash.hpp"
 #include "signaling/message/header_dialog_ref.hpp"
 
 namespace chorus::focus {
@@ -276,7 +277,7 @@ bool Server::admit_by_policy(const sip::ServerTransaction& tx, Admission& admiss
         tx.respond(403, "Wrong PIN", random_.tag());
         return false;
       }
-      if (sip::percent_decode(*pin) != policy->pin) {
+      if (!sip::constant_time_equals(sip::percent_decode(*pin), policy->pin)) {
         if (counted) guard_.auth_failed(source, pin_key);
         tx.respond(403, "Wrong PIN", random_.tag());
         return false;
@@ -310,7 +311,8 @@ void Server::on_dtmf(Call& call, char digit) {
     const std::string pin_key = "pin:" + call.room();
     const bool locked =
         !call.sip.limit_key.empty() && guard_.auth_locked(call.sip.limit_key, pin_key);
-    if (policy == nullptr || (!locked && call.roster.digits == policy->pin)) {
+    if (policy == nullptr ||
+        (!locked && sip::constant_time_equals(call.roster.digits, policy->pin))) {
       call.roster.awaiting_pin = false;
       call.roster.digits.clear();
       if (call.sip.pin_timer != 0) stack_.timers().cancel(call.sip.pin_timer);

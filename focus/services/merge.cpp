@@ -60,6 +60,11 @@ ControlResult Server::move_calls(const std::string& from, const std::string& to,
   out = {};
   if (to == from) return {409, "that is the same room"};
   const bool privileged = account.empty() || digest_->has_right(account, sip::kRightModerate);
+  // One request, one guess, however many members it moves.
+  if (const std::optional<MoveRefusal> refusal = guard_move_pin(
+          "account:" + std::string(account), /*counted=*/true, to, pin, privileged)) {
+    return {refusal->status, refusal->why};
+  }
   // The checks, call by call: about the target (name, PIN, listed rooms,
   // full) or a media change under way, the request is refused; a call that
   // cannot move at all stays (merge) or refuses the request (split).

@@ -23,6 +23,7 @@
 #include "focus/events/event_service.hpp"
 #include "focus/ops/log.hpp"
 #include "focus/server.hpp"
+#include "signaling/auth/digest_hash.hpp"
 #include "signaling/dialog/invite_session.hpp"
 
 namespace chorus::focus {
@@ -51,7 +52,34 @@ ControlResult Server::move_member(std::string_view room, uint64_t member, std::s
   // The operator's token, or an account that moderates, passes the target's
   // PIN and member limit.
   const bool privileged = account.empty() || digest_->has_right(account, sip::kRightModerate);
+  if (const std::optional<MoveRefusal> refusal = guard_move_pin(
+          "account:" + std::string(account), /*counted=*/true, std::string(to), pin, privileged)) {
+    return {refusal->status, refusal->why};
+  }
   return start_move(*call, std::string(to), pin, privileged, std::nullopt);
+}
+
+std::optional<Server::MoveRefusal> Server::guard_move_pin(std::string_view guesser, bool counted,
+                                                          const std::string& to,
+                                                          const std::optional<std::string>& pin,
+                                                          bool privileged) {
+  if (privileged || !pin || !valid_target_name(to)) return std::nullopt;
+  const RoomPolicy* policy = policy_for(to);
+  if (policy == nullptr || policy->pin.empty()) return std::nullopt;
+  // As in admission: while the pair is locked even the right PIN is answered
+  // as a wrong one, so a guesser learns nothing until the lockout ends.
+  const std::string key = "pin:" + to;
+  const MoveRefusal wrong{403, 403, "Wrong PIN", "wrong PIN"};
+  if (counted && guard_.auth_locked(guesser, key)) {
+    guard_.locked_attempt(guesser, key);
+    return wrong;
+  }
+  if (!sip::constant_time_equals(*pin, policy->pin)) {
+    if (counted) guard_.auth_failed(guesser, key);
+    return wrong;
+  }
+  if (counted) guard_.auth_succeeded(guesser, key);
+  return std::nullopt;
 }
 
 std::optional<Server::MoveRefusal> Server::refuse_move(const Call& call, const std::string& to,
@@ -98,7 +126,9 @@ std::optional<Server::MoveRefusal> Server::refuse_move(const Call& call, const s
   }
   if (policy != nullptr && !policy->pin.empty()) {
     if (!pin) return MoveRefusal{403, 403, "PIN Required", "the room needs its PIN"};
-    if (*pin != policy->pin) return MoveRefusal{403, 403, "Wrong PIN", "wrong PIN"};
+    if (!sip::constant_time_equals(*pin, policy->pin)) {
+      return MoveRefusal{403, 403, "Wrong PIN", "wrong PIN"};
+    }
   }
   return std::nullopt;
 }

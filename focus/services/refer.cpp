@@ -500,8 +500,13 @@ void Server::move_by_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog
     pin = sip::percent_decode(*given);
   }
   // A refused move answers the REFER itself; an accepted one is 202, and
-  // its outcome comes in the implicit subscription's final NOTIFY.
-  if (const std::optional<MoveRefusal> refusal = refuse_move(member, to, pin, privileged)) {
+  // its outcome comes in the implicit subscription's final NOTIFY. A PIN is
+  // a guess counted per source, as in an INVITE (an exempt gateway is not).
+  const std::string source = source_of(tx);
+  std::optional<MoveRefusal> refusal =
+      guard_move_pin(source, !guard_.exempt(source), to, pin, privileged);
+  if (!refusal) refusal = refuse_move(member, to, pin, privileged);
+  if (refusal) {
     tx.respond(refusal->sip_status, std::string(refusal->sip_phrase), local_tag);
     return;
   }
