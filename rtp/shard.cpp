@@ -652,6 +652,7 @@ uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
           }
         }
         l.pending = true;
+        any_pending_ = true;
         got = true;
       }
     }
@@ -672,6 +673,7 @@ uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
         l.ssrc.reset();
         l.ssrc_proven = false;
         l.pending = true;
+        any_pending_ = true;
         got = true;
       }
     }
@@ -689,15 +691,25 @@ uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
       ++refused;
   }
   have.pending = refused != 0;
+  if (have.pending) any_pending_ = true;
   return refused;
 }
 
 void Shard::claim_pending(const Stream* except) {
-  // Route changes are rare (a latch, a re-offer, a detach), never per
-  // packet: a walk over the shard's streams is cheap enough and allocates
-  // nothing.
+  // Nearly always no claim waits, and then this costs nothing. Otherwise a
+  // walk over the shard's streams, allocating nothing: route changes come
+  // with a latch, a re-offer or a detach, but an SRTP peer whose packets
+  // alternate between two addresses (a multi-homed SBC) re-latches per
+  // packet, so the walk is kept to shards where a conflict exists.
+  if (!any_pending_) return;
+  any_pending_ = false;  // set again by claim_routes for any claim still waiting
   for (Stream* s : streams_) {
-    if (s == except || !s->routes().pending || !s->routes().attached) continue;
+    Stream::Routes& r = s->routes();
+    if (!r.pending || !r.attached) continue;
+    if (s == except) {
+      any_pending_ = true;
+      continue;
+    }
     claim_routes(*s, s->wanted_routes());
   }
 }

@@ -297,6 +297,9 @@ class Shard final : private UringSink {
   int shared_rcvbuf_ = 0;
   int shared_sndbuf_ = 0;
   FixedMap<SourceKey, Route, SourceKeyHash> source_routes_;
+  // Some attached stream's claim may wait (Routes::pending); false only
+  // when none does, so claim_pending can skip its walk.
+  bool any_pending_ = false;
   FixedMap<uint32_t, Route, SsrcHash> ssrc_routes_;
   FixedMap<uint64_t, Stream*, UfragKeyHash> ufrag_routes_;  // WebRTC members' local ufrags
   std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};

@@ -205,7 +205,7 @@ Stream::Routes Stream::wanted_routes() const {
   // SSRCs can be spoofed: one is claimed only where the SDP signalled it or
   // SRTP authenticated it (every packet an SRTP stream accepted passed its
   // authentication check); only the latter proves it.
-  const bool authenticated = srtp_in_ && have_remote_ssrc_;
+  const bool authenticated = srtp_in_ && have_remote_ssrc_ && ssrc_authenticated_;
   if (config_.signalled_ssrc) {
     r.ssrc = config_.signalled_ssrc;
     r.ssrc_proven = authenticated && remote_ssrc_ == *config_.signalled_ssrc;
@@ -253,6 +253,8 @@ Stream::KeyDigest Stream::key_digest(SrtpSuite suite, const uint8_t* key, size_t
 }
 
 bool Stream::set_srtp(const SrtpKeys& keys) {
+  // What the old inbound keys authenticated proves nothing under new ones.
+  ssrc_authenticated_ = false;
   if (keys.inbound_size == 0 && keys.outbound_size == 0) {
     srtp_in_.reset();
     srtp_out_.reset();
@@ -567,11 +569,11 @@ void Stream::consider_latch(const udp::endpoint& from, uint32_t ssrc, uint16_t s
 
 bool Stream::ssrc_passes_probation(uint32_t ssrc, uint16_t sequence) {
   // RFC 3550 A.1 (MIN_SEQUENTIAL = 2): a new source is believed once it has
-  // sent that many packets in sequence with no packet of the current source
-  // between them. Until then the current source's jitter buffer, statistics
-  // and RFC 4733 state stay as they are: one stray or spoofed packet, or a
-  // sender that interleaves two SSRCs, resets nothing; a real change (a PBX
-  // transferring the call, a restart) costs its first packet.
+  // sent that many packets in sequence (the current source's packets may come
+  // between them). Until then the current source's jitter buffer, statistics
+  // and RFC 4733 state stay as they are: one stray or spoofed packet resets
+  // nothing; a real change (a PBX transferring the call, a restart) costs
+  // its first packet.
   //
   // This holds for SRTP and for an SSRC the SDP signalled too. Authentication
   // proves the key holder sent a packet, not that it is new: the inbound
@@ -651,13 +653,17 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     }
     receive_stats_.reset();
     dtmf_.on_new_source();
-  } else {
-    probation_left_ = 0;  // the current source goes on: a newcomer starts over
   }
+  // A newcomer's probation is not reset by the current source's packets: a
+  // sender that interleaves two SSRCs (events on their own SSRC, a B2BUA
+  // still forwarding the old leg) is followed from the newcomer's second
+  // packet in sequence instead of never.
   const bool ssrc_news = !have_remote_ssrc_ || remote_ssrc_ != ssrc;
+  const bool proof_news = srtp_in_ && !ssrc_authenticated_;
   remote_ssrc_ = ssrc;
   have_remote_ssrc_ = true;
-  if (ssrc_news && srtp_in_) reroute();  // an authenticated SSRC is a route
+  ssrc_authenticated_ = srtp_in_.has_value();
+  if ((ssrc_news || proof_news) && srtp_in_) reroute();  // an authenticated SSRC is a route
   last_received_ = now;
   timed_out_ = false;
   ++packets_accepted_;

@@ -309,6 +309,9 @@ class Stream {
 
   uint32_t remote_ssrc_ = 0;
   bool have_remote_ssrc_ = false;
+  // remote_ssrc_ came in a packet the current inbound SRTP keys
+  // authenticated: only then is it a proven route (shared port).
+  bool ssrc_authenticated_ = false;
   // A new SSRC on probation (RFC 3550 A.1): its last sequence number and
   // how many more in-sequence packets it needs before it replaces the
   // current one (ssrc_passes_probation).

@@ -92,6 +92,13 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
   // SDP a re-INVITE gets our offer, an UPDATE a plain 200.
   const Message& request = tx.request();
   const std::string_view body = request.body();
+  if (body.empty() && request.method() == Method::kUpdate) {
+    // An offer-less UPDATE: a session refresh (RFC 4028 §7.4). It changes
+    // no media, so a change still under way (even a switch back the engine
+    // keeps refusing) never makes the session expire.
+    tx.respond(with_capabilities(session_response(call, dialog, request, 200)));
+    return;
+  }
   if (call.media.rtp_port == 0 || call.sip.pending_reoffer || call.media.pending_codec != 0 ||
       codec_back_unsent(call)) {
     // RFC 3261 §14.2: the shard has not finished the last change yet (or
@@ -102,11 +109,6 @@ void Server::handle_reinvite(const sip::ServerTransaction& tx, sip::Dialog& dial
     return;
   }
   const sdp::LocalMedia media{call.media.rtp_port, 0, call.media.srtp_keys};
-  if (body.empty() && request.method() == Method::kUpdate) {
-    // An offer-less UPDATE: a session refresh (RFC 4028 §7.4).
-    tx.respond(with_capabilities(session_response(call, dialog, request, 200)));
-    return;
-  }
   if (!body.empty() && !is_sdp(request.content_type())) {
     Message response = session_response(call, dialog, request, 415);
     response.set_header("Accept", "application/sdp");
