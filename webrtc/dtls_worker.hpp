@@ -20,7 +20,12 @@
 //
 // Every start ends in exactly one kConnected or kFailed (or kClosed after
 // kConnected); a stop ends it silently. Events the worker cannot push yet
-// wait on the worker, in order, never on the shard.
+// wait on the worker, in order, never on the shard, in a backlog capped per
+// channel at kBacklogCap: beyond it kSend events are dropped (counted
+// sends_dropped; DTLS retransmits), kConnected/kFailed/kClosed never are,
+// and the worker takes no more of that channel's requests until the shard
+// has drained the backlog below the cap (its ring then refuses, counted).
+// A shard that stops polling cannot grow the worker's memory without bound.
 
 #include <array>
 #include <atomic>
@@ -126,9 +131,13 @@ class DtlsWorker {
     uint64_t fingerprint_mismatch = 0;  // part of failed
     uint64_t timeouts = 0;              // part of failed
     uint64_t closed = 0;
-    uint64_t stopped = 0;     // stops that found their handshake (and dropped it)
-    uint64_t unknown_id = 0;  // datagrams for no handshake (no start yet, or stopped)
+    uint64_t stopped = 0;        // stops that found their handshake (and dropped it)
+    uint64_t unknown_id = 0;     // datagrams for no handshake (no start yet, or stopped)
+    uint64_t sends_dropped = 0;  // kSend events dropped with the backlog at its cap
+    uint64_t backlog_high = 0;   // the largest backlog of any channel
   };
+  // Events waiting per channel beyond its full event ring.
+  static constexpr size_t kBacklogCap = 4 * DtlsChannel::kRing;
 
   // `channels`: one per shard. `context` must outlive the worker.
   DtlsWorker(const DtlsContext& context, size_t channels, Config config);
@@ -164,6 +173,7 @@ class DtlsWorker {
   void handle(size_t channel, DtlsRequest& request);
   void collect(size_t channel, uint64_t id, Entry& entry);  // outputs and state changes
   void emit(size_t channel, DtlsEvent&& event);
+  bool over_cap(size_t channel) const { return lanes_[channel].backlog.size() >= kBacklogCap; }
   void flush_backlogs();
   Clock::duration service_timers();
 
@@ -177,7 +187,7 @@ class DtlsWorker {
   DtlsRequest request_;  // the worker's pop target
   struct AtomicStats {
     std::atomic<uint64_t> started{0}, connected{0}, failed{0}, fingerprint_mismatch{0}, timeouts{0},
-        closed{0}, stopped{0}, unknown_id{0};
+        closed{0}, stopped{0}, unknown_id{0}, sends_dropped{0}, backlog_high{0};
   } stats_;
 };
 
