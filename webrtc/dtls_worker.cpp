@@ -120,6 +120,7 @@ DtlsWorker::Stats DtlsWorker::stats() const {
   s.closed = stats_.closed.load(std::memory_order_relaxed);
   s.stopped = stats_.stopped.load(std::memory_order_relaxed);
   s.unknown_id = stats_.unknown_id.load(std::memory_order_relaxed);
+  s.expired = stats_.expired.load(std::memory_order_relaxed);
   s.sends_dropped = stats_.sends_dropped.load(std::memory_order_relaxed);
   s.backlog_high = stats_.backlog_high.load(std::memory_order_relaxed);
   return s;
@@ -173,6 +174,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
       Entry entry;
       entry.handshake = std::make_unique<DtlsHandshake>(context_, request.remote);
       entry.started = Clock::now();
+      entry.last_datagram = entry.started;
       auto [it, inserted] = lane.handshakes.emplace(request.id, std::move(entry));
       collect(c, request.id, it->second);  // a handshake that could not even start
       break;
@@ -183,6 +185,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
         bump(stats_.unknown_id);
         break;
       }
+      it->second.last_datagram = Clock::now();
       it->second.handshake->on_datagram(request.bytes());
       collect(c, request.id, it->second);
       break;
@@ -284,10 +287,17 @@ DtlsWorker::Clock::duration DtlsWorker::service_timers() {
         collect(c, it->first, entry);
       }
       // Failed and closed handshakes have said all they will (their alert
-      // is in the events); connected ones stay to answer retransmissions.
+      // is in the events); connected ones stay to answer retransmissions,
+      // until long idle (a stop that never came must not keep them forever).
       if (entry.reported == DtlsState::kFailed || entry.reported == DtlsState::kClosed) {
         it = handshakes.erase(it);
+      } else if (entry.reported == DtlsState::kConnected &&
+                 now - entry.last_datagram >= config_.connected_idle) {
+        bump(stats_.expired);
+        it = handshakes.erase(it);
       } else {
+        if (entry.reported == DtlsState::kConnected)
+          wait = std::min(wait, entry.last_datagram + config_.connected_idle - now);
         ++it;
       }
     }

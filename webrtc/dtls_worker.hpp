@@ -122,6 +122,13 @@ class DtlsWorker {
     Clock::duration handshake_deadline = std::chrono::seconds(30);
     // Live handshakes per channel; a start beyond it fails at once.
     size_t max_handshakes_per_channel = 4096;
+    // A connected handshake only answers a retransmitted client Finished and
+    // notices close_notify; one that has seen no datagram this long is
+    // dropped silently (counted `expired`). Its stream stopping normally
+    // drops it sooner; this bounds the entries a stop never reached (a stop
+    // the shard lost with its pending list full, kDtlsStopLost), which
+    // would otherwise stay for the life of the process.
+    Clock::duration connected_idle = std::chrono::minutes(10);
   };
 
   struct Stats {
@@ -133,6 +140,7 @@ class DtlsWorker {
     uint64_t closed = 0;
     uint64_t stopped = 0;        // stops that found their handshake (and dropped it)
     uint64_t unknown_id = 0;     // datagrams for no handshake (no start yet, or stopped)
+    uint64_t expired = 0;        // connected handshakes dropped after connected_idle
     uint64_t sends_dropped = 0;  // kSend events dropped with the backlog at its cap
     uint64_t backlog_high = 0;   // the largest backlog of any channel
   };
@@ -161,6 +169,7 @@ class DtlsWorker {
   struct Entry {
     std::unique_ptr<DtlsHandshake> handshake;
     Clock::time_point started;
+    Clock::time_point last_datagram;  // the start, then each datagram from the peer
     DtlsState reported = DtlsState::kHandshaking;
   };
   struct Lane {  // the worker's side of one channel
@@ -187,7 +196,7 @@ class DtlsWorker {
   DtlsRequest request_;  // the worker's pop target
   struct AtomicStats {
     std::atomic<uint64_t> started{0}, connected{0}, failed{0}, fingerprint_mismatch{0}, timeouts{0},
-        closed{0}, stopped{0}, unknown_id{0}, sends_dropped{0}, backlog_high{0};
+        closed{0}, stopped{0}, unknown_id{0}, expired{0}, sends_dropped{0}, backlog_high{0};
   } stats_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <thread>
 
@@ -211,6 +212,36 @@ TEST_F(Worker, AShardThatStopsPollingCapsTheBacklogButLosesNoOutcome) {
   }
   EXPECT_EQ(failed, started) << "an outcome was lost with the dropped datagrams";
   EXPECT_EQ(worker.stats().timeouts, started);
+}
+
+// A stop the shard lost (its pending list full, kDtlsStopLost) must not
+// keep a connected handshake on the worker for the life of the process: one
+// that sees no datagram for connected_idle is dropped, silently.
+TEST_F(Worker, AConnectedHandshakeIdleForLongIsDroppedEvenWithoutAStop) {
+  DtlsContext context(cert);
+  DtlsWorker::Config wc;
+  wc.connected_idle = milliseconds(300);
+  DtlsWorker worker(context, 1, wc);
+  worker.start();
+  DtlsTestClient client;
+  ASSERT_TRUE(worker.channel(0).start(4, client.fingerprint()));
+  const Outcome o = drive(worker.channel(0), 4, client);
+  ASSERT_EQ(o.kind, DtlsEvent::Kind::kConnected);
+  EXPECT_EQ(worker.stats().expired, 0u) << "not before it has been idle";
+  const auto until = steady_clock::now() + seconds(3);
+  while (worker.stats().expired == 0 && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_EQ(worker.stats().expired, 1u);
+  // Gone: a late datagram finds no handshake, and no event follows.
+  const std::array<uint8_t, 13> record{23, 0xFE, 0xFD};
+  ASSERT_TRUE(worker.channel(0).datagram(4, record));
+  const auto counted_by = steady_clock::now() + seconds(2);
+  while (worker.stats().unknown_id == 0 && steady_clock::now() < counted_by)
+    std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(worker.stats().unknown_id, 1u);
+  DtlsEvent event;
+  EXPECT_FALSE(worker.channel(0).poll(event));
+  EXPECT_EQ(worker.stats().stopped, 0u);
 }
 
 TEST(DtlsEvent, MovingLeavesNoKeysBehindInTheSource) {
