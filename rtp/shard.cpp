@@ -528,23 +528,28 @@ void Shard::drain_shared() {
     for (size_t i = 0; i < n; ++i) {
       const sockaddr_storage& source = receive_batch_.source(i);
       const std::span<uint8_t> datagram = receive_batch_.datagram(i);
-      const std::optional<Route> by_source = source_routes_.find(SourceKey::from(source));
-      Stream* stream = by_source ? by_source->stream : nullptr;
-      // A source only some SDP names is no proof: a browser's check or an
-      // authenticated SSRC from it still finds its member (who then proves
-      // the address and takes the route, update_routes).
-      const bool only_named = by_source && !by_source->proven;
-      if ((stream == nullptr || only_named) &&
-          webrtc::classify(datagram) == webrtc::PacketKind::kStun) {
-        // A browser's check from an address no valid check proved yet: to
-        // the member whose local ufrag the USERNAME names (RFC 8445
-        // §7.2.2); its responder checks MESSAGE-INTEGRITY before it latches.
+      Stream* stream = nullptr;
+      const bool stun = webrtc::classify(datagram) == webrtc::PacketKind::kStun;
+      if (stun) {
+        // A browser's check goes to the member whose local ufrag the
+        // USERNAME names (RFC 8445 §7.2.2), whatever its source: a member
+        // verifying an address (its routes name it while our check waits
+        // for the answer) must not catch another member's checks from
+        // there. Its responder checks MESSAGE-INTEGRITY.
         const std::string_view ufrag = webrtc::stun_local_ufrag(datagram);
-        if (!ufrag.empty()) {
-          if (const std::optional<Stream*> member = ufrag_routes_.find(ufrag_key(ufrag)))
-            stream = *member;
+        if (!ufrag.empty()) stream = ufrag_routes_.find(ufrag_key(ufrag)).value_or(nullptr);
+      }
+      // A source only some SDP names is no proof: an authenticated SSRC from
+      // it still finds its member (who then proves the address and takes
+      // the route, update_routes).
+      bool only_named = false;
+      if (stream == nullptr) {
+        if (const std::optional<Route> by_source = source_routes_.find(SourceKey::from(source))) {
+          stream = by_source->stream;
+          only_named = !by_source->proven;
         }
-      } else if (stream == nullptr || only_named) {
+      }
+      if ((stream == nullptr || only_named) && !stun) {
         // An unknown source reaches a stream only through an SSRC that stream
         // may claim (signalled, or authenticated by SRTP, which the stream
         // checks again before it accepts anything); a named one only through

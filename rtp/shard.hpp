@@ -124,6 +124,12 @@ enum class WebRtcCounter : uint8_t {
   kDtlsStopDeferred,  // a stop the channel refused, kept for a later tick
   kDtlsStopLost,      // a stop refused with the pending list full (never in practice)
   kStunUnanswered,    // an error answer not sent: the stream's queue already held one
+  // Return routability (RFC 7675): our own checks to an address before media goes there.
+  kCheckStarted,    // a candidate address to verify (a first check, or a new nomination)
+  kCheckSent,       // one of our Binding requests queued (a candidate's or a consent check)
+  kCheckVerified,   // a candidate answered: media moved there
+  kCheckGaveUp,     // a candidate never answered: the latch stayed where it was
+  kCheckUnmatched,  // a Binding success that answers none of our open checks: dropped
   kCount,
 };
 

@@ -117,8 +117,9 @@ Slot Stream::pull(Clock::time_point now) {
 bool Stream::send(uint8_t payload_type, std::span<const uint8_t> payload, uint32_t samples,
                   bool marker, Clock::time_point now) {
   const udp::endpoint& to = destination();
-  // A WebRTC stream sends nothing before a valid check and SRTP keys (not a
-  // failure: the handshake is running).
+  // A WebRTC stream sends nothing before an address answered our check
+  // (latched_) and SRTP keys exist (not a failure: ICE or the handshake is
+  // running).
   if (webrtc_ && (!latched_ || !srtp_out_)) return false;
   if (to.port() == 0) {
     ++drops_.send_failed;
@@ -181,6 +182,13 @@ Stream::Routes Stream::wanted_routes() const {
     if (latched_) {
       r.sources[r.count] = SourceKey::from(latched_rtp_);
       r.proven[r.count++] = true;
+    }
+    // The address our check is waiting on, so its answer reaches us (a
+    // Binding success names no ufrag): only named until it answers. A claim
+    // another stream holds fails: that address then never verifies here.
+    if (webrtc_->candidate.active && !(latched_ && webrtc_->candidate.to == latched_rtp_)) {
+      r.sources[r.count] = SourceKey::from(webrtc_->candidate.to);
+      r.proven[r.count++] = false;
     }
     return r;
   }
@@ -351,6 +359,9 @@ void Stream::on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint
 
 void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
                      Clock::time_point now) {
+  // An answer to one of our own checks, not a request for the responder
+  // (which would only count it as ignored).
+  if (webrtc::is_binding_success(datagram)) return on_check_answer(datagram, from, now);
   const std::span<uint8_t> out = rtp_queue_.prepare();
   if (out.size() < webrtc::StunResponder::kMaxResponse) {
     ++drops_.send_failed;  // no room to answer this tick: the browser retransmits
@@ -373,17 +384,128 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
     }
     return;
   }
+  // The answer is no larger than the check: no amplification to a spoofed source.
   if (r.response_size != 0) rtp_queue_.commit(r.response_size, from);
-  webrtc_->consent.refresh(now);
-  // ICE-lite (RFC 8445 §2.5, §7.3.1.5): the first valid pair carries media;
-  // a later nomination (USE-CANDIDATE) of another pair moves it.
-  if (!latched_ || (r.use_candidate && from != latched_rtp_)) {
-    latched_ = true;
-    latched_rtp_ = from;
-    latched_rtcp_ = from;
-    rtcp_latched_ = true;
-    reroute();
+  // A valid check proves only that its sender knows our ice-pwd, which every
+  // member does (our SDP answer), not that `from` is its sender: the source
+  // may be forged. So it refreshes nothing and latches nothing by itself.
+  // ICE-lite (RFC 8445 §2.5, §7.3.1.5) would take the first valid pair, then
+  // the latest nominated (USE-CANDIDATE) one; here either only starts our
+  // own check to that address (return routability, RFC 7675), and media
+  // moves there once it answers. Until then the verified latch, if any,
+  // keeps carrying media.
+  if (latched_ && from == latched_rtp_) {
+    webrtc_->consent.refresh(now);  // a sign of life; consent itself is our answers
+    // The latest nomination wins (RFC 8445 §8.1.1): the verified address
+    // again, so a pending candidate is dropped.
+    if (r.use_candidate && webrtc_->candidate.active) {
+      webrtc_->candidate.active = false;
+      reroute();
+    }
+    return;
   }
+  const bool nothing_yet = !latched_ && !webrtc_->candidate.active;
+  if (nothing_yet ||
+      (r.use_candidate && !(webrtc_->candidate.active && webrtc_->candidate.to == from)))
+    verify(from, now);
+}
+
+// One pending candidate per stream: a newer nomination replaces it. Its
+// first check leaves with the next tick (at most one of our checks per tick).
+void Stream::verify(const udp::endpoint& address, Clock::time_point now) {
+  WebRtc& w = *webrtc_;
+  w.candidate.to = address;
+  w.candidate.id = w.checks.next_id();
+  w.candidate.next = now;
+  w.candidate.sends_left = kCandidateChecks;
+  w.candidate.active = true;
+  shard_.count(WebRtcCounter::kCheckStarted);
+  reroute();  // shared port: the answer comes from an address no route names yet
+}
+
+void Stream::on_check_answer(std::span<const uint8_t> datagram, const udp::endpoint& from,
+                             Clock::time_point now) {
+  WebRtc& w = *webrtc_;
+  // The proof is the answer's MESSAGE-INTEGRITY (keyed with the browser's
+  // ice-pwd) together with our transaction id, drawn from a CSPRNG and sent
+  // only to `to`, coming back from that same address (RFC 8445 §7.2.5.2.1).
+  // A forger elsewhere never sees the id; one that knows the id can read
+  // what goes to that address anyway.
+  const auto matches = [&](const Probe& p) {
+    return p.active && from == p.to && w.checks.answers(datagram, p.id);
+  };
+  if (matches(w.candidate)) {
+    w.candidate.active = false;
+    w.consent.answered(now);
+    latch_webrtc(from);
+    w.consent_check.active = false;
+    w.next_consent_check = now + consent_interval();
+    shard_.count(WebRtcCounter::kCheckVerified);
+    return;
+  }
+  if (latched_ && matches(w.consent_check)) {
+    w.consent_check.active = false;
+    w.consent.answered(now);
+    return;
+  }
+  shard_.count(WebRtcCounter::kCheckUnmatched);
+}
+
+void Stream::latch_webrtc(const udp::endpoint& address) {
+  latched_ = true;
+  latched_rtp_ = address;
+  latched_rtcp_ = address;
+  rtcp_latched_ = true;
+  reroute();
+}
+
+// RFC 7675 §5.1: a consent check every 4–6 s (randomised so members do not
+// check in lock-step), and at least six per consent timeout (a shorter
+// timeout, as tests use, still gets several chances).
+Stream::Clock::duration Stream::consent_interval() {
+  const Clock::duration base =
+      std::min<Clock::duration>(std::chrono::seconds(5), webrtc_->consent.timeout() / 6);
+  // base * [0.8, 1.2)
+  const uint32_t r = webrtc_->checks.next_random() % 1000;
+  return base * 8 / 10 + base * 4 * r / 10000;
+}
+
+// Per tick, at most one of our checks: the candidate's (retransmitted every
+// kCandidateRetry, kCandidateChecks sends, then given up quietly), else the
+// latched address's consent check. Each takes a slot of the 4-datagram queue
+// only when one is free for media too, so media is never crowded out.
+void Stream::send_checks(Clock::time_point now) {
+  WebRtc& w = *webrtc_;
+  if (w.ended) return;
+  if (w.candidate.active && now >= w.candidate.next) {
+    if (w.candidate.sends_left == 0) {
+      w.candidate.active = false;  // never answered: the latch stays where it was
+      shard_.count(WebRtcCounter::kCheckGaveUp);
+      reroute();
+      return;
+    }
+    if (send_check(w.candidate)) {
+      --w.candidate.sends_left;
+      w.candidate.next = now + kCandidateRetry;
+    }
+    return;
+  }
+  if (!latched_ || now < w.next_consent_check) return;
+  // A new transaction each time (§5.1); an unanswered one is simply replaced.
+  w.consent_check.to = latched_rtp_;
+  w.consent_check.id = w.checks.next_id();
+  w.consent_check.active = true;
+  if (send_check(w.consent_check)) w.next_consent_check = now + consent_interval();
+}
+
+bool Stream::send_check(Probe& probe) {
+  if (rtp_queue_.queued() + 2 > UdpSendQueue::kCapacity) return false;  // leave room for media
+  const std::span<uint8_t> out = rtp_queue_.prepare();
+  const size_t n = webrtc_->checks.request(out, probe.id);
+  if (n == 0) return false;
+  rtp_queue_.commit(n, probe.to);
+  shard_.count(WebRtcCounter::kCheckSent);
+  return true;
 }
 
 void Stream::start_dtls() {
@@ -425,8 +547,12 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     // association and its SRTP keys stay unless the fingerprint changed too.
     w.stun.set_credentials(webrtc.local_ufrag.view(), webrtc.local_pwd.view(),
                            webrtc.remote_ufrag.view());
+    w.checks.set_credentials(webrtc.local_ufrag.view(), webrtc.remote_ufrag.view(),
+                             webrtc.remote_pwd.view());
     latched_ = false;
     rtcp_latched_ = false;
+    w.candidate.active = false;  // checks with the old credentials prove nothing now
+    w.consent_check.active = false;
     w.config = webrtc;
     reroute();  // shared port: the latched address and the old ufrag route go
   }
@@ -638,7 +764,7 @@ void Stream::on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Cloc
     reroute();
   }
   if (webrtc_)
-    webrtc_->consent.refresh(now);  // authenticated SRTP (RFC 7675 §5.1); STUN latches
+    webrtc_->consent.refresh(now);  // authenticated SRTP: a sign of life; our answers latch
   else
     consider_latch(from, ssrc, packet->sequence(), srtp_in_.has_value());
 
@@ -767,6 +893,7 @@ const Stream::udp::endpoint& Stream::rtcp_destination() const {
 void Stream::on_tick(Clock::time_point now) {
   if (webrtc_) {
     start_dtls();  // when the channel refused it earlier
+    send_checks(now);
     if (!webrtc_->ended && webrtc_->consent.expired(now))
       end_media(MediaEndReason::kConsentExpired);
     if (webrtc_->ended && !webrtc_->told) tell_media_ended();  // the event ring was full

@@ -25,17 +25,35 @@
 // strangers.
 //
 // A WebRTC stream (StreamConfig::webrtc, issue #18) classifies every datagram (RFC 7983): STUN goes
-// to its StunResponder (the answer is queued back to the source; a valid check latches the source,
-// ICE-lite: the first valid check, then the latest nominated one, and
-// refreshes consent); DTLS only from the latched address to the shard's
-// DtlsChannel; RTP/RTCP (rtcp-mux) only from the latched address and only
-// once DTLS-SRTP keys exist; an authenticated packet refreshes consent.
-// Nothing latches from RTP. The handshake's events come back through the
-// shard (on_dtls_event); consent expiry and DTLS failure or close are told
-// to the observer (on_media_ended). On a shared port a WebRTC stream claims
-// no SDP address and no SSRC: only its local ICE ufrag (the shard hands it
-// STUN from unknown sources whose USERNAME names that ufrag) and the one
-// address a valid check latched (a re-latch replaces it).
+// to its StunResponder (the answer is queued back to the source); DTLS only
+// from the latched address to the shard's DtlsChannel; RTP/RTCP (rtcp-mux)
+// only from the latched address and only once DTLS-SRTP keys exist.
+// Nothing latches from RTP.
+//
+// Return routability (RFC 7675's consent): a valid check proves only that
+// its sender knows our ice-pwd, which every member does (our SDP answer),
+// not that its source wants our media: a member could nominate a spoofed
+// victim address and aim the conference's mixed SRTP at it. So nothing
+// (media, RTCP, DTLS) goes to an address before it answered a Binding
+// request of ours (webrtc::CheckSender: USERNAME "<remote>:<local>",
+// keyed with the browser's ice-pwd, a 96-bit transaction id from a CSPRNG).
+// ICE-lite's choice (RFC 8445 §2.5: the first valid check, then the latest
+// nominated one) only names the candidate: the one pending address per
+// stream (a newer nomination replaces it), checked every kCandidateRetry up
+// to kCandidateChecks times, then given up; the verified latch, if any,
+// carries media meanwhile. Its Binding success — from that address, with
+// that id and a MESSAGE-INTEGRITY keyed with the browser's ice-pwd — moves
+// the latch. Consent is kept by answers only: the latched address gets a
+// check every 4-6 s (at most consent timeout / 6), and no answer for the
+// consent timeout ends the member, whatever valid checks or SRTP claim to
+// come from there (the member can forge both); checks from other addresses
+// refresh nothing. At most one of our checks per tick, queued only while
+// the send queue keeps room for media; no allocation, no lock. The handshake's events come back
+// through the shard (on_dtls_event); consent expiry and DTLS failure or close are told to the
+// observer (on_media_ended). On a shared port a WebRTC stream claims no SDP address and no SSRC:
+// only its local ICE ufrag (the shard hands it STUN from unknown sources whose USERNAME names that
+// ufrag) and the one address our check verified (a re-latch replaces it), plus the pending
+// candidate's while our check waits for its answer.
 //
 // Everything here runs on the owning shard's thread.
 
@@ -59,6 +77,7 @@
 #include "rtp/srtp.hpp"
 #include "rtp/stream_config.hpp"
 #include "rtp/udp_batch.hpp"
+#include "webrtc/check_sender.hpp"
 #include "webrtc/consent_timer.hpp"
 #include "webrtc/stun_responder.hpp"
 
@@ -146,6 +165,11 @@ class Stream {
   bool set_webrtc(const WebRtcConfig& webrtc) { return set_webrtc(webrtc, Clock::now()); }
 
   // ---- WebRTC (issue #18), on the shard thread
+  // A candidate's check is sent up to kCandidateChecks times, kCandidateRetry
+  // apart (RFC 8445 §14.3's pacing is for a full agent's many pairs; here it
+  // is one address at a time), then given up.
+  static constexpr uint8_t kCandidateChecks = 5;
+  static constexpr std::chrono::milliseconds kCandidateRetry{200};
   bool webrtc() const { return webrtc_ != nullptr; }
   // The stream's name at the DtlsChannel: generation << 32 | id, so events of
   // a handshake a new fingerprint replaced are told apart and dropped.
@@ -239,6 +263,15 @@ class Stream {
   void close_sockets();
 
  private:
+  // One of our own checks (return routability): to whom, with which id,
+  // when it goes (again), and how many more sends it gets.
+  struct Probe {
+    udp::endpoint to;
+    webrtc::TransactionId id{};
+    Clock::time_point next{};
+    uint8_t sends_left = 0;
+    bool active = false;
+  };
   void on_rtp(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
   void on_rtcp(std::span<uint8_t> datagram, const udp::endpoint& from, bool rtcp_socket,
                Clock::time_point now);
@@ -254,6 +287,13 @@ class Stream {
   void on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint& from,
                           Clock::time_point now);
   void on_stun(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
+  void on_check_answer(std::span<const uint8_t> datagram, const udp::endpoint& from,
+                       Clock::time_point now);
+  void verify(const udp::endpoint& address, Clock::time_point now);
+  void send_checks(Clock::time_point now);
+  bool send_check(Probe& probe);
+  Clock::duration consent_interval();
+  void latch_webrtc(const udp::endpoint& address);
   void start_dtls();
   void end_media(MediaEndReason reason);
   void tell_media_ended();
@@ -262,10 +302,17 @@ class Stream {
     WebRtc(const WebRtcConfig& c, Clock::time_point now, Clock::duration consent_timeout)
         : config(c),
           stun(c.local_ufrag.view(), c.local_pwd.view(), c.remote_ufrag.view()),
+          checks(c.local_ufrag.view(), c.remote_ufrag.view(), c.remote_pwd.view()),
           consent(now, consent_timeout) {}
     WebRtcConfig config;
     webrtc::StunResponder stun;
+    webrtc::CheckSender checks;  // our requests and the check of their answers
     webrtc::ConsentTimer consent;
+    // At most one address waiting to prove it can receive (a newer
+    // nomination replaces it), and the consent check of the latched one.
+    Probe candidate;
+    Probe consent_check;
+    Clock::time_point next_consent_check{};
     uint32_t generation = 0;    // bumped by a new fingerprint
     bool dtls_started = false;  // the channel took start() (retried each tick until it does)
     bool ended = false;         // media ended (counted once)

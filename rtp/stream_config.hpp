@@ -2,11 +2,11 @@
 // How a stream is set up: codec clock, telephone-event payload type, header
 // extension ids, RTCP multiplexing, jitter buffer.
 
+#include <array>
 #include <bitset>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <optional>
 #include <string_view>
 
@@ -35,18 +35,22 @@ struct IceCredential {
 // A browser member (issue #18): media over ICE-lite (RFC 8445 §2.5) and
 // DTLS-SRTP (RFC 5763/5764, we are the DTLS server, a=setup:passive). The
 // stream answers STUN checks carrying "<local_ufrag>:<remote_ufrag>" keyed
-// with local_pwd, and accepts only the DTLS client whose certificate hashes
+// with local_pwd, sends its own (return routability) keyed with remote_pwd,
+// and accepts only the DTLS client whose certificate hashes
 // to remote_fingerprint (sha-256, from the offer's a=fingerprint).
 struct WebRtcConfig {
   IceCredential local_ufrag;
   IceCredential local_pwd;
   IceCredential remote_ufrag;  // empty: not known yet (any remote part accepted)
+  // The browser's ice-pwd: keys the stream's own checks (return routability,
+  // webrtc/check_sender.hpp) and the answers to them.
+  IceCredential remote_pwd;
   std::array<uint8_t, 32> remote_fingerprint{};
 
   // A re-offer keeps the ICE state when these match (RFC 8839 §4.4.1.1.1).
   bool same_ice(const WebRtcConfig& o) const {
     return local_ufrag.view() == o.local_ufrag.view() && local_pwd.view() == o.local_pwd.view() &&
-           remote_ufrag.view() == o.remote_ufrag.view();
+           remote_ufrag.view() == o.remote_ufrag.view() && remote_pwd.view() == o.remote_pwd.view();
   }
 };
 

@@ -120,14 +120,21 @@ DtlsWorker::Stats DtlsWorker::stats() const {
   s.closed = stats_.closed.load(std::memory_order_relaxed);
   s.stopped = stats_.stopped.load(std::memory_order_relaxed);
   s.unknown_id = stats_.unknown_id.load(std::memory_order_relaxed);
+  s.expired = stats_.expired.load(std::memory_order_relaxed);
+  s.sends_dropped = stats_.sends_dropped.load(std::memory_order_relaxed);
+  s.backlog_high = stats_.backlog_high.load(std::memory_order_relaxed);
   return s;
 }
 
 void DtlsWorker::run() {
   while (!stopping_.load(std::memory_order_relaxed)) {
     // Bounded per pass so one busy shard cannot starve the timers.
+    // Bounded per pass so one busy shard cannot starve the timers; a channel
+    // whose backlog is at its cap is not read (its shard is not polling).
     for (size_t c = 0; c < channels_.size(); ++c) {
-      for (size_t i = 0; i < DtlsChannel::kRing && channels_[c]->requests_.try_pop(request_); ++i) {
+      for (size_t i = 0;
+           i < DtlsChannel::kRing && !over_cap(c) && channels_[c]->requests_.try_pop(request_);
+           ++i) {
         handle(c, request_);
       }
     }
@@ -137,7 +144,8 @@ void DtlsWorker::run() {
       if (!lane.backlog.empty()) wait = std::min<Clock::duration>(wait, kBacklogWait);
     }
     bool pending = false;
-    for (const auto& ch : channels_) pending = pending || !ch->requests_.empty_approx();
+    for (size_t c = 0; c < channels_.size(); ++c)
+      pending = pending || (!over_cap(c) && !channels_[c]->requests_.empty_approx());
     if (pending) continue;
     pollfd p{wake_fd_, POLLIN, 0};
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -166,6 +174,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
       Entry entry;
       entry.handshake = std::make_unique<DtlsHandshake>(context_, request.remote);
       entry.started = Clock::now();
+      entry.last_datagram = entry.started;
       auto [it, inserted] = lane.handshakes.emplace(request.id, std::move(entry));
       collect(c, request.id, it->second);  // a handshake that could not even start
       break;
@@ -176,6 +185,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
         bump(stats_.unknown_id);
         break;
       }
+      it->second.last_datagram = Clock::now();
       it->second.handshake->on_datagram(request.bytes());
       collect(c, request.id, it->second);
       break;
@@ -231,7 +241,15 @@ void DtlsWorker::collect(size_t c, uint64_t id, Entry& entry) {
 void DtlsWorker::emit(size_t c, DtlsEvent&& event) {
   Lane& lane = lanes_[c];
   if (lane.backlog.empty() && channels_[c]->events_.try_push(std::move(event))) return;
+  // A handshake datagram can be lost like any other (the peer or our timer
+  // retransmits); an outcome cannot: the shard would wait for it forever.
+  if (event.kind == DtlsEvent::Kind::kSend && lane.backlog.size() >= kBacklogCap) {
+    bump(stats_.sends_dropped);
+    return;
+  }
   lane.backlog.push_back(std::move(event));
+  if (lane.backlog.size() > stats_.backlog_high.load(std::memory_order_relaxed))
+    stats_.backlog_high.store(lane.backlog.size(), std::memory_order_relaxed);
 }
 
 void DtlsWorker::flush_backlogs() {
@@ -269,10 +287,17 @@ DtlsWorker::Clock::duration DtlsWorker::service_timers() {
         collect(c, it->first, entry);
       }
       // Failed and closed handshakes have said all they will (their alert
-      // is in the events); connected ones stay to answer retransmissions.
+      // is in the events); connected ones stay to answer retransmissions,
+      // until long idle (a stop that never came must not keep them forever).
       if (entry.reported == DtlsState::kFailed || entry.reported == DtlsState::kClosed) {
         it = handshakes.erase(it);
+      } else if (entry.reported == DtlsState::kConnected &&
+                 now - entry.last_datagram >= config_.connected_idle) {
+        bump(stats_.expired);
+        it = handshakes.erase(it);
       } else {
+        if (entry.reported == DtlsState::kConnected)
+          wait = std::min(wait, entry.last_datagram + config_.connected_idle - now);
         ++it;
       }
     }

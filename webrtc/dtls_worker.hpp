@@ -20,7 +20,12 @@
 //
 // Every start ends in exactly one kConnected or kFailed (or kClosed after
 // kConnected); a stop ends it silently. Events the worker cannot push yet
-// wait on the worker, in order, never on the shard.
+// wait on the worker, in order, never on the shard, in a backlog capped per
+// channel at kBacklogCap: beyond it kSend events are dropped (counted
+// sends_dropped; DTLS retransmits), kConnected/kFailed/kClosed never are,
+// and the worker takes no more of that channel's requests until the shard
+// has drained the backlog below the cap (its ring then refuses, counted).
+// A shard that stops polling cannot grow the worker's memory without bound.
 
 #include <array>
 #include <atomic>
@@ -117,6 +122,13 @@ class DtlsWorker {
     Clock::duration handshake_deadline = std::chrono::seconds(30);
     // Live handshakes per channel; a start beyond it fails at once.
     size_t max_handshakes_per_channel = 4096;
+    // A connected handshake only answers a retransmitted client Finished and
+    // notices close_notify; one that has seen no datagram this long is
+    // dropped silently (counted `expired`). Its stream stopping normally
+    // drops it sooner; this bounds the entries a stop never reached (a stop
+    // the shard lost with its pending list full, kDtlsStopLost), which
+    // would otherwise stay for the life of the process.
+    Clock::duration connected_idle = std::chrono::minutes(10);
   };
 
   struct Stats {
@@ -126,9 +138,14 @@ class DtlsWorker {
     uint64_t fingerprint_mismatch = 0;  // part of failed
     uint64_t timeouts = 0;              // part of failed
     uint64_t closed = 0;
-    uint64_t stopped = 0;     // stops that found their handshake (and dropped it)
-    uint64_t unknown_id = 0;  // datagrams for no handshake (no start yet, or stopped)
+    uint64_t stopped = 0;        // stops that found their handshake (and dropped it)
+    uint64_t unknown_id = 0;     // datagrams for no handshake (no start yet, or stopped)
+    uint64_t expired = 0;        // connected handshakes dropped after connected_idle
+    uint64_t sends_dropped = 0;  // kSend events dropped with the backlog at its cap
+    uint64_t backlog_high = 0;   // the largest backlog of any channel
   };
+  // Events waiting per channel beyond its full event ring.
+  static constexpr size_t kBacklogCap = 4 * DtlsChannel::kRing;
 
   // `channels`: one per shard. `context` must outlive the worker.
   DtlsWorker(const DtlsContext& context, size_t channels, Config config);
@@ -152,6 +169,7 @@ class DtlsWorker {
   struct Entry {
     std::unique_ptr<DtlsHandshake> handshake;
     Clock::time_point started;
+    Clock::time_point last_datagram;  // the start, then each datagram from the peer
     DtlsState reported = DtlsState::kHandshaking;
   };
   struct Lane {  // the worker's side of one channel
@@ -164,6 +182,7 @@ class DtlsWorker {
   void handle(size_t channel, DtlsRequest& request);
   void collect(size_t channel, uint64_t id, Entry& entry);  // outputs and state changes
   void emit(size_t channel, DtlsEvent&& event);
+  bool over_cap(size_t channel) const { return lanes_[channel].backlog.size() >= kBacklogCap; }
   void flush_backlogs();
   Clock::duration service_timers();
 
@@ -177,7 +196,7 @@ class DtlsWorker {
   DtlsRequest request_;  // the worker's pop target
   struct AtomicStats {
     std::atomic<uint64_t> started{0}, connected{0}, failed{0}, fingerprint_mismatch{0}, timeouts{0},
-        closed{0}, stopped{0}, unknown_id{0};
+        closed{0}, stopped{0}, unknown_id{0}, expired{0}, sends_dropped{0}, backlog_high{0};
   } stats_;
 };
 

@@ -5,8 +5,9 @@
 // keyed with the remote (the lite agent's) password, PRIORITY,
 // ICE-CONTROLLING, USE-CANDIDATE when nominating, and FINGERPRINT. Built by
 // libnice's STUN library (stun/usages/ice.h), as StunResponder answers.
-// Used by chorus-load's --webrtc members and by tests; the server never
-// sends a request (it is ICE-lite).
+// Used by chorus-load's --webrtc members and by tests; the server's own
+// checks (return routability, consent) are built by CheckSender instead,
+// without libnice's RNG and allocating HMAC.
 //
 // Responses are not validated against the agent (the caller matches the
 // transaction id and reads the class): a request's transaction is forgotten

@@ -85,7 +85,8 @@ void StunResponder::Credential::assign(std::string_view s) {
 }
 
 StunResponder::StunResponder(std::string_view local_ufrag, std::string_view local_pwd,
-                             std::string_view remote_ufrag) {
+                             std::string_view remote_ufrag, Role role)
+    : role_(role) {
   set_credentials(local_ufrag, local_pwd, remote_ufrag);
 }
 
@@ -259,10 +260,11 @@ StunResult StunResponder::on_request(std::span<const uint8_t> datagram,
                                                                    out.size(), &request));
   }
 
-  bool controlling = false;
+  bool controlling = role_ == Role::kControlling;
   size_t len = out.size() - kIntegrityAttribute;  // room for the signature
   const StunUsageIceReturn ret = stun_usage_ice_conncheck_create_reply(
-      &agent, &request, &response, out.data(), &len, &from, from_len, &controlling, kTieBreaker,
+      &agent, &request, &response, out.data(), &len, &from, from_len, &controlling,
+      role_ == Role::kControlling ? ~kTieBreaker : kTieBreaker,
       STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
   if (ret == STUN_USAGE_ICE_RETURN_INVALID_METHOD) return finish(StunOutcome::kBadRequest, len);
   if ((ret != STUN_USAGE_ICE_RETURN_SUCCESS && ret != STUN_USAGE_ICE_RETURN_ROLE_CONFLICT) ||

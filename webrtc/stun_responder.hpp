@@ -15,6 +15,10 @@
 //
 // A lite agent is always controlled (§6.1.1): a request claiming
 // ICE-CONTROLLED gets 487 Role Conflict, so the full agent takes control.
+// Built with Role::kControlling it answers as the full agent does instead:
+// the in-repo browser stand-ins (tests, chorus-load --webrtc) answer the
+// stream's own return-routability checks (webrtc/check_sender.hpp) with it,
+// configured with their own ufrag and password.
 
 #include <nettle/hmac.h>
 #include <sys/socket.h>
@@ -83,8 +87,9 @@ class StunResponder {
   // Credentials longer than kMaxIceCredential are truncated (the SDP parser
   // refuses them first). An empty remote ufrag (not known yet) accepts any
   // "<local>:<x>" USERNAME.
+  enum class Role : uint8_t { kControlled, kControlling };
   StunResponder(std::string_view local_ufrag, std::string_view local_pwd,
-                std::string_view remote_ufrag);
+                std::string_view remote_ufrag, Role role = Role::kControlled);
   // ICE restart or re-offer with new credentials (RFC 8445 §9). No allocation.
   void set_credentials(std::string_view local_ufrag, std::string_view local_pwd,
                        std::string_view remote_ufrag);
@@ -116,6 +121,7 @@ class StunResponder {
   Credential remote_ufrag_;
   hmac_sha1_ctx keyed_{};  // HMAC-SHA1 keyed with local_pwd_, copied per use
   StunCounters counters_;
+  Role role_ = Role::kControlled;
 };
 
 }  // namespace chorus::webrtc

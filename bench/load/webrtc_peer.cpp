@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 namespace chorus::load {
@@ -34,6 +35,8 @@ void WebRtcPeer::set_answer(std::string ufrag, std::string pwd,
   remote_ufrag_ = std::move(ufrag);
   remote_pwd_ = std::move(pwd);
   remote_fingerprint_ = fingerprint;
+  responder_ = std::make_unique<webrtc::StunResponder>(local_ufrag_, local_pwd_, remote_ufrag_,
+                                                       webrtc::StunResponder::Role::kControlling);
   if (phase_ == Phase::kOffered) phase_ = Phase::kReady;
 }
 
@@ -85,8 +88,13 @@ void WebRtcPeer::fail(std::string why) {
 void WebRtcPeer::on_datagram(std::span<const uint8_t> datagram, Clock::time_point now) {
   if (datagram.empty() || phase_ == Phase::kFailed) return;
   if (datagram[0] <= 3) {
-    // A response to our latest check (older ones are ignored).
     const uint16_t type = webrtc::stun_message_type(datagram);
+    if (type == webrtc::kStunBindingRequest) {
+      answer_server_check(datagram);
+      if (phase_ == Phase::kChecking && checked_) open_dtls();
+      return;
+    }
+    // A response to our latest check (older ones are ignored).
     if (webrtc::stun_transaction_id(datagram) != transaction_) return;
     if (type == webrtc::kStunBindingError) {
       fail("STUN check answered " + std::to_string(webrtc::stun_error_code(datagram)));
@@ -97,11 +105,8 @@ void WebRtcPeer::on_datagram(std::span<const uint8_t> datagram, Clock::time_poin
     if (phase_ == Phase::kKeyed) {
       ++consent_answered_;
     } else if (phase_ == Phase::kChecking) {
-      // ICE connected: open DTLS (we offered actpass, Chorus answered passive).
-      phase_ = Phase::kHandshaking;
-      dtls_ = std::make_unique<webrtc::DtlsClient>(shared_.dtls, remote_fingerprint_);
-      dtls_->advance();
-      flush_dtls();
+      checked_ = now;
+      if (server_checks_answered_ != 0) open_dtls();
     }
     return;
   }
@@ -123,12 +128,35 @@ void WebRtcPeer::on_datagram(std::span<const uint8_t> datagram, Clock::time_poin
   }
 }
 
+// ICE connected both ways: open DTLS (we offered actpass, Chorus answered passive).
+void WebRtcPeer::open_dtls() {
+  phase_ = Phase::kHandshaking;
+  dtls_ = std::make_unique<webrtc::DtlsClient>(shared_.dtls, remote_fingerprint_);
+  dtls_->advance();
+  flush_dtls();
+}
+
+// Chorus's own check (USERNAME "<our ufrag>:<its ufrag>", keyed with our
+// password): answered to where it came from, the address we send to.
+void WebRtcPeer::answer_server_check(std::span<const uint8_t> request) {
+  if (!responder_) return;
+  sockaddr_storage from{};
+  std::memcpy(&from, &remote_, sizeof remote_);
+  std::array<uint8_t, webrtc::StunResponder::kMaxResponse> out;
+  const webrtc::StunResult r = responder_->on_request(request, from, sizeof remote_, out);
+  if (r.response_size == 0) return;
+  send({out.data(), r.response_size});
+  if (r.valid()) ++server_checks_answered_;
+}
+
 void WebRtcPeer::poll(Clock::time_point now) {
   switch (phase_) {
     case Phase::kChecking:
-      if (now - started_ > kHandshakeDeadline) {
+      if (checked_ && now - *checked_ >= kServerCheckWait) {
+        open_dtls();  // no check of Chorus's seen yet: DTLS retransmits if need be
+      } else if (now - started_ > kHandshakeDeadline) {
         fail("no answer to the STUN check");
-      } else if (now >= next_check_) {
+      } else if (!checked_ && now >= next_check_) {
         send_check(true, now);
       }
       break;

@@ -5,8 +5,12 @@
 // retransmitted until answered), then a DTLS 1.2 client handshake
 // (webrtc/dtls_client.hpp) checked against the answer's a=fingerprint, and
 // hands the exported SRTP keys to the participant. Once keyed it sends a
-// consent check (RFC 7675) every kConsentInterval. The handshake happens
-// once, at join; the measured steady state is SRTP only.
+// consent check (RFC 7675) every kConsentInterval. Like a browser it answers
+// Chorus's own checks (return routability: media goes only to an address
+// that answered, rtp/stream.hpp), and it opens DTLS once it answered the
+// first (or kServerCheckWait after its own check succeeded), so its
+// ClientHello does not arrive before the address is verified. The handshake
+// happens once, at join; the measured steady state is SRTP only.
 
 #include <netinet/in.h>
 
@@ -22,6 +26,7 @@
 #include "webrtc/dtls_certificate.hpp"
 #include "webrtc/dtls_client.hpp"
 #include "webrtc/stun_client.hpp"
+#include "webrtc/stun_responder.hpp"
 
 namespace chorus::load {
 
@@ -40,6 +45,7 @@ class WebRtcPeer {
   static constexpr auto kCheckInterval = std::chrono::milliseconds(500);
   static constexpr auto kConsentInterval = std::chrono::seconds(5);
   static constexpr auto kHandshakeDeadline = std::chrono::seconds(15);
+  static constexpr auto kServerCheckWait = std::chrono::milliseconds(300);
 
   enum class Phase : uint8_t {
     kOffered,      // offer sent, no answer yet
@@ -75,9 +81,12 @@ class WebRtcPeer {
   double handshake_ms() const { return handshake_ms_; }
   uint64_t consent_checks() const { return consent_checks_; }
   uint64_t consent_answered() const { return consent_answered_; }
+  uint64_t server_checks_answered() const { return server_checks_answered_; }
 
  private:
   void send_check(bool nominate, Clock::time_point now);
+  void answer_server_check(std::span<const uint8_t> request);
+  void open_dtls();
   void flush_dtls();
   void fail(std::string why);
   void send(std::span<const uint8_t> bytes);
@@ -100,6 +109,10 @@ class WebRtcPeer {
   double handshake_ms_ = 0;
   uint64_t consent_checks_ = 0;
   uint64_t consent_answered_ = 0;
+  uint64_t server_checks_answered_ = 0;
+  std::optional<Clock::time_point> checked_;  // our check succeeded (kChecking)
+  // Answers Chorus's checks with our credentials, as the controlling agent.
+  std::unique_ptr<webrtc::StunResponder> responder_;
 };
 
 }  // namespace chorus::load

@@ -30,8 +30,7 @@ std::optional<rtp::SrtpKeys> srtp_keys(const sdp::Negotiated& negotiated) {
   const auto suite = to_rtp_suite(negotiated.srtp->suite);
   const auto& in = negotiated.srtp->remote_key_salt;
   const auto& out = negotiated.srtp->local_key_salt;
-  if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt ||
-      out.size() > rtp::SrtpKeys::kMaxKeySalt) {
+  if (!suite || in.size() > rtp::SrtpKeys::kMaxKeySalt || out.size() > rtp::SrtpKeys::kMaxKeySalt) {
     return std::nullopt;
   }
   keys.suite = *suite;
@@ -50,6 +49,7 @@ std::optional<rtp::WebRtcConfig> webrtc_config(const sdp::Negotiated& negotiated
   config.local_ufrag.assign(w.local_ufrag);
   config.local_pwd.assign(w.local_pwd);
   config.remote_ufrag.assign(w.remote_ufrag);
+  config.remote_pwd.assign(w.remote_pwd);
   config.remote_fingerprint = w.remote_fingerprint;
   return config;
 }

@@ -144,6 +144,8 @@ TEST_F(WebRtcSdp, ChromiumOfferGetsIceLiteAnswerWithTheConfiguredCertificatesFin
   EXPECT_EQ(add.webrtc->local_ufrag.view(), attribute(answer, "ice-ufrag"));
   EXPECT_EQ(add.webrtc->local_pwd.view(), attribute(answer, "ice-pwd"));
   EXPECT_EQ(add.webrtc->remote_ufrag.view(), "5yeS");
+  // The browser's ice-pwd keys the stream's own checks (return routability).
+  EXPECT_EQ(add.webrtc->remote_pwd.view(), attribute(chromium_offer(), "ice-pwd"));
   auto offered = sdp::parse_fingerprint(attribute(chromium_offer(), "fingerprint"));
   ASSERT_TRUE(offered.has_value());
   EXPECT_TRUE(std::equal(offered->bytes.begin(), offered->bytes.end(),

@@ -38,6 +38,7 @@ constexpr ParticipantId kBrowser = 11;
 const char kUfrag[] = "ChRs";
 const char kPwd[] = "chorus-local-password-0123";
 const char kRemoteUfrag[] = "BrWs";
+const char kRemotePwd[] = "browser-remote-password-0123";
 
 EngineConfig engine_config(const webrtc::DtlsContext* dtls,
                            rtp::IoBackend io = rtp::IoBackend::kAuto) {
@@ -97,14 +98,21 @@ class Browser {
     to.sin_port = htons(target_);
     ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
   }
-  std::optional<std::vector<uint8_t>> receive(std::chrono::milliseconds timeout) const {
+  // Binding requests (the stream's own checks, RFC 7675) are answered here,
+  // below the caller, as a browser's ICE agent does.
+  std::optional<std::vector<uint8_t>> receive(std::chrono::milliseconds timeout) {
     timeval tv{0, static_cast<suseconds_t>(timeout.count() * 1000)};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::vector<uint8_t> buf(2048);
-    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-    if (n <= 0) return std::nullopt;
-    buf.resize(static_cast<size_t>(n));
-    return buf;
+    for (;;) {
+      std::vector<uint8_t> buf(2048);
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof from;
+      const ssize_t n =
+          ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n <= 0) return std::nullopt;
+      buf.resize(static_cast<size_t>(n));
+      if (!answered_check(buf, from, from_len)) return buf;
+    }
   }
 
   bool connect(const std::vector<uint8_t>& check) {
@@ -118,6 +126,9 @@ class Browser {
       ADD_FAILURE() << "no STUN answer";
       return false;
     }
+    // The stream's own check follows its answer: answered (in receive())
+    // before DTLS starts, so the ClientHello finds the address verified.
+    for (int i = 0; i < 10 && answerer_.answered() == 0; ++i) receive(20ms);
     for (const Datagram& d : dtls.step()) send(d);
     const auto until = std::chrono::steady_clock::now() + 5s;
     while (!dtls.connected() && !dtls.failed() && std::chrono::steady_clock::now() < until) {
@@ -163,9 +174,13 @@ class Browser {
   void receive_media(bool keep) {
     std::array<uint8_t, 2048> buf{};
     for (;;) {
-      const ssize_t got = ::recv(fd_, buf.data(), buf.size(), 0);
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof from;
+      const ssize_t got =
+          ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
       if (got <= 0) return;
       size_t n = static_cast<size_t>(got);
+      if (answered_check({buf.data(), n}, from, from_len)) continue;
       if (webrtc::classify({buf.data(), n}) != webrtc::PacketKind::kRtp) continue;
       if (!in_->unprotect_rtp(buf.data(), n)) continue;
       const auto view = rtp::PacketView::parse(std::span<const uint8_t>(buf.data(), n));
@@ -181,6 +196,15 @@ class Browser {
   DtlsTestClient dtls;
 
  private:
+  bool answered_check(std::span<const uint8_t> d, const sockaddr_storage& from, socklen_t len) {
+    if (!webrtc::testing::CheckAnswerer::is_request(d)) return false;
+    const std::vector<uint8_t> answer = answerer_.answer(d, from, len);
+    if (!answer.empty())
+      ::sendto(fd_, answer.data(), answer.size(), 0, reinterpret_cast<const sockaddr*>(&from), len);
+    return true;
+  }
+
+  webrtc::testing::CheckAnswerer answerer_{kRemoteUfrag, kRemotePwd, kUfrag};
   double freq_;
   double phase_ = 0;
   int fd_ = -1;
@@ -220,6 +244,7 @@ TEST_P(WebRtcEngine, ABrowserAndASipMemberHearEachOtherAndConsentExpiryEndsTheBr
   w.local_ufrag.assign(kUfrag);
   w.local_pwd.assign(kPwd);
   w.remote_ufrag.assign(kRemoteUfrag);
+  w.remote_pwd.assign(kRemotePwd);
   w.remote_fingerprint = browser.dtls.fingerprint().sha256;
   b.stream.webrtc = w;
   const auto added_browser = run(engine, std::move(b), notices);
@@ -254,7 +279,7 @@ TEST_P(WebRtcEngine, ABrowserAndASipMemberHearEachOtherAndConsentExpiryEndsTheBr
   ASSERT_TRUE(dtls);
   EXPECT_EQ(dtls->connected, 1u);
 
-  // The browser vanishes: no checks, no SRTP → kMediaEnded(consent).
+  // The browser vanishes: it answers no more consent checks → kMediaEnded(consent).
   std::optional<Event> ended;
   const auto until = std::chrono::steady_clock::now() + 3s;
   while (!ended && std::chrono::steady_clock::now() < until) {

@@ -27,6 +27,7 @@
 #include "rtp/shard.hpp"
 #include "rtp/spsc_ring.hpp"
 #include "rtp/stream_factory.hpp"
+#include "tests/webrtc/browser_stand_in.hpp"
 
 namespace chorus::rtp::testing {
 
@@ -62,17 +63,46 @@ class Peer {
     ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
   }
 
+  // From now on Binding requests are answered as a browser's ICE agent
+  // does, below whatever reads this peer (receive() never returns them):
+  // `browser_ufrag`/`browser_pwd` are this peer's credentials, the stream's
+  // remote ones. Without it the peer answers nothing (a spoofed address).
+  void answer_checks(std::string_view browser_ufrag, std::string_view browser_pwd,
+                     std::string_view server_ufrag) {
+    answerer_ =
+        std::make_unique<webrtc::testing::CheckAnswerer>(browser_ufrag, browser_pwd, server_ufrag);
+  }
+  bool answers_checks() const { return answerer_ != nullptr; }
+  uint64_t checks_answered() const { return answerer_ ? answerer_->answered() : 0; }
+
   // One datagram, or nullopt after `timeout`.
   std::optional<std::vector<uint8_t>> receive(std::chrono::milliseconds timeout) const {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    std::vector<uint8_t> buf(2048);
-    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-    if (n < 0) return std::nullopt;
-    buf.resize(static_cast<size_t>(n));
-    return buf;
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::max(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     until - std::chrono::steady_clock::now()),
+                                 std::chrono::microseconds(1000));
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(left.count() / 1'000'000);
+      tv.tv_usec = static_cast<suseconds_t>(left.count() % 1'000'000);
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      std::vector<uint8_t> buf(2048);
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof(from);
+      const ssize_t n =
+          ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) return std::nullopt;
+      buf.resize(static_cast<size_t>(n));
+      if (answerer_ && webrtc::testing::CheckAnswerer::is_request(buf)) {
+        const std::vector<uint8_t> answer = answerer_->answer(buf, from, from_len);
+        if (!answer.empty())
+          ::sendto(fd_, answer.data(), answer.size(), 0, reinterpret_cast<const sockaddr*>(&from),
+                   from_len);
+        if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+        continue;
+      }
+      return buf;
+    }
   }
 
   // Everything that arrives within `window`.
@@ -91,6 +121,7 @@ class Peer {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
+  std::unique_ptr<webrtc::testing::CheckAnswerer> answerer_;
 };
 
 inline std::vector<uint8_t> make_rtp(uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ssrc,

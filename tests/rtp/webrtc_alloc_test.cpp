@@ -1,8 +1,9 @@
 // The per-packet path of a WebRTC stream allocates nothing (issue #18): once
 // STUN latched the browser stand-in and DTLS keyed SRTP, a shard receiving
 // SRTP (demux, latched-address check, unprotect, consent refresh, jitter
-// buffer), pulling and sending SRTP back — with RTCP reports and a consent
-// check (STUN answer) inside the window — performs zero operator new calls on
+// buffer), pulling and sending SRTP back — with RTCP reports, a check from
+// the browser (STUN answer) and the stream's own consent checks (requests
+// built, answers verified) inside the window — performs zero operator new calls on
 // its thread over a window of steady ticks. (The STUN answer makes no C-level
 // malloc either: tests/webrtc/stun_alloc_test.cpp.)
 #include <gtest/gtest.h>
@@ -79,6 +80,9 @@ TEST(WebRtcAlloc, SteadySrtpOfAWebRtcStreamPerformsZeroHeapAllocationsPerPacket)
   ShardConfig config = testing::loopback_config();
   config.rtcp.min_interval_seconds = 0.2;  // RTCP reports inside the window too
   config.dtls = &worker.channel(0);
+  // Consent checks of our own every ~200 ms (timeout / 6), so several of
+  // them and their answers fall inside the window.
+  config.consent_timeout = std::chrono::milliseconds(1200);
   Shard shard(config);
   SteadyEcho echo(shard);
   testing::Driver driver(shard, &echo);
@@ -91,15 +95,23 @@ TEST(WebRtcAlloc, SteadySrtpOfAWebRtcStreamPerformsZeroHeapAllocationsPerPacket)
   w.local_ufrag.assign("ChRs");
   w.local_pwd.assign("chorus-local-password-0123");
   w.remote_ufrag.assign("BrWs");
+  w.remote_pwd.assign("browser-remote-password-0123");
   w.remote_fingerprint = client.fingerprint().sha256;
   stream.webrtc = w;
   const uint16_t port = testing::open_via_command(driver, kId, stream);
   ASSERT_NE(port, 0);
 
   testing::Peer browser;
+  browser.answer_checks("BrWs", "browser-remote-password-0123", "ChRs");
   webrtc::testing::StunClient ice;
   const auto check = [&] { return ice.check("ChRs", "BrWs", "chorus-local-password-0123"); };
   browser.send_to(port, check());
+  // The browser answers the stream's check before its DTLS starts.
+  const auto verified_by = std::chrono::steady_clock::now() + 3s;
+  while (shard.webrtc_count(WebRtcCounter::kCheckVerified) == 0 &&
+         std::chrono::steady_clock::now() < verified_by)
+    browser.receive(10ms);
+  ASSERT_EQ(shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
   for (const Datagram& d : client.step()) browser.send_to(port, d);
   const auto until = std::chrono::steady_clock::now() + 5s;
   while (!client.connected() && !client.failed() && std::chrono::steady_clock::now() < until) {
@@ -134,11 +146,12 @@ TEST(WebRtcAlloc, SteadySrtpOfAWebRtcStreamPerformsZeroHeapAllocationsPerPacket)
       browser.send_to(port, check());  // a consent check inside the window
       checked_in_window = true;
     }
-    browser.receive_all(0ms);
+    browser.receive_all(1ms);  // answers the stream's consent checks too
     next += 20ms;
     std::this_thread::sleep_until(next);
   }
   ASSERT_TRUE(echo.done()) << "the window never completed";
+  EXPECT_GE(browser.checks_answered(), 5u) << "consent checks and answers ran meanwhile";
   EXPECT_EQ(echo.allocations(), 0u);
   EXPECT_GE(echo.played(), kWarmupPackets + kWindowTicks * 9 / 10);  // traffic really flowed
   EXPECT_TRUE(checked_in_window);

@@ -44,16 +44,26 @@ struct Ice {
   std::string local_ufrag;  // ours (the member's)
   std::string local_pwd;
   std::string remote_ufrag;  // the browser's
+  std::string remote_pwd;
 };
 
-const Ice kAlice{"AlUf", "alice-local-password-0123456", "BrAl"};
-const Ice kBob{"BoUf", "bob-local-password-01234567890", "BrBo"};
+const Ice kAlice{"AlUf", "alice-local-password-0123456", "BrAl", "alice-browser-password-012"};
+const Ice kBob{"BoUf", "bob-local-password-01234567890", "BrBo", "bob-browser-password-01234"};
+
+// A browser's address: answers the stream's own checks (RFC 7675) for `ice`.
+class Browser : public Peer {
+ public:
+  explicit Browser(const Ice& ice) {
+    answer_checks(ice.remote_ufrag, ice.remote_pwd, ice.local_ufrag);
+  }
+};
 
 WebRtcConfig webrtc_config(const Ice& ice, const webrtc::Fingerprint& remote) {
   WebRtcConfig w;
   w.local_ufrag.assign(ice.local_ufrag);
   w.local_pwd.assign(ice.local_pwd);
   w.remote_ufrag.assign(ice.remote_ufrag);
+  w.remote_pwd.assign(ice.remote_pwd);
   w.remote_fingerprint = remote.sha256;
   return w;
 }
@@ -122,11 +132,21 @@ struct Bench {
                              bool use_candidate = true) {
     webrtc::testing::StunClient client;
     from.send_to(port(), client.check(ice.local_ufrag, ice.remote_ufrag, pwd, use_candidate));
-    for (int i = 0; i < 20; ++i) {
+    std::vector<uint8_t> answer;
+    for (int i = 0; i < 20 && answer.empty(); ++i) {
       auto d = from.receive(100ms);
-      if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) return *d;
+      if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
-    return {};
+    // A browser then answers the check this one started (return routability).
+    const auto pending = [this] {
+      return shard->webrtc_count(WebRtcCounter::kCheckStarted) >
+             shard->webrtc_count(WebRtcCounter::kCheckVerified) +
+                 shard->webrtc_count(WebRtcCounter::kCheckGaveUp);
+    };
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
+      from.receive(10ms);
+    return answer;
   }
 
   bool handshake(Peer& from, DtlsTestClient& client) {
@@ -231,7 +251,7 @@ TEST(WebRtcSharedPort, AValidCheckFromAnUnknownSourceBindsItAndARelatchReplacesI
 
   // The first check, from an address no route knows, finds the member by
   // its ufrag and is answered from the shared port.
-  Peer browser;
+  Browser browser(kAlice);
   const auto answer = bench.check(browser, kAlice, kAlice.local_pwd);
   EXPECT_EQ(stun_type(answer), 0x0101);
   EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kStunSuccess), 1u);
@@ -246,8 +266,9 @@ TEST(WebRtcSharedPort, AValidCheckFromAnUnknownSourceBindsItAndARelatchReplacesI
   EXPECT_GE(received_from(browser, srtp, 1, 200ms), 3);
 
   // A nominated check from a new address (the browser's new candidate)
-  // moves the binding: one address per member, the old one is unknown now.
-  Peer moved;
+  // moves the binding once it answered our check: one address per member,
+  // the old one is unknown now.
+  Browser moved(kAlice);
   EXPECT_EQ(stun_type(bench.check(moved, kAlice, kAlice.local_pwd)), 0x0101);
   const uint64_t unknown = bench.shard->unknown_source_drops();
   browser.send_to(bench.port(), srtp.protect(2, 0xA11CE));
@@ -307,7 +328,7 @@ TEST(WebRtcSharedPort, ABadMessageIntegrityIs401AndBindsNothing) {
   EXPECT_EQ(s->drops.webrtc_unlatched, 0u);
   EXPECT_EQ(bench.worker.stats().unknown_id, 0u);
   // A check naming no member's ufrag reaches nobody and is not answered.
-  const Ice stranger{"NoSuch", "whatever-password-0123456", "Brxx"};
+  const Ice stranger{"NoSuch", "whatever-password-0123456", "Brxx", "whatever-browser-pwd-0123"};
   EXPECT_TRUE(bench.check(attacker, stranger, stranger.local_pwd).empty());
 }
 
@@ -336,8 +357,8 @@ TEST(WebRtcSharedPort, TwoBrowsersOnOneSharedSocketEachGetTheirOwnMedia) {
   ASSERT_TRUE(bench.shard);
   ASSERT_EQ(bench.add(1, kAlice, alice_dtls.fingerprint()), bench.port());
   ASSERT_EQ(bench.add(2, kBob, bob_dtls.fingerprint()), bench.port());
-  Peer alice;
-  Peer bob;
+  Browser alice(kAlice);
+  Browser bob(kBob);
   // Bob's ufrag with Alice's key: 401 (his responder checks it).
   EXPECT_EQ(stun_error_code(bench.check(bob, kBob, kAlice.local_pwd)), 401);
   EXPECT_EQ(stun_type(bench.check(alice, kAlice, kAlice.local_pwd)), 0x0101);
@@ -369,6 +390,31 @@ TEST(WebRtcSharedPort, TwoBrowsersOnOneSharedSocketEachGetTheirOwnMedia) {
   EXPECT_EQ(alice_others, 0);
   EXPECT_EQ(bob_others, 0);
   EXPECT_EQ(bench.shard->route_conflicts(), 0u);
+}
+
+// On the shared port too, a nominated address that never answers our check
+// gets no media (its route exists only while our check waits), and the
+// member's media stays with the address that answered.
+TEST(WebRtcSharedPort, ANominatedAddressThatNeverAnswersOurCheckGetsNoMedia) {
+  DtlsTestClient client;
+  Bench bench;
+  ASSERT_TRUE(bench.shard);
+  ASSERT_EQ(bench.add(1, kAlice, client.fingerprint()), bench.port());
+  Browser browser(kAlice);
+  EXPECT_EQ(stun_type(bench.check(browser, kAlice, kAlice.local_pwd)), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  ASSERT_TRUE(bench.connected(1));
+  BrowserSrtp srtp(client);
+  ASSERT_GE(received_from(browser, srtp, 1, 200ms), 3);
+
+  Peer victim;
+  EXPECT_EQ(stun_type(bench.check(victim, kAlice, kAlice.local_pwd)), 0x0101);
+  size_t media = 0;
+  for (const auto& d : victim.receive_all(1500ms))
+    if (webrtc::classify(d) != webrtc::PacketKind::kStun) ++media;
+  EXPECT_EQ(media, 0u) << "conference media went to an address that never answered";
+  EXPECT_GE(received_from(browser, srtp, 1, 200ms), 5);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
 }
 
 }  // namespace

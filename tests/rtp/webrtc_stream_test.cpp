@@ -38,6 +38,16 @@ using webrtc::testing::stun_type;
 const char kLocalUfrag[] = "ChRs";
 const char kLocalPwd[] = "chorus-local-password-0123";
 const char kRemoteUfrag[] = "BrWs";
+const char kRemotePwd[] = "browser-remote-password-0123";
+
+// A browser's address: its ICE agent answers the stream's own checks
+// (return routability, RFC 7675) with the browser's credentials.
+class Browser : public Peer {
+ public:
+  explicit Browser(const char* ufrag = kRemoteUfrag, const char* server_ufrag = kLocalUfrag) {
+    answer_checks(ufrag, kRemotePwd, server_ufrag);
+  }
+};
 
 // The browser's ICE agent, for our credentials.
 class StunClient {
@@ -55,6 +65,7 @@ WebRtcConfig webrtc_config(const webrtc::Fingerprint& remote) {
   w.local_ufrag.assign(kLocalUfrag);
   w.local_pwd.assign(kLocalPwd);
   w.remote_ufrag.assign(kRemoteUfrag);
+  w.remote_pwd.assign(kRemotePwd);
   w.remote_fingerprint = remote.sha256;
   return w;
 }
@@ -108,13 +119,26 @@ struct Bench {
     worker.stop();
   }
 
+  // Sends a check and returns the stream's answer. A peer that answers the
+  // stream's own checks (a Browser) is then given the time to answer the
+  // check this one started, as a browser's ICE agent would, so media and
+  // DTLS find the address verified.
   std::vector<uint8_t> stun(Peer& from, const std::vector<uint8_t>& request) {
     from.send_to(port, request);
-    for (int i = 0; i < 50; ++i) {
+    std::vector<uint8_t> answer;
+    for (int i = 0; i < 50 && answer.empty(); ++i) {
       auto d = from.receive(100ms);
-      if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) return *d;
+      if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
-    return {};
+    const auto pending = [this] {
+      return shard.webrtc_count(WebRtcCounter::kCheckStarted) >
+             shard.webrtc_count(WebRtcCounter::kCheckVerified) +
+                 shard.webrtc_count(WebRtcCounter::kCheckGaveUp);
+    };
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
+      from.receive(10ms);
+    return answer;
   }
 
   // Runs the client's handshake through the shard until it connects or fails.
@@ -192,7 +216,7 @@ TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
 
   // Before any check: plain RTP is never accepted (counted), nothing is sent.
   const std::array<uint8_t, 160> payload{};
@@ -239,7 +263,7 @@ TEST(WebRtcStream, ASdpAddressFromAReofferLeavesTheIceLatchAlone) {
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   ASSERT_TRUE(bench.handshake(browser, client));
@@ -271,7 +295,7 @@ TEST(WebRtcStream, DtlsAndRtpFromAnAddressThatPassedNoCheckAreDroppedAndCounted)
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
 
@@ -291,7 +315,7 @@ TEST(WebRtcStream, BadMessageIntegrityIsAnswered401AndCounted) {
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   // RFC 5389 §10.1.2: wrong key → 401 Unauthorized.
   const auto answer = bench.stun(browser, ice.check("not-the-local-password-xyz"));
@@ -312,7 +336,8 @@ TEST(WebRtcStream, AFloodOfBadChecksNeitherCrowdsOutTheRealCheckNorIsAnsweredInF
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer attacker, browser;
+  Peer attacker;
+  Browser browser;
   StunClient bad, ice;
   const auto start = std::chrono::steady_clock::now();
   constexpr int kFlood = 100;  // all of it fits the socket's buffer (read once per tick)
@@ -344,7 +369,7 @@ TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
   DtlsTestClient someone_else;
   Bench bench(someone_else.fingerprint());  // the SDP named another certificate
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   EXPECT_FALSE(bench.handshake(browser, client, 2000ms));
@@ -355,33 +380,153 @@ TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
   EXPECT_EQ(bench.worker.stats().fingerprint_mismatch, 1u);
 }
 
-TEST(WebRtcStream, NoChecksAndNoSrtpForTheConsentTimeoutEndsTheMember) {
+// RFC 7675 §5.1: consent is the answers to OUR checks. The stream checks
+// the latched address several times per consent timeout; while the browser
+// answers, the member stays; once it stops, the member ends a timeout after
+// the last answer, though its own checks go on (the member knows our
+// ice-pwd, so a check proves nothing about the address it names).
+TEST(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsentTimeout) {
   DtlsTestClient client;
   Bench bench(client.fingerprint(), 400ms);
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
-  // Checks keep it alive past the timeout (RFC 7675 §5.1)...
-  auto last_check = std::chrono::steady_clock::now();
-  for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(150ms);
-    last_check = std::chrono::steady_clock::now();
-    ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  // Answering for well past the timeout keeps it.
+  browser.receive_all(1000ms);
+  EXPECT_GE(browser.checks_answered(), 6u) << "consent checks every ~timeout/6";
+  EXPECT_FALSE(bench.ended(10ms)) << "kept by answered consent checks";
+  // Now the address answers nothing, yet valid checks keep coming from it.
+  const auto stopped = std::chrono::steady_clock::now();
+  std::optional<Event> e;
+  for (int i = 0; i < 20 && !e; ++i) {
+    browser.send_to(bench.port, ice.check(kLocalPwd));
+    e = bench.ended(100ms);
   }
-  EXPECT_FALSE(bench.ended(10ms)) << "refreshed by valid checks";
-  // ...then silence ends it, no sooner than the timeout after the last check.
-  const auto e = bench.ended();
-  ASSERT_TRUE(e);
+  ASSERT_TRUE(e) << "checks from the latched address kept consent alive";
   EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
-  EXPECT_GE(std::chrono::steady_clock::now() - last_check, 400ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - stopped, 300ms);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 1u);
+}
+
+// The member's SRTP keys and our ice-pwd in hand, an attacker nominates a
+// victim's address: ~50 packets/s of conference media would flood it. The
+// victim never answers our check, so no media goes there; it gets only the
+// answer to the forged check and our few, bounded checks, and the member's
+// media keeps flowing to the address that did answer.
+TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLatchStays) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  BrowserSrtp srtp(client);
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+
+  Peer victim;  // answers nothing: a spoofed source
+  StunClient forged;
+  victim.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  size_t rtp = 0;
+  size_t stun = 0;
+  int media_at_browser = 0;
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    for (const auto& d : victim.receive_all(100ms)) {
+      if (webrtc::classify(d) == webrtc::PacketKind::kStun)
+        ++stun;
+      else
+        ++rtp;
+    }
+    media_at_browser += received_srtp(browser, srtp, 50ms);
+  }
+  EXPECT_EQ(rtp, 0u) << "conference media went to an address that never answered";
+  EXPECT_LE(stun, 1u + Stream::kCandidateChecks) << "the answer and our bounded checks only";
+  EXPECT_GE(media_at_browser, 30) << "media kept flowing to the verified address";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  EXPECT_FALSE(bench.ended(20ms));
+}
+
+// The same for the very first check: a spoofed source latches nothing, so
+// neither DTLS flights nor media ever go to it.
+TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer victim;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(victim, ice.check(kLocalPwd))), 0x0101);
+  for (const Datagram& d : client.step()) victim.send_to(bench.port, d);
+  size_t other = 0;
+  for (const auto& d : victim.receive_all(1500ms))
+    if (webrtc::classify(d) != webrtc::PacketKind::kStun) ++other;
+  EXPECT_EQ(other, 0u) << "DTLS or media went to an address that never answered";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  const StreamStats stats = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
+  EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
+}
+
+// A genuine network change still works: the browser nominates its new
+// address, that address answers our check, and the media moves there.
+TEST(WebRtcStream, ANominatedAddressThatAnswersOurCheckTakesTheMedia) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  BrowserSrtp srtp(client);
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+
+  Browser moved;
+  ASSERT_EQ(stun_type(bench.stun(moved, ice.check(kLocalPwd, /*use_candidate=*/true))), 0x0101);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 2u);
+  browser.receive_all(60ms);  // what was queued before the move
+  EXPECT_GE(received_srtp(moved, srtp, 300ms), 5) << "media goes to the verified new address";
+  EXPECT_EQ(received_srtp(browser, srtp, 100ms), 0);
+  moved.send_to(bench.port, srtp.protect(7));
+  const StreamStats s = testing::stats_until(
+      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+  EXPECT_EQ(s.packets_received, 1u) << "SRTP accepted from the new address";
+}
+
+// Consent is not kept alive by checks from an address other than the latched
+// one, valid and nominating as they are: the latched address stopped
+// answering, and that ends the member.
+TEST(WebRtcStream, ValidChecksFromAnotherAddressDoNotKeepConsentAlive) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 600ms);
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  Peer elsewhere;  // never answers our checks
+  StunClient other;
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<Event> e;
+  for (int i = 0; i < 30 && !e; ++i) {
+    elsewhere.send_to(bench.port, other.check(kLocalPwd, /*use_candidate=*/i % 2 == 0));
+    e = bench.ended(50ms);
+  }
+  ASSERT_TRUE(e) << "checks from another address kept consent alive";
+  EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 500ms);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
 }
 
 TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys) {
   DtlsTestClient first;
   Bench bench(first.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   ASSERT_TRUE(bench.handshake(browser, first));
@@ -436,7 +581,7 @@ TEST(WebRtcStream, ADtlsRestartAfterConsentExpiredGetsAFreshConsentPeriodAndCanE
   DtlsTestClient first;
   Bench bench(first.fingerprint(), 600ms);
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   const auto e = bench.ended();
@@ -483,7 +628,7 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   DtlsTestClient client;
   Bench bench(client.fingerprint());
   ASSERT_NE(bench.port, 0);
-  Peer browser;
+  Browser browser;
   StunClient ice;
   ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
   ASSERT_TRUE(bench.handshake(browser, client));
@@ -516,7 +661,7 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   EXPECT_EQ(s.packets_received, 1u);
 
   // The new credentials, from a new address (the browser's new candidate): latched.
-  Peer moved;
+  Browser moved("BrW2", "NeWu");
   webrtc::testing::StunClient new_ice;
   const auto answer = bench.stun(moved, new_ice.check(new_ufrag, new_remote, new_pwd));
   EXPECT_EQ(stun_type(answer), 0x0101);

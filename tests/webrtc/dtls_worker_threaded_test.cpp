@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <thread>
 
@@ -165,6 +166,82 @@ TEST_F(Worker, ShardSideAllocatesNothingAndCountsAFullRing) {
   EXPECT_EQ(shard.refused(), 101u - DtlsChannel::kRing);
   std::array<uint8_t, kMaxDtlsDatagram + 1> too_big{};
   EXPECT_FALSE(shard.datagram(1, too_big));
+}
+
+// A shard that stops polling its events: silent handshakes keep
+// retransmitting into a ring nobody reads. The worker's backlog stops at its
+// cap (handshake datagrams beyond it dropped and counted, requests left in
+// the ring), and no outcome is lost: once the shard polls again, every
+// handshake it started ends in its one kFailed.
+TEST_F(Worker, AShardThatStopsPollingCapsTheBacklogButLosesNoOutcome) {
+  DtlsConfig config;
+  config.initial_timeout = milliseconds(10);
+  DtlsContext context(cert, config);
+  DtlsWorker::Config wc;
+  wc.handshake_deadline = milliseconds(1500);
+  DtlsWorker worker(context, 1, wc);
+  worker.start();
+  DtlsChannel& channel = worker.channel(0);
+  DtlsTestClient client;
+  const auto hello = client.step();  // one ClientHello, offered to every member
+  constexpr uint64_t kMembers = 120;
+  uint64_t started = 0;
+  for (uint64_t id = 1; id <= kMembers; ++id) {
+    bool taken = false;
+    for (int i = 0; i < 100 && !(taken = channel.start(id, client.fingerprint())); ++i)
+      std::this_thread::sleep_for(milliseconds(2));
+    if (!taken) break;  // the worker stopped reading: its backlog is at the cap
+    ++started;
+    for (const auto& d : hello) (void)channel.datagram(id, d);
+  }
+  ASSERT_GT(started, 0u);
+  const auto until = steady_clock::now() + seconds(3);
+  while (worker.stats().sends_dropped == 0 && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_GT(worker.stats().sends_dropped, 0u);
+  // Outcomes may go past the cap (never dropped), at most one per handshake.
+  EXPECT_LE(worker.stats().backlog_high, DtlsWorker::kBacklogCap + started);
+
+  uint64_t failed = 0;
+  DtlsEvent event;
+  const auto drained_by = steady_clock::now() + seconds(10);
+  while (failed < started && steady_clock::now() < drained_by) {
+    while (channel.poll(event))
+      if (event.kind == DtlsEvent::Kind::kFailed) ++failed;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  EXPECT_EQ(failed, started) << "an outcome was lost with the dropped datagrams";
+  EXPECT_EQ(worker.stats().timeouts, started);
+}
+
+// A stop the shard lost (its pending list full, kDtlsStopLost) must not
+// keep a connected handshake on the worker for the life of the process: one
+// that sees no datagram for connected_idle is dropped, silently.
+TEST_F(Worker, AConnectedHandshakeIdleForLongIsDroppedEvenWithoutAStop) {
+  DtlsContext context(cert);
+  DtlsWorker::Config wc;
+  wc.connected_idle = milliseconds(300);
+  DtlsWorker worker(context, 1, wc);
+  worker.start();
+  DtlsTestClient client;
+  ASSERT_TRUE(worker.channel(0).start(4, client.fingerprint()));
+  const Outcome o = drive(worker.channel(0), 4, client);
+  ASSERT_EQ(o.kind, DtlsEvent::Kind::kConnected);
+  EXPECT_EQ(worker.stats().expired, 0u) << "not before it has been idle";
+  const auto until = steady_clock::now() + seconds(3);
+  while (worker.stats().expired == 0 && steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_EQ(worker.stats().expired, 1u);
+  // Gone: a late datagram finds no handshake, and no event follows.
+  const std::array<uint8_t, 13> record{23, 0xFE, 0xFD};
+  ASSERT_TRUE(worker.channel(0).datagram(4, record));
+  const auto counted_by = steady_clock::now() + seconds(2);
+  while (worker.stats().unknown_id == 0 && steady_clock::now() < counted_by)
+    std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(worker.stats().unknown_id, 1u);
+  DtlsEvent event;
+  EXPECT_FALSE(worker.channel(0).poll(event));
+  EXPECT_EQ(worker.stats().stopped, 0u);
 }
 
 TEST(DtlsEvent, MovingLeavesNoKeysBehindInTheSource) {

@@ -391,17 +391,28 @@ TEST(StunResponder, MissingCredentialsAre400AndUnknownAttributesWaitForAuthentic
   EXPECT_EQ(responder.counters().unknown_attribute, 1u);
 }
 
-TEST(ConsentTimer, ExpiresThirtySecondsAfterTheLastValidCheck) {
+TEST(ConsentTimer, ExpiresThirtySecondsAfterTheLastAnswerToOurCheck) {
   using namespace std::chrono;
   const auto t0 = steady_clock::time_point{} + hours(1);
   ConsentTimer consent(t0);
   EXPECT_FALSE(consent.expired(t0 + seconds(29)));
-  consent.refresh(t0 + seconds(20));
+  consent.answered(t0 + seconds(20));
   EXPECT_FALSE(consent.expired(t0 + seconds(49)));
   EXPECT_TRUE(consent.expired(t0 + seconds(50)));
-  consent.refresh(t0 + seconds(10));  // older than the last: ignored
-  EXPECT_EQ(consent.last_refresh(), t0 + seconds(20));
+  consent.answered(t0 + seconds(10));  // older than the last: ignored
+  EXPECT_EQ(consent.last_answer(), t0 + seconds(20));
   EXPECT_EQ(consent.deadline(), t0 + seconds(50));
+}
+
+// RFC 7675: a check or SRTP claiming the latched address can be forged by
+// the member itself; only an answer to our own check grants consent.
+TEST(ConsentTimer, SignsOfLifeWithoutAnswersDoNotKeepConsent) {
+  using namespace std::chrono;
+  const auto t0 = steady_clock::time_point{} + hours(1);
+  ConsentTimer consent(t0);
+  for (int s = 5; s <= 40; s += 5) consent.refresh(t0 + seconds(s));
+  EXPECT_EQ(consent.last_refresh(), t0 + seconds(40));
+  EXPECT_TRUE(consent.expired(t0 + seconds(30)));
 }
 
 }  // namespace
