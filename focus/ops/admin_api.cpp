@@ -219,19 +219,37 @@ bool AdminApi::token_matches(std::string_view presented) const {
   return diff == 0;
 }
 
-bool AdminApi::bearer_ok(std::string_view authorization) const {
+namespace {
+
+// The token of a Bearer Authorization value (possibly empty), or nullopt for
+// another scheme.
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
   // RFC 6750 §2.1: "Bearer" is case-insensitive (RFC 7235 §2.1 auth-scheme).
   constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return false;
+  if (authorization.size() < kScheme.size()) return std::nullopt;
   for (size_t i = 0; i < kScheme.size(); ++i) {
     const char c = authorization[i];
     const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if (lower != kScheme[i]) return false;
+    if (lower != kScheme[i]) return std::nullopt;
   }
   std::string_view token = authorization.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token_matches(token);
+  return token;
+}
+
+}  // namespace
+
+AdminApi::TokenCheck AdminApi::check_token(std::string_view authorization, std::string_view source,
+                                           const std::optional<std::string>& query_token) {
+  std::optional<std::string_view> presented = bearer_token(authorization);
+  if (!presented && query_token) presented = *query_token;
+  if (!presented) return TokenCheck::kAbsent;
+  // Every presented token counts, right or wrong: a wrong one toward the
+  // source's lockout, and a locked source is refused whatever it sent.
+  const bool right = token_matches(*presented);
+  const bool counted = control_.count_token_attempt(source, right);
+  return right && counted ? TokenCheck::kRight : TokenCheck::kRefused;
 }
 
 bool AdminApi::is_event_stream(std::string_view target) {
@@ -244,9 +262,10 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
   if (delay != nullptr) *delay = std::chrono::milliseconds(0);
   if (stale != nullptr) *stale = false;
   if (account != nullptr) account->clear();
-  if (bearer_ok(authorization)) return 0;
-  const std::optional<std::string> token = query_param(split_target(target).second, "token");
-  if (token && token_matches(*token)) return 0;
+  const TokenCheck token =
+      check_token(authorization, source, query_param(split_target(target).second, "token"));
+  if (token == TokenCheck::kRight) return 0;
+  if (token == TokenCheck::kRefused) return 401;
   const AccountCheck check =
       control_.check_account(authorization, "GET", target, Operation::kAdminView, source);
   if (delay != nullptr) *delay = check.delay;
@@ -288,7 +307,8 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET, HEAD");
-    if (config_.metrics_token && !bearer_ok(request.authorization)) {
+    if (config_.metrics_token &&
+        check_token(request.authorization, request.source) != TokenCheck::kRight) {
       return json_error(401, "missing or wrong bearer token");
     }
     AdminResponse response;
@@ -301,7 +321,10 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
 }
 
 AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) {
-  const bool token = bearer_ok(request.authorization);
+  const TokenCheck token_check = check_token(request.authorization, request.source);
+  // A refused token is not tried as an account's credentials: it was no Digest.
+  if (token_check == TokenCheck::kRefused) return unauthorized(false);
+  const bool token = token_check == TokenCheck::kRight;
   const std::optional<std::vector<std::string>> parsed = split_path(path);
   if (!parsed) return token ? json_error(400, "malformed path") : unauthorized(false);
   const std::vector<std::string>& s = *parsed;

@@ -144,7 +144,13 @@ class AdminApi {
 
  private:
   bool token_matches(std::string_view presented) const;
-  bool bearer_ok(std::string_view authorization) const;
+  enum class TokenCheck : uint8_t { kAbsent, kRight, kRefused };
+  // The operator's token, from a Bearer `authorization` or else
+  // `query_token` (the event stream's ?token=): absent, right, or refused
+  // (wrong, or from a source locked out for wrong tokens). A presented
+  // token counts per source (Control::count_token_attempt).
+  TokenCheck check_token(std::string_view authorization, std::string_view source,
+                         const std::optional<std::string>& query_token = std::nullopt);
   AdminResponse api(const AdminRequest& request, std::string_view path);
   // The route's handler, once the caller is authorised (`user` empty: the token).
   AdminResponse act(const AdminRequest& request, const std::vector<std::string>& segments,

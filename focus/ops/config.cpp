@@ -99,6 +99,7 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
     "member_tracks", "tone_hz", "tone_ms",     "tone_level_dbfs"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
+constexpr size_t kMinAdminTokenLength = 32;
 constexpr std::array<std::string_view, 4> kAdminKeys = {"address", "port", "token",
                                                         "metrics_token"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
@@ -736,11 +737,18 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
               "allowed: an IPv4/IPv6 address",
               [](const std::string& address) { return is_ip_address(address); });
   reader.read(admin, "admin.port", "port", options.admin_port, 0, 65535);
-  reader.read(admin, "admin.token", "token", options.admin_token,
-              "allowed: \"\" or printable ASCII without spaces", [](const std::string& token) {
-                return std::all_of(token.begin(), token.end(),
-                                   [](char c) { return c > ' ' && c < 0x7f; });
-              });
+  // The token is the operator's password for every route: long enough
+  // that guessing it (even past the per-source lockout) is hopeless. A
+  // secret: a refusal does not echo it into the log.
+  reader.read_secret(admin, "admin.token", "token", options.admin_token,
+                     "allowed: \"\" or " + std::to_string(kMinAdminTokenLength) +
+                         "+ printable ASCII characters without spaces (openssl rand -hex 32)",
+                     [](const std::string& token) {
+                       return token.empty() || (token.size() >= kMinAdminTokenLength &&
+                                                std::all_of(token.begin(), token.end(), [](char c) {
+                                                  return c > ' ' && c < 0x7f;
+                                                }));
+                     });
   if (admin.contains("metrics_token")) {
     bool metrics_token = true;
     reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);

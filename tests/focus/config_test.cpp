@@ -140,7 +140,7 @@ file = "/var/log/chorus.log"
 [admin]
 address = "::1"
 port = 8088
-token = "t0ken"
+token = "t0ken-of-at-least-32-characters!"
 metrics_token = false
 [process]
 allow_root = true
@@ -194,7 +194,7 @@ user = "chorus"
   EXPECT_EQ(o.log_file, "/var/log/chorus.log");
   EXPECT_EQ(o.admin_address, "::1");
   EXPECT_EQ(o.admin_port, 8088);
-  EXPECT_EQ(o.admin_token, "t0ken");
+  EXPECT_EQ(o.admin_token, "t0ken-of-at-least-32-characters!");
   EXPECT_EQ(o.admin_metrics_token, std::optional<bool>(false));
   EXPECT_TRUE(o.allow_root);
   EXPECT_EQ(o.run_as_user, "chorus");
@@ -238,6 +238,7 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[log]\nlevel = \"loud\"\n", {"log.level", "loud", "trace, debug, info"}},
       {"[admin]\nport = 70000\n", {"admin.port", "70000", "0..65535"}},
       {"[admin]\ntoken = \"has space\"\n", {"admin.token", "without spaces"}},
+      {"[admin]\ntoken = \"short-token\"\n", {"admin.token", "32+ printable ASCII"}},
       {"[conference]\nmoh_file = \"/nonexistent/music.wav\"\n",
        {"conference.moh_file", "/nonexistent/music.wav", "readable WAV"}},
       {"[conference]\nonly_listed_rooms = true\n", {"only_listed_rooms", "at least one [[room]]"}},
