@@ -312,6 +312,7 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
       return json_error(401, "missing or wrong bearer token");
     }
     AdminResponse response;
+    response.authenticated = config_.metrics_token;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     response.body = render_metrics(collect_metrics(metrics_, control_.rooms()));
     return response;
@@ -356,9 +357,12 @@ AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) 
     }
     AdminResponse answer = user.empty() ? std::move(refusal) : act(request, s, route, user);
     answer.delay = check.delay;
+    answer.authenticated = !user.empty();
     return answer;
   }
-  return act(request, s, route, user);
+  AdminResponse answer = act(request, s, route, user);
+  answer.authenticated = true;
+  return answer;
 }
 
 AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::string>& s,

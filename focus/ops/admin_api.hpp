@@ -54,8 +54,12 @@ struct AdminConfig {
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
-  size_t max_connections = 64;                     // HTTP connections and event streams together
-  size_t max_connections_per_source = 16;          // of them from one peer address
+  // The read deadline instead, until a request on the connection carried
+  // credentials that were let in: a client that never logs in cannot hold a
+  // connection slot for long (and a 401 or 403 closes it).
+  std::chrono::milliseconds unauthenticated_timeout{5'000};
+  size_t max_connections = 64;             // HTTP connections and event streams together
+  size_t max_connections_per_source = 16;  // of them from one peer address
   size_t max_event_streams = 16;
   // Of them held by one account (the operator's token is not capped): one
   // viewer account cannot take every stream from the operators.
@@ -83,6 +87,9 @@ struct AdminResponse {
   // Send it only after this long: the account named is under a password
   // attack (AccountCheck::delay).
   std::chrono::milliseconds delay{0};
+  // The request's credentials were let in (the token, or an account with
+  // the route's right): the connection gets the full idle timeout.
+  bool authenticated = false;
 };
 
 // One row per admin API route: what it is and the operation (so the right)

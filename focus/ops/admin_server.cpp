@@ -1,6 +1,7 @@
 #include "focus/ops/admin_server.hpp"
 
 // signaling/asio.hpp (via admin_server.hpp) first: <utility> before Asio.
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -226,7 +227,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     parser_.emplace();
     parser_->body_limit(config().max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
-    stream_.expires_after(config().idle_timeout);
+    stream_.expires_after(authenticated_
+                              ? config().idle_timeout
+                              : std::min(config().idle_timeout, config().unauthenticated_timeout));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -280,8 +283,12 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string source = peer_address();
     in.source = source;
     AdminResponse out = server_->api.handle(in);
+    if (out.authenticated) authenticated_ = true;
     const unsigned version = request.version();
-    const bool keep_alive = request.keep_alive();
+    // A refused login ends the connection: a client without credentials
+    // cannot hold a slot by asking again every idle_timeout. The Digest
+    // login's second request simply comes on a new connection.
+    const bool keep_alive = request.keep_alive() && out.status != 401 && out.status != 403;
     const bool head = request.method() == http::verb::head;
     if (out.delay.count() > 0) {
       // An account under a password attack: the answer waits, as on SIP.
@@ -377,6 +384,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   asio::steady_timer delay_;
   bool registered_ = false;
   bool closed_ = false;
+  bool authenticated_ = false;  // a request here was let in (AdminResponse::authenticated)
 };
 
 void AdminServer::Impl::accept() {
