@@ -2,6 +2,7 @@
 
 #include "focus/events/conference_info.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -150,6 +151,37 @@ RouteMatch match_route(std::string_view method, const std::vector<std::string>& 
   return match;
 }
 
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) {
+      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// The host of a Host header value "name[:port]" or "[v6]:port"; `literal`
+// tells an IP literal.
+std::string_view host_of(std::string_view host, bool& literal) {
+  literal = false;
+  if (host.starts_with('[')) {
+    literal = true;
+    return host.substr(0, host.find(']') + 1);
+  }
+  const size_t colon = host.find(':');
+  host = host.substr(0, colon);
+  // IPv4 literal: digits and dots only (a name must hold a letter in its
+  // last label, RFC 1123 §2.1).
+  literal = !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+  return host;
+}
+
+bool state_changing(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
+}
+
 bool has_control_characters(std::string_view text) {
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
@@ -293,6 +325,47 @@ AdminResponse AdminApi::unauthorized(bool stale) {
   AdminResponse response = json_error(401, "missing or wrong bearer token or account credentials");
   response.challenges = control_.account_challenges(stale);
   return response;
+}
+
+std::optional<AdminResponse> AdminApi::cross_site_refusal(const AdminRequest& request,
+                                                          bool upgrade) const {
+  if (request.host) {
+    bool literal = false;
+    std::string_view name = host_of(*request.host, literal);
+    if (name.ends_with('.')) name.remove_suffix(1);
+    const bool known =
+        literal || iequal(name, "localhost") ||
+        std::any_of(config_.hosts.begin(), config_.hosts.end(),
+                    [&](const std::string& allowed) { return iequal(name, allowed); });
+    if (!known) {
+      return json_error(
+          403, "Host " + std::string(name) + " is not this server's (add it to admin.hosts)");
+    }
+  }
+  const bool changing = state_changing(request.method);
+  if ((changing || upgrade) && request.origin) {
+    // The Origin's authority (scheme aside: a TLS proxy in front changes
+    // it) must be the Host the browser asked: this server's own page.
+    std::string_view origin = *request.origin;
+    const size_t scheme = origin.find("://");
+    const std::string_view authority =
+        scheme == std::string_view::npos ? std::string_view() : origin.substr(scheme + 3);
+    if (authority.empty() || !request.host || !iequal(authority, *request.host)) {
+      return json_error(403, "cross-origin request refused: Origin " + std::string(origin) +
+                                 " is not this server");
+    }
+  }
+  if (changing) {
+    std::string_view type = request.content_type.value_or("");
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    if ((request.content_type || !request.body.empty()) && !iequal(type, "application/json")) {
+      return json_error(403,
+                        "a POST, PUT, DELETE or PATCH takes Content-Type: application/json, or no "
+                        "body and no Content-Type");
+    }
+  }
+  return std::nullopt;
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {

@@ -51,6 +51,10 @@ struct AdminConfig {
   uint16_t port = 8088;        // 0: ephemeral (tests)
   std::string token;           // empty: /api refused (401)
   bool metrics_token = false;  // true: /metrics needs the token as well
+  // Host names (besides IP literals and "localhost") a request's Host may
+  // carry: the name a TLS-terminating proxy or the operators use. Any other
+  // name is refused (DNS rebinding: a site whose name resolves to us).
+  std::vector<std::string> hosts;
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
@@ -74,6 +78,11 @@ struct AdminRequest {
   std::string_view authorization;  // the Authorization header value, if any
   std::string_view body;
   std::string_view source;  // the peer's IP address (failed digest attempts count per source)
+  // Headers the cross-site checks read (AdminApi::cross_site_refusal);
+  // nullopt: the header is absent.
+  std::optional<std::string_view> host;
+  std::optional<std::string_view> origin;
+  std::optional<std::string_view> content_type;
 };
 
 struct AdminResponse {
@@ -128,6 +137,20 @@ class AdminApi {
   AdminApi(Control& control, MetricsSource metrics, AdminConfig config);
 
   AdminResponse handle(const AdminRequest& request);
+
+  // The request's refusal (403 naming the fault) when another site may have
+  // made a browser send it, checked before any credentials: a Host that is
+  // no IP literal, "localhost" nor one of AdminConfig::hosts (DNS
+  // rebinding); on a state-changing method (POST, PUT, DELETE, PATCH) or a
+  // WebSocket upgrade (`upgrade`), an Origin that is not this server's own
+  // (its authority must equal Host); on a state-changing method, a
+  // Content-Type other than application/json, or a body without one (an
+  // HTML form can send neither JSON nor no Content-Type). A browser that
+  // cached Digest credentials for the console would otherwise let any page
+  // it visits act with them. The listener asks before handle(): the checks
+  // are about browsers on the wire, not the API.
+  std::optional<AdminResponse> cross_site_refusal(const AdminRequest& request,
+                                                  bool upgrade = false) const;
 
   // The target names the event stream (/api/events, any query).
   static bool is_event_stream(std::string_view target);

@@ -255,7 +255,27 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const auto authorization_field = request[http::field::authorization];
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
+    const std::string_view method(request.method_string().data(), request.method_string().size());
+    AdminRequest in;
+    in.method = method;
+    in.target = target;
+    in.authorization = authorization;
+    in.body = request.body();
+    const std::string source = peer_address();
+    in.source = source;
+    in.host = header(request, http::field::host);
+    in.origin = header(request, http::field::origin);
+    in.content_type = header(request, http::field::content_type);
+
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
+      // Browsers send Origin on every WebSocket and no same-origin policy
+      // guards one: another site's page could open it with our cached Digest
+      // credentials.
+      if (std::optional<AdminResponse> refusal =
+              server_->api.cross_site_refusal(in, /*upgrade=*/true)) {
+        return respond(std::move(*refusal), request.version(), /*keep_alive=*/false,
+                       /*head=*/false);
+      }
       std::chrono::milliseconds delay{0};
       bool stale = false;
       std::string account;
@@ -274,15 +294,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       return upgrade(std::move(request), refusal, stale, std::move(account));
     }
 
-    const std::string_view method(request.method_string().data(), request.method_string().size());
-    AdminRequest in;
-    in.method = method;
-    in.target = target;
-    in.authorization = authorization;
-    in.body = request.body();
-    const std::string source = peer_address();
-    in.source = source;
-    AdminResponse out = server_->api.handle(in);
+    std::optional<AdminResponse> cross_site = server_->api.cross_site_refusal(in);
+    AdminResponse out = cross_site ? std::move(*cross_site) : server_->api.handle(in);
     if (out.authenticated) authenticated_ = true;
     const unsigned version = request.version();
     // A refused login ends the connection: a client without credentials
@@ -305,6 +318,13 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   }
 
   const std::string& peer_address() const { return source; }
+
+  static std::optional<std::string_view> header(const http::request<http::string_body>& request,
+                                                http::field field) {
+    const auto it = request.find(field);
+    if (it == request.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+  }
 
   void reply_error(int status, std::string_view message) {
     // After a parse error the stream position is unknown: answer and close.

@@ -100,8 +100,8 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr size_t kMinAdminTokenLength = 32;
-constexpr std::array<std::string_view, 4> kAdminKeys = {"address", "port", "token",
-                                                        "metrics_token"};
+constexpr std::array<std::string_view, 5> kAdminKeys = {"address", "port", "token", "metrics_token",
+                                                        "hosts"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
@@ -749,6 +749,15 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
                                                   return c > ' ' && c < 0x7f;
                                                 }));
                      });
+  reader.read_list(admin, "admin.hosts", "hosts", options.admin_hosts,
+                   "allowed: an array of host names (letters, digits, - and .), no port",
+                   [](const std::string& host) {
+                     return !host.empty() && host.size() < 256 &&
+                            std::all_of(host.begin(), host.end(), [](char c) {
+                              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || c == '-' || c == '.';
+                            });
+                   });
   if (admin.contains("metrics_token")) {
     bool metrics_token = true;
     reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);

@@ -708,16 +708,16 @@ TEST_F(AdminServerTest, MetricsCanRequireTheToken) {
 class EventStream {
  public:
   EventStream(asio::io_context& io, uint16_t port, const std::string& target,
-              const std::string& authorization = {})
+              const std::string& authorization = {}, const std::string& origin = {})
       : ws_(io) {
     ws_.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     timeval tv{3, 0};
     setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (!authorization.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([authorization](websocket::request_type& r) {
-        r.set(http::field::authorization, authorization);
-      }));
-    }
+    ws_.set_option(
+        websocket::stream_base::decorator([authorization, origin](websocket::request_type& r) {
+          if (!authorization.empty()) r.set(http::field::authorization, authorization);
+          if (!origin.empty()) r.set(http::field::origin, origin);
+        }));
     ws_.handshake(response_, "127.0.0.1", target, ec_);
   }
   const beast::error_code& error() const { return ec_; }
@@ -743,6 +743,74 @@ class EventStream {
   websocket::response_type response_;
   beast::error_code ec_;
 };
+
+// Another site's page in a browser holding the console's Digest credentials
+// (or a page on a name that resolves to us) must not act through it: the
+// listener refuses, 403 naming the fault, a foreign Origin on a POST or a
+// WebSocket upgrade, a non-JSON Content-Type on a POST (what an HTML form
+// sends) and a Host that is a name it does not know. chorusctl's and the
+// console's requests pass.
+TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const auto post = [&](const std::string& extra, const std::string& body = {}) {
+    return raw("POST /api/rooms/r1/members/1/kick HTTP/1.1\r\nHost: " + host +
+               "\r\nAuthorization: Bearer " + kToken + "\r\n" + extra + "Content-Length: " +
+               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  };
+  std::string out = post("Origin: http://evil.example\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Origin http://evil.example is not this server"), std::string::npos) << out;
+  out = post("Origin: http://127.0.0.1:1\r\n");  // another port: another origin
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("Origin: null\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("Content-Type: application/x-www-form-urlencoded\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Content-Type: application/json"), std::string::npos) << out;
+  out = post("Content-Type: text/plain\r\n", "{}");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("", "{}");  // a body without Content-Type
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  // DNS rebinding: a name of the attacker's that resolves to us.
+  out = raw("GET /api/rooms HTTP/1.1\r\nHost: rebind.example:" + std::to_string(port_) +
+            "\r\nAuthorization: Bearer " + kToken + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Host rebind.example is not this server's"), std::string::npos) << out;
+  // The event stream checks Origin too.
+  const std::string upgrade_from_evil =
+      "GET /api/events?token=" + std::string(kToken) + " HTTP/1.1\r\nHost: " + host +
+      "\r\nOrigin: http://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  out = raw(upgrade_from_evil);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_TRUE(calls().empty());
+
+  // The console (same origin, JSON or no body) and chorusctl (no Origin).
+  out = post("Origin: http://" + host + "\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  out = post("Content-Type: application/json; charset=utf-8\r\n", "{}");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  out = raw("GET /api/rooms HTTP/1.1\r\nHost: localhost:" + std::to_string(port_) +
+            "\r\nAuthorization: Bearer " + kToken + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  EXPECT_EQ(calls(), (std::vector<std::string>{"kick r1 1", "kick r1 1"}));
+  // (The stream's client asks for Host 127.0.0.1, without the port.)
+  EventStream same_origin(client_io_, port_, "/api/events?token=" + std::string(kToken), {},
+                          "http://127.0.0.1");
+  EXPECT_FALSE(same_origin.error()) << same_origin.error().message();
+}
+
+// A name operators use (admin.hosts) passes the Host check.
+TEST_F(AdminServerTest, AConfiguredHostNameIsAccepted) {
+  shutdown();
+  AdminConfig config;
+  config.hosts = {"admin.example.org"};
+  start(config);
+  const std::string out =
+      raw("GET /api/rooms HTTP/1.1\r\nHost: Admin.Example.org\r\nAuthorization: Bearer " +
+          std::string(kToken) + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+}
 
 TEST_F(AdminServerTest, EventStreamRefusesAWrongToken) {
   EventStream none(client_io_, port_, "/api/events");

@@ -142,6 +142,7 @@ address = "::1"
 port = 8088
 token = "t0ken-of-at-least-32-characters!"
 metrics_token = false
+hosts = ["chorus-admin.example.org"]
 [process]
 allow_root = true
 user = "chorus"
@@ -196,6 +197,7 @@ user = "chorus"
   EXPECT_EQ(o.admin_port, 8088);
   EXPECT_EQ(o.admin_token, "t0ken-of-at-least-32-characters!");
   EXPECT_EQ(o.admin_metrics_token, std::optional<bool>(false));
+  EXPECT_EQ(o.admin_hosts, std::vector<std::string>{"chorus-admin.example.org"});
   EXPECT_TRUE(o.allow_root);
   EXPECT_EQ(o.run_as_user, "chorus");
 }
@@ -239,6 +241,7 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[admin]\nport = 70000\n", {"admin.port", "70000", "0..65535"}},
       {"[admin]\ntoken = \"has space\"\n", {"admin.token", "without spaces"}},
       {"[admin]\ntoken = \"short-token\"\n", {"admin.token", "32+ printable ASCII"}},
+      {"[admin]\nhosts = [\"a.example:8088\"]\n", {"admin.hosts", "no port"}},
       {"[conference]\nmoh_file = \"/nonexistent/music.wav\"\n",
        {"conference.moh_file", "/nonexistent/music.wav", "readable WAV"}},
       {"[conference]\nonly_listed_rooms = true\n", {"only_listed_rooms", "at least one [[room]]"}},
