@@ -198,6 +198,10 @@ int main(int argc, char** argv) {
       server.stop();
       io.stop();
     });
+    // The admin API, console and /metrics share the signalling thread
+    // (Control needs no locks). Declared after the server: destroyed first.
+    // Started below; a reload hands it the new token.
+    std::unique_ptr<chorus::focus::AdminServer> admin;
     boost::asio::signal_set reload_signal(io, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_reload =
         [&](const boost::system::error_code& error, int) {
@@ -209,6 +213,13 @@ int main(int argc, char** argv) {
             const Options& loaded = std::get<Options>(reloaded);
             warn_restart_only(running, loaded);
             server.reload(loaded);
+            if (admin && loaded.admin_token != running.admin_token) {
+              if (loaded.admin_token.empty()) {
+                spdlog::warn("reload: admin.token is empty: every Bearer request is refused");
+              }
+              admin->set_token(loaded.admin_token);
+              spdlog::info("reload: new admin token; event streams opened with the old one closed");
+            }
             chorus::focus::set_log_level(loaded.log_level);
             running = loaded;
             spdlog::info("reloaded {}: {} listed room(s), {} account(s)",
@@ -221,9 +232,6 @@ int main(int argc, char** argv) {
 
     server.start();
     const Banner banner(options);
-    // The admin API, console and /metrics share the signalling thread
-    // (Control needs no locks). Declared after the server: destroyed first.
-    std::unique_ptr<chorus::focus::AdminServer> admin;
     if (options.admin_port != 0) {
       if (options.admin_token.empty()) {
         throw std::runtime_error(

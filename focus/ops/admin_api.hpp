@@ -171,6 +171,9 @@ class AdminApi {
   AdminResponse event_stream_refused(int status, bool stale = false);
 
   const AdminConfig& config() const { return config_; }
+  // SIGHUP: the operator's token from now on (the caller runs on the
+  // signalling thread, as every request does, so nothing is locked).
+  void set_token(std::string token) { config_.token = std::move(token); }
 
  private:
   bool token_matches(std::string_view presented) const;

@@ -537,6 +537,20 @@ void AdminServer::stop() {
   for (const auto& connection : live) connection->close();
 }
 
+void AdminServer::set_token(std::string token) {
+  Impl& impl = *impl_;
+  if (token == impl.api.config().token) return;
+  impl.api.set_token(std::move(token));
+  // A stream keeps no credentials after its upgrade: one opened with the
+  // old token would otherwise outlive its revocation.
+  std::vector<std::shared_ptr<EventSession>> revoked;
+  for (const auto& [session, weak] : impl.streams) {
+    if (!session->account.empty()) continue;
+    if (auto live = weak.lock()) revoked.push_back(std::move(live));
+  }
+  for (const auto& session : revoked) session->close();
+}
+
 uint16_t AdminServer::port() const {
   beast::error_code ec;
   const tcp::endpoint endpoint = impl_->acceptor.local_endpoint(ec);

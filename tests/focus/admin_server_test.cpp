@@ -993,6 +993,35 @@ TEST_F(AdminServerTest, OneAccountHoldsAtMostItsShareOfTheEventStreams) {
 // A reload that takes the view right from an account ends the event
 // streams it opened; the operator's token stream goes on, and hears no
 // event about the reload itself.
+// SIGHUP with a new admin.token: the old token is refused from then on and
+// the streams it opened end; an account's stream stays.
+TEST_F(AdminServerTest, ANewTokenRevokesTheOldOneAndItsEventStreams) {
+  EventStream viewer(client_io_, port_, "/api/events", "Digest acct");
+  ASSERT_FALSE(viewer.error());
+  ASSERT_TRUE(viewer.next());  // the snapshot
+  EventStream old_token(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(old_token.error());
+  ASSERT_TRUE(old_token.next());
+  on_io([this] {
+    server_->set_token("the-new-token");
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 2});
+    return 0;
+  });
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    const std::optional<json> message = old_token.next();
+    ended = !message;
+    if (message) EXPECT_NE((*message)["type"], "member_changed") << message->dump();
+  }
+  EXPECT_TRUE(ended) << "the old token's stream is still open";
+  ASSERT_TRUE(viewer.next_of("member_changed"));
+  EXPECT_EQ(request(http::verb::get, "/api/rooms").status, 401);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "Bearer the-new-token").status,
+            200);
+  EventStream new_token(client_io_, port_, "/api/events?token=the-new-token");
+  EXPECT_FALSE(new_token.error());
+}
+
 TEST_F(AdminServerTest, AStreamEndsWhenItsAccountLosesTheRight) {
   EventStream viewer(client_io_, port_, "/api/events", "Digest acct");
   ASSERT_FALSE(viewer.error());
