@@ -77,9 +77,10 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
       running.admin_port != loaded.admin_port ||
       running.admin_metrics_token != loaded.admin_metrics_token ||
-      running.admin_hosts != loaded.admin_hosts || running.log_file != loaded.log_file ||
-      running.web_address != loaded.web_address || running.web_port != loaded.web_port ||
-      running.web_certificate != loaded.web_certificate ||
+      running.admin_hosts != loaded.admin_hosts ||
+      running.admin_allow_plaintext_remote != loaded.admin_allow_plaintext_remote ||
+      running.log_file != loaded.log_file || running.web_address != loaded.web_address ||
+      running.web_port != loaded.web_port || running.web_certificate != loaded.web_certificate ||
       running.web_private_key != loaded.web_private_key ||
       running.web_assets_dir != loaded.web_assets_dir ||
       running.web_wss_url != loaded.web_wss_url ||

@@ -100,8 +100,8 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr size_t kMinAdminTokenLength = 32;
-constexpr std::array<std::string_view, 5> kAdminKeys = {"address", "port", "token", "metrics_token",
-                                                        "hosts"};
+constexpr std::array<std::string_view, 6> kAdminKeys = {
+    "address", "port", "token", "metrics_token", "hosts", "allow_plaintext_remote"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
@@ -758,6 +758,8 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
                                      (c >= '0' && c <= '9') || c == '-' || c == '.';
                             });
                    });
+  reader.read(admin, "admin.allow_plaintext_remote", "allow_plaintext_remote",
+              options.admin_allow_plaintext_remote);
   if (admin.contains("metrics_token")) {
     bool metrics_token = true;
     reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);

@@ -566,6 +566,29 @@ TEST(Config, ClusterSecretIsLongEnoughAndNeverShown) {
             std::string::npos);
 }
 
+// The admin listener has no TLS: off loopback it needs the explicit word
+// that a TLS-terminating proxy carries it.
+TEST(Config, AdminListenerOffLoopbackNeedsAllowPlaintextRemote) {
+  const std::string token = "token = \"0123456789abcdef0123456789abcdef\"\n";
+  TempFile remote("[admin]\naddress = \"192.0.2.7\"\nport = 8088\n" + token);
+  const std::string error = error_of(run({"--config", remote.path().c_str()}));
+  EXPECT_NE(error.find("admin.address 192.0.2.7 is not loopback"), std::string::npos) << error;
+  EXPECT_NE(error.find("admin.allow_plaintext_remote = true"), std::string::npos) << error;
+  TempFile proxied("[admin]\naddress = \"0.0.0.0\"\nport = 8088\n" + token +
+                   "allow_plaintext_remote = true\n");
+  const auto result = run({"--config", proxied.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_TRUE(std::get<Options>(result).admin_allow_plaintext_remote);
+  for (const char* loopback : {"127.0.0.1", "127.3.0.1", "::1"}) {
+    TempFile plain("[admin]\naddress = \"" + std::string(loopback) + "\"\nport = 8088\n" + token);
+    EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", plain.path().c_str()})))
+        << loopback;
+  }
+  // Off (port 0), the address does not matter.
+  TempFile off("[admin]\naddress = \"192.0.2.7\"\n");
+  EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", off.path().c_str()})));
+}
+
 // The web phone page's listener (issue #18): HTTPS unless on loopback.
 TEST(Config, WebListenerNeedsACertificateOffLoopback) {
   TempFile cert("not really a certificate");
