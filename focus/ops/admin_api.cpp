@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -12,6 +13,7 @@
 
 #include "focus/ops/admin_console.hpp"
 #include "focus/ops/admin_json.hpp"
+#include "signaling/secure_random.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -96,10 +98,11 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 19> kRoutes = {{
+constexpr std::array<AdminRoute, 20> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
+    {"POST", "/api/events/ticket", O::kAdminView, H::kEventTicket},
     {"POST", "/api/rooms/{room}/dial", O::kAdminDial, H::kDial},
     {"POST", "/api/rooms/{room}/members/{id}/mute", O::kAdminMute, H::kMute},
     {"POST", "/api/rooms/{room}/members/{id}/kick", O::kAdminKick, H::kKick},
@@ -294,8 +297,16 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
   if (delay != nullptr) *delay = std::chrono::milliseconds(0);
   if (stale != nullptr) *stale = false;
   if (account != nullptr) account->clear();
-  const TokenCheck token =
-      check_token(authorization, source, query_param(split_target(target).second, "token"));
+  const std::string_view query = split_target(target).second;
+  if (const std::optional<std::string> ticket = query_param(query, "ticket")) {
+    const std::optional<std::string> holder = redeem_event_ticket(*ticket);
+    if (!holder) return 401;
+    // The account may have lost the right since it asked.
+    if (!holder->empty() && !control_.account_holds(*holder, Operation::kAdminView)) return 403;
+    if (account != nullptr) *account = *holder;
+    return 0;
+  }
+  const TokenCheck token = check_token(authorization, source, query_param(query, "token"));
   if (token == TokenCheck::kRight) return 0;
   if (token == TokenCheck::kRefused) return 401;
   const AccountCheck check =
@@ -313,6 +324,41 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
       break;
   }
   return 401;
+}
+
+void AdminApi::set_token(std::string token) {
+  config_.token = std::move(token);
+  std::erase_if(event_tickets_, [](const auto& entry) { return entry.second.account.empty(); });
+}
+
+AdminResponse AdminApi::issue_event_ticket(const std::string& user) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(event_tickets_, [&](const auto& entry) { return entry.second.expires <= now; });
+  if (event_tickets_.size() >= kMaxEventTickets) {
+    event_tickets_.erase(std::min_element(
+        event_tickets_.begin(), event_tickets_.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; }));
+  }
+  // 256 bits from the CSPRNG: not guessable within its lifetime.
+  std::string ticket;
+  for (int i = 0; i < 4; ++i) {
+    char word[17];
+    std::snprintf(word, sizeof word, "%016llx",
+                  static_cast<unsigned long long>(sip::secure_random_u64()));
+    ticket += word;
+  }
+  event_tickets_[ticket] = EventTicket{user, now + config_.event_ticket_lifetime};
+  return json_ok(
+      201, json{{"ticket", ticket}, {"expires_in_ms", config_.event_ticket_lifetime.count()}});
+}
+
+std::optional<std::string> AdminApi::redeem_event_ticket(std::string_view ticket) {
+  const auto it = event_tickets_.find(std::string(ticket));
+  if (it == event_tickets_.end()) return std::nullopt;
+  EventTicket held = std::move(it->second);
+  event_tickets_.erase(it);
+  if (held.expires <= std::chrono::steady_clock::now()) return std::nullopt;
+  return std::move(held.account);
 }
 
 AdminResponse AdminApi::event_stream_refused(int status, bool stale) {
@@ -450,6 +496,8 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
       return json_error(404, "no such room");
     case AdminHandler::kEvents:
       return json_error(400, "the event stream needs a WebSocket upgrade");
+    case AdminHandler::kEventTicket:
+      return issue_event_ticket(user);
     case AdminHandler::kDial:
       return dial(s[2], request.body, user);
     case AdminHandler::kRecording: {

@@ -22,13 +22,18 @@
 //   PUT    /api/rooms/{room}/sidebars/{sb}/members/{id}   into the sidebar
 //   DELETE /api/rooms/{room}/sidebars/{sb}/members/{id}   back to the main room
 //   GET  /api/events                        WebSocket (admin_server.cpp)
+//   POST /api/events/ticket                 → 201 {"ticket":"...", "expires_in_ms":N}:
+//                                              one use of /api/events?ticket=
 //
 // Every /api request needs credentials: `Authorization: Bearer <token>` (the
 // operator: every route), or HTTP Digest (RFC 7616) for a SIP account, which
 // then needs the right of the route's operation (admin_routes(),
 // focus/privileges.hpp) — 403 without it — and, to dial, a dial-out pattern
-// covering the URI. The WebSocket may instead carry `?token=` (browsers
-// cannot set headers on a WebSocket). An empty configured token refuses
+// covering the URI. Browsers cannot set headers on a WebSocket: the console
+// asks for a ticket (POST /api/events/ticket, with its credentials) and
+// opens `?ticket=`, single use and short-lived, so no lasting secret lands
+// in a URL (proxy logs, history). `?token=` still works for other clients.
+// An empty configured token refuses
 // every Bearer request. Errors are {"error":"..."} with
 // 400/401/403/404/405/409.
 
@@ -39,6 +44,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "focus/control.hpp"
@@ -69,7 +75,8 @@ struct AdminConfig {
   // viewer account cannot take every stream from the operators.
   size_t max_event_streams_per_account = 4;
   size_t max_queued_events = 512;  // per stream; a consumer this far behind is closed
-  std::chrono::milliseconds levels_interval{250};  // "levels" messages on event streams
+  std::chrono::milliseconds levels_interval{250};           // "levels" messages on event streams
+  std::chrono::milliseconds event_ticket_lifetime{30'000};  // unused tickets expire
 };
 
 struct AdminRequest {
@@ -107,6 +114,7 @@ enum class AdminHandler : uint8_t {
   kRooms,
   kRoom,
   kEvents,
+  kEventTicket,
   kDial,
   kMute,
   kKick,
@@ -173,7 +181,8 @@ class AdminApi {
   const AdminConfig& config() const { return config_; }
   // SIGHUP: the operator's token from now on (the caller runs on the
   // signalling thread, as every request does, so nothing is locked).
-  void set_token(std::string token) { config_.token = std::move(token); }
+  // Tickets the old token obtained are dropped with it.
+  void set_token(std::string token);
 
  private:
   bool token_matches(std::string_view presented) const;
@@ -198,9 +207,20 @@ class AdminApi {
   AdminResponse merge_or_split(std::string_view room, AdminHandler action, std::string_view body,
                                const std::string& user);
 
+  // A ticket for one event stream: who asked (empty: the token), until when.
+  struct EventTicket {
+    std::string account;
+    std::chrono::steady_clock::time_point expires;
+  };
+  static constexpr size_t kMaxEventTickets = 64;  // past it the oldest goes
+  AdminResponse issue_event_ticket(const std::string& user);
+  // The ticket's account when `ticket` is live (it is used up), else nullopt.
+  std::optional<std::string> redeem_event_ticket(std::string_view ticket);
+
   Control& control_;
   MetricsSource metrics_;
   AdminConfig config_;
+  std::unordered_map<std::string, EventTicket> event_tickets_;
 };
 
 // Helpers shared with the server and tests.

@@ -680,6 +680,9 @@ TEST_F(AdminServerTest, ServesTheConsolePage) {
   EXPECT_EQ(reply.content_type, "text/html; charset=utf-8");
   EXPECT_NE(reply.body.find("<title>Chorus console</title>"), std::string::npos);
   EXPECT_NE(reply.body.find("/api/events"), std::string::npos);
+  // The stream opens with a one-use ticket; the token never goes into a URL.
+  EXPECT_NE(reply.body.find("/api/events?ticket="), std::string::npos);
+  EXPECT_EQ(reply.body.find("?token="), std::string::npos);
   // Self-contained: nothing is fetched from another origin.
   EXPECT_EQ(reply.body.find("src=\"http"), std::string::npos);
   EXPECT_EQ(reply.body.find("href=\"http"), std::string::npos);
@@ -993,6 +996,62 @@ TEST_F(AdminServerTest, OneAccountHoldsAtMostItsShareOfTheEventStreams) {
 // A reload that takes the view right from an account ends the event
 // streams it opened; the operator's token stream goes on, and hears no
 // event about the reload itself.
+// Browsers cannot set headers on a WebSocket: a ticket from POST
+// /api/events/ticket (with the token or an account's credentials) opens one
+// stream, once, for the one who asked, so no lasting secret is in a URL.
+TEST_F(AdminServerTest, AnEventTicketOpensOneStreamOnce) {
+  const auto ticket = [this](const std::string& authorization) {
+    const Reply reply =
+        request(http::verb::post, "/api/events/ticket", std::nullopt, authorization);
+    EXPECT_EQ(reply.status, 201) << reply.body;
+    const json body = json::parse(reply.body, nullptr, false);
+    return body.is_object() && body.contains("ticket") ? body["ticket"].get<std::string>()
+                                                       : std::string();
+  };
+  const std::string first = ticket(std::string("Bearer ") + kToken);
+  EXPECT_EQ(first.size(), 64u);
+  EXPECT_NE(first, ticket(std::string("Bearer ") + kToken));
+  {
+    EventStream stream(client_io_, port_, "/api/events?ticket=" + first);
+    ASSERT_FALSE(stream.error()) << stream.error().message();
+    ASSERT_TRUE(stream.next_of("snapshot"));
+  }
+  // Used up.
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + first)).starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(
+      raw(upgrade("/api/events?ticket=" + std::string(64, '0'))).starts_with("HTTP/1.1 401"));
+  EXPECT_EQ(request(http::verb::post, "/api/events/ticket", std::nullopt, "").status, 401);
+
+  // An account's ticket opens a stream held by that account; if the
+  // account loses the right before using it, the ticket is refused.
+  const std::string viewer = ticket("Digest acct");
+  EventStream stream(client_io_, port_, "/api/events?ticket=" + viewer);
+  ASSERT_FALSE(stream.error());
+  const std::string late = ticket("Digest acct");
+  on_io([this] { return control_.acct_may_view = false; });
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + late)).starts_with("HTTP/1.1 403"));
+
+  // A new token voids what the old one obtained.
+  const std::string old = ticket(std::string("Bearer ") + kToken);
+  on_io([this] {
+    server_->set_token("the-new-token");
+    return 0;
+  });
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + old)).starts_with("HTTP/1.1 401"));
+}
+
+TEST_F(AdminServerTest, AnUnusedEventTicketExpires) {
+  shutdown();
+  AdminConfig config;
+  config.event_ticket_lifetime = 100ms;
+  start(config);
+  const Reply reply = request(http::verb::post, "/api/events/ticket");
+  ASSERT_EQ(reply.status, 201);
+  const std::string ticket = json::parse(reply.body)["ticket"].get<std::string>();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + ticket)).starts_with("HTTP/1.1 401"));
+}
+
 // SIGHUP with a new admin.token: the old token is refused from then on and
 // the streams it opened end; an account's stream stays.
 TEST_F(AdminServerTest, ANewTokenRevokesTheOldOneAndItsEventStreams) {
