@@ -170,8 +170,9 @@ bool iequal(std::string_view a, std::string_view b) {
 std::string_view host_of(std::string_view host, bool& literal) {
   literal = false;
   if (host.starts_with('[')) {
-    literal = true;
-    return host.substr(0, host.find(']') + 1);
+    const size_t close = host.find(']');
+    literal = close != std::string_view::npos;
+    return host.substr(0, close == std::string_view::npos ? host.size() : close + 1);
   }
   const size_t colon = host.find(':');
   host = host.substr(0, colon);
