@@ -1070,7 +1070,9 @@ TEST_F(AdminServerTest, ANewTokenRevokesTheOldOneAndItsEventStreams) {
   for (int i = 0; i < 50 && !ended; ++i) {
     const std::optional<json> message = old_token.next();
     ended = !message;
-    if (message) EXPECT_NE((*message)["type"], "member_changed") << message->dump();
+    if (message) {
+      EXPECT_NE((*message)["type"], "member_changed") << message->dump();
+    }
   }
   EXPECT_TRUE(ended) << "the old token's stream is still open";
   ASSERT_TRUE(viewer.next_of("member_changed"));
