@@ -60,7 +60,7 @@ struct AdminConfig {
   // Host names (besides IP literals and "localhost") a request's Host may
   // carry: the name a TLS-terminating proxy or the operators use. Any other
   // name is refused (DNS rebinding: a site whose name resolves to us).
-  std::vector<std::string> hosts;
+  std::vector<std::string> hosts{};
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
@@ -87,9 +87,9 @@ struct AdminRequest {
   std::string_view source;  // the peer's IP address (failed digest attempts count per source)
   // Headers the cross-site checks read (AdminApi::cross_site_refusal);
   // nullopt: the header is absent.
-  std::optional<std::string_view> host;
-  std::optional<std::string_view> origin;
-  std::optional<std::string_view> content_type;
+  std::optional<std::string_view> host{};
+  std::optional<std::string_view> origin{};
+  std::optional<std::string_view> content_type{};
 };
 
 struct AdminResponse {
