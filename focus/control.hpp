@@ -180,6 +180,15 @@ class Control {
     (void)authorization, (void)method, (void)uri, (void)operation, (void)source;
     return {};
   }
+  // The operator's token (admin Bearer, the event stream's ?token=, the
+  // metrics token) was presented from `source`; `right`: it matched. Counted
+  // per source as a digest attempt on an account of its own, so guessing the
+  // token locks the source out as guessing a password does. False: the
+  // source is locked, refuse even the right token (no oracle).
+  virtual bool count_token_attempt(std::string_view source, bool right) {
+    (void)source, (void)right;
+    return true;
+  }
   // WWW-Authenticate values for a 401 (one per digest algorithm); empty when
   // no account exists. `stale`: the credentials were right but the nonce
   // had expired (RFC 7616 §3.3).

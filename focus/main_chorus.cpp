@@ -77,6 +77,8 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.top_k != loaded.top_k || running.admin_address != loaded.admin_address ||
       running.admin_port != loaded.admin_port ||
       running.admin_metrics_token != loaded.admin_metrics_token ||
+      running.admin_hosts != loaded.admin_hosts ||
+      running.admin_allow_plaintext_remote != loaded.admin_allow_plaintext_remote ||
       running.log_file != loaded.log_file || running.web_address != loaded.web_address ||
       running.web_port != loaded.web_port || running.web_certificate != loaded.web_certificate ||
       running.web_private_key != loaded.web_private_key ||
@@ -197,6 +199,10 @@ int main(int argc, char** argv) {
       server.stop();
       io.stop();
     });
+    // The admin API, console and /metrics share the signalling thread
+    // (Control needs no locks). Declared after the server: destroyed first.
+    // Started below; a reload hands it the new token.
+    std::unique_ptr<chorus::focus::AdminServer> admin;
     boost::asio::signal_set reload_signal(io, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_reload =
         [&](const boost::system::error_code& error, int) {
@@ -208,6 +214,13 @@ int main(int argc, char** argv) {
             const Options& loaded = std::get<Options>(reloaded);
             warn_restart_only(running, loaded);
             server.reload(loaded);
+            if (admin && loaded.admin_token != running.admin_token) {
+              if (loaded.admin_token.empty()) {
+                spdlog::warn("reload: admin.token is empty: every Bearer request is refused");
+              }
+              admin->set_token(loaded.admin_token);
+              spdlog::info("reload: new admin token; event streams opened with the old one closed");
+            }
             chorus::focus::set_log_level(loaded.log_level);
             running = loaded;
             spdlog::info("reloaded {}: {} listed room(s), {} account(s)",
@@ -220,9 +233,6 @@ int main(int argc, char** argv) {
 
     server.start();
     const Banner banner(options);
-    // The admin API, console and /metrics share the signalling thread
-    // (Control needs no locks). Declared after the server: destroyed first.
-    std::unique_ptr<chorus::focus::AdminServer> admin;
     if (options.admin_port != 0) {
       if (options.admin_token.empty()) {
         throw std::runtime_error(
@@ -233,6 +243,7 @@ int main(int argc, char** argv) {
       config.address = options.admin_address;
       config.port = options.admin_port;
       config.token = options.admin_token;
+      config.hosts = options.admin_hosts;
       // Room names and load are not for the whole network to read.
       config.metrics_token = options.admin_metrics_token.value_or(
           !chorus::focus::WebServer::loopback(options.admin_address));

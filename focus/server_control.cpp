@@ -239,6 +239,17 @@ AccountCheck Server::check_account(std::string_view authorization, std::string_v
   return check;
 }
 
+bool Server::count_token_attempt(std::string_view source, bool right) {
+  // The token counts as an account no [[account]] can be named ('<' is not
+  // in a SIP user name), so the token's failures never lock an account out.
+  // No account slow-down: a 32+ character token is not guessed from many
+  // sources either, and slowing it would slow the operator.
+  sip::DigestResult result;
+  result.user = "<admin-token>";
+  result.ok = right;
+  return count_digest_attempt(source, result);
+}
+
 std::vector<std::string> Server::account_challenges(bool stale) {
   if (options_.accounts.empty()) return {};
   return digest_->challenges(stale);

@@ -2,8 +2,10 @@
 
 #include "focus/events/conference_info.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -11,6 +13,7 @@
 
 #include "focus/ops/admin_console.hpp"
 #include "focus/ops/admin_json.hpp"
+#include "signaling/secure_random.hpp"
 
 namespace chorus::focus {
 namespace {
@@ -95,10 +98,11 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 using H = AdminHandler;
 using O = Operation;
-constexpr std::array<AdminRoute, 19> kRoutes = {{
+constexpr std::array<AdminRoute, 20> kRoutes = {{
     {"GET", "/api/rooms", O::kAdminView, H::kRooms},
     {"GET", "/api/rooms/{room}", O::kAdminView, H::kRoom},
     {"GET", "/api/events", O::kAdminView, H::kEvents},
+    {"POST", "/api/events/ticket", O::kAdminView, H::kEventTicket},
     {"POST", "/api/rooms/{room}/dial", O::kAdminDial, H::kDial},
     {"POST", "/api/rooms/{room}/members/{id}/mute", O::kAdminMute, H::kMute},
     {"POST", "/api/rooms/{room}/members/{id}/kick", O::kAdminKick, H::kKick},
@@ -148,6 +152,38 @@ RouteMatch match_route(std::string_view method, const std::vector<std::string>& 
     match.allow += route.method == "GET" ? "GET, HEAD" : std::string(route.method);
   }
   return match;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) {
+      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// The host of a Host header value "name[:port]" or "[v6]:port"; `literal`
+// tells an IP literal.
+std::string_view host_of(std::string_view host, bool& literal) {
+  literal = false;
+  if (host.starts_with('[')) {
+    const size_t close = host.find(']');
+    literal = close != std::string_view::npos;
+    return host.substr(0, close == std::string_view::npos ? host.size() : close + 1);
+  }
+  const size_t colon = host.find(':');
+  host = host.substr(0, colon);
+  // IPv4 literal: digits and dots only (a name must hold a letter in its
+  // last label, RFC 1123 §2.1).
+  literal = !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+  return host;
+}
+
+bool state_changing(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
 }
 
 bool has_control_characters(std::string_view text) {
@@ -219,19 +255,37 @@ bool AdminApi::token_matches(std::string_view presented) const {
   return diff == 0;
 }
 
-bool AdminApi::bearer_ok(std::string_view authorization) const {
+namespace {
+
+// The token of a Bearer Authorization value (possibly empty), or nullopt for
+// another scheme.
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
   // RFC 6750 §2.1: "Bearer" is case-insensitive (RFC 7235 §2.1 auth-scheme).
   constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return false;
+  if (authorization.size() < kScheme.size()) return std::nullopt;
   for (size_t i = 0; i < kScheme.size(); ++i) {
     const char c = authorization[i];
     const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if (lower != kScheme[i]) return false;
+    if (lower != kScheme[i]) return std::nullopt;
   }
   std::string_view token = authorization.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token_matches(token);
+  return token;
+}
+
+}  // namespace
+
+AdminApi::TokenCheck AdminApi::check_token(std::string_view authorization, std::string_view source,
+                                           const std::optional<std::string>& query_token) {
+  std::optional<std::string_view> presented = bearer_token(authorization);
+  if (!presented && query_token) presented = *query_token;
+  if (!presented) return TokenCheck::kAbsent;
+  // Every presented token counts, right or wrong: a wrong one toward the
+  // source's lockout, and a locked source is refused whatever it sent.
+  const bool right = token_matches(*presented);
+  const bool counted = control_.count_token_attempt(source, right);
+  return right && counted ? TokenCheck::kRight : TokenCheck::kRefused;
 }
 
 bool AdminApi::is_event_stream(std::string_view target) {
@@ -244,9 +298,18 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
   if (delay != nullptr) *delay = std::chrono::milliseconds(0);
   if (stale != nullptr) *stale = false;
   if (account != nullptr) account->clear();
-  if (bearer_ok(authorization)) return 0;
-  const std::optional<std::string> token = query_param(split_target(target).second, "token");
-  if (token && token_matches(*token)) return 0;
+  const std::string_view query = split_target(target).second;
+  if (const std::optional<std::string> ticket = query_param(query, "ticket")) {
+    const std::optional<std::string> holder = redeem_event_ticket(*ticket);
+    if (!holder) return 401;
+    // The account may have lost the right since it asked.
+    if (!holder->empty() && !control_.account_holds(*holder, Operation::kAdminView)) return 403;
+    if (account != nullptr) *account = *holder;
+    return 0;
+  }
+  const TokenCheck token = check_token(authorization, source, query_param(query, "token"));
+  if (token == TokenCheck::kRight) return 0;
+  if (token == TokenCheck::kRefused) return 401;
   const AccountCheck check =
       control_.check_account(authorization, "GET", target, Operation::kAdminView, source);
   if (delay != nullptr) *delay = check.delay;
@@ -264,6 +327,41 @@ int AdminApi::event_stream_refusal(std::string_view authorization, std::string_v
   return 401;
 }
 
+void AdminApi::set_token(std::string token) {
+  config_.token = std::move(token);
+  std::erase_if(event_tickets_, [](const auto& entry) { return entry.second.account.empty(); });
+}
+
+AdminResponse AdminApi::issue_event_ticket(const std::string& user) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(event_tickets_, [&](const auto& entry) { return entry.second.expires <= now; });
+  if (event_tickets_.size() >= kMaxEventTickets) {
+    event_tickets_.erase(std::min_element(
+        event_tickets_.begin(), event_tickets_.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; }));
+  }
+  // 256 bits from the CSPRNG: not guessable within its lifetime.
+  std::string ticket;
+  for (int i = 0; i < 4; ++i) {
+    char word[17];
+    std::snprintf(word, sizeof word, "%016llx",
+                  static_cast<unsigned long long>(sip::secure_random_u64()));
+    ticket += word;
+  }
+  event_tickets_[ticket] = EventTicket{user, now + config_.event_ticket_lifetime};
+  return json_ok(
+      201, json{{"ticket", ticket}, {"expires_in_ms", config_.event_ticket_lifetime.count()}});
+}
+
+std::optional<std::string> AdminApi::redeem_event_ticket(std::string_view ticket) {
+  const auto it = event_tickets_.find(std::string(ticket));
+  if (it == event_tickets_.end()) return std::nullopt;
+  EventTicket held = std::move(it->second);
+  event_tickets_.erase(it);
+  if (held.expires <= std::chrono::steady_clock::now()) return std::nullopt;
+  return std::move(held.account);
+}
+
 AdminResponse AdminApi::event_stream_refused(int status, bool stale) {
   if (status == 401) return unauthorized(stale);
   return json_error(status, status == 403 ? "the account lacks the right to view rooms"
@@ -274,6 +372,47 @@ AdminResponse AdminApi::unauthorized(bool stale) {
   AdminResponse response = json_error(401, "missing or wrong bearer token or account credentials");
   response.challenges = control_.account_challenges(stale);
   return response;
+}
+
+std::optional<AdminResponse> AdminApi::cross_site_refusal(const AdminRequest& request,
+                                                          bool upgrade) const {
+  if (request.host) {
+    bool literal = false;
+    std::string_view name = host_of(*request.host, literal);
+    if (name.ends_with('.')) name.remove_suffix(1);
+    const bool known =
+        literal || iequal(name, "localhost") ||
+        std::any_of(config_.hosts.begin(), config_.hosts.end(),
+                    [&](const std::string& allowed) { return iequal(name, allowed); });
+    if (!known) {
+      return json_error(
+          403, "Host " + std::string(name) + " is not this server's (add it to admin.hosts)");
+    }
+  }
+  const bool changing = state_changing(request.method);
+  if ((changing || upgrade) && request.origin) {
+    // The Origin's authority (scheme aside: a TLS proxy in front changes
+    // it) must be the Host the browser asked: this server's own page.
+    std::string_view origin = *request.origin;
+    const size_t scheme = origin.find("://");
+    const std::string_view authority =
+        scheme == std::string_view::npos ? std::string_view() : origin.substr(scheme + 3);
+    if (authority.empty() || !request.host || !iequal(authority, *request.host)) {
+      return json_error(403, "cross-origin request refused: Origin " + std::string(origin) +
+                                 " is not this server");
+    }
+  }
+  if (changing) {
+    std::string_view type = request.content_type.value_or("");
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    if ((request.content_type || !request.body.empty()) && !iequal(type, "application/json")) {
+      return json_error(403,
+                        "a POST, PUT, DELETE or PATCH takes Content-Type: application/json, or no "
+                        "body and no Content-Type");
+    }
+  }
+  return std::nullopt;
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {
@@ -288,10 +427,12 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET, HEAD");
-    if (config_.metrics_token && !bearer_ok(request.authorization)) {
+    if (config_.metrics_token &&
+        check_token(request.authorization, request.source) != TokenCheck::kRight) {
       return json_error(401, "missing or wrong bearer token");
     }
     AdminResponse response;
+    response.authenticated = config_.metrics_token;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     response.body = render_metrics(collect_metrics(metrics_, control_.rooms()));
     return response;
@@ -301,7 +442,10 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
 }
 
 AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) {
-  const bool token = bearer_ok(request.authorization);
+  const TokenCheck token_check = check_token(request.authorization, request.source);
+  // A refused token is not tried as an account's credentials: it was no Digest.
+  if (token_check == TokenCheck::kRefused) return unauthorized(false);
+  const bool token = token_check == TokenCheck::kRight;
   const std::optional<std::vector<std::string>> parsed = split_path(path);
   if (!parsed) return token ? json_error(400, "malformed path") : unauthorized(false);
   const std::vector<std::string>& s = *parsed;
@@ -333,9 +477,12 @@ AdminResponse AdminApi::api(const AdminRequest& request, std::string_view path) 
     }
     AdminResponse answer = user.empty() ? std::move(refusal) : act(request, s, route, user);
     answer.delay = check.delay;
+    answer.authenticated = !user.empty();
     return answer;
   }
-  return act(request, s, route, user);
+  AdminResponse answer = act(request, s, route, user);
+  answer.authenticated = true;
+  return answer;
 }
 
 AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::string>& s,
@@ -350,6 +497,8 @@ AdminResponse AdminApi::act(const AdminRequest& request, const std::vector<std::
       return json_error(404, "no such room");
     case AdminHandler::kEvents:
       return json_error(400, "the event stream needs a WebSocket upgrade");
+    case AdminHandler::kEventTicket:
+      return issue_event_ticket(user);
     case AdminHandler::kDial:
       return dial(s[2], request.body, user);
     case AdminHandler::kRecording: {

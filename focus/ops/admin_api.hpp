@@ -22,13 +22,18 @@
 //   PUT    /api/rooms/{room}/sidebars/{sb}/members/{id}   into the sidebar
 //   DELETE /api/rooms/{room}/sidebars/{sb}/members/{id}   back to the main room
 //   GET  /api/events                        WebSocket (admin_server.cpp)
+//   POST /api/events/ticket                 → 201 {"ticket":"...", "expires_in_ms":N}:
+//                                              one use of /api/events?ticket=
 //
 // Every /api request needs credentials: `Authorization: Bearer <token>` (the
 // operator: every route), or HTTP Digest (RFC 7616) for a SIP account, which
 // then needs the right of the route's operation (admin_routes(),
 // focus/privileges.hpp) — 403 without it — and, to dial, a dial-out pattern
-// covering the URI. The WebSocket may instead carry `?token=` (browsers
-// cannot set headers on a WebSocket). An empty configured token refuses
+// covering the URI. Browsers cannot set headers on a WebSocket: the console
+// asks for a ticket (POST /api/events/ticket, with its credentials) and
+// opens `?ticket=`, single use and short-lived, so no lasting secret lands
+// in a URL (proxy logs, history). `?token=` still works for other clients.
+// An empty configured token refuses
 // every Bearer request. Errors are {"error":"..."} with
 // 400/401/403/404/405/409.
 
@@ -39,6 +44,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "focus/control.hpp"
@@ -51,17 +57,26 @@ struct AdminConfig {
   uint16_t port = 8088;        // 0: ephemeral (tests)
   std::string token;           // empty: /api refused (401)
   bool metrics_token = false;  // true: /metrics needs the token as well
+  // Host names (besides IP literals and "localhost") a request's Host may
+  // carry: the name a TLS-terminating proxy or the operators use. Any other
+  // name is refused (DNS rebinding: a site whose name resolves to us).
+  std::vector<std::string> hosts{};
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds idle_timeout{30'000};  // per read/write on a connection
-  size_t max_connections = 64;                     // HTTP connections and event streams together
-  size_t max_connections_per_source = 16;          // of them from one peer address
+  // The read deadline instead, until a request on the connection carried
+  // credentials that were let in: a client that never logs in cannot hold a
+  // connection slot for long (and a 401 or 403 closes it).
+  std::chrono::milliseconds unauthenticated_timeout{5'000};
+  size_t max_connections = 64;             // HTTP connections and event streams together
+  size_t max_connections_per_source = 16;  // of them from one peer address
   size_t max_event_streams = 16;
   // Of them held by one account (the operator's token is not capped): one
   // viewer account cannot take every stream from the operators.
   size_t max_event_streams_per_account = 4;
   size_t max_queued_events = 512;  // per stream; a consumer this far behind is closed
-  std::chrono::milliseconds levels_interval{250};  // "levels" messages on event streams
+  std::chrono::milliseconds levels_interval{250};           // "levels" messages on event streams
+  std::chrono::milliseconds event_ticket_lifetime{30'000};  // unused tickets expire
 };
 
 struct AdminRequest {
@@ -70,6 +85,11 @@ struct AdminRequest {
   std::string_view authorization;  // the Authorization header value, if any
   std::string_view body;
   std::string_view source;  // the peer's IP address (failed digest attempts count per source)
+  // Headers the cross-site checks read (AdminApi::cross_site_refusal);
+  // nullopt: the header is absent.
+  std::optional<std::string_view> host{};
+  std::optional<std::string_view> origin{};
+  std::optional<std::string_view> content_type{};
 };
 
 struct AdminResponse {
@@ -83,6 +103,9 @@ struct AdminResponse {
   // Send it only after this long: the account named is under a password
   // attack (AccountCheck::delay).
   std::chrono::milliseconds delay{0};
+  // The request's credentials were let in (the token, or an account with
+  // the route's right): the connection gets the full idle timeout.
+  bool authenticated = false;
 };
 
 // One row per admin API route: what it is and the operation (so the right)
@@ -91,6 +114,7 @@ enum class AdminHandler : uint8_t {
   kRooms,
   kRoom,
   kEvents,
+  kEventTicket,
   kDial,
   kMute,
   kKick,
@@ -122,6 +146,20 @@ class AdminApi {
 
   AdminResponse handle(const AdminRequest& request);
 
+  // The request's refusal (403 naming the fault) when another site may have
+  // made a browser send it, checked before any credentials: a Host that is
+  // no IP literal, "localhost" nor one of AdminConfig::hosts (DNS
+  // rebinding); on a state-changing method (POST, PUT, DELETE, PATCH) or a
+  // WebSocket upgrade (`upgrade`), an Origin that is not this server's own
+  // (its authority must equal Host); on a state-changing method, a
+  // Content-Type other than application/json, or a body without one (an
+  // HTML form can send neither JSON nor no Content-Type). A browser that
+  // cached Digest credentials for the console would otherwise let any page
+  // it visits act with them. The listener asks before handle(): the checks
+  // are about browsers on the wire, not the API.
+  std::optional<AdminResponse> cross_site_refusal(const AdminRequest& request,
+                                                  bool upgrade = false) const;
+
   // The target names the event stream (/api/events, any query).
   static bool is_event_stream(std::string_view target);
   // Whether a WebSocket upgrade to the event stream may proceed: 0 when the
@@ -141,10 +179,20 @@ class AdminApi {
   AdminResponse event_stream_refused(int status, bool stale = false);
 
   const AdminConfig& config() const { return config_; }
+  // SIGHUP: the operator's token from now on (the caller runs on the
+  // signalling thread, as every request does, so nothing is locked).
+  // Tickets the old token obtained are dropped with it.
+  void set_token(std::string token);
 
  private:
   bool token_matches(std::string_view presented) const;
-  bool bearer_ok(std::string_view authorization) const;
+  enum class TokenCheck : uint8_t { kAbsent, kRight, kRefused };
+  // The operator's token, from a Bearer `authorization` or else
+  // `query_token` (the event stream's ?token=): absent, right, or refused
+  // (wrong, or from a source locked out for wrong tokens). A presented
+  // token counts per source (Control::count_token_attempt).
+  TokenCheck check_token(std::string_view authorization, std::string_view source,
+                         const std::optional<std::string>& query_token = std::nullopt);
   AdminResponse api(const AdminRequest& request, std::string_view path);
   // The route's handler, once the caller is authorised (`user` empty: the token).
   AdminResponse act(const AdminRequest& request, const std::vector<std::string>& segments,
@@ -159,9 +207,20 @@ class AdminApi {
   AdminResponse merge_or_split(std::string_view room, AdminHandler action, std::string_view body,
                                const std::string& user);
 
+  // A ticket for one event stream: who asked (empty: the token), until when.
+  struct EventTicket {
+    std::string account;
+    std::chrono::steady_clock::time_point expires;
+  };
+  static constexpr size_t kMaxEventTickets = 64;  // past it the oldest goes
+  AdminResponse issue_event_ticket(const std::string& user);
+  // The ticket's account when `ticket` is live (it is used up), else nullopt.
+  std::optional<std::string> redeem_event_ticket(std::string_view ticket);
+
   Control& control_;
   MetricsSource metrics_;
   AdminConfig config_;
+  std::unordered_map<std::string, EventTicket> event_tickets_;
 };
 
 // Helpers shared with the server and tests.

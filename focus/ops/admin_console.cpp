@@ -5,8 +5,10 @@ namespace {
 
 // The page talks to the admin API with `Authorization: Bearer <token>` (the
 // token is typed once and kept in sessionStorage, so it dies with the tab)
-// and follows /api/events over a WebSocket (?token=, as browsers cannot set
-// headers there). All peer-supplied text is inserted with textContent.
+// and follows /api/events over a WebSocket. Browsers cannot set headers
+// there, so it first asks POST /api/events/ticket for a one-use ticket and
+// opens ?ticket=: the token itself never goes into a URL, where proxy logs
+// would keep it. All peer-supplied text is inserted with textContent.
 constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -446,12 +448,21 @@ function updateLive(id, level, talking) {
   if (dot) dot.className = "talk" + (talking ? " on" : "");
 }
 
-function connect() {
+function retryLater() {
+  state.timer = setTimeout(connect, state.retry);
+  state.retry = Math.min(state.retry * 2, 10000);
+}
+
+async function connect() {
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
   clearTimeout(state.timer);
   if (!token()) { setStatus(false, "enter the admin token"); return; }
+  let ticket;
+  try { ticket = (await api("POST", "/api/events/ticket")).ticket; }
+  catch (e) { setStatus(false, "disconnected"); say(e.message); retryLater(); return; }
+  if (state.ws) return;  // another connect() won the race
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const ws = new WebSocket(scheme + location.host + "/api/events?token=" + encodeURIComponent(token()));
+  const ws = new WebSocket(scheme + location.host + "/api/events?ticket=" + encodeURIComponent(ticket));
   state.ws = ws;
   ws.onopen = () => { setStatus(true, "live"); state.retry = 500; say(""); };
   ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); } };
@@ -460,8 +471,7 @@ function connect() {
     state.ws = null;
     // A rejected token shows up as a failed upgrade: ask the API why.
     api("GET", "/api/rooms").catch((e) => say(e.message));
-    state.timer = setTimeout(connect, state.retry);
-    state.retry = Math.min(state.retry * 2, 10000);
+    retryLater();
   };
 }
 

@@ -1,6 +1,7 @@
 #include "focus/ops/admin_server.hpp"
 
 // signaling/asio.hpp (via admin_server.hpp) first: <utility> before Asio.
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -226,7 +227,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     parser_.emplace();
     parser_->body_limit(config().max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
-    stream_.expires_after(config().idle_timeout);
+    stream_.expires_after(authenticated_
+                              ? config().idle_timeout
+                              : std::min(config().idle_timeout, config().unauthenticated_timeout));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -252,7 +255,27 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const auto authorization_field = request[http::field::authorization];
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
+    const std::string_view method(request.method_string().data(), request.method_string().size());
+    AdminRequest in;
+    in.method = method;
+    in.target = target;
+    in.authorization = authorization;
+    in.body = request.body();
+    const std::string source = peer_address();
+    in.source = source;
+    in.host = header(request, http::field::host);
+    in.origin = header(request, http::field::origin);
+    in.content_type = header(request, http::field::content_type);
+
     if (websocket::is_upgrade(request) && AdminApi::is_event_stream(target)) {
+      // Browsers send Origin on every WebSocket and no same-origin policy
+      // guards one: another site's page could open it with our cached Digest
+      // credentials.
+      if (std::optional<AdminResponse> refusal =
+              server_->api.cross_site_refusal(in, /*upgrade=*/true)) {
+        return respond(std::move(*refusal), request.version(), /*keep_alive=*/false,
+                       /*head=*/false);
+      }
       std::chrono::milliseconds delay{0};
       bool stale = false;
       std::string account;
@@ -271,17 +294,14 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       return upgrade(std::move(request), refusal, stale, std::move(account));
     }
 
-    const std::string_view method(request.method_string().data(), request.method_string().size());
-    AdminRequest in;
-    in.method = method;
-    in.target = target;
-    in.authorization = authorization;
-    in.body = request.body();
-    const std::string source = peer_address();
-    in.source = source;
-    AdminResponse out = server_->api.handle(in);
+    std::optional<AdminResponse> cross_site = server_->api.cross_site_refusal(in);
+    AdminResponse out = cross_site ? std::move(*cross_site) : server_->api.handle(in);
+    if (out.authenticated) authenticated_ = true;
     const unsigned version = request.version();
-    const bool keep_alive = request.keep_alive();
+    // A refused login ends the connection: a client without credentials
+    // cannot hold a slot by asking again every idle_timeout. The Digest
+    // login's second request simply comes on a new connection.
+    const bool keep_alive = request.keep_alive() && out.status != 401 && out.status != 403;
     const bool head = request.method() == http::verb::head;
     if (out.delay.count() > 0) {
       // An account under a password attack: the answer waits, as on SIP.
@@ -298,6 +318,13 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   }
 
   const std::string& peer_address() const { return source; }
+
+  static std::optional<std::string_view> header(const http::request<http::string_body>& request,
+                                                http::field field) {
+    const auto it = request.find(field);
+    if (it == request.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+  }
 
   void reply_error(int status, std::string_view message) {
     // After a parse error the stream position is unknown: answer and close.
@@ -377,6 +404,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   asio::steady_timer delay_;
   bool registered_ = false;
   bool closed_ = false;
+  bool authenticated_ = false;  // a request here was let in (AdminResponse::authenticated)
 };
 
 void AdminServer::Impl::accept() {
@@ -507,6 +535,20 @@ void AdminServer::stop() {
     if (auto connection = weak.lock()) live.push_back(std::move(connection));
   }
   for (const auto& connection : live) connection->close();
+}
+
+void AdminServer::set_token(std::string token) {
+  Impl& impl = *impl_;
+  if (token == impl.api.config().token) return;
+  impl.api.set_token(std::move(token));
+  // A stream keeps no credentials after its upgrade: one opened with the
+  // old token would otherwise outlive its revocation.
+  std::vector<std::shared_ptr<EventSession>> revoked;
+  for (const auto& [session, weak] : impl.streams) {
+    if (!session->account.empty()) continue;
+    if (auto live = weak.lock()) revoked.push_back(std::move(live));
+  }
+  for (const auto& session : revoked) session->close();
 }
 
 uint16_t AdminServer::port() const {

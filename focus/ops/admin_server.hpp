@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "focus/ops/admin_api.hpp"
 #include "focus/control.hpp"
+#include "focus/ops/admin_api.hpp"
 #include "focus/ops/metrics.hpp"
 #include "signaling/asio.hpp"
 
@@ -34,6 +34,10 @@ class AdminServer {
   void start();
   // Closes the listener and every connection; drops the event listener.
   void stop();
+  // SIGHUP with a new admin.token: the old one is refused from now on, and
+  // the event streams it opened are closed (accounts' streams stay). On the
+  // io_context's thread.
+  void set_token(std::string token);
 
   uint16_t port() const;         // the bound port (after start)
   size_t connections() const;    // open HTTP connections and event streams

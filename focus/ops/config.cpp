@@ -99,8 +99,9 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
     "member_tracks", "tone_hz", "tone_ms",     "tone_level_dbfs"};
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
-constexpr std::array<std::string_view, 4> kAdminKeys = {"address", "port", "token",
-                                                        "metrics_token"};
+constexpr size_t kMinAdminTokenLength = 32;
+constexpr std::array<std::string_view, 6> kAdminKeys = {
+    "address", "port", "token", "metrics_token", "hosts", "allow_plaintext_remote"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
@@ -736,11 +737,29 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
               "allowed: an IPv4/IPv6 address",
               [](const std::string& address) { return is_ip_address(address); });
   reader.read(admin, "admin.port", "port", options.admin_port, 0, 65535);
-  reader.read(admin, "admin.token", "token", options.admin_token,
-              "allowed: \"\" or printable ASCII without spaces", [](const std::string& token) {
-                return std::all_of(token.begin(), token.end(),
-                                   [](char c) { return c > ' ' && c < 0x7f; });
-              });
+  // The token is the operator's password for every route: long enough
+  // that guessing it (even past the per-source lockout) is hopeless. A
+  // secret: a refusal does not echo it into the log.
+  reader.read_secret(admin, "admin.token", "token", options.admin_token,
+                     "allowed: \"\" or " + std::to_string(kMinAdminTokenLength) +
+                         "+ printable ASCII characters without spaces (openssl rand -hex 32)",
+                     [](const std::string& token) {
+                       return token.empty() || (token.size() >= kMinAdminTokenLength &&
+                                                std::all_of(token.begin(), token.end(), [](char c) {
+                                                  return c > ' ' && c < 0x7f;
+                                                }));
+                     });
+  reader.read_list(admin, "admin.hosts", "hosts", options.admin_hosts,
+                   "allowed: an array of host names (letters, digits, - and .), no port",
+                   [](const std::string& host) {
+                     return !host.empty() && host.size() < 256 &&
+                            std::all_of(host.begin(), host.end(), [](char c) {
+                              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || c == '-' || c == '.';
+                            });
+                   });
+  reader.read(admin, "admin.allow_plaintext_remote", "allow_plaintext_remote",
+              options.admin_allow_plaintext_remote);
   if (admin.contains("metrics_token")) {
     bool metrics_token = true;
     reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);

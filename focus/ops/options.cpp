@@ -236,14 +236,23 @@ std::variant<Options, OptionsError> parse_options(std::span<const char* const> a
         "the web listener needs both web.certificate and web.private_key (or neither: "
         "plain HTTP, loopback only)"};
   }
-  if (options.web_port != 0 && options.web_certificate.empty()) {
+  const auto loopback = [](const std::string& address) {
     in6_addr v6{};
     in_addr v4{};
-    const bool v4_loopback = inet_pton(AF_INET, options.web_address.c_str(), &v4) == 1 &&
-                             (ntohl(v4.s_addr) >> 24) == 127;
-    const bool v6_loopback =
-        inet_pton(AF_INET6, options.web_address.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-    if (!v4_loopback && !v6_loopback) {
+    return (inet_pton(AF_INET, address.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+           (inet_pton(AF_INET6, address.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
+  };
+  if (options.admin_port != 0 && !options.admin_allow_plaintext_remote &&
+      !loopback(options.admin_address)) {
+    // The listener has no TLS: the token and Digest logins would cross the
+    // network in clear, readable and replayable.
+    return OptionsError{"admin.address " + options.admin_address +
+                        " is not loopback and the admin listener speaks plain HTTP only: keep "
+                        "it on loopback, or put a TLS-terminating proxy in front and set "
+                        "admin.allow_plaintext_remote = true"};
+  }
+  if (options.web_port != 0 && options.web_certificate.empty()) {
+    if (!loopback(options.web_address)) {
       return OptionsError{"web.port on " + options.web_address +
                           " needs web.certificate and web.private_key: browsers give a page the "
                           "microphone only over HTTPS (plain HTTP is allowed on loopback only)"};

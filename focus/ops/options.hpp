@@ -306,6 +306,12 @@ struct Options {
   // /metrics needs the token too; unset: it does unless admin_address is a
   // loopback address.
   std::optional<bool> admin_metrics_token;
+  // Host names (besides IP literals and localhost) a request's Host header
+  // may carry; any other is refused (AdminConfig::hosts).
+  std::vector<std::string> admin_hosts;
+  // The admin listener speaks plain HTTP only: off loopback it is refused
+  // unless this says a TLS-terminating proxy in front carries it.
+  bool admin_allow_plaintext_remote = false;
   // The web phone page (focus/ops/web_server.hpp). Port 0: not started. No
   // certificate: plain HTTP, only on a loopback address. assets_dir empty:
   // the build tree's (web_default_assets_dir()). wss_url / sip_domain empty:

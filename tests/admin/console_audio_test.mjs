@@ -23,7 +23,7 @@ import assert from "node:assert/strict";
 
 const [nodeDir, chorusPath, loadPath] = process.argv.slice(2);
 const { chromium } = createRequire(resolve(nodeDir) + "/")("playwright-core");
-const TOKEN = "audio-token";
+const TOKEN = "audio-token-of-at-least-32-characters";
 const sipPort = 15060 + Math.floor(Math.random() * 2000) * 2;
 const adminPort = sipPort + 1;
 const rtpFirst = 42000 + Math.floor(Math.random() * 100) * 100;

@@ -57,7 +57,7 @@ ROOMS_BEFORE = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
 ROOMS_AFTER = ["golf", "hotel", "india", "juliet"]
 TONES = (440.0, 1100.0)  # member 0, member 1
 STREAM_SECONDS = 1.6
-ADMIN_TOKEN = "cluster-test-token"
+ADMIN_TOKEN = "cluster-test-token-of-32-characters"
 MOVER = ("mover", "mover-secret")  # [[account]] with the move right on both nodes
 
 

@@ -504,7 +504,7 @@ rtp_timeout_ms = 3000
 level = "warn"
 [admin]
 port = {admin_port}
-token = "robustness-test"
+token = "robustness-test-token-32-characters"
 """)
     log = open(os.path.join(work, "chorus.log"), "w")
     process = subprocess.Popen([binary, "--config", config], stdout=log, stderr=subprocess.STDOUT)

@@ -590,6 +590,47 @@ TEST_F(AdminServerTest, IdleConnectionsAreClosed) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
 }
 
+// A 401 or 403 ends the connection (Connection: close, then a clean end of
+// stream): a client without credentials cannot keep a slot by asking again
+// just inside the idle timeout.
+TEST_F(AdminServerTest, ARefusedLoginClosesTheConnection) {
+  for (const std::string auth : {"", "Bearer wrong", "Digest wrong", "Digest acct"}) {
+    SCOPED_TRACE(auth);
+    tcp::socket socket = connect();
+    const Reply reply =
+        exchange(socket, http::verb::post, "/api/rooms/r1/members/1/kick", "{}", auth);
+    EXPECT_EQ(reply.status, auth == "Digest acct" ? 403 : 401);
+    EXPECT_FALSE(reply.keep_alive);
+    char buf[64];
+    beast::error_code ec;
+    socket.read_some(asio::buffer(buf), ec);
+    EXPECT_EQ(ec, asio::error::eof);
+  }
+  EXPECT_TRUE(calls().empty());
+}
+
+// Until a request on it is let in, a connection gets the short
+// unauthenticated_timeout, not the idle timeout; once let in, the full one.
+TEST_F(AdminServerTest, AConnectionThatNeverLogsInHasAShortDeadline) {
+  shutdown();
+  AdminConfig config;
+  config.idle_timeout = 10s;
+  config.unauthenticated_timeout = 200ms;
+  start(config);
+  tcp::socket anonymous = connect();
+  EXPECT_EQ(exchange(anonymous, http::verb::get, "/", std::nullopt, "").status, 200);
+  tcp::socket operator_ = connect();
+  EXPECT_EQ(exchange(operator_, http::verb::get, "/api/rooms").status, 200);
+  const auto started = std::chrono::steady_clock::now();
+  char buf[64];
+  beast::error_code ec;
+  anonymous.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(exchange(operator_, http::verb::get, "/api/rooms").status, 200);
+}
+
 TEST_F(AdminServerTest, ConnectionsBeyondTheCapAreClosed) {
   shutdown();
   AdminConfig config;
@@ -614,8 +655,7 @@ TEST_F(AdminServerTest, ConnectionsBeyondTheCapAreClosed) {
 }
 
 // One address holds at most max_connections_per_source: a client keeping
-// connections open (answered 401s keep them alive) cannot take every slot
-// from the operator.
+// connections open cannot take every slot from the operator.
 TEST_F(AdminServerTest, OneAddressHoldsAtMostItsShareOfTheConnections) {
   shutdown();
   AdminConfig config;
@@ -624,8 +664,8 @@ TEST_F(AdminServerTest, OneAddressHoldsAtMostItsShareOfTheConnections) {
   start(config);
   tcp::socket a = connect("127.0.0.3");
   tcp::socket b = connect("127.0.0.3");
-  EXPECT_EQ(exchange(a, http::verb::get, "/api/rooms", std::nullopt, "").status, 401);
-  EXPECT_EQ(exchange(b, http::verb::get, "/api/rooms", std::nullopt, "").status, 401);
+  EXPECT_EQ(exchange(a, http::verb::get, "/api/rooms").status, 200);
+  EXPECT_EQ(exchange(b, http::verb::get, "/api/rooms").status, 200);
   tcp::socket c = connect("127.0.0.3");
   EXPECT_EQ(exchange(c, http::verb::get, "/api/rooms").status, 0);  // closed unanswered
   // Another address is served.
@@ -640,6 +680,9 @@ TEST_F(AdminServerTest, ServesTheConsolePage) {
   EXPECT_EQ(reply.content_type, "text/html; charset=utf-8");
   EXPECT_NE(reply.body.find("<title>Chorus console</title>"), std::string::npos);
   EXPECT_NE(reply.body.find("/api/events"), std::string::npos);
+  // The stream opens with a one-use ticket; the token never goes into a URL.
+  EXPECT_NE(reply.body.find("/api/events?ticket="), std::string::npos);
+  EXPECT_EQ(reply.body.find("?token="), std::string::npos);
   // Self-contained: nothing is fetched from another origin.
   EXPECT_EQ(reply.body.find("src=\"http"), std::string::npos);
   EXPECT_EQ(reply.body.find("href=\"http"), std::string::npos);
@@ -668,16 +711,16 @@ TEST_F(AdminServerTest, MetricsCanRequireTheToken) {
 class EventStream {
  public:
   EventStream(asio::io_context& io, uint16_t port, const std::string& target,
-              const std::string& authorization = {})
+              const std::string& authorization = {}, const std::string& origin = {})
       : ws_(io) {
     ws_.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
     timeval tv{3, 0};
     setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (!authorization.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([authorization](websocket::request_type& r) {
-        r.set(http::field::authorization, authorization);
-      }));
-    }
+    ws_.set_option(
+        websocket::stream_base::decorator([authorization, origin](websocket::request_type& r) {
+          if (!authorization.empty()) r.set(http::field::authorization, authorization);
+          if (!origin.empty()) r.set(http::field::origin, origin);
+        }));
     ws_.handshake(response_, "127.0.0.1", target, ec_);
   }
   const beast::error_code& error() const { return ec_; }
@@ -703,6 +746,74 @@ class EventStream {
   websocket::response_type response_;
   beast::error_code ec_;
 };
+
+// Another site's page in a browser holding the console's Digest credentials
+// (or a page on a name that resolves to us) must not act through it: the
+// listener refuses, 403 naming the fault, a foreign Origin on a POST or a
+// WebSocket upgrade, a non-JSON Content-Type on a POST (what an HTML form
+// sends) and a Host that is a name it does not know. chorusctl's and the
+// console's requests pass.
+TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const auto post = [&](const std::string& extra, const std::string& body = {}) {
+    return raw("POST /api/rooms/r1/members/1/kick HTTP/1.1\r\nHost: " + host +
+               "\r\nAuthorization: Bearer " + kToken + "\r\n" + extra + "Content-Length: " +
+               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  };
+  std::string out = post("Origin: http://evil.example\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Origin http://evil.example is not this server"), std::string::npos) << out;
+  out = post("Origin: http://127.0.0.1:1\r\n");  // another port: another origin
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("Origin: null\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("Content-Type: application/x-www-form-urlencoded\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Content-Type: application/json"), std::string::npos) << out;
+  out = post("Content-Type: text/plain\r\n", "{}");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  out = post("", "{}");  // a body without Content-Type
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  // DNS rebinding: a name of the attacker's that resolves to us.
+  out = raw("GET /api/rooms HTTP/1.1\r\nHost: rebind.example:" + std::to_string(port_) +
+            "\r\nAuthorization: Bearer " + kToken + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_NE(out.find("Host rebind.example is not this server's"), std::string::npos) << out;
+  // The event stream checks Origin too.
+  const std::string upgrade_from_evil =
+      "GET /api/events?token=" + std::string(kToken) + " HTTP/1.1\r\nHost: " + host +
+      "\r\nOrigin: http://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  out = raw(upgrade_from_evil);
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
+  EXPECT_TRUE(calls().empty());
+
+  // The console (same origin, JSON or no body) and chorusctl (no Origin).
+  out = post("Origin: http://" + host + "\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  out = post("Content-Type: application/json; charset=utf-8\r\n", "{}");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  out = raw("GET /api/rooms HTTP/1.1\r\nHost: localhost:" + std::to_string(port_) +
+            "\r\nAuthorization: Bearer " + kToken + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  EXPECT_EQ(calls(), (std::vector<std::string>{"kick r1 1", "kick r1 1"}));
+  // (The stream's client asks for Host 127.0.0.1, without the port.)
+  EventStream same_origin(client_io_, port_, "/api/events?token=" + std::string(kToken), {},
+                          "http://127.0.0.1");
+  EXPECT_FALSE(same_origin.error()) << same_origin.error().message();
+}
+
+// A name operators use (admin.hosts) passes the Host check.
+TEST_F(AdminServerTest, AConfiguredHostNameIsAccepted) {
+  shutdown();
+  AdminConfig config;
+  config.hosts = {"admin.example.org"};
+  start(config);
+  const std::string out =
+      raw("GET /api/rooms HTTP/1.1\r\nHost: Admin.Example.org\r\nAuthorization: Bearer " +
+          std::string(kToken) + "\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+}
 
 TEST_F(AdminServerTest, EventStreamRefusesAWrongToken) {
   EventStream none(client_io_, port_, "/api/events");
@@ -885,6 +996,93 @@ TEST_F(AdminServerTest, OneAccountHoldsAtMostItsShareOfTheEventStreams) {
 // A reload that takes the view right from an account ends the event
 // streams it opened; the operator's token stream goes on, and hears no
 // event about the reload itself.
+// Browsers cannot set headers on a WebSocket: a ticket from POST
+// /api/events/ticket (with the token or an account's credentials) opens one
+// stream, once, for the one who asked, so no lasting secret is in a URL.
+TEST_F(AdminServerTest, AnEventTicketOpensOneStreamOnce) {
+  const auto ticket = [this](const std::string& authorization) {
+    const Reply reply =
+        request(http::verb::post, "/api/events/ticket", std::nullopt, authorization);
+    EXPECT_EQ(reply.status, 201) << reply.body;
+    const json body = json::parse(reply.body, nullptr, false);
+    return body.is_object() && body.contains("ticket") ? body["ticket"].get<std::string>()
+                                                       : std::string();
+  };
+  const std::string first = ticket(std::string("Bearer ") + kToken);
+  EXPECT_EQ(first.size(), 64u);
+  EXPECT_NE(first, ticket(std::string("Bearer ") + kToken));
+  {
+    EventStream stream(client_io_, port_, "/api/events?ticket=" + first);
+    ASSERT_FALSE(stream.error()) << stream.error().message();
+    ASSERT_TRUE(stream.next_of("snapshot"));
+  }
+  // Used up.
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + first)).starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(
+      raw(upgrade("/api/events?ticket=" + std::string(64, '0'))).starts_with("HTTP/1.1 401"));
+  EXPECT_EQ(request(http::verb::post, "/api/events/ticket", std::nullopt, "").status, 401);
+
+  // An account's ticket opens a stream held by that account; if the
+  // account loses the right before using it, the ticket is refused.
+  const std::string viewer = ticket("Digest acct");
+  EventStream stream(client_io_, port_, "/api/events?ticket=" + viewer);
+  ASSERT_FALSE(stream.error());
+  const std::string late = ticket("Digest acct");
+  on_io([this] { return control_.acct_may_view = false; });
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + late)).starts_with("HTTP/1.1 403"));
+
+  // A new token voids what the old one obtained.
+  const std::string old = ticket(std::string("Bearer ") + kToken);
+  on_io([this] {
+    server_->set_token("the-new-token");
+    return 0;
+  });
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + old)).starts_with("HTTP/1.1 401"));
+}
+
+TEST_F(AdminServerTest, AnUnusedEventTicketExpires) {
+  shutdown();
+  AdminConfig config;
+  config.event_ticket_lifetime = 100ms;
+  start(config);
+  const Reply reply = request(http::verb::post, "/api/events/ticket");
+  ASSERT_EQ(reply.status, 201);
+  const std::string ticket = json::parse(reply.body)["ticket"].get<std::string>();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + ticket)).starts_with("HTTP/1.1 401"));
+}
+
+// SIGHUP with a new admin.token: the old token is refused from then on and
+// the streams it opened end; an account's stream stays.
+TEST_F(AdminServerTest, ANewTokenRevokesTheOldOneAndItsEventStreams) {
+  EventStream viewer(client_io_, port_, "/api/events", "Digest acct");
+  ASSERT_FALSE(viewer.error());
+  ASSERT_TRUE(viewer.next());  // the snapshot
+  EventStream old_token(client_io_, port_, "/api/events?token=s3cret-token");
+  ASSERT_FALSE(old_token.error());
+  ASSERT_TRUE(old_token.next());
+  on_io([this] {
+    server_->set_token("the-new-token");
+    control_.emit({ControlEvent::Kind::kMemberChanged, "r1", 2});
+    return 0;
+  });
+  bool ended = false;
+  for (int i = 0; i < 50 && !ended; ++i) {
+    const std::optional<json> message = old_token.next();
+    ended = !message;
+    if (message) {
+      EXPECT_NE((*message)["type"], "member_changed") << message->dump();
+    }
+  }
+  EXPECT_TRUE(ended) << "the old token's stream is still open";
+  ASSERT_TRUE(viewer.next_of("member_changed"));
+  EXPECT_EQ(request(http::verb::get, "/api/rooms").status, 401);
+  EXPECT_EQ(request(http::verb::get, "/api/rooms", std::nullopt, "Bearer the-new-token").status,
+            200);
+  EventStream new_token(client_io_, port_, "/api/events?token=the-new-token");
+  EXPECT_FALSE(new_token.error());
+}
+
 TEST_F(AdminServerTest, AStreamEndsWhenItsAccountLosesTheRight) {
   EventStream viewer(client_io_, port_, "/api/events", "Digest acct");
   ASSERT_FALSE(viewer.error());

@@ -140,8 +140,9 @@ file = "/var/log/chorus.log"
 [admin]
 address = "::1"
 port = 8088
-token = "t0ken"
+token = "t0ken-of-at-least-32-characters!"
 metrics_token = false
+hosts = ["chorus-admin.example.org"]
 [process]
 allow_root = true
 user = "chorus"
@@ -194,8 +195,9 @@ user = "chorus"
   EXPECT_EQ(o.log_file, "/var/log/chorus.log");
   EXPECT_EQ(o.admin_address, "::1");
   EXPECT_EQ(o.admin_port, 8088);
-  EXPECT_EQ(o.admin_token, "t0ken");
+  EXPECT_EQ(o.admin_token, "t0ken-of-at-least-32-characters!");
   EXPECT_EQ(o.admin_metrics_token, std::optional<bool>(false));
+  EXPECT_EQ(o.admin_hosts, std::vector<std::string>{"chorus-admin.example.org"});
   EXPECT_TRUE(o.allow_root);
   EXPECT_EQ(o.run_as_user, "chorus");
 }
@@ -238,6 +240,8 @@ TEST(Config, BadSettingsNameKeyValueAndWhatIsAllowed) {
       {"[log]\nlevel = \"loud\"\n", {"log.level", "loud", "trace, debug, info"}},
       {"[admin]\nport = 70000\n", {"admin.port", "70000", "0..65535"}},
       {"[admin]\ntoken = \"has space\"\n", {"admin.token", "without spaces"}},
+      {"[admin]\ntoken = \"short-token\"\n", {"admin.token", "32+ printable ASCII"}},
+      {"[admin]\nhosts = [\"a.example:8088\"]\n", {"admin.hosts", "no port"}},
       {"[conference]\nmoh_file = \"/nonexistent/music.wav\"\n",
        {"conference.moh_file", "/nonexistent/music.wav", "readable WAV"}},
       {"[conference]\nonly_listed_rooms = true\n", {"only_listed_rooms", "at least one [[room]]"}},
@@ -560,6 +564,29 @@ TEST(Config, ClusterSecretIsLongEnoughAndNeverShown) {
   }
   EXPECT_NE(error_of(run({"--cluster-secret", "0123456789abcdef"})).find("unknown option"),
             std::string::npos);
+}
+
+// The admin listener has no TLS: off loopback it needs the explicit word
+// that a TLS-terminating proxy carries it.
+TEST(Config, AdminListenerOffLoopbackNeedsAllowPlaintextRemote) {
+  const std::string token = "token = \"0123456789abcdef0123456789abcdef\"\n";
+  TempFile remote("[admin]\naddress = \"192.0.2.7\"\nport = 8088\n" + token);
+  const std::string error = error_of(run({"--config", remote.path().c_str()}));
+  EXPECT_NE(error.find("admin.address 192.0.2.7 is not loopback"), std::string::npos) << error;
+  EXPECT_NE(error.find("admin.allow_plaintext_remote = true"), std::string::npos) << error;
+  TempFile proxied("[admin]\naddress = \"0.0.0.0\"\nport = 8088\n" + token +
+                   "allow_plaintext_remote = true\n");
+  const auto result = run({"--config", proxied.path().c_str()});
+  ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
+  EXPECT_TRUE(std::get<Options>(result).admin_allow_plaintext_remote);
+  for (const char* loopback : {"127.0.0.1", "127.3.0.1", "::1"}) {
+    TempFile plain("[admin]\naddress = \"" + std::string(loopback) + "\"\nport = 8088\n" + token);
+    EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", plain.path().c_str()})))
+        << loopback;
+  }
+  // Off (port 0), the address does not matter.
+  TempFile off("[admin]\naddress = \"192.0.2.7\"\n");
+  EXPECT_TRUE(std::holds_alternative<Options>(run({"--config", off.path().c_str()})));
 }
 
 // The web phone page's listener (issue #18): HTTPS unless on loopback.

@@ -81,9 +81,9 @@ std::string http_get(uint16_t port, const std::string& path) {
     ::close(fd);
     return {};
   }
-  const std::string request =
-      "GET " + path +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer flood\r\nConnection: close\r\n\r\n";
+  const std::string request = "GET " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                              "flood-token-of-32-characters-xxxx\r\nConnection: close\r\n\r\n";
   ::send(fd, request.data(), request.size(), 0);
   std::string out;
   char buf[8192];
@@ -128,7 +128,7 @@ class FloodE2eTest : public FocusE2e {
                           << "\"\ntcp = false\n[media]\nrtp_ports = \"48000-48599\"\n"
                              "[log]\nlevel = \"warn\"\nfile = \""
                           << (dir_ / "chorus.log").string() << "\"\n[admin]\nport = " << admin_port_
-                          << "\ntoken = \"flood\"\n";
+                          << "\ntoken = \"flood-token-of-32-characters-xxxx\"\n";
     bool sanitized = false;
     binary_ = chorus_binary(sanitized);
     std::vector<std::string> env_text;

@@ -340,6 +340,40 @@ TEST_F(LimitsE2eTest, AdminApiDigestIsBehindTheSameLockoutAndSlowDown) {
   EXPECT_EQ(get("192.0.2.7", "right-pw").status, 200);
 }
 
+// The operator's token is behind the same per-source lockout as a password:
+// wrong Bearer tokens, wrong ?token= on the event stream and wrong metrics
+// tokens count, and a locked source is refused even the right token.
+TEST_F(LimitsE2eTest, WrongAdminTokensLockTheSourceOutAsWrongPasswordsDo) {
+  start(51600, [](Options& options) {
+    options.limits.auth_failures = 10;
+    options.limits.auth_lockout = 1500ms;
+  });
+  const std::string right = "operator-token-of-32-characters!";
+  AdminApi admin(*server_, MetricsSource{}, AdminConfig{.token = right, .metrics_token = true});
+  const auto get = [&](std::string_view target, std::string_view source, std::string token) {
+    const std::string authorization = "Bearer " + token;
+    return admin.handle(AdminRequest{"GET", target, authorization, {}, source}).status;
+  };
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(get("/api/rooms", "192.0.2.7", "guess-" + std::to_string(i)), 401) << i;
+  }
+  EXPECT_EQ(get("/metrics", "192.0.2.7", "guess-metrics"), 401);
+  EXPECT_EQ(admin.event_stream_refusal({}, "/api/events?token=guess-events", "192.0.2.7"), 401);
+  EXPECT_EQ(counters().auth_failures, 10u);
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+
+  // Locked: the right token is refused from there, on every path.
+  EXPECT_EQ(get("/api/rooms", "192.0.2.7", right), 401);
+  EXPECT_EQ(get("/metrics", "192.0.2.7", right), 401);
+  EXPECT_EQ(admin.event_stream_refusal({}, "/api/events?token=" + right, "192.0.2.7"), 401);
+  EXPECT_EQ(counters().auth_locked, 3u);
+  // Another source is not affected.
+  EXPECT_EQ(get("/api/rooms", "192.0.2.8", right), 200);
+
+  run_until([&] { return server_->gauges().limit_locked_pairs == 0; }, 3000ms);
+  EXPECT_EQ(get("/api/rooms", "192.0.2.7", right), 200);
+}
+
 // The transaction caps count pending work. A transaction that has sent its
 // final response only absorbs retransmissions for 32 s (Timer J over UDP):
 // a peer doing steady business (OPTIONS keepalives, call after call) is not
