@@ -24,7 +24,7 @@ import time
 import urllib.request
 
 ROOMS, SIZE = 2, 3
-TOKEN = "webrtc-load-test"
+TOKEN = "webrtc-load-test-token-of-32-chars"
 
 
 def free_port(kind):

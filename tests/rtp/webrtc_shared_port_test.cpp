@@ -282,8 +282,11 @@ TEST(WebRtcSharedPort, AValidCheckFromAnUnknownSourceBindsItAndARelatchReplacesI
 }
 
 // A plain member's SDP naming the browser's address (stale, or hostile) is
-// no proof: the browser's check still reaches the member its ufrag names,
-// whose valid check then takes the address for DTLS and SRTP.
+// no proof: the browser's check still reaches the member its ufrag names and
+// is answered, and the plain member sees none of it. (The address cannot be
+// verified by our own check while the other member's claim holds it: the
+// answer to that check names no ufrag and follows the address's route. A
+// known limit of the shared-port mode, ARCHITECTURE.md.)
 TEST(WebRtcSharedPort, ACheckFromAnAddressAPlainMembersSdpNamesReachesItsOwnMember) {
   DtlsTestClient client;
   Bench bench;
@@ -294,17 +297,11 @@ TEST(WebRtcSharedPort, ACheckFromAnAddressAPlainMembersSdpNamesReachesItsOwnMemb
   testing::set_remote(*bench.driver, 2, browser.endpoint());
   ASSERT_TRUE(testing::request_stats(*bench.driver, 2).has_value());  // applied in order
   EXPECT_EQ(stun_type(bench.check(browser, kAlice, kAlice.local_pwd)), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  ASSERT_TRUE(bench.connected(1));
-  BrowserSrtp srtp(client);
-  browser.send_to(bench.port(), srtp.protect(1, 0xA11CE));
-  const auto s = testing::stats_until(
-      *bench.driver, 1, [](const StreamStats& st) { return st.packets_received >= 1; });
-  EXPECT_EQ(s.packets_received, 1u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kStunSuccess), 1u);
   const auto plain = testing::request_stats(*bench.driver, 2);
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->packets_received, 0u);
-  EXPECT_EQ(plain->drops.malformed, 0u);  // no check, no DTLS reached it
+  EXPECT_EQ(plain->drops.malformed, 0u);  // the check never reached it
 }
 
 TEST(WebRtcSharedPort, ABadMessageIntegrityIs401AndBindsNothing) {

@@ -37,7 +37,7 @@ try {
   const { ports, rtpFirst, base, dir } = await startChorus(chorusPath, assetsDir, { admin: true });
   const members = async () => {
     const r = await fetch(`http://127.0.0.1:${ports.admin}/api/rooms`,
-      { headers: { Authorization: "Bearer web-test" } });
+      { headers: { Authorization: "Bearer web-test-token-of-at-least-32-chars" } });
     const body = await r.json();
     const rooms = Array.isArray(body) ? body : body.rooms || [];
     const room = rooms.find((x) => (x.room || x.name) === ROOM);

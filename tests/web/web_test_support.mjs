@@ -78,7 +78,7 @@ port = ${ports.web}
 certificate = "${cert}"
 private_key = "${key}"
 assets_dir = "${assetsDir}"
-${admin ? `[admin]\naddress = "127.0.0.1"\nport = ${ports.admin}\ntoken = "web-test"\n` : ""}`);
+${admin ? `[admin]\naddress = "127.0.0.1"\nport = ${ports.admin}\ntoken = "web-test-token-of-at-least-32-chars"\n` : ""}`);
   const chorus = start(chorusPath, ["--config", config]);
   await Promise.race([
     waitLine(chorus, (l) => l.includes("dial sip:"), 20000, "chorus's banner"),
