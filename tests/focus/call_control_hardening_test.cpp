@@ -41,8 +41,11 @@ class CallControlHardeningTest : public FocusE2e {
       options.accounts = {{"op", "0pw", {"moderate", "move"}},
                           {"mover", "0pw", {"move"}},
                           {"dialer", "0pw", {"dial-out", "move"}}};
+      more_options(options);
     });
   }
+  // What a derived fixture changes on top.
+  virtual void more_options(Options&) {}
 
   void settle(std::chrono::milliseconds time = 60ms) {
     const auto end = std::chrono::steady_clock::now() + time;
@@ -435,6 +438,60 @@ TEST_F(CallControlHardeningTest, MovePinGuessesThroughTheAdminApiAreCountedAndLo
       server_->split_room("ra", "locked", {ida, idb}, std::string("2010"), "mover", nullptr).status,
       403);
   EXPECT_EQ(server_->move_member("ra", ida, "locked", std::string("1234"), "mover").status, 202);
+  settle();
+  EXPECT_TRUE(member("locked", a).has_value());
+}
+
+// The same fixture with no source exempt from the per-source limits: the
+// test's loopback address counts as a caller on the internet would.
+class CallControlCountedTest : public CallControlHardeningTest {
+ protected:
+  void more_options(Options& options) override { options.limits.exempt.clear(); }
+};
+
+// A PIN in a move REFER's Request-URI is a guess counted per source (the
+// REFER path's twin of the admin test above): ten wrong ones lock the
+// source for that room, and then even the right PIN is answered as wrong.
+TEST_F(CallControlCountedTest, MovePinGuessesByReferAreCountedPerSourceAndLockedOut) {
+  Caller a(400, "alice"), b(700, "bob"), m(1900, "mover");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b));
+  for (int i = 0; i < 10; ++i) {
+    std::string params = ";pin=";
+    params += std::to_string(1000 + i);
+    const std::optional<Message> wrong =
+        refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, params);
+    ASSERT_TRUE(wrong.has_value());
+    ASSERT_EQ(wrong->status(), 403) << wrong->serialize();
+    EXPECT_EQ(wrong->reason_phrase(), "Wrong PIN");
+  }
+  const std::optional<Message> locked =
+      refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, ";pin=1234");
+  ASSERT_TRUE(locked.has_value());
+  EXPECT_EQ(locked->status(), 403) << locked->serialize();
+  EXPECT_EQ(locked->reason_phrase(), "Wrong PIN");
+  settle();
+  EXPECT_TRUE(member("ra", a).has_value());
+  EXPECT_EQ(server_->room_calls("locked"), 0u);
+}
+
+// An exempt source (the default fixture's loopback: a gateway the operator
+// listed in limits.exempt) is not counted: the right PIN after ten wrong
+// ones still moves the member.
+TEST_F(CallControlHardeningTest, MovePinGuessesByReferFromAnExemptSourceAreNotCounted) {
+  Caller a(400, "alice"), b(700, "bob"), m(1900, "mover");
+  ASSERT_NO_FATAL_FAILURE(two_members(a, b));
+  for (int i = 0; i < 10; ++i) {
+    std::string params = ";pin=";
+    params += std::to_string(1000 + i);
+    const std::optional<Message> wrong =
+        refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, params);
+    ASSERT_TRUE(wrong.has_value());
+    ASSERT_EQ(wrong->status(), 403) << wrong->serialize();
+  }
+  const std::optional<Message> moved =
+      refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, ";pin=1234");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->status(), 202) << moved->serialize();
   settle();
   EXPECT_TRUE(member("locked", a).has_value());
 }
