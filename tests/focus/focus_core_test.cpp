@@ -53,9 +53,9 @@ class FocusCore : public FocusE2e {
 
   // INVITE without waiting: the final response arrives later.
   void send_invite(Caller& caller, std::string_view room, std::optional<Message>& final,
-                   std::vector<int>& statuses) {
+                   std::vector<int>& statuses, std::string_view direction = "sendrecv") {
     Message m = request(caller, Method::kInvite, room);
-    m.set_body("application/sdp", caller.sdp("sendrecv"));
+    m.set_body("application/sdp", caller.sdp(direction));
     last_invite_ = m;
     invite_tx_ = client_.send_request(std::move(m), focus_, [&](const ClientEvent& event) {
       if (!event.response) return;
@@ -64,7 +64,28 @@ class FocusCore : public FocusE2e {
     });
   }
 
+  // `caller` (in room "codec", PCMU) re-INVITEs to PCMA with `direction`
+  // while the media side holds every completion, and CANCELs it once the
+  // shard was told to switch and the focus sent 100 Trying (§9.1: CANCEL
+  // needs a provisional): the re-INVITE ends 487. `statuses`: all it got.
+  void cancelled_codec_change(Caller& caller, std::string_view direction,
+                              std::vector<int>& statuses) {
+    fake_->auto_complete = false;
+    caller.use_pcma(true);
+    std::optional<Message>& final = cancelled_final_;
+    send_invite(caller, "codec", final, statuses, direction);
+    run_until([&] { return fake_->count(Kind::kSetCodec) == 1; });
+    ASSERT_EQ(fake_->count(Kind::kSetCodec), 1u);
+    EXPECT_EQ(fake_->last(Kind::kSetCodec)->codec.id, mixer::CodecId::kPcma);
+    run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
+    ASSERT_NE(client_.cancel(invite_tx_), 0u);
+    run_until([&] { return final.has_value(); });
+    ASSERT_TRUE(final.has_value());
+    EXPECT_EQ(final->status(), 487);
+  }
+
   Fake* fake_ = nullptr;
+  std::optional<Message> cancelled_final_;  // outlives the client's callback
   std::optional<Message> last_invite_;
   sip::TransactionId invite_tx_ = 0;
 };
@@ -376,28 +397,9 @@ TEST_F(FocusCore, ACancelledCodecChangeIsUndoneAndTheCallGoesOn) {
   Caller alice(440, "alice");
   ASSERT_EQ(invite(alice, "sendrecv", "codec"), 200);
   settle();
-  fake_->auto_complete = false;
   const size_t updates = fake_->count(Kind::kUpdateParticipant);
-  alice.use_pcma(true);
-  Message reinvite = request(alice, Method::kInvite, "codec");
-  reinvite.set_body("application/sdp", alice.sdp("sendonly"));
-  std::optional<Message> final;
   std::vector<int> statuses;
-  const sip::TransactionId tx =
-      client_.send_request(std::move(reinvite), focus_, [&](const ClientEvent& event) {
-        if (!event.response) return;
-        statuses.push_back(event.response->status());
-        if (event.response->status() >= 200) final = *event.response;
-      });
-  run_until([&] { return fake_->count(Kind::kSetCodec) == 1; });
-  ASSERT_EQ(fake_->count(Kind::kSetCodec), 1u);
-  EXPECT_EQ(fake_->last(Kind::kSetCodec)->codec.id, mixer::CodecId::kPcma);
-  // §9.1: CANCEL needs a provisional; the focus sent 100 Trying.
-  run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
-  ASSERT_NE(client_.cancel(tx), 0u);
-  run_until([&] { return final.has_value(); });
-  ASSERT_TRUE(final.has_value());
-  EXPECT_EQ(final->status(), 487);
+  ASSERT_NO_FATAL_FAILURE(cancelled_codec_change(alice, "sendonly", statuses));
 
   // The shard takes the cancelled codec: the focus switches it back.
   fake_->complete(fake_->last(Kind::kSetCodec)->id);
@@ -434,25 +436,8 @@ TEST_F(FocusCore, ARefusedSwitchBackAfterACancelledCodecChangeIsRetried) {
   Caller alice(440, "alice");
   ASSERT_EQ(invite(alice, "sendrecv", "codec"), 200);
   settle();
-  fake_->auto_complete = false;
-  alice.use_pcma(true);
-  Message reinvite = request(alice, Method::kInvite, "codec");
-  reinvite.set_body("application/sdp", alice.sdp("sendrecv"));
-  std::optional<Message> final;
   std::vector<int> statuses;
-  const sip::TransactionId tx =
-      client_.send_request(std::move(reinvite), focus_, [&](const ClientEvent& event) {
-        if (!event.response) return;
-        statuses.push_back(event.response->status());
-        if (event.response->status() >= 200) final = *event.response;
-      });
-  run_until([&] { return fake_->count(Kind::kSetCodec) == 1; });
-  ASSERT_EQ(fake_->count(Kind::kSetCodec), 1u);
-  run_until([&] { return std::count(statuses.begin(), statuses.end(), 100) > 0; });
-  ASSERT_NE(client_.cancel(tx), 0u);
-  run_until([&] { return final.has_value(); });
-  ASSERT_TRUE(final.has_value());
-  EXPECT_EQ(final->status(), 487);
+  ASSERT_NO_FATAL_FAILURE(cancelled_codec_change(alice, "sendrecv", statuses));
 
   // The shard takes the cancelled codec; the switch back is refused.
   fake_->complete(fake_->last(Kind::kSetCodec)->id);

@@ -304,6 +304,33 @@ class MoveTargetLifetimeTest : public FocusE2e {
     return static_cast<size_t>(std::count(events_.begin(), events_.end(), event));
   }
 
+  // Dave, who only rings, is being dialled into `room`.
+  void dial_dave(std::string_view room) {
+    ring_only_ = {"dave"};
+    std::string dave = "sip:dave@127.0.0.1:";
+    dave += std::to_string(client_.listening().front().port);
+    ASSERT_EQ(server_->dial_out(room, dave, "").status, 202);
+    run_until([&] { return ringing_.contains("dave"); });
+    ASSERT_EQ(server_->gauges().dialing, 1u);
+  }
+  // `caller` is moved from `from` to `to`, the media side holding every
+  // completion from now on: `move` is its command.
+  void held_move(const Caller& caller, std::string_view from, std::string_view to,
+                 mixer::CommandId& move) {
+    engine_->auto_complete = false;
+    ASSERT_EQ(server_->move_member(from, member(from, caller)->id, to, std::nullopt, "").status,
+              202);
+    const std::vector<mixer::CommandId> moves = pending_moves();
+    ASSERT_EQ(moves.size(), 1u);
+    move = moves[0];
+  }
+  // The media side answers again, and what it held.
+  void release_media() {
+    engine_->auto_complete = true;
+    engine_->complete_all();
+    settle();
+  }
+
   focus::testing::FakeMediaEngine* engine_ = nullptr;
   std::vector<std::string> events_;
 };
@@ -313,13 +340,10 @@ TEST_F(MoveTargetLifetimeTest, AFailedMoveEndsTheRoomItOpenedOnce) {
   ASSERT_EQ(invite(a, "sendrecv", "la"), 200);
   ASSERT_EQ(invite(b, "sendrecv", "la"), 200);
   settle();
-  engine_->auto_complete = false;
-  const uint64_t ida = member("la", a)->id;
-  ASSERT_EQ(server_->move_member("la", ida, "lb", std::nullopt, "").status, 202);
+  mixer::CommandId move = 0;
+  ASSERT_NO_FATAL_FAILURE(held_move(a, "la", "lb", move));
   EXPECT_EQ(count("created lb"), 1u);
-  const std::vector<mixer::CommandId> moves = pending_moves();
-  ASSERT_EQ(moves.size(), 1u);
-  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  engine_->fail(move, mixer::Failure::kUnknownParticipant);
   settle();
   EXPECT_EQ(count("ended lb"), 1u);
   EXPECT_FALSE(server_->room_state("lb").has_value());
@@ -357,24 +381,18 @@ TEST_F(MoveTargetLifetimeTest, AMergeIntoANewRoomSurvivesItsFirstMoveFailing) {
 // ends, and Dave's dial-out is CANCELled with it rather than reopening the
 // room with him alone when he answers.
 TEST_F(MoveTargetLifetimeTest, AFailedMoveCancelsTheDialOutsRingingIntoTheRoomItEnds) {
-  ring_only_ = {"dave"};
   Caller b(700, "bob"), c(1100, "carol");
   ASSERT_EQ(invite(b, "sendrecv", "lt"), 200);
   ASSERT_EQ(invite(c, "sendrecv", "lc"), 200);
   settle();
-  const std::string dave = "sip:dave@127.0.0.1:" + std::to_string(client_.listening().front().port);
-  ASSERT_EQ(server_->dial_out("lt", dave, "").status, 202);
-  run_until([&] { return ringing_.contains("dave"); });
-  ASSERT_EQ(server_->gauges().dialing, 1u);
-  engine_->auto_complete = false;
-  ASSERT_EQ(server_->move_member("lc", member("lc", c)->id, "lt", std::nullopt, "").status, 202);
-  const std::vector<mixer::CommandId> moves = pending_moves();
-  ASSERT_EQ(moves.size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(dial_dave("lt"));
+  mixer::CommandId move = 0;
+  ASSERT_NO_FATAL_FAILURE(held_move(c, "lc", "lt", move));
   EXPECT_EQ(bye(b, "lt"), 200);
   settle();
   EXPECT_TRUE(server_->room_state("lt").has_value());
   EXPECT_TRUE(client_cancels_.empty());
-  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  engine_->fail(move, mixer::Failure::kUnknownParticipant);
   settle();
   EXPECT_EQ(count("ended lt"), 1u);
   run_until([&] { return server_->gauges().dialing == 0; });
@@ -383,30 +401,22 @@ TEST_F(MoveTargetLifetimeTest, AFailedMoveCancelsTheDialOutsRingingIntoTheRoomIt
   EXPECT_EQ(server_->gauges().dialing, 0u);
   EXPECT_FALSE(server_->room_state("lt").has_value());
   EXPECT_EQ(server_->room_calls("lc"), 1u);  // Carol stayed
-  engine_->auto_complete = true;
-  engine_->complete_all();
-  settle();
+  release_media();
 }
 
 // Dave is being dialled into room "lt", which nobody is in yet, when Carol's
 // move there opens it; the move fails: the room it opened ends, but Dave's
 // dial-out was not the move's doing and goes on ringing.
 TEST_F(MoveTargetLifetimeTest, AFailedMoveSparesADialOutThatRangBeforeIt) {
-  ring_only_ = {"dave"};
   Caller c(1100, "carol");
   ASSERT_EQ(invite(c, "sendrecv", "lc"), 200);
   settle();
-  const std::string dave = "sip:dave@127.0.0.1:" + std::to_string(client_.listening().front().port);
-  ASSERT_EQ(server_->dial_out("lt", dave, "").status, 202);
-  run_until([&] { return ringing_.contains("dave"); });
-  ASSERT_EQ(server_->gauges().dialing, 1u);
+  ASSERT_NO_FATAL_FAILURE(dial_dave("lt"));
   EXPECT_FALSE(server_->room_state("lt").has_value());
-  engine_->auto_complete = false;
-  ASSERT_EQ(server_->move_member("lc", member("lc", c)->id, "lt", std::nullopt, "").status, 202);
+  mixer::CommandId move = 0;
+  ASSERT_NO_FATAL_FAILURE(held_move(c, "lc", "lt", move));
   EXPECT_EQ(count("created lt"), 1u);
-  const std::vector<mixer::CommandId> moves = pending_moves();
-  ASSERT_EQ(moves.size(), 1u);
-  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  engine_->fail(move, mixer::Failure::kUnknownParticipant);
   settle();
   EXPECT_EQ(count("ended lt"), 1u);
   EXPECT_FALSE(server_->room_state("lt").has_value());
@@ -414,9 +424,7 @@ TEST_F(MoveTargetLifetimeTest, AFailedMoveSparesADialOutThatRangBeforeIt) {
   EXPECT_TRUE(client_cancels_.empty());
   EXPECT_EQ(server_->gauges().dialing, 1u);
   EXPECT_EQ(server_->room_calls("lc"), 1u);  // Carol stayed
-  engine_->auto_complete = true;
-  engine_->complete_all();
-  settle();
+  release_media();
 }
 
 TEST_F(MoveTargetLifetimeTest, AFailedMoveIntoAnExistingRoomDoesNotEndIt) {
@@ -424,11 +432,9 @@ TEST_F(MoveTargetLifetimeTest, AFailedMoveIntoAnExistingRoomDoesNotEndIt) {
   ASSERT_EQ(invite(a, "sendrecv", "la"), 200);
   ASSERT_EQ(invite(c, "sendrecv", "lb"), 200);
   settle();
-  engine_->auto_complete = false;
-  ASSERT_EQ(server_->move_member("la", member("la", a)->id, "lb", std::nullopt, "").status, 202);
-  const std::vector<mixer::CommandId> moves = pending_moves();
-  ASSERT_EQ(moves.size(), 1u);
-  engine_->fail(moves[0], mixer::Failure::kUnknownParticipant);
+  mixer::CommandId move = 0;
+  ASSERT_NO_FATAL_FAILURE(held_move(a, "la", "lb", move));
+  engine_->fail(move, mixer::Failure::kUnknownParticipant);
   settle();
   EXPECT_EQ(count("created lb"), 0u);
   EXPECT_EQ(count("ended lb"), 0u);
