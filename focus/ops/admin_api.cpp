@@ -281,11 +281,11 @@ AdminApi::TokenCheck AdminApi::check_token(std::string_view authorization, std::
   std::optional<std::string_view> presented = bearer_token(authorization);
   if (!presented && query_token) presented = *query_token;
   if (!presented) return TokenCheck::kAbsent;
-  // Every presented token counts, right or wrong: a wrong one toward the
-  // source's lockout, and a locked source is refused whatever it sent.
+  // A wrong token counts toward the source's lockout; the right one is let
+  // in even from a locked source (Control::count_token_attempt says why).
   const bool right = token_matches(*presented);
-  const bool counted = control_.count_token_attempt(source, right);
-  return right && counted ? TokenCheck::kRight : TokenCheck::kRefused;
+  control_.count_token_attempt(source, right);
+  return right ? TokenCheck::kRight : TokenCheck::kRefused;
 }
 
 bool AdminApi::is_event_stream(std::string_view target) {

@@ -189,8 +189,9 @@ class AdminApi {
   enum class TokenCheck : uint8_t { kAbsent, kRight, kRefused };
   // The operator's token, from a Bearer `authorization` or else
   // `query_token` (the event stream's ?token=): absent, right, or refused
-  // (wrong, or from a source locked out for wrong tokens). A presented
-  // token counts per source (Control::count_token_attempt).
+  // (wrong). A presented token counts per source
+  // (Control::count_token_attempt); the right one is let in even from a
+  // source locked out for wrong ones.
   TokenCheck check_token(std::string_view authorization, std::string_view source,
                          const std::optional<std::string>& query_token = std::nullopt);
   AdminResponse api(const AdminRequest& request, std::string_view path);
