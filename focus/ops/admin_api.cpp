@@ -2,10 +2,14 @@
 
 #include "focus/events/conference_info.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -180,6 +184,89 @@ std::string_view host_of(std::string_view host, bool& literal) {
   // last label, RFC 1123 §2.1).
   literal = !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
   return host;
+}
+
+// The host of a browser's Origin header, RFC 6454 §6.2's serialization
+// `scheme "://" host [ ":" port ]` (a name, an IPv4 address, or an IPv6
+// address in brackets, kept with them); nullopt for "null" (an opaque
+// origin) and anything else: a path, user info, an empty or bad port.
+std::optional<std::string_view> origin_host(std::string_view origin) {
+  const size_t separator = origin.find("://");
+  if (separator == std::string_view::npos || separator == 0) return std::nullopt;
+  // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+  const std::string_view scheme = origin.substr(0, separator);
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(scheme.front())) return std::nullopt;
+  for (const char c : scheme) {
+    if (!alpha(c) && !digit(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  }
+  std::string_view rest = origin.substr(separator + 3);
+  std::string_view host;
+  if (rest.starts_with('[')) {
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = rest.substr(0, close + 1);
+    const std::string address(host.substr(1, host.size() - 2));
+    in6_addr parsed{};
+    if (inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return std::nullopt;
+  } else {
+    host = rest.substr(0, rest.find(':'));
+    if (host.empty()) return std::nullopt;
+    for (const char c : host) {
+      if (!alpha(c) && !digit(c) && c != '-' && c != '.' && c != '_') return std::nullopt;
+    }
+  }
+  rest.remove_prefix(host.size());
+  if (rest.empty()) return host;
+  if (rest.front() != ':') return std::nullopt;
+  const std::string_view port = rest.substr(1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return std::nullopt;
+  }
+  return host;
+}
+
+// A host name without the trailing dot of a fully qualified one.
+std::string_view without_root(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  return name;
+}
+
+// The IPv6 address of a bracketed host "[…]", else nullopt.
+std::optional<in6_addr> ipv6_of(std::string_view host) {
+  if (host.size() < 2 || host.front() != '[' || host.back() != ']') return std::nullopt;
+  const std::string address(host.substr(1, host.size() - 2));
+  in6_addr parsed{};
+  if (inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return std::nullopt;
+  return parsed;
+}
+
+// Two hosts name the same server: names case-insensitively, IPv6 addresses
+// by value ([::1] and [0::1] are one).
+bool same_host(std::string_view a, std::string_view b) {
+  const std::optional<in6_addr> a6 = ipv6_of(a);
+  const std::optional<in6_addr> b6 = ipv6_of(b);
+  if (a6 || b6) return a6 && b6 && std::memcmp(a6->s6_addr, b6->s6_addr, 16) == 0;
+  return iequal(without_root(a), without_root(b));
+}
+
+// "localhost", 127.0.0.0/8, [::1] or [::ffff:127.x.y.z]: a page on this
+// host, which already reaches the listener (it listens on loopback, or a
+// proxy on the host forwards to it).
+bool loopback_host(std::string_view host) {
+  if (iequal(without_root(host), "localhost")) return true;
+  if (const std::optional<in6_addr> v6 = ipv6_of(host)) {
+    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(v6->s6_addr, kLoopback, 16) == 0 ||
+           (std::memcmp(v6->s6_addr, kMapped, 12) == 0 && v6->s6_addr[12] == 127);
+  }
+  const std::string address(host);
+  in_addr v4{};
+  return inet_pton(AF_INET, address.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 bool state_changing(std::string_view method) {
@@ -391,15 +478,24 @@ std::optional<AdminResponse> AdminApi::cross_site_refusal(const AdminRequest& re
   }
   const bool changing = state_changing(request.method);
   if ((changing || upgrade) && request.origin) {
-    // The Origin's authority (scheme aside: a TLS proxy in front changes
-    // it) must be the Host the browser asked: this server's own page.
-    std::string_view origin = *request.origin;
-    const size_t scheme = origin.find("://");
-    const std::string_view authority =
-        scheme == std::string_view::npos ? std::string_view() : origin.substr(scheme + 3);
-    if (authority.empty() || !request.host || !iequal(authority, *request.host)) {
+    // The page must be this server's: the Origin's host is the Host's, a
+    // loopback one, or a name in admin.hosts. Scheme and port aside: a TLS
+    // proxy in front changes both, and one that rewrites Host (nginx's
+    // default $proxy_host, Apache without ProxyPreserveHost) sends ours.
+    const std::string_view origin = *request.origin;
+    const std::optional<std::string_view> host = origin_host(origin);
+    bool known = false;
+    if (host) {
+      bool literal = false;
+      known = (request.host && same_host(*host, host_of(*request.host, literal))) ||
+              loopback_host(*host) ||
+              std::any_of(config_.hosts.begin(), config_.hosts.end(),
+                          [&](const std::string& allowed) { return same_host(*host, allowed); });
+    }
+    if (!known) {
       return json_error(403, "cross-origin request refused: Origin " + std::string(origin) +
-                                 " is not this server");
+                                 " is not this server (its host is not the Host's, a loopback "
+                                 "one, nor in admin.hosts)");
     }
   }
   if (changing) {

@@ -59,7 +59,8 @@ struct AdminConfig {
   bool metrics_token = false;  // true: /metrics needs the token as well
   // Host names (besides IP literals and "localhost") a request's Host may
   // carry: the name a TLS-terminating proxy or the operators use. Any other
-  // name is refused (DNS rebinding: a site whose name resolves to us).
+  // name is refused (DNS rebinding: a site whose name resolves to us). A
+  // page's Origin may name them too (a proxy that rewrites Host to ours).
   std::vector<std::string> hosts{};
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
@@ -151,7 +152,10 @@ class AdminApi {
   // no IP literal, "localhost" nor one of AdminConfig::hosts (DNS
   // rebinding); on a state-changing method (POST, PUT, DELETE, PATCH) or a
   // WebSocket upgrade (`upgrade`), an Origin that is not this server's own
-  // (its authority must equal Host); on a state-changing method, a
+  // (its host, scheme and port aside, must be Host's host, "localhost" or a
+  // loopback address, or one of AdminConfig::hosts; "null" or an Origin
+  // that is no `scheme://host[:port]` is refused); on a state-changing
+  // method, a
   // Content-Type other than application/json, or a body without one (an
   // HTML form can send neither JSON nor no Content-Type). A browser that
   // cached Digest credentials for the console would otherwise let any page

@@ -767,9 +767,17 @@ TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
   std::string out = post("Origin: http://evil.example\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
   EXPECT_NE(out.find("Origin http://evil.example is not this server"), std::string::npos) << out;
-  out = post("Origin: http://127.0.0.1:1\r\n");  // another port: another origin
+  out = post("Origin: null\r\n");  // an opaque origin (sandboxed frame, file:)
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
-  out = post("Origin: null\r\n");
+  // Not an origin at all, or one with a user, a path, a bad port: refused.
+  for (const char* garbage :
+       {"127.0.0.1", "http://", "http://127.0.0.1/", "http://evil.example@127.0.0.1",
+        "http://127.0.0.1:", "http://127.0.0.1:99999", "http://127.0.0.1:80x", "://127.0.0.1",
+        "1http://127.0.0.1", "http://[::1", "http://[::g]", "http://127.0.0.1 .evil.example"}) {
+    out = post(std::string("Origin: ").append(garbage).append("\r\n"));
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << garbage << "\n" << out;
+  }
+  out = post("Origin: http://127.0.0.1.evil.example\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
   out = post("Content-Type: application/x-www-form-urlencoded\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
@@ -805,6 +813,55 @@ TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
   EventStream same_origin(client_io_, port_, "/api/events?token=" + std::string(kToken), {},
                           "http://127.0.0.1");
   EXPECT_FALSE(same_origin.error()) << same_origin.error().message();
+}
+
+// Behind a TLS proxy the page's origin is https://<public name> (port 443)
+// while the request reaches us with the proxy's Host: a rewritten one
+// (nginx's default $proxy_host is our own 127.0.0.1:port), or the public
+// name on another port. The Origin's host passes when it is Host's, a
+// loopback one, or named in admin.hosts; its scheme and port do not matter.
+TEST_F(AdminServerTest, AnOriginPassesByItsHostWhateverItsSchemeAndPort) {
+  shutdown();
+  AdminConfig config;
+  config.hosts = {"admin.example.org"};
+  start(config);
+  const std::string port = std::to_string(port_);
+  const std::string host = std::string("127.0.0.1:") + port;
+  const auto kick = [&](const std::string& host_header, const std::string& origin) {
+    std::string request("POST /api/rooms/r1/members/1/kick HTTP/1.1\r\nHost: ");
+    request += host_header;
+    request += "\r\nAuthorization: Bearer s3cret-token\r\nOrigin: ";
+    request += origin;
+    request += "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    return raw(request);
+  };
+  const auto accepted = [](const std::string& out) { return out.starts_with("HTTP/1.1 200"); };
+  // Host's host on another port and scheme.
+  EXPECT_TRUE(accepted(kick(host, "http://127.0.0.1:1")));
+  EXPECT_TRUE(accepted(kick(host, "https://127.0.0.1")));
+  EXPECT_TRUE(accepted(kick("admin.example.org:8443", "https://Admin.Example.ORG:443")));
+  EXPECT_TRUE(accepted(kick(std::string("[::1]:") + port, "http://[0::1]:9")));
+  // A name in admin.hosts while the proxy rewrote Host to our address.
+  EXPECT_TRUE(accepted(kick(host, "https://admin.example.org")));
+  EXPECT_TRUE(accepted(kick(host, "https://admin.example.org.:8443")));
+  // A page on this host: localhost or a loopback address.
+  EXPECT_TRUE(accepted(kick(host, "http://localhost:3000")));
+  EXPECT_TRUE(accepted(kick(host, "http://127.0.0.2")));
+  EXPECT_TRUE(accepted(kick(host, "http://[::1]:8080")));
+  // Any other site is still refused, naming the fault.
+  for (const std::string& foreign :
+       {std::string("https://evil.example"), std::string("https://admin.example.org.evil.example"),
+        std::string("http://192.0.2.1"), std::string("http://[2001:db8::1]")}) {
+    const std::string out = kick(host, foreign);
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << foreign << "\n" << out;
+    const std::string fault = std::string("Origin ") + foreign + " is not this server";
+    EXPECT_NE(out.find(fault), std::string::npos) << out;
+  }
+  EXPECT_EQ(calls().size(), 9u);
+  // The event stream's upgrade checks it the same way.
+  EventStream proxied(client_io_, port_, "/api/events?token=s3cret-token", {},
+                      "https://admin.example.org");
+  EXPECT_FALSE(proxied.error()) << proxied.error().message();
 }
 
 // A name operators use (admin.hosts) passes the Host check.
