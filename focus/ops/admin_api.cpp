@@ -422,10 +422,38 @@ void AdminApi::set_token(std::string token) {
 AdminResponse AdminApi::issue_event_ticket(const std::string& user) {
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(event_tickets_, [&](const auto& entry) { return entry.second.expires <= now; });
-  if (event_tickets_.size() >= kMaxEventTickets) {
-    event_tickets_.erase(std::min_element(
-        event_tickets_.begin(), event_tickets_.end(),
-        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; }));
+  // Each account (and the token) holds at most kMaxEventTicketsPerAccount:
+  // past it its own oldest goes, never another's.
+  const auto oldest = [&](auto&& whose) {
+    auto found = event_tickets_.end();
+    for (auto it = event_tickets_.begin(); it != event_tickets_.end(); ++it) {
+      if (whose(it->second) &&
+          (found == event_tickets_.end() || it->second.expires < found->second.expires)) {
+        found = it;
+      }
+    }
+    return found;
+  };
+  const auto own = [&](const EventTicket& held) { return held.account == user; };
+  const size_t held = static_cast<size_t>(std::count_if(
+      event_tickets_.begin(), event_tickets_.end(), [&](const auto& e) { return own(e.second); }));
+  if (held >= kMaxEventTicketsPerAccount) {
+    event_tickets_.erase(oldest(own));
+  } else if (!user.empty()) {
+    // The accounts' tickets together are bounded too; the token's few are
+    // outside that bound, so accounts cannot keep the operator out.
+    const auto of_accounts = [](const EventTicket& t) { return !t.account.empty(); };
+    const size_t accounts =
+        static_cast<size_t>(std::count_if(event_tickets_.begin(), event_tickets_.end(),
+                                          [&](const auto& e) { return of_accounts(e.second); }));
+    if (accounts >= kMaxAccountEventTickets) {
+      // Full of other accounts' live tickets: come back when one expires.
+      const auto first_expiry = oldest(of_accounts)->second.expires;
+      AdminResponse busy = json_error(503, "too many event tickets outstanding; retry later");
+      busy.retry_after_s = static_cast<uint32_t>(std::max<int64_t>(
+          1, std::chrono::ceil<std::chrono::seconds>(first_expiry - now).count()));
+      return busy;
+    }
   }
   // 256 bits from the CSPRNG: not guessable within its lifetime.
   std::string ticket;

@@ -35,7 +35,8 @@
 // in a URL (proxy logs, history). `?token=` still works for other clients.
 // An empty configured token refuses
 // every Bearer request. Errors are {"error":"..."} with
-// 400/401/403/404/405/409.
+// 400/401/403/404/405/409, and 503 + Retry-After for a ticket while the
+// accounts' tickets fill the pool.
 
 #include <chrono>
 #include <cstddef>
@@ -107,6 +108,8 @@ struct AdminResponse {
   // The request's credentials were let in (the token, or an account with
   // the route's right): the connection gets the full idle timeout.
   bool authenticated = false;
+  // A 503's Retry-After in seconds (0: none).
+  uint32_t retry_after_s = 0;
 };
 
 // One row per admin API route: what it is and the operation (so the right)
@@ -217,7 +220,14 @@ class AdminApi {
     std::string account;
     std::chrono::steady_clock::time_point expires;
   };
-  static constexpr size_t kMaxEventTickets = 64;  // past it the oldest goes
+  // Outstanding tickets: each account (and the token, as one more) holds at
+  // most kMaxEventTicketsPerAccount, past which its own oldest goes; the
+  // accounts' together at most kMaxAccountEventTickets, past which an
+  // account is refused 503 with Retry-After until one expires. So at most
+  // 64 + 8 are held, and one account can neither evict another's tickets
+  // nor, alone, fill the pool.
+  static constexpr size_t kMaxEventTicketsPerAccount = 8;
+  static constexpr size_t kMaxAccountEventTickets = 64;
   AdminResponse issue_event_ticket(const std::string& user);
   // The ticket's account when `ticket` is live (it is used up), else nullopt.
   std::optional<std::string> redeem_event_ticket(std::string_view ticket);
