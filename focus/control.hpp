@@ -181,13 +181,15 @@ class Control {
     return {};
   }
   // The operator's token (admin Bearer, the event stream's ?token=, the
-  // metrics token) was presented from `source`; `right`: it matched. Counted
-  // per source as a digest attempt on an account of its own, so guessing the
-  // token locks the source out as guessing a password does. False: the
-  // source is locked, refuse even the right token (no oracle).
-  virtual bool count_token_attempt(std::string_view source, bool right) {
+  // metrics token) was presented from `source`; `right`: it matched. A
+  // wrong one counts per source as a failed digest attempt on an account of
+  // its own, toward the same lockout (logged and counted, for fail2ban).
+  // The right token is let in even from a locked source: `source` is the
+  // TCP peer, so behind a TLS proxy it is the proxy's address, and a
+  // 32+ character token is no guessable secret whose lockout must hide a
+  // right guess; only a password's lockout must (check_account).
+  virtual void count_token_attempt(std::string_view source, bool right) {
     (void)source, (void)right;
-    return true;
   }
   // WWW-Authenticate values for a 401 (one per digest algorithm); empty when
   // no account exists. `stale`: the credentials were right but the nonce

@@ -188,7 +188,7 @@ class Server final : public Control {
   AccountCheck check_account(std::string_view authorization, std::string_view method,
                              std::string_view uri, Operation operation,
                              std::string_view source) override;
-  bool count_token_attempt(std::string_view source, bool right) override;
+  void count_token_attempt(std::string_view source, bool right) override;
   std::vector<std::string> account_challenges(bool stale) override;
   bool dial_out_allowed(std::string_view user, std::string_view uri) const override;
   bool account_holds(std::string_view user, Operation operation) const override;

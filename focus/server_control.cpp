@@ -239,15 +239,22 @@ AccountCheck Server::check_account(std::string_view authorization, std::string_v
   return check;
 }
 
-bool Server::count_token_attempt(std::string_view source, bool right) {
+void Server::count_token_attempt(std::string_view source, bool right) {
   // The token counts as an account no [[account]] can be named ('<' is not
   // in a SIP user name), so the token's failures never lock an account out.
   // No account slow-down: a 32+ character token is not guessed from many
   // sources either, and slowing it would slow the operator.
+  constexpr std::string_view kTokenAccount = "<admin-token>";
+  if (right) {
+    // Let in whatever the lock says (Control::count_token_attempt): the
+    // lock stays, so wrong tokens from there go on being refused as locked.
+    guard_.auth_succeeded(source, kTokenAccount);
+    return;
+  }
   sip::DigestResult result;
-  result.user = "<admin-token>";
-  result.ok = right;
-  return count_digest_attempt(source, result);
+  result.user = std::string(kTokenAccount);
+  result.ok = false;
+  count_digest_attempt(source, result);
 }
 
 std::vector<std::string> Server::account_challenges(bool stale) {

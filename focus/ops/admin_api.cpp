@@ -2,10 +2,14 @@
 
 #include "focus/events/conference_info.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -182,6 +186,89 @@ std::string_view host_of(std::string_view host, bool& literal) {
   return host;
 }
 
+// The host of a browser's Origin header, RFC 6454 §6.2's serialization
+// `scheme "://" host [ ":" port ]` (a name, an IPv4 address, or an IPv6
+// address in brackets, kept with them); nullopt for "null" (an opaque
+// origin) and anything else: a path, user info, an empty or bad port.
+std::optional<std::string_view> origin_host(std::string_view origin) {
+  const size_t separator = origin.find("://");
+  if (separator == std::string_view::npos || separator == 0) return std::nullopt;
+  // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+  const std::string_view scheme = origin.substr(0, separator);
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(scheme.front())) return std::nullopt;
+  for (const char c : scheme) {
+    if (!alpha(c) && !digit(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  }
+  std::string_view rest = origin.substr(separator + 3);
+  std::string_view host;
+  if (rest.starts_with('[')) {
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = rest.substr(0, close + 1);
+    const std::string address(host.substr(1, host.size() - 2));
+    in6_addr parsed{};
+    if (inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return std::nullopt;
+  } else {
+    host = rest.substr(0, rest.find(':'));
+    if (host.empty()) return std::nullopt;
+    for (const char c : host) {
+      if (!alpha(c) && !digit(c) && c != '-' && c != '.' && c != '_') return std::nullopt;
+    }
+  }
+  rest.remove_prefix(host.size());
+  if (rest.empty()) return host;
+  if (rest.front() != ':') return std::nullopt;
+  const std::string_view port = rest.substr(1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return std::nullopt;
+  }
+  return host;
+}
+
+// A host name without the trailing dot of a fully qualified one.
+std::string_view without_root(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  return name;
+}
+
+// The IPv6 address of a bracketed host "[…]", else nullopt.
+std::optional<in6_addr> ipv6_of(std::string_view host) {
+  if (host.size() < 2 || host.front() != '[' || host.back() != ']') return std::nullopt;
+  const std::string address(host.substr(1, host.size() - 2));
+  in6_addr parsed{};
+  if (inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return std::nullopt;
+  return parsed;
+}
+
+// Two hosts name the same server: names case-insensitively, IPv6 addresses
+// by value ([::1] and [0::1] are one).
+bool same_host(std::string_view a, std::string_view b) {
+  const std::optional<in6_addr> a6 = ipv6_of(a);
+  const std::optional<in6_addr> b6 = ipv6_of(b);
+  if (a6 || b6) return a6 && b6 && std::memcmp(a6->s6_addr, b6->s6_addr, 16) == 0;
+  return iequal(without_root(a), without_root(b));
+}
+
+// "localhost", 127.0.0.0/8, [::1] or [::ffff:127.x.y.z]: a page on this
+// host, which already reaches the listener (it listens on loopback, or a
+// proxy on the host forwards to it).
+bool loopback_host(std::string_view host) {
+  if (iequal(without_root(host), "localhost")) return true;
+  if (const std::optional<in6_addr> v6 = ipv6_of(host)) {
+    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(v6->s6_addr, kLoopback, 16) == 0 ||
+           (std::memcmp(v6->s6_addr, kMapped, 12) == 0 && v6->s6_addr[12] == 127);
+  }
+  const std::string address(host);
+  in_addr v4{};
+  return inet_pton(AF_INET, address.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 bool state_changing(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
 }
@@ -281,11 +368,11 @@ AdminApi::TokenCheck AdminApi::check_token(std::string_view authorization, std::
   std::optional<std::string_view> presented = bearer_token(authorization);
   if (!presented && query_token) presented = *query_token;
   if (!presented) return TokenCheck::kAbsent;
-  // Every presented token counts, right or wrong: a wrong one toward the
-  // source's lockout, and a locked source is refused whatever it sent.
+  // A wrong token counts toward the source's lockout; the right one is let
+  // in even from a locked source (Control::count_token_attempt says why).
   const bool right = token_matches(*presented);
-  const bool counted = control_.count_token_attempt(source, right);
-  return right && counted ? TokenCheck::kRight : TokenCheck::kRefused;
+  control_.count_token_attempt(source, right);
+  return right ? TokenCheck::kRight : TokenCheck::kRefused;
 }
 
 bool AdminApi::is_event_stream(std::string_view target) {
@@ -335,10 +422,38 @@ void AdminApi::set_token(std::string token) {
 AdminResponse AdminApi::issue_event_ticket(const std::string& user) {
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(event_tickets_, [&](const auto& entry) { return entry.second.expires <= now; });
-  if (event_tickets_.size() >= kMaxEventTickets) {
-    event_tickets_.erase(std::min_element(
-        event_tickets_.begin(), event_tickets_.end(),
-        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; }));
+  // Each account (and the token) holds at most kMaxEventTicketsPerAccount:
+  // past it its own oldest goes, never another's.
+  const auto oldest = [&](auto&& whose) {
+    auto found = event_tickets_.end();
+    for (auto it = event_tickets_.begin(); it != event_tickets_.end(); ++it) {
+      if (whose(it->second) &&
+          (found == event_tickets_.end() || it->second.expires < found->second.expires)) {
+        found = it;
+      }
+    }
+    return found;
+  };
+  const auto own = [&](const EventTicket& held) { return held.account == user; };
+  const size_t held = static_cast<size_t>(std::count_if(
+      event_tickets_.begin(), event_tickets_.end(), [&](const auto& e) { return own(e.second); }));
+  if (held >= kMaxEventTicketsPerAccount) {
+    event_tickets_.erase(oldest(own));
+  } else if (!user.empty()) {
+    // The accounts' tickets together are bounded too; the token's few are
+    // outside that bound, so accounts cannot keep the operator out.
+    const auto of_accounts = [](const EventTicket& t) { return !t.account.empty(); };
+    const size_t accounts =
+        static_cast<size_t>(std::count_if(event_tickets_.begin(), event_tickets_.end(),
+                                          [&](const auto& e) { return of_accounts(e.second); }));
+    if (accounts >= kMaxAccountEventTickets) {
+      // Full of other accounts' live tickets: come back when one expires.
+      const auto first_expiry = oldest(of_accounts)->second.expires;
+      AdminResponse busy = json_error(503, "too many event tickets outstanding; retry later");
+      busy.retry_after_s = static_cast<uint32_t>(std::max<int64_t>(
+          1, std::chrono::ceil<std::chrono::seconds>(first_expiry - now).count()));
+      return busy;
+    }
   }
   // 256 bits from the CSPRNG: not guessable within its lifetime.
   std::string ticket;
@@ -391,15 +506,24 @@ std::optional<AdminResponse> AdminApi::cross_site_refusal(const AdminRequest& re
   }
   const bool changing = state_changing(request.method);
   if ((changing || upgrade) && request.origin) {
-    // The Origin's authority (scheme aside: a TLS proxy in front changes
-    // it) must be the Host the browser asked: this server's own page.
-    std::string_view origin = *request.origin;
-    const size_t scheme = origin.find("://");
-    const std::string_view authority =
-        scheme == std::string_view::npos ? std::string_view() : origin.substr(scheme + 3);
-    if (authority.empty() || !request.host || !iequal(authority, *request.host)) {
+    // The page must be this server's: the Origin's host is the Host's, a
+    // loopback one, or a name in admin.hosts. Scheme and port aside: a TLS
+    // proxy in front changes both, and one that rewrites Host (nginx's
+    // default $proxy_host, Apache without ProxyPreserveHost) sends ours.
+    const std::string_view origin = *request.origin;
+    const std::optional<std::string_view> host = origin_host(origin);
+    bool known = false;
+    if (host) {
+      bool literal = false;
+      known = (request.host && same_host(*host, host_of(*request.host, literal))) ||
+              loopback_host(*host) ||
+              std::any_of(config_.hosts.begin(), config_.hosts.end(),
+                          [&](const std::string& allowed) { return same_host(*host, allowed); });
+    }
+    if (!known) {
       return json_error(403, "cross-origin request refused: Origin " + std::string(origin) +
-                                 " is not this server");
+                                 " is not this server (its host is not the Host's, a loopback "
+                                 "one, nor in admin.hosts)");
     }
   }
   if (changing) {

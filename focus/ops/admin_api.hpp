@@ -35,7 +35,8 @@
 // in a URL (proxy logs, history). `?token=` still works for other clients.
 // An empty configured token refuses
 // every Bearer request. Errors are {"error":"..."} with
-// 400/401/403/404/405/409.
+// 400/401/403/404/405/409, and 503 + Retry-After for a ticket while the
+// accounts' tickets fill the pool.
 
 #include <chrono>
 #include <cstddef>
@@ -59,7 +60,8 @@ struct AdminConfig {
   bool metrics_token = false;  // true: /metrics needs the token as well
   // Host names (besides IP literals and "localhost") a request's Host may
   // carry: the name a TLS-terminating proxy or the operators use. Any other
-  // name is refused (DNS rebinding: a site whose name resolves to us).
+  // name is refused (DNS rebinding: a site whose name resolves to us). A
+  // page's Origin may name them too (a proxy that rewrites Host to ours).
   std::vector<std::string> hosts{};
   size_t max_body_bytes = 16 * 1024;
   size_t max_header_bytes = 8 * 1024;
@@ -106,6 +108,8 @@ struct AdminResponse {
   // The request's credentials were let in (the token, or an account with
   // the route's right): the connection gets the full idle timeout.
   bool authenticated = false;
+  // A 503's Retry-After in seconds (0: none).
+  uint32_t retry_after_s = 0;
 };
 
 // One row per admin API route: what it is and the operation (so the right)
@@ -151,7 +155,10 @@ class AdminApi {
   // no IP literal, "localhost" nor one of AdminConfig::hosts (DNS
   // rebinding); on a state-changing method (POST, PUT, DELETE, PATCH) or a
   // WebSocket upgrade (`upgrade`), an Origin that is not this server's own
-  // (its authority must equal Host); on a state-changing method, a
+  // (its host, scheme and port aside, must be Host's host, "localhost" or a
+  // loopback address, or one of AdminConfig::hosts; "null" or an Origin
+  // that is no `scheme://host[:port]` is refused); on a state-changing
+  // method, a
   // Content-Type other than application/json, or a body without one (an
   // HTML form can send neither JSON nor no Content-Type). A browser that
   // cached Digest credentials for the console would otherwise let any page
@@ -189,8 +196,9 @@ class AdminApi {
   enum class TokenCheck : uint8_t { kAbsent, kRight, kRefused };
   // The operator's token, from a Bearer `authorization` or else
   // `query_token` (the event stream's ?token=): absent, right, or refused
-  // (wrong, or from a source locked out for wrong tokens). A presented
-  // token counts per source (Control::count_token_attempt).
+  // (wrong). A presented token counts per source
+  // (Control::count_token_attempt); the right one is let in even from a
+  // source locked out for wrong ones.
   TokenCheck check_token(std::string_view authorization, std::string_view source,
                          const std::optional<std::string>& query_token = std::nullopt);
   AdminResponse api(const AdminRequest& request, std::string_view path);
@@ -212,7 +220,14 @@ class AdminApi {
     std::string account;
     std::chrono::steady_clock::time_point expires;
   };
-  static constexpr size_t kMaxEventTickets = 64;  // past it the oldest goes
+  // Outstanding tickets: each account (and the token, as one more) holds at
+  // most kMaxEventTicketsPerAccount, past which its own oldest goes; the
+  // accounts' together at most kMaxAccountEventTickets, past which an
+  // account is refused 503 with Retry-After until one expires. So at most
+  // 64 + 8 are held, and one account can neither evict another's tickets
+  // nor, alone, fill the pool.
+  static constexpr size_t kMaxEventTicketsPerAccount = 8;
+  static constexpr size_t kMaxAccountEventTickets = 64;
   AdminResponse issue_event_ticket(const std::string& user);
   // The ticket's account when `ticket` is live (it is used up), else nullopt.
   std::optional<std::string> redeem_event_ticket(std::string_view ticket);

@@ -8,7 +8,10 @@ namespace {
 // and follows /api/events over a WebSocket. Browsers cannot set headers
 // there, so it first asks POST /api/events/ticket for a one-use ticket and
 // opens ?ticket=: the token itself never goes into a URL, where proxy logs
-// would keep it. All peer-supplied text is inserted with textContent.
+// would keep it. A 401 or 403 stops the reconnecting and asks for the token
+// again (retrying a wrong one would lock the address out); network errors
+// and 5xx are retried with backoff. All peer-supplied text is inserted with
+// textContent.
 constexpr std::string_view kPage = R"chorus(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -104,8 +107,25 @@ async function api(method, path, body) {
   const res = await fetch(path, init);
   let data = {};
   try { data = await res.json(); } catch (e) { data = {}; }
-  if (!res.ok) throw new Error((data && data.error) || ("HTTP " + res.status));
+  if (!res.ok) {
+    const error = new Error((data && data.error) || ("HTTP " + res.status));
+    error.status = res.status;
+    throw error;
+  }
   return data;
+}
+
+// 401/403: the token is wrong or was rotated. Asking again with it would
+// only count toward this address's lockout (every operator's, behind a
+// proxy), so stop and ask for the token. Network errors and 5xx retry.
+function refused(e) { return e.status === 401 || e.status === 403; }
+function askForToken(e) {
+  clearTimeout(state.timer);
+  state.retry = 500;
+  sessionStorage.removeItem("chorus-token");
+  setStatus(false, "enter the admin token");
+  say("Token refused (" + e.message + "): enter the admin token again.");
+  $("token").focus();
 }
 
 // Shows the API's error text; true when the request succeeded.
@@ -459,7 +479,10 @@ async function connect() {
   if (!token()) { setStatus(false, "enter the admin token"); return; }
   let ticket;
   try { ticket = (await api("POST", "/api/events/ticket")).ticket; }
-  catch (e) { setStatus(false, "disconnected"); say(e.message); retryLater(); return; }
+  catch (e) {
+    if (refused(e)) { askForToken(e); return; }
+    setStatus(false, "disconnected"); say(e.message); retryLater(); return;
+  }
   if (state.ws) return;  // another connect() won the race
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const ws = new WebSocket(scheme + location.host + "/api/events?ticket=" + encodeURIComponent(ticket));
@@ -469,9 +492,13 @@ async function connect() {
   ws.onclose = () => {
     setStatus(false, "disconnected");
     state.ws = null;
-    // A rejected token shows up as a failed upgrade: ask the API why.
-    api("GET", "/api/rooms").catch((e) => say(e.message));
-    retryLater();
+    // A rejected or rotated token shows up as a closed stream: ask the API
+    // why before trying again.
+    api("GET", "/api/rooms").then(retryLater, (e) => {
+      if (refused(e)) { askForToken(e); return; }
+      say(e.message);
+      retryLater();
+    });
   };
 }
 

@@ -372,6 +372,9 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
                     "connect-src 'self' ws: wss:; frame-ancestors 'none'");
     }
     if (!out.allow.empty()) response_.set(http::field::allow, out.allow);
+    if (out.retry_after_s != 0) {
+      response_.set(http::field::retry_after, std::to_string(out.retry_after_s));
+    }
     if (out.status == 401) {
       response_.set(http::field::www_authenticate, "Bearer realm=\"chorus\"");
       for (const std::string& challenge : out.challenges) {

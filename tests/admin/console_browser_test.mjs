@@ -10,7 +10,8 @@
 // merged into another and split back (the page names who moved and who
 // stayed; refusals show the API's text), and each step is checked in the
 // admin API's JSON as well as on the page; the recording state stays shown
-// through it. A wrong token is refused.
+// through it. A wrong token is refused once, not retried, and the token
+// asked for again; a 503 for the event ticket is retried.
 //
 //   node console_browser_test.mjs <dir holding node_modules> <admin_fixture>
 
@@ -57,14 +58,48 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
   });
 
-  step("a wrong token is refused");
+  step("a wrong token is refused once and the token asked again, not retried");
   {
     const page = await browser.newPage({ bypassCSP: true });
+    const apiRequests = [];
+    page.on("request", (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith("/api/")) apiRequests.push(r.method() + " " + path);
+    });
     await page.goto(url);
     await page.fill("#token", "not-the-token");
     await page.click("#use-token");
     await page.waitForFunction(() => document.getElementById("message").textContent.includes("bearer token"));
     assert.equal(await page.locator("tr.member").count(), 0);
+    // Retrying would count toward the address's lockout: the old backoff
+    // asked again after 0.5, 1 and 2 s.
+    await page.waitForTimeout(4000);
+    assert.deepEqual(apiRequests, ["POST /api/events/ticket"]);
+    assert.equal(await page.locator("#status").innerText(), "enter the admin token");
+    assert.match(await page.locator("#message").innerText(), /enter the admin token again/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("chorus-token")), null);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "token");
+    // The right token then gets in from the same page.
+    await page.fill("#token", TOKEN);
+    await page.click("#use-token");
+    await page.waitForFunction(() => document.getElementById("status").textContent === "live");
+    await page.close();
+  }
+
+  step("a 503 for the event ticket is retried until it passes");
+  {
+    const page = await browser.newPage({ bypassCSP: true });
+    let busy = 0;
+    await page.route("**/api/events/ticket", (route) => {
+      if (busy >= 2) return route.continue();
+      busy += 1;
+      return route.fulfill({ status: 503, contentType: "application/json", body: '{"error":"busy"}' });
+    });
+    await page.goto(url);
+    await page.fill("#token", TOKEN);
+    await page.click("#use-token");
+    await page.waitForFunction(() => document.getElementById("status").textContent === "live");
+    assert.equal(busy, 2);
     await page.close();
   }
 

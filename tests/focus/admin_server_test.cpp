@@ -117,8 +117,15 @@ class FakeControl final : public Control {
   // One account, "acct", allowed exactly the view routes (its "password" is
   // the whole Authorization value here: the digest itself is the matrix
   // test's, tests/focus/privilege_matrix_test.cpp).
+  // "Digest viewer-N" is account viewer-N, which may view (many accounts,
+  // for the event tickets' per-account cap).
   AccountCheck check_account(std::string_view authorization, std::string_view, std::string_view,
                              Operation operation, std::string_view) override {
+    if (authorization.starts_with("Digest viewer-")) {
+      return {operation == Operation::kAdminView ? AccountCheck::Outcome::kAllowed
+                                                 : AccountCheck::Outcome::kForbidden,
+              std::string(authorization.substr(7)), false};
+    }
     if (authorization != "Digest acct") {
       return {authorization.empty() ? AccountCheck::Outcome::kNoCredentials
                                     : AccountCheck::Outcome::kWrong,
@@ -130,7 +137,8 @@ class FakeControl final : public Control {
             "acct", false};
   }
   bool account_holds(std::string_view user, Operation operation) const override {
-    return user == "acct" && acct_may_view && operation == Operation::kAdminView;
+    return ((user == "acct" && acct_may_view) || user.starts_with("viewer-")) &&
+           operation == Operation::kAdminView;
   }
   bool acct_may_view = true;  // a reload may take the right away
   std::vector<std::string> account_challenges(bool) override {
@@ -767,9 +775,17 @@ TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
   std::string out = post("Origin: http://evil.example\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
   EXPECT_NE(out.find("Origin http://evil.example is not this server"), std::string::npos) << out;
-  out = post("Origin: http://127.0.0.1:1\r\n");  // another port: another origin
+  out = post("Origin: null\r\n");  // an opaque origin (sandboxed frame, file:)
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
-  out = post("Origin: null\r\n");
+  // Not an origin at all, or one with a user, a path, a bad port: refused.
+  for (const char* garbage :
+       {"127.0.0.1", "http://", "http://127.0.0.1/", "http://evil.example@127.0.0.1",
+        "http://127.0.0.1:", "http://127.0.0.1:99999", "http://127.0.0.1:80x", "://127.0.0.1",
+        "1http://127.0.0.1", "http://[::1", "http://[::g]", "http://127.0.0.1 .evil.example"}) {
+    out = post(std::string("Origin: ").append(garbage).append("\r\n"));
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << garbage << "\n" << out;
+  }
+  out = post("Origin: http://127.0.0.1.evil.example\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
   out = post("Content-Type: application/x-www-form-urlencoded\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << out;
@@ -805,6 +821,55 @@ TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
   EventStream same_origin(client_io_, port_, "/api/events?token=" + std::string(kToken), {},
                           "http://127.0.0.1");
   EXPECT_FALSE(same_origin.error()) << same_origin.error().message();
+}
+
+// Behind a TLS proxy the page's origin is https://<public name> (port 443)
+// while the request reaches us with the proxy's Host: a rewritten one
+// (nginx's default $proxy_host is our own 127.0.0.1:port), or the public
+// name on another port. The Origin's host passes when it is Host's, a
+// loopback one, or named in admin.hosts; its scheme and port do not matter.
+TEST_F(AdminServerTest, AnOriginPassesByItsHostWhateverItsSchemeAndPort) {
+  shutdown();
+  AdminConfig config;
+  config.hosts = {"admin.example.org"};
+  start(config);
+  const std::string port = std::to_string(port_);
+  const std::string host = std::string("127.0.0.1:") + port;
+  const auto kick = [&](const std::string& host_header, const std::string& origin) {
+    std::string request("POST /api/rooms/r1/members/1/kick HTTP/1.1\r\nHost: ");
+    request += host_header;
+    request += "\r\nAuthorization: Bearer s3cret-token\r\nOrigin: ";
+    request += origin;
+    request += "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    return raw(request);
+  };
+  const auto accepted = [](const std::string& out) { return out.starts_with("HTTP/1.1 200"); };
+  // Host's host on another port and scheme.
+  EXPECT_TRUE(accepted(kick(host, "http://127.0.0.1:1")));
+  EXPECT_TRUE(accepted(kick(host, "https://127.0.0.1")));
+  EXPECT_TRUE(accepted(kick("admin.example.org:8443", "https://Admin.Example.ORG:443")));
+  EXPECT_TRUE(accepted(kick(std::string("[::1]:") + port, "http://[0::1]:9")));
+  // A name in admin.hosts while the proxy rewrote Host to our address.
+  EXPECT_TRUE(accepted(kick(host, "https://admin.example.org")));
+  EXPECT_TRUE(accepted(kick(host, "https://admin.example.org.:8443")));
+  // A page on this host: localhost or a loopback address.
+  EXPECT_TRUE(accepted(kick(host, "http://localhost:3000")));
+  EXPECT_TRUE(accepted(kick(host, "http://127.0.0.2")));
+  EXPECT_TRUE(accepted(kick(host, "http://[::1]:8080")));
+  // Any other site is still refused, naming the fault.
+  for (const std::string& foreign :
+       {std::string("https://evil.example"), std::string("https://admin.example.org.evil.example"),
+        std::string("http://192.0.2.1"), std::string("http://[2001:db8::1]")}) {
+    const std::string out = kick(host, foreign);
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 403")) << foreign << "\n" << out;
+    const std::string fault = std::string("Origin ") + foreign + " is not this server";
+    EXPECT_NE(out.find(fault), std::string::npos) << out;
+  }
+  EXPECT_EQ(calls().size(), 9u);
+  // The event stream's upgrade checks it the same way.
+  EventStream proxied(client_io_, port_, "/api/events?token=s3cret-token", {},
+                      "https://admin.example.org");
+  EXPECT_FALSE(proxied.error()) << proxied.error().message();
 }
 
 // A name operators use (admin.hosts) passes the Host check.
@@ -1042,6 +1107,79 @@ TEST_F(AdminServerTest, AnEventTicketOpensOneStreamOnce) {
     return 0;
   });
   EXPECT_TRUE(raw(upgrade("/api/events?ticket=" + old)).starts_with("HTTP/1.1 401"));
+}
+
+// Tickets are capped per account (the token counting as one): an account
+// asking for many evicts only its own oldest, never another's; the
+// accounts' tickets together are bounded too, past which an account is
+// refused 503 with Retry-After while the token still gets its own.
+TEST_F(AdminServerTest, AnAccountsTicketsEvictOnlyItsOwnAndThePoolIsBounded) {
+  FakeControl control;
+  AdminApi api(control, MetricsSource{}, AdminConfig{.token = kToken});
+  const auto issue = [&](const std::string& authorization) {
+    return api.handle(AdminRequest{"POST", "/api/events/ticket", authorization, {}, "127.0.0.1"});
+  };
+  const auto ticket = [&](const std::string& authorization) {
+    const AdminResponse answer = issue(authorization);
+    EXPECT_EQ(answer.status, 201) << authorization << " " << answer.body;
+    const json body = json::parse(answer.body, nullptr, false);
+    return body.is_object() && body.contains("ticket") ? body["ticket"].get<std::string>()
+                                                       : std::string();
+  };
+  const auto opens = [&](const std::string& ticket) {
+    return api.event_stream_refusal({}, std::string("/api/events?ticket=") + ticket) == 0;
+  };
+
+  const std::string operators = ticket(std::string(kBearer));
+  const std::string first = ticket("Digest viewer-1");
+  // viewer-2 asks for more tickets than the whole pool once held.
+  std::vector<std::string> flood;
+  for (int i = 0; i < 80; ++i) flood.push_back(ticket("Digest viewer-2"));
+  EXPECT_TRUE(opens(operators));
+  EXPECT_TRUE(opens(first));
+  // viewer-2 keeps its newest 8; its older ones are gone.
+  for (size_t i = 0; i < flood.size(); ++i) {
+    EXPECT_EQ(opens(flood[i]), i >= flood.size() - 8) << i;
+  }
+
+  // Eight accounts holding 8 each fill the accounts' pool.
+  std::vector<std::string> held;
+  for (int account = 1; account <= 8; ++account) {
+    for (int i = 0; i < 8; ++i) {
+      held.push_back(ticket(std::string("Digest viewer-") + std::to_string(account)));
+    }
+  }
+  const AdminResponse busy = issue("Digest viewer-9");
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_GE(busy.retry_after_s, 1u);
+  EXPECT_LE(busy.retry_after_s, 30u);
+  // An account at its cap still replaces its own oldest; the token is not
+  // held to the accounts' pool.
+  held.push_back(ticket("Digest viewer-3"));
+  EXPECT_FALSE(opens(held[2 * 8]));  // viewer-3's oldest
+  EXPECT_TRUE(opens(ticket(std::string(kBearer))));
+  held.erase(held.begin() + 2 * 8);
+  for (const std::string& t : held) EXPECT_TRUE(opens(t));
+  // Used up, the pool has room again.
+  EXPECT_EQ(issue("Digest viewer-9").status, 201);
+}
+
+// The 503 reaches the wire with its Retry-After.
+TEST_F(AdminServerTest, AFullTicketPoolAnswers503WithRetryAfter) {
+  tcp::socket socket = connect();  // one connection: the per-source cap stays out of it
+  for (int account = 1; account <= 8; ++account) {
+    for (int i = 0; i < 8; ++i) {
+      const Reply reply = exchange(socket, http::verb::post, "/api/events/ticket", std::nullopt,
+                                   std::string("Digest viewer-") + std::to_string(account));
+      ASSERT_EQ(reply.status, 201) << reply.body;
+    }
+  }
+  const std::string out =
+      raw("POST /api/events/ticket HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Digest "
+          "viewer-9\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 503")) << out;
+  EXPECT_NE(out.find("Retry-After: "), std::string::npos) << out;
+  EXPECT_EQ(request(http::verb::post, "/api/events/ticket").status, 201);
 }
 
 TEST_F(AdminServerTest, AnUnusedEventTicketExpires) {
