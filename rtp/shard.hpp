@@ -104,6 +104,11 @@ struct ShardConfig {
   // (RFC 7675 §5.1: 30 s; tests shorten it).
   webrtc::DtlsChannel* dtls = nullptr;
   std::chrono::milliseconds consent_timeout{30'000};
+  // The initial retransmission timeout of our check to a candidate address
+  // (RFC 5389 §7.2.1, RFC 8445 §14.3: 500 ms), doubled after each send,
+  // Stream::kCandidateSends sends, given up Stream::kCandidateLastWait RTOs
+  // after the last: 39.5 s at 500 ms. Tests shorten it.
+  std::chrono::milliseconds candidate_rto{500};
 };
 
 // WebRTC counters of one shard (every stream's, summed as they happen).

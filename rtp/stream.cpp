@@ -412,12 +412,17 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
 
 // One pending candidate per stream: a newer nomination replaces it. Its
 // first check leaves with the next tick (at most one of our checks per tick).
+// The same address again keeps its transaction and schedule (RFC 5389
+// §7.2.1: retransmissions carry one id), so an answer to any earlier send
+// still verifies it however slow the path.
 void Stream::verify(const udp::endpoint& address, Clock::time_point now) {
   WebRtc& w = *webrtc_;
+  if (w.candidate.active && w.candidate.to == address) return;
   w.candidate.to = address;
   w.candidate.id = w.checks.next_id();
   w.candidate.next = now;
-  w.candidate.sends_left = kCandidateChecks;
+  w.candidate.rto = shard_.config().candidate_rto;
+  w.candidate.sends_left = kCandidateSends;
   w.candidate.active = true;
   shard_.count(WebRtcCounter::kCheckStarted);
   reroute();  // shared port: the answer comes from an address no route names yet
@@ -470,8 +475,9 @@ Stream::Clock::duration Stream::consent_interval() {
   return base * 8 / 10 + base * 4 * r / 10000;
 }
 
-// Per tick, at most one of our checks: the candidate's (retransmitted every
-// kCandidateRetry, kCandidateChecks sends, then given up quietly), else the
+// Per tick, at most one of our checks: the candidate's (retransmitted with
+// the same id, the wait doubling from candidate_rto, kCandidateSends sends,
+// given up quietly kCandidateLastWait RTOs after the last), else the
 // latched address's consent check. Each takes a slot of the 4-datagram queue
 // only when one is free for media too, so media is never crowded out.
 void Stream::send_checks(Clock::time_point now) {
@@ -486,7 +492,10 @@ void Stream::send_checks(Clock::time_point now) {
     }
     if (send_check(w.candidate)) {
       --w.candidate.sends_left;
-      w.candidate.next = now + kCandidateRetry;
+      w.candidate.next =
+          now + (w.candidate.sends_left == 0 ? shard_.config().candidate_rto * kCandidateLastWait
+                                             : w.candidate.rto);
+      w.candidate.rto *= 2;
     }
     return;
   }

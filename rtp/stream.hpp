@@ -39,8 +39,12 @@
 // keyed with the browser's ice-pwd, a 96-bit transaction id from a CSPRNG).
 // ICE-lite's choice (RFC 8445 §2.5: the first valid check, then the latest
 // nominated one) only names the candidate: the one pending address per
-// stream (a newer nomination replaces it), checked every kCandidateRetry up
-// to kCandidateChecks times, then given up; the verified latch, if any,
+// stream (a newer nomination replaces it), checked with one transaction id
+// retransmitted on RFC 5389 §7.2.1's doubling schedule (ShardConfig::
+// candidate_rto, kCandidateSends sends, 39.5 s in all at 500 ms; a check
+// from the same address again keeps the id and the schedule, so a slow
+// path's late answer to any retransmission still counts), then given up;
+// the verified latch, if any,
 // carries media meanwhile. Its Binding success — from that address, with
 // that id and a MESSAGE-INTEGRITY keyed with the browser's ice-pwd — moves
 // the latch. Consent is kept by answers only: the latched address gets a
@@ -165,11 +169,14 @@ class Stream {
   bool set_webrtc(const WebRtcConfig& webrtc) { return set_webrtc(webrtc, Clock::now()); }
 
   // ---- WebRTC (issue #18), on the shard thread
-  // A candidate's check is sent up to kCandidateChecks times, kCandidateRetry
-  // apart (RFC 8445 §14.3's pacing is for a full agent's many pairs; here it
-  // is one address at a time), then given up.
-  static constexpr uint8_t kCandidateChecks = 5;
-  static constexpr std::chrono::milliseconds kCandidateRetry{200};
+  // A candidate's check (one transaction id) is sent kCandidateSends times
+  // (RFC 5389 §7.2.1's Rc), the first retransmission ShardConfig::
+  // candidate_rto after the first send and each wait doubling, and given up
+  // kCandidateLastWait RTOs (Rm) after the last send: 79 RTOs, 39.5 s at the
+  // default 500 ms, so a round trip of seconds still latches. One address
+  // at a time (RFC 8445 §14.3's pacing is for a full agent's many pairs).
+  static constexpr uint8_t kCandidateSends = 7;
+  static constexpr uint8_t kCandidateLastWait = 16;
   bool webrtc() const { return webrtc_ != nullptr; }
   // The stream's name at the DtlsChannel: generation << 32 | id, so events of
   // a handshake a new fingerprint replaced are told apart and dropped.
@@ -264,11 +271,13 @@ class Stream {
 
  private:
   // One of our own checks (return routability): to whom, with which id,
-  // when it goes (again), and how many more sends it gets.
+  // when it goes (again), the wait after that send, and how many more sends
+  // it gets.
   struct Probe {
     udp::endpoint to;
     webrtc::TransactionId id{};
     Clock::time_point next{};
+    Clock::duration rto{};
     uint8_t sends_left = 0;
     bool active = false;
   };

@@ -99,6 +99,7 @@ struct Bench {
     c.max_streams = 8;
     c.buffer_count = 512;
     c.dtls = &worker.channel(0);
+    c.candidate_rto = 10ms;  // an unanswered candidate is given up within ~0.8 s
     // The shared port cannot be skipped like a member's: a port another
     // test process holds means trying the next one (bounded).
     for (int attempt = 0; attempt < 20 && !shard; ++attempt) {

@@ -5,6 +5,7 @@
 // exported keys flows both ways through the shard's DtlsWorker channel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "rtp/srtp.hpp"
+#include "rtp/udp_batch.hpp"
 #include "tests/rtp/shard_test_support.hpp"
 #include "tests/webrtc/browser_stand_in.hpp"
 #include "tests/webrtc/dtls_test_support.hpp"
@@ -95,8 +97,11 @@ class SendEveryTick : public TickHandler {
 
 // A worker, a shard with its channel, the driver, and one WebRTC stream.
 struct Bench {
+  // candidate_rto: the first wait of our check to a candidate (RFC 5389
+  // §7.2.1); 10 ms gives an unanswered candidate up within ~0.8 s.
   explicit Bench(const webrtc::Fingerprint& remote,
-                 std::chrono::milliseconds consent_timeout = 30'000ms)
+                 std::chrono::milliseconds consent_timeout = 30'000ms,
+                 std::chrono::milliseconds candidate_rto = 500ms)
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
         worker(context, 1),
@@ -104,6 +109,7 @@ struct Bench {
           ShardConfig c = testing::loopback_config();
           c.dtls = &worker.channel(0);
           c.consent_timeout = consent_timeout;
+          c.candidate_rto = candidate_rto;
           return c;
         }()),
         sender(shard, kId),
@@ -417,7 +423,7 @@ TEST(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsent
 // media keeps flowing to the address that did answer.
 TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLatchStays) {
   DtlsTestClient client;
-  Bench bench(client.fingerprint());
+  Bench bench(client.fingerprint(), 30'000ms, 10ms);
   ASSERT_NE(bench.port, 0);
   Browser browser;
   StunClient ice;
@@ -444,7 +450,7 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
     media_at_browser += received_srtp(browser, srtp, 50ms);
   }
   EXPECT_EQ(rtp, 0u) << "conference media went to an address that never answered";
-  EXPECT_LE(stun, 1u + Stream::kCandidateChecks) << "the answer and our bounded checks only";
+  EXPECT_LE(stun, 1u + Stream::kCandidateSends) << "the answer and our bounded checks only";
   EXPECT_GE(media_at_browser, 30) << "media kept flowing to the verified address";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
   EXPECT_FALSE(bench.ended(20ms));
@@ -454,7 +460,7 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
 // neither DTLS flights nor media ever go to it.
 TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
   DtlsTestClient client;
-  Bench bench(client.fingerprint());
+  Bench bench(client.fingerprint(), 30'000ms, 10ms);
   ASSERT_NE(bench.port, 0);
   Peer victim;
   StunClient ice;
@@ -469,6 +475,48 @@ TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
   const StreamStats stats = testing::stats_until(
       bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
   EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
+}
+
+// A slow path (RFC 5389 §7.2.1): the browser's answer to our first check
+// arrives 1.5 s later, after the browser checked again from the same
+// address. The again-check keeps our transaction, the retransmissions carry
+// the same id, and the late answer to the first send latches the address.
+TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatches) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer slow;  // answers by hand, late
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(slow, ice.check(kLocalPwd))), 0x0101);
+  std::optional<std::vector<uint8_t>> first;
+  for (int i = 0; i < 20 && !first; ++i) {
+    auto d = slow.receive(100ms);
+    if (d && webrtc::testing::CheckAnswerer::is_request(*d)) first = std::move(d);
+  }
+  ASSERT_TRUE(first) << "our check to the candidate";
+  const auto sent = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(700ms);
+  slow.send_to(bench.port, ice.check(kLocalPwd));  // the browser's next check
+  size_t again = 0;
+  while (std::chrono::steady_clock::now() - sent < 1500ms)
+    for (const auto& d : slow.receive_all(50ms))
+      if (webrtc::testing::CheckAnswerer::is_request(d)) {
+        ++again;
+        EXPECT_TRUE(std::equal(d.begin() + 8, d.begin() + 20, first->begin() + 8))
+            << "a retransmission carries the first send's transaction id";
+      }
+  EXPECT_GE(again, 1u) << "retransmitted";
+  webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
+  sockaddr_storage stream{};
+  const socklen_t stream_len = sockaddr_from_endpoint(
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
+  const std::vector<uint8_t> late = answerer.answer(*first, stream, stream_len);
+  ASSERT_FALSE(late.empty());
+  slow.send_to(bench.port, late);
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckVerified, 1)) << "the late answer latched";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 1u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
+  EXPECT_TRUE(bench.handshake(slow, client)) << "DTLS now goes to the verified address";
 }
 
 // A genuine network change still works: the browser nominates its new
