@@ -135,6 +135,13 @@ enum class WebRtcCounter : uint8_t {
   kCheckVerified,   // a candidate answered: media moved there
   kCheckGaveUp,     // a candidate never answered: the latch stayed where it was
   kCheckUnmatched,  // a Binding success that answers none of our open checks: dropped
+  // A valid check's source not made a candidate: an address we never check
+  // (unspecified, multicast, broadcast, port 0, our own socket, loopback
+  // for a member that is not on loopback)...
+  kCandidateRefused,
+  // ...or a new candidate within Stream::kCandidateSpacing of the last one
+  // (kept as the one deferred nomination, started when the spacing allows).
+  kCandidateDeferred,
   kCount,
 };
 

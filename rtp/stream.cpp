@@ -36,6 +36,13 @@ RtcpScheduler::Config scheduler_config(const RtcpScheduler::Config& base, uint32
   return c;
 }
 
+// An IPv4-mapped IPv6 address as the IPv4 one it maps.
+boost::asio::ip::address unmapped(const boost::asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
 }  // namespace
 
 const char* media_end_reason_name(MediaEndReason reason) {
@@ -398,6 +405,7 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
     webrtc_->consent.refresh(now);  // a sign of life; consent itself is our answers
     // The latest nomination wins (RFC 8445 §8.1.1): the verified address
     // again, so a pending candidate is dropped.
+    if (r.use_candidate) webrtc_->has_deferred = false;
     if (r.use_candidate && webrtc_->candidate.active) {
       webrtc_->candidate.active = false;
       reroute();
@@ -407,7 +415,43 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
   const bool nothing_yet = !latched_ && !webrtc_->candidate.active;
   if (nothing_yet ||
       (r.use_candidate && !(webrtc_->candidate.active && webrtc_->candidate.to == from)))
-    verify(from, now);
+    propose(from, now);
+}
+
+bool Stream::candidate_allowed(const udp::endpoint& address, const udp::endpoint& local,
+                               bool loopback_member) {
+  if (address.port() == 0) return false;
+  const boost::asio::ip::address a = unmapped(address.address());
+  if (a.is_unspecified() || a.is_multicast()) return false;
+  if (a.is_v4() && a.to_v4() == boost::asio::ip::address_v4::broadcast()) return false;
+  const boost::asio::ip::address bound = unmapped(local.address());
+  if (address.port() == local.port() && (a == bound || (bound.is_unspecified() && a.is_loopback())))
+    return false;  // our own socket: we would check ourselves
+  // A spoofed loopback source would aim our checks at a service on this host.
+  return !a.is_loopback() || loopback_member;
+}
+
+// A valid check's source as the candidate, if our checks may go there and
+// the rate limit allows; a nomination that comes sooner is deferred (the
+// latest wins) and started by send_checks.
+void Stream::propose(const udp::endpoint& address, Clock::time_point now) {
+  WebRtc& w = *webrtc_;
+  if (w.candidate.active && w.candidate.to == address) return;  // already being checked
+  const udp::endpoint local(shard_.config().bind_address, local_port_);
+  // A browser's SDP names no address we use (c= is 0.0.0.0, ICE decides).
+  const bool loopback_member = unmapped(local.address()).is_loopback() ||
+                               (latched_ && unmapped(latched_rtp_.address()).is_loopback());
+  if (!candidate_allowed(address, local, loopback_member)) {
+    shard_.count(WebRtcCounter::kCandidateRefused);
+    return;
+  }
+  if (now < w.next_candidate) {
+    w.deferred = address;
+    w.has_deferred = true;
+    shard_.count(WebRtcCounter::kCandidateDeferred);
+    return;
+  }
+  verify(address, now);
 }
 
 // One pending candidate per stream: a newer nomination replaces it. Its
@@ -417,7 +461,9 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
 // still verifies it however slow the path.
 void Stream::verify(const udp::endpoint& address, Clock::time_point now) {
   WebRtc& w = *webrtc_;
+  w.has_deferred = false;
   if (w.candidate.active && w.candidate.to == address) return;
+  w.next_candidate = now + kCandidateSpacing;
   w.candidate.to = address;
   w.candidate.id = w.checks.next_id();
   w.candidate.next = now;
@@ -483,6 +529,12 @@ Stream::Clock::duration Stream::consent_interval() {
 void Stream::send_checks(Clock::time_point now) {
   WebRtc& w = *webrtc_;
   if (w.ended) return;
+  if (w.has_deferred && now >= w.next_candidate) {
+    if (latched_ && w.deferred == latched_rtp_)
+      w.has_deferred = false;  // verified meanwhile
+    else
+      verify(w.deferred, now);
+  }
   if (w.candidate.active && now >= w.candidate.next) {
     if (w.candidate.sends_left == 0) {
       w.candidate.active = false;  // never answered: the latch stays where it was
@@ -561,6 +613,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     latched_ = false;
     rtcp_latched_ = false;
     w.candidate.active = false;  // checks with the old credentials prove nothing now
+    w.has_deferred = false;
     w.consent_check.active = false;
     w.config = webrtc;
     reroute();  // shared port: the latched address and the old ufrag route go

@@ -177,6 +177,19 @@ class Stream {
   // at a time (RFC 8445 §14.3's pacing is for a full agent's many pairs).
   static constexpr uint8_t kCandidateSends = 7;
   static constexpr uint8_t kCandidateLastWait = 16;
+  // Each new candidate makes us send checks to an address the member chose
+  // (a spoofed nomination names any): at most one new candidate per
+  // kCandidateSpacing. A nomination that comes sooner is kept as the one
+  // deferred candidate (the latest wins) and started once the spacing
+  // allows; the pending one is kept meanwhile.
+  static constexpr std::chrono::milliseconds kCandidateSpacing{1000};
+  // Whether our checks may go to `address` (a valid check's source): not
+  // unspecified, multicast, broadcast, port 0 or our own socket (`local`:
+  // the bound address, which may be unspecified, and port), and not
+  // loopback unless the member is on this host (`loopback_member`: our
+  // bound or latched address is loopback).
+  static bool candidate_allowed(const udp::endpoint& address, const udp::endpoint& local,
+                                bool loopback_member);
   bool webrtc() const { return webrtc_ != nullptr; }
   // The stream's name at the DtlsChannel: generation << 32 | id, so events of
   // a handshake a new fingerprint replaced are told apart and dropped.
@@ -298,6 +311,7 @@ class Stream {
   void on_stun(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
   void on_check_answer(std::span<const uint8_t> datagram, const udp::endpoint& from,
                        Clock::time_point now);
+  void propose(const udp::endpoint& address, Clock::time_point now);
   void verify(const udp::endpoint& address, Clock::time_point now);
   void send_checks(Clock::time_point now);
   bool send_check(Probe& probe);
@@ -321,6 +335,11 @@ class Stream {
     // nomination replaces it), and the consent check of the latched one.
     Probe candidate;
     Probe consent_check;
+    // The rate limit on new candidates: when the next may start, and the
+    // one nomination that came sooner.
+    Clock::time_point next_candidate{};
+    udp::endpoint deferred;
+    bool has_deferred = false;
     Clock::time_point next_consent_check{};
     uint32_t generation = 0;    // bumped by a new fingerprint
     bool dtls_started = false;  // the channel took start() (retried each tick until it does)

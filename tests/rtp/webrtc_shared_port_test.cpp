@@ -132,6 +132,8 @@ struct Bench {
   std::vector<uint8_t> check(Peer& from, const Ice& ice, const std::string& pwd,
                              bool use_candidate = true) {
     webrtc::testing::StunClient client;
+    const uint64_t started_before = shard->webrtc_count(WebRtcCounter::kCheckStarted);
+    const uint64_t deferred_before = shard->webrtc_count(WebRtcCounter::kCandidateDeferred);
     from.send_to(port(), client.check(ice.local_ufrag, ice.remote_ufrag, pwd, use_candidate));
     std::vector<uint8_t> answer;
     for (int i = 0; i < 20 && answer.empty(); ++i) {
@@ -139,12 +141,16 @@ struct Bench {
       if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
     // A browser then answers the check this one started (return routability).
-    const auto pending = [this] {
-      return shard->webrtc_count(WebRtcCounter::kCheckStarted) >
-             shard->webrtc_count(WebRtcCounter::kCheckVerified) +
-                 shard->webrtc_count(WebRtcCounter::kCheckGaveUp);
+    // A candidate deferred by the spacing of new ones (Stream::
+    // kCandidateSpacing) starts within a second.
+    const auto pending = [&] {
+      const uint64_t started = shard->webrtc_count(WebRtcCounter::kCheckStarted);
+      return started > shard->webrtc_count(WebRtcCounter::kCheckVerified) +
+                           shard->webrtc_count(WebRtcCounter::kCheckGaveUp) ||
+             (shard->webrtc_count(WebRtcCounter::kCandidateDeferred) > deferred_before &&
+              started == started_before);
     };
-    const auto until = std::chrono::steady_clock::now() + 2s;
+    const auto until = std::chrono::steady_clock::now() + 3s;
     while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
       from.receive(10ms);
     return answer;

@@ -101,7 +101,7 @@ struct Bench {
   // §7.2.1); 10 ms gives an unanswered candidate up within ~0.8 s.
   explicit Bench(const webrtc::Fingerprint& remote,
                  std::chrono::milliseconds consent_timeout = 30'000ms,
-                 std::chrono::milliseconds candidate_rto = 500ms)
+                 std::chrono::milliseconds candidate_rto = 500ms, bool bind_any = false)
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
         worker(context, 1),
@@ -110,6 +110,7 @@ struct Bench {
           c.dtls = &worker.channel(0);
           c.consent_timeout = consent_timeout;
           c.candidate_rto = candidate_rto;
+          if (bind_any) c.bind_address = boost::asio::ip::address_v4::any();
           return c;
         }()),
         sender(shard, kId),
@@ -130,18 +131,24 @@ struct Bench {
   // check this one started, as a browser's ICE agent would, so media and
   // DTLS find the address verified.
   std::vector<uint8_t> stun(Peer& from, const std::vector<uint8_t>& request) {
+    const uint64_t started_before = shard.webrtc_count(WebRtcCounter::kCheckStarted);
+    const uint64_t deferred_before = shard.webrtc_count(WebRtcCounter::kCandidateDeferred);
     from.send_to(port, request);
     std::vector<uint8_t> answer;
     for (int i = 0; i < 50 && answer.empty(); ++i) {
       auto d = from.receive(100ms);
       if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
-    const auto pending = [this] {
-      return shard.webrtc_count(WebRtcCounter::kCheckStarted) >
-             shard.webrtc_count(WebRtcCounter::kCheckVerified) +
-                 shard.webrtc_count(WebRtcCounter::kCheckGaveUp);
+    // A candidate deferred by the spacing of new ones (Stream::
+    // kCandidateSpacing) starts within a second.
+    const auto pending = [&] {
+      const uint64_t started = shard.webrtc_count(WebRtcCounter::kCheckStarted);
+      return started > shard.webrtc_count(WebRtcCounter::kCheckVerified) +
+                           shard.webrtc_count(WebRtcCounter::kCheckGaveUp) ||
+             (shard.webrtc_count(WebRtcCounter::kCandidateDeferred) > deferred_before &&
+              started == started_before);
     };
-    const auto until = std::chrono::steady_clock::now() + 2s;
+    const auto until = std::chrono::steady_clock::now() + 3s;
     while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
       from.receive(10ms);
     return answer;
@@ -517,6 +524,92 @@ TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatc
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 1u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
   EXPECT_TRUE(bench.handshake(slow, client)) << "DTLS now goes to the verified address";
+}
+
+// Our checks go only where a member could be: not to the unspecified,
+// multicast or broadcast address, port 0, our own socket, nor (unless the
+// member is on this host) loopback, where a spoofed source would aim them
+// at a local service.
+TEST(WebRtcCandidate, OnlyAnAddressAMemberCouldHaveIsChecked) {
+  using boost::asio::ip::make_address;
+  using Ep = boost::asio::ip::udp::endpoint;
+  const Ep any_local(make_address("0.0.0.0"), 20000);
+  const Ep public_local(make_address("192.0.2.1"), 20000);
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("198.51.100.7"), 50000), any_local, false));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("2001:db8::7"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("198.51.100.7"), 0), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("0.0.0.0"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("::"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("224.0.0.1"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("ff02::1"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("255.255.255.255"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("::ffff:224.0.0.1"), 50000), any_local, false));
+  // Our own socket.
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("192.0.2.1"), 20000), public_local, true));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 20000), any_local, true));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("192.0.2.1"), 20002), public_local, false));
+  // Loopback only for a member on this host.
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("::1"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("::ffff:127.0.0.1"), 50000), any_local, false));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 50000), any_local, true));
+}
+
+// A shard on every address, so a member not on this host: a valid check
+// from loopback starts no check of ours there (counted refused). A shard on
+// loopback (every other test here) checks loopback addresses.
+TEST(WebRtcStream, AValidCheckFromLoopbackIsNoCandidateForAMemberNotOnThisHost) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 30'000ms, 500ms, /*bind_any=*/true);
+  ASSERT_NE(bench.port, 0);
+  Browser local;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(local, ice.check(kLocalPwd))), 0x0101);
+  size_t requests = 0;
+  for (const auto& d : local.receive_all(300ms))
+    if (webrtc::testing::CheckAnswerer::is_request(d)) ++requests;
+  EXPECT_EQ(requests, 0u) << "our checks went to a loopback address";
+  EXPECT_EQ(local.checks_answered(), 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateRefused), 1u);
+}
+
+// A member nominating address after address (spoofed sources) gets one new
+// candidate per Stream::kCandidateSpacing: the second and third nominations
+// within the spacing start no check; the latest is checked once the spacing
+// has passed, the one it replaced never.
+TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsCheckedAfterwards) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  std::this_thread::sleep_for(Stream::kCandidateSpacing);
+
+  std::array<Peer, 3> victims;  // answer nothing
+  const auto requests = [](Peer& p, std::chrono::milliseconds window) {
+    size_t n = 0;
+    for (const auto& d : p.receive_all(window))
+      if (webrtc::testing::CheckAnswerer::is_request(d)) ++n;
+    return n;
+  };
+  StunClient forged;
+  for (Peer& v : victims) v.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  EXPECT_GE(requests(victims[0], 400ms), 1u) << "the first nomination is checked at once";
+  EXPECT_EQ(requests(victims[1], 10ms), 0u);
+  EXPECT_EQ(requests(victims[2], 10ms), 0u) << "a second candidate within the spacing";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateDeferred), 2u);
+
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckStarted, 3, 1500ms));
+  EXPECT_GE(requests(victims[2], 300ms), 1u) << "the latest nomination, once the spacing allows";
+  EXPECT_EQ(requests(victims[1], 10ms), 0u) << "the nomination it replaced is never checked";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
 }
 
 // A genuine network change still works: the browser nominates its new
