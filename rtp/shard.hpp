@@ -118,10 +118,13 @@ enum class WebRtcCounter : uint8_t {
   kStunUnknownUsername,  // 401
   kStunBadRequest,       // 400
   kStunOther,            // 420, 487, ignored, malformed, no room for the answer
-  kDtlsUnlatched,        // DTLS or SRTP from an address no valid check latched: dropped
+  kDtlsUnlatched,        // DTLS/SRTP from neither the latched address nor (DTLS, before a
+                         // latch) the candidate being checked: dropped
   kPlainRtp,             // RTP/RTCP before DTLS-SRTP keys: dropped
   kDtlsRefused,          // the channel's request ring was full: datagram dropped
-  kDtlsSendDropped,      // a handshake datagram with no latched address, or no room twice
+  kDtlsSendDropped,      // a handshake datagram with no latched address (nor room to hold it
+                         // for the candidate), held for an address that did not latch, or no
+                         // room twice
   kDtlsConnected,        // keys installed
   kConsentExpired,
   kDtlsFailed,

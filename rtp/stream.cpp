@@ -327,8 +327,12 @@ void Stream::on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint
     case webrtc::PacketKind::kStun:
       return on_stun(datagram, from, now);
     case webrtc::PacketKind::kDtls: {
-      // Only from the address a valid check proved (RFC 8445 §2.5: STUN decides).
-      if (!latched_ || from != latched_rtp_) {
+      // Only from the address our check proved (RFC 8445 §2.5: STUN
+      // decides), or, before any latch, from the candidate being checked:
+      // its answers wait for the proof (WebRtc::held).
+      const bool from_candidate =
+          !latched_ && webrtc_->candidate.active && from == webrtc_->candidate.to;
+      if (!from_candidate && (!latched_ || from != latched_rtp_)) {
         ++drops_.webrtc_unlatched;
         shard_.count(WebRtcCounter::kDtlsUnlatched);
         return;
@@ -508,6 +512,31 @@ void Stream::latch_webrtc(const udp::endpoint& address) {
   latched_rtcp_ = address;
   rtcp_latched_ = true;
   reroute();
+  release_held_dtls();
+}
+
+void Stream::release_held_dtls() {
+  WebRtc& w = *webrtc_;
+  if (w.held_count == 0) return;
+  if (latched_ ? w.held_for != latched_rtp_
+               : !(w.candidate.active && w.candidate.to == w.held_for)) {
+    shard_.count(WebRtcCounter::kDtlsSendDropped);
+    w.held_count = 0;
+    return;
+  }
+  if (!latched_) return;  // still waiting for the answer
+  size_t sent = 0;
+  for (; sent < w.held_count; ++sent) {
+    const std::span<uint8_t> buffer = rtp_queue_.prepare();
+    if (buffer.size() < w.held_size[sent]) break;  // the rest next tick
+    std::memcpy(buffer.data(), w.held[sent].data(), w.held_size[sent]);
+    rtp_queue_.commit(w.held_size[sent], latched_rtp_);
+  }
+  for (size_t i = sent; i < w.held_count; ++i) {
+    w.held[i - sent] = w.held[i];
+    w.held_size[i - sent] = w.held_size[i];
+  }
+  w.held_count -= sent;
 }
 
 // RFC 7675 §5.1: a consent check every 4–6 s (randomised so members do not
@@ -529,6 +558,7 @@ Stream::Clock::duration Stream::consent_interval() {
 void Stream::send_checks(Clock::time_point now) {
   WebRtc& w = *webrtc_;
   if (w.ended) return;
+  release_held_dtls();  // what the queue could not take when the address latched
   if (w.has_deferred && now >= w.next_candidate) {
     if (latched_ && w.deferred == latched_rtp_)
       w.has_deferred = false;  // verified meanwhile
@@ -622,6 +652,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     // A new certificate (RFC 5763 §5): a new handshake, no SRTP until its keys.
     stop_dtls();
     ++w.generation;
+    w.held_count = 0;  // the old handshake's
     srtp_in_.reset();
     srtp_out_.reset();
     srtp_out_key_.reset();
@@ -639,9 +670,23 @@ bool Stream::on_dtls_event(webrtc::DtlsEvent& event) {
   switch (event.kind) {
     case Kind::kSend: {
       if (!latched_) {
-        shard_.count(WebRtcCounter::kDtlsSendDropped);
+        // Nothing goes to an address before it answered our check: held
+        // for the pending candidate (whose DTLS reached the worker), else
+        // dropped; the handshake retransmits.
+        WebRtc& w = *webrtc_;
+        if (!w.candidate.active || (w.held_count != 0 && w.held_for != w.candidate.to))
+          w.held_count = 0;
+        if (!w.candidate.active || w.held_count == WebRtc::kHeld) {
+          shard_.count(WebRtcCounter::kDtlsSendDropped);
+          return true;
+        }
+        w.held_for = w.candidate.to;
+        std::memcpy(w.held[w.held_count].data(), event.data.data(), event.size);
+        w.held_size[w.held_count++] = event.size;
         return true;
       }
+      release_held_dtls();
+      if (webrtc_->held_count != 0) return false;  // in order, after what is still held
       const std::span<uint8_t> buffer = rtp_queue_.prepare();
       if (buffer.size() < event.size) return false;
       std::memcpy(buffer.data(), event.data.data(), event.size);

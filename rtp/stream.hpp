@@ -26,7 +26,9 @@
 //
 // A WebRTC stream (StreamConfig::webrtc, issue #18) classifies every datagram (RFC 7983): STUN goes
 // to its StunResponder (the answer is queued back to the source); DTLS only
-// from the latched address to the shard's DtlsChannel; RTP/RTCP (rtcp-mux)
+// from the latched address (or, before a latch, the candidate our check is
+// verifying, whose answers are held until it answers) to the shard's
+// DtlsChannel; RTP/RTCP (rtcp-mux)
 // only from the latched address and only once DTLS-SRTP keys exist.
 // Nothing latches from RTP.
 //
@@ -83,6 +85,7 @@
 #include "rtp/udp_batch.hpp"
 #include "webrtc/check_sender.hpp"
 #include "webrtc/consent_timer.hpp"
+#include "webrtc/dtls_worker.hpp"
 #include "webrtc/stun_responder.hpp"
 
 namespace chorus::webrtc {
@@ -317,6 +320,10 @@ class Stream {
   bool send_check(Probe& probe);
   Clock::duration consent_interval();
   void latch_webrtc(const udp::endpoint& address);
+  // Queues the DTLS datagrams held for the latched address (as many as the
+  // queue takes; the rest wait for the next tick); drops them when they
+  // were for another address, or the candidate they waited for is gone.
+  void release_held_dtls();
   void start_dtls();
   void end_media(MediaEndReason reason);
   void tell_media_ended();
@@ -335,6 +342,17 @@ class Stream {
     // nomination replaces it), and the consent check of the latched one.
     Probe candidate;
     Probe consent_check;
+    // Before any latch, DTLS from the pending candidate reaches the worker
+    // (the browser's first ClientHello need not wait for its retransmit),
+    // but nothing goes there before it answers our check: the worker's
+    // datagrams wait here (kHeld of them, allocated with the stream; more
+    // are dropped, the handshake retransmits) for that address, sent when
+    // it latches, dropped when another address does or the candidate goes.
+    static constexpr size_t kHeld = 2;
+    std::array<std::array<uint8_t, webrtc::kMaxDtlsDatagram>, kHeld> held{};
+    std::array<uint16_t, kHeld> held_size{};
+    size_t held_count = 0;
+    udp::endpoint held_for;
     // The rate limit on new candidates: when the next may start, and the
     // one nomination that came sooner.
     Clock::time_point next_candidate{};

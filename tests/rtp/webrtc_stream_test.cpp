@@ -479,9 +479,15 @@ TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
   EXPECT_EQ(other, 0u) << "DTLS or media went to an address that never answered";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 0u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  // The ClientHello came from the candidate: the worker's answer was held
+  // for it, and dropped when it gave up.
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsSendDropped, 1));
+  // Once given up, DTLS from there is dropped again.
+  for (const Datagram& d : client.retransmit()) victim.send_to(bench.port, d);
   const StreamStats stats = testing::stats_until(
       bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
   EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
+  EXPECT_TRUE(victim.receive_all(200ms).empty());
 }
 
 // A slow path (RFC 5389 §7.2.1): the browser's answer to our first check
@@ -610,6 +616,48 @@ TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsChecked
   EXPECT_GE(requests(victims[2], 300ms), 1u) << "the latest nomination, once the spacing allows";
   EXPECT_EQ(requests(victims[1], 10ms), 0u) << "the nomination it replaced is never checked";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
+}
+
+// The browser's first ClientHello races the answer to our first check: it
+// reaches the worker from the candidate, but the worker's flight waits for
+// that address to answer, then leaves at once (no wait for the browser's
+// ClientHello retransmit, ~1 s).
+TEST(WebRtcStream, AClientHelloFromTheCandidateIsAnsweredAsSoonAsTheAddressAnswersOurCheck) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;  // answers our check by hand
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  std::optional<std::vector<uint8_t>> check;
+  for (int i = 0; i < 20 && !check; ++i) {
+    auto d = browser.receive(100ms);
+    if (d && webrtc::testing::CheckAnswerer::is_request(*d)) check = std::move(d);
+  }
+  ASSERT_TRUE(check) << "our check to the candidate";
+  for (const Datagram& d : client.step()) browser.send_to(bench.port, d);  // ClientHello
+  size_t early = 0;
+  for (const auto& d : browser.receive_all(300ms))
+    if (webrtc::classify(d) == webrtc::PacketKind::kDtls) ++early;
+  EXPECT_EQ(early, 0u) << "DTLS went to an address before it answered our check";
+
+  webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
+  sockaddr_storage stream{};
+  const socklen_t stream_len = sockaddr_from_endpoint(
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
+  browser.send_to(bench.port, answerer.answer(*check, stream, stream_len));
+  size_t flight = 0;
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  while (std::chrono::steady_clock::now() < until) {
+    auto d = browser.receive(50ms);
+    if (d && webrtc::classify(*d) == webrtc::PacketKind::kDtls) {
+      ++flight;
+      client.receive(*d);
+    }
+  }
+  EXPECT_GE(flight, 1u) << "the server's flight, without a ClientHello retransmit";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+  EXPECT_TRUE(bench.handshake(browser, client));
 }
 
 // A genuine network change still works: the browser nominates its new
