@@ -109,6 +109,11 @@ struct ShardConfig {
   // Stream::kCandidateSends sends, given up Stream::kCandidateLastWait RTOs
   // after the last: 39.5 s at 500 ms. Tests shorten it.
   std::chrono::milliseconds candidate_rto{500};
+  // How often a WebRTC stream tells the DTLS worker it is still attached
+  // (DtlsChannel::alive), so a long call's connected handshake is not taken
+  // for one a lost stop left behind (DtlsWorker::Config::connected_idle,
+  // 10 min: keep this well below it). Tests shorten both.
+  std::chrono::milliseconds dtls_alive_interval{60'000};
 };
 
 // WebRTC counters of one shard (every stream's, summed as they happen).

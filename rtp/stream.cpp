@@ -610,6 +610,16 @@ void Stream::start_dtls() {
   webrtc_->dtls_started = channel->start(dtls_id(), remote);  // refused: retried next tick
 }
 
+// The worker drops a connected handshake it heard nothing of for long (its
+// guard against a lost stop); an attached stream says it is alive, so a long
+// call's close_notify is still honoured. Refused (a full ring): next tick.
+void Stream::tell_dtls_alive(Clock::time_point now) {
+  webrtc::DtlsChannel* channel = shard_.dtls_channel();
+  WebRtc& w = *webrtc_;
+  if (!w.dtls_started || channel == nullptr || now < w.next_alive) return;
+  if (channel->alive(dtls_id())) w.next_alive = now + shard_.config().dtls_alive_interval;
+}
+
 void Stream::stop_dtls() {
   webrtc::DtlsChannel* channel = shard_.dtls_channel();
   if (!webrtc_ || !webrtc_->dtls_started || channel == nullptr) return;
@@ -1000,6 +1010,7 @@ const Stream::udp::endpoint& Stream::rtcp_destination() const {
 void Stream::on_tick(Clock::time_point now) {
   if (webrtc_) {
     start_dtls();  // when the channel refused it earlier
+    tell_dtls_alive(now);
     send_checks(now);
     if (!webrtc_->ended && webrtc_->consent.expired(now))
       end_media(MediaEndReason::kConsentExpired);

@@ -325,6 +325,7 @@ class Stream {
   // were for another address, or the candidate they waited for is gone.
   void release_held_dtls();
   void start_dtls();
+  void tell_dtls_alive(Clock::time_point now);
   void end_media(MediaEndReason reason);
   void tell_media_ended();
 
@@ -361,6 +362,7 @@ class Stream {
     Clock::time_point next_consent_check{};
     uint32_t generation = 0;    // bumped by a new fingerprint
     bool dtls_started = false;  // the channel took start() (retried each tick until it does)
+    Clock::time_point next_alive{};  // DtlsChannel::alive() due (retried each tick until taken)
     bool ended = false;         // media ended (counted once)
     bool told = false;          // the observer took on_media_ended
     MediaEndReason reason = MediaEndReason::kConsentExpired;

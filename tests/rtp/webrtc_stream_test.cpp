@@ -101,15 +101,22 @@ struct Bench {
   // §7.2.1); 10 ms gives an unanswered candidate up within ~0.8 s.
   explicit Bench(const webrtc::Fingerprint& remote,
                  std::chrono::milliseconds consent_timeout = 30'000ms,
-                 std::chrono::milliseconds candidate_rto = 500ms, bool bind_any = false)
+                 std::chrono::milliseconds candidate_rto = 500ms, bool bind_any = false,
+                 std::chrono::milliseconds connected_idle = 600'000ms)
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
-        worker(context, 1),
+        worker(context, 1,
+               [&] {
+                 webrtc::DtlsWorker::Config w;
+                 w.connected_idle = connected_idle;
+                 return w;
+               }()),
         shard([&] {
           ShardConfig c = testing::loopback_config();
           c.dtls = &worker.channel(0);
           c.consent_timeout = consent_timeout;
           c.candidate_rto = candidate_rto;
+          c.dtls_alive_interval = std::min<std::chrono::milliseconds>(60s, connected_idle / 4);
           if (bind_any) c.bind_address = boost::asio::ip::address_v4::any();
           return c;
         }()),
@@ -864,6 +871,26 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   EXPECT_EQ(bench.worker.stats().started, 1u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
   EXPECT_FALSE(bench.ended(20ms));
+}
+
+// A long call (here three times the worker's idle limit without a DTLS
+// datagram): the stream tells the worker it is alive, so the browser's
+// close_notify at the end still ends the member (kDtlsClosed).
+TEST(WebRtcStream, ALongCallsCloseNotifyStillEndsTheMember) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 30'000ms, 500ms, false, /*connected_idle=*/300ms);
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+  std::this_thread::sleep_for(900ms);
+  EXPECT_EQ(bench.worker.stats().expired, 0u);
+  for (const Datagram& d : client.close()) browser.send_to(bench.port, d);
+  const std::optional<Event> e = bench.ended();
+  ASSERT_TRUE(e) << "the close_notify was ignored";
+  EXPECT_EQ(e->reason, MediaEndReason::kDtlsClosed);
 }
 
 // DtlsChannel::stop refused on a full request ring: the shard keeps the stop
