@@ -191,6 +191,9 @@ class Shard final : private UringSink {
   // graveyard is reserved to max_streams).
   void retire(std::unique_ptr<Stream> stream);
   Stream* find_stream(StreamId id);
+  // Shared-port mode: the tag a WebRTC stream puts in its checks'
+  // transaction ids (CheckSender::next_id(tag)), so the answers find it.
+  uint32_t check_tag(StreamId id) const { return id ^ check_tag_mask_; }
   size_t stream_count() const { return streams_.size(); }
   // Sends what `streams` (attached ones) queued so far this tick, now rather
   // than at the tick's end: a room's packets leave as soon as it is mixed.
@@ -328,6 +331,11 @@ class Shard final : private UringSink {
   bool any_pending_ = false;
   FixedMap<uint32_t, Route, SsrcHash> ssrc_routes_;
   FixedMap<uint64_t, Stream*, UfragKeyHash> ufrag_routes_;  // WebRTC members' local ufrags
+  // WebRTC members by the tag of their checks' transaction ids (check_tag):
+  // a Binding success goes to the stream whose check it answers, whatever
+  // its source claims.
+  FixedMap<uint32_t, Stream*, SsrcHash> check_routes_;
+  uint32_t check_tag_mask_ = 0;  // random: the tags do not show stream ids
   std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};
   std::array<Stream*, UdpReceiveBatch::kBatch> out_owners_{};
   // Retired streams, freed two ticks later, so that nothing still holding the

@@ -190,9 +190,10 @@ Stream::Routes Stream::wanted_routes() const {
       r.sources[r.count] = SourceKey::from(latched_rtp_);
       r.proven[r.count++] = true;
     }
-    // The address our check is waiting on, so its answer reaches us (a
-    // Binding success names no ufrag): only named until it answers. A claim
-    // another stream holds fails: that address then never verifies here.
+    // The address our check is waiting on, so its DTLS reaches us before
+    // the latch (the answer to our check finds us by its transaction id's
+    // tag, Shard::check_tag): only named until it answers. A claim another
+    // stream holds fails: that DTLS then waits for the latch.
     if (webrtc_->candidate.active && !(latched_ && webrtc_->candidate.to == latched_rtp_)) {
       r.sources[r.count] = SourceKey::from(webrtc_->candidate.to);
       r.proven[r.count++] = false;
@@ -469,7 +470,7 @@ void Stream::verify(const udp::endpoint& address, Clock::time_point now) {
   if (w.candidate.active && w.candidate.to == address) return;
   w.next_candidate = now + kCandidateSpacing;
   w.candidate.to = address;
-  w.candidate.id = w.checks.next_id();
+  w.candidate.id = check_id();
   w.candidate.next = now;
   w.candidate.rto = shard_.config().candidate_rto;
   w.candidate.sends_left = kCandidateSends;
@@ -584,9 +585,16 @@ void Stream::send_checks(Clock::time_point now) {
   if (!latched_ || now < w.next_consent_check) return;
   // A new transaction each time (§5.1); an unanswered one is simply replaced.
   w.consent_check.to = latched_rtp_;
-  w.consent_check.id = w.checks.next_id();
+  w.consent_check.id = check_id();
   w.consent_check.active = true;
   if (send_check(w.consent_check)) w.next_consent_check = now + consent_interval();
+}
+
+// On a shared port the id carries the shard's tag for this stream (the
+// answer is routed by it, not by its source); else 96 unpredictable bits.
+webrtc::TransactionId Stream::check_id() {
+  return shared_ ? webrtc_->checks.next_id(shard_.check_tag(config_.id))
+                 : webrtc_->checks.next_id();
 }
 
 bool Stream::send_check(Probe& probe) {

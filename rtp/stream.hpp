@@ -318,6 +318,7 @@ class Stream {
   void verify(const udp::endpoint& address, Clock::time_point now);
   void send_checks(Clock::time_point now);
   bool send_check(Probe& probe);
+  webrtc::TransactionId check_id();
   Clock::duration consent_interval();
   void latch_webrtc(const udp::endpoint& address);
   // Queues the DTLS datagrams held for the latched address (as many as the
