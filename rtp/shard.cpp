@@ -14,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,7 +52,9 @@ Shard::Shard(const ShardConfig& config)
       // Up to four sources per stream (SDP and latched, RTP and RTCP).
       source_routes_(config.port_mode == PortMode::kShared ? 4 * config.max_streams : 0),
       ssrc_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0),
-      ufrag_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0) {
+      ufrag_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0),
+      check_routes_(config.port_mode == PortMode::kShared ? config.max_streams : 0),
+      check_tag_mask_(std::random_device{}()) {
   config_.miss_budget = std::min(config_.miss_budget, config_.tick_interval);
   if (config_.port_mode == PortMode::kShared) {
     open_shared_socket();
@@ -205,6 +208,7 @@ Stream* Shard::find_stream(StreamId id) {
 void Shard::detach_sockets(Stream& stream) {
   if (stream.shared()) {
     remove_routes(stream);
+    if (stream.webrtc()) check_routes_.erase(stream.id(), &stream);
     return;
   }
   if (uring_) uring_->remove_stream(stream);  // cancels its receives before the sockets close
@@ -226,6 +230,7 @@ bool Shard::attach(Stream& stream) {
     if (!stream.shared()) return false;
     streams_.push_back(&stream);
     stream.routes().attached = true;
+    if (stream.webrtc()) check_routes_.insert(stream.id(), &stream);  // ids are unique here
     update_routes(stream);
     stream.on_attached(Clock::now());
     streams_attached_.store(streams_.size(), std::memory_order_relaxed);
@@ -538,6 +543,18 @@ void Shard::drain_shared() {
         // there. Its responder checks MESSAGE-INTEGRITY.
         const std::string_view ufrag = webrtc::stun_local_ufrag(datagram);
         if (!ufrag.empty()) stream = ufrag_routes_.find(ufrag_key(ufrag)).value_or(nullptr);
+        // An answer to one of our checks names no ufrag: it goes to the
+        // stream whose check it answers, by the tag in our transaction id
+        // (never by its source, which another member may have claimed by
+        // spoofing checks from there); that stream checks the rest.
+        if (webrtc::is_binding_success(datagram)) {
+          stream = check_routes_.find(check_tag_mask_ ^ webrtc::transaction_tag(datagram))
+                       .value_or(nullptr);
+          if (stream == nullptr) {
+            ++unknown;
+            continue;
+          }
+        }
       }
       // A source only some SDP names is no proof: an authenticated SSRC from
       // it still finds its member (who then proves the address and takes

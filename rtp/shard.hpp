@@ -104,6 +104,16 @@ struct ShardConfig {
   // (RFC 7675 §5.1: 30 s; tests shorten it).
   webrtc::DtlsChannel* dtls = nullptr;
   std::chrono::milliseconds consent_timeout{30'000};
+  // The initial retransmission timeout of our check to a candidate address
+  // (RFC 5389 §7.2.1, RFC 8445 §14.3: 500 ms), doubled after each send,
+  // Stream::kCandidateSends sends, given up Stream::kCandidateLastWait RTOs
+  // after the last: 39.5 s at 500 ms. Tests shorten it.
+  std::chrono::milliseconds candidate_rto{500};
+  // How often a WebRTC stream tells the DTLS worker it is still attached
+  // (DtlsChannel::alive), so a long call's connected handshake is not taken
+  // for one a lost stop left behind (DtlsWorker::Config::connected_idle,
+  // 10 min: keep this well below it). Tests shorten both.
+  std::chrono::milliseconds dtls_alive_interval{60'000};
 };
 
 // WebRTC counters of one shard (every stream's, summed as they happen).
@@ -113,10 +123,13 @@ enum class WebRtcCounter : uint8_t {
   kStunUnknownUsername,  // 401
   kStunBadRequest,       // 400
   kStunOther,            // 420, 487, ignored, malformed, no room for the answer
-  kDtlsUnlatched,        // DTLS or SRTP from an address no valid check latched: dropped
+  kDtlsUnlatched,        // DTLS/SRTP from neither the latched address nor (DTLS, before a
+                         // latch) the candidate being checked: dropped
   kPlainRtp,             // RTP/RTCP before DTLS-SRTP keys: dropped
   kDtlsRefused,          // the channel's request ring was full: datagram dropped
-  kDtlsSendDropped,      // a handshake datagram with no latched address, or no room twice
+  kDtlsSendDropped,      // a handshake datagram with no latched address (nor room to hold it
+                         // for the candidate), held for an address that did not latch, or no
+                         // room twice
   kDtlsConnected,        // keys installed
   kConsentExpired,
   kDtlsFailed,
@@ -130,6 +143,13 @@ enum class WebRtcCounter : uint8_t {
   kCheckVerified,   // a candidate answered: media moved there
   kCheckGaveUp,     // a candidate never answered: the latch stayed where it was
   kCheckUnmatched,  // a Binding success that answers none of our open checks: dropped
+  // A valid check's source not made a candidate: an address we never check
+  // (unspecified, multicast, broadcast, port 0, our own socket, loopback
+  // for a member that is not on loopback)...
+  kCandidateRefused,
+  // ...or a new candidate within Stream::kCandidateSpacing of the last one
+  // (kept as the one deferred nomination, started when the spacing allows).
+  kCandidateDeferred,
   kCount,
 };
 
@@ -171,6 +191,9 @@ class Shard final : private UringSink {
   // graveyard is reserved to max_streams).
   void retire(std::unique_ptr<Stream> stream);
   Stream* find_stream(StreamId id);
+  // Shared-port mode: the tag a WebRTC stream puts in its checks'
+  // transaction ids (CheckSender::next_id(tag)), so the answers find it.
+  uint32_t check_tag(StreamId id) const { return id ^ check_tag_mask_; }
   size_t stream_count() const { return streams_.size(); }
   // Sends what `streams` (attached ones) queued so far this tick, now rather
   // than at the tick's end: a room's packets leave as soon as it is mixed.
@@ -308,6 +331,11 @@ class Shard final : private UringSink {
   bool any_pending_ = false;
   FixedMap<uint32_t, Route, SsrcHash> ssrc_routes_;
   FixedMap<uint64_t, Stream*, UfragKeyHash> ufrag_routes_;  // WebRTC members' local ufrags
+  // WebRTC members by the tag of their checks' transaction ids (check_tag):
+  // a Binding success goes to the stream whose check it answers, whatever
+  // its source claims.
+  FixedMap<uint32_t, Stream*, SsrcHash> check_routes_;
+  uint32_t check_tag_mask_ = 0;  // random: the tags do not show stream ids
   std::array<mmsghdr, UdpReceiveBatch::kBatch> out_msgs_{};
   std::array<Stream*, UdpReceiveBatch::kBatch> out_owners_{};
   // Retired streams, freed two ticks later, so that nothing still holding the

@@ -36,6 +36,13 @@ RtcpScheduler::Config scheduler_config(const RtcpScheduler::Config& base, uint32
   return c;
 }
 
+// An IPv4-mapped IPv6 address as the IPv4 one it maps.
+boost::asio::ip::address unmapped(const boost::asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
 }  // namespace
 
 const char* media_end_reason_name(MediaEndReason reason) {
@@ -183,9 +190,10 @@ Stream::Routes Stream::wanted_routes() const {
       r.sources[r.count] = SourceKey::from(latched_rtp_);
       r.proven[r.count++] = true;
     }
-    // The address our check is waiting on, so its answer reaches us (a
-    // Binding success names no ufrag): only named until it answers. A claim
-    // another stream holds fails: that address then never verifies here.
+    // The address our check is waiting on, so its DTLS reaches us before
+    // the latch (the answer to our check finds us by its transaction id's
+    // tag, Shard::check_tag): only named until it answers. A claim another
+    // stream holds fails: that DTLS then waits for the latch.
     if (webrtc_->candidate.active && !(latched_ && webrtc_->candidate.to == latched_rtp_)) {
       r.sources[r.count] = SourceKey::from(webrtc_->candidate.to);
       r.proven[r.count++] = false;
@@ -320,8 +328,12 @@ void Stream::on_webrtc_datagram(std::span<uint8_t> datagram, const udp::endpoint
     case webrtc::PacketKind::kStun:
       return on_stun(datagram, from, now);
     case webrtc::PacketKind::kDtls: {
-      // Only from the address a valid check proved (RFC 8445 §2.5: STUN decides).
-      if (!latched_ || from != latched_rtp_) {
+      // Only from the address our check proved (RFC 8445 §2.5: STUN
+      // decides), or, before any latch, from the candidate being checked:
+      // its answers wait for the proof (WebRtc::held).
+      const bool from_candidate =
+          !latched_ && webrtc_->candidate.active && from == webrtc_->candidate.to;
+      if (!from_candidate && (!latched_ || from != latched_rtp_)) {
         ++drops_.webrtc_unlatched;
         shard_.count(WebRtcCounter::kDtlsUnlatched);
         return;
@@ -398,6 +410,7 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
     webrtc_->consent.refresh(now);  // a sign of life; consent itself is our answers
     // The latest nomination wins (RFC 8445 §8.1.1): the verified address
     // again, so a pending candidate is dropped.
+    if (r.use_candidate) webrtc_->has_deferred = false;
     if (r.use_candidate && webrtc_->candidate.active) {
       webrtc_->candidate.active = false;
       reroute();
@@ -407,17 +420,60 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
   const bool nothing_yet = !latched_ && !webrtc_->candidate.active;
   if (nothing_yet ||
       (r.use_candidate && !(webrtc_->candidate.active && webrtc_->candidate.to == from)))
-    verify(from, now);
+    propose(from, now);
+}
+
+bool Stream::candidate_allowed(const udp::endpoint& address, const udp::endpoint& local,
+                               bool loopback_member) {
+  if (address.port() == 0) return false;
+  const boost::asio::ip::address a = unmapped(address.address());
+  if (a.is_unspecified() || a.is_multicast()) return false;
+  if (a.is_v4() && a.to_v4() == boost::asio::ip::address_v4::broadcast()) return false;
+  const boost::asio::ip::address bound = unmapped(local.address());
+  if (address.port() == local.port() && (a == bound || (bound.is_unspecified() && a.is_loopback())))
+    return false;  // our own socket: we would check ourselves
+  // A spoofed loopback source would aim our checks at a service on this host.
+  return !a.is_loopback() || loopback_member;
+}
+
+// A valid check's source as the candidate, if our checks may go there and
+// the rate limit allows; a nomination that comes sooner is deferred (the
+// latest wins) and started by send_checks.
+void Stream::propose(const udp::endpoint& address, Clock::time_point now) {
+  WebRtc& w = *webrtc_;
+  if (w.candidate.active && w.candidate.to == address) return;  // already being checked
+  const udp::endpoint local(shard_.config().bind_address, local_port_);
+  // A browser's SDP names no address we use (c= is 0.0.0.0, ICE decides).
+  const bool loopback_member = unmapped(local.address()).is_loopback() ||
+                               (latched_ && unmapped(latched_rtp_.address()).is_loopback());
+  if (!candidate_allowed(address, local, loopback_member)) {
+    shard_.count(WebRtcCounter::kCandidateRefused);
+    return;
+  }
+  if (now < w.next_candidate) {
+    w.deferred = address;
+    w.has_deferred = true;
+    shard_.count(WebRtcCounter::kCandidateDeferred);
+    return;
+  }
+  verify(address, now);
 }
 
 // One pending candidate per stream: a newer nomination replaces it. Its
 // first check leaves with the next tick (at most one of our checks per tick).
+// The same address again keeps its transaction and schedule (RFC 5389
+// §7.2.1: retransmissions carry one id), so an answer to any earlier send
+// still verifies it however slow the path.
 void Stream::verify(const udp::endpoint& address, Clock::time_point now) {
   WebRtc& w = *webrtc_;
+  w.has_deferred = false;
+  if (w.candidate.active && w.candidate.to == address) return;
+  w.next_candidate = now + kCandidateSpacing;
   w.candidate.to = address;
-  w.candidate.id = w.checks.next_id();
+  w.candidate.id = check_id();
   w.candidate.next = now;
-  w.candidate.sends_left = kCandidateChecks;
+  w.candidate.rto = shard_.config().candidate_rto;
+  w.candidate.sends_left = kCandidateSends;
   w.candidate.active = true;
   shard_.count(WebRtcCounter::kCheckStarted);
   reroute();  // shared port: the answer comes from an address no route names yet
@@ -457,6 +513,31 @@ void Stream::latch_webrtc(const udp::endpoint& address) {
   latched_rtcp_ = address;
   rtcp_latched_ = true;
   reroute();
+  release_held_dtls();
+}
+
+void Stream::release_held_dtls() {
+  WebRtc& w = *webrtc_;
+  if (w.held_count == 0) return;
+  if (latched_ ? w.held_for != latched_rtp_
+               : !(w.candidate.active && w.candidate.to == w.held_for)) {
+    shard_.count(WebRtcCounter::kDtlsSendDropped);
+    w.held_count = 0;
+    return;
+  }
+  if (!latched_) return;  // still waiting for the answer
+  size_t sent = 0;
+  for (; sent < w.held_count; ++sent) {
+    const std::span<uint8_t> buffer = rtp_queue_.prepare();
+    if (buffer.size() < w.held_size[sent]) break;  // the rest next tick
+    std::memcpy(buffer.data(), w.held[sent].data(), w.held_size[sent]);
+    rtp_queue_.commit(w.held_size[sent], latched_rtp_);
+  }
+  for (size_t i = sent; i < w.held_count; ++i) {
+    w.held[i - sent] = w.held[i];
+    w.held_size[i - sent] = w.held_size[i];
+  }
+  w.held_count -= sent;
 }
 
 // RFC 7675 §5.1: a consent check every 4–6 s (randomised so members do not
@@ -470,13 +551,21 @@ Stream::Clock::duration Stream::consent_interval() {
   return base * 8 / 10 + base * 4 * r / 10000;
 }
 
-// Per tick, at most one of our checks: the candidate's (retransmitted every
-// kCandidateRetry, kCandidateChecks sends, then given up quietly), else the
+// Per tick, at most one of our checks: the candidate's (retransmitted with
+// the same id, the wait doubling from candidate_rto, kCandidateSends sends,
+// given up quietly kCandidateLastWait RTOs after the last), else the
 // latched address's consent check. Each takes a slot of the 4-datagram queue
 // only when one is free for media too, so media is never crowded out.
 void Stream::send_checks(Clock::time_point now) {
   WebRtc& w = *webrtc_;
   if (w.ended) return;
+  release_held_dtls();  // what the queue could not take when the address latched
+  if (w.has_deferred && now >= w.next_candidate) {
+    if (latched_ && w.deferred == latched_rtp_)
+      w.has_deferred = false;  // verified meanwhile
+    else
+      verify(w.deferred, now);
+  }
   if (w.candidate.active && now >= w.candidate.next) {
     if (w.candidate.sends_left == 0) {
       w.candidate.active = false;  // never answered: the latch stays where it was
@@ -486,16 +575,26 @@ void Stream::send_checks(Clock::time_point now) {
     }
     if (send_check(w.candidate)) {
       --w.candidate.sends_left;
-      w.candidate.next = now + kCandidateRetry;
+      w.candidate.next =
+          now + (w.candidate.sends_left == 0 ? shard_.config().candidate_rto * kCandidateLastWait
+                                             : w.candidate.rto);
+      w.candidate.rto *= 2;
     }
     return;
   }
   if (!latched_ || now < w.next_consent_check) return;
   // A new transaction each time (§5.1); an unanswered one is simply replaced.
   w.consent_check.to = latched_rtp_;
-  w.consent_check.id = w.checks.next_id();
+  w.consent_check.id = check_id();
   w.consent_check.active = true;
   if (send_check(w.consent_check)) w.next_consent_check = now + consent_interval();
+}
+
+// On a shared port the id carries the shard's tag for this stream (the
+// answer is routed by it, not by its source); else 96 unpredictable bits.
+webrtc::TransactionId Stream::check_id() {
+  return shared_ ? webrtc_->checks.next_id(shard_.check_tag(config_.id))
+                 : webrtc_->checks.next_id();
 }
 
 bool Stream::send_check(Probe& probe) {
@@ -517,6 +616,16 @@ void Stream::start_dtls() {
   webrtc::Fingerprint remote;
   remote.sha256 = webrtc_->config.remote_fingerprint;
   webrtc_->dtls_started = channel->start(dtls_id(), remote);  // refused: retried next tick
+}
+
+// The worker drops a connected handshake it heard nothing of for long (its
+// guard against a lost stop); an attached stream says it is alive, so a long
+// call's close_notify is still honoured. Refused (a full ring): next tick.
+void Stream::tell_dtls_alive(Clock::time_point now) {
+  webrtc::DtlsChannel* channel = shard_.dtls_channel();
+  WebRtc& w = *webrtc_;
+  if (!w.dtls_started || channel == nullptr || now < w.next_alive) return;
+  if (channel->alive(dtls_id())) w.next_alive = now + shard_.config().dtls_alive_interval;
 }
 
 void Stream::stop_dtls() {
@@ -552,6 +661,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     latched_ = false;
     rtcp_latched_ = false;
     w.candidate.active = false;  // checks with the old credentials prove nothing now
+    w.has_deferred = false;
     w.consent_check.active = false;
     w.config = webrtc;
     reroute();  // shared port: the latched address and the old ufrag route go
@@ -560,6 +670,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     // A new certificate (RFC 5763 §5): a new handshake, no SRTP until its keys.
     stop_dtls();
     ++w.generation;
+    w.held_count = 0;  // the old handshake's
     srtp_in_.reset();
     srtp_out_.reset();
     srtp_out_key_.reset();
@@ -577,9 +688,23 @@ bool Stream::on_dtls_event(webrtc::DtlsEvent& event) {
   switch (event.kind) {
     case Kind::kSend: {
       if (!latched_) {
-        shard_.count(WebRtcCounter::kDtlsSendDropped);
+        // Nothing goes to an address before it answered our check: held
+        // for the pending candidate (whose DTLS reached the worker), else
+        // dropped; the handshake retransmits.
+        WebRtc& w = *webrtc_;
+        if (!w.candidate.active || (w.held_count != 0 && w.held_for != w.candidate.to))
+          w.held_count = 0;
+        if (!w.candidate.active || w.held_count == WebRtc::kHeld) {
+          shard_.count(WebRtcCounter::kDtlsSendDropped);
+          return true;
+        }
+        w.held_for = w.candidate.to;
+        std::memcpy(w.held[w.held_count].data(), event.data.data(), event.size);
+        w.held_size[w.held_count++] = event.size;
         return true;
       }
+      release_held_dtls();
+      if (webrtc_->held_count != 0) return false;  // in order, after what is still held
       const std::span<uint8_t> buffer = rtp_queue_.prepare();
       if (buffer.size() < event.size) return false;
       std::memcpy(buffer.data(), event.data.data(), event.size);
@@ -893,6 +1018,7 @@ const Stream::udp::endpoint& Stream::rtcp_destination() const {
 void Stream::on_tick(Clock::time_point now) {
   if (webrtc_) {
     start_dtls();  // when the channel refused it earlier
+    tell_dtls_alive(now);
     send_checks(now);
     if (!webrtc_->ended && webrtc_->consent.expired(now))
       end_media(MediaEndReason::kConsentExpired);

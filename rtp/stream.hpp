@@ -26,7 +26,9 @@
 //
 // A WebRTC stream (StreamConfig::webrtc, issue #18) classifies every datagram (RFC 7983): STUN goes
 // to its StunResponder (the answer is queued back to the source); DTLS only
-// from the latched address to the shard's DtlsChannel; RTP/RTCP (rtcp-mux)
+// from the latched address (or, before a latch, the candidate our check is
+// verifying, whose answers are held until it answers) to the shard's
+// DtlsChannel; RTP/RTCP (rtcp-mux)
 // only from the latched address and only once DTLS-SRTP keys exist.
 // Nothing latches from RTP.
 //
@@ -39,8 +41,12 @@
 // keyed with the browser's ice-pwd, a 96-bit transaction id from a CSPRNG).
 // ICE-lite's choice (RFC 8445 §2.5: the first valid check, then the latest
 // nominated one) only names the candidate: the one pending address per
-// stream (a newer nomination replaces it), checked every kCandidateRetry up
-// to kCandidateChecks times, then given up; the verified latch, if any,
+// stream (a newer nomination replaces it), checked with one transaction id
+// retransmitted on RFC 5389 §7.2.1's doubling schedule (ShardConfig::
+// candidate_rto, kCandidateSends sends, 39.5 s in all at 500 ms; a check
+// from the same address again keeps the id and the schedule, so a slow
+// path's late answer to any retransmission still counts), then given up;
+// the verified latch, if any,
 // carries media meanwhile. Its Binding success — from that address, with
 // that id and a MESSAGE-INTEGRITY keyed with the browser's ice-pwd — moves
 // the latch. Consent is kept by answers only: the latched address gets a
@@ -79,6 +85,7 @@
 #include "rtp/udp_batch.hpp"
 #include "webrtc/check_sender.hpp"
 #include "webrtc/consent_timer.hpp"
+#include "webrtc/dtls_worker.hpp"
 #include "webrtc/stun_responder.hpp"
 
 namespace chorus::webrtc {
@@ -165,11 +172,27 @@ class Stream {
   bool set_webrtc(const WebRtcConfig& webrtc) { return set_webrtc(webrtc, Clock::now()); }
 
   // ---- WebRTC (issue #18), on the shard thread
-  // A candidate's check is sent up to kCandidateChecks times, kCandidateRetry
-  // apart (RFC 8445 §14.3's pacing is for a full agent's many pairs; here it
-  // is one address at a time), then given up.
-  static constexpr uint8_t kCandidateChecks = 5;
-  static constexpr std::chrono::milliseconds kCandidateRetry{200};
+  // A candidate's check (one transaction id) is sent kCandidateSends times
+  // (RFC 5389 §7.2.1's Rc), the first retransmission ShardConfig::
+  // candidate_rto after the first send and each wait doubling, and given up
+  // kCandidateLastWait RTOs (Rm) after the last send: 79 RTOs, 39.5 s at the
+  // default 500 ms, so a round trip of seconds still latches. One address
+  // at a time (RFC 8445 §14.3's pacing is for a full agent's many pairs).
+  static constexpr uint8_t kCandidateSends = 7;
+  static constexpr uint8_t kCandidateLastWait = 16;
+  // Each new candidate makes us send checks to an address the member chose
+  // (a spoofed nomination names any): at most one new candidate per
+  // kCandidateSpacing. A nomination that comes sooner is kept as the one
+  // deferred candidate (the latest wins) and started once the spacing
+  // allows; the pending one is kept meanwhile.
+  static constexpr std::chrono::milliseconds kCandidateSpacing{1000};
+  // Whether our checks may go to `address` (a valid check's source): not
+  // unspecified, multicast, broadcast, port 0 or our own socket (`local`:
+  // the bound address, which may be unspecified, and port), and not
+  // loopback unless the member is on this host (`loopback_member`: our
+  // bound or latched address is loopback).
+  static bool candidate_allowed(const udp::endpoint& address, const udp::endpoint& local,
+                                bool loopback_member);
   bool webrtc() const { return webrtc_ != nullptr; }
   // The stream's name at the DtlsChannel: generation << 32 | id, so events of
   // a handshake a new fingerprint replaced are told apart and dropped.
@@ -264,11 +287,13 @@ class Stream {
 
  private:
   // One of our own checks (return routability): to whom, with which id,
-  // when it goes (again), and how many more sends it gets.
+  // when it goes (again), the wait after that send, and how many more sends
+  // it gets.
   struct Probe {
     udp::endpoint to;
     webrtc::TransactionId id{};
     Clock::time_point next{};
+    Clock::duration rto{};
     uint8_t sends_left = 0;
     bool active = false;
   };
@@ -289,12 +314,19 @@ class Stream {
   void on_stun(std::span<uint8_t> datagram, const udp::endpoint& from, Clock::time_point now);
   void on_check_answer(std::span<const uint8_t> datagram, const udp::endpoint& from,
                        Clock::time_point now);
+  void propose(const udp::endpoint& address, Clock::time_point now);
   void verify(const udp::endpoint& address, Clock::time_point now);
   void send_checks(Clock::time_point now);
   bool send_check(Probe& probe);
+  webrtc::TransactionId check_id();
   Clock::duration consent_interval();
   void latch_webrtc(const udp::endpoint& address);
+  // Queues the DTLS datagrams held for the latched address (as many as the
+  // queue takes; the rest wait for the next tick); drops them when they
+  // were for another address, or the candidate they waited for is gone.
+  void release_held_dtls();
   void start_dtls();
+  void tell_dtls_alive(Clock::time_point now);
   void end_media(MediaEndReason reason);
   void tell_media_ended();
 
@@ -312,9 +344,26 @@ class Stream {
     // nomination replaces it), and the consent check of the latched one.
     Probe candidate;
     Probe consent_check;
+    // Before any latch, DTLS from the pending candidate reaches the worker
+    // (the browser's first ClientHello need not wait for its retransmit),
+    // but nothing goes there before it answers our check: the worker's
+    // datagrams wait here (kHeld of them, allocated with the stream; more
+    // are dropped, the handshake retransmits) for that address, sent when
+    // it latches, dropped when another address does or the candidate goes.
+    static constexpr size_t kHeld = 2;
+    std::array<std::array<uint8_t, webrtc::kMaxDtlsDatagram>, kHeld> held{};
+    std::array<uint16_t, kHeld> held_size{};
+    size_t held_count = 0;
+    udp::endpoint held_for;
+    // The rate limit on new candidates: when the next may start, and the
+    // one nomination that came sooner.
+    Clock::time_point next_candidate{};
+    udp::endpoint deferred;
+    bool has_deferred = false;
     Clock::time_point next_consent_check{};
     uint32_t generation = 0;    // bumped by a new fingerprint
     bool dtls_started = false;  // the channel took start() (retried each tick until it does)
+    Clock::time_point next_alive{};  // DtlsChannel::alive() due (retried each tick until taken)
     bool ended = false;         // media ended (counted once)
     bool told = false;          // the observer took on_media_ended
     MediaEndReason reason = MediaEndReason::kConsentExpired;

@@ -94,6 +94,12 @@ TransactionId CheckSender::next_id() {
   return id;
 }
 
+TransactionId CheckSender::next_id(uint32_t tag) {
+  TransactionId id = next_id();
+  for (size_t i = 0; i < 4; ++i) id[i] = static_cast<uint8_t>(tag >> (24 - 8 * i));
+  return id;
+}
+
 uint32_t CheckSender::next_random() {
   if (used_ + 4 > AES_BLOCK_SIZE) refill();
   uint32_t v = 0;

@@ -60,6 +60,10 @@ class CheckSender {
 
   // A fresh, unpredictable 96-bit transaction id.
   TransactionId next_id();
+  // One that names its sender to a shared port (rtp::Shard routes a Binding
+  // success by it, transaction_tag): `tag` in the first 32 bits (big-endian),
+  // 64 unpredictable bits after it.
+  TransactionId next_id(uint32_t tag);
   // 32 unpredictable bits (for the consent interval's jitter).
   uint32_t next_random();
 
@@ -83,6 +87,14 @@ class CheckSender {
   std::array<uint8_t, AES_BLOCK_SIZE> block_{};
   size_t used_ = AES_BLOCK_SIZE;
 };
+
+// The tag of an id from next_id(tag), read from a STUN message (the
+// transaction id follows the 8-byte header start, RFC 5389 §6).
+constexpr uint32_t transaction_tag(std::span<const uint8_t> message) {
+  return message.size() < 20 ? 0
+                             : uint32_t{message[8]} << 24 | uint32_t{message[9]} << 16 |
+                                   uint32_t{message[10]} << 8 | uint32_t{message[11]};
+}
 
 // STUN Binding success response (RFC 5389 §6): a response the stream's own
 // checks wait for, not a request for its responder.

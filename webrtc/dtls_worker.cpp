@@ -72,6 +72,13 @@ bool DtlsChannel::stop(uint64_t id) {
   return push(scratch_);
 }
 
+bool DtlsChannel::alive(uint64_t id) {
+  scratch_.kind = DtlsRequest::Kind::kAlive;
+  scratch_.id = id;
+  scratch_.size = 0;
+  return push(scratch_);
+}
+
 DtlsWorker::DtlsWorker(const DtlsContext& context, size_t channels, Config config)
     : context_(context), config_(config), lanes_(channels) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -174,7 +181,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
       Entry entry;
       entry.handshake = std::make_unique<DtlsHandshake>(context_, request.remote);
       entry.started = Clock::now();
-      entry.last_datagram = entry.started;
+      entry.last_heard = entry.started;
       auto [it, inserted] = lane.handshakes.emplace(request.id, std::move(entry));
       collect(c, request.id, it->second);  // a handshake that could not even start
       break;
@@ -185,7 +192,7 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
         bump(stats_.unknown_id);
         break;
       }
-      it->second.last_datagram = Clock::now();
+      it->second.last_heard = Clock::now();
       it->second.handshake->on_datagram(request.bytes());
       collect(c, request.id, it->second);
       break;
@@ -193,6 +200,12 @@ void DtlsWorker::handle(size_t c, DtlsRequest& request) {
     case DtlsRequest::Kind::kStop:
       if (lane.handshakes.erase(request.id) != 0) bump(stats_.stopped);
       break;
+    case DtlsRequest::Kind::kAlive: {
+      // A stopped member's (the stop went first) finds nothing: ignored.
+      const auto it = lane.handshakes.find(request.id);
+      if (it != lane.handshakes.end()) it->second.last_heard = Clock::now();
+      break;
+    }
     case DtlsRequest::Kind::kNone:
       break;
   }
@@ -287,17 +300,18 @@ DtlsWorker::Clock::duration DtlsWorker::service_timers() {
         collect(c, it->first, entry);
       }
       // Failed and closed handshakes have said all they will (their alert
-      // is in the events); connected ones stay to answer retransmissions,
-      // until long idle (a stop that never came must not keep them forever).
+      // is in the events); connected ones stay to answer retransmissions
+      // and notice close_notify, until nothing (datagram or alive) was heard
+      // for long: a stop that never came must not keep them forever.
       if (entry.reported == DtlsState::kFailed || entry.reported == DtlsState::kClosed) {
         it = handshakes.erase(it);
       } else if (entry.reported == DtlsState::kConnected &&
-                 now - entry.last_datagram >= config_.connected_idle) {
+                 now - entry.last_heard >= config_.connected_idle) {
         bump(stats_.expired);
         it = handshakes.erase(it);
       } else {
         if (entry.reported == DtlsState::kConnected)
-          wait = std::min(wait, entry.last_datagram + config_.connected_idle - now);
+          wait = std::min(wait, entry.last_heard + config_.connected_idle - now);
         ++it;
       }
     }

@@ -49,7 +49,7 @@ namespace chorus::webrtc {
 inline constexpr size_t kMaxDtlsDatagram = 1500;
 
 struct DtlsRequest {
-  enum class Kind : uint8_t { kNone, kStart, kDatagram, kStop };
+  enum class Kind : uint8_t { kNone, kStart, kDatagram, kStop, kAlive };
   Kind kind = Kind::kNone;
   uint64_t id = 0;     // the caller's name for the member (unique per channel)
   Fingerprint remote;  // kStart: from the peer's a=fingerprint
@@ -92,6 +92,10 @@ class DtlsChannel {
   bool datagram(uint64_t id, std::span<const uint8_t> bytes);
   // The member is gone: drop its handshake and keys, no event follows.
   bool stop(uint64_t id);
+  // Member `id` is still attached (its stream sends this every
+  // ShardConfig::dtls_alive_interval): its connected handshake is not idle,
+  // whatever time passed without a DTLS datagram (Config::connected_idle).
+  bool alive(uint64_t id);
   // The next event, if any.
   bool poll(DtlsEvent& out) { return events_.try_pop(out); }
 
@@ -123,11 +127,15 @@ class DtlsWorker {
     // Live handshakes per channel; a start beyond it fails at once.
     size_t max_handshakes_per_channel = 4096;
     // A connected handshake only answers a retransmitted client Finished and
-    // notices close_notify; one that has seen no datagram this long is
-    // dropped silently (counted `expired`). Its stream stopping normally
-    // drops it sooner; this bounds the entries a stop never reached (a stop
-    // the shard lost with its pending list full, kDtlsStopLost), which
-    // would otherwise stay for the life of the process.
+    // notices close_notify; one that has heard neither a datagram nor its
+    // stream's alive() this long is dropped silently (counted `expired`).
+    // A live call's stream says alive() every minute (ShardConfig::
+    // dtls_alive_interval), so its entry stays to honour a close_notify
+    // however long the call; a stream stopping normally drops its entry at
+    // once. This bounds the entries a stop never reached (a stop the shard
+    // lost with its pending list full, kDtlsStopLost: the stream is gone,
+    // nothing says alive), which would otherwise stay for the life of the
+    // process. Well above the alive interval.
     Clock::duration connected_idle = std::chrono::minutes(10);
   };
 
@@ -169,7 +177,7 @@ class DtlsWorker {
   struct Entry {
     std::unique_ptr<DtlsHandshake> handshake;
     Clock::time_point started;
-    Clock::time_point last_datagram;  // the start, then each datagram from the peer
+    Clock::time_point last_heard;  // the start, then each datagram or alive() of the member
     DtlsState reported = DtlsState::kHandshaking;
   };
   struct Lane {  // the worker's side of one channel

@@ -99,6 +99,7 @@ struct Bench {
     c.max_streams = 8;
     c.buffer_count = 512;
     c.dtls = &worker.channel(0);
+    c.candidate_rto = 10ms;  // an unanswered candidate is given up within ~0.8 s
     // The shared port cannot be skipped like a member's: a port another
     // test process holds means trying the next one (bounded).
     for (int attempt = 0; attempt < 20 && !shard; ++attempt) {
@@ -131,6 +132,8 @@ struct Bench {
   std::vector<uint8_t> check(Peer& from, const Ice& ice, const std::string& pwd,
                              bool use_candidate = true) {
     webrtc::testing::StunClient client;
+    const uint64_t started_before = shard->webrtc_count(WebRtcCounter::kCheckStarted);
+    const uint64_t deferred_before = shard->webrtc_count(WebRtcCounter::kCandidateDeferred);
     from.send_to(port(), client.check(ice.local_ufrag, ice.remote_ufrag, pwd, use_candidate));
     std::vector<uint8_t> answer;
     for (int i = 0; i < 20 && answer.empty(); ++i) {
@@ -138,12 +141,16 @@ struct Bench {
       if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
     // A browser then answers the check this one started (return routability).
-    const auto pending = [this] {
-      return shard->webrtc_count(WebRtcCounter::kCheckStarted) >
-             shard->webrtc_count(WebRtcCounter::kCheckVerified) +
-                 shard->webrtc_count(WebRtcCounter::kCheckGaveUp);
+    // A candidate deferred by the spacing of new ones (Stream::
+    // kCandidateSpacing) starts within a second.
+    const auto pending = [&] {
+      const uint64_t started = shard->webrtc_count(WebRtcCounter::kCheckStarted);
+      return started > shard->webrtc_count(WebRtcCounter::kCheckVerified) +
+                           shard->webrtc_count(WebRtcCounter::kCheckGaveUp) ||
+             (shard->webrtc_count(WebRtcCounter::kCandidateDeferred) > deferred_before &&
+              started == started_before);
     };
-    const auto until = std::chrono::steady_clock::now() + 2s;
+    const auto until = std::chrono::steady_clock::now() + 3s;
     while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
       from.receive(10ms);
     return answer;
@@ -283,10 +290,9 @@ TEST(WebRtcSharedPort, AValidCheckFromAnUnknownSourceBindsItAndARelatchReplacesI
 
 // A plain member's SDP naming the browser's address (stale, or hostile) is
 // no proof: the browser's check still reaches the member its ufrag names and
-// is answered, and the plain member sees none of it. (The address cannot be
-// verified by our own check while the other member's claim holds it: the
-// answer to that check names no ufrag and follows the address's route. A
-// known limit of the shared-port mode, ARCHITECTURE.md.)
+// is answered, and the plain member sees none of it. (Nor does the claim
+// keep the address from being verified: the answer to our own check is
+// routed by its transaction id, AnotherMembersClaimOnAnAddress... below.)
 TEST(WebRtcSharedPort, ACheckFromAnAddressAPlainMembersSdpNamesReachesItsOwnMember) {
   DtlsTestClient client;
   Bench bench;
@@ -392,6 +398,35 @@ TEST(WebRtcSharedPort, TwoBrowsersOnOneSharedSocketEachGetTheirOwnMedia) {
 // On the shared port too, a nominated address that never answers our check
 // gets no media (its route exists only while our check waits), and the
 // member's media stays with the address that answered.
+// Alice's member spoofs valid checks of its own (its USERNAME, its key) from
+// Bob's address: its stream makes that address its candidate and claims it
+// as a route. Bob's answers to Bob's own check still reach Bob's stream:
+// a Binding success is routed by our transaction id, not by its source.
+TEST(WebRtcSharedPort, AnotherMembersClaimOnAnAddressDoesNotCatchTheAnswersToOurCheck) {
+  DtlsTestClient alice_client;
+  DtlsTestClient bob_client;
+  Bench bench;
+  ASSERT_TRUE(bench.shard);
+  ASSERT_EQ(bench.add(1, kAlice, alice_client.fingerprint()), bench.port());
+  ASSERT_EQ(bench.add(2, kBob, bob_client.fingerprint()), bench.port());
+  Browser bob(kBob);  // answers Bob's checks only
+  webrtc::testing::StunClient alice_ice;
+  bob.send_to(bench.port(), alice_ice.check(kAlice.local_ufrag, kAlice.remote_ufrag,
+                                            kAlice.local_pwd, /*use_candidate=*/true));
+  ASSERT_TRUE(
+      eventually([&] { return bench.shard->webrtc_count(WebRtcCounter::kCheckStarted) == 1; }));
+
+  EXPECT_EQ(stun_type(bench.check(bob, kBob, kBob.local_pwd)), 0x0101);
+  EXPECT_TRUE(eventually([&] {
+    return bench.shard->webrtc_count(WebRtcCounter::kCheckVerified) == 1;
+  })) << "Bob's answer went to the stream that claimed his address";
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckUnmatched), 0u);
+  ASSERT_TRUE(bench.handshake(bob, bob_client));
+  ASSERT_TRUE(bench.connected(1));
+  BrowserSrtp srtp(bob_client);
+  EXPECT_GE(received_from(bob, srtp, 2, 300ms), 3) << "Bob's media reaches Bob";
+}
+
 TEST(WebRtcSharedPort, ANominatedAddressThatNeverAnswersOurCheckGetsNoMedia) {
   DtlsTestClient client;
   Bench bench;

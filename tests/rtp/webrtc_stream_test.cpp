@@ -5,6 +5,7 @@
 // exported keys flows both ways through the shard's DtlsWorker channel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "rtp/srtp.hpp"
+#include "rtp/udp_batch.hpp"
 #include "tests/rtp/shard_test_support.hpp"
 #include "tests/webrtc/browser_stand_in.hpp"
 #include "tests/webrtc/dtls_test_support.hpp"
@@ -95,15 +97,27 @@ class SendEveryTick : public TickHandler {
 
 // A worker, a shard with its channel, the driver, and one WebRTC stream.
 struct Bench {
+  // candidate_rto: the first wait of our check to a candidate (RFC 5389
+  // §7.2.1); 10 ms gives an unanswered candidate up within ~0.8 s.
   explicit Bench(const webrtc::Fingerprint& remote,
-                 std::chrono::milliseconds consent_timeout = 30'000ms)
+                 std::chrono::milliseconds consent_timeout = 30'000ms,
+                 std::chrono::milliseconds candidate_rto = 500ms, bool bind_any = false,
+                 std::chrono::milliseconds connected_idle = 600'000ms)
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
-        worker(context, 1),
+        worker(context, 1,
+               [&] {
+                 webrtc::DtlsWorker::Config w;
+                 w.connected_idle = connected_idle;
+                 return w;
+               }()),
         shard([&] {
           ShardConfig c = testing::loopback_config();
           c.dtls = &worker.channel(0);
           c.consent_timeout = consent_timeout;
+          c.candidate_rto = candidate_rto;
+          c.dtls_alive_interval = std::min<std::chrono::milliseconds>(60s, connected_idle / 4);
+          if (bind_any) c.bind_address = boost::asio::ip::address_v4::any();
           return c;
         }()),
         sender(shard, kId),
@@ -124,18 +138,24 @@ struct Bench {
   // check this one started, as a browser's ICE agent would, so media and
   // DTLS find the address verified.
   std::vector<uint8_t> stun(Peer& from, const std::vector<uint8_t>& request) {
+    const uint64_t started_before = shard.webrtc_count(WebRtcCounter::kCheckStarted);
+    const uint64_t deferred_before = shard.webrtc_count(WebRtcCounter::kCandidateDeferred);
     from.send_to(port, request);
     std::vector<uint8_t> answer;
     for (int i = 0; i < 50 && answer.empty(); ++i) {
       auto d = from.receive(100ms);
       if (d && webrtc::classify(*d) == webrtc::PacketKind::kStun) answer = *d;
     }
-    const auto pending = [this] {
-      return shard.webrtc_count(WebRtcCounter::kCheckStarted) >
-             shard.webrtc_count(WebRtcCounter::kCheckVerified) +
-                 shard.webrtc_count(WebRtcCounter::kCheckGaveUp);
+    // A candidate deferred by the spacing of new ones (Stream::
+    // kCandidateSpacing) starts within a second.
+    const auto pending = [&] {
+      const uint64_t started = shard.webrtc_count(WebRtcCounter::kCheckStarted);
+      return started > shard.webrtc_count(WebRtcCounter::kCheckVerified) +
+                           shard.webrtc_count(WebRtcCounter::kCheckGaveUp) ||
+             (shard.webrtc_count(WebRtcCounter::kCandidateDeferred) > deferred_before &&
+              started == started_before);
     };
-    const auto until = std::chrono::steady_clock::now() + 2s;
+    const auto until = std::chrono::steady_clock::now() + 3s;
     while (from.answers_checks() && pending() && std::chrono::steady_clock::now() < until)
       from.receive(10ms);
     return answer;
@@ -417,7 +437,7 @@ TEST(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsent
 // media keeps flowing to the address that did answer.
 TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLatchStays) {
   DtlsTestClient client;
-  Bench bench(client.fingerprint());
+  Bench bench(client.fingerprint(), 30'000ms, 10ms);
   ASSERT_NE(bench.port, 0);
   Browser browser;
   StunClient ice;
@@ -444,7 +464,7 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
     media_at_browser += received_srtp(browser, srtp, 50ms);
   }
   EXPECT_EQ(rtp, 0u) << "conference media went to an address that never answered";
-  EXPECT_LE(stun, 1u + Stream::kCandidateChecks) << "the answer and our bounded checks only";
+  EXPECT_LE(stun, 1u + Stream::kCandidateSends) << "the answer and our bounded checks only";
   EXPECT_GE(media_at_browser, 30) << "media kept flowing to the verified address";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
   EXPECT_FALSE(bench.ended(20ms));
@@ -454,7 +474,7 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
 // neither DTLS flights nor media ever go to it.
 TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
   DtlsTestClient client;
-  Bench bench(client.fingerprint());
+  Bench bench(client.fingerprint(), 30'000ms, 10ms);
   ASSERT_NE(bench.port, 0);
   Peer victim;
   StunClient ice;
@@ -466,9 +486,185 @@ TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
   EXPECT_EQ(other, 0u) << "DTLS or media went to an address that never answered";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 0u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  // The ClientHello came from the candidate: the worker's answer was held
+  // for it, and dropped when it gave up.
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsSendDropped, 1));
+  // Once given up, DTLS from there is dropped again.
+  for (const Datagram& d : client.retransmit()) victim.send_to(bench.port, d);
   const StreamStats stats = testing::stats_until(
       bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
   EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
+  EXPECT_TRUE(victim.receive_all(200ms).empty());
+}
+
+// A slow path (RFC 5389 §7.2.1): the browser's answer to our first check
+// arrives 1.5 s later, after the browser checked again from the same
+// address. The again-check keeps our transaction, the retransmissions carry
+// the same id, and the late answer to the first send latches the address.
+TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatches) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer slow;  // answers by hand, late
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(slow, ice.check(kLocalPwd))), 0x0101);
+  std::optional<std::vector<uint8_t>> first;
+  for (int i = 0; i < 20 && !first; ++i) {
+    auto d = slow.receive(100ms);
+    if (d && webrtc::testing::CheckAnswerer::is_request(*d)) first = std::move(d);
+  }
+  ASSERT_TRUE(first) << "our check to the candidate";
+  const auto sent = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(700ms);
+  slow.send_to(bench.port, ice.check(kLocalPwd));  // the browser's next check
+  size_t again = 0;
+  while (std::chrono::steady_clock::now() - sent < 1500ms)
+    for (const auto& d : slow.receive_all(50ms))
+      if (webrtc::testing::CheckAnswerer::is_request(d)) {
+        ++again;
+        EXPECT_TRUE(std::equal(d.begin() + 8, d.begin() + 20, first->begin() + 8))
+            << "a retransmission carries the first send's transaction id";
+      }
+  EXPECT_GE(again, 1u) << "retransmitted";
+  webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
+  sockaddr_storage stream{};
+  const socklen_t stream_len = sockaddr_from_endpoint(
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
+  const std::vector<uint8_t> late = answerer.answer(*first, stream, stream_len);
+  ASSERT_FALSE(late.empty());
+  slow.send_to(bench.port, late);
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckVerified, 1)) << "the late answer latched";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 1u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
+  EXPECT_TRUE(bench.handshake(slow, client)) << "DTLS now goes to the verified address";
+}
+
+// Our checks go only where a member could be: not to the unspecified,
+// multicast or broadcast address, port 0, our own socket, nor (unless the
+// member is on this host) loopback, where a spoofed source would aim them
+// at a local service.
+TEST(WebRtcCandidate, OnlyAnAddressAMemberCouldHaveIsChecked) {
+  using boost::asio::ip::make_address;
+  using Ep = boost::asio::ip::udp::endpoint;
+  const Ep any_local(make_address("0.0.0.0"), 20000);
+  const Ep public_local(make_address("192.0.2.1"), 20000);
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("198.51.100.7"), 50000), any_local, false));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("2001:db8::7"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("198.51.100.7"), 0), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("0.0.0.0"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("::"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("224.0.0.1"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("ff02::1"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("255.255.255.255"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("::ffff:224.0.0.1"), 50000), any_local, false));
+  // Our own socket.
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("192.0.2.1"), 20000), public_local, true));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 20000), any_local, true));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("192.0.2.1"), 20002), public_local, false));
+  // Loopback only for a member on this host.
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 50000), any_local, false));
+  EXPECT_FALSE(Stream::candidate_allowed(Ep(make_address("::1"), 50000), any_local, false));
+  EXPECT_FALSE(
+      Stream::candidate_allowed(Ep(make_address("::ffff:127.0.0.1"), 50000), any_local, false));
+  EXPECT_TRUE(Stream::candidate_allowed(Ep(make_address("127.0.0.1"), 50000), any_local, true));
+}
+
+// A shard on every address, so a member not on this host: a valid check
+// from loopback starts no check of ours there (counted refused). A shard on
+// loopback (every other test here) checks loopback addresses.
+TEST(WebRtcStream, AValidCheckFromLoopbackIsNoCandidateForAMemberNotOnThisHost) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 30'000ms, 500ms, /*bind_any=*/true);
+  ASSERT_NE(bench.port, 0);
+  Browser local;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(local, ice.check(kLocalPwd))), 0x0101);
+  size_t requests = 0;
+  for (const auto& d : local.receive_all(300ms))
+    if (webrtc::testing::CheckAnswerer::is_request(d)) ++requests;
+  EXPECT_EQ(requests, 0u) << "our checks went to a loopback address";
+  EXPECT_EQ(local.checks_answered(), 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 0u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateRefused), 1u);
+}
+
+// A member nominating address after address (spoofed sources) gets one new
+// candidate per Stream::kCandidateSpacing: the second and third nominations
+// within the spacing start no check; the latest is checked once the spacing
+// has passed, the one it replaced never.
+TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsCheckedAfterwards) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  std::this_thread::sleep_for(Stream::kCandidateSpacing);
+
+  std::array<Peer, 3> victims;  // answer nothing
+  const auto requests = [](Peer& p, std::chrono::milliseconds window) {
+    size_t n = 0;
+    for (const auto& d : p.receive_all(window))
+      if (webrtc::testing::CheckAnswerer::is_request(d)) ++n;
+    return n;
+  };
+  StunClient forged;
+  for (Peer& v : victims) v.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  EXPECT_GE(requests(victims[0], 400ms), 1u) << "the first nomination is checked at once";
+  EXPECT_EQ(requests(victims[1], 10ms), 0u);
+  EXPECT_EQ(requests(victims[2], 10ms), 0u) << "a second candidate within the spacing";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateDeferred), 2u);
+
+  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckStarted, 3, 1500ms));
+  EXPECT_GE(requests(victims[2], 300ms), 1u) << "the latest nomination, once the spacing allows";
+  EXPECT_EQ(requests(victims[1], 10ms), 0u) << "the nomination it replaced is never checked";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
+}
+
+// The browser's first ClientHello races the answer to our first check: it
+// reaches the worker from the candidate, but the worker's flight waits for
+// that address to answer, then leaves at once (no wait for the browser's
+// ClientHello retransmit, ~1 s).
+TEST(WebRtcStream, AClientHelloFromTheCandidateIsAnsweredAsSoonAsTheAddressAnswersOurCheck) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Peer browser;  // answers our check by hand
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  std::optional<std::vector<uint8_t>> check;
+  for (int i = 0; i < 20 && !check; ++i) {
+    auto d = browser.receive(100ms);
+    if (d && webrtc::testing::CheckAnswerer::is_request(*d)) check = std::move(d);
+  }
+  ASSERT_TRUE(check) << "our check to the candidate";
+  for (const Datagram& d : client.step()) browser.send_to(bench.port, d);  // ClientHello
+  size_t early = 0;
+  for (const auto& d : browser.receive_all(300ms))
+    if (webrtc::classify(d) == webrtc::PacketKind::kDtls) ++early;
+  EXPECT_EQ(early, 0u) << "DTLS went to an address before it answered our check";
+
+  webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
+  sockaddr_storage stream{};
+  const socklen_t stream_len = sockaddr_from_endpoint(
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
+  browser.send_to(bench.port, answerer.answer(*check, stream, stream_len));
+  size_t flight = 0;
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  while (std::chrono::steady_clock::now() < until) {
+    auto d = browser.receive(50ms);
+    if (d && webrtc::classify(*d) == webrtc::PacketKind::kDtls) {
+      ++flight;
+      client.receive(*d);
+    }
+  }
+  EXPECT_GE(flight, 1u) << "the server's flight, without a ClientHello retransmit";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+  EXPECT_TRUE(bench.handshake(browser, client));
 }
 
 // A genuine network change still works: the browser nominates its new
@@ -675,6 +871,26 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   EXPECT_EQ(bench.worker.stats().started, 1u);
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
   EXPECT_FALSE(bench.ended(20ms));
+}
+
+// A long call (here three times the worker's idle limit without a DTLS
+// datagram): the stream tells the worker it is alive, so the browser's
+// close_notify at the end still ends the member (kDtlsClosed).
+TEST(WebRtcStream, ALongCallsCloseNotifyStillEndsTheMember) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint(), 30'000ms, 500ms, false, /*connected_idle=*/300ms);
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_TRUE(bench.handshake(browser, client));
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+  std::this_thread::sleep_for(900ms);
+  EXPECT_EQ(bench.worker.stats().expired, 0u);
+  for (const Datagram& d : client.close()) browser.send_to(bench.port, d);
+  const std::optional<Event> e = bench.ended();
+  ASSERT_TRUE(e) << "the close_notify was ignored";
+  EXPECT_EQ(e->reason, MediaEndReason::kDtlsClosed);
 }
 
 // DtlsChannel::stop refused on a full request ring: the shard keeps the stop

@@ -8,6 +8,7 @@
 #include <array>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "webrtc/check_sender.hpp"
 #include "webrtc/stun_client.hpp"
@@ -51,6 +52,26 @@ TEST(CheckSender, ItsRequestIsAValidCheckForTheBrowserAndTheBrowsersAnswerVerifi
   EXPECT_FALSE(r.use_candidate);  // a controlled agent never nominates
   EXPECT_EQ(r.priority, CheckSender::kPriority);
   EXPECT_TRUE(sender.answers({answer.data(), r.response_size}, id));
+}
+
+// On a shared port the id names its stream (the shard routes the answer by
+// it): the tag in the first 32 bits, and the browser's answer carries it.
+TEST(CheckSender, ATaggedIdCarriesItsTagIntoTheAnswer) {
+  CheckSender sender(kServerUfrag, kBrowserUfrag, kBrowserPwd);
+  const TransactionId a = sender.next_id(0xC0DE0007u);
+  const TransactionId b = sender.next_id(0xC0DE0007u);
+  EXPECT_NE(a, b) << "64 unpredictable bits after the tag";
+  std::array<uint8_t, CheckSender::kMaxRequest> request{};
+  const size_t n = sender.request(request, a);
+  EXPECT_EQ(transaction_tag({request.data(), n}), 0xC0DE0007u);
+  StunResponder answerer = browser();
+  const sockaddr_storage from = server_address();
+  std::array<uint8_t, StunResponder::kMaxResponse> answer{};
+  const StunResult r = answerer.on_request({request.data(), n}, from, sizeof(sockaddr_in), answer);
+  ASSERT_TRUE(r.valid());
+  EXPECT_EQ(transaction_tag({answer.data(), r.response_size}), 0xC0DE0007u);
+  EXPECT_TRUE(sender.answers({answer.data(), r.response_size}, a));
+  EXPECT_EQ(transaction_tag(std::vector<uint8_t>(19, 0xFF)), 0u) << "too short";
 }
 
 TEST(CheckSender, AnAnswerToAnotherIdTamperedOrRefusedProvesNothing) {

@@ -244,6 +244,31 @@ TEST_F(Worker, AConnectedHandshakeIdleForLongIsDroppedEvenWithoutAStop) {
   EXPECT_EQ(worker.stats().stopped, 0u);
 }
 
+// A live call's stream says alive() (ShardConfig::dtls_alive_interval): its
+// connected handshake outlives connected_idle without a DTLS datagram and
+// still honours the browser's close_notify (RFC 5246 §7.2.1).
+TEST_F(Worker, AConnectedHandshakeWhoseStreamSaysAliveOutlivesTheIdleLimitAndHonoursCloseNotify) {
+  DtlsContext context(cert);
+  DtlsWorker::Config wc;
+  wc.connected_idle = milliseconds(300);
+  DtlsWorker worker(context, 1, wc);
+  worker.start();
+  DtlsTestClient client;
+  ASSERT_TRUE(worker.channel(0).start(4, client.fingerprint()));
+  ASSERT_EQ(drive(worker.channel(0), 4, client).kind, DtlsEvent::Kind::kConnected);
+  const auto until = steady_clock::now() + milliseconds(900);  // three idle limits
+  while (steady_clock::now() < until) {
+    ASSERT_TRUE(worker.channel(0).alive(4));
+    std::this_thread::sleep_for(milliseconds(75));
+  }
+  EXPECT_EQ(worker.stats().expired, 0u);
+  for (const auto& d : client.close()) ASSERT_TRUE(worker.channel(0).datagram(4, d));
+  const Outcome o = drive(worker.channel(0), 4, client, milliseconds(2000), /*answer=*/false);
+  EXPECT_EQ(o.kind, DtlsEvent::Kind::kClosed);
+  EXPECT_EQ(worker.stats().closed, 1u);
+  EXPECT_EQ(worker.stats().unknown_id, 0u);
+}
+
 TEST(DtlsEvent, MovingLeavesNoKeysBehindInTheSource) {
   DtlsEvent a;
   a.kind = DtlsEvent::Kind::kConnected;
