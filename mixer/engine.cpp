@@ -981,6 +981,12 @@ ShardStatus Engine::shard_status(size_t index) const {
   st.webrtc_dtls_failed = shard.webrtc_count(C::kDtlsFailed);
   st.webrtc_dtls_closed = shard.webrtc_count(C::kDtlsClosed);
   st.webrtc_dtls_connected = shard.webrtc_count(C::kDtlsConnected);
+  st.webrtc_checks_started = shard.webrtc_count(C::kCheckStarted);
+  st.webrtc_checks_verified = shard.webrtc_count(C::kCheckVerified);
+  st.webrtc_checks_gave_up = shard.webrtc_count(C::kCheckGaveUp);
+  st.webrtc_checks_unmatched = shard.webrtc_count(C::kCheckUnmatched);
+  st.webrtc_candidates_refused = shard.webrtc_count(C::kCandidateRefused);
+  st.webrtc_candidates_deferred = shard.webrtc_count(C::kCandidateDeferred);
   return st;
 }
 

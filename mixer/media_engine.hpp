@@ -95,6 +95,14 @@ struct ShardStatus {
   uint64_t webrtc_dtls_failed = 0;
   uint64_t webrtc_dtls_closed = 0;
   uint64_t webrtc_dtls_connected = 0;
+  // Return routability (RFC 7675): our own Binding checks to a candidate
+  // address before media goes there, by outcome (rtp::WebRtcCounter).
+  uint64_t webrtc_checks_started = 0;
+  uint64_t webrtc_checks_verified = 0;
+  uint64_t webrtc_checks_gave_up = 0;
+  uint64_t webrtc_checks_unmatched = 0;     // a success answering none of our checks
+  uint64_t webrtc_candidates_refused = 0;   // an address we never check
+  uint64_t webrtc_candidates_deferred = 0;  // within the spacing of the last candidate
 };
 
 // The DTLS worker's handshake counters (webrtc::DtlsWorker::Stats).

@@ -418,9 +418,7 @@ void Stream::on_stun(std::span<uint8_t> datagram, const udp::endpoint& from,
     return;
   }
   const bool nothing_yet = !latched_ && !webrtc_->candidate.active;
-  if (nothing_yet ||
-      (r.use_candidate && !(webrtc_->candidate.active && webrtc_->candidate.to == from)))
-    propose(from, now);
+  if (nothing_yet || r.use_candidate) propose(from, now);
 }
 
 bool Stream::candidate_allowed(const udp::endpoint& address, const udp::endpoint& local,
@@ -441,7 +439,12 @@ bool Stream::candidate_allowed(const udp::endpoint& address, const udp::endpoint
 // latest wins) and started by send_checks.
 void Stream::propose(const udp::endpoint& address, Clock::time_point now) {
   WebRtc& w = *webrtc_;
-  if (w.candidate.active && w.candidate.to == address) return;  // already being checked
+  if (w.candidate.active && w.candidate.to == address) {
+    // Already being checked; nominated again, it is the latest nomination,
+    // so one deferred in between is dropped.
+    w.has_deferred = false;
+    return;
+  }
   const udp::endpoint local(shard_.config().bind_address, local_port_);
   // A browser's SDP names no address we use (c= is 0.0.0.0, ICE decides).
   const bool loopback_member = unmapped(local.address()).is_loopback() ||
@@ -516,13 +519,19 @@ void Stream::latch_webrtc(const udp::endpoint& address) {
   release_held_dtls();
 }
 
+// Each held datagram thrown away counts as a dropped DTLS send.
+void Stream::drop_held_dtls() {
+  WebRtc& w = *webrtc_;
+  for (size_t i = 0; i < w.held_count; ++i) shard_.count(WebRtcCounter::kDtlsSendDropped);
+  w.held_count = 0;
+}
+
 void Stream::release_held_dtls() {
   WebRtc& w = *webrtc_;
   if (w.held_count == 0) return;
   if (latched_ ? w.held_for != latched_rtp_
                : !(w.candidate.active && w.candidate.to == w.held_for)) {
-    shard_.count(WebRtcCounter::kDtlsSendDropped);
-    w.held_count = 0;
+    drop_held_dtls();
     return;
   }
   if (!latched_) return;  // still waiting for the answer
@@ -670,7 +679,7 @@ bool Stream::set_webrtc(const WebRtcConfig& webrtc, Clock::time_point now) {
     // A new certificate (RFC 5763 §5): a new handshake, no SRTP until its keys.
     stop_dtls();
     ++w.generation;
-    w.held_count = 0;  // the old handshake's
+    drop_held_dtls();  // the old handshake's
     srtp_in_.reset();
     srtp_out_.reset();
     srtp_out_key_.reset();
@@ -693,7 +702,7 @@ bool Stream::on_dtls_event(webrtc::DtlsEvent& event) {
         // dropped; the handshake retransmits.
         WebRtc& w = *webrtc_;
         if (!w.candidate.active || (w.held_count != 0 && w.held_for != w.candidate.to))
-          w.held_count = 0;
+          drop_held_dtls();
         if (!w.candidate.active || w.held_count == WebRtc::kHeld) {
           shard_.count(WebRtcCounter::kDtlsSendDropped);
           return true;

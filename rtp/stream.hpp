@@ -325,6 +325,7 @@ class Stream {
   // queue takes; the rest wait for the next tick); drops them when they
   // were for another address, or the candidate they waited for is gone.
   void release_held_dtls();
+  void drop_held_dtls();  // counted, one kDtlsSendDropped each
   void start_dtls();
   void tell_dtls_alive(Clock::time_point now);
   void end_media(MediaEndReason reason);

@@ -515,8 +515,12 @@ std::optional<AdminResponse> AdminApi::cross_site_refusal(const AdminRequest& re
     bool known = false;
     if (host) {
       bool literal = false;
-      known = (request.host && same_host(*host, host_of(*request.host, literal))) ||
-              loopback_host(*host) ||
+      const std::string_view asked = request.host ? host_of(*request.host, literal) : "";
+      // A loopback page only for a loopback Host (localhost against
+      // 127.0.0.1, a tunnel's port): a page on the operator's own machine
+      // is no page of a remote server's.
+      known = (request.host && same_host(*host, asked)) ||
+              (request.host && loopback_host(asked) && loopback_host(*host)) ||
               std::any_of(config_.hosts.begin(), config_.hosts.end(),
                           [&](const std::string& allowed) { return same_host(*host, allowed); });
     }

@@ -156,7 +156,8 @@ class AdminApi {
   // rebinding); on a state-changing method (POST, PUT, DELETE, PATCH) or a
   // WebSocket upgrade (`upgrade`), an Origin that is not this server's own
   // (its host, scheme and port aside, must be Host's host, "localhost" or a
-  // loopback address, or one of AdminConfig::hosts; "null" or an Origin
+  // loopback address when Host is one too, or one of AdminConfig::hosts;
+  // "null" or an Origin
   // that is no `scheme://host[:port]` is refused); on a state-changing
   // method, a
   // Content-Type other than application/json, or a body without one (an

@@ -119,13 +119,23 @@ async function api(method, path, body) {
 // only count toward this address's lockout (every operator's, behind a
 // proxy), so stop and ask for the token. Network errors and 5xx retry.
 function refused(e) { return e.status === 401 || e.status === 403; }
-function askForToken(e) {
+// `used`: the token the refused request carried. A refusal of a token the
+// user has replaced meanwhile says nothing about the new one.
+function askForToken(e, used) {
+  if (used !== token()) return;
   clearTimeout(state.timer);
   state.retry = 500;
-  sessionStorage.removeItem("chorus-token");
-  setStatus(false, "enter the admin token");
-  say("Token refused (" + e.message + "): enter the admin token again.");
   $("token").focus();
+  if (e.status === 401) {
+    sessionStorage.removeItem("chorus-token");
+    setStatus(false, "enter the admin token");
+    say("Token refused (" + e.message + "): enter the admin token again.");
+    return;
+  }
+  // 403: the token lacks a right, or the request was refused as cross-site
+  // (a proxy that rewrites Host needs admin.hosts): the API says which.
+  setStatus(false, "refused");
+  say("Refused: " + e.message);
 }
 
 // Shows the API's error text; true when the request succeeded.
@@ -478,9 +488,10 @@ async function connect() {
   clearTimeout(state.timer);
   if (!token()) { setStatus(false, "enter the admin token"); return; }
   let ticket;
+  const used = token();
   try { ticket = (await api("POST", "/api/events/ticket")).ticket; }
   catch (e) {
-    if (refused(e)) { askForToken(e); return; }
+    if (refused(e)) { askForToken(e, used); return; }
     setStatus(false, "disconnected"); say(e.message); retryLater(); return;
   }
   if (state.ws) return;  // another connect() won the race
@@ -494,8 +505,9 @@ async function connect() {
     state.ws = null;
     // A rejected or rotated token shows up as a closed stream: ask the API
     // why before trying again.
+    const asked = token();
     api("GET", "/api/rooms").then(retryLater, (e) => {
-      if (refused(e)) { askForToken(e); return; }
+      if (refused(e)) { askForToken(e, asked); return; }
       say(e.message);
       retryLater();
     });

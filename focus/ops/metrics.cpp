@@ -220,6 +220,21 @@ void render_shards(Writer& w, const std::vector<ShardMetrics>& shards) {
            "timeout (RFC 7675).");
   for (const auto& s : shards)
     w.sample("chorus_webrtc_consent_expired_total", shard_label(s.index), s.webrtc_consent_expired);
+  w.family("chorus_webrtc_address_checks_total", "counter",
+           "Return routability (RFC 7675): candidate addresses a WebRTC member's checks named, "
+           "by outcome: started (we send our own Binding check there), verified (it answered: "
+           "media goes there), gave_up (it never answered), unmatched (a success answering "
+           "none of our checks), refused (an address we never check), deferred (within a "
+           "second of the member's last candidate).");
+  for (const auto& s : shards) {
+    const std::pair<const char*, uint64_t> outcomes[] = {
+        {"started", s.webrtc_checks_started},     {"verified", s.webrtc_checks_verified},
+        {"gave_up", s.webrtc_checks_gave_up},     {"unmatched", s.webrtc_checks_unmatched},
+        {"refused", s.webrtc_candidates_refused}, {"deferred", s.webrtc_candidates_deferred}};
+    for (const auto& [name, n] : outcomes)
+      w.sample("chorus_webrtc_address_checks_total",
+               shard_label(s.index) + "," + label("outcome", name), n);
+  }
   w.family("chorus_webrtc_packets_dropped_total", "counter",
            "WebRTC datagrams dropped: DTLS/SRTP from an address no valid STUN check latched "
            "(unlatched), RTP before DTLS-SRTP keys (plain_rtp), STUN error answers beyond one "

@@ -827,7 +827,8 @@ TEST_F(AdminServerTest, CrossSiteRequestsAreRefusedWithTheirFault) {
 // while the request reaches us with the proxy's Host: a rewritten one
 // (nginx's default $proxy_host is our own 127.0.0.1:port), or the public
 // name on another port. The Origin's host passes when it is Host's, a
-// loopback one, or named in admin.hosts; its scheme and port do not matter.
+// loopback one for a loopback Host, or named in admin.hosts; its scheme and
+// port do not matter.
 TEST_F(AdminServerTest, AnOriginPassesByItsHostWhateverItsSchemeAndPort) {
   shutdown();
   AdminConfig config;
@@ -852,10 +853,14 @@ TEST_F(AdminServerTest, AnOriginPassesByItsHostWhateverItsSchemeAndPort) {
   // A name in admin.hosts while the proxy rewrote Host to our address.
   EXPECT_TRUE(accepted(kick(host, "https://admin.example.org")));
   EXPECT_TRUE(accepted(kick(host, "https://admin.example.org.:8443")));
-  // A page on this host: localhost or a loopback address.
+  // A page on this host, localhost or a loopback address, for a loopback
+  // Host; never for a remote server's name (a page on the operator's own
+  // machine is not that server's).
   EXPECT_TRUE(accepted(kick(host, "http://localhost:3000")));
   EXPECT_TRUE(accepted(kick(host, "http://127.0.0.2")));
   EXPECT_TRUE(accepted(kick(host, "http://[::1]:8080")));
+  EXPECT_TRUE(kick("admin.example.org:8443", "http://localhost:3000").starts_with("HTTP/1.1 403"));
+  EXPECT_TRUE(kick("admin.example.org", "http://127.0.0.1:8080").starts_with("HTTP/1.1 403"));
   // Any other site is still refused, naming the fault.
   for (const std::string& foreign :
        {std::string("https://evil.example"), std::string("https://admin.example.org.evil.example"),

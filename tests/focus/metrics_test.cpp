@@ -204,6 +204,12 @@ TEST(Metrics, WebRtcFamiliesCarryStunOutcomesConsentAndDtlsResults) {
   shard.webrtc_stun_unanswered = 6;
   shard.webrtc_dtls_send_dropped = 7;
   shard.webrtc_consent_expired = 1;
+  shard.webrtc_checks_started = 8;
+  shard.webrtc_checks_verified = 5;
+  shard.webrtc_checks_gave_up = 2;
+  shard.webrtc_checks_unmatched = 9;
+  shard.webrtc_candidates_refused = 11;
+  shard.webrtc_candidates_deferred = 12;
   mixer::DtlsStats dtls;
   dtls.started = 6;
   dtls.connected = 4;
@@ -220,6 +226,12 @@ TEST(Metrics, WebRtcFamiliesCarryStunOutcomesConsentAndDtlsResults) {
   EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="stun_unanswered"})"), 6);
   EXPECT_EQ(s.at(R"(chorus_webrtc_packets_dropped_total{shard="0",reason="dtls_send"})"), 7);
   EXPECT_EQ(s.at(R"(chorus_webrtc_consent_expired_total{shard="0"})"), 1);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="started"})"), 8);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="verified"})"), 5);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="gave_up"})"), 2);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="unmatched"})"), 9);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="refused"})"), 11);
+  EXPECT_EQ(s.at(R"(chorus_webrtc_address_checks_total{shard="0",outcome="deferred"})"), 12);
   EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="connected"})"), 4);
   EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="fingerprint_mismatch"})"), 1);
   EXPECT_EQ(s.at(R"(chorus_webrtc_dtls_handshakes_total{result="failed"})"), 2);

@@ -395,9 +395,6 @@ TEST(WebRtcSharedPort, TwoBrowsersOnOneSharedSocketEachGetTheirOwnMedia) {
   EXPECT_EQ(bench.shard->route_conflicts(), 0u);
 }
 
-// On the shared port too, a nominated address that never answers our check
-// gets no media (its route exists only while our check waits), and the
-// member's media stays with the address that answered.
 // Alice's member spoofs valid checks of its own (its USERNAME, its key) from
 // Bob's address: its stream makes that address its candidate and claims it
 // as a route. Bob's answers to Bob's own check still reach Bob's stream:
@@ -427,6 +424,9 @@ TEST(WebRtcSharedPort, AnotherMembersClaimOnAnAddressDoesNotCatchTheAnswersToOur
   EXPECT_GE(received_from(bob, srtp, 2, 300ms), 3) << "Bob's media reaches Bob";
 }
 
+// On the shared port too, a nominated address that never answers our check
+// gets no media (its route exists only while our check waits), and the
+// member's media stays with the address that answered.
 TEST(WebRtcSharedPort, ANominatedAddressThatNeverAnswersOurCheckGetsNoMedia) {
   DtlsTestClient client;
   Bench bench;

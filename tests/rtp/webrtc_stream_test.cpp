@@ -453,8 +453,12 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
   size_t rtp = 0;
   size_t stun = 0;
   int media_at_browser = 0;
-  const auto until = std::chrono::steady_clock::now() + 1500ms;
-  while (std::chrono::steady_clock::now() < until) {
+  // At least 1.5 s, and until our check is given up: it may start up to
+  // Stream::kCandidateSpacing after the browser's own first candidate.
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < start + 1500ms ||
+         (bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp) == 0 &&
+          std::chrono::steady_clock::now() < start + 5s)) {
     for (const auto& d : victim.receive_all(100ms)) {
       if (webrtc::classify(d) == webrtc::PacketKind::kStun)
         ++stun;
@@ -623,6 +627,34 @@ TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsChecked
   EXPECT_GE(requests(victims[2], 300ms), 1u) << "the latest nomination, once the spacing allows";
   EXPECT_EQ(requests(victims[1], 10ms), 0u) << "the nomination it replaced is never checked";
   EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
+}
+
+// The latest nomination wins (RFC 8445 §8.1.1) when it names the candidate
+// already being checked: X, then Y within the spacing (deferred), then X
+// again; Y is never checked.
+TEST(WebRtcStream, ANominationOfTheCandidateBeingCheckedDropsAnEarlierDeferredOne) {
+  DtlsTestClient client;
+  Bench bench(client.fingerprint());
+  ASSERT_NE(bench.port, 0);
+  Browser browser;
+  StunClient ice;
+  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  std::this_thread::sleep_for(Stream::kCandidateSpacing);
+
+  Peer x, y;  // answer nothing
+  StunClient forged;
+  x.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kCheckStarted, 2, 1000ms));
+  y.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kCandidateDeferred, 1, 1000ms));
+  x.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  std::this_thread::sleep_for(Stream::kCandidateSpacing + 300ms);
+  size_t to_y = 0;
+  for (const auto& d : y.receive_all(10ms))
+    if (webrtc::testing::CheckAnswerer::is_request(d)) ++to_y;
+  EXPECT_EQ(to_y, 0u) << "an earlier deferred nomination was checked after a later one";
+  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
 }
 
 // The browser's first ClientHello races the answer to our first check: it
