@@ -4,6 +4,7 @@
 // stream without the extension is always decoded.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -27,6 +28,7 @@ constexpr int kLoudPackets = 25;
 struct Outcome {
   uint64_t skipped = 0;
   uint64_t ticks = 0;
+  uint64_t misses = 0;  // the shard's deadline misses
 };
 
 // Sends kQuietPackets packets marked silent (level 127, though they carry a
@@ -68,17 +70,28 @@ Outcome run(bool levels) {
     next += std::chrono::milliseconds(20);
     std::this_thread::sleep_until(next);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // play out the buffer
-  outcome.skipped = member.engine().shard_status(0).decodes_skipped;
-  outcome.ticks = member.engine().shard_status(0).mix_ticks;
+  // Play out the buffer, then wait (bounded) for the mix ticks that cover
+  // every packet: a loaded machine may have run the shard late.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (member.engine().shard_status(0).mix_ticks <=
+             static_cast<uint64_t>(kQuietPackets + kLoudPackets) &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto status = member.engine().shard_status(0);
+  outcome.skipped = status.decodes_skipped;
+  outcome.ticks = status.mix_ticks;
+  outcome.misses = status.deadline_misses;
   return outcome;
 }
 
 TEST(MediaShardLevels, SilentLevelSkipsTheDecodeLoudLevelDoesNot) {
   const Outcome o = run(true);
   // Every quiet packet that played was skipped (a late one on a loaded machine
-  // may be dropped instead); no loud one was.
-  EXPECT_GE(o.skipped, static_cast<uint64_t>(kQuietPackets - 3));
+  // may be dropped instead, and a tick the shard missed can drop one: allowed
+  // for up to half of them); no loud one was.
+  const uint64_t missed = std::min<uint64_t>(o.misses, kQuietPackets / 2);
+  EXPECT_GE(o.skipped, static_cast<uint64_t>(kQuietPackets - 3) - missed) << o.misses;
   EXPECT_LE(o.skipped, static_cast<uint64_t>(kQuietPackets));
   EXPECT_GT(o.ticks, static_cast<uint64_t>(kQuietPackets + kLoudPackets));
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -17,16 +18,26 @@ using testing::ConferenceHarness;
 using testing::kHeard;
 using testing::kNotHeard;
 
+// The recorded (measured) ticks at the end of a run.
+constexpr int kRecorded = 40;
+
 void run_part(ConferenceHarness& part, SpanEndpoint& end, int ticks,
-              std::chrono::steady_clock::time_point start) {
-  // Absolute deadlines, like rtp::Shard's tick (fast: 4 ms per tick).
+              std::chrono::steady_clock::time_point start, std::barrier<>& lockstep) {
+  // Absolute deadlines, like rtp::Shard's tick (fast: 4 ms per tick). Over
+  // the recorded ticks (and the one before) the two parts run in lockstep: each
+  // receives only after the other sent its previous tick's frame, and sends
+  // only after the other received, so a thread the loaded machine woke late
+  // does not cost the other part's level a tick of silence.
   auto deadline = start;
   for (int t = 0; t < ticks; ++t) {
     std::this_thread::sleep_until(deadline);
     deadline += std::chrono::milliseconds(4);
+    const bool locked = t >= ticks - kRecorded;
     end.receive(part.conference);
-    part.step(t >= ticks - 40);
+    if (locked) lockstep.arrive_and_wait();
+    part.step(locked);
     end.send(part.conference);
+    if (t >= ticks - kRecorded - 1) lockstep.arrive_and_wait();
   }
 }
 
@@ -44,13 +55,14 @@ TEST(SpanThreaded, TwoShardThreadsMixOneConference) {
   SpanEndpoint end_b({{link, false}});
   const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
   constexpr int kTicks = 150;
-  std::thread ta([&] { run_part(a, end_a, kTicks, start); });
-  std::thread tb([&] { run_part(b, end_b, kTicks, start); });
+  std::barrier<> lockstep(2);
+  std::thread ta([&] { run_part(a, end_a, kTicks, start, lockstep); });
+  std::thread tb([&] { run_part(b, end_b, kTicks, start, lockstep); });
   ta.join();
   tb.join();
 
-  // Local and remote talkers heard, never oneself. A late packet costs the
-  // remote part one tick of 40, so allow some loss in level.
+  // Local and remote talkers heard, never oneself (the recorded ticks ran in
+  // lockstep, yet allow some loss in level).
   EXPECT_GT(a.hears(1, 3), kHeard);
   EXPECT_GT(a.heard(1, 700), kHeard);
   EXPECT_GT(a.heard(1, 1100), kHeard);

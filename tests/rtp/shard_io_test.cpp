@@ -54,10 +54,17 @@ TEST_P(ShardIo, StreamsReceiveEveryPacketWithItsKernelArrivalTimeAndSendBack) {
   Peer peer;
   testing::set_remote(driver, 1, peer.endpoint());
   constexpr uint16_t kPackets = 60;
-  auto next = std::chrono::steady_clock::now();
+  // Each packet's RTP timestamp is its send instant (8 kHz units since the
+  // start), so a late wake-up of this thread on a loaded machine is not
+  // jitter; what is left is the receive side's stamping (and loopback).
+  const auto start = std::chrono::steady_clock::now();
+  auto next = start;
   for (uint16_t seq = 0; seq < kPackets; ++seq) {
     for (StreamId id = 1; id <= kStreams; ++id) {
-      peer.send_to(ports[id - 1], make_rtp(0, seq, seq * 80u, 0x100 + id, kPayload, seq == 0));
+      const auto since = std::chrono::steady_clock::now() - start;
+      const auto ts = static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(since).count() * 8 / 1000);
+      peer.send_to(ports[id - 1], make_rtp(0, seq, ts, 0x100 + id, kPayload, seq == 0));
     }
     next += 10ms;
     std::this_thread::sleep_until(next);
