@@ -178,7 +178,8 @@ SrtpSession::SrtpSession(SrtpSession&& other) noexcept
       last_error_(other.last_error_),
       ssrcs_(other.ssrcs_),
       ssrc_count_(std::exchange(other.ssrc_count_, 0)),
-      ssrcs_evicted_(other.ssrcs_evicted_) {}
+      ssrcs_evicted_(other.ssrcs_evicted_),
+      evicted_(other.evicted_) {}
 
 SrtpSession& SrtpSession::operator=(SrtpSession&& other) noexcept {
   if (this != &other) {
@@ -190,6 +191,7 @@ SrtpSession& SrtpSession::operator=(SrtpSession&& other) noexcept {
     ssrcs_ = other.ssrcs_;
     ssrc_count_ = std::exchange(other.ssrc_count_, 0);
     ssrcs_evicted_ = other.ssrcs_evicted_;
+    evicted_ = other.evicted_;
   }
   return *this;
 }
@@ -210,11 +212,24 @@ void SrtpSession::keep_inbound_ssrc(const uint8_t* ssrc) {
   if (ssrc_count_ == ssrcs_.size()) {
     // libsrtp compares the SSRC as the header carries it.
     srtp_remove_stream(as_ctx(ctx_), ssrcs_[0]);
+    evicted_[ssrcs_evicted_ % evicted_.size()] = ssrcs_[0];
     ++ssrcs_evicted_;
     std::rotate(ssrcs_.begin(), ssrcs_.begin() + 1, ssrcs_.end());
     --ssrc_count_;
   }
   ssrcs_[ssrc_count_++] = raw;
+}
+
+bool SrtpSession::evicted(const uint8_t* ssrc) const {
+  if (ssrcs_evicted_ == 0) return false;
+  uint32_t raw = 0;
+  std::memcpy(&raw, ssrc, sizeof raw);
+  for (size_t i = 0; i < ssrc_count_; ++i) {
+    if (ssrcs_[i] == raw) return false;
+  }
+  const size_t remembered = std::min<uint64_t>(ssrcs_evicted_, evicted_.size());
+  return std::find(evicted_.begin(), evicted_.begin() + static_cast<std::ptrdiff_t>(remembered),
+                   raw) != evicted_.begin() + static_cast<std::ptrdiff_t>(remembered);
 }
 
 SrtpSession::~SrtpSession() {
@@ -241,6 +256,7 @@ bool SrtpSession::unprotect_rtp(uint8_t* buf, size_t& len) {
   if (!ctx_ || len < 12 || len > INT_MAX / 2 || (buf[0] >> 6) != 2) {
     return (last_error_ = SrtpError::kMalformed), false;
   }
+  if (evicted(buf + 8)) return (last_error_ = SrtpError::kReplay), false;
   int n = static_cast<int>(len);
   last_error_ = map_error(srtp_unprotect(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;
@@ -267,6 +283,7 @@ bool SrtpSession::unprotect_rtcp(uint8_t* buf, size_t& len) {
   if (!ctx_ || len < 8 || len > INT_MAX / 2 || (buf[0] >> 6) != 2) {
     return (last_error_ = SrtpError::kMalformed), false;
   }
+  if (evicted(buf + 4)) return (last_error_ = SrtpError::kReplay), false;
   int n = static_cast<int>(len);
   last_error_ = map_error(srtp_unprotect_rtcp(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;

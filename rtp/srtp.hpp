@@ -65,8 +65,13 @@ class SrtpSession {
   // that authenticates and keeps it for the session's life, walking the
   // list on every packet, so a peer cycling SSRCs would grow memory and
   // per-packet cost without bound. The SSRC seen least recently first is
-  // dropped (RTP and RTCP SSRCs alike).
+  // dropped (RTP and RTCP SSRCs alike). A dropped SSRC's replay window is
+  // gone with it, so it is remembered (the last kRememberedEvictions of
+  // them) and its packets are refused as replays from then on: a recorded
+  // packet of it could otherwise be played back into a fresh window. A new
+  // key (a new session) starts over.
   static constexpr size_t kMaxInboundSsrcs = 4;
+  static constexpr size_t kRememberedEvictions = 32;
   size_t inbound_ssrcs() const { return ssrc_count_; }
   uint64_t ssrcs_evicted() const { return ssrcs_evicted_; }
 
@@ -75,6 +80,8 @@ class SrtpSession {
       : ctx_(ctx), suite_(suite), direction_(direction) {}
   // After a packet of `ssrc` (as on the wire) authenticated.
   void keep_inbound_ssrc(const uint8_t* ssrc);
+  // Whether `ssrc` (as on the wire) had its state dropped in this session.
+  bool evicted(const uint8_t* ssrc) const;
   void* ctx_;  // srtp_t (kept opaque so users need not include <srtp2/srtp.h>)
   SrtpSuite suite_;
   Direction direction_;
@@ -82,6 +89,7 @@ class SrtpSession {
   std::array<uint32_t, kMaxInboundSsrcs> ssrcs_{};  // network byte order, oldest use first
   size_t ssrc_count_ = 0;
   uint64_t ssrcs_evicted_ = 0;
+  std::array<uint32_t, kRememberedEvictions> evicted_{};  // network byte order, a ring
 };
 
 }  // namespace chorus::rtp

@@ -369,13 +369,21 @@ bool uri_equivalent(const Uri& a, const Uri& b) {
 }
 
 std::string request_target(const Uri& uri) {
-  std::string out = std::string(uri.scheme) + ":";
-  if (!uri.user.empty()) out += std::string(uri.user) + "@";
+  std::string out(uri.scheme);
+  out += ':';
+  if (!uri.user.empty()) {
+    out += uri.user;
+    out += '@';
+  }
   out += uri.host_port();
   for (const Param& param : uri.params()) {
     if (iequals(param.name, "method")) continue;
-    out += ";" + std::string(param.name);
-    if (!param.value.empty()) out += "=" + std::string(param.value);
+    out += ';';
+    out += param.name;
+    if (!param.value.empty()) {
+      out += '=';
+      out += param.value;
+    }
   }
   return out;
 }

@@ -254,7 +254,7 @@ TEST_P(SrtpSuiteTest, ReplayedPacketIsRejected) {
 // A peer (it holds the key) cycling SSRCs: libsrtp would keep a stream per
 // SSRC for the session's life and walk them all on every packet. At most
 // kMaxInboundSsrcs are kept; the others are dropped, least recently used
-// first, and come back as new streams if they return.
+// first (and refused from then on: see the next test).
 TEST_P(SrtpSuiteTest, AnInboundSessionKeepsStateForAFewSsrcsOnly) {
   constexpr uint32_t kSsrcs = 1000;
   for (uint32_t ssrc = 1; ssrc <= kSsrcs; ++ssrc) {
@@ -279,6 +279,46 @@ TEST_P(SrtpSuiteTest, AnInboundSessionKeepsStateForAFewSsrcsOnly) {
   // A session moved keeps what it tracks.
   SrtpSession moved = std::move(*rx_);
   EXPECT_EQ(moved.inbound_ssrcs(), SrtpSession::kMaxInboundSsrcs);
+}
+
+// A dropped SSRC's replay window goes with it, so a recorded packet of it
+// would authenticate again in a fresh window: its packets are refused as
+// replays instead, RTP and RTCP alike, while the SSRCs kept work on.
+TEST_P(SrtpSuiteTest, PacketsOfAnSsrcWhoseStateWasDroppedAreRefusedAsReplays) {
+  Buffer first = rtp_packet(1, 0x1001);
+  ASSERT_TRUE(tx_->protect_rtp(first.data.data(), first.len, first.data.size()));
+  const Buffer recorded = first;
+  ASSERT_TRUE(rx_->unprotect_rtp(first.data.data(), first.len));
+  Buffer report = rtcp_packet(0x1001, 1);
+  ASSERT_TRUE(tx_->protect_rtcp(report.data.data(), report.len, report.data.size()));
+  const Buffer recorded_report = report;
+  ASSERT_TRUE(rx_->unprotect_rtcp(report.data.data(), report.len));
+  for (uint32_t ssrc = 0x2001; ssrc < 0x2001 + SrtpSession::kMaxInboundSsrcs; ++ssrc) {
+    Buffer b = rtp_packet(1, ssrc);
+    ASSERT_TRUE(tx_->protect_rtp(b.data.data(), b.len, b.data.size()));
+    ASSERT_TRUE(rx_->unprotect_rtp(b.data.data(), b.len)) << ssrc;
+  }
+  ASSERT_EQ(rx_->ssrcs_evicted(), 1u);
+
+  Buffer replay = recorded;
+  EXPECT_FALSE(rx_->unprotect_rtp(replay.data.data(), replay.len));
+  EXPECT_EQ(rx_->last_error(), SrtpError::kReplay);
+  Buffer replayed_report = recorded_report;
+  EXPECT_FALSE(rx_->unprotect_rtcp(replayed_report.data.data(), replayed_report.len));
+  EXPECT_EQ(rx_->last_error(), SrtpError::kReplay);
+  Buffer fresh = rtp_packet(2, 0x1001);
+  ASSERT_TRUE(tx_->protect_rtp(fresh.data.data(), fresh.len, fresh.data.size()));
+  EXPECT_FALSE(rx_->unprotect_rtp(fresh.data.data(), fresh.len));
+  EXPECT_EQ(rx_->ssrcs_evicted(), 1u);
+
+  Buffer kept = rtp_packet(2, 0x2001);
+  ASSERT_TRUE(tx_->protect_rtp(kept.data.data(), kept.len, kept.data.size()));
+  EXPECT_TRUE(rx_->unprotect_rtp(kept.data.data(), kept.len));
+  // What is remembered moves with the session.
+  SrtpSession moved = std::move(*rx_);
+  replay = recorded;
+  EXPECT_FALSE(moved.unprotect_rtp(replay.data.data(), replay.len));
+  EXPECT_EQ(moved.last_error(), SrtpError::kReplay);
 }
 
 TEST_P(SrtpSuiteTest, PlainRtpOnAnSrtpSessionIsRejected) {
