@@ -243,6 +243,7 @@ void Server::start() {
   // Abuse limits before any state is kept: rate and transaction caps.
   // A peer's transactions count under its count key: an exempt or trusted
   // address as itself, anyone else by its IPv6 /64.
+  stack_.transactions().set_max_lingering(options_.limits.max_lingering_transactions);
   stack_.transactions().set_source_key(
       [this](std::string_view address) { return guard_.count_key(address); });
   stack_.transactions().set_screen([this](const Message& request, const sip::Endpoint& peer) {

@@ -84,6 +84,7 @@ void Server::reload(const Options& options) {
   // Recordings started from now on use the new [recording] settings.
   options_.recording = options.recording;
   guard_.reconfigure(options.limits);
+  stack_.transactions().set_max_lingering(options.limits.max_lingering_transactions);
   load_accounts();
   // An account removed or stripped of a right keeps nothing it opened with
   // it: dialog subscriptions here, admin event streams in the listener.

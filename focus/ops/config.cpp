@@ -106,15 +106,29 @@ constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_tim
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
 constexpr std::array<std::string_view, 2> kProcessKeys = {"allow_root", "user"};
-constexpr std::array<std::string_view, 22> kLimitsKeys = {
-    "trusted_proxies",         "exempt",            "rate",
-    "burst",                   "reject_over_rate",  "table_size",
-    "auth_failures",           "auth_lockout_ms",   "account_slow_after",
-    "auth_window_ms",          "account_delay_ms",  "calls_per_source",
-    "subscriptions_per_source", "max_subscriptions", "transactions_per_source",
-    "max_transactions",        "reflection_rate",   "reflection_burst",
-    "overload_cpu_percent",    "overload_calls",    "overload_transactions",
-    "log_interval_ms"};
+constexpr std::array<std::string_view, 23> kLimitsKeys = {"trusted_proxies",
+                                                          "exempt",
+                                                          "rate",
+                                                          "burst",
+                                                          "reject_over_rate",
+                                                          "table_size",
+                                                          "auth_failures",
+                                                          "auth_lockout_ms",
+                                                          "account_slow_after",
+                                                          "auth_window_ms",
+                                                          "account_delay_ms",
+                                                          "calls_per_source",
+                                                          "subscriptions_per_source",
+                                                          "max_subscriptions",
+                                                          "transactions_per_source",
+                                                          "max_transactions",
+                                                          "max_lingering_transactions",
+                                                          "reflection_rate",
+                                                          "reflection_burst",
+                                                          "overload_cpu_percent",
+                                                          "overload_calls",
+                                                          "overload_transactions",
+                                                          "log_interval_ms"};
 constexpr std::array<std::string_view, 4> kCodecs = {"opus", "G722", "PCMU", "PCMA"};
 constexpr std::array<std::string_view, 14> kRights = {
     sip::kRightMonitor,  sip::kRightWhisper, sip::kRightBarge,  sip::kRightReplace,
@@ -862,6 +876,8 @@ void read_limits(Reader& reader, const toml::table& table, Options& options) {
   reader.read(table, "limits.transactions_per_source", "transactions_per_source",
               l.transactions_per_source, 0, kCount);
   reader.read(table, "limits.max_transactions", "max_transactions", l.max_transactions, 0, kCount);
+  reader.read(table, "limits.max_lingering_transactions", "max_lingering_transactions",
+              l.max_lingering_transactions, 0, kCount);
   reader.read(table, "limits.reflection_rate", "reflection_rate", l.reflection_rate, 0, 1000000);
   reader.read(table, "limits.reflection_burst", "reflection_burst", l.reflection_burst, 1,
               1000000);

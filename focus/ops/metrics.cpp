@@ -462,6 +462,9 @@ void render_sip(Writer& w, const sip::StackStats& s) {
   w.family("chorus_sip_transactions_total", "counter", "SIP transactions created, by side.");
   w.sample("chorus_sip_transactions_total", label("side", "client"), s.transactions.client_created);
   w.sample("chorus_sip_transactions_total", label("side", "server"), s.transactions.server_created);
+  w.family("chorus_sip_lingering_evicted_total", "counter",
+           "Finished server transactions forgotten early (limits.max_lingering_transactions).");
+  w.sample("chorus_sip_lingering_evicted_total", "", s.transactions.lingering_evicted);
   w.family("chorus_sip_retransmissions_total", "counter",
            "SIP retransmissions sent (timers A, E, G and 2xx to INVITE).");
   w.sample("chorus_sip_retransmissions_total", "",

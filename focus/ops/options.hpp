@@ -131,6 +131,10 @@ struct AbuseLimits {
   size_t max_subscriptions = 5000;
   size_t transactions_per_source = 1000;
   size_t max_transactions = 20000;
+  // Finished server transactions (a final response other than an INVITE's
+  // 2xx) absorbing retransmissions for 32 s over UDP: past this many the
+  // oldest ends early (TransactionLayer::set_max_lingering).
+  size_t max_lingering_transactions = 20000;
   // NOTIFYs (new subscriptions) and dial-out INVITEs toward an address other
   // than the requester's: per destination address, per second.
   uint32_t reflection_rate = 5;

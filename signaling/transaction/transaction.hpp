@@ -90,6 +90,7 @@ struct TransactionStats {
   uint64_t stray_responses = 0;
   uint64_t screened_dropped = 0;   // new requests the screen dropped
   uint64_t screened_rejected = 0;  // new requests the screen answered statelessly
+  uint64_t lingering_evicted = 0;  // finished server transactions dropped early (max_lingering)
 };
 
 // What becomes of a request that would create a new server transaction
@@ -154,6 +155,14 @@ class TransactionLayer {
   // only absorbing retransmissions (Completed / Confirmed / Accepted with a
   // linger timer running, 32 s over UDP). What the overload budget counts.
   size_t pending() const { return transactions_.size() - lingering_; }
+  size_t lingering() const { return lingering_; }
+  // Server transactions past a non-2xx final response (any non-INVITE, an
+  // INVITE refused) linger 32 s over UDP to absorb retransmissions; past
+  // this many, the oldest of them ends early (a retransmission of its
+  // request is then a new request, answered again). 2xx-answered INVITEs
+  // and our own requests are not dropped: calls and our sends bound them.
+  // 0: no cap.
+  void set_max_lingering(size_t max) { max_lingering_ = max; }
   // Of them the server transactions (requests from peers): what the
   // request caps and the overload budget count, so that our own requests
   // (NOTIFYs to subscribers that never answer, dial-outs) cannot make the
@@ -215,6 +224,12 @@ class TransactionLayer {
   bool draining_ = false;
   TransactionId next_id_ = 1;
   size_t lingering_ = 0;
+  // Server transactions that may end early, oldest first; an id whose
+  // transaction is gone is skipped (and the list compacted when stale ids
+  // outnumber live ones).
+  std::deque<TransactionId> evictable_;
+  size_t evictable_live_ = 0;
+  size_t max_lingering_ = 0;
   std::shared_ptr<bool> alive_;  // timer callbacks check it: the layer may be gone
 };
 

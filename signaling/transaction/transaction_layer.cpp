@@ -314,6 +314,7 @@ void TransactionLayer::erase(TransactionId id) {
   if (key != by_key_.end() && key->second == id) by_key_.erase(key);
   if (!it->second->merge_key.empty()) by_merge_key_.erase(it->second->merge_key);
   const TransactionKind kind = it->second->kind;
+  if (it->second->evictable) --evictable_live_;
   if (it->second->lingering) {
     --lingering_;
   } else if (kind == TransactionKind::kServerInvite || kind == TransactionKind::kServerNonInvite) {
@@ -465,6 +466,32 @@ void TransactionMachine::set_lingering(Transaction& tx) {
   // Per-peer counts are of pending server transactions too.
   if (tx.kind == TransactionKind::kServerInvite || tx.kind == TransactionKind::kServerNonInvite) {
     layer_.forget_peer(tx.counted_as);
+  }
+}
+
+void TransactionMachine::set_evictable(Transaction& tx) {
+  set_lingering(tx);
+  if (tx.evictable) return;
+  tx.evictable = true;
+  ++layer_.evictable_live_;
+  std::deque<TransactionId>& order = layer_.evictable_;
+  order.push_back(tx.id);
+  if (order.size() > 2 * layer_.evictable_live_ + 64) {
+    std::erase_if(order, [this](TransactionId id) {
+      const Transaction* other = layer_.find(id);
+      return other == nullptr || !other->evictable;
+    });
+  }
+  if (layer_.max_lingering_ == 0) return;
+  while (layer_.evictable_live_ > layer_.max_lingering_ && !order.empty()) {
+    const TransactionId oldest = order.front();
+    if (oldest == tx.id) break;  // only this one is left to drop: keep it
+    order.pop_front();
+    Transaction* victim = layer_.find(oldest);
+    if (victim == nullptr || !victim->evictable) continue;
+    terminate(*victim);
+    layer_.erase(oldest);  // never `tx`, the transaction being handled
+    ++layer_.stats_.lingering_evicted;
   }
 }
 

@@ -36,6 +36,7 @@ struct TransactionLayer::Transaction {
   // Past its final response and only absorbing retransmissions until a
   // linger timer (D, I, J, K, L, M) ends it: not pending work.
   bool lingering = false;
+  bool evictable = false;  // lingering and listed in evictable_ (may end early)
 };
 
 struct TransactionLayer::Event {
@@ -83,6 +84,8 @@ class TransactionMachine {
   void start_timer(Transaction& tx, TransactionTimer timer, Duration delay);
   // Marks the transaction as only absorbing retransmissions from now on.
   void set_lingering(Transaction& tx);
+  // set_lingering, and the transaction may end early under max_lingering.
+  void set_evictable(Transaction& tx);
   void cancel_timer(Transaction& tx, TransactionTimer timer);
   void terminate(Transaction& tx);
   // Timer K/D/I/J are zero on reliable transports: then the state is left at once.

@@ -66,6 +66,9 @@ void TransactionMachine::server_invite(Transaction& tx, Event& event) {
           // Completed of a non-INVITE), so a flood of refused INVITEs holds
           // only their responses.
           tx.request.reset();
+          // Not pending any more: only the ACK (or Timer H) is awaited, so a
+          // flood of refused INVITEs no longer fills the request caps.
+          set_evictable(tx);
           if (!tx.reliable) {
             tx.interval = t.t1;
             start_timer(tx, Timer::kG, tx.interval);
@@ -148,7 +151,10 @@ void TransactionMachine::server_non_invite(Transaction& tx, Event& event) {
         // Completed only repeats the response (a few hundred bytes per
         // transaction while Timer J runs, 32 s over UDP): the request goes.
         tx.request.reset();
-        if (send_response(tx, *tx.last_response, false)) linger(tx, Timer::kJ, 64 * t.t1);
+        if (send_response(tx, *tx.last_response, false)) {
+          linger(tx, Timer::kJ, 64 * t.t1);
+          if (tx.lingering) set_evictable(tx);
+        }
       }
       return;
     }

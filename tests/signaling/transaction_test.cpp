@@ -493,6 +493,87 @@ TEST_F(TransactionTest, PendingServerCountsPeersRequestsPerSlash64AndNoneOfOurOw
   EXPECT_EQ(layer_.pending_server(), 2u);
 }
 
+// A refused INVITE waits only for its ACK (Timer H, 32 s over UDP): like
+// any transaction past its final response it is not pending, so INVITEs
+// from spoofed sources that never ACK their 4xx cannot fill the caps.
+TEST_F(TransactionTest, AnInviteRefusedAndNeverAckedIsNoLongerPending) {
+  for (int i = 1; i <= 3; ++i) {
+    std::string text = request_text("INVITE", "z9hG4bKr" + std::to_string(i));
+    text.replace(text.find("call-1@"), 7, "call-" + std::to_string(i + 10) + "@");
+    const Endpoint peer{TransportKind::kUdp, "198.51.100." + std::to_string(i), 5070, 0};
+    layer_.receive(parse(text), peer);
+  }
+  ASSERT_EQ(user_.requests.size(), 3u);
+  EXPECT_EQ(layer_.pending_server(), 3u);
+  for (const auto& [id, invite] : user_.requests) {
+    ASSERT_TRUE(layer_.respond(id, response_to(*invite, 481)));
+  }
+  EXPECT_EQ(layer_.pending_server(), 0u);
+  EXPECT_EQ(layer_.server_transactions_from("198.51.100.1"), 0u);
+  EXPECT_EQ(layer_.pending(), 0u);
+  EXPECT_EQ(layer_.lingering(), 3u);
+  // Still Completed: the 481 is repeated on Timer G until Timer H.
+  const TransactionId first = user_.requests.at(0).first;
+  EXPECT_EQ(layer_.state(first), TransactionState::kCompleted);
+  advance(500);
+  EXPECT_EQ(transport_.count("481"), 6u);
+  advance(31500);
+  EXPECT_EQ(layer_.state(first), std::nullopt);
+  EXPECT_EQ(layer_.size(), 0u);
+  EXPECT_EQ(layer_.pending_server(), 0u);  // counted once, not again
+}
+
+// Finished transactions of requests answered at once (here from a new
+// source each, as spoofed OPTIONS would be) are capped: the oldest ends
+// early. A retransmission of a forgotten request is a new request again.
+TEST_F(TransactionTest, FinishedServerTransactionsAreCappedOldestFirst) {
+  layer_.set_max_lingering(4);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 10; ++i) {
+    std::string text = request_text("OPTIONS", "z9hG4bKl" + std::to_string(i));
+    text.replace(text.find("call-1@"), 7, "call-" + std::to_string(i + 20) + "@");
+    const Endpoint peer{TransportKind::kUdp, "10.0.0." + std::to_string(i + 1), 5070, 0};
+    layer_.receive(parse(text), peer);
+    const auto [id, request] = user_.requests.back();
+    ASSERT_TRUE(layer_.respond(id, response_to(*request, 200)));
+    texts.push_back(std::move(text));
+  }
+  EXPECT_EQ(layer_.size(), 4u);
+  EXPECT_EQ(layer_.lingering(), 4u);
+  EXPECT_EQ(layer_.stats().lingering_evicted, 6u);
+  EXPECT_EQ(layer_.state(user_.requests.at(5).first), std::nullopt);
+  EXPECT_EQ(layer_.state(user_.requests.at(6).first), TransactionState::kCompleted);
+  // The newest are still absorbed (answered from the transaction, not the TU).
+  layer_.receive(parse(texts.at(9)), Endpoint{TransportKind::kUdp, "10.0.0.10", 5070, 0});
+  EXPECT_EQ(user_.requests.size(), 10u);
+  EXPECT_EQ(transport_.count("200"), 11u);
+  // The oldest was forgotten: its retransmission reaches the TU again.
+  layer_.receive(parse(texts.at(0)), Endpoint{TransportKind::kUdp, "10.0.0.1", 5070, 0});
+  EXPECT_EQ(user_.requests.size(), 11u);
+  // A refused INVITE counts toward the cap as well; a 2xx-answered one does not.
+  std::string invite_text = request_text("INVITE", "z9hG4bKli");
+  invite_text.replace(invite_text.find("call-1@"), 7, "call-99@");
+  layer_.receive(parse(invite_text), kUdpPeer);
+  const auto [invite_id, invite] = user_.requests.back();
+  ASSERT_TRUE(layer_.respond(invite_id, response_to(*invite, 200)));
+  for (int i = 0; i < 6; ++i) {
+    std::string text = request_text("INVITE", "z9hG4bKlr" + std::to_string(i));
+    text.replace(text.find("call-1@"), 7, "call-" + std::to_string(i + 40) + "@");
+    layer_.receive(parse(text), kUdpPeer);
+    const auto [id, request] = user_.requests.back();
+    ASSERT_TRUE(layer_.respond(id, response_to(*request, 486)));
+  }
+  EXPECT_EQ(layer_.state(invite_id), TransactionState::kAccepted);
+  EXPECT_EQ(layer_.lingering(), 5u);  // four capped, and the accepted INVITE
+  EXPECT_EQ(layer_.pending(), 1u);    // the retransmitted OPTIONS, not yet answered
+  // Stale entries do not pile up: many transactions ended on their own.
+  layer_.set_max_lingering(0);
+  for (int round = 0; round < 3; ++round) {
+    advance(32000);
+    EXPECT_LE(layer_.size(), 2u);
+  }
+}
+
 TEST_F(TransactionTest, ServerNonInviteProceedingRepeatsProvisional) {
   const std::string text = request_text("SUBSCRIBE", "z9hG4bKs8");
   layer_.receive(parse(text), kUdpPeer);
