@@ -19,6 +19,14 @@
 // stream waits and gets it back when the proven route goes), never the
 // other way round: a member's re-offer naming the address another member's
 // media really comes from takes none of its packets.
+//
+// Below both, a WebRTC member's pending ICE candidate (Route::candidate, issue
+// #18): an address a valid check nominated, unproven until it answers our
+// own check (up to 39.5 s), which any member can name. Its claim catches only
+// the candidate's DTLS: any other stream's claim on the address takes it, and
+// RTP/RTCP from it is routed as if the claim did not exist (by SSRC, where
+// one is claimed), so naming another member's address as a candidate
+// silences nobody. Once the address answers, the claim is proven.
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -39,10 +47,15 @@ namespace chorus::rtp {
 class Stream;
 
 // The stream a shared-port route leads to, and whether the peer proved it
-// (else the signalling only names it).
+// (else the signalling only names it, or, below that, it is a WebRTC
+// member's candidate waiting for the answer to our check: for its DTLS only).
 struct Route {
   Stream* stream = nullptr;
   bool proven = false;
+  bool candidate = false;  // never with `proven`
+
+  // Which of two claims on one key wins: proven over named over candidate.
+  int rank() const { return proven ? 2 : candidate ? 0 : 1; }
 };
 
 // A UDP source as the kernel reports it, hashable and comparable bytewise.

@@ -534,7 +534,8 @@ void Shard::drain_shared() {
       const sockaddr_storage& source = receive_batch_.source(i);
       const std::span<uint8_t> datagram = receive_batch_.datagram(i);
       Stream* stream = nullptr;
-      const bool stun = webrtc::classify(datagram) == webrtc::PacketKind::kStun;
+      const webrtc::PacketKind kind = webrtc::classify(datagram);
+      const bool stun = kind == webrtc::PacketKind::kStun;
       if (stun) {
         // A browser's check goes to the member whose local ufrag the
         // USERNAME names (RFC 8445 §7.2.2), whatever its source: a member
@@ -561,7 +562,15 @@ void Shard::drain_shared() {
       // the route, update_routes).
       bool only_named = false;
       if (stream == nullptr) {
-        if (const std::optional<Route> by_source = source_routes_.find(SourceKey::from(source))) {
+        const std::optional<Route> by_source = source_routes_.find(SourceKey::from(source));
+        // A WebRTC member's candidate is unproven and chosen by that member,
+        // who may name another member's address: it catches only its DTLS
+        // (which the member hands to the DTLS worker while our check waits).
+        // Anything else from there is routed as if it claimed nothing, so
+        // RTP from a member routed by SSRC still reaches it; a member that
+        // names or latched the address holds the route itself (it outranks
+        // the candidate, claim_routes).
+        if (by_source && (!by_source->candidate || kind == webrtc::PacketKind::kDtls)) {
           stream = by_source->stream;
           only_named = !by_source->proven;
         }
@@ -601,8 +610,8 @@ void Shard::update_routes(Stream& stream) {
   if (!have.attached) return;
   const Stream::Routes want = stream.wanted_routes();
   const auto owned = [&stream](const Route& r) { return r.stream == &stream; };
-  // A route released, or one that lost its proof, may be what another
-  // stream's claim waits for.
+  // A route released, or one that lost rank (its proof), may be what
+  // another stream's claim waits for.
   bool freed = false;
   for (size_t i = 0; i < have.count;) {
     const auto end = want.sources.begin() + static_cast<std::ptrdiff_t>(want.count);
@@ -612,14 +621,19 @@ void Shard::update_routes(Stream& stream) {
       --have.count;
       have.sources[i] = have.sources[have.count];
       have.proven[i] = have.proven[have.count];
+      have.candidate[i] = have.candidate[have.count];
       continue;
     }
-    const bool proven = want.proven[static_cast<size_t>(it - want.sources.begin())];
-    if (proven != have.proven[i]) {
+    const auto w = static_cast<size_t>(it - want.sources.begin());
+    const Route wanted{&stream, want.proven[w], want.candidate[w]};
+    const Route held{&stream, have.proven[i], have.candidate[i]};
+    if (wanted.rank() != held.rank()) {
+      // A candidate that answered our check is proven where it stands.
       if (Route* r = source_routes_.get(have.sources[i]); r != nullptr && r->stream == &stream)
-        r->proven = proven;
-      have.proven[i] = proven;
-      freed = freed || !proven;
+        *r = wanted;
+      have.proven[i] = wanted.proven;
+      have.candidate[i] = wanted.candidate;
+      freed = freed || wanted.rank() < held.rank();
     }
     ++i;
   }
@@ -645,10 +659,11 @@ void Shard::update_routes(Stream& stream) {
 
 uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
   Stream::Routes& have = stream.routes();
-  // A proven claim takes a key another stream holds only by SDP: that
-  // stream forgets the key and waits for it (claim_pending).
-  const auto takes = [&stream](const Route& held, bool proven) {
-    return proven && !held.proven && held.stream != &stream;
+  // A claim takes a key another stream holds with a lower rank (a proven
+  // one an address only named; either one a WebRTC candidate's, unproven):
+  // that stream forgets the key and waits for it (claim_pending).
+  const auto takes = [&stream](const Route& held, const Route& claim) {
+    return claim.rank() > held.rank() && held.stream != &stream;
   };
   uint64_t refused = 0;
   for (size_t i = 0; i < want.count; ++i) {
@@ -659,17 +674,19 @@ uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
       ++refused;
       continue;
     }
-    bool got = source_routes_.insert(key, Route{&stream, want.proven[i]});
+    const Route claim{&stream, want.proven[i], want.candidate[i]};
+    bool got = source_routes_.insert(key, claim);
     if (!got) {
       Route* held = source_routes_.get(key);
-      if (held != nullptr && takes(*held, want.proven[i])) {
+      if (held != nullptr && takes(*held, claim)) {
         Stream::Routes& l = held->stream->routes();
-        *held = Route{&stream, true};
+        *held = claim;
         for (size_t j = 0; j < l.count; ++j) {
           if (l.sources[j] == key) {
             --l.count;
             l.sources[j] = l.sources[l.count];
             l.proven[j] = l.proven[l.count];
+            l.candidate[j] = l.candidate[l.count];
             break;
           }
         }
@@ -680,18 +697,20 @@ uint64_t Shard::claim_routes(Stream& stream, const Stream::Routes& want) {
     }
     if (got) {
       have.sources[have.count] = key;
+      have.candidate[have.count] = want.candidate[i];
       have.proven[have.count++] = want.proven[i];
     } else {
       ++refused;
     }
   }
   if (want.ssrc && !have.ssrc) {
-    bool got = ssrc_routes_.insert(*want.ssrc, Route{&stream, want.ssrc_proven});
+    const Route claim{&stream, want.ssrc_proven};
+    bool got = ssrc_routes_.insert(*want.ssrc, claim);
     if (!got) {
       Route* held = ssrc_routes_.get(*want.ssrc);
-      if (held != nullptr && takes(*held, want.ssrc_proven)) {
+      if (held != nullptr && takes(*held, claim)) {
         Stream::Routes& l = held->stream->routes();
-        *held = Route{&stream, true};
+        *held = claim;
         l.ssrc.reset();
         l.ssrc_proven = false;
         l.pending = true;

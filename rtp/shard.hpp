@@ -287,8 +287,9 @@ class Shard final : private UringSink {
   void send_shared_batch(size_t count);
   void remove_routes(Stream& stream);
   // Registers what `want` names and `stream` does not hold yet: a free key,
-  // or with a proven claim one another stream holds only by SDP (that
-  // stream's claim then waits). Returns the claims refused.
+  // or one another stream holds with a lower rank (proven over named over a
+  // WebRTC candidate; that stream's claim then waits). Returns the claims
+  // refused.
   uint64_t claim_routes(Stream& stream, const Stream::Routes& want);
   // Gives the streams whose claims wait (Routes::pending) another try, after
   // a route was released or lost its proof.

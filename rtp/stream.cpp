@@ -192,10 +192,13 @@ Stream::Routes Stream::wanted_routes() const {
     }
     // The address our check is waiting on, so its DTLS reaches us before
     // the latch (the answer to our check finds us by its transaction id's
-    // tag, Shard::check_tag): only named until it answers. A claim another
-    // stream holds fails: that DTLS then waits for the latch.
+    // tag, Shard::check_tag). The member chose it and nothing proves it yet:
+    // the lowest claim, for DTLS only (route_table.hpp). A claim another
+    // stream holds fails, or takes this one: that DTLS then waits for the
+    // latch.
     if (webrtc_->candidate.active && !(latched_ && webrtc_->candidate.to == latched_rtp_)) {
       r.sources[r.count] = SourceKey::from(webrtc_->candidate.to);
+      r.candidate[r.count] = true;
       r.proven[r.count++] = false;
     }
     return r;
@@ -449,7 +452,11 @@ void Stream::propose(const udp::endpoint& address, Clock::time_point now) {
   // A browser's SDP names no address we use (c= is 0.0.0.0, ICE decides).
   const bool loopback_member = unmapped(local.address()).is_loopback() ||
                                (latched_ && unmapped(latched_rtp_.address()).is_loopback());
-  if (!candidate_allowed(address, local, loopback_member)) {
+  // Our check's USERNAME is "<remote>:<local>": with the two ufrags equal it
+  // would pass our own responder, so a check reflected back to us (an
+  // address that loops to our own socket) would answer itself.
+  if (!candidate_allowed(address, local, loopback_member) ||
+      w.config.remote_ufrag.view() == w.config.local_ufrag.view()) {
     shard_.count(WebRtcCounter::kCandidateRefused);
     return;
   }

@@ -59,7 +59,10 @@
 // observer (on_media_ended). On a shared port a WebRTC stream claims no SDP address and no SSRC:
 // only its local ICE ufrag (the shard hands it STUN from unknown sources whose USERNAME names that
 // ufrag) and the one address our check verified (a re-latch replaces it), plus the pending
-// candidate's while our check waits for its answer.
+// candidate's while our check waits for its answer: the lowest claim, which catches only the
+// candidate's DTLS (any other member's claim on that address takes it, and RTP/RTCP from there is
+// routed as if the candidate's claim did not exist), so naming another member's address as a
+// candidate silences nobody.
 //
 // Everything here runs on the owning shard's thread.
 
@@ -266,11 +269,13 @@ class Stream {
   // Shared-port mode: the sources and the SSRC this stream claims in its
   // shard's route tables (what it should claim now; and what the shard has
   // registered for it, which the shard keeps here), each proven by the peer
-  // (latched, a valid STUN check, SRTP-authenticated) or only signalled
-  // (route_table.hpp: a proven claim outranks a signalled one).
+  // (latched, a valid STUN check, SRTP-authenticated), only signalled, or a
+  // WebRTC candidate still unproven (route_table.hpp: proven outranks
+  // signalled, which outranks a candidate).
   struct Routes {
     std::array<SourceKey, 4> sources{};
-    std::array<bool, 4> proven{};  // per source
+    std::array<bool, 4> proven{};     // per source
+    std::array<bool, 4> candidate{};  // per source: the pending ICE candidate's
     size_t count = 0;
     std::optional<uint32_t> ssrc;
     bool ssrc_proven = false;

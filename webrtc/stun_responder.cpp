@@ -150,6 +150,20 @@ size_t StunResponder::sign(std::span<uint8_t> out, size_t size) const {
   return end;
 }
 
+namespace {
+
+// USERNAME "<ufrag>:<ufrag>" with both parts the same (RFC 8445 §7.2.2 names
+// two agents, whose ufrags differ).
+bool halves_equal(std::span<const uint8_t> username) {
+  if (username.size() % 2 == 0) return false;
+  const size_t half = username.size() / 2;
+  return username[half] == ':' &&
+         std::equal(username.begin(), username.begin() + static_cast<std::ptrdiff_t>(half),
+                    username.begin() + static_cast<std::ptrdiff_t>(half) + 1);
+}
+
+}  // namespace
+
 // RFC 8445 §7.3: USERNAME = "<our ufrag>:<their ufrag>".
 bool StunResponder::username_matches(std::span<const uint8_t> username) const {
   const auto local = local_ufrag_.view();
@@ -245,6 +259,12 @@ StunResult StunResponder::on_request(std::span<const uint8_t> datagram,
   uint16_t username_len = 0;
   const auto* username = static_cast<const uint8_t*>(
       stun_message_find(&request, STUN_ATTRIBUTE_USERNAME, &username_len));
+  // "a:a": a request whose two ufrags are one is a check that loops back to
+  // its sender (ours reflected at us, or a peer's at itself): answering it,
+  // even with an error, only feeds the loop. Dropped unanswered.
+  if (username != nullptr && halves_equal({username, username_len})) {
+    return finish(StunOutcome::kIgnored, 0);
+  }
   if (username == nullptr ||
       !stun_message_has_attribute(&request, STUN_ATTRIBUTE_MESSAGE_INTEGRITY)) {
     return error(StunOutcome::kBadRequest, STUN_ERROR_BAD_REQUEST);

@@ -43,7 +43,8 @@ enum class StunOutcome : uint8_t {
   kBadRequest,        // no USERNAME or no MESSAGE-INTEGRITY, or not a Binding: 400 written
   kUnknownAttribute,  // a comprehension-required attribute we do not know: 420 written
   kRoleConflict,      // peer claims to be controlled too: 487 written (§7.3.1.1)
-  kIgnored,           // indication, response or error class: nothing to answer (silently dropped)
+  kIgnored,           // indication, response or error class, or a request whose USERNAME
+                      // halves are equal ("a:a", a check looped back): not answered (dropped)
   kMalformed,         // not STUN, no magic cookie, bad or missing FINGERPRINT: dropped
 };
 

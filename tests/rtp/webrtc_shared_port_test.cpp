@@ -90,7 +90,9 @@ class SendEveryTick : public TickHandler {
 
 // A DTLS worker and a shared-port shard with its channel.
 struct Bench {
-  Bench()
+  // `candidate_rto`: an unanswered candidate is given up 79 of these after
+  // its first check (10 ms: within ~0.8 s; 500 ms, the default: 39.5 s).
+  explicit Bench(std::chrono::milliseconds candidate_rto = 10ms)
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
         worker(context, 1) {
@@ -99,7 +101,7 @@ struct Bench {
     c.max_streams = 8;
     c.buffer_count = 512;
     c.dtls = &worker.channel(0);
-    c.candidate_rto = 10ms;  // an unanswered candidate is given up within ~0.8 s
+    c.candidate_rto = candidate_rto;
     // The shared port cannot be skipped like a member's: a port another
     // test process holds means trying the next one (bounded).
     for (int attempt = 0; attempt < 20 && !shard; ++attempt) {
@@ -447,6 +449,126 @@ TEST(WebRtcSharedPort, ANominatedAddressThatNeverAnswersOurCheckGetsNoMedia) {
   EXPECT_EQ(media, 0u) << "conference media went to an address that never answered";
   EXPECT_GE(received_from(browser, srtp, 1, 200ms), 5);
   EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+}
+
+// Alice's member names the address a plain member's RTP comes from as its
+// ICE candidate (a valid nominated check of its own, spoofed from there) and
+// the address never answers our check: for up to 39.5 s (the default RTO)
+// it is unproven. Its claim catches only DTLS; the plain member's RTP keeps
+// reaching the plain member, every packet of it. Before the candidate's
+// claim was a named source route like an SDP address, so the plain member
+// got none of it while the check waited.
+void nominate_from(Bench& bench, const Peer& address, const Ice& ice) {
+  webrtc::testing::StunClient client;
+  address.send_to(bench.port(), client.check(ice.local_ufrag, ice.remote_ufrag, ice.local_pwd,
+                                             /*use_candidate=*/true));
+}
+
+// Sends `count` RTP packets of `ssrc` from `from`, 20 ms apart, sequence
+// numbers from `first`.
+void stream_rtp(Bench& bench, const Peer& from, uint32_t ssrc, uint16_t first, int count) {
+  const std::array<uint8_t, 160> payload{};
+  for (int i = 0; i < count; ++i) {
+    const auto seq = static_cast<uint16_t>(first + i);
+    from.send_to(bench.port(), testing::make_rtp(0, seq, seq * 160u, ssrc, payload));
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+TEST(WebRtcSharedPort, AnUnprovenCandidateDoesNotCatchRtpOfAMemberRoutedBySsrc) {
+  DtlsTestClient client;
+  Bench bench(500ms);  // the candidate stays unproven for the whole test
+  ASSERT_TRUE(bench.shard);
+  ASSERT_EQ(bench.add(1, kAlice, client.fingerprint()), bench.port());
+  // A plain member behind a NAT: its SDP names no address it sends from,
+  // its a=ssrc finds it.
+  StreamConfig plain;
+  plain.signalled_ssrc = 0x5151;
+  ASSERT_EQ(testing::open_via_command(*bench.driver, 2, plain), bench.port());
+  Peer caller;  // the plain member's NAT address, X
+
+  nominate_from(bench, caller, kAlice);
+  ASSERT_TRUE(
+      eventually([&] { return bench.shard->webrtc_count(WebRtcCounter::kCheckStarted) == 1; }));
+  // The candidate's DTLS still reaches Alice's member (held there until X
+  // answers): nothing of it is an unknown source.
+  const uint64_t unknown = bench.shard->unknown_source_drops();
+  for (const Datagram& d : client.step()) caller.send_to(bench.port(), d);  // ClientHello
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(bench.shard->unknown_source_drops(), unknown);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+
+  stream_rtp(bench, caller, 0x5151, 1, 10);
+  const auto s = testing::stats_until(
+      *bench.driver, 2, [](const StreamStats& st) { return st.packets_received >= 10; });
+  EXPECT_EQ(s.packets_received, 10u) << "the candidate's claim swallowed the plain member's RTP";
+  EXPECT_EQ(s.drops.stranger + s.drops.malformed, 0u);
+  // More while the check still waits: every one arrives too.
+  stream_rtp(bench, caller, 0x5151, 11, 5);
+  const auto more = testing::stats_until(
+      *bench.driver, 2, [](const StreamStats& st) { return st.packets_received >= 15; });
+  EXPECT_EQ(more.packets_received, 15u);
+  const auto alice = testing::request_stats(*bench.driver, 1);
+  ASSERT_TRUE(alice.has_value());
+  EXPECT_EQ(alice->drops.webrtc_plain + alice->drops.webrtc_unlatched, 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kPlainRtp), 0u);
+  // The candidate was pending throughout: neither verified nor given up.
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckVerified), 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
+}
+
+// The same with a plain member whose SDP names X only after the nomination
+// (a re-INVITE, a later join): its named route outranks the unproven
+// candidate's, and its RTP from X all arrives.
+TEST(WebRtcSharedPort, AMemberWhoseSdpNamesAnUnprovenCandidatesAddressGetsItsRtp) {
+  DtlsTestClient client;
+  Bench bench(500ms);
+  ASSERT_TRUE(bench.shard);
+  ASSERT_EQ(bench.add(1, kAlice, client.fingerprint()), bench.port());
+  Peer caller;  // X
+  nominate_from(bench, caller, kAlice);
+  ASSERT_TRUE(
+      eventually([&] { return bench.shard->webrtc_count(WebRtcCounter::kCheckStarted) == 1; }));
+
+  ASSERT_EQ(testing::open_via_command(*bench.driver, 2), bench.port());
+  testing::set_remote(*bench.driver, 2, caller.endpoint());
+  ASSERT_TRUE(testing::request_stats(*bench.driver, 2).has_value());  // applied in order
+  stream_rtp(bench, caller, 0x7777, 100, 10);
+  const auto s = testing::stats_until(
+      *bench.driver, 2, [](const StreamStats& st) { return st.packets_received >= 10; });
+  EXPECT_EQ(s.packets_received, 10u) << "the candidate's claim swallowed the plain member's RTP";
+  const auto alice = testing::request_stats(*bench.driver, 1);
+  ASSERT_TRUE(alice.has_value());
+  EXPECT_EQ(alice->drops.webrtc_plain + alice->drops.webrtc_unlatched, 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckVerified), 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
+}
+
+// A check whose USERNAME halves are equal ("a:a") is one that loops back to
+// its sender: ours (USERNAME "<remote>:<local>") reflected at our socket by
+// an address the peer named, for a member whose remote ufrag is its local
+// one. It is dropped unanswered (counted among the other STUN outcomes) and
+// starts no check of ours. (Stream::propose refuses any candidate of a member
+// whose ufrags are equal too, counted kCandidateRefused; with the responder
+// dropping "a:a" no valid check of such a member reaches it.)
+TEST(WebRtcSharedPort, ACheckWhoseUsernameHalvesAreEqualIsDroppedAndStartsNoCheck) {
+  DtlsTestClient client;
+  Bench bench;
+  ASSERT_TRUE(bench.shard);
+  const Ice looped{"LoUf", "loop-local-password-012345", "LoUf", "loop-browser-password-0123"};
+  ASSERT_EQ(bench.add(1, looped, client.fingerprint()), bench.port());
+  ASSERT_EQ(bench.add(2, kBob, client.fingerprint()), bench.port());
+  Peer reflector;
+  // Valid for member 1 (its ufrags, its key), nominated.
+  EXPECT_TRUE(bench.check(reflector, looped, looped.local_pwd).empty())
+      << "a looped-back check was answered";
+  // Bob's local ufrag twice: before, a 401 back to the reflector.
+  const Ice bob_looped{kBob.local_ufrag, kBob.local_pwd, kBob.local_ufrag, kBob.remote_pwd};
+  EXPECT_TRUE(bench.check(reflector, bob_looped, kBob.local_pwd).empty());
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kStunSuccess), 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kCheckStarted), 0u);
+  EXPECT_EQ(bench.shard->webrtc_count(WebRtcCounter::kStunOther), 2u);  // dropped, counted
+  EXPECT_TRUE(reflector.receive_all(300ms).empty()) << "we sent a check into the loop";
 }
 
 }  // namespace
