@@ -171,9 +171,9 @@ class Control {
                                  std::string_view account) = 0;
   // Checks `authorization` (a "Digest ..." value) for `method` and `uri`
   // against the accounts and the right `operation` needs. Without accounts
-  // nobody can pass (kNoCredentials). `source` is the peer's address: failed
-  // attempts count per (source, account) as on SIP, and a locked pair gets
-  // kWrong whatever it sent.
+  // nobody can pass (kNoCredentials). `source` is the client's address
+  // (AdminApi::client_of): failed attempts count per (source, account) as
+  // on SIP, and a locked pair gets kWrong whatever it sent.
   virtual AccountCheck check_account(std::string_view authorization, std::string_view method,
                                      std::string_view uri, Operation operation,
                                      std::string_view source) {
@@ -184,10 +184,10 @@ class Control {
   // metrics token) was presented from `source`; `right`: it matched. A
   // wrong one counts per source as a failed digest attempt on an account of
   // its own, toward the same lockout (logged and counted, for fail2ban).
-  // The right token is let in even from a locked source: `source` is the
-  // TCP peer, so behind a TLS proxy it is the proxy's address, and a
-  // 32+ character token is no guessable secret whose lockout must hide a
-  // right guess; only a password's lockout must (check_account).
+  // The right token is let in even from a locked source: `source` may be a
+  // proxy's address (one not in admin.trusted_proxies, AdminApi::client_of),
+  // and a 32+ character token is no guessable secret whose lockout must
+  // hide a right guess; only a password's lockout must (check_account).
   virtual void count_token_attempt(std::string_view source, bool right) {
     (void)source, (void)right;
   }

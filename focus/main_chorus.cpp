@@ -78,6 +78,7 @@ void warn_restart_only(const Options& running, const Options& loaded) {
       running.admin_port != loaded.admin_port ||
       running.admin_metrics_token != loaded.admin_metrics_token ||
       running.admin_hosts != loaded.admin_hosts ||
+      running.admin_trusted_proxies != loaded.admin_trusted_proxies ||
       running.admin_allow_plaintext_remote != loaded.admin_allow_plaintext_remote ||
       running.log_file != loaded.log_file || running.web_address != loaded.web_address ||
       running.web_port != loaded.web_port || running.web_certificate != loaded.web_certificate ||
@@ -247,6 +248,10 @@ int main(int argc, char** argv) {
       // Room names and load are not for the whole network to read.
       config.metrics_token = options.admin_metrics_token.value_or(
           !chorus::focus::WebServer::loopback(options.admin_address));
+      // A loopback listener's open /metrics is for this host's clients: a
+      // remote one a trusted proxy forwards needs the token.
+      config.metrics_token_unless_loopback = !options.admin_metrics_token.has_value();
+      config.trusted_proxies = options.admin_trusted_proxies;
       admin = std::make_unique<chorus::focus::AdminServer>(
           io, server,
           chorus::focus::make_metrics_source(server),

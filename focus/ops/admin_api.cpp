@@ -269,6 +269,16 @@ bool loopback_host(std::string_view host) {
   return inet_pton(AF_INET, address.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
+// A client address (no brackets) on this host: 127.0.0.0/8, ::1, ::ffff:127.x.y.z.
+bool loopback_address(std::string_view address) {
+  if (address.find(':') != std::string_view::npos) {
+    return loopback_host("[" + std::string(address) + "]");
+  }
+  const std::string text(address);
+  in_addr v4{};
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 bool state_changing(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
 }
@@ -329,7 +339,15 @@ std::span<const AdminRoute> admin_routes() {
 }
 
 AdminApi::AdminApi(Control& control, MetricsSource metrics, AdminConfig config)
-    : control_(control), metrics_(std::move(metrics)), config_(std::move(config)) {}
+    : control_(control),
+      metrics_(std::move(metrics)),
+      config_(std::move(config)),
+      trusted_proxies_(config_.trusted_proxies) {}
+
+ForwardedClient AdminApi::client_of(std::string_view peer,
+                                    std::span<const std::string_view> forwarded_for) const {
+  return forwarded_client(peer, forwarded_for, trusted_proxies_);
+}
 
 bool AdminApi::token_matches(std::string_view presented) const {
   const std::string& expected = config_.token;
@@ -555,12 +573,16 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
   }
   if (path == "/metrics") {
     if (!get) return method_not_allowed("GET, HEAD");
-    if (config_.metrics_token &&
-        check_token(request.authorization, request.source) != TokenCheck::kRight) {
+    // The loopback privilege looks at the client, never at a proxy's own
+    // loopback address: a remote client forwarded by a proxy on this host
+    // needs the token.
+    const bool needs_token = config_.metrics_token || (config_.metrics_token_unless_loopback &&
+                                                       !loopback_address(request.source));
+    if (needs_token && check_token(request.authorization, request.source) != TokenCheck::kRight) {
       return json_error(401, "missing or wrong bearer token");
     }
     AdminResponse response;
-    response.authenticated = config_.metrics_token;
+    response.authenticated = needs_token;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     response.body = render_metrics(collect_metrics(metrics_, control_.rooms()));
     return response;

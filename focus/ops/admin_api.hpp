@@ -49,6 +49,8 @@
 #include <vector>
 
 #include "focus/control.hpp"
+#include "focus/ops/forwarded_for.hpp"
+#include "focus/ops/limits.hpp"
 #include "focus/ops/metrics.hpp"
 
 namespace chorus::focus {
@@ -58,6 +60,16 @@ struct AdminConfig {
   uint16_t port = 8088;        // 0: ephemeral (tests)
   std::string token;           // empty: /api refused (401)
   bool metrics_token = false;  // true: /metrics needs the token as well
+  // With metrics_token false: /metrics needs the token anyway unless the
+  // client (AdminApi::client_of) is a loopback address. What the default of
+  // a loopback listener means: open to this host's Prometheus, not to
+  // whoever a proxy on this host forwards.
+  bool metrics_token_unless_loopback = false;
+  // Reverse proxies in front (admin.trusted_proxies: IP addresses or CIDR
+  // prefixes): for a request from one of them the client is read from
+  // X-Forwarded-For (focus/ops/forwarded_for.hpp). Empty: the TCP peer is
+  // the client and X-Forwarded-For is ignored.
+  std::vector<std::string> trusted_proxies{};
   // Host names (besides IP literals and "localhost") a request's Host may
   // carry: the name a TLS-terminating proxy or the operators use. Any other
   // name is refused (DNS rebinding: a site whose name resolves to us). A
@@ -86,7 +98,9 @@ struct AdminRequest {
   std::string_view target;         // origin-form: "/api/rooms?x=y"
   std::string_view authorization;  // the Authorization header value, if any
   std::string_view body;
-  std::string_view source;  // the peer's IP address (failed digest attempts count per source)
+  // The client's IP address (AdminApi::client_of: the TCP peer, or behind a
+  // trusted proxy the X-Forwarded-For client); failed logins count per source.
+  std::string_view source;
   // Headers the cross-site checks read (AdminApi::cross_site_refusal);
   // nullopt: the header is absent.
   std::optional<std::string_view> host{};
@@ -150,6 +164,16 @@ class AdminApi {
 
   AdminResponse handle(const AdminRequest& request);
 
+  // The client of a request from TCP peer `peer` with these X-Forwarded-For
+  // values, read only when `peer` is in AdminConfig::trusted_proxies. The
+  // one address every per-source rule keys on: the failed-login lockout and
+  // its log line (AdminRequest::source, event_stream_refusal's `source`)
+  // and the loopback client's open /metrics. A fault: answer 400 with it.
+  ForwardedClient client_of(std::string_view peer,
+                            std::span<const std::string_view> forwarded_for) const;
+  // `peer` is a trusted proxy: many clients share its connections.
+  bool trusted_proxy(std::string_view peer) const { return trusted_proxies_.contains(peer); }
+
   // The request's refusal (403 naming the fault) when another site may have
   // made a browser send it, checked before any credentials: a Host that is
   // no IP literal, "localhost" nor one of AdminConfig::hosts (DNS
@@ -174,8 +198,8 @@ class AdminApi {
   // Bearer header or ?token= matches the configured (non-empty) token, or
   // an account with the view right answers; else the refusal's status (401,
   // or 403 for an account without the right).
-  // `source`: the peer's address (failed attempts count per source).
-  // `delay` (when given): how long the answer, refusal or upgrade, must
+  // `source`: the client's address, client_of (failed attempts count per
+  // source). `delay` (when given): how long the answer, refusal or upgrade, must
   // wait: an account under a password attack is slowed here as on /api.
   // `stale` (when given): a 401 answers a Digest login whose nonce expired.
   // `account` (when given): the account let in, empty for the token.
@@ -236,6 +260,7 @@ class AdminApi {
   Control& control_;
   MetricsSource metrics_;
   AdminConfig config_;
+  AddressSet trusted_proxies_;
   std::unordered_map<std::string, EventTicket> event_tickets_;
 };
 

@@ -256,12 +256,25 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     const std::string_view authorization(authorization_field.data(), authorization_field.size());
 
     const std::string_view method(request.method_string().data(), request.method_string().size());
+    // Who asks: the peer, or behind a trusted proxy the X-Forwarded-For
+    // client. Every per-source rule below keys on it, never on the peer.
+    std::vector<std::string_view> forwarded_for;
+    const auto [first_forwarded, end_forwarded] = request.equal_range("X-Forwarded-For");
+    for (auto it = first_forwarded; it != end_forwarded; ++it) {
+      forwarded_for.emplace_back(it->value().data(), it->value().size());
+    }
+    const ForwardedClient client = server_->api.client_of(peer_address(), forwarded_for);
+    if (!client.fault.empty()) {
+      // Our own proxy sent what it should not: say what, count nothing.
+      return respond(json_error(400, client.fault), request.version(), request.keep_alive(),
+                     request.method() == http::verb::head);
+    }
     AdminRequest in;
     in.method = method;
     in.target = target;
     in.authorization = authorization;
     in.body = request.body();
-    const std::string source = peer_address();
+    const std::string& source = client.address;
     in.source = source;
     in.host = header(request, http::field::host);
     in.origin = header(request, http::field::origin);
@@ -279,8 +292,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       std::chrono::milliseconds delay{0};
       bool stale = false;
       std::string account;
-      const int refusal = server_->api.event_stream_refusal(authorization, target, peer_address(),
-                                                            &delay, &stale, &account);
+      const int refusal = server_->api.event_stream_refusal(authorization, target, source, &delay,
+                                                            &stale, &account);
       if (delay.count() > 0) {
         // An account under a password attack: as on /api, the answer waits.
         delay_.expires_after(delay);
@@ -317,6 +330,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     respond(std::move(out), version, keep_alive, head);
   }
 
+  // The TCP peer (Connection::source): counted per source while open.
   const std::string& peer_address() const { return source; }
 
   static std::optional<std::string_view> header(const http::request<http::string_body>& request,
@@ -423,10 +437,13 @@ void AdminServer::Impl::accept() {
       return;
     }
     // One address holds at most max_connections_per_source of them, so no
-    // single client can take every slot from the operator.
-    const auto from = self->per_source.find(sip::source_key(address_of(socket)));
+    // single client can take every slot from the operator. A trusted proxy
+    // carries many clients (whom a connection cannot tell apart before its
+    // requests): only the total caps it.
+    const std::string peer = address_of(socket);
+    const auto from = self->per_source.find(sip::source_key(peer));
     if (self->connections.size() >= self->api.config().max_connections ||
-        (from != self->per_source.end() &&
+        (from != self->per_source.end() && !self->api.trusted_proxy(peer) &&
          from->second >= self->api.config().max_connections_per_source)) {
       beast::error_code ignored;
       socket.close(ignored);

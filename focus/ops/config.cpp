@@ -100,8 +100,9 @@ constexpr std::array<std::string_view, 8> kRecordingKeys = {
 constexpr std::array<std::string_view, 4> kAccountKeys = {"user", "password", "rights", "dial_out"};
 constexpr std::array<std::string_view, 2> kLogKeys = {"level", "file"};
 constexpr size_t kMinAdminTokenLength = 32;
-constexpr std::array<std::string_view, 6> kAdminKeys = {
-    "address", "port", "token", "metrics_token", "hosts", "allow_plaintext_remote"};
+constexpr std::array<std::string_view, 7> kAdminKeys = {
+    "address",        "port", "token", "metrics_token", "hosts", "allow_plaintext_remote",
+    "trusted_proxies"};
 constexpr std::array<std::string_view, 3> kClusterKeys = {"front", "transfer_timeout_ms", "secret"};
 constexpr std::array<std::string_view, 7> kWebKeys = {
     "address", "port", "certificate", "private_key", "assets_dir", "wss_url", "sip_domain"};
@@ -745,6 +746,25 @@ void read_log(Reader& reader, const toml::table& log, Options& options) {
   reader.read(log, "log.file", "file", options.log_file);
 }
 
+// An array of IP addresses or CIDR prefixes; a bad one is named with its
+// line (an array's value is cut short in the message).
+void read_addresses(Reader& reader, const toml::table& table, const std::string& key_path,
+                    std::string_view key, std::vector<std::string>& out) {
+  std::vector<std::string> values = out;
+  reader.read(table, key_path, key, values, Keys(), true);
+  const toml::array* array = table.get(key) != nullptr ? table.get(key)->as_array() : nullptr;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!AddressSet::valid_entry(values[i])) {
+      reader.fail(array != nullptr && i < array->size() ? array->get(i) : table.get(key),
+                  key_path + "[" + std::to_string(i) + "]",
+                  "not an IP address or CIDR prefix; allowed: an array of IP addresses or CIDR "
+                  "prefixes (\"192.0.2.10\", \"192.0.2.0/24\", \"2001:db8::/32\")");
+      return;
+    }
+  }
+  out = std::move(values);
+}
+
 void read_admin(Reader& reader, const toml::table& admin, Options& options) {
   reader.check_keys(admin, "admin.", kAdminKeys);
   reader.read(admin, "admin.address", "address", options.admin_address,
@@ -774,6 +794,8 @@ void read_admin(Reader& reader, const toml::table& admin, Options& options) {
                    });
   reader.read(admin, "admin.allow_plaintext_remote", "allow_plaintext_remote",
               options.admin_allow_plaintext_remote);
+  read_addresses(reader, admin, "admin.trusted_proxies", "trusted_proxies",
+                 options.admin_trusted_proxies);
   if (admin.contains("metrics_token")) {
     bool metrics_token = true;
     reader.read(admin, "admin.metrics_token", "metrics_token", metrics_token);
@@ -835,21 +857,6 @@ void read_process(Reader& reader, const toml::table& process, Options& options) 
                                 (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
                        });
               });
-}
-
-// A list of IPs / CIDR prefixes.
-void read_addresses(Reader& reader, const toml::table& table, const std::string& key_path,
-                    std::string_view key, std::vector<std::string>& out) {
-  std::vector<std::string> values = out;
-  reader.read(table, key_path, key, values, Keys(), true);
-  for (const std::string& value : values) {
-    if (!AddressSet::valid_entry(value)) {
-      reader.fail(table.get(key), key_path,
-                  "allowed: an array of IP addresses or CIDR prefixes (\"192.0.2.0/24\")");
-      return;
-    }
-  }
-  out = std::move(values);
 }
 
 void read_limits(Reader& reader, const toml::table& table, Options& options) {

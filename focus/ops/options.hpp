@@ -313,6 +313,10 @@ struct Options {
   // Host names (besides IP literals and localhost) a request's Host header
   // may carry; any other is refused (AdminConfig::hosts).
   std::vector<std::string> admin_hosts;
+  // Reverse proxies in front of the admin listener (IPs or CIDR prefixes):
+  // for their requests the client is the X-Forwarded-For entry right of
+  // theirs (AdminConfig::trusted_proxies). Empty: X-Forwarded-For ignored.
+  std::vector<std::string> admin_trusted_proxies;
   // The admin listener speaks plain HTTP only: off loopback it is refused
   // unless this says a TLS-terminating proxy in front carries it.
   bool admin_allow_plaintext_remote = false;

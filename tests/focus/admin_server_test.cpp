@@ -120,7 +120,8 @@ class FakeControl final : public Control {
   // "Digest viewer-N" is account viewer-N, which may view (many accounts,
   // for the event tickets' per-account cap).
   AccountCheck check_account(std::string_view authorization, std::string_view, std::string_view,
-                             Operation operation, std::string_view) override {
+                             Operation operation, std::string_view source) override {
+    sources.push_back("account " + std::string(source));
     if (authorization.starts_with("Digest viewer-")) {
       return {operation == Operation::kAdminView ? AccountCheck::Outcome::kAllowed
                                                  : AccountCheck::Outcome::kForbidden,
@@ -141,6 +142,11 @@ class FakeControl final : public Control {
            operation == Operation::kAdminView;
   }
   bool acct_may_view = true;  // a reload may take the right away
+  void count_token_attempt(std::string_view source, bool) override {
+    sources.push_back("token " + std::string(source));
+  }
+  // The source each login was counted under ("account 192.0.2.1", "token …").
+  std::vector<std::string> sources;
   std::vector<std::string> account_challenges(bool) override {
     return {"Digest realm=\"chorus\", nonce=\"n1\", qop=\"auth\""};
   }
@@ -297,6 +303,22 @@ class AdminServerTest : public ::testing::Test {
 
   std::vector<std::string> calls() {
     return on_io([this] { return control_.calls; });
+  }
+  std::vector<std::string> sources() {
+    return on_io([this] { return std::exchange(control_.sources, {}); });
+  }
+
+  // GET `target` carrying one X-Forwarded-For line per `forwarded_for` entry.
+  Reply forwarded(std::string target, const std::vector<std::string>& forwarded_for,
+                  std::string authorization = std::string(kBearer)) {
+    tcp::socket socket = connect();
+    http::request<http::string_body> request{http::verb::get, target, 11};
+    request.set(http::field::host, "127.0.0.1");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
+    for (const std::string& value : forwarded_for) request.insert("X-Forwarded-For", value);
+    request.prepare_payload();
+    http::write(socket, request);
+    return read_reply(socket);
   }
 
   static json error_of(const Reply& reply) {
@@ -718,6 +740,118 @@ TEST_F(AdminServerTest, MetricsCanRequireTheToken) {
   start(config);
   EXPECT_EQ(request(http::verb::get, "/metrics", std::nullopt, "").status, 401);
   EXPECT_EQ(request(http::verb::get, "/metrics").status, 200);
+}
+
+// Behind a trusted proxy (admin.trusted_proxies) every per-source rule sees
+// the client X-Forwarded-For names: token and Digest logins on /api, the
+// metrics token, the event stream's ?token= and Digest login. From any
+// other peer the header is ignored and the peer is the source.
+TEST_F(AdminServerTest, EveryLoginCountsUnderTheClientATrustedProxyNames) {
+  const auto every_path = [&](const std::vector<std::string>& forwarded_for) {
+    EXPECT_EQ(forwarded("/api/rooms", forwarded_for).status, 200);
+    EXPECT_EQ(forwarded("/api/rooms", forwarded_for, "Digest acct").status, 200);
+    EXPECT_EQ(forwarded("/metrics", forwarded_for).status, 200);
+    std::string xff;
+    for (const std::string& value : forwarded_for) xff += "X-Forwarded-For: " + value + "\r\n";
+    const std::string events = upgrade("/api/events?token=wrong");
+    EXPECT_TRUE(
+        raw(events.substr(0, events.size() - 2) + xff + "\r\n").starts_with("HTTP/1.1 401"));
+    const std::string digest = upgrade("/api/events");
+    EXPECT_TRUE(
+        raw(digest.substr(0, digest.size() - 2) + xff + "Authorization: Digest nope\r\n\r\n")
+            .starts_with("HTTP/1.1 401"));
+    return sources();
+  };
+  shutdown();
+  AdminConfig config;
+  config.metrics_token = true;
+  config.trusted_proxies = {"127.0.0.0/8"};
+  start(config);
+  EXPECT_EQ(
+      every_path({"203.0.113.5, 198.51.100.7"}),
+      (std::vector<std::string>{"token 198.51.100.7", "account 198.51.100.7", "token 198.51.100.7",
+                                "token 198.51.100.7", "account 198.51.100.7"}));
+  // The canonical address: an IPv6 client with a port counts as the address.
+  EXPECT_EQ(every_path({"[2001:DB8:0::7]:4711"}).front(), "token 2001:db8::7");
+  // No header: the proxy itself.
+  EXPECT_EQ(every_path({}).front(), "token 127.0.0.1");
+
+  shutdown();
+  config.trusted_proxies = {"192.0.2.1"};  // not the peer
+  start(config);
+  EXPECT_EQ(every_path({"198.51.100.7"}),
+            (std::vector<std::string>{"token 127.0.0.1", "account 127.0.0.1", "token 127.0.0.1",
+                                      "token 127.0.0.1", "account 127.0.0.1"}));
+  // Nor is a malformed header read from a peer we do not trust.
+  EXPECT_EQ(forwarded("/api/rooms", {"not-an-address"}).status, 200);
+}
+
+// A trusted proxy sending an X-Forwarded-For we cannot read: 400 naming the
+// entry, before any credentials count (on /api and on the event stream).
+TEST_F(AdminServerTest, AMalformedForwardedForFromATrustedProxyIs400NamingTheEntry) {
+  shutdown();
+  AdminConfig config;
+  config.trusted_proxies = {"127.0.0.1"};
+  start(config);
+  const Reply reply = forwarded("/api/rooms", {"198.51.100.7", "unknown"});
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(error_of(reply)["error"],
+            "X-Forwarded-For entry \"unknown\" is not an IP address (optionally with a port)");
+  EXPECT_EQ(forwarded("/api/rooms", {"198.51.100.7:"}).status, 400);
+  EXPECT_EQ(forwarded("/api/rooms", {"[2001:db8::7"}).status, 400);
+  EXPECT_EQ(forwarded("/metrics", {"1.2.3"}).status, 400);
+  const std::string events = upgrade("/api/events?token=s3cret-token");
+  EXPECT_TRUE(raw(events.substr(0, events.size() - 2) + "X-Forwarded-For: ::1%eth0\r\n\r\n")
+                  .starts_with("HTTP/1.1 400"));
+  EXPECT_TRUE(sources().empty());
+  // Empty list elements are no entries (RFC 9110 §5.6.1); a port is allowed.
+  EXPECT_EQ(forwarded("/api/rooms", {", 198.51.100.7:4711 ,"}).status, 200);
+  EXPECT_EQ(sources(), std::vector<std::string>{"token 198.51.100.7"});
+}
+
+// A loopback listener's default leaves /metrics open to this host. Behind a
+// proxy on this host that must not mean open to whomever it forwards: the
+// privilege looks at the client, never at the proxy's loopback address, so
+// "127.0.0.1" written by a remote client does not earn it either.
+TEST_F(AdminServerTest, LoopbackMetricsAreForLoopbackClientsNotWhomAProxyForwards) {
+  shutdown();
+  AdminConfig config;
+  config.metrics_token_unless_loopback = true;
+  config.trusted_proxies = {"127.0.0.1"};
+  start(config);
+  EXPECT_EQ(forwarded("/metrics", {}, "").status, 200);       // this host's Prometheus
+  EXPECT_EQ(forwarded("/metrics", {"::1"}, "").status, 200);  // forwarded from this host
+  EXPECT_EQ(forwarded("/metrics", {"203.0.113.9"}, "").status, 401);
+  EXPECT_EQ(forwarded("/metrics", {"127.0.0.1, 203.0.113.9"}, "").status, 401);
+  EXPECT_EQ(forwarded("/metrics", {"203.0.113.9"}).status, 200);  // with the token
+  // Without trusted proxies the header is ignored: the peer is loopback.
+  shutdown();
+  config.trusted_proxies = {};
+  start(config);
+  EXPECT_EQ(forwarded("/metrics", {"203.0.113.9"}, "").status, 200);
+}
+
+// A trusted proxy carries many clients over its connections: only the total
+// caps it, not the per-address share (a connection cannot be told apart by
+// client before its requests). Other addresses keep their share.
+TEST_F(AdminServerTest, ATrustedProxyIsNotHeldToOneAddresssShareOfConnections) {
+  shutdown();
+  AdminConfig config;
+  config.max_connections = 8;
+  config.max_connections_per_source = 2;
+  config.trusted_proxies = {"127.0.0.3"};
+  start(config);
+  std::vector<tcp::socket> proxy;
+  for (int i = 0; i < 4; ++i) {
+    proxy.push_back(connect("127.0.0.3"));
+    EXPECT_EQ(exchange(proxy.back(), http::verb::get, "/api/rooms").status, 200) << i;
+  }
+  tcp::socket a = connect("127.0.0.4");
+  tcp::socket b = connect("127.0.0.4");
+  tcp::socket c = connect("127.0.0.4");
+  EXPECT_EQ(exchange(a, http::verb::get, "/api/rooms").status, 200);
+  EXPECT_EQ(exchange(b, http::verb::get, "/api/rooms").status, 200);
+  EXPECT_EQ(exchange(c, http::verb::get, "/api/rooms").status, 0);  // closed unanswered
 }
 
 class EventStream {

@@ -76,6 +76,7 @@ TEST(Config, ExampleFileSpellsOutTheCompiledDefaults) {
   different.allow_root = false;
   different.rtp_timeout = std::chrono::milliseconds(123);
   different.jitter_max_ms = 999;
+  different.admin_trusted_proxies = {"192.0.2.1"};
   const auto result = apply_config(embedded_config(), "<embedded>", different);
   ASSERT_TRUE(std::holds_alternative<Options>(result)) << error_of(result);
   EXPECT_TRUE(std::get<Options>(result) == Options{});
@@ -590,6 +591,32 @@ TEST(Config, AdminListenerOffLoopbackNeedsAllowPlaintextRemote) {
 }
 
 // The web phone page's listener (issue #18): HTTPS unless on loopback.
+// admin.trusted_proxies: addresses and CIDR prefixes; a bad entry is named
+// (index, value, line) rather than the array shown cut short.
+TEST(Config, AdminTrustedProxiesAreAddressesOrPrefixesAndABadOneIsNamed) {
+  const auto ok = apply(
+      "[admin]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", "
+      "\"2001:db8::/32\"]\n");
+  ASSERT_TRUE(std::holds_alternative<Options>(ok)) << error_of(ok);
+  EXPECT_EQ(std::get<Options>(ok).admin_trusted_proxies,
+            (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"}));
+  EXPECT_TRUE(std::get<Options>(apply("")).admin_trusted_proxies.empty());
+  for (const char* bad : {"10.0.0.300", "proxy.example", "10.0.0.0/33", "2001:db8::/129",
+                          "192.0.2.1:8080", "10.0.0.0/"}) {
+    const std::string error =
+        error_of(apply(std::string("[admin]\ntrusted_proxies = [\"127.0.0.1\", \"192.0.2.0/24\", "
+                                   "\"198.51.100.0/24\", \"203.0.113.0/24\", \"") +
+                       bad + "\"]\n"));
+    EXPECT_NE(error.find("test.toml:2: admin.trusted_proxies[4] = \"" + std::string(bad) + "\""),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("not an IP address or CIDR prefix"), std::string::npos) << error;
+  }
+  EXPECT_NE(
+      error_of(apply("[admin]\ntrusted_proxies = \"127.0.0.1\"\n")).find("admin.trusted_proxies"),
+      std::string::npos);
+}
+
 TEST(Config, WebListenerNeedsACertificateOffLoopback) {
   TempFile cert("not really a certificate");
   TempFile web("[web]\naddress = \"0.0.0.0\"\nport = 8443\ncertificate = \"" + cert.path() +

@@ -533,13 +533,16 @@ class FocusE2e : public ::testing::Test {
 
   // Runs the io until `done` or `limit`.
   // One HTTP/1.1 request to the admin listener on `port` while the io
-  // (which serves it) runs; `bearer`: the operator token, if any.
+  // (which serves it) runs; `bearer`: the operator token, if any;
+  // `extra_headers`: more header lines, each ending in CRLF.
   struct HttpReply {
     int status = 0;
     std::string body;
+    std::string head;  // the status line and headers
   };
   HttpReply http(uint16_t port, std::string_view method, std::string_view path,
-                 std::string_view body = {}, std::string_view bearer = {}) {
+                 std::string_view body = {}, std::string_view bearer = {},
+                 std::string_view extra_headers = {}) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in to{};
     to.sin_family = AF_INET;
@@ -550,6 +553,7 @@ class FocusE2e : public ::testing::Test {
     std::string request = std::string(method) + " " + std::string(path) +
                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
     if (!bearer.empty()) request += "Authorization: Bearer " + std::string(bearer) + "\r\n";
+    request += extra_headers;
     if (!body.empty()) {
       request +=
           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
@@ -578,7 +582,10 @@ class FocusE2e : public ::testing::Test {
     if (reply.starts_with("HTTP/1.1 ") && reply.size() >= 12)
       out.status = std::stoi(reply.substr(9, 3));
     const size_t head = reply.find("\r\n\r\n");
-    if (head != std::string::npos) out.body = reply.substr(head + 4);
+    if (head != std::string::npos) {
+      out.body = reply.substr(head + 4);
+      out.head = reply.substr(0, head + 2);
+    }
     return out;
   }
 

@@ -7,6 +7,7 @@
 #include "tests/focus/e2e_support.hpp"
 
 #include "focus/ops/admin_api.hpp"
+#include "focus/ops/admin_server.hpp"
 #include "focus/ops/metrics.hpp"
 
 namespace chorus::focus {
@@ -386,6 +387,136 @@ TEST_F(LimitsE2eTest, WrongAdminTokensLockTheSourceOutButTheRightTokenStillGetsI
 
   run_until([&] { return server_->gauges().limit_locked_pairs == 0; }, 3000ms);
   EXPECT_EQ(get("/api/rooms", "192.0.2.7", right), 200);
+}
+
+// The admin listener behind reverse proxies (admin.trusted_proxies): the
+// lockout keys on the client X-Forwarded-For names when, and only when, the
+// TCP peer is a trusted proxy. The listener is real (HTTP on 127.0.0.1, the
+// "proxy"), served by the focus's io while the request waits.
+class AdminBehindProxyTest : public LimitsE2eTest {
+ protected:
+  void start_admin(uint16_t first, std::vector<std::string> trusted_proxies) {
+    start(first, [](Options& options) {
+      options.limits.auth_failures = 10;
+      options.limits.auth_lockout = 60s;
+      options.limits.account_slow_after = 0;  // no slow-down: only the lockout acts
+    });
+    admin_.emplace(io_, *server_, MetricsSource{},
+                   AdminConfig{.port = 0,
+                               .token = "operator-token-of-32-characters!",
+                               .trusted_proxies = std::move(trusted_proxies)});
+    admin_->start();
+  }
+
+  // GET /api/rooms as account "op" with `password` (the challenge fetched
+  // first), carrying `forwarded_for` as X-Forwarded-For lines (none when
+  // empty); the final status.
+  int login(std::string_view password, const std::vector<std::string>& forwarded_for) {
+    std::string headers;
+    for (const std::string& value : forwarded_for) headers += "X-Forwarded-For: " + value + "\r\n";
+    const HttpReply challenge = http(admin_->port(), "GET", kTarget, {}, {}, headers);
+    EXPECT_EQ(challenge.status, 401) << challenge.body;
+    const std::string digest = digest_challenge(challenge.head);
+    EXPECT_FALSE(digest.empty()) << challenge.head;
+    if (challenge.status != 401 || digest.empty()) return challenge.status;
+    headers += "Authorization: " + digest_answer(digest, "GET", kTarget, "op", password) + "\r\n";
+    return http(admin_->port(), "GET", kTarget, {}, {}, headers).status;
+  }
+
+  // Ten wrong passwords with this X-Forwarded-For: a lockout of whichever
+  // source they count against.
+  void ten_wrong(const std::vector<std::string>& forwarded_for) {
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_EQ(login("wrong-" + std::to_string(i), forwarded_for), 401) << "attempt " << i;
+    }
+  }
+
+  // The first Digest challenge among a 401's WWW-Authenticate lines.
+  static std::string digest_challenge(const std::string& head) {
+    constexpr std::string_view kField = "\r\nWWW-Authenticate: Digest ";
+    const size_t at = head.find(kField);
+    if (at == std::string::npos) return {};
+    const size_t value = at + 2 + std::string_view("WWW-Authenticate: ").size();
+    return head.substr(value, head.find("\r\n", value) - value);
+  }
+
+  static constexpr std::string_view kTarget = "/api/rooms";
+  std::optional<AdminServer> admin_;  // after server_: stopped and gone first
+};
+
+// Through a trusted proxy each client is its own source: ten wrong passwords
+// from client A lock A out of the account, and client B, behind the same
+// proxy, still logs in.
+TEST_F(AdminBehindProxyTest, ATrustedProxysClientsAreLockedOutOneByOne) {
+  start_admin(51700, {"127.0.0.1"});
+  ten_wrong({"198.51.100.7"});
+  EXPECT_EQ(counters().auth_failures, 10u);
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+  // A is locked: even the right password gets the wrong-password answer.
+  EXPECT_EQ(login("right-pw", {"198.51.100.7"}), 401);
+  EXPECT_EQ(counters().auth_locked, 1u);
+  // B, through the same proxy, is not.
+  EXPECT_EQ(login("right-pw", {"198.51.100.8"}), 200);
+  // Nor is the proxy itself, asking on its own behalf.
+  EXPECT_EQ(login("right-pw", {}), 200);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 1u);
+}
+
+// From a peer that is no trusted proxy X-Forwarded-For is ignored: a client
+// cannot pick a fresh source for every guess.
+TEST_F(AdminBehindProxyTest, WithoutTrustedProxiesXForwardedForIsIgnored) {
+  start_admin(51800, {});
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(login("wrong-" + std::to_string(i), {"198.51.100." + std::to_string(10 + i)}), 401)
+        << "attempt " << i;
+  }
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+  // One source (the peer, 127.0.0.1) is locked, whatever the header says.
+  EXPECT_EQ(login("right-pw", {"198.51.100.99"}), 401);
+  EXPECT_EQ(login("right-pw", {}), 401);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 1u);
+}
+
+// The list is read from the right: the entry our trusted proxies appended
+// last is the client, trusted hops are skipped, and what the client wrote
+// itself left of that (a "spoofed" address) is never the key.
+TEST_F(AdminBehindProxyTest, TheClientIsTheRightmostEntryNoTrustedProxyAppended) {
+  start_admin(51900, {"127.0.0.1", "10.0.0.0/8"});
+  // "spoofed, real-client", through an inner proxy 10.1.2.3 and then us.
+  ten_wrong({"203.0.113.66, 198.51.100.7", "10.1.2.3"});
+  EXPECT_EQ(counters().auth_lockouts, 1u);
+  // The real client is locked, whatever it claims left of itself.
+  EXPECT_EQ(login("right-pw", {"203.0.113.1, 198.51.100.7"}), 401);
+  EXPECT_EQ(login("right-pw", {"198.51.100.7,10.1.2.3"}), 401);
+  // The spoofed address was never counted.
+  EXPECT_EQ(login("right-pw", {"203.0.113.66"}), 200);
+  EXPECT_EQ(login("right-pw", {"198.51.100.7, 203.0.113.66"}), 200);
+  // Every hop trusted: the leftmost is the client (the inner proxy's own).
+  EXPECT_EQ(login("right-pw", {"10.9.9.9, 10.1.2.3"}), 200);
+  EXPECT_EQ(server_->gauges().limit_locked_pairs, 1u);
+}
+
+// A malformed entry from a trusted proxy is answered 400 naming it, before
+// any credentials are looked at (nothing counted); from any other peer the
+// header is not read.
+TEST_F(AdminBehindProxyTest, AMalformedEntryFromATrustedProxyIs400NamingIt) {
+  start_admin(51950, {"127.0.0.1"});
+  for (const char* bad : {"unknown", "198.51.100.7, not-an-ip", "198.51.100.7:http",
+                          "2001:db8::1:443]", "198.51.100.300"}) {
+    const HttpReply reply =
+        http(admin_->port(), "GET", kTarget, {}, {},
+             "X-Forwarded-For: " + std::string(bad) + "\r\nAuthorization: Digest username=x\r\n");
+    EXPECT_EQ(reply.status, 400) << bad;
+    EXPECT_NE(reply.body.find("X-Forwarded-For entry"), std::string::npos) << reply.body;
+  }
+  const HttpReply named =
+      http(admin_->port(), "GET", kTarget, {}, {}, "X-Forwarded-For: 198.51.100.7, bogus\r\n");
+  EXPECT_NE(named.body.find("\\\"bogus\\\""), std::string::npos) << named.body;
+  EXPECT_EQ(counters().auth_failures, 0u);
+  // Ports in the two forms proxies write them are addresses.
+  EXPECT_EQ(login("right-pw", {"198.51.100.7:4711"}), 200);
+  EXPECT_EQ(login("right-pw", {"[2001:db8::7]:4711"}), 200);
+  EXPECT_EQ(login("right-pw", {"[2001:db8::8]"}), 200);
 }
 
 // The transaction caps count pending work. A transaction that has sent its
