@@ -133,6 +133,30 @@ class CallControlHardeningTest : public FocusE2e {
     return found;
   }
 
+  // A REFER from `from` (as "mover") moving `target` into "locked", with
+  // `pin` in its Request-URI. The final response.
+  std::optional<Message> refer_into_locked(Caller& from, const Caller& target,
+                                           std::string_view pin) {
+    std::string params = ";pin=";
+    params += pin;
+    return refer(from, "locked", "<urn:sip-action:conference:add>", target, "mover", false, params);
+  }
+
+  // Ten wrong PINs (1000 to 1009) from `from` by REFER moving `target` into
+  // "locked": each refused with a 403, whose reason phrase is `phrase`
+  // where one is given.
+  void ten_wrong_pins_by_refer(Caller& from, const Caller& target, std::string_view phrase = {}) {
+    for (int i = 0; i < 10; ++i) {
+      const std::optional<Message> wrong =
+          refer_into_locked(from, target, std::to_string(1000 + i));
+      ASSERT_TRUE(wrong.has_value());
+      ASSERT_EQ(wrong->status(), 403) << wrong->serialize();
+      if (!phrase.empty()) {
+        EXPECT_EQ(wrong->reason_phrase(), phrase);
+      }
+    }
+  }
+
   // `op` moves `member` to "rb" by REFER while the media side holds every
   // completion: the 202 (in `moved`) and the first NOTIFY, 100 Trying.
   void held_move(Caller& op, const Caller& member, std::optional<Message>& moved) {
@@ -455,17 +479,8 @@ class CallControlCountedTest : public CallControlHardeningTest {
 TEST_F(CallControlCountedTest, MovePinGuessesByReferAreCountedPerSourceAndLockedOut) {
   Caller a(400, "alice"), b(700, "bob"), m(1900, "mover");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
-  for (int i = 0; i < 10; ++i) {
-    std::string params = ";pin=";
-    params += std::to_string(1000 + i);
-    const std::optional<Message> wrong =
-        refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, params);
-    ASSERT_TRUE(wrong.has_value());
-    ASSERT_EQ(wrong->status(), 403) << wrong->serialize();
-    EXPECT_EQ(wrong->reason_phrase(), "Wrong PIN");
-  }
-  const std::optional<Message> locked =
-      refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, ";pin=1234");
+  ASSERT_NO_FATAL_FAILURE(ten_wrong_pins_by_refer(m, a, "Wrong PIN"));
+  const std::optional<Message> locked = refer_into_locked(m, a, "1234");
   ASSERT_TRUE(locked.has_value());
   EXPECT_EQ(locked->status(), 403) << locked->serialize();
   EXPECT_EQ(locked->reason_phrase(), "Wrong PIN");
@@ -480,16 +495,8 @@ TEST_F(CallControlCountedTest, MovePinGuessesByReferAreCountedPerSourceAndLocked
 TEST_F(CallControlHardeningTest, MovePinGuessesByReferFromAnExemptSourceAreNotCounted) {
   Caller a(400, "alice"), b(700, "bob"), m(1900, "mover");
   ASSERT_NO_FATAL_FAILURE(two_members(a, b));
-  for (int i = 0; i < 10; ++i) {
-    std::string params = ";pin=";
-    params += std::to_string(1000 + i);
-    const std::optional<Message> wrong =
-        refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, params);
-    ASSERT_TRUE(wrong.has_value());
-    ASSERT_EQ(wrong->status(), 403) << wrong->serialize();
-  }
-  const std::optional<Message> moved =
-      refer(m, "locked", "<urn:sip-action:conference:add>", a, "mover", false, ";pin=1234");
+  ASSERT_NO_FATAL_FAILURE(ten_wrong_pins_by_refer(m, a));
+  const std::optional<Message> moved = refer_into_locked(m, a, "1234");
   ASSERT_TRUE(moved.has_value());
   EXPECT_EQ(moved->status(), 202) << moved->serialize();
   settle();

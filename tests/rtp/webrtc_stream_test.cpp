@@ -95,29 +95,35 @@ class SendEveryTick : public TickHandler {
   StreamId id_;
 };
 
+// What a test may change on a Bench; a test names only what differs.
+struct BenchOptions {
+  std::chrono::milliseconds consent_timeout = 30'000ms;
+  // The first wait of our check to a candidate (RFC 5389 §7.2.1); 10 ms
+  // gives an unanswered candidate up within ~0.8 s.
+  std::chrono::milliseconds candidate_rto = 500ms;
+  bool bind_any = false;
+  std::chrono::milliseconds connected_idle = 600'000ms;
+};
+
 // A worker, a shard with its channel, the driver, and one WebRTC stream.
 struct Bench {
-  // candidate_rto: the first wait of our check to a candidate (RFC 5389
-  // §7.2.1); 10 ms gives an unanswered candidate up within ~0.8 s.
-  explicit Bench(const webrtc::Fingerprint& remote,
-                 std::chrono::milliseconds consent_timeout = 30'000ms,
-                 std::chrono::milliseconds candidate_rto = 500ms, bool bind_any = false,
-                 std::chrono::milliseconds connected_idle = 600'000ms)
+  explicit Bench(const webrtc::Fingerprint& remote, const BenchOptions& options = {})
       : certificate(webrtc::DtlsCertificate::generate("chorus")),
         context(certificate),
         worker(context, 1,
                [&] {
                  webrtc::DtlsWorker::Config w;
-                 w.connected_idle = connected_idle;
+                 w.connected_idle = options.connected_idle;
                  return w;
                }()),
         shard([&] {
           ShardConfig c = testing::loopback_config();
           c.dtls = &worker.channel(0);
-          c.consent_timeout = consent_timeout;
-          c.candidate_rto = candidate_rto;
-          c.dtls_alive_interval = std::min<std::chrono::milliseconds>(60s, connected_idle / 4);
-          if (bind_any) c.bind_address = boost::asio::ip::address_v4::any();
+          c.consent_timeout = options.consent_timeout;
+          c.candidate_rto = options.candidate_rto;
+          c.dtls_alive_interval =
+              std::min<std::chrono::milliseconds>(60s, options.connected_idle / 4);
+          if (options.bind_any) c.bind_address = boost::asio::ip::address_v4::any();
           return c;
         }()),
         sender(shard, kId),
@@ -232,138 +238,160 @@ bool counted(Shard& shard, WebRtcCounter c, uint64_t n, std::chrono::millisecond
   return shard.webrtc_count(c) >= n;
 }
 
-TEST(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
+// The opening most tests share: the browser's DTLS client, its address
+// (answering our checks), its ICE agent and the stream it calls. Each test
+// opens the stream (with what it changes) and goes as far as it needs.
+struct WebRtcStream : ::testing::Test {
+  // Opens the stream for the browser's certificate.
+  void open(const BenchOptions& options = {}) { open_for(client.fingerprint(), options); }
+  // Opens the stream for the certificate `remote` (the SDP's fingerprint).
+  void open_for(const webrtc::Fingerprint& remote, const BenchOptions& options = {}) {
+    bench.emplace(remote, options);
+    ASSERT_NE(bench->port, 0);
+  }
+  // RFC 8445 §7.3: a valid check from `from` is answered with a success.
+  void check_from(Peer& from) {
+    ASSERT_EQ(stun_type(bench->stun(from, ice.check(kLocalPwd))), 0x0101);
+  }
+  // Opens the stream, and the browser's first check succeeds.
+  void open_and_check(const BenchOptions& options = {}) {
+    ASSERT_NO_FATAL_FAILURE(open(options));
+    ASSERT_NO_FATAL_FAILURE(check_from(browser));
+  }
+  // ...and the browser's DTLS handshake connects through the shard.
+  void connect(const BenchOptions& options = {}) {
+    ASSERT_NO_FATAL_FAILURE(open_and_check(options));
+    ASSERT_TRUE(bench->handshake(browser, client));
+  }
+  // Connects, keys the browser's SRTP (`srtp`) and sees the stream's media
+  // reach the browser.
+  void connect_with_media(const BenchOptions& options = {}) {
+    ASSERT_NO_FATAL_FAILURE(connect(options));
+    srtp.emplace(client);
+    ASSERT_TRUE(counted(bench->shard, WebRtcCounter::kDtlsConnected, 1));
+    ASSERT_GE(received_srtp(browser, *srtp, 200ms), 3);
+  }
+
   DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
+  std::optional<Bench> bench;
   Browser browser;
+  StunClient ice;
+  std::optional<BrowserSrtp> srtp;
+};
+
+TEST_F(WebRtcStream, BrowserStandInChecksHandshakesAndExchangesSrtpBothWays) {
+  ASSERT_NO_FATAL_FAILURE(open());
 
   // Before any check: plain RTP is never accepted (counted), nothing is sent.
   const std::array<uint8_t, 160> payload{};
-  browser.send_to(bench.port, testing::make_rtp(0, 1, 160, 0xB0B0B0B0, payload));
+  browser.send_to(bench->port, testing::make_rtp(0, 1, 160, 0xB0B0B0B0, payload));
 
   // RFC 8445 §7.3: a valid check is answered with a success and latches the source.
-  StunClient ice;
-  const auto answer = bench.stun(browser, ice.check(kLocalPwd));
+  const auto answer = bench->stun(browser, ice.check(kLocalPwd));
   EXPECT_EQ(stun_type(answer), 0x0101);
 
-  ASSERT_TRUE(bench.handshake(browser, client)) << "DTLS handshake through the shard";
-  EXPECT_EQ(client.peer_fingerprint(), bench.certificate.fingerprint());
+  ASSERT_TRUE(bench->handshake(browser, client)) << "DTLS handshake through the shard";
+  EXPECT_EQ(client.peer_fingerprint(), bench->certificate.fingerprint());
 
-  BrowserSrtp srtp(client);
-  ASSERT_TRUE(srtp.out && srtp.in);
+  srtp.emplace(client);
+  ASSERT_TRUE(srtp->out && srtp->in);
   // The stream's keys arrive on a tick after the worker's kConnected.
-  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
-  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+  counted(bench->shard, WebRtcCounter::kDtlsConnected, 1);
+  ASSERT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
 
   // Browser → stream: SRTP accepted.
   for (uint16_t seq = 100; seq < 110; ++seq) {
-    browser.send_to(bench.port, srtp.protect(seq));
+    browser.send_to(bench->port, srtp->protect(seq));
     std::this_thread::sleep_for(20ms);
   }
   const StreamStats stats = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
+      bench->driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
   EXPECT_EQ(stats.packets_received, 10u);
   EXPECT_EQ(stats.drops.auth_failed, 0u);
   EXPECT_EQ(stats.drops.webrtc_plain, 1u);  // the plain packet before the check
 
   // Stream → browser: SRTP the browser decrypts, to its latched address.
-  EXPECT_GE(received_srtp(browser, srtp, 300ms), 5);
+  EXPECT_GE(received_srtp(browser, *srtp, 300ms), 5);
 
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kPlainRtp), 1u);
-  EXPECT_EQ(bench.worker.stats().connected, 1u);
-  EXPECT_FALSE(bench.ended(50ms));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kPlainRtp), 1u);
+  EXPECT_EQ(bench->worker.stats().connected, 1u);
+  EXPECT_FALSE(bench->ended(50ms));
 }
 
 // A browser's re-offer (hold, resume, a refresh) reaches the stream as a new
 // remote address from its c= line: ICE, not the SDP, says where a browser
 // is, so the latch and the media both ways stay.
-TEST(WebRtcStream, ASdpAddressFromAReofferLeavesTheIceLatchAlone) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  BrowserSrtp srtp(client);
-  ASSERT_TRUE(srtp.out && srtp.in);
-  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
-  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
-  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+TEST_F(WebRtcStream, ASdpAddressFromAReofferLeavesTheIceLatchAlone) {
+  ASSERT_NO_FATAL_FAILURE(connect());
+  srtp.emplace(client);
+  ASSERT_TRUE(srtp->out && srtp->in);
+  counted(bench->shard, WebRtcCounter::kDtlsConnected, 1);
+  ASSERT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+  ASSERT_GE(received_srtp(browser, *srtp, 200ms), 3);
 
   // The re-offer's default candidate: some other address of the browser's.
   testing::set_remote(
-      bench.driver, Bench::kId,
+      bench->driver, Bench::kId,
       boost::asio::ip::udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 9));
-  ASSERT_TRUE(testing::request_stats(bench.driver, Bench::kId).has_value());  // applied
+  ASSERT_TRUE(testing::request_stats(bench->driver, Bench::kId).has_value());  // applied
   for (uint16_t seq = 200; seq < 210; ++seq) {
-    browser.send_to(bench.port, srtp.protect(seq));
+    browser.send_to(bench->port, srtp->protect(seq));
     std::this_thread::sleep_for(20ms);
   }
   const StreamStats stats = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
+      bench->driver, Bench::kId, [](const StreamStats& s) { return s.packets_received >= 10; });
   EXPECT_EQ(stats.packets_received, 10u);
   EXPECT_EQ(stats.drops.webrtc_unlatched, 0u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
-  EXPECT_GE(received_srtp(browser, srtp, 300ms), 5);
-  EXPECT_FALSE(bench.ended(50ms));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+  EXPECT_GE(received_srtp(browser, *srtp, 300ms), 5);
+  EXPECT_FALSE(bench->ended(50ms));
 }
 
-TEST(WebRtcStream, DtlsAndRtpFromAnAddressThatPassedNoCheckAreDroppedAndCounted) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+TEST_F(WebRtcStream, DtlsAndRtpFromAnAddressThatPassedNoCheckAreDroppedAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check());
 
   // Another address sends a ClientHello without a check: no answer, counted.
   Peer intruder;
   DtlsTestClient other;
-  for (const Datagram& d : other.step()) intruder.send_to(bench.port, d);
+  for (const Datagram& d : other.step()) intruder.send_to(bench->port, d);
   EXPECT_FALSE(intruder.receive(300ms));
-  const StreamStats stats = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
+  const StreamStats stats =
+      testing::stats_until(bench->driver, Bench::kId,
+                           [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
   EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
-  EXPECT_GE(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 1u);
-  EXPECT_EQ(bench.worker.stats().unknown_id, 0u);  // nothing reached the worker
+  EXPECT_GE(bench->shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 1u);
+  EXPECT_EQ(bench->worker.stats().unknown_id, 0u);  // nothing reached the worker
 }
 
-TEST(WebRtcStream, BadMessageIntegrityIsAnswered401AndCounted) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
+TEST_F(WebRtcStream, BadMessageIntegrityIsAnswered401AndCounted) {
+  ASSERT_NO_FATAL_FAILURE(open());
   // RFC 5389 §10.1.2: wrong key → 401 Unauthorized.
-  const auto answer = bench.stun(browser, ice.check("not-the-local-password-xyz"));
+  const auto answer = bench->stun(browser, ice.check("not-the-local-password-xyz"));
   EXPECT_EQ(stun_type(answer), 0x0111);
   EXPECT_EQ(stun_error_code(answer), 401);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 1u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 0u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunSuccess), 0u);
 
   // Nothing latched: DTLS from the same address is still dropped.
-  for (const Datagram& d : client.step()) browser.send_to(bench.port, d);
+  for (const Datagram& d : client.step()) browser.send_to(bench->port, d);
   EXPECT_FALSE(browser.receive(300ms));
 }
 
 // Bad checks from anywhere (spoofed sources included) get at most one error
 // answer per send of the member's queue: they neither crowd out the
 // browser's real check nor reflect at the flood's rate.
-TEST(WebRtcStream, AFloodOfBadChecksNeitherCrowdsOutTheRealCheckNorIsAnsweredInFull) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
+TEST_F(WebRtcStream, AFloodOfBadChecksNeitherCrowdsOutTheRealCheckNorIsAnsweredInFull) {
+  ASSERT_NO_FATAL_FAILURE(open());
   Peer attacker;
-  Browser browser;
-  StunClient bad, ice;
+  StunClient bad;
   const auto start = std::chrono::steady_clock::now();
   constexpr int kFlood = 100;  // all of it fits the socket's buffer (read once per tick)
-  for (int i = 0; i < kFlood; ++i) attacker.send_to(bench.port, bad.check("not-the-local-pwd-xyz"));
-  browser.send_to(bench.port, ice.check(kLocalPwd));
-  for (int i = 0; i < kFlood; ++i) attacker.send_to(bench.port, bad.check("not-the-local-pwd-xyz"));
+  for (int i = 0; i < kFlood; ++i)
+    attacker.send_to(bench->port, bad.check("not-the-local-pwd-xyz"));
+  browser.send_to(bench->port, ice.check(kLocalPwd));
+  for (int i = 0; i < kFlood; ++i)
+    attacker.send_to(bench->port, bad.check("not-the-local-pwd-xyz"));
   std::optional<Datagram> answer;
   for (int i = 0; i < 30 && !answer; ++i) {
     auto d = browser.receive(100ms);
@@ -372,32 +400,29 @@ TEST(WebRtcStream, AFloodOfBadChecksNeitherCrowdsOutTheRealCheckNorIsAnsweredInF
   ASSERT_TRUE(answer.has_value()) << "the real check went unanswered";
   EXPECT_EQ(stun_type(*answer), 0x0101);
   const auto until = std::chrono::steady_clock::now() + 3s;
-  while (bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity) < 2u * kFlood &&
+  while (bench->shard.webrtc_count(WebRtcCounter::kStunBadIntegrity) < 2u * kFlood &&
          std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 2u * kFlood);
+  ASSERT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunBadIntegrity), 2u * kFlood);
   const auto ticks = (std::chrono::steady_clock::now() - start) / 20ms;
   const size_t answered = attacker.receive_all(200ms).size();
   EXPECT_GE(answered, 1u);
   EXPECT_LE(answered, static_cast<size_t>(ticks) + 2) << "more than one error answer per tick";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunUnanswered), 2u * kFlood - answered);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunUnanswered), 2u * kFlood - answered);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kStunSuccess), 1u);
 }
 
-TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
-  DtlsTestClient client;
+TEST_F(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
   DtlsTestClient someone_else;
-  Bench bench(someone_else.fingerprint());  // the SDP named another certificate
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  EXPECT_FALSE(bench.handshake(browser, client, 2000ms));
-  const auto e = bench.ended();
+  // The SDP named another certificate.
+  ASSERT_NO_FATAL_FAILURE(open_for(someone_else.fingerprint()));
+  ASSERT_NO_FATAL_FAILURE(check_from(browser));
+  EXPECT_FALSE(bench->handshake(browser, client, 2000ms));
+  const auto e = bench->ended();
   ASSERT_TRUE(e);
   EXPECT_EQ(e->reason, MediaEndReason::kDtlsFailed);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsFailed), 1u);
-  EXPECT_EQ(bench.worker.stats().fingerprint_mismatch, 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsFailed), 1u);
+  EXPECT_EQ(bench->worker.stats().fingerprint_mismatch, 1u);
 }
 
 // RFC 7675 §5.1: consent is the answers to OUR checks. The stream checks
@@ -405,29 +430,24 @@ TEST(WebRtcStream, WrongFingerprintEndsTheMemberAsDtlsFailed) {
 // answers, the member stays; once it stops, the member ends a timeout after
 // the last answer, though its own checks go on (the member knows our
 // ice-pwd, so a check proves nothing about the address it names).
-TEST(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsentTimeout) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 400ms);
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+TEST_F(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsentTimeout) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check({.consent_timeout = 400ms}));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
   // Answering for well past the timeout keeps it.
   browser.receive_all(1000ms);
   EXPECT_GE(browser.checks_answered(), 6u) << "consent checks every ~timeout/6";
-  EXPECT_FALSE(bench.ended(10ms)) << "kept by answered consent checks";
+  EXPECT_FALSE(bench->ended(10ms)) << "kept by answered consent checks";
   // Now the address answers nothing, yet valid checks keep coming from it.
   const auto stopped = std::chrono::steady_clock::now();
   std::optional<Event> e;
   for (int i = 0; i < 20 && !e; ++i) {
-    browser.send_to(bench.port, ice.check(kLocalPwd));
-    e = bench.ended(100ms);
+    browser.send_to(bench->port, ice.check(kLocalPwd));
+    e = bench->ended(100ms);
   }
   ASSERT_TRUE(e) << "checks from the latched address kept consent alive";
   EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
   EXPECT_GE(std::chrono::steady_clock::now() - stopped, 300ms);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kConsentExpired), 1u);
 }
 
 // The member's SRTP keys and our ice-pwd in hand, an attacker nominates a
@@ -435,21 +455,12 @@ TEST(WebRtcStream, AMemberWhoseAddressStopsAnsweringOurChecksEndsAfterTheConsent
 // victim never answers our check, so no media goes there; it gets only the
 // answer to the forged check and our few, bounded checks, and the member's
 // media keeps flowing to the address that did answer.
-TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLatchStays) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 30'000ms, 10ms);
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  BrowserSrtp srtp(client);
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
-  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+TEST_F(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLatchStays) {
+  ASSERT_NO_FATAL_FAILURE(connect_with_media({.candidate_rto = 10ms}));
 
   Peer victim;  // answers nothing: a spoofed source
   StunClient forged;
-  victim.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  victim.send_to(bench->port, forged.check(kLocalPwd, /*use_candidate=*/true));
   size_t rtp = 0;
   size_t stun = 0;
   int media_at_browser = 0;
@@ -457,7 +468,7 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
   // Stream::kCandidateSpacing after the browser's own first candidate.
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < start + 1500ms ||
-         (bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp) == 0 &&
+         (bench->shard.webrtc_count(WebRtcCounter::kCheckGaveUp) == 0 &&
           std::chrono::steady_clock::now() < start + 5s)) {
     for (const auto& d : victim.receive_all(100ms)) {
       if (webrtc::classify(d) == webrtc::PacketKind::kStun)
@@ -465,38 +476,36 @@ TEST(WebRtcStream, ANominatedAddressThatNeverAnswersOurCheckGetsNoMediaAndTheLat
       else
         ++rtp;
     }
-    media_at_browser += received_srtp(browser, srtp, 50ms);
+    media_at_browser += received_srtp(browser, *srtp, 50ms);
   }
   EXPECT_EQ(rtp, 0u) << "conference media went to an address that never answered";
   EXPECT_LE(stun, 1u + Stream::kCandidateSends) << "the answer and our bounded checks only";
   EXPECT_GE(media_at_browser, 30) << "media kept flowing to the verified address";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
-  EXPECT_FALSE(bench.ended(20ms));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  EXPECT_FALSE(bench->ended(20ms));
 }
 
 // The same for the very first check: a spoofed source latches nothing, so
 // neither DTLS flights nor media ever go to it.
-TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 30'000ms, 10ms);
-  ASSERT_NE(bench.port, 0);
+TEST_F(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
+  ASSERT_NO_FATAL_FAILURE(open({.candidate_rto = 10ms}));
   Peer victim;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(victim, ice.check(kLocalPwd))), 0x0101);
-  for (const Datagram& d : client.step()) victim.send_to(bench.port, d);
+  ASSERT_NO_FATAL_FAILURE(check_from(victim));
+  for (const Datagram& d : client.step()) victim.send_to(bench->port, d);
   size_t other = 0;
   for (const auto& d : victim.receive_all(1500ms))
     if (webrtc::classify(d) != webrtc::PacketKind::kStun) ++other;
   EXPECT_EQ(other, 0u) << "DTLS or media went to an address that never answered";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 0u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 0u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 1u);
   // The ClientHello came from the candidate: the worker's answer was held
   // for it, and dropped when it gave up.
-  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsSendDropped, 1));
+  EXPECT_TRUE(counted(bench->shard, WebRtcCounter::kDtlsSendDropped, 1));
   // Once given up, DTLS from there is dropped again.
-  for (const Datagram& d : client.retransmit()) victim.send_to(bench.port, d);
-  const StreamStats stats = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
+  for (const Datagram& d : client.retransmit()) victim.send_to(bench->port, d);
+  const StreamStats stats =
+      testing::stats_until(bench->driver, Bench::kId,
+                           [](const StreamStats& s) { return s.drops.webrtc_unlatched >= 1; });
   EXPECT_GE(stats.drops.webrtc_unlatched, 1u);
   EXPECT_TRUE(victim.receive_all(200ms).empty());
 }
@@ -505,13 +514,10 @@ TEST(WebRtcStream, AFirstCheckFromAnAddressThatNeverAnswersLatchesNothing) {
 // arrives 1.5 s later, after the browser checked again from the same
 // address. The again-check keeps our transaction, the retransmissions carry
 // the same id, and the late answer to the first send latches the address.
-TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatches) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
+TEST_F(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatches) {
+  ASSERT_NO_FATAL_FAILURE(open());
   Peer slow;  // answers by hand, late
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(slow, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_NO_FATAL_FAILURE(check_from(slow));
   std::optional<std::vector<uint8_t>> first;
   for (int i = 0; i < 20 && !first; ++i) {
     auto d = slow.receive(100ms);
@@ -520,7 +526,7 @@ TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatc
   ASSERT_TRUE(first) << "our check to the candidate";
   const auto sent = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(700ms);
-  slow.send_to(bench.port, ice.check(kLocalPwd));  // the browser's next check
+  slow.send_to(bench->port, ice.check(kLocalPwd));  // the browser's next check
   size_t again = 0;
   while (std::chrono::steady_clock::now() - sent < 1500ms)
     for (const auto& d : slow.receive_all(50ms))
@@ -533,14 +539,14 @@ TEST(WebRtcStream, AnAddressThatAnswersOurFirstCheckOnlyAfterASecondAndAHalfLatc
   webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
   sockaddr_storage stream{};
   const socklen_t stream_len = sockaddr_from_endpoint(
-      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench->port), stream);
   const std::vector<uint8_t> late = answerer.answer(*first, stream, stream_len);
   ASSERT_FALSE(late.empty());
-  slow.send_to(bench.port, late);
-  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckVerified, 1)) << "the late answer latched";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 1u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
-  EXPECT_TRUE(bench.handshake(slow, client)) << "DTLS now goes to the verified address";
+  slow.send_to(bench->port, late);
+  EXPECT_TRUE(counted(bench->shard, WebRtcCounter::kCheckVerified, 1)) << "the late answer latched";
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckStarted), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckGaveUp), 0u);
+  EXPECT_TRUE(bench->handshake(slow, client)) << "DTLS now goes to the verified address";
 }
 
 // Our checks go only where a member could be: not to the unspecified,
@@ -578,34 +584,26 @@ TEST(WebRtcCandidate, OnlyAnAddressAMemberCouldHaveIsChecked) {
 // A shard on every address, so a member not on this host: a valid check
 // from loopback starts no check of ours there (counted refused). A shard on
 // loopback (every other test here) checks loopback addresses.
-TEST(WebRtcStream, AValidCheckFromLoopbackIsNoCandidateForAMemberNotOnThisHost) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 30'000ms, 500ms, /*bind_any=*/true);
-  ASSERT_NE(bench.port, 0);
+TEST_F(WebRtcStream, AValidCheckFromLoopbackIsNoCandidateForAMemberNotOnThisHost) {
+  ASSERT_NO_FATAL_FAILURE(open({.bind_any = true}));
   Browser local;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(local, ice.check(kLocalPwd))), 0x0101);
+  ASSERT_NO_FATAL_FAILURE(check_from(local));
   size_t requests = 0;
   for (const auto& d : local.receive_all(300ms))
     if (webrtc::testing::CheckAnswerer::is_request(d)) ++requests;
   EXPECT_EQ(requests, 0u) << "our checks went to a loopback address";
   EXPECT_EQ(local.checks_answered(), 0u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 0u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateRefused), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckStarted), 0u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCandidateRefused), 1u);
 }
 
 // A member nominating address after address (spoofed sources) gets one new
 // candidate per Stream::kCandidateSpacing: the second and third nominations
 // within the spacing start no check; the latest is checked once the spacing
 // has passed, the one it replaced never.
-TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsCheckedAfterwards) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+TEST_F(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsCheckedAfterwards) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check());
+  ASSERT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
   std::this_thread::sleep_for(Stream::kCandidateSpacing);
 
   std::array<Peer, 3> victims;  // answer nothing
@@ -616,160 +614,132 @@ TEST(WebRtcStream, NewCandidatesAreSpacedAndTheLatestDeferredNominationIsChecked
     return n;
   };
   StunClient forged;
-  for (Peer& v : victims) v.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  for (Peer& v : victims) v.send_to(bench->port, forged.check(kLocalPwd, /*use_candidate=*/true));
   EXPECT_GE(requests(victims[0], 400ms), 1u) << "the first nomination is checked at once";
   EXPECT_EQ(requests(victims[1], 10ms), 0u);
   EXPECT_EQ(requests(victims[2], 10ms), 0u) << "a second candidate within the spacing";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCandidateDeferred), 2u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCandidateDeferred), 2u);
 
-  EXPECT_TRUE(counted(bench.shard, WebRtcCounter::kCheckStarted, 3, 1500ms));
+  EXPECT_TRUE(counted(bench->shard, WebRtcCounter::kCheckStarted, 3, 1500ms));
   EXPECT_GE(requests(victims[2], 300ms), 1u) << "the latest nomination, once the spacing allows";
   EXPECT_EQ(requests(victims[1], 10ms), 0u) << "the nomination it replaced is never checked";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckStarted), 3u);
 }
 
 // The latest nomination wins (RFC 8445 §8.1.1) when it names the candidate
 // already being checked: X, then Y within the spacing (deferred), then X
 // again; Y is never checked.
-TEST(WebRtcStream, ANominationOfTheCandidateBeingCheckedDropsAnEarlierDeferredOne) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+TEST_F(WebRtcStream, ANominationOfTheCandidateBeingCheckedDropsAnEarlierDeferredOne) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check());
+  ASSERT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
   std::this_thread::sleep_for(Stream::kCandidateSpacing);
 
   Peer x, y;  // answer nothing
   StunClient forged;
-  x.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kCheckStarted, 2, 1000ms));
-  y.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kCandidateDeferred, 1, 1000ms));
-  x.send_to(bench.port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  x.send_to(bench->port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  ASSERT_TRUE(counted(bench->shard, WebRtcCounter::kCheckStarted, 2, 1000ms));
+  y.send_to(bench->port, forged.check(kLocalPwd, /*use_candidate=*/true));
+  ASSERT_TRUE(counted(bench->shard, WebRtcCounter::kCandidateDeferred, 1, 1000ms));
+  x.send_to(bench->port, forged.check(kLocalPwd, /*use_candidate=*/true));
   std::this_thread::sleep_for(Stream::kCandidateSpacing + 300ms);
   size_t to_y = 0;
   for (const auto& d : y.receive_all(10ms))
     if (webrtc::testing::CheckAnswerer::is_request(d)) ++to_y;
   EXPECT_EQ(to_y, 0u) << "an earlier deferred nomination was checked after a later one";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckStarted), 2u);
 }
 
 // The browser's first ClientHello races the answer to our first check: it
 // reaches the worker from the candidate, but the worker's flight waits for
 // that address to answer, then leaves at once (no wait for the browser's
 // ClientHello retransmit, ~1 s).
-TEST(WebRtcStream, AClientHelloFromTheCandidateIsAnsweredAsSoonAsTheAddressAnswersOurCheck) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Peer browser;  // answers our check by hand
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
+TEST_F(WebRtcStream, AClientHelloFromTheCandidateIsAnsweredAsSoonAsTheAddressAnswersOurCheck) {
+  ASSERT_NO_FATAL_FAILURE(open());
+  Peer by_hand;  // the browser, answering our check by hand
+  ASSERT_NO_FATAL_FAILURE(check_from(by_hand));
   std::optional<std::vector<uint8_t>> check;
   for (int i = 0; i < 20 && !check; ++i) {
-    auto d = browser.receive(100ms);
+    auto d = by_hand.receive(100ms);
     if (d && webrtc::testing::CheckAnswerer::is_request(*d)) check = std::move(d);
   }
   ASSERT_TRUE(check) << "our check to the candidate";
-  for (const Datagram& d : client.step()) browser.send_to(bench.port, d);  // ClientHello
+  for (const Datagram& d : client.step()) by_hand.send_to(bench->port, d);  // ClientHello
   size_t early = 0;
-  for (const auto& d : browser.receive_all(300ms))
+  for (const auto& d : by_hand.receive_all(300ms))
     if (webrtc::classify(d) == webrtc::PacketKind::kDtls) ++early;
   EXPECT_EQ(early, 0u) << "DTLS went to an address before it answered our check";
 
   webrtc::testing::CheckAnswerer answerer(kRemoteUfrag, kRemotePwd, kLocalUfrag);
   sockaddr_storage stream{};
   const socklen_t stream_len = sockaddr_from_endpoint(
-      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench.port), stream);
-  browser.send_to(bench.port, answerer.answer(*check, stream, stream_len));
+      boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), bench->port), stream);
+  by_hand.send_to(bench->port, answerer.answer(*check, stream, stream_len));
   size_t flight = 0;
   const auto until = std::chrono::steady_clock::now() + 400ms;
   while (std::chrono::steady_clock::now() < until) {
-    auto d = browser.receive(50ms);
+    auto d = by_hand.receive(50ms);
     if (d && webrtc::classify(*d) == webrtc::PacketKind::kDtls) {
       ++flight;
       client.receive(*d);
     }
   }
   EXPECT_GE(flight, 1u) << "the server's flight, without a ClientHello retransmit";
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
-  EXPECT_TRUE(bench.handshake(browser, client));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsUnlatched), 0u);
+  EXPECT_TRUE(bench->handshake(by_hand, client));
 }
 
 // A genuine network change still works: the browser nominates its new
 // address, that address answers our check, and the media moves there.
-TEST(WebRtcStream, ANominatedAddressThatAnswersOurCheckTakesTheMedia) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  BrowserSrtp srtp(client);
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
-  ASSERT_GE(received_srtp(browser, srtp, 200ms), 3);
+TEST_F(WebRtcStream, ANominatedAddressThatAnswersOurCheckTakesTheMedia) {
+  ASSERT_NO_FATAL_FAILURE(connect_with_media());
 
   Browser moved;
-  ASSERT_EQ(stun_type(bench.stun(moved, ice.check(kLocalPwd, /*use_candidate=*/true))), 0x0101);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 2u);
+  ASSERT_EQ(stun_type(bench->stun(moved, ice.check(kLocalPwd, /*use_candidate=*/true))), 0x0101);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 2u);
   browser.receive_all(60ms);  // what was queued before the move
-  EXPECT_GE(received_srtp(moved, srtp, 300ms), 5) << "media goes to the verified new address";
-  EXPECT_EQ(received_srtp(browser, srtp, 100ms), 0);
-  moved.send_to(bench.port, srtp.protect(7));
+  EXPECT_GE(received_srtp(moved, *srtp, 300ms), 5) << "media goes to the verified new address";
+  EXPECT_EQ(received_srtp(browser, *srtp, 100ms), 0);
+  moved.send_to(bench->port, srtp->protect(7));
   const StreamStats s = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+      bench->driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
   EXPECT_EQ(s.packets_received, 1u) << "SRTP accepted from the new address";
 }
 
 // Consent is not kept alive by checks from an address other than the latched
 // one, valid and nominating as they are: the latched address stopped
 // answering, and that ends the member.
-TEST(WebRtcStream, ValidChecksFromAnotherAddressDoNotKeepConsentAlive) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 600ms);
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+TEST_F(WebRtcStream, ValidChecksFromAnotherAddressDoNotKeepConsentAlive) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check({.consent_timeout = 600ms}));
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
   Peer elsewhere;  // never answers our checks
   StunClient other;
   const auto start = std::chrono::steady_clock::now();
   std::optional<Event> e;
   for (int i = 0; i < 30 && !e; ++i) {
-    elsewhere.send_to(bench.port, other.check(kLocalPwd, /*use_candidate=*/i % 2 == 0));
-    e = bench.ended(50ms);
+    elsewhere.send_to(bench->port, other.check(kLocalPwd, /*use_candidate=*/i % 2 == 0));
+    e = bench->ended(50ms);
   }
   ASSERT_TRUE(e) << "checks from another address kept consent alive";
   EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
   EXPECT_GE(std::chrono::steady_clock::now() - start, 500ms);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kCheckVerified), 1u);
 }
 
-TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys) {
-  DtlsTestClient first;
-  Bench bench(first.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, first));
-  BrowserSrtp old_srtp(first);
-  counted(bench.shard, WebRtcCounter::kDtlsConnected, 1);
+TEST_F(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys) {
+  ASSERT_NO_FATAL_FAILURE(connect());
+  BrowserSrtp old_srtp(client);
+  counted(bench->shard, WebRtcCounter::kDtlsConnected, 1);
 
   // Same ufrag and fingerprint: nothing changes (SRTP still accepted).
   testing::Command same;
   same.kind = testing::CommandKind::kSetWebRtc;
   same.stream = Bench::kId;
-  same.webrtc = webrtc_config(first.fingerprint());
-  bench.driver.post(std::move(same));
-  browser.send_to(bench.port, old_srtp.protect(1));
+  same.webrtc = webrtc_config(client.fingerprint());
+  bench->driver.post(std::move(same));
+  browser.send_to(bench->port, old_srtp.protect(1));
   StreamStats s = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+      bench->driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
   EXPECT_EQ(s.packets_received, 1u);
 
   // A new certificate: SRTP with the old keys is no longer accepted...
@@ -778,23 +748,23 @@ TEST(WebRtcStream, NewFingerprintInAReofferRestartsDtlsAndSrtpWaitsForTheNewKeys
   reoffer.kind = testing::CommandKind::kSetWebRtc;
   reoffer.stream = Bench::kId;
   reoffer.webrtc = webrtc_config(second.fingerprint());
-  bench.driver.post(std::move(reoffer));
+  bench->driver.post(std::move(reoffer));
   std::this_thread::sleep_for(60ms);
-  browser.send_to(bench.port, old_srtp.protect(2));
-  s = testing::stats_until(bench.driver, Bench::kId,
+  browser.send_to(bench->port, old_srtp.protect(2));
+  s = testing::stats_until(bench->driver, Bench::kId,
                            [](const StreamStats& st) { return st.drops.webrtc_plain >= 1; });
   EXPECT_EQ(s.drops.webrtc_plain, 1u);
   // ...a new handshake with the new certificate connects and keys SRTP again.
-  ASSERT_TRUE(bench.handshake(browser, second));
-  counted(bench.shard, WebRtcCounter::kDtlsConnected, 2);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 2u);
+  ASSERT_TRUE(bench->handshake(browser, second));
+  counted(bench->shard, WebRtcCounter::kDtlsConnected, 2);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsConnected), 2u);
   BrowserSrtp new_srtp(second);
-  browser.send_to(bench.port, new_srtp.protect(3));
-  s = testing::stats_until(bench.driver, Bench::kId,
+  browser.send_to(bench->port, new_srtp.protect(3));
+  s = testing::stats_until(bench->driver, Bench::kId,
                            [](const StreamStats& st) { return st.packets_received >= 2; });
   EXPECT_EQ(s.packets_received, 2u);
-  EXPECT_EQ(bench.worker.stats().started, 2u);
-  EXPECT_FALSE(bench.ended(20ms));
+  EXPECT_EQ(bench->worker.stats().started, 2u);
+  EXPECT_FALSE(bench->ended(20ms));
 }
 
 void post_webrtc(Bench& bench, const WebRtcConfig& webrtc) {
@@ -805,14 +775,9 @@ void post_webrtc(Bench& bench, const WebRtcConfig& webrtc) {
   ASSERT_TRUE(bench.driver.post(std::move(c)));
 }
 
-TEST(WebRtcStream, ADtlsRestartAfterConsentExpiredGetsAFreshConsentPeriodAndCanEndAgain) {
-  DtlsTestClient first;
-  Bench bench(first.fingerprint(), 600ms);
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  const auto e = bench.ended();
+TEST_F(WebRtcStream, ADtlsRestartAfterConsentExpiredGetsAFreshConsentPeriodAndCanEndAgain) {
+  ASSERT_NO_FATAL_FAILURE(open_and_check({.consent_timeout = 600ms}));
+  const auto e = bench->ended();
   ASSERT_TRUE(e);
   EXPECT_EQ(e->reason, MediaEndReason::kConsentExpired);
 
@@ -820,31 +785,29 @@ TEST(WebRtcStream, ADtlsRestartAfterConsentExpiredGetsAFreshConsentPeriodAndCanE
   // a fresh consent period (RFC 7675 §5.1) rather than ending on the next tick.
   DtlsTestClient second;
   const auto restarted = std::chrono::steady_clock::now();
-  post_webrtc(bench, webrtc_config(second.fingerprint()));
-  EXPECT_FALSE(bench.ended(300ms)) << "ended again at once: the consent timer was not reset";
+  post_webrtc(*bench, webrtc_config(second.fingerprint()));
+  EXPECT_FALSE(bench->ended(300ms)) << "ended again at once: the consent timer was not reset";
   // The expiry was forgotten: silence ends the member again, a period later.
-  const auto again = bench.ended();
+  const auto again = bench->ended();
   ASSERT_TRUE(again);
   EXPECT_EQ(again->reason, MediaEndReason::kConsentExpired);
   EXPECT_GE(std::chrono::steady_clock::now() - restarted, 600ms);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
-  EXPECT_EQ(bench.worker.stats().started, 2u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
+  EXPECT_EQ(bench->worker.stats().started, 2u);
 }
 
-TEST(WebRtcStream, AnIceRestartAfterConsentExpiredGetsAFreshConsentPeriod) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 600ms);
-  ASSERT_NE(bench.port, 0);
-  const auto e = bench.ended();
+TEST_F(WebRtcStream, AnIceRestartAfterConsentExpiredGetsAFreshConsentPeriod) {
+  ASSERT_NO_FATAL_FAILURE(open({.consent_timeout = 600ms}));
+  const auto e = bench->ended();
   ASSERT_TRUE(e);
   WebRtcConfig restart = webrtc_config(client.fingerprint());
   restart.local_ufrag.assign("NeWu");
   restart.local_pwd.assign("chorus-new-local-password-45");
   restart.remote_ufrag.assign("BrW2");
-  post_webrtc(bench, restart);
-  EXPECT_FALSE(bench.ended(300ms));
-  ASSERT_TRUE(bench.ended());
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
+  post_webrtc(*bench, restart);
+  EXPECT_FALSE(bench->ended(300ms));
+  ASSERT_TRUE(bench->ended());
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kConsentExpired), 2u);
 }
 
 // RFC 8445 §9, RFC 8839 §4.4.1.1.1 (issue #18: "A re-INVITE from a browser
@@ -852,19 +815,13 @@ TEST(WebRtcStream, AnIceRestartAfterConsentExpiredGetsAFreshConsentPeriod) {
 // ICE credentials with the same fingerprint restart ICE only. Checks with
 // the old credentials get 401, a check with the new ones latches (here a
 // new address), and the DTLS association and its SRTP keys carry on.
-TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint());
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
-  BrowserSrtp srtp(client);
-  browser.send_to(bench.port, srtp.protect(1));
+TEST_F(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls) {
+  ASSERT_NO_FATAL_FAILURE(connect());
+  ASSERT_TRUE(counted(bench->shard, WebRtcCounter::kDtlsConnected, 1));
+  srtp.emplace(client);
+  browser.send_to(bench->port, srtp->protect(1));
   StreamStats s = testing::stats_until(
-      bench.driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
+      bench->driver, Bench::kId, [](const StreamStats& st) { return st.packets_received >= 1; });
   ASSERT_EQ(s.packets_received, 1u);
 
   const std::string new_ufrag = "NeWu";
@@ -874,16 +831,16 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   restart.local_ufrag.assign(new_ufrag);
   restart.local_pwd.assign(new_pwd);
   restart.remote_ufrag.assign(new_remote);
-  post_webrtc(bench, restart);
+  post_webrtc(*bench, restart);
   std::this_thread::sleep_for(60ms);
 
   // The old credentials no longer pass (RFC 5389 §10.1.2: 401).
-  const auto old_answer = bench.stun(browser, ice.check(kLocalPwd));
+  const auto old_answer = bench->stun(browser, ice.check(kLocalPwd));
   EXPECT_EQ(stun_type(old_answer), 0x0111);
   EXPECT_EQ(stun_error_code(old_answer), 401);
   // Until a new check, nothing is latched: SRTP from the old address is dropped.
-  browser.send_to(bench.port, srtp.protect(2));
-  s = testing::stats_until(bench.driver, Bench::kId,
+  browser.send_to(bench->port, srtp->protect(2));
+  s = testing::stats_until(bench->driver, Bench::kId,
                            [](const StreamStats& st) { return st.drops.webrtc_unlatched >= 1; });
   EXPECT_EQ(s.drops.webrtc_unlatched, 1u);
   EXPECT_EQ(s.packets_received, 1u);
@@ -891,36 +848,30 @@ TEST(WebRtcStream, NewIceCredentialsWithTheSameFingerprintRestartIceButKeepDtls)
   // The new credentials, from a new address (the browser's new candidate): latched.
   Browser moved("BrW2", "NeWu");
   webrtc::testing::StunClient new_ice;
-  const auto answer = bench.stun(moved, new_ice.check(new_ufrag, new_remote, new_pwd));
+  const auto answer = bench->stun(moved, new_ice.check(new_ufrag, new_remote, new_pwd));
   EXPECT_EQ(stun_type(answer), 0x0101);
   // DTLS kept: the old SRTP keys work from the new address, no new handshake.
-  moved.send_to(bench.port, srtp.protect(3));
-  s = testing::stats_until(bench.driver, Bench::kId,
+  moved.send_to(bench->port, srtp->protect(3));
+  s = testing::stats_until(bench->driver, Bench::kId,
                            [](const StreamStats& st) { return st.packets_received >= 2; });
   EXPECT_EQ(s.packets_received, 2u);
   EXPECT_EQ(s.drops.webrtc_plain, 0u);
-  EXPECT_GE(received_srtp(moved, srtp, 300ms), 5) << "media goes to the re-latched address";
-  EXPECT_EQ(bench.worker.stats().started, 1u);
-  EXPECT_EQ(bench.shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
-  EXPECT_FALSE(bench.ended(20ms));
+  EXPECT_GE(received_srtp(moved, *srtp, 300ms), 5) << "media goes to the re-latched address";
+  EXPECT_EQ(bench->worker.stats().started, 1u);
+  EXPECT_EQ(bench->shard.webrtc_count(WebRtcCounter::kDtlsConnected), 1u);
+  EXPECT_FALSE(bench->ended(20ms));
 }
 
 // A long call (here three times the worker's idle limit without a DTLS
 // datagram): the stream tells the worker it is alive, so the browser's
 // close_notify at the end still ends the member (kDtlsClosed).
-TEST(WebRtcStream, ALongCallsCloseNotifyStillEndsTheMember) {
-  DtlsTestClient client;
-  Bench bench(client.fingerprint(), 30'000ms, 500ms, false, /*connected_idle=*/300ms);
-  ASSERT_NE(bench.port, 0);
-  Browser browser;
-  StunClient ice;
-  ASSERT_EQ(stun_type(bench.stun(browser, ice.check(kLocalPwd))), 0x0101);
-  ASSERT_TRUE(bench.handshake(browser, client));
-  ASSERT_TRUE(counted(bench.shard, WebRtcCounter::kDtlsConnected, 1));
+TEST_F(WebRtcStream, ALongCallsCloseNotifyStillEndsTheMember) {
+  ASSERT_NO_FATAL_FAILURE(connect({.connected_idle = 300ms}));
+  ASSERT_TRUE(counted(bench->shard, WebRtcCounter::kDtlsConnected, 1));
   std::this_thread::sleep_for(900ms);
-  EXPECT_EQ(bench.worker.stats().expired, 0u);
-  for (const Datagram& d : client.close()) browser.send_to(bench.port, d);
-  const std::optional<Event> e = bench.ended();
+  EXPECT_EQ(bench->worker.stats().expired, 0u);
+  for (const Datagram& d : client.close()) browser.send_to(bench->port, d);
+  const std::optional<Event> e = bench->ended();
   ASSERT_TRUE(e) << "the close_notify was ignored";
   EXPECT_EQ(e->reason, MediaEndReason::kDtlsClosed);
 }
@@ -928,8 +879,7 @@ TEST(WebRtcStream, ALongCallsCloseNotifyStillEndsTheMember) {
 // DtlsChannel::stop refused on a full request ring: the shard keeps the stop
 // and offers it again on later ticks, so the worker drops the handshake
 // rather than keeping it until its 30 s deadline.
-TEST(WebRtcStream, AStopTheFullChannelRefusedIsRetriedUntilTheWorkerTakesIt) {
-  DtlsTestClient client;
+TEST_F(WebRtcStream, AStopTheFullChannelRefusedIsRetriedUntilTheWorkerTakesIt) {
   const webrtc::DtlsCertificate certificate = webrtc::DtlsCertificate::generate("chorus");
   const webrtc::DtlsContext context(certificate);
   webrtc::DtlsWorker worker(context, 1);
@@ -960,7 +910,7 @@ TEST(WebRtcStream, AStopTheFullChannelRefusedIsRetriedUntilTheWorkerTakesIt) {
   worker.stop();
 }
 
-TEST(WebRtcStream, AShardWithoutADtlsWorkerRefusesAWebRtcStream) {
+TEST_F(WebRtcStream, AShardWithoutADtlsWorkerRefusesAWebRtcStream) {
   Shard shard(testing::loopback_config());
   Driver driver(shard);
   shard.start();

@@ -65,6 +65,31 @@ struct Worker : ::testing::Test {
   DtlsCertificate cert = DtlsCertificate::generate();
 };
 
+// A running worker that drops a connected handshake after 300 ms without a
+// datagram (DtlsWorker::Config::connected_idle), and a client to connect on it.
+struct IdleLimitedWorker {
+  static constexpr uint64_t kId = 4;
+
+  explicit IdleLimitedWorker(const DtlsCertificate& cert)
+      : context(cert), worker(context, 1, [] {
+          DtlsWorker::Config wc;
+          wc.connected_idle = milliseconds(300);
+          return wc;
+        }()) {
+    worker.start();
+  }
+  // The client's handshake as member kId, connected.
+  void connect() {
+    ASSERT_TRUE(channel().start(kId, client.fingerprint()));
+    ASSERT_EQ(drive(channel(), kId, client).kind, DtlsEvent::Kind::kConnected);
+  }
+  DtlsChannel& channel() { return worker.channel(0); }
+
+  DtlsContext context;
+  DtlsWorker worker;
+  DtlsTestClient client;
+};
+
 TEST_F(Worker, HandshakeThroughTheWorkerDeliversKeysToTheShard) {
   DtlsContext context(cert);
   DtlsWorker worker(context, 2);
@@ -218,55 +243,42 @@ TEST_F(Worker, AShardThatStopsPollingCapsTheBacklogButLosesNoOutcome) {
 // keep a connected handshake on the worker for the life of the process: one
 // that sees no datagram for connected_idle is dropped, silently.
 TEST_F(Worker, AConnectedHandshakeIdleForLongIsDroppedEvenWithoutAStop) {
-  DtlsContext context(cert);
-  DtlsWorker::Config wc;
-  wc.connected_idle = milliseconds(300);
-  DtlsWorker worker(context, 1, wc);
-  worker.start();
-  DtlsTestClient client;
-  ASSERT_TRUE(worker.channel(0).start(4, client.fingerprint()));
-  const Outcome o = drive(worker.channel(0), 4, client);
-  ASSERT_EQ(o.kind, DtlsEvent::Kind::kConnected);
-  EXPECT_EQ(worker.stats().expired, 0u) << "not before it has been idle";
+  IdleLimitedWorker w(cert);
+  ASSERT_NO_FATAL_FAILURE(w.connect());
+  EXPECT_EQ(w.worker.stats().expired, 0u) << "not before it has been idle";
   const auto until = steady_clock::now() + seconds(3);
-  while (worker.stats().expired == 0 && steady_clock::now() < until)
+  while (w.worker.stats().expired == 0 && steady_clock::now() < until)
     std::this_thread::sleep_for(milliseconds(10));
-  EXPECT_EQ(worker.stats().expired, 1u);
+  EXPECT_EQ(w.worker.stats().expired, 1u);
   // Gone: a late datagram finds no handshake, and no event follows.
   const std::array<uint8_t, 13> record{23, 0xFE, 0xFD};
-  ASSERT_TRUE(worker.channel(0).datagram(4, record));
+  ASSERT_TRUE(w.channel().datagram(w.kId, record));
   const auto counted_by = steady_clock::now() + seconds(2);
-  while (worker.stats().unknown_id == 0 && steady_clock::now() < counted_by)
+  while (w.worker.stats().unknown_id == 0 && steady_clock::now() < counted_by)
     std::this_thread::sleep_for(milliseconds(5));
-  EXPECT_EQ(worker.stats().unknown_id, 1u);
+  EXPECT_EQ(w.worker.stats().unknown_id, 1u);
   DtlsEvent event;
-  EXPECT_FALSE(worker.channel(0).poll(event));
-  EXPECT_EQ(worker.stats().stopped, 0u);
+  EXPECT_FALSE(w.channel().poll(event));
+  EXPECT_EQ(w.worker.stats().stopped, 0u);
 }
 
 // A live call's stream says alive() (ShardConfig::dtls_alive_interval): its
 // connected handshake outlives connected_idle without a DTLS datagram and
 // still honours the browser's close_notify (RFC 5246 §7.2.1).
 TEST_F(Worker, AConnectedHandshakeWhoseStreamSaysAliveOutlivesTheIdleLimitAndHonoursCloseNotify) {
-  DtlsContext context(cert);
-  DtlsWorker::Config wc;
-  wc.connected_idle = milliseconds(300);
-  DtlsWorker worker(context, 1, wc);
-  worker.start();
-  DtlsTestClient client;
-  ASSERT_TRUE(worker.channel(0).start(4, client.fingerprint()));
-  ASSERT_EQ(drive(worker.channel(0), 4, client).kind, DtlsEvent::Kind::kConnected);
+  IdleLimitedWorker w(cert);
+  ASSERT_NO_FATAL_FAILURE(w.connect());
   const auto until = steady_clock::now() + milliseconds(900);  // three idle limits
   while (steady_clock::now() < until) {
-    ASSERT_TRUE(worker.channel(0).alive(4));
+    ASSERT_TRUE(w.channel().alive(w.kId));
     std::this_thread::sleep_for(milliseconds(75));
   }
-  EXPECT_EQ(worker.stats().expired, 0u);
-  for (const auto& d : client.close()) ASSERT_TRUE(worker.channel(0).datagram(4, d));
-  const Outcome o = drive(worker.channel(0), 4, client, milliseconds(2000), /*answer=*/false);
+  EXPECT_EQ(w.worker.stats().expired, 0u);
+  for (const auto& d : w.client.close()) ASSERT_TRUE(w.channel().datagram(w.kId, d));
+  const Outcome o = drive(w.channel(), w.kId, w.client, milliseconds(2000), /*answer=*/false);
   EXPECT_EQ(o.kind, DtlsEvent::Kind::kClosed);
-  EXPECT_EQ(worker.stats().closed, 1u);
-  EXPECT_EQ(worker.stats().unknown_id, 0u);
+  EXPECT_EQ(w.worker.stats().closed, 1u);
+  EXPECT_EQ(w.worker.stats().unknown_id, 0u);
 }
 
 TEST(DtlsEvent, MovingLeavesNoKeysBehindInTheSource) {
