@@ -58,6 +58,7 @@ sip::StackConfig stack_config(const Options& options) {
   config.transport.idle_timeout = options.idle_timeout;
   config.transport.message_timeout = options.message_timeout;
   config.transport.max_connections = options.max_connections;
+  config.transport.max_outgoing_connections = options.max_outgoing_connections;
   config.transport.max_connections_per_source = options.max_connections_per_source;
   config.transport.max_queued_bytes = options.max_queued_bytes;
   return config;

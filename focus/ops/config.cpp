@@ -48,9 +48,12 @@ constexpr std::array<std::string_view, 14> kSipKeys = {"listen",
                                                        "ws_allowed_origins",
                                                        "slow_room_prefix",
                                                        "digest_algorithms"};
-constexpr std::array<std::string_view, 8> kTransportKeys = {
-    "tls_verify_peer",    "tls_ca_file",     "handshake_timeout_ms",       "idle_timeout_ms",
-    "message_timeout_ms", "max_connections", "max_connections_per_source", "max_queued_bytes"};
+constexpr std::array<std::string_view, 9> kTransportKeys = {
+    "tls_verify_peer",          "tls_ca_file",
+    "handshake_timeout_ms",     "idle_timeout_ms",
+    "message_timeout_ms",       "max_connections",
+    "max_outgoing_connections", "max_connections_per_source",
+    "max_queued_bytes"};
 constexpr std::array<std::string_view, 2> kDigestAlgorithms = {"SHA-256", "MD5"};
 constexpr std::array<std::string_view, 6> kSipExtraKeys = {
     "ring_delay_ms", "dial_timeout_ms", "session_expires",
@@ -463,6 +466,8 @@ void read_transport(Reader& reader, const toml::table& transport, Options& optio
               options.message_timeout, 100, 600000);
   reader.read(transport, "transport.max_connections", "max_connections", options.max_connections,
               1, 1000000);
+  reader.read(transport, "transport.max_outgoing_connections", "max_outgoing_connections",
+              options.max_outgoing_connections, 1, 1000000);
   reader.read(transport, "transport.max_connections_per_source", "max_connections_per_source",
               options.max_connections_per_source, 1, 1000000);
   reader.read(transport, "transport.max_queued_bytes", "max_queued_bytes", options.max_queued_bytes,

@@ -484,11 +484,13 @@ void render_sip(Writer& w, const sip::StackStats& s) {
   const std::pair<std::string_view, uint64_t> closed[] = {
       {"idle", s.transport.connections_closed_idle},
       {"handshake_timeout", s.transport.connections_closed_handshake},
+      {"first_message_timeout", s.transport.connections_closed_first_message},
       {"partial_message_timeout", s.transport.connections_closed_partial},
       {"send_backlog", s.transport.connections_closed_backlog},
       {"write_stalled", s.transport.connections_closed_stalled},
       {"refused_total_cap", s.transport.connections_refused},
       {"refused_source_cap", s.transport.connections_refused_source},
+      {"refused_outgoing_cap", s.transport.connections_refused_outgoing},
       {"tls_handshake_failed", s.transport.tls_handshakes_failed},
       {"ws_handshake_refused", s.transport.ws_handshakes_refused},
       {"ws_message_too_big", s.transport.ws_messages_too_big}};

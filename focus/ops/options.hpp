@@ -179,6 +179,7 @@ struct Options {
   std::chrono::milliseconds idle_timeout{300000};
   std::chrono::milliseconds message_timeout{30000};
   size_t max_connections = 4096;
+  size_t max_outgoing_connections = 4096;
   size_t max_connections_per_source = 64;
   // Bytes queued toward one connection whose peer stopped reading before it
   // is closed ([transport] max_queued_bytes).

@@ -218,14 +218,14 @@ void TransportLayer::Impl::count_sent(size_t bytes) {
   counters.bytes_sent += bytes;
 }
 
-void TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source) {
+bool TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source) {
   ++counters.messages_received;
   counters.bytes_received += wire.size();
   if (wire.size() > kMaxMessageSize) {
     ++counters.oversized;
     // Too large to trust even its headers: RFC 3261 §18.1.1 lets UDP drop it.
     ++counters.parse_drops;
-    return;
+    return false;
   }
   Result<Message> parsed = Message::parse(wire);
   if (!parsed.ok()) {
@@ -235,7 +235,7 @@ void TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source
     if (fault.answerable) answer = build_error_response(wire, fault, make_tag());
     if (!answer) {
       ++counters.parse_drops;
-      return;
+      return false;
     }
     // The Via may be what is broken: answer to where the bytes came from.
     Endpoint back = source;
@@ -247,7 +247,7 @@ void TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source
     } else {
       ++counters.send_errors;
     }
-    return;
+    return false;
   }
   Message message = std::move(parsed).value();
   if (message.is_request()) {
@@ -258,6 +258,7 @@ void TransportLayer::Impl::deliver(std::string_view wire, const Endpoint& source
     ++counters.responses_received;
   }
   if (handler) handler(std::move(message), source);
+  return true;
 }
 
 }  // namespace chorus::sip

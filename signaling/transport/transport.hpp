@@ -21,7 +21,11 @@ struct TransportConfig {
   // that opens connections and sends nothing, or half a message, holds
   // nothing for long (RFC 3261 §18.3 leaves these numbers to us).
   // A connection not ready within this (TLS: the handshake; ours: connect
-  // and handshake) is closed.
+  // and handshake) is closed. So is one a peer opened (TCP, TLS, WS, WSS)
+  // that has not delivered a complete, parseable SIP message by then, its
+  // TLS or WebSocket handshake included: otherwise a connection that never
+  // speaks SIP, or only sends CRLF keep-alives (which are traffic, not
+  // messages), would hold its slot for ever.
   Duration handshake_timeout{std::chrono::seconds(10)};
   // No traffic for this long: closed (both the ones peers opened and ours).
   Duration idle_timeout{std::chrono::minutes(5)};
@@ -29,8 +33,14 @@ struct TransportConfig {
   // complete closes its connection (a slow sender cannot keep it open by
   // trickling bytes).
   Duration message_timeout{std::chrono::seconds(30)};
-  // Refuse new stream connections beyond this many (counted).
+  // Refuse connections peers open beyond this many (counted).
   size_t max_connections = 4096;
+  // Our own connections (requests, responses and NOTIFYs toward a TCP or TLS
+  // peer we are not connected to) are counted apart, up to this many: peers
+  // holding every inbound slot cannot keep the focus from reaching anyone,
+  // and our sends never take a slot from a peer. At most max_connections +
+  // max_outgoing_connections stream connections exist at once.
+  size_t max_outgoing_connections = 4096;
   // Refuse connections from an address that already holds this many.
   size_t max_connections_per_source = 64;
   // Bytes queued toward one connection that is not taking them (a peer that
@@ -77,10 +87,12 @@ struct TransportCounters {
   uint64_t send_errors = 0;
   uint64_t connections_accepted = 0;
   uint64_t connections_opened = 0;
-  uint64_t connections_refused = 0;         // max_connections reached
-  uint64_t connections_refused_source = 0;  // max_connections_per_source reached
+  uint64_t connections_refused = 0;           // max_connections reached
+  uint64_t connections_refused_source = 0;    // max_connections_per_source reached
+  uint64_t connections_refused_outgoing = 0;  // max_outgoing_connections reached
   uint64_t connections_closed_idle = 0;
-  uint64_t connections_closed_handshake = 0;  // not ready within handshake_timeout
+  uint64_t connections_closed_handshake = 0;      // not ready within handshake_timeout
+  uint64_t connections_closed_first_message = 0;  // a peer's: no SIP message by then either
   uint64_t connections_closed_partial = 0;    // a message not complete within message_timeout
   uint64_t connections_closed_backlog = 0;    // max_queued_bytes waiting toward the peer
   uint64_t connections_closed_stalled = 0;    // a byte queued message_timeout ago, unwritten

@@ -63,8 +63,8 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   // transport.cpp
   void receive_udp(UdpListener& listener);
   // A complete message from any transport: parse, answer or drop on error,
-  // stamp Via, hand to the handler.
-  void deliver(std::string_view wire, const Endpoint& source);
+  // stamp Via, hand to the handler. True when it parsed and was handed on.
+  bool deliver(std::string_view wire, const Endpoint& source);
   bool send_udp(const Endpoint& destination, const std::string& wire);
   void count_sent(size_t bytes);
 
@@ -76,11 +76,14 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   void on_stream_data(Connection& connection);
   void forget(const Connection& connection);
   void arm_reaper();
-  // Closes connections past handshake_timeout, message_timeout or idle_timeout.
+  // Closes connections past handshake_timeout (a peer's: also without a
+  // message delivered by then), message_timeout or idle_timeout.
   void reap();
   // The client context for outgoing TLS, made on first use.
   asio::ssl::context& tls_client_context();
   void close_all();
+  // Registers the connection in `connections`, counted as ours
+  // (outgoing_connections) or as a peer's (accepted).
   std::shared_ptr<Connection> make_connection(TransportKind kind, tcp::socket socket, bool outgoing);
 
   // transport_websocket.cpp (RFC 7118)
@@ -116,7 +119,11 @@ struct TransportLayer::Impl : std::enable_shared_from_this<TransportLayer::Impl>
   std::unique_ptr<asio::ssl::context> tls_server;
   std::unique_ptr<asio::ssl::context> wss_server;
   std::unique_ptr<asio::ssl::context> tls_client;
+  // Every stream connection, ours and peers'. Ours are counted apart
+  // (max_outgoing_connections), so peers holding every one of their
+  // max_connections cannot keep us from reaching anyone.
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
+  size_t outgoing_connections = 0;
   std::unordered_map<std::string, uint64_t> by_peer;  // "TCP 1.2.3.4:5060" → connection
   std::unordered_map<std::string, size_t> per_source;  // source_key → accepted connections
   std::unordered_map<std::string, uint64_t> ws_flows;  // ws_flow_key → WS/WSS connection
@@ -173,6 +180,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool ready() const { return ready_; }
   bool accepted() const { return accepted_; }
   void set_accepted() { accepted_ = true; }
+  // A message that parsed has come in on it. A peer's connection without
+  // one is closed at handshake_timeout: until then it is no SIP client, and
+  // CRLF keep-alives, which keep it from idling out, do not make it one.
+  bool delivered() const { return delivered_; }
+  void set_delivered() { delivered_ = true; }
   bool idle() const { return outbox_.empty() && !writing_; }
   TimePoint created() const { return created_; }
   TimePoint last_activity() const { return last_activity_; }
@@ -229,6 +241,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool closed_ = false;
   bool accepted_ = false;
+  bool delivered_ = false;
   TimePoint created_ = Clock::now();
   TimePoint last_activity_ = created_;
   std::optional<TimePoint> partial_since_;

@@ -1,6 +1,7 @@
 // TCP and TLS transports (RFC 3261 §18.3): Content-Length framing, one
-// connection per peer reused in both directions, handshake / partial-message
-// / idle timeouts, a cap per source address, peer verification for ours.
+// connection per peer reused in both directions, handshake / first-message /
+// partial-message / idle timeouts, caps per source address, on peers'
+// connections and on ours, peer verification for ours.
 
 #include <algorithm>
 
@@ -179,6 +180,11 @@ std::shared_ptr<Connection> TransportLayer::Impl::make_connection(TransportKind 
   } else {
     connection = std::make_shared<StreamConnection<tcp::socket>>(*this, id, std::move(socket));
   }
+  if (outgoing) {
+    ++outgoing_connections;
+  } else {
+    connection->set_accepted();
+  }
   connections.emplace(id, connection);
   return connection;
 }
@@ -194,7 +200,8 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
           const tcp::endpoint peer = socket.remote_endpoint(endpoint_error);
           const std::string address = endpoint_error ? "" : peer.address().to_string();
           const std::string counted_as = source_key(address);  // an IPv6 peer: its /64
-          if (self->connections.size() >= self->config.max_connections) {
+          const size_t inbound = self->connections.size() - self->outgoing_connections;
+          if (inbound >= self->config.max_connections) {
             ++self->counters.connections_refused;
             boost::system::error_code ignored;
             socket.close(ignored);
@@ -208,7 +215,6 @@ void TransportLayer::Impl::accept(StreamListener& listener, TransportKind kind) 
               ++self->counters.connections_accepted;
               socket.set_option(tcp::no_delay(true), endpoint_error);
               auto connection = self->make_connection(kind, std::move(socket), false);
-              connection->set_accepted();
               ++self->per_source[counted_as];
               Endpoint remote{kind, address, peer.port(), connection->id()};
               // Responses and requests to this peer reuse the connection
@@ -253,8 +259,8 @@ bool TransportLayer::Impl::send_stream(const Endpoint& destination, std::string 
     boost::system::error_code error;
     const asio::ip::address address = asio::ip::make_address(destination.address, error);
     if (error || destination.port == 0) return false;
-    if (connections.size() >= config.max_connections) {
-      ++counters.connections_refused;
+    if (outgoing_connections >= config.max_outgoing_connections) {
+      ++counters.connections_refused_outgoing;
       return false;
     }
     tcp::socket socket(io);
@@ -338,7 +344,7 @@ void TransportLayer::Impl::on_stream_data(Connection& connection) {
     framer.reset();
     // The next message, if any bytes of it are here, starts now.
     connection.set_partial_since(std::nullopt);
-    deliver(message, connection.remote());
+    if (deliver(message, connection.remote())) connection.set_delivered();
   }
 }
 
@@ -352,6 +358,8 @@ void TransportLayer::Impl::forget(const Connection& connection) {
   if (connection.accepted()) {
     const auto source = per_source.find(source_key(connection.remote().address));
     if (source != per_source.end() && --source->second == 0) per_source.erase(source);
+  } else {
+    --outgoing_connections;
   }
   connections.erase(connection.id());
 }
@@ -388,6 +396,12 @@ void TransportLayer::Impl::reap() {
     } else if (const auto unwritten = connection->unwritten_since();
                unwritten && now - *unwritten >= config.message_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_stalled);
+    } else if (connection->accepted() && !connection->delivered() &&
+               now - connection->created() >= config.handshake_timeout) {
+      // Accepted is not yet a SIP client: silence, CRLF pings (which keep
+      // the idle clock from running out) or garbage would otherwise hold
+      // one of max_connections for ever, a few sources holding them all.
+      doomed.emplace_back(connection, &counters.connections_closed_first_message);
     } else if (connection->idle() && now - connection->last_activity() >= config.idle_timeout) {
       doomed.emplace_back(connection, &counters.connections_closed_idle);
     }

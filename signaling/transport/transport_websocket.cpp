@@ -3,9 +3,9 @@
 // Origin; each WebSocket message then carries exactly one SIP message (§5:
 // no Content-Length framing). We never dial a WebSocket client: requests to
 // it go back over the connection it opened, found by the hosts its requests
-// named (ws_flow_key). Stream bounds (caps, handshake / partial-message /
-// idle timeouts) are the TCP/TLS ones; WebSocket pings keep a quiet but live
-// client from idling out.
+// named (ws_flow_key). Stream bounds (caps, handshake / first-message /
+// partial-message / idle timeouts) are the TCP/TLS ones; WebSocket pings keep
+// a quiet but live client from idling out, once it has sent a SIP message.
 
 #include <algorithm>
 
@@ -266,7 +266,7 @@ class WebSocketConnection final : public Connection {
     buffer_.consume(buffer_.size());
     // Hold ourselves: the handler may close this connection.
     const std::shared_ptr<WebSocketConnection> keep = shared();
-    owner->deliver(message, remote_);
+    if (owner->deliver(message, remote_)) delivered_ = true;
     if (!closed_) read();
   }
 

@@ -320,6 +320,24 @@ TEST(Metrics, SipCountersByMethodAndCodeFromARealStack) {
   EXPECT_EQ(s.at("chorus_sip_transaction_timeouts_total"), 0);
 }
 
+// The transport's connection bounds, each its own reason: a peer's connection
+// closed without a SIP message and one of ours refused at its own cap are
+// told apart from TLS handshakes and from the peers' cap.
+TEST(Metrics, ConnectionsClosedWithoutAMessageAndOursRefusedHaveTheirOwnReasons) {
+  sip::StackStats stats;
+  stats.transport.connections_closed_handshake = 1;
+  stats.transport.connections_closed_first_message = 2;
+  stats.transport.connections_refused = 3;
+  stats.transport.connections_refused_outgoing = 4;
+  MetricsSnapshot snapshot;
+  snapshot.sip = stats;
+  const auto s = parse_exposition(render_metrics(snapshot));
+  EXPECT_EQ(s.at(R"(chorus_sip_connections_closed_total{reason="handshake_timeout"})"), 1);
+  EXPECT_EQ(s.at(R"(chorus_sip_connections_closed_total{reason="first_message_timeout"})"), 2);
+  EXPECT_EQ(s.at(R"(chorus_sip_connections_closed_total{reason="refused_total_cap"})"), 3);
+  EXPECT_EQ(s.at(R"(chorus_sip_connections_closed_total{reason="refused_outgoing_cap"})"), 4);
+}
+
 TEST(Metrics, ExtensionMethodsCountAsOtherSoTheTableStaysBounded) {
   sip::StackStats stats;
   stats.messages.requests_received[static_cast<size_t>(sip::Method::kUnknown)] = 5;

@@ -1,7 +1,8 @@
 // Transports on 127.0.0.1: UDP and TCP round trips, stream framing (split and
 // coalesced messages, oversized input), Via received/rport stamping (RFC 3581)
-// and response routing (RFC 3261 §18.2.2); stream bounds (handshake, partial
-// message, idle, per-source cap), outgoing TLS verification (RFC 5922) and
+// and response routing (RFC 3261 §18.2.2); stream bounds (handshake, first
+// message, partial message, idle, per-source cap, our connections apart from
+// peers'), outgoing TLS verification (RFC 5922) and
 // sips: never leaving over anything but TLS (RFC 3261 §26.2.2).
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 
 #include "signaling/asio.hpp"
 #include "signaling/message/message.hpp"
@@ -440,6 +442,17 @@ bool closed_by_peer(asio::io_context& io, tcp::socket& client, std::chrono::mill
   return false;
 }
 
+// A client socket bound to `source` (an address of 127.0.0.0/8), connected
+// to `server`.
+std::unique_ptr<tcp::socket> connect_from(asio::io_context& io, const char* source,
+                                          const tcp::endpoint& server) {
+  auto socket = std::make_unique<tcp::socket>(io);
+  socket->open(tcp::v4());
+  socket->bind(tcp::endpoint(asio::ip::make_address(source), 0));
+  socket->connect(server);
+  return socket;
+}
+
 TEST(StreamBounds, TlsConnectionThatNeverHandshakesIsClosedAfterTheHandshakeTimeout) {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("chorus-hs-" + std::to_string(::getpid()));
@@ -583,19 +596,12 @@ TEST(StreamBounds, ConnectionsPerSourceAreCappedAndOtherSourcesStillConnect) {
   TransportLayer transport(io, bounded(10s, 10s, 10s, 2));
   const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
   const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), local.port);
-  auto connect_from = [&](const char* source) {
-    auto socket = std::make_unique<tcp::socket>(io);
-    socket->open(tcp::v4());
-    socket->bind(tcp::endpoint(asio::ip::make_address(source), 0));
-    socket->connect(server);
-    return socket;
-  };
-  auto a = connect_from("127.0.0.1");
-  auto b = connect_from("127.0.0.1");
+  auto a = connect_from(io, "127.0.0.1", server);
+  auto b = connect_from(io, "127.0.0.1", server);
   io.run_for(50ms);
-  auto c = connect_from("127.0.0.1");
+  auto c = connect_from(io, "127.0.0.1", server);
   EXPECT_TRUE(closed_by_peer(io, *c, 2000ms)) << "third connection from one source refused";
-  auto d = connect_from("127.0.0.2");
+  auto d = connect_from(io, "127.0.0.2", server);
   io.run_for(100ms);
   EXPECT_EQ(transport.counters().connections_refused_source, 1u);
   EXPECT_EQ(transport.counters().connections_accepted, 3u);
@@ -603,10 +609,124 @@ TEST(StreamBounds, ConnectionsPerSourceAreCappedAndOtherSourcesStillConnect) {
   // A slot freed by a closed connection can be taken again.
   a->close();
   io.run_for(100ms);
-  auto e = connect_from("127.0.0.1");
+  auto e = connect_from(io, "127.0.0.1", server);
   io.run_for(100ms);
   EXPECT_EQ(transport.counters().connections_accepted, 4u);
   EXPECT_EQ(transport.counters().connections_refused_source, 1u);
+}
+
+// A connection a peer opens holds a slot only if it speaks SIP: one that
+// stays silent, or sends nothing but CRLF keep-alives (RFC 5626 §3.5.1:
+// traffic, which restarts the idle timeout, but no message), is closed once
+// the handshake timeout has passed without a complete message. Before, both
+// stayed until idle_timeout (the pinging one for ever), so a few sources
+// could hold every one of max_connections.
+TEST(StreamBounds, AConnectionThatSendsNoSipMessageIsClosedAfterTheHandshakeTimeout) {
+  asio::io_context io;
+  TransportConfig config = bounded(200ms, 10s, 10s, 2);
+  config.max_connections = 4;
+  TransportLayer transport(io, config);
+  size_t received = 0;
+  transport.set_handler([&](Message, const Endpoint&) { ++received; });
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), local.port);
+  const auto start = std::chrono::steady_clock::now();
+  auto silent = connect_from(io, "127.0.0.1", server);
+  auto pinging = connect_from(io, "127.0.0.2", server);
+  auto talking = connect_from(io, "127.0.0.3", server);
+  asio::write(*talking, asio::buffer(options_text("127.0.0.3:5060", "", "TCP")));
+  const auto ping = [&] {
+    boost::system::error_code ignored;
+    asio::write(*pinging, asio::buffer(std::string("\r\n\r\n")), ignored);
+  };
+  ASSERT_TRUE(closed_by_peer(io, *silent, 3000ms, ping)) << "a silent connection is closed";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  ASSERT_TRUE(closed_by_peer(io, *pinging, 1000ms, ping)) << "keep-alives are not a message";
+  EXPECT_EQ(transport.counters().connections_closed_first_message, 2u);
+  EXPECT_EQ(transport.counters().connections_closed_idle, 0u);
+  EXPECT_EQ(transport.counters().connections_closed_handshake, 0u);
+  // The one that sent a request stays, well past the timeout.
+  EXPECT_FALSE(closed_by_peer(io, *talking, 600ms));
+  EXPECT_EQ(received, 1u);
+  EXPECT_EQ(transport.connection_count(), 1u);
+  EXPECT_EQ(transport.counters().connections_closed_first_message, 2u);
+}
+
+// A message that does not parse is no proof either: the connection is
+// answered 400 and still closed when the timeout passes.
+TEST(StreamBounds, AMessageThatDoesNotParseDoesNotKeepTheConnection) {
+  asio::io_context io;
+  TransportLayer transport(io, bounded(200ms, 10s, 10s));
+  size_t received = 0;
+  transport.set_handler([&](Message, const Endpoint&) { ++received; });
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  tcp::socket client(io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), local.port));
+  std::string broken = options_text("127.0.0.1:5060", "", "TCP");
+  broken.replace(broken.find("Call-ID"), 7, "Xall-ID");  // no Call-ID: 400 Missing Call-ID
+  asio::write(client, asio::buffer(broken));
+  ASSERT_TRUE(closed_by_peer(io, client, 3000ms));
+  EXPECT_EQ(transport.counters().parse_errors_answered, 1u);
+  EXPECT_EQ(transport.counters().connections_closed_first_message, 1u);
+  EXPECT_EQ(received, 0u);
+}
+
+// Peers holding every inbound slot do not keep the focus from opening its
+// own connections (NOTIFYs to TCP subscribers, BYEs, dial-outs): those are
+// counted apart, under max_outgoing_connections, and take no inbound slot.
+// Before, one max_connections covered both and this send was refused.
+TEST(StreamBounds, OutgoingConnectionsStillOpenWhenPeersHoldEveryInboundSlot) {
+  asio::io_context io;
+  TransportConfig config = bounded(10s, 10s, 10s, 2);
+  config.max_connections = 4;
+  config.max_outgoing_connections = 1;
+  TransportLayer transport(io, config);
+  const Endpoint local = transport.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), local.port);
+  TransportLayer peer(io, bounded(10s, 10s, 10s));
+  size_t at_peer = 0;
+  peer.set_handler([&](Message, const Endpoint&) { ++at_peer; });
+  const Endpoint peer_local = peer.listen(TransportKind::kTcp, "127.0.0.1", 0);
+  const Endpoint other_peer_local = peer.listen(TransportKind::kTcp, "127.0.0.1", 0);
+
+  std::vector<std::unique_ptr<tcp::socket>> holders;
+  for (const char* source : {"127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2"}) {
+    holders.push_back(connect_from(io, source, server));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (transport.connection_count() < 4 && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(5ms);
+  }
+  ASSERT_EQ(transport.connection_count(), 4u);
+  auto refused = connect_from(io, "127.0.0.3", server);
+  EXPECT_TRUE(closed_by_peer(io, *refused, 2000ms)) << "every inbound slot is taken";
+  EXPECT_EQ(transport.counters().connections_refused, 1u);
+
+  const Endpoint to{TransportKind::kTcp, "127.0.0.1", peer_local.port, 0};
+  ASSERT_TRUE(
+      transport.send_request(parse(options_text("127.0.0.1:1", "", "TCP", "z9hG4bKout1")), to));
+  const auto sent_by = std::chrono::steady_clock::now() + 3s;
+  while (at_peer == 0 && std::chrono::steady_clock::now() < sent_by) io.run_for(5ms);
+  EXPECT_EQ(at_peer, 1u);
+  EXPECT_EQ(transport.counters().connections_opened, 1u);
+  EXPECT_EQ(transport.connection_count(), 5u);
+
+  // Ours have their own cap: the second peer is one connection too many.
+  const Endpoint other{TransportKind::kTcp, "127.0.0.1", other_peer_local.port, 0};
+  EXPECT_FALSE(
+      transport.send_request(parse(options_text("127.0.0.1:1", "", "TCP", "z9hG4bKout2")), other));
+  EXPECT_EQ(transport.counters().connections_refused_outgoing, 1u);
+  EXPECT_EQ(transport.counters().connections_refused, 1u);
+  // A freed inbound slot goes to a peer again, whatever ours hold.
+  holders.front()->close();
+  const auto freed_by = std::chrono::steady_clock::now() + 2s;
+  while (transport.connection_count() > 4 && std::chrono::steady_clock::now() < freed_by) {
+    io.run_for(5ms);
+  }
+  auto late = connect_from(io, "127.0.0.3", server);
+  EXPECT_FALSE(closed_by_peer(io, *late, 300ms));
+  EXPECT_EQ(transport.counters().connections_accepted, 5u);
+  EXPECT_EQ(transport.connection_count(), 5u);
 }
 
 // ---- outgoing TLS verification (RFC 5922 §7): certificates made for the test

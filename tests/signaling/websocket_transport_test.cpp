@@ -2,7 +2,8 @@
 // client: the `sip` subprotocol (§4), Origin checks, one SIP message per
 // WebSocket message (§5) and its 64 KiB bound (close 1009), Via WS/WSS
 // stamped with received/rport, WSS, requests from the stack to a client over
-// the connection it opened (the flow), the per-source cap and ping/idle.
+// the connection it opened (the flow), the per-source cap, the first SIP
+// message due by the handshake timeout and ping/idle.
 
 #include <gtest/gtest.h>
 
@@ -289,6 +290,37 @@ TEST_F(WebSocketTransport, AnUpgradeNotCompletedInTimeIsClosed) {
       io_, [&] { return transport_->connection_count() == 0; }, 3000ms));
   EXPECT_GE(std::chrono::steady_clock::now() - start_time, 150ms);
   EXPECT_EQ(transport_->counters().connections_closed_handshake, 1u);
+}
+
+// An upgraded connection is no SIP client yet: one that sends no message,
+// or only what does not parse, is closed at the handshake timeout like a
+// TCP one (it would otherwise hold its slot until the idle timeout, and
+// answering Beast's pings, for ever); one that sent a request stays.
+TEST_F(WebSocketTransport, AnUpgradedConnectionThatSendsNoSipMessageIsClosedAtTheHandshakeTimeout) {
+  TransportConfig config;
+  config.handshake_timeout = 200ms;
+  start(config);
+  WsClient quiet(io_, io_);
+  WsClient babbling(io_, io_);
+  WsClient talking(io_, io_);
+  const auto start_time = std::chrono::steady_clock::now();
+  ASSERT_TRUE(quiet.open(local_.port));
+  ASSERT_TRUE(babbling.open(local_.port, {}, "127.0.0.2"));
+  ASSERT_TRUE(talking.open(local_.port, {}, "127.0.0.3"));
+  quiet.start_reading();
+  babbling.start_reading();
+  talking.start_reading();
+  ASSERT_TRUE(babbling.send("hello\r\n\r\n"));
+  ASSERT_TRUE(talking.send(ws_options()));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return quiet.read_error().has_value() && babbling.read_error().has_value(); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start_time, 150ms);
+  io_.run_for(400ms);  // twice the timeout since the talking one connected
+  EXPECT_FALSE(talking.read_error().has_value());
+  EXPECT_EQ(talking.received().size(), 1u);
+  EXPECT_EQ(transport_->connection_count(), 1u);
+  EXPECT_EQ(transport_->counters().connections_closed_first_message, 2u);
+  EXPECT_EQ(transport_->counters().connections_closed_handshake, 0u);
 }
 
 // A live client answers pings and stays; one that never reads (so never
