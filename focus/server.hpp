@@ -222,6 +222,7 @@ class Server final : public Control {
     // trusted service source.
     std::string account;
     std::string source;  // the requester, whose reflection budget a 3xx spends
+    bool source_proven = false;  // Server::source_proven of its request
     // The per-source call cap it counts against while it rings and once
     // answered (AbuseGuard::may_add_call, checked by the caller), "" for
     // none.
@@ -267,6 +268,12 @@ class Server final : public Control {
   void expire_referrals();
   std::string source_of(const sip::ServerTransaction& tx) const {
     return guard_.source_of(tx.request(), tx.source());
+  }
+  // The source is the peer of the connection the request came on (TCP,
+  // TLS, WS), proven by its handshake; not a UDP address, which anyone can
+  // spoof, nor one a trusted proxy's Via names (AbuseGuard::may_reflect).
+  bool source_proven(const sip::ServerTransaction& tx) const {
+    return sip::is_reliable(tx.source().transport) && source_of(tx) == tx.source().address;
   }
   void on_ack(const sip::Message& ack);
   void on_cancel(const sip::ServerTransaction& invite);
@@ -333,7 +340,7 @@ class Server final : public Control {
   // called in (on `account`'s behalf), a waiting caller redirected (`status`,
   // `why`), a member transferred (REFER).
   void pick_up(Call& call, const std::string& target, const std::string& account,
-               const std::string& source, int status, std::string_view why);
+               const std::string& source, bool source_proven, int status, std::string_view why);
   // RFC 3515 REFER to the member in its dialog, to call `target`. Without
   // `on_response` no subscription is asked for (Refer-Sub: false, RFC 4488);
   // with it the member's NOTIFYs report the referred INVITE. Returns the

@@ -308,7 +308,7 @@ MemberState Server::member_state(const Room* room, const Call& call) const {
   MemberState state;
   state.id = call.member();
   state.entity = call.roster.entity;
-  state.display_text = call.roster.display;
+  state.display_text = capped_display_text(call.roster.display);
   const sip::Dialog* dialog = dialogs_.find(call.id());
   state.endpoint =
       dialog != nullptr && !dialog->remote_target().empty() ? dialog->remote_target() : call.roster.entity;
@@ -599,7 +599,8 @@ ControlResult Server::dial_out(std::string_view room, std::string_view uri,
   DialOut request;
   if (!account.empty()) {
     request.source = "account:" + std::string(account);
-    if (!guard_.may_reflect(request.source, first_hop_host({}, *parsed))) {
+    request.source_proven = true;  // authenticated (and no address)
+    if (!guard_.may_reflect(request.source, first_hop_host({}, *parsed), request.source_proven)) {
       return {429, "too many calls toward that destination: try again later"};
     }
     // The account's call cap, as for its REFERs and its own INVITEs, from

@@ -73,7 +73,8 @@ bool Server::refuse_subscription(const sip::ServerTransaction& tx, const sip::Di
   }
   // NOTIFYs go to the dialog's first hop: toward anyone but the
   // subscriber's own address they are rate-limited (no reflection of
-  // spoofed SUBSCRIBEs).
+  // spoofed SUBSCRIBEs), and toward that address too when it came over
+  // UDP, where the victim's address is the one to spoof.
   const std::vector<sip::NameAddr> contacts = tx.request().contacts();
   if (dialog == nullptr) {
     if (contacts.empty()) return false;
@@ -119,7 +120,7 @@ std::string Server::first_hop_host(const std::vector<sip::NameAddr>& routes,
 }
 
 bool Server::refuse_reflection(const sip::ServerTransaction& tx, std::string_view host) {
-  if (guard_.may_reflect(source_of(tx), host)) return false;
+  if (guard_.may_reflect(source_of(tx), host, source_proven(tx))) return false;
   reply_limited(tx, "Too Many Requests Toward Third Parties", 1);
   return true;
 }

@@ -424,6 +424,14 @@ std::string conference_info_partial(const ConferenceState& before, const Confere
   return serialize(document);
 }
 
+std::string capped_display_text(std::string_view text) {
+  if (text.size() <= kMaxDisplayText) return std::string(text);
+  size_t cut = kMaxDisplayText;
+  // Back over continuation bytes (10xxxxxx) to the start of the character.
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut));
+}
+
 std::string xml_safe(std::string_view text) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;

@@ -70,6 +70,13 @@ std::string conference_info_full(const ConferenceState& state, uint32_t version)
 std::string conference_info_partial(const ConferenceState& before, const ConferenceState& after,
                                     const ConferenceDiff& diff, uint32_t version);
 
+// A member's display name as the documents (and the admin API) show it: at
+// most kMaxDisplayText bytes, cut before a UTF-8 character that would not
+// fit. The caller chooses it (From, a 2xx's To) and every NOTIFY carries it
+// twice to every watcher, so it must not grow them by a message's size.
+inline constexpr size_t kMaxDisplayText = 128;
+std::string capped_display_text(std::string_view text);
+
 // `text` as XML 1.0 character data: invalid UTF-8 and characters XML
 // forbids (C0 controls but tab, LF, CR; U+FFFE/U+FFFF) become U+FFFD, so a
 // display name from the network never makes the document ill-formed.

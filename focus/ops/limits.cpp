@@ -299,9 +299,12 @@ bool AbuseGuard::may_subscribe(std::string_view source, size_t from_source, size
   return false;
 }
 
-bool AbuseGuard::may_reflect(std::string_view source, std::string_view destination) {
+bool AbuseGuard::may_reflect(std::string_view source, std::string_view destination,
+                             bool source_proven) {
   const std::string_view to = bare(destination);
-  if (limits_.reflection_rate == 0 || to == source || exempt(source)) return true;
+  if (limits_.reflection_rate == 0 || (source_proven && to == source) || exempt(source)) {
+    return true;
+  }
   if (take(reflection_, hash("reflect", sip::source_key(to)), limits_.reflection_rate,
            std::max(limits_.reflection_burst, 1u))) {
     return true;

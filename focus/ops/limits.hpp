@@ -161,7 +161,11 @@ class AbuseGuard {
   bool may_subscribe(std::string_view source, size_t from_source, size_t total);
 
   // A request from `source` makes us send to `destination` (an address).
-  bool may_reflect(std::string_view source, std::string_view destination);
+  // Sending back to the source itself is free only when `source_proven`:
+  // the request came over a connection (TCP, TLS, WS) from that address,
+  // whose handshake proves it. A UDP source may be spoofed, so what goes
+  // back to it spends its reflection budget like any other destination.
+  bool may_reflect(std::string_view source, std::string_view destination, bool source_proven);
 
   // Global overload for new INVITEs; the reason for the log when true.
   // An exempt source is not held to the CPU budget (load generators on the

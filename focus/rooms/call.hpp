@@ -73,10 +73,12 @@ struct SipLeg {
   // The dialog this call takes over (Replaces): BYE'd once this one is up.
   std::optional<sip::DialogId> replaces;
   // Dial-out: the account that authorised it ("" : the operator's token or
-  // a trusted service source), the requester's address (reflection budget),
-  // and whether its one 3xx has been followed (services/dial_out.cpp).
+  // a trusted service source), the requester's address (reflection budget)
+  // and whether its connection proved it (Server::source_proven), and
+  // whether its one 3xx has been followed (services/dial_out.cpp).
   std::string dial_account;
   std::string dial_source;
+  bool dial_source_proven = false;
   bool redirected = false;
   // Dial-out: options.dial_timeout, after which it is CANCELled; stopped
   // when the call leaves dialing_ (answered, refused, shut down).

@@ -59,6 +59,7 @@ void Server::start_dial_out(DialOut request) {
   call->roster.joined_by = request.referred_by;
   call->sip.dial_account = request.account;
   call->sip.dial_source = request.source;
+  call->sip.dial_source_proven = request.source_proven;
   call->sip.limit_key = request.limit_key;
   // A service call (music on hold, park) is parked: it hears music.
   call->roster.parked = request.hold == mixer::HoldMode::kMusic;
@@ -300,7 +301,8 @@ bool Server::follow_redirect(Call& call, const Message& response) {
   // Charged to where the new INVITE goes first: a Contact's maddr (RFC 3261
   // §19.1.1), not its host, as for every other request (first_hop_host).
   if (!call.sip.dial_source.empty() &&
-      !guard_.may_reflect(call.sip.dial_source, first_hop_host({}, *next))) {
+      !guard_.may_reflect(call.sip.dial_source, first_hop_host({}, *next),
+                          call.sip.dial_source_proven)) {
     spdlog::info("dial-out {}: not following {} to {}: reflection limit", call.roster.entity,
                  response.status(), target);
     return false;

@@ -163,7 +163,8 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
     reply_limited(tx, "Too Many Calls From This Source", 5);
     return;
   }
-  // An INVITE toward someone other than the referrer: rate-limited.
+  // An INVITE toward someone other than the referrer (or toward a UDP
+  // referrer, who may be spoofed): rate-limited.
   if (refuse_reflection(tx, first_hop_host({}, target))) return;
   std::optional<std::optional<Referral>> accepted = accept_referral(tx, dialog, room);
   if (!accepted) return;
@@ -173,6 +174,7 @@ void Server::handle_refer(const sip::ServerTransaction& tx, sip::Dialog* dialog)
   out.target = target_text;
   out.account = std::move(account);
   out.source = source_of(tx);
+  out.source_proven = source_proven(tx);
   out.limit_key = limit_key;
   out.headers = std::move(embedded);
   // RFC 3892: the INVITE says who asked for it.

@@ -164,7 +164,7 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
       if (refuse_reflection(tx, first_hop_host({}, *sip::parse_uri(picker)))) return;
     }
     tx.respond(200, "OK", tag);
-    pick_up(member != nullptr ? *member : *ringing, picker, *user, source_of(tx),
+    pick_up(member != nullptr ? *member : *ringing, picker, *user, source_of(tx), source_proven(tx),
             code >= 300 && code < 400 ? code : 302, text);
     return;
   }
@@ -191,7 +191,8 @@ void Server::handle_remote_control(const sip::ServerTransaction& tx) {
 }
 
 void Server::pick_up(Call& call, const std::string& target, const std::string& account,
-                     const std::string& source, int status, std::string_view why) {
+                     const std::string& source, bool source_proven, int status,
+                     std::string_view why) {
   if (dialing_.contains(call.id())) {
     // A dial-out still ringing: CANCEL it and call the picker in instead.
     DialOut out;
@@ -199,6 +200,7 @@ void Server::pick_up(Call& call, const std::string& target, const std::string& a
     out.target = target;
     out.account = account;
     out.source = source;
+    out.source_proven = source_proven;
     // Checked by both callers (handle_remote_control, Server::pickup).
     if (!account.empty()) out.limit_key = "account:" + account;
     cancel_dial_out(call);
@@ -230,6 +232,7 @@ ControlResult Server::pickup(std::string_view room, uint64_t member, std::string
   // the call and transaction budgets, and for an account the reflection
   // budget of the first hop (a maddr, not the host) and, as its PICKUP
   // over SIP would, the account's call cap.
+  // An authenticated account (never an address a reply could go back to).
   const std::string source = account.empty() ? std::string() : "account:" + std::string(account);
   if (dials) {
     std::string why;
@@ -242,12 +245,14 @@ ControlResult Server::pickup(std::string_view room, uint64_t member, std::string
     if (!source.empty() && !guard_.may_add_call(source)) {
       return {429, "too many calls for this account: try again later"};
     }
-    if (!source.empty() && !guard_.may_reflect(source, first_hop_host({}, *parsed))) {
+    if (!source.empty() &&
+        !guard_.may_reflect(source, first_hop_host({}, *parsed), /*source_proven=*/true)) {
       return {429, "too many calls toward that destination: try again later"};
     }
   }
   const std::string done = call->roster.waiting || dials ? "picked up" : "transferred";
-  pick_up(*call, std::string(uri), std::string(account), source, 302, "picked up by an operator");
+  pick_up(*call, std::string(uri), std::string(account), source, /*source_proven=*/true, 302,
+          "picked up by an operator");
   return {200, done};  // `call` may be gone now
 }
 

@@ -426,6 +426,28 @@ TEST(ConferenceInfo, TheSchemaCheckRejectsWhatTheRfcForbids) {
   EXPECT_FALSE(testing::validate_against("conference-info.xsd", no_entity).valid);
 }
 
+// A display name is the caller's to choose, up to a whole SIP message: the
+// documents carry at most kMaxDisplayText bytes of it, whole characters.
+TEST(CappedDisplayText, KeepsAShortNameAndCutsALongOneAtACharacterBoundary) {
+  EXPECT_EQ(capped_display_text("Alice"), "Alice");
+  const std::string exact(kMaxDisplayText, 'a');
+  EXPECT_EQ(capped_display_text(exact), exact);
+  EXPECT_EQ(capped_display_text(std::string(60000, 'x')), std::string(kMaxDisplayText, 'x'));
+  // 127 ASCII bytes, then a 3-byte euro sign across byte 128: dropped whole.
+  const std::string euro = "\xe2\x82\xac";
+  const std::string name = std::string(kMaxDisplayText - 1, 'e') + euro + "tail";
+  EXPECT_EQ(capped_display_text(name), std::string(kMaxDisplayText - 1, 'e'));
+  // Two-byte characters only: 64 of them fill 128 bytes exactly.
+  std::string accents;
+  for (int i = 0; i < 100; ++i) accents += "\xc3\xa9";
+  EXPECT_EQ(capped_display_text(accents), accents.substr(0, kMaxDisplayText));
+  // A 4-byte character starting at byte 126: cut before it.
+  const std::string note = std::string(kMaxDisplayText - 2, 'n') + "\xf0\x9f\x8e\xb5";
+  EXPECT_EQ(capped_display_text(note), std::string(kMaxDisplayText - 2, 'n'));
+  // What comes out is still valid UTF-8: xml_safe leaves it as it is.
+  EXPECT_EQ(xml_safe(capped_display_text(name)), capped_display_text(name));
+}
+
 TEST(XmlSafe, KeepsValidUtf8AndReplacesWhatXmlForbids) {
   EXPECT_EQ(xml_safe("plain"), "plain");
   EXPECT_EQ(xml_safe("tab\tlf\ncr\r"), "tab\tlf\ncr\r");

@@ -2,7 +2,8 @@
 // (lockout per source and account, slow-down per account, no oracle), the
 // per-source request rate, call and subscription caps, reflection toward
 // third parties and the global overload budget. Sources are 127.0.0.2 and
-// 127.0.0.3 (127.0.0.1 is exempt by default).
+// 127.0.0.3 (127.0.0.1 is exempt by default). Their requests come over UDP,
+// so even NOTIFYs back to their own address spend its reflection budget.
 
 #include "tests/focus/e2e_support.hpp"
 
@@ -40,7 +41,7 @@ class LimitsE2eTest : public FocusE2e {
   }
 
   // A request from `stack` whose Contact is that stack (NOTIFYs come back to
-  // the sender, so no reflection limit applies).
+  // the sender; over UDP that still spends the sender's reflection budget).
   Message request_from(sip::Stack& stack, Caller& caller, Method method, std::string_view room) {
     Message m = request(caller, method, room);
     m.set_header("Contact", "<" + stack.contact_uri(caller.name(), sip::TransportKind::kUdp) + ">");
@@ -121,8 +122,10 @@ class LimitsE2eTest : public FocusE2e {
 TEST_F(LimitsE2eTest, BruteForceLocksTheSourceOutOfTheAccountOnlySlowsTheAccount) {
   start(47300, [](Options& options) {
     // 1,000 attempts in a row: only the digest rules act (each attempt's
-    // transaction lives 32 s, Timer J).
+    // transaction lives 32 s, Timer J; each would spend 127.0.0.2's
+    // reflection budget, its Contact being its UDP address).
     options.limits.rate = 0;
+    options.limits.reflection_rate = 0;
     options.limits.transactions_per_source = 5000;
     options.limits.auth_failures = 10;
     options.limits.auth_lockout = 5000ms;
@@ -648,6 +651,7 @@ TEST_F(LimitsE2eTest, SubscriptionCapAndNotifiesTowardThirdPartiesAreLimited) {
     return answer ? answer->status() : 0;
   };
   EXPECT_EQ(subscribe(from2_, {}), 200);
+  io_.run_for(1100ms);  // 127.0.0.2 (UDP) spent its own reflection token
   EXPECT_EQ(subscribe(from2_, {}), 200);
   EXPECT_EQ(subscribe(from2_, {}), 503);  // per-source cap
   EXPECT_EQ(counters().subscriptions_refused, 1u);
@@ -655,6 +659,84 @@ TEST_F(LimitsE2eTest, SubscriptionCapAndNotifiesTowardThirdPartiesAreLimited) {
   EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 200);
   EXPECT_EQ(subscribe(from3_, "<sip:victim@127.0.0.9:5999>"), 503);
   EXPECT_EQ(counters().reflection_refused, 1u);
+}
+
+// A UDP source can be spoofed: SUBSCRIBEs "from" 127.0.0.2 whose Contact is
+// 127.0.0.2 may be an attacker's aimed at it, each making the focus send it a
+// full conference document, retransmitted by Timer E. So NOTIFYs back to a
+// UDP sender spend its reflection budget as toward anyone else: past the
+// burst they are refused as toward a third party, and nothing is sent. A
+// phone subscribing to a couple of rooms, and refreshing, stays well within.
+TEST_F(LimitsE2eTest, SubscribesOverUdpSpendTheReflectionBudgetOfTheirOwnAddress) {
+  start(50100, [](Options& options) {
+    options.limits.reflection_rate = 1;
+    options.limits.reflection_burst = 10;
+  });
+  Caller a(400, "alice"), b(700, "bob");
+  ASSERT_EQ(invite(a, "sendrecv", "subs"), 200);
+  ASSERT_EQ(invite(b, "sendrecv", "other"), 200);
+  auto notified = std::make_shared<std::set<std::string>>();  // Call-IDs
+  sip::StackHandlers handlers;
+  handlers.on_request = [notified](const sip::ServerTransaction& tx) {
+    if (tx.request().method() == Method::kNotify) {
+      notified->insert(std::string(tx.request().call_id()));
+    }
+    tx.respond(200, "OK");
+  };
+  from2_.set_handlers(handlers);
+
+  constexpr size_t kSent = 15;
+  size_t accepted = 0;
+  size_t refused = 0;
+  const auto began = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < kSent; ++i) {
+    Caller who(0, "watcher");
+    Message m = request_from(from2_, who, Method::kSubscribe, "subs");
+    m.set_header("Event", "conference");
+    const std::optional<Message> answer = send_from(from2_, std::move(m));
+    ASSERT_TRUE(answer.has_value()) << i;
+    if (i < 10) {
+      EXPECT_EQ(answer->status(), 200) << i;  // the burst
+    }
+    if (answer->status() == 200) {
+      ++accepted;
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(answer->status(), 503) << i;
+    EXPECT_EQ(answer->reason_phrase(), "Too Many Requests Toward Third Parties") << i;
+    EXPECT_TRUE(answer->header("Retry-After").has_value()) << i;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  // 10 at once, then one a second (a slow machine may earn one or two).
+  EXPECT_LE(accepted, 10 + static_cast<size_t>(seconds));
+  EXPECT_GE(refused, 1u);
+  EXPECT_EQ(accepted + refused, kSent);
+  EXPECT_EQ(counters().reflection_refused, refused);
+  // One NOTIFY per accepted subscription; none for a refused one.
+  run_until([&] { return notified->size() >= accepted; });
+  io_.run_for(200ms);
+  EXPECT_EQ(notified->size(), accepted);
+
+  // A phone on 127.0.0.3 subscribed to two rooms, refreshing each (the
+  // same Contact: no new destination) far more often than it would.
+  for (const char* room : {"subs", "other"}) {
+    Caller phone(0, "phone");
+    Message m = request_from(from3_, phone, Method::kSubscribe, room);
+    m.set_header("Event", "conference");
+    const std::optional<Message> answer = send_from(from3_, std::move(m));
+    ASSERT_EQ(status_of(answer), 200) << room;
+    ASSERT_FALSE(answer->contacts().empty());
+    phone.to_tag = std::string(answer->to().tag());
+    phone.remote_target = answer->contacts().front().uri_text;
+    for (int refresh = 0; refresh < 12; ++refresh) {
+      Message again = request_from(from3_, phone, Method::kSubscribe, room);
+      again.set_header("Event", "conference");
+      EXPECT_EQ(status_of(send_from(from3_, std::move(again))), 200) << room << " " << refresh;
+    }
+  }
+  EXPECT_EQ(counters().reflection_refused, refused);
 }
 
 // The caps and the reflection check hold inside a subscription dialog as
@@ -680,6 +762,9 @@ TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits
   const auto status = [](const std::optional<Message>& answer) {
     return answer ? answer->status() : 0;
   };
+  // Each new subscription of 127.0.0.2 (UDP) spends its own reflection
+  // token, back one a second.
+  const auto refilled = [&] { io_.run_for(1100ms); };
   const std::optional<Message> first = subscribe(from2_, who, "conference", {}, {});
   ASSERT_EQ(status(first), 200);
   ASSERT_FALSE(first->contacts().empty());
@@ -687,11 +772,13 @@ TEST_F(LimitsE2eTest, InDialogSubscribesAndRoutedOrMaddrTargetsPassTheSameLimits
   who.remote_target = first->contacts().front().uri_text;
   // Three more in the dialog (4 live), then the dialog's cap.
   for (const char* event : {"conference;id=1", "conference;id=2", "conference;id=3"}) {
+    refilled();
     EXPECT_EQ(status(subscribe(from2_, who, event, {}, {})), 200) << event;
   }
   EXPECT_EQ(status(subscribe(from2_, who, "conference;id=4", {}, {})), 403);
   // The in-dialog ones count against the source: one more dialog, then 503.
   Caller other(0, "watcher2");
+  refilled();
   EXPECT_EQ(status(subscribe(from2_, other, "conference", {}, {})), 200);
   Caller third(0, "watcher3");
   EXPECT_EQ(status(subscribe(from2_, third, "conference", {}, {})), 503);

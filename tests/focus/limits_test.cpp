@@ -136,10 +136,13 @@ TEST(AbuseGuard, ReflectionOnlyTowardOthersAndOverloadBudgets) {
   limits.overload_cpu_percent = 50;
   double cpu = 0;
   AbuseGuard guard(limits, clock.clock(), [&cpu] { return cpu; });
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(guard.may_reflect("203.0.113.1", "203.0.113.1"));
-  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "198.51.100.1"));
-  EXPECT_TRUE(guard.may_reflect("203.0.113.2", "198.51.100.1"));
-  EXPECT_FALSE(guard.may_reflect("203.0.113.3", "198.51.100.1"));  // per destination
+  // Back to a source its connection proved: free.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(guard.may_reflect("203.0.113.1", "203.0.113.1", /*source_proven=*/true));
+  }
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "198.51.100.1", false));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.2", "198.51.100.1", false));
+  EXPECT_FALSE(guard.may_reflect("203.0.113.3", "198.51.100.1", false));  // per destination
   std::string why;
   EXPECT_FALSE(guard.overloaded(9, 99, false, &why));
   EXPECT_TRUE(guard.overloaded(10, 0, false, &why));
@@ -209,9 +212,45 @@ TEST(AbuseGuard, EveryAddressOfOneIpv6Slash64CountsAsOneSource) {
   EXPECT_TRUE(guard.may_add_call(guard.count_key("2001:db8:1:2::c")));
   EXPECT_EQ(guard.count_key("account:bob"), "account:bob");  // accounts are their own key
   // A reflection victim's /64 is one destination.
-  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::1"));
-  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::2"));
-  EXPECT_FALSE(guard.may_reflect("203.0.113.1", "[2001:db8:9:9::3]"));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::1", false));
+  EXPECT_TRUE(guard.may_reflect("203.0.113.1", "2001:db8:9:9::2", false));
+  EXPECT_FALSE(guard.may_reflect("203.0.113.1", "[2001:db8:9:9::3]", false));
+}
+
+// A UDP source can be spoofed: a SUBSCRIBE "from" victim V with Contact V
+// would send V the NOTIFYs (and their retransmissions) of a request V never
+// made. So going back to the source is free only when a connection's
+// handshake proved it (TCP, TLS, WS); over UDP it spends the budget of that
+// destination, as any other would. Exempt sources stay exempt.
+TEST(AbuseGuard, ReflectionBackToAnUnprovenUdpSourceSpendsItsBudget) {
+  FakeClock clock;
+  AbuseLimits limits;
+  limits.exempt = {"192.0.2.53"};
+  limits.reflection_rate = 5;
+  limits.reflection_burst = 10;
+  AbuseGuard guard(limits, clock.clock());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(guard.may_reflect("203.0.113.7", "203.0.113.7", /*source_proven=*/false)) << i;
+  }
+  EXPECT_FALSE(guard.may_reflect("203.0.113.7", "203.0.113.7", false));  // the 11th
+  EXPECT_EQ(guard.counters().reflection_refused, 1u);
+  // The same address over TCP: its own, proven, still free.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(guard.may_reflect("203.0.113.7", "203.0.113.7", /*source_proven=*/true)) << i;
+  }
+  // An IPv6 UDP source is charged under its /64, whichever address it names.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(guard.may_reflect("2001:db8:7::1", "[2001:db8:7::1]", false)) << i;
+  }
+  EXPECT_FALSE(guard.may_reflect("2001:db8:7::2", "2001:db8:7::2", false));
+  // An exempt source (a proxy in front) is held to no budget, UDP or not.
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(guard.may_reflect("192.0.2.53", "192.0.2.53", false));
+  EXPECT_EQ(guard.counters().reflection_refused, 2u);
+  // The bucket refills at reflection_rate: a phone resubscribing now and
+  // then is never refused.
+  clock.now += 1s;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(guard.may_reflect("203.0.113.7", "203.0.113.7", false));
+  EXPECT_FALSE(guard.may_reflect("203.0.113.7", "203.0.113.7", false));
 }
 
 // An exempt host (the operator's SBC) or a trusted proxy counts as its own
