@@ -196,40 +196,64 @@ SrtpSession& SrtpSession::operator=(SrtpSession&& other) noexcept {
   return *this;
 }
 
-void SrtpSession::keep_inbound_ssrc(const uint8_t* ssrc) {
+void SrtpSession::keep_inbound_ssrc(const uint8_t* ssrc, int32_t seq) {
   uint32_t raw = 0;
   std::memcpy(&raw, ssrc, sizeof raw);
+  const auto newer = [](int32_t seq, int32_t than) {
+    return than < 0 || static_cast<int16_t>(static_cast<uint16_t>(seq - than)) > 0;
+  };
   // Most recent last: a known SSRC moves to the back (nearly always it is
   // already there).
   for (size_t i = ssrc_count_; i-- > 0;) {
-    if (ssrcs_[i] != raw) continue;
+    if (ssrcs_[i].ssrc != raw) continue;
+    KeptSsrc kept = ssrcs_[i];
+    if (seq >= 0 && newer(seq, kept.seq)) kept.seq = seq;
+    // libsrtp's window (64) is past the floor: it refuses what is behind.
+    if (kept.floor >= 0 && kept.seq >= 0 &&
+        static_cast<int16_t>(static_cast<uint16_t>(kept.seq - kept.floor)) > 128) {
+      kept.floor = -1;
+    }
     std::rotate(ssrcs_.begin() + static_cast<std::ptrdiff_t>(i),
                 ssrcs_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
                 ssrcs_.begin() + static_cast<std::ptrdiff_t>(ssrc_count_));
-    ssrcs_[ssrc_count_ - 1] = raw;
+    ssrcs_[ssrc_count_ - 1] = kept;
     return;
+  }
+  // Back after its eviction (ahead of where it was): kept again, with a
+  // floor where it was.
+  int32_t floor = -1;
+  for (Evicted& e : evicted_) {
+    if (!e.live || e.kept.ssrc != raw) continue;
+    e.live = false;
+    floor = e.kept.seq;
   }
   if (ssrc_count_ == ssrcs_.size()) {
     // libsrtp compares the SSRC as the header carries it.
-    srtp_remove_stream(as_ctx(ctx_), ssrcs_[0]);
-    evicted_[ssrcs_evicted_ % evicted_.size()] = ssrcs_[0];
+    srtp_remove_stream(as_ctx(ctx_), ssrcs_[0].ssrc);
+    evicted_[ssrcs_evicted_ % evicted_.size()] = Evicted{ssrcs_[0], true};
     ++ssrcs_evicted_;
     std::rotate(ssrcs_.begin(), ssrcs_.begin() + 1, ssrcs_.end());
     --ssrc_count_;
   }
-  ssrcs_[ssrc_count_++] = raw;
+  ssrcs_[ssrc_count_++] = KeptSsrc{raw, seq, floor};
 }
 
-bool SrtpSession::evicted(const uint8_t* ssrc) const {
+bool SrtpSession::refused_after_eviction(const uint8_t* ssrc, int32_t seq) const {
   if (ssrcs_evicted_ == 0) return false;
   uint32_t raw = 0;
   std::memcpy(&raw, ssrc, sizeof raw);
   for (size_t i = 0; i < ssrc_count_; ++i) {
-    if (ssrcs_[i] == raw) return false;
+    if (ssrcs_[i].ssrc != raw) continue;
+    const int32_t floor = ssrcs_[i].floor;
+    return floor >= 0 && seq >= 0 && static_cast<int16_t>(static_cast<uint16_t>(seq - floor)) <= 0;
   }
-  const size_t remembered = std::min<uint64_t>(ssrcs_evicted_, evicted_.size());
-  return std::find(evicted_.begin(), evicted_.begin() + static_cast<std::ptrdiff_t>(remembered),
-                   raw) != evicted_.begin() + static_cast<std::ptrdiff_t>(remembered);
+  for (const Evicted& e : evicted_) {
+    if (!e.live || e.kept.ssrc != raw) continue;
+    // RTCP waits for the RTP; RTP must be ahead of the last one taken.
+    if (seq < 0 || e.kept.seq < 0) return true;
+    return static_cast<int16_t>(static_cast<uint16_t>(seq - e.kept.seq)) <= 0;
+  }
+  return false;
 }
 
 SrtpSession::~SrtpSession() {
@@ -256,12 +280,13 @@ bool SrtpSession::unprotect_rtp(uint8_t* buf, size_t& len) {
   if (!ctx_ || len < 12 || len > INT_MAX / 2 || (buf[0] >> 6) != 2) {
     return (last_error_ = SrtpError::kMalformed), false;
   }
-  if (evicted(buf + 8)) return (last_error_ = SrtpError::kReplay), false;
+  const int32_t seq = (buf[2] << 8) | buf[3];
+  if (refused_after_eviction(buf + 8, seq)) return (last_error_ = SrtpError::kReplay), false;
   int n = static_cast<int>(len);
   last_error_ = map_error(srtp_unprotect(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;
   len = static_cast<size_t>(n);
-  keep_inbound_ssrc(buf + 8);
+  keep_inbound_ssrc(buf + 8, seq);
   return true;
 }
 
@@ -283,12 +308,12 @@ bool SrtpSession::unprotect_rtcp(uint8_t* buf, size_t& len) {
   if (!ctx_ || len < 8 || len > INT_MAX / 2 || (buf[0] >> 6) != 2) {
     return (last_error_ = SrtpError::kMalformed), false;
   }
-  if (evicted(buf + 4)) return (last_error_ = SrtpError::kReplay), false;
+  if (refused_after_eviction(buf + 4, -1)) return (last_error_ = SrtpError::kReplay), false;
   int n = static_cast<int>(len);
   last_error_ = map_error(srtp_unprotect_rtcp(as_ctx(ctx_), buf, &n));
   if (last_error_ != SrtpError::kNone) return false;
   len = static_cast<size_t>(n);
-  keep_inbound_ssrc(buf + 4);
+  keep_inbound_ssrc(buf + 4, -1);
   return true;
 }
 

@@ -67,9 +67,10 @@ class SrtpSession {
   // per-packet cost without bound. The SSRC seen least recently first is
   // dropped (RTP and RTCP SSRCs alike). A dropped SSRC's replay window is
   // gone with it, so it is remembered (the last kRememberedEvictions of
-  // them) and its packets are refused as replays from then on: a recorded
-  // packet of it could otherwise be played back into a fresh window. A new
-  // key (a new session) starts over.
+  // them) with the last RTP sequence number taken: an RTP packet of it
+  // behind that (a recorded one played back) is refused as a replay, one
+  // ahead brings the SSRC back (a source an SBC spliced away returning);
+  // its RTCP is refused until its RTP is back. A new key starts over.
   static constexpr size_t kMaxInboundSsrcs = 4;
   static constexpr size_t kRememberedEvictions = 32;
   size_t inbound_ssrcs() const { return ssrc_count_; }
@@ -79,17 +80,32 @@ class SrtpSession {
   SrtpSession(void* ctx, SrtpSuite suite, Direction direction)
       : ctx_(ctx), suite_(suite), direction_(direction) {}
   // After a packet of `ssrc` (as on the wire) authenticated.
-  void keep_inbound_ssrc(const uint8_t* ssrc);
-  // Whether `ssrc` (as on the wire) had its state dropped in this session.
-  bool evicted(const uint8_t* ssrc) const;
+  // seq: the RTP sequence number (host order), or -1 for RTCP.
+  void keep_inbound_ssrc(const uint8_t* ssrc, int32_t seq);
+  // Whether a packet of `ssrc` (as on the wire; `seq` as above) must be
+  // refused because the SSRC had its state dropped in this session.
+  bool refused_after_eviction(const uint8_t* ssrc, int32_t seq) const;
+  struct KeptSsrc {
+    uint32_t ssrc = 0;  // network byte order
+    int32_t seq = -1;   // the last RTP sequence number taken, -1: none yet
+    // Back after an eviction: RTP at or behind this (where it was) is
+    // refused until the stream is past libsrtp's replay window beyond it.
+    int32_t floor = -1;
+    bool operator==(const KeptSsrc&) const = default;
+  };
   void* ctx_;  // srtp_t (kept opaque so users need not include <srtp2/srtp.h>)
   SrtpSuite suite_;
   Direction direction_;
   SrtpError last_error_ = SrtpError::kNone;
-  std::array<uint32_t, kMaxInboundSsrcs> ssrcs_{};  // network byte order, oldest use first
+  std::array<KeptSsrc, kMaxInboundSsrcs> ssrcs_{};  // oldest use first
   size_t ssrc_count_ = 0;
   uint64_t ssrcs_evicted_ = 0;
-  std::array<uint32_t, kRememberedEvictions> evicted_{};  // network byte order, a ring
+  // A ring; an entry whose SSRC came back is cleared (`live` false).
+  struct Evicted {
+    KeptSsrc kept;
+    bool live = false;
+  };
+  std::array<Evicted, kRememberedEvictions> evicted_{};
 };
 
 }  // namespace chorus::rtp

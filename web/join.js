@@ -444,6 +444,15 @@
       if (first) {
         subscribe(room);
         startCall(room);
+      } else {
+        // A reconnected WebSocket: the server closes a connection that has
+        // delivered no SIP message within its handshake timeout (10 s), and
+        // nothing else may be due for minutes, so say something at once.
+        try {
+          ua.sendOptions(`sip:${room}@${sipDomain()}`);
+        } catch (error) {
+          console.warn('OPTIONS after reconnecting:', error);
+        }
       }
     });
     ua.on('disconnected', (e) => {

@@ -183,11 +183,16 @@ void TransactionLayer::receive_cancel(Message cancel, const Endpoint& source) {
   std::string tag;
   if (invite_tx->last_response) tag = std::string(invite_tx->last_response->to().tag());
   if (tag.empty()) tag = make_tag();
+  // Read before the 200 goes: the CANCEL's transaction finishing may end
+  // the oldest finished ones (max_lingering), this INVITE among them.
+  const TransactionId invite_id = invite_tx->id;
+  const bool cancellable =
+      !invite_tx->final_queued && invite_tx->state == TransactionState::kProceeding;
+  // Held here: the answered transaction lets its request go.
+  const std::shared_ptr<const Message> invite_request = invite_tx->request;
+  invite_tx = nullptr;
   respond(cancel_id, make_response(*request, 200, "OK", tag));
-  if (!invite_tx->final_queued && invite_tx->state == TransactionState::kProceeding) {
-    const TransactionId invite_id = invite_tx->id;
-    // Held here: the answered transaction lets its request go.
-    const std::shared_ptr<const Message> invite_request = invite_tx->request;
+  if (cancellable && find(invite_id) != nullptr) {
     Message terminated = make_response(*invite_request, 487, "Request Terminated", tag);
     const Message sent = terminated;
     respond(invite_id, std::move(terminated));

@@ -65,10 +65,17 @@ void TransactionMachine::server_invite(Transaction& tx, Event& event) {
           // 32 s): the request, up to a 64 KB datagram, goes now (as in
           // Completed of a non-INVITE), so a flood of refused INVITEs holds
           // only their responses.
+          // A re-INVITE (To tag) refused stays until its ACK: ended early,
+          // its ACK would reach the dialog as if it answered our offer.
+          const bool in_dialog = tx.request && !tx.request->to().tag().empty();
           tx.request.reset();
           // Not pending any more: only the ACK (or Timer H) is awaited, so a
           // flood of refused INVITEs no longer fills the request caps.
-          set_evictable(tx);
+          if (in_dialog) {
+            set_lingering(tx);
+          } else {
+            set_evictable(tx);
+          }
           if (!tx.reliable) {
             tx.interval = t.t1;
             start_timer(tx, Timer::kG, tx.interval);

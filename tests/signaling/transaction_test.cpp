@@ -574,6 +574,49 @@ TEST_F(TransactionTest, FinishedServerTransactionsAreCappedOldestFirst) {
   }
 }
 
+// A CANCEL crossing our refusal: its own 200 finishes a transaction, which
+// under the cap ends the oldest finished one, the very INVITE it names. The
+// layer reads what it needs of the INVITE before (an ASan build reported a
+// use after free here), and the INVITE, already refused, is not cancelled.
+TEST_F(TransactionTest, ACancelWhose200EndsTheRefusedInviteItNamesIsSafe) {
+  layer_.set_max_lingering(1);
+  layer_.receive(parse(request_text("INVITE", "z9hG4bKc1")), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 486)));
+  layer_.receive(parse(request_text("CANCEL", "z9hG4bKc1")), kUdpPeer);
+  EXPECT_EQ(transport_.count("200"), 1u);
+  EXPECT_EQ(transport_.count("487"), 0u);
+  EXPECT_TRUE(user_.cancelled.empty());
+  EXPECT_EQ(layer_.state(id), std::nullopt);
+  EXPECT_EQ(layer_.stats().lingering_evicted, 1u);
+}
+
+// A refused re-INVITE (To tag) is not ended early: its ACK must stay with
+// the transaction, not reach the dialog as if it answered an offer.
+TEST_F(TransactionTest, ARefusedReInviteIsNotEndedEarly) {
+  layer_.set_max_lingering(1);
+  std::string reinvite = request_text("INVITE", "z9hG4bKri");
+  reinvite.replace(reinvite.find("To: <sip:room@127.0.0.1>"), 24,
+                   "To: <sip:room@127.0.0.1>;tag=b2");
+  layer_.receive(parse(reinvite), kUdpPeer);
+  const auto [id, invite] = user_.requests.at(0);
+  ASSERT_TRUE(layer_.respond(id, response_to(*invite, 491)));
+  for (int i = 0; i < 3; ++i) {
+    std::string text = request_text("OPTIONS", "z9hG4bKro" + std::to_string(i));
+    text.replace(text.find("call-1@"), 7, "call-" + std::to_string(i + 60) + "@");
+    layer_.receive(parse(text), kUdpPeer);
+    const auto [options_id, options] = user_.requests.back();
+    ASSERT_TRUE(layer_.respond(options_id, response_to(*options, 200)));
+  }
+  EXPECT_EQ(layer_.state(id), TransactionState::kCompleted);
+  EXPECT_EQ(layer_.pending_server(), 0u);
+  std::string ack = request_text("ACK", "z9hG4bKri");
+  ack.replace(ack.find("To: <sip:room@127.0.0.1>"), 24, "To: <sip:room@127.0.0.1>;tag=b2");
+  layer_.receive(parse(ack), kUdpPeer);
+  EXPECT_TRUE(user_.acks.empty()) << "the ACK of a non-2xx stays in its transaction";
+  EXPECT_EQ(layer_.state(id), TransactionState::kConfirmed);
+}
+
 TEST_F(TransactionTest, ServerNonInviteProceedingRepeatsProvisional) {
   const std::string text = request_text("SUBSCRIBE", "z9hG4bKs8");
   layer_.receive(parse(text), kUdpPeer);
